@@ -1,0 +1,164 @@
+/**
+ * What happens on a call, as events: the relay, the webhooks and the calls API emit them; the call
+ * store, the metrics and the live SSE feed listen. One vocabulary for all three.
+ *
+ * @module
+ */
+
+/** Why a call ended. */
+export type EndReason =
+  | "caller_hung_up"
+  | "agent_hung_up"
+  | "upstream_refused"
+  | "upstream_dropped"
+  | "no_start"
+  | "server_shutdown"
+  | "error";
+
+/** Token usage of one response, as `response.done` reports it. */
+export interface Usage {
+  inputTextTokens: number;
+  inputAudioTokens: number;
+  inputCachedTokens: number;
+  outputTextTokens: number;
+  outputAudioTokens: number;
+}
+
+/** Progress of a call as Twilio's status callback reports it. */
+export type CallStatus =
+  | "queued"
+  | "initiated"
+  | "ringing"
+  | "answered"
+  | "in-progress"
+  | "completed"
+  | "busy"
+  | "no-answer"
+  | "failed"
+  | "canceled"
+  | "machine-detected";
+
+/** One thing that happened on a call. `at` is epoch milliseconds. */
+export type CallEvent =
+  | {
+    type: "call.placed";
+    at: number;
+    callSid: string;
+    persona: string;
+    from: string;
+    to: string;
+    parameters: Record<string, string>;
+  }
+  | {
+    type: "call.webhook";
+    at: number;
+    callSid: string;
+    persona: string;
+    direction: string;
+    from: string;
+    to: string;
+    parameters: Record<string, string>;
+  }
+  | { type: "call.status"; at: number; callSid: string; status: CallStatus; detail: string }
+  | {
+    type: "call.started";
+    at: number;
+    callSid: string;
+    streamSid: string;
+    persona: string;
+    model: string;
+    parameters: Record<string, string>;
+  }
+  | { type: "upstream.connected"; at: number; callSid: string; connectMs: number }
+  | { type: "session.configured"; at: number; callSid: string }
+  | {
+    type: "transcript";
+    at: number;
+    callSid: string;
+    speaker: "caller" | "agent";
+    text: string;
+    /** Agent turns only: the caller cut the agent off after this many ms of the answer. */
+    interruptedAtMs?: number;
+  }
+  | {
+    type: "turn.latency";
+    at: number;
+    callSid: string;
+    /** Caller stopped speaking → first agent frame sent to Twilio. */
+    firstAudioSentMs: number;
+    /** Caller stopped speaking → Twilio reports playback of that frame began (undefined if never). */
+    firstAudioHeardMs: number | undefined;
+  }
+  | {
+    type: "interruption";
+    at: number;
+    callSid: string;
+    itemId: string;
+    /** What the caller heard of the item, sent as `audio_end_ms`. */
+    audioEndMs: number;
+    /** `speech_started` (or the end of gating) → `clear` sent, in ms. */
+    clearLatencyMs: number;
+  }
+  | { type: "usage"; at: number; callSid: string; model: string; responseId: string; usage: Usage }
+  | { type: "call.ended"; at: number; callSid: string; reason: EndReason; detail: string };
+
+/** Receives call events. Must not throw and must return quickly: it runs on the audio path. */
+export type CallEventListener = (event: CallEvent) => void;
+
+/** Process-wide counters the relay bumps on the hot path (read by `/metrics`). */
+export interface RelayCounters {
+  framesToOpenai: number;
+  framesToTwilio: number;
+  malformedFrames: number;
+  truncations: number;
+  staleDeltasDropped: number;
+}
+
+/** Fresh zeroed counters. */
+export function createRelayCounters(): RelayCounters {
+  return { framesToOpenai: 0, framesToTwilio: 0, malformedFrames: 0, truncations: 0, staleDeltasDropped: 0 };
+}
+
+/**
+ * Fans events out to listeners: the store and metrics for every call, SSE clients for one call.
+ *
+ * @example
+ * ```ts
+ * const hub = new CallHub();
+ * const off = hub.subscribe((e) => console.log(e.type), "CA123");
+ * ```
+ */
+export class CallHub {
+  #all = new Set<CallEventListener>();
+  #byCall = new Map<string, Set<CallEventListener>>();
+
+  /** Delivers `event` to every listener; a throwing listener is logged and skipped. */
+  emit(event: CallEvent): void {
+    for (const listener of this.#all) deliver(listener, event);
+    const forCall = this.#byCall.get(event.callSid);
+    if (forCall !== undefined) { for (const listener of forCall) deliver(listener, event); }
+  }
+
+  /** Listens to every call, or to one when `callSid` is given. Returns the unsubscribe function. */
+  subscribe(listener: CallEventListener, callSid?: string): () => void {
+    if (callSid === undefined) {
+      this.#all.add(listener);
+      return () => this.#all.delete(listener);
+    }
+    let set = this.#byCall.get(callSid);
+    if (set === undefined) this.#byCall.set(callSid, set = new Set());
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.#byCall.delete(callSid);
+    };
+  }
+}
+
+function deliver(listener: CallEventListener, event: CallEvent): void {
+  try {
+    listener(event);
+  } catch (error) {
+    console.error(`[Realtime] Call event listener failed on ${event.type}:`, error);
+  }
+}

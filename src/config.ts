@@ -1,0 +1,252 @@
+/**
+ * Parley's configuration, read from the environment once at startup.
+ *
+ * Every problem is collected and reported in one {@linkcode ConfigError}, each line naming the
+ * variable, so a user fixes `.env` in one pass instead of one restart per mistake.
+ *
+ * @module
+ */
+
+import { parsePriceOverrides, PriceConfigError } from "./store/prices.ts";
+
+/** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
+export const ENV_VARIABLES = [
+  "PORT",
+  "PUBLIC_BASE_URL",
+  "OPENAI_API_KEY",
+  "OPENAI_REALTIME_MODEL",
+  "OPENAI_REALTIME_URL",
+  "TWILIO_ACCOUNT_SID",
+  "TWILIO_AUTH_TOKEN",
+  "TWILIO_PHONE_NUMBER",
+  "TWILIO_API_BASE_URL",
+  "TWILIO_SIGNATURE_CHECK",
+  "API_TOKEN",
+  "PERSONAS_DIR",
+  "DEFAULT_PERSONA",
+  "DATA_DIR",
+  "METRICS_PUBLIC",
+  "PRICES_JSON",
+  "NGROK_API_URL",
+] as const;
+
+/** Name of one variable Parley reads. */
+export type EnvVariable = typeof ENV_VARIABLES[number];
+
+/** The environment as Parley sees it: a lookup by variable name. */
+export type Env = Partial<Record<EnvVariable, string>>;
+
+/** The resolved configuration: every field filled, defaults applied. */
+export interface ParleyConfig {
+  /** TCP port the server listens on. @default 4000 */
+  port: number;
+  /**
+   * Public https origin Twilio reaches (the ngrok URL), without trailing slash. Undefined until
+   * resolved: `main.ts` asks the local ngrok agent when it is unset.
+   */
+  publicBaseUrl: string | undefined;
+  /** Bearer key for the OpenAI Realtime API. */
+  openaiApiKey: string;
+  /** Realtime model used when a persona names none. @default "gpt-realtime-2.1" */
+  realtimeModel: string;
+  /** Realtime WebSocket endpoint; the model goes in its `model` query parameter. */
+  realtimeUrl: string;
+  /** Twilio account SID (`AC…`), for the REST API. */
+  twilioAccountSid: string | undefined;
+  /** Twilio auth token: signs webhooks and authenticates REST calls. */
+  twilioAuthToken: string | undefined;
+  /** The Twilio number outbound calls come from, E.164. */
+  twilioPhoneNumber: string | undefined;
+  /** Base URL of Twilio's REST API. @default "https://api.twilio.com" */
+  twilioApiBaseUrl: string;
+  /** Whether Twilio signatures are checked. Off only for local experiments. @default true */
+  twilioSignatureCheck: boolean;
+  /** Bearer token for Parley's own HTTP API (`/api/calls`, records, metrics). */
+  apiToken: string | undefined;
+  /** Folder whose `*.ts` files are personas. @default "./personas" */
+  personasDir: string;
+  /** Persona used when a call names none. @default "alex" */
+  defaultPersona: string;
+  /** Folder for the call database. @default "./data" */
+  dataDir: string;
+  /** Serve `/metrics` without a token. @default false */
+  metricsPublic: boolean;
+  /** Price overrides per model, JSON (see README), or undefined for the built-in table. */
+  pricesJson: string | undefined;
+  /** The local ngrok agent API, asked for the tunnel URL when `PUBLIC_BASE_URL` is unset. */
+  ngrokApiUrl: string;
+}
+
+/** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
+export class ConfigError extends Error {
+  /** Each problem, naming its variable. */
+  readonly problems: string[];
+  /** Builds the error from its problem lines. */
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/** Default Realtime model. */
+export const DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1";
+/** Default Realtime endpoint. */
+export const DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime";
+
+/**
+ * Reads and checks the configuration from `env`.
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig(Deno.env.toObject());
+ * ```
+ * @throws {ConfigError} listing every bad or missing variable.
+ */
+export function loadConfig(env: Env): ParleyConfig {
+  const problems: string[] = [];
+  const text = (name: EnvVariable): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  };
+
+  const port = parsePort(text("PORT"), problems);
+
+  let publicBaseUrl = text("PUBLIC_BASE_URL");
+  if (publicBaseUrl !== undefined) {
+    publicBaseUrl = publicBaseUrl.replace(/\/+$/, "");
+    const url = tryUrl(publicBaseUrl);
+    if (url === undefined || url.protocol !== "https:") {
+      problems.push(
+        `PUBLIC_BASE_URL: "${publicBaseUrl}" is not an https URL: use the https address Twilio reaches, e.g. https://abc123.ngrok-free.app`,
+      );
+    } else if (url.pathname !== "/" || url.search !== "") {
+      problems.push(`PUBLIC_BASE_URL: "${publicBaseUrl}" has a path or query: give only the origin`);
+    }
+  }
+
+  const openaiApiKey = text("OPENAI_API_KEY");
+  if (openaiApiKey === undefined) {
+    problems.push("OPENAI_API_KEY: not set: put your OpenAI API key (sk-…) in .env");
+  }
+
+  const realtimeUrl = text("OPENAI_REALTIME_URL") ?? DEFAULT_REALTIME_URL;
+  const parsedRealtime = tryUrl(realtimeUrl);
+  if (parsedRealtime === undefined || !["wss:", "ws:"].includes(parsedRealtime.protocol)) {
+    problems.push(`OPENAI_REALTIME_URL: "${realtimeUrl}" is not a ws:// or wss:// URL`);
+  }
+
+  const twilioAccountSid = text("TWILIO_ACCOUNT_SID");
+  if (twilioAccountSid !== undefined && !/^AC[0-9a-fA-F]{32}$/.test(twilioAccountSid)) {
+    problems.push(
+      `TWILIO_ACCOUNT_SID: "${twilioAccountSid}" is not an account SID (AC followed by 32 hex digits)`,
+    );
+  }
+  const twilioPhoneNumber = text("TWILIO_PHONE_NUMBER");
+  if (twilioPhoneNumber !== undefined && !isE164(twilioPhoneNumber)) {
+    problems.push(`TWILIO_PHONE_NUMBER: "${twilioPhoneNumber}" is not an E.164 number like +14155550100`);
+  }
+
+  const twilioApiBaseUrl = (text("TWILIO_API_BASE_URL") ?? "https://api.twilio.com").replace(/\/+$/, "");
+  if (tryUrl(twilioApiBaseUrl) === undefined) {
+    problems.push(`TWILIO_API_BASE_URL: "${twilioApiBaseUrl}" is not a URL`);
+  }
+
+  const twilioSignatureCheck = parseSwitch(
+    "TWILIO_SIGNATURE_CHECK",
+    text("TWILIO_SIGNATURE_CHECK"),
+    true,
+    problems,
+  );
+  const metricsPublic = parseSwitch("METRICS_PUBLIC", text("METRICS_PUBLIC"), false, problems);
+
+  const apiToken = text("API_TOKEN");
+  if (apiToken !== undefined && apiToken.length < 16) {
+    problems.push("API_TOKEN: shorter than 16 characters: use a long random value (openssl rand -hex 24)");
+  }
+
+  const defaultPersona = text("DEFAULT_PERSONA") ?? "alex";
+  if (!/^[A-Za-z0-9_-]+$/.test(defaultPersona)) {
+    problems.push(`DEFAULT_PERSONA: "${defaultPersona}" is not a persona id (a file name without .ts)`);
+  }
+
+  const pricesJson = text("PRICES_JSON");
+  if (pricesJson !== undefined) {
+    try {
+      parsePriceOverrides(pricesJson);
+    } catch (error) {
+      if (!(error instanceof PriceConfigError)) throw error;
+      problems.push(...error.problems.map((problem) => `PRICES_JSON: ${problem}`));
+    }
+  }
+
+  const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    port,
+    publicBaseUrl,
+    openaiApiKey: openaiApiKey!,
+    realtimeModel: text("OPENAI_REALTIME_MODEL") ?? DEFAULT_REALTIME_MODEL,
+    realtimeUrl,
+    twilioAccountSid,
+    twilioAuthToken: text("TWILIO_AUTH_TOKEN"),
+    twilioPhoneNumber,
+    twilioApiBaseUrl,
+    twilioSignatureCheck,
+    apiToken,
+    personasDir: text("PERSONAS_DIR") ?? "./personas",
+    defaultPersona,
+    dataDir: text("DATA_DIR") ?? "./data",
+    metricsPublic,
+    pricesJson,
+    ngrokApiUrl,
+  };
+}
+
+/** Reads only the variables Parley uses, so a scoped `--allow-env` is enough. */
+export function readEnv(): Env {
+  const env: Env = {};
+  for (const name of ENV_VARIABLES) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+/** True for an E.164 phone number: `+`, then 8 to 15 digits, the first not 0. */
+export function isE164(value: string): boolean {
+  return /^\+[1-9][0-9]{7,14}$/.test(value);
+}
+
+function parsePort(value: string | undefined, problems: string[]): number {
+  if (value === undefined) return 4000;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    problems.push(`PORT: "${value}" is not a port number (0 to 65535)`);
+    return 4000;
+  }
+  return port;
+}
+
+function parseSwitch(
+  name: EnvVariable,
+  value: string | undefined,
+  fallback: boolean,
+  problems: string[],
+): boolean {
+  if (value === undefined) return fallback;
+  const lower = value.toLowerCase();
+  if (["1", "true", "on", "yes"].includes(lower)) return true;
+  if (["0", "false", "off", "no"].includes(lower)) return false;
+  problems.push(`${name}: "${value}" is not on or off`);
+  return fallback;
+}
+
+function tryUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The log lines users watch: `[Realtime] Stream started: CallSid=…` and friends (the seed's
+ * monitoring lines). One logger is shared by the server and every call; tests pass a sink to read
+ * the lines back.
+ *
+ * @module
+ */
+
+/** Severity of a line; `warn` and `error` go to stderr. */
+export type LogLevel = "info" | "warn" | "error";
+
+/** Receives each finished line. */
+export type LogSink = (level: LogLevel, line: string) => void;
+
+/** What the server and relays log through. */
+export interface Logger {
+  /** Logs `[Realtime] <message>`. */
+  info(message: string): void;
+  /** Logs a warning line. */
+  warn(message: string): void;
+  /** Logs an error line. */
+  error(message: string): void;
+  /**
+   * Logs a warning at most once per `intervalMs` for `key`, then says how many were suppressed.
+   * For events a hostile peer can repeat thousands of times a second.
+   */
+  warnRateLimited(key: string, message: string, intervalMs?: number): void;
+}
+
+/** Options for {@linkcode createLogger}. */
+export interface LoggerOptions {
+  /** Where lines go. @default console (info → stdout, warn/error → stderr) */
+  sink?: LogSink;
+  /** Values never to print (API keys, tokens): each is replaced by `[redacted]`. */
+  secrets?: readonly (string | undefined)[];
+  /** Clock for rate limiting. @default performance.now */
+  now?: () => number;
+}
+
+const consoleSink: LogSink = (level, line) => {
+  if (level === "info") console.log(line);
+  else if (level === "warn") console.warn(line);
+  else console.error(line);
+};
+
+/**
+ * Builds a logger that prefixes `[Realtime]` and scrubs secrets.
+ *
+ * @example
+ * ```ts
+ * const log = createLogger({ secrets: [config.openaiApiKey] });
+ * log.info(`Stream started: CallSid=${callSid}`);
+ * ```
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const sink = options.sink ?? consoleSink;
+  const secrets = (options.secrets ?? []).filter((s): s is string => s !== undefined && s.length >= 6);
+  const now = options.now ?? (() => performance.now());
+  const limited = new Map<string, { until: number; suppressed: number }>();
+
+  const emit = (level: LogLevel, message: string) => {
+    let line = `[Realtime] ${message}`;
+    for (const secret of secrets) line = line.replaceAll(secret, "[redacted]");
+    sink(level, line);
+  };
+
+  return {
+    info: (message) => emit("info", message),
+    warn: (message) => emit("warn", message),
+    error: (message) => emit("error", message),
+    warnRateLimited(key, message, intervalMs = 5_000) {
+      const t = now();
+      const state = limited.get(key);
+      if (state !== undefined && t < state.until) {
+        state.suppressed++;
+        return;
+      }
+      const suffix = state !== undefined && state.suppressed > 0
+        ? ` (${state.suppressed} more like this suppressed)`
+        : "";
+      limited.set(key, { until: t + intervalMs, suppressed: 0 });
+      if (limited.size > 1_000) limited.clear();
+      emit("warn", message + suffix);
+    },
+  };
+}
+
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+
+/** Shortens untrusted text for a log line: at most `max` characters, control characters escaped. */
+export function excerpt(text: string, max = 80): string {
+  const clean = text.slice(0, max).replace(CONTROL_CHARACTERS, (c) => `\\x${c.charCodeAt(0).toString(16)}`);
+  return text.length > max ? `${clean}… (${text.length} chars)` : clean;
+}
