@@ -1,0 +1,221 @@
+/**
+ * Finds the persona files in `PERSONAS_DIR`, imports and validates each, and keeps the current set
+ * in a registry the server reads per call.
+ *
+ * Every `*.ts` file in the folder is a persona whose id is the file name; test files (`*_test.ts`),
+ * declaration files (`*.d.ts`) and files starting with `_` or `.` (shared helpers, editor backups)
+ * are skipped. All problems of all files are gathered into one {@linkcode PersonaLoadError}.
+ *
+ * @module
+ */
+
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { CallContext, LoadedPersona, PersonaRegistry } from "./types.ts";
+import { validatePersona } from "./validate.ts";
+
+/** Raised by {@linkcode loadPersonas}; `problems` holds one line per problem, each naming its file. */
+export class PersonaLoadError extends Error {
+  /** Each problem, as `<file>: <field>: <what is wrong>`. */
+  readonly problems: string[];
+
+  /** Builds the error; its message lists every problem on its own line. */
+  constructor(problems: string[], options?: ErrorOptions) {
+    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+    super(`Cannot load personas: ${count}\n${problems.map((p) => `  - ${p}`).join("\n")}`, options);
+    this.name = "PersonaLoadError";
+    this.problems = problems;
+  }
+}
+
+/** Options for {@linkcode loadPersonas}. */
+export interface LoadPersonasOptions {
+  /**
+   * Cache-busting version: files are imported as `file:///…/alex.ts?v=<version>`, so a new version
+   * re-imports edited files. Modules they import themselves stay cached. @default no query
+   */
+  version?: number;
+}
+
+/** What a persona id may contain: it appears in URLs and logs. */
+const PERSONA_ID = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Whether `name` (a file name, not a path) is a persona file: `*.ts`, but not `*_test.ts`,
+ * `*.test.ts`, `*.d.ts`, nor a name starting with `_` or `.`.
+ *
+ * @example
+ * ```ts
+ * isPersonaFileName("alex.ts"); // true
+ * isPersonaFileName("_shared.ts"); // false
+ * ```
+ */
+export function isPersonaFileName(name: string): boolean {
+  return name.endsWith(".ts") && !name.endsWith("_test.ts") && !name.endsWith(".test.ts") &&
+    !name.endsWith(".d.ts") && !name.startsWith("_") && !name.startsWith(".");
+}
+
+/**
+ * Imports and validates every persona file in `dir`, keyed by id (the file name without `.ts`).
+ *
+ * Needs `--allow-read` for `dir`. Files are imported one after another, so a file's top-level code
+ * runs once per load.
+ *
+ * @param dir The folder as the user gave it (`PERSONAS_DIR`); messages show paths under it.
+ * @throws {PersonaLoadError} When the folder is missing or has no persona files, or any file
+ * fails to import or to validate; the error lists every problem found.
+ *
+ * @example
+ * ```ts
+ * const personas = await loadPersonas("./personas");
+ * personas.get("alex")?.persona.voice; // "shimmer"
+ * ```
+ */
+export async function loadPersonas(
+  dir: string,
+  options: LoadPersonasOptions = {},
+): Promise<Map<string, LoadedPersona>> {
+  const names = await personaFileNames(dir);
+  const problems: string[] = [];
+  const personas = new Map<string, LoadedPersona>();
+  for (const name of names) {
+    const shown = join(dir, name);
+    const id = name.slice(0, -".ts".length);
+    if (!PERSONA_ID.test(id)) {
+      problems.push(
+        `${shown}: file name: "${id}" is not a valid persona id; rename the file using only letters, digits, "_" and "-"`,
+      );
+      continue;
+    }
+    const file = resolve(dir, name);
+    const url = pathToFileURL(file);
+    if (options.version !== undefined) url.searchParams.set("v", String(options.version));
+    let module: Record<string, unknown>;
+    try {
+      module = await import(url.href);
+    } catch (error) {
+      // Anything can go wrong in user code at import time; each failure is that file's problem.
+      problems.push(`${shown}: ${importFailure(error, pathToFileURL(file).href)}`);
+      continue;
+    }
+    const result = validatePersona(module.default, shown);
+    if (result.persona === undefined) problems.push(...result.problems);
+    else personas.set(id, { id, file, persona: result.persona });
+  }
+  if (problems.length > 0) throw new PersonaLoadError(problems);
+  return personas;
+}
+
+/** The persona file names in `dir`, sorted; folder problems become a {@linkcode PersonaLoadError}. */
+async function personaFileNames(dir: string): Promise<string[]> {
+  const where = `${dir}: folder`;
+  const setDir = "or set PERSONAS_DIR to the folder that has them";
+  try {
+    const info = await Deno.stat(dir);
+    if (!info.isDirectory) throw new PersonaLoadError([`${where}: not a folder; ${setDir}`]);
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(dir)) {
+      if (!isPersonaFileName(entry.name)) continue;
+      if (entry.isFile || (entry.isSymlink && (await Deno.stat(join(dir, entry.name))).isFile)) {
+        names.push(entry.name);
+      }
+    }
+    if (names.length === 0) {
+      throw new PersonaLoadError([
+        `${where}: no persona files (*.ts) in ${resolve(dir)}; add one, e.g. alex.ts exporting ` +
+        `{ voice: "marin", instructions: "…" }, ${setDir}`,
+      ]);
+    }
+    return names.sort();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new PersonaLoadError([
+        `${where}: not found at ${resolve(dir)}; create it with a persona file ${setDir}`,
+      ], {
+        cause: error,
+      });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new PersonaLoadError([`${where}: cannot read it: ${error.message}`], { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** One line for an import failure: the error's first line, plus where in the file when known. */
+function importFailure(error: unknown, href: string): string {
+  if (!(error instanceof Error)) return `import failed: ${String(error)} was thrown`;
+  // Deno names the file with our cache-busting query; users never wrote it.
+  const clean = (text: string) => text.replaceAll(/\?v=\d+/g, "");
+  const firstLine = clean(error.message.split("\n")[0] ?? "");
+  const text = /^\w*Error\b/.test(firstLine) ? firstLine : `${error.name}: ${firstLine}`;
+  // Stack traces show the URL decoded (spaces as spaces), parse errors encoded.
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const urls = `(?:${escape(href)}|${escape(decodeURI(href))})`;
+  const at = new RegExp(`${urls}(?:\\?v=\\d+)?:(\\d+):(\\d+)`).exec(`${error.message}\n${error.stack ?? ""}`);
+  const where = at === null ? "" : ` (line ${at[1]}, column ${at[2]})`;
+  return `import failed: ${text.replace(/\.$/, "")}${where}`;
+}
+
+/** A {@linkcode PersonaRegistry} whose whole set of personas can be swapped. */
+export interface ReloadablePersonaRegistry extends PersonaRegistry {
+  /** Makes `personas` the current set; calls that already started keep the persona they have. */
+  replace(personas: ReadonlyMap<string, LoadedPersona>): void;
+}
+
+/**
+ * Builds the registry the server reads; the watcher calls `replace` after each good reload.
+ *
+ * @example
+ * ```ts
+ * const registry = createPersonaRegistry(await loadPersonas("./personas"));
+ * registry.get("alex")?.persona.voice;
+ * ```
+ */
+export function createPersonaRegistry(
+  initial: ReadonlyMap<string, LoadedPersona>,
+): ReloadablePersonaRegistry {
+  // Copied so the caller's map can change without changing what calls see.
+  let personas = new Map(initial);
+  let ids = [...personas.keys()].sort();
+  return {
+    get: (id) => personas.get(id),
+    ids: () => [...ids],
+    replace(next) {
+      personas = new Map(next);
+      ids = [...personas.keys()].sort();
+    },
+  };
+}
+
+/**
+ * The persona's instructions for one call: the string, or what its function returns for `context`.
+ *
+ * @throws {Error} Naming the persona's file when the function throws or returns something other
+ * than a non-empty string.
+ *
+ * @example
+ * ```ts
+ * const instructions = renderInstructions(loaded, { parameters: { lead: "Dana" }, callSid, streamSid });
+ * ```
+ */
+export function renderInstructions(loaded: LoadedPersona, context: CallContext): string {
+  const { instructions } = loaded.persona;
+  if (typeof instructions === "string") return instructions;
+  const where = `${loaded.file}: instructions`;
+  let rendered: unknown;
+  try {
+    rendered = instructions(context);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new Error(`${where}: the function threw: ${detail}`, { cause: error });
+  }
+  if (typeof rendered !== "string") {
+    const kind = rendered instanceof Promise ? "a promise" : rendered === null ? "null" : typeof rendered;
+    throw new Error(`${where}: the function returned ${kind}; return a non-empty string`);
+  }
+  if (rendered.trim() === "") {
+    throw new Error(`${where}: the function returned an empty string; return the script`);
+  }
+  return rendered;
+}

@@ -1,0 +1,118 @@
+/**
+ * What a persona file exports: the agent's script, voice and turn-taking settings.
+ *
+ * Fields are camelCase here; `src/realtime/session.ts` turns them into the snake_case wire shape.
+ *
+ * @module
+ */
+
+/** Voices the Realtime API speaks with. (nova, fable and onyx are text-to-speech only.) */
+export const REALTIME_VOICES = [
+  "alloy",
+  "ash",
+  "ballad",
+  "coral",
+  "echo",
+  "sage",
+  "shimmer",
+  "verse",
+  "marin",
+  "cedar",
+] as const;
+
+/** One Realtime voice. */
+export type RealtimeVoice = typeof REALTIME_VOICES[number];
+
+/** Voices of OpenAI's text-to-speech API that the Realtime API does not have. */
+export const TTS_ONLY_VOICES = ["nova", "fable", "onyx"] as const;
+
+/** What a persona's `instructions` function is given for each call. */
+export interface CallContext {
+  /** The stream's custom parameters: the webhook's query parameters plus `persona`. */
+  parameters: Readonly<Record<string, string>>;
+  /** Twilio's CallSid (`CA…`). */
+  callSid: string;
+  /** Twilio's Media Stream SID (`MZ…`). */
+  streamSid: string;
+}
+
+/** Server voice activity detection: silence-based turn ends. */
+export interface ServerVad {
+  type: "server_vad";
+  /** Speech probability needed to start a turn, 0 to 1; higher ignores more line noise. @default 0.5 */
+  threshold?: number;
+  /** Audio kept from before speech was detected, 0 to 2000 ms. @default 300 */
+  prefixPaddingMs?: number;
+  /** Silence that ends the caller's turn, 100 to 5000 ms. @default 500 */
+  silenceDurationMs?: number;
+}
+
+/** Semantic voice activity detection: the model judges when the caller has finished. */
+export interface SemanticVad {
+  type: "semantic_vad";
+  /** How soon to answer. @default "auto" */
+  eagerness?: "low" | "medium" | "high" | "auto";
+}
+
+/** Turn detection settings. */
+export type VadSettings = ServerVad | SemanticVad;
+
+/** Barge-in gating: how long the caller must speak before the agent stops talking. */
+export interface InterruptionSettings {
+  /**
+   * Speech shorter than this (a cough, an "mm-hm") does not cut the agent off; 0 interrupts at once.
+   * 0 to 2000 ms. @default 0
+   */
+  minSpeechMs?: number;
+}
+
+/** Reasoning settings, for models that reason (gpt-realtime-2 and later). */
+export interface ReasoningSettings {
+  effort: "minimal" | "low" | "medium" | "high";
+}
+
+/** A persona: the default export of a file in `personas/`. */
+export interface Persona {
+  /** The voice the agent speaks with. Cannot change once the call has audio. */
+  voice: RealtimeVoice;
+  /** The agent's script: a string, or a function of the call returning one. */
+  instructions: string | ((context: CallContext) => string);
+  /** If set, the agent speaks first, following this instruction for its first response. */
+  greeting?: string;
+  /** Turn detection. @default { type: "server_vad" } with the API's defaults */
+  vad?: VadSettings;
+  /** Barge-in gating. @default { minSpeechMs: 0 } */
+  interruptions?: InterruptionSettings;
+  /** What Twilio says when the agent cannot be reached. @default a short apology */
+  fallbackMessage?: string;
+  /** Realtime model for this persona. @default OPENAI_REALTIME_MODEL */
+  model?: string;
+  /** Reasoning effort (reasoning models only). */
+  reasoning?: ReasoningSettings;
+  /** Most tokens per response, 1 to 4096, or "inf". @default "inf" */
+  maxOutputTokens?: number | "inf";
+  /** Model transcribing the caller. @default "gpt-4o-transcribe" */
+  transcriptionModel?: string;
+  /** Input noise reduction: "near_field" (handset), "far_field" (speakerphone) or "off". @default "near_field" */
+  noiseReduction?: "near_field" | "far_field" | "off";
+  /** One line for people reading logs and `/healthz`. */
+  description?: string;
+}
+
+/** A persona that loaded and passed validation. */
+export interface LoadedPersona {
+  /** The file name without `.ts`, e.g. `alex`. */
+  id: string;
+  /** Absolute path of the file. */
+  file: string;
+  /** The validated default export. */
+  persona: Persona;
+}
+
+/** The personas the server knows now; replaced as a whole when files change. */
+export interface PersonaRegistry {
+  /** The persona with this id, if any. */
+  get(id: string): LoadedPersona | undefined;
+  /** All ids, sorted. */
+  ids(): string[];
+}

@@ -1,0 +1,37 @@
+/**
+ * Test helpers: a temporary persona folder, and a bounded wait for a callback.
+ *
+ * @module
+ */
+
+/** Writes `files` (name → source) into a fresh temp folder, runs `fn` with its path, then removes it. */
+export async function withPersonaDir(
+  files: Record<string, string>,
+  fn: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "parley personas " });
+  try {
+    for (const [name, source] of Object.entries(files)) await Deno.writeTextFile(`${dir}/${name}`, source);
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A persona module exporting `persona` as a plain object literal, importing nothing. */
+export function personaSource(persona: Record<string, unknown>): string {
+  return `export default ${JSON.stringify(persona)};\n`;
+}
+
+/** Resolves with `promise`, or rejects naming `what` after `ms`; the timer is always cleared. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
