@@ -1,0 +1,326 @@
+/**
+ * `POST /api/calls`: places an outbound call that a persona answers.
+ *
+ * The request names the number, the persona and the lead's details; the details travel to the
+ * voice webhook as query parameters and from there into the stream's `<Parameter>`s, so the persona
+ * can greet the lead by name. Every refusal names the field or the setting to fix.
+ *
+ * @module
+ */
+
+import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
+import type { CallHub } from "../calls/call_events.ts";
+import { isE164, type ParleyConfig } from "../config.ts";
+import { requireBearer } from "../http/auth.ts";
+import { jsonError, jsonResponse } from "../http/responses.ts";
+import type { Logger } from "../log.ts";
+import { createTwilioRestClient, type MachineDetection, TwilioRestError } from "../twilio/rest_client.ts";
+
+/** Largest request body accepted, in bytes. */
+export const MAX_PLACE_CALL_BODY_BYTES = 16 * 1024;
+/** Most `parameters` one call may carry. */
+export const MAX_CALL_PARAMETERS = 20;
+/** Longest parameter name. */
+export const MAX_PARAMETER_NAME_CHARS = 64;
+/** Parameter values must be shorter than this: Twilio's `<Parameter>` limit. */
+export const MAX_PARAMETER_VALUE_CHARS = 500;
+
+const FIELDS = ["to", "persona", "parameters", "machineDetection"] as const;
+const MACHINE_DETECTION: readonly MachineDetection[] = ["Enable", "DetectMessageEnd"];
+const PARAMETER_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+const RESERVED_PARAMETERS = new Set(["persona"]);
+
+/** The settings the calls API reads; read on every request. */
+export type PlaceCallConfig = Pick<
+  ParleyConfig,
+  | "apiToken"
+  | "twilioAccountSid"
+  | "twilioAuthToken"
+  | "twilioPhoneNumber"
+  | "twilioApiBaseUrl"
+  | "publicBaseUrl"
+>;
+
+/** Options for {@linkcode createPlaceCallHandler}. */
+export interface PlaceCallOptions {
+  /** Parley's configuration (API_TOKEN, the TWILIO_* settings, PUBLIC_BASE_URL). */
+  config: PlaceCallConfig;
+  /** Receives a `call.placed` event for each call Twilio accepts. */
+  hub: CallHub;
+  /** Ids of the personas loaded now. */
+  personaIds: () => string[];
+  /** Persona used when the request names none (DEFAULT_PERSONA). */
+  defaultPersona: string;
+  /** Logs placed calls and Twilio's refusals. */
+  log: Logger;
+  /** The fetch the REST client uses. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** Clock for event timestamps. @default Date.now */
+  now?: () => number;
+}
+
+/** A validated request body. */
+interface CallRequest {
+  to: string;
+  persona: string | undefined;
+  parameters: Record<string, string>;
+  machineDetection: MachineDetection | undefined;
+}
+
+/**
+ * Builds the `POST /api/calls` handler.
+ *
+ * Request: `Authorization: Bearer $API_TOKEN`, JSON `{ to, persona?, parameters?, machineDetection? }`.
+ * Answers 201 `{ callSid, persona }`; 400, 401, 405, 413, 415, 502 or 503 with `{ error }`.
+ *
+ * @example
+ * ```ts
+ * const placeCall = createPlaceCallHandler({
+ *   config, hub, log, defaultPersona: config.defaultPersona, personaIds: () => [...personas.keys()],
+ * });
+ * if (url.pathname === "/api/calls") return placeCall(req);
+ * ```
+ */
+export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request) => Promise<Response> {
+  const { config, hub, log } = options;
+  const now = options.now ?? Date.now;
+  const fetchOption = options.fetch === undefined ? {} : { fetch: options.fetch };
+
+  return async (req) => {
+    if (req.method !== "POST") {
+      await req.body?.cancel();
+      return jsonError(405, `Method ${req.method} is not allowed: use POST`, { headers: { allow: "POST" } });
+    }
+    const refused = requireBearer(req, config.apiToken);
+    if (refused !== undefined) {
+      await req.body?.cancel();
+      return refused;
+    }
+
+    const missing: string[] = [];
+    if (config.twilioAccountSid === undefined) missing.push("TWILIO_ACCOUNT_SID");
+    if (config.twilioAuthToken === undefined) missing.push("TWILIO_AUTH_TOKEN");
+    if (config.twilioPhoneNumber === undefined) missing.push("TWILIO_PHONE_NUMBER");
+    if (config.publicBaseUrl === undefined) missing.push("PUBLIC_BASE_URL");
+    if (missing.length > 0) {
+      await req.body?.cancel();
+      return jsonError(503, `Outbound calls are not configured: set ${missing.join(", ")} in .env`);
+    }
+    const accountSid = config.twilioAccountSid!;
+    const authToken = config.twilioAuthToken!;
+    const from = config.twilioPhoneNumber!;
+    const publicBaseUrl = config.publicBaseUrl!;
+
+    const contentType = req.headers.get("content-type");
+    if (contentType !== null && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
+      await req.body?.cancel();
+      return jsonError(415, `Content-Type "${contentType}" is not JSON: send Content-Type: application/json`);
+    }
+
+    const body = await readJson(req);
+    if (!body.ok) return jsonError(body.status, body.error);
+    const parsed = parseCallRequest(body.value, options.personaIds());
+    if (!parsed.ok) return jsonError(400, parsed.error);
+    const { to, parameters, machineDetection } = parsed.value;
+
+    const persona = parsed.value.persona ?? options.defaultPersona;
+    if (parsed.value.persona === undefined && !options.personaIds().includes(persona)) {
+      return jsonError(
+        503,
+        `DEFAULT_PERSONA "${persona}" is not a loaded persona: name one in "persona" or fix DEFAULT_PERSONA (${
+          knownPersonas(options.personaIds())
+        })`,
+      );
+    }
+
+    const query = new URLSearchParams({ persona });
+    for (const [name, value] of Object.entries(parameters)) query.append(name, value);
+    const statusCallback = `${publicBaseUrl}${STATUS_CALLBACK_PATH}`;
+    const client = createTwilioRestClient({
+      accountSid,
+      authToken,
+      baseUrl: config.twilioApiBaseUrl,
+      ...fetchOption,
+    });
+    let callSid: string;
+    try {
+      const call = await client.createCall({
+        to,
+        from,
+        url: `${publicBaseUrl}${VOICE_WEBHOOK_PATH}?${query}`,
+        statusCallback,
+        statusCallbackEvent: ["initiated", "ringing", "answered", "completed"],
+        ...(machineDetection === undefined
+          ? {}
+          : { machineDetection, asyncAmd: true, asyncAmdStatusCallback: statusCallback }),
+      });
+      callSid = call.sid;
+    } catch (error) {
+      if (!(error instanceof TwilioRestError)) throw error;
+      const what = error.status === undefined
+        ? error.message
+        : `Twilio refused the call: ${error.message}${
+          error.code === undefined ? "" : ` (code ${error.code})`
+        }`;
+      log.warn(`Outbound call to ${maskNumber(to)} failed: ${what}`);
+      return jsonResponse(502, {
+        error: what,
+        ...(error.code === undefined ? {} : { twilioCode: error.code }),
+        ...(error.moreInfo === undefined ? {} : { moreInfo: error.moreInfo }),
+      });
+    }
+
+    log.info(`Outbound call placed: CallSid=${callSid} persona=${persona} to=${maskNumber(to)}`);
+    hub.emit({ type: "call.placed", at: now(), callSid, persona, from, to, parameters });
+    return jsonResponse(201, { callSid, persona });
+  };
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequest> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return fail(`Request body must be a JSON object like {"to": "+14155550100"}, not ${describe(value)}`);
+  }
+  const body = value as Record<string, unknown>;
+  for (const key of Object.keys(body)) {
+    if (!(FIELDS as readonly string[]).includes(key)) {
+      return fail(`Unknown field "${clip(key)}": allowed fields are ${FIELDS.join(", ")}`);
+    }
+  }
+
+  const to = body.to;
+  if (to === undefined) {
+    return fail('Field "to" is required: the number to call, in E.164 form like +14155550100');
+  }
+  if (typeof to !== "string" || !isE164(to)) {
+    return fail(`Field "to": ${describe(to)} is not an E.164 number like +14155550100`);
+  }
+
+  let persona: string | undefined;
+  if (body.persona !== undefined) {
+    if (typeof body.persona !== "string") {
+      return fail(`Field "persona": ${describe(body.persona)} is not a string`);
+    }
+    if (!personaIds.includes(body.persona)) {
+      return fail(`Field "persona": unknown persona "${clip(body.persona)}": ${knownPersonas(personaIds)}`);
+    }
+    persona = body.persona;
+  }
+
+  const parameters: Record<string, string> = {};
+  const raw = body.parameters;
+  if (raw !== undefined) {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      return fail(
+        `Field "parameters": must be an object of strings like {"leadName": "Ada"}, not ${describe(raw)}`,
+      );
+    }
+    const entries = Object.entries(raw as Record<string, unknown>);
+    if (entries.length > MAX_CALL_PARAMETERS) {
+      return fail(
+        `Field "parameters": ${entries.length} parameters: at most ${MAX_CALL_PARAMETERS} are allowed`,
+      );
+    }
+    for (const [name, item] of entries) {
+      const problem = parameterProblem(name, item);
+      if (problem !== undefined) return fail(`Field "parameters": ${problem}`);
+      parameters[name] = item as string;
+    }
+  }
+
+  const md = body.machineDetection;
+  if (
+    md !== undefined && !(typeof md === "string" && (MACHINE_DETECTION as readonly string[]).includes(md))
+  ) {
+    return fail(`Field "machineDetection": ${describe(md)} is not one of ${MACHINE_DETECTION.join(", ")}`);
+  }
+
+  return {
+    ok: true,
+    value: { to, persona, parameters, machineDetection: md as MachineDetection | undefined },
+  };
+}
+
+function parameterProblem(name: string, value: unknown): string | undefined {
+  if (name.length > MAX_PARAMETER_NAME_CHARS) {
+    return `name "${clip(name)}" is longer than ${MAX_PARAMETER_NAME_CHARS} characters`;
+  }
+  if (!PARAMETER_NAME.test(name)) {
+    return `name "${clip(name)}" is not allowed: use letters, digits, _ and -, starting with a letter`;
+  }
+  if (RESERVED_PARAMETERS.has(name)) return `name "${name}" is reserved: use the top-level "persona" field`;
+  if (typeof value !== "string") return `"${name}" is ${describe(value)}, not a string`;
+  if (value.length >= MAX_PARAMETER_VALUE_CHARS) {
+    return `"${name}" is ${value.length} characters long: values must be under ${MAX_PARAMETER_VALUE_CHARS}`;
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) return `"${name}" contains control characters`;
+  return undefined;
+}
+
+type JsonBody = { ok: true; value: unknown } | { ok: false; status: number; error: string };
+
+async function readJson(req: Request): Promise<JsonBody> {
+  const tooLarge: JsonBody = {
+    ok: false,
+    status: 413,
+    error: `Request body is larger than ${MAX_PLACE_CALL_BODY_BYTES} bytes`,
+  };
+  if (Number(req.headers.get("content-length") ?? "0") > MAX_PLACE_CALL_BODY_BYTES) {
+    await req.body?.cancel();
+    return tooLarge;
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body !== null) {
+    for await (const chunk of req.body) {
+      size += chunk.byteLength;
+      // Leaving the loop early cancels the body.
+      if (size > MAX_PLACE_CALL_BODY_BYTES) return tooLarge;
+      chunks.push(chunk);
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  const text = new TextDecoder().decode(bytes);
+  if (text.trim() === "") {
+    return { ok: false, status: 400, error: 'Request body is empty: send JSON like {"to": "+14155550100"}' };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (error) {
+    return { ok: false, status: 400, error: `Request body is not valid JSON: ${(error as Error).message}` };
+  }
+}
+
+function knownPersonas(ids: string[]): string {
+  return ids.length === 0
+    ? "no personas are loaded (check PERSONAS_DIR)"
+    : `known personas are ${ids.join(", ")}`;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return `"${clip(value)}"`;
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${String(value)}`;
+}
+
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+/** Keeps logs useful without printing whole phone numbers: `+1415•••0100`. */
+function maskNumber(number: string): string {
+  return number.length <= 8 ? number : `${number.slice(0, 5)}•••${number.slice(-4)}`;
+}
+
+function fail(error: string): { ok: false; error: string } {
+  return { ok: false, error };
+}

@@ -1,0 +1,193 @@
+/**
+ * `POST /api/twilio/status`: Twilio's call progress callbacks (initiated, ringing, answered,
+ * completed, busy, no-answer, failed, canceled) and asynchronous answering-machine results.
+ *
+ * Each signed callback becomes a `call.status` event on the hub and a log line
+ * (`[Realtime] Call status: CallSid=CA… ringing`); the latest status per call is also kept in a
+ * bounded map. Callbacks may arrive out of order, so `SequenceNumber` decides which is latest.
+ *
+ * @module
+ */
+
+import type { CallHub, CallStatus } from "../calls/call_events.ts";
+import type { ParleyConfig } from "../config.ts";
+import type { Logger } from "../log.ts";
+import { excerpt } from "../log.ts";
+import { checkTwilioSignature, readTwilioForm, TwilioFormTooLargeError } from "../twilio/signature.ts";
+
+/** Calls whose latest status is kept by default. */
+export const DEFAULT_MAX_TRACKED_CALLS = 1_000;
+
+const TWILIO_STATUSES: ReadonlySet<string> = new Set([
+  "queued",
+  "initiated",
+  "ringing",
+  "in-progress",
+  "completed",
+  "busy",
+  "no-answer",
+  "failed",
+  "canceled",
+]);
+
+/** The settings the status callback reads. */
+export type TwilioStatusConfig = Pick<
+  ParleyConfig,
+  "twilioAuthToken" | "publicBaseUrl" | "twilioSignatureCheck"
+>;
+
+/** Options for {@linkcode createTwilioStatusHandler}. */
+export interface TwilioStatusOptions {
+  /** TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL and TWILIO_SIGNATURE_CHECK, read on every request. */
+  config: TwilioStatusConfig;
+  /** Receives a `call.status` event per callback. */
+  hub: CallHub;
+  /** Logs each status and each refused callback. */
+  log: Logger;
+  /** Calls whose latest status is kept; the oldest is forgotten first. @default DEFAULT_MAX_TRACKED_CALLS */
+  maxTrackedCalls?: number;
+  /** Clock for event timestamps. @default Date.now */
+  now?: () => number;
+}
+
+/** The latest known progress of one call. */
+export interface CallProgress {
+  /** The status, with `in-progress` reported as `answered` and machine answers as `machine-detected`. */
+  status: CallStatus;
+  /** Twilio's details, e.g. `CallStatus=completed CallDuration=42` or `AnsweredBy=machine_start`. */
+  detail: string;
+  /** When the callback arrived, epoch ms. */
+  at: number;
+  /** Twilio's `SequenceNumber`, when the callback had one. */
+  sequence: number | undefined;
+}
+
+/** The status route, plus a look-up of what it recorded. */
+export interface TwilioStatusHandler {
+  /** Handles one callback: 204 when recorded, 400, 403, 405 or 413 otherwise. */
+  (req: Request): Promise<Response>;
+  /** The latest status recorded for `callSid`, or undefined. */
+  latestStatus(callSid: string): CallProgress | undefined;
+}
+
+/**
+ * Builds the `POST /api/twilio/status` handler.
+ *
+ * @example
+ * ```ts
+ * const status = createTwilioStatusHandler({ config, hub, log });
+ * if (url.pathname === "/api/twilio/status") return status(req);
+ * status.latestStatus("CA…"); // { status: "ringing", … }
+ * ```
+ */
+export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioStatusHandler {
+  const { config, hub, log } = options;
+  const now = options.now ?? Date.now;
+  const maxTracked = options.maxTrackedCalls ?? DEFAULT_MAX_TRACKED_CALLS;
+  const latest = new Map<string, CallProgress>();
+
+  const handler = async (req: Request): Promise<Response> => {
+    if (req.method !== "POST") {
+      await req.body?.cancel();
+      return text(405, "Use POST", { allow: "POST" });
+    }
+    let params: Record<string, string>;
+    try {
+      params = await readTwilioForm(req);
+    } catch (error) {
+      if (!(error instanceof TwilioFormTooLargeError)) throw error;
+      log.warnRateLimited("twilio-status-size", `Refused status callback: ${error.message}`);
+      return text(413, "Payload too large");
+    }
+
+    const check = checkTwilioSignature(req, {
+      authToken: config.twilioAuthToken,
+      publicBaseUrl: config.publicBaseUrl,
+      enabled: config.twilioSignatureCheck,
+      params,
+    });
+    if (!check.ok) {
+      log.warnRateLimited("twilio-status-signature", check.reason);
+      return text(403, "Twilio signature check failed");
+    }
+
+    const callSid = params.CallSid;
+    if (callSid === undefined || !/^CA[0-9a-fA-F]{32}$/.test(callSid)) {
+      log.warnRateLimited("twilio-status-callsid", "Refused status callback: no CallSid (CA…) in the form");
+      return text(400, "Missing CallSid");
+    }
+
+    const progress = toProgress(params, now());
+    if (progress === undefined) {
+      const what = params.CallStatus !== undefined
+        ? `unknown CallStatus "${excerpt(params.CallStatus, 40)}"`
+        : params.AnsweredBy !== undefined
+        ? `answered by ${excerpt(params.AnsweredBy, 40)}`
+        : "no CallStatus";
+      log.info(`Call status: CallSid=${callSid} ${what}`);
+      // 204 all the same: an error answer would only raise a warning on the user's Twilio account.
+      return new Response(null, { status: 204 });
+    }
+
+    // The status is already in the line; the rest of the detail (duration, AMD, errors) follows it.
+    const extra = progress.detail.replace(/^CallStatus=\S+ ?/, "");
+    log.info(`Call status: CallSid=${callSid} ${progress.status}${extra === "" ? "" : ` (${extra})`}`);
+    remember(callSid, progress);
+    hub.emit({
+      type: "call.status",
+      at: progress.at,
+      callSid,
+      status: progress.status,
+      detail: progress.detail,
+    });
+    return new Response(null, { status: 204 });
+  };
+
+  function remember(callSid: string, progress: CallProgress): void {
+    const previous = latest.get(callSid);
+    if (
+      previous !== undefined && previous.sequence !== undefined && progress.sequence !== undefined &&
+      progress.sequence < previous.sequence
+    ) {
+      return; // a late callback: the map keeps the newer status
+    }
+    latest.delete(callSid); // re-insert at the end: the map's order is recency
+    latest.set(callSid, progress);
+    while (latest.size > maxTracked) {
+      const oldest = latest.keys().next().value;
+      if (oldest === undefined) break;
+      latest.delete(oldest);
+    }
+  }
+
+  return Object.assign(handler, {
+    latestStatus: (callSid: string) => latest.get(callSid),
+  });
+}
+
+/** Maps one callback to a status, or undefined when it carries none Parley tracks. */
+function toProgress(params: Record<string, string>, at: number): CallProgress | undefined {
+  const answeredBy = params.AnsweredBy;
+  const sequenceText = params.SequenceNumber;
+  const sequence = sequenceText !== undefined && /^\d+$/.test(sequenceText)
+    ? Number(sequenceText)
+    : undefined;
+  const details: string[] = [];
+  for (const name of ["CallStatus", "AnsweredBy", "CallDuration", "SipResponseCode", "ErrorCode"]) {
+    const value = params[name];
+    if (value !== undefined && value !== "") details.push(`${name}=${excerpt(value, 40)}`);
+  }
+  const detail = details.join(" ");
+
+  if (answeredBy !== undefined && (answeredBy.startsWith("machine_") || answeredBy === "fax")) {
+    return { status: "machine-detected", detail, at, sequence };
+  }
+  const callStatus = params.CallStatus;
+  if (callStatus === undefined || !TWILIO_STATUSES.has(callStatus)) return undefined;
+  const status = (callStatus === "in-progress" ? "answered" : callStatus) as CallStatus;
+  return { status, detail, at, sequence };
+}
+
+function text(status: number, body: string, headers: Record<string, string> = {}): Response {
+  return new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers } });
+}

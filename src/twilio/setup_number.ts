@@ -1,0 +1,154 @@
+/**
+ * `deno task setup-number`: points TWILIO_PHONE_NUMBER's voice webhook at this Parley
+ * (`<PUBLIC_BASE_URL>/api/twilio/voice-realtime`, POST), so inbound calls reach it. Uses
+ * PUBLIC_BASE_URL, or the running ngrok agent's https URL when it is unset, and prints the old and
+ * the new URL.
+ *
+ * @module
+ */
+
+import { ConfigError, type Env, loadConfig, type ParleyConfig, readEnv } from "../config.ts";
+import { VOICE_WEBHOOK_PATH } from "../paths.ts";
+import { discoverNgrokUrl } from "./ngrok.ts";
+import { createTwilioRestClient, TwilioRestError } from "./rest_client.ts";
+
+/** The settings setup-number reads. */
+export type SetupNumberConfig = Pick<
+  ParleyConfig,
+  | "twilioAccountSid"
+  | "twilioAuthToken"
+  | "twilioPhoneNumber"
+  | "twilioApiBaseUrl"
+  | "publicBaseUrl"
+  | "ngrokApiUrl"
+  | "port"
+>;
+
+/** Options for {@linkcode setupNumber}. */
+export interface SetupNumberOptions {
+  /** Parley's configuration. */
+  config: SetupNumberConfig;
+  /** The fetch used for Twilio and for the ngrok agent. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** Receives each line of the report. */
+  print: (line: string) => void;
+}
+
+/** What {@linkcode setupNumber} did. */
+export interface SetupNumberResult {
+  /** The number's SID (`PN…`). */
+  sid: string;
+  /** Voice URL before, `""` when none was set. */
+  oldUrl: string;
+  /** Voice URL now. */
+  newUrl: string;
+  /** False when the number already pointed at `newUrl` with POST. */
+  changed: boolean;
+}
+
+/** A problem the user must fix before the number can be set up; the message says how. */
+export class SetupNumberError extends Error {
+  /** Builds the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SetupNumberError";
+  }
+}
+
+/**
+ * Finds TWILIO_PHONE_NUMBER on the account and sets its voice webhook to Parley's, with POST.
+ *
+ * @example
+ * ```ts
+ * const result = await setupNumber({ config, print: console.log });
+ * ```
+ * @throws {SetupNumberError} when settings are missing, the number is not on the account, or
+ * Twilio refuses.
+ */
+export async function setupNumber(options: SetupNumberOptions): Promise<SetupNumberResult> {
+  const { config, print } = options;
+  const fetchOption = options.fetch === undefined ? {} : { fetch: options.fetch };
+
+  const missing: string[] = [];
+  if (config.twilioAccountSid === undefined) missing.push("TWILIO_ACCOUNT_SID");
+  if (config.twilioAuthToken === undefined) missing.push("TWILIO_AUTH_TOKEN");
+  if (config.twilioPhoneNumber === undefined) missing.push("TWILIO_PHONE_NUMBER");
+  if (missing.length > 0) {
+    throw new SetupNumberError(
+      `Cannot set up the number: ${
+        missing.join(", ")
+      } not set: put them in .env (Twilio console → Account info, ` +
+        "Phone Numbers → Active numbers)",
+    );
+  }
+  const accountSid = config.twilioAccountSid!;
+  const phoneNumber = config.twilioPhoneNumber!;
+
+  let publicBaseUrl = config.publicBaseUrl;
+  if (publicBaseUrl === undefined) {
+    publicBaseUrl = await discoverNgrokUrl(config.ngrokApiUrl, { port: config.port, ...fetchOption });
+    if (publicBaseUrl === undefined) {
+      throw new SetupNumberError(
+        `Cannot set up the number: PUBLIC_BASE_URL is not set and no ngrok agent answers at ${config.ngrokApiUrl}: ` +
+          `start ngrok (ngrok http ${config.port}) or set PUBLIC_BASE_URL to the https URL Twilio can reach`,
+      );
+    }
+    print(`Using the ngrok tunnel ${publicBaseUrl} (PUBLIC_BASE_URL is not set)`);
+  }
+  const newUrl = `${publicBaseUrl}${VOICE_WEBHOOK_PATH}`;
+
+  const client = createTwilioRestClient({
+    accountSid,
+    authToken: config.twilioAuthToken!,
+    baseUrl: config.twilioApiBaseUrl,
+    ...fetchOption,
+  });
+  try {
+    const number = await client.findIncomingNumber(phoneNumber);
+    if (number === undefined) {
+      throw new SetupNumberError(
+        `TWILIO_PHONE_NUMBER "${phoneNumber}" is not a number on account ${accountSid}: buy it or fix ` +
+          "TWILIO_PHONE_NUMBER (Twilio console → Phone Numbers → Active numbers)",
+      );
+    }
+    const oldUrl = number.voiceUrl;
+    if (oldUrl === newUrl && number.voiceMethod.toUpperCase() === "POST") {
+      print(`${phoneNumber} (${number.sid}) already sends calls to ${newUrl} (POST): nothing to change`);
+      return { sid: number.sid, oldUrl, newUrl, changed: false };
+    }
+    const updated = await client.updateIncomingNumberVoiceUrl(number.sid, newUrl);
+    print(`Updated ${phoneNumber} (${number.sid}) voice webhook:`);
+    print(`  old: ${oldUrl === "" ? "(none)" : `${oldUrl} (${number.voiceMethod || "POST"})`}`);
+    print(`  new: ${updated.voiceUrl || newUrl} (POST)`);
+    return { sid: number.sid, oldUrl, newUrl, changed: true };
+  } catch (error) {
+    if (!(error instanceof TwilioRestError)) throw error;
+    throw new SetupNumberError(describeRestError(error), { cause: error });
+  }
+}
+
+function describeRestError(error: TwilioRestError): string {
+  if (error.status === undefined) return `${error.message}: check your network or TWILIO_API_BASE_URL`;
+  const code = error.code === undefined ? "" : ` (code ${error.code})`;
+  if (error.status === 401 || error.code === 20003) {
+    return `Twilio refused the credentials${code}: check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN`;
+  }
+  return `Twilio refused${code}: ${error.message}`;
+}
+
+/** OPENAI_API_KEY is required by `loadConfig` but not used here: a placeholder keeps it quiet. */
+function setupEnv(env: Env): Env {
+  return env.OPENAI_API_KEY?.trim() ? env : { ...env, OPENAI_API_KEY: "unused-by-setup-number" };
+}
+
+if (import.meta.main) {
+  try {
+    const config = loadConfig(setupEnv(readEnv()));
+    await setupNumber({ config, print: (line) => console.log(line) });
+  } catch (error) {
+    // Known problems print their message (it says the fix); anything else prints its stack.
+    const known = error instanceof SetupNumberError || error instanceof ConfigError;
+    console.error(known ? error.message : error);
+    Deno.exit(1);
+  }
+}

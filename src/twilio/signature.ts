@@ -1,0 +1,240 @@
+/**
+ * Twilio request signatures: checks `X-Twilio-Signature` on webhooks and on the Media Stream's
+ * WebSocket upgrade, and says why a check failed in terms a user can act on.
+ *
+ * Twilio signs the public URL it requested (query included) plus the sorted POST parameters. Behind
+ * ngrok the local URL differs, so the URL is rebuilt from `PUBLIC_BASE_URL` and the request's own
+ * path and query. For the socket, Twilio signs the exact `wss://` URL it was given, with no body
+ * parameters; its security guide advises also trying the URL with a trailing `/`.
+ *
+ * @module
+ */
+
+import { validateRequest } from "twilio/lib/webhooks/webhooks.js";
+
+/** Largest webhook form body accepted, in bytes. Twilio's callbacks are a few KiB. */
+export const MAX_TWILIO_FORM_BYTES = 64 * 1024;
+
+/** Options for {@linkcode checkTwilioSignature}. */
+export interface TwilioSignatureOptions {
+  /** TWILIO_AUTH_TOKEN; undefined refuses every request while the check is on. */
+  authToken: string | undefined;
+  /** PUBLIC_BASE_URL: the https origin Twilio calls, without trailing slash. */
+  publicBaseUrl: string | undefined;
+  /** TWILIO_SIGNATURE_CHECK; false accepts every request. */
+  enabled: boolean;
+  /** The webhook's POST form parameters (from {@linkcode readTwilioForm}); empty for the socket. */
+  params: Record<string, string>;
+  /** True for the Media Stream upgrade request: the signed URL is `wss://…`. @default false */
+  websocket?: boolean;
+}
+
+/** Outcome of {@linkcode checkTwilioSignature}: on refusal, a reason to log that names the fix. */
+export type TwilioSignatureResult = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Checks that `req` was signed by Twilio with `authToken`. Answer 403 when it returns `ok: false`,
+ * and log `reason` (it may name the configured URL, so it is for the log, not the response).
+ *
+ * @example
+ * ```ts
+ * const params = await readTwilioForm(req);
+ * const check = checkTwilioSignature(req, {
+ *   authToken: config.twilioAuthToken,
+ *   publicBaseUrl: config.publicBaseUrl,
+ *   enabled: config.twilioSignatureCheck,
+ *   params,
+ * });
+ * if (!check.ok) {
+ *   log.warn(check.reason);
+ *   return new Response("Forbidden", { status: 403 });
+ * }
+ * ```
+ */
+export function checkTwilioSignature(req: Request, options: TwilioSignatureOptions): TwilioSignatureResult {
+  if (!options.enabled) return { ok: true };
+  const websocket = options.websocket ?? false;
+  const target = requestTarget(req.url);
+  const path = target.replace(/\?.*$/, "");
+  const { authToken, publicBaseUrl, params } = options;
+
+  if (authToken === undefined || authToken === "") {
+    return refuse(
+      `Cannot check the Twilio signature on ${path}: TWILIO_AUTH_TOKEN is not set: set TWILIO_AUTH_TOKEN ` +
+        "to your account's auth token (or TWILIO_SIGNATURE_CHECK=off for local experiments only)",
+    );
+  }
+  const publicUrl = publicBaseUrl === undefined ? undefined : tryUrl(publicBaseUrl);
+  if (publicUrl === undefined) {
+    return refuse(
+      `Cannot check the Twilio signature on ${path}: PUBLIC_BASE_URL is not set: set it to the https URL ` +
+        "Twilio calls (the ngrok URL), or start ngrok so it can be discovered",
+    );
+  }
+  const signature = req.headers.get("x-twilio-signature");
+  if (signature === null || signature === "") {
+    return refuse(
+      `Refused ${path}: missing X-Twilio-Signature header: the request did not come from Twilio ` +
+        "(or a proxy in front of Parley strips the header)",
+    );
+  }
+
+  const origin = websocket ? `wss://${publicUrl.host}` : publicUrl.origin;
+  if (signedBy(authToken, signature, candidates(origin + target, websocket), params)) return { ok: true };
+
+  // Diagnose: did Twilio call another host or scheme than PUBLIC_BASE_URL says?
+  const calledHost = observedHost(req) ?? publicUrl.host;
+  if (!req.headers.has("x-forwarded-host") && isLoopback(calledHost)) {
+    // A tunnel that rewrites the Host header hides the public host: both causes stay possible.
+    return refuse(
+      `Refused ${path}: Twilio signature mismatch: either PUBLIC_BASE_URL (${publicUrl.origin}) is not the ` +
+        "URL Twilio uses (set it to that URL) or TWILIO_AUTH_TOKEN is not the token of the account that " +
+        "owns the number (check it)",
+    );
+  }
+  const calledProto = req.headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase();
+  const sameHost =
+    normalizeHost(calledHost, publicUrl.protocol) === normalizeHost(publicUrl.host, publicUrl.protocol);
+  const plainScheme = calledProto === "http" || calledProto === "ws";
+  if (!sameHost || plainScheme) {
+    const schemes = websocket ? ["wss", "ws"] : ["https", "http"];
+    const matching = schemes
+      .flatMap((scheme) => candidates(`${scheme}://${calledHost}${target}`, websocket))
+      .find((url) => signedBy(authToken, signature, [url], params));
+    const calledUrl = `${plainScheme ? calledProto : websocket ? "wss" : "https"}://${calledHost}`;
+    const evidence = matching === undefined
+      ? ""
+      : ` (the signature is valid for ${matching.replace(/\?.*$/, "")}, so TWILIO_AUTH_TOKEN is right)`;
+    return refuse(
+      `Refused ${path}: Twilio signature mismatch, likely a URL mismatch: PUBLIC_BASE_URL is ` +
+        `${publicUrl.origin} but Twilio called ${calledUrl}${evidence}: set PUBLIC_BASE_URL to the URL ` +
+        "Twilio uses (and point the number's webhook at it with deno task setup-number)",
+    );
+  }
+  return refuse(
+    `Refused ${path}: Twilio signature mismatch: the request came to ${publicUrl.host} as PUBLIC_BASE_URL ` +
+      "says, so the signing token differs: check TWILIO_AUTH_TOKEN matches the account that owns the " +
+      "number (or the request was not sent by Twilio)",
+  );
+}
+
+/** Raised by {@linkcode readTwilioForm} for a body larger than {@linkcode MAX_TWILIO_FORM_BYTES}. */
+export class TwilioFormTooLargeError extends Error {
+  /** Builds the error. */
+  constructor() {
+    super(`Twilio form body is larger than ${MAX_TWILIO_FORM_BYTES} bytes`);
+    this.name = "TwilioFormTooLargeError";
+  }
+}
+
+/**
+ * Reads a webhook's `application/x-www-form-urlencoded` body once, as a record (the last value wins
+ * for a repeated name). An empty body gives `{}`.
+ *
+ * @example
+ * ```ts
+ * const params = await readTwilioForm(req); // { CallSid: "CA…", CallStatus: "ringing", … }
+ * ```
+ * @throws {TwilioFormTooLargeError} when the body exceeds {@linkcode MAX_TWILIO_FORM_BYTES}.
+ */
+export async function readTwilioForm(req: Request): Promise<Record<string, string>> {
+  const text = await readBoundedText(req, MAX_TWILIO_FORM_BYTES);
+  const params: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(text)) params[name] = value;
+  return params;
+}
+
+async function readBoundedText(req: Request, maxBytes: number): Promise<string> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) {
+    await req.body?.cancel();
+    throw new TwilioFormTooLargeError();
+  }
+  if (req.body === null) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel();
+        throw new TwilioFormTooLargeError();
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+function refuse(reason: string): TwilioSignatureResult {
+  return { ok: false, reason };
+}
+
+function signedBy(
+  authToken: string,
+  signature: string,
+  urls: string[],
+  params: Record<string, string>,
+): boolean {
+  return urls.some((url) => {
+    try {
+      return validateRequest(authToken, signature, url, params);
+    } catch {
+      return false; // a URL `new URL()` rejects cannot be the one Twilio signed
+    }
+  });
+}
+
+/** The URL as given, and for the socket also with a trailing `/` on its path (Twilio's advice). */
+function candidates(url: string, websocket: boolean): string[] {
+  if (!websocket) return [url];
+  const query = url.indexOf("?");
+  const base = query === -1 ? url : url.slice(0, query);
+  const rest = query === -1 ? "" : url.slice(query);
+  return base.endsWith("/") ? [url] : [url, `${base}/${rest}`];
+}
+
+/** Path and query exactly as the request carried them: `new URL()` would re-encode some characters. */
+function requestTarget(url: string): string {
+  const target = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, "").replace(/#.*$/, "");
+  return target === "" ? "/" : target.startsWith("?") ? `/${target}` : target;
+}
+
+/** The host the client asked for: the proxy's `X-Forwarded-Host` first, then `Host`. */
+function observedHost(req: Request): string | undefined {
+  const forwarded = req.headers.get("x-forwarded-host")?.split(",")[0]?.trim();
+  if (forwarded !== undefined && forwarded !== "") return forwarded;
+  const host = req.headers.get("host")?.trim();
+  if (host !== undefined && host !== "") return host;
+  return tryUrl(req.url)?.host;
+}
+
+function isLoopback(host: string): boolean {
+  const name = host.toLowerCase().replace(/:\d+$/, "");
+  return name === "localhost" || name === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(name);
+}
+
+function normalizeHost(host: string, protocol: string): string {
+  const lower = host.toLowerCase();
+  const defaultPort = protocol === "http:" ? ":80" : ":443";
+  return lower.endsWith(defaultPort) ? lower.slice(0, -defaultPort.length) : lower;
+}
+
+function tryUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}
