@@ -1,0 +1,215 @@
+/**
+ * The call records API, behind `Authorization: Bearer <API_TOKEN>`:
+ *
+ * - `GET /api/calls?limit=&persona=&since=`: summaries, newest first.
+ * - `GET /api/calls/:callSid`: the whole record.
+ * - `GET /api/calls/:callSid/events`: server-sent events of a live call: a `snapshot` event (the
+ *   record so far), then each {@linkcode CallEvent} as it happens (event name = its `type`, data =
+ *   the event as JSON), a `: heartbeat` comment every 15 s; the stream ends after `call.ended`, when
+ *   the client goes away, or on server shutdown. For a call that has already ended, only the snapshot.
+ *
+ * @module
+ */
+
+import type { CallEvent, CallHub } from "../calls/call_events.ts";
+import { type CallStore, type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_store.ts";
+
+/** Options for {@linkcode createCallRecordsHandler}. */
+export interface CallRecordsOptions {
+  /** Where records are read. */
+  store: Pick<CallStore, "listCalls" | "getCall">;
+  /** Where live events come from. */
+  hub: Pick<CallHub, "subscribe">;
+  /** The API token; undefined answers 503 (the API is off until one is set). */
+  apiToken: string | undefined;
+  /** Interval of SSE heartbeat comments, ms. @default 15000 */
+  heartbeatMs?: number;
+  /** Aborting ends every live stream (pass the server's shutdown signal so it can finish). */
+  signal?: AbortSignal;
+}
+
+/** Heartbeat interval of live event streams, ms. */
+export const SSE_HEARTBEAT_MS = 15_000;
+
+/** A live stream whose client has not read this many events is closed: it is not keeping up. */
+const MAX_QUEUED_EVENTS = 1_000;
+
+/**
+ * Builds the handler for `GET /api/calls`, `GET /api/calls/:callSid` and
+ * `GET /api/calls/:callSid/events`. It reads the path itself; route every GET under `/api/calls`
+ * to it (other methods answer 405).
+ *
+ * @example
+ * ```ts
+ * const callRecords = createCallRecordsHandler({ store, hub, apiToken: config.apiToken, signal });
+ * // in the server's router:
+ * if (req.method === "GET" && (url.pathname === "/api/calls" || url.pathname.startsWith("/api/calls/"))) {
+ *   return callRecords(req);
+ * }
+ * ```
+ */
+export function createCallRecordsHandler(options: CallRecordsOptions): (req: Request) => Promise<Response> {
+  // deno-lint-ignore require-await
+  return async (req) => {
+    if (req.method !== "GET") {
+      return errorResponse(405, `Method ${req.method} is not allowed here: use GET`, { allow: "GET" });
+    }
+    const denied = authorize(req, options.apiToken);
+    if (denied !== undefined) return denied;
+
+    const url = new URL(req.url);
+    if (url.pathname === "/api/calls") return listCalls(url, options);
+    const match = /^\/api\/calls\/([^/]+)(\/events)?$/.exec(url.pathname);
+    if (match === null) return errorResponse(404, `Not found: "${url.pathname}"`);
+    let callSid: string;
+    try {
+      callSid = decodeURIComponent(match[1]!);
+    } catch (error) {
+      if (!(error instanceof URIError)) throw error;
+      return errorResponse(400, `Invalid callSid "${match[1]}": bad percent-encoding`);
+    }
+    return match[2] === undefined ? getCall(callSid, options) : liveEvents(callSid, options);
+  };
+}
+
+function listCalls(url: URL, options: CallRecordsOptions): Response {
+  const filters: ListCallsOptions = {};
+  const limit = url.searchParams.get("limit");
+  if (limit !== null) {
+    const n = /^\d+$/.test(limit) ? Number(limit) : NaN;
+    if (!(n >= 1 && n <= MAX_LIST_LIMIT)) {
+      return errorResponse(400, `Invalid limit "${limit}": use an integer from 1 to ${MAX_LIST_LIMIT}`);
+    }
+    filters.limit = n;
+  }
+  const since = url.searchParams.get("since");
+  if (since !== null) {
+    const at = parseSince(since);
+    if (at === undefined) {
+      return errorResponse(
+        400,
+        `Invalid since "${since}": use an ISO date (2026-11-02 or 2026-11-02T09:30:00Z) or epoch milliseconds`,
+      );
+    }
+    filters.since = at;
+  }
+  const persona = url.searchParams.get("persona");
+  if (persona !== null && persona !== "") filters.persona = persona;
+  return jsonResponse(200, { calls: options.store.listCalls(filters) });
+}
+
+function getCall(callSid: string, options: CallRecordsOptions): Response {
+  const record = options.store.getCall(callSid);
+  if (record === undefined) return errorResponse(404, `Call "${callSid}" not found`);
+  return jsonResponse(200, record);
+}
+
+function liveEvents(callSid: string, options: CallRecordsOptions): Response {
+  // Snapshot and subscription happen in the same synchronous run (`start` runs inside the
+  // constructor), so no event falls between them.
+  const snapshot = options.store.getCall(callSid);
+  if (snapshot === undefined) return errorResponse(404, `Call "${callSid}" not found`);
+  const encoder = new TextEncoder();
+  let stop: (closeStream: boolean) => void = () => {};
+
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      let open = true;
+      let unsubscribe = () => {};
+      let timer: ReturnType<typeof setInterval> | undefined = undefined;
+      const send = (text: string) => {
+        if (!open) return;
+        try {
+          controller.enqueue(encoder.encode(text));
+        } catch (error) {
+          // The stream errored under us (connection reset): treat it as the client leaving.
+          if (!(error instanceof TypeError)) throw error;
+          stop(false);
+        }
+      };
+      const onAbort = () => stop(true);
+      stop = (closeStream) => {
+        if (!open) return;
+        open = false;
+        unsubscribe();
+        clearInterval(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+        if (closeStream) controller.close();
+      };
+
+      send(sseFrame("snapshot", snapshot));
+      if (snapshot.endedAt !== null || options.signal?.aborted === true) {
+        stop(true);
+        return;
+      }
+      unsubscribe = options.hub.subscribe((event: CallEvent) => {
+        send(sseFrame(event.type, event));
+        if (event.type === "call.ended" || (controller.desiredSize ?? 0) < -MAX_QUEUED_EVENTS) stop(true);
+      }, callSid);
+      timer = setInterval(() => send(": heartbeat\n\n"), options.heartbeatMs ?? SSE_HEARTBEAT_MS);
+      options.signal?.addEventListener("abort", onAbort);
+    },
+    cancel() {
+      // The client went away (Deno cancels the body when the connection closes). Not `req.signal`:
+      // Deno 2.9 warns on it, and it also fires after a response completes (legacy behaviour).
+      stop(false);
+    },
+  });
+
+  return new Response(body, {
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache, no-store",
+      // Proxies such as nginx would otherwise hold events back.
+      "x-accel-buffering": "no",
+    },
+  });
+}
+
+function sseFrame(event: string, data: unknown): string {
+  // JSON.stringify never emits a raw line break, so one `data:` line carries it all.
+  return `event: ${event.replace(/[\r\n]/g, "")}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** Epoch ms from all digits, or from an ISO date; undefined for anything else. */
+function parseSince(value: string): number | undefined {
+  if (/^\d{1,15}$/.test(value)) return Number(value);
+  if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) return undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : at;
+}
+
+// Private until src/http/auth.ts lands; then use its `checkBearer`.
+function authorize(req: Request, token: string | undefined): Response | undefined {
+  if (token === undefined) {
+    return errorResponse(503, "The call records API is off: set API_TOKEN to use it");
+  }
+  const match = /^Bearer +(\S+) *$/i.exec(req.headers.get("authorization") ?? "");
+  if (match === null || !constantTimeEqual(match[1]!, token)) {
+    return errorResponse(401, "Missing or wrong bearer token: send Authorization: Bearer <API_TOKEN>", {
+      "www-authenticate": 'Bearer realm="parley"',
+    });
+  }
+  return undefined;
+}
+
+/** Compares in time that depends only on the secret's length, not on where a guess goes wrong. */
+function constantTimeEqual(given: string, secret: string): boolean {
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(secret);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i]!;
+  return diff === 0;
+}
+
+// Private until src/http/responses.ts lands; then use its `jsonResponse` / `jsonError`.
+function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
+  });
+}
+
+function errorResponse(status: number, message: string, headers: Record<string, string> = {}): Response {
+  return jsonResponse(status, { error: message }, headers);
+}

@@ -1,0 +1,202 @@
+/**
+ * Parley's Prometheus metrics, kept in memory from the call events and written by hand in the text
+ * exposition format (version 0.0.4): `# HELP` / `# TYPE` lines, escaped label values, histograms as
+ * cumulative `_bucket{le="…"}` series ending in `+Inf`, then `_sum` and `_count`.
+ *
+ * The turn latency histogram observes the same figure as the call record's p50/p95: the heard latency,
+ * or the sent latency for a turn whose playback Twilio never confirmed.
+ *
+ * @module
+ */
+
+import type { CallEvent, CallEventListener, EndReason, RelayCounters } from "../calls/call_events.ts";
+import { DEFAULT_PRICES, estimateCost, type PriceTable } from "../store/prices.ts";
+
+/** Content type of {@linkcode Metrics.render}'s output. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** Turn latency buckets, seconds: fine between 0.1 and 3 s, where voice agents live. */
+export const TURN_LATENCY_BUCKETS: readonly number[] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5];
+/** Upstream connect time buckets, seconds. */
+export const CONNECT_TIME_BUCKETS: readonly number[] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5];
+
+/** Every end reason, so each series exists (at 0) before the first call ends. */
+const END_REASONS: readonly EndReason[] = [
+  "caller_hung_up",
+  "agent_hung_up",
+  "upstream_refused",
+  "upstream_dropped",
+  "no_start",
+  "server_shutdown",
+  "error",
+];
+
+/** Options for {@linkcode createMetrics}. */
+export interface MetricsOptions {
+  /** Prices for the cost total. @default DEFAULT_PRICES */
+  prices?: PriceTable;
+}
+
+/** The metrics: feed `listener` from the hub, serve `render(...)` on `/metrics`. */
+export interface Metrics {
+  /** Subscribe to every call: `hub.subscribe(metrics.listener)`. Never throws. */
+  readonly listener: CallEventListener;
+  /** The exposition text, with the relay counters and the active call count read at call time. */
+  render(counters: RelayCounters, activeCalls: number): string;
+}
+
+class Histogram {
+  readonly bounds: readonly number[];
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(bounds: readonly number[]) {
+    this.bounds = bounds;
+    this.counts = bounds.map(() => 0);
+  }
+
+  observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    this.sum += value;
+    this.count++;
+    const index = this.bounds.findIndex((bound) => value <= bound);
+    if (index >= 0) this.counts[index]!++;
+  }
+}
+
+/**
+ * Builds the metrics.
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics({ prices });
+ * hub.subscribe(metrics.listener);
+ * const text = metrics.render(counters, relays.size);
+ * ```
+ */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const prices = options.prices ?? DEFAULT_PRICES;
+  const ended = new Map<string, number>(END_REASONS.map((reason) => [reason, 0]));
+  const turnLatency = new Histogram(TURN_LATENCY_BUCKETS);
+  const connectTime = new Histogram(CONNECT_TIME_BUCKETS);
+  let interruptions = 0;
+  let responses = 0;
+  let unpricedResponses = 0;
+  let costUsd = 0;
+
+  const listener = (event: CallEvent): void => {
+    switch (event.type) {
+      case "call.ended":
+        ended.set(event.reason, (ended.get(event.reason) ?? 0) + 1);
+        break;
+      case "turn.latency":
+        turnLatency.observe((event.firstAudioHeardMs ?? event.firstAudioSentMs) / 1000);
+        break;
+      case "upstream.connected":
+        connectTime.observe(event.connectMs / 1000);
+        break;
+      case "interruption":
+        interruptions++;
+        break;
+      case "usage": {
+        responses++;
+        const cost = estimateCost(event.model, event.usage, prices);
+        if (cost === null) unpricedResponses++;
+        else costUsd += cost;
+        break;
+      }
+    }
+  };
+
+  const render = (counters: RelayCounters, activeCalls: number): string => {
+    const out: string[] = [];
+    const family = (name: string, type: string, help: string) => {
+      out.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
+    };
+    const sample = (name: string, value: number, labels: Record<string, string> = {}) => {
+      out.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
+    };
+    const histogram = (name: string, help: string, h: Histogram) => {
+      family(name, "histogram", help);
+      let cumulative = 0;
+      h.bounds.forEach((bound, i) => {
+        cumulative += h.counts[i]!;
+        sample(`${name}_bucket`, cumulative, { le: formatValue(bound) });
+      });
+      sample(`${name}_bucket`, h.count, { le: "+Inf" });
+      sample(`${name}_sum`, h.sum);
+      sample(`${name}_count`, h.count);
+    };
+
+    family("parley_active_calls", "gauge", "Calls being relayed now.");
+    sample("parley_active_calls", activeCalls);
+
+    family("parley_calls_ended_total", "counter", "Calls ended, by end reason.");
+    for (const [reason, count] of ended) sample("parley_calls_ended_total", count, { reason });
+
+    histogram(
+      "parley_turn_latency_seconds",
+      "Caller stops speaking to agent audio heard (sent, when playback was never confirmed).",
+      turnLatency,
+    );
+    histogram("parley_upstream_connect_seconds", "Time to open the OpenAI Realtime socket.", connectTime);
+
+    family("parley_frames_relayed_total", "counter", "Media frames relayed, by direction.");
+    sample("parley_frames_relayed_total", counters.framesToOpenai, { direction: "to_openai" });
+    sample("parley_frames_relayed_total", counters.framesToTwilio, { direction: "to_twilio" });
+
+    family("parley_malformed_frames_total", "counter", "Frames dropped because they could not be parsed.");
+    sample("parley_malformed_frames_total", counters.malformedFrames);
+    family("parley_truncations_total", "counter", "Agent answers truncated after an interruption.");
+    sample("parley_truncations_total", counters.truncations);
+    family(
+      "parley_stale_deltas_dropped_total",
+      "counter",
+      "Audio deltas of an interrupted answer dropped in flight.",
+    );
+    sample("parley_stale_deltas_dropped_total", counters.staleDeltasDropped);
+    family("parley_interruptions_total", "counter", "Times the caller talked over the agent.");
+    sample("parley_interruptions_total", interruptions);
+
+    family("parley_responses_total", "counter", "Realtime responses with a usage report.");
+    sample("parley_responses_total", responses);
+    family(
+      "parley_unpriced_responses_total",
+      "counter",
+      "Responses of a model without a price (not in the cost).",
+    );
+    sample("parley_unpriced_responses_total", unpricedResponses);
+    family(
+      "parley_estimated_cost_usd_total",
+      "counter",
+      "Estimated OpenAI cost of all priced responses, USD.",
+    );
+    sample("parley_estimated_cost_usd_total", costUsd);
+
+    return out.join("\n") + "\n";
+  };
+
+  return { listener, render };
+}
+
+/** Escapes a label value: backslash, double quote and line feed. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+function formatLabels(labels: Record<string, string>): string {
+  const pairs = Object.entries(labels).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`);
+  return pairs.length === 0 ? "" : `{${pairs.join(",")}}`;
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  return String(value);
+}

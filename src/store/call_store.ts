@@ -1,0 +1,522 @@
+/**
+ * The call record, in embedded SQLite (`node:sqlite`, WAL). The store listens to {@linkcode CallEvent}s
+ * and writes each one as it arrives, in its own transaction, so a crash loses at most the event being
+ * written. Events for one call are merged by CallSid, whatever order they come in (a `call.placed` or
+ * `call.webhook` usually precedes `call.started`).
+ *
+ * Derived figures:
+ * - `durationMs` = `endedAt − startedAt` (stream start to end), null unless both are known.
+ * - `latency.p50Ms` / `p95Ms`: nearest-rank percentiles over the turns' *heard* latency
+ *   (`firstAudioHeardMs`), using the *sent* latency (`firstAudioSentMs`) for a turn whose playback
+ *   Twilio never confirmed — the sent figure is a lower bound, the closest we have.
+ * - `costUsd`: each response is priced when it is recorded (see `prices.ts`); the call's cost is the
+ *   sum, or null when any response used a model without a price (unknown is not free).
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { dirname } from "node:path";
+import type { CallEvent, CallEventListener, CallStatus, EndReason, Usage } from "../calls/call_events.ts";
+import { migrate } from "./schema.ts";
+import { DEFAULT_PRICES, estimateCost, type PriceTable } from "./prices.ts";
+
+/** One line of the conversation. */
+export interface TranscriptLine {
+  at: number;
+  speaker: "caller" | "agent";
+  text: string;
+  /** Agent lines only: the caller cut in after this many ms of the answer. */
+  interruptedAtMs: number | null;
+}
+
+/** Latency of one agent turn, measured from the end of the caller's speech. */
+export interface TurnLatency {
+  at: number;
+  firstAudioSentMs: number;
+  firstAudioHeardMs: number | null;
+}
+
+/** The caller talking over the agent. */
+export interface InterruptionRecord {
+  at: number;
+  itemId: string;
+  audioEndMs: number;
+  clearLatencyMs: number;
+}
+
+/** One status callback from Twilio. */
+export interface StatusChange {
+  at: number;
+  status: CallStatus;
+  detail: string;
+}
+
+/** Usage of one response, priced when recorded. */
+export interface ResponseUsage {
+  at: number;
+  model: string;
+  responseId: string;
+  usage: Usage;
+  /** USD, or null for a model without a price. */
+  costUsd: number | null;
+}
+
+/** Per-call latency percentiles (heard, falling back to sent; see the module doc). */
+export interface LatencySummary {
+  turns: number;
+  p50Ms: number;
+  p95Ms: number;
+}
+
+/** The call's summary: what `/api/calls` lists. Times are epoch milliseconds. */
+export interface CallSummary {
+  callSid: string;
+  streamSid: string | null;
+  persona: string | null;
+  model: string | null;
+  direction: string | null;
+  from: string | null;
+  to: string | null;
+  parameters: Record<string, string>;
+  /** Latest Twilio status. */
+  status: CallStatus | null;
+  /** The first event seen for the call. */
+  createdAt: number;
+  startedAt: number | null;
+  upstreamConnectMs: number | null;
+  sessionConfiguredAt: number | null;
+  endedAt: number | null;
+  durationMs: number | null;
+  endReason: EndReason | null;
+  endDetail: string | null;
+  /** Token sums over all responses. */
+  usage: Usage & { responses: number };
+  costUsd: number | null;
+}
+
+/** The whole record: the summary plus everything that happened, in order. */
+export interface CallRecord extends CallSummary {
+  statuses: StatusChange[];
+  transcript: TranscriptLine[];
+  turns: TurnLatency[];
+  latency: LatencySummary | null;
+  interruptions: InterruptionRecord[];
+  responses: ResponseUsage[];
+}
+
+/** Filters for {@linkcode CallStore.listCalls}. */
+export interface ListCallsOptions {
+  /** At most this many calls (capped at {@linkcode MAX_LIST_LIMIT}). @default 50 */
+  limit?: number;
+  /** Only calls of this persona. */
+  persona?: string;
+  /** Only calls first seen at or after this epoch ms. */
+  since?: number;
+}
+
+/** Default page size of {@linkcode CallStore.listCalls}. */
+export const DEFAULT_LIST_LIMIT = 50;
+/** Largest page {@linkcode CallStore.listCalls} returns. */
+export const MAX_LIST_LIMIT = 500;
+
+/** The call database. */
+export interface CallStore {
+  /** {@linkcode CallStore.record} for `hub.subscribe`: never throws (failures are logged). */
+  readonly listener: CallEventListener;
+  /** Writes one event. Throws on a database failure. */
+  record(event: CallEvent): void;
+  /** Calls, newest first (by `createdAt`). */
+  listCalls(options?: ListCallsOptions): CallSummary[];
+  /** The full record, or undefined for an unknown CallSid. */
+  getCall(callSid: string): CallRecord | undefined;
+  /** Closes the database; later events are dropped with a logged error. */
+  close(): void;
+}
+
+/** Options for {@linkcode openCallStore}. */
+export interface CallStoreOptions {
+  /** Prices for `costUsd`. @default DEFAULT_PRICES */
+  prices?: PriceTable;
+  /** Where listener failures go. @default console.error */
+  onError?: (message: string) => void;
+}
+
+/** Where the database lives under `DATA_DIR`. */
+export function callDatabasePath(dataDir: string): string {
+  return `${dataDir.replace(/[\\/]+$/, "")}/parley.db`;
+}
+
+/**
+ * Opens (creating folder, file and schema on first run) the call database at `path`.
+ *
+ * @example
+ * ```ts
+ * const store = openCallStore(callDatabasePath(config.dataDir));
+ * const off = hub.subscribe(store.listener);
+ * // … on shutdown:
+ * off();
+ * store.close();
+ * ```
+ * @throws {Error} when the file cannot be opened or its schema is newer than this build.
+ */
+export function openCallStore(path: string, options: CallStoreOptions = {}): CallStore {
+  if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA journal_mode = WAL");
+    // WAL + NORMAL: a committed event survives a process crash; only a power loss can drop the last ones.
+    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec("PRAGMA foreign_keys = ON");
+    db.exec("PRAGMA busy_timeout = 5000");
+    migrate(db, `call database "${path}"`);
+    return new SqliteCallStore(db, options);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/**
+ * Nearest-rank p50 and p95 of the turns' latency (heard, else sent), or null with no turns.
+ *
+ * @example
+ * ```ts
+ * summarizeLatency([{ at: 0, firstAudioSentMs: 300, firstAudioHeardMs: null }]); // { turns: 1, p50Ms: 300, p95Ms: 300 }
+ * ```
+ */
+export function summarizeLatency(turns: readonly TurnLatency[]): LatencySummary | null {
+  if (turns.length === 0) return null;
+  const values = turns.map((t) => t.firstAudioHeardMs ?? t.firstAudioSentMs).sort((a, b) => a - b);
+  const rank = (p: number) => values[Math.max(0, Math.ceil(p * values.length) - 1)]!;
+  return { turns: values.length, p50Ms: rank(0.5), p95Ms: rank(0.95) };
+}
+
+type Row = Record<string, unknown>;
+
+class SqliteCallStore implements CallStore {
+  readonly listener: CallEventListener;
+  #db: DatabaseSync;
+  #prices: PriceTable;
+  #statements = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync, options: CallStoreOptions) {
+    this.#db = db;
+    this.#prices = options.prices ?? DEFAULT_PRICES;
+    const onError = options.onError ?? ((message: string) => console.error(message));
+    this.listener = (event) => {
+      try {
+        this.record(event);
+      } catch (error) {
+        onError(
+          `[Realtime] Call store could not record ${event.type} for CallSid=${event.callSid}: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+      }
+    };
+  }
+
+  record(event: CallEvent): void {
+    const at = Math.round(event.at);
+    this.#transaction(() => {
+      this.#run(
+        `INSERT INTO calls (call_sid, created_at) VALUES (?, ?)
+         ON CONFLICT (call_sid) DO UPDATE SET created_at = MIN(created_at, excluded.created_at)`,
+        event.callSid,
+        at,
+      );
+      switch (event.type) {
+        case "call.placed":
+          this.#mergeParameters(event.callSid, event.parameters);
+          this.#run(
+            `UPDATE calls SET persona = COALESCE(persona, ?), direction = COALESCE(direction, 'outbound-api'),
+             from_number = COALESCE(from_number, ?), to_number = COALESCE(to_number, ?) WHERE call_sid = ?`,
+            event.persona,
+            event.from,
+            event.to,
+            event.callSid,
+          );
+          break;
+        case "call.webhook":
+          this.#mergeParameters(event.callSid, event.parameters);
+          // Twilio's webhook knows the direction best; the persona chosen at start wins over both.
+          this.#run(
+            `UPDATE calls SET persona = COALESCE(persona, ?), direction = ?,
+             from_number = COALESCE(from_number, ?), to_number = COALESCE(to_number, ?) WHERE call_sid = ?`,
+            event.persona,
+            event.direction,
+            event.from,
+            event.to,
+            event.callSid,
+          );
+          break;
+        case "call.status":
+          this.#run(
+            "INSERT INTO call_statuses (call_sid, at, status, detail) VALUES (?, ?, ?, ?)",
+            event.callSid,
+            at,
+            event.status,
+            event.detail,
+          );
+          this.#run("UPDATE calls SET status = ? WHERE call_sid = ?", event.status, event.callSid);
+          break;
+        case "call.started":
+          this.#mergeParameters(event.callSid, event.parameters);
+          this.#run(
+            `UPDATE calls SET stream_sid = ?, persona = ?, model = ?, started_at = COALESCE(started_at, ?)
+             WHERE call_sid = ?`,
+            event.streamSid,
+            event.persona,
+            event.model,
+            at,
+            event.callSid,
+          );
+          break;
+        case "upstream.connected":
+          this.#run(
+            "UPDATE calls SET upstream_connect_ms = ? WHERE call_sid = ?",
+            event.connectMs,
+            event.callSid,
+          );
+          break;
+        case "session.configured":
+          this.#run(
+            "UPDATE calls SET session_configured_at = COALESCE(session_configured_at, ?) WHERE call_sid = ?",
+            at,
+            event.callSid,
+          );
+          break;
+        case "transcript":
+          this.#run(
+            "INSERT INTO transcript (call_sid, at, speaker, text, interrupted_at_ms) VALUES (?, ?, ?, ?, ?)",
+            event.callSid,
+            at,
+            event.speaker,
+            event.text,
+            event.interruptedAtMs ?? null,
+          );
+          break;
+        case "turn.latency":
+          this.#run(
+            `INSERT INTO turn_latencies (call_sid, at, first_audio_sent_ms, first_audio_heard_ms)
+             VALUES (?, ?, ?, ?)`,
+            event.callSid,
+            at,
+            event.firstAudioSentMs,
+            event.firstAudioHeardMs ?? null,
+          );
+          break;
+        case "interruption":
+          this.#run(
+            `INSERT INTO interruptions (call_sid, at, item_id, audio_end_ms, clear_latency_ms)
+             VALUES (?, ?, ?, ?, ?)`,
+            event.callSid,
+            at,
+            event.itemId,
+            event.audioEndMs,
+            event.clearLatencyMs,
+          );
+          break;
+        case "usage": {
+          const u = event.usage;
+          const tokens = [
+            u.inputTextTokens,
+            u.inputAudioTokens,
+            u.inputCachedTokens,
+            u.outputTextTokens,
+            u.outputAudioTokens,
+          ].map((n) => Math.round(n));
+          const cost = estimateCost(event.model, u, this.#prices);
+          this.#run(
+            `INSERT INTO usage (call_sid, at, model, response_id, input_text_tokens, input_audio_tokens,
+             input_cached_tokens, output_text_tokens, output_audio_tokens, cost_usd)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            event.callSid,
+            at,
+            event.model,
+            event.responseId,
+            ...tokens,
+            cost,
+          );
+          this.#run(
+            `UPDATE calls SET model = COALESCE(model, ?),
+             input_text_tokens = input_text_tokens + ?, input_audio_tokens = input_audio_tokens + ?,
+             input_cached_tokens = input_cached_tokens + ?, output_text_tokens = output_text_tokens + ?,
+             output_audio_tokens = output_audio_tokens + ?, responses = responses + 1,
+             cost_usd = cost_usd + ?, unpriced_responses = unpriced_responses + ?
+             WHERE call_sid = ?`,
+            event.model,
+            ...tokens,
+            cost ?? 0,
+            cost === null ? 1 : 0,
+            event.callSid,
+          );
+          break;
+        }
+        case "call.ended":
+          // The first end wins: a later one is the teardown echoing it.
+          this.#run(
+            `UPDATE calls SET ended_at = ?, end_reason = ?, end_detail = ? WHERE call_sid = ? AND ended_at IS NULL`,
+            at,
+            event.reason,
+            event.detail,
+            event.callSid,
+          );
+          break;
+      }
+    });
+  }
+
+  listCalls(options: ListCallsOptions = {}): CallSummary[] {
+    const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
+    const where: string[] = [];
+    const values: (string | number)[] = [];
+    if (options.persona !== undefined) {
+      where.push("persona = ?");
+      values.push(options.persona);
+    }
+    if (options.since !== undefined) {
+      where.push("created_at >= ?");
+      values.push(options.since);
+    }
+    const sql = `SELECT * FROM calls ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY created_at DESC, rowid DESC LIMIT ?`;
+    return this.#statement(sql).all(...values, limit).map((row) => toSummary(row as Row));
+  }
+
+  getCall(callSid: string): CallRecord | undefined {
+    const row = this.#statement("SELECT * FROM calls WHERE call_sid = ?").get(callSid) as Row | undefined;
+    if (row === undefined) return undefined;
+    const rows = (table: string) =>
+      this.#statement(`SELECT * FROM ${table} WHERE call_sid = ? ORDER BY id`).all(callSid) as Row[];
+    const turns = rows("turn_latencies").map((r): TurnLatency => ({
+      at: num(r.at),
+      firstAudioSentMs: num(r.first_audio_sent_ms),
+      firstAudioHeardMs: numOrNull(r.first_audio_heard_ms),
+    }));
+    return {
+      ...toSummary(row),
+      statuses: rows("call_statuses").map((r) => ({
+        at: num(r.at),
+        status: String(r.status) as CallStatus,
+        detail: String(r.detail),
+      })),
+      transcript: rows("transcript").map((r) => ({
+        at: num(r.at),
+        speaker: r.speaker === "agent" ? "agent" : "caller",
+        text: String(r.text),
+        interruptedAtMs: numOrNull(r.interrupted_at_ms),
+      })),
+      turns,
+      latency: summarizeLatency(turns),
+      interruptions: rows("interruptions").map((r) => ({
+        at: num(r.at),
+        itemId: String(r.item_id),
+        audioEndMs: num(r.audio_end_ms),
+        clearLatencyMs: num(r.clear_latency_ms),
+      })),
+      responses: rows("usage").map((r) => ({
+        at: num(r.at),
+        model: String(r.model),
+        responseId: String(r.response_id),
+        usage: toUsage(r),
+        costUsd: numOrNull(r.cost_usd),
+      })),
+    };
+  }
+
+  close(): void {
+    if (!this.#db.isOpen) return;
+    this.#statements.clear();
+    this.#db.close();
+  }
+
+  #mergeParameters(callSid: string, parameters: Record<string, string>): void {
+    if (Object.keys(parameters).length === 0) return;
+    const row = this.#statement("SELECT parameters FROM calls WHERE call_sid = ?").get(callSid) as Row;
+    const merged = { ...parseParameters(row.parameters), ...parameters };
+    this.#run("UPDATE calls SET parameters = ? WHERE call_sid = ?", JSON.stringify(merged), callSid);
+  }
+
+  #transaction(body: () => void): void {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      body();
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  #run(sql: string, ...values: (string | number | null)[]): void {
+    this.#statement(sql).run(...values);
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) this.#statements.set(sql, statement = this.#db.prepare(sql));
+    return statement;
+  }
+}
+
+function toSummary(row: Row): CallSummary {
+  const startedAt = numOrNull(row.started_at);
+  const endedAt = numOrNull(row.ended_at);
+  return {
+    callSid: String(row.call_sid),
+    streamSid: strOrNull(row.stream_sid),
+    persona: strOrNull(row.persona),
+    model: strOrNull(row.model),
+    direction: strOrNull(row.direction),
+    from: strOrNull(row.from_number),
+    to: strOrNull(row.to_number),
+    parameters: parseParameters(row.parameters),
+    status: strOrNull(row.status) as CallStatus | null,
+    createdAt: num(row.created_at),
+    startedAt,
+    upstreamConnectMs: numOrNull(row.upstream_connect_ms),
+    sessionConfiguredAt: numOrNull(row.session_configured_at),
+    endedAt,
+    durationMs: startedAt !== null && endedAt !== null ? endedAt - startedAt : null,
+    endReason: strOrNull(row.end_reason) as EndReason | null,
+    endDetail: strOrNull(row.end_detail),
+    usage: { ...toUsage(row), responses: num(row.responses) },
+    costUsd: num(row.unpriced_responses) > 0 ? null : num(row.cost_usd),
+  };
+}
+
+function toUsage(row: Row): Usage {
+  return {
+    inputTextTokens: num(row.input_text_tokens),
+    inputAudioTokens: num(row.input_audio_tokens),
+    inputCachedTokens: num(row.input_cached_tokens),
+    outputTextTokens: num(row.output_text_tokens),
+    outputAudioTokens: num(row.output_audio_tokens),
+  };
+}
+
+function parseParameters(value: unknown): Record<string, string> {
+  try {
+    const parsed: unknown = JSON.parse(String(value ?? "{}"));
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      return parsed as Record<string, string>;
+    }
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+  }
+  return {};
+}
+
+function num(value: unknown): number {
+  return Number(value);
+}
+
+function numOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+function strOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : String(value);
+}

@@ -1,0 +1,212 @@
+/**
+ * What a call costs: one price table per Realtime model (USD per 1M tokens), overridable with
+ * `PRICES_JSON`, and the arithmetic that turns a `response.done` usage into dollars.
+ *
+ * Cached input tokens: `Usage.inputCachedTokens` is the total cached count, without the audio/text
+ * split. We split it in proportion to the audio and text input (`cachedAudio = cached × audioIn /
+ * (audioIn + textIn)`, the rest is text). Input counts include their cached part, as the API reports
+ * them, so the uncached part of each is billed at the full rate and the cached part at the cached rate.
+ *
+ * @module
+ */
+
+import type { Usage } from "../calls/call_events.ts";
+
+/** Prices of one model, in USD per 1M tokens. */
+export interface ModelPrices {
+  audioIn: number;
+  audioCached: number;
+  audioOut: number;
+  textIn: number;
+  textCached: number;
+  textOut: number;
+}
+
+/** Prices by model name. */
+export type PriceTable = Readonly<Record<string, Readonly<ModelPrices>>>;
+
+/** The six fields of {@linkcode ModelPrices}, in the order the README lists them. */
+export const PRICE_FIELDS: readonly (keyof ModelPrices)[] = [
+  "audioIn",
+  "audioCached",
+  "audioOut",
+  "textIn",
+  "textCached",
+  "textOut",
+];
+
+const full: ModelPrices = {
+  audioIn: 32,
+  audioCached: 0.4,
+  audioOut: 64,
+  textIn: 4,
+  textCached: 0.4,
+  textOut: 16,
+};
+const v2: ModelPrices = {
+  audioIn: 32,
+  audioCached: 0.4,
+  audioOut: 64,
+  textIn: 4,
+  textCached: 0.4,
+  textOut: 24,
+};
+const mini: ModelPrices = {
+  audioIn: 10,
+  audioCached: 0.3,
+  audioOut: 20,
+  textIn: 0.6,
+  textCached: 0.06,
+  textOut: 2.4,
+};
+
+/** Built-in prices (OpenAI's list, 2026-11; check before each release). */
+export const DEFAULT_PRICES: PriceTable = Object.freeze({
+  "gpt-realtime": full,
+  "gpt-realtime-1.5": full,
+  "gpt-realtime-2": v2,
+  "gpt-realtime-2.1": v2,
+  "gpt-realtime-2.1-mini": mini,
+  "gpt-realtime-mini": mini,
+});
+
+/** Raised by {@linkcode parsePriceOverrides}; `problems` holds one line per bad model or field. */
+export class PriceConfigError extends Error {
+  /** Each problem, naming the model and field. */
+  readonly problems: string[];
+  /** Builds the error from its problem lines. */
+  constructor(problems: string[]) {
+    super(`Invalid PRICES_JSON:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "PriceConfigError";
+    this.problems = problems;
+  }
+}
+
+/**
+ * Applies `PRICES_JSON` overrides to `base`. A model already in `base` may override some fields; a
+ * new model must give all six. Unknown fields are rejected, so a typo does not silently keep a price.
+ *
+ * @example
+ * ```ts
+ * const prices = parsePriceOverrides('{"gpt-realtime-2.1": {"textOut": 20}}');
+ * prices["gpt-realtime-2.1"].textOut; // 20
+ * ```
+ * @throws {PriceConfigError} listing every problem, each naming the model and field.
+ */
+export function parsePriceOverrides(json: string, base: PriceTable = DEFAULT_PRICES): PriceTable {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new PriceConfigError([`not valid JSON: ${error.message}`]);
+  }
+  if (!isPlainObject(parsed)) {
+    throw new PriceConfigError([
+      `expected an object of models, like {"gpt-realtime-2.1": {"audioIn": 32, …}}, got ${describe(parsed)}`,
+    ]);
+  }
+  const problems: string[] = [];
+  // A Map, then Object.fromEntries: a model named "__proto__" stays a plain key.
+  const table = new Map<string, Readonly<ModelPrices>>(Object.entries(base));
+  for (const [model, value] of Object.entries(parsed)) {
+    if (!isPlainObject(value)) {
+      problems.push(`model "${model}": expected an object of prices, got ${describe(value)}`);
+      continue;
+    }
+    const known = own(base, model);
+    const prices: Partial<ModelPrices> = { ...known };
+    for (const [field, price] of Object.entries(value)) {
+      if (!(PRICE_FIELDS as readonly string[]).includes(field)) {
+        problems.push(`model "${model}": unknown field "${field}": use ${PRICE_FIELDS.join(", ")}`);
+      } else if (typeof price !== "number" || !Number.isFinite(price) || price < 0) {
+        problems.push(
+          `model "${model}": field "${field}" must be a non-negative number of USD per 1M tokens, got ${
+            describe(price)
+          }`,
+        );
+      } else {
+        prices[field as keyof ModelPrices] = price;
+      }
+    }
+    if (known === undefined) {
+      const missing = PRICE_FIELDS.filter((field) => !(field in value));
+      if (missing.length > 0) {
+        problems.push(
+          `model "${model}": not a built-in model, so every field is needed: missing ${missing.join(", ")}`,
+        );
+      }
+    }
+    table.set(model, prices as ModelPrices);
+  }
+  if (problems.length > 0) throw new PriceConfigError(problems);
+  return Object.freeze(Object.fromEntries(table));
+}
+
+/**
+ * The price table to use: {@linkcode DEFAULT_PRICES} with `PRICES_JSON` applied when set.
+ *
+ * @throws {PriceConfigError} when `pricesJson` is invalid.
+ */
+export function resolvePrices(pricesJson: string | undefined): PriceTable {
+  return pricesJson === undefined ? DEFAULT_PRICES : parsePriceOverrides(pricesJson);
+}
+
+/**
+ * Prices of `model`, or undefined when unknown. A dated snapshot (`gpt-realtime-2025-08-28`) falls
+ * back to its base name when only that is listed.
+ */
+export function pricesFor(
+  model: string,
+  prices: PriceTable = DEFAULT_PRICES,
+): Readonly<ModelPrices> | undefined {
+  return own(prices, model) ?? own(prices, model.replace(/-\d{4}-\d{2}-\d{2}$/, ""));
+}
+
+/**
+ * Estimated cost of one response in USD, or `null` when the model has no price (unknown ≠ free).
+ * Cached input is split between audio and text in proportion to their input counts (module doc).
+ *
+ * @example
+ * ```ts
+ * estimateCost("gpt-realtime-2.1", {
+ *   inputTextTokens: 0, inputAudioTokens: 1_000_000, inputCachedTokens: 0,
+ *   outputTextTokens: 0, outputAudioTokens: 0,
+ * }); // 32
+ * ```
+ */
+export function estimateCost(
+  model: string,
+  usage: Usage,
+  prices: PriceTable = DEFAULT_PRICES,
+): number | null {
+  const p = pricesFor(model, prices);
+  if (p === undefined) return null;
+  const audioIn = Math.max(0, usage.inputAudioTokens);
+  const textIn = Math.max(0, usage.inputTextTokens);
+  const input = audioIn + textIn;
+  const cached = Math.min(Math.max(0, usage.inputCachedTokens), input);
+  const cachedAudio = input === 0 ? 0 : cached * audioIn / input;
+  const cachedText = cached - cachedAudio;
+  const micro = (audioIn - cachedAudio) * p.audioIn + cachedAudio * p.audioCached +
+    (textIn - cachedText) * p.textIn + cachedText * p.textCached +
+    Math.max(0, usage.outputAudioTokens) * p.audioOut + Math.max(0, usage.outputTextTokens) * p.textOut;
+  return micro / 1_000_000;
+}
+
+// Own keys only: "constructor" or "toString" are not models.
+function own(prices: PriceTable, model: string): Readonly<ModelPrices> | undefined {
+  return Object.hasOwn(prices, model) ? prices[model] : undefined;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return `"${value}"`;
+  if (typeof value === "object") return "an object";
+  return String(value);
+}

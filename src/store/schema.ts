@@ -1,0 +1,135 @@
+/**
+ * The call database's schema as an ordered list of migrations. `PRAGMA user_version` holds how many
+ * have run; opening a database runs the missing ones, each in its own transaction. Append new
+ * migrations at the end; never edit one that has shipped.
+ *
+ * Times are epoch milliseconds; `parameters` is a JSON object of strings.
+ *
+ * @module
+ */
+
+import type { DatabaseSync } from "node:sqlite";
+
+/** Migration `i` brings the schema from version `i` to `i + 1`. */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the call record.
+  `
+  CREATE TABLE calls (
+    call_sid TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    stream_sid TEXT,
+    persona TEXT,
+    model TEXT,
+    direction TEXT,
+    from_number TEXT,
+    to_number TEXT,
+    parameters TEXT NOT NULL DEFAULT '{}',
+    status TEXT,
+    started_at INTEGER,
+    upstream_connect_ms REAL,
+    session_configured_at INTEGER,
+    ended_at INTEGER,
+    end_reason TEXT,
+    end_detail TEXT,
+    input_text_tokens INTEGER NOT NULL DEFAULT 0,
+    input_audio_tokens INTEGER NOT NULL DEFAULT 0,
+    input_cached_tokens INTEGER NOT NULL DEFAULT 0,
+    output_text_tokens INTEGER NOT NULL DEFAULT 0,
+    output_audio_tokens INTEGER NOT NULL DEFAULT 0,
+    responses INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    unpriced_responses INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  CREATE INDEX calls_created_at ON calls (created_at);
+  CREATE INDEX calls_persona_created_at ON calls (persona, created_at);
+
+  CREATE TABLE call_statuses (
+    id INTEGER PRIMARY KEY,
+    call_sid TEXT NOT NULL REFERENCES calls (call_sid),
+    at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX call_statuses_call ON call_statuses (call_sid, id);
+
+  CREATE TABLE transcript (
+    id INTEGER PRIMARY KEY,
+    call_sid TEXT NOT NULL REFERENCES calls (call_sid),
+    at INTEGER NOT NULL,
+    speaker TEXT NOT NULL,
+    text TEXT NOT NULL,
+    interrupted_at_ms REAL
+  ) STRICT;
+  CREATE INDEX transcript_call ON transcript (call_sid, id);
+
+  CREATE TABLE turn_latencies (
+    id INTEGER PRIMARY KEY,
+    call_sid TEXT NOT NULL REFERENCES calls (call_sid),
+    at INTEGER NOT NULL,
+    first_audio_sent_ms REAL NOT NULL,
+    first_audio_heard_ms REAL
+  ) STRICT;
+  CREATE INDEX turn_latencies_call ON turn_latencies (call_sid, id);
+
+  CREATE TABLE interruptions (
+    id INTEGER PRIMARY KEY,
+    call_sid TEXT NOT NULL REFERENCES calls (call_sid),
+    at INTEGER NOT NULL,
+    item_id TEXT NOT NULL,
+    audio_end_ms REAL NOT NULL,
+    clear_latency_ms REAL NOT NULL
+  ) STRICT;
+  CREATE INDEX interruptions_call ON interruptions (call_sid, id);
+
+  CREATE TABLE usage (
+    id INTEGER PRIMARY KEY,
+    call_sid TEXT NOT NULL REFERENCES calls (call_sid),
+    at INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    response_id TEXT NOT NULL,
+    input_text_tokens INTEGER NOT NULL,
+    input_audio_tokens INTEGER NOT NULL,
+    input_cached_tokens INTEGER NOT NULL,
+    output_text_tokens INTEGER NOT NULL,
+    output_audio_tokens INTEGER NOT NULL,
+    cost_usd REAL
+  ) STRICT;
+  CREATE INDEX usage_call ON usage (call_sid, id);
+  `,
+];
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/**
+ * Brings `db` up to {@linkcode SCHEMA_VERSION} and returns the version it found.
+ *
+ * @throws {Error} when the database is newer than this build, naming both versions.
+ */
+export function migrate(db: DatabaseSync, label = "call database"): number {
+  const found = userVersion(db);
+  if (found > SCHEMA_VERSION) {
+    throw new Error(
+      `Cannot open ${label}: schema version ${found} is newer than this Parley knows (${SCHEMA_VERSION}): upgrade Parley or use another DATA_DIR`,
+    );
+  }
+  for (let version = found; version < SCHEMA_VERSION; version++) {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(MIGRATIONS[version]!);
+      // PRAGMA takes no bound parameters; `version` is our own integer.
+      db.exec(`PRAGMA user_version = ${version + 1}`);
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+  return found;
+}
+
+/** Reads `PRAGMA user_version`. */
+export function userVersion(db: DatabaseSync): number {
+  const row = db.prepare("PRAGMA user_version").get() as { user_version: number } | undefined;
+  return row?.user_version ?? 0;
+}
