@@ -1,0 +1,140 @@
+/**
+ * OpenAI Realtime (GA) events: the client events Parley sends, built as strings, and the subset of
+ * server events the relay acts on, parsed into a typed union. Nothing outside `src/realtime` knows
+ * the Realtime wire shape.
+ *
+ * @module
+ */
+
+import type { Usage } from "../calls/call_events.ts";
+
+/** A server event the relay acts on; anything else is `{ type: "other" }`. */
+export type RealtimeServerEvent =
+  | { type: "session.created" }
+  | { type: "session.updated" }
+  | { type: "error"; code: string; message: string }
+  | { type: "input_audio_buffer.speech_started"; itemId: string }
+  | { type: "input_audio_buffer.speech_stopped"; itemId: string }
+  | { type: "caller.transcript"; itemId: string; transcript: string }
+  | { type: "response.created"; responseId: string }
+  | { type: "response.output_audio.delta"; responseId: string; itemId: string; delta: string }
+  | { type: "agent.transcript"; responseId: string; itemId: string; transcript: string }
+  | { type: "response.done"; responseId: string; status: string; reason: string; usage: Usage | undefined }
+  | { type: "other"; name: string }
+  | { type: "invalid"; problem: string };
+
+/**
+ * Parses one text message from the Realtime API. Never throws.
+ */
+export function parseRealtimeEvent(text: string): RealtimeServerEvent {
+  let value: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null) {
+      return { type: "invalid", problem: "not a JSON object" };
+    }
+    value = parsed as Record<string, unknown>;
+  } catch {
+    return { type: "invalid", problem: "not JSON" };
+  }
+  const type = value.type;
+  switch (type) {
+    case "response.output_audio.delta":
+      return {
+        type,
+        responseId: str(value.response_id),
+        itemId: str(value.item_id),
+        delta: str(value.delta),
+      };
+    case "input_audio_buffer.speech_started":
+    case "input_audio_buffer.speech_stopped":
+      return { type, itemId: str(value.item_id) };
+    case "conversation.item.input_audio_transcription.completed":
+      return { type: "caller.transcript", itemId: str(value.item_id), transcript: str(value.transcript) };
+    case "response.output_audio_transcript.done":
+      return {
+        type: "agent.transcript",
+        responseId: str(value.response_id),
+        itemId: str(value.item_id),
+        transcript: str(value.transcript),
+      };
+    case "response.created":
+      return { type, responseId: str(record(value.response).id) };
+    case "response.done": {
+      const response = record(value.response);
+      const details = record(response.status_details);
+      const errorDetail = record(details.error);
+      return {
+        type,
+        responseId: str(response.id),
+        status: str(response.status),
+        reason: str(details.reason) || str(errorDetail.message) || str(errorDetail.code),
+        usage: parseUsage(response.usage),
+      };
+    }
+    case "error": {
+      const error = record(value.error);
+      return { type, code: str(error.code) || str(error.type), message: str(error.message) };
+    }
+    case "session.created":
+    case "session.updated":
+      return { type };
+    default:
+      return { type: "other", name: typeof type === "string" ? type : "(no type)" };
+  }
+}
+
+function parseUsage(value: unknown): Usage | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const usage = value as Record<string, unknown>;
+  const input = record(usage.input_token_details);
+  const output = record(usage.output_token_details);
+  return {
+    inputTextTokens: num(input.text_tokens),
+    inputAudioTokens: num(input.audio_tokens),
+    inputCachedTokens: num(input.cached_tokens),
+    outputTextTokens: num(output.text_tokens),
+    outputAudioTokens: num(output.audio_tokens),
+  };
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null ? value as Record<string, unknown> : {};
+}
+
+function str(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+function num(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) ? value : 0;
+}
+
+/** `input_audio_buffer.append` for one caller frame; the base64 payload is passed through as is. */
+export function appendAudioEvent(payload: string): string {
+  return `{"type":"input_audio_buffer.append","audio":"${payload}"}`;
+}
+
+/** `response.create`, optionally with instructions for this response only. */
+export function responseCreateEvent(instructions?: string): string {
+  return JSON.stringify(
+    instructions === undefined
+      ? { type: "response.create" }
+      : { type: "response.create", response: { instructions } },
+  );
+}
+
+/** `response.cancel` for the response in progress. */
+export function responseCancelEvent(): string {
+  return `{"type":"response.cancel"}`;
+}
+
+/** `conversation.item.truncate`: the model forgets audio of `itemId` after `audioEndMs`. */
+export function truncateEvent(itemId: string, audioEndMs: number): string {
+  return JSON.stringify({
+    type: "conversation.item.truncate",
+    item_id: itemId,
+    content_index: 0,
+    audio_end_ms: Math.max(0, Math.floor(audioEndMs)),
+  });
+}

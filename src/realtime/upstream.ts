@@ -1,0 +1,137 @@
+/**
+ * The socket toward the OpenAI Realtime API.
+ *
+ * It uses `npm:ws` rather than Deno's native `WebSocket` client: the native client leaves Nagle's
+ * algorithm on (`TCP_NODELAY=0`), which holds back the small frame we send every 20 ms; `ws` sets
+ * `TCP_NODELAY=1` (see `tests/realtime/upstream_nodelay_test.ts`).
+ *
+ * @module
+ */
+
+// @ts-types="@types/ws"
+import WebSocket from "ws";
+
+/** Why the upstream could not be opened. */
+export interface UpstreamFailure {
+  /** HTTP status of a refused handshake, or undefined for a network failure or timeout. */
+  status: number | undefined;
+  /** A plain-words explanation with the likely fix. */
+  message: string;
+}
+
+/** Callbacks of one upstream socket. Exactly one of `onFailure` or `onOpen` … `onClose` happens. */
+export interface UpstreamHandlers {
+  /** The handshake succeeded. */
+  onOpen(): void;
+  /** One text message from OpenAI. */
+  onMessage(text: string): void;
+  /** The open socket closed (by either side). */
+  onClose(code: number, reason: string): void;
+  /** The handshake failed. */
+  onFailure(failure: UpstreamFailure): void;
+}
+
+/** An upstream socket, open or opening. */
+export interface Upstream {
+  /** Sends one text message; only valid once open. */
+  send(text: string): void;
+  /** Closes the socket (or abandons the handshake). Idempotent. */
+  close(): void;
+}
+
+/** What a connector needs to open one session. */
+export interface UpstreamRequest {
+  /** Full URL, model included (see {@linkcode realtimeSessionUrl}). */
+  url: string;
+  /** Sent as `Authorization: Bearer …`. */
+  apiKey: string;
+}
+
+/** Opens an upstream socket; injected into the server so tests and benches can substitute it. */
+export type UpstreamConnector = (request: UpstreamRequest, handlers: UpstreamHandlers) => Upstream;
+
+/** How long the Realtime handshake may take before the call gives up on it. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * The session URL: `base` with the `model` query parameter set.
+ *
+ * @example
+ * ```ts
+ * realtimeSessionUrl("wss://api.openai.com/v1/realtime", "gpt-realtime-2.1");
+ * // "wss://api.openai.com/v1/realtime?model=gpt-realtime-2.1"
+ * ```
+ */
+export function realtimeSessionUrl(base: string, model: string): string {
+  const url = new URL(base);
+  url.searchParams.set("model", model);
+  return url.toString();
+}
+
+/** Explains a refused handshake in plain words, with the fix. */
+export function describeRefusal(status: number, host: string): string {
+  switch (status) {
+    case 401:
+      return "OpenAI refused the API key (401): check OPENAI_API_KEY";
+    case 403:
+      return "OpenAI refused access (403): the key's project may not have Realtime API access";
+    case 404:
+      return "OpenAI answered 404: check the model name (OPENAI_REALTIME_MODEL or the persona's model) and OPENAI_REALTIME_URL";
+    case 429:
+      return "OpenAI is rate limiting or the account is out of quota (429): check billing and limits";
+    default:
+      return status >= 500
+        ? `OpenAI is unavailable (${status}) at ${host}: try again later`
+        : `OpenAI refused the connection (${status}) at ${host}`;
+  }
+}
+
+/** The real connector, over `npm:ws` with Nagle off and no compression. */
+export const connectRealtime: UpstreamConnector = (request, handlers) => {
+  const host = new URL(request.url).host;
+  let settled = false;
+  const socket = new WebSocket(request.url, {
+    headers: { Authorization: `Bearer ${request.apiKey}` },
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    // Compression costs CPU and delay on every 20 ms frame of already-compact audio.
+    perMessageDeflate: false,
+  });
+  const fail = (failure: UpstreamFailure) => {
+    if (settled) return;
+    settled = true;
+    handlers.onFailure(failure);
+  };
+  socket.on("unexpected-response", (_req, response) => {
+    fail({ status: response.statusCode, message: describeRefusal(response.statusCode ?? 0, host) });
+    response.resume();
+    socket.terminate();
+  });
+  socket.on("open", () => {
+    settled = true;
+    handlers.onOpen();
+  });
+  socket.on("message", (data, isBinary) => {
+    if (!isBinary) handlers.onMessage(data.toString());
+  });
+  socket.on("error", (error: Error) => {
+    fail({ status: undefined, message: `Cannot reach OpenAI at ${host}: ${error.message}` });
+  });
+  socket.on("close", (code: number, reason: Buffer) => {
+    if (!settled) {
+      fail({ status: undefined, message: `OpenAI closed the handshake at ${host} (${code})` });
+      return;
+    }
+    handlers.onClose(code, reason.toString());
+  });
+  return {
+    send: (text) => socket.send(text),
+    close: () => {
+      if (socket.readyState === WebSocket.CONNECTING) {
+        settled = true;
+        socket.terminate();
+      } else if (socket.readyState === WebSocket.OPEN) {
+        socket.close(1000);
+      }
+    },
+  };
+};

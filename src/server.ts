@@ -1,0 +1,261 @@
+/**
+ * Parley's HTTP surface: one request handler built from its collaborators, so tests and the
+ * benchmark pass fakes and nothing patches globals.
+ *
+ * | route | what |
+ * | --- | --- |
+ * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML |
+ * | `GET /twilio-realtime-voice` | Twilio's Media Stream socket → one relay per call |
+ * | `POST /api/twilio/status` | Twilio's call progress callback |
+ * | `POST /api/calls` | place an outbound call |
+ * | `GET /api/calls`, `/api/calls/:callSid`, `/api/calls/:callSid/events` | call records, live feed |
+ * | `GET /metrics` | Prometheus metrics |
+ * | `GET /healthz` | liveness and active calls |
+ *
+ * @module
+ */
+
+import type { CallHub, RelayCounters } from "./calls/call_events.ts";
+import type { ParleyConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
+import type { PersonaRegistry } from "./personas/types.ts";
+import { type CallRelay, startCallRelay } from "./relay/call_relay.ts";
+import { connectRealtime, type UpstreamConnector } from "./realtime/upstream.ts";
+import { connectStreamTwiml, DEFAULT_FALLBACK_MESSAGE, fitParameters } from "./twilio/twiml.ts";
+import { checkTwilioSignature, readTwilioForm, TwilioFormTooLargeError } from "./twilio/signature.ts";
+import { jsonError, jsonResponse } from "./http/responses.ts";
+import { createPlaceCallHandler } from "./api/place_call.ts";
+import { createTwilioStatusHandler } from "./api/twilio_status.ts";
+import type { CallStore } from "./store/call_store.ts";
+import { createCallRecordsHandler } from "./api/call_records.ts";
+import { createMetrics, type Metrics } from "./metrics/metrics.ts";
+import { createMetricsHandler } from "./api/metrics_route.ts";
+import type { PriceTable } from "./store/prices.ts";
+import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "./paths.ts";
+
+export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
+
+/** The configuration the server runs with: the public URL is known by now. */
+export type ServerConfig = ParleyConfig & { publicBaseUrl: string };
+
+/** Collaborators of {@linkcode createParley}. */
+export interface ParleyOptions {
+  config: ServerConfig;
+  personas: PersonaRegistry;
+  log: Logger;
+  hub: CallHub;
+  counters: RelayCounters;
+  /** The call database, if records are kept. */
+  store?: CallStore;
+  /** Opens Realtime sockets. @default connectRealtime (npm:ws, Nagle off) */
+  connectUpstream?: UpstreamConnector;
+  /** Used for Twilio's REST API. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** Close media sockets that send no `start` within this many ms. @default 10000 */
+  startTimeoutMs?: number;
+  /** Prices for the cost metric. @default the built-in table */
+  prices?: PriceTable;
+}
+
+/** A built server: its handler, and what `main.ts` needs to run and stop it. */
+export interface Parley {
+  /** Serves every route. */
+  handler: (request: Request) => Promise<Response>;
+  /** Calls being relayed now. */
+  activeCalls(): number;
+  /** The metrics registry (listens to the hub). */
+  metrics: Metrics;
+  /** Ends every call and waits for the relays to finish. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Builds Parley's request handler.
+ *
+ * @example
+ * ```ts
+ * const parley = createParley({ config, personas, log, hub, counters });
+ * Deno.serve({ port: config.port }, parley.handler);
+ * ```
+ */
+export function createParley(options: ParleyOptions): Parley {
+  const { config, personas, log, hub, counters } = options;
+  const relays = new Set<CallRelay>();
+  const connectUpstream = options.connectUpstream ?? connectRealtime;
+  const publicHost = new URL(config.publicBaseUrl).host;
+  const metrics = createMetrics(options.prices === undefined ? {} : { prices: options.prices });
+  // Ends open live feeds (SSE) on shutdown, so the server can finish.
+  const shutdownSignal = new AbortController();
+  const offMetrics = hub.subscribe(metrics.listener);
+  const offStore = options.store === undefined ? undefined : hub.subscribe(options.store.listener);
+  const signature = {
+    authToken: config.twilioAuthToken,
+    publicBaseUrl: config.publicBaseUrl,
+    enabled: config.twilioSignatureCheck,
+  };
+
+  const placeCall = createPlaceCallHandler({
+    config,
+    hub,
+    log,
+    personaIds: () => personas.ids(),
+    defaultPersona: config.defaultPersona,
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+  });
+  const twilioStatus = createTwilioStatusHandler({ config, hub, log });
+  const records = options.store === undefined ? undefined : createCallRecordsHandler({
+    store: options.store,
+    hub,
+    apiToken: config.apiToken,
+    signal: shutdownSignal.signal,
+  });
+  const metricsRoute = createMetricsHandler({
+    metrics,
+    counters,
+    activeCalls: () => relays.size,
+    apiToken: config.apiToken,
+    metricsPublic: config.metricsPublic,
+  });
+
+  /** Checks a Twilio signature; answers 403 (and logs why) when it fails. */
+  const refuseUnsigned = (request: Request, params: Record<string, string>, websocket: boolean) => {
+    const verdict = checkTwilioSignature(request, { ...signature, params, websocket });
+    if (verdict.ok) return undefined;
+    const path = new URL(request.url).pathname;
+    log.warnRateLimited(`signature-${path}`, `Refused unsigned request to ${path}: ${verdict.reason}`);
+    return jsonError(403, "Twilio signature check failed");
+  };
+
+  const voiceWebhook = async (request: Request): Promise<Response> => {
+    let form: Record<string, string> = {};
+    if (request.method === "POST") {
+      try {
+        form = await readTwilioForm(request);
+      } catch (error) {
+        if (error instanceof TwilioFormTooLargeError) return jsonError(413, error.message);
+        throw error;
+      }
+    }
+    const refused = refuseUnsigned(request, form, false);
+    if (refused !== undefined) return refused;
+
+    const query = Object.fromEntries(new URL(request.url).searchParams);
+    let personaId = query.persona ?? config.defaultPersona;
+    if (personas.get(personaId) === undefined) {
+      log.warn(`Voice webhook asked for unknown persona "${personaId}": using "${config.defaultPersona}"`);
+      personaId = config.defaultPersona;
+    }
+    const { kept, dropped } = fitParameters({ ...query, persona: personaId });
+    if (dropped.length > 0) {
+      log.warn(
+        `Dropped webhook parameters longer than Twilio allows (500 characters): ${dropped.join(", ")}`,
+      );
+    }
+    const callSid = form.CallSid;
+    if (callSid !== undefined) {
+      hub.emit({
+        type: "call.webhook",
+        at: Date.now(),
+        callSid,
+        persona: personaId,
+        direction: form.Direction ?? "",
+        from: form.From ?? "",
+        to: form.To ?? "",
+        parameters: kept,
+      });
+    }
+    const twiml = connectStreamTwiml({
+      streamUrl: `wss://${publicHost}${MEDIA_STREAM_PATH}`,
+      parameters: kept,
+      fallbackMessage: personas.get(personaId)?.persona.fallbackMessage ?? DEFAULT_FALLBACK_MESSAGE,
+    });
+    return new Response(twiml, { headers: { "content-type": "text/xml; charset=utf-8" } });
+  };
+
+  const mediaStream = (request: Request): Response => {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return jsonError(
+        426,
+        `${MEDIA_STREAM_PATH} is Twilio's Media Stream WebSocket: connect with Upgrade: websocket`,
+      );
+    }
+    const refused = refuseUnsigned(request, {}, true);
+    if (refused !== undefined) return refused;
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    const relay = startCallRelay(socket, {
+      realtimeUrl: config.realtimeUrl,
+      defaultModel: config.realtimeModel,
+      apiKey: config.openaiApiKey,
+      personas,
+      defaultPersona: config.defaultPersona,
+      connectUpstream,
+      log,
+      onEvent: (event) => hub.emit(event),
+      counters,
+      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+    });
+    relays.add(relay);
+    relay.done.then(() => relays.delete(relay));
+    return response;
+  };
+
+  const route = async (request: Request): Promise<Response> => {
+    const { pathname } = new URL(request.url);
+    const method = request.method;
+    if (pathname === MEDIA_STREAM_PATH) return only(method, ["GET"]) ?? mediaStream(request);
+    if (pathname === VOICE_WEBHOOK_PATH) return only(method, ["POST", "GET"]) ?? await voiceWebhook(request);
+    if (pathname === STATUS_CALLBACK_PATH) return only(method, ["POST"]) ?? await twilioStatus(request);
+    if (pathname === "/healthz") {
+      return only(method, ["GET"]) ?? jsonResponse(200, { status: "ok", activeCalls: relays.size });
+    }
+    if (pathname === "/metrics") return only(method, ["GET"]) ?? metricsRoute(request);
+    if (pathname === "/api/calls" && method === "POST") return await placeCall(request);
+    if (pathname === "/api/calls" || pathname.startsWith("/api/calls/")) {
+      if (method !== "GET") return jsonError(405, `${method} is not allowed on ${pathname}`);
+      if (records === undefined) return jsonError(503, "Call records are not kept by this server");
+      return await records(request);
+    }
+    return jsonError(404, `No route for ${method} ${pathname}`);
+  };
+
+  return {
+    metrics,
+    activeCalls: () => relays.size,
+    handler: async (request) => {
+      try {
+        return await route(request);
+      } catch (error) {
+        if (error instanceof HttpError) return jsonError(error.status, error.message);
+        log.error(
+          `Unhandled error on ${request.method} ${new URL(request.url).pathname}: ${(error as Error).stack}`,
+        );
+        return jsonError(500, "Internal server error");
+      }
+    },
+    async shutdown() {
+      shutdownSignal.abort();
+      for (const relay of relays) relay.shutdown();
+      await Promise.all([...relays].map((relay) => relay.done));
+      offMetrics();
+      offStore?.();
+    },
+  };
+}
+
+/** An error whose message is safe to send to the client (4xx). */
+export class HttpError extends Error {
+  /** HTTP status. */
+  readonly status: number;
+  /** Builds the error. */
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function only(method: string, allowed: string[]): Response | undefined {
+  if (allowed.includes(method)) return undefined;
+  const response = jsonError(405, `Method ${method} is not allowed here: use ${allowed.join(" or ")}`);
+  response.headers.set("allow", allowed.join(", "));
+  return response;
+}

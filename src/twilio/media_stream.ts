@@ -1,0 +1,164 @@
+/**
+ * Twilio Media Streams messages: parsing what Twilio sends and building the three messages we
+ * send back (`media`, `mark`, `clear`). Nothing outside `src/twilio` knows Twilio's JSON shape.
+ *
+ * Parsing never throws: a bad frame becomes `{ event: "invalid", problem }` so the relay can log it
+ * and go on with the call.
+ *
+ * @module
+ */
+
+/** Largest text frame Parley accepts from Twilio. Real frames are ~400 bytes; `start` a few KiB. */
+export const MAX_TWILIO_FRAME_CHARS = 64 * 1024;
+
+/** The `start` message's useful part. */
+export interface StreamStart {
+  streamSid: string;
+  callSid: string;
+  accountSid: string;
+  customParameters: Record<string, string>;
+}
+
+/** One message from Twilio, or why it could not be used. */
+export type TwilioInbound =
+  | { event: "connected" }
+  | { event: "start"; start: StreamStart }
+  | { event: "media"; payload: string }
+  | { event: "mark"; name: string }
+  | { event: "dtmf"; digit: string }
+  | { event: "stop" }
+  | { event: "invalid"; problem: string };
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** True when `text` is well-formed base64 (length a multiple of 4). */
+export function isBase64(text: string): boolean {
+  return text.length % 4 === 0 && BASE64.test(text);
+}
+
+/**
+ * Parses one text frame from Twilio.
+ *
+ * @example
+ * ```ts
+ * const msg = parseTwilioMessage('{"event":"stop"}'); // { event: "stop" }
+ * ```
+ */
+export function parseTwilioMessage(text: string): TwilioInbound {
+  if (text.length > MAX_TWILIO_FRAME_CHARS) {
+    return invalid(
+      `frame of ${text.length} characters is larger than the ${MAX_TWILIO_FRAME_CHARS} Twilio ever sends`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return invalid("not JSON");
+  }
+  if (!isRecord(value)) return invalid("not a JSON object");
+  const event = value.event;
+  switch (event) {
+    case "media": {
+      const media = value.media;
+      if (!isRecord(media) || typeof media.payload !== "string") {
+        return invalid("media frame without media.payload");
+      }
+      if (media.track !== undefined && media.track !== "inbound") {
+        return invalid(`media for track "${media.track}"`);
+      }
+      if (!isBase64(media.payload)) return invalid("media.payload is not base64");
+      return { event: "media", payload: media.payload };
+    }
+    case "mark": {
+      const mark = value.mark;
+      if (!isRecord(mark) || typeof mark.name !== "string") return invalid("mark frame without mark.name");
+      return { event: "mark", name: mark.name };
+    }
+    case "start":
+      return parseStart(value.start);
+    case "connected":
+      return { event: "connected" };
+    case "stop":
+      return { event: "stop" };
+    case "dtmf": {
+      const dtmf = value.dtmf;
+      if (!isRecord(dtmf) || typeof dtmf.digit !== "string") return invalid("dtmf frame without dtmf.digit");
+      return { event: "dtmf", digit: dtmf.digit };
+    }
+    default:
+      return invalid(typeof event === "string" ? `unknown event "${event.slice(0, 40)}"` : "no event field");
+  }
+}
+
+function parseStart(start: unknown): TwilioInbound {
+  if (!isRecord(start)) return invalid("start frame without start object");
+  const { streamSid, callSid, accountSid, customParameters } = start;
+  if (typeof streamSid !== "string" || streamSid === "") {
+    return invalid("start frame without start.streamSid");
+  }
+  if (typeof callSid !== "string" || callSid === "") return invalid("start frame without start.callSid");
+  const parameters: Record<string, string> = {};
+  if (isRecord(customParameters)) {
+    for (const [key, v] of Object.entries(customParameters)) if (typeof v === "string") parameters[key] = v;
+  }
+  return {
+    event: "start",
+    start: {
+      streamSid,
+      callSid,
+      accountSid: typeof accountSid === "string" ? accountSid : "",
+      customParameters: parameters,
+    },
+  };
+}
+
+function invalid(problem: string): TwilioInbound {
+  return { event: "invalid", problem };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Builds the outbound messages for one stream. The streamSid is encoded once; each frame is then a
+ * string concatenation around the untouched base64 payload (no JSON re-serialisation of audio).
+ */
+export class TwilioFrames {
+  readonly #prefixMedia: string;
+  readonly #prefixMark: string;
+  readonly #clear: string;
+
+  /** Prepares the frames of stream `streamSid`. */
+  constructor(streamSid: string) {
+    const sid = JSON.stringify(streamSid);
+    this.#prefixMedia = `{"event":"media","streamSid":${sid},"media":{"payload":"`;
+    this.#prefixMark = `{"event":"mark","streamSid":${sid},"mark":{"name":`;
+    this.#clear = `{"event":"clear","streamSid":${sid}}`;
+  }
+
+  /** A `media` message carrying `payload` (base64 μ-law, already validated) as is. */
+  media(payload: string): string {
+    return this.#prefixMedia + payload + `"}}`;
+  }
+
+  /** A `mark` message; Twilio echoes it when playback reaches it. */
+  mark(name: string): string {
+    return this.#prefixMark + JSON.stringify(name) + "}}";
+  }
+
+  /** A `clear` message: Twilio drops queued audio and echoes every pending mark. */
+  clear(): string {
+    return this.#clear;
+  }
+}
+
+/** Milliseconds of 8 kHz μ-law audio in a base64 payload (8 bytes per ms). */
+export function mulawDurationMs(base64: string): number {
+  let padding = 0;
+  if (base64.endsWith("==")) padding = 2;
+  else if (base64.endsWith("=")) padding = 1;
+  const bytes = (base64.length / 4) * 3 - padding;
+  return bytes / 8;
+}

@@ -1,0 +1,249 @@
+/**
+ * FakeRealtimeServer: a scripted OpenAI Realtime server on 127.0.0.1, port 0.
+ *
+ * Behaves like the real one where the relay can tell: answers `session.created` on connect and
+ * `session.updated` to each `session.update`, streams audio faster than real time, and after a
+ * `response.cancel` still sends a few deltas that were "in flight" before `response.done`
+ * (status `cancelled`). It can refuse the handshake (401) or open slowly.
+ *
+ * @module
+ */
+
+/** A client event the fake received, with its arrival time (performance.now). */
+export interface ReceivedEvent {
+  type: string;
+  at: number;
+  // deno-lint-ignore no-explicit-any
+  [key: string]: any;
+}
+
+/** Options of {@linkcode FakeRealtimeServer.start}. */
+export interface FakeRealtimeOptions {
+  /** Answer the handshake with this HTTP status instead of upgrading. */
+  refuseWith?: number;
+}
+
+/** One scripted response to stream. */
+export interface ScriptedResponse {
+  responseId: string;
+  itemId: string;
+  /** μ-law bytes of the answer. */
+  audio: Uint8Array;
+  /** Bytes per delta. @default 800 (100 ms) */
+  chunkBytes?: number;
+  /** Pause between deltas, ms; below the chunk's duration = faster than real time. @default 10 */
+  intervalMs?: number;
+  /** Sent as `response.output_audio_transcript.done`. */
+  transcript?: string;
+  /** Deltas still sent after a `response.cancel` arrives. @default 3 */
+  inFlightAfterCancel?: number;
+  /** Usage reported in `response.done`. */
+  usage?: Record<string, unknown>;
+}
+
+/** A scripted Realtime server. */
+export class FakeRealtimeServer {
+  /** Every session opened, in order. */
+  readonly sessions: FakeRealtimeSession[] = [];
+  /** Handshakes seen (including refused ones): URL and Authorization header. */
+  readonly handshakes: { url: string; authorization: string | null }[] = [];
+  /** When set, the next handshakes wait for this promise before upgrading. */
+  holdHandshake: Promise<void> | undefined;
+  refuseWith: number | undefined;
+  /** Answer `session.update` with `session.updated` (turn off to prove nothing waits for it). */
+  answerSessionUpdate = true;
+  #server: Deno.HttpServer<Deno.NetAddr>;
+  #waiters: (() => boolean)[] = [];
+
+  private constructor(options: FakeRealtimeOptions) {
+    this.refuseWith = options.refuseWith;
+    this.#server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+      this.handshakes.push({ url: request.url, authorization: request.headers.get("authorization") });
+      if (this.refuseWith !== undefined) {
+        return new Response(JSON.stringify({ error: { message: "Incorrect API key provided" } }), {
+          status: this.refuseWith,
+        });
+      }
+      if (this.holdHandshake !== undefined) await this.holdHandshake;
+      const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
+      const session = new FakeRealtimeSession(socket, request.url, this.answerSessionUpdate);
+      this.sessions.push(session);
+      this.#waiters = this.#waiters.filter((check) => !check());
+      return response;
+    });
+  }
+
+  /** Starts a fake on a free port. */
+  static start(options: FakeRealtimeOptions = {}): FakeRealtimeServer {
+    return new FakeRealtimeServer(options);
+  }
+
+  /** Base URL to give Parley as `OPENAI_REALTIME_URL`. */
+  get url(): string {
+    return `ws://127.0.0.1:${this.#server.addr.port}/v1/realtime`;
+  }
+
+  /** Resolves with session number `index` (0-based) once it is open; default: the next new one. */
+  session(index = this.sessions.length): Promise<FakeRealtimeSession> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const session = this.sessions[index];
+        if (session !== undefined) resolve(session);
+        return session !== undefined;
+      };
+      if (!check()) this.#waiters.push(check);
+    });
+  }
+
+  /** Closes every session and the listener. */
+  async close(): Promise<void> {
+    for (const session of this.sessions) session.close();
+    await Promise.all(this.sessions.map((s) => s.closed));
+    await this.#server.shutdown();
+  }
+}
+
+/** One upstream session as the fake sees it. */
+export class FakeRealtimeSession {
+  /** The URL Parley connected to (model in the query). */
+  readonly url: string;
+  /** Client events received, in order. */
+  readonly received: ReceivedEvent[] = [];
+  /** Resolves when the socket has closed. */
+  readonly closed: Promise<void>;
+  readonly #socket: WebSocket;
+  #waiters: { match: (e: ReceivedEvent) => boolean; resolve: (e: ReceivedEvent) => void }[] = [];
+  #cancelRequested = false;
+  #eventCounter = 0;
+
+  constructor(socket: WebSocket, url: string, answerSessionUpdate: boolean) {
+    this.url = url;
+    this.#socket = socket;
+    let closed!: () => void;
+    this.closed = new Promise((resolve) => closed = resolve);
+    socket.onclose = () => closed();
+    socket.onopen = () => this.send({ type: "session.created", session: { type: "realtime" } });
+    socket.onmessage = (message) => {
+      const event = { ...JSON.parse(message.data as string), at: performance.now() } as ReceivedEvent;
+      this.received.push(event);
+      if (event.type === "session.update" && answerSessionUpdate) {
+        this.send({ type: "session.updated", session: event.session });
+      }
+      if (event.type === "response.cancel") this.#cancelRequested = true;
+      this.#waiters = this.#waiters.filter((w) => {
+        if (!w.match(event)) return true;
+        w.resolve(event);
+        return false;
+      });
+    };
+  }
+
+  /** Events of `type` received so far. */
+  eventsOf(type: string): ReceivedEvent[] {
+    return this.received.filter((e) => e.type === type);
+  }
+
+  /** Resolves with the first event (already received or future) of `type` matching `match`. */
+  waitFor(type: string, match: (e: ReceivedEvent) => boolean = () => true): Promise<ReceivedEvent> {
+    const full = (e: ReceivedEvent) => e.type === type && match(e);
+    const found = this.received.find(full);
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve) => this.#waiters.push({ match: full, resolve }));
+  }
+
+  /** Sends one server event. */
+  send(event: Record<string, unknown>): void {
+    if (this.#socket.readyState !== WebSocket.OPEN) return;
+    this.#socket.send(JSON.stringify({ event_id: `event_${++this.#eventCounter}`, ...event }));
+  }
+
+  /** The server's VAD heard the caller start speaking. */
+  speechStarted(itemId = "item_caller"): void {
+    this.send({ type: "input_audio_buffer.speech_started", audio_start_ms: 0, item_id: itemId });
+  }
+
+  /** The server's VAD heard the caller stop. */
+  speechStopped(itemId = "item_caller"): void {
+    this.send({ type: "input_audio_buffer.speech_stopped", audio_end_ms: 0, item_id: itemId });
+  }
+
+  /**
+   * Streams one response faster than real time. Resolves with the number of deltas sent once
+   * `response.done` went out.
+   */
+  async streamResponse(script: ScriptedResponse): Promise<{ deltas: number; cancelled: boolean }> {
+    const chunk = script.chunkBytes ?? 800;
+    const interval = script.intervalMs ?? 10;
+    let inFlight = script.inFlightAfterCancel ?? 3;
+    this.#cancelRequested = false;
+    this.send({ type: "response.created", response: { id: script.responseId, status: "in_progress" } });
+    this.send({
+      type: "response.output_item.added",
+      response_id: script.responseId,
+      item: { id: script.itemId, type: "message", role: "assistant" },
+    });
+    let deltas = 0;
+    let cancelled = false;
+    for (let offset = 0; offset < script.audio.length; offset += chunk) {
+      if (this.#socket.readyState !== WebSocket.OPEN) break;
+      if (this.#cancelRequested) {
+        cancelled = true;
+        if (inFlight-- <= 0) break;
+      }
+      this.send({
+        type: "response.output_audio.delta",
+        response_id: script.responseId,
+        item_id: script.itemId,
+        output_index: 0,
+        content_index: 0,
+        delta: toBase64(script.audio.subarray(offset, offset + chunk)),
+      });
+      deltas++;
+      await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+    if (script.transcript !== undefined) {
+      this.send({
+        type: "response.output_audio_transcript.done",
+        response_id: script.responseId,
+        item_id: script.itemId,
+        output_index: 0,
+        content_index: 0,
+        transcript: script.transcript,
+      });
+    }
+    this.send({
+      type: "response.done",
+      response: {
+        id: script.responseId,
+        status: cancelled ? "cancelled" : "completed",
+        status_details: cancelled ? { type: "cancelled", reason: "client_cancelled" } : null,
+        usage: script.usage ?? null,
+      },
+    });
+    return { deltas, cancelled };
+  }
+
+  /** Closes the session from the server side. */
+  close(code = 1000, reason = ""): void {
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.close(code, reason);
+  }
+}
+
+/** Base64 of bytes. */
+export function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** Bytes of base64. */
+export function fromBase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/** `ms` of μ-law audio filled with `value`, so a listener can tell whose audio it heard. */
+export function toneBytes(ms: number, value: number): Uint8Array {
+  return new Uint8Array(ms * 8).fill(value);
+}

@@ -1,0 +1,269 @@
+/**
+ * FakeTwilioCall: a Twilio Media Stream client that behaves like Twilio's media server.
+ *
+ * It plays the agent's audio in real time: each `media` frame is queued behind what is already
+ * playing, a `mark` is echoed only when playback reaches it, and `clear` drops the queued audio
+ * and echoes every pending mark at once (as Twilio documents). It records what the caller actually
+ * heard, byte by byte, so tests can compare a truncate with the truth.
+ *
+ * @module
+ */
+
+import { fromBase64, toBase64 } from "./fake_realtime.ts";
+
+/** A message Parley sent, parsed, with its arrival time (performance.now). */
+export interface TwilioOutbound {
+  event: string;
+  at: number;
+  // deno-lint-ignore no-explicit-any
+  [key: string]: any;
+}
+
+interface QueuedAudio {
+  bytes: Uint8Array;
+  start: number;
+  end: number;
+}
+
+interface PendingMark {
+  name: string;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Options of {@linkcode FakeTwilioCall.connect}. */
+export interface FakeTwilioOptions {
+  /** Extra headers of the upgrade request (e.g. X-Twilio-Signature). */
+  headers?: Record<string, string>;
+}
+
+/** One fake phone call's media stream. */
+export class FakeTwilioCall {
+  /** Everything Parley sent, in order. */
+  readonly received: TwilioOutbound[] = [];
+  /** Resolves with the close code when the socket closes. */
+  readonly closed: Promise<number>;
+  /** Marks echoed, with when and whether `clear` flushed them. */
+  readonly echoedMarks: { name: string; at: number; flushed: boolean }[] = [];
+  readonly streamSid: string;
+  readonly callSid: string;
+
+  #socket: WebSocket;
+  #queue: QueuedAudio[] = [];
+  #heard: Uint8Array[] = [];
+  #playheadEnd = 0;
+  #pendingMarks: PendingMark[] = [];
+  #waiters: { match: (m: TwilioOutbound) => boolean; resolve: (m: TwilioOutbound) => void }[] = [];
+  #echoWaiters: { name: string; resolve: (m: { name: string; at: number; flushed: boolean }) => void }[] = [];
+  #sequence = 0;
+  #chunk = 0;
+
+  private constructor(socket: WebSocket, callSid: string, streamSid: string) {
+    this.#socket = socket;
+    this.callSid = callSid;
+    this.streamSid = streamSid;
+    let closed!: (code: number) => void;
+    this.closed = new Promise((resolve) => closed = resolve);
+    socket.onclose = (event) => {
+      this.#stopPlayback();
+      closed(event.code);
+    };
+    socket.onmessage = (event) => this.#onMessage(event.data as string);
+  }
+
+  /** Opens the media socket at `url`; resolves once open. */
+  static async connect(url: string, options: FakeTwilioOptions = {}): Promise<FakeTwilioCall> {
+    const id = crypto.randomUUID().replaceAll("-", "");
+    const socket = new WebSocket(url, { headers: options.headers ?? {} });
+    await new Promise<void>((resolve, reject) => {
+      socket.onopen = () => resolve();
+      socket.onerror = (event) => reject(new Error(`Cannot open ${url}: ${(event as ErrorEvent).message}`));
+    });
+    socket.onerror = () => {};
+    return new FakeTwilioCall(socket, `CA${id}`, `MZ${id}`);
+  }
+
+  /** Sends `connected` and `start` as Twilio does when the stream begins. */
+  start(customParameters: Record<string, string> = {}): void {
+    this.sendJson({ event: "connected", protocol: "Call", version: "1.0.0" });
+    this.sendJson({
+      event: "start",
+      sequenceNumber: String(++this.#sequence),
+      streamSid: this.streamSid,
+      start: {
+        streamSid: this.streamSid,
+        accountSid: "AC00000000000000000000000000000000",
+        callSid: this.callSid,
+        tracks: ["inbound"],
+        customParameters,
+        mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
+      },
+    });
+  }
+
+  /** Sends one caller frame (normally 160 bytes = 20 ms). */
+  sendMedia(bytes: Uint8Array): void {
+    this.#chunk++;
+    this.sendJson({
+      event: "media",
+      sequenceNumber: String(++this.#sequence),
+      streamSid: this.streamSid,
+      media: {
+        track: "inbound",
+        chunk: String(this.#chunk),
+        timestamp: String(this.#chunk * 20),
+        payload: toBase64(bytes),
+      },
+    });
+  }
+
+  /** Sends `stop`, as Twilio does when the caller hangs up. */
+  stop(): void {
+    this.sendJson({
+      event: "stop",
+      sequenceNumber: String(++this.#sequence),
+      streamSid: this.streamSid,
+      stop: { accountSid: "AC00000000000000000000000000000000", callSid: this.callSid },
+    });
+  }
+
+  /** Sends a JSON message. */
+  sendJson(message: unknown): void {
+    this.sendRaw(JSON.stringify(message));
+  }
+
+  /** Sends anything, for hostile-input tests. */
+  sendRaw(data: string | Uint8Array): void {
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(data);
+  }
+
+  /** Closes the socket from the Twilio side. */
+  close(): void {
+    this.#stopPlayback();
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.close(1000);
+  }
+
+  /** Messages of `event` received so far. */
+  messagesOf(event: string): TwilioOutbound[] {
+    return this.received.filter((m) => m.event === event);
+  }
+
+  /** Resolves with the first message (already received or future) of `event` matching `match`. */
+  waitFor(event: string, match: (m: TwilioOutbound) => boolean = () => true): Promise<TwilioOutbound> {
+    const full = (m: TwilioOutbound) => m.event === event && match(m);
+    const found = this.received.find(full);
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve) => this.#waiters.push({ match: full, resolve }));
+  }
+
+  /** Resolves when the mark `name` has been echoed, i.e. playback reached it (or `clear` flushed it). */
+  waitForEcho(name: string): Promise<{ name: string; at: number; flushed: boolean }> {
+    const found = this.echoedMarks.find((m) => m.name === name);
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve) => this.#echoWaiters.push({ name, resolve }));
+  }
+
+  /** Resolves when the playback queue is empty (everything sent so far has been played). */
+  async playbackDone(): Promise<void> {
+    while (this.#playheadEnd > performance.now()) {
+      await new Promise((resolve) => setTimeout(resolve, Math.ceil(this.#playheadEnd - performance.now())));
+    }
+  }
+
+  /** The audio the caller has heard up to now, in order. */
+  heardAudio(now = performance.now()): Uint8Array {
+    const parts = [...this.#heard];
+    for (const audio of this.#queue) {
+      if (audio.start >= now) break;
+      const playedMs = Math.min(now, audio.end) - audio.start;
+      parts.push(audio.bytes.subarray(0, Math.min(audio.bytes.length, Math.floor(playedMs * 8))));
+    }
+    return concat(parts);
+  }
+
+  /** Milliseconds heard of audio whose bytes equal `value` (each fake answer uses its own value). */
+  heardMsOf(value: number, now = performance.now()): number {
+    return this.heardAudio(now).reduce((n, byte) => n + (byte === value ? 1 : 0), 0) / 8;
+  }
+
+  #onMessage(data: string): void {
+    const message = { ...JSON.parse(data), at: performance.now() } as TwilioOutbound;
+    this.received.push(message);
+    if (message.event === "media") this.#play(fromBase64(message.media.payload), message.at);
+    else if (message.event === "mark") this.#queueMark(message.mark.name, message.at);
+    else if (message.event === "clear") this.#clear(message.at);
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.match(message)) return true;
+      w.resolve(message);
+      return false;
+    });
+  }
+
+  #play(bytes: Uint8Array, now: number): void {
+    this.#settle(now);
+    const start = Math.max(now, this.#playheadEnd);
+    const end = start + bytes.length / 8;
+    this.#queue.push({ bytes, start, end });
+    this.#playheadEnd = end;
+  }
+
+  #queueMark(name: string, now: number): void {
+    const delay = Math.max(0, this.#playheadEnd - now);
+    const mark: PendingMark = {
+      name,
+      timer: setTimeout(() => {
+        this.#pendingMarks = this.#pendingMarks.filter((m) => m !== mark);
+        this.#echo(name, false);
+      }, delay),
+    };
+    this.#pendingMarks.push(mark);
+  }
+
+  #clear(now: number): void {
+    this.#settle(now);
+    const playing = this.#queue[0];
+    if (playing !== undefined && playing.start < now) {
+      this.#heard.push(playing.bytes.subarray(0, Math.floor((now - playing.start) * 8)));
+    }
+    this.#queue = [];
+    this.#playheadEnd = now;
+    for (const mark of this.#pendingMarks.splice(0)) {
+      clearTimeout(mark.timer);
+      this.#echo(mark.name, true);
+    }
+  }
+
+  /** Moves fully played audio from the queue to what was heard. */
+  #settle(now: number): void {
+    while (this.#queue.length > 0 && this.#queue[0]!.end <= now) this.#heard.push(this.#queue.shift()!.bytes);
+  }
+
+  #echo(name: string, flushed: boolean): void {
+    const echo = { name, at: performance.now(), flushed };
+    this.echoedMarks.push(echo);
+    this.#echoWaiters = this.#echoWaiters.filter((w) => {
+      if (w.name !== name) return true;
+      w.resolve(echo);
+      return false;
+    });
+    this.sendJson({
+      event: "mark",
+      sequenceNumber: String(++this.#sequence),
+      streamSid: this.streamSid,
+      mark: { name },
+    });
+  }
+
+  #stopPlayback(): void {
+    for (const mark of this.#pendingMarks.splice(0)) clearTimeout(mark.timer);
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

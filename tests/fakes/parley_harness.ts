@@ -1,0 +1,160 @@
+/**
+ * Runs a real Parley server on 127.0.0.1, port 0, wired to a {@linkcode FakeRealtimeServer}, with
+ * its log lines and call events captured. Twilio requests are signed with npm:twilio's own helper.
+ *
+ * @module
+ */
+
+import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
+import {
+  type CallEvent,
+  CallHub,
+  createRelayCounters,
+  type RelayCounters,
+} from "../../src/calls/call_events.ts";
+import { loadConfig, type ParleyConfig } from "../../src/config.ts";
+import { createLogger, type LogLevel } from "../../src/log.ts";
+import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
+import { createParley, MEDIA_STREAM_PATH, type Parley, type ServerConfig } from "../../src/server.ts";
+import type { CallStore } from "../../src/store/call_store.ts";
+import { FakeRealtimeServer } from "./fake_realtime.ts";
+import { FakeTwilioCall } from "./fake_twilio.ts";
+
+/** The public URL the test server pretends Twilio reaches. */
+export const TEST_PUBLIC_BASE_URL = "https://parley.test";
+/** The Twilio auth token the test server checks signatures with. */
+export const TEST_AUTH_TOKEN = "test-auth-token-0123456789";
+/** The OpenAI key the test server sends upstream. */
+export const TEST_OPENAI_KEY = "sk-test-key-abcdefghijklmnop";
+/** The repository's own personas folder. */
+export const REPO_PERSONAS_DIR = new URL("../../personas/", import.meta.url).pathname;
+
+/** Options of {@linkcode startTestParley}. */
+export interface TestParleyOptions {
+  /** @default the repo's personas/ */
+  personasDir?: string;
+  /** Extra environment (as the user would set it). */
+  env?: Record<string, string>;
+  /** Close sockets without `start` after this long. */
+  startTimeoutMs?: number;
+  /** A call store to wire in. */
+  store?: CallStore;
+  /** Twilio REST fetch. */
+  fetch?: typeof fetch;
+}
+
+/** A running test server. */
+export interface TestParley {
+  origin: string;
+  config: ServerConfig;
+  upstream: FakeRealtimeServer;
+  parley: Parley;
+  counters: RelayCounters;
+  hub: CallHub;
+  logs: { level: LogLevel; line: string }[];
+  events: CallEvent[];
+  /** Resolves with the first log line (past or future) matching `pattern`. */
+  waitForLog(pattern: RegExp): Promise<string>;
+  /** Resolves with the first event (past or future) of `type` matching `match`. */
+  waitForEvent<T extends CallEvent["type"]>(
+    type: T,
+    match?: (e: Extract<CallEvent, { type: T }>) => boolean,
+  ): Promise<Extract<CallEvent, { type: T }>>;
+  /** Opens a signed media socket and sends `start` with these custom parameters. */
+  startCall(parameters?: Record<string, string>): Promise<FakeTwilioCall>;
+  /** Headers Twilio would send for `publicUrl` with these form parameters. */
+  twilioHeaders(publicUrl: string, params?: Record<string, string>): Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** Starts Parley against a fresh fake Realtime server. */
+export async function startTestParley(options: TestParleyOptions = {}): Promise<TestParley> {
+  const upstream = FakeRealtimeServer.start();
+  const config: ParleyConfig = loadConfig({
+    PUBLIC_BASE_URL: TEST_PUBLIC_BASE_URL,
+    OPENAI_API_KEY: TEST_OPENAI_KEY,
+    OPENAI_REALTIME_URL: upstream.url,
+    TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
+    PERSONAS_DIR: options.personasDir ?? REPO_PERSONAS_DIR,
+    ...options.env,
+  });
+  const serverConfig = { ...config, publicBaseUrl: config.publicBaseUrl! };
+  const personas = createPersonaRegistry(await loadPersonas(config.personasDir));
+  const logs: { level: LogLevel; line: string }[] = [];
+  const logWaiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const log = createLogger({
+    secrets: [config.openaiApiKey, config.twilioAuthToken],
+    sink: (level, line) => {
+      logs.push({ level, line });
+      for (const waiter of logWaiters.filter((w) => w.pattern.test(line))) {
+        logWaiters.splice(logWaiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    },
+  });
+  const hub = new CallHub();
+  const events: CallEvent[] = [];
+  const eventWaiters: { match: (e: CallEvent) => boolean; resolve: (e: CallEvent) => void }[] = [];
+  hub.subscribe((event) => {
+    events.push(event);
+    for (const waiter of eventWaiters.filter((w) => w.match(event))) {
+      eventWaiters.splice(eventWaiters.indexOf(waiter), 1);
+      waiter.resolve(event);
+    }
+  });
+  const counters = createRelayCounters();
+  const parley = createParley({
+    config: serverConfig,
+    personas,
+    log,
+    hub,
+    counters,
+    ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+  });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
+  const origin = `http://127.0.0.1:${server.addr.port}`;
+
+  const twilioHeaders = (publicUrl: string, params: Record<string, string> = {}) => ({
+    "X-Twilio-Signature": getExpectedTwilioSignature(TEST_AUTH_TOKEN, publicUrl, params),
+  });
+
+  return {
+    origin,
+    config: serverConfig,
+    upstream,
+    parley,
+    counters,
+    hub,
+    logs,
+    events,
+    waitForLog(pattern) {
+      const found = logs.find((l) => pattern.test(l.line));
+      if (found !== undefined) return Promise.resolve(found.line);
+      return new Promise((resolve) => logWaiters.push({ pattern, resolve }));
+    },
+    waitForEvent(type, match = () => true) {
+      // deno-lint-ignore no-explicit-any
+      const full = (e: CallEvent) => e.type === type && match(e as any);
+      const found = events.find(full);
+      // deno-lint-ignore no-explicit-any
+      if (found !== undefined) return Promise.resolve(found as any);
+      // deno-lint-ignore no-explicit-any
+      return new Promise((resolve) => eventWaiters.push({ match: full, resolve: resolve as any }));
+    },
+    async startCall(parameters = {}) {
+      const call = await FakeTwilioCall.connect(`ws://127.0.0.1:${server.addr.port}${MEDIA_STREAM_PATH}`, {
+        headers: twilioHeaders(`wss://parley.test${MEDIA_STREAM_PATH}`),
+      });
+      call.start(parameters);
+      return call;
+    },
+    twilioHeaders,
+    async close() {
+      await parley.shutdown();
+      await server.shutdown();
+      await upstream.close();
+    },
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * Barge-in against a Twilio fake that plays audio in real time: truncates match what the caller
+ * heard, no stale audio after `clear`, nothing truncated that was not interrupted.
+ */
+
+import assert from "node:assert/strict";
+import { fromBase64, toneBytes } from "../fakes/fake_realtime.ts";
+import type { FakeTwilioCall } from "../fakes/fake_twilio.ts";
+import { startTestParley } from "../fakes/parley_harness.ts";
+
+const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
+const testEnv = { DEFAULT_PERSONA: "tester" };
+/** Allowed gap between `audio_end_ms` and what the fake caller heard. */
+const TRUNCATE_TOLERANCE_MS = 60;
+
+/** Media frames after index `from` whose audio contains `value`. */
+function framesWith(call: FakeTwilioCall, value: number, from: number): number {
+  return call.received.slice(from).filter((m) =>
+    m.event === "media" && fromBase64(m.media.payload).includes(value)
+  )
+    .length;
+}
+
+Deno.test("interrupting a long greeting truncates at what the caller heard and plays nothing stale", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("response.create");
+    // 6 s greeting streamed at ~1.7x real time: still streaming when the caller cuts in.
+    const greeting = session.streamResponse({
+      responseId: "resp_greet",
+      itemId: "item_greet",
+      audio: toneBytes(6000, 0x11),
+      intervalMs: 60,
+      inFlightAfterCancel: 3,
+    });
+    await call.waitForEcho("item_greet:1500");
+    const cutAt = performance.now();
+    session.speechStarted();
+
+    const clear = await call.waitFor("clear");
+    const heardMs = call.heardMsOf(0x11, clear.at);
+    const truncate = await session.waitFor("conversation.item.truncate");
+    assert.equal(truncate.item_id, "item_greet");
+    assert.equal(truncate.content_index, 0);
+    assert.ok(
+      Math.abs(truncate.audio_end_ms - heardMs) <= TRUNCATE_TOLERANCE_MS,
+      `audio_end_ms ${truncate.audio_end_ms} vs heard ${heardMs}`,
+    );
+    assert.ok(heardMs >= 1500 && heardMs < 1700, `caller heard ${heardMs} ms`);
+    assert.ok(clear.at - cutAt < 100, `clear ${clear.at - cutAt} ms after speech_started`);
+    await session.waitFor("response.cancel");
+
+    const { cancelled, deltas } = await greeting;
+    assert.ok(cancelled && deltas > 0);
+    // The next answer is the sentinel: once its audio arrives, every late delta was handled.
+    const clearIndex = call.received.indexOf(clear);
+    await session.streamResponse({ responseId: "resp_2", itemId: "item_2", audio: toneBytes(200, 0x22) });
+    await call.waitFor("media", (m) => fromBase64(m.media.payload)[0] === 0x22);
+    assert.equal(framesWith(call, 0x11, clearIndex), 0, "no frame of the interrupted answer after clear");
+    assert.ok(t.counters.staleDeltasDropped >= 3, "the in-flight deltas were dropped");
+    assert.ok(call.echoedMarks.some((m) => m.flushed), "clear flushed pending marks");
+    assert.equal(
+      session.eventsOf("conversation.item.truncate").length,
+      1,
+      "flushed marks caused no truncate",
+    );
+    call.close();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("speech after playback finished truncates nothing", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("response.create");
+    await session.streamResponse({ responseId: "resp_1", itemId: "item_1", audio: toneBytes(300, 0x31) });
+    await call.waitForEcho("item_1:300");
+    session.speechStarted();
+    session.speechStopped();
+    await session.streamResponse({ responseId: "resp_2", itemId: "item_2", audio: toneBytes(100, 0x32) });
+    await call.waitFor("media", (m) => fromBase64(m.media.payload)[0] === 0x32);
+    assert.equal(call.messagesOf("clear").length, 0);
+    assert.equal(session.eventsOf("conversation.item.truncate").length, 0);
+    assert.equal(session.eventsOf("response.cancel").length, 0);
+    call.close();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("interrupting the second answer truncates the second item on its own clock", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("response.create");
+    await session.streamResponse({ responseId: "resp_1", itemId: "item_1", audio: toneBytes(700, 0x41) });
+    await call.waitForEcho("item_1:700");
+    session.speechStarted();
+    session.speechStopped();
+    const second = session.streamResponse({
+      responseId: "resp_2",
+      itemId: "item_2",
+      audio: toneBytes(3000, 0x42),
+      intervalMs: 40,
+    });
+    await call.waitForEcho("item_2:800");
+    session.speechStarted();
+    const clear = await call.waitFor("clear");
+    const heardMs = call.heardMsOf(0x42, clear.at);
+    const truncate = await session.waitFor("conversation.item.truncate");
+    assert.equal(truncate.item_id, "item_2");
+    assert.ok(
+      Math.abs(truncate.audio_end_ms - heardMs) <= TRUNCATE_TOLERANCE_MS,
+      `audio_end_ms ${truncate.audio_end_ms} vs heard ${heardMs}`,
+    );
+    assert.ok(truncate.audio_end_ms < 1200, "not measured from the first answer's start");
+    await second;
+    call.close();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("barge-in gating ignores a short sound and honours speech that lasts", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  try {
+    const call = await t.startCall({ persona: "quiet" }); // interruptions.minSpeechMs = 400
+    const session = await t.upstream.session(1);
+    await session.waitFor("session.update");
+    const answer = session.streamResponse({
+      responseId: "resp_1",
+      itemId: "item_1",
+      audio: toneBytes(5000, 0x51),
+      intervalMs: 50,
+    });
+    await call.waitForEcho("item_1:500");
+    session.speechStarted(); // a cough: 100 ms of sound
+    await call.waitForEcho("item_1:600");
+    session.speechStopped();
+    await t.waitForLog(/shorter than interruptions\.minSpeechMs/);
+    assert.equal(call.messagesOf("clear").length, 0, "a cough does not cut the agent off");
+    assert.equal(session.eventsOf("response.cancel").length, 0);
+
+    await call.waitForEcho("item_1:1000");
+    const startedAt = performance.now();
+    session.speechStarted(); // real speech: never stops within the gate
+    const clear = await call.waitFor("clear");
+    const waited = clear.at - startedAt;
+    assert.ok(waited >= 400 && waited < 400 + 100, `clear after ${waited} ms of speech`);
+    const heardMs = call.heardMsOf(0x51, clear.at);
+    const truncate = await session.waitFor("conversation.item.truncate");
+    assert.ok(Math.abs(truncate.audio_end_ms - heardMs) <= TRUNCATE_TOLERANCE_MS);
+    await session.waitFor("response.cancel");
+    await answer;
+    call.close();
+  } finally {
+    await t.close();
+  }
+});

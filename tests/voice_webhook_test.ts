@@ -1,0 +1,177 @@
+/**
+ * Twilio's voice webhook and the other plain HTTP routes, through a real listener.
+ */
+
+import assert from "node:assert/strict";
+import { startTestParley, TEST_PUBLIC_BASE_URL } from "./fakes/parley_harness.ts";
+
+const TESTDATA_PERSONAS = new URL("./testdata/personas/", import.meta.url).pathname;
+
+/** POSTs the webhook as Twilio would, signed over the public URL. */
+async function postWebhook(
+  t: Awaited<ReturnType<typeof startTestParley>>,
+  pathAndQuery: string,
+  form: Record<string, string>,
+  sign = true,
+): Promise<Response> {
+  const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
+  if (sign) Object.assign(headers, t.twilioHeaders(`${TEST_PUBLIC_BASE_URL}${pathAndQuery}`, form));
+  return await fetch(`${t.origin}${pathAndQuery}`, {
+    method: "POST",
+    headers,
+    body: new URLSearchParams(form),
+  });
+}
+
+const twilioForm = {
+  CallSid: "CA11111111111111111111111111111111",
+  AccountSid: "AC00000000000000000000000000000000",
+  From: "+14155550100",
+  To: "+14155550199",
+  Direction: "outbound-api",
+  CallStatus: "in-progress",
+};
+
+Deno.test("voice webhook answers Connect/Stream TwiML carrying the persona and every query parameter", async () => {
+  const t = await startTestParley();
+  try {
+    const response = await postWebhook(
+      t,
+      "/api/twilio/voice-realtime?persona=alex&lead=Dana&company=Acme%20%26%20Co",
+      twilioForm,
+    );
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type")!, /^text\/xml/);
+    assert.equal(
+      await response.text(),
+      '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>' +
+        '<Stream url="wss://parley.test/twilio-realtime-voice">' +
+        '<Parameter name="persona" value="alex"/><Parameter name="lead" value="Dana"/>' +
+        '<Parameter name="company" value="Acme &amp; Co"/>' +
+        "</Stream></Connect>" +
+        "<Say>Sorry, we're having trouble connecting the call right now. We'll try you again later. Goodbye.</Say>" +
+        "</Response>",
+    );
+    const webhook = await t.waitForEvent("call.webhook");
+    assert.deepEqual(
+      { ...webhook, at: 0 },
+      {
+        type: "call.webhook",
+        at: 0,
+        callSid: twilioForm.CallSid,
+        persona: "alex",
+        direction: "outbound-api",
+        from: "+14155550100",
+        to: "+14155550199",
+        parameters: { persona: "alex", lead: "Dana", company: "Acme & Co" },
+      },
+    );
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("voice webhook falls back to the default persona and its fallback message", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
+  try {
+    const response = await postWebhook(t, "/api/twilio/voice-realtime?persona=nobody", twilioForm);
+    const twiml = await response.text();
+    assert.match(twiml, /<Parameter name="persona" value="tester"\/>/);
+    assert.match(twiml, /<\/Connect><Say>The tester is away\.<\/Say><\/Response>$/);
+    assert.match(
+      await t.waitForLog(/unknown persona/),
+      /Voice webhook asked for unknown persona "nobody": using "tester"/,
+    );
+
+    const plain = await postWebhook(t, "/api/twilio/voice-realtime", twilioForm);
+    assert.match(await plain.text(), /<Parameter name="persona" value="tester"\/>/);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("voice webhook drops parameters longer than Twilio allows, and says so", async () => {
+  const t = await startTestParley();
+  try {
+    const long = "x".repeat(600);
+    const response = await postWebhook(
+      t,
+      `/api/twilio/voice-realtime?persona=alex&note=${long}&lead=Dana`,
+      twilioForm,
+    );
+    const twiml = await response.text();
+    assert.ok(!twiml.includes(long));
+    assert.match(twiml, /<Parameter name="lead" value="Dana"\/>/);
+    assert.match(await t.waitForLog(/Dropped webhook parameters/), /: note$/);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("an unsigned or forged webhook is refused with 403 and logged with the likely fix", async () => {
+  const t = await startTestParley();
+  try {
+    const unsigned = await postWebhook(t, "/api/twilio/voice-realtime?persona=alex", twilioForm, false);
+    assert.equal(unsigned.status, 403);
+    await unsigned.body?.cancel();
+    const forged = await fetch(`${t.origin}/api/twilio/voice-realtime?persona=alex`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        ...t.twilioHeaders(`${TEST_PUBLIC_BASE_URL}/api/twilio/voice-realtime?persona=alex`, twilioForm),
+      },
+      body: new URLSearchParams({ ...twilioForm, From: "+19995550000" }),
+    });
+    assert.equal(forged.status, 403);
+    await forged.body?.cancel();
+    assert.ok(t.logs.some((l) => /Refused unsigned request to \/api\/twilio\/voice-realtime/.test(l.line)));
+    assert.equal(t.events.filter((e) => e.type === "call.webhook").length, 0);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("an unsigned media socket is refused before any OpenAI socket opens", async () => {
+  const t = await startTestParley();
+  try {
+    const response = await fetch(`${t.origin}/twilio-realtime-voice`, {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      },
+    });
+    assert.equal(response.status, 403);
+    await response.body?.cancel();
+    assert.equal(t.upstream.handshakes.length, 0);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("healthz reports active calls; unknown routes and methods say what is wrong", async () => {
+  const t = await startTestParley();
+  try {
+    assert.deepEqual(await (await fetch(`${t.origin}/healthz`)).json(), { status: "ok", activeCalls: 0 });
+    const call = await t.startCall({ persona: "alex" });
+    await t.waitForEvent("call.started");
+    assert.deepEqual(await (await fetch(`${t.origin}/healthz`)).json(), { status: "ok", activeCalls: 1 });
+    call.stop();
+    await call.closed;
+    await t.waitForEvent("call.ended");
+
+    const missing = await fetch(`${t.origin}/nope`);
+    assert.equal(missing.status, 404);
+    assert.deepEqual(await missing.json(), { error: "No route for GET /nope" });
+    const wrong = await fetch(`${t.origin}/healthz`, { method: "DELETE" });
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.headers.get("allow"), "GET");
+    await wrong.body?.cancel();
+    const plain = await fetch(`${t.origin}/twilio-realtime-voice`);
+    assert.equal(plain.status, 426);
+    assert.match((await plain.json()).error, /Upgrade: websocket/);
+  } finally {
+    await t.close();
+  }
+});
