@@ -163,3 +163,87 @@ Deno.test("barge-in gating ignores a short sound and honours speech that lasts",
     await t.close();
   }
 });
+
+/** A small seeded PRNG (mulberry32), so a failing run can be replayed from its seed. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("interruptions at random points: every truncate matches what was heard, nothing else truncated", async () => {
+  const seed = Date.now() % 100_000;
+  const rand = random(seed);
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("response.create");
+    let expectedTruncates = 0;
+    for (let answer = 1; answer <= 6; answer++) {
+      const value = 0x70 + answer;
+      const itemId = `item_${answer}`;
+      const lengthMs = 600 + Math.floor(rand() * 14) * 100; // 600 … 1900 ms
+      const interrupt = rand() < 0.7;
+      const streaming = session.streamResponse({
+        responseId: `resp_${answer}`,
+        itemId,
+        audio: toneBytes(lengthMs, value),
+        intervalMs: 20 + Math.floor(rand() * 40), // 1.7x … 5x real time
+      });
+      const clearsBefore = call.messagesOf("clear").length;
+      if (interrupt) {
+        const at = 100 * (1 + Math.floor(rand() * (lengthMs / 100 - 2)));
+        await call.waitForEcho(`${itemId}:${at}`);
+        await new Promise((resolve) => setTimeout(resolve, Math.floor(rand() * 90))); // the caller's timing
+        session.speechStarted();
+        const clear = await call.waitFor(
+          "clear",
+          (m) => call.messagesOf("clear").indexOf(m) === clearsBefore,
+        );
+        const heardMs = call.heardMsOf(value, clear.at);
+        expectedTruncates++;
+        const truncate = await session.waitFor(
+          "conversation.item.truncate",
+          (e) => session.eventsOf("conversation.item.truncate").indexOf(e) === expectedTruncates - 1,
+        );
+        assert.equal(truncate.item_id, itemId, `seed ${seed}`);
+        assert.ok(
+          Math.abs(truncate.audio_end_ms - heardMs) <= TRUNCATE_TOLERANCE_MS,
+          `seed ${seed}, answer ${answer}: audio_end_ms ${truncate.audio_end_ms} vs heard ${heardMs}`,
+        );
+        await streaming;
+      } else {
+        await streaming;
+        await call.waitForEcho(`${itemId}:${lengthMs}`);
+        session.speechStarted();
+      }
+      session.speechStopped();
+    }
+    // Sentinel answer: once it plays, every event before it has been handled.
+    await session.streamResponse({ responseId: "resp_end", itemId: "item_end", audio: toneBytes(100, 0x7f) });
+    await call.waitFor("media", (m) => fromBase64(m.media.payload)[0] === 0x7f);
+    assert.equal(session.eventsOf("conversation.item.truncate").length, expectedTruncates, `seed ${seed}`);
+    assert.equal(call.messagesOf("clear").length, expectedTruncates, `seed ${seed}: no needless clear`);
+    // No stale audio: after each clear, no frame of an earlier answer.
+    const order = call.received;
+    for (const clear of call.messagesOf("clear")) {
+      const index = order.indexOf(clear);
+      const before = order.slice(0, index).filter((m) => m.event === "media").map((m) =>
+        fromBase64(m.media.payload)[0]
+      );
+      const cutValue = before.at(-1)!;
+      assert.equal(
+        framesWith(call, cutValue, index),
+        0,
+        `seed ${seed}: stale frame of 0x${cutValue.toString(16)}`,
+      );
+    }
+    call.close();
+  } finally {
+    await t.close();
+  }
+});

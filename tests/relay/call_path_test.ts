@@ -260,3 +260,37 @@ Deno.test("a media socket that never sends start is closed after the timeout", a
     await t.close();
   }
 });
+
+Deno.test("OpenAI error events are logged with their code and message; the call goes on", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("session.update");
+    session.send({
+      type: "error",
+      error: {
+        type: "invalid_request_error",
+        code: "invalid_value",
+        message: "Invalid 'audio_end_ms'.",
+        event_id: "e1",
+      },
+    });
+    const line = await t.waitForLog(/OpenAI error/);
+    assert.equal(
+      line,
+      `[Realtime] OpenAI error for CallSid=${call.callSid}: invalid_value: Invalid 'audio_end_ms'.`,
+    );
+    session.send({
+      type: "error",
+      error: { type: "invalid_request_error", code: "session_expired", message: "Expired" },
+    });
+    await call.closed;
+    assert.match(
+      await t.waitForLog(/Call ended/),
+      /reason=upstream_dropped \(the OpenAI session reached its 60-minute limit\)/,
+    );
+  } finally {
+    await t.close();
+  }
+});

@@ -1,0 +1,80 @@
+/**
+ * Hostile or broken frames on the media socket: each is logged (rate-limited, never the payload) and
+ * the call goes on; a healthy call beside it is untouched.
+ */
+
+import assert from "node:assert/strict";
+import { toBase64, toneBytes } from "../fakes/fake_realtime.ts";
+import { startTestParley } from "../fakes/parley_harness.ts";
+
+const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
+
+Deno.test("a flood of garbage on one media socket leaves that call and a healthy call alive", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
+  try {
+    const healthy = await t.startCall({ persona: "tester" });
+    const healthySession = await t.upstream.session(0);
+    await healthySession.waitFor("session.update");
+
+    const hostile = await t.startCall({ persona: "tester" });
+    const hostileSession = await t.upstream.session(1);
+    await hostileSession.waitFor("session.update");
+
+    const secret = "SECRET-PAYLOAD-" + "z".repeat(100);
+    const garbage: (string | Uint8Array)[] = [
+      "not json at all " + secret,
+      "[1,2,3]",
+      "null",
+      JSON.stringify({ event: "media" }),
+      JSON.stringify({ event: "media", media: { payload: "@@@not base64@@@" + secret } }),
+      JSON.stringify({ event: "media", media: { payload: 42 } }),
+      JSON.stringify({ event: "mark" }),
+      JSON.stringify({ event: "mark", mark: { name: "item_unknown:999" } }),
+      JSON.stringify({ event: "surprise", data: secret }),
+      JSON.stringify({ noEvent: true }),
+      JSON.stringify({ event: "start", start: { streamSid: "MZother", callSid: "CAother" } }),
+      JSON.stringify({ event: "media", media: { payload: "A".repeat(2_000_000) } }),
+      new Uint8Array([1, 2, 3, 4]),
+    ];
+    for (let round = 0; round < 50; round++) {
+      for (const frame of garbage) hostile.sendRaw(frame);
+      healthy.sendMedia(new Uint8Array(160).fill(round + 1));
+    }
+    // A good frame after the flood: once it arrives upstream, Parley has read everything before it.
+    const good = new Uint8Array(160).fill(250);
+    hostile.sendMedia(good);
+    await hostileSession.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(good));
+    await healthySession.waitFor(
+      "input_audio_buffer.append",
+      (e) => e.audio === toBase64(new Uint8Array(160).fill(50)),
+    );
+
+    assert.equal(hostileSession.eventsOf("input_audio_buffer.append").length, 1, "no garbage reached OpenAI");
+    assert.equal(
+      healthySession.eventsOf("input_audio_buffer.append").length,
+      50,
+      "healthy call lost nothing",
+    );
+    assert.equal(
+      t.counters.malformedFrames,
+      50 * (garbage.length - 1),
+      "every bad frame counted (the echo is valid)",
+    );
+
+    const warnings = t.logs.filter((l) => l.line.includes("Ignored a malformed frame"));
+    assert.ok(warnings.length >= 1 && warnings.length <= 3, `rate-limited: ${warnings.length} lines`);
+    assert.ok(!t.logs.some((l) => l.line.includes("SECRET-PAYLOAD")), "payloads are never logged");
+
+    // Both calls still relay audio the other way.
+    await healthySession.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(100, 3) });
+    await hostileSession.streamResponse({ responseId: "r2", itemId: "i2", audio: toneBytes(100, 4) });
+    await healthy.waitFor("media");
+    await hostile.waitFor("media");
+    assert.equal(t.parley.activeCalls(), 2);
+    healthy.stop();
+    hostile.stop();
+    await Promise.all([healthy.closed, hostile.closed]);
+  } finally {
+    await t.close();
+  }
+});
