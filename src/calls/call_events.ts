@@ -20,6 +20,10 @@ export interface Usage {
   inputTextTokens: number;
   inputAudioTokens: number;
   inputCachedTokens: number;
+  /** How many of the cached tokens were audio, when OpenAI says (`cached_tokens_details`). */
+  inputCachedAudioTokens?: number;
+  /** How many of the cached tokens were text, when OpenAI says. */
+  inputCachedTextTokens?: number;
   outputTextTokens: number;
   outputAudioTokens: number;
 }

@@ -89,10 +89,15 @@ function parseUsage(value: unknown): Usage | undefined {
   const usage = value as Record<string, unknown>;
   const input = record(usage.input_token_details);
   const output = record(usage.output_token_details);
+  const cachedDetails = input.cached_tokens_details;
+  const cached = record(cachedDetails);
   return {
     inputTextTokens: num(input.text_tokens),
     inputAudioTokens: num(input.audio_tokens),
     inputCachedTokens: num(input.cached_tokens),
+    ...(typeof cachedDetails === "object" && cachedDetails !== null
+      ? { inputCachedAudioTokens: num(cached.audio_tokens), inputCachedTextTokens: num(cached.text_tokens) }
+      : {}),
     outputTextTokens: num(output.text_tokens),
     outputAudioTokens: num(output.audio_tokens),
   };

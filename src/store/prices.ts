@@ -2,10 +2,11 @@
  * What a call costs: one price table per Realtime model (USD per 1M tokens), overridable with
  * `PRICES_JSON`, and the arithmetic that turns a `response.done` usage into dollars.
  *
- * Cached input tokens: `Usage.inputCachedTokens` is the total cached count, without the audio/text
- * split. We split it in proportion to the audio and text input (`cachedAudio = cached × audioIn /
- * (audioIn + textIn)`, the rest is text). Input counts include their cached part, as the API reports
- * them, so the uncached part of each is billed at the full rate and the cached part at the cached rate.
+ * Cached input tokens: OpenAI reports how many cached tokens were audio and text
+ * (`cached_tokens_details`); when a response lacks that breakdown, the total is split in proportion to
+ * the audio and text input (`cachedAudio = cached × audioIn / (audioIn + textIn)`, the rest is text).
+ * Input counts include their cached part, as the API reports them, so the uncached part of each is
+ * billed at the full rate and the cached part at the cached rate.
  *
  * @module
  */
@@ -165,7 +166,7 @@ export function pricesFor(
 
 /**
  * Estimated cost of one response in USD, or `null` when the model has no price (unknown ≠ free).
- * Cached input is split between audio and text in proportion to their input counts (module doc).
+ * Cached input uses OpenAI's audio/text breakdown, or a proportional split without one (module doc).
  *
  * @example
  * ```ts
@@ -186,8 +187,16 @@ export function estimateCost(
   const textIn = Math.max(0, usage.inputTextTokens);
   const input = audioIn + textIn;
   const cached = Math.min(Math.max(0, usage.inputCachedTokens), input);
-  const cachedAudio = input === 0 ? 0 : cached * audioIn / input;
-  const cachedText = cached - cachedAudio;
+  // OpenAI's own breakdown when it gives one; else split in proportion to the input.
+  const exact = usage.inputCachedAudioTokens !== undefined && usage.inputCachedTextTokens !== undefined;
+  const cachedAudio = exact
+    ? Math.min(Math.max(0, usage.inputCachedAudioTokens!), audioIn)
+    : input === 0
+    ? 0
+    : cached * audioIn / input;
+  const cachedText = exact
+    ? Math.min(Math.max(0, usage.inputCachedTextTokens!), textIn)
+    : cached - cachedAudio;
   const micro = (audioIn - cachedAudio) * p.audioIn + cachedAudio * p.audioCached +
     (textIn - cachedText) * p.textIn + cachedText * p.textCached +
     Math.max(0, usage.outputAudioTokens) * p.audioOut + Math.max(0, usage.outputTextTokens) * p.textOut;

@@ -15,12 +15,24 @@ const API_TOKEN = "records-test-token-0123456789";
 /** Prices of gpt-realtime-2.1 per 1M tokens (protocols.md), for the hand-computed cost. */
 const PRICE = { audioIn: 32, audioCached: 0.4, audioOut: 64, textIn: 4, textCached: 0.4, textOut: 24 };
 
-function usage(audioIn: number, textIn: number, cached: number, audioOut: number, textOut: number) {
+function usage(
+  audioIn: number,
+  textIn: number,
+  cached: number,
+  audioOut: number,
+  textOut: number,
+  cachedDetails?: { audio_tokens: number; text_tokens: number },
+) {
   return {
     total_tokens: audioIn + textIn + audioOut + textOut,
     input_tokens: audioIn + textIn,
     output_tokens: audioOut + textOut,
-    input_token_details: { text_tokens: textIn, audio_tokens: audioIn, cached_tokens: cached },
+    input_token_details: {
+      text_tokens: textIn,
+      audio_tokens: audioIn,
+      cached_tokens: cached,
+      ...(cachedDetails === undefined ? {} : { cached_tokens_details: cachedDetails }),
+    },
     output_token_details: { text_tokens: textOut, audio_tokens: audioOut },
   };
 }
@@ -75,7 +87,7 @@ Deno.test("a scripted call is recorded with its transcript, turn latency, tokens
       itemId: "item_2",
       audio: toneBytes(300, 0x62),
       transcript: "It's the tester, calling about your account.",
-      usage: usage(20, 340, 256, 15, 12),
+      usage: usage(20, 340, 256, 15, 12, { audio_tokens: 16, text_tokens: 240 }),
     });
     const firstMedia = await call.waitFor("media", (m) => m.at > stoppedAt);
     const startEcho = await call.waitForEcho("item_2:0");
@@ -126,10 +138,10 @@ Deno.test("a scripted call is recorded with its transcript, turn latency, tokens
         responses: 2,
       },
     );
-    // By hand: response 1 has no cache; response 2's 256 cached tokens split 20:340 audio:text.
+    // By hand: response 1 has no cache; response 2's 256 cached tokens are 16 audio + 240 text (OpenAI's breakdown).
     const cost1 = (300 * PRICE.textIn + 10 * PRICE.audioOut + 8 * PRICE.textOut) / 1e6;
-    const cachedAudio = 256 * 20 / 360;
-    const cachedText = 256 - cachedAudio;
+    const cachedAudio = 16;
+    const cachedText = 240;
     const cost2 = ((20 - cachedAudio) * PRICE.audioIn + cachedAudio * PRICE.audioCached +
       (340 - cachedText) * PRICE.textIn + cachedText * PRICE.textCached + 15 * PRICE.audioOut +
       12 * PRICE.textOut) / 1e6;
