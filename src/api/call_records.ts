@@ -11,6 +11,8 @@
  * @module
  */
 
+import { requireBearer } from "../http/auth.ts";
+import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { CallEvent, CallHub } from "../calls/call_events.ts";
 import { type CallStore, type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_store.ts";
 
@@ -52,21 +54,23 @@ export function createCallRecordsHandler(options: CallRecordsOptions): (req: Req
   // deno-lint-ignore require-await
   return async (req) => {
     if (req.method !== "GET") {
-      return errorResponse(405, `Method ${req.method} is not allowed here: use GET`, { allow: "GET" });
+      return jsonError(405, `Method ${req.method} is not allowed here: use GET`, {
+        headers: { allow: "GET" },
+      });
     }
-    const denied = authorize(req, options.apiToken);
+    const denied = requireBearer(req, options.apiToken);
     if (denied !== undefined) return denied;
 
     const url = new URL(req.url);
     if (url.pathname === "/api/calls") return listCalls(url, options);
     const match = /^\/api\/calls\/([^/]+)(\/events)?$/.exec(url.pathname);
-    if (match === null) return errorResponse(404, `Not found: "${url.pathname}"`);
+    if (match === null) return jsonError(404, `Not found: "${url.pathname}"`);
     let callSid: string;
     try {
       callSid = decodeURIComponent(match[1]!);
     } catch (error) {
       if (!(error instanceof URIError)) throw error;
-      return errorResponse(400, `Invalid callSid "${match[1]}": bad percent-encoding`);
+      return jsonError(400, `Invalid callSid "${match[1]}": bad percent-encoding`);
     }
     return match[2] === undefined ? getCall(callSid, options) : liveEvents(callSid, options);
   };
@@ -78,7 +82,7 @@ function listCalls(url: URL, options: CallRecordsOptions): Response {
   if (limit !== null) {
     const n = /^\d+$/.test(limit) ? Number(limit) : NaN;
     if (!(n >= 1 && n <= MAX_LIST_LIMIT)) {
-      return errorResponse(400, `Invalid limit "${limit}": use an integer from 1 to ${MAX_LIST_LIMIT}`);
+      return jsonError(400, `Invalid limit "${limit}": use an integer from 1 to ${MAX_LIST_LIMIT}`);
     }
     filters.limit = n;
   }
@@ -86,7 +90,7 @@ function listCalls(url: URL, options: CallRecordsOptions): Response {
   if (since !== null) {
     const at = parseSince(since);
     if (at === undefined) {
-      return errorResponse(
+      return jsonError(
         400,
         `Invalid since "${since}": use an ISO date (2026-11-02 or 2026-11-02T09:30:00Z) or epoch milliseconds`,
       );
@@ -100,7 +104,7 @@ function listCalls(url: URL, options: CallRecordsOptions): Response {
 
 function getCall(callSid: string, options: CallRecordsOptions): Response {
   const record = options.store.getCall(callSid);
-  if (record === undefined) return errorResponse(404, `Call "${callSid}" not found`);
+  if (record === undefined) return jsonError(404, `Call "${callSid}" not found`);
   return jsonResponse(200, record);
 }
 
@@ -108,7 +112,7 @@ function liveEvents(callSid: string, options: CallRecordsOptions): Response {
   // Snapshot and subscription happen in the same synchronous run (`start` runs inside the
   // constructor), so no event falls between them.
   const snapshot = options.store.getCall(callSid);
-  if (snapshot === undefined) return errorResponse(404, `Call "${callSid}" not found`);
+  if (snapshot === undefined) return jsonError(404, `Call "${callSid}" not found`);
   const encoder = new TextEncoder();
   let stop: (closeStream: boolean) => void = () => {};
 
@@ -177,39 +181,4 @@ function parseSince(value: string): number | undefined {
   if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) return undefined;
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : at;
-}
-
-// Private until src/http/auth.ts lands; then use its `checkBearer`.
-function authorize(req: Request, token: string | undefined): Response | undefined {
-  if (token === undefined) {
-    return errorResponse(503, "The call records API is off: set API_TOKEN to use it");
-  }
-  const match = /^Bearer +(\S+) *$/i.exec(req.headers.get("authorization") ?? "");
-  if (match === null || !constantTimeEqual(match[1]!, token)) {
-    return errorResponse(401, "Missing or wrong bearer token: send Authorization: Bearer <API_TOKEN>", {
-      "www-authenticate": 'Bearer realm="parley"',
-    });
-  }
-  return undefined;
-}
-
-/** Compares in time that depends only on the secret's length, not on where a guess goes wrong. */
-function constantTimeEqual(given: string, secret: string): boolean {
-  const a = new TextEncoder().encode(given);
-  const b = new TextEncoder().encode(secret);
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i]!;
-  return diff === 0;
-}
-
-// Private until src/http/responses.ts lands; then use its `jsonResponse` / `jsonError`.
-function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
-  });
-}
-
-function errorResponse(status: number, message: string, headers: Record<string, string> = {}): Response {
-  return jsonResponse(status, { error: message }, headers);
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkBearer } from "../http/auth.ts";
 import type { RelayCounters } from "../calls/call_events.ts";
 import { type Metrics, PROMETHEUS_CONTENT_TYPE } from "../metrics/metrics.ts";
 
@@ -46,8 +47,7 @@ export function createMetricsHandler(options: MetricsRouteOptions): (req: Reques
           "Metrics are off: set API_TOKEN (scrape with it as a bearer token) or METRICS_PUBLIC=on\n",
         );
       }
-      const match = /^Bearer +(\S+) *$/i.exec(req.headers.get("authorization") ?? "");
-      if (match === null || !constantTimeEqual(match[1]!, options.apiToken)) {
+      if (!checkBearer(req, options.apiToken)) {
         return textResponse(401, "Missing or wrong bearer token: send Authorization: Bearer <API_TOKEN>\n", {
           "www-authenticate": 'Bearer realm="parley"',
         });
@@ -63,13 +63,4 @@ function textResponse(status: number, text: string, headers: Record<string, stri
     status,
     headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers },
   });
-}
-
-// Private until src/http/auth.ts lands; then use its `checkBearer`.
-function constantTimeEqual(given: string, secret: string): boolean {
-  const a = new TextEncoder().encode(given);
-  const b = new TextEncoder().encode(secret);
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i]!;
-  return diff === 0;
 }
