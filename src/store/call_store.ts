@@ -122,7 +122,10 @@ export const MAX_LIST_LIMIT = 500;
 
 /** The call database. */
 export interface CallStore {
-  /** {@linkcode CallStore.record} for `hub.subscribe`: never throws (failures are logged). */
+  /**
+   * For `hub.subscribe`: queues the event and writes the queue within 20 ms in one transaction, so
+   * the audio path never waits on SQLite. Never throws (failures are logged). Reads flush first.
+   */
   readonly listener: CallEventListener;
   /** Writes one event. Throws on a database failure. */
   record(event: CallEvent): void;
@@ -194,32 +197,70 @@ export function summarizeLatency(turns: readonly TurnLatency[]): LatencySummary 
 
 type Row = Record<string, unknown>;
 
+/** How long events from `listener` wait to be written together, ms. */
+export const FLUSH_DELAY_MS = 20;
+
 class SqliteCallStore implements CallStore {
   readonly listener: CallEventListener;
   #db: DatabaseSync;
   #prices: PriceTable;
   #statements = new Map<string, StatementSync>();
+  #onError: (message: string) => void;
+  #queue: CallEvent[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(db: DatabaseSync, options: CallStoreOptions) {
     this.#db = db;
     this.#prices = options.prices ?? DEFAULT_PRICES;
-    const onError = options.onError ?? ((message: string) => console.error(message));
+    this.#onError = options.onError ?? ((message: string) => console.error(message));
+    // Events are queued and written together a moment later, in one transaction: the relay's hot
+    // path never waits on SQLite, and a crash loses at most the last FLUSH_DELAY_MS of events.
     this.listener = (event) => {
-      try {
-        this.record(event);
-      } catch (error) {
-        onError(
-          `[Realtime] Call store could not record ${event.type} for CallSid=${event.callSid}: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
+      if (!this.#db.isOpen) {
+        this.#onError(
+          `[Realtime] Call store could not record ${event.type} for CallSid=${event.callSid}: it is closed`,
         );
+        return;
       }
+      this.#queue.push(event);
+      this.#flushTimer ??= setTimeout(() => this.#flush(), FLUSH_DELAY_MS);
     };
   }
 
-  record(event: CallEvent): void {
-    const at = Math.round(event.at);
+  /** Writes every queued event in one transaction; a failing event is reported and skipped. */
+  #flush(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#queue.length === 0) return;
+    const events = this.#queue;
+    this.#queue = [];
+    if (!this.#db.isOpen) {
+      this.#onError(`[Realtime] Call store is closed: ${events.length} call event(s) not recorded`);
+      return;
+    }
     this.#transaction(() => {
+      for (const event of events) {
+        try {
+          this.#apply(event);
+        } catch (error) {
+          this.#onError(
+            `[Realtime] Call store could not record ${event.type} for CallSid=${event.callSid}: ${
+              error instanceof Error ? error.message : String(error)
+            }`,
+          );
+        }
+      }
+    });
+  }
+
+  record(event: CallEvent): void {
+    this.#flush();
+    this.#transaction(() => this.#apply(event));
+  }
+
+  #apply(event: CallEvent): void {
+    const at = Math.round(event.at);
+    {
       this.#run(
         `INSERT INTO calls (call_sid, created_at) VALUES (?, ?)
          ON CONFLICT (call_sid) DO UPDATE SET created_at = MIN(created_at, excluded.created_at)`,
@@ -365,10 +406,11 @@ class SqliteCallStore implements CallStore {
           );
           break;
       }
-    });
+    }
   }
 
   listCalls(options: ListCallsOptions = {}): CallSummary[] {
+    this.#flush();
     const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
     const where: string[] = [];
     const values: (string | number)[] = [];
@@ -386,6 +428,7 @@ class SqliteCallStore implements CallStore {
   }
 
   getCall(callSid: string): CallRecord | undefined {
+    this.#flush();
     const row = this.#statement("SELECT * FROM calls WHERE call_sid = ?").get(callSid) as Row | undefined;
     if (row === undefined) return undefined;
     const rows = (table: string) =>
@@ -428,6 +471,7 @@ class SqliteCallStore implements CallStore {
 
   close(): void {
     if (!this.#db.isOpen) return;
+    this.#flush();
     this.#statements.clear();
     this.#db.close();
   }
