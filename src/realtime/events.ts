@@ -18,6 +18,7 @@ export type RealtimeServerEvent =
   | { type: "caller.transcript"; itemId: string; transcript: string }
   | { type: "response.created"; responseId: string }
   | { type: "response.output_audio.delta"; responseId: string; itemId: string; delta: string }
+  | { type: "response.output_audio.done"; responseId: string; itemId: string }
   | { type: "agent.transcript"; responseId: string; itemId: string; transcript: string }
   | { type: "response.done"; responseId: string; status: string; reason: string; usage: Usage | undefined }
   | { type: "other"; name: string }
@@ -46,6 +47,8 @@ export function parseRealtimeEvent(text: string): RealtimeServerEvent {
         itemId: str(value.item_id),
         delta: str(value.delta),
       };
+    case "response.output_audio.done":
+      return { type, responseId: str(value.response_id), itemId: str(value.item_id) };
     case "input_audio_buffer.speech_started":
     case "input_audio_buffer.speech_stopped":
       return { type, itemId: str(value.item_id) };

@@ -138,6 +138,8 @@ class Relay implements CallRelay {
   /** Items cut off, with what was heard: for the transcript. */
   readonly #interruptedItems = new Map<string, number>();
   #gateTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Item of the latest agent audio sent to Twilio. */
+  #lastItem: string | undefined;
   #turn: TurnTiming | undefined;
 
   constructor(twilio: WebSocket, options: CallRelayOptions) {
@@ -218,6 +220,8 @@ class Relay implements CallRelay {
     switch (event.type) {
       case "response.output_audio.delta":
         return this.#onAgentAudio(event.responseId, event.itemId, event.delta);
+      case "response.output_audio.done":
+        return this.#finishItem(event.responseId, event.itemId);
       case "input_audio_buffer.speech_started":
         return this.#onSpeechStarted();
       case "input_audio_buffer.speech_stopped":
@@ -230,6 +234,7 @@ class Relay implements CallRelay {
         return;
       case "response.done":
         if (this.#activeResponse === event.responseId) this.#activeResponse = undefined;
+        this.#finishItem(event.responseId, undefined);
         if (event.status === "failed" || event.status === "incomplete") {
           this.#log.warn(
             `Response ${event.status} for ${this.#callLabel}: ${event.reason || "no reason given"}`,
@@ -308,13 +313,25 @@ class Relay implements CallRelay {
     if (twilio.readyState !== WebSocket.OPEN) return;
     if (startMark !== undefined) twilio.send(frames.mark(startMark));
     twilio.send(frames.media(delta));
-    twilio.send(frames.mark(endMark));
+    if (endMark !== undefined) twilio.send(frames.mark(endMark));
     this.#o.counters.framesToTwilio++;
+    this.#lastItem = itemId;
 
     const turn = this.#turn;
     if (turn !== undefined && turn.sentAt === undefined && turn.responseId === responseId) {
       turn.sentAt = now;
       turn.itemId = itemId;
+    }
+  }
+
+  /** Marks the unmarked tail of an item whose audio is complete (`itemId` undefined: the latest). */
+  #finishItem(responseId: string, itemId: string | undefined): void {
+    const frames = this.#frames;
+    const item = itemId ?? this.#lastItem;
+    if (frames === undefined || item === undefined || this.#droppedResponses.has(responseId)) return;
+    const mark = this.#clock.finish(item);
+    if (mark !== undefined && this.#twilio.readyState === WebSocket.OPEN) {
+      this.#twilio.send(frames.mark(mark));
     }
   }
 
@@ -371,15 +388,26 @@ class Relay implements CallRelay {
   #bargeIn(at: number): void {
     const cut = this.#clock.interrupt(at);
     const frames = this.#frames;
+    const cancelled = this.#activeResponse;
     if (cut.length > 0 && frames !== undefined) {
       if (this.#twilio.readyState === WebSocket.OPEN) this.#twilio.send(frames.clear());
-      const clearLatencyMs = this.#now() - at;
       for (const item of cut) {
         this.#droppedResponses.add(item.responseId);
         this.#interruptedItems.set(item.itemId, item.heardMs);
         this.#sendUpstream(truncateEvent(item.itemId, item.heardMs));
-        this.#o.counters.truncations++;
       }
+    }
+    if (cancelled !== undefined) {
+      // Deltas of it may still be in flight: none of them may reach the caller.
+      this.#droppedResponses.add(cancelled);
+      this.#sendUpstream(responseCancelEvent());
+      this.#activeResponse = undefined;
+    }
+
+    // Bookkeeping after the sends.
+    if (cut.length > 0) {
+      const clearLatencyMs = this.#now() - at;
+      this.#o.counters.truncations += cut.length;
       const first = cut[0]!;
       this.#log.info(
         `Caller interrupted: truncated ${first.itemId} at ${Math.floor(first.heardMs)} of ${
@@ -392,12 +420,6 @@ class Relay implements CallRelay {
         audioEndMs: Math.floor(first.heardMs),
         clearLatencyMs: Math.round(clearLatencyMs * 1000) / 1000,
       });
-    }
-    if (this.#activeResponse !== undefined) {
-      // Deltas of it may still be in flight: none of them may reach the caller.
-      this.#droppedResponses.add(this.#activeResponse);
-      this.#sendUpstream(responseCancelEvent());
-      this.#activeResponse = undefined;
     }
     if (this.#turn?.sentAt !== undefined) this.#finishTurn(this.#turn, undefined);
   }
@@ -451,30 +473,15 @@ class Relay implements CallRelay {
     clearTimeout(this.#startTimer);
     this.#start = start;
     this.#frames = new TwilioFrames(start.streamSid);
-    this.#log.info(`Stream started: CallSid=${start.callSid}`);
+    const fail = (detail: string) => {
+      this.#log.info(`Stream started: CallSid=${start.callSid}`);
+      this.#end("error", detail);
+    };
 
     const requested = start.customParameters.persona ?? this.#o.defaultPersona;
-    let persona = this.#o.personas.get(requested);
-    if (persona === undefined) {
-      this.#log.warn(
-        `Unknown persona "${requested}" for CallSid=${start.callSid}: using "${this.#o.defaultPersona}"`,
-      );
-      persona = this.#o.personas.get(this.#o.defaultPersona);
-    }
-    if (persona === undefined) {
-      this.#end("error", `default persona "${this.#o.defaultPersona}" is not loaded`);
-      return;
-    }
-    this.#persona = persona;
+    const persona = this.#o.personas.get(requested) ?? this.#o.personas.get(this.#o.defaultPersona);
+    if (persona === undefined) return fail(`default persona "${this.#o.defaultPersona}" is not loaded`);
     const model = persona.persona.model ?? this.#o.defaultModel;
-    this.#emit({
-      type: "call.started",
-      streamSid: start.streamSid,
-      persona: persona.id,
-      model,
-      parameters: { ...start.customParameters },
-    });
-
     let instructions: string;
     try {
       instructions = renderInstructions(persona, {
@@ -483,8 +490,7 @@ class Relay implements CallRelay {
         streamSid: start.streamSid,
       });
     } catch (error) {
-      this.#end("error", (error as Error).message);
-      return;
+      return fail((error as Error).message);
     }
     if (model !== this.#upstreamModel) {
       // The model is fixed per session: replace the socket opened ahead of `start`.
@@ -502,6 +508,20 @@ class Relay implements CallRelay {
       for (const message of this.#pending) this.#upstream!.send(message);
       this.#pending = [];
     }
+
+    // Bookkeeping after the sends: logging and recording stay off the path to the first audio.
+    this.#persona = persona;
+    this.#log.info(`Stream started: CallSid=${start.callSid}`);
+    if (persona.id !== requested) {
+      this.#log.warn(`Unknown persona "${requested}" for CallSid=${start.callSid}: using "${persona.id}"`);
+    }
+    this.#emit({
+      type: "call.started",
+      streamSid: start.streamSid,
+      persona: persona.id,
+      model,
+      parameters: { ...start.customParameters },
+    });
     this.#announceConnected();
   }
 

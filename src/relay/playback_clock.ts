@@ -13,11 +13,20 @@
  * @module
  */
 
+/**
+ * Audio sent without a mark before the next end mark goes out, ms. A mark after every 20 ms delta
+ * doubles the messages each way (mark and echo) for no gain in accuracy: between echoes the clock
+ * interpolates. A delta of this length or more still gets its own mark.
+ */
+export const MARK_INTERVAL_MS = 100;
+
 interface PlaybackItem {
   itemId: string;
   responseId: string;
   /** Audio of this item sent to Twilio, ms. */
   sentMs: number;
+  /** Position of the latest mark sent for this item, ms. */
+  markedMs: number;
   /** Position of the latest echoed mark of this item, ms. */
   ackedMs: number;
 }
@@ -26,8 +35,8 @@ interface PlaybackItem {
 export interface SentAudio {
   /** Mark to send before the audio: the first audio of a new item (its echo = playback starts). */
   startMark: string | undefined;
-  /** Mark to send after the audio. */
-  endMark: string;
+  /** Mark to send after the audio, once {@linkcode MARK_INTERVAL_MS} of the item is unmarked. */
+  endMark: string | undefined;
 }
 
 /** A mark echo that counted. */
@@ -69,12 +78,30 @@ export class PlaybackClock {
     let item = this.#items.at(-1);
     let startMark: string | undefined;
     if (item === undefined || item.itemId !== itemId) {
-      item = { itemId, responseId, sentMs: 0, ackedMs: 0 };
+      item = { itemId, responseId, sentMs: 0, ackedMs: 0, markedMs: 0 };
       this.#items.push(item);
       startMark = `${itemId}:0`;
     }
     item.sentMs += durationMs;
-    return { startMark, endMark: `${itemId}:${Math.round(item.sentMs)}` };
+    return {
+      startMark,
+      endMark: item.sentMs - item.markedMs >= MARK_INTERVAL_MS ? this.#mark(item) : undefined,
+    };
+  }
+
+  /**
+   * The item's audio is complete: returns the mark for its unmarked tail, if any, so its end is
+   * echoed (and the clock knows when Twilio's buffer runs dry).
+   */
+  finish(itemId: string): string | undefined {
+    const item = this.#items.at(-1);
+    if (item === undefined || item.itemId !== itemId || item.sentMs <= item.markedMs) return undefined;
+    return this.#mark(item);
+  }
+
+  #mark(item: PlaybackItem): string {
+    item.markedMs = item.sentMs;
+    return `${item.itemId}:${Math.round(item.sentMs)}`;
   }
 
   /**

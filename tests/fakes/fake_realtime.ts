@@ -201,6 +201,13 @@ export class FakeRealtimeSession {
       deltas++;
       await new Promise((resolve) => setTimeout(resolve, interval));
     }
+    this.send({
+      type: "response.output_audio.done",
+      response_id: script.responseId,
+      item_id: script.itemId,
+      output_index: 0,
+      content_index: 0,
+    });
     if (script.transcript !== undefined) {
       this.send({
         type: "response.output_audio_transcript.done",

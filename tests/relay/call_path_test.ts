@@ -67,36 +67,61 @@ Deno.test("relay sends the persona's session.update, then the greeting, then cal
   }
 });
 
-Deno.test("relay passes agent audio to Twilio byte-exact, each delta followed by a mark", async () => {
+Deno.test("relay passes agent audio to Twilio byte-exact, marked at least every 100 ms and at its end", async () => {
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
   try {
     const call = await t.startCall({ persona: "tester" });
     const session = await t.upstream.session(0);
     await session.waitFor("response.create");
-    const audio = Uint8Array.from({ length: 4000 }, (_, i) => (i * 7) % 256);
+    // 40 ms deltas (320 bytes), 13 of them: 520 ms in all.
+    const audio = Uint8Array.from({ length: 4160 }, (_, i) => (i * 7) % 256);
     await session.streamResponse({
       responseId: "resp_1",
       itemId: "item_1",
       audio,
-      chunkBytes: 640,
+      chunkBytes: 320,
       intervalMs: 2,
     });
-    await call.waitFor("mark", (m) => m.mark.name === "item_1:500");
+    session.send({ type: "response.output_audio.done", response_id: "resp_1", item_id: "item_1" });
+    await call.waitFor("mark", (m) => m.mark.name === "item_1:520");
 
     const sent = call.received;
     assert.ok(sent.every((m) => ["media", "mark", "clear"].includes(m.event)), "only media, mark, clear");
     assert.ok(sent.every((m) => m.streamSid === call.streamSid));
     const media = call.messagesOf("media");
-    assert.equal(media.length, 7);
+    assert.equal(media.length, 13);
     const received = new Uint8Array(media.flatMap((m) => [...fromBase64(m.media.payload)]));
     assert.deepEqual(received, audio);
-    // start mark, then media + mark per delta
+    // A start mark, then an end mark once 100 ms are unmarked, and one for the tail when the audio is done.
+    const m = (ms: number) => `mark item_1:${ms}`;
     assert.deepEqual(
-      sent.map((m) => m.event === "mark" ? `mark ${m.mark.name}` : m.event),
+      sent.map((msg) => msg.event === "mark" ? `mark ${msg.mark.name}` : msg.event),
       [
-        "mark item_1:0",
-        ...[80, 160, 240, 320, 400, 480, 500].flatMap((ms) => ["media", `mark item_1:${ms}`]),
+        m(0),
+        ...["media", "media", "media", m(120)],
+        ...["media", "media", "media", m(240)],
+        ...["media", "media", "media", m(360)],
+        ...["media", "media", "media", m(480)],
+        ...["media", m(520)],
       ],
+    );
+    call.close();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("an agent delta of 100 ms or more gets its own mark", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("response.create");
+    await session.streamResponse({ responseId: "r", itemId: "i", audio: toneBytes(300, 1), chunkBytes: 800 });
+    await call.waitFor("mark", (msg) => msg.mark.name === "i:300");
+    assert.deepEqual(
+      call.received.map((msg) => msg.event === "mark" ? msg.mark.name : msg.event),
+      ["i:0", "media", "i:100", "media", "i:200", "media", "i:300"],
     );
     call.close();
   } finally {

@@ -9,8 +9,13 @@ Deno.test("playback clock", async (t) => {
   await t.step("names marks by item and position, with a start mark per new item", () => {
     const clock = new PlaybackClock();
     assert.deepEqual(clock.sent("item_a", "r1", 100, 0), { startMark: "item_a:0", endMark: "item_a:100" });
-    assert.deepEqual(clock.sent("item_a", "r1", 60, 5), { startMark: undefined, endMark: "item_a:160" });
-    assert.deepEqual(clock.sent("item_b", "r2", 40, 6), { startMark: "item_b:0", endMark: "item_b:40" });
+    assert.deepEqual(clock.sent("item_a", "r1", 60, 5), { startMark: undefined, endMark: undefined });
+    assert.deepEqual(clock.sent("item_a", "r1", 40, 6), { startMark: undefined, endMark: "item_a:200" });
+    assert.equal(clock.finish("item_a"), undefined, "nothing unmarked");
+    assert.deepEqual(clock.sent("item_a", "r1", 20, 7), { startMark: undefined, endMark: undefined });
+    assert.equal(clock.finish("item_a"), "item_a:220", "the tail is marked when the audio is done");
+    assert.deepEqual(clock.sent("item_b", "r2", 40, 8), { startMark: "item_b:0", endMark: undefined });
+    assert.equal(clock.finish("item_a"), undefined, "only the latest item can be finished");
   });
 
   await t.step("advances with time from the last echo, capped at what was sent", () => {
