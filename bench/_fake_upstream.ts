@@ -1,0 +1,304 @@
+/**
+ * A lean fake of the OpenAI Realtime server for the bench: cheap enough per frame that it is not
+ * what gets measured, faithful enough that the relay runs its real path.
+ *
+ * Per session it answers `session.created` on open and `session.updated` to `session.update`; on
+ * `response.create` it starts the agent's answer at once (`response.created` and a burst of deltas
+ * that puts ~100 ms of audio ahead of playback, as OpenAI's faster-than-real-time output does), then
+ * sends one 160-byte delta every 20 ms on a grid shared by all sessions with spread phases. When
+ * told to, it plays the caller cutting in: `input_audio_buffer.speech_started`, `response.done`
+ * (cancelled) for the answer, and a new answer. No delta of a cut answer is sent after
+ * `speech_started`, so every delta it sends must reach the caller.
+ *
+ * Caller frames (`input_audio_buffer.append`) are recognised by prefix and timed by the id in their
+ * payload; everything else is parsed as JSON.
+ *
+ * @module
+ */
+
+import { FRAME_MS, FrameLedger, framePayload, readFrameCall, readFrameId, UNKNOWN_CALL } from "./_frames.ts";
+
+const APPEND_PREFIX = `{"type":"input_audio_buffer.append","audio":"`;
+
+/** Options of {@linkcode FakeUpstream.start}. */
+export interface FakeUpstreamOptions {
+  /** Ledger of caller frames (they arrive here). */
+  up: FrameLedger;
+  /** Ledger of agent frames (they are sent from here). */
+  down: FrameLedger;
+  /** Expected number of sessions, to spread their 20 ms phases evenly. */
+  calls: number;
+  /** Deltas sent at once when an answer starts. @default 5 */
+  burstFrames?: number;
+  /** Called when `speech_started` goes out for call `call` at `at` (performance.now). */
+  onSpeechStarted?: (call: number, at: number) => void;
+}
+
+/** What the fake saw of the relay's client events, for the report. */
+export interface FakeUpstreamCounts {
+  sessions: number;
+  sessionUpdates: number;
+  responseCreates: number;
+  responseCancels: number;
+  truncates: number;
+  otherEvents: number;
+  unparsable: number;
+}
+
+/** One upstream session. */
+export class FakeSession {
+  /** Call index learnt from the first caller frame; -1 until then (and for probes). */
+  call = -1;
+  /** True once the socket has closed. */
+  closed = false;
+  /** Deltas sent. */
+  deltas = 0;
+  readonly socket: WebSocket;
+  readonly order: number;
+  /** Where this session's deltas are recorded. */
+  readonly ledger: FrameLedger;
+  streaming = false;
+  nextDue = Infinity;
+  nextSpeechAt: number | undefined;
+  response = 0;
+  prefix = "";
+
+  /** Wraps an accepted socket; `order` is its position among the measured sessions, -1 for a probe. */
+  constructor(socket: WebSocket, order: number, ledger: FrameLedger) {
+    this.socket = socket;
+    this.order = order;
+    this.ledger = ledger;
+  }
+}
+
+/** The fake Realtime server. */
+export class FakeUpstream {
+  /** Every session accepted, in order. */
+  readonly sessions: FakeSession[] = [];
+  /** Event tallies. */
+  readonly counts: FakeUpstreamCounts = {
+    sessions: 0,
+    sessionUpdates: 0,
+    responseCreates: 0,
+    responseCancels: 0,
+    truncates: 0,
+    otherEvents: 0,
+    unparsable: 0,
+  };
+  /** When false, no delta or speech event is sent (the load's drain phase). */
+  generating = true;
+  /** Deltas of unmeasured sessions (probe calls): counted apart from the load's. */
+  readonly probeLedger: FrameLedger = new FrameLedger();
+  /** Id of each probe session's first delta → when its `response.create` arrived (performance.now). */
+  readonly probeGreetingRequests: Map<number, number> = new Map();
+  readonly #options: FakeUpstreamOptions;
+  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #epoch = performance.now();
+  readonly #burst: number;
+  #eventId = 0;
+  #speechPlan: ((call: number) => number) | undefined;
+  #speechEveryMs: number | undefined;
+  #pendingGreeting: number | undefined;
+  #unmeasured = 0;
+  readonly #live = new Set<FakeSession>();
+  #measured = 0;
+
+  private constructor(options: FakeUpstreamOptions) {
+    this.#options = options;
+    this.#burst = options.burstFrames ?? 5;
+    this.#server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (request) => this.#accept(request),
+    );
+  }
+
+  /**
+   * Starts the fake on a free port of 127.0.0.1.
+   *
+   * @example
+   * ```ts
+   * const fake = FakeUpstream.start({ up, down, calls: 50 });
+   * // OPENAI_REALTIME_URL = fake.url
+   * ```
+   */
+  static start(options: FakeUpstreamOptions): FakeUpstream {
+    return new FakeUpstream(options);
+  }
+
+  /** The URL to give the relay as its Realtime endpoint. */
+  get url(): string {
+    return `ws://127.0.0.1:${this.#server.addr.port}/v1/realtime`;
+  }
+
+  /** Sessions whose socket is still open. */
+  get openSessions(): number {
+    return this.#live.size;
+  }
+
+  /**
+   * Plans the caller cutting in: call `c` first at `firstAt(c)` (performance.now), then every
+   * `everyMs` if given.
+   */
+  planSpeech(firstAt: (call: number) => number, everyMs?: number): void {
+    this.#speechPlan = firstAt;
+    this.#speechEveryMs = everyMs;
+    for (const session of this.sessions) session.nextSpeechAt = undefined;
+  }
+
+  /**
+   * The next session accepted belongs to a probe call: its deltas go to {@linkcode probeLedger},
+   * it takes no phase of the grid and is never cut in on.
+   */
+  expectProbe(): void {
+    this.#unmeasured++;
+  }
+
+  /** Sends what is due at `now`: deltas on each session's grid, and planned speech. */
+  tick(now: number): void {
+    if (!this.generating) return;
+    for (const session of this.#live) {
+      if (!session.streaming) continue;
+      if (this.#speechPlan !== undefined && session.call >= 0) {
+        session.nextSpeechAt ??= this.#speechPlan(session.call);
+        if (session.nextSpeechAt <= now) {
+          session.nextSpeechAt = this.#speechEveryMs === undefined
+            ? Infinity
+            : session.nextSpeechAt + this.#speechEveryMs;
+          this.#cutIn(session);
+        }
+      }
+      while (session.nextDue <= now) {
+        this.#sendDelta(session);
+        session.nextDue += FRAME_MS;
+      }
+    }
+  }
+
+  /** Closes every session and the listener (giving up on unanswered close handshakes after 5 s). */
+  async close(): Promise<void> {
+    for (const session of this.#live) {
+      if (session.socket.readyState === WebSocket.OPEN) session.socket.close(1000);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const shutdown = this.#server.shutdown();
+    await Promise.race([shutdown, new Promise<void>((resolve) => timer = setTimeout(resolve, 5_000))]);
+    clearTimeout(timer);
+  }
+
+  #accept(request: Request): Response {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("Realtime fake: WebSocket only", { status: 426 });
+    }
+    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
+    const probe = this.#unmeasured > 0;
+    if (probe) this.#unmeasured--;
+    const session = probe
+      ? new FakeSession(socket, -1, this.probeLedger)
+      : new FakeSession(socket, this.#measured++, this.#options.down);
+    this.sessions.push(session);
+    this.#live.add(session);
+    this.counts.sessions++;
+    socket.onopen = () => this.#send(session, `{"type":"session.created","session":{"type":"realtime"}}`);
+    socket.onclose = () => {
+      session.closed = true;
+      this.#live.delete(session);
+    };
+    socket.onerror = () => {};
+    socket.onmessage = (event) => this.#onMessage(session, event.data, performance.now());
+    return response;
+  }
+
+  #onMessage(session: FakeSession, data: unknown, at: number): void {
+    if (typeof data !== "string") {
+      this.counts.unparsable++;
+      return;
+    }
+    if (data.startsWith(APPEND_PREFIX)) {
+      this.#options.up.arrived(readFrameId(data, APPEND_PREFIX.length), at);
+      if (session.call < 0) session.call = readFrameCall(data, APPEND_PREFIX.length);
+      return;
+    }
+    let type: unknown;
+    try {
+      type = (JSON.parse(data) as { type?: unknown }).type;
+    } catch {
+      this.counts.unparsable++;
+      return;
+    }
+    switch (type) {
+      case "session.update":
+        this.counts.sessionUpdates++;
+        this.#send(session, `{"type":"session.updated","session":{"type":"realtime"}}`);
+        return;
+      case "response.create":
+        this.counts.responseCreates++;
+        if (!session.streaming && this.generating) {
+          session.streaming = true;
+          this.#pendingGreeting = at;
+          this.#startAnswer(session);
+          // Then one frame per 20 ms, on this session's phase of the shared grid.
+          const phase = ((session.order * FRAME_MS) / Math.max(1, this.#options.calls) + FRAME_MS / 2) %
+            FRAME_MS;
+          const since = at - this.#epoch - phase;
+          session.nextDue = this.#epoch + phase + (Math.floor(since / FRAME_MS) + 1) * FRAME_MS;
+        }
+        return;
+      case "response.cancel":
+        this.counts.responseCancels++;
+        return;
+      case "conversation.item.truncate":
+        this.counts.truncates++;
+        return;
+      default:
+        this.counts.otherEvents++;
+    }
+  }
+
+  #startAnswer(session: FakeSession): void {
+    const id = `${session.order}_${++session.response}`;
+    session.prefix =
+      `","response_id":"resp_${id}","item_id":"item_${id}","output_index":0,"content_index":0,"delta":"`;
+    this.#send(
+      session,
+      `{"type":"response.created","response":{"id":"resp_${id}","object":"realtime.response","status":"in_progress"}}`,
+    );
+    for (let i = 0; i < this.#burst; i++) this.#sendDelta(session);
+  }
+
+  #cutIn(session: FakeSession): void {
+    const id = `${session.order}_${session.response}`;
+    const at = performance.now();
+    this.#send(
+      session,
+      `{"type":"input_audio_buffer.speech_started","audio_start_ms":0,"item_id":"item_caller_${id}"}`,
+    );
+    this.#options.onSpeechStarted?.(session.call, at);
+    this.#send(
+      session,
+      `{"type":"response.done","response":{"id":"resp_${id}","status":"cancelled","status_details":{"type":"cancelled","reason":"turn_detected"},"usage":null}}`,
+    );
+    this.#startAnswer(session);
+  }
+
+  #sendDelta(session: FakeSession): void {
+    if (session.socket.readyState !== WebSocket.OPEN) return;
+    const id = session.ledger.sent(performance.now());
+    if (this.#pendingGreeting !== undefined) {
+      if (session.order < 0) this.probeGreetingRequests.set(id, this.#pendingGreeting);
+      this.#pendingGreeting = undefined;
+    }
+    const call = session.call < 0 ? UNKNOWN_CALL : session.call;
+    session.socket.send(
+      `{"type":"response.output_audio.delta","event_id":"event_${++this.#eventId}${session.prefix}${
+        framePayload(id, call)
+      }"}`,
+    );
+    session.deltas++;
+  }
+
+  #send(session: FakeSession, text: string): void {
+    if (session.socket.readyState !== WebSocket.OPEN) return;
+    // Realtime server events carry an event_id first; insert it after the opening brace.
+    session.socket.send(`{"event_id":"event_${++this.#eventId}",${text.slice(1)}`);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Micro-benchmarks of Parley's per-frame code, to put a price on each step the relay bench's
+ * profile shows: `deno bench bench/hot_path_bench.ts`.
+ *
+ * The `fast path` cases are not Parley code: they show what a prefix check with a `JSON.parse`
+ * fallback would cost instead, for the report's suggestions.
+ *
+ * @module
+ */
+
+import { isBase64, parseTwilioMessage, TwilioFrames } from "../src/twilio/media_stream.ts";
+import { appendAudioEvent, parseRealtimeEvent } from "../src/realtime/events.ts";
+import { PlaybackClock } from "../src/relay/playback_clock.ts";
+import { framePayload } from "./_frames.ts";
+
+const PAYLOAD = framePayload(123456, 7);
+const MEDIA =
+  `{"event":"media","sequenceNumber":"1234","streamSid":"MZ0123456789abcdef0123456789abcdef","media":{"track":"inbound","chunk":"1233","timestamp":"24660","payload":"${PAYLOAD}"}}`;
+const MARK =
+  `{"event":"mark","sequenceNumber":"1235","streamSid":"MZ0123456789abcdef0123456789abcdef","mark":{"name":"item_0_1:2460"}}`;
+const DELTA =
+  `{"type":"response.output_audio.delta","event_id":"event_1234","response_id":"resp_0_1","item_id":"item_0_1","output_index":0,"content_index":0,"delta":"${PAYLOAD}"}`;
+
+const MEDIA_HEAD = `{"event":"media",`;
+const PAYLOAD_KEY = `"payload":"`;
+
+/** A prefix-checked media parse with the full parser as fallback (what the report suggests). */
+function fastMediaPayload(text: string): string | undefined {
+  if (!text.startsWith(MEDIA_HEAD) || text.includes(`"track":"outbound"`)) return undefined;
+  const start = text.indexOf(PAYLOAD_KEY);
+  if (start < 0) return undefined;
+  const end = text.indexOf('"', start + PAYLOAD_KEY.length);
+  if (end < 0 || text.charCodeAt(end + 1) !== 125 /* } */) return undefined;
+  const payload = text.slice(start + PAYLOAD_KEY.length, end);
+  return isBase64(payload) ? payload : undefined;
+}
+
+let sink: unknown;
+
+Deno.bench("parseTwilioMessage(media)", { group: "twilio in" }, () => {
+  sink = parseTwilioMessage(MEDIA);
+});
+Deno.bench("fast path: media payload by prefix", { group: "twilio in" }, () => {
+  sink = fastMediaPayload(MEDIA) ?? parseTwilioMessage(MEDIA);
+});
+Deno.bench("isBase64(payload)", { group: "twilio in" }, () => {
+  sink = isBase64(PAYLOAD);
+});
+Deno.bench("parseTwilioMessage(mark echo)", { group: "twilio in" }, () => {
+  sink = parseTwilioMessage(MARK);
+});
+Deno.bench("appendAudioEvent", { group: "twilio in" }, () => {
+  sink = appendAudioEvent(PAYLOAD);
+});
+
+Deno.bench("parseRealtimeEvent(delta)", { group: "openai in" }, () => {
+  sink = parseRealtimeEvent(DELTA);
+});
+
+const frames = new TwilioFrames("MZ0123456789abcdef0123456789abcdef");
+Deno.bench("TwilioFrames media + mark", { group: "openai in" }, () => {
+  sink = frames.media(PAYLOAD) + frames.mark("item_0_1:2460");
+});
+
+Deno.bench("PlaybackClock sent + echo, ×1000", { group: "openai in" }, (b) => {
+  const clock = new PlaybackClock();
+  let now = 0;
+  b.start();
+  for (let i = 0; i < 1000; i++) {
+    now += 20;
+    const { endMark } = clock.sent("item_0_1", "resp_0_1", 20, now);
+    if (endMark !== undefined) sink = clock.echo(endMark, now + 20);
+  }
+  b.end();
+});
+
+addEventListener("unload", () => {
+  if (sink === Symbol()) console.log(sink);
+});

@@ -1,0 +1,720 @@
+/**
+ * `deno task bench`: Parley's relay under load, next to a bare pass-through relay as the floor.
+ *
+ * For each call count N it starts Parley as a subprocess (`main.ts` with the `start` task's exact
+ * permission flags) against an in-process fake Realtime server, runs N simulated Twilio calls at
+ * once (a 160-byte frame every 20 ms each way, marks echoed on a real-time playback clock, the
+ * caller cutting in once per call), and then does the same with `bench/bare_relay.ts`. It prints,
+ * per N, each figure for Parley, for the floor and their ratio, checks the targets, and writes
+ * `bench/results/<name>.json` and `.md` with the machine and Deno version.
+ *
+ * ```sh
+ * deno task bench                        # N = 1, 50, 200; 10 s window each → results/latest.*
+ * deno task bench --calls=20,100 --duration=30
+ * deno task bench --smoke                # CI: N = 5, a few seconds; fails only on lost frames or failed calls
+ * deno task bench --soak                 # 50 calls × 5 min, Parley only: RSS flat, sockets closed
+ * deno task bench --profile              # 200 calls under --cpu-prof → results/profile.md
+ * ```
+ *
+ * Exit code: 1 when a frame was lost or a call failed (in any mode; and in `--soak` when RSS grew
+ * more than 5 % after warm-up), 0 otherwise. Latency, CPU and RSS targets are printed, never fatal.
+ *
+ * @module
+ */
+
+import { type LoadPlan, type LoadResult, LoadRun, sleep } from "./_load.ts";
+import {
+  type MachineInfo,
+  machineInfo,
+  type ProcSnapshot,
+  readProc,
+  type ServerProcess,
+  spawnServer,
+} from "./_proc.ts";
+import { type CpuProfile, profileMarkdown, type ProfileSummary, summariseProfile } from "./_profile.ts";
+import type { FrameCounts, Summary } from "./_frames.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const RESULTS = `${ROOT}bench/results/`;
+const MEDIA_STREAM_PATH = "/twilio-realtime-voice";
+const PUBLIC_BASE_URL = "https://parley.test";
+const AUTH_TOKEN = "bench-auth-token-0123456789abcdef";
+
+/**
+ * Which relay a figure belongs to: Parley, the floor, or one of the floor's diagnostic variants
+ * (`bare-marks`: plus Parley's mark traffic; `bare-native`: Deno's native upstream client;
+ * `bare-raw`: a client on Deno's TCP ops with Nagle off, see `bare_relay.ts`).
+ */
+export type RelayKind = "parley" | "bare" | "bare-marks" | "bare-native" | "bare-raw";
+
+const RELAY_KINDS: readonly RelayKind[] = ["parley", "bare", "bare-marks", "bare-native", "bare-raw"];
+
+/** Column titles of the relays. */
+export const RELAY_TITLES: Record<RelayKind, string> = {
+  parley: "Parley",
+  bare: "bare relay",
+  "bare-marks": "bare + marks",
+  "bare-native": "bare, native client",
+  "bare-raw": "bare, raw client",
+};
+
+/** What the command line asked for. */
+export interface BenchOptions {
+  mode: "default" | "smoke" | "soak" | "profile";
+  calls: number[];
+  durationS: number;
+  warmupS: number;
+  rampS: number;
+  relays: RelayKind[];
+  /** Base name of the result files in bench/results/. */
+  out: string;
+  /** Soak: cut in on every call this often, ms. */
+  interruptEveryMs: number | undefined;
+  /** Soak: RSS sample interval, ms. */
+  sampleEveryMs: number | undefined;
+  /** A probe call (start → greeting → hang-up) starts this often during the window, ms. */
+  probeEveryMs: number;
+}
+
+/** Everything measured for one relay at one N. */
+export interface RelayFigures {
+  relay: RelayKind;
+  calls: number;
+  windowMs: number;
+  upMs: Summary;
+  downMs: Summary;
+  /** The priming call's start → first frame, on the cold relay. */
+  coldStartToGreetingMs: number;
+  /** Probe calls under the steady load of N calls. */
+  startToGreetingMs: Summary;
+  startToResponseCreateMs: Summary;
+  /** The N calls themselves, started within the ramp. */
+  rampStartToGreetingMs: Summary;
+  speechToClearMs: Summary;
+  cpuMsPerCallMinute: number;
+  /** Share of one core used by the relay process during the window, %. */
+  cpuPercent: number;
+  rssIdleMb: number;
+  rssActiveMb: number;
+  rssPerCallMb: number;
+  framesLost: { up: number; down: number };
+  frames: { up: FrameCounts; down: FrameCounts };
+  failures: string[];
+  load: Pick<LoadResult, "interruptions" | "marksEchoed" | "upstream" | "generator">;
+  rssSamples: { atS: number; rssMb: number }[];
+  stderr: string[];
+  profile?: ProfileSummary;
+}
+
+/** Target verdicts for Parley at one N (undefined: not applicable at this N). */
+export interface TargetChecks {
+  latencyP99: boolean | undefined;
+  cpuRatio: boolean | undefined;
+  startToGreeting: boolean | undefined;
+  rssPerCall: boolean | undefined;
+  noFramesLost: boolean | undefined;
+}
+
+/** One N: every relay measured, Parley ÷ bare, targets. */
+export interface RunFigures {
+  calls: number;
+  relays: Partial<Record<RelayKind, RelayFigures>>;
+  /** Parley ÷ bare for each comparable figure. */
+  ratios?: Record<string, number>;
+  targets?: TargetChecks;
+}
+
+/** Parses the bench's flags. */
+export function parseOptions(args: string[]): BenchOptions {
+  const value = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const has = (name: string) => args.includes(`--${name}`);
+  const known = ["calls", "duration", "warmup", "ramp", "relay", "out"];
+  for (const arg of args) {
+    const name = arg.replace(/^--/, "").replace(/=.*$/, "");
+    if (!known.includes(name) && !["smoke", "soak", "profile", "help"].includes(name)) {
+      throw new Error(`Unknown flag "${arg}": see deno task bench --help`);
+    }
+  }
+  const mode = has("smoke") ? "smoke" : has("soak") ? "soak" : has("profile") ? "profile" : "default";
+  const defaults = {
+    default: { calls: [1, 50, 200], durationS: 10, warmupS: 3, rampS: 1, relays: ["parley", "bare"] },
+    smoke: { calls: [5], durationS: 3, warmupS: 1, rampS: 0.5, relays: ["parley", "bare"] },
+    soak: { calls: [50], durationS: 300, warmupS: 30, rampS: 1, relays: ["parley"] },
+    profile: { calls: [200], durationS: 10, warmupS: 3, rampS: 1, relays: ["parley", "bare"] },
+  }[mode];
+  const number = (name: string, fallback: number) => {
+    const text = value(name);
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: "${text}" is not a number of seconds`);
+    return n;
+  };
+  const callsText = value("calls");
+  const calls = callsText === undefined ? defaults.calls : callsText.split(",").map((c) => {
+    const n = Number(c);
+    if (!Number.isInteger(n) || n < 1 || n > 65534) throw new Error(`--calls: "${c}" is not a call count`);
+    return n;
+  });
+  const relayText = value("relay");
+  const relays = relayText === undefined
+    ? defaults.relays as RelayKind[]
+    : relayText.split(",").flatMap((r) => {
+      if (r === "both") return ["parley", "bare"] as RelayKind[];
+      if (!(RELAY_KINDS as readonly string[]).includes(r)) {
+        throw new Error(`--relay: "${r}" is not one of both, ${RELAY_KINDS.join(", ")}`);
+      }
+      return [r as RelayKind];
+    });
+  return {
+    mode,
+    calls,
+    durationS: number("duration", defaults.durationS),
+    warmupS: number("warmup", defaults.warmupS),
+    rampS: number("ramp", defaults.rampS),
+    relays,
+    out: value("out") ?? { default: "latest", smoke: "smoke", soak: "soak", profile: "profile" }[mode],
+    interruptEveryMs: mode === "soak" ? 20_000 : undefined,
+    sampleEveryMs: mode === "soak" ? 10_000 : undefined,
+    probeEveryMs: mode === "soak" ? 1_000 : 250,
+  };
+}
+
+/** The flags between `deno run` and `main.ts` in a deno.json task (as the smoke test reads them). */
+export async function taskFlags(task: string): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  const words = String(config.tasks[task]).split(/\s+/);
+  if (words[0] !== "deno" || words[1] !== "run") throw new Error(`Task "${task}" is not a deno run command`);
+  return words.slice(2, words.indexOf("main.ts")).filter((flag) => flag !== "--watch");
+}
+
+async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
+  dataDir: string;
+  profileDir: string | undefined;
+}): Promise<ServerProcess> {
+  const profile = options.profileDir === undefined
+    ? []
+    : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
+  if (kind === "parley") {
+    return await spawnServer({
+      name: "Parley",
+      args: ["run", ...await taskFlags("start"), ...profile, "main.ts"],
+      cwd: ROOT,
+      env: {
+        PORT: "0",
+        PUBLIC_BASE_URL,
+        OPENAI_API_KEY: "sk-bench-0123456789abcdef",
+        OPENAI_REALTIME_URL: upstreamUrl,
+        TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+        DATA_DIR: options.dataDir,
+      },
+      listening: /Parley listening on http:\/\/localhost:(\d+)/,
+    });
+  }
+  return await spawnServer({
+    name: RELAY_TITLES[kind],
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE",
+      ...profile,
+      "bench/bare_relay.ts",
+      `--upstream=${upstreamUrl}`,
+      ...({
+        parley: [],
+        bare: [],
+        "bare-marks": ["--marks"],
+        "bare-native": ["--client=native"],
+        "bare-raw": ["--client=raw"],
+      }[kind]),
+    ],
+    cwd: ROOT,
+    env: {},
+    listening: /Bare relay listening on http:\/\/localhost:(\d+)/,
+  });
+}
+
+/** Runs one relay at one N and gathers its figures. */
+async function measure(kind: RelayKind, calls: number, options: BenchOptions): Promise<RelayFigures> {
+  const plan: LoadPlan = {
+    calls,
+    rampMs: options.rampS * 1000,
+    warmupMs: options.warmupS * 1000,
+    durationMs: options.durationS * 1000,
+    probeEveryMs: options.probeEveryMs,
+    ...(options.interruptEveryMs === undefined ? {} : { interruptEveryMs: options.interruptEveryMs }),
+    ...(options.sampleEveryMs === undefined ? {} : { sampleEveryMs: options.sampleEveryMs }),
+  };
+  const dataDir = `bench/results/.data-${kind}-${calls}-${Deno.pid}`;
+  await Deno.mkdir(`${ROOT}${dataDir}`, { recursive: true });
+  const profileDir = options.mode === "profile" ? `bench/results/profile/${kind}` : undefined;
+  if (profileDir !== undefined) {
+    await Deno.remove(`${ROOT}${profileDir}`, { recursive: true }).catch(() => {});
+    await Deno.mkdir(`${ROOT}${profileDir}`, { recursive: true });
+  }
+  const load = new LoadRun(plan);
+  const label = `${RELAY_TITLES[kind]}, ${calls} call${calls === 1 ? "" : "s"}`;
+  let server: ServerProcess | undefined;
+  const extraFailures: string[] = [];
+  try {
+    server = await startRelay(kind, load.fake.url, { dataDir, profileDir });
+    await sleep(500);
+    const idle = await readProc(server.pid);
+    let before: ProcSnapshot | undefined;
+    let after: ProcSnapshot | undefined;
+    const rssSamples: { atS: number; rssMb: number }[] = [];
+    const pid = server.pid;
+    const result = await load.run({
+      hostname: "127.0.0.1",
+      port: server.port,
+      path: MEDIA_STREAM_PATH,
+      authToken: AUTH_TOKEN,
+      publicBaseUrl: PUBLIC_BASE_URL,
+    }, {
+      windowStart: async () => {
+        before = await readProc(pid);
+      },
+      windowEnd: async () => {
+        after = await readProc(pid);
+      },
+      sample: async (ms) => {
+        const snapshot = await readProc(pid);
+        rssSamples.push({ atS: Math.round(ms / 1000), rssMb: snapshot.rssKb / 1024 });
+        console.log(`   ${label}: ${Math.round(ms / 1000)} s, RSS ${(snapshot.rssKb / 1024).toFixed(1)} MB`);
+      },
+      progress: (line) => console.log(`   ${label}: ${line}`),
+    });
+    if (kind === "parley") {
+      const active = await activeCallsAfterHangUp(server.port);
+      if (active !== 0) {
+        extraFailures.push(`Parley still reports ${active} active call(s) after every hang-up`);
+      }
+    }
+    const code = await server.stop();
+    if (code !== 0) extraFailures.push(`${server.name} exited with code ${code} on SIGTERM`);
+    const stderr = server.stderr.lines.filter((line) => line.trim() !== "");
+    if (stderr.some((line) => /NotCapable|Requires .* access/.test(line))) {
+      extraFailures.push(
+        `${server.name} lacked a permission: ${stderr.find((l) => /NotCapable|Requires/.test(l))}`,
+      );
+    }
+    const windowCpuMs = after!.cpuMs - before!.cpuMs;
+    const windowMs = after!.at - before!.at;
+    const figures: RelayFigures = {
+      relay: kind,
+      calls,
+      windowMs: Math.round(result.windowMs),
+      upMs: result.up.latencyMs,
+      downMs: result.down.latencyMs,
+      coldStartToGreetingMs: result.coldStartToGreetingMs,
+      startToGreetingMs: result.startToGreetingMs,
+      startToResponseCreateMs: result.startToResponseCreateMs,
+      rampStartToGreetingMs: result.rampStartToGreetingMs,
+      speechToClearMs: result.speechToClearMs,
+      cpuMsPerCallMinute: windowCpuMs / (calls * (windowMs / 60_000)),
+      cpuPercent: (100 * windowCpuMs) / windowMs,
+      rssIdleMb: idle.rssKb / 1024,
+      rssActiveMb: after!.rssKb / 1024,
+      rssPerCallMb: (after!.rssKb - idle.rssKb) / 1024 / calls,
+      framesLost: { up: result.up.frames.lost, down: result.down.frames.lost },
+      frames: { up: result.up.frames, down: result.down.frames },
+      failures: [...result.failures, ...extraFailures],
+      load: {
+        interruptions: result.interruptions,
+        marksEchoed: result.marksEchoed,
+        upstream: result.upstream,
+        generator: result.generator,
+      },
+      rssSamples,
+      stderr: stderr.slice(0, 10),
+    };
+    if (profileDir !== undefined) {
+      const profile = await readProfile(`${ROOT}${profileDir}`);
+      if (profile !== undefined) figures.profile = profile;
+    }
+    return figures;
+  } finally {
+    await server?.stop(2_000);
+    await Deno.remove(`${ROOT}${dataDir}`, { recursive: true }).catch(() => {});
+  }
+}
+
+async function activeCallsAfterHangUp(port: number): Promise<number> {
+  const deadline = performance.now() + 5_000;
+  let active = -1;
+  while (performance.now() < deadline) {
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+    active = (await response.json()).activeCalls;
+    if (active === 0) return 0;
+    await sleep(50);
+  }
+  return active;
+}
+
+async function readProfile(dir: string): Promise<ProfileSummary | undefined> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.endsWith(".cpuprofile")) continue;
+    const profile = JSON.parse(await Deno.readTextFile(`${dir}/${entry.name}`)) as CpuProfile;
+    return summariseProfile(profile, { root: ROOT, top: 30 });
+  }
+  return undefined;
+}
+
+function ratio(a: number, b: number): number {
+  return b === 0 ? (a === 0 ? 1 : Infinity) : a / b;
+}
+
+function compare(parley: RelayFigures, bare: RelayFigures): Record<string, number> {
+  return {
+    upP50: ratio(parley.upMs.p50, bare.upMs.p50),
+    upP99: ratio(parley.upMs.p99, bare.upMs.p99),
+    upMax: ratio(parley.upMs.max, bare.upMs.max),
+    downP50: ratio(parley.downMs.p50, bare.downMs.p50),
+    downP99: ratio(parley.downMs.p99, bare.downMs.p99),
+    downMax: ratio(parley.downMs.max, bare.downMs.max),
+    startToGreetingP50: ratio(parley.startToGreetingMs.p50, bare.startToGreetingMs.p50),
+    startToGreetingP99: ratio(parley.startToGreetingMs.p99, bare.startToGreetingMs.p99),
+    rampStartToGreetingP50: ratio(parley.rampStartToGreetingMs.p50, bare.rampStartToGreetingMs.p50),
+    rampStartToGreetingP99: ratio(parley.rampStartToGreetingMs.p99, bare.rampStartToGreetingMs.p99),
+    speechToClearP50: ratio(parley.speechToClearMs.p50, bare.speechToClearMs.p50),
+    speechToClearP99: ratio(parley.speechToClearMs.p99, bare.speechToClearMs.p99),
+    cpuPerCall: ratio(parley.cpuMsPerCallMinute, bare.cpuMsPerCallMinute),
+    rssPerCall: ratio(parley.rssPerCallMb, bare.rssPerCallMb),
+  };
+}
+
+function checkTargets(parley: RelayFigures, ratios: Record<string, number> | undefined): TargetChecks {
+  return {
+    latencyP99: parley.upMs.p99 <= 1 && parley.downMs.p99 <= 1,
+    cpuRatio: ratios === undefined ? undefined : ratios.cpuPerCall! <= 1.3,
+    startToGreeting: parley.startToGreetingMs.p99 <= 10,
+    // One call's RSS drowns in the process's own growth; per-call RSS means something from ~50 calls.
+    rssPerCall: parley.calls < 50 ? undefined : parley.rssPerCallMb <= 0.5,
+    noFramesLost: parley.framesLost.up === 0 && parley.framesLost.down === 0,
+  };
+}
+
+// ── Output ──────────────────────────────────────────────────────────────────────────────────────
+
+const f2 = (n: number) => Number.isFinite(n) ? n.toFixed(2) : "∞";
+const f1 = (n: number) => Number.isFinite(n) ? n.toFixed(1) : "∞";
+const tri = (s: Summary) => `${f2(s.p50)} / ${f2(s.p99)} / ${f2(s.max)}`;
+const duo = (s: Summary) => `${f2(s.p50)} / ${f2(s.p99)}`;
+const mark = (ok: boolean | undefined) => ok === undefined ? "n/a" : ok ? "✓ met" : "✗ not met";
+
+/** One line of a results table: a figure for each relay, Parley ÷ bare, and the target check. */
+interface Row {
+  label: string;
+  values: Partial<Record<RelayKind, string>>;
+  ratio: string;
+  target: string;
+}
+
+function rows(run: RunFigures): Row[] {
+  const p = run.relays.parley;
+  const r = run.ratios;
+  const t = run.targets;
+  const each = (show: (x: RelayFigures) => string) => {
+    const values: Partial<Record<RelayKind, string>> = {};
+    for (const [kind, figures] of Object.entries(run.relays) as [RelayKind, RelayFigures][]) {
+      values[kind] = show(figures);
+    }
+    return values;
+  };
+  const ratioCell = (...keys: string[]) => r === undefined ? "—" : keys.map((k) => f2(r[k]!)).join(" / ");
+  const check = (text: string, ok: boolean | undefined) => t === undefined ? "" : `${text} ${mark(ok)}`;
+  return [
+    {
+      label: "caller→OpenAI ms p50/p99/max",
+      values: each((x) => tri(x.upMs)),
+      ratio: ratioCell("upP50", "upP99", "upMax"),
+      target: check("p99 ≤ 1 ms", p !== undefined && p.upMs.p99 <= 1),
+    },
+    {
+      label: "OpenAI→caller ms p50/p99/max",
+      values: each((x) => tri(x.downMs)),
+      ratio: ratioCell("downP50", "downP99", "downMax"),
+      target: check("p99 ≤ 1 ms", p !== undefined && p.downMs.p99 <= 1),
+    },
+    {
+      label: "start→first greeting ms p50/p99 (probe calls)",
+      values: each((x) => duo(x.startToGreetingMs)),
+      ratio: ratioCell("startToGreetingP50", "startToGreetingP99"),
+      target: check("p99 ≤ 10 ms (fake delay 0)", t?.startToGreeting),
+    },
+    {
+      label: "  of which start→response.create",
+      values: each((x) => duo(x.startToResponseCreateMs)),
+      ratio: "",
+      target: "",
+    },
+    {
+      label: "  the N calls, all started in the ramp",
+      values: each((x) => duo(x.rampStartToGreetingMs)),
+      ratio: ratioCell("rampStartToGreetingP50", "rampStartToGreetingP99"),
+      target: "",
+    },
+    {
+      label: "  first call, cold relay (ms)",
+      values: each((x) => f2(x.coldStartToGreetingMs)),
+      ratio: "",
+      target: "",
+    },
+    {
+      label: "speech_started→clear ms p50/p99",
+      values: each((x) => duo(x.speechToClearMs)),
+      ratio: ratioCell("speechToClearP50", "speechToClearP99"),
+      target: "",
+    },
+    {
+      label: "CPU ms per call-minute",
+      values: each((x) => `${f1(x.cpuMsPerCallMinute)} (${f1(x.cpuPercent)} % core)`),
+      ratio: ratioCell("cpuPerCall"),
+      target: check("≤ 1.3× bare", t?.cpuRatio),
+    },
+    {
+      label: "RSS MB per active call",
+      values: each((x) => `${f2(x.rssPerCallMb)} (${f1(x.rssIdleMb)}→${f1(x.rssActiveMb)})`),
+      ratio: ratioCell("rssPerCall"),
+      target: check("≤ 0.5 MB", t?.rssPerCall),
+    },
+    {
+      label: "frames lost up / down",
+      values: each((x) => `${x.framesLost.up} / ${x.framesLost.down}`),
+      ratio: "",
+      target: check("0", t?.noFramesLost),
+    },
+    {
+      label: "failed calls / problems",
+      values: each((x) => String(x.failures.length)),
+      ratio: "",
+      target: "",
+    },
+    {
+      label: "load generator CPU % core",
+      values: each((x) => f1(x.load.generator.cpuPercent)),
+      ratio: "",
+      target: "",
+    },
+  ];
+}
+
+/** The table's columns: label, each relay measured, × bare, target. */
+function table(run: RunFigures, options: BenchOptions): { titles: string[]; cells: string[][] } {
+  const kinds = RELAY_KINDS.filter((kind) => run.relays[kind] !== undefined);
+  const titles = [
+    `${run.calls} call${run.calls === 1 ? "" : "s"}, ${options.durationS} s`,
+    ...kinds.map((kind) => RELAY_TITLES[kind]),
+    "Parley ÷ bare",
+    "target (Parley)",
+  ];
+  const cells = rows(run).map((row) => [
+    row.label,
+    ...kinds.map((kind) => row.values[kind] ?? "—"),
+    row.ratio,
+    row.target,
+  ]);
+  return { titles, cells };
+}
+
+function printRun(run: RunFigures, options: BenchOptions): void {
+  const { titles, cells } = table(run, options);
+  const widths = titles.map((title, i) => Math.max(title.length, ...cells.map((row) => row[i]!.length)));
+  const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  console.log("");
+  console.log(line(titles));
+  console.log(widths.map((w) => "─".repeat(w)).join("  "));
+  for (const row of cells) console.log(line(row));
+  for (const figures of Object.values(run.relays)) {
+    for (const problem of figures.failures.slice(0, 5)) console.log(`  ✗ ${figures.relay}: ${problem}`);
+    if (figures.failures.length > 5) {
+      console.log(`  ✗ ${figures.relay}: … ${figures.failures.length - 5} more`);
+    }
+  }
+}
+
+function markdown(
+  runs: RunFigures[],
+  machine: MachineInfo,
+  options: BenchOptions,
+  soak: SoakVerdict | undefined,
+): string {
+  const lines = [
+    `# Parley relay bench (${options.mode})`,
+    "",
+    `${machine.date} · ${machine.cpus} × ${machine.cpuModel} · ${machine.memoryGiB} GiB · Linux ${machine.kernel} · ` +
+    `Deno ${machine.deno} (V8 ${machine.v8}) · load average before: ${machine.loadAverage.join(", ")}`,
+    "",
+    `\`deno task bench${Deno.args.length > 0 ? " " : ""}${
+      Deno.args.join(" ")
+    }\`: ${options.durationS} s window ` +
+    `after ${options.warmupS} s warm-up. Latency is the relay's added time per 160-byte frame over loopback; ` +
+    "the load generator runs on the same machine (its CPU is shown).",
+    "",
+  ];
+  for (const run of runs) {
+    const { titles, cells } = table(run, options);
+    lines.push(`| ${titles.join(" | ")} |`, `|${" --- |".repeat(titles.length)}`);
+    for (const row of cells) lines.push(`| ${row.join(" | ")} |`);
+    lines.push("");
+  }
+  if (soak !== undefined) lines.push(...soakMarkdown(soak), "");
+  for (const run of runs) {
+    for (const figures of Object.values(run.relays)) {
+      if (figures.profile === undefined) continue;
+      lines.push(
+        profileMarkdown(figures.profile, `CPU profile: ${RELAY_TITLES[figures.relay]}, ${run.calls} calls`),
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+/** The soak's verdicts. */
+export interface SoakVerdict {
+  /** Highest RSS in the first half of the window (after warm-up), MB. */
+  firstHalfPeakMb: number;
+  /** Highest RSS in the second half, MB. */
+  secondHalfPeakMb: number;
+  /** Second-half peak over first-half peak, %. */
+  growthPercent: number;
+  rssFlat: boolean;
+  socketsClosed: boolean;
+  noFramesLost: boolean;
+  samples: { atS: number; rssMb: number }[];
+}
+
+/**
+ * Peak RSS growth between the two halves of the soak window, %. V8's heap grows in steps and
+ * shrinks at a major GC, so RSS is a saw-tooth: a leak raises its peaks, while comparing single
+ * samples would compare a trough with a crest.
+ */
+export function peakGrowthPercent(
+  samples: { rssMb: number }[],
+): { first: number; second: number; growth: number } {
+  const half = Math.floor(samples.length / 2);
+  const first = Math.max(0, ...samples.slice(0, half).map((s) => s.rssMb));
+  const second = Math.max(0, ...samples.slice(half).map((s) => s.rssMb));
+  return { first, second, growth: first === 0 ? 0 : (100 * (second - first)) / first };
+}
+
+function soakVerdict(figures: RelayFigures): SoakVerdict {
+  const { first, second, growth } = peakGrowthPercent(figures.rssSamples);
+  return {
+    firstHalfPeakMb: first,
+    secondHalfPeakMb: second,
+    growthPercent: growth,
+    rssFlat: growth <= 5,
+    socketsClosed: figures.load.upstream.openAfterHangup === 0,
+    noFramesLost: figures.framesLost.up === 0 && figures.framesLost.down === 0,
+    samples: figures.rssSamples,
+  };
+}
+
+function soakMarkdown(soak: SoakVerdict): string[] {
+  return [
+    `Soak: peak RSS ${f1(soak.firstHalfPeakMb)} MB in the first half of the window (after warm-up), ` +
+    `${f1(soak.secondHalfPeakMb)} MB in the second (${f1(soak.growthPercent)} %, target ≤ 5 %: ` +
+    `${mark(soak.rssFlat)}); every upstream socket closed after its call: ${mark(soak.socketsClosed)}; ` +
+    `0 frames lost: ${mark(soak.noFramesLost)}.`,
+    "",
+    `RSS samples (s → MB): ${soak.samples.map((s) => `${s.atS}→${f1(s.rssMb)}`).join(", ")}`,
+  ];
+}
+
+// ── Main ────────────────────────────────────────────────────────────────────────────────────────
+
+const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=SECONDS] [--ramp=SECONDS]
+                 [--relay=LIST] [--out=NAME] [--smoke | --soak | --profile]
+
+  --smoke     5 calls for a few seconds (CI): exits 1 only if a frame is lost or a call fails
+  --soak      50 calls × 5 minutes, Parley only: RSS flat after warm-up, every upstream socket closed
+  --profile   200 calls under deno --cpu-prof; summary in bench/results/profile.md
+  --relay     comma-separated: parley, bare (default: both), and the floor's diagnostic variants
+              bare-marks (+ Parley's mark traffic), bare-native (Deno's native upstream client),
+              bare-raw (a client on Deno.connect with Nagle off)`;
+
+/** Runs the bench; resolves with the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  if (args.includes("--help")) {
+    console.log(HELP);
+    return 0;
+  }
+  let options: BenchOptions;
+  try {
+    options = parseOptions(args);
+  } catch (error) {
+    console.error(`❌ ${(error as Error).message}`);
+    return 2;
+  }
+  const machine = await machineInfo();
+  console.log(
+    `Parley relay bench (${options.mode}): calls ${
+      options.calls.join(", ")
+    }; ${options.durationS} s window ` +
+      `after ${options.warmupS} s warm-up; relays: ${options.relays.join(", ")}`,
+  );
+  console.log(
+    `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Deno ${machine.deno}; ` +
+      `load average ${machine.loadAverage.join(" ")}`,
+  );
+  if ((machine.loadAverage[0] ?? 0) > 0.5) {
+    console.log("⚠️  Other work is running on this machine: latency and CPU figures will be noisier.");
+  }
+
+  const runs: RunFigures[] = [];
+  let failed = false;
+  for (const calls of options.calls) {
+    const run: RunFigures = { calls, relays: {} };
+    for (const kind of options.relays) {
+      try {
+        run.relays[kind] = await measure(kind, calls, options);
+      } catch (error) {
+        console.error(`❌ ${RELAY_TITLES[kind]} with ${calls} calls: ${(error as Error).message}`);
+        failed = true;
+      }
+    }
+    const { parley, bare } = run.relays;
+    if (parley !== undefined && bare !== undefined) run.ratios = compare(parley, bare);
+    if (parley !== undefined) run.targets = checkTargets(parley, run.ratios);
+    for (const figures of Object.values(run.relays)) {
+      if (figures.framesLost.up !== 0 || figures.framesLost.down !== 0 || figures.failures.length > 0) {
+        failed = true;
+      }
+    }
+    runs.push(run);
+    printRun(run, options);
+  }
+
+  let soak: SoakVerdict | undefined;
+  const soaked = runs[0]?.relays.parley;
+  if (options.mode === "soak" && soaked !== undefined) {
+    soak = soakVerdict(soaked);
+    console.log("");
+    for (const line of soakMarkdown(soak)) console.log(line);
+    if (!soak.rssFlat || !soak.socketsClosed) failed = true;
+  }
+
+  const largest = [...runs].reverse().find((run) => run.targets !== undefined);
+  if (largest?.targets !== undefined) {
+    const t = largest.targets;
+    console.log("");
+    console.log(
+      `Targets at ${largest.calls} calls: latency p99 ≤ 1 ms ${mark(t.latencyP99)} · CPU ≤ 1.3× bare ${
+        mark(t.cpuRatio)
+      } · start→greeting ≤ 10 ms ${mark(t.startToGreeting)} · RSS ≤ 0.5 MB/call ${mark(t.rssPerCall)} · ` +
+        `0 frames lost ${mark(t.noFramesLost)}`,
+    );
+  }
+
+  await Deno.mkdir(RESULTS, { recursive: true });
+  const json = { machine, options, runs, ...(soak === undefined ? {} : { soak }) };
+  await Deno.writeTextFile(`${RESULTS}${options.out}.json`, JSON.stringify(json, null, 2) + "\n");
+  await Deno.writeTextFile(`${RESULTS}${options.out}.md`, markdown(runs, machine, options, soak));
+  console.log(`\nWrote bench/results/${options.out}.json and bench/results/${options.out}.md`);
+  if (failed) console.log("❌ Frames were lost or a call failed (see above)");
+  return failed ? 1 : 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
