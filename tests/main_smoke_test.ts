@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { toneBytes } from "./fakes/fake_realtime.ts";
 import { FakeRealtimeServer } from "./fakes/fake_realtime.ts";
 import { FakeTwilioCall } from "./fakes/fake_twilio.ts";
+import { LineReader } from "./fakes/line_reader.ts";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 
 const REPO = new URL("../", import.meta.url).pathname;
@@ -22,33 +23,6 @@ async function taskFlags(task: string): Promise<string[]> {
   assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"), "no -A");
   assert.ok(!flags.some((f) => f.startsWith("--allow-run") || f.startsWith("--allow-ffi")), "no run/ffi");
   return flags.filter((f) => f !== "--watch");
-}
-
-/** Reads lines from a stream, resolving the first that matches. */
-class LineReader {
-  readonly lines: string[] = [];
-  #waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  readonly done: Promise<void>;
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.done = (async () => {
-      let buffer = "";
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        buffer += chunk;
-        let newline;
-        while ((newline = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, newline);
-          buffer = buffer.slice(newline + 1);
-          this.lines.push(line);
-          this.#waiters = this.#waiters.filter((w) => !(w.pattern.test(line) && (w.resolve(line), true)));
-        }
-      }
-    })();
-  }
-  waitFor(pattern: RegExp): Promise<string> {
-    const found = this.lines.find((l) => pattern.test(l));
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve) => this.#waiters.push({ pattern, resolve }));
-  }
 }
 
 function spawnParley(flags: string[], env: Record<string, string>) {
