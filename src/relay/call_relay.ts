@@ -427,6 +427,7 @@ class Relay implements CallRelay {
   // ── Twilio → upstream ───────────────────────────────────────────────────────────────────────
 
   #onTwilioMessage(data: unknown): void {
+    if (this.#ended) return;
     if (typeof data !== "string") {
       this.#malformed("binary frame (Twilio only sends text)");
       return;
@@ -541,6 +542,7 @@ class Relay implements CallRelay {
     clearTimeout(this.#gateTimer);
     const upstream = this.#upstream;
     this.#upstream = undefined;
+    this.#upstreamOpen = false;
     upstream?.close();
     this.#pending = [];
     if (this.#twilio.readyState === WebSocket.OPEN || this.#twilio.readyState === WebSocket.CONNECTING) {

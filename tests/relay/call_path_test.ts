@@ -224,6 +224,13 @@ Deno.test("an upstream that drops mid-call closes the Twilio socket so the fallb
     const session = await t.upstream.session(0);
     await t.waitForLog(/Session configured/);
     session.close(1011, "server error");
+    // Twilio keeps streaming until it sees the close: frames that arrive while closing are ignored.
+    const ended = t.waitForEvent("call.ended");
+    for (let i = 0; i < 200 && !call.received.some(() => false); i++) {
+      call.sendMedia(new Uint8Array(160).fill(i));
+    }
+    await ended;
+    for (let i = 0; i < 50; i++) call.sendMedia(new Uint8Array(160).fill(i));
     await call.closed;
     const line = await t.waitForLog(/Call ended/);
     assert.match(line, /reason=upstream_dropped \(OpenAI closed the connection \(1011 server error\)\)/);
