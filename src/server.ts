@@ -225,7 +225,6 @@ export function createParley(options: ParleyOptions): Parley {
       try {
         return await route(request);
       } catch (error) {
-        if (error instanceof HttpError) return jsonError(error.status, error.message);
         log.error(
           `Unhandled error on ${request.method} ${new URL(request.url).pathname}: ${(error as Error).stack}`,
         );
@@ -240,17 +239,6 @@ export function createParley(options: ParleyOptions): Parley {
       offStore?.();
     },
   };
-}
-
-/** An error whose message is safe to send to the client (4xx). */
-export class HttpError extends Error {
-  /** HTTP status. */
-  readonly status: number;
-  /** Builds the error. */
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
 }
 
 function only(method: string, allowed: string[]): Response | undefined {

@@ -162,13 +162,6 @@ export class FakeTwilioCall {
     return new Promise((resolve) => this.#echoWaiters.push({ name, resolve }));
   }
 
-  /** Resolves when the playback queue is empty (everything sent so far has been played). */
-  async playbackDone(): Promise<void> {
-    while (this.#playheadEnd > performance.now()) {
-      await new Promise((resolve) => setTimeout(resolve, Math.ceil(this.#playheadEnd - performance.now())));
-    }
-  }
-
   /** The audio the caller has heard up to now, in order. */
   heardAudio(now = performance.now()): Uint8Array {
     const parts = [...this.#heard];
