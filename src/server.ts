@@ -21,7 +21,12 @@ import type { Logger } from "./log.ts";
 import type { PersonaRegistry } from "./personas/types.ts";
 import { type CallRelay, startCallRelay } from "./relay/call_relay.ts";
 import { connectRealtime, type UpstreamConnector } from "./realtime/upstream.ts";
-import { connectStreamTwiml, DEFAULT_FALLBACK_MESSAGE, fitParameters } from "./twilio/twiml.ts";
+import {
+  connectStreamTwiml,
+  DEFAULT_FALLBACK_MESSAGE,
+  fitParameters,
+  MAX_PARAMETER_CHARS,
+} from "./twilio/twiml.ts";
 import { checkTwilioSignature, readTwilioForm, TwilioFormTooLargeError } from "./twilio/signature.ts";
 import { jsonError, jsonResponse } from "./http/responses.ts";
 import { createPlaceCallHandler } from "./api/place_call.ts";
@@ -148,7 +153,9 @@ export function createParley(options: ParleyOptions): Parley {
     const { kept, dropped } = fitParameters({ ...query, persona: personaId });
     if (dropped.length > 0) {
       log.warn(
-        `Dropped webhook parameters longer than Twilio allows (500 characters): ${dropped.join(", ")}`,
+        `Dropped webhook parameters longer than Twilio allows (${MAX_PARAMETER_CHARS} characters): ${
+          dropped.join(", ")
+        }`,
       );
     }
     const callSid = form.CallSid;

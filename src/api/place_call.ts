@@ -9,6 +9,7 @@
  */
 
 import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
+import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
 import type { CallHub } from "../calls/call_events.ts";
 import { isE164, type ParleyConfig } from "../config.ts";
 import { requireBearer } from "../http/auth.ts";
@@ -22,8 +23,6 @@ export const MAX_PLACE_CALL_BODY_BYTES = 16 * 1024;
 export const MAX_CALL_PARAMETERS = 20;
 /** Longest parameter name. */
 export const MAX_PARAMETER_NAME_CHARS = 64;
-/** Parameter values must be shorter than this: Twilio's `<Parameter>` limit. */
-export const MAX_PARAMETER_VALUE_CHARS = 500;
 
 const FIELDS = ["to", "persona", "parameters", "machineDetection"] as const;
 const MACHINE_DETECTION: readonly MachineDetection[] = ["Enable", "DetectMessageEnd"];
@@ -251,8 +250,8 @@ function parameterProblem(name: string, value: unknown): string | undefined {
   }
   if (RESERVED_PARAMETERS.has(name)) return `name "${name}" is reserved: use the top-level "persona" field`;
   if (typeof value !== "string") return `"${name}" is ${describe(value)}, not a string`;
-  if (value.length >= MAX_PARAMETER_VALUE_CHARS) {
-    return `"${name}" is ${value.length} characters long: values must be under ${MAX_PARAMETER_VALUE_CHARS}`;
+  if (value.length >= MAX_PARAMETER_CHARS) {
+    return `"${name}" is ${value.length} characters long: values must be under ${MAX_PARAMETER_CHARS}`;
   }
   // deno-lint-ignore no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) return `"${name}" contains control characters`;
