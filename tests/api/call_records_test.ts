@@ -5,6 +5,7 @@
  * @module
  */
 
+import { within } from "../fakes/within.ts";
 import assert from "node:assert/strict";
 import { type CallEvent, type CallEventListener, CallHub } from "../../src/calls/call_events.ts";
 import { createCallRecordsHandler } from "../../src/api/call_records.ts";
@@ -36,19 +37,6 @@ class WatchedHub {
   reset(): void {
     this.subscribed = Promise.withResolvers();
     this.unsubscribed = Promise.withResolvers();
-  }
-}
-
-/** Bounds a wait, so a missing unsubscribe or end of stream fails the test instead of hanging it. */
-async function within<T>(promise: Promise<T>, what: string, ms = 5_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

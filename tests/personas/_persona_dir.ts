@@ -22,16 +22,3 @@ export async function withPersonaDir(
 export function personaSource(persona: Record<string, unknown>): string {
   return `export default ${JSON.stringify(persona)};\n`;
 }
-
-/** Resolves with `promise`, or rejects naming `what` after `ms`; the timer is always cleared. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

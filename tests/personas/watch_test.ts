@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createPersonaRegistry, loadPersonas, type PersonaLoadError } from "../../src/personas/loader.ts";
 import { watchPersonas } from "../../src/personas/watch.ts";
-import { personaSource, within, withPersonaDir } from "./_persona_dir.ts";
+import { personaSource, withPersonaDir } from "./_persona_dir.ts";
+import { within } from "../fakes/within.ts";
 
 const TIMEOUT_MS = 5000;
 
@@ -42,7 +43,7 @@ Deno.test("watchPersonas picks up edits and keeps the old personas when an edit 
       await t.step("an edited persona replaces the old one", async () => {
         const reloaded = reloadWhere(() => voiceOf("rep") === "cedar");
         await Deno.writeTextFile(join(dir, "rep.ts"), personaSource({ voice: "cedar", instructions: "Two" }));
-        assert.deepEqual(await within(reloaded, TIMEOUT_MS, "the reload after an edit"), ["rep"]);
+        assert.deepEqual(await within(reloaded, "the reload after an edit", TIMEOUT_MS), ["rep"]);
       });
 
       await t.step("a new persona file is added", async () => {
@@ -51,7 +52,7 @@ Deno.test("watchPersonas picks up edits and keeps the old personas when an edit 
           join(dir, "front_desk.ts"),
           personaSource({ voice: "ash", instructions: "Hi" }),
         );
-        assert.deepEqual(await within(reloaded, TIMEOUT_MS, "the reload after a new file"), [
+        assert.deepEqual(await within(reloaded, "the reload after a new file", TIMEOUT_MS), [
           "front_desk",
           "rep",
         ]);
@@ -63,7 +64,7 @@ Deno.test("watchPersonas picks up edits and keeps the old personas when an edit 
           join(dir, "rep.ts"),
           personaSource({ voice: "nova", instructions: "Three" }),
         );
-        const error = await within(failed.promise, TIMEOUT_MS, "the failed reload");
+        const error = await within(failed.promise, "the failed reload", TIMEOUT_MS);
         assert.deepEqual(error.problems, [
           `${join(dir, "rep.ts")}: voice: "nova" is a text-to-speech voice the Realtime API does not have; ` +
           "use one of alloy, ash, ballad, coral, echo, sage, shimmer, verse, marin, cedar",
@@ -79,7 +80,7 @@ Deno.test("watchPersonas picks up edits and keeps the old personas when an edit 
           join(dir, "rep.ts"),
           personaSource({ voice: "verse", instructions: "Four" }),
         );
-        await within(reloaded, TIMEOUT_MS, "the reload after the fix");
+        await within(reloaded, "the reload after the fix", TIMEOUT_MS);
       });
     } finally {
       watcher.close();
@@ -100,8 +101,8 @@ Deno.test("watchPersonas closes cleanly with a reload pending", async () => {
         (async () => {
           for await (const event of seen) if (event.kind !== "access") return;
         })(),
-        TIMEOUT_MS,
         "the change event",
+        TIMEOUT_MS,
       );
     } finally {
       seen.close();
