@@ -6,25 +6,9 @@
  * @module
  */
 
-/** Voices the Realtime API speaks with. (nova, fable and onyx are text-to-speech only.) */
-export const REALTIME_VOICES = [
-  "alloy",
-  "ash",
-  "ballad",
-  "coral",
-  "echo",
-  "sage",
-  "shimmer",
-  "verse",
-  "marin",
-  "cedar",
-] as const;
+import type { RealtimeVoice } from "../engines/voices.ts";
 
-/** One Realtime voice. */
-export type RealtimeVoice = typeof REALTIME_VOICES[number];
-
-/** Voices of OpenAI's text-to-speech API that the Realtime API does not have. */
-export const TTS_ONLY_VOICES = ["nova", "fable", "onyx"] as const;
+export { REALTIME_VOICES, type RealtimeVoice, TTS_ONLY_VOICES } from "../engines/voices.ts";
 
 /** What a persona's `instructions` function is given for each call. */
 export interface CallContext {
