@@ -14,17 +14,26 @@ import { pathToFileURL } from "node:url";
 import type { CallContext, LoadedPersona, PersonaRegistry } from "./types.ts";
 import { validatePersona } from "./validate.ts";
 
+/** Options of a {@linkcode PersonaLoadError}. */
+export interface PersonaLoadErrorOptions extends ErrorOptions {
+  /** Ids of the persona files found in the folder, loaded or not. @default [] */
+  foundIds?: string[];
+}
+
 /** Raised by {@linkcode loadPersonas}; `problems` holds one line per problem, each naming its file. */
 export class PersonaLoadError extends Error {
   /** Each problem, as `<file>: <field>: <what is wrong>`. */
   readonly problems: string[];
+  /** Ids of the persona files found in the folder, whether they loaded or not. */
+  readonly foundIds: string[];
 
   /** Builds the error; its message lists every problem on its own line. */
-  constructor(problems: string[], options?: ErrorOptions) {
+  constructor(problems: string[], options: PersonaLoadErrorOptions = {}) {
     const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
     super(`Cannot load personas: ${count}\n${problems.map((p) => `  - ${p}`).join("\n")}`, options);
     this.name = "PersonaLoadError";
     this.problems = problems;
+    this.foundIds = options.foundIds ?? [];
   }
 }
 
@@ -32,9 +41,45 @@ export class PersonaLoadError extends Error {
 export interface LoadPersonasOptions {
   /**
    * Cache-busting version: files are imported as `file:///…/alex.ts?v=<version>`, so a new version
-   * re-imports edited files. Modules they import themselves stay cached. @default no query
+   * re-imports edited files. Modules they import themselves stay cached (see `importRoot`).
+   * @default no query
    */
   version?: number;
+  /**
+   * A folder that is a symbolic link to the file system's root `/`. Files are imported through it
+   * (`file://<importRoot>/…/alex.ts`), so every module a persona imports by a relative path gets a
+   * new URL too and is read afresh. Each reload needs a new link. @default import the files directly
+   */
+  importRoot?: string;
+}
+
+/** A persona the configuration names (DEFAULT_PERSONA, INBOUND_PERSONA): a set without it is refused. */
+export interface RequiredPersona {
+  /** The variable that names it. */
+  variable: string;
+  /** The persona id. */
+  id: string;
+}
+
+/**
+ * One problem line for each required persona that is not among `ids`.
+ *
+ * @example
+ * ```ts
+ * missingPersonas(["alex"], [{ variable: "INBOUND_PERSONA", id: "receptionist" }], "./personas");
+ * // ['INBOUND_PERSONA: "receptionist" names no persona in ./personas (found: alex): …']
+ * ```
+ */
+export function missingPersonas(
+  ids: readonly string[],
+  required: readonly RequiredPersona[],
+  dir: string,
+): string[] {
+  const found = ids.length === 0 ? "none" : ids.join(", ");
+  return required.filter(({ id }) => !ids.includes(id)).map(({ variable, id }) =>
+    `${variable}: "${id}" names no persona in ${dir} (found: ${found}): add ${id}.ts there or set ` +
+    `${variable} to one of the personas found`
+  );
 }
 
 /** What a persona id may contain: it appears in URLs and logs. */
@@ -76,6 +121,7 @@ export async function loadPersonas(
   options: LoadPersonasOptions = {},
 ): Promise<Map<string, LoadedPersona>> {
   const names = await personaFileNames(dir);
+  const foundIds = names.map((name) => name.slice(0, -".ts".length));
   const problems: string[] = [];
   const personas = new Map<string, LoadedPersona>();
   for (const name of names) {
@@ -88,21 +134,21 @@ export async function loadPersonas(
       continue;
     }
     const file = resolve(dir, name);
-    const url = pathToFileURL(file);
+    const url = pathToFileURL(options.importRoot === undefined ? file : join(options.importRoot, file));
     if (options.version !== undefined) url.searchParams.set("v", String(options.version));
     let module: Record<string, unknown>;
     try {
       module = await import(url.href);
     } catch (error) {
       // Anything can go wrong in user code at import time; each failure is that file's problem.
-      problems.push(`${shown}: ${importFailure(error, pathToFileURL(file).href)}`);
+      problems.push(`${shown}: ${importFailure(error, pathToFileURL(file).href, options.importRoot)}`);
       continue;
     }
     const result = validatePersona(module.default, shown);
     if (result.persona === undefined) problems.push(...result.problems);
     else personas.set(id, { id, file, persona: result.persona });
   }
-  if (problems.length > 0) throw new PersonaLoadError(problems);
+  if (problems.length > 0) throw new PersonaLoadError(problems, { foundIds });
   return personas;
 }
 
@@ -143,16 +189,21 @@ async function personaFileNames(dir: string): Promise<string[]> {
 }
 
 /** One line for an import failure: the error's first line, plus where in the file when known. */
-function importFailure(error: unknown, href: string): string {
+function importFailure(error: unknown, href: string, importRoot: string | undefined): string {
   if (!(error instanceof Error)) return `import failed: ${String(error)} was thrown`;
-  // Deno names the file with our cache-busting query; users never wrote it.
-  const clean = (text: string) => text.replaceAll(/\?v=\d+/g, "");
+  // Deno names the file with our cache-busting query and import root; users never wrote them.
+  const rootUrl = importRoot === undefined ? undefined : pathToFileURL(importRoot).href;
+  const unrooted = (text: string) =>
+    rootUrl === undefined ? text : text.replaceAll(rootUrl, "file://").replaceAll(importRoot!, "");
+  const clean = (text: string) => unrooted(text).replaceAll(/\?v=\d+/g, "");
   const firstLine = clean(error.message.split("\n")[0] ?? "");
   const text = /^\w*Error\b/.test(firstLine) ? firstLine : `${error.name}: ${firstLine}`;
   // Stack traces show the URL decoded (spaces as spaces), parse errors encoded.
   const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const urls = `(?:${escape(href)}|${escape(decodeURI(href))})`;
-  const at = new RegExp(`${urls}(?:\\?v=\\d+)?:(\\d+):(\\d+)`).exec(`${error.message}\n${error.stack ?? ""}`);
+  const at = new RegExp(`${urls}(?:\\?v=\\d+)?:(\\d+):(\\d+)`).exec(
+    unrooted(`${error.message}\n${error.stack ?? ""}`),
+  );
   const where = at === null ? "" : ` (line ${at[1]}, column ${at[2]})`;
   return `import failed: ${text.replace(/\.$/, "")}${where}`;
 }

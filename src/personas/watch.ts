@@ -1,27 +1,42 @@
 /**
  * Reloads the personas when files in `PERSONAS_DIR` change, so `deno task dev` picks up persona
  * edits without a restart. A broken edit keeps the personas that were working: the server goes on
- * answering calls and the problems are reported.
+ * answering calls and the problems are reported. So does an edit that would leave a persona the
+ * configuration names (DEFAULT_PERSONA, INBOUND_PERSONA) missing.
+ *
+ * Helper modules the personas import (`_pitch.ts`) are reloaded too: each reload imports the
+ * folder through a fresh symbolic link to `/`, so every relative import gets a new URL. Where the
+ * link cannot be made, the reload says which modules kept their old code and why.
  *
  * @module
  */
 
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import {
-  isPersonaFileName,
   loadPersonas,
+  missingPersonas,
   PersonaLoadError,
   type ReloadablePersonaRegistry,
+  type RequiredPersona,
 } from "./loader.ts";
 
 /** Options for {@linkcode watchPersonas}. */
 export interface WatchPersonasOptions {
   /** The registry to update; only its `replace` is used. */
   registry: Pick<ReloadablePersonaRegistry, "replace">;
+  /** Personas a reload must keep; a reload without one of them is refused. @default [] */
+  required?: readonly RequiredPersona[];
   /** Called after each reload that succeeded, with the new ids, sorted. */
   onReload?(ids: string[]): void;
   /** Called when a reload fails; the registry keeps the previous personas. @default logs the message with `console.error` */
   onError?(error: PersonaLoadError): void;
+  /**
+   * Called when helper modules could not be reloaded (their old code stays in use), with the
+   * reason. @default logs it with `console.warn`
+   */
+  onWarning?(message: string): void;
+  /** Called when files changed on disk but their contents are the same as at the last reload. */
+  onUnchanged?(): void;
   /** Quiet time after the last change before reloading; editors write a file in several steps. @default 150 */
   debounceMs?: number;
 }
@@ -36,13 +51,22 @@ export interface PersonaWatcher {
 let nextVersion = 1;
 
 /**
- * Watches `dir` and reloads every persona when a `.ts` file in it changes.
+ * Whether a change to `name` can change a persona: any file but editor leftovers (`.swp`, `~`).
+ * Helpers (`_pitch.ts`) and data files a persona imports count too.
+ */
+function mayAffectPersonas(name: string): boolean {
+  return !name.startsWith(".") && !name.endsWith("~") && !name.endsWith(".swp");
+}
+
+/**
+ * Watches `dir` and reloads every persona when a file in it changes.
  *
  * @example
  * ```ts
  * const registry = createPersonaRegistry(await loadPersonas(dir));
  * const watcher = watchPersonas(dir, {
  *   registry,
+ *   required: [{ variable: "DEFAULT_PERSONA", id: "alex" }],
  *   onReload: (ids) => log.info(`Personas reloaded: ${ids.join(", ")}`),
  *   onError: (error) => log.error(error.message),
  * });
@@ -53,11 +77,16 @@ let nextVersion = 1;
 export function watchPersonas(dir: string, options: WatchPersonasOptions): PersonaWatcher {
   const debounceMs = options.debounceMs ?? 150;
   const onError = options.onError ?? ((error: PersonaLoadError) => console.error(error.message));
+  const onWarning = options.onWarning ?? ((message: string) => console.warn(message));
   const fsWatcher = Deno.watchFs(dir, { recursive: false });
+  const roots = createImportRoots();
   let closed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let reloading = false;
   let changedWhileReloading = false;
+  // What the folder held at the last reload: the same bytes again (an editor's second write, a
+  // touch) do not reload or print anything.
+  let lastFingerprint = folderFingerprint(dir);
 
   const schedule = () => {
     clearTimeout(timer);
@@ -75,8 +104,24 @@ export function watchPersonas(dir: string, options: WatchPersonasOptions): Perso
     }
     reloading = true;
     try {
-      const personas = await loadPersonas(dir, { version: nextVersion++ });
+      const fingerprint = folderFingerprint(dir);
+      if (fingerprint !== undefined && fingerprint === lastFingerprint) {
+        options.onUnchanged?.();
+        return;
+      }
+      lastFingerprint = fingerprint;
+      const root = await roots.next();
       if (closed) return;
+      if (typeof root !== "string") onWarning(root.warning);
+      const personas = await loadPersonas(dir, {
+        version: nextVersion++,
+        ...(typeof root === "string" ? { importRoot: root } : {}),
+      });
+      if (closed) return;
+      const missing = missingPersonas([...personas.keys()], options.required ?? [], dir);
+      if (missing.length > 0) {
+        throw new PersonaLoadError(missing.map((line) => `${line} (the reload was refused)`));
+      }
       options.registry.replace(personas);
       options.onReload?.([...personas.keys()].sort());
     } catch (error) {
@@ -100,7 +145,7 @@ export function watchPersonas(dir: string, options: WatchPersonasOptions): Perso
   (async () => {
     for await (const event of fsWatcher) {
       if (event.kind === "access") continue;
-      if (event.paths.some((path) => isPersonaFileName(basename(path)))) schedule();
+      if (event.paths.some((path) => mayAffectPersonas(basename(path)))) schedule();
     }
   })().catch((error: unknown) => {
     // The loop ends quietly on close(); anything else means changes will not be seen any more.
@@ -116,6 +161,58 @@ export function watchPersonas(dir: string, options: WatchPersonasOptions): Perso
       clearTimeout(timer);
       timer = undefined;
       fsWatcher.close();
+      roots.close();
     },
   };
+}
+
+/** Hands out a new symbolic link to `/` per reload (see the module doc); removes them on close. */
+function createImportRoots() {
+  let folder: string | undefined;
+  let count = 0;
+  const links: string[] = [];
+  return {
+    async next(): Promise<string | { warning: string }> {
+      try {
+        folder ??= await Deno.makeTempDir({ prefix: "parley-personas-" });
+        const link = join(folder, `v${++count}`);
+        await Deno.symlink("/", link);
+        links.push(link);
+        return link;
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        return {
+          warning: `Personas: modules the persona files import (such as _*.ts helpers) keep their old code ` +
+            `until you restart: cannot make the link that reloads them: ${why}`,
+        };
+      }
+    },
+    close() {
+      // Each link is removed itself (never followed), then the empty folder.
+      for (const link of links.splice(0)) {
+        try {
+          Deno.removeSync(link);
+        } catch { /* already gone */ }
+      }
+      if (folder !== undefined) {
+        try {
+          Deno.removeSync(folder);
+        } catch { /* already gone */ }
+      }
+    },
+  };
+}
+
+/** Every file's name and text in `dir`, or undefined when it cannot be read. Persona folders are small. */
+function folderFingerprint(dir: string): string | undefined {
+  try {
+    const entries: string[] = [];
+    for (const entry of Deno.readDirSync(dir)) {
+      if (!mayAffectPersonas(entry.name) || entry.isDirectory) continue;
+      entries.push(`${entry.name}\u0000${Deno.readTextFileSync(join(dir, entry.name))}`);
+    }
+    return entries.sort().join("\u0000\u0000");
+  } catch {
+    return undefined; // the loader reports what is wrong with the folder
+  }
 }

@@ -113,3 +113,100 @@ Deno.test("watchPersonas closes cleanly with a reload pending", async () => {
     assert.equal(registry.get("rep")?.persona.voice, "marin");
   });
 });
+
+/** Starts a watcher on `dir` whose reloads, failures and no-op changes can be awaited one by one. */
+function watchForTest(dir: string, required: { variable: string; id: string }[] = []) {
+  const registry = createPersonaRegistry(new Map());
+  let reloaded = Promise.withResolvers<string[]>();
+  let failed = Promise.withResolvers<PersonaLoadError>();
+  let unchanged = Promise.withResolvers<void>();
+  const counts = { reloads: 0, warnings: [] as string[] };
+  const watcher = watchPersonas(dir, {
+    registry,
+    required,
+    debounceMs: 50,
+    onReload(ids) {
+      counts.reloads++;
+      reloaded.resolve(ids);
+    },
+    onError: (error) => failed.resolve(error),
+    onWarning: (message) => counts.warnings.push(message),
+    onUnchanged: () => unchanged.resolve(),
+  });
+  return {
+    registry,
+    watcher,
+    counts,
+    next: {
+      reload: () => within((reloaded = Promise.withResolvers()).promise, "a reload", TIMEOUT_MS),
+      failure: () => within((failed = Promise.withResolvers()).promise, "a refused reload", TIMEOUT_MS),
+      unchanged: () => within((unchanged = Promise.withResolvers()).promise, "a no-op change", TIMEOUT_MS),
+    },
+  };
+}
+
+Deno.test("watchPersonas reloads a helper module the personas import", async () => {
+  const persona =
+    'import { LINE } from "./_pitch.ts";\nexport default { voice: "marin", instructions: LINE };\n';
+  await withPersonaDir(
+    { "rep.ts": persona, "_pitch.ts": 'export const LINE = "Old pitch";\n' },
+    async (dir) => {
+      const w = watchForTest(dir);
+      try {
+        const reload = w.next.reload();
+        await Deno.writeTextFile(join(dir, "_pitch.ts"), 'export const LINE = "New pitch";\n');
+        assert.deepEqual(await reload, ["rep"]);
+        assert.equal(w.registry.get("rep")?.persona.instructions, "New pitch");
+        assert.deepEqual(w.counts.warnings, []);
+
+        const again = w.next.reload();
+        await Deno.writeTextFile(join(dir, "_pitch.ts"), 'export const LINE = "Third pitch";\n');
+        await again;
+        assert.equal(w.registry.get("rep")?.persona.instructions, "Third pitch");
+      } finally {
+        w.watcher.close();
+      }
+    },
+  );
+});
+
+Deno.test("watchPersonas refuses a reload that removes a persona the configuration names", async () => {
+  const files = {
+    "alex.ts": personaSource({ voice: "marin", instructions: "Sell" }),
+    "desk.ts": personaSource({ voice: "ash", instructions: "Answer" }),
+  };
+  await withPersonaDir(files, async (dir) => {
+    const w = watchForTest(dir, [{ variable: "DEFAULT_PERSONA", id: "alex" }]);
+    try {
+      const first = w.next.reload();
+      await Deno.writeTextFile(join(dir, "desk.ts"), personaSource({ voice: "sage", instructions: "Hi" }));
+      await first;
+      const refused = w.next.failure();
+      await Deno.remove(join(dir, "alex.ts"));
+      const error = await refused;
+      assert.deepEqual(error.problems, [
+        `DEFAULT_PERSONA: "alex" names no persona in ${dir} (found: desk): add alex.ts there or set ` +
+        "DEFAULT_PERSONA to one of the personas found (the reload was refused)",
+      ]);
+      assert.deepEqual(w.registry.ids(), ["alex", "desk"], "the previous set stays");
+      assert.equal(w.counts.reloads, 1);
+    } finally {
+      w.watcher.close();
+    }
+  });
+});
+
+Deno.test("watchPersonas does not reload when a save leaves the files as they were", async () => {
+  const source = personaSource({ voice: "marin", instructions: "Same" });
+  await withPersonaDir({ "rep.ts": source }, async (dir) => {
+    const w = watchForTest(dir);
+    try {
+      const unchanged = w.next.unchanged();
+      await Deno.writeTextFile(join(dir, "rep.ts"), source);
+      await unchanged;
+      assert.equal(w.counts.reloads, 0, "no reload and no 'Personas reloaded' line");
+    } finally {
+      w.watcher.close();
+    }
+  });
+});
