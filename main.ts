@@ -8,14 +8,11 @@
 
 import { startupBanner } from "./src/banner.ts";
 import { CallHub, createRelayCounters } from "./src/calls/call_events.ts";
-import { ConfigError, loadConfig, readEnv } from "./src/config.ts";
+import { readEnv } from "./src/config.ts";
 import { createLogger } from "./src/log.ts";
-import { createPersonaRegistry, loadPersonas, PersonaLoadError } from "./src/personas/loader.ts";
 import { watchPersonas } from "./src/personas/watch.ts";
 import { createParley } from "./src/server.ts";
-import { callDatabasePath, openCallStore } from "./src/store/call_store.ts";
-import { resolvePrices } from "./src/store/prices.ts";
-import { discoverNgrokUrl } from "./src/twilio/ngrok.ts";
+import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 
 /** Starts Parley; resolves when it has stopped after SIGINT or SIGTERM. Exits 1 on a setup problem. */
 export async function main(args: string[]): Promise<void> {
@@ -24,46 +21,18 @@ export async function main(args: string[]): Promise<void> {
     Deno.exit(1);
   };
 
-  let config;
+  let prepared;
   try {
-    config = loadConfig(readEnv());
+    prepared = await prepareStartup(readEnv());
   } catch (error) {
-    if (error instanceof ConfigError) fail(error.message);
+    if (error instanceof StartupError) fail(error.message);
     throw error;
   }
+  const { config, personas, store, databasePath, prices } = prepared!;
 
-  let publicBaseUrl = config.publicBaseUrl;
-  const publicUrlSource = publicBaseUrl === undefined ? "ngrok" : "PUBLIC_BASE_URL";
-  publicBaseUrl ??= await discoverNgrokUrl(config.ngrokApiUrl, { port: config.port });
-  if (publicBaseUrl === undefined) {
-    fail(
-      `PUBLIC_BASE_URL is not set and no ngrok tunnel was found at ${config.ngrokApiUrl}.\n` +
-        `   Start one in another terminal: ngrok http ${config.port}\n` +
-        `   or set PUBLIC_BASE_URL=https://<your public host> in .env`,
-    );
-  }
-
-  let personas;
-  try {
-    personas = createPersonaRegistry(await loadPersonas(config.personasDir));
-  } catch (error) {
-    if (error instanceof PersonaLoadError) fail(error.message);
-    throw error;
-  }
-  if (personas.get(config.defaultPersona) === undefined) {
-    fail(
-      `DEFAULT_PERSONA: "${config.defaultPersona}" names no persona in ${config.personasDir} ` +
-        `(found: ${personas.ids().join(", ")})`,
-    );
-  }
-
-  const prices = resolvePrices(config.pricesJson); // already checked by loadConfig
-  const databasePath = callDatabasePath(config.dataDir);
-  const store = openCallStore(databasePath, { prices });
   const log = createLogger({ secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken] });
-  const serverConfig = { ...config, publicBaseUrl: publicBaseUrl! };
   const parley = createParley({
-    config: serverConfig,
+    config,
     personas,
     log,
     hub: new CallHub(),
@@ -76,26 +45,36 @@ export async function main(args: string[]): Promise<void> {
   const watcher = watchingPersonas
     ? watchPersonas(config.personasDir, {
       registry: personas,
+      required: prepared!.requiredPersonas,
       onReload: (ids) => log.info(`Personas reloaded: ${ids.join(", ")}`),
       onError: (error) => log.error(`${error.message}\n(keeping the personas loaded before)`),
+      onWarning: (message) => log.warn(message),
     })
     : undefined;
 
-  const server = Deno.serve({
-    port: config.port,
-    hostname: "0.0.0.0",
-    onListen: ({ port }) => {
-      const banner = startupBanner({
-        config: serverConfig,
-        port,
-        publicUrlSource,
-        personaIds: personas.ids(),
-        databasePath,
-        watchingPersonas,
-      });
-      for (const line of banner) console.log(line);
-    },
-  }, parley.handler);
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      port: config.port,
+      hostname: "0.0.0.0",
+      onListen: ({ port }) => {
+        const banner = startupBanner({
+          config,
+          port,
+          publicUrlSource: prepared!.publicUrlSource,
+          personaIds: personas.ids(),
+          databasePath,
+          watchingPersonas,
+        });
+        for (const line of banner) console.log(line);
+      },
+    }, parley.handler);
+  } catch (error) {
+    // Taken between the check and now: the same one line as the check gives.
+    watcher?.close();
+    store.close();
+    fail(portProblem(config.port, error));
+  }
 
   const stop = async () => {
     log.info("Shutting down: ending active calls");

@@ -2,7 +2,7 @@
  * One load run: N simulated Twilio calls through a relay to the fake Realtime server, all in this
  * process so both ends of every frame are timed on the same clock.
  *
- * Each call opens a signed Media Stream socket, sends `connected` and `start` (persona `alex`),
+ * Each call opens a signed Media Stream socket, sends `connected` and `start` (persona `tester` from tests/testdata/personas),
  * then a 160-byte frame every 20 ms on its own phase of a shared grid (phases spread evenly over
  * the 20 ms, as independent calls are). It plays the agent's audio on a real-time playback clock:
  * each `media` frame queues behind what is playing, a `mark` is due when playback reaches it and is
@@ -148,7 +148,7 @@ class SimCall {
         accountSid: "AC00000000000000000000000000000000",
         callSid: this.callSid,
         tracks: ["inbound"],
-        customParameters: { persona: "alex" },
+        customParameters: { persona: "tester" },
         mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
       },
     }));

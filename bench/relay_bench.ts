@@ -179,12 +179,16 @@ export function parseOptions(args: string[]): BenchOptions {
   };
 }
 
-/** The flags between `deno run` and `main.ts` in a deno.json task (as the smoke test reads them). */
+/**
+ * The flags between `deno run` and `main.ts` in a deno.json task (as the smoke test reads them),
+ * without `--env-file`: the bench gives Parley its whole environment, the user's `.env` plays no part.
+ */
 export async function taskFlags(task: string): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
   const words = String(config.tasks[task]).split(/\s+/);
   if (words[0] !== "deno" || words[1] !== "run") throw new Error(`Task "${task}" is not a deno run command`);
-  return words.slice(2, words.indexOf("main.ts")).filter((flag) => flag !== "--watch");
+  return words.slice(2, words.indexOf("main.ts"))
+    .filter((flag) => flag !== "--watch" && !flag.startsWith("--env-file"));
 }
 
 async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
@@ -206,6 +210,10 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
         OPENAI_REALTIME_URL: upstreamUrl,
         TWILIO_AUTH_TOKEN: AUTH_TOKEN,
         DATA_DIR: options.dataDir,
+        // The tests' personas, not the user's personas/ (which they edit): the figures stay comparable.
+        PERSONAS_DIR: `${ROOT}tests/testdata/personas`,
+        DEFAULT_PERSONA: "tester",
+        INBOUND_PERSONA: "quiet",
       },
       listening: /Parley listening on http:\/\/localhost:(\d+)/,
     });

@@ -20,25 +20,40 @@ export interface BannerInfo {
   watchingPersonas: boolean;
 }
 
+/** Each persona id, marked with the calls it answers by default. */
+function personaList(ids: string[], config: ServerConfig): string {
+  return ids.map((id) => {
+    const roles = [
+      ...(id === config.inboundPersona ? ["inbound"] : []),
+      ...(id === config.defaultPersona ? ["outbound"] : []),
+    ];
+    return roles.length === 0 ? id : `${id} (${roles.join(", ")})`;
+  }).join(", ");
+}
+
 /** The banner's lines. */
 export function startupBanner(info: BannerInfo): string[] {
   const { config } = info;
   const base = config.publicBaseUrl;
   const host = new URL(base).host;
-  const personas = info.personaIds.map((id) => id === config.defaultPersona ? `${id} (default)` : id).join(
-    ", ",
-  );
+  const local = `http://localhost:${info.port}`;
   const lines = [
-    `✅ Parley listening on http://localhost:${info.port}`,
+    `✅ Parley listening on ${local}`,
     `✅ Public URL: ${base}${info.publicUrlSource === "ngrok" ? " (found from the local ngrok agent)" : ""}`,
     `✅ Voice webhook, paste into Twilio (Phone Numbers → your number → A call comes in → Webhook, HTTP POST):`,
     `     ${base}${VOICE_WEBHOOK_PATH}`,
+    `   or let Parley set it: deno task setup-number (--persona=<id> picks who answers, --dry-run only shows)`,
     `✅ Realtime Voice WebSocket server attached at ${MEDIA_STREAM_PATH} (wss://${host}${MEDIA_STREAM_PATH})`,
     `✅ Status callback: ${base}${STATUS_CALLBACK_PATH}`,
     `✅ OpenAI Realtime: ${config.realtimeUrl} (model ${config.realtimeModel})`,
-    `✅ Personas from ${config.personasDir}: ${personas}${
+    `✅ Personas from ${config.personasDir}: ${personaList(info.personaIds, config)}${
       info.watchingPersonas ? " (reloaded on change)" : ""
     }`,
+    `✅ Inbound calls: ${config.inboundPersona} (INBOUND_PERSONA); outbound calls that name no persona: ` +
+    `${config.defaultPersona} (DEFAULT_PERSONA)`,
+    `✅ Calls API: POST ${local}/api/calls to place a call, GET ${local}/api/calls for records ` +
+    "(Authorization: Bearer $API_TOKEN)",
+    `✅ Metrics: ${local}/metrics (Prometheus${config.metricsPublic ? ", public" : "; bearer token"})`,
     `✅ Call records: ${info.databasePath}`,
   ];
   if (!config.twilioSignatureCheck) {

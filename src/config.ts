@@ -24,6 +24,7 @@ export const ENV_VARIABLES = [
   "API_TOKEN",
   "PERSONAS_DIR",
   "DEFAULT_PERSONA",
+  "INBOUND_PERSONA",
   "DATA_DIR",
   "METRICS_PUBLIC",
   "PRICES_JSON",
@@ -65,8 +66,10 @@ export interface ParleyConfig {
   apiToken: string | undefined;
   /** Folder whose `*.ts` files are personas. @default "./personas" */
   personasDir: string;
-  /** Persona used when a call names none. @default "alex" */
+  /** Persona of outbound calls (`POST /api/calls`) that name none. @default "alex" */
   defaultPersona: string;
+  /** Persona that answers inbound calls whose webhook URL names none. @default "receptionist" */
+  inboundPersona: string;
   /** Folder for the call database. @default "./data" */
   dataDir: string;
   /** Serve `/metrics` without a token. @default false */
@@ -91,8 +94,24 @@ export class ConfigError extends Error {
 
 /** Default Realtime model. */
 export const DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1";
+/** Persona of outbound calls when DEFAULT_PERSONA is unset. */
+export const DEFAULT_OUTBOUND_PERSONA = "alex";
+/** Persona of inbound calls when INBOUND_PERSONA is unset. */
+export const DEFAULT_INBOUND_PERSONA = "receptionist";
 /** Default Realtime endpoint. */
 export const DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime";
+
+/**
+ * The example values `.env.example` ships with: a `.env` copied from it and not yet edited starts
+ * cleanly otherwise, and the first call fails with a 401. `tests/config_test.ts` checks that every
+ * value `.env.example` sets is listed here.
+ */
+export const EXAMPLE_PLACEHOLDERS: Partial<Record<EnvVariable, string>> = {
+  OPENAI_API_KEY: "sk-...",
+  TWILIO_ACCOUNT_SID: "AC00000000000000000000000000000000",
+  TWILIO_PHONE_NUMBER: "+14155550100",
+  PUBLIC_BASE_URL: "https://abc123.ngrok-free.app",
+};
 
 /**
  * Reads and checks the configuration from `env`.
@@ -104,7 +123,26 @@ export const DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime";
  * @throws {ConfigError} listing every bad or missing variable.
  */
 export function loadConfig(env: Env): ParleyConfig {
+  const { config, problems } = checkConfig(env);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/**
+ * Like {@linkcode loadConfig}, but returns the problems instead of throwing, with a best-effort
+ * configuration (defaults in place of bad values), so startup can go on checking the personas and
+ * the data folder and report everything in one message.
+ */
+export function checkConfig(env: Env): { config: ParleyConfig; problems: string[] } {
   const problems: string[] = [];
+  for (const [name, placeholder] of Object.entries(EXAMPLE_PLACEHOLDERS)) {
+    if (env[name as EnvVariable]?.trim().replace(/\/+$/, "") === placeholder) {
+      problems.push(
+        `${name}: "${placeholder}" is the example value from .env.example: replace it in .env with your own` +
+          (name === "OPENAI_API_KEY" ? " key" : " value, or delete the line"),
+      );
+    }
+  }
   const text = (name: EnvVariable): string | undefined => {
     const value = env[name]?.trim();
     return value === undefined || value === "" ? undefined : value;
@@ -165,10 +203,14 @@ export function loadConfig(env: Env): ParleyConfig {
     problems.push("API_TOKEN: shorter than 16 characters: use a long random value (openssl rand -hex 24)");
   }
 
-  const defaultPersona = text("DEFAULT_PERSONA") ?? "alex";
-  if (!/^[A-Za-z0-9_-]+$/.test(defaultPersona)) {
-    problems.push(`DEFAULT_PERSONA: "${defaultPersona}" is not a persona id (a file name without .ts)`);
-  }
+  const personaId = (name: EnvVariable, fallback: string) => {
+    const id = text(name) ?? fallback;
+    if (/^[A-Za-z0-9_-]+$/.test(id)) return id;
+    problems.push(`${name}: "${id}" is not a persona id (a file name without .ts)`);
+    return fallback;
+  };
+  const defaultPersona = personaId("DEFAULT_PERSONA", DEFAULT_OUTBOUND_PERSONA);
+  const inboundPersona = personaId("INBOUND_PERSONA", DEFAULT_INBOUND_PERSONA);
 
   const pricesJson = text("PRICES_JSON");
   if (pricesJson !== undefined) {
@@ -182,11 +224,10 @@ export function loadConfig(env: Env): ParleyConfig {
 
   const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
 
-  if (problems.length > 0) throw new ConfigError(problems);
-  return {
+  const config: ParleyConfig = {
     port,
     publicBaseUrl,
-    openaiApiKey: openaiApiKey!,
+    openaiApiKey: openaiApiKey ?? "",
     realtimeModel: text("OPENAI_REALTIME_MODEL") ?? DEFAULT_REALTIME_MODEL,
     realtimeUrl,
     twilioAccountSid,
@@ -197,11 +238,13 @@ export function loadConfig(env: Env): ParleyConfig {
     apiToken,
     personasDir: text("PERSONAS_DIR") ?? "./personas",
     defaultPersona,
+    inboundPersona,
     dataDir: text("DATA_DIR") ?? "./data",
     metricsPublic,
     pricesJson,
     ngrokApiUrl,
   };
+  return { config, problems };
 }
 
 /** Reads only the variables Parley uses, so a scoped `--allow-env` is enough. */

@@ -4,7 +4,7 @@
  *
  * | route | what |
  * | --- | --- |
- * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML |
+ * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML (`?persona=`, else INBOUND_PERSONA for inbound calls, DEFAULT_PERSONA otherwise) |
  * | `GET /twilio-realtime-voice` | Twilio's Media Stream socket → one relay per call |
  * | `POST /api/twilio/status` | Twilio's call progress callback |
  * | `POST /api/calls` | place an outbound call |
@@ -145,10 +145,13 @@ export function createParley(options: ParleyOptions): Parley {
     if (refused !== undefined) return refused;
 
     const query = Object.fromEntries(new URL(request.url).searchParams);
-    let personaId = query.persona ?? config.defaultPersona;
+    // Inbound callers reach the number's webhook (no persona in its URL unless setup-number
+    // --persona wrote one); outbound calls placed through /api/calls always name theirs.
+    const fallbackPersona = form.Direction === "inbound" ? config.inboundPersona : config.defaultPersona;
+    let personaId = query.persona ?? fallbackPersona;
     if (personas.get(personaId) === undefined) {
-      log.warn(`Voice webhook asked for unknown persona "${personaId}": using "${config.defaultPersona}"`);
-      personaId = config.defaultPersona;
+      log.warn(`Voice webhook asked for unknown persona "${personaId}": using "${fallbackPersona}"`);
+      personaId = fallbackPersona;
     }
     const { kept, dropped } = fitParameters({ ...query, persona: personaId });
     if (dropped.length > 0) {

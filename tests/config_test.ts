@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ConfigError, ENV_VARIABLES, loadConfig } from "../src/config.ts";
+import { ConfigError, type Env, ENV_VARIABLES, loadConfig } from "../src/config.ts";
 
 const minimal = { OPENAI_API_KEY: "sk-test-0123456789" };
 
@@ -15,6 +15,7 @@ Deno.test("config fills documented defaults", () => {
   assert.equal(config.realtimeUrl, "wss://api.openai.com/v1/realtime");
   assert.equal(config.personasDir, "./personas");
   assert.equal(config.defaultPersona, "alex");
+  assert.equal(config.inboundPersona, "receptionist");
   assert.equal(config.dataDir, "./data");
   assert.equal(config.twilioSignatureCheck, true);
   assert.equal(config.metricsPublic, false);
@@ -75,4 +76,45 @@ Deno.test("deno.json grants --allow-env for exactly the variables Parley reads",
       `task ${task}: no -A/run/ffi`,
     );
   }
+});
+
+/** The variables `.env.example` sets, commented-out examples included, as `.env` would after uncommenting. */
+async function exampleEnv(): Promise<{ set: Env; commented: Env }> {
+  const text = await Deno.readTextFile(new URL("../.env.example", import.meta.url));
+  const set: Env = {};
+  const commented: Env = {};
+  for (const line of text.split("\n")) {
+    const match = /^(#\s*)?([A-Z_]+)=(\S*)$/.exec(line.trim());
+    if (match === null) continue;
+    (match[1] === undefined ? set : commented)[match[2] as keyof Env] = match[3]!;
+  }
+  return { set, commented };
+}
+
+Deno.test("config names every variable that still holds .env.example's placeholder", async () => {
+  const { set, commented } = await exampleEnv();
+  let error: unknown;
+  try {
+    loadConfig({ ...set, PUBLIC_BASE_URL: commented.PUBLIC_BASE_URL! });
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof ConfigError);
+  const placeholders = error.problems.filter((p) => p.includes("is the example value from .env.example"));
+  assert.deepEqual(placeholders.map((p) => p.split(":")[0]), [
+    "OPENAI_API_KEY",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_PHONE_NUMBER",
+    "PUBLIC_BASE_URL",
+  ]);
+  // Every other commented example is a default, which is fine to uncomment as it is.
+  const { PUBLIC_BASE_URL: _, ...defaults } = commented;
+  assert.doesNotThrow(() => loadConfig({ ...minimal, ...defaults }));
+});
+
+Deno.test("config rejects an INBOUND_PERSONA that is not a persona id", () => {
+  assert.throws(
+    () => loadConfig({ ...minimal, INBOUND_PERSONA: "front desk" }),
+    /INBOUND_PERSONA: "front desk" is not a persona id/,
+  );
 });

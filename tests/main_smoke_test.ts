@@ -11,9 +11,13 @@ import { LineReader } from "./fakes/line_reader.ts";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 
 const REPO = new URL("../", import.meta.url).pathname;
+const TEST_PERSONAS_DIR = `${REPO}tests/testdata/personas`;
 
-/** The flags between `deno run` and `main.ts` in a deno.json task. */
-async function taskFlags(task: string): Promise<string[]> {
+/**
+ * The flags between `deno run` and `main.ts` in a deno.json task, with its `--env-file=.env`
+ * pointed at `envFile`: the user's own `.env` must never change what the tests see.
+ */
+async function taskFlags(task: string, envFile: string): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${REPO}deno.json`));
   const command: string = config.tasks[task];
   const words = command.split(/\s+/);
@@ -22,34 +26,70 @@ async function taskFlags(task: string): Promise<string[]> {
   const flags = words.slice(2, words.indexOf("main.ts"));
   assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"), "no -A");
   assert.ok(!flags.some((f) => f.startsWith("--allow-run") || f.startsWith("--allow-ffi")), "no run/ffi");
-  return flags.filter((f) => f !== "--watch");
+  assert.ok(flags.includes("--env-file=.env"), `task ${task} reads .env`);
+  return flags.filter((f) => f !== "--watch").map((f) =>
+    f === "--env-file=.env" ? `--env-file=${envFile}` : f
+  );
 }
 
-function spawnParley(flags: string[], env: Record<string, string>) {
+/**
+ * Runs `main.ts` with the task's flags and nothing but `env`, which it reads from an env file the
+ * test writes (as it would read `.env`); no variable of the shell running the tests gets through.
+ */
+async function spawnParley(task: string, env: Record<string, string>) {
+  const dir = await Deno.makeTempDir({ prefix: "parley-smoke-" });
+  const envFile = `${dir}/.env`;
+  await Deno.writeTextFile(
+    envFile,
+    Object.entries(env).map(([name, value]) => `${name}=${JSON.stringify(value)}\n`).join(""),
+  );
+  const denoDir = Deno.env.get("DENO_DIR");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "main.ts"],
+    args: ["run", ...await taskFlags(task, envFile), "main.ts"],
     cwd: REPO,
     clearEnv: true,
-    env: { HOME: Deno.env.get("HOME") ?? "/root", PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", ...env },
+    env: {
+      HOME: Deno.env.get("HOME") ?? "/root",
+      PATH: Deno.env.get("PATH") ?? "",
+      NO_COLOR: "1",
+      ...(denoDir === undefined ? {} : { DENO_DIR: denoDir }),
+    },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  return { child, stdout: new LineReader(child.stdout), stderr: new LineReader(child.stderr) };
+  const stdout = new LineReader(child.stdout);
+  const stderr = new LineReader(child.stderr);
+  return {
+    child,
+    stdout,
+    stderr,
+    /** Waits for the exit and both streams, removes the env file; resolves with the exit code and stderr. */
+    async finished() {
+      const status = await child.status;
+      await Promise.all([stdout.done, stderr.done]);
+      await Deno.remove(dir, { recursive: true });
+      return { code: status.code, stderr: stderr.lines.join("\n") };
+    },
+  };
 }
 
 Deno.test("main.ts starts with the start task's permissions, relays a call and stops on SIGTERM", async () => {
   const upstream = FakeRealtimeServer.start();
   const dataDir = await Deno.makeTempDir();
   const authToken = "smoke-auth-token-0123456789";
-  const { child, stdout, stderr } = spawnParley(await taskFlags("start"), {
+  const parley = await spawnParley("start", {
     PORT: "0",
     PUBLIC_BASE_URL: "https://parley.test/",
     OPENAI_API_KEY: "sk-smoke-test-key-0123456789",
     OPENAI_REALTIME_URL: upstream.url,
     TWILIO_AUTH_TOKEN: authToken,
     API_TOKEN: "smoke-api-token-0123456789",
+    PERSONAS_DIR: TEST_PERSONAS_DIR,
+    DEFAULT_PERSONA: "tester",
+    INBOUND_PERSONA: "quiet",
     DATA_DIR: dataDir,
   });
+  const { child, stdout, stderr } = parley;
   try {
     const listening = await Promise.race([
       stdout.waitFor(/Parley listening on/),
@@ -61,7 +101,7 @@ Deno.test("main.ts starts with the start task's permissions, relays a call and s
     await stdout.waitFor(/Call records:/);
     assert.ok(stdout.lines.some((l) => l.includes("https://parley.test/api/twilio/voice-realtime")));
     assert.ok(stdout.lines.some((l) => l.includes("wss://parley.test/twilio-realtime-voice")));
-    assert.ok(stdout.lines.some((l) => /Personas from .*alex \(default\), receptionist/.test(l)));
+    assert.ok(stdout.lines.some((l) => /Personas from .*: quiet \(inbound\), tester \(outbound\)/.test(l)));
 
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.deepEqual(await health.json(), { status: "ok", activeCalls: 0 });
@@ -75,11 +115,11 @@ Deno.test("main.ts starts with the start task's permissions, relays a call and s
         ),
       },
     });
-    call.start({ persona: "alex", lead: "Dana" });
+    call.start({ persona: "tester", lead: "Dana" });
     const session = await upstream.session(0);
     const update = await session.waitFor("session.update");
-    assert.equal(update.session.audio.output.voice, "shimmer");
-    assert.match(update.session.instructions, /Dana/);
+    assert.equal(update.session.audio.output.voice, "coral");
+    assert.match(update.session.instructions, /Lead: Dana/);
     await session.waitFor("response.create");
     await session.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(200, 7) });
     await call.waitFor("media");
@@ -101,40 +141,80 @@ Deno.test("main.ts starts with the start task's permissions, relays a call and s
     try {
       child.kill("SIGKILL");
     } catch { /* already exited */ }
-    await child.status;
-    await Promise.all([stdout.done, stderr.done]);
+    await parley.finished();
     await upstream.close();
     await Deno.remove(dataDir, { recursive: true });
   }
 });
 
-Deno.test("main.ts refuses to start on bad configuration, naming every variable", async () => {
-  const { child, stdout, stderr } = spawnParley(await taskFlags("start"), {
-    PORT: "eighty",
-    PUBLIC_BASE_URL: "http://insecure.example",
-    PERSONAS_DIR: `${REPO}personas`,
-  });
-  const status = await child.status;
-  await Promise.all([stdout.done, stderr.done]);
-  assert.equal(status.code, 1);
-  const text = stderr.lines.join("\n");
-  assert.match(text, /PORT: "eighty" is not a port number/);
-  assert.match(text, /PUBLIC_BASE_URL: "http:\/\/insecure.example" is not an https URL/);
-  assert.match(text, /OPENAI_API_KEY: not set/);
+Deno.test("main.ts reports every configuration, persona and data folder problem in one message", async () => {
+  const personasDir = await Deno.makeTempDir();
+  const notAFolder = await Deno.makeTempFile();
+  try {
+    await Deno.copyFile(`${TEST_PERSONAS_DIR}/tester.ts`, `${personasDir}/tester.ts`);
+    await Deno.writeTextFile(
+      `${personasDir}/broken.ts`,
+      'export default { voice: "nova", instructions: "Hi" };\n',
+    );
+    const example = await Deno.readTextFile(`${REPO}.env.example`);
+    const env = Object.fromEntries(
+      example.split("\n").map((line) => /^([A-Z_]+)=(.*)$/.exec(line)).filter((m) => m !== null)
+        .map((m) => [m[1]!, m[2]!]),
+    );
+    const { code, stderr } = await (await spawnParley("start", {
+      ...env, // .env copied from .env.example, unedited
+      PORT: "eighty",
+      API_TOKEN: "short",
+      DEFAULT_PERSONA: "nobody",
+      PERSONAS_DIR: personasDir,
+      DATA_DIR: `${notAFolder}/data`,
+      NGROK_API_URL: "http://127.0.0.1:9",
+    })).finished();
+    assert.equal(code, 1);
+    assert.equal(stderr.split("❌").length - 1, 1, `one message:\n${stderr}`);
+    assert.match(stderr, /Parley cannot start: 10 problems/);
+    for (
+      const expected of [
+        /OPENAI_API_KEY: "sk-\.\.\." is the example value from \.env\.example/,
+        /TWILIO_ACCOUNT_SID: "AC0+" is the example value/,
+        /TWILIO_PHONE_NUMBER: "\+14155550100" is the example value/,
+        /PORT: "eighty" is not a port number/,
+        /API_TOKEN: shorter than 16 characters/,
+        /broken\.ts: voice: "nova"/,
+        /DEFAULT_PERSONA: "nobody" names no persona in .* \(found: broken, tester\)/,
+        /INBOUND_PERSONA: "receptionist" names no persona in .* \(found: broken, tester\)/,
+        /PUBLIC_BASE_URL: not set, and no ngrok tunnel was found at http:\/\/127\.0\.0\.1:9/,
+        /DATA_DIR: cannot open the call database ".*\/data\/parley\.db": .*: set DATA_DIR to a folder Parley can write/,
+      ]
+    ) assert.match(stderr, expected);
+    assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
+  } finally {
+    await Deno.remove(personasDir, { recursive: true });
+    await Deno.remove(notAFolder);
+  }
 });
 
-Deno.test("main.ts refuses to start when DEFAULT_PERSONA names no persona", async () => {
-  const { child, stdout, stderr } = spawnParley(await taskFlags("start"), {
-    PUBLIC_BASE_URL: "https://parley.test",
-    OPENAI_API_KEY: "sk-smoke-test-key-0123456789",
-    DEFAULT_PERSONA: "nobody",
-    PORT: "0",
-  });
-  const status = await child.status;
-  await Promise.all([stdout.done, stderr.done]);
-  assert.equal(status.code, 1);
-  assert.match(
-    stderr.lines.join("\n"),
-    /DEFAULT_PERSONA: "nobody" names no persona in \.\/personas \(found: alex, receptionist\)/,
-  );
+Deno.test("main.ts names PORT when the port is taken, without a stack trace", async () => {
+  using taken = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+  const dataDir = await Deno.makeTempDir();
+  try {
+    const { code, stderr } = await (await spawnParley("start", {
+      PORT: String(taken.addr.port),
+      PUBLIC_BASE_URL: "https://parley.test",
+      OPENAI_API_KEY: "sk-smoke-test-key-0123456789",
+      PERSONAS_DIR: TEST_PERSONAS_DIR,
+      DEFAULT_PERSONA: "tester",
+      INBOUND_PERSONA: "quiet",
+      DATA_DIR: dataDir,
+    })).finished();
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      new RegExp(`❌ Parley cannot start: 1 problem:\n\\s+- PORT: ${taken.addr.port} is already in use`),
+    );
+    assert.match(stderr, /set PORT to a free port in \.env/);
+    assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });

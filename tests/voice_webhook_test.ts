@@ -5,8 +5,6 @@
 import assert from "node:assert/strict";
 import { startTestParley, TEST_PUBLIC_BASE_URL } from "./fakes/parley_harness.ts";
 
-const TESTDATA_PERSONAS = new URL("./testdata/personas/", import.meta.url).pathname;
-
 /** POSTs the webhook as Twilio would, signed over the public URL. */
 async function postWebhook(
   t: Awaited<ReturnType<typeof startTestParley>>,
@@ -37,7 +35,7 @@ Deno.test("voice webhook answers Connect/Stream TwiML carrying the persona and e
   try {
     const response = await postWebhook(
       t,
-      "/api/twilio/voice-realtime?persona=alex&lead=Dana&company=Acme%20%26%20Co",
+      "/api/twilio/voice-realtime?persona=tester&lead=Dana&company=Acme%20%26%20Co",
       twilioForm,
     );
     assert.equal(response.status, 200);
@@ -46,10 +44,10 @@ Deno.test("voice webhook answers Connect/Stream TwiML carrying the persona and e
       await response.text(),
       '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>' +
         '<Stream url="wss://parley.test/twilio-realtime-voice">' +
-        '<Parameter name="persona" value="alex"/><Parameter name="lead" value="Dana"/>' +
+        '<Parameter name="persona" value="tester"/><Parameter name="lead" value="Dana"/>' +
         '<Parameter name="company" value="Acme &amp; Co"/>' +
         "</Stream></Connect>" +
-        "<Say>Sorry, we're having trouble connecting the call right now. We'll try you again later. Goodbye.</Say>" +
+        "<Say>The tester is away.</Say>" +
         "</Response>",
     );
     const webhook = await t.waitForEvent("call.webhook");
@@ -59,11 +57,11 @@ Deno.test("voice webhook answers Connect/Stream TwiML carrying the persona and e
         type: "call.webhook",
         at: 0,
         callSid: twilioForm.CallSid,
-        persona: "alex",
+        persona: "tester",
         direction: "outbound-api",
         from: "+14155550100",
         to: "+14155550199",
-        parameters: { persona: "alex", lead: "Dana", company: "Acme & Co" },
+        parameters: { persona: "tester", lead: "Dana", company: "Acme & Co" },
       },
     );
   } finally {
@@ -72,7 +70,7 @@ Deno.test("voice webhook answers Connect/Stream TwiML carrying the persona and e
 });
 
 Deno.test("voice webhook falls back to the default persona and its fallback message", async () => {
-  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
+  const t = await startTestParley();
   try {
     const response = await postWebhook(t, "/api/twilio/voice-realtime?persona=nobody", twilioForm);
     const twiml = await response.text();
@@ -90,13 +88,32 @@ Deno.test("voice webhook falls back to the default persona and its fallback mess
   }
 });
 
+Deno.test("inbound calls get INBOUND_PERSONA, outbound calls DEFAULT_PERSONA, a named persona wins", async () => {
+  const t = await startTestParley({ env: { DEFAULT_PERSONA: "tester", INBOUND_PERSONA: "quiet" } });
+  try {
+    const persona = async (query: string, direction: string) => {
+      const response = await postWebhook(t, `/api/twilio/voice-realtime${query}`, {
+        ...twilioForm,
+        Direction: direction,
+      });
+      return /<Parameter name="persona" value="([^"]*)"\/>/.exec(await response.text())?.[1];
+    };
+    assert.equal(await persona("", "inbound"), "quiet");
+    assert.equal(await persona("", "outbound-api"), "tester");
+    assert.equal(await persona("?persona=tester", "inbound"), "tester");
+    assert.equal(await persona("?persona=nobody", "inbound"), "quiet");
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("voice webhook drops parameters longer than Twilio allows, and says so", async () => {
   const t = await startTestParley();
   try {
     const long = "x".repeat(600);
     const response = await postWebhook(
       t,
-      `/api/twilio/voice-realtime?persona=alex&note=${long}&lead=Dana`,
+      `/api/twilio/voice-realtime?persona=tester&note=${long}&lead=Dana`,
       twilioForm,
     );
     const twiml = await response.text();
@@ -154,7 +171,7 @@ Deno.test("healthz reports active calls; unknown routes and methods say what is 
   const t = await startTestParley();
   try {
     assert.deepEqual(await (await fetch(`${t.origin}/healthz`)).json(), { status: "ok", activeCalls: 0 });
-    const call = await t.startCall({ persona: "alex" });
+    const call = await t.startCall({ persona: "tester" });
     await t.waitForEvent("call.started");
     assert.deepEqual(await (await fetch(`${t.origin}/healthz`)).json(), { status: "ok", activeCalls: 1 });
     call.stop();

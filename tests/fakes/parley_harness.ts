@@ -26,12 +26,15 @@ export const TEST_PUBLIC_BASE_URL = "https://parley.test";
 export const TEST_AUTH_TOKEN = "test-auth-token-0123456789";
 /** The OpenAI key the test server sends upstream. */
 export const TEST_OPENAI_KEY = "sk-test-key-abcdefghijklmnop";
-/** The repository's own personas folder. */
-export const REPO_PERSONAS_DIR = new URL("../../personas/", import.meta.url).pathname;
+/**
+ * The tests' own personas (`tester` answers outbound calls, `quiet` inbound ones): never the user's
+ * `personas/`, which they edit and add to.
+ */
+export const TEST_PERSONAS_DIR = new URL("../testdata/personas/", import.meta.url).pathname;
 
 /** Options of {@linkcode startTestParley}. */
 export interface TestParleyOptions {
-  /** @default the repo's personas/ */
+  /** @default TEST_PERSONAS_DIR */
   personasDir?: string;
   /** Extra environment (as the user would set it). */
   env?: Record<string, string>;
@@ -75,7 +78,9 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     OPENAI_API_KEY: TEST_OPENAI_KEY,
     OPENAI_REALTIME_URL: upstream.url,
     TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
-    PERSONAS_DIR: options.personasDir ?? REPO_PERSONAS_DIR,
+    PERSONAS_DIR: options.personasDir ?? TEST_PERSONAS_DIR,
+    DEFAULT_PERSONA: "tester",
+    INBOUND_PERSONA: "quiet",
     ...options.env,
   });
   const serverConfig = { ...config, publicBaseUrl: config.publicBaseUrl! };

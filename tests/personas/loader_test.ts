@@ -33,14 +33,25 @@ async function loadError(promise: Promise<unknown>): Promise<PersonaLoadError> {
 }
 
 Deno.test("the shipped personas load and validate", async (t) => {
-  const personas = await loadPersonas(SHIPPED_DIR);
+  // The two files Parley ships, by name: personas the user adds beside them are not this test's business.
+  const shipped = Object.fromEntries(
+    await Promise.all(
+      ["alex.ts", "receptionist.ts"].map(async (
+        name,
+      ) => [name, await Deno.readTextFile(join(SHIPPED_DIR, name))]),
+    ),
+  );
+  let personas = new Map<string, LoadedPersona>();
+  await withPersonaDir(shipped, async (dir) => {
+    personas = await loadPersonas(dir);
+  });
   assert.deepEqual([...personas.keys()].sort(), ["alex", "receptionist"]);
 
   await t.step("alex speaks first with shimmer on a phone-line VAD", () => {
     const alex = personas.get("alex");
     assert.ok(alex !== undefined);
     assert.equal(alex.id, "alex");
-    assert.equal(alex.file, join(SHIPPED_DIR, "alex.ts"));
+    assert.match(alex.file, /alex\.ts$/);
     assert.equal(alex.persona.voice, "shimmer");
     assert.match(alex.persona.greeting ?? "", /introduce yourself as Alex/i);
     assert.match(alex.persona.greeting ?? "", /good time/);
