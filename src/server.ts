@@ -126,8 +126,8 @@ export function createParley(options: ParleyOptions): Parley {
   const refuseUnsigned = (request: Request, params: Record<string, string>, websocket: boolean) => {
     const verdict = checkTwilioSignature(request, { ...signature, params, websocket });
     if (verdict.ok) return undefined;
-    const path = new URL(request.url).pathname;
-    log.warnRateLimited(`signature-${path}`, `Refused unsigned request to ${path}: ${verdict.reason}`);
+    // One budget per diagnosis, not per route: a flood of one kind must not hide a different one.
+    log.warnRateLimited(`twilio-signature:${verdict.code}`, verdict.reason);
     return jsonError(403, "Twilio signature check failed");
   };
 

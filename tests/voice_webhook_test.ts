@@ -125,23 +125,42 @@ Deno.test("voice webhook drops parameters longer than Twilio allows, and says so
   }
 });
 
-Deno.test("an unsigned or forged webhook is refused with 403 and logged with the likely fix", async () => {
+Deno.test("bad webhook signatures are refused with 403, each diagnosis logged on its own line", async () => {
   const t = await startTestParley();
   try {
-    const unsigned = await postWebhook(t, "/api/twilio/voice-realtime?persona=alex", twilioForm, false);
-    assert.equal(unsigned.status, 403);
-    await unsigned.body?.cancel();
-    const forged = await fetch(`${t.origin}/api/twilio/voice-realtime?persona=alex`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        ...t.twilioHeaders(`${TEST_PUBLIC_BASE_URL}/api/twilio/voice-realtime?persona=alex`, twilioForm),
-      },
-      body: new URLSearchParams({ ...twilioForm, From: "+19995550000" }),
-    });
-    assert.equal(forged.status, 403);
-    await forged.body?.cancel();
-    assert.ok(t.logs.some((l) => /Refused unsigned request to \/api\/twilio\/voice-realtime/.test(l.line)));
+    const path = "/api/twilio/voice-realtime?persona=tester";
+    const signed = t.twilioHeaders(`${TEST_PUBLIC_BASE_URL}${path}`, twilioForm);
+    const send = async (headers: Record<string, string>) => {
+      const response = await fetch(`${t.origin}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+        body: new URLSearchParams({ ...twilioForm, From: "+19995550000" }), // not what was signed
+      });
+      assert.equal(response.status, 403);
+      await response.body?.cancel();
+    };
+    await send({}); // no signature at all
+    await send(signed); // signed, wrong: through a tunnel that hides the public host
+    await send({ ...signed, "x-forwarded-host": "old-tunnel.ngrok.app" }); // Twilio called another URL
+    await send({ ...signed, "x-forwarded-host": "parley.test" }); // right URL, so another token
+    await send({}); // the same diagnosis again within 5 s: suppressed
+
+    const lines = t.logs.filter((l) => l.level === "warn" && / signature/.test(l.line)).map((l) => l.line);
+    assert.equal(lines.length, 4, lines.join("\n"));
+    assert.match(
+      lines[0]!,
+      /Refused \/api\/twilio\/voice-realtime: missing signature \(no X-Twilio-Signature/,
+    );
+    assert.match(lines[1]!, /signature mismatch: either PUBLIC_BASE_URL/);
+    assert.match(
+      lines[2]!,
+      /signature mismatch, likely a URL mismatch: .*Twilio called https:\/\/old-tunnel/,
+    );
+    assert.match(
+      lines[3]!,
+      /signature mismatch: the request came to parley\.test .* check TWILIO_AUTH_TOKEN/,
+    );
+    assert.ok(!lines.some((l) => /unsigned/.test(l)), "a signed request is not called unsigned");
     assert.equal(t.events.filter((e) => e.type === "call.webhook").length, 0);
   } finally {
     await t.close();

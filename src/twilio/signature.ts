@@ -29,8 +29,17 @@ export interface TwilioSignatureOptions {
   websocket?: boolean;
 }
 
-/** Outcome of {@linkcode checkTwilioSignature}: on refusal, a reason to log that names the fix. */
-export type TwilioSignatureResult = { ok: true } | { ok: false; reason: string };
+/** Why a signature check refused a request: one code per diagnosis, stable for rate-limiting and tests. */
+export type SignatureRefusal =
+  | "auth_token_unset"
+  | "public_url_unset"
+  | "missing_signature"
+  | "signature_mismatch"
+  | "signature_mismatch_url"
+  | "signature_mismatch_token";
+
+/** Outcome of {@linkcode checkTwilioSignature}: on refusal, its code and a reason to log that names the fix. */
+export type TwilioSignatureResult = { ok: true } | { ok: false; code: SignatureRefusal; reason: string };
 
 /**
  * Checks that `req` was signed by Twilio with `authToken`. Answer 403 when it returns `ok: false`,
@@ -60,6 +69,7 @@ export function checkTwilioSignature(req: Request, options: TwilioSignatureOptio
 
   if (authToken === undefined || authToken === "") {
     return refuse(
+      "auth_token_unset",
       `Cannot check the Twilio signature on ${path}: TWILIO_AUTH_TOKEN is not set: set TWILIO_AUTH_TOKEN ` +
         "to your account's auth token (or TWILIO_SIGNATURE_CHECK=off for local experiments only)",
     );
@@ -67,6 +77,7 @@ export function checkTwilioSignature(req: Request, options: TwilioSignatureOptio
   const publicUrl = publicBaseUrl === undefined ? undefined : tryUrl(publicBaseUrl);
   if (publicUrl === undefined) {
     return refuse(
+      "public_url_unset",
       `Cannot check the Twilio signature on ${path}: PUBLIC_BASE_URL is not set: set it to the https URL ` +
         "Twilio calls (the ngrok URL), or start ngrok so it can be discovered",
     );
@@ -74,7 +85,8 @@ export function checkTwilioSignature(req: Request, options: TwilioSignatureOptio
   const signature = req.headers.get("x-twilio-signature");
   if (signature === null || signature === "") {
     return refuse(
-      `Refused ${path}: missing X-Twilio-Signature header: the request did not come from Twilio ` +
+      "missing_signature",
+      `Refused ${path}: missing signature (no X-Twilio-Signature header): the request did not come from Twilio ` +
         "(or a proxy in front of Parley strips the header)",
     );
   }
@@ -87,6 +99,7 @@ export function checkTwilioSignature(req: Request, options: TwilioSignatureOptio
   if (!req.headers.has("x-forwarded-host") && isLoopback(calledHost)) {
     // A tunnel that rewrites the Host header hides the public host: both causes stay possible.
     return refuse(
+      "signature_mismatch",
       `Refused ${path}: Twilio signature mismatch: either PUBLIC_BASE_URL (${publicUrl.origin}) is not the ` +
         "URL Twilio uses (set it to that URL) or TWILIO_AUTH_TOKEN is not the token of the account that " +
         "owns the number (check it)",
@@ -106,12 +119,14 @@ export function checkTwilioSignature(req: Request, options: TwilioSignatureOptio
       ? ""
       : ` (the signature is valid for ${matching.replace(/\?.*$/, "")}, so TWILIO_AUTH_TOKEN is right)`;
     return refuse(
+      "signature_mismatch_url",
       `Refused ${path}: Twilio signature mismatch, likely a URL mismatch: PUBLIC_BASE_URL is ` +
         `${publicUrl.origin} but Twilio called ${calledUrl}${evidence}: set PUBLIC_BASE_URL to the URL ` +
         "Twilio uses (and point the number's webhook at it with deno task setup-number)",
     );
   }
   return refuse(
+    "signature_mismatch_token",
     `Refused ${path}: Twilio signature mismatch: the request came to ${publicUrl.host} as PUBLIC_BASE_URL ` +
       "says, so the signing token differs: check TWILIO_AUTH_TOKEN matches the account that owns the " +
       "number (or the request was not sent by Twilio)",
@@ -177,8 +192,8 @@ async function readBoundedText(req: Request, maxBytes: number): Promise<string> 
   return new TextDecoder().decode(bytes);
 }
 
-function refuse(reason: string): TwilioSignatureResult {
-  return { ok: false, reason };
+function refuse(code: SignatureRefusal, reason: string): TwilioSignatureResult {
+  return { ok: false, code, reason };
 }
 
 function signedBy(
