@@ -107,7 +107,7 @@ export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioS
       params,
     });
     if (!check.ok) {
-      log.warnRateLimited("twilio-status-signature", check.reason);
+      log.warnRateLimited(`twilio-signature:${check.code}`, check.reason);
       return text(403, "Twilio signature check failed");
     }
 
