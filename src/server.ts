@@ -16,6 +16,7 @@
  */
 
 import type { CallHub, RelayCounters } from "./calls/call_events.ts";
+import { watchNeverConnected } from "./calls/never_connected.ts";
 import type { ParleyConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { PersonaRegistry } from "./personas/types.ts";
@@ -60,6 +61,8 @@ export interface ParleyOptions {
   startTimeoutMs?: number;
   /** Prices for the cost metric. @default the built-in table */
   prices?: PriceTable;
+  /** End records whose media stream has not started this long after the webhook. @default 60000 */
+  streamConnectTimeoutMs?: number;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -93,6 +96,10 @@ export function createParley(options: ParleyOptions): Parley {
   const shutdownSignal = new AbortController();
   const offMetrics = hub.subscribe(metrics.listener);
   const offStore = options.store === undefined ? undefined : hub.subscribe(options.store.listener);
+  const neverConnected = watchNeverConnected(
+    hub,
+    options.streamConnectTimeoutMs === undefined ? {} : { timeoutMs: options.streamConnectTimeoutMs },
+  );
   const signature = {
     authToken: config.twilioAuthToken,
     publicBaseUrl: config.publicBaseUrl,
@@ -245,6 +252,7 @@ export function createParley(options: ParleyOptions): Parley {
       shutdownSignal.abort();
       for (const relay of relays) relay.shutdown();
       await Promise.all([...relays].map((relay) => relay.done));
+      neverConnected.close();
       offMetrics();
       offStore?.();
     },

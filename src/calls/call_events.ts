@@ -5,15 +5,23 @@
  * @module
  */
 
+/**
+ * Every reason a call can end: the one list the type, the metrics and the README follow.
+ * `never_connected`: the webhook was answered (or the call placed) but no media stream started.
+ */
+export const END_REASONS = [
+  "caller_hung_up",
+  "agent_hung_up",
+  "upstream_refused",
+  "upstream_dropped",
+  "no_start",
+  "never_connected",
+  "server_shutdown",
+  "error",
+] as const;
+
 /** Why a call ended. */
-export type EndReason =
-  | "caller_hung_up"
-  | "agent_hung_up"
-  | "upstream_refused"
-  | "upstream_dropped"
-  | "no_start"
-  | "server_shutdown"
-  | "error";
+export type EndReason = typeof END_REASONS[number];
 
 /** Token usage of one response, as `response.done` reports it. */
 export interface Usage {

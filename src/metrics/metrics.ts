@@ -9,7 +9,12 @@
  * @module
  */
 
-import type { CallEvent, CallEventListener, EndReason, RelayCounters } from "../calls/call_events.ts";
+import {
+  type CallEvent,
+  type CallEventListener,
+  END_REASONS,
+  type RelayCounters,
+} from "../calls/call_events.ts";
 import { DEFAULT_PRICES, estimateCost, type PriceTable } from "../store/prices.ts";
 
 /** Content type of {@linkcode Metrics.render}'s output. */
@@ -19,17 +24,6 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
 export const TURN_LATENCY_BUCKETS: readonly number[] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5];
 /** Upstream connect time buckets, seconds. */
 export const CONNECT_TIME_BUCKETS: readonly number[] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5];
-
-/** Every end reason, so each series exists (at 0) before the first call ends. */
-const END_REASONS: readonly EndReason[] = [
-  "caller_hung_up",
-  "agent_hung_up",
-  "upstream_refused",
-  "upstream_dropped",
-  "no_start",
-  "server_shutdown",
-  "error",
-];
 
 /** Options for {@linkcode createMetrics}. */
 export interface MetricsOptions {

@@ -44,6 +44,8 @@ export interface TestParleyOptions {
   store?: CallStore;
   /** Twilio REST fetch. */
   fetch?: typeof fetch;
+  /** End records whose stream has not started this long after the webhook. */
+  streamConnectTimeoutMs?: number;
 }
 
 /** A running test server. */
@@ -117,6 +119,9 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.streamConnectTimeoutMs === undefined
+      ? {}
+      : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

@@ -1,0 +1,116 @@
+/**
+ * Gives every call record an end, even when no media stream ever starts: Twilio fetched the
+ * webhook but never opened the socket (a wrong PUBLIC_BASE_URL, a tunnel gone), OpenAI refused the
+ * session before `start` (the relay then closes the socket without knowing the CallSid), or a
+ * placed call was never answered. It listens to the call events hub and, when a call has no
+ * `call.started` in time, emits `call.ended` with reason `never_connected`: the store closes the
+ * record and the live feed ends, both only listening.
+ *
+ * @module
+ */
+
+import type { CallEvent, CallHub, CallStatus } from "./call_events.ts";
+
+/** How long after the voice webhook a media stream must start, ms. */
+export const STREAM_CONNECT_TIMEOUT_MS = 60_000;
+
+/** Twilio rings an outbound call for at most 600 s before giving up. */
+const MAX_RING_MS = 600_000;
+
+/** Statuses after which Twilio will never open the call's stream. */
+const FINAL_STATUSES: ReadonlySet<CallStatus> = new Set([
+  "completed",
+  "busy",
+  "no-answer",
+  "failed",
+  "canceled",
+]);
+
+/** Options for {@linkcode watchNeverConnected}. */
+export interface NeverConnectedOptions {
+  /** Webhook answered → stream must start within this, ms. @default STREAM_CONNECT_TIMEOUT_MS */
+  timeoutMs?: number;
+  /** Wall clock for the events it emits. @default Date.now */
+  now?: () => number;
+}
+
+/** A running watch; see {@linkcode watchNeverConnected}. */
+export interface NeverConnectedWatch {
+  /**
+   * Stops watching. Calls still waiting for their stream end with `server_shutdown`, so their
+   * records close too; call it before the store stops listening.
+   */
+  close(): void;
+}
+
+/**
+ * Ends, with `never_connected`, every call whose media stream does not start: within `timeoutMs`
+ * of its voice webhook, within Twilio's longest ring of being placed, or by a final Twilio status.
+ *
+ * @example
+ * ```ts
+ * const watch = watchNeverConnected(hub);
+ * // on shutdown, before the store unsubscribes:
+ * watch.close();
+ * ```
+ */
+export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions = {}): NeverConnectedWatch {
+  const timeoutMs = options.timeoutMs ?? STREAM_CONNECT_TIMEOUT_MS;
+  const now = options.now ?? Date.now;
+  /** Calls waiting for their stream, with the timer that ends them. */
+  const waiting = new Map<string, ReturnType<typeof setTimeout>>();
+
+  const end = (callSid: string, reason: "never_connected" | "server_shutdown", detail: string) => {
+    clearTimeout(waiting.get(callSid));
+    waiting.delete(callSid);
+    hub.emit({ type: "call.ended", at: now(), callSid, reason, detail });
+  };
+  const wait = (callSid: string, ms: number, detail: string) => {
+    clearTimeout(waiting.get(callSid));
+    waiting.set(callSid, setTimeout(() => end(callSid, "never_connected", detail), ms));
+  };
+
+  const onEvent = (event: CallEvent) => {
+    switch (event.type) {
+      case "call.placed":
+        return wait(event.callSid, MAX_RING_MS + timeoutMs, "Twilio never fetched the voice webhook");
+      case "call.webhook":
+        return wait(
+          event.callSid,
+          timeoutMs,
+          `no media stream started within ${
+            timeoutMs / 1000
+          } s of the voice webhook (check PUBLIC_BASE_URL, ` +
+            "the tunnel, and the log for a refused socket or an OpenAI refusal)",
+        );
+      case "call.status":
+        if (!waiting.has(event.callSid) || !FINAL_STATUSES.has(event.status)) return;
+        // After this event has reached every listener, so the record and feed see the status first.
+        queueMicrotask(() => {
+          if (waiting.has(event.callSid)) {
+            end(
+              event.callSid,
+              "never_connected",
+              `Twilio reports the call ${event.status} before any media stream`,
+            );
+          }
+        });
+        return;
+      case "call.started":
+      case "call.ended":
+        clearTimeout(waiting.get(event.callSid));
+        waiting.delete(event.callSid);
+        return;
+    }
+  };
+  const unsubscribe = hub.subscribe(onEvent);
+
+  return {
+    close() {
+      unsubscribe();
+      for (const callSid of [...waiting.keys()]) {
+        end(callSid, "server_shutdown", "the server stopped before the media stream started");
+      }
+    },
+  };
+}

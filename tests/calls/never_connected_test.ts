@@ -1,0 +1,124 @@
+/**
+ * Every call record gets an end: a webhook whose stream never connects, an OpenAI refusal before
+ * `start`, or a call Twilio reports finished before any stream, ends with `never_connected`, and
+ * its live feed ends too.
+ */
+
+import assert from "node:assert/strict";
+import { openCallStore } from "../../src/store/call_store.ts";
+import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
+import { FakeTwilioCall } from "../fakes/fake_twilio.ts";
+import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../fakes/parley_harness.ts";
+import { within } from "../fakes/within.ts";
+
+const API_TOKEN = "never-connected-token-0123456789";
+const AUTH = { authorization: `Bearer ${API_TOKEN}` };
+
+/** POSTs a signed Twilio form to `path`. */
+async function postSigned(t: TestParley, path: string, form: Record<string, string>): Promise<void> {
+  const response = await fetch(`${t.origin}${path}`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      ...t.twilioHeaders(`${TEST_PUBLIC_BASE_URL}${path}`, form),
+    },
+    body: new URLSearchParams(form),
+  });
+  assert.ok(response.ok, `${path}: ${response.status}`);
+  await response.body?.cancel();
+}
+
+/** A Parley with a call store in a temp folder, closed (and removed) by `await using`. */
+async function parleyWithStore(streamConnectTimeoutMs: number) {
+  const dataDir = await Deno.makeTempDir();
+  const store = openCallStore(`${dataDir}/parley.db`);
+  const t = await startTestParley({ env: { API_TOKEN }, store, streamConnectTimeoutMs });
+  return {
+    t,
+    store,
+    async [Symbol.asyncDispose]() {
+      await t.close();
+      store.close();
+      await Deno.remove(dataDir, { recursive: true });
+    },
+  };
+}
+
+/** Opens the call's live feed; `text` resolves with everything it sent once it ends. */
+async function liveFeed(t: TestParley, callSid: string): Promise<{ text: Promise<string> }> {
+  const feed = await fetch(`${t.origin}/api/calls/${callSid}/events`, { headers: AUTH });
+  assert.equal(feed.status, 200);
+  const text = (async () => {
+    let text = "";
+    for await (const chunk of feed.body!.pipeThrough(new TextDecoderStream())) text += chunk;
+    return text;
+  })();
+  return { text };
+}
+
+const webhookForm = (callSid: string) => ({
+  CallSid: callSid,
+  AccountSid: "AC00000000000000000000000000000000",
+  From: "+14155550100",
+  To: "+14155550199",
+  Direction: "inbound",
+  CallStatus: "ringing",
+});
+
+Deno.test("a webhook whose media stream never connects ends with never_connected, and so does its feed", async () => {
+  await using p = await parleyWithStore(300);
+  const callSid = "CA" + "1".repeat(32);
+  await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(callSid));
+  const feed = await liveFeed(p.t, callSid);
+
+  const text = await within(feed.text, "the live feed to end");
+  assert.match(text, /event: call\.ended\ndata: .*"reason":"never_connected"/);
+  const record = p.store.getCall(callSid);
+  assert.equal(record?.endReason, "never_connected");
+  assert.match(record?.endDetail ?? "", /no media stream started within 0\.3 s of the voice webhook/);
+  assert.equal(record?.persona, "quiet", "the inbound persona");
+});
+
+Deno.test("an OpenAI refusal before `start` still gives the record an end", async () => {
+  await using p = await parleyWithStore(300);
+  p.t.upstream.refuseWith = 401;
+  const callSid = "CA" + "2".repeat(32);
+  await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(callSid));
+  // Twilio opens the socket; OpenAI refuses before Twilio's `start` arrives, so the relay ends unnamed.
+  const call = await FakeTwilioCall.connect(`${p.t.origin.replace("http", "ws")}${MEDIA_STREAM_PATH}`, {
+    headers: p.t.twilioHeaders(`wss://parley.test${MEDIA_STREAM_PATH}`),
+  });
+  await within(call.closed, "the relay to close the socket");
+  await within(p.t.waitForLog(/reason=upstream_refused/), "the refusal in the log");
+
+  const ended = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === callSid), "the end");
+  assert.equal(ended.reason, "never_connected");
+  assert.equal(p.store.getCall(callSid)?.endReason, "never_connected");
+});
+
+Deno.test("a call Twilio reports finished before any stream ends at once, with Twilio's status", async () => {
+  await using p = await parleyWithStore(60_000);
+  const callSid = "CA" + "3".repeat(32);
+  await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(callSid));
+  await postSigned(p.t, STATUS_CALLBACK_PATH, { CallSid: callSid, CallStatus: "completed" });
+
+  const ended = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === callSid), "the end");
+  assert.equal(ended.reason, "never_connected");
+  assert.equal(ended.detail, "Twilio reports the call completed before any media stream");
+  const types = p.t.events.filter((e) => e.callSid === callSid).map((e) => e.type);
+  assert.deepEqual(types, ["call.webhook", "call.status", "call.ended"], "the status is recorded first");
+});
+
+Deno.test("a call whose stream starts is ended by its relay, not by the watch", async () => {
+  await using p = await parleyWithStore(200);
+  const call = await p.t.startCall({ persona: "tester" });
+  await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(call.callSid));
+  await p.t.waitForEvent("call.started");
+  await p.t.upstream.session(0);
+  // Nothing to await for an end that must not come: wait out twice the timeout.
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.equal(p.t.events.filter((e) => e.type === "call.ended").length, 0);
+  call.stop();
+  const ended = await within(p.t.waitForEvent("call.ended"), "the end");
+  assert.equal(ended.reason, "caller_hung_up");
+});
