@@ -5,15 +5,23 @@
  * @module
  */
 
+/**
+ * Why a call ended: the one list (records, metrics and logs all use it). `server_crashed` is written
+ * at startup for a record the previous run left open (it was killed or crashed mid-call).
+ */
+export const END_REASONS = [
+  "caller_hung_up",
+  "agent_hung_up",
+  "upstream_refused",
+  "upstream_dropped",
+  "no_start",
+  "server_shutdown",
+  "server_crashed",
+  "error",
+] as const;
+
 /** Why a call ended. */
-export type EndReason =
-  | "caller_hung_up"
-  | "agent_hung_up"
-  | "upstream_refused"
-  | "upstream_dropped"
-  | "no_start"
-  | "server_shutdown"
-  | "error";
+export type EndReason = typeof END_REASONS[number];
 
 /** Token usage of one response, as `response.done` reports it. */
 export interface Usage {
