@@ -206,6 +206,8 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
         OPENAI_REALTIME_URL: upstreamUrl,
         TWILIO_AUTH_TOKEN: AUTH_TOKEN,
         DATA_DIR: options.dataDir,
+        // The bench runs more calls at once than the default cap of 100.
+        MAX_CONCURRENT_CALLS: "100000",
       },
       listening: /Parley listening on http:\/\/localhost:(\d+)/,
     });
@@ -269,6 +271,7 @@ async function measure(kind: RelayKind, calls: number, options: BenchOptions): P
       path: MEDIA_STREAM_PATH,
       authToken: AUTH_TOKEN,
       publicBaseUrl: PUBLIC_BASE_URL,
+      ...(kind === "parley" ? { webhookPath: "/api/twilio/voice-realtime" } : {}),
     }, {
       windowStart: async () => {
         before = await readProc(pid);

@@ -28,6 +28,8 @@ export const ENV_VARIABLES = [
   "METRICS_PUBLIC",
   "PRICES_JSON",
   "NGROK_API_URL",
+  "MAX_CONCURRENT_CALLS",
+  "DRAIN_TIMEOUT_S",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -75,6 +77,10 @@ export interface ParleyConfig {
   pricesJson: string | undefined;
   /** The local ngrok agent API, asked for the tunnel URL when `PUBLIC_BASE_URL` is unset. */
   ngrokApiUrl: string;
+  /** Calls relayed (or on their way) at once; beyond, the webhook answers the fallback. @default 100 */
+  maxConcurrentCalls: number;
+  /** On SIGTERM/SIGINT, how long live calls may go on before they are ended, seconds. @default 600 */
+  drainTimeoutS: number;
 }
 
 /** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
@@ -181,6 +187,8 @@ export function loadConfig(env: Env): ParleyConfig {
   }
 
   const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
+  const maxConcurrentCalls = parseCount("MAX_CONCURRENT_CALLS", text("MAX_CONCURRENT_CALLS"), 100, problems);
+  const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -201,6 +209,8 @@ export function loadConfig(env: Env): ParleyConfig {
     metricsPublic,
     pricesJson,
     ngrokApiUrl,
+    maxConcurrentCalls,
+    drainTimeoutS,
   };
 }
 
@@ -227,6 +237,21 @@ function parsePort(value: string | undefined, problems: string[]): number {
     return 4000;
   }
   return port;
+}
+
+function parseCount(
+  name: EnvVariable,
+  value: string | undefined,
+  fallback: number,
+  problems: string[],
+): number {
+  if (value === undefined) return fallback;
+  const count = Number(value);
+  if (!Number.isSafeInteger(count) || count < 0) {
+    problems.push(`${name}: "${value}" is not a whole number (0 or more)`);
+    return fallback;
+  }
+  return count;
 }
 
 function parseSwitch(

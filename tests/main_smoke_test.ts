@@ -6,36 +6,7 @@
 import assert from "node:assert/strict";
 import { toneBytes } from "./fakes/fake_realtime.ts";
 import { FakeRealtimeServer } from "./fakes/fake_realtime.ts";
-import { FakeTwilioCall } from "./fakes/fake_twilio.ts";
-import { LineReader } from "./fakes/line_reader.ts";
-import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-
-const REPO = new URL("../", import.meta.url).pathname;
-
-/** The flags between `deno run` and `main.ts` in a deno.json task. */
-async function taskFlags(task: string): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(`${REPO}deno.json`));
-  const command: string = config.tasks[task];
-  const words = command.split(/\s+/);
-  assert.equal(words[0], "deno");
-  assert.equal(words[1], "run");
-  const flags = words.slice(2, words.indexOf("main.ts"));
-  assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"), "no -A");
-  assert.ok(!flags.some((f) => f.startsWith("--allow-run") || f.startsWith("--allow-ffi")), "no run/ffi");
-  return flags.filter((f) => f !== "--watch");
-}
-
-function spawnParley(flags: string[], env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "main.ts"],
-    cwd: REPO,
-    clearEnv: true,
-    env: { HOME: Deno.env.get("HOME") ?? "/root", PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  return { child, stdout: new LineReader(child.stdout), stderr: new LineReader(child.stderr) };
-}
+import { placeTwilioCall, REPO, spawnParley, taskFlags } from "./fakes/parley_process.ts";
 
 Deno.test("main.ts starts with the start task's permissions, relays a call and stops on SIGTERM", async () => {
   const upstream = FakeRealtimeServer.start();
@@ -66,15 +37,7 @@ Deno.test("main.ts starts with the start task's permissions, relays a call and s
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.deepEqual(await health.json(), { status: "ok", activeCalls: 0 });
 
-    const call = await FakeTwilioCall.connect(`ws://127.0.0.1:${port}/twilio-realtime-voice`, {
-      headers: {
-        "X-Twilio-Signature": getExpectedTwilioSignature(
-          authToken,
-          "wss://parley.test/twilio-realtime-voice",
-          {},
-        ),
-      },
-    });
+    const call = await placeTwilioCall({ port, authToken, publicBaseUrl: "https://parley.test" });
     call.start({ persona: "alex", lead: "Dana" });
     const session = await upstream.session(0);
     const update = await session.waitFor("session.update");

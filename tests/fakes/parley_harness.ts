@@ -15,7 +15,7 @@ import {
 import { loadConfig, type ParleyConfig } from "../../src/config.ts";
 import { createLogger, type LogLevel } from "../../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
-import { createParley, MEDIA_STREAM_PATH, type Parley, type ServerConfig } from "../../src/server.ts";
+import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../../src/server.ts";
 import type { CallStore } from "../../src/store/call_store.ts";
 import { FakeRealtimeServer } from "./fake_realtime.ts";
 import { FakeTwilioCall } from "./fake_twilio.ts";
@@ -60,11 +60,24 @@ export interface TestParley {
     type: T,
     match?: (e: Extract<CallEvent, { type: T }>) => boolean,
   ): Promise<Extract<CallEvent, { type: T }>>;
-  /** Opens a signed media socket and sends `start` with these custom parameters. */
+  /**
+   * Does what Twilio does for a new call: posts the signed voice webhook, opens the signed media
+   * socket at the stream URL it answers (with its per-call token), and sends `start` with these
+   * custom parameters.
+   */
   startCall(parameters?: Record<string, string>): Promise<FakeTwilioCall>;
+  /** Posts the signed voice webhook for `callSid` and returns the stream URL its TwiML names. */
+  answerWebhook(callSid: string): Promise<string>;
+  /** Opens the media socket at a `wss://parley.test/…` stream URL, signed as Twilio would. */
+  connectStream(streamUrl: string, callSid?: string): Promise<FakeTwilioCall>;
   /** Headers Twilio would send for `publicUrl` with these form parameters. */
   twilioHeaders(publicUrl: string, params?: Record<string, string>): Record<string, string>;
   close(): Promise<void>;
+}
+
+/** A random CallSid in Twilio's format. */
+export function newCallSid(): string {
+  return `CA${crypto.randomUUID().replaceAll("-", "")}`;
 }
 
 /** Starts Parley against a fresh fake Realtime server. */
@@ -120,6 +133,31 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     "X-Twilio-Signature": getExpectedTwilioSignature(TEST_AUTH_TOKEN, publicUrl, params),
   });
 
+  const answerWebhook = async (callSid: string) => {
+    const form = { CallSid: callSid, AccountSid: "AC00000000000000000000000000000000" };
+    const response = await fetch(`${origin}${VOICE_WEBHOOK_PATH}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        ...twilioHeaders(`${TEST_PUBLIC_BASE_URL}${VOICE_WEBHOOK_PATH}`, form),
+      },
+      body: new URLSearchParams(form),
+    });
+    const twiml = await response.text();
+    const url = twiml.match(/<Stream url="([^"]+)"/)?.[1];
+    if (url === undefined) {
+      throw new Error(`The voice webhook answered no stream (${response.status}): ${twiml}`);
+    }
+    return url;
+  };
+  const connectStream = (streamUrl: string, callSid?: string) => {
+    const path = new URL(streamUrl).pathname;
+    return FakeTwilioCall.connect(`ws://127.0.0.1:${server.addr.port}${path}`, {
+      headers: twilioHeaders(streamUrl),
+      ...(callSid === undefined ? {} : { callSid }),
+    });
+  };
+
   return {
     origin,
     config: serverConfig,
@@ -143,10 +181,11 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       // deno-lint-ignore no-explicit-any
       return new Promise((resolve) => eventWaiters.push({ match: full, resolve: resolve as any }));
     },
+    answerWebhook,
+    connectStream,
     async startCall(parameters = {}) {
-      const call = await FakeTwilioCall.connect(`ws://127.0.0.1:${server.addr.port}${MEDIA_STREAM_PATH}`, {
-        headers: twilioHeaders(`wss://parley.test${MEDIA_STREAM_PATH}`),
-      });
+      const callSid = newCallSid();
+      const call = await connectStream(await answerWebhook(callSid), callSid);
       call.start(parameters);
       return call;
     },
