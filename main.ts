@@ -16,9 +16,13 @@ import { createParley } from "./src/server.ts";
 import { callDatabasePath, openCallStore } from "./src/store/call_store.ts";
 import { resolvePrices } from "./src/store/prices.ts";
 import { discoverNgrokUrl } from "./src/twilio/ngrok.ts";
+import { waitForShutdown } from "./src/shutdown.ts";
 
-/** Starts Parley; resolves when it has stopped after SIGINT or SIGTERM. Exits 1 on a setup problem. */
-export async function main(args: string[]): Promise<void> {
+/**
+ * Starts Parley; resolves with the signal that stopped it, once every call has ended (drained)
+ * after SIGINT or SIGTERM. Exits 1 on a setup problem.
+ */
+export async function main(args: string[]): Promise<Deno.Signal> {
   const fail = (message: string): never => {
     console.error(`❌ ${message}`);
     Deno.exit(1);
@@ -61,6 +65,16 @@ export async function main(args: string[]): Promise<void> {
   const databasePath = callDatabasePath(config.dataDir);
   const store = openCallStore(databasePath, { prices });
   const log = createLogger({ secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken] });
+  const abandoned = store.closeAbandonedRecords(
+    "server_crashed",
+    "the server stopped during the call (crash or kill): closed at its last event on the next start",
+  );
+  if (abandoned.length > 0) {
+    log.warn(
+      `Closed ${abandoned.length} call record(s) the previous run left open (reason=server_crashed): ` +
+        `${abandoned.slice(0, 5).join(", ")}${abandoned.length > 5 ? ", …" : ""}`,
+    );
+  }
   const serverConfig = { ...config, publicBaseUrl: publicBaseUrl! };
   const parley = createParley({
     config: serverConfig,
@@ -77,10 +91,16 @@ export async function main(args: string[]): Promise<void> {
     ? watchPersonas(config.personasDir, {
       registry: personas,
       onReload: (ids) => log.info(`Personas reloaded: ${ids.join(", ")}`),
-      onError: (error) => log.error(`${error.message}\n(keeping the personas loaded before)`),
+      onError: (error) => {
+        for (const line of `${error.message}\n(keeping the personas loaded before)`.split("\n")) {
+          log.error(line);
+        }
+      },
     })
     : undefined;
 
+  // Listening for signals before the banner says we are up: a signal from then on drains.
+  const stopped = waitForShutdown(parley, { log, drainTimeoutS: config.drainTimeoutS });
   const server = Deno.serve({
     port: config.port,
     hostname: "0.0.0.0",
@@ -97,22 +117,19 @@ export async function main(args: string[]): Promise<void> {
     },
   }, parley.handler);
 
-  const stop = async () => {
-    log.info("Shutting down: ending active calls");
-    watcher?.close();
-    await parley.shutdown();
-    await server.shutdown();
-    store.close();
-  };
-  const stopping = new Promise<void>((resolve) => {
-    const onSignal = () => stop().then(resolve);
-    Deno.addSignalListener("SIGINT", onSignal);
-    Deno.addSignalListener("SIGTERM", onSignal);
-  });
-  await stopping;
+  const { signal } = await stopped;
+  watcher?.close();
+  await server.shutdown();
+  store.close();
+  return signal;
 }
 
 if (import.meta.main) {
-  await main(Deno.args);
+  const signal = await main(Deno.args);
+  if (Deno.args.includes("--watch-personas")) {
+    // Under `deno task dev`, Deno's --watch restarts a script that exits by itself and would keep
+    // running; our listeners are gone, so the signal raised again ends the process for good.
+    Deno.kill(Deno.pid, signal);
+  }
   Deno.exit(0);
 }
