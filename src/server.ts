@@ -324,6 +324,9 @@ export function createParley(options: ParleyOptions): Parley {
       shutdownSignal.abort();
       for (const relay of relays) relay.shutdown();
       await Promise.all([...relays].map((relay) => relay.done));
+      // Nothing is left to wait for: a drain in progress is over (its poll timer stops).
+      for (const resolve of idleWaiters) resolve();
+      idleWaiters = [];
       offMetrics();
       offStore?.();
     },
