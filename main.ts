@@ -63,8 +63,12 @@ export async function main(args: string[]): Promise<Deno.Signal> {
 
   const prices = resolvePrices(config.pricesJson); // already checked by loadConfig
   const databasePath = callDatabasePath(config.dataDir);
-  const store = openCallStore(databasePath, { prices });
   const log = createLogger({ secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken] });
+  // Through the logger, so the store's reports are escaped and scrubbed like every other line.
+  const store = openCallStore(databasePath, {
+    prices,
+    onError: (message) => log.error(message.replace(/^\[Realtime\] /, "")),
+  });
   const abandoned = store.closeAbandonedRecords(
     "server_crashed",
     "the server stopped during the call (crash or kill): closed at its last event on the next start",
