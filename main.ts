@@ -9,28 +9,51 @@
 import { startupBanner } from "./src/banner.ts";
 import { CallHub, createRelayCounters } from "./src/calls/call_events.ts";
 import { readEnv } from "./src/config.ts";
-import { createLogger } from "./src/log.ts";
+import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
 import { watchPersonas } from "./src/personas/watch.ts";
 import { createParley } from "./src/server.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
+import { waitForShutdown } from "./src/shutdown.ts";
 
-/** Starts Parley; resolves when it has stopped after SIGINT or SIGTERM. Exits 1 on a setup problem. */
-export async function main(args: string[]): Promise<void> {
+/**
+ * Starts Parley; resolves with the signal that stopped it, once every call has ended (drained)
+ * after SIGINT or SIGTERM. Exits 1 on a setup problem.
+ */
+export async function main(args: string[]): Promise<Deno.Signal> {
   const fail = (message: string): never => {
     console.error(`❌ ${message}`);
     Deno.exit(1);
   };
 
+  // The store opens during the checks, before the logger (which needs the secrets they resolve):
+  // its reports reach the logger once there is one, so they are escaped and scrubbed like every line.
+  const storeReports: { log?: Logger } = {};
+  const onStoreError = (message: string) => {
+    const text = message.replace(/^\[Realtime\] /, "");
+    if (storeReports.log === undefined) console.error(`[Realtime] ${escapeLogText(text)}`);
+    else storeReports.log.error(text);
+  };
   let prepared;
   try {
-    prepared = await prepareStartup(readEnv());
+    prepared = await prepareStartup(readEnv(), { onStoreError });
   } catch (error) {
     if (error instanceof StartupError) fail(error.message);
     throw error;
   }
   const { config, personas, store, databasePath, prices } = prepared!;
-
   const log = createLogger({ secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken] });
+  storeReports.log = log;
+
+  const abandoned = store.closeAbandonedRecords(
+    "server_crashed",
+    "the server stopped during the call (crash or kill): closed at its last event on the next start",
+  );
+  if (abandoned.length > 0) {
+    log.warn(
+      `Closed ${abandoned.length} call record(s) the previous run left open (reason=server_crashed): ` +
+        `${abandoned.slice(0, 5).join(", ")}${abandoned.length > 5 ? ", …" : ""}`,
+    );
+  }
   const parley = createParley({
     config,
     personas,
@@ -47,11 +70,19 @@ export async function main(args: string[]): Promise<void> {
       registry: personas,
       required: prepared!.requiredPersonas,
       onReload: (ids) => log.info(`Personas reloaded: ${ids.join(", ")}`),
-      onError: (error) => log.error(`${error.message}\n(keeping the personas loaded before)`),
-      onWarning: (message) => log.warn(message),
+      onError: (error) => {
+        for (const line of `${error.message}\n(keeping the personas loaded before)`.split("\n")) {
+          log.error(line); // the logger escapes line breaks: one line at a time
+        }
+      },
+      onWarning: (message) => {
+        for (const line of message.split("\n")) log.warn(line);
+      },
     })
     : undefined;
 
+  // Listening for signals before the banner says we are up: a signal from then on drains.
+  const stopped = waitForShutdown(parley, { log, drainTimeoutS: config.drainTimeoutS });
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
@@ -73,25 +104,22 @@ export async function main(args: string[]): Promise<void> {
     // Taken between the check and now: the same one line as the check gives.
     watcher?.close();
     store.close();
-    fail(portProblem(config.port, error));
+    return fail(portProblem(config.port, error));
   }
 
-  const stop = async () => {
-    log.info("Shutting down: ending active calls");
-    watcher?.close();
-    await parley.shutdown();
-    await server.shutdown();
-    store.close();
-  };
-  const stopping = new Promise<void>((resolve) => {
-    const onSignal = () => stop().then(resolve);
-    Deno.addSignalListener("SIGINT", onSignal);
-    Deno.addSignalListener("SIGTERM", onSignal);
-  });
-  await stopping;
+  const { signal } = await stopped;
+  watcher?.close();
+  await server.shutdown();
+  store.close();
+  return signal;
 }
 
 if (import.meta.main) {
-  await main(Deno.args);
+  const signal = await main(Deno.args);
+  if (Deno.args.includes("--watch-personas")) {
+    // Under `deno task dev`, Deno's --watch restarts a script that exits by itself and would keep
+    // running; our listeners are gone, so the signal raised again ends the process for good.
+    Deno.kill(Deno.pid, signal);
+  }
   Deno.exit(0);
 }

@@ -33,6 +33,7 @@ import {
   UNKNOWN_CALL,
 } from "./_frames.ts";
 import { RawWebSocket } from "./_ws_client.ts";
+import { postVoiceWebhook, streamSignature } from "../tests/fakes/twilio_webhook.ts";
 
 /** Where the relay listens and how calls reach it. */
 export interface LoadTarget {
@@ -44,6 +45,11 @@ export interface LoadTarget {
   authToken: string;
   /** The public origin the relay checks signatures against. */
   publicBaseUrl: string;
+  /**
+   * The voice webhook, when the relay has one (Parley): each call posts it first, as Twilio does,
+   * and opens the per-call stream URL it answers. Without it, every call uses `path`.
+   */
+  webhookPath?: string;
 }
 
 /** Shape and length of one run. */
@@ -112,6 +118,8 @@ class SimCall {
   readonly callSid: string;
   readonly streamSid: string;
   socket: RawWebSocket | undefined;
+  /** The media socket's path (per call when the voice webhook issues it). */
+  path = "";
   sending = false;
   nextUpDue = Infinity;
   startSentAt = NaN;
@@ -321,6 +329,18 @@ export class LoadRun {
     }
   }
 
+  /** The stream path and signature of `call`: from the voice webhook when the target has one. */
+  async #streamFor(
+    target: LoadTarget,
+    call: SimCall,
+    signature: string,
+  ): Promise<{ path: string; signature: string }> {
+    if (target.webhookPath === undefined) return { path: target.path, signature };
+    const { status, streamUrl } = await postVoiceWebhook(target, call.callSid, target.webhookPath);
+    if (streamUrl === undefined) throw new Error(`the voice webhook answered no stream (${status})`);
+    return { path: new URL(streamUrl).pathname, signature: streamSignature(target, streamUrl) };
+  }
+
   #fail(problem: string): void {
     this.#failures.push(problem);
   }
@@ -339,10 +359,11 @@ export class LoadRun {
     const greeting = new Promise<{ at: number; id: number }>((resolve) => greeted = resolve);
     this.fake.expectProbe();
     try {
+      ({ path: call.path, signature } = await this.#streamFor(target, call, signature));
       call.socket = await RawWebSocket.connect({
         hostname: target.hostname,
         port: target.port,
-        path: target.path,
+        path: call.path,
         headers: { "X-Twilio-Signature": signature },
       }, {
         onText: (text, at) => {
@@ -385,10 +406,11 @@ export class LoadRun {
     const call = new SimCall(index);
     this.#calls[index] = call;
     try {
+      ({ path: call.path, signature } = await this.#streamFor(target, call, signature));
       call.socket = await RawWebSocket.connect({
         hostname: target.hostname,
         port: target.port,
-        path: target.path,
+        path: call.path,
         headers: { "X-Twilio-Signature": signature },
       }, {
         onText: (text, at) => this.#onText(call, text, at),

@@ -214,6 +214,8 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
         PERSONAS_DIR: `${ROOT}tests/testdata/personas`,
         DEFAULT_PERSONA: "tester",
         INBOUND_PERSONA: "quiet",
+        // The bench runs more calls at once than the default cap of 100.
+        MAX_CONCURRENT_CALLS: "100000",
       },
       listening: /Parley listening on http:\/\/localhost:(\d+)/,
     });
@@ -277,6 +279,7 @@ async function measure(kind: RelayKind, calls: number, options: BenchOptions): P
       path: MEDIA_STREAM_PATH,
       authToken: AUTH_TOKEN,
       publicBaseUrl: PUBLIC_BASE_URL,
+      ...(kind === "parley" ? { webhookPath: "/api/twilio/voice-realtime" } : {}),
     }, {
       windowStart: async () => {
         before = await readProc(pid);

@@ -43,7 +43,8 @@ export function startupBanner(info: BannerInfo): string[] {
     `✅ Voice webhook, paste into Twilio (Phone Numbers → your number → A call comes in → Webhook, HTTP POST):`,
     `     ${base}${VOICE_WEBHOOK_PATH}`,
     `   or let Parley set it: deno task setup-number (--persona=<id> picks who answers, --dry-run only shows)`,
-    `✅ Realtime Voice WebSocket server attached at ${MEDIA_STREAM_PATH} (wss://${host}${MEDIA_STREAM_PATH})`,
+    `✅ Realtime Voice WebSocket server attached at ${MEDIA_STREAM_PATH} ` +
+    `(wss://${host}${MEDIA_STREAM_PATH}/<token>: the voice webhook gives each call its own token)`,
     `✅ Status callback: ${base}${STATUS_CALLBACK_PATH}`,
     `✅ OpenAI Realtime: ${config.realtimeUrl} (model ${config.realtimeModel})`,
     `✅ Personas from ${config.personasDir}: ${personaList(info.personaIds, config)}${

@@ -29,6 +29,8 @@ export const ENV_VARIABLES = [
   "METRICS_PUBLIC",
   "PRICES_JSON",
   "NGROK_API_URL",
+  "MAX_CONCURRENT_CALLS",
+  "DRAIN_TIMEOUT_S",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -78,6 +80,10 @@ export interface ParleyConfig {
   pricesJson: string | undefined;
   /** The local ngrok agent API, asked for the tunnel URL when `PUBLIC_BASE_URL` is unset. */
   ngrokApiUrl: string;
+  /** Calls relayed (or on their way) at once; beyond, the webhook answers the fallback. @default 100 */
+  maxConcurrentCalls: number;
+  /** On SIGTERM/SIGINT, how long live calls may go on before they are ended, seconds. @default 600 */
+  drainTimeoutS: number;
 }
 
 /** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
@@ -223,6 +229,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   }
 
   const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
+  const maxConcurrentCalls = parseCount("MAX_CONCURRENT_CALLS", text("MAX_CONCURRENT_CALLS"), 100, problems);
+  const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
 
   const config: ParleyConfig = {
     port,
@@ -243,6 +251,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     metricsPublic,
     pricesJson,
     ngrokApiUrl,
+    maxConcurrentCalls,
+    drainTimeoutS,
   };
   return { config, problems };
 }
@@ -270,6 +280,21 @@ function parsePort(value: string | undefined, problems: string[]): number {
     return 4000;
   }
   return port;
+}
+
+function parseCount(
+  name: EnvVariable,
+  value: string | undefined,
+  fallback: number,
+  problems: string[],
+): number {
+  if (value === undefined) return fallback;
+  const count = Number(value);
+  if (!Number.isSafeInteger(count) || count < 0) {
+    problems.push(`${name}: "${value}" is not a whole number (0 or more)`);
+    return fallback;
+  }
+  return count;
 }
 
 function parseSwitch(

@@ -59,7 +59,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const limited = new Map<string, { until: number; suppressed: number }>();
 
   const emit = (level: LogLevel, message: string) => {
-    let line = `[Realtime] ${message}`;
+    let line = `[Realtime] ${escapeLogText(message)}`;
     for (const secret of secrets) line = line.replaceAll(secret, "[redacted]");
     sink(level, line);
   };
@@ -87,6 +87,28 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 // deno-lint-ignore no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+/** C0 and C1 control characters (line feed included) and Unicode line/paragraph separators. */
+// deno-lint-ignore no-control-regex
+const UNSAFE_IN_LOG = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * Makes text safe for one log line: every control character (line feed, carriage return, escape
+ * sequences, C1 controls, Unicode line separators) is written as `\xNN` or `\uNNNN`. The logger
+ * applies it to every message, so text from a peer (a DTMF digit, a CallSid, a custom parameter, an
+ * upstream error code) can never start a line of its own, move the cursor or recolour the terminal.
+ * Log a multi-line text one line at a time.
+ *
+ * @example
+ * ```ts
+ * escapeLogText("1\n[Realtime] Call ended"); // "1\\x0a[Realtime] Call ended"
+ * ```
+ */
+export function escapeLogText(text: string): string {
+  return text.replace(UNSAFE_IN_LOG, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+  });
+}
 
 /** Shortens untrusted text for a log line: at most `max` characters, control characters escaped. */
 export function excerpt(text: string, max = 80): string {

@@ -4,13 +4,13 @@
  *
  * | route | what |
  * | --- | --- |
- * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML (`?persona=`, else INBOUND_PERSONA for inbound calls, DEFAULT_PERSONA otherwise) |
- * | `GET /twilio-realtime-voice` | Twilio's Media Stream socket → one relay per call |
+ * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML with a per-call stream token (`?persona=`, else INBOUND_PERSONA for inbound calls, DEFAULT_PERSONA otherwise) |
+ * | `GET /twilio-realtime-voice/<token>` | Twilio's Media Stream socket → one relay per call (token from the webhook) |
  * | `POST /api/twilio/status` | Twilio's call progress callback |
  * | `POST /api/calls` | place an outbound call |
  * | `GET /api/calls`, `/api/calls/:callSid`, `/api/calls/:callSid/events` | call records, live feed |
  * | `GET /metrics` | Prometheus metrics |
- * | `GET /healthz` | liveness and active calls |
+ * | `GET /healthz` | `ok` (200) or `draining` (503), and active calls |
  *
  * @module
  */
@@ -25,10 +25,12 @@ import { connectRealtime, type UpstreamConnector } from "./realtime/upstream.ts"
 import {
   connectStreamTwiml,
   DEFAULT_FALLBACK_MESSAGE,
+  fallbackTwiml,
   fitParameters,
   MAX_PARAMETER_CHARS,
 } from "./twilio/twiml.ts";
-import { checkTwilioSignature, readTwilioForm, TwilioFormTooLargeError } from "./twilio/signature.ts";
+import { createStreamTokens, isCallSid, type StreamTokens } from "./twilio/stream_token.ts";
+import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from "./twilio/signature.ts";
 import { jsonError, jsonResponse } from "./http/responses.ts";
 import { createPlaceCallHandler } from "./api/place_call.ts";
 import { createTwilioStatusHandler } from "./api/twilio_status.ts";
@@ -63,6 +65,8 @@ export interface ParleyOptions {
   prices?: PriceTable;
   /** End records whose media stream has not started this long after the webhook. @default 60000 */
   streamConnectTimeoutMs?: number;
+  /** Issues and checks per-call stream tokens. @default keyed by TWILIO_AUTH_TOKEN */
+  streamTokens?: StreamTokens;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -73,6 +77,11 @@ export interface Parley {
   activeCalls(): number;
   /** The metrics registry (listens to the hub). */
   metrics: Metrics;
+  /**
+   * Stops taking new calls (the webhook answers the fallback, `/healthz` says `draining`); live
+   * calls, and calls whose webhook was answered before, go on. Resolves when none is left.
+   */
+  drain(): Promise<void>;
   /** Ends every call and waits for the relays to finish. */
   shutdown(): Promise<void>;
 }
@@ -105,6 +114,18 @@ export function createParley(options: ParleyOptions): Parley {
     publicBaseUrl: config.publicBaseUrl,
     enabled: config.twilioSignatureCheck,
   };
+  const tokens = options.streamTokens ?? createStreamTokens({ secret: config.twilioAuthToken });
+  const refusedCalls = { capacity: 0, draining: 0 };
+  let refusedStreams = 0;
+  let draining = false;
+  /** Resolves `drain()` once no call is live or on its way. */
+  let idleWaiters: (() => void)[] = [];
+  const inFlight = () => relays.size + tokens.outstanding();
+  const checkIdle = () => {
+    if (!draining || inFlight() > 0) return;
+    for (const resolve of idleWaiters) resolve();
+    idleWaiters = [];
+  };
 
   const placeCall = createPlaceCallHandler({
     config,
@@ -127,16 +148,17 @@ export function createParley(options: ParleyOptions): Parley {
     activeCalls: () => relays.size,
     apiToken: config.apiToken,
     metricsPublic: config.metricsPublic,
+    server: () => ({
+      ...(options.store === undefined ? {} : { store: options.store.health() }),
+      refusedCalls,
+      refusedStreams,
+      draining,
+    }),
   });
 
   /** Checks a Twilio signature; answers 403 (and logs why) when it fails. */
-  const refuseUnsigned = (request: Request, params: Record<string, string>, websocket: boolean) => {
-    const verdict = checkTwilioSignature(request, { ...signature, params, websocket });
-    if (verdict.ok) return undefined;
-    // One budget per diagnosis, not per route: a flood of one kind must not hide a different one.
-    log.warnRateLimited(`twilio-signature:${verdict.code}`, verdict.reason);
-    return jsonError(403, "Twilio signature check failed");
-  };
+  const refuseUnsigned = (request: Request, params: Record<string, string>, websocket: boolean) =>
+    refuseUnsignedTwilio(request, { ...signature, params, websocket, log });
 
   const voiceWebhook = async (request: Request): Promise<Response> => {
     let form: Record<string, string> = {};
@@ -152,6 +174,17 @@ export function createParley(options: ParleyOptions): Parley {
     if (refused !== undefined) return refused;
 
     const query = Object.fromEntries(new URL(request.url).searchParams);
+    // Twilio sends its parameters in the form (POST) or the query (GET).
+    const callSid = request.method === "POST" ? form.CallSid : query.CallSid;
+    if (!isCallSid(callSid)) {
+      log.warnRateLimited(
+        "voice-webhook-callsid",
+        `Refused voice webhook: CallSid ${
+          callSid === undefined ? "missing" : `"${callSid}"`
+        } is not a CallSid (CA followed by 32 hex digits)`,
+      );
+      return jsonError(400, "Missing or malformed CallSid: expected CA followed by 32 hex digits");
+    }
     // Inbound callers reach the number's webhook (no persona in its URL unless setup-number
     // --persona wrote one); outbound calls placed through /api/calls always name theirs.
     const fallbackPersona = form.Direction === "inbound" ? config.inboundPersona : config.defaultPersona;
@@ -168,23 +201,36 @@ export function createParley(options: ParleyOptions): Parley {
         }`,
       );
     }
-    const callSid = form.CallSid;
-    if (callSid !== undefined) {
-      hub.emit({
-        type: "call.webhook",
-        at: Date.now(),
-        callSid,
-        persona: personaId,
-        direction: form.Direction ?? "",
-        from: form.From ?? "",
-        to: form.To ?? "",
-        parameters: kept,
+    const fallbackMessage = personas.get(personaId)?.persona.fallbackMessage ?? DEFAULT_FALLBACK_MESSAGE;
+    const full = draining ? "draining" : inFlight() >= config.maxConcurrentCalls ? "capacity" : undefined;
+    if (full !== undefined) {
+      refusedCalls[full]++;
+      log.warnRateLimited(
+        `voice-webhook-${full}`,
+        `Refused call CallSid=${callSid} (${
+          full === "draining"
+            ? "the server is draining for a shutdown"
+            : `MAX_CONCURRENT_CALLS=${config.maxConcurrentCalls} calls in progress`
+        }): answered with the fallback message, no stream`,
+      );
+      return new Response(fallbackTwiml(fallbackMessage), {
+        headers: { "content-type": "text/xml; charset=utf-8" },
       });
     }
-    const twiml = connectStreamTwiml({
-      streamUrl: `wss://${publicHost}${MEDIA_STREAM_PATH}`,
+    hub.emit({
+      type: "call.webhook",
+      at: Date.now(),
+      callSid,
+      persona: personaId,
+      direction: form.Direction ?? "",
+      from: form.From ?? "",
+      to: form.To ?? "",
       parameters: kept,
-      fallbackMessage: personas.get(personaId)?.persona.fallbackMessage ?? DEFAULT_FALLBACK_MESSAGE,
+    });
+    const twiml = connectStreamTwiml({
+      streamUrl: `wss://${publicHost}${MEDIA_STREAM_PATH}/${tokens.issue(callSid)}`,
+      parameters: kept,
+      fallbackMessage,
     });
     return new Response(twiml, { headers: { "content-type": "text/xml; charset=utf-8" } });
   };
@@ -196,8 +242,19 @@ export function createParley(options: ParleyOptions): Parley {
         `${MEDIA_STREAM_PATH} is Twilio's Media Stream WebSocket: connect with Upgrade: websocket`,
       );
     }
+    // Signed over the full URL, token included; then the token: before anything opens upstream.
     const refused = refuseUnsigned(request, {}, true);
     if (refused !== undefined) return refused;
+    const pathToken = new URL(request.url).pathname.slice(MEDIA_STREAM_PATH.length + 1);
+    const claim = tokens.claim(pathToken === "" ? undefined : pathToken);
+    if (!claim.ok) {
+      refusedStreams++;
+      log.warnRateLimited(
+        `stream-token-${claim.reason}`,
+        `Refused media socket: stream token ${claim.reason}: ${STREAM_TOKEN_HELP[claim.reason]}`,
+      );
+      return jsonError(403, `Stream token ${claim.reason}`);
+    }
     const { socket, response } = Deno.upgradeWebSocket(request);
     const relay = startCallRelay(socket, {
       realtimeUrl: config.realtimeUrl,
@@ -209,21 +266,32 @@ export function createParley(options: ParleyOptions): Parley {
       log,
       onEvent: (event) => hub.emit(event),
       counters,
+      expectedCallSid: claim.callSid,
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     });
     relays.add(relay);
-    relay.done.then(() => relays.delete(relay));
+    relay.done.then(() => {
+      relays.delete(relay);
+      checkIdle();
+    });
     return response;
   };
 
   const route = async (request: Request): Promise<Response> => {
     const { pathname } = new URL(request.url);
     const method = request.method;
-    if (pathname === MEDIA_STREAM_PATH) return only(method, ["GET"]) ?? mediaStream(request);
+    if (pathname === MEDIA_STREAM_PATH || pathname.startsWith(`${MEDIA_STREAM_PATH}/`)) {
+      return only(method, ["GET"]) ?? mediaStream(request);
+    }
     if (pathname === VOICE_WEBHOOK_PATH) return only(method, ["POST", "GET"]) ?? await voiceWebhook(request);
     if (pathname === STATUS_CALLBACK_PATH) return only(method, ["POST"]) ?? await twilioStatus(request);
     if (pathname === "/healthz") {
-      return only(method, ["GET"]) ?? jsonResponse(200, { status: "ok", activeCalls: relays.size });
+      // 503 while draining: a load balancer stops sending calls here, the calls in progress go on.
+      return only(method, ["GET"]) ??
+        jsonResponse(draining ? 503 : 200, {
+          status: draining ? "draining" : "ok",
+          activeCalls: relays.size,
+        });
     }
     if (pathname === "/metrics") return only(method, ["GET"]) ?? metricsRoute(request);
     if (pathname === "/api/calls" && method === "POST") return await placeCall(request);
@@ -242,22 +310,44 @@ export function createParley(options: ParleyOptions): Parley {
       try {
         return await route(request);
       } catch (error) {
-        log.error(
-          `Unhandled error on ${request.method} ${new URL(request.url).pathname}: ${(error as Error).stack}`,
-        );
+        const text = `Unhandled error on ${request.method} ${new URL(request.url).pathname}: ${
+          (error as Error).stack
+        }`;
+        for (const line of text.split("\n")) log.error(line); // the logger escapes line breaks
         return jsonError(500, "Internal server error");
       }
+    },
+    drain() {
+      draining = true;
+      const idle = new Promise<void>((resolve) => idleWaiters.push(resolve));
+      checkIdle();
+      // A call whose webhook was answered but whose socket never comes: its token expires.
+      const poll = setInterval(checkIdle, 1_000);
+      return idle.finally(() => clearInterval(poll));
     },
     async shutdown() {
       shutdownSignal.abort();
       for (const relay of relays) relay.shutdown();
       await Promise.all([...relays].map((relay) => relay.done));
       neverConnected.close();
+      // Nothing is left to wait for: a drain in progress is over (its poll timer stops).
+      for (const resolve of idleWaiters) resolve();
+      idleWaiters = [];
       offMetrics();
       offStore?.();
     },
   };
 }
+
+/** What each stream-token refusal means, for the log line. */
+const STREAM_TOKEN_HELP: Record<string, string> = {
+  missing:
+    `connect to the URL the voice webhook answers (${MEDIA_STREAM_PATH}/<token>), not to the bare path`,
+  malformed: "the path is not a stream URL this server issued",
+  forged: "the token was not issued with this TWILIO_AUTH_TOKEN",
+  expired: "the socket came more than 60 s after the webhook",
+  replayed: "the token was already used: a replayed handshake opens nothing",
+};
 
 function only(method: string, allowed: string[]): Response | undefined {
   if (allowed.includes(method)) return undefined;

@@ -53,6 +53,8 @@ export interface PreparedStartup {
 export interface PrepareStartupOptions {
   /** Used to ask the local ngrok agent. @default globalThis.fetch */
   fetch?: typeof fetch;
+  /** Where the call store reports write failures (see `CallStoreOptions.onError`). @default console.error */
+  onStoreError?: (message: string) => void;
 }
 
 /** The personas the configuration names: DEFAULT_PERSONA (outbound) and INBOUND_PERSONA. */
@@ -119,7 +121,10 @@ export async function prepareStartup(
   const databasePath = callDatabasePath(config.dataDir);
   let store: CallStore | undefined;
   try {
-    store = openCallStore(databasePath, prices === undefined ? {} : { prices });
+    store = openCallStore(databasePath, {
+      ...(prices === undefined ? {} : { prices }),
+      ...(options.onStoreError === undefined ? {} : { onError: options.onStoreError }),
+    });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     problems.push(

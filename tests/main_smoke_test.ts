@@ -4,74 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { toneBytes } from "./fakes/fake_realtime.ts";
-import { FakeRealtimeServer } from "./fakes/fake_realtime.ts";
-import { FakeTwilioCall } from "./fakes/fake_twilio.ts";
-import { LineReader } from "./fakes/line_reader.ts";
-import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-
-const REPO = new URL("../", import.meta.url).pathname;
-const TEST_PERSONAS_DIR = `${REPO}tests/testdata/personas`;
-
-/**
- * The flags between `deno run` and `main.ts` in a deno.json task, with its `--env-file=.env`
- * pointed at `envFile`: the user's own `.env` must never change what the tests see.
- */
-async function taskFlags(task: string, envFile: string): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(`${REPO}deno.json`));
-  const command: string = config.tasks[task];
-  const words = command.split(/\s+/);
-  assert.equal(words[0], "deno");
-  assert.equal(words[1], "run");
-  const flags = words.slice(2, words.indexOf("main.ts"));
-  assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"), "no -A");
-  assert.ok(!flags.some((f) => f.startsWith("--allow-run") || f.startsWith("--allow-ffi")), "no run/ffi");
-  assert.ok(flags.includes("--env-file=.env"), `task ${task} reads .env`);
-  return flags.filter((f) => f !== "--watch").map((f) =>
-    f === "--env-file=.env" ? `--env-file=${envFile}` : f
-  );
-}
-
-/**
- * Runs `main.ts` with the task's flags and nothing but `env`, which it reads from an env file the
- * test writes (as it would read `.env`); no variable of the shell running the tests gets through.
- */
-async function spawnParley(task: string, env: Record<string, string>) {
-  const dir = await Deno.makeTempDir({ prefix: "parley-smoke-" });
-  const envFile = `${dir}/.env`;
-  await Deno.writeTextFile(
-    envFile,
-    Object.entries(env).map(([name, value]) => `${name}=${JSON.stringify(value)}\n`).join(""),
-  );
-  const denoDir = Deno.env.get("DENO_DIR");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...await taskFlags(task, envFile), "main.ts"],
-    cwd: REPO,
-    clearEnv: true,
-    env: {
-      HOME: Deno.env.get("HOME") ?? "/root",
-      PATH: Deno.env.get("PATH") ?? "",
-      NO_COLOR: "1",
-      ...(denoDir === undefined ? {} : { DENO_DIR: denoDir }),
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stdout = new LineReader(child.stdout);
-  const stderr = new LineReader(child.stderr);
-  return {
-    child,
-    stdout,
-    stderr,
-    /** Waits for the exit and both streams, removes the env file; resolves with the exit code and stderr. */
-    async finished() {
-      const status = await child.status;
-      await Promise.all([stdout.done, stderr.done]);
-      await Deno.remove(dir, { recursive: true });
-      return { code: status.code, stderr: stderr.lines.join("\n") };
-    },
-  };
-}
+import { FakeRealtimeServer, toneBytes } from "./fakes/fake_realtime.ts";
+import { placeTwilioCall, REPO, spawnParley, TEST_PERSONAS_DIR } from "./fakes/parley_process.ts";
 
 Deno.test("main.ts starts with the start task's permissions, relays a call and stops on SIGTERM", async () => {
   const upstream = FakeRealtimeServer.start();
@@ -106,15 +40,7 @@ Deno.test("main.ts starts with the start task's permissions, relays a call and s
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.deepEqual(await health.json(), { status: "ok", activeCalls: 0 });
 
-    const call = await FakeTwilioCall.connect(`ws://127.0.0.1:${port}/twilio-realtime-voice`, {
-      headers: {
-        "X-Twilio-Signature": getExpectedTwilioSignature(
-          authToken,
-          "wss://parley.test/twilio-realtime-voice",
-          {},
-        ),
-      },
-    });
+    const call = await placeTwilioCall({ port, authToken, publicBaseUrl: "https://parley.test" });
     call.start({ persona: "tester", lead: "Dana" });
     const session = await upstream.session(0);
     const update = await session.waitFor("session.update");

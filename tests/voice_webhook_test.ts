@@ -40,10 +40,17 @@ Deno.test("voice webhook answers Connect/Stream TwiML carrying the persona and e
     );
     assert.equal(response.status, 200);
     assert.match(response.headers.get("content-type")!, /^text\/xml/);
+    const twiml = await response.text();
+    const token = twiml.match(/twilio-realtime-voice\/([^"]+)"/)?.[1] ?? "";
+    assert.match(
+      token,
+      /^CA11111111111111111111111111111111\.[0-9a-z]+\.[\w-]{43}$/,
+      "a per-call stream token",
+    );
     assert.equal(
-      await response.text(),
+      twiml,
       '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>' +
-        '<Stream url="wss://parley.test/twilio-realtime-voice">' +
+        `<Stream url="wss://parley.test/twilio-realtime-voice/${token}">` +
         '<Parameter name="persona" value="tester"/><Parameter name="lead" value="Dana"/>' +
         '<Parameter name="company" value="Acme &amp; Co"/>' +
         "</Stream></Connect>" +

@@ -7,7 +7,7 @@
 
 import { checkBearer } from "../http/auth.ts";
 import type { RelayCounters } from "../calls/call_events.ts";
-import { type Metrics, PROMETHEUS_CONTENT_TYPE } from "../metrics/metrics.ts";
+import { type Metrics, PROMETHEUS_CONTENT_TYPE, type ServerFigures } from "../metrics/metrics.ts";
 
 /** Options for {@linkcode createMetricsHandler}. */
 export interface MetricsRouteOptions {
@@ -21,6 +21,8 @@ export interface MetricsRouteOptions {
   apiToken: string | undefined;
   /** Serve without a token (`METRICS_PUBLIC=on`). */
   metricsPublic: boolean;
+  /** The server's own figures (store queue, refusals, draining), read on each scrape. */
+  server?: () => ServerFigures;
 }
 
 /**
@@ -53,7 +55,7 @@ export function createMetricsHandler(options: MetricsRouteOptions): (req: Reques
         });
       }
     }
-    const text = options.metrics.render(options.counters, options.activeCalls());
+    const text = options.metrics.render(options.counters, options.activeCalls(), options.server?.());
     return textResponse(200, text, { "content-type": PROMETHEUS_CONTENT_TYPE });
   };
 }

@@ -13,7 +13,8 @@ import type { CallHub, CallStatus } from "../calls/call_events.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { excerpt } from "../log.ts";
-import { checkTwilioSignature, readTwilioForm, TwilioFormTooLargeError } from "../twilio/signature.ts";
+import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from "../twilio/signature.ts";
+import { isCallSid } from "../twilio/stream_token.ts";
 
 /** Calls whose latest status is kept by default. */
 export const DEFAULT_MAX_TRACKED_CALLS = 1_000;
@@ -100,19 +101,17 @@ export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioS
       return text(413, "Payload too large");
     }
 
-    const check = checkTwilioSignature(req, {
+    const refused = refuseUnsignedTwilio(req, {
       authToken: config.twilioAuthToken,
       publicBaseUrl: config.publicBaseUrl,
       enabled: config.twilioSignatureCheck,
       params,
+      log,
     });
-    if (!check.ok) {
-      log.warnRateLimited(`twilio-signature:${check.code}`, check.reason);
-      return text(403, "Twilio signature check failed");
-    }
+    if (refused !== undefined) return refused;
 
     const callSid = params.CallSid;
-    if (callSid === undefined || !/^CA[0-9a-fA-F]{32}$/.test(callSid)) {
+    if (!isCallSid(callSid)) {
       log.warnRateLimited("twilio-status-callsid", "Refused status callback: no CallSid (CA…) in the form");
       return text(400, "Missing CallSid");
     }

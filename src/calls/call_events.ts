@@ -6,8 +6,10 @@
  */
 
 /**
- * Every reason a call can end: the one list the type, the metrics and the README follow.
+ * Why a call ended: the one list the type, the records, the metrics, the logs and the README follow.
  * `never_connected`: the webhook was answered (or the call placed) but no media stream started.
+ * `server_crashed`: written at startup for a record the previous run left open (it was killed or
+ * crashed mid-call).
  */
 export const END_REASONS = [
   "caller_hung_up",
@@ -17,6 +19,7 @@ export const END_REASONS = [
   "no_start",
   "never_connected",
   "server_shutdown",
+  "server_crashed",
   "error",
 ] as const;
 

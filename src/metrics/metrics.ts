@@ -15,6 +15,7 @@ import {
   END_REASONS,
   type RelayCounters,
 } from "../calls/call_events.ts";
+import type { StoreHealth } from "../store/call_store.ts";
 import { DEFAULT_PRICES, estimateCost, type PriceTable } from "../store/prices.ts";
 
 /** Content type of {@linkcode Metrics.render}'s output. */
@@ -36,7 +37,19 @@ export interface Metrics {
   /** Subscribe to every call: `hub.subscribe(metrics.listener)`. Never throws. */
   readonly listener: CallEventListener;
   /** The exposition text, with the relay counters and the active call count read at call time. */
-  render(counters: RelayCounters, activeCalls: number): string;
+  render(counters: RelayCounters, activeCalls: number, server?: ServerFigures): string;
+}
+
+/** What the server knows beyond the call events, read on each scrape (see the README's "Reliability"). */
+export interface ServerFigures {
+  /** The call store's write queue. */
+  store?: StoreHealth;
+  /** Calls refused at the webhook, by reason (`capacity`, `draining`). */
+  refusedCalls?: Readonly<Record<string, number>>;
+  /** Media sockets refused for a missing, bad, expired or replayed stream token. */
+  refusedStreams?: number;
+  /** True while the server drains after SIGTERM/SIGINT. */
+  draining?: boolean;
 }
 
 class Histogram {
@@ -103,7 +116,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }
   };
 
-  const render = (counters: RelayCounters, activeCalls: number): string => {
+  const render = (counters: RelayCounters, activeCalls: number, server: ServerFigures = {}): string => {
     const out: string[] = [];
     const family = (name: string, type: string, help: string) => {
       out.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
@@ -125,6 +138,33 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
     family("parley_active_calls", "gauge", "Calls being relayed now.");
     sample("parley_active_calls", activeCalls);
+
+    family("parley_draining", "gauge", "1 while the server drains after SIGTERM/SIGINT (no new calls).");
+    sample("parley_draining", server.draining === true ? 1 : 0);
+    family(
+      "parley_calls_refused_total",
+      "counter",
+      "Calls answered with the fallback and no stream, by reason.",
+    );
+    for (const reason of ["capacity", "draining"]) {
+      sample("parley_calls_refused_total", server.refusedCalls?.[reason] ?? 0, { reason });
+    }
+    family(
+      "parley_streams_refused_total",
+      "counter",
+      "Media sockets refused: stream token missing, forged, expired, replayed or for another call.",
+    );
+    sample("parley_streams_refused_total", server.refusedStreams ?? 0);
+    family("parley_store_pending_events", "gauge", "Call events waiting to be written to the call database.");
+    sample("parley_store_pending_events", server.store?.pendingEvents ?? 0);
+    family(
+      "parley_store_dropped_events_total",
+      "counter",
+      "Call events dropped because the database failed for too long (queue full).",
+    );
+    sample("parley_store_dropped_events_total", server.store?.droppedEvents ?? 0);
+    family("parley_store_failing", "gauge", "1 while writes to the call database fail (locked, disk full).");
+    sample("parley_store_failing", server.store?.failing === true ? 1 : 0);
 
     family("parley_calls_ended_total", "counter", "Calls ended, by end reason.");
     for (const [reason, count] of ended) sample("parley_calls_ended_total", count, { reason });

@@ -64,6 +64,8 @@ export interface CallRelayOptions {
   counters: RelayCounters;
   /** Close a socket that sends no `start` within this many ms. @default 10000 */
   startTimeoutMs?: number;
+  /** The CallSid the stream token was issued for: a `start` for any other call is refused. */
+  expectedCallSid?: string;
   /** Monotonic clock, ms. @default performance.now */
   now?: () => number;
   /** Wall clock for event timestamps, epoch ms. @default Date.now */
@@ -470,6 +472,11 @@ class Relay implements CallRelay {
     if (this.#start !== undefined) {
       this.#malformed("second start message");
       return;
+    }
+    const expected = this.#o.expectedCallSid;
+    if (expected !== undefined && start.callSid !== expected) {
+      // Not recorded under either CallSid: nothing on this socket may touch another call's record.
+      return this.#end("error", `start for CallSid=${start.callSid} on the stream of CallSid=${expected}`);
     }
     clearTimeout(this.#startTimer);
     this.#start = start;

@@ -1,7 +1,8 @@
 /**
  * The call record, in embedded SQLite (`node:sqlite`, WAL). The store listens to {@linkcode CallEvent}s
- * and writes each one as it arrives, in its own transaction, so a crash loses at most the event being
- * written. Events for one call are merged by CallSid, whatever order they come in (a `call.placed` or
+ * and writes them in batches a moment later (see `write_queue.ts`): a locked or full database
+ * never blocks the event loop for more than {@linkcode BUSY_TIMEOUT_MS} nor throws into it, and
+ * the events wait in a bounded queue until the disk takes them again. Events for one call are merged by CallSid, whatever order they come in (a `call.placed` or
  * `call.webhook` usually precedes `call.started`).
  *
  * Derived figures:
@@ -19,7 +20,14 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
 import type { CallEvent, CallEventListener, CallStatus, EndReason, Usage } from "../calls/call_events.ts";
 import { migrate } from "./schema.ts";
-import { DEFAULT_PRICES, estimateCost, type PriceTable } from "./prices.ts";
+import {
+  DEFAULT_PRICES,
+  estimateCost,
+  impossibleTokenCounts,
+  MAX_PLAUSIBLE_TOKENS,
+  type PriceTable,
+} from "./prices.ts";
+import { WriteQueue } from "./write_queue.ts";
 
 /** One line of the conversation. */
 export interface TranscriptLine {
@@ -133,8 +141,25 @@ export interface CallStore {
   listCalls(options?: ListCallsOptions): CallSummary[];
   /** The full record, or undefined for an unknown CallSid. */
   getCall(callSid: string): CallRecord | undefined;
+  /** How the writes are going, for `/metrics`. */
+  health(): StoreHealth;
+  /**
+   * Ends every record a previous run left open (a crash or SIGKILL) with `reason`, at the time of
+   * its last event, and returns their CallSids. Call it once at startup, before any call.
+   */
+  closeAbandonedRecords(reason: EndReason, detail: string): string[];
   /** Closes the database; later events are dropped with a logged error. */
   close(): void;
+}
+
+/** The store's write queue, as `/metrics` shows it. */
+export interface StoreHealth {
+  /** Events waiting to be written (only non-zero for a moment, or while writes fail). */
+  pendingEvents: number;
+  /** Events dropped since start because the queue was full while writes failed. */
+  droppedEvents: number;
+  /** True while writes are failing. */
+  failing: boolean;
 }
 
 /** Options for {@linkcode openCallStore}. */
@@ -143,7 +168,17 @@ export interface CallStoreOptions {
   prices?: PriceTable;
   /** Where listener failures go. @default console.error */
   onError?: (message: string) => void;
+  /** Events kept in memory while writes fail. @default 10000 */
+  maxPendingEvents?: number;
+  /** First retry after a failed write, ms (doubles up to 5 s). @default 100 */
+  firstRetryMs?: number;
 }
+
+/**
+ * How long one write may wait for another process's lock on the file, ms. `node:sqlite` is
+ * synchronous: this is how long the event loop (and so every call's audio) can stall on a lock.
+ */
+export const BUSY_TIMEOUT_MS = 20;
 
 /** Where the database lives under `DATA_DIR`. */
 export function callDatabasePath(dataDir: string): string {
@@ -171,9 +206,10 @@ export function openCallStore(path: string, options: CallStoreOptions = {}): Cal
     // WAL + NORMAL: a committed event survives a process crash; only a power loss can drop the last ones.
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA foreign_keys = ON");
-    db.exec("PRAGMA busy_timeout = 5000");
+    // Long enough to ride out a checkpoint, short enough that a held lock never stalls the audio.
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     migrate(db, `call database "${path}"`);
-    return new SqliteCallStore(db, options);
+    return new SqliteCallStore(db, path, options);
   } catch (error) {
     db.close();
     throw error;
@@ -200,19 +236,49 @@ type Row = Record<string, unknown>;
 /** How long events from `listener` wait to be written together, ms. */
 export const FLUSH_DELAY_MS = 20;
 
+/**
+ * True for a failure of the database as a whole, which passes (a lock held elsewhere, a full disk,
+ * an I/O error): the batch is retried. Anything else is a problem with one event, which is skipped.
+ */
+function isPassingFailure(error: unknown): boolean {
+  const code = (error as { errcode?: unknown }).errcode;
+  // SQLITE_BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL (primary codes).
+  if (typeof code === "number" && [5, 6, 7, 8, 10, 13, 14, 15].includes(code & 0xff)) return true;
+  const message = error instanceof Error ? error.message : String(error);
+  return /locked|busy|disk is full|disk I\/O|readonly|unable to open|not open/i.test(message);
+}
+
 class SqliteCallStore implements CallStore {
   readonly listener: CallEventListener;
   #db: DatabaseSync;
   #prices: PriceTable;
   #statements = new Map<string, StatementSync>();
   #onError: (message: string) => void;
-  #queue: CallEvent[] = [];
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #queue: WriteQueue<CallEvent>;
 
-  constructor(db: DatabaseSync, options: CallStoreOptions) {
+  constructor(db: DatabaseSync, path: string, options: CallStoreOptions) {
     this.#db = db;
     this.#prices = options.prices ?? DEFAULT_PRICES;
     this.#onError = options.onError ?? ((message: string) => console.error(message));
+    const where = `DATA_DIR "${dirname(path)}" (${path})`;
+    this.#queue = new WriteQueue<CallEvent>({
+      write: (batch) => this.#writeBatch(batch),
+      flushDelayMs: FLUSH_DELAY_MS,
+      ...(options.maxPendingEvents === undefined ? {} : { maxPending: options.maxPendingEvents }),
+      ...(options.firstRetryMs === undefined ? {} : { firstRetryMs: options.firstRetryMs }),
+      onFailing: (error, pending) =>
+        this.#onError(
+          `[Realtime] Call store cannot write to ${where}: ${errorText(error)}: ` +
+            `keeping ${pending} event(s) in memory (at most ${
+              options.maxPendingEvents ?? 10_000
+            }, oldest dropped beyond) and retrying; calls go on`,
+        ),
+      onRecovered: ({ failedForMs, written, dropped }) =>
+        this.#onError(
+          `[Realtime] Call store writes again to ${where} after ${(failedForMs / 1000).toFixed(1)} s: ` +
+            `${written} event(s) written, ${dropped} dropped`,
+        ),
+    });
     // Events are queued and written together a moment later, in one transaction: the relay's hot
     // path never waits on SQLite, and a crash loses at most the last FLUSH_DELAY_MS of events.
     this.listener = (event) => {
@@ -223,34 +289,52 @@ class SqliteCallStore implements CallStore {
         return;
       }
       this.#queue.push(event);
-      this.#flushTimer ??= setTimeout(() => this.#flush(), FLUSH_DELAY_MS);
     };
   }
 
-  /** Writes every queued event in one transaction; a failing event is reported and skipped. */
-  #flush(): void {
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
-    if (this.#queue.length === 0) return;
-    const events = this.#queue;
-    this.#queue = [];
-    if (!this.#db.isOpen) {
-      this.#onError(`[Realtime] Call store is closed: ${events.length} call event(s) not recorded`);
-      return;
-    }
+  /** Writes queued events in one transaction; a bad event is reported and skipped, a failing database throws. */
+  #writeBatch(events: readonly CallEvent[]): void {
     this.#transaction(() => {
       for (const event of events) {
         try {
           this.#apply(event);
         } catch (error) {
+          if (isPassingFailure(error)) throw error;
           this.#onError(
             `[Realtime] Call store could not record ${event.type} for CallSid=${event.callSid}: ${
-              error instanceof Error ? error.message : String(error)
+              errorText(error)
             }`,
           );
         }
       }
     });
+  }
+
+  /** Writes what is queued, if the database takes it now; never throws. */
+  #flush(): void {
+    if (this.#db.isOpen) this.#queue.flush();
+  }
+
+  health(): StoreHealth {
+    return {
+      pendingEvents: this.#queue.pending,
+      droppedEvents: this.#queue.dropped,
+      failing: this.#queue.failing,
+    };
+  }
+
+  closeAbandonedRecords(reason: EndReason, detail: string): string[] {
+    this.#flush();
+    const lastEvent = (table: string) => `(SELECT MAX(at) FROM ${table} t WHERE t.call_sid = calls.call_sid)`;
+    const rows = this.#db.prepare(
+      `UPDATE calls SET end_reason = ?, end_detail = ?, ended_at = MAX(created_at,
+         COALESCE(started_at, 0), COALESCE(session_configured_at, 0),
+         COALESCE(${lastEvent("call_statuses")}, 0), COALESCE(${lastEvent("transcript")}, 0),
+         COALESCE(${lastEvent("turn_latencies")}, 0), COALESCE(${lastEvent("interruptions")}, 0),
+         COALESCE(${lastEvent("usage")}, 0))
+       WHERE ended_at IS NULL RETURNING call_sid`,
+    ).all(reason, detail) as Row[];
+    return rows.map((row) => String(row.call_sid));
   }
 
   record(event: CallEvent): void {
@@ -361,13 +445,21 @@ class SqliteCallStore implements CallStore {
           break;
         case "usage": {
           const u = event.usage;
+          const impossible = impossibleTokenCounts(u);
+          if (impossible.length > 0) {
+            // Kept as a response of unknown cost (so the call's cost reads "unknown", not a number).
+            this.#onError(
+              `[Realtime] Call store: response ${event.responseId} of CallSid=${event.callSid} reported ` +
+                `impossible token counts (${impossible.join(", ")}): stored as 0 and left unpriced`,
+            );
+          }
           const tokens = [
             u.inputTextTokens,
             u.inputAudioTokens,
             u.inputCachedTokens,
             u.outputTextTokens,
             u.outputAudioTokens,
-          ].map((n) => Math.round(n));
+          ].map((n) => n >= 0 && n <= MAX_PLAUSIBLE_TOKENS ? Math.round(n) : 0);
           const cost = estimateCost(event.model, u, this.#prices);
           this.#run(
             `INSERT INTO usage (call_sid, at, model, response_id, input_text_tokens, input_audio_tokens,
@@ -472,6 +564,10 @@ class SqliteCallStore implements CallStore {
   close(): void {
     if (!this.#db.isOpen) return;
     this.#flush();
+    this.#queue.close();
+    if (this.#queue.pending > 0) {
+      this.#onError(`[Realtime] Call store is closing: ${this.#queue.pending} call event(s) not recorded`);
+    }
     this.#statements.clear();
     this.#db.close();
   }
@@ -489,7 +585,9 @@ class SqliteCallStore implements CallStore {
       body();
       this.#db.exec("COMMIT");
     } catch (error) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      try {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      } catch { /* SQLite may have rolled back already (a full disk); the first error says why */ }
       throw error;
     }
   }
@@ -551,6 +649,10 @@ function parseParameters(value: unknown): Record<string, string> {
     if (!(error instanceof SyntaxError)) throw error;
   }
   return {};
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function num(value: unknown): number {

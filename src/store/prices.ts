@@ -182,7 +182,7 @@ export function estimateCost(
   prices: PriceTable = DEFAULT_PRICES,
 ): number | null {
   const p = pricesFor(model, prices);
-  if (p === undefined) return null;
+  if (p === undefined || impossibleTokenCounts(usage).length > 0) return null;
   const audioIn = Math.max(0, usage.inputAudioTokens);
   const textIn = Math.max(0, usage.inputTextTokens);
   const input = audioIn + textIn;
@@ -201,6 +201,25 @@ export function estimateCost(
     (textIn - cachedText) * p.textIn + cachedText * p.textCached +
     Math.max(0, usage.outputAudioTokens) * p.audioOut + Math.max(0, usage.outputTextTokens) * p.textOut;
   return micro / 1_000_000;
+}
+
+/** No response bills more tokens than this (a whole 60-minute session is about 100,000). */
+export const MAX_PLAUSIBLE_TOKENS = 1e9;
+
+/**
+ * The token counts of `usage` that cannot be true (negative, not a number, or absurdly large, such
+ * as 1e300), as `field=value`; empty when all are plausible. Such a response is kept unpriced.
+ *
+ * @example
+ * ```ts
+ * impossibleTokenCounts({ inputTextTokens: 1e300, inputAudioTokens: 0, inputCachedTokens: 0,
+ *   outputTextTokens: 0, outputAudioTokens: 0 }); // ["inputTextTokens=1e+300"]
+ * ```
+ */
+export function impossibleTokenCounts(usage: Usage): string[] {
+  return Object.entries(usage)
+    .filter(([, n]) => n !== undefined && !(typeof n === "number" && n >= 0 && n <= MAX_PLAUSIBLE_TOKENS))
+    .map(([field, n]) => `${field}=${String(n)}`);
 }
 
 // Own keys only: "constructor" or "toString" are not models.

@@ -11,6 +11,8 @@
  */
 
 import { validateRequest } from "twilio/lib/webhooks/webhooks.js";
+import { jsonError } from "../http/responses.ts";
+import type { Logger } from "../log.ts";
 
 /** Largest webhook form body accepted, in bytes. Twilio's callbacks are a few KiB. */
 export const MAX_TWILIO_FORM_BYTES = 64 * 1024;
@@ -131,6 +133,29 @@ export function checkTwilioSignature(req: Request, options: TwilioSignatureOptio
       "says, so the signing token differs: check TWILIO_AUTH_TOKEN matches the account that owns the " +
       "number (or the request was not sent by Twilio)",
   );
+}
+
+/** Options for {@linkcode refuseUnsignedTwilio}: the check's, and where refusals are logged. */
+export interface RefuseUnsignedOptions extends TwilioSignatureOptions {
+  log: Logger;
+}
+
+/**
+ * The check every Twilio route runs first: undefined when `req` is signed, else the 403 to answer,
+ * after logging the diagnosis. Each diagnosis has its own rate-limit budget, shared by every route,
+ * so a flood of one kind never hides a different one.
+ *
+ * @example
+ * ```ts
+ * const refused = refuseUnsignedTwilio(req, { authToken, publicBaseUrl, params: form, log });
+ * if (refused !== undefined) return refused;
+ * ```
+ */
+export function refuseUnsignedTwilio(req: Request, options: RefuseUnsignedOptions): Response | undefined {
+  const verdict = checkTwilioSignature(req, options);
+  if (verdict.ok) return undefined;
+  options.log.warnRateLimited(`twilio-signature:${verdict.code}`, verdict.reason);
+  return jsonError(403, "Twilio signature check failed");
 }
 
 /** Raised by {@linkcode readTwilioForm} for a body larger than {@linkcode MAX_TWILIO_FORM_BYTES}. */

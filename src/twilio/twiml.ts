@@ -45,6 +45,21 @@ export function connectStreamTwiml(options: ConnectStreamOptions): string {
   return response.toString();
 }
 
+/**
+ * TwiML that only says `message` and hangs up: the answer when Parley takes no new call (at
+ * `MAX_CONCURRENT_CALLS`, or draining for a deploy). No stream, so no OpenAI session is opened.
+ *
+ * @example
+ * ```ts
+ * fallbackTwiml("Sorry, we're busy."); // <?xml …?><Response><Say>Sorry, we're busy.</Say></Response>
+ * ```
+ */
+export function fallbackTwiml(message: string): string {
+  const response = new VoiceResponse();
+  response.say(message);
+  return response.toString();
+}
+
 /** Splits parameters into those Twilio accepts and the names of those too long to pass on. */
 export function fitParameters(parameters: Readonly<Record<string, string>>): {
   kept: Record<string, string>;

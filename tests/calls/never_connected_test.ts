@@ -6,16 +6,15 @@
 
 import assert from "node:assert/strict";
 import { openCallStore } from "../../src/store/call_store.ts";
-import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
-import { FakeTwilioCall } from "../fakes/fake_twilio.ts";
+import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
 import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../fakes/parley_harness.ts";
 import { within } from "../fakes/within.ts";
 
 const API_TOKEN = "never-connected-token-0123456789";
 const AUTH = { authorization: `Bearer ${API_TOKEN}` };
 
-/** POSTs a signed Twilio form to `path`. */
-async function postSigned(t: TestParley, path: string, form: Record<string, string>): Promise<void> {
+/** POSTs a signed Twilio form to `path`; resolves with the answer's body. */
+async function postSigned(t: TestParley, path: string, form: Record<string, string>): Promise<string> {
   const response = await fetch(`${t.origin}${path}`, {
     method: "POST",
     headers: {
@@ -25,7 +24,7 @@ async function postSigned(t: TestParley, path: string, form: Record<string, stri
     body: new URLSearchParams(form),
   });
   assert.ok(response.ok, `${path}: ${response.status}`);
-  await response.body?.cancel();
+  return await response.text();
 }
 
 /** A Parley with a call store in a temp folder, closed (and removed) by `await using`. */
@@ -83,11 +82,11 @@ Deno.test("an OpenAI refusal before `start` still gives the record an end", asyn
   await using p = await parleyWithStore(300);
   p.t.upstream.refuseWith = 401;
   const callSid = "CA" + "2".repeat(32);
-  await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(callSid));
+  const twiml = await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(callSid));
+  const streamUrl = /<Stream url="([^"]+)"/.exec(twiml)?.[1];
+  assert.ok(streamUrl !== undefined, `the webhook answered a stream: ${twiml}`);
   // Twilio opens the socket; OpenAI refuses before Twilio's `start` arrives, so the relay ends unnamed.
-  const call = await FakeTwilioCall.connect(`${p.t.origin.replace("http", "ws")}${MEDIA_STREAM_PATH}`, {
-    headers: p.t.twilioHeaders(`wss://parley.test${MEDIA_STREAM_PATH}`),
-  });
+  const call = await p.t.connectStream(streamUrl, callSid);
   await within(call.closed, "the relay to close the socket");
   await within(p.t.waitForLog(/reason=upstream_refused/), "the refusal in the log");
 

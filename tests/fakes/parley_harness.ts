@@ -15,10 +15,18 @@ import {
 import { loadConfig, type ParleyConfig } from "../../src/config.ts";
 import { createLogger, type LogLevel } from "../../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
-import { createParley, MEDIA_STREAM_PATH, type Parley, type ServerConfig } from "../../src/server.ts";
+import { createParley, type Parley, type ServerConfig } from "../../src/server.ts";
 import type { CallStore } from "../../src/store/call_store.ts";
 import { FakeRealtimeServer } from "./fake_realtime.ts";
-import { FakeTwilioCall } from "./fake_twilio.ts";
+import type { FakeTwilioCall } from "./fake_twilio.ts";
+import {
+  connectStream as connectTwilioStream,
+  newCallSid,
+  postVoiceWebhook,
+  type TwilioTarget,
+} from "./twilio_webhook.ts";
+
+export { newCallSid };
 
 /** The public URL the test server pretends Twilio reaches. */
 export const TEST_PUBLIC_BASE_URL = "https://parley.test";
@@ -65,8 +73,16 @@ export interface TestParley {
     type: T,
     match?: (e: Extract<CallEvent, { type: T }>) => boolean,
   ): Promise<Extract<CallEvent, { type: T }>>;
-  /** Opens a signed media socket and sends `start` with these custom parameters. */
+  /**
+   * Does what Twilio does for a new call: posts the signed voice webhook, opens the signed media
+   * socket at the stream URL it answers (with its per-call token), and sends `start` with these
+   * custom parameters.
+   */
   startCall(parameters?: Record<string, string>): Promise<FakeTwilioCall>;
+  /** Posts the signed voice webhook for `callSid` and returns the stream URL its TwiML names. */
+  answerWebhook(callSid: string): Promise<string>;
+  /** Opens the media socket at a `wss://parley.test/…` stream URL, signed as Twilio would. */
+  connectStream(streamUrl: string, callSid?: string): Promise<FakeTwilioCall>;
   /** Headers Twilio would send for `publicUrl` with these form parameters. */
   twilioHeaders(publicUrl: string, params?: Record<string, string>): Record<string, string>;
   close(): Promise<void>;
@@ -130,6 +146,21 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     "X-Twilio-Signature": getExpectedTwilioSignature(TEST_AUTH_TOKEN, publicUrl, params),
   });
 
+  const target: TwilioTarget = {
+    port: server.addr.port,
+    authToken: TEST_AUTH_TOKEN,
+    publicBaseUrl: TEST_PUBLIC_BASE_URL,
+  };
+  const answerWebhook = async (callSid: string) => {
+    const { status, twiml, streamUrl } = await postVoiceWebhook(target, callSid);
+    if (streamUrl === undefined) {
+      throw new Error(`The voice webhook answered no stream (${status}): ${twiml}`);
+    }
+    return streamUrl;
+  };
+  const connectStream = (streamUrl: string, callSid?: string) =>
+    connectTwilioStream(target, streamUrl, callSid);
+
   return {
     origin,
     config: serverConfig,
@@ -153,10 +184,11 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       // deno-lint-ignore no-explicit-any
       return new Promise((resolve) => eventWaiters.push({ match: full, resolve: resolve as any }));
     },
+    answerWebhook,
+    connectStream,
     async startCall(parameters = {}) {
-      const call = await FakeTwilioCall.connect(`ws://127.0.0.1:${server.addr.port}${MEDIA_STREAM_PATH}`, {
-        headers: twilioHeaders(`wss://parley.test${MEDIA_STREAM_PATH}`),
-      });
+      const callSid = newCallSid();
+      const call = await connectStream(await answerWebhook(callSid), callSid);
       call.start(parameters);
       return call;
     },

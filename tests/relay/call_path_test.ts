@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { fromBase64, toBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley, TEST_OPENAI_KEY } from "../fakes/parley_harness.ts";
+import { newCallSid, startTestParley, TEST_OPENAI_KEY } from "../fakes/parley_harness.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 const testEnv = { DEFAULT_PERSONA: "tester" };
@@ -282,10 +282,7 @@ Deno.test("a persona with its own model gets a session for that model", async ()
 Deno.test("a media socket that never sends start is closed after the timeout", async () => {
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv, startTimeoutMs: 200 });
   try {
-    const { FakeTwilioCall } = await import("../fakes/fake_twilio.ts");
-    const call = await FakeTwilioCall.connect(`${t.origin.replace("http", "ws")}/twilio-realtime-voice`, {
-      headers: t.twilioHeaders("wss://parley.test/twilio-realtime-voice"),
-    });
+    const call = await t.connectStream(await t.answerWebhook(newCallSid()));
     await call.closed;
     assert.ok(await t.waitForLog(/reason=no_start \(no start message within 200 ms\)/));
   } finally {

@@ -78,3 +78,32 @@ Deno.test("a flood of garbage on one media socket leaves that call and a healthy
     await t.close();
   }
 });
+
+Deno.test("text from the peer cannot forge or recolour log lines (DTMF digits, custom parameters)", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
+  try {
+    const forged =
+      "\n[Realtime] Call ended: CallSid=CA00000000000000000000000000000000 reason=caller_hung_up";
+    const call = await t.startCall({ persona: `nobody${forged}\r\u001b[2J\u2028` });
+    const session = await t.upstream.session(0);
+    await session.waitFor("session.update");
+    call.sendJson({
+      event: "dtmf",
+      streamSid: call.streamSid,
+      dtmf: { track: "inbound_track", digit: `1${forged}` },
+    });
+    await t.waitForLog(/DTMF 1/);
+    await t.waitForLog(/Unknown persona "nobody/);
+    // deno-lint-ignore no-control-regex
+    const raw = t.logs.filter((l) => /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(l.line));
+    assert.deepEqual(raw, [], "no log line carries a raw control character");
+    assert.ok(
+      t.logs.some((l) => l.line.includes("DTMF 1\\x0a[Realtime] Call ended")),
+      "escaped, still readable",
+    );
+    call.stop();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});

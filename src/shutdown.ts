@@ -1,0 +1,112 @@
+/**
+ * SIGTERM / SIGINT: drain, then stop. The first signal stops new calls (the webhook answers the
+ * persona's fallback, `/healthz` says `draining`) and lets live calls go on until they end or
+ * `DRAIN_TIMEOUT_S` passes; then the remaining calls end with `server_shutdown`. A second signal
+ * ends them at once. Signals that arrive together count as one: `deno task dev` under Deno's
+ * `--watch` hands one Ctrl-C to the script as SIGINT, SIGTERM and SIGINT within a few milliseconds.
+ *
+ * @module
+ */
+
+import type { Logger } from "./log.ts";
+
+/** Signals closer together than this are one request to stop, ms. */
+export const SIGNAL_DEBOUNCE_MS = 1_000;
+
+/** What {@linkcode waitForShutdown} drains. */
+export interface Drainable {
+  /** Calls being relayed now. */
+  activeCalls(): number;
+  /** Stops taking calls; resolves when none is left. */
+  drain(): Promise<void>;
+  /** Ends every call now. */
+  shutdown(): Promise<void>;
+}
+
+/** Options for {@linkcode waitForShutdown}. */
+export interface ShutdownOptions {
+  log: Logger;
+  /** `DRAIN_TIMEOUT_S`, in seconds. */
+  drainTimeoutS: number;
+  /** Signals to listen to. @default ["SIGINT", "SIGTERM"] */
+  signals?: Deno.Signal[];
+}
+
+/** How the drain went. */
+export interface ShutdownReport {
+  /** The signal that started it. */
+  signal: Deno.Signal;
+  /** Calls live when it started. */
+  drained: number;
+  /** Calls still live at the timeout or the second signal, ended with `server_shutdown`. */
+  ended: number;
+  /** How long the drain took, ms. */
+  tookMs: number;
+}
+
+/**
+ * Waits for the first signal, drains `parley`, and resolves once every call has ended. Signal
+ * listeners are removed before it resolves, so a later signal has its default effect.
+ *
+ * @example
+ * ```ts
+ * const report = await waitForShutdown(parley, { log, drainTimeoutS: config.drainTimeoutS });
+ * await server.shutdown();
+ * ```
+ */
+export async function waitForShutdown(parley: Drainable, options: ShutdownOptions): Promise<ShutdownReport> {
+  const { log } = options;
+  const signals = options.signals ?? ["SIGINT", "SIGTERM"];
+  let firstAt = -Infinity;
+  let first!: (signal: Deno.Signal) => void;
+  let again!: () => void;
+  const firstSignal = new Promise<Deno.Signal>((resolve) => first = resolve);
+  const secondSignal = new Promise<"signal">((resolve) => again = () => resolve("signal"));
+  const listeners = signals.map((signal) => {
+    const listener = () => {
+      const now = performance.now();
+      if (firstAt === -Infinity) {
+        firstAt = now;
+        first(signal);
+      } else if (now - firstAt > SIGNAL_DEBOUNCE_MS) again();
+    };
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
+
+  try {
+    const signal = await firstSignal;
+    const startedAt = performance.now();
+    const drained = parley.activeCalls();
+    log.info(
+      `Shutting down (${signal}): draining ${drained} call(s) in progress; new calls get the fallback. ` +
+        `Calls still live after DRAIN_TIMEOUT_S=${options.drainTimeoutS} end; send the signal again to end them now`,
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), options.drainTimeoutS * 1000);
+    });
+    const outcome = await Promise.race([
+      parley.drain().then(() => "drained" as const),
+      timeout,
+      secondSignal,
+    ]);
+    clearTimeout(timer);
+    const ended = parley.activeCalls();
+    if (outcome !== "drained") {
+      log.info(
+        `${outcome === "timeout" ? `DRAIN_TIMEOUT_S=${options.drainTimeoutS} passed` : "Second signal"}: ` +
+          `ending ${ended} call(s) with server_shutdown`,
+      );
+    }
+    await parley.shutdown();
+    const tookMs = performance.now() - startedAt;
+    log.info(
+      `Drained ${Math.max(0, drained - ended)} of ${drained} call(s) in ${(tookMs / 1000).toFixed(1)} s` +
+        (ended > 0 ? `; ${ended} ended with server_shutdown` : ""),
+    );
+    return { signal, drained, ended, tookMs };
+  } finally {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * `main.ts` as a subprocess with the exact flags of a deno.json task, reading an env file the test
+ * writes instead of the user's `.env`; and (re-exported) what Twilio does to it over real sockets.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { LineReader } from "./line_reader.ts";
+
+export { placeTwilioCall, postVoiceWebhook, type TwilioTarget } from "./twilio_webhook.ts";
+
+/** The repository root. */
+export const REPO: string = new URL("../../", import.meta.url).pathname;
+
+/**
+ * The tests' own personas (`tester` answers outbound calls, `quiet` inbound ones): never the user's
+ * `personas/`, which they edit and add to.
+ */
+export const TEST_PERSONAS_DIR = `${REPO}tests/testdata/personas`;
+
+/** Options for {@linkcode taskFlags}. */
+export interface TaskFlagsOptions {
+  /** Replaces the task's `--env-file=.env`: the user's own `.env` must never change what the tests see. */
+  envFile: string;
+  /** Keep `--watch` (as `deno task dev` runs). @default false */
+  keepWatch?: boolean;
+}
+
+/** The flags between `deno run` and `main.ts` in a deno.json task, its `.env` replaced by `envFile`. */
+export async function taskFlags(task: string, options: TaskFlagsOptions): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${REPO}deno.json`));
+  const command: string = config.tasks[task];
+  const words = command.split(/\s+/);
+  assert.equal(words[0], "deno");
+  assert.equal(words[1], "run");
+  const flags = words.slice(2, words.indexOf("main.ts"));
+  assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"), "no -A");
+  assert.ok(!flags.some((f) => f.startsWith("--allow-run") || f.startsWith("--allow-ffi")), "no run/ffi");
+  assert.ok(flags.includes("--env-file=.env"), `task ${task} reads .env`);
+  return flags
+    .filter((f) => options.keepWatch === true || f !== "--watch")
+    .map((f) => f === "--env-file=.env" ? `--env-file=${options.envFile}` : f);
+}
+
+/** Options for {@linkcode spawnParley}. */
+export interface SpawnParleyOptions {
+  /** Arguments after `main.ts`. @default [] */
+  args?: string[];
+  /** Keep the task's `--watch`. @default false */
+  keepWatch?: boolean;
+}
+
+/** A running `main.ts`. */
+export interface ParleyProcess {
+  /** The flags it runs with, between `deno run` and `main.ts`. */
+  flags: string[];
+  child: Deno.ChildProcess;
+  stdout: LineReader;
+  stderr: LineReader;
+  /** Waits for the exit and both streams, removes the env file; resolves with how it exited and stderr. */
+  finished(): Promise<{ code: number; signal: Deno.Signal | null; stderr: string }>;
+}
+
+/**
+ * Runs `main.ts` in the repository with a task's flags and nothing but `env`, which it reads from an
+ * env file the test writes (as it would read `.env`): no variable of the shell running the tests, and
+ * nothing of the user's `.env`, gets through.
+ */
+export async function spawnParley(
+  task: string,
+  env: Record<string, string>,
+  options: SpawnParleyOptions = {},
+): Promise<ParleyProcess> {
+  const dir = await Deno.makeTempDir({ prefix: "parley-process-" });
+  const envFile = `${dir}/.env`;
+  await Deno.writeTextFile(
+    envFile,
+    Object.entries(env).map(([name, value]) => `${name}=${JSON.stringify(value)}\n`).join(""),
+  );
+  const flags = await taskFlags(task, {
+    envFile,
+    ...(options.keepWatch === undefined ? {} : { keepWatch: options.keepWatch }),
+  });
+  const denoDir = Deno.env.get("DENO_DIR");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, "main.ts", ...options.args ?? []],
+    cwd: REPO,
+    clearEnv: true,
+    env: {
+      HOME: Deno.env.get("HOME") ?? "/root",
+      PATH: Deno.env.get("PATH") ?? "",
+      NO_COLOR: "1",
+      ...(denoDir === undefined ? {} : { DENO_DIR: denoDir }),
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new LineReader(child.stdout);
+  const stderr = new LineReader(child.stderr);
+  let finished: Promise<{ code: number; signal: Deno.Signal | null; stderr: string }> | undefined;
+  return {
+    flags,
+    child,
+    stdout,
+    stderr,
+    finished() {
+      finished ??= (async () => {
+        const status = await child.status;
+        await Promise.all([stdout.done, stderr.done]);
+        await Deno.remove(dir, { recursive: true });
+        return { code: status.code, signal: status.signal, stderr: stderr.lines.join("\n") };
+      })();
+      return finished;
+    },
+  };
+}
+
+/** Resolves with the port once Parley listens; rejects with its output if it exits first. */
+export async function listeningPort(parley: ParleyProcess): Promise<number> {
+  const line = await Promise.race([
+    parley.stdout.waitFor(/Parley listening on/),
+    parley.child.status.then(() => {
+      throw new Error(`Parley exited:\n${parley.stderr.lines.join("\n")}\n${parley.stdout.lines.join("\n")}`);
+    }),
+  ]);
+  return Number(line.match(/localhost:(\d+)/)![1]);
+}
+
+/** Kills the process if it still runs, waits for its output to end and removes its env file. */
+export async function reap(parley: ParleyProcess): Promise<void> {
+  try {
+    parley.child.kill("SIGKILL");
+  } catch { /* already exited */ }
+  await parley.finished();
+}
