@@ -1,7 +1,7 @@
 /**
  * What a persona file exports: the agent's script, voice and turn-taking settings.
  *
- * Fields are camelCase here; `src/realtime/session.ts` turns them into the snake_case wire shape.
+ * Fields are camelCase here; `src/engines/realtime/session.ts` turns them into the snake_case wire shape.
  *
  * @module
  */

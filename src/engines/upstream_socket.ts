@@ -1,9 +1,9 @@
 /**
- * The socket toward the OpenAI Realtime API.
+ * The socket toward OpenAI, for every engine (the URL and the messages are the engine's).
  *
  * It uses `npm:ws` rather than Deno's native `WebSocket` client: the native client leaves Nagle's
  * algorithm on (`TCP_NODELAY=0`), which holds back the small frame we send every 20 ms; `ws` sets
- * `TCP_NODELAY=1` (see `tests/realtime/upstream_nodelay_test.ts`).
+ * `TCP_NODELAY=1` (see `tests/engines/upstream_nodelay_test.ts`).
  *
  * @module
  */
@@ -41,7 +41,7 @@ export interface Upstream {
 
 /** What a connector needs to open one session. */
 export interface UpstreamRequest {
-  /** Full URL, model included (see {@linkcode realtimeSessionUrl}). */
+  /** Full URL, from the engine's `sessionUrl`. */
   url: string;
   /** Sent as `Authorization: Bearer …`. */
   apiKey: string;
@@ -50,23 +50,8 @@ export interface UpstreamRequest {
 /** Opens an upstream socket; injected into the server so tests and benches can substitute it. */
 export type UpstreamConnector = (request: UpstreamRequest, handlers: UpstreamHandlers) => Upstream;
 
-/** How long the Realtime handshake may take before the call gives up on it. */
+/** How long the handshake may take before the call gives up on it. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
-
-/**
- * The session URL: `base` with the `model` query parameter set.
- *
- * @example
- * ```ts
- * realtimeSessionUrl("wss://api.openai.com/v1/realtime", "gpt-realtime-2.1");
- * // "wss://api.openai.com/v1/realtime?model=gpt-realtime-2.1"
- * ```
- */
-export function realtimeSessionUrl(base: string, model: string): string {
-  const url = new URL(base);
-  url.searchParams.set("model", model);
-  return url.toString();
-}
 
 /** Explains a refused handshake in plain words, with the fix. */
 export function describeRefusal(status: number, host: string): string {
@@ -87,7 +72,7 @@ export function describeRefusal(status: number, host: string): string {
 }
 
 /** The real connector, over `npm:ws` with Nagle off and no compression. */
-export const connectRealtime: UpstreamConnector = (request, handlers) => {
+export const connectOpenAI: UpstreamConnector = (request, handlers) => {
   const host = new URL(request.url).host;
   let settled = false;
   const socket = new WebSocket(request.url, {

@@ -1,0 +1,39 @@
+/**
+ * Where engines are chosen: by the model's name (see {@linkcode engineForModel}).
+ *
+ * @module
+ */
+
+import type { Engine } from "./engine.ts";
+import { createRealtimeEngine } from "./realtime/engine.ts";
+import { engineForModel } from "./voices.ts";
+
+/** The endpoints of each engine, from the config. */
+export interface EngineEndpoints {
+  /** OPENAI_REALTIME_URL. */
+  realtimeUrl: string;
+}
+
+/** Picks the engine serving a model. */
+export type EngineChooser = (model: string) => Engine;
+
+/**
+ * Builds the engines once and returns the chooser the relay uses.
+ *
+ * @example
+ * ```ts
+ * const engineFor = createEngineChooser({ realtimeUrl: "wss://api.openai.com/v1/realtime" });
+ * engineFor("gpt-realtime-2.1").id; // "realtime"
+ * ```
+ */
+export function createEngineChooser(endpoints: EngineEndpoints): EngineChooser {
+  const realtime = createRealtimeEngine(endpoints.realtimeUrl);
+  return (model) => {
+    switch (engineForModel(model)) {
+      case "realtime":
+        return realtime;
+      case "live":
+        return realtime; // GPT-Live arrives with its engine folder.
+    }
+  };
+}
