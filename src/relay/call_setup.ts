@@ -1,6 +1,7 @@
 /**
  * What a stream's `start` decides: the persona (the `persona` parameter, else the default), the
- * model and so the engine, the voice and the instructions rendered for this call.
+ * model and so the engine, the voice (the call's `voice` parameter when the engine has that voice,
+ * else the persona's) and the instructions rendered for this call.
  *
  * @module
  */
@@ -61,7 +62,11 @@ export function planCall(
   } catch (error) {
     return { ok: false, problem: (error as Error).message };
   }
-  const voice = persona.persona.voice;
+  const asked = start.customParameters.voice;
+  // Checked at the webhook too; a value the engine lacks (a stale page, a hand-made stream) falls back.
+  const voice = asked !== undefined && engine.capabilities.voices.includes(asked)
+    ? asked
+    : persona.persona.voice;
   return {
     ok: true,
     persona,

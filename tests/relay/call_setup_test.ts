@@ -81,3 +81,15 @@ Deno.test("call setup names the problem when the default persona is missing or i
   });
   assert.deepEqual(throwing, { ok: false, problem: "/p/alex.ts: instructions: the function threw: no name" });
 });
+
+Deno.test("call setup speaks with the call's voice parameter when the engine has it, else the persona's", () => {
+  const personas = { alex: { voice: "marin", instructions: "Alex." } } as const;
+  const voiceOf = (voice: string) => {
+    const setup = planCall({ ...START, customParameters: { voice } }, options(personas));
+    assert.ok(setup.ok);
+    return setup.plan.voice;
+  };
+  assert.equal(voiceOf("cedar"), "cedar");
+  assert.equal(voiceOf("nova"), "marin", "a text-to-speech voice falls back");
+  assert.equal(voiceOf("beacon"), "marin", "a GPT-Live voice is not a Realtime voice");
+});
