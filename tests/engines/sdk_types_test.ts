@@ -13,6 +13,7 @@ import * as liveEvents from "../../src/engines/live/events.ts";
 import * as liveSession from "../../src/engines/live/session.ts";
 import { LIVE_VOICES } from "../../src/engines/voices.ts";
 import type { Persona } from "../../src/personas/types.ts";
+import { checkClientEvent } from "../fakes/live_schema.ts";
 import * as realtimeEvents from "../../src/realtime/events.ts";
 import * as realtimeSession from "../../src/realtime/session.ts";
 
@@ -194,4 +195,71 @@ Deno.test("the SDK type check rejects events the types do not have", async () =>
   }
   assert.match(output, /input_audio_format/);
   assert.match(output, /turn_detection/);
+});
+
+/** Events the fake must judge as the SDK types do: valid ones, and one fault of each kind. */
+const FAKE_CORPUS: unknown[] = [
+  { type: "session.start", session: { model: "gpt-live-1" } },
+  {
+    type: "session.start",
+    session: { model: "gpt-live-1", audio: { format: { type: "audio/pcm", rate: 24000 } } },
+  },
+  {
+    type: "session.start",
+    session: { model: "gpt-live-1", audio: { output: { voice: { id: "voice_1" } } } },
+  },
+  {
+    type: "session.start",
+    session: { model: "gpt-live-1", instructions: null, store: true, delegation: null },
+  },
+  { type: "session.start", session: { model: "gpt-live-1", delegation: { type: "client" } } },
+  { type: "session.start", session: { model: 5 } },
+  { type: "session.start", session: { instructions: "no model" } },
+  { type: "session.start", session: { model: "gpt-live-1", voice: "marin" } },
+  {
+    type: "session.start",
+    session: { model: "gpt-live-1", audio: { format: { type: "audio/wav", rate: 8000 } } },
+  },
+  { type: "session.start", session: { model: "gpt-live-1", audio: { format: { type: "audio/pcmu" } } } },
+  {
+    type: "session.start",
+    session: {
+      model: "m",
+      delegation: { type: "responses", responses: { model: "r", tools: [{ type: "function" }] } },
+    },
+  },
+  {
+    type: "session.start",
+    session: { model: "m", input: [{ role: "user", content: [{ type: "output_text", text: "hi" }] }] },
+  },
+  { type: "session.start", session: { model: "m", input: [{ role: "system", content: [{ text: "hi" }] }] } },
+  { type: "session.input_audio.append", audio: "AAAA", event_id: null },
+  { type: "session.input_audio.append" },
+  { type: "session.commentary.append", content: "Hi", delegation_id: null, event_id: "e" },
+  { type: "session.thinking.append", content: "Hmm", delegation_id: "d" },
+  { type: "session.instructions.append", content: 5, delegation_id: null },
+  { type: "session.input_audio.mute" },
+  { type: "session.input_audio.unmute", reason: "x" },
+  { type: "response.item.create", item: { type: "function_call_output", call_id: "c", output: "{}" } },
+  { type: "response.item.create", item: { type: "function_call_output", call_id: "c" } },
+  { type: "response.create" },
+  { type: "response.create", response: {} },
+  { type: "session.close" },
+  { type: "session.closed" },
+  { type: "input_audio_buffer.append", audio: "AAAA" },
+];
+
+Deno.test("the GPT-Live fake accepts and refuses exactly what the SDK types do", async () => {
+  const lines = FAKE_CORPUS.map((e, i) => `const c${i} = ${JSON.stringify(e)} satisfies LiveClientEvent;`);
+  const { output } = await denoCheck([HEADER, ...lines, `export {};`].join("\n"));
+  const offset = HEADER.split("\n").length + 1;
+  const refusedByTypes = new Set([...output.matchAll(/\.ts:(\d+):/g)].map((m) => Number(m[1]) - offset));
+  const verdicts = FAKE_CORPUS.map((event, i) => ({
+    event: JSON.stringify(event),
+    types: refusedByTypes.has(i) ? "refused" : "accepted",
+    fake: checkClientEvent(event) === undefined ? "accepted" : "refused",
+  }));
+  const disagreements = verdicts.filter((v) => v.types !== v.fake);
+  assert.deepEqual(disagreements, [], output);
+  assert.ok(verdicts.some((v) => v.types === "refused") && verdicts.some((v) => v.types === "accepted"));
 });

@@ -18,44 +18,25 @@
  */
 
 import { LIVE_VOICES } from "../../src/engines/voices.ts";
+import {
+  bool,
+  check,
+  command,
+  fail,
+  int,
+  nullable,
+  obj,
+  oneOf,
+  type Schema,
+  str,
+  unsupported,
+  type WireError,
+} from "./schema_check.ts";
 
-/** A Live `Error` (the `error` of an `error` server event). */
-export interface LiveWireError {
-  type: "invalid_request_error";
-  code: string;
-  message: string;
-  param?: string;
-}
+export { fail } from "./schema_check.ts";
 
-type Schema =
-  | { kind: "string"; base64?: boolean }
-  | { kind: "number"; integer?: boolean }
-  | { kind: "boolean" }
-  | { kind: "enum"; values: readonly (string | number)[] }
-  | { kind: "nullable"; of: Schema }
-  | { kind: "array"; of: Schema; max?: number; length?: number }
-  | { kind: "object"; fields: Record<string, Schema>; required: readonly string[] }
-  | { kind: "anyObject" }
-  | { kind: "union"; key: string; variants: Record<string, Schema>; otherwise?: Schema }
-  | { kind: "oneOf"; of: readonly Schema[]; expected: string }
-  | { kind: "unsupported"; shape?: Shape };
-
-/** The JSON shape of a value, to pick the branch of a `oneOf`. */
-type Shape = "string" | "number" | "boolean" | "object" | "array" | "null";
-
-const str: Schema = { kind: "string" };
-const int: Schema = { kind: "number", integer: true };
-const bool: Schema = { kind: "boolean" };
-const unsupported: Schema = { kind: "unsupported" };
-const nullable = (of: Schema): Schema => ({ kind: "nullable", of });
-const oneOf = (values: readonly (string | number)[]): Schema => ({ kind: "enum", values });
-const obj = (fields: Record<string, Schema>, required: readonly string[] = []): Schema => ({
-  kind: "object",
-  fields,
-  required,
-});
-const command = (type: string, fields: Record<string, Schema> = {}, required: string[] = []): Schema =>
-  obj({ type: oneOf([type]), event_id: nullable(str), ...fields }, ["type", ...required]);
+/** A Live `Error` (the `error` of an `error` server event): `{type, code, message, param?}`. */
+export type LiveWireError = WireError;
 
 const textPart = (partType: string[]): Schema => obj({ text: str, type: oneOf(partType) }, ["text"]);
 const initialItem = (role: string, content: Schema): Schema =>
@@ -270,152 +251,4 @@ export function checkClientEvent(event: unknown): LiveWireError | undefined {
     );
   }
   return check(schema, event, "");
-}
-
-function check(schema: Schema, value: unknown, path: string): LiveWireError | undefined {
-  switch (schema.kind) {
-    case "string":
-      if (typeof value !== "string") return wrongType(path, "a string", value);
-      if (schema.base64 === true && !(value.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(value))) {
-        return fail("invalid_value", `Invalid '${path}': not valid base64.`, path);
-      }
-      return undefined;
-    case "number":
-      if (typeof value !== "number" || !Number.isFinite(value)) return wrongType(path, "a number", value);
-      return schema.integer === true && !Number.isInteger(value)
-        ? wrongType(path, "an integer", value)
-        : undefined;
-    case "boolean":
-      return typeof value === "boolean" ? undefined : wrongType(path, "a boolean", value);
-    case "enum":
-      return schema.values.includes(value as string | number) ? undefined : fail(
-        "invalid_value",
-        `Invalid value: '${String(value)}'. Supported values are: ${
-          schema.values.map((v) => `'${v}'`).join(", ")
-        }.`,
-        path,
-      );
-    case "nullable":
-      return value === null ? undefined : check(schema.of, value, path);
-    case "array":
-      return checkArray(schema, value, path);
-    case "object":
-      return checkObject(schema, value, path);
-    case "anyObject":
-      return isObject(value) ? undefined : wrongType(path, "an object", value);
-    case "union": {
-      if (!isObject(value)) return wrongType(path, "an object", value);
-      const key = join(path, schema.key);
-      const tag = value[schema.key];
-      const variant = schema.variants[String(tag)] ?? schema.otherwise;
-      if (tag === undefined && variant === undefined) {
-        return fail("missing_required_parameter", `Missing required parameter: '${key}'.`, key);
-      }
-      if (variant === undefined) return check(oneOf(Object.keys(schema.variants)), tag, key);
-      return check(variant, value, path);
-    }
-    case "oneOf": {
-      const branch = schema.of.find((s) => shapeOf(s) === shapeOfValue(value));
-      return branch === undefined ? wrongType(path, schema.expected, value) : check(branch, value, path);
-    }
-    case "unsupported":
-      return fail(
-        "fake_unsupported",
-        `FakeLiveServer does not implement '${path}' (the types define it); extend tests/fakes/live_schema.ts.`,
-        path,
-      );
-  }
-}
-
-function checkArray(schema: Extract<Schema, { kind: "array" }>, value: unknown, path: string) {
-  if (!Array.isArray(value)) return wrongType(path, "an array", value);
-  if (schema.max !== undefined && value.length > schema.max) {
-    return fail(
-      "array_above_max_length",
-      `Invalid '${path}': array too long. Expected an array with maximum length ${schema.max}, but got an array with length ${value.length} instead.`,
-      path,
-    );
-  }
-  if (schema.length !== undefined && value.length !== schema.length) {
-    return fail("invalid_value", `Invalid '${path}': supply exactly ${schema.length} part(s).`, path);
-  }
-  for (let i = 0; i < value.length; i++) {
-    const error = check(schema.of, value[i], `${path}[${i}]`);
-    if (error !== undefined) return error;
-  }
-  return undefined;
-}
-
-function checkObject(schema: Extract<Schema, { kind: "object" }>, value: unknown, path: string) {
-  if (!isObject(value)) return wrongType(path, "an object", value);
-  for (const key of Object.keys(value)) {
-    if (!(key in schema.fields)) {
-      return fail("unknown_parameter", `Unknown parameter: '${join(path, key)}'.`, join(path, key));
-    }
-  }
-  for (const key of schema.required) {
-    if (value[key] === undefined) {
-      return fail(
-        "missing_required_parameter",
-        `Missing required parameter: '${join(path, key)}'.`,
-        join(path, key),
-      );
-    }
-  }
-  for (const [key, field] of Object.entries(schema.fields)) {
-    if (value[key] === undefined) continue;
-    const error = check(field, value[key], join(path, key));
-    if (error !== undefined) return error;
-  }
-  return undefined;
-}
-
-function shapeOf(schema: Schema): Shape | undefined {
-  switch (schema.kind) {
-    case "string":
-    case "number":
-    case "boolean":
-      return schema.kind;
-    case "enum":
-      return typeof schema.values[0] === "number" ? "number" : "string";
-    case "array":
-      return "array";
-    case "object":
-    case "anyObject":
-    case "union":
-      return "object";
-    case "unsupported":
-      return schema.shape;
-    default:
-      return undefined;
-  }
-}
-
-function shapeOfValue(value: unknown): Shape {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "array";
-  const type = typeof value;
-  return type === "string" || type === "number" || type === "boolean" ? type : "object";
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function join(path: string, key: string): string {
-  return path === "" ? key : `${path}.${key}`;
-}
-
-function wrongType(path: string, expected: string, value: unknown): LiveWireError {
-  const got = value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
-  return fail(
-    "invalid_type",
-    `Invalid type for '${path}': expected ${expected}, but got ${got} instead.`,
-    path,
-  );
-}
-
-/** A Live error of type `invalid_request_error`. */
-export function fail(code: string, message: string, param: string | undefined): LiveWireError {
-  return { type: "invalid_request_error", code, message, ...(param === undefined ? {} : { param }) };
 }
