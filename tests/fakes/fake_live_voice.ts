@@ -39,15 +39,19 @@ export interface LiveScript {
   yieldToCallerAfterMs?: number;
   /** `session.usage.updated` period, ms; 0 for none. @default 1000 */
   usageIntervalMs?: number;
-  /** Keep each `session.input_audio.append` in `received`; false (the bench) only counts them. */
+  /**
+   * Keep each `session.input_audio.append` in `received`. False (the bench) only counts them and
+   * recognises well-formed appends without JSON.parse. @default true
+   */
   recordAudio?: boolean;
+  /** Called with each caller frame's base64 payload and arrival time (the bench times frames). */
+  onCallerAudio?: (payload: string, at: number) => void;
 }
 
 /** What the voice needs of its session. */
 export interface VoiceHost {
   send(event: Record<string, unknown>): boolean;
-  sendText(text: string): boolean;
-  nextEventId(): string;
+  sendAudioDelta(payload: string): boolean;
   timelineMs(): number;
   // deno-lint-ignore no-explicit-any
   readonly config: Record<string, any> | undefined;
@@ -95,11 +99,7 @@ export class LiveVoice {
     let word = 0;
     const chunkMs = utterance.chunkMs ?? 20;
     const pacer = new Pacer(utterance.audio, (chunk, positionMs) => {
-      const sent = this.#host.sendText(
-        `{"type":"session.output_audio.delta","event_id":"${this.#host.nextEventId()}","delta":"${
-          toBase64(chunk)
-        }"}`,
-      );
+      const sent = this.#host.sendAudioDelta(toBase64(chunk));
       for (; sent && word < words.length && word * wordMs < positionMs + chunkMs; word++) {
         this.#host.send({
           type: "session.output_transcript.delta",

@@ -22,6 +22,11 @@
  *   then `response.create`. Both require `delegation.type: "responses"`.
  * - `error {error:{type, code, message, param?, client_event_id?}}` and `info {code, message}`.
  *
+ * Timing assumption (the fakes make it; confirm on a real deployment): GPT-Live paces its output
+ * audio in real time on the primary socket — one full-duplex model listening while it speaks cannot
+ * render its answer ahead of saying it — so Twilio should hold little unplayed audio, and when the
+ * model stops mid-answer, little is left to `clear`. Network jitter can still bunch deltas.
+ *
  * @module
  */
 

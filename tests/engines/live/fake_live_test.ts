@@ -254,3 +254,23 @@ Deno.test("fake GPT-Live ends a session three ways: close, expiry, drop", async 
     assert.equal(client.all("session.closed").length, 0);
   });
 });
+
+Deno.test("fake GPT-Live in bench mode counts caller frames without keeping them, and still checks them", async () => {
+  const heard: string[] = [];
+  await using live = FakeLiveServer.start({
+    usageIntervalMs: 0,
+    recordAudio: false,
+    onCallerAudio: (payload) => heard.push(payload),
+  });
+  const client = await startedClient(live);
+  const session = live.sessions[0]!;
+  for (let i = 0; i < 5; i++) client.send(inputAudioAppendEvent(QUIET));
+  client.send('{"type":"session.input_audio.append","audio":"no good"}');
+  assert.equal((await client.next("error")).error.param, "audio");
+  assert.deepEqual(heard, Array(5).fill(QUIET));
+  assert.deepEqual(session.audioIn, { frames: 5, bytes: 800 });
+  assert.equal(session.eventsOf("session.input_audio.append").length, 1, "only the refused one is kept");
+  assert.equal(session.sendAudioDelta(LOUD), true);
+  assert.equal((await client.next("session.output_audio.delta")).delta, LOUD);
+  await client.close();
+});
