@@ -10,7 +10,8 @@
  *    lags the audio: a late fragment that starts before the floor changed still joins the turn.
  *    Speech that overlaps the open turn (a backchannel "mm-hm" while the agent talks, or the caller
  *    talking over the agent, which GPT-Live leaves to the model) does not end it: both turns stay
- *    open, and each ends on its own.
+ *    open, and each ends on its own — and when the overlapped side speaks again after the other side
+ *    finished (the caller barged in, the model yielded, then answered), that is a new turn.
  * 2. **A gap**: a turn whose last fragment ended `gapMs` or more before the timeline's "now" has
  *    ended. "Now" is the latest `end_ms` seen, or the caller's clock passed to `idle()`, so a caller
  *    who stops and waits still gets a turn end.
@@ -74,6 +75,8 @@ export class TurnAssembler {
   readonly #gapMs: number;
   readonly #settleMs: number;
   readonly #open = new Map<Speaker, OpenTurn>();
+  /** Latest `end_ms` each side has spoken to, ended turns included. */
+  readonly #lastEnd = new Map<Speaker, number>();
   #nowMs = 0;
 
   constructor(options: TurnAssemblerOptions = {}) {
@@ -89,10 +92,8 @@ export class TurnAssembler {
       other.floorLostAt = startMs;
     }
     const own = this.#open.get(speaker);
-    const late = own?.floorLostAt !== undefined && startMs < own.floorLostAt;
-    if (own !== undefined && !late && (own.floorLostAt !== undefined || startMs - own.endMs >= this.#gapMs)) {
-      this.#end(own, ended);
-    }
+    if (own !== undefined && this.#resumes(own, startMs)) this.#end(own, ended);
+    this.#lastEnd.set(speaker, Math.max(this.#lastEnd.get(speaker) ?? 0, endMs));
     const turn = this.#open.get(speaker);
     if (turn === undefined) {
       this.#open.set(speaker, { speaker, text: delta, startMs, endMs, floorLostAt: undefined });
@@ -129,6 +130,15 @@ export class TurnAssembler {
   current(speaker: Speaker): Readonly<TranscriptTurn> | undefined {
     const turn = this.#open.get(speaker);
     return turn === undefined ? undefined : finished(turn);
+  }
+
+  /** True when a fragment of `own`'s speaker starting at `startMs` begins a new turn. */
+  #resumes(own: OpenTurn, startMs: number): boolean {
+    if (own.floorLostAt !== undefined) return startMs >= own.floorLostAt; // else a late fragment
+    const otherSaid = this.#lastEnd.get(own.speaker === "caller" ? "agent" : "caller") ?? -Infinity;
+    // The other side spoke past this turn's end (e.g. the caller barged in and the model yielded).
+    if (otherSaid > own.endMs && startMs >= otherSaid) return true;
+    return startMs - own.endMs >= this.#gapMs;
   }
 
   #end(turn: OpenTurn, into: TranscriptTurn[]): void {

@@ -58,6 +58,36 @@ Deno.test("a backchannel over the agent does not cut the agent's turn", () => {
   ]);
 });
 
+Deno.test("a barge-in: the caller talks over the agent, the model yields, then answers in a new turn", () => {
+  const turns = new TurnAssembler({ settleMs: 300, gapMs: 1500 });
+  const ended = [
+    turns.add("agent", "Our premium plan", 0, 1500),
+    turns.add("caller", "Sorry, how much", 1300, 2000), // over the agent, which stops at 1500
+    turns.add("caller", " is it?", 2000, 2600), // the caller goes on alone: the agent lost the floor
+    turns.add("agent", "It's ten", 2900, 3100), // the answer; the caller's turn is still settling
+    turns.add("agent", " dollars.", 3100, 3400),
+  ];
+  assert.deepEqual(ended, [
+    [],
+    [],
+    [{ speaker: "agent", text: "Our premium plan", startMs: 0, endMs: 1500 }],
+    [],
+    [{ speaker: "caller", text: "Sorry, how much is it?", startMs: 1300, endMs: 2600 }],
+  ]);
+  assert.equal(turns.current("agent")?.text, "It's ten dollars.");
+});
+
+Deno.test("the overlapped side speaking again after the other finished starts a new turn", () => {
+  // The agent's turn never lost the floor (the caller started over it), yet the caller spoke past
+  // its end: the agent's next words are a new turn, even within the gap.
+  const turns = new TurnAssembler({ settleMs: 5000, gapMs: 5000 });
+  turns.add("agent", "Let me explain", 0, 1000);
+  turns.add("caller", "No, wait", 800, 1600);
+  assert.deepEqual(turns.add("agent", "Of course.", 1800, 2400), [
+    { speaker: "agent", text: "Let me explain", startMs: 0, endMs: 1000 },
+  ]);
+});
+
 Deno.test("a silent gap ends a turn, on the next fragment or on the clock", () => {
   const turns = new TurnAssembler({ gapMs: 1500 });
   turns.add("caller", "Wait", 0, 300);
