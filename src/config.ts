@@ -16,6 +16,7 @@ export const ENV_VARIABLES = [
   "OPENAI_API_KEY",
   "OPENAI_REALTIME_MODEL",
   "OPENAI_REALTIME_URL",
+  "OPENAI_LIVE_URL",
   "TWILIO_ACCOUNT_SID",
   "TWILIO_AUTH_TOKEN",
   "TWILIO_PHONE_NUMBER",
@@ -51,6 +52,8 @@ export interface ParleyConfig {
   realtimeModel: string;
   /** Realtime WebSocket endpoint; the model goes in its `model` query parameter. */
   realtimeUrl: string;
+  /** GPT-Live WebSocket endpoint, without query parameters (the model goes in `session.start`). */
+  liveUrl: string;
   /** Twilio account SID (`AC…`), for the REST API. */
   twilioAccountSid: string | undefined;
   /** Twilio auth token: signs webhooks and authenticates REST calls. */
@@ -93,6 +96,8 @@ export class ConfigError extends Error {
 export const DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1";
 /** Default Realtime endpoint. */
 export const DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime";
+/** Default GPT-Live endpoint. */
+export const DEFAULT_LIVE_URL = "wss://api.openai.com/v1/live/sessions";
 
 /**
  * Reads and checks the configuration from `env`.
@@ -134,6 +139,16 @@ export function loadConfig(env: Env): ParleyConfig {
   const parsedRealtime = tryUrl(realtimeUrl);
   if (parsedRealtime === undefined || !["wss:", "ws:"].includes(parsedRealtime.protocol)) {
     problems.push(`OPENAI_REALTIME_URL: "${realtimeUrl}" is not a ws:// or wss:// URL`);
+  }
+
+  const liveUrl = text("OPENAI_LIVE_URL") ?? DEFAULT_LIVE_URL;
+  const parsedLive = tryUrl(liveUrl);
+  if (parsedLive === undefined || !["wss:", "ws:"].includes(parsedLive.protocol)) {
+    problems.push(`OPENAI_LIVE_URL: "${liveUrl}" is not a ws:// or wss:// URL`);
+  } else if (parsedLive.search !== "") {
+    problems.push(
+      `OPENAI_LIVE_URL: "${liveUrl}" has a query string: GPT-Live refuses query parameters (the model goes in session.start)`,
+    );
   }
 
   const twilioAccountSid = text("TWILIO_ACCOUNT_SID");
@@ -189,6 +204,7 @@ export function loadConfig(env: Env): ParleyConfig {
     openaiApiKey: openaiApiKey!,
     realtimeModel: text("OPENAI_REALTIME_MODEL") ?? DEFAULT_REALTIME_MODEL,
     realtimeUrl,
+    liveUrl,
     twilioAccountSid,
     twilioAuthToken: text("TWILIO_AUTH_TOKEN"),
     twilioPhoneNumber,

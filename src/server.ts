@@ -88,7 +88,7 @@ export function createParley(options: ParleyOptions): Parley {
   const { config, personas, log, hub, counters } = options;
   const relays = new Set<CallRelay>();
   const connectUpstream = options.connectUpstream ?? connectOpenAI;
-  const engineFor = createEngineChooser({ realtimeUrl: config.realtimeUrl });
+  const engineFor = createEngineChooser(config);
   const publicHost = new URL(config.publicBaseUrl).host;
   const metrics = createMetrics(options.prices === undefined ? {} : { prices: options.prices });
   // Ends open live feeds (SSE) on shutdown, so the server can finish.

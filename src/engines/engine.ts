@@ -73,10 +73,21 @@ export type EngineEvent =
   }
   /** The caller started speaking. */
   | { type: "caller.started" }
-  /** The caller stopped speaking. */
-  | { type: "caller.stopped" }
+  /**
+   * The caller stopped speaking; `at` (monotonic ms) when the engine knows when it happened, which
+   * may be earlier than now (GPT-Live: the end of the caller's last transcript fragment).
+   */
+  | { type: "caller.stopped"; at: number | undefined }
   /** A finished turn's words. */
   | { type: "transcript"; speaker: "caller" | "agent"; text: string; itemId: string | undefined }
+  /** Cumulative billed session time (engines billed by the minute). */
+  | { type: "usage.seconds"; seconds: number }
+  /** A notice from the server, worth a log line. */
+  | { type: "notice"; code: string; message: string }
+  /** The model called a tool (`arguments` as sent, JSON text). */
+  | { type: "tool.call"; callId: string; name: string; arguments: string }
+  /** The server ended the session; `expected` when Parley asked for it, else `detail` in plain words. */
+  | { type: "session.closed"; expected: boolean; detail: string }
   /**
    * An error the server reported. `endsCall` (plain words) when the session cannot go on; errors that
    * are expected races are mapped to `ignored` by the engine.
@@ -87,6 +98,18 @@ export type EngineEvent =
   /** Anything the relay does not act on. */
   | { type: "ignored" };
 
+/** Reads one session's server messages into events. */
+export interface EngineReader {
+  /** Reads one text message, emitting zero or more events. Never throws. Hot path. */
+  read(text: string, emit: (event: EngineEvent) => void): void;
+  /** The opening went out at `at` (monotonic ms): engines with a session timeline start it near here. */
+  openingSent(at: number): void;
+  /** Emits what is due by now without a message (a turn that ended in silence); called every ~100 ms. */
+  idle(emit: (event: EngineEvent) => void): void;
+  /** The session is over: emits whatever is still pending (e.g. an unfinished transcript turn). */
+  flush(emit: (event: EngineEvent) => void): void;
+}
+
 /** Where engines differ in what the relay may do. */
 export interface EngineCapabilities {
   /** The client truncates and cancels the agent's answer on barge-in (Realtime); or the model does (GPT-Live). */
@@ -95,6 +118,10 @@ export interface EngineCapabilities {
   serverVad: boolean;
   /** Audio and commands wait for `session.ready` (GPT-Live refuses them before its session started). */
   waitsForSession: boolean;
+  /** The relay calls the reader's `idle` on a timer (engines whose events depend on elapsed time). */
+  needsIdle: boolean;
+  /** Billed by session minute (GPT-Live) rather than per token (Realtime). */
+  billedPerMinute: boolean;
   /** The voices the engine speaks with. */
   voices: readonly string[];
 }
@@ -111,8 +138,8 @@ export interface Engine {
   opening(plan: SessionPlan): SessionOpening;
   /** One caller frame (base64 μ-law, untouched) as an upstream message. Hot path. */
   audioMessage(payload: string): string;
-  /** One upstream text message as an event. Never throws. Hot path. */
-  parse(text: string): EngineEvent;
+  /** A reader of one session's server messages (it may keep per-session state). */
+  reader(now: () => number): EngineReader;
   /** Messages that stop the agent where the caller stopped hearing it (none without truncation). */
   interruption(cut: readonly CutItem[], activeResponse: string | undefined): string[];
   /** The message that ends a session politely, if the engine has one. */

@@ -5,6 +5,7 @@
  */
 
 import type { Engine } from "./engine.ts";
+import { createLiveEngine } from "./live/engine.ts";
 import { createRealtimeEngine } from "./realtime/engine.ts";
 import { engineForModel } from "./voices.ts";
 
@@ -12,6 +13,8 @@ import { engineForModel } from "./voices.ts";
 export interface EngineEndpoints {
   /** OPENAI_REALTIME_URL. */
   realtimeUrl: string;
+  /** OPENAI_LIVE_URL. */
+  liveUrl: string;
 }
 
 /** Picks the engine serving a model. */
@@ -22,18 +25,20 @@ export type EngineChooser = (model: string) => Engine;
  *
  * @example
  * ```ts
- * const engineFor = createEngineChooser({ realtimeUrl: "wss://api.openai.com/v1/realtime" });
+ * const engineFor = createEngineChooser({ realtimeUrl: DEFAULT_REALTIME_URL, liveUrl: DEFAULT_LIVE_URL });
  * engineFor("gpt-realtime-2.1").id; // "realtime"
+ * engineFor("gpt-live-1.1").id; // "live"
  * ```
  */
 export function createEngineChooser(endpoints: EngineEndpoints): EngineChooser {
   const realtime = createRealtimeEngine(endpoints.realtimeUrl);
+  const live = createLiveEngine(endpoints.liveUrl);
   return (model) => {
     switch (engineForModel(model)) {
       case "realtime":
         return realtime;
       case "live":
-        return realtime; // GPT-Live arrives with its engine folder.
+        return live;
     }
   };
 }

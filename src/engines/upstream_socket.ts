@@ -10,6 +10,7 @@
 
 // @ts-types="@types/ws"
 import WebSocket from "ws";
+import type { EngineId } from "./voices.ts";
 
 /** Why the upstream could not be opened. */
 export interface UpstreamFailure {
@@ -45,6 +46,8 @@ export interface UpstreamRequest {
   url: string;
   /** Sent as `Authorization: Bearer …`. */
   apiKey: string;
+  /** Which engine, for the words of a refusal. @default "realtime" */
+  engine?: EngineId;
 }
 
 /** Opens an upstream socket; injected into the server so tests and benches can substitute it. */
@@ -54,14 +57,17 @@ export type UpstreamConnector = (request: UpstreamRequest, handlers: UpstreamHan
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Explains a refused handshake in plain words, with the fix. */
-export function describeRefusal(status: number, host: string): string {
+export function describeRefusal(status: number, host: string, engine: EngineId = "realtime"): string {
+  const api = engine === "live" ? "GPT-Live" : "Realtime API";
   switch (status) {
     case 401:
       return "OpenAI refused the API key (401): check OPENAI_API_KEY";
     case 403:
-      return "OpenAI refused access (403): the key's project may not have Realtime API access";
+      return `OpenAI refused access (403): the key's project may not have ${api} access`;
     case 404:
-      return "OpenAI answered 404: check the model name (OPENAI_REALTIME_MODEL or the persona's model) and OPENAI_REALTIME_URL";
+      return engine === "live"
+        ? "OpenAI answered 404: check the persona's model and OPENAI_LIVE_URL"
+        : "OpenAI answered 404: check the model name (OPENAI_REALTIME_MODEL or the persona's model) and OPENAI_REALTIME_URL";
     case 429:
       return "OpenAI is rate limiting or the account is out of quota (429): check billing and limits";
     default:
@@ -87,7 +93,10 @@ export const connectOpenAI: UpstreamConnector = (request, handlers) => {
     handlers.onFailure(failure);
   };
   socket.on("unexpected-response", (_req, response) => {
-    fail({ status: response.statusCode, message: describeRefusal(response.statusCode ?? 0, host) });
+    fail({
+      status: response.statusCode,
+      message: describeRefusal(response.statusCode ?? 0, host, request.engine ?? "realtime"),
+    });
     response.resume();
     socket.terminate();
   });

@@ -7,6 +7,11 @@
  * Gating (`interruptions.minSpeechMs`) waits that long before cutting, and a short sound that ends
  * sooner cuts nothing. A cut sends Twilio `clear`; the relay adds the engine's messages.
  *
+ * On an engine whose model owns barge-in (GPT-Live) nothing is cut: the model decides whether to
+ * stop. Parley only keeps the caller from hearing stale audio: when the model has stopped while
+ * Twilio still holds more than {@linkcode STALE_AUDIO_MS} unplayed and the caller is speaking, the
+ * model gave way mid-answer, and the rest of that answer is cleared.
+ *
  * @module
  */
 
@@ -16,6 +21,9 @@ import { type InterruptedItem, PlaybackClock } from "./playback_clock.ts";
 import type { TurnTimer } from "./turn_timer.ts";
 import type { TwilioLeg } from "./twilio_leg.ts";
 
+/** Unplayed agent audio above this, left behind by a model that stopped for the caller, is cleared. */
+export const STALE_AUDIO_MS = 200;
+
 /** The caller cut the agent off. */
 export interface Cut {
   /** When the caller's speech counted as an interruption (monotonic ms). */
@@ -24,6 +32,8 @@ export interface Cut {
   items: InterruptedItem[];
   /** The answer in progress upstream, to cancel. */
   activeResponse: string | undefined;
+  /** True when the model had already stopped and only its unplayed audio was cleared (GPT-Live). */
+  staleOnly: boolean;
 }
 
 /** Options of {@linkcode BargeIn}. */
@@ -38,6 +48,8 @@ export interface BargeInOptions {
   now: () => number;
   /** Called after `clear` went out, when the caller cut in (at once, or after the gate). */
   onCut: (cut: Cut) => void;
+  /** The model stopped speaking with `unplayedMs` still at Twilio (engines whose model owns barge-in). */
+  onModelStopped?: (unplayedMs: number) => void;
 }
 
 /**
@@ -58,6 +70,10 @@ export class BargeIn {
   readonly #onCut: (cut: Cut) => void;
   /** Speech shorter than this does not cut the agent off. */
   gateMs = 0;
+  /** The model owns barge-in (GPT-Live): no cuts, only stale audio is cleared. */
+  modelOwnsBargeIn = false;
+  #callerSpeaking = false;
+  readonly #onModelStopped: ((unplayedMs: number) => void) | undefined;
   #activeResponse: string | undefined;
   /** Answers cut off by the caller: their late deltas are dropped. */
   readonly #dropped = new Set<string>();
@@ -74,6 +90,7 @@ export class BargeIn {
     this.#counters = options.counters;
     this.#now = options.now;
     this.#onCut = options.onCut;
+    this.#onModelStopped = options.onModelStopped;
   }
 
   /** An answer started upstream. */
@@ -85,6 +102,10 @@ export class BargeIn {
   responseDone(responseId: string): void {
     if (this.#activeResponse === responseId) this.#activeResponse = undefined;
     this.audioDone(responseId, undefined);
+    if (this.modelOwnsBargeIn) {
+      this.#onModelStopped?.(this.#clock.unplayedMs(this.#now()));
+      this.#clearIfStale();
+    }
   }
 
   /** Agent audio (base64 μ-law) to the caller, untouched, between the clock's marks. Hot path. */
@@ -129,6 +150,11 @@ export class BargeIn {
 
   /** The caller started speaking: cut at once, or after the gate if the agent is talking. */
   callerStarted(): void {
+    if (this.modelOwnsBargeIn) {
+      this.#callerSpeaking = true;
+      this.#clearIfStale();
+      return;
+    }
     if (this.gateMs <= 0) {
       this.cut(this.#now());
       return;
@@ -143,6 +169,7 @@ export class BargeIn {
 
   /** The caller stopped speaking. True when the sound was shorter than the gate (nothing was cut). */
   callerStopped(): boolean {
+    this.#callerSpeaking = false;
     if (this.#gateTimer === undefined) return false;
     clearTimeout(this.#gateTimer);
     this.#gateTimer = undefined;
@@ -161,7 +188,18 @@ export class BargeIn {
     // Deltas of the answer in progress may still be in flight: none of them may reach the caller.
     if (activeResponse !== undefined) this.#dropped.add(activeResponse);
     this.#activeResponse = undefined;
-    this.#onCut({ at, items, activeResponse });
+    this.#onCut({ at, items, activeResponse, staleOnly: false });
+  }
+
+  /** The model stopped while the caller speaks: clear what it left at Twilio, if it matters. */
+  #clearIfStale(): void {
+    if (!this.#callerSpeaking || this.#activeResponse !== undefined) return;
+    const now = this.#now();
+    if (this.#clock.unplayedMs(now) <= STALE_AUDIO_MS) return;
+    const items = this.#clock.interrupt(now);
+    this.#leg.clear();
+    for (const item of items) this.#heard.set(item.itemId, item.heardMs);
+    this.#onCut({ at: now, items, activeResponse: undefined, staleOnly: true });
   }
 
   /** Stops the gate timer (the call ended). */

@@ -20,12 +20,11 @@ import type { EngineEvent } from "../engines/engine.ts";
 import type { EngineChooser } from "../engines/registry.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import type { Logger } from "../log.ts";
-import { excerpt } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { StreamStart, TwilioInbound } from "../twilio/media_stream.ts";
 import { BargeIn, type Cut } from "./barge_in.ts";
 import { CallReporter } from "./call_reporter.ts";
-import { planCall } from "./call_setup.ts";
+import { expectedModel, planCall } from "./call_setup.ts";
 import { type MediaSocket, TwilioLeg } from "./twilio_leg.ts";
 import { TurnTimer } from "./turn_timer.ts";
 import { UpstreamSession, type UpstreamSessionHandlers } from "./upstream_session.ts";
@@ -102,7 +101,6 @@ class Relay implements CallRelay {
   #startTimer: ReturnType<typeof setTimeout> | undefined;
   #ended = false;
   #announcedConnected = false;
-  #sessionConfigured = false;
 
   constructor(twilio: MediaSocket, options: CallRelayOptions) {
     this.connectionId = `c${++connectionCounter}`;
@@ -111,6 +109,7 @@ class Relay implements CallRelay {
     this.#now = options.now ?? (() => performance.now());
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#report = new CallReporter(this.#log, {
+      connectionId: this.connectionId,
       onEvent: options.onEvent,
       wallClock: options.wallClock ?? Date.now,
     });
@@ -127,12 +126,14 @@ class Relay implements CallRelay {
       counters: options.counters,
       now: this.#now,
       onCut: (cut) => this.#onCut(cut),
+      onModelStopped: (unplayedMs) =>
+        this.#report.emit({ type: "agent.stopped", unplayedMs: Math.round(unplayedMs) }),
     });
     const startTimeoutMs = options.startTimeoutMs ?? 10_000;
     this.#startTimer = setTimeout(() => {
       this.#end("no_start", `no start message within ${startTimeoutMs} ms`);
     }, startTimeoutMs);
-    this.#session = this.#openSession(options.defaultModel);
+    this.#session = this.#openSession(expectedModel(options));
   }
 
   shutdown(): void {
@@ -140,7 +141,7 @@ class Relay implements CallRelay {
   }
 
   get #callLabel(): string {
-    return this.#start === undefined ? `connection ${this.connectionId}` : `CallSid=${this.#start.callSid}`;
+    return this.#report.label;
   }
 
   // ── Twilio → upstream ───────────────────────────────────────────────────────────────────────
@@ -200,6 +201,7 @@ class Relay implements CallRelay {
 
     // Bookkeeping after the sends: logging and recording stay off the path to the first audio.
     this.#bargeIn.gateMs = persona.persona.interruptions?.minSpeechMs ?? 0;
+    this.#bargeIn.modelOwnsBargeIn = !setup.engine.capabilities.truncates;
     this.#log.info(`Stream started: CallSid=${start.callSid}`);
     if (persona.id !== setup.requested) {
       this.#log.warn(
@@ -211,6 +213,7 @@ class Relay implements CallRelay {
       streamSid: start.streamSid,
       persona: persona.id,
       model: plan.model,
+      engine: setup.engine.id,
       parameters: { ...start.customParameters },
     });
     this.#announceConnected();
@@ -225,7 +228,8 @@ class Relay implements CallRelay {
         this.#announceConnected();
       },
       onEvent: (event) => {
-        if (!this.#ended) this.#onEngineEvent(event);
+        // A transcript turn still open when the session closes is flushed after the end.
+        if (!this.#ended || event.type === "transcript") this.#onEngineEvent(event);
       },
       onEnd: (reason, detail) => this.#end(reason, detail),
     };
@@ -258,54 +262,24 @@ class Relay implements CallRelay {
         if (this.#bargeIn.callerStopped()) {
           this.#log.info("Caller sound shorter than interruptions.minSpeechMs: agent keeps talking");
         }
-        return this.#turns.callerStopped(this.#now());
+        return this.#turns.callerStopped(event.at ?? this.#now());
       case "response.started":
         this.#bargeIn.responseStarted(event.responseId);
         return this.#turns.responseStarted(event.responseId);
       case "response.done":
-        return this.#onResponseDone(event);
+        this.#bargeIn.responseDone(event.responseId);
+        return this.#report.responseDone(event, this.#session.model);
       case "transcript":
         return this.#report.transcript(
           event.speaker,
           event.text,
           event.itemId === undefined ? undefined : this.#bargeIn.heardOf(event.itemId),
         );
-      case "session.ready":
-        if (!this.#sessionConfigured && this.#start !== undefined) {
-          this.#sessionConfigured = true;
-          this.#log.info("Session configured");
-          this.#report.emit({ type: "session.configured" });
-        }
-        return;
-      case "error":
-        this.#log.error(
-          `OpenAI error for ${this.#callLabel}: ${event.code || "error"}: ${excerpt(event.message, 300)}`,
-        );
-        if (event.endsCall !== undefined) this.#end("upstream_dropped", event.endsCall);
-        return;
-      case "invalid":
-        this.#log.warnRateLimited(
-          `upstream-invalid-${this.connectionId}`,
-          `Unreadable event from OpenAI: ${event.problem}`,
-        );
-        return;
-      case "ignored":
-        return;
-    }
-  }
-
-  #onResponseDone(event: Extract<EngineEvent, { type: "response.done" }>): void {
-    this.#bargeIn.responseDone(event.responseId);
-    if (event.failure !== undefined) {
-      this.#log.warn(`Response ${event.failure.status} for ${this.#callLabel}: ${event.failure.reason}`);
-    }
-    if (event.usage !== undefined) {
-      this.#report.emit({
-        type: "usage",
-        model: this.#session.model,
-        responseId: event.responseId,
-        usage: event.usage,
-      });
+      default: {
+        // Session-level news: log lines and call events only, unless it ends the call.
+        const ending = this.#report.sessionEvent(event, this.#session.model);
+        if (ending !== undefined) this.#end("upstream_dropped", ending);
+      }
     }
   }
 
@@ -320,8 +294,8 @@ class Relay implements CallRelay {
     // Bookkeeping after the sends.
     const first = cut.items[0];
     if (first !== undefined) {
-      this.#o.counters.truncations += cut.items.length;
-      this.#report.interruption(first, this.#now() - cut.at);
+      if (!cut.staleOnly) this.#o.counters.truncations += cut.items.length;
+      this.#report.interruption(first, this.#now() - cut.at, cut.staleOnly);
     }
     this.#turns.abandon();
   }
@@ -337,6 +311,7 @@ class Relay implements CallRelay {
     this.#leg.close(); // hands the call back to Twilio, which plays the fallback verb after <Connect>
     this.#turns.abandon();
     this.#report.ended(this.#callLabel, reason, detail);
-    this.#resolveDone();
+    // GPT-Live is told goodbye and answers; the call is done when its socket is closed too.
+    this.#session.closed.then(() => this.#resolveDone());
   }
 }

@@ -9,6 +9,7 @@
 import type { Engine, SessionPlan } from "../engines/engine.ts";
 import type { EngineChooser } from "../engines/registry.ts";
 import { renderInstructions } from "../personas/loader.ts";
+import { liveInstructionsProblem } from "../personas/validate.ts";
 import type { LoadedPersona, PersonaRegistry } from "../personas/types.ts";
 import type { StreamStart } from "../twilio/media_stream.ts";
 
@@ -62,6 +63,8 @@ export function planCall(
   } catch (error) {
     return { ok: false, problem: (error as Error).message };
   }
+  const tooLong = engine.id === "live" ? liveInstructionsProblem(instructions) : undefined;
+  if (tooLong !== undefined) return { ok: false, problem: `${persona.file}: instructions: ${tooLong}` };
   const asked = start.customParameters.voice;
   // Checked at the webhook too; a value the engine lacks (a stale page, a hand-made stream) falls back.
   const voice = asked !== undefined && engine.capabilities.voices.includes(asked)
@@ -81,4 +84,12 @@ export function planCall(
       history: [],
     },
   };
+}
+
+/**
+ * The model to open the upstream with before `start` names the persona: the default persona's (most
+ * calls use it), so a GPT-Live default persona gets its GPT-Live socket as early as Realtime's.
+ */
+export function expectedModel(options: CallSetupOptions): string {
+  return options.personas.get(options.defaultPersona)?.persona.model ?? options.defaultModel;
 }

@@ -3,6 +3,9 @@
  * to the moment Twilio reports that audio playing (its start mark echoed). A turn without a
  * confirmed playback (the caller cut in, spoke again, or hung up) reports the sent figure only.
  *
+ * The caller's stop may be learnt late (GPT-Live: from a transcript that ends after the agent began
+ * answering): an answer that started at or after that moment and is not yet claimed answers it.
+ *
  * @module
  */
 
@@ -12,6 +15,14 @@ export interface TurnLatency {
   firstAudioSentMs: number;
   /** Caller stopped speaking → Twilio played that frame (undefined if never confirmed). */
   firstAudioHeardMs: number | undefined;
+}
+
+interface Answer {
+  responseId: string;
+  itemId: string;
+  sentAt: number;
+  heardAt: number | undefined;
+  claimed: boolean;
 }
 
 interface Turn {
@@ -37,6 +48,8 @@ interface Turn {
 export class TurnTimer {
   readonly #report: (latency: TurnLatency) => void;
   #turn: Turn | undefined;
+  /** The latest answer with audio sent, for a caller's stop learnt late. */
+  #lastAnswer: Answer | undefined;
 
   /** `report` is called once per answered turn. */
   constructor(report: (latency: TurnLatency) => void) {
@@ -46,6 +59,19 @@ export class TurnTimer {
   /** The caller stopped speaking at `at`: a new turn starts (an earlier answered one is reported). */
   callerStopped(at: number): void {
     this.abandon();
+    const answer = this.#lastAnswer;
+    if (answer !== undefined && !answer.claimed && answer.sentAt >= at) {
+      answer.claimed = true;
+      const turn = {
+        stoppedAt: at,
+        responseId: answer.responseId,
+        itemId: answer.itemId,
+        sentAt: answer.sentAt,
+      };
+      if (answer.heardAt === undefined) this.#turn = turn;
+      else this.#finish(turn, answer.heardAt - at);
+      return;
+    }
     this.#turn = { stoppedAt: at, responseId: undefined, itemId: undefined, sentAt: undefined };
   }
 
@@ -56,15 +82,21 @@ export class TurnTimer {
 
   /** Agent audio of `itemId` went to Twilio at `at`. */
   audioSent(responseId: string, itemId: string, at: number): void {
+    if (this.#lastAnswer?.responseId !== responseId) {
+      this.#lastAnswer = { responseId, itemId, sentAt: at, heardAt: undefined, claimed: false };
+    }
     const turn = this.#turn;
     if (turn !== undefined && turn.sentAt === undefined && turn.responseId === responseId) {
       turn.sentAt = at;
       turn.itemId = itemId;
+      this.#lastAnswer!.claimed = true;
     }
   }
 
   /** Twilio began playing `itemId` at `at` (its first mark was echoed). */
   heard(itemId: string, at: number): void {
+    const answer = this.#lastAnswer;
+    if (answer !== undefined && answer.itemId === itemId && answer.heardAt === undefined) answer.heardAt = at;
     const turn = this.#turn;
     if (turn?.sentAt !== undefined && itemId === turn.itemId) this.#finish(turn, at - turn.stoppedAt);
   }

@@ -14,8 +14,8 @@ import * as liveSession from "../../src/engines/live/session.ts";
 import { LIVE_VOICES } from "../../src/engines/voices.ts";
 import type { Persona } from "../../src/personas/types.ts";
 import { checkClientEvent } from "../fakes/live_schema.ts";
-import * as realtimeEvents from "../../src/realtime/events.ts";
-import * as realtimeSession from "../../src/realtime/session.ts";
+import * as realtimeEvents from "../../src/engines/realtime/events.ts";
+import * as realtimeSession from "../../src/engines/realtime/session.ts";
 
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const PAYLOAD = "//////////8=";
@@ -73,6 +73,10 @@ const REALTIME: Builders = {
     () => [realtimeEvents.responseCreateEvent(), realtimeEvents.responseCreateEvent("Greet.")],
   responseCancelEvent: () => [realtimeEvents.responseCancelEvent()],
   truncateEvent: () => [realtimeEvents.truncateEvent("item_1", 1234.6)],
+  historyItemEvent: () => [
+    realtimeEvents.historyItemEvent("caller", "I'd like a quote."),
+    realtimeEvents.historyItemEvent("agent", "Sure, for how many seats?"),
+  ],
 };
 
 const LIVE: Builders = {

@@ -1,6 +1,6 @@
 /**
- * Runs a real Parley server on 127.0.0.1, port 0, wired to a {@linkcode FakeRealtimeServer}, with
- * its log lines and call events captured. Twilio requests are signed with npm:twilio's own helper.
+ * Runs a real Parley server on 127.0.0.1, port 0, wired to a {@linkcode FakeRealtimeServer} and a
+ * {@linkcode FakeLiveServer} (GPT-Live), with its log lines and call events captured. Twilio requests are signed with npm:twilio's own helper.
  *
  * @module
  */
@@ -17,6 +17,7 @@ import { createLogger, type LogLevel } from "../../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
 import { createParley, MEDIA_STREAM_PATH, type Parley, type ServerConfig } from "../../src/server.ts";
 import type { CallStore } from "../../src/store/call_store.ts";
+import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import { FakeRealtimeServer } from "./fake_realtime.ts";
 import { FakeTwilioCall } from "./fake_twilio.ts";
 
@@ -41,6 +42,8 @@ export interface TestParleyOptions {
   store?: CallStore;
   /** Twilio REST fetch. */
   fetch?: typeof fetch;
+  /** What the GPT-Live fake's sessions do. */
+  live?: FakeLiveOptions;
 }
 
 /** A running test server. */
@@ -48,6 +51,8 @@ export interface TestParley {
   origin: string;
   config: ServerConfig;
   upstream: FakeRealtimeServer;
+  /** The GPT-Live fake (personas whose model is `gpt-live-*`). */
+  live: FakeLiveServer;
   parley: Parley;
   counters: RelayCounters;
   hub: CallHub;
@@ -70,10 +75,12 @@ export interface TestParley {
 /** Starts Parley against a fresh fake Realtime server. */
 export async function startTestParley(options: TestParleyOptions = {}): Promise<TestParley> {
   const upstream = FakeRealtimeServer.start();
+  const live = FakeLiveServer.start(options.live);
   const config: ParleyConfig = loadConfig({
     PUBLIC_BASE_URL: TEST_PUBLIC_BASE_URL,
     OPENAI_API_KEY: TEST_OPENAI_KEY,
     OPENAI_REALTIME_URL: upstream.url,
+    OPENAI_LIVE_URL: live.url,
     TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
     PERSONAS_DIR: options.personasDir ?? REPO_PERSONAS_DIR,
     ...options.env,
@@ -124,6 +131,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     origin,
     config: serverConfig,
     upstream,
+    live,
     parley,
     counters,
     hub,
@@ -155,6 +163,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       await parley.shutdown();
       await server.shutdown();
       await upstream.close();
+      await live.close();
     },
   };
 }

@@ -86,6 +86,7 @@ Deno.test("barge-in clears Twilio, cuts at what was heard and drops the cut answ
     at: 400,
     items: [{ itemId: "item_1", responseId: "resp_1", heardMs: 300, sentMs: 1000 }],
     activeResponse: "resp_1",
+    staleOnly: false,
   }]);
   assert.equal(state.heardOf("item_1"), 300);
   assert.equal(state.unplayedMs(500), 0, "the cut audio is forgotten");
@@ -105,7 +106,7 @@ Deno.test("barge-in with nothing playing and no answer in progress cuts nothing 
   state.responseDone("resp_1");
   now.t = 5000;
   state.callerStarted();
-  assert.deepEqual(cuts, [{ at: 5000, items: [], activeResponse: undefined }]);
+  assert.deepEqual(cuts, [{ at: 5000, items: [], activeResponse: undefined, staleOnly: false }]);
   assert.equal(sent("clear").length, 0);
 });
 

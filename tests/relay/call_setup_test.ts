@@ -21,7 +21,10 @@ const options = (personas: Record<string, Persona>) => ({
   personas: registry(personas),
   defaultPersona: "alex",
   defaultModel: "gpt-realtime-2.1",
-  engineFor: createEngineChooser({ realtimeUrl: "wss://api.openai.com/v1/realtime" }),
+  engineFor: createEngineChooser({
+    realtimeUrl: "wss://api.openai.com/v1/realtime",
+    liveUrl: "wss://api.openai.com/v1/live/sessions",
+  }),
 });
 
 Deno.test("call setup takes the named persona, its model and voice, and renders its instructions", () => {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { CutItem, Engine, EngineEvent, SessionOpening, SessionPlan } from "../engine.ts";
+import type { CutItem, Engine, EngineEvent, EngineReader, SessionOpening, SessionPlan } from "../engine.ts";
 import { REALTIME_VOICES } from "../voices.ts";
 import {
   appendAudioEvent,
@@ -47,15 +47,30 @@ export function realtimeSessionUrl(base: string, model: string): string {
 export function createRealtimeEngine(baseUrl: string): Engine {
   return {
     id: "realtime",
-    capabilities: { truncates: true, serverVad: true, waitsForSession: false, voices: REALTIME_VOICES },
+    capabilities: {
+      truncates: true,
+      serverVad: true,
+      waitsForSession: false,
+      needsIdle: false,
+      billedPerMinute: false,
+      voices: REALTIME_VOICES,
+    },
     sessionUrl: (model) => realtimeSessionUrl(baseUrl, model),
     opening: realtimeOpening,
     audioMessage: appendAudioEvent,
-    parse: (text) => toEngineEvent(parseRealtimeEvent(text)),
+    reader: () => REALTIME_READER,
     interruption: realtimeInterruption,
     closeMessage: () => undefined,
   };
 }
+
+/** Realtime events need no per-session state: one reader serves every session. */
+const REALTIME_READER: EngineReader = {
+  read: (text, emit) => emit(toEngineEvent(parseRealtimeEvent(text))),
+  openingSent() {},
+  idle() {},
+  flush() {},
+};
 
 function realtimeOpening(plan: SessionPlan): SessionOpening {
   const options = { model: plan.model, instructions: plan.instructions, voice: plan.voice };
@@ -83,7 +98,7 @@ function toEngineEvent(event: ReturnType<typeof parseRealtimeEvent>): EngineEven
     case "input_audio_buffer.speech_started":
       return { type: "caller.started" };
     case "input_audio_buffer.speech_stopped":
-      return { type: "caller.stopped" };
+      return { type: "caller.stopped", at: undefined };
     case "response.created":
       return { type: "response.started", responseId: event.responseId };
     case "response.done":
