@@ -21,7 +21,8 @@
 
 import process from "node:process";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-import { FakeUpstream, type FakeUpstreamCounts } from "./_fake_upstream.ts";
+import { type BenchUpstream, FakeUpstream, type FakeUpstreamCounts } from "./_fake_upstream.ts";
+import { LiveBenchUpstream } from "./_live_upstream.ts";
 import {
   FRAME_MS,
   type FrameCounts,
@@ -63,6 +64,8 @@ export interface LoadPlan {
   sampleEveryMs?: number;
   /** Starts a probe call (start → greeting → hang up) this often during the window. @default 250 */
   probeEveryMs?: number;
+  /** Which upstream the fake speaks; calls ask for `alex` or `alex_live`. @default "realtime" */
+  engine?: "realtime" | "live";
 }
 
 /** What the caller measures around the window, in the relay's process. */
@@ -127,8 +130,11 @@ class SimCall {
   readonly #mediaMid: string;
   readonly #markMid: string;
 
-  constructor(index: number) {
+  readonly persona: string;
+
+  constructor(index: number, persona: string) {
     this.index = index;
+    this.persona = persona;
     const id = `${index.toString(16).padStart(8, "0")}${crypto.randomUUID().replaceAll("-", "").slice(8)}`;
     this.callSid = `CA${id}`;
     this.streamSid = `MZ${id}`;
@@ -148,7 +154,7 @@ class SimCall {
         accountSid: "AC00000000000000000000000000000000",
         callSid: this.callSid,
         tracks: ["inbound"],
-        customParameters: { persona: "alex" },
+        customParameters: { persona: this.persona },
         mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
       },
     }));
@@ -180,8 +186,9 @@ class SimCall {
 
 /** One run of the load against one relay. Build it, start the relay on `fake.url`, then `run()`. */
 export class LoadRun {
-  /** The fake Realtime server the relay must be pointed at. */
-  readonly fake: FakeUpstream;
+  /** The fake upstream the relay must be pointed at (Realtime or GPT-Live, as planned). */
+  readonly fake: BenchUpstream;
+  readonly #persona: string;
   readonly #plan: LoadPlan;
   readonly #up = new FrameLedger();
   readonly #down = new FrameLedger();
@@ -203,7 +210,9 @@ export class LoadRun {
   /** Prepares the run and starts the fake upstream. */
   constructor(plan: LoadPlan) {
     this.#plan = plan;
-    this.fake = FakeUpstream.start({
+    const live = plan.engine === "live";
+    this.#persona = live ? "alex_live" : "alex";
+    this.fake = (live ? LiveBenchUpstream : FakeUpstream).start({
       up: this.#up,
       down: this.#down,
       calls: plan.calls,
@@ -334,7 +343,7 @@ export class LoadRun {
     target: LoadTarget,
     signature: string,
   ): Promise<{ greetingMs: number; startToCreateMs: number } | undefined> {
-    const call = new SimCall(UNKNOWN_CALL);
+    const call = new SimCall(UNKNOWN_CALL, this.#persona);
     let greeted!: (frame: { at: number; id: number }) => void;
     const greeting = new Promise<{ at: number; id: number }>((resolve) => greeted = resolve);
     this.fake.expectProbe();
@@ -382,7 +391,7 @@ export class LoadRun {
   }
 
   async #startCall(index: number, target: LoadTarget, signature: string): Promise<void> {
-    const call = new SimCall(index);
+    const call = new SimCall(index, this.#persona);
     this.#calls[index] = call;
     try {
       call.socket = await RawWebSocket.connect({
@@ -532,6 +541,8 @@ export class LoadRun {
     while (this.fake.openSessions > 0 && performance.now() < deadline) await sleep(20);
     const open = this.fake.openSessions;
     if (open > 0) this.#fail(`${open} upstream socket(s) still open 5 s after their calls hung up`);
+    const refused = this.fake.refusedEvents ?? 0;
+    if (refused > 0) this.#fail(`the fake refused ${refused} client event(s) the real server would refuse`);
   }
 }
 
