@@ -135,7 +135,7 @@ async function denoCheck(source: string): Promise<{ ok: boolean; output: string 
   try {
     await Deno.writeTextFile(file, source);
     const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["check", "--quiet", "--config", CONFIG, file],
+      args: ["check", "--quiet", "--frozen", "--config", CONFIG, file],
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1" },

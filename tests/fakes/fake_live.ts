@@ -13,7 +13,11 @@
  *   a second start too (`session_already_started`). `session.started` carries a `sess_…` id and the
  *   resolved session. `response.*` needs Responses delegation (`delegation_required`); a
  *   `function_call_output` must answer a call the backend made (`unknown_call_id`). These four codes
- *   are assumptions: the types do not list codes.
+ *   are assumptions: the types do not list codes. So is the socket staying open, unstarted, after a
+ *   refused `session.start` (a corrected start is then accepted).
+ * - Voices: `audio.output.voice` must be one of the types' `BuiltInVoice` (Parley's `LIVE_VOICES`,
+ *   pinned to it by `tests/engines/sdk_types_test.ts`) or a custom `{id}`; the types also allow any
+ *   string, which the fake refuses as the real server is assumed to for a voice it does not have.
  * - Pacing (assumption, to confirm on a real deployment): GPT-Live paces its primary-socket audio
  *   in real time, because one full-duplex model listens while it speaks and cannot render its answer
  *   ahead of saying it. The fake sends 20 ms deltas on a real-time schedule; `speed` > 1 or

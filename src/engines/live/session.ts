@@ -15,6 +15,15 @@
 
 import type { Persona } from "../../personas/types.ts";
 
+/**
+ * GPT-Live's primary WebSocket. It takes no query parameters (the model goes in `session.start`)
+ * and authenticates with `Authorization: Bearer <key>`.
+ */
+export const DEFAULT_LIVE_URL = "wss://api.openai.com/v1/live/sessions";
+
+/** Most client-supplied instruction tokens GPT-Live accepts (they cannot change after start). */
+export const MAX_INSTRUCTIONS_TOKENS = 16_384;
+
 /** GPT-Live's μ-law format at Twilio's rate. */
 export const LIVE_AUDIO_FORMAT = { type: "audio/pcmu", rate: 8000 } as const;
 
@@ -106,7 +115,10 @@ export function historyItems(history: readonly LiveHistoryMessage[]): Record<str
   return items.reverse();
 }
 
-/** A rough token count of `text` as GPT-Live renders it in history: ~4 characters a token, +4 per message. */
+/**
+ * A rough token count of `text` as GPT-Live renders it in history: ~4 characters a token, +4 per
+ * message. Good enough to stay under a limit with a margin, e.g. {@linkcode MAX_INSTRUCTIONS_TOKENS}.
+ */
 export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4) + 4;
 }

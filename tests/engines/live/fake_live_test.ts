@@ -13,7 +13,7 @@ import {
   responseCreateEvent,
   sessionCloseEvent,
 } from "../../../src/engines/live/events.ts";
-import { sessionStartEvent } from "../../../src/engines/live/session.ts";
+import { DEFAULT_LIVE_URL, sessionStartEvent } from "../../../src/engines/live/session.ts";
 import { FakeLiveServer } from "../../fakes/fake_live.ts";
 import { toBase64, toneBytes } from "../../fakes/fake_realtime.ts";
 import { within } from "../../fakes/within.ts";
@@ -32,6 +32,7 @@ async function startedClient(live: FakeLiveServer): Promise<LiveTestClient> {
 
 Deno.test("fake GPT-Live refuses handshakes as the real server does", async (t) => {
   await using live = FakeLiveServer.start({ apiKey: "sk-right" });
+  assert.equal(new URL(live.url).pathname, new URL(DEFAULT_LIVE_URL).pathname);
   const base = live.url.replace("ws:", "http:");
   const get = (url: string, key: string | null) =>
     fetch(url, { headers: key === null ? {} : { authorization: `Bearer ${key}` } });
