@@ -7,6 +7,7 @@
  * @module
  */
 
+import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./store/prices.ts";
 
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
@@ -96,8 +97,6 @@ export class ConfigError extends Error {
 export const DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1";
 /** Default Realtime endpoint. */
 export const DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime";
-/** Default GPT-Live endpoint. */
-export const DEFAULT_LIVE_URL = "wss://api.openai.com/v1/live/sessions";
 
 /**
  * Reads and checks the configuration from `env`.

@@ -8,8 +8,7 @@
  * @module
  */
 
-import { LIVE_INSTRUCTIONS_TOKEN_LIMIT } from "../engines/live/engine.ts";
-import { estimateTokens } from "../engines/live/session.ts";
+import { estimateTokens, MAX_INSTRUCTIONS_TOKENS } from "../engines/live/session.ts";
 import { engineForModel, type EngineId, TTS_ONLY_VOICES, voicesFor } from "../engines/voices.ts";
 import type { Persona } from "./types.ts";
 
@@ -184,7 +183,7 @@ function checkInstructions(instructions: unknown, engine: EngineId, report: Repo
     report("instructions", `${describe(instructions)} is not a string or a function returning one`);
   } else if (instructions.trim() === "") {
     report("instructions", "empty; write the agent's script");
-  } else if (engine === "live" && estimateTokens(instructions) > LIVE_INSTRUCTIONS_TOKEN_LIMIT) {
+  } else if (engine === "live" && estimateTokens(instructions) > MAX_INSTRUCTIONS_TOKENS) {
     report("instructions", liveInstructionsTooLong(instructions));
   }
 }
@@ -194,7 +193,7 @@ function checkInstructions(instructions: unknown, engine: EngineId, report: Repo
  * undefined when they fit.
  */
 export function liveInstructionsProblem(instructions: string): string | undefined {
-  return estimateTokens(instructions) > LIVE_INSTRUCTIONS_TOKEN_LIMIT
+  return estimateTokens(instructions) > MAX_INSTRUCTIONS_TOKENS
     ? liveInstructionsTooLong(instructions)
     : undefined;
 }
@@ -202,7 +201,7 @@ export function liveInstructionsProblem(instructions: string): string | undefine
 function liveInstructionsTooLong(instructions: string): string {
   return `about ${
     estimateTokens(instructions)
-  } tokens, over GPT-Live's limit of ${LIVE_INSTRUCTIONS_TOKEN_LIMIT} ` +
+  } tokens, over GPT-Live's limit of ${MAX_INSTRUCTIONS_TOKENS} ` +
     "(fixed when the session starts); shorten the script";
 }
 

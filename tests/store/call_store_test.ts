@@ -14,7 +14,7 @@ import {
   FLUSH_DELAY_MS,
   openCallStore,
 } from "../../src/store/call_store.ts";
-import { SCHEMA_VERSION } from "../../src/store/schema.ts";
+import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/schema.ts";
 import {
   DEFAULT_PRICES,
   estimateCost,
@@ -536,4 +536,33 @@ Deno.test("prices per minute: GPT-Live built in, overridable with PRICES_JSON's 
       /"perMinute" must be a non-negative/,
     );
   });
+});
+
+Deno.test("call store upgrades a version-1 database: old calls keep their data, engine unknown, 0 minutes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_store_" });
+  try {
+    const path = `${dir}/parley.db`;
+    const db = new DatabaseSync(path);
+    db.exec(MIGRATIONS[0]!);
+    db.exec("PRAGMA user_version = 1");
+    db.prepare("INSERT INTO calls (call_sid, created_at, persona, model) VALUES (?, ?, ?, ?)").run(
+      "CA00000000000000000000000000000001",
+      1_000,
+      "alex",
+      "gpt-realtime-2.1",
+    );
+    db.close();
+    const store = openCallStore(path);
+    try {
+      const record = store.getCall("CA00000000000000000000000000000001")!;
+      assert.equal(record.persona, "alex");
+      assert.equal(record.engine, null);
+      assert.equal(record.minutes, 0);
+      assert.equal(record.maxUnplayedMs, null);
+    } finally {
+      store.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -29,9 +29,6 @@ import { commentaryAppendEvent, inputAudioAppendEvent, parseLiveEvent, sessionCl
 import { sessionStartEvent } from "./session.ts";
 import { SessionClock, type TranscriptTurn, TurnAssembler } from "./transcripts.ts";
 
-/** GPT-Live's limit on instructions, tokens; they cannot change once the session has started. */
-export const LIVE_INSTRUCTIONS_TOKEN_LIMIT = 16_384;
-
 /** No output audio for this long means the model has stopped speaking (the answer ended or yielded). */
 export const ANSWER_GAP_MS = 250;
 
