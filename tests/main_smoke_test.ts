@@ -61,7 +61,7 @@ Deno.test("main.ts starts with the start task's permissions, relays a call and s
     await stdout.waitFor(/Call records:/);
     assert.ok(stdout.lines.some((l) => l.includes("https://parley.test/api/twilio/voice-realtime")));
     assert.ok(stdout.lines.some((l) => l.includes("wss://parley.test/twilio-realtime-voice")));
-    assert.ok(stdout.lines.some((l) => /Personas from .*alex \(default\), receptionist/.test(l)));
+    assert.ok(stdout.lines.some((l) => /Personas from .*alex \(default\), alex_live, receptionist/.test(l)));
 
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.deepEqual(await health.json(), { status: "ok", activeCalls: 0 });
@@ -135,6 +135,6 @@ Deno.test("main.ts refuses to start when DEFAULT_PERSONA names no persona", asyn
   assert.equal(status.code, 1);
   assert.match(
     stderr.lines.join("\n"),
-    /DEFAULT_PERSONA: "nobody" names no persona in \.\/personas \(found: alex, receptionist\)/,
+    /DEFAULT_PERSONA: "nobody" names no persona in \.\/personas \(found: alex, alex_live, receptionist\)/,
   );
 });
