@@ -62,4 +62,20 @@ Deno.test("turn timer", async (t) => {
     turns.heard("i2", 850);
     assert.deepEqual(reports[1], { firstAudioSentMs: 300, firstAudioHeardMs: 350 });
   });
+
+  await t.step("a caller's stop learnt late (GPT-Live transcripts) is matched to the answer after it", () => {
+    const { reports, timer: turns } = timer();
+    turns.responseStarted("a1");
+    turns.audioSent("a1", "a1", 1300);
+    turns.heard("a1", 1340);
+    turns.callerStopped(1000); // the transcript saying the caller stopped at 1000 arrives now
+    assert.deepEqual(reports, [{ firstAudioSentMs: 300, firstAudioHeardMs: 340 }]);
+
+    turns.responseStarted("a2");
+    turns.audioSent("a2", "a2", 2500);
+    turns.callerStopped(2200); // learnt before playback was confirmed: reported when it is
+    assert.equal(reports.length, 1);
+    turns.heard("a2", 2560);
+    assert.deepEqual(reports[1], { firstAudioSentMs: 300, firstAudioHeardMs: 360 });
+  });
 });

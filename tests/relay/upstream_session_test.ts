@@ -142,3 +142,30 @@ Deno.test("upstream session reports the server closing; after close() it reports
   assert.equal(outcome, "none");
   await fake.close();
 });
+
+Deno.test("upstream session opened ahead of its call can be handed over: the new handlers get what follows", async () => {
+  const fake = FakeRealtimeServer.start();
+  const { promise: hold, resolve: release } = Promise.withResolvers<void>();
+  fake.holdHandshake = hold;
+  const first = open(fake);
+  const opened = Promise.withResolvers<number>();
+  const ready = Promise.withResolvers<void>();
+  first.session.attach({
+    onOpen: (ms) => opened.resolve(ms),
+    onEvent: (event) => event.type === "session.ready" && ready.resolve(),
+    onEnd() {},
+  });
+  first.session.configure(createRealtimeEngine(fake.url).opening({ ...PLAN, greeting: undefined }));
+  release();
+  assert.ok(await opened.promise >= 0);
+  const upstream = await fake.session(0);
+  await upstream.waitFor("session.update");
+  await ready.promise; // the fake answered session.updated, and the new handlers heard it
+  let firstOpened = false;
+  void first.opened.then(() => firstOpened = true);
+  await Promise.resolve();
+  assert.equal(firstOpened, false, "the first handlers heard nothing");
+  first.session.close();
+  await upstream.closed;
+  await fake.close();
+});
