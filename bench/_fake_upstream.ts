@@ -45,6 +45,32 @@ export interface FakeUpstreamCounts {
   unparsable: number;
 }
 
+/** What a load run needs of its fake upstream, whichever engine it speaks. */
+export interface BenchUpstream {
+  /** The URL to give the relay. */
+  readonly url: string;
+  /** Event tallies. */
+  readonly counts: FakeUpstreamCounts;
+  /** Sessions whose socket is still open. */
+  readonly openSessions: number;
+  /** When false, no delta or speech is sent (the load's drain phase). */
+  generating: boolean;
+  /** Deltas of probe calls, counted apart from the load's. */
+  readonly probeLedger: FrameLedger;
+  /** Id of each probe session's first delta → when its greeting was asked for (performance.now). */
+  readonly probeGreetingRequests: Map<number, number>;
+  /** Plans the caller cutting in: call `c` first at `firstAt(c)`, then every `everyMs` if given. */
+  planSpeech(firstAt: (call: number) => number, everyMs?: number): void;
+  /** The next session accepted belongs to a probe call. */
+  expectProbe(): void;
+  /** Sends what is due at `now`. */
+  tick(now: number): void;
+  /** Closes every session and the listener. */
+  close(): Promise<void>;
+  /** Client events the fake refused as the real server would (GPT-Live's strict checks). */
+  readonly refusedEvents?: number;
+}
+
 /** One upstream session. */
 export class FakeSession {
   /** Call index learnt from the first caller frame; -1 until then (and for probes). */
@@ -72,7 +98,7 @@ export class FakeSession {
 }
 
 /** The fake Realtime server. */
-export class FakeUpstream {
+export class FakeUpstream implements BenchUpstream {
   /** Every session accepted, in order. */
   readonly sessions: FakeSession[] = [];
   /** Event tallies. */

@@ -2,8 +2,10 @@
  * One load run: N simulated Twilio calls through a relay to the fake Realtime server, all in this
  * process so both ends of every frame are timed on the same clock.
  *
- * Each call opens a signed Media Stream socket, sends `connected` and `start` (persona `tester` from tests/testdata/personas),
- * then a 160-byte frame every 20 ms on its own phase of a shared grid (phases spread evenly over
+ * Each call opens a signed Media Stream socket (on Parley, at the per-call stream URL the signed
+ * voice webhook answers, as Twilio does), sends `connected` and `start` (persona `tester` from
+ * tests/testdata/personas, or `tester_live` from tests/testdata/live_personas on GPT-Live), then a
+ * 160-byte frame every 20 ms on its own phase of a shared grid (phases spread evenly over
  * the 20 ms, as independent calls are). It plays the agent's audio on a real-time playback clock:
  * each `media` frame queues behind what is playing, a `mark` is due when playback reaches it and is
  * echoed on the call's next 20 ms tick (Twilio's media server also works in 20 ms packets), and
@@ -21,7 +23,8 @@
 
 import process from "node:process";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-import { FakeUpstream, type FakeUpstreamCounts } from "./_fake_upstream.ts";
+import { type BenchUpstream, FakeUpstream, type FakeUpstreamCounts } from "./_fake_upstream.ts";
+import { LiveBenchUpstream } from "./_live_upstream.ts";
 import {
   FRAME_MS,
   type FrameCounts,
@@ -69,6 +72,8 @@ export interface LoadPlan {
   sampleEveryMs?: number;
   /** Starts a probe call (start → greeting → hang up) this often during the window. @default 250 */
   probeEveryMs?: number;
+  /** Which upstream the fake speaks; calls ask for `tester` or `tester_live`. @default "realtime" */
+  engine?: "realtime" | "live";
 }
 
 /** What the caller measures around the window, in the relay's process. */
@@ -135,8 +140,11 @@ class SimCall {
   readonly #mediaMid: string;
   readonly #markMid: string;
 
-  constructor(index: number) {
+  readonly persona: string;
+
+  constructor(index: number, persona: string) {
     this.index = index;
+    this.persona = persona;
     const id = `${index.toString(16).padStart(8, "0")}${crypto.randomUUID().replaceAll("-", "").slice(8)}`;
     this.callSid = `CA${id}`;
     this.streamSid = `MZ${id}`;
@@ -156,7 +164,7 @@ class SimCall {
         accountSid: "AC00000000000000000000000000000000",
         callSid: this.callSid,
         tracks: ["inbound"],
-        customParameters: { persona: "tester" },
+        customParameters: { persona: this.persona },
         mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
       },
     }));
@@ -188,8 +196,9 @@ class SimCall {
 
 /** One run of the load against one relay. Build it, start the relay on `fake.url`, then `run()`. */
 export class LoadRun {
-  /** The fake Realtime server the relay must be pointed at. */
-  readonly fake: FakeUpstream;
+  /** The fake upstream the relay must be pointed at (Realtime or GPT-Live, as planned). */
+  readonly fake: BenchUpstream;
+  readonly #persona: string;
   readonly #plan: LoadPlan;
   readonly #up = new FrameLedger();
   readonly #down = new FrameLedger();
@@ -211,7 +220,9 @@ export class LoadRun {
   /** Prepares the run and starts the fake upstream. */
   constructor(plan: LoadPlan) {
     this.#plan = plan;
-    this.fake = FakeUpstream.start({
+    const live = plan.engine === "live";
+    this.#persona = live ? "tester_live" : "tester";
+    this.fake = (live ? LiveBenchUpstream : FakeUpstream).start({
       up: this.#up,
       down: this.#down,
       calls: plan.calls,
@@ -354,7 +365,7 @@ export class LoadRun {
     target: LoadTarget,
     signature: string,
   ): Promise<{ greetingMs: number; startToCreateMs: number } | undefined> {
-    const call = new SimCall(UNKNOWN_CALL);
+    const call = new SimCall(UNKNOWN_CALL, this.#persona);
     let greeted!: (frame: { at: number; id: number }) => void;
     const greeting = new Promise<{ at: number; id: number }>((resolve) => greeted = resolve);
     this.fake.expectProbe();
@@ -403,7 +414,7 @@ export class LoadRun {
   }
 
   async #startCall(index: number, target: LoadTarget, signature: string): Promise<void> {
-    const call = new SimCall(index);
+    const call = new SimCall(index, this.#persona);
     this.#calls[index] = call;
     try {
       ({ path: call.path, signature } = await this.#streamFor(target, call, signature));
@@ -554,6 +565,8 @@ export class LoadRun {
     while (this.fake.openSessions > 0 && performance.now() < deadline) await sleep(20);
     const open = this.fake.openSessions;
     if (open > 0) this.#fail(`${open} upstream socket(s) still open 5 s after their calls hung up`);
+    const refused = this.fake.refusedEvents ?? 0;
+    if (refused > 0) this.#fail(`the fake refused ${refused} client event(s) the real server would refuse`);
   }
 }
 

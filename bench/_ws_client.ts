@@ -3,7 +3,7 @@
  * simulated Twilio media servers.
  *
  * Deno's native `WebSocket` client sets `TCP_NODELAY=0` (see
- * `tests/realtime/upstream_nodelay_test.ts`): a 20 ms frame written while the previous one is
+ * `tests/engines/upstream_nodelay_test.ts`): a 20 ms frame written while the previous one is
  * unacknowledged would wait for a delayed ACK, and the bench would measure the client's Nagle
  * rather than the relay. This client sets `TCP_NODELAY=1`, sends unfragmented masked text frames
  * (zero mask key: the frame bytes are the text itself), answers pings, and hands each text frame

@@ -9,7 +9,7 @@
  */
 
 import { isBase64, parseTwilioMessage, TwilioFrames } from "../src/twilio/media_stream.ts";
-import { appendAudioEvent, parseRealtimeEvent } from "../src/realtime/events.ts";
+import { appendAudioEvent, parseRealtimeEvent } from "../src/engines/realtime/events.ts";
 import { PlaybackClock } from "../src/relay/playback_clock.ts";
 import { framePayload } from "./_frames.ts";
 

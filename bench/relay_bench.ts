@@ -2,7 +2,8 @@
  * `deno task bench`: Parley's relay under load, next to a bare pass-through relay as the floor.
  *
  * For each call count N it starts Parley as a subprocess (`main.ts` with the `start` task's exact
- * permission flags) against an in-process fake Realtime server, runs N simulated Twilio calls at
+ * permission flags) against an in-process fake Realtime server, then again against the shared
+ * GPT-Live fake (`tests/fakes/fake_live.ts`, calls on `tester_live`), runs N simulated Twilio calls at
  * once (a 160-byte frame every 20 ms each way, marks echoed on a real-time playback clock, the
  * caller cutting in once per call), and then does the same with `bench/bare_relay.ts`. It prints,
  * per N, each figure for Parley, for the floor and their ratio, checks the targets, and writes
@@ -22,6 +23,7 @@
  * @module
  */
 
+import { MEDIA_STREAM_PATH, VOICE_WEBHOOK_PATH } from "../src/paths.ts";
 import { type LoadPlan, type LoadResult, LoadRun, sleep } from "./_load.ts";
 import {
   type MachineInfo,
@@ -36,7 +38,6 @@ import type { FrameCounts, Summary } from "./_frames.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const RESULTS = `${ROOT}bench/results/`;
-const MEDIA_STREAM_PATH = "/twilio-realtime-voice";
 const PUBLIC_BASE_URL = "https://parley.test";
 const AUTH_TOKEN = "bench-auth-token-0123456789abcdef";
 
@@ -45,13 +46,21 @@ const AUTH_TOKEN = "bench-auth-token-0123456789abcdef";
  * (`bare-marks`: plus Parley's mark traffic; `bare-native`: Deno's native upstream client;
  * `bare-raw`: a client on Deno's TCP ops with Nagle off, see `bare_relay.ts`).
  */
-export type RelayKind = "parley" | "bare" | "bare-marks" | "bare-native" | "bare-raw";
+export type RelayKind = "parley" | "parley-live" | "bare" | "bare-marks" | "bare-native" | "bare-raw";
 
-const RELAY_KINDS: readonly RelayKind[] = ["parley", "bare", "bare-marks", "bare-native", "bare-raw"];
+const RELAY_KINDS: readonly RelayKind[] = [
+  "parley",
+  "parley-live",
+  "bare",
+  "bare-marks",
+  "bare-native",
+  "bare-raw",
+];
 
 /** Column titles of the relays. */
 export const RELAY_TITLES: Record<RelayKind, string> = {
   parley: "Parley",
+  "parley-live": "Parley, GPT-Live",
   bare: "bare relay",
   "bare-marks": "bare + marks",
   "bare-native": "bare, native client",
@@ -137,8 +146,14 @@ export function parseOptions(args: string[]): BenchOptions {
   }
   const mode = has("smoke") ? "smoke" : has("soak") ? "soak" : has("profile") ? "profile" : "default";
   const defaults = {
-    default: { calls: [1, 50, 200], durationS: 10, warmupS: 3, rampS: 1, relays: ["parley", "bare"] },
-    smoke: { calls: [5], durationS: 3, warmupS: 1, rampS: 0.5, relays: ["parley", "bare"] },
+    default: {
+      calls: [1, 50, 200],
+      durationS: 10,
+      warmupS: 3,
+      rampS: 1,
+      relays: ["parley", "parley-live", "bare"],
+    },
+    smoke: { calls: [5], durationS: 3, warmupS: 1, rampS: 0.5, relays: ["parley", "parley-live", "bare"] },
     soak: { calls: [50], durationS: 300, warmupS: 30, rampS: 1, relays: ["parley"] },
     profile: { calls: [200], durationS: 10, warmupS: 3, rampS: 1, relays: ["parley", "bare"] },
   }[mode];
@@ -159,7 +174,7 @@ export function parseOptions(args: string[]): BenchOptions {
   const relays = relayText === undefined
     ? defaults.relays as RelayKind[]
     : relayText.split(",").flatMap((r) => {
-      if (r === "both") return ["parley", "bare"] as RelayKind[];
+      if (r === "both") return ["parley", "parley-live", "bare"] as RelayKind[];
       if (!(RELAY_KINDS as readonly string[]).includes(r)) {
         throw new Error(`--relay: "${r}" is not one of both, ${RELAY_KINDS.join(", ")}`);
       }
@@ -198,22 +213,32 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
   const profile = options.profileDir === undefined
     ? []
     : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
-  if (kind === "parley") {
+  if (kind === "parley" || kind === "parley-live") {
     return await spawnServer({
-      name: "Parley",
+      name: RELAY_TITLES[kind],
       args: ["run", ...await taskFlags("start"), ...profile, "main.ts"],
       cwd: ROOT,
       env: {
         PORT: "0",
         PUBLIC_BASE_URL,
         OPENAI_API_KEY: "sk-bench-0123456789abcdef",
-        OPENAI_REALTIME_URL: upstreamUrl,
         TWILIO_AUTH_TOKEN: AUTH_TOKEN,
         DATA_DIR: options.dataDir,
         // The tests' personas, not the user's personas/ (which they edit): the figures stay comparable.
-        PERSONAS_DIR: `${ROOT}tests/testdata/personas`,
-        DEFAULT_PERSONA: "tester",
-        INBOUND_PERSONA: "quiet",
+        // GPT-Live calls ask for tester_live; as the default persona, its socket opens when Twilio connects.
+        ...(kind === "parley"
+          ? {
+            OPENAI_REALTIME_URL: upstreamUrl,
+            PERSONAS_DIR: `${ROOT}tests/testdata/personas`,
+            DEFAULT_PERSONA: "tester",
+            INBOUND_PERSONA: "quiet",
+          }
+          : {
+            OPENAI_LIVE_URL: upstreamUrl,
+            PERSONAS_DIR: `${ROOT}tests/testdata/live_personas`,
+            DEFAULT_PERSONA: "tester_live",
+            INBOUND_PERSONA: "tester_live",
+          }),
         // The bench runs more calls at once than the default cap of 100.
         MAX_CONCURRENT_CALLS: "100000",
       },
@@ -231,6 +256,7 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
       `--upstream=${upstreamUrl}`,
       ...({
         parley: [],
+        "parley-live": [],
         bare: [],
         "bare-marks": ["--marks"],
         "bare-native": ["--client=native"],
@@ -253,6 +279,7 @@ async function measure(kind: RelayKind, calls: number, options: BenchOptions): P
     probeEveryMs: options.probeEveryMs,
     ...(options.interruptEveryMs === undefined ? {} : { interruptEveryMs: options.interruptEveryMs }),
     ...(options.sampleEveryMs === undefined ? {} : { sampleEveryMs: options.sampleEveryMs }),
+    engine: kind === "parley-live" ? "live" : "realtime",
   };
   const dataDir = `bench/results/.data-${kind}-${calls}-${Deno.pid}`;
   await Deno.mkdir(`${ROOT}${dataDir}`, { recursive: true });
@@ -279,7 +306,7 @@ async function measure(kind: RelayKind, calls: number, options: BenchOptions): P
       path: MEDIA_STREAM_PATH,
       authToken: AUTH_TOKEN,
       publicBaseUrl: PUBLIC_BASE_URL,
-      ...(kind === "parley" ? { webhookPath: "/api/twilio/voice-realtime" } : {}),
+      ...(kind === "parley" || kind === "parley-live" ? { webhookPath: VOICE_WEBHOOK_PATH } : {}),
     }, {
       windowStart: async () => {
         before = await readProc(pid);
@@ -294,7 +321,7 @@ async function measure(kind: RelayKind, calls: number, options: BenchOptions): P
       },
       progress: (line) => console.log(`   ${label}: ${line}`),
     });
-    if (kind === "parley") {
+    if (kind === "parley" || kind === "parley-live") {
       const active = await activeCallsAfterHangUp(server.port);
       if (active !== 0) {
         extraFailures.push(`Parley still reports ${active} active call(s) after every hang-up`);
@@ -492,7 +519,8 @@ function rows(run: RunFigures, mode: BenchOptions["mode"]): Row[] {
     },
     {
       label: "speech_started→clear ms p50/p99",
-      values: each((x) => duo(x.speechToClearMs)),
+      // GPT-Live has no speech_started: the model owns barge-in (its calls are cut in on all the same).
+      values: each((x) => x.speechToClearMs.count === 0 ? "—" : duo(x.speechToClearMs)),
       ratio: ratioCell("speechToClearP50", "speechToClearP99"),
       target: "",
     },
@@ -501,6 +529,12 @@ function rows(run: RunFigures, mode: BenchOptions["mode"]): Row[] {
       values: each((x) => `${f1(x.cpuMsPerCallMinute)} (${f1(x.cpuPercent)} % core)`),
       ratio: ratioCell("cpuPerCall"),
       target: judged("≤ 1.3× bare", t?.cpuRatio),
+    },
+    {
+      label: "  GPT-Live CPU ÷ bare",
+      values: {},
+      ratio: r?.cpuPerCallLive === undefined ? "" : f2(r.cpuPerCallLive),
+      target: "",
     },
     {
       label: "RSS MB per active call",
@@ -660,7 +694,7 @@ const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=
   --smoke     5 calls for a few seconds (CI): exits 1 only if a frame is lost or a call fails
   --soak      50 calls × 5 minutes, Parley only: RSS flat after warm-up, every upstream socket closed
   --profile   200 calls under deno --cpu-prof; summary in bench/results/profile.md
-  --relay     comma-separated: parley, bare (default: both), and the floor's diagnostic variants
+  --relay     comma-separated: parley (Realtime), parley-live (GPT-Live), bare (default: all three), and the floor's diagnostic variants
               bare-marks (+ Parley's mark traffic), bare-native (Deno's native upstream client),
               bare-raw (a client on Deno.connect with Nagle off)`;
 
@@ -705,7 +739,11 @@ export async function main(args: string[]): Promise<number> {
       }
     }
     const { parley, bare } = run.relays;
+    const live = run.relays["parley-live"];
     if (parley !== undefined && bare !== undefined) run.ratios = compare(parley, bare);
+    if (live !== undefined && bare !== undefined) {
+      run.ratios = { ...run.ratios, cpuPerCallLive: ratio(live.cpuMsPerCallMinute, bare.cpuMsPerCallMinute) };
+    }
     if (parley !== undefined) run.targets = checkTargets(parley, run.ratios);
     for (const figures of Object.values(run.relays)) {
       if (figures.framesLost.up !== 0 || figures.framesLost.down !== 0 || figures.failures.length > 0) {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./store/prices.ts";
 
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
@@ -16,6 +17,7 @@ export const ENV_VARIABLES = [
   "OPENAI_API_KEY",
   "OPENAI_REALTIME_MODEL",
   "OPENAI_REALTIME_URL",
+  "OPENAI_LIVE_URL",
   "TWILIO_ACCOUNT_SID",
   "TWILIO_AUTH_TOKEN",
   "TWILIO_PHONE_NUMBER",
@@ -54,6 +56,8 @@ export interface ParleyConfig {
   realtimeModel: string;
   /** Realtime WebSocket endpoint; the model goes in its `model` query parameter. */
   realtimeUrl: string;
+  /** GPT-Live WebSocket endpoint, without query parameters (the model goes in `session.start`). */
+  liveUrl: string;
   /** Twilio account SID (`AC…`), for the REST API. */
   twilioAccountSid: string | undefined;
   /** Twilio auth token: signs webhooks and authenticates REST calls. */
@@ -180,6 +184,16 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems.push(`OPENAI_REALTIME_URL: "${realtimeUrl}" is not a ws:// or wss:// URL`);
   }
 
+  const liveUrl = text("OPENAI_LIVE_URL") ?? DEFAULT_LIVE_URL;
+  const parsedLive = tryUrl(liveUrl);
+  if (parsedLive === undefined || !["wss:", "ws:"].includes(parsedLive.protocol)) {
+    problems.push(`OPENAI_LIVE_URL: "${liveUrl}" is not a ws:// or wss:// URL`);
+  } else if (parsedLive.search !== "") {
+    problems.push(
+      `OPENAI_LIVE_URL: "${liveUrl}" has a query string: GPT-Live refuses query parameters (the model goes in session.start)`,
+    );
+  }
+
   const twilioAccountSid = text("TWILIO_ACCOUNT_SID");
   if (twilioAccountSid !== undefined && !/^AC[0-9a-fA-F]{32}$/.test(twilioAccountSid)) {
     problems.push(
@@ -238,6 +252,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     openaiApiKey: openaiApiKey ?? "",
     realtimeModel: text("OPENAI_REALTIME_MODEL") ?? DEFAULT_REALTIME_MODEL,
     realtimeUrl,
+    liveUrl,
     twilioAccountSid,
     twilioAuthToken: text("TWILIO_AUTH_TOKEN"),
     twilioPhoneNumber,

@@ -21,7 +21,8 @@ import type { ParleyConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { PersonaRegistry } from "./personas/types.ts";
 import { type CallRelay, startCallRelay } from "./relay/call_relay.ts";
-import { connectRealtime, type UpstreamConnector } from "./realtime/upstream.ts";
+import { createEngineChooser } from "./engines/registry.ts";
+import { connectOpenAI, type UpstreamConnector } from "./engines/upstream_socket.ts";
 import {
   connectStreamTwiml,
   DEFAULT_FALLBACK_MESSAGE,
@@ -55,7 +56,7 @@ export interface ParleyOptions {
   counters: RelayCounters;
   /** The call database, if records are kept. */
   store?: CallStore;
-  /** Opens Realtime sockets. @default connectRealtime (npm:ws, Nagle off) */
+  /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
   connectUpstream?: UpstreamConnector;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
@@ -98,7 +99,8 @@ export interface Parley {
 export function createParley(options: ParleyOptions): Parley {
   const { config, personas, log, hub, counters } = options;
   const relays = new Set<CallRelay>();
-  const connectUpstream = options.connectUpstream ?? connectRealtime;
+  const connectUpstream = options.connectUpstream ?? connectOpenAI;
+  const engineFor = createEngineChooser(config);
   const publicHost = new URL(config.publicBaseUrl).host;
   const metrics = createMetrics(options.prices === undefined ? {} : { prices: options.prices });
   // Ends open live feeds (SSE) on shutdown, so the server can finish.
@@ -257,7 +259,7 @@ export function createParley(options: ParleyOptions): Parley {
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
     const relay = startCallRelay(socket, {
-      realtimeUrl: config.realtimeUrl,
+      engineFor,
       defaultModel: config.realtimeModel,
       apiKey: config.openaiApiKey,
       personas,

@@ -118,3 +118,27 @@ Deno.test("config rejects an INBOUND_PERSONA that is not a persona id", () => {
     /INBOUND_PERSONA: "front desk" is not a persona id/,
   );
 });
+
+Deno.test("OPENAI_LIVE_URL defaults to GPT-Live's endpoint and refuses a query string or a non-ws URL", () => {
+  assert.equal(loadConfig(minimal).liveUrl, "wss://api.openai.com/v1/live/sessions");
+  assert.equal(
+    loadConfig({ ...minimal, OPENAI_LIVE_URL: "ws://127.0.0.1:9/v1/live/sessions" }).liveUrl,
+    "ws://127.0.0.1:9/v1/live/sessions",
+  );
+  assert.throws(
+    () =>
+      loadConfig({ ...minimal, OPENAI_LIVE_URL: "wss://proxy.example/v1/live/sessions?model=gpt-live-1" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(
+        error.message,
+        /OPENAI_LIVE_URL: ".*\?model=gpt-live-1" has a query string: GPT-Live refuses query parameters/,
+      );
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadConfig({ ...minimal, OPENAI_LIVE_URL: "https://api.openai.com/v1/live/sessions" }),
+    /OPENAI_LIVE_URL: "https:\/\/api.openai.com\/v1\/live\/sessions" is not a ws:\/\/ or wss:\/\/ URL/,
+  );
+});

@@ -99,6 +99,11 @@ Deno.test("a socket cannot start or stop another call: a start for a foreign Cal
       "nothing from the intruder's socket ended the victim's record",
     );
     assert.equal(victimEvents.filter((type) => type === "call.started").length, 1, "nor started it again");
+    assert.equal(
+      t.upstream.sessions.flatMap((session) => session.eventsOf("session.update")).length,
+      1,
+      "nothing upstream was configured for the intruder: only the victim's session",
+    );
     victim.stop();
     await victim.closed;
   } finally {

@@ -1,3 +1,5 @@
+import type { EngineId } from "../engines/voices.ts";
+
 /**
  * What happens on a call, as events: the relay, the webhooks and the calls API emit them; the call
  * store, the metrics and the live SSE feed listen. One vocabulary for all three.
@@ -82,6 +84,8 @@ export type CallEvent =
     streamSid: string;
     persona: string;
     model: string;
+    /** The engine serving the call. @default engineForModel(model) */
+    engine?: EngineId;
     parameters: Record<string, string>;
   }
   | { type: "upstream.connected"; at: number; callSid: string; connectMs: number }
@@ -115,6 +119,13 @@ export type CallEvent =
     clearLatencyMs: number;
   }
   | { type: "usage"; at: number; callSid: string; model: string; responseId: string; usage: Usage }
+  /** Session time billed so far, cumulative (engines billed by the minute, GPT-Live). */
+  | { type: "usage.minutes"; at: number; callSid: string; model: string; minutes: number }
+  /**
+   * The model stopped speaking (engines whose model owns barge-in, GPT-Live) with this much of its
+   * audio still unplayed at Twilio, ms.
+   */
+  | { type: "agent.stopped"; at: number; callSid: string; unplayedMs: number }
   | { type: "call.ended"; at: number; callSid: string; reason: EndReason; detail: string };
 
 /** Receives call events. Must not throw and must return quickly: it runs on the audio path. */

@@ -15,8 +15,9 @@ import {
   END_REASONS,
   type RelayCounters,
 } from "../calls/call_events.ts";
+import { engineForModel, type EngineId, ENGINES } from "../engines/voices.ts";
 import type { StoreHealth } from "../store/call_store.ts";
-import { DEFAULT_PRICES, estimateCost, type PriceTable } from "../store/prices.ts";
+import { DEFAULT_PRICES, estimateCost, estimateMinuteCost, type PriceTable } from "../store/prices.ts";
 
 /** Content type of {@linkcode Metrics.render}'s output. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -25,6 +26,8 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
 export const TURN_LATENCY_BUCKETS: readonly number[] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5];
 /** Upstream connect time buckets, seconds. */
 export const CONNECT_TIME_BUCKETS: readonly number[] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5];
+/** Unplayed agent audio when the model stopped (GPT-Live), seconds; above 0.2 s is worth a `clear`. */
+export const UNPLAYED_AUDIO_BUCKETS: readonly number[] = [0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 
 /** Options for {@linkcode createMetrics}. */
 export interface MetricsOptions {
@@ -91,11 +94,35 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   let responses = 0;
   let unpricedResponses = 0;
   let costUsd = 0;
+  const unplayedAtStop = new Histogram(UNPLAYED_AUDIO_BUCKETS);
+  const byEngine = new Map<EngineId, { calls: number; minutes: number; costUsd: number }>(
+    ENGINES.map((engine) => [engine, { calls: 0, minutes: 0, costUsd: 0 }]),
+  );
+  /** Minutes and cost reported so far per live call (the reports are cumulative). */
+  const minuteCalls = new Map<string, { minutes: number; costUsd: number }>();
 
   const listener = (event: CallEvent): void => {
     switch (event.type) {
+      case "call.started":
+        byEngine.get(event.engine ?? engineForModel(event.model))!.calls++;
+        break;
       case "call.ended":
         ended.set(event.reason, (ended.get(event.reason) ?? 0) + 1);
+        minuteCalls.delete(event.callSid);
+        break;
+      case "usage.minutes": {
+        const engine = byEngine.get(engineForModel(event.model))!;
+        const before = minuteCalls.get(event.callSid) ?? { minutes: 0, costUsd: 0 };
+        const minutes = Math.max(before.minutes, event.minutes);
+        const cost = estimateMinuteCost(event.model, minutes, prices) ?? before.costUsd;
+        engine.minutes += minutes - before.minutes;
+        engine.costUsd += cost - before.costUsd;
+        costUsd += cost - before.costUsd;
+        minuteCalls.set(event.callSid, { minutes, costUsd: cost });
+        break;
+      }
+      case "agent.stopped":
+        unplayedAtStop.observe(event.unplayedMs / 1000);
         break;
       case "turn.latency":
         turnLatency.observe((event.firstAudioHeardMs ?? event.firstAudioSentMs) / 1000);
@@ -110,7 +137,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         responses++;
         const cost = estimateCost(event.model, event.usage, prices);
         if (cost === null) unpricedResponses++;
-        else costUsd += cost;
+        else {
+          costUsd += cost;
+          byEngine.get(engineForModel(event.model))!.costUsd += cost;
+        }
         break;
       }
     }
@@ -174,7 +204,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       "Caller stops speaking to agent audio heard (sent, when playback was never confirmed).",
       turnLatency,
     );
-    histogram("parley_upstream_connect_seconds", "Time to open the OpenAI Realtime socket.", connectTime);
+    histogram("parley_upstream_connect_seconds", "Time to open the OpenAI socket.", connectTime);
 
     family("parley_frames_relayed_total", "counter", "Media frames relayed, by direction.");
     sample("parley_frames_relayed_total", counters.framesToOpenai, { direction: "to_openai" });
@@ -204,9 +234,23 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     family(
       "parley_estimated_cost_usd_total",
       "counter",
-      "Estimated OpenAI cost of all priced responses, USD.",
+      "Estimated OpenAI cost of all priced responses and session minutes, USD.",
     );
     sample("parley_estimated_cost_usd_total", costUsd);
+
+    family("parley_calls_started_total", "counter", "Calls started, by engine (realtime or live).");
+    for (const [engine, e] of byEngine) sample("parley_calls_started_total", e.calls, { engine });
+    family("parley_session_minutes_total", "counter", "Session minutes of engines billed by the minute.");
+    for (const [engine, e] of byEngine) sample("parley_session_minutes_total", e.minutes, { engine });
+    family("parley_engine_estimated_cost_usd_total", "counter", "Estimated OpenAI cost by engine, USD.");
+    for (const [engine, e] of byEngine) {
+      sample("parley_engine_estimated_cost_usd_total", e.costUsd, { engine });
+    }
+    histogram(
+      "parley_unplayed_audio_at_stop_seconds",
+      "Agent audio still unplayed at Twilio when the model stopped speaking (GPT-Live owns barge-in).",
+      unplayedAtStop,
+    );
 
     return out.join("\n") + "\n";
   };

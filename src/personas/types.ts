@@ -1,12 +1,12 @@
 /**
  * What a persona file exports: the agent's script, voice and turn-taking settings.
  *
- * Fields are camelCase here; `src/realtime/session.ts` turns them into the snake_case wire shape.
+ * Fields are camelCase here; `src/engines/realtime/session.ts` turns them into the snake_case wire shape.
  *
  * @module
  */
 
-import type { RealtimeVoice } from "../engines/voices.ts";
+import type { LiveVoice, RealtimeVoice } from "../engines/voices.ts";
 
 export { REALTIME_VOICES, type RealtimeVoice, TTS_ONLY_VOICES } from "../engines/voices.ts";
 
@@ -57,8 +57,8 @@ export interface ReasoningSettings {
 
 /** A persona: the default export of a file in `personas/`. */
 export interface Persona {
-  /** The voice the agent speaks with. Cannot change once the call has audio. */
-  voice: RealtimeVoice;
+  /** The voice the agent speaks with, one of its engine's voices. Cannot change once the call has audio. */
+  voice: RealtimeVoice | LiveVoice;
   /** The agent's script: a string, or a function of the call returning one. */
   instructions: string | ((context: CallContext) => string);
   /** If set, the agent speaks first, following this instruction for its first response. */

@@ -8,7 +8,9 @@
  * @module
  */
 
-import { type Persona, REALTIME_VOICES, TTS_ONLY_VOICES } from "./types.ts";
+import { estimateTokens, MAX_INSTRUCTIONS_TOKENS } from "../engines/live/session.ts";
+import { engineForModel, type EngineId, TTS_ONLY_VOICES, voicesFor } from "../engines/voices.ts";
+import type { Persona } from "./types.ts";
 
 /**
  * The outcome of {@linkcode validatePersona}: a persona and no problems, or no persona and the
@@ -50,7 +52,18 @@ const SEMANTIC_VAD_FIELDS = ["type", "eagerness"] as const;
 const EAGERNESS = ["low", "medium", "high", "auto"] as const;
 const REASONING_EFFORTS = ["minimal", "low", "medium", "high"] as const;
 const NOISE_REDUCTION = ["near_field", "far_field", "off"] as const;
-const VOICE_LIST = REALTIME_VOICES.join(", ");
+
+/** Persona fields that mean nothing to GPT-Live, and why. */
+const NOT_ON_LIVE: Readonly<Partial<Record<keyof Persona, string>>> = {
+  vad: "the model owns turn-taking",
+  interruptions: "the model owns turn-taking and barge-in",
+  reasoning: "GPT-Live has no reasoning setting",
+  maxOutputTokens: "GPT-Live has no output token limit setting",
+  transcriptionModel: "GPT-Live transcribes with its own model",
+  noiseReduction: "GPT-Live has no noise reduction setting",
+};
+
+const ENGINE_NAMES: Record<EngineId, string> = { realtime: "Realtime", live: "GPT-Live" };
 
 /**
  * Checks `value`, the default export of `file`, against the {@linkcode Persona} shape.
@@ -97,8 +110,11 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
     }
   }
 
-  checkVoice(value.voice, report);
-  checkInstructions(value.instructions, report);
+  // The model decides the engine; without one, the default model is a Realtime model.
+  const engine = typeof value.model === "string" ? engineForModel(value.model) : "realtime";
+  checkVoice(value.voice, engine, report);
+  checkInstructions(value.instructions, engine, report);
+  if (engine === "live") checkNotOnLive(value, report);
   checkText(
     value.greeting,
     "greeting",
@@ -108,7 +124,12 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
   checkVad(value.vad, report);
   checkInterruptions(value.interruptions, report);
   checkText(value.fallbackMessage, "fallbackMessage", "write what Twilio says, or remove the field", report);
-  checkText(value.model, "model", 'name a Realtime model, e.g. "gpt-realtime", or remove the field', report);
+  checkText(
+    value.model,
+    "model",
+    'name a Realtime model, e.g. "gpt-realtime", or a GPT-Live model, e.g. "gpt-live-1.1", or remove the field',
+    report,
+  );
   checkReasoning(value.reasoning, report);
   checkMaxOutputTokens(value.maxOutputTokens, report);
   checkText(
@@ -126,24 +147,28 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
 
 type Report = (field: string, detail: string) => void;
 
-function checkVoice(voice: unknown, report: Report): void {
+function checkVoice(voice: unknown, engine: EngineId, report: Report): void {
+  const voices = voicesFor(engine);
+  const list = voices.join(", ");
+  const api = engine === "live" ? "GPT-Live" : "the Realtime API";
   if (voice === undefined) {
-    report("voice", `missing; use one of ${VOICE_LIST}`);
+    report("voice", `missing; use one of ${list}`);
   } else if (typeof voice !== "string") {
-    report("voice", `${describe(voice)} is not a voice name; use one of ${VOICE_LIST}`);
+    report("voice", `${describe(voice)} is not a voice name; use one of ${list}`);
   } else if ((TTS_ONLY_VOICES as readonly string[]).includes(voice)) {
-    report(
-      "voice",
-      `"${voice}" is a text-to-speech voice the Realtime API does not have; use one of ${VOICE_LIST}`,
-    );
-  } else if (!(REALTIME_VOICES as readonly string[]).includes(voice)) {
-    const guess = closest(voice, REALTIME_VOICES);
+    report("voice", `"${voice}" is a text-to-speech voice ${api} does not have; use one of ${list}`);
+  } else if (!voices.includes(voice)) {
+    const guess = closest(voice, voices);
     const hint = guess === undefined ? "" : ` (did you mean "${guess}"?)`;
-    report("voice", `"${voice}" is not a Realtime voice${hint}; use one of ${VOICE_LIST}`);
+    const other = engine === "live" ? "realtime" : "live";
+    const elsewhere = voicesFor(other).includes(voice)
+      ? ` (it is a ${ENGINE_NAMES[other]} voice; the persona's model decides the engine)`
+      : hint;
+    report("voice", `"${voice}" is not a ${ENGINE_NAMES[engine]} voice${elsewhere}; use one of ${list}`);
   }
 }
 
-function checkInstructions(instructions: unknown, report: Report): void {
+function checkInstructions(instructions: unknown, engine: EngineId, report: Report): void {
   if (instructions === undefined) {
     report(
       "instructions",
@@ -158,6 +183,36 @@ function checkInstructions(instructions: unknown, report: Report): void {
     report("instructions", `${describe(instructions)} is not a string or a function returning one`);
   } else if (instructions.trim() === "") {
     report("instructions", "empty; write the agent's script");
+  } else if (engine === "live" && estimateTokens(instructions) > MAX_INSTRUCTIONS_TOKENS) {
+    report("instructions", liveInstructionsTooLong(instructions));
+  }
+}
+
+/**
+ * The problem with instructions over GPT-Live's limit (estimated at ~4 characters a token), or
+ * undefined when they fit.
+ */
+export function liveInstructionsProblem(instructions: string): string | undefined {
+  return estimateTokens(instructions) > MAX_INSTRUCTIONS_TOKENS
+    ? liveInstructionsTooLong(instructions)
+    : undefined;
+}
+
+function liveInstructionsTooLong(instructions: string): string {
+  return `about ${
+    estimateTokens(instructions)
+  } tokens, over GPT-Live's limit of ${MAX_INSTRUCTIONS_TOKENS} ` +
+    "(fixed when the session starts); shorten the script";
+}
+
+function checkNotOnLive(value: Record<string, unknown>, report: Report): void {
+  for (const [field, why] of Object.entries(NOT_ON_LIVE)) {
+    if (value[field] !== undefined) {
+      report(
+        field,
+        `means nothing on GPT-Live (${value.model}): ${why}; remove it, or use a gpt-realtime model`,
+      );
+    }
   }
 }
 

@@ -20,9 +20,11 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
 import type { CallEvent, CallEventListener, CallStatus, EndReason, Usage } from "../calls/call_events.ts";
 import { migrate } from "./schema.ts";
+import { engineForModel, type EngineId } from "../engines/voices.ts";
 import {
   DEFAULT_PRICES,
   estimateCost,
+  estimateMinuteCost,
   impossibleTokenCounts,
   MAX_PLAUSIBLE_TOKENS,
   type PriceTable,
@@ -83,6 +85,8 @@ export interface CallSummary {
   streamSid: string | null;
   persona: string | null;
   model: string | null;
+  /** The engine that served the call (`realtime` or `live`). */
+  engine: EngineId | null;
   direction: string | null;
   from: string | null;
   to: string | null;
@@ -100,6 +104,10 @@ export interface CallSummary {
   endDetail: string | null;
   /** Token sums over all responses. */
   usage: Usage & { responses: number };
+  /** Session minutes billed (engines billed by the minute; 0 otherwise). */
+  minutes: number;
+  /** The most agent audio left unplayed at Twilio when the model stopped speaking, ms (GPT-Live). */
+  maxUnplayedMs: number | null;
   costUsd: number | null;
 }
 
@@ -389,11 +397,12 @@ class SqliteCallStore implements CallStore {
         case "call.started":
           this.#mergeParameters(event.callSid, event.parameters);
           this.#run(
-            `UPDATE calls SET stream_sid = ?, persona = ?, model = ?, started_at = COALESCE(started_at, ?)
-             WHERE call_sid = ?`,
+            `UPDATE calls SET stream_sid = ?, persona = ?, model = ?, engine = ?,
+             started_at = COALESCE(started_at, ?) WHERE call_sid = ?`,
             event.streamSid,
             event.persona,
             event.model,
+            event.engine ?? engineForModel(event.model),
             at,
             event.callSid,
           );
@@ -487,6 +496,27 @@ class SqliteCallStore implements CallStore {
           );
           break;
         }
+        case "usage.minutes": {
+          // Cumulative: the latest report is the call's time so far.
+          const cost = estimateMinuteCost(event.model, event.minutes, this.#prices);
+          this.#run(
+            `UPDATE calls SET model = COALESCE(model, ?), minutes = MAX(minutes, ?), cost_usd = ?,
+             unpriced_responses = ? WHERE call_sid = ?`,
+            event.model,
+            event.minutes,
+            cost ?? 0,
+            cost === null ? 1 : 0,
+            event.callSid,
+          );
+          break;
+        }
+        case "agent.stopped":
+          this.#run(
+            "UPDATE calls SET max_unplayed_ms = MAX(COALESCE(max_unplayed_ms, 0), ?) WHERE call_sid = ?",
+            event.unplayedMs,
+            event.callSid,
+          );
+          break;
         case "call.ended":
           // The first end wins: a later one is the teardown echoing it.
           this.#run(
@@ -611,6 +641,7 @@ function toSummary(row: Row): CallSummary {
     streamSid: strOrNull(row.stream_sid),
     persona: strOrNull(row.persona),
     model: strOrNull(row.model),
+    engine: strOrNull(row.engine) as EngineId | null,
     direction: strOrNull(row.direction),
     from: strOrNull(row.from_number),
     to: strOrNull(row.to_number),
@@ -625,6 +656,8 @@ function toSummary(row: Row): CallSummary {
     endReason: strOrNull(row.end_reason) as EndReason | null,
     endDetail: strOrNull(row.end_detail),
     usage: { ...toUsage(row), responses: num(row.responses) },
+    minutes: num(row.minutes),
+    maxUnplayedMs: numOrNull(row.max_unplayed_ms),
     costUsd: num(row.unpriced_responses) > 0 ? null : num(row.cost_usd),
   };
 }

@@ -1,6 +1,7 @@
 /**
- * What a call costs: one price table per Realtime model (USD per 1M tokens), overridable with
- * `PRICES_JSON`, and the arithmetic that turns a `response.done` usage into dollars.
+ * What a call costs: one price table per model, overridable with `PRICES_JSON`. Realtime models are
+ * priced per token (USD per 1M tokens) and each `response.done` usage is turned into dollars; GPT-Live
+ * models are priced per session minute (`{"perMinute": 0.05}`), billed per second.
  *
  * Cached input tokens: OpenAI reports how many cached tokens were audio and text
  * (`cached_tokens_details`); when a response lacks that breakdown, the total is split in proportion to
@@ -23,8 +24,13 @@ export interface ModelPrices {
   textOut: number;
 }
 
-/** Prices by model name. */
-export type PriceTable = Readonly<Record<string, Readonly<ModelPrices>>>;
+/** The price of a model billed by session time (GPT-Live), in USD per minute. */
+export interface MinutePrice {
+  perMinute: number;
+}
+
+/** Prices by model name: per token, or per minute. */
+export type PriceTable = Readonly<Record<string, Readonly<ModelPrices> | Readonly<MinutePrice>>>;
 
 /** The six fields of {@linkcode ModelPrices}, in the order the README lists them. */
 export const PRICE_FIELDS: readonly (keyof ModelPrices)[] = [
@@ -69,6 +75,8 @@ export const DEFAULT_PRICES: PriceTable = Object.freeze({
   "gpt-realtime-2.1": v2,
   "gpt-realtime-2.1-mini": mini,
   "gpt-realtime-mini": mini,
+  "gpt-live-1": { perMinute: 0.05 },
+  "gpt-live-1.1": { perMinute: 0.05 },
 });
 
 /** Raised by {@linkcode parsePriceOverrides}; `problems` holds one line per bad model or field. */
@@ -84,13 +92,13 @@ export class PriceConfigError extends Error {
 }
 
 /**
- * Applies `PRICES_JSON` overrides to `base`. A model already in `base` may override some fields; a
- * new model must give all six. Unknown fields are rejected, so a typo does not silently keep a price.
+ * Applies `PRICES_JSON` overrides to `base`. A model priced per token that is already in `base` may
+ * override some fields; a new one must give all six. A model priced per minute gives `perMinute`
+ * alone. Unknown fields are rejected, so a typo does not silently keep a price.
  *
  * @example
  * ```ts
- * const prices = parsePriceOverrides('{"gpt-realtime-2.1": {"textOut": 20}}');
- * prices["gpt-realtime-2.1"].textOut; // 20
+ * const prices = parsePriceOverrides('{"gpt-realtime-2.1": {"textOut": 20}, "gpt-live-1.1": {"perMinute": 0.04}}');
  * ```
  * @throws {PriceConfigError} listing every problem, each naming the model and field.
  */
@@ -109,13 +117,19 @@ export function parsePriceOverrides(json: string, base: PriceTable = DEFAULT_PRI
   }
   const problems: string[] = [];
   // A Map, then Object.fromEntries: a model named "__proto__" stays a plain key.
-  const table = new Map<string, Readonly<ModelPrices>>(Object.entries(base));
+  const table = new Map<string, Readonly<ModelPrices> | Readonly<MinutePrice>>(Object.entries(base));
   for (const [model, value] of Object.entries(parsed)) {
     if (!isPlainObject(value)) {
       problems.push(`model "${model}": expected an object of prices, got ${describe(value)}`);
       continue;
     }
-    const known = own(base, model);
+    if ("perMinute" in value || isMinutePrice(own(base, model))) {
+      const problem = minutePriceProblem(model, value, own(base, model));
+      if (problem === undefined) table.set(model, { perMinute: value.perMinute as number });
+      else problems.push(problem);
+      continue;
+    }
+    const known = tokenPrices(own(base, model));
     const prices: Partial<ModelPrices> = { ...known };
     for (const [field, price] of Object.entries(value)) {
       if (!(PRICE_FIELDS as readonly string[]).includes(field)) {
@@ -144,6 +158,29 @@ export function parsePriceOverrides(json: string, base: PriceTable = DEFAULT_PRI
   return Object.freeze(Object.fromEntries(table));
 }
 
+function minutePriceProblem(
+  model: string,
+  value: Record<string, unknown>,
+  known: Readonly<ModelPrices> | Readonly<MinutePrice> | undefined,
+): string | undefined {
+  if (known !== undefined && !isMinutePrice(known)) {
+    return `model "${model}": priced per token, so "perMinute" does not apply: use ${
+      PRICE_FIELDS.join(", ")
+    }`;
+  }
+  const extra = Object.keys(value).filter((field) => field !== "perMinute");
+  if (extra.length > 0) {
+    return `model "${model}": priced per minute, so only "perMinute" applies, not "${extra[0]}"`;
+  }
+  const price = value.perMinute;
+  if (typeof price !== "number" || !Number.isFinite(price) || price < 0) {
+    return `model "${model}": field "perMinute" must be a non-negative number of USD per minute, got ${
+      describe(price)
+    }`;
+  }
+  return undefined;
+}
+
 /**
  * The price table to use: {@linkcode DEFAULT_PRICES} with `PRICES_JSON` applied when set.
  *
@@ -161,7 +198,50 @@ export function pricesFor(
   model: string,
   prices: PriceTable = DEFAULT_PRICES,
 ): Readonly<ModelPrices> | undefined {
+  return tokenPrices(listed(model, prices));
+}
+
+/** USD per minute of `model` (billed by session time), or undefined when it has no such price. */
+export function minutePriceFor(model: string, prices: PriceTable = DEFAULT_PRICES): number | undefined {
+  const price = listed(model, prices);
+  return isMinutePrice(price) ? price.perMinute : undefined;
+}
+
+/**
+ * Estimated cost of `minutes` of a session of `model` in USD (rounded to a millionth), or `null`
+ * when the model has no per-minute price.
+ *
+ * @example
+ * ```ts
+ * estimateMinuteCost("gpt-live-1.1", 2.5); // 0.125
+ * ```
+ */
+export function estimateMinuteCost(
+  model: string,
+  minutes: number,
+  prices: PriceTable = DEFAULT_PRICES,
+): number | null {
+  const perMinute = minutePriceFor(model, prices);
+  return perMinute === undefined ? null : Math.round(Math.max(0, minutes) * perMinute * 1e6) / 1e6;
+}
+
+function listed(
+  model: string,
+  prices: PriceTable,
+): Readonly<ModelPrices> | Readonly<MinutePrice> | undefined {
   return own(prices, model) ?? own(prices, model.replace(/-\d{4}-\d{2}-\d{2}$/, ""));
+}
+
+function isMinutePrice(
+  price: Readonly<ModelPrices> | Readonly<MinutePrice> | undefined,
+): price is Readonly<MinutePrice> {
+  return price !== undefined && "perMinute" in price;
+}
+
+function tokenPrices(
+  price: Readonly<ModelPrices> | Readonly<MinutePrice> | undefined,
+): Readonly<ModelPrices> | undefined {
+  return price === undefined || "perMinute" in price ? undefined : price;
 }
 
 /**
@@ -223,7 +303,7 @@ export function impossibleTokenCounts(usage: Usage): string[] {
 }
 
 // Own keys only: "constructor" or "toString" are not models.
-function own(prices: PriceTable, model: string): Readonly<ModelPrices> | undefined {
+function own(prices: PriceTable, model: string): Readonly<ModelPrices> | Readonly<MinutePrice> | undefined {
   return Object.hasOwn(prices, model) ? prices[model] : undefined;
 }
 

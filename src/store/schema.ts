@@ -96,6 +96,13 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX usage_call ON usage (call_sid, id);
   `,
+  // 2: which engine served the call; session minutes (GPT-Live is billed by the minute); the most
+  // agent audio left unplayed at Twilio when the model stopped speaking (GPT-Live owns barge-in).
+  `
+  ALTER TABLE calls ADD COLUMN engine TEXT;
+  ALTER TABLE calls ADD COLUMN minutes REAL NOT NULL DEFAULT 0;
+  ALTER TABLE calls ADD COLUMN max_unplayed_ms REAL;
+  `,
 ];
 
 /** The schema version this build writes. */

@@ -1,6 +1,7 @@
 /**
- * Runs a real Parley server on 127.0.0.1, port 0, wired to a {@linkcode FakeRealtimeServer}, with
- * its log lines and call events captured. Twilio requests are signed with npm:twilio's own helper.
+ * Runs a real Parley server on 127.0.0.1, port 0, wired to a {@linkcode FakeRealtimeServer} and a
+ * {@linkcode FakeLiveServer} (GPT-Live), with its log lines and call events captured. Twilio requests
+ * are signed with npm:twilio's own helper.
  *
  * @module
  */
@@ -17,6 +18,7 @@ import { createLogger, type LogLevel } from "../../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
 import { createParley, type Parley, type ServerConfig } from "../../src/server.ts";
 import type { CallStore } from "../../src/store/call_store.ts";
+import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import { FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -54,6 +56,8 @@ export interface TestParleyOptions {
   fetch?: typeof fetch;
   /** End records whose stream has not started this long after the webhook. */
   streamConnectTimeoutMs?: number;
+  /** What the GPT-Live fake's sessions do. */
+  live?: FakeLiveOptions;
 }
 
 /** A running test server. */
@@ -61,6 +65,8 @@ export interface TestParley {
   origin: string;
   config: ServerConfig;
   upstream: FakeRealtimeServer;
+  /** The GPT-Live fake (personas whose model is `gpt-live-*`). */
+  live: FakeLiveServer;
   parley: Parley;
   counters: RelayCounters;
   hub: CallHub;
@@ -91,10 +97,12 @@ export interface TestParley {
 /** Starts Parley against a fresh fake Realtime server. */
 export async function startTestParley(options: TestParleyOptions = {}): Promise<TestParley> {
   const upstream = FakeRealtimeServer.start();
+  const live = FakeLiveServer.start(options.live);
   const config: ParleyConfig = loadConfig({
     PUBLIC_BASE_URL: TEST_PUBLIC_BASE_URL,
     OPENAI_API_KEY: TEST_OPENAI_KEY,
     OPENAI_REALTIME_URL: upstream.url,
+    OPENAI_LIVE_URL: live.url,
     TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
     PERSONAS_DIR: options.personasDir ?? TEST_PERSONAS_DIR,
     DEFAULT_PERSONA: "tester",
@@ -165,6 +173,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     origin,
     config: serverConfig,
     upstream,
+    live,
     parley,
     counters,
     hub,
@@ -197,6 +206,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       await parley.shutdown();
       await server.shutdown();
       await upstream.close();
+      await live.close();
     },
   };
 }

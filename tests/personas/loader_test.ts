@@ -33,10 +33,10 @@ async function loadError(promise: Promise<unknown>): Promise<PersonaLoadError> {
 }
 
 Deno.test("the shipped personas load and validate", async (t) => {
-  // The two files Parley ships, by name: personas the user adds beside them are not this test's business.
+  // The three files Parley ships, by name: personas the user adds beside them are not this test's business.
   const shipped = Object.fromEntries(
     await Promise.all(
-      ["alex.ts", "receptionist.ts"].map(async (
+      ["alex.ts", "alex_live.ts", "receptionist.ts"].map(async (
         name,
       ) => [name, await Deno.readTextFile(join(SHIPPED_DIR, name))]),
     ),
@@ -45,7 +45,7 @@ Deno.test("the shipped personas load and validate", async (t) => {
   await withPersonaDir(shipped, async (dir) => {
     personas = await loadPersonas(dir);
   });
-  assert.deepEqual([...personas.keys()].sort(), ["alex", "receptionist"]);
+  assert.deepEqual([...personas.keys()].sort(), ["alex", "alex_live", "receptionist"]);
 
   await t.step("alex speaks first with shimmer on a phone-line VAD", () => {
     const alex = personas.get("alex");
@@ -61,6 +61,17 @@ Deno.test("the shipped personas load and validate", async (t) => {
       prefixPaddingMs: 300,
       silenceDurationMs: 500,
     });
+  });
+
+  await t.step("alex_live is Alex's script and greeting on GPT-Live, without Realtime-only fields", () => {
+    const alex = personas.get("alex")!;
+    const live = personas.get("alex_live");
+    assert.ok(live !== undefined);
+    assert.equal(live.persona.model, "gpt-live-1.1");
+    assert.equal(live.persona.greeting, alex.persona.greeting);
+    assert.equal(live.persona.vad, undefined);
+    const call = { ...CALL, parameters: { lead: "Dana" } };
+    assert.equal(renderInstructions(live, call), renderInstructions(alex, call));
   });
 
   await t.step("alex greets the lead by name from the call parameters", () => {

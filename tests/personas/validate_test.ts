@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { LIVE_VOICES } from "../../src/engines/voices.ts";
 import { validatePersona } from "../../src/personas/validate.ts";
 
 const FILE = "personas/test.ts";
@@ -225,7 +226,7 @@ Deno.test("validatePersona rejects other fields' bad values", async (t) => {
   await t.step("empty strings", () => {
     assert.deepEqual(problemsOf({ greeting: "", model: " " }), [
       `${FILE}: greeting: empty; write the instruction for the first response, or remove the field`,
-      `${FILE}: model: empty; name a Realtime model, e.g. "gpt-realtime", or remove the field`,
+      `${FILE}: model: empty; name a Realtime model, e.g. "gpt-realtime", or a GPT-Live model, e.g. "gpt-live-1.1", or remove the field`,
     ]);
   });
 });
@@ -256,4 +257,51 @@ Deno.test("validatePersona rejects a missing or non-object default export", () =
     validatePersona([], FILE).problems[0] ?? "",
     /default export: an array is not a persona object/,
   );
+});
+
+Deno.test("validatePersona is engine-aware: a gpt-live model takes GPT-Live's voices and fields", async (t) => {
+  const LIVE_LIST = LIVE_VOICES.join(", ");
+  const live = (fields: Record<string, unknown>) => problemsOf({ model: "gpt-live-1.1", ...fields });
+
+  await t.step("GPT-Live voices are accepted on GPT-Live, refused on Realtime with the reason", () => {
+    assert.deepEqual(live({ voice: "beacon" }), []);
+    assert.deepEqual(problemsOf({ voice: "beacon" }), [
+      `${FILE}: voice: "beacon" is not a Realtime voice (it is a GPT-Live voice; the persona's model decides the engine); use one of ${VOICES}`,
+    ]);
+    assert.deepEqual(live({ voice: "nova" }), [
+      `${FILE}: voice: "nova" is a text-to-speech voice GPT-Live does not have; use one of ${LIVE_LIST}`,
+    ]);
+    assert.deepEqual(live({ voice: "merin" }), [
+      `${FILE}: voice: "merin" is not a GPT-Live voice (did you mean "marin"?); use one of ${LIVE_LIST}`,
+    ]);
+  });
+
+  await t.step("fields that mean nothing to GPT-Live are refused, each naming why", () => {
+    assert.deepEqual(
+      live({
+        vad: { type: "semantic_vad" },
+        interruptions: { minSpeechMs: 200 },
+        reasoning: { effort: "low" },
+        maxOutputTokens: 100,
+        transcriptionModel: "gpt-4o-transcribe",
+        noiseReduction: "far_field",
+      }),
+      [
+        `${FILE}: vad: means nothing on GPT-Live (gpt-live-1.1): the model owns turn-taking; remove it, or use a gpt-realtime model`,
+        `${FILE}: interruptions: means nothing on GPT-Live (gpt-live-1.1): the model owns turn-taking and barge-in; remove it, or use a gpt-realtime model`,
+        `${FILE}: reasoning: means nothing on GPT-Live (gpt-live-1.1): GPT-Live has no reasoning setting; remove it, or use a gpt-realtime model`,
+        `${FILE}: maxOutputTokens: means nothing on GPT-Live (gpt-live-1.1): GPT-Live has no output token limit setting; remove it, or use a gpt-realtime model`,
+        `${FILE}: transcriptionModel: means nothing on GPT-Live (gpt-live-1.1): GPT-Live transcribes with its own model; remove it, or use a gpt-realtime model`,
+        `${FILE}: noiseReduction: means nothing on GPT-Live (gpt-live-1.1): GPT-Live has no noise reduction setting; remove it, or use a gpt-realtime model`,
+      ],
+    );
+  });
+
+  await t.step("instructions over GPT-Live's 16,384-token limit are refused with a rough count", () => {
+    const long = "word ".repeat(14_000); // 70,000 characters ≈ 17,504 tokens
+    assert.deepEqual(live({ instructions: long }), [
+      `${FILE}: instructions: about 17504 tokens, over GPT-Live's limit of 16384 (fixed when the session starts); shorten the script`,
+    ]);
+    assert.deepEqual(problemsOf({ instructions: long }), [], "the Realtime API takes them");
+  });
 });

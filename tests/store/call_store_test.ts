@@ -14,12 +14,14 @@ import {
   FLUSH_DELAY_MS,
   openCallStore,
 } from "../../src/store/call_store.ts";
-import { SCHEMA_VERSION } from "../../src/store/schema.ts";
+import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/schema.ts";
 import {
   DEFAULT_PRICES,
   estimateCost,
+  estimateMinuteCost,
   parsePriceOverrides,
   PriceConfigError,
+  pricesFor,
   resolvePrices,
 } from "../../src/store/prices.ts";
 
@@ -130,6 +132,7 @@ const EXPECTED: CallRecord = {
   streamSid: "MZ0001",
   persona: "sam",
   model: "gpt-realtime-2.1",
+  engine: "realtime",
   direction: "outbound-api",
   from: "+14155550100",
   to: "+14155550111",
@@ -151,6 +154,8 @@ const EXPECTED: CallRecord = {
     outputAudioTokens: 700,
     responses: 2,
   },
+  minutes: 0,
+  maxUnplayedMs: null,
   costUsd: RESP_1_USD + RESP_2_USD,
   statuses: [
     { at: 1_600, status: "ringing", detail: "" },
@@ -224,8 +229,11 @@ Deno.test("call store records a scripted call exactly", async (t) => {
       assert.ok(Deno.statSync(path).isFile);
       const db = new DatabaseSync(path);
       try {
-        assert.equal((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version, 1);
-        assert.equal(SCHEMA_VERSION, 1);
+        assert.equal(
+          (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+          SCHEMA_VERSION,
+        );
+        assert.equal(SCHEMA_VERSION, 2);
         assert.equal(
           (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
           "wal",
@@ -385,7 +393,10 @@ Deno.test("call store refuses a database from a newer Parley", async () => {
   db.exec("PRAGMA user_version = 99");
   db.close();
   try {
-    assert.throws(() => openCallStore(path), /schema version 99 is newer than this Parley knows \(1\)/);
+    assert.throws(
+      () => openCallStore(path),
+      new RegExp(`schema version 99 is newer than this Parley knows \\(${SCHEMA_VERSION}\\)`),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -441,7 +452,7 @@ Deno.test("price overrides are validated with the model and field named", async 
     const prices = parsePriceOverrides('{"gpt-realtime-2.1": {"textOut": 20}}');
     assert.deepEqual(prices["gpt-realtime-2.1"], { ...DEFAULT_PRICES["gpt-realtime-2.1"], textOut: 20 });
     assert.deepEqual(prices["gpt-realtime-mini"], DEFAULT_PRICES["gpt-realtime-mini"]);
-    assert.equal(DEFAULT_PRICES["gpt-realtime-2.1"]?.textOut, 24);
+    assert.equal(pricesFor("gpt-realtime-2.1")?.textOut, 24);
   });
   await t.step("a new model with all fields is priced", () => {
     const prices = resolvePrices(
@@ -481,4 +492,77 @@ Deno.test("estimateCost prices known models and refuses to guess", () => {
   assert.equal(estimateCost("gpt-realtime-2", { ...audioOnly, inputCachedTokens: 1e6 }), 0.4 + 64);
   // Cached beyond the input is capped at the input.
   assert.equal(estimateCost("gpt-realtime-2", { ...audioOnly, inputCachedTokens: 5e6 }), 0.4 + 64);
+});
+
+Deno.test("prices per minute: GPT-Live built in, overridable with PRICES_JSON's perMinute form", async (t) => {
+  await t.step("built in at $0.05 a minute, billed per second", () => {
+    assert.equal(estimateMinuteCost("gpt-live-1.1", 2.5), 0.125);
+    assert.equal(estimateMinuteCost("gpt-live-1", 1 / 60), 0.000833);
+    assert.equal(estimateMinuteCost("gpt-realtime-2.1", 1), null, "a token-priced model has no minute price");
+    assert.equal(
+      estimateCost("gpt-live-1.1", {
+        inputTextTokens: 1,
+        inputAudioTokens: 1,
+        inputCachedTokens: 0,
+        outputTextTokens: 1,
+        outputAudioTokens: 1,
+      }),
+      null,
+      "a minute-priced model has no token price",
+    );
+  });
+  await t.step("PRICES_JSON overrides a minute price and adds a new one", () => {
+    const prices = parsePriceOverrides(
+      '{"gpt-live-1.1": {"perMinute": 0.04}, "gpt-live-2": {"perMinute": 0.1}}',
+    );
+    assert.equal(estimateMinuteCost("gpt-live-1.1", 10, prices), 0.4);
+    assert.equal(estimateMinuteCost("gpt-live-2", 10, prices), 1);
+    assert.equal(estimateMinuteCost("gpt-live-1", 10, prices), 0.5);
+  });
+  await t.step("mixing the two forms is refused, naming the model and field", () => {
+    assert.throws(
+      () => parsePriceOverrides('{"gpt-live-1.1": {"audioIn": 1}, "gpt-realtime-2.1": {"perMinute": 1}}'),
+      (error: unknown) => {
+        assert.ok(error instanceof PriceConfigError);
+        assert.deepEqual(error.problems, [
+          'model "gpt-live-1.1": priced per minute, so only "perMinute" applies, not "audioIn"',
+          'model "gpt-realtime-2.1": priced per token, so "perMinute" does not apply: use audioIn, audioCached, audioOut, textIn, textCached, textOut',
+        ]);
+        return true;
+      },
+    );
+    assert.throws(
+      () => parsePriceOverrides('{"gpt-live-2": {"perMinute": -1}}'),
+      /"perMinute" must be a non-negative/,
+    );
+  });
+});
+
+Deno.test("call store upgrades a version-1 database: old calls keep their data, engine unknown, 0 minutes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_store_" });
+  try {
+    const path = `${dir}/parley.db`;
+    const db = new DatabaseSync(path);
+    db.exec(MIGRATIONS[0]!);
+    db.exec("PRAGMA user_version = 1");
+    db.prepare("INSERT INTO calls (call_sid, created_at, persona, model) VALUES (?, ?, ?, ?)").run(
+      "CA00000000000000000000000000000001",
+      1_000,
+      "alex",
+      "gpt-realtime-2.1",
+    );
+    db.close();
+    const store = openCallStore(path);
+    try {
+      const record = store.getCall("CA00000000000000000000000000000001")!;
+      assert.equal(record.persona, "alex");
+      assert.equal(record.engine, null);
+      assert.equal(record.minutes, 0);
+      assert.equal(record.maxUnplayedMs, null);
+    } finally {
+      store.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -10,7 +10,9 @@ const hasStrace = await new Deno.Command("strace", { args: ["-V"], stdout: "null
   .then((o) => o.success, () => false);
 
 const CHILD = `
-import { connectRealtime } from "${new URL("../../src/realtime/upstream.ts", import.meta.url).href}";
+import { connectOpenAI as connectRealtime } from "${
+  new URL("../../src/engines/upstream_socket.ts", import.meta.url).href
+}";
 const [url, kind] = Deno.args;
 await new Promise((resolve) => {
   if (kind === "native") {

@@ -1,15 +1,16 @@
 /**
- * The socket toward the OpenAI Realtime API.
+ * The socket toward OpenAI, for every engine (the URL and the messages are the engine's).
  *
  * It uses `npm:ws` rather than Deno's native `WebSocket` client: the native client leaves Nagle's
  * algorithm on (`TCP_NODELAY=0`), which holds back the small frame we send every 20 ms; `ws` sets
- * `TCP_NODELAY=1` (see `tests/realtime/upstream_nodelay_test.ts`).
+ * `TCP_NODELAY=1` (see `tests/engines/upstream_nodelay_test.ts`).
  *
  * @module
  */
 
 // @ts-types="@types/ws"
 import WebSocket from "ws";
+import type { EngineId } from "./voices.ts";
 
 /** Why the upstream could not be opened. */
 export interface UpstreamFailure {
@@ -41,42 +42,32 @@ export interface Upstream {
 
 /** What a connector needs to open one session. */
 export interface UpstreamRequest {
-  /** Full URL, model included (see {@linkcode realtimeSessionUrl}). */
+  /** Full URL, from the engine's `sessionUrl`. */
   url: string;
   /** Sent as `Authorization: Bearer …`. */
   apiKey: string;
+  /** Which engine, for the words of a refusal. @default "realtime" */
+  engine?: EngineId;
 }
 
 /** Opens an upstream socket; injected into the server so tests and benches can substitute it. */
 export type UpstreamConnector = (request: UpstreamRequest, handlers: UpstreamHandlers) => Upstream;
 
-/** How long the Realtime handshake may take before the call gives up on it. */
+/** How long the handshake may take before the call gives up on it. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-/**
- * The session URL: `base` with the `model` query parameter set.
- *
- * @example
- * ```ts
- * realtimeSessionUrl("wss://api.openai.com/v1/realtime", "gpt-realtime-2.1");
- * // "wss://api.openai.com/v1/realtime?model=gpt-realtime-2.1"
- * ```
- */
-export function realtimeSessionUrl(base: string, model: string): string {
-  const url = new URL(base);
-  url.searchParams.set("model", model);
-  return url.toString();
-}
-
 /** Explains a refused handshake in plain words, with the fix. */
-export function describeRefusal(status: number, host: string): string {
+export function describeRefusal(status: number, host: string, engine: EngineId = "realtime"): string {
+  const api = engine === "live" ? "GPT-Live" : "Realtime API";
   switch (status) {
     case 401:
       return "OpenAI refused the API key (401): check OPENAI_API_KEY";
     case 403:
-      return "OpenAI refused access (403): the key's project may not have Realtime API access";
+      return `OpenAI refused access (403): the key's project may not have ${api} access`;
     case 404:
-      return "OpenAI answered 404: check the model name (OPENAI_REALTIME_MODEL or the persona's model) and OPENAI_REALTIME_URL";
+      return engine === "live"
+        ? "OpenAI answered 404: check the persona's model and OPENAI_LIVE_URL"
+        : "OpenAI answered 404: check the model name (OPENAI_REALTIME_MODEL or the persona's model) and OPENAI_REALTIME_URL";
     case 429:
       return "OpenAI is rate limiting or the account is out of quota (429): check billing and limits";
     default:
@@ -87,7 +78,7 @@ export function describeRefusal(status: number, host: string): string {
 }
 
 /** The real connector, over `npm:ws` with Nagle off and no compression. */
-export const connectRealtime: UpstreamConnector = (request, handlers) => {
+export const connectOpenAI: UpstreamConnector = (request, handlers) => {
   const host = new URL(request.url).host;
   let settled = false;
   const socket = new WebSocket(request.url, {
@@ -102,7 +93,10 @@ export const connectRealtime: UpstreamConnector = (request, handlers) => {
     handlers.onFailure(failure);
   };
   socket.on("unexpected-response", (_req, response) => {
-    fail({ status: response.statusCode, message: describeRefusal(response.statusCode ?? 0, host) });
+    fail({
+      status: response.statusCode,
+      message: describeRefusal(response.statusCode ?? 0, host, request.engine ?? "realtime"),
+    });
     response.resume();
     socket.terminate();
   });

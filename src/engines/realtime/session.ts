@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Persona, VadSettings } from "../personas/types.ts";
+import type { Persona, VadSettings } from "../../personas/types.ts";
 
 /** Options for {@linkcode sessionUpdateEvent}. */
 export interface SessionUpdateOptions {
@@ -13,6 +13,8 @@ export interface SessionUpdateOptions {
   model: string;
   /** Instructions already rendered for this call. */
   instructions: string;
+  /** The call's voice. @default the persona's */
+  voice?: string;
 }
 
 /** Default caller transcription model. */
@@ -44,7 +46,7 @@ export function sessionUpdateEvent(persona: Persona, options: SessionUpdateOptio
         // the server must not cancel the response on its own at the first sound.
         turn_detection: turnDetection(persona.vad, !gated),
       },
-      output: { format: { type: "audio/pcmu" }, voice: persona.voice },
+      output: { format: { type: "audio/pcmu" }, voice: options.voice ?? persona.voice },
     },
   };
   if (persona.reasoning !== undefined) session.reasoning = { effort: persona.reasoning.effort };

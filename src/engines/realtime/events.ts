@@ -1,12 +1,12 @@
 /**
  * OpenAI Realtime (GA) events: the client events Parley sends, built as strings, and the subset of
- * server events the relay acts on, parsed into a typed union. Nothing outside `src/realtime` knows
+ * server events the relay acts on, parsed into a typed union. Nothing outside `src/engines/realtime` knows
  * the Realtime wire shape.
  *
  * @module
  */
 
-import type { Usage } from "../calls/call_events.ts";
+import type { Usage } from "../../calls/call_events.ts";
 
 /** A server event the relay acts on; anything else is `{ type: "other" }`. */
 export type RealtimeServerEvent =
@@ -145,4 +145,15 @@ export function truncateEvent(itemId: string, audioEndMs: number): string {
     content_index: 0,
     audio_end_ms: Math.max(0, Math.floor(audioEndMs)),
   });
+}
+
+/**
+ * `conversation.item.create` carrying one earlier turn as text: how a new session is given the
+ * conversation so far (user turns as `input_text`, assistant turns as `output_text`).
+ */
+export function historyItemEvent(speaker: "caller" | "agent", text: string): string {
+  const item = speaker === "caller"
+    ? { type: "message", role: "user", content: [{ type: "input_text", text }] }
+    : { type: "message", role: "assistant", content: [{ type: "output_text", text }] };
+  return JSON.stringify({ type: "conversation.item.create", item });
 }

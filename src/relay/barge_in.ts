@@ -1,0 +1,210 @@
+/**
+ * Agent audio to the caller and barge-in: audio goes to Twilio with the marks of the playback clock
+ * (what the caller has heard), and the caller cutting in stops the agent.
+ *
+ * On an engine that truncates (Realtime), a cut names every item with unheard audio and what was
+ * heard of it, plus the answer in progress; every later delta of those answers is stale and dropped.
+ * Gating (`interruptions.minSpeechMs`) waits that long before cutting, and a short sound that ends
+ * sooner cuts nothing. A cut sends Twilio `clear`; the relay adds the engine's messages.
+ *
+ * On an engine whose model owns barge-in (GPT-Live) nothing is cut: the model decides whether to
+ * stop. Parley only keeps the caller from hearing stale audio: when the model has stopped while
+ * Twilio still holds more than {@linkcode STALE_AUDIO_MS} unplayed and the caller is speaking, the
+ * model gave way mid-answer, and the rest of that answer is cleared.
+ *
+ * @module
+ */
+
+import type { RelayCounters } from "../calls/call_events.ts";
+import { mulawDurationMs } from "../twilio/media_stream.ts";
+import { type InterruptedItem, PlaybackClock } from "./playback_clock.ts";
+import type { TurnTimer } from "./turn_timer.ts";
+import type { TwilioLeg } from "./twilio_leg.ts";
+
+/** Unplayed agent audio above this, left behind by a model that stopped for the caller, is cleared. */
+export const STALE_AUDIO_MS = 200;
+
+/** The caller cut the agent off. */
+export interface Cut {
+  /** When the caller's speech counted as an interruption (monotonic ms). */
+  at: number;
+  /** Items with unheard audio, the one playing first with what was heard. */
+  items: InterruptedItem[];
+  /** The answer in progress upstream, to cancel. */
+  activeResponse: string | undefined;
+  /** True when the model had already stopped and only its unplayed audio was cleared (GPT-Live). */
+  staleOnly: boolean;
+}
+
+/** Options of {@linkcode BargeIn}. */
+export interface BargeInOptions {
+  /** Where agent audio, marks and `clear` go. */
+  leg: TwilioLeg;
+  /** Told when an answer's audio is sent and heard. */
+  turns: TurnTimer;
+  /** Hot-path counters (frames to Twilio, stale deltas dropped). */
+  counters: RelayCounters;
+  /** Monotonic clock, ms. */
+  now: () => number;
+  /** Called after `clear` went out, when the caller cut in (at once, or after the gate). */
+  onCut: (cut: Cut) => void;
+  /** The model stopped speaking with `unplayedMs` still at Twilio (engines whose model owns barge-in). */
+  onModelStopped?: (unplayedMs: number) => void;
+}
+
+/**
+ * One call's playback and barge-in state.
+ *
+ * @example
+ * ```ts
+ * const bargeIn = new BargeIn({ now: () => performance.now(), onCut: (cut) => … });
+ * const marks = bargeIn.agentAudio("resp_1", "item_1", 100, performance.now()); // undefined: stale
+ * ```
+ */
+export class BargeIn {
+  readonly #clock = new PlaybackClock();
+  readonly #leg: TwilioLeg;
+  readonly #turns: TurnTimer;
+  readonly #counters: RelayCounters;
+  readonly #now: () => number;
+  readonly #onCut: (cut: Cut) => void;
+  /** Speech shorter than this does not cut the agent off. */
+  gateMs = 0;
+  /** The model owns barge-in (GPT-Live): no cuts, only stale audio is cleared. */
+  modelOwnsBargeIn = false;
+  #callerSpeaking = false;
+  readonly #onModelStopped: ((unplayedMs: number) => void) | undefined;
+  #activeResponse: string | undefined;
+  /** Answers cut off by the caller: their late deltas are dropped. */
+  readonly #dropped = new Set<string>();
+  /** Items cut off, with what was heard: for the transcript. */
+  readonly #heard = new Map<string, number>();
+  #gateTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Item of the latest agent audio sent to Twilio. */
+  #lastItem: string | undefined;
+
+  /** A call's state, empty. */
+  constructor(options: BargeInOptions) {
+    this.#leg = options.leg;
+    this.#turns = options.turns;
+    this.#counters = options.counters;
+    this.#now = options.now;
+    this.#onCut = options.onCut;
+    this.#onModelStopped = options.onModelStopped;
+  }
+
+  /** An answer started upstream. */
+  responseStarted(responseId: string): void {
+    this.#activeResponse = responseId;
+  }
+
+  /** An answer ended upstream: the tail of its audio is marked. */
+  responseDone(responseId: string): void {
+    if (this.#activeResponse === responseId) this.#activeResponse = undefined;
+    this.audioDone(responseId, undefined);
+    if (this.modelOwnsBargeIn) {
+      this.#onModelStopped?.(this.#clock.unplayedMs(this.#now()));
+      this.#clearIfStale();
+    }
+  }
+
+  /** Agent audio (base64 μ-law) to the caller, untouched, between the clock's marks. Hot path. */
+  agentAudio(responseId: string, itemId: string, delta: string): void {
+    if (this.#dropped.has(responseId)) {
+      this.#counters.staleDeltasDropped++;
+      return;
+    }
+    if (!this.#leg.started || delta === "") return;
+    const now = this.#now();
+    const { startMark, endMark } = this.#clock.sent(itemId, responseId, mulawDurationMs(delta), now);
+    if (!this.#leg.sendAudio(delta, startMark, endMark)) return;
+    this.#counters.framesToTwilio++;
+    this.#lastItem = itemId;
+    this.#turns.audioSent(responseId, itemId, now);
+  }
+
+  /** An item's audio is complete (`itemId` undefined: the latest): its tail is marked. */
+  audioDone(responseId: string, itemId: string | undefined): void {
+    const item = itemId ?? this.#lastItem;
+    if (item === undefined || !this.#leg.started || this.#dropped.has(responseId)) return;
+    const mark = this.#clock.finish(item);
+    if (mark !== undefined) this.#leg.sendMark(mark);
+  }
+
+  /** Twilio echoed the mark `name`: playback reached it. */
+  markEcho(name: string): void {
+    const now = this.#now();
+    const echo = this.#clock.echo(name, now);
+    if (echo !== undefined) this.#turns.heard(echo.itemId, now);
+  }
+
+  /** Agent audio sent but not yet played at `now`, ms. */
+  unplayedMs(now: number): number {
+    return this.#clock.unplayedMs(now);
+  }
+
+  /** What the caller heard of `itemId` if it was cut off, ms. */
+  heardOf(itemId: string): number | undefined {
+    return this.#heard.get(itemId);
+  }
+
+  /** The caller started speaking: cut at once, or after the gate if the agent is talking. */
+  callerStarted(): void {
+    if (this.modelOwnsBargeIn) {
+      this.#callerSpeaking = true;
+      this.#clearIfStale();
+      return;
+    }
+    if (this.gateMs <= 0) {
+      this.cut(this.#now());
+      return;
+    }
+    if (this.#gateTimer !== undefined) return;
+    if (this.#clock.unplayedMs(this.#now()) <= 0 && this.#activeResponse === undefined) return;
+    this.#gateTimer = setTimeout(() => {
+      this.#gateTimer = undefined;
+      this.cut(this.#now());
+    }, this.gateMs);
+  }
+
+  /** The caller stopped speaking. True when the sound was shorter than the gate (nothing was cut). */
+  callerStopped(): boolean {
+    this.#callerSpeaking = false;
+    if (this.#gateTimer === undefined) return false;
+    clearTimeout(this.#gateTimer);
+    this.#gateTimer = undefined;
+    return true;
+  }
+
+  /** Cuts the agent off at `at`: clears Twilio, forgets unheard audio, drops the cut answers' deltas. */
+  cut(at: number): void {
+    const items = this.#clock.interrupt(at);
+    if (items.length > 0) this.#leg.clear();
+    const activeResponse = this.#activeResponse;
+    for (const item of items) {
+      this.#dropped.add(item.responseId);
+      this.#heard.set(item.itemId, item.heardMs);
+    }
+    // Deltas of the answer in progress may still be in flight: none of them may reach the caller.
+    if (activeResponse !== undefined) this.#dropped.add(activeResponse);
+    this.#activeResponse = undefined;
+    this.#onCut({ at, items, activeResponse, staleOnly: false });
+  }
+
+  /** The model stopped while the caller speaks: clear what it left at Twilio, if it matters. */
+  #clearIfStale(): void {
+    if (!this.#callerSpeaking || this.#activeResponse !== undefined) return;
+    const now = this.#now();
+    if (this.#clock.unplayedMs(now) <= STALE_AUDIO_MS) return;
+    const items = this.#clock.interrupt(now);
+    this.#leg.clear();
+    for (const item of items) this.#heard.set(item.itemId, item.heardMs);
+    this.#onCut({ at: now, items, activeResponse: undefined, staleOnly: true });
+  }
+
+  /** Stops the gate timer (the call ended). */
+  dispose(): void {
+    clearTimeout(this.#gateTimer);
+    this.#gateTimer = undefined;
+  }
+}

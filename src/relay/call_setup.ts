@@ -1,0 +1,95 @@
+/**
+ * What a stream's `start` decides: the persona (the `persona` parameter, else the default), the
+ * model and so the engine, the voice (the call's `voice` parameter when the engine has that voice,
+ * else the persona's) and the instructions rendered for this call.
+ *
+ * @module
+ */
+
+import type { Engine, SessionPlan } from "../engines/engine.ts";
+import type { EngineChooser } from "../engines/registry.ts";
+import { renderInstructions } from "../personas/loader.ts";
+import { liveInstructionsProblem } from "../personas/validate.ts";
+import type { LoadedPersona, PersonaRegistry } from "../personas/types.ts";
+import type { StreamStart } from "../twilio/media_stream.ts";
+
+/** What {@linkcode planCall} needs. */
+export interface CallSetupOptions {
+  personas: PersonaRegistry;
+  /** Persona used when the stream names none (or an unknown one). */
+  defaultPersona: string;
+  /** Model used unless the persona names one. */
+  defaultModel: string;
+  engineFor: EngineChooser;
+}
+
+/** A call ready to be configured upstream. */
+export interface CallSetup {
+  ok: true;
+  persona: LoadedPersona;
+  /** The persona id the stream asked for (differs from `persona.id` when unknown). */
+  requested: string;
+  engine: Engine;
+  plan: SessionPlan;
+}
+
+/**
+ * Decides how `start` is served, or says in plain words why it cannot be.
+ *
+ * @example
+ * ```ts
+ * const setup = planCall(start, { personas, defaultPersona: "alex", defaultModel, engineFor });
+ * if (!setup.ok) end("error", setup.problem);
+ * ```
+ */
+export function planCall(
+  start: StreamStart,
+  options: CallSetupOptions,
+): CallSetup | { ok: false; problem: string } {
+  const requested = start.customParameters.persona ?? options.defaultPersona;
+  const persona = options.personas.get(requested) ?? options.personas.get(options.defaultPersona);
+  if (persona === undefined) {
+    return { ok: false, problem: `default persona "${options.defaultPersona}" is not loaded` };
+  }
+  const model = persona.persona.model ?? options.defaultModel;
+  const engine = options.engineFor(model);
+  let instructions: string;
+  try {
+    instructions = renderInstructions(persona, {
+      parameters: start.customParameters,
+      callSid: start.callSid,
+      streamSid: start.streamSid,
+    });
+  } catch (error) {
+    return { ok: false, problem: (error as Error).message };
+  }
+  const tooLong = engine.id === "live" ? liveInstructionsProblem(instructions) : undefined;
+  if (tooLong !== undefined) return { ok: false, problem: `${persona.file}: instructions: ${tooLong}` };
+  const asked = start.customParameters.voice;
+  // A voice the engine lacks (a stale link, a hand-made stream) falls back to the persona's.
+  const voice = asked !== undefined && engine.capabilities.voices.includes(asked)
+    ? asked
+    : persona.persona.voice;
+  return {
+    ok: true,
+    persona,
+    requested,
+    engine,
+    plan: {
+      persona: persona.persona,
+      model,
+      instructions,
+      voice,
+      greeting: persona.persona.greeting,
+      history: [],
+    },
+  };
+}
+
+/**
+ * The model to open the upstream with before `start` names the persona: the default persona's (most
+ * calls use it), so a GPT-Live default persona gets its GPT-Live socket as early as Realtime's.
+ */
+export function expectedModel(options: CallSetupOptions): string {
+  return options.personas.get(options.defaultPersona)?.persona.model ?? options.defaultModel;
+}

@@ -1,0 +1,105 @@
+/**
+ * The Twilio side of a call: the Media Stream socket behind a small interface. Frames come in
+ * parsed (a binary or malformed frame is an `invalid` message, never an exception); audio, marks
+ * and `clear` go out as Twilio's JSON, built by `src/twilio/media_stream.ts`.
+ *
+ * @module
+ */
+
+import { parseTwilioMessage, TwilioFrames, type TwilioInbound } from "../twilio/media_stream.ts";
+
+/** What the leg needs of a socket: the WebSocket API's server side (`Deno.upgradeWebSocket`). */
+export interface MediaSocket {
+  readonly readyState: number;
+  send(text: string): void;
+  close(code?: number): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+  onclose: ((event: CloseEvent) => void) | null;
+  onerror: ((event: Event) => void) | null;
+}
+
+/** What the leg reports. */
+export interface TwilioLegHandlers {
+  /** One frame from Twilio, parsed. */
+  onMessage(message: TwilioInbound): void;
+  /** Twilio closed the socket (or it failed). */
+  onClose(): void;
+}
+
+const OPEN = 1;
+const CONNECTING = 0;
+
+/**
+ * One call's Media Stream socket.
+ *
+ * @example
+ * ```ts
+ * const leg = new TwilioLeg(socket, { onMessage: (m) => …, onClose: () => … });
+ * leg.begin("MZ…"); // after `start`
+ * leg.sendAudio(payload, "item_1:0", undefined);
+ * ```
+ */
+export class TwilioLeg {
+  readonly #socket: MediaSocket;
+  #frames: TwilioFrames | undefined;
+
+  /** Listens on `socket` at once. */
+  constructor(socket: MediaSocket, handlers: TwilioLegHandlers) {
+    this.#socket = socket;
+    socket.onmessage = (event) => {
+      const data: unknown = event.data;
+      handlers.onMessage(
+        typeof data === "string"
+          ? parseTwilioMessage(data)
+          : { event: "invalid", problem: "binary frame (Twilio only sends text)" },
+      );
+    };
+    socket.onclose = () => handlers.onClose();
+    socket.onerror = () => {}; // a close always follows
+  }
+
+  /** The stream started: outbound frames name `streamSid` from now on. */
+  begin(streamSid: string): void {
+    this.#frames = new TwilioFrames(streamSid);
+  }
+
+  /** True once {@linkcode begin} was called: audio can be sent. */
+  get started(): boolean {
+    return this.#frames !== undefined;
+  }
+
+  /** True while frames can be sent. */
+  get open(): boolean {
+    return this.#frames !== undefined && this.#socket.readyState === OPEN;
+  }
+
+  /** Sends agent audio (base64 μ-law, untouched) between its marks. False when it could not be sent. */
+  sendAudio(payload: string, startMark: string | undefined, endMark: string | undefined): boolean {
+    const frames = this.#frames;
+    const socket = this.#socket;
+    if (frames === undefined || socket.readyState !== OPEN) return false;
+    if (startMark !== undefined) socket.send(frames.mark(startMark));
+    socket.send(frames.media(payload));
+    if (endMark !== undefined) socket.send(frames.mark(endMark));
+    return true;
+  }
+
+  /** Sends a mark; Twilio echoes it when playback reaches it. */
+  sendMark(name: string): void {
+    if (this.open) this.#socket.send(this.#frames!.mark(name));
+  }
+
+  /** Sends `clear`: Twilio drops the audio it holds and echoes every pending mark. */
+  clear(): void {
+    if (this.open) this.#socket.send(this.#frames!.clear());
+  }
+
+  /** Closes the socket, which hands the call back to Twilio (the verb after `<Connect>`). */
+  close(): void {
+    const state = this.#socket.readyState;
+    if (state !== OPEN && state !== CONNECTING) return;
+    try {
+      this.#socket.close(1000);
+    } catch { /* already closing */ }
+  }
+}
