@@ -33,6 +33,7 @@ export const ENV_VARIABLES = [
   "NGROK_API_URL",
   "MAX_CONCURRENT_CALLS",
   "DRAIN_TIMEOUT_S",
+  "SESSION_ROLLOVER_MINUTES",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -88,6 +89,11 @@ export interface ParleyConfig {
   maxConcurrentCalls: number;
   /** On SIGTERM/SIGINT, how long live calls may go on before they are ended, seconds. @default 600 */
   drainTimeoutS: number;
+  /**
+   * An upstream session this old is replaced, with the conversation so far, at the call's next quiet
+   * moment (before OpenAI's 60-minute session cap), minutes. @default 55
+   */
+  sessionRolloverMinutes: number;
 }
 
 /** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
@@ -245,6 +251,11 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
   const maxConcurrentCalls = parseCount("MAX_CONCURRENT_CALLS", text("MAX_CONCURRENT_CALLS"), 100, problems);
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
+  const sessionRolloverMinutes = parseMinutes(
+    "SESSION_ROLLOVER_MINUTES",
+    text("SESSION_ROLLOVER_MINUTES"),
+    problems,
+  );
 
   const config: ParleyConfig = {
     port,
@@ -268,6 +279,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     ngrokApiUrl,
     maxConcurrentCalls,
     drainTimeoutS,
+    sessionRolloverMinutes,
   };
   return { config, problems };
 }
@@ -310,6 +322,19 @@ function parseCount(
     return fallback;
   }
   return count;
+}
+
+function parseMinutes(name: EnvVariable, value: string | undefined, problems: string[]): number {
+  const fallback = 55;
+  if (value === undefined) return fallback;
+  const minutes = Number(value);
+  if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 59) {
+    problems.push(
+      `${name}: "${value}" is not a number of minutes above 0 and below 60 (OpenAI's session cap)`,
+    );
+    return fallback;
+  }
+  return minutes;
 }
 
 function parseSwitch(

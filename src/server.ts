@@ -60,6 +60,8 @@ export interface ParleyOptions {
   connectUpstream?: UpstreamConnector;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
+  /** A session silent this long while the caller sends audio is replaced, ms. @default 15000 */
+  stallMs?: number;
   /** Close media sockets that send no `start` within this many ms. @default 10000 */
   startTimeoutMs?: number;
   /** Prices for the cost metric. @default the built-in table */
@@ -269,6 +271,8 @@ export function createParley(options: ParleyOptions): Parley {
       onEvent: (event) => hub.emit(event),
       counters,
       expectedCallSid: claim.callSid,
+      sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
+      ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     });
     relays.add(relay);

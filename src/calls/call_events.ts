@@ -22,6 +22,7 @@ export const END_REASONS = [
   "never_connected",
   "server_shutdown",
   "server_crashed",
+  "max_call_minutes",
   "error",
 ] as const;
 
@@ -126,7 +127,38 @@ export type CallEvent =
    * audio still unplayed at Twilio, ms.
    */
   | { type: "agent.stopped"; at: number; callSid: string; unplayedMs: number }
+  /** A new upstream session took over the call after a drop, a stall or the session cap. */
+  | {
+    type: "reconnected";
+    at: number;
+    callSid: string;
+    /** Why the old session went: `dropped` (close, network error, fatal error), `stalled`, `rollover`. */
+    cause: ReconnectCause;
+    /** Time without an upstream, ms (caller audio in it was dropped). */
+    gapMs: number;
+    /** Tries it took (1–3). */
+    tries: number;
+  }
+  /** Caller frames dropped during the call, by reason (sent at the end when any were dropped). */
+  | { type: "caller_audio.dropped"; at: number; callSid: string; drops: CallerAudioDrops }
   | { type: "call.ended"; at: number; callSid: string; reason: EndReason; detail: string };
+
+/** Why an upstream session was replaced mid-call. */
+export type ReconnectCause = "dropped" | "stalled" | "rollover";
+
+/** Caller frames dropped, by reason. */
+export interface CallerAudioDrops {
+  /** Oldest frames pushed out of the queue before the upstream was ready (~2 s kept). */
+  queue: number;
+  /** The upstream socket had too much unsent data. */
+  backpressure: number;
+  /** Audio arriving faster than real time, more than 1 s ahead of the wall clock. */
+  ahead: number;
+  /** Spoken while the upstream was being replaced. */
+  gap: number;
+  /** Frames naming another stream's streamSid. */
+  foreignStream: number;
+}
 
 /** Receives call events. Must not throw and must return quickly: it runs on the audio path. */
 export type CallEventListener = (event: CallEvent) => void;
@@ -138,11 +170,26 @@ export interface RelayCounters {
   malformedFrames: number;
   truncations: number;
   staleDeltasDropped: number;
+  /** Caller frames dropped, by reason. */
+  callerFramesDropped: CallerAudioDrops;
+  /** Upstream sessions replaced mid-call, by cause. */
+  reconnects: Record<ReconnectCause, number>;
+  /** Calls whose reconnect tries all failed. */
+  reconnectsFailed: number;
 }
 
 /** Fresh zeroed counters. */
 export function createRelayCounters(): RelayCounters {
-  return { framesToOpenai: 0, framesToTwilio: 0, malformedFrames: 0, truncations: 0, staleDeltasDropped: 0 };
+  return {
+    framesToOpenai: 0,
+    framesToTwilio: 0,
+    malformedFrames: 0,
+    truncations: 0,
+    staleDeltasDropped: 0,
+    callerFramesDropped: { queue: 0, backpressure: 0, ahead: 0, gap: 0, foreignStream: 0 },
+    reconnects: { dropped: 0, stalled: 0, rollover: 0 },
+    reconnectsFailed: 0,
+  };
 }
 
 /**

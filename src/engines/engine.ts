@@ -142,6 +142,8 @@ export interface Engine {
   reader(now: () => number): EngineReader;
   /** Messages that stop the agent where the caller stopped hearing it (none without truncation). */
   interruption(cut: readonly CutItem[], activeResponse: string | undefined): string[];
+  /** Messages that make the agent say `instruction` now (e.g. wrap up before the call's time limit). */
+  prompt(plan: SessionPlan, instruction: string): string[];
   /** The message that ends a session politely, if the engine has one. */
   closeMessage(): string | undefined;
 }

@@ -38,6 +38,8 @@ export interface Upstream {
   send(text: string): void;
   /** Closes the socket (or abandons the handshake). Idempotent. */
   close(): void;
+  /** Bytes sent but not yet written to the network (backpressure); 0 when unknown. */
+  readonly bufferedAmount?: number;
 }
 
 /** What a connector needs to open one session. */
@@ -119,6 +121,9 @@ export const connectOpenAI: UpstreamConnector = (request, handlers) => {
   });
   return {
     send: (text) => socket.send(text),
+    get bufferedAmount() {
+      return socket.bufferedAmount;
+    },
     close: () => {
       if (socket.readyState === WebSocket.CONNECTING) {
         settled = true;

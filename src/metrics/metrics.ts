@@ -220,6 +220,24 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       "Audio deltas of an interrupted answer dropped in flight.",
     );
     sample("parley_stale_deltas_dropped_total", counters.staleDeltasDropped);
+    family(
+      "parley_caller_frames_dropped_total",
+      "counter",
+      "Caller frames not sent upstream, by reason: queue (over ~2 s before the upstream was ready), " +
+        "backpressure, ahead (faster than real time), gap (during a reconnect), foreign_stream.",
+    );
+    const drops = counters.callerFramesDropped;
+    sample("parley_caller_frames_dropped_total", drops.queue, { reason: "queue" });
+    sample("parley_caller_frames_dropped_total", drops.backpressure, { reason: "backpressure" });
+    sample("parley_caller_frames_dropped_total", drops.ahead, { reason: "ahead" });
+    sample("parley_caller_frames_dropped_total", drops.gap, { reason: "gap" });
+    sample("parley_caller_frames_dropped_total", drops.foreignStream, { reason: "foreign_stream" });
+    family("parley_reconnects_total", "counter", "Upstream sessions replaced mid-call, by cause.");
+    for (const [cause, count] of Object.entries(counters.reconnects)) {
+      sample("parley_reconnects_total", count, { cause });
+    }
+    family("parley_reconnects_failed_total", "counter", "Calls ended because every reconnect try failed.");
+    sample("parley_reconnects_failed_total", counters.reconnectsFailed);
     family("parley_interruptions_total", "counter", "Times the caller talked over the agent.");
     sample("parley_interruptions_total", interruptions);
 

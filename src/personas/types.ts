@@ -73,6 +73,12 @@ export interface Persona {
   model?: string;
   /** Reasoning effort (reasoning models only). */
   reasoning?: ReasoningSettings;
+  /**
+   * Longest call, minutes (more than 0, at most 1440; fractions allowed). Shortly before it (30 s, or
+   * a quarter of a shorter limit) the agent is asked to wrap up and say goodbye; at it the call ends
+   * with reason `max_call_minutes`. @default no limit
+   */
+  maxCallMinutes?: number;
   /** Most tokens per response, 1 to 4096, or "inf". @default "inf" */
   maxOutputTokens?: number | "inf";
   /** Model transcribing the caller. @default "gpt-4o-transcribe" */

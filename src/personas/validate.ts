@@ -31,6 +31,7 @@ const PERSONA_FIELDS: { [K in keyof Persona]-?: true } = {
   model: true,
   reasoning: true,
   maxOutputTokens: true,
+  maxCallMinutes: true,
   transcriptionModel: true,
   noiseReduction: true,
   description: true,
@@ -132,6 +133,7 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
   );
   checkReasoning(value.reasoning, report);
   checkMaxOutputTokens(value.maxOutputTokens, report);
+  checkMaxCallMinutes(value.maxCallMinutes, report);
   checkText(
     value.transcriptionModel,
     "transcriptionModel",
@@ -302,6 +304,16 @@ function checkMaxOutputTokens(value: unknown, report: Report): void {
     report("maxOutputTokens", `${describe(value)} is not a whole number; ${fix}`);
   } else if (value < 1 || value > 4096) {
     report("maxOutputTokens", `${describe(value)} is out of range; ${fix}`);
+  }
+}
+
+function checkMaxCallMinutes(value: unknown, report: Report): void {
+  if (value === undefined) return;
+  const fix = "use a number of minutes above 0 and at most 1440, or remove the field";
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    report("maxCallMinutes", `${describe(value)} is not a number; ${fix}`);
+  } else if (value <= 0 || value > 1440) {
+    report("maxCallMinutes", `${describe(value)} is out of range; ${fix}`);
   }
 }
 

@@ -150,8 +150,8 @@ export class BargeIn {
 
   /** The caller started speaking: cut at once, or after the gate if the agent is talking. */
   callerStarted(): void {
+    this.#callerSpeaking = true;
     if (this.modelOwnsBargeIn) {
-      this.#callerSpeaking = true;
       this.#clearIfStale();
       return;
     }
@@ -200,6 +200,31 @@ export class BargeIn {
     this.#leg.clear();
     for (const item of items) this.#heard.set(item.itemId, item.heardMs);
     this.#onCut({ at: now, items, activeResponse: undefined, staleOnly: true });
+  }
+
+  /**
+   * The session went away mid-call: agent audio still unplayed at Twilio is cleared (a new session
+   * cannot continue that answer, and the caller would talk over it with no one listening), and any
+   * late delta of its answers is dropped. Returns the unplayed ms cleared.
+   */
+  sessionLost(): number {
+    const now = this.#now();
+    const unplayed = this.#clock.unplayedMs(now);
+    const items = this.#clock.interrupt(now);
+    if (unplayed > 0) this.#leg.clear();
+    for (const item of items) this.#dropped.add(item.responseId);
+    if (this.#activeResponse !== undefined) this.#dropped.add(this.#activeResponse);
+    this.#activeResponse = undefined;
+    clearTimeout(this.#gateTimer);
+    this.#gateTimer = undefined;
+    this.#callerSpeaking = false;
+    return unplayed;
+  }
+
+  /** True when no agent audio is unplayed, no answer is under way and the caller is not speaking. */
+  quiet(): boolean {
+    return this.#clock.unplayedMs(this.#now()) <= 0 && this.#activeResponse === undefined &&
+      !this.#callerSpeaking && this.#gateTimer === undefined;
   }
 
   /** Stops the gate timer (the call ended). */

@@ -10,20 +10,26 @@
  * 4. Agent audio → Twilio `media` + `mark`, payload untouched; marks drive the playback clock.
  * 5. The caller cuts in → `clear` plus the engine's truncate/cancel ({@linkcode BargeIn}); every later
  *    delta of the cut answer is dropped.
- * 6. Either side ends → the other is closed at once, with the reason logged.
+ * 6. The upstream drops, stalls or nears its cap → a new session with the conversation so far
+ *    ({@linkcode Reconnect}); the Twilio socket stays open. Caller audio is paced and bounded
+ *    ({@linkcode CallerAudioGate}).
+ * 7. Either side ends → the other is closed at once, with the reason logged.
  *
  * @module
  */
 
-import type { CallEventListener, EndReason, RelayCounters } from "../calls/call_events.ts";
-import type { EngineEvent } from "../engines/engine.ts";
+import type { CallEventListener, EndReason, ReconnectCause, RelayCounters } from "../calls/call_events.ts";
+import type { EngineEvent, HistoryTurn, SessionPlan } from "../engines/engine.ts";
 import type { EngineChooser } from "../engines/registry.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { StreamStart, TwilioInbound } from "../twilio/media_stream.ts";
 import { BargeIn, type Cut } from "./barge_in.ts";
+import { CallerAudioGate } from "./caller_audio_gate.ts";
+import { CallDeadline, WRAP_UP_INSTRUCTION } from "./call_deadline.ts";
 import { CallReporter } from "./call_reporter.ts";
+import { Reconnect, StallWatch } from "./reconnect.ts";
 import { expectedModel, planCall } from "./call_setup.ts";
 import { type MediaSocket, TwilioLeg } from "./twilio_leg.ts";
 import { TurnTimer } from "./turn_timer.ts";
@@ -53,6 +59,10 @@ export interface CallRelayOptions {
   startTimeoutMs?: number;
   /** The CallSid the stream token was issued for: a `start` for any other call is refused. */
   expectedCallSid?: string;
+  /** A session silent this long while the caller sends audio is replaced, ms. @default 15000 */
+  stallMs?: number;
+  /** A session this old is replaced at the next quiet moment, ms. @default 55 minutes */
+  sessionRolloverMs?: number;
   /** Monotonic clock, ms. @default performance.now */
   now?: () => number;
   /** Wall clock for event timestamps, epoch ms. @default Date.now */
@@ -103,6 +113,16 @@ class Relay implements CallRelay {
   #startTimer: ReturnType<typeof setTimeout> | undefined;
   #ended = false;
   #announcedConnected = false;
+  readonly #gate: CallerAudioGate;
+  readonly #reconnect: Reconnect;
+  #stall: StallWatch;
+  #tick: ReturnType<typeof setInterval> | undefined;
+  #plan: SessionPlan | undefined;
+  readonly #history: HistoryTurn[] = [];
+  #sessionOpenedAt = 0;
+  #reconnectCause: ReconnectCause = "dropped";
+  #lostDetail = "";
+  #deadline: CallDeadline | undefined;
 
   constructor(twilio: MediaSocket, options: CallRelayOptions) {
     this.connectionId = `c${++connectionCounter}`;
@@ -135,6 +155,17 @@ class Relay implements CallRelay {
     this.#startTimer = setTimeout(() => {
       this.#end("no_start", `no start message within ${startTimeoutMs} ms`);
     }, startTimeoutMs);
+    this.#gate = new CallerAudioGate(this.#now, (reason) => options.counters.callerFramesDropped[reason]++);
+    this.#stall = new StallWatch(this.#now(), options.stallMs);
+    this.#reconnect = new Reconnect({
+      now: this.#now,
+      open: (handlers) => this.#openTakeover(handlers),
+      onReconnected: (session, result) => this.#onReconnected(session, result),
+      onFailed: ({ tries, problem }) => {
+        options.counters.reconnectsFailed++;
+        this.#end("upstream_dropped", `${this.#lostDetail}; no new session after ${tries} tries: ${problem}`);
+      },
+    });
     this.#session = this.#openSession(expectedModel(options));
   }
 
@@ -151,11 +182,19 @@ class Relay implements CallRelay {
   #onTwilioMessage(message: TwilioInbound): void {
     if (this.#ended) return;
     switch (message.event) {
-      case "media":
+      case "media": {
         if (this.#start === undefined) return this.#malformed("media before start");
-        this.#session.sendAudio(message.payload);
+        if (message.streamSid !== undefined && message.streamSid !== this.#start.streamSid) {
+          return this.#foreignFrame(message.streamSid);
+        }
+        if (this.#reconnect.active) return this.#gate.drop("gap");
+        if (!this.#gate.admit(message.payload)) return;
+        const dropped = this.#session.sendAudio(message.payload);
+        if (dropped !== undefined) return this.#gate.drop(dropped);
+        this.#stall.callerAudio(this.#now());
         this.#o.counters.framesToOpenai++;
         return;
+      }
       case "mark":
         return this.#bargeIn.markEcho(message.name);
       case "start":
@@ -177,6 +216,14 @@ class Relay implements CallRelay {
     this.#log.warnRateLimited(
       `malformed-${this.connectionId}`,
       `Ignored a malformed frame from Twilio on ${this.#callLabel}: ${problem}`,
+    );
+  }
+
+  #foreignFrame(streamSid: string): void {
+    this.#gate.drop("foreignStream");
+    this.#log.warnRateLimited(
+      `foreign-stream-${this.connectionId}`,
+      `Dropped a media frame for streamSid=${streamSid} on ${this.#callLabel} (stream ${this.#start?.streamSid})`,
     );
   }
 
@@ -205,6 +252,18 @@ class Relay implements CallRelay {
     }
     // Ahead of any caller audio, without waiting for the server: no dead air at the start.
     this.#session.configure(setup.engine.opening(plan));
+    this.#plan = plan;
+    this.#tick = setInterval(() => this.#onTick(), 1000);
+    const maxMinutes = persona.persona.maxCallMinutes;
+    if (maxMinutes !== undefined) {
+      this.#deadline = new CallDeadline(maxMinutes * 60_000, {
+        wrapUp: () => {
+          this.#log.info(`Call nears maxCallMinutes (${maxMinutes}): asking the agent to wrap up`);
+          for (const m of this.#session.engine.prompt(plan, WRAP_UP_INSTRUCTION)) this.#session.send(m);
+        },
+        end: () => this.#end("max_call_minutes", `the persona's maxCallMinutes (${maxMinutes}) was reached`),
+      });
+    }
 
     // Bookkeeping after the sends: logging and recording stay off the path to the first audio.
     this.#bargeIn.gateMs = persona.persona.interruptions?.minSpeechMs ?? 0;
@@ -228,18 +287,23 @@ class Relay implements CallRelay {
 
   // ── Upstream → Twilio ───────────────────────────────────────────────────────────────────────
 
-  #openSession(model: string): UpstreamSession {
-    const handlers: UpstreamSessionHandlers = {
+  #sessionHandlers(): UpstreamSessionHandlers {
+    return {
       onOpen: (connectMs) => {
         this.#connectMs = connectMs;
+        this.#sessionOpenedAt = this.#now();
         this.#announceConnected();
       },
       onEvent: (event) => {
+        this.#stall.heard(this.#now());
         // A transcript turn still open when the session closes is flushed after the end.
         if (!this.#ended || event.type === "transcript") this.#onEngineEvent(event);
       },
-      onEnd: (reason, detail) => this.#end(reason, detail),
+      onEnd: (reason, detail) => this.#upstreamLost(reason, detail),
     };
+  }
+
+  #openSession(model: string, handlers = this.#sessionHandlers()): UpstreamSession {
     return new UpstreamSession({
       engine: this.#o.engineFor(model),
       model,
@@ -277,6 +341,7 @@ class Relay implements CallRelay {
         this.#bargeIn.responseDone(event.responseId);
         return this.#report.responseDone(event, this.#session.model);
       case "transcript":
+        if (event.text.trim() !== "") this.#history.push({ speaker: event.speaker, text: event.text });
         return this.#report.transcript(
           event.speaker,
           event.text,
@@ -285,7 +350,7 @@ class Relay implements CallRelay {
       default: {
         // Session-level news: log lines and call events only, unless it ends the call.
         const ending = this.#report.sessionEvent(event, this.#session.model);
-        if (ending !== undefined) this.#end("upstream_dropped", ending);
+        if (ending !== undefined) this.#upstreamLost("upstream_dropped", ending);
       }
     }
   }
@@ -307,16 +372,84 @@ class Relay implements CallRelay {
     this.#turns.abandon();
   }
 
+  // ── A new session mid-call ──────────────────────────────────────────────────────────────────
+
+  /** The session is gone: a refusal before the call started ends it; anything else is replaced. */
+  #upstreamLost(
+    reason: "upstream_refused" | "upstream_dropped",
+    detail: string,
+    cause: ReconnectCause = "dropped",
+  ): void {
+    if (this.#ended || this.#reconnect.active) return;
+    if (this.#plan === undefined || (reason === "upstream_refused" && !this.#announcedConnected)) {
+      return this.#end(reason, detail);
+    }
+    this.#session.close();
+    const cleared = this.#bargeIn.sessionLost();
+    this.#turns.abandon();
+    this.#reconnectCause = cause;
+    this.#lostDetail = detail;
+    this.#log.warn(
+      `Upstream lost for ${this.#callLabel}: ${detail}; reconnecting (caller audio is dropped until then` +
+        `${cleared > 0 ? `; cleared ${Math.round(cleared)} ms of the old session's audio at Twilio` : ""})`,
+    );
+    this.#reconnect.start();
+  }
+
+  /** A session for the call in progress: same persona and voice, the conversation so far, no greeting. */
+  #openTakeover(handlers: UpstreamSessionHandlers): UpstreamSession {
+    const plan = this.#plan!;
+    const session = this.#openSession(plan.model, handlers);
+    session.configure(session.engine.opening({ ...plan, greeting: undefined, history: [...this.#history] }));
+    return session;
+  }
+
+  #onReconnected(session: UpstreamSession, { tries, gapMs }: { tries: number; gapMs: number }): void {
+    this.#session = session;
+    session.attach(this.#sessionHandlers());
+    this.#sessionOpenedAt = this.#now();
+    this.#stall = new StallWatch(this.#now(), this.#o.stallMs);
+    const cause = this.#reconnectCause;
+    this.#o.counters.reconnects[cause]++;
+    this.#log.info(
+      `Reconnected to OpenAI for ${this.#callLabel} (${cause}) after a ${
+        Math.round(gapMs)
+      } ms gap, try ${tries}; ` +
+        `${this.#history.length} turns of history`,
+    );
+    this.#report.emit({ type: "reconnected", cause, gapMs: Math.round(gapMs), tries });
+  }
+
+  /** Every second: a stalled session is replaced; an old one is rolled over at a quiet moment. */
+  #onTick(): void {
+    if (this.#ended || this.#reconnect.active || !this.#session.open) return;
+    const now = this.#now();
+    if (this.#stall.stalled(now)) {
+      return this.#upstreamLost("upstream_dropped", "OpenAI sent nothing while the caller spoke", "stalled");
+    }
+    const rolloverMs = this.#o.sessionRolloverMs ?? 55 * 60_000;
+    if (now - this.#sessionOpenedAt >= rolloverMs && this.#bargeIn.quiet()) {
+      const minutes = Math.round((now - this.#sessionOpenedAt) / 60_000);
+      this.#upstreamLost("upstream_dropped", `the session is ${minutes} min old (rollover)`, "rollover");
+    }
+  }
+
   // ── The end ─────────────────────────────────────────────────────────────────────────────────
 
   #end(reason: EndReason, detail: string): void {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#startTimer);
+    clearInterval(this.#tick);
+    this.#deadline?.dispose();
+    this.#reconnect.cancel();
     this.#bargeIn.dispose();
     this.#session.close();
     this.#leg.close(); // hands the call back to Twilio, which plays the fallback verb after <Connect>
     this.#turns.abandon();
+    if (this.#gate.total > 0) {
+      this.#report.emit({ type: "caller_audio.dropped", drops: { ...this.#gate.drops } });
+    }
     this.#report.ended(this.#callLabel, reason, detail);
     // GPT-Live is told goodbye and answers; the call is done when its socket is closed too.
     this.#session.closed.then(() => this.#resolveDone());

@@ -179,8 +179,9 @@ export class CallReporter {
   /** The call ended: one line with the reason (an error unless the caller or the server ended it). */
   ended(label: string, reason: EndReason, detail: string): void {
     const line = `Call ended: ${label} reason=${reason} (${detail})`;
-    if (reason === "caller_hung_up" || reason === "server_shutdown") this.#log.info(line);
-    else this.#log.error(line);
+    if (reason === "caller_hung_up" || reason === "server_shutdown" || reason === "max_call_minutes") {
+      this.#log.info(line);
+    } else this.#log.error(line);
     this.emit({ type: "call.ended", reason, detail });
   }
 }

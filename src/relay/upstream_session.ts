@@ -21,6 +21,12 @@ import type { Upstream, UpstreamConnector, UpstreamFailure } from "../engines/up
 /** How long a polite close waits for the server's `session.closed`. */
 export const CLOSE_GRACE_MS = 1000;
 
+/** Caller frames kept while the session is not ready: ~2 s of 20 ms frames; the oldest go first. */
+export const MAX_QUEUED_FRAMES = 100;
+
+/** Unsent bytes on the upstream socket above which a caller frame is dropped (~5 s of audio). */
+export const MAX_BUFFERED_BYTES = 64 * 1024;
+
 /** How often engines that need it are given the time (transcript turns that end in silence). */
 export const IDLE_INTERVAL_MS = 100;
 
@@ -73,6 +79,9 @@ export class UpstreamSession {
   #opening: SessionOpening | undefined;
   /** Messages waiting for the session to be ready, in order. */
   #pending: string[] = [];
+  /** Which of `#pending` are caller audio (droppable), by index. */
+  #pendingAudio: boolean[] = [];
+  #queuedFrames = 0;
   #idleTimer: ReturnType<typeof setInterval> | undefined;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #resolveClosed!: () => void;
@@ -131,17 +140,35 @@ export class UpstreamSession {
     if (this.#open && !this.#ended) this.#sendOpening();
   }
 
-  /** Sends one caller frame (base64 μ-law, untouched), or queues it until the session is ready. */
-  sendAudio(payload: string): void {
-    const message = this.engine.audioMessage(payload);
-    if (this.#ready) this.#upstream.send(message);
-    else if (!this.#ended) this.#pending.push(message);
+  /**
+   * Sends one caller frame (base64 μ-law, untouched), or queues it until the session is ready.
+   * Returns why a frame was dropped: `queue` (the queue held {@linkcode MAX_QUEUED_FRAMES}, the
+   * oldest went) or `backpressure` (the socket holds over {@linkcode MAX_BUFFERED_BYTES} unsent).
+   */
+  sendAudio(payload: string): "queue" | "backpressure" | undefined {
+    if (this.#ready) {
+      if ((this.#upstream.bufferedAmount ?? 0) > MAX_BUFFERED_BYTES) return "backpressure";
+      this.#upstream.send(this.engine.audioMessage(payload));
+      return undefined;
+    }
+    if (this.#ended) return undefined;
+    this.#pending.push(this.engine.audioMessage(payload));
+    this.#pendingAudio.push(true);
+    if (++this.#queuedFrames <= MAX_QUEUED_FRAMES) return undefined;
+    const oldest = this.#pendingAudio.indexOf(true);
+    this.#pending.splice(oldest, 1);
+    this.#pendingAudio.splice(oldest, 1);
+    this.#queuedFrames--;
+    return "queue";
   }
 
   /** Sends one command, or queues it until the session is ready. */
   send(message: string): void {
     if (this.#ready) this.#upstream.send(message);
-    else if (!this.#ended) this.#pending.push(message);
+    else if (!this.#ended) {
+      this.#pending.push(message);
+      this.#pendingAudio.push(false);
+    }
   }
 
   /**
@@ -153,7 +180,7 @@ export class UpstreamSession {
     if (this.#ended) return;
     this.#ended = true;
     this.#stopIdle();
-    this.#pending = [];
+    this.#clearPending();
     if (this.#opening !== undefined) this.#reader.flush(this.#emit);
     const goodbye = this.#ready ? this.engine.closeMessage() : undefined;
     if (goodbye === undefined) {
@@ -199,15 +226,21 @@ export class UpstreamSession {
     this.#ready = true;
     for (const message of this.#opening?.afterReady ?? []) this.#upstream.send(message);
     for (const message of this.#pending) this.#upstream.send(message);
-    this.#pending = [];
+    this.#clearPending();
   }
 
   #end(reason: "upstream_refused" | "upstream_dropped", detail: string): void {
     this.#ended = true;
     this.#stopIdle();
-    this.#pending = [];
+    this.#clearPending();
     if (this.#opening !== undefined) this.#reader.flush(this.#emit);
     this.#handlers.onEnd(reason, detail);
+  }
+
+  #clearPending(): void {
+    this.#pending = [];
+    this.#pendingAudio = [];
+    this.#queuedFrames = 0;
   }
 
   #stopIdle(): void {

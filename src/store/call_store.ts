@@ -18,7 +18,14 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
-import type { CallEvent, CallEventListener, CallStatus, EndReason, Usage } from "../calls/call_events.ts";
+import type {
+  CallerAudioDrops,
+  CallEvent,
+  CallEventListener,
+  CallStatus,
+  EndReason,
+  Usage,
+} from "../calls/call_events.ts";
 import { migrate } from "./schema.ts";
 import { engineForModel, type EngineId } from "../engines/voices.ts";
 import {
@@ -108,6 +115,12 @@ export interface CallSummary {
   minutes: number;
   /** The most agent audio left unplayed at Twilio when the model stopped speaking, ms (GPT-Live). */
   maxUnplayedMs: number | null;
+  /** Upstream sessions replaced mid-call (drop, stall, rollover). */
+  reconnects: number;
+  /** The longest time without an upstream during a reconnect, ms. */
+  maxReconnectGapMs: number | null;
+  /** Caller frames not sent upstream, by reason; null when none were dropped. */
+  callerFramesDropped: CallerAudioDrops | null;
   costUsd: number | null;
 }
 
@@ -517,6 +530,21 @@ class SqliteCallStore implements CallStore {
             event.callSid,
           );
           break;
+        case "reconnected":
+          this.#run(
+            `UPDATE calls SET reconnects = reconnects + 1,
+             max_reconnect_gap_ms = MAX(COALESCE(max_reconnect_gap_ms, 0), ?) WHERE call_sid = ?`,
+            event.gapMs,
+            event.callSid,
+          );
+          break;
+        case "caller_audio.dropped":
+          this.#run(
+            "UPDATE calls SET caller_frames_dropped = ? WHERE call_sid = ?",
+            JSON.stringify(event.drops),
+            event.callSid,
+          );
+          break;
         case "call.ended":
           // The first end wins: a later one is the teardown echoing it.
           this.#run(
@@ -658,6 +686,11 @@ function toSummary(row: Row): CallSummary {
     usage: { ...toUsage(row), responses: num(row.responses) },
     minutes: num(row.minutes),
     maxUnplayedMs: numOrNull(row.max_unplayed_ms),
+    reconnects: num(row.reconnects),
+    maxReconnectGapMs: numOrNull(row.max_reconnect_gap_ms),
+    callerFramesDropped: row.caller_frames_dropped == null
+      ? null
+      : JSON.parse(String(row.caller_frames_dropped)) as CallerAudioDrops,
     costUsd: num(row.unpriced_responses) > 0 ? null : num(row.cost_usd),
   };
 }

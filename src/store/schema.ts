@@ -103,6 +103,13 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN minutes REAL NOT NULL DEFAULT 0;
   ALTER TABLE calls ADD COLUMN max_unplayed_ms REAL;
   `,
+  // 3: upstream sessions replaced mid-call (drop, stall, rollover) and the longest gap; caller frames
+  // dropped, by reason (a JSON object of counts).
+  `
+  ALTER TABLE calls ADD COLUMN reconnects INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE calls ADD COLUMN max_reconnect_gap_ms INTEGER;
+  ALTER TABLE calls ADD COLUMN caller_frames_dropped TEXT;
+  `,
 ];
 
 /** The schema version this build writes. */

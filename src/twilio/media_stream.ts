@@ -23,7 +23,7 @@ export interface StreamStart {
 export type TwilioInbound =
   | { event: "connected" }
   | { event: "start"; start: StreamStart }
-  | { event: "media"; payload: string }
+  | { event: "media"; payload: string; streamSid: string | undefined }
   | { event: "mark"; name: string }
   | { event: "dtmf"; digit: string }
   | { event: "stop" }
@@ -68,7 +68,8 @@ export function parseTwilioMessage(text: string): TwilioInbound {
         return invalid(`media for track "${media.track}"`);
       }
       if (!isBase64(media.payload)) return invalid("media.payload is not base64");
-      return { event: "media", payload: media.payload };
+      const streamSid = typeof value.streamSid === "string" ? value.streamSid : undefined;
+      return { event: "media", payload: media.payload, streamSid };
     }
     case "mark": {
       const mark = value.mark;

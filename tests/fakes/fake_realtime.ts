@@ -4,7 +4,8 @@
  * Behaves like the real one where the relay can tell: answers `session.created` on connect and
  * `session.updated` to each `session.update`, streams audio faster than real time, and after a
  * `response.cancel` still sends a few deltas that were "in flight" before `response.done`
- * (status `cancelled`). It can refuse the handshake (401) or open slowly.
+ * (status `cancelled`). It can refuse the handshake (401) or open slowly, drop a session mid-call
+ * (`drop()`: 1011, no error) or end it at the 60-minute cap (`expire()`: `session_expired`, 1001).
  *
  * @module
  */
@@ -228,6 +229,29 @@ export class FakeRealtimeSession {
       },
     });
     return { deltas, cancelled };
+  }
+
+  /**
+   * The 60-minute cap, as the real server reaches it: an `error` with code `session_expired`, then a
+   * 1001 close. There is no resume.
+   */
+  expire(): void {
+    this.send({
+      type: "error",
+      error: {
+        type: "invalid_request_error",
+        code: "session_expired",
+        message: "Your session hit the maximum duration of 60 minutes.",
+        param: null,
+        event_id: null,
+      },
+    });
+    this.close(1001, "session expired");
+  }
+
+  /** A lost connection mid-call: the socket closes with 1011 and no error event. */
+  drop(): void {
+    this.close(1011, "");
   }
 
   /** Closes the session from the server side. */

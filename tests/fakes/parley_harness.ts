@@ -48,6 +48,8 @@ export interface TestParleyOptions {
   personasDir?: string;
   /** Extra environment (as the user would set it). */
   env?: Record<string, string>;
+  /** Replace a session silent this long while the caller sends audio, ms. */
+  stallMs?: number;
   /** Close sockets without `start` after this long. */
   startTimeoutMs?: number;
   /** A call store to wire in. */
@@ -141,6 +143,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     hub,
     counters,
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+    ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.streamConnectTimeoutMs === undefined

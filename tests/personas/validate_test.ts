@@ -185,7 +185,7 @@ Deno.test("validatePersona rejects unknown fields, suggesting the closest known 
   await t.step("a name like no known field, listing the known ones", () => {
     assert.deepEqual(problemsOf({ colour: "blue" }), [
       `${FILE}: colour: unknown field; known fields are voice, instructions, greeting, vad, interruptions, ` +
-      "fallbackMessage, model, reasoning, maxOutputTokens, transcriptionModel, noiseReduction, description",
+      "fallbackMessage, model, reasoning, maxOutputTokens, maxCallMinutes, transcriptionModel, noiseReduction, description",
     ]);
   });
   await t.step("temperature, which the GA Realtime API does not have", () => {
@@ -304,4 +304,16 @@ Deno.test("validatePersona is engine-aware: a gpt-live model takes GPT-Live's vo
     ]);
     assert.deepEqual(problemsOf({ instructions: long }), [], "the Realtime API takes them");
   });
+});
+
+Deno.test("validatePersona checks maxCallMinutes: minutes above 0, at most a day", () => {
+  const fix = "use a number of minutes above 0 and at most 1440, or remove the field";
+  assert.deepEqual(problemsOf({ maxCallMinutes: 12.5 }), []);
+  assert.deepEqual(problemsOf({ maxCallMinutes: 0 }), [`${FILE}: maxCallMinutes: 0 is out of range; ${fix}`]);
+  assert.deepEqual(problemsOf({ maxCallMinutes: 2000 }), [
+    `${FILE}: maxCallMinutes: 2000 is out of range; ${fix}`,
+  ]);
+  assert.deepEqual(problemsOf({ maxCallMinutes: "10" }), [
+    `${FILE}: maxCallMinutes: "10" is not a number; ${fix}`,
+  ]);
 });

@@ -217,12 +217,13 @@ Deno.test("Twilio stop closes the upstream at once", async () => {
   }
 });
 
-Deno.test("an upstream that drops mid-call closes the Twilio socket so the fallback plays", async () => {
+Deno.test("an upstream that drops mid-call and cannot be reopened closes the Twilio socket so the fallback plays", async () => {
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
   try {
     const call = await t.startCall({ persona: "tester" });
     const session = await t.upstream.session(0);
     await t.waitForLog(/Session configured/);
+    t.upstream.refuseWith = 503;
     session.close(1011, "server error");
     // Twilio keeps streaming until it sees the close: frames that arrive while closing are ignored.
     const ended = t.waitForEvent("call.ended");
@@ -233,7 +234,10 @@ Deno.test("an upstream that drops mid-call closes the Twilio socket so the fallb
     for (let i = 0; i < 50; i++) call.sendMedia(new Uint8Array(160).fill(i));
     await call.closed;
     const line = await t.waitForLog(/Call ended/);
-    assert.match(line, /reason=upstream_dropped \(OpenAI closed the connection \(1011 server error\)\)/);
+    assert.match(
+      line,
+      /reason=upstream_dropped \(OpenAI closed the connection \(1011 server error\); no new session after 3 tries: /,
+    );
   } finally {
     await t.close();
   }
@@ -314,11 +318,16 @@ Deno.test("OpenAI error events are logged with their code and message; the call 
       type: "error",
       error: { type: "invalid_request_error", code: "session_expired", message: "Expired" },
     });
-    await call.closed;
+    // The 60-minute cap: a new session takes over (tests/relay/reconnect_test.ts has the details).
     assert.match(
-      await t.waitForLog(/Call ended/),
-      /reason=upstream_dropped \(the OpenAI session reached its 60-minute limit\)/,
+      await t.waitForLog(/Upstream lost/),
+      /: the OpenAI session reached its 60-minute limit; reconnecting/,
     );
+    await t.upstream.session(1);
+    await t.waitForEvent("reconnected");
+    assert.equal(t.events.filter((e) => e.type === "call.ended").length, 0);
+    call.close();
+    await call.closed;
   } finally {
     await t.close();
   }

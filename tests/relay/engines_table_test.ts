@@ -137,16 +137,18 @@ for (const engine of ENGINES) {
     });
   });
 
-  Deno.test(`${engine.name}: an upstream that drops mid-call closes the Twilio socket`, async () => {
+  Deno.test(`${engine.name}: an upstream that drops mid-call and cannot be reopened closes the Twilio socket`, async () => {
     await withCall(engine, async (t) => {
       const call = await t.startCall({});
       await within(engine.configured(t), "the configured session");
+      engine.refuse(t, 503);
       engine.drop(t);
-      await within(call.closed, "the Twilio socket closing");
+      await within(call.closed, "the Twilio socket closing", 3000);
       assert.match(
         await t.waitForLog(/Call ended/),
-        /reason=upstream_dropped \(OpenAI closed the connection \(1011/,
+        /reason=upstream_dropped \(OpenAI closed the connection \(1011.*; no new session after 3 tries/,
       );
+      assert.equal(engine.handshakes(t), 4, "the first session and three tries");
     });
   });
 

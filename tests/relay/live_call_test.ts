@@ -230,17 +230,18 @@ Deno.test("GPT-Live: refusals and a session the server ends are explained in pla
     });
   }
 
-  await t.step("the server ending the session (expired)", async () => {
+  await t.step("the server ending the session (expired) when no new one can be opened", async () => {
     await withPersonaDir({ "sam.ts": LIVE_PERSONA }, async (dir) => {
       const parley = await startTestParley({ personasDir: dir, env: { DEFAULT_PERSONA: "sam" } });
       try {
         const call = await parley.startCall({ persona: "sam" });
         const session = await within(parley.live.session(0), "the session");
         await within(session.waitFor("session.commentary.append"), "the session started");
+        parley.live.refuseWith = 429;
         session.closeSession("expired");
         await within(
           parley.waitForLog(
-            /reason=upstream_dropped \(GPT-Live ended the session: it reached its time limit\)/,
+            /reason=upstream_dropped \(GPT-Live ended the session: it reached its time limit; no new session after 3 tries/,
           ),
           "the end, in plain words",
         );

@@ -156,6 +156,9 @@ const EXPECTED: CallRecord = {
   },
   minutes: 0,
   maxUnplayedMs: null,
+  reconnects: 0,
+  maxReconnectGapMs: null,
+  callerFramesDropped: null,
   costUsd: RESP_1_USD + RESP_2_USD,
   statuses: [
     { at: 1_600, status: "ringing", detail: "" },
@@ -233,7 +236,7 @@ Deno.test("call store records a scripted call exactly", async (t) => {
           (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
           SCHEMA_VERSION,
         );
-        assert.equal(SCHEMA_VERSION, 2);
+        assert.equal(SCHEMA_VERSION, 3);
         assert.equal(
           (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
           "wal",

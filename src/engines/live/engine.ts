@@ -57,6 +57,8 @@ export function createLiveEngine(url: string): Engine {
     audioMessage: inputAudioAppendEvent,
     reader: (now) => new LiveReader(now),
     interruption: () => [],
+    // Commentary, as the greeting: the model says it in its own words.
+    prompt: (_plan, instruction) => [commentaryAppendEvent(instruction)],
     closeMessage: () => sessionCloseEvent(),
   };
 }

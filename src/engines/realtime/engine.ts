@@ -60,6 +60,8 @@ export function createRealtimeEngine(baseUrl: string): Engine {
     audioMessage: appendAudioEvent,
     reader: () => REALTIME_READER,
     interruption: realtimeInterruption,
+    // A response whose instructions end with the request (refused harmlessly while one is active).
+    prompt: (plan, instruction) => [responseCreateEvent(`${plan.instructions}\n\n${instruction}`)],
     closeMessage: () => undefined,
   };
 }

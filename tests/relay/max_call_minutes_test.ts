@@ -1,0 +1,62 @@
+/**
+ * A persona's `maxCallMinutes`, on both engines: shortly before the limit the agent is asked to wrap
+ * up and say goodbye; at the limit the call ends cleanly with reason `max_call_minutes`.
+ */
+
+import assert from "node:assert/strict";
+import { WRAP_UP_INSTRUCTION } from "../../src/relay/call_deadline.ts";
+import { startTestParley } from "../fakes/parley_harness.ts";
+import { within } from "../fakes/within.ts";
+import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
+
+// 0.05 min = 3 s: the wrap-up comes a quarter before (at 2.25 s), the end at 3 s.
+const LIMIT_MS = 3000;
+
+for (const engine of ["realtime", "live"] as const) {
+  Deno.test(`${engine}: maxCallMinutes asks for a goodbye, then ends the call with max_call_minutes`, async () => {
+    const persona = personaSource({
+      model: engine === "live" ? "gpt-live-1.1" : "gpt-realtime-2.1",
+      voice: "marin",
+      instructions: "You are Sam.",
+      maxCallMinutes: LIMIT_MS / 60_000,
+    });
+    await withPersonaDir({ "sam.ts": persona }, async (dir) => {
+      const t = await startTestParley({ personasDir: dir, env: { DEFAULT_PERSONA: "sam" } });
+      try {
+        const call = await t.startCall({ persona: "sam" });
+        const startedAt = performance.now();
+        let askedAt: number;
+        if (engine === "realtime") {
+          const session = await within(t.upstream.session(0), "the session");
+          const ask = await within(
+            session.waitFor(
+              "response.create",
+              (e) => e.response?.instructions?.endsWith(WRAP_UP_INSTRUCTION),
+            ),
+            "the wrap-up",
+            5000,
+          );
+          assert.equal(ask.response.instructions, `You are Sam.\n\n${WRAP_UP_INSTRUCTION}`);
+          askedAt = ask.at;
+        } else {
+          const session = await within(t.live.session(0), "the session");
+          const ask = await within(
+            session.waitFor("session.commentary.append", (e) => e.content === WRAP_UP_INSTRUCTION),
+            "the wrap-up",
+            5000,
+          );
+          askedAt = ask.at;
+        }
+        const ended = await within(t.waitForEvent("call.ended"), "the end", 5000);
+        const endedAt = performance.now();
+        assert.equal(ended.reason, "max_call_minutes");
+        assert.ok(askedAt - startedAt < LIMIT_MS - 500, "the wrap-up comes well before the limit");
+        assert.ok(endedAt - startedAt >= LIMIT_MS - 100, "not before the limit");
+        await within(call.closed, "the Twilio socket closed");
+        await t.waitForLog(/Call ended: CallSid=CA\w+ reason=max_call_minutes/);
+      } finally {
+        await t.close();
+      }
+    });
+  });
+}

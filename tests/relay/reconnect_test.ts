@@ -1,0 +1,215 @@
+/**
+ * Upstream drops mid-call, on both engines: the Twilio socket stays open, a new session gets the same
+ * persona and the conversation so far, caller audio flows again within 2 s, and the reconnect shows
+ * in the log, the call events and the metrics. Also the 60-minute cap (Realtime `session_expired` +
+ * 1001, GPT-Live `session.closed` `expired`), a stall, the rollover before the cap, and every try
+ * failing (the stream ends so the fallback is heard).
+ */
+
+import assert from "node:assert/strict";
+import { toBase64, toneBytes } from "../fakes/fake_realtime.ts";
+import { startTestParley } from "../fakes/parley_harness.ts";
+import { within } from "../fakes/within.ts";
+import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
+
+const SPEECH = toneBytes(20, 0x10);
+const SILENCE = toneBytes(20, 0xff);
+const LIVE_PERSONA = personaSource({
+  model: "gpt-live-1.1",
+  voice: "marin",
+  instructions: "You are Sam. Keep answers short.",
+});
+
+/** Sends 20 ms frames in real time until `until` settles (speech for `speechMs`, then silence). */
+async function keepTalking(
+  call: { sendMedia(b: Uint8Array): void },
+  until: Promise<unknown>,
+  speechMs = Infinity,
+): Promise<void> {
+  let done = false;
+  until.then(() => done = true, () => done = true);
+  for (let ms = 0; !done; ms += 20) {
+    call.sendMedia(ms < speechMs ? SPEECH : SILENCE);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await until;
+}
+
+Deno.test("Realtime: a drop mid-call reconnects with the history; audio flows again within 2 s", async () => {
+  const t = await startTestParley({ env: { METRICS_PUBLIC: "on" } });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const first = await within(t.upstream.session(0), "first session");
+    await first.waitFor("session.update");
+    first.send({
+      type: "conversation.item.input_audio_transcription.completed",
+      item_id: "item_c1",
+      content_index: 0,
+      transcript: "I want a quote.",
+    });
+    first.send({
+      type: "response.output_audio_transcript.done",
+      response_id: "r1",
+      item_id: "item_a1",
+      output_index: 0,
+      content_index: 0,
+      transcript: "Sure, for what?",
+    });
+    await within(t.waitForLog(/AI said: "Sure, for what\?"/), "the agent's turn");
+
+    const droppedAt = performance.now();
+    first.drop();
+    const second = await within(t.upstream.session(1), "the new session", 2000);
+    const talking = keepTalking(call, second.waitFor("input_audio_buffer.append"));
+    const audio = await within(second.waitFor("input_audio_buffer.append"), "caller audio again", 2000);
+    await talking;
+    assert.ok(audio.at - droppedAt < 2000, `audio again after ${Math.round(audio.at - droppedAt)} ms`);
+    assert.equal(audio.audio, toBase64(SPEECH));
+
+    const update = second.received[0]!;
+    assert.equal(update.type, "session.update");
+    assert.equal(update.session.instructions, first.received[0]!.session.instructions);
+    assert.equal(update.session.audio.output.voice, first.received[0]!.session.audio.output.voice);
+    const items = second.eventsOf("conversation.item.create").map((
+      e,
+    ) => [e.item.role, e.item.content[0].text]);
+    assert.deepEqual(items, [["user", "I want a quote."], ["assistant", "Sure, for what?"]]);
+    assert.equal(second.eventsOf("response.create").length, 0, "no second greeting");
+
+    const event = await t.waitForEvent("reconnected");
+    assert.equal(event.cause, "dropped");
+    assert.equal(event.tries, 1);
+    assert.ok(event.gapMs < 2000);
+    await t.waitForLog(/Reconnected to OpenAI for CallSid=CA\w+ \(dropped\) after a \d+ ms gap, try 1/);
+    assert.equal(t.events.filter((e) => e.type === "call.ended").length, 0, "the call goes on");
+    const metrics = await (await fetch(`${t.origin}/metrics`)).text();
+    assert.match(metrics, /^parley_reconnects_total\{cause="dropped"\} 1$/m);
+    call.close();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("Realtime: session_expired and its 1001 close roll the call over to a new session", async () => {
+  const t = await startTestParley();
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const first = await within(t.upstream.session(0), "first session");
+    await first.waitFor("session.update");
+    first.expire();
+    const second = await within(t.upstream.session(1), "the new session", 2000);
+    await second.waitFor("session.update");
+    await within(t.waitForEvent("reconnected"), "the reconnect");
+    assert.equal(t.events.filter((e) => e.type === "call.ended").length, 0);
+    call.close();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a stalled upstream (silent while the caller talks) is replaced", async () => {
+  const t = await startTestParley({ stallMs: 1500 });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const first = await within(t.upstream.session(0), "first session");
+    await first.waitFor("session.update");
+    const reconnected = t.waitForEvent("reconnected");
+    await keepTalking(call, within(reconnected, "the stall noticed", 5000));
+    assert.equal((await reconnected).cause, "stalled");
+    assert.equal(t.upstream.sessions.length, 2);
+    call.close();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("every reconnect try refused: the stream ends so Twilio plays the fallback", async () => {
+  const t = await startTestParley();
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const first = await within(t.upstream.session(0), "first session");
+    await first.waitFor("session.update");
+    t.upstream.refuseWith = 401;
+    first.drop();
+    const ended = await within(t.waitForEvent("call.ended"), "the end", 3000);
+    assert.equal(ended.reason, "upstream_dropped");
+    assert.match(ended.detail, /^OpenAI closed the connection \(\d+\); no new session after 3 tries: /);
+    assert.equal(t.upstream.handshakes.length, 4);
+    await within(call.closed, "Twilio socket closed");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a session past SESSION_ROLLOVER_MINUTES is replaced at a quiet moment", async () => {
+  const t = await startTestParley({ env: { SESSION_ROLLOVER_MINUTES: "0.02" } });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const first = await within(t.upstream.session(0), "first session");
+    await first.waitFor("session.update");
+    const event = await within(t.waitForEvent("reconnected"), "the rollover", 4000);
+    assert.equal(event.cause, "rollover");
+    await within(first.closed, "the old session closed");
+    call.close();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});
+
+for (
+  const [name, end] of [
+    ["a drop (1011)", (s: { drop(code?: number): void }) => s.drop()],
+    [
+      "the session cap (session.closed expired)",
+      (s: { closeSession(r?: string): void }) => s.closeSession("expired"),
+    ],
+  ] as const
+) {
+  Deno.test(`GPT-Live: ${name} mid-call reconnects with the history as input; audio flows again`, async () => {
+    await withPersonaDir({ "sam.ts": LIVE_PERSONA }, async (dir) => {
+      const t = await startTestParley({
+        personasDir: dir,
+        env: { DEFAULT_PERSONA: "sam" },
+        live: {
+          callerTurns: [{
+            transcript: "I need a quote.",
+            answer: { audio: toneBytes(100, 0x22), transcript: "Sure." },
+          }],
+          silenceMs: 200,
+          recordAudio: true,
+        },
+      });
+      try {
+        const call = await t.startCall({ persona: "sam" });
+        const first = await within(t.live.session(0), "first session");
+        await first.waitFor("session.start");
+        await keepTalking(call, within(t.waitForLog(/AI said: "Sure\."/), "the first turn", 8000), 300);
+        // deno-lint-ignore no-explicit-any
+        end(first as any);
+        const droppedAt = performance.now();
+        const second = await within(t.live.session(1), "the new session", 2000);
+        const start = await second.waitFor("session.start");
+        assert.equal(start.session.instructions, "You are Sam. Keep answers short.");
+        assert.deepEqual(start.session.audio.output, { voice: "marin" });
+        const history = start.session.input.map((m: { role: string; content: { text: string }[] }) => [
+          m.role,
+          m.content[0]!.text,
+        ]);
+        assert.deepEqual(history, [["user", "I need a quote."], ["assistant", "Sure."]]);
+        const talking = keepTalking(call, second.waitFor("session.input_audio.append"));
+        const audio = await within(second.waitFor("session.input_audio.append"), "audio again", 2000);
+        await talking;
+        assert.ok(audio.at - droppedAt < 2000);
+        await within(t.waitForEvent("reconnected"), "the reconnect event");
+        call.close();
+        await call.closed;
+      } finally {
+        await t.close();
+      }
+    });
+  });
+}
