@@ -7,6 +7,8 @@
  * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML with a per-call stream token (`?persona=`, else INBOUND_PERSONA for inbound calls, DEFAULT_PERSONA otherwise) |
  * | `GET /twilio-realtime-voice/<token>` | Twilio's Media Stream socket → one relay per call (token from the webhook) |
  * | `POST /api/twilio/status` | Twilio's call progress callback |
+ * | `POST /api/twilio/after-stream` | `<Connect action>`: hang up, dial or fallback once the stream ended |
+ * | `POST /api/twilio/dial-action` | `<Dial action>`: a failed transfer hears `transferFailedMessage` |
  * | `POST /api/calls` | place an outbound call |
  * | `GET /api/calls`, `/api/calls/:callSid`, `/api/calls/:callSid/events` | call records, live feed |
  * | `GET /metrics` | Prometheus metrics |
@@ -40,7 +42,14 @@ import { createCallRecordsHandler } from "./api/call_records.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { createMetricsHandler } from "./api/metrics_route.ts";
 import type { PriceTable } from "./store/prices.ts";
-import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "./paths.ts";
+import {
+  AFTER_STREAM_PATH,
+  DIAL_ACTION_PATH,
+  MEDIA_STREAM_PATH,
+  STATUS_CALLBACK_PATH,
+  VOICE_WEBHOOK_PATH,
+} from "./paths.ts";
+import { createAfterStreamRoutes } from "./api/after_stream.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -137,7 +146,22 @@ export function createParley(options: ParleyOptions): Parley {
     defaultPersona: config.defaultPersona,
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   });
-  const twilioStatus = createTwilioStatusHandler({ config, hub, log });
+  const twilioStatus = createTwilioStatusHandler({
+    config,
+    hub,
+    log,
+    // The answering-machine result reaches the instance running the call's relay (found by CallSid).
+    onAnsweredBy: (callSid, answeredBy) => {
+      for (const relay of relays) if (relay.callSid === callSid) relay.machineAnswered(answeredBy);
+    },
+  });
+  const afterStreamRoutes = createAfterStreamRoutes({
+    config,
+    personas,
+    hub,
+    log,
+    ...(options.store === undefined ? {} : { store: options.store }),
+  });
   const records = options.store === undefined ? undefined : createCallRecordsHandler({
     store: options.store,
     hub,
@@ -229,10 +253,12 @@ export function createParley(options: ParleyOptions): Parley {
       to: form.To ?? "",
       parameters: kept,
     });
+    const actionUrl = new URL(AFTER_STREAM_PATH, config.publicBaseUrl);
+    actionUrl.searchParams.set("persona", personaId);
     const twiml = connectStreamTwiml({
       streamUrl: `wss://${publicHost}${MEDIA_STREAM_PATH}/${tokens.issue(callSid)}`,
       parameters: kept,
-      fallbackMessage,
+      actionUrl: actionUrl.toString(),
     });
     return new Response(twiml, { headers: { "content-type": "text/xml; charset=utf-8" } });
   };
@@ -287,6 +313,12 @@ export function createParley(options: ParleyOptions): Parley {
     }
     if (pathname === VOICE_WEBHOOK_PATH) return only(method, ["POST", "GET"]) ?? await voiceWebhook(request);
     if (pathname === STATUS_CALLBACK_PATH) return only(method, ["POST"]) ?? await twilioStatus(request);
+    if (pathname === AFTER_STREAM_PATH) {
+      return only(method, ["POST"]) ?? await afterStreamRoutes.afterStream(request);
+    }
+    if (pathname === DIAL_ACTION_PATH) {
+      return only(method, ["POST"]) ?? await afterStreamRoutes.dialAction(request);
+    }
     if (pathname === "/healthz") {
       // 503 while draining: a load balancer stops sending calls here, the calls in progress go on.
       return only(method, ["GET"]) ??
@@ -337,6 +369,7 @@ export function createParley(options: ParleyOptions): Parley {
       idleWaiters = [];
       offMetrics();
       offStore?.();
+      afterStreamRoutes.close();
     },
   };
 }

@@ -103,6 +103,25 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN minutes REAL NOT NULL DEFAULT 0;
   ALTER TABLE calls ADD COLUMN max_unplayed_ms REAL;
   `,
+  // 3: agent actions. What Twilio does after the stream (the <Connect action> answer: hangup,
+  // dial, fallback) and the transfer target, kept so any instance answers it after a restart; one
+  // row per tool call.
+  `
+  ALTER TABLE calls ADD COLUMN after_stream TEXT;
+  ALTER TABLE calls ADD COLUMN transfer_target TEXT;
+  CREATE TABLE tool_calls (
+    id INTEGER PRIMARY KEY,
+    call_sid TEXT NOT NULL REFERENCES calls (call_sid),
+    at INTEGER NOT NULL,
+    call_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result_bytes INTEGER NOT NULL,
+    duration_ms REAL NOT NULL
+  );
+  CREATE INDEX tool_calls_call ON tool_calls (call_sid, id);
+  `,
 ];
 
 /** The schema version this build writes. */

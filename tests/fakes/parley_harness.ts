@@ -89,6 +89,8 @@ export interface TestParley {
   answerWebhook(callSid: string): Promise<string>;
   /** Opens the media socket at a `wss://parley.test/…` stream URL, signed as Twilio would. */
   connectStream(streamUrl: string, callSid?: string): Promise<FakeTwilioCall>;
+  /** Posts a signed Twilio form to `pathAndQuery` (e.g. the `<Connect action>` request). */
+  postTwilio(pathAndQuery: string, params: Record<string, string>): Promise<Response>;
   /** Headers Twilio would send for `publicUrl` with these form parameters. */
   twilioHeaders(publicUrl: string, params?: Record<string, string>): Record<string, string>;
   close(): Promise<void>;
@@ -202,6 +204,16 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       return call;
     },
     twilioHeaders,
+    postTwilio(pathAndQuery, params) {
+      return fetch(`${origin}${pathAndQuery}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          ...twilioHeaders(`${TEST_PUBLIC_BASE_URL}${pathAndQuery}`, params),
+        },
+        body: new URLSearchParams(params),
+      });
+    },
     async close() {
       await parley.shutdown();
       await server.shutdown();
