@@ -14,6 +14,7 @@ import { createPersonaRegistry, loadPersonas, PersonaLoadError } from "./src/per
 import { watchPersonas } from "./src/personas/watch.ts";
 import { createParley } from "./src/server.ts";
 import { callDatabasePath, openCallStore } from "./src/store/call_store.ts";
+import { openLeadStore } from "./src/store/leads.ts";
 import { resolvePrices } from "./src/store/prices.ts";
 import { discoverNgrokUrl } from "./src/twilio/ngrok.ts";
 
@@ -60,6 +61,7 @@ export async function main(args: string[]): Promise<void> {
   const prices = resolvePrices(config.pricesJson); // already checked by loadConfig
   const databasePath = callDatabasePath(config.dataDir);
   const store = openCallStore(databasePath, { prices });
+  const leads = openLeadStore(databasePath);
   const log = createLogger({ secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken] });
   const serverConfig = { ...config, publicBaseUrl: publicBaseUrl! };
   const parley = createParley({
@@ -69,6 +71,7 @@ export async function main(args: string[]): Promise<void> {
     hub: new CallHub(),
     counters: createRelayCounters(),
     store,
+    leads,
     prices,
   });
 
@@ -103,6 +106,7 @@ export async function main(args: string[]): Promise<void> {
     await parley.shutdown();
     await server.shutdown();
     store.close();
+    leads.close();
   };
   const stopping = new Promise<void>((resolve) => {
     const onSignal = () => stop().then(resolve);

@@ -9,6 +9,8 @@
 export type EndReason =
   | "caller_hung_up"
   | "agent_hung_up"
+  /** Hung up from the calling page or the API (`POST /api/calls/:callSid/hangup`). */
+  | "hung_up_by_user"
   | "upstream_refused"
   | "upstream_dropped"
   | "no_start"

@@ -24,6 +24,7 @@ export const CONNECT_TIME_BUCKETS: readonly number[] = [0.05, 0.1, 0.2, 0.3, 0.5
 const END_REASONS: readonly EndReason[] = [
   "caller_hung_up",
   "agent_hung_up",
+  "hung_up_by_user",
   "upstream_refused",
   "upstream_dropped",
   "no_start",

@@ -41,6 +41,7 @@ import {
   TwilioFrames,
 } from "../twilio/media_stream.ts";
 import { PlaybackClock } from "./playback_clock.ts";
+import { engineForModel, type RealtimeVoice, voiceProblem } from "../engines/voices.ts";
 
 /** What a relay needs from the server. */
 export interface CallRelayOptions {
@@ -78,6 +79,8 @@ export interface CallRelay {
   readonly done: Promise<void>;
   /** Ends the call (server shutdown). */
   shutdown(): void;
+  /** Ends the call because a user hung it up from the page or the API. */
+  hangUp(): void;
 }
 
 let connectionCounter = 0;
@@ -164,6 +167,10 @@ class Relay implements CallRelay {
 
   shutdown(): void {
     this.#end("server_shutdown", "the server is shutting down");
+  }
+
+  hangUp(): void {
+    this.#end("hung_up_by_user", "hung up from the calling page or the API");
   }
 
   get #callLabel(): string {
@@ -501,7 +508,12 @@ class Relay implements CallRelay {
       this.#openUpstream(model);
     }
     // Ahead of any caller audio, without waiting for session.updated: no dead air at the start.
-    this.#pending.unshift(sessionUpdateEvent(persona.persona, { model, instructions }));
+    // A per-call voice (the webhook's `voice` parameter) replaces the persona's when the engine has it.
+    const voice = start.customParameters.voice;
+    const spoken = voice !== undefined && voiceProblem(voice, engineForModel(model)) === undefined
+      ? { ...persona.persona, voice: voice as RealtimeVoice }
+      : persona.persona;
+    this.#pending.unshift(sessionUpdateEvent(spoken, { model, instructions }));
     if (persona.persona.greeting !== undefined) {
       this.#pending.splice(1, 0, responseCreateEvent(`${instructions}\n\n${persona.persona.greeting}`));
     }

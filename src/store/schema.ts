@@ -96,6 +96,21 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX usage_call ON usage (call_sid, id);
   `,
+  // 2: leads for the calling page; `fields` is a JSON object of strings that become call parameters.
+  `
+  CREATE TABLE leads (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    company TEXT NOT NULL DEFAULT '',
+    notes TEXT NOT NULL DEFAULT '',
+    fields TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX leads_phone ON leads (phone);
+  CREATE INDEX calls_to_number ON calls (to_number);
+  `,
 ];
 
 /** The schema version this build writes. */

@@ -34,6 +34,8 @@ interface PendingMark {
 export interface FakeTwilioOptions {
   /** Extra headers of the upgrade request (e.g. X-Twilio-Signature). */
   headers?: Record<string, string>;
+  /** The call's CallSid (a placed call's). @default a new random one */
+  callSid?: string;
 }
 
 /** One fake phone call's media stream. */
@@ -79,7 +81,7 @@ export class FakeTwilioCall {
       socket.onerror = (event) => reject(new Error(`Cannot open ${url}: ${(event as ErrorEvent).message}`));
     });
     socket.onerror = () => {};
-    return new FakeTwilioCall(socket, `CA${id}`, `MZ${id}`);
+    return new FakeTwilioCall(socket, options.callSid ?? `CA${id}`, `MZ${id}`);
   }
 
   /** Sends `connected` and `start` as Twilio does when the stream begins. */

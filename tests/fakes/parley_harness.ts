@@ -17,6 +17,7 @@ import { createLogger, type LogLevel } from "../../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
 import { createParley, MEDIA_STREAM_PATH, type Parley, type ServerConfig } from "../../src/server.ts";
 import type { CallStore } from "../../src/store/call_store.ts";
+import type { LeadStore } from "../../src/store/leads.ts";
 import { FakeRealtimeServer } from "./fake_realtime.ts";
 import { FakeTwilioCall } from "./fake_twilio.ts";
 
@@ -41,6 +42,8 @@ export interface TestParleyOptions {
   store?: CallStore;
   /** Twilio REST fetch. */
   fetch?: typeof fetch;
+  /** A leads table to wire in. */
+  leads?: LeadStore;
 }
 
 /** A running test server. */
@@ -112,6 +115,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.leads === undefined ? {} : { leads: options.leads }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

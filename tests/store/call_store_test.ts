@@ -224,8 +224,10 @@ Deno.test("call store records a scripted call exactly", async (t) => {
       assert.ok(Deno.statSync(path).isFile);
       const db = new DatabaseSync(path);
       try {
-        assert.equal((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version, 1);
-        assert.equal(SCHEMA_VERSION, 1);
+        assert.equal(
+          (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+          SCHEMA_VERSION,
+        );
         assert.equal(
           (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
           "wal",
@@ -385,7 +387,10 @@ Deno.test("call store refuses a database from a newer Parley", async () => {
   db.exec("PRAGMA user_version = 99");
   db.close();
   try {
-    assert.throws(() => openCallStore(path), /schema version 99 is newer than this Parley knows \(1\)/);
+    assert.throws(
+      () => openCallStore(path),
+      new RegExp(`schema version 99 is newer than this Parley knows \\(${SCHEMA_VERSION}\\)`),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
