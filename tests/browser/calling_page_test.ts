@@ -89,7 +89,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     await page.getByLabel("Script", { exact: true }).selectOption("alex");
     assert.match(await page.locator("#persona-description").innerText(), /Outbound sales rep/);
     await page.getByLabel("Male", { exact: true }).check();
-    await page.waitForFunction(`document.getElementById("voice").value === "alloy"`);
+    await page.locator("#voice option:checked", { hasText: "alloy" }).waitFor();
     assert.match(await page.locator("#voice option:checked").innerText(), /alloy — neutral, male/);
     await page.getByLabel("Detect answering machines").check();
     await screenshot(page, "calling");
