@@ -20,9 +20,8 @@ function currentPersona() {
 async function showPersona() {
   const persona = currentPersona();
   if (persona === undefined) return;
-  $("persona-description").textContent = `${
-    persona.description || "No description."
-  } Engine: ${persona.engine}.`;
+  const about = persona.description || "No description";
+  $("persona-description").textContent = `${about} · engine: ${persona.engine}, own voice: ${persona.voice}`;
   await fillVoices(voiceSelect, persona.engine, persona.voice);
   syncGender();
 }
