@@ -89,7 +89,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     await page.getByLabel("Script", { exact: true }).selectOption("alex");
     assert.match(await page.locator("#persona-description").innerText(), /Outbound sales rep/);
     await page.getByLabel("Male", { exact: true }).check();
-    await page.locator("#voice option:checked", { hasText: "alloy" }).waitFor();
+    await page.locator("#voice option:checked", { hasText: "alloy" }).waitFor({ state: "attached" });
     assert.match(await page.locator("#voice option:checked").innerText(), /alloy — neutral, male/);
     await page.getByLabel("Detect answering machines").check();
     await screenshot(page, "calling");
@@ -191,6 +191,49 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     const dana = rig.leads.list()[0]!;
     const response = await page.request.get(`${origin}/api/leads/${dana.id}`);
     assert.deepEqual((await response.json()).calls.map((c: { callSid: string }) => c.callSid), [callSid]);
+  });
+  await step("on a phone-sized screen, by keyboard alone: errors appear next to their field", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${origin}/calling`);
+    await page.waitForSelector("body[data-ready]");
+    const width = await page.evaluate(() =>
+      (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document
+        .documentElement.scrollWidth
+    );
+    assert.ok(width <= 390, `no sideways scrolling on a 390 px screen (page is ${width} px wide)`);
+    await screenshot(page, "calling-phone");
+
+    // Tab from the top of the page to the Start call button, and press Enter with no number.
+    await page.locator("body").focus();
+    for (
+      let i = 0;
+      i < 30 &&
+      !(await page.getByRole("button", { name: "Start call" }).evaluate((b) =>
+        b === b.ownerDocument.activeElement
+      ));
+      i++
+    ) {
+      await page.keyboard.press("Tab");
+    }
+    await page.keyboard.press("Enter");
+    await page.locator("#to-error", { hasText: "Pick a lead or type the number to call" }).waitFor();
+    assert.equal(await page.getByLabel("Number to call").getAttribute("aria-invalid"), "true");
+    assert.equal(
+      await page.getByLabel("Number to call").evaluate((e) => e === e.ownerDocument.activeElement),
+      true,
+    );
+
+    // The server's refusal lands next to the field it names.
+    await page.keyboard.type("+14155550100");
+    await page.getByLabel("Parameters").fill("lead name=Dana");
+    await page.getByLabel("Parameters").focus();
+    await page.keyboard.press("Shift+Tab"); // back into the form, then submit with Enter on the button
+    await page.getByRole("button", { name: "Start call" }).focus();
+    await page.keyboard.press("Enter");
+    await page.locator("#parameters-error", {
+      hasText: /Field "parameters": name "lead name" is not allowed/,
+    }).waitFor();
+    assert.equal(await page.locator("#to-error").isVisible(), false, "the fixed field's error is gone");
   });
   await page.close();
 });
