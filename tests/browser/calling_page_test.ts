@@ -12,6 +12,7 @@ import { FakeTwilioCall } from "../fakes/fake_twilio.ts";
 import { MEDIA_STREAM_PATH } from "../../src/server.ts";
 import { toneBytes } from "../fakes/fake_realtime.ts";
 import { within } from "../fakes/within.ts";
+import { startTcpProxy } from "./_tcp_proxy.ts";
 
 const CSV = [
   "name,phone,company,notes,plan",
@@ -166,6 +167,36 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     await page.locator("#cost", { hasText: /^\$0\.0*[1-9]\d*$/ }).waitFor();
     await page.locator("#latency", { hasText: /^\d+ \/ \d+ ms$/ }).waitFor();
     await screenshot(page, "live-call");
+  });
+
+  await step("the live view reconnects when its connection drops, and catches up", async () => {
+    const session = await within(rig.parley.upstream.session(0), "the upstream session");
+    // The page is served through a pass-through whose connections are cut while the call goes on.
+    await using proxy = startTcpProxy({ hostname: "127.0.0.1", port: Number(new URL(origin).port) });
+    await page.goto(`${proxy.origin}/calls/${callSid}`);
+    await page.locator("#feed", { hasText: "live" }).waitFor();
+    assert.equal(await page.locator("#transcript li").count(), 2);
+    proxy.cutAll();
+    await page.locator("#feed", { hasText: "reconnecting" }).waitFor();
+    session.send({
+      type: "conversation.item.input_audio_transcription.completed",
+      item_id: "item_caller_2",
+      content_index: 0,
+      transcript: "Are you still there?",
+    });
+    await within(
+      rig.parley.waitForEvent("transcript", (e) => e.text === "Are you still there?"),
+      "the transcript",
+    );
+    await page.locator("#transcript li.caller", { hasText: "Are you still there?" }).waitFor();
+    await page.locator("#feed", { hasText: "live" }).waitFor();
+    assert.equal(
+      await page.locator("#transcript li").count(),
+      3,
+      "the snapshot replaces, it does not duplicate",
+    );
+    await page.goto(`${origin}/calls/${callSid}`);
+    await page.locator("#feed", { hasText: "live" }).waitFor();
   });
 
   await step("hang up goes through Twilio's REST API, and the page shows the end", async () => {
