@@ -143,6 +143,7 @@ Deno.test("softphone: the browser talks to a persona through the relay, with mar
         responseId: "resp_2",
         itemId: "item_2",
         audio: toneBytes(6000, 0x20),
+        transcript: "Let me tell you all about our scheduler",
       });
       await page.waitForFunction(() =>
         (globalThis as unknown as PageGlobals).softphone.stats.queuedMs > 3000
@@ -169,6 +170,10 @@ Deno.test("softphone: the browser talks to a persona through the relay, with mar
       assert.equal(record?.direction, "browser");
       assert.equal(record?.persona, "alex");
       assert.equal(record?.parameters.voice, "coral");
+      // The call's page shows the cut-off answer as interrupted, in words.
+      await page.goto(`${origin}/calls/${callSid}`);
+      await page.locator("#transcript li.agent", { hasText: /interrupted after \d+ ms/ }).waitFor();
+      assert.equal(await page.locator("#number").innerText(), "browser");
     });
     await page.close();
   } finally {
