@@ -10,6 +10,8 @@ let record;
 let feed;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let refreshTimer;
+/** The persona's own voice, for calls that chose none. @type {string | undefined} */
+let ownVoice;
 
 const STATUS_WORDS = /** @type {Record<string, string>} */ ({
   queued: "queued",
@@ -60,7 +62,8 @@ function turnItem(turn) {
 function render() {
   $("status").textContent = statusText();
   $("persona").textContent = record.persona ?? "—";
-  $("voice").textContent = record.parameters.voice ?? "script’s own";
+  $("voice").textContent = record.parameters.voice ??
+    (ownVoice === undefined ? "script’s own" : `${ownVoice} (script’s own)`);
   $("number").textContent = record.direction === "browser" ? "browser" : (record.to ?? "—");
   $("cost").textContent = money(record.costUsd);
   $("latency").textContent = record.latency === null || record.latency === undefined
@@ -138,6 +141,10 @@ async function load() {
   }
   render();
   if (!ended()) follow();
+  if (record.parameters.voice === undefined && record.persona !== null) {
+    ownVoice = (await api(`/api/personas/${encodeURIComponent(record.persona)}`).catch(() => ({}))).voice;
+    render();
+  }
   document.body.dataset.ready = "true";
 }
 load();

@@ -148,6 +148,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
       transcript: "Hi, who is this?",
     });
     await page.locator("#transcript li.caller", { hasText: "Hi, who is this?" }).waitFor();
+    assert.equal(await page.locator("#voice").innerText(), "alloy", "the record shows the voice used");
     session.speechStopped();
     await session.streamResponse({
       responseId: "resp_1",
