@@ -220,6 +220,18 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     await page.locator("#calls tr", { hasText: callSid }).waitFor();
     await page.getByLabel("Lead", { exact: true }).selectOption({ label: "Mulder, Fox (+14155550102)" });
     await page.locator("#calls-status", { hasText: "0 calls" }).waitFor();
+    await page.getByLabel("Lead", { exact: true }).selectOption("");
+    await page.getByLabel("End reason").selectOption("caller_hung_up");
+    await page.locator("#calls tr", { hasText: callSid }).waitFor();
+    await page.getByLabel("Script", { exact: true }).selectOption("receptionist");
+    await page.locator("#calls-status", { hasText: "0 calls" }).waitFor();
+
+    await page.goto(`${origin}/leads`);
+    await page.waitForSelector("body[data-ready]");
+    await page.locator("#leads tr", { hasText: "Dana Scully" }).getByRole("button", { name: "Calls" })
+      .click();
+    await page.locator("#lead-calls-list a").first().waitFor();
+    assert.match(await page.locator("#lead-calls-list").innerText(), /alex — caller_hung_up/);
     const dana = rig.leads.list()[0]!;
     const response = await page.request.get(`${origin}/api/leads/${dana.id}`);
     assert.deepEqual((await response.json()).calls.map((c: { callSid: string }) => c.callSid), [callSid]);
