@@ -15,6 +15,7 @@ import { isE164, type ParleyConfig } from "../config.ts";
 import { requireBearer } from "../http/auth.ts";
 import { type EngineId, voiceProblem } from "../engines/voices.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
+import { readBodyJson } from "../http/body.ts";
 import type { Logger } from "../log.ts";
 import { createTwilioRestClient, type MachineDetection, TwilioRestError } from "../twilio/rest_client.ts";
 
@@ -124,7 +125,7 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       return jsonError(415, `Content-Type "${contentType}" is not JSON: send Content-Type: application/json`);
     }
 
-    const body = await readJson(req);
+    const body = await readBodyJson(req, MAX_PLACE_CALL_BODY_BYTES, '{"to": "+14155550100"}');
     if (!body.ok) return jsonError(body.status, body.error);
     const parsed = parseCallRequest(body.value, options.personaIds());
     if (!parsed.ok) return jsonError(400, parsed.error);
@@ -286,45 +287,6 @@ function parameterProblem(name: string, value: unknown): string | undefined {
   // deno-lint-ignore no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) return `"${name}" contains control characters`;
   return undefined;
-}
-
-type JsonBody = { ok: true; value: unknown } | { ok: false; status: number; error: string };
-
-async function readJson(req: Request): Promise<JsonBody> {
-  const tooLarge: JsonBody = {
-    ok: false,
-    status: 413,
-    error: `Request body is larger than ${MAX_PLACE_CALL_BODY_BYTES} bytes`,
-  };
-  if (Number(req.headers.get("content-length") ?? "0") > MAX_PLACE_CALL_BODY_BYTES) {
-    await req.body?.cancel();
-    return tooLarge;
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body !== null) {
-    for await (const chunk of req.body) {
-      size += chunk.byteLength;
-      // Leaving the loop early cancels the body.
-      if (size > MAX_PLACE_CALL_BODY_BYTES) return tooLarge;
-      chunks.push(chunk);
-    }
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  const text = new TextDecoder().decode(bytes);
-  if (text.trim() === "") {
-    return { ok: false, status: 400, error: 'Request body is empty: send JSON like {"to": "+14155550100"}' };
-  }
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (error) {
-    return { ok: false, status: 400, error: `Request body is not valid JSON: ${(error as Error).message}` };
-  }
 }
 
 function knownPersonas(ids: string[]): string {
