@@ -111,6 +111,19 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     assert.equal(webhook.searchParams.get("lead"), "Dana Scully");
     assert.equal(webhook.searchParams.get("plan"), "pro");
 
+    // Twilio reports the phone ringing; the live page says so.
+    const ringing = { CallSid: callSid, CallStatus: "ringing", SequenceNumber: "1" };
+    const status = await fetch(`${origin}/api/twilio/status`, {
+      method: "POST",
+      headers: {
+        ...rig.parley.twilioHeaders(`${TEST_PUBLIC_BASE_URL}/api/twilio/status`, ringing),
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams(ringing),
+    });
+    assert.equal(status.status, 204);
+    await page.locator("#status", { hasText: /^ringing$/ }).waitFor();
+
     // Twilio asks the webhook for TwiML, then opens the media stream with its <Parameter>s.
     const form = { CallSid: callSid, AccountSid: TEST_ACCOUNT_SID, Direction: "outbound-api" };
     const publicUrl = `${TEST_PUBLIC_BASE_URL}${webhook.pathname}${webhook.search}`;
