@@ -67,6 +67,12 @@ export interface CallRelay {
   readonly done: Promise<void>;
   /** Ends the call (server shutdown). */
   shutdown(): void;
+  /**
+   * Ends the call because a user hung it up from the page or the API (`hung_up_by_user`): the
+   * stream is closed, so Twilio goes on to the `<Connect action>` and the softphone's page hears
+   * the socket close.
+   */
+  hangUp(): void;
 }
 
 let connectionCounter = 0;
@@ -140,6 +146,10 @@ class Relay implements CallRelay {
 
   shutdown(): void {
     this.#end("server_shutdown", "the server is shutting down");
+  }
+
+  hangUp(): void {
+    this.#end("hung_up_by_user", "hung up from the calling page or the API");
   }
 
   get #callLabel(): string {
