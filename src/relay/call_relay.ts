@@ -68,10 +68,14 @@ export interface CallRelay {
   readonly done: Promise<void>;
   /** Ends the call (server shutdown). */
   shutdown(): void;
-  /** The call's CallSid once `start` arrived. */
-  readonly callSid: string | undefined;
   /** Twilio's answering-machine result for this call (`AnsweredBy`): may leave a voicemail. */
   machineAnswered(answeredBy: string): void;
+  /**
+   * Ends the call because a user hung it up from the page or the API (`hung_up_by_user`): the
+   * stream is closed, so Twilio goes on to the `<Connect action>` and the softphone's page hears
+   * the socket close.
+   */
+  hangUp(): void;
 }
 
 let connectionCounter = 0;
@@ -148,12 +152,12 @@ class Relay implements CallRelay {
     this.#end("server_shutdown", "the server is shutting down");
   }
 
-  get callSid(): string | undefined {
-    return this.#start?.callSid;
-  }
-
   machineAnswered(answeredBy: string): void {
     if (!this.#ended) this.#actions?.machineAnswered(answeredBy);
+  }
+
+  hangUp(): void {
+    this.#end("hung_up_by_user", "hung up from the calling page or the API");
   }
 
   get #callLabel(): string {

@@ -103,7 +103,22 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN minutes REAL NOT NULL DEFAULT 0;
   ALTER TABLE calls ADD COLUMN max_unplayed_ms REAL;
   `,
-  // 3: agent actions. What Twilio does after the stream (the <Connect action> answer: hangup,
+  // 3: leads for the calling page; `fields` is a JSON object of strings that become call parameters.
+  `
+  CREATE TABLE leads (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    company TEXT NOT NULL DEFAULT '',
+    notes TEXT NOT NULL DEFAULT '',
+    fields TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX leads_phone ON leads (phone);
+  CREATE INDEX calls_to_number ON calls (to_number);
+  `,
+  // 4: agent actions. What Twilio does after the stream (the <Connect action> answer: hangup,
   // dial, fallback) and the transfer target, kept so any instance answers it after a restart; one
   // row per tool call.
   `

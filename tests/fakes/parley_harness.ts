@@ -19,6 +19,7 @@ import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.t
 import { createParley, type Parley, type ServerConfig } from "../../src/server.ts";
 import type { CallStore } from "../../src/store/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
+import type { LeadStore } from "../../src/store/leads.ts";
 import { FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -37,8 +38,8 @@ export const TEST_AUTH_TOKEN = "test-auth-token-0123456789";
 /** The OpenAI key the test server sends upstream. */
 export const TEST_OPENAI_KEY = "sk-test-key-abcdefghijklmnop";
 /**
- * The tests' own personas (`tester` answers outbound calls, `quiet` inbound ones): never the user's
- * `personas/`, which they edit and add to.
+ * The tests' own personas (`tester` answers outbound calls, `quiet` inbound ones, `alex` is the
+ * calling page's sales caller): never the user's `personas/`, which they edit and add to.
  */
 export const TEST_PERSONAS_DIR = new URL("../testdata/personas/", import.meta.url).pathname;
 
@@ -58,6 +59,8 @@ export interface TestParleyOptions {
   streamConnectTimeoutMs?: number;
   /** What the GPT-Live fake's sessions do. */
   live?: FakeLiveOptions;
+  /** A leads table to wire in. */
+  leads?: LeadStore;
 }
 
 /** A running test server. */
@@ -148,6 +151,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.streamConnectTimeoutMs === undefined
       ? {}
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
+    ...(options.leads === undefined ? {} : { leads: options.leads }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;
