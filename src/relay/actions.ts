@@ -211,7 +211,9 @@ export class CallActions {
   /** What Twilio should do after the stream, given why the call ended. */
   afterStream(reason: EndReason): AfterStream {
     if (this.#after !== undefined) return this.#after;
-    return { action: reason === "caller_hung_up" ? "hangup" : "fallback" };
+    // A call someone hung up (the caller, or a user from the page or the API) just ends; any other
+    // end means the agent could not go on, and the caller hears the fallback message.
+    return { action: reason === "caller_hung_up" || reason === "hung_up_by_user" ? "hangup" : "fallback" };
   }
 
   /** The call ended: timers stop, running tools see their signal abort. */
