@@ -324,3 +324,32 @@ Deno.test("Realtime: on machine_end_beep the agent stops, leaves the voicemail, 
     assert.equal((await t.waitForEvent("call.after_stream")).action, "hangup");
   });
 });
+
+Deno.test("Realtime: a machine with no voicemail in the persona is hung up on at once", async () => {
+  await withPersonaDir({
+    "plain.ts": 'export default { voice: "coral", instructions: "You are Pat.", endCall: true };\n',
+  }, async (dir) => {
+    const t = await startTestParley({
+      personasDir: dir,
+      env: { DEFAULT_PERSONA: "plain", INBOUND_PERSONA: "plain" },
+    });
+    try {
+      const call = await t.startCall({ persona: "plain" });
+      const session = await within(t.upstream.session(0), "the upstream session");
+      await session.waitFor("session.update");
+      await t.postTwilio("/api/twilio/status", { CallSid: call.callSid, AnsweredBy: "machine_end_silence" });
+      await within(call.closed, "the hang-up", 5000);
+      const ended = await t.waitForEvent("call.ended");
+      assert.equal(ended.reason, "agent_hung_up");
+      assert.match(
+        ended.detail,
+        /answering machine \(machine_end_silence\); the persona has no voicemail message/,
+      );
+      assert.equal(session.eventsOf("response.create").length, 0);
+      const answer = await t.postTwilio("/api/twilio/after-stream?persona=plain", { CallSid: call.callSid });
+      assert.match(await answer.text(), /<Hangup\/>/);
+    } finally {
+      await t.close();
+    }
+  });
+});
