@@ -41,6 +41,18 @@ export const AFTER_STREAM_ACTIONS = ["hangup", "dial", "fallback"] as const;
 /** What Twilio does once the stream has ended. */
 export type AfterStreamAction = typeof AFTER_STREAM_ACTIONS[number];
 
+/** One tool call: what the log line, the record and the live feed show. */
+export interface ToolCallSummary {
+  callId: string;
+  name: string;
+  /** The arguments as sent, truncated to 200 characters. */
+  arguments: string;
+  status: ToolCallStatus;
+  /** Size of the output given back to the model, bytes. */
+  resultBytes: number;
+  durationMs: number;
+}
+
 /** How a tool call went: `ok`, or why the model was told it failed. */
 export type ToolCallStatus = "ok" | "bad_arguments" | "unknown_tool" | "failed" | "timed_out" | "refused";
 
@@ -144,19 +156,7 @@ export type CallEvent =
   | { type: "agent.stopped"; at: number; callSid: string; unplayedMs: number }
   | { type: "call.ended"; at: number; callSid: string; reason: EndReason; detail: string }
   /** The model called a tool (a persona's or a built-in). */
-  | {
-    type: "tool.called";
-    at: number;
-    callId: string;
-    callSid: string;
-    name: string;
-    /** The arguments as sent, truncated to 200 characters. */
-    arguments: string;
-    status: ToolCallStatus;
-    /** Size of the output given back to the model, bytes. */
-    resultBytes: number;
-    durationMs: number;
-  }
+  | ({ type: "tool.called"; at: number; callSid: string } & ToolCallSummary)
   /** Decided when the stream ends: what the `<Connect action>` request is answered with. */
   | { type: "call.after_stream"; at: number; callSid: string; action: AfterStreamAction; target?: string };
 

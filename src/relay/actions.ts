@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { AfterStreamAction, EndReason, ToolCallStatus } from "../calls/call_events.ts";
+import type { AfterStreamAction, EndReason, ToolCallStatus, ToolCallSummary } from "../calls/call_events.ts";
 import type { Engine } from "../engines/engine.ts";
 import type { Logger } from "../log.ts";
 import { excerpt } from "../log.ts";
@@ -41,14 +41,7 @@ export interface ToolCall {
 }
 
 /** What a finished tool call reports (the call event's body). */
-export interface ToolCallReport {
-  callId: string;
-  name: string;
-  arguments: string;
-  status: ToolCallStatus;
-  resultBytes: number;
-  durationMs: number;
-}
+export type ToolCallReport = ToolCallSummary;
 
 /** What Twilio does after the stream. */
 export interface AfterStream {

@@ -25,6 +25,7 @@ import type {
   CallStatus,
   EndReason,
   ToolCallStatus,
+  ToolCallSummary,
   Usage,
 } from "../calls/call_events.ts";
 import { migrate } from "./schema.ts";
@@ -136,14 +137,8 @@ export interface CallRecord extends CallSummary {
 }
 
 /** One tool call: arguments truncated to 200 characters, the output's size and the time taken. */
-export interface ToolCallRecord {
+export interface ToolCallRecord extends ToolCallSummary {
   at: number;
-  callId: string;
-  name: string;
-  arguments: string;
-  status: ToolCallStatus;
-  resultBytes: number;
-  durationMs: number;
 }
 
 /** Filters for {@linkcode CallStore.listCalls}. */
