@@ -18,17 +18,11 @@ import type { Engine } from "../engines/engine.ts";
 import type { Logger } from "../log.ts";
 import { excerpt } from "../log.ts";
 import type { CallContext, LoadedPersona } from "../personas/types.ts";
-import { E164_PATTERN } from "../personas/validate_actions.ts";
-import { dtmfTones } from "../twilio/dtmf_tones.ts";
+import { transferTarget } from "./built_in_tools.ts";
 import { KeypadBatcher } from "./keypad_batcher.ts";
+import { KeypadTones } from "./keypad_tones.ts";
+import { PendingHangUp } from "./pending_hang_up.ts";
 import { ToolRunner } from "./tool_runner.ts";
-
-/** The longest a hang-up waits for the caller to hear the agent's last words, ms. */
-export const HANG_UP_CAP_MS = 10_000;
-/** Item ids of keypad tones start with this: they are agent audio, but no engine item. */
-export const TONES_ITEM_PREFIX = "keypad_tones_";
-/** The call parameter that may name the transfer target (E.164). */
-export const TRANSFER_PARAMETER = "transferTo";
 
 /** AMD results that mean a machine has finished its greeting (the beep, or silence). */
 const MACHINE_END = new Set(["machine_end_beep", "machine_end_silence", "machine_end_other"]);
@@ -67,16 +61,8 @@ export interface CallActionsOptions {
   /** One tool call finished: log line, record and live feed. */
   toolCalled(report: ToolCallReport): void;
   log: Logger;
-  /** @default HANG_UP_CAP_MS */
+  /** @default HANG_UP_CAP_MS (`pending_hang_up.ts`) */
   hangUpCapMs?: number;
-}
-
-interface PendingHangUp {
-  reason: EndReason;
-  detail: string;
-  /** An answer must start before the hang-up (the voicemail message is yet to be spoken). */
-  awaitingAnswer: boolean;
-  cap: ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -96,8 +82,7 @@ export class CallActions {
   #activeResponse: string | undefined;
   #running = 0;
   #continueDue = false;
-  #tones: { itemId: string; payload: string }[] = [];
-  #toneCount = 0;
+  readonly #tones: KeypadTones;
   #hangUp: PendingHangUp | undefined;
   #after: AfterStream | undefined;
   #closed = false;
@@ -115,6 +100,7 @@ export class CallActions {
           options.log.info(`Tool log (${personaId}) CallSid=${callSid}: ${excerpt(message, 200)}`),
       },
     });
+    this.#tones = new KeypadTones(options.playAgentAudio);
     if (options.persona.persona.dtmf === true) {
       this.#keypad = new KeypadBatcher({ onBatch: (text) => this.#tell(text) });
     }
@@ -123,7 +109,7 @@ export class CallActions {
   /** An answer started upstream. */
   responseStarted(responseId: string): void {
     this.#activeResponse = responseId;
-    if (this.#hangUp !== undefined) this.#hangUp.awaitingAnswer = false;
+    this.#hangUp?.answerStarted();
   }
 
   /** An answer ended upstream: deferred tones, continuations and hang-ups may go ahead. */
@@ -131,20 +117,19 @@ export class CallActions {
     if (this.#activeResponse === responseId) this.#activeResponse = undefined;
     this.#flushTones();
     this.#maybeContinue();
-    this.#checkHangUp();
+    this.#hangUp?.check();
   }
 
   /** Twilio echoed a mark: the caller may now have heard everything. */
   heard(): void {
-    this.#checkHangUp();
+    this.#hangUp?.check();
   }
 
   /** The caller started speaking: a pending hang-up is cancelled (barge-in wins). */
   callerSpoke(): void {
     const pending = this.#hangUp;
     if (pending === undefined || pending.reason === "voicemail_left") return;
-    clearTimeout(pending.cap);
-    this.#hangUp = undefined;
+    this.#cancelHangUp();
     this.#after = undefined;
     this.#o.log.info(
       `Caller spoke before the agent's last words were heard: ${pending.reason} cancelled on CallSid=${this.#o.context.callSid}`,
@@ -232,7 +217,12 @@ export class CallActions {
   }
 
   #transfer(call: ToolCall): void {
-    const target = this.#transferTarget();
+    const { persona, context, log } = this.#o;
+    const target = transferTarget(
+      persona.persona,
+      context,
+      (problem) => log.warn(`${persona.file}: transfer.to failed on CallSid=${context.callSid}: ${problem}`),
+    );
     if (target === undefined) {
       const output = JSON.stringify({ error: "no valid transfer number is set for this call; carry on" });
       return this.#answer(call, "refused", output, 0, true);
@@ -248,34 +238,15 @@ export class CallActions {
     this.#startHangUp("transferred", `transferred to ${target}`, false);
   }
 
-  #transferTarget(): string | undefined {
-    const { context, persona } = this.#o;
-    const asked = context.parameters[TRANSFER_PARAMETER];
-    if (asked !== undefined && E164_PATTERN.test(asked)) return asked;
-    const to = persona.persona.transfer?.to;
-    let target: string | undefined;
-    try {
-      target = typeof to === "function" ? to(context) : to;
-    } catch (error) {
-      this.#o.log.warn(
-        `${persona.file}: transfer.to threw on CallSid=${context.callSid}: ${(error as Error).message}`,
-      );
-    }
-    return target !== undefined && E164_PATTERN.test(target) ? target : undefined;
-  }
-
   #pressKeys(call: ToolCall): void {
     let keys: unknown;
     try {
       keys = (JSON.parse(call.arguments) as Record<string, unknown>)?.keys;
     } catch { /* reported below */ }
-    const tones = typeof keys === "string"
-      ? dtmfTones(keys)
-      : { ok: false as const, problem: "keys is missing" };
-    if (!tones.ok) {
-      return this.#answer(call, "bad_arguments", JSON.stringify({ error: tones.problem }), 0, true);
+    const problem = this.#tones.press(keys);
+    if (problem !== undefined) {
+      return this.#answer(call, "bad_arguments", JSON.stringify({ error: problem }), 0, true);
     }
-    this.#tones.push({ itemId: `${TONES_ITEM_PREFIX}${++this.#toneCount}`, payload: toBase64(tones.audio) });
     this.#flushTones();
     this.#answer(call, "ok", JSON.stringify({ ok: true, pressed: keys }), 0, true);
   }
@@ -283,8 +254,7 @@ export class CallActions {
   /** Tones wait for the agent's current answer: they play after its audio. */
   #flushTones(): void {
     if (this.#activeResponse !== undefined) return;
-    for (const tone of this.#tones) this.#o.playAgentAudio(tone.itemId, tone.payload);
-    this.#tones = [];
+    this.#tones.flush();
   }
 
   // ── Persona tools ─────────────────────────────────────────────────────────────────────────
@@ -334,39 +304,21 @@ export class CallActions {
 
   #startHangUp(reason: EndReason, detail: string, awaitingAnswer: boolean): void {
     this.#cancelHangUp();
-    const capMs = this.#o.hangUpCapMs ?? HANG_UP_CAP_MS;
-    const cap = setTimeout(
-      () => this.#finishHangUp(`${detail}; the last words were not confirmed heard within ${capMs} ms`),
-      capMs,
-    );
-    this.#hangUp = { reason, detail, awaitingAnswer, cap };
-    this.#checkHangUp();
-  }
-
-  #checkHangUp(): void {
-    const pending = this.#hangUp;
-    if (pending === undefined || pending.awaitingAnswer || this.#activeResponse !== undefined) return;
-    if (this.#tones.length > 0 || !this.#o.heardAll()) return;
-    this.#finishHangUp(pending.detail);
-  }
-
-  #finishHangUp(detail: string): void {
-    const pending = this.#hangUp;
-    if (pending === undefined) return;
-    this.#cancelHangUp();
-    this.#o.end(pending.reason, detail);
+    this.#hangUp = new PendingHangUp({
+      reason,
+      detail,
+      awaitingAnswer,
+      ready: () => this.#activeResponse === undefined && !this.#tones.pending && this.#o.heardAll(),
+      end: (reason, detail) => {
+        this.#hangUp = undefined;
+        this.#o.end(reason, detail);
+      },
+      ...(this.#o.hangUpCapMs === undefined ? {} : { capMs: this.#o.hangUpCapMs }),
+    });
   }
 
   #cancelHangUp(): void {
-    if (this.#hangUp !== undefined) clearTimeout(this.#hangUp.cap);
+    this.#hangUp?.cancel();
     this.#hangUp = undefined;
   }
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
 }
