@@ -353,3 +353,27 @@ Deno.test("Realtime: a machine with no voicemail in the persona is hung up on at
     }
   });
 });
+
+Deno.test("Realtime: keypad tones are agent audio for barge-in: the caller speaking clears them, no truncate names them", async () => {
+  await withActionParley("realtime", async (t) => {
+    const call = await t.startCall({ persona: "tess" });
+    const session = await within(t.upstream.session(0), "the upstream session");
+    await session.waitFor("session.update");
+    await session.streamResponse({
+      responseId: "resp_menu",
+      itemId: "item_menu",
+      audio: new Uint8Array(0),
+      functionCalls: [{ callId: "call_keys", name: "press_keys", arguments: '{"keys":"1234567890"}' }],
+    });
+    await within(call.waitFor("media"), "the tones start");
+    session.speechStarted();
+    await within(call.waitFor("clear"), "the tones cleared");
+    assert.ok(decodeDtmf(call.heardAudio()).length < 10, "the caller did not hear every key");
+    await within(t.waitForEvent("interruption"), "the interruption recorded");
+    // The tones are no item the model knows: nothing to truncate, no answer to cancel.
+    assert.equal(session.eventsOf("conversation.item.truncate").length, 0);
+    assert.equal(session.eventsOf("response.cancel").length, 0);
+    call.stop();
+    await call.closed;
+  });
+});
