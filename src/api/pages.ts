@@ -3,7 +3,9 @@
  *
  * - `/web/<file>`: CSS, browser modules and the AudioWorklet (no session needed; they hold no data).
  * - `/calling`, `/leads`, `/calls`, `/calls/:callSid`, `/personas`, `/personas/:id`: pages; without a
- *   session they redirect to `/login?next=…`.
+ *   session they redirect to `/login?next=…`. Each page file (`calling.html`, …) holds only its own
+ *   `<title>`, `<script>` and `<main>`; `layout.html` holds what every page shares (the `<head>`, the
+ *   skip link, the nav and **Sign out**), and the page is set into it when served.
  *
  * @module
  */
@@ -48,8 +50,39 @@ export function createPagesHandler(sessions: Sessions): (request: Request) => Pr
     const page = PAGES.find(([pattern]) => pattern.test(pathname))?.[1];
     if (page === undefined) return notFound(pathname);
     if (!sessions.has(request)) return redirect(`/login?next=${encodeURIComponent(pathname + search)}`);
-    return await serveFile(page, "no-store");
+    return await servePage(page);
   };
+}
+
+/** The slots of `layout.html`: the page's head lines, then its `<main>`. */
+const HEAD_SLOT = "<!-- page head -->";
+const MAIN_SLOT = "<!-- page main -->";
+
+/**
+ * Sets the page file `name` into the shared layout: what stands before its `<main` goes into the
+ * `<head>`, the rest after the nav. Both files are read on each request, so edits show on reload.
+ */
+async function servePage(name: string): Promise<Response> {
+  let layout: string, page: string;
+  try {
+    [layout, page] = await Promise.all([
+      Deno.readTextFile(new URL("layout.html", WEB_DIR)),
+      Deno.readTextFile(new URL(name, WEB_DIR)),
+    ]);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return notFound(`/web/${name}`);
+    throw error;
+  }
+  const at = page.indexOf("<main");
+  if (at < 0) throw new Error(`Cannot serve page "${name}": it has no <main> element`);
+  if (!layout.includes(HEAD_SLOT) || !layout.includes(MAIN_SLOT)) {
+    throw new Error(`Cannot serve page "${name}": "layout.html" lacks "${HEAD_SLOT}" or "${MAIN_SLOT}"`);
+  }
+  // A function replacer, so a `$` in the page is never read as a replacement pattern.
+  const html = layout
+    .replace(HEAD_SLOT, () => page.slice(0, at).trim())
+    .replace(MAIN_SLOT, () => page.slice(at).trim());
+  return respond(html, { type: TYPES[".html"]!, cacheControl: "no-store" });
 }
 
 async function serveFile(name: string, cacheControl: string): Promise<Response> {
@@ -61,6 +94,13 @@ async function serveFile(name: string, cacheControl: string): Promise<Response> 
     throw error;
   }
   const type = TYPES[name.slice(name.lastIndexOf("."))] ?? "application/octet-stream";
+  return respond(body, { type, cacheControl });
+}
+
+function respond(
+  body: BodyInit,
+  { type, cacheControl }: { type: string; cacheControl: string },
+): Response {
   return new Response(body, {
     headers: {
       "content-type": type,

@@ -100,6 +100,14 @@ export function money(usd) {
   return usd === null || usd === undefined ? "unknown" : `$${usd.toFixed(4)}`;
 }
 
+/**
+ * The page's last path segment, decoded: the call SID on `/calls/:callSid`, the id on `/personas/:id`.
+ * @returns {string}
+ */
+export function pathId() {
+  return decodeURIComponent(location.pathname.split("/").pop() ?? "");
+}
+
 /** Marks the current page's link in the header. */
 export function markNav() {
   for (const link of document.querySelectorAll(".top a[href]")) {

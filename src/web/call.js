@@ -1,8 +1,8 @@
 /** `/calls/:callSid`: a call's record, live while it runs (fed by the SSE feed, which reconnects). */
-import { $, api, ApiError, fieldError, h, markNav, money, time } from "./app.js";
+import { $, api, ApiError, fieldError, h, markNav, money, pathId, time } from "./app.js";
 
 markNav();
-const callSid = decodeURIComponent(location.pathname.split("/").pop() ?? "");
+const callSid = pathId();
 $("sid").textContent = callSid;
 /** @type {any} */
 let record;

@@ -1,11 +1,11 @@
 /** `/personas/:id`: what a call would send, and a softphone to talk to the persona. */
-import { $, api, ApiError, fieldError, h, markNav } from "./app.js";
+import { $, api, ApiError, fieldError, h, markNav, pathId } from "./app.js";
 import { parseParams } from "./params.js";
 import { startSoftphone } from "./softphone.js";
 import { fillVoices } from "./voices.js";
 
 markNav();
-const id = decodeURIComponent(location.pathname.split("/").pop() ?? "");
+const id = pathId();
 /** @type {Awaited<ReturnType<typeof startSoftphone>> | undefined} */
 let phone;
 

@@ -61,6 +61,48 @@ async function json(response: Response): Promise<{ status: number; body: Record<
   return { status: response.status, body: await response.json() };
 }
 
+Deno.test("pages: each is one whole document with the shared head, skip link and nav around its own main", async () => {
+  await withParley(async (t) => {
+    const cookie = await signIn(t);
+    const pages: [path: string, title: string, script: string][] = [
+      ["/calling", "Calling", "calling"],
+      ["/calls", "Calls", "calls"],
+      ["/calls/CA0123", "Call", "call"],
+      ["/leads", "Leads", "leads"],
+      ["/personas", "Personas", "personas"],
+      ["/personas/alex", "Persona", "persona"],
+    ];
+    for (const [path, title, script] of pages) {
+      const response = await fetch(`${t.origin}${path}`, { headers: { cookie } });
+      assert.equal(response.status, 200, path);
+      assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
+      const html = await response.text();
+      const [head = "", body = ""] = html.split("</head>");
+      assert.match(head, /^<!doctype html>\n<html lang="en">/);
+      assert.match(head, /<meta charset="utf-8">/);
+      assert.match(head, /<meta name="viewport" content="width=device-width, initial-scale=1">/);
+      assert.equal(head.match(/<title>/g)?.length, 1, `${path}: one title`);
+      assert.match(head, new RegExp(`<title>${title} · Parley</title>`));
+      assert.match(head, /<link rel="stylesheet" href="\/web\/app\.css">/);
+      assert.match(head, new RegExp(`<script type="module" src="/web/${script}\\.js"></script>`));
+      assert.match(
+        body,
+        /^\s*<body>\s*<a class="skip sr-only" href="#main">Skip to content<\/a>\s*<header class="top">/,
+      );
+      for (const href of ["/calling", "/calls", "/leads", "/personas"]) {
+        assert.match(body, new RegExp(`<a href="${href}">`));
+      }
+      assert.match(
+        body,
+        /<form method="post" action="\/logout"><button type="submit">Sign out<\/button><\/form>\s*<\/header>\s*<main id="main">/,
+      );
+      assert.equal(body.match(/<main/g)?.length, 1, `${path}: one main`);
+      assert.match(body, /<\/main>\s*<\/body>\s*<\/html>\s*$/);
+      assert.doesNotMatch(html, /<!-- page (head|main) -->/);
+    }
+  });
+});
+
 Deno.test("sign-in: the cookie opens pages and APIs; state changes need this origin; logout ends it", async () => {
   await withParley(async (t) => {
     const wrong = await fetch(`${t.origin}/login`, {
