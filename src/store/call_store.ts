@@ -19,11 +19,14 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
 import type {
+  AfterStreamAction,
   CallerAudioDrops,
   CallEvent,
   CallEventListener,
   CallStatus,
   EndReason,
+  ToolCallStatus,
+  ToolCallSummary,
   Usage,
 } from "../calls/call_events.ts";
 import { migrate } from "./schema.ts";
@@ -122,6 +125,10 @@ export interface CallSummary {
   /** Caller frames not sent upstream, by reason; null when none were dropped. */
   callerFramesDropped: CallerAudioDrops | null;
   costUsd: number | null;
+  /** What Twilio was told to do after the stream (`hangup`, `dial`, `fallback`), once decided. */
+  afterStream: AfterStreamAction | null;
+  /** The number a `transferred` call was dialled to. */
+  transferTarget: string | null;
 }
 
 /** The whole record: the summary plus everything that happened, in order. */
@@ -132,6 +139,13 @@ export interface CallRecord extends CallSummary {
   latency: LatencySummary | null;
   interruptions: InterruptionRecord[];
   responses: ResponseUsage[];
+  /** The model's tool calls, in order. */
+  toolCalls: ToolCallRecord[];
+}
+
+/** One tool call: arguments truncated to 200 characters, the output's size and the time taken. */
+export interface ToolCallRecord extends ToolCallSummary {
+  at: number;
 }
 
 /** Filters for {@linkcode CallStore.listCalls}. */
@@ -545,6 +559,28 @@ class SqliteCallStore implements CallStore {
             event.callSid,
           );
           break;
+        case "tool.called":
+          this.#run(
+            `INSERT INTO tool_calls (call_sid, at, call_id, name, arguments, status, result_bytes, duration_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+            event.callSid,
+            at,
+            event.callId,
+            event.name,
+            event.arguments,
+            event.status,
+            event.resultBytes,
+            event.durationMs,
+          );
+          break;
+        case "call.after_stream":
+          this.#run(
+            "UPDATE calls SET after_stream = ?, transfer_target = ? WHERE call_sid = ?",
+            event.action,
+            event.target ?? null,
+            event.callSid,
+          );
+          break;
         case "call.ended":
           // The first end wins: a later one is the teardown echoing it.
           this.#run(
@@ -615,6 +651,15 @@ class SqliteCallStore implements CallStore {
         responseId: String(r.response_id),
         usage: toUsage(r),
         costUsd: numOrNull(r.cost_usd),
+      })),
+      toolCalls: rows("tool_calls").map((r) => ({
+        at: num(r.at),
+        callId: String(r.call_id),
+        name: String(r.name),
+        arguments: String(r.arguments),
+        status: String(r.status) as ToolCallStatus,
+        resultBytes: num(r.result_bytes),
+        durationMs: num(r.duration_ms),
       })),
     };
   }
@@ -692,6 +737,8 @@ function toSummary(row: Row): CallSummary {
       ? null
       : JSON.parse(String(row.caller_frames_dropped)) as CallerAudioDrops,
     costUsd: num(row.unpriced_responses) > 0 ? null : num(row.cost_usd),
+    afterStream: strOrNull(row.after_stream) as AfterStreamAction | null,
+    transferTarget: strOrNull(row.transfer_target),
   };
 }
 
