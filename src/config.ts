@@ -328,7 +328,7 @@ function parseMinutes(name: EnvVariable, value: string | undefined, problems: st
   const fallback = 55;
   if (value === undefined) return fallback;
   const minutes = Number(value);
-  if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 59) {
+  if (!Number.isFinite(minutes) || minutes <= 0 || minutes >= 60) {
     problems.push(
       `${name}: "${value}" is not a number of minutes above 0 and below 60 (OpenAI's session cap)`,
     );

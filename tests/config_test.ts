@@ -142,3 +142,14 @@ Deno.test("OPENAI_LIVE_URL defaults to GPT-Live's endpoint and refuses a query s
     /OPENAI_LIVE_URL: "https:\/\/api.openai.com\/v1\/live\/sessions" is not a ws:\/\/ or wss:\/\/ URL/,
   );
 });
+
+Deno.test("SESSION_ROLLOVER_MINUTES defaults to 55 and must stay under OpenAI's 60-minute cap", () => {
+  assert.equal(loadConfig(minimal).sessionRolloverMinutes, 55);
+  assert.equal(loadConfig({ ...minimal, SESSION_ROLLOVER_MINUTES: "50.5" }).sessionRolloverMinutes, 50.5);
+  for (const bad of ["0", "60", "-5", "soon"]) {
+    assert.throws(
+      () => loadConfig({ ...minimal, SESSION_ROLLOVER_MINUTES: bad }),
+      new RegExp(`SESSION_ROLLOVER_MINUTES: "${bad}" is not a number of minutes above 0 and below 60`),
+    );
+  }
+});
