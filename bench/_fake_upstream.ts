@@ -10,13 +10,26 @@
  * (cancelled) for the answer, and a new answer. No delta of a cut answer is sent after
  * `speech_started`, so every delta it sends must reach the caller.
  *
+ * With `dropEveryMs` it drops each measured session (a 1011 close, as a lost connection) about that
+ * long after it opened (spread ±25 % by call), and times the reconnect: drop → the first caller frame
+ * of the same call on a new session. A new session of a dropped call starts answering on its first
+ * caller frame (the relay sends it no greeting).
+ *
  * Caller frames (`input_audio_buffer.append`) are recognised by prefix and timed by the id in their
  * payload; everything else is parsed as JSON.
  *
  * @module
  */
 
-import { FRAME_MS, FrameLedger, framePayload, readFrameCall, readFrameId, UNKNOWN_CALL } from "./_frames.ts";
+import {
+  FRAME_MS,
+  FrameLedger,
+  framePayload,
+  readFrameCall,
+  readFrameId,
+  Samples,
+  UNKNOWN_CALL,
+} from "./_frames.ts";
 
 const APPEND_PREFIX = `{"type":"input_audio_buffer.append","audio":"`;
 
@@ -32,6 +45,17 @@ export interface FakeUpstreamOptions {
   burstFrames?: number;
   /** Called when `speech_started` goes out for call `call` at `at` (performance.now). */
   onSpeechStarted?: (call: number, at: number) => void;
+  /** Drop each measured session about this long after it opened (soak). */
+  dropEveryMs?: number;
+}
+
+/** Sessions dropped on purpose and how long the relay took to get caller audio flowing again. */
+export interface ReconnectFigures {
+  drops: number;
+  /** Drop → first caller frame of the same call on a new session, ms. */
+  ms: Samples;
+  /** Calls dropped that have not reconnected (yet). */
+  pending: number;
 }
 
 /** What the fake saw of the relay's client events, for the report. */
@@ -69,6 +93,10 @@ export interface BenchUpstream {
   close(): Promise<void>;
   /** Client events the fake refused as the real server would (GPT-Live's strict checks). */
   readonly refusedEvents?: number;
+  /** Drops on purpose and reconnect times (`dropEveryMs`). */
+  readonly reconnects?: ReconnectFigures;
+  /** Set false when the window closes: no new drop. */
+  dropping?: boolean;
 }
 
 /** One upstream session. */
@@ -88,6 +116,8 @@ export class FakeSession {
   nextSpeechAt: number | undefined;
   response = 0;
   prefix = "";
+  openedAt = performance.now();
+  dropAt = Infinity;
 
   /** Wraps an accepted socket; `order` is its position among the measured sessions, -1 for a probe. */
   constructor(socket: WebSocket, order: number, ledger: FrameLedger) {
@@ -128,6 +158,12 @@ export class FakeUpstream implements BenchUpstream {
   #unmeasured = 0;
   readonly #live = new Set<FakeSession>();
   #measured = 0;
+  /** Call → when its session was dropped. */
+  readonly #droppedAt = new Map<number, number>();
+  /** Drops on purpose and reconnect times. */
+  readonly reconnects: ReconnectFigures = { drops: 0, ms: new Samples(), pending: 0 };
+  /** False once the window has closed: no new drop, so every drop can finish its reconnect. */
+  dropping = true;
 
   private constructor(options: FakeUpstreamOptions) {
     this.#options = options;
@@ -183,6 +219,10 @@ export class FakeUpstream implements BenchUpstream {
   tick(now: number): void {
     if (!this.generating) return;
     for (const session of this.#live) {
+      if (session.dropAt <= now) {
+        this.#drop(session, now);
+        continue;
+      }
       if (!session.streaming) continue;
       if (this.#speechPlan !== undefined && session.call >= 0) {
         session.nextSpeechAt ??= this.#speechPlan(session.call);
@@ -241,7 +281,7 @@ export class FakeUpstream implements BenchUpstream {
     }
     if (data.startsWith(APPEND_PREFIX)) {
       this.#options.up.arrived(readFrameId(data, APPEND_PREFIX.length), at);
-      if (session.call < 0) session.call = readFrameCall(data, APPEND_PREFIX.length);
+      if (session.call < 0) this.#learnCall(session, readFrameCall(data, APPEND_PREFIX.length), at);
       return;
     }
     let type: unknown;
@@ -259,14 +299,8 @@ export class FakeUpstream implements BenchUpstream {
       case "response.create":
         this.counts.responseCreates++;
         if (!session.streaming && this.generating) {
-          session.streaming = true;
           this.#pendingGreeting = at;
-          this.#startAnswer(session);
-          // Then one frame per 20 ms, on this session's phase of the shared grid.
-          const phase = ((session.order * FRAME_MS) / Math.max(1, this.#options.calls) + FRAME_MS / 2) %
-            FRAME_MS;
-          const since = at - this.#epoch - phase;
-          session.nextDue = this.#epoch + phase + (Math.floor(since / FRAME_MS) + 1) * FRAME_MS;
+          this.#startStreaming(session, at);
         }
         return;
       case "response.cancel":
@@ -278,6 +312,42 @@ export class FakeUpstream implements BenchUpstream {
       default:
         this.counts.otherEvents++;
     }
+  }
+
+  #startStreaming(session: FakeSession, at: number): void {
+    session.streaming = true;
+    this.#startAnswer(session);
+    // Then one frame per 20 ms, on this session's phase of the shared grid.
+    const order = session.order >= 0 ? session.order : 0;
+    const phase = ((order * FRAME_MS) / Math.max(1, this.#options.calls) + FRAME_MS / 2) % FRAME_MS;
+    const since = at - this.#epoch - phase;
+    session.nextDue = this.#epoch + phase + (Math.floor(since / FRAME_MS) + 1) * FRAME_MS;
+  }
+
+  /** The session's first caller frame names its call: a dropped call's new session, or a first one. */
+  #learnCall(session: FakeSession, call: number, at: number): void {
+    session.call = call;
+    const dropEvery = this.#options.dropEveryMs;
+    if (dropEvery === undefined || session.order < 0 || call === UNKNOWN_CALL) return;
+    session.dropAt = session.openedAt + dropEvery * (0.75 + (0.5 * ((call * 37) % 100)) / 100);
+    const droppedAt = this.#droppedAt.get(call);
+    if (droppedAt === undefined) return;
+    this.#droppedAt.delete(call);
+    this.reconnects.ms.add(at - droppedAt);
+    this.reconnects.pending--;
+    // The relay gives a new session no greeting: the model answers the caller's next words.
+    if (this.generating) this.#startStreaming(session, at);
+  }
+
+  /** A lost connection: 1011, no error event. */
+  #drop(session: FakeSession, now: number): void {
+    session.dropAt = Infinity;
+    if (!this.generating || !this.dropping || session.socket.readyState !== WebSocket.OPEN) return;
+    this.reconnects.drops++;
+    this.reconnects.pending++;
+    this.#droppedAt.set(session.call, now);
+    session.streaming = false;
+    session.socket.close(1011, "");
   }
 
   #startAnswer(session: FakeSession): void {

@@ -85,6 +85,11 @@ export class Samples {
     this.#data[this.#count++] = value;
   }
 
+  /** The samples, in the order added. */
+  values(): number[] {
+    return [...this.#data.subarray(0, this.#count)];
+  }
+
   /** Number of samples. */
   get count(): number {
     return this.#count;

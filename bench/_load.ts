@@ -74,6 +74,8 @@ export interface LoadPlan {
   probeEveryMs?: number;
   /** Which upstream the fake speaks; calls ask for `tester` or `tester_live`. @default "realtime" */
   engine?: "realtime" | "live";
+  /** Drop each upstream session about this long after it opened (Realtime; the soak). */
+  dropEveryMs?: number;
 }
 
 /** What the caller measures around the window, in the relay's process. */
@@ -109,6 +111,8 @@ export interface LoadResult {
   upstream: FakeUpstreamCounts & { openAfterHangup: number };
   /** Problems that fail the run (a call that failed, a socket left open). */
   failures: string[];
+  /** Upstream drops on purpose (`dropEveryMs`): reconnect times, and caller frames sent in the gaps. */
+  reconnects?: { drops: number; pending: number; ms: Summary; gapFrames: number };
   generator: { cpuMs: number; cpuPercent: number; tickLagP99Ms: number; rssMb: number };
 }
 
@@ -226,6 +230,7 @@ export class LoadRun {
       up: this.#up,
       down: this.#down,
       calls: plan.calls,
+      ...(plan.dropEveryMs === undefined ? {} : { dropEveryMs: plan.dropEveryMs }),
       onSpeechStarted: (call, at) => {
         this.#interruptionsSent++;
         const sim = this.#calls[call];
@@ -295,6 +300,11 @@ export class LoadRun {
       await probing;
       const windowMs = windowEnd - windowStart;
 
+      if (plan.dropEveryMs !== undefined) {
+        // No new drop; the last ones get the 2 s a reconnect may take, with callers still talking.
+        this.fake.dropping = false;
+        await sleep(2_500);
+      }
       say(`drain ${drainMs} ms`);
       for (const call of this.#calls) call.sending = false;
       this.fake.generating = false;
@@ -324,6 +334,18 @@ export class LoadRun {
         marksEchoed: this.#marksEchoed,
         upstream: { ...this.fake.counts, openAfterHangup: this.fake.openSessions },
         failures: this.#failures,
+        ...(this.fake.reconnects === undefined || plan.dropEveryMs === undefined ? {} : {
+          reconnects: {
+            drops: this.fake.reconnects.drops,
+            pending: this.fake.reconnects.pending,
+            ms: this.fake.reconnects.ms.summary(),
+            // Caller audio in a gap is dropped on purpose: up to one frame per 20 ms of gap, plus one.
+            gapFrames: this.fake.reconnects.ms.values().reduce(
+              (sum, ms) => sum + Math.ceil(ms / FRAME_MS) + 1,
+              0,
+            ),
+          },
+        }),
         generator: {
           cpuMs,
           cpuPercent: (100 * cpuMs) / windowMs,

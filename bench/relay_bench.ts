@@ -13,7 +13,9 @@
  * deno task bench                        # N = 1, 50, 200; 10 s window each → results/latest.*
  * deno task bench --calls=20,100 --duration=30
  * deno task bench --smoke                # CI: N = 5, a few seconds; fails only on lost frames or failed calls
- * deno task bench --soak                 # 50 calls × 5 min, Parley only: RSS flat, sockets closed
+ * deno task bench --soak                 # 50 calls × 10 min, an upstream drop every ~2 min per call:
+ *                                        # 0 calls lost, reconnects < 2 s, RSS flat, sockets closed
+ * deno task bench --flood                # 50 healthy calls, then the same beside 10 flooding sockets
  * deno task bench --profile              # 200 calls under --cpu-prof → results/profile.md
  * ```
  *
@@ -24,6 +26,7 @@
  */
 
 import { MEDIA_STREAM_PATH, VOICE_WEBHOOK_PATH } from "../src/paths.ts";
+import { Flood } from "./_flood.ts";
 import { type LoadPlan, type LoadResult, LoadRun, sleep } from "./_load.ts";
 import {
   type MachineInfo,
@@ -69,7 +72,7 @@ export const RELAY_TITLES: Record<RelayKind, string> = {
 
 /** What the command line asked for. */
 export interface BenchOptions {
-  mode: "default" | "smoke" | "soak" | "profile";
+  mode: "default" | "smoke" | "soak" | "flood" | "profile";
   calls: number[];
   durationS: number;
   warmupS: number;
@@ -77,6 +80,8 @@ export interface BenchOptions {
   relays: RelayKind[];
   /** Base name of the result files in bench/results/. */
   out: string;
+  /** Soak: drop each upstream session about this long after it opened, ms. */
+  dropEveryMs: number | undefined;
   /** Soak: cut in on every call this often, ms. */
   interruptEveryMs: number | undefined;
   /** Soak: RSS sample interval, ms. */
@@ -87,6 +92,10 @@ export interface BenchOptions {
 
 /** Everything measured for one relay at one N. */
 export interface RelayFigures {
+  /** Flooding sockets beside the healthy calls (`--flood`), and the frames they sent. */
+  flood?: { sockets: number; framesSent: number };
+  /** Upstream drops on purpose (soak): reconnect times and caller frames sent in the gaps. */
+  reconnects?: { drops: number; pending: number; ms: Summary; gapFrames: number };
   relay: RelayKind;
   calls: number;
   windowMs: number;
@@ -137,14 +146,22 @@ export interface RunFigures {
 export function parseOptions(args: string[]): BenchOptions {
   const value = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const has = (name: string) => args.includes(`--${name}`);
-  const known = ["calls", "duration", "warmup", "ramp", "relay", "out"];
+  const known = ["calls", "duration", "warmup", "ramp", "relay", "out", "drop-every"];
   for (const arg of args) {
     const name = arg.replace(/^--/, "").replace(/=.*$/, "");
-    if (!known.includes(name) && !["smoke", "soak", "profile", "help"].includes(name)) {
+    if (!known.includes(name) && !["smoke", "soak", "flood", "profile", "help"].includes(name)) {
       throw new Error(`Unknown flag "${arg}": see deno task bench --help`);
     }
   }
-  const mode = has("smoke") ? "smoke" : has("soak") ? "soak" : has("profile") ? "profile" : "default";
+  const mode = has("smoke")
+    ? "smoke"
+    : has("soak")
+    ? "soak"
+    : has("flood")
+    ? "flood"
+    : has("profile")
+    ? "profile"
+    : "default";
   const defaults = {
     default: {
       calls: [1, 50, 200],
@@ -154,7 +171,8 @@ export function parseOptions(args: string[]): BenchOptions {
       relays: ["parley", "parley-live", "bare"],
     },
     smoke: { calls: [5], durationS: 3, warmupS: 1, rampS: 0.5, relays: ["parley", "parley-live", "bare"] },
-    soak: { calls: [50], durationS: 300, warmupS: 30, rampS: 1, relays: ["parley"] },
+    soak: { calls: [50], durationS: 600, warmupS: 30, rampS: 1, relays: ["parley"] },
+    flood: { calls: [50], durationS: 30, warmupS: 3, rampS: 1, relays: ["parley"] },
     profile: { calls: [200], durationS: 10, warmupS: 3, rampS: 1, relays: ["parley", "bare"] },
   }[mode];
   const number = (name: string, fallback: number) => {
@@ -187,9 +205,11 @@ export function parseOptions(args: string[]): BenchOptions {
     warmupS: number("warmup", defaults.warmupS),
     rampS: number("ramp", defaults.rampS),
     relays,
-    out: value("out") ?? { default: "latest", smoke: "smoke", soak: "soak", profile: "profile" }[mode],
+    out: value("out") ??
+      { default: "latest", smoke: "smoke", soak: "soak", flood: "flood", profile: "profile" }[mode],
+    dropEveryMs: mode === "soak" ? number("drop-every", 120) * 1000 : undefined,
     interruptEveryMs: mode === "soak" ? 20_000 : undefined,
-    sampleEveryMs: mode === "soak" ? 10_000 : undefined,
+    sampleEveryMs: mode === "soak" ? 10_000 : mode === "flood" ? 2_000 : undefined,
     probeEveryMs: mode === "soak" ? 1_000 : 250,
   };
 }
@@ -270,7 +290,12 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
 }
 
 /** Runs one relay at one N and gathers its figures. */
-async function measure(kind: RelayKind, calls: number, options: BenchOptions): Promise<RelayFigures> {
+async function measure(
+  kind: RelayKind,
+  calls: number,
+  options: BenchOptions,
+  floodSockets = 0,
+): Promise<RelayFigures> {
   const plan: LoadPlan = {
     calls,
     rampMs: options.rampS * 1000,
@@ -278,6 +303,7 @@ async function measure(kind: RelayKind, calls: number, options: BenchOptions): P
     durationMs: options.durationS * 1000,
     probeEveryMs: options.probeEveryMs,
     ...(options.interruptEveryMs === undefined ? {} : { interruptEveryMs: options.interruptEveryMs }),
+    ...(options.dropEveryMs === undefined ? {} : { dropEveryMs: options.dropEveryMs }),
     ...(options.sampleEveryMs === undefined ? {} : { sampleEveryMs: options.sampleEveryMs }),
     engine: kind === "parley-live" ? "live" : "realtime",
   };
@@ -289,7 +315,9 @@ async function measure(kind: RelayKind, calls: number, options: BenchOptions): P
     await Deno.mkdir(`${ROOT}${profileDir}`, { recursive: true });
   }
   const load = new LoadRun(plan);
-  const label = `${RELAY_TITLES[kind]}, ${calls} call${calls === 1 ? "" : "s"}`;
+  const label = `${RELAY_TITLES[kind]}, ${calls} call${calls === 1 ? "" : "s"}` +
+    (floodSockets > 0 ? ` + ${floodSockets} flooding` : "");
+  let flood: Flood | undefined;
   let server: ServerProcess | undefined;
   const extraFailures: string[] = [];
   try {
@@ -309,10 +337,15 @@ async function measure(kind: RelayKind, calls: number, options: BenchOptions): P
       ...(kind === "parley" || kind === "parley-live" ? { webhookPath: VOICE_WEBHOOK_PATH } : {}),
     }, {
       windowStart: async () => {
+        if (floodSockets > 0) {
+          const target = { port: server!.port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL };
+          flood = await Flood.start(target, load.fake, floodSockets);
+        }
         before = await readProc(pid);
       },
       windowEnd: async () => {
         after = await readProc(pid);
+        await flood?.stop();
       },
       sample: async (ms) => {
         const snapshot = await readProc(pid);
@@ -353,7 +386,12 @@ async function measure(kind: RelayKind, calls: number, options: BenchOptions): P
       rssIdleMb: idle.rssKb / 1024,
       rssActiveMb: after!.rssKb / 1024,
       rssPerCallMb: (after!.rssKb - idle.rssKb) / 1024 / calls,
-      framesLost: { up: result.up.frames.lost, down: result.down.frames.lost },
+      // Caller frames spoken in a reconnect gap are dropped on purpose: not lost.
+      framesLost: {
+        up: Math.max(0, result.up.frames.lost - (result.reconnects?.gapFrames ?? 0)),
+        down: result.down.frames.lost,
+      },
+      ...(result.reconnects === undefined ? {} : { reconnects: result.reconnects }),
       frames: { up: result.up.frames, down: result.down.frames },
       failures: [...result.failures, ...extraFailures],
       load: {
@@ -363,6 +401,7 @@ async function measure(kind: RelayKind, calls: number, options: BenchOptions): P
         generator: result.generator,
       },
       rssSamples,
+      ...(flood === undefined ? {} : { flood: { sockets: floodSockets, framesSent: flood.framesSent } }),
       stderr: stderr.slice(0, 10),
     };
     if (profileDir !== undefined) {
@@ -645,6 +684,15 @@ export interface SoakVerdict {
   rssFlat: boolean;
   socketsClosed: boolean;
   noFramesLost: boolean;
+  /** Upstream drops on purpose, and how long each call took to get its caller audio flowing again. */
+  reconnects?: {
+    drops: number;
+    notReconnected: number;
+    ms: Summary;
+    allUnder2s: boolean;
+    callsLost: number;
+    gapFramesDropped: number;
+  };
   samples: { atS: number; rssMb: number }[];
 }
 
@@ -672,6 +720,16 @@ function soakVerdict(figures: RelayFigures): SoakVerdict {
     socketsClosed: figures.load.upstream.openAfterHangup === 0,
     noFramesLost: figures.framesLost.up === 0 && figures.framesLost.down === 0,
     samples: figures.rssSamples,
+    ...(figures.reconnects === undefined ? {} : {
+      reconnects: {
+        drops: figures.reconnects.drops,
+        notReconnected: figures.reconnects.pending,
+        ms: figures.reconnects.ms,
+        allUnder2s: figures.reconnects.pending === 0 && figures.reconnects.ms.max < 2000,
+        callsLost: figures.failures.length,
+        gapFramesDropped: figures.frames.up.lost,
+      },
+    }),
   };
 }
 
@@ -681,8 +739,46 @@ function soakMarkdown(soak: SoakVerdict): string[] {
     `${f1(soak.secondHalfPeakMb)} MB in the second (${f1(soak.growthPercent)} %, target ≤ 5 %: ` +
     `${mark(soak.rssFlat)}); every upstream socket closed after its call: ${mark(soak.socketsClosed)}; ` +
     `0 frames lost: ${mark(soak.noFramesLost)}.`,
+    ...(soak.reconnects === undefined ? [] : [
+      "",
+      `Upstream drops: ${soak.reconnects.drops}; drop → caller audio flowing on a new session ms ` +
+      `p50/p99/max ${f1(soak.reconnects.ms.p50)} / ${f1(soak.reconnects.ms.p99)} / ${
+        f1(soak.reconnects.ms.max)
+      }; ` +
+      `not reconnected: ${soak.reconnects.notReconnected}; every reconnect under 2 s: ${
+        mark(soak.reconnects.allUnder2s)
+      }; ` +
+      `calls lost: ${soak.reconnects.callsLost} (${mark(soak.reconnects.callsLost === 0)}); caller frames ` +
+      `dropped in the gaps on purpose: ${soak.reconnects.gapFramesDropped}.`,
+    ]),
     "",
     `RSS samples (s → MB): ${soak.samples.map((s) => `${s.atS}→${f1(s.rssMb)}`).join(", ")}`,
+  ];
+}
+
+/** Sockets flooding beside the healthy calls in `--flood`. */
+const FLOOD_SOCKETS = 10;
+
+function floodSummary(calm: RelayFigures, flooded: RelayFigures): string[] {
+  const peak = (f: RelayFigures) => Math.max(f.rssActiveMb, ...f.rssSamples.map((s) => s.rssMb));
+  const sent = flooded.flood?.framesSent ?? 0;
+  const windowS = flooded.windowMs / 1000;
+  return [
+    `Flood: ${FLOOD_SOCKETS} sockets sending ${f1(sent / windowS / FLOOD_SOCKETS / 50)}× real time ` +
+    `(${sent} frames in ${f1(windowS)} s) beside ${flooded.calls} healthy calls.`,
+    "",
+    "| healthy calls | no flood | beside the flood |",
+    "| --- | --- | --- |",
+    `| caller→OpenAI ms p50/p99 | ${f2(calm.upMs.p50)} / ${f2(calm.upMs.p99)} | ${f2(flooded.upMs.p50)} / ${
+      f2(flooded.upMs.p99)
+    } |`,
+    `| OpenAI→caller ms p50/p99 | ${f2(calm.downMs.p50)} / ${f2(calm.downMs.p99)} | ${
+      f2(flooded.downMs.p50)
+    } / ${f2(flooded.downMs.p99)} |`,
+    `| Parley RSS peak MB | ${f1(peak(calm))} | ${f1(peak(flooded))} |`,
+    `| Parley CPU % core | ${f1(calm.cpuPercent)} | ${f1(flooded.cpuPercent)} |`,
+    `| healthy frames lost up / down | ${calm.framesLost.up} / ${calm.framesLost.down} | ${flooded.framesLost.up} / ${flooded.framesLost.down} |`,
+    `| failed calls | ${calm.failures.length} | ${flooded.failures.length} |`,
   ];
 }
 
@@ -692,7 +788,8 @@ const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=
                  [--relay=LIST] [--out=NAME] [--smoke | --soak | --profile]
 
   --smoke     5 calls for a few seconds (CI): exits 1 only if a frame is lost or a call fails
-  --soak      50 calls × 5 minutes, Parley only: RSS flat after warm-up, every upstream socket closed
+  --soak      50 calls × 10 minutes, Parley only, an upstream drop every ~2 min per call
+              (--drop-every=SECONDS): 0 calls lost, reconnects under 2 s, RSS flat, sockets closed
   --profile   200 calls under deno --cpu-prof; summary in bench/results/profile.md
   --relay     comma-separated: parley (Realtime), parley-live (GPT-Live), bare (default: all three), and the floor's diagnostic variants
               bare-marks (+ Parley's mark traffic), bare-native (Deno's native upstream client),
@@ -754,6 +851,26 @@ export async function main(args: string[]): Promise<number> {
     printRun(run, options);
   }
 
+  const floodLines: string[] = [];
+  if (options.mode === "flood") {
+    for (const run of runs) {
+      const calm = run.relays.parley;
+      if (calm === undefined) continue;
+      try {
+        const flooded = await measure("parley", run.calls, options, FLOOD_SOCKETS);
+        if (flooded.framesLost.up !== 0 || flooded.framesLost.down !== 0 || flooded.failures.length > 0) {
+          failed = true;
+        }
+        floodLines.push(...floodSummary(calm, flooded));
+      } catch (error) {
+        console.error(`❌ Flood run with ${run.calls} calls: ${(error as Error).message}`);
+        failed = true;
+      }
+    }
+    console.log("");
+    for (const line of floodLines) console.log(line);
+  }
+
   let soak: SoakVerdict | undefined;
   const soaked = runs[0]?.relays.parley;
   if (options.mode === "soak" && soaked !== undefined) {
@@ -761,6 +878,9 @@ export async function main(args: string[]): Promise<number> {
     console.log("");
     for (const line of soakMarkdown(soak)) console.log(line);
     if (!soak.rssFlat || !soak.socketsClosed) failed = true;
+    if (soak.reconnects !== undefined && (!soak.reconnects.allUnder2s || soak.reconnects.callsLost > 0)) {
+      failed = true;
+    }
   }
 
   const largest = [...runs].reverse().find((run) => run.targets !== undefined);
@@ -772,7 +892,10 @@ export async function main(args: string[]): Promise<number> {
   await Deno.mkdir(RESULTS, { recursive: true });
   const json = { machine, options, runs, ...(soak === undefined ? {} : { soak }) };
   await Deno.writeTextFile(`${RESULTS}${options.out}.json`, JSON.stringify(json, null, 2) + "\n");
-  await Deno.writeTextFile(`${RESULTS}${options.out}.md`, markdown(runs, machine, options, soak));
+  await Deno.writeTextFile(
+    `${RESULTS}${options.out}.md`,
+    markdown(runs, machine, options, soak) + (floodLines.length > 0 ? `\n${floodLines.join("\n")}\n` : ""),
+  );
   console.log(`\nWrote bench/results/${options.out}.json and bench/results/${options.out}.md`);
   if (failed) console.log("❌ Frames were lost or a call failed (see above)");
   return failed ? 1 : 0;
