@@ -21,6 +21,7 @@ import type { ParleyConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { PersonaRegistry } from "./personas/types.ts";
 import { type CallRelay, startCallRelay } from "./relay/call_relay.ts";
+import { Prewarms } from "./relay/prewarm.ts";
 import { createEngineChooser } from "./engines/registry.ts";
 import { connectOpenAI, type UpstreamConnector } from "./engines/upstream_socket.ts";
 import {
@@ -68,6 +69,8 @@ export interface ParleyOptions {
   streamConnectTimeoutMs?: number;
   /** Issues and checks per-call stream tokens. @default keyed by TWILIO_AUTH_TOKEN */
   streamTokens?: StreamTokens;
+  /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
+  prewarmTtlMs?: number;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -117,11 +120,19 @@ export function createParley(options: ParleyOptions): Parley {
     enabled: config.twilioSignatureCheck,
   };
   const tokens = options.streamTokens ?? createStreamTokens({ secret: config.twilioAuthToken });
+  const prewarms = new Prewarms({
+    log,
+    setup: { personas, defaultPersona: config.defaultPersona, defaultModel: config.realtimeModel, engineFor },
+    apiKey: config.openaiApiKey,
+    connect: connectUpstream,
+    ...(options.prewarmTtlMs === undefined ? {} : { ttlMs: options.prewarmTtlMs }),
+  });
   const refusedCalls = { capacity: 0, draining: 0 };
   let refusedStreams = 0;
   let draining = false;
   /** Resolves `drain()` once no call is live or on its way. */
   let idleWaiters: (() => void)[] = [];
+  // A pre-warmed session always has its token outstanding (15 s pre-warm < 60 s token): counted there.
   const inFlight = () => relays.size + tokens.outstanding();
   const checkIdle = () => {
     if (!draining || inFlight() > 0) return;
@@ -155,6 +166,7 @@ export function createParley(options: ParleyOptions): Parley {
       refusedCalls,
       refusedStreams,
       draining,
+      prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
     }),
   });
 
@@ -234,6 +246,8 @@ export function createParley(options: ParleyOptions): Parley {
       parameters: kept,
       fallbackMessage,
     });
+    // The session opens while Twilio fetches this TwiML and connects: the greeting is ready at `start`.
+    prewarms.openForWebhook(callSid, kept);
     return new Response(twiml, { headers: { "content-type": "text/xml; charset=utf-8" } });
   };
 
@@ -258,6 +272,7 @@ export function createParley(options: ParleyOptions): Parley {
       return jsonError(403, `Stream token ${claim.reason}`);
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
+    const prewarm = prewarms.claim(claim.callSid);
     const relay = startCallRelay(socket, {
       engineFor,
       defaultModel: config.realtimeModel,
@@ -269,6 +284,7 @@ export function createParley(options: ParleyOptions): Parley {
       onEvent: (event) => hub.emit(event),
       counters,
       expectedCallSid: claim.callSid,
+      ...(prewarm === undefined ? {} : { prewarm }),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     });
     relays.add(relay);
@@ -330,7 +346,7 @@ export function createParley(options: ParleyOptions): Parley {
     async shutdown() {
       shutdownSignal.abort();
       for (const relay of relays) relay.shutdown();
-      await Promise.all([...relays].map((relay) => relay.done));
+      await Promise.all([...relays].map((relay) => relay.done).concat(prewarms.close()));
       neverConnected.close();
       // Nothing is left to wait for: a drain in progress is over (its poll timer stops).
       for (const resolve of idleWaiters) resolve();

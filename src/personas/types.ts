@@ -81,6 +81,12 @@ export interface Persona {
   noiseReduction?: "near_field" | "far_field" | "off";
   /** One line for people reading logs and `/healthz`. */
   description?: string;
+  /**
+   * Open the call's OpenAI session on the voice webhook, before Twilio's socket connects, so the
+   * greeting is ready when the stream starts (README, "First word"). `false` opens it on the socket.
+   * @default true
+   */
+  prewarm?: boolean;
 }
 
 /** A persona that loaded and passed validation. */

@@ -16,10 +16,10 @@ import {
 import { loadConfig, type ParleyConfig } from "../../src/config.ts";
 import { createLogger, type LogLevel } from "../../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
-import { createParley, type Parley, type ServerConfig } from "../../src/server.ts";
+import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../../src/server.ts";
 import type { CallStore } from "../../src/store/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
-import { FakeRealtimeServer } from "./fake_realtime.ts";
+import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
   connectStream as connectTwilioStream,
@@ -58,6 +58,10 @@ export interface TestParleyOptions {
   streamConnectTimeoutMs?: number;
   /** What the GPT-Live fake's sessions do. */
   live?: FakeLiveOptions;
+  /** What the Realtime fake does. */
+  realtime?: FakeRealtimeOptions;
+  /** Close pre-warmed sessions no stream claims after this long. */
+  prewarmTtlMs?: number;
 }
 
 /** A running test server. */
@@ -85,8 +89,11 @@ export interface TestParley {
    * custom parameters.
    */
   startCall(parameters?: Record<string, string>): Promise<FakeTwilioCall>;
-  /** Posts the signed voice webhook for `callSid` and returns the stream URL its TwiML names. */
-  answerWebhook(callSid: string): Promise<string>;
+  /**
+   * Posts the signed voice webhook for `callSid` (with `query`, URL-encoded, in its URL) and returns
+   * the stream URL its TwiML names.
+   */
+  answerWebhook(callSid: string, query?: string): Promise<string>;
   /** Opens the media socket at a `wss://parley.test/…` stream URL, signed as Twilio would. */
   connectStream(streamUrl: string, callSid?: string): Promise<FakeTwilioCall>;
   /** Headers Twilio would send for `publicUrl` with these form parameters. */
@@ -96,7 +103,7 @@ export interface TestParley {
 
 /** Starts Parley against a fresh fake Realtime server. */
 export async function startTestParley(options: TestParleyOptions = {}): Promise<TestParley> {
-  const upstream = FakeRealtimeServer.start();
+  const upstream = FakeRealtimeServer.start(options.realtime);
   const live = FakeLiveServer.start(options.live);
   const config: ParleyConfig = loadConfig({
     PUBLIC_BASE_URL: TEST_PUBLIC_BASE_URL,
@@ -114,6 +121,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
   const logs: { level: LogLevel; line: string }[] = [];
   const logWaiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const log = createLogger({
+    debug: true,
     secrets: [config.openaiApiKey, config.twilioAuthToken],
     sink: (level, line) => {
       logs.push({ level, line });
@@ -146,6 +154,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.streamConnectTimeoutMs === undefined
       ? {}
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
+    ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;
@@ -159,8 +168,9 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     authToken: TEST_AUTH_TOKEN,
     publicBaseUrl: TEST_PUBLIC_BASE_URL,
   };
-  const answerWebhook = async (callSid: string) => {
-    const { status, twiml, streamUrl } = await postVoiceWebhook(target, callSid);
+  const answerWebhook = async (callSid: string, query = "") => {
+    const path = query === "" ? VOICE_WEBHOOK_PATH : `${VOICE_WEBHOOK_PATH}?${query}`;
+    const { status, twiml, streamUrl } = await postVoiceWebhook(target, callSid, path);
     if (streamUrl === undefined) {
       throw new Error(`The voice webhook answered no stream (${status}): ${twiml}`);
     }
@@ -197,7 +207,10 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     connectStream,
     async startCall(parameters = {}) {
       const callSid = newCallSid();
-      const call = await connectStream(await answerWebhook(callSid), callSid);
+      // The webhook URL carries the call's parameters, as /api/calls writes it: the session
+      // pre-warmed on the webhook is then configured as the stream's `start` will be.
+      const query = new URLSearchParams(parameters).toString();
+      const call = await connectStream(await answerWebhook(callSid, query), callSid);
       call.start(parameters);
       return call;
     },
