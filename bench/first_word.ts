@@ -51,37 +51,45 @@ function percentile(values: number[], p: number): number {
 }
 
 /** Runs every row: both engines, pre-warm on and off, each gap; `calls` calls per row, 10 at a time. */
-export async function runFirstWord(options: { calls: number; gaps: number[] }): Promise<FirstWordRow[]> {
-  const dir = await Deno.makeTempDir({ prefix: "parley-first-word " });
+export async function runFirstWord(
+  options: { calls: number; gaps: number[]; dir?: string },
+): Promise<FirstWordRow[]> {
+  // Persona files of its own, under a folder the bench may write to (bench/results).
+  const dir = await Deno.makeTempDir({
+    prefix: "first-word-personas-",
+    ...(options.dir === undefined ? {} : { dir: options.dir }),
+  });
   try {
     for (const [id, fields] of Object.entries(PERSONAS)) {
       const persona = { voice: "marin", instructions: "Be brief.", greeting: "Say hello.", ...fields };
       await Deno.writeTextFile(`${dir}/${id}.ts`, `export default ${JSON.stringify(persona)};\n`);
     }
     const greeting = toneBytes(1000, 0x11);
-    const t = await startTestParley({
-      personasDir: dir,
-      env: { DEFAULT_PERSONA: "sam", INBOUND_PERSONA: "sam" },
-      realtime: { handshakeDelayMs: HANDSHAKE_MS, greeting: { audio: greeting, delayMs: FIRST_AUDIO_MS } },
-      live: {
-        handshakeDelayMs: HANDSHAKE_MS,
-        greeting: { audio: greeting },
-        greetingDelayMs: FIRST_AUDIO_MS,
-        usageIntervalMs: 0,
-      },
-    });
     const rows: FirstWordRow[] = [];
-    try {
-      for (const gapMs of options.gaps) {
-        for (const engine of ["Realtime", "GPT-Live"] as const) {
+    for (const engine of ["Realtime", "GPT-Live"] as const) {
+      const on = engine === "GPT-Live" ? "sam_live" : "sam";
+      // The engine's persona is the default: a socket without pre-warm opens the right model at once.
+      const t = await startTestParley({
+        personasDir: dir,
+        env: { DEFAULT_PERSONA: on, INBOUND_PERSONA: on },
+        realtime: { handshakeDelayMs: HANDSHAKE_MS, greeting: { audio: greeting, delayMs: FIRST_AUDIO_MS } },
+        live: {
+          handshakeDelayMs: HANDSHAKE_MS,
+          greeting: { audio: greeting },
+          greetingDelayMs: FIRST_AUDIO_MS,
+          usageIntervalMs: 0,
+        },
+      });
+      try {
+        for (const gapMs of options.gaps) {
           for (const prewarm of [true, false]) {
-            const persona = `sam${engine === "GPT-Live" ? "_live" : ""}${prewarm ? "" : "_off"}`;
+            const persona = prewarm ? on : `${on}_off`;
             rows.push(await runRow(t, { engine, prewarm, gapMs, calls: options.calls, persona }));
           }
         }
+      } finally {
+        await t.close();
       }
-    } finally {
-      await t.close();
     }
     return rows;
   } finally {

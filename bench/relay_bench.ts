@@ -13,6 +13,12 @@
  * deno task bench                        # N = 1, 50, 200; 10 s window each → results/latest.*
  * deno task bench --calls=20,100 --duration=30
  * deno task bench --smoke                # CI: N = 5, a few seconds; fails only on lost frames or failed calls
+ * ```
+ *
+ * After the load runs, the "first word" scenario (`first_word.ts`): `start` → the greeting's first
+ * frame at Twilio, pre-warm on and off, both engines (50 calls a row; 5 in `--smoke`).
+ *
+ * ```sh
  * deno task bench --soak                 # 50 calls × 5 min, Parley only: RSS flat, sockets closed
  * deno task bench --profile              # 200 calls under --cpu-prof → results/profile.md
  * ```
@@ -35,6 +41,7 @@ import {
 } from "./_proc.ts";
 import { type CpuProfile, profileMarkdown, type ProfileSummary, summariseProfile } from "./_profile.ts";
 import type { FrameCounts, Summary } from "./_frames.ts";
+import { type FirstWordRow, firstWordTable, runFirstWord } from "./first_word.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const RESULTS = `${ROOT}bench/results/`;
@@ -770,9 +777,29 @@ export async function main(args: string[]): Promise<number> {
   }
 
   await Deno.mkdir(RESULTS, { recursive: true });
-  const json = { machine, options, runs, ...(soak === undefined ? {} : { soak }) };
+  // The greeting's first frame, pre-warm on and off, both engines (a short form in --smoke).
+  let firstWord: FirstWordRow[] | undefined;
+  if (options.mode === "default" || options.mode === "smoke") {
+    const smoke = options.mode === "smoke";
+    firstWord = await runFirstWord({ calls: smoke ? 5 : 50, gaps: smoke ? [400] : [400, 700], dir: RESULTS });
+    console.log("");
+    for (const line of firstWordTable(firstWord)) console.log(line);
+  }
+  const json = {
+    machine,
+    options,
+    runs,
+    ...(soak === undefined ? {} : { soak }),
+    ...(firstWord === undefined ? {} : { firstWord }),
+  };
   await Deno.writeTextFile(`${RESULTS}${options.out}.json`, JSON.stringify(json, null, 2) + "\n");
-  await Deno.writeTextFile(`${RESULTS}${options.out}.md`, markdown(runs, machine, options, soak));
+  const firstWordMd = firstWord === undefined
+    ? ""
+    : `\n\`\`\`\n${firstWordTable(firstWord).join("\n")}\n\`\`\`\n`;
+  await Deno.writeTextFile(
+    `${RESULTS}${options.out}.md`,
+    markdown(runs, machine, options, soak) + firstWordMd,
+  );
   console.log(`\nWrote bench/results/${options.out}.json and bench/results/${options.out}.md`);
   if (failed) console.log("❌ Frames were lost or a call failed (see above)");
   return failed ? 1 : 0;
