@@ -14,6 +14,7 @@ import { watchPersonas } from "./src/personas/watch.ts";
 import { createParley } from "./src/server.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { waitForShutdown } from "./src/shutdown.ts";
+import { openLeadStore } from "./src/store/leads.ts";
 
 /**
  * Starts Parley; resolves with the signal that stopped it, once every call has ended (drained)
@@ -41,6 +42,7 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     throw error;
   }
   const { config, personas, store, databasePath, prices } = prepared!;
+  const leads = openLeadStore(databasePath);
   const log = createLogger({ secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken] });
   storeReports.log = log;
 
@@ -61,6 +63,7 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     hub: new CallHub(),
     counters: createRelayCounters(),
     store,
+    leads,
     prices,
   });
 
@@ -104,6 +107,7 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     // Taken between the check and now: the same one line as the check gives.
     watcher?.close();
     store.close();
+    leads.close();
     return fail(portProblem(config.port, error));
   }
 
@@ -111,6 +115,7 @@ export async function main(args: string[]): Promise<Deno.Signal> {
   watcher?.close();
   await server.shutdown();
   store.close();
+  leads.close();
   return signal;
 }
 

@@ -41,7 +41,8 @@ How you talk:
 - If they ask to be removed from the list, apologise, confirm they will not be called again, and say goodbye.
 - If they ask whether you are an AI, say honestly that you are an AI assistant calling on behalf of ${agentCompany}.
 - Never invent prices, discounts or features; offer to have a specialist follow up instead.
-- To book the demo, ask which day and time suit them, repeat it back to confirm, and say they will get an email.`;
+- To book the demo, ask which day and time suit them, repeat it back to confirm, and say they will get an email.
+- When the conversation is over, say goodbye and then call end_call.`;
   },
   greeting:
     "Greet the person by name if you know it, introduce yourself as Alex from the company, say in one " +
@@ -51,4 +52,14 @@ How you talk:
   vad: { type: "server_vad", threshold: 0.6, prefixPaddingMs: 300, silenceDurationMs: 500 },
   fallbackMessage:
     "Sorry, we're having trouble connecting the call right now. We'll try you again later. Goodbye.",
+  // Hang up after the goodbye has been heard.
+  endCall: true,
+  // Left after the beep when an answering machine picks up (calls placed with machineDetection).
+  voicemail: ({ parameters }) => {
+    const lead = parameters.lead?.trim() || parameters.leadName?.trim() || "";
+    const agentCompany = parameters.agentCompany?.trim() || "Acme";
+    return `In two or three short sentences: greet ${lead === "" ? "them" : lead} by name if you know it, ` +
+      `say you are Alex from ${agentCompany} calling about ${PRODUCT}, and that you will try again ` +
+      `another day or they can call back at this number. Then say goodbye.`;
+  },
 });

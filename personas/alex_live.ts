@@ -1,5 +1,5 @@
 /**
- * Alex on GPT-Live: the same script, greeting and fallback as `alex.ts`, served by the full-duplex
+ * Alex on GPT-Live: the same script, greeting, fallback, voicemail and hang-up as `alex.ts`, served by the full-duplex
  * GPT-Live model, so the two engines can be compared on one script (call with `persona=alex_live`).
  *
  * GPT-Live owns turn-taking and barge-in, so Alex's phone-line VAD does not apply here, and the voice
@@ -18,4 +18,6 @@ export default definePersona({
   instructions: alex.instructions,
   ...(alex.greeting === undefined ? {} : { greeting: alex.greeting }),
   ...(alex.fallbackMessage === undefined ? {} : { fallbackMessage: alex.fallbackMessage }),
+  ...(alex.voicemail === undefined ? {} : { voicemail: alex.voicemail }),
+  endCall: true,
 });

@@ -1,5 +1,8 @@
 /**
  * A receptionist for inbound calls: greets the caller, finds out what they need and takes a message.
+ * It shows a persona tool: `take_message` is called with the message once the caller has given it,
+ * and here only writes it to Parley's log (replace `run` with a call to your CRM or mailbox). The
+ * agent hangs up after its goodbye (`endCall`) and hears the caller's key presses (`dtmf`).
  *
  * Call parameters used (optional): `business`, the name the phone is answered with.
  *
@@ -25,10 +28,31 @@ How you talk:
 - If you do not know something (opening hours, prices, someone's schedule), say so and offer to take a message; ` +
       `never make things up.
 - If they ask whether you are an AI, say honestly that you are an AI assistant.
-- When you have what you need, tell them someone will get back to them, thank them and say goodbye.`;
+- When you have the message, call take_message with it.
+- When you have what you need, tell them someone will get back to them, thank them, say goodbye, then call end_call.`;
   },
   greeting:
     "Answer the phone: greet the caller warmly, say the name of the business, and ask how you can help.",
   vad: { type: "server_vad", threshold: 0.6, prefixPaddingMs: 300, silenceDurationMs: 500 },
   fallbackMessage: "Sorry, we can't take your call right now. Please try again later. Goodbye.",
+  endCall: true,
+  dtmf: true,
+  tools: [{
+    name: "take_message",
+    description:
+      "Save a message for the team once the caller has given their name, number and what it is about.",
+    parameters: {
+      type: "object",
+      properties: {
+        name: { type: "string", description: "The caller's name" },
+        callback: { type: "string", description: "The number to call back, as the caller said it" },
+        about: { type: "string", description: "What the call is about, in one sentence" },
+      },
+      required: ["name", "callback", "about"],
+    },
+    run: (args, call) => {
+      call.log(`Message from ${args.name} (${args.callback}): ${args.about}`);
+      return { saved: true };
+    },
+  }],
 });

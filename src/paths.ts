@@ -11,3 +11,7 @@ export const VOICE_WEBHOOK_PATH = "/api/twilio/voice-realtime";
 export const MEDIA_STREAM_PATH = "/twilio-realtime-voice";
 /** Twilio's call progress callback. */
 export const STATUS_CALLBACK_PATH = "/api/twilio/status";
+/** `<Connect action>`: Twilio asks what to do once the stream has ended. */
+export const AFTER_STREAM_PATH = "/api/twilio/after-stream";
+/** `<Dial action>`: Twilio reports how a transfer's dial ended (`DialCallStatus`). */
+export const DIAL_ACTION_PATH = "/api/twilio/dial-action";

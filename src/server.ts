@@ -7,8 +7,16 @@
  * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML with a per-call stream token (`?persona=`, else INBOUND_PERSONA for inbound calls, DEFAULT_PERSONA otherwise) |
  * | `GET /twilio-realtime-voice/<token>` | Twilio's Media Stream socket → one relay per call (token from the webhook) |
  * | `POST /api/twilio/status` | Twilio's call progress callback |
+ * | `POST /api/twilio/after-stream` | `<Connect action>`: hang up, dial or fallback once the stream ended |
+ * | `POST /api/twilio/dial-action` | `<Dial action>`: a failed transfer hears `transferFailedMessage` |
  * | `POST /api/calls` | place an outbound call |
  * | `GET /api/calls`, `/api/calls/:callSid`, `/api/calls/:callSid/events` | call records, live feed |
+ * | `POST /api/calls/:callSid/hangup` | hang up a call |
+ * | `GET/POST/PATCH/DELETE /api/leads…`, `POST /api/leads/import` | leads |
+ * | `GET /api/personas`, `/api/personas/:id/preview`, `/api/voices` | personas, previews, voices |
+ * | `GET /api/softphone` | the browser's call socket (session cookie) → the same relay as a phone call |
+ * | `GET/POST /login`, `POST /logout` | sign-in for the pages |
+ * | `GET /calling`, `/leads`, `/calls`, `/calls/:callSid`, `/personas`, `/personas/:id`, `/web/…` | pages |
  * | `GET /metrics` | Prometheus metrics |
  * | `GET /healthz` | `ok` (200) or `draining` (503), and active calls |
  *
@@ -21,7 +29,7 @@ import type { ParleyConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { PersonaRegistry } from "./personas/types.ts";
 import { type CallRelay, startCallRelay } from "./relay/call_relay.ts";
-import { Prewarms } from "./relay/prewarm.ts";
+import { type Prewarm, Prewarms } from "./relay/prewarm.ts";
 import { createEngineChooser } from "./engines/registry.ts";
 import { connectOpenAI, type UpstreamConnector } from "./engines/upstream_socket.ts";
 import {
@@ -41,7 +49,23 @@ import { createCallRecordsHandler } from "./api/call_records.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { createMetricsHandler } from "./api/metrics_route.ts";
 import type { PriceTable } from "./store/prices.ts";
-import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "./paths.ts";
+import {
+  AFTER_STREAM_PATH,
+  DIAL_ACTION_PATH,
+  MEDIA_STREAM_PATH,
+  STATUS_CALLBACK_PATH,
+  VOICE_WEBHOOK_PATH,
+} from "./paths.ts";
+import { createAfterStreamRoutes } from "./api/after_stream.ts";
+import { createSessions } from "./http/session.ts";
+import { createSignInHandlers } from "./api/sign_in.ts";
+import { createPagesHandler, isPagePath } from "./api/pages.ts";
+import { createLeadsHandler } from "./api/leads.ts";
+import { createPersonasHandler } from "./api/personas_route.ts";
+import { createHangUpHandler, HANG_UP_PATH } from "./api/hang_up.ts";
+import { createSoftphoneHandler } from "./api/softphone.ts";
+import { engineForModel, voiceProblem } from "./engines/voices.ts";
+import type { LeadStore } from "./store/leads.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -57,6 +81,8 @@ export interface ParleyOptions {
   counters: RelayCounters;
   /** The call database, if records are kept. */
   store?: CallStore;
+  /** The leads table, if leads are kept. */
+  leads?: LeadStore;
   /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
   connectUpstream?: UpstreamConnector;
   /** Used for Twilio's REST API. @default globalThis.fetch */
@@ -140,20 +166,45 @@ export function createParley(options: ParleyOptions): Parley {
     idleWaiters = [];
   };
 
+  const sessions = createSessions({ apiToken: () => config.apiToken, publicBaseUrl: config.publicBaseUrl });
+  const authorize = (request: Request) => sessions.authorize(request);
+  /** The engine a persona's calls run on (its voices are the ones a call may pick). */
+  const engineOf = (id: string) => {
+    const persona = personas.get(id)?.persona;
+    return persona === undefined ? undefined : engineForModel(persona.model ?? config.realtimeModel);
+  };
   const placeCall = createPlaceCallHandler({
     config,
     hub,
     log,
     personaIds: () => personas.ids(),
     defaultPersona: config.defaultPersona,
+    engineOf,
+    authorize,
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   });
-  const twilioStatus = createTwilioStatusHandler({ config, hub, log });
+  const twilioStatus = createTwilioStatusHandler({
+    config,
+    hub,
+    log,
+    // The answering-machine result reaches the instance running the call's relay (found by CallSid).
+    onAnsweredBy: (callSid, answeredBy) => {
+      relaysByCall.get(callSid)?.machineAnswered(answeredBy);
+    },
+  });
+  const afterStreamRoutes = createAfterStreamRoutes({
+    config,
+    personas,
+    hub,
+    log,
+    ...(options.store === undefined ? {} : { store: options.store }),
+  });
   const records = options.store === undefined ? undefined : createCallRecordsHandler({
     store: options.store,
     hub,
     apiToken: config.apiToken,
     signal: shutdownSignal.signal,
+    authorize,
   });
   const metricsRoute = createMetricsHandler({
     metrics,
@@ -207,6 +258,10 @@ export function createParley(options: ParleyOptions): Parley {
       log.warn(`Voice webhook asked for unknown persona "${personaId}": using "${fallbackPersona}"`);
       personaId = fallbackPersona;
     }
+    if (query.voice !== undefined) {
+      const problem = voiceProblem(query.voice, engineOf(personaId) ?? "realtime");
+      if (problem !== undefined) return jsonError(400, `Parameter "voice": ${problem}`);
+    }
     const { kept, dropped } = fitParameters({ ...query, persona: personaId });
     if (dropped.length > 0) {
       log.warn(
@@ -241,10 +296,12 @@ export function createParley(options: ParleyOptions): Parley {
       to: form.To ?? "",
       parameters: kept,
     });
+    const actionUrl = new URL(AFTER_STREAM_PATH, config.publicBaseUrl);
+    actionUrl.searchParams.set("persona", personaId);
     const twiml = connectStreamTwiml({
       streamUrl: `wss://${publicHost}${MEDIA_STREAM_PATH}/${tokens.issue(callSid)}`,
       parameters: kept,
-      fallbackMessage,
+      actionUrl: actionUrl.toString(),
     });
     // The session opens while Twilio fetches this TwiML and connects: the greeting is ready at `start`.
     prewarms.openForWebhook(callSid, kept);
@@ -272,8 +329,19 @@ export function createParley(options: ParleyOptions): Parley {
       return jsonError(403, `Stream token ${claim.reason}`);
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
-    const prewarm = prewarms.claim(claim.callSid);
-    const relay = startCallRelay(socket, {
+    // This instance's pre-warm for the call, if it answered the webhook (else a fresh session opens).
+    startRelay(socket, claim.callSid, prewarms.claim(claim.callSid));
+    return response;
+  };
+
+  /** Calls relayed here by CallSid, for hang-up. */
+  const relaysByCall = new Map<string, CallRelay>();
+  /**
+   * Relays one media socket (Twilio's or the softphone's) for `callSid`, on the session pre-warmed for
+   * it if any, and tracks it until it ends.
+   */
+  const startRelay = (socket: WebSocket, callSid: string, prewarm?: Prewarm): void => {
+    const relay: CallRelay = startCallRelay(socket, {
       engineFor,
       defaultModel: config.realtimeModel,
       apiKey: config.openaiApiKey,
@@ -281,46 +349,124 @@ export function createParley(options: ParleyOptions): Parley {
       defaultPersona: config.defaultPersona,
       connectUpstream,
       log,
-      onEvent: (event) => hub.emit(event),
+      onEvent: (event) => {
+        if (event.type === "call.started") relaysByCall.set(event.callSid, relay);
+        hub.emit(event);
+      },
       counters,
-      expectedCallSid: claim.callSid,
+      expectedCallSid: callSid,
       ...(prewarm === undefined ? {} : { prewarm }),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     });
     relays.add(relay);
     relay.done.then(() => {
       relays.delete(relay);
+      if (relaysByCall.get(callSid) === relay) relaysByCall.delete(callSid);
       checkIdle();
     });
-    return response;
   };
+
+  const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
+  const pages = createPagesHandler(sessions);
+  const leads = options.leads === undefined ? undefined : createLeadsHandler(options.leads);
+  const personasRoute = createPersonasHandler({ personas, defaultModel: config.realtimeModel });
+  const hangUp = createHangUpHandler({
+    config,
+    log,
+    endStream: (callSid) => {
+      const relay = relaysByCall.get(callSid);
+      relay?.hangUp();
+      return relay !== undefined;
+    },
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+  });
+  const softphone = createSoftphoneHandler({
+    sessions,
+    personas,
+    defaultModel: config.realtimeModel,
+    hub,
+    log,
+    refuseNewCall: () =>
+      draining
+        ? "The server is draining for a shutdown: no new calls"
+        : inFlight() >= config.maxConcurrentCalls
+        ? `MAX_CONCURRENT_CALLS=${config.maxConcurrentCalls} calls are in progress: try again later`
+        : undefined,
+    startRelay,
+  });
+
+  /** Runs `handler` once the request is allowed (bearer token, or session cookie from this origin). */
+  const guarded =
+    (handler: (request: Request) => Response | Promise<Response>) => async (request: Request) => {
+      const refused = authorize(request);
+      if (refused !== undefined) {
+        await request.body?.cancel();
+        return refused;
+      }
+      return await handler(request);
+    };
+
+  /**
+   * The route table: the first route whose path matches and whose methods include the request's
+   * handles it; a path that matches with another method answers 405 (the route's own answer if it
+   * has one).
+   */
+  const routes: Route[] = [
+    {
+      path: (pathname) => pathname === MEDIA_STREAM_PATH || pathname.startsWith(`${MEDIA_STREAM_PATH}/`),
+      methods: ["GET"],
+      handle: mediaStream,
+    },
+    { path: VOICE_WEBHOOK_PATH, methods: ["POST", "GET"], handle: voiceWebhook },
+    { path: STATUS_CALLBACK_PATH, methods: ["POST"], handle: twilioStatus },
+    { path: AFTER_STREAM_PATH, methods: ["POST"], handle: afterStreamRoutes.afterStream },
+    { path: DIAL_ACTION_PATH, methods: ["POST"], handle: afterStreamRoutes.dialAction },
+    {
+      path: "/healthz",
+      methods: ["GET"],
+      // 503 while draining: a load balancer stops sending calls here, the calls in progress go on.
+      handle: () =>
+        jsonResponse(draining ? 503 : 200, {
+          status: draining ? "draining" : "ok",
+          activeCalls: relays.size,
+        }),
+    },
+    { path: "/metrics", methods: ["GET"], handle: metricsRoute },
+    { path: "/login", methods: ["GET"], handle: signIn.page },
+    { path: "/login", methods: ["POST"], handle: signIn.signIn },
+    { path: "/logout", methods: ["POST"], handle: signIn.signOut },
+    { path: "/api/calls", methods: ["POST"], handle: placeCall },
+    { path: HANG_UP_PATH, methods: ["POST"], handle: guarded(hangUp) },
+    {
+      path: /^\/api\/calls(\/.*)?$/,
+      methods: ["GET"],
+      handle: (request) => records?.(request) ?? jsonError(503, "Call records are not kept by this server"),
+      notAllowed: (request) =>
+        jsonError(405, `${request.method} is not allowed on ${new URL(request.url).pathname}`),
+    },
+    {
+      path: /^\/api\/leads(\/.*)?$/,
+      methods: ["GET", "POST", "PATCH", "DELETE"],
+      handle: guarded((request) => leads?.(request) ?? jsonError(503, "Leads are not kept by this server")),
+    },
+    { path: /^\/api\/(personas(\/.*)?|voices)$/, methods: ["GET"], handle: guarded(personasRoute) },
+    { path: "/api/softphone", methods: ["GET"], handle: softphone },
+    { path: isPagePath, methods: ["GET"], handle: pages },
+  ];
 
   const route = async (request: Request): Promise<Response> => {
     const { pathname } = new URL(request.url);
     const method = request.method;
-    if (pathname === MEDIA_STREAM_PATH || pathname.startsWith(`${MEDIA_STREAM_PATH}/`)) {
-      return only(method, ["GET"]) ?? mediaStream(request);
-    }
-    if (pathname === VOICE_WEBHOOK_PATH) return only(method, ["POST", "GET"]) ?? await voiceWebhook(request);
-    if (pathname === STATUS_CALLBACK_PATH) return only(method, ["POST"]) ?? await twilioStatus(request);
-    if (pathname === "/healthz") {
-      // 503 while draining: a load balancer stops sending calls here, the calls in progress go on.
-      return only(method, ["GET"]) ??
-        jsonResponse(draining ? 503 : 200, {
-          status: draining ? "draining" : "ok",
-          activeCalls: relays.size,
-        });
-    }
-    if (pathname === "/metrics") return only(method, ["GET"]) ?? metricsRoute(request);
-    if (pathname === "/api/calls" && method === "POST") return await placeCall(request);
-    if (pathname === "/api/calls" || pathname.startsWith("/api/calls/")) {
-      if (method !== "GET") return jsonError(405, `${method} is not allowed on ${pathname}`);
-      if (records === undefined) return jsonError(503, "Call records are not kept by this server");
-      return await records(request);
+    const matching = routes.filter((r) => matches(r.path, pathname));
+    const found = matching.find((r) => r.methods.includes(method));
+    if (found !== undefined) return await found.handle(request);
+    if (matching.length > 0) {
+      await request.body?.cancel();
+      const last = matching[matching.length - 1]!;
+      return last.notAllowed?.(request) ?? only(method, matching.flatMap((r) => r.methods))!;
     }
     return jsonError(404, `No route for ${method} ${pathname}`);
   };
-
   return {
     metrics,
     activeCalls: () => relays.size,
@@ -353,6 +499,7 @@ export function createParley(options: ParleyOptions): Parley {
       idleWaiters = [];
       offMetrics();
       offStore?.();
+      afterStreamRoutes.close();
     },
   };
 }
@@ -366,6 +513,22 @@ const STREAM_TOKEN_HELP: Record<string, string> = {
   expired: "the socket came more than 60 s after the webhook",
   replayed: "the token was already used: a replayed handshake opens nothing",
 };
+
+/** One row of the route table. */
+interface Route {
+  /** An exact path, a pattern, or a test. */
+  path: string | RegExp | ((pathname: string) => boolean);
+  methods: string[];
+  handle: (request: Request) => Response | Promise<Response>;
+  /** The 405 answer, when the route has its own. */
+  notAllowed?: (request: Request) => Response;
+}
+
+function matches(path: Route["path"], pathname: string): boolean {
+  if (typeof path === "string") return path === pathname;
+  if (path instanceof RegExp) return path.test(pathname);
+  return path(pathname);
+}
 
 function only(method: string, allowed: string[]): Response | undefined {
   if (allowed.includes(method)) return undefined;

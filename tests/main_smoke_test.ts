@@ -35,7 +35,9 @@ Deno.test("main.ts starts with the start task's permissions, relays a call and s
     await stdout.waitFor(/Call records:/);
     assert.ok(stdout.lines.some((l) => l.includes("https://parley.test/api/twilio/voice-realtime")));
     assert.ok(stdout.lines.some((l) => l.includes("wss://parley.test/twilio-realtime-voice")));
-    assert.ok(stdout.lines.some((l) => /Personas from .*: quiet \(inbound\), tester \(outbound\)/.test(l)));
+    assert.ok(
+      stdout.lines.some((l) => /Personas from .*: alex, quiet \(inbound\), tester \(outbound\)/.test(l)),
+    );
 
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.deepEqual(await health.json(), { status: "ok", activeCalls: 0 });

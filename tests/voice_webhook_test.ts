@@ -49,12 +49,12 @@ Deno.test("voice webhook answers Connect/Stream TwiML carrying the persona and e
     );
     assert.equal(
       twiml,
-      '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>' +
+      '<?xml version="1.0" encoding="UTF-8"?><Response>' +
+        '<Connect action="https://parley.test/api/twilio/after-stream?persona=tester" method="POST">' +
         `<Stream url="wss://parley.test/twilio-realtime-voice/${token}">` +
         '<Parameter name="persona" value="tester"/><Parameter name="lead" value="Dana"/>' +
         '<Parameter name="company" value="Acme &amp; Co"/>' +
         "</Stream></Connect>" +
-        "<Say>The tester is away.</Say>" +
         "</Response>",
     );
     const webhook = await t.waitForEvent("call.webhook");
@@ -82,7 +82,15 @@ Deno.test("voice webhook falls back to the default persona and its fallback mess
     const response = await postWebhook(t, "/api/twilio/voice-realtime?persona=nobody", twilioForm);
     const twiml = await response.text();
     assert.match(twiml, /<Parameter name="persona" value="tester"\/>/);
-    assert.match(twiml, /<\/Connect><Say>The tester is away\.<\/Say><\/Response>$/);
+    assert.match(
+      twiml,
+      /<Connect action="https:\/\/parley\.test\/api\/twilio\/after-stream\?persona=tester"/,
+    );
+    // The fallback message moved to the <Connect action> answer.
+    const after = await t.postTwilio("/api/twilio/after-stream?persona=tester", {
+      CallSid: twilioForm.CallSid!,
+    });
+    assert.match(await after.text(), /<Response><Say>The tester is away\.<\/Say><\/Response>$/);
     assert.match(
       await t.waitForLog(/unknown persona/),
       /Voice webhook asked for unknown persona "nobody": using "tester"/,

@@ -28,6 +28,8 @@ export interface CallRecordsOptions {
   heartbeatMs?: number;
   /** Aborting ends every live stream (pass the server's shutdown signal so it can finish). */
   signal?: AbortSignal;
+  /** Allows a request or answers why not. @default the bearer check against `apiToken` */
+  authorize?: (req: Request) => Response | undefined;
 }
 
 /** Heartbeat interval of live event streams, ms. */
@@ -58,7 +60,9 @@ export function createCallRecordsHandler(options: CallRecordsOptions): (req: Req
         headers: { allow: "GET" },
       });
     }
-    const denied = requireBearer(req, options.apiToken);
+    const denied = options.authorize === undefined
+      ? requireBearer(req, options.apiToken)
+      : options.authorize(req);
     if (denied !== undefined) return denied;
 
     const url = new URL(req.url);

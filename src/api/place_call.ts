@@ -13,7 +13,9 @@ import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
 import type { CallHub } from "../calls/call_events.ts";
 import { isE164, type ParleyConfig } from "../config.ts";
 import { requireBearer } from "../http/auth.ts";
+import { type EngineId, voiceProblem } from "../engines/voices.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
+import { readBodyJson } from "../http/body.ts";
 import type { Logger } from "../log.ts";
 import { createTwilioRestClient, type MachineDetection, TwilioRestError } from "../twilio/rest_client.ts";
 
@@ -24,10 +26,10 @@ export const MAX_CALL_PARAMETERS = 20;
 /** Longest parameter name. */
 export const MAX_PARAMETER_NAME_CHARS = 64;
 
-const FIELDS = ["to", "persona", "parameters", "machineDetection"] as const;
+const FIELDS = ["to", "persona", "voice", "parameters", "machineDetection"] as const;
 const MACHINE_DETECTION: readonly MachineDetection[] = ["Enable", "DetectMessageEnd"];
 const PARAMETER_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
-const RESERVED_PARAMETERS = new Set(["persona"]);
+const RESERVED_PARAMETERS = new Set(["persona", "voice"]);
 
 /** The settings the calls API reads; read on every request. */
 export type PlaceCallConfig = Pick<
@@ -56,12 +58,17 @@ export interface PlaceCallOptions {
   fetch?: typeof fetch;
   /** Clock for event timestamps. @default Date.now */
   now?: () => number;
+  /** The engine of a persona, for checking `voice`. @default every persona is on the Realtime API */
+  engineOf?: (personaId: string) => EngineId | undefined;
+  /** Allows a request or answers why not. @default the bearer check against API_TOKEN */
+  authorize?: (req: Request) => Response | undefined;
 }
 
 /** A validated request body. */
 interface CallRequest {
   to: string;
   persona: string | undefined;
+  voice: string | undefined;
   parameters: Record<string, string>;
   machineDetection: MachineDetection | undefined;
 }
@@ -69,7 +76,7 @@ interface CallRequest {
 /**
  * Builds the `POST /api/calls` handler.
  *
- * Request: `Authorization: Bearer $API_TOKEN`, JSON `{ to, persona?, parameters?, machineDetection? }`.
+ * Request: `Authorization: Bearer $API_TOKEN`, JSON `{ to, persona?, voice?, parameters?, machineDetection? }`.
  * Answers 201 `{ callSid, persona }`; 400, 401, 405, 413, 415, 502 or 503 with `{ error }`.
  *
  * @example
@@ -90,7 +97,9 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       await req.body?.cancel();
       return jsonError(405, `Method ${req.method} is not allowed: use POST`, { headers: { allow: "POST" } });
     }
-    const refused = requireBearer(req, config.apiToken);
+    const refused = options.authorize === undefined
+      ? requireBearer(req, config.apiToken)
+      : options.authorize(req);
     if (refused !== undefined) {
       await req.body?.cancel();
       return refused;
@@ -116,7 +125,7 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       return jsonError(415, `Content-Type "${contentType}" is not JSON: send Content-Type: application/json`);
     }
 
-    const body = await readJson(req);
+    const body = await readBodyJson(req, MAX_PLACE_CALL_BODY_BYTES, '{"to": "+14155550100"}');
     if (!body.ok) return jsonError(body.status, body.error);
     const parsed = parseCallRequest(body.value, options.personaIds());
     if (!parsed.ok) return jsonError(400, parsed.error);
@@ -132,7 +141,12 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       );
     }
 
-    const query = new URLSearchParams({ persona });
+    const voice = parsed.value.voice;
+    if (voice !== undefined) {
+      const problem = voiceProblem(voice, options.engineOf?.(persona) ?? "realtime");
+      if (problem !== undefined) return jsonError(400, `Field "voice": ${problem}`);
+    }
+    const query = new URLSearchParams({ persona, ...(voice === undefined ? {} : { voice }) });
     for (const [name, value] of Object.entries(parameters)) query.append(name, value);
     const statusCallback = `${publicBaseUrl}${STATUS_CALLBACK_PATH}`;
     const client = createTwilioRestClient({
@@ -170,8 +184,16 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
     }
 
     log.info(`Outbound call placed: CallSid=${callSid} persona=${persona} to=${maskNumber(to)}`);
-    hub.emit({ type: "call.placed", at: now(), callSid, persona, from, to, parameters });
-    return jsonResponse(201, { callSid, persona });
+    hub.emit({
+      type: "call.placed",
+      at: now(),
+      callSid,
+      persona,
+      from,
+      to,
+      parameters: voice === undefined ? parameters : { ...parameters, voice },
+    });
+    return jsonResponse(201, { callSid, persona, ...(voice === undefined ? {} : { voice }) });
   };
 }
 
@@ -206,6 +228,9 @@ function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequ
     }
     persona = body.persona;
   }
+  if (body.voice !== undefined && typeof body.voice !== "string") {
+    return fail(`Field "voice": ${describe(body.voice)} is not a string`);
+  }
 
   const parameters: Record<string, string> = {};
   const raw = body.parameters;
@@ -237,7 +262,13 @@ function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequ
 
   return {
     ok: true,
-    value: { to, persona, parameters, machineDetection: md as MachineDetection | undefined },
+    value: {
+      to,
+      persona,
+      voice: body.voice as string | undefined,
+      parameters,
+      machineDetection: md as MachineDetection | undefined,
+    },
   };
 }
 
@@ -256,45 +287,6 @@ function parameterProblem(name: string, value: unknown): string | undefined {
   // deno-lint-ignore no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) return `"${name}" contains control characters`;
   return undefined;
-}
-
-type JsonBody = { ok: true; value: unknown } | { ok: false; status: number; error: string };
-
-async function readJson(req: Request): Promise<JsonBody> {
-  const tooLarge: JsonBody = {
-    ok: false,
-    status: 413,
-    error: `Request body is larger than ${MAX_PLACE_CALL_BODY_BYTES} bytes`,
-  };
-  if (Number(req.headers.get("content-length") ?? "0") > MAX_PLACE_CALL_BODY_BYTES) {
-    await req.body?.cancel();
-    return tooLarge;
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body !== null) {
-    for await (const chunk of req.body) {
-      size += chunk.byteLength;
-      // Leaving the loop early cancels the body.
-      if (size > MAX_PLACE_CALL_BODY_BYTES) return tooLarge;
-      chunks.push(chunk);
-    }
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  const text = new TextDecoder().decode(bytes);
-  if (text.trim() === "") {
-    return { ok: false, status: 400, error: 'Request body is empty: send JSON like {"to": "+14155550100"}' };
-  }
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (error) {
-    return { ok: false, status: 400, error: `Request body is not valid JSON: ${(error as Error).message}` };
-  }
 }
 
 function knownPersonas(ids: string[]): string {

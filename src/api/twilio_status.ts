@@ -49,6 +49,8 @@ export interface TwilioStatusOptions {
   maxTrackedCalls?: number;
   /** Clock for event timestamps. @default Date.now */
   now?: () => number;
+  /** Gets each signed answering-machine result (`AnsweredBy`), e.g. to leave a voicemail. */
+  onAnsweredBy?: (callSid: string, answeredBy: string) => void;
 }
 
 /** The latest known progress of one call. */
@@ -116,6 +118,7 @@ export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioS
       return text(400, "Missing CallSid");
     }
 
+    if (params.AnsweredBy !== undefined) options.onAnsweredBy?.(callSid, params.AnsweredBy);
     const progress = toProgress(params, now());
     if (progress === undefined) {
       const what = params.CallStatus !== undefined

@@ -12,10 +12,14 @@ import type { EngineId } from "../engines/voices.ts";
  * `never_connected`: the webhook was answered (or the call placed) but no media stream started.
  * `server_crashed`: written at startup for a record the previous run left open (it was killed or
  * crashed mid-call).
+ * `hung_up_by_user`: hung up from the calling page or the API (`POST /api/calls/:callSid/hangup`).
  */
 export const END_REASONS = [
   "caller_hung_up",
   "agent_hung_up",
+  "transferred",
+  "voicemail_left",
+  "hung_up_by_user",
   "upstream_refused",
   "upstream_dropped",
   "no_start",
@@ -27,6 +31,30 @@ export const END_REASONS = [
 
 /** Why a call ended. */
 export type EndReason = typeof END_REASONS[number];
+
+/**
+ * What Twilio does once the stream has ended (the `<Connect action>` answer): hang up, dial the
+ * transfer target, or say the persona's fallback message.
+ */
+export const AFTER_STREAM_ACTIONS = ["hangup", "dial", "fallback"] as const;
+
+/** What Twilio does once the stream has ended. */
+export type AfterStreamAction = typeof AFTER_STREAM_ACTIONS[number];
+
+/** One tool call: what the log line, the record and the live feed show. */
+export interface ToolCallSummary {
+  callId: string;
+  name: string;
+  /** The arguments as sent, truncated to 200 characters. */
+  arguments: string;
+  status: ToolCallStatus;
+  /** Size of the output given back to the model, bytes. */
+  resultBytes: number;
+  durationMs: number;
+}
+
+/** How a tool call went: `ok`, or why the model was told it failed. */
+export type ToolCallStatus = "ok" | "bad_arguments" | "unknown_tool" | "failed" | "timed_out" | "refused";
 
 /** Token usage of one response, as `response.done` reports it. */
 export interface Usage {
@@ -126,7 +154,11 @@ export type CallEvent =
    * audio still unplayed at Twilio, ms.
    */
   | { type: "agent.stopped"; at: number; callSid: string; unplayedMs: number }
-  | { type: "call.ended"; at: number; callSid: string; reason: EndReason; detail: string };
+  | { type: "call.ended"; at: number; callSid: string; reason: EndReason; detail: string }
+  /** The model called a tool (a persona's or a built-in). */
+  | ({ type: "tool.called"; at: number; callSid: string } & ToolCallSummary)
+  /** Decided when the stream ends: what the `<Connect action>` request is answered with. */
+  | { type: "call.after_stream"; at: number; callSid: string; action: AfterStreamAction; target?: string };
 
 /** Receives call events. Must not throw and must return quickly: it runs on the audio path. */
 export type CallEventListener = (event: CallEvent) => void;

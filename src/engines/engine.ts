@@ -33,6 +33,23 @@ export interface SessionPlan {
   greeting: string | undefined;
   /** The conversation so far, oldest first (empty for a new call). */
   history: readonly HistoryTurn[];
+  /** Functions offered to the model: the persona's tools and the built-ins it turned on. */
+  tools: readonly ToolSpec[];
+}
+
+/** A function the model may call, as offered on the wire. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  /** JSON schema of the arguments (an object schema). */
+  parameters: Record<string, unknown>;
+}
+
+/** Messages that tell the model something happened, and whether the model must then be asked to go on. */
+export interface EngineNote {
+  messages: string[];
+  /** Send {@linkcode Engine.continueMessage} once no answer is in progress (Realtime). */
+  thenContinue: boolean;
 }
 
 /** The messages that open a session, in order. */
@@ -144,4 +161,10 @@ export interface Engine {
   interruption(cut: readonly CutItem[], activeResponse: string | undefined): string[];
   /** The message that ends a session politely, if the engine has one. */
   closeMessage(): string | undefined;
+  /** The result of the tool call `callId` (JSON text) as a message; follow with {@linkcode continueMessage}. */
+  toolOutput(callId: string, output: string): string;
+  /** Asks the model to go on (after tool outputs or a note); some engines refuse it during an answer. */
+  continueMessage(): string;
+  /** Tells the model something it should react to: a key press, "leave the voicemail now". */
+  note(text: string): EngineNote;
 }

@@ -7,6 +7,9 @@
  */
 
 import type { LiveVoice, RealtimeVoice } from "../engines/voices.ts";
+import type { PersonaTool } from "./tools.ts";
+
+export type { PersonaTool, ToolCallContext, ToolParameters } from "./tools.ts";
 
 export { REALTIME_VOICES, type RealtimeVoice, TTS_ONLY_VOICES } from "../engines/voices.ts";
 
@@ -81,12 +84,38 @@ export interface Persona {
   noiseReduction?: "near_field" | "far_field" | "off";
   /** One line for people reading logs and `/healthz`. */
   description?: string;
+  /** Functions the agent may call (look up an order, book a slot). See the README's "Actions". */
+  tools?: PersonaTool[];
+  /** Offer the built-in `end_call`: the agent hangs up after its goodbye has been heard. */
+  endCall?: boolean;
+  /** Offer the built-in `transfer_call`: hand the caller to a person at an E.164 number. */
+  transfer?: TransferSettings;
+  /** Said when a transfer's dial fails (busy, no answer). @default a short apology */
+  transferFailedMessage?: string;
+  /** Caller key presses reach the model as text ("The caller pressed 1, 2"). @default false */
+  dtmf?: boolean;
+  /** Offer the built-in `press_keys`: the agent plays keypad tones (phone menus). @default false */
+  keypad?: boolean;
+  /**
+   * Left on an answering machine (outbound calls placed with machine detection): an instruction for
+   * the agent, or a function of the call returning one. Without it, Parley hangs up on a machine.
+   */
+  voicemail?: string | ((context: CallContext) => string);
   /**
    * Open the call's OpenAI session on the voice webhook, before Twilio's socket connects, so the
    * greeting is ready when the stream starts (README, "First word"). `false` opens it on the socket.
    * @default true
    */
   prewarm?: boolean;
+}
+
+/** Where `transfer_call` sends the caller. */
+export interface TransferSettings {
+  /**
+   * An E.164 number (`+14155550100`), or a function of the call returning one (e.g. from a call
+   * parameter). A `transferTo` call parameter in E.164 overrides it.
+   */
+  to: string | ((context: CallContext) => string | undefined);
 }
 
 /** A persona that loaded and passed validation. */

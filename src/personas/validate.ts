@@ -11,6 +11,7 @@
 import { estimateTokens, MAX_INSTRUCTIONS_TOKENS } from "../engines/live/session.ts";
 import { engineForModel, type EngineId, TTS_ONLY_VOICES, voicesFor } from "../engines/voices.ts";
 import type { Persona } from "./types.ts";
+import { checkActions } from "./validate_actions.ts";
 
 /**
  * The outcome of {@linkcode validatePersona}: a persona and no problems, or no persona and the
@@ -35,6 +36,13 @@ const PERSONA_FIELDS: { [K in keyof Persona]-?: true } = {
   noiseReduction: true,
   description: true,
   prewarm: true,
+  tools: true,
+  endCall: true,
+  transfer: true,
+  transferFailedMessage: true,
+  dtmf: true,
+  keypad: true,
+  voicemail: true,
 };
 
 const PERSONA_FIELD_NAMES: readonly (keyof Persona)[] = Object.keys(PERSONA_FIELDS) as (keyof Persona)[];
@@ -141,6 +149,7 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
   );
   checkOneOf(value.noiseReduction, "noiseReduction", NOISE_REDUCTION, report);
   checkText(value.description, "description", "write one line, or remove the field", report);
+  checkActions(value, report);
   if (value.prewarm !== undefined && typeof value.prewarm !== "boolean") {
     report(
       "prewarm",

@@ -143,6 +143,11 @@ export class BargeIn {
     return this.#clock.unplayedMs(now);
   }
 
+  /** True when Twilio's marks say the caller heard all agent audio sent (nothing left to play). */
+  heardAll(): boolean {
+    return this.#clock.heardAll();
+  }
+
   /** What the caller heard of `itemId` if it was cut off, ms. */
   heardOf(itemId: string): number | undefined {
     return this.#heard.get(itemId);

@@ -25,6 +25,8 @@ import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { StreamStart, TwilioInbound } from "../twilio/media_stream.ts";
+import { CallActions } from "./actions.ts";
+import { TONES_ITEM_PREFIX } from "./keypad_tones.ts";
 import { BargeIn, type Cut } from "./barge_in.ts";
 import { CallReporter } from "./call_reporter.ts";
 import { expectedModel, planCall } from "./call_setup.ts";
@@ -73,6 +75,14 @@ export interface CallRelay {
   readonly done: Promise<void>;
   /** Ends the call (server shutdown). */
   shutdown(): void;
+  /** Twilio's answering-machine result for this call (`AnsweredBy`): may leave a voicemail. */
+  machineAnswered(answeredBy: string): void;
+  /**
+   * Ends the call because a user hung it up from the page or the API (`hung_up_by_user`): the
+   * stream is closed, so Twilio goes on to the `<Connect action>` and the softphone's page hears
+   * the socket close.
+   */
+  hangUp(): void;
 }
 
 let connectionCounter = 0;
@@ -113,6 +123,7 @@ class Relay implements CallRelay {
   #prewarm: Prewarm | undefined;
   /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
   #greetingFrom: number | undefined;
+  #actions: CallActions | undefined;
 
   constructor(twilio: MediaSocket, options: CallRelayOptions) {
     this.connectionId = `c${++connectionCounter}`;
@@ -153,6 +164,14 @@ class Relay implements CallRelay {
     this.#end("server_shutdown", "the server is shutting down");
   }
 
+  machineAnswered(answeredBy: string): void {
+    if (!this.#ended) this.#actions?.machineAnswered(answeredBy);
+  }
+
+  hangUp(): void {
+    this.#end("hung_up_by_user", "hung up from the calling page or the API");
+  }
+
   get #callLabel(): string {
     return this.#report.label;
   }
@@ -168,14 +187,15 @@ class Relay implements CallRelay {
         this.#o.counters.framesToOpenai++;
         return;
       case "mark":
-        return this.#bargeIn.markEcho(message.name);
+        this.#bargeIn.markEcho(message.name);
+        return this.#actions?.heard();
       case "start":
         return this.#onStart(message.start);
       case "stop":
         return this.#end("caller_hung_up", "Twilio sent stop");
       case "dtmf":
         this.#log.info(`DTMF ${message.digit} on ${this.#callLabel}`);
-        return;
+        return this.#actions?.dtmf(message.digit);
       case "connected":
         return;
       case "invalid":
@@ -225,6 +245,7 @@ class Relay implements CallRelay {
       // Ahead of any caller audio, without waiting for the server: no dead air at the start.
       this.#session.configure(opening);
     }
+    this.#actions = this.#createActions(setup);
 
     // Bookkeeping after the sends: logging and recording stay off the path to the first audio.
     this.#bargeIn.gateMs = persona.persona.interruptions?.minSpeechMs ?? 0;
@@ -293,6 +314,7 @@ class Relay implements CallRelay {
       case "agent.audio.done":
         return this.#bargeIn.audioDone(event.responseId, event.itemId);
       case "caller.started":
+        this.#actions?.callerSpoke();
         return this.#bargeIn.callerStarted();
       case "caller.stopped":
         if (this.#bargeIn.callerStopped()) {
@@ -301,10 +323,14 @@ class Relay implements CallRelay {
         return this.#turns.callerStopped(event.at ?? this.#now());
       case "response.started":
         this.#bargeIn.responseStarted(event.responseId);
+        this.#actions?.responseStarted(event.responseId);
         return this.#turns.responseStarted(event.responseId);
       case "response.done":
         this.#bargeIn.responseDone(event.responseId);
-        return this.#report.responseDone(event, this.#session.model);
+        this.#report.responseDone(event, this.#session.model);
+        return this.#actions?.responseDone(event.responseId);
+      case "tool.call":
+        return this.#actions?.toolCall(event);
       case "transcript":
         return this.#report.transcript(
           event.speaker,
@@ -333,7 +359,9 @@ class Relay implements CallRelay {
 
   /** The caller cut in (Twilio was cleared): stop the agent where the caller stopped hearing it. */
   #onCut(cut: Cut): void {
-    for (const message of this.#session.engine.interruption(cut.items, cut.activeResponse)) {
+    // Keypad tones are agent audio to the caller but no item the engine knows.
+    const items = cut.items.filter((item) => !item.itemId.startsWith(TONES_ITEM_PREFIX));
+    for (const message of this.#session.engine.interruption(items, cut.activeResponse)) {
       this.#session.send(message);
     }
 
@@ -344,6 +372,27 @@ class Relay implements CallRelay {
       this.#report.interruption(first, this.#now() - cut.at, cut.staleOnly);
     }
     this.#turns.abandon();
+  }
+
+  // ── Actions ─────────────────────────────────────────────────────────────────────────────────
+
+  #createActions(setup: Extract<ReturnType<typeof planCall>, { ok: true }>): CallActions {
+    const start = this.#start!;
+    return new CallActions({
+      persona: setup.persona,
+      context: { parameters: start.customParameters, callSid: start.callSid, streamSid: start.streamSid },
+      engine: setup.engine,
+      send: (message) => this.#session.send(message),
+      heardAll: () => this.#bargeIn.heardAll(),
+      stopAgent: () => this.#bargeIn.cut(this.#now()),
+      playAgentAudio: (itemId, payload) => {
+        this.#bargeIn.agentAudio(itemId, itemId, payload);
+        this.#bargeIn.audioDone(itemId, itemId);
+      },
+      end: (reason, detail) => this.#end(reason, detail),
+      toolCalled: (report) => this.#report.toolCalled(report),
+      log: this.#log,
+    });
   }
 
   // ── The end ─────────────────────────────────────────────────────────────────────────────────
@@ -357,7 +406,10 @@ class Relay implements CallRelay {
     this.#session.close();
     this.#leg.close(); // hands the call back to Twilio, which plays the fallback verb after <Connect>
     this.#turns.abandon();
+    this.#actions?.close();
     this.#report.ended(this.#callLabel, reason, detail);
+    const after = this.#actions?.afterStream(reason) ?? { action: "fallback" };
+    if (this.#start !== undefined) this.#report.emit({ type: "call.after_stream", ...after });
     // GPT-Live is told goodbye and answers; the call is done when its socket is closed too.
     this.#session.closed.then(() => this.#resolveDone());
   }

@@ -9,7 +9,8 @@
 import type { CallEvent, CallEventListener, EndReason } from "../calls/call_events.ts";
 import type { EngineEvent } from "../engines/engine.ts";
 import type { Logger } from "../log.ts";
-import { excerpt } from "../log.ts";
+import { escapeLogText, excerpt } from "../log.ts";
+import type { ToolCallReport } from "./actions.ts";
 import type { InterruptedItem } from "./playback_clock.ts";
 import type { TurnLatency } from "./turn_timer.ts";
 
@@ -179,10 +180,28 @@ export class CallReporter {
   /** The call ended: one line with the reason (an error unless the caller or the server ended it). */
   ended(label: string, reason: EndReason, detail: string): void {
     const line = `Call ended: ${label} reason=${reason} (${detail})`;
-    if (reason === "caller_hung_up" || reason === "server_shutdown") this.#log.info(line);
+    if (NORMAL_ENDS.has(reason)) this.#log.info(line);
     else this.#log.error(line);
     this.emit({ type: "call.ended", reason, detail });
   }
+
+  /** A tool call finished: one log line (arguments already truncated) and a `tool.called` event. */
+  toolCalled(report: ToolCallReport): void {
+    this.#log.info(
+      `Tool call: ${this.label} ${report.name}(${escapeLogText(report.arguments)}) → ${report.status}, ` +
+        `${report.resultBytes} B in ${report.durationMs} ms`,
+    );
+    this.emit({ type: "tool.called", ...report });
+  }
 }
+
+/** End reasons that are a call going as planned: logged as info, not error. */
+const NORMAL_ENDS: ReadonlySet<EndReason> = new Set([
+  "caller_hung_up",
+  "server_shutdown",
+  "agent_hung_up",
+  "transferred",
+  "voicemail_left",
+]);
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

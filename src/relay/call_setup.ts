@@ -12,6 +12,7 @@ import { renderInstructions } from "../personas/loader.ts";
 import { liveInstructionsProblem } from "../personas/validate.ts";
 import type { LoadedPersona, PersonaRegistry } from "../personas/types.ts";
 import type { StreamStart } from "../twilio/media_stream.ts";
+import { offeredTools } from "./built_in_tools.ts";
 
 /** What {@linkcode planCall} needs. */
 export interface CallSetupOptions {
@@ -82,6 +83,7 @@ export function planCall(
       voice,
       greeting: persona.persona.greeting,
       history: [],
+      tools: offeredTools(persona.persona),
     },
   };
 }

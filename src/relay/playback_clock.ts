@@ -156,6 +156,11 @@ export class PlaybackClock {
     return cut;
   }
 
+  /** True when Twilio has echoed the marks of everything sent: the caller heard it all. */
+  heardAll(): boolean {
+    return this.#drained();
+  }
+
   /** True when Twilio has played everything sent (its buffer is empty). */
   #drained(): boolean {
     return this.#items.every((item) => item.ackedMs >= item.sentMs);

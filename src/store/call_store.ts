@@ -18,7 +18,16 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
-import type { CallEvent, CallEventListener, CallStatus, EndReason, Usage } from "../calls/call_events.ts";
+import type {
+  AfterStreamAction,
+  CallEvent,
+  CallEventListener,
+  CallStatus,
+  EndReason,
+  ToolCallStatus,
+  ToolCallSummary,
+  Usage,
+} from "../calls/call_events.ts";
 import { migrate } from "./schema.ts";
 import { engineForModel, type EngineId } from "../engines/voices.ts";
 import {
@@ -109,6 +118,10 @@ export interface CallSummary {
   /** The most agent audio left unplayed at Twilio when the model stopped speaking, ms (GPT-Live). */
   maxUnplayedMs: number | null;
   costUsd: number | null;
+  /** What Twilio was told to do after the stream (`hangup`, `dial`, `fallback`), once decided. */
+  afterStream: AfterStreamAction | null;
+  /** The number a `transferred` call was dialled to. */
+  transferTarget: string | null;
 }
 
 /** The whole record: the summary plus everything that happened, in order. */
@@ -119,6 +132,13 @@ export interface CallRecord extends CallSummary {
   latency: LatencySummary | null;
   interruptions: InterruptionRecord[];
   responses: ResponseUsage[];
+  /** The model's tool calls, in order. */
+  toolCalls: ToolCallRecord[];
+}
+
+/** One tool call: arguments truncated to 200 characters, the output's size and the time taken. */
+export interface ToolCallRecord extends ToolCallSummary {
+  at: number;
 }
 
 /** Filters for {@linkcode CallStore.listCalls}. */
@@ -517,6 +537,28 @@ class SqliteCallStore implements CallStore {
             event.callSid,
           );
           break;
+        case "tool.called":
+          this.#run(
+            `INSERT INTO tool_calls (call_sid, at, call_id, name, arguments, status, result_bytes, duration_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+            event.callSid,
+            at,
+            event.callId,
+            event.name,
+            event.arguments,
+            event.status,
+            event.resultBytes,
+            event.durationMs,
+          );
+          break;
+        case "call.after_stream":
+          this.#run(
+            "UPDATE calls SET after_stream = ?, transfer_target = ? WHERE call_sid = ?",
+            event.action,
+            event.target ?? null,
+            event.callSid,
+          );
+          break;
         case "call.ended":
           // The first end wins: a later one is the teardown echoing it.
           this.#run(
@@ -587,6 +629,15 @@ class SqliteCallStore implements CallStore {
         responseId: String(r.response_id),
         usage: toUsage(r),
         costUsd: numOrNull(r.cost_usd),
+      })),
+      toolCalls: rows("tool_calls").map((r) => ({
+        at: num(r.at),
+        callId: String(r.call_id),
+        name: String(r.name),
+        arguments: String(r.arguments),
+        status: String(r.status) as ToolCallStatus,
+        resultBytes: num(r.result_bytes),
+        durationMs: num(r.duration_ms),
       })),
     };
   }
@@ -659,6 +710,8 @@ function toSummary(row: Row): CallSummary {
     minutes: num(row.minutes),
     maxUnplayedMs: numOrNull(row.max_unplayed_ms),
     costUsd: num(row.unpriced_responses) > 0 ? null : num(row.cost_usd),
+    afterStream: strOrNull(row.after_stream) as AfterStreamAction | null,
+    transferTarget: strOrNull(row.transfer_target),
   };
 }
 

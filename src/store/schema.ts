@@ -103,6 +103,40 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN minutes REAL NOT NULL DEFAULT 0;
   ALTER TABLE calls ADD COLUMN max_unplayed_ms REAL;
   `,
+  // 3: leads for the calling page; `fields` is a JSON object of strings that become call parameters.
+  `
+  CREATE TABLE leads (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    company TEXT NOT NULL DEFAULT '',
+    notes TEXT NOT NULL DEFAULT '',
+    fields TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX leads_phone ON leads (phone);
+  CREATE INDEX calls_to_number ON calls (to_number);
+  `,
+  // 4: agent actions. What Twilio does after the stream (the <Connect action> answer: hangup,
+  // dial, fallback) and the transfer target, kept so any instance answers it after a restart; one
+  // row per tool call.
+  `
+  ALTER TABLE calls ADD COLUMN after_stream TEXT;
+  ALTER TABLE calls ADD COLUMN transfer_target TEXT;
+  CREATE TABLE tool_calls (
+    id INTEGER PRIMARY KEY,
+    call_sid TEXT NOT NULL REFERENCES calls (call_sid),
+    at INTEGER NOT NULL,
+    call_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result_bytes INTEGER NOT NULL,
+    duration_ms REAL NOT NULL
+  );
+  CREATE INDEX tool_calls_call ON tool_calls (call_sid, id);
+  `,
 ];
 
 /** The schema version this build writes. */

@@ -82,6 +82,8 @@ export interface IncomingNumber {
 export interface TwilioRestClient {
   /** Places an outbound call. */
   createCall(params: CreateCallParams): Promise<TwilioCall>;
+  /** Hangs up call `sid` (`Status=completed`). */
+  hangUpCall(sid: string): Promise<void>;
   /** Finds the account's number `phoneNumber` (E.164), or undefined when the account lacks it. */
   findIncomingNumber(phoneNumber: string): Promise<IncomingNumber | undefined>;
   /** Sets a number's voice webhook to `url`, requested with POST. Returns the updated number. */
@@ -198,6 +200,14 @@ export function createTwilioRestClient(options: TwilioRestClientOptions): Twilio
         to: optionalString(body, "to"),
         from: optionalString(body, "from"),
       };
+    },
+
+    async hangUpCall(sid) {
+      await request(
+        "POST",
+        `/Calls/${encodeURIComponent(sid)}.json`,
+        new URLSearchParams({ Status: "completed" }),
+      );
     },
 
     async findIncomingNumber(phoneNumber) {

@@ -11,6 +11,7 @@
  */
 
 import { validateRequest } from "twilio/lib/webhooks/webhooks.js";
+import { readBodyText } from "../http/body.ts";
 import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 
@@ -178,43 +179,12 @@ export class TwilioFormTooLargeError extends Error {
  * @throws {TwilioFormTooLargeError} when the body exceeds {@linkcode MAX_TWILIO_FORM_BYTES}.
  */
 export async function readTwilioForm(req: Request): Promise<Record<string, string>> {
-  const text = await readBoundedText(req, MAX_TWILIO_FORM_BYTES);
+  const body = await readBodyText(req, MAX_TWILIO_FORM_BYTES);
+  if (!body.ok) throw new TwilioFormTooLargeError(); // its only refusal: too large
+  const text = body.text;
   const params: Record<string, string> = {};
   for (const [name, value] of new URLSearchParams(text)) params[name] = value;
   return params;
-}
-
-async function readBoundedText(req: Request, maxBytes: number): Promise<string> {
-  const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) {
-    await req.body?.cancel();
-    throw new TwilioFormTooLargeError();
-  }
-  if (req.body === null) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = req.body.getReader();
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel();
-        throw new TwilioFormTooLargeError();
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
 }
 
 function refuse(code: SignatureRefusal, reason: string): TwilioSignatureResult {

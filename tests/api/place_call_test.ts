@@ -195,7 +195,7 @@ Deno.test("POST /api/calls refuses bad requests with 400 naming the field", asyn
     [
       "unknown field",
       { to: "+14155550100", from: "+1999" },
-      /^Unknown field "from": allowed fields are to, persona, parameters, machineDetection/,
+      /^Unknown field "from": allowed fields are to, persona, voice, parameters, machineDetection/,
     ],
   ];
   for (const [name, body, message] of cases) {

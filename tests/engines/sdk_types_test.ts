@@ -16,6 +16,22 @@ import type { Persona } from "../../src/personas/types.ts";
 import { checkClientEvent } from "../fakes/live_schema.ts";
 import * as realtimeEvents from "../../src/engines/realtime/events.ts";
 import * as realtimeSession from "../../src/engines/realtime/session.ts";
+import { offeredTools } from "../../src/relay/built_in_tools.ts";
+
+/** Every tool Parley offers: a persona tool and the three built-ins. */
+const ALL_TOOLS = offeredTools({
+  voice: "marin",
+  instructions: "x",
+  endCall: true,
+  transfer: { to: "+14155550100" },
+  keypad: true,
+  tools: [{
+    name: "lookup_order",
+    description: "Looks up an order.",
+    parameters: { type: "object", properties: { order: { type: "string" } }, required: ["order"] },
+    run: () => ({}),
+  }],
+});
 
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const PAYLOAD = "//////////8=";
@@ -67,7 +83,14 @@ const REALTIME: Builders = {
       withoutNullNoiseReduction(
         realtimeSession.sessionUpdateEvent(p, { model: "gpt-realtime-2.1", instructions: render(p) }),
       )
-    ),
+    ).concat([
+      realtimeSession.sessionUpdateEvent({ voice: "marin", instructions: "x" }, {
+        model: "gpt-realtime-2.1",
+        instructions: "Use the tools.",
+        tools: ALL_TOOLS,
+      }),
+    ]),
+  functionCallOutputEvent: () => [realtimeEvents.functionCallOutputEvent("call_1", '{"ok":true}')],
   appendAudioEvent: () => [realtimeEvents.appendAudioEvent(PAYLOAD)],
   responseCreateEvent:
     () => [realtimeEvents.responseCreateEvent(), realtimeEvents.responseCreateEvent("Greet.")],
@@ -101,6 +124,11 @@ const LIVE: Builders = {
           { name: "lookup", description: "Find a lead.", parameters: { type: "object", properties: {} } },
         ],
       },
+    }),
+    liveSession.sessionStartEvent({ voice: "marin" }, {
+      model: "gpt-live-1.1",
+      instructions: "Use the tools.",
+      delegation: { model: "gpt-5.5", tools: ALL_TOOLS },
     }),
   ],
   inputAudioAppendEvent: () => [liveEvents.inputAudioAppendEvent(PAYLOAD)],

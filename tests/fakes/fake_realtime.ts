@@ -4,7 +4,10 @@
  * Behaves like the real one where the relay can tell: answers `session.created` on connect and
  * `session.updated` to each `session.update`, streams audio faster than real time, and after a
  * `response.cancel` still sends a few deltas that were "in flight" before `response.done`
- * (status `cancelled`). It can refuse the handshake (401) or open slowly.
+ * (status `cancelled`). It can refuse the handshake (401) or open slowly. A response may end with
+ * function calls, streamed as the real server does (`output_item.added`, argument deltas,
+ * `…arguments.done`, `output_item.done`, all before `response.done`); a `response.create` while a
+ * response is in progress is refused with `conversation_already_has_active_response`.
  *
  * @module
  */
@@ -46,6 +49,16 @@ export interface ScriptedResponse {
   inFlightAfterCancel?: number;
   /** Usage reported in `response.done`. */
   usage?: Record<string, unknown>;
+  /** Function calls the response makes after its audio. */
+  functionCalls?: ScriptedFunctionCall[];
+}
+
+/** One function call of a scripted response. */
+export interface ScriptedFunctionCall {
+  callId: string;
+  name: string;
+  /** JSON text, streamed in a few deltas. */
+  arguments: string;
 }
 
 /** A scripted Realtime server. */
@@ -129,6 +142,8 @@ export class FakeRealtimeSession {
   #waiters: { match: (e: ReceivedEvent) => boolean; resolve: (e: ReceivedEvent) => void }[] = [];
   #cancelRequested = false;
   #eventCounter = 0;
+  /** The response being streamed, if any. */
+  activeResponse: string | undefined;
 
   constructor(
     socket: WebSocket,
@@ -153,6 +168,19 @@ export class FakeRealtimeSession {
         this.send({ type: "session.updated", session: event.session });
       }
       if (event.type === "response.cancel") this.#cancelRequested = true;
+      if (event.type === "response.create" && this.activeResponse !== undefined) {
+        this.send({
+          type: "error",
+          error: {
+            type: "invalid_request_error",
+            code: "conversation_already_has_active_response",
+            message:
+              `Conversation already has an active response in progress: ${this.activeResponse}. Wait until the response is finished before creating a new one.`,
+            param: null,
+            event_id: event.event_id ?? null,
+          },
+        });
+      }
       if (
         event.type === "response.create" && greeting !== undefined &&
         this.eventsOf("response.create").length === 1
@@ -211,6 +239,7 @@ export class FakeRealtimeSession {
     const interval = script.intervalMs ?? 10;
     let inFlight = script.inFlightAfterCancel ?? 3;
     this.#cancelRequested = false;
+    this.activeResponse = script.responseId;
     this.send({ type: "response.created", response: { id: script.responseId, status: "in_progress" } });
     this.send({
       type: "response.output_item.added",
@@ -253,6 +282,11 @@ export class FakeRealtimeSession {
         transcript: script.transcript,
       });
     }
+    for (const [index, call] of (script.functionCalls ?? []).entries()) {
+      if (cancelled) break;
+      await this.#streamFunctionCall(script.responseId, index + 1, call);
+    }
+    this.activeResponse = undefined;
     this.send({
       type: "response.done",
       response: {
@@ -263,6 +297,48 @@ export class FakeRealtimeSession {
       },
     });
     return { deltas, cancelled };
+  }
+
+  async #streamFunctionCall(
+    responseId: string,
+    outputIndex: number,
+    call: ScriptedFunctionCall,
+  ): Promise<void> {
+    const itemId = `fc_${call.callId}`;
+    const item = { id: itemId, type: "function_call", call_id: call.callId, name: call.name };
+    this.send({
+      type: "response.output_item.added",
+      response_id: responseId,
+      output_index: outputIndex,
+      item: { ...item, status: "in_progress", arguments: "" },
+    });
+    const third = Math.ceil(call.arguments.length / 3) || 1;
+    for (let at = 0; at < call.arguments.length; at += third) {
+      this.send({
+        type: "response.function_call_arguments.delta",
+        response_id: responseId,
+        item_id: itemId,
+        output_index: outputIndex,
+        call_id: call.callId,
+        delta: call.arguments.slice(at, at + third),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    this.send({
+      type: "response.function_call_arguments.done",
+      response_id: responseId,
+      item_id: itemId,
+      output_index: outputIndex,
+      call_id: call.callId,
+      name: call.name,
+      arguments: call.arguments,
+    });
+    this.send({
+      type: "response.output_item.done",
+      response_id: responseId,
+      output_index: outputIndex,
+      item: { ...item, status: "completed", arguments: call.arguments },
+    });
   }
 
   /** Closes the session from the server side. */

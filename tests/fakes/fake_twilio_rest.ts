@@ -1,5 +1,5 @@
 /**
- * A working stand-in for Twilio's REST API (2010-04-01) on 127.0.0.1, port 0: Calls.json,
+ * A working stand-in for Twilio's REST API (2010-04-01) on 127.0.0.1, port 0: Calls.json, Calls/{Sid}.json,
  * IncomingPhoneNumbers.json and IncomingPhoneNumbers/{Sid}.json. It checks HTTP Basic auth like
  * Twilio (401, code 20003), records every request, and can be told to refuse the next request
  * with a Twilio error body.
@@ -91,6 +91,10 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
         to: form.get("To"),
         from: form.get("From"),
       });
+    }
+    const callUpdate = new RegExp(`^${account}/Calls/(CA[0-9a-f]{32})\\.json$`).exec(url.pathname);
+    if (req.method === "POST" && callUpdate !== null) {
+      return json(200, { sid: callUpdate[1], status: form.get("Status") ?? "in-progress" });
     }
     if (req.method === "GET" && url.pathname === `${account}/IncomingPhoneNumbers.json`) {
       const wanted = url.searchParams.get("PhoneNumber");

@@ -19,6 +19,7 @@ import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.t
 import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../../src/server.ts";
 import type { CallStore } from "../../src/store/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
+import type { LeadStore } from "../../src/store/leads.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -37,8 +38,8 @@ export const TEST_AUTH_TOKEN = "test-auth-token-0123456789";
 /** The OpenAI key the test server sends upstream. */
 export const TEST_OPENAI_KEY = "sk-test-key-abcdefghijklmnop";
 /**
- * The tests' own personas (`tester` answers outbound calls, `quiet` inbound ones): never the user's
- * `personas/`, which they edit and add to.
+ * The tests' own personas (`tester` answers outbound calls, `quiet` inbound ones, `alex` is the
+ * calling page's sales caller): never the user's `personas/`, which they edit and add to.
  */
 export const TEST_PERSONAS_DIR = new URL("../testdata/personas/", import.meta.url).pathname;
 
@@ -62,6 +63,8 @@ export interface TestParleyOptions {
   realtime?: FakeRealtimeOptions;
   /** Close pre-warmed sessions no stream claims after this long. */
   prewarmTtlMs?: number;
+  /** A leads table to wire in. */
+  leads?: LeadStore;
 }
 
 /** A running test server. */
@@ -96,6 +99,8 @@ export interface TestParley {
   answerWebhook(callSid: string, query?: string): Promise<string>;
   /** Opens the media socket at a `wss://parley.test/…` stream URL, signed as Twilio would. */
   connectStream(streamUrl: string, callSid?: string): Promise<FakeTwilioCall>;
+  /** Posts a signed Twilio form to `pathAndQuery` (e.g. the `<Connect action>` request). */
+  postTwilio(pathAndQuery: string, params: Record<string, string>): Promise<Response>;
   /** Headers Twilio would send for `publicUrl` with these form parameters. */
   twilioHeaders(publicUrl: string, params?: Record<string, string>): Record<string, string>;
   close(): Promise<void>;
@@ -155,6 +160,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       ? {}
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
+    ...(options.leads === undefined ? {} : { leads: options.leads }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;
@@ -215,6 +221,16 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       return call;
     },
     twilioHeaders,
+    postTwilio(pathAndQuery, params) {
+      return fetch(`${origin}${pathAndQuery}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          ...twilioHeaders(`${TEST_PUBLIC_BASE_URL}${pathAndQuery}`, params),
+        },
+        body: new URLSearchParams(params),
+      });
+    },
     async close() {
       await parley.shutdown();
       await server.shutdown();

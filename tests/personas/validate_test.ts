@@ -185,7 +185,7 @@ Deno.test("validatePersona rejects unknown fields, suggesting the closest known 
   await t.step("a name like no known field, listing the known ones", () => {
     assert.deepEqual(problemsOf({ colour: "blue" }), [
       `${FILE}: colour: unknown field; known fields are voice, instructions, greeting, vad, interruptions, ` +
-      "fallbackMessage, model, reasoning, maxOutputTokens, transcriptionModel, noiseReduction, description, prewarm",
+      "fallbackMessage, model, reasoning, maxOutputTokens, transcriptionModel, noiseReduction, description, tools, endCall, transfer, transferFailedMessage, dtmf, keypad, voicemail, prewarm",
     ]);
   });
   await t.step("temperature, which the GA Realtime API does not have", () => {
@@ -308,5 +308,45 @@ Deno.test("validatePersona is engine-aware: a gpt-live model takes GPT-Live's vo
       `${FILE}: instructions: about 17504 tokens, over GPT-Live's limit of 16384 (fixed when the session starts); shorten the script`,
     ]);
     assert.deepEqual(problemsOf({ instructions: long }), [], "the Realtime API takes them");
+  });
+});
+
+Deno.test("validatePersona checks the action fields, naming the file, the tool and the field", async (t) => {
+  await t.step("a valid set of actions passes", () => {
+    assert.deepEqual(
+      problemsOf({
+        endCall: true,
+        transfer: { to: "+14155550100" },
+        transferFailedMessage: "Sorry.",
+        dtmf: true,
+        keypad: false,
+        voicemail: () => "Leave a message.",
+        tools: [{ name: "lookup", description: "Find it.", run: () => ({}) }],
+      }),
+      [],
+    );
+  });
+  await t.step("a transfer target that is not E.164, or none at all", () => {
+    assert.deepEqual(problemsOf({ transfer: { to: "555-0100" } }), [
+      'personas/test.ts: transfer.to: "555-0100" is not an E.164 number; write it as +14155550100',
+    ]);
+    assert.match(problemsOf({ transfer: {} })[0]!, /transfer\.to: missing; write an E\.164 number/);
+  });
+  await t.step("tools: a built-in name, no description, a non-object schema, no run", () => {
+    assert.deepEqual(
+      problemsOf({ tools: [{ name: "end_call", parameters: { type: "string" } }] }),
+      [
+        'personas/test.ts: tools[0] (end_call).name: "end_call" is built in; choose another name (built-ins: end_call, transfer_call, press_keys)',
+        "personas/test.ts: tools[0] (end_call).description: missing; say what the tool does and when the agent should use it",
+        'personas/test.ts: tools[0] (end_call).parameters: must be a JSON schema of type "object", e.g. { type: "object", properties: { … } }',
+        "personas/test.ts: tools[0] (end_call).run: missing or not a function; write run(args, call) { … } returning the result",
+      ],
+    );
+  });
+  await t.step("flags and messages of the wrong type", () => {
+    assert.deepEqual(problemsOf({ endCall: "yes", voicemail: "" }), [
+      'personas/test.ts: endCall: "yes" is not true or false',
+      "personas/test.ts: voicemail: not a non-empty string or a function; write the message the agent leaves",
+    ]);
   });
 });

@@ -52,6 +52,7 @@ Deno.test("call setup takes the named persona, its model and voice, and renders 
       voice: "cedar",
       greeting: "Say hi.",
       history: [],
+      tools: [],
     },
   );
 });

@@ -18,6 +18,7 @@ const PLAN: SessionPlan = {
   voice: "marin",
   greeting: "Say hello.",
   history: [],
+  tools: [],
 };
 
 function open(fake: FakeRealtimeServer, engine: Engine = createRealtimeEngine(fake.url)) {

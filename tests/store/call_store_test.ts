@@ -157,6 +157,8 @@ const EXPECTED: CallRecord = {
   minutes: 0,
   maxUnplayedMs: null,
   costUsd: RESP_1_USD + RESP_2_USD,
+  afterStream: null,
+  transferTarget: null,
   statuses: [
     { at: 1_600, status: "ringing", detail: "" },
     { at: 2_000, status: "in-progress", detail: "answered by human" },
@@ -205,6 +207,7 @@ const EXPECTED: CallRecord = {
       costUsd: RESP_2_USD,
     },
   ],
+  toolCalls: [],
 };
 
 /** Floats summed in a different order differ in the last bits: compare cost within a nano-dollar. */
@@ -233,7 +236,7 @@ Deno.test("call store records a scripted call exactly", async (t) => {
           (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
           SCHEMA_VERSION,
         );
-        assert.equal(SCHEMA_VERSION, 2);
+        assert.equal(SCHEMA_VERSION, 4);
         assert.equal(
           (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
           "wal",

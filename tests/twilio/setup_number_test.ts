@@ -259,7 +259,7 @@ Deno.test("deno task setup-number: task permissions, arguments, exit codes", asy
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
-      /--persona: "nobody" names no persona in .*: nothing was changed; use one of quiet, tester/,
+      /--persona: "nobody" names no persona in .*: nothing was changed; use one of alex, quiet, tester/,
     );
     assert.equal(twilio.requests.length, 0);
   });

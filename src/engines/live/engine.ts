@@ -25,9 +25,22 @@
 
 import type { Engine, EngineEvent, EngineReader, SessionOpening, SessionPlan } from "../engine.ts";
 import { LIVE_VOICES, type LiveVoice } from "../voices.ts";
-import { commentaryAppendEvent, inputAudioAppendEvent, parseLiveEvent, sessionCloseEvent } from "./events.ts";
+import {
+  commentaryAppendEvent,
+  functionCallOutputEvent,
+  inputAudioAppendEvent,
+  parseLiveEvent,
+  responseCreateEvent,
+  sessionCloseEvent,
+} from "./events.ts";
 import { sessionStartEvent } from "./session.ts";
 import { SessionClock, type TranscriptTurn, TurnAssembler } from "./transcripts.ts";
+
+/**
+ * The Responses model that runs a persona's tools behind GPT-Live (delegation). The SDK types name
+ * no default; this is the one OpenAI's delegation guide uses.
+ */
+export const DELEGATION_MODEL = "gpt-5.5";
 
 /** No output audio for this long means the model has stopped speaking (the answer ended or yielded). */
 export const ANSWER_GAP_MS = 250;
@@ -58,6 +71,10 @@ export function createLiveEngine(url: string): Engine {
     reader: (now) => new LiveReader(now),
     interruption: () => [],
     closeMessage: () => sessionCloseEvent(),
+    toolOutput: (callId, output) => functionCallOutputEvent(callId, output),
+    continueMessage: () => responseCreateEvent(),
+    // No user-text event reaches the Live model itself: speakable context is the way to tell it.
+    note: (text) => ({ messages: [commentaryAppendEvent(text)], thenContinue: false }),
   };
 }
 
@@ -71,6 +88,7 @@ function liveOpening(plan: SessionPlan): SessionOpening {
       model: plan.model,
       instructions: plan.instructions,
       history,
+      ...(plan.tools.length === 0 ? {} : { delegation: { model: DELEGATION_MODEL, tools: plan.tools } }),
     })],
     afterReady: plan.greeting === undefined ? [] : [commentaryAppendEvent(plan.greeting)],
   };

@@ -12,6 +12,7 @@ import type { CutItem, Engine, EngineEvent, EngineReader, SessionOpening, Sessio
 import { REALTIME_VOICES } from "../voices.ts";
 import {
   appendAudioEvent,
+  functionCallOutputEvent,
   historyItemEvent,
   parseRealtimeEvent,
   responseCancelEvent,
@@ -61,6 +62,9 @@ export function createRealtimeEngine(baseUrl: string): Engine {
     reader: () => REALTIME_READER,
     interruption: realtimeInterruption,
     closeMessage: () => undefined,
+    toolOutput: functionCallOutputEvent,
+    continueMessage: () => responseCreateEvent(),
+    note: (text) => ({ messages: [historyItemEvent("caller", text)], thenContinue: true }),
   };
 }
 
@@ -73,7 +77,12 @@ const REALTIME_READER: EngineReader = {
 };
 
 function realtimeOpening(plan: SessionPlan): SessionOpening {
-  const options = { model: plan.model, instructions: plan.instructions, voice: plan.voice };
+  const options = {
+    model: plan.model,
+    instructions: plan.instructions,
+    voice: plan.voice,
+    tools: plan.tools,
+  };
   const first = [sessionUpdateEvent(plan.persona, options)];
   for (const turn of plan.history) first.push(historyItemEvent(turn.speaker, turn.text));
   if (plan.greeting !== undefined) {
@@ -110,6 +119,8 @@ function toEngineEvent(event: ReturnType<typeof parseRealtimeEvent>): EngineEven
           : undefined,
         usage: event.usage,
       };
+    case "function_call":
+      return { type: "tool.call", callId: event.callId, name: event.name, arguments: event.arguments };
     case "caller.transcript":
       return { type: "transcript", speaker: "caller", text: event.transcript, itemId: event.itemId };
     case "agent.transcript":

@@ -21,6 +21,8 @@ export type RealtimeServerEvent =
   | { type: "response.output_audio.done"; responseId: string; itemId: string }
   | { type: "agent.transcript"; responseId: string; itemId: string; transcript: string }
   | { type: "response.done"; responseId: string; status: string; reason: string; usage: Usage | undefined }
+  /** A `function_call` output item is complete (`response.output_item.done`). */
+  | { type: "function_call"; responseId: string; callId: string; name: string; arguments: string }
   | { type: "other"; name: string }
   | { type: "invalid"; problem: string };
 
@@ -63,6 +65,18 @@ export function parseRealtimeEvent(text: string): RealtimeServerEvent {
       };
     case "response.created":
       return { type, responseId: str(record(value.response).id) };
+    case "response.output_item.done": {
+      // The whole call in one event; argument deltas and `…arguments.done` before it are not needed.
+      const item = record(value.item);
+      if (item.type !== "function_call") return { type: "other", name: type };
+      return {
+        type: "function_call",
+        responseId: str(value.response_id),
+        callId: str(item.call_id),
+        name: str(item.name),
+        arguments: str(item.arguments),
+      };
+    }
     case "response.done": {
       const response = record(value.response);
       const details = record(response.status_details);
@@ -156,4 +170,15 @@ export function historyItemEvent(speaker: "caller" | "agent", text: string): str
     ? { type: "message", role: "user", content: [{ type: "input_text", text }] }
     : { type: "message", role: "assistant", content: [{ type: "output_text", text }] };
   return JSON.stringify({ type: "conversation.item.create", item });
+}
+
+/**
+ * `conversation.item.create` with a `function_call_output`: the result of the tool call `callId`.
+ * Follow it with `response.create` once no response is in progress.
+ */
+export function functionCallOutputEvent(callId: string, output: string): string {
+  return JSON.stringify({
+    type: "conversation.item.create",
+    item: { type: "function_call_output", call_id: callId, output },
+  });
 }

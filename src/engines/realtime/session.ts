@@ -6,6 +6,7 @@
  */
 
 import type { Persona, VadSettings } from "../../personas/types.ts";
+import type { ToolSpec } from "../engine.ts";
 
 /** Options for {@linkcode sessionUpdateEvent}. */
 export interface SessionUpdateOptions {
@@ -15,6 +16,8 @@ export interface SessionUpdateOptions {
   instructions: string;
   /** The call's voice. @default the persona's */
   voice?: string;
+  /** Functions the model may call. @default none */
+  tools?: readonly ToolSpec[];
 }
 
 /** Default caller transcription model. */
@@ -51,6 +54,10 @@ export function sessionUpdateEvent(persona: Persona, options: SessionUpdateOptio
   };
   if (persona.reasoning !== undefined) session.reasoning = { effort: persona.reasoning.effort };
   if (persona.maxOutputTokens !== undefined) session.max_output_tokens = persona.maxOutputTokens;
+  if (options.tools !== undefined && options.tools.length > 0) {
+    session.tools = options.tools.map((tool) => ({ type: "function", ...tool }));
+    session.tool_choice = "auto";
+  }
   return JSON.stringify({ type: "session.update", session });
 }
 

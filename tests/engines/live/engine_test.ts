@@ -16,6 +16,7 @@ const PLAN: SessionPlan = {
   voice: "beacon",
   greeting: "Greet the caller.",
   history: [{ speaker: "caller", text: "Hi" }, { speaker: "agent", text: "Hello!" }],
+  tools: [],
 };
 
 function reader() {

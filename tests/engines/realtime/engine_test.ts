@@ -15,6 +15,7 @@ const PLAN: SessionPlan = {
   voice: "cedar",
   greeting: "Greet the caller.",
   history: [],
+  tools: [],
 };
 
 Deno.test("realtime engine opens with session.update (the call's voice), then the greeting", () => {

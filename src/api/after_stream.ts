@@ -1,0 +1,153 @@
+/**
+ * What Twilio does once Parley has closed a call's stream:
+ * - `POST /api/twilio/after-stream?persona=…` (`<Connect action>`): answers `<Hangup/>` (end_call,
+ *   voicemail, or the caller already left), `<Dial>` to the transfer target, or the persona's
+ *   fallback `<Say>` (the agent could not be reached, or the CallSid is unknown);
+ * - `POST /api/twilio/dial-action?persona=…` (`<Dial action>`): a dial that ended `busy`,
+ *   `no-answer` or `failed` gets the persona's `transferFailedMessage`, anything else `<Hangup/>`.
+ *
+ * The decision is a `call.after_stream` event: kept here for calls of this process, and in the call
+ * record, so another instance, or this one after a restart, answers the same.
+ *
+ * @module
+ */
+
+import type { AfterStreamAction, CallHub } from "../calls/call_events.ts";
+import type { ParleyConfig } from "../config.ts";
+import { jsonError } from "../http/responses.ts";
+import type { Logger } from "../log.ts";
+import { DIAL_ACTION_PATH } from "../paths.ts";
+import type { PersonaRegistry } from "../personas/types.ts";
+import type { CallStore } from "../store/call_store.ts";
+import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from "../twilio/signature.ts";
+import { isCallSid } from "../twilio/stream_token.ts";
+import {
+  DEFAULT_FALLBACK_MESSAGE,
+  DEFAULT_TRANSFER_FAILED_MESSAGE,
+  dialTwiml,
+  fallbackTwiml,
+  hangupTwiml,
+  sayThenHangupTwiml,
+} from "../twilio/twiml.ts";
+
+/** Seconds a transfer target may ring before the dial counts as `no-answer`. */
+export const DIAL_TIMEOUT_SECONDS = 30;
+/** Decisions kept in memory (the newest); older ones are read from the call store. */
+const MAX_REMEMBERED = 1_000;
+/** `DialCallStatus` values after which the caller hears `transferFailedMessage`. */
+const DIAL_FAILURES = new Set(["busy", "no-answer", "failed"]);
+
+/** Options of {@linkcode createAfterStreamRoutes}. */
+export interface AfterStreamOptions {
+  config: Pick<ParleyConfig, "twilioAuthToken" | "publicBaseUrl" | "twilioSignatureCheck" | "defaultPersona">;
+  personas: PersonaRegistry;
+  hub: CallHub;
+  log: Logger;
+  store?: CallStore;
+}
+
+/** The two routes, and the hub subscription to end on shutdown. */
+export interface AfterStreamRoutes {
+  afterStream(request: Request): Promise<Response>;
+  dialAction(request: Request): Promise<Response>;
+  close(): void;
+}
+
+/**
+ * Builds the after-stream and dial-action handlers.
+ *
+ * @example
+ * ```ts
+ * const routes = createAfterStreamRoutes({ config, personas, hub, log, store });
+ * if (pathname === AFTER_STREAM_PATH) return routes.afterStream(request);
+ * ```
+ */
+export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStreamRoutes {
+  const { config, personas, log } = options;
+  const decisions = new Map<string, { action: AfterStreamAction; target: string | undefined }>();
+  const off = options.hub.subscribe((event) => {
+    if (event.type !== "call.after_stream") return;
+    decisions.delete(event.callSid);
+    decisions.set(event.callSid, { action: event.action, target: event.target });
+    if (decisions.size > MAX_REMEMBERED) decisions.delete(decisions.keys().next().value!);
+  });
+
+  const decisionFor = (callSid: string) => {
+    const known = decisions.get(callSid);
+    if (known !== undefined) return known;
+    const record = options.store?.getCall(callSid);
+    if (record?.afterStream == null) return undefined;
+    return { action: record.afterStream, target: record.transferTarget ?? undefined };
+  };
+
+  /** The signed form and the persona named in the query, or the refusal. */
+  const read = async (request: Request) => {
+    let form: Record<string, string>;
+    try {
+      form = await readTwilioForm(request);
+    } catch (error) {
+      if (error instanceof TwilioFormTooLargeError) return jsonError(413, error.message);
+      throw error;
+    }
+    const refused = refuseUnsignedTwilio(request, {
+      authToken: config.twilioAuthToken,
+      publicBaseUrl: config.publicBaseUrl,
+      enabled: config.twilioSignatureCheck,
+      params: form,
+      log,
+    });
+    if (refused !== undefined) return refused;
+    const personaId = new URL(request.url).searchParams.get("persona") ?? config.defaultPersona;
+    const persona = (personas.get(personaId) ?? personas.get(config.defaultPersona))?.persona;
+    return { form, personaId, persona };
+  };
+
+  return {
+    async afterStream(request) {
+      const input = await read(request);
+      if (input instanceof Response) return input;
+      const callSid = input.form.CallSid;
+      const decision = isCallSid(callSid) ? decisionFor(callSid) : undefined;
+      if (decision?.action === "hangup") return twiml(hangupTwiml(), log, callSid, "hang up");
+      if (decision?.action === "dial" && decision.target !== undefined) {
+        const actionUrl = new URL(DIAL_ACTION_PATH, config.publicBaseUrl);
+        actionUrl.searchParams.set("persona", input.personaId);
+        const answer = dialTwiml({
+          target: decision.target,
+          actionUrl: actionUrl.toString(),
+          timeoutSeconds: DIAL_TIMEOUT_SECONDS,
+        });
+        return twiml(answer, log, callSid, `dial ${decision.target}`);
+      }
+      const message = input.persona?.fallbackMessage ?? DEFAULT_FALLBACK_MESSAGE;
+      const why = decision === undefined
+        ? "fallback message (no decision for this call)"
+        : "fallback message";
+      return twiml(fallbackTwiml(message), log, callSid, why);
+    },
+
+    async dialAction(request) {
+      const input = await read(request);
+      if (input instanceof Response) return input;
+      const status = input.form.DialCallStatus ?? "";
+      const callSid = input.form.CallSid;
+      if (!DIAL_FAILURES.has(status)) {
+        return twiml(hangupTwiml(), log, callSid, `hang up (dial ${status || "ended"})`);
+      }
+      const message = input.persona?.transferFailedMessage ?? DEFAULT_TRANSFER_FAILED_MESSAGE;
+      return twiml(
+        sayThenHangupTwiml(message),
+        log,
+        callSid,
+        `transfer failed (${status}): saying transferFailedMessage`,
+      );
+    },
+
+    close: off,
+  };
+}
+
+function twiml(body: string, log: Logger, callSid: string | undefined, what: string): Response {
+  log.info(`After stream: CallSid=${isCallSid(callSid) ? callSid : "(none)"} → ${what}`);
+  return new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
+}

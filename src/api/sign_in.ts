@@ -1,0 +1,135 @@
+/**
+ * `GET /login`, `POST /login`, `POST /logout`: the pages' sign-in with `API_TOKEN`.
+ *
+ * The form works without JavaScript. A wrong token is reported next to the field; without
+ * API_TOKEN set, the page says what to set instead of showing a form.
+ *
+ * @module
+ */
+
+import { checkBearer } from "../http/auth.ts";
+import type { Sessions } from "../http/session.ts";
+
+/** Options for {@linkcode createSignInHandlers}. */
+export interface SignInOptions {
+  sessions: Sessions;
+  /** API_TOKEN, read on each request. */
+  apiToken: () => string | undefined;
+}
+
+/** The three sign-in routes. */
+export interface SignInHandlers {
+  page(request: Request): Response;
+  signIn(request: Request): Promise<Response>;
+  signOut(request: Request): Response;
+}
+
+/** Builds the sign-in handlers. */
+export function createSignInHandlers(options: SignInOptions): SignInHandlers {
+  const { sessions } = options;
+  return {
+    page(request) {
+      const next = safeNext(new URL(request.url).searchParams.get("next"));
+      if (sessions.has(request)) return redirect(next);
+      return html(200, loginPage({ configured: isSet(options.apiToken()), next, error: undefined }));
+    },
+    async signIn(request) {
+      const form = new URLSearchParams(await request.text().catch(() => ""));
+      const next = safeNext(form.get("next"));
+      const token = options.apiToken();
+      if (!isSet(token)) return html(503, loginPage({ configured: false, next, error: undefined }));
+      if (!sessions.sameOrigin(request)) {
+        return html(
+          403,
+          loginPage({ configured: true, next, error: "This form was sent from another site" }),
+        );
+      }
+      const offered = (form.get("token") ?? "").trim();
+      const probe = new Request(request.url, { headers: { authorization: `Bearer ${offered}` } });
+      if (offered === "" || !checkBearer(probe, token!)) {
+        const error = offered === "" ? "Enter the API token" : "That is not the API_TOKEN this server uses";
+        return html(401, loginPage({ configured: true, next, error }));
+      }
+      return redirect(next, sessions.start(request));
+    },
+    signOut(request) {
+      if (!sessions.sameOrigin(request)) {
+        return new Response("Cross-origin sign-out refused\n", { status: 403 });
+      }
+      return redirect("/login", sessions.end(request));
+    },
+  };
+}
+
+function isSet(token: string | undefined): boolean {
+  return token !== undefined && token !== "";
+}
+
+/** Only local paths: `next` must not send the browser to another site. */
+function safeNext(next: string | null): string {
+  return next !== null && /^\/(?!\/)[\w\-./?=&%]*$/.test(next) ? next : "/calling";
+}
+
+function redirect(location: string, cookie?: string): Response {
+  const headers = new Headers({ location, "cache-control": "no-store" });
+  if (cookie !== undefined) headers.set("set-cookie", cookie);
+  return new Response(null, { status: 303, headers });
+}
+
+function html(status: number, body: string): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+interface LoginPage {
+  configured: boolean;
+  next: string;
+  error: string | undefined;
+}
+
+function loginPage(page: LoginPage): string {
+  const body = page.configured
+    ? `<form method="post" action="/login" class="card narrow">
+  <input type="hidden" name="next" value="${escape(page.next)}">
+  <div class="field">
+    <label for="token">API token</label>
+    <input id="token" name="token" type="password" autocomplete="current-password" required autofocus
+      ${page.error === undefined ? "" : 'aria-invalid="true" aria-describedby="token-error"'}>
+    ${
+      page.error === undefined
+        ? '<p class="hint">The value of API_TOKEN in the server\'s .env.</p>'
+        : `<p class="error" id="token-error" role="alert">⚠ ${escape(page.error)}</p>`
+    }
+  </div>
+  <button type="submit">Sign in</button>
+</form>`
+    : `<section class="card narrow" role="alert">
+  <h2>Sign-in is not set up</h2>
+  <p>The pages and the API need a token. Set <code>API_TOKEN</code> in <code>.env</code>, for example
+  with the output of <code>openssl rand -hex 24</code>, then restart Parley:</p>
+  <pre>API_TOKEN=&lt;a long random value&gt;</pre>
+</section>`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · Parley</title>
+<link rel="stylesheet" href="/web/app.css">
+</head>
+<body>
+<header class="top"><span class="brand">Parley</span></header>
+<main>
+<h1>Sign in</h1>
+${body}
+</main>
+</body>
+</html>
+`;
+}

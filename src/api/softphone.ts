@@ -1,0 +1,103 @@
+/**
+ * `GET /api/softphone?persona=<id>&voice=<voice>`: the browser's softphone socket.
+ *
+ * The page speaks the Media Stream protocol, as Twilio does, and the socket goes through the same
+ * relay as a phone call, barge-in included. It is authenticated by the session cookie and the
+ * page's origin instead of a Twilio signature. Parley names the call: before the relay starts it
+ * sends `{"event":"parley.assigned","callSid":"BR…","streamSid":"MZ…"}`, and a `start` naming any
+ * other call is refused (close 1008; the relay is also bound to the assigned CallSid). The call is
+ * recorded with direction `browser`. Like a phone call it counts toward MAX_CONCURRENT_CALLS and is
+ * refused (503) at that limit or while the server drains.
+ *
+ * @module
+ */
+
+import type { CallHub } from "../calls/call_events.ts";
+import { engineForModel, voiceProblem } from "../engines/voices.ts";
+import { jsonError } from "../http/responses.ts";
+import type { Sessions } from "../http/session.ts";
+import type { Logger } from "../log.ts";
+import type { PersonaRegistry } from "../personas/types.ts";
+
+/** Options for {@linkcode createSoftphoneHandler}. */
+export interface SoftphoneOptions {
+  sessions: Sessions;
+  personas: PersonaRegistry;
+  /** OPENAI_REALTIME_MODEL. */
+  defaultModel: string;
+  hub: CallHub;
+  log: Logger;
+  /** Why no new call may start now (draining, MAX_CONCURRENT_CALLS), or undefined. */
+  refuseNewCall: () => string | undefined;
+  /** Relays an accepted socket exactly like a Twilio media stream, for call `callSid` only. */
+  startRelay: (socket: WebSocket, callSid: string) => void;
+}
+
+/** Builds the softphone socket handler. */
+export function createSoftphoneHandler(options: SoftphoneOptions): (request: Request) => Response {
+  const { sessions, personas, hub, log } = options;
+  return (request) => {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return jsonError(426, "/api/softphone is the browser's call socket: connect with Upgrade: websocket");
+    }
+    // A WebSocket handshake is never blocked by the browser's same-origin policy: check Origin here.
+    if (!sessions.has(request)) return jsonError(401, "Sign in first: the softphone needs a session");
+    if (!sessions.sameOrigin(request)) return jsonError(403, "Cross-origin softphone connection refused");
+    const query = new URL(request.url).searchParams;
+    const personaId = query.get("persona") ?? "";
+    const loaded = personas.get(personaId);
+    if (loaded === undefined) {
+      return jsonError(
+        400,
+        `Query "persona": unknown persona "${personaId.slice(0, 40)}": known personas are ${
+          personas.ids().join(", ")
+        }`,
+      );
+    }
+    const full = options.refuseNewCall();
+    if (full !== undefined) return jsonError(503, full);
+    const voice = query.get("voice") ?? "";
+    const engine = engineForModel(loaded.persona.model ?? options.defaultModel);
+    const problem = voice === "" ? undefined : voiceProblem(voice, engine);
+    if (problem !== undefined) return jsonError(400, `Query "voice": ${problem}`);
+
+    const id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0"))
+      .join("");
+    const callSid = `BR${id}`;
+    const streamSid = `MZ${id}`;
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    // Registered before the relay's handler: a start for another call never reaches the relay.
+    socket.addEventListener("message", (event) => {
+      if (typeof event.data !== "string" || !event.data.includes('"start"')) return;
+      let start: { event?: unknown; start?: { callSid?: unknown; streamSid?: unknown } };
+      try {
+        start = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (
+        start.event === "start" && (start.start?.callSid !== callSid || start.start?.streamSid !== streamSid)
+      ) {
+        event.stopImmediatePropagation();
+        log.warn(`Softphone sent a start for another call: closing ${callSid}`);
+        socket.close(1008, "start must name the assigned callSid and streamSid");
+      }
+    });
+    socket.addEventListener("open", () => {
+      hub.emit({
+        type: "call.webhook",
+        at: Date.now(),
+        callSid,
+        persona: loaded.id,
+        direction: "browser",
+        from: "browser",
+        to: "",
+        parameters: { persona: loaded.id, ...(voice === "" ? {} : { voice }) },
+      });
+      socket.send(JSON.stringify({ event: "parley.assigned", callSid, streamSid }));
+    }, { once: true });
+    options.startRelay(socket, callSid);
+    log.info(`Softphone connected: CallSid=${callSid} persona=${loaded.id}`);
+    return response;
+  };
+}

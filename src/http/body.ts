@@ -1,0 +1,63 @@
+/**
+ * Size-limited request bodies for Parley's own API: a body over the limit is refused with 413 and
+ * never read whole into memory.
+ *
+ * @module
+ */
+
+/** A body as read: its text, or the status and message to answer with. */
+export type BodyText = { ok: true; text: string } | { ok: false; status: number; error: string };
+
+/**
+ * Reads `request`'s body as UTF-8 text, refusing more than `maxBytes`.
+ *
+ * @example
+ * ```ts
+ * const body = await readBodyText(request, 64 * 1024);
+ * if (!body.ok) return jsonError(body.status, body.error);
+ * ```
+ */
+export async function readBodyText(request: Request, maxBytes: number): Promise<BodyText> {
+  const tooLarge: BodyText = {
+    ok: false,
+    status: 413,
+    error: `Request body is larger than ${maxBytes} bytes`,
+  };
+  if (Number(request.headers.get("content-length") ?? "0") > maxBytes) {
+    await request.body?.cancel();
+    return tooLarge;
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body !== null) {
+    for await (const chunk of request.body) {
+      size += chunk.byteLength;
+      if (size > maxBytes) return tooLarge; // leaving the loop cancels the body
+      chunks.push(chunk);
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return { ok: true, text: new TextDecoder().decode(bytes) };
+}
+
+/** A JSON body as read: its value, or the status and message to answer with. */
+export type BodyJson = { ok: true; value: unknown } | { ok: false; status: number; error: string };
+
+/** Reads and parses a JSON body of at most `maxBytes`; an empty body is a 400 naming `example`. */
+export async function readBodyJson(request: Request, maxBytes: number, example: string): Promise<BodyJson> {
+  const body = await readBodyText(request, maxBytes);
+  if (!body.ok) return body;
+  if (body.text.trim() === "") {
+    return { ok: false, status: 400, error: `Request body is empty: send JSON like ${example}` };
+  }
+  try {
+    return { ok: true, value: JSON.parse(body.text) };
+  } catch (error) {
+    return { ok: false, status: 400, error: `Request body is not valid JSON: ${(error as Error).message}` };
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Browser sign-in: a session cookie for the pages, beside the bearer token for scripts.
+ *
+ * Signing in with `API_TOKEN` creates a random session id kept in memory (a restart signs everyone
+ * out) and sent as an `HttpOnly; SameSite=Strict` cookie with an expiry. A request is allowed when
+ * it carries the bearer token or a live session; a state-changing request that relies on the
+ * cookie must also come from Parley's own origin (`Origin` header), so another site cannot use it.
+ *
+ * @module
+ */
+
+import { checkBearer, requireBearer } from "./auth.ts";
+import { jsonError } from "./responses.ts";
+
+/** The session cookie's name. */
+export const SESSION_COOKIE = "parley_session";
+/** How long a session lasts, ms (12 hours). */
+export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+
+const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** Options for {@linkcode createSessions}. */
+export interface SessionOptions {
+  /** API_TOKEN, read on each request; undefined or empty turns sign-in off. */
+  apiToken: () => string | undefined;
+  /** PUBLIC_BASE_URL: its origin is accepted besides the request's own. */
+  publicBaseUrl: string;
+  /** Session lifetime, ms. @default SESSION_TTL_MS */
+  ttlMs?: number;
+  /** Clock, epoch ms. @default Date.now */
+  now?: () => number;
+}
+
+/** Signed-in browsers, and the one check every protected route uses. */
+export interface Sessions {
+  /** Starts a session; returns the `Set-Cookie` value. */
+  start(request: Request): string;
+  /** Ends the request's session; returns the `Set-Cookie` value that clears the cookie. */
+  end(request: Request): string;
+  /** True when the request carries a live session cookie. */
+  has(request: Request): boolean;
+  /** True when the request's `Origin` (or, without one, `Referer`) is Parley's own. */
+  sameOrigin(request: Request): boolean;
+  /**
+   * Allows the request (undefined) or answers why not: 503 without API_TOKEN, 401 without the
+   * bearer token or a session, 403 for a cookie-authenticated state change from another origin.
+   */
+  authorize(request: Request): Response | undefined;
+}
+
+/**
+ * Builds the session table.
+ *
+ * @example
+ * ```ts
+ * const sessions = createSessions({ apiToken: () => config.apiToken, publicBaseUrl });
+ * const refused = sessions.authorize(request);
+ * if (refused !== undefined) return refused;
+ * ```
+ */
+export function createSessions(options: SessionOptions): Sessions {
+  const ttl = options.ttlMs ?? SESSION_TTL_MS;
+  const now = options.now ?? Date.now;
+  const publicOrigin = new URL(options.publicBaseUrl).origin;
+  const live = new Map<string, number>();
+
+  const idOf = (request: Request): string | undefined => {
+    const header = request.headers.get("cookie") ?? "";
+    for (const part of header.split(";")) {
+      const [name, ...value] = part.trim().split("=");
+      if (name === SESSION_COOKIE) return value.join("=");
+    }
+    return undefined;
+  };
+  const secure = (request: Request) =>
+    new URL(request.url).protocol === "https:" || publicOrigin.startsWith("https:") &&
+      request.headers.get("x-forwarded-proto") === "https";
+  const cookie = (request: Request, value: string, maxAgeS: number) =>
+    `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${
+      secure(request) ? "; Secure" : ""
+    }`;
+
+  const sessions: Sessions = {
+    start(request) {
+      for (const [id, expires] of live) if (expires <= now()) live.delete(id);
+      const bytes = crypto.getRandomValues(new Uint8Array(32));
+      const id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+      live.set(id, now() + ttl);
+      return cookie(request, id, Math.floor(ttl / 1000));
+    },
+    end(request) {
+      const id = idOf(request);
+      if (id !== undefined) live.delete(id);
+      return cookie(request, "", 0);
+    },
+    has(request) {
+      const token = options.apiToken();
+      if (token === undefined || token === "") return false;
+      const id = idOf(request);
+      const expires = id === undefined ? undefined : live.get(id);
+      if (expires === undefined) return false;
+      if (expires > now()) return true;
+      live.delete(id!);
+      return false;
+    },
+    sameOrigin(request) {
+      const from = request.headers.get("origin") ?? originOf(request.headers.get("referer"));
+      if (from === undefined || from === null) return false;
+      // Behind ngrok the page's origin is the public one, while the request URL is local.
+      return from === new URL(request.url).origin || from === publicOrigin;
+    },
+    authorize(request) {
+      const token = options.apiToken();
+      if (token !== undefined && token !== "" && checkBearer(request, token)) return undefined;
+      if (!sessions.has(request)) return requireBearer(request, token);
+      if (STATE_CHANGING.has(request.method) && !sessions.sameOrigin(request)) {
+        return jsonError(403, "Cross-origin request refused: the Origin header is not this server's");
+      }
+      return undefined;
+    },
+  };
+  return sessions;
+}
+
+function originOf(url: string | null): string | undefined {
+  if (url === null) return undefined;
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}

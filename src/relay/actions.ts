@@ -1,0 +1,324 @@
+/**
+ * A call's agent actions: the model's tool calls (the persona's own, run by {@linkcode ToolRunner},
+ * and the built-ins `end_call`, `transfer_call`, `press_keys`), caller key presses, and voicemail.
+ *
+ * Engine-agnostic: the engine turns outputs and notes into its own messages. Two rules hold on
+ * every engine:
+ * - the model is asked to go on (`response.create`) only when no answer is in progress: the Realtime
+ *   API refuses a second one (`conversation_already_has_active_response`);
+ * - a hang-up (end_call, transfer, voicemail) waits until the caller has heard the agent's last
+ *   words, as Twilio's marks tell, capped at {@linkcode HANG_UP_CAP_MS}; the caller speaking first
+ *   cancels it.
+ *
+ * @module
+ */
+
+import type { AfterStreamAction, EndReason, ToolCallStatus, ToolCallSummary } from "../calls/call_events.ts";
+import type { Engine } from "../engines/engine.ts";
+import type { Logger } from "../log.ts";
+import { excerpt } from "../log.ts";
+import type { CallContext, LoadedPersona } from "../personas/types.ts";
+import { transferTarget } from "./built_in_tools.ts";
+import { KeypadBatcher } from "./keypad_batcher.ts";
+import { KeypadTones } from "./keypad_tones.ts";
+import { PendingHangUp } from "./pending_hang_up.ts";
+import { ToolRunner } from "./tool_runner.ts";
+
+/** AMD results that mean a machine has finished its greeting (the beep, or silence). */
+const MACHINE_END = new Set(["machine_end_beep", "machine_end_silence", "machine_end_other"]);
+
+/** A tool call as the engine reported it. */
+export interface ToolCall {
+  callId: string;
+  name: string;
+  arguments: string;
+}
+
+/** What a finished tool call reports (the call event's body). */
+export type ToolCallReport = ToolCallSummary;
+
+/** What Twilio does after the stream. */
+export interface AfterStream {
+  action: AfterStreamAction;
+  target?: string;
+}
+
+/** Collaborators of {@linkcode CallActions}. */
+export interface CallActionsOptions {
+  persona: LoadedPersona;
+  context: CallContext;
+  engine: Engine;
+  /** Sends one message upstream. */
+  send(message: string): void;
+  /** True when Twilio has echoed every mark: the caller heard all agent audio sent. */
+  heardAll(): boolean;
+  /** Stops the agent at once (clear, truncate and cancel where the engine allows). */
+  stopAgent(): void;
+  /** Plays μ-law audio (base64) as agent audio of `itemId`, then marks its end. */
+  playAgentAudio(itemId: string, payload: string): void;
+  /** Ends the call: closes the stream and the session. */
+  end(reason: EndReason, detail: string): void;
+  /** One tool call finished: log line, record and live feed. */
+  toolCalled(report: ToolCallReport): void;
+  log: Logger;
+  /** @default HANG_UP_CAP_MS (`pending_hang_up.ts`) */
+  hangUpCapMs?: number;
+}
+
+/**
+ * One call's actions.
+ *
+ * @example
+ * ```ts
+ * const actions = new CallActions({ persona, context, engine, send, heardAll, stopAgent, … });
+ * actions.toolCall({ callId: "call_1", name: "end_call", arguments: "{}" });
+ * ```
+ */
+export class CallActions {
+  readonly #o: CallActionsOptions;
+  readonly #runner: ToolRunner;
+  readonly #keypad: KeypadBatcher | undefined;
+  readonly #seen = new Set<string>();
+  #activeResponse: string | undefined;
+  #running = 0;
+  #continueDue = false;
+  readonly #tones: KeypadTones;
+  #hangUp: PendingHangUp | undefined;
+  #after: AfterStream | undefined;
+  #closed = false;
+
+  constructor(options: CallActionsOptions) {
+    this.#o = options;
+    const { callSid, parameters } = options.context;
+    const personaId = options.persona.id;
+    this.#runner = new ToolRunner(options.persona.persona.tools ?? [], {
+      context: {
+        callSid,
+        parameters,
+        personaId,
+        log: (message) =>
+          options.log.info(`Tool log (${personaId}) CallSid=${callSid}: ${excerpt(message, 200)}`),
+      },
+    });
+    this.#tones = new KeypadTones(options.playAgentAudio);
+    if (options.persona.persona.dtmf === true) {
+      this.#keypad = new KeypadBatcher({ onBatch: (text) => this.#tell(text) });
+    }
+  }
+
+  /** An answer started upstream. */
+  responseStarted(responseId: string): void {
+    this.#activeResponse = responseId;
+    this.#hangUp?.answerStarted();
+  }
+
+  /** An answer ended upstream: deferred tones, continuations and hang-ups may go ahead. */
+  responseDone(responseId: string): void {
+    if (this.#activeResponse === responseId) this.#activeResponse = undefined;
+    this.#flushTones();
+    this.#maybeContinue();
+    this.#hangUp?.check();
+  }
+
+  /** Twilio echoed a mark: the caller may now have heard everything. */
+  heard(): void {
+    this.#hangUp?.check();
+  }
+
+  /** The caller started speaking: a pending hang-up is cancelled (barge-in wins). */
+  callerSpoke(): void {
+    const pending = this.#hangUp;
+    if (pending === undefined || pending.reason === "voicemail_left") return;
+    this.#cancelHangUp();
+    this.#after = undefined;
+    this.#o.log.info(
+      `Caller spoke before the agent's last words were heard: ${pending.reason} cancelled on CallSid=${this.#o.context.callSid}`,
+    );
+  }
+
+  /** A key the caller pressed (Twilio `dtmf`): to the model when the persona has `dtmf: true`. */
+  dtmf(digit: string): void {
+    this.#keypad?.press(digit);
+  }
+
+  /** Twilio's answering-machine result (`AnsweredBy`) for this call. */
+  machineAnswered(answeredBy: string): void {
+    if (!MACHINE_END.has(answeredBy) || this.#closed || this.#hangUp?.reason === "voicemail_left") return;
+    const { persona, context } = this.#o;
+    const message = persona.persona.voicemail;
+    this.#o.log.info(
+      `Answering machine on CallSid=${context.callSid} (${answeredBy}): ${
+        message === undefined ? "hanging up" : "leaving the voicemail"
+      }`,
+    );
+    this.#o.stopAgent();
+    this.#cancelHangUp();
+    if (message === undefined) {
+      this.#after = { action: "hangup" };
+      return this.#o.end(
+        "agent_hung_up",
+        `answering machine (${answeredBy}); the persona has no voicemail message`,
+      );
+    }
+    const text = typeof message === "function" ? message(context) : message;
+    this.#tell(
+      `An answering machine picked up and the beep has sounded. Leave this voicemail now, then stop: ${text}`,
+    );
+    this.#after = { action: "hangup" };
+    this.#startHangUp("voicemail_left", `voicemail left (${answeredBy})`, true);
+  }
+
+  /** The model called a tool. */
+  toolCall(call: ToolCall): void {
+    if (this.#closed || this.#seen.has(call.callId)) return;
+    this.#seen.add(call.callId);
+    switch (call.name) {
+      case "end_call":
+        if (this.#o.persona.persona.endCall === true) return this.#endCall(call);
+        break;
+      case "transfer_call":
+        if (this.#o.persona.persona.transfer !== undefined) return this.#transfer(call);
+        break;
+      case "press_keys":
+        if (this.#o.persona.persona.keypad === true) return this.#pressKeys(call);
+        break;
+    }
+    void this.#runTool(call);
+  }
+
+  /** What Twilio should do after the stream, given why the call ended. */
+  afterStream(reason: EndReason): AfterStream {
+    if (this.#after !== undefined) return this.#after;
+    // A call someone hung up (the caller, or a user from the page or the API) just ends; any other
+    // end means the agent could not go on, and the caller hears the fallback message.
+    return { action: reason === "caller_hung_up" || reason === "hung_up_by_user" ? "hangup" : "fallback" };
+  }
+
+  /** The call ended: timers stop, running tools see their signal abort. */
+  close(): void {
+    this.#closed = true;
+    this.#cancelHangUp();
+    this.#keypad?.close();
+    this.#runner.close();
+  }
+
+  // ── Built-ins ─────────────────────────────────────────────────────────────────────────────
+
+  #endCall(call: ToolCall): void {
+    this.#answer(
+      call,
+      "ok",
+      '{"ok":true,"note":"The call ends once the caller has heard your last words."}',
+      0,
+      false,
+    );
+    this.#after = { action: "hangup" };
+    this.#startHangUp("agent_hung_up", "the agent ended the call (end_call)", false);
+  }
+
+  #transfer(call: ToolCall): void {
+    const { persona, context, log } = this.#o;
+    const target = transferTarget(
+      persona.persona,
+      context,
+      (problem) => log.warn(`${persona.file}: transfer.to failed on CallSid=${context.callSid}: ${problem}`),
+    );
+    if (target === undefined) {
+      const output = JSON.stringify({ error: "no valid transfer number is set for this call; carry on" });
+      return this.#answer(call, "refused", output, 0, true);
+    }
+    this.#answer(
+      call,
+      "ok",
+      JSON.stringify({ ok: true, note: "The caller is transferred once they have heard you." }),
+      0,
+      false,
+    );
+    this.#after = { action: "dial", target };
+    this.#startHangUp("transferred", `transferred to ${target}`, false);
+  }
+
+  #pressKeys(call: ToolCall): void {
+    let keys: unknown;
+    try {
+      keys = (JSON.parse(call.arguments) as Record<string, unknown>)?.keys;
+    } catch { /* reported below */ }
+    const problem = this.#tones.press(keys);
+    if (problem !== undefined) {
+      return this.#answer(call, "bad_arguments", JSON.stringify({ error: problem }), 0, true);
+    }
+    this.#flushTones();
+    this.#answer(call, "ok", JSON.stringify({ ok: true, pressed: keys }), 0, true);
+  }
+
+  /** Tones wait for the agent's current answer: they play after its audio. */
+  #flushTones(): void {
+    if (this.#activeResponse !== undefined) return;
+    this.#tones.flush();
+  }
+
+  // ── Persona tools ─────────────────────────────────────────────────────────────────────────
+
+  async #runTool(call: ToolCall): Promise<void> {
+    this.#running++;
+    const outcome = await this.#runner.run(call);
+    this.#running--;
+    if (outcome === undefined || this.#closed) return;
+    this.#answer(call, outcome.status, outcome.output, outcome.durationMs, true);
+  }
+
+  #answer(call: ToolCall, status: ToolCallStatus, output: string, durationMs: number, goOn: boolean): void {
+    this.#o.send(this.#o.engine.toolOutput(call.callId, output));
+    this.#o.toolCalled({
+      callId: call.callId,
+      name: call.name,
+      arguments: excerpt(call.arguments, 200),
+      status,
+      resultBytes: new TextEncoder().encode(output).length,
+      durationMs,
+    });
+    if (goOn) {
+      this.#continueDue = true;
+      this.#maybeContinue();
+    }
+  }
+
+  /** Tells the model `text`, asking it to go on where the engine needs that. */
+  #tell(text: string): void {
+    if (this.#closed) return;
+    const note = this.#o.engine.note(text);
+    for (const message of note.messages) this.#o.send(message);
+    if (note.thenContinue) {
+      this.#continueDue = true;
+      this.#maybeContinue();
+    }
+  }
+
+  #maybeContinue(): void {
+    if (!this.#continueDue || this.#running > 0 || this.#activeResponse !== undefined || this.#closed) return;
+    this.#continueDue = false;
+    this.#o.send(this.#o.engine.continueMessage());
+  }
+
+  // ── Hang-ups ──────────────────────────────────────────────────────────────────────────────
+
+  #startHangUp(reason: EndReason, detail: string, awaitingAnswer: boolean): void {
+    this.#cancelHangUp();
+    this.#hangUp = new PendingHangUp({
+      reason,
+      detail,
+      awaitingAnswer,
+      ready: () => this.#activeResponse === undefined && !this.#tones.pending && this.#o.heardAll(),
+      end: (reason, detail) => {
+        this.#hangUp = undefined;
+        this.#o.end(reason, detail);
+      },
+      ...(this.#o.hangUpCapMs === undefined ? {} : { capMs: this.#o.hangUpCapMs }),
+    });
+  }
+
+  #cancelHangUp(): void {
+    this.#hangUp?.cancel();
+    this.#hangUp = undefined;
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Leads: the people the calling page calls, kept in the call database (`leads` table) over their
+ * own SQLite connection, so the call store's write path is untouched. A lead's calls are the calls
+ * to or from its phone number.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { dirname } from "node:path";
+import { BUSY_TIMEOUT_MS } from "./call_store.ts";
+import { migrate } from "./schema.ts";
+
+/** What a lead is made of, as the API takes it. */
+export interface LeadInput {
+  name: string;
+  /** E.164. */
+  phone: string;
+  company: string;
+  notes: string;
+  /** Free fields; they become call parameters. */
+  fields: Record<string, string>;
+}
+
+/** A stored lead. */
+export interface Lead extends LeadInput {
+  id: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One call of a lead, as listed under it. */
+export interface LeadCall {
+  callSid: string;
+  createdAt: number;
+  persona: string | null;
+  direction: string | null;
+  status: string | null;
+  endReason: string | null;
+}
+
+/** The leads table. */
+export interface LeadStore {
+  list(): Lead[];
+  get(id: number): Lead | undefined;
+  /** Adds leads in one transaction; returns them with their ids. */
+  create(leads: readonly LeadInput[]): Lead[];
+  /** Replaces the given fields; undefined for an unknown id. */
+  update(id: number, changes: Partial<LeadInput>): Lead | undefined;
+  /** True when a lead was deleted. */
+  delete(id: number): boolean;
+  /** Calls to or from `phone`, newest first (at most 100). */
+  callsOf(phone: string): LeadCall[];
+  close(): void;
+}
+
+/** Options for {@linkcode openLeadStore}. */
+export interface LeadStoreOptions {
+  /** Clock, epoch ms. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Opens the leads table of the call database at `path` (creating and migrating it if needed).
+ *
+ * @example
+ * ```ts
+ * const leads = openLeadStore(callDatabasePath(config.dataDir));
+ * leads.create([{ name: "Ada", phone: "+14155550100", company: "", notes: "", fields: {} }]);
+ * ```
+ */
+export function openLeadStore(path: string, options: LeadStoreOptions = {}): LeadStore {
+  if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
+  const db = new DatabaseSync(path);
+  try {
+    // As short as the call store's: a locked database never stalls the calls on this event loop.
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    migrate(db, `call database "${path}"`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const now = options.now ?? Date.now;
+  const statements = new Map<string, StatementSync>();
+  const sql = (text: string) => {
+    let statement = statements.get(text);
+    if (statement === undefined) statements.set(text, statement = db.prepare(text));
+    return statement;
+  };
+  const get = (id: number) => {
+    const row = sql("SELECT * FROM leads WHERE id = ?").get(id);
+    return row === undefined ? undefined : toLead(row);
+  };
+
+  return {
+    list: () => sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id").all().map(toLead),
+    get,
+    create(leads) {
+      const ids: number[] = [];
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        for (const lead of leads) {
+          const at = now();
+          const result = sql(
+            `INSERT INTO leads (name, phone, company, notes, fields, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          ).run(lead.name, lead.phone, lead.company, lead.notes, JSON.stringify(lead.fields), at, at);
+          ids.push(Number(result.lastInsertRowid));
+        }
+        db.exec("COMMIT");
+      } catch (error) {
+        if (db.isTransaction) db.exec("ROLLBACK");
+        throw error;
+      }
+      return ids.map((id) => get(id)!);
+    },
+    update(id, changes) {
+      const lead = get(id);
+      if (lead === undefined) return undefined;
+      const next = { ...lead, ...changes };
+      sql(
+        `UPDATE leads SET name = ?, phone = ?, company = ?, notes = ?, fields = ?, updated_at = ?
+         WHERE id = ?`,
+      ).run(next.name, next.phone, next.company, next.notes, JSON.stringify(next.fields), now(), id);
+      return get(id);
+    },
+    delete: (id) => Number(sql("DELETE FROM leads WHERE id = ?").run(id).changes) > 0,
+    callsOf(phone) {
+      return sql(
+        `SELECT call_sid, created_at, persona, direction, status, end_reason FROM calls
+         WHERE to_number = ? OR from_number = ? ORDER BY created_at DESC LIMIT 100`,
+      ).all(phone, phone).map((row) => ({
+        callSid: String(row.call_sid),
+        createdAt: Number(row.created_at),
+        persona: textOrNull(row.persona),
+        direction: textOrNull(row.direction),
+        status: textOrNull(row.status),
+        endReason: textOrNull(row.end_reason),
+      }));
+    },
+    close() {
+      statements.clear();
+      if (db.isOpen) db.close();
+    },
+  };
+}
+
+function toLead(row: Record<string, unknown>): Lead {
+  let fields: Record<string, string> = {};
+  try {
+    const parsed: unknown = JSON.parse(String(row.fields));
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      fields = parsed as Record<string, string>;
+    }
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+  }
+  return {
+    id: Number(row.id),
+    name: String(row.name),
+    phone: String(row.phone),
+    company: String(row.company),
+    notes: String(row.notes),
+    fields,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+function textOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : String(value);
+}

@@ -1,0 +1,117 @@
+/** Shared helpers of Parley's pages: the JSON API, small DOM builders, field errors. */
+
+/** An error answer of Parley's API. */
+export class ApiError extends Error {
+  /** @param {number} status @param {string} message @param {string | undefined} field */
+  constructor(status, message, field) {
+    super(message);
+    this.status = status;
+    this.field = field;
+  }
+}
+
+/**
+ * Calls Parley's JSON API with the session cookie. A 401 sends the browser to the sign-in page.
+ * @param {string} path
+ * @param {{ method?: string, body?: unknown, text?: string, contentType?: string }} [options]
+ * @returns {Promise<any>}
+ */
+export async function api(path, options = {}) {
+  /** @type {RequestInit} */
+  const init = { method: options.method ?? "GET", headers: {}, credentials: "same-origin" };
+  if (options.body !== undefined) {
+    init.body = JSON.stringify(options.body);
+    init.headers = { "content-type": "application/json" };
+  } else if (options.text !== undefined) {
+    init.body = options.text;
+    init.headers = { "content-type": options.contentType ?? "text/plain" };
+  }
+  const response = await fetch(path, init);
+  if (response.status === 401) {
+    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    throw new ApiError(401, "Signed out: sign in again", undefined);
+  }
+  if (response.status === 204) return null;
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok && response.status !== 207) {
+    const message = typeof body.error === "string" ? body.error : `HTTP ${response.status}`;
+    const field = body.field ?? /^(?:Field|Parameter|Query) "([^"]+)"/.exec(message)?.[1];
+    throw new ApiError(response.status, message, field);
+  }
+  return body;
+}
+
+/**
+ * Builds an element: `h("a", { href: "/" }, "Home")`.
+ * @param {string} tag
+ * @param {Record<string, unknown>} [attributes]
+ * @param {...(Node | string | null | undefined | false)} children
+ * @returns {HTMLElement}
+ */
+export function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      element.addEventListener(name.slice(2), /** @type {EventListener} */ (value));
+    } else element.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined && child !== false) element.append(child);
+  }
+  return element;
+}
+
+/** @param {string} id @returns {any} */
+export function $(id) {
+  const element = document.getElementById(id);
+  if (element === null) throw new Error(`No element #${id}`);
+  return element;
+}
+
+/**
+ * Shows `message` next to the field `id` (its `#<id>-error` element) and marks the field invalid;
+ * an empty message clears it.
+ * @param {string} id @param {string} message
+ */
+export function fieldError(id, message) {
+  const input = document.getElementById(id);
+  const slot = document.getElementById(`${id}-error`);
+  if (slot !== null) {
+    slot.textContent = message === "" ? "" : `⚠ ${message}`;
+    slot.hidden = message === "";
+  }
+  if (input !== null) {
+    if (message === "") input.removeAttribute("aria-invalid");
+    else {
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", `${id}-error`);
+    }
+  }
+}
+
+/** @param {number | null | undefined} at @returns {string} */
+export function time(at) {
+  return at === null || at === undefined ? "—" : new Date(at).toLocaleString();
+}
+
+/** @param {number | null | undefined} usd @returns {string} */
+export function money(usd) {
+  return usd === null || usd === undefined ? "unknown" : `$${usd.toFixed(4)}`;
+}
+
+/**
+ * The page's last path segment, decoded: the call SID on `/calls/:callSid`, the id on `/personas/:id`.
+ * @returns {string}
+ */
+export function pathId() {
+  return decodeURIComponent(location.pathname.split("/").pop() ?? "");
+}
+
+/** Marks the current page's link in the header. */
+export function markNav() {
+  for (const link of document.querySelectorAll(".top a[href]")) {
+    const href = link.getAttribute("href") ?? "";
+    if (href !== "/" && location.pathname.startsWith(href)) link.setAttribute("aria-current", "page");
+  }
+}

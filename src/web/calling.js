@@ -1,0 +1,106 @@
+/** `/calling`: pick a lead or a number, a script and a voice, and start the call. */
+import { $, api, ApiError, fieldError, h, markNav } from "./app.js";
+import { formatParams, parseParams } from "./params.js";
+import { fillVoices, voiceForGender } from "./voices.js";
+
+markNav();
+/** @type {any[]} */
+let leads = [];
+/** @type {any[]} */
+let personas = [];
+
+const personaSelect = /** @type {HTMLSelectElement} */ ($("persona"));
+const voiceSelect = /** @type {HTMLSelectElement} */ ($("voice"));
+const leadSelect = /** @type {HTMLSelectElement} */ ($("lead"));
+
+function currentPersona() {
+  return personas.find((p) => p.id === personaSelect.value);
+}
+
+async function showPersona() {
+  const persona = currentPersona();
+  if (persona === undefined) return;
+  const about = persona.description || "No description";
+  $("persona-description").textContent = `${about} · engine: ${persona.engine}, own voice: ${persona.voice}`;
+  await fillVoices(voiceSelect, persona.engine, persona.voice);
+  syncGender();
+}
+
+async function syncGender() {
+  const gender =
+    /** @type {HTMLInputElement} */ (document.querySelector('input[name="gender"]:checked')).value;
+  const persona = currentPersona();
+  if (persona === undefined) return;
+  voiceSelect.value = gender === "own" ? "" : await voiceForGender(persona.engine, gender);
+}
+
+leadSelect.addEventListener("change", () => {
+  const lead = leads.find((l) => String(l.id) === leadSelect.value);
+  /** @type {HTMLInputElement} */ ($("to")).value = lead?.phone ?? "";
+  const params = lead === undefined
+    ? {}
+    : { lead: lead.name, ...(lead.company ? { company: lead.company } : {}), ...lead.fields };
+  /** @type {HTMLTextAreaElement} */ ($("parameters")).value = formatParams(params);
+});
+personaSelect.addEventListener("change", showPersona);
+for (const radio of document.querySelectorAll('input[name="gender"]')) {
+  radio.addEventListener("change", syncGender);
+}
+
+$("call-form").addEventListener("submit", async (/** @type {SubmitEvent} */ event) => {
+  event.preventDefault();
+  for (const id of ["to", "persona", "voice", "parameters", "machineDetection", "form"]) fieldError(id, "");
+  const params = parseParams(/** @type {HTMLTextAreaElement} */ ($("parameters")).value);
+  if (!params.ok) return fieldError("parameters", params.error);
+  const to = /** @type {HTMLInputElement} */ ($("to")).value.trim();
+  if (to === "") {
+    fieldError("to", "Pick a lead or type the number to call");
+    return $("to").focus();
+  }
+  const body = {
+    to,
+    persona: personaSelect.value,
+    ...(voiceSelect.value === "" ? {} : { voice: voiceSelect.value }),
+    ...(Object.keys(params.value).length === 0 ? {} : { parameters: params.value }),
+    ...(/** @type {HTMLInputElement} */ ($("amd")).checked ? { machineDetection: "Enable" } : {}),
+  };
+  const button = /** @type {HTMLButtonElement} */ ($("start"));
+  button.disabled = true;
+  try {
+    const placed = await api("/api/calls", { method: "POST", body });
+    location.assign(`/calls/${encodeURIComponent(placed.callSid)}`);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const field = error.field !== undefined && document.getElementById(`${error.field}-error`)
+      ? error.field
+      : "form";
+    fieldError(field, error.message);
+    document.getElementById(field === "form" ? "start" : field)?.focus();
+  } finally {
+    button.disabled = false;
+  }
+});
+
+async function load() {
+  const [leadList, personaList] = await Promise.all([
+    api("/api/leads").catch(() => ({ leads: [] })),
+    api("/api/personas"),
+  ]);
+  leads = leadList.leads;
+  personas = personaList.personas;
+  leadSelect.append(
+    ...leads.map((l) =>
+      h("option", { value: l.id }, `${l.name} (${l.phone})${l.company ? ` — ${l.company}` : ""}`)
+    ),
+  );
+  personaSelect.replaceChildren(...personas.map((p) => h("option", { value: p.id }, p.id)));
+  const wanted = new URLSearchParams(location.search);
+  if (wanted.has("persona")) personaSelect.value = wanted.get("persona") ?? "";
+  if (wanted.has("lead")) {
+    leadSelect.value = wanted.get("lead") ?? "";
+    leadSelect.dispatchEvent(new Event("change"));
+  }
+  await showPersona();
+  document.body.dataset.ready = "true";
+}
+load();

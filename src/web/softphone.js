@@ -1,0 +1,133 @@
+/**
+ * The softphone: the microphone and speaker of this browser as one side of a Media Stream. It
+ * speaks Twilio's protocol to `/api/softphone`, so the call goes through the same relay as a phone
+ * call: `media` frames up, `media`/`mark`/`clear` down, marks echoed when played.
+ */
+
+/** @typedef {{ onStatus: (text: string) => void, onQueued: (ms: number) => void, onEnded: (why: string) => void }} SoftphoneHooks */
+
+/** @param {Uint8Array} bytes */
+function toBase64(bytes) {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** @param {string} text */
+function fromBase64(text) {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/**
+ * Opens the microphone and the call socket.
+ * @param {{ persona: string, voice: string }} call
+ * @param {SoftphoneHooks} hooks
+ * @returns {Promise<{ callSid: () => string, hangUp: () => void, stats: { framesSent: number, marksEchoed: number, queuedMs: number } }>}
+ */
+export async function startSoftphone(call, hooks) {
+  const context = new AudioContext({ sampleRate: 8000 });
+  await context.audioWorklet.addModule("/web/mulaw_worklet.js");
+  const microphone = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+  });
+  const node = new AudioWorkletNode(context, "mulaw", { outputChannelCount: [1] });
+  context.createMediaStreamSource(microphone).connect(node);
+  node.connect(context.destination);
+
+  const query = new URLSearchParams({
+    persona: call.persona,
+    ...(call.voice === "" ? {} : { voice: call.voice }),
+  });
+  const socket = new WebSocket(
+    `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/softphone?${query}`,
+  );
+  const stats = { framesSent: 0, marksEchoed: 0, queuedMs: 0 };
+  let streamSid = "";
+  let callSid = "";
+  let sequence = 0;
+  let ended = false;
+  /** @param {unknown} message */
+  const send = (message) => {
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  };
+
+  const finish = (/** @type {string} */ why) => {
+    if (ended) return;
+    ended = true;
+    for (const track of microphone.getTracks()) track.stop();
+    context.close();
+    hooks.onEnded(why);
+  };
+
+  node.port.onmessage = (event) => {
+    const message = event.data;
+    if (message.type === "frame" && streamSid !== "") {
+      sequence++;
+      stats.framesSent++;
+      send({
+        event: "media",
+        sequenceNumber: String(sequence),
+        streamSid,
+        media: {
+          track: "inbound",
+          chunk: String(stats.framesSent),
+          timestamp: String(stats.framesSent * 20),
+          payload: toBase64(message.bytes),
+        },
+      });
+    } else if (message.type === "mark") {
+      stats.marksEchoed++;
+      send({ event: "mark", sequenceNumber: String(++sequence), streamSid, mark: { name: message.name } });
+    } else if (message.type === "queued") {
+      stats.queuedMs = message.ms;
+      hooks.onQueued(message.ms);
+    }
+  };
+
+  socket.onmessage = (event) => {
+    const message = JSON.parse(String(event.data));
+    if (message.event === "parley.assigned") {
+      ({ callSid, streamSid } = message);
+      send({ event: "connected", protocol: "Call", version: "1.0.0" });
+      send({
+        event: "start",
+        sequenceNumber: String(++sequence),
+        streamSid,
+        start: {
+          streamSid,
+          callSid,
+          accountSid: "",
+          tracks: ["inbound"],
+          customParameters: { persona: call.persona, ...(call.voice === "" ? {} : { voice: call.voice }) },
+          mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
+        },
+      });
+      hooks.onStatus("Connected: speak now");
+    } else if (message.event === "media") {
+      node.port.postMessage({ type: "play", bytes: fromBase64(message.media.payload) });
+    } else if (message.event === "mark") {
+      node.port.postMessage({ type: "mark", name: message.mark.name });
+    } else if (message.event === "clear") {
+      node.port.postMessage({ type: "clear" });
+    }
+  };
+  socket.onclose = (event) =>
+    finish(event.code === 1000 ? "Call ended" : `Call ended (${event.code} ${event.reason})`);
+  socket.onerror = () => hooks.onStatus("Connection problem");
+  hooks.onStatus("Connecting…");
+
+  return {
+    callSid: () => callSid,
+    stats,
+    hangUp() {
+      send({
+        event: "stop",
+        sequenceNumber: String(++sequence),
+        streamSid,
+        stop: { accountSid: "", callSid },
+      });
+      socket.close(1000);
+      finish("Call ended");
+    },
+  };
+}
