@@ -7,7 +7,9 @@
  * realistic upstream: the handshake takes {@linkcode HANDSHAKE_MS} (TLS + upgrade) and the first
  * greeting audio comes {@linkcode FIRST_AUDIO_MS} after the request for it. The fake Twilio answers
  * the webhook, opens the socket `gapMs` later, sends `connected`, and `start` {@linkcode START_AFTER_MS}
- * after it (as Twilio does; the pause also keeps the fake client's own Nagle delay out of the figure).
+ * after it. The pause keeps the fake client's own Nagle delay out of the figure: its socket (Deno's
+ * native WebSocket) has Nagle on, so a `start` written less than the server's delayed ACK (~40 ms)
+ * after `connected` would wait for that ACK, and the scenario would time the fake, not Parley.
  *
  * @module
  */
@@ -21,7 +23,7 @@ export const HANDSHAKE_MS = 150;
 /** The fake model's time to the greeting's first audio, ms. */
 export const FIRST_AUDIO_MS = 400;
 /** `connected` → `start`, ms. */
-const START_AFTER_MS = 20;
+const START_AFTER_MS = 60;
 
 /** One row: an engine, pre-warm on or off, a webhook → socket gap. */
 export interface FirstWordRow {
@@ -162,6 +164,10 @@ export function firstWordTable(rows: FirstWordRow[]): string[] {
 
 if (import.meta.main) {
   const smoke = Deno.args.includes("--smoke");
-  const rows = await runFirstWord({ calls: smoke ? 5 : 50, gaps: smoke ? [400] : [400, 700] });
+  const rows = await runFirstWord({
+    calls: smoke ? 5 : 50,
+    gaps: smoke ? [400] : [400, 700],
+    dir: new URL("results/", import.meta.url).pathname,
+  });
   for (const line of firstWordTable(rows)) console.log(line);
 }
