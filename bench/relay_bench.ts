@@ -19,6 +19,10 @@
  * deno task bench --profile              # 200 calls under --cpu-prof → results/profile.md
  * ```
  *
+ * After the load runs (default and `--smoke`), the "first word" scenario (`first_word.ts`): `start` →
+ * the greeting's first frame at Twilio, pre-warm on and off, both engines (50 calls a row; 5 in
+ * `--smoke`).
+ *
  * Exit code: 1 when a frame was lost or a call failed (in any mode; and in `--soak` when RSS grew
  * more than 5 % after warm-up), 0 otherwise. Latency, CPU and RSS targets are printed, never fatal.
  *
@@ -38,6 +42,7 @@ import {
 } from "./_proc.ts";
 import { type CpuProfile, profileMarkdown, type ProfileSummary, summariseProfile } from "./_profile.ts";
 import type { FrameCounts, Summary } from "./_frames.ts";
+import { type FirstWordRow, firstWordTable, runFirstWord } from "./first_word.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const RESULTS = `${ROOT}bench/results/`;
@@ -890,11 +895,29 @@ export async function main(args: string[]): Promise<number> {
   }
 
   await Deno.mkdir(RESULTS, { recursive: true });
-  const json = { machine, options, runs, ...(soak === undefined ? {} : { soak }) };
+  // The greeting's first frame, pre-warm on and off, both engines (a short form in --smoke).
+  let firstWord: FirstWordRow[] | undefined;
+  if (options.mode === "default" || options.mode === "smoke") {
+    const smoke = options.mode === "smoke";
+    firstWord = await runFirstWord({ calls: smoke ? 5 : 50, gaps: smoke ? [400] : [400, 700], dir: RESULTS });
+    console.log("");
+    for (const line of firstWordTable(firstWord)) console.log(line);
+  }
+  const json = {
+    machine,
+    options,
+    runs,
+    ...(soak === undefined ? {} : { soak }),
+    ...(firstWord === undefined ? {} : { firstWord }),
+  };
   await Deno.writeTextFile(`${RESULTS}${options.out}.json`, JSON.stringify(json, null, 2) + "\n");
+  const firstWordMd = firstWord === undefined
+    ? ""
+    : `\n\`\`\`\n${firstWordTable(firstWord).join("\n")}\n\`\`\`\n`;
   await Deno.writeTextFile(
     `${RESULTS}${options.out}.md`,
-    markdown(runs, machine, options, soak) + (floodLines.length > 0 ? `\n${floodLines.join("\n")}\n` : ""),
+    markdown(runs, machine, options, soak) + firstWordMd +
+      (floodLines.length > 0 ? `\n${floodLines.join("\n")}\n` : ""),
   );
   console.log(`\nWrote bench/results/${options.out}.json and bench/results/${options.out}.md`);
   if (failed) console.log("❌ Frames were lost or a call failed (see above)");

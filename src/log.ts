@@ -6,14 +6,16 @@
  * @module
  */
 
-/** Severity of a line; `warn` and `error` go to stderr. */
-export type LogLevel = "info" | "warn" | "error";
+/** Severity of a line; `warn` and `error` go to stderr; `debug` is dropped unless asked for. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** Receives each finished line. */
 export type LogSink = (level: LogLevel, line: string) => void;
 
 /** What the server and relays log through. */
 export interface Logger {
+  /** Logs a line only worth reading while debugging (dropped unless the logger was built with `debug`). */
+  debug(message: string): void;
   /** Logs `[Realtime] <message>`. */
   info(message: string): void;
   /** Logs a warning line. */
@@ -35,10 +37,12 @@ export interface LoggerOptions {
   secrets?: readonly (string | undefined)[];
   /** Clock for rate limiting. @default performance.now */
   now?: () => number;
+  /** Pass `debug` lines to the sink. @default false */
+  debug?: boolean;
 }
 
 const consoleSink: LogSink = (level, line) => {
-  if (level === "info") console.log(line);
+  if (level === "info" || level === "debug") console.log(line);
   else if (level === "warn") console.warn(line);
   else console.error(line);
 };
@@ -65,6 +69,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
 
   return {
+    debug: (message) => {
+      if (options.debug === true) emit("debug", message);
+    },
     info: (message) => emit("info", message),
     warn: (message) => emit("warn", message),
     error: (message) => emit("error", message),

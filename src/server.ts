@@ -29,6 +29,7 @@ import type { ParleyConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { PersonaRegistry } from "./personas/types.ts";
 import { type CallRelay, startCallRelay } from "./relay/call_relay.ts";
+import { type Prewarm, Prewarms } from "./relay/prewarm.ts";
 import { createEngineChooser } from "./engines/registry.ts";
 import { connectOpenAI, type UpstreamConnector } from "./engines/upstream_socket.ts";
 import {
@@ -96,6 +97,8 @@ export interface ParleyOptions {
   streamConnectTimeoutMs?: number;
   /** Issues and checks per-call stream tokens. @default keyed by TWILIO_AUTH_TOKEN */
   streamTokens?: StreamTokens;
+  /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
+  prewarmTtlMs?: number;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -145,11 +148,19 @@ export function createParley(options: ParleyOptions): Parley {
     enabled: config.twilioSignatureCheck,
   };
   const tokens = options.streamTokens ?? createStreamTokens({ secret: config.twilioAuthToken });
+  const prewarms = new Prewarms({
+    log,
+    setup: { personas, defaultPersona: config.defaultPersona, defaultModel: config.realtimeModel, engineFor },
+    apiKey: config.openaiApiKey,
+    connect: connectUpstream,
+    ...(options.prewarmTtlMs === undefined ? {} : { ttlMs: options.prewarmTtlMs }),
+  });
   const refusedCalls = { capacity: 0, draining: 0 };
   let refusedStreams = 0;
   let draining = false;
   /** Resolves `drain()` once no call is live or on its way. */
   let idleWaiters: (() => void)[] = [];
+  // A pre-warmed session always has its token outstanding (15 s pre-warm < 60 s token): counted there.
   const inFlight = () => relays.size + tokens.outstanding();
   const checkIdle = () => {
     if (!draining || inFlight() > 0) return;
@@ -208,6 +219,7 @@ export function createParley(options: ParleyOptions): Parley {
       refusedCalls,
       refusedStreams,
       draining,
+      prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
     }),
   });
 
@@ -293,6 +305,8 @@ export function createParley(options: ParleyOptions): Parley {
       parameters: kept,
       actionUrl: actionUrl.toString(),
     });
+    // The session opens while Twilio fetches this TwiML and connects: the greeting is ready at `start`.
+    prewarms.openForWebhook(callSid, kept);
     return new Response(twiml, { headers: { "content-type": "text/xml; charset=utf-8" } });
   };
 
@@ -317,14 +331,18 @@ export function createParley(options: ParleyOptions): Parley {
       return jsonError(403, `Stream token ${claim.reason}`);
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
-    startRelay(socket, claim.callSid);
+    // This instance's pre-warm for the call, if it answered the webhook (else a fresh session opens).
+    startRelay(socket, claim.callSid, prewarms.claim(claim.callSid));
     return response;
   };
 
   /** Calls relayed here by CallSid, for hang-up. */
   const relaysByCall = new Map<string, CallRelay>();
-  /** Relays one media socket (Twilio's or the softphone's) for `callSid` and tracks it until it ends. */
-  const startRelay = (socket: WebSocket, callSid: string): void => {
+  /**
+   * Relays one media socket (Twilio's or the softphone's) for `callSid`, on the session pre-warmed for
+   * it if any, and tracks it until it ends.
+   */
+  const startRelay = (socket: WebSocket, callSid: string, prewarm?: Prewarm): void => {
     const relay: CallRelay = startCallRelay(socket, {
       engineFor,
       defaultModel: config.realtimeModel,
@@ -341,6 +359,7 @@ export function createParley(options: ParleyOptions): Parley {
       expectedCallSid: callSid,
       sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
       ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
+      ...(prewarm === undefined ? {} : { prewarm }),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     });
     relays.add(relay);
@@ -477,7 +496,7 @@ export function createParley(options: ParleyOptions): Parley {
     async shutdown() {
       shutdownSignal.abort();
       for (const relay of relays) relay.shutdown();
-      await Promise.all([...relays].map((relay) => relay.done));
+      await Promise.all([...relays].map((relay) => relay.done).concat(prewarms.close()));
       neverConnected.close();
       // Nothing is left to wait for: a drain in progress is over (its poll timer stops).
       for (const resolve of idleWaiters) resolve();

@@ -42,7 +42,10 @@ Deno.test("main.ts starts with the start task's permissions, relays a call and s
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.deepEqual(await health.json(), { status: "ok", activeCalls: 0 });
 
-    const call = await placeTwilioCall({ port, authToken, publicBaseUrl: "https://parley.test" });
+    const call = await placeTwilioCall({ port, authToken, publicBaseUrl: "https://parley.test" }, {
+      persona: "tester",
+      lead: "Dana",
+    });
     call.start({ persona: "tester", lead: "Dana" });
     const session = await upstream.session(0);
     const update = await session.waitFor("session.update");

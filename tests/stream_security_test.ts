@@ -4,6 +4,7 @@
  * and MAX_CONCURRENT_CALLS bounds the sessions a flood of webhooks can open.
  */
 
+import { within } from "./fakes/within.ts";
 import assert from "node:assert/strict";
 import {
   newCallSid,
@@ -99,11 +100,11 @@ Deno.test("a socket cannot start or stop another call: a start for a foreign Cal
       "nothing from the intruder's socket ended the victim's record",
     );
     assert.equal(victimEvents.filter((type) => type === "call.started").length, 1, "nor started it again");
-    assert.equal(
-      t.upstream.sessions.flatMap((session) => session.eventsOf("session.update")).length,
-      1,
-      "nothing upstream was configured for the intruder: only the victim's session",
-    );
+    // One session per answered webhook (pre-warmed): the victim's, and the one for the intruder's
+    // own call, which its foreign start did not get and which is closed with the socket.
+    assert.equal(t.upstream.sessions.length, 2, "the foreign start opened nothing upstream");
+    await within(t.upstream.sessions[1]!.closed, "the intruder's own pre-warmed session closing");
+    assert.equal(intruder.messagesOf("media").length, 0, "no agent audio reached the intruder");
     victim.stop();
     await victim.closed;
   } finally {
@@ -135,7 +136,8 @@ Deno.test("at MAX_CONCURRENT_CALLS the webhook answers the persona's fallback wi
       new RegExp(`Refused call CallSid=${refused} \\(MAX_CONCURRENT_CALLS=2 calls in progress\\)`),
     );
     assert.match(await scrape(t), /^parley_calls_refused_total\{reason="capacity"\} 1$/m);
-    assert.equal(t.upstream.handshakes.length, 1);
+    // The live call's and the answered call's (pre-warmed on its webhook); none for the refused one.
+    assert.equal(t.upstream.handshakes.length, 2);
     live.stop();
     await live.closed;
   } finally {

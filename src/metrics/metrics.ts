@@ -17,6 +17,7 @@ import {
 } from "../calls/call_events.ts";
 import { engineForModel, type EngineId, ENGINES } from "../engines/voices.ts";
 import type { StoreHealth } from "../store/call_store.ts";
+import { PREWARM_OUTCOMES, type PrewarmOutcome } from "../relay/prewarm.ts";
 import { DEFAULT_PRICES, estimateCost, estimateMinuteCost, type PriceTable } from "../store/prices.ts";
 
 /** Content type of {@linkcode Metrics.render}'s output. */
@@ -53,6 +54,8 @@ export interface ServerFigures {
   refusedStreams?: number;
   /** True while the server drains after SIGTERM/SIGINT. */
   draining?: boolean;
+  /** Sessions pre-warmed on the webhook, by outcome, and how many wait for their stream now. */
+  prewarms?: { outcomes: Readonly<Record<PrewarmOutcome, number>>; waiting: number };
 }
 
 class Histogram {
@@ -185,6 +188,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       "Media sockets refused: stream token missing, forged, expired, replayed or for another call.",
     );
     sample("parley_streams_refused_total", server.refusedStreams ?? 0);
+    family(
+      "parley_prewarm_total",
+      "counter",
+      "Sessions pre-warmed on the voice webhook (opened), and what became of them: claimed by their stream, " +
+        "missed (a stream this instance did not pre-warm), expired unclaimed, discarded (unfit at start).",
+    );
+    for (const outcome of PREWARM_OUTCOMES) {
+      sample("parley_prewarm_total", server.prewarms?.outcomes[outcome] ?? 0, { outcome });
+    }
+    family("parley_prewarm_waiting", "gauge", "Pre-warmed sessions waiting for their stream to start.");
+    sample("parley_prewarm_waiting", server.prewarms?.waiting ?? 0);
     family("parley_store_pending_events", "gauge", "Call events waiting to be written to the call database.");
     sample("parley_store_pending_events", server.store?.pendingEvents ?? 0);
     family(

@@ -107,6 +107,12 @@ export interface Persona {
    * the agent, or a function of the call returning one. Without it, Parley hangs up on a machine.
    */
   voicemail?: string | ((context: CallContext) => string);
+  /**
+   * Open the call's OpenAI session on the voice webhook, before Twilio's socket connects, so the
+   * greeting is ready when the stream starts (README, "First word"). `false` opens it on the socket.
+   * @default true
+   */
+  prewarm?: boolean;
 }
 
 /** Where `transfer_call` sends the caller. */

@@ -36,6 +36,7 @@ const PERSONA_FIELDS: { [K in keyof Persona]-?: true } = {
   transcriptionModel: true,
   noiseReduction: true,
   description: true,
+  prewarm: true,
   tools: true,
   endCall: true,
   transfer: true,
@@ -151,6 +152,12 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
   checkOneOf(value.noiseReduction, "noiseReduction", NOISE_REDUCTION, report);
   checkText(value.description, "description", "write one line, or remove the field", report);
   checkActions(value, report);
+  if (value.prewarm !== undefined && typeof value.prewarm !== "boolean") {
+    report(
+      "prewarm",
+      `${describe(value.prewarm)} is not true or false; write prewarm: false to turn pre-warm off`,
+    );
+  }
 
   if (problems.length > 0) return { persona: undefined, problems };
   return { persona: copyPersona(value), problems: [] };

@@ -3,9 +3,12 @@
  * It owns no wire format: the Twilio leg, the engine and the parts below do.
  *
  * The call path, in order:
- * 1. Twilio's socket is accepted → the upstream opens at once (saves a round trip of dead air).
+ * 1. Twilio's socket is accepted → the session pre-warmed on the webhook is taken (`prewarm.ts`), or
+ *    the upstream opens at once (saves a round trip of dead air).
  * 2. `start` → the persona, model, engine and voice are chosen ({@linkcode planCall}); the engine's
- *    opening (and, with a greeting, the request to speak first) goes ahead of caller audio.
+ *    opening (and, with a greeting, the request to speak first) goes ahead of caller audio. A
+ *    pre-warmed session configured the same way is handed over instead: its held greeting goes to
+ *    Twilio at once.
  * 3. Caller frames → the engine's audio message, payload untouched.
  * 4. Agent audio → Twilio `media` + `mark`, payload untouched; marks drive the playback clock.
  * 5. The caller cuts in → `clear` plus the engine's truncate/cancel ({@linkcode BargeIn}); every later
@@ -33,6 +36,7 @@ import { CallDeadline, WRAP_UP_INSTRUCTION } from "./call_deadline.ts";
 import { CallReporter } from "./call_reporter.ts";
 import { Reconnect, StallWatch } from "./reconnect.ts";
 import { expectedModel, planCall } from "./call_setup.ts";
+import type { Prewarm } from "./prewarm.ts";
 import { type MediaSocket, TwilioLeg } from "./twilio_leg.ts";
 import { TurnTimer } from "./turn_timer.ts";
 import { UpstreamSession, type UpstreamSessionHandlers } from "./upstream_session.ts";
@@ -65,6 +69,8 @@ export interface CallRelayOptions {
   stallMs?: number;
   /** A session this old is replaced at the next quiet moment, ms. @default 55 minutes */
   sessionRolloverMs?: number;
+  /** The session pre-warmed for that CallSid on the webhook, claimed by the stream token. */
+  prewarm?: Prewarm;
   /** Monotonic clock, ms. @default performance.now */
   now?: () => number;
   /** Wall clock for event timestamps, epoch ms. @default Date.now */
@@ -133,6 +139,10 @@ class Relay implements CallRelay {
   #reconnectCause: ReconnectCause = "dropped";
   #lostDetail = "";
   #deadline: CallDeadline | undefined;
+  #callStarted = false;
+  #prewarm: Prewarm | undefined;
+  /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
+  #greetingFrom: number | undefined;
   #actions: CallActions | undefined;
 
   constructor(twilio: MediaSocket, options: CallRelayOptions) {
@@ -177,7 +187,9 @@ class Relay implements CallRelay {
         this.#end("upstream_dropped", `${this.#lostDetail}; no new session after ${tries} tries: ${problem}`);
       },
     });
-    this.#session = this.#openSession(expectedModel(options));
+    // A claimed pre-warm keeps its own handlers (holding what it hears) until `start` hands it over.
+    this.#prewarm = options.prewarm;
+    this.#session = this.#prewarm?.session ?? this.#openSession(expectedModel(options));
   }
 
   shutdown(): void {
@@ -264,14 +276,24 @@ class Relay implements CallRelay {
       return this.#end("error", setup.problem);
     }
     const { persona, plan } = setup;
-    if (plan.model !== this.#session.model || setup.engine !== this.#session.engine) {
-      // The model is fixed per session: replace the socket opened ahead of `start`.
-      this.#session.close();
-      this.#connectMs = undefined;
-      this.#session = this.#openSession(plan.model);
+    const opening = setup.engine.opening(plan);
+    const prewarm = this.#prewarm;
+    this.#prewarm = undefined;
+    const unfit = prewarm?.unfitFor(setup.engine, plan.model, opening);
+    if (prewarm !== undefined && unfit !== undefined) prewarm.discard(unfit);
+    if (prewarm === undefined || unfit !== undefined) {
+      if (
+        unfit !== undefined || plan.model !== this.#session.model || setup.engine !== this.#session.engine
+      ) {
+        // The model is fixed per session: replace the socket opened ahead of `start`.
+        this.#session.close();
+        this.#connectMs = undefined;
+        this.#session = this.#openSession(plan.model);
+      }
+      // Ahead of any caller audio, without waiting for the server: no dead air at the start.
+      this.#session.configure(opening);
     }
-    // Ahead of any caller audio, without waiting for the server: no dead air at the start.
-    this.#session.configure(setup.engine.opening(plan));
+    // A reconnect, even of a pre-warmed session, reconfigures from this plan (checked equal above).
     this.#plan = plan;
     this.#tick = setInterval(() => this.#onTick(), 1000);
     const maxMinutes = persona.persona.maxCallMinutes;
@@ -303,6 +325,10 @@ class Relay implements CallRelay {
       engine: setup.engine.id,
       parameters: { ...start.customParameters },
     });
+    this.#callStarted = true;
+    if (plan.greeting !== undefined) this.#greetingFrom = this.#now();
+    // The held greeting replays now: to Twilio with its marks, like any agent audio.
+    if (prewarm !== undefined && unfit === undefined) prewarm.handOver(this.#sessionHandlers());
     this.#announceConnected();
   }
 
@@ -336,16 +362,18 @@ class Relay implements CallRelay {
   }
 
   #announceConnected(): void {
-    if (this.#announcedConnected || this.#connectMs === undefined || this.#start === undefined) return;
+    if (this.#announcedConnected || this.#connectMs === undefined || !this.#callStarted) return;
     this.#announcedConnected = true;
-    this.#log.info(`Connected to OpenAI for CallSid=${this.#start.callSid}`);
+    this.#log.info(`Connected to OpenAI for CallSid=${this.#start!.callSid}`);
     this.#report.emit({ type: "upstream.connected", connectMs: Math.round(this.#connectMs) });
   }
 
   #onEngineEvent(event: EngineEvent): void {
     switch (event.type) {
       case "agent.audio":
-        return this.#bargeIn.agentAudio(event.responseId, event.itemId, event.delta);
+        this.#bargeIn.agentAudio(event.responseId, event.itemId, event.delta);
+        if (this.#greetingFrom !== undefined) this.#firstWord();
+        return;
       case "agent.audio.done":
         return this.#bargeIn.audioDone(event.responseId, event.itemId);
       case "caller.started":
@@ -379,6 +407,16 @@ class Relay implements CallRelay {
         if (ending !== undefined) this.#upstreamLost("upstream_dropped", ending);
       }
     }
+  }
+
+  /** The greeting's first audio went to Twilio: how long after `start` (the README's "First word"). */
+  #firstWord(): void {
+    const ms = this.#now() - this.#greetingFrom!;
+    this.#greetingFrom = undefined;
+    const how = this.#session === this.#o.prewarm?.session
+      ? "pre-warmed session"
+      : "session opened on the socket";
+    this.#log.info(`First word: greeting audio sent ${Math.round(ms)} ms after start (${how})`);
   }
 
   // ── Barge-in ───────────────────────────────────────────────────────────────
@@ -492,6 +530,7 @@ class Relay implements CallRelay {
     clearInterval(this.#tick);
     this.#deadline?.dispose();
     this.#reconnect.cancel();
+    this.#prewarm?.close();
     this.#bargeIn.dispose();
     this.#session.close();
     this.#leg.close(); // hands the call back to Twilio, which plays the fallback verb after <Connect>

@@ -28,10 +28,15 @@ async function postSigned(t: TestParley, path: string, form: Record<string, stri
 }
 
 /** A Parley with a call store in a temp folder, closed (and removed) by `await using`. */
-async function parleyWithStore(streamConnectTimeoutMs: number) {
+async function parleyWithStore(streamConnectTimeoutMs: number, startTimeoutMs?: number) {
   const dataDir = await Deno.makeTempDir();
   const store = openCallStore(`${dataDir}/parley.db`);
-  const t = await startTestParley({ env: { API_TOKEN }, store, streamConnectTimeoutMs });
+  const t = await startTestParley({
+    env: { API_TOKEN },
+    store,
+    streamConnectTimeoutMs,
+    ...(startTimeoutMs === undefined ? {} : { startTimeoutMs }),
+  });
   return {
     t,
     store,
@@ -79,16 +84,17 @@ Deno.test("a webhook whose media stream never connects ends with never_connected
 });
 
 Deno.test("an OpenAI refusal before `start` still gives the record an end", async () => {
-  await using p = await parleyWithStore(300);
+  await using p = await parleyWithStore(300, 500);
   p.t.upstream.refuseWith = 401;
   const callSid = "CA" + "2".repeat(32);
   const twiml = await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(callSid));
   const streamUrl = /<Stream url="([^"]+)"/.exec(twiml)?.[1];
   assert.ok(streamUrl !== undefined, `the webhook answered a stream: ${twiml}`);
-  // Twilio opens the socket; OpenAI refuses before Twilio's `start` arrives, so the relay ends unnamed.
+  // OpenAI refuses the session pre-warmed on the webhook; the refusal waits for `start` (to end the
+  // call under its CallSid), which never comes: the socket is closed when start is overdue.
   const call = await p.t.connectStream(streamUrl, callSid);
   await within(call.closed, "the relay to close the socket");
-  await within(p.t.waitForLog(/reason=upstream_refused/), "the refusal in the log");
+  await within(p.t.waitForLog(/reason=no_start/), "the overdue start in the log");
 
   const ended = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === callSid), "the end");
   assert.equal(ended.reason, "never_connected");

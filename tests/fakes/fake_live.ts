@@ -51,6 +51,8 @@ export interface FakeLiveOptions extends LiveScript {
   refuseWith?: number;
   /** The only key accepted; any non-empty bearer token when unset. */
   apiKey?: string;
+  /** Time every accepted handshake takes before the upgrade, ms (TLS + upgrade; the bench). @default 0 */
+  handshakeDelayMs?: number;
 }
 
 const REFUSALS: Record<number, { message: string; type: string; code: string | null }> = {
@@ -155,6 +157,8 @@ export class FakeLiveServer {
       });
     }
     if (this.holdHandshake !== undefined) await this.holdHandshake;
+    const delayMs = this.#options.handshakeDelayMs ?? 0;
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     this.handshakes.push({ url: request.url, authorization, status: 101, at: performance.now() });
     const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
     this.sessions.push(new FakeLiveSession(socket, this.#options));

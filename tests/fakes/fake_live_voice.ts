@@ -31,6 +31,8 @@ export interface CallerTurn {
 export interface LiveScript {
   /** Spoken after the first `session.commentary.append` (the greeting instruction). */
   greeting?: LiveUtterance;
+  /** The model's time to the greeting's first audio after that command, ms (the bench). @default 0 */
+  greetingDelayMs?: number;
   /** Played in order, one per caller turn heard in the audio. */
   callerTurns?: readonly CallerTurn[];
   /** Quiet caller audio that ends a caller turn, ms. @default 500 */
@@ -71,6 +73,7 @@ export class LiveVoice {
   readonly #listening: boolean;
   #pacer: Pacer | undefined;
   #greeted = false;
+  #greetingTimer: ReturnType<typeof setTimeout> | undefined;
   #muted = false;
   #caller = { speaking: false, startMs: 0, lastLoudEndMs: 0, quietMs: 0, overAgentMs: 0 };
   #turn = 0;
@@ -119,6 +122,7 @@ export class LiveVoice {
 
   /** The model stops speaking now (mid-answer). */
   stopSpeaking(): void {
+    clearTimeout(this.#greetingTimer);
     this.#pacer?.stop();
     this.#pacer = undefined;
   }
@@ -238,7 +242,10 @@ export class LiveVoice {
         this.#host.send({ type: `${event.type}ed`, start_ms: now, end_ms: now, ...echo });
         if (event.type === "session.commentary.append" && !this.#greeted && this.#script.greeting) {
           this.#greeted = true;
-          void this.speak(this.#script.greeting);
+          const greeting = this.#script.greeting;
+          const delayMs = this.#script.greetingDelayMs ?? 0;
+          if (delayMs <= 0) void this.speak(greeting);
+          else this.#greetingTimer = setTimeout(() => void this.speak(greeting), delayMs);
         }
         return;
       case "session.input_audio.mute":

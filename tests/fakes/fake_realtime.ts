@@ -26,6 +26,13 @@ export interface ReceivedEvent {
 export interface FakeRealtimeOptions {
   /** Answer the handshake with this HTTP status instead of upgrading. */
   refuseWith?: number;
+  /** Time every handshake takes before the upgrade, ms (TLS + upgrade; the bench). @default 0 */
+  handshakeDelayMs?: number;
+  /**
+   * Answer the first `response.create` on its own: `audio` streamed (100 ms deltas, 10 ms apart)
+   * after `delayMs`, the model's time to first audio (the bench).
+   */
+  greeting?: { audio: Uint8Array; delayMs: number };
 }
 
 /** One scripted response to stream. */
@@ -71,6 +78,7 @@ export class FakeRealtimeServer {
   #waiters: (() => boolean)[] = [];
 
   private constructor(options: FakeRealtimeOptions) {
+    const delayMs = options.handshakeDelayMs ?? 0;
     this.refuseWith = options.refuseWith;
     this.#server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
       this.handshakes.push({ url: request.url, authorization: request.headers.get("authorization") });
@@ -80,8 +88,14 @@ export class FakeRealtimeServer {
         });
       }
       if (this.holdHandshake !== undefined) await this.holdHandshake;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
-      const session = new FakeRealtimeSession(socket, request.url, this.answerSessionUpdate);
+      const session = new FakeRealtimeSession(
+        socket,
+        request.url,
+        this.answerSessionUpdate,
+        options.greeting,
+      );
       this.sessions.push(session);
       this.#waiters = this.#waiters.filter((check) => !check());
       return response;
@@ -133,12 +147,21 @@ export class FakeRealtimeSession {
   /** The response being streamed, if any. */
   activeResponse: string | undefined;
 
-  constructor(socket: WebSocket, url: string, answerSessionUpdate: boolean) {
+  constructor(
+    socket: WebSocket,
+    url: string,
+    answerSessionUpdate: boolean,
+    greeting?: FakeRealtimeOptions["greeting"],
+  ) {
     this.url = url;
     this.#socket = socket;
     let closed!: () => void;
     this.closed = new Promise((resolve) => closed = resolve);
-    socket.onclose = () => closed();
+    let greetingTimer: ReturnType<typeof setTimeout> | undefined;
+    socket.onclose = () => {
+      clearTimeout(greetingTimer);
+      closed();
+    };
     socket.onopen = () => this.send({ type: "session.created", session: { type: "realtime" } });
     socket.onmessage = (message) => {
       const event = { ...JSON.parse(message.data as string), at: performance.now() } as ReceivedEvent;
@@ -159,6 +182,18 @@ export class FakeRealtimeSession {
             event_id: event.event_id ?? null,
           },
         });
+      }
+      if (
+        event.type === "response.create" && greeting !== undefined &&
+        this.eventsOf("response.create").length === 1
+      ) {
+        greetingTimer = setTimeout(() => {
+          void this.streamResponse({
+            responseId: "resp_greeting",
+            itemId: "item_greeting",
+            audio: greeting.audio,
+          });
+        }, greeting.delayMs);
       }
       this.#waiters = this.#waiters.filter((w) => {
         if (!w.match(event)) return true;

@@ -57,6 +57,7 @@ export class FakeTwilioCall {
   #waiters: { match: (m: TwilioOutbound) => boolean; resolve: (m: TwilioOutbound) => void }[] = [];
   #echoWaiters: { name: string; resolve: (m: { name: string; at: number; flushed: boolean }) => void }[] = [];
   #sequence = 0;
+  #connectedSent = false;
   #chunk = 0;
 
   private constructor(socket: WebSocket, callSid: string, streamSid: string) {
@@ -84,9 +85,20 @@ export class FakeTwilioCall {
     return new FakeTwilioCall(socket, options.callSid ?? `CA${id}`, `MZ${id}`);
   }
 
-  /** Sends `connected` and `start` as Twilio does when the stream begins. */
-  start(customParameters: Record<string, string> = {}): void {
+  /**
+   * Sends `connected`, as Twilio does the moment the socket opens. A test timing `start` sends it
+   * first: this client's socket has Nagle on (Deno's native WebSocket), so a `start` written right
+   * behind it waits for the server's delayed ACK (~40 ms) before it leaves.
+   */
+  connected(): void {
+    if (this.#connectedSent) return;
+    this.#connectedSent = true;
     this.sendJson({ event: "connected", protocol: "Call", version: "1.0.0" });
+  }
+
+  /** Sends `connected` (unless sent already) and `start` as Twilio does when the stream begins. */
+  start(customParameters: Record<string, string> = {}): void {
+    this.connected();
     this.sendJson({
       event: "start",
       sequenceNumber: String(++this.#sequence),

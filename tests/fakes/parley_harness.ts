@@ -16,11 +16,11 @@ import {
 import { loadConfig, type ParleyConfig } from "../../src/config.ts";
 import { createLogger, type LogLevel } from "../../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
-import { createParley, type Parley, type ServerConfig } from "../../src/server.ts";
+import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../../src/server.ts";
 import type { CallStore } from "../../src/store/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../../src/store/leads.ts";
-import { FakeRealtimeServer } from "./fake_realtime.ts";
+import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
   connectStream as connectTwilioStream,
@@ -61,6 +61,10 @@ export interface TestParleyOptions {
   streamConnectTimeoutMs?: number;
   /** What the GPT-Live fake's sessions do. */
   live?: FakeLiveOptions;
+  /** What the Realtime fake does. */
+  realtime?: FakeRealtimeOptions;
+  /** Close pre-warmed sessions no stream claims after this long. */
+  prewarmTtlMs?: number;
   /** A leads table to wire in. */
   leads?: LeadStore;
 }
@@ -90,8 +94,11 @@ export interface TestParley {
    * custom parameters.
    */
   startCall(parameters?: Record<string, string>): Promise<FakeTwilioCall>;
-  /** Posts the signed voice webhook for `callSid` and returns the stream URL its TwiML names. */
-  answerWebhook(callSid: string): Promise<string>;
+  /**
+   * Posts the signed voice webhook for `callSid` (with `query`, URL-encoded, in its URL) and returns
+   * the stream URL its TwiML names.
+   */
+  answerWebhook(callSid: string, query?: string): Promise<string>;
   /** Opens the media socket at a `wss://parley.test/…` stream URL, signed as Twilio would. */
   connectStream(streamUrl: string, callSid?: string): Promise<FakeTwilioCall>;
   /** Posts a signed Twilio form to `pathAndQuery` (e.g. the `<Connect action>` request). */
@@ -103,7 +110,7 @@ export interface TestParley {
 
 /** Starts Parley against a fresh fake Realtime server. */
 export async function startTestParley(options: TestParleyOptions = {}): Promise<TestParley> {
-  const upstream = FakeRealtimeServer.start();
+  const upstream = FakeRealtimeServer.start(options.realtime);
   const live = FakeLiveServer.start(options.live);
   const config: ParleyConfig = loadConfig({
     PUBLIC_BASE_URL: TEST_PUBLIC_BASE_URL,
@@ -121,6 +128,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
   const logs: { level: LogLevel; line: string }[] = [];
   const logWaiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const log = createLogger({
+    debug: true,
     secrets: [config.openaiApiKey, config.twilioAuthToken],
     sink: (level, line) => {
       logs.push({ level, line });
@@ -154,6 +162,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.streamConnectTimeoutMs === undefined
       ? {}
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
+    ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
@@ -168,8 +177,9 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     authToken: TEST_AUTH_TOKEN,
     publicBaseUrl: TEST_PUBLIC_BASE_URL,
   };
-  const answerWebhook = async (callSid: string) => {
-    const { status, twiml, streamUrl } = await postVoiceWebhook(target, callSid);
+  const answerWebhook = async (callSid: string, query = "") => {
+    const path = query === "" ? VOICE_WEBHOOK_PATH : `${VOICE_WEBHOOK_PATH}?${query}`;
+    const { status, twiml, streamUrl } = await postVoiceWebhook(target, callSid, path);
     if (streamUrl === undefined) {
       throw new Error(`The voice webhook answered no stream (${status}): ${twiml}`);
     }
@@ -206,7 +216,10 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     connectStream,
     async startCall(parameters = {}) {
       const callSid = newCallSid();
-      const call = await connectStream(await answerWebhook(callSid), callSid);
+      // The webhook URL carries the call's parameters, as /api/calls writes it: the session
+      // pre-warmed on the webhook is then configured as the stream's `start` will be.
+      const query = new URLSearchParams(parameters).toString();
+      const call = await connectStream(await answerWebhook(callSid, query), callSid);
       call.start(parameters);
       return call;
     },

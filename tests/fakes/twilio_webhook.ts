@@ -73,10 +73,18 @@ export async function connectStream(
   });
 }
 
-/** Does what Twilio does for a new call: the webhook, then the media socket at the URL it answered. */
-export async function placeTwilioCall(target: TwilioTarget): Promise<FakeTwilioCall> {
+/**
+ * Does what Twilio does for a new call: the webhook (its URL carrying `parameters`, as /api/calls
+ * writes it), then the media socket at the URL it answered.
+ */
+export async function placeTwilioCall(
+  target: TwilioTarget,
+  parameters: Record<string, string> = {},
+): Promise<FakeTwilioCall> {
   const callSid = newCallSid();
-  const { status, twiml, streamUrl } = await postVoiceWebhook(target, callSid);
+  const query = new URLSearchParams(parameters).toString();
+  const path = query === "" ? VOICE_WEBHOOK_PATH : `${VOICE_WEBHOOK_PATH}?${query}`;
+  const { status, twiml, streamUrl } = await postVoiceWebhook(target, callSid, path);
   if (streamUrl === undefined) throw new Error(`The voice webhook answered no stream (${status}): ${twiml}`);
   return await connectStream(target, streamUrl, callSid);
 }

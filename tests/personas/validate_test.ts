@@ -185,7 +185,7 @@ Deno.test("validatePersona rejects unknown fields, suggesting the closest known 
   await t.step("a name like no known field, listing the known ones", () => {
     assert.deepEqual(problemsOf({ colour: "blue" }), [
       `${FILE}: colour: unknown field; known fields are voice, instructions, greeting, vad, interruptions, ` +
-      "fallbackMessage, model, reasoning, maxOutputTokens, maxCallMinutes, transcriptionModel, noiseReduction, description, tools, endCall, transfer, transferFailedMessage, dtmf, keypad, voicemail",
+      "fallbackMessage, model, reasoning, maxOutputTokens, maxCallMinutes, transcriptionModel, noiseReduction, description, prewarm, tools, endCall, transfer, transferFailedMessage, dtmf, keypad, voicemail",
     ]);
   });
   await t.step("temperature, which the GA Realtime API does not have", () => {
@@ -196,6 +196,11 @@ Deno.test("validatePersona rejects unknown fields, suggesting the closest known 
 });
 
 Deno.test("validatePersona rejects other fields' bad values", async (t) => {
+  await t.step("prewarm that is not true or false", () => {
+    assert.deepEqual(problemsOf({ prewarm: "no" }), [
+      `${FILE}: prewarm: "no" is not true or false; write prewarm: false to turn pre-warm off`,
+    ]);
+  });
   await t.step("interruptions.minSpeechMs outside 0 to 2000", () => {
     assert.deepEqual(problemsOf({ interruptions: { minSpeechMs: 3000 } }), [
       `${FILE}: interruptions.minSpeechMs: 3000 is out of range; use a whole number of milliseconds from 0 to 2000`,

@@ -337,6 +337,8 @@ Deno.test("Realtime: a machine with no voicemail in the persona is hung up on at
       const call = await t.startCall({ persona: "plain" });
       const session = await within(t.upstream.session(0), "the upstream session");
       await session.waitFor("session.update");
+      // Pre-warmed on the webhook, the session is configured before the stream starts.
+      await within(t.waitForEvent("call.started"), "the stream started");
       await t.postTwilio("/api/twilio/status", { CallSid: call.callSid, AnsweredBy: "machine_end_silence" });
       await within(call.closed, "the hang-up", 5000);
       const ended = await t.waitForEvent("call.ended");

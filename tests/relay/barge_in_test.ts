@@ -131,7 +131,7 @@ Deno.test("barge-in gating ignores a short sound and honours speech that lasts",
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
   try {
     const call = await t.startCall({ persona: "quiet" }); // interruptions.minSpeechMs = 400
-    const session = await t.upstream.session(1);
+    const session = await t.upstream.session(0); // pre-warmed on the webhook for its persona
     await session.waitFor("session.update");
     const answer = session.streamResponse({
       responseId: "resp_1",

@@ -265,7 +265,7 @@ Deno.test("a persona with its own model gets a session for that model", async ()
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
   try {
     const call = await t.startCall({ persona: "quiet" });
-    const session = await t.upstream.session(1);
+    const session = await t.upstream.session(0); // pre-warmed on the webhook for its persona
     const update = await session.waitFor("session.update");
     assert.equal(new URL(session.url).searchParams.get("model"), "gpt-realtime-2.1-mini");
     assert.equal(update.session.model, "gpt-realtime-2.1-mini");
@@ -276,7 +276,11 @@ Deno.test("a persona with its own model gets a session for that model", async ()
       interrupt_response: false,
     });
     assert.equal(session.eventsOf("response.create").length, 0, "no greeting: the caller speaks first");
-    await t.upstream.sessions[0]!.closed; // the speculative default-model socket was closed
+    assert.equal(
+      t.upstream.sessions.length,
+      1,
+      "no speculative default-model socket: the webhook knew the persona",
+    );
     call.close();
   } finally {
     await t.close();

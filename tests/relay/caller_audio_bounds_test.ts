@@ -1,8 +1,9 @@
 /**
  * Memory bounds on caller audio (issue 11, finding 3), at small scale: a flood while the upstream
- * handshake hangs keeps ~2 s (oldest dropped); a flood on a live call is held to 1 s ahead of the wall
- * clock; an upstream that never reads stops taking frames at a bound. Frames naming another stream
- * are dropped. Every drop is counted in the record and the metrics.
+ * handshake hangs keeps ~2 s (oldest dropped), on the session pre-warmed on the webhook as on any; a
+ * flood on a live call is held to 1 s ahead of the wall clock; an upstream that never reads stops
+ * taking frames at a bound. Frames naming another stream are dropped. Every drop is counted in the
+ * record and the metrics.
  */
 
 import assert from "node:assert/strict";
@@ -63,6 +64,8 @@ Deno.test("a flood while the handshake hangs keeps the newest ~2 s of audio, cou
       metrics,
       new RegExp(`^parley_caller_frames_dropped_total\\{reason="queue"\\} ${drops.queue}$`, "m"),
     );
+    // The held session was the one pre-warmed on the webhook: its queue keeps the same bound.
+    assert.match(metrics, /^parley_prewarm_total\{outcome="claimed"\} 1$/m);
     call.close();
     const recorded = await within(t.waitForEvent("caller_audio.dropped"), "the drops in the record");
     assert.equal(recorded.drops.queue, drops.queue);

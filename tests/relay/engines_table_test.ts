@@ -47,6 +47,8 @@ const ENGINES: EngineCase[] = [
     async configured(t) {
       const session = await t.upstream.session(0);
       await session.waitFor("session.update");
+      // Pre-warmed on the webhook, the session is configured before the stream starts.
+      await t.waitForLog(/Stream started/);
       return session;
     },
     say: (t, audio) => void realtime(t).streamResponse({ responseId: "resp_1", itemId: "item_1", audio }),

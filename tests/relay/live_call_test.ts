@@ -237,6 +237,8 @@ Deno.test("GPT-Live: refusals and a session the server ends are explained in pla
         const call = await parley.startCall({ persona: "sam" });
         const session = await within(parley.live.session(0), "the session");
         await within(session.waitFor("session.commentary.append"), "the session started");
+        // Pre-warmed on the webhook: end it once the stream has started (before, a fresh one opens).
+        await within(parley.waitForLog(/Session configured/), "the stream started");
         parley.live.refuseWith = 429;
         session.closeSession("expired");
         await within(

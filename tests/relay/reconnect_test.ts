@@ -97,6 +97,8 @@ Deno.test("Realtime: session_expired and its 1001 close roll the call over to a 
     const call = await t.startCall({ persona: "tester" });
     const first = await within(t.upstream.session(0), "first session");
     await first.waitFor("session.update");
+    // Pre-warmed on the webhook: drop it once the stream has started (before, a fresh one opens).
+    await within(t.waitForLog(/Session configured/), "the stream started");
     first.expire();
     const second = await within(t.upstream.session(1), "the new session", 2000);
     await second.waitFor("session.update");
@@ -132,6 +134,8 @@ Deno.test("every reconnect try refused: the stream ends so Twilio plays the fall
     const call = await t.startCall({ persona: "tester" });
     const first = await within(t.upstream.session(0), "first session");
     await first.waitFor("session.update");
+    // Pre-warmed on the webhook: drop it once the stream has started (before, a fresh one opens).
+    await within(t.waitForLog(/Session configured/), "the stream started");
     t.upstream.refuseWith = 401;
     first.drop();
     const ended = await within(t.waitForEvent("call.ended"), "the end", 3000);

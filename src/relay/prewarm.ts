@@ -1,0 +1,316 @@
+/**
+ * Pre-warm: the call's upstream session opens on the voice webhook, while Twilio is still fetching
+ * the TwiML and opening its Media Stream socket, so the greeting is ready the moment the stream
+ * starts (see the README, "First word").
+ *
+ * The webhook plans the call exactly as `start` will (same persona, parameters and CallSid; the
+ * StreamSid is not known yet), opens the session, configures it and, with a greeting, asks for it.
+ * What the session reports is held, agent audio capped at {@linkcode PREWARM_MAX_HELD_MS}, until the
+ * stream's token claims it by CallSid; the relay then takes the session over at `start` and the held
+ * events replay through it, so the held greeting reaches Twilio at once with its marks.
+ *
+ * Every pre-warm is claimed or closed: one not claimed within {@linkcode PREWARM_TTL_MS} (the caller
+ * hung up while it rang, Twilio failed, the socket reached another instance) is closed and logged.
+ * A pre-warm emits no call events: until its stream starts it is not a call.
+ *
+ * @module
+ */
+
+import type { EngineEvent, SessionOpening } from "../engines/engine.ts";
+import type { Engine } from "../engines/engine.ts";
+import type { Logger } from "../log.ts";
+import { type CallSetupOptions, planCall } from "./call_setup.ts";
+import { mulawDurationMs } from "../twilio/media_stream.ts";
+import {
+  UpstreamSession,
+  type UpstreamSessionHandlers,
+  type UpstreamSessionOptions,
+} from "./upstream_session.ts";
+
+/** A pre-warmed session not claimed by then is closed, ms. */
+export const PREWARM_TTL_MS = 15_000;
+
+/** Agent audio held for a stream that has not started, at most, ms; later audio is dropped. */
+export const PREWARM_MAX_HELD_MS = 30_000;
+
+/** What happened to a pre-warm (the `parley_prewarm_total{outcome}` metric). */
+export const PREWARM_OUTCOMES = ["opened", "claimed", "missed", "expired", "discarded"] as const;
+
+/** One outcome of {@linkcode PREWARM_OUTCOMES}. */
+export type PrewarmOutcome = typeof PREWARM_OUTCOMES[number];
+
+/** What a pre-warm is opened with: the session's recipe and the opening `start` will be checked against. */
+export interface PrewarmRequest {
+  callSid: string;
+  engine: Engine;
+  model: string;
+  opening: SessionOpening;
+}
+
+/** Options of {@linkcode Prewarms}. */
+export interface PrewarmsOptions {
+  log: Logger;
+  /** How calls are planned: the same as at `start`. */
+  setup: CallSetupOptions;
+  /** OpenAI key and socket connector, as for any session. */
+  apiKey: string;
+  connect: UpstreamSessionOptions["connect"];
+  /** @default PREWARM_TTL_MS */
+  ttlMs?: number;
+  /** @default PREWARM_MAX_HELD_MS */
+  maxHeldMs?: number;
+  /** Monotonic clock, ms. @default performance.now */
+  now?: () => number;
+}
+
+/** How a {@linkcode Prewarm} opens its session. */
+export interface PrewarmSessionOptions {
+  apiKey: string;
+  connect: UpstreamSessionOptions["connect"];
+  now: () => number;
+  /** Agent audio held at most, ms. */
+  maxHeldMs: number;
+  /** Called by {@linkcode Prewarm.discard}. */
+  onDiscard: (prewarm: Prewarm, why: string) => void;
+}
+
+type Held =
+  | { kind: "open"; connectMs: number }
+  | { kind: "event"; event: EngineEvent }
+  | { kind: "end"; reason: "upstream_refused" | "upstream_dropped"; detail: string };
+
+/** A session opened ahead of its call, holding what it reports until the relay takes it over. */
+export class Prewarm {
+  /** The call it was opened for. */
+  readonly callSid: string;
+  /** The session (configured, maybe already speaking the greeting). */
+  readonly session: UpstreamSession;
+  readonly #opening: string;
+  #held: Held[] = [];
+  #heldMs = 0;
+  #droppedMs = 0;
+  /** How the session ended before its stream started, if it did. */
+  #endedBy: "upstream_refused" | "upstream_dropped" | undefined;
+  readonly #maxHeldMs: number;
+  readonly #onDiscard: (prewarm: Prewarm, why: string) => void;
+
+  /** Opens and configures the session at once. */
+  constructor(request: PrewarmRequest, options: PrewarmSessionOptions) {
+    this.callSid = request.callSid;
+    this.#maxHeldMs = options.maxHeldMs;
+    this.#onDiscard = options.onDiscard;
+    this.#opening = openingKey(request.engine, request.model, request.opening);
+    const hold: UpstreamSessionHandlers = {
+      onOpen: (connectMs) => this.#held.push({ kind: "open", connectMs }),
+      onEvent: (event) => this.#hold(event),
+      onEnd: (reason, detail) => {
+        this.#endedBy = reason;
+        this.#held.push({ kind: "end", reason, detail });
+      },
+    };
+    this.session = new UpstreamSession({
+      apiKey: options.apiKey,
+      connect: options.connect,
+      now: options.now,
+      engine: request.engine,
+      model: request.model,
+      handlers: hold,
+    });
+    this.session.configure(request.opening);
+  }
+
+  /** Agent audio held so far, ms. */
+  get heldMs(): number {
+    return this.#heldMs;
+  }
+
+  /**
+   * Why the session cannot serve a call opening with `opening` on `engine`, or undefined when it can:
+   * configured the same way (persona, model, voice, instructions, greeting) and not dropped. A
+   * session OpenAI refused still serves: the refusal replays and ends the call, as it would have
+   * without pre-warm (a refused key is not retried).
+   */
+  unfitFor(engine: Engine, model: string, opening: SessionOpening): string | undefined {
+    if (this.#endedBy === "upstream_dropped") return "OpenAI closed it before the stream started";
+    if (openingKey(engine, model, opening) !== this.#opening) {
+      return "the stream's start configures another session";
+    }
+    return undefined;
+  }
+
+  /**
+   * Hands the session to the relay: what was held replays through `handlers` at once, in order (the
+   * held greeting goes to Twilio now), and later events go straight to them.
+   */
+  handOver(handlers: UpstreamSessionHandlers): UpstreamSession {
+    const held = this.#held;
+    this.#held = [];
+    this.session.attach(handlers);
+    for (const item of held) {
+      if (item.kind === "open") handlers.onOpen(item.connectMs);
+      else if (item.kind === "event") handlers.onEvent(item.event);
+      else handlers.onEnd(item.reason, item.detail);
+    }
+    return this.session;
+  }
+
+  /** The relay found it unfit (`why`, from {@linkcode unfitFor}): logged and closed. */
+  discard(why: string): void {
+    this.#onDiscard(this, why);
+  }
+
+  /** Closes the session and forgets what it held. */
+  close(): void {
+    this.#held = [];
+    this.session.close();
+  }
+
+  #hold(event: EngineEvent): void {
+    if (event.type === "agent.audio") {
+      const ms = mulawDurationMs(event.delta);
+      if (this.#heldMs + ms > this.#maxHeldMs) {
+        this.#droppedMs += ms;
+        return;
+      }
+      this.#heldMs += ms;
+    }
+    this.#held.push({ kind: "event", event });
+  }
+
+  /** Agent audio dropped over the cap, ms. */
+  get droppedMs(): number {
+    return this.#droppedMs;
+  }
+}
+
+/**
+ * This instance's pre-warmed sessions, by CallSid.
+ *
+ * @example
+ * ```ts
+ * const prewarms = new Prewarms({ log, apiKey, connect });
+ * prewarms.open({ callSid, engine, model, opening }); // on the voice webhook
+ * const prewarm = prewarms.claim(callSid); // on the stream token's socket; undefined: open a fresh session
+ * ```
+ */
+export class Prewarms {
+  readonly #log: Logger;
+  readonly #options: PrewarmsOptions;
+  readonly #now: () => number;
+  readonly #waiting = new Map<string, { prewarm: Prewarm; timer: ReturnType<typeof setTimeout> }>();
+  /** Closed pre-warms whose sockets may still be closing (GPT-Live's polite goodbye). */
+  readonly #closing = new Set<Promise<void>>();
+  /** How many pre-warms ended each way. */
+  readonly outcomes: Record<PrewarmOutcome, number> = {
+    opened: 0,
+    claimed: 0,
+    missed: 0,
+    expired: 0,
+    discarded: 0,
+  };
+
+  /** No pre-warm yet. */
+  constructor(options: PrewarmsOptions) {
+    this.#log = options.log;
+    this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /** Pre-warms waiting for their stream. */
+  get size(): number {
+    return this.#waiting.size;
+  }
+
+  /**
+   * The voice webhook answered `callSid` with a stream carrying `parameters`: plans the call as its
+   * `start` will (the StreamSid is not known yet) and opens its session, unless the persona says
+   * `prewarm: false` or the call cannot be planned (`start` will say why).
+   */
+  openForWebhook(callSid: string, parameters: Record<string, string>): void {
+    const setup = planCall(
+      { callSid, streamSid: "", accountSid: "", customParameters: parameters },
+      this.#options.setup,
+    );
+    if (!setup.ok || setup.persona.persona.prewarm === false) return;
+    const { engine, plan } = setup;
+    this.open({ callSid, engine, model: plan.model, opening: engine.opening(plan) });
+  }
+
+  /** Opens a session for `request.callSid` now; a second webhook for the same call replaces the first. */
+  open(request: PrewarmRequest): void {
+    this.#waiting.get(request.callSid)?.prewarm.close();
+    const ttlMs = this.#options.ttlMs ?? PREWARM_TTL_MS;
+    const prewarm = new Prewarm(request, {
+      apiKey: this.#options.apiKey,
+      connect: this.#options.connect,
+      now: this.#now,
+      maxHeldMs: this.#options.maxHeldMs ?? PREWARM_MAX_HELD_MS,
+      onDiscard: (discarded, why) => this.#discard(discarded, why),
+    });
+    const timer = setTimeout(() => this.#expire(request.callSid, ttlMs), ttlMs);
+    this.#waiting.set(request.callSid, { prewarm, timer });
+    this.outcomes.opened++;
+  }
+
+  /**
+   * The pre-warm of `callSid` (the CallSid a verified stream token names), taken out of the waiting
+   * set; undefined when this instance did not pre-warm that call (another instance did, or the
+   * persona turns it off): the relay then opens a fresh session as without pre-warm.
+   */
+  claim(callSid: string): Prewarm | undefined {
+    const entry = this.#waiting.get(callSid);
+    if (entry === undefined) {
+      this.outcomes.missed++;
+      this.#log.debug(`No pre-warmed session for CallSid=${callSid}: opening one now`);
+      return undefined;
+    }
+    clearTimeout(entry.timer);
+    this.#waiting.delete(callSid);
+    this.outcomes.claimed++;
+    return entry.prewarm;
+  }
+
+  #discard(prewarm: Prewarm, why: string): void {
+    this.outcomes.discarded++;
+    this.#log.warn(
+      `Discarded the pre-warmed session for CallSid=${prewarm.callSid}: ${why}; opening a fresh one`,
+    );
+    this.#close(prewarm);
+  }
+
+  /** Closes every waiting pre-warm (shutdown) and resolves once their sockets are closed. */
+  async close(): Promise<void> {
+    for (const [callSid, entry] of this.#waiting) {
+      clearTimeout(entry.timer);
+      this.#waiting.delete(callSid);
+      this.#close(entry.prewarm);
+    }
+    await Promise.all(this.#closing);
+  }
+
+  #expire(callSid: string, ttlMs: number): void {
+    const entry = this.#waiting.get(callSid);
+    if (entry === undefined) return;
+    this.#waiting.delete(callSid);
+    this.outcomes.expired++;
+    const held = entry.prewarm.heldMs > 0
+      ? ` (${Math.round(entry.prewarm.heldMs)} ms of greeting dropped)`
+      : "";
+    this.#log.info(
+      `Pre-warmed session for CallSid=${callSid} not claimed within ${ttlMs / 1000} s: closed${held}`,
+    );
+    this.#close(entry.prewarm);
+  }
+
+  #close(prewarm: Prewarm): void {
+    prewarm.close();
+    const closed = prewarm.session.closed;
+    this.#closing.add(closed);
+    closed.then(() => this.#closing.delete(closed));
+  }
+}
+
+/** What a session's configuration is, for comparing a pre-warm with the stream's `start`. */
+function openingKey(engine: Engine, model: string, opening: SessionOpening): string {
+  return JSON.stringify([engine.id, model, opening.first, opening.afterReady]);
+}

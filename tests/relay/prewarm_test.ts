@@ -1,0 +1,330 @@
+/**
+ * Pre-warm (the README's "First word"), on both engines through real sockets: the session opened on
+ * the voice webhook holds the greeting until the stream starts, then plays it at once with its marks
+ * (barge-in over it truncates at what was heard); an unclaimed one expires without a call record; a
+ * start for another CallSid cannot take it; a start that configures differently gets a fresh session;
+ * `prewarm: false` opens on the socket as before; once claimed, a drop or a stall replaces the session
+ * from the same plan (no second greeting).
+ */
+
+import assert from "node:assert/strict";
+import type { FakeLiveOptions, FakeLiveSession } from "../fakes/fake_live.ts";
+import { type FakeRealtimeSession, toneBytes } from "../fakes/fake_realtime.ts";
+import type { FakeTwilioCall } from "../fakes/fake_twilio.ts";
+import { newCallSid, startTestParley, type TestParley } from "../fakes/parley_harness.ts";
+import { within } from "../fakes/within.ts";
+import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
+
+/** The issue's bound: the held greeting's first frame reaches Twilio this soon after `start`. */
+const FIRST_WORD_MS = 20;
+/** Allowed gap between what was truncated/cleared at and what the fake caller heard. */
+const HEARD_TOLERANCE_MS = 60;
+const GREETING_BYTE = 0x11;
+
+/** How a test drives one engine's fake. */
+interface EngineCase {
+  name: string;
+  model: string;
+  /** Session `index` upstream, once it has asked for the greeting. */
+  greetingAsked(t: TestParley, index: number): Promise<void>;
+  /** The agent says `ms` of greeting on session `index`; resolves once all of it was sent. */
+  greet(t: TestParley, index: number, ms: number): Promise<void>;
+  /** Sessions opened upstream. */
+  sessions(t: TestParley): { closed: Promise<void> }[];
+  /** What the engine's fake does on its own. */
+  live?: FakeLiveOptions;
+  /** The caller cuts in over the greeting; resolves with the ms the engine was told (or cleared at). */
+  bargeIn(t: TestParley, call: FakeTwilioCall): Promise<number>;
+}
+
+const realtime = (t: TestParley, i: number) => t.upstream.sessions[i] as FakeRealtimeSession;
+const live = (t: TestParley, i: number) => t.live.sessions[i] as FakeLiveSession;
+
+const ENGINES: EngineCase[] = [
+  {
+    name: "Realtime",
+    model: "gpt-realtime-2.1",
+    async greetingAsked(t, i) {
+      await (await t.upstream.session(i)).waitFor("response.create");
+    },
+    async greet(t, i, ms) {
+      await realtime(t, i).streamResponse({
+        responseId: "resp_greet",
+        itemId: "item_greet",
+        audio: toneBytes(ms, GREETING_BYTE),
+        intervalMs: 10, // 100 ms deltas, 10x real time
+      });
+    },
+    sessions: (t) => t.upstream.sessions,
+    async bargeIn(t) {
+      realtime(t, 0).speechStarted();
+      const truncate = await realtime(t, 0).waitFor("conversation.item.truncate");
+      assert.equal(truncate.item_id, "item_greet");
+      return truncate.audio_end_ms as number;
+    },
+  },
+  {
+    name: "GPT-Live",
+    model: "gpt-live-1.1",
+    live: { callerTurns: [{ transcript: "Wait." }], silenceMs: 200 },
+    async greetingAsked(t, i) {
+      await (await t.live.session(i)).waitFor("session.commentary.append");
+    },
+    async greet(t, i, ms) {
+      // Paced, but ahead of real time by all but the last 300 ms.
+      await live(t, i).voice.speak({ audio: toneBytes(ms, GREETING_BYTE), leadMs: Math.max(0, ms - 300) });
+    },
+    sessions: (t) => t.live.sessions,
+    async bargeIn(t, call) {
+      // The model already finished its greeting; the caller speaks over what Twilio still holds
+      // (300 ms of speech, then quiet until the cut), in real time as a phone sends it.
+      const cut = t.waitForEvent("interruption");
+      let cutDone = false;
+      cut.then(() => cutDone = true);
+      for (let ms = 0; !cutDone && ms < 3000; ms += 20) {
+        call.sendMedia(toneBytes(20, ms < 300 ? 0x10 : 0xff));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return (await cut).audioEndMs;
+    },
+  },
+];
+
+async function withParley(
+  engine: EngineCase,
+  persona: Record<string, unknown>,
+  fn: (t: TestParley) => Promise<void>,
+  prewarmTtlMs?: number,
+): Promise<void> {
+  const source = personaSource({
+    model: engine.model,
+    voice: "marin",
+    instructions: "Be brief.",
+    ...persona,
+  });
+  await withPersonaDir({ "sam.ts": source }, async (dir) => {
+    const t = await startTestParley({
+      personasDir: dir,
+      env: { DEFAULT_PERSONA: "sam", INBOUND_PERSONA: "sam", METRICS_PUBLIC: "on" },
+      ...(prewarmTtlMs === undefined ? {} : { prewarmTtlMs }),
+      ...(engine.live === undefined ? {} : { live: engine.live }),
+    });
+    try {
+      await fn(t);
+    } finally {
+      await t.close();
+    }
+  });
+}
+
+const GREETS = { greeting: "Greet the caller." };
+
+async function scrape(t: TestParley): Promise<string> {
+  return await (await fetch(`${t.origin}/metrics`)).text();
+}
+
+for (const engine of ENGINES) {
+  Deno.test(`${engine.name}: a pre-warmed greeting reaches Twilio at start, and barge-in over it truncates at what was heard`, async () => {
+    await withParley(engine, GREETS, async (t) => {
+      const callSid = newCallSid();
+      const streamUrl = await t.answerWebhook(callSid);
+      // Twilio has not connected yet: the session is open and configured, the greeting asked for.
+      await within(engine.greetingAsked(t, 0), "the greeting asked for on the webhook");
+      const call = await t.connectStream(streamUrl, callSid);
+      call.connected();
+      // The whole greeting arrives (and is held) before Twilio sends `start`.
+      await within(engine.greet(t, 0, 3000), "the greeting streamed before start");
+      const startAt = performance.now();
+      call.start({ persona: "sam" });
+      const first = await within(call.waitFor("media"), "the first greeting frame");
+      assert.ok(
+        first.at - startAt <= FIRST_WORD_MS,
+        `first greeting frame ${(first.at - startAt).toFixed(1)} ms after start`,
+      );
+      assert.match(
+        await t.waitForLog(/First word:/),
+        /greeting audio sent \d+ ms after start \(pre-warmed session\)/,
+      );
+      assert.equal(engine.sessions(t).length, 1, "no second session was opened");
+      assert.match(await scrape(t), /^parley_prewarm_total\{outcome="claimed"\} 1$/m);
+
+      // All of it went at once, with marks: wait until the caller has heard ~800 ms of it.
+      const marks = call.messagesOf("mark").map((m) => m.mark.name as string);
+      const later = marks.find((name) => Number(name.split(":").at(-1)) >= 800);
+      assert.ok(later !== undefined, `marks through the held audio: ${marks.join(", ")}`);
+      await within(call.waitForEcho(later), "the caller hearing 800 ms of the greeting");
+      const cutMs = await within(engine.bargeIn(t, call), "the barge-in");
+      const clear = await within(call.waitFor("clear"), "clear");
+      const heardMs = call.heardMsOf(GREETING_BYTE, clear.at);
+      assert.ok(heardMs >= 800 && heardMs < 2500, `caller heard ${heardMs} ms`);
+      assert.ok(Math.abs(cutMs - heardMs) <= HEARD_TOLERANCE_MS, `cut at ${cutMs} ms vs heard ${heardMs} ms`);
+      call.stop();
+      await within(t.waitForLog(/Call ended/), "the end");
+    });
+  });
+
+  Deno.test(`${engine.name}: a pre-warm never claimed is closed after its timeout and records no call`, async () => {
+    await withParley(engine, GREETS, async (t) => {
+      const callSid = newCallSid();
+      await t.answerWebhook(callSid);
+      await within(engine.greetingAsked(t, 0), "the greeting asked for");
+      await within(engine.greet(t, 0, 500), "some greeting held");
+      const line = await within(t.waitForLog(/Pre-warmed session for CallSid=/), "the expiry", 3_000);
+      assert.match(
+        line,
+        new RegExp(`CallSid=${callSid} not claimed within 0.3 s: closed \\(500 ms of greeting dropped\\)`),
+      );
+      await within(engine.sessions(t)[0]!.closed, "the upstream socket closing");
+      const types = t.events.filter((e) => e.callSid === callSid).map((e) => e.type);
+      assert.deepEqual(types, ["call.webhook"], "the pre-warm added nothing to the call's record");
+      assert.match(await scrape(t), /^parley_prewarm_total\{outcome="expired"\} 1$/m);
+      assert.match(await scrape(t), /^parley_prewarm_waiting 0$/m);
+    }, 300);
+  });
+
+  Deno.test(`${engine.name}: a start for another CallSid cannot take a pre-warm; its own stream still can`, async () => {
+    await withParley(engine, GREETS, async (t) => {
+      const victim = newCallSid();
+      const victimUrl = await t.answerWebhook(victim);
+      await within(engine.greetingAsked(t, 0), "the victim's greeting asked for");
+      await within(engine.greet(t, 0, 500), "the victim's greeting held");
+      const intruderSid = newCallSid();
+      const intruderUrl = await t.answerWebhook(intruderSid);
+      // A genuine token of one call, a start naming the other.
+      const intruder = await t.connectStream(intruderUrl, victim);
+      intruder.start({ persona: "sam" });
+      await intruder.closed;
+      assert.match(
+        await t.waitForLog(/Call ended: connection \S+ reason=error/),
+        new RegExp(`start for CallSid=${victim} on the stream of CallSid=${intruderSid}`),
+      );
+      assert.equal(intruder.messagesOf("media").length, 0, "none of the victim's greeting reached it");
+
+      const call = await t.connectStream(victimUrl, victim);
+      call.start({ persona: "sam" });
+      await within(call.waitFor("media"), "the victim's own held greeting");
+      call.stop();
+      await within(t.waitForLog(new RegExp(`Call ended: CallSid=${victim}`)), "the end");
+    });
+  });
+
+  Deno.test(`${engine.name}: a start that configures another session discards the pre-warm and opens a fresh one`, async () => {
+    await withParley(engine, GREETS, async (t) => {
+      const callSid = newCallSid();
+      const streamUrl = await t.answerWebhook(callSid);
+      await within(engine.greetingAsked(t, 0), "the pre-warm's greeting asked for");
+      const call = await t.connectStream(streamUrl, callSid);
+      call.start({ persona: "sam", voice: "ash" }); // not what the webhook's TwiML carried
+      assert.match(
+        await t.waitForLog(/Discarded the pre-warmed session/),
+        new RegExp(`CallSid=${callSid}: the stream's start configures another session; opening a fresh one`),
+      );
+      await within(engine.sessions(t)[0]!.closed, "the pre-warmed session closing");
+      await within(engine.greetingAsked(t, 1), "the fresh session's greeting");
+      await within(engine.greet(t, 1, 200), "the fresh greeting");
+      await within(call.waitFor("media"), "the fresh greeting at Twilio");
+      assert.match(await scrape(t), /^parley_prewarm_total\{outcome="discarded"\} 1$/m);
+      call.stop();
+      await within(t.waitForLog(/Call ended/), "the end");
+    });
+  });
+
+  Deno.test(`${engine.name}: prewarm: false opens the session on the socket; the miss is a debug line and a metric`, async () => {
+    await withParley(engine, { ...GREETS, prewarm: false }, async (t) => {
+      const callSid = newCallSid();
+      const streamUrl = await t.answerWebhook(callSid);
+      assert.equal(engine.sessions(t).length, 0, "nothing opened on the webhook");
+      const call = await t.connectStream(streamUrl, callSid);
+      assert.match(
+        await t.waitForLog(/No pre-warmed session/),
+        new RegExp(`No pre-warmed session for CallSid=${callSid}: opening one now`),
+      );
+      assert.equal(t.logs.find((l) => /No pre-warmed session/.test(l.line))?.level, "debug");
+      call.start({ persona: "sam" });
+      await within(engine.greetingAsked(t, 0), "the greeting asked for after start");
+      assert.match(await scrape(t), /^parley_prewarm_total\{outcome="missed"\} 1$/m);
+      call.stop();
+      await within(t.waitForLog(/Call ended/), "the end");
+    });
+  });
+
+  Deno.test(`${engine.name}: without a greeting the session is pre-warmed and configured, and says nothing`, async () => {
+    await withParley(engine, {}, async (t) => {
+      const callSid = newCallSid();
+      const streamUrl = await t.answerWebhook(callSid);
+      const call = await t.connectStream(streamUrl, callSid);
+      call.start({ persona: "sam" });
+      await within(t.waitForLog(/Stream started/), "the start");
+      assert.equal(engine.sessions(t).length, 1, "the pre-warmed session serves the call");
+      assert.match(await scrape(t), /^parley_prewarm_total\{outcome="claimed"\} 1$/m);
+      assert.ok(!t.logs.some((l) => /First word/.test(l.line)), "no greeting to time");
+      call.stop();
+      await within(t.waitForLog(/Call ended/), "the end");
+    });
+  });
+}
+
+/** Sends 20 ms frames in real time until `until` settles. */
+async function talkUntil(call: FakeTwilioCall, until: Promise<unknown>): Promise<void> {
+  let done = false;
+  until.then(() => done = true, () => done = true);
+  while (!done) {
+    call.sendMedia(toneBytes(20, 0x10));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await until;
+}
+
+Deno.test("Realtime: a claimed pre-warm that drops is replaced from the same plan, with no second greeting", async () => {
+  await withParley(ENGINES[0]!, GREETS, async (t) => {
+    const callSid = newCallSid();
+    const streamUrl = await t.answerWebhook(callSid);
+    await within(ENGINES[0]!.greetingAsked(t, 0), "the greeting asked for on the webhook");
+    await within(ENGINES[0]!.greet(t, 0, 300), "the greeting held");
+    const call = await t.connectStream(streamUrl, callSid);
+    call.start({ persona: "sam" });
+    await within(call.waitFor("media"), "the held greeting at Twilio");
+    assert.match(await scrape(t), /^parley_prewarm_total\{outcome="claimed"\} 1$/m);
+
+    const first = realtime(t, 0);
+    first.drop();
+    const second = await within(t.upstream.session(1), "the new session", 2000);
+    await talkUntil(call, within(second.waitFor("input_audio_buffer.append"), "caller audio again", 2000));
+    const update = second.received[0]!;
+    assert.equal(update.type, "session.update");
+    assert.equal(update.session.instructions, first.received[0]!.session.instructions);
+    assert.equal(update.session.audio.output.voice, "marin");
+    assert.equal(second.eventsOf("response.create").length, 0, "no second greeting");
+    assert.equal((await t.waitForEvent("reconnected")).cause, "dropped");
+    call.stop();
+    await within(t.waitForLog(/Call ended/), "the end");
+  });
+});
+
+Deno.test("Realtime: a claimed pre-warm that goes silent while the caller talks is replaced (stall)", async () => {
+  const source = personaSource({ model: "gpt-realtime-2.1", voice: "marin", instructions: "Be brief." });
+  await withPersonaDir({ "sam.ts": source }, async (dir) => {
+    const t = await startTestParley({
+      personasDir: dir,
+      env: { DEFAULT_PERSONA: "sam", INBOUND_PERSONA: "sam", METRICS_PUBLIC: "on" },
+      stallMs: 1500,
+    });
+    try {
+      const callSid = newCallSid();
+      const streamUrl = await t.answerWebhook(callSid);
+      await within(t.upstream.session(0), "the pre-warmed session");
+      const call = await t.connectStream(streamUrl, callSid);
+      call.start({ persona: "sam" });
+      await within(t.waitForLog(/Stream started/), "the start");
+      assert.match(await scrape(t), /^parley_prewarm_total\{outcome="claimed"\} 1$/m);
+      const reconnected = t.waitForEvent("reconnected");
+      await talkUntil(call, within(reconnected, "the stall noticed", 5000));
+      assert.equal((await reconnected).cause, "stalled");
+      assert.equal(t.upstream.sessions.length, 2);
+      call.stop();
+      await within(t.waitForLog(/Call ended/), "the end");
+    } finally {
+      await t.close();
+    }
+  });
+});
