@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { CallEventListener, EndReason, ReconnectCause, RelayCounters } from "../calls/call_events.ts";
+import type { CallEventListener, EndReason, RelayCounters } from "../calls/call_events.ts";
 import type { EngineEvent, HistoryTurn, SessionPlan } from "../engines/engine.ts";
 import type { EngineChooser } from "../engines/registry.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
@@ -34,7 +34,7 @@ import { BargeIn, type Cut } from "./barge_in.ts";
 import { CallerAudioGate } from "./caller_audio_gate.ts";
 import { CallDeadline, WRAP_UP_INSTRUCTION } from "./call_deadline.ts";
 import { CallReporter } from "./call_reporter.ts";
-import { Reconnect, StallWatch } from "./reconnect.ts";
+import { SessionKeeper } from "./session_keeper.ts";
 import { expectedModel, planCall } from "./call_setup.ts";
 import type { Prewarm } from "./prewarm.ts";
 import { type MediaSocket, TwilioLeg } from "./twilio_leg.ts";
@@ -130,14 +130,8 @@ class Relay implements CallRelay {
   #ended = false;
   #announcedConnected = false;
   readonly #gate: CallerAudioGate;
-  readonly #reconnect: Reconnect;
-  #stall: StallWatch;
-  #tick: ReturnType<typeof setInterval> | undefined;
+  readonly #keeper: SessionKeeper;
   #plan: SessionPlan | undefined;
-  readonly #history: HistoryTurn[] = [];
-  #sessionOpenedAt = 0;
-  #reconnectCause: ReconnectCause = "dropped";
-  #lostDetail = "";
   #deadline: CallDeadline | undefined;
   #callStarted = false;
   #prewarm: Prewarm | undefined;
@@ -177,15 +171,27 @@ class Relay implements CallRelay {
       this.#end("no_start", `no start message within ${startTimeoutMs} ms`);
     }, startTimeoutMs);
     this.#gate = new CallerAudioGate(this.#now, (reason) => options.counters.callerFramesDropped[reason]++);
-    this.#stall = new StallWatch(this.#now(), options.stallMs);
-    this.#reconnect = new Reconnect({
+    this.#keeper = new SessionKeeper({
       now: this.#now,
-      open: (handlers) => this.#openTakeover(handlers),
-      onReconnected: (session, result) => this.#onReconnected(session, result),
-      onFailed: ({ tries, problem }) => {
-        options.counters.reconnectsFailed++;
-        this.#end("upstream_dropped", `${this.#lostDetail}; no new session after ${tries} tries: ${problem}`);
+      log: this.#log,
+      counters: options.counters,
+      ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
+      ...(options.sessionRolloverMs === undefined ? {} : { rolloverMs: options.sessionRolloverMs }),
+      session: () => this.#session,
+      openTakeover: (handlers, history) => this.#openTakeover(handlers, history),
+      sessionLost: () => {
+        const cleared = this.#bargeIn.sessionLost();
+        this.#turns.abandon();
+        return cleared;
       },
+      replaced: (session, event) => {
+        this.#session = session;
+        session.attach(this.#sessionHandlers());
+        this.#report.emit({ type: "reconnected", ...event });
+      },
+      quiet: () => this.#bargeIn.quiet(),
+      label: () => this.#callLabel,
+      failed: (detail) => this.#end("upstream_dropped", detail),
     });
     // A claimed pre-warm keeps its own handlers (holding what it hears) until `start` hands it over.
     this.#prewarm = options.prewarm;
@@ -218,11 +224,11 @@ class Relay implements CallRelay {
         if (message.streamSid !== undefined && message.streamSid !== this.#start.streamSid) {
           return this.#foreignFrame(message.streamSid);
         }
-        if (this.#reconnect.active) return this.#gate.drop("gap");
+        if (this.#keeper.replacing) return this.#gate.drop("gap");
         if (!this.#gate.admit(message.payload)) return;
         const dropped = this.#session.sendAudio(message.payload);
         if (dropped !== undefined) return this.#gate.drop(dropped);
-        this.#stall.callerAudio(this.#now());
+        this.#keeper.callerAudio();
         this.#o.counters.framesToOpenai++;
         return;
       }
@@ -279,11 +285,10 @@ class Relay implements CallRelay {
     const opening = setup.engine.opening(plan);
     const prewarm = this.#prewarm;
     this.#prewarm = undefined;
-    const unfit = prewarm?.unfitFor(setup.engine, plan.model, opening);
-    if (prewarm !== undefined && unfit !== undefined) prewarm.discard(unfit);
-    if (prewarm === undefined || unfit !== undefined) {
+    const claimed = prewarm?.fits(setup.engine, plan.model, opening) ? prewarm : undefined;
+    if (claimed === undefined) {
       if (
-        unfit !== undefined || plan.model !== this.#session.model || setup.engine !== this.#session.engine
+        prewarm !== undefined || plan.model !== this.#session.model || setup.engine !== this.#session.engine
       ) {
         // The model is fixed per session: replace the socket opened ahead of `start`.
         this.#session.close();
@@ -295,7 +300,7 @@ class Relay implements CallRelay {
     }
     // A reconnect, even of a pre-warmed session, reconfigures from this plan (checked equal above).
     this.#plan = plan;
-    this.#tick = setInterval(() => this.#onTick(), 1000);
+    this.#keeper.start();
     const maxMinutes = persona.persona.maxCallMinutes;
     if (maxMinutes !== undefined) {
       this.#deadline = new CallDeadline(maxMinutes * 60_000, {
@@ -328,7 +333,7 @@ class Relay implements CallRelay {
     this.#callStarted = true;
     if (plan.greeting !== undefined) this.#greetingFrom = this.#now();
     // The held greeting replays now: to Twilio with its marks, like any agent audio.
-    if (prewarm !== undefined && unfit === undefined) prewarm.handOver(this.#sessionHandlers());
+    claimed?.handOver(this.#sessionHandlers());
     this.#announceConnected();
   }
 
@@ -338,11 +343,11 @@ class Relay implements CallRelay {
     return {
       onOpen: (connectMs) => {
         this.#connectMs = connectMs;
-        this.#sessionOpenedAt = this.#now();
+        this.#keeper.opened();
         this.#announceConnected();
       },
       onEvent: (event) => {
-        this.#stall.heard(this.#now());
+        this.#keeper.heard();
         // A transcript turn still open when the session closes is flushed after the end.
         if (!this.#ended || event.type === "transcript") this.#onEngineEvent(event);
       },
@@ -395,7 +400,7 @@ class Relay implements CallRelay {
       case "tool.call":
         return this.#actions?.toolCall(event);
       case "transcript":
-        if (event.text.trim() !== "") this.#history.push({ speaker: event.speaker, text: event.text });
+        this.#keeper.remember({ speaker: event.speaker, text: event.text });
         return this.#report.transcript(
           event.speaker,
           event.text,
@@ -441,63 +446,20 @@ class Relay implements CallRelay {
   // ── A new session mid-call ──────────────────────────────────────────────────────────────────
 
   /** The session is gone: a refusal before the call started ends it; anything else is replaced. */
-  #upstreamLost(
-    reason: "upstream_refused" | "upstream_dropped",
-    detail: string,
-    cause: ReconnectCause = "dropped",
-  ): void {
-    if (this.#ended || this.#reconnect.active) return;
+  #upstreamLost(reason: "upstream_refused" | "upstream_dropped", detail: string): void {
+    if (this.#ended || this.#keeper.replacing) return;
     if (this.#plan === undefined || (reason === "upstream_refused" && !this.#announcedConnected)) {
       return this.#end(reason, detail);
     }
-    this.#session.close();
-    const cleared = this.#bargeIn.sessionLost();
-    this.#turns.abandon();
-    this.#reconnectCause = cause;
-    this.#lostDetail = detail;
-    this.#log.warn(
-      `Upstream lost for ${this.#callLabel}: ${detail}; reconnecting (caller audio is dropped until then` +
-        `${cleared > 0 ? `; cleared ${Math.round(cleared)} ms of the old session's audio at Twilio` : ""})`,
-    );
-    this.#reconnect.start();
+    this.#keeper.replace(detail);
   }
 
   /** A session for the call in progress: same persona and voice, the conversation so far, no greeting. */
-  #openTakeover(handlers: UpstreamSessionHandlers): UpstreamSession {
+  #openTakeover(handlers: UpstreamSessionHandlers, history: HistoryTurn[]): UpstreamSession {
     const plan = this.#plan!;
     const session = this.#openSession(plan.model, handlers);
-    session.configure(session.engine.opening({ ...plan, greeting: undefined, history: [...this.#history] }));
+    session.configure(session.engine.opening({ ...plan, greeting: undefined, history }));
     return session;
-  }
-
-  #onReconnected(session: UpstreamSession, { tries, gapMs }: { tries: number; gapMs: number }): void {
-    this.#session = session;
-    session.attach(this.#sessionHandlers());
-    this.#sessionOpenedAt = this.#now();
-    this.#stall = new StallWatch(this.#now(), this.#o.stallMs);
-    const cause = this.#reconnectCause;
-    this.#o.counters.reconnects[cause]++;
-    this.#log.info(
-      `Reconnected to OpenAI for ${this.#callLabel} (${cause}) after a ${
-        Math.round(gapMs)
-      } ms gap, try ${tries}; ` +
-        `${this.#history.length} turns of history`,
-    );
-    this.#report.emit({ type: "reconnected", cause, gapMs: Math.round(gapMs), tries });
-  }
-
-  /** Every second: a stalled session is replaced; an old one is rolled over at a quiet moment. */
-  #onTick(): void {
-    if (this.#ended || this.#reconnect.active || !this.#session.open) return;
-    const now = this.#now();
-    if (this.#stall.stalled(now)) {
-      return this.#upstreamLost("upstream_dropped", "OpenAI sent nothing while the caller spoke", "stalled");
-    }
-    const rolloverMs = this.#o.sessionRolloverMs ?? 55 * 60_000;
-    if (now - this.#sessionOpenedAt >= rolloverMs && this.#bargeIn.quiet()) {
-      const minutes = Math.round((now - this.#sessionOpenedAt) / 60_000);
-      this.#upstreamLost("upstream_dropped", `the session is ${minutes} min old (rollover)`, "rollover");
-    }
   }
 
   // ── Actions ─────────────────────────────────────────────────────────────────────────────────
@@ -527,9 +489,8 @@ class Relay implements CallRelay {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#startTimer);
-    clearInterval(this.#tick);
     this.#deadline?.dispose();
-    this.#reconnect.cancel();
+    this.#keeper.dispose();
     this.#prewarm?.close();
     this.#bargeIn.dispose();
     this.#session.close();

@@ -139,6 +139,16 @@ export class Prewarm {
   }
 
   /**
+   * At the stream's `start`: true when the session can serve it ({@linkcode unfitFor}); otherwise it
+   * is discarded (logged, closed, counted) and false returned, and the relay opens a fresh one.
+   */
+  fits(engine: Engine, model: string, opening: SessionOpening): boolean {
+    const unfit = this.unfitFor(engine, model, opening);
+    if (unfit !== undefined) this.discard(unfit);
+    return unfit === undefined;
+  }
+
+  /**
    * Hands the session to the relay: what was held replays through `handlers` at once, in order (the
    * held greeting goes to Twilio now), and later events go straight to them.
    */

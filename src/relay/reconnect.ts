@@ -6,7 +6,7 @@
  * the same persona and voice with the conversation so far. A try succeeds when its socket opens.
  *
  * Also here: {@linkcode StallWatch}, which calls a session dead when it has said nothing for
- * {@linkcode STALL_MS} while the caller is sending audio.
+ * {@linkcode STALL_MS} while the caller is sending audio (`session_keeper.ts` ties both to one call).
  *
  * @module
  */

@@ -1,0 +1,164 @@
+/**
+ * One call's upstream kept alive from the stream's `start` to the end: the conversation kept for a
+ * new session, the stall watch fed, a check every second for a stall or a session due for rollover,
+ * and a lost session replaced ({@linkcode Reconnect}), logged and counted. A session pre-warmed on the
+ * webhook (`prewarm.ts`) is kept the same way once the stream has claimed it.
+ *
+ * @module
+ */
+
+import type { ReconnectCause, RelayCounters } from "../calls/call_events.ts";
+import type { HistoryTurn } from "../engines/engine.ts";
+import type { Logger } from "../log.ts";
+import { Reconnect, StallWatch } from "./reconnect.ts";
+import type { UpstreamSession, UpstreamSessionHandlers } from "./upstream_session.ts";
+
+/** A session this old is replaced at the next quiet moment, ms (`SESSION_ROLLOVER_MINUTES`' default). */
+export const ROLLOVER_MS = 55 * 60_000;
+
+/** What {@linkcode SessionKeeper} needs from the relay. */
+export interface SessionKeeperOptions {
+  now: () => number;
+  log: Logger;
+  counters: RelayCounters;
+  /** @default STALL_MS */
+  stallMs?: number;
+  /** @default ROLLOVER_MS */
+  rolloverMs?: number;
+  /** The call's session now. */
+  session(): UpstreamSession;
+  /** Opens a session for the call in progress (same plan, `history`, no greeting), reporting to `handlers`. */
+  openTakeover(handlers: UpstreamSessionHandlers, history: HistoryTurn[]): UpstreamSession;
+  /** The old session is gone: its audio at Twilio is cleared; returns how much was cleared, ms. */
+  sessionLost(): number;
+  /** A new session serves the call (the relay attaches its handlers); then `reconnected` is reported. */
+  replaced(session: UpstreamSession, event: { cause: ReconnectCause; gapMs: number; tries: number }): void;
+  /** No agent audio unplayed, no answer under way, the caller not speaking. */
+  quiet(): boolean;
+  /** How the call is named in log lines. */
+  label(): string;
+  /** Every try failed: the call ends. */
+  failed(detail: string): void;
+}
+
+/**
+ * Keeps one call on a live upstream session from `start` to the end: feeds the stall watch, keeps
+ * the conversation for a new session, checks every second for a stall or a session due for rollover,
+ * and replaces a lost session ({@linkcode Reconnect}).
+ *
+ * @example
+ * ```ts
+ * const keeper = new SessionKeeper({ now, log, counters, session, openTakeover, sessionLost, replaced, quiet, label, failed });
+ * keeper.start(); // at the stream's start
+ * keeper.replace("OpenAI closed the connection (1011)"); // the session dropped
+ * keeper.dispose(); // the call ended
+ * ```
+ */
+export class SessionKeeper {
+  readonly #o: SessionKeeperOptions;
+  readonly #reconnect: Reconnect;
+  readonly #history: HistoryTurn[] = [];
+  #stall: StallWatch;
+  #tick: ReturnType<typeof setInterval> | undefined;
+  #openedAt = 0;
+  #cause: ReconnectCause = "dropped";
+  #lostDetail = "";
+  #disposed = false;
+
+  /** Idle until {@linkcode start}. */
+  constructor(options: SessionKeeperOptions) {
+    this.#o = options;
+    this.#stall = new StallWatch(options.now(), options.stallMs);
+    this.#reconnect = new Reconnect({
+      now: options.now,
+      open: (handlers) => options.openTakeover(handlers, [...this.#history]),
+      onReconnected: (session, result) => this.#onReconnected(session, result),
+      onFailed: ({ tries, problem }) => {
+        options.counters.reconnectsFailed++;
+        options.failed(`${this.#lostDetail}; no new session after ${tries} tries: ${problem}`);
+      },
+    });
+  }
+
+  /** True while a new session is being opened (the call has no upstream). */
+  get replacing(): boolean {
+    return this.#reconnect.active;
+  }
+
+  /** Conversation turns so far, for a new session. */
+  get historyLength(): number {
+    return this.#history.length;
+  }
+
+  /** The stream started: checks for stalls and rollover every second. */
+  start(): void {
+    this.#tick = setInterval(() => this.#onTick(), 1000);
+  }
+
+  /** The call's session opened (its age counts from now). */
+  opened(): void {
+    this.#openedAt = this.#o.now();
+  }
+
+  /** The session said something. */
+  heard(): void {
+    this.#stall.heard(this.#o.now());
+  }
+
+  /** The caller sent a frame upstream. */
+  callerAudio(): void {
+    this.#stall.callerAudio(this.#o.now());
+  }
+
+  /** A finished turn of the conversation, for a new session. */
+  remember(turn: HistoryTurn): void {
+    if (turn.text.trim() !== "") this.#history.push(turn);
+  }
+
+  /** Closes the session and opens a new one (ignored while already replacing or after the end). */
+  replace(detail: string, cause: ReconnectCause = "dropped"): void {
+    if (this.#disposed || this.#reconnect.active) return;
+    this.#o.session().close();
+    const cleared = this.#o.sessionLost();
+    this.#cause = cause;
+    this.#lostDetail = detail;
+    this.#o.log.warn(
+      `Upstream lost for ${this.#o.label()}: ${detail}; reconnecting (caller audio is dropped until then` +
+        `${cleared > 0 ? `; cleared ${Math.round(cleared)} ms of the old session's audio at Twilio` : ""})`,
+    );
+    this.#reconnect.start();
+  }
+
+  /** The call ended: no more checks or tries. */
+  dispose(): void {
+    this.#disposed = true;
+    clearInterval(this.#tick);
+    this.#reconnect.cancel();
+  }
+
+  #onReconnected(session: UpstreamSession, { tries, gapMs }: { tries: number; gapMs: number }): void {
+    const now = this.#o.now();
+    this.#openedAt = now;
+    this.#stall = new StallWatch(now, this.#o.stallMs);
+    const cause = this.#cause;
+    this.#o.counters.reconnects[cause]++;
+    this.#o.log.info(
+      `Reconnected to OpenAI for ${this.#o.label()} (${cause}) after a ${Math.round(gapMs)} ms gap, ` +
+        `try ${tries}; ${this.#history.length} turns of history`,
+    );
+    this.#o.replaced(session, { cause, gapMs: Math.round(gapMs), tries });
+  }
+
+  /** Every second: a stalled session is replaced; an old one is rolled over at a quiet moment. */
+  #onTick(): void {
+    if (this.#disposed || this.#reconnect.active || !this.#o.session().open) return;
+    const now = this.#o.now();
+    if (this.#stall.stalled(now)) {
+      return this.replace("OpenAI sent nothing while the caller spoke", "stalled");
+    }
+    if (now - this.#openedAt >= (this.#o.rolloverMs ?? ROLLOVER_MS) && this.#o.quiet()) {
+      const minutes = Math.round((now - this.#openedAt) / 60_000);
+      this.replace(`the session is ${minutes} min old (rollover)`, "rollover");
+    }
+  }
+}
