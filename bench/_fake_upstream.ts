@@ -99,6 +99,14 @@ export interface BenchUpstream {
   dropping?: boolean;
 }
 
+/**
+ * A session's role before its first telling message. Sessions are not told apart by the order they
+ * are accepted in: a reconnecting call's new session can be accepted between `expectProbe()` and the
+ * probe's own session, and taking it for the probe left that call on a session that never spoke
+ * (the relay's 15 s stall watch replaced it: the soak's one 15.6 s "reconnect").
+ */
+const UNDECIDED = -2;
+
 /** One upstream session. */
 export class FakeSession {
   /** Call index learnt from the first caller frame; -1 until then (and for probes). */
@@ -108,9 +116,10 @@ export class FakeSession {
   /** Deltas sent. */
   deltas = 0;
   readonly socket: WebSocket;
-  readonly order: number;
+  /** Position among the measured sessions; -1 for a probe, {@linkcode UNDECIDED} until known. */
+  order: number;
   /** Where this session's deltas are recorded. */
-  readonly ledger: FrameLedger;
+  ledger: FrameLedger;
   streaming = false;
   nextDue = Infinity;
   nextSpeechAt: number | undefined;
@@ -256,11 +265,7 @@ export class FakeUpstream implements BenchUpstream {
       return new Response("Realtime fake: WebSocket only", { status: 426 });
     }
     const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
-    const probe = this.#unmeasured > 0;
-    if (probe) this.#unmeasured--;
-    const session = probe
-      ? new FakeSession(socket, -1, this.probeLedger)
-      : new FakeSession(socket, this.#measured++, this.#options.down);
+    const session = new FakeSession(socket, UNDECIDED, this.#options.down);
     this.sessions.push(session);
     this.#live.add(session);
     this.counts.sessions++;
@@ -281,7 +286,12 @@ export class FakeUpstream implements BenchUpstream {
     }
     if (data.startsWith(APPEND_PREFIX)) {
       this.#options.up.arrived(readFrameId(data, APPEND_PREFIX.length), at);
-      if (session.call < 0) this.#learnCall(session, readFrameCall(data, APPEND_PREFIX.length), at);
+      if (session.call < 0) {
+        const call = readFrameCall(data, APPEND_PREFIX.length);
+        // A load call's frame: its session (first or after a drop) is a measured one.
+        if (session.order === UNDECIDED && call !== UNKNOWN_CALL) this.#decide(session, false);
+        this.#learnCall(session, call, at);
+      }
       return;
     }
     let type: unknown;
@@ -298,6 +308,9 @@ export class FakeUpstream implements BenchUpstream {
         return;
       case "response.create":
         this.counts.responseCreates++;
+        // A greeting: a probe's session while a probe is expected (load calls all start in the
+        // ramp, before any probe under load), else a load call's first session.
+        if (session.order === UNDECIDED) this.#decide(session, this.#unmeasured > 0);
         if (!session.streaming && this.generating) {
           this.#pendingGreeting = at;
           this.#startStreaming(session, at);
@@ -311,6 +324,16 @@ export class FakeUpstream implements BenchUpstream {
         return;
       default:
         this.counts.otherEvents++;
+    }
+  }
+
+  #decide(session: FakeSession, probe: boolean): void {
+    if (probe) {
+      this.#unmeasured--;
+      session.order = -1;
+      session.ledger = this.probeLedger;
+    } else {
+      session.order = this.#measured++;
     }
   }
 

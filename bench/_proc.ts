@@ -145,6 +145,8 @@ export interface ServerProcess {
   readonly stderr: LineReader;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
   stop(graceMs?: number): Promise<number>;
+  /** Sends the process a signal (the soak's SIGUSR2: a full GC, see `_gc_main.ts`). */
+  signal(signal: Deno.Signal): void;
 }
 
 /** The Deno executable the children run: this one when the permission allows, else `deno` on PATH. */
@@ -219,7 +221,8 @@ export async function spawnServer(spec: ServerSpec): Promise<ServerProcess> {
       }),
     ]);
     const port = Number(spec.listening.exec(line)?.[1]);
-    return { name: spec.name, pid: child.pid, port, stdout, stderr, stop };
+    const signal = (sig: Deno.Signal) => child.kill(sig);
+    return { name: spec.name, pid: child.pid, port, stdout, stderr, stop, signal };
   } catch (error) {
     await stop(2_000);
     throw error;

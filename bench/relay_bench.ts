@@ -124,7 +124,9 @@ export interface RelayFigures {
   frames: { up: FrameCounts; down: FrameCounts };
   failures: string[];
   load: Pick<LoadResult, "interruptions" | "marksEchoed" | "upstream" | "generator">;
-  rssSamples: { atS: number; rssMb: number }[];
+  rssSamples: MemorySample[];
+  /** Soak: how the relay noticed each drop, from its log. */
+  dropsNoticed?: { byClose: number; byAbnormalClose: number; byStallWatch: number };
   stderr: string[];
   profile?: ProfileSummary;
 }
@@ -234,14 +236,17 @@ export async function taskFlags(task: string): Promise<string[]> {
 async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
   dataDir: string;
   profileDir: string | undefined;
+  /** Run Parley under `bench/_gc_main.ts`: SIGUSR2 → a full GC and a memory line (the soak). */
+  gcHook?: boolean;
 }): Promise<ServerProcess> {
   const profile = options.profileDir === undefined
     ? []
     : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
   if (kind === "parley" || kind === "parley-live") {
+    const entry = options.gcHook ? ["--v8-flags=--expose-gc", "bench/_gc_main.ts"] : ["main.ts"];
     return await spawnServer({
       name: RELAY_TITLES[kind],
-      args: ["run", ...await taskFlags("start"), ...profile, "main.ts"],
+      args: ["run", ...await taskFlags("start"), ...profile, ...entry],
       cwd: ROOT,
       env: {
         PORT: "0",
@@ -326,12 +331,14 @@ async function measure(
   let server: ServerProcess | undefined;
   const extraFailures: string[] = [];
   try {
-    server = await startRelay(kind, load.fake.url, { dataDir, profileDir });
+    const gcHook = options.mode === "soak" && (kind === "parley" || kind === "parley-live");
+    server = await startRelay(kind, load.fake.url, { dataDir, profileDir, gcHook });
     await sleep(500);
     const idle = await readProc(server.pid);
     let before: ProcSnapshot | undefined;
     let after: ProcSnapshot | undefined;
-    const rssSamples: { atS: number; rssMb: number }[] = [];
+    const rssSamples: MemorySample[] = [];
+    let collections = 0;
     const pid = server.pid;
     const result = await load.run({
       hostname: "127.0.0.1",
@@ -353,9 +360,14 @@ async function measure(
         await flood?.stop();
       },
       sample: async (ms) => {
+        const heapMb = gcHook ? await collectGarbage(server!, ++collections) : undefined;
         const snapshot = await readProc(pid);
-        rssSamples.push({ atS: Math.round(ms / 1000), rssMb: snapshot.rssKb / 1024 });
-        console.log(`   ${label}: ${Math.round(ms / 1000)} s, RSS ${(snapshot.rssKb / 1024).toFixed(1)} MB`);
+        const atS = Math.round(ms / 1000);
+        rssSamples.push({ atS, rssMb: snapshot.rssKb / 1024, ...(heapMb === undefined ? {} : { heapMb }) });
+        console.log(
+          `   ${label}: ${atS} s, RSS ${(snapshot.rssKb / 1024).toFixed(1)} MB` +
+            (heapMb === undefined ? "" : `, heap ${heapMb.toFixed(1)} MB (after a full GC)`),
+        );
       },
       progress: (line) => console.log(`   ${label}: ${line}`),
     });
@@ -406,6 +418,7 @@ async function measure(
         generator: result.generator,
       },
       rssSamples,
+      ...(result.reconnects === undefined ? {} : { dropsNoticed: dropsNoticed(server.stderr.lines) }),
       ...(flood === undefined ? {} : { flood: { sockets: floodSockets, framesSent: flood.framesSent } }),
       stderr: stderr.slice(0, 10),
     };
@@ -678,6 +691,37 @@ function markdown(
   return lines.join("\n");
 }
 
+/** How the relay noticed each lost session, from its `Upstream lost for …` log lines. */
+function dropsNoticed(lines: string[]): NonNullable<RelayFigures["dropsNoticed"]> {
+  const lost = lines.filter((line) => line.includes("Upstream lost for "));
+  return {
+    byClose: lost.filter((l) => /OpenAI closed the connection \((?!1006)/.test(l)).length,
+    byAbnormalClose: lost.filter((l) => l.includes("OpenAI closed the connection (1006")).length,
+    byStallWatch: lost.filter((l) => l.includes("OpenAI sent nothing")).length,
+  };
+}
+
+/** One memory sample of the relay; in the soak, taken right after a full GC. */
+export interface MemorySample {
+  atS: number;
+  rssMb: number;
+  /** V8 heap in use after a full GC, MB (soak only). */
+  heapMb?: number;
+}
+
+/** Asks the relay (under `_gc_main.ts`) for full GC number `n`; resolves with the heap after it, MB. */
+async function collectGarbage(server: ServerProcess, n: number): Promise<number> {
+  const line = server.stdout.waitFor(
+    new RegExp(`^Bench GC #${n}: heapUsed=(\\d+) rss=\\d+ collected=(\\w+)`),
+  );
+  server.signal("SIGUSR2");
+  const match = /heapUsed=(\d+) rss=\d+ collected=(\w+)/.exec(await line)!;
+  if (match[2] !== "true") {
+    throw new Error("The relay ran without --expose-gc: cannot collect before sampling");
+  }
+  return Number(match[1]) / 1024 / 1024;
+}
+
 /** The soak's verdicts. */
 export interface SoakVerdict {
   /** Highest RSS in the first half of the window (after warm-up), MB. */
@@ -687,6 +731,10 @@ export interface SoakVerdict {
   /** Second-half peak over first-half peak, %. */
   growthPercent: number;
   rssFlat: boolean;
+  /** Same comparison on the V8 heap after a full GC (what the relay retains), when sampled. */
+  heap?: { firstHalfPeakMb: number; secondHalfPeakMb: number; growthPercent: number };
+  /** How the relay noticed the drops, from its log. */
+  dropsNoticed?: RelayFigures["dropsNoticed"];
   socketsClosed: boolean;
   noFramesLost: boolean;
   /** Upstream drops on purpose, and how long each call took to get its caller audio flowing again. */
@@ -698,7 +746,7 @@ export interface SoakVerdict {
     callsLost: number;
     gapFramesDropped: number;
   };
-  samples: { atS: number; rssMb: number }[];
+  samples: MemorySample[];
 }
 
 /**
@@ -707,21 +755,27 @@ export interface SoakVerdict {
  * samples would compare a trough with a crest.
  */
 export function peakGrowthPercent(
-  samples: { rssMb: number }[],
+  samples: MemorySample[],
+  field: "rssMb" | "heapMb" = "rssMb",
 ): { first: number; second: number; growth: number } {
   const half = Math.floor(samples.length / 2);
-  const first = Math.max(0, ...samples.slice(0, half).map((s) => s.rssMb));
-  const second = Math.max(0, ...samples.slice(half).map((s) => s.rssMb));
+  const first = Math.max(0, ...samples.slice(0, half).map((s) => s[field] ?? 0));
+  const second = Math.max(0, ...samples.slice(half).map((s) => s[field] ?? 0));
   return { first, second, growth: first === 0 ? 0 : (100 * (second - first)) / first };
 }
 
 function soakVerdict(figures: RelayFigures): SoakVerdict {
   const { first, second, growth } = peakGrowthPercent(figures.rssSamples);
+  const heap = peakGrowthPercent(figures.rssSamples, "heapMb");
   return {
     firstHalfPeakMb: first,
     secondHalfPeakMb: second,
     growthPercent: growth,
     rssFlat: growth <= 5,
+    ...(heap.first === 0 ? {} : {
+      heap: { firstHalfPeakMb: heap.first, secondHalfPeakMb: heap.second, growthPercent: heap.growth },
+    }),
+    ...(figures.dropsNoticed === undefined ? {} : { dropsNoticed: figures.dropsNoticed }),
     socketsClosed: figures.load.upstream.openAfterHangup === 0,
     noFramesLost: figures.framesLost.up === 0 && figures.framesLost.down === 0,
     samples: figures.rssSamples,
@@ -739,8 +793,9 @@ function soakVerdict(figures: RelayFigures): SoakVerdict {
 }
 
 function soakMarkdown(soak: SoakVerdict): string[] {
+  const gc = soak.heap === undefined ? "" : ", each sampled right after a full GC";
   return [
-    `Soak: peak RSS ${f1(soak.firstHalfPeakMb)} MB in the first half of the window (after warm-up), ` +
+    `Soak: peak RSS${gc} ${f1(soak.firstHalfPeakMb)} MB in the first half of the window (after warm-up), ` +
     `${f1(soak.secondHalfPeakMb)} MB in the second (${f1(soak.growthPercent)} %, target ≤ 5 %: ` +
     `${mark(soak.rssFlat)}); every upstream socket closed after its call: ${mark(soak.socketsClosed)}; ` +
     `0 frames lost: ${mark(soak.noFramesLost)}.`,
@@ -756,8 +811,21 @@ function soakMarkdown(soak: SoakVerdict): string[] {
       `calls lost: ${soak.reconnects.callsLost} (${mark(soak.reconnects.callsLost === 0)}); caller frames ` +
       `dropped in the gaps on purpose: ${soak.reconnects.gapFramesDropped}.`,
     ]),
+    ...(soak.dropsNoticed === undefined ? [] : [
+      "",
+      `How Parley noticed the drops (its log): a close from the server ${soak.dropsNoticed.byClose}, ` +
+      `an abnormal close (1006: no close frame, a lost connection or the keepalive) ${soak.dropsNoticed.byAbnormalClose}, the 15 s stall watch ${soak.dropsNoticed.byStallWatch}.`,
+    ]),
+    ...(soak.heap === undefined ? [] : [
+      "",
+      `V8 heap after a full GC: peak ${f1(soak.heap.firstHalfPeakMb)} MB in the first half, ` +
+      `${f1(soak.heap.secondHalfPeakMb)} MB in the second (${f1(soak.heap.growthPercent)} %).`,
+    ]),
     "",
-    `RSS samples (s → MB): ${soak.samples.map((s) => `${s.atS}→${f1(s.rssMb)}`).join(", ")}`,
+    `Memory samples (s → RSS MB${soak.heap === undefined ? "" : " / heap MB after GC"}): ${
+      soak.samples.map((s) => `${s.atS}→${f1(s.rssMb)}${s.heapMb === undefined ? "" : `/${f1(s.heapMb)}`}`)
+        .join(", ")
+    }`,
   ];
 }
 

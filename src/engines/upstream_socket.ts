@@ -79,9 +79,48 @@ export function describeRefusal(status: number, host: string, engine: EngineId =
   }
 }
 
-/** The real connector, over `npm:ws` with Nagle off and no compression. */
-export const connectOpenAI: UpstreamConnector = (request, handlers) => {
+/** A WebSocket ping goes upstream this often while the socket is open, ms. */
+export const KEEPALIVE_PING_MS = 2_000;
+
+/** An open socket that has received nothing, not even a pong, for this long is dead, ms. */
+export const KEEPALIVE_DEAD_MS = 5_000;
+
+/** How {@linkcode openAIConnector} watches an open socket. */
+export interface KeepaliveOptions {
+  /** @default KEEPALIVE_PING_MS */
+  pingEveryMs?: number;
+  /** @default KEEPALIVE_DEAD_MS */
+  deadAfterMs?: number;
+}
+
+/**
+ * The real connector, over `npm:ws` with Nagle off and no compression.
+ *
+ * A keepalive notices a half-open socket (a peer or a NAT gone without a FIN or a close frame): a
+ * WebSocket ping every `pingEveryMs`, which every standard server answers with a pong (RFC 6455
+ * §5.5.2; `ws` and Deno answer on their own), and a socket that has received nothing for
+ * `deadAfterMs` is terminated, so it closes (1006) and the call reconnects within seconds instead
+ * of waiting for the relay's 15 s stall watch, which only fires while the caller is talking.
+ */
+export function openAIConnector(keepalive: KeepaliveOptions = {}): UpstreamConnector {
+  const pingEveryMs = keepalive.pingEveryMs ?? KEEPALIVE_PING_MS;
+  const deadAfterMs = keepalive.deadAfterMs ?? KEEPALIVE_DEAD_MS;
+  return (request, handlers) => connect(request, handlers, pingEveryMs, deadAfterMs);
+}
+
+/** The real connector with the default keepalive. */
+export const connectOpenAI: UpstreamConnector = openAIConnector();
+
+function connect(
+  request: UpstreamRequest,
+  handlers: UpstreamHandlers,
+  pingEveryMs: number,
+  deadAfterMs: number,
+): Upstream {
   const host = new URL(request.url).host;
+  let heardAt = 0;
+  let keepalive: ReturnType<typeof setInterval> | undefined;
+  const heard = () => heardAt = performance.now();
   let settled = false;
   const socket = new WebSocket(request.url, {
     headers: { Authorization: `Bearer ${request.apiKey}` },
@@ -104,15 +143,23 @@ export const connectOpenAI: UpstreamConnector = (request, handlers) => {
   });
   socket.on("open", () => {
     settled = true;
+    heard();
+    keepalive = setInterval(() => {
+      if (performance.now() - heardAt >= deadAfterMs) socket.terminate();
+      else socket.ping();
+    }, pingEveryMs);
     handlers.onOpen();
   });
+  socket.on("pong", heard);
   socket.on("message", (data, isBinary) => {
+    heard();
     if (!isBinary) handlers.onMessage(data.toString());
   });
   socket.on("error", (error: Error) => {
     fail({ status: undefined, message: `Cannot reach OpenAI at ${host}: ${error.message}` });
   });
   socket.on("close", (code: number, reason: Buffer) => {
+    clearInterval(keepalive);
     if (!settled) {
       fail({ status: undefined, message: `OpenAI closed the handshake at ${host} (${code})` });
       return;
@@ -133,4 +180,4 @@ export const connectOpenAI: UpstreamConnector = (request, handlers) => {
       }
     },
   };
-};
+}
