@@ -69,6 +69,19 @@ export interface FakeUpstreamCounts {
   unparsable: number;
 }
 
+/** Tallies at zero, for a new bench upstream of either engine. */
+export function emptyUpstreamCounts(): FakeUpstreamCounts {
+  return {
+    sessions: 0,
+    sessionUpdates: 0,
+    responseCreates: 0,
+    responseCancels: 0,
+    truncates: 0,
+    otherEvents: 0,
+    unparsable: 0,
+  };
+}
+
 /** What a load run needs of its fake upstream, whichever engine it speaks. */
 export interface BenchUpstream {
   /** The URL to give the relay. */
@@ -141,15 +154,7 @@ export class FakeUpstream implements BenchUpstream {
   /** Every session accepted, in order. */
   readonly sessions: FakeSession[] = [];
   /** Event tallies. */
-  readonly counts: FakeUpstreamCounts = {
-    sessions: 0,
-    sessionUpdates: 0,
-    responseCreates: 0,
-    responseCancels: 0,
-    truncates: 0,
-    otherEvents: 0,
-    unparsable: 0,
-  };
+  readonly counts: FakeUpstreamCounts = emptyUpstreamCounts();
   /** When false, no delta or speech event is sent (the load's drain phase). */
   generating = true;
   /** Deltas of unmeasured sessions (probe calls): counted apart from the load's. */

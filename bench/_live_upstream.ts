@@ -15,7 +15,12 @@
  */
 
 import { FakeLiveServer, type FakeLiveSession } from "../tests/fakes/fake_live.ts";
-import type { BenchUpstream, FakeUpstreamCounts, FakeUpstreamOptions } from "./_fake_upstream.ts";
+import {
+  type BenchUpstream,
+  emptyUpstreamCounts,
+  type FakeUpstreamCounts,
+  type FakeUpstreamOptions,
+} from "./_fake_upstream.ts";
 import { FRAME_MS, FrameLedger, framePayload, readFrameId, UNKNOWN_CALL } from "./_frames.ts";
 
 /** How long the model stays quiet when the caller talks over it. */
@@ -33,15 +38,7 @@ interface LiveBenchSession {
 
 /** GPT-Live behind the bench's upstream surface. */
 export class LiveBenchUpstream implements BenchUpstream {
-  readonly counts: FakeUpstreamCounts = {
-    sessions: 0,
-    sessionUpdates: 0,
-    responseCreates: 0,
-    responseCancels: 0,
-    truncates: 0,
-    otherEvents: 0,
-    unparsable: 0,
-  };
+  readonly counts: FakeUpstreamCounts = emptyUpstreamCounts();
   generating = true;
   readonly probeLedger: FrameLedger = new FrameLedger();
   readonly probeGreetingRequests: Map<number, number> = new Map();
