@@ -8,8 +8,10 @@
 
 import { DEFAULT_REALTIME_URL } from "../config.ts";
 import { DEFAULT_LIVE_URL } from "../engines/live/session.ts";
+import type { ToolSpec } from "../engines/engine.ts";
 import { createEngineChooser, type EngineChooser } from "../engines/registry.ts";
 import { engineForModel, type EngineId, voiceProblem } from "../engines/voices.ts";
+import { offeredTools } from "../relay/built_in_tools.ts";
 import { planCall } from "../relay/call_setup.ts";
 import type { LoadedPersona } from "./types.ts";
 
@@ -33,8 +35,8 @@ export interface PersonaPreview extends PersonaSummary {
   instructions: string | null;
   /** The messages sent upstream when the stream starts, in order. */
   openingMessages: unknown[];
-  /** Tools offered to the model. */
-  tools: unknown[];
+  /** Tools offered to the model: the persona's own, then the built-ins it turned on. */
+  tools: ToolSpec[];
 }
 
 /** Lists `loaded` for the personas API. */
@@ -117,7 +119,7 @@ export function previewPersona(loaded: LoadedPersona, options: PreviewOptions): 
     parameters,
     instructions,
     openingMessages,
-    tools: [],
+    tools: setup.ok ? [...setup.plan.tools] : offeredTools(loaded.persona),
     problems,
     valid: problems.length === 0,
   };
