@@ -9,7 +9,7 @@
  */
 
 import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
-import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
+import { callParameterProblem, MAX_CALL_PARAMETERS } from "../calls/call_parameters.ts";
 import type { CallHub } from "../calls/call_events.ts";
 import { isE164, type ParleyConfig } from "../config.ts";
 import { requireBearer } from "../http/auth.ts";
@@ -21,15 +21,10 @@ import { createTwilioRestClient, type MachineDetection, TwilioRestError } from "
 
 /** Largest request body accepted, in bytes. */
 export const MAX_PLACE_CALL_BODY_BYTES = 16 * 1024;
-/** Most `parameters` one call may carry. */
-export const MAX_CALL_PARAMETERS = 20;
-/** Longest parameter name. */
-export const MAX_PARAMETER_NAME_CHARS = 64;
+export { MAX_CALL_PARAMETERS, MAX_PARAMETER_NAME_CHARS } from "../calls/call_parameters.ts";
 
 const FIELDS = ["to", "persona", "voice", "parameters", "machineDetection"] as const;
 const MACHINE_DETECTION: readonly MachineDetection[] = ["Enable", "DetectMessageEnd"];
-const PARAMETER_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
-const RESERVED_PARAMETERS = new Set(["persona", "voice"]);
 
 /** The settings the calls API reads; read on every request. */
 export type PlaceCallConfig = Pick<
@@ -247,7 +242,7 @@ function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequ
       );
     }
     for (const [name, item] of entries) {
-      const problem = parameterProblem(name, item);
+      const problem = callParameterProblem(name, item);
       if (problem !== undefined) return fail(`Field "parameters": ${problem}`);
       parameters[name] = item as string;
     }
@@ -270,23 +265,6 @@ function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequ
       machineDetection: md as MachineDetection | undefined,
     },
   };
-}
-
-function parameterProblem(name: string, value: unknown): string | undefined {
-  if (name.length > MAX_PARAMETER_NAME_CHARS) {
-    return `name "${clip(name)}" is longer than ${MAX_PARAMETER_NAME_CHARS} characters`;
-  }
-  if (!PARAMETER_NAME.test(name)) {
-    return `name "${clip(name)}" is not allowed: use letters, digits, _ and -, starting with a letter`;
-  }
-  if (RESERVED_PARAMETERS.has(name)) return `name "${name}" is reserved: use the top-level "persona" field`;
-  if (typeof value !== "string") return `"${name}" is ${describe(value)}, not a string`;
-  if (value.length >= MAX_PARAMETER_CHARS) {
-    return `"${name}" is ${value.length} characters long: values must be under ${MAX_PARAMETER_CHARS}`;
-  }
-  // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(value)) return `"${name}" contains control characters`;
-  return undefined;
 }
 
 function knownPersonas(ids: string[]): string {

@@ -1,5 +1,5 @@
 /**
- * `deno task persona <id> [--param name=value …]`: prints what a call with persona `<id>` would
+ * `deno task persona <id> [--voice <voice>] [--param name=value …]`: prints what a call with persona `<id>` would
  * send (the same preview as the persona page): its engine and voice, the rendered instructions,
  * the opening session messages, the tools and any problems. Exits 1 when the persona cannot be
  * loaded or has problems.
@@ -9,35 +9,66 @@
  * @module
  */
 
+import { callParameterProblem, MAX_CALL_PARAMETERS } from "../calls/call_parameters.ts";
 import { DEFAULT_REALTIME_MODEL } from "../config.ts";
 import { loadPersonas, PersonaLoadError } from "./loader.ts";
 import { type PersonaPreview, previewPersona } from "./preview.ts";
 
-/** Parsed command line. */
-export interface PersonaCommand {
-  id: string;
-  parameters: Record<string, string>;
-}
+/** What `deno task persona --help` prints. */
+export const PERSONA_USAGE = `usage: deno task persona <id> [--voice <voice>] [--param name=value …]
 
-/** Parses `<id> [--param name=value …]`; throws an Error saying what is wrong. */
+Prints what a call with persona <id> would send: its engine and voice, the rendered instructions,
+the opening session messages, the tools offered to the model, and any problems.
+
+  <id>                  the persona's file name without .ts (alex for personas/alex.ts)
+  --param name=value    a call parameter, as POST /api/calls "parameters" takes it (repeatable)
+  --voice <voice>       the call's voice, as POST /api/calls "voice" picks it
+  -h, --help            print this help
+
+Reads PERSONAS_DIR (default ./personas) and OPENAI_REALTIME_MODEL. Exits 1 on problems.`;
+
+/** Parsed command line: a preview to print, or a request for help. */
+export type PersonaCommand =
+  | { help: true }
+  | { help?: false; id: string; parameters: Record<string, string> };
+
+/**
+ * Parses `<id> [--voice <voice>] [--param name=value …]` or `--help`; throws an Error saying what is
+ * wrong. Parameters follow the calls API's rule (`callParameterProblem`).
+ */
 export function parsePersonaArgs(args: readonly string[]): PersonaCommand {
-  const usage = "usage: deno task persona <id> [--param name=value …]";
+  const usage = "usage: deno task persona <id> [--voice <voice>] [--param name=value …] (--help for more)";
   const parameters: Record<string, string> = {};
   let id: string | undefined;
+  let voice: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
+    if (arg === "--help" || arg === "-h") return { help: true };
     if (arg === "--param" || arg.startsWith("--param=")) {
       const pair = arg === "--param" ? args[++i] : arg.slice("--param=".length);
       const at = pair?.indexOf("=") ?? -1;
       if (pair === undefined || at <= 0) {
         throw new Error(`--param needs name=value, got "${pair ?? ""}": ${usage}`);
       }
-      parameters[pair.slice(0, at)] = pair.slice(at + 1);
+      const name = pair.slice(0, at);
+      if (name === "persona") throw new Error(`--param persona: name the persona as the first argument`);
+      if (name === "voice") throw new Error(`--param voice: pick the voice with --voice <voice>`);
+      const problem = callParameterProblem(name, pair.slice(at + 1));
+      if (problem !== undefined) throw new Error(`--param ${name}: ${problem}`);
+      parameters[name] = pair.slice(at + 1);
+    } else if (arg === "--voice" || arg.startsWith("--voice=")) {
+      voice = arg === "--voice" ? args[++i] : arg.slice("--voice=".length);
+      if (voice === undefined || voice === "") throw new Error(`--voice needs a voice: ${usage}`);
     } else if (id === undefined && !arg.startsWith("-")) id = arg;
     else throw new Error(`Unexpected argument "${arg}": ${usage}`);
   }
   if (id === undefined) throw new Error(`Name a persona: ${usage}`);
-  return { id, parameters };
+  if (Object.keys(parameters).length > MAX_CALL_PARAMETERS) {
+    throw new Error(
+      `${Object.keys(parameters).length} parameters: at most ${MAX_CALL_PARAMETERS} are allowed`,
+    );
+  }
+  return { id, parameters: voice === undefined ? parameters : { ...parameters, voice } };
 }
 
 /** The preview as terminal text. */
@@ -69,6 +100,10 @@ async function main(args: string[]): Promise<number> {
   } catch (error) {
     console.error(`❌ ${(error as Error).message}`);
     return 2;
+  }
+  if (command.help === true) {
+    console.log(PERSONA_USAGE);
+    return 0;
   }
   const dir = Deno.env.get("PERSONAS_DIR") || "./personas";
   const model = Deno.env.get("OPENAI_REALTIME_MODEL") || DEFAULT_REALTIME_MODEL;

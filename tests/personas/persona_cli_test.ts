@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { callParameterProblem } from "../../src/calls/call_parameters.ts";
 import { parsePersonaArgs } from "../../src/personas/persona_cli.ts";
 import { TEST_PERSONAS_DIR } from "../fakes/parley_harness.ts";
 
@@ -36,4 +37,50 @@ Deno.test("persona arguments: bad --param and a missing id are explained", () =>
   assert.deepEqual(parsePersonaArgs(["alex", "--param", "a=b=c"]), { id: "alex", parameters: { a: "b=c" } });
   assert.throws(() => parsePersonaArgs(["alex", "--param", "oops"]), /--param needs name=value, got "oops"/);
   assert.throws(() => parsePersonaArgs([]), /Name a persona: usage: deno task persona <id>/);
+});
+
+Deno.test("deno task persona --help prints the usage and exits 0", async () => {
+  for (const flag of ["--help", "-h"]) {
+    const { code, stdout, stderr } = await runTask([flag]);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /^usage: deno task persona <id> \[--voice <voice>\] \[--param name=value …\]/);
+    assert.match(stdout, /--param name=value +a call parameter, as POST \/api\/calls "parameters" takes it/);
+  }
+});
+
+Deno.test("persona arguments: a parameter POST /api/calls refuses is refused here too, for the same reason", async () => {
+  for (const name of ["1st", "lead name", "a".repeat(65), "x.y"]) {
+    const api = callParameterProblem(name, "v");
+    assert.notEqual(api, undefined, name);
+    assert.throws(() => parsePersonaArgs(["alex", "--param", `${name}=v`]), {
+      message: `--param ${name}: ${api}`,
+    });
+  }
+  assert.throws(
+    () => parsePersonaArgs(["alex", "--param", "tab=a\tb"]),
+    /--param tab: "tab" contains control characters/,
+  );
+  assert.throws(
+    () => parsePersonaArgs(["alex", "--param", "persona=bob"]),
+    /name the persona as the first argument/,
+  );
+  assert.throws(
+    () => parsePersonaArgs(["alex", "--param", "voice=coral"]),
+    /pick the voice with --voice <voice>/,
+  );
+  const many = Array.from({ length: 21 }, (_, i) => ["--param", `p${i}=v`]).flat();
+  assert.throws(() => parsePersonaArgs(["alex", ...many]), /21 parameters: at most 20 are allowed/);
+  assert.deepEqual(parsePersonaArgs(["alex", "--voice", "coral", "--param", "lead=Dana"]), {
+    id: "alex",
+    parameters: { lead: "Dana", voice: "coral" },
+  });
+});
+
+Deno.test("POST /api/calls and deno task persona share one parameter rule", async () => {
+  const { code, stderr } = await runTask(["alex", "--param", "9lives=x"]);
+  assert.equal(code, 2);
+  assert.match(
+    stderr,
+    /--param 9lives: name "9lives" is not allowed: use letters, digits, _ and -, starting with a letter/,
+  );
 });

@@ -1,0 +1,55 @@
+/**
+ * The rule for a call's custom parameters (`lead=Dana`), shared by `POST /api/calls` and
+ * `deno task persona --param`, so a preview never accepts a parameter a real call would refuse.
+ *
+ * @module
+ */
+
+import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
+
+/** Most parameters one call may carry. */
+export const MAX_CALL_PARAMETERS = 20;
+/** Longest parameter name. */
+export const MAX_PARAMETER_NAME_CHARS = 64;
+
+/** Parameter names Parley sets itself: a call names them in their own fields. */
+export const RESERVED_PARAMETERS: ReadonlySet<string> = new Set(["persona", "voice"]);
+
+const PARAMETER_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+
+/**
+ * What is wrong with one custom parameter, or undefined when a call may carry it.
+ *
+ * @example
+ * ```ts
+ * callParameterProblem("lead", "Dana"); // undefined
+ * callParameterProblem("1st", "x"); // 'name "1st" is not allowed: use letters, digits, _ and -, starting with a letter'
+ * ```
+ */
+export function callParameterProblem(name: string, value: unknown): string | undefined {
+  if (name.length > MAX_PARAMETER_NAME_CHARS) {
+    return `name "${clip(name)}" is longer than ${MAX_PARAMETER_NAME_CHARS} characters`;
+  }
+  if (!PARAMETER_NAME.test(name)) {
+    return `name "${clip(name)}" is not allowed: use letters, digits, _ and -, starting with a letter`;
+  }
+  if (RESERVED_PARAMETERS.has(name)) return `name "${name}" is reserved: use the top-level "${name}" field`;
+  if (typeof value !== "string") return `"${name}" is ${describe(value)}, not a string`;
+  if (value.length >= MAX_PARAMETER_CHARS) {
+    return `"${name}" is ${value.length} characters long: values must be under ${MAX_PARAMETER_CHARS}`;
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) return `"${name}" contains control characters`;
+  return undefined;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${String(value)}`;
+}
+
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
