@@ -59,7 +59,7 @@ import {
 import { createAfterStreamRoutes } from "./api/after_stream.ts";
 import { createSessions } from "./http/session.ts";
 import { createSignInHandlers } from "./api/sign_in.ts";
-import { createPagesHandler, isPagePath } from "./api/pages.ts";
+import { createPagesHandler, isPagePath, notFoundResponse } from "./api/pages.ts";
 import { createLeadsHandler } from "./api/leads.ts";
 import { createPersonasHandler } from "./api/personas_route.ts";
 import { createHangUpHandler, HANG_UP_PATH } from "./api/hang_up.ts";
@@ -469,7 +469,7 @@ export function createParley(options: ParleyOptions): Parley {
       const last = matching[matching.length - 1]!;
       return last.notAllowed?.(request) ?? only(method, matching.flatMap((r) => r.methods))!;
     }
-    return jsonError(404, `No route for ${method} ${pathname}`);
+    return await notFoundResponse(request);
   };
   return {
     metrics,

@@ -1,15 +1,18 @@
 /**
  * The calling page and its siblings, served from `src/web/` as plain files: no build step, no CDN.
  *
- * - `/web/<file>`: CSS, browser modules and the AudioWorklet (no session needed; they hold no data).
+ * - `/web/<file>`: CSS, browser modules, the AudioWorklet and the icon (no session needed; they hold
+ *   no data). `/favicon.ico` answers the same SVG icon, for pages that do not link it (the sign-in page).
  * - `/calling`, `/leads`, `/calls`, `/calls/:callSid`, `/personas`, `/personas/:id`: pages; without a
  *   session they redirect to `/login?next=…`. Each page file (`calling.html`, …) holds only its own
  *   `<title>`, `<script>` and `<main>`; `layout.html` holds what every page shares (the `<head>`, the
  *   skip link, the nav and **Sign out**), and the page is set into it when served.
+ * - Anything else: {@linkcode notFoundResponse}, an HTML page for a browser, JSON for a script.
  *
  * @module
  */
 
+import { jsonError } from "../http/responses.ts";
 import type { Sessions } from "../http/session.ts";
 
 const WEB_DIR = new URL("../web/", import.meta.url);
@@ -33,7 +36,7 @@ const PAGES: readonly [RegExp, string][] = [
 
 /** True when `pathname` is one of the pages or a file under `/web/`. */
 export function isPagePath(pathname: string): boolean {
-  return pathname === "/" || pathname.startsWith("/web/") ||
+  return pathname === "/" || pathname === "/favicon.ico" || pathname.startsWith("/web/") ||
     PAGES.some(([pattern]) => pattern.test(pathname));
 }
 
@@ -42,16 +45,35 @@ export function createPagesHandler(sessions: Sessions): (request: Request) => Pr
   return async (request) => {
     const { pathname, search } = new URL(request.url);
     if (pathname === "/") return redirect("/calling");
+    if (pathname === "/favicon.ico") return await serveFile(request, "favicon.svg", "public, max-age=86400");
     if (pathname.startsWith("/web/")) {
       const name = pathname.slice("/web/".length);
-      if (!/^[a-z0-9_]+\.(css|js|svg)$/.test(name)) return notFound(pathname);
-      return await serveFile(name, "public, max-age=60");
+      if (!/^[a-z0-9_]+\.(css|js|svg)$/.test(name)) return await notFoundResponse(request);
+      return await serveFile(request, name, "public, max-age=60");
     }
     const page = PAGES.find(([pattern]) => pattern.test(pathname))?.[1];
-    if (page === undefined) return notFound(pathname);
+    if (page === undefined) return await notFoundResponse(request);
     if (!sessions.has(request)) return redirect(`/login?next=${encodeURIComponent(pathname + search)}`);
     return await servePage(page);
   };
+}
+
+/**
+ * The answer for a path Parley has nothing at: for a browser (`Accept: text/html`), a page in the
+ * layout that says so and links to the pages there are; for a script, `{"error": "No route for GET /x"}`.
+ *
+ * @example
+ * ```ts
+ * return await notFoundResponse(request); // in the router, after every route missed
+ * ```
+ */
+export async function notFoundResponse(request: Request): Promise<Response> {
+  const { pathname } = new URL(request.url);
+  const wantsHtml = (request.headers.get("accept") ?? "").toLowerCase().includes("text/html");
+  if (!wantsHtml || request.method !== "GET") {
+    return jsonError(404, `No route for ${request.method} ${pathname.slice(0, 200)}`);
+  }
+  return await servePage("not_found.html", 404);
 }
 
 /** The slots of `layout.html`: the page's head lines, then its `<main>`. */
@@ -62,7 +84,7 @@ const MAIN_SLOT = "<!-- page main -->";
  * Sets the page file `name` into the shared layout: what stands before its `<main` goes into the
  * `<head>`, the rest after the nav. Both files are read on each request, so edits show on reload.
  */
-async function servePage(name: string): Promise<Response> {
+async function servePage(name: string, status = 200): Promise<Response> {
   let layout: string, page: string;
   try {
     [layout, page] = await Promise.all([
@@ -70,7 +92,7 @@ async function servePage(name: string): Promise<Response> {
       Deno.readTextFile(new URL(name, WEB_DIR)),
     ]);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return notFound(`/web/${name}`);
+    if (error instanceof Deno.errors.NotFound) throw new Error(`Cannot serve page "${name}": no such file`);
     throw error;
   }
   const at = page.indexOf("<main");
@@ -82,15 +104,15 @@ async function servePage(name: string): Promise<Response> {
   const html = layout
     .replace(HEAD_SLOT, () => page.slice(0, at).trim())
     .replace(MAIN_SLOT, () => page.slice(at).trim());
-  return respond(html, { type: TYPES[".html"]!, cacheControl: "no-store" });
+  return respond(html, { type: TYPES[".html"]!, cacheControl: "no-store", status });
 }
 
-async function serveFile(name: string, cacheControl: string): Promise<Response> {
+async function serveFile(request: Request, name: string, cacheControl: string): Promise<Response> {
   let body: Uint8Array<ArrayBuffer>;
   try {
     body = await Deno.readFile(new URL(name, WEB_DIR));
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return notFound(`/web/${name}`);
+    if (error instanceof Deno.errors.NotFound) return await notFoundResponse(request);
     throw error;
   }
   const type = TYPES[name.slice(name.lastIndexOf("."))] ?? "application/octet-stream";
@@ -99,9 +121,10 @@ async function serveFile(name: string, cacheControl: string): Promise<Response> 
 
 function respond(
   body: BodyInit,
-  { type, cacheControl }: { type: string; cacheControl: string },
+  { type, cacheControl, status = 200 }: { type: string; cacheControl: string; status?: number },
 ): Response {
   return new Response(body, {
+    status,
     headers: {
       "content-type": type,
       "cache-control": cacheControl,
@@ -115,11 +138,4 @@ function respond(
 
 function redirect(location: string): Response {
   return new Response(null, { status: 303, headers: { location, "cache-control": "no-store" } });
-}
-
-function notFound(pathname: string): Response {
-  return new Response(`Not found: ${pathname}\n`, {
-    status: 404,
-    headers: { "content-type": "text/plain; charset=utf-8" },
-  });
 }

@@ -1,5 +1,7 @@
 /** `/calls/:callSid`: a call's record, live while it runs (fed by the SSE feed, which reconnects). */
 import { $, api, ApiError, fieldError, h, markNav, money, pathId, time } from "./app.js";
+import { transcriptItem } from "./transcript.js";
+import { callStateWords, durationWords, isOver, statusDetailWords, statusWords } from "./words.js";
 
 markNav();
 const callSid = pathId();
@@ -13,38 +15,19 @@ let refreshTimer;
 /** The persona's own voice, for calls that chose none. @type {string | undefined} */
 let ownVoice;
 
-const STATUS_WORDS = /** @type {Record<string, string>} */ ({
-  queued: "queued",
-  initiated: "queued",
-  ringing: "ringing",
-  answered: "answered",
-  "in-progress": "answered",
-  "machine-detected": "answered by a machine",
-});
-
-function statusText() {
-  if (record.endedAt !== null) return `ended: ${record.endReason ?? "unknown"}`;
-  if (["completed", "busy", "no-answer", "failed", "canceled"].includes(record.status)) {
-    return `ended: ${record.status}`;
-  }
-  if (record.startedAt !== null) return "in progress";
-  return STATUS_WORDS[record.status] ?? "queued";
-}
+/** Ticks the duration of a call in progress. @type {ReturnType<typeof setInterval> | undefined} */
+let clock;
 
 function ended() {
-  return statusText().startsWith("ended");
+  return isOver(record);
 }
 
-/** @param {any} line */
-function transcriptItem(line) {
-  const cut = line.interruptedAtMs !== null && line.interruptedAtMs !== undefined;
-  return h(
-    "li",
-    { class: line.speaker },
-    h("span", { class: "who" }, line.speaker === "agent" ? "Agent:" : "Caller:"),
-    line.text,
-    cut ? h("em", {}, ` [interrupted after ${Math.round(line.interruptedAtMs)} ms]`) : null,
-  );
+/** How long the call has lasted: from its start (or first event) to its end, or to now. */
+function duration() {
+  if (record.durationMs !== null && record.durationMs !== undefined) return record.durationMs;
+  const from = record.startedAt ?? null;
+  if (from === null) return null;
+  return (record.endedAt ?? Date.now()) - from;
 }
 
 /** @param {any} turn */
@@ -71,26 +54,50 @@ function toolItem(call) {
 }
 
 function render() {
-  $("status").textContent = statusText();
+  $("status").textContent = callStateWords(record);
+  $("lead").textContent = record.parameters.lead ?? "—";
+  $("started").textContent = time(record.startedAt ?? record.createdAt);
+  $("duration").textContent = record.startedAt === null && ended()
+    ? "never connected"
+    : durationWords(duration());
   $("persona").textContent = record.persona ?? "—";
   $("voice").textContent = record.parameters.voice ??
     (ownVoice === undefined ? "script’s own" : `${ownVoice} (script’s own)`);
-  $("number").textContent = record.direction === "browser" ? "browser" : (record.to ?? "—");
+  $("number").textContent = record.direction === "browser" ? "this browser" : (record.to || "—");
+  $("cost-label").textContent = ended() ? "Cost" : "Cost so far";
   $("cost").textContent = money(record.costUsd);
   $("latency").textContent = record.latency === null || record.latency === undefined
     ? "—"
     : `${Math.round(record.latency.p50Ms)} / ${Math.round(record.latency.p95Ms)} ms`;
-  $("transcript").replaceChildren(...(record.transcript ?? []).map(transcriptItem));
-  $("turns").replaceChildren(...(record.turns ?? []).map(turnItem));
+  const transcript = record.transcript ?? [];
+  $("transcript-empty").hidden = transcript.length > 0;
+  $("transcript-empty").textContent = ended()
+    ? "Nothing was said on this call."
+    : "Nothing has been said yet.";
+  $("transcript").replaceChildren(...transcript.map((/** @type {any} */ line) => transcriptItem(line)));
+  const turns = record.turns ?? [];
+  $("turns-empty").hidden = turns.length > 0;
+  $("turns-empty").textContent = ended()
+    ? "The agent did not answer on this call."
+    : "No answers from the agent yet.";
+  $("turns").replaceChildren(...turns.map(turnItem));
   const tools = record.toolCalls ?? [];
   $("tools").hidden = tools.length > 0;
   $("tool-calls").replaceChildren(...tools.map(toolItem));
+  const statuses = record.statuses ?? [];
+  $("statuses-empty").hidden = statuses.length > 0;
+  if (record.direction !== "browser") $("statuses-empty").textContent = "Nothing from Twilio yet.";
   $("statuses").replaceChildren(
-    ...(record.statuses ?? []).map((/** @type {any} */ s) =>
-      h("li", {}, `${time(s.at)}: ${s.status} ${s.detail}`)
-    ),
+    ...statuses.map((/** @type {any} */ s) => {
+      const detail = statusDetailWords(s.detail);
+      return h("li", {}, `${time(s.at)}: ${statusWords(s.status)}${detail === "" ? "" : ` (${detail})`}`);
+    }),
   );
   $("hangup").hidden = ended();
+  if (ended()) clearInterval(clock);
+  else if (clock === undefined && record.startedAt !== null) {
+    clock = setInterval(() => $("duration").textContent = durationWords(duration()), 1000);
+  }
 }
 
 /** Reloads the whole record (for figures the events do not carry, such as cost). */
@@ -153,7 +160,20 @@ async function load() {
     record = await api(`/api/calls/${encodeURIComponent(callSid)}`);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
-    $("status").textContent = error.message;
+    $("status").textContent = error.status === 404 ? "Not found" : "Could not load";
+    $("record").hidden = true;
+    $("problem").hidden = false;
+    $("problem").replaceChildren(
+      h(
+        "p",
+        {},
+        error.status === 404
+          ? "Parley has no record of this call. The link may be mistyped, or the call was placed by another server."
+          : `Could not load this call: ${error.message}`,
+      ),
+      h("p", {}, h("a", { href: "/calls" }, "See all calls")),
+    );
+    document.body.dataset.ready = "true";
     return;
   }
   render();

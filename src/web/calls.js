@@ -1,11 +1,16 @@
-/** `/calls`: past calls, filtered by script, lead, date and end reason. */
+/** `/calls`: past calls, filtered by script, lead, date and how they ended. */
 import { $, api, h, markNav, money, time } from "./app.js";
+import { callStateWords, endWords } from "./words.js";
 
 markNav();
 /** @type {any[]} */
 let leads = [];
 /** @param {string} id */
 const value = (id) => /** @type {HTMLInputElement} */ ($(id)).value;
+
+/** A table cell that names its column, for the stacked layout of narrow screens. */
+const cell = (/** @type {string} */ label, /** @type {(Node | string)[]} */ ...content) =>
+  h("td", { "data-label": label }, ...content);
 
 async function load() {
   const query = new URLSearchParams({ limit: "500" });
@@ -22,20 +27,28 @@ async function load() {
   const keep = value("f-reason");
   reasonSelect.replaceChildren(
     h("option", { value: "" }, "Any"),
-    ...[...reasons].map((r) => h("option", { value: r }, r)),
+    ...[...reasons].map((r) => h("option", { value: r }, endWords(r))),
   );
   reasonSelect.value = keep;
-  $("calls-status").textContent = `${shown.length} call${shown.length === 1 ? "" : "s"}`;
+  const filtered = [...$("filters").elements].some((e) => /** @type {HTMLInputElement} */ (e).value !== "");
+  const none = calls.length === 0 && !filtered;
+  $("calls-empty").hidden = !none;
+  $("calls-table").hidden = shown.length === 0;
+  $("calls-status").textContent = none
+    ? ""
+    : shown.length === 0
+    ? "No calls match these filters: choose “Any” to see more."
+    : `${shown.length} call${shown.length === 1 ? "" : "s"}`;
   $("calls").replaceChildren(...shown.map((/** @type {any} */ c) =>
     h(
       "tr",
       {},
-      h("td", {}, time(c.createdAt)),
-      h("td", {}, h("a", { href: `/calls/${encodeURIComponent(c.callSid)}` }, c.callSid)),
-      h("td", {}, c.persona ?? "—"),
-      h("td", {}, c.direction === "browser" ? "browser" : (c.to ?? "—")),
-      h("td", {}, c.endReason === null ? (c.status ?? "in progress") : `ended: ${c.endReason}`),
-      h("td", {}, money(c.costUsd)),
+      cell("When", time(c.createdAt)),
+      cell("Call", h("a", { href: `/calls/${encodeURIComponent(c.callSid)}`, class: "sid" }, c.callSid)),
+      cell("Script", c.persona ?? "—"),
+      cell("Number", c.direction === "browser" ? "this browser" : (c.to || "—")),
+      cell("Status", callStateWords(c)),
+      cell("Cost", money(c.costUsd)),
     )
   ));
   document.body.dataset.ready = "true";

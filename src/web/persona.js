@@ -2,12 +2,40 @@
 import { $, api, ApiError, fieldError, h, markNav, pathId } from "./app.js";
 import { parseParams } from "./params.js";
 import { startSoftphone } from "./softphone.js";
+import { followTranscript } from "./transcript.js";
 import { fillVoices } from "./voices.js";
 
 markNav();
 const id = pathId();
 /** @type {Awaited<ReturnType<typeof startSoftphone>> | undefined} */
 let phone;
+/** Stops following the softphone call's transcript. @type {(() => void) | undefined} */
+let unfollow;
+
+/**
+ * One tool offered to the model: its name, what it is for, and its arguments.
+ * @param {{ name: string, description: string, parameters: { properties?: Record<string, any>, required?: string[] } }} tool
+ */
+function toolItem(tool) {
+  const properties = Object.entries(tool.parameters.properties ?? {});
+  const required = tool.parameters.required ?? [];
+  return h(
+    "li",
+    {},
+    h("code", {}, tool.name),
+    ` — ${tool.description}`,
+    properties.length === 0 ? h("div", { class: "hint" }, "No arguments.") : h(
+      "div",
+      { class: "hint" },
+      "Arguments: ",
+      properties.map(([name, schema]) =>
+        `${name}${required.includes(name) ? "" : " (optional)"}${
+          typeof schema?.type === "string" ? `: ${schema.type}` : ""
+        }`
+      ).join(", "),
+    ),
+  );
+}
 
 async function render() {
   fieldError("sample", "");
@@ -25,7 +53,8 @@ async function render() {
   $("opening").textContent = preview.openingMessages.map((/** @type {unknown} */ m) =>
     JSON.stringify(m, null, 2)
   ).join("\n\n");
-  $("tools").textContent = preview.tools.length === 0 ? "(none)" : JSON.stringify(preview.tools, null, 2);
+  $("tools-empty").hidden = preview.tools.length > 0;
+  $("tools").replaceChildren(...preview.tools.map(toolItem));
 }
 
 $("render").addEventListener("click", render);
@@ -39,8 +68,22 @@ $("talk").addEventListener("click", async () => {
       {
         onStatus: (text) => $("softphone-status").textContent = text,
         onQueued: (ms) => $("queued").textContent = String(Math.round(ms)),
+        onAssigned: (callSid) => {
+          unfollow?.();
+          $("talk-transcript-title").hidden = false;
+          $("talk-record").hidden = true;
+          unfollow = followTranscript(callSid, $("talk-transcript"), "You");
+        },
         onEnded: (why) => {
           $("softphone-status").textContent = why;
+          const callSid = phone?.callSid() ?? "";
+          if (callSid !== "") {
+            $("talk-record").hidden = false;
+            $("talk-record").replaceChildren(
+              h("a", { href: `/calls/${encodeURIComponent(callSid)}` }, "This call’s record"),
+              " keeps the whole transcript, the latency and the cost.",
+            );
+          }
           $("talk").hidden = false;
           $("stop").hidden = true;
         },
@@ -63,7 +106,28 @@ async function load() {
     persona = await api(`/api/personas/${encodeURIComponent(id)}`);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
-    $("title").textContent = error.message;
+    $("persona").hidden = true;
+    $("problem").hidden = false;
+    if (error.status === 404) {
+      $("title").textContent = "No such persona";
+      const known = await api("/api/personas").then((list) => list.personas, () => []);
+      $("problem").replaceChildren(
+        h("p", {}, `There is no persona “${id}”: each persona is a file in the personas folder.`),
+        known.length === 0 ? h("p", {}, "No personas are loaded.") : h(
+          "p",
+          {},
+          "Known personas: ",
+          ...known.flatMap((/** @type {any} */ p, /** @type {number} */ i) => [
+            i === 0 ? "" : ", ",
+            h("a", { href: `/personas/${encodeURIComponent(p.id)}` }, p.id),
+          ]),
+        ),
+      );
+    } else {
+      $("title").textContent = "Could not load this persona";
+      $("problem").replaceChildren(h("p", {}, error.message));
+    }
+    document.body.dataset.ready = "true";
     return;
   }
   $("title").textContent = persona.id;

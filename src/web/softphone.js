@@ -4,7 +4,7 @@
  * call: `media` frames up, `media`/`mark`/`clear` down, marks echoed when played.
  */
 
-/** @typedef {{ onStatus: (text: string) => void, onQueued: (ms: number) => void, onEnded: (why: string) => void }} SoftphoneHooks */
+/** @typedef {{ onStatus: (text: string) => void, onQueued: (ms: number) => void, onEnded: (why: string) => void, onAssigned?: (callSid: string) => void }} SoftphoneHooks */
 
 /** @param {Uint8Array} bytes */
 function toBase64(bytes) {
@@ -103,6 +103,7 @@ export async function startSoftphone(call, hooks) {
         },
       });
       hooks.onStatus("Connected: speak now");
+      hooks.onAssigned?.(callSid);
     } else if (message.event === "media") {
       node.port.postMessage({ type: "play", bytes: fromBase64(message.media.payload) });
     } else if (message.event === "mark") {

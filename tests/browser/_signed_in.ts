@@ -24,14 +24,15 @@ export interface BrowserRig extends AsyncDisposable {
   leads: LeadStore;
 }
 
-/** Starts Parley with a fake Twilio REST API and a call database on disk. */
-export async function startRig(): Promise<BrowserRig> {
+/** Starts Parley with a fake Twilio REST API and a call database on disk (personas: the tests' own). */
+export async function startRig(options: { personasDir?: string } = {}): Promise<BrowserRig> {
   const dir = await Deno.makeTempDir({ prefix: "parley_browser_" });
   const path = callDatabasePath(dir);
   const store = openCallStore(path);
   const leads = openLeadStore(path);
   const twilioRest = startFakeTwilioRest({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
   const parley = await startTestParley({
+    ...(options.personasDir === undefined ? {} : { personasDir: options.personasDir }),
     store,
     leads,
     env: {

@@ -97,7 +97,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     await page.waitForURL(/\/calls\/CA[0-9a-f]{32}$/);
     callSid = page.url().split("/").pop()!;
     await page.waitForSelector("body[data-ready]");
-    assert.equal(await page.locator("#status").innerText(), "queued");
+    assert.equal(await page.locator("#status").innerText(), "Waiting to dial");
   });
 
   await step("the fake Twilio REST API received the call, and the voice reaches session.update", async () => {
@@ -121,7 +121,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
       body: new URLSearchParams(ringing),
     });
     assert.equal(status.status, 204);
-    await page.locator("#status", { hasText: /^ringing$/ }).waitFor();
+    await page.locator("#status", { hasText: /^Ringing$/ }).waitFor();
 
     // Twilio asks the webhook for TwiML, then opens the media stream with its <Parameter>s.
     const form = { CallSid: callSid, AccountSid: TEST_ACCOUNT_SID, Direction: "outbound-api" };
@@ -152,7 +152,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
 
   await step("the live view shows the transcript as it happens, both sides", async () => {
     const session = await within(rig.parley.upstream.session(0), "the upstream session");
-    await page.locator("#status", { hasText: "in progress" }).waitFor();
+    await page.locator("#status", { hasText: "In progress" }).waitFor();
     session.send({
       type: "conversation.item.input_audio_transcription.completed",
       item_id: "item_caller_1",
@@ -221,7 +221,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     // Twilio ends the stream of a completed call.
     calls[0]!.stop();
     await within(calls[0]!.closed, "the media socket to close");
-    await page.locator("#status", { hasText: "ended: caller_hung_up" }).waitFor();
+    await page.locator("#status", { hasText: "Ended: the caller hung up" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "Hang up" }).isVisible(), false);
   });
 
@@ -231,12 +231,12 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     await page.getByLabel("Lead", { exact: true }).selectOption({ label: "Dana Scully (+14155550100)" });
     await page.locator("#calls tr", { hasText: callSid }).waitFor();
     await page.getByLabel("Lead", { exact: true }).selectOption({ label: "Mulder, Fox (+14155550102)" });
-    await page.locator("#calls-status", { hasText: "0 calls" }).waitFor();
+    await page.locator("#calls-status", { hasText: "No calls match these filters" }).waitFor();
     await page.getByLabel("Lead", { exact: true }).selectOption("");
-    await page.getByLabel("End reason").selectOption("caller_hung_up");
+    await page.getByLabel("How it ended").selectOption("caller_hung_up");
     await page.locator("#calls tr", { hasText: callSid }).waitFor();
     await page.getByLabel("Script", { exact: true }).selectOption("tester");
-    await page.locator("#calls-status", { hasText: "0 calls" }).waitFor();
+    await page.locator("#calls-status", { hasText: "No calls match these filters" }).waitFor();
 
     await page.goto(`${origin}/leads`);
     await page.waitForSelector("body[data-ready]");

@@ -77,7 +77,7 @@ Deno.test("softphone: the browser talks to a persona through the relay, with mar
       await page.getByLabel("Sample parameters").fill("lead=Dana\ncompany=Acme");
       await page.getByRole("button", { name: "Render" }).click();
       await page.locator("#instructions", { hasText: "Dana at Acme" }).waitFor();
-      assert.match(await page.locator("#opening").innerText(), /"type": "session.update"/);
+      assert.match(await page.locator("#opening").textContent() ?? "", /"type": "session.update"/);
       assert.match(await page.locator("#problems").innerText(), /None/);
     });
 
@@ -154,6 +154,22 @@ Deno.test("softphone: the browser talks to a persona through the relay, with mar
       await streaming;
     });
 
+    await step("the page shows the transcript while you talk, both sides", async () => {
+      const session = await rig.parley.upstream.session(0);
+      session.send({
+        type: "conversation.item.input_audio_transcription.completed",
+        item_id: "item_caller_1",
+        content_index: 0,
+        transcript: "Hello, I would like to book a demo.",
+      });
+      await page.locator("#talk-transcript li.caller", { hasText: "You:Hello, I would like to book a demo." })
+        .waitFor();
+      await page.locator("#talk-transcript li.agent", { hasText: "Let me tell you all about our scheduler" })
+        .waitFor();
+      assert.equal(await page.locator("#talk-transcript li").count(), 2, "each line once");
+      await screenshot(page, "softphone-transcript");
+    });
+
     await step("hanging up ends the call, recorded with direction browser", async () => {
       const callSid = await page.evaluate(() => (globalThis as unknown as PageGlobals).softphone.callSid());
       await page.getByRole("button", { name: "Hang up" }).click();
@@ -166,7 +182,7 @@ Deno.test("softphone: the browser talks to a persona through the relay, with mar
       // The call's page shows the cut-off answer as interrupted, in words.
       await page.goto(`${origin}/calls/${callSid}`);
       await page.locator("#transcript li.agent", { hasText: /interrupted after \d+ ms/ }).waitFor();
-      assert.equal(await page.locator("#number").innerText(), "browser");
+      assert.equal(await page.locator("#number").innerText(), "this browser");
     });
     await page.close();
   } finally {
