@@ -12,18 +12,4 @@ $("personas").replaceChildren(...personas.map((/** @type {any} */ p) =>
     p.valid ? null : h("span", { class: "error" }, ` ⚠ ${p.problems.join("; ")}`),
   )
 ));
-if (personas.length === 0) {
-  $("personas").replaceWith(
-    h(
-      "div",
-      { class: "card empty", id: "personas-empty" },
-      h("p", {}, h("strong", {}, "No personas are loaded.")),
-      h(
-        "p",
-        {},
-        "Add a .ts file to the personas folder (PERSONAS_DIR): the README’s Personas section shows one.",
-      ),
-    ),
-  );
-}
 document.body.dataset.ready = "true";
