@@ -8,7 +8,7 @@
  */
 
 import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
-import { parsePriceOverrides, PriceConfigError } from "./store/prices.ts";
+import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
 
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
 export const ENV_VARIABLES = [

@@ -1,3 +1,4 @@
+import type { TokenUsage } from "../engines/realtime/usage.ts";
 import type { EngineId } from "../engines/voices.ts";
 
 /**
@@ -57,18 +58,8 @@ export interface ToolCallSummary {
 /** How a tool call went: `ok`, or why the model was told it failed. */
 export type ToolCallStatus = "ok" | "bad_arguments" | "unknown_tool" | "failed" | "timed_out" | "refused";
 
-/** Token usage of one response, as `response.done` reports it. */
-export interface Usage {
-  inputTextTokens: number;
-  inputAudioTokens: number;
-  inputCachedTokens: number;
-  /** How many of the cached tokens were audio, when OpenAI says (`cached_tokens_details`). */
-  inputCachedAudioTokens?: number;
-  /** How many of the cached tokens were text, when OpenAI says. */
-  inputCachedTextTokens?: number;
-  outputTextTokens: number;
-  outputAudioTokens: number;
-}
+/** Token usage of one response: the Realtime engine's usage shape (`src/engines/realtime/usage.ts`). */
+export type Usage = TokenUsage;
 
 /** Progress of a call as Twilio's status callback reports it. */
 export type CallStatus =

@@ -10,7 +10,7 @@
 
 // @ts-types="@types/ws"
 import WebSocket from "ws";
-import type { EngineId } from "./voices.ts";
+import { ENGINE_DEFINITIONS, type EngineId } from "./registry.ts";
 
 /** Why the upstream could not be opened. */
 export interface UpstreamFailure {
@@ -48,8 +48,8 @@ export interface UpstreamRequest {
   url: string;
   /** Sent as `Authorization: Bearer …`. */
   apiKey: string;
-  /** Which engine, for the words of a refusal. @default "realtime" */
-  engine?: EngineId;
+  /** Which engine (its id), for the words of a refusal. @default "realtime" */
+  engine?: string;
 }
 
 /** Opens an upstream socket; injected into the server so tests and benches can substitute it. */
@@ -59,17 +59,19 @@ export type UpstreamConnector = (request: UpstreamRequest, handlers: UpstreamHan
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Explains a refused handshake in plain words, with the fix. */
-export function describeRefusal(status: number, host: string, engine: EngineId = "realtime"): string {
-  const api = engine === "live" ? "GPT-Live" : "Realtime API";
+export function describeRefusal(
+  status: number,
+  host: string,
+  engine: EngineId | string = "realtime",
+): string {
+  const words = (ENGINE_DEFINITIONS.find((e) => e.id === engine) ?? ENGINE_DEFINITIONS[0]).refusal;
   switch (status) {
     case 401:
       return "OpenAI refused the API key (401): check OPENAI_API_KEY";
     case 403:
-      return `OpenAI refused access (403): the key's project may not have ${api} access`;
+      return `OpenAI refused access (403): the key's project may not have ${words.access} access`;
     case 404:
-      return engine === "live"
-        ? "OpenAI answered 404: check the persona's model and OPENAI_LIVE_URL"
-        : "OpenAI answered 404: check the model name (OPENAI_REALTIME_MODEL or the persona's model) and OPENAI_REALTIME_URL";
+      return `OpenAI answered 404: ${words.notFound}`;
     case 429:
       return "OpenAI is rate limiting or the account is out of quota (429): check billing and limits";
     default:

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parsePersonaArgs } from "../../src/personas/persona_cli.ts";
+import { parsePersonaArgs } from "../../src/persona_cli.ts";
 import { TEST_PERSONAS_DIR } from "../fakes/parley_harness.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

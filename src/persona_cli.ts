@@ -9,9 +9,9 @@
  * @module
  */
 
-import { DEFAULT_REALTIME_MODEL } from "../config.ts";
-import { loadPersonas, PersonaLoadError } from "./loader.ts";
-import { type PersonaPreview, previewPersona } from "./preview.ts";
+import { DEFAULT_REALTIME_MODEL } from "./config.ts";
+import { loadPersonas, PersonaLoadError } from "./personas/loader.ts";
+import { type PersonaPreview, previewPersona } from "./relay/preview.ts";
 
 /** Parsed command line. */
 export interface PersonaCommand {

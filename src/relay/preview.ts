@@ -10,8 +10,8 @@ import { DEFAULT_REALTIME_URL } from "../config.ts";
 import { DEFAULT_LIVE_URL } from "../engines/live/session.ts";
 import { createEngineChooser, type EngineChooser } from "../engines/registry.ts";
 import { engineForModel, type EngineId, voiceProblem } from "../engines/voices.ts";
-import { planCall } from "../relay/call_setup.ts";
-import type { LoadedPersona } from "./types.ts";
+import { planCall } from "./call_setup.ts";
+import type { LoadedPersona } from "../personas/types.ts";
 
 /** A persona as the personas API lists it. */
 export interface PersonaSummary {
