@@ -14,6 +14,8 @@ import type { EngineId } from "../engines/voices.ts";
  * `server_crashed`: written at startup for a record the previous run left open (it was killed or
  * crashed mid-call).
  * `hung_up_by_user`: hung up from the calling page or the API (`POST /api/calls/:callSid/hangup`).
+ * `upstream_refused`: OpenAI answered the handshake with an HTTP error (401, 403, 429…);
+ * `upstream_unreachable`: it could not be reached at all (DNS, connection refused, timeout).
  */
 export const END_REASONS = [
   "caller_hung_up",
@@ -22,6 +24,7 @@ export const END_REASONS = [
   "voicemail_left",
   "hung_up_by_user",
   "upstream_refused",
+  "upstream_unreachable",
   "upstream_dropped",
   "no_start",
   "never_connected",

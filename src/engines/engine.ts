@@ -204,6 +204,8 @@ export interface RefusalWords {
   access: string;
   /** The fix for a 404. */
   notFound: string;
+  /** The variable naming its endpoint, for a connection that fails. */
+  urlVariable: string;
 }
 
 /** Everything Parley knows of one engine: listed once in `src/engines/registry.ts`. */
@@ -224,7 +226,7 @@ export interface EngineDefinition<Id extends string = string> {
   readonly prices: PriceTable;
   /** Its persona settings and their checks. */
   readonly personaRules: PersonaRules;
-  /** Words for a refused handshake. */
+  /** Words for a refused or failed handshake. */
   readonly refusal: RefusalWords;
   /** Builds the engine for the configured endpoints. */
   create(endpoints: EngineEndpoints): Engine<Id>;

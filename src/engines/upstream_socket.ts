@@ -10,9 +10,14 @@
 
 // @ts-types="@types/ws"
 import WebSocket from "ws";
+import type { RefusalWords } from "./engine.ts";
 import { ENGINE_DEFINITIONS, type EngineId } from "./registry.ts";
 
-/** Why the upstream could not be opened. */
+/**
+ * Why the upstream could not be opened: OpenAI refused the handshake (an HTTP `status`: a bad key,
+ * no access, rate limits), or it could not be reached at all (no `status`: DNS, a refused or reset
+ * connection, a handshake that timed out or was cut).
+ */
 export interface UpstreamFailure {
   /** HTTP status of a refused handshake, or undefined for a network failure or timeout. */
   status: number | undefined;
@@ -79,6 +84,23 @@ export function describeRefusal(
         ? `OpenAI is unavailable (${status}) at ${host}: try again later`
         : `OpenAI refused the connection (${status}) at ${host}`;
   }
+}
+
+/**
+ * Explains a connection that failed before any HTTP answer (`problem`: the network error, e.g.
+ * `connect ECONNREFUSED 127.0.0.1:443`), with where to look.
+ */
+export function describeUnreachable(
+  problem: string,
+  host: string,
+  engine: EngineId | string = "realtime",
+): string {
+  return `Cannot reach OpenAI at ${host} (${problem}): check the network, DNS, proxy or firewall, ` +
+    `and ${refusalWords(engine).urlVariable}`;
+}
+
+function refusalWords(engine: string): RefusalWords {
+  return (ENGINE_DEFINITIONS.find((e) => e.id === engine) ?? ENGINE_DEFINITIONS[0]).refusal;
 }
 
 /** A WebSocket ping goes upstream this often while the socket is open, ms. */
@@ -158,12 +180,15 @@ function connect(
     if (!isBinary) handlers.onMessage(data.toString());
   });
   socket.on("error", (error: Error) => {
-    fail({ status: undefined, message: `Cannot reach OpenAI at ${host}: ${error.message}` });
+    fail({ status: undefined, message: describeUnreachable(error.message, host, request.engine) });
   });
   socket.on("close", (code: number, reason: Buffer) => {
     clearInterval(keepalive);
     if (!settled) {
-      fail({ status: undefined, message: `OpenAI closed the handshake at ${host} (${code})` });
+      fail({
+        status: undefined,
+        message: describeUnreachable(`the handshake was closed, ${code}`, host, request.engine),
+      });
       return;
     }
     handlers.onClose(code, reason.toString());

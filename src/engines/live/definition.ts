@@ -20,6 +20,10 @@ export const LIVE_ENGINE: EngineDefinition<"live"> = {
   voices: LIVE_VOICES,
   prices: LIVE_PRICES,
   personaRules: LIVE_PERSONA_RULES,
-  refusal: { access: "GPT-Live", notFound: "check the persona's model and OPENAI_LIVE_URL" },
+  refusal: {
+    access: "GPT-Live",
+    notFound: "check the persona's model and OPENAI_LIVE_URL",
+    urlVariable: "OPENAI_LIVE_URL",
+  },
   create: (endpoints) => createLiveEngine(endpoints.liveUrl),
 };

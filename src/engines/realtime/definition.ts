@@ -23,6 +23,7 @@ export const REALTIME_ENGINE: EngineDefinition<"realtime"> = {
   refusal: {
     access: "Realtime API",
     notFound: "check the model name (OPENAI_REALTIME_MODEL or the persona's model) and OPENAI_REALTIME_URL",
+    urlVariable: "OPENAI_REALTIME_URL",
   },
   create: (endpoints) => createRealtimeEngine(endpoints.realtimeUrl),
 };
