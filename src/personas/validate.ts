@@ -66,6 +66,11 @@ const ALIASES: Readonly<Record<string, string>> = {
   systemprompt: "instructions",
 };
 
+/** How to fix a `model` that is not a name: one example per engine. */
+const MODEL_FIX = `name ${
+  ENGINE_DEFINITIONS.map((engine) => `a ${engine.name} model, e.g. "${engine.exampleModel}"`).join(", or ")
+}, or remove the field`;
+
 /**
  * Checks `value`, the default export of `file`, against the {@linkcode Persona} shape.
  *
@@ -124,12 +129,7 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
     report,
   );
   checkText(value.fallbackMessage, "fallbackMessage", "write what Twilio says, or remove the field", report);
-  checkText(
-    value.model,
-    "model",
-    'name a Realtime model, e.g. "gpt-realtime", or a GPT-Live model, e.g. "gpt-live-1.1", or remove the field',
-    report,
-  );
+  checkText(value.model, "model", MODEL_FIX, report);
   const unserved = named === undefined ? undefined : modelProblem(named);
   if (unserved !== undefined) report("model", unserved);
   checkMaxCallMinutes(value.maxCallMinutes, report);
