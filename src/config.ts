@@ -8,7 +8,8 @@
  */
 
 import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
-import { parsePriceOverrides, PriceConfigError } from "./store/prices.ts";
+import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
+import { modelProblem } from "./engines/registry.ts";
 
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
 export const ENV_VARIABLES = [
@@ -238,6 +239,10 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const defaultPersona = personaId("DEFAULT_PERSONA", DEFAULT_OUTBOUND_PERSONA);
   const inboundPersona = personaId("INBOUND_PERSONA", DEFAULT_INBOUND_PERSONA);
 
+  const realtimeModel = text("OPENAI_REALTIME_MODEL") ?? DEFAULT_REALTIME_MODEL;
+  const unserved = modelProblem(realtimeModel);
+  if (unserved !== undefined) problems.push(`OPENAI_REALTIME_MODEL: ${unserved}`);
+
   const pricesJson = text("PRICES_JSON");
   if (pricesJson !== undefined) {
     try {
@@ -261,7 +266,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     port,
     publicBaseUrl,
     openaiApiKey: openaiApiKey ?? "",
-    realtimeModel: text("OPENAI_REALTIME_MODEL") ?? DEFAULT_REALTIME_MODEL,
+    realtimeModel,
     realtimeUrl,
     liveUrl,
     twilioAccountSid,

@@ -48,7 +48,7 @@ import type { CallStore } from "./store/call_store.ts";
 import { createCallRecordsHandler } from "./api/call_records.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { createMetricsHandler } from "./api/metrics_route.ts";
-import type { PriceTable } from "./store/prices.ts";
+import type { PriceTable } from "./engines/prices.ts";
 import {
   AFTER_STREAM_PATH,
   DIAL_ACTION_PATH,

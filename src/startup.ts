@@ -17,7 +17,7 @@ import {
 } from "./personas/loader.ts";
 import type { ServerConfig } from "./server.ts";
 import { callDatabasePath, type CallStore, openCallStore } from "./store/call_store.ts";
-import { type PriceTable, resolvePrices } from "./store/prices.ts";
+import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";
 
 /** Raised by {@linkcode prepareStartup}: one line per problem, each naming what to fix. */

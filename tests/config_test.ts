@@ -153,3 +153,23 @@ Deno.test("SESSION_ROLLOVER_MINUTES defaults to 55 and must stay under OpenAI's 
     );
   }
 });
+
+Deno.test("config refuses an OPENAI_REALTIME_MODEL that no engine serves, naming the accepted prefixes", () => {
+  let error: unknown;
+  try {
+    loadConfig({ OPENAI_API_KEY: "sk-test-0123456789", OPENAI_REALTIME_MODEL: "gpt-4o-mini" });
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof ConfigError);
+  assert.deepEqual(error.problems, [
+    'OPENAI_REALTIME_MODEL: "gpt-4o-mini" is not a model of any engine; use a name starting with ' +
+    'gpt-realtime (Realtime, e.g. "gpt-realtime") or gpt-live (GPT-Live, e.g. "gpt-live-1.1")',
+  ]);
+  for (const model of ["gpt-realtime-2.1", "gpt-live-1.1"]) {
+    assert.equal(
+      loadConfig({ OPENAI_API_KEY: "sk-test-0123456789", OPENAI_REALTIME_MODEL: model }).realtimeModel,
+      model,
+    );
+  }
+});

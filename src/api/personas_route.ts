@@ -8,7 +8,7 @@
 
 import { type EngineId, ENGINES, VOICE_LABELS, voicesFor } from "../engines/voices.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import { previewPersona, summarizePersona } from "../personas/preview.ts";
+import { previewPersona, summarizePersona } from "../relay/preview.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 
 /** Options for {@linkcode createPersonasHandler}. */

@@ -1,3 +1,4 @@
+import type { TokenUsage } from "../engines/realtime/usage.ts";
 import type { EngineId } from "../engines/voices.ts";
 
 /**
@@ -13,6 +14,8 @@ import type { EngineId } from "../engines/voices.ts";
  * `server_crashed`: written at startup for a record the previous run left open (it was killed or
  * crashed mid-call).
  * `hung_up_by_user`: hung up from the calling page or the API (`POST /api/calls/:callSid/hangup`).
+ * `upstream_refused`: OpenAI answered the handshake with an HTTP error (401, 403, 429…);
+ * `upstream_unreachable`: it could not be reached at all (DNS, connection refused, timeout).
  */
 export const END_REASONS = [
   "caller_hung_up",
@@ -21,6 +24,7 @@ export const END_REASONS = [
   "voicemail_left",
   "hung_up_by_user",
   "upstream_refused",
+  "upstream_unreachable",
   "upstream_dropped",
   "no_start",
   "never_connected",
@@ -57,18 +61,8 @@ export interface ToolCallSummary {
 /** How a tool call went: `ok`, or why the model was told it failed. */
 export type ToolCallStatus = "ok" | "bad_arguments" | "unknown_tool" | "failed" | "timed_out" | "refused";
 
-/** Token usage of one response, as `response.done` reports it. */
-export interface Usage {
-  inputTextTokens: number;
-  inputAudioTokens: number;
-  inputCachedTokens: number;
-  /** How many of the cached tokens were audio, when OpenAI says (`cached_tokens_details`). */
-  inputCachedAudioTokens?: number;
-  /** How many of the cached tokens were text, when OpenAI says. */
-  inputCachedTextTokens?: number;
-  outputTextTokens: number;
-  outputAudioTokens: number;
-}
+/** Token usage of one response: the Realtime engine's usage shape (`src/engines/realtime/usage.ts`). */
+export type Usage = TokenUsage;
 
 /** Progress of a call as Twilio's status callback reports it. */
 export type CallStatus =

@@ -4,14 +4,16 @@
  * {@linkcode EngineEvent}s. Each engine's folder (`realtime/`, `live/`) is the only place that knows
  * its wire format; {@linkcode EngineCapabilities} say where the engines behave differently.
  *
- * Adding an engine: a folder under `src/engines/`, and a line in `src/engines/registry.ts`.
+ * Adding an engine: a folder under `src/engines/` exporting an {@linkcode EngineDefinition} (its
+ * models, voices, prices, persona rules and engine), and a line in `src/engines/registry.ts`.
  *
  * @module
  */
 
-import type { Usage } from "../calls/call_events.ts";
-import type { Persona } from "../personas/types.ts";
-import type { EngineId } from "./voices.ts";
+import type { PriceTable } from "./price_table.ts";
+import type { RealtimePersonaSettings } from "./realtime/settings.ts";
+import type { TokenUsage } from "./realtime/usage.ts";
+import type { Report } from "./settings_checks.ts";
 
 /** One turn of the conversation so far, for a session that takes over a call (reconnect, rollover). */
 export interface HistoryTurn {
@@ -19,10 +21,15 @@ export interface HistoryTurn {
   text: string;
 }
 
+/** What engines read of a persona: its voice and the engines' own settings. */
+export interface EnginePersona extends RealtimePersonaSettings {
+  voice: string;
+}
+
 /** Everything an engine needs to open a session for one call. */
 export interface SessionPlan {
-  /** The persona serving the call (its turn-taking settings). */
-  persona: Persona;
+  /** The persona serving the call (its voice and turn-taking settings). */
+  persona: EnginePersona;
   /** The model the session runs. */
   model: string;
   /** Instructions already rendered for this call. */
@@ -86,7 +93,7 @@ export type EngineEvent =
     type: "response.done";
     responseId: string;
     failure: { status: string; reason: string } | undefined;
-    usage: Usage | undefined;
+    usage: TokenUsage | undefined;
   }
   /** The caller started speaking. */
   | { type: "caller.started" }
@@ -144,9 +151,9 @@ export interface EngineCapabilities {
 }
 
 /** One upstream API, as the relay sees it. */
-export interface Engine {
+export interface Engine<Id extends string = string> {
   /** Which engine this is. */
-  readonly id: EngineId;
+  readonly id: Id;
   /** What the relay may do on this engine. */
   readonly capabilities: EngineCapabilities;
   /** The WebSocket URL of a session running `model`. */
@@ -169,4 +176,58 @@ export interface Engine {
   continueMessage(): string;
   /** Tells the model something it should react to: a key press, "leave the voicemail now". */
   note(text: string): EngineNote;
+  /** Why instructions rendered for a call cannot go to this engine (too long…), or undefined. */
+  instructionsProblem(instructions: string): string | undefined;
+}
+
+/** The endpoints of each engine, from the config. */
+export interface EngineEndpoints {
+  /** OPENAI_REALTIME_URL. */
+  realtimeUrl: string;
+  /** OPENAI_LIVE_URL. */
+  liveUrl: string;
+}
+
+/** How an engine checks the persona fields that concern it; problems go to `report(field, detail)`. */
+export interface PersonaRules {
+  /** Checks the settings this engine owns, whichever engine serves the persona. */
+  checkSettings(persona: Record<string, unknown>, report: Report): void;
+  /** Checks a persona this engine serves (`model` is its model): e.g. settings that mean nothing here. */
+  checkServed(persona: Record<string, unknown>, model: string, report: Report): void;
+  /** Why `instructions` cannot go to this engine, or undefined (see {@linkcode Engine.instructionsProblem}). */
+  instructionsProblem(instructions: string): string | undefined;
+}
+
+/** The words for a handshake this engine's API refused. */
+export interface RefusalWords {
+  /** What a 403 lacks access to, e.g. "Realtime API". */
+  access: string;
+  /** The fix for a 404. */
+  notFound: string;
+  /** The variable naming its endpoint, for a connection that fails. */
+  urlVariable: string;
+}
+
+/** Everything Parley knows of one engine: listed once in `src/engines/registry.ts`. */
+export interface EngineDefinition<Id extends string = string> {
+  /** Its id, in records, metrics and the API (`realtime`, `live`). */
+  readonly id: Id;
+  /** Its name in messages ("Realtime", "GPT-Live"). */
+  readonly name: string;
+  /** Its name as the subject of a sentence ("the Realtime API", "GPT-Live"). */
+  readonly apiName: string;
+  /** The models it serves start with one of these (`gpt-realtime`). */
+  readonly modelPrefixes: readonly string[];
+  /** A model to quote in messages. */
+  readonly exampleModel: string;
+  /** The voices it speaks with. */
+  readonly voices: readonly string[];
+  /** Built-in prices of its models. */
+  readonly prices: PriceTable;
+  /** Its persona settings and their checks. */
+  readonly personaRules: PersonaRules;
+  /** Words for a refused or failed handshake. */
+  readonly refusal: RefusalWords;
+  /** Builds the engine for the configured endpoints. */
+  create(endpoints: EngineEndpoints): Engine<Id>;
 }

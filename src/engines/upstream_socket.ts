@@ -10,9 +10,14 @@
 
 // @ts-types="@types/ws"
 import WebSocket from "ws";
-import type { EngineId } from "./voices.ts";
+import type { RefusalWords } from "./engine.ts";
+import { ENGINE_DEFINITIONS, type EngineId } from "./registry.ts";
 
-/** Why the upstream could not be opened. */
+/**
+ * Why the upstream could not be opened: OpenAI refused the handshake (an HTTP `status`: a bad key,
+ * no access, rate limits), or it could not be reached at all (no `status`: DNS, a refused or reset
+ * connection, a handshake that timed out or was cut).
+ */
 export interface UpstreamFailure {
   /** HTTP status of a refused handshake, or undefined for a network failure or timeout. */
   status: number | undefined;
@@ -48,8 +53,8 @@ export interface UpstreamRequest {
   url: string;
   /** Sent as `Authorization: Bearer …`. */
   apiKey: string;
-  /** Which engine, for the words of a refusal. @default "realtime" */
-  engine?: EngineId;
+  /** Which engine (its id), for the words of a refusal. @default "realtime" */
+  engine?: string;
 }
 
 /** Opens an upstream socket; injected into the server so tests and benches can substitute it. */
@@ -59,17 +64,19 @@ export type UpstreamConnector = (request: UpstreamRequest, handlers: UpstreamHan
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Explains a refused handshake in plain words, with the fix. */
-export function describeRefusal(status: number, host: string, engine: EngineId = "realtime"): string {
-  const api = engine === "live" ? "GPT-Live" : "Realtime API";
+export function describeRefusal(
+  status: number,
+  host: string,
+  engine: EngineId | string = "realtime",
+): string {
+  const words = (ENGINE_DEFINITIONS.find((e) => e.id === engine) ?? ENGINE_DEFINITIONS[0]).refusal;
   switch (status) {
     case 401:
       return "OpenAI refused the API key (401): check OPENAI_API_KEY";
     case 403:
-      return `OpenAI refused access (403): the key's project may not have ${api} access`;
+      return `OpenAI refused access (403): the key's project may not have ${words.access} access`;
     case 404:
-      return engine === "live"
-        ? "OpenAI answered 404: check the persona's model and OPENAI_LIVE_URL"
-        : "OpenAI answered 404: check the model name (OPENAI_REALTIME_MODEL or the persona's model) and OPENAI_REALTIME_URL";
+      return `OpenAI answered 404: ${words.notFound}`;
     case 429:
       return "OpenAI is rate limiting or the account is out of quota (429): check billing and limits";
     default:
@@ -77,6 +84,23 @@ export function describeRefusal(status: number, host: string, engine: EngineId =
         ? `OpenAI is unavailable (${status}) at ${host}: try again later`
         : `OpenAI refused the connection (${status}) at ${host}`;
   }
+}
+
+/**
+ * Explains a connection that failed before any HTTP answer (`problem`: the network error, e.g.
+ * `connect ECONNREFUSED 127.0.0.1:443`), with where to look.
+ */
+export function describeUnreachable(
+  problem: string,
+  host: string,
+  engine: EngineId | string = "realtime",
+): string {
+  return `Cannot reach OpenAI at ${host} (${problem}): check the network, DNS, proxy or firewall, ` +
+    `and ${refusalWords(engine).urlVariable}`;
+}
+
+function refusalWords(engine: string): RefusalWords {
+  return (ENGINE_DEFINITIONS.find((e) => e.id === engine) ?? ENGINE_DEFINITIONS[0]).refusal;
 }
 
 /** A WebSocket ping goes upstream this often while the socket is open, ms. */
@@ -156,12 +180,15 @@ function connect(
     if (!isBinary) handlers.onMessage(data.toString());
   });
   socket.on("error", (error: Error) => {
-    fail({ status: undefined, message: `Cannot reach OpenAI at ${host}: ${error.message}` });
+    fail({ status: undefined, message: describeUnreachable(error.message, host, request.engine) });
   });
   socket.on("close", (code: number, reason: Buffer) => {
     clearInterval(keepalive);
     if (!settled) {
-      fail({ status: undefined, message: `OpenAI closed the handshake at ${host} (${code})` });
+      fail({
+        status: undefined,
+        message: describeUnreachable(`the handshake was closed, ${code}`, host, request.engine),
+      });
       return;
     }
     handlers.onClose(code, reason.toString());

@@ -18,7 +18,7 @@ import {
 import { engineForModel, type EngineId, ENGINES } from "../engines/voices.ts";
 import type { StoreHealth } from "../store/call_store.ts";
 import { PREWARM_OUTCOMES, type PrewarmOutcome } from "../relay/prewarm.ts";
-import { DEFAULT_PRICES, estimateCost, estimateMinuteCost, type PriceTable } from "../store/prices.ts";
+import { DEFAULT_PRICES, estimateCost, estimateMinuteCost, type PriceTable } from "../engines/prices.ts";
 
 /** Content type of {@linkcode Metrics.render}'s output. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -6,12 +6,22 @@
  * @module
  */
 
-import type { LiveVoice, RealtimeVoice } from "../engines/voices.ts";
+import type { LiveVoice } from "../engines/live/voices.ts";
+import type { RealtimePersonaSettings } from "../engines/realtime/settings.ts";
+import type { RealtimeVoice } from "../engines/realtime/voices.ts";
 import type { PersonaTool } from "./tools.ts";
 
 export type { PersonaTool, ToolCallContext, ToolParameters } from "./tools.ts";
 
-export { REALTIME_VOICES, type RealtimeVoice, TTS_ONLY_VOICES } from "../engines/voices.ts";
+export { REALTIME_VOICES, type RealtimeVoice } from "../engines/realtime/voices.ts";
+export { TTS_ONLY_VOICES } from "../engines/voices.ts";
+export type {
+  InterruptionSettings,
+  ReasoningSettings,
+  SemanticVad,
+  ServerVad,
+  VadSettings,
+} from "../engines/realtime/settings.ts";
 
 /** What a persona's `instructions` function is given for each call. */
 export interface CallContext {
@@ -23,71 +33,27 @@ export interface CallContext {
   streamSid: string;
 }
 
-/** Server voice activity detection: silence-based turn ends. */
-export interface ServerVad {
-  type: "server_vad";
-  /** Speech probability needed to start a turn, 0 to 1; higher ignores more line noise. @default 0.5 */
-  threshold?: number;
-  /** Audio kept from before speech was detected, 0 to 2000 ms. @default 300 */
-  prefixPaddingMs?: number;
-  /** Silence that ends the caller's turn, 100 to 5000 ms. @default 500 */
-  silenceDurationMs?: number;
-}
-
-/** Semantic voice activity detection: the model judges when the caller has finished. */
-export interface SemanticVad {
-  type: "semantic_vad";
-  /** How soon to answer. @default "auto" */
-  eagerness?: "low" | "medium" | "high" | "auto";
-}
-
-/** Turn detection settings. */
-export type VadSettings = ServerVad | SemanticVad;
-
-/** Barge-in gating: how long the caller must speak before the agent stops talking. */
-export interface InterruptionSettings {
-  /**
-   * Speech shorter than this (a cough, an "mm-hm") does not cut the agent off; 0 interrupts at once.
-   * 0 to 2000 ms. @default 0
-   */
-  minSpeechMs?: number;
-}
-
-/** Reasoning settings, for models that reason (gpt-realtime-2 and later). */
-export interface ReasoningSettings {
-  effort: "minimal" | "low" | "medium" | "high";
-}
-
-/** A persona: the default export of a file in `personas/`. */
-export interface Persona {
+/**
+ * A persona: the default export of a file in `personas/`. The settings one engine alone reads are
+ * that engine's (`src/engines/<engine>/settings.ts`).
+ */
+export interface Persona extends RealtimePersonaSettings {
   /** The voice the agent speaks with, one of its engine's voices. Cannot change once the call has audio. */
   voice: RealtimeVoice | LiveVoice;
   /** The agent's script: a string, or a function of the call returning one. */
   instructions: string | ((context: CallContext) => string);
   /** If set, the agent speaks first, following this instruction for its first response. */
   greeting?: string;
-  /** Turn detection. @default { type: "server_vad" } with the API's defaults */
-  vad?: VadSettings;
-  /** Barge-in gating. @default { minSpeechMs: 0 } */
-  interruptions?: InterruptionSettings;
   /** What Twilio says when the agent cannot be reached. @default a short apology */
   fallbackMessage?: string;
-  /** Realtime model for this persona. @default OPENAI_REALTIME_MODEL */
+  /** The model, and so the engine (`gpt-realtime…` or `gpt-live…`). @default OPENAI_REALTIME_MODEL */
   model?: string;
-  /** Reasoning effort (reasoning models only). */
-  reasoning?: ReasoningSettings;
   /**
    * Longest call, minutes (more than 0, at most 1440; fractions allowed). Shortly before it (30 s, or
    * a quarter of a shorter limit) the agent is asked to wrap up and say goodbye; at it the call ends
    * with reason `max_call_minutes`. @default no limit
    */
   maxCallMinutes?: number;
-  /** Most tokens per response, 1 to 4096, or "inf". @default "inf" */
-  maxOutputTokens?: number | "inf";
-  /** Model transcribing the caller. @default "gpt-4o-transcribe" */
-  transcriptionModel?: string;
-  /** Input noise reduction: "near_field" (handset), "far_field" (speakerphone) or "off". @default "near_field" */
-  noiseReduction?: "near_field" | "far_field" | "off";
   /** One line for people reading logs and `/healthz`. */
   description?: string;
   /** Functions the agent may call (look up an order, book a slot). See the README's "Actions". */

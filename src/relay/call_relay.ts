@@ -39,7 +39,7 @@ import { expectedModel, planCall } from "./call_setup.ts";
 import type { Prewarm } from "./prewarm.ts";
 import { type MediaSocket, TwilioLeg } from "./twilio_leg.ts";
 import { TurnTimer } from "./turn_timer.ts";
-import { UpstreamSession, type UpstreamSessionHandlers } from "./upstream_session.ts";
+import { type UpstreamEndReason, UpstreamSession, type UpstreamSessionHandlers } from "./upstream_session.ts";
 
 /** What a relay needs from the server. */
 export interface CallRelayOptions {
@@ -446,9 +446,9 @@ class Relay implements CallRelay {
   // ── A new session mid-call ──────────────────────────────────────────────────────────────────
 
   /** The session is gone: a refusal before the call started ends it; anything else is replaced. */
-  #upstreamLost(reason: "upstream_refused" | "upstream_dropped", detail: string): void {
+  #upstreamLost(reason: UpstreamEndReason, detail: string): void {
     if (this.#ended || this.#keeper.replacing) return;
-    if (this.#plan === undefined || (reason === "upstream_refused" && !this.#announcedConnected)) {
+    if (this.#plan === undefined || (reason !== "upstream_dropped" && !this.#announcedConnected)) {
       return this.#end(reason, detail);
     }
     this.#keeper.replace(detail);

@@ -7,9 +7,8 @@
  */
 
 import type { Engine, SessionPlan } from "../engines/engine.ts";
-import type { EngineChooser } from "../engines/registry.ts";
+import type { EngineChooser, EngineId } from "../engines/registry.ts";
 import { renderInstructions } from "../personas/loader.ts";
-import { liveInstructionsProblem } from "../personas/validate.ts";
 import type { LoadedPersona, PersonaRegistry } from "../personas/types.ts";
 import type { StreamStart } from "../twilio/media_stream.ts";
 import { offeredTools } from "./built_in_tools.ts";
@@ -30,7 +29,7 @@ export interface CallSetup {
   persona: LoadedPersona;
   /** The persona id the stream asked for (differs from `persona.id` when unknown). */
   requested: string;
-  engine: Engine;
+  engine: Engine<EngineId>;
   plan: SessionPlan;
 }
 
@@ -64,7 +63,9 @@ export function planCall(
   } catch (error) {
     return { ok: false, problem: (error as Error).message };
   }
-  const tooLong = engine.id === "live" ? liveInstructionsProblem(instructions) : undefined;
+  // Each engine's own limits (GPT-Live: the instructions' length); persona validation checks a plain
+  // string, but a function's result is only known now.
+  const tooLong = engine.instructionsProblem(instructions);
   if (tooLong !== undefined) return { ok: false, problem: `${persona.file}: instructions: ${tooLong}` };
   const asked = start.customParameters.voice;
   // A voice the engine lacks (a stale link, a hand-made stream) falls back to the persona's.

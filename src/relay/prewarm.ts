@@ -22,6 +22,7 @@ import type { Logger } from "../log.ts";
 import { type CallSetupOptions, planCall } from "./call_setup.ts";
 import { mulawDurationMs } from "../twilio/media_stream.ts";
 import {
+  type UpstreamEndReason,
   UpstreamSession,
   type UpstreamSessionHandlers,
   type UpstreamSessionOptions,
@@ -77,7 +78,7 @@ export interface PrewarmSessionOptions {
 type Held =
   | { kind: "open"; connectMs: number }
   | { kind: "event"; event: EngineEvent }
-  | { kind: "end"; reason: "upstream_refused" | "upstream_dropped"; detail: string };
+  | { kind: "end"; reason: UpstreamEndReason; detail: string };
 
 /** A session opened ahead of its call, holding what it reports until the relay takes it over. */
 export class Prewarm {
@@ -90,7 +91,7 @@ export class Prewarm {
   #heldMs = 0;
   #droppedMs = 0;
   /** How the session ended before its stream started, if it did. */
-  #endedBy: "upstream_refused" | "upstream_dropped" | undefined;
+  #endedBy: UpstreamEndReason | undefined;
   readonly #maxHeldMs: number;
   readonly #onDiscard: (prewarm: Prewarm, why: string) => void;
 

@@ -30,6 +30,12 @@ export const MAX_BUFFERED_BYTES = 64 * 1024;
 /** How often engines that need it are given the time (transcript turns that end in silence). */
 export const IDLE_INTERVAL_MS = 100;
 
+/**
+ * Why a session ended on its own: OpenAI refused it (an HTTP answer), could not be reached (no
+ * answer at all), or closed it once open.
+ */
+export type UpstreamEndReason = "upstream_refused" | "upstream_unreachable" | "upstream_dropped";
+
 /** What a session reports. After `onEnd` (or `close()`) nothing more is reported. */
 export interface UpstreamSessionHandlers {
   /** The socket opened after `connectMs`. */
@@ -37,7 +43,7 @@ export interface UpstreamSessionHandlers {
   /** One event read by the engine. */
   onEvent(event: EngineEvent): void;
   /** The session is over: refused at the handshake, or closed by the server. */
-  onEnd(reason: "upstream_refused" | "upstream_dropped", detail: string): void;
+  onEnd(reason: UpstreamEndReason, detail: string): void;
 }
 
 /** What opening a session needs. */
@@ -118,7 +124,8 @@ export class UpstreamSession {
       },
       onFailure: (failure: UpstreamFailure) => {
         this.#finishClose();
-        if (!this.#ended) this.#end("upstream_refused", failure.message);
+        const reason = failure.status === undefined ? "upstream_unreachable" : "upstream_refused";
+        if (!this.#ended) this.#end(reason, failure.message);
       },
     });
   }
@@ -229,7 +236,7 @@ export class UpstreamSession {
     this.#clearPending();
   }
 
-  #end(reason: "upstream_refused" | "upstream_dropped", detail: string): void {
+  #end(reason: UpstreamEndReason, detail: string): void {
     this.#ended = true;
     this.#stopIdle();
     this.#clearPending();

@@ -38,7 +38,7 @@ import {
   impossibleTokenCounts,
   MAX_PLAUSIBLE_TOKENS,
   type PriceTable,
-} from "./prices.ts";
+} from "../engines/prices.ts";
 import { WriteQueue } from "./write_queue.ts";
 
 /** One line of the conversation. */

@@ -84,7 +84,7 @@ const REALTIME: Builders = {
         realtimeSession.sessionUpdateEvent(p, { model: "gpt-realtime-2.1", instructions: render(p) }),
       )
     ).concat([
-      realtimeSession.sessionUpdateEvent({ voice: "marin", instructions: "x" }, {
+      realtimeSession.sessionUpdateEvent({ voice: "marin" }, {
         model: "gpt-realtime-2.1",
         instructions: "Use the tools.",
         tools: ALL_TOOLS,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { callParameterProblem } from "../../src/calls/call_parameters.ts";
-import { parsePersonaArgs } from "../../src/personas/persona_cli.ts";
+import { parsePersonaArgs } from "../../src/persona_cli.ts";
 import { TEST_PERSONAS_DIR } from "../fakes/parley_harness.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -48,7 +48,7 @@ Deno.test("deno task persona --help prints the usage and exits 0", async () => {
   }
 });
 
-Deno.test("persona arguments: a parameter POST /api/calls refuses is refused here too, for the same reason", async () => {
+Deno.test("persona arguments: a parameter POST /api/calls refuses is refused here too, for the same reason", () => {
   for (const name of ["1st", "lead name", "a".repeat(65), "x.y"]) {
     const api = callParameterProblem(name, "v");
     assert.notEqual(api, undefined, name);

@@ -362,3 +362,14 @@ Deno.test("validatePersona checks the action fields, naming the file, the tool a
     ]);
   });
 });
+
+Deno.test("validatePersona refuses a model no engine serves, naming the file, the field and the prefixes", () => {
+  assert.deepEqual(problemsOf({ model: "gpt-4o-mini" }), [
+    `${FILE}: model: "gpt-4o-mini" is not a model of any engine; use a name starting with ` +
+    'gpt-realtime (Realtime, e.g. "gpt-realtime") or gpt-live (GPT-Live, e.g. "gpt-live-1.1")',
+  ]);
+  // Each engine's own models still pass, dated snapshots included.
+  for (const model of ["gpt-realtime", "gpt-realtime-2025-08-28", "gpt-realtime-2.1-mini", "gpt-live-1.1"]) {
+    assert.deepEqual(problemsOf({ model }), [], model);
+  }
+});

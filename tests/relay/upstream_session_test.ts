@@ -12,7 +12,7 @@ import { UpstreamSession } from "../../src/relay/upstream_session.ts";
 import { FakeRealtimeServer } from "../fakes/fake_realtime.ts";
 
 const PLAN: SessionPlan = {
-  persona: { voice: "marin", instructions: "Be brief." },
+  persona: { voice: "marin" },
   model: "gpt-realtime-2.1",
   instructions: "Be brief.",
   voice: "marin",

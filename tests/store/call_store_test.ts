@@ -23,7 +23,7 @@ import {
   PriceConfigError,
   pricesFor,
   resolvePrices,
-} from "../../src/store/prices.ts";
+} from "../../src/engines/prices.ts";
 
 const SID = "CA00000000000000000000000000000001";
 

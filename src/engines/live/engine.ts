@@ -24,7 +24,6 @@
  */
 
 import type { Engine, EngineEvent, EngineReader, SessionOpening, SessionPlan } from "../engine.ts";
-import { LIVE_VOICES, type LiveVoice } from "../voices.ts";
 import {
   commentaryAppendEvent,
   functionCallOutputEvent,
@@ -33,8 +32,10 @@ import {
   responseCreateEvent,
   sessionCloseEvent,
 } from "./events.ts";
+import { liveInstructionsProblem } from "./persona_rules.ts";
 import { sessionStartEvent } from "./session.ts";
 import { SessionClock, type TranscriptTurn, TurnAssembler } from "./transcripts.ts";
+import { LIVE_VOICES, type LiveVoice } from "./voices.ts";
 
 /**
  * The Responses model that runs a persona's tools behind GPT-Live (delegation). The SDK types name
@@ -54,7 +55,7 @@ export const ANSWER_GAP_MS = 250;
  * engine.sessionUrl("gpt-live-1.1"); // the URL as is: the model goes in session.start
  * ```
  */
-export function createLiveEngine(url: string): Engine {
+export function createLiveEngine(url: string): Engine<"live"> {
   return {
     id: "live",
     capabilities: {
@@ -77,6 +78,7 @@ export function createLiveEngine(url: string): Engine {
     continueMessage: () => responseCreateEvent(),
     // No user-text event reaches the Live model itself: speakable context is the way to tell it.
     note: (text) => ({ messages: [commentaryAppendEvent(text)], thenContinue: false }),
+    instructionsProblem: liveInstructionsProblem,
   };
 }
 

@@ -13,8 +13,6 @@
  * @module
  */
 
-import type { Persona } from "../../personas/types.ts";
-
 /**
  * GPT-Live's primary WebSocket. It takes no query parameters (the model goes in `session.start`)
  * and authenticates with `Authorization: Bearer <key>`.
@@ -79,7 +77,7 @@ export interface LiveSessionStartOptions {
  * socket.send(sessionStartEvent(persona, { model: "gpt-live-1.1", instructions: "…" }));
  * ```
  */
-export function sessionStartEvent(persona: Pick<Persona, "voice">, options: LiveSessionStartOptions): string {
+export function sessionStartEvent(persona: { voice: string }, options: LiveSessionStartOptions): string {
   const session: Record<string, unknown> = {
     model: options.model,
     instructions: options.instructions,

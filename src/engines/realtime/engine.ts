@@ -9,7 +9,6 @@
  */
 
 import type { CutItem, Engine, EngineEvent, EngineReader, SessionOpening, SessionPlan } from "../engine.ts";
-import { REALTIME_VOICES } from "../voices.ts";
 import {
   appendAudioEvent,
   functionCallOutputEvent,
@@ -20,6 +19,7 @@ import {
   truncateEvent,
 } from "./events.ts";
 import { sessionUpdateEvent } from "./session.ts";
+import { REALTIME_VOICES } from "./voices.ts";
 
 /**
  * The session URL: `base` with the `model` query parameter set.
@@ -45,7 +45,7 @@ export function realtimeSessionUrl(base: string, model: string): string {
  * engine.sessionUrl("gpt-realtime-2.1");
  * ```
  */
-export function createRealtimeEngine(baseUrl: string): Engine {
+export function createRealtimeEngine(baseUrl: string): Engine<"realtime"> {
   return {
     id: "realtime",
     capabilities: {
@@ -67,6 +67,7 @@ export function createRealtimeEngine(baseUrl: string): Engine {
     toolOutput: functionCallOutputEvent,
     continueMessage: () => responseCreateEvent(),
     note: (text) => ({ messages: [historyItemEvent("caller", text)], thenContinue: true }),
+    instructionsProblem: () => undefined,
   };
 }
 

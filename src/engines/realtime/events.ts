@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Usage } from "../../calls/call_events.ts";
+import type { TokenUsage } from "./usage.ts";
 
 /** A server event the relay acts on; anything else is `{ type: "other" }`. */
 export type RealtimeServerEvent =
@@ -20,7 +20,13 @@ export type RealtimeServerEvent =
   | { type: "response.output_audio.delta"; responseId: string; itemId: string; delta: string }
   | { type: "response.output_audio.done"; responseId: string; itemId: string }
   | { type: "agent.transcript"; responseId: string; itemId: string; transcript: string }
-  | { type: "response.done"; responseId: string; status: string; reason: string; usage: Usage | undefined }
+  | {
+    type: "response.done";
+    responseId: string;
+    status: string;
+    reason: string;
+    usage: TokenUsage | undefined;
+  }
   /** A `function_call` output item is complete (`response.output_item.done`). */
   | { type: "function_call"; responseId: string; callId: string; name: string; arguments: string }
   | { type: "other"; name: string }
@@ -101,7 +107,7 @@ export function parseRealtimeEvent(text: string): RealtimeServerEvent {
   }
 }
 
-function parseUsage(value: unknown): Usage | undefined {
+function parseUsage(value: unknown): TokenUsage | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const usage = value as Record<string, unknown>;
   const input = record(usage.input_token_details);

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { Persona, VadSettings } from "../../personas/types.ts";
-import type { ToolSpec } from "../engine.ts";
+import type { EnginePersona, ToolSpec } from "../engine.ts";
+import type { VadSettings } from "./settings.ts";
 
 /** Options for {@linkcode sessionUpdateEvent}. */
 export interface SessionUpdateOptions {
@@ -31,7 +31,7 @@ export const DEFAULT_TRANSCRIPTION_MODEL = "gpt-4o-transcribe";
  * upstream.send(sessionUpdateEvent(persona, { model: "gpt-realtime-2.1", instructions: "…" }));
  * ```
  */
-export function sessionUpdateEvent(persona: Persona, options: SessionUpdateOptions): string {
+export function sessionUpdateEvent(persona: EnginePersona, options: SessionUpdateOptions): string {
   const gated = (persona.interruptions?.minSpeechMs ?? 0) > 0;
   const session: Record<string, unknown> = {
     type: "realtime",

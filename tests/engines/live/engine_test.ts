@@ -10,7 +10,7 @@ import { ANSWER_GAP_MS, createLiveEngine, describeClose } from "../../../src/eng
 
 const engine = createLiveEngine("wss://api.openai.com/v1/live/sessions");
 const PLAN: SessionPlan = {
-  persona: { voice: "marin", instructions: "x" },
+  persona: { voice: "marin" },
   model: "gpt-live-1.1",
   instructions: "Sell gently.",
   voice: "beacon",

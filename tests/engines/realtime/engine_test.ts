@@ -9,7 +9,7 @@ import { createRealtimeEngine } from "../../../src/engines/realtime/engine.ts";
 
 const engine = createRealtimeEngine("wss://api.openai.com/v1/realtime");
 const PLAN: SessionPlan = {
-  persona: { voice: "marin", instructions: "x" },
+  persona: { voice: "marin" },
   model: "gpt-realtime-2.1",
   instructions: "Sell gently.",
   voice: "cedar",

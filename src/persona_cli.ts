@@ -9,10 +9,10 @@
  * @module
  */
 
-import { callParameterProblem, MAX_CALL_PARAMETERS } from "../calls/call_parameters.ts";
-import { DEFAULT_REALTIME_MODEL } from "../config.ts";
-import { loadPersonas, PersonaLoadError } from "./loader.ts";
-import { type PersonaPreview, previewPersona } from "./preview.ts";
+import { callParameterProblem, MAX_CALL_PARAMETERS } from "./calls/call_parameters.ts";
+import { DEFAULT_REALTIME_MODEL } from "./config.ts";
+import { loadPersonas, PersonaLoadError } from "./personas/loader.ts";
+import { type PersonaPreview, previewPersona } from "./relay/preview.ts";
 
 /** What `deno task persona --help` prints. */
 export const PERSONA_USAGE = `usage: deno task persona <id> [--voice <voice>] [--param name=value …]

@@ -11,9 +11,9 @@ import { DEFAULT_LIVE_URL } from "../engines/live/session.ts";
 import type { ToolSpec } from "../engines/engine.ts";
 import { createEngineChooser, type EngineChooser } from "../engines/registry.ts";
 import { engineForModel, type EngineId, voiceProblem } from "../engines/voices.ts";
-import { offeredTools } from "../relay/built_in_tools.ts";
-import { planCall } from "../relay/call_setup.ts";
-import type { LoadedPersona } from "./types.ts";
+import { offeredTools } from "./built_in_tools.ts";
+import { planCall } from "./call_setup.ts";
+import type { LoadedPersona } from "../personas/types.ts";
 
 /** A persona as the personas API lists it. */
 export interface PersonaSummary {

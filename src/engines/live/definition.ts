@@ -1,0 +1,29 @@
+/**
+ * GPT-Live (`gpt-live*`), as the registry lists it.
+ *
+ * @module
+ */
+
+import type { EngineDefinition } from "../engine.ts";
+import { createLiveEngine } from "./engine.ts";
+import { LIVE_PERSONA_RULES } from "./persona_rules.ts";
+import { LIVE_PRICES } from "./prices.ts";
+import { LIVE_VOICES } from "./voices.ts";
+
+/** GPT-Live: full-duplex, billed per session minute. */
+export const LIVE_ENGINE: EngineDefinition<"live"> = {
+  id: "live",
+  name: "GPT-Live",
+  apiName: "GPT-Live",
+  modelPrefixes: ["gpt-live"],
+  exampleModel: "gpt-live-1.1",
+  voices: LIVE_VOICES,
+  prices: LIVE_PRICES,
+  personaRules: LIVE_PERSONA_RULES,
+  refusal: {
+    access: "GPT-Live",
+    notFound: "check the persona's model and OPENAI_LIVE_URL",
+    urlVariable: "OPENAI_LIVE_URL",
+  },
+  create: (endpoints) => createLiveEngine(endpoints.liveUrl),
+};
