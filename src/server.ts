@@ -58,6 +58,7 @@ import {
 } from "./paths.ts";
 import { createAfterStreamRoutes } from "./api/after_stream.ts";
 import { createSessions } from "./http/session.ts";
+import { guardRequests, type ServeHandler } from "./http/front_door.ts";
 import { createSignInHandlers } from "./api/sign_in.ts";
 import { createPagesHandler, isPagePath } from "./api/pages.ts";
 import { createLeadsHandler } from "./api/leads.ts";
@@ -103,8 +104,8 @@ export interface ParleyOptions {
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
 export interface Parley {
-  /** Serves every route. */
-  handler: (request: Request) => Promise<Response>;
+  /** Serves every route (behind the throttle and security headers of `src/http/front_door.ts`). */
+  handler: ServeHandler;
   /** Calls being relayed now. */
   activeCalls(): number;
   /** The metrics registry (listens to the hub). */
@@ -474,7 +475,7 @@ export function createParley(options: ParleyOptions): Parley {
   return {
     metrics,
     activeCalls: () => relays.size,
-    handler: async (request) => {
+    handler: guardRequests(async (request) => {
       try {
         return await route(request);
       } catch (error) {
@@ -484,7 +485,7 @@ export function createParley(options: ParleyOptions): Parley {
         for (const line of text.split("\n")) log.error(line); // the logger escapes line breaks
         return jsonError(500, "Internal server error");
       }
-    },
+    }, { log }),
     drain() {
       draining = true;
       const idle = new Promise<void>((resolve) => idleWaiters.push(resolve));
