@@ -40,6 +40,7 @@ import {
   MAX_PARAMETER_CHARS,
 } from "./twilio/twiml.ts";
 import { createStreamTokens, isCallSid, type StreamTokens } from "./twilio/stream_token.ts";
+import { closeOnHugeFrames } from "./twilio/media_stream.ts";
 import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from "./twilio/signature.ts";
 import { jsonError, jsonResponse } from "./http/responses.ts";
 import { createPlaceCallHandler } from "./api/place_call.ts";
@@ -332,6 +333,11 @@ export function createParley(options: ParleyOptions): Parley {
       return jsonError(403, `Stream token ${claim.reason}`);
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
+    closeOnHugeFrames(socket, (size) =>
+      log.warnRateLimited(
+        "media-frame-too-large",
+        `Closed the media socket of CallSid=${claim.callSid}: a frame of ${size} characters (Twilio's are under 64 KiB)`,
+      ));
     // This instance's pre-warm for the call, if it answered the webhook (else a fresh session opens).
     startRelay(socket, claim.callSid, prewarms.claim(claim.callSid));
     return response;
