@@ -40,6 +40,7 @@ import {
   MAX_PARAMETER_CHARS,
 } from "./twilio/twiml.ts";
 import { createStreamTokens, isCallSid, type StreamTokens } from "./twilio/stream_token.ts";
+import { closeOnHugeFrames } from "./twilio/media_stream.ts";
 import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from "./twilio/signature.ts";
 import { jsonError, jsonResponse } from "./http/responses.ts";
 import { createPlaceCallHandler } from "./api/place_call.ts";
@@ -58,6 +59,7 @@ import {
 } from "./paths.ts";
 import { createAfterStreamRoutes } from "./api/after_stream.ts";
 import { createSessions } from "./http/session.ts";
+import { guardRequests, type ServeHandler } from "./http/front_door.ts";
 import { createSignInHandlers } from "./api/sign_in.ts";
 import { createPagesHandler, isPagePath, notFoundResponse } from "./api/pages.ts";
 import { createLeadsHandler } from "./api/leads.ts";
@@ -103,8 +105,8 @@ export interface ParleyOptions {
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
 export interface Parley {
-  /** Serves every route. */
-  handler: (request: Request) => Promise<Response>;
+  /** Serves every route (behind the throttle and security headers of `src/http/front_door.ts`). */
+  handler: ServeHandler;
   /** Calls being relayed now. */
   activeCalls(): number;
   /** The metrics registry (listens to the hub). */
@@ -331,6 +333,11 @@ export function createParley(options: ParleyOptions): Parley {
       return jsonError(403, `Stream token ${claim.reason}`);
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
+    closeOnHugeFrames(socket, (size) =>
+      log.warnRateLimited(
+        "media-frame-too-large",
+        `Closed the media socket of CallSid=${claim.callSid}: a frame of ${size} characters (Twilio's are under 64 KiB)`,
+      ));
     // This instance's pre-warm for the call, if it answered the webhook (else a fresh session opens).
     startRelay(socket, claim.callSid, prewarms.claim(claim.callSid));
     return response;
@@ -474,7 +481,7 @@ export function createParley(options: ParleyOptions): Parley {
   return {
     metrics,
     activeCalls: () => relays.size,
-    handler: async (request) => {
+    handler: guardRequests(async (request) => {
       try {
         return await route(request);
       } catch (error) {
@@ -484,7 +491,7 @@ export function createParley(options: ParleyOptions): Parley {
         for (const line of text.split("\n")) log.error(line); // the logger escapes line breaks
         return jsonError(500, "Internal server error");
       }
-    },
+    }, { log }),
     drain() {
       draining = true;
       const idle = new Promise<void>((resolve) => idleWaiters.push(resolve));

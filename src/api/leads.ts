@@ -1,44 +1,31 @@
 /**
  * The leads API, with the same auth and error style as `/api/calls`:
  *
- * - `GET /api/leads`: `{ leads }`.
+ * - `GET /api/leads?limit=&after=`: a page of leads by name, `{ leads, next, total }`; `next` is the
+ *   `after` of the next page (null on the last). `limit` defaults to {@linkcode DEFAULT_LEADS_PAGE},
+ *   at most {@linkcode MAX_LEADS_PAGE}.
  * - `GET /api/leads/:id`: the lead and its `calls`.
  * - `POST /api/leads`: JSON `{ name, phone, company?, notes?, fields? }` → 201 with the lead.
- * - `POST /api/leads/import`: a CSV body with a header row (`name`, `phone`, `company`, `notes`; any
- *   other column is a free field) → `{ imported, errors }`; bad rows are reported by line and field
- *   and the good rows are kept.
+ * - `POST /api/leads/import?onDuplicate=skip|update`: a CSV body with a header row (`name`, `phone`,
+ *   `company`, `notes`; any other column is a free field); see `lead_import.ts`.
  * - `PATCH /api/leads/:id`: any of the fields above.
  * - `DELETE /api/leads/:id`: 204.
  *
  * @module
  */
 
-import { isE164 } from "../config.ts";
-import { readBodyJson, readBodyText } from "../http/body.ts";
+import { readBodyJson } from "../http/body.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import type { LeadInput, LeadStore } from "../store/leads.ts";
-import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
-import { parseCsv } from "./csv.ts";
-import { MAX_CALL_PARAMETERS } from "./place_call.ts";
+import type { LeadCursor, LeadInput, LeadStore } from "../store/leads.ts";
+import { checkLead, type LeadProblem } from "./lead_checks.ts";
+import { importLeads } from "./lead_import.ts";
 
 /** Largest JSON body, bytes. */
 export const MAX_LEAD_BODY_BYTES = 16 * 1024;
-/** Largest CSV import, bytes. */
-export const MAX_LEAD_IMPORT_BYTES = 1024 * 1024;
-
-const TEXT_FIELDS = ["name", "phone", "company", "notes"] as const;
-const ALL_FIELDS = [...TEXT_FIELDS, "fields"] as const;
-const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-const RESERVED_FIELDS = new Set(["persona", "voice"]);
-const MAX_TEXT_CHARS = 2000;
-
-/** One problem with one field of one lead. */
-export interface LeadProblem {
-  /** The CSV line (imports only). */
-  line?: number;
-  field: string;
-  message: string;
-}
+/** Leads per page of `GET /api/leads` when `limit` is not given. */
+export const DEFAULT_LEADS_PAGE = 100;
+/** Most leads one page of `GET /api/leads` may ask for. */
+export const MAX_LEADS_PAGE = 1000;
 
 /**
  * Builds the handler for every path under `/api/leads`. Authorization is checked by the caller.
@@ -54,7 +41,7 @@ export function createLeadsHandler(store: LeadStore): (request: Request) => Prom
     const { pathname } = new URL(request.url);
     const method = request.method;
     if (pathname === "/api/leads") {
-      if (method === "GET") return jsonResponse(200, { leads: store.list() });
+      if (method === "GET") return listLeads(request, store);
       if (method === "POST") return await createLead(request, store);
       return notAllowed(method, "GET, POST");
     }
@@ -93,116 +80,56 @@ async function updateLead(request: Request, store: LeadStore, id: number): Promi
   return lead === undefined ? unknownLead(id) : jsonResponse(200, lead);
 }
 
-async function importLeads(request: Request, store: LeadStore): Promise<Response> {
-  const body = await readBodyText(request, MAX_LEAD_IMPORT_BYTES);
-  if (!body.ok) return jsonError(body.status, body.error);
-  const records = parseCsv(body.text);
-  const header = records.shift();
-  if (header === undefined) {
+/** `GET /api/leads`: one page, by name then id; `next` is the cursor of the page after it. */
+function listLeads(request: Request, store: LeadStore): Response {
+  const query = new URL(request.url).searchParams;
+  const limitText = query.get("limit");
+  const limit = limitText === null ? DEFAULT_LEADS_PAGE : Number(limitText);
+  if (!/^\d{1,7}$/.test(limitText ?? "1") || limit < 1 || limit > MAX_LEADS_PAGE) {
     return jsonError(
       400,
-      "CSV is empty: send a header row (name,phone,company,notes,…) and one row per lead",
+      `Query "limit": "${clip(limitText ?? "")}" is not a number from 1 to ${MAX_LEADS_PAGE}`,
     );
   }
-  const columns = header.cells.map((cell) => cell.trim());
-  const known = columns.map((c) => c.toLowerCase());
-  for (const required of ["name", "phone"]) {
-    if (!known.includes(required)) {
-      return jsonError(
-        400,
-        `CSV header (line ${header.line}) has no "${required}" column: found ${columns.join(", ")}`,
-      );
-    }
+  const afterText = query.get("after");
+  const after = afterText === null || afterText === "" ? undefined : decodeCursor(afterText);
+  if (after === null) {
+    return jsonError(
+      400,
+      `Query "after": "${clip(afterText!)}" is not a cursor: use the "next" of the page before`,
+    );
   }
-  const errors: LeadProblem[] = [];
-  const good: LeadInput[] = [];
-  for (const record of records) {
-    if (record.cells.length !== columns.length) {
-      errors.push({
-        line: record.line,
-        field: "row",
-        message: `${record.cells.length} cells where the header has ${columns.length}`,
-      });
-      continue;
-    }
-    const lead: Record<string, unknown> = { fields: {} };
-    record.cells.forEach((cell, i) => {
-      const name = known[i]!;
-      if ((TEXT_FIELDS as readonly string[]).includes(name)) lead[name] = cell.trim();
-      else if (cell.trim() !== "") (lead.fields as Record<string, string>)[columns[i]!] = cell.trim();
-    });
-    const checked = checkLead(lead, false);
-    if ("problem" in checked) errors.push({ line: record.line, ...checked.problem });
-    else good.push(checked.lead as LeadInput);
-  }
-  const imported = good.length === 0 ? [] : store.create(good);
-  return jsonResponse(errors.length === 0 ? 201 : 207, { imported, errors });
+  const leads = store.page(limit + 1, after);
+  const more = leads.length > limit;
+  if (more) leads.pop();
+  const last = leads[leads.length - 1];
+  return jsonResponse(200, {
+    leads,
+    next: more && last !== undefined ? encodeCursor({ name: last.name, id: last.id }) : null,
+    total: store.count(),
+  });
 }
 
-type Checked = { lead: Partial<LeadInput> } | { problem: LeadProblem };
+function encodeCursor(cursor: LeadCursor): string {
+  const bytes = new TextEncoder().encode(JSON.stringify([cursor.name, cursor.id]));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
 
-/** Validates a lead (all of it, or only the fields present when `partial`). */
-function checkLead(value: unknown, partial: boolean): Checked {
-  const problem = (field: string, message: string): Checked => ({ problem: { field, message } });
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return problem("body", 'must be a JSON object like {"name": "Ada", "phone": "+14155550100"}');
-  }
-  const body = value as Record<string, unknown>;
-  for (const key of Object.keys(body)) {
-    if (!(ALL_FIELDS as readonly string[]).includes(key)) {
-      return problem(key, `unknown field: allowed fields are ${ALL_FIELDS.join(", ")}`);
+/** The cursor in `text`, or null when it is not one this server wrote. */
+function decodeCursor(text: string): LeadCursor | null {
+  try {
+    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    const value: unknown = JSON.parse(
+      new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))),
+    );
+    if (
+      Array.isArray(value) && value.length === 2 && typeof value[0] === "string" &&
+      Number.isSafeInteger(value[1])
+    ) {
+      return { name: value[0], id: value[1] };
     }
-  }
-  const lead: Partial<LeadInput> = {};
-  for (const field of TEXT_FIELDS) {
-    const item = body[field];
-    if (item === undefined) {
-      if (!partial && (field === "name" || field === "phone")) return problem(field, "is required");
-      if (!partial) lead[field] = "";
-      continue;
-    }
-    if (typeof item !== "string") return problem(field, "must be a string");
-    if (item.length > MAX_TEXT_CHARS) return problem(field, `is longer than ${MAX_TEXT_CHARS} characters`);
-    // deno-lint-ignore no-control-regex
-    if (field !== "notes" && /[\u0000-\u001f\u007f]/.test(item)) {
-      return problem(field, "contains control characters");
-    }
-    lead[field] = item.trim();
-  }
-  if (lead.name === "") return problem("name", "is empty");
-  if (lead.phone !== undefined && !isE164(lead.phone)) {
-    return problem("phone", `"${clip(lead.phone)}" is not an E.164 number like +14155550100`);
-  }
-  if (body.fields !== undefined) {
-    const fields = body.fields;
-    if (typeof fields !== "object" || fields === null || Array.isArray(fields)) {
-      return problem("fields", 'must be an object of strings like {"plan": "pro"}');
-    }
-    const entries = Object.entries(fields as Record<string, unknown>);
-    if (entries.length > MAX_CALL_PARAMETERS - 3) {
-      return problem(
-        "fields",
-        `has ${entries.length} fields: at most ${MAX_CALL_PARAMETERS - 3} are allowed`,
-      );
-    }
-    for (const [name, item] of entries) {
-      if (!FIELD_NAME.test(name)) {
-        return problem(
-          name,
-          "is not a usable field name: use letters, digits, _ and -, starting with a letter",
-        );
-      }
-      if (RESERVED_FIELDS.has(name.toLowerCase())) {
-        return problem(name, "is reserved: pick it on the calling page");
-      }
-      if (typeof item !== "string") return problem(name, "must be a string");
-      if (item.length >= MAX_PARAMETER_CHARS) {
-        return problem(name, `must be under ${MAX_PARAMETER_CHARS} characters`);
-      }
-    }
-    lead.fields = fields as Record<string, string>;
-  } else if (!partial) lead.fields = {};
-  return { lead };
+  } catch { /* not base64 or not JSON: not a cursor */ }
+  return null;
 }
 
 function problemResponse(problem: LeadProblem): Response {

@@ -8,7 +8,14 @@
  */
 
 import { checkBearer } from "../http/auth.ts";
+import { readBodyText } from "../http/body.ts";
 import type { Sessions } from "../http/session.ts";
+
+/**
+ * Largest sign-in form body, bytes. The form is a token and a `next` path: a few hundred bytes. A
+ * larger body is refused (413) after reading at most this much, and the rest is never read.
+ */
+export const MAX_SIGN_IN_BODY_BYTES = 8 * 1024;
 
 /** Options for {@linkcode createSignInHandlers}. */
 export interface SignInOptions {
@@ -34,16 +41,35 @@ export function createSignInHandlers(options: SignInOptions): SignInHandlers {
       return html(200, loginPage({ configured: isSet(options.apiToken()), next, error: undefined }));
     },
     async signIn(request) {
-      const form = new URLSearchParams(await request.text().catch(() => ""));
-      const next = safeNext(form.get("next"));
+      // Everything that needs no body is decided before reading it; a refused body is cancelled.
       const token = options.apiToken();
-      if (!isSet(token)) return html(503, loginPage({ configured: false, next, error: undefined }));
+      if (!isSet(token)) {
+        await cancelBody(request);
+        return html(503, loginPage({ configured: false, next: safeNext(null), error: undefined }));
+      }
       if (!sessions.sameOrigin(request)) {
+        await cancelBody(request);
         return html(
           403,
-          loginPage({ configured: true, next, error: "This form was sent from another site" }),
+          loginPage({
+            configured: true,
+            next: safeNext(null),
+            error: "This form was sent from another site",
+          }),
         );
       }
+      const body = await readBodyText(request, MAX_SIGN_IN_BODY_BYTES).catch(() => undefined);
+      if (body === undefined || !body.ok) {
+        const error = body === undefined
+          ? "The sign-in form could not be read: send it again"
+          : `The sign-in form is larger than ${MAX_SIGN_IN_BODY_BYTES} bytes: send only the token`;
+        return html(
+          body === undefined ? 400 : body.status,
+          loginPage({ configured: true, next: "/calling", error }),
+        );
+      }
+      const form = new URLSearchParams(body.text);
+      const next = safeNext(form.get("next"));
       const offered = (form.get("token") ?? "").trim();
       const probe = new Request(request.url, { headers: { authorization: `Bearer ${offered}` } });
       if (offered === "" || !checkBearer(probe, token!)) {
@@ -59,6 +85,11 @@ export function createSignInHandlers(options: SignInOptions): SignInHandlers {
       return redirect("/login", sessions.end(request));
     },
   };
+}
+
+/** Cancels an unread body, so the client's upload stops instead of being read. */
+async function cancelBody(request: Request): Promise<void> {
+  await request.body?.cancel().catch(() => {});
 }
 
 function isSet(token: string | undefined): boolean {

@@ -39,9 +39,33 @@ export interface LeadCall {
   endReason: string | null;
 }
 
+/** Where a page of leads starts: after this lead in the list's order (name, then id). */
+export interface LeadCursor {
+  name: string;
+  id: number;
+}
+
+/** A change to one existing lead, as an import with `onDuplicate=update` makes it. */
+export interface LeadUpdate {
+  id: number;
+  changes: Partial<LeadInput>;
+}
+
 /** The leads table. */
 export interface LeadStore {
+  /** Every lead, by name then id. */
   list(): Lead[];
+  /** At most `limit` leads after `after` (or from the start), by name (case-insensitive) then id. */
+  page(limit: number, after?: LeadCursor): Lead[];
+  /** How many leads there are. */
+  count(): number;
+  /** The oldest lead with this phone number (E.164), if any. */
+  findByPhone(phone: string): Lead | undefined;
+  /** Adds `creates` and applies `updates` in one transaction; returns the leads as stored. */
+  importBatch(
+    creates: readonly LeadInput[],
+    updates: readonly LeadUpdate[],
+  ): { created: Lead[]; updated: Lead[] };
   get(id: number): Lead | undefined;
   /** Adds leads in one transaction; returns them with their ids. */
   create(leads: readonly LeadInput[]): Lead[];
@@ -92,14 +116,30 @@ export function openLeadStore(path: string, options: LeadStoreOptions = {}): Lea
     return row === undefined ? undefined : toLead(row);
   };
 
-  return {
+  /** Replaces the given fields of lead `id`; false for an unknown id. */
+  const write = (id: number, changes: Partial<LeadInput>): boolean => {
+    const lead = get(id);
+    if (lead === undefined) return false;
+    const next = { ...lead, ...changes };
+    sql(
+      `UPDATE leads SET name = ?, phone = ?, company = ?, notes = ?, fields = ?, updated_at = ?
+       WHERE id = ?`,
+    ).run(next.name, next.phone, next.company, next.notes, JSON.stringify(next.fields), now(), id);
+    return true;
+  };
+
+  const store: LeadStore = {
     list: () => sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id").all().map(toLead),
     get,
     create(leads) {
+      return store.importBatch(leads, []).created;
+    },
+    importBatch(creates, updates) {
       const ids: number[] = [];
+      const updatedIds: number[] = [];
       db.exec("BEGIN IMMEDIATE");
       try {
-        for (const lead of leads) {
+        for (const lead of creates) {
           const at = now();
           const result = sql(
             `INSERT INTO leads (name, phone, company, notes, fields, created_at, updated_at)
@@ -107,22 +147,30 @@ export function openLeadStore(path: string, options: LeadStoreOptions = {}): Lea
           ).run(lead.name, lead.phone, lead.company, lead.notes, JSON.stringify(lead.fields), at, at);
           ids.push(Number(result.lastInsertRowid));
         }
+        for (const { id, changes } of updates) if (write(id, changes)) updatedIds.push(id);
         db.exec("COMMIT");
       } catch (error) {
         if (db.isTransaction) db.exec("ROLLBACK");
         throw error;
       }
-      return ids.map((id) => get(id)!);
+      return { created: ids.map((id) => get(id)!), updated: updatedIds.map((id) => get(id)!) };
+    },
+    page(limit, after) {
+      const rows = after === undefined
+        ? sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id LIMIT ?").all(limit)
+        : sql(
+          `SELECT * FROM leads WHERE (name COLLATE NOCASE, id) > (?, ?)
+           ORDER BY name COLLATE NOCASE, id LIMIT ?`,
+        ).all(after.name, after.id, limit);
+      return rows.map(toLead);
+    },
+    count: () => Number(sql("SELECT COUNT(*) AS n FROM leads").get()!.n),
+    findByPhone(phone) {
+      const row = sql("SELECT * FROM leads WHERE phone = ? ORDER BY id LIMIT 1").get(phone);
+      return row === undefined ? undefined : toLead(row);
     },
     update(id, changes) {
-      const lead = get(id);
-      if (lead === undefined) return undefined;
-      const next = { ...lead, ...changes };
-      sql(
-        `UPDATE leads SET name = ?, phone = ?, company = ?, notes = ?, fields = ?, updated_at = ?
-         WHERE id = ?`,
-      ).run(next.name, next.phone, next.company, next.notes, JSON.stringify(next.fields), now(), id);
-      return get(id);
+      return write(id, changes) ? get(id) : undefined;
     },
     delete: (id) => Number(sql("DELETE FROM leads WHERE id = ?").run(id).changes) > 0,
     callsOf(phone) {
@@ -143,6 +191,7 @@ export function openLeadStore(path: string, options: LeadStoreOptions = {}): Lea
       if (db.isOpen) db.close();
     },
   };
+  return store;
 }
 
 function toLead(row: Record<string, unknown>): Lead {

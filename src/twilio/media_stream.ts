@@ -11,6 +11,46 @@
 /** Largest text frame Parley accepts from Twilio. Real frames are ~400 bytes; `start` a few KiB. */
 export const MAX_TWILIO_FRAME_CHARS = 64 * 1024;
 
+/**
+ * A frame this large (characters, or bytes for a binary frame) closes the media socket with 1009.
+ * Deno 2.9.6 offers no message size limit of its own below 64 MiB (`Deno.upgradeWebSocket` takes
+ * only `protocol` and `idleTimeout`): it buffers a whole frame and decodes it before any check runs,
+ * about 1 ms of stalled event loop per MiB, so a peer is allowed one such frame, not a stream of them.
+ * Frames between {@linkcode MAX_TWILIO_FRAME_CHARS} and this are ignored and the call goes on.
+ */
+export const CLOSE_ON_FRAME_CHARS = 4 * 1024 * 1024;
+
+/** WebSocket close code for a message too big to process (RFC 6455). */
+export const MESSAGE_TOO_BIG = 1009;
+
+/**
+ * Closes `socket` (1009) on its first frame over {@linkcode CLOSE_ON_FRAME_CHARS}, before any
+ * other listener sees the frame, and reports its size once. Call it right after the upgrade, before
+ * the relay listens. Binary frames arrive as an `ArrayBuffer` (no Blob copy).
+ *
+ * @example
+ * ```ts
+ * const { socket, response } = Deno.upgradeWebSocket(request);
+ * closeOnHugeFrames(socket, (size) => log.warn(`Closed a media socket: a frame of ${size} characters`));
+ * ```
+ */
+export function closeOnHugeFrames(socket: WebSocket, onClosed: (size: number) => void): void {
+  socket.binaryType = "arraybuffer";
+  let closed = false;
+  socket.addEventListener("message", (event) => {
+    const data: unknown = event.data;
+    const size = typeof data === "string" ? data.length : data instanceof ArrayBuffer ? data.byteLength : 0;
+    if (size <= CLOSE_ON_FRAME_CHARS && !closed) return;
+    event.stopImmediatePropagation();
+    if (closed) return;
+    closed = true;
+    onClosed(size);
+    try {
+      socket.close(MESSAGE_TOO_BIG, "frame too large");
+    } catch { /* already closing */ }
+  });
+}
+
 /** The `start` message's useful part. */
 export interface StreamStart {
   streamSid: string;

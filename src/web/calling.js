@@ -83,7 +83,7 @@ $("call-form").addEventListener("submit", async (/** @type {SubmitEvent} */ even
 
 async function load() {
   const [leadList, personaList] = await Promise.all([
-    api("/api/leads").catch(() => ({ leads: [] })),
+    api("/api/leads?limit=1000").catch(() => ({ leads: [] })),
     api("/api/personas"),
   ]);
   leads = leadList.leads;

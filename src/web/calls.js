@@ -57,7 +57,7 @@ async function load() {
 async function start() {
   const [personaList, leadList] = await Promise.all([
     api("/api/personas"),
-    api("/api/leads").catch(() => ({ leads: [] })),
+    api("/api/leads?limit=1000").catch(() => ({ leads: [] })),
   ]);
   leads = leadList.leads;
   $("f-persona").append(

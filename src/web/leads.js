@@ -1,11 +1,17 @@
-/** `/leads`: add, edit, delete and import leads; each lead shows its calls. */
+/** `/leads`: add, edit, delete and import leads, a page at a time; each lead shows its calls. */
 import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
 import { formatParams, parseParams } from "./params.js";
 
 markNav();
 const FORM_FIELDS = ["name", "phone", "company", "notes", "fields"];
+/** Leads per page (the API allows up to 1000). */
+const PAGE_SIZE = 100;
 /** @type {any[]} */
 let leads = [];
+/** Where each page shown so far starts (`""` is the first); the last is the current page. */
+const cursors = [""];
+/** The cursor of the page after the current one; null on the last page. @type {string | null} */
+let nextCursor = null;
 
 /** @param {string} id */
 const input = (id) => /** @type {HTMLInputElement} */ ($(id));
@@ -117,7 +123,8 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
   if (file === undefined) return fieldError("csv-file", "Choose a CSV file first");
   let result;
   try {
-    result = await api("/api/leads/import", {
+    const onDuplicate = /** @type {HTMLSelectElement} */ ($("on-duplicate")).value;
+    result = await api(`/api/leads/import?onDuplicate=${encodeURIComponent(onDuplicate)}`, {
       method: "POST",
       text: await file.text(),
       contentType: "text/csv",
@@ -126,11 +133,53 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
     if (!(error instanceof ApiError)) throw error;
     return fieldError("csv-file", error.message);
   }
-  $("import-result").replaceChildren(
+  $("import-result").replaceChildren(...importSummary(result));
+  await load();
+});
+
+/**
+ * What an import did: added, updated, duplicates by line, errors by line (the API lists at most
+ * `limits.maxReported` of each; `counts` has the totals).
+ * @param {any} result
+ */
+function importSummary(result) {
+  const { counts, limits } = result;
+  const plural = (/** @type {number} */ n, /** @type {string} */ word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const shown = (/** @type {any[]} */ list, /** @type {number} */ total) =>
+    list.length < total ? ` (the first ${list.length} of ${total} are listed)` : "";
+  return [
     h(
       "p",
       { class: "ok" },
-      `✔ Imported ${result.imported.length} lead${result.imported.length === 1 ? "" : "s"}.`,
+      `✔ Imported ${plural(counts.imported, "lead")}.` +
+        (counts.updated > 0 ? ` Updated ${plural(counts.updated, "lead")}.` : "") +
+        (counts.skipped > 0 ? ` Skipped ${plural(counts.skipped, "duplicate row")}.` : ""),
+    ),
+    result.duplicates.length === 0 ? null : h(
+      "div",
+      {},
+      h(
+        "p",
+        {},
+        `${plural(counts.duplicates, "row")} repeat a phone number${
+          shown(result.duplicates, counts.duplicates)
+        }:`,
+      ),
+      h(
+        "ul",
+        { class: "import-duplicates" },
+        ...result.duplicates.map((/** @type {any} */ d) =>
+          h(
+            "li",
+            {},
+            `Line ${d.line}, ${d.phone}: ${
+              d.sameAsLine !== undefined
+                ? `same number as line ${d.sameAsLine}`
+                : `already lead #${d.existingLead}`
+            } — ${d.action}`,
+          )
+        ),
+      ),
     ),
     result.errors.length === 0 ? null : h(
       "div",
@@ -138,7 +187,7 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
       h(
         "p",
         { class: "error" },
-        `⚠ ${result.errors.length} row${result.errors.length === 1 ? "" : "s"} not imported:`,
+        `⚠ ${plural(counts.errors, "row")} not imported${shown(result.errors, counts.errors)}:`,
       ),
       h(
         "ul",
@@ -148,13 +197,39 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
         ),
       ),
     ),
-  );
+    h("p", { class: "hint" }, `At most ${limits.maxRows} rows per file.`),
+  ];
+}
+
+$("prev-page").addEventListener("click", async () => {
+  if (cursors.length > 1) cursors.pop();
+  await load();
+});
+$("next-page").addEventListener("click", async () => {
+  if (nextCursor === null) return;
+  cursors.push(nextCursor);
   await load();
 });
 
+/** Shows the current page of leads (back one page when it has emptied). */
 async function load() {
-  leads = (await api("/api/leads")).leads;
+  const after = cursors[cursors.length - 1];
+  const page = await api(
+    `/api/leads?limit=${PAGE_SIZE}${after === "" ? "" : `&after=${encodeURIComponent(after ?? "")}`}`,
+  );
+  if (page.leads.length === 0 && cursors.length > 1) {
+    cursors.pop();
+    return await load();
+  }
+  leads = page.leads;
+  nextCursor = page.next;
   renderLeads();
+  const first = (cursors.length - 1) * PAGE_SIZE;
+  $("page-info").textContent = page.total === 0
+    ? "No leads yet: add one above or import a CSV file."
+    : `Leads ${first + 1}–${first + leads.length} of ${page.total}`;
+  $("prev-page").disabled = cursors.length === 1;
+  $("next-page").disabled = nextCursor === null;
   document.body.dataset.ready = "true";
 }
 load();

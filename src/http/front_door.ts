@@ -1,0 +1,47 @@
+/**
+ * What every request goes through before and after its route: the client's address, the
+ * token-guessing throttle, and the security headers. One wrapper, so it can become the route
+ * table's middleware.
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import { createAuthThrottle } from "./auth_throttle.ts";
+import { clientAddress } from "./client_address.ts";
+import { withSecurityHeaders } from "./security_headers.ts";
+
+/** A request handler as `Deno.serve` calls it. */
+export type ServeHandler = (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;
+
+/** Options for {@linkcode guardRequests}. */
+export interface FrontDoorOptions {
+  log: Logger;
+}
+
+/**
+ * Wraps `route`: a client blocked for failed attempts gets 429 before its request is read; a 401
+ * to an attempt counts against its address; every answer carries the security headers.
+ *
+ * @example
+ * ```ts
+ * Deno.serve(guardRequests(route, { log }));
+ * ```
+ */
+export function guardRequests(
+  route: (request: Request) => Promise<Response>,
+  options: FrontDoorOptions,
+): ServeHandler {
+  const throttle = createAuthThrottle({ log: options.log });
+  return async (request, info) => {
+    const client = clientAddress(request, info);
+    const refused = throttle.refuse(request, client);
+    if (refused !== undefined) {
+      await request.body?.cancel().catch(() => {});
+      return withSecurityHeaders(refused);
+    }
+    const response = await route(request);
+    throttle.record(request, client, response);
+    return withSecurityHeaders(response);
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * A huge frame on the media socket: Deno buffers and decodes a whole frame (up to its own 64 MiB
+ * cap) before Parley sees it, so Parley's answer is to close that socket (1009) on the first frame
+ * over 4 MiB, allowing one such stall per socket instead of a stream of them. A frame over 64 KiB
+ * but under 4 MiB is only ignored; a healthy call beside it goes on.
+ */
+
+import assert from "node:assert/strict";
+import { CLOSE_ON_FRAME_CHARS } from "../../src/twilio/media_stream.ts";
+import { toBase64, toneBytes } from "../fakes/fake_realtime.ts";
+import { startTestParley } from "../fakes/parley_harness.ts";
+import { within } from "../fakes/within.ts";
+
+Deno.test("media socket: a frame over 4 MiB closes that socket; other calls go on", async () => {
+  const t = await startTestParley();
+  try {
+    const healthy = await t.startCall({ persona: "tester" });
+    const healthySession = await t.upstream.session(0);
+    await healthySession.waitFor("session.update");
+    const hostile = await t.startCall({ persona: "tester" });
+    const hostileSession = await t.upstream.session(1);
+    await hostileSession.waitFor("session.update");
+
+    // Over 64 KiB: ignored, the call goes on (a good frame after it still arrives).
+    hostile.sendRaw(JSON.stringify({ event: "media", media: { payload: "A".repeat(2_000_000) } }));
+    const good = new Uint8Array(160).fill(7);
+    hostile.sendMedia(good);
+    await hostileSession.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(good));
+
+    // Over 4 MiB: the socket is closed at once; the good frame after it never reaches OpenAI.
+    hostile.sendRaw("x".repeat(CLOSE_ON_FRAME_CHARS + 1));
+    hostile.sendMedia(new Uint8Array(160).fill(9));
+    // Parley closes with 1009; what the peer reports depends on what it was still sending.
+    await within(hostile.closed, "the hostile socket to close");
+    assert.match(
+      await t.waitForLog(/Closed the media socket of CallSid=CA[0-9a-f]{32}: a frame of \d+ characters/),
+      new RegExp(`a frame of ${CLOSE_ON_FRAME_CHARS + 1} characters`),
+    );
+    assert.equal(
+      hostileSession.eventsOf("input_audio_buffer.append").length,
+      1,
+      "nothing after the huge frame was relayed",
+    );
+
+    // The healthy call still relays both ways.
+    healthy.sendMedia(new Uint8Array(160).fill(3));
+    await healthySession.waitFor("input_audio_buffer.append");
+    await healthySession.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(100, 3) });
+    await healthy.waitFor("media");
+    healthy.stop();
+    await healthy.closed;
+  } finally {
+    await t.close();
+  }
+});
