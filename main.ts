@@ -14,7 +14,7 @@ import { watchPersonas } from "./src/personas/watch.ts";
 import { createParley } from "./src/server.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { waitForShutdown } from "./src/shutdown.ts";
-import { openLeadStore } from "./src/store/leads.ts";
+import { openLeadStore } from "./src/store/sqlite/leads.ts";
 
 /**
  * Starts Parley; resolves with the signal that stopped it, once every call has ended (drained)

@@ -45,7 +45,7 @@ import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from ".
 import { jsonError, jsonResponse } from "./http/responses.ts";
 import { createPlaceCallHandler } from "./api/place_call.ts";
 import { createTwilioStatusHandler } from "./api/twilio_status.ts";
-import type { CallStore } from "./store/call_store.ts";
+import type { CallStore } from "./store/sqlite/call_store.ts";
 import { createCallRecordsHandler } from "./api/call_records.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { createMetricsHandler } from "./api/metrics_route.ts";
@@ -67,7 +67,7 @@ import { createPersonasHandler } from "./api/personas_route.ts";
 import { createHangUpHandler, HANG_UP_PATH } from "./api/hang_up.ts";
 import { createSoftphoneHandler } from "./api/softphone.ts";
 import { engineForModel, voiceProblem } from "./engines/voices.ts";
-import type { LeadStore } from "./store/leads.ts";
+import type { LeadStore } from "./store/sqlite/leads.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 

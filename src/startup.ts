@@ -16,7 +16,7 @@ import {
   type RequiredPersona,
 } from "./personas/loader.ts";
 import type { ServerConfig } from "./server.ts";
-import { callDatabasePath, type CallStore, openCallStore } from "./store/call_store.ts";
+import { callDatabasePath, type CallStore, openCallStore } from "./store/sqlite/call_store.ts";
 import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";
 

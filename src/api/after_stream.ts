@@ -18,7 +18,7 @@ import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { DIAL_ACTION_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
-import type { CallStore } from "../store/call_store.ts";
+import type { CallStore } from "../store/sqlite/call_store.ts";
 import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from "../twilio/signature.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
 import {

@@ -14,7 +14,7 @@
 import { requireBearer } from "../http/auth.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { CallEvent, CallHub } from "../calls/call_events.ts";
-import { type CallStore, type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_store.ts";
+import { type CallStore, type ListCallsOptions, MAX_LIST_LIMIT } from "../store/sqlite/call_store.ts";
 
 /** Options for {@linkcode createCallRecordsHandler}. */
 export interface CallRecordsOptions {

@@ -16,7 +16,7 @@
 
 import { readBodyJson } from "../http/body.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import type { LeadCursor, LeadInput, LeadStore } from "../store/leads.ts";
+import type { LeadCursor, LeadInput, LeadStore } from "../store/sqlite/leads.ts";
 import { checkLead, type LeadProblem } from "./lead_checks.ts";
 import { importLeads } from "./lead_import.ts";
 

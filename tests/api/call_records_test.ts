@@ -9,7 +9,7 @@ import { within } from "../fakes/within.ts";
 import assert from "node:assert/strict";
 import { type CallEvent, type CallEventListener, CallHub } from "../../src/calls/call_events.ts";
 import { createCallRecordsHandler } from "../../src/api/call_records.ts";
-import { type CallStore, openCallStore } from "../../src/store/call_store.ts";
+import { type CallStore, openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const TOKEN = "test-token-0123456789abcdef";
 const AUTH = { authorization: `Bearer ${TOKEN}` };

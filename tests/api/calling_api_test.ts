@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { callDatabasePath, openCallStore } from "../../src/store/call_store.ts";
-import { openLeadStore } from "../../src/store/leads.ts";
+import { callDatabasePath, openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { openLeadStore } from "../../src/store/sqlite/leads.ts";
 import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../fakes/parley_harness.ts";
 import { within } from "../fakes/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { toneBytes } from "../fakes/fake_realtime.ts";
 import { startTestParley } from "../fakes/parley_harness.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 const API_TOKEN = "records-test-token-0123456789";

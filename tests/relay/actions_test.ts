@@ -10,7 +10,7 @@ import { decodeDtmf } from "../fakes/dtmf_decoder.ts";
 import { toneBytes } from "../fakes/fake_realtime.ts";
 import { startTestParley } from "../fakes/parley_harness.ts";
 import { within } from "../fakes/within.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
 import {
   actionPersonaSource,

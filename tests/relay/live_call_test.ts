@@ -9,7 +9,7 @@ import { toBase64, toneBytes } from "../fakes/fake_realtime.ts";
 import { startTestParley } from "../fakes/parley_harness.ts";
 import { within } from "../fakes/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const LIVE_PERSONA = personaSource({
   model: "gpt-live-1.1",

@@ -13,8 +13,8 @@ import {
   type CallRecord,
   FLUSH_DELAY_MS,
   openCallStore,
-} from "../../src/store/call_store.ts";
-import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/schema.ts";
+} from "../../src/store/sqlite/call_store.ts";
+import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
 import {
   DEFAULT_PRICES,
   estimateCost,

@@ -10,7 +10,7 @@ import { DatabaseSync } from "node:sqlite";
 import { toneBytes } from "../fakes/fake_realtime.ts";
 import { startTestParley } from "../fakes/parley_harness.ts";
 import { within } from "../fakes/within.ts";
-import { BUSY_TIMEOUT_MS, openCallStore } from "../../src/store/call_store.ts";
+import { BUSY_TIMEOUT_MS, openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 

@@ -28,9 +28,9 @@ import type {
   ToolCallStatus,
   ToolCallSummary,
   Usage,
-} from "../calls/call_events.ts";
+} from "../../calls/call_events.ts";
 import { migrate } from "./schema.ts";
-import { engineForModel, type EngineId } from "../engines/voices.ts";
+import { engineForModel, type EngineId } from "../../engines/voices.ts";
 import {
   DEFAULT_PRICES,
   estimateCost,
@@ -38,7 +38,7 @@ import {
   impossibleTokenCounts,
   MAX_PLAUSIBLE_TOKENS,
   type PriceTable,
-} from "../engines/prices.ts";
+} from "../../engines/prices.ts";
 import { WriteQueue } from "./write_queue.ts";
 
 /** One line of the conversation. */
