@@ -14,7 +14,6 @@ import { watchPersonas } from "./src/personas/watch.ts";
 import { createParley } from "./src/server.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { waitForShutdown } from "./src/shutdown.ts";
-import { openLeadStore } from "./src/store/sqlite/leads.ts";
 
 /**
  * Starts Parley; resolves with the signal that stopped it, once every call has ended (drained)
@@ -42,17 +41,17 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     throw error;
   }
   const { config, personas, store, databasePath, prices } = prepared!;
-  const leads = openLeadStore(databasePath);
   const log = createLogger({ secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken] });
   storeReports.log = log;
 
-  const abandoned = store.closeAbandonedRecords(
+  const abandoned = await store.calls.closeAbandonedRecords(
     "server_crashed",
     "the server stopped during the call (crash or kill): closed at its last event on the next start",
   );
   if (abandoned.length > 0) {
     log.warn(
-      `Closed ${abandoned.length} call record(s) the previous run left open (reason=server_crashed): ` +
+      `Closed ${abandoned.length} call record(s) the previous run left open ` +
+        `(reason=server_crashed, INSTANCE_ID=${config.instanceId}): ` +
         `${abandoned.slice(0, 5).join(", ")}${abandoned.length > 5 ? ", …" : ""}`,
     );
   }
@@ -62,8 +61,11 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     log,
     hub: new CallHub(),
     counters: createRelayCounters(),
-    store,
-    leads,
+    store: store.calls,
+    afterStream: store.afterStream,
+    leads: store.leads,
+    signInSessions: store.sessions,
+    usedStreamTokens: store.usedStreamTokens,
     prices,
   });
 
@@ -107,7 +109,6 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     // Taken between the check and now: the same one line as the check gives.
     watcher?.close();
     store.close();
-    leads.close();
     return fail(portProblem(config.port, error));
   }
 
@@ -115,7 +116,6 @@ export async function main(args: string[]): Promise<Deno.Signal> {
   watcher?.close();
   await server.shutdown();
   store.close();
-  leads.close();
   return signal;
 }
 

@@ -35,6 +35,7 @@ export const ENV_VARIABLES = [
   "MAX_CONCURRENT_CALLS",
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
+  "INSTANCE_ID",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -80,6 +81,11 @@ export interface ParleyConfig {
   inboundPersona: string;
   /** Folder for the call database. @default "./data" */
   dataDir: string;
+  /**
+   * This instance's name in its call records: the startup clean-up closes only its own calls.
+   * @default the host name
+   */
+  instanceId: string;
   /** Serve `/metrics` without a token. @default false */
   metricsPublic: boolean;
   /** Price overrides per model, JSON (see README), or undefined for the built-in table. */
@@ -262,6 +268,15 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems,
   );
 
+  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId();
+  if (!INSTANCE_ID.test(instanceId)) {
+    problems.push(
+      `INSTANCE_ID: "${
+        instanceId.replace(/[^\x20-\x7e]/g, "?").slice(0, 100)
+      }" is not a name: use 1 to 100 letters, digits, ".", "_" or "-"`,
+    );
+  }
+
   const config: ParleyConfig = {
     port,
     publicBaseUrl,
@@ -279,6 +294,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     defaultPersona,
     inboundPersona,
     dataDir: text("DATA_DIR") ?? "./data",
+    instanceId,
     metricsPublic,
     pricesJson,
     ngrokApiUrl,
@@ -287,6 +303,22 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     sessionRolloverMinutes,
   };
   return { config, problems };
+}
+
+const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** The host name (stable across restarts, so the startup clean-up finds the last run's calls). */
+function defaultInstanceId(): string {
+  try {
+    const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
+    return host === "" ? "local" : host;
+  } catch (error) {
+    // Without --allow-sys=hostname (tools that never record calls): one name for the lot.
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      return "local";
+    }
+    throw error;
+  }
 }
 
 /** Reads only the variables Parley uses, so a scoped `--allow-env` is enough. */

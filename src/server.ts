@@ -45,7 +45,6 @@ import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from ".
 import { jsonError, jsonResponse } from "./http/responses.ts";
 import { createPlaceCallHandler } from "./api/place_call.ts";
 import { createTwilioStatusHandler } from "./api/twilio_status.ts";
-import type { CallStore } from "./store/sqlite/call_store.ts";
 import { createCallRecordsHandler } from "./api/call_records.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { createMetricsHandler } from "./api/metrics_route.ts";
@@ -67,7 +66,13 @@ import { createPersonasHandler } from "./api/personas_route.ts";
 import { createHangUpHandler, HANG_UP_PATH } from "./api/hang_up.ts";
 import { createSoftphoneHandler } from "./api/softphone.ts";
 import { engineForModel, voiceProblem } from "./engines/voices.ts";
-import type { LeadStore } from "./store/sqlite/leads.ts";
+import type {
+  AfterStreamDecisions,
+  CallRecords,
+  Leads,
+  SignInSessions,
+  UsedStreamTokens,
+} from "./store/ports.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -81,10 +86,12 @@ export interface ParleyOptions {
   log: Logger;
   hub: CallHub;
   counters: RelayCounters;
-  /** The call database, if records are kept. */
-  store?: CallStore;
-  /** The leads table, if leads are kept. */
-  leads?: LeadStore;
+  /** The call records, if records are kept. */
+  store?: CallRecords;
+  /** Where the `<Connect action>` reads decisions this process does not remember. @default none */
+  afterStream?: AfterStreamDecisions;
+  /** The leads, if leads are kept. */
+  leads?: Leads;
   /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
   connectUpstream?: UpstreamConnector;
   /** Used for Twilio's REST API. @default globalThis.fetch */
@@ -99,6 +106,10 @@ export interface ParleyOptions {
   streamConnectTimeoutMs?: number;
   /** Issues and checks per-call stream tokens. @default keyed by TWILIO_AUTH_TOKEN */
   streamTokens?: StreamTokens;
+  /** The ledger of used stream tokens (shared by instances on one store). @default in memory */
+  usedStreamTokens?: UsedStreamTokens;
+  /** Where sign-in sessions are kept. @default in memory */
+  signInSessions?: SignInSessions;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
 }
@@ -149,7 +160,10 @@ export function createParley(options: ParleyOptions): Parley {
     publicBaseUrl: config.publicBaseUrl,
     enabled: config.twilioSignatureCheck,
   };
-  const tokens = options.streamTokens ?? createStreamTokens({ secret: config.twilioAuthToken });
+  const tokens = options.streamTokens ?? createStreamTokens({
+    secret: config.twilioAuthToken,
+    ...(options.usedStreamTokens === undefined ? {} : { used: options.usedStreamTokens }),
+  });
   const prewarms = new Prewarms({
     log,
     setup: { personas, defaultPersona: config.defaultPersona, defaultModel: config.realtimeModel, engineFor },
@@ -170,7 +184,11 @@ export function createParley(options: ParleyOptions): Parley {
     idleWaiters = [];
   };
 
-  const sessions = createSessions({ apiToken: () => config.apiToken, publicBaseUrl: config.publicBaseUrl });
+  const sessions = createSessions({
+    apiToken: () => config.apiToken,
+    publicBaseUrl: config.publicBaseUrl,
+    ...(options.signInSessions === undefined ? {} : { store: options.signInSessions }),
+  });
   const authorize = (request: Request) => sessions.authorize(request);
   /** The engine a persona's calls run on (its voices are the ones a call may pick). */
   const engineOf = (id: string) => {
@@ -201,7 +219,7 @@ export function createParley(options: ParleyOptions): Parley {
     personas,
     hub,
     log,
-    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.afterStream === undefined ? {} : { store: options.afterStream }),
   });
   const records = options.store === undefined ? undefined : createCallRecordsHandler({
     store: options.store,
@@ -312,7 +330,7 @@ export function createParley(options: ParleyOptions): Parley {
     return new Response(twiml, { headers: { "content-type": "text/xml; charset=utf-8" } });
   };
 
-  const mediaStream = (request: Request): Response => {
+  const mediaStream = async (request: Request): Promise<Response> => {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return jsonError(
         426,
@@ -323,7 +341,7 @@ export function createParley(options: ParleyOptions): Parley {
     const refused = refuseUnsigned(request, {}, true);
     if (refused !== undefined) return refused;
     const pathToken = new URL(request.url).pathname.slice(MEDIA_STREAM_PATH.length + 1);
-    const claim = tokens.claim(pathToken === "" ? undefined : pathToken);
+    const claim = await tokens.claim(pathToken === "" ? undefined : pathToken);
     if (!claim.ok) {
       refusedStreams++;
       log.warnRateLimited(
@@ -409,7 +427,7 @@ export function createParley(options: ParleyOptions): Parley {
   /** Runs `handler` once the request is allowed (bearer token, or session cookie from this origin). */
   const guarded =
     (handler: (request: Request) => Response | Promise<Response>) => async (request: Request) => {
-      const refused = authorize(request);
+      const refused = await authorize(request);
       if (refused !== undefined) {
         await request.body?.cancel();
         return refused;

@@ -16,7 +16,9 @@ import {
   type RequiredPersona,
 } from "./personas/loader.ts";
 import type { ServerConfig } from "./server.ts";
-import { callDatabasePath, type CallStore, openCallStore } from "./store/sqlite/call_store.ts";
+import { callDatabasePath } from "./store/sqlite/call_store.ts";
+import type { Store } from "./store/ports.ts";
+import { openSqliteStore } from "./store/sqlite/store.ts";
 import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";
 
@@ -44,7 +46,7 @@ export interface PreparedStartup {
   personas: ReloadablePersonaRegistry;
   /** Personas the configuration names; the persona watcher keeps them loaded. */
   requiredPersonas: RequiredPersona[];
-  store: CallStore;
+  store: Store;
   databasePath: string;
   prices: PriceTable;
 }
@@ -119,9 +121,10 @@ export async function prepareStartup(
     prices = undefined; // checkConfig has reported it
   }
   const databasePath = callDatabasePath(config.dataDir);
-  let store: CallStore | undefined;
+  let store: Store | undefined;
   try {
-    store = openCallStore(databasePath, {
+    store = openSqliteStore(databasePath, {
+      instance: config.instanceId,
       ...(prices === undefined ? {} : { prices }),
       ...(options.onStoreError === undefined ? {} : { onError: options.onStoreError }),
     });

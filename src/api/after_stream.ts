@@ -18,7 +18,7 @@ import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { DIAL_ACTION_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
-import type { CallStore } from "../store/sqlite/call_store.ts";
+import type { AfterStreamDecisions } from "../store/ports.ts";
 import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from "../twilio/signature.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
 import {
@@ -32,7 +32,7 @@ import {
 
 /** Seconds a transfer target may ring before the dial counts as `no-answer`. */
 export const DIAL_TIMEOUT_SECONDS = 30;
-/** Decisions kept in memory (the newest); older ones are read from the call store. */
+/** Decisions kept in memory (the newest); older ones are read from the store. */
 const MAX_REMEMBERED = 1_000;
 /** `DialCallStatus` values after which the caller hears `transferFailedMessage`. */
 const DIAL_FAILURES = new Set(["busy", "no-answer", "failed"]);
@@ -43,7 +43,8 @@ export interface AfterStreamOptions {
   personas: PersonaRegistry;
   hub: CallHub;
   log: Logger;
-  store?: CallStore;
+  /** Where decisions of other instances, or of this one before a restart, are read. */
+  store?: AfterStreamDecisions;
 }
 
 /** The two routes, and the hub subscription to end on shutdown. */
@@ -72,12 +73,10 @@ export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStrea
     if (decisions.size > MAX_REMEMBERED) decisions.delete(decisions.keys().next().value!);
   });
 
-  const decisionFor = (callSid: string) => {
+  const decisionFor = async (callSid: string) => {
     const known = decisions.get(callSid);
     if (known !== undefined) return known;
-    const record = options.store?.getCall(callSid);
-    if (record?.afterStream == null) return undefined;
-    return { action: record.afterStream, target: record.transferTarget ?? undefined };
+    return await options.store?.afterStreamDecision(callSid);
   };
 
   /** The signed form and the persona named in the query, or the refusal. */
@@ -107,7 +106,7 @@ export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStrea
       const input = await read(request);
       if (input instanceof Response) return input;
       const callSid = input.form.CallSid;
-      const decision = isCallSid(callSid) ? decisionFor(callSid) : undefined;
+      const decision = isCallSid(callSid) ? await decisionFor(callSid) : undefined;
       if (decision?.action === "hangup") return twiml(hangupTwiml(), log, callSid, "hang up");
       if (decision?.action === "dial" && decision.target !== undefined) {
         const actionUrl = new URL(DIAL_ACTION_PATH, config.publicBaseUrl);

@@ -13,15 +13,16 @@
 
 import { requireBearer } from "../http/auth.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import type { CallEvent, CallHub } from "../calls/call_events.ts";
-import { type CallStore, type ListCallsOptions, MAX_LIST_LIMIT } from "../store/sqlite/call_store.ts";
+import type { CallEvent } from "../calls/call_events.ts";
+import { type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_record.ts";
+import type { CallRecords, EventBus } from "../store/ports.ts";
 
 /** Options for {@linkcode createCallRecordsHandler}. */
 export interface CallRecordsOptions {
   /** Where records are read. */
-  store: Pick<CallStore, "listCalls" | "getCall">;
+  store: Pick<CallRecords, "listCalls" | "getCall">;
   /** Where live events come from. */
-  hub: Pick<CallHub, "subscribe">;
+  hub: Pick<EventBus, "subscribe">;
   /** The API token; undefined answers 503 (the API is off until one is set). */
   apiToken: string | undefined;
   /** Interval of SSE heartbeat comments, ms. @default 15000 */
@@ -29,7 +30,7 @@ export interface CallRecordsOptions {
   /** Aborting ends every live stream (pass the server's shutdown signal so it can finish). */
   signal?: AbortSignal;
   /** Allows a request or answers why not. @default the bearer check against `apiToken` */
-  authorize?: (req: Request) => Response | undefined;
+  authorize?: (req: Request) => Response | undefined | Promise<Response | undefined>;
 }
 
 /** Heartbeat interval of live event streams, ms. */
@@ -53,7 +54,6 @@ const MAX_QUEUED_EVENTS = 1_000;
  * ```
  */
 export function createCallRecordsHandler(options: CallRecordsOptions): (req: Request) => Promise<Response> {
-  // deno-lint-ignore require-await
   return async (req) => {
     if (req.method !== "GET") {
       return jsonError(405, `Method ${req.method} is not allowed here: use GET`, {
@@ -62,11 +62,11 @@ export function createCallRecordsHandler(options: CallRecordsOptions): (req: Req
     }
     const denied = options.authorize === undefined
       ? requireBearer(req, options.apiToken)
-      : options.authorize(req);
+      : await options.authorize(req);
     if (denied !== undefined) return denied;
 
     const url = new URL(req.url);
-    if (url.pathname === "/api/calls") return listCalls(url, options);
+    if (url.pathname === "/api/calls") return await listCalls(url, options);
     const match = /^\/api\/calls\/([^/]+)(\/events)?$/.exec(url.pathname);
     if (match === null) return jsonError(404, `Not found: "${url.pathname}"`);
     let callSid: string;
@@ -76,11 +76,11 @@ export function createCallRecordsHandler(options: CallRecordsOptions): (req: Req
       if (!(error instanceof URIError)) throw error;
       return jsonError(400, `Invalid callSid "${match[1]}": bad percent-encoding`);
     }
-    return match[2] === undefined ? getCall(callSid, options) : liveEvents(callSid, options);
+    return match[2] === undefined ? await getCall(callSid, options) : await liveEvents(callSid, options);
   };
 }
 
-function listCalls(url: URL, options: CallRecordsOptions): Response {
+async function listCalls(url: URL, options: CallRecordsOptions): Promise<Response> {
   const filters: ListCallsOptions = {};
   const limit = url.searchParams.get("limit");
   if (limit !== null) {
@@ -103,19 +103,19 @@ function listCalls(url: URL, options: CallRecordsOptions): Response {
   }
   const persona = url.searchParams.get("persona");
   if (persona !== null && persona !== "") filters.persona = persona;
-  return jsonResponse(200, { calls: options.store.listCalls(filters) });
+  return jsonResponse(200, { calls: await options.store.listCalls(filters) });
 }
 
-function getCall(callSid: string, options: CallRecordsOptions): Response {
-  const record = options.store.getCall(callSid);
+async function getCall(callSid: string, options: CallRecordsOptions): Promise<Response> {
+  const record = await options.store.getCall(callSid);
   if (record === undefined) return jsonError(404, `Call "${callSid}" not found`);
   return jsonResponse(200, record);
 }
 
-function liveEvents(callSid: string, options: CallRecordsOptions): Response {
-  // Snapshot and subscription happen in the same synchronous run (`start` runs inside the
-  // constructor), so no event falls between them.
-  const snapshot = options.store.getCall(callSid);
+async function liveEvents(callSid: string, options: CallRecordsOptions): Promise<Response> {
+  // The snapshot holds the call's events up to `eventSeq`; the subscription resumes right after it
+  // (the bus replays what came in between), so no event is missed or repeated.
+  const snapshot = await options.store.getCall(callSid);
   if (snapshot === undefined) return jsonError(404, `Call "${callSid}" not found`);
   const encoder = new TextEncoder();
   let stop: (closeStream: boolean) => void = () => {};
@@ -153,7 +153,7 @@ function liveEvents(callSid: string, options: CallRecordsOptions): Response {
       unsubscribe = options.hub.subscribe((event: CallEvent) => {
         send(sseFrame(event.type, event));
         if (event.type === "call.ended" || (controller.desiredSize ?? 0) < -MAX_QUEUED_EVENTS) stop(true);
-      }, callSid);
+      }, { callSid, after: snapshot.eventSeq });
       timer = setInterval(() => send(": heartbeat\n\n"), options.heartbeatMs ?? SSE_HEARTBEAT_MS);
       options.signal?.addEventListener("abort", onAbort);
     },

@@ -126,7 +126,7 @@ export async function importLeads(
       continue;
     }
     lineOfPhone.set(lead.phone, record.line);
-    const existing = store.findByPhone(lead.phone);
+    const existing = await store.findByPhone(lead.phone);
     if (existing === undefined) {
       creates.push(lead);
       continue;
@@ -146,7 +146,7 @@ export async function importLeads(
 
   const { created, updated } = creates.length + updates.length === 0
     ? { created: [], updated: [] }
-    : store.importBatch(creates, updates);
+    : await store.importBatch(creates, updates);
   return jsonResponse(errors.length === 0 ? 201 : 207, {
     imported: created,
     updated,

@@ -41,7 +41,7 @@ export function createLeadsHandler(store: LeadStore): (request: Request) => Prom
     const { pathname } = new URL(request.url);
     const method = request.method;
     if (pathname === "/api/leads") {
-      if (method === "GET") return listLeads(request, store);
+      if (method === "GET") return await listLeads(request, store);
       if (method === "POST") return await createLead(request, store);
       return notAllowed(method, "GET, POST");
     }
@@ -52,13 +52,15 @@ export function createLeadsHandler(store: LeadStore): (request: Request) => Prom
     if (match === null) return jsonError(404, `Not found: "${pathname}": leads are /api/leads/<number>`);
     const id = Number(match[1]);
     if (method === "GET") {
-      const lead = store.get(id);
+      const lead = await store.get(id);
       return lead === undefined
         ? unknownLead(id)
-        : jsonResponse(200, { ...lead, calls: store.callsOf(lead.phone) });
+        : jsonResponse(200, { ...lead, calls: await store.callsOf(lead.phone) });
     }
     if (method === "PATCH") return await updateLead(request, store, id);
-    if (method === "DELETE") return store.delete(id) ? new Response(null, { status: 204 }) : unknownLead(id);
+    if (method === "DELETE") {
+      return (await store.delete(id)) ? new Response(null, { status: 204 }) : unknownLead(id);
+    }
     return notAllowed(method, "GET, PATCH, DELETE");
   };
 }
@@ -68,7 +70,7 @@ async function createLead(request: Request, store: LeadStore): Promise<Response>
   if (!body.ok) return jsonError(body.status, body.error);
   const checked = checkLead(body.value, false);
   if ("problem" in checked) return problemResponse(checked.problem);
-  return jsonResponse(201, store.create([checked.lead as LeadInput])[0]);
+  return jsonResponse(201, (await store.create([checked.lead as LeadInput]))[0]);
 }
 
 async function updateLead(request: Request, store: LeadStore, id: number): Promise<Response> {
@@ -76,12 +78,12 @@ async function updateLead(request: Request, store: LeadStore, id: number): Promi
   if (!body.ok) return jsonError(body.status, body.error);
   const checked = checkLead(body.value, true);
   if ("problem" in checked) return problemResponse(checked.problem);
-  const lead = store.update(id, checked.lead);
+  const lead = await store.update(id, checked.lead);
   return lead === undefined ? unknownLead(id) : jsonResponse(200, lead);
 }
 
 /** `GET /api/leads`: one page, by name then id; `next` is the cursor of the page after it. */
-function listLeads(request: Request, store: LeadStore): Response {
+async function listLeads(request: Request, store: LeadStore): Promise<Response> {
   const query = new URL(request.url).searchParams;
   const limitText = query.get("limit");
   const limit = limitText === null ? DEFAULT_LEADS_PAGE : Number(limitText);
@@ -99,14 +101,14 @@ function listLeads(request: Request, store: LeadStore): Response {
       `Query "after": "${clip(afterText!)}" is not a cursor: use the "next" of the page before`,
     );
   }
-  const leads = store.page(limit + 1, after);
+  const leads = await store.page(limit + 1, after);
   const more = leads.length > limit;
   if (more) leads.pop();
   const last = leads[leads.length - 1];
   return jsonResponse(200, {
     leads,
     next: more && last !== undefined ? encodeCursor({ name: last.name, id: last.id }) : null,
-    total: store.count(),
+    total: await store.count(),
   });
 }
 

@@ -53,7 +53,9 @@ export function createPagesHandler(sessions: Sessions): (request: Request) => Pr
     }
     const page = PAGES.find(([pattern]) => pattern.test(pathname))?.[1];
     if (page === undefined) return await notFoundResponse(request);
-    if (!sessions.has(request)) return redirect(`/login?next=${encodeURIComponent(pathname + search)}`);
+    if (!(await sessions.has(request))) {
+      return redirect(`/login?next=${encodeURIComponent(pathname + search)}`);
+    }
     return await servePage(page);
   };
 }

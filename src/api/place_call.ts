@@ -56,7 +56,7 @@ export interface PlaceCallOptions {
   /** The engine of a persona, for checking `voice`. @default every persona is on the Realtime API */
   engineOf?: (personaId: string) => EngineId | undefined;
   /** Allows a request or answers why not. @default the bearer check against API_TOKEN */
-  authorize?: (req: Request) => Response | undefined;
+  authorize?: (req: Request) => Response | undefined | Promise<Response | undefined>;
 }
 
 /** A validated request body. */
@@ -94,7 +94,7 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
     }
     const refused = options.authorize === undefined
       ? requireBearer(req, config.apiToken)
-      : options.authorize(req);
+      : await options.authorize(req);
     if (refused !== undefined) {
       await req.body?.cancel();
       return refused;

@@ -34,14 +34,14 @@ export interface SoftphoneOptions {
 }
 
 /** Builds the softphone socket handler. */
-export function createSoftphoneHandler(options: SoftphoneOptions): (request: Request) => Response {
+export function createSoftphoneHandler(options: SoftphoneOptions): (request: Request) => Promise<Response> {
   const { sessions, personas, hub, log } = options;
-  return (request) => {
+  return async (request) => {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return jsonError(426, "/api/softphone is the browser's call socket: connect with Upgrade: websocket");
     }
     // A WebSocket handshake is never blocked by the browser's same-origin policy: check Origin here.
-    if (!sessions.has(request)) return jsonError(401, "Sign in first: the softphone needs a session");
+    if (!(await sessions.has(request))) return jsonError(401, "Sign in first: the softphone needs a session");
     if (!sessions.sameOrigin(request)) return jsonError(403, "Cross-origin softphone connection refused");
     const query = new URL(request.url).searchParams;
     const personaId = query.get("persona") ?? "";

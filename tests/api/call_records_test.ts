@@ -229,7 +229,7 @@ Deno.test("call records API", async (t) => {
     await t.step("one record; 404 naming the sid", async () => {
       const [status, body] = await getJson(`${server.url}/api/calls/CA1`);
       assert.equal(status, 200);
-      assert.deepEqual(body, JSON.parse(JSON.stringify(store.getCall("CA1"))));
+      assert.deepEqual(body, JSON.parse(JSON.stringify(await store.getCall("CA1"))));
       assert.equal((body as { durationMs: number }).durationMs, 4_000);
       const [missing, error] = await getJson(`${server.url}/api/calls/CA404`);
       assert.equal(missing, 404);
@@ -322,7 +322,7 @@ Deno.test("call records API", async (t) => {
       assert.equal(await within(client.next(), "the end of the stream"), undefined);
       await within(watched.unsubscribed.promise, "the unsubscribe");
       assert.equal(watched.live, 0);
-      assert.equal(store.getCall("CA_LIVE")?.endReason, "agent_hung_up");
+      assert.equal((await store.getCall("CA_LIVE"))?.endReason, "agent_hung_up");
     });
 
     await t.step("SSE of an ended call: the snapshot only", async () => {

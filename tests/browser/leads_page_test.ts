@@ -62,8 +62,8 @@ Deno.test("leads page: pages of 100, and an import that skips or updates known n
     await page.locator(".import-duplicates").innerText(),
     /Line 3, \+14155552000: already lead #131 — updated/,
   );
-  assert.equal(rig.leads.get(130)?.name, "Lead 129 renamed");
-  assert.equal(rig.leads.get(130)?.company, "Acme");
+  assert.equal((await rig.leads.get(130))?.name, "Lead 129 renamed");
+  assert.equal((await rig.leads.get(130))?.company, "Acme");
   assert.equal(rig.leads.count(), 131, "nothing was imported twice");
 
   await page.getByRole("button", { name: "Previous" }).click();

@@ -77,7 +77,7 @@ Deno.test("a webhook whose media stream never connects ends with never_connected
 
   const text = await within(feed.text, "the live feed to end");
   assert.match(text, /event: call\.ended\ndata: .*"reason":"never_connected"/);
-  const record = p.store.getCall(callSid);
+  const record = await p.store.getCall(callSid);
   assert.equal(record?.endReason, "never_connected");
   assert.match(record?.endDetail ?? "", /no media stream started within 0\.3 s of the voice webhook/);
   assert.equal(record?.persona, "quiet", "the inbound persona");
@@ -98,7 +98,7 @@ Deno.test("an OpenAI refusal before `start` still gives the record an end", asyn
 
   const ended = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === callSid), "the end");
   assert.equal(ended.reason, "never_connected");
-  assert.equal(p.store.getCall(callSid)?.endReason, "never_connected");
+  assert.equal((await p.store.getCall(callSid))?.endReason, "never_connected");
 });
 
 Deno.test("a call Twilio reports finished before any stream ends at once, with Twilio's status", async () => {

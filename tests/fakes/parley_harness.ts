@@ -157,7 +157,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     counters,
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
-    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.store === undefined ? {} : { store: options.store, afterStream: options.store }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.streamConnectTimeoutMs === undefined
       ? {}

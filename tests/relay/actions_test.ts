@@ -126,7 +126,7 @@ Deno.test("Realtime: end_call hangs up once the goodbye was heard; the action an
       await unsigned.body?.cancel();
       const unknown = await t.postTwilio(AFTER_STREAM, { CallSid: `CA${"0".repeat(32)}` });
       assert.match(await unknown.text(), /<Say>Tess is away\.<\/Say>/);
-      const record = store.getCall(callSid)!;
+      const record = (await store.getCall(callSid))!;
       assert.equal(record.afterStream, "hangup");
       assert.equal(record.endReason, "agent_hung_up");
       assert.deepEqual(record.toolCalls.map((c) => [c.name, c.status]), [["end_call", "ok"]]);

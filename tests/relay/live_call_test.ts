@@ -104,7 +104,7 @@ Deno.test("a GPT-Live call greets, relays untouched, logs and records turns, cos
       await within(session.closed, "the GPT-Live socket closing");
       await within(t.waitForLog(/Call ended: CallSid=\S+ reason=caller_hung_up/), "the end");
 
-      const record = store.getCall(call.callSid)!;
+      const record = (await store.getCall(call.callSid))!;
       assert.equal(record.engine, "live");
       assert.equal(record.model, "gpt-live-1.1");
       assert.deepEqual(record.transcript.map((turn) => [turn.speaker, turn.text]), [

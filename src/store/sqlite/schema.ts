@@ -144,6 +144,13 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN max_reconnect_gap_ms INTEGER;
   ALTER TABLE calls ADD COLUMN caller_frames_dropped TEXT;
   `,
+  // 6: the instance (INSTANCE_ID) that runs each call, and the position of the last event applied
+  // (a live feed resumes after it). Records from before stay unnamed (NULL).
+  `
+  ALTER TABLE calls ADD COLUMN instance TEXT;
+  ALTER TABLE calls ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX calls_open_instance ON calls (instance) WHERE ended_at IS NULL;
+  `,
 ];
 
 /** The schema version this build writes. */
