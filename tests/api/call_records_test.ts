@@ -374,3 +374,47 @@ Deno.test("SSE sends heartbeat comments", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SSE: an event published while the snapshot is read comes next, and none is repeated", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_api_" });
+  const records = openCallStore(`${dir}/parley.db`);
+  const hub = new CallHub();
+  const offStore = hub.subscribe(records.listener);
+  const line = (text: string): CallEvent => ({
+    type: "transcript",
+    at: 2_000,
+    callSid: "CA_RACE",
+    speaker: "caller",
+    text,
+  });
+  // The store answers asynchronously now: an event can land between the read and the subscription.
+  const store: Pick<CallStore, "listCalls" | "getCall"> = {
+    listCalls: (options) => records.listCalls(options),
+    getCall: async (callSid) => {
+      const record = await records.getCall(callSid);
+      hub.emit(line("published during the read"));
+      return record;
+    },
+  };
+  hub.emit({ type: "session.configured", at: 1_000, callSid: "CA_RACE" });
+  hub.emit(line("before the read"));
+  const server = serve(createCallRecordsHandler({ store, hub, apiToken: TOKEN, heartbeatMs: 3_600_000 }));
+  try {
+    const client = new SseClient();
+    await client.open(`${server.url}/api/calls/CA_RACE/events`);
+    const snapshot = JSON.parse((await client.next())?.data ?? "{}");
+    assert.deepEqual(snapshot.transcript.map((l: { text: string }) => l.text), ["before the read"]);
+    assert.equal(snapshot.eventSeq, 2);
+    const next = await within(client.next(), "the event published during the read");
+    assert.equal(JSON.parse(next?.data ?? "{}").text, "published during the read");
+    hub.emit(line("after the subscription"));
+    const after = await within(client.next(), "the live event");
+    assert.equal(JSON.parse(after?.data ?? "{}").text, "after the subscription");
+    await client.disconnect();
+  } finally {
+    await server.close();
+    offStore();
+    records.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
