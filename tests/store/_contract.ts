@@ -170,8 +170,22 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     },
   );
 
+  await t.step("bus: a subscription to every call hears this instance's events only", async () => {
+    await withStores(async (open, factory) => {
+      const alpha = busOf(factory, await open("alpha"));
+      const beta = busOf(factory, await open("beta"));
+      const heard: string[] = [];
+      // What the store and the never-connected watch act on: never another instance's calls.
+      const off = alpha.subscribe((event) => heard.push(event.callSid));
+      beta.publish(started(OTHER, 1_000));
+      alpha.publish(started(SID, 1_000));
+      off();
+      assert.deepEqual(heard, [SID]);
+    });
+  });
+
   await t.step(
-    "crash clean-up: only this instance's open calls (and unnamed old ones) are closed",
+    "crash clean-up: only this instance's open calls are closed",
     async () => {
       await withStores(async (open) => {
         const alpha = await open("alpha");
