@@ -18,7 +18,8 @@
 
 import { readBodyText } from "../http/body.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import type { Lead, LeadInput, LeadStore, LeadUpdate } from "../store/sqlite/leads.ts";
+import type { Lead, LeadInput, LeadUpdate } from "../store/lead.ts";
+import type { Leads as LeadStore } from "../store/ports.ts";
 import { parseCsv } from "./csv.ts";
 import { checkLead, type LeadProblem, MAX_LEAD_FIELDS, TEXT_FIELDS } from "./lead_checks.ts";
 

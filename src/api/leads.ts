@@ -16,7 +16,8 @@
 
 import { readBodyJson } from "../http/body.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import type { LeadCursor, LeadInput, LeadStore } from "../store/sqlite/leads.ts";
+import type { LeadCursor, LeadInput } from "../store/lead.ts";
+import type { Leads as LeadStore } from "../store/ports.ts";
 import { checkLead, type LeadProblem } from "./lead_checks.ts";
 import { importLeads } from "./lead_import.ts";
 
