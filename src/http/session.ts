@@ -11,8 +11,6 @@
 
 import { checkBearer, requireBearer } from "./auth.ts";
 import { jsonError } from "./responses.ts";
-import type { SignInSessions } from "../store/ports.ts";
-import { createMemorySignInSessions } from "../store/memory/sign_in_sessions.ts";
 
 /** The session cookie's name. */
 export const SESSION_COOKIE = "parley_session";
@@ -20,6 +18,19 @@ export const SESSION_COOKIE = "parley_session";
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * Where sign-in sessions are kept, by their random id (the cookie's value): a storage port (see
+ * `src/store/ports.ts`); one SQLite instance keeps them in memory, several instances share them.
+ */
+export interface SignInSessions {
+  /** Keeps session `id` until `expiresAt` (epoch ms); `now` lets the adapter forget expired ones. */
+  create(id: string, expiresAt: number, now: number): Promise<void>;
+  /** True while session `id` exists and `now` is before its expiry; an expired one is forgotten. */
+  isLive(id: string, now: number): Promise<boolean>;
+  /** Forgets session `id` (signing out); unknown ids are ignored. */
+  end(id: string): Promise<void>;
+}
 
 /** Options for {@linkcode createSessions}. */
 export interface SessionOptions {
@@ -129,4 +140,36 @@ function originOf(url: string | null): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A session table in memory.
+ *
+ * @example
+ * ```ts
+ * const sessions = createMemorySignInSessions();
+ * await sessions.create(id, Date.now() + 60_000, Date.now());
+ * await sessions.isLive(id, Date.now()); // true
+ * ```
+ */
+export function createMemorySignInSessions(): SignInSessions {
+  const live = new Map<string, number>();
+  return {
+    create(id, expiresAt, now) {
+      for (const [other, expires] of live) if (expires <= now) live.delete(other);
+      live.set(id, expiresAt);
+      return Promise.resolve();
+    },
+    isLive(id, now) {
+      const expires = live.get(id);
+      if (expires === undefined) return Promise.resolve(false);
+      if (expires > now) return Promise.resolve(true);
+      live.delete(id);
+      return Promise.resolve(false);
+    },
+    end(id) {
+      live.delete(id);
+      return Promise.resolve();
+    },
+  };
 }

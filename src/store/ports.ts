@@ -10,6 +10,12 @@
 import type { AfterStreamAction, CallEvent, CallEventListener, EndReason } from "../calls/call_events.ts";
 import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth } from "./call_record.ts";
 import type { Lead, LeadCall, LeadCursor, LeadInput, LeadUpdate } from "./lead.ts";
+import type { SignInSessions } from "../http/session.ts";
+import type { UsedStreamTokens } from "../twilio/stream_token.ts";
+
+// Declared beside the code that uses them (so http/ and twilio/ need nothing from store/), and part
+// of the storage ports all the same.
+export type { SignInSessions, UsedStreamTokens };
 
 /**
  * Call records. A record is built from the call's events, merged by CallSid whatever order they come
@@ -68,25 +74,6 @@ export interface Leads {
   callsOf(phone: string): Promise<LeadCall[]>;
   /** Closes the leads. */
   close(): void;
-}
-
-/** Browser sign-in sessions, by their random id (the cookie's value). */
-export interface SignInSessions {
-  /** Keeps session `id` until `expiresAt` (epoch ms); `now` lets the adapter forget expired ones. */
-  create(id: string, expiresAt: number, now: number): Promise<void>;
-  /** True while session `id` exists and `now` is before its expiry; an expired one is forgotten. */
-  isLive(id: string, now: number): Promise<boolean>;
-  /** Forgets session `id` (signing out); unknown ids are ignored. */
-  end(id: string): Promise<void>;
-}
-
-/** The ledger of stream tokens already used, so that each opens one media socket at most. */
-export interface UsedStreamTokens {
-  /**
-   * Marks `token` used until `expiresAt` (epoch ms; it is refused as expired after that anyway).
-   * Resolves true for the first claim of a token, false for every later one, even concurrent.
-   */
-  claim(token: string, expiresAt: number, now: number): Promise<boolean>;
 }
 
 /** What Twilio was told to do after a call's stream, as the `<Connect action>` route reads it. */

@@ -19,8 +19,6 @@
 
 import { Buffer } from "node:buffer";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { createMemoryUsedStreamTokens } from "../store/memory/used_stream_tokens.ts";
-import type { UsedStreamTokens } from "../store/ports.ts";
 
 /** How long a token is valid after the webhook issued it, ms. */
 export const STREAM_TOKEN_TTL_MS = 60_000;
@@ -32,6 +30,18 @@ export type StreamTokenRefusal = "missing" | "malformed" | "forged" | "expired" 
 export type StreamTokenVerdict =
   | { ok: true; callSid: string }
   | { ok: false; reason: StreamTokenRefusal };
+
+/**
+ * The ledger of stream tokens already used, so that each opens one media socket at most: a storage
+ * port (see `src/store/ports.ts`); one SQLite instance keeps it in memory, several instances share it.
+ */
+export interface UsedStreamTokens {
+  /**
+   * Marks `token` used until `expiresAt` (epoch ms; it is refused as expired after that anyway).
+   * Resolves true for the first claim of a token, false for every later one, even concurrent.
+   */
+  claim(token: string, expiresAt: number, now: number): Promise<boolean>;
+}
 
 /** Options for {@linkcode createStreamTokens}. */
 export interface StreamTokenOptions {
@@ -124,6 +134,29 @@ export function createStreamTokens(options: StreamTokenOptions): StreamTokens {
     outstanding() {
       prune(now());
       return issued.size;
+    },
+  };
+}
+
+/**
+ * A used-token ledger in memory.
+ *
+ * @example
+ * ```ts
+ * const used = createMemoryUsedStreamTokens();
+ * await used.claim(token, expiry, Date.now()); // true
+ * await used.claim(token, expiry, Date.now()); // false
+ * ```
+ */
+export function createMemoryUsedStreamTokens(): UsedStreamTokens {
+  /** Used tokens → their expiry. */
+  const used = new Map<string, number>();
+  return {
+    claim(token, expiresAt, now) {
+      for (const [other, expiry] of used) if (expiry < now) used.delete(other);
+      if (used.has(token)) return Promise.resolve(false);
+      used.set(token, expiresAt);
+      return Promise.resolve(true);
     },
   };
 }

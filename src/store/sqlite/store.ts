@@ -7,8 +7,8 @@
  */
 
 import type { PriceTable } from "../../engines/prices.ts";
-import { createMemorySignInSessions } from "../memory/sign_in_sessions.ts";
-import { createMemoryUsedStreamTokens } from "../memory/used_stream_tokens.ts";
+import { createMemorySignInSessions } from "../../http/session.ts";
+import { createMemoryUsedStreamTokens } from "../../twilio/stream_token.ts";
 import type { Store } from "../ports.ts";
 import { openCallStore } from "./call_store.ts";
 import { openLeadStore } from "./leads.ts";
