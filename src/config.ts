@@ -309,16 +309,10 @@ const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** The host name (stable across restarts, so the startup clean-up finds the last run's calls). */
 function defaultInstanceId(): string {
-  try {
-    const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
-    return host === "" ? "local" : host;
-  } catch (error) {
-    // Without --allow-sys=hostname (tools that never record calls): one name for the lot.
-    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
-      return "local";
-    }
-    throw error;
-  }
+  // Tools that never record calls run without --allow-sys=hostname: no permission prompt for them.
+  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !== "granted") return "local";
+  const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
+  return host === "" ? "local" : host;
 }
 
 /** Reads only the variables Parley uses, so a scoped `--allow-env` is enough. */
