@@ -94,7 +94,11 @@ export function createVoiceWebhookHandler(
 
     const verdict = admission.webhook(callSid);
     if (verdict.kind === "repeat") {
-      log.info(`Repeated voice webhook for CallSid=${callSid}: answered as before (no new token or session)`);
+      // Rate-limited: a replayed capture must not flood the log either.
+      log.warnRateLimited(
+        "voice-webhook-repeat",
+        `Repeated voice webhook for CallSid=${callSid} (a Twilio retry, or a replay): answered as before (no new token or session)`,
+      );
       return xml(verdict.answer);
     }
     if (verdict.kind === "over") {
