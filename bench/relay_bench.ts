@@ -261,7 +261,8 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
             OPENAI_REALTIME_URL: upstreamUrl,
             PERSONAS_DIR: `${ROOT}tests/testdata/personas`,
             DEFAULT_PERSONA: "tester",
-            INBOUND_PERSONA: "quiet",
+            // The bench's webhooks are calls Parley did not place: the inbound persona answers them.
+            INBOUND_PERSONA: "tester",
           }
           : {
             OPENAI_LIVE_URL: upstreamUrl,

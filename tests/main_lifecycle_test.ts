@@ -43,7 +43,7 @@ Deno.test("SIGTERM drains: new calls get the fallback, the live call goes on, th
   try {
     const port = await listeningPort(parley);
     const target = { port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL };
-    const call = await placeTwilioCall(target);
+    const call = await placeTwilioCall(target, { persona: "tester" });
     call.start({ persona: "tester" });
     const session = await upstream.session(0);
     await session.waitFor("response.create");
@@ -90,7 +90,9 @@ Deno.test("a second signal ends the drain at once, ending live calls with server
   const parley = await spawnParley("start", parleyEnv(upstream, dataDir));
   try {
     const port = await listeningPort(parley);
-    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL });
+    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
+      persona: "tester",
+    });
     call.start({ persona: "tester" });
     await (await upstream.session(0)).waitFor("session.update");
     parley.child.kill("SIGTERM");
@@ -142,7 +144,9 @@ Deno.test("after a SIGKILL mid-call, the next start closes the record as server_
   let second: ParleyProcess | undefined;
   try {
     const port = await listeningPort(first);
-    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL });
+    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
+      persona: "tester",
+    });
     call.start({ persona: "tester" });
     const session = await upstream.session(0);
     await session.waitFor("response.create");

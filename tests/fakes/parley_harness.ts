@@ -38,8 +38,8 @@ export const TEST_AUTH_TOKEN = "test-auth-token-0123456789";
 /** The OpenAI key the test server sends upstream. */
 export const TEST_OPENAI_KEY = "sk-test-key-abcdefghijklmnop";
 /**
- * The tests' own personas (`tester` answers outbound calls, `quiet` inbound ones, `alex` is the
- * calling page's sales caller): never the user's `personas/`, which they edit and add to.
+ * The tests' own personas (`tester` answers calls, `quiet` is the inbound persona where a test sets
+ * INBOUND_PERSONA=quiet, `alex` is the calling page's sales caller): never the user's `personas/`, which they edit and add to.
  */
 export const TEST_PERSONAS_DIR = new URL("../testdata/personas/", import.meta.url).pathname;
 
@@ -120,8 +120,10 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
     PERSONAS_DIR: options.personasDir ?? TEST_PERSONAS_DIR,
     DEFAULT_PERSONA: "tester",
-    INBOUND_PERSONA: "quiet",
     ...options.env,
+    // The webhooks tests post are calls Parley did not place, so INBOUND_PERSONA answers them: the
+    // default persona unless a test names another (`quiet` in the persona-choice tests).
+    INBOUND_PERSONA: options.env?.INBOUND_PERSONA ?? options.env?.DEFAULT_PERSONA ?? "tester",
   });
   const serverConfig = { ...config, publicBaseUrl: config.publicBaseUrl! };
   const personas = createPersonaRegistry(await loadPersonas(config.personasDir));

@@ -9,9 +9,21 @@
 
 import assert from "node:assert/strict";
 import type { FakeLiveOptions, FakeLiveSession } from "../fakes/fake_live.ts";
-import { type FakeRealtimeSession, toneBytes } from "../fakes/fake_realtime.ts";
+import { FakeRealtimeServer, type FakeRealtimeSession, toneBytes } from "../fakes/fake_realtime.ts";
 import type { FakeTwilioCall } from "../fakes/fake_twilio.ts";
-import { newCallSid, startTestParley, type TestParley } from "../fakes/parley_harness.ts";
+import {
+  newCallSid,
+  startTestParley,
+  TEST_OPENAI_KEY,
+  TEST_PERSONAS_DIR,
+  type TestParley,
+} from "../fakes/parley_harness.ts";
+import { loadConfig } from "../../src/config.ts";
+import { createEngineChooser } from "../../src/engines/registry.ts";
+import { connectOpenAI } from "../../src/engines/upstream_socket.ts";
+import { createLogger } from "../../src/log.ts";
+import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
+import { Prewarms } from "../../src/relay/prewarm.ts";
 import { within } from "../fakes/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
@@ -327,4 +339,49 @@ Deno.test("Realtime: a claimed pre-warm that goes silent while the caller talks 
       await t.close();
     }
   });
+});
+
+Deno.test("a replacement pre-warm lives its own TTL: the one it replaced does not close it early", async () => {
+  const upstream = FakeRealtimeServer.start();
+  const lines: string[] = [];
+  const config = loadConfig({
+    OPENAI_API_KEY: TEST_OPENAI_KEY,
+    OPENAI_REALTIME_URL: upstream.url,
+    PERSONAS_DIR: TEST_PERSONAS_DIR,
+    DEFAULT_PERSONA: "tester",
+    INBOUND_PERSONA: "tester",
+  });
+  const personas = createPersonaRegistry(await loadPersonas(TEST_PERSONAS_DIR));
+  const ttlMs = 300;
+  const prewarms = new Prewarms({
+    log: createLogger({ sink: (_level, line) => lines.push(line) }),
+    setup: {
+      personas,
+      defaultPersona: "tester",
+      defaultModel: config.realtimeModel,
+      engineFor: createEngineChooser(config),
+    },
+    apiKey: TEST_OPENAI_KEY,
+    connect: connectOpenAI,
+    ttlMs,
+  });
+  try {
+    const callSid = newCallSid();
+    prewarms.openForWebhook(callSid, { persona: "tester" });
+    await upstream.session(0);
+    // The replacement comes well into the first one's lifetime (the gap is the scenario).
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const replacedAt = performance.now();
+    prewarms.openForWebhook(callSid, { persona: "tester" });
+    await within(upstream.sessions[0]!.closed, "the replaced session to close");
+    const replacement = await upstream.session(1);
+    await within(replacement.closed, "the replacement to expire");
+    const lived = performance.now() - replacedAt;
+    assert.ok(lived >= ttlMs - 1, `the replacement lived ${Math.round(lived)} ms, under its ${ttlMs} ms`);
+    assert.equal(prewarms.outcomes.expired, 1);
+    assert.equal(lines.filter((l) => /not claimed within 0\.3 s/.test(l)).length, 1);
+  } finally {
+    await prewarms.close();
+    await upstream.close();
+  }
 });
