@@ -4,7 +4,7 @@
  *
  * | route | what |
  * | --- | --- |
- * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML with a per-call stream token, once per CallSid (the placed call's persona, else `?persona=`, else INBOUND_PERSONA); see `twilio/voice_webhook.ts` |
+ * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML with a per-call stream token, once per CallSid (the placed call's persona, else `?persona=`, else INBOUND_PERSONA); see `api/voice_webhook.ts` |
  * | `GET /twilio-realtime-voice/<token>` | Twilio's Media Stream socket → one relay per call (token from the webhook) |
  * | `POST /api/twilio/status` | Twilio's call progress callback |
  * | `POST /api/twilio/after-stream` | `<Connect action>`: hang up, dial or fallback once the stream ended |
@@ -25,7 +25,7 @@
 
 import { Admission } from "./calls/admission.ts";
 import type { CallHub, RelayCounters } from "./calls/call_events.ts";
-import { LiveRelays } from "./calls/live_relays.ts";
+import { LiveRelays } from "./relay/live_relays.ts";
 import { watchNeverConnected } from "./calls/never_connected.ts";
 import type { ParleyConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
@@ -40,8 +40,8 @@ import {
   type StreamTokens,
 } from "./twilio/stream_token.ts";
 import { refuseUnsignedTwilio } from "./twilio/signature.ts";
-import { createMediaUpgradeHandler } from "./twilio/media_upgrade.ts";
-import { createVoiceWebhookHandler } from "./twilio/voice_webhook.ts";
+import { createMediaUpgradeHandler } from "./api/media_upgrade.ts";
+import { createVoiceWebhookHandler } from "./api/voice_webhook.ts";
 import { jsonError, jsonResponse } from "./http/responses.ts";
 import { createPlaceCallHandler } from "./api/place_call.ts";
 import { createTwilioStatusHandler } from "./api/twilio_status.ts";

@@ -10,8 +10,8 @@ import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { MEDIA_STREAM_PATH } from "../paths.ts";
 import type { Prewarm, Prewarms } from "../relay/prewarm.ts";
-import { closeOnHugeFrames } from "./media_stream.ts";
-import type { StreamTokenRefusal, StreamTokens } from "./stream_token.ts";
+import { closeOnHugeFrames } from "../twilio/media_stream.ts";
+import type { StreamTokenRefusal, StreamTokens } from "../twilio/stream_token.ts";
 
 /** What each stream-token refusal means, for the log line. */
 const STREAM_TOKEN_HELP: Record<StreamTokenRefusal, string> = {

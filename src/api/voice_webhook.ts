@@ -26,8 +26,8 @@ import type { Logger } from "../log.ts";
 import { AFTER_STREAM_PATH, MEDIA_STREAM_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { Prewarms } from "../relay/prewarm.ts";
-import { readTwilioForm, TwilioFormTooLargeError } from "./signature.ts";
-import { isCallSid, type StreamTokens } from "./stream_token.ts";
+import { readTwilioForm, TwilioFormTooLargeError } from "../twilio/signature.ts";
+import { isCallSid, type StreamTokens } from "../twilio/stream_token.ts";
 import {
   connectStreamTwiml,
   DEFAULT_FALLBACK_MESSAGE,
@@ -35,7 +35,7 @@ import {
   fitParameters,
   hangupTwiml,
   MAX_PARAMETER_CHARS,
-} from "./twiml.ts";
+} from "../twilio/twiml.ts";
 
 /** Twilio's values of `Direction`, recorded as sent (display only). */
 const DIRECTIONS = new Set(["inbound", "outbound-api", "outbound-dial", "trunking-originating"]);
