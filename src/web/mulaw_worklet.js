@@ -15,7 +15,8 @@ const CLIP = 32635;
 
 /** @param {number} sample a float in [-1, 1] @returns {number} one μ-law byte */
 function encode(sample) {
-  let pcm = Math.max(-1, Math.min(1, sample)) * 32767;
+  // The 16-bit sample the float stands for (× 32768, as `decode` divides), rounded as the server's.
+  let pcm = Math.max(-32768, Math.min(32767, Math.round(sample * 32768)));
   const sign = pcm < 0 ? 0x80 : 0;
   pcm = Math.min(Math.abs(pcm), CLIP) + BIAS;
   let exponent = 7;
