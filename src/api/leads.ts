@@ -19,6 +19,7 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { LeadInput, LeadStore } from "../store/leads.ts";
 import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
 import { parseCsv } from "./csv.ts";
+import type { Lead, LeadImport, LeadList, LeadWithCalls } from "./types.ts";
 import { MAX_CALL_PARAMETERS } from "./place_call.ts";
 
 /** Largest JSON body, bytes. */
@@ -54,7 +55,7 @@ export function createLeadsHandler(store: LeadStore): (request: Request) => Prom
     const { pathname } = new URL(request.url);
     const method = request.method;
     if (pathname === "/api/leads") {
-      if (method === "GET") return jsonResponse(200, { leads: store.list() });
+      if (method === "GET") return jsonResponse(200, { leads: store.list() } satisfies LeadList);
       if (method === "POST") return await createLead(request, store);
       return notAllowed(method, "GET, POST");
     }
@@ -68,7 +69,7 @@ export function createLeadsHandler(store: LeadStore): (request: Request) => Prom
       const lead = store.get(id);
       return lead === undefined
         ? unknownLead(id)
-        : jsonResponse(200, { ...lead, calls: store.callsOf(lead.phone) });
+        : jsonResponse(200, { ...lead, calls: store.callsOf(lead.phone) } satisfies LeadWithCalls);
     }
     if (method === "PATCH") return await updateLead(request, store, id);
     if (method === "DELETE") return store.delete(id) ? new Response(null, { status: 204 }) : unknownLead(id);
@@ -81,7 +82,7 @@ async function createLead(request: Request, store: LeadStore): Promise<Response>
   if (!body.ok) return jsonError(body.status, body.error);
   const checked = checkLead(body.value, false);
   if ("problem" in checked) return problemResponse(checked.problem);
-  return jsonResponse(201, store.create([checked.lead as LeadInput])[0]);
+  return jsonResponse(201, store.create([checked.lead as LeadInput])[0]! satisfies Lead);
 }
 
 async function updateLead(request: Request, store: LeadStore, id: number): Promise<Response> {
@@ -90,7 +91,7 @@ async function updateLead(request: Request, store: LeadStore, id: number): Promi
   const checked = checkLead(body.value, true);
   if ("problem" in checked) return problemResponse(checked.problem);
   const lead = store.update(id, checked.lead);
-  return lead === undefined ? unknownLead(id) : jsonResponse(200, lead);
+  return lead === undefined ? unknownLead(id) : jsonResponse(200, lead satisfies Lead);
 }
 
 async function importLeads(request: Request, store: LeadStore): Promise<Response> {
@@ -136,7 +137,7 @@ async function importLeads(request: Request, store: LeadStore): Promise<Response
     else good.push(checked.lead as LeadInput);
   }
   const imported = good.length === 0 ? [] : store.create(good);
-  return jsonResponse(errors.length === 0 ? 201 : 207, { imported, errors });
+  return jsonResponse(errors.length === 0 ? 201 : 207, { imported, errors } satisfies LeadImport);
 }
 
 type Checked = { lead: Partial<LeadInput> } | { problem: LeadProblem };

@@ -2,9 +2,11 @@
 import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
 import { formatParams, parseParams } from "./params.js";
 
+/** @typedef {import("../api/types.ts").Lead} Lead */
+
 markNav();
 const FORM_FIELDS = ["name", "phone", "company", "notes", "fields"];
-/** @type {any[]} */
+/** @type {Lead[]} */
 let leads = [];
 
 /** @param {string} id */
@@ -17,10 +19,10 @@ function resetForm() {
   $("cancel").hidden = true;
 }
 
-/** @param {any} lead */
+/** @param {Lead} lead */
 function edit(lead) {
-  input("lead-id").value = lead.id;
-  for (const id of ["name", "phone", "company", "notes"]) input(id).value = lead[id];
+  input("lead-id").value = String(lead.id);
+  for (const id of /** @type {const} */ (["name", "phone", "company", "notes"])) input(id).value = lead[id];
   input("fields").value = formatParams(lead.fields);
   $("lead-form-title").textContent = `Edit ${lead.name}`;
   $("save").textContent = "Save changes";
@@ -28,13 +30,13 @@ function edit(lead) {
   input("name").focus();
 }
 
-/** @param {any} lead */
+/** @param {Lead} lead */
 async function showCalls(lead) {
-  const full = await api(`/api/leads/${lead.id}`);
+  const full = /** @type {import("../api/types.ts").LeadWithCalls} */ (await api(`/api/leads/${lead.id}`));
   $("lead-calls").hidden = false;
   $("lead-calls-title").textContent = `Calls with ${lead.name}`;
   $("lead-calls-list").replaceChildren(
-    ...(full.calls.length === 0 ? [h("li", {}, "No calls yet.")] : full.calls.map((/** @type {any} */ c) =>
+    ...(full.calls.length === 0 ? [h("li", {}, "No calls yet.")] : full.calls.map((c) =>
       h(
         "li",
         {},
@@ -117,11 +119,11 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
   if (file === undefined) return fieldError("csv-file", "Choose a CSV file first");
   let result;
   try {
-    result = await api("/api/leads/import", {
+    result = /** @type {import("../api/types.ts").LeadImport} */ (await api("/api/leads/import", {
       method: "POST",
       text: await file.text(),
       contentType: "text/csv",
-    });
+    }));
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     return fieldError("csv-file", error.message);
@@ -143,9 +145,7 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
       h(
         "ul",
         { class: "import-errors" },
-        ...result.errors.map((/** @type {any} */ e) =>
-          h("li", {}, `Line ${e.line}, ${e.field}: ${e.message}`)
-        ),
+        ...result.errors.map((e) => h("li", {}, `Line ${e.line}, ${e.field}: ${e.message}`)),
       ),
     ),
   );
@@ -153,7 +153,7 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
 });
 
 async function load() {
-  leads = (await api("/api/leads")).leads;
+  leads = /** @type {import("../api/types.ts").LeadList} */ (await api("/api/leads")).leads;
   renderLeads();
   document.body.dataset.ready = "true";
 }

@@ -1,7 +1,7 @@
 /** Fills a voice picker from `/api/voices`, labelled as OpenAI's voices sound. */
 import { api, h } from "./app.js";
 
-/** @typedef {{ id: string, label: string | null, gender: string | null }} Voice */
+/** @typedef {import("../api/types.ts").Voice} Voice */
 
 /** @type {Map<string, Voice[]>} */
 const cache = new Map();
@@ -10,7 +10,10 @@ const cache = new Map();
 export async function voicesOf(engine) {
   let voices = cache.get(engine);
   if (voices === undefined) {
-    voices = /** @type {Voice[]} */ ((await api(`/api/voices?engine=${encodeURIComponent(engine)}`)).voices);
+    const list = /** @type {import("../api/types.ts").VoiceList} */ (
+      await api(`/api/voices?engine=${encodeURIComponent(engine)}`)
+    );
+    voices = list.voices;
     cache.set(engine, voices);
   }
   return voices;
