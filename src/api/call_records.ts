@@ -15,6 +15,7 @@ import { requireBearer } from "../http/auth.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { CallEvent, CallHub } from "../calls/call_events.ts";
 import { type CallStore, type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_store.ts";
+import type { CallFeedEvents, CallList, CallRecord } from "./types.ts";
 
 /** Options for {@linkcode createCallRecordsHandler}. */
 export interface CallRecordsOptions {
@@ -103,13 +104,13 @@ function listCalls(url: URL, options: CallRecordsOptions): Response {
   }
   const persona = url.searchParams.get("persona");
   if (persona !== null && persona !== "") filters.persona = persona;
-  return jsonResponse(200, { calls: options.store.listCalls(filters) });
+  return jsonResponse(200, { calls: options.store.listCalls(filters) } satisfies CallList);
 }
 
 function getCall(callSid: string, options: CallRecordsOptions): Response {
   const record = options.store.getCall(callSid);
   if (record === undefined) return jsonError(404, `Call "${callSid}" not found`);
-  return jsonResponse(200, record);
+  return jsonResponse(200, record satisfies CallRecord);
 }
 
 function liveEvents(callSid: string, options: CallRecordsOptions): Response {
@@ -145,7 +146,7 @@ function liveEvents(callSid: string, options: CallRecordsOptions): Response {
         if (closeStream) controller.close();
       };
 
-      send(sseFrame("snapshot", snapshot));
+      send(sseFrame("snapshot", snapshot satisfies CallFeedEvents["snapshot"]));
       if (snapshot.endedAt !== null || options.signal?.aborted === true) {
         stop(true);
         return;
@@ -173,6 +174,12 @@ function liveEvents(callSid: string, options: CallRecordsOptions): Response {
     },
   });
 }
+
+/** The events the pages read, as the feed sends them. */
+type SentFeed = { [K in Exclude<keyof CallFeedEvents, "snapshot">]: Extract<CallEvent, { type: K }> };
+/** Compiles only while each of them carries the data the pages expect (`src/api/types.ts`). */
+type _FeedMatchesPages = Assignable<SentFeed, Omit<CallFeedEvents, "snapshot">>;
+type Assignable<T extends U, U> = T;
 
 function sseFrame(event: string, data: unknown): string {
   // JSON.stringify never emits a raw line break, so one `data:` line carries it all.

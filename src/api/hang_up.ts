@@ -11,6 +11,7 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { createTwilioRestClient, TwilioRestError } from "../twilio/rest_client.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
+import type { HungUpCall } from "./types.ts";
 
 /** Options for {@linkcode createHangUpHandler}. */
 export interface HangUpOptions {
@@ -44,15 +45,17 @@ export function createHangUpHandler(options: HangUpOptions): (request: Request) 
       } catch (error) {
         if (!(error instanceof TwilioRestError)) throw error;
         log.warn(`Hang-up of CallSid=${callSid} through Twilio failed: ${error.message}`);
-        if (options.endStream(callSid)) return jsonResponse(200, { callSid, via: "stream" });
+        if (options.endStream(callSid)) {
+          return jsonResponse(200, { callSid, via: "stream" } satisfies HungUpCall);
+        }
         return jsonError(502, `Twilio refused the hang-up: ${error.message}`);
       }
       log.info(`Hung up CallSid=${callSid} through Twilio`);
-      return jsonResponse(200, { callSid, via: "twilio" });
+      return jsonResponse(200, { callSid, via: "twilio" } satisfies HungUpCall);
     }
     if (options.endStream(callSid)) {
       log.info(`Hung up CallSid=${callSid} by ending its stream`);
-      return jsonResponse(200, { callSid, via: "stream" });
+      return jsonResponse(200, { callSid, via: "stream" } satisfies HungUpCall);
     }
     return jsonError(404, `Call "${callSid.slice(0, 40)}" is not in progress on this server`);
   };

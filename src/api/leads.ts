@@ -19,6 +19,7 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { LeadCursor, LeadInput, LeadStore } from "../store/leads.ts";
 import { checkLead, type LeadProblem } from "./lead_checks.ts";
 import { importLeads } from "./lead_import.ts";
+import type { LeadList } from "./types.ts";
 
 /** Largest JSON body, bytes. */
 export const MAX_LEAD_BODY_BYTES = 16 * 1024;
@@ -103,11 +104,14 @@ function listLeads(request: Request, store: LeadStore): Response {
   const more = leads.length > limit;
   if (more) leads.pop();
   const last = leads[leads.length - 1];
-  return jsonResponse(200, {
-    leads,
-    next: more && last !== undefined ? encodeCursor({ name: last.name, id: last.id }) : null,
-    total: store.count(),
-  });
+  return jsonResponse(
+    200,
+    {
+      leads,
+      next: more && last !== undefined ? encodeCursor({ name: last.name, id: last.id }) : null,
+      total: store.count(),
+    } satisfies LeadList,
+  );
 }
 
 function encodeCursor(cursor: LeadCursor): string {

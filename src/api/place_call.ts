@@ -21,6 +21,7 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import { readBodyJson } from "../http/body.ts";
 import type { Logger } from "../log.ts";
 import { createTwilioRestClient, type MachineDetection, TwilioRestError } from "../twilio/rest_client.ts";
+import type { PlacedCall } from "./types.ts";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_PLACE_CALL_BODY_BYTES = 16 * 1024;
@@ -202,7 +203,10 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       to,
       parameters: voice === undefined ? parameters : { ...parameters, voice },
     });
-    return jsonResponse(201, { callSid, persona, ...(voice === undefined ? {} : { voice }) });
+    return jsonResponse(
+      201,
+      { callSid, persona, ...(voice === undefined ? {} : { voice }) } satisfies PlacedCall,
+    );
   };
 }
 

@@ -18,8 +18,8 @@ const STATUS_WORDS = /** @type {Record<string, string>} */ ({
   "machine-detected": "Answered by a machine",
 });
 
-/** Why a call ended (`END_REASONS` in src/calls/call_events.ts). */
-const END_WORDS = /** @type {Record<string, string>} */ ({
+/** Why a call ended, for each of `END_REASONS` in src/calls/call_events.ts (a test holds them together). */
+export const END_WORDS = /** @type {Record<string, string>} */ ({
   caller_hung_up: "Ended: the caller hung up",
   agent_hung_up: "Ended: the agent hung up",
   transferred: "Transferred to a person",
