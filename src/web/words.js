@@ -26,6 +26,7 @@ export const END_WORDS = /** @type {Record<string, string>} */ ({
   voicemail_left: "Ended: voicemail left",
   hung_up_by_user: "Ended: hung up from Parley",
   upstream_refused: "Failed: OpenAI refused the session",
+  upstream_unreachable: "Failed: OpenAI could not be reached",
   upstream_dropped: "Ended: the connection to OpenAI was lost",
   no_start: "Failed: the call's audio never started",
   never_connected: "Not connected",
