@@ -29,7 +29,7 @@ import {
   readFrameId,
   Samples,
   UNKNOWN_CALL,
-} from "./_frames.ts";
+} from "../testing/frames.ts";
 
 const APPEND_PREFIX = `{"type":"input_audio_buffer.append","audio":"`;
 

@@ -34,9 +34,9 @@ import {
   Samples,
   type Summary,
   UNKNOWN_CALL,
-} from "./_frames.ts";
-import { RawWebSocket } from "./_ws_client.ts";
-import { postVoiceWebhook, streamSignature } from "../tests/fakes/twilio_webhook.ts";
+} from "../testing/frames.ts";
+import { RawWebSocket } from "../testing/ws_client.ts";
+import { postVoiceWebhook, streamSignature } from "../testing/twilio_webhook.ts";
 
 /** Where the relay listens and how calls reach it. */
 export interface LoadTarget {

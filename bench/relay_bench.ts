@@ -3,7 +3,7 @@
  *
  * For each call count N it starts Parley as a subprocess (`main.ts` with the `start` task's exact
  * permission flags) against an in-process fake Realtime server, then again against the shared
- * GPT-Live fake (`tests/fakes/fake_live.ts`, calls on `tester_live`), runs N simulated Twilio calls at
+ * GPT-Live fake (`testing/fake_live.ts`, calls on `tester_live`), runs N simulated Twilio calls at
  * once (a 160-byte frame every 20 ms each way, marks echoed on a real-time playback clock, the
  * caller cutting in once per call), and then does the same with `bench/bare_relay.ts`. It prints,
  * per N, each figure for Parley, for the floor and their ratio, checks the targets, and writes
@@ -41,7 +41,7 @@ import {
   spawnServer,
 } from "./_proc.ts";
 import { type CpuProfile, profileMarkdown, type ProfileSummary, summariseProfile } from "./_profile.ts";
-import type { FrameCounts, Summary } from "./_frames.ts";
+import type { FrameCounts, Summary } from "../testing/frames.ts";
 import { type FirstWordRow, firstWordTable, runFirstWord } from "./first_word.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -3,7 +3,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startTestParley, TEST_PUBLIC_BASE_URL } from "./fakes/parley_harness.ts";
+import { startTestParley, TEST_PUBLIC_BASE_URL } from "../testing/parley_harness.ts";
 
 /** POSTs the webhook as Twilio would, signed over the public URL. */
 async function postWebhook(

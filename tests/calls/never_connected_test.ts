@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { openCallStore } from "../../src/store/call_store.ts";
 import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
-import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 
 const API_TOKEN = "never-connected-token-0123456789";
 const AUTH = { authorization: `Bearer ${API_TOKEN}` };

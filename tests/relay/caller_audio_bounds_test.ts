@@ -10,10 +10,10 @@ import assert from "node:assert/strict";
 import { createRealtimeEngine } from "../../src/engines/realtime/engine.ts";
 import { connectOpenAI } from "../../src/engines/upstream_socket.ts";
 import { MAX_QUEUED_FRAMES, UpstreamSession } from "../../src/relay/upstream_session.ts";
-import { DeafUpstream } from "../fakes/deaf_upstream.ts";
-import { fromBase64 } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { DeafUpstream } from "../../testing/deaf_upstream.ts";
+import { fromBase64 } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 
 /** Frame `n`: 160 bytes carrying `n` in its first two bytes. */
 function frame(n: number): Uint8Array {

@@ -5,9 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { toBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 import { openCallStore } from "../../src/store/call_store.ts";
 
@@ -188,7 +188,7 @@ Deno.test("GPT-Live: when the model gives way to the caller, the audio it left a
 Deno.test("GPT-Live: refusals and a session the server ends are explained in plain words", async (t) => {
   const cases: {
     name: string;
-    setup: (live: import("../fakes/fake_live.ts").FakeLiveServer) => void;
+    setup: (live: import("../../testing/fake_live.ts").FakeLiveServer) => void;
     line: RegExp;
   }[] = [
     {

@@ -8,11 +8,11 @@
  */
 
 import assert from "node:assert/strict";
-import type { FakeLiveOptions, FakeLiveSession } from "../fakes/fake_live.ts";
-import { type FakeRealtimeSession, toneBytes } from "../fakes/fake_realtime.ts";
-import type { FakeTwilioCall } from "../fakes/fake_twilio.ts";
-import { newCallSid, startTestParley, type TestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import type { FakeLiveOptions, FakeLiveSession } from "../../testing/fake_live.ts";
+import { type FakeRealtimeSession, toneBytes } from "../../testing/fake_realtime.ts";
+import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
+import { newCallSid, startTestParley, type TestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 /** The issue's bound: the held greeting's first frame reaches Twilio this soon after `start`. */

@@ -7,9 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import { toBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 const SPEECH = toneBytes(20, 0x10);

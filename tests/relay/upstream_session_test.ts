@@ -9,7 +9,7 @@ import type { Engine, EngineEvent, SessionPlan } from "../../src/engines/engine.
 import { createRealtimeEngine } from "../../src/engines/realtime/engine.ts";
 import { connectOpenAI } from "../../src/engines/upstream_socket.ts";
 import { UpstreamSession } from "../../src/relay/upstream_session.ts";
-import { FakeRealtimeServer } from "../fakes/fake_realtime.ts";
+import { FakeRealtimeServer } from "../../testing/fake_realtime.ts";
 
 const PLAN: SessionPlan = {
   persona: { voice: "marin", instructions: "Be brief." },

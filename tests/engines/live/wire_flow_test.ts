@@ -14,9 +14,9 @@ import {
 } from "../../../src/engines/live/events.ts";
 import { sessionStartEvent } from "../../../src/engines/live/session.ts";
 import { SessionClock, type TranscriptTurn, TurnAssembler } from "../../../src/engines/live/transcripts.ts";
-import { FakeLiveServer } from "../../fakes/fake_live.ts";
-import { toBase64, toneBytes } from "../../fakes/fake_realtime.ts";
-import { within } from "../../fakes/within.ts";
+import { FakeLiveServer } from "../../../testing/fake_live.ts";
+import { toBase64, toneBytes } from "../../../testing/fake_realtime.ts";
+import { within } from "../../../testing/within.ts";
 
 Deno.test("a GPT-Live call over the wire: greeting, caller turn, answer, turns and close", async () => {
   await using live = FakeLiveServer.start({
