@@ -9,12 +9,7 @@
  */
 
 import type { FakeTwilioCall } from "../testing/fake_twilio.ts";
-import {
-  connectStream,
-  newCallSid,
-  postVoiceWebhook,
-  type TwilioTarget,
-} from "../testing/twilio_webhook.ts";
+import { connectStream, newCallSid, postVoiceWebhook, type TwilioTarget } from "../testing/twilio_webhook.ts";
 import type { BenchUpstream } from "./_fake_upstream.ts";
 import { framePayload, UNKNOWN_CALL } from "../testing/frames.ts";
 
