@@ -1,7 +1,7 @@
 /**
  * The bench's GPT-Live upstream: the shared fake (`testing/fake_live.ts`, bench mode: caller
  * appends recognised without JSON.parse and timed by the id in their payload) driven on the load's
- * shared 20 ms grid, with the same surface as the Realtime {@linkcode FakeUpstream}.
+ * shared 20 ms grid, with the same surface as the Realtime {@linkcode RealtimeBenchUpstream}.
  *
  * Per session: `session.start` is answered by the fake (`session.started`, strict checks); the
  * greeting (`session.commentary.append`) starts the agent's speech: one frame at once, then one
@@ -20,7 +20,7 @@ import {
   emptyUpstreamCounts,
   type FakeUpstreamCounts,
   type FakeUpstreamOptions,
-} from "./_fake_upstream.ts";
+} from "./_realtime_upstream.ts";
 import { FRAME_MS, FrameLedger, framePayload, readFrameId, UNKNOWN_CALL } from "../testing/frames.ts";
 
 /** How long the model stays quiet when the caller talks over it. */
