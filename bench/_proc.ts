@@ -9,7 +9,7 @@
  * @module
  */
 
-import { LineReader } from "../tests/fakes/line_reader.ts";
+import { LineReader } from "../testing/line_reader.ts";
 
 export { LineReader };
 

@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { FakeRealtimeServer, toneBytes } from "./fakes/fake_realtime.ts";
-import { within } from "./fakes/within.ts";
+import { FakeRealtimeServer, toneBytes } from "../testing/fake_realtime.ts";
+import { within } from "../testing/within.ts";
 import {
   listeningPort,
   type ParleyProcess,
@@ -15,7 +15,7 @@ import {
   reap,
   spawnParley,
   TEST_PERSONAS_DIR,
-} from "./fakes/parley_process.ts";
+} from "../testing/parley_process.ts";
 
 const AUTH_TOKEN = "lifecycle-auth-token-0123456789";
 const API_TOKEN = "lifecycle-api-token-0123456789";

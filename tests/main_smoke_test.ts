@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { FakeRealtimeServer, toneBytes } from "./fakes/fake_realtime.ts";
-import { placeTwilioCall, REPO, spawnParley, TEST_PERSONAS_DIR } from "./fakes/parley_process.ts";
+import { FakeRealtimeServer, toneBytes } from "../testing/fake_realtime.ts";
+import { placeTwilioCall, REPO, spawnParley, TEST_PERSONAS_DIR } from "../testing/parley_process.ts";
 
 Deno.test("main.ts starts with the start task's permissions, relays a call and stops on SIGTERM", async () => {
   const upstream = FakeRealtimeServer.start();

@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { callDatabasePath, openCallStore } from "../../src/store/call_store.ts";
 import { openLeadStore } from "../../src/store/leads.ts";
-import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 const API_TOKEN = "calling-api-token-0123456789abcdef";

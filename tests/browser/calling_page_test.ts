@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { launchChromium, screenshot } from "./_chromium.ts";
 import { signIn, startRig, TEST_ACCOUNT_SID } from "./_signed_in.ts";
-import { TEST_PUBLIC_BASE_URL } from "../fakes/parley_harness.ts";
-import type { FakeTwilioCall } from "../fakes/fake_twilio.ts";
-import { toneBytes } from "../fakes/fake_realtime.ts";
-import { within } from "../fakes/within.ts";
+import { TEST_PUBLIC_BASE_URL } from "../../testing/parley_harness.ts";
+import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { within } from "../../testing/within.ts";
 import { startTcpProxy } from "./_tcp_proxy.ts";
 
 const CSV = [

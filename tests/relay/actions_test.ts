@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { decodeDtmf } from "../fakes/dtmf_decoder.ts";
-import { toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { decodeDtmf } from "../../testing/dtmf_decoder.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { openCallStore } from "../../src/store/call_store.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
 import {

@@ -3,8 +3,8 @@
  */
 
 import assert from "node:assert/strict";
-import { fromBase64, toBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import { newCallSid, startTestParley, TEST_OPENAI_KEY } from "../fakes/parley_harness.ts";
+import { fromBase64, toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { newCallSid, startTestParley, TEST_OPENAI_KEY } from "../../testing/parley_harness.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 const testEnv = { DEFAULT_PERSONA: "tester" };

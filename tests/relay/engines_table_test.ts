@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { type FakeLiveSession } from "../fakes/fake_live.ts";
-import { type FakeRealtimeSession, toBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley, TEST_OPENAI_KEY, type TestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { type FakeLiveSession } from "../../testing/fake_live.ts";
+import { type FakeRealtimeSession, toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley, TEST_OPENAI_KEY, type TestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 /** What the table reads of either fake's session. */

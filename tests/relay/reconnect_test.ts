@@ -7,9 +7,10 @@
  */
 
 import assert from "node:assert/strict";
-import { toBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { sendFrames } from "../../testing/send_frames.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 const SPEECH = toneBytes(20, 0x10);
@@ -19,21 +20,6 @@ const LIVE_PERSONA = personaSource({
   voice: "marin",
   instructions: "You are Sam. Keep answers short.",
 });
-
-/** Sends 20 ms frames in real time until `until` settles (speech for `speechMs`, then silence). */
-async function keepTalking(
-  call: { sendMedia(b: Uint8Array): void },
-  until: Promise<unknown>,
-  speechMs = Infinity,
-): Promise<void> {
-  let done = false;
-  until.then(() => done = true, () => done = true);
-  for (let ms = 0; !done; ms += 20) {
-    call.sendMedia(ms < speechMs ? SPEECH : SILENCE);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await until;
-}
 
 Deno.test("Realtime: a drop mid-call reconnects with the history; audio flows again within 2 s", async () => {
   const t = await startTestParley({ env: { METRICS_PUBLIC: "on" } });
@@ -60,7 +46,7 @@ Deno.test("Realtime: a drop mid-call reconnects with the history; audio flows ag
     const droppedAt = performance.now();
     first.drop();
     const second = await within(t.upstream.session(1), "the new session", 2000);
-    const talking = keepTalking(call, second.waitFor("input_audio_buffer.append"));
+    const talking = sendFrames(call, { frame: SPEECH, until: second.waitFor("input_audio_buffer.append") });
     const audio = await within(second.waitFor("input_audio_buffer.append"), "caller audio again", 2000);
     await talking;
     assert.ok(audio.at - droppedAt < 2000, `audio again after ${Math.round(audio.at - droppedAt)} ms`);
@@ -118,7 +104,7 @@ Deno.test("a stalled upstream (silent while the caller talks) is replaced", asyn
     const first = await within(t.upstream.session(0), "first session");
     await first.waitFor("session.update");
     const reconnected = t.waitForEvent("reconnected");
-    await keepTalking(call, within(reconnected, "the stall noticed", 5000));
+    await sendFrames(call, { frame: SPEECH, until: within(reconnected, "the stall noticed", 5000) });
     assert.equal((await reconnected).cause, "stalled");
     assert.equal(t.upstream.sessions.length, 2);
     call.close();
@@ -191,7 +177,10 @@ for (
         const call = await t.startCall({ persona: "sam" });
         const first = await within(t.live.session(0), "first session");
         await first.waitFor("session.start");
-        await keepTalking(call, within(t.waitForLog(/AI said: "Sure\."/), "the first turn", 8000), 300);
+        await sendFrames(call, {
+          frame: (ms) => ms < 300 ? SPEECH : SILENCE,
+          until: within(t.waitForLog(/AI said: "Sure\."/), "the first turn", 8000),
+        });
         // deno-lint-ignore no-explicit-any
         end(first as any);
         const droppedAt = performance.now();
@@ -204,7 +193,10 @@ for (
           m.content[0]!.text,
         ]);
         assert.deepEqual(history, [["user", "I need a quote."], ["assistant", "Sure."]]);
-        const talking = keepTalking(call, second.waitFor("session.input_audio.append"));
+        const talking = sendFrames(call, {
+          frame: SPEECH,
+          until: second.waitFor("session.input_audio.append"),
+        });
         const audio = await within(second.waitFor("session.input_audio.append"), "audio again", 2000);
         await talking;
         assert.ok(audio.at - droppedAt < 2000);

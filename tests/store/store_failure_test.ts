@@ -7,9 +7,9 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { BUSY_TIMEOUT_MS, openCallStore } from "../../src/store/call_store.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;

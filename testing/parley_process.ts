@@ -11,7 +11,7 @@ import { LineReader } from "./line_reader.ts";
 export { placeTwilioCall, postVoiceWebhook, type TwilioTarget } from "./twilio_webhook.ts";
 
 /** The repository root. */
-export const REPO: string = new URL("../../", import.meta.url).pathname;
+export const REPO: string = new URL("../", import.meta.url).pathname;
 
 /**
  * The tests' own personas (`tester` answers outbound calls, `quiet` inbound ones): never the user's
