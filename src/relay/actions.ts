@@ -213,6 +213,8 @@ export class CallActions {
       false,
     );
     this.#after = { action: "hangup" };
+    // After a voicemail, end_call is the model saying it is done: the disposition stays voicemail_left.
+    if (this.#hangUp?.reason === "voicemail_left") return this.#hangUp.check();
     this.#startHangUp("agent_hung_up", "the agent ended the call (end_call)", false);
   }
 
