@@ -40,6 +40,14 @@ import {
   type PriceTable,
 } from "./prices.ts";
 import { WriteQueue } from "./write_queue.ts";
+import { CallHeartbeat } from "./heartbeat.ts";
+
+/** A heartbeat in the write queue: these running calls were alive at `at`. */
+interface Heartbeat {
+  type: "heartbeat";
+  callSids: readonly string[];
+  at: number;
+}
 
 /** One line of the conversation. */
 export interface TranscriptLine {
@@ -180,7 +188,7 @@ export interface CallStore {
   health(): StoreHealth;
   /**
    * Ends every record a previous run left open (a crash or SIGKILL) with `reason`, at the time of
-   * its last event, and returns their CallSids. Call it once at startup, before any call.
+   * its last event or heartbeat, whichever is later, and returns their CallSids. Call it once at startup, before any call.
    */
   closeAbandonedRecords(reason: EndReason, detail: string): string[];
   /** Closes the database; later events are dropped with a logged error. */
@@ -207,6 +215,10 @@ export interface CallStoreOptions {
   maxPendingEvents?: number;
   /** First retry after a failed write, ms (doubles up to 5 s). @default 100 */
   firstRetryMs?: number;
+  /** How often a running call's record is stamped alive, ms. @default HEARTBEAT_MS */
+  heartbeatMs?: number;
+  /** Wall clock of the heartbeat, epoch ms. @default Date.now */
+  wallClock?: () => number;
 }
 
 /**
@@ -289,14 +301,15 @@ class SqliteCallStore implements CallStore {
   #prices: PriceTable;
   #statements = new Map<string, StatementSync>();
   #onError: (message: string) => void;
-  #queue: WriteQueue<CallEvent>;
+  #queue: WriteQueue<CallEvent | Heartbeat>;
+  #heartbeat: CallHeartbeat;
 
   constructor(db: DatabaseSync, path: string, options: CallStoreOptions) {
     this.#db = db;
     this.#prices = options.prices ?? DEFAULT_PRICES;
     this.#onError = options.onError ?? ((message: string) => console.error(message));
     const where = `DATA_DIR "${dirname(path)}" (${path})`;
-    this.#queue = new WriteQueue<CallEvent>({
+    this.#queue = new WriteQueue<CallEvent | Heartbeat>({
       write: (batch) => this.#writeBatch(batch),
       flushDelayMs: FLUSH_DELAY_MS,
       ...(options.maxPendingEvents === undefined ? {} : { maxPending: options.maxPendingEvents }),
@@ -323,14 +336,35 @@ class SqliteCallStore implements CallStore {
         );
         return;
       }
+      this.#heartbeat.saw(event);
       this.#queue.push(event);
     };
+    // Through the queue like any event: a failing disk keeps it in memory with the rest.
+    this.#heartbeat = new CallHeartbeat({
+      beat: (callSids, at) => {
+        if (!this.#db.isOpen) return;
+        this.#queue.push({ type: "heartbeat", callSids, at });
+        if (!this.#queue.failing) this.#queue.flush();
+      },
+      ...(options.heartbeatMs === undefined ? {} : { intervalMs: options.heartbeatMs }),
+      ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
+    });
   }
 
   /** Writes queued events in one transaction; a bad event is reported and skipped, a failing database throws. */
-  #writeBatch(events: readonly CallEvent[]): void {
+  #writeBatch(events: readonly (CallEvent | Heartbeat)[]): void {
     this.#transaction(() => {
       for (const event of events) {
+        if (event.type === "heartbeat") {
+          for (const callSid of event.callSids) {
+            this.#run(
+              "UPDATE calls SET alive_at = ? WHERE call_sid = ? AND ended_at IS NULL",
+              event.at,
+              callSid,
+            );
+          }
+          continue;
+        }
         try {
           this.#apply(event);
         } catch (error) {
@@ -366,7 +400,7 @@ class SqliteCallStore implements CallStore {
          COALESCE(started_at, 0), COALESCE(session_configured_at, 0),
          COALESCE(${lastEvent("call_statuses")}, 0), COALESCE(${lastEvent("transcript")}, 0),
          COALESCE(${lastEvent("turn_latencies")}, 0), COALESCE(${lastEvent("interruptions")}, 0),
-         COALESCE(${lastEvent("usage")}, 0))
+         COALESCE(${lastEvent("usage")}, 0), COALESCE(alive_at, 0))
        WHERE ended_at IS NULL RETURNING call_sid`,
     ).all(reason, detail) as Row[];
     return rows.map((row) => String(row.call_sid));
@@ -374,6 +408,7 @@ class SqliteCallStore implements CallStore {
 
   record(event: CallEvent): void {
     this.#flush();
+    this.#heartbeat.saw(event);
     this.#transaction(() => this.#apply(event));
   }
 
@@ -666,6 +701,7 @@ class SqliteCallStore implements CallStore {
 
   close(): void {
     if (!this.#db.isOpen) return;
+    this.#heartbeat.close();
     this.#flush();
     this.#queue.close();
     if (this.#queue.pending > 0) {
