@@ -128,7 +128,7 @@ Deno.test("a stalled upstream (silent while the caller talks) is replaced", asyn
   }
 });
 
-Deno.test("every reconnect try refused: the stream ends so Twilio plays the fallback", async () => {
+Deno.test("every reconnect try refused fast: tries go on for the whole 2 s budget, then the fallback", async () => {
   const t = await startTestParley();
   try {
     const call = await t.startCall({ persona: "tester" });
@@ -137,11 +137,23 @@ Deno.test("every reconnect try refused: the stream ends so Twilio plays the fall
     // Pre-warmed on the webhook: drop it once the stream has started (before, a fresh one opens).
     await within(t.waitForLog(/Session configured/), "the stream started");
     t.upstream.refuseWith = 401;
+    const handshakesBefore = t.upstream.handshakes.length;
+    const droppedAt = performance.now();
     first.drop();
     const ended = await within(t.waitForEvent("call.ended"), "the end", 3000);
+    const gaveUpAfter = performance.now() - droppedAt;
     assert.equal(ended.reason, "upstream_dropped");
-    assert.match(ended.detail, /^OpenAI closed the connection \(\d+\); no new session after 3 tries: /);
-    assert.equal(t.upstream.handshakes.length, 4);
+    const tries = t.upstream.handshakes.length - handshakesBefore;
+    assert.match(
+      ended.detail,
+      new RegExp(`^OpenAI closed the connection \\(\\d+\\); no new session after ${tries} tries: `),
+    );
+    // 50 ms, 150 ms, then every 300 ms: far more than 3 tries when each is refused at once.
+    assert.ok(tries >= 6, `${tries} tries`);
+    assert.ok(
+      gaveUpAfter >= 1800 && gaveUpAfter < 2500,
+      `gave up ${Math.round(gaveUpAfter)} ms after the drop`,
+    );
     await within(call.closed, "Twilio socket closed");
   } finally {
     await t.close();
