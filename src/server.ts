@@ -87,7 +87,7 @@ export interface ParleyOptions {
   connectUpstream?: UpstreamConnector;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
-  /** A session silent this long while the caller sends audio is replaced, ms. @default 15000 */
+  /** A session that owes an answer and stays silent this long is replaced, ms. @default 15000 */
   stallMs?: number;
   /** Close media sockets that send no `start` within this many ms. @default 10000 */
   startTimeoutMs?: number;

@@ -65,7 +65,7 @@ export interface CallRelayOptions {
   startTimeoutMs?: number;
   /** The CallSid the stream token was issued for: a `start` for any other call is refused. */
   expectedCallSid?: string;
-  /** A session silent this long while the caller sends audio is replaced, ms. @default 15000 */
+  /** A session that owes an answer and stays silent this long is replaced, ms. @default 15000 */
   stallMs?: number;
   /** A session this old is replaced at the next quiet moment, ms. @default 55 minutes */
   sessionRolloverMs?: number;
@@ -228,7 +228,6 @@ class Relay implements CallRelay {
         if (!this.#gate.admit(message.payload)) return;
         const dropped = this.#session.sendAudio(message.payload);
         if (dropped !== undefined) return this.#gate.drop(dropped);
-        this.#keeper.callerAudio();
         this.#o.counters.framesToOpenai++;
         return;
       }
@@ -307,6 +306,7 @@ class Relay implements CallRelay {
         wrapUp: () => {
           this.#log.info(`Call nears maxCallMinutes (${maxMinutes}): asking the agent to wrap up`);
           for (const m of this.#session.engine.prompt(plan, WRAP_UP_INSTRUCTION)) this.#session.send(m);
+          this.#keeper.answerAsked();
         },
         end: () => this.#end("max_call_minutes", `the persona's maxCallMinutes (${maxMinutes}) was reached`),
       });
@@ -382,9 +382,11 @@ class Relay implements CallRelay {
       case "agent.audio.done":
         return this.#bargeIn.audioDone(event.responseId, event.itemId);
       case "caller.started":
+        this.#keeper.callerStarted();
         this.#actions?.callerSpoke();
         return this.#bargeIn.callerStarted();
       case "caller.stopped":
+        this.#keeper.callerStopped(this.#session.engine.capabilities.serverVad);
         if (this.#bargeIn.callerStopped()) {
           this.#log.info("Caller sound shorter than interruptions.minSpeechMs: agent keeps talking");
         }
@@ -394,6 +396,7 @@ class Relay implements CallRelay {
         this.#actions?.responseStarted(event.responseId);
         return this.#turns.responseStarted(event.responseId);
       case "response.done":
+        this.#keeper.answered();
         this.#bargeIn.responseDone(event.responseId);
         this.#report.responseDone(event, this.#session.model);
         return this.#actions?.responseDone(event.responseId);
@@ -478,6 +481,7 @@ class Relay implements CallRelay {
         this.#bargeIn.audioDone(itemId, itemId);
       },
       end: (reason, detail) => this.#end(reason, detail),
+      answerAsked: () => this.#keeper.answerAsked(),
       toolCalled: (report) => this.#report.toolCalled(report),
       log: this.#log,
     });
