@@ -382,6 +382,12 @@ export function createParley(options: ParleyOptions): Parley {
       relay?.hangUp();
       return relay !== undefined;
     },
+    userHangingUp: (callSid) => {
+      const relay = relaysByCall.get(callSid);
+      relay?.userHangingUp();
+      return relay !== undefined;
+    },
+    ...(options.store === undefined ? {} : { isOpenCall: options.store.isOpenCall.bind(options.store) }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   });
   const softphone = createSoftphoneHandler({

@@ -93,7 +93,15 @@ export interface CallRelay {
    * the socket close.
    */
   hangUp(): void;
+  /**
+   * A user asked Twilio to hang this call up (from the page or the API): the `stop` or close that
+   * follows is recorded as `hung_up_by_user`, not `caller_hung_up`.
+   */
+  userHangingUp(): void;
 }
+
+/** The softphone's CallSids (`src/api/softphone.ts`): its socket's stop or close is the user hanging up. */
+const BROWSER_CALL_SID = /^BR[0-9a-f]{32}$/;
 
 let connectionCounter = 0;
 
@@ -138,6 +146,8 @@ class Relay implements CallRelay {
   /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
   #greetingFrom: number | undefined;
   #actions: CallActions | undefined;
+  /** A user asked Twilio to hang up: the stop that follows is theirs. */
+  #userHangUp = false;
 
   constructor(twilio: MediaSocket, options: CallRelayOptions) {
     this.connectionId = `c${++connectionCounter}`;
@@ -155,7 +165,7 @@ class Relay implements CallRelay {
     this.#log.info(`New Twilio connection: ${this.connectionId}`);
     this.#leg = new TwilioLeg(twilio, {
       onMessage: (message) => this.#onTwilioMessage(message),
-      onClose: () => this.#end("caller_hung_up", "Twilio closed the media socket"),
+      onClose: () => this.#hungUp("Twilio closed the media socket"),
     });
     this.#bargeIn = new BargeIn({
       leg: this.#leg,
@@ -210,6 +220,24 @@ class Relay implements CallRelay {
     this.#end("hung_up_by_user", "hung up from the calling page or the API");
   }
 
+  userHangingUp(): void {
+    this.#userHangUp = true;
+  }
+
+  /** The other end hung up: the caller, unless a user did (a browser call, or a hang-up through Twilio). */
+  #hungUp(how: string): void {
+    if (this.#userHangUp) {
+      return this.#end("hung_up_by_user", `hung up from the calling page or the API (${how})`);
+    }
+    if (BROWSER_CALL_SID.test(this.#o.expectedCallSid ?? "")) {
+      return this.#end(
+        "hung_up_by_user",
+        `hung up in the browser (${how.replace("Twilio", "the softphone")})`,
+      );
+    }
+    this.#end("caller_hung_up", how);
+  }
+
   get #callLabel(): string {
     return this.#report.label;
   }
@@ -237,7 +265,7 @@ class Relay implements CallRelay {
       case "start":
         return this.#onStart(message.start);
       case "stop":
-        return this.#end("caller_hung_up", "Twilio sent stop");
+        return this.#hungUp("Twilio sent stop");
       case "dtmf":
         this.#log.info(`DTMF ${message.digit} on ${this.#callLabel}`);
         return this.#actions?.dtmf(message.digit);

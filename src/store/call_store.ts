@@ -184,6 +184,8 @@ export interface CallStore {
   listCalls(options?: ListCallsOptions): CallSummary[];
   /** The full record, or undefined for an unknown CallSid. */
   getCall(callSid: string): CallRecord | undefined;
+  /** True when the call's record is open (no end yet) and Parley placed or answered it. */
+  isOpenCall(callSid: string): boolean;
   /** How the writes are going, for `/metrics`. */
   health(): StoreHealth;
   /**
@@ -646,6 +648,14 @@ class SqliteCallStore implements CallStore {
     const sql = `SELECT * FROM calls ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
       ORDER BY created_at DESC, rowid DESC LIMIT ?`;
     return this.#statement(sql).all(...values, limit).map((row) => toSummary(row as Row));
+  }
+
+  isOpenCall(callSid: string): boolean {
+    this.#flush();
+    // A direction is set only by Parley's own events: the placed call, or the voice webhook it answered.
+    return this.#statement(
+      "SELECT 1 FROM calls WHERE call_sid = ? AND ended_at IS NULL AND direction IS NOT NULL",
+    ).get(callSid) !== undefined;
   }
 
   getCall(callSid: string): CallRecord | undefined {
