@@ -89,7 +89,7 @@ export interface ParleyOptions {
   connectUpstream?: UpstreamConnector;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
-  /** A session silent this long while the caller sends audio is replaced, ms. @default 15000 */
+  /** A session that owes an answer and stays silent this long is replaced, ms. @default 15000 */
   stallMs?: number;
   /** Close media sockets that send no `start` within this many ms. @default 10000 */
   startTimeoutMs?: number;
@@ -284,6 +284,12 @@ export function createParley(options: ParleyOptions): Parley {
       relay?.hangUp();
       return relay !== undefined;
     },
+    userHangingUp: (callSid) => {
+      const relay = relays.get(callSid);
+      relay?.userHangingUp();
+      return relay !== undefined;
+    },
+    ...(options.store === undefined ? {} : { isOpenCall: options.store.isOpenCall.bind(options.store) }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   });
   const softphone = createSoftphoneHandler({
