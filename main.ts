@@ -6,21 +6,24 @@
  * @module
  */
 
+import { join } from "node:path";
 import { startupBanner } from "./src/banner.ts";
 import { CallHub, createRelayCounters } from "./src/calls/call_events.ts";
 import { readEnv } from "./src/config.ts";
 import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
-import { watchPersonas } from "./src/personas/watch.ts";
+import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
+import { endUnderWatcher } from "./src/dev_watch.ts";
 import { createParley } from "./src/server.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
-import { waitForShutdown } from "./src/shutdown.ts";
+import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
 import { openLeadStore } from "./src/store/leads.ts";
 
 /**
- * Starts Parley; resolves with the signal that stopped it, once every call has ended (drained)
- * after SIGINT or SIGTERM. Exits 1 on a setup problem.
+ * Starts Parley; resolves with how it stopped (the signal, when it came), once every call has ended
+ * (drained) after SIGINT or SIGTERM. Exits 1 on a setup problem. `--watch-personas` (`deno task dev`)
+ * reloads persona files in place and tells the drain it runs under Deno's `--watch`.
  */
-export async function main(args: string[]): Promise<Deno.Signal> {
+export async function main(args: string[]): Promise<ShutdownReport> {
   const fail = (message: string): never => {
     console.error(`❌ ${message}`);
     Deno.exit(1);
@@ -71,6 +74,7 @@ export async function main(args: string[]): Promise<Deno.Signal> {
   const watcher = watchingPersonas
     ? watchPersonas(config.personasDir, {
       registry: personas,
+      linksDir: join(Deno.cwd(), DEV_LINKS_DIR),
       required: prepared!.requiredPersonas,
       onReload: (ids) => log.info(`Personas reloaded: ${ids.join(", ")}`),
       onError: (error) => {
@@ -85,7 +89,11 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     : undefined;
 
   // Listening for signals before the banner says we are up: a signal from then on drains.
-  const stopped = waitForShutdown(parley, { log, drainTimeoutS: config.drainTimeoutS });
+  const stopped = waitForShutdown(parley, {
+    log,
+    drainTimeoutS: config.drainTimeoutS,
+    underWatcher: watchingPersonas,
+  });
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
@@ -111,20 +119,17 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     return fail(portProblem(config.port, error));
   }
 
-  const { signal } = await stopped;
+  const report = await stopped;
   watcher?.close();
   await server.shutdown();
   store.close();
   leads.close();
-  return signal;
+  return report;
 }
 
 if (import.meta.main) {
-  const signal = await main(Deno.args);
-  if (Deno.args.includes("--watch-personas")) {
-    // Under `deno task dev`, Deno's --watch restarts a script that exits by itself and would keep
-    // running; our listeners are gone, so the signal raised again ends the process for good.
-    Deno.kill(Deno.pid, signal);
-  }
+  const { signal, signalAt } = await main(Deno.args);
+  // Under `deno task dev` a code change is a SIGTERM too: see src/dev_watch.ts.
+  if (Deno.args.includes("--watch-personas")) await endUnderWatcher(signal, signalAt);
   Deno.exit(0);
 }

@@ -49,6 +49,8 @@ export interface SpawnParleyOptions {
   args?: string[];
   /** Keep the task's `--watch`. @default false */
   keepWatch?: boolean;
+  /** Folder to run in (a copy of the checkout holding `deno.json` and `main.ts`). @default REPO */
+  cwd?: string;
 }
 
 /** A running `main.ts`. */
@@ -85,7 +87,7 @@ export async function spawnParley(
   const denoDir = Deno.env.get("DENO_DIR");
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, "main.ts", ...options.args ?? []],
-    cwd: REPO,
+    cwd: options.cwd ?? REPO,
     clearEnv: true,
     env: {
       HOME: Deno.env.get("HOME") ?? "/root",
