@@ -14,6 +14,7 @@ import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
 import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
 import { endUnderWatcher } from "./src/dev_watch.ts";
 import { createParley } from "./src/server.ts";
+import { readFdLimit, type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
 import { openLeadStore } from "./src/store/leads.ts";
@@ -59,6 +60,7 @@ export async function main(args: string[]): Promise<ShutdownReport> {
         `${abandoned.slice(0, 5).join(", ")}${abandoned.length > 5 ? ", …" : ""}`,
     );
   }
+  let server: ResilientServer | undefined;
   const parley = createParley({
     config,
     personas,
@@ -68,6 +70,7 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     store,
     leads,
     prices,
+    listenerHealth: () => server?.health(),
   });
 
   const watchingPersonas = args.includes("--watch-personas");
@@ -94,19 +97,21 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     drainTimeoutS: config.drainTimeoutS,
     underWatcher: watchingPersonas,
   });
-  let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve({
+    server = serveResilient({
       port: config.port,
-      hostname: "0.0.0.0",
+      hostname: config.host,
+      log,
       onListen: ({ port }) => {
         const banner = startupBanner({
           config,
           port,
           publicUrlSource: prepared!.publicUrlSource,
+          inboundPersonaSource: prepared!.inboundPersonaSource,
           personaIds: personas.ids(),
           databasePath,
           watchingPersonas,
+          fdLimit: readFdLimit(),
         });
         for (const line of banner) console.log(line);
       },
@@ -116,12 +121,12 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     watcher?.close();
     store.close();
     leads.close();
-    return fail(portProblem(config.port, error));
+    return fail(portProblem(config.port, error, config.host));
   }
 
   const report = await stopped;
   watcher?.close();
-  await server.shutdown();
+  await server!.shutdown();
   store.close();
   leads.close();
   return report;

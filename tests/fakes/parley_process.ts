@@ -126,7 +126,7 @@ export async function listeningPort(parley: ParleyProcess): Promise<number> {
       throw new Error(`Parley exited:\n${parley.stderr.lines.join("\n")}\n${parley.stdout.lines.join("\n")}`);
     }),
   ]);
-  return Number(line.match(/localhost:(\d+)/)![1]);
+  return Number(line.match(/http:\/\/(?:\[[^\]]*\]|[^\s:/]+):(\d+)/)![1]);
 }
 
 /** Kills the process if it still runs, waits for its output to end and removes its env file. */
