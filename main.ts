@@ -14,7 +14,7 @@ import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
 import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
 import { endUnderWatcher } from "./src/dev_watch.ts";
 import { createParley } from "./src/server.ts";
-import { readFdLimit, type ResilientServer, serveResilient } from "./src/http/listener.ts";
+import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
 import { openLeadStore } from "./src/store/leads.ts";
@@ -111,7 +111,6 @@ export async function main(args: string[]): Promise<ShutdownReport> {
           personaIds: personas.ids(),
           databasePath,
           watchingPersonas,
-          fdLimit: readFdLimit(),
         });
         for (const line of banner) console.log(line);
       },

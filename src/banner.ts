@@ -9,9 +9,6 @@ import type { ServerConfig } from "./server.ts";
 import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "./paths.ts";
 import type { InboundPersonaSource, PublicUrlSource } from "./startup.ts";
 
-/** Below this many descriptors the banner warns (each call holds a few; a burst beyond is shed). */
-export const LOW_FD_LIMIT = 4096;
-
 /** What the banner reports. */
 export interface BannerInfo {
   config: ServerConfig;
@@ -24,8 +21,6 @@ export interface BannerInfo {
   personaIds: string[];
   databasePath: string;
   watchingPersonas: boolean;
-  /** The soft and hard RLIMIT_NOFILE, when known (Linux). */
-  fdLimit?: { soft: number; hard: number } | undefined;
 }
 
 /**
@@ -116,13 +111,6 @@ export function startupBanner(info: BannerInfo): string[] {
   if (config.apiToken === undefined) {
     lines.push(
       "ℹ️  API_TOKEN is not set: the pages' sign-in, /api/calls and call records answer 503 until you set one.",
-    );
-  }
-  if (info.fdLimit !== undefined && info.fdLimit.soft < LOW_FD_LIMIT) {
-    lines.push(
-      `⚠️  Open files limit (RLIMIT_NOFILE) is ${info.fdLimit.soft}: a burst of connections beyond it is ` +
-        "refused until some close (calls in progress go on). Raise it before starting: ulimit -n 65536 " +
-        "(systemd: LimitNOFILE=65536; Docker: --ulimit nofile=65536).",
     );
   }
   return lines;

@@ -101,12 +101,3 @@ Deno.test("banner says inbound calls go to DEFAULT_PERSONA when INBOUND_PERSONA 
   ));
   assert.ok(lines.some((l) => l.endsWith(": sam (inbound, outbound) (reloaded on change)")));
 });
-
-Deno.test("banner warns when the open files limit is low, with how to raise it", () => {
-  const low = banner({}, { fdLimit: { soft: 1024, hard: 1024 } });
-  assert.ok(
-    low.some((l) => l.startsWith("⚠️  Open files limit (RLIMIT_NOFILE) is 1024") && l.includes("ulimit -n")),
-  );
-  const fine = banner({}, { fdLimit: { soft: 65536, hard: 65536 } });
-  assert.ok(!fine.some((l) => l.includes("RLIMIT_NOFILE")));
-});

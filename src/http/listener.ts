@@ -10,8 +10,10 @@
  * counts it ({@linkcode ListenerHealth}).
  *
  * Deno raises the soft `RLIMIT_NOFILE` to the hard limit when it starts (measured: `prlimit
- * --nofile=256:4096 deno …` runs with 4096), so the limit left is the one the shell or service set;
- * {@linkcode readFdLimit} reads it from `/proc/self/limits` for the banner.
+ * --nofile=256:4096 deno …` runs with 4096), so the limit left is the hard one the shell or service
+ * set. The server cannot read it: Deno refuses `/proc/self/limits` and `/proc/self/fd` without
+ * `--allow-all` (NotCapable), and raising it needs FFI or a subprocess, which the tasks do not grant.
+ * The README says how to raise it.
  *
  * @module
  */
@@ -26,10 +28,6 @@ export interface ListenerHealth {
   acceptFailures: number;
   /** False while new connections are refused (descriptors short). */
   accepting: boolean;
-  /** Descriptors open now (Linux), or undefined. */
-  openFds?: number;
-  /** The soft `RLIMIT_NOFILE` (Linux), or undefined. */
-  fdLimit?: number;
 }
 
 /** Options for {@linkcode serveResilient}. */
@@ -118,11 +116,9 @@ export function serveResilient(
       episode = { startedAt: performance.now(), failures: 0, otherError: !short };
       if (short) {
         figures.exhaustionEpisodes++;
-        const limit = readFdLimit();
         log.warn(
-          `Out of file descriptors${limit === undefined ? "" : ` (limit ${limit.soft})`}: new connections ` +
-            "are refused until some close; calls in progress go on. Raise the limit (ulimit -n, LimitNOFILE) " +
-            "if this is real traffic",
+          "Out of file descriptors: new connections are refused until some close; calls in progress go on. " +
+            "If this is real traffic, raise the open files limit (ulimit -Hn, LimitNOFILE; see the README)",
         );
       } else {
         const text = error instanceof Error ? error.message : String(error);
@@ -175,13 +171,7 @@ export function serveResilient(
       return addr;
     },
     health() {
-      const limit = readFdLimit();
-      const open = countOpenFds();
-      return {
-        ...figures,
-        ...(open === undefined ? {} : { openFds: open }),
-        ...(limit === undefined ? {} : { fdLimit: limit.soft }),
-      };
+      return { ...figures };
     },
     async shutdown() {
       stopped = true;
@@ -191,30 +181,4 @@ export function serveResilient(
       await Promise.all([...closing]);
     },
   };
-}
-
-/** The soft and hard `RLIMIT_NOFILE` from `/proc/self/limits` (Linux), or undefined elsewhere. */
-export function readFdLimit(): { soft: number; hard: number } | undefined {
-  try {
-    const line = Deno.readTextFileSync("/proc/self/limits").split("\n").find((l) =>
-      l.startsWith("Max open files")
-    );
-    const match = line?.match(/^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/);
-    if (match === null || match === undefined) return undefined;
-    const value = (text: string) => text === "unlimited" ? Infinity : Number(text);
-    return { soft: value(match[1]!), hard: value(match[2]!) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Descriptors open now, from `/proc/self/fd` (Linux), or undefined (elsewhere, or none left to read it). */
-function countOpenFds(): number | undefined {
-  try {
-    let count = 0;
-    for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
-    return count - 1; // the one reading the folder
-  } catch {
-    return undefined;
-  }
 }

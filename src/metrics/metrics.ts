@@ -227,14 +227,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     sample("parley_listener_restarts_total", server.listener?.acceptFailures ?? 0);
     family("parley_accepting", "gauge", "1 while new connections are accepted, 0 while they are shed.");
     sample("parley_accepting", server.listener?.accepting === false ? 0 : 1);
-    if (server.listener?.openFds !== undefined) {
-      family("parley_open_fds", "gauge", "File descriptors open now.");
-      sample("parley_open_fds", server.listener.openFds);
-    }
-    if (server.listener?.fdLimit !== undefined && Number.isFinite(server.listener.fdLimit)) {
-      family("parley_fd_limit", "gauge", "The soft RLIMIT_NOFILE: descriptors this process may open.");
-      sample("parley_fd_limit", server.listener.fdLimit);
-    }
 
     family("parley_calls_ended_total", "counter", "Calls ended, by end reason.");
     for (const [reason, count] of ended) sample("parley_calls_ended_total", count, { reason });
