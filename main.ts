@@ -91,6 +91,25 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     })
     : undefined;
 
+  if (watchingPersonas) {
+    // A code change under `deno task dev`: Deno stops this run 0.5 s after its SIGTERM, mid-drain, and
+    // dispatches `unload` just before. Calls still live are cut; their records are closed here, as
+    // server_shutdown, rather than as server_crashed by the next run.
+    globalThis.addEventListener("unload", () => {
+      watcher?.close(); // removes the reload links, even when the drain never finished
+      if (parley.activeCalls() === 0) return;
+      try {
+        const cut = store.closeAbandonedRecords(
+          "server_shutdown",
+          "deno task dev restarted the server (a code change) during the call",
+        );
+        log.warn(
+          `Restarting (a code change): ${cut.length} call(s) in progress cut, closed with server_shutdown`,
+        );
+      } catch { /* the store is closed: nothing was left open */ }
+    });
+  }
+
   // Listening for signals before the banner says we are up: a signal from then on drains.
   const stopped = waitForShutdown(parley, {
     log,

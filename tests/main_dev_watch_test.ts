@@ -6,8 +6,19 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { FakeRealtimeServer } from "./fakes/fake_realtime.ts";
 import { within } from "./fakes/within.ts";
-import { listeningPort, reap, REPO, spawnParley, TEST_PERSONAS_DIR } from "./fakes/parley_process.ts";
+import {
+  listeningPort,
+  placeTwilioCall,
+  reap,
+  REPO,
+  spawnParley,
+  TEST_PERSONAS_DIR,
+} from "./fakes/parley_process.ts";
+
+const AUTH_TOKEN = "dev-watch-auth-token-0123456789";
+const API_TOKEN = "dev-watch-api-token-0123456789";
 
 /** A copy of what `deno task dev` runs: deno.json, the lock file, main.ts, src/ and a personas folder. */
 async function copyCheckout(): Promise<string> {
@@ -42,13 +53,15 @@ function freePort(): number {
 
 Deno.test("deno task dev: a code change restarts the server, persona edits and moves reload in place", async () => {
   const checkout = await copyCheckout();
+  const upstream = FakeRealtimeServer.start();
   const port = freePort();
   const parley = await spawnParley("dev", {
     PORT: String(port),
     PUBLIC_BASE_URL: "https://parley.test",
     OPENAI_API_KEY: "sk-dev-watch-key-0123456789",
-    OPENAI_REALTIME_URL: "ws://127.0.0.1:9/unused",
-    TWILIO_AUTH_TOKEN: "dev-watch-auth-token-0123456789",
+    OPENAI_REALTIME_URL: upstream.url,
+    TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+    API_TOKEN,
     DATA_DIR: join(checkout, "data"),
     DEFAULT_PERSONA: "tester",
     INBOUND_PERSONA: "quiet",
@@ -84,12 +97,26 @@ Deno.test("deno task dev: a code change restarts the server, persona edits and m
     await Deno.rename(join(checkout, "personas", "moved.ts"), join(checkout, "personas", "base.ts"));
     await within(stdout.waitFor(/Personas reloaded/, from), "the reload after the move back");
 
+    // A call in progress when the code changes.
+    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: "https://parley.test" });
+    call.start({ persona: "tester" });
+    await (await upstream.session(0)).waitFor("response.create");
+
     // A code change restarts the server: a new banner, and /healthz answers from the new run.
     from = stdout.lines.length;
     await Deno.writeTextFile(join(checkout, "src", "log.ts"), "// a code change\n", { append: true });
     await within(stdout.waitFor(/Parley listening on/, from), "the restarted server's banner", 15_000);
     const health = await within(fetch(`http://127.0.0.1:${port}/healthz`), "/healthz after the restart");
     assert.deepEqual(await health.json(), { status: "ok", activeCalls: 0 });
+
+    // The restart cut the call; its record says so (not server_crashed, which a crash leaves).
+    await within(call.closed, "the cut call's socket to close");
+    const record = await (await fetch(`http://127.0.0.1:${port}/api/calls/${call.callSid}`, {
+      headers: { authorization: `Bearer ${API_TOKEN}` },
+    })).json();
+    assert.equal(record.endReason, "server_shutdown");
+    assert.match(record.endDetail ?? "", /deno task dev restarted the server/);
+    assert.match(stderr.lines.join("\n"), /Restarting \(a code change\): 1 call\(s\) in progress cut/);
 
     assert.equal(banners(), 2, "one start, one restart: the persona edit and the move restarted nothing");
     const output = [...stdout.lines, ...stderr.lines].join("\n");
@@ -103,6 +130,7 @@ Deno.test("deno task dev: a code change restarts the server, persona edits and m
     assert.deepEqual(links, [], "the reload links are removed on the way out");
   } finally {
     await reap(parley);
+    await upstream.close();
     await Deno.remove(checkout, { recursive: true });
   }
 });
