@@ -60,6 +60,7 @@ import {
 import { createAfterStreamRoutes } from "./api/after_stream.ts";
 import { createSessions } from "./http/session.ts";
 import { guardRequests, type ServeHandler } from "./http/front_door.ts";
+import type { ListenerHealth } from "./http/listener.ts";
 import { createSignInHandlers } from "./api/sign_in.ts";
 import { createPagesHandler, isPagePath, notFoundResponse } from "./api/pages.ts";
 import { createLeadsHandler } from "./api/leads.ts";
@@ -85,6 +86,8 @@ export interface ParleyOptions {
   store?: CallStore;
   /** The leads table, if leads are kept. */
   leads?: LeadStore;
+  /** The listener's figures (descriptor exhaustion), for `/metrics`; see `src/http/listener.ts`. */
+  listenerHealth?: () => ListenerHealth | undefined;
   /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
   connectUpstream?: UpstreamConnector;
   /** Used for Twilio's REST API. @default globalThis.fetch */
@@ -244,6 +247,7 @@ export function createParley(options: ParleyOptions): Parley {
       refusedStreams,
       draining: admission.draining,
       prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
+      listener: options.listenerHealth?.(),
     }),
   });
 

@@ -30,9 +30,9 @@ export class LineReader {
     })();
   }
 
-  /** Resolves with the first line matching `pattern`, already read or future. */
-  waitFor(pattern: RegExp): Promise<string> {
-    const found = this.lines.find((line) => pattern.test(line));
+  /** Resolves with the first line matching `pattern`, already read or future, from line `from` on. */
+  waitFor(pattern: RegExp, from = 0): Promise<string> {
+    const found = this.lines.slice(from).find((line) => pattern.test(line));
     if (found !== undefined) return Promise.resolve(found);
     return new Promise((resolve) => this.#waiters.push({ pattern, resolve }));
   }
