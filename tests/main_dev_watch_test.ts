@@ -98,7 +98,10 @@ Deno.test("deno task dev: a code change restarts the server, persona edits and m
     await within(stdout.waitFor(/Personas reloaded/, from), "the reload after the move back");
 
     // A call in progress when the code changes.
-    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: "https://parley.test" });
+    const call = await placeTwilioCall(
+      { port, authToken: AUTH_TOKEN, publicBaseUrl: "https://parley.test" },
+      { persona: "tester" },
+    );
     call.start({ persona: "tester" });
     await (await upstream.session(0)).waitFor("response.create");
 

@@ -82,7 +82,9 @@ Deno.test("a connection flood beyond the descriptor limit kills no call, and the
     const port = await listeningPort(parley);
     await limitDescriptors(parley.child.pid, FD_LIMIT);
 
-    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL });
+    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
+      persona: "tester",
+    });
     call.start({ persona: "tester" });
     const session = await upstream.session(0);
     await session.waitFor("response.create");

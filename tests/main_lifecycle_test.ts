@@ -126,7 +126,9 @@ Deno.test("under deno task dev (Deno's --watch) SIGTERM drains the live call, th
   try {
     assert.ok(parley.flags.includes("--watch"));
     const port = await listeningPort(parley);
-    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL });
+    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
+      persona: "tester",
+    });
     call.start({ persona: "tester" });
     const session = await upstream.session(0);
     await session.waitFor("response.create");
@@ -165,7 +167,9 @@ Deno.test("under deno task dev, Ctrl-C (SIGINT) ends the live call with server_s
   });
   try {
     const port = await listeningPort(parley);
-    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL });
+    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
+      persona: "tester",
+    });
     call.start({ persona: "tester" });
     await (await upstream.session(0)).waitFor("response.create");
 
