@@ -1,10 +1,10 @@
 /**
- * Parley's HTTP surface: one request handler built from its collaborators, so tests and the
- * benchmark pass fakes and nothing patches globals.
+ * Parley's HTTP surface: one request handler wired from its collaborators (each route's logic lives
+ * in its own module), so tests and the benchmark pass fakes and nothing patches globals.
  *
  * | route | what |
  * | --- | --- |
- * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML with a per-call stream token (`?persona=`, else INBOUND_PERSONA for inbound calls, DEFAULT_PERSONA otherwise) |
+ * | `POST /api/twilio/voice-realtime` | Twilio's voice webhook → `<Connect><Stream>` TwiML with a per-call stream token, once per CallSid (the placed call's persona, else `?persona=`, else INBOUND_PERSONA); see `api/voice_webhook.ts` |
  * | `GET /twilio-realtime-voice/<token>` | Twilio's Media Stream socket → one relay per call (token from the webhook) |
  * | `POST /api/twilio/status` | Twilio's call progress callback |
  * | `POST /api/twilio/after-stream` | `<Connect action>`: hang up, dial or fallback once the stream ended |
@@ -23,25 +23,25 @@
  * @module
  */
 
+import { Admission } from "./calls/admission.ts";
 import type { CallHub, RelayCounters } from "./calls/call_events.ts";
+import { LiveRelays } from "./relay/live_relays.ts";
 import { watchNeverConnected } from "./calls/never_connected.ts";
 import type { ParleyConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { PersonaRegistry } from "./personas/types.ts";
-import { type CallRelay, startCallRelay } from "./relay/call_relay.ts";
-import { type Prewarm, Prewarms } from "./relay/prewarm.ts";
+import { PREWARM_TTL_MS, Prewarms } from "./relay/prewarm.ts";
 import { createEngineChooser } from "./engines/registry.ts";
 import { connectOpenAI, type UpstreamConnector } from "./engines/upstream_socket.ts";
 import {
-  connectStreamTwiml,
-  DEFAULT_FALLBACK_MESSAGE,
-  fallbackTwiml,
-  fitParameters,
-  MAX_PARAMETER_CHARS,
-} from "./twilio/twiml.ts";
-import { createStreamTokens, isCallSid, type StreamTokens } from "./twilio/stream_token.ts";
-import { closeOnHugeFrames } from "./twilio/media_stream.ts";
-import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from "./twilio/signature.ts";
+  createStreamTokens,
+  redactStreamPath,
+  STREAM_TOKEN_TTL_MS,
+  type StreamTokens,
+} from "./twilio/stream_token.ts";
+import { refuseUnsignedTwilio } from "./twilio/signature.ts";
+import { createMediaUpgradeHandler } from "./api/media_upgrade.ts";
+import { createVoiceWebhookHandler } from "./api/voice_webhook.ts";
 import { jsonError, jsonResponse } from "./http/responses.ts";
 import { createPlaceCallHandler } from "./api/place_call.ts";
 import { createTwilioStatusHandler } from "./api/twilio_status.ts";
@@ -59,13 +59,14 @@ import {
 import { createAfterStreamRoutes } from "./api/after_stream.ts";
 import { createSessions } from "./http/session.ts";
 import { guardRequests, type ServeHandler } from "./http/front_door.ts";
+import type { ListenerHealth } from "./http/listener.ts";
 import { createSignInHandlers } from "./api/sign_in.ts";
 import { createPagesHandler, isPagePath, notFoundResponse } from "./api/pages.ts";
 import { createLeadsHandler } from "./api/leads.ts";
 import { createPersonasHandler } from "./api/personas_route.ts";
 import { createHangUpHandler, HANG_UP_PATH } from "./api/hang_up.ts";
 import { createSoftphoneHandler } from "./api/softphone.ts";
-import { engineForModel, voiceProblem } from "./engines/voices.ts";
+import { engineForModel } from "./engines/voices.ts";
 import type {
   AfterStreamDecisions,
   CallRecords,
@@ -92,11 +93,13 @@ export interface ParleyOptions {
   afterStream?: AfterStreamDecisions;
   /** The leads, if leads are kept. */
   leads?: Leads;
+  /** The listener's figures (descriptor exhaustion), for `/metrics`; see `src/http/listener.ts`. */
+  listenerHealth?: () => ListenerHealth | undefined;
   /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
   connectUpstream?: UpstreamConnector;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
-  /** A session silent this long while the caller sends audio is replaced, ms. @default 15000 */
+  /** A session that owes an answer and stays silent this long is replaced, ms. @default 15000 */
   stallMs?: number;
   /** Close media sockets that send no `start` within this many ms. @default 10000 */
   startTimeoutMs?: number;
@@ -124,7 +127,8 @@ export interface Parley {
   metrics: Metrics;
   /**
    * Stops taking new calls (the webhook answers the fallback, `/healthz` says `draining`); live
-   * calls, and calls whose webhook was answered before, go on. Resolves when none is left.
+   * calls, and calls whose webhook was answered before, go on. Resolves when no call is relayed
+   * and no answered call can still come (its pre-warm's lifetime, `prewarmTtlMs`, has passed).
    */
   drain(): Promise<void>;
   /** Ends every call and waits for the relays to finish. */
@@ -142,10 +146,8 @@ export interface Parley {
  */
 export function createParley(options: ParleyOptions): Parley {
   const { config, personas, log, hub, counters } = options;
-  const relays = new Set<CallRelay>();
   const connectUpstream = options.connectUpstream ?? connectOpenAI;
   const engineFor = createEngineChooser(config);
-  const publicHost = new URL(config.publicBaseUrl).host;
   const metrics = createMetrics(options.prices === undefined ? {} : { prices: options.prices });
   // Ends open live feeds (SSE) on shutdown, so the server can finish.
   const shutdownSignal = new AbortController();
@@ -164,25 +166,47 @@ export function createParley(options: ParleyOptions): Parley {
     secret: config.twilioAuthToken,
     ...(options.usedStreamTokens === undefined ? {} : { used: options.usedStreamTokens }),
   });
+  const prewarmTtlMs = options.prewarmTtlMs ?? PREWARM_TTL_MS;
   const prewarms = new Prewarms({
     log,
     setup: { personas, defaultPersona: config.defaultPersona, defaultModel: config.realtimeModel, engineFor },
     apiKey: config.openaiApiKey,
     connect: connectUpstream,
-    ...(options.prewarmTtlMs === undefined ? {} : { ttlMs: options.prewarmTtlMs }),
+    ttlMs: prewarmTtlMs,
   });
+  const store = options.store;
+  const admission = new Admission({
+    maxConcurrentCalls: config.maxConcurrentCalls,
+    // A socket later than its pre-warm finds none and is rare: no slot or drain waits longer.
+    connectWindowMs: prewarmTtlMs,
+    answerTtlMs: STREAM_TOKEN_TTL_MS,
+    ...(store === undefined ? {} : {
+      seenBefore: async (callSid: string) => {
+        const record = await store.getCall(callSid);
+        return record !== undefined && (record.startedAt !== null || record.endedAt !== null);
+      },
+    }),
+  });
+  const offAdmission = hub.subscribe(admission.listener);
   const refusedCalls = { capacity: 0, draining: 0 };
   let refusedStreams = 0;
-  let draining = false;
-  /** Resolves `drain()` once no call is live or on its way. */
-  let idleWaiters: (() => void)[] = [];
-  // A pre-warmed session always has its token outstanding (15 s pre-warm < 60 s token): counted there.
-  const inFlight = () => relays.size + tokens.outstanding();
-  const checkIdle = () => {
-    if (!draining || inFlight() > 0) return;
-    for (const resolve of idleWaiters) resolve();
-    idleWaiters = [];
-  };
+  const relays = new LiveRelays(
+    {
+      engineFor,
+      defaultModel: config.realtimeModel,
+      apiKey: config.openaiApiKey,
+      personas,
+      defaultPersona: config.defaultPersona,
+      connectUpstream,
+      log,
+      counters,
+      sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
+      ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
+      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+    },
+    hub,
+    admission,
+  );
 
   const sessions = createSessions({
     apiToken: () => config.apiToken,
@@ -203,6 +227,7 @@ export function createParley(options: ParleyOptions): Parley {
     defaultPersona: config.defaultPersona,
     engineOf,
     authorize,
+    refuseNewCall: () => admission.refusal()?.message,
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   });
   const twilioStatus = createTwilioStatusHandler({
@@ -211,7 +236,7 @@ export function createParley(options: ParleyOptions): Parley {
     log,
     // The answering-machine result reaches the instance running the call's relay (found by CallSid).
     onAnsweredBy: (callSid, answeredBy) => {
-      relaysByCall.get(callSid)?.machineAnswered(answeredBy);
+      relays.get(callSid)?.machineAnswered(answeredBy);
     },
   });
   const afterStreamRoutes = createAfterStreamRoutes({
@@ -238,8 +263,9 @@ export function createParley(options: ParleyOptions): Parley {
       ...(options.store === undefined ? {} : { store: options.store.health() }),
       refusedCalls,
       refusedStreams,
-      draining,
+      draining: admission.draining,
       prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
+      listener: options.listenerHealth?.(),
     }),
   });
 
@@ -247,153 +273,26 @@ export function createParley(options: ParleyOptions): Parley {
   const refuseUnsigned = (request: Request, params: Record<string, string>, websocket: boolean) =>
     refuseUnsignedTwilio(request, { ...signature, params, websocket, log });
 
-  const voiceWebhook = async (request: Request): Promise<Response> => {
-    let form: Record<string, string> = {};
-    if (request.method === "POST") {
-      try {
-        form = await readTwilioForm(request);
-      } catch (error) {
-        if (error instanceof TwilioFormTooLargeError) return jsonError(413, error.message);
-        throw error;
-      }
-    }
-    const refused = refuseUnsigned(request, form, false);
-    if (refused !== undefined) return refused;
-
-    const query = Object.fromEntries(new URL(request.url).searchParams);
-    // Twilio sends its parameters in the form (POST) or the query (GET).
-    const callSid = request.method === "POST" ? form.CallSid : query.CallSid;
-    if (!isCallSid(callSid)) {
-      log.warnRateLimited(
-        "voice-webhook-callsid",
-        `Refused voice webhook: CallSid ${
-          callSid === undefined ? "missing" : `"${callSid}"`
-        } is not a CallSid (CA followed by 32 hex digits)`,
-      );
-      return jsonError(400, "Missing or malformed CallSid: expected CA followed by 32 hex digits");
-    }
-    // Inbound callers reach the number's webhook (no persona in its URL unless setup-number
-    // --persona wrote one); outbound calls placed through /api/calls always name theirs.
-    const fallbackPersona = form.Direction === "inbound" ? config.inboundPersona : config.defaultPersona;
-    let personaId = query.persona ?? fallbackPersona;
-    if (personas.get(personaId) === undefined) {
-      log.warn(`Voice webhook asked for unknown persona "${personaId}": using "${fallbackPersona}"`);
-      personaId = fallbackPersona;
-    }
-    if (query.voice !== undefined) {
-      const problem = voiceProblem(query.voice, engineOf(personaId) ?? "realtime");
-      if (problem !== undefined) return jsonError(400, `Parameter "voice": ${problem}`);
-    }
-    const { kept, dropped } = fitParameters({ ...query, persona: personaId });
-    if (dropped.length > 0) {
-      log.warn(
-        `Dropped webhook parameters longer than Twilio allows (${MAX_PARAMETER_CHARS} characters): ${
-          dropped.join(", ")
-        }`,
-      );
-    }
-    const fallbackMessage = personas.get(personaId)?.persona.fallbackMessage ?? DEFAULT_FALLBACK_MESSAGE;
-    const full = draining ? "draining" : inFlight() >= config.maxConcurrentCalls ? "capacity" : undefined;
-    if (full !== undefined) {
-      refusedCalls[full]++;
-      log.warnRateLimited(
-        `voice-webhook-${full}`,
-        `Refused call CallSid=${callSid} (${
-          full === "draining"
-            ? "the server is draining for a shutdown"
-            : `MAX_CONCURRENT_CALLS=${config.maxConcurrentCalls} calls in progress`
-        }): answered with the fallback message, no stream`,
-      );
-      return new Response(fallbackTwiml(fallbackMessage), {
-        headers: { "content-type": "text/xml; charset=utf-8" },
-      });
-    }
-    hub.emit({
-      type: "call.webhook",
-      at: Date.now(),
-      callSid,
-      persona: personaId,
-      direction: form.Direction ?? "",
-      from: form.From ?? "",
-      to: form.To ?? "",
-      parameters: kept,
-    });
-    const actionUrl = new URL(AFTER_STREAM_PATH, config.publicBaseUrl);
-    actionUrl.searchParams.set("persona", personaId);
-    const twiml = connectStreamTwiml({
-      streamUrl: `wss://${publicHost}${MEDIA_STREAM_PATH}/${tokens.issue(callSid)}`,
-      parameters: kept,
-      actionUrl: actionUrl.toString(),
-    });
-    // The session opens while Twilio fetches this TwiML and connects: the greeting is ready at `start`.
-    prewarms.openForWebhook(callSid, kept);
-    return new Response(twiml, { headers: { "content-type": "text/xml; charset=utf-8" } });
-  };
-
-  const mediaStream = async (request: Request): Promise<Response> => {
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return jsonError(
-        426,
-        `${MEDIA_STREAM_PATH} is Twilio's Media Stream WebSocket: connect with Upgrade: websocket`,
-      );
-    }
-    // Signed over the full URL, token included; then the token: before anything opens upstream.
-    const refused = refuseUnsigned(request, {}, true);
-    if (refused !== undefined) return refused;
-    const pathToken = new URL(request.url).pathname.slice(MEDIA_STREAM_PATH.length + 1);
-    const claim = await tokens.claim(pathToken === "" ? undefined : pathToken);
-    if (!claim.ok) {
-      refusedStreams++;
-      log.warnRateLimited(
-        `stream-token-${claim.reason}`,
-        `Refused media socket: stream token ${claim.reason}: ${STREAM_TOKEN_HELP[claim.reason]}`,
-      );
-      return jsonError(403, `Stream token ${claim.reason}`);
-    }
-    const { socket, response } = Deno.upgradeWebSocket(request);
-    closeOnHugeFrames(socket, (size) =>
-      log.warnRateLimited(
-        "media-frame-too-large",
-        `Closed the media socket of CallSid=${claim.callSid}: a frame of ${size} characters (Twilio's are under 64 KiB)`,
-      ));
-    // This instance's pre-warm for the call, if it answered the webhook (else a fresh session opens).
-    startRelay(socket, claim.callSid, prewarms.claim(claim.callSid));
-    return response;
-  };
-
-  /** Calls relayed here by CallSid, for hang-up. */
-  const relaysByCall = new Map<string, CallRelay>();
-  /**
-   * Relays one media socket (Twilio's or the softphone's) for `callSid`, on the session pre-warmed for
-   * it if any, and tracks it until it ends.
-   */
-  const startRelay = (socket: WebSocket, callSid: string, prewarm?: Prewarm): void => {
-    const relay: CallRelay = startCallRelay(socket, {
-      engineFor,
-      defaultModel: config.realtimeModel,
-      apiKey: config.openaiApiKey,
-      personas,
-      defaultPersona: config.defaultPersona,
-      connectUpstream,
-      log,
-      onEvent: (event) => {
-        if (event.type === "call.started") relaysByCall.set(event.callSid, relay);
-        hub.emit(event);
-      },
-      counters,
-      expectedCallSid: callSid,
-      sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
-      ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
-      ...(prewarm === undefined ? {} : { prewarm }),
-      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
-    });
-    relays.add(relay);
-    relay.done.then(() => {
-      relays.delete(relay);
-      if (relaysByCall.get(callSid) === relay) relaysByCall.delete(callSid);
-      checkIdle();
-    });
-  };
+  const voiceWebhook = createVoiceWebhookHandler({
+    config,
+    personas,
+    hub,
+    log,
+    admission,
+    tokens,
+    prewarms,
+    engineOf,
+    refuseUnsigned: (request, form) => refuseUnsigned(request, form, false),
+    onRefused: (reason) => refusedCalls[reason]++,
+  });
+  const mediaStream = createMediaUpgradeHandler({
+    log,
+    tokens,
+    prewarms,
+    refuseUnsigned: (request) => refuseUnsigned(request, {}, true),
+    onRefused: () => refusedStreams++,
+    startRelay: relays.start,
+  });
 
   const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
   const pages = createPagesHandler(sessions);
@@ -403,10 +302,16 @@ export function createParley(options: ParleyOptions): Parley {
     config,
     log,
     endStream: (callSid) => {
-      const relay = relaysByCall.get(callSid);
+      const relay = relays.get(callSid);
       relay?.hangUp();
       return relay !== undefined;
     },
+    userHangingUp: (callSid) => {
+      const relay = relays.get(callSid);
+      relay?.userHangingUp();
+      return relay !== undefined;
+    },
+    ...(options.store === undefined ? {} : { isOpenCall: options.store.isOpenCall.bind(options.store) }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   });
   const softphone = createSoftphoneHandler({
@@ -415,13 +320,8 @@ export function createParley(options: ParleyOptions): Parley {
     defaultModel: config.realtimeModel,
     hub,
     log,
-    refuseNewCall: () =>
-      draining
-        ? "The server is draining for a shutdown: no new calls"
-        : inFlight() >= config.maxConcurrentCalls
-        ? `MAX_CONCURRENT_CALLS=${config.maxConcurrentCalls} calls are in progress: try again later`
-        : undefined,
-    startRelay,
+    refuseNewCall: () => admission.refusal()?.message,
+    startRelay: relays.start,
   });
 
   /** Runs `handler` once the request is allowed (bearer token, or session cookie from this origin). */
@@ -455,8 +355,8 @@ export function createParley(options: ParleyOptions): Parley {
       methods: ["GET"],
       // 503 while draining: a load balancer stops sending calls here, the calls in progress go on.
       handle: () =>
-        jsonResponse(draining ? 503 : 200, {
-          status: draining ? "draining" : "ok",
+        jsonResponse(admission.draining ? 503 : 200, {
+          status: admission.draining ? "draining" : "ok",
           activeCalls: relays.size,
         }),
     },
@@ -503,45 +403,27 @@ export function createParley(options: ParleyOptions): Parley {
       try {
         return await route(request);
       } catch (error) {
-        const text = `Unhandled error on ${request.method} ${new URL(request.url).pathname}: ${
-          (error as Error).stack
-        }`;
+        const text = `Unhandled error on ${request.method} ${
+          redactStreamPath(new URL(request.url).pathname)
+        }: ${(error as Error).stack}`;
         for (const line of text.split("\n")) log.error(line); // the logger escapes line breaks
         return jsonError(500, "Internal server error");
       }
     }, { log }),
-    drain() {
-      draining = true;
-      const idle = new Promise<void>((resolve) => idleWaiters.push(resolve));
-      checkIdle();
-      // A call whose webhook was answered but whose socket never comes: its token expires.
-      const poll = setInterval(checkIdle, 1_000);
-      return idle.finally(() => clearInterval(poll));
-    },
+    drain: () => admission.drain(),
     async shutdown() {
       shutdownSignal.abort();
-      for (const relay of relays) relay.shutdown();
-      await Promise.all([...relays].map((relay) => relay.done).concat(prewarms.close()));
+      await Promise.all([relays.shutdown(), prewarms.close()]);
       neverConnected.close();
-      // Nothing is left to wait for: a drain in progress is over (its poll timer stops).
-      for (const resolve of idleWaiters) resolve();
-      idleWaiters = [];
+      // Nothing is left to wait for: a drain in progress is over.
+      admission.close();
+      offAdmission();
       offMetrics();
       offStore?.();
       afterStreamRoutes.close();
     },
   };
 }
-
-/** What each stream-token refusal means, for the log line. */
-const STREAM_TOKEN_HELP: Record<string, string> = {
-  missing:
-    `connect to the URL the voice webhook answers (${MEDIA_STREAM_PATH}/<token>), not to the bare path`,
-  malformed: "the path is not a stream URL this server issued",
-  forged: "the token was not issued with this TWILIO_AUTH_TOKEN",
-  expired: "the socket came more than 60 s after the webhook",
-  replayed: "the token was already used: a replayed handshake opens nothing",
-};
 
 /** One row of the route table. */
 interface Route {

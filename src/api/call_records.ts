@@ -16,6 +16,7 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { CallEvent } from "../calls/call_events.ts";
 import { type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_record.ts";
 import type { CallRecords, EventBus } from "../store/ports.ts";
+import type { CallFeedEvents, CallList, CallRecord } from "./types.ts";
 
 /** Options for {@linkcode createCallRecordsHandler}. */
 export interface CallRecordsOptions {
@@ -103,13 +104,13 @@ async function listCalls(url: URL, options: CallRecordsOptions): Promise<Respons
   }
   const persona = url.searchParams.get("persona");
   if (persona !== null && persona !== "") filters.persona = persona;
-  return jsonResponse(200, { calls: await options.store.listCalls(filters) });
+  return jsonResponse(200, { calls: await options.store.listCalls(filters) } satisfies CallList);
 }
 
 async function getCall(callSid: string, options: CallRecordsOptions): Promise<Response> {
   const record = await options.store.getCall(callSid);
   if (record === undefined) return jsonError(404, `Call "${callSid}" not found`);
-  return jsonResponse(200, record);
+  return jsonResponse(200, record satisfies CallRecord);
 }
 
 async function liveEvents(callSid: string, options: CallRecordsOptions): Promise<Response> {
@@ -145,7 +146,7 @@ async function liveEvents(callSid: string, options: CallRecordsOptions): Promise
         if (closeStream) controller.close();
       };
 
-      send(sseFrame("snapshot", snapshot));
+      send(sseFrame("snapshot", snapshot satisfies CallFeedEvents["snapshot"]));
       if (snapshot.endedAt !== null || options.signal?.aborted === true) {
         stop(true);
         return;
@@ -173,6 +174,12 @@ async function liveEvents(callSid: string, options: CallRecordsOptions): Promise
     },
   });
 }
+
+/** The events the pages read, as the feed sends them. */
+type SentFeed = { [K in Exclude<keyof CallFeedEvents, "snapshot">]: Extract<CallEvent, { type: K }> };
+/** Compiles only while each of them carries the data the pages expect (`src/api/types.ts`). */
+type _FeedMatchesPages = Assignable<SentFeed, Omit<CallFeedEvents, "snapshot">>;
+type Assignable<T extends U, U> = T;
 
 function sseFrame(event: string, data: unknown): string {
   // JSON.stringify never emits a raw line break, so one `data:` line carries it all.

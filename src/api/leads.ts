@@ -20,6 +20,7 @@ import type { LeadCursor, LeadInput } from "../store/lead.ts";
 import type { Leads as LeadStore } from "../store/ports.ts";
 import { checkLead, type LeadProblem } from "./lead_checks.ts";
 import { importLeads } from "./lead_import.ts";
+import type { LeadList } from "./types.ts";
 
 /** Largest JSON body, bytes. */
 export const MAX_LEAD_BODY_BYTES = 16 * 1024;
@@ -106,11 +107,14 @@ async function listLeads(request: Request, store: LeadStore): Promise<Response> 
   const more = leads.length > limit;
   if (more) leads.pop();
   const last = leads[leads.length - 1];
-  return jsonResponse(200, {
-    leads,
-    next: more && last !== undefined ? encodeCursor({ name: last.name, id: last.id }) : null,
-    total: await store.count(),
-  });
+  return jsonResponse(
+    200,
+    {
+      leads,
+      next: more && last !== undefined ? encodeCursor({ name: last.name, id: last.id }) : null,
+      total: await store.count(),
+    } satisfies LeadList,
+  );
 }
 
 function encodeCursor(cursor: LeadCursor): string {

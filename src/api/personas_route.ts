@@ -10,6 +10,7 @@ import { type EngineId, ENGINES, VOICE_LABELS, voicesFor } from "../engines/voic
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import { previewPersona, summarizePersona } from "../relay/preview.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
+import type { PersonaList, PersonaPreview, PersonaSummary, VoiceList } from "./types.ts";
 
 /** Options for {@linkcode createPersonasHandler}. */
 export interface PersonasRouteOptions {
@@ -33,7 +34,7 @@ export function createPersonasHandler(options: PersonasRouteOptions): (request: 
     if (url.pathname === "/api/voices") return listVoices(url);
     if (url.pathname === "/api/personas") {
       const list = personas.ids().map((id) => summarizePersona(personas.get(id)!, defaultModel));
-      return jsonResponse(200, { personas: list });
+      return jsonResponse(200, { personas: list } satisfies PersonaList);
     }
     const match = /^\/api\/personas\/([A-Za-z0-9_-]+)(\/preview)?$/.exec(url.pathname);
     const loaded = match === null ? undefined : personas.get(match[1]!);
@@ -43,9 +44,11 @@ export function createPersonasHandler(options: PersonasRouteOptions): (request: 
         `No persona at "${url.pathname}": known personas are ${personas.ids().join(", ")}`,
       );
     }
-    if (match![2] === undefined) return jsonResponse(200, summarizePersona(loaded, defaultModel));
+    if (match![2] === undefined) {
+      return jsonResponse(200, summarizePersona(loaded, defaultModel) satisfies PersonaSummary);
+    }
     const parameters = Object.fromEntries(url.searchParams);
-    return jsonResponse(200, previewPersona(loaded, { defaultModel, parameters }));
+    return jsonResponse(200, previewPersona(loaded, { defaultModel, parameters }) satisfies PersonaPreview);
   };
 }
 
@@ -66,5 +69,5 @@ function listVoices(url: URL): Response {
       labelSource: label?.source ?? null,
     };
   });
-  return jsonResponse(200, { engine, voices });
+  return jsonResponse(200, { engine, voices } satisfies VoiceList);
 }

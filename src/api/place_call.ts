@@ -3,7 +3,10 @@
  *
  * The request names the number, the persona and the lead's details; the details travel to the
  * voice webhook as query parameters and from there into the stream's `<Parameter>`s, so the persona
- * can greet the lead by name. Every refusal names the field or the setting to fix.
+ * can greet the lead by name. Every refusal names the field or the setting to fix. A call is placed
+ * only when admission would take it (not draining, below MAX_CONCURRENT_CALLS, counting calls placed
+ * and still ringing); the `call.placed` event tells admission the CallSid Twilio returned and its
+ * persona, which its webhook then gets.
  *
  * @module
  */
@@ -18,6 +21,7 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import { readBodyJson } from "../http/body.ts";
 import type { Logger } from "../log.ts";
 import { createTwilioRestClient, type MachineDetection, TwilioRestError } from "../twilio/rest_client.ts";
+import type { PlacedCall } from "./types.ts";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_PLACE_CALL_BODY_BYTES = 16 * 1024;
@@ -57,6 +61,11 @@ export interface PlaceCallOptions {
   engineOf?: (personaId: string) => EngineId | undefined;
   /** Allows a request or answers why not. @default the bearer check against API_TOKEN */
   authorize?: (req: Request) => Response | undefined | Promise<Response | undefined>;
+  /**
+   * Why no new call may start now (draining, MAX_CONCURRENT_CALLS: the same rule as the webhook's),
+   * or undefined; a refusal answers 503 before Twilio is asked. @default always allowed
+   */
+  refuseNewCall?: () => string | undefined;
 }
 
 /** A validated request body. */
@@ -98,6 +107,12 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
     if (refused !== undefined) {
       await req.body?.cancel();
       return refused;
+    }
+
+    const full = options.refuseNewCall?.();
+    if (full !== undefined) {
+      await req.body?.cancel();
+      return jsonError(503, `No call placed: ${full}`);
     }
 
     const missing: string[] = [];
@@ -188,7 +203,10 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       to,
       parameters: voice === undefined ? parameters : { ...parameters, voice },
     });
-    return jsonResponse(201, { callSid, persona, ...(voice === undefined ? {} : { voice }) });
+    return jsonResponse(
+      201,
+      { callSid, persona, ...(voice === undefined ? {} : { voice }) } satisfies PlacedCall,
+    );
   };
 }
 

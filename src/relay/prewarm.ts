@@ -249,7 +249,13 @@ export class Prewarms {
 
   /** Opens a session for `request.callSid` now; a second webhook for the same call replaces the first. */
   open(request: PrewarmRequest): void {
-    this.#waiting.get(request.callSid)?.prewarm.close();
+    const replaced = this.#waiting.get(request.callSid);
+    if (replaced !== undefined) {
+      // The replacement gets a lifetime of its own: the old timer must not close it early.
+      clearTimeout(replaced.timer);
+      this.#waiting.delete(request.callSid);
+      this.#close(replaced.prewarm);
+    }
     const ttlMs = this.#options.ttlMs ?? PREWARM_TTL_MS;
     const prewarm = new Prewarm(request, {
       apiKey: this.#options.apiKey,

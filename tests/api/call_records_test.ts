@@ -5,7 +5,7 @@
  * @module
  */
 
-import { within } from "../fakes/within.ts";
+import { within } from "../../testing/within.ts";
 import assert from "node:assert/strict";
 import { type CallEvent, type CallEventListener, CallHub } from "../../src/calls/call_events.ts";
 import { createCallRecordsHandler } from "../../src/api/call_records.ts";

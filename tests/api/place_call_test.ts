@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
 import { createPlaceCallHandler, type PlaceCallConfig } from "../../src/api/place_call.ts";
 import { createLogger } from "../../src/log.ts";
-import { type FakeTwilioRest, startFakeTwilioRest } from "../fakes/fake_twilio_rest.ts";
+import { type FakeTwilioRest, startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 
 const ACCOUNT = "AC" + "0123456789abcdef".repeat(2);
 const AUTH = "twilio-auth-token-0123456789abcd";
