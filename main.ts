@@ -11,7 +11,7 @@ import { CallHub, createRelayCounters } from "./src/calls/call_events.ts";
 import { readEnv } from "./src/config.ts";
 import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
 import { watchPersonas } from "./src/personas/watch.ts";
-import { createParley } from "./src/server.ts";
+import { createParley } from "./src/app/server.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { waitForShutdown } from "./src/shutdown.ts";
 import { openLeadStore } from "./src/store/leads.ts";

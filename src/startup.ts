@@ -15,7 +15,7 @@ import {
   type ReloadablePersonaRegistry,
   type RequiredPersona,
 } from "./personas/loader.ts";
-import type { ServerConfig } from "./server.ts";
+import type { ServerConfig } from "./app/server.ts";
 import { callDatabasePath, type CallStore, openCallStore } from "./store/call_store.ts";
 import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";

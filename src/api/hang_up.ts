@@ -1,7 +1,7 @@
 /**
  * `POST /api/calls/:callSid/hangup`: ends a call. A phone call is hung up through Twilio's REST API
  * when Twilio credentials are set; otherwise (and for browser calls) Parley ends the stream itself,
- * which ends a `<Connect><Stream>` call too. Authorization is checked by the caller.
+ * which ends a `<Connect><Stream>` call too. Behind the route table's `bearerOrSession` guard.
  *
  * @module
  */
@@ -23,15 +23,20 @@ export interface HangUpOptions {
   fetch?: typeof fetch;
 }
 
-/** Path of the hang-up route for `callSid`. */
-export const HANG_UP_PATH = /^\/api\/calls\/([^/]+)\/hangup$/;
-
-/** Builds the hang-up handler. */
-export function createHangUpHandler(options: HangUpOptions): (request: Request) => Promise<Response> {
+/** Builds the hang-up handler; `:callSid` comes from the route table's path. */
+export function createHangUpHandler(
+  options: HangUpOptions,
+): (request: Request, context: { params: Record<string, string> }) => Promise<Response> {
   const { config, log } = options;
-  return async (request) => {
+  return async (request, { params }) => {
     await request.body?.cancel();
-    const callSid = decodeURIComponent(HANG_UP_PATH.exec(new URL(request.url).pathname)?.[1] ?? "");
+    let callSid: string;
+    try {
+      callSid = decodeURIComponent(params.callSid ?? "");
+    } catch (error) {
+      if (!(error instanceof URIError)) throw error;
+      return jsonError(400, `Invalid callSid "${(params.callSid ?? "").slice(0, 40)}": bad percent-encoding`);
+    }
     const phoneCall = isCallSid(callSid);
     if (phoneCall && config.twilioAccountSid !== undefined && config.twilioAuthToken !== undefined) {
       const client = createTwilioRestClient({
