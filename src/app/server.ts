@@ -18,31 +18,18 @@ import { PREWARM_TTL_MS, Prewarms } from "../relay/prewarm.ts";
 import { createEngineChooser } from "../engines/registry.ts";
 import { connectOpenAI, type UpstreamConnector } from "../engines/upstream_socket.ts";
 import { createStreamTokens, STREAM_TOKEN_TTL_MS, type StreamTokens } from "../twilio/stream_token.ts";
-import { createMediaUpgradeHandler } from "../api/media_upgrade.ts";
-import { createVoiceWebhookHandler } from "../api/voice_webhook.ts";
-import { jsonError, jsonResponse } from "../http/responses.ts";
-import { createPlaceCallHandler } from "../api/place_call.ts";
-import { createTwilioStatusHandler } from "../api/twilio_status.ts";
 import type { CallStore } from "../store/call_store.ts";
-import { createCallRecordsHandlers } from "../api/call_records.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
-import { createMetricsHandler } from "../api/metrics_route.ts";
 import type { PriceTable } from "../engines/prices.ts";
 import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
-import { createAfterStreamRoutes } from "../api/after_stream.ts";
 import { createSessions } from "../http/session.ts";
 import { guardRequests, type ServeHandler } from "./middleware/front_door.ts";
-import { createSignInHandlers } from "../api/sign_in.ts";
-import { createPagesHandlers, notFoundResponse } from "../api/pages.ts";
-import { createLeadsHandlers } from "../api/leads.ts";
-import { createPersonasHandlers } from "../api/personas_route.ts";
-import { createHangUpHandler } from "../api/hang_up.ts";
-import { createSoftphoneHandler } from "../api/softphone.ts";
-import { engineForModel } from "../engines/voices.ts";
 import type { LeadStore } from "../store/leads.ts";
-import { type HandlerName, ROUTES } from "./routes.ts";
-import { createRouter, type RouteHandler } from "./router.ts";
 import { catchUnhandled } from "./middleware/unhandled.ts";
+import { notFoundResponse } from "../api/pages.ts";
+import { ROUTES } from "./routes.ts";
+import { createRouter } from "./router.ts";
+import { createRouteHandlers } from "./handlers.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -146,8 +133,6 @@ export function createParley(options: ParleyOptions): Parley {
     }),
   });
   const offAdmission = hub.subscribe(admission.listener);
-  const refusedCalls = { capacity: 0, draining: 0 };
-  let refusedStreams = 0;
   const relays = new LiveRelays(
     {
       engineFor,
@@ -167,131 +152,27 @@ export function createParley(options: ParleyOptions): Parley {
   );
 
   const sessions = createSessions({ apiToken: () => config.apiToken, publicBaseUrl: config.publicBaseUrl });
-  /** The engine a persona's calls run on (its voices are the ones a call may pick). */
-  const engineOf = (id: string) => {
-    const persona = personas.get(id)?.persona;
-    return persona === undefined ? undefined : engineForModel(persona.model ?? config.realtimeModel);
-  };
-  const afterStreamRoutes = createAfterStreamRoutes({
+  const routes = createRouteHandlers({
     config,
     personas,
     hub,
     log,
+    counters,
+    metrics,
+    admission,
+    relays,
+    prewarms,
+    tokens,
+    sessions,
+    shutdownSignal: shutdownSignal.signal,
     ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   });
-  const records = options.store === undefined
-    ? undefined
-    : createCallRecordsHandlers({ store: options.store, hub, signal: shutdownSignal.signal });
-  const noRecords = () => jsonError(503, "Call records are not kept by this server");
-  const leads = options.leads === undefined ? undefined : createLeadsHandlers(options.leads);
-  const noLeads = async (request: Request) => {
-    await request.body?.cancel();
-    return jsonError(503, "Leads are not kept by this server");
-  };
-  const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
-  const pages = createPagesHandlers();
-  const personasRoutes = createPersonasHandlers({ personas, defaultModel: config.realtimeModel });
-
-  /** Every handler the route table names. */
-  const handlers: Record<HandlerName, RouteHandler> = {
-    mediaStream: createMediaUpgradeHandler({
-      log,
-      tokens,
-      prewarms,
-      onRefused: () => refusedStreams++,
-      startRelay: relays.start,
-    }),
-    voiceWebhook: createVoiceWebhookHandler({
-      config,
-      personas,
-      hub,
-      log,
-      admission,
-      tokens,
-      prewarms,
-      engineOf,
-      onRefused: (reason) => refusedCalls[reason]++,
-    }),
-    twilioStatus: createTwilioStatusHandler({
-      hub,
-      log,
-      // The answering-machine result reaches the instance running the call's relay (found by CallSid).
-      onAnsweredBy: (callSid, answeredBy) => {
-        relays.get(callSid)?.machineAnswered(answeredBy);
-      },
-    }),
-    afterStream: afterStreamRoutes.afterStream,
-    dialAction: afterStreamRoutes.dialAction,
-    // 503 while draining: a load balancer stops sending calls here, the calls in progress go on.
-    health: () =>
-      jsonResponse(admission.draining ? 503 : 200, {
-        status: admission.draining ? "draining" : "ok",
-        activeCalls: relays.size,
-      }),
-    metrics: createMetricsHandler({
-      metrics,
-      counters,
-      activeCalls: () => relays.size,
-      server: () => ({
-        ...(options.store === undefined ? {} : { store: options.store.health() }),
-        refusedCalls,
-        refusedStreams,
-        draining: admission.draining,
-        prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
-      }),
-    }),
-    signInPage: signIn.page,
-    signIn: signIn.signIn,
-    signOut: signIn.signOut,
-    placeCall: createPlaceCallHandler({
-      config,
-      hub,
-      log,
-      personaIds: () => personas.ids(),
-      defaultPersona: config.defaultPersona,
-      engineOf,
-      refuseNewCall: () => admission.refusal()?.message,
-      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
-    }),
-    listCalls: records?.listCalls ?? noRecords,
-    getCall: records?.getCall ?? noRecords,
-    callEvents: records?.callEvents ?? noRecords,
-    hangUp: createHangUpHandler({
-      config,
-      log,
-      endStream: (callSid) => {
-        const relay = relays.get(callSid);
-        relay?.hangUp();
-        return relay !== undefined;
-      },
-      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
-    }),
-    listLeads: leads?.listLeads ?? noLeads,
-    createLead: leads?.createLead ?? noLeads,
-    importLeads: leads?.importLeads ?? noLeads,
-    getLead: leads?.getLead ?? noLeads,
-    updateLead: leads?.updateLead ?? noLeads,
-    deleteLead: leads?.deleteLead ?? noLeads,
-    listPersonas: personasRoutes.listPersonas,
-    getPersona: personasRoutes.getPersona,
-    previewPersona: personasRoutes.previewPersona,
-    listVoices: personasRoutes.listVoices,
-    softphone: createSoftphoneHandler({
-      personas,
-      defaultModel: config.realtimeModel,
-      hub,
-      log,
-      refuseNewCall: () => admission.refusal()?.message,
-      startRelay: relays.start,
-    }),
-    home: pages.home,
-    webFile: pages.webFile,
-    page: pages.page,
-  };
 
   const route = createRouter({
     rows: ROUTES,
-    handlers,
+    handlers: routes.handlers,
     guards: {
       sessions,
       apiToken: () => config.apiToken,
@@ -315,7 +196,7 @@ export function createParley(options: ParleyOptions): Parley {
       offAdmission();
       offMetrics();
       offStore?.();
-      afterStreamRoutes.close();
+      routes.close();
     },
   };
 }
