@@ -16,7 +16,7 @@ import type { CallEvent, CallHub } from "../calls/call_events.ts";
 import { type CallStore, type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_store.ts";
 import type { CallFeedEvents, CallList, CallRecord } from "./types.ts";
 
-/** Options for {@linkcode createCallRecordsHandler}. */
+/** Options for {@linkcode createCallRecordsHandlers}. */
 export interface CallRecordsOptions {
   /** Where records are read. */
   store: Pick<CallStore, "listCalls" | "getCall">;

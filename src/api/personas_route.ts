@@ -12,7 +12,7 @@ import { previewPersona, summarizePersona } from "../relay/preview.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { PersonaList, PersonaPreview, PersonaSummary, VoiceList } from "./types.ts";
 
-/** Options for {@linkcode createPersonasHandler}. */
+/** Options for {@linkcode createPersonasHandlers}. */
 export interface PersonasRouteOptions {
   personas: PersonaRegistry;
   /** OPENAI_REALTIME_MODEL: a persona's model unless it names one. */

@@ -64,7 +64,7 @@ export interface RouteRow<Name extends string = string> {
   path: string;
   guard: Guard;
   bodyLimit: BodyLimit;
-  /** The name of the handler `server.ts` wires to this row. */
+  /** The name of the handler `handlers.ts` builds for this row. */
   handler: Name;
 }
 
@@ -117,5 +117,5 @@ export const ROUTES = [
   { method: "GET",    path: "/personas/:id",              guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
 ] as const satisfies readonly RouteRow[];
 
-/** The name of every handler the table routes to: `server.ts` must wire each. */
+/** The name of every handler the table routes to: `handlers.ts` must build each. */
 export type HandlerName = (typeof ROUTES)[number]["handler"];

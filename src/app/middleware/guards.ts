@@ -53,14 +53,18 @@ export async function applyGuard(
       return await checkTwilio(request, bodyLimit, options);
     case "bearerOrSession":
       return options.sessions.authorize(request) ?? NO_FORM;
-    case "sessionSameOrigin":
+    case "sessionSameOrigin": {
       // A WebSocket handshake is never blocked by the browser's same-origin policy: Origin is checked here.
-      if (!options.sessions.has(request)) return jsonError(401, "Sign in first: this needs a session");
-      if (!options.sessions.sameOrigin(request)) return jsonError(403, "Cross-origin request refused");
+      const { pathname } = new URL(request.url);
+      if (!options.sessions.has(request)) return jsonError(401, `Sign in first: ${pathname} needs a session`);
+      if (!options.sessions.sameOrigin(request)) {
+        return jsonError(403, `Cross-origin request to ${pathname} refused: its Origin is not this server's`);
+      }
       return NO_FORM;
+    }
     case "sameOrigin":
       if (!options.sessions.sameOrigin(request)) {
-        return new Response("Cross-origin request refused\n", { status: 403 });
+        return new Response(`Cross-origin ${new URL(request.url).pathname} refused\n`, { status: 403 });
       }
       return NO_FORM;
     case "signedInPage": {
