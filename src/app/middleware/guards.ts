@@ -7,11 +7,10 @@
  */
 
 import { checkBearer } from "../../http/auth.ts";
-import { readBodyText } from "../../http/body.ts";
 import { jsonError } from "../../http/responses.ts";
 import type { Sessions } from "../../http/session.ts";
 import type { Logger } from "../../log.ts";
-import { refuseUnsignedTwilio } from "../../twilio/signature.ts";
+import { checkTwilio, type TwilioSignatureSettings } from "./twilio_guard.ts";
 import type { BodyLimit, Guard } from "../routes.ts";
 
 /** What the guards check against. */
@@ -22,7 +21,7 @@ export interface GuardOptions {
   /** METRICS_PUBLIC: `/metrics` needs no token. */
   metricsPublic: boolean;
   /** TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL and TWILIO_SIGNATURE_CHECK. */
-  twilio: { authToken: string | undefined; publicBaseUrl: string | undefined; enabled: boolean };
+  twilio: TwilioSignatureSettings;
   log: Logger;
 }
 
@@ -50,7 +49,7 @@ export async function applyGuard(
     case "none":
       return NO_FORM;
     case "twilio":
-      return await checkTwilio(request, bodyLimit, options);
+      return await checkTwilio(request, bodyLimit, options.twilio, options.log);
     case "bearerOrSession":
       return options.sessions.authorize(request) ?? NO_FORM;
     case "sessionSameOrigin": {
@@ -81,31 +80,6 @@ export async function applyGuard(
     case "bearerUnlessPublic":
       return refuseUnlessPublic(request, options) ?? NO_FORM;
   }
-}
-
-/** Reads the form (a POST's) and checks Twilio's signature over it and the URL. */
-async function checkTwilio(
-  request: Request,
-  bodyLimit: BodyLimit,
-  options: GuardOptions,
-): Promise<GuardVerdict> {
-  const form: Record<string, string> = {};
-  if (typeof bodyLimit === "number") {
-    const body = await readBodyText(request, bodyLimit);
-    if (!body.ok) {
-      const error = `Twilio form body is larger than ${bodyLimit} bytes`;
-      options.log.warnRateLimited("twilio-form-size", `Refused ${new URL(request.url).pathname}: ${error}`);
-      return jsonError(body.status, error);
-    }
-    for (const [name, value] of new URLSearchParams(body.text)) form[name] = value;
-  }
-  const refused = refuseUnsignedTwilio(request, {
-    ...options.twilio,
-    params: form,
-    websocket: bodyLimit === "websocket",
-    log: options.log,
-  });
-  return refused ?? { form };
 }
 
 /** `/metrics`: open with METRICS_PUBLIC=on, else the bearer token (answers in Prometheus' plain text). */
