@@ -300,7 +300,7 @@ function dropsNoticed(lines: string[]): NonNullable<RelayFigures["dropsNoticed"]
   return {
     byClose: lost.filter((l) => /OpenAI closed the connection \((?!1006)/.test(l)).length,
     byAbnormalClose: lost.filter((l) => l.includes("OpenAI closed the connection (1006")).length,
-    byStallWatch: lost.filter((l) => l.includes("OpenAI sent nothing")).length,
+    byStallWatch: lost.filter((l) => l.includes("OpenAI owed an answer and sent nothing")).length,
   };
 }
 

@@ -49,7 +49,7 @@ export interface TestParleyOptions {
   personasDir?: string;
   /** Extra environment (as the user would set it). */
   env?: Record<string, string>;
-  /** Replace a session silent this long while the caller sends audio, ms. */
+  /** Replace a session that owes an answer and stays silent this long, ms. */
   stallMs?: number;
   /** Close sockets without `start` after this long. */
   startTimeoutMs?: number;

@@ -1,7 +1,10 @@
 /**
- * `POST /api/calls/:callSid/hangup`: ends a call. A phone call is hung up through Twilio's REST API
- * when Twilio credentials are set; otherwise (and for browser calls) Parley ends the stream itself,
- * which ends a `<Connect><Stream>` call too. Behind the route table's `bearerOrSession` guard.
+ * `POST /api/calls/:callSid/hangup`: ends a call Parley knows — one relayed here, or one whose record is
+ * open and that Parley placed or answered. Anything else is 404: the route never asks Twilio to hang up
+ * an arbitrary CallSid on the account. A phone call is hung up through Twilio's REST API when Twilio
+ * credentials are set; otherwise (and for browser calls) Parley ends the stream itself, which ends a
+ * `<Connect><Stream>` call too. Either way the record says `hung_up_by_user`. Behind the route table's
+ * `bearerOrSession` guard.
  *
  * @module
  */
@@ -18,9 +21,37 @@ export interface HangUpOptions {
   config: Pick<ParleyConfig, "twilioAccountSid" | "twilioAuthToken" | "twilioApiBaseUrl">;
   /** Ends the stream of a call relayed here; false when no such call is in progress. */
   endStream: (callSid: string) => boolean;
+  /**
+   * Tells the call relayed here that a user is hanging it up through Twilio (its coming `stop` is
+   * `hung_up_by_user`); false when no such call is in progress here.
+   */
+  userHangingUp: (callSid: string) => boolean;
+  /** True when the call's record is open and Parley placed or answered it (another instance may relay it). */
+  isOpenCall?: (callSid: string) => boolean;
   log: Logger;
   /** The fetch the REST client uses. @default globalThis.fetch */
   fetch?: typeof fetch;
+}
+
+/** A browser (softphone) call's CallSid. */
+const BROWSER_CALL_SID = /^BR[0-9a-f]{32}$/;
+
+/** The CallSid in the path's `:callSid` segment (still percent-encoded), or the problem with it. */
+function callSidOf(raw: string): { callSid: string } | { problem: string } {
+  let callSid: string;
+  try {
+    callSid = decodeURIComponent(raw);
+  } catch {
+    return {
+      problem: `CallSid ${JSON.stringify(raw.slice(0, 40))} in the path is not valid percent-encoding`,
+    };
+  }
+  // JSON.stringify escapes control characters: the echo is safe to show.
+  const shown = JSON.stringify(callSid.slice(0, 40));
+  if (!BROWSER_CALL_SID.test(callSid) && !isCallSid(callSid)) {
+    return { problem: `CallSid ${shown} in the path is not a CallSid (CA or BR and 32 hex digits)` };
+  }
+  return { callSid };
 }
 
 /** Builds the hang-up handler; `:callSid` comes from the route table's path. */
@@ -30,15 +61,15 @@ export function createHangUpHandler(
   const { config, log } = options;
   return async (request, { params }) => {
     await request.body?.cancel();
-    let callSid: string;
-    try {
-      callSid = decodeURIComponent(params.callSid ?? "");
-    } catch (error) {
-      if (!(error instanceof URIError)) throw error;
-      return jsonError(400, `Invalid callSid "${(params.callSid ?? "").slice(0, 40)}": bad percent-encoding`);
+    const parsed = callSidOf(params.callSid ?? "");
+    if ("problem" in parsed) return jsonError(400, parsed.problem);
+    const { callSid } = parsed;
+    // Marked before Twilio is asked: its `stop` may arrive before the REST answer does.
+    const here = options.userHangingUp(callSid);
+    if (!here && options.isOpenCall?.(callSid) !== true) {
+      return jsonError(404, `Call ${callSid} is not in progress (Parley neither relays it nor has it open)`);
     }
-    const phoneCall = isCallSid(callSid);
-    if (phoneCall && config.twilioAccountSid !== undefined && config.twilioAuthToken !== undefined) {
+    if (isCallSid(callSid) && config.twilioAccountSid !== undefined && config.twilioAuthToken !== undefined) {
       const client = createTwilioRestClient({
         accountSid: config.twilioAccountSid,
         authToken: config.twilioAuthToken,
@@ -62,6 +93,9 @@ export function createHangUpHandler(
       log.info(`Hung up CallSid=${callSid} by ending its stream`);
       return jsonResponse(200, { callSid, via: "stream" } satisfies HungUpCall);
     }
-    return jsonError(404, `Call "${callSid.slice(0, 40)}" is not in progress on this server`);
+    return jsonError(
+      404,
+      `Call ${callSid} is not in progress on this server (and no Twilio credentials are set)`,
+    );
   };
 }

@@ -33,6 +33,7 @@ import { createHangUpHandler } from "../api/hang_up.ts";
 import { createSoftphoneHandler } from "../api/softphone.ts";
 import { engineForModel } from "../engines/voices.ts";
 import type { LeadStore } from "../store/leads.ts";
+import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
 import type { RouteHandler } from "./router.ts";
 
@@ -55,6 +56,8 @@ export interface HandlerParts {
   leads?: LeadStore;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
+  /** The listener's figures (descriptor exhaustion), for `/metrics`. */
+  listenerHealth?: () => ListenerHealth | undefined;
 }
 
 /** The handlers, and what to end on shutdown. */
@@ -148,6 +151,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
         refusedStreams,
         draining: admission.draining,
         prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
+        listener: parts.listenerHealth?.(),
       }),
     }),
     signInPage: signIn.page,
@@ -174,6 +178,12 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
         relay?.hangUp();
         return relay !== undefined;
       },
+      userHangingUp: (callSid) => {
+        const relay = relays.get(callSid);
+        relay?.userHangingUp();
+        return relay !== undefined;
+      },
+      ...(parts.store === undefined ? {} : { isOpenCall: parts.store.isOpenCall.bind(parts.store) }),
       ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }),
     }),
     listLeads: leads?.listLeads ?? noLeads,

@@ -24,6 +24,7 @@ import type { PriceTable } from "../engines/prices.ts";
 import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
 import { createSessions } from "../http/session.ts";
 import { guardRequests, type ServeHandler } from "./middleware/front_door.ts";
+import type { ListenerHealth } from "../http/listener.ts";
 import type { LeadStore } from "../store/leads.ts";
 import { catchUnhandled } from "./middleware/unhandled.ts";
 import { notFoundResponse } from "../api/pages.ts";
@@ -47,11 +48,13 @@ export interface ParleyOptions {
   store?: CallStore;
   /** The leads table, if leads are kept. */
   leads?: LeadStore;
+  /** The listener's figures (descriptor exhaustion), for `/metrics`; see `src/http/listener.ts`. */
+  listenerHealth?: () => ListenerHealth | undefined;
   /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
   connectUpstream?: UpstreamConnector;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
-  /** A session silent this long while the caller sends audio is replaced, ms. @default 15000 */
+  /** A session that owes an answer and stays silent this long is replaced, ms. @default 15000 */
   stallMs?: number;
   /** Close media sockets that send no `start` within this many ms. @default 10000 */
   startTimeoutMs?: number;
@@ -168,6 +171,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
   });
 
   const route = createRouter({

@@ -144,6 +144,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN max_reconnect_gap_ms INTEGER;
   ALTER TABLE calls ADD COLUMN caller_frames_dropped TEXT;
   `,
+  // 6: the per-call heartbeat (`heartbeat.ts`): when a running call was last known alive, so a record
+  // a crash left open ends near the crash.
+  `
+  ALTER TABLE calls ADD COLUMN alive_at INTEGER;
+  `,
 ];
 
 /** The schema version this build writes. */

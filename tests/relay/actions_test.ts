@@ -325,6 +325,31 @@ Deno.test("Realtime: on machine_end_beep the agent stops, leaves the voicemail, 
   });
 });
 
+Deno.test("Realtime: a voicemail whose answer also calls end_call is recorded voicemail_left", async () => {
+  await withActionParley("realtime", async (t) => {
+    const call = await t.startCall({ persona: "tess", lead: "Dana" });
+    const session = await within(t.upstream.session(0), "the upstream session");
+    await within(t.waitForEvent("call.started"), "the stream started");
+    const beep = await t.postTwilio("/api/twilio/status", {
+      CallSid: call.callSid,
+      AnsweredBy: "machine_end_beep",
+    });
+    assert.equal(beep.status, 204);
+    await within(session.waitFor("response.create"), "the voicemail asked for");
+    await session.streamResponse({
+      responseId: "resp_vm",
+      itemId: "item_vm",
+      audio: toneBytes(500, 0x55),
+      functionCalls: [{ callId: "call_end", name: "end_call", arguments: "{}" }],
+    });
+    await within(call.closed, "the hang-up after the voicemail", 5000);
+    const ended = await t.waitForEvent("call.ended");
+    assert.equal(ended.reason, "voicemail_left");
+    assert.match(ended.detail, /voicemail left \(machine_end_beep\)/);
+    assert.equal((await t.waitForEvent("call.after_stream")).action, "hangup");
+  });
+});
+
 Deno.test("Realtime: a machine with no voicemail in the persona is hung up on at once", async () => {
   await withPersonaDir({
     "plain.ts": 'export default { voice: "coral", instructions: "You are Pat.", endCall: true };\n',

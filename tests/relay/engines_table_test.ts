@@ -148,9 +148,9 @@ for (const engine of ENGINES) {
       await within(call.closed, "the Twilio socket closing", 3000);
       assert.match(
         await t.waitForLog(/Call ended/),
-        /reason=upstream_dropped \(OpenAI closed the connection \(1011.*; no new session after 3 tries/,
+        /reason=upstream_dropped \(OpenAI closed the connection \(1011.*; no new session after \d+ tries/,
       );
-      assert.equal(engine.handshakes(t), 4, "the first session and three tries");
+      assert.ok(engine.handshakes(t) >= 7, "the first session and tries across the whole 2 s budget");
     });
   });
 

@@ -305,7 +305,7 @@ Deno.test("Realtime: a claimed pre-warm that drops is replaced from the same pla
   });
 });
 
-Deno.test("Realtime: a claimed pre-warm that goes silent while the caller talks is replaced (stall)", async () => {
+Deno.test("Realtime: a claimed pre-warm that goes silent while it owes an answer is replaced (stall)", async () => {
   const source = personaSource({ model: "gpt-realtime-2.1", voice: "marin", instructions: "Be brief." });
   await withPersonaDir({ "sam.ts": source }, async (dir) => {
     const t = await startTestParley({
@@ -316,12 +316,15 @@ Deno.test("Realtime: a claimed pre-warm that goes silent while the caller talks 
     try {
       const callSid = newCallSid();
       const streamUrl = await t.answerWebhook(callSid);
-      await within(t.upstream.session(0), "the pre-warmed session");
+      const prewarmed = await within(t.upstream.session(0), "the pre-warmed session");
       const call = await t.connectStream(streamUrl, callSid);
       call.start({ persona: "sam" });
       await within(t.waitForLog(/Stream started/), "the start");
       assert.match(await scrape(t), /^parley_prewarm_total\{outcome="claimed"\} 1$/m);
       const reconnected = t.waitForEvent("reconnected");
+      // The caller's turn is committed: an answer is owed, and none comes.
+      prewarmed.speechStarted();
+      prewarmed.speechStopped();
       await sendFrames(call, {
         frame: toneBytes(20, 0x10),
         until: within(reconnected, "the stall noticed", 5000),

@@ -257,6 +257,49 @@ Deno.test("absurd token counts are stored as an unpriced response, not a failed 
   }
 });
 
+Deno.test("a crashed run's record ends at its last heartbeat: a quiet 1.8 s call shows 1.8 s, not 0", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "parley_heartbeat_" });
+  try {
+    let clock = 1_000;
+    let beat!: () => void;
+    const beaten = new Promise<void>((resolve) => beat = resolve);
+    const crashed = openCallStore(`${dataDir}/parley.db`, {
+      heartbeatMs: 20,
+      wallClock: () => {
+        if (clock > 1_000) beat();
+        return clock;
+      },
+    });
+    crashed.listener({
+      type: "call.started",
+      at: 1_000,
+      callSid: "CA_QUIET",
+      streamSid: "MZ1",
+      persona: "tester",
+      model: "gpt-realtime-2.1",
+      parameters: {},
+    });
+    // Nothing more happens on the call: 1.8 s later the process dies.
+    clock = 2_800;
+    await within(beaten, "a heartbeat at 2.8 s");
+    const next = openCallStore(`${dataDir}/parley.db`);
+    try {
+      assert.deepEqual(next.closeAbandonedRecords("server_crashed", "the server stopped during the call"), [
+        "CA_QUIET",
+      ]);
+      const record = next.getCall("CA_QUIET")!;
+      assert.equal(record.endReason, "server_crashed");
+      assert.equal(record.endedAt, 2_800);
+      assert.equal(record.durationMs, 1_800);
+    } finally {
+      next.close();
+      crashed.close();
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("records a crashed run left open are closed as server_crashed at their last event", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "parley_crash_" });
   try {
