@@ -70,7 +70,7 @@ export interface ParleyOptions {
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
 export interface Parley {
-  /** Serves every route (behind the throttle and security headers of `src/http/front_door.ts`). */
+  /** Serves every route (behind the throttle and security headers of `middleware/front_door.ts`). */
   handler: ServeHandler;
   /** Calls being relayed now. */
   activeCalls(): number;
