@@ -13,7 +13,7 @@ import { readEnv } from "./src/config.ts";
 import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
 import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
 import { endUnderWatcher } from "./src/dev_watch.ts";
-import { createParley } from "./src/server.ts";
+import { createParley } from "./src/app/server.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ServerConfig } from "./server.ts";
+import type { ServerConfig } from "./app/server.ts";
 import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "./paths.ts";
 import type { InboundPersonaSource, PublicUrlSource } from "./startup.ts";
 

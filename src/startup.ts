@@ -16,7 +16,7 @@ import {
   type ReloadablePersonaRegistry,
   type RequiredPersona,
 } from "./personas/loader.ts";
-import type { ServerConfig } from "./server.ts";
+import type { ServerConfig } from "./app/server.ts";
 import { callDatabasePath } from "./store/sqlite/call_store.ts";
 import type { Store } from "./store/ports.ts";
 import { openSqliteStore } from "./store/sqlite/store.ts";

@@ -16,7 +16,7 @@ import {
 import { loadConfig, type ParleyConfig } from "../src/config.ts";
 import { createLogger, type LogLevel } from "../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../src/personas/loader.ts";
-import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../src/server.ts";
+import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../src/app/server.ts";
 import type { CallStore } from "../src/store/sqlite/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../src/store/sqlite/leads.ts";

@@ -3,8 +3,8 @@
  * open and that Parley placed or answered. Anything else is 404: the route never asks Twilio to hang up
  * an arbitrary CallSid on the account. A phone call is hung up through Twilio's REST API when Twilio
  * credentials are set; otherwise (and for browser calls) Parley ends the stream itself, which ends a
- * `<Connect><Stream>` call too. Either way the record says `hung_up_by_user`. Authorization is checked
- * by the caller.
+ * `<Connect><Stream>` call too. Either way the record says `hung_up_by_user`. Behind the route table's
+ * `bearerOrSession` guard.
  *
  * @module
  */
@@ -33,15 +33,11 @@ export interface HangUpOptions {
   fetch?: typeof fetch;
 }
 
-/** Path of the hang-up route for `callSid`. */
-export const HANG_UP_PATH = /^\/api\/calls\/([^/]+)\/hangup$/;
-
 /** A browser (softphone) call's CallSid. */
 const BROWSER_CALL_SID = /^BR[0-9a-f]{32}$/;
 
-/** The CallSid in the path, or the problem with it. */
-function callSidOf(request: Request): { callSid: string } | { problem: string } {
-  const raw = HANG_UP_PATH.exec(new URL(request.url).pathname)?.[1] ?? "";
+/** The CallSid in the path's `:callSid` segment (still percent-encoded), or the problem with it. */
+function callSidOf(raw: string): { callSid: string } | { problem: string } {
   let callSid: string;
   try {
     callSid = decodeURIComponent(raw);
@@ -58,12 +54,14 @@ function callSidOf(request: Request): { callSid: string } | { problem: string } 
   return { callSid };
 }
 
-/** Builds the hang-up handler. */
-export function createHangUpHandler(options: HangUpOptions): (request: Request) => Promise<Response> {
+/** Builds the hang-up handler; `:callSid` comes from the route table's path. */
+export function createHangUpHandler(
+  options: HangUpOptions,
+): (request: Request, context: { params: Record<string, string> }) => Promise<Response> {
   const { config, log } = options;
-  return async (request) => {
+  return async (request, { params }) => {
     await request.body?.cancel();
-    const parsed = callSidOf(request);
+    const parsed = callSidOf(params.callSid ?? "");
     if ("problem" in parsed) return jsonError(400, parsed.problem);
     const { callSid } = parsed;
     // Marked before Twilio is asked: its `stop` may arrive before the REST answer does.

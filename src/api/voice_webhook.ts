@@ -26,7 +26,6 @@ import type { Logger } from "../log.ts";
 import { AFTER_STREAM_PATH, MEDIA_STREAM_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { Prewarms } from "../relay/prewarm.ts";
-import { readTwilioForm, TwilioFormTooLargeError } from "../twilio/signature.ts";
 import { isCallSid, type StreamTokens } from "../twilio/stream_token.ts";
 import {
   connectStreamTwiml,
@@ -51,34 +50,23 @@ export interface VoiceWebhookOptions {
   prewarms: Pick<Prewarms, "openForWebhook">;
   /** The engine of a persona, for checking `?voice=`. */
   engineOf: (personaId: string) => EngineId | undefined;
-  /** Answers 403 (and logs why) unless the request is signed by Twilio. */
-  refuseUnsigned: (request: Request, form: Record<string, string>) => Response | undefined;
   /** Counts refusals by reason (the metrics). */
   onRefused: (reason: "capacity" | "draining") => void;
 }
 
-/** Builds the voice webhook handler. */
+/**
+ * Builds the voice webhook handler. It runs behind the route table's `twilio` guard, which checked the
+ * signature and hands over the POST's form (empty for a GET).
+ */
 export function createVoiceWebhookHandler(
   options: VoiceWebhookOptions,
-): (request: Request) => Promise<Response> {
+): (request: Request, context: { form: Record<string, string> }) => Promise<Response> {
   const { config, personas, hub, log, admission, tokens } = options;
   const publicHost = new URL(config.publicBaseUrl!).host;
   const xml = (body: string) =>
     new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
 
-  return async (request) => {
-    let form: Record<string, string> = {};
-    if (request.method === "POST") {
-      try {
-        form = await readTwilioForm(request);
-      } catch (error) {
-        if (error instanceof TwilioFormTooLargeError) return jsonError(413, error.message);
-        throw error;
-      }
-    }
-    const refused = options.refuseUnsigned(request, form);
-    if (refused !== undefined) return refused;
-
+  return async (request, { form }) => {
     const query = Object.fromEntries(new URL(request.url).searchParams);
     // Twilio sends its parameters in the form (POST) or the query (GET).
     const callSid = request.method === "POST" ? form.CallSid : query.CallSid;
