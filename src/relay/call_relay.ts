@@ -37,6 +37,7 @@ import { CallReporter } from "./call_reporter.ts";
 import { SessionKeeper } from "./session_keeper.ts";
 import { expectedModel, planCall } from "./call_setup.ts";
 import type { Prewarm } from "./prewarm.ts";
+import { CallTap, type FrameTap } from "./frame_tap.ts";
 import { type MediaSocket, TwilioLeg } from "./twilio_leg.ts";
 import { TurnTimer } from "./turn_timer.ts";
 import { type UpstreamEndReason, UpstreamSession, type UpstreamSessionHandlers } from "./upstream_session.ts";
@@ -71,6 +72,8 @@ export interface CallRelayOptions {
   sessionRolloverMs?: number;
   /** The session pre-warmed for that CallSid on the webhook, claimed by the stream token. */
   prewarm?: Prewarm;
+  /** Observers of the call's audio (`frame_tap.ts`), asked at `start`. */
+  tap?: FrameTap;
   /** Monotonic clock, ms. @default performance.now */
   now?: () => number;
   /** Wall clock for event timestamps, epoch ms. @default Date.now */
@@ -148,6 +151,8 @@ class Relay implements CallRelay {
   #actions: CallActions | undefined;
   /** A user asked Twilio to hang up: the stop that follows is theirs. */
   #userHangUp = false;
+  /** The call's frame tap, when someone listens. */
+  #tap: CallTap | undefined;
 
   constructor(twilio: MediaSocket, options: CallRelayOptions) {
     this.connectionId = `c${++connectionCounter}`;
@@ -257,6 +262,7 @@ class Relay implements CallRelay {
         const dropped = this.#session.sendAudio(message.payload);
         if (dropped !== undefined) return this.#gate.drop(dropped);
         this.#o.counters.framesToOpenai++;
+        if (this.#tap !== undefined) this.#tap.callerFrame(this.#now(), message.payload);
         return;
       }
       case "mark":
@@ -300,6 +306,7 @@ class Relay implements CallRelay {
       return this.#end("error", `start for CallSid=${start.callSid} on the stream of CallSid=${expected}`);
     }
     clearTimeout(this.#startTimer);
+    const startedAt = this.#now();
     this.#start = start;
     this.#report.started(start.callSid);
     this.#leg.begin(start.streamSid);
@@ -309,6 +316,12 @@ class Relay implements CallRelay {
       return this.#end("error", setup.problem);
     }
     const { persona, plan } = setup;
+    const listener = this.#o.tap?.({
+      callSid: start.callSid,
+      streamSid: start.streamSid,
+      persona: persona.id,
+    });
+    if (listener !== undefined) this.#bargeIn.tap = this.#tap = new CallTap(listener, startedAt);
     const opening = setup.engine.opening(plan);
     const prewarm = this.#prewarm;
     this.#prewarm = undefined;
@@ -532,6 +545,7 @@ class Relay implements CallRelay {
       this.#report.emit({ type: "caller_audio.dropped", drops: { ...this.#gate.drops } });
     }
     this.#actions?.close();
+    this.#tap?.ended(this.#now());
     this.#report.ended(this.#callLabel, reason, detail);
     const after = this.#actions?.afterStream(reason) ?? { action: "fallback" };
     if (this.#start !== undefined) this.#report.emit({ type: "call.after_stream", ...after });
