@@ -21,12 +21,9 @@
  * @module
  */
 
-import type { CallEventListener, EndReason, RelayCounters } from "../calls/call_events.ts";
+import type { EndReason, ReconnectCause } from "../calls/call_events.ts";
 import type { EngineEvent, HistoryTurn, SessionPlan } from "../engines/engine.ts";
-import type { EngineChooser } from "../engines/registry.ts";
-import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import type { Logger } from "../log.ts";
-import type { PersonaRegistry } from "../personas/types.ts";
 import type { StreamStart, TwilioInbound } from "../twilio/media_stream.ts";
 import { CallActions } from "./actions.ts";
 import { TONES_ITEM_PREFIX } from "./keypad_tones.ts";
@@ -34,74 +31,16 @@ import { BargeIn, type Cut } from "./barge_in.ts";
 import { CallerAudioGate } from "./caller_audio_gate.ts";
 import { CallDeadline, WRAP_UP_INSTRUCTION } from "./call_deadline.ts";
 import { CallReporter } from "./call_reporter.ts";
-import { SessionKeeper } from "./session_keeper.ts";
+import { type KeptCall, SessionKeeper } from "./session_keeper.ts";
 import { expectedModel, planCall } from "./call_setup.ts";
 import type { Prewarm } from "./prewarm.ts";
-import { CallTap, type FrameTap } from "./frame_tap.ts";
+import { CallTap } from "./frame_tap.ts";
+import type { CallRelay, CallRelayOptions } from "./relay_options.ts";
 import { type MediaSocket, TwilioLeg } from "./twilio_leg.ts";
 import { TurnTimer } from "./turn_timer.ts";
 import { type UpstreamEndReason, UpstreamSession, type UpstreamSessionHandlers } from "./upstream_session.ts";
 
-/** What a relay needs from the server. */
-export interface CallRelayOptions {
-  /** Picks the engine serving a model. */
-  engineFor: EngineChooser;
-  /** Model used unless the persona names one. */
-  defaultModel: string;
-  /** OpenAI key. */
-  apiKey: string;
-  /** The personas, looked up at `start`. */
-  personas: PersonaRegistry;
-  /** Persona id used when the stream names none (or an unknown one). */
-  defaultPersona: string;
-  /** Opens the upstream socket. */
-  connectUpstream: UpstreamConnector;
-  /** Log lines. */
-  log: Logger;
-  /** Call events for the store, metrics and live feeds. */
-  onEvent: CallEventListener;
-  /** Hot-path counters. */
-  counters: RelayCounters;
-  /** Close a socket that sends no `start` within this many ms. @default 10000 */
-  startTimeoutMs?: number;
-  /** The CallSid the stream token was issued for: a `start` for any other call is refused. */
-  expectedCallSid?: string;
-  /** A session that owes an answer and stays silent this long is replaced, ms. @default 15000 */
-  stallMs?: number;
-  /** A session this old is replaced at the next quiet moment, ms. @default 55 minutes */
-  sessionRolloverMs?: number;
-  /** The session pre-warmed for that CallSid on the webhook, claimed by the stream token. */
-  prewarm?: Prewarm;
-  /** Observers of the call's audio (`frame_tap.ts`), asked at `start`. */
-  tap?: FrameTap;
-  /** Monotonic clock, ms. @default performance.now */
-  now?: () => number;
-  /** Wall clock for event timestamps, epoch ms. @default Date.now */
-  wallClock?: () => number;
-}
-
-/** A running relay. */
-export interface CallRelay {
-  /** Short id used in log lines before the CallSid is known. */
-  readonly connectionId: string;
-  /** Resolves when the call has ended and both sockets are closed or closing. */
-  readonly done: Promise<void>;
-  /** Ends the call (server shutdown). */
-  shutdown(): void;
-  /** Twilio's answering-machine result for this call (`AnsweredBy`): may leave a voicemail. */
-  machineAnswered(answeredBy: string): void;
-  /**
-   * Ends the call because a user hung it up from the page or the API (`hung_up_by_user`): the
-   * stream is closed, so Twilio goes on to the `<Connect action>` and the softphone's page hears
-   * the socket close.
-   */
-  hangUp(): void;
-  /**
-   * A user asked Twilio to hang this call up (from the page or the API): the `stop` or close that
-   * follows is recorded as `hung_up_by_user`, not `caller_hung_up`.
-   */
-  userHangingUp(): void;
-}
+export type { CallRelay, CallRelayOptions } from "./relay_options.ts";
 
 /** The softphone's CallSids (`src/api/softphone.ts`): its socket's stop or close is the user hanging up. */
 const BROWSER_CALL_SID = /^BR[0-9a-f]{32}$/;
@@ -122,7 +61,7 @@ export function startCallRelay(twilio: MediaSocket, options: CallRelayOptions): 
   return new Relay(twilio, options);
 }
 
-class Relay implements CallRelay {
+class Relay implements CallRelay, KeptCall {
   readonly connectionId: string;
   readonly done: Promise<void>;
 
@@ -186,27 +125,12 @@ class Relay implements CallRelay {
       this.#end("no_start", `no start message within ${startTimeoutMs} ms`);
     }, startTimeoutMs);
     this.#gate = new CallerAudioGate(this.#now, (reason) => options.counters.callerFramesDropped[reason]++);
-    this.#keeper = new SessionKeeper({
+    this.#keeper = new SessionKeeper(this, {
       now: this.#now,
       log: this.#log,
       counters: options.counters,
       ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
       ...(options.sessionRolloverMs === undefined ? {} : { rolloverMs: options.sessionRolloverMs }),
-      session: () => this.#session,
-      openTakeover: (handlers, history) => this.#openTakeover(handlers, history),
-      sessionLost: () => {
-        const cleared = this.#bargeIn.sessionLost();
-        this.#turns.abandon();
-        return cleared;
-      },
-      replaced: (session, event) => {
-        this.#session = session;
-        session.attach(this.#sessionHandlers());
-        this.#report.emit({ type: "reconnected", ...event });
-      },
-      quiet: () => this.#bargeIn.quiet(),
-      label: () => this.#callLabel,
-      failed: (detail) => this.#end("upstream_dropped", detail),
     });
     // A claimed pre-warm keeps its own handlers (holding what it hears) until `start` hands it over.
     this.#prewarm = options.prewarm;
@@ -243,10 +167,6 @@ class Relay implements CallRelay {
     this.#end("caller_hung_up", how);
   }
 
-  get #callLabel(): string {
-    return this.#report.label;
-  }
-
   // ── Twilio → upstream ───────────────────────────────────────────────────────────────────────
 
   #onTwilioMessage(message: TwilioInbound): void {
@@ -273,7 +193,7 @@ class Relay implements CallRelay {
       case "stop":
         return this.#hungUp("Twilio sent stop");
       case "dtmf":
-        this.#log.info(`DTMF ${message.digit} on ${this.#callLabel}`);
+        this.#log.info(`DTMF ${message.digit} on ${this.label}`);
         return this.#actions?.dtmf(message.digit);
       case "connected":
         return;
@@ -286,7 +206,7 @@ class Relay implements CallRelay {
     this.#o.counters.malformedFrames++;
     this.#log.warnRateLimited(
       `malformed-${this.connectionId}`,
-      `Ignored a malformed frame from Twilio on ${this.#callLabel}: ${problem}`,
+      `Ignored a malformed frame from Twilio on ${this.label}: ${problem}`,
     );
   }
 
@@ -294,7 +214,7 @@ class Relay implements CallRelay {
     this.#gate.drop("foreignStream");
     this.#log.warnRateLimited(
       `foreign-stream-${this.connectionId}`,
-      `Dropped a media frame for streamSid=${streamSid} on ${this.#callLabel} (stream ${this.#start?.streamSid})`,
+      `Dropped a media frame for streamSid=${streamSid} on ${this.label} (stream ${this.#start?.streamSid})`,
     );
   }
 
@@ -498,12 +418,42 @@ class Relay implements CallRelay {
     this.#keeper.replace(detail);
   }
 
+  // The SessionKeeper's view of the call (KeptCall).
+
+  get session(): UpstreamSession {
+    return this.#session;
+  }
+
+  get label(): string {
+    return this.#report.label;
+  }
+
   /** A session for the call in progress: same persona and voice, the conversation so far, no greeting. */
-  #openTakeover(handlers: UpstreamSessionHandlers, history: HistoryTurn[]): UpstreamSession {
+  openTakeover(handlers: UpstreamSessionHandlers, history: HistoryTurn[]): UpstreamSession {
     const plan = this.#plan!;
     const session = this.#openSession(plan.model, handlers);
     session.configure(session.engine.opening({ ...plan, greeting: undefined, history }));
     return session;
+  }
+
+  sessionLost(): number {
+    const cleared = this.#bargeIn.sessionLost();
+    this.#turns.abandon();
+    return cleared;
+  }
+
+  replaced(session: UpstreamSession, event: { cause: ReconnectCause; gapMs: number; tries: number }): void {
+    this.#session = session;
+    session.attach(this.#sessionHandlers());
+    this.#report.emit({ type: "reconnected", ...event });
+  }
+
+  quiet(): boolean {
+    return this.#bargeIn.quiet();
+  }
+
+  failed(detail: string): void {
+    this.#end("upstream_dropped", detail);
   }
 
   // ── Actions ─────────────────────────────────────────────────────────────────────────────────
@@ -546,7 +496,7 @@ class Relay implements CallRelay {
     }
     this.#actions?.close();
     this.#tap?.ended(this.#now());
-    this.#report.ended(this.#callLabel, reason, detail);
+    this.#report.ended(this.label, reason, detail);
     const after = this.#actions?.afterStream(reason) ?? { action: "fallback" };
     if (this.#start !== undefined) this.#report.emit({ type: "call.after_stream", ...after });
     // GPT-Live is told goodbye and answers; the call is done when its socket is closed too.
