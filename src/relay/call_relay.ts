@@ -35,7 +35,6 @@ import type { CallDeadline } from "./call_deadline.ts";
 import { createCallActions, createDeadline } from "./call_features.ts";
 import type { CallParts } from "./call_parts.ts";
 import { CallReporter } from "./call_reporter.ts";
-import { planCall } from "./call_setup.ts";
 import { CallerAudioGate } from "./caller_audio_gate.ts";
 import { forwardCallerFrame, reportMalformed } from "./caller_side.ts";
 import { CallTap } from "./frame_tap.ts";
@@ -205,7 +204,7 @@ class Relay implements CallRelay {
     p.start = start;
     p.report.started(start.callSid);
     p.leg.begin(start.streamSid);
-    const setup = planCall(start, this.#o);
+    const setup = this.#link.plan(start);
     if (!setup.ok) {
       this.#log.info(`Stream started: CallSid=${start.callSid}`);
       return this.#end("error", setup.problem);

@@ -10,7 +10,8 @@ import type { EndReason, ReconnectCause } from "../calls/call_events.ts";
 import type { HistoryTurn, SessionPlan } from "../engines/engine.ts";
 import type { AgentSide } from "./agent_side.ts";
 import type { CallParts } from "./call_parts.ts";
-import { type CallSetup, expectedModel } from "./call_setup.ts";
+import type { StreamStart } from "../twilio/media_stream.ts";
+import { type CallSetup, carriedPlanServes, expectedModel, planCall, samePlan } from "./call_setup.ts";
 import type { Prewarm } from "./prewarm.ts";
 import { type KeptCall, SessionKeeper } from "./session_keeper.ts";
 import { type UpstreamEndReason, UpstreamSession, type UpstreamSessionHandlers } from "./upstream_session.ts";
@@ -34,6 +35,8 @@ export class UpstreamLink implements KeptCall {
   #callStarted = false;
   #plan: SessionPlan | undefined;
   #prewarm: Prewarm | undefined;
+  /** `start` asked for the call the pre-warm was planned for. */
+  #planned = false;
 
   /**
    * Takes the session pre-warmed for the call (it keeps its own handlers, holding what it hears,
@@ -55,17 +58,31 @@ export class UpstreamLink implements KeptCall {
   }
 
   /**
-   * `start` planned the call: configures its session ahead of any caller audio, without waiting for
-   * the server (no dead air). Returns the pre-warm to hand over when its session already is.
+   * How `start` is served: the plan made on the webhook when `start` asks for the call the TwiML
+   * described (planned once), else a plan made now ({@linkcode planCall}; the pre-warm still serves
+   * if it plans the same session), or why the call cannot be served.
+   */
+  plan(start: StreamStart): CallSetup | { ok: false; problem: string } {
+    const carried = this.#prewarm?.plan;
+    this.#planned = carried !== undefined && carriedPlanServes(carried, start, this.#p.options);
+    if (this.#planned) return carried!.setup;
+    const setup = planCall(start, this.#p.options);
+    this.#planned = carried !== undefined && setup.ok && samePlan(carried.setup, setup);
+    return setup;
+  }
+
+  /**
+   * Configures the call's session for `setup` ahead of any caller audio, without waiting for the
+   * server (no dead air). Returns the pre-warm to hand over when its session already is.
    */
   configure(setup: CallSetup): Prewarm | undefined {
     const { engine, plan } = setup;
-    // A reconnect, even of a pre-warmed session, reconfigures from this plan (checked equal below).
+    // A reconnect, even of a pre-warmed session, reconfigures from this plan.
     this.#plan = plan;
-    const opening = engine.opening(plan);
     const prewarm = this.#prewarm;
     this.#prewarm = undefined;
-    if (prewarm?.fits(engine, plan.model, opening)) return prewarm;
+    if (prewarm?.fits(this.#planned)) return prewarm;
+    const opening = engine.opening(plan);
     const session = this.#p.session;
     if (prewarm !== undefined || plan.model !== session.model || engine !== session.engine) {
       // The model is fixed per session: replace the socket opened ahead of `start`.
