@@ -10,6 +10,18 @@
 import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
 import { modelProblem } from "./engines/registry.ts";
+import {
+  DEFAULT_HOST,
+  isE164,
+  parseCount,
+  parseHost,
+  parseMinutes,
+  parsePort,
+  parseSwitch,
+  tryUrl,
+} from "./config_values.ts";
+
+export { DEFAULT_HOST, isE164 };
 
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
 export const ENV_VARIABLES = [
@@ -302,87 +314,4 @@ export function readEnv(): Env {
     if (value !== undefined) env[name] = value;
   }
   return env;
-}
-
-/** True for an E.164 phone number: `+`, then 8 to 15 digits, the first not 0. */
-export function isE164(value: string): boolean {
-  return /^\+[1-9][0-9]{7,14}$/.test(value);
-}
-
-function parsePort(value: string | undefined, problems: string[]): number {
-  if (value === undefined) return 4000;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    problems.push(`PORT: "${value}" is not a port number (0 to 65535)`);
-    return 4000;
-  }
-  return port;
-}
-
-/** Default `HOST`: every IPv4 interface (a reverse proxy or container reaches it; so does ngrok). */
-export const DEFAULT_HOST = "0.0.0.0";
-
-function parseHost(value: string | undefined, problems: string[]): string {
-  if (value === undefined) return DEFAULT_HOST;
-  const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(value);
-  const valid = ipv4 !== null
-    ? ipv4.slice(1).every((part) => Number(part) <= 255)
-    : /^[0-9A-Fa-f:.]+$/.test(value) && value.includes(":") ||
-      /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(value);
-  if (valid) return value;
-  problems.push(
-    `HOST: "${value}" is not an address to listen on: use 0.0.0.0 (every interface), 127.0.0.1 (this ` +
-      "machine only), :: (every interface, IPv6 too) or one of this machine's addresses",
-  );
-  return DEFAULT_HOST;
-}
-
-function parseCount(
-  name: EnvVariable,
-  value: string | undefined,
-  fallback: number,
-  problems: string[],
-): number {
-  if (value === undefined) return fallback;
-  const count = Number(value);
-  if (!Number.isSafeInteger(count) || count < 0) {
-    problems.push(`${name}: "${value}" is not a whole number (0 or more)`);
-    return fallback;
-  }
-  return count;
-}
-
-function parseMinutes(name: EnvVariable, value: string | undefined, problems: string[]): number {
-  const fallback = 55;
-  if (value === undefined) return fallback;
-  const minutes = Number(value);
-  if (!Number.isFinite(minutes) || minutes <= 0 || minutes >= 60) {
-    problems.push(
-      `${name}: "${value}" is not a number of minutes above 0 and below 60 (OpenAI's session cap)`,
-    );
-    return fallback;
-  }
-  return minutes;
-}
-
-function parseSwitch(
-  name: EnvVariable,
-  value: string | undefined,
-  fallback: boolean,
-  problems: string[],
-): boolean {
-  if (value === undefined) return fallback;
-  const lower = value.toLowerCase();
-  if (["1", "true", "on", "yes"].includes(lower)) return true;
-  if (["0", "false", "off", "no"].includes(lower)) return false;
-  problems.push(`${name}: "${value}" is not on or off`);
-  return fallback;
-}
-
-function tryUrl(value: string): URL | undefined {
-  try {
-    return new URL(value);
-  } catch {
-    return undefined;
-  }
 }
