@@ -215,7 +215,12 @@ class Relay implements CallRelay {
       streamSid: start.streamSid,
       persona: persona.id,
     });
-    if (listener !== undefined) p.bargeIn.tap = p.tap = new CallTap(listener, startedAt);
+    if (listener !== undefined) {
+      p.bargeIn.tap = p.tap = new CallTap(listener, startedAt, (error) => {
+        const why = error instanceof Error ? error.message : String(error);
+        this.#log.warn(`The frame tap failed on ${p.report.label}: ${why}; it hears no more of this call`);
+      });
+    }
     const claimed = this.#link.configure(setup);
     p.keeper.start();
     const end = (reason: EndReason, detail: string) => this.#end(reason, detail);

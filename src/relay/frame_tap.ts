@@ -19,6 +19,8 @@
  * Zero-copy: payloads are Twilio's base64 μ-law strings as they pass through (decode with
  * {@linkcode tapPayloadBytes} only if needed). With no tap, the relay does nothing per frame but
  * test one field; with a tap, it calls the listener with positional arguments (no object per frame).
+ * A listener should not block; one that throws is detached from the call and logged, and the call
+ * goes on.
  *
  * @module
  */
@@ -68,36 +70,66 @@ export function tapPayloadBytes(payload: string): Uint8Array {
   return Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
 }
 
-/** One call's tap, converting the relay's monotonic times to call time. */
+/**
+ * One call's tap, converting the relay's monotonic times to call time. A listener that throws is
+ * detached (it hears nothing more of the call) and reported once: the call goes on.
+ */
 export class CallTap {
   readonly #listener: CallTapListener;
   readonly #startedAt: number;
+  readonly #onError: (error: unknown) => void;
+  #failed = false;
 
-  /** A tap for a stream that started at `startedAt` (monotonic ms). */
-  constructor(listener: CallTapListener, startedAt: number) {
+  /** A tap for a stream that started at `startedAt` (monotonic ms); `onError` hears a listener's throw. */
+  constructor(listener: CallTapListener, startedAt: number, onError: (error: unknown) => void = () => {}) {
     this.#listener = listener;
     this.#startedAt = startedAt;
+    this.#onError = onError;
   }
 
   /** A caller frame went upstream at `now`. */
   callerFrame(now: number, payload: string): void {
-    this.#listener.callerFrame?.(now - this.#startedAt, payload);
+    if (this.#failed) return;
+    try {
+      this.#listener.callerFrame?.(now - this.#startedAt, payload);
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   /** Agent audio sent at `now` with `queuedMs` still unplayed ahead of it, at `itemMs` into its item. */
   agentAudio(now: number, queuedMs: number, itemId: string, itemMs: number, payload: string): void {
-    this.#listener.agentAudio?.(now + queuedMs - this.#startedAt, itemId, itemMs, payload);
+    if (this.#failed) return;
+    try {
+      this.#listener.agentAudio?.(now + queuedMs - this.#startedAt, itemId, itemMs, payload);
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   /** Twilio was cleared at `now`, cutting `items`. */
   agentCut(now: number, items: readonly InterruptedItem[]): void {
-    if (items.length === 0) return;
+    if (this.#failed || items.length === 0) return;
     const cut = items.map(({ itemId, heardMs, sentMs }) => ({ itemId, heardMs, sentMs }));
-    this.#listener.agentCut?.(now - this.#startedAt, cut);
+    try {
+      this.#listener.agentCut?.(now - this.#startedAt, cut);
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   /** The call ended at `now`. */
   ended(now: number): void {
-    this.#listener.ended?.(now - this.#startedAt);
+    if (this.#failed) return;
+    try {
+      this.#listener.ended?.(now - this.#startedAt);
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  #fail(error: unknown): void {
+    this.#failed = true;
+    this.#onError(error);
   }
 }

@@ -146,3 +146,36 @@ Deno.test("a tap is asked once per call at its start, and may decline it", async
     await t.close();
   }
 });
+
+Deno.test("a tap listener that throws is detached and logged; the call goes on", async () => {
+  let heard = 0;
+  const t = await startTestParley({
+    env: { DEFAULT_PERSONA: "tester" },
+    tap: () => ({
+      callerFrame() {
+        heard++;
+        throw new Error("disk full");
+      },
+    }),
+  });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("response.create");
+    await sendFrames(call, { frame: new Uint8Array(160).fill(0x70), forMs: 100 });
+    await session.waitFor(
+      "input_audio_buffer.append",
+      () => session.eventsOf("input_audio_buffer.append").length >= 5,
+    );
+    assert.match(
+      await t.waitForLog(/The frame tap failed/),
+      /The frame tap failed on CallSid=CA\w+: disk full; it hears no more of this call/,
+    );
+    assert.equal(heard, 1, "the listener is not called again");
+    await session.streamResponse({ responseId: "resp_1", itemId: "item_1", audio: toneBytes(100, 0x31) });
+    await call.waitFor("media");
+    call.close();
+  } finally {
+    await t.close();
+  }
+});
