@@ -16,8 +16,11 @@ import {
   parseCount,
   parseHost,
   parseMinutes,
+  parsePersonaId,
   parsePort,
+  parsePublicBaseUrl,
   parseSwitch,
+  parseWebSocketUrl,
   tryUrl,
 } from "./config_values.ts";
 
@@ -166,15 +169,7 @@ export function loadConfig(env: Env): ParleyConfig {
  * the data folder and report everything in one message.
  */
 export function checkConfig(env: Env): { config: ParleyConfig; problems: string[] } {
-  const problems: string[] = [];
-  for (const [name, placeholder] of Object.entries(EXAMPLE_PLACEHOLDERS)) {
-    if (env[name as EnvVariable]?.trim().replace(/\/+$/, "") === placeholder) {
-      problems.push(
-        `${name}: "${placeholder}" is the example value from .env.example: replace it in .env with your own` +
-          (name === "OPENAI_API_KEY" ? " key" : " value, or delete the line"),
-      );
-    }
-  }
+  const problems: string[] = examplePlaceholderProblems(env);
   const text = (name: EnvVariable): string | undefined => {
     const value = env[name]?.trim();
     return value === undefined || value === "" ? undefined : value;
@@ -183,18 +178,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const port = parsePort(text("PORT"), problems);
   const host = parseHost(text("HOST"), problems);
 
-  let publicBaseUrl = text("PUBLIC_BASE_URL");
-  if (publicBaseUrl !== undefined) {
-    publicBaseUrl = publicBaseUrl.replace(/\/+$/, "");
-    const url = tryUrl(publicBaseUrl);
-    if (url === undefined || url.protocol !== "https:") {
-      problems.push(
-        `PUBLIC_BASE_URL: "${publicBaseUrl}" is not an https URL: use the https address Twilio reaches, e.g. https://abc123.ngrok-free.app`,
-      );
-    } else if (url.pathname !== "/" || url.search !== "") {
-      problems.push(`PUBLIC_BASE_URL: "${publicBaseUrl}" has a path or query: give only the origin`);
-    }
-  }
+  const publicBaseUrl = parsePublicBaseUrl(text("PUBLIC_BASE_URL"), problems);
 
   const openaiApiKey = text("OPENAI_API_KEY");
   if (openaiApiKey === undefined) {
@@ -202,16 +186,11 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   }
 
   const realtimeUrl = text("OPENAI_REALTIME_URL") ?? DEFAULT_REALTIME_URL;
-  const parsedRealtime = tryUrl(realtimeUrl);
-  if (parsedRealtime === undefined || !["wss:", "ws:"].includes(parsedRealtime.protocol)) {
-    problems.push(`OPENAI_REALTIME_URL: "${realtimeUrl}" is not a ws:// or wss:// URL`);
-  }
+  parseWebSocketUrl("OPENAI_REALTIME_URL", realtimeUrl, problems);
 
   const liveUrl = text("OPENAI_LIVE_URL") ?? DEFAULT_LIVE_URL;
-  const parsedLive = tryUrl(liveUrl);
-  if (parsedLive === undefined || !["wss:", "ws:"].includes(parsedLive.protocol)) {
-    problems.push(`OPENAI_LIVE_URL: "${liveUrl}" is not a ws:// or wss:// URL`);
-  } else if (parsedLive.search !== "") {
+  const parsedLive = parseWebSocketUrl("OPENAI_LIVE_URL", liveUrl, problems);
+  if (parsedLive !== undefined && parsedLive.search !== "") {
     problems.push(
       `OPENAI_LIVE_URL: "${liveUrl}" has a query string: GPT-Live refuses query parameters (the model goes in session.start)`,
     );
@@ -246,14 +225,18 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems.push("API_TOKEN: shorter than 16 characters: use a long random value (openssl rand -hex 24)");
   }
 
-  const personaId = (name: EnvVariable, fallback: string) => {
-    const id = text(name) ?? fallback;
-    if (/^[A-Za-z0-9_-]+$/.test(id)) return id;
-    problems.push(`${name}: "${id}" is not a persona id (a file name without .ts)`);
-    return fallback;
-  };
-  const defaultPersona = personaId("DEFAULT_PERSONA", DEFAULT_OUTBOUND_PERSONA);
-  const inboundPersona = personaId("INBOUND_PERSONA", DEFAULT_INBOUND_PERSONA);
+  const defaultPersona = parsePersonaId(
+    "DEFAULT_PERSONA",
+    text("DEFAULT_PERSONA"),
+    DEFAULT_OUTBOUND_PERSONA,
+    problems,
+  );
+  const inboundPersona = parsePersonaId(
+    "INBOUND_PERSONA",
+    text("INBOUND_PERSONA"),
+    DEFAULT_INBOUND_PERSONA,
+    problems,
+  );
 
   const realtimeModel = text("OPENAI_REALTIME_MODEL") ?? DEFAULT_REALTIME_MODEL;
   const unserved = modelProblem(realtimeModel);
@@ -304,6 +287,20 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     sessionRolloverMinutes,
   };
   return { config, problems };
+}
+
+/** Values still set to `.env.example`'s placeholders, one problem each. */
+function examplePlaceholderProblems(env: Env): string[] {
+  const problems: string[] = [];
+  for (const [name, placeholder] of Object.entries(EXAMPLE_PLACEHOLDERS)) {
+    if (env[name as EnvVariable]?.trim().replace(/\/+$/, "") === placeholder) {
+      problems.push(
+        `${name}: "${placeholder}" is the example value from .env.example: replace it in .env with your own` +
+          (name === "OPENAI_API_KEY" ? " key" : " value, or delete the line"),
+      );
+    }
+  }
+  return problems;
 }
 
 /** Reads only the variables Parley uses, so a scoped `--allow-env` is enough. */

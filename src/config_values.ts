@@ -85,6 +85,42 @@ export function parseSwitch(
   return fallback;
 }
 
+/** `PUBLIC_BASE_URL`: an https origin (a trailing `/` dropped), or undefined when unset. */
+export function parsePublicBaseUrl(value: string | undefined, problems: string[]): string | undefined {
+  if (value === undefined) return undefined;
+  const origin = value.replace(/\/+$/, "");
+  const url = tryUrl(origin);
+  if (url === undefined || url.protocol !== "https:") {
+    problems.push(
+      `PUBLIC_BASE_URL: "${origin}" is not an https URL: use the https address Twilio reaches, e.g. https://abc123.ngrok-free.app`,
+    );
+  } else if (url.pathname !== "/" || url.search !== "") {
+    problems.push(`PUBLIC_BASE_URL: "${origin}" has a path or query: give only the origin`);
+  }
+  return origin;
+}
+
+/** A ws:// or wss:// URL, parsed; undefined (and a problem) when it is not one. */
+export function parseWebSocketUrl(name: string, value: string, problems: string[]): URL | undefined {
+  const url = tryUrl(value);
+  if (url !== undefined && ["wss:", "ws:"].includes(url.protocol)) return url;
+  problems.push(`${name}: "${value}" is not a ws:// or wss:// URL`);
+  return undefined;
+}
+
+/** A persona id (a file name without `.ts`), or the fallback. */
+export function parsePersonaId(
+  name: string,
+  value: string | undefined,
+  fallback: string,
+  problems: string[],
+): string {
+  const id = value ?? fallback;
+  if (/^[A-Za-z0-9_-]+$/.test(id)) return id;
+  problems.push(`${name}: "${id}" is not a persona id (a file name without .ts)`);
+  return fallback;
+}
+
 /** `value` as a URL, or undefined when it is not one. */
 export function tryUrl(value: string): URL | undefined {
   try {
