@@ -10,6 +10,7 @@
 import { Admission } from "../calls/admission.ts";
 import type { CallHub, RelayCounters } from "../calls/call_events.ts";
 import { LiveRelays } from "../relay/live_relays.ts";
+import type { FrameTap } from "../relay/frame_tap.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -77,6 +78,8 @@ export interface ParleyOptions {
   signInSessions?: SignInSessions;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
+  /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
+  tap?: FrameTap;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -163,6 +166,7 @@ export function createParley(options: ParleyOptions): Parley {
       sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
       ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+      ...(options.tap === undefined ? {} : { tap: options.tap }),
     },
     hub,
     admission,
