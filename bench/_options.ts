@@ -52,11 +52,17 @@ export interface BenchOptions {
   probeEveryMs: number;
 }
 
+/** Parley's CPU per call-minute may be at most this many times the floor's, same run (issue 18 §8). */
+export const CPU_RATIO_TARGET = 1.15;
+
+/** Parley's RSS per active call may be at most this, MB (issue 18 §8: 300 KB). */
+export const RSS_PER_CALL_TARGET_MB = 0.3;
+
 /** Parses the bench's flags. */
 export function parseOptions(args: string[]): BenchOptions {
   const value = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const has = (name: string) => args.includes(`--${name}`);
-  const known = ["calls", "duration", "warmup", "ramp", "relay", "out", "drop-every"];
+  const known = ["calls", "duration", "warmup", "ramp", "relay", "out", "drop-every", "probe-every"];
   for (const arg of args) {
     const name = arg.replace(/^--/, "").replace(/=.*$/, "");
     if (!known.includes(name) && !["smoke", "soak", "flood", "profile", "help"].includes(name)) {
@@ -120,6 +126,6 @@ export function parseOptions(args: string[]): BenchOptions {
     dropEveryMs: mode === "soak" ? number("drop-every", 120) * 1000 : undefined,
     interruptEveryMs: mode === "soak" ? 20_000 : undefined,
     sampleEveryMs: mode === "soak" ? 10_000 : mode === "flood" ? 2_000 : undefined,
-    probeEveryMs: mode === "soak" ? 1_000 : 250,
+    probeEveryMs: number("probe-every", mode === "soak" ? 1 : 0.25) * 1000,
   };
 }
