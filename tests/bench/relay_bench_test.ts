@@ -44,3 +44,15 @@ Deno.test("--probe-every sets how often a probe call starts; a bad value is name
     /--probe-every: "soon" is not a number of seconds/,
   );
 });
+
+Deno.test("--v8-flags reaches every relay measured; anything but V8 flags is refused by name", () => {
+  assert.equal(parseOptions([]).v8Flags, undefined);
+  assert.equal(
+    parseOptions(["--v8-flags=--max-semi-space-size=1,--single-threaded-gc"]).v8Flags,
+    "--max-semi-space-size=1,--single-threaded-gc",
+  );
+  assert.throws(
+    () => parseOptions(["--v8-flags=--max-semi-space-size=1 main.ts"]),
+    /--v8-flags: "--max-semi-space-size=1 main.ts" is not a V8 flag/,
+  );
+});
