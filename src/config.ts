@@ -7,9 +7,8 @@
  * @module
  */
 
-import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
-import { modelProblem } from "./engines/registry.ts";
+import { ENGINE_REGISTRY, type EngineEndpoints, modelProblem } from "./engines/registry.ts";
 
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
 export const ENV_VARIABLES = [
@@ -60,9 +59,11 @@ export interface ParleyConfig {
   openaiApiKey: string;
   /** Realtime model used when a persona names none. @default "gpt-realtime-2.1" */
   realtimeModel: string;
-  /** Realtime WebSocket endpoint; the model goes in its `model` query parameter. */
+  /** Each engine's WebSocket endpoint by engine id (its definition names the variable and default). */
+  engineEndpoints: EngineEndpoints;
+  /** Realtime WebSocket endpoint (`engineEndpoints.realtime`); the model goes in its `model` query parameter. */
   realtimeUrl: string;
-  /** GPT-Live WebSocket endpoint, without query parameters (the model goes in `session.start`). */
+  /** GPT-Live WebSocket endpoint (`engineEndpoints.live`), without query parameters. */
   liveUrl: string;
   /** Twilio account SID (`AC…`), for the REST API. */
   twilioAccountSid: string | undefined;
@@ -125,7 +126,7 @@ export const DEFAULT_OUTBOUND_PERSONA = "alex";
 /** Persona of inbound calls when INBOUND_PERSONA is unset. */
 export const DEFAULT_INBOUND_PERSONA = "receptionist";
 /** Default Realtime endpoint. */
-export const DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime";
+export { DEFAULT_REALTIME_URL } from "./engines/realtime/definition.ts";
 
 /**
  * The example values `.env.example` ships with: a `.env` copied from it and not yet edited starts
@@ -195,21 +196,13 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems.push("OPENAI_API_KEY: not set: put your OpenAI API key (sk-…) in .env");
   }
 
-  const realtimeUrl = text("OPENAI_REALTIME_URL") ?? DEFAULT_REALTIME_URL;
-  const parsedRealtime = tryUrl(realtimeUrl);
-  if (parsedRealtime === undefined || !["wss:", "ws:"].includes(parsedRealtime.protocol)) {
-    problems.push(`OPENAI_REALTIME_URL: "${realtimeUrl}" is not a ws:// or wss:// URL`);
-  }
-
-  const liveUrl = text("OPENAI_LIVE_URL") ?? DEFAULT_LIVE_URL;
-  const parsedLive = tryUrl(liveUrl);
-  if (parsedLive === undefined || !["wss:", "ws:"].includes(parsedLive.protocol)) {
-    problems.push(`OPENAI_LIVE_URL: "${liveUrl}" is not a ws:// or wss:// URL`);
-  } else if (parsedLive.search !== "") {
-    problems.push(
-      `OPENAI_LIVE_URL: "${liveUrl}" has a query string: GPT-Live refuses query parameters (the model goes in session.start)`,
-    );
-  }
+  const { endpoints: engineEndpoints, problems: endpointProblems } = ENGINE_REGISTRY.readEndpoints((name) =>
+    // Each engine's variable is listed in ENV_VARIABLES (tests/config_test.ts checks it).
+    text(name as EnvVariable)
+  );
+  problems.push(...endpointProblems);
+  const realtimeUrl = engineEndpoints.realtime!;
+  const liveUrl = engineEndpoints.live!;
 
   const twilioAccountSid = text("TWILIO_ACCOUNT_SID");
   if (twilioAccountSid !== undefined && !/^AC[0-9a-fA-F]{32}$/.test(twilioAccountSid)) {
@@ -287,6 +280,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     publicBaseUrl,
     openaiApiKey: openaiApiKey ?? "",
     realtimeModel,
+    engineEndpoints,
     realtimeUrl,
     liveUrl,
     twilioAccountSid,
