@@ -125,8 +125,6 @@ export const DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1";
 export const DEFAULT_OUTBOUND_PERSONA = "alex";
 /** Persona of inbound calls when INBOUND_PERSONA is unset. */
 export const DEFAULT_INBOUND_PERSONA = "receptionist";
-/** Default Realtime endpoint. */
-export { DEFAULT_REALTIME_URL } from "./engines/realtime/definition.ts";
 
 /**
  * The example values `.env.example` ships with: a `.env` copied from it and not yet edited starts

@@ -11,7 +11,7 @@
  */
 
 import type { PriceTable } from "./price_table.ts";
-import type { RealtimePersonaSettings } from "./realtime/settings.ts";
+import type { EnginePersonaSettings } from "./registry.ts";
 import type { Report } from "./settings_checks.ts";
 import type { EngineUsage, UsageRules } from "./usage.ts";
 
@@ -21,8 +21,8 @@ export interface HistoryTurn {
   text: string;
 }
 
-/** What engines read of a persona: its voice and the engines' own settings. */
-export interface EnginePersona extends RealtimePersonaSettings {
+/** What engines read of a persona: its voice and the engines' own settings (each declared by its engine). */
+export interface EnginePersona extends EnginePersonaSettings {
   voice: string;
 }
 
