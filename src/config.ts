@@ -7,9 +7,8 @@
  * @module
  */
 
-import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
-import { modelProblem } from "./engines/registry.ts";
+import { ENGINE_REGISTRY, type EngineEndpoints, modelProblem } from "./engines/registry.ts";
 import {
   DEFAULT_HOST,
   isE164,
@@ -75,9 +74,11 @@ export interface ParleyConfig {
   openaiApiKey: string;
   /** Realtime model used when a persona names none. @default "gpt-realtime-2.1" */
   realtimeModel: string;
-  /** Realtime WebSocket endpoint; the model goes in its `model` query parameter. */
+  /** Each engine's WebSocket endpoint by engine id (its definition names the variable and default). */
+  engineEndpoints: EngineEndpoints;
+  /** Realtime WebSocket endpoint (`engineEndpoints.realtime`); the model goes in its `model` query parameter. */
   realtimeUrl: string;
-  /** GPT-Live WebSocket endpoint, without query parameters (the model goes in `session.start`). */
+  /** GPT-Live WebSocket endpoint (`engineEndpoints.live`), without query parameters. */
   liveUrl: string;
   /** Twilio account SID (`AC…`), for the REST API. */
   twilioAccountSid: string | undefined;
@@ -139,8 +140,6 @@ export const DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1";
 export const DEFAULT_OUTBOUND_PERSONA = "alex";
 /** Persona of inbound calls when INBOUND_PERSONA is unset. */
 export const DEFAULT_INBOUND_PERSONA = "receptionist";
-/** Default Realtime endpoint. */
-export const DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime";
 
 /**
  * The example values `.env.example` ships with: a `.env` copied from it and not yet edited starts
@@ -191,16 +190,13 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems.push("OPENAI_API_KEY: not set: put your OpenAI API key (sk-…) in .env");
   }
 
-  const realtimeUrl = text("OPENAI_REALTIME_URL") ?? DEFAULT_REALTIME_URL;
-  parseWebSocketUrl("OPENAI_REALTIME_URL", realtimeUrl, problems);
-
-  const liveUrl = text("OPENAI_LIVE_URL") ?? DEFAULT_LIVE_URL;
-  const parsedLive = parseWebSocketUrl("OPENAI_LIVE_URL", liveUrl, problems);
-  if (parsedLive !== undefined && parsedLive.search !== "") {
-    problems.push(
-      `OPENAI_LIVE_URL: "${liveUrl}" has a query string: GPT-Live refuses query parameters (the model goes in session.start)`,
-    );
-  }
+  const { endpoints: engineEndpoints, problems: endpointProblems } = ENGINE_REGISTRY.readEndpoints((name) =>
+    // Each engine's variable is listed in ENV_VARIABLES (tests/config_test.ts checks it).
+    text(name as EnvVariable)
+  );
+  problems.push(...endpointProblems);
+  const realtimeUrl = engineEndpoints.realtime!;
+  const liveUrl = engineEndpoints.live!;
 
   const twilioAccountSid = text("TWILIO_ACCOUNT_SID");
   if (twilioAccountSid !== undefined && !/^AC[0-9a-fA-F]{32}$/.test(twilioAccountSid)) {
@@ -282,6 +278,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     publicBaseUrl,
     openaiApiKey: openaiApiKey ?? "",
     realtimeModel,
+    engineEndpoints,
     realtimeUrl,
     liveUrl,
     twilioAccountSid,

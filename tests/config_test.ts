@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { ConfigError, type Env, ENV_VARIABLES, loadConfig } from "../src/config.ts";
+import { ENGINE_DEFINITIONS } from "../src/engines/registry.ts";
 
 const minimal = { OPENAI_API_KEY: "sk-test-0123456789" };
 
@@ -208,5 +209,25 @@ Deno.test("HOST: an address to listen on, checked by name", () => {
       (error: ConfigError) => error.problems.some((p) => p.startsWith(`HOST: "${bad}" is not an address`)),
       bad,
     );
+  }
+});
+
+Deno.test("config reads each engine's endpoint from the variable its definition names", () => {
+  assert.deepEqual(loadConfig(minimal).engineEndpoints, {
+    realtime: "wss://api.openai.com/v1/realtime",
+    live: "wss://api.openai.com/v1/live/sessions",
+  });
+  const config = loadConfig({
+    ...minimal,
+    OPENAI_REALTIME_URL: "ws://127.0.0.1:9/v1/realtime",
+    OPENAI_LIVE_URL: "ws://127.0.0.1:9/v1/live",
+  });
+  assert.deepEqual(config.engineEndpoints, {
+    realtime: "ws://127.0.0.1:9/v1/realtime",
+    live: "ws://127.0.0.1:9/v1/live",
+  });
+  // Every engine's variable is one Parley reads (and deno.json allows).
+  for (const { endpoint } of ENGINE_DEFINITIONS) {
+    assert.ok((ENV_VARIABLES as readonly string[]).includes(endpoint.variable), endpoint.variable);
   }
 });

@@ -122,10 +122,11 @@ export interface CallFeedEvents {
     firstAudioHeardMs?: number | undefined;
   };
   "tool.called": ToolCallRecord;
-  /** Tokens of one response were counted (the record's cost has changed). */
-  usage: { at: number };
-  /** Session minutes billed so far (engines billed by the minute). */
-  "usage.minutes": { at: number; minutes: number };
+  /**
+   * A usage report was counted (an answer's tokens, or GPT-Live's session time so far): the record's
+   * cost has changed. `engine` says whose; its `usage` payload is that engine's own shape.
+   */
+  usage: { at: number; engine: string };
   "call.ended": { at: number; reason: string; detail: string };
 }
 

@@ -112,7 +112,7 @@ export interface Parley {
 export function createParley(options: ParleyOptions): Parley {
   const { config, personas, log, hub, counters } = options;
   const connectUpstream = options.connectUpstream ?? connectOpenAI;
-  const engineFor = createEngineChooser(config);
+  const engineFor = createEngineChooser(config.engineEndpoints);
   const metrics = createMetrics(options.prices === undefined ? {} : { prices: options.prices });
   // Ends open live feeds (SSE) on shutdown, so the server can finish.
   const shutdownSignal = new AbortController();

@@ -19,7 +19,8 @@ import { engineForModel, type EngineId, ENGINES } from "../engines/voices.ts";
 import type { StoreHealth } from "../store/call_record.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import { PREWARM_OUTCOMES, type PrewarmOutcome } from "../relay/prewarm.ts";
-import { DEFAULT_PRICES, estimateCost, estimateMinuteCost, type PriceTable } from "../engines/prices.ts";
+import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
+import { ENGINE_REGISTRY } from "../engines/registry.ts";
 
 /** Content type of {@linkcode Metrics.render}'s output. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -104,8 +105,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const byEngine = new Map<EngineId, { calls: number; minutes: number; costUsd: number }>(
     ENGINES.map((engine) => [engine, { calls: 0, minutes: 0, costUsd: 0 }]),
   );
-  /** Minutes and cost reported so far per live call (the reports are cumulative). */
-  const minuteCalls = new Map<string, { minutes: number; costUsd: number }>();
+  /** Minutes and cost so far per call whose engine reports totals (cumulative reports). */
+  const callTotals = new Map<string, { minutes: number; costUsd: number }>();
 
   const listener = (event: CallEvent): void => {
     switch (event.type) {
@@ -114,19 +115,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         break;
       case "call.ended":
         ended.set(event.reason, (ended.get(event.reason) ?? 0) + 1);
-        minuteCalls.delete(event.callSid);
+        callTotals.delete(event.callSid);
         break;
-      case "usage.minutes": {
-        const engine = byEngine.get(engineForModel(event.model))!;
-        const before = minuteCalls.get(event.callSid) ?? { minutes: 0, costUsd: 0 };
-        const minutes = Math.max(before.minutes, event.minutes);
-        const cost = estimateMinuteCost(event.model, minutes, prices) ?? before.costUsd;
-        engine.minutes += minutes - before.minutes;
-        engine.costUsd += cost - before.costUsd;
-        costUsd += cost - before.costUsd;
-        minuteCalls.set(event.callSid, { minutes, costUsd: cost });
-        break;
-      }
       case "agent.stopped":
         unplayedAtStop.observe(event.unplayedMs / 1000);
         break;
@@ -140,12 +130,26 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         interruptions++;
         break;
       case "usage": {
-        responses++;
-        const cost = estimateCost(event.model, event.usage, prices);
-        if (cost === null) unpricedResponses++;
-        else {
-          costUsd += cost;
-          byEngine.get(engineForModel(event.model))!.costUsd += cost;
+        // The engine's own rules read its report (`src/engines/<engine>/usage.ts`).
+        const summary = ENGINE_REGISTRY.describeUsage(event.engine, event.usage);
+        const price = ENGINE_REGISTRY.priceUsage(event.engine, event.model, event.usage, prices);
+        const engine = byEngine.get(event.engine)!;
+        if (summary.response !== undefined) responses++;
+        const before = callTotals.get(event.callSid) ?? { minutes: 0, costUsd: 0 };
+        const minutes = Math.max(before.minutes, summary.minutes ?? 0);
+        engine.minutes += minutes - before.minutes;
+        let added: number;
+        if (summary.cost === "increment") {
+          if (price === null) unpricedResponses++;
+          added = price ?? 0;
+        } else {
+          // A total so far: the call's cost grows to it (an unknown price keeps the last known).
+          added = Math.max(0, (price ?? before.costUsd) - before.costUsd);
+        }
+        engine.costUsd += added;
+        costUsd += added;
+        if (summary.cost === "total" || summary.minutes !== undefined) {
+          callTotals.set(event.callSid, { minutes, costUsd: before.costUsd + added });
         }
         break;
       }

@@ -7,7 +7,7 @@
  */
 
 import type { LiveVoice } from "../engines/live/voices.ts";
-import type { RealtimePersonaSettings } from "../engines/realtime/settings.ts";
+import type { EnginePersonaSettings } from "../engines/registry.ts";
 import type { RealtimeVoice } from "../engines/realtime/voices.ts";
 import type { PersonaTool } from "./tools.ts";
 
@@ -35,9 +35,10 @@ export interface CallContext {
 
 /**
  * A persona: the default export of a file in `personas/`. The settings one engine alone reads are
- * that engine's (`src/engines/<engine>/settings.ts`).
+ * that engine's (`src/engines/<engine>/settings.ts`): each engine's definition declares them, and
+ * the registry joins them into {@linkcode EnginePersonaSettings}.
  */
-export interface Persona extends RealtimePersonaSettings {
+export interface Persona extends EnginePersonaSettings {
   /** The voice the agent speaks with, one of its engine's voices. Cannot change once the call has audio. */
   voice: RealtimeVoice | LiveVoice;
   /** The agent's script: a string, or a function of the call returning one. */

@@ -184,8 +184,10 @@ Deno.test("validatePersona rejects unknown fields, suggesting the closest known 
   });
   await t.step("a name like no known field, listing the known ones", () => {
     assert.deepEqual(problemsOf({ colour: "blue" }), [
-      `${FILE}: colour: unknown field; known fields are voice, instructions, greeting, vad, interruptions, ` +
-      "fallbackMessage, model, reasoning, maxOutputTokens, maxCallMinutes, transcriptionModel, noiseReduction, description, prewarm, tools, endCall, transfer, transferFailedMessage, dtmf, keypad, voicemail",
+      // The common fields, then each engine's own (from its definition).
+      `${FILE}: colour: unknown field; known fields are voice, instructions, greeting, fallbackMessage, model, ` +
+      "maxCallMinutes, description, prewarm, tools, endCall, transfer, transferFailedMessage, dtmf, keypad, voicemail, " +
+      "vad, interruptions, reasoning, maxOutputTokens, transcriptionModel, noiseReduction",
     ]);
   });
   await t.step("temperature, which the GA Realtime API does not have", () => {
