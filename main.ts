@@ -69,6 +69,9 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     store: store.calls,
     afterStream: store.afterStream,
     leads: store.leads,
+    ...(store.campaigns === undefined || store.doNotCall === undefined
+      ? {}
+      : { campaigns: { campaigns: store.campaigns, doNotCall: store.doNotCall, instance: store.instance } }),
     signInSessions: store.sessions,
     usedStreamTokens: store.usedStreamTokens,
     prices,
