@@ -88,20 +88,24 @@ export class Dialer {
     this.#schedule();
   }
 
-  /** Runs one pass now (and waits for it): claims, checks and dials what is due. */
+  /**
+   * Runs a pass now (or once more after the one running) and resolves when no pass is left to run:
+   * claims, checks and dials what is due.
+   */
   tick(): Promise<void> {
     if (this.#ticking !== undefined) {
       this.#again = true;
       return this.#ticking;
     }
-    this.#ticking = this.#pass().finally(() => {
-      this.#ticking = undefined;
-      if (this.#again && !this.#closed) {
-        this.#again = false;
-        void this.tick();
-      }
-    });
+    this.#ticking = this.#passes().finally(() => this.#ticking = undefined);
     return this.#ticking;
+  }
+
+  async #passes(): Promise<void> {
+    do {
+      this.#again = false;
+      await this.#pass();
+    } while (this.#again && !this.#closed);
   }
 
   /** Resolves once the calls' outcomes heard so far are settled in the store. */
@@ -152,6 +156,14 @@ export class Dialer {
   async #pass(): Promise<void> {
     const { campaigns } = this.#o;
     for (const campaign of await campaigns.list()) {
+      if (campaign.state === "stopped" && await campaigns.nextTryAt(campaign.id) !== undefined) {
+        // Leads a pass put back while the campaign was being stopped.
+        for (const lead of await campaigns.leads(campaign.id)) {
+          if (lead.state === "pending") {
+            await campaigns.settle(lead.id, { state: "skipped", skipReason: "stopped" });
+          }
+        }
+      }
       if (campaign.state !== "running" && campaign.state !== "waiting") continue;
       await this.#dialCampaign(campaign);
     }
