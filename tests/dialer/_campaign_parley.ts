@@ -2,7 +2,7 @@
  * A test Parley with campaigns over a fresh SQLite store, the fake Twilio REST API, and a fake clock
  * the dialer reads (its loop off: the test ticks it).
  */
-import { startFakeTwilioRest, type FakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
+import { type FakeTwilioRest, startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import { startTestParley, TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
 import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
 import { openSqliteStore } from "../../src/store/sqlite/store.ts";
@@ -25,7 +25,10 @@ export interface CampaignParley extends AsyncDisposable {
 }
 
 /** Starts it; `await using` ends everything. */
-export async function startCampaignParley(startAt: number, env: Record<string, string> = {}): Promise<CampaignParley> {
+export async function startCampaignParley(
+  startAt: number,
+  env: Record<string, string> = {},
+): Promise<CampaignParley> {
   const dir = await Deno.makeTempDir({ prefix: "parley_campaigns_" });
   const store = openSqliteStore(callDatabasePath(dir), { instance: "test-host" });
   const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
@@ -57,7 +60,9 @@ export async function startCampaignParley(startAt: number, env: Record<string, s
         method,
         headers: {
           authorization: `Bearer ${API_TOKEN}`,
-          ...(typeof body === "string" ? { "content-type": "text/csv" } : { "content-type": "application/json" }),
+          ...(typeof body === "string"
+            ? { "content-type": "text/csv" }
+            : { "content-type": "application/json" }),
         },
         ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
       }),
