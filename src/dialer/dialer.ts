@@ -178,15 +178,16 @@ export class Dialer {
     pace.tokens = Math.min(burst, pace.tokens + ((now - pace.at) / 1000) * campaign.callsPerSecond);
     pace.at = now;
     this.#paces.set(campaign.id, pace);
-    const limit = Math.floor(pace.tokens);
-    const claimed = limit > 0 && this.#o.refuseOutbound() === undefined
-      ? await campaigns.claim(campaign.id, now, limit, instance)
-      : [];
-    let placed = 0;
-    for (const lead of claimed) {
-      if (await this.#dialLead(campaign, lead)) placed++;
+    // Leads put back (outside their window) or skipped (do not call) use no call: claim on until the
+    // pass has placed what the pace allows, or nothing is due.
+    for (let rounds = 0; rounds < 100 && pace.tokens >= 1; rounds++) {
+      if (this.#o.refuseOutbound() !== undefined) break;
+      const claimed = await campaigns.claim(campaign.id, now, Math.floor(pace.tokens), instance);
+      if (claimed.length === 0) break;
+      for (const lead of claimed) {
+        if (await this.#dialLead(campaign, lead)) pace.tokens -= 1;
+      }
     }
-    pace.tokens -= placed;
     await this.#updateState(campaign);
   }
 
@@ -243,7 +244,7 @@ export class Dialer {
         });
         // The rest of this pass waits too: Twilio asked for less.
         const pace = this.#paces.get(campaign.id);
-        if (pace !== undefined) pace.tokens = Math.min(pace.tokens, 0);
+        if (pace !== undefined) pace.tokens = Math.min(pace.tokens, 1);
         return true;
       }
       const attempt = await campaigns.startAttempt(lead.id, now);

@@ -81,7 +81,9 @@ Deno.test("dialer: 200 leads at maxConcurrent 10: the cap, retries per policy, d
     await dialer.tick();
     const requests = callsJson();
     // The first request after the 429 was armed got it.
-    if (armedAt !== undefined && rateLimited === undefined) rateLimited = requests[armedAt]?.form.get("To") ?? undefined;
+    if (armedAt !== undefined && rateLimited === undefined) {
+      rateLimited = requests[armedAt]?.form.get("To") ?? undefined;
+    }
     // The calls Twilio accepted, with the CallSid it gave each.
     const placed = c.t.events.filter((e) => e.type === "call.placed");
     for (const event of placed.slice(placedSeen)) {
@@ -186,4 +188,53 @@ Deno.test("dialer: 200 leads at maxConcurrent 10: the cap, retries per policy, d
   const results = (await (await c.api("GET", `/api/campaigns/${campaign.id}/results.csv`)).text()).trim()
     .split("\r\n");
   assert.equal(results.length, 201);
+});
+
+Deno.test("dialer: started at 16:59 with a 17:00 end, it places what fits, then waits for the next day; a lead in another zone goes on", async () => {
+  const friday165957 = Date.parse("2026-12-04T21:59:57Z"); // 16:59:57 in New York, 13:59:57 in Los Angeles
+  await using c = await startCampaignParley(friday165957);
+  const dialer = c.t.parley.dialer!;
+  const rows = Array.from({ length: 6 }, (_, i) => `Lead ${i},${phoneOf(i)},`);
+  rows.push(`West,${phoneOf(50)},America/Los_Angeles`);
+  const imported = await c.api("POST", "/api/leads/import", ["name,phone,timezone", ...rows].join("\n"));
+  await imported.body?.cancel();
+  const ids = (await (await c.api("GET", "/api/leads")).json()).leads.map((lead: { id: number }) => lead.id);
+  const created = await (await c.api("POST", "/api/campaigns", {
+    name: "Late",
+    persona: "alex",
+    leads: { ids },
+    window: { ...WINDOW, days: ["mon", "fri"] },
+    maxConcurrent: 10,
+    callsPerSecond: 1,
+    start: true,
+  })).json();
+  const placedTo = () => c.t.events.flatMap((e) => e.type === "call.placed" ? [e.to] : []);
+  for (let second = 0; second < 6; second++) {
+    await dialer.tick();
+    c.clock.now += 1000;
+  }
+  // 16:59:57, :58, :59 in New York: one call a second (callsPerSecond 1); from 17:00 only the lead in Los Angeles.
+  const placed = placedTo();
+  assert.equal(placed.length, 4, placed.join(" "));
+  assert.ok(placed.includes(phoneOf(50)), "the Los Angeles lead is inside its own window");
+  const first = c.t.events.find((e) => e.type === "call.placed")!;
+  // A call live at the window's end finishes, and counts.
+  await c.status(first.callSid, { CallStatus: "completed" });
+  await dialer.settled();
+  const now = await (await c.api("GET", `/api/campaigns/${created.id}`)).json();
+  assert.equal(now.counts.byDisposition.completed, 1);
+  assert.equal(new Date(now.nextTryAt).toISOString(), "2026-12-07T14:00:00.000Z", "Monday 09:00 in New York");
+  // The others finish; the campaign waits for Monday, then dials the rest.
+  for (const event of c.t.events.filter((e) => e.type === "call.placed").slice(1)) {
+    await c.status(event.callSid, { CallStatus: "completed" });
+  }
+  await dialer.settled();
+  await dialer.tick();
+  assert.equal((await (await c.api("GET", `/api/campaigns/${created.id}`)).json()).state, "waiting");
+  c.clock.now = Date.parse("2026-12-07T14:00:00Z");
+  for (let second = 0; second < 4; second++) {
+    await dialer.tick();
+    c.clock.now += 1000;
+  }
+  assert.equal(placedTo().length, 7, "the three left are dialled on Monday from 09:00");
 });
