@@ -66,6 +66,9 @@ export class Dialer {
   /** What the hub told of calls of open attempts: machine answers and end reasons, by CallSid. */
   readonly #machines = new Set<string>();
   readonly #endReasons = new Map<string, EndReason | "do_not_call">();
+  /** Numbers of calls placed here and of calls that came in, by CallSid (for `do_not_call`). */
+  readonly #placedTo = new Map<string, string>();
+  readonly #callerOf = new Map<string, string>();
   /** Final statuses that came before their attempt had its CallSid noted. */
   readonly #early = new Map<string, CallEvent & { type: "call.status" }>();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -292,13 +295,58 @@ export class Dialer {
   }
 
   #hear(event: CallEvent): void {
+    if (event.type === "call.placed") this.#remember(this.#placedTo, event.callSid, event.to);
+    if (event.type === "call.webhook") {
+      this.#remember(
+        this.#callerOf,
+        event.callSid,
+        event.direction.startsWith("outbound") ? event.to : event.from,
+      );
+    }
+    if (event.type === "tool.called" && event.name === "do_not_call" && event.status === "ok") {
+      this.#endReasons.set(event.callSid, "do_not_call");
+      this.#track(this.#block(event.callSid));
+    }
     if (event.type === "call.status" && event.status === "machine-detected") {
       this.#machines.add(event.callSid);
     }
-    if (event.type === "call.ended") this.#endReasons.set(event.callSid, event.reason);
+    if (event.type === "call.ended" && this.#endReasons.get(event.callSid) !== "do_not_call") {
+      this.#endReasons.set(event.callSid, event.reason);
+    }
     if (event.type === "call.status" && FINAL_TWILIO_STATUSES.has(event.status)) {
       this.#track(this.#finish(event));
     }
+  }
+
+  /** Keeps at most 10,000 CallSids → numbers, oldest out first. */
+  #remember(map: Map<string, string>, callSid: string, number: string): void {
+    map.set(callSid, number);
+    for (const oldest of map.keys()) {
+      if (map.size <= 10_000) break;
+      map.delete(oldest);
+    }
+  }
+
+  /** The person on `callSid` asked not to be called: their number joins the do-not-call list. */
+  async #block(callSid: string): Promise<void> {
+    let phone = this.#placedTo.get(callSid) ?? this.#callerOf.get(callSid);
+    if (phone === undefined) {
+      const attempt = await this.#o.campaigns.attemptByCallSid(callSid);
+      if (attempt !== undefined) {
+        phone = (await this.#o.campaigns.leads(attempt.campaignId)).find((lead) =>
+          lead.id === attempt.campaignLeadId
+        )
+          ?.phone;
+      }
+    }
+    if (phone === undefined) {
+      this.#o.log.warn(
+        `do_not_call on CallSid=${callSid}: its number is unknown here; add it with POST /api/dnc`,
+      );
+      return;
+    }
+    await this.#o.doNotCall.add([phone], "tool", this.#now());
+    this.#o.log.info(`do_not_call: CallSid=${callSid}: the number is on the do-not-call list now`);
   }
 
   #track(work: Promise<void>): void {

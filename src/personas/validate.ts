@@ -48,6 +48,7 @@ const PERSONA_FIELDS: { [K in keyof Persona]-?: true } = {
   prewarm: true,
   tools: true,
   endCall: true,
+  doNotCall: true,
   transfer: true,
   transferFailedMessage: true,
   dtmf: true,

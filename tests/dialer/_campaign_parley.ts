@@ -28,12 +28,14 @@ export interface CampaignParley extends AsyncDisposable {
 export async function startCampaignParley(
   startAt: number,
   env: Record<string, string> = {},
+  personasDir?: string,
 ): Promise<CampaignParley> {
   const dir = await Deno.makeTempDir({ prefix: "parley_campaigns_" });
   const store = openSqliteStore(callDatabasePath(dir), { instance: "test-host" });
   const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
   const clock = { now: startAt };
   const t = await startTestParley({
+    ...(personasDir === undefined ? {} : { personasDir }),
     leads: store.leads,
     campaigns: {
       campaigns: store.campaigns!,
