@@ -125,6 +125,7 @@ export const ROUTES = [
   { method: "GET",    path: "/web/*",                     guard: "none",               bodyLimit: "none",       handler: "webFile" },
   { method: "GET",    path: "/calling",                   guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
   { method: "GET",    path: "/leads",                     guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
+  { method: "GET",    path: "/campaigns",                 guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
   { method: "GET",    path: "/calls",                     guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
   { method: "GET",    path: "/calls/:callSid",            guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
   { method: "GET",    path: "/personas",                  guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
