@@ -50,6 +50,15 @@ Deno.test("campaigns API: leads by tag or CSV, skipped by reason; start, pause, 
   );
   assert.equal(imported.status, 201, await imported.clone().text());
   await imported.body?.cancel();
+  // A lead's own time zone (a `timezone` column or field) must be one.
+  const badZone = await c.api(
+    "POST",
+    "/api/leads/import",
+    "name,phone,timezone\nZed,+14155550109,Mars/Olympus\n",
+  );
+  const badAnswer = await badZone.json();
+  assert.equal(badAnswer.errors[0].field, "timezone");
+  assert.match(badAnswer.errors[0].message, /"Mars\/Olympus" is not an IANA time zone/);
   assert.equal((await c.api("POST", "/api/dnc", { phone: "+1 415 555 0103" })).status, 201);
   assert.equal((await c.api("POST", "/api/dnc", { phone: "+14155550103" })).status, 200, "already listed");
   assert.match((await (await c.api("POST", "/api/dnc", { phone: "555" })).json()).error, /^Field "phone"/);
