@@ -185,17 +185,19 @@ export class Dialer {
     // pass has placed what the pace allows, or nothing is due.
     for (let rounds = 0; rounds < 100 && pace.tokens >= 1; rounds++) {
       if (this.#o.refuseOutbound() !== undefined) break;
-      const claimed = await campaigns.claim(campaign.id, now, Math.floor(pace.tokens), instance);
+      // A batch up to the cap: leads outside their window are put back in the same pass; those in it
+      // beyond the pace go back untouched (their place in line kept).
+      const claimed = await campaigns.claim(campaign.id, now, campaign.maxConcurrent, instance);
       if (claimed.length === 0) break;
       for (const lead of claimed) {
-        if (await this.#dialLead(campaign, lead)) pace.tokens -= 1;
+        if (await this.#dialLead(campaign, lead, pace)) pace.tokens -= 1;
       }
     }
     await this.#updateState(campaign);
   }
 
   /** Checks and dials one claimed lead; true when a request went to Twilio. */
-  async #dialLead(campaign: Campaign, lead: CampaignLead): Promise<boolean> {
+  async #dialLead(campaign: Campaign, lead: CampaignLead, pace: Pace): Promise<boolean> {
     const { campaigns, doNotCall, log } = this.#o;
     const now = this.#now();
     if (await doNotCall.has(lead.phone)) {
@@ -212,8 +214,12 @@ export class Dialer {
       });
       return false;
     }
-    if (this.#o.refuseOutbound() !== undefined) {
-      await campaigns.settle(lead.id, { state: "pending", nextTryAt: now, disposition: lead.disposition });
+    if (pace.tokens < 1 || this.#o.refuseOutbound() !== undefined) {
+      await campaigns.settle(lead.id, {
+        state: "pending",
+        nextTryAt: lead.nextTryAt,
+        disposition: lead.disposition,
+      });
       return false;
     }
     // As the calling page sends them: the lead's name as `lead`, its company and free fields.
