@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { startCampaignParley } from "./_campaign_parley.ts";
+import { loadConfig } from "../../src/config.ts";
 
 const MONDAY_10_NY = Date.parse("2026-12-07T15:00:00Z");
 const WINDOW = {
@@ -237,4 +238,54 @@ Deno.test("dialer: started at 16:59 with a 17:00 end, it places what fits, then 
     c.clock.now += 1000;
   }
   assert.equal(placedTo().length, 7, "the three left are dialled on Monday from 09:00");
+});
+
+Deno.test("dialer: INBOUND_RESERVE slots of MAX_CONCURRENT_CALLS stay free; a webhook call still gets in", async () => {
+  await using c = await startCampaignParley(MONDAY_10_NY, {
+    MAX_CONCURRENT_CALLS: "4",
+    INBOUND_RESERVE: "1",
+  });
+  const dialer = c.t.parley.dialer!;
+  const csv = ["name,phone", ...Array.from({ length: 8 }, (_, i) => `Lead ${i},${phoneOf(i)}`)].join("\n");
+  await (await c.api("POST", "/api/leads/import", csv)).body?.cancel();
+  const ids = (await (await c.api("GET", "/api/leads")).json()).leads.map((lead: { id: number }) => lead.id);
+  await (await c.api("POST", "/api/campaigns", {
+    name: "Reserve",
+    persona: "alex",
+    leads: { ids },
+    window: WINDOW,
+    maxConcurrent: 10,
+    callsPerSecond: 10,
+    start: true,
+  })).body?.cancel();
+  for (let second = 0; second < 3; second++) {
+    await dialer.tick();
+    c.clock.now += 1000;
+  }
+  const placed = c.t.events.filter((e) => e.type === "call.placed");
+  assert.equal(placed.length, 3, "MAX_CONCURRENT_CALLS 4 less INBOUND_RESERVE 1");
+  // The reserved slot takes an inbound call (at capacity its webhook would answer no stream, and this would throw).
+  const inbound = await c.t.startCall({ persona: "tester" });
+  inbound.close();
+  await inbound.closed;
+  // A campaign call ends: its slot goes to the next lead.
+  await c.status(placed[0]!.callSid, { CallStatus: "no-answer" });
+  await dialer.settled();
+  await dialer.tick();
+  assert.equal(c.t.events.filter((e) => e.type === "call.placed").length, 4);
+});
+
+Deno.test("INBOUND_RESERVE: 10% of MAX_CONCURRENT_CALLS by default; more than it is refused by name", () => {
+  const base = { OPENAI_API_KEY: "sk-reserve-test-0123456789" };
+  assert.equal(loadConfig(base).inboundReserve, 10);
+  assert.equal(loadConfig({ ...base, MAX_CONCURRENT_CALLS: "25" }).inboundReserve, 2);
+  assert.equal(loadConfig({ ...base, INBOUND_RESERVE: "0" }).inboundReserve, 0);
+  assert.throws(
+    () => loadConfig({ ...base, MAX_CONCURRENT_CALLS: "5", INBOUND_RESERVE: "6" }),
+    /INBOUND_RESERVE: 6 is more than MAX_CONCURRENT_CALLS \(5\)/,
+  );
+  assert.throws(
+    () => loadConfig({ ...base, INBOUND_RESERVE: "lots" }),
+    /INBOUND_RESERVE: "lots" is not a whole number/,
+  );
 });
