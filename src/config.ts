@@ -48,6 +48,7 @@ export const ENV_VARIABLES = [
   "PRICES_JSON",
   "NGROK_API_URL",
   "MAX_CONCURRENT_CALLS",
+  "INBOUND_RESERVE",
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
   "INSTANCE_ID",
@@ -113,6 +114,11 @@ export interface ParleyConfig {
   ngrokApiUrl: string;
   /** Calls relayed (or on their way) at once; beyond, the webhook answers the fallback. @default 100 */
   maxConcurrentCalls: number;
+  /**
+   * Slots of MAX_CONCURRENT_CALLS campaigns leave free for inbound (and other) calls: the dialer dials
+   * only while fewer than `maxConcurrentCalls - inboundReserve` calls are in flight. @default 10% of it
+   */
+  inboundReserve: number;
   /** On SIGTERM/SIGINT, how long live calls may go on before they are ended, seconds. @default 600 */
   drainTimeoutS: number;
   /**
@@ -256,6 +262,17 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
 
   const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
   const maxConcurrentCalls = parseCount("MAX_CONCURRENT_CALLS", text("MAX_CONCURRENT_CALLS"), 100, problems);
+  const inboundReserve = parseCount(
+    "INBOUND_RESERVE",
+    text("INBOUND_RESERVE"),
+    Math.floor(maxConcurrentCalls / 10),
+    problems,
+  );
+  if (inboundReserve > maxConcurrentCalls) {
+    problems.push(
+      `INBOUND_RESERVE: ${inboundReserve} is more than MAX_CONCURRENT_CALLS (${maxConcurrentCalls}): campaigns could never dial`,
+    );
+  }
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
   const sessionRolloverMinutes = parseMinutes(
     "SESSION_ROLLOVER_MINUTES",
@@ -296,6 +313,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     pricesJson,
     ngrokApiUrl,
     maxConcurrentCalls,
+    inboundReserve,
     drainTimeoutS,
     sessionRolloverMinutes,
   };

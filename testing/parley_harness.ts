@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { DialerParts } from "../src/app/handlers.ts";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import {
   type CallEvent,
@@ -70,6 +71,8 @@ export interface TestParleyOptions {
   leads?: LeadStore;
   /** Observers of every call's audio. */
   tap?: FrameTap;
+  /** Campaigns and the do-not-call list to wire in (with `leads`): the dialer runs over them. */
+  campaigns?: DialerParts;
 }
 
 /** A running test server. */
@@ -170,6 +173,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.tap === undefined ? {} : { tap: options.tap }),
+    ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

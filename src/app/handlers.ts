@@ -31,7 +31,22 @@ import { createPersonasHandlers } from "../api/personas_route.ts";
 import { createHangUpHandler } from "../api/hang_up.ts";
 import { createSoftphoneHandler } from "../api/softphone.ts";
 import { engineForModel } from "../engines/voices.ts";
-import type { AfterStreamDecisions, CallRecords, Leads } from "../store/ports.ts";
+import type { AfterStreamDecisions, CallRecords, Campaigns, DoNotCallList, Leads } from "../store/ports.ts";
+import { createCampaignsHandlers } from "../api/campaigns.ts";
+import { createOutboundCalls } from "../calls/place_call.ts";
+import { Dialer } from "../dialer/dialer.ts";
+
+/** What the campaign dialer runs over. */
+export interface DialerParts {
+  campaigns: Campaigns;
+  doNotCall: DoNotCallList;
+  /** INSTANCE_ID: its claims carry it. */
+  instance: string;
+  /** How often it looks for due leads, ms (0: only when told). @default 250 */
+  tickMs?: number;
+  /** Its clock, epoch ms (windows, retries, pacing). @default Date.now */
+  now?: () => number;
+}
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
 import type { RouteHandler } from "./router.ts";
@@ -57,6 +72,8 @@ export interface HandlerParts {
   afterStream?: AfterStreamDecisions;
   /** The leads, if leads are kept. */
   leads?: Leads;
+  /** Campaigns and the do-not-call list, if kept (with the leads): the dialer runs over them. */
+  campaigns?: DialerParts;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
@@ -66,6 +83,8 @@ export interface HandlerParts {
 /** The handlers, and what to end on shutdown. */
 export interface RouteHandlers {
   handlers: Record<HandlerName, RouteHandler>;
+  /** The campaign dialer, when campaigns are kept (not started: the server starts it). */
+  dialer: Dialer | undefined;
   /** Ends the hub subscriptions the handlers hold. */
   close(): void;
 }
@@ -108,6 +127,48 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
   const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
   const pages = createPagesHandlers();
   const personasRoutes = createPersonasHandlers({ personas, defaultModel: config.realtimeModel });
+  // One call-placing service for POST /api/calls and the dialer.
+  const placeOutbound = createOutboundCalls({
+    config,
+    hub,
+    log,
+    ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }),
+  });
+  const kept = parts.campaigns;
+  const dialer = kept === undefined ? undefined : new Dialer({
+    campaigns: kept.campaigns,
+    doNotCall: kept.doNotCall,
+    instance: kept.instance,
+    placeCall: placeOutbound,
+    hub,
+    log,
+    ...(kept.tickMs === undefined ? {} : { tickMs: kept.tickMs }),
+    ...(kept.now === undefined ? {} : { now: kept.now }),
+    // The same admission as every call, less the slots kept for inbound calls.
+    refuseOutbound: () => {
+      const refused = admission.refusal()?.message;
+      if (refused !== undefined) return refused;
+      const room = config.maxConcurrentCalls - config.inboundReserve;
+      return admission.inFlight() >= room
+        ? `${admission.inFlight()} calls in flight: the last INBOUND_RESERVE=${config.inboundReserve} of MAX_CONCURRENT_CALLS=${config.maxConcurrentCalls} are kept for inbound calls`
+        : undefined;
+    },
+  });
+  const campaignRoutes = kept === undefined || parts.leads === undefined
+    ? undefined
+    : createCampaignsHandlers({
+      campaigns: kept.campaigns,
+      doNotCall: kept.doNotCall,
+      leads: parts.leads,
+      personaIds: () => personas.ids(),
+      engineOf,
+      wake: () => void dialer?.tick(),
+      ...(kept?.now === undefined ? {} : { now: kept.now }),
+    });
+  const noCampaigns = async (request: Request) => {
+    await request.body?.cancel();
+    return jsonError(503, "Campaigns are not kept by this server");
+  };
 
   const handlers: Record<HandlerName, RouteHandler> = {
     mediaStream: createMediaUpgradeHandler({
@@ -168,7 +229,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       defaultPersona: config.defaultPersona,
       engineOf,
       refuseNewCall: () => admission.refusal()?.message,
-      ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }),
+      placeOutbound,
     }),
     listCalls: records?.listCalls ?? noRecords,
     getCall: records?.getCall ?? noRecords,
@@ -195,6 +256,16 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     getLead: leads?.getLead ?? noLeads,
     updateLead: leads?.updateLead ?? noLeads,
     deleteLead: leads?.deleteLead ?? noLeads,
+    createCampaign: campaignRoutes?.createCampaign ?? noCampaigns,
+    listCampaigns: campaignRoutes?.listCampaigns ?? noCampaigns,
+    getCampaign: campaignRoutes?.getCampaign ?? noCampaigns,
+    campaignCalls: campaignRoutes?.campaignCalls ?? noCampaigns,
+    campaignResults: campaignRoutes?.campaignResults ?? noCampaigns,
+    campaignAction: campaignRoutes?.campaignAction ?? noCampaigns,
+    listDnc: campaignRoutes?.listDnc ?? noCampaigns,
+    addDnc: campaignRoutes?.addDnc ?? noCampaigns,
+    importDnc: campaignRoutes?.importDnc ?? noCampaigns,
+    removeDnc: campaignRoutes?.removeDnc ?? noCampaigns,
     listPersonas: personasRoutes.listPersonas,
     getPersona: personasRoutes.getPersona,
     previewPersona: personasRoutes.previewPersona,
@@ -212,5 +283,12 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     page: pages.page,
   };
 
-  return { handlers, close: afterStreamRoutes.close };
+  return {
+    handlers,
+    dialer,
+    close() {
+      dialer?.close();
+      afterStreamRoutes.close();
+    },
+  };
 }

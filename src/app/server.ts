@@ -36,7 +36,8 @@ import { catchUnhandled } from "./middleware/unhandled.ts";
 import { notFoundResponse } from "../api/pages.ts";
 import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
-import { createRouteHandlers } from "./handlers.ts";
+import { createRouteHandlers, type DialerParts } from "./handlers.ts";
+import type { Dialer } from "../dialer/dialer.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -56,6 +57,8 @@ export interface ParleyOptions {
   afterStream?: AfterStreamDecisions;
   /** The leads, if leads are kept. */
   leads?: Leads;
+  /** Campaigns and the do-not-call list, if kept (with `leads`): the campaign dialer runs over them. */
+  campaigns?: DialerParts;
   /** The listener's figures (descriptor exhaustion), for `/metrics`; see `src/http/listener.ts`. */
   listenerHealth?: () => ListenerHealth | undefined;
   /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
@@ -88,6 +91,8 @@ export interface Parley {
   handler: ServeHandler;
   /** Calls being relayed now. */
   activeCalls(): number;
+  /** The campaign dialer, when campaigns are kept. */
+  dialer: Dialer | undefined;
   /** The metrics registry (listens to the hub). */
   metrics: Metrics;
   /**
@@ -193,6 +198,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
   });
@@ -209,8 +215,12 @@ export function createParley(options: ParleyOptions): Parley {
     },
     notFound: notFoundResponse,
   });
+  routes.dialer?.start().catch((error) => {
+    log.error(`Dialer: could not start: ${error instanceof Error ? error.message : String(error)}`);
+  });
   return {
     metrics,
+    dialer: routes.dialer,
     activeCalls: () => relays.size,
     handler: guardRequests(catchUnhandled(route, log), { log }),
     drain: () => admission.drain(),

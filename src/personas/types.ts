@@ -61,6 +61,12 @@ export interface Persona extends EnginePersonaSettings {
   tools?: PersonaTool[];
   /** Offer the built-in `end_call`: the agent hangs up after its goodbye has been heard. */
   endCall?: boolean;
+  /**
+   * Offer the built-in `do_not_call`: when the person asks not to be called again, the agent confirms,
+   * calls it, says goodbye and hangs up; the number joins the do-not-call list (campaigns skip it).
+   * @default false
+   */
+  doNotCall?: boolean;
   /** Offer the built-in `transfer_call`: hand the caller to a person at an E.164 number. */
   transfer?: TransferSettings;
   /** Said when a transfer's dial fails (busy, no answer). @default a short apology */

@@ -43,6 +43,7 @@ const COMMON_FIELDS: { [K in Exclude<keyof Persona, keyof EnginePersonaSettings>
   prewarm: true,
   tools: true,
   endCall: true,
+  doNotCall: true,
   transfer: true,
   transferFailedMessage: true,
   dtmf: true,

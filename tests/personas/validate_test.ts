@@ -186,7 +186,7 @@ Deno.test("validatePersona rejects unknown fields, suggesting the closest known 
     assert.deepEqual(problemsOf({ colour: "blue" }), [
       // The common fields, then each engine's own (from its definition).
       `${FILE}: colour: unknown field; known fields are voice, instructions, greeting, fallbackMessage, model, ` +
-      "maxCallMinutes, description, prewarm, tools, endCall, transfer, transferFailedMessage, dtmf, keypad, voicemail, " +
+      "maxCallMinutes, description, prewarm, tools, endCall, doNotCall, transfer, transferFailedMessage, dtmf, keypad, voicemail, " +
       "vad, interruptions, reasoning, maxOutputTokens, transcriptionModel, noiseReduction",
     ]);
   });
@@ -358,8 +358,9 @@ Deno.test("validatePersona checks the action fields, naming the file, the tool a
     );
   });
   await t.step("flags and messages of the wrong type", () => {
-    assert.deepEqual(problemsOf({ endCall: "yes", voicemail: "" }), [
+    assert.deepEqual(problemsOf({ endCall: "yes", doNotCall: 1, voicemail: "" }), [
       'personas/test.ts: endCall: "yes" is not true or false',
+      "personas/test.ts: doNotCall: 1 is not true or false",
       "personas/test.ts: voicemail: not a non-empty string or a function; write the message the agent leaves",
     ]);
   });

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
 import type { EventBus, Store } from "../../src/store/ports.ts";
+import type { CampaignInput } from "../../src/store/campaign.ts";
 
 /** Opens a fresh store for `instance`; every store a factory opens shares one database. */
 export interface StoreFactory {
@@ -364,4 +365,112 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
       assert.equal(await usedStreamTokens.claim("token-b", 60_000, 2_000), true, "another token");
     });
   });
+
+  await t.step(
+    "campaigns: two instances claim within the cap, never one lead twice; an attempt ends once",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = (await open("alpha")).campaigns;
+        const beta = (await open("beta")).campaigns;
+        assert.ok(alpha !== undefined && beta !== undefined, "the adapter keeps campaigns");
+        const leads = Array.from({ length: 5 }, (_, i) => ({
+          leadId: null,
+          name: `Lead ${i}`,
+          phone: `+1415555010${i}`,
+          timezone: null,
+          fields: {},
+        }));
+        const campaign = await alpha.create(
+          CAMPAIGN,
+          [...leads, { ...leads[0]!, skipReason: "duplicate" }],
+          "running",
+        );
+        assert.equal(campaign.state, "running");
+        assert.deepEqual(
+          (await beta.get(campaign.id))?.window,
+          CAMPAIGN.window,
+          "the other instance reads it",
+        );
+        const claims = await Promise.all([
+          alpha.claim(campaign.id, 1_000, 10, "alpha"),
+          beta.claim(campaign.id, 1_000, 10, "beta"),
+          alpha.claim(campaign.id, 1_000, 10, "alpha"),
+        ]);
+        const ids = claims.flat().map((lead) => lead.id);
+        assert.equal(ids.length, CAMPAIGN.maxConcurrent, "the cap holds across instances");
+        assert.equal(new Set(ids).size, ids.length, "no lead claimed twice");
+        assert.deepEqual(await beta.claim(campaign.id, 1_000, 10, "beta"), [], "full");
+        assert.equal(await alpha.nextTryAt(campaign.id), 0, "one lead is left, due from the start");
+
+        const first = claims.flat()[0]!;
+        const attempt = await alpha.startAttempt(first.id, 1_100);
+        assert.equal(attempt.attempt, 1);
+        await alpha.setAttemptCall(attempt.id, "CA_CAMPAIGN_1");
+        assert.equal((await beta.attemptByCallSid("CA_CAMPAIGN_1"))?.id, attempt.id);
+        const end = { at: 1_200, disposition: "busy" as const, detail: "" };
+        const retry = { state: "pending" as const, nextTryAt: 5_000, disposition: "busy" as const };
+        const ends = await Promise.all([
+          alpha.finishAttempt(attempt.id, end, retry),
+          beta.finishAttempt(attempt.id, end, retry),
+        ]);
+        assert.deepEqual(ends.sort(), [false, true], "one end wins");
+        const next = await beta.claim(campaign.id, 1_300, 10, "beta");
+        assert.equal(next.length, 1, "the freed slot goes to the lead that is due");
+        assert.notEqual(next[0]!.id, first.id, "not the busy lead before its retry");
+        await beta.settle(next[0]!.id, { state: "done", disposition: "completed" });
+        const again = await beta.claim(campaign.id, 5_000, 10, "beta");
+        assert.deepEqual(again.map((lead) => [lead.id, lead.attempts, lead.disposition]), [[
+          first.id,
+          1,
+          "busy",
+        ]]);
+
+        const listed = await alpha.leads(campaign.id);
+        assert.equal(listed.filter((lead) => lead.state === "skipped")[0]?.skipReason, "duplicate");
+        assert.equal((await alpha.openAttempts("alpha")).length, 0, "the first attempt ended");
+        const second = await beta.startAttempt(first.id, 5_100);
+        assert.equal(second.attempt, 2);
+        assert.deepEqual((await beta.openAttempts("beta")).map((a) => a.id), [second.id]);
+        assert.equal((await alpha.setState(campaign.id, "paused", ["draft"]))?.state, "running", "guarded");
+        assert.equal((await alpha.setState(campaign.id, "paused", ["running"]))?.state, "paused");
+      });
+    },
+  );
+
+  await t.step("do-not-call: added once, seen by every instance, removed", async () => {
+    await withStores(async (open) => {
+      const alpha = (await open("alpha")).doNotCall;
+      const beta = (await open("beta")).doNotCall;
+      assert.ok(alpha !== undefined && beta !== undefined, "the adapter keeps the do-not-call list");
+      assert.equal(await alpha.add(["+14155550100", "+14155550101"], "api", 1_000), 2);
+      assert.equal(await beta.add(["+14155550100"], "tool", 2_000), 0, "already there");
+      assert.equal(await beta.has("+14155550101"), true);
+      assert.deepEqual((await beta.list()).map((e) => [e.phone, e.source]), [
+        ["+14155550100", "api"],
+        ["+14155550101", "api"],
+      ]);
+      assert.equal(await beta.remove("+14155550101"), true);
+      assert.equal(await alpha.has("+14155550101"), false);
+      assert.equal(await alpha.remove("+14155550101"), false);
+    });
+  });
 }
+
+const CAMPAIGN: CampaignInput = {
+  name: "Contract",
+  persona: "alex",
+  voice: undefined,
+  parameters: {},
+  window: { timezone: "America/New_York", days: ["mon"], start: "09:00", end: "17:00" },
+  maxConcurrent: 4,
+  callsPerSecond: 1,
+  retry: {
+    "completed": { after: 0, max: 0 },
+    "no-answer": { after: 60, max: 2 },
+    "busy": { after: 15, max: 3 },
+    "failed": { after: 30, max: 1 },
+    "voicemail_left": { after: 0, max: 0 },
+    "do_not_call": { after: 0, max: 0 },
+  },
+  machineDetection: true,
+};
