@@ -16,6 +16,8 @@ export interface StoreFactory {
   open(instance: string): Promise<Store>;
   /** The bus the adapter goes with (one per instance). @default a new in-process `CallHub` */
   bus?(store: Store): EventBus;
+  /** Resolves once the bus has delivered what was written so far (a bus across instances). */
+  settle?(bus: EventBus): Promise<void>;
   /** Removes the shared database. */
   dispose(): Promise<void>;
 }
@@ -66,6 +68,25 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     }
   };
   const busOf = (factory: StoreFactory, store: Store): EventBus => factory.bus?.(store) ?? new CallHub();
+  /**
+   * A feed's listener that records what it hears, and `until(n)`: resolves once `n` events were heard
+   * (at once for the in-process hub; a bus across instances delivers a moment later).
+   */
+  const feed = <T>(map: (event: CallEvent, seq: number | undefined) => T) => {
+    const heard: T[] = [];
+    let waiter: { n: number; resolve: () => void } | undefined;
+    return {
+      heard,
+      listener: (event: CallEvent, seq?: number) => {
+        heard.push(map(event, seq));
+        if (waiter !== undefined && heard.length >= waiter.n) waiter.resolve();
+      },
+      until(n: number): Promise<void> {
+        if (heard.length >= n) return Promise.resolve();
+        return new Promise((resolve) => waiter = { n, resolve });
+      },
+    };
+  };
 
   await t.step("records: events merge into one record naming its instance; the first end wins", async () => {
     await withStores(async (open) => {
@@ -125,12 +146,13 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         bus.publish(line(SID, 1_200, "during the read"));
         const snapshot = (await reading)!;
         bus.publish(line(SID, 1_300, "between the read and the subscription"));
-        const heard: [number | undefined, string][] = [];
-        const off = bus.subscribe(
-          (event, seq) => heard.push([seq, event.type === "transcript" ? event.text : event.type]),
-          { callSid: SID, after: snapshot.eventSeq },
-        );
+        const { heard, listener, until } = feed((event, seq): [number | undefined, string] => [
+          seq,
+          event.type === "transcript" ? event.text : event.type,
+        ]);
+        const off = bus.subscribe(listener, { callSid: SID, after: snapshot.eventSeq });
         bus.publish(line(SID, 1_400, "after the subscription"));
+        await until(4 - snapshot.transcript.length);
         off();
         const fromSnapshot = snapshot.transcript.map((l) => l.text);
         const fromFeed = heard.map(([, text]) => text);
@@ -156,15 +178,22 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     "live feed: a subscriber from position 0 hears the call's events, in order, once",
     async () => {
       await withStores(async (open, factory) => {
-        const bus = busOf(factory, await open("alpha"));
+        const store = await open("alpha");
+        const bus = busOf(factory, store);
+        const offStore = bus.subscribe(store.calls.listener);
         bus.publish(started(SID, 1_000));
         bus.publish(line(SID, 1_100, "a"));
         bus.publish(line(OTHER, 1_150, "not this call"));
-        const heard: string[] = [];
-        const off = bus.subscribe((event) => heard.push(event.type), { callSid: SID, after: 0 });
+        const { heard, listener, until } = feed((event) => event.type);
+        const off = bus.subscribe(listener, { callSid: SID, after: 0 });
         bus.publish({ type: "call.ended", at: 2_000, callSid: SID, reason: "caller_hung_up", detail: "" });
+        await until(3);
         off();
         bus.publish(line(SID, 2_100, "after the unsubscription"));
+        // Written and announced before the check, so a feed that ignored off() would have heard it.
+        assert.equal((await store.calls.getCall(SID))?.transcript.length, 2);
+        await factory.settle?.(bus);
+        offStore();
         assert.deepEqual(heard, ["call.started", "transcript", "call.ended"]);
       });
     },

@@ -1,0 +1,228 @@
+/**
+ * Call records on Postgres (the {@linkcode CallRecords} and {@linkcode AfterStreamDecisions} ports).
+ * Events from the bus are queued and written a moment later in one transaction per batch, so the
+ * audio path never waits on the database. Each event gets its call's next position (`seq`) in the
+ * database, under the record's row lock, so events of one call written by several instances are
+ * numbered once, in commit order; the event row, the folded record and a `NOTIFY` carrying
+ * `<seq> <CallSid>` commit together (see `event_bus.ts`).
+ *
+ * @module
+ */
+
+import type { Sql, TransactionSql } from "postgres";
+import type { CallEvent, EndReason } from "../../calls/call_events.ts";
+import { DEFAULT_PRICES, type PriceTable } from "../../engines/prices.ts";
+import {
+  type CallRecord,
+  type CallSummary,
+  DEFAULT_LIST_LIMIT,
+  type ListCallsOptions,
+  MAX_LIST_LIMIT,
+  type StoreHealth,
+} from "../call_record.ts";
+import type { AfterStreamDecision, AfterStreamDecisions, CallRecords } from "../ports.ts";
+import { applyEvent, emptyRecord, lastEventAt, publicRecord, type StoredRecord } from "./fold.ts";
+
+/** The channel events are announced on: the payload is `<seq> <CallSid>`. */
+export const EVENT_CHANNEL = "parley_call_events";
+
+/** Delay that gathers events into one write, ms. */
+export const PG_FLUSH_DELAY_MS = 20;
+
+/** Options for {@linkcode PostgresCallRecords}. */
+export interface PostgresCallRecordsOptions {
+  instance: string;
+  prices?: PriceTable;
+  onError?: (message: string) => void;
+  /** Events kept in memory while writes fail. @default 10000 */
+  maxPendingEvents?: number;
+}
+
+/** Call records and after-stream decisions over a Postgres pool. */
+export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
+  readonly listener: (event: CallEvent, seq?: number) => void;
+  #sql: Sql;
+  #instance: string;
+  #prices: PriceTable;
+  #onError: (message: string) => void;
+  #max: number;
+  #pending: CallEvent[] = [];
+  #dropped = 0;
+  #failingSince: number | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The write under way (writes are serial, in queue order). */
+  #writing: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(sql: Sql, options: PostgresCallRecordsOptions) {
+    this.#sql = sql;
+    this.#instance = options.instance;
+    this.#prices = options.prices ?? DEFAULT_PRICES;
+    this.#onError = options.onError ?? ((message) => console.error(message));
+    this.#max = options.maxPendingEvents ?? 10_000;
+    // The position the bus gave is local to this process: the database numbers events per call.
+    this.listener = (event) => {
+      if (this.#closed) {
+        this.#onError(
+          `[Realtime] Call store could not record ${event.type} for CallSid=${event.callSid}: it is closed`,
+        );
+        return;
+      }
+      this.#pending.push(event);
+      if (this.#pending.length > this.#max) {
+        this.#pending.shift();
+        this.#dropped++;
+      }
+      this.#timer ??= setTimeout(() => void this.flush(), PG_FLUSH_DELAY_MS);
+    };
+  }
+
+  /** Writes everything queued so far; resolves when it is written (or has failed and will be retried). */
+  flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#pending;
+    this.#pending = [];
+    if (batch.length === 0) return this.#writing;
+    this.#writing = this.#writing.then(async () => {
+      try {
+        await this.#sql.begin(async (tx) => {
+          for (const event of batch) await this.#append(tx, event);
+        });
+        if (this.#failingSince !== undefined) {
+          this.#onError(
+            `[Realtime] Call store writes again to Postgres after ${
+              ((performance.now() - this.#failingSince) / 1000).toFixed(1)
+            } s`,
+          );
+          this.#failingSince = undefined;
+        }
+      } catch (error) {
+        if (this.#failingSince === undefined) {
+          this.#failingSince = performance.now();
+          this.#onError(
+            `[Realtime] Call store cannot write to Postgres: ${errorText(error)}: keeping ${batch.length} ` +
+              "event(s) in memory and retrying; calls go on",
+          );
+        }
+        this.#pending = batch.concat(this.#pending);
+        while (this.#pending.length > this.#max) {
+          this.#pending.shift();
+          this.#dropped++;
+        }
+        if (!this.#closed) this.#timer ??= setTimeout(() => void this.flush(), 1_000);
+      }
+    });
+    return this.#writing;
+  }
+
+  /** Numbers `event` in its call, folds it into the record, stores both and announces it. */
+  async #append(tx: TransactionSql, event: CallEvent, instance = this.#instance): Promise<void> {
+    const rows = await tx<{ record: StoredRecord }[]>`
+      SELECT record FROM calls WHERE call_sid = ${event.callSid} FOR UPDATE`;
+    const exists = rows.length > 0;
+    const record = rows[0]?.record ?? emptyRecord(event.callSid, Math.round(event.at), instance);
+    const seq = record.eventSeq + 1;
+    applyEvent(record, event, seq, instance, this.#prices, this.#onError);
+    await tx`INSERT INTO call_events (call_sid, seq, instance, event)
+      VALUES (${event.callSid}, ${seq}, ${instance}, ${tx.json(event as never)})`;
+    const columns = {
+      call_sid: record.callSid,
+      created_at: record.createdAt,
+      persona: record.persona,
+      from_number: record.from,
+      to_number: record.to,
+      instance: record.instance,
+      ended_at: record.endedAt,
+      event_seq: record.eventSeq,
+      record: tx.json(record as never),
+    };
+    if (exists) {
+      await tx`UPDATE calls SET ${tx(columns)} WHERE call_sid = ${event.callSid}`;
+    } else {
+      await tx`INSERT INTO calls ${tx(columns)}`;
+    }
+    await tx`SELECT pg_notify(${EVENT_CHANNEL}, ${`${seq} ${event.callSid}`})`;
+  }
+
+  async record(event: CallEvent): Promise<void> {
+    await this.flush();
+    await this.#sql.begin((tx) => this.#append(tx, event));
+  }
+
+  async listCalls(options: ListCallsOptions = {}): Promise<CallSummary[]> {
+    await this.flush();
+    const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
+    const sql = this.#sql;
+    const persona = options.persona === undefined ? sql`` : sql`AND persona = ${options.persona}`;
+    const since = options.since === undefined ? sql`` : sql`AND created_at >= ${options.since}`;
+    const rows = await sql<{ record: StoredRecord }[]>`
+      SELECT record - 'statuses' - 'transcript' - 'turns' - 'latency' - 'interruptions' - 'responses'
+        - 'toolCalls' - 'eventSeq' - 'pricedUsd' - 'unpriced' AS record
+      FROM calls WHERE true ${persona} ${since} ORDER BY created_at DESC, call_sid DESC LIMIT ${limit}`;
+    return rows.map((row) => row.record as CallSummary);
+  }
+
+  async getCall(callSid: string): Promise<CallRecord | undefined> {
+    await this.flush();
+    const rows = await this.#sql<
+      { record: StoredRecord }[]
+    >`SELECT record FROM calls WHERE call_sid = ${callSid}`;
+    return rows[0] === undefined ? undefined : publicRecord(rows[0].record);
+  }
+
+  async afterStreamDecision(callSid: string): Promise<AfterStreamDecision | undefined> {
+    const record = await this.getCall(callSid);
+    if (record?.afterStream == null) return undefined;
+    return { action: record.afterStream, target: record.transferTarget ?? undefined };
+  }
+
+  health(): StoreHealth {
+    return {
+      pendingEvents: this.#pending.length,
+      droppedEvents: this.#dropped,
+      failing: this.#failingSince !== undefined,
+    };
+  }
+
+  /**
+   * Ends this instance's open records (and unnamed ones) with a `call.ended` event at the time of
+   * their last event, appended like any other (so live feeds hear it).
+   */
+  async closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]> {
+    await this.flush();
+    return await this.#sql.begin(async (tx) => {
+      const rows = await tx<{ record: StoredRecord }[]>`
+        SELECT record FROM calls WHERE ended_at IS NULL AND (instance = ${this.#instance} OR instance IS NULL)
+        ORDER BY call_sid FOR UPDATE`;
+      for (const { record } of rows) {
+        const ended: CallEvent = {
+          type: "call.ended",
+          at: lastEventAt(record),
+          callSid: record.callSid,
+          reason,
+          detail,
+        };
+        await this.#append(tx, ended);
+      }
+      return rows.map((row) => row.record.callSid);
+    }) as string[];
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending.length > 0) void this.flush();
+  }
+
+  /** Resolves when every queued write has been tried (for an orderly shutdown before the pool ends). */
+  settled(): Promise<void> {
+    return this.#pending.length > 0 ? this.flush() : this.#writing;
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
