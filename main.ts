@@ -66,6 +66,7 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     leads: store.leads,
     signInSessions: store.sessions,
     usedStreamTokens: store.usedStreamTokens,
+    ...(store.bus === undefined ? {} : { feeds: store.bus }),
     prices,
   });
 
@@ -116,6 +117,7 @@ export async function main(args: string[]): Promise<Deno.Signal> {
   watcher?.close();
   await server.shutdown();
   store.close();
+  await store.closed;
   return signal;
 }
 

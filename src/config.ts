@@ -36,6 +36,23 @@ export const ENV_VARIABLES = [
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
   "INSTANCE_ID",
+  "DATABASE_URL",
+] as const;
+
+/**
+ * The standard Postgres variables the driver (`npm:postgres`) still reads with `DATABASE_URL` set:
+ * what the URL leaves out (host, port, user, password, database) and two it always looks at.
+ * Granted by the server tasks' `--allow-env` beside {@linkcode ENV_VARIABLES}.
+ */
+export const DRIVER_ENV_VARIABLES = [
+  "PGHOST",
+  "PGPORT",
+  "PGUSER",
+  "PGUSERNAME",
+  "PGPASSWORD",
+  "PGDATABASE",
+  "PGAPPNAME",
+  "PGTARGETSESSIONATTRS",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -82,8 +99,14 @@ export interface ParleyConfig {
   /** Folder for the call database. @default "./data" */
   dataDir: string;
   /**
-   * This instance's name in its call records: the startup clean-up closes only its own calls.
-   * @default the host name
+   * `postgres://…` (or `postgresql://…`): the Postgres database several instances share; undefined
+   * for SQLite in `dataDir`.
+   */
+  databaseUrl: string | undefined;
+  /**
+   * This instance's name in logs and call records: the startup clean-up closes only its own calls.
+   * @default the host name (SQLite: a restart finds its own crashed calls); with `databaseUrl`, the
+   * host name plus a random suffix (two instances on one host never share a name)
    */
   instanceId: string;
   /** Serve `/metrics` without a token. @default false */
@@ -268,7 +291,16 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems,
   );
 
-  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId();
+  const databaseUrl = text("DATABASE_URL");
+  // The user must be in the URL: the driver's fallback (the OS user name) needs a permission Parley lacks.
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[\x21-\x7e]+@[\x21-\x7e]+$/.test(databaseUrl)) {
+    problems.push(
+      `DATABASE_URL: "${
+        databaseUrl.replace(/\/\/[^@/]*@/, "//***@").replace(/[^\x20-\x7e]/g, "?").slice(0, 100)
+      }" is not a Postgres URL: use postgres://user:password@host:5432/database, or leave it unset for SQLite in DATA_DIR`,
+    );
+  }
+  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId(databaseUrl !== undefined);
   if (!INSTANCE_ID.test(instanceId)) {
     problems.push(
       `INSTANCE_ID: "${
@@ -294,6 +326,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     defaultPersona,
     inboundPersona,
     dataDir: text("DATA_DIR") ?? "./data",
+    databaseUrl,
     instanceId,
     metricsPublic,
     pricesJson,
@@ -307,12 +340,17 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
 
 const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
-/** The host name (stable across restarts, so the startup clean-up finds the last run's calls). */
-function defaultInstanceId(): string {
+/**
+ * The host name: with SQLite, stable across restarts, so the startup clean-up finds the last run's
+ * calls. With a shared database (`shared`), the host name plus a random suffix, so that instances on
+ * one host (or containers sharing a host name) never take each other's calls; a peer closes a
+ * crashed instance's calls instead.
+ */
+function defaultInstanceId(shared: boolean): string {
   // Tools that never record calls run without --allow-sys=hostname: no permission prompt for them.
-  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !== "granted") return "local";
-  const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
-  return host === "" ? "local" : host;
+  const granted = Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted";
+  const host = (granted ? Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-") : "").slice(0, 100) || "local";
+  return shared ? `${host.slice(0, 91)}-${crypto.randomUUID().slice(0, 8)}` : host;
 }
 
 /** Reads only the variables Parley uses, so a scoped `--allow-env` is enough. */

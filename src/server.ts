@@ -69,6 +69,7 @@ import { engineForModel, voiceProblem } from "./engines/voices.ts";
 import type {
   AfterStreamDecisions,
   CallRecords,
+  EventBus,
   Leads,
   SignInSessions,
   UsedStreamTokens,
@@ -110,6 +111,8 @@ export interface ParleyOptions {
   usedStreamTokens?: UsedStreamTokens;
   /** Where sign-in sessions are kept. @default in memory */
   signInSessions?: SignInSessions;
+  /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
+  feeds?: Pick<EventBus, "subscribe">;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
 }
@@ -223,7 +226,7 @@ export function createParley(options: ParleyOptions): Parley {
   });
   const records = options.store === undefined ? undefined : createCallRecordsHandler({
     store: options.store,
-    hub,
+    hub: options.feeds ?? hub,
     apiToken: config.apiToken,
     signal: shutdownSignal.signal,
     authorize,

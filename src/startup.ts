@@ -19,6 +19,7 @@ import type { ServerConfig } from "./server.ts";
 import { callDatabasePath } from "./store/sqlite/call_store.ts";
 import type { Store } from "./store/ports.ts";
 import { openSqliteStore } from "./store/sqlite/store.ts";
+import { describeDatabaseUrl, openPostgresStore } from "./store/postgres/store.ts";
 import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";
 
@@ -120,20 +121,32 @@ export async function prepareStartup(
   } catch {
     prices = undefined; // checkConfig has reported it
   }
-  const databasePath = callDatabasePath(config.dataDir);
+  const databasePath = config.databaseUrl === undefined
+    ? callDatabasePath(config.dataDir)
+    : `Postgres at ${describeDatabaseUrl(config.databaseUrl)}`;
   let store: Store | undefined;
-  try {
-    store = openSqliteStore(databasePath, {
-      instance: config.instanceId,
-      ...(prices === undefined ? {} : { prices }),
-      ...(options.onStoreError === undefined ? {} : { onError: options.onStoreError }),
-    });
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    problems.push(
-      `DATA_DIR: cannot open the call database "${databasePath}": ${detail}: set DATA_DIR to a folder ` +
-        "Parley can write (it is created if missing)",
-    );
+  const storeOptions = {
+    instance: config.instanceId,
+    ...(prices === undefined ? {} : { prices }),
+    ...(options.onStoreError === undefined ? {} : { onError: options.onStoreError }),
+  };
+  if (config.databaseUrl !== undefined) {
+    try {
+      store = await openPostgresStore(config.databaseUrl, storeOptions);
+    } catch (error) {
+      // The message names DATABASE_URL and the host, never the password.
+      problems.push(error instanceof Error ? error.message : String(error));
+    }
+  } else {
+    try {
+      store = openSqliteStore(databasePath, storeOptions);
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      problems.push(
+        `DATA_DIR: cannot open the call database "${databasePath}": ${detail}: set DATA_DIR to a folder ` +
+          "Parley can write (it is created if missing)",
+      );
+    }
   }
 
   if (problems.length > 0) {

@@ -123,6 +123,13 @@ export interface Store {
   readonly sessions: SignInSessions;
   readonly usedStreamTokens: UsedStreamTokens;
   readonly afterStream: AfterStreamDecisions;
-  /** Closes everything it opened. */
+  /**
+   * The bus that carries call events between instances (Postgres: a call's feed on any instance hears
+   * it from the database); undefined when one process's in-memory hub is the whole story (SQLite).
+   */
+  readonly bus?: EventBus;
+  /** Closes everything it opened (queued writes still go out: see `closed`). */
   close(): void;
+  /** Settles once `close()` has written what was queued and let go of every connection. */
+  readonly closed?: Promise<void>;
 }

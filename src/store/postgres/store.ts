@@ -15,6 +15,38 @@ import { postgresLeads } from "./leads.ts";
 import { migrate } from "./schema.ts";
 import { postgresSignInSessions, postgresUsedStreamTokens } from "./shared_ledgers.ts";
 
+/**
+ * Every setting the driver would otherwise read from a `PG<NAME>` variable, at the driver's own
+ * defaults, so its behaviour does not depend on stray variables and `--allow-env` stays short (see
+ * `DRIVER_ENV_VARIABLES` in `src/config.ts` for the few it still reads). A setting in the URL's
+ * query (`?sslmode=require`, `?connect_timeout=5`) wins over these.
+ */
+function driverSettings(url: string): Record<string, unknown> {
+  const settings: Record<string, unknown> = {
+    ssl: false,
+    sslnegotiation: null,
+    idle_timeout: null,
+    connect_timeout: 10,
+    max_lifetime: () => 60 * (30 + Math.random() * 30),
+    max_pipeline: 100,
+    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 20),
+    keep_alive: 60,
+    prepare: true,
+    debug: false,
+    fetch_types: true,
+    publications: "alltables",
+    target_session_attrs: null,
+  };
+  let query: URLSearchParams;
+  try {
+    query = new URL(url).searchParams;
+  } catch {
+    return settings;
+  }
+  for (const key of [...query.keys()]) delete settings[key === "sslmode" ? "ssl" : key];
+  return settings;
+}
+
 /** Options for {@linkcode openPostgresStore}. */
 export interface PostgresStoreOptions {
   /** This process's `INSTANCE_ID`. */
@@ -72,9 +104,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   let sql: Sql;
   try {
     sql = postgres(url, {
+      ...driverSettings(url),
       max: options.maxConnections ?? 10,
       onnotice: () => {},
-      connect_timeout: 10,
       // JSON columns come back parsed; bigints come back as strings and are converted where read.
     });
   } catch (error) {
