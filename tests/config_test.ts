@@ -201,7 +201,7 @@ Deno.test("DATABASE_URL selects Postgres; INSTANCE_ID then defaults to the host 
       const problem = error.problems.find((p) => p.startsWith("DATABASE_URL:"));
       assert.ok(problem?.includes("is not a Postgres URL"), String(problem));
       assert.ok(!problem!.includes("s3cret"), "the password is never shown");
-      assert.ok(problem!.includes('"postgres://***@db.internal:5432/parley?x=?"'), problem);
+      assert.ok(problem!.includes('"postgres://***@db.internal:5432/parley?x=?"'), String(problem));
       return true;
     },
   );

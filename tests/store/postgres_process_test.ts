@@ -114,7 +114,7 @@ Deno.test("main.ts names DATABASE_URL and its host, never the password, when Pos
       new RegExp(`DATABASE_URL: cannot open the Postgres database at 127\\.0\\.0\\.1:${port}/parley`),
     );
     assert.ok(!stderr.includes("hunter2-secret"), stderr);
-    assert.ok(!/NotCapable|Requires .* access|    at /.test(stderr), stderr);
+    assert.ok(!/NotCapable|Requires .* access|\n {4}at /.test(stderr), stderr);
   } finally {
     await upstream.close();
     await Deno.remove(dataDir, { recursive: true });
