@@ -68,10 +68,11 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       "No Postgres under /usr/lib/postgresql: apt-get install -y postgresql (or set PARLEY_TEST_DATABASE_URL)",
     );
   }
-  const dir = await Deno.makeTempDir({ prefix: "parley_pg_" });
+  const asRoot = Deno.uid() === 0;
+  // As root, under /tmp: the postgres user must reach the folder (TMPDIR may be root's own).
+  const dir = await Deno.makeTempDir({ prefix: "parley_pg_", ...(asRoot ? { dir: "/tmp" } : {}) });
   const data = `${dir}/data`;
   const log = `${dir}/server.log`;
-  const asRoot = Deno.uid() === 0;
   // As root, initdb and postgres run as the postgres OS user, owning the folder.
   const run = (program: string, args: string[]) =>
     (asRoot
