@@ -132,6 +132,24 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     });
   });
 
+  await t.step(
+    "records: a line holding a NUL character neither fails the write nor holds up later events",
+    async () => {
+      await withStores(async (open) => {
+        const store = await open("alpha");
+        store.calls.listener(started(SID, 1_000), 1);
+        store.calls.listener(line(SID, 1_100, "before\u0000after"), 2);
+        store.calls.listener(line(SID, 1_200, "next"), 3);
+        const record = await store.calls.getCall(SID);
+        assert.equal(record?.transcript.length, 2);
+        // The text up to the NUL at least (SQLite keeps "before"; Postgres keeps both halves around a U+FFFD).
+      assert.match(record!.transcript[0]!.text, /^before/);
+        assert.equal(record?.transcript[1]?.text, "next");
+        assert.equal(store.calls.health().failing, false);
+      });
+    },
+  );
+
   await t.step("live feed: read the record, subscribe after its eventSeq: no gap, no repeat", async () => {
     await withStores(async (open, factory) => {
       const store = await open("alpha");

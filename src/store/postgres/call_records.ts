@@ -29,6 +29,9 @@ export const EVENT_CHANNEL = "parley_call_events";
 /** Delay that gathers events into one write, ms. */
 export const PG_FLUSH_DELAY_MS = 20;
 
+/** Wait before retrying a failed write, ms. */
+const RETRY_MS = 1_000;
+
 /** Options for {@linkcode PostgresCallRecords}. */
 export interface PostgresCallRecordsOptions {
   instance: string;
@@ -86,9 +89,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
     if (batch.length === 0) return this.#writing;
     this.#writing = this.#writing.then(async () => {
       try {
-        await this.#sql.begin(async (tx) => {
-          for (const event of batch) await this.#append(tx, event);
-        });
+        await this.#writeBatch(batch);
         if (this.#failingSince !== undefined) {
           this.#onError(
             `[Realtime] Call store writes again to Postgres after ${
@@ -102,7 +103,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
           this.#failingSince = performance.now();
           this.#onError(
             `[Realtime] Call store cannot write to Postgres: ${errorText(error)}: keeping ${batch.length} ` +
-              "event(s) in memory and retrying; calls go on",
+              `event(s) in memory (at most ${this.#max}, oldest dropped beyond) and retrying; calls go on`,
           );
         }
         this.#pending = batch.concat(this.#pending);
@@ -110,22 +111,61 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
           this.#pending.shift();
           this.#dropped++;
         }
-        if (!this.#closed) this.#timer ??= setTimeout(() => void this.flush(), 1_000);
+        if (!this.#closed) this.#timer ??= setTimeout(() => void this.flush(), RETRY_MS);
       }
     });
     return this.#writing;
   }
 
-  /** Numbers `event` in its call, folds it into the record, stores both and announces it. */
-  async #append(tx: TransactionSql, event: CallEvent, instance = this.#instance): Promise<void> {
+  /**
+   * Writes `batch` in one transaction. When the database refuses the data itself (not a passing
+   * failure), each call's events are tried in their own transaction and a call whose events are
+   * refused is reported and skipped, so one bad event never holds the queue.
+   */
+  async #writeBatch(batch: readonly CallEvent[]): Promise<void> {
+    const calls = groupByCall(batch);
+    try {
+      await this.#sql.begin(async (tx) => {
+        for (const [callSid, events] of calls) await this.#append(tx, callSid, events);
+      });
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+      for (const [callSid, events] of calls) {
+        try {
+          await this.#sql.begin((tx) => this.#append(tx, callSid, events));
+        } catch (error) {
+          if (!isDataError(error)) throw error;
+          this.#onError(
+            `[Realtime] Call store could not record ${events.length} event(s) for CallSid=${callSid}: ${
+              errorText(error)
+            }`,
+          );
+        }
+      }
+    }
+  }
+
+  /**
+   * Numbers one call's `events` after its record's last position (under the record's row lock),
+   * folds them into the record, stores both and announces the last position.
+   */
+  async #append(tx: TransactionSql, callSid: string, events: readonly CallEvent[]): Promise<void> {
+    const instance = this.#instance;
     const rows = await tx<{ record: StoredRecord }[]>`
-      SELECT record FROM calls WHERE call_sid = ${event.callSid} FOR UPDATE`;
+      SELECT record FROM calls WHERE call_sid = ${callSid} FOR UPDATE`;
     const exists = rows.length > 0;
-    const record = rows[0]?.record ?? emptyRecord(event.callSid, Math.round(event.at), instance);
-    const seq = record.eventSeq + 1;
-    applyEvent(record, event, seq, instance, this.#prices, this.#onError);
+    const record = rows[0]?.record ?? emptyRecord(callSid, Math.round(events[0]!.at), instance);
+    const stored: { call_sid: string; seq: number; instance: string; event: CallEvent }[] = [];
+    for (const event of events) {
+      const seq = record.eventSeq + 1;
+      applyEvent(record, event, seq, instance, this.#prices, this.#onError);
+      stored.push({ call_sid: callSid, seq, instance, event: withoutNul(event) });
+    }
     await tx`INSERT INTO call_events (call_sid, seq, instance, event)
-      VALUES (${event.callSid}, ${seq}, ${instance}, ${tx.json(event as never)})`;
+      SELECT call_sid, seq, instance, event
+      FROM jsonb_to_recordset(${
+      tx.json(stored as never)
+    }) AS r(call_sid text, seq bigint, instance text, event jsonb)`;
     const columns = {
       call_sid: record.callSid,
       created_at: record.createdAt,
@@ -135,19 +175,19 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
       instance: record.instance,
       ended_at: record.endedAt,
       event_seq: record.eventSeq,
-      record: tx.json(record as never),
+      record: tx.json(withoutNul(record) as never),
     };
     if (exists) {
-      await tx`UPDATE calls SET ${tx(columns)} WHERE call_sid = ${event.callSid}`;
+      await tx`UPDATE calls SET ${tx(columns)} WHERE call_sid = ${callSid}`;
     } else {
       await tx`INSERT INTO calls ${tx(columns)}`;
     }
-    await tx`SELECT pg_notify(${EVENT_CHANNEL}, ${`${seq} ${event.callSid}`})`;
+    await tx`SELECT pg_notify(${EVENT_CHANNEL}, ${`${record.eventSeq} ${callSid}`})`;
   }
 
   async record(event: CallEvent): Promise<void> {
     await this.flush();
-    await this.#sql.begin((tx) => this.#append(tx, event));
+    await this.#sql.begin((tx) => this.#append(tx, event.callSid, [event]));
   }
 
   async listCalls(options: ListCallsOptions = {}): Promise<CallSummary[]> {
@@ -203,7 +243,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
           reason,
           detail,
         };
-        await this.#append(tx, ended);
+        await this.#append(tx, record.callSid, [ended]);
       }
       return rows.map((row) => row.record.callSid);
     }) as string[];
@@ -221,6 +261,30 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
   settled(): Promise<void> {
     return this.#pending.length > 0 ? this.flush() : this.#writing;
   }
+}
+
+/** The batch's events by call, calls in CallSid order (so two instances lock rows in one order: no deadlock). */
+function groupByCall(batch: readonly CallEvent[]): [string, CallEvent[]][] {
+  const calls = new Map<string, CallEvent[]>();
+  for (const event of batch) {
+    const events = calls.get(event.callSid);
+    if (events === undefined) calls.set(event.callSid, [event]);
+    else events.push(event);
+  }
+  return [...calls].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** True for Postgres refusing the data itself (SQLSTATE class 22 or 23), which no retry fixes. */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^2[23]/.test(code);
+}
+
+/** `value` with every NUL character replaced (Postgres text and JSON cannot hold one). */
+function withoutNul<T>(value: T): T {
+  return JSON.parse(
+    JSON.stringify(value, (_key, v) => typeof v === "string" ? v.replaceAll("\0", "\uFFFD") : v),
+  ) as T;
 }
 
 function errorText(error: unknown): string {
