@@ -143,7 +143,7 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         const record = await store.calls.getCall(SID);
         assert.equal(record?.transcript.length, 2);
         // The text up to the NUL at least (SQLite keeps "before"; Postgres keeps both halves around a U+FFFD).
-      assert.match(record!.transcript[0]!.text, /^before/);
+        assert.match(record!.transcript[0]!.text, /^before/);
         assert.equal(record?.transcript[1]?.text, "next");
         assert.equal(store.calls.health().failing, false);
       });

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import postgres from "postgres";
 import { FakeRealtimeServer, toneBytes } from "../fakes/fake_realtime.ts";
 import {
   listeningPort,
@@ -95,6 +96,108 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "two main.ts on one DATABASE_URL: a call relayed by one is heard live in the other's event feed",
+  ignore,
+  async fn() {
+    const server = await startThrowawayPostgres();
+    const upstream = FakeRealtimeServer.start();
+    const dataDir = await Deno.makeTempDir();
+    const abort = new AbortController();
+    try {
+      const url = await server.createDatabase();
+      const [a, b] = await Promise.all([
+        spawnParley("start", env(url, upstream.url, dataDir)),
+        spawnParley("start", env(url, upstream.url, dataDir)),
+      ]);
+      try {
+        const [portA, portB] = await Promise.all([listeningPort(a!), listeningPort(b!)]);
+        const auth = { authorization: `Bearer ${API_TOKEN}` };
+        const call = await placeTwilioCall({
+          port: portA,
+          authToken: AUTH_TOKEN,
+          publicBaseUrl: "https://parley.test",
+        }, {
+          persona: "tester",
+          lead: "Dana",
+        });
+        call.start({ persona: "tester", lead: "Dana" });
+        const session = await upstream.session(0);
+        await session.waitFor("response.create");
+        // A's read waits for its queued writes: from here the record is in Postgres.
+        assert.equal(
+          (await fetch(`http://127.0.0.1:${portA}/api/calls/${call.callSid}`, { headers: auth })).status,
+          200,
+        );
+        const feed = await fetch(`http://127.0.0.1:${portB}/api/calls/${call.callSid}/events`, {
+          headers: auth,
+          signal: abort.signal,
+        });
+        assert.equal(feed.status, 200);
+        const frames = readFrames(feed.body!);
+        const snapshot = await frames.next();
+        assert.equal(snapshot.value?.event, "snapshot");
+        const record = JSON.parse(snapshot.value!.data);
+        assert.notEqual(record.instance, null);
+        assert.equal(record.endedAt, null, "live when the feed opened");
+
+        await session.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(200, 7) });
+        await call.waitFor("media");
+        call.stop();
+        await session.closed;
+        const heard: string[] = [];
+        // A feed that hears nothing would wait forever: give up (and fail) after 30 s.
+        const guard = setTimeout(() => abort.abort(), 30_000);
+        try {
+          for await (const frame of frames) heard.push(frame.event);
+        } catch (error) {
+          if (!abort.signal.aborted) throw error;
+        } finally {
+          clearTimeout(guard);
+        }
+        assert.equal(heard.at(-1), "call.ended", heard.join(", "));
+        // Exactly the events stored after the snapshot's position, in order: no gap, no repeat.
+        const sql = postgres(url, { max: 1, onnotice: () => {} });
+        try {
+          const stored = await sql<{ type: string }[]>`
+            SELECT event->>'type' AS type FROM call_events WHERE call_sid = ${call.callSid}
+              AND seq > ${record.eventSeq} AND seq <= (SELECT MIN(seq) FROM call_events
+                WHERE call_sid = ${call.callSid} AND event->>'type' = 'call.ended')
+            ORDER BY seq`;
+          assert.deepEqual(heard, stored.map((row) => row.type));
+        } finally {
+          await sql.end();
+        }
+      } finally {
+        abort.abort();
+        await Promise.all([reap(a!), reap(b!)]);
+      }
+    } finally {
+      await upstream.close();
+      await server.stop();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+/** The frames of a `text/event-stream` body, until the server ends it. */
+async function* readFrames(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<{ event: string; data: string }> {
+  let buffer = "";
+  for await (const chunk of body.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const lines = buffer.slice(0, end).split("\n");
+      buffer = buffer.slice(end + 2);
+      const event = lines.find((l) => l.startsWith("event: "))?.slice(7);
+      const data = lines.find((l) => l.startsWith("data: "))?.slice(6);
+      if (event !== undefined && data !== undefined) yield { event, data };
+    }
+  }
+}
 
 Deno.test("main.ts names DATABASE_URL and its host, never the password, when Postgres cannot be reached", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
