@@ -15,7 +15,7 @@ import {
   TEST_PERSONAS_DIR,
 } from "../fakes/parley_process.ts";
 import { openPostgresStore } from "../../src/store/postgres/store.ts";
-import { postgresAvailable, startThrowawayPostgres } from "../../testing/postgres.ts";
+import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } from "../../testing/postgres.ts";
 
 const ignore = !postgresAvailable();
 const API_TOKEN = "pg-api-token-0123456789";
@@ -38,10 +38,27 @@ function env(databaseUrl: string, upstreamUrl: string, dataDir: string): Record<
 }
 
 Deno.test({
-  name: "main.ts with DATABASE_URL keeps its records in Postgres, under the start task's permissions",
+  name: "main.ts on Postgres (one throwaway server for the steps)",
   ignore,
-  async fn() {
+  async fn(t) {
     const server = await startThrowawayPostgres();
+    try {
+      await t.step(
+        "with DATABASE_URL it keeps its records in Postgres, under the start task's permissions",
+        () => recordsInPostgres(server),
+      );
+      await t.step(
+        "two on one DATABASE_URL: a call relayed by one is heard live in the other's event feed",
+        () => feedAcrossInstances(server),
+      );
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+async function recordsInPostgres(server: ThrowawayPostgres): Promise<void> {
+  {
     const upstream = FakeRealtimeServer.start();
     const dataDir = await Deno.makeTempDir();
     try {
@@ -91,17 +108,13 @@ Deno.test({
       }
     } finally {
       await upstream.close();
-      await server.stop();
       await Deno.remove(dataDir, { recursive: true });
     }
-  },
-});
+  }
+}
 
-Deno.test({
-  name: "two main.ts on one DATABASE_URL: a call relayed by one is heard live in the other's event feed",
-  ignore,
-  async fn() {
-    const server = await startThrowawayPostgres();
+async function feedAcrossInstances(server: ThrowawayPostgres): Promise<void> {
+  {
     const upstream = FakeRealtimeServer.start();
     const dataDir = await Deno.makeTempDir();
     const abort = new AbortController();
@@ -175,11 +188,10 @@ Deno.test({
       }
     } finally {
       await upstream.close();
-      await server.stop();
       await Deno.remove(dataDir, { recursive: true });
     }
-  },
-});
+  }
+}
 
 /** The frames of a `text/event-stream` body, until the server ends it. */
 async function* readFrames(

@@ -16,8 +16,7 @@ import {
   MAX_PLAUSIBLE_TOKENS,
   type PriceTable,
 } from "../../engines/prices.ts";
-import type { CallRecord } from "../call_record.ts";
-import { summarizeLatency } from "../sqlite/call_store.ts";
+import { type CallRecord, summarizeLatency } from "../call_record.ts";
 
 /** A record as kept: the record plus what derived fields are computed from. */
 export interface StoredRecord extends CallRecord {
