@@ -160,6 +160,48 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "writes: while Postgres refuses connections, events wait in memory; they land once it is back",
+        async () => {
+          const url = await server.createDatabase();
+          const database = new URL(url).pathname.slice(1);
+          const reports: string[] = [];
+          let waiting: { match: RegExp; resolve: () => void } | undefined;
+          const reported = (match: RegExp) =>
+            reports.some((r) => match.test(r))
+              ? Promise.resolve()
+              : new Promise<void>((resolve) => waiting = { match, resolve });
+          const store = await openPostgresStore(url, {
+            instance: "alpha",
+            maxConnections: 2,
+            onError: (message) => {
+              reports.push(message);
+              if (waiting?.match.test(message)) waiting.resolve();
+            },
+          });
+          const admin = postgres(server.url, { max: 1, onnotice: () => {} });
+          try {
+            await admin.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS false`);
+            await admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${database}`;
+            store.calls.listener(started(SID, 1_000));
+            store.calls.listener(line(SID, 1_100, "kept in memory"));
+            await reported(/cannot write to Postgres: .*keeping 2 event\(s\) in memory/);
+            assert.equal(store.calls.health().failing, true);
+            assert.equal(store.calls.health().pendingEvents, 2);
+            await admin.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
+            await reported(/writes again to Postgres/);
+            const record = await store.calls.getCall(SID);
+            assert.deepEqual(record?.transcript.map((l) => l.text), ["kept in memory"]);
+            assert.deepEqual(store.calls.health(), { pendingEvents: 0, droppedEvents: 0, failing: false });
+          } finally {
+            await admin.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
+            await admin.end();
+            store.close();
+            await store.closed;
+          }
+        },
+      );
+
       await t.step("stream tokens: claims racing from two instances, exactly one wins", async () => {
         await withStores(server, ["alpha", "beta"], async ([alpha, beta]) => {
           for (let round = 0; round < 20; round++) {
