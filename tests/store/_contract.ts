@@ -81,9 +81,17 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         heard.push(map(event, seq));
         if (waiter !== undefined && heard.length >= waiter.n) waiter.resolve();
       },
+      /** Fails after 10 s (a feed that hears nothing must fail, not hang). */
       until(n: number): Promise<void> {
         if (heard.length >= n) return Promise.resolve();
-        return new Promise((resolve) => waiter = { n, resolve });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        return new Promise<void>((resolve, reject) => {
+          waiter = { n, resolve };
+          timer = setTimeout(
+            () => reject(new Error(`the feed heard ${heard.length} of ${n} events in 10 s`)),
+            10_000,
+          );
+        }).finally(() => clearTimeout(timer));
       },
     };
   };

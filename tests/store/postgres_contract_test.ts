@@ -26,6 +26,21 @@ function line(callSid: string, at: number, text: string): CallEvent {
   return { type: "transcript", at, callSid, speaker: "caller", text };
 }
 
+/** `promise`, or a failure naming `what` after 10 s (so a broken feed fails instead of hanging). */
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after 10 s waiting for ${what}`)), 10_000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Stores over one fresh database on the file's throwaway server. */
 function postgresFactory(server: ThrowawayPostgres): () => StoreFactory {
   return () => {
@@ -109,11 +124,11 @@ Deno.test({
               heard.push([seq, event.type === "transcript" ? event.text : event.type]);
               if (heard.length === 3) arrived();
             }, { callSid: SID, after: 0 });
-            await beta!.bus.sync();
+            await within(beta!.bus.sync(), "beta's bus to catch up (1)");
             alpha!.bus.publish(started(SID, 1_000));
             alpha!.bus.publish(line(SID, 1_100, "one"));
             alpha!.bus.publish(line(SID, 1_200, "two"));
-            await third;
+            await within(third, "the third event on beta's feed");
             off();
             offStore();
             assert.deepEqual(heard, [[1, "call.started"], [2, "one"], [3, "two"]]);
@@ -128,7 +143,7 @@ Deno.test({
             const heard: number[] = [];
             const off = beta!.bus.subscribe((_event, seq) => heard.push(seq!), { callSid: SID, after: 0 });
             await alpha!.calls.record(started(SID, 1_000));
-            await beta!.bus.sync();
+            await within(beta!.bus.sync(), "beta's bus to catch up (2)");
             assert.deepEqual(heard, [1]);
             const database = new URL(url).pathname.slice(1);
             // On the maintenance database: refuse new connections to the test database, then drop its
@@ -146,14 +161,14 @@ Deno.test({
               assert.deepEqual(heard, [1], "nothing heard while down");
               const back = beta!.bus.nextListen();
               await admin.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
-              await back;
+              await within(back, "beta to LISTEN again");
             } finally {
               await admin.end();
             }
             await beta!.bus.idle();
             assert.deepEqual(heard, [1, 2, 3], "caught up on reconnect, before any new event");
             await alpha!.calls.record(line(SID, 1_300, "after the reconnect"));
-            await beta!.bus.sync();
+            await within(beta!.bus.sync(), "beta's bus to catch up (3)");
             off();
             assert.deepEqual(heard, [1, 2, 3, 4]);
           });
@@ -185,11 +200,14 @@ Deno.test({
             await admin`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${database}`;
             store.calls.listener(started(SID, 1_000));
             store.calls.listener(line(SID, 1_100, "kept in memory"));
-            await reported(/cannot write to Postgres: .*keeping 2 event\(s\) in memory/);
+            await within(
+              reported(/cannot write to Postgres: .*keeping 2 event\(s\) in memory/),
+              "the failure report",
+            );
             assert.equal(store.calls.health().failing, true);
             assert.equal(store.calls.health().pendingEvents, 2);
             await admin.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
-            await reported(/writes again to Postgres/);
+            await within(reported(/writes again to Postgres/), "the recovery report");
             const record = await store.calls.getCall(SID);
             assert.deepEqual(record?.transcript.map((l) => l.text), ["kept in memory"]);
             assert.deepEqual(store.calls.health(), { pendingEvents: 0, droppedEvents: 0, failing: false });
