@@ -154,7 +154,9 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       void (async () => {
         await pending.catch(() => {});
         const unwritten = calls.health().pendingEvents;
-        if (unwritten > 0) onError(`[Realtime] Call store is closing: ${unwritten} call event(s) not recorded`);
+        if (unwritten > 0) {
+          onError(`[Realtime] Call store is closing: ${unwritten} call event(s) not recorded`);
+        }
         await bus.close().catch(() => {});
         await sql.end({ timeout: 5 }).catch(() => {});
         resolveClosed();
