@@ -4,14 +4,14 @@
  * and MAX_CONCURRENT_CALLS bounds the sessions a flood of webhooks can open.
  */
 
-import { within } from "./fakes/within.ts";
+import { within } from "../testing/within.ts";
 import assert from "node:assert/strict";
 import {
   newCallSid,
   startTestParley,
   TEST_PUBLIC_BASE_URL,
   type TestParley,
-} from "./fakes/parley_harness.ts";
+} from "../testing/parley_harness.ts";
 
 const TESTDATA_PERSONAS = new URL("./testdata/personas/", import.meta.url).pathname;
 const env = { DEFAULT_PERSONA: "tester", API_TOKEN: "security-test-token-0123456789" };
@@ -112,6 +112,23 @@ Deno.test("a socket cannot start or stop another call: a start for a foreign Cal
   }
 });
 
+Deno.test("a refused socket's log line shows a short prefix of its unused stream token, not the token", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env });
+  try {
+    const callSid = newCallSid();
+    const streamUrl = await t.answerWebhook(callSid);
+    const path = new URL(streamUrl).pathname;
+    const token = path.split("/").pop()!;
+    assert.equal(await handshake(t.origin, path, {}), 403, "no signature");
+    const line = await t.waitForLog(/missing signature/);
+    assert.ok(!line.includes(token), line);
+    assert.match(line, new RegExp(`Refused /twilio-realtime-voice/${token.slice(0, 8)}…: missing signature`));
+    assert.equal(t.logs.filter((l) => l.line.includes(token.slice(0, 20))).length, 0, "nowhere");
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("at MAX_CONCURRENT_CALLS the webhook answers the persona's fallback with no stream, logged and counted", async () => {
   const t = await startTestParley({
     personasDir: TESTDATA_PERSONAS,
@@ -133,7 +150,9 @@ Deno.test("at MAX_CONCURRENT_CALLS the webhook answers the persona's fallback wi
     );
     assert.match(
       await t.waitForLog(/Refused call/),
-      new RegExp(`Refused call CallSid=${refused} \\(MAX_CONCURRENT_CALLS=2 calls in progress\\)`),
+      new RegExp(
+        `Refused call CallSid=${refused} \\(MAX_CONCURRENT_CALLS=2 calls are in progress: try again later\\)`,
+      ),
     );
     assert.match(await scrape(t), /^parley_calls_refused_total\{reason="capacity"\} 1$/m);
     // The live call's and the answered call's (pre-warmed on its webhook); none for the refused one.

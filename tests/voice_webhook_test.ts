@@ -3,7 +3,11 @@
  */
 
 import assert from "node:assert/strict";
-import { startTestParley, TEST_PUBLIC_BASE_URL } from "./fakes/parley_harness.ts";
+import { startTestParley, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL } from "../testing/parley_harness.ts";
+import { startFakeTwilioRest } from "../testing/fake_twilio_rest.ts";
+
+const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
+const API_TOKEN = "voice-webhook-api-token-0123456789";
 
 /** POSTs the webhook as Twilio would, signed over the public URL. */
 async function postWebhook(
@@ -96,27 +100,93 @@ Deno.test("voice webhook falls back to the default persona and its fallback mess
       /Voice webhook asked for unknown persona "nobody": using "tester"/,
     );
 
-    const plain = await postWebhook(t, "/api/twilio/voice-realtime", twilioForm);
+    const plain = await postWebhook(t, "/api/twilio/voice-realtime", {
+      ...twilioForm,
+      CallSid: "CA22222222222222222222222222222222",
+    });
     assert.match(await plain.text(), /<Parameter name="persona" value="tester"\/>/);
   } finally {
     await t.close();
   }
 });
 
-Deno.test("inbound calls get INBOUND_PERSONA, outbound calls DEFAULT_PERSONA, a named persona wins", async () => {
+Deno.test("a call Parley did not place gets INBOUND_PERSONA whatever Direction says; a named persona wins", async () => {
   const t = await startTestParley({ env: { DEFAULT_PERSONA: "tester", INBOUND_PERSONA: "quiet" } });
   try {
+    let n = 0;
     const persona = async (query: string, direction: string) => {
       const response = await postWebhook(t, `/api/twilio/voice-realtime${query}`, {
         ...twilioForm,
+        CallSid: `CA${String(++n).padStart(32, "0")}`,
         Direction: direction,
       });
       return /<Parameter name="persona" value="([^"]*)"\/>/.exec(await response.text())?.[1];
     };
     assert.equal(await persona("", "inbound"), "quiet");
-    assert.equal(await persona("", "outbound-api"), "tester");
+    assert.equal(await persona("", "outbound-api"), "quiet", "Direction is not trusted");
     assert.equal(await persona("?persona=tester", "inbound"), "tester");
     assert.equal(await persona("?persona=nobody", "inbound"), "quiet");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a signed webhook re-split as Directio=ninbound keeps its signature and changes nothing", async () => {
+  const t = await startTestParley({ env: { DEFAULT_PERSONA: "tester", INBOUND_PERSONA: "quiet" } });
+  try {
+    const path = "/api/twilio/voice-realtime";
+    const answer = async (form: Record<string, string>, signedFor: Record<string, string>) => {
+      const response = await fetch(`${t.origin}${path}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          ...t.twilioHeaders(`${TEST_PUBLIC_BASE_URL}${path}`, signedFor),
+        },
+        body: new URLSearchParams(form),
+      });
+      assert.equal(response.status, 200, "the re-split form passes the signature check");
+      return /<Parameter name="persona" value="([^"]*)"\/>/.exec(await response.text())?.[1];
+    };
+    const captured = { ...twilioForm, CallSid: "CA" + "a".repeat(32), Direction: "inbound" };
+    // Twilio signs URL + sorted name+value pairs with no separator: both forms sign the same string.
+    const { Direction: _, ...rest } = captured;
+    const resplit = { ...rest, CallSid: "CA" + "b".repeat(32), Directio: "ninbound" };
+    const resplitSignedAs = { ...rest, CallSid: resplit.CallSid, Direction: "inbound" };
+    assert.equal(await answer(captured, captured), "quiet");
+    assert.equal(await answer(resplit, resplitSignedAs), "quiet", "the re-split switched no persona");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a call placed through POST /api/calls gets the persona it was placed with", async () => {
+  await using twilio = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+  const t = await startTestParley({
+    env: {
+      DEFAULT_PERSONA: "tester",
+      INBOUND_PERSONA: "quiet",
+      API_TOKEN,
+      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+      TWILIO_PHONE_NUMBER: "+14155550199",
+      TWILIO_API_BASE_URL: twilio.baseUrl,
+    },
+  });
+  try {
+    const placed = await fetch(`${t.origin}/api/calls`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ to: "+14155550100", persona: "alex" }),
+    });
+    assert.equal(placed.status, 201);
+    const { callSid } = await placed.json();
+    // Whatever the form says, and even at a URL without ?persona=: Parley placed this call.
+    const response = await postWebhook(t, "/api/twilio/voice-realtime", {
+      ...twilioForm,
+      CallSid: callSid,
+      Direction: "inbound",
+    });
+    assert.match(await response.text(), /<Parameter name="persona" value="alex"\/>/);
+    assert.equal((await t.waitForEvent("call.webhook")).direction, "outbound-api");
   } finally {
     await t.close();
   }

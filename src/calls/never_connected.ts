@@ -4,7 +4,8 @@
  * session before `start` (the relay then closes the socket without knowing the CallSid), or a
  * placed call was never answered. It listens to the call events hub and, when a call has no
  * `call.started` in time, emits `call.ended` with reason `never_connected`: the store closes the
- * record and the live feed ends, both only listening.
+ * record and the live feed ends, both only listening. A call whose stream started, or that ended, is
+ * never watched again: a duplicate webhook for it restarts no timer.
  *
  * @module
  */
@@ -13,6 +14,9 @@ import type { CallEvent, CallHub, CallStatus } from "./call_events.ts";
 
 /** How long after the voice webhook a media stream must start, ms. */
 export const STREAM_CONNECT_TIMEOUT_MS = 60_000;
+
+/** Started or ended CallSids remembered, so their later events start no watch. */
+const MAX_REMEMBERED = 10_000;
 
 /** Twilio rings an outbound call for at most 600 s before giving up. */
 const MAX_RING_MS = 600_000;
@@ -59,13 +63,25 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
   const now = options.now ?? Date.now;
   /** Calls waiting for their stream, with the timer that ends them. */
   const waiting = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Calls whose stream started or that ended, oldest first: a duplicate webhook must not watch them. */
+  const settled = new Set<string>();
+  const settle = (callSid: string) => {
+    settled.delete(callSid);
+    settled.add(callSid);
+    for (const oldest of settled) {
+      if (settled.size <= MAX_REMEMBERED) break;
+      settled.delete(oldest);
+    }
+  };
 
   const end = (callSid: string, reason: "never_connected" | "server_shutdown", detail: string) => {
     clearTimeout(waiting.get(callSid));
     waiting.delete(callSid);
+    settle(callSid);
     hub.emit({ type: "call.ended", at: now(), callSid, reason, detail });
   };
   const wait = (callSid: string, ms: number, detail: string) => {
+    if (settled.has(callSid)) return;
     clearTimeout(waiting.get(callSid));
     waiting.set(callSid, setTimeout(() => end(callSid, "never_connected", detail), ms));
   };
@@ -100,6 +116,7 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
       case "call.ended":
         clearTimeout(waiting.get(event.callSid));
         waiting.delete(event.callSid);
+        settle(event.callSid);
         return;
     }
   };

@@ -35,12 +35,14 @@ export interface CallRecords {
   listCalls(options?: ListCallsOptions): Promise<CallSummary[]>;
   /** The full record, or undefined for an unknown CallSid. */
   getCall(callSid: string): Promise<CallRecord | undefined>;
+  /** True when the call's record is open (no end yet) and Parley placed or answered it. */
+  isOpenCall(callSid: string): Promise<boolean>;
   /** How the queued writes are going, for `/metrics` (local to this process, so synchronous). */
   health(): StoreHealth;
   /**
    * Ends every open record of this store's instance (and records from before instances were named)
-   * that a previous run left open (a crash or SIGKILL) with `reason`, at the time of its last event,
-   * and returns their CallSids. Calls of other instances are left alone. Call it once at startup.
+   * that a previous run left open (a crash or SIGKILL) with `reason`, at the time of its last event
+   * or heartbeat (whichever is later), and returns their CallSids. Calls of other instances are left alone. Call it once at startup.
    */
   closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]>;
   /** Closes the records; later events are dropped with a reported error. */

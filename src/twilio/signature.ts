@@ -14,6 +14,7 @@ import { validateRequest } from "twilio/lib/webhooks/webhooks.js";
 import { readBodyText } from "../http/body.ts";
 import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
+import { redactStreamPath } from "./stream_token.ts";
 
 /** Largest webhook form body accepted, in bytes. Twilio's callbacks are a few KiB. */
 export const MAX_TWILIO_FORM_BYTES = 64 * 1024;
@@ -67,7 +68,8 @@ export function checkTwilioSignature(req: Request, options: TwilioSignatureOptio
   if (!options.enabled) return { ok: true };
   const websocket = options.websocket ?? false;
   const target = requestTarget(req.url);
-  const path = target.replace(/\?.*$/, "");
+  // Logged: a stream URL's token is shortened (an unused one opens a call's socket).
+  const path = redactStreamPath(target.replace(/\?.*$/, ""));
   const { authToken, publicBaseUrl, params } = options;
 
   if (authToken === undefined || authToken === "") {

@@ -19,6 +19,7 @@
 
 import { Buffer } from "node:buffer";
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { MEDIA_STREAM_PATH } from "../paths.ts";
 
 /** How long a token is valid after the webhook issued it, ms. */
 export const STREAM_TOKEN_TTL_MS = 60_000;
@@ -69,6 +70,24 @@ export interface StreamTokens {
 }
 
 const CALL_SID = /^CA[0-9a-fA-F]{32}$/;
+
+/** Characters of a stream token a log line may show. */
+export const TOKEN_LOG_CHARS = 8;
+
+/**
+ * `path` fit for a log line: a media stream path keeps only the first {@linkcode TOKEN_LOG_CHARS}
+ * characters of its token (an unused token opens a call's socket, with a signature).
+ *
+ * @example
+ * ```ts
+ * redactStreamPath("/twilio-realtime-voice/CA0123456789abcdef….lx9k2.mac"); // "/twilio-realtime-voice/CA012345…"
+ * ```
+ */
+export function redactStreamPath(path: string): string {
+  const prefix = `${MEDIA_STREAM_PATH}/`;
+  if (!path.startsWith(prefix) || path.length <= prefix.length + TOKEN_LOG_CHARS) return path;
+  return `${path.slice(0, prefix.length + TOKEN_LOG_CHARS)}…`;
+}
 
 /** True for a Twilio CallSid: `CA` followed by 32 hex digits. */
 export function isCallSid(value: string | undefined): value is string {

@@ -5,10 +5,12 @@
  */
 
 import assert from "node:assert/strict";
+import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
+import { watchNeverConnected } from "../../src/calls/never_connected.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
-import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 
 const API_TOKEN = "never-connected-token-0123456789";
 const AUTH = { authorization: `Bearer ${API_TOKEN}` };
@@ -32,7 +34,7 @@ async function parleyWithStore(streamConnectTimeoutMs: number, startTimeoutMs?: 
   const dataDir = await Deno.makeTempDir();
   const store = openCallStore(`${dataDir}/parley.db`);
   const t = await startTestParley({
-    env: { API_TOKEN },
+    env: { API_TOKEN, INBOUND_PERSONA: "quiet" },
     store,
     streamConnectTimeoutMs,
     ...(startTimeoutMs === undefined ? {} : { startTimeoutMs }),
@@ -120,10 +122,63 @@ Deno.test("a call whose stream starts is ended by its relay, not by the watch", 
   await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(call.callSid));
   await p.t.waitForEvent("call.started");
   await p.t.upstream.session(0);
-  // Nothing to await for an end that must not come: wait out twice the timeout.
-  await new Promise((resolve) => setTimeout(resolve, 400));
-  assert.equal(p.t.events.filter((e) => e.type === "call.ended").length, 0);
+  // An end that must not come: a second webhook, posted later with the same timeout, whose stream
+  // never connects. Once its timer has ended it, the first call's would have fired too.
+  const later = "CA" + "4".repeat(32);
+  await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(later));
+  const laterEnd = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === later), "the later end");
+  assert.equal(laterEnd.reason, "never_connected");
+  assert.equal(p.t.events.filter((e) => e.type === "call.ended" && e.callSid === call.callSid).length, 0);
   call.stop();
-  const ended = await within(p.t.waitForEvent("call.ended"), "the end");
+  const ended = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === call.callSid), "the end");
   assert.equal(ended.reason, "caller_hung_up");
+});
+
+Deno.test("events for a started call restart no watch: a duplicate webhook does not end a live call", async () => {
+  const hub = new CallHub();
+  const ends: CallEvent[] = [];
+  let controlEnded!: () => void;
+  const control = new Promise<void>((resolve) => controlEnded = resolve);
+  hub.subscribe((event) => {
+    if (event.type !== "call.ended") return;
+    ends.push(event);
+    if (event.callSid === "CA" + "c".repeat(32)) controlEnded();
+  });
+  const watch = watchNeverConnected(hub, { timeoutMs: 50 });
+  const live = "CA" + "a".repeat(32);
+  const webhook = (callSid: string): CallEvent => ({
+    type: "call.webhook",
+    at: Date.now(),
+    callSid,
+    persona: "tester",
+    direction: "inbound",
+    from: "",
+    to: "",
+    parameters: {},
+  });
+  hub.emit(webhook(live));
+  hub.emit({
+    type: "call.started",
+    at: Date.now(),
+    callSid: live,
+    streamSid: "MZ" + "a".repeat(32),
+    persona: "tester",
+    model: "gpt-realtime",
+    parameters: {},
+  });
+  hub.emit(webhook(live)); // the duplicate
+  hub.emit({
+    type: "call.placed",
+    at: Date.now(),
+    callSid: live,
+    persona: "tester",
+    from: "",
+    to: "",
+    parameters: {},
+  });
+  // A call that never connects, watched from after the duplicate: its end comes after the duplicate's would.
+  hub.emit(webhook("CA" + "c".repeat(32)));
+  await within(control, "the control call's never_connected");
+  watch.close();
+  assert.deepEqual(ends.map((e) => e.callSid), ["CA" + "c".repeat(32)], "the live call was not ended");
 });

@@ -284,6 +284,45 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     });
   });
 
+  await t.step(
+    "records: an open call is one Parley placed or answered, until its end, seen by any instance",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = await open("alpha");
+        const beta = await open("beta");
+        assert.equal(await alpha.calls.isOpenCall(SID), false, "unknown");
+        // A status callback alone names no direction: not a call Parley placed or answered.
+        await alpha.calls.record({
+          type: "call.status",
+          at: 800,
+          callSid: OTHER,
+          status: "ringing",
+          detail: "",
+        });
+        assert.equal(await alpha.calls.isOpenCall(OTHER), false, "status only");
+        await alpha.calls.record({
+          type: "call.placed",
+          at: 900,
+          callSid: SID,
+          persona: "alex",
+          from: "+14155550199",
+          to: "+14155550100",
+          parameters: {},
+        });
+        assert.equal(await alpha.calls.isOpenCall(SID), true, "placed");
+        assert.equal(await beta.calls.isOpenCall(SID), true, "placed, read by another instance");
+        await alpha.calls.record({
+          type: "call.ended",
+          at: 2_000,
+          callSid: SID,
+          reason: "never_connected",
+          detail: "",
+        });
+        assert.equal(await beta.calls.isOpenCall(SID), false, "ended");
+      });
+    },
+  );
+
   await t.step("after-stream decision: recorded by one instance, read by any", async () => {
     await withStores(async (open) => {
       const alpha = await open("alpha");

@@ -6,14 +6,14 @@
 
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { FakeRealtimeServer, toneBytes } from "../fakes/fake_realtime.ts";
+import { FakeRealtimeServer, toneBytes } from "../../testing/fake_realtime.ts";
 import {
   listeningPort,
   placeTwilioCall,
   reap,
   spawnParley,
   TEST_PERSONAS_DIR,
-} from "../fakes/parley_process.ts";
+} from "../../testing/parley_process.ts";
 import { openPostgresStore } from "../../src/store/postgres/store.ts";
 import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } from "../../testing/postgres.ts";
 

@@ -22,6 +22,7 @@ import {
 } from "../call_record.ts";
 import type { AfterStreamDecision, AfterStreamDecisions, CallRecords } from "../ports.ts";
 import { applyEvent, emptyRecord, lastEventAt, publicRecord, type StoredRecord } from "./fold.ts";
+import { CallHeartbeat } from "../heartbeat.ts";
 
 /** The channel events are announced on: the payload is `<seq> <CallSid>`. */
 export const EVENT_CHANNEL = "parley_call_events";
@@ -39,6 +40,10 @@ export interface PostgresCallRecordsOptions {
   onError?: (message: string) => void;
   /** Events kept in memory while writes fail. @default 10000 */
   maxPendingEvents?: number;
+  /** How often a running call's record is stamped alive, ms. @default HEARTBEAT_MS */
+  heartbeatMs?: number;
+  /** Wall clock of the heartbeat, epoch ms. @default Date.now */
+  wallClock?: () => number;
 }
 
 /** Call records and after-stream decisions over a Postgres pool. */
@@ -56,6 +61,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
   /** The write under way (writes are serial, in queue order). */
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
+  #heartbeat: CallHeartbeat;
 
   constructor(sql: Sql, options: PostgresCallRecordsOptions) {
     this.#sql = sql;
@@ -71,6 +77,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
         );
         return;
       }
+      this.#heartbeat.saw(event);
       this.#pending.push(event);
       if (this.#pending.length > this.#max) {
         this.#pending.shift();
@@ -78,6 +85,20 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
       }
       this.#timer ??= setTimeout(() => void this.flush(), PG_FLUSH_DELAY_MS);
     };
+    // After the writes queued so far (serial), so a beat never lands before its call's first event.
+    this.#heartbeat = new CallHeartbeat({
+      beat: (callSids, at) => {
+        if (this.#closed) return;
+        this.#writing = this.#writing.then(() =>
+          this.#sql`UPDATE calls SET alive_at = ${at}
+            WHERE call_sid = ANY(${callSids as string[]}) AND ended_at IS NULL`.then(() => {}, () => {
+            // A failing database is reported by the event writes; a lost beat only makes an end earlier.
+          })
+        );
+      },
+      ...(options.heartbeatMs === undefined ? {} : { intervalMs: options.heartbeatMs }),
+      ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
+    });
   }
 
   /** Writes everything queued so far; resolves when it is written (or has failed and will be retried). */
@@ -187,6 +208,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
 
   async record(event: CallEvent): Promise<void> {
     await this.flush();
+    this.#heartbeat.saw(event);
     await this.#sql.begin((tx) => this.#append(tx, event.callSid, [event]));
   }
 
@@ -211,6 +233,14 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
     return rows[0] === undefined ? undefined : publicRecord(rows[0].record);
   }
 
+  async isOpenCall(callSid: string): Promise<boolean> {
+    await this.flush();
+    // A direction is set only by Parley's own events: the placed call, or the voice webhook it answered.
+    const rows = await this.#sql`SELECT 1 FROM calls
+      WHERE call_sid = ${callSid} AND ended_at IS NULL AND record->>'direction' IS NOT NULL`;
+    return rows.length > 0;
+  }
+
   async afterStreamDecision(callSid: string): Promise<AfterStreamDecision | undefined> {
     const record = await this.getCall(callSid);
     if (record?.afterStream == null) return undefined;
@@ -227,18 +257,18 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
 
   /**
    * Ends this instance's open records (and unnamed ones) with a `call.ended` event at the time of
-   * their last event, appended like any other (so live feeds hear it).
+   * their last event or heartbeat (whichever is later), appended like any other (so live feeds hear it).
    */
   async closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]> {
     await this.flush();
     return await this.#sql.begin(async (tx) => {
-      const rows = await tx<{ record: StoredRecord }[]>`
-        SELECT record FROM calls WHERE ended_at IS NULL AND (instance = ${this.#instance} OR instance IS NULL)
+      const rows = await tx<{ record: StoredRecord; alive_at: string | null }[]>`
+        SELECT record, alive_at FROM calls WHERE ended_at IS NULL AND (instance = ${this.#instance} OR instance IS NULL)
         ORDER BY call_sid FOR UPDATE`;
-      for (const { record } of rows) {
+      for (const { record, alive_at } of rows) {
         const ended: CallEvent = {
           type: "call.ended",
-          at: lastEventAt(record),
+          at: Math.max(lastEventAt(record), Number(alive_at ?? 0)),
           callSid: record.callSid,
           reason,
           detail,
@@ -252,6 +282,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#heartbeat.close();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#pending.length > 0) void this.flush();

@@ -66,6 +66,11 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX used_stream_tokens_expiry ON used_stream_tokens (expires_at);
   `,
+  // 2: the per-call heartbeat (`../heartbeat.ts`): when a running call was last known alive, so a
+  // record a crash left open ends near the crash.
+  `
+  ALTER TABLE calls ADD COLUMN alive_at bigint;
+  `,
 ];
 
 /** The schema version this build writes. */

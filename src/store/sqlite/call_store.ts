@@ -42,6 +42,7 @@ import {
   type PriceTable,
 } from "../../engines/prices.ts";
 import { WriteQueue } from "./write_queue.ts";
+import { CallHeartbeat } from "../heartbeat.ts";
 
 export type * from "../call_record.ts";
 export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, summarizeLatency } from "../call_record.ts";
@@ -61,6 +62,10 @@ export interface CallStoreOptions {
   firstRetryMs?: number;
   /** This process's `INSTANCE_ID`, written on the calls it runs. @default "local" */
   instance?: string;
+  /** How often a running call's record is stamped alive, ms. @default HEARTBEAT_MS */
+  heartbeatMs?: number;
+  /** Wall clock of the heartbeat, epoch ms. @default Date.now */
+  wallClock?: () => number;
 }
 
 /**
@@ -113,6 +118,13 @@ interface QueuedEvent {
   seq: number | undefined;
 }
 
+/** A heartbeat in the write queue: these running calls were alive at `at`. */
+interface Heartbeat {
+  type: "heartbeat";
+  callSids: readonly string[];
+  at: number;
+}
+
 /** How long events from `listener` wait to be written together, ms. */
 export const FLUSH_DELAY_MS = 20;
 
@@ -134,7 +146,8 @@ class SqliteCallStore implements CallStore {
   #prices: PriceTable;
   #statements = new Map<string, StatementSync>();
   #onError: (message: string) => void;
-  #queue: WriteQueue<QueuedEvent>;
+  #queue: WriteQueue<QueuedEvent | Heartbeat>;
+  #heartbeat: CallHeartbeat;
   #instance: string;
 
   constructor(db: DatabaseSync, path: string, options: CallStoreOptions) {
@@ -143,7 +156,7 @@ class SqliteCallStore implements CallStore {
     this.#onError = options.onError ?? ((message: string) => console.error(message));
     this.#instance = options.instance ?? "local";
     const where = `DATA_DIR "${dirname(path)}" (${path})`;
-    this.#queue = new WriteQueue<QueuedEvent>({
+    this.#queue = new WriteQueue<QueuedEvent | Heartbeat>({
       write: (batch) => this.#writeBatch(batch),
       flushDelayMs: FLUSH_DELAY_MS,
       ...(options.maxPendingEvents === undefined ? {} : { maxPending: options.maxPendingEvents }),
@@ -170,14 +183,36 @@ class SqliteCallStore implements CallStore {
         );
         return;
       }
+      this.#heartbeat.saw(event);
       this.#queue.push({ event, seq });
     };
+    // Through the queue like any event: a failing disk keeps it in memory with the rest.
+    this.#heartbeat = new CallHeartbeat({
+      beat: (callSids, at) => {
+        if (!this.#db.isOpen) return;
+        this.#queue.push({ type: "heartbeat", callSids, at });
+        if (!this.#queue.failing) this.#queue.flush();
+      },
+      ...(options.heartbeatMs === undefined ? {} : { intervalMs: options.heartbeatMs }),
+      ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
+    });
   }
 
   /** Writes queued events in one transaction; a bad event is reported and skipped, a failing database throws. */
-  #writeBatch(events: readonly QueuedEvent[]): void {
+  #writeBatch(events: readonly (QueuedEvent | Heartbeat)[]): void {
     this.#transaction(() => {
-      for (const { event, seq } of events) {
+      for (const queued of events) {
+        if ("type" in queued) {
+          for (const callSid of queued.callSids) {
+            this.#run(
+              "UPDATE calls SET alive_at = ? WHERE call_sid = ? AND ended_at IS NULL",
+              queued.at,
+              callSid,
+            );
+          }
+          continue;
+        }
+        const { event, seq } = queued;
         try {
           this.#apply(event, seq);
         } catch (error) {
@@ -214,7 +249,7 @@ class SqliteCallStore implements CallStore {
          COALESCE(started_at, 0), COALESCE(session_configured_at, 0),
          COALESCE(${lastEvent("call_statuses")}, 0), COALESCE(${lastEvent("transcript")}, 0),
          COALESCE(${lastEvent("turn_latencies")}, 0), COALESCE(${lastEvent("interruptions")}, 0),
-         COALESCE(${lastEvent("usage")}, 0))
+         COALESCE(${lastEvent("usage")}, 0), COALESCE(alive_at, 0))
        WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL) RETURNING call_sid`,
     ).all(reason, detail, this.#instance) as Row[];
     return rows.map((row) => String(row.call_sid));
@@ -223,6 +258,7 @@ class SqliteCallStore implements CallStore {
   // deno-lint-ignore require-await
   async record(event: CallEvent, seq?: number): Promise<void> {
     this.#flush();
+    this.#heartbeat.saw(event);
     this.#transaction(() => this.#apply(event, seq));
   }
 
@@ -481,6 +517,15 @@ class SqliteCallStore implements CallStore {
   }
 
   // deno-lint-ignore require-await
+  async isOpenCall(callSid: string): Promise<boolean> {
+    this.#flush();
+    // A direction is set only by Parley's own events: the placed call, or the voice webhook it answered.
+    return this.#statement(
+      "SELECT 1 FROM calls WHERE call_sid = ? AND ended_at IS NULL AND direction IS NOT NULL",
+    ).get(callSid) !== undefined;
+  }
+
+  // deno-lint-ignore require-await
   async getCall(callSid: string): Promise<CallRecord | undefined> {
     this.#flush();
     const row = this.#statement("SELECT * FROM calls WHERE call_sid = ?").get(callSid) as Row | undefined;
@@ -535,6 +580,7 @@ class SqliteCallStore implements CallStore {
 
   close(): void {
     if (!this.#db.isOpen) return;
+    this.#heartbeat.close();
     this.#flush();
     this.#queue.close();
     if (this.#queue.pending > 0) {

@@ -144,7 +144,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN max_reconnect_gap_ms INTEGER;
   ALTER TABLE calls ADD COLUMN caller_frames_dropped TEXT;
   `,
-  // 6: the instance (INSTANCE_ID) that runs each call, and the position of the last event applied
+  // 6: the per-call heartbeat (`heartbeat.ts`): when a running call was last known alive, so a record
+  // a crash left open ends near the crash.
+  `
+  ALTER TABLE calls ADD COLUMN alive_at INTEGER;
+  `,
+  // 7: the instance (INSTANCE_ID) that runs each call, and the position of the last event applied
   // (a live feed resumes after it). Records from before stay unnamed (NULL).
   `
   ALTER TABLE calls ADD COLUMN instance TEXT;

@@ -12,14 +12,15 @@ import {
   CallHub,
   createRelayCounters,
   type RelayCounters,
-} from "../../src/calls/call_events.ts";
-import { loadConfig, type ParleyConfig } from "../../src/config.ts";
-import { createLogger, type LogLevel } from "../../src/log.ts";
-import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
-import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../../src/server.ts";
-import type { CallStore } from "../../src/store/sqlite/call_store.ts";
+} from "../src/calls/call_events.ts";
+import { loadConfig, type ParleyConfig } from "../src/config.ts";
+import { createLogger, type LogLevel } from "../src/log.ts";
+import { createPersonaRegistry, loadPersonas } from "../src/personas/loader.ts";
+import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../src/app/server.ts";
+import type { CallStore } from "../src/store/sqlite/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
-import type { LeadStore } from "../../src/store/sqlite/leads.ts";
+import type { LeadStore } from "../src/store/sqlite/leads.ts";
+import type { FrameTap } from "../src/relay/frame_tap.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -38,10 +39,10 @@ export const TEST_AUTH_TOKEN = "test-auth-token-0123456789";
 /** The OpenAI key the test server sends upstream. */
 export const TEST_OPENAI_KEY = "sk-test-key-abcdefghijklmnop";
 /**
- * The tests' own personas (`tester` answers outbound calls, `quiet` inbound ones, `alex` is the
- * calling page's sales caller): never the user's `personas/`, which they edit and add to.
+ * The tests' own personas (`tester` answers calls, `quiet` is the inbound persona where a test sets
+ * INBOUND_PERSONA=quiet, `alex` is the calling page's sales caller): never the user's `personas/`, which they edit and add to.
  */
-export const TEST_PERSONAS_DIR = new URL("../testdata/personas/", import.meta.url).pathname;
+export const TEST_PERSONAS_DIR = new URL("../tests/testdata/personas/", import.meta.url).pathname;
 
 /** Options of {@linkcode startTestParley}. */
 export interface TestParleyOptions {
@@ -49,7 +50,7 @@ export interface TestParleyOptions {
   personasDir?: string;
   /** Extra environment (as the user would set it). */
   env?: Record<string, string>;
-  /** Replace a session silent this long while the caller sends audio, ms. */
+  /** Replace a session that owes an answer and stays silent this long, ms. */
   stallMs?: number;
   /** Close sockets without `start` after this long. */
   startTimeoutMs?: number;
@@ -67,6 +68,8 @@ export interface TestParleyOptions {
   prewarmTtlMs?: number;
   /** A leads table to wire in. */
   leads?: LeadStore;
+  /** Observers of every call's audio. */
+  tap?: FrameTap;
 }
 
 /** A running test server. */
@@ -120,8 +123,10 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
     PERSONAS_DIR: options.personasDir ?? TEST_PERSONAS_DIR,
     DEFAULT_PERSONA: "tester",
-    INBOUND_PERSONA: "quiet",
     ...options.env,
+    // The webhooks tests post are calls Parley did not place, so INBOUND_PERSONA answers them: the
+    // default persona unless a test names another (`quiet` in the persona-choice tests).
+    INBOUND_PERSONA: options.env?.INBOUND_PERSONA ?? options.env?.DEFAULT_PERSONA ?? "tester",
   });
   const serverConfig = { ...config, publicBaseUrl: config.publicBaseUrl! };
   const personas = createPersonaRegistry(await loadPersonas(config.personasDir));
@@ -164,6 +169,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.tap === undefined ? {} : { tap: options.tap }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

@@ -1,0 +1,67 @@
+/**
+ * `GET /twilio-realtime-voice/<token>`: Twilio's Media Stream socket. Signed over the full URL, token
+ * included, then the token is claimed (single use, 60 s): only then does anything open upstream. The
+ * call's pre-warmed session, if this instance opened one on its webhook, is handed to its relay.
+ *
+ * @module
+ */
+
+import { jsonError } from "../http/responses.ts";
+import type { Logger } from "../log.ts";
+import { MEDIA_STREAM_PATH } from "../paths.ts";
+import type { Prewarm, Prewarms } from "../relay/prewarm.ts";
+import { closeOnHugeFrames } from "../twilio/media_stream.ts";
+import type { StreamTokenRefusal, StreamTokens } from "../twilio/stream_token.ts";
+
+/** What each stream-token refusal means, for the log line. */
+const STREAM_TOKEN_HELP: Record<StreamTokenRefusal, string> = {
+  missing:
+    `connect to the URL the voice webhook answers (${MEDIA_STREAM_PATH}/<token>), not to the bare path`,
+  malformed: "the path is not a stream URL this server issued",
+  forged: "the token was not issued with this TWILIO_AUTH_TOKEN",
+  expired: "the socket came more than 60 s after the webhook",
+  replayed: "the token was already used: a replayed handshake opens nothing",
+};
+
+/** Options of {@linkcode createMediaUpgradeHandler}. */
+export interface MediaUpgradeOptions {
+  log: Logger;
+  tokens: StreamTokens;
+  prewarms: Pick<Prewarms, "claim">;
+  /** Counts a refused token (the metrics). */
+  onRefused: () => void;
+  /** Relays the accepted socket for `callSid`, on its pre-warmed session if any. */
+  startRelay: (socket: WebSocket, callSid: string, prewarm?: Prewarm) => void;
+}
+
+/**
+ * Builds the media socket handler. It runs behind the route table's `twilio` guard (the handshake is
+ * an `Upgrade: websocket`, signed over the full URL, token included); then the token is claimed.
+ */
+export function createMediaUpgradeHandler(
+  options: MediaUpgradeOptions,
+): (request: Request) => Promise<Response> {
+  const { log, tokens } = options;
+  return async (request) => {
+    // The signature was checked over the full URL; now the token: before anything opens upstream.
+    const pathToken = new URL(request.url).pathname.slice(MEDIA_STREAM_PATH.length + 1);
+    const claim = await tokens.claim(pathToken === "" ? undefined : pathToken);
+    if (!claim.ok) {
+      options.onRefused();
+      log.warnRateLimited(
+        `stream-token-${claim.reason}`,
+        `Refused media socket: stream token ${claim.reason}: ${STREAM_TOKEN_HELP[claim.reason]}`,
+      );
+      return jsonError(403, `Stream token ${claim.reason}`);
+    }
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    closeOnHugeFrames(socket, (size) =>
+      log.warnRateLimited(
+        "media-frame-too-large",
+        `Closed the media socket of CallSid=${claim.callSid}: a frame of ${size} characters (Twilio's are under 64 KiB)`,
+      ));
+    // This instance's pre-warm for the call, if it answered the webhook (else a fresh session opens).
+    options.startRelay(socket, claim.callSid, options.prewarms.claim(claim.callSid));
+    return response;
+  };
+}

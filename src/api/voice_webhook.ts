@@ -1,0 +1,159 @@
+/**
+ * `POST|GET /api/twilio/voice-realtime`: Twilio's voice webhook → `<Connect><Stream>` TwiML naming a
+ * per-call stream token, or the persona's fallback message when {@linkcode Admission} refuses.
+ *
+ * Idempotent per CallSid (Twilio's signature has no timestamp, so a captured webhook can be replayed
+ * at will): only the first webhook of a call gets a token, a capacity slot and a pre-warmed session;
+ * a repeat while its stream is still to come (Twilio retrying a webhook that timed out) gets the same
+ * TwiML, with the same single-use token, so the call still connects, once; the webhook of a call whose
+ * stream started or that ended gets `<Hangup/>` and opens nothing.
+ *
+ * The persona: the one `POST /api/calls` placed the call with, else `?persona=` (written by
+ * `setup-number --persona`, or by another instance's `POST /api/calls`), else INBOUND_PERSONA: a call
+ * Parley did not place is an inbound call. The form's `Direction` is never read for it: Twilio's
+ * signature joins names and values with no separator, so a re-split form (`Directio=ninbound`) keeps
+ * a valid signature.
+ *
+ * @module
+ */
+
+import type { Admission } from "../calls/admission.ts";
+import type { CallHub } from "../calls/call_events.ts";
+import type { ParleyConfig } from "../config.ts";
+import { type EngineId, voiceProblem } from "../engines/voices.ts";
+import { jsonError } from "../http/responses.ts";
+import type { Logger } from "../log.ts";
+import { AFTER_STREAM_PATH, MEDIA_STREAM_PATH } from "../paths.ts";
+import type { PersonaRegistry } from "../personas/types.ts";
+import type { Prewarms } from "../relay/prewarm.ts";
+import { isCallSid, type StreamTokens } from "../twilio/stream_token.ts";
+import {
+  connectStreamTwiml,
+  DEFAULT_FALLBACK_MESSAGE,
+  fallbackTwiml,
+  fitParameters,
+  hangupTwiml,
+  MAX_PARAMETER_CHARS,
+} from "../twilio/twiml.ts";
+
+/** Twilio's values of `Direction`, recorded as sent (display only). */
+const DIRECTIONS = new Set(["inbound", "outbound-api", "outbound-dial", "trunking-originating"]);
+
+/** Options of {@linkcode createVoiceWebhookHandler}. */
+export interface VoiceWebhookOptions {
+  config: Pick<ParleyConfig, "defaultPersona" | "inboundPersona" | "publicBaseUrl">;
+  personas: PersonaRegistry;
+  hub: CallHub;
+  log: Logger;
+  admission: Admission;
+  tokens: StreamTokens;
+  prewarms: Pick<Prewarms, "openForWebhook">;
+  /** The engine of a persona, for checking `?voice=`. */
+  engineOf: (personaId: string) => EngineId | undefined;
+  /** Counts refusals by reason (the metrics). */
+  onRefused: (reason: "capacity" | "draining") => void;
+}
+
+/**
+ * Builds the voice webhook handler. It runs behind the route table's `twilio` guard, which checked the
+ * signature and hands over the POST's form (empty for a GET).
+ */
+export function createVoiceWebhookHandler(
+  options: VoiceWebhookOptions,
+): (request: Request, context: { form: Record<string, string> }) => Promise<Response> {
+  const { config, personas, hub, log, admission, tokens } = options;
+  const publicHost = new URL(config.publicBaseUrl!).host;
+  const xml = (body: string) =>
+    new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
+
+  return async (request, { form }) => {
+    const query = Object.fromEntries(new URL(request.url).searchParams);
+    // Twilio sends its parameters in the form (POST) or the query (GET).
+    const callSid = request.method === "POST" ? form.CallSid : query.CallSid;
+    if (!isCallSid(callSid)) {
+      log.warnRateLimited(
+        "voice-webhook-callsid",
+        `Refused voice webhook: CallSid ${
+          callSid === undefined ? "missing" : `"${String(callSid).slice(0, 40)}"`
+        } is not a CallSid (CA followed by 32 hex digits)`,
+      );
+      return jsonError(400, "Missing or malformed CallSid: expected CA followed by 32 hex digits");
+    }
+
+    // Nothing is awaited from here to `admission.answered`: a racing retry finds this call answered.
+    const verdict = await admission.webhook(callSid);
+    if (verdict.kind === "repeat") {
+      // Rate-limited: a replayed capture must not flood the log either.
+      log.warnRateLimited(
+        "voice-webhook-repeat",
+        `Repeated voice webhook for CallSid=${callSid} (a Twilio retry, or a replay): answered as before (no new token or session)`,
+      );
+      return xml(verdict.answer);
+    }
+    if (verdict.kind === "over") {
+      log.warnRateLimited(
+        "voice-webhook-over",
+        `Voice webhook for CallSid=${callSid}, whose call already ${verdict.why}: answered <Hangup/>, opened nothing`,
+      );
+      return xml(hangupTwiml());
+    }
+
+    const placed = verdict.placed;
+    const fallbackPersona = placed?.persona ?? config.inboundPersona;
+    let personaId = placed?.persona ?? query.persona ?? fallbackPersona;
+    if (personas.get(personaId) === undefined) {
+      log.warn(
+        `Voice webhook asked for unknown persona "${personaId.slice(0, 40)}": using "${fallbackPersona}"`,
+      );
+      personaId = fallbackPersona;
+    }
+    if (query.voice !== undefined) {
+      const problem = voiceProblem(query.voice, options.engineOf(personaId) ?? "realtime");
+      if (problem !== undefined) return jsonError(400, `Parameter "voice": ${problem}`);
+    }
+    const { kept, dropped } = fitParameters({ ...query, persona: personaId });
+    if (dropped.length > 0) {
+      log.warn(
+        `Dropped webhook parameters longer than Twilio allows (${MAX_PARAMETER_CHARS} characters): ${
+          dropped.join(", ")
+        }`,
+      );
+    }
+    // A call placed here already holds its slot: only a drain refuses it.
+    const refusal = admission.refusal(placed !== undefined);
+    if (refusal !== undefined) {
+      options.onRefused(refusal.reason);
+      log.warnRateLimited(
+        `voice-webhook-${refusal.reason}`,
+        `Refused call CallSid=${callSid} (${refusal.message}): answered with the fallback message, no stream`,
+      );
+      const fallbackMessage = personas.get(personaId)?.persona.fallbackMessage ?? DEFAULT_FALLBACK_MESSAGE;
+      return xml(fallbackTwiml(fallbackMessage));
+    }
+    hub.emit({
+      type: "call.webhook",
+      at: Date.now(),
+      callSid,
+      persona: personaId,
+      direction: placed !== undefined
+        ? "outbound-api"
+        : DIRECTIONS.has(form.Direction ?? "")
+        ? form.Direction!
+        : "",
+      from: form.From ?? "",
+      to: form.To ?? "",
+      parameters: kept,
+    });
+    const actionUrl = new URL(AFTER_STREAM_PATH, config.publicBaseUrl);
+    actionUrl.searchParams.set("persona", personaId);
+    const twiml = connectStreamTwiml({
+      streamUrl: `wss://${publicHost}${MEDIA_STREAM_PATH}/${tokens.issue(callSid)}`,
+      parameters: kept,
+      actionUrl: actionUrl.toString(),
+    });
+    admission.answered(callSid, twiml);
+    // The session opens while Twilio fetches this TwiML and connects: the greeting is ready at `start`.
+    options.prewarms.openForWebhook(callSid, kept);
+    return xml(twiml);
+  };
+}
