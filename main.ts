@@ -79,6 +79,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     signInSessions: store.sessions,
     usedStreamTokens: store.usedStreamTokens,
     ...(store.bus === undefined ? {} : { feeds: store.bus }),
+    ...(store.control === undefined ? {} : { control: store.control }),
     prices,
     listenerHealth: () => server?.health(),
     ...(extras.tap === undefined ? {} : { tap: extras.tap }),

@@ -21,6 +21,7 @@ import type { CallStore } from "../src/store/sqlite/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../src/store/sqlite/leads.ts";
 import type { FrameTap } from "../src/relay/frame_tap.ts";
+import type { Store } from "../src/store/ports.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -70,6 +71,8 @@ export interface TestParleyOptions {
   leads?: LeadStore;
   /** Observers of every call's audio. */
   tap?: FrameTap;
+  /** A shared store (Postgres) to wire in whole: records, leads, sessions, tokens, feeds, control. */
+  shared?: Store;
 }
 
 /** A running test server. */
@@ -170,6 +173,15 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.tap === undefined ? {} : { tap: options.tap }),
+    ...(options.shared === undefined ? {} : {
+      store: options.shared.calls,
+      afterStream: options.shared.afterStream,
+      leads: options.shared.leads,
+      signInSessions: options.shared.sessions,
+      usedStreamTokens: options.shared.usedStreamTokens,
+      ...(options.shared.bus === undefined ? {} : { feeds: options.shared.bus }),
+      ...(options.shared.control === undefined ? {} : { control: options.shared.control }),
+    }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

@@ -34,6 +34,8 @@ import { engineForModel } from "../engines/voices.ts";
 import type { AfterStreamDecisions, CallRecords, EventBus, Leads } from "../store/ports.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
+import type { CallControl } from "../calls/call_control.ts";
+import { tellOtherInstances } from "./cluster_control.ts";
 import type { RouteHandler } from "./router.ts";
 
 /** What the handlers are built from. */
@@ -59,6 +61,8 @@ export interface HandlerParts {
   leads?: Leads;
   /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
   feeds?: Pick<EventBus, "subscribe">;
+  /** Commands to the instance running a call (several instances on Postgres). */
+  control?: CallControl;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
@@ -119,7 +123,13 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       tokens,
       prewarms,
       onRefused: () => refusedStreams++,
-      startRelay: relays.start,
+      startRelay: (socket, callSid, prewarm) => {
+        // No pre-warm here: the webhook may have reached another instance, which closes its own now.
+        if (prewarm === undefined) {
+          tellOtherInstances(parts.control, { type: "stream_elsewhere", callSid }, log);
+        }
+        relays.start(socket, callSid, prewarm);
+      },
     }),
     voiceWebhook: createVoiceWebhookHandler({
       config,
@@ -137,7 +147,9 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       log,
       // The answering-machine result reaches the instance running the call's relay (found by CallSid).
       onAnsweredBy: (callSid, answeredBy) => {
-        relays.get(callSid)?.machineAnswered(answeredBy);
+        const relay = relays.get(callSid);
+        if (relay !== undefined) relay.machineAnswered(answeredBy);
+        else tellOtherInstances(parts.control, { type: "machine_answered", callSid, answeredBy }, log);
       },
     }),
     afterStream: afterStreamRoutes.afterStream,
@@ -191,6 +203,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
         return relay !== undefined;
       },
       ...(parts.store === undefined ? {} : { isOpenCall: parts.store.isOpenCall.bind(parts.store) }),
+      ...(parts.control === undefined ? {} : { control: parts.control }),
       ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }),
     }),
     listLeads: leads?.listLeads ?? noLeads,

@@ -38,6 +38,8 @@ import { notFoundResponse } from "../api/pages.ts";
 import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
 import { createRouteHandlers } from "./handlers.ts";
+import type { CallControl } from "../calls/call_control.ts";
+import { obeyCallCommands } from "./cluster_control.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -79,6 +81,8 @@ export interface ParleyOptions {
   signInSessions?: SignInSessions;
   /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
   feeds?: Pick<EventBus, "subscribe">;
+  /** Commands between the instances on one database (hang-up, answering machine, unused pre-warm). @default none */
+  control?: CallControl;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
   /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
@@ -197,9 +201,14 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
+    ...(options.control === undefined ? {} : { control: options.control }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
   });
+
+  const offControl = options.control === undefined
+    ? undefined
+    : obeyCallCommands(options.control, relays, prewarms, log);
 
   const route = createRouter({
     rows: ROUTES,
@@ -227,6 +236,7 @@ export function createParley(options: ParleyOptions): Parley {
       offAdmission();
       offMetrics();
       offStore?.();
+      offControl?.();
       routes.close();
     },
   };

@@ -195,7 +195,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       "parley_prewarm_total",
       "counter",
       "Sessions pre-warmed on the voice webhook (opened), and what became of them: claimed by their stream, " +
-        "missed (a stream this instance did not pre-warm), expired unclaimed, discarded (unfit at start).",
+        "missed (a stream this instance did not pre-warm), expired unclaimed, discarded (unfit at start), elsewhere (closed: the stream started on another instance).",
     );
     for (const outcome of PREWARM_OUTCOMES) {
       sample("parley_prewarm_total", server.prewarms?.outcomes[outcome] ?? 0, { outcome });

@@ -12,6 +12,7 @@ import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth } from "./c
 import type { Lead, LeadCall, LeadCursor, LeadInput, LeadUpdate } from "./lead.ts";
 import type { SignInSessions } from "../http/session.ts";
 import type { UsedStreamTokens } from "../twilio/stream_token.ts";
+import type { CallControl } from "../calls/call_control.ts";
 
 // Declared beside the code that uses them (so http/ and twilio/ need nothing from store/), and part
 // of the storage ports all the same.
@@ -130,6 +131,11 @@ export interface Store {
    * it from the database); undefined when one process's in-memory hub is the whole story (SQLite).
    */
   readonly bus?: EventBus;
+  /**
+   * Commands to the instance running a call (hang-up, answering-machine result, an unused pre-warm);
+   * undefined when this process runs every call it hears about (SQLite).
+   */
+  readonly control?: CallControl;
   /** Closes everything it opened (queued writes still go out: see `closed`). */
   close(): void;
   /** Settles once `close()` has written what was queued and let go of every connection. */

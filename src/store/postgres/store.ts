@@ -11,6 +11,7 @@ import type { PriceTable } from "../../engines/prices.ts";
 import type { Store } from "../ports.ts";
 import { PostgresCallRecords } from "./call_records.ts";
 import { PostgresEventBus } from "./event_bus.ts";
+import { PostgresCallControl } from "./call_control.ts";
 import { postgresLeads } from "./leads.ts";
 import { migrate } from "./schema.ts";
 import { postgresSignInSessions, postgresUsedStreamTokens } from "./shared_ledgers.ts";
@@ -63,6 +64,7 @@ export interface PostgresStoreOptions {
 export interface PostgresStore extends Store {
   readonly calls: PostgresCallRecords;
   readonly bus: PostgresEventBus;
+  readonly control: PostgresCallControl;
   /** Settles when `close()` has written what was queued and ended every connection. */
   readonly closed: Promise<void>;
 }
@@ -129,6 +131,14 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     await sql.end({ timeout: 1 }).catch(() => {});
     throw new Error(`DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorText(error, url)}`);
   }
+  const control = new PostgresCallControl(sql, options.instance, onError);
+  try {
+    await control.start();
+  } catch (error) {
+    await bus.close().catch(() => {});
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw new Error(`DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorText(error, url)}`);
+  }
   const calls = new PostgresCallRecords(sql, {
     instance: options.instance,
     onError,
@@ -141,6 +151,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     instance: options.instance,
     calls,
     bus,
+    control,
     leads: postgresLeads(sql),
     sessions: postgresSignInSessions(sql),
     usedStreamTokens: postgresUsedStreamTokens(sql),
@@ -158,6 +169,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
           onError(`[Realtime] Call store is closing: ${unwritten} call event(s) not recorded`);
         }
         await bus.close().catch(() => {});
+        await control.close().catch(() => {});
         await sql.end({ timeout: 5 }).catch(() => {});
         resolveClosed();
       })();
