@@ -31,6 +31,7 @@ export const ENV_VARIABLES = [
   "PORT",
   "HOST",
   "PUBLIC_BASE_URL",
+  "PUBLIC_INSTANCE_URL",
   "OPENAI_API_KEY",
   "OPENAI_REALTIME_MODEL",
   "OPENAI_REALTIME_URL",
@@ -88,6 +89,11 @@ export interface ParleyConfig {
    * resolved: `main.ts` asks the local ngrok agent when it is unset.
    */
   publicBaseUrl: string | undefined;
+  /**
+   * This instance's own https origin, for load balancers that route by host name: the stream URL the
+   * voice webhook answers names it, so the media socket reaches the instance that pre-warmed. @default publicBaseUrl
+   */
+  publicInstanceUrl?: string;
   /** Bearer key for the OpenAI Realtime API. */
   openaiApiKey: string;
   /** Realtime model used when a persona names none. @default "gpt-realtime-2.1" */
@@ -208,6 +214,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const host = parseHost(text("HOST"), problems);
 
   const publicBaseUrl = parsePublicBaseUrl(text("PUBLIC_BASE_URL"), problems);
+  const publicInstanceUrl = parsePublicBaseUrl(text("PUBLIC_INSTANCE_URL"), problems, "PUBLIC_INSTANCE_URL");
 
   const openaiApiKey = text("OPENAI_API_KEY");
   if (openaiApiKey === undefined) {
@@ -312,6 +319,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     port,
     host,
     publicBaseUrl,
+    ...(publicInstanceUrl === undefined ? {} : { publicInstanceUrl }),
     openaiApiKey: openaiApiKey ?? "",
     realtimeModel,
     realtimeUrl,

@@ -132,6 +132,7 @@ export function createParley(options: ParleyOptions): Parley {
   const signature = {
     authToken: config.twilioAuthToken,
     publicBaseUrl: config.publicBaseUrl,
+    publicInstanceUrl: config.publicInstanceUrl,
     enabled: config.twilioSignatureCheck,
   };
   const tokens = options.streamTokens ?? createStreamTokens({
