@@ -54,6 +54,7 @@ export const ENV_VARIABLES = [
   "SESSION_ROLLOVER_MINUTES",
   "INSTANCE_ID",
   "DATABASE_URL",
+  "INSTANCE_TIMEOUT_S",
 ] as const;
 
 /**
@@ -143,6 +144,8 @@ export interface ParleyConfig {
   maxConcurrentCalls: number;
   /** On SIGTERM/SIGINT, how long live calls may go on before they are ended, seconds. @default 600 */
   drainTimeoutS: number;
+  /** With Postgres: a peer without a heartbeat this long has its open calls closed, seconds. @default 30 */
+  instanceTimeoutS: number;
   /**
    * An upstream session this old is replaced, with the conversation so far, at the call's next quiet
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
@@ -291,6 +294,11 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
   const maxConcurrentCalls = parseCount("MAX_CONCURRENT_CALLS", text("MAX_CONCURRENT_CALLS"), 100, problems);
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
+  let instanceTimeoutS = parseCount("INSTANCE_TIMEOUT_S", text("INSTANCE_TIMEOUT_S"), 30, problems);
+  if (instanceTimeoutS === 0) {
+    problems.push(`INSTANCE_TIMEOUT_S: "0" would take every peer for dead: use 1 or more seconds (default 30)`);
+    instanceTimeoutS = 30;
+  }
   const sessionRolloverMinutes = parseMinutes(
     "SESSION_ROLLOVER_MINUTES",
     text("SESSION_ROLLOVER_MINUTES"),
@@ -341,6 +349,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     ngrokApiUrl,
     maxConcurrentCalls,
     drainTimeoutS,
+    instanceTimeoutS,
     sessionRolloverMinutes,
   };
   return { config, problems };

@@ -176,7 +176,10 @@ export async function prepareStartup(
     if (dataDirProblem !== undefined) problems.push(dataDirProblem);
   } else if (config.databaseUrl !== undefined) {
     try {
-      store = await openPostgresStore(config.databaseUrl, storeOptions);
+      store = await openPostgresStore(config.databaseUrl, {
+        ...storeOptions,
+        instanceTimeoutMs: config.instanceTimeoutS * 1000,
+      });
     } catch (error) {
       // The message names DATABASE_URL and the host, never the password.
       problems.push(error instanceof Error ? error.message : String(error));

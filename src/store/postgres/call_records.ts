@@ -261,22 +261,37 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
    */
   async closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]> {
     await this.flush();
-    return await this.#sql.begin(async (tx) => {
-      const rows = await tx<{ record: StoredRecord; alive_at: string | null }[]>`
-        SELECT record, alive_at FROM calls WHERE ended_at IS NULL AND (instance = ${this.#instance} OR instance IS NULL)
-        ORDER BY call_sid FOR UPDATE`;
-      for (const { record, alive_at } of rows) {
-        const ended: CallEvent = {
-          type: "call.ended",
-          at: Math.max(lastEventAt(record), Number(alive_at ?? 0)),
-          callSid: record.callSid,
-          reason,
-          detail,
-        };
-        await this.#append(tx, record.callSid, [ended]);
-      }
-      return rows.map((row) => row.record.callSid);
-    }) as string[];
+    return await this.#sql.begin((tx) =>
+      this.closeOpenRecordsOf(tx, this.#instance, reason, detail, true)
+    ) as string[];
+  }
+
+  /**
+   * In `tx`: ends the open records of `instance` (and unnamed ones with `unnamedToo`) with a
+   * `call.ended` event at their last event or heartbeat, and returns their CallSids.
+   */
+  async closeOpenRecordsOf(
+    tx: TransactionSql,
+    instance: string,
+    reason: EndReason,
+    detail: string,
+    unnamedToo = false,
+  ): Promise<string[]> {
+    const unnamed = unnamedToo ? tx`OR instance IS NULL` : tx``;
+    const rows = await tx<{ record: StoredRecord; alive_at: string | null }[]>`
+      SELECT record, alive_at FROM calls WHERE ended_at IS NULL AND (instance = ${instance} ${unnamed})
+      ORDER BY call_sid FOR UPDATE`;
+    for (const { record, alive_at } of rows) {
+      const ended: CallEvent = {
+        type: "call.ended",
+        at: Math.max(lastEventAt(record), Number(alive_at ?? 0)),
+        callSid: record.callSid,
+        reason,
+        detail,
+      };
+      await this.#append(tx, record.callSid, [ended]);
+    }
+    return rows.map((row) => row.record.callSid);
   }
 
   close(): void {

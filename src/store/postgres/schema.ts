@@ -71,6 +71,16 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE calls ADD COLUMN alive_at bigint;
   `,
+  // 3: one heartbeat row per instance (`instance_heartbeat.ts`): a peer closes the open records of
+  // an instance that stopped beating.
+  `
+  CREATE TABLE instances (
+    instance text PRIMARY KEY,
+    started_at bigint NOT NULL,
+    beat_at bigint NOT NULL,
+    stopped_at bigint
+  );
+  `,
 ];
 
 /** The schema version this build writes. */

@@ -12,6 +12,7 @@ import type { Store } from "../ports.ts";
 import { PostgresCallRecords } from "./call_records.ts";
 import { PostgresEventBus } from "./event_bus.ts";
 import { PostgresCallControl } from "./call_control.ts";
+import { InstanceHeartbeat } from "./instance_heartbeat.ts";
 import { postgresLeads } from "./leads.ts";
 import { migrate } from "./schema.ts";
 import { postgresSignInSessions, postgresUsedStreamTokens } from "./shared_ledgers.ts";
@@ -58,6 +59,8 @@ export interface PostgresStoreOptions {
   onError?: (message: string) => void;
   /** Connections in the pool. @default 10 */
   maxConnections?: number;
+  /** A peer without a heartbeat this long has its open calls closed by this instance (or another), ms. @default 30000 */
+  instanceTimeoutMs?: number;
 }
 
 /** The Postgres store: the ports, the bus, and a `closed` promise that settles once the pool has ended. */
@@ -65,6 +68,8 @@ export interface PostgresStore extends Store {
   readonly calls: PostgresCallRecords;
   readonly bus: PostgresEventBus;
   readonly control: PostgresCallControl;
+  /** This instance's heartbeat row and the sweep for dead peers. */
+  readonly heartbeat: InstanceHeartbeat;
   /** Settles when `close()` has written what was queued and ended every connection. */
   readonly closed: Promise<void>;
 }
@@ -144,6 +149,23 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     onError,
     ...(options.prices === undefined ? {} : { prices: options.prices }),
   });
+  const heartbeat = new InstanceHeartbeat(sql, calls, {
+    instance: options.instance,
+    report: onError,
+    ...(options.instanceTimeoutMs === undefined ? {} : { timeoutMs: options.instanceTimeoutMs }),
+  });
+  try {
+    await heartbeat.start();
+  } catch (error) {
+    calls.close();
+    await Promise.all([bus.close(), control.close()]).catch(() => {});
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw new Error(
+      `DATABASE_URL: cannot write the instance heartbeat at ${describeDatabaseUrl(url)}: ${
+        errorText(error, url)
+      }`,
+    );
+  }
   let resolveClosed: () => void;
   const closed = new Promise<void>((resolve) => resolveClosed = resolve);
   let closing = false;
@@ -152,6 +174,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     calls,
     bus,
     control,
+    heartbeat,
     leads: postgresLeads(sql),
     sessions: postgresSignInSessions(sql),
     usedStreamTokens: postgresUsedStreamTokens(sql),
@@ -164,6 +187,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
       calls.close();
       void (async () => {
         await pending.catch(() => {});
+        // Every event written: a clean stop, no peer needs to close this instance's calls.
+        await heartbeat.close(calls.health().pendingEvents === 0);
         const unwritten = calls.health().pendingEvents;
         if (unwritten > 0) {
           onError(`[Realtime] Call store is closing: ${unwritten} call event(s) not recorded`);
