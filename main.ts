@@ -80,6 +80,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     usedStreamTokens: store.usedStreamTokens,
     ...(store.bus === undefined ? {} : { feeds: store.bus }),
     ...(store.control === undefined ? {} : { control: store.control }),
+    ...(store.cluster === undefined ? {} : { cluster: store.cluster }),
     prices,
     listenerHealth: () => server?.health(),
     ...(extras.tap === undefined ? {} : { tap: extras.tap }),

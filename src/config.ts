@@ -296,7 +296,9 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
   let instanceTimeoutS = parseCount("INSTANCE_TIMEOUT_S", text("INSTANCE_TIMEOUT_S"), 30, problems);
   if (instanceTimeoutS === 0) {
-    problems.push(`INSTANCE_TIMEOUT_S: "0" would take every peer for dead: use 1 or more seconds (default 30)`);
+    problems.push(
+      `INSTANCE_TIMEOUT_S: "0" would take every peer for dead: use 1 or more seconds (default 30)`,
+    );
     instanceTimeoutS = 30;
   }
   const sessionRolloverMinutes = parseMinutes(

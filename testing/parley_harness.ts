@@ -181,6 +181,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       usedStreamTokens: options.shared.usedStreamTokens,
       ...(options.shared.bus === undefined ? {} : { feeds: options.shared.bus }),
       ...(options.shared.control === undefined ? {} : { control: options.shared.control }),
+      ...(options.shared.cluster === undefined ? {} : { cluster: options.shared.cluster }),
     }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);

@@ -31,7 +31,7 @@ import { createPersonasHandlers } from "../api/personas_route.ts";
 import { createHangUpHandler } from "../api/hang_up.ts";
 import { createSoftphoneHandler } from "../api/softphone.ts";
 import { engineForModel } from "../engines/voices.ts";
-import type { AfterStreamDecisions, CallRecords, EventBus, Leads } from "../store/ports.ts";
+import type { AfterStreamDecisions, CallRecords, ClusterView, EventBus, Leads } from "../store/ports.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
 import type { CallControl } from "../calls/call_control.ts";
@@ -63,6 +63,8 @@ export interface HandlerParts {
   feeds?: Pick<EventBus, "subscribe">;
   /** Commands to the instance running a call (several instances on Postgres). */
   control?: CallControl;
+  /** The cluster's figures for `/metrics` (several instances on Postgres). */
+  cluster?: ClusterView;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
@@ -172,6 +174,10 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
         prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
         listener: parts.listenerHealth?.(),
       }),
+      // A database that cannot answer now leaves the cluster's figures out; this instance's stay.
+      ...(parts.cluster === undefined
+        ? {}
+        : { cluster: () => parts.cluster!.figures().catch(() => undefined) }),
     }),
     signInPage: signIn.page,
     signIn: signIn.signIn,

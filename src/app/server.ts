@@ -28,6 +28,7 @@ import type { ListenerHealth } from "../http/listener.ts";
 import type {
   AfterStreamDecisions,
   CallRecords,
+  ClusterView,
   EventBus,
   Leads,
   SignInSessions,
@@ -83,6 +84,8 @@ export interface ParleyOptions {
   feeds?: Pick<EventBus, "subscribe">;
   /** Commands between the instances on one database (hang-up, answering machine, unused pre-warm). @default none */
   control?: CallControl;
+  /** The cluster's figures for `/metrics` (several instances on one database). @default none */
+  cluster?: ClusterView;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
   /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
@@ -203,6 +206,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
     ...(options.control === undefined ? {} : { control: options.control }),
+    ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
   });

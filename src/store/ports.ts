@@ -117,6 +117,12 @@ export interface EventBus {
   subscribe(listener: CallEventListener, options?: string | SubscribeOptions): () => void;
 }
 
+/** What the shared database says about the whole cluster. */
+export interface ClusterView {
+  /** This instance's name, the calls started and not ended anywhere, and the instances beating now. */
+  figures(): Promise<{ instance: string; liveCalls: number; instances: number }>;
+}
+
 /** One adapter's storage, opened at startup and closed at shutdown. */
 export interface Store {
   /** The instance this process is (`INSTANCE_ID`): its calls' records carry it. */
@@ -136,6 +142,8 @@ export interface Store {
    * undefined when this process runs every call it hears about (SQLite).
    */
   readonly control?: CallControl;
+  /** The cluster's figures for `/metrics` (Postgres); undefined when this process is the whole story. */
+  readonly cluster?: ClusterView;
   /** Closes everything it opened (queued writes still go out: see `closed`). */
   close(): void;
   /** Settles once `close()` has written what was queued and let go of every connection. */

@@ -126,6 +126,32 @@ Deno.test({
       });
 
       await t.step(
+        "/metrics on B: its own figures, plus the cluster's live calls and instances",
+        async () => {
+          await withPair(server, {}, async ({ a, b, storeA }) => {
+            const call = await a.startCall();
+            await within(a.waitForEvent("call.started"), "the call to start on A");
+            await storeA.calls.flush();
+            const scrape = async (t: TestParley) =>
+              await (await fetch(`${t.origin}/metrics`, {
+                headers: { authorization: `Bearer ${API_TOKEN}` },
+              }))
+                .text();
+            const text = await scrape(b);
+            assert.match(text, /^parley_active_calls 0$/m, "B relays none");
+            assert.match(text, /^parley_cluster_live_calls 1$/m, "A's call counts for the cluster");
+            assert.match(text, /^parley_cluster_instances 2$/m);
+            assert.match(text, /^parley_instance_info\{instance="beta"\} 1$/m);
+            assert.match(await scrape(a), /^parley_active_calls 1$/m);
+            call.stop();
+            await within(a.waitForEvent("call.ended"), "the call to end on A");
+            await storeA.calls.flush();
+            assert.match(await scrape(b), /^parley_cluster_live_calls 0$/m);
+          });
+        },
+      );
+
+      await t.step(
         "a stream landing on B: B opens its own session, A closes its unused pre-warm at once",
         async () => {
           await withPair(server, {}, async ({ a, b }) => {

@@ -104,6 +104,16 @@ export class InstanceHeartbeat {
     return closed;
   }
 
+  /** The cluster's figures: calls started and not ended anywhere, and the instances beating now. */
+  async figures(): Promise<{ instance: string; liveCalls: number; instances: number }> {
+    const rows = await this.#sql<{ live: number; alive: number }[]>`
+      SELECT
+        (SELECT count(*) FROM calls WHERE ended_at IS NULL AND record->>'startedAt' IS NOT NULL)::int AS live,
+        (SELECT count(*) FROM instances WHERE stopped_at IS NULL
+          AND beat_at >= (extract(epoch from clock_timestamp()) * 1000)::bigint - ${this.#timeoutMs})::int AS alive`;
+    return { instance: this.#o.instance, liveCalls: rows[0]!.live, instances: rows[0]!.alive };
+  }
+
   /** Stops beating; with `stopped`, marks the row stopped (a clean shutdown: no peer sweeps it). */
   async close(stopped: boolean): Promise<void> {
     clearInterval(this.#timer);

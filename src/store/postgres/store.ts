@@ -175,6 +175,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     bus,
     control,
     heartbeat,
+    cluster: heartbeat,
     leads: postgresLeads(sql),
     sessions: postgresSignInSessions(sql),
     usedStreamTokens: postgresUsedStreamTokens(sql),
