@@ -124,3 +124,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "Postgres: a crashed run's record ends at its last per-call heartbeat: a quiet 1.8 s call shows 1.8 s",
+  ignore,
+  async fn() {
+    const server = await startThrowawayPostgres();
+    const url = await server.createDatabase();
+    let clock = 1_000;
+    let beat!: () => void;
+    const beaten = new Promise<void>((resolve) => beat = resolve);
+    const crashed = await openPostgresStore(url, {
+      instance: "web-1",
+      maxConnections: 2,
+      heartbeatMs: 20,
+      wallClock: () => {
+        if (clock > 1_000) beat();
+        return clock;
+      },
+    });
+    let next: PostgresStore | undefined;
+    try {
+      crashed.calls.listener(started(CRASHED_CALL, 1_000));
+      // Nothing more happens on the call: 1.8 s later the process dies.
+      clock = 2_800;
+      await within(beaten, "a heartbeat at 2.8 s");
+      await crashed.calls.flush();
+      next = await openPostgresStore(url, { instance: "web-1", maxConnections: 2 });
+      assert.deepEqual(await next.calls.closeAbandonedRecords("server_crashed", "the server stopped"), [
+        CRASHED_CALL,
+      ]);
+      const record = (await next.calls.getCall(CRASHED_CALL))!;
+      assert.equal(record.endedAt, 2_800);
+      assert.equal(record.durationMs, 1_800);
+    } finally {
+      crashed.close();
+      next?.close();
+      await Promise.all([crashed.closed, next?.closed]);
+      await server.stop();
+    }
+  },
+});

@@ -61,6 +61,10 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
   /** A peer without a heartbeat this long has its open calls closed by this instance (or another), ms. @default 30000 */
   instanceTimeoutMs?: number;
+  /** How often a running call's record is stamped alive, ms. @default HEARTBEAT_MS */
+  heartbeatMs?: number;
+  /** Wall clock of the per-call heartbeat, epoch ms. @default Date.now */
+  wallClock?: () => number;
 }
 
 /** The Postgres store: the ports, the bus, and a `closed` promise that settles once the pool has ended. */
@@ -148,6 +152,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     instance: options.instance,
     onError,
     ...(options.prices === undefined ? {} : { prices: options.prices }),
+    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+    ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
   });
   const heartbeat = new InstanceHeartbeat(sql, calls, {
     instance: options.instance,
