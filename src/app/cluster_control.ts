@@ -1,7 +1,7 @@
 /**
  * Acting on the {@linkcode CallCommand}s other instances send (several instances on Postgres): a
- * command for a call relayed here reaches its relay; one for a call with a pre-warm waiting here
- * closes it; any other is not for this instance and is ignored.
+ * command for a call relayed here reaches its relay; one for a call answered here whose stream went
+ * elsewhere closes its pre-warm and frees its slot (a drain stops waiting for it); any other is not for this instance and is ignored.
  *
  * @module
  */
@@ -10,13 +10,14 @@ import type { CallCommand, CallControl } from "../calls/call_control.ts";
 import type { Logger } from "../log.ts";
 import type { LiveRelays } from "../relay/live_relays.ts";
 import type { Prewarms } from "../relay/prewarm.ts";
+import type { Admission } from "../calls/admission.ts";
 
 /**
  * Listens on `control` and acts on commands for this instance's calls. Returns the unsubscribe function.
  *
  * @example
  * ```ts
- * const off = obeyCallCommands(store.control, relays, prewarms, log);
+ * const off = obeyCallCommands(store.control, relays, prewarms, admission, log);
  * // on shutdown:
  * off();
  * ```
@@ -25,11 +26,13 @@ export function obeyCallCommands(
   control: CallControl,
   relays: Pick<LiveRelays, "get">,
   prewarms: Pick<Prewarms, "closeUnused">,
+  admission: Pick<Admission, "elsewhere">,
   log: Logger,
 ): () => void {
   return control.listen((command: CallCommand) => {
     if (command.type === "stream_elsewhere") {
       prewarms.closeUnused(command.callSid);
+      admission.elsewhere(command.callSid);
       return;
     }
     const relay = relays.get(command.callSid);

@@ -213,7 +213,7 @@ export function createParley(options: ParleyOptions): Parley {
 
   const offControl = options.control === undefined
     ? undefined
-    : obeyCallCommands(options.control, relays, prewarms, log);
+    : obeyCallCommands(options.control, relays, prewarms, admission, log);
 
   const route = createRouter({
     rows: ROUTES,

@@ -172,6 +172,8 @@ Deno.test({
             await within(prewarm.closed, "the pre-warm's upstream socket to close");
             assert.equal(a.upstream.sessions.length, 1, "A opened no other session");
             assert.equal(b.upstream.sessions.length, 1, "B opened its own");
+            // A answered the call but does not run it: draining A waits for nothing (not the 60 s window).
+            await within(a.parley.drain(), "A's drain to end: the call it answered runs on B", 5_000);
             call.stop();
             await within(b.waitForEvent("call.ended"), "the call to end on B");
           });
