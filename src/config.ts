@@ -55,6 +55,7 @@ export const ENV_VARIABLES = [
   "INSTANCE_ID",
   "DATABASE_URL",
   "INSTANCE_TIMEOUT_S",
+  "OTEL_DENO",
 ] as const;
 
 /**
@@ -146,6 +147,8 @@ export interface ParleyConfig {
   drainTimeoutS: number;
   /** With Postgres: a peer without a heartbeat this long has its open calls closed, seconds. @default 30 */
   instanceTimeoutS: number;
+  /** `OTEL_DENO=true`: Deno's OpenTelemetry is on, so calls are traced (`src/telemetry/call_traces.ts`). */
+  tracing: boolean;
   /**
    * An upstream session this old is replaced, with the conversation so far, at the call's next quiet
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
@@ -352,6 +355,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     maxConcurrentCalls,
     drainTimeoutS,
     instanceTimeoutS,
+    tracing: ["true", "1"].includes(text("OTEL_DENO")?.toLowerCase() ?? ""),
     sessionRolloverMinutes,
   };
   return { config, problems };
