@@ -30,6 +30,7 @@ export const ENV_VARIABLES = [
   "PORT",
   "HOST",
   "PUBLIC_BASE_URL",
+  "PUBLIC_INSTANCE_URL",
   "OPENAI_API_KEY",
   "OPENAI_REALTIME_MODEL",
   "OPENAI_REALTIME_URL",
@@ -52,6 +53,25 @@ export const ENV_VARIABLES = [
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
   "INSTANCE_ID",
+  "DATABASE_URL",
+  "INSTANCE_TIMEOUT_S",
+  "OTEL_DENO",
+] as const;
+
+/**
+ * The standard Postgres variables the driver (`npm:postgres`) still reads with `DATABASE_URL` set:
+ * what the URL leaves out (host, port, user, password, database) and two it always looks at.
+ * Granted by the server tasks' `--allow-env` beside {@linkcode ENV_VARIABLES}.
+ */
+export const DRIVER_ENV_VARIABLES = [
+  "PGHOST",
+  "PGPORT",
+  "PGUSER",
+  "PGUSERNAME",
+  "PGPASSWORD",
+  "PGDATABASE",
+  "PGAPPNAME",
+  "PGTARGETSESSIONATTRS",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -71,6 +91,11 @@ export interface ParleyConfig {
    * resolved: `main.ts` asks the local ngrok agent when it is unset.
    */
   publicBaseUrl: string | undefined;
+  /**
+   * This instance's own https origin, for load balancers that route by host name: the stream URL the
+   * voice webhook answers names it, so the media socket reaches the instance that pre-warmed. @default publicBaseUrl
+   */
+  publicInstanceUrl?: string;
   /** Bearer key for the OpenAI Realtime API. */
   openaiApiKey: string;
   /** Realtime model used when a persona names none. @default "gpt-realtime-2.1" */
@@ -102,8 +127,14 @@ export interface ParleyConfig {
   /** Folder for the call database. @default "./data" */
   dataDir: string;
   /**
-   * This instance's name in its call records: the startup clean-up closes only its own calls.
-   * @default the host name
+   * `postgres://…` (or `postgresql://…`): the Postgres database several instances share; undefined
+   * for SQLite in `dataDir`.
+   */
+  databaseUrl: string | undefined;
+  /**
+   * This instance's name in logs and call records: the startup clean-up closes only its own calls.
+   * @default the host name (SQLite: a restart finds its own crashed calls); with `databaseUrl`, the
+   * host name plus a random suffix (two instances on one host never share a name)
    */
   instanceId: string;
   /** Serve `/metrics` without a token. @default false */
@@ -121,6 +152,10 @@ export interface ParleyConfig {
   inboundReserve: number;
   /** On SIGTERM/SIGINT, how long live calls may go on before they are ended, seconds. @default 600 */
   drainTimeoutS: number;
+  /** With Postgres: a peer without a heartbeat this long has its open calls closed, seconds. @default 30 */
+  instanceTimeoutS: number;
+  /** `OTEL_DENO=true`: Deno's OpenTelemetry is on, so calls are traced (`src/telemetry/call_traces.ts`). */
+  tracing: boolean;
   /**
    * An upstream session this old is replaced, with the conversation so far, at the call's next quiet
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
@@ -190,6 +225,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const host = parseHost(text("HOST"), problems);
 
   const publicBaseUrl = parsePublicBaseUrl(text("PUBLIC_BASE_URL"), problems);
+  const publicInstanceUrl = parsePublicBaseUrl(text("PUBLIC_INSTANCE_URL"), problems, "PUBLIC_INSTANCE_URL");
 
   const openaiApiKey = text("OPENAI_API_KEY");
   if (openaiApiKey === undefined) {
@@ -274,13 +310,29 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     );
   }
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
+  let instanceTimeoutS = parseCount("INSTANCE_TIMEOUT_S", text("INSTANCE_TIMEOUT_S"), 30, problems);
+  if (instanceTimeoutS === 0) {
+    problems.push(
+      `INSTANCE_TIMEOUT_S: "0" would take every peer for dead: use 1 or more seconds (default 30)`,
+    );
+    instanceTimeoutS = 30;
+  }
   const sessionRolloverMinutes = parseMinutes(
     "SESSION_ROLLOVER_MINUTES",
     text("SESSION_ROLLOVER_MINUTES"),
     problems,
   );
 
-  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId();
+  const databaseUrl = text("DATABASE_URL");
+  // The user must be in the URL: the driver's fallback (the OS user name) needs a permission Parley lacks.
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[\x21-\x7e]+@[\x21-\x7e]+$/.test(databaseUrl)) {
+    problems.push(
+      `DATABASE_URL: "${
+        databaseUrl.replace(/\/\/[^@/]*@/, "//***@").replace(/[^\x20-\x7e]/g, "?").slice(0, 100)
+      }" is not a Postgres URL: use postgres://user:password@host:5432/database, or leave it unset for SQLite in DATA_DIR`,
+    );
+  }
+  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId(databaseUrl !== undefined);
   if (!INSTANCE_ID.test(instanceId)) {
     problems.push(
       `INSTANCE_ID: "${
@@ -293,6 +345,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     port,
     host,
     publicBaseUrl,
+    ...(publicInstanceUrl === undefined ? {} : { publicInstanceUrl }),
     openaiApiKey: openaiApiKey ?? "",
     realtimeModel,
     engineEndpoints,
@@ -308,6 +361,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     defaultPersona,
     inboundPersona,
     dataDir: text("DATA_DIR") ?? "./data",
+    databaseUrl,
     instanceId,
     metricsPublic,
     pricesJson,
@@ -315,6 +369,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     maxConcurrentCalls,
     inboundReserve,
     drainTimeoutS,
+    instanceTimeoutS,
+    tracing: ["true", "1"].includes(text("OTEL_DENO")?.toLowerCase() ?? ""),
     sessionRolloverMinutes,
   };
   return { config, problems };
@@ -322,12 +378,17 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
 
 const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
-/** The host name (stable across restarts, so the startup clean-up finds the last run's calls). */
-function defaultInstanceId(): string {
+/**
+ * The host name: with SQLite, stable across restarts, so the startup clean-up finds the last run's
+ * calls. With a shared database (`shared`), the host name plus a random suffix, so that instances on
+ * one host (or containers sharing a host name) never take each other's calls; a peer closes a
+ * crashed instance's calls instead.
+ */
+function defaultInstanceId(shared: boolean): string {
   // Tools that never record calls run without --allow-sys=hostname: no permission prompt for them.
-  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !== "granted") return "local";
-  const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
-  return host === "" ? "local" : host;
+  const granted = Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted";
+  const host = (granted ? Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-") : "").slice(0, 100) || "local";
+  return shared ? `${host.slice(0, 91)}-${crypto.randomUUID().slice(0, 8)}` : host;
 }
 
 /** Values still set to `.env.example`'s placeholders, one problem each. */

@@ -31,7 +31,15 @@ import { createPersonasHandlers } from "../api/personas_route.ts";
 import { createHangUpHandler } from "../api/hang_up.ts";
 import { createSoftphoneHandler } from "../api/softphone.ts";
 import { engineForModel } from "../engines/voices.ts";
-import type { AfterStreamDecisions, CallRecords, Campaigns, DoNotCallList, Leads } from "../store/ports.ts";
+import type {
+  AfterStreamDecisions,
+  CallRecords,
+  Campaigns,
+  ClusterView,
+  DoNotCallList,
+  EventBus,
+  Leads,
+} from "../store/ports.ts";
 import { createCampaignsHandlers } from "../api/campaigns.ts";
 import { createOutboundCalls } from "../calls/place_call.ts";
 import { Dialer } from "../dialer/dialer.ts";
@@ -49,6 +57,8 @@ export interface DialerParts {
 }
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
+import type { CallControl } from "../calls/call_control.ts";
+import { tellOtherInstances } from "./cluster_control.ts";
 import type { RouteHandler } from "./router.ts";
 
 /** What the handlers are built from. */
@@ -74,6 +84,12 @@ export interface HandlerParts {
   leads?: Leads;
   /** Campaigns and the do-not-call list, if kept (with the leads): the dialer runs over them. */
   campaigns?: DialerParts;
+  /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
+  feeds?: Pick<EventBus, "subscribe">;
+  /** Commands to the instance running a call (several instances on Postgres). */
+  control?: CallControl;
+  /** The cluster's figures for `/metrics` (several instances on Postgres). */
+  cluster?: ClusterView;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
@@ -115,9 +131,11 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     log,
     ...(parts.afterStream === undefined ? {} : { store: parts.afterStream }),
   });
-  const records = parts.store === undefined
-    ? undefined
-    : createCallRecordsHandlers({ store: parts.store, hub, signal: parts.shutdownSignal });
+  const records = parts.store === undefined ? undefined : createCallRecordsHandlers({
+    store: parts.store,
+    hub: parts.feeds ?? hub,
+    signal: parts.shutdownSignal,
+  });
   const noRecords = () => jsonError(503, "Call records are not kept by this server");
   const leads = parts.leads === undefined ? undefined : createLeadsHandlers(parts.leads);
   const noLeads = async (request: Request) => {
@@ -176,7 +194,13 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       tokens,
       prewarms,
       onRefused: () => refusedStreams++,
-      startRelay: relays.start,
+      startRelay: (socket, callSid, prewarm) => {
+        // No pre-warm here: the webhook may have reached another instance, which closes its own now.
+        if (prewarm === undefined) {
+          tellOtherInstances(parts.control, { type: "stream_elsewhere", callSid }, log);
+        }
+        relays.start(socket, callSid, prewarm);
+      },
     }),
     voiceWebhook: createVoiceWebhookHandler({
       config,
@@ -194,7 +218,9 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       log,
       // The answering-machine result reaches the instance running the call's relay (found by CallSid).
       onAnsweredBy: (callSid, answeredBy) => {
-        relays.get(callSid)?.machineAnswered(answeredBy);
+        const relay = relays.get(callSid);
+        if (relay !== undefined) relay.machineAnswered(answeredBy);
+        else tellOtherInstances(parts.control, { type: "machine_answered", callSid, answeredBy }, log);
       },
     }),
     afterStream: afterStreamRoutes.afterStream,
@@ -217,6 +243,10 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
         prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
         listener: parts.listenerHealth?.(),
       }),
+      // A database that cannot answer now leaves the cluster's figures out; this instance's stay.
+      ...(parts.cluster === undefined
+        ? {}
+        : { cluster: () => parts.cluster!.figures().catch(() => undefined) }),
     }),
     signInPage: signIn.page,
     signIn: signIn.signIn,
@@ -248,6 +278,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
         return relay !== undefined;
       },
       ...(parts.store === undefined ? {} : { isOpenCall: parts.store.isOpenCall.bind(parts.store) }),
+      ...(parts.control === undefined ? {} : { control: parts.control }),
       ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }),
     }),
     listLeads: leads?.listLeads ?? noLeads,

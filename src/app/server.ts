@@ -28,6 +28,8 @@ import type { ListenerHealth } from "../http/listener.ts";
 import type {
   AfterStreamDecisions,
   CallRecords,
+  ClusterView,
+  EventBus,
   Leads,
   SignInSessions,
   UsedStreamTokens,
@@ -38,6 +40,8 @@ import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
 import { createRouteHandlers, type DialerParts } from "./handlers.ts";
 import type { Dialer } from "../dialer/dialer.ts";
+import type { CallControl } from "../calls/call_control.ts";
+import { obeyCallCommands } from "./cluster_control.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -79,6 +83,12 @@ export interface ParleyOptions {
   usedStreamTokens?: UsedStreamTokens;
   /** Where sign-in sessions are kept. @default in memory */
   signInSessions?: SignInSessions;
+  /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
+  feeds?: Pick<EventBus, "subscribe">;
+  /** Commands between the instances on one database (hang-up, answering machine, unused pre-warm). @default none */
+  control?: CallControl;
+  /** The cluster's figures for `/metrics` (several instances on one database). @default none */
+  cluster?: ClusterView;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
   /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
@@ -130,6 +140,7 @@ export function createParley(options: ParleyOptions): Parley {
   const signature = {
     authToken: config.twilioAuthToken,
     publicBaseUrl: config.publicBaseUrl,
+    publicInstanceUrl: config.publicInstanceUrl,
     enabled: config.twilioSignatureCheck,
   };
   const tokens = options.streamTokens ?? createStreamTokens({
@@ -199,9 +210,16 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
+    ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
+    ...(options.control === undefined ? {} : { control: options.control }),
+    ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
   });
+
+  const offControl = options.control === undefined
+    ? undefined
+    : obeyCallCommands(options.control, relays, prewarms, admission, log);
 
   const route = createRouter({
     rows: ROUTES,
@@ -233,6 +251,7 @@ export function createParley(options: ParleyOptions): Parley {
       offAdmission();
       offMetrics();
       offStore?.();
+      offControl?.();
       routes.close();
     },
   };

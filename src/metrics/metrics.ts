@@ -60,6 +60,18 @@ export interface ServerFigures {
   prewarms?: { outcomes: Readonly<Record<PrewarmOutcome, number>>; waiting: number };
   /** The listener: descriptor exhaustion episodes, accept failures, descriptors open and allowed. */
   listener?: ListenerHealth | undefined;
+  /** Several instances on one database: the whole cluster's figures (undefined on SQLite, or unreadable now). */
+  cluster?: ClusterFigures | undefined;
+}
+
+/** The cluster's figures, read from the shared database on each scrape. */
+export interface ClusterFigures {
+  /** This instance's `INSTANCE_ID`. */
+  instance: string;
+  /** Calls started and not ended, on every instance. */
+  liveCalls: number;
+  /** Instances whose heartbeat is within the timeout. */
+  instances: number;
 }
 
 class Histogram {
@@ -179,6 +191,23 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     family("parley_active_calls", "gauge", "Calls being relayed now.");
     sample("parley_active_calls", activeCalls);
 
+    if (server.cluster !== undefined) {
+      family(
+        "parley_instance_info",
+        "gauge",
+        "This instance's INSTANCE_ID (several instances on one database).",
+      );
+      sample("parley_instance_info", 1, { instance: server.cluster.instance });
+      family(
+        "parley_cluster_live_calls",
+        "gauge",
+        "Calls started and not ended, on every instance of the cluster.",
+      );
+      sample("parley_cluster_live_calls", server.cluster.liveCalls);
+      family("parley_cluster_instances", "gauge", "Instances whose heartbeat is within INSTANCE_TIMEOUT_S.");
+      sample("parley_cluster_instances", server.cluster.instances);
+    }
+
     family("parley_draining", "gauge", "1 while the server drains after SIGTERM/SIGINT (no new calls).");
     sample("parley_draining", server.draining === true ? 1 : 0);
     family(
@@ -199,7 +228,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       "parley_prewarm_total",
       "counter",
       "Sessions pre-warmed on the voice webhook (opened), and what became of them: claimed by their stream, " +
-        "missed (a stream this instance did not pre-warm), expired unclaimed, discarded (unfit at start).",
+        "missed (a stream this instance did not pre-warm), expired unclaimed, discarded (unfit at start), elsewhere (closed: the stream started on another instance).",
     );
     for (const outcome of PREWARM_OUTCOMES) {
       sample("parley_prewarm_total", server.prewarms?.outcomes[outcome] ?? 0, { outcome });

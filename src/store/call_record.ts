@@ -150,3 +150,18 @@ export interface StoreHealth {
   /** True while writes are failing. */
   failing: boolean;
 }
+
+/**
+ * Nearest-rank p50 and p95 of the turns' latency (heard, else sent), or null with no turns.
+ *
+ * @example
+ * ```ts
+ * summarizeLatency([{ at: 0, firstAudioSentMs: 300, firstAudioHeardMs: null }]); // { turns: 1, p50Ms: 300, p95Ms: 300 }
+ * ```
+ */
+export function summarizeLatency(turns: readonly TurnLatency[]): LatencySummary | null {
+  if (turns.length === 0) return null;
+  const values = turns.map((t) => t.firstAudioHeardMs ?? t.firstAudioSentMs).sort((a, b) => a - b);
+  const rank = (p: number) => values[Math.max(0, Math.ceil(p * values.length) - 1)]!;
+  return { turns: values.length, p50Ms: rank(0.5), p95Ms: rank(0.95) };
+}

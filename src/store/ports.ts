@@ -23,6 +23,7 @@ import type {
 } from "./campaign.ts";
 import type { SignInSessions } from "../http/session.ts";
 import type { UsedStreamTokens } from "../twilio/stream_token.ts";
+import type { CallControl } from "../calls/call_control.ts";
 
 // Declared beside the code that uses them (so http/ and twilio/ need nothing from store/), and part
 // of the storage ports all the same.
@@ -192,6 +193,12 @@ export interface EventBus {
   subscribe(listener: CallEventListener, options?: string | SubscribeOptions): () => void;
 }
 
+/** What the shared database says about the whole cluster. */
+export interface ClusterView {
+  /** This instance's name, the calls started and not ended anywhere, and the instances beating now. */
+  figures(): Promise<{ instance: string; liveCalls: number; instances: number }>;
+}
+
 /** One adapter's storage, opened at startup and closed at shutdown. */
 export interface Store {
   /** The instance this process is (`INSTANCE_ID`): its calls' records carry it. */
@@ -205,6 +212,20 @@ export interface Store {
   readonly campaigns?: Campaigns;
   /** The do-not-call list, beside the campaigns. */
   readonly doNotCall?: DoNotCallList;
-  /** Closes everything it opened. */
+  /**
+   * The bus that carries call events between instances (Postgres: a call's feed on any instance hears
+   * it from the database); undefined when one process's in-memory hub is the whole story (SQLite).
+   */
+  readonly bus?: EventBus;
+  /**
+   * Commands to the instance running a call (hang-up, answering-machine result, an unused pre-warm);
+   * undefined when this process runs every call it hears about (SQLite).
+   */
+  readonly control?: CallControl;
+  /** The cluster's figures for `/metrics` (Postgres); undefined when this process is the whole story. */
+  readonly cluster?: ClusterView;
+  /** Closes everything it opened (queued writes still go out: see `closed`). */
   close(): void;
+  /** Settles once `close()` has written what was queued and let go of every connection. */
+  readonly closed?: Promise<void>;
 }

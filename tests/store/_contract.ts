@@ -17,6 +17,8 @@ export interface StoreFactory {
   open(instance: string): Promise<Store>;
   /** The bus the adapter goes with (one per instance). @default a new in-process `CallHub` */
   bus?(store: Store): EventBus;
+  /** Resolves once the bus has delivered what was written so far (a bus across instances). */
+  settle?(bus: EventBus): Promise<void>;
   /** Removes the shared database. */
   dispose(): Promise<void>;
 }
@@ -67,6 +69,33 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     }
   };
   const busOf = (factory: StoreFactory, store: Store): EventBus => factory.bus?.(store) ?? new CallHub();
+  /**
+   * A feed's listener that records what it hears, and `until(n)`: resolves once `n` events were heard
+   * (at once for the in-process hub; a bus across instances delivers a moment later).
+   */
+  const feed = <T>(map: (event: CallEvent, seq: number | undefined) => T) => {
+    const heard: T[] = [];
+    let waiter: { n: number; resolve: () => void } | undefined;
+    return {
+      heard,
+      listener: (event: CallEvent, seq?: number) => {
+        heard.push(map(event, seq));
+        if (waiter !== undefined && heard.length >= waiter.n) waiter.resolve();
+      },
+      /** Fails after 10 s (a feed that hears nothing must fail, not hang). */
+      until(n: number): Promise<void> {
+        if (heard.length >= n) return Promise.resolve();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        return new Promise<void>((resolve, reject) => {
+          waiter = { n, resolve };
+          timer = setTimeout(
+            () => reject(new Error(`the feed heard ${heard.length} of ${n} events in 10 s`)),
+            10_000,
+          );
+        }).finally(() => clearTimeout(timer));
+      },
+    };
+  };
 
   await t.step("records: events merge into one record naming its instance; the first end wins", async () => {
     await withStores(async (open) => {
@@ -112,6 +141,24 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     });
   });
 
+  await t.step(
+    "records: a line holding a NUL character neither fails the write nor holds up later events",
+    async () => {
+      await withStores(async (open) => {
+        const store = await open("alpha");
+        store.calls.listener(started(SID, 1_000), 1);
+        store.calls.listener(line(SID, 1_100, "before\u0000after"), 2);
+        store.calls.listener(line(SID, 1_200, "next"), 3);
+        const record = await store.calls.getCall(SID);
+        assert.equal(record?.transcript.length, 2);
+        // The text up to the NUL at least (SQLite keeps "before"; Postgres keeps both halves around a U+FFFD).
+        assert.match(record!.transcript[0]!.text, /^before/);
+        assert.equal(record?.transcript[1]?.text, "next");
+        assert.equal(store.calls.health().failing, false);
+      });
+    },
+  );
+
   await t.step("live feed: read the record, subscribe after its eventSeq: no gap, no repeat", async () => {
     await withStores(async (open, factory) => {
       const store = await open("alpha");
@@ -126,12 +173,13 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         bus.publish(line(SID, 1_200, "during the read"));
         const snapshot = (await reading)!;
         bus.publish(line(SID, 1_300, "between the read and the subscription"));
-        const heard: [number | undefined, string][] = [];
-        const off = bus.subscribe(
-          (event, seq) => heard.push([seq, event.type === "transcript" ? event.text : event.type]),
-          { callSid: SID, after: snapshot.eventSeq },
-        );
+        const { heard, listener, until } = feed((event, seq): [number | undefined, string] => [
+          seq,
+          event.type === "transcript" ? event.text : event.type,
+        ]);
+        const off = bus.subscribe(listener, { callSid: SID, after: snapshot.eventSeq });
         bus.publish(line(SID, 1_400, "after the subscription"));
+        await until(4 - snapshot.transcript.length);
         off();
         const fromSnapshot = snapshot.transcript.map((l) => l.text);
         const fromFeed = heard.map(([, text]) => text);
@@ -157,15 +205,22 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     "live feed: a subscriber from position 0 hears the call's events, in order, once",
     async () => {
       await withStores(async (open, factory) => {
-        const bus = busOf(factory, await open("alpha"));
+        const store = await open("alpha");
+        const bus = busOf(factory, store);
+        const offStore = bus.subscribe(store.calls.listener);
         bus.publish(started(SID, 1_000));
         bus.publish(line(SID, 1_100, "a"));
         bus.publish(line(OTHER, 1_150, "not this call"));
-        const heard: string[] = [];
-        const off = bus.subscribe((event) => heard.push(event.type), { callSid: SID, after: 0 });
+        const { heard, listener, until } = feed((event) => event.type);
+        const off = bus.subscribe(listener, { callSid: SID, after: 0 });
         bus.publish({ type: "call.ended", at: 2_000, callSid: SID, reason: "caller_hung_up", detail: "" });
+        await until(3);
         off();
         bus.publish(line(SID, 2_100, "after the unsubscription"));
+        // Written and announced before the check, so a feed that ignored off() would have heard it.
+        assert.equal((await store.calls.getCall(SID))?.transcript.length, 2);
+        await factory.settle?.(bus);
+        offStore();
         assert.deepEqual(heard, ["call.started", "transcript", "call.ended"]);
       });
     },

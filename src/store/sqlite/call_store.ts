@@ -27,15 +27,8 @@ import type {
   EndReason,
   ToolCallStatus,
 } from "../../calls/call_events.ts";
-import type {
-  CallRecord,
-  CallSummary,
-  LatencySummary,
-  ListCallsOptions,
-  StoreHealth,
-  TurnLatency,
-} from "../call_record.ts";
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../call_record.ts";
+import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth, TurnLatency } from "../call_record.ts";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, summarizeLatency } from "../call_record.ts";
 import type { AfterStreamDecision, AfterStreamDecisions, CallRecords } from "../ports.ts";
 import { migrate } from "./schema.ts";
 import { engineForModel, type EngineId } from "../../engines/voices.ts";
@@ -46,7 +39,7 @@ import { WriteQueue } from "./write_queue.ts";
 import { CallHeartbeat } from "../heartbeat.ts";
 
 export type * from "../call_record.ts";
-export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../call_record.ts";
+export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, summarizeLatency } from "../call_record.ts";
 
 /** The call database: the {@linkcode CallRecords} port, and the after-stream decisions it keeps. */
 export type CallStore = CallRecords & AfterStreamDecisions;
@@ -109,21 +102,6 @@ export function openCallStore(path: string, options: CallStoreOptions = {}): Cal
     db.close();
     throw error;
   }
-}
-
-/**
- * Nearest-rank p50 and p95 of the turns' latency (heard, else sent), or null with no turns.
- *
- * @example
- * ```ts
- * summarizeLatency([{ at: 0, firstAudioSentMs: 300, firstAudioHeardMs: null }]); // { turns: 1, p50Ms: 300, p95Ms: 300 }
- * ```
- */
-export function summarizeLatency(turns: readonly TurnLatency[]): LatencySummary | null {
-  if (turns.length === 0) return null;
-  const values = turns.map((t) => t.firstAudioHeardMs ?? t.firstAudioSentMs).sort((a, b) => a - b);
-  const rank = (p: number) => values[Math.max(0, Math.ceil(p * values.length) - 1)]!;
-  return { turns: values.length, p50Ms: rank(0.5), p95Ms: rank(0.95) };
 }
 
 type Row = Record<string, unknown>;
