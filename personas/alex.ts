@@ -62,4 +62,33 @@ How you talk:
       `say you are Alex from ${agentCompany} calling about ${PRODUCT}, and that you will try again ` +
       `another day or they can call back at this number. Then say goodbye.`;
   },
+  // After the call: the outcome, filled from the transcript (README, "Outcomes").
+  analysis: {
+    instructions: "Judge the lead's interest from what they said, not from what Alex said.",
+    schema: {
+      type: "object",
+      properties: {
+        interested: { type: "boolean", description: "The lead wants to hear more or booked a demo" },
+        meeting: {
+          type: ["object", "null"],
+          description: "The demo booked, or null if none",
+          properties: {
+            day: { type: "string", description: "The day agreed, as said (e.g. Tuesday the 14th)" },
+            time: { type: "string", description: "The time agreed, with its time zone if said" },
+          },
+          required: ["day", "time"],
+          additionalProperties: false,
+        },
+        objections: {
+          type: "array",
+          items: { type: "string" },
+          description: "Each objection, in a few words",
+        },
+        nextStep: { type: "string", description: "What should happen next, in one sentence" },
+        doNotCall: { type: "boolean", description: "The lead asked not to be called again" },
+      },
+      required: ["interested", "meeting", "objections", "nextStep", "doNotCall"],
+      additionalProperties: false,
+    },
+  },
 });

@@ -55,4 +55,21 @@ How you talk:
       return { saved: true };
     },
   }],
+  // After the call: the outcome, filled from the transcript (README, "Outcomes").
+  analysis: {
+    schema: {
+      type: "object",
+      properties: {
+        callerName: { type: ["string", "null"], description: "The caller's name, or null if not given" },
+        reason: { type: "string", description: "Why they called, in one sentence" },
+        callbackNumber: {
+          type: ["string", "null"],
+          description: "The number to call back, as the caller said it, or null",
+        },
+        urgency: { type: "string", enum: ["low", "normal", "high"], description: "How soon to call back" },
+      },
+      required: ["callerName", "reason", "callbackNumber", "urgency"],
+      additionalProperties: false,
+    },
+  },
 });

@@ -86,6 +86,22 @@ export interface Persona extends EnginePersonaSettings {
    * @default true
    */
   prewarm?: boolean;
+  /**
+   * Post-call analysis: when the call ends, the transcript, the call's parameters and `instructions`
+   * go to OpenAI's Responses API with strict structured output; the answer, checked against `schema`,
+   * is stored as the call's `outcome` (README, "Outcomes"). @default no analysis
+   */
+  analysis?: AnalysisSettings;
+}
+
+/** What a persona's post-call analysis fills, and how. */
+export interface AnalysisSettings {
+  /** A JSON schema of type object, in the subset strict structured output takes. */
+  schema: Record<string, unknown>;
+  /** What to look for, added to the analyst's instructions. */
+  instructions?: string;
+  /** The Responses model. @default OPENAI_ANALYSIS_MODEL */
+  model?: string;
 }
 
 /** Where `transfer_call` sends the caller. */

@@ -21,6 +21,7 @@ import {
 import { TTS_ONLY_VOICES } from "../engines/voices.ts";
 import type { Persona } from "./types.ts";
 import { checkActions } from "./validate_actions.ts";
+import { checkAnalysis } from "./validate_analysis.ts";
 
 /**
  * The outcome of {@linkcode validatePersona}: a persona and no problems, or no persona and the
@@ -49,6 +50,7 @@ const COMMON_FIELDS: { [K in Exclude<keyof Persona, keyof EnginePersonaSettings>
   dtmf: true,
   keypad: true,
   voicemail: true,
+  analysis: true,
 };
 
 /** Every field a persona may set with `registry`'s engines: the common ones, then each engine's. */
@@ -145,6 +147,7 @@ export function validatePersona(
   checkText(value.description, "description", "write one line, or remove the field", report);
   for (const definition of registry.definitions) definition.personaRules.checkSettings(value, report);
   checkActions(value, report);
+  checkAnalysis(value, report);
   if (value.prewarm !== undefined && typeof value.prewarm !== "boolean") {
     report(
       "prewarm",
