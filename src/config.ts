@@ -52,6 +52,8 @@ export const ENV_VARIABLES = [
   "INBOUND_RESERVE",
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
+  "OPENAI_BASE_URL",
+  "OPENAI_ANALYSIS_MODEL",
   "INSTANCE_ID",
   "DATABASE_URL",
   "INSTANCE_TIMEOUT_S",
@@ -161,6 +163,10 @@ export interface ParleyConfig {
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
    */
   sessionRolloverMinutes: number;
+  /** OpenAI's REST API (the post-call analysis's Responses API). @default "https://api.openai.com/v1" */
+  openaiBaseUrl: string;
+  /** The Responses model of post-call analyses whose persona names none. @default "gpt-5-mini" */
+  analysisModel: string;
 }
 
 /** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
@@ -177,6 +183,8 @@ export class ConfigError extends Error {
 
 /** Default Realtime model. */
 export const DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1";
+/** Responses model of post-call analyses when OPENAI_ANALYSIS_MODEL is unset. */
+export const DEFAULT_ANALYSIS_MODEL = "gpt-5-mini";
 /** Persona of outbound calls when DEFAULT_PERSONA is unset. */
 export const DEFAULT_OUTBOUND_PERSONA = "alex";
 /** Persona of inbound calls when INBOUND_PERSONA is unset. */
@@ -332,6 +340,12 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
       }" is not a Postgres URL: use postgres://user:password@host:5432/database, or leave it unset for SQLite in DATA_DIR`,
     );
   }
+  const openaiBaseUrl = (text("OPENAI_BASE_URL") ?? "https://api.openai.com/v1").replace(/\/+$/, "");
+  const parsedBase = tryUrl(openaiBaseUrl);
+  if (parsedBase === undefined || !["https:", "http:"].includes(parsedBase.protocol)) {
+    problems.push(`OPENAI_BASE_URL: "${openaiBaseUrl}" is not an http:// or https:// URL`);
+  }
+
   const instanceId = text("INSTANCE_ID") ?? defaultInstanceId(databaseUrl !== undefined);
   if (!INSTANCE_ID.test(instanceId)) {
     problems.push(
@@ -372,6 +386,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     instanceTimeoutS,
     tracing: ["true", "1"].includes(text("OTEL_DENO")?.toLowerCase() ?? ""),
     sessionRolloverMinutes,
+    openaiBaseUrl,
+    analysisModel: text("OPENAI_ANALYSIS_MODEL") ?? DEFAULT_ANALYSIS_MODEL,
   };
   return { config, problems };
 }
