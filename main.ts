@@ -89,6 +89,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     ...(store.bus === undefined ? {} : { feeds: store.bus }),
     ...(store.control === undefined ? {} : { control: store.control }),
     ...(store.cluster === undefined ? {} : { cluster: store.cluster }),
+    ...(store.analyses === undefined ? {} : { analyses: store.analyses }),
     prices,
     listenerHealth: () => server?.health(),
     ...(extras.tap === undefined ? {} : { tap: extras.tap }),

@@ -6,6 +6,9 @@
  * `additionalProperties: false`, or with a property not in `required`), a bad schema name. A valid
  * request is answered with the scripted judgement as the output message's `output_text`.
  *
+ * Scripted failures (`failures`, taken one per request before it is read): a 429 or 5xx with the
+ * API's error body and, if given, its `retry-after-ms` header.
+ *
  * @module
  */
 
@@ -54,6 +57,20 @@ export type ResponseBody = Omit<ApiResponse, "output_text">;
 /** What the fake answers a valid request with: the judgement's JSON text, per request. */
 export type JudgementScript = (request: Record<string, unknown>) => unknown;
 
+/** A failure the fake answers one request with instead of judging it. */
+export interface ScriptedFailure {
+  status: number;
+  retryAfterMs?: number;
+}
+
+/** Options of {@linkcode FakeResponsesServer.start}. */
+export interface FakeResponsesOptions {
+  /** Answered in order, one per request, before any judgement. */
+  failures?: ScriptedFailure[];
+  /** Tokens reported in `usage`. @default 1000 in, 200 out */
+  usage?: { input: number; output: number };
+}
+
 /** A request the fake received, and what it answered. */
 export interface ReceivedRequest {
   body: Record<string, unknown> | undefined;
@@ -68,14 +85,24 @@ export class FakeResponsesServer {
   /** The key the fake accepts. */
   readonly apiKey: string;
   script: JudgementScript;
+  /** Failures still to answer, one per request (see {@linkcode FakeResponsesOptions.failures}). */
+  failures: ScriptedFailure[];
+  #usage: { input: number; output: number };
   #server: Deno.HttpServer<Deno.NetAddr>;
 
-  private constructor(apiKey: string, script: JudgementScript) {
+  private constructor(apiKey: string, script: JudgementScript, options: FakeResponsesOptions) {
     this.apiKey = apiKey;
     this.script = script;
+    this.failures = [...(options.failures ?? [])];
+    this.#usage = options.usage ?? { input: 1000, output: 200 };
     this.#server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
       const authorization = request.headers.get("authorization");
       const text = await request.text();
+      const failure = this.failures.shift();
+      if (failure !== undefined) {
+        this.requests.push({ body: undefined, authorization, status: failure.status });
+        return scriptedFailure(failure);
+      }
       let body: Record<string, unknown> | undefined;
       try {
         const parsed = JSON.parse(text);
@@ -90,8 +117,12 @@ export class FakeResponsesServer {
   }
 
   /** Starts the fake; `script` gives the judgement (an object, sent as JSON text). */
-  static start(apiKey: string, script: JudgementScript): FakeResponsesServer {
-    return new FakeResponsesServer(apiKey, script);
+  static start(
+    apiKey: string,
+    script: JudgementScript,
+    options: FakeResponsesOptions = {},
+  ): FakeResponsesServer {
+    return new FakeResponsesServer(apiKey, script, options);
   }
 
   /** OPENAI_BASE_URL for this fake. */
@@ -166,15 +197,28 @@ export class FakeResponsesServer {
       tools: [],
       top_p: 1,
       usage: {
-        input_tokens: 1000,
+        input_tokens: this.#usage.input,
         input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
-        output_tokens: 200,
+        output_tokens: this.#usage.output,
         output_tokens_details: { reasoning_tokens: 0 },
-        total_tokens: 1200,
+        total_tokens: this.#usage.input + this.#usage.output,
       },
     };
     return Response.json(answer);
   }
+}
+
+function scriptedFailure(failure: ScriptedFailure): Response {
+  const headers = failure.retryAfterMs === undefined
+    ? undefined
+    : { "retry-after-ms": String(failure.retryAfterMs) };
+  const [message, type, code] = failure.status === 429
+    ? ["Rate limit reached for requests.", "requests", "rate_limit_exceeded"]
+    : ["The server had an error while processing your request. Sorry about that!", "server_error", null];
+  return Response.json({ error: { message, type, param: null, code } }, {
+    status: failure.status,
+    ...(headers === undefined ? {} : { headers }),
+  });
 }
 
 function apiError(status: number, message: string, param: string | null, code: string | null): Response {

@@ -186,6 +186,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       ...(options.shared.bus === undefined ? {} : { feeds: options.shared.bus }),
       ...(options.shared.control === undefined ? {} : { control: options.shared.control }),
       ...(options.shared.cluster === undefined ? {} : { cluster: options.shared.cluster }),
+      ...(options.shared.analyses === undefined ? {} : { analyses: options.shared.analyses }),
     }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);

@@ -16,6 +16,7 @@ import type { CallEvent } from "../calls/call_events.ts";
 import { type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_record.ts";
 import type { CallRecords, EventBus } from "../store/ports.ts";
 import type { CallFeedEvents, CallList, CallRecord } from "./types.ts";
+import { callsCsv, type OutcomeSource, withOutcome, withOutcomes } from "./call_outcomes.ts";
 
 /** Options for {@linkcode createCallRecordsHandlers}. */
 export interface CallRecordsOptions {
@@ -23,6 +24,8 @@ export interface CallRecordsOptions {
   store: Pick<CallRecords, "listCalls" | "getCall">;
   /** Where live events come from. */
   hub: Pick<EventBus, "subscribe">;
+  /** The post-call analyses, joined to the records as `outcome`. @default none (outcome null) */
+  analyses?: OutcomeSource;
   /** Interval of SSE heartbeat comments, ms. @default 15000 */
   heartbeatMs?: number;
   /** Aborting ends every live stream (pass the server's shutdown signal so it can finish). */
@@ -39,6 +42,8 @@ const MAX_QUEUED_EVENTS = 1_000;
 export interface CallRecordsHandlers {
   /** `GET /api/calls` */
   listCalls(req: Request): Promise<Response>;
+  /** `GET /api/calls.csv` */
+  exportCalls(req: Request): Promise<Response>;
   /** `GET /api/calls/:callSid` */
   getCall(req: Request, context: { params: Record<string, string> }): Promise<Response>;
   /** `GET /api/calls/:callSid/events` */
@@ -66,7 +71,20 @@ export function createCallRecordsHandlers(options: CallRecordsOptions): CallReco
     }
   };
   return {
-    listCalls: (req) => listCalls(new URL(req.url), options),
+    listCalls: async (req) => {
+      const calls = await readCalls(new URL(req.url), options);
+      return calls instanceof Response ? calls : jsonResponse(200, { calls } satisfies CallList);
+    },
+    exportCalls: async (req) => {
+      const calls = await readCalls(new URL(req.url), options);
+      if (calls instanceof Response) return calls;
+      return new Response(callsCsv(calls), {
+        headers: {
+          "content-type": "text/csv; charset=utf-8",
+          "content-disposition": 'attachment; filename="calls.csv"',
+        },
+      });
+    },
     async getCall(_req, { params }) {
       const callSid = callSidOf(params.callSid!);
       return callSid instanceof Response ? callSid : await getCall(callSid, options);
@@ -78,7 +96,8 @@ export function createCallRecordsHandlers(options: CallRecordsOptions): CallReco
   };
 }
 
-async function listCalls(url: URL, options: CallRecordsOptions): Promise<Response> {
+/** The calls the query asks for, with their outcomes, or the 400 for a bad filter. */
+async function readCalls(url: URL, options: CallRecordsOptions) {
   const filters: ListCallsOptions = {};
   const limit = url.searchParams.get("limit");
   if (limit !== null) {
@@ -101,20 +120,22 @@ async function listCalls(url: URL, options: CallRecordsOptions): Promise<Respons
   }
   const persona = url.searchParams.get("persona");
   if (persona !== null && persona !== "") filters.persona = persona;
-  return jsonResponse(200, { calls: await options.store.listCalls(filters) } satisfies CallList);
+  return await withOutcomes(await options.store.listCalls(filters), options.analyses);
 }
 
 async function getCall(callSid: string, options: CallRecordsOptions): Promise<Response> {
   const record = await options.store.getCall(callSid);
   if (record === undefined) return jsonError(404, `Call "${callSid}" not found`);
-  return jsonResponse(200, record satisfies CallRecord);
+  const analysis = await options.analyses?.get(callSid);
+  return jsonResponse(200, withOutcome(record, analysis) satisfies CallRecord);
 }
 
 async function liveEvents(callSid: string, options: CallRecordsOptions): Promise<Response> {
   // The snapshot holds the call's events up to `eventSeq`; the subscription resumes right after it
   // (the bus replays what came in between), so no event is missed or repeated.
-  const snapshot = await options.store.getCall(callSid);
-  if (snapshot === undefined) return jsonError(404, `Call "${callSid}" not found`);
+  const stored = await options.store.getCall(callSid);
+  if (stored === undefined) return jsonError(404, `Call "${callSid}" not found`);
+  const snapshot = withOutcome(stored, await options.analyses?.get(callSid));
   const encoder = new TextEncoder();
   let stop: (closeStream: boolean) => void = () => {};
 

@@ -68,3 +68,12 @@ export function parseCsv(text: string): CsvRecord[] {
   endRecord();
   return records;
 }
+
+/**
+ * One CSV cell: quoted when it holds a quote, comma or line break; a cell a spreadsheet would take
+ * for a formula (starting with = + - @, but not a phone number like +14155550100) gets a leading '.
+ */
+export function csvCell(text: string): string {
+  const safe = /^[=+\-@]/.test(text) && !/^\+\d+$/.test(text) ? `'${text}` : text;
+  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+}

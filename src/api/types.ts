@@ -82,8 +82,26 @@ export interface CallSummary {
   durationMs: number | null;
   endReason: string | null;
   endDetail: string | null;
-  /** USD, or null when a model had no price. */
+  /** USD, the post-call analysis's included, or null when a model had no price. */
   costUsd: number | null;
+  /** The post-call analysis, when the persona declares one (README, "Outcomes"). */
+  outcome: CallOutcome | null;
+}
+
+/** A call's post-call analysis: where it is, and once done, the outcome in the persona's schema. */
+export interface CallOutcome {
+  /** `pending` (waiting for a try), `running`, `done` or `failed`. */
+  state: "pending" | "running" | "done" | "failed";
+  /** The outcome, fitting the persona's schema, once `done`. */
+  result: Record<string, unknown> | null;
+  /** Why the last try failed (a retry's reason, or the final one when `failed`). */
+  error: string | null;
+  attempts: number;
+  model: string;
+  /** The analysis's own cost, USD (also in the call's `costUsd`). */
+  costUsd: number | null;
+  /** When it last changed, epoch ms. */
+  updatedAt: number;
 }
 
 /** `GET /api/calls`. */

@@ -33,6 +33,7 @@ import { createSoftphoneHandler } from "../api/softphone.ts";
 import { engineForModel } from "../engines/voices.ts";
 import type {
   AfterStreamDecisions,
+  AnalysisJobs,
   CallRecords,
   Campaigns,
   ClusterView,
@@ -82,6 +83,8 @@ export interface HandlerParts {
   afterStream?: AfterStreamDecisions;
   /** The leads, if leads are kept. */
   leads?: Leads;
+  /** Post-call analyses, joined to the records as `outcome`. */
+  analyses?: AnalysisJobs;
   /** Campaigns and the do-not-call list, if kept (with the leads): the dialer runs over them. */
   campaigns?: DialerParts;
   /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
@@ -135,6 +138,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     store: parts.store,
     hub: parts.feeds ?? hub,
     signal: parts.shutdownSignal,
+    ...(parts.analyses === undefined ? {} : { analyses: parts.analyses }),
   });
   const noRecords = () => jsonError(503, "Call records are not kept by this server");
   const leads = parts.leads === undefined ? undefined : createLeadsHandlers(parts.leads);
@@ -263,6 +267,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     }),
     listCalls: records?.listCalls ?? noRecords,
     getCall: records?.getCall ?? noRecords,
+    exportCalls: records?.exportCalls ?? noRecords,
     callEvents: records?.callEvents ?? noRecords,
     hangUp: createHangUpHandler({
       config,

@@ -96,6 +96,7 @@ export const ROUTES = [
   { method: "POST",   path: "/logout",                    guard: "sameOrigin",         bodyLimit: EMPTY_BODY,   handler: "signOut" },
   { method: "POST",   path: "/api/calls",                 guard: "bearerOrSession",    bodyLimit: PLACE_CALL,   handler: "placeCall" },
   { method: "GET",    path: "/api/calls",                 guard: "bearerOrSession",    bodyLimit: "none",       handler: "listCalls" },
+  { method: "GET",    path: "/api/calls.csv",             guard: "bearerOrSession",    bodyLimit: "none",       handler: "exportCalls" },
   { method: "GET",    path: "/api/calls/:callSid",        guard: "bearerOrSession",    bodyLimit: "none",       handler: "getCall" },
   { method: "GET",    path: "/api/calls/:callSid/events", guard: "bearerOrSession",    bodyLimit: "none",       handler: "callEvents" },
   { method: "POST",   path: "/api/calls/:callSid/hangup", guard: "bearerOrSession",    bodyLimit: EMPTY_BODY,   handler: "hangUp" },

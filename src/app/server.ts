@@ -20,13 +20,15 @@ import { createEngineChooser } from "../engines/registry.ts";
 import { connectOpenAI, type UpstreamConnector } from "../engines/upstream_socket.ts";
 import { createStreamTokens, STREAM_TOKEN_TTL_MS, type StreamTokens } from "../twilio/stream_token.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
-import type { PriceTable } from "../engines/prices.ts";
+import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
 import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
 import { createSessions } from "../http/session.ts";
 import { guardRequests, type ServeHandler } from "./middleware/front_door.ts";
 import type { ListenerHealth } from "../http/listener.ts";
+import { AnalysisWorker } from "../analysis/worker.ts";
 import type {
   AfterStreamDecisions,
+  AnalysisJobs,
   CallRecords,
   ClusterView,
   EventBus,
@@ -93,6 +95,8 @@ export interface ParleyOptions {
   prewarmTtlMs?: number;
   /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
   tap?: FrameTap;
+  /** Post-call analyses (with `store`): the worker of `src/analysis/worker.ts` runs over them. */
+  analyses?: AnalysisJobs;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -209,6 +213,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.analyses === undefined ? {} : { analyses: options.analyses }),
     ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
     ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
     ...(options.control === undefined ? {} : { control: options.control }),
@@ -233,6 +238,20 @@ export function createParley(options: ParleyOptions): Parley {
     },
     notFound: notFoundResponse,
   });
+  const analysis = options.analyses === undefined || store === undefined ? undefined : new AnalysisWorker({
+    jobs: options.analyses,
+    calls: store,
+    personas,
+    bus: hub,
+    endpoint: { baseUrl: config.openaiBaseUrl, apiKey: config.openaiApiKey },
+    defaultModel: config.analysisModel,
+    instance: config.instanceId,
+    prices: options.prices ?? DEFAULT_PRICES,
+    log,
+  });
+  analysis?.start().catch((error) => {
+    log.error(`Analysis: could not start: ${error instanceof Error ? error.message : String(error)}`);
+  });
   routes.dialer?.start().catch((error) => {
     log.error(`Dialer: could not start: ${error instanceof Error ? error.message : String(error)}`);
   });
@@ -245,6 +264,7 @@ export function createParley(options: ParleyOptions): Parley {
     async shutdown() {
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);
+      await analysis?.stop();
       neverConnected.close();
       // Nothing is left to wait for: a drain in progress is over.
       admission.close();

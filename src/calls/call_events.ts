@@ -167,7 +167,20 @@ export type CallEvent =
   /** The model called a tool (a persona's or a built-in). */
   | ({ type: "tool.called"; at: number; callSid: string } & ToolCallSummary)
   /** Decided when the stream ends: what the `<Connect action>` request is answered with. */
-  | { type: "call.after_stream"; at: number; callSid: string; action: AfterStreamAction; target?: string };
+  | { type: "call.after_stream"; at: number; callSid: string; action: AfterStreamAction; target?: string }
+  /**
+   * The post-call analysis settled (`src/analysis/worker.ts`): `done` with the outcome and its cost,
+   * or `failed` with the reason. The hook the webhook outbox sends as `call.analyzed`.
+   */
+  | {
+    type: "call.analyzed";
+    at: number;
+    callSid: string;
+    state: "done" | "failed";
+    outcome: Record<string, unknown> | null;
+    error: string | null;
+    costUsd: number | null;
+  };
 
 /** Why an upstream session was replaced mid-call. */
 export type ReconnectCause = "dropped" | "stalled" | "rollover";

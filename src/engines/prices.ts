@@ -16,13 +16,14 @@ import {
   tokenPrices,
 } from "./price_table.ts";
 import { ENGINE_REGISTRY } from "./registry.ts";
+import { RESPONSES_PRICES } from "./responses_prices.ts";
 
 export { type MinutePrice, type ModelPrices, PRICE_FIELDS, type PriceTable } from "./price_table.ts";
 export { estimateMinuteCost, minutePriceFor } from "./live/prices.ts";
 export { estimateCost, impossibleTokenCounts, MAX_PLAUSIBLE_TOKENS, pricesFor } from "./realtime/prices.ts";
 
 /** Built-in prices of every engine's models (OpenAI's list, 2026-11; check before each release). */
-export const DEFAULT_PRICES: PriceTable = ENGINE_REGISTRY.prices();
+export const DEFAULT_PRICES: PriceTable = Object.freeze({ ...ENGINE_REGISTRY.prices(), ...RESPONSES_PRICES });
 
 /** Raised by {@linkcode parsePriceOverrides}; `problems` holds one line per bad model or field. */
 export class PriceConfigError extends Error {

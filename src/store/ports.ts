@@ -21,6 +21,7 @@ import type {
   DoNotCallEntry,
   LeadSettlement,
 } from "./campaign.ts";
+import type { AnalysisJob, AnalysisSpec, AnalysisSuccess } from "./analysis_job.ts";
 import type { SignInSessions } from "../http/session.ts";
 import type { UsedStreamTokens } from "../twilio/stream_token.ts";
 import type { CallControl } from "../calls/call_control.ts";
@@ -155,6 +156,38 @@ export interface DoNotCallList {
   remove(phone: string): Promise<boolean>;
 }
 
+/**
+ * Post-call analyses (`src/analysis/`), durable: a row per call, **claimed** by one instance at a time
+ * (SQLite: one `BEGIN IMMEDIATE` transaction; Postgres: `FOR UPDATE SKIP LOCKED`), tried again after a
+ * backoff, and settled `done` with the outcome or `failed` with the reason. A claim holds for
+ * `leaseMs`: a claim a crashed instance left is taken again once it lapses.
+ */
+export interface AnalysisJobs {
+  /** Adds a pending analysis of `callSid` due at `at`; false (nothing changed) when the call has one. */
+  enqueue(callSid: string, spec: AnalysisSpec, at: number): Promise<boolean>;
+  /**
+   * Claims up to `limit` analyses due at `now` (pending, or running with a lapsed claim), earliest
+   * first: state `running`, claimed by `instance` until `now + leaseMs`, attempts up by one.
+   */
+  claim(instance: string, now: number, limit: number, leaseMs: number): Promise<AnalysisJob[]>;
+  /** Puts `instance`'s running analyses back to pending, due now (its previous run's, at startup). */
+  release(instance: string, now: number): Promise<number>;
+  /** A try failed and another will come: pending again, due at `nextTryAt`, with the reason. */
+  retry(callSid: string, nextTryAt: number, error: string, at: number): Promise<void>;
+  /** The analysis succeeded: `done`, with the outcome, usage and cost. */
+  succeed(callSid: string, success: AnalysisSuccess): Promise<void>;
+  /** The analysis failed for good: `failed`, with the reason. */
+  fail(callSid: string, error: string, at: number): Promise<void>;
+  /** The call's analysis, if it has one. */
+  get(callSid: string): Promise<AnalysisJob | undefined>;
+  /** The analyses of these calls (those that have one). */
+  getMany(callSids: readonly string[]): Promise<Map<string, AnalysisJob>>;
+  /** When the earliest pending analysis is due, or undefined when none is pending. */
+  nextTryAt(): Promise<number | undefined>;
+  /** Closes the analyses. */
+  close(): void;
+}
+
 /** What Twilio was told to do after a call's stream, as the `<Connect action>` route reads it. */
 export interface AfterStreamDecision {
   action: AfterStreamAction;
@@ -210,6 +243,8 @@ export interface Store {
   readonly afterStream: AfterStreamDecisions;
   /** Campaigns, where the adapter keeps them (SQLite does; a new adapter may come without). */
   readonly campaigns?: Campaigns;
+  /** Post-call analyses (issue 20 §2), where the adapter keeps them. */
+  readonly analyses?: AnalysisJobs;
   /** The do-not-call list, beside the campaigns. */
   readonly doNotCall?: DoNotCallList;
   /**

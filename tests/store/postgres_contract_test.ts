@@ -6,6 +6,7 @@ import { PG_SCHEMA_VERSION } from "../../src/store/postgres/schema.ts";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/store.ts";
 import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } from "../../testing/postgres.ts";
 import { runStoreContract, type StoreFactory } from "./_contract.ts";
+import { runAnalysisContract } from "./_analysis_contract.ts";
 
 const ignore = !postgresAvailable();
 const SID = "CA00000000000000000000000000000d01";
@@ -95,6 +96,7 @@ Deno.test({
   async fn(t) {
     await withServer(async (server) => {
       await t.step("contract", (t) => runStoreContract(t, postgresFactory(server)));
+      await t.step("analyses contract", (t) => runAnalysisContract(t, postgresFactory(server)));
 
       await t.step("migrations: three instances starting at once make one schema", async () => {
         const url = await server.createDatabase();

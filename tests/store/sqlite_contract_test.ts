@@ -4,6 +4,7 @@ import type { CallEvent } from "../../src/calls/call_events.ts";
 import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
 import { openSqliteStore } from "../../src/store/sqlite/store.ts";
 import { runStoreContract, type StoreFactory } from "./_contract.ts";
+import { runAnalysisContract } from "./_analysis_contract.ts";
 
 /** Stores over one fresh `parley.db` in a temporary DATA_DIR. */
 function sqliteFactory(): StoreFactory {
@@ -18,6 +19,8 @@ function sqliteFactory(): StoreFactory {
 }
 
 Deno.test("the SQLite store keeps the storage contract", (t) => runStoreContract(t, sqliteFactory));
+
+Deno.test("the SQLite store keeps the analyses contract", (t) => runAnalysisContract(t, sqliteFactory));
 
 Deno.test("SQLite: the crash clean-up also closes records from before instances were named", async () => {
   const dir = await Deno.makeTempDir({ prefix: "parley_contract_" });

@@ -81,6 +81,26 @@ export const PG_MIGRATIONS: readonly string[] = [
     stopped_at bigint
   );
   `,
+  // 4: post-call analyses (src/analysis/), as SQLite's migration 12: one row per call, claimed with
+  // FOR UPDATE SKIP LOCKED. (Work merged beside this may put its own migrations before it.)
+  `
+  CREATE TABLE analyses (
+    call_sid text PRIMARY KEY,
+    state text NOT NULL,
+    attempts integer NOT NULL DEFAULT 0,
+    next_try_at bigint NOT NULL,
+    claimed_by text,
+    claimed_until bigint,
+    spec jsonb NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    error text,
+    outcome jsonb,
+    usage jsonb,
+    cost_usd double precision
+  );
+  CREATE INDEX analyses_due ON analyses (state, next_try_at);
+  `,
 ];
 
 /** The schema version this build writes. */

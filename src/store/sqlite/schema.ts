@@ -213,6 +213,29 @@ export const MIGRATIONS: readonly string[] = [
     added_at INTEGER NOT NULL
   ) STRICT;
   `,
+  // 11: taken by work merged beside this (issue 20); the merge puts theirs here.
+  ``,
+  // 12: post-call analyses (src/analysis/): one row per call, its state (pending, running, done,
+  // failed), attempts, next try and claim; the spec (JSON: persona, model, schema, instructions) and,
+  // once done, the outcome (JSON), tokens and cost.
+  `
+  CREATE TABLE analyses (
+    call_sid TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_at INTEGER NOT NULL,
+    claimed_by TEXT,
+    claimed_until INTEGER,
+    spec TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    error TEXT,
+    outcome TEXT,
+    usage TEXT,
+    cost_usd REAL
+  ) STRICT;
+  CREATE INDEX analyses_due ON analyses (state, next_try_at);
+  `,
 ];
 
 /** The schema version this build writes. */

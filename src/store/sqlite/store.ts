@@ -13,6 +13,7 @@ import type { Store } from "../ports.ts";
 import { openCallStore } from "./call_store.ts";
 import { openLeadStore } from "./leads.ts";
 import { openCampaignStore } from "./campaigns.ts";
+import { openAnalysisStore } from "./analyses.ts";
 
 /** Options for {@linkcode openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -57,6 +58,15 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     leads.close();
     throw error;
   }
+  let analyses;
+  try {
+    analyses = openAnalysisStore(path);
+  } catch (error) {
+    calls.close();
+    leads.close();
+    campaigns.close();
+    throw error;
+  }
   return {
     instance: options.instance,
     calls,
@@ -66,10 +76,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     afterStream: calls,
     campaigns,
     doNotCall: campaigns.doNotCall,
+    analyses,
     close() {
       calls.close();
       leads.close();
       campaigns.close();
+      analyses.close();
     },
   };
 }

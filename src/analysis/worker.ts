@@ -1,0 +1,242 @@
+/**
+ * The post-call analysis worker: when a call whose persona declares `analysis` ends, a pending
+ * analysis is written to the store (durable); this worker claims due analyses (one instance at a time
+ * per analysis), asks the Responses API, and settles each: `done` with the outcome and its cost, a
+ * retry after a backoff (429, 5xx, no answer: `retry-after` when the API gives one), or `failed` with
+ * the reason. A restart loses nothing: the rows are in the store, and its own claims go back to
+ * pending at start. Each settled analysis is published on the bus as a `call.analyzed` event (the
+ * webhook outbox listens for it).
+ *
+ * The wake-up is one timer, armed for the earliest due analysis (read from the store) or the next
+ * poll, whichever is sooner; the state that matters is in the store, not in the timer.
+ *
+ * @module
+ */
+
+import type { CallEvent } from "../calls/call_events.ts";
+import type { PriceTable } from "../engines/price_table.ts";
+import { responsesCost } from "../engines/responses_prices.ts";
+import { escapeLogText, type Logger } from "../log.ts";
+import type { PersonaRegistry } from "../personas/types.ts";
+import type { AnalysisJob, AnalysisSpec } from "../store/analysis_job.ts";
+import type { AnalysisJobs, CallRecords, EventBus } from "../store/ports.ts";
+import { type ResponsesEndpoint, tryAnalysis } from "./client.ts";
+import { buildAnalysisRequest } from "./request.ts";
+
+/** Tries before an analysis that keeps meeting 429, 5xx or no answer is failed for good. */
+export const MAX_ANALYSIS_ATTEMPTS = 8;
+
+/** Collaborators of {@linkcode AnalysisWorker}. */
+export interface AnalysisWorkerOptions {
+  jobs: AnalysisJobs;
+  calls: Pick<CallRecords, "getCall">;
+  personas: PersonaRegistry;
+  /** Where call events come from (call.ended) and where `call.analyzed` goes. */
+  bus: Pick<EventBus, "subscribe" | "publish">;
+  endpoint: ResponsesEndpoint;
+  /** OPENAI_ANALYSIS_MODEL: the model of personas that name none. */
+  defaultModel: string;
+  /** This instance's INSTANCE_ID: it claims analyses under this name. */
+  instance: string;
+  prices: PriceTable;
+  log: Logger;
+  /** First backoff after a retryable failure without `retry-after`, doubled each try, ms. @default 2000 */
+  backoffMs?: number;
+  /** Longest backoff, ms. @default 600000 */
+  maxBackoffMs?: number;
+  /** Look for analyses due (other instances', lapsed claims) at least this often, ms. @default 30000 */
+  pollMs?: number;
+  /** A claim holds this long; one a crashed instance left is taken again after it, ms. @default 300000 */
+  leaseMs?: number;
+  /** Analyses run at once by this instance. @default 2 */
+  concurrency?: number;
+  now?: () => number;
+}
+
+/** Runs the post-call analyses of one instance. */
+export class AnalysisWorker {
+  readonly #options: AnalysisWorkerOptions;
+  readonly #now: () => number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #off: (() => void) | undefined;
+  #running = new Set<Promise<void>>();
+  #stopped = false;
+  #ticking: Promise<void> | undefined;
+  #again = false;
+
+  /** Builds the worker; {@linkcode start} starts it. */
+  constructor(options: AnalysisWorkerOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Listens for ended calls, puts back this instance's claims from a previous run, and runs what is due. */
+  async start(): Promise<void> {
+    this.#off = this.#options.bus.subscribe((event) => {
+      if (event.type === "call.ended") this.#track(this.#enqueue(event.callSid));
+    });
+    const released = await this.#options.jobs.release(this.#options.instance, this.#now());
+    if (released > 0) {
+      this.#options.log.info(`Analysis: ${released} analysis(es) a previous run left unfinished go again`);
+    }
+    this.#wake();
+  }
+
+  /** Stops claiming and waits for the analyses under way. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#off?.();
+    await this.#ticking;
+    await Promise.all(this.#running);
+  }
+
+  /** Enqueues the analysis of `callSid` if its persona declares one. */
+  async #enqueue(callSid: string): Promise<void> {
+    const record = await this.#options.calls.getCall(callSid);
+    const persona = record?.persona === null || record?.persona === undefined
+      ? undefined
+      : this.#options.personas.get(record.persona);
+    const analysis = persona?.persona.analysis;
+    if (persona === undefined || analysis === undefined) return;
+    const spec: AnalysisSpec = {
+      persona: persona.id,
+      model: analysis.model ?? this.#options.defaultModel,
+      schema: analysis.schema,
+      instructions: analysis.instructions ?? null,
+    };
+    if (await this.#options.jobs.enqueue(callSid, spec, this.#now())) {
+      this.#options.log.info(`Analysis queued: CallSid=${callSid} persona=${persona.id} model=${spec.model}`);
+      this.#wake();
+    }
+  }
+
+  /** Runs a tick now (or right after the one under way). */
+  #wake(): void {
+    if (this.#stopped) return;
+    if (this.#ticking !== undefined) {
+      this.#again = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#ticking = this.#tick().catch((error) => {
+      this.#options.log.error(`Analysis: cannot read the store: ${escapeLogText(errorText(error))}`);
+    }).finally(() => {
+      this.#ticking = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.#wake();
+      } else void this.#arm();
+    });
+  }
+
+  async #tick(): Promise<void> {
+    const room = (this.#options.concurrency ?? 2) - this.#running.size;
+    if (room <= 0 || this.#stopped) return;
+    const jobs = await this.#options.jobs.claim(
+      this.#options.instance,
+      this.#now(),
+      room,
+      this.#options.leaseMs ?? 300_000,
+    );
+    for (const job of jobs) this.#track(this.#run(job).finally(() => this.#wake()));
+  }
+
+  /** Arms the timer for the earliest due analysis, or the next poll. */
+  async #arm(): Promise<void> {
+    if (this.#stopped) return;
+    let due: number | undefined;
+    try {
+      due = await this.#options.jobs.nextTryAt();
+    } catch {
+      due = undefined;
+    }
+    if (this.#stopped || this.#ticking !== undefined) return;
+    const poll = this.#options.pollMs ?? 30_000;
+    const wait = due === undefined ? poll : Math.min(poll, Math.max(0, due - this.#now()));
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#wake(), wait);
+  }
+
+  #track(work: Promise<void>): void {
+    const tracked = work.catch((error) => {
+      this.#options.log.error(`Analysis: ${escapeLogText(errorText(error))}`);
+    }).finally(() => this.#running.delete(tracked));
+    this.#running.add(tracked);
+  }
+
+  async #run(job: AnalysisJob): Promise<void> {
+    const { jobs, log } = this.#options;
+    const record = await this.#options.calls.getCall(job.callSid);
+    if (record === undefined) {
+      await this.#settleFailed(job, "the call's record is gone");
+      return;
+    }
+    const request = buildAnalysisRequest(job.spec, record);
+    const result = await tryAnalysis(this.#options.endpoint, request);
+    if (this.#stopped && result.kind === "retry") return; // put back at the next start
+    const at = this.#now();
+    if (result.kind === "done") {
+      const costUsd = responsesCost(result.model, result.usage, this.#options.prices);
+      await jobs.succeed(job.callSid, { at, outcome: result.outcome, usage: result.usage, costUsd });
+      log.info(
+        `Analysis done: CallSid=${job.callSid} model=${result.model} tokens=${result.usage.inputTokens}+${result.usage.outputTokens} cost=${
+          costUsd === null ? "unpriced" : `$${costUsd.toFixed(5)}`
+        }`,
+      );
+      this.#publish({
+        type: "call.analyzed",
+        at,
+        callSid: job.callSid,
+        state: "done",
+        outcome: result.outcome,
+        error: null,
+        costUsd,
+      });
+    } else if (result.kind === "retry" && job.attempts < MAX_ANALYSIS_ATTEMPTS) {
+      const backoff = Math.min(
+        (this.#options.backoffMs ?? 2_000) * 2 ** (job.attempts - 1),
+        this.#options.maxBackoffMs ?? 600_000,
+      );
+      const wait = result.retryAfterMs !== undefined && result.retryAfterMs <= 600_000
+        ? result.retryAfterMs
+        : backoff;
+      await jobs.retry(job.callSid, at + wait, result.reason, at);
+      log.warn(
+        `Analysis try ${job.attempts} of ${MAX_ANALYSIS_ATTEMPTS} failed for CallSid=${job.callSid}: ${
+          escapeLogText(result.reason)
+        }; next try in ${Math.round(wait)} ms`,
+      );
+    } else {
+      const reason = result.kind === "retry"
+        ? `${result.reason} (after ${job.attempts} tries)`
+        : result.reason;
+      await this.#settleFailed(job, reason);
+    }
+  }
+
+  async #settleFailed(job: AnalysisJob, reason: string): Promise<void> {
+    const at = this.#now();
+    await this.#options.jobs.fail(job.callSid, reason, at);
+    this.#options.log.error(`Analysis failed: CallSid=${job.callSid}: ${escapeLogText(reason)}`);
+    this.#publish({
+      type: "call.analyzed",
+      at,
+      callSid: job.callSid,
+      state: "failed",
+      outcome: null,
+      error: reason,
+      costUsd: null,
+    });
+  }
+
+  /** The hook for the webhook outbox (issue 20 §3): `call.analyzed` on the bus. */
+  #publish(event: CallEvent): void {
+    this.#options.bus.publish(event);
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
