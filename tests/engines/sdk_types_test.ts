@@ -9,6 +9,7 @@
  */
 
 import assert from "node:assert/strict";
+import { buildAnalysisRequest } from "../../src/analysis/request.ts";
 import * as liveEvents from "../../src/engines/live/events.ts";
 import * as liveSession from "../../src/engines/live/session.ts";
 import { LIVE_VOICES } from "../../src/engines/voices.ts";
@@ -294,4 +295,52 @@ Deno.test("the GPT-Live fake accepts and refuses exactly what the SDK types do",
   const disagreements = verdicts.filter((v) => v.types !== v.fake);
   assert.deepEqual(disagreements, [], output);
   assert.ok(verdicts.some((v) => v.types === "refused") && verdicts.some((v) => v.types === "accepted"));
+});
+
+Deno.test("the post-call analysis request type-checks against npm openai's Responses types", async () => {
+  const schema = {
+    type: "object",
+    properties: { interested: { type: "boolean" } },
+    required: ["interested"],
+    additionalProperties: false,
+  };
+  const call = {
+    callSid: "CA123",
+    persona: "alex",
+    direction: "outbound-api",
+    from: "+14155550100",
+    to: "+14155550111",
+    parameters: { lead: "Ada" },
+    startedAt: 1_000,
+    endedAt: 9_000,
+    durationMs: 8_000,
+    endReason: "caller_hung_up" as const,
+    transcript: [{ at: 2_000, speaker: "caller" as const, text: "Hi", interruptedAtMs: null }],
+    toolCalls: [],
+  };
+  const requests = [
+    buildAnalysisRequest({ persona: "alex", model: "gpt-5-mini", schema, instructions: "Judge." }, call),
+    buildAnalysisRequest({ persona: "alex", model: "gpt-5", schema, instructions: null }, call),
+  ];
+  const header =
+    `import type { ResponseCreateParamsNonStreaming } from "openai/resources/responses/responses";`;
+  const good = [
+    header,
+    ...requests.map((r, i) =>
+      `export const r${i} = ${JSON.stringify(r)} satisfies ResponseCreateParamsNonStreaming;`
+    ),
+  ].join("\n");
+  const checked = await denoCheck(good);
+  assert.ok(checked.ok, `deno check failed:\n${checked.output}\n--- checked module ---\n${good}`);
+
+  // The Chat Completions shape is not the Responses one: the check must catch it.
+  const wrong = [
+    header,
+    `export const w = ${
+      JSON.stringify({ ...requests[0], text: undefined, response_format: requests[0]!.text.format })
+    } satisfies ResponseCreateParamsNonStreaming;`,
+  ].join("\n");
+  const refused = await denoCheck(wrong);
+  assert.equal(refused.ok, false, "deno check accepted response_format");
+  assert.match(refused.output, /response_format/);
 });
