@@ -8,7 +8,7 @@
 
 import type { AnalysisUsage } from "../store/analysis_job.ts";
 import type { AnalysisRequest } from "./request.ts";
-import { type JsonSchema, valueProblems } from "./schema.ts";
+import { type JsonSchema, valueProblems } from "../personas/analysis_schema.ts";
 
 /** What one try came to. */
 export type AnalysisTry =

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { strictSchemaProblems } from "../analysis/schema.ts";
+import { strictSchemaProblems } from "./analysis_schema.ts";
 import { checkText, describe, isRecord, type Report } from "../engines/settings_checks.ts";
 
 const FIELDS = ["schema", "instructions", "model"];

@@ -1,6 +1,7 @@
 /** `/calls/:callSid`: a call's record, live while it runs (fed by the SSE feed, which reconnects). */
 import { $, api, ApiError, fieldError, h, markNav, money, pathId, time } from "./app.js";
 import { transcriptItem } from "./transcript.js";
+import { outcomeList, outcomeStateWords } from "./outcome.js";
 import { callStateWords, durationWords, isOver, statusDetailWords, statusWords } from "./words.js";
 
 /** @typedef {import("../api/types.ts").CallRecord} CallRecord */
@@ -73,6 +74,7 @@ function render() {
   $("latency").textContent = record.latency === null || record.latency === undefined
     ? "—"
     : `${Math.round(record.latency.p50Ms)} / ${Math.round(record.latency.p95Ms)} ms`;
+  renderOutcome();
   const transcript = record.transcript ?? [];
   $("transcript-empty").hidden = transcript.length > 0;
   $("transcript-empty").textContent = ended()
@@ -103,6 +105,29 @@ function render() {
     clock = setInterval(() => $("duration").textContent = durationWords(duration()), 1000);
   }
 }
+
+/** The post-call analysis: where it is, and its fields once done. */
+function renderOutcome() {
+  const outcome = record.outcome ?? null;
+  $("outcome-state").textContent = outcome === null
+    ? "This script declares no analysis."
+    : outcome.state === "done"
+    ? `Filled by ${outcome.model} after the call.`
+    : outcomeStateWords(outcome);
+  $("outcome").hidden = outcome?.result === null || outcome?.result === undefined;
+  $("outcome").replaceChildren(...(outcome?.result ? outcomeList(outcome.result) : []));
+  // The analysis runs after the call: look again until it settles.
+  if (ended() && outcome !== null && (outcome.state === "pending" || outcome.state === "running")) {
+    clearTimeout(outcomeTimer);
+    outcomeTimer = setTimeout(async () => {
+      record = /** @type {CallRecord} */ (await api(`/api/calls/${encodeURIComponent(callSid)}`));
+      render();
+    }, 2000);
+  }
+}
+
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let outcomeTimer;
 
 /** Reloads the whole record (for figures the events do not carry, such as cost). */
 function refreshSoon() {

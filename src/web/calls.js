@@ -1,6 +1,7 @@
 /** `/calls`: past calls, filtered by script, lead, date and how they ended. */
 import { $, api, h, markNav, money, time } from "./app.js";
 import { callStateWords, endWords } from "./words.js";
+import { fieldWords, outcomeStateWords, outcomeValueWords } from "./outcome.js";
 
 /** @typedef {import("../api/types.ts").LeadList} LeadList */
 
@@ -19,6 +20,7 @@ async function load() {
   if (value("f-persona") !== "") query.set("persona", value("f-persona"));
   if (value("f-since") !== "") query.set("since", value("f-since"));
   const { calls } = /** @type {import("../api/types.ts").CallList} */ (await api(`/api/calls?${query}`));
+  $("export").setAttribute("href", `/api/calls.csv?${query}`);
   const lead = leads.find((l) => String(l.id) === value("f-lead"));
   const shown = calls.filter((c) =>
     (lead === undefined || c.to === lead.phone || c.from === lead.phone) &&
@@ -41,6 +43,16 @@ async function load() {
     : shown.length === 0
     ? "No calls match these filters: choose “Any” to see more."
     : `${shown.length} call${shown.length === 1 ? "" : "s"}`;
+  // One column per outcome field of the calls shown (the scripts' analysis schemas).
+  /** @type {string[]} */
+  const fields = [];
+  for (const c of shown) {
+    for (const name of Object.keys(c.outcome?.result ?? {})) if (!fields.includes(name)) fields.push(name);
+  }
+  $("calls-head").replaceChildren(
+    ...["When", "Call", "Script", "Number", "Status", "Cost"].map((name) => h("th", { scope: "col" }, name)),
+    ...fields.map((name) => h("th", { scope: "col", class: "outcome" }, fieldWords(name))),
+  );
   $("calls").replaceChildren(...shown.map((c) =>
     h(
       "tr",
@@ -51,6 +63,14 @@ async function load() {
       cell("Number", c.direction === "browser" ? "this browser" : (c.to || "—")),
       cell("Status", callStateWords(c)),
       cell("Cost", money(c.costUsd)),
+      ...fields.map((name) =>
+        cell(
+          fieldWords(name),
+          c.outcome?.result
+            ? (Object.hasOwn(c.outcome.result, name) ? outcomeValueWords(c.outcome.result[name]) : "")
+            : outcomeStateWords(c.outcome),
+        )
+      ),
     )
   ));
   document.body.dataset.ready = "true";
