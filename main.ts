@@ -95,6 +95,9 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     ...(extras.tap === undefined ? {} : { tap: extras.tap }),
   });
 
+  // A crashed run's calls never said call.ended: their analyses are queued now.
+  parley.analyzeEnded(abandoned);
+
   const watchingPersonas = args.includes("--watch-personas");
   const watcher = watchingPersonas
     ? watchPersonas(config.personasDir, {

@@ -63,6 +63,8 @@ export class AnalysisWorker {
   #stopped = false;
   #ticking: Promise<void> | undefined;
   #again = false;
+  /** Settles once this instance's old claims are back to pending: nothing is claimed before. */
+  #ready: Promise<unknown> = Promise.resolve();
 
   /** Builds the worker; {@linkcode start} starts it. */
   constructor(options: AnalysisWorkerOptions) {
@@ -75,11 +77,21 @@ export class AnalysisWorker {
     this.#off = this.#options.bus.subscribe((event) => {
       if (event.type === "call.ended") this.#track(this.#enqueue(event.callSid));
     });
-    const released = await this.#options.jobs.release(this.#options.instance, this.#now());
+    const release = this.#options.jobs.release(this.#options.instance, this.#now());
+    this.#ready = release.catch(() => 0);
+    const released = await release;
     if (released > 0) {
       this.#options.log.info(`Analysis: ${released} analysis(es) a previous run left unfinished go again`);
     }
     this.#wake();
+  }
+
+  /**
+   * Queues the analyses of calls that ended without a `call.ended` on this bus: the records a crashed
+   * run left open, closed at startup.
+   */
+  enqueueEnded(callSids: readonly string[]): void {
+    for (const callSid of callSids) this.#track(this.#enqueue(callSid));
   }
 
   /** Stops claiming and waits for the analyses under way. */
@@ -99,6 +111,7 @@ export class AnalysisWorker {
       : this.#options.personas.get(record.persona);
     const analysis = persona?.persona.analysis;
     if (persona === undefined || analysis === undefined) return;
+    await this.#ready;
     const spec: AnalysisSpec = {
       persona: persona.id,
       model: analysis.model ?? this.#options.defaultModel,

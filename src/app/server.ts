@@ -117,6 +117,8 @@ export interface Parley {
   drain(): Promise<void>;
   /** Ends every call and waits for the relays to finish. */
   shutdown(): Promise<void>;
+  /** Queues the post-call analyses of calls closed without a `call.ended` (a crashed run's, at startup). */
+  analyzeEnded(callSids: readonly string[]): void;
 }
 
 /**
@@ -261,6 +263,7 @@ export function createParley(options: ParleyOptions): Parley {
     activeCalls: () => relays.size,
     handler: guardRequests(catchUnhandled(route, log), { log }),
     drain: () => admission.drain(),
+    analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),
     async shutdown() {
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);

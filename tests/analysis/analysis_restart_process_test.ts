@@ -101,3 +101,66 @@ Deno.test("a SIGKILL between tries loses nothing: the next start stores the outc
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("a call a SIGKILL cut is analysed at the next start, once its record is closed", async () => {
+  const upstream = FakeRealtimeServer.start();
+  const outcome = { interested: false, meetingDay: null, objections: ["cut off"] };
+  const fake = FakeResponsesServer.start(OPENAI_KEY, () => outcome);
+  const dataDir = await Deno.makeTempDir({ prefix: "parley_analysis_cut_" });
+  let first: ParleyProcess | undefined;
+  let second: ParleyProcess | undefined;
+  try {
+    await withPersonaDir(PERSONAS, async (personasDir) => {
+      const env = {
+        PORT: "0",
+        PUBLIC_BASE_URL,
+        OPENAI_API_KEY: OPENAI_KEY,
+        OPENAI_REALTIME_URL: upstream.url,
+        OPENAI_BASE_URL: fake.baseUrl,
+        TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+        API_TOKEN,
+        DATA_DIR: dataDir,
+        PERSONAS_DIR: personasDir,
+        DEFAULT_PERSONA: "lead",
+        INBOUND_PERSONA: "lead",
+        INSTANCE_ID: "analysis-1",
+      };
+      first = await spawnParley("start", env);
+      const port = await listeningPort(first);
+      const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
+        persona: "lead",
+      });
+      call.start({ persona: "lead" });
+      const session = await upstream.session(0);
+      await session.waitFor("response.create");
+      // Reading the record writes what is queued: once it answers, the call is on disk.
+      const live = await fetch(`http://127.0.0.1:${port}/api/calls/${call.callSid}`, {
+        headers: { authorization: `Bearer ${API_TOKEN}` },
+      });
+      assert.equal((await live.json()).persona, "lead");
+      first.child.kill("SIGKILL");
+      await first.child.status;
+      await call.closed;
+      assert.equal(fake.requests.length, 0, "no analysis of a call still running");
+
+      second = await spawnParley("start", env);
+      const port2 = await listeningPort(second);
+      await within(second.stdout.waitFor(/Analysis done: CallSid=CA\w+/), "the cut call's outcome", 10_000);
+      const record = await (await fetch(`http://127.0.0.1:${port2}/api/calls/${call.callSid}`, {
+        headers: { authorization: `Bearer ${API_TOKEN}` },
+      })).json();
+      assert.equal(record.endReason, "server_crashed");
+      assert.equal(record.outcome.state, "done");
+      assert.deepEqual(record.outcome.result, outcome);
+      assert.match(JSON.stringify(fake.requests[0]!.body!.input), /Ended: server_crashed/);
+      second.child.kill("SIGTERM");
+      assert.equal((await second.child.status).code, 0);
+    });
+  } finally {
+    if (first !== undefined) await reap(first);
+    if (second !== undefined) await reap(second);
+    await fake.close();
+    await upstream.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
