@@ -143,3 +143,27 @@ Deno.test("a restart between tries still ends with the outcome stored", async ()
     }
   });
 });
+
+Deno.test("8 tries that all meet a 5xx end in a failure recorded with the last reason", async () => {
+  const failures = Array.from({ length: 8 }, () => ({ status: 500, retryAfterMs: 5 }));
+  await withRig(
+    failures,
+    { interested: true, meetingDay: null, objections: [] },
+    async (fake, dir, dataDir) => {
+      const rig = await startParley(dir, dataDir, fake);
+      try {
+        const callSid = await runCall(rig.t);
+        const analyzed = await rig.t.waitForEvent("call.analyzed");
+        assert.equal(analyzed.state, "failed");
+        assert.equal(fake.requests.length, 8);
+        const record = await getJson(`${rig.t.origin}/api/calls/${callSid}`);
+        assert.equal(record.outcome.state, "failed");
+        assert.equal(record.outcome.attempts, 8);
+        assert.match(record.outcome.error, /^500 The server had an error .* \(after 8 tries\)$/);
+        assert.equal(fake.failures.length, 0);
+      } finally {
+        await rig.close();
+      }
+    },
+  );
+});
