@@ -24,6 +24,8 @@ export interface ResponsesEndpoint {
   /** Longest wait for an answer, ms. @default 120000 */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** Aborts a request under way (shutdown): it comes back as a retry. */
+  signal?: AbortSignal;
 }
 
 /** Asks once; never throws for what the network or the API does. */
@@ -37,7 +39,9 @@ export async function tryAnalysis(
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${endpoint.apiKey}` },
       body: JSON.stringify(request),
-      signal: AbortSignal.timeout(endpoint.timeoutMs ?? 120_000),
+      signal: endpoint.signal === undefined
+        ? AbortSignal.timeout(endpoint.timeoutMs ?? 120_000)
+        : AbortSignal.any([endpoint.signal, AbortSignal.timeout(endpoint.timeoutMs ?? 120_000)]),
     });
   } catch (error) {
     return {

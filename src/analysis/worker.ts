@@ -61,6 +61,8 @@ export class AnalysisWorker {
   #off: (() => void) | undefined;
   #running = new Set<Promise<void>>();
   #stopped = false;
+  /** Aborted by {@linkcode stop}: requests under way end at once (the claim goes back at the next start). */
+  readonly #abort = new AbortController();
   #ticking: Promise<void> | undefined;
   #again = false;
   /** Settles once this instance's old claims are back to pending: nothing is claimed before. */
@@ -97,6 +99,7 @@ export class AnalysisWorker {
   /** Stops claiming and waits for the analyses under way. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#abort.abort();
     clearTimeout(this.#timer);
     this.#off?.();
     await this.#ticking;
@@ -187,7 +190,7 @@ export class AnalysisWorker {
       return;
     }
     const request = buildAnalysisRequest(job.spec, record);
-    const result = await tryAnalysis(this.#options.endpoint, request);
+    const result = await tryAnalysis({ ...this.#options.endpoint, signal: this.#abort.signal }, request);
     if (this.#stopped && result.kind === "retry") return; // put back at the next start
     const at = this.#now();
     if (result.kind === "done") {

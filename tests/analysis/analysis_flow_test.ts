@@ -9,7 +9,22 @@
  */
 
 import assert from "node:assert/strict";
-import { ANALYSIS_COST, AUTH, getJson, runCall, SCHEMA, startParley, withRig } from "./_analysis_rig.ts";
+import {
+  ANALYSIS_COST,
+  API_TOKEN,
+  AUTH,
+  getJson,
+  PERSONAS,
+  runCall,
+  SCHEMA,
+  startParley,
+  withRig,
+} from "./_analysis_rig.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
+import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
+import { openSqliteStore } from "../../src/store/sqlite/store.ts";
+import { withPersonaDir } from "../personas/_persona_dir.ts";
 
 Deno.test("two 429s, then the outcome: stored, priced, in the record, the list and the CSV", async () => {
   const outcome = { interested: true, meetingDay: "Tuesday", objections: [] };
@@ -166,4 +181,48 @@ Deno.test("8 tries that all meet a 5xx end in a failure recorded with the last r
       }
     },
   );
+});
+
+Deno.test("shutdown does not wait for an analysis the API is slow to answer", async () => {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => release = resolve);
+  let asked!: () => void;
+  const reached = new Promise<void>((resolve) => asked = resolve);
+  const silent = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    await request.body?.cancel();
+    asked();
+    await held;
+    return new Response("late", { status: 503 });
+  });
+  const dataDir = await Deno.makeTempDir({ prefix: "parley_analysis_slow_" });
+  try {
+    await withPersonaDir(PERSONAS, async (dir) => {
+      const store = openSqliteStore(callDatabasePath(dataDir), { instance: "analysis-test" });
+      const t = await startTestParley({
+        personasDir: dir,
+        env: {
+          DEFAULT_PERSONA: "lead",
+          API_TOKEN,
+          OPENAI_BASE_URL: `http://127.0.0.1:${silent.addr.port}/v1`,
+        },
+        shared: store,
+      });
+      try {
+        await runCall(t);
+        await within(reached, "the analysis request");
+      } finally {
+        await within(t.close(), "the shutdown, with the request still unanswered", 5_000);
+        store.close();
+      }
+      const reopened = openSqliteStore(callDatabasePath(dataDir), { instance: "x" });
+      const callSid = t.events.find((e) => e.type === "call.ended")!.callSid;
+      const job = await reopened.analyses!.get(callSid);
+      reopened.close();
+      assert.equal(job?.state, "running", "left claimed: the next start of this instance puts it back");
+    });
+  } finally {
+    release();
+    await silent.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });
