@@ -15,6 +15,8 @@ import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
 import { endUnderWatcher } from "./src/dev_watch.ts";
 import { createParley } from "./src/app/server.ts";
 import type { FrameTap } from "./src/relay/frame_tap.ts";
+import { RecordingsDir } from "./src/recordings/recordings_dir.ts";
+import { keepRecordingsFor } from "./src/recordings/retention.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
@@ -66,6 +68,17 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
         `${abandoned.slice(0, 5).join(", ")}${abandoned.length > 5 ? ", …" : ""}`,
     );
   }
+  const recordings = new RecordingsDir(config.recordingsDir);
+  const repaired = await recordings.repair();
+  if (repaired.length > 0) {
+    log.warn(
+      `Repaired ${repaired.length} recording(s) the previous run left unfinished (crash or kill), ` +
+        `marked "repaired": ${repaired.slice(0, 5).join(", ")}${repaired.length > 5 ? ", …" : ""}`,
+    );
+  }
+  const stopRetention = config.recordingRetentionDays === undefined
+    ? undefined
+    : keepRecordingsFor(recordings, config.recordingRetentionDays, log);
   let server: ResilientServer | undefined;
   const parley = createParley({
     config,
@@ -81,6 +94,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     prices,
     listenerHealth: () => server?.health(),
     ...(extras.tap === undefined ? {} : { tap: extras.tap }),
+    recordings,
   });
 
   const watchingPersonas = args.includes("--watch-personas");
@@ -146,11 +160,13 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   } catch (error) {
     // Taken between the check and now: the same one line as the check gives.
     watcher?.close();
+    stopRetention?.();
     store.close();
     return fail(portProblem(config.port, error, config.host));
   }
 
   const report = await stopped;
+  stopRetention?.();
   watcher?.close();
   await server!.shutdown();
   store.close();

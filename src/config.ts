@@ -7,6 +7,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
 import { modelProblem } from "./engines/registry.ts";
@@ -19,6 +20,7 @@ import {
   parsePersonaId,
   parsePort,
   parsePublicBaseUrl,
+  parseRetentionDays,
   parseSwitch,
   parseWebSocketUrl,
   tryUrl,
@@ -52,6 +54,8 @@ export const ENV_VARIABLES = [
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
   "INSTANCE_ID",
+  "RECORDINGS_DIR",
+  "RECORDING_RETENTION_DAYS",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -119,6 +123,10 @@ export interface ParleyConfig {
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
    */
   sessionRolloverMinutes: number;
+  /** Folder of call recordings (personas with `record: true`). @default DATA_DIR/recordings */
+  recordingsDir: string;
+  /** Recordings older than this many days are deleted (at startup, then daily); undefined keeps them. */
+  recordingRetentionDays: number | undefined;
 }
 
 /** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
@@ -260,6 +268,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
 
   const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
   const maxConcurrentCalls = parseCount("MAX_CONCURRENT_CALLS", text("MAX_CONCURRENT_CALLS"), 100, problems);
+  const recordingRetentionDays = parseRetentionDays(text("RECORDING_RETENTION_DAYS"), problems);
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
   const sessionRolloverMinutes = parseMinutes(
     "SESSION_ROLLOVER_MINUTES",
@@ -294,6 +303,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     defaultPersona,
     inboundPersona,
     dataDir: text("DATA_DIR") ?? "./data",
+    recordingsDir: text("RECORDINGS_DIR") ?? join(text("DATA_DIR") ?? "./data", "recordings"),
+    recordingRetentionDays,
     instanceId,
     metricsPublic,
     pricesJson,

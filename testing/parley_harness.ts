@@ -21,6 +21,7 @@ import type { CallStore } from "../src/store/sqlite/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../src/store/sqlite/leads.ts";
 import type { FrameTap } from "../src/relay/frame_tap.ts";
+import type { RecordingsDir } from "../src/recordings/recordings_dir.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -70,6 +71,8 @@ export interface TestParleyOptions {
   leads?: LeadStore;
   /** Observers of every call's audio. */
   tap?: FrameTap;
+  /** Where personas with `record: true` record their calls. */
+  recordings?: RecordingsDir;
 }
 
 /** A running test server. */
@@ -170,6 +173,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.tap === undefined ? {} : { tap: options.tap }),
+    ...(options.recordings === undefined ? {} : { recordings: options.recordings }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

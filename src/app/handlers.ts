@@ -34,6 +34,8 @@ import { engineForModel } from "../engines/voices.ts";
 import type { AfterStreamDecisions, CallRecords, Leads } from "../store/ports.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
+import type { RecordingsDir } from "../recordings/recordings_dir.ts";
+import { createRecordingHandler } from "../api/recording_route.ts";
 import type { RouteHandler } from "./router.ts";
 
 /** What the handlers are built from. */
@@ -57,6 +59,8 @@ export interface HandlerParts {
   afterStream?: AfterStreamDecisions;
   /** The leads, if leads are kept. */
   leads?: Leads;
+  /** The call recordings, if any persona records. */
+  recordings?: RecordingsDir;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
@@ -173,6 +177,9 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     listCalls: records?.listCalls ?? noRecords,
     getCall: records?.getCall ?? noRecords,
     callEvents: records?.callEvents ?? noRecords,
+    callRecording: parts.recordings === undefined
+      ? () => jsonError(404, "This server keeps no recordings")
+      : createRecordingHandler(parts.recordings),
     hangUp: createHangUpHandler({
       config,
       log,

@@ -11,6 +11,8 @@ import { Admission } from "../calls/admission.ts";
 import type { CallHub, RelayCounters } from "../calls/call_events.ts";
 import { LiveRelays } from "../relay/live_relays.ts";
 import type { FrameTap } from "../relay/frame_tap.ts";
+import type { RecordingsDir } from "../recordings/recordings_dir.ts";
+import { bothTaps, recordingTap } from "../recordings/recording_tap.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -80,6 +82,8 @@ export interface ParleyOptions {
   prewarmTtlMs?: number;
   /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
   tap?: FrameTap;
+  /** Where calls of personas with `record: true` are recorded, and served from. */
+  recordings?: RecordingsDir;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -153,6 +157,8 @@ export function createParley(options: ParleyOptions): Parley {
     }),
   });
   const offAdmission = hub.subscribe(admission.listener);
+  const recordings = options.recordings;
+  const tap = bothTaps(options.tap, recordings && recordingTap(recordings, personas, log));
   const relays = new LiveRelays(
     {
       engineFor,
@@ -166,7 +172,7 @@ export function createParley(options: ParleyOptions): Parley {
       sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
       ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
-      ...(options.tap === undefined ? {} : { tap: options.tap }),
+      ...(tap === undefined ? {} : { tap }),
     },
     hub,
     admission,
@@ -193,6 +199,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(recordings === undefined ? {} : { recordings }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
   });

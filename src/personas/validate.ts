@@ -35,6 +35,8 @@ const PERSONA_FIELDS: { [K in keyof Persona]-?: true } = {
   voice: true,
   instructions: true,
   greeting: true,
+  record: true,
+  recordingDisclosure: true,
   vad: true,
   interruptions: true,
   fallbackMessage: true,
@@ -128,6 +130,7 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
     "write the instruction for the first response, or remove the field",
     report,
   );
+  checkRecording(value, report);
   checkText(value.fallbackMessage, "fallbackMessage", "write what Twilio says, or remove the field", report);
   checkText(value.model, "model", MODEL_FIX, report);
   const unserved = named === undefined ? undefined : modelProblem(named);
@@ -188,6 +191,22 @@ function checkInstructions(instructions: unknown, engine: EngineDefinition, repo
   } else {
     const problem = engine.personaRules.instructionsProblem(instructions);
     if (problem !== undefined) report("instructions", problem);
+  }
+}
+
+/** `record` is a boolean; `recordingDisclosure` a line said in a greeting of a recorded call. */
+function checkRecording(value: Record<string, unknown>, report: Report): void {
+  if (value.record !== undefined && typeof value.record !== "boolean") {
+    report("record", `${describe(value.record)} is not true or false; use record: true to record calls`);
+  }
+  const disclosure = value.recordingDisclosure;
+  if (disclosure === undefined) return;
+  if (typeof disclosure !== "string" || disclosure.trim() === "") {
+    report("recordingDisclosure", `${describe(disclosure)} is not a line of text; write what the agent says`);
+  } else if (value.record !== true) {
+    report("recordingDisclosure", "is set but record is not true; add record: true, or remove the line");
+  } else if (value.greeting === undefined) {
+    report("recordingDisclosure", "needs a greeting (the agent says it first); add a greeting");
   }
 }
 
