@@ -8,7 +8,6 @@
  */
 
 import { jsonError } from "../http/responses.ts";
-import type { RouteHandler } from "../app/router.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
 
 /** A byte range of a file of `size` bytes, inclusive. */
@@ -37,7 +36,9 @@ export function parseRange(header: string | null, size: number): ByteRange | "un
 }
 
 /** The recording route's handler, reading recordings from `recordings`. */
-export function createRecordingHandler(recordings: RecordingsDir): RouteHandler {
+export function createRecordingHandler(
+  recordings: RecordingsDir,
+): (request: Request, context: { params: Record<string, string> }) => Promise<Response> {
   return async (request, { params }) => {
     const callSid = decodeURIComponent(params.callSid ?? "");
     const info = await recordings.info(callSid);

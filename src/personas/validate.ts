@@ -35,8 +35,6 @@ const PERSONA_FIELDS: { [K in keyof Persona]-?: true } = {
   voice: true,
   instructions: true,
   greeting: true,
-  record: true,
-  recordingDisclosure: true,
   vad: true,
   interruptions: true,
   fallbackMessage: true,
@@ -55,6 +53,8 @@ const PERSONA_FIELDS: { [K in keyof Persona]-?: true } = {
   dtmf: true,
   keypad: true,
   voicemail: true,
+  record: true,
+  recordingDisclosure: true,
 };
 
 const PERSONA_FIELD_NAMES: readonly (keyof Persona)[] = Object.keys(PERSONA_FIELDS) as (keyof Persona)[];

@@ -185,7 +185,7 @@ Deno.test("validatePersona rejects unknown fields, suggesting the closest known 
   await t.step("a name like no known field, listing the known ones", () => {
     assert.deepEqual(problemsOf({ colour: "blue" }), [
       `${FILE}: colour: unknown field; known fields are voice, instructions, greeting, vad, interruptions, ` +
-      "fallbackMessage, model, reasoning, maxOutputTokens, maxCallMinutes, transcriptionModel, noiseReduction, description, prewarm, tools, endCall, transfer, transferFailedMessage, dtmf, keypad, voicemail",
+      "fallbackMessage, model, reasoning, maxOutputTokens, maxCallMinutes, transcriptionModel, noiseReduction, description, prewarm, tools, endCall, transfer, transferFailedMessage, dtmf, keypad, voicemail, record, recordingDisclosure",
     ]);
   });
   await t.step("temperature, which the GA Realtime API does not have", () => {
