@@ -1,6 +1,7 @@
 /** `/calls/:callSid`: a call's record, live while it runs (fed by the SSE feed, which reconnects). */
 import { $, api, ApiError, fieldError, h, markNav, money, pathId, time } from "./app.js";
 import { transcriptItem } from "./transcript.js";
+import { placeLines, showRecording } from "./recording_player.js";
 import { callStateWords, durationWords, isOver, statusDetailWords, statusWords } from "./words.js";
 
 /** @typedef {import("../api/types.ts").CallRecord} CallRecord */
@@ -78,7 +79,9 @@ function render() {
   $("transcript-empty").textContent = ended()
     ? "Nothing was said on this call."
     : "Nothing has been said yet.";
-  $("transcript").replaceChildren(...transcript.map((line) => transcriptItem(line)));
+  const items = transcript.map((line) => transcriptItem(line));
+  placeLines(items, transcript, record.startedAt ?? null);
+  $("transcript").replaceChildren(...items);
   const turns = record.turns ?? [];
   $("turns-empty").hidden = turns.length > 0;
   $("turns-empty").textContent = ended()
@@ -137,6 +140,7 @@ function follow() {
     feed?.close();
     $("feed").textContent = "";
     refreshSoon();
+    showCallRecording();
   });
 }
 
@@ -163,6 +167,16 @@ $("hangup").addEventListener("click", async () => {
   }
 });
 
+/** The recording, once the call has ended (if its persona records). */
+async function showCallRecording() {
+  await showRecording(callSid, {
+    section: $("recording"),
+    player: /** @type {HTMLAudioElement} */ ($("player")),
+    state: $("recording-state"),
+    list: $("transcript"),
+  }).catch(() => false);
+}
+
 async function load() {
   try {
     record = /** @type {CallRecord} */ (await api(`/api/calls/${encodeURIComponent(callSid)}`));
@@ -186,6 +200,7 @@ async function load() {
   }
   render();
   if (!ended()) follow();
+  else await showCallRecording();
   if (record.parameters.voice === undefined && record.persona !== null) {
     const persona = /** @type {PersonaSummary | undefined} */ (
       await api(`/api/personas/${encodeURIComponent(record.persona)}`).catch(() => undefined)
