@@ -9,6 +9,7 @@
 
 import { jsonError } from "../http/responses.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
+import type { RecordingSummary } from "./types.ts";
 
 /** A byte range of a file of `size` bytes, inclusive. */
 interface ByteRange {
@@ -95,4 +96,19 @@ function sliceOf(file: Deno.FsFile, length: number): ReadableStream<Uint8Array> 
       file.close();
     },
   });
+}
+
+/** How `GET /api/calls/:callSid` describes a call's recording in `recordings` (undefined: none). */
+export function recordingSummaryOf(
+  recordings: RecordingsDir,
+): (callSid: string) => Promise<RecordingSummary | undefined> {
+  return async (callSid) => {
+    const info = await recordings.info(callSid);
+    if (info === undefined) return undefined;
+    return {
+      state: info.state,
+      durationMs: info.durationMs,
+      url: `/api/calls/${encodeURIComponent(callSid)}/recording`,
+    };
+  };
 }

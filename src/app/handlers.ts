@@ -35,7 +35,7 @@ import type { AfterStreamDecisions, CallRecords, Leads } from "../store/ports.ts
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
-import { createRecordingHandler } from "../api/recording_route.ts";
+import { createRecordingHandler, recordingSummaryOf } from "../api/recording_route.ts";
 import type { RouteHandler } from "./router.ts";
 
 /** What the handlers are built from. */
@@ -100,9 +100,12 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     log,
     ...(parts.afterStream === undefined ? {} : { store: parts.afterStream }),
   });
-  const records = parts.store === undefined
-    ? undefined
-    : createCallRecordsHandlers({ store: parts.store, hub, signal: parts.shutdownSignal });
+  const records = parts.store === undefined ? undefined : createCallRecordsHandlers({
+    store: parts.store,
+    hub,
+    signal: parts.shutdownSignal,
+    ...(parts.recordings === undefined ? {} : { recordingOf: recordingSummaryOf(parts.recordings) }),
+  });
   const noRecords = () => jsonError(503, "Call records are not kept by this server");
   const leads = parts.leads === undefined ? undefined : createLeadsHandlers(parts.leads);
   const noLeads = async (request: Request) => {

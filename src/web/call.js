@@ -100,6 +100,12 @@ function render() {
       return h("li", {}, `${time(s.at)}: ${statusWords(s.status)}${detail === "" ? "" : ` (${detail})`}`);
     }),
   );
+  showRecording(record.recording, {
+    section: $("recording"),
+    player: /** @type {HTMLAudioElement} */ ($("player")),
+    state: $("recording-state"),
+    list: $("transcript"),
+  });
   $("hangup").hidden = ended();
   if (ended()) clearInterval(clock);
   else if (clock === undefined && record.startedAt !== null) {
@@ -140,7 +146,6 @@ function follow() {
     feed?.close();
     $("feed").textContent = "";
     refreshSoon();
-    showCallRecording();
   });
 }
 
@@ -167,16 +172,6 @@ $("hangup").addEventListener("click", async () => {
   }
 });
 
-/** The recording, once the call has ended (if its persona records). */
-async function showCallRecording() {
-  await showRecording(callSid, {
-    section: $("recording"),
-    player: /** @type {HTMLAudioElement} */ ($("player")),
-    state: $("recording-state"),
-    list: $("transcript"),
-  }).catch(() => false);
-}
-
 async function load() {
   try {
     record = /** @type {CallRecord} */ (await api(`/api/calls/${encodeURIComponent(callSid)}`));
@@ -200,7 +195,6 @@ async function load() {
   }
   render();
   if (!ended()) follow();
-  else await showCallRecording();
   if (record.parameters.voice === undefined && record.persona !== null) {
     const persona = /** @type {PersonaSummary | undefined} */ (
       await api(`/api/personas/${encodeURIComponent(record.persona)}`).catch(() => undefined)

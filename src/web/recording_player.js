@@ -5,21 +5,19 @@
  */
 
 /**
- * Shows the recording of `callSid` in `section`'s `<audio>` if the call has one (a one-byte range
- * request asks); the lines of `list` with a `data-offset` (seconds into the call) seek it.
- * @param {string} callSid
+ * Shows `recording` (the call record's) in `section`'s `<audio>`, once it is complete or repaired; the
+ * lines of `list` with a `data-offset` (seconds into the call) seek it.
+ * @param {import("../api/types.ts").RecordingSummary | null | undefined} recording
  * @param {{ section: HTMLElement, player: HTMLAudioElement, state: HTMLElement, list: HTMLElement }} parts
- * @returns {Promise<boolean>} whether there is a recording
+ * @returns {boolean} whether it is shown
  */
-export async function showRecording(callSid, { section, player, state, list }) {
-  const url = `/api/calls/${encodeURIComponent(callSid)}/recording`;
-  const probe = await fetch(url, { headers: { Range: "bytes=0-0" }, credentials: "same-origin" });
-  await probe.body?.cancel();
-  if (probe.status !== 206 && probe.status !== 200) return false;
-  state.textContent = probe.headers.get("X-Recording-State") === "repaired"
+export function showRecording(recording, { section, player, state, list }) {
+  if (recording === null || recording === undefined || recording.state === "recording") return false;
+  if (player.getAttribute("src") === recording.url) return true;
+  state.textContent = recording.state === "repaired"
     ? "Repaired after a server crash: it ends where the server stopped."
     : "Left: the caller. Right: the agent, as the caller heard it. Click a line to hear it.";
-  player.src = url;
+  player.src = recording.url;
   section.hidden = false;
   list.classList.add("seekable");
   list.addEventListener("click", (event) => {
