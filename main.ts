@@ -17,6 +17,7 @@ import { createParley } from "./src/app/server.ts";
 import type { FrameTap } from "./src/relay/frame_tap.ts";
 import { RecordingsDir } from "./src/recordings/recordings_dir.ts";
 import { keepRecordingsFor } from "./src/recordings/retention.ts";
+import { S3Recordings } from "./src/recordings/s3_recordings.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
@@ -54,7 +55,15 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     throw error;
   }
   const { config, personas, store, databasePath, prices } = prepared!;
-  const log = createLogger({ secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken] });
+  const log = createLogger({
+    secrets: [
+      config.openaiApiKey,
+      config.twilioAuthToken,
+      config.apiToken,
+      config.recordingsS3?.secretAccessKey,
+      config.recordingsS3?.sessionToken,
+    ],
+  });
   storeReports.log = log;
 
   const abandoned = await store.calls.closeAbandonedRecords(
@@ -76,6 +85,13 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
         `marked "repaired": ${repaired.slice(0, 5).join(", ")}${repaired.length > 5 ? ", …" : ""}`,
     );
   }
+  const bucket = config.recordingsS3 === undefined
+    ? undefined
+    : new S3Recordings(config.recordingsS3, recordings, log);
+  if (bucket !== undefined) {
+    recordings.onFinished = (info) => void bucket.upload(info);
+    await bucket.uploadPending();
+  }
   const stopRetention = config.recordingRetentionDays === undefined
     ? undefined
     : keepRecordingsFor(recordings, config.recordingRetentionDays, log);
@@ -95,6 +111,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     listenerHealth: () => server?.health(),
     ...(extras.tap === undefined ? {} : { tap: extras.tap }),
     recordings,
+    ...(bucket === undefined ? {} : { recordingSource: bucket }),
   });
 
   const watchingPersonas = args.includes("--watch-personas");

@@ -8,6 +8,7 @@
  */
 
 import { join } from "node:path";
+import { parseRecordingsS3, type S3Settings } from "./recordings_config.ts";
 import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
 import { modelProblem } from "./engines/registry.ts";
@@ -56,6 +57,11 @@ export const ENV_VARIABLES = [
   "INSTANCE_ID",
   "RECORDINGS_DIR",
   "RECORDING_RETENTION_DAYS",
+  "RECORDINGS_S3_URL",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_REGION",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -127,6 +133,8 @@ export interface ParleyConfig {
   recordingsDir: string;
   /** Recordings older than this many days are deleted (at startup, then daily); undefined keeps them. */
   recordingRetentionDays: number | undefined;
+  /** The bucket recordings are kept in (`RECORDINGS_S3_URL` and `AWS_*`), or undefined: the folder only. */
+  recordingsS3: S3Settings | undefined;
 }
 
 /** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
@@ -269,6 +277,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
   const maxConcurrentCalls = parseCount("MAX_CONCURRENT_CALLS", text("MAX_CONCURRENT_CALLS"), 100, problems);
   const recordingRetentionDays = parseRetentionDays(text("RECORDING_RETENTION_DAYS"), problems);
+  const recordingsS3 = parseRecordingsS3(text, problems);
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
   const sessionRolloverMinutes = parseMinutes(
     "SESSION_ROLLOVER_MINUTES",
@@ -305,6 +314,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     dataDir: text("DATA_DIR") ?? "./data",
     recordingsDir: text("RECORDINGS_DIR") ?? join(text("DATA_DIR") ?? "./data", "recordings"),
     recordingRetentionDays,
+    recordingsS3,
     instanceId,
     metricsPublic,
     pricesJson,

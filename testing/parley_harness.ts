@@ -22,6 +22,7 @@ import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../src/store/sqlite/leads.ts";
 import type { FrameTap } from "../src/relay/frame_tap.ts";
 import type { RecordingsDir } from "../src/recordings/recordings_dir.ts";
+import type { RecordingSource } from "../src/recordings/serve_wav.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -73,6 +74,8 @@ export interface TestParleyOptions {
   tap?: FrameTap;
   /** Where personas with `record: true` record their calls. */
   recordings?: RecordingsDir;
+  /** Where recordings are served from (a bucket). @default the `recordings` folder */
+  recordingSource?: RecordingSource;
 }
 
 /** A running test server. */
@@ -174,6 +177,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.tap === undefined ? {} : { tap: options.tap }),
     ...(options.recordings === undefined ? {} : { recordings: options.recordings }),
+    ...(options.recordingSource === undefined ? {} : { recordingSource: options.recordingSource }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

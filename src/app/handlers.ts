@@ -34,7 +34,7 @@ import { engineForModel } from "../engines/voices.ts";
 import type { AfterStreamDecisions, CallRecords, Leads } from "../store/ports.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
-import type { RecordingsDir } from "../recordings/recordings_dir.ts";
+import type { RecordingSource } from "../recordings/serve_wav.ts";
 import { createRecordingHandler, recordingSummaryOf } from "../api/recording_route.ts";
 import type { RouteHandler } from "./router.ts";
 
@@ -59,8 +59,8 @@ export interface HandlerParts {
   afterStream?: AfterStreamDecisions;
   /** The leads, if leads are kept. */
   leads?: Leads;
-  /** The call recordings, if any persona records. */
-  recordings?: RecordingsDir;
+  /** Where the call recordings are read. */
+  recordings?: RecordingSource;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */

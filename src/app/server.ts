@@ -12,6 +12,7 @@ import type { CallHub, RelayCounters } from "../calls/call_events.ts";
 import { LiveRelays } from "../relay/live_relays.ts";
 import type { FrameTap } from "../relay/frame_tap.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
+import { folderSource, type RecordingSource } from "../recordings/serve_wav.ts";
 import { bothTaps, recordingTap } from "../recordings/recording_tap.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
@@ -82,8 +83,10 @@ export interface ParleyOptions {
   prewarmTtlMs?: number;
   /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
   tap?: FrameTap;
-  /** Where calls of personas with `record: true` are recorded, and served from. */
+  /** Where calls of personas with `record: true` are recorded (and served from, by default). */
   recordings?: RecordingsDir;
+  /** Where recordings are served from (the folder and a bucket). @default the `recordings` folder */
+  recordingSource?: RecordingSource;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -199,7 +202,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
-    ...(recordings === undefined ? {} : { recordings }),
+    ...(recordings === undefined ? {} : { recordings: options.recordingSource ?? folderSource(recordings) }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
   });

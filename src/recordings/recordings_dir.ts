@@ -41,6 +41,9 @@ export class RecordingsDir {
   readonly dir: string;
   readonly #now: () => number;
 
+  /** Hears each recording finished (complete, or repaired at startup): the S3 upload. */
+  onFinished: ((info: RecordingInfo) => void) | undefined;
+
   /** Recordings kept in `dir`; `now` gives epoch ms (tests). */
   constructor(dir: string, now: () => number = Date.now) {
     this.dir = dir;
@@ -76,7 +79,9 @@ export class RecordingsDir {
         } finally {
           file.close();
         }
-        this.#writeInfo({ ...info, state: "complete", durationMs: Math.round(durationMs) });
+        const done: RecordingInfo = { ...info, state: "complete", durationMs: Math.round(durationMs) };
+        this.#writeInfo(done);
+        this.onFinished?.(done);
       },
     };
   }
@@ -114,6 +119,22 @@ export class RecordingsDir {
     return repaired;
   }
 
+  /** Every recording that is complete or repaired, oldest CallSid first. */
+  async finished(): Promise<RecordingInfo[]> {
+    const found: RecordingInfo[] = [];
+    for (const callSid of await this.#callSids()) {
+      const info = await this.info(callSid);
+      if (info !== undefined && info.state !== "recording") found.push(info);
+    }
+    return found;
+  }
+
+  /** Removes a recording's files (after it was stored elsewhere). */
+  async remove(callSid: string): Promise<void> {
+    await Deno.remove(this.wavPath(callSid)).catch(ignoreNotFound);
+    await Deno.remove(this.#infoPath(callSid)).catch(ignoreNotFound);
+  }
+
   /**
    * Deletes the recordings started more than `days` days ago (not one still recording). Returns the
    * CallSids deleted.
@@ -124,8 +145,7 @@ export class RecordingsDir {
     for (const callSid of await this.#callSids()) {
       const info = await this.info(callSid);
       if (info === undefined || info.state === "recording" || info.startedAt >= cutoff) continue;
-      await Deno.remove(this.wavPath(callSid)).catch(ignoreNotFound);
-      await Deno.remove(this.#infoPath(callSid)).catch(ignoreNotFound);
+      await this.remove(callSid);
       deleted.push(callSid);
     }
     return deleted;

@@ -87,3 +87,33 @@ Deno.test("the retention sweep deletes recordings older than the days given, nev
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("RECORDINGS_S3_URL needs a bucket URL and AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, each named", () => {
+  const base = { OPENAI_API_KEY: "sk-settings-0123456789", PUBLIC_BASE_URL: "https://parley.test" };
+  assert.equal(checkConfig(base).config.recordingsS3, undefined, "the folder only by default");
+  const ok = checkConfig({
+    ...base,
+    RECORDINGS_S3_URL: "s3://calls/parley",
+    AWS_ACCESS_KEY_ID: "AKIAEXAMPLE",
+    AWS_SECRET_ACCESS_KEY: "secret-example",
+    AWS_REGION: "eu-west-3",
+  });
+  assert.deepEqual(ok.problems, []);
+  assert.deepEqual(ok.config.recordingsS3, {
+    url: "https://s3.eu-west-3.amazonaws.com/calls/parley",
+    accessKeyId: "AKIAEXAMPLE",
+    secretAccessKey: "secret-example",
+    region: "eu-west-3",
+  });
+  const { problems } = checkConfig({ ...base, RECORDINGS_S3_URL: "ftp://calls" });
+  assert.ok(
+    problems.some((p) => p.startsWith('RECORDINGS_S3_URL: "ftp://calls" is not a bucket URL')),
+    problems.join("\n"),
+  );
+  assert.ok(
+    problems.some((p) =>
+      p.startsWith("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: not set, and RECORDINGS_S3_URL needs them")
+    ),
+    problems.join("\n"),
+  );
+});
