@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { checkConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { validatePersona } from "../../src/personas/validate.ts";
