@@ -44,6 +44,34 @@ const MAX_AHEAD_SAMPLES = 10 * 60 * SAMPLE_RATE;
 
 /** μ-law byte → linear sample, as a table (the recorder decodes every byte of the call). */
 const MULAW_TABLE = Int16Array.from({ length: 256 }, (_, byte) => decodeMulawSample(byte));
+/** Base64 character code → its 6 bits (the payloads are decoded straight into samples, no string). */
+const BASE64 = (() => {
+  const table = new Uint8Array(128);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i;
+  return table;
+})();
+
+/** Bytes a base64 string of `length` characters ending in `padding` "=" holds. */
+function base64Bytes(payload: string): number {
+  const n = payload.length;
+  const padding = n === 0
+    ? 0
+    : payload.charCodeAt(n - 1) !== 61
+    ? 0
+    : payload.charCodeAt(n - 2) === 61
+    ? 2
+    : 1;
+  return (n >> 2) * 3 - padding;
+}
+
+/** WAV is little-endian: on a big-endian machine the samples' bytes are swapped before writing. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function swapBytes(samples: Int16Array): void {
+  const view = new DataView(samples.buffer);
+  for (let i = 0; i < samples.length; i++) view.setInt16(i * 2, samples[i]!, true);
+}
 
 /** One channel's not-yet-written samples: index 0 is the recorder's `written` position. */
 class PendingChannel {
@@ -64,11 +92,19 @@ class PendingChannel {
 
   /** Writes base64 μ-law `payload` at absolute sample `at`. */
   put(written: number, at: number, payload: string): void {
-    const text = atob(payload);
-    this.reserve(written, at + text.length);
-    const offset = at - written;
-    for (let i = 0; i < text.length; i++) this.samples[offset + i] = MULAW_TABLE[text.charCodeAt(i)]!;
-    this.end = Math.max(this.end, at + text.length);
+    const count = base64Bytes(payload);
+    this.reserve(written, at + count);
+    const samples = this.samples;
+    let o = at - written;
+    const end = o + count;
+    for (let i = 0; i + 3 < payload.length && o < end; i += 4) {
+      const bits = (BASE64[payload.charCodeAt(i)]! << 18) | (BASE64[payload.charCodeAt(i + 1)]! << 12) |
+        (BASE64[payload.charCodeAt(i + 2)]! << 6) | BASE64[payload.charCodeAt(i + 3)]!;
+      samples[o++] = MULAW_TABLE[bits >> 16]!;
+      if (o < end) samples[o++] = MULAW_TABLE[(bits >> 8) & 255]!;
+      if (o < end) samples[o++] = MULAW_TABLE[bits & 255]!;
+    }
+    this.end = Math.max(this.end, at + count);
   }
 
   /** Silence from absolute sample `from` on. */
@@ -159,15 +195,15 @@ export class CallRecorder implements CallTapListener {
       const count = Math.min(upTo - this.#written, this.#caller.samples.length, this.#agent.samples.length);
       this.#caller.reserve(this.#written, this.#written + count);
       this.#agent.reserve(this.#written, this.#written + count);
-      const out = new Uint8Array(count * FRAME_BYTES);
-      const view = new DataView(out.buffer);
+      const out = new Int16Array(count * 2);
       const left = this.#caller.samples;
       const right = this.#agent.samples;
       for (let i = 0; i < count; i++) {
-        view.setInt16(i * 4, left[i]!, true);
-        view.setInt16(i * 4 + 2, right[i]!, true);
+        out[2 * i] = left[i]!;
+        out[2 * i + 1] = right[i]!;
       }
-      this.#sink.write(out);
+      if (!LITTLE_ENDIAN) swapBytes(out);
+      this.#sink.write(new Uint8Array(out.buffer));
       this.#caller.shift(count);
       this.#agent.shift(count);
       this.#written += count;
