@@ -10,6 +10,8 @@ import { createLogger } from "../../src/log.ts";
 import { validatePersona } from "../../src/personas/validate.ts";
 import { RecordingsDir } from "../../src/recordings/recordings_dir.ts";
 import { sweepRecordings } from "../../src/recordings/retention.ts";
+import { createRecordingHandler } from "../../src/api/recording_route.ts";
+import { folderSource } from "../../src/recordings/serve_wav.ts";
 
 const FILE = "personas/test.ts";
 
@@ -115,4 +117,25 @@ Deno.test("RECORDINGS_S3_URL needs a bucket URL and AWS_ACCESS_KEY_ID and AWS_SE
     ),
     problems.join("\n"),
   );
+});
+
+Deno.test("the recording route answers 409 while the call is recorded, 400 for a bad CallSid encoding", async () => {
+  const dir = await Deno.makeTempDir();
+  const recordings = new RecordingsDir(dir);
+  const handler = createRecordingHandler(folderSource(recordings));
+  try {
+    const sink = recordings.open("CAlive");
+    const live = await handler(new Request("http://x/"), { params: { callSid: "CAlive" } });
+    assert.equal(live.status, 409);
+    assert.match((await live.json()).error, /"CAlive" is still being recorded/);
+    sink.finish(0, 0);
+    const done = await handler(new Request("http://x/"), { params: { callSid: "CAlive" } });
+    assert.equal(done.status, 200);
+    assert.equal((await done.arrayBuffer()).byteLength, 44);
+    const bad = await handler(new Request("http://x/"), { params: { callSid: "%E0%A4%A" } });
+    assert.equal(bad.status, 400);
+    await bad.body?.cancel();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
