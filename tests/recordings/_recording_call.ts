@@ -107,7 +107,6 @@ export async function recordedCall(t: TestParley): Promise<string> {
 }
 
 /** How far an edge may sit from the tap's time (jitter joined, scheduling on a loaded machine), ms. */
-/** How far an edge may sit from the tap's time (jitter joined, scheduling on a loaded machine), ms. */
 const EDGE_MS = 80;
 
 /** Mean absolute sample of `samples` between `fromMs` and `toMs`. */
@@ -134,16 +133,18 @@ export function assertRecordedCall(bytes: Uint8Array, at: CallTimes): void {
 
   const callerLoud = Math.abs(decodeMulawSample(CALLER_BYTE));
   const agentLoud = Math.abs(decodeMulawSample(AGENT_BYTE));
-  // Left: the caller's speech, and silence before and after it.
+  // Left: the caller's speech, and silence before and after it. A frame that arrives late (a loaded
+  // machine's event loop, like a real network's jitter) is written at its arrival and leaves a 20 ms
+  // gap of silence behind, so "spoke" is most of the window loud, not all of it.
   assert.ok(
-    level(caller, at.speechFrom + EDGE_MS, at.speechTo - EDGE_MS) > callerLoud * 0.95,
+    level(caller, at.speechFrom + EDGE_MS, at.speechTo - EDGE_MS) > callerLoud * 0.8,
     "caller spoke",
   );
   assert.equal(level(caller, 0, at.speechFrom - EDGE_MS), 0, "caller silent before speaking");
   assert.equal(level(caller, at.speechTo + EDGE_MS, durationMs), 0, "caller silent after speaking");
   // Right: the greeting from where it played to the clear, silence before and after.
   assert.equal(level(agent, 0, at.agentFrom - EDGE_MS), 0, "agent silent before the greeting played");
-  assert.ok(level(agent, at.agentFrom + EDGE_MS, at.cutAt - EDGE_MS) > agentLoud * 0.95, "agent heard");
+  assert.ok(level(agent, at.agentFrom + EDGE_MS, at.cutAt - EDGE_MS) > agentLoud * 0.8, "agent heard");
   assert.equal(level(agent, at.cutAt + EDGE_MS, durationMs), 0, "agent silent after the clear");
   // Heard: about 1 s of a 3 s greeting.
   const heardMs = at.cutAt - at.agentFrom;
