@@ -22,7 +22,6 @@ import {
   parsePublicBaseUrl,
   parseRetentionDays,
   parseSwitch,
-  parseWebSocketUrl,
   tryUrl,
 } from "./config_values.ts";
 
