@@ -94,11 +94,12 @@ export interface Leads {
  * Campaigns (`src/dialer/`): the campaign, one row per lead it calls (state, attempts, next try) and
  * one per attempt. Leads are **claimed** in the store, so several instances on one database never dial
  * one lead at once and a campaign's `maxConcurrent` holds across all of them. On Postgres
- * (`postgres/campaigns.ts`) the claim is one statement: `UPDATE campaign_leads SET state = 'dialing', claimed_by = $instance WHERE id IN
- * (SELECT id FROM campaign_leads WHERE campaign_id = $id AND state = 'pending' AND next_try_at <= $now
- * ORDER BY next_try_at, id LIMIT $room FOR UPDATE SKIP LOCKED) RETURNING *`, where `$room` is
- * `maxConcurrent` less the campaign's `dialing` rows counted in the same transaction (after `SELECT …
- * FROM campaigns WHERE id = $id FOR UPDATE`, which serialises claims of one campaign).
+ * (`postgres/campaigns.ts`) the claim is one statement: `UPDATE campaign_leads SET state = 'dialing',
+ * claimed_by = $instance WHERE id IN (SELECT id FROM campaign_leads WHERE campaign_id = $id AND state =
+ * 'pending' AND next_try_at <= $now ORDER BY next_try_at, id LIMIT $room FOR UPDATE SKIP LOCKED)
+ * RETURNING *`, where `$room` is `maxConcurrent` less the campaign's `dialing` rows counted in the same
+ * transaction (after `SELECT … FROM campaigns WHERE id = $id FOR UPDATE`, which serialises claims of one
+ * campaign).
  */
 export interface Campaigns {
   /** Adds a campaign in `state` with its leads (skipped ones settled as such) in one transaction. */
