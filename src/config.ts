@@ -35,6 +35,8 @@ export const ENV_VARIABLES = [
   "MAX_CONCURRENT_CALLS",
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
+  "OPENAI_BASE_URL",
+  "OPENAI_JUDGE_MODEL",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -95,6 +97,10 @@ export interface ParleyConfig {
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
    */
   sessionRolloverMinutes: number;
+  /** OpenAI's REST API (the rehearsal judge's Responses API). @default "https://api.openai.com/v1" */
+  openaiBaseUrl: string;
+  /** The model judging rehearsal criteria. @default "gpt-5-mini" */
+  judgeModel: string;
 }
 
 /** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
@@ -262,6 +268,12 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems,
   );
 
+  const openaiBaseUrl = (text("OPENAI_BASE_URL") ?? "https://api.openai.com/v1").replace(/\/+$/, "");
+  const parsedBase = tryUrl(openaiBaseUrl);
+  if (parsedBase === undefined || !["https:", "http:"].includes(parsedBase.protocol)) {
+    problems.push(`OPENAI_BASE_URL: "${openaiBaseUrl}" is not an http:// or https:// URL`);
+  }
+
   const config: ParleyConfig = {
     port,
     publicBaseUrl,
@@ -285,6 +297,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     maxConcurrentCalls,
     drainTimeoutS,
     sessionRolloverMinutes,
+    openaiBaseUrl,
+    judgeModel: text("OPENAI_JUDGE_MODEL") ?? "gpt-5-mini",
   };
   return { config, problems };
 }

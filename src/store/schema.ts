@@ -144,6 +144,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN max_reconnect_gap_ms INTEGER;
   ALTER TABLE calls ADD COLUMN caller_frames_dropped TEXT;
   `,
+  // 6: what the call came through: 'phone', 'softphone' or 'rehearsal'.
+  `
+  ALTER TABLE calls ADD COLUMN source TEXT NOT NULL DEFAULT 'phone';
+  `,
 ];
 
 /** The schema version this build writes. */
