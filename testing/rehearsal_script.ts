@@ -16,9 +16,16 @@ import {
 /** The caller bridge's instructions begin so (see `src/rehearsal/caller_bridge.ts`). */
 const CALLER_MARK = "You are a person on a phone call";
 
-/** Resolves with the first session (open now or later) whose `session.update` matches `caller`. */
-export async function sessionOf(server: FakeRealtimeServer, caller: boolean): Promise<FakeRealtimeSession> {
-  for (let index = 0;; index++) {
+/**
+ * Resolves with the first session from number `from` on (open now or later) whose `session.update`
+ * matches `caller`.
+ */
+export async function sessionOf(
+  server: FakeRealtimeServer,
+  caller: boolean,
+  from = 0,
+): Promise<FakeRealtimeSession> {
+  for (let index = from;; index++) {
     const session = await server.session(index);
     const update = await session.waitFor("session.update");
     const instructions = String(update.session?.instructions ?? "");
@@ -26,11 +33,12 @@ export async function sessionOf(server: FakeRealtimeServer, caller: boolean): Pr
   }
 }
 
-/** The caller's and the agent's sessions of the next rehearsal call. */
+/** The caller's and the agent's sessions of a rehearsal call: the first ones from number `from` on. */
 export async function bothSessions(
   server: FakeRealtimeServer,
+  from = 0,
 ): Promise<{ caller: FakeRealtimeSession; agent: FakeRealtimeSession }> {
-  const [caller, agent] = await Promise.all([sessionOf(server, true), sessionOf(server, false)]);
+  const [caller, agent] = await Promise.all([sessionOf(server, true, from), sessionOf(server, false, from)]);
   return { caller, agent };
 }
 
