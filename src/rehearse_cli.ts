@@ -109,7 +109,9 @@ export async function rehearse(args: RehearseArgs, env: Env): Promise<number> {
       context = await remoteContext(target, config.realtimeModel);
     }
     const scenarios = await loadScenarios(await scenarioFiles(args.dir, args.scenarios), context);
-    const linkBaseUrl = args.url ?? config.publicBaseUrl ?? `http://localhost:${config.port}`;
+    // The calls are in DATA_DIR: the user's own Parley shows them at its URL.
+    const linkBaseUrl = args.url ?? env.PUBLIC_BASE_URL?.replace(/\/+$/, "") ??
+      `http://localhost:${config.port}`;
     const setup = rehearsalSetup(config, { target, linkBaseUrl, prices });
     const runs = scenarios.reduce((n, s) => n + (args.runs ?? s.scenario.runs ?? 3), 0);
     console.log(

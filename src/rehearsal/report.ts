@@ -23,6 +23,8 @@ export interface ScenarioSummary {
   costUsd: number | null;
   /** The runs that failed, with their failed checks. */
   failures: RunResult[];
+  /** Checks skipped in some run, with why (e.g. `outcome` while the persona has no analysis). */
+  skipped: { name: string; reason: string }[];
 }
 
 /** The whole report. */
@@ -56,6 +58,11 @@ export function summarize(
         : { p50Ms: percentile(latencies, 0.5), p95Ms: percentile(latencies, 0.95) },
       costUsd: sum(runs.map((r) => r.costUsd)),
       failures: runs.filter((r) => !r.passed),
+      skipped: [
+        ...new Map(
+          runs.flatMap((r) => r.checks).filter((c) => c.status === "skipped").map((c) => [c.name, c.reason]),
+        ),
+      ].map(([name, reason]) => ({ name, reason })),
     };
   });
   return {
@@ -80,10 +87,7 @@ export function formatReport(report: RehearsalReport): string {
         lines.push(`      ✘ ${check.name}: ${check.reason}`);
       }
     }
-    const skipped = new Set(
-      s.failures.concat().flatMap((r) => r.checks).filter((c) => c.status === "skipped").map((c) => c.name),
-    );
-    for (const name of skipped) lines.push(`    – ${name}: skipped`);
+    for (const check of s.skipped) lines.push(`    – ${check.name}: ${check.reason}`);
     lines.push(
       `    turn latency ${
         s.latency === null

@@ -52,8 +52,13 @@ Deno.test("the fake refuses what the API refuses, with its error shape, and the 
       }).then(async (r) => ({ status: r.status, body: await r.json() }));
     const good = judgeRequest("gpt-5-mini", TRANSCRIPT, CRITERIA);
     assert.equal((await post(good)).status, 200);
-    const loose = structuredClone(good) as Record<string, any>;
-    delete loose.text.format.schema.properties.verdicts.items.additionalProperties;
+    const loose = JSON.parse(
+      JSON.stringify(good).replace(
+        ',"additionalProperties":false}}},"required":["verdicts"]',
+        '}}},"required":["verdicts"]',
+      ),
+    );
+    assert.notDeepEqual(loose, good, "the inner object schema lost additionalProperties");
     const refused = await post(loose);
     assert.equal(refused.status, 400);
     assert.deepEqual(Object.keys(refused.body.error).sort(), ["code", "message", "param", "type"]);

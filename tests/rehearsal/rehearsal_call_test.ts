@@ -153,6 +153,7 @@ Deno.test("a rehearsal run is a real call: agent audio reaches the caller in rea
     assert.match(report, /✘ greeting \(tester\): 0\/1 passed \(needs 1\/1\)/);
     assert.match(report, new RegExp(`run 1: https://parley.example/calls/${result.callSid}`));
     assert.match(report, /✘ asks the name: the agent never asked for a name/);
+    assert.match(report, /– interested: skipped: the persona has no analysis/);
   });
 });
 
