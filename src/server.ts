@@ -14,6 +14,7 @@
  * | `POST /api/calls/:callSid/hangup` | hang up a call |
  * | `GET/POST/PATCH/DELETE /api/leads…`, `POST /api/leads/import` | leads |
  * | `GET /api/personas`, `/api/personas/:id/preview`, `/api/voices` | personas, previews, voices |
+ * | `POST /api/personas/:id/rehearse` | runs the persona's scenarios against this server, results as SSE |
  * | `GET /api/softphone` | the browser's call socket (session cookie) → the same relay as a phone call |
  * | `GET/POST /login`, `POST /logout` | sign-in for the pages |
  * | `GET /calling`, `/leads`, `/calls`, `/calls/:callSid`, `/personas`, `/personas/:id`, `/web/…` | pages |
@@ -66,6 +67,8 @@ import { createLeadsHandler } from "./api/leads.ts";
 import { createPersonasHandler } from "./api/personas_route.ts";
 import { createHangUpHandler, HANG_UP_PATH } from "./api/hang_up.ts";
 import { createSoftphoneHandler } from "./api/softphone.ts";
+import { createRehearseHandler, REHEARSE_PATH } from "./api/rehearse_route.ts";
+import { DEFAULT_PRICES } from "./engines/prices.ts";
 import { engineForModel } from "./engines/voices.ts";
 import type { LeadStore } from "./store/leads.ts";
 
@@ -101,6 +104,10 @@ export interface ParleyOptions {
   streamTokens?: StreamTokens;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
+  /** Where this server is reached on this machine, for the Rehearse button's virtual phone. @default http://127.0.0.1:PORT */
+  selfOrigin?: () => string;
+  /** The folder of scenario files. @default "scenarios" */
+  scenariosDir?: string;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -296,6 +303,17 @@ export function createParley(options: ParleyOptions): Parley {
     startRelay: relays.start,
   });
 
+  const rehearse = createRehearseHandler({
+    config,
+    personas,
+    prices: options.prices ?? DEFAULT_PRICES,
+    log,
+    selfOrigin: options.selfOrigin ?? (() => `http://127.0.0.1:${config.port}`),
+    ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
+    connect: connectUpstream,
+    signal: shutdownSignal.signal,
+  });
+
   /** Runs `handler` once the request is allowed (bearer token, or session cookie from this origin). */
   const guarded =
     (handler: (request: Request) => Response | Promise<Response>) => async (request: Request) => {
@@ -350,6 +368,7 @@ export function createParley(options: ParleyOptions): Parley {
       methods: ["GET", "POST", "PATCH", "DELETE"],
       handle: guarded((request) => leads?.(request) ?? jsonError(503, "Leads are not kept by this server")),
     },
+    { path: REHEARSE_PATH, methods: ["POST"], handle: guarded(rehearse) },
     { path: /^\/api\/(personas(\/.*)?|voices)$/, methods: ["GET"], handle: guarded(personasRoute) },
     { path: "/api/softphone", methods: ["GET"], handle: softphone },
     { path: isPagePath, methods: ["GET"], handle: pages },

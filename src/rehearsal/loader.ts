@@ -58,20 +58,25 @@ export async function scenarioFiles(dir: string, names: readonly string[] = []):
 }
 
 /**
- * Imports and validates `files`.
+ * Imports and validates `files`; with `reload`, edited files are imported afresh (the server's
+ * Rehearse button).
  *
  * @throws {ScenarioLoadError} listing every problem of every file.
  */
 export async function loadScenarios(
   files: readonly string[],
   context: ScenarioContext,
+  options: { reload?: boolean } = {},
 ): Promise<LoadedScenario[]> {
   const problems: string[] = [];
   const loaded: LoadedScenario[] = [];
   for (const file of files) {
     let module: Record<string, unknown>;
     try {
-      module = await import(pathToFileURL(resolve(file)).href);
+      const url = pathToFileURL(resolve(file));
+      // A long-running server imports the file as it is now, not as it was first imported.
+      if (options.reload === true) url.searchParams.set("v", String(Date.now()));
+      module = await import(url.href);
     } catch (error) {
       const detail = error instanceof Error ? error.message.split("\n")[0] : String(error);
       problems.push(`${file}: import: ${detail}`);

@@ -67,6 +67,8 @@ export interface TestParleyOptions {
   prewarmTtlMs?: number;
   /** A leads table to wire in. */
   leads?: LeadStore;
+  /** The folder of scenario files (the Rehearse button). */
+  scenariosDir?: string;
 }
 
 /** A running test server. */
@@ -151,6 +153,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     }
   });
   const counters = createRelayCounters();
+  let selfOrigin = "";
   const parley = createParley({
     config: serverConfig,
     personas,
@@ -166,9 +169,12 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
+    selfOrigin: () => selfOrigin,
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;
+  selfOrigin = origin;
 
   const twilioHeaders = (publicUrl: string, params: Record<string, string> = {}) => ({
     "X-Twilio-Signature": getExpectedTwilioSignature(TEST_AUTH_TOKEN, publicUrl, params),
