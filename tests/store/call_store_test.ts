@@ -134,6 +134,7 @@ const EXPECTED: CallRecord = {
   model: "gpt-realtime-2.1",
   engine: "realtime",
   direction: "outbound-api",
+  source: "phone",
   from: "+14155550100",
   to: "+14155550111",
   parameters: { campaign: "spring", lang: "en", persona: "sam" },
@@ -239,7 +240,7 @@ Deno.test("call store records a scripted call exactly", async (t) => {
           (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
           SCHEMA_VERSION,
         );
-        assert.equal(SCHEMA_VERSION, 5);
+        assert.equal(SCHEMA_VERSION, 6);
         assert.equal(
           (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
           "wal",
@@ -303,6 +304,43 @@ Deno.test("call store writes listened events to the file within the flush delay,
     second.close();
     reader.close();
     writer.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("call store keeps what a call came through: phone unless its webhook says softphone or rehearsal", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_store_" });
+  const store = openCallStore(`${dir}/parley.db`);
+  try {
+    const webhook = (callSid: string, source?: "softphone" | "rehearsal"): CallEvent => ({
+      type: "call.webhook",
+      at: 1_000,
+      callSid,
+      persona: "sam",
+      direction: "inbound",
+      ...(source === undefined ? {} : { source }),
+      from: "+14155550100",
+      to: "+14155550111",
+      parameters: {},
+    });
+    store.record(webhook("CA_phone"));
+    store.record(webhook("CA_soft", "softphone"));
+    store.record(webhook("CA_rehearsal", "rehearsal"));
+    store.record({
+      type: "call.started",
+      at: 2_000,
+      callSid: "CA_placed",
+      streamSid: "MZ1",
+      persona: "sam",
+      model: "gpt-realtime-2.1",
+      parameters: {},
+    });
+    assert.deepEqual(
+      ["CA_phone", "CA_soft", "CA_rehearsal", "CA_placed"].map((sid) => store.getCall(sid)?.source),
+      ["phone", "softphone", "rehearsal", "phone"],
+    );
+  } finally {
+    store.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
