@@ -137,9 +137,18 @@ export async function rehearse(args: RehearseArgs, env: Env): Promise<number> {
   }
 }
 
-/** The environment of the in-process Parley: the user's, with its own signing and API tokens. */
+/**
+ * The environment of the in-process Parley: the user's, with its own signing and API tokens, and
+ * without the Twilio account (it places no call, so `.env.example`'s placeholders there are harmless).
+ */
 function localEnv(env: Env): Env {
-  const { TWILIO_SIGNATURE_CHECK: _check, NGROK_API_URL: _ngrok, ...rest } = env;
+  const {
+    TWILIO_SIGNATURE_CHECK: _check,
+    NGROK_API_URL: _ngrok,
+    TWILIO_ACCOUNT_SID: _account,
+    TWILIO_PHONE_NUMBER: _number,
+    ...rest
+  } = env;
   return {
     ...rest,
     PUBLIC_BASE_URL: LOCAL_PUBLIC_URL,
