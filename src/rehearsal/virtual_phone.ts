@@ -6,8 +6,8 @@
  * - opens the signed media socket at the stream URL the TwiML names, sends `connected` and `start`
  *   with the TwiML's `<Parameter>`s;
  * - every 20 ms of wall clock sends one 160-byte μ-law frame of the caller (silence when the caller
- *   is quiet, as a phone line does) and plays 20 ms of the agent's audio, handing it to
- *   {@linkcode VirtualPhoneHandlers.onHeard}: the caller hears it paced in real time, whatever
+ *   is quiet, as a phone line does) and plays 20 ms of the agent's audio (or silence), handing it
+ *   to {@linkcode VirtualPhoneHandlers.onHeard}: the caller hears it paced in real time, whatever
  *   speed Parley sends it at;
  * - echoes each `mark` when playback reaches it; `clear` drops the unplayed audio and echoes every
  *   pending mark at once, as Twilio documents;
@@ -26,6 +26,8 @@ export const FRAME_MS = 20;
 const FRAME_BYTES = 160;
 /** μ-law silence. */
 const SILENCE = 0xff;
+/** One frame of silence, base64. */
+const SILENT_FRAME = btoa(String.fromCharCode(...new Uint8Array(FRAME_BYTES).fill(SILENCE)));
 /** Frames sent at once at most when the event loop fell behind (Twilio's own bursts are short). */
 const MAX_CATCH_UP_FRAMES = 5;
 
@@ -43,7 +45,10 @@ export interface ParleyTarget {
 
 /** What the phone tells its caller. */
 export interface VirtualPhoneHandlers {
-  /** 20 ms (or less, at the end of an answer) of the agent's audio, base64 μ-law, as it is played. */
+  /**
+   * Every 20 ms: what the line carries from the agent, base64 μ-law, as it is played (silence while
+   * the agent is quiet; less than 20 ms at the end of an answer).
+   */
   onHeard(payload: string): void;
   /** The agent's unplayed audio was cleared (the caller cut in). */
   onCleared?(): void;
@@ -308,7 +313,12 @@ export class VirtualPhone {
       if (take === head.bytes.length) this.#playback.shift();
       else head.bytes = head.bytes.subarray(take);
     }
-    if (played === 0) return false;
+    if (played === 0) {
+      // A phone line carries silence too: the caller's voice activity detection needs it to hear
+      // that the agent stopped talking.
+      this.#handlers.onHeard(SILENT_FRAME);
+      return false;
+    }
     this.#result.heardMs += played / 8;
     this.#handlers.onHeard(toBase64(concat(parts, played)));
     return true;

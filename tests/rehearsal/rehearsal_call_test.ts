@@ -22,6 +22,7 @@ import {
   type TestParley,
 } from "../fakes/parley_harness.ts";
 import { toneBytes } from "../fakes/fake_realtime.ts";
+import { within } from "../fakes/within.ts";
 
 const API_TOKEN = "test-api-token-0123456789";
 
@@ -96,6 +97,9 @@ Deno.test("a rehearsal run is a real call: agent audio reaches the caller in rea
     const running = runOnce(loaded, 1, setup);
     const { caller, agent } = await bothSessions(parley.upstream);
     await agent.waitFor("response.create"); // the greeting
+    // The line carries silence while nobody speaks, as a phone's does: the caller's VAD needs it to
+    // hear that the agent stopped talking.
+    await within(waitForHeard(caller, 0xff, 200), "silence on the line", 2_000);
     // Parley gets the greeting (600 ms) ten times faster than real time…
     await agent.streamResponse({
       responseId: "resp_1",
