@@ -8,6 +8,13 @@ import assert from "node:assert/strict";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { bothSessions } from "../../testing/rehearsal_script.ts";
 import { FakeRealtimeServer, toneBytes } from "../fakes/fake_realtime.ts";
+import {
+  startTestParley,
+  TEST_AUTH_TOKEN,
+  TEST_OPENAI_KEY,
+  TEST_PUBLIC_BASE_URL,
+} from "../fakes/parley_harness.ts";
+import { openCallStore } from "../../src/store/call_store.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const KEY = "sk-test-rehearse-0123456789";
@@ -124,4 +131,66 @@ Deno.test("deno task rehearse exits 2 for a broken scenario file, naming the fil
       new RegExp(`${dir}/scenarios/broken\\.ts: expect\\[0\\]\\.maxTurns: "three" is not a number`),
     );
   });
+});
+
+Deno.test("deno task rehearse --url rehearses a running Parley, signing with its token and reading records with API_TOKEN", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_rehearse_url_" });
+  const store = openCallStore(`${dir}/parley.db`);
+  const apiToken = "test-api-token-0123456789";
+  const parley = await startTestParley({ store, env: { API_TOKEN: apiToken } });
+  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, () => ({
+    verdicts: [{ criterion: 1, pass: true, reason: "it said hello" }],
+  }));
+  try {
+    await Deno.mkdir(`${dir}/scenarios`);
+    await Deno.writeTextFile(
+      `${dir}/scenarios/hello.ts`,
+      `export default {
+        persona: "tester",
+        caller: { instructions: "Say hi, then hang up." },
+        expect: [{ name: "greets", judge: "the agent said hello" }],
+        runs: 1,
+      };`,
+    );
+    const envFile = `${dir}/.env`;
+    await Deno.writeTextFile(
+      envFile,
+      [
+        `OPENAI_API_KEY=${TEST_OPENAI_KEY}`,
+        `OPENAI_REALTIME_URL=${parley.upstream.url}`,
+        `OPENAI_BASE_URL=${responses.baseUrl}`,
+        `PUBLIC_BASE_URL=${TEST_PUBLIC_BASE_URL}`,
+        `TWILIO_AUTH_TOKEN=${TEST_AUTH_TOKEN}`,
+        `API_TOKEN=${apiToken}`,
+      ].join("\n"),
+    );
+    const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`, `--url=${parley.origin}`]))
+      .spawn();
+    const { caller, agent } = await bothSessions(parley.upstream);
+    await agent.waitFor("response.create");
+    await agent.streamResponse({
+      responseId: "r",
+      itemId: "i",
+      audio: toneBytes(200, 0x11),
+      transcript: "Hello!",
+    });
+    await caller.streamResponse({
+      responseId: "c",
+      itemId: "ci",
+      audio: toneBytes(100, 0x22),
+      functionCalls: [{ callId: "h", name: "hang_up", arguments: "{}" }],
+    });
+    const { code, stdout, stderr } = await child.output();
+    const out = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
+    assert.match(out, new RegExp(`✔ hello \\(tester\\): 1/1 passed`));
+    const calls = store.listCalls();
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]!.source, "rehearsal");
+  } finally {
+    await responses.close();
+    await parley.close();
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
