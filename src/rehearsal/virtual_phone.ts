@@ -17,9 +17,10 @@
  * @module
  */
 
-import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-import { VOICE_WEBHOOK_PATH } from "../paths.ts";
-import { readConnectTwiml } from "./twiml_reader.ts";
+import { askConnectAction, openMediaSocket, type ParleyTarget, postVoiceWebhook } from "./phone_requests.ts";
+import { PlaybackQueue } from "./playback_queue.ts";
+
+export type { ParleyTarget } from "./phone_requests.ts";
 
 /** One frame of the phone line: 20 ms of 8 kHz μ-law. */
 export const FRAME_MS = 20;
@@ -30,18 +31,6 @@ const SILENCE = 0xff;
 const SILENT_FRAME = btoa(String.fromCharCode(...new Uint8Array(FRAME_BYTES).fill(SILENCE)));
 /** Frames sent at once at most when the event loop fell behind (Twilio's own bursts are short). */
 const MAX_CATCH_UP_FRAMES = 5;
-
-/** A Parley to call, and how Twilio would sign for it. */
-export interface ParleyTarget {
-  /** Where Parley listens, e.g. `http://127.0.0.1:3000`. */
-  origin: string;
-  /** Its PUBLIC_BASE_URL: what Twilio signs (the socket is signed as `wss://<its host>/…`). */
-  publicBaseUrl: string;
-  /** Its TWILIO_AUTH_TOKEN. */
-  authToken: string;
-  /** Its API_TOKEN, to read call records (bearer). */
-  apiToken?: string | undefined;
-}
 
 /** What the phone tells its caller. */
 export interface VirtualPhoneHandlers {
@@ -85,8 +74,6 @@ export interface DialOptions {
   from?: string;
 }
 
-type Playback = { kind: "audio"; bytes: Uint8Array } | { kind: "mark"; name: string };
-
 /** One call placed by the virtual phone. */
 export class VirtualPhone {
   readonly callSid: string;
@@ -97,7 +84,7 @@ export class VirtualPhone {
   #target: ParleyTarget;
   #handlers: VirtualPhoneHandlers;
   #actionUrl: string | undefined;
-  #playback: Playback[] = [];
+  #playback = new PlaybackQueue();
   #outgoing: Uint8Array[] = [];
   #keys: string[] = [];
   #sequence = 0;
@@ -151,41 +138,8 @@ export class VirtualPhone {
       persona: options.persona,
       parley_source: "rehearsal",
     });
-    const path = `${VOICE_WEBHOOK_PATH}?${query}`;
-    const form = {
-      CallSid: callSid,
-      AccountSid: "AC00000000000000000000000000000000",
-      From: options.from ?? "+15005550006",
-      To: "+15005550006",
-      Direction: "inbound",
-      CallStatus: "ringing",
-    };
-    const response = await fetch(`${target.origin}${path}`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        "X-Twilio-Signature": sign(target, `${target.publicBaseUrl}${path}`, form),
-      },
-      body: new URLSearchParams(form),
-    });
-    const twiml = await response.text();
-    const connect = readConnectTwiml(twiml);
-    if (!response.ok || connect.streamUrl === undefined) {
-      throw new Error(
-        `Parley's voice webhook answered ${response.status} without a stream: ${twiml.slice(0, 300)}`,
-      );
-    }
-    const socketUrl = new URL(new URL(connect.streamUrl).pathname, target.origin);
-    socketUrl.protocol = socketUrl.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(socketUrl, {
-      headers: { "X-Twilio-Signature": sign(target, connect.streamUrl, {}) },
-    });
-    await new Promise<void>((resolve, reject) => {
-      socket.onopen = () => resolve();
-      socket.onerror = (event) =>
-        reject(new Error(`Cannot open Parley's media socket: ${(event as ErrorEvent).message}`));
-    });
-    socket.onerror = () => {};
+    const connect = await postVoiceWebhook(target, callSid, query, options.from ?? "+15005550006");
+    const socket = await openMediaSocket(target, connect.streamUrl);
     const phone = new VirtualPhone(socket, target, callSid, connect.actionUrl, handlers);
     phone.#begin(connect.parameters);
     return phone;
@@ -300,35 +254,19 @@ export class VirtualPhone {
     return filled > 0;
   }
 
-  /** Plays up to 20 ms of the agent's audio; echoes the marks playback reaches. */
+  /** Plays up to 20 ms of the agent's audio (silence when none); echoes the marks playback reaches. */
   #playFrame(): boolean {
-    this.#echoMarksAtHead();
-    const parts: Uint8Array[] = [];
-    let played = 0;
-    while (played < FRAME_BYTES && this.#playback[0]?.kind === "audio") {
-      const head = this.#playback[0];
-      const take = Math.min(head.bytes.length, FRAME_BYTES - played);
-      parts.push(head.bytes.subarray(0, take));
-      played += take;
-      if (take === head.bytes.length) this.#playback.shift();
-      else head.bytes = head.bytes.subarray(take);
-    }
-    if (played === 0) {
+    const { audio, marks } = this.#playback.play(FRAME_BYTES);
+    for (const name of marks) this.#echo(name);
+    if (audio === undefined) {
       // A phone line carries silence too: the caller's voice activity detection needs it to hear
       // that the agent stopped talking.
       this.#handlers.onHeard(SILENT_FRAME);
       return false;
     }
-    this.#result.heardMs += played / 8;
-    this.#handlers.onHeard(toBase64(concat(parts, played)));
+    this.#result.heardMs += audio.length / 8;
+    this.#handlers.onHeard(toBase64(audio));
     return true;
-  }
-
-  #echoMarksAtHead(): void {
-    while (this.#playback[0]?.kind === "mark") {
-      const mark = this.#playback.shift() as { kind: "mark"; name: string };
-      this.#echo(mark.name);
-    }
   }
 
   #echo(name: string): void {
@@ -350,14 +288,12 @@ export class VirtualPhone {
     }
     if (message.event === "media" && typeof message.media?.payload === "string") {
       const bytes = Uint8Array.from(atob(message.media.payload), (c) => c.charCodeAt(0));
-      this.#playback.push({ kind: "audio", bytes });
+      this.#playback.pushAudio(bytes);
     } else if (message.event === "mark" && typeof message.mark?.name === "string") {
-      this.#playback.push({ kind: "mark", name: message.mark.name });
+      this.#playback.pushMark(message.mark.name);
     } else if (message.event === "clear") {
       this.#result.clears++;
-      const marks = this.#playback.filter((p) => p.kind === "mark");
-      this.#playback = [];
-      for (const mark of marks) this.#echo(mark.name);
+      for (const name of this.#playback.clear()) this.#echo(name);
       this.#handlers.onCleared?.();
     }
   }
@@ -367,47 +303,14 @@ export class VirtualPhone {
     if (!final) this.#silentFrames = 0;
   }
 
-  async #askAction(): Promise<string | undefined> {
-    if (this.#actionUrl === undefined) return undefined;
-    const url = new URL(this.#actionUrl);
-    const form = {
-      CallSid: this.callSid,
-      AccountSid: "AC00000000000000000000000000000000",
-      CallStatus: "in-progress",
-    };
-    try {
-      const response = await fetch(`${this.#target.origin}${url.pathname}${url.search}`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/x-www-form-urlencoded",
-          "X-Twilio-Signature": sign(this.#target, this.#actionUrl, form),
-        },
-        body: new URLSearchParams(form),
-      });
-      return await response.text();
-    } catch {
-      return undefined;
-    }
+  #askAction(): Promise<string | undefined> {
+    if (this.#actionUrl === undefined) return Promise.resolve(undefined);
+    return askConnectAction(this.#target, this.#actionUrl, this.callSid);
   }
 
   #send(message: unknown): void {
     if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
   }
-}
-
-function sign(target: ParleyTarget, url: string, form: Record<string, string>): string {
-  return getExpectedTwilioSignature(target.authToken, url, form);
-}
-
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 function toBase64(bytes: Uint8Array): string {
