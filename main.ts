@@ -6,21 +6,25 @@
  * @module
  */
 
+import { join } from "node:path";
 import { startupBanner } from "./src/banner.ts";
 import { CallHub, createRelayCounters } from "./src/calls/call_events.ts";
 import { readEnv } from "./src/config.ts";
 import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
-import { watchPersonas } from "./src/personas/watch.ts";
-import { createParley } from "./src/server.ts";
+import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
+import { endUnderWatcher } from "./src/dev_watch.ts";
+import { createParley } from "./src/app/server.ts";
+import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
-import { waitForShutdown } from "./src/shutdown.ts";
+import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
 import { openLeadStore } from "./src/store/leads.ts";
 
 /**
- * Starts Parley; resolves with the signal that stopped it, once every call has ended (drained)
- * after SIGINT or SIGTERM. Exits 1 on a setup problem.
+ * Starts Parley; resolves with how it stopped (the signal, when it came), once every call has ended
+ * (drained) after SIGINT or SIGTERM. Exits 1 on a setup problem. `--watch-personas` (`deno task dev`)
+ * reloads persona files in place and tells the drain it runs under Deno's `--watch`.
  */
-export async function main(args: string[]): Promise<Deno.Signal> {
+export async function main(args: string[]): Promise<ShutdownReport> {
   const fail = (message: string): never => {
     console.error(`❌ ${message}`);
     Deno.exit(1);
@@ -56,6 +60,7 @@ export async function main(args: string[]): Promise<Deno.Signal> {
         `${abandoned.slice(0, 5).join(", ")}${abandoned.length > 5 ? ", …" : ""}`,
     );
   }
+  let server: ResilientServer | undefined;
   const parley = createParley({
     config,
     personas,
@@ -65,12 +70,14 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     store,
     leads,
     prices,
+    listenerHealth: () => server?.health(),
   });
 
   const watchingPersonas = args.includes("--watch-personas");
   const watcher = watchingPersonas
     ? watchPersonas(config.personasDir, {
       registry: personas,
+      linksDir: join(Deno.cwd(), DEV_LINKS_DIR),
       required: prepared!.requiredPersonas,
       onReload: (ids) => log.info(`Personas reloaded: ${ids.join(", ")}`),
       onError: (error) => {
@@ -84,18 +91,42 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     })
     : undefined;
 
+  if (watchingPersonas) {
+    // A code change under `deno task dev`: Deno stops this run 0.5 s after its SIGTERM, mid-drain, and
+    // dispatches `unload` just before. Calls still live are cut; their records are closed here, as
+    // server_shutdown, rather than as server_crashed by the next run.
+    globalThis.addEventListener("unload", () => {
+      watcher?.close(); // removes the reload links, even when the drain never finished
+      if (parley.activeCalls() === 0) return;
+      try {
+        const cut = store.closeAbandonedRecords(
+          "server_shutdown",
+          "deno task dev restarted the server (a code change) during the call",
+        );
+        log.warn(
+          `Restarting (a code change): ${cut.length} call(s) in progress cut, closed with server_shutdown`,
+        );
+      } catch { /* the store is closed: nothing was left open */ }
+    });
+  }
+
   // Listening for signals before the banner says we are up: a signal from then on drains.
-  const stopped = waitForShutdown(parley, { log, drainTimeoutS: config.drainTimeoutS });
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  const stopped = waitForShutdown(parley, {
+    log,
+    drainTimeoutS: config.drainTimeoutS,
+    underWatcher: watchingPersonas,
+  });
   try {
-    server = Deno.serve({
+    server = serveResilient({
       port: config.port,
-      hostname: "0.0.0.0",
+      hostname: config.host,
+      log,
       onListen: ({ port }) => {
         const banner = startupBanner({
           config,
           port,
           publicUrlSource: prepared!.publicUrlSource,
+          inboundPersonaSource: prepared!.inboundPersonaSource,
           personaIds: personas.ids(),
           databasePath,
           watchingPersonas,
@@ -108,23 +139,20 @@ export async function main(args: string[]): Promise<Deno.Signal> {
     watcher?.close();
     store.close();
     leads.close();
-    return fail(portProblem(config.port, error));
+    return fail(portProblem(config.port, error, config.host));
   }
 
-  const { signal } = await stopped;
+  const report = await stopped;
   watcher?.close();
-  await server.shutdown();
+  await server!.shutdown();
   store.close();
   leads.close();
-  return signal;
+  return report;
 }
 
 if (import.meta.main) {
-  const signal = await main(Deno.args);
-  if (Deno.args.includes("--watch-personas")) {
-    // Under `deno task dev`, Deno's --watch restarts a script that exits by itself and would keep
-    // running; our listeners are gone, so the signal raised again ends the process for good.
-    Deno.kill(Deno.pid, signal);
-  }
+  const { signal, signalAt } = await main(Deno.args);
+  // Under `deno task dev` a code change is a SIGTERM too: see src/dev_watch.ts.
+  if (Deno.args.includes("--watch-personas")) await endUnderWatcher(signal, signalAt);
   Deno.exit(0);
 }

@@ -8,15 +8,10 @@
  * @module
  */
 
-import type { FakeTwilioCall } from "../tests/fakes/fake_twilio.ts";
-import {
-  connectStream,
-  newCallSid,
-  postVoiceWebhook,
-  type TwilioTarget,
-} from "../tests/fakes/twilio_webhook.ts";
-import type { BenchUpstream } from "./_fake_upstream.ts";
-import { framePayload, UNKNOWN_CALL } from "./_frames.ts";
+import type { FakeTwilioCall } from "../testing/fake_twilio.ts";
+import { connectStream, newCallSid, postVoiceWebhook, type TwilioTarget } from "../testing/twilio_webhook.ts";
+import type { BenchUpstream } from "./_realtime_upstream.ts";
+import { framePayload, UNKNOWN_CALL } from "../testing/frames.ts";
 
 /** Frames each flooding socket sends per 20 ms tick. */
 export const FLOOD_FRAMES_PER_TICK = 100;

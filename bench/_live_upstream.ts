@@ -1,7 +1,7 @@
 /**
- * The bench's GPT-Live upstream: the shared fake (`tests/fakes/fake_live.ts`, bench mode: caller
+ * The bench's GPT-Live upstream: the shared fake (`testing/fake_live.ts`, bench mode: caller
  * appends recognised without JSON.parse and timed by the id in their payload) driven on the load's
- * shared 20 ms grid, with the same surface as the Realtime {@linkcode FakeUpstream}.
+ * shared 20 ms grid, with the same surface as the Realtime {@linkcode RealtimeBenchUpstream}.
  *
  * Per session: `session.start` is answered by the fake (`session.started`, strict checks); the
  * greeting (`session.commentary.append`) starts the agent's speech: one frame at once, then one
@@ -14,14 +14,14 @@
  * @module
  */
 
-import { FakeLiveServer, type FakeLiveSession } from "../tests/fakes/fake_live.ts";
+import { FakeLiveServer, type FakeLiveSession } from "../testing/fake_live.ts";
 import {
   type BenchUpstream,
   emptyUpstreamCounts,
   type FakeUpstreamCounts,
   type FakeUpstreamOptions,
-} from "./_fake_upstream.ts";
-import { FRAME_MS, FrameLedger, framePayload, readFrameId, UNKNOWN_CALL } from "./_frames.ts";
+} from "./_realtime_upstream.ts";
+import { FRAME_MS, FrameLedger, framePayload, readFrameId, UNKNOWN_CALL } from "../testing/frames.ts";
 
 /** How long the model stays quiet when the caller talks over it. */
 export const YIELD_MS = 400;

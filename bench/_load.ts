@@ -23,7 +23,7 @@
 
 import process from "node:process";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-import { type BenchUpstream, FakeUpstream, type FakeUpstreamCounts } from "./_fake_upstream.ts";
+import { type BenchUpstream, type FakeUpstreamCounts, RealtimeBenchUpstream } from "./_realtime_upstream.ts";
 import { LiveBenchUpstream } from "./_live_upstream.ts";
 import {
   FRAME_MS,
@@ -34,9 +34,9 @@ import {
   Samples,
   type Summary,
   UNKNOWN_CALL,
-} from "./_frames.ts";
-import { RawWebSocket } from "./_ws_client.ts";
-import { postVoiceWebhook, streamSignature } from "../tests/fakes/twilio_webhook.ts";
+} from "../testing/frames.ts";
+import { FakeTwilioCall } from "../testing/fake_twilio.ts";
+import { postVoiceWebhook, streamSignature } from "../testing/twilio_webhook.ts";
 
 /** Where the relay listens and how calls reach it. */
 export interface LoadTarget {
@@ -126,7 +126,8 @@ class SimCall {
   readonly index: number;
   readonly callSid: string;
   readonly streamSid: string;
-  socket: RawWebSocket | undefined;
+  /** The shared Twilio fake in lean mode (raw socket, Nagle off, messages unparsed). */
+  twilio: FakeTwilioCall | undefined;
   /** The media socket's path (per call when the voice webhook issues it). */
   path = "";
   sending = false;
@@ -139,7 +140,6 @@ class SimCall {
   markDue: number[] = [];
   markNames: string[] = [];
   markHead = 0;
-  #seq = 0;
   #chunk = 0;
   readonly #mediaMid: string;
   readonly #markMid: string;
@@ -157,44 +157,31 @@ class SimCall {
   }
 
   sendStart(): void {
-    this.socket!.send(JSON.stringify({ event: "connected", protocol: "Call", version: "1.0.0" }));
+    this.twilio!.connected();
     this.startSentAt = performance.now();
-    this.socket!.send(JSON.stringify({
-      event: "start",
-      sequenceNumber: String(++this.#seq),
-      streamSid: this.streamSid,
-      start: {
-        streamSid: this.streamSid,
-        accountSid: "AC00000000000000000000000000000000",
-        callSid: this.callSid,
-        tracks: ["inbound"],
-        customParameters: { persona: this.persona },
-        mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
-      },
-    }));
+    this.twilio!.start({ persona: this.persona });
   }
 
   sendMedia(up: FrameLedger): void {
     const chunk = ++this.#chunk;
     const id = up.sent(performance.now());
-    this.socket!.send(
-      `{"event":"media","sequenceNumber":"${++this.#seq}${this.#mediaMid}${chunk}","timestamp":"${
-        chunk * FRAME_MS
-      }","payload":"${framePayload(id, this.index)}"}}`,
+    this.twilio!.sendRaw(
+      `{"event":"media","sequenceNumber":"${
+        this.twilio!.nextSequence()
+      }${this.#mediaMid}${chunk}","timestamp":"${chunk * FRAME_MS}","payload":"${
+        framePayload(id, this.index)
+      }"}}`,
     );
   }
 
   echoMark(rawName: string): void {
-    this.socket!.send(`{"event":"mark","sequenceNumber":"${++this.#seq}${this.#markMid}${rawName}}}`);
+    this.twilio!.sendRaw(
+      `{"event":"mark","sequenceNumber":"${this.twilio!.nextSequence()}${this.#markMid}${rawName}}}`,
+    );
   }
 
   sendStop(): void {
-    this.socket?.send(JSON.stringify({
-      event: "stop",
-      sequenceNumber: String(++this.#seq),
-      streamSid: this.streamSid,
-      stop: { accountSid: "AC00000000000000000000000000000000", callSid: this.callSid },
-    }));
+    this.twilio?.stop();
   }
 }
 
@@ -226,7 +213,7 @@ export class LoadRun {
     this.#plan = plan;
     const live = plan.engine === "live";
     this.#persona = live ? "tester_live" : "tester";
-    this.fake = (live ? LiveBenchUpstream : FakeUpstream).start({
+    this.fake = (live ? LiveBenchUpstream : RealtimeBenchUpstream).start({
       up: this.#up,
       down: this.#down,
       calls: plan.calls,
@@ -268,7 +255,7 @@ export class LoadRun {
       say(`warm-up ${plan.warmupMs} ms`);
       await sleep(plan.warmupMs);
       for (const call of this.#calls) {
-        if (Number.isNaN(call.greetingAt) && call.socket !== undefined) {
+        if (Number.isNaN(call.greetingAt) && call.twilio !== undefined) {
           this.#fail(`call ${call.index}: no greeting frame within the warm-up`);
         }
       }
@@ -356,8 +343,8 @@ export class LoadRun {
     } finally {
       this.#running = false;
       clearTimeout(this.#timer);
-      for (const call of this.#calls) call.socket?.close();
-      await Promise.all(this.#calls.map((call) => call.socket?.closed));
+      for (const call of this.#calls) call.twilio?.close();
+      await Promise.all(this.#calls.map((call) => call.twilio?.closed));
       await this.fake.close();
     }
   }
@@ -393,12 +380,13 @@ export class LoadRun {
     this.fake.expectProbe();
     try {
       ({ path: call.path, signature } = await this.#streamFor(target, call, signature));
-      call.socket = await RawWebSocket.connect({
+      call.twilio = await FakeTwilioCall.connectRaw({
         hostname: target.hostname,
         port: target.port,
         path: call.path,
         headers: { "X-Twilio-Signature": signature },
-      }, {
+        callSid: call.callSid,
+        streamSid: call.streamSid,
         onText: (text, at) => {
           if (!text.startsWith(MEDIA_PREFIX)) return;
           greeted({ at, id: readFrameId(text, text.indexOf(PAYLOAD_KEY) + PAYLOAD_KEY.length) });
@@ -413,8 +401,8 @@ export class LoadRun {
     const frame = await withTimeout(greeting, 10_000);
     call.hangingUp = true;
     call.sendStop();
-    call.socket.close();
-    await call.socket.closed;
+    call.twilio.close();
+    await call.twilio.closed;
     if (frame === undefined || Number.isNaN(frame.at)) return undefined;
     const requested = this.fake.probeGreetingRequests.get(frame.id) ?? NaN;
     return { greetingMs: frame.at - call.startSentAt, startToCreateMs: requested - call.startSentAt };
@@ -440,12 +428,13 @@ export class LoadRun {
     this.#calls[index] = call;
     try {
       ({ path: call.path, signature } = await this.#streamFor(target, call, signature));
-      call.socket = await RawWebSocket.connect({
+      call.twilio = await FakeTwilioCall.connectRaw({
         hostname: target.hostname,
         port: target.port,
         path: call.path,
         headers: { "X-Twilio-Signature": signature },
-      }, {
+        callSid: call.callSid,
+        streamSid: call.streamSid,
         onText: (text, at) => this.#onText(call, text, at),
         onClose: () => {
           call.sending = false;
@@ -548,7 +537,7 @@ export class LoadRun {
       // Like Twilio's media server, each call works on its own 20 ms clock: at each of its ticks
       // it echoes the marks playback has reached and sends the caller's next frame, in one write.
       const onTick = call.sending ? call.nextUpDue <= now : true;
-      if (onTick && call.markHead < call.markDue.length && call.socket?.open) {
+      if (onTick && call.markHead < call.markDue.length && call.twilio?.open) {
         while (call.markHead < call.markDue.length && call.markDue[call.markHead]! <= now) {
           call.echoMark(call.markNames[call.markHead++]!);
           this.#marksEchoed++;
@@ -580,9 +569,9 @@ export class LoadRun {
     for (const call of this.#calls) {
       call.hangingUp = true;
       call.sendStop();
-      call.socket?.close();
+      call.twilio?.close();
     }
-    await withTimeout(Promise.all(this.#calls.map((call) => call.socket?.closed)), 5_000);
+    await withTimeout(Promise.all(this.#calls.map((call) => call.twilio?.closed)), 5_000);
     const deadline = performance.now() + 5_000;
     while (this.fake.openSessions > 0 && performance.now() < deadline) await sleep(20);
     const open = this.fake.openSessions;

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { LineReader } from "../tests/fakes/line_reader.ts";
+import { LineReader } from "../testing/line_reader.ts";
 
 export { LineReader };
 
@@ -209,7 +209,7 @@ export async function spawnServer(spec: ServerSpec): Promise<ServerProcess> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const line = await Promise.race([
-      stdout.waitFor(spec.listening),
+      stdout.waitFor(spec.listening, 0, (spec.startTimeoutMs ?? 60_000) + 1_000),
       status.then((s) => {
         throw new Error(`${spec.name} exited with code ${s.code} before listening:\n${output()}`);
       }),

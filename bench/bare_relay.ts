@@ -14,7 +14,7 @@
  *   floor plus the mark traffic.
  * - `--client=native`: Deno's native WebSocket client upstream instead of `npm:ws` (Nagle on): what
  *   the node-compat transport costs.
- * - `--client=raw`: the bench's own client over `Deno.connect` with Nagle off (`_ws_client.ts`):
+ * - `--client=raw`: the bench's own client over `Deno.connect` with Nagle off (`testing/ws_client.ts`):
  *   what a client on Deno's own TCP ops would cost, keeping `TCP_NODELAY=1`.
  *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE
@@ -25,7 +25,7 @@
 
 // @ts-types="@types/ws"
 import WebSocket from "ws";
-import { RawWebSocket } from "./_ws_client.ts";
+import { RawWebSocket } from "../testing/ws_client.ts";
 
 /** Options of {@linkcode serveBareRelay}. */
 export interface BareRelayOptions {

@@ -3,7 +3,7 @@
  * first frame reaches Twilio, with the session pre-warmed on the voice webhook and without
  * (`prewarm: false`), on both engines, in one run.
  *
- * Parley runs in-process (`tests/fakes/parley_harness.ts`) against the shared fakes, given a
+ * Parley runs in-process (`testing/parley_harness.ts`) against the shared fakes, given a
  * realistic upstream: the handshake takes {@linkcode HANDSHAKE_MS} (TLS + upgrade) and the first
  * greeting audio comes {@linkcode FIRST_AUDIO_MS} after the request for it. The fake Twilio answers
  * the webhook, opens the socket `gapMs` later, sends `connected`, and `start` {@linkcode START_AFTER_MS}
@@ -14,9 +14,9 @@
  * @module
  */
 
-import { startTestParley, type TestParley } from "../tests/fakes/parley_harness.ts";
-import { newCallSid } from "../tests/fakes/twilio_webhook.ts";
-import { toneBytes } from "../tests/fakes/fake_realtime.ts";
+import { startTestParley, type TestParley } from "../testing/parley_harness.ts";
+import { newCallSid } from "../testing/twilio_webhook.ts";
+import { toneBytes } from "../testing/fake_realtime.ts";
 
 /** The fake OpenAI's handshake, ms. */
 export const HANDSHAKE_MS = 150;

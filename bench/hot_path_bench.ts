@@ -11,7 +11,7 @@
 import { isBase64, parseTwilioMessage, TwilioFrames } from "../src/twilio/media_stream.ts";
 import { appendAudioEvent, parseRealtimeEvent } from "../src/engines/realtime/events.ts";
 import { PlaybackClock } from "../src/relay/playback_clock.ts";
-import { framePayload } from "./_frames.ts";
+import { framePayload } from "../testing/frames.ts";
 
 const PAYLOAD = framePayload(123456, 7);
 const MEDIA =

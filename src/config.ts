@@ -14,6 +14,7 @@ import { modelProblem } from "./engines/registry.ts";
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
 export const ENV_VARIABLES = [
   "PORT",
+  "HOST",
   "PUBLIC_BASE_URL",
   "OPENAI_API_KEY",
   "OPENAI_REALTIME_MODEL",
@@ -49,6 +50,8 @@ export type Env = Partial<Record<EnvVariable, string>>;
 export interface ParleyConfig {
   /** TCP port the server listens on. @default 4000 */
   port: number;
+  /** Address the server listens on: `0.0.0.0` every IPv4 interface, `127.0.0.1` this machine only. @default "0.0.0.0" */
+  host: string;
   /**
    * Public https origin Twilio reaches (the ngrok URL), without trailing slash. Undefined until
    * resolved: `main.ts` asks the local ngrok agent when it is unset.
@@ -172,6 +175,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   };
 
   const port = parsePort(text("PORT"), problems);
+  const host = parseHost(text("HOST"), problems);
 
   let publicBaseUrl = text("PUBLIC_BASE_URL");
   if (publicBaseUrl !== undefined) {
@@ -276,6 +280,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
 
   const config: ParleyConfig = {
     port,
+    host,
     publicBaseUrl,
     openaiApiKey: openaiApiKey ?? "",
     realtimeModel,
@@ -326,6 +331,24 @@ function parsePort(value: string | undefined, problems: string[]): number {
     return 4000;
   }
   return port;
+}
+
+/** Default `HOST`: every IPv4 interface (a reverse proxy or container reaches it; so does ngrok). */
+export const DEFAULT_HOST = "0.0.0.0";
+
+function parseHost(value: string | undefined, problems: string[]): string {
+  if (value === undefined) return DEFAULT_HOST;
+  const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(value);
+  const valid = ipv4 !== null
+    ? ipv4.slice(1).every((part) => Number(part) <= 255)
+    : /^[0-9A-Fa-f:.]+$/.test(value) && value.includes(":") ||
+      /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(value);
+  if (valid) return value;
+  problems.push(
+    `HOST: "${value}" is not an address to listen on: use 0.0.0.0 (every interface), 127.0.0.1 (this ` +
+      "machine only), :: (every interface, IPv6 too) or one of this machine's addresses",
+  );
+  return DEFAULT_HOST;
 }
 
 function parseCount(

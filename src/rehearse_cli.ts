@@ -29,7 +29,7 @@ import { runRehearsals, type RunResult } from "./rehearsal/runner.ts";
 import { rehearsalSetup, scenarioContext } from "./rehearsal/setup.ts";
 import type { ScenarioContext } from "./rehearsal/validate.ts";
 import type { ParleyTarget } from "./rehearsal/virtual_phone.ts";
-import { createParley } from "./server.ts";
+import { createParley } from "./app/server.ts";
 import { callDatabasePath, openCallStore } from "./store/call_store.ts";
 
 /** The public URL the in-process Parley pretends to have: the virtual phone signs for it. */

@@ -3,7 +3,15 @@
  * persona's fallback, `/healthz` says `draining`) and lets live calls go on until they end or
  * `DRAIN_TIMEOUT_S` passes; then the remaining calls end with `server_shutdown`. A second signal
  * ends them at once. Signals that arrive together count as one: `deno task dev` under Deno's
- * `--watch` hands one Ctrl-C to the script as SIGINT, SIGTERM and SIGINT within a few milliseconds.
+ * `--watch` hands one Ctrl-C to the script as SIGINT, SIGINT and SIGTERM within a few milliseconds.
+ *
+ * Under Deno's `--watch` (`deno task dev`), Deno itself ends the script 0.5 s after a Ctrl-C (SIGINT)
+ * or a code change (SIGTERM, then a restart in the same process), whatever the script does. Measured
+ * on Deno 2.9.6: a code change hands the script SIGTERM only, Ctrl-C hands it SIGINT first; a
+ * SIGTERM sent to the process from outside reaches the script alone and Deno does nothing else.
+ * So with `underWatcher`, SIGINT drains for {@linkcode WATCHER_GRACE_MS} only and then ends the
+ * calls with `server_shutdown` (their records are closed before Deno stops the script); SIGTERM
+ * drains as usual (a restart cuts it short; a SIGTERM from outside gets the whole drain).
  *
  * @module
  */
@@ -12,6 +20,12 @@ import type { Logger } from "./log.ts";
 
 /** Signals closer together than this are one request to stop, ms. */
 export const SIGNAL_DEBOUNCE_MS = 1_000;
+
+/**
+ * Under Deno's `--watch`, how long a Ctrl-C drains before the calls are ended, ms: Deno stops the
+ * script 500 ms after the signal, and closing the records must fit before that.
+ */
+export const WATCHER_GRACE_MS = 250;
 
 /** What {@linkcode waitForShutdown} drains. */
 export interface Drainable {
@@ -30,6 +44,11 @@ export interface ShutdownOptions {
   drainTimeoutS: number;
   /** Signals to listen to. @default ["SIGINT", "SIGTERM"] */
   signals?: Deno.Signal[];
+  /**
+   * Running under Deno's `--watch` (`deno task dev`): SIGINT is a Ctrl-C that Deno follows with the
+   * end of the process 0.5 s later, so the drain lasts {@linkcode WATCHER_GRACE_MS}. @default false
+   */
+  underWatcher?: boolean;
 }
 
 /** How the drain went. */
@@ -42,6 +61,8 @@ export interface ShutdownReport {
   ended: number;
   /** How long the drain took, ms. */
   tookMs: number;
+  /** When the signal came, `performance.now()` ms. */
+  signalAt: number;
 }
 
 /**
@@ -78,13 +99,21 @@ export async function waitForShutdown(parley: Drainable, options: ShutdownOption
     const signal = await firstSignal;
     const startedAt = performance.now();
     const drained = parley.activeCalls();
+    // Ctrl-C under `deno task dev`: Deno ends the process 0.5 s from now, drain or not.
+    const watcherCtrlC = options.underWatcher === true && signal === "SIGINT";
+    const timeoutMs = watcherCtrlC ? WATCHER_GRACE_MS : options.drainTimeoutS * 1000;
     log.info(
-      `Shutting down (${signal}): draining ${drained} call(s) in progress; new calls get the fallback. ` +
-        `Calls still live after DRAIN_TIMEOUT_S=${options.drainTimeoutS} end; send the signal again to end them now`,
+      watcherCtrlC
+        ? `Shutting down (Ctrl-C under deno task dev): Deno stops the server in 0.5 s, so the ${drained} ` +
+          `call(s) in progress end now with server_shutdown (deno task start drains them)`
+        : `Shutting down (${signal}${
+          options.underWatcher === true ? ": a code change restarts the server, or a stop" : ""
+        }): draining ${drained} call(s) in progress; new calls get the fallback. ` +
+          `Calls still live after DRAIN_TIMEOUT_S=${options.drainTimeoutS} end; send the signal again to end them now`,
     );
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), options.drainTimeoutS * 1000);
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
     });
     const outcome = await Promise.race([
       parley.drain().then(() => "drained" as const),
@@ -93,7 +122,7 @@ export async function waitForShutdown(parley: Drainable, options: ShutdownOption
     ]);
     clearTimeout(timer);
     const ended = parley.activeCalls();
-    if (outcome !== "drained") {
+    if (outcome !== "drained" && !watcherCtrlC) {
       log.info(
         `${outcome === "timeout" ? `DRAIN_TIMEOUT_S=${options.drainTimeoutS} passed` : "Second signal"}: ` +
           `ending ${ended} call(s) with server_shutdown`,
@@ -105,7 +134,7 @@ export async function waitForShutdown(parley: Drainable, options: ShutdownOption
       `Drained ${Math.max(0, drained - ended)} of ${drained} call(s) in ${(tookMs / 1000).toFixed(1)} s` +
         (ended > 0 ? `; ${ended} ended with server_shutdown` : ""),
     );
-    return { signal, drained, ended, tookMs };
+    return { signal, drained, ended, tookMs, signalAt: startedAt };
   } finally {
     for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   }

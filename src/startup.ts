@@ -6,6 +6,7 @@
  * @module
  */
 
+import { dirname, resolve } from "node:path";
 import { checkConfig, type Env, type ParleyConfig } from "./config.ts";
 import {
   createPersonaRegistry,
@@ -15,7 +16,7 @@ import {
   type ReloadablePersonaRegistry,
   type RequiredPersona,
 } from "./personas/loader.ts";
-import type { ServerConfig } from "./server.ts";
+import type { ServerConfig } from "./app/server.ts";
 import { callDatabasePath, type CallStore, openCallStore } from "./store/call_store.ts";
 import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";
@@ -36,11 +37,28 @@ export class StartupError extends Error {
   }
 }
 
+/** Where the public URL came from: `none` in browser-only mode. */
+export type PublicUrlSource = "PUBLIC_BASE_URL" | "ngrok" | "none";
+
+/**
+ * What chose the persona of inbound calls: `INBOUND_PERSONA` set, its default `receptionist`, or
+ * (INBOUND_PERSONA unset and no `receptionist` persona) the `DEFAULT_PERSONA`.
+ */
+export type InboundPersonaSource = "INBOUND_PERSONA" | "receptionist" | "DEFAULT_PERSONA";
+
+/** The Twilio variables: with none set (and no public URL), Parley starts in browser-only mode. */
+export const TWILIO_VARIABLES = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER"] as const;
+
 /** What Parley runs with once every check passed. */
 export interface PreparedStartup {
   config: ServerConfig;
-  /** Where the public URL came from. */
-  publicUrlSource: "PUBLIC_BASE_URL" | "ngrok";
+  /**
+   * Where the public URL came from; `none` is browser-only mode: no Twilio variable, no
+   * PUBLIC_BASE_URL and no ngrok tunnel, so only the softphone takes calls (see {@linkcode browserOnly}).
+   */
+  publicUrlSource: PublicUrlSource;
+  /** Which setting chose the persona of inbound calls (see {@linkcode InboundPersonaSource}). */
+  inboundPersonaSource: InboundPersonaSource;
   personas: ReloadablePersonaRegistry;
   /** Personas the configuration names; the persona watcher keeps them loaded. */
   requiredPersonas: RequiredPersona[];
@@ -57,12 +75,17 @@ export interface PrepareStartupOptions {
   onStoreError?: (message: string) => void;
 }
 
-/** The personas the configuration names: DEFAULT_PERSONA (outbound) and INBOUND_PERSONA. */
-export function requiredPersonas(config: Pick<ParleyConfig, "defaultPersona" | "inboundPersona">) {
-  return [
-    { variable: "DEFAULT_PERSONA", id: config.defaultPersona },
-    { variable: "INBOUND_PERSONA", id: config.inboundPersona },
-  ];
+/**
+ * The personas the configuration names: DEFAULT_PERSONA (outbound) and, when set or when it is
+ * `receptionist` by default, INBOUND_PERSONA.
+ */
+export function requiredPersonas(
+  config: Pick<ParleyConfig, "defaultPersona" | "inboundPersona">,
+  inboundFrom: InboundPersonaSource = "INBOUND_PERSONA",
+): RequiredPersona[] {
+  const outbound = { variable: "DEFAULT_PERSONA", id: config.defaultPersona };
+  if (inboundFrom === "DEFAULT_PERSONA") return [outbound];
+  return [outbound, { variable: "INBOUND_PERSONA", id: config.inboundPersona }];
 }
 
 /**
@@ -90,26 +113,41 @@ export async function prepareStartup(
     problems.push(...error.problems);
     personaIds = error.foundIds;
   }
-  const required = requiredPersonas(config);
+  // INBOUND_PERSONA unset and no receptionist (a folder of one's own personas): DEFAULT_PERSONA answers.
+  const inboundPersonaSource: InboundPersonaSource = env.INBOUND_PERSONA?.trim()
+    ? "INBOUND_PERSONA"
+    : personaIds.includes(config.inboundPersona)
+    ? "receptionist"
+    : "DEFAULT_PERSONA";
+  if (inboundPersonaSource === "DEFAULT_PERSONA") config.inboundPersona = config.defaultPersona;
+  const required = requiredPersonas(config, inboundPersonaSource);
   if (personas !== undefined || personaIds.length > 0) {
     problems.push(...missingPersonas(personaIds, required, config.personasDir));
   }
 
   let publicBaseUrl = config.publicBaseUrl;
-  const publicUrlSource = publicBaseUrl === undefined ? "ngrok" : "PUBLIC_BASE_URL";
+  let publicUrlSource: PublicUrlSource = publicBaseUrl === undefined ? "ngrok" : "PUBLIC_BASE_URL";
   publicBaseUrl ??= await discoverNgrokUrl(config.ngrokApiUrl, {
     port: config.port,
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   });
-  if (publicBaseUrl === undefined) {
+  if (publicBaseUrl === undefined && TWILIO_VARIABLES.every((name) => !env[name]?.trim())) {
+    // Browser-only mode: the softphone needs neither Twilio nor a public URL. The pages' origin check
+    // accepts the request's own origin; Twilio's requests are refused (no TWILIO_AUTH_TOKEN).
+    publicUrlSource = "none";
+    publicBaseUrl = `http://localhost:${config.port}`;
+  } else if (publicBaseUrl === undefined) {
     problems.push(
       `PUBLIC_BASE_URL: not set, and no ngrok tunnel was found at ${config.ngrokApiUrl}: start one in ` +
-        `another terminal (ngrok http ${config.port}) or set PUBLIC_BASE_URL=https://<your public host> in .env`,
+        `another terminal (ngrok http ${config.port}) or set PUBLIC_BASE_URL=https://<your public host> in .env ` +
+        `(with no TWILIO_* variable set either, Parley starts in browser-only mode: the softphone only)`,
     );
   }
 
   // A bad PORT was replaced by the default: probing that would report a port the user never chose.
-  const portProblem = problems.some((p) => p.startsWith("PORT:")) ? undefined : checkPortFree(config.port);
+  const portProblem = problems.some((p) => p.startsWith("PORT:") || p.startsWith("HOST:"))
+    ? undefined
+    : checkPortFree(config.port, config.host);
   if (portProblem !== undefined) problems.push(portProblem);
 
   let prices: PriceTable | undefined;
@@ -120,17 +158,23 @@ export async function prepareStartup(
   }
   const databasePath = callDatabasePath(config.dataDir);
   let store: CallStore | undefined;
-  try {
-    store = openCallStore(databasePath, {
-      ...(prices === undefined ? {} : { prices }),
-      ...(options.onStoreError === undefined ? {} : { onError: options.onStoreError }),
-    });
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    problems.push(
-      `DATA_DIR: cannot open the call database "${databasePath}": ${detail}: set DATA_DIR to a folder ` +
-        "Parley can write (it is created if missing)",
-    );
+  if (problems.length > 0) {
+    // Refusing to start: nothing is created on disk, but a DATA_DIR that cannot be a folder is reported too.
+    const dataDirProblem = checkDataDir(config.dataDir, databasePath);
+    if (dataDirProblem !== undefined) problems.push(dataDirProblem);
+  } else {
+    try {
+      store = openCallStore(databasePath, {
+        ...(prices === undefined ? {} : { prices }),
+        ...(options.onStoreError === undefined ? {} : { onError: options.onStoreError }),
+      });
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      problems.push(
+        `DATA_DIR: cannot open the call database "${databasePath}": ${detail}: set DATA_DIR to a folder ` +
+          "Parley can write (it is created if missing)",
+      );
+    }
   }
 
   if (problems.length > 0) {
@@ -140,6 +184,7 @@ export async function prepareStartup(
   return {
     config: { ...config, publicBaseUrl: publicBaseUrl! },
     publicUrlSource,
+    inboundPersonaSource,
     personas: personas!,
     requiredPersonas: required,
     store: store!,
@@ -149,21 +194,43 @@ export async function prepareStartup(
 }
 
 /**
- * The `PORT` problem line when Parley cannot listen on `port` (busy, or privileged), else undefined.
- * Used both before listening and when `Deno.serve` itself fails.
+ * The `DATA_DIR` problem line when the call database could not be made there (the folder, or the
+ * nearest one above it that exists, is a file), else undefined. Creates nothing: a missing folder is
+ * made when a start passes every check.
  */
-export function checkPortFree(port: number): string | undefined {
-  if (port === 0) return undefined;
-  try {
-    Deno.listen({ hostname: "0.0.0.0", port }).close();
-    return undefined;
-  } catch (error) {
-    return portProblem(port, error);
+function checkDataDir(dataDir: string, databasePath: string): string | undefined {
+  let path = resolve(dataDir);
+  for (;;) {
+    try {
+      if (Deno.statSync(path).isDirectory) return undefined;
+      return `DATA_DIR: cannot open the call database "${databasePath}": "${path}" is a file, not a folder: ` +
+        "set DATA_DIR to a folder Parley can write (it is created if missing)";
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound) && !(error instanceof Deno.errors.NotADirectory)) {
+        return undefined; // permission problems show when the database opens
+      }
+      const parent = dirname(path);
+      if (parent === path) return undefined;
+      path = parent;
+    }
   }
 }
 
-/** The `PORT` problem line for a failure to listen on `port`; rethrows anything else. */
-export function portProblem(port: number, error: unknown): string {
+/**
+ * The `PORT` problem line when Parley cannot listen on `port` (busy, or privileged), else undefined.
+ * Used both before listening and when `Deno.serve` itself fails.
+ */
+export function checkPortFree(port: number, host = "0.0.0.0"): string | undefined {
+  try {
+    Deno.listen({ hostname: host, port }).close();
+    return undefined;
+  } catch (error) {
+    return portProblem(port, error, host);
+  }
+}
+
+/** The `PORT` (or `HOST`) problem line for a failure to listen on `host:port`. */
+export function portProblem(port: number, error: unknown, host = "0.0.0.0"): string {
   if (error instanceof Deno.errors.AddrInUse) {
     return `PORT: ${port} is already in use (another Parley, or another program): stop it, or set PORT ` +
       "to a free port in .env";
@@ -171,5 +238,7 @@ export function portProblem(port: number, error: unknown): string {
   if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
     return `PORT: cannot listen on ${port}: ${error.message}: use a port above 1023`;
   }
-  throw error;
+  const detail = error instanceof Error ? error.message : String(error);
+  return `HOST: cannot listen on ${host} (port ${port}): ${detail}: set HOST to one of this machine's ` +
+    "addresses, 0.0.0.0 (every interface) or 127.0.0.1 (this machine only)";
 }

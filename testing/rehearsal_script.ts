@@ -11,7 +11,7 @@ import {
   type FakeRealtimeSession,
   fromBase64,
   type ReceivedEvent,
-} from "../tests/fakes/fake_realtime.ts";
+} from "./fake_realtime.ts";
 
 /** The caller bridge's instructions begin so (see `src/rehearsal/caller_bridge.ts`). */
 const CALLER_MARK = "You are a person on a phone call";

@@ -11,6 +11,7 @@ const minimal = { OPENAI_API_KEY: "sk-test-0123456789" };
 Deno.test("config fills documented defaults", () => {
   const config = loadConfig(minimal);
   assert.equal(config.port, 4000);
+  assert.equal(config.host, "0.0.0.0");
   assert.equal(config.realtimeModel, "gpt-realtime-2.1");
   assert.equal(config.realtimeUrl, "wss://api.openai.com/v1/realtime");
   assert.equal(config.personasDir, "./personas");
@@ -170,6 +171,19 @@ Deno.test("config refuses an OPENAI_REALTIME_MODEL that no engine serves, naming
     assert.equal(
       loadConfig({ OPENAI_API_KEY: "sk-test-0123456789", OPENAI_REALTIME_MODEL: model }).realtimeModel,
       model,
+    );
+  }
+});
+
+Deno.test("HOST: an address to listen on, checked by name", () => {
+  assert.equal(loadConfig({ ...minimal, HOST: "127.0.0.1" }).host, "127.0.0.1");
+  assert.equal(loadConfig({ ...minimal, HOST: "::" }).host, "::");
+  assert.equal(loadConfig({ ...minimal, HOST: "localhost" }).host, "localhost");
+  for (const bad of ["300.1.1.1", "http://0.0.0.0", "0.0.0.0:4000x", "a host"]) {
+    assert.throws(
+      () => loadConfig({ ...minimal, HOST: bad }),
+      (error: ConfigError) => error.problems.some((p) => p.startsWith(`HOST: "${bad}" is not an address`)),
+      bad,
     );
   }
 });

@@ -1,12 +1,13 @@
 /**
  * The real process through deploys and crashes: SIGTERM drains (new calls refused, the live call goes
- * on, the process exits after it), `deno task dev` ends on SIGTERM too, and records a SIGKILLed run
+ * on, the process exits after it), `deno task dev` drains and ends on SIGTERM too (and ends the calls on
+ * Ctrl-C, inside the half second Deno's watcher allows), and records a SIGKILLed run
  * left open are closed as `server_crashed` on the next start.
  */
 
 import assert from "node:assert/strict";
-import { FakeRealtimeServer, toneBytes } from "./fakes/fake_realtime.ts";
-import { within } from "./fakes/within.ts";
+import { FakeRealtimeServer, toneBytes } from "../testing/fake_realtime.ts";
+import { within } from "../testing/within.ts";
 import {
   listeningPort,
   type ParleyProcess,
@@ -15,7 +16,7 @@ import {
   reap,
   spawnParley,
   TEST_PERSONAS_DIR,
-} from "./fakes/parley_process.ts";
+} from "../testing/parley_process.ts";
 
 const AUTH_TOKEN = "lifecycle-auth-token-0123456789";
 const API_TOKEN = "lifecycle-api-token-0123456789";
@@ -115,7 +116,7 @@ Deno.test("a second signal ends the drain at once, ending live calls with server
   }
 });
 
-Deno.test("under deno task dev (Deno's --watch) SIGTERM ends the process instead of waiting for a restart", async () => {
+Deno.test("under deno task dev (Deno's --watch) SIGTERM drains the live call, then ends the process", async () => {
   const upstream = FakeRealtimeServer.start();
   const dataDir = await Deno.makeTempDir();
   const parley = await spawnParley("dev", parleyEnv(upstream, dataDir), {
@@ -124,12 +125,63 @@ Deno.test("under deno task dev (Deno's --watch) SIGTERM ends the process instead
   });
   try {
     assert.ok(parley.flags.includes("--watch"));
-    await listeningPort(parley);
+    const port = await listeningPort(parley);
+    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
+      persona: "tester",
+    });
+    call.start({ persona: "tester" });
+    const session = await upstream.session(0);
+    await session.waitFor("response.create");
+
     parley.child.kill("SIGTERM");
-    const status = await within(parley.child.status, "the dev process ends on SIGTERM");
+    await within(parley.stdout.waitFor(/Shutting down \(SIGTERM.*draining 1 call\(s\)/), "the drain begins");
+    // Past the half second in which Deno's watcher restarts a script after a code change: still draining,
+    // the call still goes both ways.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.deepEqual(await health.json(), { status: "draining", activeCalls: 1 });
+    await session.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(200, 7) });
+    await call.waitFor("media");
+
+    call.stop();
+    const status = await within(parley.child.status, "the dev process ends after the last call");
     assert.equal(status.signal, "SIGTERM", "ended by the signal raised again after the drain");
     await parley.stdout.done;
-    assert.match(parley.stdout.lines.join("\n"), /Drained 0 of 0 call\(s\)/);
+    const out = parley.stdout.lines.join("\n");
+    assert.match(out, /Drained 1 of 1 call\(s\)/);
+    assert.match(out, /reason=caller_hung_up/);
+    assert.doesNotMatch(out, /Parley listening on[^]*Parley listening on/, "no restart");
+  } finally {
+    await reap(parley);
+    await upstream.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("under deno task dev, Ctrl-C (SIGINT) ends the live call with server_shutdown within Deno's half second", async () => {
+  const upstream = FakeRealtimeServer.start();
+  const dataDir = await Deno.makeTempDir();
+  const parley = await spawnParley("dev", parleyEnv(upstream, dataDir), {
+    keepWatch: true,
+    args: ["--watch-personas"],
+  });
+  try {
+    const port = await listeningPort(parley);
+    const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
+      persona: "tester",
+    });
+    call.start({ persona: "tester" });
+    await (await upstream.session(0)).waitFor("response.create");
+
+    parley.child.kill("SIGINT");
+    await within(call.closed, "the call ends");
+    const status = await within(parley.child.status, "the dev process ends", 3_000);
+    assert.equal(status.code, 0);
+    await parley.stdout.done;
+    const out = parley.stdout.lines.join("\n");
+    assert.match(out, /Shutting down \(Ctrl-C under deno task dev\)/);
+    assert.match(out, /Call ended: .*reason=server_shutdown/);
+    assert.match(out, /Drained 0 of 1 call\(s\) in \d+\.\d s; 1 ended with server_shutdown/);
   } finally {
     await reap(parley);
     await upstream.close();

@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { FakeRealtimeServer, toneBytes } from "./fakes/fake_realtime.ts";
-import { placeTwilioCall, REPO, spawnParley, TEST_PERSONAS_DIR } from "./fakes/parley_process.ts";
+import { FakeRealtimeServer, toneBytes } from "../testing/fake_realtime.ts";
+import { placeTwilioCall, REPO, spawnParley, TEST_PERSONAS_DIR } from "../testing/parley_process.ts";
 
 Deno.test("main.ts starts with the start task's permissions, relays a call and stops on SIGTERM", async () => {
   const upstream = FakeRealtimeServer.start();
@@ -103,7 +103,7 @@ Deno.test("main.ts reports every configuration, persona and data folder problem 
     })).finished();
     assert.equal(code, 1);
     assert.equal(stderr.split("❌").length - 1, 1, `one message:\n${stderr}`);
-    assert.match(stderr, /Parley cannot start: 10 problems/);
+    assert.match(stderr, /Parley cannot start: 9 problems/);
     for (
       const expected of [
         /OPENAI_API_KEY: "sk-\.\.\." is the example value from \.env\.example/,
@@ -113,9 +113,8 @@ Deno.test("main.ts reports every configuration, persona and data folder problem 
         /API_TOKEN: shorter than 16 characters/,
         /broken\.ts: voice: "nova"/,
         /DEFAULT_PERSONA: "nobody" names no persona in .* \(found: broken, tester\)/,
-        /INBOUND_PERSONA: "receptionist" names no persona in .* \(found: broken, tester\)/,
         /PUBLIC_BASE_URL: not set, and no ngrok tunnel was found at http:\/\/127\.0\.0\.1:9/,
-        /DATA_DIR: cannot open the call database ".*\/data\/parley\.db": .*: set DATA_DIR to a folder Parley can write/,
+        /DATA_DIR: cannot open the call database ".*\/data\/parley\.db": .* is a file, not a folder: set DATA_DIR to a folder Parley can write/,
       ]
     ) assert.match(stderr, expected);
     assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { startupBanner } from "../src/banner.ts";
 import { loadConfig } from "../src/config.ts";
 import { setupNumber } from "../src/twilio/setup_number.ts";
-import { startFakeTwilioRest } from "./fakes/fake_twilio_rest.ts";
+import { startFakeTwilioRest } from "../testing/fake_twilio_rest.ts";
 
 const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
 const NGROK_URL = "https://abc123.ngrok-free.app";

@@ -4,14 +4,14 @@
  * and MAX_CONCURRENT_CALLS bounds the sessions a flood of webhooks can open.
  */
 
-import { within } from "./fakes/within.ts";
+import { within } from "../testing/within.ts";
 import assert from "node:assert/strict";
 import {
   newCallSid,
   startTestParley,
   TEST_PUBLIC_BASE_URL,
   type TestParley,
-} from "./fakes/parley_harness.ts";
+} from "../testing/parley_harness.ts";
 
 const TESTDATA_PERSONAS = new URL("./testdata/personas/", import.meta.url).pathname;
 const env = { DEFAULT_PERSONA: "tester", API_TOKEN: "security-test-token-0123456789" };

@@ -3,8 +3,8 @@
  */
 
 import assert from "node:assert/strict";
-import { startTestParley, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL } from "./fakes/parley_harness.ts";
-import { startFakeTwilioRest } from "./fakes/fake_twilio_rest.ts";
+import { startTestParley, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL } from "../testing/parley_harness.ts";
+import { startFakeTwilioRest } from "../testing/fake_twilio_rest.ts";
 
 const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
 const API_TOKEN = "voice-webhook-api-token-0123456789";

@@ -14,12 +14,10 @@
 
 import type { AfterStreamAction, CallHub } from "../calls/call_events.ts";
 import type { ParleyConfig } from "../config.ts";
-import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { DIAL_ACTION_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { CallStore } from "../store/call_store.ts";
-import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from "../twilio/signature.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
 import {
   DEFAULT_FALLBACK_MESSAGE,
@@ -46,10 +44,15 @@ export interface AfterStreamOptions {
   store?: CallStore;
 }
 
+/** A Twilio route's input: its form, read and signature-checked by the route table's `twilio` guard. */
+export interface TwilioForm {
+  form: Record<string, string>;
+}
+
 /** The two routes, and the hub subscription to end on shutdown. */
 export interface AfterStreamRoutes {
-  afterStream(request: Request): Promise<Response>;
-  dialAction(request: Request): Promise<Response>;
+  afterStream(request: Request, context: TwilioForm): Response;
+  dialAction(request: Request, context: TwilioForm): Response;
   close(): void;
 }
 
@@ -59,7 +62,7 @@ export interface AfterStreamRoutes {
  * @example
  * ```ts
  * const routes = createAfterStreamRoutes({ config, personas, hub, log, store });
- * if (pathname === AFTER_STREAM_PATH) return routes.afterStream(request);
+ * // in the route table: { method: "POST", path: AFTER_STREAM_PATH, guard: "twilio", … }
  * ```
  */
 export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStreamRoutes {
@@ -80,32 +83,16 @@ export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStrea
     return { action: record.afterStream, target: record.transferTarget ?? undefined };
   };
 
-  /** The signed form and the persona named in the query, or the refusal. */
-  const read = async (request: Request) => {
-    let form: Record<string, string>;
-    try {
-      form = await readTwilioForm(request);
-    } catch (error) {
-      if (error instanceof TwilioFormTooLargeError) return jsonError(413, error.message);
-      throw error;
-    }
-    const refused = refuseUnsignedTwilio(request, {
-      authToken: config.twilioAuthToken,
-      publicBaseUrl: config.publicBaseUrl,
-      enabled: config.twilioSignatureCheck,
-      params: form,
-      log,
-    });
-    if (refused !== undefined) return refused;
+  /** The signed form and the persona named in the query. */
+  const read = (request: Request, { form }: TwilioForm) => {
     const personaId = new URL(request.url).searchParams.get("persona") ?? config.defaultPersona;
     const persona = (personas.get(personaId) ?? personas.get(config.defaultPersona))?.persona;
     return { form, personaId, persona };
   };
 
   return {
-    async afterStream(request) {
-      const input = await read(request);
-      if (input instanceof Response) return input;
+    afterStream(request, context) {
+      const input = read(request, context);
       const callSid = input.form.CallSid;
       const decision = isCallSid(callSid) ? decisionFor(callSid) : undefined;
       if (decision?.action === "hangup") return twiml(hangupTwiml(), log, callSid, "hang up");
@@ -126,9 +113,8 @@ export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStrea
       return twiml(fallbackTwiml(message), log, callSid, why);
     },
 
-    async dialAction(request) {
-      const input = await read(request);
-      if (input instanceof Response) return input;
+    dialAction(request, context) {
+      const input = read(request, context);
       const status = input.form.DialCallStatus ?? "";
       const callSid = input.form.CallSid;
       if (!DIAL_FAILURES.has(status)) {

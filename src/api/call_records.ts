@@ -1,5 +1,5 @@
 /**
- * The call records API, behind `Authorization: Bearer <API_TOKEN>`:
+ * The call records API, behind the route table's `bearerOrSession` guard:
  *
  * - `GET /api/calls?limit=&persona=&since=`: summaries, newest first.
  * - `GET /api/calls/:callSid`: the whole record.
@@ -11,25 +11,21 @@
  * @module
  */
 
-import { requireBearer } from "../http/auth.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { CallEvent, CallHub } from "../calls/call_events.ts";
 import { type CallStore, type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_store.ts";
+import type { CallFeedEvents, CallList, CallRecord } from "./types.ts";
 
-/** Options for {@linkcode createCallRecordsHandler}. */
+/** Options for {@linkcode createCallRecordsHandlers}. */
 export interface CallRecordsOptions {
   /** Where records are read. */
   store: Pick<CallStore, "listCalls" | "getCall">;
   /** Where live events come from. */
   hub: Pick<CallHub, "subscribe">;
-  /** The API token; undefined answers 503 (the API is off until one is set). */
-  apiToken: string | undefined;
   /** Interval of SSE heartbeat comments, ms. @default 15000 */
   heartbeatMs?: number;
   /** Aborting ends every live stream (pass the server's shutdown signal so it can finish). */
   signal?: AbortSignal;
-  /** Allows a request or answers why not. @default the bearer check against `apiToken` */
-  authorize?: (req: Request) => Response | undefined;
 }
 
 /** Heartbeat interval of live event streams, ms. */
@@ -38,45 +34,46 @@ export const SSE_HEARTBEAT_MS = 15_000;
 /** A live stream whose client has not read this many events is closed: it is not keeping up. */
 const MAX_QUEUED_EVENTS = 1_000;
 
+/** The three routes' handlers; `:callSid` comes from the route table's path. */
+export interface CallRecordsHandlers {
+  /** `GET /api/calls` */
+  listCalls(req: Request): Response;
+  /** `GET /api/calls/:callSid` */
+  getCall(req: Request, context: { params: Record<string, string> }): Response;
+  /** `GET /api/calls/:callSid/events` */
+  callEvents(req: Request, context: { params: Record<string, string> }): Response;
+}
+
 /**
- * Builds the handler for `GET /api/calls`, `GET /api/calls/:callSid` and
- * `GET /api/calls/:callSid/events`. It reads the path itself; route every GET under `/api/calls`
- * to it (other methods answer 405).
+ * Builds the handlers of `GET /api/calls`, `GET /api/calls/:callSid` and
+ * `GET /api/calls/:callSid/events`.
  *
  * @example
  * ```ts
- * const callRecords = createCallRecordsHandler({ store, hub, apiToken: config.apiToken, signal });
- * // in the server's router:
- * if (req.method === "GET" && (url.pathname === "/api/calls" || url.pathname.startsWith("/api/calls/"))) {
- *   return callRecords(req);
- * }
+ * const records = createCallRecordsHandlers({ store, hub, signal });
+ * // in the route table: { method: "GET", path: "/api/calls", guard: "bearerOrSession", handler: "listCalls" … }
  * ```
  */
-export function createCallRecordsHandler(options: CallRecordsOptions): (req: Request) => Promise<Response> {
-  // deno-lint-ignore require-await
-  return async (req) => {
-    if (req.method !== "GET") {
-      return jsonError(405, `Method ${req.method} is not allowed here: use GET`, {
-        headers: { allow: "GET" },
-      });
-    }
-    const denied = options.authorize === undefined
-      ? requireBearer(req, options.apiToken)
-      : options.authorize(req);
-    if (denied !== undefined) return denied;
-
-    const url = new URL(req.url);
-    if (url.pathname === "/api/calls") return listCalls(url, options);
-    const match = /^\/api\/calls\/([^/]+)(\/events)?$/.exec(url.pathname);
-    if (match === null) return jsonError(404, `Not found: "${url.pathname}"`);
-    let callSid: string;
+export function createCallRecordsHandlers(options: CallRecordsOptions): CallRecordsHandlers {
+  /** The decoded `:callSid`, or the 400 for a bad percent-encoding. */
+  const callSidOf = (raw: string): string | Response => {
     try {
-      callSid = decodeURIComponent(match[1]!);
+      return decodeURIComponent(raw);
     } catch (error) {
       if (!(error instanceof URIError)) throw error;
-      return jsonError(400, `Invalid callSid "${match[1]}": bad percent-encoding`);
+      return jsonError(400, `Invalid callSid "${raw}": bad percent-encoding`);
     }
-    return match[2] === undefined ? getCall(callSid, options) : liveEvents(callSid, options);
+  };
+  return {
+    listCalls: (req) => listCalls(new URL(req.url), options),
+    getCall(_req, { params }) {
+      const callSid = callSidOf(params.callSid!);
+      return callSid instanceof Response ? callSid : getCall(callSid, options);
+    },
+    callEvents(_req, { params }) {
+      const callSid = callSidOf(params.callSid!);
+      return callSid instanceof Response ? callSid : liveEvents(callSid, options);
+    },
   };
 }
 
@@ -103,13 +100,13 @@ function listCalls(url: URL, options: CallRecordsOptions): Response {
   }
   const persona = url.searchParams.get("persona");
   if (persona !== null && persona !== "") filters.persona = persona;
-  return jsonResponse(200, { calls: options.store.listCalls(filters) });
+  return jsonResponse(200, { calls: options.store.listCalls(filters) } satisfies CallList);
 }
 
 function getCall(callSid: string, options: CallRecordsOptions): Response {
   const record = options.store.getCall(callSid);
   if (record === undefined) return jsonError(404, `Call "${callSid}" not found`);
-  return jsonResponse(200, record);
+  return jsonResponse(200, record satisfies CallRecord);
 }
 
 function liveEvents(callSid: string, options: CallRecordsOptions): Response {
@@ -145,7 +142,7 @@ function liveEvents(callSid: string, options: CallRecordsOptions): Response {
         if (closeStream) controller.close();
       };
 
-      send(sseFrame("snapshot", snapshot));
+      send(sseFrame("snapshot", snapshot satisfies CallFeedEvents["snapshot"]));
       if (snapshot.endedAt !== null || options.signal?.aborted === true) {
         stop(true);
         return;
@@ -173,6 +170,12 @@ function liveEvents(callSid: string, options: CallRecordsOptions): Response {
     },
   });
 }
+
+/** The events the pages read, as the feed sends them. */
+type SentFeed = { [K in Exclude<keyof CallFeedEvents, "snapshot">]: Extract<CallEvent, { type: K }> };
+/** Compiles only while each of them carries the data the pages expect (`src/api/types.ts`). */
+type _FeedMatchesPages = Assignable<SentFeed, Omit<CallFeedEvents, "snapshot">>;
+type Assignable<T extends U, U> = T;
 
 function sseFrame(event: string, data: unknown): string {
   // JSON.stringify never emits a raw line break, so one `data:` line carries it all.

@@ -1,7 +1,10 @@
 /**
- * `POST /api/calls/:callSid/hangup`: ends a call. A phone call is hung up through Twilio's REST API
- * when Twilio credentials are set; otherwise (and for browser calls) Parley ends the stream itself,
- * which ends a `<Connect><Stream>` call too. Authorization is checked by the caller.
+ * `POST /api/calls/:callSid/hangup`: ends a call Parley knows — one relayed here, or one whose record is
+ * open and that Parley placed or answered. Anything else is 404: the route never asks Twilio to hang up
+ * an arbitrary CallSid on the account. A phone call is hung up through Twilio's REST API when Twilio
+ * credentials are set; otherwise (and for browser calls) Parley ends the stream itself, which ends a
+ * `<Connect><Stream>` call too. Either way the record says `hung_up_by_user`. Behind the route table's
+ * `bearerOrSession` guard.
  *
  * @module
  */
@@ -11,28 +14,62 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { createTwilioRestClient, TwilioRestError } from "../twilio/rest_client.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
+import type { HungUpCall } from "./types.ts";
 
 /** Options for {@linkcode createHangUpHandler}. */
 export interface HangUpOptions {
   config: Pick<ParleyConfig, "twilioAccountSid" | "twilioAuthToken" | "twilioApiBaseUrl">;
   /** Ends the stream of a call relayed here; false when no such call is in progress. */
   endStream: (callSid: string) => boolean;
+  /**
+   * Tells the call relayed here that a user is hanging it up through Twilio (its coming `stop` is
+   * `hung_up_by_user`); false when no such call is in progress here.
+   */
+  userHangingUp: (callSid: string) => boolean;
+  /** True when the call's record is open and Parley placed or answered it (another instance may relay it). */
+  isOpenCall?: (callSid: string) => boolean;
   log: Logger;
   /** The fetch the REST client uses. @default globalThis.fetch */
   fetch?: typeof fetch;
 }
 
-/** Path of the hang-up route for `callSid`. */
-export const HANG_UP_PATH = /^\/api\/calls\/([^/]+)\/hangup$/;
+/** A browser (softphone) call's CallSid. */
+const BROWSER_CALL_SID = /^BR[0-9a-f]{32}$/;
 
-/** Builds the hang-up handler. */
-export function createHangUpHandler(options: HangUpOptions): (request: Request) => Promise<Response> {
+/** The CallSid in the path's `:callSid` segment (still percent-encoded), or the problem with it. */
+function callSidOf(raw: string): { callSid: string } | { problem: string } {
+  let callSid: string;
+  try {
+    callSid = decodeURIComponent(raw);
+  } catch {
+    return {
+      problem: `CallSid ${JSON.stringify(raw.slice(0, 40))} in the path is not valid percent-encoding`,
+    };
+  }
+  // JSON.stringify escapes control characters: the echo is safe to show.
+  const shown = JSON.stringify(callSid.slice(0, 40));
+  if (!BROWSER_CALL_SID.test(callSid) && !isCallSid(callSid)) {
+    return { problem: `CallSid ${shown} in the path is not a CallSid (CA or BR and 32 hex digits)` };
+  }
+  return { callSid };
+}
+
+/** Builds the hang-up handler; `:callSid` comes from the route table's path. */
+export function createHangUpHandler(
+  options: HangUpOptions,
+): (request: Request, context: { params: Record<string, string> }) => Promise<Response> {
   const { config, log } = options;
-  return async (request) => {
+  return async (request, { params }) => {
     await request.body?.cancel();
-    const callSid = decodeURIComponent(HANG_UP_PATH.exec(new URL(request.url).pathname)?.[1] ?? "");
-    const phoneCall = isCallSid(callSid);
-    if (phoneCall && config.twilioAccountSid !== undefined && config.twilioAuthToken !== undefined) {
+    const parsed = callSidOf(params.callSid ?? "");
+    if ("problem" in parsed) return jsonError(400, parsed.problem);
+    const { callSid } = parsed;
+    // Marked before Twilio is asked: its `stop` may arrive before the REST answer does.
+    const here = options.userHangingUp(callSid);
+    if (!here && options.isOpenCall?.(callSid) !== true) {
+      return jsonError(404, `Call ${callSid} is not in progress (Parley neither relays it nor has it open)`);
+    }
+    if (isCallSid(callSid) && config.twilioAccountSid !== undefined && config.twilioAuthToken !== undefined) {
       const client = createTwilioRestClient({
         accountSid: config.twilioAccountSid,
         authToken: config.twilioAuthToken,
@@ -44,16 +81,21 @@ export function createHangUpHandler(options: HangUpOptions): (request: Request) 
       } catch (error) {
         if (!(error instanceof TwilioRestError)) throw error;
         log.warn(`Hang-up of CallSid=${callSid} through Twilio failed: ${error.message}`);
-        if (options.endStream(callSid)) return jsonResponse(200, { callSid, via: "stream" });
+        if (options.endStream(callSid)) {
+          return jsonResponse(200, { callSid, via: "stream" } satisfies HungUpCall);
+        }
         return jsonError(502, `Twilio refused the hang-up: ${error.message}`);
       }
       log.info(`Hung up CallSid=${callSid} through Twilio`);
-      return jsonResponse(200, { callSid, via: "twilio" });
+      return jsonResponse(200, { callSid, via: "twilio" } satisfies HungUpCall);
     }
     if (options.endStream(callSid)) {
       log.info(`Hung up CallSid=${callSid} by ending its stream`);
-      return jsonResponse(200, { callSid, via: "stream" });
+      return jsonResponse(200, { callSid, via: "stream" } satisfies HungUpCall);
     }
-    return jsonError(404, `Call "${callSid.slice(0, 40)}" is not in progress on this server`);
+    return jsonError(
+      404,
+      `Call ${callSid} is not in progress on this server (and no Twilio credentials are set)`,
+    );
   };
 }

@@ -20,6 +20,7 @@ import { readBodyText } from "../http/body.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { Lead, LeadInput, LeadStore, LeadUpdate } from "../store/leads.ts";
 import { parseCsv } from "./csv.ts";
+import type { LeadImport } from "./types.ts";
 import { checkLead, type LeadProblem, MAX_LEAD_FIELDS, TEXT_FIELDS } from "./lead_checks.ts";
 
 /** Largest CSV import, bytes. */
@@ -147,22 +148,29 @@ export async function importLeads(
   const { created, updated } = creates.length + updates.length === 0
     ? { created: [], updated: [] }
     : store.importBatch(creates, updates);
-  return jsonResponse(errors.length === 0 ? 201 : 207, {
-    imported: created,
-    updated,
-    duplicates: duplicates.slice(0, MAX_REPORTED_PROBLEMS),
-    errors: errors.slice(0, MAX_REPORTED_PROBLEMS),
-    counts: {
-      rows: records.length,
-      imported: created.length,
-      updated: updated.length,
-      skipped: duplicates.filter((d) => d.action === "skipped").length,
-      duplicates: duplicates.length,
-      errors: errors.length,
-    },
-    limits: { maxRows: MAX_IMPORT_ROWS, maxReported: MAX_REPORTED_PROBLEMS, maxBytes: MAX_LEAD_IMPORT_BYTES },
-    onDuplicate,
-  });
+  return jsonResponse(
+    errors.length === 0 ? 201 : 207,
+    {
+      imported: created,
+      updated,
+      duplicates: duplicates.slice(0, MAX_REPORTED_PROBLEMS),
+      errors: errors.slice(0, MAX_REPORTED_PROBLEMS),
+      counts: {
+        rows: records.length,
+        imported: created.length,
+        updated: updated.length,
+        skipped: duplicates.filter((d) => d.action === "skipped").length,
+        duplicates: duplicates.length,
+        errors: errors.length,
+      },
+      limits: {
+        maxRows: MAX_IMPORT_ROWS,
+        maxReported: MAX_REPORTED_PROBLEMS,
+        maxBytes: MAX_LEAD_IMPORT_BYTES,
+      },
+      onDuplicate,
+    } satisfies LeadImport,
+  );
 }
 
 /**

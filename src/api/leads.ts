@@ -1,5 +1,5 @@
 /**
- * The leads API, with the same auth and error style as `/api/calls`:
+ * The leads API, behind the route table's `bearerOrSession` guard, in the error style of `/api/calls`:
  *
  * - `GET /api/leads?limit=&after=`: a page of leads by name, `{ leads, next, total }`; `next` is the
  *   `after` of the next page (null on the last). `limit` defaults to {@linkcode DEFAULT_LEADS_PAGE},
@@ -19,6 +19,7 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { LeadCursor, LeadInput, LeadStore } from "../store/leads.ts";
 import { checkLead, type LeadProblem } from "./lead_checks.ts";
 import { importLeads } from "./lead_import.ts";
+import type { LeadList } from "./types.ts";
 
 /** Largest JSON body, bytes. */
 export const MAX_LEAD_BODY_BYTES = 16 * 1024;
@@ -27,39 +28,60 @@ export const DEFAULT_LEADS_PAGE = 100;
 /** Most leads one page of `GET /api/leads` may ask for. */
 export const MAX_LEADS_PAGE = 1000;
 
+/** A lead route's input: `:id` from the route table's path. */
+type LeadContext = { params: Record<string, string> };
+
+/** The handlers of the leads routes, one per row of the route table. */
+export interface LeadsHandlers {
+  listLeads(request: Request): Response;
+  createLead(request: Request): Promise<Response>;
+  importLeads(request: Request): Promise<Response>;
+  getLead(request: Request, context: LeadContext): Response;
+  updateLead(request: Request, context: LeadContext): Promise<Response>;
+  deleteLead(request: Request, context: LeadContext): Promise<Response>;
+}
+
 /**
- * Builds the handler for every path under `/api/leads`. Authorization is checked by the caller.
+ * Builds the handlers of the leads routes.
  *
  * @example
  * ```ts
- * const leads = createLeadsHandler(openLeadStore(path));
- * if (pathname.startsWith("/api/leads")) return leads(request);
+ * const leads = createLeadsHandlers(openLeadStore(path));
+ * // in the route table: { method: "GET", path: "/api/leads/:id", guard: "bearerOrSession", handler: "getLead" … }
  * ```
  */
-export function createLeadsHandler(store: LeadStore): (request: Request) => Promise<Response> {
-  return async (request) => {
-    const { pathname } = new URL(request.url);
-    const method = request.method;
-    if (pathname === "/api/leads") {
-      if (method === "GET") return listLeads(request, store);
-      if (method === "POST") return await createLead(request, store);
-      return notAllowed(method, "GET, POST");
-    }
-    if (pathname === "/api/leads/import") {
-      return method === "POST" ? await importLeads(request, store) : notAllowed(method, "POST");
-    }
-    const match = /^\/api\/leads\/(\d{1,15})$/.exec(pathname);
-    if (match === null) return jsonError(404, `Not found: "${pathname}": leads are /api/leads/<number>`);
-    const id = Number(match[1]);
-    if (method === "GET") {
+export function createLeadsHandlers(store: LeadStore): LeadsHandlers {
+  /** The lead id of `/api/leads/:id`, or the 404 for a path that is not one. */
+  const idOf = (request: Request, raw: string): number | Response =>
+    /^\d{1,15}$/.test(raw)
+      ? Number(raw)
+      : jsonError(404, `Not found: "${new URL(request.url).pathname}": leads are /api/leads/<number>`);
+  return {
+    listLeads: (request) => listLeads(request, store),
+    createLead: (request) => createLead(request, store),
+    importLeads: (request) => importLeads(request, store),
+    getLead(request, { params }) {
+      const id = idOf(request, params.id!);
+      if (id instanceof Response) return id;
       const lead = store.get(id);
       return lead === undefined
         ? unknownLead(id)
         : jsonResponse(200, { ...lead, calls: store.callsOf(lead.phone) });
-    }
-    if (method === "PATCH") return await updateLead(request, store, id);
-    if (method === "DELETE") return store.delete(id) ? new Response(null, { status: 204 }) : unknownLead(id);
-    return notAllowed(method, "GET, PATCH, DELETE");
+    },
+    async updateLead(request, { params }) {
+      const id = idOf(request, params.id!);
+      if (id instanceof Response) {
+        await request.body?.cancel();
+        return id;
+      }
+      return await updateLead(request, store, id);
+    },
+    async deleteLead(request, { params }) {
+      await request.body?.cancel();
+      const id = idOf(request, params.id!);
+      if (id instanceof Response) return id;
+      return store.delete(id) ? new Response(null, { status: 204 }) : unknownLead(id);
+    },
   };
 }
 
@@ -103,11 +125,14 @@ function listLeads(request: Request, store: LeadStore): Response {
   const more = leads.length > limit;
   if (more) leads.pop();
   const last = leads[leads.length - 1];
-  return jsonResponse(200, {
-    leads,
-    next: more && last !== undefined ? encodeCursor({ name: last.name, id: last.id }) : null,
-    total: store.count(),
-  });
+  return jsonResponse(
+    200,
+    {
+      leads,
+      next: more && last !== undefined ? encodeCursor({ name: last.name, id: last.id }) : null,
+      total: store.count(),
+    } satisfies LeadList,
+  );
 }
 
 function encodeCursor(cursor: LeadCursor): string {
@@ -138,12 +163,6 @@ function problemResponse(problem: LeadProblem): Response {
 
 function unknownLead(id: number): Response {
   return jsonError(404, `Lead ${id} not found`);
-}
-
-function notAllowed(method: string, allowed: string): Response {
-  return jsonError(405, `Method ${method} is not allowed here: use ${allowed}`, {
-    headers: { allow: allowed },
-  });
 }
 
 function clip(text: string): string {

@@ -5,7 +5,8 @@
  *   no data). `/favicon.ico` answers the same SVG icon, for pages that do not link it (the sign-in page).
  * - `/calling`, `/leads`, `/calls`, `/calls/:callSid`, `/personas`, `/personas/:id`: pages; without a
  *   session they redirect to `/login?next=…`. Each page file (`calling.html`, …) holds only its own
- *   `<title>`, `<script>` and `<main>`; `layout.html` holds what every page shares (the `<head>`, the
+ *   `<title>`, `<script>` and `<main>`; the route table's `signedInPage` guard does the redirect;
+ *   `layout.html` holds what every page shares (the `<head>`, the
  *   skip link, the nav and **Sign out**), and the page is set into it when served.
  * - Anything else: {@linkcode notFoundResponse}, an HTML page for a browser, JSON for a script.
  *
@@ -13,7 +14,6 @@
  */
 
 import { jsonError } from "../http/responses.ts";
-import type { Sessions } from "../http/session.ts";
 
 const WEB_DIR = new URL("../web/", import.meta.url);
 
@@ -34,27 +34,35 @@ const PAGES: readonly [RegExp, string][] = [
   [/^\/personas\/[A-Za-z0-9_-]{1,64}$/, "persona.html"],
 ];
 
-/** True when `pathname` is one of the pages or a file under `/web/`. */
-export function isPagePath(pathname: string): boolean {
-  return pathname === "/" || pathname === "/favicon.ico" || pathname.startsWith("/web/") ||
-    PAGES.some(([pattern]) => pattern.test(pathname));
+/** The handlers of the page routes, one per kind of row in the route table. */
+export interface PagesHandlers {
+  /** `GET /`: to the calling page. */
+  home(request: Request): Response;
+  /** `GET /favicon.ico`, `GET /web/<file>`. */
+  webFile(request: Request): Promise<Response>;
+  /** `GET /calling` and the other pages (the session was checked by the route's guard). */
+  page(request: Request): Promise<Response>;
 }
 
-/** Builds the handler for the pages and `/web/` files. */
-export function createPagesHandler(sessions: Sessions): (request: Request) => Promise<Response> {
-  return async (request) => {
-    const { pathname, search } = new URL(request.url);
-    if (pathname === "/") return redirect("/calling");
-    if (pathname === "/favicon.ico") return await serveFile(request, "favicon.svg", "public, max-age=86400");
-    if (pathname.startsWith("/web/")) {
+/** Builds the handlers of the pages and `/web/` files. */
+export function createPagesHandlers(): PagesHandlers {
+  return {
+    home: () => redirect("/calling"),
+    async webFile(request) {
+      const { pathname } = new URL(request.url);
+      if (pathname === "/favicon.ico") {
+        return await serveFile(request, "favicon.svg", "public, max-age=86400");
+      }
       const name = pathname.slice("/web/".length);
       if (!/^[a-z0-9_]+\.(css|js|svg)$/.test(name)) return await notFoundResponse(request);
       return await serveFile(request, name, "public, max-age=60");
-    }
-    const page = PAGES.find(([pattern]) => pattern.test(pathname))?.[1];
-    if (page === undefined) return await notFoundResponse(request);
-    if (!sessions.has(request)) return redirect(`/login?next=${encodeURIComponent(pathname + search)}`);
-    return await servePage(page);
+    },
+    async page(request) {
+      const { pathname } = new URL(request.url);
+      const page = PAGES.find(([pattern]) => pattern.test(pathname))?.[1];
+      if (page === undefined) return await notFoundResponse(request);
+      return await servePage(page);
+    },
   };
 }
 

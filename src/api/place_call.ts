@@ -15,12 +15,12 @@ import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
 import { callParameterProblem, MAX_CALL_PARAMETERS } from "../calls/call_parameters.ts";
 import type { CallHub } from "../calls/call_events.ts";
 import { isE164, type ParleyConfig } from "../config.ts";
-import { requireBearer } from "../http/auth.ts";
 import { type EngineId, voiceProblem } from "../engines/voices.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import { readBodyJson } from "../http/body.ts";
 import type { Logger } from "../log.ts";
 import { createTwilioRestClient, type MachineDetection, TwilioRestError } from "../twilio/rest_client.ts";
+import type { PlacedCall } from "./types.ts";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_PLACE_CALL_BODY_BYTES = 16 * 1024;
@@ -58,8 +58,6 @@ export interface PlaceCallOptions {
   now?: () => number;
   /** The engine of a persona, for checking `voice`. @default every persona is on the Realtime API */
   engineOf?: (personaId: string) => EngineId | undefined;
-  /** Allows a request or answers why not. @default the bearer check against API_TOKEN */
-  authorize?: (req: Request) => Response | undefined;
   /**
    * Why no new call may start now (draining, MAX_CONCURRENT_CALLS: the same rule as the webhook's),
    * or undefined; a refusal answers 503 before Twilio is asked. @default always allowed
@@ -79,15 +77,16 @@ interface CallRequest {
 /**
  * Builds the `POST /api/calls` handler.
  *
- * Request: `Authorization: Bearer $API_TOKEN`, JSON `{ to, persona?, voice?, parameters?, machineDetection? }`.
- * Answers 201 `{ callSid, persona }`; 400, 401, 405, 413, 415, 502 or 503 with `{ error }`.
+ * Request: JSON `{ to, persona?, voice?, parameters?, machineDetection? }`, behind the route table's
+ * `bearerOrSession` guard and body limit. Answers 201 `{ callSid, persona }`; 400, 413, 415, 502 or 503
+ * with `{ error }`.
  *
  * @example
  * ```ts
  * const placeCall = createPlaceCallHandler({
  *   config, hub, log, defaultPersona: config.defaultPersona, personaIds: () => [...personas.keys()],
  * });
- * if (url.pathname === "/api/calls") return placeCall(req);
+ * // in the route table: { method: "POST", path: "/api/calls", guard: "bearerOrSession", … }
  * ```
  */
 export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request) => Promise<Response> {
@@ -96,18 +95,6 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
   const fetchOption = options.fetch === undefined ? {} : { fetch: options.fetch };
 
   return async (req) => {
-    if (req.method !== "POST") {
-      await req.body?.cancel();
-      return jsonError(405, `Method ${req.method} is not allowed: use POST`, { headers: { allow: "POST" } });
-    }
-    const refused = options.authorize === undefined
-      ? requireBearer(req, config.apiToken)
-      : options.authorize(req);
-    if (refused !== undefined) {
-      await req.body?.cancel();
-      return refused;
-    }
-
     const full = options.refuseNewCall?.();
     if (full !== undefined) {
       await req.body?.cancel();
@@ -202,7 +189,10 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       to,
       parameters: voice === undefined ? parameters : { ...parameters, voice },
     });
-    return jsonResponse(201, { callSid, persona, ...(voice === undefined ? {} : { voice }) });
+    return jsonResponse(
+      201,
+      { callSid, persona, ...(voice === undefined ? {} : { voice }) } satisfies PlacedCall,
+    );
   };
 }
 

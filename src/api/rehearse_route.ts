@@ -10,7 +10,9 @@
  * | `done` | the report: per scenario the pass rate, failures, latency p50/p95 and cost |
  * | `problem` | `{ message }`: why nothing could run (a broken scenario file, no scenario…) |
  *
- * Body (optional JSON): `{ "runs": N }` overrides every scenario's `runs` (1 to 20).
+ * Body (optional JSON, at most {@linkcode MAX_REHEARSE_BODY_BYTES}): `{ "runs": N }` overrides every
+ * scenario's `runs` (1 to 20). The route table (`app/routes.ts`) guards the route (`bearerOrSession`)
+ * and limits its body before this handler runs.
  *
  * @module
  */
@@ -18,16 +20,18 @@
 import type { ParleyConfig } from "../config.ts";
 import type { PriceTable } from "../engines/prices.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
+import { readBodyText } from "../http/body.ts";
 import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
+import type { RehearseEvents } from "./types.ts";
 import { loadScenarios, scenarioFiles, ScenarioLoadError } from "../rehearsal/loader.ts";
 import { summarize } from "../rehearsal/report.ts";
 import { runRehearsals } from "../rehearsal/runner.ts";
 import { rehearsalSetup, scenarioContext } from "../rehearsal/setup.ts";
 
-/** The path of the route, `:id` captured. */
-export const REHEARSE_PATH = /^\/api\/personas\/([^/]+)\/rehearse$/;
+/** Largest request body accepted, in bytes: `{"runs": 20}` and room to spare. */
+export const MAX_REHEARSE_BODY_BYTES = 1024;
 
 /** What the route needs. */
 export interface RehearseRouteOptions {
@@ -45,15 +49,23 @@ export interface RehearseRouteOptions {
   signal: AbortSignal;
 }
 
-/** Builds the handler (behind the route table's sign-in guard). */
+/** Builds the handler; `:id` comes from the route table's path. */
 export function createRehearseHandler(
   options: RehearseRouteOptions,
-): (request: Request) => Promise<Response> {
+): (request: Request, context: { params: Record<string, string> }) => Promise<Response> {
   const { config, personas } = options;
-  return async (request) => {
-    const id = decodeURIComponent(REHEARSE_PATH.exec(new URL(request.url).pathname)![1]!);
+  return async (request, { params }) => {
+    let id: string;
+    try {
+      id = decodeURIComponent(params.id ?? "");
+    } catch {
+      await request.body?.cancel();
+      return jsonError(400, "The persona id in the path is not valid percent-encoding");
+    }
     let runs: number | undefined;
-    const text = await request.text();
+    const read = await readBodyText(request, MAX_REHEARSE_BODY_BYTES);
+    if (!read.ok) return jsonError(read.status, read.error);
+    const text = read.text;
     if (text.trim() !== "") {
       let body: { runs?: unknown };
       try {
@@ -87,7 +99,8 @@ export function createRehearseHandler(
     const encoder = new TextEncoder();
     const body = new ReadableStream<Uint8Array>({
       start: async (controller) => {
-        const send = (event: string, data: unknown) => {
+        // Typed by `types.ts`: the page reads exactly these shapes.
+        const send = <K extends keyof RehearseEvents>(event: K, data: RehearseEvents[K]) => {
           if (stop.signal.aborted && event !== "done") return;
           try {
             controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));

@@ -3,7 +3,7 @@
  *
  * The page speaks the Media Stream protocol, as Twilio does, and the socket goes through the same
  * relay as a phone call, barge-in included. It is authenticated by the session cookie and the
- * page's origin instead of a Twilio signature. Parley names the call: before the relay starts it
+ * page's origin (the route table's `sessionSameOrigin` guard) instead of a Twilio signature. Parley names the call: before the relay starts it
  * sends `{"event":"parley.assigned","callSid":"BR…","streamSid":"MZ…"}`, and a `start` naming any
  * other call is refused (close 1008; the relay is also bound to the assigned CallSid). The call is
  * recorded with direction `browser`. Like a phone call it counts toward MAX_CONCURRENT_CALLS and is
@@ -15,13 +15,11 @@
 import type { CallHub } from "../calls/call_events.ts";
 import { engineForModel, voiceProblem } from "../engines/voices.ts";
 import { jsonError } from "../http/responses.ts";
-import type { Sessions } from "../http/session.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 
 /** Options for {@linkcode createSoftphoneHandler}. */
 export interface SoftphoneOptions {
-  sessions: Sessions;
   personas: PersonaRegistry;
   /** OPENAI_REALTIME_MODEL. */
   defaultModel: string;
@@ -35,14 +33,8 @@ export interface SoftphoneOptions {
 
 /** Builds the softphone socket handler. */
 export function createSoftphoneHandler(options: SoftphoneOptions): (request: Request) => Response {
-  const { sessions, personas, hub, log } = options;
+  const { personas, hub, log } = options;
   return (request) => {
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return jsonError(426, "/api/softphone is the browser's call socket: connect with Upgrade: websocket");
-    }
-    // A WebSocket handshake is never blocked by the browser's same-origin policy: check Origin here.
-    if (!sessions.has(request)) return jsonError(401, "Sign in first: the softphone needs a session");
-    if (!sessions.sameOrigin(request)) return jsonError(403, "Cross-origin softphone connection refused");
     const query = new URL(request.url).searchParams;
     const personaId = query.get("persona") ?? "";
     const loaded = personas.get(personaId);

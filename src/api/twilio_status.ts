@@ -13,7 +13,6 @@ import type { CallHub, CallStatus } from "../calls/call_events.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { excerpt } from "../log.ts";
-import { readTwilioForm, refuseUnsignedTwilio, TwilioFormTooLargeError } from "../twilio/signature.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
 
 /** Calls whose latest status is kept by default. */
@@ -31,7 +30,7 @@ const TWILIO_STATUSES: ReadonlySet<string> = new Set([
   "canceled",
 ]);
 
-/** The settings the status callback reads. */
+/** The settings the status route's `twilio` guard checks the callback against. */
 export type TwilioStatusConfig = Pick<
   ParleyConfig,
   "twilioAuthToken" | "publicBaseUrl" | "twilioSignatureCheck"
@@ -39,8 +38,6 @@ export type TwilioStatusConfig = Pick<
 
 /** Options for {@linkcode createTwilioStatusHandler}. */
 export interface TwilioStatusOptions {
-  /** TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL and TWILIO_SIGNATURE_CHECK, read on every request. */
-  config: TwilioStatusConfig;
   /** Receives a `call.status` event per callback. */
   hub: CallHub;
   /** Logs each status and each refused callback. */
@@ -67,8 +64,11 @@ export interface CallProgress {
 
 /** The status route, plus a look-up of what it recorded. */
 export interface TwilioStatusHandler {
-  /** Handles one callback: 204 when recorded, 400, 403, 405 or 413 otherwise. */
-  (req: Request): Promise<Response>;
+  /**
+   * Handles one callback (its signature checked and its form read by the route table's `twilio`
+   * guard): 204 when recorded, 400 without a CallSid.
+   */
+  (req: Request, context: { form: Record<string, string> }): Response;
   /** The latest status recorded for `callSid`, or undefined. */
   latestStatus(callSid: string): CallProgress | undefined;
 }
@@ -78,40 +78,18 @@ export interface TwilioStatusHandler {
  *
  * @example
  * ```ts
- * const status = createTwilioStatusHandler({ config, hub, log });
- * if (url.pathname === "/api/twilio/status") return status(req);
+ * const status = createTwilioStatusHandler({ hub, log });
+ * // in the route table: { method: "POST", path: STATUS_CALLBACK_PATH, guard: "twilio", … }
  * status.latestStatus("CA…"); // { status: "ringing", … }
  * ```
  */
 export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioStatusHandler {
-  const { config, hub, log } = options;
+  const { hub, log } = options;
   const now = options.now ?? Date.now;
   const maxTracked = options.maxTrackedCalls ?? DEFAULT_MAX_TRACKED_CALLS;
   const latest = new Map<string, CallProgress>();
 
-  const handler = async (req: Request): Promise<Response> => {
-    if (req.method !== "POST") {
-      await req.body?.cancel();
-      return text(405, "Use POST", { allow: "POST" });
-    }
-    let params: Record<string, string>;
-    try {
-      params = await readTwilioForm(req);
-    } catch (error) {
-      if (!(error instanceof TwilioFormTooLargeError)) throw error;
-      log.warnRateLimited("twilio-status-size", `Refused status callback: ${error.message}`);
-      return text(413, "Payload too large");
-    }
-
-    const refused = refuseUnsignedTwilio(req, {
-      authToken: config.twilioAuthToken,
-      publicBaseUrl: config.publicBaseUrl,
-      enabled: config.twilioSignatureCheck,
-      params,
-      log,
-    });
-    if (refused !== undefined) return refused;
-
+  const handler = (_req: Request, { form: params }: { form: Record<string, string> }): Response => {
     const callSid = params.CallSid;
     if (!isCallSid(callSid)) {
       log.warnRateLimited("twilio-status-callsid", "Refused status callback: no CallSid (CA…) in the form");

@@ -13,7 +13,8 @@ import type { EngineId } from "../engines/voices.ts";
  * `never_connected`: the webhook was answered (or the call placed) but no media stream started.
  * `server_crashed`: written at startup for a record the previous run left open (it was killed or
  * crashed mid-call).
- * `hung_up_by_user`: hung up from the calling page or the API (`POST /api/calls/:callSid/hangup`).
+ * `hung_up_by_user`: hung up from the calling page or the API (`POST /api/calls/:callSid/hangup`), directly
+ * or through Twilio, or by the user of a browser call (the softphone).
  * `upstream_refused`: OpenAI answered the handshake with an HTTP error (401, 403, 429…);
  * `upstream_unreachable`: it could not be reached at all (DNS, connection refused, timeout).
  */

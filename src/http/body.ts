@@ -5,6 +5,15 @@
  * @module
  */
 
+/** Raised by a body cut off at its route's limit (`src/app/middleware/body_limit.ts`). */
+export class BodyTooLargeError extends Error {
+  /** Builds the error for a limit of `maxBytes`. */
+  constructor(readonly maxBytes: number) {
+    super(`Request body is larger than ${maxBytes} bytes`);
+    this.name = "BodyTooLargeError";
+  }
+}
+
 /** A body as read: its text, or the status and message to answer with. */
 export type BodyText = { ok: true; text: string } | { ok: false; status: number; error: string };
 
@@ -30,10 +39,16 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   const chunks: Uint8Array[] = [];
   let size = 0;
   if (request.body !== null) {
-    for await (const chunk of request.body) {
-      size += chunk.byteLength;
-      if (size > maxBytes) return tooLarge; // leaving the loop cancels the body
-      chunks.push(chunk);
+    try {
+      for await (const chunk of request.body) {
+        size += chunk.byteLength;
+        if (size > maxBytes) return tooLarge; // leaving the loop cancels the body
+        chunks.push(chunk);
+      }
+    } catch (error) {
+      // The route's own limit (a smaller one than this reader's) cut the body off.
+      if (error instanceof BodyTooLargeError) return { ok: false, status: 413, error: error.message };
+      throw error;
     }
   }
   const bytes = new Uint8Array(size);

@@ -17,6 +17,7 @@ import {
 } from "../calls/call_events.ts";
 import { engineForModel, type EngineId, ENGINES } from "../engines/voices.ts";
 import type { StoreHealth } from "../store/call_store.ts";
+import type { ListenerHealth } from "../http/listener.ts";
 import { PREWARM_OUTCOMES, type PrewarmOutcome } from "../relay/prewarm.ts";
 import { DEFAULT_PRICES, estimateCost, estimateMinuteCost, type PriceTable } from "../engines/prices.ts";
 
@@ -56,6 +57,8 @@ export interface ServerFigures {
   draining?: boolean;
   /** Sessions pre-warmed on the webhook, by outcome, and how many wait for their stream now. */
   prewarms?: { outcomes: Readonly<Record<PrewarmOutcome, number>>; waiting: number };
+  /** The listener: descriptor exhaustion episodes, accept failures, descriptors open and allowed. */
+  listener?: ListenerHealth | undefined;
 }
 
 class Histogram {
@@ -209,6 +212,21 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     sample("parley_store_dropped_events_total", server.store?.droppedEvents ?? 0);
     family("parley_store_failing", "gauge", "1 while writes to the call database fail (locked, disk full).");
     sample("parley_store_failing", server.store?.failing === true ? 1 : 0);
+
+    family(
+      "parley_fd_exhaustion_total",
+      "counter",
+      "Episodes of running out of file descriptors: new connections refused until some closed.",
+    );
+    sample("parley_fd_exhaustion_total", server.listener?.exhaustionEpisodes ?? 0);
+    family(
+      "parley_listener_restarts_total",
+      "counter",
+      "Times the listener stopped on an accept error (out of descriptors) and was opened again.",
+    );
+    sample("parley_listener_restarts_total", server.listener?.acceptFailures ?? 0);
+    family("parley_accepting", "gauge", "1 while new connections are accepted, 0 while they are shed.");
+    sample("parley_accepting", server.listener?.accepting === false ? 0 : 1);
 
     family("parley_calls_ended_total", "counter", "Calls ended, by end reason.");
     for (const [reason, count] of ended) sample("parley_calls_ended_total", count, { reason });

@@ -8,6 +8,12 @@
  * folder through a fresh symbolic link to `/`, so every relative import gets a new URL. Where the
  * link cannot be made, the reload says which modules kept their old code and why.
  *
+ * Deno's `--watch` watches every module a script imports, these links' paths included, and restarts
+ * the whole server when one is moved or deleted (its `--watch-exclude` matches the folder the paths
+ * start with, not where the link leads). So under `deno task dev` the links go in `linksDir`, a
+ * folder the task excludes ({@linkcode DEV_LINKS_DIR}), and moving a persona file another one imports
+ * is a failed reload that keeps the personas loaded before, not a restart.
+ *
  * @module
  */
 
@@ -39,7 +45,18 @@ export interface WatchPersonasOptions {
   onUnchanged?(): void;
   /** Quiet time after the last change before reloading; editors write a file in several steps. @default 150 */
   debounceMs?: number;
+  /**
+   * Folder for the per-reload links (created if missing; each watcher makes its own subfolder and
+   * removes it on close). @default the system's temporary folder
+   */
+  linksDir?: string;
 }
+
+/**
+ * Where `deno task dev` keeps the per-reload links, relative to the project: under `data/`, which
+ * the task's `--watch-exclude`, git and `deno fmt`/`lint`/`check` all leave alone.
+ */
+export const DEV_LINKS_DIR = "data/.persona-links";
 
 /** A running watch; see {@linkcode watchPersonas}. */
 export interface PersonaWatcher {
@@ -79,7 +96,7 @@ export function watchPersonas(dir: string, options: WatchPersonasOptions): Perso
   const onError = options.onError ?? ((error: PersonaLoadError) => console.error(error.message));
   const onWarning = options.onWarning ?? ((message: string) => console.warn(message));
   const fsWatcher = Deno.watchFs(dir, { recursive: false });
-  const roots = createImportRoots();
+  const roots = createImportRoots(options.linksDir);
   let closed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let reloading = false;
@@ -167,14 +184,18 @@ export function watchPersonas(dir: string, options: WatchPersonasOptions): Perso
 }
 
 /** Hands out a new symbolic link to `/` per reload (see the module doc); removes them on close. */
-function createImportRoots() {
+function createImportRoots(linksDir: string | undefined) {
   let folder: string | undefined;
   let count = 0;
   const links: string[] = [];
   return {
     async next(): Promise<string | { warning: string }> {
       try {
-        folder ??= await Deno.makeTempDir({ prefix: "parley-personas-" });
+        if (folder === undefined && linksDir !== undefined) await Deno.mkdir(linksDir, { recursive: true });
+        folder ??= await Deno.makeTempDir({
+          prefix: "parley-personas-",
+          ...(linksDir === undefined ? {} : { dir: linksDir }),
+        });
         const link = join(folder, `v${++count}`);
         await Deno.symlink("/", link);
         links.push(link);

@@ -58,6 +58,8 @@ export interface CallActionsOptions {
   playAgentAudio(itemId: string, payload: string): void;
   /** Ends the call: closes the stream and the session. */
   end(reason: EndReason, detail: string): void;
+  /** The model was asked to go on (tool outputs, a note): an answer is owed. */
+  answerAsked?(): void;
   /** One tool call finished: log line, record and live feed. */
   toolCalled(report: ToolCallReport): void;
   log: Logger;
@@ -213,6 +215,8 @@ export class CallActions {
       false,
     );
     this.#after = { action: "hangup" };
+    // After a voicemail, end_call is the model saying it is done: the disposition stays voicemail_left.
+    if (this.#hangUp?.reason === "voicemail_left") return this.#hangUp.check();
     this.#startHangUp("agent_hung_up", "the agent ended the call (end_call)", false);
   }
 
@@ -298,6 +302,7 @@ export class CallActions {
     if (!this.#continueDue || this.#running > 0 || this.#activeResponse !== undefined || this.#closed) return;
     this.#continueDue = false;
     this.#o.send(this.#o.engine.continueMessage());
+    this.#o.answerAsked?.();
   }
 
   // ── Hang-ups ──────────────────────────────────────────────────────────────────────────────

@@ -65,7 +65,7 @@ export interface CallRelayOptions {
   startTimeoutMs?: number;
   /** The CallSid the stream token was issued for: a `start` for any other call is refused. */
   expectedCallSid?: string;
-  /** A session silent this long while the caller sends audio is replaced, ms. @default 15000 */
+  /** A session that owes an answer and stays silent this long is replaced, ms. @default 15000 */
   stallMs?: number;
   /** A session this old is replaced at the next quiet moment, ms. @default 55 minutes */
   sessionRolloverMs?: number;
@@ -93,7 +93,15 @@ export interface CallRelay {
    * the socket close.
    */
   hangUp(): void;
+  /**
+   * A user asked Twilio to hang this call up (from the page or the API): the `stop` or close that
+   * follows is recorded as `hung_up_by_user`, not `caller_hung_up`.
+   */
+  userHangingUp(): void;
 }
+
+/** The softphone's CallSids (`src/api/softphone.ts`): its socket's stop or close is the user hanging up. */
+const BROWSER_CALL_SID = /^BR[0-9a-f]{32}$/;
 
 let connectionCounter = 0;
 
@@ -138,6 +146,8 @@ class Relay implements CallRelay {
   /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
   #greetingFrom: number | undefined;
   #actions: CallActions | undefined;
+  /** A user asked Twilio to hang up: the stop that follows is theirs. */
+  #userHangUp = false;
 
   constructor(twilio: MediaSocket, options: CallRelayOptions) {
     this.connectionId = `c${++connectionCounter}`;
@@ -155,7 +165,7 @@ class Relay implements CallRelay {
     this.#log.info(`New Twilio connection: ${this.connectionId}`);
     this.#leg = new TwilioLeg(twilio, {
       onMessage: (message) => this.#onTwilioMessage(message),
-      onClose: () => this.#end("caller_hung_up", "Twilio closed the media socket"),
+      onClose: () => this.#hungUp("Twilio closed the media socket"),
     });
     this.#bargeIn = new BargeIn({
       leg: this.#leg,
@@ -210,6 +220,24 @@ class Relay implements CallRelay {
     this.#end("hung_up_by_user", "hung up from the calling page or the API");
   }
 
+  userHangingUp(): void {
+    this.#userHangUp = true;
+  }
+
+  /** The other end hung up: the caller, unless a user did (a browser call, or a hang-up through Twilio). */
+  #hungUp(how: string): void {
+    if (this.#userHangUp) {
+      return this.#end("hung_up_by_user", `hung up from the calling page or the API (${how})`);
+    }
+    if (BROWSER_CALL_SID.test(this.#o.expectedCallSid ?? "")) {
+      return this.#end(
+        "hung_up_by_user",
+        `hung up in the browser (${how.replace("Twilio", "the softphone")})`,
+      );
+    }
+    this.#end("caller_hung_up", how);
+  }
+
   get #callLabel(): string {
     return this.#report.label;
   }
@@ -228,7 +256,6 @@ class Relay implements CallRelay {
         if (!this.#gate.admit(message.payload)) return;
         const dropped = this.#session.sendAudio(message.payload);
         if (dropped !== undefined) return this.#gate.drop(dropped);
-        this.#keeper.callerAudio();
         this.#o.counters.framesToOpenai++;
         return;
       }
@@ -238,7 +265,7 @@ class Relay implements CallRelay {
       case "start":
         return this.#onStart(message.start);
       case "stop":
-        return this.#end("caller_hung_up", "Twilio sent stop");
+        return this.#hungUp("Twilio sent stop");
       case "dtmf":
         this.#log.info(`DTMF ${message.digit} on ${this.#callLabel}`);
         return this.#actions?.dtmf(message.digit);
@@ -307,6 +334,7 @@ class Relay implements CallRelay {
         wrapUp: () => {
           this.#log.info(`Call nears maxCallMinutes (${maxMinutes}): asking the agent to wrap up`);
           for (const m of this.#session.engine.prompt(plan, WRAP_UP_INSTRUCTION)) this.#session.send(m);
+          this.#keeper.answerAsked();
         },
         end: () => this.#end("max_call_minutes", `the persona's maxCallMinutes (${maxMinutes}) was reached`),
       });
@@ -382,9 +410,11 @@ class Relay implements CallRelay {
       case "agent.audio.done":
         return this.#bargeIn.audioDone(event.responseId, event.itemId);
       case "caller.started":
+        this.#keeper.callerStarted();
         this.#actions?.callerSpoke();
         return this.#bargeIn.callerStarted();
       case "caller.stopped":
+        this.#keeper.callerStopped(this.#session.engine.capabilities.serverVad);
         if (this.#bargeIn.callerStopped()) {
           this.#log.info("Caller sound shorter than interruptions.minSpeechMs: agent keeps talking");
         }
@@ -394,6 +424,7 @@ class Relay implements CallRelay {
         this.#actions?.responseStarted(event.responseId);
         return this.#turns.responseStarted(event.responseId);
       case "response.done":
+        this.#keeper.answered();
         this.#bargeIn.responseDone(event.responseId);
         this.#report.responseDone(event, this.#session.model);
         return this.#actions?.responseDone(event.responseId);
@@ -478,6 +509,7 @@ class Relay implements CallRelay {
         this.#bargeIn.audioDone(itemId, itemId);
       },
       end: (reason, detail) => this.#end(reason, detail),
+      answerAsked: () => this.#keeper.answerAsked(),
       toolCalled: (report) => this.#report.toolCalled(report),
       log: this.#log,
     });

@@ -198,6 +198,7 @@ export class CallReporter {
 /** End reasons that are a call going as planned: logged as info, not error. */
 const NORMAL_ENDS: ReadonlySet<EndReason> = new Set([
   "caller_hung_up",
+  "hung_up_by_user",
   "server_shutdown",
   "agent_hung_up",
   "transferred",

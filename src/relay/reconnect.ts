@@ -1,19 +1,20 @@
 /**
  * Replacing a call's upstream session mid-call: after a drop (a close that is not a refusal, a
  * network error, a fatal `error`), a stall, or at the session cap. The Twilio socket stays open; new
- * sessions are tried with backoff — the first within ~100 ms, at most {@linkcode RECONNECT_DELAYS_MS}
- * `.length` tries, all within {@linkcode RECONNECT_BUDGET_MS} — each configured by the relay from
- * the same persona and voice with the conversation so far. A try succeeds when its socket opens.
+ * sessions are tried with backoff — the first within ~100 ms, then after {@linkcode RECONNECT_DELAYS_MS}
+ * (the last delay repeating) for as long as {@linkcode RECONNECT_BUDGET_MS} lasts, so a fast refusal
+ * does not give up early — each configured by the relay from the same persona and voice with the
+ * conversation so far. A try succeeds when its socket opens.
  *
- * Also here: {@linkcode StallWatch}, which calls a session dead when it has said nothing for
- * {@linkcode STALL_MS} while the caller is sending audio (`session_keeper.ts` ties both to one call).
+ * Also here: {@linkcode StallWatch}, which calls a session dead when it owes an answer and has said
+ * nothing for {@linkcode STALL_MS} (`session_keeper.ts` ties both to one call).
  *
  * @module
  */
 
 import type { UpstreamSession, UpstreamSessionHandlers } from "./upstream_session.ts";
 
-/** Wait before each try, ms. */
+/** Wait before each try, ms; the last one repeats until the budget is spent. */
 export const RECONNECT_DELAYS_MS: readonly number[] = [50, 150, 300];
 
 /** Every try ends within this long of the drop, ms. */
@@ -22,7 +23,10 @@ export const RECONNECT_BUDGET_MS = 2000;
 /** One try's handshake may take this long before the next try, ms. */
 export const TRY_TIMEOUT_MS = 550;
 
-/** No upstream event for this long while the caller sends audio: the session is stalled, ms. */
+/** No try starts with less than this left of the budget (too short for a handshake), ms. */
+export const MIN_TRY_MS = 100;
+
+/** No upstream event for this long while an answer is owed: the session is stalled, ms. */
 export const STALL_MS = 15_000;
 
 /** What {@linkcode Reconnect} needs from the relay. */
@@ -83,10 +87,12 @@ export class Reconnect {
   }
 
   #schedule(problem: string): void {
-    const delay = RECONNECT_DELAYS_MS[this.#tries];
+    const delay = RECONNECT_DELAYS_MS[Math.min(this.#tries, RECONNECT_DELAYS_MS.length - 1)]!;
     const left = RECONNECT_BUDGET_MS - (this.#o.now() - this.#startedAt);
-    if (delay === undefined || left <= delay) return this.#fail(problem);
-    this.#timer = setTimeout(() => this.#try(), delay);
+    // The last try may come sooner than its delay: the whole budget is used, none of it wasted waiting.
+    const wait = Math.min(delay, left - MIN_TRY_MS);
+    if (wait < 0) return this.#fail(problem);
+    this.#timer = setTimeout(() => this.#try(), wait);
   }
 
   #try(): void {
@@ -127,15 +133,19 @@ export class Reconnect {
 }
 
 /**
- * Notices a session that went silent: the caller is sending audio, the session is open, and no
- * event has come for {@linkcode STALL_MS}. The relay feeds it and asks {@linkcode stalled} on a tick.
+ * Notices a session that went silent while it owes an answer: the caller's turn was committed or the
+ * model was asked to go on, no answer has finished since, the caller is not speaking, and no event has
+ * come for {@linkcode STALL_MS}. Silence otherwise is normal (server VAD says nothing while the caller
+ * talks or stays quiet; the keepalive finds dead sockets). The relay feeds it and asks
+ * {@linkcode stalled} on a tick.
  */
 export class StallWatch {
   #lastEventAt: number;
-  #lastAudioAt = -Infinity;
+  #owedSince: number | undefined;
+  #callerSpeaking = false;
   readonly #stallMs: number;
 
-  /** Starts counting from `now`. */
+  /** Starts counting from `now`, owing nothing. */
   constructor(now: number, stallMs = STALL_MS) {
     this.#lastEventAt = now;
     this.#stallMs = stallMs;
@@ -146,13 +156,24 @@ export class StallWatch {
     this.#lastEventAt = now;
   }
 
-  /** The caller sent a frame. */
-  callerAudio(now: number): void {
-    this.#lastAudioAt = now;
+  /** An answer is owed from `now` (the caller's turn ended, or the model was asked to go on). */
+  owed(now: number): void {
+    this.#owedSince = now;
   }
 
-  /** True when the session has been silent too long while the caller kept sending. */
+  /** An answer finished: nothing is owed. */
+  answered(): void {
+    this.#owedSince = undefined;
+  }
+
+  /** The caller started (true) or stopped (false) speaking. */
+  callerSpeaking(speaking: boolean): void {
+    this.#callerSpeaking = speaking;
+  }
+
+  /** True when the session owes an answer, the caller is not speaking, and it has been silent too long. */
   stalled(now: number): boolean {
-    return now - this.#lastEventAt >= this.#stallMs && now - this.#lastAudioAt < 1000;
+    if (this.#owedSince === undefined || this.#callerSpeaking) return false;
+    return now - Math.max(this.#lastEventAt, this.#owedSince) >= this.#stallMs;
   }
 }

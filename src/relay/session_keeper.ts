@@ -10,7 +10,7 @@
 import type { ReconnectCause, RelayCounters } from "../calls/call_events.ts";
 import type { HistoryTurn } from "../engines/engine.ts";
 import type { Logger } from "../log.ts";
-import { Reconnect, StallWatch } from "./reconnect.ts";
+import { Reconnect, STALL_MS, StallWatch } from "./reconnect.ts";
 import type { UpstreamSession, UpstreamSessionHandlers } from "./upstream_session.ts";
 
 /** A session this old is replaced at the next quiet moment, ms (`SESSION_ROLLOVER_MINUTES`' default). */
@@ -105,9 +105,28 @@ export class SessionKeeper {
     this.#stall.heard(this.#o.now());
   }
 
-  /** The caller sent a frame upstream. */
-  callerAudio(): void {
-    this.#stall.callerAudio(this.#o.now());
+  /** The caller started speaking: a session is never replaced for a stall mid-speech. */
+  callerStarted(): void {
+    this.#stall.callerSpeaking(true);
+  }
+
+  /**
+   * The caller stopped speaking; `owesAnswer` when the engine answers every finished turn (server VAD
+   * with `create_response`).
+   */
+  callerStopped(owesAnswer: boolean): void {
+    this.#stall.callerSpeaking(false);
+    if (owesAnswer) this.#stall.owed(this.#o.now());
+  }
+
+  /** The model was asked to answer (a `response.create`, a prompt): an answer is owed. */
+  answerAsked(): void {
+    this.#stall.owed(this.#o.now());
+  }
+
+  /** An answer finished (or was cancelled): nothing is owed. */
+  answered(): void {
+    this.#stall.answered();
   }
 
   /** A finished turn of the conversation, for a new session. */
@@ -154,7 +173,9 @@ export class SessionKeeper {
     if (this.#disposed || this.#reconnect.active || !this.#o.session().open) return;
     const now = this.#o.now();
     if (this.#stall.stalled(now)) {
-      return this.replace("OpenAI sent nothing while the caller spoke", "stalled");
+      const stallMs = this.#o.stallMs ?? STALL_MS;
+      const seconds = (stallMs / 1000).toFixed(stallMs % 1000 === 0 ? 0 : 1);
+      return this.replace(`OpenAI owed an answer and sent nothing for ${seconds} s`, "stalled");
     }
     if (now - this.#openedAt >= (this.#o.rolloverMs ?? ROLLOVER_MS) && this.#o.quiet()) {
       const minutes = Math.round((now - this.#openedAt) / 60_000);

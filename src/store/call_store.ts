@@ -41,6 +41,14 @@ import {
   type PriceTable,
 } from "../engines/prices.ts";
 import { WriteQueue } from "./write_queue.ts";
+import { CallHeartbeat } from "./heartbeat.ts";
+
+/** A heartbeat in the write queue: these running calls were alive at `at`. */
+interface Heartbeat {
+  type: "heartbeat";
+  callSids: readonly string[];
+  at: number;
+}
 
 /** One line of the conversation. */
 export interface TranscriptLine {
@@ -179,11 +187,13 @@ export interface CallStore {
   listCalls(options?: ListCallsOptions): CallSummary[];
   /** The full record, or undefined for an unknown CallSid. */
   getCall(callSid: string): CallRecord | undefined;
+  /** True when the call's record is open (no end yet) and Parley placed or answered it. */
+  isOpenCall(callSid: string): boolean;
   /** How the writes are going, for `/metrics`. */
   health(): StoreHealth;
   /**
    * Ends every record a previous run left open (a crash or SIGKILL) with `reason`, at the time of
-   * its last event, and returns their CallSids. Call it once at startup, before any call.
+   * its last event or heartbeat, whichever is later, and returns their CallSids. Call it once at startup, before any call.
    */
   closeAbandonedRecords(reason: EndReason, detail: string): string[];
   /** Closes the database; later events are dropped with a logged error. */
@@ -210,6 +220,10 @@ export interface CallStoreOptions {
   maxPendingEvents?: number;
   /** First retry after a failed write, ms (doubles up to 5 s). @default 100 */
   firstRetryMs?: number;
+  /** How often a running call's record is stamped alive, ms. @default HEARTBEAT_MS */
+  heartbeatMs?: number;
+  /** Wall clock of the heartbeat, epoch ms. @default Date.now */
+  wallClock?: () => number;
 }
 
 /**
@@ -292,14 +306,15 @@ class SqliteCallStore implements CallStore {
   #prices: PriceTable;
   #statements = new Map<string, StatementSync>();
   #onError: (message: string) => void;
-  #queue: WriteQueue<CallEvent>;
+  #queue: WriteQueue<CallEvent | Heartbeat>;
+  #heartbeat: CallHeartbeat;
 
   constructor(db: DatabaseSync, path: string, options: CallStoreOptions) {
     this.#db = db;
     this.#prices = options.prices ?? DEFAULT_PRICES;
     this.#onError = options.onError ?? ((message: string) => console.error(message));
     const where = `DATA_DIR "${dirname(path)}" (${path})`;
-    this.#queue = new WriteQueue<CallEvent>({
+    this.#queue = new WriteQueue<CallEvent | Heartbeat>({
       write: (batch) => this.#writeBatch(batch),
       flushDelayMs: FLUSH_DELAY_MS,
       ...(options.maxPendingEvents === undefined ? {} : { maxPending: options.maxPendingEvents }),
@@ -326,14 +341,35 @@ class SqliteCallStore implements CallStore {
         );
         return;
       }
+      this.#heartbeat.saw(event);
       this.#queue.push(event);
     };
+    // Through the queue like any event: a failing disk keeps it in memory with the rest.
+    this.#heartbeat = new CallHeartbeat({
+      beat: (callSids, at) => {
+        if (!this.#db.isOpen) return;
+        this.#queue.push({ type: "heartbeat", callSids, at });
+        if (!this.#queue.failing) this.#queue.flush();
+      },
+      ...(options.heartbeatMs === undefined ? {} : { intervalMs: options.heartbeatMs }),
+      ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
+    });
   }
 
   /** Writes queued events in one transaction; a bad event is reported and skipped, a failing database throws. */
-  #writeBatch(events: readonly CallEvent[]): void {
+  #writeBatch(events: readonly (CallEvent | Heartbeat)[]): void {
     this.#transaction(() => {
       for (const event of events) {
+        if (event.type === "heartbeat") {
+          for (const callSid of event.callSids) {
+            this.#run(
+              "UPDATE calls SET alive_at = ? WHERE call_sid = ? AND ended_at IS NULL",
+              event.at,
+              callSid,
+            );
+          }
+          continue;
+        }
         try {
           this.#apply(event);
         } catch (error) {
@@ -369,7 +405,7 @@ class SqliteCallStore implements CallStore {
          COALESCE(started_at, 0), COALESCE(session_configured_at, 0),
          COALESCE(${lastEvent("call_statuses")}, 0), COALESCE(${lastEvent("transcript")}, 0),
          COALESCE(${lastEvent("turn_latencies")}, 0), COALESCE(${lastEvent("interruptions")}, 0),
-         COALESCE(${lastEvent("usage")}, 0))
+         COALESCE(${lastEvent("usage")}, 0), COALESCE(alive_at, 0))
        WHERE ended_at IS NULL RETURNING call_sid`,
     ).all(reason, detail) as Row[];
     return rows.map((row) => String(row.call_sid));
@@ -377,6 +413,7 @@ class SqliteCallStore implements CallStore {
 
   record(event: CallEvent): void {
     this.#flush();
+    this.#heartbeat.saw(event);
     this.#transaction(() => this.#apply(event));
   }
 
@@ -617,6 +654,14 @@ class SqliteCallStore implements CallStore {
     return this.#statement(sql).all(...values, limit).map((row) => toSummary(row as Row));
   }
 
+  isOpenCall(callSid: string): boolean {
+    this.#flush();
+    // A direction is set only by Parley's own events: the placed call, or the voice webhook it answered.
+    return this.#statement(
+      "SELECT 1 FROM calls WHERE call_sid = ? AND ended_at IS NULL AND direction IS NOT NULL",
+    ).get(callSid) !== undefined;
+  }
+
   getCall(callSid: string): CallRecord | undefined {
     this.#flush();
     const row = this.#statement("SELECT * FROM calls WHERE call_sid = ?").get(callSid) as Row | undefined;
@@ -670,6 +715,7 @@ class SqliteCallStore implements CallStore {
 
   close(): void {
     if (!this.#db.isOpen) return;
+    this.#heartbeat.close();
     this.#flush();
     this.#queue.close();
     if (this.#queue.pending > 0) {

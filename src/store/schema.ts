@@ -144,7 +144,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN max_reconnect_gap_ms INTEGER;
   ALTER TABLE calls ADD COLUMN caller_frames_dropped TEXT;
   `,
-  // 6: what the call came through: 'phone', 'softphone' or 'rehearsal'.
+  // 6: the per-call heartbeat (`heartbeat.ts`): when a running call was last known alive, so a record
+  // a crash left open ends near the crash.
+  `
+  ALTER TABLE calls ADD COLUMN alive_at INTEGER;
+  `,
+  // 7: what the call came through: 'phone', 'softphone' or 'rehearsal'.
   `
   ALTER TABLE calls ADD COLUMN source TEXT NOT NULL DEFAULT 'phone';
   `,

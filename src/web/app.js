@@ -11,10 +11,11 @@ export class ApiError extends Error {
 }
 
 /**
- * Calls Parley's JSON API with the session cookie. A 401 sends the browser to the sign-in page.
+ * Calls Parley's JSON API with the session cookie. A 401 sends the browser to the sign-in page. The
+ * answer is `unknown`: callers name its type from `src/api/types.ts`, the module the server answers with.
  * @param {string} path
  * @param {{ method?: string, body?: unknown, text?: string, contentType?: string }} [options]
- * @returns {Promise<any>}
+ * @returns {Promise<unknown>} the parsed JSON, or null for 204
  */
 export async function api(path, options = {}) {
   /** @type {RequestInit} */
@@ -34,8 +35,10 @@ export async function api(path, options = {}) {
   if (response.status === 204) return null;
   const body = await response.json().catch(() => ({}));
   if (!response.ok && response.status !== 207) {
-    const message = typeof body.error === "string" ? body.error : `HTTP ${response.status}`;
-    const field = body.field ?? /^(?:Field|Parameter|Query) "([^"]+)"/.exec(message)?.[1];
+    /** @type {Partial<import("../api/types.ts").ApiErrorBody>} */
+    const problem = body;
+    const message = typeof problem.error === "string" ? problem.error : `HTTP ${response.status}`;
+    const field = problem.field ?? /^(?:Field|Parameter|Query) "([^"]+)"/.exec(message)?.[1];
     throw new ApiError(response.status, message, field);
   }
   return body;

@@ -3,10 +3,14 @@ import { $, api, ApiError, fieldError, h, markNav, money, pathId, time } from ".
 import { transcriptItem } from "./transcript.js";
 import { callStateWords, durationWords, isOver, statusDetailWords, statusWords } from "./words.js";
 
+/** @typedef {import("../api/types.ts").CallRecord} CallRecord */
+/** @typedef {import("../api/types.ts").CallFeedEvents} CallFeedEvents */
+/** @typedef {import("../api/types.ts").PersonaSummary} PersonaSummary */
+
 markNav();
 const callSid = pathId();
 $("sid").textContent = callSid;
-/** @type {any} */
+/** @type {CallRecord} */
 let record;
 /** @type {EventSource | undefined} */
 let feed;
@@ -30,7 +34,7 @@ function duration() {
   return (record.endedAt ?? Date.now()) - from;
 }
 
-/** @param {any} turn */
+/** @param {import("../api/types.ts").TurnLatency} turn */
 function turnItem(turn) {
   const heard = turn.firstAudioHeardMs;
   return h(
@@ -42,7 +46,7 @@ function turnItem(turn) {
   );
 }
 
-/** @param {any} call */
+/** @param {import("../api/types.ts").ToolCallRecord} call */
 function toolItem(call) {
   return h(
     "li",
@@ -74,7 +78,7 @@ function render() {
   $("transcript-empty").textContent = ended()
     ? "Nothing was said on this call."
     : "Nothing has been said yet.";
-  $("transcript").replaceChildren(...transcript.map((/** @type {any} */ line) => transcriptItem(line)));
+  $("transcript").replaceChildren(...transcript.map((line) => transcriptItem(line)));
   const turns = record.turns ?? [];
   $("turns-empty").hidden = turns.length > 0;
   $("turns-empty").textContent = ended()
@@ -88,7 +92,7 @@ function render() {
   $("statuses-empty").hidden = statuses.length > 0;
   if (record.direction !== "browser") $("statuses-empty").textContent = "Nothing from Twilio yet.";
   $("statuses").replaceChildren(
-    ...statuses.map((/** @type {any} */ s) => {
+    ...statuses.map((s) => {
       const detail = statusDetailWords(s.detail);
       return h("li", {}, `${time(s.at)}: ${statusWords(s.status)}${detail === "" ? "" : ` (${detail})`}`);
     }),
@@ -104,7 +108,7 @@ function render() {
 function refreshSoon() {
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(async () => {
-    record = await api(`/api/calls/${encodeURIComponent(callSid)}`);
+    record = /** @type {CallRecord} */ (await api(`/api/calls/${encodeURIComponent(callSid)}`));
     render();
   }, 300);
 }
@@ -115,20 +119,12 @@ function follow() {
   feed.addEventListener("error", () => {
     if (feed?.readyState !== EventSource.CLOSED) $("feed").textContent = "connection lost: reconnecting…";
   });
-  feed.addEventListener("snapshot", (event) => {
-    record = JSON.parse(/** @type {MessageEvent} */ (event).data);
-    render();
-  });
-  const on = (/** @type {string} */ type, /** @type {(e: any) => void} */ apply) =>
-    feed?.addEventListener(type, (event) => {
-      apply(JSON.parse(/** @type {MessageEvent} */ (event).data));
-      render();
-    });
+  on("snapshot", (snapshot) => record = snapshot);
   on("call.status", (e) => record.status = e.status);
   on("call.started", (e) => record.startedAt = e.at);
   on("transcript", (e) => record.transcript.push({ ...e, interruptedAtMs: e.interruptedAtMs ?? null }));
   on("turn.latency", (e) => {
-    record.turns.push(e);
+    record.turns.push({ ...e, firstAudioHeardMs: e.firstAudioHeardMs ?? null });
     refreshSoon();
   });
   on("tool.called", (e) => (record.toolCalls ??= []).push(e));
@@ -141,6 +137,18 @@ function follow() {
     feed?.close();
     $("feed").textContent = "";
     refreshSoon();
+  });
+}
+
+/**
+ * Applies each `type` event of the live feed to the record, then shows it.
+ * @template {keyof CallFeedEvents} K
+ * @param {K} type @param {(data: CallFeedEvents[K]) => void} apply
+ */
+function on(type, apply) {
+  feed?.addEventListener(type, (event) => {
+    apply(JSON.parse(/** @type {MessageEvent<string>} */ (event).data));
+    render();
   });
 }
 
@@ -157,7 +165,7 @@ $("hangup").addEventListener("click", async () => {
 
 async function load() {
   try {
-    record = await api(`/api/calls/${encodeURIComponent(callSid)}`);
+    record = /** @type {CallRecord} */ (await api(`/api/calls/${encodeURIComponent(callSid)}`));
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     $("status").textContent = error.status === 404 ? "Not found" : "Could not load";
@@ -179,7 +187,10 @@ async function load() {
   render();
   if (!ended()) follow();
   if (record.parameters.voice === undefined && record.persona !== null) {
-    ownVoice = (await api(`/api/personas/${encodeURIComponent(record.persona)}`).catch(() => ({}))).voice;
+    const persona = /** @type {PersonaSummary | undefined} */ (
+      await api(`/api/personas/${encodeURIComponent(record.persona)}`).catch(() => undefined)
+    );
+    ownVoice = persona?.voice;
     render();
   }
   document.body.dataset.ready = "true";

@@ -3,10 +3,13 @@ import { $, api, ApiError, fieldError, h, markNav } from "./app.js";
 import { formatParams, parseParams } from "./params.js";
 import { fillVoices, voiceForGender } from "./voices.js";
 
+/** @typedef {import("../api/types.ts").LeadList} LeadList */
+/** @typedef {import("../api/types.ts").PersonaList} PersonaList */
+
 markNav();
-/** @type {any[]} */
+/** @type {LeadList["leads"]} */
 let leads = [];
-/** @type {any[]} */
+/** @type {PersonaList["personas"]} */
 let personas = [];
 
 const personaSelect = /** @type {HTMLSelectElement} */ ($("persona"));
@@ -67,7 +70,9 @@ $("call-form").addEventListener("submit", async (/** @type {SubmitEvent} */ even
   const button = /** @type {HTMLButtonElement} */ ($("start"));
   button.disabled = true;
   try {
-    const placed = await api("/api/calls", { method: "POST", body });
+    const placed = /** @type {import("../api/types.ts").PlacedCall} */ (
+      await api("/api/calls", { method: "POST", body })
+    );
     location.assign(`/calls/${encodeURIComponent(placed.callSid)}`);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
@@ -83,8 +88,8 @@ $("call-form").addEventListener("submit", async (/** @type {SubmitEvent} */ even
 
 async function load() {
   const [leadList, personaList] = await Promise.all([
-    api("/api/leads?limit=1000").catch(() => ({ leads: [] })),
-    api("/api/personas"),
+    /** @type {Promise<LeadList>} */ (api("/api/leads?limit=1000")).catch(() => ({ leads: [] })),
+    /** @type {Promise<PersonaList>} */ (api("/api/personas")),
   ]);
   leads = leadList.leads;
   personas = personaList.personas;

@@ -2,8 +2,10 @@
 import { $, api, h, markNav, money, time } from "./app.js";
 import { callStateWords, endWords } from "./words.js";
 
+/** @typedef {import("../api/types.ts").LeadList} LeadList */
+
 markNav();
-/** @type {any[]} */
+/** @type {LeadList["leads"]} */
 let leads = [];
 /** @param {string} id */
 const value = (id) => /** @type {HTMLInputElement} */ ($(id)).value;
@@ -16,13 +18,13 @@ async function load() {
   const query = new URLSearchParams({ limit: "500" });
   if (value("f-persona") !== "") query.set("persona", value("f-persona"));
   if (value("f-since") !== "") query.set("since", value("f-since"));
-  const { calls } = await api(`/api/calls?${query}`);
+  const { calls } = /** @type {import("../api/types.ts").CallList} */ (await api(`/api/calls?${query}`));
   const lead = leads.find((l) => String(l.id) === value("f-lead"));
-  const shown = calls.filter((/** @type {any} */ c) =>
+  const shown = calls.filter((c) =>
     (lead === undefined || c.to === lead.phone || c.from === lead.phone) &&
     (value("f-reason") === "" || c.endReason === value("f-reason"))
   );
-  const reasons = new Set(calls.map((/** @type {any} */ c) => c.endReason).filter(Boolean));
+  const reasons = new Set(calls.map((c) => c.endReason).filter(Boolean));
   const reasonSelect = $("f-reason");
   const keep = value("f-reason");
   reasonSelect.replaceChildren(
@@ -39,7 +41,7 @@ async function load() {
     : shown.length === 0
     ? "No calls match these filters: choose “Any” to see more."
     : `${shown.length} call${shown.length === 1 ? "" : "s"}`;
-  $("calls").replaceChildren(...shown.map((/** @type {any} */ c) =>
+  $("calls").replaceChildren(...shown.map((c) =>
     h(
       "tr",
       {},
@@ -56,12 +58,12 @@ async function load() {
 
 async function start() {
   const [personaList, leadList] = await Promise.all([
-    api("/api/personas"),
-    api("/api/leads?limit=1000").catch(() => ({ leads: [] })),
+    /** @type {Promise<import("../api/types.ts").PersonaList>} */ (api("/api/personas")),
+    /** @type {Promise<LeadList>} */ (api("/api/leads?limit=1000")).catch(() => ({ leads: [] })),
   ]);
   leads = leadList.leads;
   $("f-persona").append(
-    ...personaList.personas.map((/** @type {any} */ p) => h("option", { value: p.id }, p.id)),
+    ...personaList.personas.map((p) => h("option", { value: p.id }, p.id)),
   );
   $("f-lead").append(...leads.map((l) => h("option", { value: l.id }, `${l.name} (${l.phone})`)));
   $("filters").addEventListener("change", load);

@@ -2,11 +2,13 @@
 import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
 import { formatParams, parseParams } from "./params.js";
 
+/** @typedef {import("../api/types.ts").Lead} Lead */
+
 markNav();
 const FORM_FIELDS = ["name", "phone", "company", "notes", "fields"];
 /** Leads per page (the API allows up to 1000). */
 const PAGE_SIZE = 100;
-/** @type {any[]} */
+/** @type {Lead[]} */
 let leads = [];
 /** Where each page shown so far starts (`""` is the first); the last is the current page. */
 const cursors = [""];
@@ -23,10 +25,10 @@ function resetForm() {
   $("cancel").hidden = true;
 }
 
-/** @param {any} lead */
+/** @param {Lead} lead */
 function edit(lead) {
-  input("lead-id").value = lead.id;
-  for (const id of ["name", "phone", "company", "notes"]) input(id).value = lead[id];
+  input("lead-id").value = String(lead.id);
+  for (const id of /** @type {const} */ (["name", "phone", "company", "notes"])) input(id).value = lead[id];
   input("fields").value = formatParams(lead.fields);
   $("lead-form-title").textContent = `Edit ${lead.name}`;
   $("save").textContent = "Save changes";
@@ -34,13 +36,13 @@ function edit(lead) {
   input("name").focus();
 }
 
-/** @param {any} lead */
+/** @param {Lead} lead */
 async function showCalls(lead) {
-  const full = await api(`/api/leads/${lead.id}`);
+  const full = /** @type {import("../api/types.ts").LeadWithCalls} */ (await api(`/api/leads/${lead.id}`));
   $("lead-calls").hidden = false;
   $("lead-calls-title").textContent = `Calls with ${lead.name}`;
   $("lead-calls-list").replaceChildren(
-    ...(full.calls.length === 0 ? [h("li", {}, "No calls yet.")] : full.calls.map((/** @type {any} */ c) =>
+    ...(full.calls.length === 0 ? [h("li", {}, "No calls yet.")] : full.calls.map((c) =>
       h(
         "li",
         {},
@@ -124,11 +126,14 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
   let result;
   try {
     const onDuplicate = /** @type {HTMLSelectElement} */ ($("on-duplicate")).value;
-    result = await api(`/api/leads/import?onDuplicate=${encodeURIComponent(onDuplicate)}`, {
-      method: "POST",
-      text: await file.text(),
-      contentType: "text/csv",
-    });
+    result = /** @type {import("../api/types.ts").LeadImport} */ (await api(
+      `/api/leads/import?onDuplicate=${encodeURIComponent(onDuplicate)}`,
+      {
+        method: "POST",
+        text: await file.text(),
+        contentType: "text/csv",
+      },
+    ));
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     return fieldError("csv-file", error.message);
@@ -140,12 +145,12 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
 /**
  * What an import did: added, updated, duplicates by line, errors by line (the API lists at most
  * `limits.maxReported` of each; `counts` has the totals).
- * @param {any} result
+ * @param {import("../api/types.ts").LeadImport} result
  */
 function importSummary(result) {
   const { counts, limits } = result;
   const plural = (/** @type {number} */ n, /** @type {string} */ word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-  const shown = (/** @type {any[]} */ list, /** @type {number} */ total) =>
+  const shown = (/** @type {unknown[]} */ list, /** @type {number} */ total) =>
     list.length < total ? ` (the first ${list.length} of ${total} are listed)` : "";
   return [
     h(
@@ -192,9 +197,7 @@ function importSummary(result) {
       h(
         "ul",
         { class: "import-errors" },
-        ...result.errors.map((/** @type {any} */ e) =>
-          h("li", {}, `Line ${e.line}, ${e.field}: ${e.message}`)
-        ),
+        ...result.errors.map((e) => h("li", {}, `Line ${e.line}, ${e.field}: ${e.message}`)),
       ),
     ),
     h("p", { class: "hint" }, `At most ${limits.maxRows} rows per file.`),
@@ -214,9 +217,9 @@ $("next-page").addEventListener("click", async () => {
 /** Shows the current page of leads (back one page when it has emptied). */
 async function load() {
   const after = cursors[cursors.length - 1];
-  const page = await api(
+  const page = /** @type {import("../api/types.ts").LeadList} */ (await api(
     `/api/leads?limit=${PAGE_SIZE}${after === "" ? "" : `&after=${encodeURIComponent(after ?? "")}`}`,
-  );
+  ));
   if (page.leads.length === 0 && cursors.length > 1) {
     cursors.pop();
     return await load();

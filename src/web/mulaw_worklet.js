@@ -1,9 +1,12 @@
-// Runs in the AudioWorkletGlobalScope, whose types Deno does not ship: not type-checked.
+/// <reference path="./audio_worklet.d.ts" />
 /**
  * The softphone's audio, in an AudioWorklet running at 8 kHz (the AudioContext's rate):
  * - microphone → G.711 μ-law, 160-byte (20 ms) frames posted to the page;
  * - the agent's μ-law → speaker, from a queue; a mark is posted back when playback reaches it;
  *   `clear` drops the queued audio and posts every pending mark at once, as Twilio does.
+ *
+ * The codec is a copy of `src/audio/mulaw.ts` (Safari runs no `import` in an AudioWorklet);
+ * tests/web/mulaw_worklet_test.ts proves the two agree.
  */
 
 const FRAME_BYTES = 160;
@@ -12,7 +15,8 @@ const CLIP = 32635;
 
 /** @param {number} sample a float in [-1, 1] @returns {number} one μ-law byte */
 function encode(sample) {
-  let pcm = Math.max(-1, Math.min(1, sample)) * 32767;
+  // The 16-bit sample the float stands for (× 32768, as `decode` divides), rounded as the server's.
+  let pcm = Math.max(-32768, Math.min(32767, Math.round(sample * 32768)));
   const sign = pcm < 0 ? 0x80 : 0;
   pcm = Math.min(Math.abs(pcm), CLIP) + BIAS;
   let exponent = 7;
@@ -39,14 +43,13 @@ class MulawProcessor extends AudioWorkletProcessor {
     this.queue = [];
     this.queuedSamples = 0;
     this.reportedSamples = -1;
-    this.port.onmessage = (event) => this.onCommand(event.data);
+    this.port.onmessage = (/** @type {MessageEvent} */ event) => this.onCommand(event.data);
   }
 
   /** @param {{ type: string, bytes?: Uint8Array, name?: string }} command */
   onCommand(command) {
     if (command.type === "play" && command.bytes !== undefined) {
-      const audio = new Float32Array(command.bytes.length);
-      for (let i = 0; i < audio.length; i++) audio[i] = decode(command.bytes[i]);
+      const audio = Float32Array.from(command.bytes, (byte) => decode(byte));
       this.queue.push({ audio, at: 0 });
       this.queuedSamples += audio.length;
     } else if (command.type === "mark" && command.name !== undefined) {
@@ -70,8 +73,8 @@ class MulawProcessor extends AudioWorkletProcessor {
   process(inputs, outputs) {
     const input = inputs[0]?.[0];
     if (input !== undefined) {
-      for (let i = 0; i < input.length; i++) {
-        this.frame[this.filled++] = encode(input[i]);
+      for (const sample of input) {
+        this.frame[this.filled++] = encode(sample);
         if (this.filled === FRAME_BYTES) {
           this.port.postMessage({ type: "frame", bytes: this.frame }, [this.frame.buffer]);
           this.frame = new Uint8Array(FRAME_BYTES);
@@ -82,8 +85,7 @@ class MulawProcessor extends AudioWorkletProcessor {
     const output = outputs[0]?.[0];
     if (output !== undefined) {
       let written = 0;
-      while (written < output.length && this.queue.length > 0) {
-        const head = this.queue[0];
+      for (let head = this.queue[0]; written < output.length && head !== undefined; head = this.queue[0]) {
         if ("mark" in head) {
           this.port.postMessage({ type: "mark", name: head.mark, flushed: false });
           this.queue.shift();
@@ -98,9 +100,9 @@ class MulawProcessor extends AudioWorkletProcessor {
       }
       output.fill(0, written);
       // A mark right after the last audio is reached now, not on the next quantum.
-      while (this.queue.length > 0 && "mark" in this.queue[0]) {
-        const head = /** @type {{ mark: string }} */ (this.queue.shift());
+      for (let head = this.queue[0]; head !== undefined && "mark" in head; head = this.queue[0]) {
         this.port.postMessage({ type: "mark", name: head.mark, flushed: false });
+        this.queue.shift();
       }
       if (currentFrame % 1024 === 0 || this.queuedSamples === 0) this.report();
     }

@@ -6,6 +6,8 @@ import { startSoftphone } from "./softphone.js";
 import { followTranscript } from "./transcript.js";
 import { fillVoices } from "./voices.js";
 
+/** @typedef {import("../api/types.ts").PersonaSummary} PersonaSummary */
+
 markNav();
 const id = pathId();
 /** @type {Awaited<ReturnType<typeof startSoftphone>> | undefined} */
@@ -15,11 +17,15 @@ let unfollow;
 
 /**
  * One tool offered to the model: its name, what it is for, and its arguments.
- * @param {{ name: string, description: string, parameters: { properties?: Record<string, any>, required?: string[] } }} tool
+ * @param {import("../api/types.ts").ToolSpec} tool
  */
 function toolItem(tool) {
-  const properties = Object.entries(tool.parameters.properties ?? {});
-  const required = tool.parameters.required ?? [];
+  // The arguments' JSON schema: an object schema, read as such.
+  const schema = /** @type {{ properties?: Record<string, { type?: unknown }>, required?: string[] }} */ (
+    tool.parameters
+  );
+  const properties = Object.entries(schema.properties ?? {});
+  const required = schema.required ?? [];
   return h(
     "li",
     {},
@@ -42,18 +48,16 @@ async function render() {
   fieldError("sample", "");
   const sample = parseParams(/** @type {HTMLTextAreaElement} */ ($("sample")).value);
   if (!sample.ok) return fieldError("sample", sample.error);
-  const preview = await api(
+  const preview = /** @type {import("../api/types.ts").PersonaPreview} */ (await api(
     `/api/personas/${encodeURIComponent(id)}/preview?${new URLSearchParams(sample.value)}`,
-  );
+  ));
   $("problems").replaceChildren(
     ...(preview.problems.length === 0
       ? [h("li", {}, "✔ None")]
-      : preview.problems.map((/** @type {string} */ p) => h("li", { class: "error" }, `⚠ ${p}`))),
+      : preview.problems.map((p) => h("li", { class: "error" }, `⚠ ${p}`))),
   );
   $("instructions").textContent = preview.instructions ?? "(could not be rendered: see the problems)";
-  $("opening").textContent = preview.openingMessages.map((/** @type {unknown} */ m) =>
-    JSON.stringify(m, null, 2)
-  ).join("\n\n");
+  $("opening").textContent = preview.openingMessages.map((m) => JSON.stringify(m, null, 2)).join("\n\n");
   $("tools-empty").hidden = preview.tools.length > 0;
   $("tools").replaceChildren(...preview.tools.map(toolItem));
 }
@@ -111,21 +115,24 @@ wireRehearse(id, {
 async function load() {
   let persona;
   try {
-    persona = await api(`/api/personas/${encodeURIComponent(id)}`);
+    persona = /** @type {PersonaSummary} */ (await api(`/api/personas/${encodeURIComponent(id)}`));
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     $("persona").hidden = true;
     $("problem").hidden = false;
     if (error.status === 404) {
       $("title").textContent = "No such persona";
-      const known = await api("/api/personas").then((list) => list.personas, () => []);
+      const known = await api("/api/personas").then(
+        (list) => /** @type {import("../api/types.ts").PersonaList} */ (list).personas,
+        () => [],
+      );
       $("problem").replaceChildren(
         h("p", {}, `There is no persona “${id}”: each persona is a file in the personas folder.`),
         known.length === 0 ? h("p", {}, "No personas are loaded.") : h(
           "p",
           {},
           "Known personas: ",
-          ...known.flatMap((/** @type {any} */ p, /** @type {number} */ i) => [
+          ...known.flatMap((p, i) => [
             i === 0 ? "" : ", ",
             h("a", { href: `/personas/${encodeURIComponent(p.id)}` }, p.id),
           ]),

@@ -2,8 +2,8 @@
 import { $, api, h, markNav } from "./app.js";
 
 markNav();
-const { personas } = await api("/api/personas");
-$("personas").replaceChildren(...personas.map((/** @type {any} */ p) =>
+const { personas } = /** @type {import("../api/types.ts").PersonaList} */ (await api("/api/personas"));
+$("personas").replaceChildren(...personas.map((p) =>
   h(
     "li",
     {},

@@ -1,28 +1,35 @@
 /** The persona page's Rehearse button: runs the persona's scenarios, shows each run as it ends. */
 import { h } from "./app.js";
 
+/** @typedef {import("../api/types.ts").RehearseEvents} RehearseEvents */
+/** @typedef {import("../api/types.ts").RehearsalRun} RehearsalRun */
+
+/**
+ * One event of the stream: its name and data, narrowed together.
+ * @typedef {{ [K in keyof RehearseEvents]: { event: K, data: RehearseEvents[K] } }[keyof RehearseEvents]} RehearseEvent
+ */
+
 /**
  * Reads a server-sent event stream from a fetch response, calling `onEvent` per event.
  * @param {Response} response
- * @param {(event: string, data: any) => void} onEvent
+ * @param {(event: RehearseEvent) => void} onEvent
  */
 async function readEvents(response, onEvent) {
-  const reader = /** @type {ReadableStream<Uint8Array>} */ (response.body).pipeThrough(
-    new TextDecoderStream(),
-  )
-    .getReader();
+  if (response.body === null) return;
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
   let buffer = "";
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
-    buffer += value;
+    buffer += decoder.decode(value, { stream: true });
     let end;
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       const frame = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       const event = /^event: (.*)$/m.exec(frame)?.[1] ?? "message";
       const data = /^data: (.*)$/m.exec(frame)?.[1];
-      if (data !== undefined) onEvent(event, JSON.parse(data));
+      if (data !== undefined) onEvent(/** @type {RehearseEvent} */ ({ event, data: JSON.parse(data) }));
     }
   }
 }
@@ -32,10 +39,10 @@ const cost = (usd) => usd === null ? "unknown" : `$${usd.toFixed(4)}`;
 
 /**
  * One run's line: pass or fail, its failed checks with reasons, and a link to its call.
- * @param {any} run
+ * @param {RehearsalRun} run
  */
 function runItem(run) {
-  const failed = run.checks.filter((/** @type {any} */ c) => c.status === "failed");
+  const failed = run.checks.filter((c) => c.status === "failed");
   return h(
     "li",
     { class: run.passed ? "passed" : "failed", "data-scenario": run.scenario },
@@ -44,7 +51,7 @@ function runItem(run) {
     failed.length === 0 ? "" : h(
       "ul",
       {},
-      ...failed.map((/** @type {any} */ c) => h("li", { class: "error" }, `${c.name}: ${c.reason}`)),
+      ...failed.map((c) => h("li", { class: "error" }, `${c.name}: ${c.reason}`)),
     ),
   );
 }
@@ -74,9 +81,9 @@ export function wireRehearse(id, els) {
         const body = await response.json().catch(() => ({}));
         throw new Error(typeof body.error === "string" ? body.error : `HTTP ${response.status}`);
       }
-      await readEvents(response, (event, data) => {
+      await readEvents(response, ({ event, data }) => {
         if (event === "start") {
-          total = data.scenarios.reduce((/** @type {number} */ n, /** @type {any} */ s) => n + s.runs, 0);
+          total = data.scenarios.reduce((n, s) => n + s.runs, 0);
           els.status.textContent =
             `Rehearsing ${data.scenarios.length} scenario(s): 0 of ${total} calls done…`;
         } else if (event === "run") {
@@ -84,7 +91,7 @@ export function wireRehearse(id, els) {
           els.runs.append(runItem(data));
           els.status.textContent = `Rehearsing: ${finished} of ${total} calls done…`;
         } else if (event === "done") {
-          els.summary.replaceChildren(...data.scenarios.map((/** @type {any} */ s) =>
+          els.summary.replaceChildren(...data.scenarios.map((s) =>
             h(
               "li",
               { class: s.passed ? "passed" : "failed", "data-scenario": s.scenario },

@@ -1,6 +1,9 @@
 /** A call's transcript as list items, and a live follower for the softphone's call. */
 import { h } from "./app.js";
 
+/** @typedef {import("../api/types.ts").TranscriptLine} TranscriptLine */
+/** @typedef {import("../api/types.ts").CallFeedEvents} CallFeedEvents */
+
 /**
  * One line of a transcript: who spoke, what was said, and where the caller cut the agent off.
  * @param {{ speaker: string, text: string, interruptedAtMs?: number | null }} line
@@ -29,7 +32,8 @@ export function transcriptItem(line, caller = "Caller") {
  * @returns {() => void} stops following
  */
 export function followTranscript(callSid, list, caller) {
-  const item = (/** @type {any} */ line) => transcriptItem(line, caller);
+  const item = (/** @type {TranscriptLine | CallFeedEvents["transcript"]} */ line) =>
+    transcriptItem(line, caller);
   /** @type {EventSource | undefined} */
   let feed;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -42,8 +46,9 @@ export function followTranscript(callSid, list, caller) {
     const source = new EventSource(`/api/calls/${encodeURIComponent(callSid)}/events`);
     feed = source;
     source.addEventListener("snapshot", (event) => {
-      const record = JSON.parse(/** @type {MessageEvent} */ (event).data);
-      list.replaceChildren(...(record.transcript ?? []).map((/** @type {any} */ line) => item(line)));
+      /** @type {CallFeedEvents["snapshot"]} */
+      const record = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
+      list.replaceChildren(...(record.transcript ?? []).map((line) => item(line)));
     });
     source.addEventListener("transcript", (event) => {
       list.append(item(JSON.parse(/** @type {MessageEvent} */ (event).data)));

@@ -1,7 +1,7 @@
 /** Fills a voice picker from `/api/voices`, labelled as OpenAI's voices sound. */
 import { api, h } from "./app.js";
 
-/** @typedef {{ id: string, label: string | null, gender: string | null }} Voice */
+/** @typedef {import("../api/types.ts").Voice} Voice */
 
 /** @type {Map<string, Voice[]>} */
 const cache = new Map();
@@ -10,10 +10,21 @@ const cache = new Map();
 export async function voicesOf(engine) {
   let voices = cache.get(engine);
   if (voices === undefined) {
-    voices = /** @type {Voice[]} */ ((await api(`/api/voices?engine=${encodeURIComponent(engine)}`)).voices);
+    const list = /** @type {import("../api/types.ts").VoiceList} */ (
+      await api(`/api/voices?engine=${encodeURIComponent(engine)}`)
+    );
+    voices = list.voices;
     cache.set(engine, voices);
   }
   return voices;
+}
+
+/**
+ * A voice as the picker shows it: `ash — clear, male` or just its id when it has no label.
+ * @param {Voice} voice @returns {string}
+ */
+export function describeVoice(voice) {
+  return voice.label === null ? voice.id : `${voice.id} — ${voice.label}`;
 }
 
 /**
@@ -22,21 +33,28 @@ export async function voicesOf(engine) {
  */
 export async function fillVoices(select, engine, own) {
   const voices = await voicesOf(engine);
-  const describe = (/** @type {Voice} */ v) => v.label === null ? v.id : `${v.id} — ${v.label}`;
   const ownVoice = voices.find((v) => v.id === own);
   select.replaceChildren(
-    h("option", { value: "" }, `Script’s own: ${ownVoice === undefined ? own : describe(ownVoice)}`),
-    ...voices.map((v) => h("option", { value: v.id }, describe(v))),
+    h("option", { value: "" }, `Script’s own: ${ownVoice === undefined ? own : describeVoice(ownVoice)}`),
+    ...voices.map((v) => h("option", { value: v.id }, describeVoice(v))),
   );
 }
 
 /**
- * The quick choice: the first voice of `gender` (the seed's pick when the engine has it).
- * @param {string} engine @param {string} gender
+ * The quick choice among `voices`: the seed's pick for `gender` (`alloy`, `shimmer`) when it is
+ * there, else the first voice of that gender, else "" (the script's own).
+ * @param {readonly Voice[]} voices @param {string} gender @returns {string}
  */
-export async function voiceForGender(engine, gender) {
-  const voices = await voicesOf(engine);
+export function chooseVoiceForGender(voices, gender) {
   const seed = gender === "male" ? "alloy" : "shimmer";
   return voices.find((v) => v.id === seed && v.gender === gender)?.id ??
     voices.find((v) => v.gender === gender)?.id ?? "";
+}
+
+/**
+ * The quick choice for an engine: {@linkcode chooseVoiceForGender} over its voices.
+ * @param {string} engine @param {string} gender
+ */
+export async function voiceForGender(engine, gender) {
+  return chooseVoiceForGender(await voicesOf(engine), gender);
 }

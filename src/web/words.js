@@ -18,14 +18,15 @@ const STATUS_WORDS = /** @type {Record<string, string>} */ ({
   "machine-detected": "Answered by a machine",
 });
 
-/** Why a call ended (`END_REASONS` in src/calls/call_events.ts). */
-const END_WORDS = /** @type {Record<string, string>} */ ({
+/** Why a call ended, for each of `END_REASONS` in src/calls/call_events.ts (a test holds them together). */
+export const END_WORDS = /** @type {Record<string, string>} */ ({
   caller_hung_up: "Ended: the caller hung up",
   agent_hung_up: "Ended: the agent hung up",
   transferred: "Transferred to a person",
   voicemail_left: "Ended: voicemail left",
   hung_up_by_user: "Ended: hung up from Parley",
   upstream_refused: "Failed: OpenAI refused the session",
+  upstream_unreachable: "Failed: OpenAI could not be reached",
   upstream_dropped: "Ended: the connection to OpenAI was lost",
   no_start: "Failed: the call's audio never started",
   never_connected: "Not connected",

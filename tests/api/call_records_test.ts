@@ -5,10 +5,11 @@
  * @module
  */
 
-import { within } from "../fakes/within.ts";
+import { within } from "../../testing/within.ts";
 import assert from "node:assert/strict";
 import { type CallEvent, type CallEventListener, CallHub } from "../../src/calls/call_events.ts";
-import { createCallRecordsHandler } from "../../src/api/call_records.ts";
+import { type CallRecordsOptions, createCallRecordsHandlers } from "../../src/api/call_records.ts";
+import { routeSubset } from "../../testing/route_subset.ts";
 import { type CallStore, openCallStore } from "../../src/store/call_store.ts";
 
 const TOKEN = "test-token-0123456789abcdef";
@@ -43,6 +44,14 @@ class WatchedHub {
 interface ServerHandle {
   url: string;
   close(): Promise<void>;
+}
+
+/** The three routes of the call records, behind the route table's guard (bearer token `apiToken`). */
+function records(
+  options: CallRecordsOptions,
+  apiToken: string | undefined,
+): (req: Request) => Promise<Response> {
+  return routeSubset(createCallRecordsHandlers(options), { apiToken });
 }
 
 function serve(handler: (req: Request) => Promise<Response>): ServerHandle {
@@ -161,14 +170,13 @@ Deno.test("call records API", async (t) => {
   const watched = new WatchedHub();
   watched.hub.subscribe(store.listener);
   const shutdown = new AbortController();
-  const server = serve(createCallRecordsHandler({
+  const server = serve(records({
     store,
     hub: watched,
-    apiToken: TOKEN,
     heartbeatMs: 3_600_000,
     signal: shutdown.signal,
-  }));
-  const tokenless = serve(createCallRecordsHandler({ store, hub: watched, apiToken: undefined }));
+  }, TOKEN));
+  const tokenless = serve(records({ store, hub: watched }, undefined));
   try {
     await seed(store);
 
@@ -360,7 +368,7 @@ Deno.test("SSE sends heartbeat comments", async () => {
   const store = openCallStore(`${dir}/parley.db`);
   const watched = new WatchedHub();
   store.record({ type: "session.configured", at: 1, callSid: "CA_HB" });
-  const server = serve(createCallRecordsHandler({ store, hub: watched, apiToken: TOKEN, heartbeatMs: 5 }));
+  const server = serve(records({ store, hub: watched, heartbeatMs: 5 }, TOKEN));
   try {
     const client = new SseClient();
     await client.open(`${server.url}/api/calls/CA_HB/events`);

@@ -5,21 +5,30 @@
  */
 
 import assert from "node:assert/strict";
-import { callDatabasePath, openCallStore } from "../../src/store/call_store.ts";
+import { callDatabasePath, type CallStore, openCallStore } from "../../src/store/call_store.ts";
 import { openLeadStore } from "../../src/store/leads.ts";
-import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
+import {
+  startTestParley,
+  TEST_AUTH_TOKEN,
+  TEST_PUBLIC_BASE_URL,
+  type TestParley,
+} from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 const API_TOKEN = "calling-api-token-0123456789abcdef";
 
-async function withParley(body: (t: TestParley) => Promise<void>, env: Record<string, string> = {}) {
+async function withParley(
+  body: (t: TestParley, store: CallStore) => Promise<void>,
+  env: Record<string, string> = {},
+) {
   const dir = await Deno.makeTempDir({ prefix: "parley_calling_api_" });
   const store = openCallStore(callDatabasePath(dir));
   const leads = openLeadStore(callDatabasePath(dir));
   const t = await startTestParley({ store, leads, env: { API_TOKEN, ...env } });
   try {
-    await body(t);
+    await body(t, store);
   } finally {
     await t.close();
     store.close();
@@ -351,6 +360,136 @@ Deno.test("hang-up without Twilio credentials ends the call's stream", async () 
       headers: { authorization: `Bearer ${API_TOKEN}` },
     }).then(json);
     assert.equal(again.status, 404);
+  });
+});
+
+const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
+
+/** Runs `body` with Twilio credentials set and Twilio's REST API faked. */
+async function withTwilioParley(
+  body: (t: TestParley, rest: ReturnType<typeof startFakeTwilioRest>, store: CallStore) => Promise<void>,
+) {
+  const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+  try {
+    await withParley((t, store) => body(t, rest, store), {
+      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+      TWILIO_PHONE_NUMBER: "+14155550199",
+      TWILIO_API_BASE_URL: rest.baseUrl,
+    });
+  } finally {
+    await rest.shutdown();
+  }
+}
+
+function postHangUp(
+  t: TestParley,
+  callSid: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  return fetch(`${t.origin}/api/calls/${callSid}/hangup`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${API_TOKEN}` },
+  }).then(json);
+}
+
+Deno.test("hang-up through Twilio: Twilio's stop that follows is recorded hung_up_by_user", async () => {
+  await withTwilioParley(async (t, rest, store) => {
+    const call = await t.startCall({ persona: "alex" });
+    await within(t.waitForEvent("call.started"), "the stream started");
+    const response = await postHangUp(t, call.callSid);
+    assert.deepEqual(response, { status: 200, body: { callSid: call.callSid, via: "twilio" } });
+    const asked = rest.requests.filter((r) =>
+      r.method === "POST" && r.path.endsWith(`/Calls/${call.callSid}.json`)
+    );
+    assert.equal(asked.length, 1);
+    assert.equal(asked[0]!.form.get("Status"), "completed");
+    // Twilio ends the call: the media stream gets its stop.
+    call.stop();
+    const ended = await within(t.waitForEvent("call.ended"), "the end of the call");
+    assert.equal(ended.reason, "hung_up_by_user");
+    await within(call.closed, "the media socket to close");
+    assert.equal(store.getCall(call.callSid)!.endReason, "hung_up_by_user");
+  });
+});
+
+Deno.test("hang-up: only calls Parley knows; a bad CallSid is 400 naming it; Twilio is never asked for others", async () => {
+  await withTwilioParley(async (t, rest, store) => {
+    const bad = await postHangUp(t, "%ZZ");
+    assert.equal(bad.status, 400);
+    assert.match(String(bad.body.error), /CallSid "%ZZ" in the path is not valid percent-encoding/);
+    assert.doesNotMatch(JSON.stringify(bad.body), /\bat \S+\.ts:\d+/, "no stack trace");
+    const notSid = await postHangUp(t, "hello%0Aworld");
+    assert.equal(notSid.status, 400);
+    assert.match(String(notSid.body.error), /CallSid "hello\\nworld" in the path is not a CallSid/);
+
+    // Some other call on the account: not relayed here, no record Parley placed or answered.
+    const stranger = "CA" + "5".repeat(32);
+    const unknown = await postHangUp(t, stranger);
+    assert.equal(unknown.status, 404);
+    assert.match(String(unknown.body.error), new RegExp(`Call ${stranger} is not in progress`));
+    assert.equal(rest.requests.length, 0, "Twilio was not asked to hang up a stranger's call");
+
+    // A call Parley placed, still open (ringing, or relayed by another instance): Twilio hangs it up.
+    const placed = "CA" + "6".repeat(32);
+    store.record({
+      type: "call.placed",
+      at: Date.now(),
+      callSid: placed,
+      persona: "alex",
+      from: "+14155550199",
+      to: "+14155550123",
+      parameters: {},
+    });
+    assert.deepEqual(await postHangUp(t, placed), { status: 200, body: { callSid: placed, via: "twilio" } });
+    assert.equal(rest.requests.length, 1);
+    // Once its record ended, it is unknown again.
+    store.record({
+      type: "call.ended",
+      at: Date.now(),
+      callSid: placed,
+      reason: "never_connected",
+      detail: "",
+    });
+    assert.equal((await postHangUp(t, placed)).status, 404);
+    assert.equal(rest.requests.length, 1);
+  });
+});
+
+Deno.test("softphone: hanging up in the browser (stop, then close) is recorded hung_up_by_user", async () => {
+  await withParley(async (t) => {
+    const cookie = await signIn(t);
+    const url = `${t.origin}/api/softphone?persona=alex`;
+    const socket = new WebSocket(url.replace("http", "ws"), { headers: { cookie, origin: t.origin } });
+    const assigned = await within(
+      new Promise<{ callSid: string; streamSid: string }>((resolve) =>
+        socket.onmessage = (e) => resolve(JSON.parse(e.data))
+      ),
+      "the assigned call",
+    );
+    socket.onmessage = null;
+    const closed = new Promise<void>((resolve) => socket.onclose = () => resolve());
+    const { callSid, streamSid } = assigned;
+    socket.send(JSON.stringify({
+      event: "start",
+      streamSid,
+      start: {
+        streamSid,
+        callSid,
+        accountSid: "",
+        tracks: ["inbound"],
+        customParameters: { persona: "alex" },
+        mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
+      },
+    }));
+    await within(t.waitForEvent("call.started"), "the browser call started");
+    // What softphone.js's hangUp() sends.
+    socket.send(
+      JSON.stringify({ event: "stop", sequenceNumber: "2", streamSid, stop: { accountSid: "", callSid } }),
+    );
+    socket.close(1000);
+    const ended = await within(t.waitForEvent("call.ended"), "the end of the call");
+    assert.equal(ended.callSid, callSid);
+    assert.equal(ended.reason, "hung_up_by_user");
+    await within(closed, "the socket closed");
   });
 });
 

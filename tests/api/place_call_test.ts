@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
 import { createPlaceCallHandler, type PlaceCallConfig } from "../../src/api/place_call.ts";
 import { createLogger } from "../../src/log.ts";
-import { type FakeTwilioRest, startFakeTwilioRest } from "../fakes/fake_twilio_rest.ts";
+import { type FakeTwilioRest, startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
+import { routeSubset } from "../../testing/route_subset.ts";
 
 const ACCOUNT = "AC" + "0123456789abcdef".repeat(2);
 const AUTH = "twilio-auth-token-0123456789abcd";
@@ -25,14 +26,17 @@ function setup(twilio: FakeTwilioRest, overrides: Partial<PlaceCallConfig> = {})
   hub.subscribe((e) => events.push(e));
   const lines: string[] = [];
   const log = createLogger({ sink: (_level, line) => lines.push(line), secrets: [AUTH, API_TOKEN] });
-  const handler = createPlaceCallHandler({
-    config,
-    hub,
-    log,
-    personaIds: () => ["alex", "sam"],
-    defaultPersona: "alex",
-    now: () => 1_700_000_000_000,
-  });
+  // Through the route table's row for POST /api/calls: its guard and body limit, as the server runs it.
+  const handler = routeSubset({
+    placeCall: createPlaceCallHandler({
+      config,
+      hub,
+      log,
+      personaIds: () => ["alex", "sam"],
+      defaultPersona: "alex",
+      now: () => 1_700_000_000_000,
+    }),
+  }, { apiToken: config.apiToken });
   return { handler, events, lines };
 }
 

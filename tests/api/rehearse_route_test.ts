@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startTestParley, type TestParley } from "../fakes/parley_harness.ts";
+import { startTestParley, type TestParley } from "../../testing/parley_harness.ts";
 
 const API_TOKEN = "test-api-token-0123456789";
 

@@ -3,6 +3,7 @@ import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
 import { createTwilioStatusHandler, type TwilioStatusConfig } from "../../src/api/twilio_status.ts";
 import { createLogger, type LogLevel } from "../../src/log.ts";
+import { routeSubset } from "../../testing/route_subset.ts";
 
 const AUTH = "twilio-auth-token-0123456789abcd";
 const PUBLIC = "https://parley.ngrok.app";
@@ -21,13 +22,20 @@ function setup(overrides: Partial<TwilioStatusConfig> = {}, maxTrackedCalls?: nu
   hub.subscribe((e) => events.push(e));
   const lines: [LogLevel, string][] = [];
   const log = createLogger({ sink: (level, line) => lines.push([level, line]) });
-  const handler = createTwilioStatusHandler({
-    config,
+  const status = createTwilioStatusHandler({
     hub,
     log,
     now: () => 42,
     ...(maxTrackedCalls === undefined ? {} : { maxTrackedCalls }),
   });
+  // Through the route table's row: the `twilio` guard reads the form and checks the signature.
+  const route = routeSubset({ twilioStatus: status }, {
+    twilioAuthToken: config.twilioAuthToken,
+    publicBaseUrl: config.publicBaseUrl,
+    twilioSignatureCheck: config.twilioSignatureCheck,
+    log,
+  });
+  const handler = Object.assign(route, { latestStatus: status.latestStatus });
   return { handler, events, lines };
 }
 

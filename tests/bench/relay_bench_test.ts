@@ -3,7 +3,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type TargetChecks, targetSummary } from "../../bench/relay_bench.ts";
+import type { TargetChecks } from "../../bench/_mode_load.ts";
+import { targetSummary } from "../../bench/_report.ts";
 
 // A loaded CI machine: latency, CPU and greeting targets missed, no frame lost.
 const missed: TargetChecks = {

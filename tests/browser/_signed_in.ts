@@ -8,8 +8,8 @@
 import type { Page } from "playwright-core";
 import { callDatabasePath, type CallStore, openCallStore } from "../../src/store/call_store.ts";
 import { type LeadStore, openLeadStore } from "../../src/store/leads.ts";
-import { type FakeTwilioRest, startFakeTwilioRest } from "../fakes/fake_twilio_rest.ts";
-import { startTestParley, TEST_AUTH_TOKEN, type TestParley } from "../fakes/parley_harness.ts";
+import { type FakeTwilioRest, startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
+import { startTestParley, TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
 
 /** The API token the browser signs in with. */
 export const TEST_API_TOKEN = "browser-test-api-token-0123456789";

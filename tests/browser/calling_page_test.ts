@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { launchChromium, screenshot } from "./_chromium.ts";
 import { signIn, startRig, TEST_ACCOUNT_SID } from "./_signed_in.ts";
-import { TEST_PUBLIC_BASE_URL } from "../fakes/parley_harness.ts";
-import type { FakeTwilioCall } from "../fakes/fake_twilio.ts";
-import { toneBytes } from "../fakes/fake_realtime.ts";
-import { within } from "../fakes/within.ts";
+import { TEST_PUBLIC_BASE_URL } from "../../testing/parley_harness.ts";
+import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { within } from "../../testing/within.ts";
 import { startTcpProxy } from "./_tcp_proxy.ts";
 
 const CSV = [
@@ -218,10 +218,10 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     const hangUp = rig.twilioRest.requests.find((r) => r.path.endsWith(`/Calls/${callSid}.json`));
     assert.ok(hangUp !== undefined, "Parley asked Twilio to end the call");
     assert.equal(hangUp.form.get("Status"), "completed");
-    // Twilio ends the stream of a completed call.
+    // Twilio ends the stream of a completed call; the stop is the user's hang-up, not the caller's.
     calls[0]!.stop();
     await within(calls[0]!.closed, "the media socket to close");
-    await page.locator("#status", { hasText: "Ended: the caller hung up" }).waitFor();
+    await page.locator("#status", { hasText: "Ended: hung up from Parley" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "Hang up" }).isVisible(), false);
   });
 
@@ -233,7 +233,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     await page.getByLabel("Lead", { exact: true }).selectOption({ label: "Mulder, Fox (+14155550102)" });
     await page.locator("#calls-status", { hasText: "No calls match these filters" }).waitFor();
     await page.getByLabel("Lead", { exact: true }).selectOption("");
-    await page.getByLabel("How it ended").selectOption("caller_hung_up");
+    await page.getByLabel("How it ended").selectOption("hung_up_by_user");
     await page.locator("#calls tr", { hasText: callSid }).waitFor();
     await page.getByLabel("Script", { exact: true }).selectOption("tester");
     await page.locator("#calls-status", { hasText: "No calls match these filters" }).waitFor();
@@ -243,7 +243,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     await page.locator("#leads tr", { hasText: "Dana Scully" }).getByRole("button", { name: "Calls" })
       .click();
     await page.locator("#lead-calls-list a").first().waitFor();
-    assert.match(await page.locator("#lead-calls-list").innerText(), /alex — caller_hung_up/);
+    assert.match(await page.locator("#lead-calls-list").innerText(), /alex — hung_up_by_user/);
     const dana = rig.leads.list()[0]!;
     const response = await page.request.get(`${origin}/api/leads/${dana.id}`);
     assert.deepEqual((await response.json()).calls.map((c: { callSid: string }) => c.callSid), [callSid]);

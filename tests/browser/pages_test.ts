@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { launchChromium, screenshot } from "./_chromium.ts";
 import { signIn, startRig, TEST_API_TOKEN } from "./_signed_in.ts";
-import { TEST_PERSONAS_DIR, TEST_PUBLIC_BASE_URL } from "../fakes/parley_harness.ts";
+import { TEST_PERSONAS_DIR, TEST_PUBLIC_BASE_URL } from "../../testing/parley_harness.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
-import { within } from "../fakes/within.ts";
+import { within } from "../../testing/within.ts";
 
 const PHONE = { width: 390, height: 844 };
 

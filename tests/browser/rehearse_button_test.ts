@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { bothSessions } from "../../testing/rehearsal_script.ts";
-import { toneBytes } from "../fakes/fake_realtime.ts";
-import { TEST_OPENAI_KEY } from "../fakes/parley_harness.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { TEST_OPENAI_KEY } from "../../testing/parley_harness.ts";
 import { launchChromium, screenshot } from "./_chromium.ts";
 import { signIn, startRig } from "./_signed_in.ts";
 

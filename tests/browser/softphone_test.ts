@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { decodeMulawSample } from "../../src/audio/mulaw.ts";
 import { launchChromium, screenshot } from "./_chromium.ts";
 import { signIn, startRig } from "./_signed_in.ts";
-import { fromBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import { within } from "../fakes/within.ts";
+import { fromBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { within } from "../../testing/within.ts";
 
 /** 1 s of silence, a spoken sentence, 1.5 s of silence: 8 kHz mono WAV. */
 async function speechWav(dir: string): Promise<string> {

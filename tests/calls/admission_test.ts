@@ -7,15 +7,15 @@
 
 import assert from "node:assert/strict";
 import { VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
-import { startFakeTwilioRest } from "../fakes/fake_twilio_rest.ts";
+import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import {
   newCallSid,
   startTestParley,
   TEST_AUTH_TOKEN,
   TEST_PUBLIC_BASE_URL,
   type TestParley,
-} from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+} from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 
 const API_TOKEN = "admission-test-token-0123456789";
 const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);

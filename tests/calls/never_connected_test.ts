@@ -9,8 +9,8 @@ import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
 import { watchNeverConnected } from "../../src/calls/never_connected.ts";
 import { openCallStore } from "../../src/store/call_store.ts";
 import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
-import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 
 const API_TOKEN = "never-connected-token-0123456789";
 const AUTH = { authorization: `Bearer ${API_TOKEN}` };
@@ -122,11 +122,15 @@ Deno.test("a call whose stream starts is ended by its relay, not by the watch", 
   await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(call.callSid));
   await p.t.waitForEvent("call.started");
   await p.t.upstream.session(0);
-  // Nothing to await for an end that must not come: wait out twice the timeout.
-  await new Promise((resolve) => setTimeout(resolve, 400));
-  assert.equal(p.t.events.filter((e) => e.type === "call.ended").length, 0);
+  // An end that must not come: a second webhook, posted later with the same timeout, whose stream
+  // never connects. Once its timer has ended it, the first call's would have fired too.
+  const later = "CA" + "4".repeat(32);
+  await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(later));
+  const laterEnd = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === later), "the later end");
+  assert.equal(laterEnd.reason, "never_connected");
+  assert.equal(p.t.events.filter((e) => e.type === "call.ended" && e.callSid === call.callSid).length, 0);
   call.stop();
-  const ended = await within(p.t.waitForEvent("call.ended"), "the end");
+  const ended = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === call.callSid), "the end");
   assert.equal(ended.reason, "caller_hung_up");
 });
 

@@ -13,7 +13,7 @@ import * as liveEvents from "../../src/engines/live/events.ts";
 import * as liveSession from "../../src/engines/live/session.ts";
 import { LIVE_VOICES } from "../../src/engines/voices.ts";
 import type { Persona } from "../../src/personas/types.ts";
-import { checkClientEvent } from "../fakes/live_schema.ts";
+import { checkClientEvent } from "../../testing/live_schema.ts";
 import * as realtimeEvents from "../../src/engines/realtime/events.ts";
 import * as realtimeSession from "../../src/engines/realtime/session.ts";
 import { offeredTools } from "../../src/relay/built_in_tools.ts";

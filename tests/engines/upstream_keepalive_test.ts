@@ -7,8 +7,8 @@
 
 import assert from "node:assert/strict";
 import { openAIConnector } from "../../src/engines/upstream_socket.ts";
-import { DeafUpstream } from "../fakes/deaf_upstream.ts";
-import { within } from "../fakes/within.ts";
+import { DeafUpstream } from "../../testing/deaf_upstream.ts";
+import { within } from "../../testing/within.ts";
 
 const KEEPALIVE = { pingEveryMs: 50, deadAfterMs: 250 };
 

@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 /** A port on 127.0.0.1 where nothing listens: bound by the OS, then released. */

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { AUTH_FAILURE_WINDOW_MS, MAX_AUTH_FAILURES } from "../../src/http/auth_throttle.ts";
 import { FailureLimiter } from "../../src/http/rate_limit.ts";
-import { startTestParley, type TestParley } from "../fakes/parley_harness.ts";
+import { startTestParley, type TestParley } from "../../testing/parley_harness.ts";
 
 const API_TOKEN = "auth-throttle-token-0123456789abcdef";
 

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startTestParley } from "../fakes/parley_harness.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
 
 const API_TOKEN = "security-headers-token-0123456789";
 

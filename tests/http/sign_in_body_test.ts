@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { MAX_SIGN_IN_BODY_BYTES } from "../../src/api/sign_in.ts";
-import { startTestParley, type TestParley } from "../fakes/parley_harness.ts";
+import { startTestParley, type TestParley } from "../../testing/parley_harness.ts";
 
 const API_TOKEN = "sign-in-body-token-0123456789abcdef";
 const CHUNK = 64 * 1024;

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { type CallEvent, createRelayCounters } from "../../src/calls/call_events.ts";
 import { createMetrics, escapeLabelValue, PROMETHEUS_CONTENT_TYPE } from "../../src/metrics/metrics.ts";
 import { createMetricsHandler } from "../../src/api/metrics_route.ts";
+import { routeSubset } from "../../testing/route_subset.ts";
 
 interface Sample {
   name: string;
@@ -195,31 +196,35 @@ Deno.test("/metrics wants the API token unless public", async (t) => {
   const token = "0123456789abcdef0123";
   const metrics = createMetrics();
   const base = { metrics, counters: createRelayCounters(), activeCalls: () => 2 };
+  // Through the route table's row for GET /metrics: its `bearerUnlessPublic` guard.
+  const createMetricsRoute = (
+    options: typeof base & { apiToken: string | undefined; metricsPublic: boolean },
+  ) => routeSubset({ metrics: createMetricsHandler(options) }, options);
   const get = (headers: Record<string, string> = {}) => new Request("http://localhost/metrics", { headers });
 
   await t.step("no token and not public: 503 telling what to set", async () => {
-    const response = createMetricsHandler({ ...base, apiToken: undefined, metricsPublic: false })(get());
+    const response = await createMetricsRoute({ ...base, apiToken: undefined, metricsPublic: false })(get());
     assert.equal(response.status, 503);
     assert.match(await response.text(), /set API_TOKEN .*or METRICS_PUBLIC=on/);
   });
   await t.step("wrong or missing token: 401", async () => {
-    const handler = createMetricsHandler({ ...base, apiToken: token, metricsPublic: false });
+    const handler = createMetricsRoute({ ...base, apiToken: token, metricsPublic: false });
     for (const headers of [{}, { authorization: `Bearer ${token}x` }, { authorization: token }]) {
-      const response = handler(get(headers));
+      const response = await handler(get(headers));
       assert.equal(response.status, 401);
       assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="parley"');
       await response.body?.cancel();
     }
   });
   await t.step("right token: the exposition", async () => {
-    const handler = createMetricsHandler({ ...base, apiToken: token, metricsPublic: false });
-    const response = handler(get({ authorization: `Bearer ${token}` }));
+    const handler = createMetricsRoute({ ...base, apiToken: token, metricsPublic: false });
+    const response = await handler(get({ authorization: `Bearer ${token}` }));
     assert.equal(response.status, 200);
     assert.equal(response.headers.get("content-type"), PROMETHEUS_CONTENT_TYPE);
     assert.equal(value(parseExposition(await response.text()), "parley_active_calls"), 2);
   });
   await t.step("public: no token needed", async () => {
-    const response = createMetricsHandler({ ...base, apiToken: undefined, metricsPublic: true })(get());
+    const response = await createMetricsRoute({ ...base, apiToken: undefined, metricsPublic: true })(get());
     assert.equal(response.status, 200);
     assert.equal(value(parseExposition(await response.text()), "parley_active_calls"), 2);
   });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { callParameterProblem } from "../../src/calls/call_parameters.ts";
 import { parsePersonaArgs } from "../../src/persona_cli.ts";
-import { TEST_PERSONAS_DIR } from "../fakes/parley_harness.ts";
+import { TEST_PERSONAS_DIR } from "../../testing/parley_harness.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 

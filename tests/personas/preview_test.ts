@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { startTestParley, TEST_PERSONAS_DIR } from "../fakes/parley_harness.ts";
+import { startTestParley, TEST_PERSONAS_DIR } from "../../testing/parley_harness.ts";
 import { withPersonaDir } from "./_persona_dir.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

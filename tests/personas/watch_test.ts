@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { createPersonaRegistry, loadPersonas, type PersonaLoadError } from "../../src/personas/loader.ts";
 import { watchPersonas } from "../../src/personas/watch.ts";
 import { personaSource, withPersonaDir } from "./_persona_dir.ts";
-import { within } from "../fakes/within.ts";
+import { within } from "../../testing/within.ts";
 
 const TIMEOUT_MS = 5000;
 

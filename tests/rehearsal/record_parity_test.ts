@@ -13,14 +13,14 @@ import { readConnectTwiml } from "../../src/rehearsal/twiml_reader.ts";
 import { openCallStore } from "../../src/store/call_store.ts";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { bothSessions, callerSaid, sessionOf, waitForHeard } from "../../testing/rehearsal_script.ts";
-import { type FakeRealtimeSession, toneBytes } from "../fakes/fake_realtime.ts";
+import { type FakeRealtimeSession, toneBytes } from "../../testing/fake_realtime.ts";
 import {
   newCallSid,
   startTestParley,
   TEST_AUTH_TOKEN,
   TEST_OPENAI_KEY,
   TEST_PUBLIC_BASE_URL,
-} from "../fakes/parley_harness.ts";
+} from "../../testing/parley_harness.ts";
 
 const API_TOKEN = "test-api-token-0123456789";
 /** What differs between any two calls: ids and times. */

@@ -20,9 +20,9 @@ import {
   TEST_OPENAI_KEY,
   TEST_PUBLIC_BASE_URL,
   type TestParley,
-} from "../fakes/parley_harness.ts";
-import { toneBytes } from "../fakes/fake_realtime.ts";
-import { within } from "../fakes/within.ts";
+} from "../../testing/parley_harness.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { within } from "../../testing/within.ts";
 
 const API_TOKEN = "test-api-token-0123456789";
 

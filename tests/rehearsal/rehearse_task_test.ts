@@ -7,13 +7,13 @@
 import assert from "node:assert/strict";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { bothSessions } from "../../testing/rehearsal_script.ts";
-import { FakeRealtimeServer, toneBytes } from "../fakes/fake_realtime.ts";
+import { FakeRealtimeServer, toneBytes } from "../../testing/fake_realtime.ts";
 import {
   startTestParley,
   TEST_AUTH_TOKEN,
   TEST_OPENAI_KEY,
   TEST_PUBLIC_BASE_URL,
-} from "../fakes/parley_harness.ts";
+} from "../../testing/parley_harness.ts";
 import { openCallStore } from "../../src/store/call_store.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;

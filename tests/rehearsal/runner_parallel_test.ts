@@ -9,14 +9,14 @@ import { runRehearsals, type RunResult } from "../../src/rehearsal/runner.ts";
 import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
 import { openCallStore } from "../../src/store/call_store.ts";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
-import { toneBytes } from "../fakes/fake_realtime.ts";
-import { within } from "../fakes/within.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { within } from "../../testing/within.ts";
 import {
   startTestParley,
   TEST_AUTH_TOKEN,
   TEST_OPENAI_KEY,
   TEST_PUBLIC_BASE_URL,
-} from "../fakes/parley_harness.ts";
+} from "../../testing/parley_harness.ts";
 
 const API_TOKEN = "test-api-token-0123456789";
 

@@ -11,13 +11,13 @@ import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
 import { openCallStore } from "../../src/store/call_store.ts";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { bothSessions } from "../../testing/rehearsal_script.ts";
-import { fromBase64 } from "../fakes/fake_realtime.ts";
+import { fromBase64 } from "../../testing/fake_realtime.ts";
 import {
   startTestParley,
   TEST_AUTH_TOKEN,
   TEST_OPENAI_KEY,
   TEST_PUBLIC_BASE_URL,
-} from "../fakes/parley_harness.ts";
+} from "../../testing/parley_harness.ts";
 
 const API_TOKEN = "test-api-token-0123456789";
 

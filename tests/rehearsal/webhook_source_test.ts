@@ -1,7 +1,7 @@
 /** The voice webhook's rehearsal marker: only `parley_source=rehearsal` is accepted, and it names the parameter otherwise. */
 
 import assert from "node:assert/strict";
-import { newCallSid, startTestParley } from "../fakes/parley_harness.ts";
+import { newCallSid, startTestParley } from "../../testing/parley_harness.ts";
 
 Deno.test("a webhook with a parley_source other than rehearsal is refused, naming the parameter", async () => {
   const parley = await startTestParley();

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { startTestParley, type TestParley, type TestParleyOptions } from "../fakes/parley_harness.ts";
+import { startTestParley, type TestParley, type TestParleyOptions } from "../../testing/parley_harness.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
 
 /** Where `transfer_call` dials unless the call names a target. */

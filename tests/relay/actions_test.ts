@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { decodeDtmf } from "../fakes/dtmf_decoder.ts";
-import { toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { decodeDtmf } from "../../testing/dtmf_decoder.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { openCallStore } from "../../src/store/call_store.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
 import {
@@ -321,6 +321,31 @@ Deno.test("Realtime: on machine_end_beep the agent stops, leaves the voicemail, 
     await within(call.closed, "the hang-up after the voicemail", 5000);
     assert.ok(call.heardMsOf(0x55) >= 499);
     assert.equal((await t.waitForEvent("call.ended")).reason, "voicemail_left");
+    assert.equal((await t.waitForEvent("call.after_stream")).action, "hangup");
+  });
+});
+
+Deno.test("Realtime: a voicemail whose answer also calls end_call is recorded voicemail_left", async () => {
+  await withActionParley("realtime", async (t) => {
+    const call = await t.startCall({ persona: "tess", lead: "Dana" });
+    const session = await within(t.upstream.session(0), "the upstream session");
+    await within(t.waitForEvent("call.started"), "the stream started");
+    const beep = await t.postTwilio("/api/twilio/status", {
+      CallSid: call.callSid,
+      AnsweredBy: "machine_end_beep",
+    });
+    assert.equal(beep.status, 204);
+    await within(session.waitFor("response.create"), "the voicemail asked for");
+    await session.streamResponse({
+      responseId: "resp_vm",
+      itemId: "item_vm",
+      audio: toneBytes(500, 0x55),
+      functionCalls: [{ callId: "call_end", name: "end_call", arguments: "{}" }],
+    });
+    await within(call.closed, "the hang-up after the voicemail", 5000);
+    const ended = await t.waitForEvent("call.ended");
+    assert.equal(ended.reason, "voicemail_left");
+    assert.match(ended.detail, /voicemail left \(machine_end_beep\)/);
     assert.equal((await t.waitForEvent("call.after_stream")).action, "hangup");
   });
 });

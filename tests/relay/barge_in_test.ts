@@ -4,9 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { fromBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import type { FakeTwilioCall } from "../fakes/fake_twilio.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
+import { fromBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 const testEnv = { DEFAULT_PERSONA: "tester" };

@@ -10,10 +10,11 @@ import assert from "node:assert/strict";
 import { createRealtimeEngine } from "../../src/engines/realtime/engine.ts";
 import { connectOpenAI } from "../../src/engines/upstream_socket.ts";
 import { MAX_QUEUED_FRAMES, UpstreamSession } from "../../src/relay/upstream_session.ts";
-import { DeafUpstream } from "../fakes/deaf_upstream.ts";
-import { fromBase64 } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { DeafUpstream } from "../../testing/deaf_upstream.ts";
+import { fromBase64 } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { sendFrames } from "../../testing/send_frames.ts";
+import { within } from "../../testing/within.ts";
 
 /** Frame `n`: 160 bytes carrying `n` in its first two bytes. */
 function frame(n: number): Uint8Array {
@@ -89,13 +90,7 @@ Deno.test("a flood on a live call is held to 1 s ahead of the wall clock, the re
       "real-time audio after the flood",
       10_000,
     );
-    let done = false;
-    arrived.then(() => done = true, () => done = true);
-    while (!done) {
-      call.sendMedia(marker);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await arrived;
+    await sendFrames(call, { frame: marker, until: arrived });
     const elapsed = performance.now() - started;
     const forwarded = session.eventsOf("input_audio_buffer.append").length;
     // 1 s ahead (50 frames) plus the time that passed, never the 100 s flooded.

@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { type FakeLiveSession } from "../fakes/fake_live.ts";
-import { type FakeRealtimeSession, toBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley, TEST_OPENAI_KEY, type TestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { type FakeLiveSession } from "../../testing/fake_live.ts";
+import { type FakeRealtimeSession, toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley, TEST_OPENAI_KEY, type TestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 /** What the table reads of either fake's session. */
@@ -148,9 +148,9 @@ for (const engine of ENGINES) {
       await within(call.closed, "the Twilio socket closing", 3000);
       assert.match(
         await t.waitForLog(/Call ended/),
-        /reason=upstream_dropped \(OpenAI closed the connection \(1011.*; no new session after 3 tries/,
+        /reason=upstream_dropped \(OpenAI closed the connection \(1011.*; no new session after \d+ tries/,
       );
-      assert.equal(engine.handshakes(t), 4, "the first session and three tries");
+      assert.ok(engine.handshakes(t) >= 7, "the first session and tries across the whole 2 s budget");
     });
   });
 

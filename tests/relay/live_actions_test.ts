@@ -5,9 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { decodeDtmf } from "../fakes/dtmf_decoder.ts";
-import { toneBytes } from "../fakes/fake_realtime.ts";
-import { within } from "../fakes/within.ts";
+import { decodeDtmf } from "../../testing/dtmf_decoder.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { within } from "../../testing/within.ts";
 import { outputsByCallId, TRANSFER_TARGET, withActionParley } from "./_action_persona.ts";
 
 const AFTER_STREAM = "/api/twilio/after-stream?persona=tess";

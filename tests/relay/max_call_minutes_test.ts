@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { WRAP_UP_INSTRUCTION } from "../../src/relay/call_deadline.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 // 0.05 min = 3 s: the wrap-up comes a quarter before (at 2.25 s), the end at 3 s.

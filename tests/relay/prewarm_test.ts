@@ -8,23 +8,24 @@
  */
 
 import assert from "node:assert/strict";
-import type { FakeLiveOptions, FakeLiveSession } from "../fakes/fake_live.ts";
-import { FakeRealtimeServer, type FakeRealtimeSession, toneBytes } from "../fakes/fake_realtime.ts";
-import type { FakeTwilioCall } from "../fakes/fake_twilio.ts";
+import type { FakeLiveOptions, FakeLiveSession } from "../../testing/fake_live.ts";
+import { FakeRealtimeServer, type FakeRealtimeSession, toneBytes } from "../../testing/fake_realtime.ts";
+import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import {
   newCallSid,
   startTestParley,
   TEST_OPENAI_KEY,
   TEST_PERSONAS_DIR,
   type TestParley,
-} from "../fakes/parley_harness.ts";
+} from "../../testing/parley_harness.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createEngineChooser } from "../../src/engines/registry.ts";
 import { connectOpenAI } from "../../src/engines/upstream_socket.ts";
 import { createLogger } from "../../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
 import { Prewarms } from "../../src/relay/prewarm.ts";
-import { within } from "../fakes/within.ts";
+import { sendFrames } from "../../testing/send_frames.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 /** The issue's bound: the held greeting's first frame reaches Twilio this soon after `start`. */
@@ -91,12 +92,11 @@ const ENGINES: EngineCase[] = [
       // The model already finished its greeting; the caller speaks over what Twilio still holds
       // (300 ms of speech, then quiet until the cut), in real time as a phone sends it.
       const cut = t.waitForEvent("interruption");
-      let cutDone = false;
-      cut.then(() => cutDone = true);
-      for (let ms = 0; !cutDone && ms < 3000; ms += 20) {
-        call.sendMedia(toneBytes(20, ms < 300 ? 0x10 : 0xff));
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await sendFrames(call, {
+        frame: (ms) => toneBytes(20, ms < 300 ? 0x10 : 0xff),
+        until: cut,
+        forMs: 3000,
+      });
       return (await cut).audioEndMs;
     },
   },
@@ -276,17 +276,6 @@ for (const engine of ENGINES) {
   });
 }
 
-/** Sends 20 ms frames in real time until `until` settles. */
-async function talkUntil(call: FakeTwilioCall, until: Promise<unknown>): Promise<void> {
-  let done = false;
-  until.then(() => done = true, () => done = true);
-  while (!done) {
-    call.sendMedia(toneBytes(20, 0x10));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  await until;
-}
-
 Deno.test("Realtime: a claimed pre-warm that drops is replaced from the same plan, with no second greeting", async () => {
   await withParley(ENGINES[0]!, GREETS, async (t) => {
     const callSid = newCallSid();
@@ -301,7 +290,10 @@ Deno.test("Realtime: a claimed pre-warm that drops is replaced from the same pla
     const first = realtime(t, 0);
     first.drop();
     const second = await within(t.upstream.session(1), "the new session", 2000);
-    await talkUntil(call, within(second.waitFor("input_audio_buffer.append"), "caller audio again", 2000));
+    await sendFrames(call, {
+      frame: toneBytes(20, 0x10),
+      until: within(second.waitFor("input_audio_buffer.append"), "caller audio again", 2000),
+    });
     const update = second.received[0]!;
     assert.equal(update.type, "session.update");
     assert.equal(update.session.instructions, first.received[0]!.session.instructions);
@@ -313,7 +305,7 @@ Deno.test("Realtime: a claimed pre-warm that drops is replaced from the same pla
   });
 });
 
-Deno.test("Realtime: a claimed pre-warm that goes silent while the caller talks is replaced (stall)", async () => {
+Deno.test("Realtime: a claimed pre-warm that goes silent while it owes an answer is replaced (stall)", async () => {
   const source = personaSource({ model: "gpt-realtime-2.1", voice: "marin", instructions: "Be brief." });
   await withPersonaDir({ "sam.ts": source }, async (dir) => {
     const t = await startTestParley({
@@ -324,13 +316,19 @@ Deno.test("Realtime: a claimed pre-warm that goes silent while the caller talks 
     try {
       const callSid = newCallSid();
       const streamUrl = await t.answerWebhook(callSid);
-      await within(t.upstream.session(0), "the pre-warmed session");
+      const prewarmed = await within(t.upstream.session(0), "the pre-warmed session");
       const call = await t.connectStream(streamUrl, callSid);
       call.start({ persona: "sam" });
       await within(t.waitForLog(/Stream started/), "the start");
       assert.match(await scrape(t), /^parley_prewarm_total\{outcome="claimed"\} 1$/m);
       const reconnected = t.waitForEvent("reconnected");
-      await talkUntil(call, within(reconnected, "the stall noticed", 5000));
+      // The caller's turn is committed: an answer is owed, and none comes.
+      prewarmed.speechStarted();
+      prewarmed.speechStopped();
+      await sendFrames(call, {
+        frame: toneBytes(20, 0x10),
+        until: within(reconnected, "the stall noticed", 5000),
+      });
       assert.equal((await reconnected).cause, "stalled");
       assert.equal(t.upstream.sessions.length, 2);
       call.stop();

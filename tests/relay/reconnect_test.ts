@@ -7,10 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { toBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { sendFrames } from "../../testing/send_frames.ts";
+import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
+import { withActionParley } from "./_action_persona.ts";
 
 const SPEECH = toneBytes(20, 0x10);
 const SILENCE = toneBytes(20, 0xff);
@@ -19,21 +21,6 @@ const LIVE_PERSONA = personaSource({
   voice: "marin",
   instructions: "You are Sam. Keep answers short.",
 });
-
-/** Sends 20 ms frames in real time until `until` settles (speech for `speechMs`, then silence). */
-async function keepTalking(
-  call: { sendMedia(b: Uint8Array): void },
-  until: Promise<unknown>,
-  speechMs = Infinity,
-): Promise<void> {
-  let done = false;
-  until.then(() => done = true, () => done = true);
-  for (let ms = 0; !done; ms += 20) {
-    call.sendMedia(ms < speechMs ? SPEECH : SILENCE);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await until;
-}
 
 Deno.test("Realtime: a drop mid-call reconnects with the history; audio flows again within 2 s", async () => {
   const t = await startTestParley({ env: { METRICS_PUBLIC: "on" } });
@@ -60,7 +47,7 @@ Deno.test("Realtime: a drop mid-call reconnects with the history; audio flows ag
     const droppedAt = performance.now();
     first.drop();
     const second = await within(t.upstream.session(1), "the new session", 2000);
-    const talking = keepTalking(call, second.waitFor("input_audio_buffer.append"));
+    const talking = sendFrames(call, { frame: SPEECH, until: second.waitFor("input_audio_buffer.append") });
     const audio = await within(second.waitFor("input_audio_buffer.append"), "caller audio again", 2000);
     await talking;
     assert.ok(audio.at - droppedAt < 2000, `audio again after ${Math.round(audio.at - droppedAt)} ms`);
@@ -111,16 +98,30 @@ Deno.test("Realtime: session_expired and its 1001 close roll the call over to a 
   }
 });
 
-Deno.test("a stalled upstream (silent while the caller talks) is replaced", async () => {
-  const t = await startTestParley({ stallMs: 1500 });
+/** Sends frames of `bytes` in real time for `ms`: long enough for the stall check to run twice. */
+function talkFor(call: { sendMedia(b: Uint8Array): void }, ms: number, bytes = SPEECH): Promise<void> {
+  return sendFrames(call, { frame: bytes, forMs: ms });
+}
+
+/** Long enough for the once-a-second stall check to run at least twice with `stallMs: 300`. */
+const QUIET_SPELL_MS = 2200;
+
+Deno.test("Realtime: a caller talking on and on, or silent, keeps a healthy session (no stall reconnect)", async () => {
+  const t = await startTestParley({ stallMs: 300 });
   try {
     const call = await t.startCall({ persona: "tester" });
     const first = await within(t.upstream.session(0), "first session");
-    await first.waitFor("session.update");
-    const reconnected = t.waitForEvent("reconnected");
-    await keepTalking(call, within(reconnected, "the stall noticed", 5000));
-    assert.equal((await reconnected).cause, "stalled");
-    assert.equal(t.upstream.sessions.length, 2);
+    await within(t.waitForEvent("call.started"), "the stream started");
+    // Server VAD says speech_started, then nothing while the caller goes on talking.
+    first.speechStarted();
+    await talkFor(call, QUIET_SPELL_MS);
+    // Then a caller who says nothing: silence frames, and nothing from the server.
+    first.speechStopped();
+    await first.streamResponse({ responseId: "r1", itemId: "item_a1", audio: toneBytes(100, 0x22) });
+    await talkFor(call, QUIET_SPELL_MS, SILENCE);
+    assert.equal(t.events.filter((e) => e.type === "reconnected").length, 0, "never replaced");
+    assert.equal(t.upstream.sessions.length, 1);
+    assert.ok(!t.logs.some((l) => /Upstream lost/.test(l.line)), "no stall in the log");
     call.close();
     await call.closed;
   } finally {
@@ -128,7 +129,80 @@ Deno.test("a stalled upstream (silent while the caller talks) is replaced", asyn
   }
 });
 
-Deno.test("every reconnect try refused: the stream ends so Twilio plays the fallback", async () => {
+Deno.test("Realtime: a session owing an answer that stays silent is replaced, never while the caller speaks", async () => {
+  const t = await startTestParley({ stallMs: 300 });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const first = await within(t.upstream.session(0), "first session");
+    await within(t.waitForEvent("call.started"), "the stream started");
+    // The caller's turn is committed (an answer is owed), but the caller goes straight on talking.
+    first.speechStarted();
+    first.speechStopped();
+    first.speechStarted("item_caller2");
+    await talkFor(call, QUIET_SPELL_MS);
+    assert.equal(t.events.filter((e) => e.type === "reconnected").length, 0, "not replaced mid-speech");
+    // The caller stops; the answer owed never comes.
+    const reconnected = t.waitForEvent("reconnected");
+    first.speechStopped("item_caller2");
+    await sendFrames(call, { frame: SILENCE, until: within(reconnected, "the stall noticed", 3000) });
+    assert.equal((await reconnected).cause, "stalled");
+    assert.equal(t.upstream.sessions.length, 2);
+    await within(
+      t.waitForLog(/Upstream lost for CallSid=CA\w+: OpenAI owed an answer and sent nothing for 0\.3 s/),
+      "the stall in the log",
+    );
+    call.close();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("GPT-Live: a caller talking on and on, then silent, keeps a healthy session (no stall reconnect)", async () => {
+  await withPersonaDir({ "sam.ts": LIVE_PERSONA }, async (dir) => {
+    // No usage reports either: the session says nothing at all while the caller talks or is quiet.
+    const t = await startTestParley({
+      personasDir: dir,
+      env: { DEFAULT_PERSONA: "sam" },
+      stallMs: 300,
+      // A caller turn the model lets pass without an answer (the model owns turn-taking).
+      live: { usageIntervalMs: 0, callerTurns: [{ transcript: "Mm-hm." }], silenceMs: 200 },
+    });
+    try {
+      const call = await t.startCall({ persona: "sam" });
+      await within(t.waitForEvent("call.started"), "the stream started");
+      await talkFor(call, QUIET_SPELL_MS);
+      await talkFor(call, QUIET_SPELL_MS, SILENCE);
+      assert.equal(t.live.sessions[0]!.voice.callerTurnsHeard.length, 1, "the caller's turn was heard");
+      assert.equal(t.events.filter((e) => e.type === "reconnected").length, 0, "never replaced");
+      assert.equal(t.live.sessions.length, 1);
+      call.close();
+      await call.closed;
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+Deno.test("GPT-Live: a session asked to go on after a tool's output that stays silent is replaced", async () => {
+  await withActionParley("live", async (t) => {
+    const call = await t.startCall({ persona: "tess" });
+    const session = await within(t.live.session(0), "the GPT-Live session");
+    await within(t.waitForEvent("call.started"), "the stream started");
+    await talkFor(call, QUIET_SPELL_MS, SILENCE);
+    assert.equal(t.events.filter((e) => e.type === "reconnected").length, 0, "nothing owed: kept");
+    const reconnected = t.waitForEvent("reconnected");
+    session.voice.callFunction("lookup_order", { order: "42" });
+    await within(session.waitFor("response.create"), "asked to go on");
+    await sendFrames(call, { frame: SILENCE, until: within(reconnected, "the stall noticed", 3000) });
+    assert.equal((await reconnected).cause, "stalled");
+    assert.equal(t.live.sessions.length, 2);
+    call.close();
+    await call.closed;
+  }, { stallMs: 300, live: { usageIntervalMs: 0 } });
+});
+
+Deno.test("every reconnect try refused fast: tries go on for the whole 2 s budget, then the fallback", async () => {
   const t = await startTestParley();
   try {
     const call = await t.startCall({ persona: "tester" });
@@ -137,11 +211,23 @@ Deno.test("every reconnect try refused: the stream ends so Twilio plays the fall
     // Pre-warmed on the webhook: drop it once the stream has started (before, a fresh one opens).
     await within(t.waitForLog(/Session configured/), "the stream started");
     t.upstream.refuseWith = 401;
+    const handshakesBefore = t.upstream.handshakes.length;
+    const droppedAt = performance.now();
     first.drop();
     const ended = await within(t.waitForEvent("call.ended"), "the end", 3000);
+    const gaveUpAfter = performance.now() - droppedAt;
     assert.equal(ended.reason, "upstream_dropped");
-    assert.match(ended.detail, /^OpenAI closed the connection \(\d+\); no new session after 3 tries: /);
-    assert.equal(t.upstream.handshakes.length, 4);
+    const tries = t.upstream.handshakes.length - handshakesBefore;
+    assert.match(
+      ended.detail,
+      new RegExp(`^OpenAI closed the connection \\(\\d+\\); no new session after ${tries} tries: `),
+    );
+    // 50 ms, 150 ms, then every 300 ms: far more than 3 tries when each is refused at once.
+    assert.ok(tries >= 6, `${tries} tries`);
+    assert.ok(
+      gaveUpAfter >= 1800 && gaveUpAfter < 2500,
+      `gave up ${Math.round(gaveUpAfter)} ms after the drop`,
+    );
     await within(call.closed, "Twilio socket closed");
   } finally {
     await t.close();
@@ -191,7 +277,10 @@ for (
         const call = await t.startCall({ persona: "sam" });
         const first = await within(t.live.session(0), "first session");
         await first.waitFor("session.start");
-        await keepTalking(call, within(t.waitForLog(/AI said: "Sure\."/), "the first turn", 8000), 300);
+        await sendFrames(call, {
+          frame: (ms) => ms < 300 ? SPEECH : SILENCE,
+          until: within(t.waitForLog(/AI said: "Sure\."/), "the first turn", 8000),
+        });
         // deno-lint-ignore no-explicit-any
         end(first as any);
         const droppedAt = performance.now();
@@ -204,7 +293,10 @@ for (
           m.content[0]!.text,
         ]);
         assert.deepEqual(history, [["user", "I need a quote."], ["assistant", "Sure."]]);
-        const talking = keepTalking(call, second.waitFor("session.input_audio.append"));
+        const talking = sendFrames(call, {
+          frame: SPEECH,
+          until: second.waitFor("session.input_audio.append"),
+        });
         const audio = await within(second.waitFor("session.input_audio.append"), "audio again", 2000);
         await talking;
         assert.ok(audio.at - droppedAt < 2000);

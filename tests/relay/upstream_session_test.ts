@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import type { Engine, EngineEvent, SessionPlan } from "../../src/engines/engine.ts";
 import { createRealtimeEngine } from "../../src/engines/realtime/engine.ts";
-import { connectOpenAI } from "../../src/engines/upstream_socket.ts";
+import { connectOpenAI, type UpstreamConnector } from "../../src/engines/upstream_socket.ts";
 import { UpstreamSession } from "../../src/relay/upstream_session.ts";
-import { FakeRealtimeServer } from "../fakes/fake_realtime.ts";
+import { FakeRealtimeServer } from "../../testing/fake_realtime.ts";
 
 const PLAN: SessionPlan = {
   persona: { voice: "marin" },
@@ -21,7 +21,11 @@ const PLAN: SessionPlan = {
   tools: [],
 };
 
-function open(fake: FakeRealtimeServer, engine: Engine = createRealtimeEngine(fake.url)) {
+function open(
+  fake: FakeRealtimeServer,
+  engine: Engine = createRealtimeEngine(fake.url),
+  connect: UpstreamConnector = connectOpenAI,
+) {
   const events: EngineEvent[] = [];
   const eventWaiters: (() => void)[] = [];
   const ended = Promise.withResolvers<{ reason: string; detail: string }>();
@@ -30,7 +34,7 @@ function open(fake: FakeRealtimeServer, engine: Engine = createRealtimeEngine(fa
     engine,
     model: "gpt-realtime-2.1",
     apiKey: "sk-test",
-    connect: connectOpenAI,
+    connect,
     now: () => performance.now(),
     handlers: {
       onOpen: (ms) => opened.resolve(ms),
@@ -128,19 +132,24 @@ Deno.test("upstream session reports the server closing; after close() it reports
     detail: "OpenAI closed the connection (1011 server error)",
   });
 
-  const second = open(fake);
+  // The client socket's close event is where a report would come from: await it, then look.
+  const clientClosed = Promise.withResolvers<void>();
+  const second = open(fake, createRealtimeEngine(fake.url), (request, handlers) =>
+    connectOpenAI(request, {
+      ...handlers,
+      onClose: (code, reason) => {
+        handlers.onClose(code, reason);
+        clientClosed.resolve();
+      },
+    }));
+  let reported = false;
+  void second.ended.then(() => reported = true);
   const upstream2 = await fake.session(1);
   await second.opened;
   second.session.close();
   await upstream2.closed;
-  // The absence of a report needs a window: the client's close event lands within it.
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const outcome = await Promise.race([
-    second.ended,
-    new Promise((r) => timer = setTimeout(() => r("none"), 50)),
-  ]);
-  clearTimeout(timer);
-  assert.equal(outcome, "none");
+  await clientClosed.promise;
+  assert.equal(reported, false, "nothing reported after close()");
   await fake.close();
 });
 

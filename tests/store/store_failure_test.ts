@@ -7,9 +7,9 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 import { BUSY_TIMEOUT_MS, openCallStore } from "../../src/store/call_store.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
@@ -253,6 +253,49 @@ Deno.test("absurd token counts are stored as an unpriced response, not a failed 
     );
   } finally {
     store.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a crashed run's record ends at its last heartbeat: a quiet 1.8 s call shows 1.8 s, not 0", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "parley_heartbeat_" });
+  try {
+    let clock = 1_000;
+    let beat!: () => void;
+    const beaten = new Promise<void>((resolve) => beat = resolve);
+    const crashed = openCallStore(`${dataDir}/parley.db`, {
+      heartbeatMs: 20,
+      wallClock: () => {
+        if (clock > 1_000) beat();
+        return clock;
+      },
+    });
+    crashed.listener({
+      type: "call.started",
+      at: 1_000,
+      callSid: "CA_QUIET",
+      streamSid: "MZ1",
+      persona: "tester",
+      model: "gpt-realtime-2.1",
+      parameters: {},
+    });
+    // Nothing more happens on the call: 1.8 s later the process dies.
+    clock = 2_800;
+    await within(beaten, "a heartbeat at 2.8 s");
+    const next = openCallStore(`${dataDir}/parley.db`);
+    try {
+      assert.deepEqual(next.closeAbandonedRecords("server_crashed", "the server stopped during the call"), [
+        "CA_QUIET",
+      ]);
+      const record = next.getCall("CA_QUIET")!;
+      assert.equal(record.endReason, "server_crashed");
+      assert.equal(record.endedAt, 2_800);
+      assert.equal(record.durationMs, 1_800);
+    } finally {
+      next.close();
+      crashed.close();
+    }
+  } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { dtmfFrequencies, dtmfTones } from "../../src/twilio/dtmf_tones.ts";
-import { decodeDtmf } from "../fakes/dtmf_decoder.ts";
+import { decodeDtmf } from "../../testing/dtmf_decoder.ts";
 import { decodeMulaw, encodeMulaw } from "../../src/audio/mulaw.ts";
 
 function tones(keys: string, timing = {}): Uint8Array {

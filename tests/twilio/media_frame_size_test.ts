@@ -7,9 +7,9 @@
 
 import assert from "node:assert/strict";
 import { CLOSE_ON_FRAME_CHARS } from "../../src/twilio/media_stream.ts";
-import { toBase64, toneBytes } from "../fakes/fake_realtime.ts";
-import { startTestParley } from "../fakes/parley_harness.ts";
-import { within } from "../fakes/within.ts";
+import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 
 Deno.test("media socket: a frame over 4 MiB closes that socket; other calls go on", async () => {
   const t = await startTestParley();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createTwilioRestClient, TwilioRestError } from "../../src/twilio/rest_client.ts";
-import { startFakeTwilioRest } from "../fakes/fake_twilio_rest.ts";
+import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 
 const SID = "AC" + "0123456789abcdef".repeat(2);
 const TOKEN = "secret-auth-token-0123456789abcd";

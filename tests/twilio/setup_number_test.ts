@@ -5,7 +5,7 @@ import {
   type SetupNumberConfig,
   SetupNumberError,
 } from "../../src/twilio/setup_number.ts";
-import { type FakeTwilioRest, startFakeTwilioRest } from "../fakes/fake_twilio_rest.ts";
+import { type FakeTwilioRest, startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 
 const ACCOUNT = "AC" + "0123456789abcdef".repeat(2);
 const AUTH = "twilio-auth-token-0123456789abcd";

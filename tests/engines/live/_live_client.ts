@@ -5,7 +5,7 @@
  * @module
  */
 
-import { within } from "../../fakes/within.ts";
+import { within } from "../../../testing/within.ts";
 
 /** A parsed server event with its arrival time. */
 // deno-lint-ignore no-explicit-any

@@ -14,9 +14,9 @@ import {
   sessionCloseEvent,
 } from "../../../src/engines/live/events.ts";
 import { DEFAULT_LIVE_URL, sessionStartEvent } from "../../../src/engines/live/session.ts";
-import { FakeLiveServer } from "../../fakes/fake_live.ts";
-import { toBase64, toneBytes } from "../../fakes/fake_realtime.ts";
-import { within } from "../../fakes/within.ts";
+import { FakeLiveServer } from "../../../testing/fake_live.ts";
+import { toBase64, toneBytes } from "../../../testing/fake_realtime.ts";
+import { within } from "../../../testing/within.ts";
 import { LiveTestClient } from "./_live_client.ts";
 
 const START = sessionStartEvent({ voice: "marin" }, { model: "gpt-live-1.1", instructions: "Be brief." });

@@ -12,7 +12,7 @@ import {
   MAX_HISTORY_MESSAGES,
   sessionStartEvent,
 } from "../../../src/engines/live/session.ts";
-import { checkClientEvent } from "../../fakes/live_schema.ts";
+import { checkClientEvent } from "../../../testing/live_schema.ts";
 
 Deno.test("session.start carries model, instructions, μ-law at 8 kHz and the voice, nothing else", () => {
   const event = JSON.parse(

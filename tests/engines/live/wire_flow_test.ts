@@ -14,9 +14,10 @@ import {
 } from "../../../src/engines/live/events.ts";
 import { sessionStartEvent } from "../../../src/engines/live/session.ts";
 import { SessionClock, type TranscriptTurn, TurnAssembler } from "../../../src/engines/live/transcripts.ts";
-import { FakeLiveServer } from "../../fakes/fake_live.ts";
-import { toBase64, toneBytes } from "../../fakes/fake_realtime.ts";
-import { within } from "../../fakes/within.ts";
+import { FakeLiveServer } from "../../../testing/fake_live.ts";
+import { toBase64, toneBytes } from "../../../testing/fake_realtime.ts";
+import { sendFrames } from "../../../testing/send_frames.ts";
+import { within } from "../../../testing/within.ts";
 
 Deno.test("a GPT-Live call over the wire: greeting, caller turn, answer, turns and close", async () => {
   await using live = FakeLiveServer.start({
@@ -62,12 +63,11 @@ Deno.test("a GPT-Live call over the wire: greeting, caller turn, answer, turns a
   const audioDeltas = () => events.filter((e) => e.type === "session.output_audio.delta").length;
   await until("the whole greeting (10 deltas of 20 ms)", () => audioDeltas() >= 10);
   // The caller speaks 300 ms, then is quiet, in real time as Twilio sends it.
-  for (const [frames, byte] of [[15, 0x00], [12, 0xff]] as const) {
-    for (let i = 0; i < frames; i++) {
-      socket.send(inputAudioAppendEvent(toBase64(toneBytes(20, byte))));
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
+  const [speech, silence] = [toneBytes(20, 0x00), toneBytes(20, 0xff)];
+  await sendFrames(
+    { sendMedia: (bytes) => socket.send(inputAudioAppendEvent(toBase64(bytes))) },
+    { frame: (ms) => ms < 300 ? speech : silence, forMs: 540 },
+  );
   await until("the answer's transcript", () => turns.current("agent")?.text === "Sure thing.");
   await until("a usage report", () => events.some((e) => e.type === "session.usage.updated"));
   ended.push(...turns.idle(clock!.toSession(performance.now()) + 200));

@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { Admission } from "./admission.ts";
-import type { CallHub } from "./call_events.ts";
-import { type CallRelay, type CallRelayOptions, startCallRelay } from "../relay/call_relay.ts";
-import type { Prewarm } from "../relay/prewarm.ts";
+import type { Admission } from "../calls/admission.ts";
+import type { CallHub } from "../calls/call_events.ts";
+import { type CallRelay, type CallRelayOptions, startCallRelay } from "./call_relay.ts";
+import type { Prewarm } from "./prewarm.ts";
 
 /** What every relay is started with; the socket's CallSid, events and pre-warm are added per call. */
 export type RelayBase = Omit<CallRelayOptions, "onEvent" | "expectedCallSid" | "prewarm">;

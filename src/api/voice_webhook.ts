@@ -29,8 +29,7 @@ import type { Logger } from "../log.ts";
 import { AFTER_STREAM_PATH, MEDIA_STREAM_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { Prewarms } from "../relay/prewarm.ts";
-import { readTwilioForm, TwilioFormTooLargeError } from "./signature.ts";
-import { isCallSid, type StreamTokens } from "./stream_token.ts";
+import { isCallSid, type StreamTokens } from "../twilio/stream_token.ts";
 import {
   connectStreamTwiml,
   DEFAULT_FALLBACK_MESSAGE,
@@ -38,7 +37,7 @@ import {
   fitParameters,
   hangupTwiml,
   MAX_PARAMETER_CHARS,
-} from "./twiml.ts";
+} from "../twilio/twiml.ts";
 
 /**
  * The query parameter a rehearsal's virtual phone sets (`?parley_source=rehearsal`) so its call is
@@ -60,34 +59,23 @@ export interface VoiceWebhookOptions {
   prewarms: Pick<Prewarms, "openForWebhook">;
   /** The engine of a persona, for checking `?voice=`. */
   engineOf: (personaId: string) => EngineId | undefined;
-  /** Answers 403 (and logs why) unless the request is signed by Twilio. */
-  refuseUnsigned: (request: Request, form: Record<string, string>) => Response | undefined;
   /** Counts refusals by reason (the metrics). */
   onRefused: (reason: "capacity" | "draining") => void;
 }
 
-/** Builds the voice webhook handler. */
+/**
+ * Builds the voice webhook handler. It runs behind the route table's `twilio` guard, which checked the
+ * signature and hands over the POST's form (empty for a GET).
+ */
 export function createVoiceWebhookHandler(
   options: VoiceWebhookOptions,
-): (request: Request) => Promise<Response> {
+): (request: Request, context: { form: Record<string, string> }) => Response {
   const { config, personas, hub, log, admission, tokens } = options;
   const publicHost = new URL(config.publicBaseUrl!).host;
   const xml = (body: string) =>
     new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
 
-  return async (request) => {
-    let form: Record<string, string> = {};
-    if (request.method === "POST") {
-      try {
-        form = await readTwilioForm(request);
-      } catch (error) {
-        if (error instanceof TwilioFormTooLargeError) return jsonError(413, error.message);
-        throw error;
-      }
-    }
-    const refused = options.refuseUnsigned(request, form);
-    if (refused !== undefined) return refused;
-
+  return (request, { form }) => {
     const query = Object.fromEntries(new URL(request.url).searchParams);
     // Twilio sends its parameters in the form (POST) or the query (GET).
     const callSid = request.method === "POST" ? form.CallSid : query.CallSid;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { decodeMulawSample } from "../../src/audio/mulaw.ts";
+import { decodeMulawSample } from "../src/audio/mulaw.ts";
 
 /** Linear value of each μ-law byte (G.711), looked up once per byte value. */
 const MULAW_TO_LINEAR = Int16Array.from({ length: 256 }, (_, byte) => decodeMulawSample(byte));

@@ -6,10 +6,15 @@
  * and echoes every pending mark at once (as Twilio documents). It records what the caller actually
  * heard, byte by byte, so tests can compare a truncate with the truth.
  *
+ * Tests and the bench share it. The bench's calls open it in lean mode
+ * ({@linkcode FakeTwilioCall.connectRaw}): over `testing/ws_client.ts` (Nagle off), each message
+ * Parley sends goes to the bench's handler as text, and nothing is parsed, recorded or played.
+ *
  * @module
  */
 
 import { fromBase64, toBase64 } from "./fake_realtime.ts";
+import { RawWebSocket } from "./ws_client.ts";
 
 /** A message Parley sent, parsed, with its arrival time (performance.now). */
 export interface TwilioOutbound {
@@ -38,6 +43,29 @@ export interface FakeTwilioOptions {
   callSid?: string;
 }
 
+/** Options of {@linkcode FakeTwilioCall.connectRaw}, the bench's lean mode. */
+export interface RawTwilioOptions {
+  hostname: string;
+  port: number;
+  /** Path of the media socket (with its per-call token). */
+  path: string;
+  /** Extra headers of the upgrade request (e.g. X-Twilio-Signature). */
+  headers?: Record<string, string>;
+  callSid: string;
+  streamSid: string;
+  /** Each message Parley sends, as text, and when the read that carried it completed. */
+  onText(text: string, at: number): void;
+  /** The connection ended. */
+  onClose(): void;
+}
+
+/** What a {@linkcode FakeTwilioCall} writes to: Deno's WebSocket, or the bench's raw client. */
+interface MediaSocket {
+  readonly open: boolean;
+  send(data: string | Uint8Array): void;
+  close(code: number): void;
+}
+
 /** One fake phone call's media stream. */
 export class FakeTwilioCall {
   /** Everything Parley sent, in order. */
@@ -49,7 +77,8 @@ export class FakeTwilioCall {
   readonly streamSid: string;
   readonly callSid: string;
 
-  #socket: WebSocket;
+  #socket: MediaSocket;
+  #closedWith!: (code: number) => void;
   #queue: QueuedAudio[] = [];
   #heard: Uint8Array[] = [];
   #playheadEnd = 0;
@@ -60,17 +89,62 @@ export class FakeTwilioCall {
   #connectedSent = false;
   #chunk = 0;
 
-  private constructor(socket: WebSocket, callSid: string, streamSid: string) {
+  private constructor(socket: MediaSocket, callSid: string, streamSid: string) {
     this.#socket = socket;
     this.callSid = callSid;
     this.streamSid = streamSid;
-    let closed!: (code: number) => void;
-    this.closed = new Promise((resolve) => closed = resolve);
+    this.closed = new Promise((resolve) => this.#closedWith = resolve);
+  }
+
+  /** Wraps Deno's WebSocket: every message parsed, recorded and played. */
+  static #native(socket: WebSocket, callSid: string, streamSid: string): FakeTwilioCall {
+    const call = new FakeTwilioCall(
+      {
+        get open() {
+          return socket.readyState === WebSocket.OPEN;
+        },
+        send: (data) => socket.send(data),
+        close: (code) => socket.close(code),
+      },
+      callSid,
+      streamSid,
+    );
     socket.onclose = (event) => {
-      this.#stopPlayback();
-      closed(event.code);
+      call.#stopPlayback();
+      call.#closedWith(event.code);
     };
-    socket.onmessage = (event) => this.#onMessage(event.data as string);
+    socket.onmessage = (event) => call.#onMessage(event.data as string);
+    return call;
+  }
+
+  /**
+   * Opens the media socket in the bench's lean mode: a raw client with Nagle off, Parley's
+   * messages handed to `onText` unparsed, nothing recorded or played. `closed` resolves with 1005
+   * (this client does not read the close code).
+   */
+  static async connectRaw(options: RawTwilioOptions): Promise<FakeTwilioCall> {
+    const raw = await RawWebSocket.connect({
+      hostname: options.hostname,
+      port: options.port,
+      path: options.path,
+      headers: options.headers ?? {},
+    }, { onText: options.onText, onClose: options.onClose });
+    const call = new FakeTwilioCall(
+      {
+        get open() {
+          return raw.open;
+        },
+        send: (data) => {
+          if (typeof data !== "string") throw new TypeError("The raw client sends text frames only");
+          raw.send(data);
+        },
+        close: (code) => raw.close(code),
+      },
+      options.callSid,
+      options.streamSid,
+    );
+    void raw.closed.then(() => call.#closedWith(1005));
+    return call;
   }
 
   /** Opens the media socket at `url`; resolves once open. */
@@ -82,7 +156,7 @@ export class FakeTwilioCall {
       socket.onerror = (event) => reject(new Error(`Cannot open ${url}: ${(event as ErrorEvent).message}`));
     });
     socket.onerror = () => {};
-    return new FakeTwilioCall(socket, options.callSid ?? `CA${id}`, `MZ${id}`);
+    return FakeTwilioCall.#native(socket, options.callSid ?? `CA${id}`, `MZ${id}`);
   }
 
   /**
@@ -140,6 +214,16 @@ export class FakeTwilioCall {
     });
   }
 
+  /** True while the socket is open. */
+  get open(): boolean {
+    return this.#socket.open;
+  }
+
+  /** The next `sequenceNumber` (for a message built by hand, as the bench builds its frames). */
+  nextSequence(): number {
+    return ++this.#sequence;
+  }
+
   /** Sends a JSON message. */
   sendJson(message: unknown): void {
     this.sendRaw(JSON.stringify(message));
@@ -147,13 +231,13 @@ export class FakeTwilioCall {
 
   /** Sends anything, for hostile-input tests. */
   sendRaw(data: string | Uint8Array): void {
-    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(data);
+    if (this.#socket.open) this.#socket.send(data);
   }
 
   /** Closes the socket from the Twilio side. */
   close(): void {
     this.#stopPlayback();
-    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.close(1000);
+    if (this.#socket.open) this.#socket.close(1000);
   }
 
   /** Messages of `event` received so far. */

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { LIVE_VOICES } from "../../src/engines/voices.ts";
+import { LIVE_VOICES } from "../src/engines/voices.ts";
 import {
   bool,
   check,

@@ -10,8 +10,8 @@ import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { MEDIA_STREAM_PATH } from "../paths.ts";
 import type { Prewarm, Prewarms } from "../relay/prewarm.ts";
-import { closeOnHugeFrames } from "./media_stream.ts";
-import type { StreamTokenRefusal, StreamTokens } from "./stream_token.ts";
+import { closeOnHugeFrames } from "../twilio/media_stream.ts";
+import type { StreamTokenRefusal, StreamTokens } from "../twilio/stream_token.ts";
 
 /** What each stream-token refusal means, for the log line. */
 const STREAM_TOKEN_HELP: Record<StreamTokenRefusal, string> = {
@@ -28,27 +28,20 @@ export interface MediaUpgradeOptions {
   log: Logger;
   tokens: StreamTokens;
   prewarms: Pick<Prewarms, "claim">;
-  /** Answers 403 (and logs why) unless the handshake is signed by Twilio. */
-  refuseUnsigned: (request: Request) => Response | undefined;
   /** Counts a refused token (the metrics). */
   onRefused: () => void;
   /** Relays the accepted socket for `callSid`, on its pre-warmed session if any. */
   startRelay: (socket: WebSocket, callSid: string, prewarm?: Prewarm) => void;
 }
 
-/** Builds the media socket handler. */
+/**
+ * Builds the media socket handler. It runs behind the route table's `twilio` guard (the handshake is
+ * an `Upgrade: websocket`, signed over the full URL, token included); then the token is claimed.
+ */
 export function createMediaUpgradeHandler(options: MediaUpgradeOptions): (request: Request) => Response {
   const { log, tokens } = options;
   return (request) => {
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return jsonError(
-        426,
-        `${MEDIA_STREAM_PATH} is Twilio's Media Stream WebSocket: connect with Upgrade: websocket`,
-      );
-    }
-    // Signed over the full URL, token included; then the token: before anything opens upstream.
-    const refused = options.refuseUnsigned(request);
-    if (refused !== undefined) return refused;
+    // The signature was checked over the full URL; now the token: before anything opens upstream.
     const pathToken = new URL(request.url).pathname.slice(MEDIA_STREAM_PATH.length + 1);
     const claim = tokens.claim(pathToken === "" ? undefined : pathToken);
     if (!claim.ok) {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { decodeMulaw } from "../../src/audio/mulaw.ts";
+import { decodeMulaw } from "../src/audio/mulaw.ts";
 
 const ROWS = [697, 770, 852, 941];
 const COLUMNS = [1209, 1336, 1477, 1633];

@@ -11,6 +11,10 @@
  * It can also drop a session mid-call (`drop()`: 1011, no error) or end it at the 60-minute cap
  * (`expire()`: `session_expired`, then 1001).
  *
+ * Tests and the bench share it. In bench mode (`benchDriver`) a session records nothing and parses
+ * nothing: it answers `session.created` on open and hands each client message, as it came, to the
+ * driver (`bench/_realtime_upstream.ts`), which plays the model cheaply on a 20 ms grid.
+ *
  * @module
  */
 
@@ -33,6 +37,13 @@ export interface FakeRealtimeOptions {
    * after `delayMs`, the model's time to first audio (the bench).
    */
   greeting?: { audio: Uint8Array; delayMs: number };
+  /**
+   * Bench mode: called with each new session; returns what handles its client messages (the raw
+   * message data and when it was read, performance.now). The session then records nothing, parses
+   * nothing and answers nothing but `session.created`; `close()` stops waiting for unanswered
+   * close handshakes after 5 s.
+   */
+  benchDriver?: (session: FakeRealtimeSession) => (data: unknown, at: number) => void;
 }
 
 /** One scripted response to stream. */
@@ -76,9 +87,11 @@ export class FakeRealtimeServer {
   answerSessionUpdate = true;
   #server: Deno.HttpServer<Deno.NetAddr>;
   #waiters: (() => boolean)[] = [];
+  readonly #bench: boolean;
 
   private constructor(options: FakeRealtimeOptions) {
     const delayMs = options.handshakeDelayMs ?? 0;
+    this.#bench = options.benchDriver !== undefined;
     this.refuseWith = options.refuseWith;
     this.#server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
       this.handshakes.push({ url: request.url, authorization: request.headers.get("authorization") });
@@ -95,6 +108,7 @@ export class FakeRealtimeServer {
         request.url,
         this.answerSessionUpdate,
         options.greeting,
+        options.benchDriver,
       );
       this.sessions.push(session);
       this.#waiters = this.#waiters.filter((check) => !check());
@@ -127,6 +141,14 @@ export class FakeRealtimeServer {
   /** Closes every session and the listener. */
   async close(): Promise<void> {
     for (const session of this.sessions) session.close();
+    if (this.#bench) {
+      // Hundreds of sessions on a loaded relay: give up on unanswered close handshakes after 5 s.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const shutdown = this.#server.shutdown();
+      await Promise.race([shutdown, new Promise<void>((resolve) => timer = setTimeout(resolve, 5_000))]);
+      clearTimeout(timer);
+      return;
+    }
     await Promise.all(this.sessions.map((s) => s.closed));
     await this.#server.shutdown();
   }
@@ -152,6 +174,7 @@ export class FakeRealtimeSession {
     url: string,
     answerSessionUpdate: boolean,
     greeting?: FakeRealtimeOptions["greeting"],
+    benchDriver?: FakeRealtimeOptions["benchDriver"],
   ) {
     this.url = url;
     this.#socket = socket;
@@ -163,6 +186,12 @@ export class FakeRealtimeSession {
       closed();
     };
     socket.onopen = () => this.send({ type: "session.created", session: { type: "realtime" } });
+    if (benchDriver !== undefined) {
+      const handle = benchDriver(this);
+      socket.onerror = () => {};
+      socket.onmessage = (message) => handle(message.data, performance.now());
+      return;
+    }
     socket.onmessage = (message) => {
       const event = { ...JSON.parse(message.data as string), at: performance.now() } as ReceivedEvent;
       this.received.push(event);
@@ -214,6 +243,16 @@ export class FakeRealtimeSession {
     const found = this.received.find(full);
     if (found !== undefined) return Promise.resolve(found);
     return new Promise((resolve) => this.#waiters.push({ match: full, resolve }));
+  }
+
+  /** True while the socket is open. */
+  get open(): boolean {
+    return this.#socket.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends one server event already serialised (the bench's deltas), if the socket is open. */
+  sendText(text: string): void {
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(text);
   }
 
   /** Sends one server event. */

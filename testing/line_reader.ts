@@ -30,10 +30,33 @@ export class LineReader {
     })();
   }
 
-  /** Resolves with the first line matching `pattern`, already read or future. */
-  waitFor(pattern: RegExp): Promise<string> {
-    const found = this.lines.find((line) => pattern.test(line));
+  /**
+   * Resolves with the first line matching `pattern`, already read or future, from line `from` on;
+   * rejects after `timeoutMs` (naming the pattern and the last lines read), so a test that waits for a
+   * line that never comes fails instead of hanging.
+   */
+  waitFor(pattern: RegExp, from = 0, timeoutMs = 30_000): Promise<string> {
+    const found = this.lines.slice(from).find((line) => pattern.test(line));
     if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve) => this.#waiters.push({ pattern, resolve }));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        pattern,
+        resolve: (line: string) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(
+          new Error(
+            `No line matched ${pattern} within ${timeoutMs} ms; the last lines were:\n${
+              this.lines.slice(-10).join("\n")
+            }`,
+          ),
+        );
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
   }
 }

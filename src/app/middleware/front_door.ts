@@ -6,10 +6,10 @@
  * @module
  */
 
-import type { Logger } from "../log.ts";
-import { createAuthThrottle } from "./auth_throttle.ts";
-import { clientAddress } from "./client_address.ts";
-import { withSecurityHeaders } from "./security_headers.ts";
+import type { Logger } from "../../log.ts";
+import { createAuthThrottle } from "../../http/auth_throttle.ts";
+import { clientAddress } from "../../http/client_address.ts";
+import { withSecurityHeaders } from "../../http/security_headers.ts";
 
 /** A request handler as `Deno.serve` calls it. */
 export type ServeHandler = (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;

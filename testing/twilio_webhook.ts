@@ -7,7 +7,7 @@
  */
 
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-import { VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
+import { VOICE_WEBHOOK_PATH } from "../src/paths.ts";
 import { FakeTwilioCall } from "./fake_twilio.ts";
 
 /** Where a Parley is reached and how Twilio signs for it. */

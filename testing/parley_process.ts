@@ -11,7 +11,7 @@ import { LineReader } from "./line_reader.ts";
 export { placeTwilioCall, postVoiceWebhook, type TwilioTarget } from "./twilio_webhook.ts";
 
 /** The repository root. */
-export const REPO: string = new URL("../../", import.meta.url).pathname;
+export const REPO: string = new URL("../", import.meta.url).pathname;
 
 /**
  * The tests' own personas (`tester` answers outbound calls, `quiet` inbound ones): never the user's
@@ -49,6 +49,8 @@ export interface SpawnParleyOptions {
   args?: string[];
   /** Keep the task's `--watch`. @default false */
   keepWatch?: boolean;
+  /** Folder to run in (a copy of the checkout holding `deno.json` and `main.ts`). @default REPO */
+  cwd?: string;
 }
 
 /** A running `main.ts`. */
@@ -85,7 +87,7 @@ export async function spawnParley(
   const denoDir = Deno.env.get("DENO_DIR");
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, "main.ts", ...options.args ?? []],
-    cwd: REPO,
+    cwd: options.cwd ?? REPO,
     clearEnv: true,
     env: {
       HOME: Deno.env.get("HOME") ?? "/root",
@@ -124,7 +126,7 @@ export async function listeningPort(parley: ParleyProcess): Promise<number> {
       throw new Error(`Parley exited:\n${parley.stderr.lines.join("\n")}\n${parley.stdout.lines.join("\n")}`);
     }),
   ]);
-  return Number(line.match(/localhost:(\d+)/)![1]);
+  return Number(line.match(/http:\/\/(?:\[[^\]]*\]|[^\s:/]+):(\d+)/)![1]);
 }
 
 /** Kills the process if it still runs, waits for its output to end and removes its env file. */

@@ -1,6 +1,7 @@
 /**
- * A lean fake of the OpenAI Realtime server for the bench: cheap enough per frame that it is not
- * what gets measured, faithful enough that the relay runs its real path.
+ * The bench's Realtime upstream: the shared fake (`testing/fake_realtime.ts`, bench mode: sessions
+ * record and parse nothing, messages come here as they were read) driven cheaply enough per frame
+ * that it is not what gets measured, faithfully enough that the relay runs its real path.
  *
  * Per session it answers `session.created` on open and `session.updated` to `session.update`; on
  * `response.create` it starts the agent's answer at once (`response.created` and a burst of deltas
@@ -21,6 +22,7 @@
  * @module
  */
 
+import { FakeRealtimeServer, type FakeRealtimeSession } from "../testing/fake_realtime.ts";
 import {
   FRAME_MS,
   FrameLedger,
@@ -29,11 +31,11 @@ import {
   readFrameId,
   Samples,
   UNKNOWN_CALL,
-} from "./_frames.ts";
+} from "../testing/frames.ts";
 
 const APPEND_PREFIX = `{"type":"input_audio_buffer.append","audio":"`;
 
-/** Options of {@linkcode FakeUpstream.start}. */
+/** Options of {@linkcode RealtimeBenchUpstream.start} (and of the GPT-Live one). */
 export interface FakeUpstreamOptions {
   /** Ledger of caller frames (they arrive here). */
   up: FrameLedger;
@@ -128,7 +130,8 @@ export class FakeSession {
   closed = false;
   /** Deltas sent. */
   deltas = 0;
-  readonly socket: WebSocket;
+  /** The shared fake's session (bench mode): its socket to the relay. */
+  readonly upstream: FakeRealtimeSession;
   /** Position among the measured sessions; -1 for a probe, {@linkcode UNDECIDED} until known. */
   order: number;
   /** Where this session's deltas are recorded. */
@@ -141,16 +144,16 @@ export class FakeSession {
   openedAt = performance.now();
   dropAt = Infinity;
 
-  /** Wraps an accepted socket; `order` is its position among the measured sessions, -1 for a probe. */
-  constructor(socket: WebSocket, order: number, ledger: FrameLedger) {
-    this.socket = socket;
+  /** Wraps an accepted session; `order` is its position among the measured sessions, -1 for a probe. */
+  constructor(upstream: FakeRealtimeSession, order: number, ledger: FrameLedger) {
+    this.upstream = upstream;
     this.order = order;
     this.ledger = ledger;
   }
 }
 
-/** The fake Realtime server. */
-export class FakeUpstream implements BenchUpstream {
+/** The Realtime fake behind the bench's upstream surface. */
+export class RealtimeBenchUpstream implements BenchUpstream {
   /** Every session accepted, in order. */
   readonly sessions: FakeSession[] = [];
   /** Event tallies. */
@@ -162,7 +165,7 @@ export class FakeUpstream implements BenchUpstream {
   /** Id of each probe session's first delta → when its `response.create` arrived (performance.now). */
   readonly probeGreetingRequests: Map<number, number> = new Map();
   readonly #options: FakeUpstreamOptions;
-  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #server: FakeRealtimeServer;
   readonly #epoch = performance.now();
   readonly #burst: number;
   #eventId = 0;
@@ -182,10 +185,7 @@ export class FakeUpstream implements BenchUpstream {
   private constructor(options: FakeUpstreamOptions) {
     this.#options = options;
     this.#burst = options.burstFrames ?? 5;
-    this.#server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      (request) => this.#accept(request),
-    );
+    this.#server = FakeRealtimeServer.start({ benchDriver: (upstream) => this.#accept(upstream) });
   }
 
   /**
@@ -193,17 +193,17 @@ export class FakeUpstream implements BenchUpstream {
    *
    * @example
    * ```ts
-   * const fake = FakeUpstream.start({ up, down, calls: 50 });
+   * const fake = RealtimeBenchUpstream.start({ up, down, calls: 50 });
    * // OPENAI_REALTIME_URL = fake.url
    * ```
    */
-  static start(options: FakeUpstreamOptions): FakeUpstream {
-    return new FakeUpstream(options);
+  static start(options: FakeUpstreamOptions): RealtimeBenchUpstream {
+    return new RealtimeBenchUpstream(options);
   }
 
   /** The URL to give the relay as its Realtime endpoint. */
   get url(): string {
-    return `ws://127.0.0.1:${this.#server.addr.port}/v1/realtime`;
+    return this.#server.url;
   }
 
   /** Sessions whose socket is still open. */
@@ -256,32 +256,20 @@ export class FakeUpstream implements BenchUpstream {
 
   /** Closes every session and the listener (giving up on unanswered close handshakes after 5 s). */
   async close(): Promise<void> {
-    for (const session of this.#live) {
-      if (session.socket.readyState === WebSocket.OPEN) session.socket.close(1000);
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const shutdown = this.#server.shutdown();
-    await Promise.race([shutdown, new Promise<void>((resolve) => timer = setTimeout(resolve, 5_000))]);
-    clearTimeout(timer);
+    await this.#server.close();
   }
 
-  #accept(request: Request): Response {
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("Realtime fake: WebSocket only", { status: 426 });
-    }
-    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
-    const session = new FakeSession(socket, UNDECIDED, this.#options.down);
+  /** A session the shared fake accepted (it answers `session.created` itself): what handles its messages. */
+  #accept(upstream: FakeRealtimeSession): (data: unknown, at: number) => void {
+    const session = new FakeSession(upstream, UNDECIDED, this.#options.down);
     this.sessions.push(session);
     this.#live.add(session);
     this.counts.sessions++;
-    socket.onopen = () => this.#send(session, `{"type":"session.created","session":{"type":"realtime"}}`);
-    socket.onclose = () => {
+    void upstream.closed.then(() => {
       session.closed = true;
       this.#live.delete(session);
-    };
-    socket.onerror = () => {};
-    socket.onmessage = (event) => this.#onMessage(session, event.data, performance.now());
-    return response;
+    });
+    return (data, at) => this.#onMessage(session, data, at);
   }
 
   #onMessage(session: FakeSession, data: unknown, at: number): void {
@@ -370,12 +358,12 @@ export class FakeUpstream implements BenchUpstream {
   /** A lost connection: 1011, no error event. */
   #drop(session: FakeSession, now: number): void {
     session.dropAt = Infinity;
-    if (!this.generating || !this.dropping || session.socket.readyState !== WebSocket.OPEN) return;
+    if (!this.generating || !this.dropping || !session.upstream.open) return;
     this.reconnects.drops++;
     this.reconnects.pending++;
     this.#droppedAt.set(session.call, now);
     session.streaming = false;
-    session.socket.close(1011, "");
+    session.upstream.drop();
   }
 
   #startAnswer(session: FakeSession): void {
@@ -405,14 +393,14 @@ export class FakeUpstream implements BenchUpstream {
   }
 
   #sendDelta(session: FakeSession): void {
-    if (session.socket.readyState !== WebSocket.OPEN) return;
+    if (!session.upstream.open) return;
     const id = session.ledger.sent(performance.now());
     if (this.#pendingGreeting !== undefined) {
       if (session.order < 0) this.probeGreetingRequests.set(id, this.#pendingGreeting);
       this.#pendingGreeting = undefined;
     }
     const call = session.call < 0 ? UNKNOWN_CALL : session.call;
-    session.socket.send(
+    session.upstream.sendText(
       `{"type":"response.output_audio.delta","event_id":"event_${++this.#eventId}${session.prefix}${
         framePayload(id, call)
       }"}`,
@@ -421,8 +409,7 @@ export class FakeUpstream implements BenchUpstream {
   }
 
   #send(session: FakeSession, text: string): void {
-    if (session.socket.readyState !== WebSocket.OPEN) return;
     // Realtime server events carry an event_id first; insert it after the opening brace.
-    session.socket.send(`{"event_id":"event_${++this.#eventId}",${text.slice(1)}`);
+    session.upstream.sendText(`{"event_id":"event_${++this.#eventId}",${text.slice(1)}`);
   }
 }

@@ -12,14 +12,14 @@ import {
   CallHub,
   createRelayCounters,
   type RelayCounters,
-} from "../../src/calls/call_events.ts";
-import { loadConfig, type ParleyConfig } from "../../src/config.ts";
-import { createLogger, type LogLevel } from "../../src/log.ts";
-import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
-import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../../src/server.ts";
-import type { CallStore } from "../../src/store/call_store.ts";
+} from "../src/calls/call_events.ts";
+import { loadConfig, type ParleyConfig } from "../src/config.ts";
+import { createLogger, type LogLevel } from "../src/log.ts";
+import { createPersonaRegistry, loadPersonas } from "../src/personas/loader.ts";
+import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../src/app/server.ts";
+import type { CallStore } from "../src/store/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
-import type { LeadStore } from "../../src/store/leads.ts";
+import type { LeadStore } from "../src/store/leads.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -41,7 +41,7 @@ export const TEST_OPENAI_KEY = "sk-test-key-abcdefghijklmnop";
  * The tests' own personas (`tester` answers calls, `quiet` is the inbound persona where a test sets
  * INBOUND_PERSONA=quiet, `alex` is the calling page's sales caller): never the user's `personas/`, which they edit and add to.
  */
-export const TEST_PERSONAS_DIR = new URL("../testdata/personas/", import.meta.url).pathname;
+export const TEST_PERSONAS_DIR = new URL("../tests/testdata/personas/", import.meta.url).pathname;
 
 /** Options of {@linkcode startTestParley}. */
 export interface TestParleyOptions {
@@ -49,7 +49,7 @@ export interface TestParleyOptions {
   personasDir?: string;
   /** Extra environment (as the user would set it). */
   env?: Record<string, string>;
-  /** Replace a session silent this long while the caller sends audio, ms. */
+  /** Replace a session that owes an answer and stays silent this long, ms. */
   stallMs?: number;
   /** Close sockets without `start` after this long. */
   startTimeoutMs?: number;

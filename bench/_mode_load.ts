@@ -1,0 +1,101 @@
+/**
+ * The load runs every mode starts with (`--smoke`, the default, `--profile`, and the first pass of
+ * `--soak` and `--flood`): for each call count, each relay measured in turn, then Parley ÷ bare and
+ * Parley's targets.
+ *
+ * @module
+ */
+
+import { type BenchOptions, RELAY_TITLES, type RelayKind } from "./_options.ts";
+import { measure, type RelayFigures } from "./_relays.ts";
+import { printRun } from "./_report.ts";
+
+/** Target verdicts for Parley at one N (undefined: not applicable at this N). */
+export interface TargetChecks {
+  latencyP99: boolean | undefined;
+  cpuRatio: boolean | undefined;
+  startToGreeting: boolean | undefined;
+  rssPerCall: boolean | undefined;
+  noFramesLost: boolean | undefined;
+}
+
+/** One N: every relay measured, Parley ÷ bare, targets. */
+export interface RunFigures {
+  calls: number;
+  relays: Partial<Record<RelayKind, RelayFigures>>;
+  /** Parley ÷ bare for each comparable figure. */
+  ratios?: Record<string, number>;
+  targets?: TargetChecks;
+}
+
+/** a ÷ b (1 for 0 ÷ 0, ∞ for a ÷ 0). */
+export function ratio(a: number, b: number): number {
+  return b === 0 ? (a === 0 ? 1 : Infinity) : a / b;
+}
+
+/** Parley ÷ bare for each comparable figure. */
+function compare(parley: RelayFigures, bare: RelayFigures): Record<string, number> {
+  return {
+    upP50: ratio(parley.upMs.p50, bare.upMs.p50),
+    upP99: ratio(parley.upMs.p99, bare.upMs.p99),
+    upMax: ratio(parley.upMs.max, bare.upMs.max),
+    downP50: ratio(parley.downMs.p50, bare.downMs.p50),
+    downP99: ratio(parley.downMs.p99, bare.downMs.p99),
+    downMax: ratio(parley.downMs.max, bare.downMs.max),
+    startToGreetingP50: ratio(parley.startToGreetingMs.p50, bare.startToGreetingMs.p50),
+    startToGreetingP99: ratio(parley.startToGreetingMs.p99, bare.startToGreetingMs.p99),
+    rampStartToGreetingP50: ratio(parley.rampStartToGreetingMs.p50, bare.rampStartToGreetingMs.p50),
+    rampStartToGreetingP99: ratio(parley.rampStartToGreetingMs.p99, bare.rampStartToGreetingMs.p99),
+    speechToClearP50: ratio(parley.speechToClearMs.p50, bare.speechToClearMs.p50),
+    speechToClearP99: ratio(parley.speechToClearMs.p99, bare.speechToClearMs.p99),
+    cpuPerCall: ratio(parley.cpuMsPerCallMinute, bare.cpuMsPerCallMinute),
+    rssPerCall: ratio(parley.rssPerCallMb, bare.rssPerCallMb),
+  };
+}
+
+/** Parley's figures against the targets. */
+function checkTargets(parley: RelayFigures, ratios: Record<string, number> | undefined): TargetChecks {
+  return {
+    latencyP99: parley.upMs.p99 <= 1 && parley.downMs.p99 <= 1,
+    cpuRatio: ratios === undefined ? undefined : ratios.cpuPerCall! <= 1.3,
+    startToGreeting: parley.startToGreetingMs.p99 <= 10,
+    // One call's RSS drowns in the process's own growth; per-call RSS means something from ~50 calls.
+    rssPerCall: parley.calls < 50 ? undefined : parley.rssPerCallMb <= 0.5,
+    noFramesLost: parley.framesLost.up === 0 && parley.framesLost.down === 0,
+  };
+}
+
+/** True when a relay lost a frame or a call failed. */
+export function failedRun(figures: RelayFigures): boolean {
+  return figures.framesLost.up !== 0 || figures.framesLost.down !== 0 || figures.failures.length > 0;
+}
+
+/** Measures every relay at every call count, printing each count's table as it completes. */
+export async function runLoad(options: BenchOptions): Promise<{ runs: RunFigures[]; failed: boolean }> {
+  const runs: RunFigures[] = [];
+  let failed = false;
+  for (const calls of options.calls) {
+    const run: RunFigures = { calls, relays: {} };
+    for (const kind of options.relays) {
+      try {
+        run.relays[kind] = await measure(kind, calls, options);
+      } catch (error) {
+        console.error(`❌ ${RELAY_TITLES[kind]} with ${calls} calls: ${(error as Error).message}`);
+        failed = true;
+      }
+    }
+    const { parley, bare } = run.relays;
+    const live = run.relays["parley-live"];
+    if (parley !== undefined && bare !== undefined) run.ratios = compare(parley, bare);
+    if (live !== undefined && bare !== undefined) {
+      run.ratios = { ...run.ratios, cpuPerCallLive: ratio(live.cpuMsPerCallMinute, bare.cpuMsPerCallMinute) };
+    }
+    if (parley !== undefined) run.targets = checkTargets(parley, run.ratios);
+    for (const figures of Object.values(run.relays)) {
+      if (failedRun(figures)) failed = true;
+    }
+    runs.push(run);
+    printRun(run, options);
+  }
+  return { runs, failed };
+}

@@ -1,0 +1,125 @@
+/**
+ * The bench's command line: which relays, how many calls, how long, and the mode (`--smoke`,
+ * `--soak`, `--flood`, `--profile` or the default run), parsed into {@linkcode BenchOptions}.
+ *
+ * @module
+ */
+
+/**
+ * Which relay a figure belongs to: Parley, the floor, or one of the floor's diagnostic variants
+ * (`bare-marks`: plus Parley's mark traffic; `bare-native`: Deno's native upstream client;
+ * `bare-raw`: a client on Deno's TCP ops with Nagle off, see `bare_relay.ts`).
+ */
+export type RelayKind = "parley" | "parley-live" | "bare" | "bare-marks" | "bare-native" | "bare-raw";
+
+/** Every relay the bench can run, in table order. */
+export const RELAY_KINDS: readonly RelayKind[] = [
+  "parley",
+  "parley-live",
+  "bare",
+  "bare-marks",
+  "bare-native",
+  "bare-raw",
+];
+
+/** Column titles of the relays. */
+export const RELAY_TITLES: Record<RelayKind, string> = {
+  parley: "Parley",
+  "parley-live": "Parley, GPT-Live",
+  bare: "bare relay",
+  "bare-marks": "bare + marks",
+  "bare-native": "bare, native client",
+  "bare-raw": "bare, raw client",
+};
+
+/** What the command line asked for. */
+export interface BenchOptions {
+  mode: "default" | "smoke" | "soak" | "flood" | "profile";
+  calls: number[];
+  durationS: number;
+  warmupS: number;
+  rampS: number;
+  relays: RelayKind[];
+  /** Base name of the result files in bench/results/. */
+  out: string;
+  /** Soak: drop each upstream session about this long after it opened, ms. */
+  dropEveryMs: number | undefined;
+  /** Soak: cut in on every call this often, ms. */
+  interruptEveryMs: number | undefined;
+  /** Soak: RSS sample interval, ms. */
+  sampleEveryMs: number | undefined;
+  /** A probe call (start → greeting → hang-up) starts this often during the window, ms. */
+  probeEveryMs: number;
+}
+
+/** Parses the bench's flags. */
+export function parseOptions(args: string[]): BenchOptions {
+  const value = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const has = (name: string) => args.includes(`--${name}`);
+  const known = ["calls", "duration", "warmup", "ramp", "relay", "out", "drop-every"];
+  for (const arg of args) {
+    const name = arg.replace(/^--/, "").replace(/=.*$/, "");
+    if (!known.includes(name) && !["smoke", "soak", "flood", "profile", "help"].includes(name)) {
+      throw new Error(`Unknown flag "${arg}": see deno task bench --help`);
+    }
+  }
+  const mode = has("smoke")
+    ? "smoke"
+    : has("soak")
+    ? "soak"
+    : has("flood")
+    ? "flood"
+    : has("profile")
+    ? "profile"
+    : "default";
+  const defaults = {
+    default: {
+      calls: [1, 50, 200],
+      durationS: 10,
+      warmupS: 3,
+      rampS: 1,
+      relays: ["parley", "parley-live", "bare"],
+    },
+    smoke: { calls: [5], durationS: 3, warmupS: 1, rampS: 0.5, relays: ["parley", "parley-live", "bare"] },
+    soak: { calls: [50], durationS: 600, warmupS: 30, rampS: 1, relays: ["parley"] },
+    flood: { calls: [50], durationS: 30, warmupS: 3, rampS: 1, relays: ["parley"] },
+    profile: { calls: [200], durationS: 10, warmupS: 3, rampS: 1, relays: ["parley", "bare"] },
+  }[mode];
+  const number = (name: string, fallback: number) => {
+    const text = value(name);
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: "${text}" is not a number of seconds`);
+    return n;
+  };
+  const callsText = value("calls");
+  const calls = callsText === undefined ? defaults.calls : callsText.split(",").map((c) => {
+    const n = Number(c);
+    if (!Number.isInteger(n) || n < 1 || n > 65534) throw new Error(`--calls: "${c}" is not a call count`);
+    return n;
+  });
+  const relayText = value("relay");
+  const relays = relayText === undefined
+    ? defaults.relays as RelayKind[]
+    : relayText.split(",").flatMap((r) => {
+      if (r === "both") return ["parley", "parley-live", "bare"] as RelayKind[];
+      if (!(RELAY_KINDS as readonly string[]).includes(r)) {
+        throw new Error(`--relay: "${r}" is not one of both, ${RELAY_KINDS.join(", ")}`);
+      }
+      return [r as RelayKind];
+    });
+  return {
+    mode,
+    calls,
+    durationS: number("duration", defaults.durationS),
+    warmupS: number("warmup", defaults.warmupS),
+    rampS: number("ramp", defaults.rampS),
+    relays,
+    out: value("out") ??
+      { default: "latest", smoke: "smoke", soak: "soak", flood: "flood", profile: "profile" }[mode],
+    dropEveryMs: mode === "soak" ? number("drop-every", 120) * 1000 : undefined,
+    interruptEveryMs: mode === "soak" ? 20_000 : undefined,
+    sampleEveryMs: mode === "soak" ? 10_000 : mode === "flood" ? 2_000 : undefined,
+    probeEveryMs: mode === "soak" ? 1_000 : 250,
+  };
+}

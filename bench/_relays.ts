@@ -1,0 +1,326 @@
+/**
+ * One relay measured at one call count: starts Parley (`main.ts` with the `start` task's flags, or
+ * `bench/_gc_main.ts` in the soak) or the bare relay as a subprocess, runs the load against it and
+ * gathers its figures (latency, CPU, RSS, frames, failures, and its CPU profile under `--profile`).
+ * Every mode is made of these runs.
+ *
+ * @module
+ */
+
+import { MEDIA_STREAM_PATH, VOICE_WEBHOOK_PATH } from "../src/paths.ts";
+import type { FrameCounts, Summary } from "../testing/frames.ts";
+import { Flood } from "./_flood.ts";
+import { type LoadPlan, type LoadResult, LoadRun, sleep } from "./_load.ts";
+import type { BenchOptions, RelayKind } from "./_options.ts";
+import { RELAY_TITLES } from "./_options.ts";
+import { type ProcSnapshot, readProc, type ServerProcess, spawnServer } from "./_proc.ts";
+import { type CpuProfile, type ProfileSummary, summariseProfile } from "./_profile.ts";
+
+/** The repository's root folder (with a trailing slash). */
+export const ROOT = new URL("../", import.meta.url).pathname;
+const PUBLIC_BASE_URL = "https://parley.test";
+const AUTH_TOKEN = "bench-auth-token-0123456789abcdef";
+
+/** Everything measured for one relay at one N. */
+export interface RelayFigures {
+  /** Flooding sockets beside the healthy calls (`--flood`), and the frames they sent. */
+  flood?: { sockets: number; framesSent: number };
+  /** Upstream drops on purpose (soak): reconnect times and caller frames sent in the gaps. */
+  reconnects?: { drops: number; pending: number; ms: Summary; gapFrames: number };
+  relay: RelayKind;
+  calls: number;
+  windowMs: number;
+  upMs: Summary;
+  downMs: Summary;
+  /** The priming call's start → first frame, on the cold relay. */
+  coldStartToGreetingMs: number;
+  /** Probe calls under the steady load of N calls. */
+  startToGreetingMs: Summary;
+  startToResponseCreateMs: Summary;
+  /** The N calls themselves, started within the ramp. */
+  rampStartToGreetingMs: Summary;
+  speechToClearMs: Summary;
+  cpuMsPerCallMinute: number;
+  /** Share of one core used by the relay process during the window, %. */
+  cpuPercent: number;
+  rssIdleMb: number;
+  rssActiveMb: number;
+  rssPerCallMb: number;
+  framesLost: { up: number; down: number };
+  frames: { up: FrameCounts; down: FrameCounts };
+  failures: string[];
+  load: Pick<LoadResult, "interruptions" | "marksEchoed" | "upstream" | "generator">;
+  rssSamples: MemorySample[];
+  /** Soak: how the relay noticed each drop, from its log. */
+  dropsNoticed?: { byClose: number; byAbnormalClose: number; byStallWatch: number };
+  stderr: string[];
+  profile?: ProfileSummary;
+}
+
+/**
+ * The flags between `deno run` and `main.ts` in a deno.json task (as the smoke test reads them),
+ * without `--env-file`: the bench gives Parley its whole environment, the user's `.env` plays no part.
+ */
+export async function taskFlags(task: string): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  const words = String(config.tasks[task]).split(/\s+/);
+  if (words[0] !== "deno" || words[1] !== "run") throw new Error(`Task "${task}" is not a deno run command`);
+  return words.slice(2, words.indexOf("main.ts"))
+    .filter((flag) => flag !== "--watch" && !flag.startsWith("--env-file"));
+}
+
+/** Starts one relay as a subprocess on a free port, its data and profile in the given folders. */
+async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
+  dataDir: string;
+  profileDir: string | undefined;
+  /** Run Parley under `bench/_gc_main.ts`: SIGUSR2 → a full GC and a memory line (the soak). */
+  gcHook?: boolean;
+}): Promise<ServerProcess> {
+  const profile = options.profileDir === undefined
+    ? []
+    : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
+  if (kind === "parley" || kind === "parley-live") {
+    const entry = options.gcHook ? ["--v8-flags=--expose-gc", "bench/_gc_main.ts"] : ["main.ts"];
+    return await spawnServer({
+      name: RELAY_TITLES[kind],
+      args: ["run", ...await taskFlags("start"), ...profile, ...entry],
+      cwd: ROOT,
+      env: {
+        PORT: "0",
+        PUBLIC_BASE_URL,
+        OPENAI_API_KEY: "sk-bench-0123456789abcdef",
+        TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+        DATA_DIR: options.dataDir,
+        // The tests' personas, not the user's personas/ (which they edit): the figures stay comparable.
+        // GPT-Live calls ask for tester_live; as the default persona, its socket opens when Twilio connects.
+        ...(kind === "parley"
+          ? {
+            OPENAI_REALTIME_URL: upstreamUrl,
+            PERSONAS_DIR: `${ROOT}tests/testdata/personas`,
+            DEFAULT_PERSONA: "tester",
+            // The bench's webhooks are calls Parley did not place: the inbound persona answers them.
+            INBOUND_PERSONA: "tester",
+          }
+          : {
+            OPENAI_LIVE_URL: upstreamUrl,
+            PERSONAS_DIR: `${ROOT}tests/testdata/live_personas`,
+            DEFAULT_PERSONA: "tester_live",
+            INBOUND_PERSONA: "tester_live",
+          }),
+        // The bench runs more calls at once than the default cap of 100.
+        MAX_CONCURRENT_CALLS: "100000",
+      },
+      listening: /Parley listening on http:\/\/localhost:(\d+)/,
+    });
+  }
+  return await spawnServer({
+    name: RELAY_TITLES[kind],
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE",
+      ...profile,
+      "bench/bare_relay.ts",
+      `--upstream=${upstreamUrl}`,
+      ...({
+        parley: [],
+        "parley-live": [],
+        bare: [],
+        "bare-marks": ["--marks"],
+        "bare-native": ["--client=native"],
+        "bare-raw": ["--client=raw"],
+      }[kind]),
+    ],
+    cwd: ROOT,
+    env: {},
+    listening: /Bare relay listening on http:\/\/localhost:(\d+)/,
+  });
+}
+
+/** Runs one relay at one N and gathers its figures. */
+export async function measure(
+  kind: RelayKind,
+  calls: number,
+  options: BenchOptions,
+  floodSockets = 0,
+): Promise<RelayFigures> {
+  const plan: LoadPlan = {
+    calls,
+    rampMs: options.rampS * 1000,
+    warmupMs: options.warmupS * 1000,
+    durationMs: options.durationS * 1000,
+    probeEveryMs: options.probeEveryMs,
+    ...(options.interruptEveryMs === undefined ? {} : { interruptEveryMs: options.interruptEveryMs }),
+    ...(options.dropEveryMs === undefined ? {} : { dropEveryMs: options.dropEveryMs }),
+    ...(options.sampleEveryMs === undefined ? {} : { sampleEveryMs: options.sampleEveryMs }),
+    engine: kind === "parley-live" ? "live" : "realtime",
+  };
+  const dataDir = `bench/results/.data-${kind}-${calls}-${Deno.pid}`;
+  await Deno.mkdir(`${ROOT}${dataDir}`, { recursive: true });
+  const profileDir = options.mode === "profile" ? `bench/results/profile/${kind}` : undefined;
+  if (profileDir !== undefined) {
+    await Deno.remove(`${ROOT}${profileDir}`, { recursive: true }).catch(() => {});
+    await Deno.mkdir(`${ROOT}${profileDir}`, { recursive: true });
+  }
+  const load = new LoadRun(plan);
+  const label = `${RELAY_TITLES[kind]}, ${calls} call${calls === 1 ? "" : "s"}` +
+    (floodSockets > 0 ? ` + ${floodSockets} flooding` : "");
+  let flood: Flood | undefined;
+  let server: ServerProcess | undefined;
+  const extraFailures: string[] = [];
+  try {
+    const gcHook = options.mode === "soak" && (kind === "parley" || kind === "parley-live");
+    server = await startRelay(kind, load.fake.url, { dataDir, profileDir, gcHook });
+    await sleep(500);
+    const idle = await readProc(server.pid);
+    let before: ProcSnapshot | undefined;
+    let after: ProcSnapshot | undefined;
+    const rssSamples: MemorySample[] = [];
+    let collections = 0;
+    const pid = server.pid;
+    const result = await load.run({
+      hostname: "127.0.0.1",
+      port: server.port,
+      path: MEDIA_STREAM_PATH,
+      authToken: AUTH_TOKEN,
+      publicBaseUrl: PUBLIC_BASE_URL,
+      ...(kind === "parley" || kind === "parley-live" ? { webhookPath: VOICE_WEBHOOK_PATH } : {}),
+    }, {
+      windowStart: async () => {
+        if (floodSockets > 0) {
+          const target = { port: server!.port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL };
+          flood = await Flood.start(target, load.fake, floodSockets);
+        }
+        before = await readProc(pid);
+      },
+      windowEnd: async () => {
+        after = await readProc(pid);
+        await flood?.stop();
+      },
+      sample: async (ms) => {
+        const heapMb = gcHook ? await collectGarbage(server!, ++collections) : undefined;
+        const snapshot = await readProc(pid);
+        const atS = Math.round(ms / 1000);
+        rssSamples.push({ atS, rssMb: snapshot.rssKb / 1024, ...(heapMb === undefined ? {} : { heapMb }) });
+        console.log(
+          `   ${label}: ${atS} s, RSS ${(snapshot.rssKb / 1024).toFixed(1)} MB` +
+            (heapMb === undefined ? "" : `, heap ${heapMb.toFixed(1)} MB (after a full GC)`),
+        );
+      },
+      progress: (line) => console.log(`   ${label}: ${line}`),
+    });
+    if (kind === "parley" || kind === "parley-live") {
+      const active = await activeCallsAfterHangUp(server.port);
+      if (active !== 0) {
+        extraFailures.push(`Parley still reports ${active} active call(s) after every hang-up`);
+      }
+    }
+    const code = await server.stop();
+    if (code !== 0) extraFailures.push(`${server.name} exited with code ${code} on SIGTERM`);
+    const stderr = server.stderr.lines.filter((line) => line.trim() !== "");
+    if (stderr.some((line) => /NotCapable|Requires .* access/.test(line))) {
+      extraFailures.push(
+        `${server.name} lacked a permission: ${stderr.find((l) => /NotCapable|Requires/.test(l))}`,
+      );
+    }
+    const windowCpuMs = after!.cpuMs - before!.cpuMs;
+    const windowMs = after!.at - before!.at;
+    const figures: RelayFigures = {
+      relay: kind,
+      calls,
+      windowMs: Math.round(result.windowMs),
+      upMs: result.up.latencyMs,
+      downMs: result.down.latencyMs,
+      coldStartToGreetingMs: result.coldStartToGreetingMs,
+      startToGreetingMs: result.startToGreetingMs,
+      startToResponseCreateMs: result.startToResponseCreateMs,
+      rampStartToGreetingMs: result.rampStartToGreetingMs,
+      speechToClearMs: result.speechToClearMs,
+      cpuMsPerCallMinute: windowCpuMs / (calls * (windowMs / 60_000)),
+      cpuPercent: (100 * windowCpuMs) / windowMs,
+      rssIdleMb: idle.rssKb / 1024,
+      rssActiveMb: after!.rssKb / 1024,
+      rssPerCallMb: (after!.rssKb - idle.rssKb) / 1024 / calls,
+      // Caller frames spoken in a reconnect gap are dropped on purpose: not lost.
+      framesLost: {
+        up: Math.max(0, result.up.frames.lost - (result.reconnects?.gapFrames ?? 0)),
+        down: result.down.frames.lost,
+      },
+      ...(result.reconnects === undefined ? {} : { reconnects: result.reconnects }),
+      frames: { up: result.up.frames, down: result.down.frames },
+      failures: [...result.failures, ...extraFailures],
+      load: {
+        interruptions: result.interruptions,
+        marksEchoed: result.marksEchoed,
+        upstream: result.upstream,
+        generator: result.generator,
+      },
+      rssSamples,
+      ...(result.reconnects === undefined ? {} : { dropsNoticed: dropsNoticed(server.stderr.lines) }),
+      ...(flood === undefined ? {} : { flood: { sockets: floodSockets, framesSent: flood.framesSent } }),
+      stderr: stderr.slice(0, 10),
+    };
+    if (profileDir !== undefined) {
+      const profile = await readProfile(`${ROOT}${profileDir}`);
+      if (profile !== undefined) figures.profile = profile;
+    }
+    return figures;
+  } finally {
+    await server?.stop(2_000);
+    await Deno.remove(`${ROOT}${dataDir}`, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Parley's `activeCalls` once it settles at 0 (or what it still says after 5 s). */
+async function activeCallsAfterHangUp(port: number): Promise<number> {
+  const deadline = performance.now() + 5_000;
+  let active = -1;
+  while (performance.now() < deadline) {
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+    active = (await response.json()).activeCalls;
+    if (active === 0) return 0;
+    await sleep(50);
+  }
+  return active;
+}
+
+/** The summary of the first `.cpuprofile` in `dir`, if any. */
+async function readProfile(dir: string): Promise<ProfileSummary | undefined> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.endsWith(".cpuprofile")) continue;
+    const profile = JSON.parse(await Deno.readTextFile(`${dir}/${entry.name}`)) as CpuProfile;
+    return summariseProfile(profile, { root: ROOT, top: 30 });
+  }
+  return undefined;
+}
+
+/** How the relay noticed each lost session, from its `Upstream lost for …` log lines. */
+function dropsNoticed(lines: string[]): NonNullable<RelayFigures["dropsNoticed"]> {
+  const lost = lines.filter((line) => line.includes("Upstream lost for "));
+  return {
+    byClose: lost.filter((l) => /OpenAI closed the connection \((?!1006)/.test(l)).length,
+    byAbnormalClose: lost.filter((l) => l.includes("OpenAI closed the connection (1006")).length,
+    byStallWatch: lost.filter((l) => l.includes("OpenAI owed an answer and sent nothing")).length,
+  };
+}
+
+/** One memory sample of the relay; in the soak, taken right after a full GC. */
+export interface MemorySample {
+  atS: number;
+  rssMb: number;
+  /** V8 heap in use after a full GC, MB (soak only). */
+  heapMb?: number;
+}
+
+/** Asks the relay (under `_gc_main.ts`) for full GC number `n`; resolves with the heap after it, MB. */
+async function collectGarbage(server: ServerProcess, n: number): Promise<number> {
+  const line = server.stdout.waitFor(
+    new RegExp(`^Bench GC #${n}: heapUsed=(\\d+) rss=\\d+ collected=(\\w+)`),
+  );
+  server.signal("SIGUSR2");
+  const match = /heapUsed=(\d+) rss=\d+ collected=(\w+)/.exec(await line)!;
+  if (match[2] !== "true") {
+    throw new Error("The relay ran without --expose-gc: cannot collect before sampling");
+  }
+  return Number(match[1]) / 1024 / 1024;
+}

@@ -1,0 +1,234 @@
+/**
+ * Every handler the route table (`routes.ts`) names, built from the server's parts: each route's logic
+ * lives in its own module under `api/`; this file only connects them to the calls, the store and the
+ * metrics.
+ *
+ * @module
+ */
+
+import type { Admission } from "../calls/admission.ts";
+import type { CallHub, RelayCounters } from "../calls/call_events.ts";
+import type { ParleyConfig } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { PersonaRegistry } from "../personas/types.ts";
+import type { LiveRelays } from "../relay/live_relays.ts";
+import type { Prewarms } from "../relay/prewarm.ts";
+import type { StreamTokens } from "../twilio/stream_token.ts";
+import { createMediaUpgradeHandler } from "../api/media_upgrade.ts";
+import { createVoiceWebhookHandler } from "../api/voice_webhook.ts";
+import { jsonError, jsonResponse } from "../http/responses.ts";
+import { createPlaceCallHandler } from "../api/place_call.ts";
+import { createTwilioStatusHandler } from "../api/twilio_status.ts";
+import type { CallStore } from "../store/call_store.ts";
+import { createCallRecordsHandlers } from "../api/call_records.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { createMetricsHandler } from "../api/metrics_route.ts";
+import { createAfterStreamRoutes } from "../api/after_stream.ts";
+import type { Sessions } from "../http/session.ts";
+import { createSignInHandlers } from "../api/sign_in.ts";
+import { createPagesHandlers } from "../api/pages.ts";
+import { createLeadsHandlers } from "../api/leads.ts";
+import { createPersonasHandlers } from "../api/personas_route.ts";
+import { createHangUpHandler } from "../api/hang_up.ts";
+import { createSoftphoneHandler } from "../api/softphone.ts";
+import { createRehearseHandler } from "../api/rehearse_route.ts";
+import type { PriceTable } from "../engines/prices.ts";
+import type { UpstreamConnector } from "../engines/upstream_socket.ts";
+import { engineForModel } from "../engines/voices.ts";
+import type { LeadStore } from "../store/leads.ts";
+import type { ListenerHealth } from "../http/listener.ts";
+import type { HandlerName } from "./routes.ts";
+import type { RouteHandler } from "./router.ts";
+
+/** What the handlers are built from. */
+export interface HandlerParts {
+  config: ParleyConfig & { publicBaseUrl: string };
+  personas: PersonaRegistry;
+  hub: CallHub;
+  log: Logger;
+  counters: RelayCounters;
+  metrics: Metrics;
+  admission: Admission;
+  relays: LiveRelays;
+  prewarms: Prewarms;
+  tokens: StreamTokens;
+  sessions: Sessions;
+  /** Aborted on shutdown: ends the live feeds (SSE). */
+  shutdownSignal: AbortSignal;
+  store?: CallStore;
+  leads?: LeadStore;
+  /** Used for Twilio's REST API. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** The listener's figures (descriptor exhaustion), for `/metrics`. */
+  listenerHealth?: () => ListenerHealth | undefined;
+  /** Prices for a rehearsal's cost. */
+  prices: PriceTable;
+  /** Opens upstream sockets (a rehearsal's caller sessions). */
+  connectUpstream: UpstreamConnector;
+  /** Where this server is reached on this machine, for the Rehearse button's virtual phone. */
+  selfOrigin: () => string;
+  /** The folder of scenario files. @default "scenarios" */
+  scenariosDir?: string;
+}
+
+/** The handlers, and what to end on shutdown. */
+export interface RouteHandlers {
+  handlers: Record<HandlerName, RouteHandler>;
+  /** Ends the hub subscriptions the handlers hold. */
+  close(): void;
+}
+
+/**
+ * Builds every handler of the route table.
+ *
+ * @example
+ * ```ts
+ * const routes = createRouteHandlers({ config, personas, hub, log, counters, metrics, … });
+ * const route = createRouter({ rows: ROUTES, handlers: routes.handlers, guards, notFound });
+ * ```
+ */
+export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
+  const { config, personas, hub, log, counters, metrics, admission, relays, prewarms, tokens, sessions } =
+    parts;
+  const refusedCalls = { capacity: 0, draining: 0 };
+  let refusedStreams = 0;
+  /** The engine a persona's calls run on (its voices are the ones a call may pick). */
+  const engineOf = (id: string) => {
+    const persona = personas.get(id)?.persona;
+    return persona === undefined ? undefined : engineForModel(persona.model ?? config.realtimeModel);
+  };
+  const afterStreamRoutes = createAfterStreamRoutes({
+    config,
+    personas,
+    hub,
+    log,
+    ...(parts.store === undefined ? {} : { store: parts.store }),
+  });
+  const records = parts.store === undefined
+    ? undefined
+    : createCallRecordsHandlers({ store: parts.store, hub, signal: parts.shutdownSignal });
+  const noRecords = () => jsonError(503, "Call records are not kept by this server");
+  const leads = parts.leads === undefined ? undefined : createLeadsHandlers(parts.leads);
+  const noLeads = async (request: Request) => {
+    await request.body?.cancel();
+    return jsonError(503, "Leads are not kept by this server");
+  };
+  const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
+  const pages = createPagesHandlers();
+  const personasRoutes = createPersonasHandlers({ personas, defaultModel: config.realtimeModel });
+
+  const handlers: Record<HandlerName, RouteHandler> = {
+    mediaStream: createMediaUpgradeHandler({
+      log,
+      tokens,
+      prewarms,
+      onRefused: () => refusedStreams++,
+      startRelay: relays.start,
+    }),
+    voiceWebhook: createVoiceWebhookHandler({
+      config,
+      personas,
+      hub,
+      log,
+      admission,
+      tokens,
+      prewarms,
+      engineOf,
+      onRefused: (reason) => refusedCalls[reason]++,
+    }),
+    twilioStatus: createTwilioStatusHandler({
+      hub,
+      log,
+      // The answering-machine result reaches the instance running the call's relay (found by CallSid).
+      onAnsweredBy: (callSid, answeredBy) => {
+        relays.get(callSid)?.machineAnswered(answeredBy);
+      },
+    }),
+    afterStream: afterStreamRoutes.afterStream,
+    dialAction: afterStreamRoutes.dialAction,
+    // 503 while draining: a load balancer stops sending calls here, the calls in progress go on.
+    health: () =>
+      jsonResponse(admission.draining ? 503 : 200, {
+        status: admission.draining ? "draining" : "ok",
+        activeCalls: relays.size,
+      }),
+    metrics: createMetricsHandler({
+      metrics,
+      counters,
+      activeCalls: () => relays.size,
+      server: () => ({
+        ...(parts.store === undefined ? {} : { store: parts.store.health() }),
+        refusedCalls,
+        refusedStreams,
+        draining: admission.draining,
+        prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
+        listener: parts.listenerHealth?.(),
+      }),
+    }),
+    signInPage: signIn.page,
+    signIn: signIn.signIn,
+    signOut: signIn.signOut,
+    placeCall: createPlaceCallHandler({
+      config,
+      hub,
+      log,
+      personaIds: () => personas.ids(),
+      defaultPersona: config.defaultPersona,
+      engineOf,
+      refuseNewCall: () => admission.refusal()?.message,
+      ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }),
+    }),
+    listCalls: records?.listCalls ?? noRecords,
+    getCall: records?.getCall ?? noRecords,
+    callEvents: records?.callEvents ?? noRecords,
+    hangUp: createHangUpHandler({
+      config,
+      log,
+      endStream: (callSid) => {
+        const relay = relays.get(callSid);
+        relay?.hangUp();
+        return relay !== undefined;
+      },
+      userHangingUp: (callSid) => {
+        const relay = relays.get(callSid);
+        relay?.userHangingUp();
+        return relay !== undefined;
+      },
+      ...(parts.store === undefined ? {} : { isOpenCall: parts.store.isOpenCall.bind(parts.store) }),
+      ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }),
+    }),
+    listLeads: leads?.listLeads ?? noLeads,
+    createLead: leads?.createLead ?? noLeads,
+    importLeads: leads?.importLeads ?? noLeads,
+    getLead: leads?.getLead ?? noLeads,
+    updateLead: leads?.updateLead ?? noLeads,
+    deleteLead: leads?.deleteLead ?? noLeads,
+    listPersonas: personasRoutes.listPersonas,
+    getPersona: personasRoutes.getPersona,
+    previewPersona: personasRoutes.previewPersona,
+    listVoices: personasRoutes.listVoices,
+    rehearse: createRehearseHandler({
+      config,
+      personas,
+      prices: parts.prices,
+      log,
+      selfOrigin: parts.selfOrigin,
+      ...(parts.scenariosDir === undefined ? {} : { scenariosDir: parts.scenariosDir }),
+      connect: parts.connectUpstream,
+      signal: parts.shutdownSignal,
+    }),
+    softphone: createSoftphoneHandler({
+      personas,
+      defaultModel: config.realtimeModel,
+      hub,
+      log,
+      refuseNewCall: () => admission.refusal()?.message,
+      startRelay: relays.start,
+    }),
+    home: pages.home,
+    webFile: pages.webFile,
+    page: pages.page,
+  };
+
+  return { handlers, close: afterStreamRoutes.close };
+}

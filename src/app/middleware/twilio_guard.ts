@@ -1,0 +1,59 @@
+/**
+ * The `twilio` guard of the route table: Twilio signs the URL it called plus the POST's form, so this
+ * guard reads the form once (within the route's body limit), checks the signature, and hands the form
+ * to the handler.
+ *
+ * @module
+ */
+
+import { readBodyText } from "../../http/body.ts";
+import type { Logger } from "../../log.ts";
+import { refuseUnsignedTwilio } from "../../twilio/signature.ts";
+import { redactStreamPath } from "../../twilio/stream_token.ts";
+import { jsonError } from "../../http/responses.ts";
+import type { BodyLimit } from "../routes.ts";
+
+/** TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL and TWILIO_SIGNATURE_CHECK. */
+export interface TwilioSignatureSettings {
+  authToken: string | undefined;
+  publicBaseUrl: string | undefined;
+  enabled: boolean;
+}
+
+/**
+ * Reads the form of a POST (within `bodyLimit`) and checks Twilio's signature over it and the URL
+ * (`wss://` for a socket handshake): the 403 or 413 to answer, or the form for the handler.
+ *
+ * @example
+ * ```ts
+ * const verdict = await checkTwilio(request, 64 * 1024, { authToken, publicBaseUrl, enabled: true }, log);
+ * if (verdict instanceof Response) return verdict;
+ * ```
+ */
+export async function checkTwilio(
+  request: Request,
+  bodyLimit: BodyLimit,
+  signature: TwilioSignatureSettings,
+  log: Logger,
+): Promise<Response | { form: Record<string, string> }> {
+  const form: Record<string, string> = {};
+  if (typeof bodyLimit === "number") {
+    const body = await readBodyText(request, bodyLimit);
+    if (!body.ok) {
+      const error = `Twilio form body is larger than ${bodyLimit} bytes`;
+      log.warnRateLimited(
+        "twilio-form-size",
+        `Refused ${redactStreamPath(new URL(request.url).pathname)}: ${error}`,
+      );
+      return jsonError(body.status, error);
+    }
+    for (const [name, value] of new URLSearchParams(body.text)) form[name] = value;
+  }
+  const refused = refuseUnsignedTwilio(request, {
+    ...signature,
+    params: form,
+    websocket: bodyLimit === "websocket",
+    log,
+  });
+  return refused ?? { form };
+}

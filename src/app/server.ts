@@ -1,0 +1,214 @@
+/**
+ * Parley's HTTP surface, wired: builds each route's handler from its collaborators (each route's
+ * logic lives in its own module under `api/`) and hands them to the route table (`routes.ts`, where
+ * every route's method, path, guard and body limit stand on one line). Tests and the benchmark pass
+ * fakes; nothing patches globals.
+ *
+ * @module
+ */
+
+import { Admission } from "../calls/admission.ts";
+import type { CallHub, RelayCounters } from "../calls/call_events.ts";
+import { LiveRelays } from "../relay/live_relays.ts";
+import { watchNeverConnected } from "../calls/never_connected.ts";
+import type { ParleyConfig } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { PersonaRegistry } from "../personas/types.ts";
+import { PREWARM_TTL_MS, Prewarms } from "../relay/prewarm.ts";
+import { createEngineChooser } from "../engines/registry.ts";
+import { connectOpenAI, type UpstreamConnector } from "../engines/upstream_socket.ts";
+import { createStreamTokens, STREAM_TOKEN_TTL_MS, type StreamTokens } from "../twilio/stream_token.ts";
+import type { CallStore } from "../store/call_store.ts";
+import { createMetrics, type Metrics } from "../metrics/metrics.ts";
+import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
+import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
+import { createSessions } from "../http/session.ts";
+import { guardRequests, type ServeHandler } from "./middleware/front_door.ts";
+import type { ListenerHealth } from "../http/listener.ts";
+import type { LeadStore } from "../store/leads.ts";
+import { catchUnhandled } from "./middleware/unhandled.ts";
+import { notFoundResponse } from "../api/pages.ts";
+import { ROUTES } from "./routes.ts";
+import { createRouter } from "./router.ts";
+import { createRouteHandlers } from "./handlers.ts";
+
+export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
+
+/** The configuration the server runs with: the public URL is known by now. */
+export type ServerConfig = ParleyConfig & { publicBaseUrl: string };
+
+/** Collaborators of {@linkcode createParley}. */
+export interface ParleyOptions {
+  config: ServerConfig;
+  personas: PersonaRegistry;
+  log: Logger;
+  hub: CallHub;
+  counters: RelayCounters;
+  /** The call database, if records are kept. */
+  store?: CallStore;
+  /** The leads table, if leads are kept. */
+  leads?: LeadStore;
+  /** The listener's figures (descriptor exhaustion), for `/metrics`; see `src/http/listener.ts`. */
+  listenerHealth?: () => ListenerHealth | undefined;
+  /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
+  connectUpstream?: UpstreamConnector;
+  /** Used for Twilio's REST API. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** A session that owes an answer and stays silent this long is replaced, ms. @default 15000 */
+  stallMs?: number;
+  /** Close media sockets that send no `start` within this many ms. @default 10000 */
+  startTimeoutMs?: number;
+  /** Prices for the cost metric. @default the built-in table */
+  prices?: PriceTable;
+  /** End records whose media stream has not started this long after the webhook. @default 60000 */
+  streamConnectTimeoutMs?: number;
+  /** Issues and checks per-call stream tokens. @default keyed by TWILIO_AUTH_TOKEN */
+  streamTokens?: StreamTokens;
+  /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
+  prewarmTtlMs?: number;
+  /** Where this server is reached on this machine, for the Rehearse button's virtual phone. @default http://127.0.0.1:PORT */
+  selfOrigin?: () => string;
+  /** The folder of scenario files. @default "scenarios" */
+  scenariosDir?: string;
+}
+
+/** A built server: its handler, and what `main.ts` needs to run and stop it. */
+export interface Parley {
+  /** Serves every route (behind the throttle and security headers of `middleware/front_door.ts`). */
+  handler: ServeHandler;
+  /** Calls being relayed now. */
+  activeCalls(): number;
+  /** The metrics registry (listens to the hub). */
+  metrics: Metrics;
+  /**
+   * Stops taking new calls (the webhook answers the fallback, `/healthz` says `draining`); live
+   * calls, and calls whose webhook was answered before, go on. Resolves when no call is relayed
+   * and no answered call can still come (its pre-warm's lifetime, `prewarmTtlMs`, has passed).
+   */
+  drain(): Promise<void>;
+  /** Ends every call and waits for the relays to finish. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Builds Parley's request handler.
+ *
+ * @example
+ * ```ts
+ * const parley = createParley({ config, personas, log, hub, counters });
+ * Deno.serve({ port: config.port }, parley.handler);
+ * ```
+ */
+export function createParley(options: ParleyOptions): Parley {
+  const { config, personas, log, hub, counters } = options;
+  const connectUpstream = options.connectUpstream ?? connectOpenAI;
+  const engineFor = createEngineChooser(config);
+  const metrics = createMetrics(options.prices === undefined ? {} : { prices: options.prices });
+  // Ends open live feeds (SSE) on shutdown, so the server can finish.
+  const shutdownSignal = new AbortController();
+  const offMetrics = hub.subscribe(metrics.listener);
+  const offStore = options.store === undefined ? undefined : hub.subscribe(options.store.listener);
+  const neverConnected = watchNeverConnected(
+    hub,
+    options.streamConnectTimeoutMs === undefined ? {} : { timeoutMs: options.streamConnectTimeoutMs },
+  );
+  const signature = {
+    authToken: config.twilioAuthToken,
+    publicBaseUrl: config.publicBaseUrl,
+    enabled: config.twilioSignatureCheck,
+  };
+  const tokens = options.streamTokens ?? createStreamTokens({ secret: config.twilioAuthToken });
+  const prewarmTtlMs = options.prewarmTtlMs ?? PREWARM_TTL_MS;
+  const prewarms = new Prewarms({
+    log,
+    setup: { personas, defaultPersona: config.defaultPersona, defaultModel: config.realtimeModel, engineFor },
+    apiKey: config.openaiApiKey,
+    connect: connectUpstream,
+    ttlMs: prewarmTtlMs,
+  });
+  const store = options.store;
+  const admission = new Admission({
+    maxConcurrentCalls: config.maxConcurrentCalls,
+    // A socket later than its pre-warm finds none and is rare: no slot or drain waits longer.
+    connectWindowMs: prewarmTtlMs,
+    answerTtlMs: STREAM_TOKEN_TTL_MS,
+    ...(store === undefined ? {} : {
+      seenBefore: (callSid: string) => {
+        const record = store.getCall(callSid);
+        return record !== undefined && (record.startedAt !== null || record.endedAt !== null);
+      },
+    }),
+  });
+  const offAdmission = hub.subscribe(admission.listener);
+  const relays = new LiveRelays(
+    {
+      engineFor,
+      defaultModel: config.realtimeModel,
+      apiKey: config.openaiApiKey,
+      personas,
+      defaultPersona: config.defaultPersona,
+      connectUpstream,
+      log,
+      counters,
+      sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
+      ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
+      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+    },
+    hub,
+    admission,
+  );
+
+  const sessions = createSessions({ apiToken: () => config.apiToken, publicBaseUrl: config.publicBaseUrl });
+  const routes = createRouteHandlers({
+    config,
+    personas,
+    hub,
+    log,
+    counters,
+    metrics,
+    admission,
+    relays,
+    prewarms,
+    tokens,
+    sessions,
+    shutdownSignal: shutdownSignal.signal,
+    prices: options.prices ?? DEFAULT_PRICES,
+    connectUpstream,
+    selfOrigin: options.selfOrigin ?? (() => `http://127.0.0.1:${config.port}`),
+    ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
+    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
+  });
+
+  const route = createRouter({
+    rows: ROUTES,
+    handlers: routes.handlers,
+    guards: {
+      sessions,
+      apiToken: () => config.apiToken,
+      metricsPublic: config.metricsPublic,
+      twilio: signature,
+      log,
+    },
+    notFound: notFoundResponse,
+  });
+  return {
+    metrics,
+    activeCalls: () => relays.size,
+    handler: guardRequests(catchUnhandled(route, log), { log }),
+    drain: () => admission.drain(),
+    async shutdown() {
+      shutdownSignal.abort();
+      await Promise.all([relays.shutdown(), prewarms.close()]);
+      neverConnected.close();
+      // Nothing is left to wait for: a drain in progress is over.
+      admission.close();
+      offAdmission();
+      offMetrics();
+      offStore?.();
+      routes.close();
+    },
+  };
+}
