@@ -17,7 +17,6 @@ import { createParley } from "./src/app/server.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
-import { openLeadStore } from "./src/store/leads.ts";
 
 /**
  * Starts Parley; resolves with how it stopped (the signal, when it came), once every call has ended
@@ -46,17 +45,17 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     throw error;
   }
   const { config, personas, store, databasePath, prices } = prepared!;
-  const leads = openLeadStore(databasePath);
   const log = createLogger({ secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken] });
   storeReports.log = log;
 
-  const abandoned = store.closeAbandonedRecords(
+  const abandoned = await store.calls.closeAbandonedRecords(
     "server_crashed",
     "the server stopped during the call (crash or kill): closed at its last event on the next start",
   );
   if (abandoned.length > 0) {
     log.warn(
-      `Closed ${abandoned.length} call record(s) the previous run left open (reason=server_crashed): ` +
+      `Closed ${abandoned.length} call record(s) the previous run left open ` +
+        `(reason=server_crashed, INSTANCE_ID=${config.instanceId}): ` +
         `${abandoned.slice(0, 5).join(", ")}${abandoned.length > 5 ? ", …" : ""}`,
     );
   }
@@ -67,8 +66,11 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     log,
     hub: new CallHub(),
     counters: createRelayCounters(),
-    store,
-    leads,
+    store: store.calls,
+    afterStream: store.afterStream,
+    leads: store.leads,
+    signInSessions: store.sessions,
+    usedStreamTokens: store.usedStreamTokens,
     prices,
     listenerHealth: () => server?.health(),
   });
@@ -94,19 +96,18 @@ export async function main(args: string[]): Promise<ShutdownReport> {
   if (watchingPersonas) {
     // A code change under `deno task dev`: Deno stops this run 0.5 s after its SIGTERM, mid-drain, and
     // dispatches `unload` just before. Calls still live are cut; their records are closed here, as
-    // server_shutdown, rather than as server_crashed by the next run.
+    // server_shutdown, rather than as server_crashed by the next run. Nothing awaited runs after
+    // `unload`: the SQLite adapter writes before its promise settles, so the count logged is the live
+    // calls', and an adapter that cannot write in time leaves them to the next start (server_crashed).
     globalThis.addEventListener("unload", () => {
       watcher?.close(); // removes the reload links, even when the drain never finished
-      if (parley.activeCalls() === 0) return;
-      try {
-        const cut = store.closeAbandonedRecords(
-          "server_shutdown",
-          "deno task dev restarted the server (a code change) during the call",
-        );
-        log.warn(
-          `Restarting (a code change): ${cut.length} call(s) in progress cut, closed with server_shutdown`,
-        );
-      } catch { /* the store is closed: nothing was left open */ }
+      const live = parley.activeCalls();
+      if (live === 0) return;
+      store.calls.closeAbandonedRecords(
+        "server_shutdown",
+        "deno task dev restarted the server (a code change) during the call",
+      ).catch(() => {/* the store is closed: nothing was left open */});
+      log.warn(`Restarting (a code change): ${live} call(s) in progress cut, closed with server_shutdown`);
     });
   }
 
@@ -138,7 +139,6 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     // Taken between the check and now: the same one line as the check gives.
     watcher?.close();
     store.close();
-    leads.close();
     return fail(portProblem(config.port, error, config.host));
   }
 
@@ -146,7 +146,6 @@ export async function main(args: string[]): Promise<ShutdownReport> {
   watcher?.close();
   await server!.shutdown();
   store.close();
-  leads.close();
   return report;
 }
 

@@ -38,6 +38,7 @@ export const ENV_VARIABLES = [
   "SESSION_ROLLOVER_MINUTES",
   "OPENAI_BASE_URL",
   "OPENAI_JUDGE_MODEL",
+  "INSTANCE_ID",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -85,6 +86,11 @@ export interface ParleyConfig {
   inboundPersona: string;
   /** Folder for the call database. @default "./data" */
   dataDir: string;
+  /**
+   * This instance's name in its call records: the startup clean-up closes only its own calls.
+   * @default the host name
+   */
+  instanceId: string;
   /** Serve `/metrics` without a token. @default false */
   metricsPublic: boolean;
   /** Price overrides per model, JSON (see README), or undefined for the built-in table. */
@@ -278,6 +284,15 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems.push(`OPENAI_BASE_URL: "${openaiBaseUrl}" is not an http:// or https:// URL`);
   }
 
+  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId();
+  if (!INSTANCE_ID.test(instanceId)) {
+    problems.push(
+      `INSTANCE_ID: "${
+        instanceId.replace(/[^\x20-\x7e]/g, "?").slice(0, 100)
+      }" is not a name: use 1 to 100 letters, digits, ".", "_" or "-"`,
+    );
+  }
+
   const config: ParleyConfig = {
     port,
     host,
@@ -296,6 +311,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     defaultPersona,
     inboundPersona,
     dataDir: text("DATA_DIR") ?? "./data",
+    instanceId,
     metricsPublic,
     pricesJson,
     ngrokApiUrl,
@@ -306,6 +322,16 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     judgeModel: text("OPENAI_JUDGE_MODEL") ?? "gpt-5-mini",
   };
   return { config, problems };
+}
+
+const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** The host name (stable across restarts, so the startup clean-up finds the last run's calls). */
+function defaultInstanceId(): string {
+  // Tools that never record calls run without --allow-sys=hostname: no permission prompt for them.
+  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !== "granted") return "local";
+  const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
+  return host === "" ? "local" : host;
 }
 
 /** Reads only the variables Parley uses, so a scoped `--allow-env` is enough. */

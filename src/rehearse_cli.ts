@@ -30,7 +30,8 @@ import { rehearsalSetup, scenarioContext } from "./rehearsal/setup.ts";
 import type { ScenarioContext } from "./rehearsal/validate.ts";
 import type { ParleyTarget } from "./rehearsal/virtual_phone.ts";
 import { createParley } from "./app/server.ts";
-import { callDatabasePath, openCallStore } from "./store/call_store.ts";
+import { callDatabasePath } from "./store/sqlite/call_store.ts";
+import { openSqliteStore } from "./store/sqlite/store.ts";
 
 /** The public URL the in-process Parley pretends to have: the virtual phone signs for it. */
 export const LOCAL_PUBLIC_URL = "https://rehearsal.localhost";
@@ -163,7 +164,12 @@ async function startLocalParley(
   verbose: boolean,
 ) {
   const personas = createPersonaRegistry(await loadPersonas(config.personasDir));
-  const store = openCallStore(callDatabasePath(config.dataDir), { prices });
+  // An instance name of its own: a server started on the same DATA_DIR closes only its own open
+  // records at startup, never a rehearsal's still running.
+  const store = openSqliteStore(callDatabasePath(config.dataDir), {
+    instance: `${config.instanceId.slice(0, 90)}.rehearse`,
+    prices,
+  });
   const log = createLogger({
     secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken],
     sink: (level, line) => {
@@ -176,7 +182,9 @@ async function startLocalParley(
     log,
     hub: new CallHub(),
     counters: createRelayCounters(),
-    store,
+    store: store.calls,
+    afterStream: store.afterStream,
+    usedStreamTokens: store.usedStreamTokens,
     prices,
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);

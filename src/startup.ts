@@ -17,7 +17,9 @@ import {
   type RequiredPersona,
 } from "./personas/loader.ts";
 import type { ServerConfig } from "./app/server.ts";
-import { callDatabasePath, type CallStore, openCallStore } from "./store/call_store.ts";
+import { callDatabasePath } from "./store/sqlite/call_store.ts";
+import type { Store } from "./store/ports.ts";
+import { openSqliteStore } from "./store/sqlite/store.ts";
 import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";
 
@@ -62,7 +64,7 @@ export interface PreparedStartup {
   personas: ReloadablePersonaRegistry;
   /** Personas the configuration names; the persona watcher keeps them loaded. */
   requiredPersonas: RequiredPersona[];
-  store: CallStore;
+  store: Store;
   databasePath: string;
   prices: PriceTable;
 }
@@ -157,14 +159,15 @@ export async function prepareStartup(
     prices = undefined; // checkConfig has reported it
   }
   const databasePath = callDatabasePath(config.dataDir);
-  let store: CallStore | undefined;
+  let store: Store | undefined;
   if (problems.length > 0) {
     // Refusing to start: nothing is created on disk, but a DATA_DIR that cannot be a folder is reported too.
     const dataDirProblem = checkDataDir(config.dataDir, databasePath);
     if (dataDirProblem !== undefined) problems.push(dataDirProblem);
   } else {
     try {
-      store = openCallStore(databasePath, {
+      store = openSqliteStore(databasePath, {
+        instance: config.instanceId,
         ...(prices === undefined ? {} : { prices }),
         ...(options.onStoreError === undefined ? {} : { onError: options.onStoreError }),
       });

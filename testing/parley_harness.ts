@@ -17,9 +17,9 @@ import { loadConfig, type ParleyConfig } from "../src/config.ts";
 import { createLogger, type LogLevel } from "../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../src/personas/loader.ts";
 import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../src/app/server.ts";
-import type { CallStore } from "../src/store/call_store.ts";
+import type { CallStore } from "../src/store/sqlite/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
-import type { LeadStore } from "../src/store/leads.ts";
+import type { LeadStore } from "../src/store/sqlite/leads.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -162,7 +162,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     counters,
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
-    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.store === undefined ? {} : { store: options.store, afterStream: options.store }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.streamConnectTimeoutMs === undefined
       ? {}

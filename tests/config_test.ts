@@ -175,6 +175,29 @@ Deno.test("config refuses an OPENAI_REALTIME_MODEL that no engine serves, naming
   }
 });
 
+Deno.test("INSTANCE_ID defaults to the host name and must be a plain name", () => {
+  assert.equal(loadConfig(minimal).instanceId, Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-"));
+  assert.equal(loadConfig({ ...minimal, INSTANCE_ID: "parley-2.eu_west" }).instanceId, "parley-2.eu_west");
+  const cases: [string, string][] = [
+    ["two words", '"two words"'],
+    ["x".repeat(101), `"${"x".repeat(100)}"`],
+    ["line\nbreak", '"line?break"'],
+  ];
+  for (const [bad, shown] of cases) {
+    assert.throws(
+      () => loadConfig({ ...minimal, INSTANCE_ID: bad }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.ok(
+          error.message.includes(`INSTANCE_ID: ${shown} is not a name: use 1 to 100 letters, digits`),
+          error.message,
+        );
+        return true;
+      },
+    );
+  }
+});
+
 Deno.test("HOST: an address to listen on, checked by name", () => {
   assert.equal(loadConfig({ ...minimal, HOST: "127.0.0.1" }).host, "127.0.0.1");
   assert.equal(loadConfig({ ...minimal, HOST: "::" }).host, "::");

@@ -2,7 +2,7 @@
  * The real process through deploys and crashes: SIGTERM drains (new calls refused, the live call goes
  * on, the process exits after it), `deno task dev` drains and ends on SIGTERM too (and ends the calls on
  * Ctrl-C, inside the half second Deno's watcher allows), and records a SIGKILLed run
- * left open are closed as `server_crashed` on the next start.
+ * left open are closed as `server_crashed` on the next start (only its own INSTANCE_ID's).
  */
 
 import assert from "node:assert/strict";
@@ -17,6 +17,8 @@ import {
   spawnParley,
   TEST_PERSONAS_DIR,
 } from "../testing/parley_process.ts";
+import { callDatabasePath } from "../src/store/sqlite/call_store.ts";
+import { openSqliteStore } from "../src/store/sqlite/store.ts";
 
 const AUTH_TOKEN = "lifecycle-auth-token-0123456789";
 const API_TOKEN = "lifecycle-api-token-0123456789";
@@ -235,6 +237,46 @@ Deno.test("after a SIGKILL mid-call, the next start closes the record as server_
   } finally {
     await reap(first);
     if (second !== undefined) await reap(second);
+    await upstream.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("the startup clean-up closes only the open records of this INSTANCE_ID", async () => {
+  const upstream = FakeRealtimeServer.start();
+  const dataDir = await Deno.makeTempDir();
+  const mine = `CA${"a".repeat(32)}`;
+  const peers = `CA${"b".repeat(32)}`;
+  for (const [instance, callSid] of [["parley-1", mine], ["parley-2", peers]] as const) {
+    const store = openSqliteStore(callDatabasePath(dataDir), { instance });
+    await store.calls.record({
+      type: "call.started",
+      at: 1_000,
+      callSid,
+      streamSid: "MZ1",
+      persona: "tester",
+      model: "gpt-realtime-2.1",
+      parameters: {},
+    });
+    store.close();
+  }
+  const parley = await spawnParley("start", { ...parleyEnv(upstream, dataDir), INSTANCE_ID: "parley-1" });
+  try {
+    const port = await listeningPort(parley);
+    const warning = await within(parley.stderr.waitFor(/previous run left open/), "the clean-up line");
+    assert.match(warning, new RegExp(`Closed 1 call record\\(s\\) .*INSTANCE_ID=parley-1\\): ${mine}$`));
+    const read = async (callSid: string) =>
+      await (await fetch(`http://127.0.0.1:${port}/api/calls/${callSid}`, {
+        headers: { authorization: `Bearer ${API_TOKEN}` },
+      })).json();
+    assert.equal((await read(mine)).endReason, "server_crashed");
+    const other = await read(peers);
+    assert.equal(other.instance, "parley-2");
+    assert.equal(other.endedAt, null, "another instance's live call is left alone");
+    parley.child.kill("SIGTERM");
+    assert.equal((await parley.child.status).code, 0);
+  } finally {
+    await reap(parley);
     await upstream.close();
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -17,7 +17,7 @@ import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { DIAL_ACTION_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
-import type { CallStore } from "../store/call_store.ts";
+import type { AfterStreamDecisions } from "../store/ports.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
 import {
   DEFAULT_FALLBACK_MESSAGE,
@@ -30,7 +30,7 @@ import {
 
 /** Seconds a transfer target may ring before the dial counts as `no-answer`. */
 export const DIAL_TIMEOUT_SECONDS = 30;
-/** Decisions kept in memory (the newest); older ones are read from the call store. */
+/** Decisions kept in memory (the newest); older ones are read from the store. */
 const MAX_REMEMBERED = 1_000;
 /** `DialCallStatus` values after which the caller hears `transferFailedMessage`. */
 const DIAL_FAILURES = new Set(["busy", "no-answer", "failed"]);
@@ -41,7 +41,8 @@ export interface AfterStreamOptions {
   personas: PersonaRegistry;
   hub: CallHub;
   log: Logger;
-  store?: CallStore;
+  /** Where decisions of other instances, or of this one before a restart, are read. */
+  store?: AfterStreamDecisions;
 }
 
 /** A Twilio route's input: its form, read and signature-checked by the route table's `twilio` guard. */
@@ -51,7 +52,7 @@ export interface TwilioForm {
 
 /** The two routes, and the hub subscription to end on shutdown. */
 export interface AfterStreamRoutes {
-  afterStream(request: Request, context: TwilioForm): Response;
+  afterStream(request: Request, context: TwilioForm): Promise<Response>;
   dialAction(request: Request, context: TwilioForm): Response;
   close(): void;
 }
@@ -75,12 +76,10 @@ export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStrea
     if (decisions.size > MAX_REMEMBERED) decisions.delete(decisions.keys().next().value!);
   });
 
-  const decisionFor = (callSid: string) => {
+  const decisionFor = async (callSid: string) => {
     const known = decisions.get(callSid);
     if (known !== undefined) return known;
-    const record = options.store?.getCall(callSid);
-    if (record?.afterStream == null) return undefined;
-    return { action: record.afterStream, target: record.transferTarget ?? undefined };
+    return await options.store?.afterStreamDecision(callSid);
   };
 
   /** The signed form and the persona named in the query. */
@@ -91,10 +90,10 @@ export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStrea
   };
 
   return {
-    afterStream(request, context) {
+    async afterStream(request, context) {
       const input = read(request, context);
       const callSid = input.form.CallSid;
-      const decision = isCallSid(callSid) ? decisionFor(callSid) : undefined;
+      const decision = isCallSid(callSid) ? await decisionFor(callSid) : undefined;
       if (decision?.action === "hangup") return twiml(hangupTwiml(), log, callSid, "hang up");
       if (decision?.action === "dial" && decision.target !== undefined) {
         const actionUrl = new URL(DIAL_ACTION_PATH, config.publicBaseUrl);

@@ -12,16 +12,17 @@
  */
 
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import type { CallEvent, CallHub } from "../calls/call_events.ts";
-import { type CallStore, type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_store.ts";
+import type { CallEvent } from "../calls/call_events.ts";
+import { type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_record.ts";
+import type { CallRecords, EventBus } from "../store/ports.ts";
 import type { CallFeedEvents, CallList, CallRecord } from "./types.ts";
 
 /** Options for {@linkcode createCallRecordsHandlers}. */
 export interface CallRecordsOptions {
   /** Where records are read. */
-  store: Pick<CallStore, "listCalls" | "getCall">;
+  store: Pick<CallRecords, "listCalls" | "getCall">;
   /** Where live events come from. */
-  hub: Pick<CallHub, "subscribe">;
+  hub: Pick<EventBus, "subscribe">;
   /** Interval of SSE heartbeat comments, ms. @default 15000 */
   heartbeatMs?: number;
   /** Aborting ends every live stream (pass the server's shutdown signal so it can finish). */
@@ -37,11 +38,11 @@ const MAX_QUEUED_EVENTS = 1_000;
 /** The three routes' handlers; `:callSid` comes from the route table's path. */
 export interface CallRecordsHandlers {
   /** `GET /api/calls` */
-  listCalls(req: Request): Response;
+  listCalls(req: Request): Promise<Response>;
   /** `GET /api/calls/:callSid` */
-  getCall(req: Request, context: { params: Record<string, string> }): Response;
+  getCall(req: Request, context: { params: Record<string, string> }): Promise<Response>;
   /** `GET /api/calls/:callSid/events` */
-  callEvents(req: Request, context: { params: Record<string, string> }): Response;
+  callEvents(req: Request, context: { params: Record<string, string> }): Promise<Response>;
 }
 
 /**
@@ -66,18 +67,18 @@ export function createCallRecordsHandlers(options: CallRecordsOptions): CallReco
   };
   return {
     listCalls: (req) => listCalls(new URL(req.url), options),
-    getCall(_req, { params }) {
+    async getCall(_req, { params }) {
       const callSid = callSidOf(params.callSid!);
-      return callSid instanceof Response ? callSid : getCall(callSid, options);
+      return callSid instanceof Response ? callSid : await getCall(callSid, options);
     },
-    callEvents(_req, { params }) {
+    async callEvents(_req, { params }) {
       const callSid = callSidOf(params.callSid!);
-      return callSid instanceof Response ? callSid : liveEvents(callSid, options);
+      return callSid instanceof Response ? callSid : await liveEvents(callSid, options);
     },
   };
 }
 
-function listCalls(url: URL, options: CallRecordsOptions): Response {
+async function listCalls(url: URL, options: CallRecordsOptions): Promise<Response> {
   const filters: ListCallsOptions = {};
   const limit = url.searchParams.get("limit");
   if (limit !== null) {
@@ -100,19 +101,19 @@ function listCalls(url: URL, options: CallRecordsOptions): Response {
   }
   const persona = url.searchParams.get("persona");
   if (persona !== null && persona !== "") filters.persona = persona;
-  return jsonResponse(200, { calls: options.store.listCalls(filters) } satisfies CallList);
+  return jsonResponse(200, { calls: await options.store.listCalls(filters) } satisfies CallList);
 }
 
-function getCall(callSid: string, options: CallRecordsOptions): Response {
-  const record = options.store.getCall(callSid);
+async function getCall(callSid: string, options: CallRecordsOptions): Promise<Response> {
+  const record = await options.store.getCall(callSid);
   if (record === undefined) return jsonError(404, `Call "${callSid}" not found`);
   return jsonResponse(200, record satisfies CallRecord);
 }
 
-function liveEvents(callSid: string, options: CallRecordsOptions): Response {
-  // Snapshot and subscription happen in the same synchronous run (`start` runs inside the
-  // constructor), so no event falls between them.
-  const snapshot = options.store.getCall(callSid);
+async function liveEvents(callSid: string, options: CallRecordsOptions): Promise<Response> {
+  // The snapshot holds the call's events up to `eventSeq`; the subscription resumes right after it
+  // (the bus replays what came in between), so no event is missed or repeated.
+  const snapshot = await options.store.getCall(callSid);
   if (snapshot === undefined) return jsonError(404, `Call "${callSid}" not found`);
   const encoder = new TextEncoder();
   let stop: (closeStream: boolean) => void = () => {};
@@ -150,7 +151,7 @@ function liveEvents(callSid: string, options: CallRecordsOptions): Response {
       unsubscribe = options.hub.subscribe((event: CallEvent) => {
         send(sseFrame(event.type, event));
         if (event.type === "call.ended" || (controller.desiredSize ?? 0) < -MAX_QUEUED_EVENTS) stop(true);
-      }, callSid);
+      }, { callSid, after: snapshot.eventSeq });
       timer = setInterval(() => send(": heartbeat\n\n"), options.heartbeatMs ?? SSE_HEARTBEAT_MS);
       options.signal?.addEventListener("abort", onAbort);
     },

@@ -27,7 +27,7 @@ export interface HangUpOptions {
    */
   userHangingUp: (callSid: string) => boolean;
   /** True when the call's record is open and Parley placed or answered it (another instance may relay it). */
-  isOpenCall?: (callSid: string) => boolean;
+  isOpenCall?: (callSid: string) => Promise<boolean>;
   log: Logger;
   /** The fetch the REST client uses. @default globalThis.fetch */
   fetch?: typeof fetch;
@@ -66,7 +66,7 @@ export function createHangUpHandler(
     const { callSid } = parsed;
     // Marked before Twilio is asked: its `stop` may arrive before the REST answer does.
     const here = options.userHangingUp(callSid);
-    if (!here && options.isOpenCall?.(callSid) !== true) {
+    if (!here && await options.isOpenCall?.(callSid) !== true) {
       return jsonError(404, `Call ${callSid} is not in progress (Parley neither relays it nor has it open)`);
     }
     if (isCallSid(callSid) && config.twilioAccountSid !== undefined && config.twilioAuthToken !== undefined) {

@@ -6,7 +6,7 @@
  */
 
 import { isE164 } from "../config.ts";
-import type { LeadInput } from "../store/leads.ts";
+import type { LeadInput } from "../store/lead.ts";
 import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
 import { MAX_CALL_PARAMETERS } from "./place_call.ts";
 

@@ -18,7 +18,8 @@
 
 import { readBodyText } from "../http/body.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import type { Lead, LeadInput, LeadStore, LeadUpdate } from "../store/leads.ts";
+import type { Lead, LeadInput, LeadUpdate } from "../store/lead.ts";
+import type { Leads as LeadStore } from "../store/ports.ts";
 import { parseCsv } from "./csv.ts";
 import type { LeadImport } from "./types.ts";
 import { checkLead, type LeadProblem, MAX_LEAD_FIELDS, TEXT_FIELDS } from "./lead_checks.ts";
@@ -127,7 +128,7 @@ export async function importLeads(
       continue;
     }
     lineOfPhone.set(lead.phone, record.line);
-    const existing = store.findByPhone(lead.phone);
+    const existing = await store.findByPhone(lead.phone);
     if (existing === undefined) {
       creates.push(lead);
       continue;
@@ -147,7 +148,7 @@ export async function importLeads(
 
   const { created, updated } = creates.length + updates.length === 0
     ? { created: [], updated: [] }
-    : store.importBatch(creates, updates);
+    : await store.importBatch(creates, updates);
   return jsonResponse(
     errors.length === 0 ? 201 : 207,
     {

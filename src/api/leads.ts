@@ -16,7 +16,8 @@
 
 import { readBodyJson } from "../http/body.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import type { LeadCursor, LeadInput, LeadStore } from "../store/leads.ts";
+import type { LeadCursor, LeadInput } from "../store/lead.ts";
+import type { Leads as LeadStore } from "../store/ports.ts";
 import { checkLead, type LeadProblem } from "./lead_checks.ts";
 import { importLeads } from "./lead_import.ts";
 import type { LeadList } from "./types.ts";
@@ -33,10 +34,10 @@ type LeadContext = { params: Record<string, string> };
 
 /** The handlers of the leads routes, one per row of the route table. */
 export interface LeadsHandlers {
-  listLeads(request: Request): Response;
+  listLeads(request: Request): Promise<Response>;
   createLead(request: Request): Promise<Response>;
   importLeads(request: Request): Promise<Response>;
-  getLead(request: Request, context: LeadContext): Response;
+  getLead(request: Request, context: LeadContext): Promise<Response>;
   updateLead(request: Request, context: LeadContext): Promise<Response>;
   deleteLead(request: Request, context: LeadContext): Promise<Response>;
 }
@@ -60,13 +61,13 @@ export function createLeadsHandlers(store: LeadStore): LeadsHandlers {
     listLeads: (request) => listLeads(request, store),
     createLead: (request) => createLead(request, store),
     importLeads: (request) => importLeads(request, store),
-    getLead(request, { params }) {
+    async getLead(request, { params }) {
       const id = idOf(request, params.id!);
       if (id instanceof Response) return id;
-      const lead = store.get(id);
+      const lead = await store.get(id);
       return lead === undefined
         ? unknownLead(id)
-        : jsonResponse(200, { ...lead, calls: store.callsOf(lead.phone) });
+        : jsonResponse(200, { ...lead, calls: await store.callsOf(lead.phone) });
     },
     async updateLead(request, { params }) {
       const id = idOf(request, params.id!);
@@ -80,7 +81,7 @@ export function createLeadsHandlers(store: LeadStore): LeadsHandlers {
       await request.body?.cancel();
       const id = idOf(request, params.id!);
       if (id instanceof Response) return id;
-      return store.delete(id) ? new Response(null, { status: 204 }) : unknownLead(id);
+      return (await store.delete(id)) ? new Response(null, { status: 204 }) : unknownLead(id);
     },
   };
 }
@@ -90,7 +91,7 @@ async function createLead(request: Request, store: LeadStore): Promise<Response>
   if (!body.ok) return jsonError(body.status, body.error);
   const checked = checkLead(body.value, false);
   if ("problem" in checked) return problemResponse(checked.problem);
-  return jsonResponse(201, store.create([checked.lead as LeadInput])[0]);
+  return jsonResponse(201, (await store.create([checked.lead as LeadInput]))[0]);
 }
 
 async function updateLead(request: Request, store: LeadStore, id: number): Promise<Response> {
@@ -98,12 +99,12 @@ async function updateLead(request: Request, store: LeadStore, id: number): Promi
   if (!body.ok) return jsonError(body.status, body.error);
   const checked = checkLead(body.value, true);
   if ("problem" in checked) return problemResponse(checked.problem);
-  const lead = store.update(id, checked.lead);
+  const lead = await store.update(id, checked.lead);
   return lead === undefined ? unknownLead(id) : jsonResponse(200, lead);
 }
 
 /** `GET /api/leads`: one page, by name then id; `next` is the cursor of the page after it. */
-function listLeads(request: Request, store: LeadStore): Response {
+async function listLeads(request: Request, store: LeadStore): Promise<Response> {
   const query = new URL(request.url).searchParams;
   const limitText = query.get("limit");
   const limit = limitText === null ? DEFAULT_LEADS_PAGE : Number(limitText);
@@ -121,7 +122,7 @@ function listLeads(request: Request, store: LeadStore): Response {
       `Query "after": "${clip(afterText!)}" is not a cursor: use the "next" of the page before`,
     );
   }
-  const leads = store.page(limit + 1, after);
+  const leads = await store.page(limit + 1, after);
   const more = leads.length > limit;
   if (more) leads.pop();
   const last = leads[leads.length - 1];
@@ -130,7 +131,7 @@ function listLeads(request: Request, store: LeadStore): Response {
     {
       leads,
       next: more && last !== undefined ? encodeCursor({ name: last.name, id: last.id }) : null,
-      total: store.count(),
+      total: await store.count(),
     } satisfies LeadList,
   );
 }

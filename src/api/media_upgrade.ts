@@ -38,12 +38,14 @@ export interface MediaUpgradeOptions {
  * Builds the media socket handler. It runs behind the route table's `twilio` guard (the handshake is
  * an `Upgrade: websocket`, signed over the full URL, token included); then the token is claimed.
  */
-export function createMediaUpgradeHandler(options: MediaUpgradeOptions): (request: Request) => Response {
+export function createMediaUpgradeHandler(
+  options: MediaUpgradeOptions,
+): (request: Request) => Promise<Response> {
   const { log, tokens } = options;
-  return (request) => {
+  return async (request) => {
     // The signature was checked over the full URL; now the token: before anything opens upstream.
     const pathToken = new URL(request.url).pathname.slice(MEDIA_STREAM_PATH.length + 1);
-    const claim = tokens.claim(pathToken === "" ? undefined : pathToken);
+    const claim = await tokens.claim(pathToken === "" ? undefined : pathToken);
     if (!claim.ok) {
       options.onRefused();
       log.warnRateLimited(

@@ -26,18 +26,18 @@ export interface SignInOptions {
 
 /** The three sign-in routes. */
 export interface SignInHandlers {
-  page(request: Request): Response;
+  page(request: Request): Promise<Response>;
   signIn(request: Request): Promise<Response>;
-  signOut(request: Request): Response;
+  signOut(request: Request): Promise<Response>;
 }
 
 /** Builds the sign-in handlers. */
 export function createSignInHandlers(options: SignInOptions): SignInHandlers {
   const { sessions } = options;
   return {
-    page(request) {
+    async page(request) {
       const next = safeNext(new URL(request.url).searchParams.get("next"));
-      if (sessions.has(request)) return redirect(next);
+      if (await sessions.has(request)) return redirect(next);
       return html(200, loginPage({ configured: isSet(options.apiToken()), next, error: undefined }));
     },
     async signIn(request) {
@@ -76,11 +76,11 @@ export function createSignInHandlers(options: SignInOptions): SignInHandlers {
         const error = offered === "" ? "Enter the API token" : "That is not the API_TOKEN this server uses";
         return html(401, loginPage({ configured: true, next, error }));
       }
-      return redirect(next, sessions.start(request));
+      return redirect(next, await sessions.start(request));
     },
     /** Behind the route table's `sameOrigin` guard. */
-    signOut(request) {
-      return redirect("/login", sessions.end(request));
+    async signOut(request) {
+      return redirect("/login", await sessions.end(request));
     },
   };
 }

@@ -69,13 +69,13 @@ export interface VoiceWebhookOptions {
  */
 export function createVoiceWebhookHandler(
   options: VoiceWebhookOptions,
-): (request: Request, context: { form: Record<string, string> }) => Response {
+): (request: Request, context: { form: Record<string, string> }) => Promise<Response> {
   const { config, personas, hub, log, admission, tokens } = options;
   const publicHost = new URL(config.publicBaseUrl!).host;
   const xml = (body: string) =>
     new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
 
-  return (request, { form }) => {
+  return async (request, { form }) => {
     const query = Object.fromEntries(new URL(request.url).searchParams);
     // Twilio sends its parameters in the form (POST) or the query (GET).
     const callSid = request.method === "POST" ? form.CallSid : query.CallSid;
@@ -89,7 +89,8 @@ export function createVoiceWebhookHandler(
       return jsonError(400, "Missing or malformed CallSid: expected CA followed by 32 hex digits");
     }
 
-    const verdict = admission.webhook(callSid);
+    // Nothing is awaited from here to `admission.answered`: a racing retry finds this call answered.
+    const verdict = await admission.webhook(callSid);
     if (verdict.kind === "repeat") {
       // Rate-limited: a replayed capture must not flood the log either.
       log.warnRateLimited(

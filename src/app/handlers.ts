@@ -19,7 +19,6 @@ import { createVoiceWebhookHandler } from "../api/voice_webhook.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import { createPlaceCallHandler } from "../api/place_call.ts";
 import { createTwilioStatusHandler } from "../api/twilio_status.ts";
-import type { CallStore } from "../store/call_store.ts";
 import { createCallRecordsHandlers } from "../api/call_records.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { createMetricsHandler } from "../api/metrics_route.ts";
@@ -35,7 +34,7 @@ import { createRehearseHandler } from "../api/rehearse_route.ts";
 import type { PriceTable } from "../engines/prices.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import { engineForModel } from "../engines/voices.ts";
-import type { LeadStore } from "../store/leads.ts";
+import type { AfterStreamDecisions, CallRecords, Leads } from "../store/ports.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
 import type { RouteHandler } from "./router.ts";
@@ -55,8 +54,12 @@ export interface HandlerParts {
   sessions: Sessions;
   /** Aborted on shutdown: ends the live feeds (SSE). */
   shutdownSignal: AbortSignal;
-  store?: CallStore;
-  leads?: LeadStore;
+  /** The call records, if records are kept. */
+  store?: CallRecords;
+  /** Where the `<Connect action>` reads decisions this process does not remember. */
+  afterStream?: AfterStreamDecisions;
+  /** The leads, if leads are kept. */
+  leads?: Leads;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
@@ -102,7 +105,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     personas,
     hub,
     log,
-    ...(parts.store === undefined ? {} : { store: parts.store }),
+    ...(parts.afterStream === undefined ? {} : { store: parts.afterStream }),
   });
   const records = parts.store === undefined
     ? undefined

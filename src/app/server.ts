@@ -18,14 +18,19 @@ import { PREWARM_TTL_MS, Prewarms } from "../relay/prewarm.ts";
 import { createEngineChooser } from "../engines/registry.ts";
 import { connectOpenAI, type UpstreamConnector } from "../engines/upstream_socket.ts";
 import { createStreamTokens, STREAM_TOKEN_TTL_MS, type StreamTokens } from "../twilio/stream_token.ts";
-import type { CallStore } from "../store/call_store.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
 import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
 import { createSessions } from "../http/session.ts";
 import { guardRequests, type ServeHandler } from "./middleware/front_door.ts";
 import type { ListenerHealth } from "../http/listener.ts";
-import type { LeadStore } from "../store/leads.ts";
+import type {
+  AfterStreamDecisions,
+  CallRecords,
+  Leads,
+  SignInSessions,
+  UsedStreamTokens,
+} from "../store/ports.ts";
 import { catchUnhandled } from "./middleware/unhandled.ts";
 import { notFoundResponse } from "../api/pages.ts";
 import { ROUTES } from "./routes.ts";
@@ -44,10 +49,12 @@ export interface ParleyOptions {
   log: Logger;
   hub: CallHub;
   counters: RelayCounters;
-  /** The call database, if records are kept. */
-  store?: CallStore;
-  /** The leads table, if leads are kept. */
-  leads?: LeadStore;
+  /** The call records, if records are kept. */
+  store?: CallRecords;
+  /** Where the `<Connect action>` reads decisions this process does not remember. @default none */
+  afterStream?: AfterStreamDecisions;
+  /** The leads, if leads are kept. */
+  leads?: Leads;
   /** The listener's figures (descriptor exhaustion), for `/metrics`; see `src/http/listener.ts`. */
   listenerHealth?: () => ListenerHealth | undefined;
   /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
@@ -64,6 +71,10 @@ export interface ParleyOptions {
   streamConnectTimeoutMs?: number;
   /** Issues and checks per-call stream tokens. @default keyed by TWILIO_AUTH_TOKEN */
   streamTokens?: StreamTokens;
+  /** The ledger of used stream tokens (shared by instances on one store). @default in memory */
+  usedStreamTokens?: UsedStreamTokens;
+  /** Where sign-in sessions are kept. @default in memory */
+  signInSessions?: SignInSessions;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
   /** Where this server is reached on this machine, for the Rehearse button's virtual phone. @default http://127.0.0.1:PORT */
@@ -117,7 +128,10 @@ export function createParley(options: ParleyOptions): Parley {
     publicBaseUrl: config.publicBaseUrl,
     enabled: config.twilioSignatureCheck,
   };
-  const tokens = options.streamTokens ?? createStreamTokens({ secret: config.twilioAuthToken });
+  const tokens = options.streamTokens ?? createStreamTokens({
+    secret: config.twilioAuthToken,
+    ...(options.usedStreamTokens === undefined ? {} : { used: options.usedStreamTokens }),
+  });
   const prewarmTtlMs = options.prewarmTtlMs ?? PREWARM_TTL_MS;
   const prewarms = new Prewarms({
     log,
@@ -133,8 +147,8 @@ export function createParley(options: ParleyOptions): Parley {
     connectWindowMs: prewarmTtlMs,
     answerTtlMs: STREAM_TOKEN_TTL_MS,
     ...(store === undefined ? {} : {
-      seenBefore: (callSid: string) => {
-        const record = store.getCall(callSid);
+      seenBefore: async (callSid: string) => {
+        const record = await store.getCall(callSid);
         return record !== undefined && (record.startedAt !== null || record.endedAt !== null);
       },
     }),
@@ -158,7 +172,11 @@ export function createParley(options: ParleyOptions): Parley {
     admission,
   );
 
-  const sessions = createSessions({ apiToken: () => config.apiToken, publicBaseUrl: config.publicBaseUrl });
+  const sessions = createSessions({
+    apiToken: () => config.apiToken,
+    publicBaseUrl: config.publicBaseUrl,
+    ...(options.signInSessions === undefined ? {} : { store: options.signInSessions }),
+  });
   const routes = createRouteHandlers({
     config,
     personas,
@@ -177,6 +195,7 @@ export function createParley(options: ParleyOptions): Parley {
     selfOrigin: options.selfOrigin ?? (() => `http://127.0.0.1:${config.port}`),
     ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
     ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),

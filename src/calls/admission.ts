@@ -54,7 +54,7 @@ export interface AdmissionOptions {
   /** How long an answered webhook's answer is repeated to a retry: the stream token's lifetime, ms. */
   answerTtlMs: number;
   /** Whether a CallSid this instance no longer remembers was started or ended (the call store). */
-  seenBefore?: (callSid: string) => boolean;
+  seenBefore?: (callSid: string) => Promise<boolean>;
   /** Ended CallSids remembered. @default 10000 */
   maxRemembered?: number;
   /** Monotonic clock, ms. @default performance.now */
@@ -88,7 +88,7 @@ interface Answered {
  * ```ts
  * const admission = new Admission({ maxConcurrentCalls: 10, connectWindowMs: 15_000, answerTtlMs: 60_000 });
  * hub.subscribe(admission.listener);
- * const verdict = admission.webhook(callSid); // new, repeat or over
+ * const verdict = await admission.webhook(callSid); // new, repeat or over
  * const refused = admission.refusal(); // { reason, message } or undefined
  * ```
  */
@@ -148,15 +148,30 @@ export class Admission {
     return undefined;
   }
 
-  /** What is known of `callSid` as its voice webhook arrives. */
-  webhook(callSid: string): WebhookVerdict {
+  /**
+   * What is known of `callSid` as its voice webhook arrives. A CallSid this instance does not know is
+   * looked up in the store (`seenBefore`); what this instance learnt while it waited wins, so a retry
+   * racing the first webhook is still a repeat once the first is answered (answer it before awaiting
+   * anything else).
+   */
+  async webhook(callSid: string): Promise<WebhookVerdict> {
+    const known = this.#known(callSid);
+    if (known !== undefined || this.#options.seenBefore === undefined) return known ?? this.#new(callSid);
+    const seen = await this.#options.seenBefore(callSid);
+    return this.#known(callSid) ?? (seen ? { kind: "over", why: "ended" } : this.#new(callSid));
+  }
+
+  /** The verdict on what this instance remembers of `callSid`, or undefined when it knows nothing. */
+  #known(callSid: string): WebhookVerdict | undefined {
     this.#prune();
     if (this.#live.has(callSid)) return { kind: "over", why: "started" };
     const answered = this.#answered.get(callSid);
     if (answered !== undefined) return { kind: "repeat", answer: answered.answer };
-    if (this.#over.has(callSid) || this.#options.seenBefore?.(callSid) === true) {
-      return { kind: "over", why: "ended" };
-    }
+    if (this.#over.has(callSid)) return { kind: "over", why: "ended" };
+    return undefined;
+  }
+
+  #new(callSid: string): WebhookVerdict {
     const placed = this.#placed.get(callSid);
     return { kind: "new", placed: placed === undefined ? undefined : { persona: placed.persona } };
   }

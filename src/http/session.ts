@@ -1,8 +1,8 @@
 /**
  * Browser sign-in: a session cookie for the pages, beside the bearer token for scripts.
  *
- * Signing in with `API_TOKEN` creates a random session id kept in memory (a restart signs everyone
- * out) and sent as an `HttpOnly; SameSite=Strict` cookie with an expiry. A request is allowed when
+ * Signing in with `API_TOKEN` creates a random session id kept in the store's
+ * {@linkcode SignInSessions} (in memory with SQLite: a restart signs everyone out) and sent as an `HttpOnly; SameSite=Strict` cookie with an expiry. A request is allowed when
  * it carries the bearer token or a live session; a state-changing request that relies on the
  * cookie must also come from Parley's own origin (`Origin` header), so another site cannot use it.
  *
@@ -19,6 +19,19 @@ export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
+/**
+ * Where sign-in sessions are kept, by their random id (the cookie's value): a storage port (see
+ * `src/store/ports.ts`); one SQLite instance keeps them in memory, several instances share them.
+ */
+export interface SignInSessions {
+  /** Keeps session `id` until `expiresAt` (epoch ms); `now` lets the adapter forget expired ones. */
+  create(id: string, expiresAt: number, now: number): Promise<void>;
+  /** True while session `id` exists and `now` is before its expiry; an expired one is forgotten. */
+  isLive(id: string, now: number): Promise<boolean>;
+  /** Forgets session `id` (signing out); unknown ids are ignored. */
+  end(id: string): Promise<void>;
+}
+
 /** Options for {@linkcode createSessions}. */
 export interface SessionOptions {
   /** API_TOKEN, read on each request; undefined or empty turns sign-in off. */
@@ -29,23 +42,25 @@ export interface SessionOptions {
   ttlMs?: number;
   /** Clock, epoch ms. @default Date.now */
   now?: () => number;
+  /** Where sessions are kept. @default in process memory */
+  store?: SignInSessions;
 }
 
 /** Signed-in browsers, and the one check every protected route uses. */
 export interface Sessions {
-  /** Starts a session; returns the `Set-Cookie` value. */
-  start(request: Request): string;
-  /** Ends the request's session; returns the `Set-Cookie` value that clears the cookie. */
-  end(request: Request): string;
+  /** Starts a session; resolves to the `Set-Cookie` value. */
+  start(request: Request): Promise<string>;
+  /** Ends the request's session; resolves to the `Set-Cookie` value that clears the cookie. */
+  end(request: Request): Promise<string>;
   /** True when the request carries a live session cookie. */
-  has(request: Request): boolean;
+  has(request: Request): Promise<boolean>;
   /** True when the request's `Origin` (or, without one, `Referer`) is Parley's own. */
   sameOrigin(request: Request): boolean;
   /**
    * Allows the request (undefined) or answers why not: 503 without API_TOKEN, 401 without the
    * bearer token or a session, 403 for a cookie-authenticated state change from another origin.
    */
-  authorize(request: Request): Response | undefined;
+  authorize(request: Request): Promise<Response | undefined>;
 }
 
 /**
@@ -54,7 +69,7 @@ export interface Sessions {
  * @example
  * ```ts
  * const sessions = createSessions({ apiToken: () => config.apiToken, publicBaseUrl });
- * const refused = sessions.authorize(request);
+ * const refused = await sessions.authorize(request);
  * if (refused !== undefined) return refused;
  * ```
  */
@@ -62,7 +77,7 @@ export function createSessions(options: SessionOptions): Sessions {
   const ttl = options.ttlMs ?? SESSION_TTL_MS;
   const now = options.now ?? Date.now;
   const publicOrigin = new URL(options.publicBaseUrl).origin;
-  const live = new Map<string, number>();
+  const live = options.store ?? createMemorySignInSessions();
 
   const idOf = (request: Request): string | undefined => {
     const header = request.headers.get("cookie") ?? "";
@@ -81,27 +96,23 @@ export function createSessions(options: SessionOptions): Sessions {
     }`;
 
   const sessions: Sessions = {
-    start(request) {
-      for (const [id, expires] of live) if (expires <= now()) live.delete(id);
+    async start(request) {
       const bytes = crypto.getRandomValues(new Uint8Array(32));
       const id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-      live.set(id, now() + ttl);
+      const t = now();
+      await live.create(id, t + ttl, t);
       return cookie(request, id, Math.floor(ttl / 1000));
     },
-    end(request) {
+    async end(request) {
       const id = idOf(request);
-      if (id !== undefined) live.delete(id);
+      if (id !== undefined) await live.end(id);
       return cookie(request, "", 0);
     },
-    has(request) {
+    async has(request) {
       const token = options.apiToken();
       if (token === undefined || token === "") return false;
       const id = idOf(request);
-      const expires = id === undefined ? undefined : live.get(id);
-      if (expires === undefined) return false;
-      if (expires > now()) return true;
-      live.delete(id!);
-      return false;
+      return id !== undefined && await live.isLive(id, now());
     },
     sameOrigin(request) {
       const from = request.headers.get("origin") ?? originOf(request.headers.get("referer"));
@@ -109,10 +120,10 @@ export function createSessions(options: SessionOptions): Sessions {
       // Behind ngrok the page's origin is the public one, while the request URL is local.
       return from === new URL(request.url).origin || from === publicOrigin;
     },
-    authorize(request) {
+    async authorize(request) {
       const token = options.apiToken();
       if (token !== undefined && token !== "" && checkBearer(request, token)) return undefined;
-      if (!sessions.has(request)) return requireBearer(request, token);
+      if (!(await sessions.has(request))) return requireBearer(request, token);
       if (STATE_CHANGING.has(request.method) && !sessions.sameOrigin(request)) {
         return jsonError(403, "Cross-origin request refused: the Origin header is not this server's");
       }
@@ -129,4 +140,36 @@ function originOf(url: string | null): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A session table in memory.
+ *
+ * @example
+ * ```ts
+ * const sessions = createMemorySignInSessions();
+ * await sessions.create(id, Date.now() + 60_000, Date.now());
+ * await sessions.isLive(id, Date.now()); // true
+ * ```
+ */
+export function createMemorySignInSessions(): SignInSessions {
+  const live = new Map<string, number>();
+  return {
+    create(id, expiresAt, now) {
+      for (const [other, expires] of live) if (expires <= now) live.delete(other);
+      live.set(id, expiresAt);
+      return Promise.resolve();
+    },
+    isLive(id, now) {
+      const expires = live.get(id);
+      if (expires === undefined) return Promise.resolve(false);
+      if (expires > now) return Promise.resolve(true);
+      live.delete(id);
+      return Promise.resolve(false);
+    },
+    end(id) {
+      live.delete(id);
+      return Promise.resolve();
+    },
+  };
 }

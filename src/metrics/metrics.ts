@@ -16,7 +16,7 @@ import {
   type RelayCounters,
 } from "../calls/call_events.ts";
 import { engineForModel, type EngineId, ENGINES } from "../engines/voices.ts";
-import type { StoreHealth } from "../store/call_store.ts";
+import type { StoreHealth } from "../store/call_record.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import { PREWARM_OUTCOMES, type PrewarmOutcome } from "../relay/prewarm.ts";
 import { DEFAULT_PRICES, estimateCost, estimateMinuteCost, type PriceTable } from "../engines/prices.ts";

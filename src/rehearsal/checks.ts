@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CallRecord } from "../store/call_store.ts";
+import type { CallRecord } from "../store/call_record.ts";
 import type { ScenarioCheck } from "./types.ts";
 import type { PhoneCallResult } from "./virtual_phone.ts";
 

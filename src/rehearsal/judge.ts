@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { TranscriptLine } from "../store/call_store.ts";
+import type { TranscriptLine } from "../store/call_record.ts";
 import type { CheckResult } from "./checks.ts";
 
 /** OPENAI_BASE_URL's default. */

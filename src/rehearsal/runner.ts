@@ -11,7 +11,7 @@ import type { EngineChooser } from "../engines/registry.ts";
 import { REALTIME_VOICES } from "../engines/realtime/voices.ts";
 import { engineForModel, voicesFor } from "../engines/voices.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
-import type { CallRecord } from "../store/call_store.ts";
+import type { CallRecord } from "../store/call_record.ts";
 import { CallerBridge } from "./caller_bridge.ts";
 import { type CheckResult, evaluateChecks } from "./checks.ts";
 import { judge, type JudgeOptions } from "./judge.ts";

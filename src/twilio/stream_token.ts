@@ -5,8 +5,9 @@
  * call, for about a minute, once.
  *
  * A token is `<CallSid>.<expiry, base 36 epoch ms>.<HMAC-SHA256, base64url>`: any instance holding
- * the same secret can check it (no shared state); single use is enforced by a local used-set, pruned
- * at expiry, so it stays bounded by the calls of the last minute.
+ * the same secret can check it (no shared state); single use is enforced by the store's
+ * {@linkcode UsedStreamTokens} ledger (in process memory with SQLite), pruned at expiry, so it stays
+ * bounded by the calls of the last minute.
  *
  * The secret is derived from `TWILIO_AUTH_TOKEN` (see the README, "Reliability"): every instance
  * behind one number already shares it, it is already a secret, and rotating it in Twilio's console
@@ -31,6 +32,18 @@ export type StreamTokenVerdict =
   | { ok: true; callSid: string }
   | { ok: false; reason: StreamTokenRefusal };
 
+/**
+ * The ledger of stream tokens already used, so that each opens one media socket at most: a storage
+ * port (see `src/store/ports.ts`); one SQLite instance keeps it in memory, several instances share it.
+ */
+export interface UsedStreamTokens {
+  /**
+   * Marks `token` used until `expiresAt` (epoch ms; it is refused as expired after that anyway).
+   * Resolves true for the first claim of a token, false for every later one, even concurrent.
+   */
+  claim(token: string, expiresAt: number, now: number): Promise<boolean>;
+}
+
 /** Options for {@linkcode createStreamTokens}. */
 export interface StreamTokenOptions {
   /** TWILIO_AUTH_TOKEN, or undefined for a random per-process secret. */
@@ -39,6 +52,8 @@ export interface StreamTokenOptions {
   ttlMs?: number;
   /** Wall clock, epoch ms. @default Date.now */
   now?: () => number;
+  /** The ledger of used tokens. @default in process memory */
+  used?: UsedStreamTokens;
 }
 
 /** Issues and claims stream tokens. */
@@ -47,9 +62,9 @@ export interface StreamTokens {
   issue(callSid: string): string;
   /**
    * Checks `token` and marks it used. Returns the CallSid it was issued for (the key a pre-warmed
-   * session is claimed by), or why it is refused. Never throws.
+   * session is claimed by), or why it is refused. Rejects only when the ledger cannot be read.
    */
-  claim(token: string | undefined): StreamTokenVerdict;
+  claim(token: string | undefined): Promise<StreamTokenVerdict>;
   /** Tokens issued by this instance, neither used nor expired: calls on their way to the socket. */
   outstanding(): number;
 }
@@ -87,7 +102,7 @@ export function isCallSid(value: string | undefined): value is string {
  * const tokens = createStreamTokens({ secret: config.twilioAuthToken });
  * const url = `wss://${host}${MEDIA_STREAM_PATH}/${tokens.issue(form.CallSid)}`;
  * // on the socket:
- * const verdict = tokens.claim(pathToken); // { ok: true, callSid } once; { ok: false, reason: "replayed" } after
+ * const verdict = await tokens.claim(pathToken); // { ok: true, callSid } once; { ok: false, reason: "replayed" } after
  * ```
  */
 export function createStreamTokens(options: StreamTokenOptions): StreamTokens {
@@ -97,14 +112,12 @@ export function createStreamTokens(options: StreamTokenOptions): StreamTokens {
     : createHmac("sha256", options.secret).update("parley stream token v1").digest();
   const ttlMs = options.ttlMs ?? STREAM_TOKEN_TTL_MS;
   const now = options.now ?? Date.now;
-  /** Used tokens → their expiry; pruned once expired (an expired token is refused anyway). */
-  const used = new Map<string, number>();
+  const used = options.used ?? createMemoryUsedStreamTokens();
   /** Issued, not yet used → expiry. */
   const issued = new Map<string, number>();
 
   const mac = (body: string) => createHmac("sha256", key).update(body).digest("base64url");
   const prune = (t: number) => {
-    for (const [token, expiry] of used) if (expiry < t) used.delete(token);
     for (const [token, expiry] of issued) if (expiry < t) issued.delete(token);
   };
 
@@ -117,7 +130,7 @@ export function createStreamTokens(options: StreamTokenOptions): StreamTokens {
       issued.set(token, t + ttlMs);
       return token;
     },
-    claim(token) {
+    async claim(token) {
       if (token === undefined || token === "") return { ok: false, reason: "missing" };
       const parts = token.split(".");
       if (parts.length !== 3 || !isCallSid(parts[0]) || !/^[0-9a-z]{1,12}$/.test(parts[1]!)) {
@@ -133,14 +146,36 @@ export function createStreamTokens(options: StreamTokenOptions): StreamTokens {
       prune(t);
       const expiry = parseInt(expiryText, 36);
       if (expiry < t) return { ok: false, reason: "expired" };
-      if (used.has(token)) return { ok: false, reason: "replayed" };
-      used.set(token, expiry);
+      if (!(await used.claim(token, expiry, t))) return { ok: false, reason: "replayed" };
       issued.delete(token);
       return { ok: true, callSid };
     },
     outstanding() {
       prune(now());
       return issued.size;
+    },
+  };
+}
+
+/**
+ * A used-token ledger in memory.
+ *
+ * @example
+ * ```ts
+ * const used = createMemoryUsedStreamTokens();
+ * await used.claim(token, expiry, Date.now()); // true
+ * await used.claim(token, expiry, Date.now()); // false
+ * ```
+ */
+export function createMemoryUsedStreamTokens(): UsedStreamTokens {
+  /** Used tokens → their expiry. */
+  const used = new Map<string, number>();
+  return {
+    claim(token, expiresAt, now) {
+      for (const [other, expiry] of used) if (expiry < now) used.delete(other);
+      if (used.has(token)) return Promise.resolve(false);
+      used.set(token, expiresAt);
+      return Promise.resolve(true);
     },
   };
 }

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { type CallEvent, type CallEventListener, CallHub } from "../../src/calls/call_events.ts";
 import { type CallRecordsOptions, createCallRecordsHandlers } from "../../src/api/call_records.ts";
 import { routeSubset } from "../../testing/route_subset.ts";
-import { type CallStore, openCallStore } from "../../src/store/call_store.ts";
+import { type CallStore, openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const TOKEN = "test-token-0123456789abcdef";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -237,7 +237,7 @@ Deno.test("call records API", async (t) => {
     await t.step("one record; 404 naming the sid", async () => {
       const [status, body] = await getJson(`${server.url}/api/calls/CA1`);
       assert.equal(status, 200);
-      assert.deepEqual(body, JSON.parse(JSON.stringify(store.getCall("CA1"))));
+      assert.deepEqual(body, JSON.parse(JSON.stringify(await store.getCall("CA1"))));
       assert.equal((body as { durationMs: number }).durationMs, 4_000);
       const [missing, error] = await getJson(`${server.url}/api/calls/CA404`);
       assert.equal(missing, 404);
@@ -330,7 +330,7 @@ Deno.test("call records API", async (t) => {
       assert.equal(await within(client.next(), "the end of the stream"), undefined);
       await within(watched.unsubscribed.promise, "the unsubscribe");
       assert.equal(watched.live, 0);
-      assert.equal(store.getCall("CA_LIVE")?.endReason, "agent_hung_up");
+      assert.equal((await store.getCall("CA_LIVE"))?.endReason, "agent_hung_up");
     });
 
     await t.step("SSE of an ended call: the snapshot only", async () => {
@@ -379,6 +379,50 @@ Deno.test("SSE sends heartbeat comments", async () => {
   } finally {
     await server.close();
     store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SSE: an event published while the snapshot is read comes next, and none is repeated", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_api_" });
+  const kept = openCallStore(`${dir}/parley.db`);
+  const hub = new CallHub();
+  const offStore = hub.subscribe(kept.listener);
+  const line = (text: string): CallEvent => ({
+    type: "transcript",
+    at: 2_000,
+    callSid: "CA_RACE",
+    speaker: "caller",
+    text,
+  });
+  // The store answers asynchronously now: an event can land between the read and the subscription.
+  const store: Pick<CallStore, "listCalls" | "getCall"> = {
+    listCalls: (options) => kept.listCalls(options),
+    getCall: async (callSid) => {
+      const record = await kept.getCall(callSid);
+      hub.emit(line("published during the read"));
+      return record;
+    },
+  };
+  hub.emit({ type: "session.configured", at: 1_000, callSid: "CA_RACE" });
+  hub.emit(line("before the read"));
+  const server = serve(records({ store, hub, heartbeatMs: 3_600_000 }, TOKEN));
+  try {
+    const client = new SseClient();
+    await client.open(`${server.url}/api/calls/CA_RACE/events`);
+    const snapshot = JSON.parse((await client.next())?.data ?? "{}");
+    assert.deepEqual(snapshot.transcript.map((l: { text: string }) => l.text), ["before the read"]);
+    assert.equal(snapshot.eventSeq, 2);
+    const next = await within(client.next(), "the event published during the read");
+    assert.equal(JSON.parse(next?.data ?? "{}").text, "published during the read");
+    hub.emit(line("after the subscription"));
+    const after = await within(client.next(), "the live event");
+    assert.equal(JSON.parse(after?.data ?? "{}").text, "after the subscription");
+    await client.disconnect();
+  } finally {
+    await server.close();
+    offStore();
+    kept.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

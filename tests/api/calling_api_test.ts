@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { callDatabasePath, type CallStore, openCallStore } from "../../src/store/call_store.ts";
-import { openLeadStore } from "../../src/store/leads.ts";
+import { callDatabasePath, type CallStore, openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { openLeadStore } from "../../src/store/sqlite/leads.ts";
 import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import {
   startTestParley,
@@ -407,7 +407,7 @@ Deno.test("hang-up through Twilio: Twilio's stop that follows is recorded hung_u
     const ended = await within(t.waitForEvent("call.ended"), "the end of the call");
     assert.equal(ended.reason, "hung_up_by_user");
     await within(call.closed, "the media socket to close");
-    assert.equal(store.getCall(call.callSid)!.endReason, "hung_up_by_user");
+    assert.equal((await store.getCall(call.callSid))!.endReason, "hung_up_by_user");
   });
 });
 
@@ -430,7 +430,7 @@ Deno.test("hang-up: only calls Parley knows; a bad CallSid is 400 naming it; Twi
 
     // A call Parley placed, still open (ringing, or relayed by another instance): Twilio hangs it up.
     const placed = "CA" + "6".repeat(32);
-    store.record({
+    await store.record({
       type: "call.placed",
       at: Date.now(),
       callSid: placed,
@@ -442,7 +442,7 @@ Deno.test("hang-up: only calls Parley knows; a bad CallSid is 400 naming it; Twi
     assert.deepEqual(await postHangUp(t, placed), { status: 200, body: { callSid: placed, via: "twilio" } });
     assert.equal(rest.requests.length, 1);
     // Once its record ended, it is unknown again.
-    store.record({
+    await store.record({
       type: "call.ended",
       at: Date.now(),
       callSid: placed,

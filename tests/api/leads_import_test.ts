@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { MAX_IMPORT_ROWS, MAX_REPORTED_PROBLEMS } from "../../src/api/lead_import.ts";
 import { DEFAULT_LEADS_PAGE, MAX_LEADS_PAGE } from "../../src/api/leads.ts";
-import { callDatabasePath } from "../../src/store/call_store.ts";
-import { openLeadStore } from "../../src/store/leads.ts";
+import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
+import { openLeadStore } from "../../src/store/sqlite/leads.ts";
 import { startTestParley, type TestParley } from "../../testing/parley_harness.ts";
 
 const API_TOKEN = "leads-import-token-0123456789abcdef";

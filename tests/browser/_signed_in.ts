@@ -6,8 +6,8 @@
  */
 
 import type { Page } from "playwright-core";
-import { callDatabasePath, type CallStore, openCallStore } from "../../src/store/call_store.ts";
-import { type LeadStore, openLeadStore } from "../../src/store/leads.ts";
+import { callDatabasePath, type CallStore, openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { type LeadStore, openLeadStore } from "../../src/store/sqlite/leads.ts";
 import { type FakeTwilioRest, startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import { startTestParley, TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
 

@@ -70,7 +70,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     );
     await page.locator("#leads tr", { hasText: "Mulder, Fox" }).waitFor();
     assert.equal(await page.locator("#leads tr").count(), 2);
-    const stored = rig.leads.list().map((l) => [l.name, l.phone, l.company, l.fields]);
+    const stored = (await rig.leads.list()).map((l) => [l.name, l.phone, l.company, l.fields]);
     assert.deepEqual(stored, [
       ["Dana Scully", "+14155550100", "Acme", { plan: "pro" }],
       ["Mulder, Fox", "+14155550102", "X Files, Inc", {}],
@@ -244,7 +244,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
       .click();
     await page.locator("#lead-calls-list a").first().waitFor();
     assert.match(await page.locator("#lead-calls-list").innerText(), /alex — hung_up_by_user/);
-    const dana = rig.leads.list()[0]!;
+    const dana = (await rig.leads.list())[0]!;
     const response = await page.request.get(`${origin}/api/leads/${dana.id}`);
     assert.deepEqual((await response.json()).calls.map((c: { callSid: string }) => c.callSid), [callSid]);
   });

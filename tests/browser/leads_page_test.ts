@@ -13,7 +13,7 @@ Deno.test("leads page: pages of 100, and an import that skips or updates known n
   await using rig = await startRig();
   await using browser = await launchChromium();
   const { origin } = rig.parley;
-  rig.leads.create(Array.from({ length: 130 }, (_, i) => ({
+  await rig.leads.create(Array.from({ length: 130 }, (_, i) => ({
     name: `Lead ${String(i).padStart(3, "0")}`,
     phone: `+1415555${1000 + i}`,
     company: "",
@@ -62,9 +62,9 @@ Deno.test("leads page: pages of 100, and an import that skips or updates known n
     await page.locator(".import-duplicates").innerText(),
     /Line 3, \+14155552000: already lead #131 — updated/,
   );
-  assert.equal(rig.leads.get(130)?.name, "Lead 129 renamed");
-  assert.equal(rig.leads.get(130)?.company, "Acme");
-  assert.equal(rig.leads.count(), 131, "nothing was imported twice");
+  assert.equal((await rig.leads.get(130))?.name, "Lead 129 renamed");
+  assert.equal((await rig.leads.get(130))?.company, "Acme");
+  assert.equal(await rig.leads.count(), 131, "nothing was imported twice");
 
   await page.getByRole("button", { name: "Previous" }).click();
   await page.locator("#page-info", { hasText: "Leads 1–100 of 131" }).waitFor();

@@ -175,7 +175,7 @@ Deno.test("softphone: the browser talks to a persona through the relay, with mar
       await page.getByRole("button", { name: "Hang up" }).click();
       await within(rig.parley.waitForEvent("call.ended"), "the end of the call");
       await page.locator("#softphone-status", { hasText: "Call ended" }).waitFor();
-      const record = rig.store.getCall(callSid);
+      const record = await rig.store.getCall(callSid);
       assert.equal(record?.direction, "browser");
       assert.equal(record?.persona, "alex");
       assert.equal(record?.parameters.voice, "coral");

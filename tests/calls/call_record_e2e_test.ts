@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 const API_TOKEN = "records-test-token-0123456789";
@@ -115,12 +115,20 @@ Deno.test("a scripted call is recorded with its transcript, turn latency, tokens
     const turn = record.turns[0];
     const sentByFakes = firstMedia.at - stoppedAt;
     const heardByFakes = startEcho.at - stoppedAt;
+    // Parley's "sent" interval lies inside the fakes' (it hears speech_stopped after the fake sent it,
+    // and sends the first frame before the fake Twilio gets it), so it can never be longer. Both
+    // figures agree within a few ms on an idle machine; the bound leaves room for the event-loop
+    // delays of a loaded one (the suite runs three files at a time on two cores).
     assert.ok(
-      Math.abs(turn.firstAudioSentMs - sentByFakes) <= 5,
+      turn.firstAudioSentMs <= Math.ceil(sentByFakes),
       `sent ${turn.firstAudioSentMs} vs ${sentByFakes}`,
     );
     assert.ok(
-      Math.abs(turn.firstAudioHeardMs - heardByFakes) <= 5,
+      Math.abs(turn.firstAudioSentMs - sentByFakes) <= 15,
+      `sent ${turn.firstAudioSentMs} vs ${sentByFakes}`,
+    );
+    assert.ok(
+      Math.abs(turn.firstAudioHeardMs - heardByFakes) <= 15,
       `heard ${turn.firstAudioHeardMs} vs ${heardByFakes}`,
     );
     // Parley measures from when it received speech_stopped, a few ms after the fake sent it.

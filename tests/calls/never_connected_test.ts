@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
 import { watchNeverConnected } from "../../src/calls/never_connected.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
 import { startTestParley, TEST_PUBLIC_BASE_URL, type TestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
@@ -79,7 +79,7 @@ Deno.test("a webhook whose media stream never connects ends with never_connected
 
   const text = await within(feed.text, "the live feed to end");
   assert.match(text, /event: call\.ended\ndata: .*"reason":"never_connected"/);
-  const record = p.store.getCall(callSid);
+  const record = await p.store.getCall(callSid);
   assert.equal(record?.endReason, "never_connected");
   assert.match(record?.endDetail ?? "", /no media stream started within 0\.3 s of the voice webhook/);
   assert.equal(record?.persona, "quiet", "the inbound persona");
@@ -100,7 +100,7 @@ Deno.test("an OpenAI refusal before `start` still gives the record an end", asyn
 
   const ended = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === callSid), "the end");
   assert.equal(ended.reason, "never_connected");
-  assert.equal(p.store.getCall(callSid)?.endReason, "never_connected");
+  assert.equal((await p.store.getCall(callSid))?.endReason, "never_connected");
 });
 
 Deno.test("a call Twilio reports finished before any stream ends at once, with Twilio's status", async () => {

@@ -14,41 +14,41 @@ function withCookie(
   });
 }
 
-Deno.test("sessions expire after their lifetime and end on logout", () => {
+Deno.test("sessions expire after their lifetime and end on logout", async () => {
   let now = 1_000_000;
   const sessions = createSessions({
     apiToken: () => TOKEN,
     publicBaseUrl: "https://parley.example",
     now: () => now,
   });
-  const cookie = sessions.start(new Request("http://localhost:4000/login"));
+  const cookie = await sessions.start(new Request("http://localhost:4000/login"));
   assert.match(cookie, new RegExp(`Max-Age=${SESSION_TTL_MS / 1000}$`));
-  assert.equal(sessions.authorize(withCookie(cookie)), undefined);
+  assert.equal(await sessions.authorize(withCookie(cookie)), undefined);
   now += SESSION_TTL_MS - 1;
-  assert.equal(sessions.has(withCookie(cookie)), true);
+  assert.equal(await sessions.has(withCookie(cookie)), true);
   now += 1;
-  assert.equal(sessions.has(withCookie(cookie)), false, "expired");
-  assert.equal(sessions.authorize(withCookie(cookie))?.status, 401);
+  assert.equal(await sessions.has(withCookie(cookie)), false, "expired");
+  assert.equal((await sessions.authorize(withCookie(cookie)))?.status, 401);
 
-  const second = sessions.start(new Request("http://localhost:4000/login"));
-  assert.match(sessions.end(withCookie(second)), /Max-Age=0/);
-  assert.equal(sessions.has(withCookie(second)), false, "ended");
+  const second = await sessions.start(new Request("http://localhost:4000/login"));
+  assert.match(await sessions.end(withCookie(second)), /Max-Age=0/);
+  assert.equal(await sessions.has(withCookie(second)), false, "ended");
 });
 
-Deno.test("sessions: Secure behind an https proxy; a cleared API_TOKEN ends every session", () => {
+Deno.test("sessions: Secure behind an https proxy; a cleared API_TOKEN ends every session", async () => {
   let token: string | undefined = TOKEN;
   const sessions = createSessions({ apiToken: () => token, publicBaseUrl: "https://parley.example" });
   const proxied = new Request("http://localhost:4000/login", { headers: { "x-forwarded-proto": "https" } });
-  const cookie = sessions.start(proxied);
+  const cookie = await sessions.start(proxied);
   assert.match(cookie, /; Secure$/);
-  assert.doesNotMatch(sessions.start(new Request("http://localhost:4000/login")), /Secure/);
+  assert.doesNotMatch(await sessions.start(new Request("http://localhost:4000/login")), /Secure/);
   const post = withCookie(cookie, { method: "POST", headers: { origin: "https://parley.example" } });
-  assert.equal(sessions.authorize(post), undefined, "the public origin is this server's");
+  assert.equal(await sessions.authorize(post), undefined, "the public origin is this server's");
   const referer = withCookie(cookie, {
     method: "DELETE",
     headers: { referer: "http://localhost:4000/leads" },
   });
-  assert.equal(sessions.authorize(referer), undefined, "without Origin, a same-origin Referer will do");
+  assert.equal(await sessions.authorize(referer), undefined, "without Origin, a same-origin Referer will do");
   token = undefined;
-  assert.equal(sessions.authorize(withCookie(cookie))?.status, 503);
+  assert.equal((await sessions.authorize(withCookie(cookie)))?.status, 503);
 });

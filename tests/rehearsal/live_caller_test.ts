@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
 import { runOnce } from "../../src/rehearsal/runner.ts";
 import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { sessionOf, waitForHeard } from "../../testing/rehearsal_script.ts";
 import { fromBase64, toBase64, toneBytes } from "../../testing/fake_realtime.ts";

@@ -10,7 +10,7 @@ import { VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
 import { runOnce } from "../../src/rehearsal/runner.ts";
 import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
 import { readConnectTwiml } from "../../src/rehearsal/twiml_reader.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { bothSessions, callerSaid, sessionOf, waitForHeard } from "../../testing/rehearsal_script.ts";
 import { type FakeRealtimeSession, toneBytes } from "../../testing/fake_realtime.ts";

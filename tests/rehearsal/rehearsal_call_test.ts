@@ -11,7 +11,7 @@ import { runOnce } from "../../src/rehearsal/runner.ts";
 import { formatReport, summarize } from "../../src/rehearsal/report.ts";
 import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
 import type { LoadedScenario, Scenario } from "../../src/rehearsal/types.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { bothSessions, callerSaid, heardBytes, waitForHeard } from "../../testing/rehearsal_script.ts";
 import {

@@ -14,7 +14,7 @@ import {
   TEST_OPENAI_KEY,
   TEST_PUBLIC_BASE_URL,
 } from "../../testing/parley_harness.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const KEY = "sk-test-rehearse-0123456789";
@@ -184,7 +184,7 @@ Deno.test("deno task rehearse --url rehearses a running Parley, signing with its
     const out = new TextDecoder().decode(stdout);
     assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
     assert.match(out, new RegExp(`✔ hello \\(tester\\): 1/1 passed`));
-    const calls = store.listCalls();
+    const calls = await store.listCalls();
     assert.equal(calls.length, 1);
     assert.equal(calls[0]!.source, "rehearsal");
   } finally {

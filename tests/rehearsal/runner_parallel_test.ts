@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
 import { runRehearsals, type RunResult } from "../../src/rehearsal/runner.ts";
 import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { toneBytes } from "../../testing/fake_realtime.ts";
 import { within } from "../../testing/within.ts";

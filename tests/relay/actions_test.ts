@@ -10,7 +10,7 @@ import { decodeDtmf } from "../../testing/dtmf_decoder.ts";
 import { toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
 import {
   actionPersonaSource,
@@ -126,7 +126,7 @@ Deno.test("Realtime: end_call hangs up once the goodbye was heard; the action an
       await unsigned.body?.cancel();
       const unknown = await t.postTwilio(AFTER_STREAM, { CallSid: `CA${"0".repeat(32)}` });
       assert.match(await unknown.text(), /<Say>Tess is away\.<\/Say>/);
-      const record = store.getCall(callSid)!;
+      const record = (await store.getCall(callSid))!;
       assert.equal(record.afterStream, "hangup");
       assert.equal(record.endReason, "agent_hung_up");
       assert.deepEqual(record.toolCalls.map((c) => [c.name, c.status]), [["end_call", "ok"]]);

@@ -10,7 +10,7 @@ import { startTestParley } from "../../testing/parley_harness.ts";
 import { sendFrames } from "../../testing/send_frames.ts";
 import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
-import { openCallStore } from "../../src/store/call_store.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const LIVE_PERSONA = personaSource({
   model: "gpt-live-1.1",
@@ -98,7 +98,7 @@ Deno.test("a GPT-Live call greets, relays untouched, logs and records turns, cos
       await within(session.closed, "the GPT-Live socket closing");
       await within(t.waitForLog(/Call ended: CallSid=\S+ reason=caller_hung_up/), "the end");
 
-      const record = store.getCall(call.callSid)!;
+      const record = (await store.getCall(call.callSid))!;
       assert.equal(record.engine, "live");
       assert.equal(record.model, "gpt-live-1.1");
       assert.deepEqual(record.transcript.map((turn) => [turn.speaker, turn.text]), [

@@ -182,10 +182,15 @@ for (const engine of ENGINES) {
       await within(engine.greetingAsked(t, 0), "the greeting asked for");
       await within(engine.greet(t, 0, 500), "some greeting held");
       const line = await within(t.waitForLog(/Pre-warmed session for CallSid=/), "the expiry", 3_000);
-      assert.match(
-        line,
-        new RegExp(`CallSid=${callSid} not claimed within 0.3 s: closed \\(500 ms of greeting dropped\\)`),
-      );
+      // The greeting held so far is dropped: all 500 ms, or (on a loaded machine, where the fake's
+      // real-time pacing runs late) the part that had arrived when the 0.3 s ran out.
+      const dropped = new RegExp(
+        `CallSid=${callSid} not claimed within 0.3 s: closed \\((\\d+) ms of greeting dropped\\)`,
+      )
+        .exec(line);
+      assert.ok(dropped !== null, line);
+      const droppedMs = Number(dropped[1]);
+      assert.ok(droppedMs > 0 && droppedMs <= 500 && droppedMs % 20 === 0, line);
       await within(engine.sessions(t)[0]!.closed, "the upstream socket closing");
       const types = t.events.filter((e) => e.callSid === callSid).map((e) => e.type);
       assert.deepEqual(types, ["call.webhook"], "the pre-warm added nothing to the call's record");

@@ -13,8 +13,8 @@ import {
   type CallRecord,
   FLUSH_DELAY_MS,
   openCallStore,
-} from "../../src/store/call_store.ts";
-import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/schema.ts";
+} from "../../src/store/sqlite/call_store.ts";
+import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/sqlite/schema.ts";
 import {
   DEFAULT_PRICES,
   estimateCost,
@@ -163,6 +163,7 @@ const EXPECTED: CallRecord = {
   costUsd: RESP_1_USD + RESP_2_USD,
   afterStream: null,
   transferTarget: null,
+  instance: "local",
   statuses: [
     { at: 1_600, status: "ringing", detail: "" },
     { at: 2_000, status: "in-progress", detail: "answered by human" },
@@ -212,6 +213,7 @@ const EXPECTED: CallRecord = {
     },
   ],
   toolCalls: [],
+  eventSeq: 0,
 };
 
 /** Floats summed in a different order differ in the last bits: compare cost within a nano-dollar. */
@@ -240,7 +242,7 @@ Deno.test("call store records a scripted call exactly", async (t) => {
           (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
           SCHEMA_VERSION,
         );
-        assert.equal(SCHEMA_VERSION, 7);
+        assert.equal(SCHEMA_VERSION, 8);
         assert.equal(
           (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
           "wal",
@@ -250,21 +252,21 @@ Deno.test("call store records a scripted call exactly", async (t) => {
       }
     });
 
-    await t.step("merges every event of the call into one record", () => {
+    await t.step("merges every event of the call into one record", async () => {
       const store = openCallStore(path);
       try {
         for (const event of scriptedCall()) store.record(event);
-        assertRecord(store.getCall(SID), EXPECTED);
-        assert.equal(store.getCall("CA_unknown"), undefined);
+        assertRecord(await store.getCall(SID), EXPECTED);
+        assert.equal(await store.getCall("CA_unknown"), undefined);
       } finally {
         store.close();
       }
     });
 
-    await t.step("finds the record again after reopening the file", () => {
+    await t.step("finds the record again after reopening the file", async () => {
       const store = openCallStore(path);
       try {
-        assertRecord(store.getCall(SID), EXPECTED);
+        assertRecord(await store.getCall(SID), EXPECTED);
       } finally {
         store.close();
       }
@@ -295,7 +297,7 @@ Deno.test("call store writes listened events to the file within the flush delay,
       "Sure, for what time",
       "Bye.",
     ]);
-    const record = second.getCall(SID);
+    const record = await second.getCall(SID);
     assert.equal(record?.transcript.length, 4);
     assert.equal(record?.endedAt, null);
     assert.equal(record?.durationMs, null);
@@ -336,7 +338,11 @@ Deno.test("call store keeps what a call came through: phone unless its webhook s
       parameters: {},
     });
     assert.deepEqual(
-      ["CA_phone", "CA_soft", "CA_rehearsal", "CA_placed"].map((sid) => store.getCall(sid)?.source),
+      await Promise.all(
+        ["CA_phone", "CA_soft", "CA_rehearsal", "CA_placed"].map(async (sid) =>
+          (await store.getCall(sid))?.source
+        ),
+      ),
       ["phone", "softphone", "rehearsal", "phone"],
     );
   } finally {
@@ -384,26 +390,26 @@ Deno.test("call store lists calls newest first with persona and since filters", 
     });
     store.record({ type: "call.status", at: 201_000, callSid: "CA3", status: "busy", detail: "" });
 
-    await t.step("newest first", () => {
-      assert.deepEqual(store.listCalls().map((c) => c.callSid), ["CA3", "CA2", SID]);
+    await t.step("newest first", async () => {
+      assert.deepEqual((await store.listCalls()).map((c) => c.callSid), ["CA3", "CA2", SID]);
     });
-    await t.step("limit", () => {
-      assert.deepEqual(store.listCalls({ limit: 2 }).map((c) => c.callSid), ["CA3", "CA2"]);
+    await t.step("limit", async () => {
+      assert.deepEqual((await store.listCalls({ limit: 2 })).map((c) => c.callSid), ["CA3", "CA2"]);
     });
-    await t.step("persona", () => {
-      assert.deepEqual(store.listCalls({ persona: "alex" }).map((c) => c.callSid), ["CA3", "CA2"]);
-      assert.deepEqual(store.listCalls({ persona: "sam" }).map((c) => c.callSid), [SID]);
+    await t.step("persona", async () => {
+      assert.deepEqual((await store.listCalls({ persona: "alex" })).map((c) => c.callSid), ["CA3", "CA2"]);
+      assert.deepEqual((await store.listCalls({ persona: "sam" })).map((c) => c.callSid), [SID]);
     });
-    await t.step("since is inclusive", () => {
-      assert.deepEqual(store.listCalls({ since: 100_000 }).map((c) => c.callSid), ["CA3", "CA2"]);
+    await t.step("since is inclusive", async () => {
+      assert.deepEqual((await store.listCalls({ since: 100_000 })).map((c) => c.callSid), ["CA3", "CA2"]);
     });
-    await t.step("an unknown model costs null, not zero", () => {
-      const ca2 = store.listCalls({ persona: "alex" }).find((c) => c.callSid === "CA2");
+    await t.step("an unknown model costs null, not zero", async () => {
+      const ca2 = (await store.listCalls({ persona: "alex" })).find((c) => c.callSid === "CA2");
       assert.equal(ca2?.costUsd, null);
-      assert.equal(store.getCall("CA2")?.responses[0]?.costUsd, null);
+      assert.equal((await store.getCall("CA2"))?.responses[0]?.costUsd, null);
     });
-    await t.step("a call that never started has no duration and costs zero", () => {
-      const ca3 = store.getCall("CA3");
+    await t.step("a call that never started has no duration and costs zero", async () => {
+      const ca3 = await store.getCall("CA3");
       assert.equal(ca3?.status, "busy");
       assert.equal(ca3?.direction, "outbound-api");
       assert.equal(ca3?.durationMs, null);
@@ -598,7 +604,7 @@ Deno.test("call store upgrades a version-1 database: old calls keep their data, 
     db.close();
     const store = openCallStore(path);
     try {
-      const record = store.getCall("CA00000000000000000000000000000001")!;
+      const record = (await store.getCall("CA00000000000000000000000000000001"))!;
       assert.equal(record.persona, "alex");
       assert.equal(record.engine, null);
       assert.equal(record.minutes, 0);

@@ -10,7 +10,7 @@ import { DatabaseSync } from "node:sqlite";
 import { toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
-import { BUSY_TIMEOUT_MS, openCallStore } from "../../src/store/call_store.ts";
+import { BUSY_TIMEOUT_MS, openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 
@@ -106,7 +106,7 @@ Deno.test("a write lock held on parley.db by another process neither stalls nor 
 
     locker.exec("COMMIT");
     await within(report.waitFor(/writes again/), "events written after the lock is released");
-    const record = store.getCall(callSid)!;
+    const record = (await store.getCall(callSid))!;
     assert.equal(record.endReason, "caller_hung_up");
     assert.deepEqual(record.transcript.map((l) => l.text), ["Hi", "Hello"]);
     assert.deepEqual(store.health(), { pendingEvents: 0, droppedEvents: 0, failing: false });
@@ -182,8 +182,8 @@ Deno.test({
 
       await Deno.remove(`${dataDir}/filler`);
       await within(report.waitFor(/writes again/), "events written once space is freed");
-      assert.equal(store.getCall(callSid)!.transcript.length, 202);
-      assert.equal(store.getCall(second.callSid)!.endReason, "caller_hung_up");
+      assert.equal((await store.getCall(callSid))!.transcript.length, 202);
+      assert.equal((await store.getCall(second.callSid))!.endReason, "caller_hung_up");
     } finally {
       await t.close();
       store.close();
@@ -211,7 +211,10 @@ Deno.test("the store's queue is bounded: the oldest events are dropped and count
     assert.deepEqual(store.health(), { pendingEvents: 100, droppedEvents: 50, failing: true });
     locker.exec("COMMIT");
     assert.match(await report.waitFor(/writes again/), /100 event\(s\) written, 50 dropped/);
-    assert.deepEqual(store.getCall("CA1")!.transcript.map((l) => l.text).slice(0, 2), ["line 50", "line 51"]);
+    assert.deepEqual((await store.getCall("CA1"))!.transcript.map((l) => l.text).slice(0, 2), [
+      "line 50",
+      "line 51",
+    ]);
   } finally {
     locker.close();
     store.close();
@@ -240,7 +243,7 @@ Deno.test("absurd token counts are stored as an unpriced response, not a failed 
       usage,
     });
     store.listener({ type: "call.ended", at: 2, callSid: "CA2", reason: "caller_hung_up", detail: "" });
-    const record = store.getCall("CA2")!;
+    const record = (await store.getCall("CA2"))!;
     assert.equal(record.responses.length, 1);
     assert.equal(record.responses[0]!.costUsd, null);
     assert.equal(record.costUsd, null, "unknown is not free");
@@ -284,10 +287,13 @@ Deno.test("a crashed run's record ends at its last heartbeat: a quiet 1.8 s call
     await within(beaten, "a heartbeat at 2.8 s");
     const next = openCallStore(`${dataDir}/parley.db`);
     try {
-      assert.deepEqual(next.closeAbandonedRecords("server_crashed", "the server stopped during the call"), [
-        "CA_QUIET",
-      ]);
-      const record = next.getCall("CA_QUIET")!;
+      assert.deepEqual(
+        await next.closeAbandonedRecords("server_crashed", "the server stopped during the call"),
+        [
+          "CA_QUIET",
+        ],
+      );
+      const record = (await next.getCall("CA_QUIET"))!;
       assert.equal(record.endReason, "server_crashed");
       assert.equal(record.endedAt, 2_800);
       assert.equal(record.durationMs, 1_800);
@@ -334,15 +340,18 @@ Deno.test("records a crashed run left open are closed as server_crashed at their
 
     const next = openCallStore(`${dataDir}/parley.db`);
     try {
-      assert.deepEqual(next.closeAbandonedRecords("server_crashed", "the server stopped during the call"), [
-        "CA_OPEN",
-      ]);
-      const record = next.getCall("CA_OPEN")!;
+      assert.deepEqual(
+        await next.closeAbandonedRecords("server_crashed", "the server stopped during the call"),
+        [
+          "CA_OPEN",
+        ],
+      );
+      const record = (await next.getCall("CA_OPEN"))!;
       assert.equal(record.endReason, "server_crashed");
       assert.equal(record.endedAt, 5_000);
       assert.equal(record.durationMs, 4_000);
-      assert.equal(next.getCall("CA_DONE")!.endReason, "caller_hung_up");
-      assert.deepEqual(next.closeAbandonedRecords("server_crashed", ""), []);
+      assert.equal((await next.getCall("CA_DONE"))!.endReason, "caller_hung_up");
+      assert.deepEqual(await next.closeAbandonedRecords("server_crashed", ""), []);
     } finally {
       next.close();
       crashed.close();

@@ -8,55 +8,62 @@ import { createStreamTokens, isCallSid, STREAM_TOKEN_TTL_MS } from "../../src/tw
 
 const SID = "CA0123456789abcdef0123456789abcdef";
 
-Deno.test("a stream token is claimed once, for the CallSid it was issued for", () => {
+Deno.test("a stream token is claimed once, for the CallSid it was issued for", async () => {
   const tokens = createStreamTokens({ secret: "auth-token-0123456789" });
   const token = tokens.issue(SID);
   assert.equal(tokens.outstanding(), 1);
-  assert.deepEqual(tokens.claim(token), { ok: true, callSid: SID });
+  assert.deepEqual(await tokens.claim(token), { ok: true, callSid: SID });
   assert.equal(tokens.outstanding(), 0);
-  assert.deepEqual(tokens.claim(token), { ok: false, reason: "replayed" });
+  assert.deepEqual(await tokens.claim(token), { ok: false, reason: "replayed" });
 });
 
-Deno.test("another instance with the same secret accepts the token; another secret does not", () => {
+Deno.test("another instance with the same secret accepts the token; another secret does not", async () => {
   const token = createStreamTokens({ secret: "auth-token-0123456789" }).issue(SID);
-  assert.deepEqual(createStreamTokens({ secret: "auth-token-0123456789" }).claim(token), {
+  assert.deepEqual(await createStreamTokens({ secret: "auth-token-0123456789" }).claim(token), {
     ok: true,
     callSid: SID,
   });
-  assert.deepEqual(createStreamTokens({ secret: "another-token-98765" }).claim(token), {
+  assert.deepEqual(await createStreamTokens({ secret: "another-token-98765" }).claim(token), {
     ok: false,
     reason: "forged",
   });
-  assert.deepEqual(createStreamTokens({ secret: undefined }).claim(token), { ok: false, reason: "forged" });
+  assert.deepEqual(await createStreamTokens({ secret: undefined }).claim(token), {
+    ok: false,
+    reason: "forged",
+  });
 });
 
-Deno.test("a stream token expires, and its used entry is pruned after expiry", () => {
+Deno.test("a stream token expires, and its used entry is pruned after expiry", async () => {
   let now = 1_000_000;
   const tokens = createStreamTokens({ secret: "auth-token-0123456789", now: () => now });
   const late = tokens.issue(SID);
   const used = tokens.issue(SID);
-  assert.equal(tokens.claim(used).ok, true);
+  assert.equal((await tokens.claim(used)).ok, true);
   now += STREAM_TOKEN_TTL_MS + 1;
-  assert.deepEqual(tokens.claim(late), { ok: false, reason: "expired" });
-  assert.deepEqual(tokens.claim(used), { ok: false, reason: "expired" });
+  assert.deepEqual(await tokens.claim(late), { ok: false, reason: "expired" });
+  assert.deepEqual(await tokens.claim(used), { ok: false, reason: "expired" });
   assert.equal(tokens.outstanding(), 0, "unclaimed tokens stop counting once expired");
 });
 
-Deno.test("tampered stream tokens are refused with the reason", () => {
+Deno.test("tampered stream tokens are refused with the reason", async () => {
   const tokens = createStreamTokens({ secret: "auth-token-0123456789" });
   const token = tokens.issue(SID);
   const [, expiry, mac] = token.split(".");
   const otherSid = "CAffffffffffffffffffffffffffffffff";
-  assert.deepEqual(tokens.claim(`${otherSid}.${expiry}.${mac}`), { ok: false, reason: "forged" });
-  assert.deepEqual(tokens.claim(`${SID}.${(parseInt(expiry!, 36) + 60_000).toString(36)}.${mac}`), {
+  assert.deepEqual(await tokens.claim(`${otherSid}.${expiry}.${mac}`), { ok: false, reason: "forged" });
+  assert.deepEqual(await tokens.claim(`${SID}.${(parseInt(expiry!, 36) + 60_000).toString(36)}.${mac}`), {
     ok: false,
     reason: "forged",
   });
-  assert.deepEqual(tokens.claim(undefined), { ok: false, reason: "missing" });
+  assert.deepEqual(await tokens.claim(undefined), { ok: false, reason: "missing" });
   for (const bad of ["x", `${SID}.${expiry}`, `CA1.${expiry}.${mac}`, `${SID}.-1.${mac}`, "a.b.c.d"]) {
-    assert.deepEqual(tokens.claim(bad), { ok: false, reason: "malformed" }, bad);
+    assert.deepEqual(await tokens.claim(bad), { ok: false, reason: "malformed" }, bad);
   }
-  assert.deepEqual(tokens.claim(token), { ok: true, callSid: SID }, "tampering did not use the real one up");
+  assert.deepEqual(
+    await tokens.claim(token),
+    { ok: true, callSid: SID },
+    "tampering did not use the real one up",
+  );
 });
 
 Deno.test("isCallSid accepts CA followed by 32 hex digits only", () => {

@@ -51,11 +51,13 @@ export async function applyGuard(
     case "twilio":
       return await checkTwilio(request, bodyLimit, options.twilio, options.log);
     case "bearerOrSession":
-      return options.sessions.authorize(request) ?? NO_FORM;
+      return (await options.sessions.authorize(request)) ?? NO_FORM;
     case "sessionSameOrigin": {
       // A WebSocket handshake is never blocked by the browser's same-origin policy: Origin is checked here.
       const { pathname } = new URL(request.url);
-      if (!options.sessions.has(request)) return jsonError(401, `Sign in first: ${pathname} needs a session`);
+      if (!(await options.sessions.has(request))) {
+        return jsonError(401, `Sign in first: ${pathname} needs a session`);
+      }
       if (!options.sessions.sameOrigin(request)) {
         return jsonError(403, `Cross-origin request to ${pathname} refused: its Origin is not this server's`);
       }
@@ -67,7 +69,7 @@ export async function applyGuard(
       }
       return NO_FORM;
     case "signedInPage": {
-      if (options.sessions.has(request)) return NO_FORM;
+      if (await options.sessions.has(request)) return NO_FORM;
       const { pathname, search } = new URL(request.url);
       return new Response(null, {
         status: 303,

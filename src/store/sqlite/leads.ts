@@ -10,73 +10,12 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
 import { BUSY_TIMEOUT_MS } from "./call_store.ts";
 import { migrate } from "./schema.ts";
+import type { Lead, LeadInput } from "../lead.ts";
+import type { Leads } from "../ports.ts";
 
-/** What a lead is made of, as the API takes it. */
-export interface LeadInput {
-  name: string;
-  /** E.164. */
-  phone: string;
-  company: string;
-  notes: string;
-  /** Free fields; they become call parameters. */
-  fields: Record<string, string>;
-}
-
-/** A stored lead. */
-export interface Lead extends LeadInput {
-  id: number;
-  createdAt: number;
-  updatedAt: number;
-}
-
-/** One call of a lead, as listed under it. */
-export interface LeadCall {
-  callSid: string;
-  createdAt: number;
-  persona: string | null;
-  direction: string | null;
-  status: string | null;
-  endReason: string | null;
-}
-
-/** Where a page of leads starts: after this lead in the list's order (name, then id). */
-export interface LeadCursor {
-  name: string;
-  id: number;
-}
-
-/** A change to one existing lead, as an import with `onDuplicate=update` makes it. */
-export interface LeadUpdate {
-  id: number;
-  changes: Partial<LeadInput>;
-}
-
-/** The leads table. */
-export interface LeadStore {
-  /** Every lead, by name then id. */
-  list(): Lead[];
-  /** At most `limit` leads after `after` (or from the start), by name (case-insensitive) then id. */
-  page(limit: number, after?: LeadCursor): Lead[];
-  /** How many leads there are. */
-  count(): number;
-  /** The oldest lead with this phone number (E.164), if any. */
-  findByPhone(phone: string): Lead | undefined;
-  /** Adds `creates` and applies `updates` in one transaction; returns the leads as stored. */
-  importBatch(
-    creates: readonly LeadInput[],
-    updates: readonly LeadUpdate[],
-  ): { created: Lead[]; updated: Lead[] };
-  get(id: number): Lead | undefined;
-  /** Adds leads in one transaction; returns them with their ids. */
-  create(leads: readonly LeadInput[]): Lead[];
-  /** Replaces the given fields; undefined for an unknown id. */
-  update(id: number, changes: Partial<LeadInput>): Lead | undefined;
-  /** True when a lead was deleted. */
-  delete(id: number): boolean;
-  /** Calls to or from `phone`, newest first (at most 100). */
-  callsOf(phone: string): LeadCall[];
-  close(): void;
-}
+export type { Lead, LeadCall, LeadCursor, LeadInput, LeadUpdate } from "../lead.ts";
+/** The leads table (the {@linkcode Leads} port). */
+export type LeadStore = Leads;
 
 /** Options for {@linkcode openLeadStore}. */
 export interface LeadStoreOptions {
@@ -128,11 +67,11 @@ export function openLeadStore(path: string, options: LeadStoreOptions = {}): Lea
     return true;
   };
 
-  const store: LeadStore = {
+  const sync: Synchronous<Leads> = {
     list: () => sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id").all().map(toLead),
     get,
     create(leads) {
-      return store.importBatch(leads, []).created;
+      return sync.importBatch(leads, []).created;
     },
     importBatch(creates, updates) {
       const ids: number[] = [];
@@ -191,7 +130,34 @@ export function openLeadStore(path: string, options: LeadStoreOptions = {}): Lea
       if (db.isOpen) db.close();
     },
   };
-  return store;
+  // The port is async (a networked adapter needs it); SQLite answers at once.
+  return {
+    list: () => attempt(() => sync.list()),
+    page: (limit, after) => attempt(() => sync.page(limit, after)),
+    count: () => attempt(() => sync.count()),
+    findByPhone: (phone) => attempt(() => sync.findByPhone(phone)),
+    importBatch: (creates, updates) => attempt(() => sync.importBatch(creates, updates)),
+    get: (id) => attempt(() => sync.get(id)),
+    create: (leads) => attempt(() => sync.create(leads)),
+    update: (id, changes) => attempt(() => sync.update(id, changes)),
+    delete: (id) => attempt(() => sync.delete(id)),
+    callsOf: (phone) => attempt(() => sync.callsOf(phone)),
+    close: () => sync.close(),
+  };
+}
+
+/** The same methods, answering at once instead of with a promise. */
+type Synchronous<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : T[K];
+};
+
+/** Runs `body` now; its throw becomes the promise's rejection. */
+function attempt<T>(body: () => T): Promise<T> {
+  try {
+    return Promise.resolve(body());
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 function toLead(row: Record<string, unknown>): Lead {

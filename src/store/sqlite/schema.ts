@@ -149,7 +149,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE calls ADD COLUMN alive_at INTEGER;
   `,
-  // 7: what the call came through: 'phone', 'softphone' or 'rehearsal'.
+  // 7: the instance (INSTANCE_ID) that runs each call, and the position of the last event applied
+  // (a live feed resumes after it). Records from before stay unnamed (NULL).
+  `
+  ALTER TABLE calls ADD COLUMN instance TEXT;
+  ALTER TABLE calls ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX calls_open_instance ON calls (instance) WHERE ended_at IS NULL;
+  `,
+  // 8: what the call came through: 'phone', 'softphone' or 'rehearsal'.
   `
   ALTER TABLE calls ADD COLUMN source TEXT NOT NULL DEFAULT 'phone';
   `,

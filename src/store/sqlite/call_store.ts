@@ -27,11 +27,20 @@ import type {
   CallStatus,
   EndReason,
   ToolCallStatus,
-  ToolCallSummary,
   Usage,
-} from "../calls/call_events.ts";
+} from "../../calls/call_events.ts";
+import type {
+  CallRecord,
+  CallSummary,
+  LatencySummary,
+  ListCallsOptions,
+  StoreHealth,
+  TurnLatency,
+} from "../call_record.ts";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../call_record.ts";
+import type { AfterStreamDecision, AfterStreamDecisions, CallRecords } from "../ports.ts";
 import { migrate } from "./schema.ts";
-import { engineForModel, type EngineId } from "../engines/voices.ts";
+import { engineForModel, type EngineId } from "../../engines/voices.ts";
 import {
   DEFAULT_PRICES,
   estimateCost,
@@ -39,176 +48,15 @@ import {
   impossibleTokenCounts,
   MAX_PLAUSIBLE_TOKENS,
   type PriceTable,
-} from "../engines/prices.ts";
+} from "../../engines/prices.ts";
 import { WriteQueue } from "./write_queue.ts";
-import { CallHeartbeat } from "./heartbeat.ts";
+import { CallHeartbeat } from "../heartbeat.ts";
 
-/** A heartbeat in the write queue: these running calls were alive at `at`. */
-interface Heartbeat {
-  type: "heartbeat";
-  callSids: readonly string[];
-  at: number;
-}
+export type * from "../call_record.ts";
+export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../call_record.ts";
 
-/** One line of the conversation. */
-export interface TranscriptLine {
-  at: number;
-  speaker: "caller" | "agent";
-  text: string;
-  /** Agent lines only: the caller cut in after this many ms of the answer. */
-  interruptedAtMs: number | null;
-}
-
-/** Latency of one agent turn, measured from the end of the caller's speech. */
-export interface TurnLatency {
-  at: number;
-  firstAudioSentMs: number;
-  firstAudioHeardMs: number | null;
-}
-
-/** The caller talking over the agent. */
-export interface InterruptionRecord {
-  at: number;
-  itemId: string;
-  audioEndMs: number;
-  clearLatencyMs: number;
-}
-
-/** One status callback from Twilio. */
-export interface StatusChange {
-  at: number;
-  status: CallStatus;
-  detail: string;
-}
-
-/** Usage of one response, priced when recorded. */
-export interface ResponseUsage {
-  at: number;
-  model: string;
-  responseId: string;
-  usage: Usage;
-  /** USD, or null for a model without a price. */
-  costUsd: number | null;
-}
-
-/** Per-call latency percentiles (heard, falling back to sent; see the module doc). */
-export interface LatencySummary {
-  turns: number;
-  p50Ms: number;
-  p95Ms: number;
-}
-
-/** The call's summary: what `/api/calls` lists. Times are epoch milliseconds. */
-export interface CallSummary {
-  callSid: string;
-  streamSid: string | null;
-  persona: string | null;
-  model: string | null;
-  /** The engine that served the call (`realtime` or `live`). */
-  engine: EngineId | null;
-  direction: string | null;
-  /** What the call came through: `phone`, `softphone` or `rehearsal`. */
-  source: CallSource;
-  from: string | null;
-  to: string | null;
-  parameters: Record<string, string>;
-  /** Latest Twilio status. */
-  status: CallStatus | null;
-  /** The first event seen for the call. */
-  createdAt: number;
-  startedAt: number | null;
-  upstreamConnectMs: number | null;
-  sessionConfiguredAt: number | null;
-  endedAt: number | null;
-  durationMs: number | null;
-  endReason: EndReason | null;
-  endDetail: string | null;
-  /** Token sums over all responses. */
-  usage: Usage & { responses: number };
-  /** Session minutes billed (engines billed by the minute; 0 otherwise). */
-  minutes: number;
-  /** The most agent audio left unplayed at Twilio when the model stopped speaking, ms (GPT-Live). */
-  maxUnplayedMs: number | null;
-  /** Upstream sessions replaced mid-call (drop, stall, rollover). */
-  reconnects: number;
-  /** The longest time without an upstream during a reconnect, ms. */
-  maxReconnectGapMs: number | null;
-  /** Caller frames not sent upstream, by reason; null when none were dropped. */
-  callerFramesDropped: CallerAudioDrops | null;
-  costUsd: number | null;
-  /** What Twilio was told to do after the stream (`hangup`, `dial`, `fallback`), once decided. */
-  afterStream: AfterStreamAction | null;
-  /** The number a `transferred` call was dialled to. */
-  transferTarget: string | null;
-}
-
-/** The whole record: the summary plus everything that happened, in order. */
-export interface CallRecord extends CallSummary {
-  statuses: StatusChange[];
-  transcript: TranscriptLine[];
-  turns: TurnLatency[];
-  latency: LatencySummary | null;
-  interruptions: InterruptionRecord[];
-  responses: ResponseUsage[];
-  /** The model's tool calls, in order. */
-  toolCalls: ToolCallRecord[];
-}
-
-/** One tool call: arguments truncated to 200 characters, the output's size and the time taken. */
-export interface ToolCallRecord extends ToolCallSummary {
-  at: number;
-}
-
-/** Filters for {@linkcode CallStore.listCalls}. */
-export interface ListCallsOptions {
-  /** At most this many calls (capped at {@linkcode MAX_LIST_LIMIT}). @default 50 */
-  limit?: number;
-  /** Only calls of this persona. */
-  persona?: string;
-  /** Only calls first seen at or after this epoch ms. */
-  since?: number;
-}
-
-/** Default page size of {@linkcode CallStore.listCalls}. */
-export const DEFAULT_LIST_LIMIT = 50;
-/** Largest page {@linkcode CallStore.listCalls} returns. */
-export const MAX_LIST_LIMIT = 500;
-
-/** The call database. */
-export interface CallStore {
-  /**
-   * For `hub.subscribe`: queues the event and writes the queue within 20 ms in one transaction, so
-   * the audio path never waits on SQLite. Never throws (failures are logged). Reads flush first.
-   */
-  readonly listener: CallEventListener;
-  /** Writes one event. Throws on a database failure. */
-  record(event: CallEvent): void;
-  /** Calls, newest first (by `createdAt`). */
-  listCalls(options?: ListCallsOptions): CallSummary[];
-  /** The full record, or undefined for an unknown CallSid. */
-  getCall(callSid: string): CallRecord | undefined;
-  /** True when the call's record is open (no end yet) and Parley placed or answered it. */
-  isOpenCall(callSid: string): boolean;
-  /** How the writes are going, for `/metrics`. */
-  health(): StoreHealth;
-  /**
-   * Ends every record a previous run left open (a crash or SIGKILL) with `reason`, at the time of
-   * its last event or heartbeat, whichever is later, and returns their CallSids. Call it once at startup, before any call.
-   */
-  closeAbandonedRecords(reason: EndReason, detail: string): string[];
-  /** Closes the database; later events are dropped with a logged error. */
-  close(): void;
-}
-
-/** The store's write queue, as `/metrics` shows it. */
-export interface StoreHealth {
-  /** Events waiting to be written (only non-zero for a moment, or while writes fail). */
-  pendingEvents: number;
-  /** Events dropped since start because the queue was full while writes failed. */
-  droppedEvents: number;
-  /** True while writes are failing. */
-  failing: boolean;
-}
+/** The call database: the {@linkcode CallRecords} port, and the after-stream decisions it keeps. */
+export type CallStore = CallRecords & AfterStreamDecisions;
 
 /** Options for {@linkcode openCallStore}. */
 export interface CallStoreOptions {
@@ -220,6 +68,8 @@ export interface CallStoreOptions {
   maxPendingEvents?: number;
   /** First retry after a failed write, ms (doubles up to 5 s). @default 100 */
   firstRetryMs?: number;
+  /** This process's `INSTANCE_ID`, written on the calls it runs. @default "local" */
+  instance?: string;
   /** How often a running call's record is stamped alive, ms. @default HEARTBEAT_MS */
   heartbeatMs?: number;
   /** Wall clock of the heartbeat, epoch ms. @default Date.now */
@@ -285,6 +135,19 @@ export function summarizeLatency(turns: readonly TurnLatency[]): LatencySummary 
 
 type Row = Record<string, unknown>;
 
+/** An event waiting to be written, with its position on the bus (undefined when it has none). */
+interface QueuedEvent {
+  event: CallEvent;
+  seq: number | undefined;
+}
+
+/** A heartbeat in the write queue: these running calls were alive at `at`. */
+interface Heartbeat {
+  type: "heartbeat";
+  callSids: readonly string[];
+  at: number;
+}
+
 /** How long events from `listener` wait to be written together, ms. */
 export const FLUSH_DELAY_MS = 20;
 
@@ -306,15 +169,17 @@ class SqliteCallStore implements CallStore {
   #prices: PriceTable;
   #statements = new Map<string, StatementSync>();
   #onError: (message: string) => void;
-  #queue: WriteQueue<CallEvent | Heartbeat>;
+  #queue: WriteQueue<QueuedEvent | Heartbeat>;
   #heartbeat: CallHeartbeat;
+  #instance: string;
 
   constructor(db: DatabaseSync, path: string, options: CallStoreOptions) {
     this.#db = db;
     this.#prices = options.prices ?? DEFAULT_PRICES;
     this.#onError = options.onError ?? ((message: string) => console.error(message));
+    this.#instance = options.instance ?? "local";
     const where = `DATA_DIR "${dirname(path)}" (${path})`;
-    this.#queue = new WriteQueue<CallEvent | Heartbeat>({
+    this.#queue = new WriteQueue<QueuedEvent | Heartbeat>({
       write: (batch) => this.#writeBatch(batch),
       flushDelayMs: FLUSH_DELAY_MS,
       ...(options.maxPendingEvents === undefined ? {} : { maxPending: options.maxPendingEvents }),
@@ -334,7 +199,7 @@ class SqliteCallStore implements CallStore {
     });
     // Events are queued and written together a moment later, in one transaction: the relay's hot
     // path never waits on SQLite, and a crash loses at most the last FLUSH_DELAY_MS of events.
-    this.listener = (event) => {
+    this.listener = (event, seq) => {
       if (!this.#db.isOpen) {
         this.#onError(
           `[Realtime] Call store could not record ${event.type} for CallSid=${event.callSid}: it is closed`,
@@ -342,7 +207,7 @@ class SqliteCallStore implements CallStore {
         return;
       }
       this.#heartbeat.saw(event);
-      this.#queue.push(event);
+      this.#queue.push({ event, seq });
     };
     // Through the queue like any event: a failing disk keeps it in memory with the rest.
     this.#heartbeat = new CallHeartbeat({
@@ -357,21 +222,22 @@ class SqliteCallStore implements CallStore {
   }
 
   /** Writes queued events in one transaction; a bad event is reported and skipped, a failing database throws. */
-  #writeBatch(events: readonly (CallEvent | Heartbeat)[]): void {
+  #writeBatch(events: readonly (QueuedEvent | Heartbeat)[]): void {
     this.#transaction(() => {
-      for (const event of events) {
-        if (event.type === "heartbeat") {
-          for (const callSid of event.callSids) {
+      for (const queued of events) {
+        if ("type" in queued) {
+          for (const callSid of queued.callSids) {
             this.#run(
               "UPDATE calls SET alive_at = ? WHERE call_sid = ? AND ended_at IS NULL",
-              event.at,
+              queued.at,
               callSid,
             );
           }
           continue;
         }
+        const { event, seq } = queued;
         try {
-          this.#apply(event);
+          this.#apply(event, seq);
         } catch (error) {
           if (isPassingFailure(error)) throw error;
           this.#onError(
@@ -397,7 +263,8 @@ class SqliteCallStore implements CallStore {
     };
   }
 
-  closeAbandonedRecords(reason: EndReason, detail: string): string[] {
+  // deno-lint-ignore require-await
+  async closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]> {
     this.#flush();
     const lastEvent = (table: string) => `(SELECT MAX(at) FROM ${table} t WHERE t.call_sid = calls.call_sid)`;
     const rows = this.#db.prepare(
@@ -406,25 +273,42 @@ class SqliteCallStore implements CallStore {
          COALESCE(${lastEvent("call_statuses")}, 0), COALESCE(${lastEvent("transcript")}, 0),
          COALESCE(${lastEvent("turn_latencies")}, 0), COALESCE(${lastEvent("interruptions")}, 0),
          COALESCE(${lastEvent("usage")}, 0), COALESCE(alive_at, 0))
-       WHERE ended_at IS NULL RETURNING call_sid`,
-    ).all(reason, detail) as Row[];
+       WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL) RETURNING call_sid`,
+    ).all(reason, detail, this.#instance) as Row[];
     return rows.map((row) => String(row.call_sid));
   }
 
-  record(event: CallEvent): void {
+  // deno-lint-ignore require-await
+  async record(event: CallEvent, seq?: number): Promise<void> {
     this.#flush();
     this.#heartbeat.saw(event);
-    this.#transaction(() => this.#apply(event));
+    this.#transaction(() => this.#apply(event, seq));
   }
 
-  #apply(event: CallEvent): void {
+  // deno-lint-ignore require-await
+  async afterStreamDecision(callSid: string): Promise<AfterStreamDecision | undefined> {
+    this.#flush();
+    const row = this.#statement("SELECT after_stream, transfer_target FROM calls WHERE call_sid = ?")
+      .get(callSid) as Row | undefined;
+    if (row?.after_stream == null) return undefined;
+    return {
+      action: String(row.after_stream) as AfterStreamAction,
+      target: strOrNull(row.transfer_target) ?? undefined,
+    };
+  }
+
+  #apply(event: CallEvent, seq: number | undefined): void {
     const at = Math.round(event.at);
     {
+      // The first instance to see a call names it; the one that runs its stream takes it (call.started).
       this.#run(
-        `INSERT INTO calls (call_sid, created_at) VALUES (?, ?)
-         ON CONFLICT (call_sid) DO UPDATE SET created_at = MIN(created_at, excluded.created_at)`,
+        `INSERT INTO calls (call_sid, created_at, instance, event_seq) VALUES (?, ?, ?, ?)
+         ON CONFLICT (call_sid) DO UPDATE SET created_at = MIN(created_at, excluded.created_at),
+         event_seq = MAX(event_seq, excluded.event_seq)`,
         event.callSid,
         at,
+        this.#instance,
+        seq ?? 0,
       );
       switch (event.type) {
         case "call.placed":
@@ -466,12 +350,13 @@ class SqliteCallStore implements CallStore {
           this.#mergeParameters(event.callSid, event.parameters);
           this.#run(
             `UPDATE calls SET stream_sid = ?, persona = ?, model = ?, engine = ?,
-             started_at = COALESCE(started_at, ?) WHERE call_sid = ?`,
+             started_at = COALESCE(started_at, ?), instance = ? WHERE call_sid = ?`,
             event.streamSid,
             event.persona,
             event.model,
             event.engine ?? engineForModel(event.model),
             at,
+            this.#instance,
             event.callSid,
           );
           break;
@@ -636,7 +521,8 @@ class SqliteCallStore implements CallStore {
     }
   }
 
-  listCalls(options: ListCallsOptions = {}): CallSummary[] {
+  // deno-lint-ignore require-await
+  async listCalls(options: ListCallsOptions = {}): Promise<CallSummary[]> {
     this.#flush();
     const limit = Math.min(Math.max(1, Math.trunc(options.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
     const where: string[] = [];
@@ -654,7 +540,8 @@ class SqliteCallStore implements CallStore {
     return this.#statement(sql).all(...values, limit).map((row) => toSummary(row as Row));
   }
 
-  isOpenCall(callSid: string): boolean {
+  // deno-lint-ignore require-await
+  async isOpenCall(callSid: string): Promise<boolean> {
     this.#flush();
     // A direction is set only by Parley's own events: the placed call, or the voice webhook it answered.
     return this.#statement(
@@ -662,7 +549,8 @@ class SqliteCallStore implements CallStore {
     ).get(callSid) !== undefined;
   }
 
-  getCall(callSid: string): CallRecord | undefined {
+  // deno-lint-ignore require-await
+  async getCall(callSid: string): Promise<CallRecord | undefined> {
     this.#flush();
     const row = this.#statement("SELECT * FROM calls WHERE call_sid = ?").get(callSid) as Row | undefined;
     if (row === undefined) return undefined;
@@ -710,6 +598,7 @@ class SqliteCallStore implements CallStore {
         resultBytes: num(r.result_bytes),
         durationMs: num(r.duration_ms),
       })),
+      eventSeq: num(row.event_seq),
     };
   }
 
@@ -790,6 +679,7 @@ function toSummary(row: Row): CallSummary {
     costUsd: num(row.unpriced_responses) > 0 ? null : num(row.cost_usd),
     afterStream: strOrNull(row.after_stream) as AfterStreamAction | null,
     transferTarget: strOrNull(row.transfer_target),
+    instance: strOrNull(row.instance),
   };
 }
 

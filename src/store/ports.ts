@@ -1,0 +1,130 @@
+/**
+ * The storage ports: what Parley keeps, as async interfaces, so that one adapter or another (SQLite in
+ * `DATA_DIR` today, Postgres next) plugs in behind them. Every read and write returns a promise; nothing
+ * on the audio path awaits one (events reach the store through {@linkcode CallRecords.listener}, which
+ * queues). One contract suite (`tests/store/_contract.ts`) runs against every adapter.
+ *
+ * @module
+ */
+
+import type { AfterStreamAction, CallEvent, CallEventListener, EndReason } from "../calls/call_events.ts";
+import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth } from "./call_record.ts";
+import type { Lead, LeadCall, LeadCursor, LeadInput, LeadUpdate } from "./lead.ts";
+import type { SignInSessions } from "../http/session.ts";
+import type { UsedStreamTokens } from "../twilio/stream_token.ts";
+
+// Declared beside the code that uses them (so http/ and twilio/ need nothing from store/), and part
+// of the storage ports all the same.
+export type { SignInSessions, UsedStreamTokens };
+
+/**
+ * Call records. A record is built from the call's events, merged by CallSid whatever order they come
+ * in; it names the instance that runs the call (`instance`) and the last event position it holds
+ * (`eventSeq`, see {@linkcode EventBus}).
+ */
+export interface CallRecords {
+  /**
+   * For the bus: queues the event (with its per-call position `seq`) and writes it a moment later, so
+   * the audio path never waits on storage. Never throws (failures are reported). Reads see every
+   * event queued before them.
+   */
+  readonly listener: CallEventListener;
+  /** Writes one event now. Rejects on a storage failure. */
+  record(event: CallEvent, seq?: number): Promise<void>;
+  /** Calls, newest first (by `createdAt`). */
+  listCalls(options?: ListCallsOptions): Promise<CallSummary[]>;
+  /** The full record, or undefined for an unknown CallSid. */
+  getCall(callSid: string): Promise<CallRecord | undefined>;
+  /** True when the call's record is open (no end yet) and Parley placed or answered it. */
+  isOpenCall(callSid: string): Promise<boolean>;
+  /** How the queued writes are going, for `/metrics` (local to this process, so synchronous). */
+  health(): StoreHealth;
+  /**
+   * Ends every open record of this store's instance (and records from before instances were named)
+   * that a previous run left open (a crash or SIGKILL) with `reason`, at the time of its last event
+   * or heartbeat (whichever is later), and returns their CallSids. Calls of other instances are left alone. Call it once at startup.
+   */
+  closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]>;
+  /** Closes the records; later events are dropped with a reported error. */
+  close(): void;
+}
+
+/** The leads the calling page calls. A lead's calls are the calls to or from its phone number. */
+export interface Leads {
+  /** Every lead, by name then id. */
+  list(): Promise<Lead[]>;
+  /** At most `limit` leads after `after` (or from the start), by name (case-insensitive) then id. */
+  page(limit: number, after?: LeadCursor): Promise<Lead[]>;
+  /** How many leads there are. */
+  count(): Promise<number>;
+  /** The oldest lead with this phone number (E.164), if any. */
+  findByPhone(phone: string): Promise<Lead | undefined>;
+  /** Adds `creates` and applies `updates` in one transaction; resolves to the leads as stored. */
+  importBatch(
+    creates: readonly LeadInput[],
+    updates: readonly LeadUpdate[],
+  ): Promise<{ created: Lead[]; updated: Lead[] }>;
+  /** The lead, or undefined for an unknown id. */
+  get(id: number): Promise<Lead | undefined>;
+  /** Adds leads in one transaction; resolves to them with their ids. */
+  create(leads: readonly LeadInput[]): Promise<Lead[]>;
+  /** Replaces the given fields; undefined for an unknown id. */
+  update(id: number, changes: Partial<LeadInput>): Promise<Lead | undefined>;
+  /** True when a lead was deleted. */
+  delete(id: number): Promise<boolean>;
+  /** Calls to or from `phone`, newest first (at most 100). */
+  callsOf(phone: string): Promise<LeadCall[]>;
+  /** Closes the leads. */
+  close(): void;
+}
+
+/** What Twilio was told to do after a call's stream, as the `<Connect action>` route reads it. */
+export interface AfterStreamDecision {
+  action: AfterStreamAction;
+  /** The transfer target of a `dial`. */
+  target: string | undefined;
+}
+
+/** The after-stream decisions, kept in the call record (`call.after_stream` events). */
+export interface AfterStreamDecisions {
+  /** The decision recorded for `callSid`, or undefined when none was made (or the call is unknown). */
+  afterStreamDecision(callSid: string): Promise<AfterStreamDecision | undefined>;
+}
+
+/** What a subscription listens to. */
+export interface SubscribeOptions {
+  /** Only this call's events. */
+  callSid?: string;
+  /**
+   * With `callSid`: first deliver the call's events after this position (its record's `eventSeq`),
+   * then the live ones, with no gap and no repeat.
+   */
+  after?: number;
+}
+
+/**
+ * Where call events go: the store, metrics, live feeds and watches listen. Each event gets its
+ * call's next position (`seq`, 1, 2, 3… per CallSid), passed to listeners beside the event and kept
+ * by the record as `eventSeq`; a late subscriber reads the record, then subscribes after its
+ * `eventSeq` and misses nothing. A subscription to every call hears this instance's events (what
+ * its store and watches act on); one to a single call hears that call's events.
+ */
+export interface EventBus {
+  /** Delivers `event` to the listeners now; never throws and never waits. */
+  publish(event: CallEvent): void;
+  /** Listens (to one call with `callSid`, else to every call). Returns the unsubscribe function. */
+  subscribe(listener: CallEventListener, options?: string | SubscribeOptions): () => void;
+}
+
+/** One adapter's storage, opened at startup and closed at shutdown. */
+export interface Store {
+  /** The instance this process is (`INSTANCE_ID`): its calls' records carry it. */
+  readonly instance: string;
+  readonly calls: CallRecords;
+  readonly leads: Leads;
+  readonly sessions: SignInSessions;
+  readonly usedStreamTokens: UsedStreamTokens;
+  readonly afterStream: AfterStreamDecisions;
+  /** Closes everything it opened. */
+  close(): void;
+}

@@ -1,0 +1,74 @@
+/**
+ * The in-process event bus: per-call positions, catch-up from a position, and the bounds on what it
+ * keeps for late subscribers.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  type CallEvent,
+  CallHub,
+  KEPT_CALLS,
+  KEPT_ENDED_CALLS,
+  KEPT_EVENTS_PER_CALL,
+} from "../../src/calls/call_events.ts";
+
+const line = (callSid: string, text: string): CallEvent => ({
+  type: "transcript",
+  at: 1,
+  callSid,
+  speaker: "caller",
+  text,
+});
+const ended = (callSid: string): CallEvent => ({
+  type: "call.ended",
+  at: 2,
+  callSid,
+  reason: "caller_hung_up",
+  detail: "",
+});
+
+/** What a subscriber from `after` hears of `callSid` at once (the kept events). */
+function replay(hub: CallHub, callSid: string, after: number): number[] {
+  const positions: number[] = [];
+  hub.subscribe((_, seq) => positions.push(seq!), { callSid, after })();
+  return positions;
+}
+
+Deno.test("the hub numbers each call's events from 1, apart from other calls", () => {
+  const hub = new CallHub();
+  const heard: [string, number | undefined][] = [];
+  const off = hub.subscribe((event, seq) => heard.push([event.callSid, seq]));
+  hub.publish(line("CA1", "a"));
+  hub.emit(line("CA2", "b"));
+  hub.publish(line("CA1", "c"));
+  off();
+  assert.deepEqual(heard, [["CA1", 1], ["CA2", 1], ["CA1", 2]]);
+  assert.deepEqual(replay(hub, "CA1", 1), [2]);
+  assert.deepEqual(replay(hub, "CA1", 2), []);
+});
+
+Deno.test("the hub keeps the last events of a call, and of a bounded number of ended calls", () => {
+  const hub = new CallHub();
+  for (let i = 0; i < KEPT_EVENTS_PER_CALL + 10; i++) hub.publish(line("CA_LONG", `line ${i}`));
+  const kept = replay(hub, "CA_LONG", 0);
+  assert.equal(kept.length, KEPT_EVENTS_PER_CALL);
+  assert.equal(kept[0], 11, "the oldest go first");
+
+  hub.publish(ended("CA_LONG"));
+  for (let i = 0; i < KEPT_ENDED_CALLS; i++) {
+    hub.publish(line(`CA_E${i}`, "x"));
+    hub.publish(ended(`CA_E${i}`));
+  }
+  assert.deepEqual(replay(hub, "CA_LONG", 0), [], "the oldest ended call is forgotten");
+  assert.deepEqual(replay(hub, "CA_E0", 0), [1, 2], "younger ended calls are kept");
+});
+
+Deno.test("the hub forgets the oldest calls beyond its bound, even calls that never end", () => {
+  const hub = new CallHub();
+  for (let i = 0; i <= KEPT_CALLS; i++) hub.publish(line(`CA${i}`, "x"));
+  assert.deepEqual(replay(hub, "CA0", 0), []);
+  assert.deepEqual(replay(hub, "CA1", 0), [1]);
+  assert.deepEqual(replay(hub, `CA${KEPT_CALLS}`, 0), [1]);
+});

@@ -1,0 +1,367 @@
+/**
+ * The storage contract: what every adapter behind `src/store/ports.ts` must do, run against a fresh
+ * store from a factory. `sqlite_contract_test.ts` runs it for SQLite; the Postgres adapter runs the
+ * same function. Each step opens its own store(s) and closes them.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
+import type { EventBus, Store } from "../../src/store/ports.ts";
+
+/** Opens a fresh store for `instance`; every store a factory opens shares one database. */
+export interface StoreFactory {
+  /** A store of `instance` over the shared database (two calls: two instances on one database). */
+  open(instance: string): Promise<Store>;
+  /** The bus the adapter goes with (one per instance). @default a new in-process `CallHub` */
+  bus?(store: Store): EventBus;
+  /** Removes the shared database. */
+  dispose(): Promise<void>;
+}
+
+const SID = "CA00000000000000000000000000000c01";
+const OTHER = "CA00000000000000000000000000000c02";
+
+/** Events until a record is readable: the listener queues, reads see what was queued. */
+function started(callSid: string, at: number): CallEvent {
+  return {
+    type: "call.started",
+    at,
+    callSid,
+    streamSid: `MZ${callSid.slice(2)}`,
+    persona: "alex",
+    model: "gpt-realtime-2.1",
+    parameters: {},
+  };
+}
+
+function line(callSid: string, at: number, text: string): CallEvent {
+  return { type: "transcript", at, callSid, speaker: "caller", text };
+}
+
+/**
+ * Runs the whole contract as steps of `t`, each against stores from `factory`.
+ *
+ * @example
+ * ```ts
+ * Deno.test("SQLite store contract", (t) => runStoreContract(t, sqliteFactory()));
+ * ```
+ */
+export async function runStoreContract(t: Deno.TestContext, makeFactory: () => StoreFactory): Promise<void> {
+  const withStores = async (
+    body: (open: (instance: string) => Promise<Store>, f: StoreFactory) => Promise<void>,
+  ) => {
+    const factory = makeFactory();
+    const opened: Store[] = [];
+    try {
+      await body(async (instance) => {
+        const store = await factory.open(instance);
+        opened.push(store);
+        return store;
+      }, factory);
+    } finally {
+      for (const store of opened) store.close();
+      await factory.dispose();
+    }
+  };
+  const busOf = (factory: StoreFactory, store: Store): EventBus => factory.bus?.(store) ?? new CallHub();
+
+  await t.step("records: events merge into one record naming its instance; the first end wins", async () => {
+    await withStores(async (open) => {
+      const store = await open("alpha");
+      await store.calls.record(started(SID, 1_000));
+      await store.calls.record(line(SID, 1_100, "Hello?"));
+      await store.calls.record({
+        type: "call.ended",
+        at: 2_000,
+        callSid: SID,
+        reason: "caller_hung_up",
+        detail: "",
+      });
+      await store.calls.record({
+        type: "call.ended",
+        at: 3_000,
+        callSid: SID,
+        reason: "server_shutdown",
+        detail: "",
+      });
+      const record = await store.calls.getCall(SID);
+      assert.equal(record?.instance, "alpha");
+      assert.equal(record?.persona, "alex");
+      assert.deepEqual(record?.transcript.map((l) => l.text), ["Hello?"]);
+      assert.equal(record?.endReason, "caller_hung_up");
+      assert.equal(record?.endedAt, 2_000);
+      assert.equal(record?.durationMs, 1_000);
+      assert.equal(await store.calls.getCall(OTHER), undefined);
+      assert.deepEqual((await store.calls.listCalls()).map((c) => [c.callSid, c.instance]), [[SID, "alpha"]]);
+    });
+  });
+
+  await t.step("records: the listener queues without waiting; reads see every queued event", async () => {
+    await withStores(async (open) => {
+      const store = await open("alpha");
+      store.calls.listener(started(SID, 1_000), 1);
+      store.calls.listener(line(SID, 1_100, "one"), 2);
+      store.calls.listener(line(SID, 1_200, "two"), 3);
+      const record = await store.calls.getCall(SID);
+      assert.deepEqual(record?.transcript.map((l) => l.text), ["one", "two"]);
+      assert.equal(record?.eventSeq, 3);
+      assert.equal(store.calls.health().failing, false);
+    });
+  });
+
+  await t.step("live feed: read the record, subscribe after its eventSeq: no gap, no repeat", async () => {
+    await withStores(async (open, factory) => {
+      const store = await open("alpha");
+      const bus = busOf(factory, store);
+      const offStore = bus.subscribe(store.calls.listener);
+      try {
+        bus.publish(started(SID, 1_000));
+        bus.publish(line(SID, 1_100, "before the read"));
+        bus.publish(line(OTHER, 1_150, "another call"));
+        const reading = store.calls.getCall(SID);
+        // Published while the read is on its way: the snapshot may or may not hold it; the feed must.
+        bus.publish(line(SID, 1_200, "during the read"));
+        const snapshot = (await reading)!;
+        bus.publish(line(SID, 1_300, "between the read and the subscription"));
+        const heard: [number | undefined, string][] = [];
+        const off = bus.subscribe(
+          (event, seq) => heard.push([seq, event.type === "transcript" ? event.text : event.type]),
+          { callSid: SID, after: snapshot.eventSeq },
+        );
+        bus.publish(line(SID, 1_400, "after the subscription"));
+        off();
+        const fromSnapshot = snapshot.transcript.map((l) => l.text);
+        const fromFeed = heard.map(([, text]) => text);
+        assert.deepEqual([...fromSnapshot, ...fromFeed], [
+          "before the read",
+          "during the read",
+          "between the read and the subscription",
+          "after the subscription",
+        ]);
+        const positions = heard.map(([seq]) => seq!);
+        assert.deepEqual(
+          positions,
+          positions.map((_, i) => snapshot.eventSeq + 1 + i),
+          "consecutive positions",
+        );
+      } finally {
+        offStore();
+      }
+    });
+  });
+
+  await t.step(
+    "live feed: a subscriber from position 0 hears the call's events, in order, once",
+    async () => {
+      await withStores(async (open, factory) => {
+        const bus = busOf(factory, await open("alpha"));
+        bus.publish(started(SID, 1_000));
+        bus.publish(line(SID, 1_100, "a"));
+        bus.publish(line(OTHER, 1_150, "not this call"));
+        const heard: string[] = [];
+        const off = bus.subscribe((event) => heard.push(event.type), { callSid: SID, after: 0 });
+        bus.publish({ type: "call.ended", at: 2_000, callSid: SID, reason: "caller_hung_up", detail: "" });
+        off();
+        bus.publish(line(SID, 2_100, "after the unsubscription"));
+        assert.deepEqual(heard, ["call.started", "transcript", "call.ended"]);
+      });
+    },
+  );
+
+  await t.step("bus: a subscription to every call hears this instance's events only", async () => {
+    await withStores(async (open, factory) => {
+      const alpha = busOf(factory, await open("alpha"));
+      const beta = busOf(factory, await open("beta"));
+      const heard: string[] = [];
+      // What the store and the never-connected watch act on: never another instance's calls.
+      const off = alpha.subscribe((event) => heard.push(event.callSid));
+      beta.publish(started(OTHER, 1_000));
+      alpha.publish(started(SID, 1_000));
+      off();
+      assert.deepEqual(heard, [SID]);
+    });
+  });
+
+  await t.step(
+    "crash clean-up: only this instance's open calls are closed",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = await open("alpha");
+        const beta = await open("beta");
+        await alpha.calls.record(started(SID, 1_000));
+        await alpha.calls.record(line(SID, 1_500, "last words"));
+        await beta.calls.record(started(OTHER, 1_000));
+        assert.deepEqual(await alpha.calls.closeAbandonedRecords("server_crashed", "restart"), [SID]);
+        const closed = await alpha.calls.getCall(SID);
+        assert.equal(closed?.endReason, "server_crashed");
+        assert.equal(closed?.endedAt, 1_500, "closed at its last event");
+        assert.equal(
+          (await beta.calls.getCall(OTHER))?.endedAt,
+          null,
+          "another instance's call is left alone",
+        );
+        assert.deepEqual(await alpha.calls.closeAbandonedRecords("server_crashed", "again"), []);
+        assert.deepEqual(await beta.calls.closeAbandonedRecords("server_crashed", "its own"), [OTHER]);
+      });
+    },
+  );
+
+  await t.step("records: the instance that runs the stream takes the call", async () => {
+    await withStores(async (open) => {
+      const alpha = await open("alpha");
+      const beta = await open("beta");
+      await alpha.calls.record({
+        type: "call.webhook",
+        at: 900,
+        callSid: SID,
+        persona: "alex",
+        direction: "inbound",
+        from: "+14155550100",
+        to: "+14155550199",
+        parameters: {},
+      });
+      assert.equal((await beta.calls.getCall(SID))?.instance, "alpha");
+      await beta.calls.record(started(SID, 1_000));
+      assert.equal((await alpha.calls.getCall(SID))?.instance, "beta");
+      assert.deepEqual(await alpha.calls.closeAbandonedRecords("server_crashed", ""), []);
+    });
+  });
+
+  await t.step(
+    "records: an open call is one Parley placed or answered, until its end, seen by any instance",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = await open("alpha");
+        const beta = await open("beta");
+        assert.equal(await alpha.calls.isOpenCall(SID), false, "unknown");
+        // A status callback alone names no direction: not a call Parley placed or answered.
+        await alpha.calls.record({
+          type: "call.status",
+          at: 800,
+          callSid: OTHER,
+          status: "ringing",
+          detail: "",
+        });
+        assert.equal(await alpha.calls.isOpenCall(OTHER), false, "status only");
+        await alpha.calls.record({
+          type: "call.placed",
+          at: 900,
+          callSid: SID,
+          persona: "alex",
+          from: "+14155550199",
+          to: "+14155550100",
+          parameters: {},
+        });
+        assert.equal(await alpha.calls.isOpenCall(SID), true, "placed");
+        assert.equal(await beta.calls.isOpenCall(SID), true, "placed, read by another instance");
+        await alpha.calls.record({
+          type: "call.ended",
+          at: 2_000,
+          callSid: SID,
+          reason: "never_connected",
+          detail: "",
+        });
+        assert.equal(await beta.calls.isOpenCall(SID), false, "ended");
+      });
+    },
+  );
+
+  await t.step("after-stream decision: recorded by one instance, read by any", async () => {
+    await withStores(async (open) => {
+      const alpha = await open("alpha");
+      const beta = await open("beta");
+      assert.equal(await beta.afterStream.afterStreamDecision(SID), undefined);
+      await alpha.calls.record(started(SID, 1_000));
+      assert.equal(await beta.afterStream.afterStreamDecision(SID), undefined, "not decided yet");
+      await alpha.calls.record({
+        type: "call.after_stream",
+        at: 2_000,
+        callSid: SID,
+        action: "dial",
+        target: "+14155550123",
+      });
+      assert.deepEqual(await beta.afterStream.afterStreamDecision(SID), {
+        action: "dial",
+        target: "+14155550123",
+      });
+      await alpha.calls.record({ type: "call.after_stream", at: 2_000, callSid: OTHER, action: "hangup" });
+      assert.deepEqual(await beta.afterStream.afterStreamDecision(OTHER), {
+        action: "hangup",
+        target: undefined,
+      });
+    });
+  });
+
+  await t.step("leads: create, read, page, find by phone, update, import, delete, calls of", async () => {
+    await withStores(async (open) => {
+      const store = await open("alpha");
+      const { leads } = store;
+      const [ada, bob] = await leads.create([
+        { name: "Ada", phone: "+14155550100", company: "", notes: "", fields: { plan: "pro" } },
+        { name: "bob", phone: "+14155550101", company: "Acme", notes: "", fields: {} },
+      ]);
+      assert.ok(ada !== undefined && bob !== undefined && ada.id !== bob.id);
+      assert.deepEqual(await leads.get(ada.id), ada);
+      assert.equal(await leads.get(999_999), undefined);
+      assert.equal(await leads.count(), 2);
+      assert.deepEqual((await leads.page(1)).map((l) => l.name), ["Ada"]);
+      assert.deepEqual((await leads.page(5, { name: "Ada", id: ada.id })).map((l) => l.name), ["bob"]);
+      assert.equal((await leads.findByPhone("+14155550101"))?.id, bob.id);
+      assert.equal(await leads.findByPhone("+14155550199"), undefined);
+      assert.equal((await leads.update(ada.id, { notes: "after 3pm" }))?.notes, "after 3pm");
+      assert.equal(await leads.update(999_999, { notes: "x" }), undefined);
+      const batch = await leads.importBatch(
+        [{ name: "Cy", phone: "+14155550102", company: "", notes: "", fields: {} }],
+        [{ id: bob.id, changes: { company: "Acme Ltd" } }],
+      );
+      assert.deepEqual(batch.created.map((l) => l.name), ["Cy"]);
+      assert.deepEqual(batch.updated.map((l) => l.company), ["Acme Ltd"]);
+      assert.deepEqual((await leads.list()).map((l) => l.name), ["Ada", "bob", "Cy"]);
+
+      await store.calls.record({
+        type: "call.placed",
+        at: 5_000,
+        callSid: SID,
+        persona: "alex",
+        from: "+14155550199",
+        to: "+14155550100",
+        parameters: {},
+      });
+      assert.deepEqual((await leads.callsOf("+14155550100")).map((c) => c.callSid), [SID]);
+      assert.deepEqual(await leads.callsOf("+14155550101"), []);
+
+      assert.equal(await leads.delete(bob.id), true);
+      assert.equal(await leads.delete(bob.id), false);
+      assert.equal(await leads.count(), 2);
+    });
+  });
+
+  await t.step("sign-in sessions: live until expiry, then gone; ended on sign-out", async () => {
+    await withStores(async (open) => {
+      const { sessions } = await open("alpha");
+      await sessions.create("s1", 2_000, 1_000);
+      assert.equal(await sessions.isLive("s1", 1_999), true);
+      assert.equal(await sessions.isLive("s1", 2_000), false, "expired at its expiry");
+      assert.equal(await sessions.isLive("s1", 1_500), false, "an expired session is forgotten");
+      assert.equal(await sessions.isLive("unknown", 1_000), false);
+      await sessions.create("s2", 9_000, 1_000);
+      await sessions.end("s2");
+      assert.equal(await sessions.isLive("s2", 1_000), false);
+      await sessions.end("never-was");
+    });
+  });
+
+  await t.step("used stream tokens: one claim wins, even among concurrent ones", async () => {
+    await withStores(async (open) => {
+      const { usedStreamTokens } = await open("alpha");
+      const claims = await Promise.all(
+        Array.from({ length: 8 }, () => usedStreamTokens.claim("token-a", 60_000, 1_000)),
+      );
+      assert.equal(claims.filter(Boolean).length, 1);
+      assert.equal(await usedStreamTokens.claim("token-a", 60_000, 2_000), false, "replayed");
+      assert.equal(await usedStreamTokens.claim("token-b", 60_000, 2_000), true, "another token");
+    });
+  });
+}
