@@ -63,6 +63,7 @@ async function withTask(
       "DEFAULT_PERSONA=tester",
       "INBOUND_PERSONA=tester",
       `DATA_DIR=${dir}/data`,
+      "INSTANCE_ID=box-1",
     ].join("\n"),
   );
   try {
@@ -114,6 +115,18 @@ Deno.test("deno task rehearse exits 1 when a scenario is below its pass rate, na
     assert.match(out, /run 2: http:\/\/localhost:4000\/calls\/CA[0-9a-f]{32}/);
     assert.match(out, /✘ greets: it never said hello/);
     assert.match(out, /rehearsal cost \$\d+\.\d{4}/);
+    // The calls are in DATA_DIR under an instance name of their own, which a server's startup
+    // clean-up (INSTANCE_ID=box-1) leaves alone.
+    const store = openCallStore(`${dir}/data/parley.db`);
+    try {
+      const calls = await store.listCalls();
+      assert.deepEqual(calls.map((c) => [c.source, c.instance, c.endReason]), [
+        ["rehearsal", "box-1.rehearse", "caller_hung_up"],
+        ["rehearsal", "box-1.rehearse", "caller_hung_up"],
+      ]);
+    } finally {
+      store.close();
+    }
   });
 });
 
