@@ -14,16 +14,23 @@ import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
 import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
 import { endUnderWatcher } from "./src/dev_watch.ts";
 import { createParley } from "./src/app/server.ts";
+import type { FrameTap } from "./src/relay/frame_tap.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
+
+/** What an embedding entry point adds to {@linkcode main} (the bench's tap). */
+export interface MainExtras {
+  /** Observers of every call's audio (`src/relay/frame_tap.ts`). */
+  tap?: FrameTap;
+}
 
 /**
  * Starts Parley; resolves with how it stopped (the signal, when it came), once every call has ended
  * (drained) after SIGINT or SIGTERM. Exits 1 on a setup problem. `--watch-personas` (`deno task dev`)
  * reloads persona files in place and tells the drain it runs under Deno's `--watch`.
  */
-export async function main(args: string[]): Promise<ShutdownReport> {
+export async function main(args: string[], extras: MainExtras = {}): Promise<ShutdownReport> {
   const fail = (message: string): never => {
     console.error(`❌ ${message}`);
     Deno.exit(1);
@@ -73,6 +80,7 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     usedStreamTokens: store.usedStreamTokens,
     prices,
     listenerHealth: () => server?.health(),
+    ...(extras.tap === undefined ? {} : { tap: extras.tap }),
   });
 
   const watchingPersonas = args.includes("--watch-personas");

@@ -90,6 +90,14 @@ export async function runLoad(options: BenchOptions): Promise<{ runs: RunFigures
     if (live !== undefined && bare !== undefined) {
       run.ratios = { ...run.ratios, cpuPerCallLive: ratio(live.cpuMsPerCallMinute, bare.cpuMsPerCallMinute) };
     }
+    const tapped = run.relays["parley-tap"];
+    if (parley !== undefined && tapped !== undefined) {
+      run.ratios = {
+        ...run.ratios,
+        cpuPerCallTap: ratio(tapped.cpuMsPerCallMinute, parley.cpuMsPerCallMinute),
+        rssPerCallTap: ratio(tapped.rssPerCallMb, parley.rssPerCallMb),
+      };
+    }
     if (parley !== undefined) run.targets = checkTargets(parley, run.ratios);
     for (const figures of Object.values(run.relays)) {
       if (failedRun(figures)) failed = true;

@@ -6,15 +6,24 @@
  */
 
 /**
- * Which relay a figure belongs to: Parley, the floor, or one of the floor's diagnostic variants
+ * Which relay a figure belongs to: Parley (`parley-tap`: with a no-op frame tap listening to every
+ * call, `--tap`), the floor, or one of the floor's diagnostic variants
  * (`bare-marks`: plus Parley's mark traffic; `bare-native`: Deno's native upstream client;
  * `bare-raw`: a client on Deno's TCP ops with Nagle off, see `bare_relay.ts`).
  */
-export type RelayKind = "parley" | "parley-live" | "bare" | "bare-marks" | "bare-native" | "bare-raw";
+export type RelayKind =
+  | "parley"
+  | "parley-tap"
+  | "parley-live"
+  | "bare"
+  | "bare-marks"
+  | "bare-native"
+  | "bare-raw";
 
 /** Every relay the bench can run, in table order. */
 export const RELAY_KINDS: readonly RelayKind[] = [
   "parley",
+  "parley-tap",
   "parley-live",
   "bare",
   "bare-marks",
@@ -25,6 +34,7 @@ export const RELAY_KINDS: readonly RelayKind[] = [
 /** Column titles of the relays. */
 export const RELAY_TITLES: Record<RelayKind, string> = {
   parley: "Parley",
+  "parley-tap": "Parley, tap listening",
   "parley-live": "Parley, GPT-Live",
   bare: "bare relay",
   "bare-marks": "bare + marks",
@@ -59,7 +69,7 @@ export function parseOptions(args: string[]): BenchOptions {
   const known = ["calls", "duration", "warmup", "ramp", "relay", "out", "drop-every"];
   for (const arg of args) {
     const name = arg.replace(/^--/, "").replace(/=.*$/, "");
-    if (!known.includes(name) && !["smoke", "soak", "flood", "profile", "help"].includes(name)) {
+    if (!known.includes(name) && !["smoke", "soak", "flood", "profile", "help", "tap"].includes(name)) {
       throw new Error(`Unknown flag "${arg}": see deno task bench --help`);
     }
   }
@@ -99,7 +109,7 @@ export function parseOptions(args: string[]): BenchOptions {
     return n;
   });
   const relayText = value("relay");
-  const relays = relayText === undefined
+  const asked = relayText === undefined
     ? defaults.relays as RelayKind[]
     : relayText.split(",").flatMap((r) => {
       if (r === "both") return ["parley", "parley-live", "bare"] as RelayKind[];
@@ -108,6 +118,10 @@ export function parseOptions(args: string[]): BenchOptions {
       }
       return [r as RelayKind];
     });
+  // --tap: Parley again with a no-op tap listening, right after Parley (the tap's cost, same run).
+  const relays = has("tap") && !asked.includes("parley-tap")
+    ? asked.flatMap((r) => r === "parley" ? ["parley", "parley-tap"] as RelayKind[] : [r])
+    : asked;
   return {
     mode,
     calls,

@@ -124,6 +124,12 @@ function rows(run: RunFigures, mode: BenchOptions["mode"]): Row[] {
       target: "",
     },
     {
+      label: "  tap listening ÷ no tap: CPU / RSS",
+      values: {},
+      ratio: r?.cpuPerCallTap === undefined ? "" : `${f2(r.cpuPerCallTap)} / ${f2(r.rssPerCallTap!)}`,
+      target: "",
+    },
+    {
       label: "RSS MB per active call",
       values: each((x) => `${f2(x.rssPerCallMb)} (${f1(x.rssIdleMb)}→${f1(x.rssActiveMb)})`),
       ratio: ratioCell("rssPerCall"),

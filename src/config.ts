@@ -10,6 +10,21 @@
 import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
 import { modelProblem } from "./engines/registry.ts";
+import {
+  DEFAULT_HOST,
+  isE164,
+  parseCount,
+  parseHost,
+  parseMinutes,
+  parsePersonaId,
+  parsePort,
+  parsePublicBaseUrl,
+  parseSwitch,
+  parseWebSocketUrl,
+  tryUrl,
+} from "./config_values.ts";
+
+export { DEFAULT_HOST, isE164 };
 
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
 export const ENV_VARIABLES = [
@@ -166,15 +181,7 @@ export function loadConfig(env: Env): ParleyConfig {
  * the data folder and report everything in one message.
  */
 export function checkConfig(env: Env): { config: ParleyConfig; problems: string[] } {
-  const problems: string[] = [];
-  for (const [name, placeholder] of Object.entries(EXAMPLE_PLACEHOLDERS)) {
-    if (env[name as EnvVariable]?.trim().replace(/\/+$/, "") === placeholder) {
-      problems.push(
-        `${name}: "${placeholder}" is the example value from .env.example: replace it in .env with your own` +
-          (name === "OPENAI_API_KEY" ? " key" : " value, or delete the line"),
-      );
-    }
-  }
+  const problems: string[] = examplePlaceholderProblems(env);
   const text = (name: EnvVariable): string | undefined => {
     const value = env[name]?.trim();
     return value === undefined || value === "" ? undefined : value;
@@ -183,18 +190,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const port = parsePort(text("PORT"), problems);
   const host = parseHost(text("HOST"), problems);
 
-  let publicBaseUrl = text("PUBLIC_BASE_URL");
-  if (publicBaseUrl !== undefined) {
-    publicBaseUrl = publicBaseUrl.replace(/\/+$/, "");
-    const url = tryUrl(publicBaseUrl);
-    if (url === undefined || url.protocol !== "https:") {
-      problems.push(
-        `PUBLIC_BASE_URL: "${publicBaseUrl}" is not an https URL: use the https address Twilio reaches, e.g. https://abc123.ngrok-free.app`,
-      );
-    } else if (url.pathname !== "/" || url.search !== "") {
-      problems.push(`PUBLIC_BASE_URL: "${publicBaseUrl}" has a path or query: give only the origin`);
-    }
-  }
+  const publicBaseUrl = parsePublicBaseUrl(text("PUBLIC_BASE_URL"), problems);
 
   const openaiApiKey = text("OPENAI_API_KEY");
   if (openaiApiKey === undefined) {
@@ -202,16 +198,11 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   }
 
   const realtimeUrl = text("OPENAI_REALTIME_URL") ?? DEFAULT_REALTIME_URL;
-  const parsedRealtime = tryUrl(realtimeUrl);
-  if (parsedRealtime === undefined || !["wss:", "ws:"].includes(parsedRealtime.protocol)) {
-    problems.push(`OPENAI_REALTIME_URL: "${realtimeUrl}" is not a ws:// or wss:// URL`);
-  }
+  parseWebSocketUrl("OPENAI_REALTIME_URL", realtimeUrl, problems);
 
   const liveUrl = text("OPENAI_LIVE_URL") ?? DEFAULT_LIVE_URL;
-  const parsedLive = tryUrl(liveUrl);
-  if (parsedLive === undefined || !["wss:", "ws:"].includes(parsedLive.protocol)) {
-    problems.push(`OPENAI_LIVE_URL: "${liveUrl}" is not a ws:// or wss:// URL`);
-  } else if (parsedLive.search !== "") {
+  const parsedLive = parseWebSocketUrl("OPENAI_LIVE_URL", liveUrl, problems);
+  if (parsedLive !== undefined && parsedLive.search !== "") {
     problems.push(
       `OPENAI_LIVE_URL: "${liveUrl}" has a query string: GPT-Live refuses query parameters (the model goes in session.start)`,
     );
@@ -246,14 +237,18 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems.push("API_TOKEN: shorter than 16 characters: use a long random value (openssl rand -hex 24)");
   }
 
-  const personaId = (name: EnvVariable, fallback: string) => {
-    const id = text(name) ?? fallback;
-    if (/^[A-Za-z0-9_-]+$/.test(id)) return id;
-    problems.push(`${name}: "${id}" is not a persona id (a file name without .ts)`);
-    return fallback;
-  };
-  const defaultPersona = personaId("DEFAULT_PERSONA", DEFAULT_OUTBOUND_PERSONA);
-  const inboundPersona = personaId("INBOUND_PERSONA", DEFAULT_INBOUND_PERSONA);
+  const defaultPersona = parsePersonaId(
+    "DEFAULT_PERSONA",
+    text("DEFAULT_PERSONA"),
+    DEFAULT_OUTBOUND_PERSONA,
+    problems,
+  );
+  const inboundPersona = parsePersonaId(
+    "INBOUND_PERSONA",
+    text("INBOUND_PERSONA"),
+    DEFAULT_INBOUND_PERSONA,
+    problems,
+  );
 
   const realtimeModel = text("OPENAI_REALTIME_MODEL") ?? DEFAULT_REALTIME_MODEL;
   const unserved = modelProblem(realtimeModel);
@@ -334,6 +329,20 @@ function defaultInstanceId(): string {
   return host === "" ? "local" : host;
 }
 
+/** Values still set to `.env.example`'s placeholders, one problem each. */
+function examplePlaceholderProblems(env: Env): string[] {
+  const problems: string[] = [];
+  for (const [name, placeholder] of Object.entries(EXAMPLE_PLACEHOLDERS)) {
+    if (env[name as EnvVariable]?.trim().replace(/\/+$/, "") === placeholder) {
+      problems.push(
+        `${name}: "${placeholder}" is the example value from .env.example: replace it in .env with your own` +
+          (name === "OPENAI_API_KEY" ? " key" : " value, or delete the line"),
+      );
+    }
+  }
+  return problems;
+}
+
 /** Reads only the variables Parley uses, so a scoped `--allow-env` is enough. */
 export function readEnv(): Env {
   const env: Env = {};
@@ -342,87 +351,4 @@ export function readEnv(): Env {
     if (value !== undefined) env[name] = value;
   }
   return env;
-}
-
-/** True for an E.164 phone number: `+`, then 8 to 15 digits, the first not 0. */
-export function isE164(value: string): boolean {
-  return /^\+[1-9][0-9]{7,14}$/.test(value);
-}
-
-function parsePort(value: string | undefined, problems: string[]): number {
-  if (value === undefined) return 4000;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    problems.push(`PORT: "${value}" is not a port number (0 to 65535)`);
-    return 4000;
-  }
-  return port;
-}
-
-/** Default `HOST`: every IPv4 interface (a reverse proxy or container reaches it; so does ngrok). */
-export const DEFAULT_HOST = "0.0.0.0";
-
-function parseHost(value: string | undefined, problems: string[]): string {
-  if (value === undefined) return DEFAULT_HOST;
-  const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(value);
-  const valid = ipv4 !== null
-    ? ipv4.slice(1).every((part) => Number(part) <= 255)
-    : /^[0-9A-Fa-f:.]+$/.test(value) && value.includes(":") ||
-      /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(value);
-  if (valid) return value;
-  problems.push(
-    `HOST: "${value}" is not an address to listen on: use 0.0.0.0 (every interface), 127.0.0.1 (this ` +
-      "machine only), :: (every interface, IPv6 too) or one of this machine's addresses",
-  );
-  return DEFAULT_HOST;
-}
-
-function parseCount(
-  name: EnvVariable,
-  value: string | undefined,
-  fallback: number,
-  problems: string[],
-): number {
-  if (value === undefined) return fallback;
-  const count = Number(value);
-  if (!Number.isSafeInteger(count) || count < 0) {
-    problems.push(`${name}: "${value}" is not a whole number (0 or more)`);
-    return fallback;
-  }
-  return count;
-}
-
-function parseMinutes(name: EnvVariable, value: string | undefined, problems: string[]): number {
-  const fallback = 55;
-  if (value === undefined) return fallback;
-  const minutes = Number(value);
-  if (!Number.isFinite(minutes) || minutes <= 0 || minutes >= 60) {
-    problems.push(
-      `${name}: "${value}" is not a number of minutes above 0 and below 60 (OpenAI's session cap)`,
-    );
-    return fallback;
-  }
-  return minutes;
-}
-
-function parseSwitch(
-  name: EnvVariable,
-  value: string | undefined,
-  fallback: boolean,
-  problems: string[],
-): boolean {
-  if (value === undefined) return fallback;
-  const lower = value.toLowerCase();
-  if (["1", "true", "on", "yes"].includes(lower)) return true;
-  if (["0", "false", "off", "no"].includes(lower)) return false;
-  problems.push(`${name}: "${value}" is not on or off`);
-  return fallback;
-}
-
-function tryUrl(value: string): URL | undefined {
-  try {
-    return new URL(value);
-  } catch {
-    return undefined;
-  }
 }

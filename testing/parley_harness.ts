@@ -20,6 +20,7 @@ import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from
 import type { CallStore } from "../src/store/sqlite/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../src/store/sqlite/leads.ts";
+import type { FrameTap } from "../src/relay/frame_tap.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -69,6 +70,8 @@ export interface TestParleyOptions {
   leads?: LeadStore;
   /** The folder of scenario files (the Rehearse button). */
   scenariosDir?: string;
+  /** Observers of every call's audio. */
+  tap?: FrameTap;
 }
 
 /** A running test server. */
@@ -171,6 +174,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
     selfOrigin: () => selfOrigin,
+    ...(options.tap === undefined ? {} : { tap: options.tap }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

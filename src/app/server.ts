@@ -10,6 +10,7 @@
 import { Admission } from "../calls/admission.ts";
 import type { CallHub, RelayCounters } from "../calls/call_events.ts";
 import { LiveRelays } from "../relay/live_relays.ts";
+import type { FrameTap } from "../relay/frame_tap.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -81,6 +82,8 @@ export interface ParleyOptions {
   selfOrigin?: () => string;
   /** The folder of scenario files. @default "scenarios" */
   scenariosDir?: string;
+  /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
+  tap?: FrameTap;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -167,6 +170,7 @@ export function createParley(options: ParleyOptions): Parley {
       sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
       ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+      ...(options.tap === undefined ? {} : { tap: options.tap }),
     },
     hub,
     admission,

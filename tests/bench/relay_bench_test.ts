@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import type { TargetChecks } from "../../bench/_mode_load.ts";
 import { targetSummary } from "../../bench/_report.ts";
+import { parseOptions } from "../../bench/_options.ts";
 
 // A loaded CI machine: latency, CPU and greeting targets missed, no frame lost.
 const missed: TargetChecks = {
@@ -26,4 +27,19 @@ Deno.test("bench --smoke says latency targets are not judged instead of '✗ not
 Deno.test("a full bench run still judges every target", () => {
   const line = targetSummary(missed, 50, "default");
   assert.match(line, /^Targets at 50 calls: latency p99 ≤ 1 ms ✗ not met · CPU ≤ 1\.3× bare ✗ not met/);
+});
+
+Deno.test("bench --tap runs Parley with a tap listening right after Parley, in the same run", () => {
+  assert.deepEqual(parseOptions(["--smoke", "--tap"]).relays, [
+    "parley",
+    "parley-tap",
+    "parley-live",
+    "bare",
+  ]);
+  assert.deepEqual(parseOptions(["--tap", "--relay=bare,parley"]).relays, ["bare", "parley", "parley-tap"]);
+  assert.deepEqual(
+    parseOptions(["--smoke"]).relays,
+    ["parley", "parley-live", "bare"],
+    "no tap unless asked",
+  );
 });
