@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { startupBanner } from "./src/banner.ts";
 import { CallHub, createRelayCounters } from "./src/calls/call_events.ts";
 import { readEnv } from "./src/config.ts";
+import { traceCalls } from "./src/telemetry/call_traces.ts";
 import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
 import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
 import { endUnderWatcher } from "./src/dev_watch.ts";
@@ -67,17 +68,27 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     );
   }
   let server: ResilientServer | undefined;
+  const hub = new CallHub();
+  // Only with OTEL_DENO: otherwise no span is built.
+  const traces = config.tracing ? traceCalls(config.instanceId) : undefined;
+  const offTraces = traces === undefined ? undefined : hub.subscribe(traces.listener);
   const parley = createParley({
     config,
     personas,
     log,
-    hub: new CallHub(),
+    hub,
     counters: createRelayCounters(),
     store: store.calls,
     afterStream: store.afterStream,
     leads: store.leads,
+    ...(store.campaigns === undefined || store.doNotCall === undefined
+      ? {}
+      : { campaigns: { campaigns: store.campaigns, doNotCall: store.doNotCall, instance: store.instance } }),
     signInSessions: store.sessions,
     usedStreamTokens: store.usedStreamTokens,
+    ...(store.bus === undefined ? {} : { feeds: store.bus }),
+    ...(store.control === undefined ? {} : { control: store.control }),
+    ...(store.cluster === undefined ? {} : { cluster: store.cluster }),
     prices,
     listenerHealth: () => server?.health(),
     ...(extras.tap === undefined ? {} : { tap: extras.tap }),
@@ -153,7 +164,10 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   const report = await stopped;
   watcher?.close();
   await server!.shutdown();
+  offTraces?.();
+  traces?.close();
   store.close();
+  await store.closed;
   return report;
 }
 

@@ -80,13 +80,19 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
   profileDir: string | undefined;
   /** Run Parley under `bench/_gc_main.ts`: SIGUSR2 → a full GC and a memory line (the soak). */
   gcHook?: boolean;
+  /** Extra V8 flags (`--v8-flags=`), given to Parley and the floor alike. */
+  v8Flags?: string;
 }): Promise<ServerProcess> {
-  const profile = options.profileDir === undefined
-    ? []
-    : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
+  const profile = [
+    ...options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`],
+    ...options.v8Flags === undefined ? [] : [`--v8-flags=${options.v8Flags}`],
+  ];
   if (isParley(kind)) {
     const entry = options.gcHook
-      ? ["--v8-flags=--expose-gc", "bench/_gc_main.ts"]
+      ? [
+        `--v8-flags=--expose-gc${options.v8Flags === undefined ? "" : `,${options.v8Flags}`}`,
+        "bench/_gc_main.ts",
+      ]
       : kind === "parley-tap"
       ? ["bench/_tap_main.ts"]
       : ["main.ts"];
@@ -180,7 +186,12 @@ export async function measure(
   const extraFailures: string[] = [];
   try {
     const gcHook = options.mode === "soak" && isParley(kind);
-    server = await startRelay(kind, load.fake.url, { dataDir, profileDir, gcHook });
+    server = await startRelay(kind, load.fake.url, {
+      dataDir,
+      profileDir,
+      gcHook,
+      ...(options.v8Flags === undefined ? {} : { v8Flags: options.v8Flags }),
+    });
     await sleep(500);
     const idle = await readProc(server.pid);
     let before: ProcSnapshot | undefined;

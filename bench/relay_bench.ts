@@ -52,7 +52,10 @@ const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=
               after Parley: the tap's cost in the same run
   --relay     comma-separated: parley (Realtime), parley-live (GPT-Live), bare (default: all three), and the floor's diagnostic variants
               bare-marks (+ Parley's mark traffic), bare-native (Deno's native upstream client),
-              bare-raw (a client on Deno.connect with Nagle off)`;
+              bare-raw (a client on Deno.connect with Nagle off)
+  --probe-every=SECONDS  a probe call (webhook, start, greeting, hang-up) starts this often during
+              the window (default 0.25; 1 in the soak): a large value leaves steady calls alone
+  --v8-flags=LIST  V8 flags for Parley and the floor alike (e.g. --max-semi-space-size=1)`;
 
 /** Runs the bench; resolves with the process exit code. */
 export async function main(args: string[]): Promise<number> {

@@ -7,9 +7,8 @@
  * @module
  */
 
-import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
-import { modelProblem } from "./engines/registry.ts";
+import { ENGINE_REGISTRY, type EngineEndpoints, modelProblem } from "./engines/registry.ts";
 import {
   DEFAULT_HOST,
   isE164,
@@ -31,6 +30,7 @@ export const ENV_VARIABLES = [
   "PORT",
   "HOST",
   "PUBLIC_BASE_URL",
+  "PUBLIC_INSTANCE_URL",
   "OPENAI_API_KEY",
   "OPENAI_REALTIME_MODEL",
   "OPENAI_REALTIME_URL",
@@ -49,11 +49,31 @@ export const ENV_VARIABLES = [
   "PRICES_JSON",
   "NGROK_API_URL",
   "MAX_CONCURRENT_CALLS",
+  "INBOUND_RESERVE",
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
   "OPENAI_BASE_URL",
   "OPENAI_JUDGE_MODEL",
   "INSTANCE_ID",
+  "DATABASE_URL",
+  "INSTANCE_TIMEOUT_S",
+  "OTEL_DENO",
+] as const;
+
+/**
+ * The standard Postgres variables the driver (`npm:postgres`) still reads with `DATABASE_URL` set:
+ * what the URL leaves out (host, port, user, password, database) and two it always looks at.
+ * Granted by the server tasks' `--allow-env` beside {@linkcode ENV_VARIABLES}.
+ */
+export const DRIVER_ENV_VARIABLES = [
+  "PGHOST",
+  "PGPORT",
+  "PGUSER",
+  "PGUSERNAME",
+  "PGPASSWORD",
+  "PGDATABASE",
+  "PGAPPNAME",
+  "PGTARGETSESSIONATTRS",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -73,13 +93,20 @@ export interface ParleyConfig {
    * resolved: `main.ts` asks the local ngrok agent when it is unset.
    */
   publicBaseUrl: string | undefined;
+  /**
+   * This instance's own https origin, for load balancers that route by host name: the stream URL the
+   * voice webhook answers names it, so the media socket reaches the instance that pre-warmed. @default publicBaseUrl
+   */
+  publicInstanceUrl?: string;
   /** Bearer key for the OpenAI Realtime API. */
   openaiApiKey: string;
   /** Realtime model used when a persona names none. @default "gpt-realtime-2.1" */
   realtimeModel: string;
-  /** Realtime WebSocket endpoint; the model goes in its `model` query parameter. */
+  /** Each engine's WebSocket endpoint by engine id (its definition names the variable and default). */
+  engineEndpoints: EngineEndpoints;
+  /** Realtime WebSocket endpoint (`engineEndpoints.realtime`); the model goes in its `model` query parameter. */
   realtimeUrl: string;
-  /** GPT-Live WebSocket endpoint, without query parameters (the model goes in `session.start`). */
+  /** GPT-Live WebSocket endpoint (`engineEndpoints.live`), without query parameters. */
   liveUrl: string;
   /** Twilio account SID (`AC…`), for the REST API. */
   twilioAccountSid: string | undefined;
@@ -102,8 +129,14 @@ export interface ParleyConfig {
   /** Folder for the call database. @default "./data" */
   dataDir: string;
   /**
-   * This instance's name in its call records: the startup clean-up closes only its own calls.
-   * @default the host name
+   * `postgres://…` (or `postgresql://…`): the Postgres database several instances share; undefined
+   * for SQLite in `dataDir`.
+   */
+  databaseUrl: string | undefined;
+  /**
+   * This instance's name in logs and call records: the startup clean-up closes only its own calls.
+   * @default the host name (SQLite: a restart finds its own crashed calls); with `databaseUrl`, the
+   * host name plus a random suffix (two instances on one host never share a name)
    */
   instanceId: string;
   /** Serve `/metrics` without a token. @default false */
@@ -114,8 +147,17 @@ export interface ParleyConfig {
   ngrokApiUrl: string;
   /** Calls relayed (or on their way) at once; beyond, the webhook answers the fallback. @default 100 */
   maxConcurrentCalls: number;
+  /**
+   * Slots of MAX_CONCURRENT_CALLS campaigns leave free for inbound (and other) calls: the dialer dials
+   * only while fewer than `maxConcurrentCalls - inboundReserve` calls are in flight. @default 10% of it
+   */
+  inboundReserve: number;
   /** On SIGTERM/SIGINT, how long live calls may go on before they are ended, seconds. @default 600 */
   drainTimeoutS: number;
+  /** With Postgres: a peer without a heartbeat this long has its open calls closed, seconds. @default 30 */
+  instanceTimeoutS: number;
+  /** `OTEL_DENO=true`: Deno's OpenTelemetry is on, so calls are traced (`src/telemetry/call_traces.ts`). */
+  tracing: boolean;
   /**
    * An upstream session this old is replaced, with the conversation so far, at the call's next quiet
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
@@ -145,8 +187,6 @@ export const DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1";
 export const DEFAULT_OUTBOUND_PERSONA = "alex";
 /** Persona of inbound calls when INBOUND_PERSONA is unset. */
 export const DEFAULT_INBOUND_PERSONA = "receptionist";
-/** Default Realtime endpoint. */
-export const DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime";
 
 /**
  * The example values `.env.example` ships with: a `.env` copied from it and not yet edited starts
@@ -191,22 +231,20 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const host = parseHost(text("HOST"), problems);
 
   const publicBaseUrl = parsePublicBaseUrl(text("PUBLIC_BASE_URL"), problems);
+  const publicInstanceUrl = parsePublicBaseUrl(text("PUBLIC_INSTANCE_URL"), problems, "PUBLIC_INSTANCE_URL");
 
   const openaiApiKey = text("OPENAI_API_KEY");
   if (openaiApiKey === undefined) {
     problems.push("OPENAI_API_KEY: not set: put your OpenAI API key (sk-…) in .env");
   }
 
-  const realtimeUrl = text("OPENAI_REALTIME_URL") ?? DEFAULT_REALTIME_URL;
-  parseWebSocketUrl("OPENAI_REALTIME_URL", realtimeUrl, problems);
-
-  const liveUrl = text("OPENAI_LIVE_URL") ?? DEFAULT_LIVE_URL;
-  const parsedLive = parseWebSocketUrl("OPENAI_LIVE_URL", liveUrl, problems);
-  if (parsedLive !== undefined && parsedLive.search !== "") {
-    problems.push(
-      `OPENAI_LIVE_URL: "${liveUrl}" has a query string: GPT-Live refuses query parameters (the model goes in session.start)`,
-    );
-  }
+  const { endpoints: engineEndpoints, problems: endpointProblems } = ENGINE_REGISTRY.readEndpoints((name) =>
+    // Each engine's variable is listed in ENV_VARIABLES (tests/config_test.ts checks it).
+    text(name as EnvVariable)
+  );
+  problems.push(...endpointProblems);
+  const realtimeUrl = engineEndpoints.realtime!;
+  const liveUrl = engineEndpoints.live!;
 
   const twilioAccountSid = text("TWILIO_ACCOUNT_SID");
   if (twilioAccountSid !== undefined && !/^AC[0-9a-fA-F]{32}$/.test(twilioAccountSid)) {
@@ -266,7 +304,25 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
 
   const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
   const maxConcurrentCalls = parseCount("MAX_CONCURRENT_CALLS", text("MAX_CONCURRENT_CALLS"), 100, problems);
+  const inboundReserve = parseCount(
+    "INBOUND_RESERVE",
+    text("INBOUND_RESERVE"),
+    Math.floor(maxConcurrentCalls / 10),
+    problems,
+  );
+  if (inboundReserve > maxConcurrentCalls) {
+    problems.push(
+      `INBOUND_RESERVE: ${inboundReserve} is more than MAX_CONCURRENT_CALLS (${maxConcurrentCalls}): campaigns could never dial`,
+    );
+  }
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
+  let instanceTimeoutS = parseCount("INSTANCE_TIMEOUT_S", text("INSTANCE_TIMEOUT_S"), 30, problems);
+  if (instanceTimeoutS === 0) {
+    problems.push(
+      `INSTANCE_TIMEOUT_S: "0" would take every peer for dead: use 1 or more seconds (default 30)`,
+    );
+    instanceTimeoutS = 30;
+  }
   const sessionRolloverMinutes = parseMinutes(
     "SESSION_ROLLOVER_MINUTES",
     text("SESSION_ROLLOVER_MINUTES"),
@@ -279,7 +335,16 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems.push(`OPENAI_BASE_URL: "${openaiBaseUrl}" is not an http:// or https:// URL`);
   }
 
-  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId();
+  const databaseUrl = text("DATABASE_URL");
+  // The user must be in the URL: the driver's fallback (the OS user name) needs a permission Parley lacks.
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[\x21-\x7e]+@[\x21-\x7e]+$/.test(databaseUrl)) {
+    problems.push(
+      `DATABASE_URL: "${
+        databaseUrl.replace(/\/\/[^@/]*@/, "//***@").replace(/[^\x20-\x7e]/g, "?").slice(0, 100)
+      }" is not a Postgres URL: use postgres://user:password@host:5432/database, or leave it unset for SQLite in DATA_DIR`,
+    );
+  }
+  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId(databaseUrl !== undefined);
   if (!INSTANCE_ID.test(instanceId)) {
     problems.push(
       `INSTANCE_ID: "${
@@ -292,8 +357,10 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     port,
     host,
     publicBaseUrl,
+    ...(publicInstanceUrl === undefined ? {} : { publicInstanceUrl }),
     openaiApiKey: openaiApiKey ?? "",
     realtimeModel,
+    engineEndpoints,
     realtimeUrl,
     liveUrl,
     twilioAccountSid,
@@ -306,12 +373,16 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     defaultPersona,
     inboundPersona,
     dataDir: text("DATA_DIR") ?? "./data",
+    databaseUrl,
     instanceId,
     metricsPublic,
     pricesJson,
     ngrokApiUrl,
     maxConcurrentCalls,
+    inboundReserve,
     drainTimeoutS,
+    instanceTimeoutS,
+    tracing: ["true", "1"].includes(text("OTEL_DENO")?.toLowerCase() ?? ""),
     sessionRolloverMinutes,
     openaiBaseUrl,
     judgeModel: text("OPENAI_JUDGE_MODEL") ?? "gpt-5-mini",
@@ -321,12 +392,17 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
 
 const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
-/** The host name (stable across restarts, so the startup clean-up finds the last run's calls). */
-function defaultInstanceId(): string {
+/**
+ * The host name: with SQLite, stable across restarts, so the startup clean-up finds the last run's
+ * calls. With a shared database (`shared`), the host name plus a random suffix, so that instances on
+ * one host (or containers sharing a host name) never take each other's calls; a peer closes a
+ * crashed instance's calls instead.
+ */
+function defaultInstanceId(shared: boolean): string {
   // Tools that never record calls run without --allow-sys=hostname: no permission prompt for them.
-  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !== "granted") return "local";
-  const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
-  return host === "" ? "local" : host;
+  const granted = Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted";
+  const host = (granted ? Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-") : "").slice(0, 100) || "local";
+  return shared ? `${host.slice(0, 91)}-${crypto.randomUUID().slice(0, 8)}` : host;
 }
 
 /** Values still set to `.env.example`'s placeholders, one problem each. */

@@ -85,17 +85,21 @@ export function parseSwitch(
   return fallback;
 }
 
-/** `PUBLIC_BASE_URL`: an https origin (a trailing `/` dropped), or undefined when unset. */
-export function parsePublicBaseUrl(value: string | undefined, problems: string[]): string | undefined {
+/** `PUBLIC_BASE_URL` (or `name`, e.g. `PUBLIC_INSTANCE_URL`): an https origin (a trailing `/` dropped), or undefined when unset. */
+export function parsePublicBaseUrl(
+  value: string | undefined,
+  problems: string[],
+  name = "PUBLIC_BASE_URL",
+): string | undefined {
   if (value === undefined) return undefined;
   const origin = value.replace(/\/+$/, "");
   const url = tryUrl(origin);
   if (url === undefined || url.protocol !== "https:") {
     problems.push(
-      `PUBLIC_BASE_URL: "${origin}" is not an https URL: use the https address Twilio reaches, e.g. https://abc123.ngrok-free.app`,
+      `${name}: "${origin}" is not an https URL: use the https address Twilio reaches, e.g. https://abc123.ngrok-free.app`,
     );
   } else if (url.pathname !== "/" || url.search !== "") {
-    problems.push(`PUBLIC_BASE_URL: "${origin}" has a path or query: give only the origin`);
+    problems.push(`${name}: "${origin}" has a path or query: give only the origin`);
   }
   return origin;
 }

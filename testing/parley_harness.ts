@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { DialerParts } from "../src/app/handlers.ts";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import {
   type CallEvent,
@@ -21,6 +22,7 @@ import type { CallStore } from "../src/store/sqlite/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../src/store/sqlite/leads.ts";
 import type { FrameTap } from "../src/relay/frame_tap.ts";
+import type { Store } from "../src/store/ports.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -72,6 +74,10 @@ export interface TestParleyOptions {
   scenariosDir?: string;
   /** Observers of every call's audio. */
   tap?: FrameTap;
+  /** Campaigns and the do-not-call list to wire in (with `leads`): the dialer runs over them. */
+  campaigns?: DialerParts;
+  /** A shared store (Postgres) to wire in whole: records, leads, sessions, tokens, feeds, control. */
+  shared?: Store;
 }
 
 /** A running test server. */
@@ -175,6 +181,17 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
     selfOrigin: () => selfOrigin,
     ...(options.tap === undefined ? {} : { tap: options.tap }),
+    ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
+    ...(options.shared === undefined ? {} : {
+      store: options.shared.calls,
+      afterStream: options.shared.afterStream,
+      leads: options.shared.leads,
+      signInSessions: options.shared.sessions,
+      usedStreamTokens: options.shared.usedStreamTokens,
+      ...(options.shared.bus === undefined ? {} : { feeds: options.shared.bus }),
+      ...(options.shared.control === undefined ? {} : { control: options.shared.control }),
+      ...(options.shared.cluster === undefined ? {} : { cluster: options.shared.cluster }),
+    }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

@@ -28,6 +28,8 @@ import type { ListenerHealth } from "../http/listener.ts";
 import type {
   AfterStreamDecisions,
   CallRecords,
+  ClusterView,
+  EventBus,
   Leads,
   SignInSessions,
   UsedStreamTokens,
@@ -36,7 +38,10 @@ import { catchUnhandled } from "./middleware/unhandled.ts";
 import { notFoundResponse } from "../api/pages.ts";
 import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
-import { createRouteHandlers } from "./handlers.ts";
+import { createRouteHandlers, type DialerParts } from "./handlers.ts";
+import type { Dialer } from "../dialer/dialer.ts";
+import type { CallControl } from "../calls/call_control.ts";
+import { obeyCallCommands } from "./cluster_control.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -56,6 +61,8 @@ export interface ParleyOptions {
   afterStream?: AfterStreamDecisions;
   /** The leads, if leads are kept. */
   leads?: Leads;
+  /** Campaigns and the do-not-call list, if kept (with `leads`): the campaign dialer runs over them. */
+  campaigns?: DialerParts;
   /** The listener's figures (descriptor exhaustion), for `/metrics`; see `src/http/listener.ts`. */
   listenerHealth?: () => ListenerHealth | undefined;
   /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
@@ -76,6 +83,12 @@ export interface ParleyOptions {
   usedStreamTokens?: UsedStreamTokens;
   /** Where sign-in sessions are kept. @default in memory */
   signInSessions?: SignInSessions;
+  /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
+  feeds?: Pick<EventBus, "subscribe">;
+  /** Commands between the instances on one database (hang-up, answering machine, unused pre-warm). @default none */
+  control?: CallControl;
+  /** The cluster's figures for `/metrics` (several instances on one database). @default none */
+  cluster?: ClusterView;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
   /** Where this server is reached on this machine, for the Rehearse button's virtual phone. @default http://127.0.0.1:PORT */
@@ -92,6 +105,8 @@ export interface Parley {
   handler: ServeHandler;
   /** Calls being relayed now. */
   activeCalls(): number;
+  /** The campaign dialer, when campaigns are kept. */
+  dialer: Dialer | undefined;
   /** The metrics registry (listens to the hub). */
   metrics: Metrics;
   /**
@@ -116,7 +131,7 @@ export interface Parley {
 export function createParley(options: ParleyOptions): Parley {
   const { config, personas, log, hub, counters } = options;
   const connectUpstream = options.connectUpstream ?? connectOpenAI;
-  const engineFor = createEngineChooser(config);
+  const engineFor = createEngineChooser(config.engineEndpoints);
   const metrics = createMetrics(options.prices === undefined ? {} : { prices: options.prices });
   // Ends open live feeds (SSE) on shutdown, so the server can finish.
   const shutdownSignal = new AbortController();
@@ -129,6 +144,7 @@ export function createParley(options: ParleyOptions): Parley {
   const signature = {
     authToken: config.twilioAuthToken,
     publicBaseUrl: config.publicBaseUrl,
+    publicInstanceUrl: config.publicInstanceUrl,
     enabled: config.twilioSignatureCheck,
   };
   const tokens = options.streamTokens ?? createStreamTokens({
@@ -201,9 +217,17 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
+    ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
+    ...(options.control === undefined ? {} : { control: options.control }),
+    ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
   });
+
+  const offControl = options.control === undefined
+    ? undefined
+    : obeyCallCommands(options.control, relays, prewarms, admission, log);
 
   const route = createRouter({
     rows: ROUTES,
@@ -217,8 +241,12 @@ export function createParley(options: ParleyOptions): Parley {
     },
     notFound: notFoundResponse,
   });
+  routes.dialer?.start().catch((error) => {
+    log.error(`Dialer: could not start: ${error instanceof Error ? error.message : String(error)}`);
+  });
   return {
     metrics,
+    dialer: routes.dialer,
     activeCalls: () => relays.size,
     handler: guardRequests(catchUnhandled(route, log), { log }),
     drain: () => admission.drain(),
@@ -231,6 +259,7 @@ export function createParley(options: ParleyOptions): Parley {
       offAdmission();
       offMetrics();
       offStore?.();
+      offControl?.();
       routes.close();
     },
   };

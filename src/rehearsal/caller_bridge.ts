@@ -12,7 +12,9 @@
  */
 
 import type { EngineEvent, SessionPlan, ToolSpec } from "../engines/engine.ts";
-import { estimateCost, estimateMinuteCost, type PriceTable } from "../engines/prices.ts";
+import type { PriceTable } from "../engines/prices.ts";
+import { ENGINE_REGISTRY, engineForModel } from "../engines/registry.ts";
+import type { EngineUsage } from "../engines/usage.ts";
 import type { EngineChooser } from "../engines/registry.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import { UpstreamSession } from "../relay/upstream_session.ts";
@@ -74,9 +76,11 @@ export class CallerBridge {
   readonly #session: UpstreamSession;
   readonly #options: CallerBridgeOptions;
   #phone: VirtualPhone | undefined;
+  /** USD of the reports that add up (one answer's tokens). */
   #cost = 0;
+  /** USD of the latest cumulative report (session minutes so far). */
+  #totalCost = 0;
   #unpriced = false;
-  #minutes = 0;
   #failure: string | undefined;
   #keys = "";
   /** The caller's answer being spoken: its ids and how much of it went to the line, bytes. */
@@ -134,14 +138,22 @@ export class CallerBridge {
   async close(): Promise<CallerSessionReport> {
     this.#session.close();
     await this.#session.closed;
-    const minuteCost = this.#minutes > 0
-      ? estimateMinuteCost(this.#options.model, this.#minutes, this.#options.prices)
-      : 0;
     return {
-      costUsd: this.#unpriced || minuteCost === null ? null : this.#cost + minuteCost,
+      costUsd: this.#unpriced ? null : this.#cost + this.#totalCost,
       failure: this.#failure,
       keysPressed: this.#keys,
     };
+  }
+
+  /** Prices a usage report by its engine's own rules, as the call record does (`priceUsage`). */
+  #addUsage(usage: EngineUsage): void {
+    const model = this.#session.model;
+    const engine = engineForModel(model);
+    const summary = ENGINE_REGISTRY.describeUsage(engine, usage);
+    const cost = ENGINE_REGISTRY.priceUsage(engine, model, usage, this.#options.prices);
+    if (cost === null || summary.problem !== undefined) this.#unpriced = true;
+    else if (summary.cost === "total") this.#totalCost = cost;
+    else this.#cost += cost;
   }
 
   #onEvent(event: EngineEvent): void {
@@ -159,14 +171,10 @@ export class CallerBridge {
         break;
       case "response.done":
         if (this.#activeResponse === event.responseId) this.#activeResponse = undefined;
-        if (event.usage !== undefined) {
-          const cost = estimateCost(this.#session.model, event.usage, this.#options.prices);
-          if (cost === null) this.#unpriced = true;
-          else this.#cost += cost;
-        }
+        if (event.usage !== undefined) this.#addUsage(event.usage);
         break;
-      case "usage.seconds":
-        this.#minutes = event.seconds / 60;
+      case "usage":
+        this.#addUsage(event.usage);
         break;
       case "caller.started": {
         // The agent talks over the caller: the caller stops where the line stopped.

@@ -35,7 +35,7 @@ export const PREWARM_TTL_MS = 15_000;
 export const PREWARM_MAX_HELD_MS = 30_000;
 
 /** What happened to a pre-warm (the `parley_prewarm_total{outcome}` metric). */
-export const PREWARM_OUTCOMES = ["opened", "claimed", "missed", "expired", "discarded"] as const;
+export const PREWARM_OUTCOMES = ["opened", "claimed", "missed", "expired", "discarded", "elsewhere"] as const;
 
 /** One outcome of {@linkcode PREWARM_OUTCOMES}. */
 export type PrewarmOutcome = typeof PREWARM_OUTCOMES[number];
@@ -215,6 +215,7 @@ export class Prewarms {
     missed: 0,
     expired: 0,
     discarded: 0,
+    elsewhere: 0,
   };
 
   /** No pre-warm yet. */
@@ -278,6 +279,23 @@ export class Prewarms {
     this.#waiting.delete(callSid);
     this.outcomes.claimed++;
     return entry.prewarm;
+  }
+
+  /**
+   * The stream of `callSid` started on another instance (told over the cluster's channel): closes
+   * this instance's pre-warm for it at once instead of at its lifetime's end. False when none waits.
+   */
+  closeUnused(callSid: string): boolean {
+    const entry = this.#waiting.get(callSid);
+    if (entry === undefined) return false;
+    clearTimeout(entry.timer);
+    this.#waiting.delete(callSid);
+    this.outcomes.elsewhere++;
+    this.#log.info(
+      `Pre-warmed session for CallSid=${callSid} closed: its stream started on another instance`,
+    );
+    this.#close(entry.prewarm);
+    return true;
   }
 
   #discard(prewarm: Prewarm, why: string): void {

@@ -362,7 +362,7 @@ Deno.test("a replacement pre-warm lives its own TTL: the one it replaced does no
       personas,
       defaultPersona: "tester",
       defaultModel: config.realtimeModel,
-      engineFor: createEngineChooser(config),
+      engineFor: createEngineChooser(config.engineEndpoints),
     },
     apiKey: TEST_OPENAI_KEY,
     connect: connectOpenAI,

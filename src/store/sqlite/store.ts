@@ -12,6 +12,7 @@ import { createMemoryUsedStreamTokens } from "../../twilio/stream_token.ts";
 import type { Store } from "../ports.ts";
 import { openCallStore } from "./call_store.ts";
 import { openLeadStore } from "./leads.ts";
+import { openCampaignStore } from "./campaigns.ts";
 
 /** Options for {@linkcode openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -48,6 +49,14 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     calls.close();
     throw error;
   }
+  let campaigns;
+  try {
+    campaigns = openCampaignStore(path);
+  } catch (error) {
+    calls.close();
+    leads.close();
+    throw error;
+  }
   return {
     instance: options.instance,
     calls,
@@ -55,9 +64,12 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     sessions: createMemorySignInSessions(),
     usedStreamTokens: createMemoryUsedStreamTokens(),
     afterStream: calls,
+    campaigns,
+    doNotCall: campaigns.doNotCall,
     close() {
       calls.close();
       leads.close();
+      campaigns.close();
     },
   };
 }
