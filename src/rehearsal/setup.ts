@@ -29,7 +29,7 @@ export interface SetupOptions {
 export function rehearsalSetup(
   config: Pick<
     ParleyConfig,
-    "openaiApiKey" | "realtimeUrl" | "liveUrl" | "realtimeModel" | "openaiBaseUrl" | "judgeModel"
+    "openaiApiKey" | "engineEndpoints" | "realtimeModel" | "openaiBaseUrl" | "judgeModel"
   >,
   options: SetupOptions,
 ): RehearsalSetup {
@@ -37,7 +37,9 @@ export function rehearsalSetup(
     target: options.target,
     linkBaseUrl: options.linkBaseUrl,
     apiKey: config.openaiApiKey,
-    engineFor: createEngineChooser({ realtimeUrl: config.realtimeUrl, liveUrl: config.liveUrl }),
+    // Each engine's endpoint by engine id, as the calls' (`createParley`): the caller sessions go
+    // where the agent's go.
+    engineFor: createEngineChooser(config.engineEndpoints),
     connect: options.connect ?? connectOpenAI,
     prices: options.prices,
     defaultCallerModel: config.realtimeModel,
