@@ -19,7 +19,6 @@ import {
   parsePort,
   parsePublicBaseUrl,
   parseSwitch,
-  parseWebSocketUrl,
   tryUrl,
 } from "./config_values.ts";
 

@@ -23,7 +23,6 @@ import type {
   CallerAudioDrops,
   CallEvent,
   CallEventListener,
-  CallSource,
   CallStatus,
   EndReason,
   ToolCallStatus,
