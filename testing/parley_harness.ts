@@ -72,6 +72,8 @@ export interface TestParleyOptions {
   prewarmTtlMs?: number;
   /** A leads table to wire in. */
   leads?: LeadStore;
+  /** The folder of scenario files (the Rehearse button). */
+  scenariosDir?: string;
   /** Observers of every call's audio. */
   tap?: FrameTap;
   /** Campaigns and the do-not-call list to wire in (with `leads`): the dialer runs over them. */
@@ -166,6 +168,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     }
   });
   const counters = createRelayCounters();
+  let selfOrigin = "";
   const parley = createParley({
     config: serverConfig,
     personas,
@@ -181,6 +184,8 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
+    selfOrigin: () => selfOrigin,
     ...(options.tap === undefined ? {} : { tap: options.tap }),
     ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
     ...(options.shared === undefined ? {} : {
@@ -198,6 +203,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;
+  selfOrigin = origin;
 
   const twilioHeaders = (publicUrl: string, params: Record<string, string> = {}) => ({
     "X-Twilio-Signature": getExpectedTwilioSignature(TEST_AUTH_TOKEN, publicUrl, params),

@@ -137,6 +137,11 @@ export const PG_MIGRATIONS: readonly string[] = [
     added_at bigint NOT NULL
   );
   `,
+  // 5: what the call came through (the record's `source`: 'phone', 'softphone' or 'rehearsal'); records
+  // folded before it came through the phone or the softphone, and read as 'phone', as on SQLite.
+  `
+  UPDATE calls SET record = record || '{"source": "phone"}'::jsonb WHERE record->'source' IS NULL;
+  `,
 ];
 
 /** The schema version this build writes. */
