@@ -7,6 +7,8 @@
  * @module
  */
 
+import { join } from "node:path";
+import { parseRecordingsS3, type S3Settings } from "./recordings_config.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
 import { ENGINE_REGISTRY, type EngineEndpoints, modelProblem } from "./engines/registry.ts";
 import {
@@ -18,8 +20,8 @@ import {
   parsePersonaId,
   parsePort,
   parsePublicBaseUrl,
+  parseRetentionDays,
   parseSwitch,
-  parseWebSocketUrl,
   tryUrl,
 } from "./config_values.ts";
 
@@ -54,10 +56,18 @@ export const ENV_VARIABLES = [
   "SESSION_ROLLOVER_MINUTES",
   "OPENAI_BASE_URL",
   "OPENAI_ANALYSIS_MODEL",
+  "OPENAI_JUDGE_MODEL",
   "INSTANCE_ID",
   "DATABASE_URL",
   "INSTANCE_TIMEOUT_S",
   "OTEL_DENO",
+  "RECORDINGS_DIR",
+  "RECORDING_RETENTION_DAYS",
+  "RECORDINGS_S3_URL",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_REGION",
 ] as const;
 
 /**
@@ -163,8 +173,16 @@ export interface ParleyConfig {
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
    */
   sessionRolloverMinutes: number;
-  /** OpenAI's REST API (the post-call analysis's Responses API). @default "https://api.openai.com/v1" */
+  /** Folder of call recordings (personas with `record: true`). @default DATA_DIR/recordings */
+  recordingsDir: string;
+  /** Recordings older than this many days are deleted (at startup, then daily); undefined keeps them. */
+  recordingRetentionDays: number | undefined;
+  /** The bucket recordings are kept in (`RECORDINGS_S3_URL` and `AWS_*`), or undefined: the folder only. */
+  recordingsS3: S3Settings | undefined;
+  /** OpenAI's REST API (post-call analyses' and the rehearsal judge's Responses API). @default "https://api.openai.com/v1" */
   openaiBaseUrl: string;
+  /** The model judging rehearsal criteria. @default "gpt-5-mini" */
+  judgeModel: string;
   /** The Responses model of post-call analyses whose persona names none. @default "gpt-5-mini" */
   analysisModel: string;
 }
@@ -317,6 +335,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
       `INBOUND_RESERVE: ${inboundReserve} is more than MAX_CONCURRENT_CALLS (${maxConcurrentCalls}): campaigns could never dial`,
     );
   }
+  const recordingRetentionDays = parseRetentionDays(text("RECORDING_RETENTION_DAYS"), problems);
+  const recordingsS3 = parseRecordingsS3(text, problems);
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
   let instanceTimeoutS = parseCount("INSTANCE_TIMEOUT_S", text("INSTANCE_TIMEOUT_S"), 30, problems);
   if (instanceTimeoutS === 0) {
@@ -331,6 +351,12 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems,
   );
 
+  const openaiBaseUrl = (text("OPENAI_BASE_URL") ?? "https://api.openai.com/v1").replace(/\/+$/, "");
+  const parsedBase = tryUrl(openaiBaseUrl);
+  if (parsedBase === undefined || !["https:", "http:"].includes(parsedBase.protocol)) {
+    problems.push(`OPENAI_BASE_URL: "${openaiBaseUrl}" is not an http:// or https:// URL`);
+  }
+
   const databaseUrl = text("DATABASE_URL");
   // The user must be in the URL: the driver's fallback (the OS user name) needs a permission Parley lacks.
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[\x21-\x7e]+@[\x21-\x7e]+$/.test(databaseUrl)) {
@@ -339,11 +365,6 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
         databaseUrl.replace(/\/\/[^@/]*@/, "//***@").replace(/[^\x20-\x7e]/g, "?").slice(0, 100)
       }" is not a Postgres URL: use postgres://user:password@host:5432/database, or leave it unset for SQLite in DATA_DIR`,
     );
-  }
-  const openaiBaseUrl = (text("OPENAI_BASE_URL") ?? "https://api.openai.com/v1").replace(/\/+$/, "");
-  const parsedBase = tryUrl(openaiBaseUrl);
-  if (parsedBase === undefined || !["https:", "http:"].includes(parsedBase.protocol)) {
-    problems.push(`OPENAI_BASE_URL: "${openaiBaseUrl}" is not an http:// or https:// URL`);
   }
 
   const instanceId = text("INSTANCE_ID") ?? defaultInstanceId(databaseUrl !== undefined);
@@ -376,6 +397,9 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     inboundPersona,
     dataDir: text("DATA_DIR") ?? "./data",
     databaseUrl,
+    recordingsDir: text("RECORDINGS_DIR") ?? join(text("DATA_DIR") ?? "./data", "recordings"),
+    recordingRetentionDays,
+    recordingsS3,
     instanceId,
     metricsPublic,
     pricesJson,
@@ -387,6 +411,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     tracing: ["true", "1"].includes(text("OTEL_DENO")?.toLowerCase() ?? ""),
     sessionRolloverMinutes,
     openaiBaseUrl,
+    judgeModel: text("OPENAI_JUDGE_MODEL") ?? "gpt-5-mini",
     analysisModel: text("OPENAI_ANALYSIS_MODEL") ?? DEFAULT_ANALYSIS_MODEL,
   };
   return { config, problems };

@@ -104,14 +104,6 @@ export function parsePublicBaseUrl(
   return origin;
 }
 
-/** A ws:// or wss:// URL, parsed; undefined (and a problem) when it is not one. */
-export function parseWebSocketUrl(name: string, value: string, problems: string[]): URL | undefined {
-  const url = tryUrl(value);
-  if (url !== undefined && ["wss:", "ws:"].includes(url.protocol)) return url;
-  problems.push(`${name}: "${value}" is not a ws:// or wss:// URL`);
-  return undefined;
-}
-
 /** A persona id (a file name without `.ts`), or the fallback. */
 export function parsePersonaId(
   name: string,
@@ -132,4 +124,17 @@ export function tryUrl(value: string): URL | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** RECORDING_RETENTION_DAYS: a number of days above 0, or unset (keep recordings). */
+export function parseRetentionDays(value: string | undefined, problems: string[]): number | undefined {
+  if (value === undefined) return undefined;
+  const days = Number(value);
+  if (!Number.isFinite(days) || days <= 0) {
+    problems.push(
+      `RECORDING_RETENTION_DAYS: "${value}" is not a number of days above 0: set how long recordings are kept, or remove it to keep them`,
+    );
+    return undefined;
+  }
+  return days;
 }

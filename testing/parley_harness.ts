@@ -23,6 +23,8 @@ import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../src/store/sqlite/leads.ts";
 import type { FrameTap } from "../src/relay/frame_tap.ts";
 import type { Store } from "../src/store/ports.ts";
+import type { RecordingsDir } from "../src/recordings/recordings_dir.ts";
+import type { RecordingSource } from "../src/recordings/serve_wav.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -70,12 +72,18 @@ export interface TestParleyOptions {
   prewarmTtlMs?: number;
   /** A leads table to wire in. */
   leads?: LeadStore;
+  /** The folder of scenario files (the Rehearse button). */
+  scenariosDir?: string;
   /** Observers of every call's audio. */
   tap?: FrameTap;
   /** Campaigns and the do-not-call list to wire in (with `leads`): the dialer runs over them. */
   campaigns?: DialerParts;
   /** A shared store (Postgres) to wire in whole: records, leads, sessions, tokens, feeds, control. */
   shared?: Store;
+  /** Where personas with `record: true` record their calls. */
+  recordings?: RecordingsDir;
+  /** Where recordings are served from (a bucket). @default the `recordings` folder */
+  recordingSource?: RecordingSource;
 }
 
 /** A running test server. */
@@ -160,6 +168,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     }
   });
   const counters = createRelayCounters();
+  let selfOrigin = "";
   const parley = createParley({
     config: serverConfig,
     personas,
@@ -175,6 +184,8 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
+    selfOrigin: () => selfOrigin,
     ...(options.tap === undefined ? {} : { tap: options.tap }),
     ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
     ...(options.shared === undefined ? {} : {
@@ -188,9 +199,12 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       ...(options.shared.cluster === undefined ? {} : { cluster: options.shared.cluster }),
       ...(options.shared.analyses === undefined ? {} : { analyses: options.shared.analyses }),
     }),
+    ...(options.recordings === undefined ? {} : { recordings: options.recordings }),
+    ...(options.recordingSource === undefined ? {} : { recordingSource: options.recordingSource }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;
+  selfOrigin = origin;
 
   const twilioHeaders = (publicUrl: string, params: Record<string, string> = {}) => ({
     "X-Twilio-Signature": getExpectedTwilioSignature(TEST_AUTH_TOKEN, publicUrl, params),

@@ -15,7 +15,7 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { CallEvent } from "../calls/call_events.ts";
 import { type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_record.ts";
 import type { CallRecords, EventBus } from "../store/ports.ts";
-import type { CallFeedEvents, CallList, CallRecord } from "./types.ts";
+import type { CallFeedEvents, CallList, CallRecord, RecordingSummary } from "./types.ts";
 import { callsCsv, type OutcomeSource, withOutcome, withOutcomes } from "./call_outcomes.ts";
 
 /** Options for {@linkcode createCallRecordsHandlers}. */
@@ -30,6 +30,8 @@ export interface CallRecordsOptions {
   heartbeatMs?: number;
   /** Aborting ends every live stream (pass the server's shutdown signal so it can finish). */
   signal?: AbortSignal;
+  /** The call's recording, for `GET /api/calls/:callSid` (none when omitted). */
+  recordingOf?: (callSid: string) => Promise<RecordingSummary | undefined>;
 }
 
 /** Heartbeat interval of live event streams, ms. */
@@ -127,7 +129,10 @@ async function getCall(callSid: string, options: CallRecordsOptions): Promise<Re
   const record = await options.store.getCall(callSid);
   if (record === undefined) return jsonError(404, `Call "${callSid}" not found`);
   const analysis = await options.analyses?.get(callSid);
-  return jsonResponse(200, withOutcome(record, analysis) satisfies CallRecord);
+  const withAnalysis = withOutcome(record, analysis);
+  if (options.recordingOf === undefined) return jsonResponse(200, withAnalysis satisfies CallRecord);
+  const recording = (await options.recordingOf(callSid)) ?? null;
+  return jsonResponse(200, { ...withAnalysis, recording } satisfies CallRecord);
 }
 
 async function liveEvents(callSid: string, options: CallRecordsOptions): Promise<Response> {

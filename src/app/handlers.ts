@@ -30,6 +30,9 @@ import { createLeadsHandlers } from "../api/leads.ts";
 import { createPersonasHandlers } from "../api/personas_route.ts";
 import { createHangUpHandler } from "../api/hang_up.ts";
 import { createSoftphoneHandler } from "../api/softphone.ts";
+import { createRehearseHandler } from "../api/rehearse_route.ts";
+import type { PriceTable } from "../engines/prices.ts";
+import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import { engineForModel } from "../engines/voices.ts";
 import type {
   AfterStreamDecisions,
@@ -42,7 +45,7 @@ import type {
   Leads,
 } from "../store/ports.ts";
 import { createCampaignsHandlers } from "../api/campaigns.ts";
-import { createOutboundCalls } from "../calls/place_call.ts";
+import { createCallFinder, createOutboundCalls } from "../calls/place_call.ts";
 import { Dialer } from "../dialer/dialer.ts";
 
 /** What the campaign dialer runs over. */
@@ -60,6 +63,8 @@ import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
 import type { CallControl } from "../calls/call_control.ts";
 import { tellOtherInstances } from "./cluster_control.ts";
+import type { RecordingSource } from "../recordings/serve_wav.ts";
+import { createRecordingHandler, recordingSummaryOf } from "../api/recording_route.ts";
 import type { RouteHandler } from "./router.ts";
 
 /** What the handlers are built from. */
@@ -85,7 +90,7 @@ export interface HandlerParts {
   leads?: Leads;
   /** Post-call analyses, joined to the records as `outcome`. */
   analyses?: AnalysisJobs;
-  /** Campaigns and the do-not-call list, if kept (with the leads): the dialer runs over them. */
+  /** Campaigns and the do-not-call list (every store keeps them; absent only without a store): the dialer runs over them. */
   campaigns?: DialerParts;
   /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
   feeds?: Pick<EventBus, "subscribe">;
@@ -93,10 +98,20 @@ export interface HandlerParts {
   control?: CallControl;
   /** The cluster's figures for `/metrics` (several instances on Postgres). */
   cluster?: ClusterView;
+  /** Where the call recordings are read. */
+  recordings?: RecordingSource;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
   listenerHealth?: () => ListenerHealth | undefined;
+  /** Prices for a rehearsal's cost. */
+  prices: PriceTable;
+  /** Opens upstream sockets (a rehearsal's caller sessions). */
+  connectUpstream: UpstreamConnector;
+  /** Where this server is reached on this machine, for the Rehearse button's virtual phone. */
+  selfOrigin: () => string;
+  /** The folder of scenario files. @default "scenarios" */
+  scenariosDir?: string;
 }
 
 /** The handlers, and what to end on shutdown. */
@@ -139,13 +154,17 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     hub: parts.feeds ?? hub,
     signal: parts.shutdownSignal,
     ...(parts.analyses === undefined ? {} : { analyses: parts.analyses }),
+    ...(parts.recordings === undefined ? {} : { recordingOf: recordingSummaryOf(parts.recordings) }),
   });
   const noRecords = () => jsonError(503, "Call records are not kept by this server");
   const leads = parts.leads === undefined ? undefined : createLeadsHandlers(parts.leads);
-  const noLeads = async (request: Request) => {
+  // Every store keeps leads, campaigns and the do-not-call list; only a server built without a
+  // store (a test harness) answers their routes 503.
+  const notKept = (what: string) => async (request: Request) => {
     await request.body?.cancel();
-    return jsonError(503, "Leads are not kept by this server");
+    return jsonError(503, `${what} are not kept by this server`);
   };
+  const noLeads = notKept("Leads");
   const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
   const pages = createPagesHandlers();
   const personasRoutes = createPersonasHandlers({ personas, defaultModel: config.realtimeModel });
@@ -162,6 +181,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     doNotCall: kept.doNotCall,
     instance: kept.instance,
     placeCall: placeOutbound,
+    findCalls: createCallFinder({ config, ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }) }),
     hub,
     log,
     ...(kept.tickMs === undefined ? {} : { tickMs: kept.tickMs }),
@@ -185,12 +205,9 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       personaIds: () => personas.ids(),
       engineOf,
       wake: () => void dialer?.tick(),
-      ...(kept?.now === undefined ? {} : { now: kept.now }),
+      ...(kept.now === undefined ? {} : { now: kept.now }),
     });
-  const noCampaigns = async (request: Request) => {
-    await request.body?.cancel();
-    return jsonError(503, "Campaigns are not kept by this server");
-  };
+  const noCampaigns = notKept("Campaigns");
 
   const handlers: Record<HandlerName, RouteHandler> = {
     mediaStream: createMediaUpgradeHandler({
@@ -269,6 +286,9 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     getCall: records?.getCall ?? noRecords,
     exportCalls: records?.exportCalls ?? noRecords,
     callEvents: records?.callEvents ?? noRecords,
+    callRecording: parts.recordings === undefined
+      ? () => jsonError(404, "This server keeps no recordings")
+      : createRecordingHandler(parts.recordings),
     hangUp: createHangUpHandler({
       config,
       log,
@@ -306,6 +326,16 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     getPersona: personasRoutes.getPersona,
     previewPersona: personasRoutes.previewPersona,
     listVoices: personasRoutes.listVoices,
+    rehearse: createRehearseHandler({
+      config,
+      personas,
+      prices: parts.prices,
+      log,
+      selfOrigin: parts.selfOrigin,
+      ...(parts.scenariosDir === undefined ? {} : { scenariosDir: parts.scenariosDir }),
+      connect: parts.connectUpstream,
+      signal: parts.shutdownSignal,
+    }),
     softphone: createSoftphoneHandler({
       personas,
       defaultModel: config.realtimeModel,

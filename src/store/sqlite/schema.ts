@@ -156,8 +156,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX calls_open_instance ON calls (instance) WHERE ended_at IS NULL;
   `,
-  // 8 and 9: taken by work merged beside this (issues 19 and 20); the merge puts theirs here.
-  ``,
+  // 8: what the call came through: 'phone', 'softphone' or 'rehearsal'.
+  `
+  ALTER TABLE calls ADD COLUMN source TEXT NOT NULL DEFAULT 'phone';
+  `,
+  // 9: taken by work merged beside this (issue 20); the merge puts theirs here.
   ``,
   // 10: campaigns (src/dialer/): the campaign; one row per lead it calls (state pending, dialing, done
   // or skipped; attempts; next try; the instance that claimed it); one row per attempt; and the
