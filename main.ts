@@ -45,7 +45,9 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     throw error;
   }
   const { config, personas, store, databasePath, prices } = prepared!;
-  const log = createLogger({ secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken] });
+  const log = createLogger({
+    secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken, config.webhook?.secret],
+  });
   storeReports.log = log;
 
   const abandoned = await store.calls.closeAbandonedRecords(
@@ -71,6 +73,7 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     leads: store.leads,
     signInSessions: store.sessions,
     usedStreamTokens: store.usedStreamTokens,
+    outbox: store.outbox,
     prices,
     listenerHealth: () => server?.health(),
   });

@@ -10,6 +10,7 @@
 import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
 import { modelProblem } from "./engines/registry.ts";
+import { parseWebhookSettings, type WebhookSettings } from "./outcomes/webhooks/webhook_config.ts";
 
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
 export const ENV_VARIABLES = [
@@ -37,6 +38,8 @@ export const ENV_VARIABLES = [
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
   "INSTANCE_ID",
+  "WEBHOOK_URL",
+  "WEBHOOK_SECRET",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -104,6 +107,8 @@ export interface ParleyConfig {
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
    */
   sessionRolloverMinutes: number;
+  /** Where signed call events go (`WEBHOOK_URL`, `WEBHOOK_SECRET`), or undefined: webhooks off. */
+  webhook: WebhookSettings | undefined;
 }
 
 /** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
@@ -281,6 +286,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     );
   }
 
+  const webhook = parseWebhookSettings(text("WEBHOOK_URL"), text("WEBHOOK_SECRET"), problems);
+
   const config: ParleyConfig = {
     port,
     host,
@@ -306,6 +313,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     maxConcurrentCalls,
     drainTimeoutS,
     sessionRolloverMinutes,
+    webhook,
   };
   return { config, problems };
 }

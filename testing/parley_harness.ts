@@ -20,6 +20,8 @@ import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from
 import type { CallStore } from "../src/store/sqlite/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../src/store/sqlite/leads.ts";
+import type { WebhookOutbox } from "../src/store/webhook_outbox.ts";
+import type { WebhookTiming } from "../src/outcomes/webhooks/webhooks.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -67,6 +69,10 @@ export interface TestParleyOptions {
   prewarmTtlMs?: number;
   /** A leads table to wire in. */
   leads?: LeadStore;
+  /** A webhook outbox to wire in (webhooks are sent when `env` sets WEBHOOK_URL and WEBHOOK_SECRET). */
+  outbox?: WebhookOutbox;
+  /** The webhook worker's clock and delays. */
+  webhookTiming?: WebhookTiming;
 }
 
 /** A running test server. */
@@ -166,6 +172,8 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.outbox === undefined ? {} : { outbox: options.outbox }),
+    ...(options.webhookTiming === undefined ? {} : { webhookTiming: options.webhookTiming }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

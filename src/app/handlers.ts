@@ -34,6 +34,8 @@ import { engineForModel } from "../engines/voices.ts";
 import type { AfterStreamDecisions, CallRecords, Leads } from "../store/ports.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
+import type { Webhooks } from "../outcomes/webhooks/webhooks.ts";
+import { createWebhookDeliveriesHandlers } from "../api/webhook_deliveries.ts";
 import type { RouteHandler } from "./router.ts";
 
 /** What the handlers are built from. */
@@ -61,6 +63,8 @@ export interface HandlerParts {
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
   listenerHealth?: () => ListenerHealth | undefined;
+  /** The webhook outbox and worker, if the store keeps an outbox. */
+  webhooks?: Webhooks;
 }
 
 /** The handlers, and what to end on shutdown. */
@@ -107,6 +111,13 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
   };
   const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
   const pages = createPagesHandlers();
+  const deliveries = parts.webhooks === undefined
+    ? undefined
+    : createWebhookDeliveriesHandlers(parts.webhooks);
+  const noDeliveries = async (request: Request) => {
+    await request.body?.cancel();
+    return jsonError(503, "Webhook deliveries are not kept by this server");
+  };
   const personasRoutes = createPersonasHandlers({ personas, defaultModel: config.realtimeModel });
 
   const handlers: Record<HandlerName, RouteHandler> = {
@@ -199,6 +210,8 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     getPersona: personasRoutes.getPersona,
     previewPersona: personasRoutes.previewPersona,
     listVoices: personasRoutes.listVoices,
+    listDeliveries: deliveries?.listDeliveries ?? noDeliveries,
+    redeliver: deliveries?.redeliver ?? noDeliveries,
     softphone: createSoftphoneHandler({
       personas,
       defaultModel: config.realtimeModel,

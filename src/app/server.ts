@@ -36,6 +36,8 @@ import { notFoundResponse } from "../api/pages.ts";
 import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
 import { createRouteHandlers } from "./handlers.ts";
+import { startWebhooks, type WebhookTiming } from "../outcomes/webhooks/webhooks.ts";
+import type { WebhookOutbox } from "../store/webhook_outbox.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -77,6 +79,10 @@ export interface ParleyOptions {
   signInSessions?: SignInSessions;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
+  /** The webhook outbox (sent to `WEBHOOK_URL` when set). @default none: no webhooks, no delivery log */
+  outbox?: WebhookOutbox;
+  /** The webhook worker's clock, fetch and delays. @default the real ones */
+  webhookTiming?: WebhookTiming;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -115,6 +121,16 @@ export function createParley(options: ParleyOptions): Parley {
   const shutdownSignal = new AbortController();
   const offMetrics = hub.subscribe(metrics.listener);
   const offStore = options.store === undefined ? undefined : hub.subscribe(options.store.listener);
+  // After the store's listener: the record a payload is built from holds the event.
+  const webhooks = options.outbox === undefined ? undefined : startWebhooks({
+    outbox: options.outbox,
+    settings: config.webhook,
+    calls: options.store,
+    instance: config.instanceId,
+    log,
+    ...(options.webhookTiming === undefined ? {} : { timing: options.webhookTiming }),
+  });
+  const offWebhooks = webhooks === undefined ? undefined : hub.subscribe(webhooks.listener);
   const neverConnected = watchNeverConnected(
     hub,
     options.streamConnectTimeoutMs === undefined ? {} : { timeoutMs: options.streamConnectTimeoutMs },
@@ -191,6 +207,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
+    ...(webhooks === undefined ? {} : { webhooks }),
   });
 
   const route = createRouter({
@@ -219,6 +236,8 @@ export function createParley(options: ParleyOptions): Parley {
       offAdmission();
       offMetrics();
       offStore?.();
+      offWebhooks?.();
+      await webhooks?.close();
       routes.close();
     },
   };

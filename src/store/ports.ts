@@ -12,10 +12,11 @@ import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth } from "./c
 import type { Lead, LeadCall, LeadCursor, LeadInput, LeadUpdate } from "./lead.ts";
 import type { SignInSessions } from "../http/session.ts";
 import type { UsedStreamTokens } from "../twilio/stream_token.ts";
+import type { WebhookOutbox } from "./webhook_outbox.ts";
 
 // Declared beside the code that uses them (so http/ and twilio/ need nothing from store/), and part
 // of the storage ports all the same.
-export type { SignInSessions, UsedStreamTokens };
+export type { SignInSessions, UsedStreamTokens, WebhookOutbox };
 
 /**
  * Call records. A record is built from the call's events, merged by CallSid whatever order they come
@@ -125,6 +126,8 @@ export interface Store {
   readonly sessions: SignInSessions;
   readonly usedStreamTokens: UsedStreamTokens;
   readonly afterStream: AfterStreamDecisions;
+  /** The durable webhook outbox (`webhook_outbox.ts`), shared by the instances on one store. */
+  readonly outbox: WebhookOutbox;
   /** Closes everything it opened. */
   close(): void;
 }

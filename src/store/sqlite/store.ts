@@ -12,6 +12,7 @@ import { createMemoryUsedStreamTokens } from "../../twilio/stream_token.ts";
 import type { Store } from "../ports.ts";
 import { openCallStore } from "./call_store.ts";
 import { openLeadStore } from "./leads.ts";
+import { openSqliteWebhookOutbox } from "./webhook_outbox.ts";
 
 /** Options for {@linkcode openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -42,10 +43,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     ...(options.onError === undefined ? {} : { onError: options.onError }),
   });
   let leads;
+  let outbox;
   try {
     leads = openLeadStore(path);
+    outbox = openSqliteWebhookOutbox(path);
   } catch (error) {
     calls.close();
+    leads?.close();
     throw error;
   }
   return {
@@ -55,9 +59,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     sessions: createMemorySignInSessions(),
     usedStreamTokens: createMemoryUsedStreamTokens(),
     afterStream: calls,
+    outbox,
     close() {
       calls.close();
       leads.close();
+      outbox.close();
     },
   };
 }
