@@ -206,7 +206,11 @@ export class DeliveryWorker {
       this.#o.log.warn(`Webhooks: could not record an attempt of ${message.id}: ${describe(caught)}`);
       return;
     }
-    if (outcome.state === "pending" && error !== null && !this.#stop.signal.aborted) {
+    if (outcome.state === "delivered") {
+      this.#o.log.debug(
+        `Webhook ${message.type} ${message.id} delivered (HTTP ${status}, attempt ${attempts})`,
+      );
+    } else if (outcome.state === "pending" && error !== null && !this.#stop.signal.aborted) {
       this.#o.log.warn(
         `Webhook ${message.type} ${message.id} attempt ${attempts} failed (${error}); ` +
           `next try at ${new Date(outcome.nextTryAt).toISOString()}`,
@@ -221,6 +225,9 @@ export class DeliveryWorker {
 }
 
 function describe(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  let text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  // fetch says "fetch failed"; why (refused, reset, DNS) is in its cause.
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause instanceof Error) text += ` (${cause.message})`;
   return text.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 300);
 }
