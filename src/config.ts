@@ -10,7 +10,7 @@
 import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
 import { modelProblem } from "./engines/registry.ts";
-import { parseWebhookSettings, type WebhookSettings } from "./outcomes/webhooks/webhook_config.ts";
+import { parseWebhookSettings, type WebhookSettings } from "./webhook_settings.ts";
 
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
 export const ENV_VARIABLES = [

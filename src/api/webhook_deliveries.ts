@@ -13,7 +13,9 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import { MAX_DELIVERIES_LIMIT } from "../store/webhook_outbox.ts";
 import type { Webhooks } from "../outcomes/webhooks/webhooks.ts";
 import type { WebhookDeliveryList, WebhookRedelivery } from "./types.ts";
-import type { RouteHandler } from "../app/router.ts";
+
+/** A route's handler (the router's shape, declared here so api/ needs nothing from app/). */
+type RouteHandler = (request: Request, context: { params: Record<string, string> }) => Promise<Response>;
 
 /** The two routes' handlers. */
 export interface WebhookDeliveriesHandlers {

@@ -229,5 +229,6 @@ function describe(error: unknown): string {
   // fetch says "fetch failed"; why (refused, reset, DNS) is in its cause.
   const cause = error instanceof Error ? error.cause : undefined;
   if (cause instanceof Error) text += ` (${cause.message})`;
-  return text.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 300);
+  // The logger escapes too; the store keeps this text for the delivery log.
+  return text.replace(/[^\x20-\x7e]/g, " ").slice(0, 300);
 }

@@ -19,7 +19,7 @@ import {
   webhookMessageId,
 } from "./payloads.ts";
 import { createWebhookSigner } from "./signer.ts";
-import type { WebhookSettings } from "./webhook_config.ts";
+import type { WebhookSettings } from "../../webhook_settings.ts";
 
 /** Timing and transport a test (or the benchmark) may replace. */
 export type WebhookTiming = Partial<
