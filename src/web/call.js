@@ -1,6 +1,7 @@
 /** `/calls/:callSid`: a call's record, live while it runs (fed by the SSE feed, which reconnects). */
 import { $, api, ApiError, fieldError, h, markNav, money, pathId, time } from "./app.js";
 import { transcriptItem } from "./transcript.js";
+import { showWebhookDeliveries } from "./webhook_deliveries.js";
 import { callStateWords, durationWords, isOver, statusDetailWords, statusWords } from "./words.js";
 
 /** @typedef {import("../api/types.ts").CallRecord} CallRecord */
@@ -137,6 +138,7 @@ function follow() {
     feed?.close();
     $("feed").textContent = "";
     refreshSoon();
+    showWebhookDeliveries(callSid);
   });
 }
 
@@ -185,6 +187,7 @@ async function load() {
     return;
   }
   render();
+  await showWebhookDeliveries(callSid);
   if (!ended()) follow();
   if (record.parameters.voice === undefined && record.persona !== null) {
     const persona = /** @type {PersonaSummary | undefined} */ (
