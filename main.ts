@@ -77,6 +77,16 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     prices,
     listenerHealth: () => server?.health(),
   });
+  // The calls the clean-up closed ended without an event: their call.ended webhooks go out now.
+  for (const callSid of abandoned) {
+    parley.webhooks?.announceEnded(callSid).catch((error) =>
+      log.error(
+        `Webhooks: could not enqueue call.ended of ${callSid}: ${
+          error instanceof Error ? error.message : error
+        }`,
+      )
+    );
+  }
 
   const watchingPersonas = args.includes("--watch-personas");
   const watcher = watchingPersonas

@@ -36,7 +36,7 @@ import { notFoundResponse } from "../api/pages.ts";
 import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
 import { createRouteHandlers } from "./handlers.ts";
-import { startWebhooks, type WebhookTiming } from "../outcomes/webhooks/webhooks.ts";
+import { startWebhooks, type Webhooks, type WebhookTiming } from "../outcomes/webhooks/webhooks.ts";
 import type { WebhookOutbox } from "../store/webhook_outbox.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
@@ -101,6 +101,8 @@ export interface Parley {
   drain(): Promise<void>;
   /** Ends every call and waits for the relays to finish. */
   shutdown(): Promise<void>;
+  /** The webhooks (with an outbox): `main.ts` announces the ends of calls a crash left open. */
+  webhooks: Webhooks | undefined;
 }
 
 /**
@@ -224,6 +226,7 @@ export function createParley(options: ParleyOptions): Parley {
   });
   return {
     metrics,
+    webhooks,
     activeCalls: () => relays.size,
     handler: guardRequests(catchUnhandled(route, log), { log }),
     drain: () => admission.drain(),

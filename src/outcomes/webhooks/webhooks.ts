@@ -57,6 +57,11 @@ export interface Webhooks {
     data: Record<string, unknown>,
     at?: number,
   ): Promise<boolean>;
+  /**
+   * Enqueues `call.ended` for a call whose end no event announced: a record the startup clean-up
+   * closed (`server_crashed`) after the previous run died mid-call.
+   */
+  announceEnded(callSid: string): Promise<void>;
   /** The delivery log, newest first. */
   list(options?: { callSid?: string; limit?: number }): Promise<WebhookDelivery[]>;
   /** Sends message `id` again (same id), now; undefined for an unknown id. */
@@ -109,11 +114,11 @@ export function startWebhooks(options: WebhooksOptions): Webhooks {
     return added;
   };
 
-  const fromRecord = async (event: Extract<CallEvent, { type: "call.started" | "call.ended" }>) => {
+  const fromRecord = async (event: { type: "call.started" | "call.ended"; callSid: string; at?: number }) => {
     const record = await options.calls?.getCall(event.callSid);
     if (record === undefined) return;
     const data = event.type === "call.started" ? callStartedData(record) : callEndedData(record);
-    await enqueue(event.type, event.callSid, data, event.at);
+    await enqueue(event.type, event.callSid, data, event.at ?? record.endedAt ?? now());
   };
 
   const listener: CallEventListener = (event) => {
@@ -134,6 +139,9 @@ export function startWebhooks(options: WebhooksOptions): Webhooks {
     enabled: worker !== undefined,
     listener,
     enqueue,
+    async announceEnded(callSid) {
+      if (worker !== undefined) await fromRecord({ type: "call.ended", callSid });
+    },
     list: (filter) => outbox.list(filter),
     async redeliver(id) {
       const delivery = await outbox.redeliver(id, now(), now() + DELIVERY_DEFAULTS.retryForMs);
