@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CallEvent, CallEventListener } from "../../calls/call_events.ts";
+import type { CallEventListener } from "../../calls/call_events.ts";
 import type { Logger } from "../../log.ts";
 import type { CallRecords } from "../../store/ports.ts";
 import type { WebhookDelivery, WebhookOutbox } from "../../store/webhook_outbox.ts";
