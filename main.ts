@@ -10,20 +10,28 @@ import { join } from "node:path";
 import { startupBanner } from "./src/banner.ts";
 import { CallHub, createRelayCounters } from "./src/calls/call_events.ts";
 import { readEnv } from "./src/config.ts";
+import { traceCalls } from "./src/telemetry/call_traces.ts";
 import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
 import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
 import { endUnderWatcher } from "./src/dev_watch.ts";
 import { createParley } from "./src/app/server.ts";
+import type { FrameTap } from "./src/relay/frame_tap.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
+
+/** What an embedding entry point adds to {@linkcode main} (the bench's tap). */
+export interface MainExtras {
+  /** Observers of every call's audio (`src/relay/frame_tap.ts`). */
+  tap?: FrameTap;
+}
 
 /**
  * Starts Parley; resolves with how it stopped (the signal, when it came), once every call has ended
  * (drained) after SIGINT or SIGTERM. Exits 1 on a setup problem. `--watch-personas` (`deno task dev`)
  * reloads persona files in place and tells the drain it runs under Deno's `--watch`.
  */
-export async function main(args: string[]): Promise<ShutdownReport> {
+export async function main(args: string[], extras: MainExtras = {}): Promise<ShutdownReport> {
   const fail = (message: string): never => {
     console.error(`❌ ${message}`);
     Deno.exit(1);
@@ -62,20 +70,31 @@ export async function main(args: string[]): Promise<ShutdownReport> {
     );
   }
   let server: ResilientServer | undefined;
+  const hub = new CallHub();
+  // Only with OTEL_DENO: otherwise no span is built.
+  const traces = config.tracing ? traceCalls(config.instanceId) : undefined;
+  const offTraces = traces === undefined ? undefined : hub.subscribe(traces.listener);
   const parley = createParley({
     config,
     personas,
     log,
-    hub: new CallHub(),
+    hub,
     counters: createRelayCounters(),
     store: store.calls,
     afterStream: store.afterStream,
     leads: store.leads,
+    ...(store.campaigns === undefined || store.doNotCall === undefined
+      ? {}
+      : { campaigns: { campaigns: store.campaigns, doNotCall: store.doNotCall, instance: store.instance } }),
     signInSessions: store.sessions,
     usedStreamTokens: store.usedStreamTokens,
     outbox: store.outbox,
+    ...(store.bus === undefined ? {} : { feeds: store.bus }),
+    ...(store.control === undefined ? {} : { control: store.control }),
+    ...(store.cluster === undefined ? {} : { cluster: store.cluster }),
     prices,
     listenerHealth: () => server?.health(),
+    ...(extras.tap === undefined ? {} : { tap: extras.tap }),
   });
   // The calls the clean-up closed ended without an event: their call.ended webhooks go out now.
   for (const callSid of abandoned) {
@@ -158,7 +177,10 @@ export async function main(args: string[]): Promise<ShutdownReport> {
   const report = await stopped;
   watcher?.close();
   await server!.shutdown();
+  offTraces?.();
+  traces?.close();
   store.close();
+  await store.closed;
   return report;
 }
 

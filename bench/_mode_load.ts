@@ -6,7 +6,13 @@
  * @module
  */
 
-import { type BenchOptions, RELAY_TITLES, type RelayKind } from "./_options.ts";
+import {
+  type BenchOptions,
+  CPU_RATIO_TARGET,
+  RELAY_TITLES,
+  type RelayKind,
+  RSS_PER_CALL_TARGET_MB,
+} from "./_options.ts";
 import { measure, type RelayFigures } from "./_relays.ts";
 import { printRun } from "./_report.ts";
 
@@ -57,10 +63,10 @@ function compare(parley: RelayFigures, bare: RelayFigures): Record<string, numbe
 function checkTargets(parley: RelayFigures, ratios: Record<string, number> | undefined): TargetChecks {
   return {
     latencyP99: parley.upMs.p99 <= 1 && parley.downMs.p99 <= 1,
-    cpuRatio: ratios === undefined ? undefined : ratios.cpuPerCall! <= 1.3,
+    cpuRatio: ratios === undefined ? undefined : ratios.cpuPerCall! <= CPU_RATIO_TARGET,
     startToGreeting: parley.startToGreetingMs.p99 <= 10,
     // One call's RSS drowns in the process's own growth; per-call RSS means something from ~50 calls.
-    rssPerCall: parley.calls < 50 ? undefined : parley.rssPerCallMb <= 0.5,
+    rssPerCall: parley.calls < 50 ? undefined : parley.rssPerCallMb <= RSS_PER_CALL_TARGET_MB,
     noFramesLost: parley.framesLost.up === 0 && parley.framesLost.down === 0,
   };
 }
@@ -89,6 +95,14 @@ export async function runLoad(options: BenchOptions): Promise<{ runs: RunFigures
     if (parley !== undefined && bare !== undefined) run.ratios = compare(parley, bare);
     if (live !== undefined && bare !== undefined) {
       run.ratios = { ...run.ratios, cpuPerCallLive: ratio(live.cpuMsPerCallMinute, bare.cpuMsPerCallMinute) };
+    }
+    const tapped = run.relays["parley-tap"];
+    if (parley !== undefined && tapped !== undefined) {
+      run.ratios = {
+        ...run.ratios,
+        cpuPerCallTap: ratio(tapped.cpuMsPerCallMinute, parley.cpuMsPerCallMinute),
+        rssPerCallTap: ratio(tapped.rssPerCallMb, parley.rssPerCallMb),
+      };
     }
     if (parley !== undefined) run.targets = checkTargets(parley, run.ratios);
     for (const figures of Object.values(run.relays)) {

@@ -6,15 +6,24 @@
  */
 
 /**
- * Which relay a figure belongs to: Parley, the floor, or one of the floor's diagnostic variants
+ * Which relay a figure belongs to: Parley (`parley-tap`: with a no-op frame tap listening to every
+ * call, `--tap`), the floor, or one of the floor's diagnostic variants
  * (`bare-marks`: plus Parley's mark traffic; `bare-native`: Deno's native upstream client;
  * `bare-raw`: a client on Deno's TCP ops with Nagle off, see `bare_relay.ts`).
  */
-export type RelayKind = "parley" | "parley-live" | "bare" | "bare-marks" | "bare-native" | "bare-raw";
+export type RelayKind =
+  | "parley"
+  | "parley-tap"
+  | "parley-live"
+  | "bare"
+  | "bare-marks"
+  | "bare-native"
+  | "bare-raw";
 
 /** Every relay the bench can run, in table order. */
 export const RELAY_KINDS: readonly RelayKind[] = [
   "parley",
+  "parley-tap",
   "parley-live",
   "bare",
   "bare-marks",
@@ -25,6 +34,7 @@ export const RELAY_KINDS: readonly RelayKind[] = [
 /** Column titles of the relays. */
 export const RELAY_TITLES: Record<RelayKind, string> = {
   parley: "Parley",
+  "parley-tap": "Parley, tap listening",
   "parley-live": "Parley, GPT-Live",
   bare: "bare relay",
   "bare-marks": "bare + marks",
@@ -50,16 +60,45 @@ export interface BenchOptions {
   sampleEveryMs: number | undefined;
   /** A probe call (start → greeting → hang-up) starts this often during the window, ms. */
   probeEveryMs: number;
+  /** V8 flags for every relay measured (`--v8-flags=`), e.g. a young-generation cap; none by default. */
+  v8Flags: string | undefined;
+}
+
+/** Parley's CPU per call-minute may be at most this many times the floor's, same run (issue 18 §8). */
+export const CPU_RATIO_TARGET = 1.15;
+
+/** Parley's RSS per active call may be at most this, MB (issue 18 §8: 300 KB). */
+export const RSS_PER_CALL_TARGET_MB = 0.3;
+
+/** Checks `--v8-flags=`: V8 flags only (`--name` or `--name=value`, comma-separated), nothing a shell would read. */
+function v8Flags(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  for (const flag of text.split(",")) {
+    if (!/^--[a-z0-9-]+(=[A-Za-z0-9._-]+)?$/.test(flag)) {
+      throw new Error(`--v8-flags: "${flag.slice(0, 60)}" is not a V8 flag like --max-semi-space-size=1`);
+    }
+  }
+  return text;
 }
 
 /** Parses the bench's flags. */
 export function parseOptions(args: string[]): BenchOptions {
   const value = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const has = (name: string) => args.includes(`--${name}`);
-  const known = ["calls", "duration", "warmup", "ramp", "relay", "out", "drop-every"];
+  const known = [
+    "calls",
+    "duration",
+    "warmup",
+    "ramp",
+    "relay",
+    "out",
+    "drop-every",
+    "probe-every",
+    "v8-flags",
+  ];
   for (const arg of args) {
     const name = arg.replace(/^--/, "").replace(/=.*$/, "");
-    if (!known.includes(name) && !["smoke", "soak", "flood", "profile", "help"].includes(name)) {
+    if (!known.includes(name) && !["smoke", "soak", "flood", "profile", "help", "tap"].includes(name)) {
       throw new Error(`Unknown flag "${arg}": see deno task bench --help`);
     }
   }
@@ -99,7 +138,7 @@ export function parseOptions(args: string[]): BenchOptions {
     return n;
   });
   const relayText = value("relay");
-  const relays = relayText === undefined
+  const asked = relayText === undefined
     ? defaults.relays as RelayKind[]
     : relayText.split(",").flatMap((r) => {
       if (r === "both") return ["parley", "parley-live", "bare"] as RelayKind[];
@@ -108,6 +147,10 @@ export function parseOptions(args: string[]): BenchOptions {
       }
       return [r as RelayKind];
     });
+  // --tap: Parley again with a no-op tap listening, right after Parley (the tap's cost, same run).
+  const relays = has("tap") && !asked.includes("parley-tap")
+    ? asked.flatMap((r) => r === "parley" ? ["parley", "parley-tap"] as RelayKind[] : [r])
+    : asked;
   return {
     mode,
     calls,
@@ -120,6 +163,7 @@ export function parseOptions(args: string[]): BenchOptions {
     dropEveryMs: mode === "soak" ? number("drop-every", 120) * 1000 : undefined,
     interruptEveryMs: mode === "soak" ? 20_000 : undefined,
     sampleEveryMs: mode === "soak" ? 10_000 : mode === "flood" ? 2_000 : undefined,
-    probeEveryMs: mode === "soak" ? 1_000 : 250,
+    probeEveryMs: number("probe-every", mode === "soak" ? 1 : 0.25) * 1000,
+    v8Flags: v8Flags(value("v8-flags")),
   };
 }

@@ -69,18 +69,33 @@ export async function taskFlags(task: string): Promise<string[]> {
     .filter((flag) => flag !== "--watch" && !flag.startsWith("--env-file"));
 }
 
+/** True for Parley itself (main.ts), false for the floor and its variants. */
+function isParley(kind: RelayKind): boolean {
+  return kind === "parley" || kind === "parley-tap" || kind === "parley-live";
+}
+
 /** Starts one relay as a subprocess on a free port, its data and profile in the given folders. */
 async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
   dataDir: string;
   profileDir: string | undefined;
   /** Run Parley under `bench/_gc_main.ts`: SIGUSR2 → a full GC and a memory line (the soak). */
   gcHook?: boolean;
+  /** Extra V8 flags (`--v8-flags=`), given to Parley and the floor alike. */
+  v8Flags?: string;
 }): Promise<ServerProcess> {
-  const profile = options.profileDir === undefined
-    ? []
-    : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
-  if (kind === "parley" || kind === "parley-live") {
-    const entry = options.gcHook ? ["--v8-flags=--expose-gc", "bench/_gc_main.ts"] : ["main.ts"];
+  const profile = [
+    ...options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`],
+    ...options.v8Flags === undefined ? [] : [`--v8-flags=${options.v8Flags}`],
+  ];
+  if (isParley(kind)) {
+    const entry = options.gcHook
+      ? [
+        `--v8-flags=--expose-gc${options.v8Flags === undefined ? "" : `,${options.v8Flags}`}`,
+        "bench/_gc_main.ts",
+      ]
+      : kind === "parley-tap"
+      ? ["bench/_tap_main.ts"]
+      : ["main.ts"];
     return await spawnServer({
       name: RELAY_TITLES[kind],
       args: ["run", ...await taskFlags("start"), ...profile, ...entry],
@@ -93,7 +108,7 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
         DATA_DIR: options.dataDir,
         // The tests' personas, not the user's personas/ (which they edit): the figures stay comparable.
         // GPT-Live calls ask for tester_live; as the default persona, its socket opens when Twilio connects.
-        ...(kind === "parley"
+        ...(kind !== "parley-live"
           ? {
             OPENAI_REALTIME_URL: upstreamUrl,
             PERSONAS_DIR: `${ROOT}tests/testdata/personas`,
@@ -124,6 +139,7 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
       `--upstream=${upstreamUrl}`,
       ...({
         parley: [],
+        "parley-tap": [],
         "parley-live": [],
         bare: [],
         "bare-marks": ["--marks"],
@@ -169,8 +185,13 @@ export async function measure(
   let server: ServerProcess | undefined;
   const extraFailures: string[] = [];
   try {
-    const gcHook = options.mode === "soak" && (kind === "parley" || kind === "parley-live");
-    server = await startRelay(kind, load.fake.url, { dataDir, profileDir, gcHook });
+    const gcHook = options.mode === "soak" && isParley(kind);
+    server = await startRelay(kind, load.fake.url, {
+      dataDir,
+      profileDir,
+      gcHook,
+      ...(options.v8Flags === undefined ? {} : { v8Flags: options.v8Flags }),
+    });
     await sleep(500);
     const idle = await readProc(server.pid);
     let before: ProcSnapshot | undefined;
@@ -184,7 +205,7 @@ export async function measure(
       path: MEDIA_STREAM_PATH,
       authToken: AUTH_TOKEN,
       publicBaseUrl: PUBLIC_BASE_URL,
-      ...(kind === "parley" || kind === "parley-live" ? { webhookPath: VOICE_WEBHOOK_PATH } : {}),
+      ...(isParley(kind) ? { webhookPath: VOICE_WEBHOOK_PATH } : {}),
     }, {
       windowStart: async () => {
         if (floodSockets > 0) {
@@ -209,7 +230,7 @@ export async function measure(
       },
       progress: (line) => console.log(`   ${label}: ${line}`),
     });
-    if (kind === "parley" || kind === "parley-live") {
+    if (isParley(kind)) {
       const active = await activeCallsAfterHangUp(server.port);
       if (active !== 0) {
         extraFailures.push(`Parley still reports ${active} active call(s) after every hang-up`);

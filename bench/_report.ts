@@ -7,7 +7,14 @@
 
 import type { Summary } from "../testing/frames.ts";
 import type { RunFigures, TargetChecks } from "./_mode_load.ts";
-import { type BenchOptions, RELAY_KINDS, RELAY_TITLES, type RelayKind } from "./_options.ts";
+import {
+  type BenchOptions,
+  CPU_RATIO_TARGET,
+  RELAY_KINDS,
+  RELAY_TITLES,
+  type RelayKind,
+  RSS_PER_CALL_TARGET_MB,
+} from "./_options.ts";
 import type { MachineInfo } from "./_proc.ts";
 import { profileMarkdown } from "./_profile.ts";
 import { type RelayFigures, ROOT } from "./_relays.ts";
@@ -37,9 +44,11 @@ export function targetSummary(t: TargetChecks, calls: number, mode: BenchOptions
       mark(t.noFramesLost)
     }`;
   }
-  return `Targets at ${calls} calls: latency p99 ≤ 1 ms ${mark(t.latencyP99)} · CPU ≤ 1.3× bare ${
-    mark(t.cpuRatio)
-  } · start→greeting ≤ 10 ms ${mark(t.startToGreeting)} · RSS ≤ 0.5 MB/call ${mark(t.rssPerCall)} · ` +
+  return `Targets at ${calls} calls: latency p99 ≤ 1 ms ${
+    mark(t.latencyP99)
+  } · CPU ≤ ${CPU_RATIO_TARGET}× bare ${mark(t.cpuRatio)} · start→greeting ≤ 10 ms ${
+    mark(t.startToGreeting)
+  } · RSS ≤ ${RSS_PER_CALL_TARGET_MB} MB/call ${mark(t.rssPerCall)} · ` +
     `0 frames lost ${mark(t.noFramesLost)}`;
 }
 
@@ -115,7 +124,7 @@ function rows(run: RunFigures, mode: BenchOptions["mode"]): Row[] {
       label: "CPU ms per call-minute",
       values: each((x) => `${f1(x.cpuMsPerCallMinute)} (${f1(x.cpuPercent)} % core)`),
       ratio: ratioCell("cpuPerCall"),
-      target: judged("≤ 1.3× bare", t?.cpuRatio),
+      target: judged(`≤ ${CPU_RATIO_TARGET}× bare`, t?.cpuRatio),
     },
     {
       label: "  GPT-Live CPU ÷ bare",
@@ -124,10 +133,16 @@ function rows(run: RunFigures, mode: BenchOptions["mode"]): Row[] {
       target: "",
     },
     {
+      label: "  tap listening ÷ no tap: CPU / RSS",
+      values: {},
+      ratio: r?.cpuPerCallTap === undefined ? "" : `${f2(r.cpuPerCallTap)} / ${f2(r.rssPerCallTap!)}`,
+      target: "",
+    },
+    {
       label: "RSS MB per active call",
       values: each((x) => `${f2(x.rssPerCallMb)} (${f1(x.rssIdleMb)}→${f1(x.rssActiveMb)})`),
       ratio: ratioCell("rssPerCall"),
-      target: judged("≤ 0.5 MB", t?.rssPerCall),
+      target: judged(`≤ ${RSS_PER_CALL_TARGET_MB} MB`, t?.rssPerCall),
     },
     {
       label: "frames lost up / down",

@@ -11,6 +11,11 @@
 import { isBase64, parseTwilioMessage, TwilioFrames } from "../src/twilio/media_stream.ts";
 import { appendAudioEvent, parseRealtimeEvent } from "../src/engines/realtime/events.ts";
 import { PlaybackClock } from "../src/relay/playback_clock.ts";
+import { createRelayCounters } from "../src/calls/call_events.ts";
+import { BargeIn } from "../src/relay/barge_in.ts";
+import { CallTap, type CallTapListener } from "../src/relay/frame_tap.ts";
+import { TurnTimer } from "../src/relay/turn_timer.ts";
+import { TwilioLeg } from "../src/relay/twilio_leg.ts";
 import { framePayload } from "../testing/frames.ts";
 
 const PAYLOAD = framePayload(123456, 7);
@@ -74,6 +79,43 @@ Deno.bench("PlaybackClock sent + echo, ×1000", { group: "openai in" }, (b) => {
   b.end();
 });
 
+/** Agent audio through barge-in to a Twilio leg on an in-memory socket, ×1000, with or without a tap. */
+function agentAudioRun(tap: CallTapListener | undefined): (b: Deno.BenchContext) => void {
+  return (b) => {
+    let now = 0;
+    const socket = { readyState: 1, send() {}, close() {}, onmessage: null, onclose: null, onerror: null };
+    const leg = new TwilioLeg(socket, { onMessage() {}, onClose() {} });
+    leg.begin("MZ0123456789abcdef0123456789abcdef");
+    const bargeIn = new BargeIn({
+      leg,
+      turns: new TurnTimer(() => {}),
+      counters: createRelayCounters(),
+      now: () => now,
+      onCut() {},
+    });
+    if (tap !== undefined) bargeIn.tap = new CallTap(tap, 0);
+    b.start();
+    for (let i = 0; i < 1000; i++) {
+      now += 20;
+      bargeIn.agentAudio("resp_0_1", "item_0_1", PAYLOAD);
+      if (i % 5 === 4) bargeIn.markEcho(`item_0_1:${(i + 1) * 20}`);
+    }
+    b.end();
+  };
+}
+
+let tapped = 0;
+const noOpTap: CallTapListener = {
+  callerFrame(_at, payload) {
+    tapped += payload.length;
+  },
+  agentAudio(_playAt, _itemId, _itemMs, payload) {
+    tapped += payload.length;
+  },
+};
+Deno.bench("agent audio ×1000, no tap", { group: "tap", baseline: true }, agentAudioRun(undefined));
+Deno.bench("agent audio ×1000, a no-op tap listening", { group: "tap" }, agentAudioRun(noOpTap));
+
 addEventListener("unload", () => {
-  if (sink === Symbol()) console.log(sink);
+  if (sink === Symbol() || tapped < 0) console.log(sink, tapped);
 });

@@ -42,15 +42,20 @@ import { markdown, RESULTS, targetSummary } from "./_report.ts";
 import { type FirstWordRow, firstWordTable, runFirstWord } from "./first_word.ts";
 
 const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=SECONDS] [--ramp=SECONDS]
-                 [--relay=LIST] [--out=NAME] [--smoke | --soak | --profile]
+                 [--relay=LIST] [--out=NAME] [--tap] [--smoke | --soak | --profile]
 
   --smoke     5 calls for a few seconds (CI): exits 1 only if a frame is lost or a call fails
   --soak      50 calls × 10 minutes, Parley only, an upstream drop every ~2 min per call
               (--drop-every=SECONDS): 0 calls lost, reconnects under 2 s, RSS flat, sockets closed
   --profile   200 calls under deno --cpu-prof; summary in bench/results/profile.md
+  --tap       also run Parley with a no-op frame tap listening to every call (parley-tap), right
+              after Parley: the tap's cost in the same run
   --relay     comma-separated: parley (Realtime), parley-live (GPT-Live), bare (default: all three), and the floor's diagnostic variants
               bare-marks (+ Parley's mark traffic), bare-native (Deno's native upstream client),
-              bare-raw (a client on Deno.connect with Nagle off)`;
+              bare-raw (a client on Deno.connect with Nagle off)
+  --probe-every=SECONDS  a probe call (webhook, start, greeting, hang-up) starts this often during
+              the window (default 0.25; 1 in the soak): a large value leaves steady calls alone
+  --v8-flags=LIST  V8 flags for Parley and the floor alike (e.g. --max-semi-space-size=1)`;
 
 /** Runs the bench; resolves with the process exit code. */
 export async function main(args: string[]): Promise<number> {

@@ -7,16 +7,31 @@
  * @module
  */
 
-import { DEFAULT_LIVE_URL } from "./engines/live/session.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
-import { modelProblem } from "./engines/registry.ts";
+import { ENGINE_REGISTRY, type EngineEndpoints, modelProblem } from "./engines/registry.ts";
+import {
+  DEFAULT_HOST,
+  isE164,
+  parseCount,
+  parseHost,
+  parseMinutes,
+  parsePersonaId,
+  parsePort,
+  parsePublicBaseUrl,
+  parseSwitch,
+  parseWebSocketUrl,
+  tryUrl,
+} from "./config_values.ts";
 import { parseWebhookSettings, type WebhookSettings } from "./webhook_settings.ts";
+
+export { DEFAULT_HOST, isE164 };
 
 /** Every environment variable Parley reads; `deno.json` grants `--allow-env` for exactly these. */
 export const ENV_VARIABLES = [
   "PORT",
   "HOST",
   "PUBLIC_BASE_URL",
+  "PUBLIC_INSTANCE_URL",
   "OPENAI_API_KEY",
   "OPENAI_REALTIME_MODEL",
   "OPENAI_REALTIME_URL",
@@ -35,11 +50,31 @@ export const ENV_VARIABLES = [
   "PRICES_JSON",
   "NGROK_API_URL",
   "MAX_CONCURRENT_CALLS",
+  "INBOUND_RESERVE",
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
   "INSTANCE_ID",
   "WEBHOOK_URL",
   "WEBHOOK_SECRET",
+  "DATABASE_URL",
+  "INSTANCE_TIMEOUT_S",
+  "OTEL_DENO",
+] as const;
+
+/**
+ * The standard Postgres variables the driver (`npm:postgres`) still reads with `DATABASE_URL` set:
+ * what the URL leaves out (host, port, user, password, database) and two it always looks at.
+ * Granted by the server tasks' `--allow-env` beside {@linkcode ENV_VARIABLES}.
+ */
+export const DRIVER_ENV_VARIABLES = [
+  "PGHOST",
+  "PGPORT",
+  "PGUSER",
+  "PGUSERNAME",
+  "PGPASSWORD",
+  "PGDATABASE",
+  "PGAPPNAME",
+  "PGTARGETSESSIONATTRS",
 ] as const;
 
 /** Name of one variable Parley reads. */
@@ -59,13 +94,20 @@ export interface ParleyConfig {
    * resolved: `main.ts` asks the local ngrok agent when it is unset.
    */
   publicBaseUrl: string | undefined;
+  /**
+   * This instance's own https origin, for load balancers that route by host name: the stream URL the
+   * voice webhook answers names it, so the media socket reaches the instance that pre-warmed. @default publicBaseUrl
+   */
+  publicInstanceUrl?: string;
   /** Bearer key for the OpenAI Realtime API. */
   openaiApiKey: string;
   /** Realtime model used when a persona names none. @default "gpt-realtime-2.1" */
   realtimeModel: string;
-  /** Realtime WebSocket endpoint; the model goes in its `model` query parameter. */
+  /** Each engine's WebSocket endpoint by engine id (its definition names the variable and default). */
+  engineEndpoints: EngineEndpoints;
+  /** Realtime WebSocket endpoint (`engineEndpoints.realtime`); the model goes in its `model` query parameter. */
   realtimeUrl: string;
-  /** GPT-Live WebSocket endpoint, without query parameters (the model goes in `session.start`). */
+  /** GPT-Live WebSocket endpoint (`engineEndpoints.live`), without query parameters. */
   liveUrl: string;
   /** Twilio account SID (`AC…`), for the REST API. */
   twilioAccountSid: string | undefined;
@@ -88,8 +130,14 @@ export interface ParleyConfig {
   /** Folder for the call database. @default "./data" */
   dataDir: string;
   /**
-   * This instance's name in its call records: the startup clean-up closes only its own calls.
-   * @default the host name
+   * `postgres://…` (or `postgresql://…`): the Postgres database several instances share; undefined
+   * for SQLite in `dataDir`.
+   */
+  databaseUrl: string | undefined;
+  /**
+   * This instance's name in logs and call records: the startup clean-up closes only its own calls.
+   * @default the host name (SQLite: a restart finds its own crashed calls); with `databaseUrl`, the
+   * host name plus a random suffix (two instances on one host never share a name)
    */
   instanceId: string;
   /** Serve `/metrics` without a token. @default false */
@@ -100,8 +148,17 @@ export interface ParleyConfig {
   ngrokApiUrl: string;
   /** Calls relayed (or on their way) at once; beyond, the webhook answers the fallback. @default 100 */
   maxConcurrentCalls: number;
+  /**
+   * Slots of MAX_CONCURRENT_CALLS campaigns leave free for inbound (and other) calls: the dialer dials
+   * only while fewer than `maxConcurrentCalls - inboundReserve` calls are in flight. @default 10% of it
+   */
+  inboundReserve: number;
   /** On SIGTERM/SIGINT, how long live calls may go on before they are ended, seconds. @default 600 */
   drainTimeoutS: number;
+  /** With Postgres: a peer without a heartbeat this long has its open calls closed, seconds. @default 30 */
+  instanceTimeoutS: number;
+  /** `OTEL_DENO=true`: Deno's OpenTelemetry is on, so calls are traced (`src/telemetry/call_traces.ts`). */
+  tracing: boolean;
   /**
    * An upstream session this old is replaced, with the conversation so far, at the call's next quiet
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
@@ -129,8 +186,6 @@ export const DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1";
 export const DEFAULT_OUTBOUND_PERSONA = "alex";
 /** Persona of inbound calls when INBOUND_PERSONA is unset. */
 export const DEFAULT_INBOUND_PERSONA = "receptionist";
-/** Default Realtime endpoint. */
-export const DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime";
 
 /**
  * The example values `.env.example` ships with: a `.env` copied from it and not yet edited starts
@@ -165,15 +220,7 @@ export function loadConfig(env: Env): ParleyConfig {
  * the data folder and report everything in one message.
  */
 export function checkConfig(env: Env): { config: ParleyConfig; problems: string[] } {
-  const problems: string[] = [];
-  for (const [name, placeholder] of Object.entries(EXAMPLE_PLACEHOLDERS)) {
-    if (env[name as EnvVariable]?.trim().replace(/\/+$/, "") === placeholder) {
-      problems.push(
-        `${name}: "${placeholder}" is the example value from .env.example: replace it in .env with your own` +
-          (name === "OPENAI_API_KEY" ? " key" : " value, or delete the line"),
-      );
-    }
-  }
+  const problems: string[] = examplePlaceholderProblems(env);
   const text = (name: EnvVariable): string | undefined => {
     const value = env[name]?.trim();
     return value === undefined || value === "" ? undefined : value;
@@ -182,39 +229,21 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const port = parsePort(text("PORT"), problems);
   const host = parseHost(text("HOST"), problems);
 
-  let publicBaseUrl = text("PUBLIC_BASE_URL");
-  if (publicBaseUrl !== undefined) {
-    publicBaseUrl = publicBaseUrl.replace(/\/+$/, "");
-    const url = tryUrl(publicBaseUrl);
-    if (url === undefined || url.protocol !== "https:") {
-      problems.push(
-        `PUBLIC_BASE_URL: "${publicBaseUrl}" is not an https URL: use the https address Twilio reaches, e.g. https://abc123.ngrok-free.app`,
-      );
-    } else if (url.pathname !== "/" || url.search !== "") {
-      problems.push(`PUBLIC_BASE_URL: "${publicBaseUrl}" has a path or query: give only the origin`);
-    }
-  }
+  const publicBaseUrl = parsePublicBaseUrl(text("PUBLIC_BASE_URL"), problems);
+  const publicInstanceUrl = parsePublicBaseUrl(text("PUBLIC_INSTANCE_URL"), problems, "PUBLIC_INSTANCE_URL");
 
   const openaiApiKey = text("OPENAI_API_KEY");
   if (openaiApiKey === undefined) {
     problems.push("OPENAI_API_KEY: not set: put your OpenAI API key (sk-…) in .env");
   }
 
-  const realtimeUrl = text("OPENAI_REALTIME_URL") ?? DEFAULT_REALTIME_URL;
-  const parsedRealtime = tryUrl(realtimeUrl);
-  if (parsedRealtime === undefined || !["wss:", "ws:"].includes(parsedRealtime.protocol)) {
-    problems.push(`OPENAI_REALTIME_URL: "${realtimeUrl}" is not a ws:// or wss:// URL`);
-  }
-
-  const liveUrl = text("OPENAI_LIVE_URL") ?? DEFAULT_LIVE_URL;
-  const parsedLive = tryUrl(liveUrl);
-  if (parsedLive === undefined || !["wss:", "ws:"].includes(parsedLive.protocol)) {
-    problems.push(`OPENAI_LIVE_URL: "${liveUrl}" is not a ws:// or wss:// URL`);
-  } else if (parsedLive.search !== "") {
-    problems.push(
-      `OPENAI_LIVE_URL: "${liveUrl}" has a query string: GPT-Live refuses query parameters (the model goes in session.start)`,
-    );
-  }
+  const { endpoints: engineEndpoints, problems: endpointProblems } = ENGINE_REGISTRY.readEndpoints((name) =>
+    // Each engine's variable is listed in ENV_VARIABLES (tests/config_test.ts checks it).
+    text(name as EnvVariable)
+  );
+  problems.push(...endpointProblems);
+  const realtimeUrl = engineEndpoints.realtime!;
+  const liveUrl = engineEndpoints.live!;
 
   const twilioAccountSid = text("TWILIO_ACCOUNT_SID");
   if (twilioAccountSid !== undefined && !/^AC[0-9a-fA-F]{32}$/.test(twilioAccountSid)) {
@@ -245,14 +274,18 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems.push("API_TOKEN: shorter than 16 characters: use a long random value (openssl rand -hex 24)");
   }
 
-  const personaId = (name: EnvVariable, fallback: string) => {
-    const id = text(name) ?? fallback;
-    if (/^[A-Za-z0-9_-]+$/.test(id)) return id;
-    problems.push(`${name}: "${id}" is not a persona id (a file name without .ts)`);
-    return fallback;
-  };
-  const defaultPersona = personaId("DEFAULT_PERSONA", DEFAULT_OUTBOUND_PERSONA);
-  const inboundPersona = personaId("INBOUND_PERSONA", DEFAULT_INBOUND_PERSONA);
+  const defaultPersona = parsePersonaId(
+    "DEFAULT_PERSONA",
+    text("DEFAULT_PERSONA"),
+    DEFAULT_OUTBOUND_PERSONA,
+    problems,
+  );
+  const inboundPersona = parsePersonaId(
+    "INBOUND_PERSONA",
+    text("INBOUND_PERSONA"),
+    DEFAULT_INBOUND_PERSONA,
+    problems,
+  );
 
   const realtimeModel = text("OPENAI_REALTIME_MODEL") ?? DEFAULT_REALTIME_MODEL;
   const unserved = modelProblem(realtimeModel);
@@ -270,14 +303,41 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
 
   const ngrokApiUrl = (text("NGROK_API_URL") ?? "http://127.0.0.1:4040").replace(/\/+$/, "");
   const maxConcurrentCalls = parseCount("MAX_CONCURRENT_CALLS", text("MAX_CONCURRENT_CALLS"), 100, problems);
+  const inboundReserve = parseCount(
+    "INBOUND_RESERVE",
+    text("INBOUND_RESERVE"),
+    Math.floor(maxConcurrentCalls / 10),
+    problems,
+  );
+  if (inboundReserve > maxConcurrentCalls) {
+    problems.push(
+      `INBOUND_RESERVE: ${inboundReserve} is more than MAX_CONCURRENT_CALLS (${maxConcurrentCalls}): campaigns could never dial`,
+    );
+  }
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
+  let instanceTimeoutS = parseCount("INSTANCE_TIMEOUT_S", text("INSTANCE_TIMEOUT_S"), 30, problems);
+  if (instanceTimeoutS === 0) {
+    problems.push(
+      `INSTANCE_TIMEOUT_S: "0" would take every peer for dead: use 1 or more seconds (default 30)`,
+    );
+    instanceTimeoutS = 30;
+  }
   const sessionRolloverMinutes = parseMinutes(
     "SESSION_ROLLOVER_MINUTES",
     text("SESSION_ROLLOVER_MINUTES"),
     problems,
   );
 
-  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId();
+  const databaseUrl = text("DATABASE_URL");
+  // The user must be in the URL: the driver's fallback (the OS user name) needs a permission Parley lacks.
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[\x21-\x7e]+@[\x21-\x7e]+$/.test(databaseUrl)) {
+    problems.push(
+      `DATABASE_URL: "${
+        databaseUrl.replace(/\/\/[^@/]*@/, "//***@").replace(/[^\x20-\x7e]/g, "?").slice(0, 100)
+      }" is not a Postgres URL: use postgres://user:password@host:5432/database, or leave it unset for SQLite in DATA_DIR`,
+    );
+  }
+  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId(databaseUrl !== undefined);
   if (!INSTANCE_ID.test(instanceId)) {
     problems.push(
       `INSTANCE_ID: "${
@@ -292,8 +352,10 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     port,
     host,
     publicBaseUrl,
+    ...(publicInstanceUrl === undefined ? {} : { publicInstanceUrl }),
     openaiApiKey: openaiApiKey ?? "",
     realtimeModel,
+    engineEndpoints,
     realtimeUrl,
     liveUrl,
     twilioAccountSid,
@@ -306,12 +368,16 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     defaultPersona,
     inboundPersona,
     dataDir: text("DATA_DIR") ?? "./data",
+    databaseUrl,
     instanceId,
     metricsPublic,
     pricesJson,
     ngrokApiUrl,
     maxConcurrentCalls,
+    inboundReserve,
     drainTimeoutS,
+    instanceTimeoutS,
+    tracing: ["true", "1"].includes(text("OTEL_DENO")?.toLowerCase() ?? ""),
     sessionRolloverMinutes,
     webhook,
   };
@@ -320,12 +386,31 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
 
 const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
-/** The host name (stable across restarts, so the startup clean-up finds the last run's calls). */
-function defaultInstanceId(): string {
+/**
+ * The host name: with SQLite, stable across restarts, so the startup clean-up finds the last run's
+ * calls. With a shared database (`shared`), the host name plus a random suffix, so that instances on
+ * one host (or containers sharing a host name) never take each other's calls; a peer closes a
+ * crashed instance's calls instead.
+ */
+function defaultInstanceId(shared: boolean): string {
   // Tools that never record calls run without --allow-sys=hostname: no permission prompt for them.
-  if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !== "granted") return "local";
-  const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
-  return host === "" ? "local" : host;
+  const granted = Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted";
+  const host = (granted ? Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-") : "").slice(0, 100) || "local";
+  return shared ? `${host.slice(0, 91)}-${crypto.randomUUID().slice(0, 8)}` : host;
+}
+
+/** Values still set to `.env.example`'s placeholders, one problem each. */
+function examplePlaceholderProblems(env: Env): string[] {
+  const problems: string[] = [];
+  for (const [name, placeholder] of Object.entries(EXAMPLE_PLACEHOLDERS)) {
+    if (env[name as EnvVariable]?.trim().replace(/\/+$/, "") === placeholder) {
+      problems.push(
+        `${name}: "${placeholder}" is the example value from .env.example: replace it in .env with your own` +
+          (name === "OPENAI_API_KEY" ? " key" : " value, or delete the line"),
+      );
+    }
+  }
+  return problems;
 }
 
 /** Reads only the variables Parley uses, so a scoped `--allow-env` is enough. */
@@ -336,87 +421,4 @@ export function readEnv(): Env {
     if (value !== undefined) env[name] = value;
   }
   return env;
-}
-
-/** True for an E.164 phone number: `+`, then 8 to 15 digits, the first not 0. */
-export function isE164(value: string): boolean {
-  return /^\+[1-9][0-9]{7,14}$/.test(value);
-}
-
-function parsePort(value: string | undefined, problems: string[]): number {
-  if (value === undefined) return 4000;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    problems.push(`PORT: "${value}" is not a port number (0 to 65535)`);
-    return 4000;
-  }
-  return port;
-}
-
-/** Default `HOST`: every IPv4 interface (a reverse proxy or container reaches it; so does ngrok). */
-export const DEFAULT_HOST = "0.0.0.0";
-
-function parseHost(value: string | undefined, problems: string[]): string {
-  if (value === undefined) return DEFAULT_HOST;
-  const ipv4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(value);
-  const valid = ipv4 !== null
-    ? ipv4.slice(1).every((part) => Number(part) <= 255)
-    : /^[0-9A-Fa-f:.]+$/.test(value) && value.includes(":") ||
-      /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(value);
-  if (valid) return value;
-  problems.push(
-    `HOST: "${value}" is not an address to listen on: use 0.0.0.0 (every interface), 127.0.0.1 (this ` +
-      "machine only), :: (every interface, IPv6 too) or one of this machine's addresses",
-  );
-  return DEFAULT_HOST;
-}
-
-function parseCount(
-  name: EnvVariable,
-  value: string | undefined,
-  fallback: number,
-  problems: string[],
-): number {
-  if (value === undefined) return fallback;
-  const count = Number(value);
-  if (!Number.isSafeInteger(count) || count < 0) {
-    problems.push(`${name}: "${value}" is not a whole number (0 or more)`);
-    return fallback;
-  }
-  return count;
-}
-
-function parseMinutes(name: EnvVariable, value: string | undefined, problems: string[]): number {
-  const fallback = 55;
-  if (value === undefined) return fallback;
-  const minutes = Number(value);
-  if (!Number.isFinite(minutes) || minutes <= 0 || minutes >= 60) {
-    problems.push(
-      `${name}: "${value}" is not a number of minutes above 0 and below 60 (OpenAI's session cap)`,
-    );
-    return fallback;
-  }
-  return minutes;
-}
-
-function parseSwitch(
-  name: EnvVariable,
-  value: string | undefined,
-  fallback: boolean,
-  problems: string[],
-): boolean {
-  if (value === undefined) return fallback;
-  const lower = value.toLowerCase();
-  if (["1", "true", "on", "yes"].includes(lower)) return true;
-  if (["0", "false", "off", "no"].includes(lower)) return false;
-  problems.push(`${name}: "${value}" is not on or off`);
-  return fallback;
-}
-
-function tryUrl(value: string): URL | undefined {
-  try {
-    return new URL(value);
-  } catch {
-    return undefined;
-  }
 }

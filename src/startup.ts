@@ -20,6 +20,7 @@ import type { ServerConfig } from "./app/server.ts";
 import { callDatabasePath } from "./store/sqlite/call_store.ts";
 import type { Store } from "./store/ports.ts";
 import { openSqliteStore } from "./store/sqlite/store.ts";
+import { describeDatabaseUrl, openPostgresStore } from "./store/postgres/store.ts";
 import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";
 
@@ -158,19 +159,34 @@ export async function prepareStartup(
   } catch {
     prices = undefined; // checkConfig has reported it
   }
-  const databasePath = callDatabasePath(config.dataDir);
+  const databasePath = config.databaseUrl === undefined
+    ? callDatabasePath(config.dataDir)
+    : `Postgres at ${describeDatabaseUrl(config.databaseUrl)}`;
   let store: Store | undefined;
+  const storeOptions = {
+    instance: config.instanceId,
+    ...(prices === undefined ? {} : { prices }),
+    ...(options.onStoreError === undefined ? {} : { onError: options.onStoreError }),
+  };
   if (problems.length > 0) {
     // Refusing to start: nothing is created on disk, but a DATA_DIR that cannot be a folder is reported too.
-    const dataDirProblem = checkDataDir(config.dataDir, databasePath);
+    const dataDirProblem = config.databaseUrl === undefined
+      ? checkDataDir(config.dataDir, databasePath)
+      : undefined;
     if (dataDirProblem !== undefined) problems.push(dataDirProblem);
+  } else if (config.databaseUrl !== undefined) {
+    try {
+      store = await openPostgresStore(config.databaseUrl, {
+        ...storeOptions,
+        instanceTimeoutMs: config.instanceTimeoutS * 1000,
+      });
+    } catch (error) {
+      // The message names DATABASE_URL and the host, never the password.
+      problems.push(error instanceof Error ? error.message : String(error));
+    }
   } else {
     try {
-      store = openSqliteStore(databasePath, {
-        instance: config.instanceId,
-        ...(prices === undefined ? {} : { prices }),
-        ...(options.onStoreError === undefined ? {} : { onError: options.onStoreError }),
-      });
+      store = openSqliteStore(databasePath, storeOptions);
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
       problems.push(

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { DialerParts } from "../src/app/handlers.ts";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import {
   type CallEvent,
@@ -22,6 +23,8 @@ import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../src/store/sqlite/leads.ts";
 import type { WebhookOutbox } from "../src/store/webhook_outbox.ts";
 import type { WebhookTiming } from "../src/outcomes/webhooks/webhooks.ts";
+import type { FrameTap } from "../src/relay/frame_tap.ts";
+import type { Store } from "../src/store/ports.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -73,6 +76,12 @@ export interface TestParleyOptions {
   outbox?: WebhookOutbox;
   /** The webhook worker's clock and delays. */
   webhookTiming?: WebhookTiming;
+  /** Observers of every call's audio. */
+  tap?: FrameTap;
+  /** Campaigns and the do-not-call list to wire in (with `leads`): the dialer runs over them. */
+  campaigns?: DialerParts;
+  /** A shared store (Postgres) to wire in whole: records, leads, sessions, tokens, feeds, control. */
+  shared?: Store;
 }
 
 /** A running test server. */
@@ -172,6 +181,19 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.tap === undefined ? {} : { tap: options.tap }),
+    ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
+    ...(options.shared === undefined ? {} : {
+      store: options.shared.calls,
+      afterStream: options.shared.afterStream,
+      leads: options.shared.leads,
+      signInSessions: options.shared.sessions,
+      usedStreamTokens: options.shared.usedStreamTokens,
+      outbox: options.shared.outbox,
+      ...(options.shared.bus === undefined ? {} : { feeds: options.shared.bus }),
+      ...(options.shared.control === undefined ? {} : { control: options.shared.control }),
+      ...(options.shared.cluster === undefined ? {} : { cluster: options.shared.cluster }),
+    }),
     ...(options.outbox === undefined ? {} : { outbox: options.outbox }),
     ...(options.webhookTiming === undefined ? {} : { webhookTiming: options.webhookTiming }),
   });

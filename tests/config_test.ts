@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ConfigError, type Env, ENV_VARIABLES, loadConfig } from "../src/config.ts";
+import { ConfigError, DRIVER_ENV_VARIABLES, type Env, ENV_VARIABLES, loadConfig } from "../src/config.ts";
+import { ENGINE_DEFINITIONS } from "../src/engines/registry.ts";
 
 const minimal = { OPENAI_API_KEY: "sk-test-0123456789" };
 
@@ -70,8 +71,10 @@ Deno.test("deno.json grants --allow-env for exactly the variables Parley reads",
   const tasks = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).tasks;
   const expected = [...ENV_VARIABLES, "WS_NO_BUFFER_UTIL", "WS_NO_UTF_8_VALIDATE"].sort();
   for (const task of ["dev", "start", "setup-number"]) {
+    // The server reads the Postgres driver's few variables too (setup-number opens no store).
+    const wanted = task === "setup-number" ? expected : [...expected, ...DRIVER_ENV_VARIABLES].sort();
     const list = (tasks[task] as string).match(/--allow-env=(\S+)/)?.[1]?.split(",").sort();
-    assert.deepEqual(list, expected, `task ${task}`);
+    assert.deepEqual(list, wanted, `task ${task}`);
     assert.ok(
       !/(^|\s)(-A|--allow-all|--allow-run|--allow-ffi)(\s|=|$)/.test(tasks[task]),
       `task ${task}: no -A/run/ffi`,
@@ -175,6 +178,37 @@ Deno.test("config refuses an OPENAI_REALTIME_MODEL that no engine serves, naming
   }
 });
 
+Deno.test("DATABASE_URL selects Postgres; INSTANCE_ID then defaults to the host name plus a random suffix", () => {
+  assert.equal(loadConfig(minimal).databaseUrl, undefined, "unset: SQLite in DATA_DIR");
+  const url = "postgres://parley:s3cret@db.internal:5432/parley";
+  const first = loadConfig({ ...minimal, DATABASE_URL: url });
+  const second = loadConfig({ ...minimal, DATABASE_URL: url });
+  assert.equal(first.databaseUrl, url);
+  const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-");
+  assert.match(first.instanceId, new RegExp(`^${host.replace(/[.]/g, "\\.")}-[0-9a-f]{8}$`));
+  assert.notEqual(first.instanceId, second.instanceId, "two instances on one host get two names");
+  assert.equal(loadConfig({ ...minimal, DATABASE_URL: url, INSTANCE_ID: "db-1" }).instanceId, "db-1");
+  assert.throws(
+    () => loadConfig({ ...minimal, DATABASE_URL: "mysql://parley:s3cret@db/parley" }),
+    ConfigError,
+  );
+  assert.throws(
+    () => loadConfig({ ...minimal, DATABASE_URL: "postgres://db.internal/parley" }),
+    /DATABASE_URL: .* is not a Postgres URL: use postgres:\/\/user:password@host/,
+  );
+  assert.throws(
+    () => loadConfig({ ...minimal, DATABASE_URL: "postgres://parley:s3cret@db.internal:5432/parley?x=\x01" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      const problem = error.problems.find((p) => p.startsWith("DATABASE_URL:"));
+      assert.ok(problem?.includes("is not a Postgres URL"), String(problem));
+      assert.ok(!problem!.includes("s3cret"), "the password is never shown");
+      assert.ok(problem!.includes('"postgres://***@db.internal:5432/parley?x=?"'), String(problem));
+      return true;
+    },
+  );
+});
+
 Deno.test("INSTANCE_ID defaults to the host name and must be a plain name", () => {
   assert.equal(loadConfig(minimal).instanceId, Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-"));
   assert.equal(loadConfig({ ...minimal, INSTANCE_ID: "parley-2.eu_west" }).instanceId, "parley-2.eu_west");
@@ -262,5 +296,25 @@ Deno.test("WEBHOOK_URL and WEBHOOK_SECRET: both or neither, https (or http on th
         return true;
       },
     );
+  }
+});
+
+Deno.test("config reads each engine's endpoint from the variable its definition names", () => {
+  assert.deepEqual(loadConfig(minimal).engineEndpoints, {
+    realtime: "wss://api.openai.com/v1/realtime",
+    live: "wss://api.openai.com/v1/live/sessions",
+  });
+  const config = loadConfig({
+    ...minimal,
+    OPENAI_REALTIME_URL: "ws://127.0.0.1:9/v1/realtime",
+    OPENAI_LIVE_URL: "ws://127.0.0.1:9/v1/live",
+  });
+  assert.deepEqual(config.engineEndpoints, {
+    realtime: "ws://127.0.0.1:9/v1/realtime",
+    live: "ws://127.0.0.1:9/v1/live",
+  });
+  // Every engine's variable is one Parley reads (and deno.json allows).
+  for (const { endpoint } of ENGINE_DEFINITIONS) {
+    assert.ok((ENV_VARIABLES as readonly string[]).includes(endpoint.variable), endpoint.variable);
   }
 });

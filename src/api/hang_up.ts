@@ -3,7 +3,9 @@
  * open and that Parley placed or answered. Anything else is 404: the route never asks Twilio to hang up
  * an arbitrary CallSid on the account. A phone call is hung up through Twilio's REST API when Twilio
  * credentials are set; otherwise (and for browser calls) Parley ends the stream itself, which ends a
- * `<Connect><Stream>` call too. Either way the record says `hung_up_by_user`. Behind the route table's
+ * `<Connect><Stream>` call too. Either way the record says `hung_up_by_user`. With several instances
+ * (Postgres), a call open in the records but relayed by another instance is reached over the
+ * {@linkcode CallControl} channel: that instance marks or ends its stream. Behind the route table's
  * `bearerOrSession` guard.
  *
  * @module
@@ -15,6 +17,7 @@ import type { Logger } from "../log.ts";
 import { createTwilioRestClient, TwilioRestError } from "../twilio/rest_client.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
 import type { HungUpCall } from "./types.ts";
+import type { CallControl } from "../calls/call_control.ts";
 
 /** Options for {@linkcode createHangUpHandler}. */
 export interface HangUpOptions {
@@ -28,6 +31,8 @@ export interface HangUpOptions {
   userHangingUp: (callSid: string) => boolean;
   /** True when the call's record is open and Parley placed or answered it (another instance may relay it). */
   isOpenCall?: (callSid: string) => Promise<boolean>;
+  /** Reaches the instance relaying an open call this one does not (several instances on Postgres). */
+  control?: Pick<CallControl, "send">;
   log: Logger;
   /** The fetch the REST client uses. @default globalThis.fetch */
   fetch?: typeof fetch;
@@ -69,7 +74,25 @@ export function createHangUpHandler(
     if (!here && await options.isOpenCall?.(callSid) !== true) {
       return jsonError(404, `Call ${callSid} is not in progress (Parley neither relays it nor has it open)`);
     }
+    // Open, and not relayed here: another instance may relay it, and hears the commands below.
+    const peers = here ? undefined : options.control;
+    /** Tells the other instances; false (logged) when the channel refuses. */
+    const tell = async (type: "hang_up" | "user_hanging_up"): Promise<boolean> => {
+      try {
+        await peers!.send({ type, callSid });
+        return true;
+      } catch (error) {
+        log.warn(
+          `Could not tell the other instances to end CallSid=${callSid}: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+        return false;
+      }
+    };
     if (isCallSid(callSid) && config.twilioAccountSid !== undefined && config.twilioAuthToken !== undefined) {
+      // Before Twilio is asked, as above: the relaying instance marks its coming `stop` as the user's.
+      if (peers !== undefined) await tell("user_hanging_up");
       const client = createTwilioRestClient({
         accountSid: config.twilioAccountSid,
         authToken: config.twilioAuthToken,
@@ -81,7 +104,7 @@ export function createHangUpHandler(
       } catch (error) {
         if (!(error instanceof TwilioRestError)) throw error;
         log.warn(`Hang-up of CallSid=${callSid} through Twilio failed: ${error.message}`);
-        if (options.endStream(callSid)) {
+        if (options.endStream(callSid) || (peers !== undefined && await tell("hang_up"))) {
           return jsonResponse(200, { callSid, via: "stream" } satisfies HungUpCall);
         }
         return jsonError(502, `Twilio refused the hang-up: ${error.message}`);
@@ -91,6 +114,10 @@ export function createHangUpHandler(
     }
     if (options.endStream(callSid)) {
       log.info(`Hung up CallSid=${callSid} by ending its stream`);
+      return jsonResponse(200, { callSid, via: "stream" } satisfies HungUpCall);
+    }
+    if (peers !== undefined && await tell("hang_up")) {
+      log.info(`Hung up CallSid=${callSid}: the instance relaying it was told to end its stream`);
       return jsonResponse(200, { callSid, via: "stream" } satisfies HungUpCall);
     }
     return jsonError(

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isTimeZone } from "../dialer/window.ts";
 import { isE164 } from "../config.ts";
 import type { LeadInput } from "../store/lead.ts";
 import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
@@ -86,6 +87,9 @@ export function checkLead(value: unknown, partial: boolean): Checked {
         return problem(name, "is reserved: pick it on the calling page");
       }
       if (typeof item !== "string") return problem(name, "must be a string");
+      if (name === "timezone" && item !== "" && !isTimeZone(item)) {
+        return problem(name, `"${clip(item)}" is not an IANA time zone like America/New_York`);
+      }
       if (item.length >= MAX_PARAMETER_CHARS) {
         return problem(name, `must be under ${MAX_PARAMETER_CHARS} characters`);
       }

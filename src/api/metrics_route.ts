@@ -6,7 +6,12 @@
  */
 
 import type { RelayCounters } from "../calls/call_events.ts";
-import { type Metrics, PROMETHEUS_CONTENT_TYPE, type ServerFigures } from "../metrics/metrics.ts";
+import {
+  type ClusterFigures,
+  type Metrics,
+  PROMETHEUS_CONTENT_TYPE,
+  type ServerFigures,
+} from "../metrics/metrics.ts";
 
 /** Options for {@linkcode createMetricsHandler}. */
 export interface MetricsRouteOptions {
@@ -18,6 +23,8 @@ export interface MetricsRouteOptions {
   activeCalls: () => number;
   /** The server's own figures (store queue, refusals, draining), read on each scrape. */
   server?: () => ServerFigures;
+  /** The cluster's figures from the shared database (undefined when it cannot be read now). */
+  cluster?: () => Promise<ClusterFigures | undefined>;
 }
 
 /**
@@ -31,9 +38,12 @@ export interface MetricsRouteOptions {
  * // in the route table: { method: "GET", path: "/metrics", guard: "bearerUnlessPublic", … }
  * ```
  */
-export function createMetricsHandler(options: MetricsRouteOptions): (req: Request) => Response {
-  return () => {
-    const text = options.metrics.render(options.counters, options.activeCalls(), options.server?.());
+export function createMetricsHandler(options: MetricsRouteOptions): (req: Request) => Promise<Response> {
+  return async () => {
+    const cluster = await options.cluster?.();
+    const server = options.server?.();
+    const figures = cluster === undefined ? server : { ...server, cluster };
+    const text = options.metrics.render(options.counters, options.activeCalls(), figures);
     return textResponse(200, text, { "content-type": PROMETHEUS_CONTENT_TYPE });
   };
 }

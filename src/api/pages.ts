@@ -3,7 +3,7 @@
  *
  * - `/web/<file>`: CSS, browser modules, the AudioWorklet and the icon (no session needed; they hold
  *   no data). `/favicon.ico` answers the same SVG icon, for pages that do not link it (the sign-in page).
- * - `/calling`, `/leads`, `/calls`, `/calls/:callSid`, `/personas`, `/personas/:id`: pages; without a
+ * - `/calling`, `/leads`, `/campaigns`, `/calls`, `/calls/:callSid`, `/personas`, `/personas/:id`: pages; without a
  *   session they redirect to `/login?next=…`. Each page file (`calling.html`, …) holds only its own
  *   `<title>`, `<script>` and `<main>`; the route table's `signedInPage` guard does the redirect;
  *   `layout.html` holds what every page shares (the `<head>`, the
@@ -28,6 +28,7 @@ const TYPES: Record<string, string> = {
 const PAGES: readonly [RegExp, string][] = [
   [/^\/calling$/, "calling.html"],
   [/^\/leads$/, "leads.html"],
+  [/^\/campaigns$/, "campaigns.html"],
   [/^\/calls$/, "calls.html"],
   [/^\/calls\/[A-Za-z0-9_-]{1,64}$/, "call.html"],
   [/^\/personas$/, "personas.html"],

@@ -11,7 +11,12 @@
  * @module
  */
 
-import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
+import {
+  createOutboundCalls,
+  maskNumber,
+  missingOutboundSettings,
+  type PlaceOutboundCall,
+} from "../calls/place_call.ts";
 import { callParameterProblem, MAX_CALL_PARAMETERS } from "../calls/call_parameters.ts";
 import type { CallHub } from "../calls/call_events.ts";
 import { isE164, type ParleyConfig } from "../config.ts";
@@ -19,7 +24,7 @@ import { type EngineId, voiceProblem } from "../engines/voices.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import { readBodyJson } from "../http/body.ts";
 import type { Logger } from "../log.ts";
-import { createTwilioRestClient, type MachineDetection, TwilioRestError } from "../twilio/rest_client.ts";
+import { type MachineDetection, TwilioRestError } from "../twilio/rest_client.ts";
 import type { PlacedCall } from "./types.ts";
 
 /** Largest request body accepted, in bytes. */
@@ -63,6 +68,8 @@ export interface PlaceCallOptions {
    * or undefined; a refusal answers 503 before Twilio is asked. @default always allowed
    */
   refuseNewCall?: () => string | undefined;
+  /** The call-placing service (shared with the campaign dialer). @default one built from the options */
+  placeOutbound?: PlaceOutboundCall;
 }
 
 /** A validated request body. */
@@ -90,9 +97,14 @@ interface CallRequest {
  * ```
  */
 export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request) => Promise<Response> {
-  const { config, hub, log } = options;
-  const now = options.now ?? Date.now;
-  const fetchOption = options.fetch === undefined ? {} : { fetch: options.fetch };
+  const { config, log } = options;
+  const placeOutbound = options.placeOutbound ?? createOutboundCalls({
+    config,
+    hub: options.hub,
+    log,
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
 
   return async (req) => {
     const full = options.refuseNewCall?.();
@@ -101,19 +113,11 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       return jsonError(503, `No call placed: ${full}`);
     }
 
-    const missing: string[] = [];
-    if (config.twilioAccountSid === undefined) missing.push("TWILIO_ACCOUNT_SID");
-    if (config.twilioAuthToken === undefined) missing.push("TWILIO_AUTH_TOKEN");
-    if (config.twilioPhoneNumber === undefined) missing.push("TWILIO_PHONE_NUMBER");
-    if (config.publicBaseUrl === undefined) missing.push("PUBLIC_BASE_URL");
+    const missing = missingOutboundSettings(config);
     if (missing.length > 0) {
       await req.body?.cancel();
       return jsonError(503, `Outbound calls are not configured: set ${missing.join(", ")} in .env`);
     }
-    const accountSid = config.twilioAccountSid!;
-    const authToken = config.twilioAuthToken!;
-    const from = config.twilioPhoneNumber!;
-    const publicBaseUrl = config.publicBaseUrl!;
 
     const contentType = req.headers.get("content-type");
     if (contentType !== null && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
@@ -142,28 +146,9 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       const problem = voiceProblem(voice, options.engineOf?.(persona) ?? "realtime");
       if (problem !== undefined) return jsonError(400, `Field "voice": ${problem}`);
     }
-    const query = new URLSearchParams({ persona, ...(voice === undefined ? {} : { voice }) });
-    for (const [name, value] of Object.entries(parameters)) query.append(name, value);
-    const statusCallback = `${publicBaseUrl}${STATUS_CALLBACK_PATH}`;
-    const client = createTwilioRestClient({
-      accountSid,
-      authToken,
-      baseUrl: config.twilioApiBaseUrl,
-      ...fetchOption,
-    });
     let callSid: string;
     try {
-      const call = await client.createCall({
-        to,
-        from,
-        url: `${publicBaseUrl}${VOICE_WEBHOOK_PATH}?${query}`,
-        statusCallback,
-        statusCallbackEvent: ["initiated", "ringing", "answered", "completed"],
-        ...(machineDetection === undefined
-          ? {}
-          : { machineDetection, asyncAmd: true, asyncAmdStatusCallback: statusCallback }),
-      });
-      callSid = call.sid;
+      callSid = await placeOutbound({ to, persona, voice, parameters, machineDetection });
     } catch (error) {
       if (!(error instanceof TwilioRestError)) throw error;
       const what = error.status === undefined
@@ -178,17 +163,6 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
         ...(error.moreInfo === undefined ? {} : { moreInfo: error.moreInfo }),
       });
     }
-
-    log.info(`Outbound call placed: CallSid=${callSid} persona=${persona} to=${maskNumber(to)}`);
-    hub.emit({
-      type: "call.placed",
-      at: now(),
-      callSid,
-      persona,
-      from,
-      to,
-      parameters: voice === undefined ? parameters : { ...parameters, voice },
-    });
     return jsonResponse(
       201,
       { callSid, persona, ...(voice === undefined ? {} : { voice }) } satisfies PlacedCall,
@@ -287,11 +261,6 @@ function describe(value: unknown): string {
 
 function clip(text: string): string {
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
-
-/** Keeps logs useful without printing whole phone numbers: `+1415•••0100`. */
-function maskNumber(number: string): string {
-  return number.length <= 8 ? number : `${number.slice(0, 5)}•••${number.slice(-4)}`;
 }
 
 function fail(error: string): { ok: false; error: string } {

@@ -41,7 +41,7 @@ const DIRECTIONS = new Set(["inbound", "outbound-api", "outbound-dial", "trunkin
 
 /** Options of {@linkcode createVoiceWebhookHandler}. */
 export interface VoiceWebhookOptions {
-  config: Pick<ParleyConfig, "defaultPersona" | "inboundPersona" | "publicBaseUrl">;
+  config: Pick<ParleyConfig, "defaultPersona" | "inboundPersona" | "publicBaseUrl" | "publicInstanceUrl">;
   personas: PersonaRegistry;
   hub: CallHub;
   log: Logger;
@@ -62,7 +62,8 @@ export function createVoiceWebhookHandler(
   options: VoiceWebhookOptions,
 ): (request: Request, context: { form: Record<string, string> }) => Promise<Response> {
   const { config, personas, hub, log, admission, tokens } = options;
-  const publicHost = new URL(config.publicBaseUrl!).host;
+  // PUBLIC_INSTANCE_URL: the media socket comes back to this instance, which pre-warmed the call.
+  const publicHost = new URL(config.publicInstanceUrl ?? config.publicBaseUrl!).host;
   const xml = (body: string) =>
     new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
 

@@ -31,11 +31,36 @@ import { createPersonasHandlers } from "../api/personas_route.ts";
 import { createHangUpHandler } from "../api/hang_up.ts";
 import { createSoftphoneHandler } from "../api/softphone.ts";
 import { engineForModel } from "../engines/voices.ts";
-import type { AfterStreamDecisions, CallRecords, Leads } from "../store/ports.ts";
+import type {
+  AfterStreamDecisions,
+  CallRecords,
+  Campaigns,
+  ClusterView,
+  DoNotCallList,
+  EventBus,
+  Leads,
+} from "../store/ports.ts";
+import { createCampaignsHandlers } from "../api/campaigns.ts";
+import { createOutboundCalls } from "../calls/place_call.ts";
+import { Dialer } from "../dialer/dialer.ts";
+
+/** What the campaign dialer runs over. */
+export interface DialerParts {
+  campaigns: Campaigns;
+  doNotCall: DoNotCallList;
+  /** INSTANCE_ID: its claims carry it. */
+  instance: string;
+  /** How often it looks for due leads, ms (0: only when told). @default 250 */
+  tickMs?: number;
+  /** Its clock, epoch ms (windows, retries, pacing). @default Date.now */
+  now?: () => number;
+}
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
 import type { Webhooks } from "../outcomes/webhooks/webhooks.ts";
 import { createWebhookDeliveriesHandlers } from "../api/webhook_deliveries.ts";
+import type { CallControl } from "../calls/call_control.ts";
+import { tellOtherInstances } from "./cluster_control.ts";
 import type { RouteHandler } from "./router.ts";
 
 /** What the handlers are built from. */
@@ -59,6 +84,14 @@ export interface HandlerParts {
   afterStream?: AfterStreamDecisions;
   /** The leads, if leads are kept. */
   leads?: Leads;
+  /** Campaigns and the do-not-call list, if kept (with the leads): the dialer runs over them. */
+  campaigns?: DialerParts;
+  /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
+  feeds?: Pick<EventBus, "subscribe">;
+  /** Commands to the instance running a call (several instances on Postgres). */
+  control?: CallControl;
+  /** The cluster's figures for `/metrics` (several instances on Postgres). */
+  cluster?: ClusterView;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
@@ -70,6 +103,8 @@ export interface HandlerParts {
 /** The handlers, and what to end on shutdown. */
 export interface RouteHandlers {
   handlers: Record<HandlerName, RouteHandler>;
+  /** The campaign dialer, when campaigns are kept (not started: the server starts it). */
+  dialer: Dialer | undefined;
   /** Ends the hub subscriptions the handlers hold. */
   close(): void;
 }
@@ -100,9 +135,11 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     log,
     ...(parts.afterStream === undefined ? {} : { store: parts.afterStream }),
   });
-  const records = parts.store === undefined
-    ? undefined
-    : createCallRecordsHandlers({ store: parts.store, hub, signal: parts.shutdownSignal });
+  const records = parts.store === undefined ? undefined : createCallRecordsHandlers({
+    store: parts.store,
+    hub: parts.feeds ?? hub,
+    signal: parts.shutdownSignal,
+  });
   const noRecords = () => jsonError(503, "Call records are not kept by this server");
   const leads = parts.leads === undefined ? undefined : createLeadsHandlers(parts.leads);
   const noLeads = async (request: Request) => {
@@ -119,6 +156,48 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     return jsonError(503, "Webhook deliveries are not kept by this server");
   };
   const personasRoutes = createPersonasHandlers({ personas, defaultModel: config.realtimeModel });
+  // One call-placing service for POST /api/calls and the dialer.
+  const placeOutbound = createOutboundCalls({
+    config,
+    hub,
+    log,
+    ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }),
+  });
+  const kept = parts.campaigns;
+  const dialer = kept === undefined ? undefined : new Dialer({
+    campaigns: kept.campaigns,
+    doNotCall: kept.doNotCall,
+    instance: kept.instance,
+    placeCall: placeOutbound,
+    hub,
+    log,
+    ...(kept.tickMs === undefined ? {} : { tickMs: kept.tickMs }),
+    ...(kept.now === undefined ? {} : { now: kept.now }),
+    // The same admission as every call, less the slots kept for inbound calls.
+    refuseOutbound: () => {
+      const refused = admission.refusal()?.message;
+      if (refused !== undefined) return refused;
+      const room = config.maxConcurrentCalls - config.inboundReserve;
+      return admission.inFlight() >= room
+        ? `${admission.inFlight()} calls in flight: the last INBOUND_RESERVE=${config.inboundReserve} of MAX_CONCURRENT_CALLS=${config.maxConcurrentCalls} are kept for inbound calls`
+        : undefined;
+    },
+  });
+  const campaignRoutes = kept === undefined || parts.leads === undefined
+    ? undefined
+    : createCampaignsHandlers({
+      campaigns: kept.campaigns,
+      doNotCall: kept.doNotCall,
+      leads: parts.leads,
+      personaIds: () => personas.ids(),
+      engineOf,
+      wake: () => void dialer?.tick(),
+      ...(kept?.now === undefined ? {} : { now: kept.now }),
+    });
+  const noCampaigns = async (request: Request) => {
+    await request.body?.cancel();
+    return jsonError(503, "Campaigns are not kept by this server");
+  };
 
   const handlers: Record<HandlerName, RouteHandler> = {
     mediaStream: createMediaUpgradeHandler({
@@ -126,7 +205,13 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       tokens,
       prewarms,
       onRefused: () => refusedStreams++,
-      startRelay: relays.start,
+      startRelay: (socket, callSid, prewarm) => {
+        // No pre-warm here: the webhook may have reached another instance, which closes its own now.
+        if (prewarm === undefined) {
+          tellOtherInstances(parts.control, { type: "stream_elsewhere", callSid }, log);
+        }
+        relays.start(socket, callSid, prewarm);
+      },
     }),
     voiceWebhook: createVoiceWebhookHandler({
       config,
@@ -144,7 +229,9 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       log,
       // The answering-machine result reaches the instance running the call's relay (found by CallSid).
       onAnsweredBy: (callSid, answeredBy) => {
-        relays.get(callSid)?.machineAnswered(answeredBy);
+        const relay = relays.get(callSid);
+        if (relay !== undefined) relay.machineAnswered(answeredBy);
+        else tellOtherInstances(parts.control, { type: "machine_answered", callSid, answeredBy }, log);
       },
     }),
     afterStream: afterStreamRoutes.afterStream,
@@ -167,6 +254,10 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
         prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
         listener: parts.listenerHealth?.(),
       }),
+      // A database that cannot answer now leaves the cluster's figures out; this instance's stay.
+      ...(parts.cluster === undefined
+        ? {}
+        : { cluster: () => parts.cluster!.figures().catch(() => undefined) }),
     }),
     signInPage: signIn.page,
     signIn: signIn.signIn,
@@ -179,7 +270,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       defaultPersona: config.defaultPersona,
       engineOf,
       refuseNewCall: () => admission.refusal()?.message,
-      ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }),
+      placeOutbound,
     }),
     listCalls: records?.listCalls ?? noRecords,
     getCall: records?.getCall ?? noRecords,
@@ -198,6 +289,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
         return relay !== undefined;
       },
       ...(parts.store === undefined ? {} : { isOpenCall: parts.store.isOpenCall.bind(parts.store) }),
+      ...(parts.control === undefined ? {} : { control: parts.control }),
       ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }),
     }),
     listLeads: leads?.listLeads ?? noLeads,
@@ -206,6 +298,16 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     getLead: leads?.getLead ?? noLeads,
     updateLead: leads?.updateLead ?? noLeads,
     deleteLead: leads?.deleteLead ?? noLeads,
+    createCampaign: campaignRoutes?.createCampaign ?? noCampaigns,
+    listCampaigns: campaignRoutes?.listCampaigns ?? noCampaigns,
+    getCampaign: campaignRoutes?.getCampaign ?? noCampaigns,
+    campaignCalls: campaignRoutes?.campaignCalls ?? noCampaigns,
+    campaignResults: campaignRoutes?.campaignResults ?? noCampaigns,
+    campaignAction: campaignRoutes?.campaignAction ?? noCampaigns,
+    listDnc: campaignRoutes?.listDnc ?? noCampaigns,
+    addDnc: campaignRoutes?.addDnc ?? noCampaigns,
+    importDnc: campaignRoutes?.importDnc ?? noCampaigns,
+    removeDnc: campaignRoutes?.removeDnc ?? noCampaigns,
     listPersonas: personasRoutes.listPersonas,
     getPersona: personasRoutes.getPersona,
     previewPersona: personasRoutes.previewPersona,
@@ -225,5 +327,12 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     page: pages.page,
   };
 
-  return { handlers, close: afterStreamRoutes.close };
+  return {
+    handlers,
+    dialer,
+    close() {
+      dialer?.close();
+      afterStreamRoutes.close();
+    },
+  };
 }

@@ -26,6 +26,7 @@
  * @module
  */
 
+import { MAX_CAMPAIGN_BODY_BYTES, MAX_DNC_BODY_BYTES, MAX_DNC_IMPORT_BYTES } from "../api/campaigns.ts";
 import { MAX_LEAD_BODY_BYTES } from "../api/leads.ts";
 import { MAX_LEAD_IMPORT_BYTES } from "../api/lead_import.ts";
 import { MAX_PLACE_CALL_BODY_BYTES } from "../api/place_call.ts";
@@ -75,6 +76,9 @@ const PLACE_CALL = MAX_PLACE_CALL_BODY_BYTES; // 16 KiB of JSON
 const LEAD_JSON = MAX_LEAD_BODY_BYTES; // 16 KiB of JSON
 const LEAD_CSV = MAX_LEAD_IMPORT_BYTES; // 1 MiB of CSV
 const EMPTY_BODY = EMPTY_BODY_BYTES; // 1 KiB: the route reads no body
+const CAMPAIGN_JSON = MAX_CAMPAIGN_BODY_BYTES; // 1 MiB of JSON: a CSV of leads fits
+const DNC_JSON = MAX_DNC_BODY_BYTES; // 4 KiB: one number
+const DNC_CSV = MAX_DNC_IMPORT_BYTES; // 1 MiB of CSV
 
 /** The route table, in match order. */
 // deno-fmt-ignore
@@ -101,6 +105,16 @@ export const ROUTES = [
   { method: "GET",    path: "/api/leads/:id",             guard: "bearerOrSession",    bodyLimit: "none",       handler: "getLead" },
   { method: "PATCH",  path: "/api/leads/:id",             guard: "bearerOrSession",    bodyLimit: LEAD_JSON,    handler: "updateLead" },
   { method: "DELETE", path: "/api/leads/:id",             guard: "bearerOrSession",    bodyLimit: EMPTY_BODY,   handler: "deleteLead" },
+  { method: "POST",   path: "/api/campaigns",             guard: "bearerOrSession",    bodyLimit: CAMPAIGN_JSON, handler: "createCampaign" },
+  { method: "GET",    path: "/api/campaigns",             guard: "bearerOrSession",    bodyLimit: "none",       handler: "listCampaigns" },
+  { method: "GET",    path: "/api/campaigns/:id",         guard: "bearerOrSession",    bodyLimit: "none",       handler: "getCampaign" },
+  { method: "GET",    path: "/api/campaigns/:id/calls",   guard: "bearerOrSession",    bodyLimit: "none",       handler: "campaignCalls" },
+  { method: "GET",    path: "/api/campaigns/:id/results.csv", guard: "bearerOrSession", bodyLimit: "none",     handler: "campaignResults" },
+  { method: "POST",   path: "/api/campaigns/:id/:action", guard: "bearerOrSession",    bodyLimit: EMPTY_BODY,   handler: "campaignAction" },
+  { method: "GET",    path: "/api/dnc",                   guard: "bearerOrSession",    bodyLimit: "none",       handler: "listDnc" },
+  { method: "POST",   path: "/api/dnc",                   guard: "bearerOrSession",    bodyLimit: DNC_JSON,     handler: "addDnc" },
+  { method: "POST",   path: "/api/dnc/import",            guard: "bearerOrSession",    bodyLimit: DNC_CSV,      handler: "importDnc" },
+  { method: "DELETE", path: "/api/dnc/:phone",            guard: "bearerOrSession",    bodyLimit: EMPTY_BODY,   handler: "removeDnc" },
   { method: "GET",    path: "/api/personas",              guard: "bearerOrSession",    bodyLimit: "none",       handler: "listPersonas" },
   { method: "GET",    path: "/api/personas/:id",          guard: "bearerOrSession",    bodyLimit: "none",       handler: "getPersona" },
   { method: "GET",    path: "/api/personas/:id/preview",  guard: "bearerOrSession",    bodyLimit: "none",       handler: "previewPersona" },
@@ -113,6 +127,7 @@ export const ROUTES = [
   { method: "GET",    path: "/web/*",                     guard: "none",               bodyLimit: "none",       handler: "webFile" },
   { method: "GET",    path: "/calling",                   guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
   { method: "GET",    path: "/leads",                     guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
+  { method: "GET",    path: "/campaigns",                 guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
   { method: "GET",    path: "/calls",                     guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
   { method: "GET",    path: "/calls/:callSid",            guard: "signedInPage",       bodyLimit: "none",       handler: "page" },
   { method: "GET",    path: "/personas",                  guard: "signedInPage",       bodyLimit: "none",       handler: "page" },

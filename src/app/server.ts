@@ -10,6 +10,7 @@
 import { Admission } from "../calls/admission.ts";
 import type { CallHub, RelayCounters } from "../calls/call_events.ts";
 import { LiveRelays } from "../relay/live_relays.ts";
+import type { FrameTap } from "../relay/frame_tap.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -27,6 +28,8 @@ import type { ListenerHealth } from "../http/listener.ts";
 import type {
   AfterStreamDecisions,
   CallRecords,
+  ClusterView,
+  EventBus,
   Leads,
   SignInSessions,
   UsedStreamTokens,
@@ -35,9 +38,12 @@ import { catchUnhandled } from "./middleware/unhandled.ts";
 import { notFoundResponse } from "../api/pages.ts";
 import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
-import { createRouteHandlers } from "./handlers.ts";
 import { startWebhooks, type Webhooks, type WebhookTiming } from "../outcomes/webhooks/webhooks.ts";
 import type { WebhookOutbox } from "../store/webhook_outbox.ts";
+import { createRouteHandlers, type DialerParts } from "./handlers.ts";
+import type { Dialer } from "../dialer/dialer.ts";
+import type { CallControl } from "../calls/call_control.ts";
+import { obeyCallCommands } from "./cluster_control.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -57,6 +63,8 @@ export interface ParleyOptions {
   afterStream?: AfterStreamDecisions;
   /** The leads, if leads are kept. */
   leads?: Leads;
+  /** Campaigns and the do-not-call list, if kept (with `leads`): the campaign dialer runs over them. */
+  campaigns?: DialerParts;
   /** The listener's figures (descriptor exhaustion), for `/metrics`; see `src/http/listener.ts`. */
   listenerHealth?: () => ListenerHealth | undefined;
   /** Opens upstream sockets. @default connectOpenAI (npm:ws, Nagle off) */
@@ -77,12 +85,20 @@ export interface ParleyOptions {
   usedStreamTokens?: UsedStreamTokens;
   /** Where sign-in sessions are kept. @default in memory */
   signInSessions?: SignInSessions;
+  /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
+  feeds?: Pick<EventBus, "subscribe">;
+  /** Commands between the instances on one database (hang-up, answering machine, unused pre-warm). @default none */
+  control?: CallControl;
+  /** The cluster's figures for `/metrics` (several instances on one database). @default none */
+  cluster?: ClusterView;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
   /** The webhook outbox (sent to `WEBHOOK_URL` when set). @default none: no webhooks, no delivery log */
   outbox?: WebhookOutbox;
   /** The webhook worker's clock, fetch and delays. @default the real ones */
   webhookTiming?: WebhookTiming;
+  /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
+  tap?: FrameTap;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -91,6 +107,8 @@ export interface Parley {
   handler: ServeHandler;
   /** Calls being relayed now. */
   activeCalls(): number;
+  /** The campaign dialer, when campaigns are kept. */
+  dialer: Dialer | undefined;
   /** The metrics registry (listens to the hub). */
   metrics: Metrics;
   /**
@@ -117,7 +135,7 @@ export interface Parley {
 export function createParley(options: ParleyOptions): Parley {
   const { config, personas, log, hub, counters } = options;
   const connectUpstream = options.connectUpstream ?? connectOpenAI;
-  const engineFor = createEngineChooser(config);
+  const engineFor = createEngineChooser(config.engineEndpoints);
   const metrics = createMetrics(options.prices === undefined ? {} : { prices: options.prices });
   // Ends open live feeds (SSE) on shutdown, so the server can finish.
   const shutdownSignal = new AbortController();
@@ -140,6 +158,7 @@ export function createParley(options: ParleyOptions): Parley {
   const signature = {
     authToken: config.twilioAuthToken,
     publicBaseUrl: config.publicBaseUrl,
+    publicInstanceUrl: config.publicInstanceUrl,
     enabled: config.twilioSignatureCheck,
   };
   const tokens = options.streamTokens ?? createStreamTokens({
@@ -181,6 +200,7 @@ export function createParley(options: ParleyOptions): Parley {
       sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
       ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+      ...(options.tap === undefined ? {} : { tap: options.tap }),
     },
     hub,
     admission,
@@ -207,10 +227,18 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
+    ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
+    ...(options.control === undefined ? {} : { control: options.control }),
+    ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
     ...(webhooks === undefined ? {} : { webhooks }),
   });
+
+  const offControl = options.control === undefined
+    ? undefined
+    : obeyCallCommands(options.control, relays, prewarms, admission, log);
 
   const route = createRouter({
     rows: ROUTES,
@@ -224,9 +252,13 @@ export function createParley(options: ParleyOptions): Parley {
     },
     notFound: notFoundResponse,
   });
+  routes.dialer?.start().catch((error) => {
+    log.error(`Dialer: could not start: ${error instanceof Error ? error.message : String(error)}`);
+  });
   return {
     metrics,
     webhooks,
+    dialer: routes.dialer,
     activeCalls: () => relays.size,
     handler: guardRequests(catchUnhandled(route, log), { log }),
     drain: () => admission.drain(),
@@ -241,6 +273,7 @@ export function createParley(options: ParleyOptions): Parley {
       offStore?.();
       offWebhooks?.();
       await webhooks?.close();
+      offControl?.();
       routes.close();
     },
   };

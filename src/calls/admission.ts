@@ -187,6 +187,15 @@ export class Admission {
     this.#placed.delete(callSid);
   }
 
+  /**
+   * The stream of `callSid`, answered here, started on another instance (told over the cluster's
+   * channel): it holds no slot here, and a drain no longer waits for it.
+   */
+  elsewhere(callSid: string): void {
+    if (!this.#answered.delete(callSid)) return;
+    this.#checkIdle();
+  }
+
   /** A media socket for `callSid` is being relayed. */
   connected(callSid: string): void {
     this.#live.add(callSid);

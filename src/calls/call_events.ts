@@ -1,4 +1,4 @@
-import type { TokenUsage } from "../engines/realtime/usage.ts";
+import type { EngineUsage } from "../engines/usage.ts";
 import type { EngineId } from "../engines/voices.ts";
 
 /**
@@ -61,9 +61,6 @@ export interface ToolCallSummary {
 
 /** How a tool call went: `ok`, or why the model was told it failed. */
 export type ToolCallStatus = "ok" | "bad_arguments" | "unknown_tool" | "failed" | "timed_out" | "refused";
-
-/** Token usage of one response: the Realtime engine's usage shape (`src/engines/realtime/usage.ts`). */
-export type Usage = TokenUsage;
 
 /** Progress of a call as Twilio's status callback reports it. */
 export type CallStatus =
@@ -142,9 +139,11 @@ export type CallEvent =
     /** `speech_started` (or the end of gating) → `clear` sent, in ms. */
     clearLatencyMs: number;
   }
-  | { type: "usage"; at: number; callSid: string; model: string; responseId: string; usage: Usage }
-  /** Session time billed so far, cumulative (engines billed by the minute, GPT-Live). */
-  | { type: "usage.minutes"; at: number; callSid: string; model: string; minutes: number }
+  /**
+   * A usage report of `engine` (one answer's tokens, session time so far…): `usage` is in the
+   * engine's own shape, read only through its definition (`ENGINE_REGISTRY.describeUsage`/`priceUsage`).
+   */
+  | { type: "usage"; at: number; callSid: string; model: string; engine: EngineId; usage: EngineUsage }
   /**
    * The model stopped speaking (engines whose model owns barge-in, GPT-Live) with this much of its
    * audio still unplayed at Twilio, ms.

@@ -11,9 +11,9 @@
  */
 
 import type { PriceTable } from "./price_table.ts";
-import type { RealtimePersonaSettings } from "./realtime/settings.ts";
-import type { TokenUsage } from "./realtime/usage.ts";
+import type { EnginePersonaSettings } from "./registry.ts";
 import type { Report } from "./settings_checks.ts";
+import type { EngineUsage, UsageRules } from "./usage.ts";
 
 /** One turn of the conversation so far, for a session that takes over a call (reconnect, rollover). */
 export interface HistoryTurn {
@@ -21,8 +21,8 @@ export interface HistoryTurn {
   text: string;
 }
 
-/** What engines read of a persona: its voice and the engines' own settings. */
-export interface EnginePersona extends RealtimePersonaSettings {
+/** What engines read of a persona: its voice and the engines' own settings (each declared by its engine). */
+export interface EnginePersona extends EnginePersonaSettings {
   voice: string;
 }
 
@@ -93,7 +93,8 @@ export type EngineEvent =
     type: "response.done";
     responseId: string;
     failure: { status: string; reason: string } | undefined;
-    usage: TokenUsage | undefined;
+    /** The answer's usage report, in the engine's own shape (its `UsageRules` read it), if any. */
+    usage: EngineUsage | undefined;
   }
   /** The caller started speaking. */
   | { type: "caller.started" }
@@ -104,8 +105,8 @@ export type EngineEvent =
   | { type: "caller.stopped"; at: number | undefined }
   /** A finished turn's words. */
   | { type: "transcript"; speaker: "caller" | "agent"; text: string; itemId: string | undefined }
-  /** Cumulative billed session time (engines billed by the minute). */
-  | { type: "usage.seconds"; seconds: number }
+  /** A usage report apart from an answer (e.g. session time so far), in the engine's own shape. */
+  | { type: "usage"; usage: EngineUsage }
   /** A notice from the server, worth a log line. */
   | { type: "notice"; code: string; message: string }
   /** The model called a tool (`arguments` as sent, JSON text). */
@@ -180,12 +181,17 @@ export interface Engine<Id extends string = string> {
   instructionsProblem(instructions: string): string | undefined;
 }
 
-/** The endpoints of each engine, from the config. */
-export interface EngineEndpoints {
-  /** OPENAI_REALTIME_URL. */
-  realtimeUrl: string;
-  /** OPENAI_LIVE_URL. */
-  liveUrl: string;
+/** The WebSocket endpoint of each engine, by engine id, from the config (see {@linkcode EngineEndpoint}). */
+export type EngineEndpoints = Readonly<Record<string, string>>;
+
+/** Where an engine connects: the variable that sets its URL, its default, and its own URL check. */
+export interface EngineEndpoint {
+  /** The environment variable naming its WebSocket URL, e.g. `OPENAI_REALTIME_URL`. */
+  readonly variable: string;
+  /** The URL used when the variable is unset. */
+  readonly defaultUrl: string;
+  /** Why a ws:// or wss:// URL cannot serve this engine (e.g. a query string), or undefined. */
+  problem?(url: URL): string | undefined;
 }
 
 /** How an engine checks the persona fields that concern it; problems go to `report(field, detail)`. */
@@ -208,8 +214,17 @@ export interface RefusalWords {
   urlVariable: string;
 }
 
-/** Everything Parley knows of one engine: listed once in `src/engines/registry.ts`. */
-export interface EngineDefinition<Id extends string = string> {
+/**
+ * Everything Parley knows of one engine: listed once in `src/engines/registry.ts`. `Settings` is the
+ * shape of the persona fields it owns (they join the `Persona` type through the registry); `Usage`
+ * the shape of its usage reports.
+ */
+export interface EngineDefinition<
+  Id extends string = string,
+  // deno-lint-ignore ban-types
+  Settings extends object = {},
+  Usage = EngineUsage,
+> {
   /** Its id, in records, metrics and the API (`realtime`, `live`). */
   readonly id: Id;
   /** Its name in messages ("Realtime", "GPT-Live"). */
@@ -224,10 +239,16 @@ export interface EngineDefinition<Id extends string = string> {
   readonly voices: readonly string[];
   /** Built-in prices of its models. */
   readonly prices: PriceTable;
+  /** How it prices and describes its own usage reports (the `usage` call event's payload). */
+  readonly usage: UsageRules<Usage>;
+  /** The names of the persona fields it owns (the keys of `Settings`), checked complete by the type. */
+  readonly settingFields: { readonly [K in keyof Settings]-?: true };
   /** Its persona settings and their checks. */
   readonly personaRules: PersonaRules;
   /** Words for a refused or failed handshake. */
   readonly refusal: RefusalWords;
-  /** Builds the engine for the configured endpoints. */
-  create(endpoints: EngineEndpoints): Engine<Id>;
+  /** Where it connects, and the variable that says so. */
+  readonly endpoint: EngineEndpoint;
+  /** Builds the engine for its configured WebSocket URL. */
+  create(url: string): Engine<Id>;
 }

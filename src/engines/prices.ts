@@ -15,16 +15,14 @@ import {
   type PriceTable,
   tokenPrices,
 } from "./price_table.ts";
-import { ENGINE_DEFINITIONS } from "./registry.ts";
+import { ENGINE_REGISTRY } from "./registry.ts";
 
 export { type MinutePrice, type ModelPrices, PRICE_FIELDS, type PriceTable } from "./price_table.ts";
 export { estimateMinuteCost, minutePriceFor } from "./live/prices.ts";
 export { estimateCost, impossibleTokenCounts, MAX_PLAUSIBLE_TOKENS, pricesFor } from "./realtime/prices.ts";
 
 /** Built-in prices of every engine's models (OpenAI's list, 2026-11; check before each release). */
-export const DEFAULT_PRICES: PriceTable = Object.freeze(
-  Object.assign({}, ...ENGINE_DEFINITIONS.map((engine) => engine.prices)),
-);
+export const DEFAULT_PRICES: PriceTable = ENGINE_REGISTRY.prices();
 
 /** Raised by {@linkcode parsePriceOverrides}; `problems` holds one line per bad model or field. */
 export class PriceConfigError extends Error {

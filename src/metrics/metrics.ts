@@ -19,7 +19,8 @@ import { engineForModel, type EngineId, ENGINES } from "../engines/voices.ts";
 import type { StoreHealth } from "../store/call_record.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import { PREWARM_OUTCOMES, type PrewarmOutcome } from "../relay/prewarm.ts";
-import { DEFAULT_PRICES, estimateCost, estimateMinuteCost, type PriceTable } from "../engines/prices.ts";
+import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
+import { ENGINE_REGISTRY } from "../engines/registry.ts";
 
 /** Content type of {@linkcode Metrics.render}'s output. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -59,6 +60,18 @@ export interface ServerFigures {
   prewarms?: { outcomes: Readonly<Record<PrewarmOutcome, number>>; waiting: number };
   /** The listener: descriptor exhaustion episodes, accept failures, descriptors open and allowed. */
   listener?: ListenerHealth | undefined;
+  /** Several instances on one database: the whole cluster's figures (undefined on SQLite, or unreadable now). */
+  cluster?: ClusterFigures | undefined;
+}
+
+/** The cluster's figures, read from the shared database on each scrape. */
+export interface ClusterFigures {
+  /** This instance's `INSTANCE_ID`. */
+  instance: string;
+  /** Calls started and not ended, on every instance. */
+  liveCalls: number;
+  /** Instances whose heartbeat is within the timeout. */
+  instances: number;
 }
 
 class Histogram {
@@ -104,8 +117,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const byEngine = new Map<EngineId, { calls: number; minutes: number; costUsd: number }>(
     ENGINES.map((engine) => [engine, { calls: 0, minutes: 0, costUsd: 0 }]),
   );
-  /** Minutes and cost reported so far per live call (the reports are cumulative). */
-  const minuteCalls = new Map<string, { minutes: number; costUsd: number }>();
+  /** Minutes and cost so far per call whose engine reports totals (cumulative reports). */
+  const callTotals = new Map<string, { minutes: number; costUsd: number }>();
 
   const listener = (event: CallEvent): void => {
     switch (event.type) {
@@ -114,19 +127,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         break;
       case "call.ended":
         ended.set(event.reason, (ended.get(event.reason) ?? 0) + 1);
-        minuteCalls.delete(event.callSid);
+        callTotals.delete(event.callSid);
         break;
-      case "usage.minutes": {
-        const engine = byEngine.get(engineForModel(event.model))!;
-        const before = minuteCalls.get(event.callSid) ?? { minutes: 0, costUsd: 0 };
-        const minutes = Math.max(before.minutes, event.minutes);
-        const cost = estimateMinuteCost(event.model, minutes, prices) ?? before.costUsd;
-        engine.minutes += minutes - before.minutes;
-        engine.costUsd += cost - before.costUsd;
-        costUsd += cost - before.costUsd;
-        minuteCalls.set(event.callSid, { minutes, costUsd: cost });
-        break;
-      }
       case "agent.stopped":
         unplayedAtStop.observe(event.unplayedMs / 1000);
         break;
@@ -140,12 +142,26 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         interruptions++;
         break;
       case "usage": {
-        responses++;
-        const cost = estimateCost(event.model, event.usage, prices);
-        if (cost === null) unpricedResponses++;
-        else {
-          costUsd += cost;
-          byEngine.get(engineForModel(event.model))!.costUsd += cost;
+        // The engine's own rules read its report (`src/engines/<engine>/usage.ts`).
+        const summary = ENGINE_REGISTRY.describeUsage(event.engine, event.usage);
+        const price = ENGINE_REGISTRY.priceUsage(event.engine, event.model, event.usage, prices);
+        const engine = byEngine.get(event.engine)!;
+        if (summary.response !== undefined) responses++;
+        const before = callTotals.get(event.callSid) ?? { minutes: 0, costUsd: 0 };
+        const minutes = Math.max(before.minutes, summary.minutes ?? 0);
+        engine.minutes += minutes - before.minutes;
+        let added: number;
+        if (summary.cost === "increment") {
+          if (price === null) unpricedResponses++;
+          added = price ?? 0;
+        } else {
+          // A total so far: the call's cost grows to it (an unknown price keeps the last known).
+          added = Math.max(0, (price ?? before.costUsd) - before.costUsd);
+        }
+        engine.costUsd += added;
+        costUsd += added;
+        if (summary.cost === "total" || summary.minutes !== undefined) {
+          callTotals.set(event.callSid, { minutes, costUsd: before.costUsd + added });
         }
         break;
       }
@@ -175,6 +191,23 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     family("parley_active_calls", "gauge", "Calls being relayed now.");
     sample("parley_active_calls", activeCalls);
 
+    if (server.cluster !== undefined) {
+      family(
+        "parley_instance_info",
+        "gauge",
+        "This instance's INSTANCE_ID (several instances on one database).",
+      );
+      sample("parley_instance_info", 1, { instance: server.cluster.instance });
+      family(
+        "parley_cluster_live_calls",
+        "gauge",
+        "Calls started and not ended, on every instance of the cluster.",
+      );
+      sample("parley_cluster_live_calls", server.cluster.liveCalls);
+      family("parley_cluster_instances", "gauge", "Instances whose heartbeat is within INSTANCE_TIMEOUT_S.");
+      sample("parley_cluster_instances", server.cluster.instances);
+    }
+
     family("parley_draining", "gauge", "1 while the server drains after SIGTERM/SIGINT (no new calls).");
     sample("parley_draining", server.draining === true ? 1 : 0);
     family(
@@ -195,7 +228,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       "parley_prewarm_total",
       "counter",
       "Sessions pre-warmed on the voice webhook (opened), and what became of them: claimed by their stream, " +
-        "missed (a stream this instance did not pre-warm), expired unclaimed, discarded (unfit at start).",
+        "missed (a stream this instance did not pre-warm), expired unclaimed, discarded (unfit at start), elsewhere (closed: the stream started on another instance).",
     );
     for (const outcome of PREWARM_OUTCOMES) {
       sample("parley_prewarm_total", server.prewarms?.outcomes[outcome] ?? 0, { outcome });

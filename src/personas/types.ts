@@ -7,7 +7,7 @@
  */
 
 import type { LiveVoice } from "../engines/live/voices.ts";
-import type { RealtimePersonaSettings } from "../engines/realtime/settings.ts";
+import type { EnginePersonaSettings } from "../engines/registry.ts";
 import type { RealtimeVoice } from "../engines/realtime/voices.ts";
 import type { PersonaTool } from "./tools.ts";
 
@@ -35,9 +35,10 @@ export interface CallContext {
 
 /**
  * A persona: the default export of a file in `personas/`. The settings one engine alone reads are
- * that engine's (`src/engines/<engine>/settings.ts`).
+ * that engine's (`src/engines/<engine>/settings.ts`): each engine's definition declares them, and
+ * the registry joins them into {@linkcode EnginePersonaSettings}.
  */
-export interface Persona extends RealtimePersonaSettings {
+export interface Persona extends EnginePersonaSettings {
   /** The voice the agent speaks with, one of its engine's voices. Cannot change once the call has audio. */
   voice: RealtimeVoice | LiveVoice;
   /** The agent's script: a string, or a function of the call returning one. */
@@ -60,6 +61,12 @@ export interface Persona extends RealtimePersonaSettings {
   tools?: PersonaTool[];
   /** Offer the built-in `end_call`: the agent hangs up after its goodbye has been heard. */
   endCall?: boolean;
+  /**
+   * Offer the built-in `do_not_call`: when the person asks not to be called again, the agent confirms,
+   * calls it, says goodbye and hangs up; the number joins the do-not-call list (campaigns skip it).
+   * @default false
+   */
+  doNotCall?: boolean;
   /** Offer the built-in `transfer_call`: hand the caller to a person at an E.164 number. */
   transfer?: TransferSettings;
   /** Said when a transfer's dial fails (busy, no answer). @default a short apology */

@@ -9,7 +9,7 @@
  */
 
 import type { EngineDefinition } from "../engines/engine.ts";
-import { ENGINE_DEFINITIONS, findEngineForModel, modelProblem } from "../engines/registry.ts";
+import { ENGINE_REGISTRY, type EnginePersonaSettings, type EngineRegistry } from "../engines/registry.ts";
 import {
   checkText,
   closest,
@@ -30,24 +30,20 @@ export type PersonaValidation =
   | { persona: Persona; problems: string[] }
   | { persona: undefined; problems: string[] };
 
-// A mapped type so that adding a field to `Persona` without listing it here fails type-checking.
-const PERSONA_FIELDS: { [K in keyof Persona]-?: true } = {
+// A mapped type so that adding a field to `Persona` without listing it here fails type-checking. The
+// engines' own fields (`vad`, `reasoning`…) come from their definitions, through the registry.
+const COMMON_FIELDS: { [K in Exclude<keyof Persona, keyof EnginePersonaSettings>]-?: true } = {
   voice: true,
   instructions: true,
   greeting: true,
-  vad: true,
-  interruptions: true,
   fallbackMessage: true,
   model: true,
-  reasoning: true,
-  maxOutputTokens: true,
   maxCallMinutes: true,
-  transcriptionModel: true,
-  noiseReduction: true,
   description: true,
   prewarm: true,
   tools: true,
   endCall: true,
+  doNotCall: true,
   transfer: true,
   transferFailedMessage: true,
   dtmf: true,
@@ -55,7 +51,10 @@ const PERSONA_FIELDS: { [K in keyof Persona]-?: true } = {
   voicemail: true,
 };
 
-const PERSONA_FIELD_NAMES: readonly (keyof Persona)[] = Object.keys(PERSONA_FIELDS) as (keyof Persona)[];
+/** Every field a persona may set with `registry`'s engines: the common ones, then each engine's. */
+function personaFieldNames(registry: EngineRegistry): string[] {
+  return [...Object.keys(COMMON_FIELDS), ...registry.settingFields()];
+}
 
 /** Names people bring from OpenAI's wire format or other tools, and the field they mean. */
 const ALIASES: Readonly<Record<string, string>> = {
@@ -67,9 +66,13 @@ const ALIASES: Readonly<Record<string, string>> = {
 };
 
 /** How to fix a `model` that is not a name: one example per engine. */
-const MODEL_FIX = `name ${
-  ENGINE_DEFINITIONS.map((engine) => `a ${engine.name} model, e.g. "${engine.exampleModel}"`).join(", or ")
-}, or remove the field`;
+function modelFix(registry: EngineRegistry): string {
+  return `name ${
+    registry.definitions.map((engine) => `a ${engine.name} model, e.g. "${engine.exampleModel}"`).join(
+      ", or ",
+    )
+  }, or remove the field`;
+}
 
 /**
  * Checks `value`, the default export of `file`, against the {@linkcode Persona} shape.
@@ -80,6 +83,7 @@ const MODEL_FIX = `name ${
  *
  * @param value The module's default export (`undefined` when the file has none).
  * @param file The file as the user should see it, e.g. `personas/alex.ts`.
+ * @param registry The engines whose models, voices and settings are allowed. @default ENGINE_REGISTRY
  *
  * @example
  * ```ts
@@ -88,7 +92,12 @@ const MODEL_FIX = `name ${
  * // problems[0] === 'personas/x.ts: voice: "nova" is a text-to-speech voice the Realtime API does not have; use one of …'
  * ```
  */
-export function validatePersona(value: unknown, file: string): PersonaValidation {
+export function validatePersona(
+  value: unknown,
+  file: string,
+  registry: EngineRegistry = ENGINE_REGISTRY,
+): PersonaValidation {
+  const fieldNames = personaFieldNames(registry);
   const problems: string[] = [];
   const report = (field: string, detail: string) => problems.push(`${file}: ${field}: ${detail}`);
 
@@ -108,18 +117,18 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
   }
 
   for (const key of Object.keys(value)) {
-    if (Object.hasOwn(PERSONA_FIELDS, key)) continue;
+    if (fieldNames.includes(key)) continue;
     if (key === "temperature") {
       report(key, "the GA Realtime API has no temperature; remove it");
     } else {
-      report(key, unknownField(key, PERSONA_FIELD_NAMES));
+      report(key, unknownField(key, fieldNames));
     }
   }
 
   // The model decides the engine; without one, the default model is the first engine's.
   const named = typeof value.model === "string" && value.model.trim() !== "" ? value.model : undefined;
-  const engine = (named === undefined ? undefined : findEngineForModel(named)) ?? ENGINE_DEFINITIONS[0];
-  checkVoice(value.voice, engine, report);
+  const engine = (named === undefined ? undefined : registry.findForModel(named)) ?? registry.definitions[0]!;
+  checkVoice(value.voice, engine, registry, report);
   checkInstructions(value.instructions, engine, report);
   if (named !== undefined) engine.personaRules.checkServed(value, named, report);
   checkText(
@@ -129,12 +138,12 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
     report,
   );
   checkText(value.fallbackMessage, "fallbackMessage", "write what Twilio says, or remove the field", report);
-  checkText(value.model, "model", MODEL_FIX, report);
-  const unserved = named === undefined ? undefined : modelProblem(named);
+  checkText(value.model, "model", modelFix(registry), report);
+  const unserved = named === undefined ? undefined : registry.modelProblem(named);
   if (unserved !== undefined) report("model", unserved);
   checkMaxCallMinutes(value.maxCallMinutes, report);
   checkText(value.description, "description", "write one line, or remove the field", report);
-  for (const definition of ENGINE_DEFINITIONS) definition.personaRules.checkSettings(value, report);
+  for (const definition of registry.definitions) definition.personaRules.checkSettings(value, report);
   checkActions(value, report);
   if (value.prewarm !== undefined && typeof value.prewarm !== "boolean") {
     report(
@@ -144,10 +153,15 @@ export function validatePersona(value: unknown, file: string): PersonaValidation
   }
 
   if (problems.length > 0) return { persona: undefined, problems };
-  return { persona: copyPersona(value), problems: [] };
+  return { persona: copyPersona(value, fieldNames), problems: [] };
 }
 
-function checkVoice(voice: unknown, engine: EngineDefinition, report: Report): void {
+function checkVoice(
+  voice: unknown,
+  engine: EngineDefinition<string, object>,
+  registry: EngineRegistry,
+  report: Report,
+): void {
   const voices = engine.voices;
   const list = voices.join(", ");
   if (voice === undefined) {
@@ -162,7 +176,7 @@ function checkVoice(voice: unknown, engine: EngineDefinition, report: Report): v
   } else if (!voices.includes(voice)) {
     const guess = closest(voice, voices);
     const hint = guess === undefined ? "" : ` (did you mean "${guess}"?)`;
-    const other = ENGINE_DEFINITIONS.find((e) => e.id !== engine.id && e.voices.includes(voice));
+    const other = registry.definitions.find((e) => e.id !== engine.id && e.voices.includes(voice));
     const elsewhere = other !== undefined
       ? ` (it is a ${other.name} voice; the persona's model decides the engine)`
       : hint;
@@ -170,7 +184,11 @@ function checkVoice(voice: unknown, engine: EngineDefinition, report: Report): v
   }
 }
 
-function checkInstructions(instructions: unknown, engine: EngineDefinition, report: Report): void {
+function checkInstructions(
+  instructions: unknown,
+  engine: EngineDefinition<string, object>,
+  report: Report,
+): void {
   if (instructions === undefined) {
     report(
       "instructions",
@@ -207,9 +225,9 @@ function unknownField(key: string, known: readonly string[]): string {
 }
 
 /** Copies the known fields, leaving out those set to `undefined`, so later edits of the module's object do not leak in. */
-function copyPersona(value: Record<string, unknown>): Persona {
+function copyPersona(value: Record<string, unknown>, fieldNames: readonly string[]): Persona {
   const copy: Record<string, unknown> = {};
-  for (const field of PERSONA_FIELD_NAMES) {
+  for (const field of fieldNames) {
     const fieldValue = value[field];
     if (fieldValue === undefined) continue;
     copy[field] = isRecord(fieldValue) ? withoutUndefined(fieldValue) : fieldValue;

@@ -24,7 +24,7 @@ type Report = (field: string, detail: string) => void;
  */
 export function checkActions(value: Record<string, unknown>, report: Report): void {
   checkTools(value.tools, report);
-  for (const flag of ["endCall", "dtmf", "keypad"] as const) {
+  for (const flag of ["endCall", "doNotCall", "dtmf", "keypad"] as const) {
     if (value[flag] !== undefined && typeof value[flag] !== "boolean") {
       report(flag, `${JSON.stringify(value[flag])} is not true or false`);
     }

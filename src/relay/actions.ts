@@ -1,12 +1,12 @@
 /**
  * A call's agent actions: the model's tool calls (the persona's own, run by {@linkcode ToolRunner},
- * and the built-ins `end_call`, `transfer_call`, `press_keys`), caller key presses, and voicemail.
+ * and the built-ins `end_call`, `do_not_call`, `transfer_call`, `press_keys`), caller key presses, and voicemail.
  *
  * Engine-agnostic: the engine turns outputs and notes into its own messages. Two rules hold on
  * every engine:
  * - the model is asked to go on (`response.create`) only when no answer is in progress: the Realtime
  *   API refuses a second one (`conversation_already_has_active_response`);
- * - a hang-up (end_call, transfer, voicemail) waits until the caller has heard the agent's last
+ * - a hang-up (end_call, do_not_call, transfer, voicemail) waits until the caller has heard the agent's last
  *   words, as Twilio's marks tell, capped at {@linkcode HANG_UP_CAP_MS}; the caller speaking first
  *   cancels it.
  *
@@ -178,6 +178,9 @@ export class CallActions {
       case "end_call":
         if (this.#o.persona.persona.endCall === true) return this.#endCall(call);
         break;
+      case "do_not_call":
+        if (this.#o.persona.persona.doNotCall === true) return this.#doNotCall(call);
+        break;
       case "transfer_call":
         if (this.#o.persona.persona.transfer !== undefined) return this.#transfer(call);
         break;
@@ -218,6 +221,22 @@ export class CallActions {
     // After a voicemail, end_call is the model saying it is done: the disposition stays voicemail_left.
     if (this.#hangUp?.reason === "voicemail_left") return this.#hangUp.check();
     this.#startHangUp("agent_hung_up", "the agent ended the call (end_call)", false);
+  }
+
+  /**
+   * The number joins the do-not-call list where the `tool.called` event is heard (the dialer), so this
+   * only answers and hangs up after the goodbye.
+   */
+  #doNotCall(call: ToolCall): void {
+    this.#answer(
+      call,
+      "ok",
+      '{"ok":true,"note":"The number will not be called again. Say goodbye now; the call ends once they have heard you."}',
+      0,
+      false,
+    );
+    this.#after = { action: "hangup" };
+    this.#startHangUp("agent_hung_up", "the person asked not to be called again (do_not_call)", false);
   }
 
   #transfer(call: ToolCall): void {

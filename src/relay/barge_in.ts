@@ -17,6 +17,7 @@
 
 import type { RelayCounters } from "../calls/call_events.ts";
 import { mulawDurationMs } from "../twilio/media_stream.ts";
+import type { CallTap } from "./frame_tap.ts";
 import { type InterruptedItem, PlaybackClock } from "./playback_clock.ts";
 import type { TurnTimer } from "./turn_timer.ts";
 import type { TwilioLeg } from "./twilio_leg.ts";
@@ -72,6 +73,8 @@ export class BargeIn {
   gateMs = 0;
   /** The model owns barge-in (GPT-Live): no cuts, only stale audio is cleared. */
   modelOwnsBargeIn = false;
+  /** Told what the caller hears of the agent (set at `start` when a frame tap listens). */
+  tap: CallTap | undefined;
   #callerSpeaking = false;
   readonly #onModelStopped: ((unplayedMs: number) => void) | undefined;
   #activeResponse: string | undefined;
@@ -116,8 +119,12 @@ export class BargeIn {
     }
     if (!this.#leg.started || delta === "") return;
     const now = this.#now();
+    const tap = this.tap;
+    const queuedMs = tap === undefined ? 0 : this.#clock.unplayedMs(now);
+    const itemMs = tap === undefined ? 0 : this.#clock.sentOf(itemId);
     const { startMark, endMark } = this.#clock.sent(itemId, responseId, mulawDurationMs(delta), now);
     if (!this.#leg.sendAudio(delta, startMark, endMark)) return;
+    tap?.agentAudio(now, queuedMs, itemId, itemMs, delta);
     this.#counters.framesToTwilio++;
     this.#lastItem = itemId;
     this.#turns.audioSent(responseId, itemId, now);
@@ -185,6 +192,7 @@ export class BargeIn {
   cut(at: number): void {
     const items = this.#clock.interrupt(at);
     if (items.length > 0) this.#leg.clear();
+    this.tap?.agentCut(at, items);
     const activeResponse = this.#activeResponse;
     for (const item of items) {
       this.#dropped.add(item.responseId);
@@ -203,6 +211,7 @@ export class BargeIn {
     if (this.#clock.unplayedMs(now) <= STALE_AUDIO_MS) return;
     const items = this.#clock.interrupt(now);
     this.#leg.clear();
+    this.tap?.agentCut(now, items);
     for (const item of items) this.#heard.set(item.itemId, item.heardMs);
     this.#onCut({ at: now, items, activeResponse: undefined, staleOnly: true });
   }
@@ -217,6 +226,7 @@ export class BargeIn {
     const unplayed = this.#clock.unplayedMs(now);
     const items = this.#clock.interrupt(now);
     if (unplayed > 0) this.#leg.clear();
+    this.tap?.agentCut(now, items);
     for (const item of items) this.#dropped.add(item.responseId);
     if (this.#activeResponse !== undefined) this.#dropped.add(this.#activeResponse);
     this.#activeResponse = undefined;

@@ -1,5 +1,5 @@
 /**
- * The tools a persona turns on with a flag (`endCall`, `transfer`, `keypad`), as offered to the
+ * The tools a persona turns on with a flag (`endCall`, `doNotCall`, `transfer`, `keypad`), as offered to the
  * model, beside the persona's own `tools`.
  *
  * @module
@@ -17,6 +17,14 @@ export const END_CALL_TOOL: ToolSpec = {
   name: "end_call",
   description:
     "Hang up the call. Say goodbye first, in the same turn: the line closes once the caller has heard your last words.",
+  parameters: { type: "object", properties: {} },
+};
+
+/** `do_not_call`: the person asked never to be called again; the call ends after the goodbye. */
+export const DO_NOT_CALL_TOOL: ToolSpec = {
+  name: "do_not_call",
+  description:
+    "The person asked not to be called again. First confirm it to them, then call this, then say goodbye in the same turn: their number is removed from every call list and the line closes once they have heard you.",
   parameters: { type: "object", properties: {} },
 };
 
@@ -55,6 +63,7 @@ export function offeredTools(persona: Persona): ToolSpec[] {
     parameters: { ...(tool.parameters ?? { type: "object", properties: {} }) },
   }));
   if (persona.endCall === true) tools.push(END_CALL_TOOL);
+  if (persona.doNotCall === true) tools.push(DO_NOT_CALL_TOOL);
   if (persona.transfer !== undefined) tools.push(TRANSFER_CALL_TOOL);
   if (persona.keypad === true) tools.push(PRESS_KEYS_TOOL);
   return tools;

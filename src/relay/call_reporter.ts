@@ -8,6 +8,7 @@
 
 import type { CallEvent, CallEventListener, EndReason } from "../calls/call_events.ts";
 import type { EngineEvent } from "../engines/engine.ts";
+import { engineForModel } from "../engines/registry.ts";
 import type { Logger } from "../log.ts";
 import { escapeLogText, excerpt } from "../log.ts";
 import type { ToolCallReport } from "./actions.ts";
@@ -91,8 +92,8 @@ export class CallReporter {
           this.emit({ type: "session.configured" });
         }
         return undefined;
-      case "usage.seconds":
-        this.emit({ type: "usage.minutes", model, minutes: event.seconds / 60 });
+      case "usage":
+        this.emit({ type: "usage", model, engine: engineForModel(model), usage: event.usage });
         return undefined;
       case "session.closed":
         return event.expected ? undefined : event.detail;
@@ -120,13 +121,13 @@ export class CallReporter {
     }
   }
 
-  /** An answer ended: a warning when it failed, and its token usage (Realtime). */
+  /** An answer ended: a warning when it failed, and its usage report (engines reporting per answer). */
   responseDone(event: Extract<EngineEvent, { type: "response.done" }>, model: string): void {
     if (event.failure !== undefined) {
       this.#log.warn(`Response ${event.failure.status} for ${this.label}: ${event.failure.reason}`);
     }
     if (event.usage !== undefined) {
-      this.emit({ type: "usage", model, responseId: event.responseId, usage: event.usage });
+      this.emit({ type: "usage", model, engine: engineForModel(model), usage: event.usage });
     }
   }
 

@@ -90,6 +90,61 @@ export function planCall(
 }
 
 /**
+ * The StreamSid a webhook's plan is rendered with (the stream has not started): a plan whose
+ * instructions contain it depends on the real one, and is made again at `start`.
+ */
+export const STREAM_NOT_STARTED = "MZ-stream-not-started";
+
+/** A call planned on the voice webhook, carried to its stream's `start` (see `prewarm.ts`). */
+export interface CarriedPlan {
+  setup: CallSetup;
+  /** The stream parameters the webhook's TwiML carries. */
+  parameters: Readonly<Record<string, string>>;
+}
+
+/**
+ * Plans `callSid` on the voice webhook as its `start` will (the StreamSid is not known yet), or
+ * undefined when it cannot be planned (`start` will say why).
+ */
+export function planOnWebhook(
+  callSid: string,
+  parameters: Record<string, string>,
+  options: CallSetupOptions,
+): CarriedPlan | undefined {
+  const start = { callSid, streamSid: STREAM_NOT_STARTED, accountSid: "", customParameters: parameters };
+  const setup = planCall(start, options);
+  return setup.ok ? { setup, parameters: { ...parameters } } : undefined;
+}
+
+/**
+ * True when `start` would plan the call exactly as the webhook did: the same parameters, the same
+ * persona still loaded (not reloaded since), and instructions that do not name the StreamSid.
+ */
+export function carriedPlanServes(
+  carried: CarriedPlan,
+  start: StreamStart,
+  options: CallSetupOptions,
+): boolean {
+  const asked = start.customParameters;
+  const keys = Object.keys(carried.parameters);
+  if (keys.length !== Object.keys(asked).length || keys.some((k) => asked[k] !== carried.parameters[k])) {
+    return false;
+  }
+  const { setup } = carried;
+  const persona = options.personas.get(setup.requested) ?? options.personas.get(options.defaultPersona);
+  return persona === setup.persona && !setup.plan.instructions.includes(STREAM_NOT_STARTED);
+}
+
+/**
+ * True when two plans configure the same session: the same persona (as loaded), engine, model, voice
+ * and instructions (greeting, tools and settings come with the persona).
+ */
+export function samePlan(a: CallSetup, b: CallSetup): boolean {
+  return a.persona === b.persona && a.engine === b.engine && a.plan.model === b.plan.model &&
+    a.plan.voice === b.plan.voice && a.plan.instructions === b.plan.instructions;
+}
+
+/**
  * The model to open the upstream with before `start` names the persona: the default persona's (most
  * calls use it), so a GPT-Live default persona gets its GPT-Live socket as early as Realtime's.
  */

@@ -89,6 +89,12 @@ export class PlaybackClock {
     };
   }
 
+  /** Audio of `itemId` sent so far if it is the latest item queued, else 0 (a new item), ms. */
+  sentOf(itemId: string): number {
+    const item = this.#items.at(-1);
+    return item !== undefined && item.itemId === itemId ? item.sentMs : 0;
+  }
+
   /**
    * The item's audio is complete: returns the mark for its unmarked tail, if any, so its end is
    * echoed (and the clock knows when Twilio's buffer runs dry).

@@ -6,8 +6,6 @@
  * @module
  */
 
-import { DEFAULT_REALTIME_URL } from "../config.ts";
-import { DEFAULT_LIVE_URL } from "../engines/live/session.ts";
 import type { ToolSpec } from "../engines/engine.ts";
 import { createEngineChooser, type EngineChooser } from "../engines/registry.ts";
 import { engineForModel, type EngineId, voiceProblem } from "../engines/voices.ts";
@@ -88,7 +86,7 @@ export function previewPersona(loaded: LoadedPersona, options: PreviewOptions): 
     if (problem !== undefined) problems.push(`voice parameter: ${problem}`);
   }
   const engineFor = options.engineFor ??
-    createEngineChooser({ realtimeUrl: DEFAULT_REALTIME_URL, liveUrl: DEFAULT_LIVE_URL });
+    createEngineChooser();
   const setup = planCall(
     {
       callSid: "CA_preview",

@@ -3,8 +3,9 @@
  * the TwiML and opening its Media Stream socket, so the greeting is ready the moment the stream
  * starts (see the README, "First word").
  *
- * The webhook plans the call exactly as `start` will (same persona, parameters and CallSid; the
- * StreamSid is not known yet), opens the session, configures it and, with a greeting, asks for it.
+ * The webhook plans the call as `start` will (same persona, parameters and CallSid; the StreamSid is
+ * not known yet), opens the session, configures it and, with a greeting, asks for it. The plan is
+ * carried to `start`, which uses it as is when the stream asks for the same call (planned once).
  * What the session reports is held, agent audio capped at {@linkcode PREWARM_MAX_HELD_MS}, until the
  * stream's token claims it by CallSid; the relay then takes the session over at `start` and the held
  * events replay through it, so the held greeting reaches Twilio at once with its marks.
@@ -16,10 +17,9 @@
  * @module
  */
 
-import type { EngineEvent, SessionOpening } from "../engines/engine.ts";
-import type { Engine } from "../engines/engine.ts";
+import type { EngineEvent } from "../engines/engine.ts";
 import type { Logger } from "../log.ts";
-import { type CallSetupOptions, planCall } from "./call_setup.ts";
+import { type CallSetupOptions, type CarriedPlan, planOnWebhook } from "./call_setup.ts";
 import { mulawDurationMs } from "../twilio/media_stream.ts";
 import {
   type UpstreamEndReason,
@@ -35,17 +35,15 @@ export const PREWARM_TTL_MS = 15_000;
 export const PREWARM_MAX_HELD_MS = 30_000;
 
 /** What happened to a pre-warm (the `parley_prewarm_total{outcome}` metric). */
-export const PREWARM_OUTCOMES = ["opened", "claimed", "missed", "expired", "discarded"] as const;
+export const PREWARM_OUTCOMES = ["opened", "claimed", "missed", "expired", "discarded", "elsewhere"] as const;
 
 /** One outcome of {@linkcode PREWARM_OUTCOMES}. */
 export type PrewarmOutcome = typeof PREWARM_OUTCOMES[number];
 
-/** What a pre-warm is opened with: the session's recipe and the opening `start` will be checked against. */
+/** What a pre-warm is opened with: the call and the plan its session is configured from. */
 export interface PrewarmRequest {
   callSid: string;
-  engine: Engine;
-  model: string;
-  opening: SessionOpening;
+  plan: CarriedPlan;
 }
 
 /** Options of {@linkcode Prewarms}. */
@@ -86,7 +84,8 @@ export class Prewarm {
   readonly callSid: string;
   /** The session (configured, maybe already speaking the greeting). */
   readonly session: UpstreamSession;
-  readonly #opening: string;
+  /** The plan the session was configured from, for `start` to use as is. */
+  readonly plan: CarriedPlan;
   #held: Held[] = [];
   #heldMs = 0;
   #droppedMs = 0;
@@ -100,7 +99,8 @@ export class Prewarm {
     this.callSid = request.callSid;
     this.#maxHeldMs = options.maxHeldMs;
     this.#onDiscard = options.onDiscard;
-    this.#opening = openingKey(request.engine, request.model, request.opening);
+    this.plan = request.plan;
+    const { engine, plan } = request.plan.setup;
     const hold: UpstreamSessionHandlers = {
       onOpen: (connectMs) => this.#held.push({ kind: "open", connectMs }),
       onEvent: (event) => this.#hold(event),
@@ -113,11 +113,11 @@ export class Prewarm {
       apiKey: options.apiKey,
       connect: options.connect,
       now: options.now,
-      engine: request.engine,
-      model: request.model,
+      engine,
+      model: plan.model,
       handlers: hold,
     });
-    this.session.configure(request.opening);
+    this.session.configure(engine.opening(plan));
   }
 
   /** Agent audio held so far, ms. */
@@ -126,16 +126,13 @@ export class Prewarm {
   }
 
   /**
-   * Why the session cannot serve a call opening with `opening` on `engine`, or undefined when it can:
-   * configured the same way (persona, model, voice, instructions, greeting) and not dropped. A
-   * session OpenAI refused still serves: the refusal replays and ends the call, as it would have
-   * without pre-warm (a refused key is not retried).
+   * Why the session cannot serve the call `start` planned, or undefined when it can: configured as
+   * `start` plans (`planned`) and not dropped. A session OpenAI refused still serves: the refusal replays and
+   * ends the call, as it would have without pre-warm (a refused key is not retried).
    */
-  unfitFor(engine: Engine, model: string, opening: SessionOpening): string | undefined {
+  unfitFor(planned: boolean): string | undefined {
+    if (!planned) return "the stream's start configures another session";
     if (this.#endedBy === "upstream_dropped") return "OpenAI closed it before the stream started";
-    if (openingKey(engine, model, opening) !== this.#opening) {
-      return "the stream's start configures another session";
-    }
     return undefined;
   }
 
@@ -143,8 +140,8 @@ export class Prewarm {
    * At the stream's `start`: true when the session can serve it ({@linkcode unfitFor}); otherwise it
    * is discarded (logged, closed, counted) and false returned, and the relay opens a fresh one.
    */
-  fits(engine: Engine, model: string, opening: SessionOpening): boolean {
-    const unfit = this.unfitFor(engine, model, opening);
+  fits(planned: boolean): boolean {
+    const unfit = this.unfitFor(planned);
     if (unfit !== undefined) this.discard(unfit);
     return unfit === undefined;
   }
@@ -200,7 +197,7 @@ export class Prewarm {
  * @example
  * ```ts
  * const prewarms = new Prewarms({ log, apiKey, connect });
- * prewarms.open({ callSid, engine, model, opening }); // on the voice webhook
+ * prewarms.openForWebhook(callSid, parameters); // on the voice webhook
  * const prewarm = prewarms.claim(callSid); // on the stream token's socket; undefined: open a fresh session
  * ```
  */
@@ -218,6 +215,7 @@ export class Prewarms {
     missed: 0,
     expired: 0,
     discarded: 0,
+    elsewhere: 0,
   };
 
   /** No pre-warm yet. */
@@ -238,13 +236,9 @@ export class Prewarms {
    * `prewarm: false` or the call cannot be planned (`start` will say why).
    */
   openForWebhook(callSid: string, parameters: Record<string, string>): void {
-    const setup = planCall(
-      { callSid, streamSid: "", accountSid: "", customParameters: parameters },
-      this.#options.setup,
-    );
-    if (!setup.ok || setup.persona.persona.prewarm === false) return;
-    const { engine, plan } = setup;
-    this.open({ callSid, engine, model: plan.model, opening: engine.opening(plan) });
+    const plan = planOnWebhook(callSid, parameters, this.#options.setup);
+    if (plan === undefined || plan.setup.persona.persona.prewarm === false) return;
+    this.open({ callSid, plan });
   }
 
   /** Opens a session for `request.callSid` now; a second webhook for the same call replaces the first. */
@@ -287,6 +281,23 @@ export class Prewarms {
     return entry.prewarm;
   }
 
+  /**
+   * The stream of `callSid` started on another instance (told over the cluster's channel): closes
+   * this instance's pre-warm for it at once instead of at its lifetime's end. False when none waits.
+   */
+  closeUnused(callSid: string): boolean {
+    const entry = this.#waiting.get(callSid);
+    if (entry === undefined) return false;
+    clearTimeout(entry.timer);
+    this.#waiting.delete(callSid);
+    this.outcomes.elsewhere++;
+    this.#log.info(
+      `Pre-warmed session for CallSid=${callSid} closed: its stream started on another instance`,
+    );
+    this.#close(entry.prewarm);
+    return true;
+  }
+
   #discard(prewarm: Prewarm, why: string): void {
     this.outcomes.discarded++;
     this.#log.warn(
@@ -325,9 +336,4 @@ export class Prewarms {
     this.#closing.add(closed);
     closed.then(() => this.#closing.delete(closed));
   }
-}
-
-/** What a session's configuration is, for comparing a pre-warm with the stream's `start`. */
-function openingKey(engine: Engine, model: string, opening: SessionOpening): string {
-  return JSON.stringify([engine.id, model, opening.first, opening.afterReady]);
 }

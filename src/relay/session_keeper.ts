@@ -16,7 +16,28 @@ import type { UpstreamSession, UpstreamSessionHandlers } from "./upstream_sessio
 /** A session this old is replaced at the next quiet moment, ms (`SESSION_ROLLOVER_MINUTES`' default). */
 export const ROLLOVER_MS = 55 * 60_000;
 
-/** What {@linkcode SessionKeeper} needs from the relay. */
+/**
+ * The call a {@linkcode SessionKeeper} keeps on a live session: what the keeper asks of the relay.
+ * The relay implements it; a test can hand in a plain object.
+ */
+export interface KeptCall {
+  /** The call's session now. */
+  readonly session: UpstreamSession;
+  /** How the call is named in log lines. */
+  readonly label: string;
+  /** Opens a session for the call in progress (same plan, `history`, no greeting), reporting to `handlers`. */
+  openTakeover(handlers: UpstreamSessionHandlers, history: HistoryTurn[]): UpstreamSession;
+  /** The old session is gone: its audio at Twilio is cleared; returns how much was cleared, ms. */
+  sessionLost(): number;
+  /** A new session serves the call (the relay attaches its handlers and reports `reconnected`). */
+  replaced(session: UpstreamSession, event: { cause: ReconnectCause; gapMs: number; tries: number }): void;
+  /** No agent audio unplayed, no answer under way, the caller not speaking: a rollover may happen. */
+  quiet(): boolean;
+  /** Every try failed: the call ends. */
+  failed(detail: string): void;
+}
+
+/** How a {@linkcode SessionKeeper} measures and reports. */
 export interface SessionKeeperOptions {
   now: () => number;
   log: Logger;
@@ -25,20 +46,6 @@ export interface SessionKeeperOptions {
   stallMs?: number;
   /** @default ROLLOVER_MS */
   rolloverMs?: number;
-  /** The call's session now. */
-  session(): UpstreamSession;
-  /** Opens a session for the call in progress (same plan, `history`, no greeting), reporting to `handlers`. */
-  openTakeover(handlers: UpstreamSessionHandlers, history: HistoryTurn[]): UpstreamSession;
-  /** The old session is gone: its audio at Twilio is cleared; returns how much was cleared, ms. */
-  sessionLost(): number;
-  /** A new session serves the call (the relay attaches its handlers); then `reconnected` is reported. */
-  replaced(session: UpstreamSession, event: { cause: ReconnectCause; gapMs: number; tries: number }): void;
-  /** No agent audio unplayed, no answer under way, the caller not speaking. */
-  quiet(): boolean;
-  /** How the call is named in log lines. */
-  label(): string;
-  /** Every try failed: the call ends. */
-  failed(detail: string): void;
 }
 
 /**
@@ -48,7 +55,7 @@ export interface SessionKeeperOptions {
  *
  * @example
  * ```ts
- * const keeper = new SessionKeeper({ now, log, counters, session, openTakeover, sessionLost, replaced, quiet, label, failed });
+ * const keeper = new SessionKeeper(relay, { now, log, counters }); // relay: a KeptCall
  * keeper.start(); // at the stream's start
  * keeper.replace("OpenAI closed the connection (1011)"); // the session dropped
  * keeper.dispose(); // the call ended
@@ -56,6 +63,7 @@ export interface SessionKeeperOptions {
  */
 export class SessionKeeper {
   readonly #o: SessionKeeperOptions;
+  readonly #call: KeptCall;
   readonly #reconnect: Reconnect;
   readonly #history: HistoryTurn[] = [];
   #stall: StallWatch;
@@ -66,16 +74,17 @@ export class SessionKeeper {
   #disposed = false;
 
   /** Idle until {@linkcode start}. */
-  constructor(options: SessionKeeperOptions) {
+  constructor(call: KeptCall, options: SessionKeeperOptions) {
+    this.#call = call;
     this.#o = options;
     this.#stall = new StallWatch(options.now(), options.stallMs);
     this.#reconnect = new Reconnect({
       now: options.now,
-      open: (handlers) => options.openTakeover(handlers, [...this.#history]),
+      open: (handlers) => call.openTakeover(handlers, [...this.#history]),
       onReconnected: (session, result) => this.#onReconnected(session, result),
       onFailed: ({ tries, problem }) => {
         options.counters.reconnectsFailed++;
-        options.failed(`${this.#lostDetail}; no new session after ${tries} tries: ${problem}`);
+        call.failed(`${this.#lostDetail}; no new session after ${tries} tries: ${problem}`);
       },
     });
   }
@@ -137,12 +146,12 @@ export class SessionKeeper {
   /** Closes the session and opens a new one (ignored while already replacing or after the end). */
   replace(detail: string, cause: ReconnectCause = "dropped"): void {
     if (this.#disposed || this.#reconnect.active) return;
-    this.#o.session().close();
-    const cleared = this.#o.sessionLost();
+    this.#call.session.close();
+    const cleared = this.#call.sessionLost();
     this.#cause = cause;
     this.#lostDetail = detail;
     this.#o.log.warn(
-      `Upstream lost for ${this.#o.label()}: ${detail}; reconnecting (caller audio is dropped until then` +
+      `Upstream lost for ${this.#call.label}: ${detail}; reconnecting (caller audio is dropped until then` +
         `${cleared > 0 ? `; cleared ${Math.round(cleared)} ms of the old session's audio at Twilio` : ""})`,
     );
     this.#reconnect.start();
@@ -162,22 +171,22 @@ export class SessionKeeper {
     const cause = this.#cause;
     this.#o.counters.reconnects[cause]++;
     this.#o.log.info(
-      `Reconnected to OpenAI for ${this.#o.label()} (${cause}) after a ${Math.round(gapMs)} ms gap, ` +
+      `Reconnected to OpenAI for ${this.#call.label} (${cause}) after a ${Math.round(gapMs)} ms gap, ` +
         `try ${tries}; ${this.#history.length} turns of history`,
     );
-    this.#o.replaced(session, { cause, gapMs: Math.round(gapMs), tries });
+    this.#call.replaced(session, { cause, gapMs: Math.round(gapMs), tries });
   }
 
   /** Every second: a stalled session is replaced; an old one is rolled over at a quiet moment. */
   #onTick(): void {
-    if (this.#disposed || this.#reconnect.active || !this.#o.session().open) return;
+    if (this.#disposed || this.#reconnect.active || !this.#call.session.open) return;
     const now = this.#o.now();
     if (this.#stall.stalled(now)) {
       const stallMs = this.#o.stallMs ?? STALL_MS;
       const seconds = (stallMs / 1000).toFixed(stallMs % 1000 === 0 ? 0 : 1);
       return this.replace(`OpenAI owed an answer and sent nothing for ${seconds} s`, "stalled");
     }
-    if (now - this.#openedAt >= (this.#o.rolloverMs ?? ROLLOVER_MS) && this.#o.quiet()) {
+    if (now - this.#openedAt >= (this.#o.rolloverMs ?? ROLLOVER_MS) && this.#call.quiet()) {
       const minutes = Math.round((now - this.#openedAt) / 60_000);
       this.replace(`the session is ${minutes} min old (rollover)`, "rollover");
     }

@@ -11,8 +11,8 @@ import type {
   CallStatus,
   EndReason,
   ToolCallSummary,
-  Usage,
 } from "../calls/call_events.ts";
+import type { TokenCounts } from "../engines/usage.ts";
 import type { EngineId } from "../engines/voices.ts";
 
 /** One line of the conversation. */
@@ -46,12 +46,12 @@ export interface StatusChange {
   detail: string;
 }
 
-/** Usage of one response, priced when recorded. */
+/** Usage of one response (as its engine describes it: `describeUsage`), priced when recorded. */
 export interface ResponseUsage {
   at: number;
   model: string;
   responseId: string;
-  usage: Usage;
+  usage: TokenCounts;
   /** USD, or null for a model without a price. */
   costUsd: number | null;
 }
@@ -86,8 +86,8 @@ export interface CallSummary {
   durationMs: number | null;
   endReason: EndReason | null;
   endDetail: string | null;
-  /** Token sums over all responses. */
-  usage: Usage & { responses: number };
+  /** Token sums over all responses (0 for engines not billed by the token). */
+  usage: TokenCounts & { responses: number };
   /** Session minutes billed (engines billed by the minute; 0 otherwise). */
   minutes: number;
   /** The most agent audio left unplayed at Twilio when the model stopped speaking, ms (GPT-Live). */
@@ -149,4 +149,19 @@ export interface StoreHealth {
   droppedEvents: number;
   /** True while writes are failing. */
   failing: boolean;
+}
+
+/**
+ * Nearest-rank p50 and p95 of the turns' latency (heard, else sent), or null with no turns.
+ *
+ * @example
+ * ```ts
+ * summarizeLatency([{ at: 0, firstAudioSentMs: 300, firstAudioHeardMs: null }]); // { turns: 1, p50Ms: 300, p95Ms: 300 }
+ * ```
+ */
+export function summarizeLatency(turns: readonly TurnLatency[]): LatencySummary | null {
+  if (turns.length === 0) return null;
+  const values = turns.map((t) => t.firstAudioHeardMs ?? t.firstAudioSentMs).sort((a, b) => a - b);
+  const rank = (p: number) => values[Math.max(0, Math.ceil(p * values.length) - 1)]!;
+  return { turns: values.length, p50Ms: rank(0.5), p95Ms: rank(0.95) };
 }

@@ -10,8 +10,20 @@
 import type { AfterStreamAction, CallEvent, CallEventListener, EndReason } from "../calls/call_events.ts";
 import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth } from "./call_record.ts";
 import type { Lead, LeadCall, LeadCursor, LeadInput, LeadUpdate } from "./lead.ts";
+import type {
+  Campaign,
+  CampaignAttempt,
+  CampaignInput,
+  CampaignLead,
+  CampaignLeadInput,
+  CampaignState,
+  Disposition,
+  DoNotCallEntry,
+  LeadSettlement,
+} from "./campaign.ts";
 import type { SignInSessions } from "../http/session.ts";
 import type { UsedStreamTokens } from "../twilio/stream_token.ts";
+import type { CallControl } from "../calls/call_control.ts";
 import type { WebhookOutbox } from "./webhook_outbox.ts";
 
 // Declared beside the code that uses them (so http/ and twilio/ need nothing from store/), and part
@@ -79,6 +91,71 @@ export interface Leads {
   close(): void;
 }
 
+/**
+ * Campaigns (`src/dialer/`): the campaign, one row per lead it calls (state, attempts, next try) and
+ * one per attempt. Leads are **claimed** in the store, so several instances on one database never dial
+ * one lead at once and a campaign's `maxConcurrent` holds across all of them. On Postgres the claim is
+ * one statement: `UPDATE campaign_leads SET state = 'dialing', claimed_by = $instance WHERE id IN
+ * (SELECT id FROM campaign_leads WHERE campaign_id = $id AND state = 'pending' AND next_try_at <= $now
+ * ORDER BY next_try_at, id LIMIT $room FOR UPDATE SKIP LOCKED) RETURNING *`, where `$room` is
+ * `maxConcurrent` less the campaign's `dialing` rows counted in the same transaction (after `SELECT …
+ * FROM campaigns WHERE id = $id FOR UPDATE`, which serialises claims of one campaign).
+ */
+export interface Campaigns {
+  /** Adds a campaign in `state` with its leads (skipped ones settled as such) in one transaction. */
+  create(input: CampaignInput, leads: readonly CampaignLeadInput[], state: CampaignState): Promise<Campaign>;
+  /** The campaign, or undefined for an unknown id. */
+  get(id: number): Promise<Campaign | undefined>;
+  /** Every campaign, newest first. */
+  list(): Promise<Campaign[]>;
+  /** Sets the state when the current one is in `from` (any, when omitted); the campaign as it is now. */
+  setState(id: number, state: CampaignState, from?: readonly CampaignState[]): Promise<Campaign | undefined>;
+  /** The campaign's leads, by id. */
+  leads(id: number): Promise<CampaignLead[]>;
+  /** The campaign's attempts, by id. */
+  attempts(id: number): Promise<CampaignAttempt[]>;
+  /**
+   * Claims (state `dialing`, `claimed_by` = `instance`) up to `limit` pending leads due at `now`,
+   * earliest first, never more than the campaign's `maxConcurrent` less the leads already dialing.
+   */
+  claim(campaignId: number, now: number, limit: number, instance: string): Promise<CampaignLead[]>;
+  /** Opens the next attempt of a claimed lead (its attempt count goes up). */
+  startAttempt(campaignLeadId: number, at: number): Promise<CampaignAttempt>;
+  /** Notes the CallSid Twilio returned for an attempt. */
+  setAttemptCall(attemptId: number, callSid: string): Promise<void>;
+  /** The attempt that placed `callSid`, if any. */
+  attemptByCallSid(callSid: string): Promise<CampaignAttempt | undefined>;
+  /** Attempts not ended whose lead `instance` claimed (what a restart picks up). */
+  openAttempts(instance: string): Promise<CampaignAttempt[]>;
+  /**
+   * Ends an open attempt with its disposition and settles its lead, in one transaction; false (and
+   * nothing changed) when the attempt had already ended.
+   */
+  finishAttempt(
+    attemptId: number,
+    end: { at: number; disposition: Disposition; detail: string },
+    settlement: LeadSettlement,
+  ): Promise<boolean>;
+  /** Settles a lead without an attempt: back to pending (a window, a backoff), or skipped. */
+  settle(campaignLeadId: number, settlement: LeadSettlement): Promise<void>;
+  /** The earliest `next_try_at` of the campaign's pending leads, or undefined when none is pending. */
+  nextTryAt(campaignId: number): Promise<number | undefined>;
+  /** Closes the campaigns. */
+  close(): void;
+}
+
+/** The do-not-call list: numbers no campaign dials, checked at dial time. */
+export interface DoNotCallList {
+  /** Every entry, newest first. */
+  list(): Promise<DoNotCallEntry[]>;
+  /** True when `phone` (E.164) is on the list. */
+  has(phone: string): Promise<boolean>;
+  /** Adds the numbers (already there: kept as they were); resolves to how many were new. */
+  add(phones: readonly string[], source: string, at: number): Promise<number>;
+  /** True when the number was on the list. */
+  remove(phone: string): Promise<boolean>;
+}
+
 /** What Twilio was told to do after a call's stream, as the `<Connect action>` route reads it. */
 export interface AfterStreamDecision {
   action: AfterStreamAction;
@@ -117,6 +194,12 @@ export interface EventBus {
   subscribe(listener: CallEventListener, options?: string | SubscribeOptions): () => void;
 }
 
+/** What the shared database says about the whole cluster. */
+export interface ClusterView {
+  /** This instance's name, the calls started and not ended anywhere, and the instances beating now. */
+  figures(): Promise<{ instance: string; liveCalls: number; instances: number }>;
+}
+
 /** One adapter's storage, opened at startup and closed at shutdown. */
 export interface Store {
   /** The instance this process is (`INSTANCE_ID`): its calls' records carry it. */
@@ -128,6 +211,24 @@ export interface Store {
   readonly afterStream: AfterStreamDecisions;
   /** The durable webhook outbox (`webhook_outbox.ts`), shared by the instances on one store. */
   readonly outbox: WebhookOutbox;
-  /** Closes everything it opened. */
+  /** Campaigns, where the adapter keeps them (SQLite does; a new adapter may come without). */
+  readonly campaigns?: Campaigns;
+  /** The do-not-call list, beside the campaigns. */
+  readonly doNotCall?: DoNotCallList;
+  /**
+   * The bus that carries call events between instances (Postgres: a call's feed on any instance hears
+   * it from the database); undefined when one process's in-memory hub is the whole story (SQLite).
+   */
+  readonly bus?: EventBus;
+  /**
+   * Commands to the instance running a call (hang-up, answering-machine result, an unused pre-warm);
+   * undefined when this process runs every call it hears about (SQLite).
+   */
+  readonly control?: CallControl;
+  /** The cluster's figures for `/metrics` (Postgres); undefined when this process is the whole story. */
+  readonly cluster?: ClusterView;
+  /** Closes everything it opened (queued writes still go out: see `closed`). */
   close(): void;
+  /** Settles once `close()` has written what was queued and let go of every connection. */
+  readonly closed?: Promise<void>;
 }

@@ -129,9 +129,8 @@ function follow() {
     refreshSoon();
   });
   on("tool.called", (e) => (record.toolCalls ??= []).push(e));
+  // Every engine's usage report (an answer's tokens, GPT-Live's minutes so far) changes the cost.
   on("usage", () => refreshSoon());
-  // GPT-Live is billed by the minute: its cost grows with each minutes report.
-  on("usage.minutes", () => refreshSoon());
   on("call.ended", (e) => {
     record.endedAt = e.at;
     record.endReason = e.reason;

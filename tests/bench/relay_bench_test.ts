@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import type { TargetChecks } from "../../bench/_mode_load.ts";
+import { parseOptions } from "../../bench/_options.ts";
 import { targetSummary } from "../../bench/_report.ts";
 
 // A loaded CI machine: latency, CPU and greeting targets missed, no frame lost.
@@ -25,5 +26,48 @@ Deno.test("bench --smoke says latency targets are not judged instead of '✗ not
 
 Deno.test("a full bench run still judges every target", () => {
   const line = targetSummary(missed, 50, "default");
-  assert.match(line, /^Targets at 50 calls: latency p99 ≤ 1 ms ✗ not met · CPU ≤ 1\.3× bare ✗ not met/);
+  assert.match(line, /^Targets at 50 calls: latency p99 ≤ 1 ms ✗ not met · CPU ≤ 1\.15× bare ✗ not met/);
+});
+
+Deno.test("the bench judges issue 18's cost targets: CPU ≤ 1.15× the floor, RSS ≤ 300 KB per call", () => {
+  const line = targetSummary({ ...missed, cpuRatio: true, rssPerCall: false }, 50, "default");
+  assert.match(line, /CPU ≤ 1\.15× bare ✓ met/);
+  assert.match(line, /RSS ≤ 0\.3 MB\/call ✗ not met/);
+});
+
+Deno.test("--probe-every sets how often a probe call starts; a bad value is named", () => {
+  assert.equal(parseOptions([]).probeEveryMs, 250);
+  assert.equal(parseOptions(["--soak"]).probeEveryMs, 1000);
+  assert.equal(parseOptions(["--probe-every=100"]).probeEveryMs, 100_000);
+  assert.throws(
+    () => parseOptions(["--probe-every=soon"]),
+    /--probe-every: "soon" is not a number of seconds/,
+  );
+});
+
+Deno.test("--v8-flags reaches every relay measured; anything but V8 flags is refused by name", () => {
+  assert.equal(parseOptions([]).v8Flags, undefined);
+  assert.equal(
+    parseOptions(["--v8-flags=--max-semi-space-size=1,--single-threaded-gc"]).v8Flags,
+    "--max-semi-space-size=1,--single-threaded-gc",
+  );
+  assert.throws(
+    () => parseOptions(["--v8-flags=--max-semi-space-size=1 main.ts"]),
+    /--v8-flags: "--max-semi-space-size=1 main.ts" is not a V8 flag/,
+  );
+});
+
+Deno.test("bench --tap runs Parley with a tap listening right after Parley, in the same run", () => {
+  assert.deepEqual(parseOptions(["--smoke", "--tap"]).relays, [
+    "parley",
+    "parley-tap",
+    "parley-live",
+    "bare",
+  ]);
+  assert.deepEqual(parseOptions(["--tap", "--relay=bare,parley"]).relays, ["bare", "parley", "parley-tap"]);
+  assert.deepEqual(
+    parseOptions(["--smoke"]).relays,
+    ["parley", "parley-live", "bare"],
+    "no tap unless asked",
+  );
 });

@@ -108,8 +108,22 @@ function feed(listener: (event: CallEvent) => void): void {
     { type: "turn.latency", at: 2, callSid: "CA2", firstAudioSentMs: 3_000, firstAudioHeardMs: 4_000 },
     { type: "turn.latency", at: 2, callSid: "CA2", firstAudioSentMs: 5_000, firstAudioHeardMs: 6_000 },
     { type: "interruption", at: 3, callSid: "CA1", itemId: "i", audioEndMs: 100, clearLatencyMs: 20 },
-    { type: "usage", at: 4, callSid: "CA1", model: "gpt-realtime-2.1", responseId: "r1", usage },
-    { type: "usage", at: 4, callSid: "CA2", model: "gpt-unknown", responseId: "r2", usage },
+    {
+      type: "usage",
+      at: 4,
+      callSid: "CA1",
+      model: "gpt-realtime-2.1",
+      engine: "realtime",
+      usage: { ...usage, responseId: "r1" },
+    },
+    {
+      type: "usage",
+      at: 4,
+      callSid: "CA2",
+      model: "gpt-unknown",
+      engine: "realtime",
+      usage: { ...usage, responseId: "r2" },
+    },
     { type: "call.ended", at: 5, callSid: "CA1", reason: "caller_hung_up", detail: "" },
     { type: "call.ended", at: 5, callSid: "CA2", reason: "caller_hung_up", detail: "" },
     { type: "call.ended", at: 5, callSid: "CA3", reason: "error", detail: "boom" },
@@ -243,4 +257,24 @@ Deno.test("the test's exposition parser rejects malformed text", () => {
     assert.throws(() => parseExposition(text), assert.AssertionError, JSON.stringify(text));
   }
   assert.equal(parseExposition('# TYPE x counter\nx{a="q\\"",b=""} 1e-7\n').samples[0]?.labels.a, 'q"');
+});
+
+Deno.test("metrics count each engine's usage report as the engine prices it: GPT-Live's cumulative minutes", () => {
+  const metrics = createMetrics();
+  for (const [callSid, seconds] of [["CA1", 60], ["CA1", 150], ["CA2", 30]] as const) {
+    metrics.listener({
+      type: "usage",
+      at: 1,
+      callSid,
+      model: "gpt-live-1.1",
+      engine: "live",
+      usage: { seconds },
+    });
+  }
+  const exposition = parseExposition(metrics.render(createRelayCounters(), 0));
+  assert.equal(value(exposition, "parley_session_minutes_total", { engine: "live" }), 3);
+  assert.equal(value(exposition, "parley_engine_estimated_cost_usd_total", { engine: "live" }), 0.15);
+  assert.equal(value(exposition, "parley_estimated_cost_usd_total"), 0.15);
+  assert.equal(value(exposition, "parley_session_minutes_total", { engine: "realtime" }), 0);
+  assert.equal(value(exposition, "parley_responses_total"), 0, "time reports are not answers");
 });

@@ -184,8 +184,10 @@ Deno.test("validatePersona rejects unknown fields, suggesting the closest known 
   });
   await t.step("a name like no known field, listing the known ones", () => {
     assert.deepEqual(problemsOf({ colour: "blue" }), [
-      `${FILE}: colour: unknown field; known fields are voice, instructions, greeting, vad, interruptions, ` +
-      "fallbackMessage, model, reasoning, maxOutputTokens, maxCallMinutes, transcriptionModel, noiseReduction, description, prewarm, tools, endCall, transfer, transferFailedMessage, dtmf, keypad, voicemail",
+      // The common fields, then each engine's own (from its definition).
+      `${FILE}: colour: unknown field; known fields are voice, instructions, greeting, fallbackMessage, model, ` +
+      "maxCallMinutes, description, prewarm, tools, endCall, doNotCall, transfer, transferFailedMessage, dtmf, keypad, voicemail, " +
+      "vad, interruptions, reasoning, maxOutputTokens, transcriptionModel, noiseReduction",
     ]);
   });
   await t.step("temperature, which the GA Realtime API does not have", () => {
@@ -356,8 +358,9 @@ Deno.test("validatePersona checks the action fields, naming the file, the tool a
     );
   });
   await t.step("flags and messages of the wrong type", () => {
-    assert.deepEqual(problemsOf({ endCall: "yes", voicemail: "" }), [
+    assert.deepEqual(problemsOf({ endCall: "yes", doNotCall: 1, voicemail: "" }), [
       'personas/test.ts: endCall: "yes" is not true or false',
+      "personas/test.ts: doNotCall: 1 is not true or false",
       "personas/test.ts: voicemail: not a non-empty string or a function; write the message the agent leaves",
     ]);
   });

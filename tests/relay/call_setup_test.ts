@@ -22,8 +22,8 @@ const options = (personas: Record<string, Persona>) => ({
   defaultPersona: "alex",
   defaultModel: "gpt-realtime-2.1",
   engineFor: createEngineChooser({
-    realtimeUrl: "wss://api.openai.com/v1/realtime",
-    liveUrl: "wss://api.openai.com/v1/live/sessions",
+    realtime: "wss://api.openai.com/v1/realtime",
+    live: "wss://api.openai.com/v1/live/sessions",
   }),
 });
 

@@ -11,6 +11,7 @@ import { sendFrames } from "../../testing/send_frames.ts";
 import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { ENGINE_REGISTRY } from "../../src/engines/registry.ts";
 
 const LIVE_PERSONA = personaSource({
   model: "gpt-live-1.1",
@@ -91,7 +92,13 @@ Deno.test("a GPT-Live call greets, relays untouched, logs and records turns, cos
         [toBase64(SPEECH), toBase64(SILENCE)].sort(),
         "payloads untouched",
       );
-      await within(t.waitForEvent("usage.minutes", (e) => e.minutes > 0), "usage in minutes");
+      await within(
+        t.waitForEvent(
+          "usage",
+          (e) => e.engine === "live" && (ENGINE_REGISTRY.describeUsage(e.engine, e.usage).minutes ?? 0) > 0,
+        ),
+        "usage in minutes",
+      );
 
       call.stop();
       await within(session.waitFor("session.close"), "session.close");

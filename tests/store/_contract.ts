@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
 import type { EventBus, Store } from "../../src/store/ports.ts";
+import type { CampaignInput } from "../../src/store/campaign.ts";
 
 /** Opens a fresh store for `instance`; every store a factory opens shares one database. */
 export interface StoreFactory {
@@ -16,6 +17,8 @@ export interface StoreFactory {
   open(instance: string): Promise<Store>;
   /** The bus the adapter goes with (one per instance). @default a new in-process `CallHub` */
   bus?(store: Store): EventBus;
+  /** Resolves once the bus has delivered what was written so far (a bus across instances). */
+  settle?(bus: EventBus): Promise<void>;
   /** Removes the shared database. */
   dispose(): Promise<void>;
 }
@@ -66,6 +69,33 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     }
   };
   const busOf = (factory: StoreFactory, store: Store): EventBus => factory.bus?.(store) ?? new CallHub();
+  /**
+   * A feed's listener that records what it hears, and `until(n)`: resolves once `n` events were heard
+   * (at once for the in-process hub; a bus across instances delivers a moment later).
+   */
+  const feed = <T>(map: (event: CallEvent, seq: number | undefined) => T) => {
+    const heard: T[] = [];
+    let waiter: { n: number; resolve: () => void } | undefined;
+    return {
+      heard,
+      listener: (event: CallEvent, seq?: number) => {
+        heard.push(map(event, seq));
+        if (waiter !== undefined && heard.length >= waiter.n) waiter.resolve();
+      },
+      /** Fails after 10 s (a feed that hears nothing must fail, not hang). */
+      until(n: number): Promise<void> {
+        if (heard.length >= n) return Promise.resolve();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        return new Promise<void>((resolve, reject) => {
+          waiter = { n, resolve };
+          timer = setTimeout(
+            () => reject(new Error(`the feed heard ${heard.length} of ${n} events in 10 s`)),
+            10_000,
+          );
+        }).finally(() => clearTimeout(timer));
+      },
+    };
+  };
 
   await t.step("records: events merge into one record naming its instance; the first end wins", async () => {
     await withStores(async (open) => {
@@ -111,6 +141,24 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     });
   });
 
+  await t.step(
+    "records: a line holding a NUL character neither fails the write nor holds up later events",
+    async () => {
+      await withStores(async (open) => {
+        const store = await open("alpha");
+        store.calls.listener(started(SID, 1_000), 1);
+        store.calls.listener(line(SID, 1_100, "before\u0000after"), 2);
+        store.calls.listener(line(SID, 1_200, "next"), 3);
+        const record = await store.calls.getCall(SID);
+        assert.equal(record?.transcript.length, 2);
+        // The text up to the NUL at least (SQLite keeps "before"; Postgres keeps both halves around a U+FFFD).
+        assert.match(record!.transcript[0]!.text, /^before/);
+        assert.equal(record?.transcript[1]?.text, "next");
+        assert.equal(store.calls.health().failing, false);
+      });
+    },
+  );
+
   await t.step("live feed: read the record, subscribe after its eventSeq: no gap, no repeat", async () => {
     await withStores(async (open, factory) => {
       const store = await open("alpha");
@@ -125,12 +173,13 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         bus.publish(line(SID, 1_200, "during the read"));
         const snapshot = (await reading)!;
         bus.publish(line(SID, 1_300, "between the read and the subscription"));
-        const heard: [number | undefined, string][] = [];
-        const off = bus.subscribe(
-          (event, seq) => heard.push([seq, event.type === "transcript" ? event.text : event.type]),
-          { callSid: SID, after: snapshot.eventSeq },
-        );
+        const { heard, listener, until } = feed((event, seq): [number | undefined, string] => [
+          seq,
+          event.type === "transcript" ? event.text : event.type,
+        ]);
+        const off = bus.subscribe(listener, { callSid: SID, after: snapshot.eventSeq });
         bus.publish(line(SID, 1_400, "after the subscription"));
+        await until(4 - snapshot.transcript.length);
         off();
         const fromSnapshot = snapshot.transcript.map((l) => l.text);
         const fromFeed = heard.map(([, text]) => text);
@@ -156,15 +205,22 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     "live feed: a subscriber from position 0 hears the call's events, in order, once",
     async () => {
       await withStores(async (open, factory) => {
-        const bus = busOf(factory, await open("alpha"));
+        const store = await open("alpha");
+        const bus = busOf(factory, store);
+        const offStore = bus.subscribe(store.calls.listener);
         bus.publish(started(SID, 1_000));
         bus.publish(line(SID, 1_100, "a"));
         bus.publish(line(OTHER, 1_150, "not this call"));
-        const heard: string[] = [];
-        const off = bus.subscribe((event) => heard.push(event.type), { callSid: SID, after: 0 });
+        const { heard, listener, until } = feed((event) => event.type);
+        const off = bus.subscribe(listener, { callSid: SID, after: 0 });
         bus.publish({ type: "call.ended", at: 2_000, callSid: SID, reason: "caller_hung_up", detail: "" });
+        await until(3);
         off();
         bus.publish(line(SID, 2_100, "after the unsubscription"));
+        // Written and announced before the check, so a feed that ignored off() would have heard it.
+        assert.equal((await store.calls.getCall(SID))?.transcript.length, 2);
+        await factory.settle?.(bus);
+        offStore();
         assert.deepEqual(heard, ["call.started", "transcript", "call.ended"]);
       });
     },
@@ -485,6 +541,77 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     },
   );
 
+  await t.step(
+    "campaigns: two instances claim within the cap, never one lead twice; an attempt ends once",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = (await open("alpha")).campaigns;
+        const beta = (await open("beta")).campaigns;
+        assert.ok(alpha !== undefined && beta !== undefined, "the adapter keeps campaigns");
+        const leads = Array.from({ length: 5 }, (_, i) => ({
+          leadId: null,
+          name: `Lead ${i}`,
+          phone: `+1415555010${i}`,
+          timezone: null,
+          fields: {},
+        }));
+        const campaign = await alpha.create(
+          CAMPAIGN,
+          [...leads, { ...leads[0]!, skipReason: "duplicate" }],
+          "running",
+        );
+        assert.equal(campaign.state, "running");
+        assert.deepEqual(
+          (await beta.get(campaign.id))?.window,
+          CAMPAIGN.window,
+          "the other instance reads it",
+        );
+        const claims = await Promise.all([
+          alpha.claim(campaign.id, 1_000, 10, "alpha"),
+          beta.claim(campaign.id, 1_000, 10, "beta"),
+          alpha.claim(campaign.id, 1_000, 10, "alpha"),
+        ]);
+        const ids = claims.flat().map((lead) => lead.id);
+        assert.equal(ids.length, CAMPAIGN.maxConcurrent, "the cap holds across instances");
+        assert.equal(new Set(ids).size, ids.length, "no lead claimed twice");
+        assert.deepEqual(await beta.claim(campaign.id, 1_000, 10, "beta"), [], "full");
+        assert.equal(await alpha.nextTryAt(campaign.id), 0, "one lead is left, due from the start");
+
+        const first = claims.flat()[0]!;
+        const attempt = await alpha.startAttempt(first.id, 1_100);
+        assert.equal(attempt.attempt, 1);
+        await alpha.setAttemptCall(attempt.id, "CA_CAMPAIGN_1");
+        assert.equal((await beta.attemptByCallSid("CA_CAMPAIGN_1"))?.id, attempt.id);
+        const end = { at: 1_200, disposition: "busy" as const, detail: "" };
+        const retry = { state: "pending" as const, nextTryAt: 5_000, disposition: "busy" as const };
+        const ends = await Promise.all([
+          alpha.finishAttempt(attempt.id, end, retry),
+          beta.finishAttempt(attempt.id, end, retry),
+        ]);
+        assert.deepEqual(ends.sort(), [false, true], "one end wins");
+        const next = await beta.claim(campaign.id, 1_300, 10, "beta");
+        assert.equal(next.length, 1, "the freed slot goes to the lead that is due");
+        assert.notEqual(next[0]!.id, first.id, "not the busy lead before its retry");
+        await beta.settle(next[0]!.id, { state: "done", disposition: "completed" });
+        const again = await beta.claim(campaign.id, 5_000, 10, "beta");
+        assert.deepEqual(again.map((lead) => [lead.id, lead.attempts, lead.disposition]), [[
+          first.id,
+          1,
+          "busy",
+        ]]);
+
+        const listed = await alpha.leads(campaign.id);
+        assert.equal(listed.filter((lead) => lead.state === "skipped")[0]?.skipReason, "duplicate");
+        assert.equal((await alpha.openAttempts("alpha")).length, 0, "the first attempt ended");
+        const second = await beta.startAttempt(first.id, 5_100);
+        assert.equal(second.attempt, 2);
+        assert.deepEqual((await beta.openAttempts("beta")).map((a) => a.id), [second.id]);
+        assert.equal((await alpha.setState(campaign.id, "paused", ["draft"]))?.state, "running", "guarded");
+        assert.equal((await alpha.setState(campaign.id, "paused", ["running"]))?.state, "paused");
+      });
+    },
+  );
+
   await t.step("webhook outbox: messages outlive the store that enqueued them", async () => {
     await withStores(async (open) => {
       const first = await open("alpha");
@@ -496,4 +623,41 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
       ]);
     });
   });
+
+  await t.step("do-not-call: added once, seen by every instance, removed", async () => {
+    await withStores(async (open) => {
+      const alpha = (await open("alpha")).doNotCall;
+      const beta = (await open("beta")).doNotCall;
+      assert.ok(alpha !== undefined && beta !== undefined, "the adapter keeps the do-not-call list");
+      assert.equal(await alpha.add(["+14155550100", "+14155550101"], "api", 1_000), 2);
+      assert.equal(await beta.add(["+14155550100"], "tool", 2_000), 0, "already there");
+      assert.equal(await beta.has("+14155550101"), true);
+      assert.deepEqual((await beta.list()).map((e) => [e.phone, e.source]), [
+        ["+14155550100", "api"],
+        ["+14155550101", "api"],
+      ]);
+      assert.equal(await beta.remove("+14155550101"), true);
+      assert.equal(await alpha.has("+14155550101"), false);
+      assert.equal(await alpha.remove("+14155550101"), false);
+    });
+  });
 }
+
+const CAMPAIGN: CampaignInput = {
+  name: "Contract",
+  persona: "alex",
+  voice: undefined,
+  parameters: {},
+  window: { timezone: "America/New_York", days: ["mon"], start: "09:00", end: "17:00" },
+  maxConcurrent: 4,
+  callsPerSecond: 1,
+  retry: {
+    "completed": { after: 0, max: 0 },
+    "no-answer": { after: 60, max: 2 },
+    "busy": { after: 15, max: 3 },
+    "failed": { after: 30, max: 1 },
+    "voicemail_left": { after: 0, max: 0 },
+    "do_not_call": { after: 0, max: 0 },
+  },
+  machineDetection: true,
+};

@@ -89,8 +89,9 @@ function scriptedCall(): CallEvent[] {
       at: 9_100,
       callSid: SID,
       model: "gpt-realtime-2.1",
-      responseId: "resp_1",
+      engine: "realtime",
       usage: {
+        responseId: "resp_1",
         inputTextTokens: 500,
         inputAudioTokens: 300,
         inputCachedTokens: 400,
@@ -103,8 +104,9 @@ function scriptedCall(): CallEvent[] {
       at: 9_200,
       callSid: SID,
       model: "gpt-realtime-2.1",
-      responseId: "resp_2",
+      engine: "realtime",
       usage: {
+        responseId: "resp_2",
         inputTextTokens: 1_000,
         inputAudioTokens: 3_000,
         inputCachedTokens: 2_000,
@@ -241,7 +243,7 @@ Deno.test("call store records a scripted call exactly", async (t) => {
           (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
           SCHEMA_VERSION,
         );
-        assert.equal(SCHEMA_VERSION, 9);
+        assert.equal(SCHEMA_VERSION, 10);
         assert.equal(
           (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
           "wal",
@@ -328,8 +330,9 @@ Deno.test("call store lists calls newest first with persona and since filters", 
       at: 100_500,
       callSid: "CA2",
       model: "gpt-future",
-      responseId: "resp_x",
+      engine: "realtime",
       usage: {
+        responseId: "resp_x",
         inputTextTokens: 10,
         inputAudioTokens: 10,
         inputCachedTokens: 0,
@@ -567,6 +570,54 @@ Deno.test("call store upgrades a version-1 database: old calls keep their data, 
       assert.equal(record.engine, null);
       assert.equal(record.minutes, 0);
       assert.equal(record.maxUnplayedMs, null);
+    } finally {
+      store.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("call store keeps a usage report as its engine describes it: GPT-Live's session time so far, priced per minute", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_store_" });
+  try {
+    const store = openCallStore(`${dir}/parley.db`);
+    try {
+      // Each GPT-Live report is the session's billed time so far (cumulative), in its own shape.
+      for (const [at, seconds] of [[1_000, 60], [2_000, 150]] as const) {
+        store.record({
+          type: "usage",
+          at,
+          callSid: "CA_LIVE",
+          model: "gpt-live-1.1",
+          engine: "live",
+          usage: { seconds },
+        });
+      }
+      store.record({
+        type: "call.ended",
+        at: 3_000,
+        callSid: "CA_LIVE",
+        reason: "caller_hung_up",
+        detail: "",
+      });
+      const record = (await store.getCall("CA_LIVE"))!;
+      assert.equal(record.minutes, 2.5);
+      assert.equal(
+        record.costUsd,
+        0.125,
+        "2.5 minutes at gpt-live-1.1's $0.05 a minute, not the sum of reports",
+      );
+      assert.deepEqual(record.responses, [], "no answer-by-answer rows for an engine billed by time");
+      assert.deepEqual(record.usage, {
+        inputTextTokens: 0,
+        inputAudioTokens: 0,
+        inputCachedTokens: 0,
+        outputTextTokens: 0,
+        outputAudioTokens: 0,
+        responses: 0,
+      });
+      assert.equal(record.model, "gpt-live-1.1");
     } finally {
       store.close();
     }

@@ -239,8 +239,8 @@ Deno.test("absurd token counts are stored as an unpriced response, not a failed 
       at: 1,
       callSid: "CA2",
       model: "gpt-realtime-2.1",
-      responseId: "r1",
-      usage,
+      engine: "realtime",
+      usage: { ...usage, responseId: "r1" },
     });
     store.listener({ type: "call.ended", at: 2, callSid: "CA2", reason: "caller_hung_up", detail: "" });
     const record = (await store.getCall("CA2"))!;

@@ -17,6 +17,8 @@ import type { BodyLimit } from "../routes.ts";
 export interface TwilioSignatureSettings {
   authToken: string | undefined;
   publicBaseUrl: string | undefined;
+  /** PUBLIC_INSTANCE_URL: the origin stream URLs name, so the media socket is signed over it. */
+  publicInstanceUrl?: string | undefined;
   enabled: boolean;
 }
 
@@ -49,10 +51,15 @@ export async function checkTwilio(
     }
     for (const [name, value] of new URLSearchParams(body.text)) form[name] = value;
   }
+  const websocket = bodyLimit === "websocket";
   const refused = refuseUnsignedTwilio(request, {
-    ...signature,
+    authToken: signature.authToken,
+    enabled: signature.enabled,
+    publicBaseUrl: websocket
+      ? signature.publicInstanceUrl ?? signature.publicBaseUrl
+      : signature.publicBaseUrl,
     params: form,
-    websocket: bodyLimit === "websocket",
+    websocket,
     log,
   });
   return refused ?? { form };

@@ -18,7 +18,7 @@
  * - Transcripts come as fragments on the session timeline; turns are assembled by `transcripts.ts`
  *   and the timeline is mapped to Parley's clock from the `session.start` → `session.started`
  *   round trip, so the end of the caller's speech is known on Parley's clock (turn latency).
- * - `session.usage.updated` is cumulative seconds; `session.close` → `session.closed {reason}`.
+ * - `session.usage.updated` is cumulative seconds (a `usage` event, `live/usage.ts`); `session.close` → `session.closed {reason}`.
  *
  * @module
  */
@@ -36,6 +36,7 @@ import { liveInstructionsProblem } from "./persona_rules.ts";
 import { sessionStartEvent } from "./session.ts";
 import { SessionClock, type TranscriptTurn, TurnAssembler } from "./transcripts.ts";
 import { LIVE_VOICES, type LiveVoice } from "./voices.ts";
+import type { LiveUsage } from "./usage.ts";
 
 /**
  * The Responses model that runs a persona's tools behind GPT-Live (delegation). The SDK types name
@@ -135,9 +136,11 @@ class LiveReader implements EngineReader {
         return emit({ type: "session.ready", sessionId: event.sessionId });
       }
       case "session.usage.updated":
-        return emit({ type: "usage.seconds", seconds: event.seconds });
+        return emit({ type: "usage", usage: { seconds: event.seconds } satisfies LiveUsage });
       case "session.closed":
-        if (event.seconds !== undefined) emit({ type: "usage.seconds", seconds: event.seconds });
+        if (event.seconds !== undefined) {
+          emit({ type: "usage", usage: { seconds: event.seconds } satisfies LiveUsage });
+        }
         return emit({
           type: "session.closed",
           expected: event.reason === "close_requested",

@@ -8,10 +8,15 @@ import type { EngineDefinition } from "../engine.ts";
 import { createRealtimeEngine } from "./engine.ts";
 import { REALTIME_PERSONA_RULES } from "./persona_rules.ts";
 import { REALTIME_PRICES } from "./prices.ts";
+import { REALTIME_SETTING_FIELDS, type RealtimePersonaSettings } from "./settings.ts";
+import { REALTIME_USAGE, type RealtimeUsage } from "./usage.ts";
 import { REALTIME_VOICES } from "./voices.ts";
 
+/** Default Realtime endpoint; the model goes in its `model` query parameter. */
+export const DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime";
+
 /** The Realtime API: turn-based, billed per token. */
-export const REALTIME_ENGINE: EngineDefinition<"realtime"> = {
+export const REALTIME_ENGINE: EngineDefinition<"realtime", RealtimePersonaSettings, RealtimeUsage> = {
   id: "realtime",
   name: "Realtime",
   apiName: "the Realtime API",
@@ -19,11 +24,14 @@ export const REALTIME_ENGINE: EngineDefinition<"realtime"> = {
   exampleModel: "gpt-realtime",
   voices: REALTIME_VOICES,
   prices: REALTIME_PRICES,
+  usage: REALTIME_USAGE,
+  settingFields: REALTIME_SETTING_FIELDS,
   personaRules: REALTIME_PERSONA_RULES,
   refusal: {
     access: "Realtime API",
     notFound: "check the model name (OPENAI_REALTIME_MODEL or the persona's model) and OPENAI_REALTIME_URL",
     urlVariable: "OPENAI_REALTIME_URL",
   },
-  create: (endpoints) => createRealtimeEngine(endpoints.realtimeUrl),
+  endpoint: { variable: "OPENAI_REALTIME_URL", defaultUrl: DEFAULT_REALTIME_URL },
+  create: createRealtimeEngine,
 };

@@ -120,7 +120,7 @@ function toEngineEvent(event: ReturnType<typeof parseRealtimeEvent>): EngineEven
         failure: event.status === "failed" || event.status === "incomplete"
           ? { status: event.status, reason: event.reason || "no reason given" }
           : undefined,
-        usage: event.usage,
+        usage: event.usage === undefined ? undefined : { responseId: event.responseId, ...event.usage },
       };
     case "function_call":
       return { type: "tool.call", callId: event.callId, name: event.name, arguments: event.arguments };

@@ -1,9 +1,12 @@
 /**
- * The Realtime API's usage shape: the tokens of one response, as `response.done` reports them.
- * Priced per token in `src/engines/prices.ts`; carried by the `usage` call event.
+ * The Realtime API's usage shape: the tokens of one response, as `response.done` reports them, priced
+ * per token (`prices.ts`) and summarized for the call record by {@linkcode REALTIME_USAGE}.
  *
  * @module
  */
+
+import type { UsageRules } from "../usage.ts";
+import { estimateCost, impossibleTokenCounts, MAX_PLAUSIBLE_TOKENS } from "./prices.ts";
 
 /** Token usage of one response, as `response.done` reports it. */
 export interface TokenUsage {
@@ -17,3 +20,38 @@ export interface TokenUsage {
   outputTextTokens: number;
   outputAudioTokens: number;
 }
+
+/** The Realtime engine's usage report: one response's tokens. */
+export interface RealtimeUsage extends TokenUsage {
+  responseId: string;
+}
+
+/** A count the record can keep: impossible ones (negative, absurd) are kept as 0. */
+function plausible(n: number): number {
+  return n >= 0 && n <= MAX_PLAUSIBLE_TOKENS ? Math.round(n) : 0;
+}
+
+/** Each report is one answer, priced per token; impossible counts leave it unpriced. */
+export const REALTIME_USAGE: UsageRules<RealtimeUsage> = {
+  summarize(usage) {
+    const { responseId, ...tokens } = usage;
+    const impossible = impossibleTokenCounts(tokens);
+    return {
+      response: {
+        id: responseId,
+        tokens: {
+          inputTextTokens: plausible(usage.inputTextTokens),
+          inputAudioTokens: plausible(usage.inputAudioTokens),
+          inputCachedTokens: plausible(usage.inputCachedTokens),
+          outputTextTokens: plausible(usage.outputTextTokens),
+          outputAudioTokens: plausible(usage.outputAudioTokens),
+        },
+      },
+      cost: "increment",
+      ...(impossible.length === 0 ? {} : {
+        problem: `reported impossible token counts (${impossible.join(", ")}): stored as 0 and left unpriced`,
+      }),
+    };
+  },
+  price: (model, { responseId: _, ...tokens }, prices) => estimateCost(model, tokens, prices),
+};

@@ -26,33 +26,20 @@ import type {
   CallStatus,
   EndReason,
   ToolCallStatus,
-  Usage,
 } from "../../calls/call_events.ts";
-import type {
-  CallRecord,
-  CallSummary,
-  LatencySummary,
-  ListCallsOptions,
-  StoreHealth,
-  TurnLatency,
-} from "../call_record.ts";
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../call_record.ts";
+import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth, TurnLatency } from "../call_record.ts";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, summarizeLatency } from "../call_record.ts";
 import type { AfterStreamDecision, AfterStreamDecisions, CallRecords } from "../ports.ts";
 import { migrate } from "./schema.ts";
 import { engineForModel, type EngineId } from "../../engines/voices.ts";
-import {
-  DEFAULT_PRICES,
-  estimateCost,
-  estimateMinuteCost,
-  impossibleTokenCounts,
-  MAX_PLAUSIBLE_TOKENS,
-  type PriceTable,
-} from "../../engines/prices.ts";
+import { DEFAULT_PRICES, type PriceTable } from "../../engines/prices.ts";
+import { ENGINE_REGISTRY } from "../../engines/registry.ts";
+import type { TokenCounts } from "../../engines/usage.ts";
 import { WriteQueue } from "./write_queue.ts";
 import { CallHeartbeat } from "../heartbeat.ts";
 
 export type * from "../call_record.ts";
-export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../call_record.ts";
+export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, summarizeLatency } from "../call_record.ts";
 
 /** The call database: the {@linkcode CallRecords} port, and the after-stream decisions it keeps. */
 export type CallStore = CallRecords & AfterStreamDecisions;
@@ -115,21 +102,6 @@ export function openCallStore(path: string, options: CallStoreOptions = {}): Cal
     db.close();
     throw error;
   }
-}
-
-/**
- * Nearest-rank p50 and p95 of the turns' latency (heard, else sent), or null with no turns.
- *
- * @example
- * ```ts
- * summarizeLatency([{ at: 0, firstAudioSentMs: 300, firstAudioHeardMs: null }]); // { turns: 1, p50Ms: 300, p95Ms: 300 }
- * ```
- */
-export function summarizeLatency(turns: readonly TurnLatency[]): LatencySummary | null {
-  if (turns.length === 0) return null;
-  const values = turns.map((t) => t.firstAudioHeardMs ?? t.firstAudioSentMs).sort((a, b) => a - b);
-  const rank = (p: number) => values[Math.max(0, Math.ceil(p * values.length) - 1)]!;
-  return { turns: values.length, p50Ms: rank(0.5), p95Ms: rank(0.95) };
 }
 
 type Row = Record<string, unknown>;
@@ -404,57 +376,58 @@ class SqliteCallStore implements CallStore {
           );
           break;
         case "usage": {
-          const u = event.usage;
-          const impossible = impossibleTokenCounts(u);
-          if (impossible.length > 0) {
-            // Kept as a response of unknown cost (so the call's cost reads "unknown", not a number).
-            this.#onError(
-              `[Realtime] Call store: response ${event.responseId} of CallSid=${event.callSid} reported ` +
-                `impossible token counts (${impossible.join(", ")}): stored as 0 and left unpriced`,
+          // The engine's own rules read its report: what the record keeps, and the price.
+          const summary = ENGINE_REGISTRY.describeUsage(event.engine, event.usage);
+          const cost = ENGINE_REGISTRY.priceUsage(event.engine, event.model, event.usage, this.#prices);
+          if (summary.problem !== undefined) {
+            // Kept with an unknown cost (so the call's cost reads "unknown", not a number).
+            const subject = summary.response === undefined
+              ? `a ${event.engine} usage report`
+              : `response ${summary.response.id}`;
+            this.#onError(`[Realtime] Call store: ${subject} of CallSid=${event.callSid} ${summary.problem}`);
+          }
+          if (summary.response !== undefined) {
+            const t = summary.response.tokens;
+            const tokens = [
+              t.inputTextTokens,
+              t.inputAudioTokens,
+              t.inputCachedTokens,
+              t.outputTextTokens,
+              t.outputAudioTokens,
+            ];
+            this.#run(
+              `INSERT INTO usage (call_sid, at, model, response_id, input_text_tokens, input_audio_tokens,
+               input_cached_tokens, output_text_tokens, output_audio_tokens, cost_usd)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+              event.callSid,
+              at,
+              event.model,
+              summary.response.id,
+              ...tokens,
+              cost,
+            );
+            this.#run(
+              `UPDATE calls SET input_text_tokens = input_text_tokens + ?, input_audio_tokens = input_audio_tokens + ?,
+               input_cached_tokens = input_cached_tokens + ?, output_text_tokens = output_text_tokens + ?,
+               output_audio_tokens = output_audio_tokens + ?, responses = responses + 1 WHERE call_sid = ?`,
+              ...tokens,
+              event.callSid,
             );
           }
-          const tokens = [
-            u.inputTextTokens,
-            u.inputAudioTokens,
-            u.inputCachedTokens,
-            u.outputTextTokens,
-            u.outputAudioTokens,
-          ].map((n) => n >= 0 && n <= MAX_PLAUSIBLE_TOKENS ? Math.round(n) : 0);
-          const cost = estimateCost(event.model, u, this.#prices);
+          if (summary.minutes !== undefined) {
+            // Cumulative: the latest report is the call's time so far.
+            this.#run(
+              "UPDATE calls SET minutes = MAX(minutes, ?) WHERE call_sid = ?",
+              summary.minutes,
+              event.callSid,
+            );
+          }
           this.#run(
-            `INSERT INTO usage (call_sid, at, model, response_id, input_text_tokens, input_audio_tokens,
-             input_cached_tokens, output_text_tokens, output_audio_tokens, cost_usd)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-            event.callSid,
-            at,
+            summary.cost === "increment"
+              ? `UPDATE calls SET model = COALESCE(model, ?), cost_usd = cost_usd + ?,
+                 unpriced_responses = unpriced_responses + ? WHERE call_sid = ?`
+              : "UPDATE calls SET model = COALESCE(model, ?), cost_usd = ?, unpriced_responses = ? WHERE call_sid = ?",
             event.model,
-            event.responseId,
-            ...tokens,
-            cost,
-          );
-          this.#run(
-            `UPDATE calls SET model = COALESCE(model, ?),
-             input_text_tokens = input_text_tokens + ?, input_audio_tokens = input_audio_tokens + ?,
-             input_cached_tokens = input_cached_tokens + ?, output_text_tokens = output_text_tokens + ?,
-             output_audio_tokens = output_audio_tokens + ?, responses = responses + 1,
-             cost_usd = cost_usd + ?, unpriced_responses = unpriced_responses + ?
-             WHERE call_sid = ?`,
-            event.model,
-            ...tokens,
-            cost ?? 0,
-            cost === null ? 1 : 0,
-            event.callSid,
-          );
-          break;
-        }
-        case "usage.minutes": {
-          // Cumulative: the latest report is the call's time so far.
-          const cost = estimateMinuteCost(event.model, event.minutes, this.#prices);
-          this.#run(
-            `UPDATE calls SET model = COALESCE(model, ?), minutes = MAX(minutes, ?), cost_usd = ?,
-             unpriced_responses = ? WHERE call_sid = ?`,
-            event.model,
-            event.minutes,
             cost ?? 0,
             cost === null ? 1 : 0,
             event.callSid,
@@ -680,7 +653,7 @@ function toSummary(row: Row): CallSummary {
   };
 }
 
-function toUsage(row: Row): Usage {
+function toUsage(row: Row): TokenCounts {
   return {
     inputTextTokens: num(row.input_text_tokens),
     inputAudioTokens: num(row.input_audio_tokens),

@@ -156,7 +156,7 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX calls_open_instance ON calls (instance) WHERE ended_at IS NULL;
   `,
-  // 8: reserved for the rehearsal `source` column (branch i17), which replaces this placeholder.
+  // 8: reserved for the rehearsal `calls.source` column (issue 22), which replaces this placeholder.
   `
   SELECT 1;
   `,
@@ -193,6 +193,60 @@ export const MIGRATIONS: readonly string[] = [
     duration_ms REAL NOT NULL
   ) STRICT;
   CREATE INDEX webhook_attempts_message ON webhook_attempts (message_id, id);
+  `,
+  // 10: campaigns (src/dialer/): the campaign; one row per lead it calls (state pending, dialing, done
+  // or skipped; attempts; next try; the instance that claimed it); one row per attempt; and the
+  // do-not-call list. JSON columns: `parameters`, `window`, `retry`, `fields`.
+  `
+  CREATE TABLE campaigns (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    persona TEXT NOT NULL,
+    voice TEXT,
+    parameters TEXT NOT NULL DEFAULT '{}',
+    window TEXT NOT NULL,
+    max_concurrent INTEGER NOT NULL,
+    calls_per_second REAL NOT NULL,
+    retry TEXT NOT NULL,
+    machine_detection INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE campaign_leads (
+    id INTEGER PRIMARY KEY,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+    lead_id INTEGER,
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    timezone TEXT,
+    fields TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_at INTEGER NOT NULL DEFAULT 0,
+    disposition TEXT,
+    skip_reason TEXT,
+    claimed_by TEXT
+  ) STRICT;
+  CREATE INDEX campaign_leads_due ON campaign_leads (campaign_id, state, next_try_at);
+  CREATE TABLE campaign_attempts (
+    id INTEGER PRIMARY KEY,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+    campaign_lead_id INTEGER NOT NULL REFERENCES campaign_leads (id),
+    attempt INTEGER NOT NULL,
+    call_sid TEXT,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    disposition TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+  ) STRICT;
+  CREATE INDEX campaign_attempts_campaign ON campaign_attempts (campaign_id, id);
+  CREATE INDEX campaign_attempts_call ON campaign_attempts (call_sid);
+  CREATE TABLE do_not_call (
+    phone TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    added_at INTEGER NOT NULL
+  ) STRICT;
   `,
 ];
 

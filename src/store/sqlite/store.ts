@@ -12,6 +12,7 @@ import { createMemoryUsedStreamTokens } from "../../twilio/stream_token.ts";
 import type { Store } from "../ports.ts";
 import { openCallStore } from "./call_store.ts";
 import { openLeadStore } from "./leads.ts";
+import { openCampaignStore } from "./campaigns.ts";
 import { openSqliteWebhookOutbox } from "./webhook_outbox.ts";
 
 /** Options for {@linkcode openSqliteStore}. */
@@ -52,6 +53,15 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     leads?.close();
     throw error;
   }
+  let campaigns;
+  try {
+    campaigns = openCampaignStore(path);
+  } catch (error) {
+    calls.close();
+    leads.close();
+    outbox.close();
+    throw error;
+  }
   return {
     instance: options.instance,
     calls,
@@ -60,10 +70,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     usedStreamTokens: createMemoryUsedStreamTokens(),
     afterStream: calls,
     outbox,
+    campaigns,
+    doNotCall: campaigns.doNotCall,
     close() {
       calls.close();
       leads.close();
       outbox.close();
+      campaigns.close();
     },
   };
 }

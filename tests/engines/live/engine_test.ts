@@ -112,8 +112,8 @@ Deno.test("GPT-Live engine: usage, the server's close, errors and notices", () =
   read({ type: "info", code: "slow", message: "Catching up." });
   read({ type: "session.output_audio.delta" });
   assert.deepEqual(events, [
-    { type: "usage.seconds", seconds: 90 },
-    { type: "usage.seconds", seconds: 3600 },
+    { type: "usage", usage: { seconds: 90 } },
+    { type: "usage", usage: { seconds: 3600 } },
     {
       type: "session.closed",
       expected: false,

@@ -1,0 +1,383 @@
+/**
+ * The campaigns API (`/api/campaigns…`) and the do-not-call list (`/api/dnc…`):
+ *
+ * - `POST /api/campaigns`: a campaign from JSON (see `dialer/campaign_request.ts`); 201 with it and the
+ *   leads skipped by reason (a bad number, the do-not-call list, a duplicate); 400 naming the field.
+ * - `POST /api/campaigns/:id/start|pause|resume|stop`; `GET /api/campaigns`, `GET /api/campaigns/:id`
+ *   (state, counts by lead state and by disposition, the next try, calls in progress);
+ *   `GET /api/campaigns/:id/calls` (one row per attempt, and one per skipped lead with its reason);
+ *   `GET /api/campaigns/:id/results.csv` (each lead: attempts, final disposition, last CallSid).
+ * - `GET /api/dnc`, `POST /api/dnc` (`{"phone": "+1…"}`), `POST /api/dnc/import` (CSV with a `phone`
+ *   column), `DELETE /api/dnc/:phone`.
+ *
+ * @module
+ */
+
+import { isE164 } from "../config.ts";
+import type { EngineId } from "../engines/voices.ts";
+import { readBodyJson, readBodyText } from "../http/body.ts";
+import { jsonError, jsonResponse } from "../http/responses.ts";
+import { parseCampaignRequest } from "../dialer/campaign_request.ts";
+import { isTimeZone } from "../dialer/window.ts";
+import type {
+  Campaign,
+  CampaignLead,
+  CampaignLeadInput,
+  CampaignState,
+  SkipReason,
+} from "../store/campaign.ts";
+import { DISPOSITIONS } from "../store/campaign.ts";
+import type { Lead } from "../store/lead.ts";
+import type { Campaigns, DoNotCallList, Leads } from "../store/ports.ts";
+import { parseCsv } from "./csv.ts";
+import { checkLead, normalisePhone } from "./lead_checks.ts";
+
+/** Largest `POST /api/campaigns` body (a CSV of leads fits), bytes. */
+export const MAX_CAMPAIGN_BODY_BYTES = 1024 * 1024;
+/** Largest `POST /api/dnc` body, bytes. */
+export const MAX_DNC_BODY_BYTES = 4 * 1024;
+/** Largest `POST /api/dnc/import` body, bytes. */
+export const MAX_DNC_IMPORT_BYTES = 1024 * 1024;
+
+/** What the handlers work with. */
+export interface CampaignsApiOptions {
+  campaigns: Campaigns;
+  doNotCall: DoNotCallList;
+  leads: Leads;
+  personaIds: () => string[];
+  engineOf: (persona: string) => EngineId | undefined;
+  /** Told when a campaign may have work (created, started, resumed). */
+  wake: () => void;
+  /** Epoch ms. @default Date.now */
+  now?: () => number;
+}
+
+type Handler = (request: Request, context: { params: Record<string, string> }) => Promise<Response>;
+
+/** The handlers, by route-table name. */
+export interface CampaignsHandlers {
+  createCampaign: Handler;
+  listCampaigns: Handler;
+  getCampaign: Handler;
+  campaignAction: Handler;
+  campaignCalls: Handler;
+  campaignResults: Handler;
+  listDnc: Handler;
+  addDnc: Handler;
+  importDnc: Handler;
+  removeDnc: Handler;
+}
+
+/** Which states each action moves from, and to. */
+const ACTIONS: Record<string, { from: readonly CampaignState[]; to: CampaignState }> = {
+  start: { from: ["draft"], to: "running" },
+  pause: { from: ["running", "waiting"], to: "paused" },
+  resume: { from: ["paused"], to: "running" },
+  stop: { from: ["draft", "running", "waiting", "paused"], to: "stopped" },
+};
+
+/**
+ * Builds the handlers.
+ *
+ * @example
+ * ```ts
+ * const api = createCampaignsHandlers({ campaigns, doNotCall, leads, personaIds, engineOf, wake: () => dialer.tick() });
+ * ```
+ */
+export function createCampaignsHandlers(options: CampaignsApiOptions): CampaignsHandlers {
+  const { campaigns, doNotCall, leads } = options;
+  const now = options.now ?? Date.now;
+  const campaignOf = async (params: Record<string, string>) => {
+    const id = Number(params.id);
+    return Number.isSafeInteger(id) && id > 0 ? await campaigns.get(id) : undefined;
+  };
+  const notFound = (params: Record<string, string>) =>
+    jsonError(404, `No campaign with id "${String(params.id).slice(0, 20)}"`);
+
+  return {
+    async createCampaign(request) {
+      const body = await readBodyJson(
+        request,
+        MAX_CAMPAIGN_BODY_BYTES,
+        '{"name": "December", "persona": "alex", …}',
+      );
+      if (!body.ok) return jsonError(body.status, body.error);
+      const parsed = parseCampaignRequest(body.value, {
+        personaIds: options.personaIds(),
+        engineOf: options.engineOf,
+      });
+      if (!parsed.ok) return jsonError(400, parsed.error);
+      const source = parsed.value.leads;
+      let chosen: CampaignLeadInput[];
+      if ("ids" in source) {
+        const found: Lead[] = [];
+        for (const id of source.ids) {
+          const lead = await leads.get(id);
+          if (lead === undefined) return jsonError(400, `Field "leads.ids": no lead with id ${id}`);
+          found.push(lead);
+        }
+        chosen = found.map(fromLead);
+      } else if ("tag" in source) {
+        chosen = (await leads.list()).filter((lead) => tagsOf(lead).includes(source.tag.toLowerCase())).map(
+          fromLead,
+        );
+        if (chosen.length === 0) {
+          return jsonError(400, `Field "leads.tag": no lead has the tag "${source.tag.slice(0, 40)}"`);
+        }
+      } else {
+        const rows = leadsFromCsv(source.csv);
+        if (typeof rows === "string") return jsonError(400, `Field "leads.csv": ${rows}`);
+        chosen = rows;
+      }
+      const seen = new Set<string>();
+      for (const lead of chosen) {
+        if (lead.skipReason !== undefined) continue;
+        if (!isE164(lead.phone)) lead.skipReason = "bad_number";
+        else if (seen.has(lead.phone)) lead.skipReason = "duplicate";
+        else if (await doNotCall.has(lead.phone)) lead.skipReason = "do_not_call";
+        seen.add(lead.phone);
+        if (lead.timezone !== null && !isTimeZone(lead.timezone)) lead.timezone = null;
+      }
+      const campaign = await campaigns.create(
+        parsed.value.input,
+        chosen,
+        parsed.value.start ? "running" : "draft",
+      );
+      if (parsed.value.start) options.wake();
+      return jsonResponse(201, await view(campaign));
+    },
+    async listCampaigns() {
+      const all = await campaigns.list();
+      return jsonResponse(200, { campaigns: await Promise.all(all.map(view)) });
+    },
+    async getCampaign(_request, { params }) {
+      const campaign = await campaignOf(params);
+      return campaign === undefined ? notFound(params) : jsonResponse(200, await view(campaign));
+    },
+    async campaignAction(request, { params }) {
+      await request.body?.cancel().catch(() => {});
+      const action = ACTIONS[params.action ?? ""];
+      if (action === undefined) {
+        return jsonError(
+          404,
+          `Unknown campaign action "${String(params.action).slice(0, 20)}": use start, pause, resume or stop`,
+        );
+      }
+      const campaign = await campaignOf(params);
+      if (campaign === undefined) return notFound(params);
+      if (!action.from.includes(campaign.state)) {
+        return jsonError(
+          409,
+          `Campaign ${campaign.id} is ${campaign.state}: ${params.action} needs ${action.from.join(" or ")}`,
+        );
+      }
+      const changed = await campaigns.setState(campaign.id, action.to, action.from);
+      if (action.to === "stopped") {
+        for (const lead of await campaigns.leads(campaign.id)) {
+          if (lead.state === "pending") {
+            await campaigns.settle(lead.id, { state: "skipped", skipReason: "stopped" });
+          }
+        }
+      }
+      if (action.to === "running") options.wake();
+      return jsonResponse(200, await view(changed ?? campaign));
+    },
+    async campaignCalls(_request, { params }) {
+      const campaign = await campaignOf(params);
+      if (campaign === undefined) return notFound(params);
+      const byId = new Map((await campaigns.leads(campaign.id)).map((lead) => [lead.id, lead]));
+      const calls = (await campaigns.attempts(campaign.id)).map((attempt) => {
+        const lead = byId.get(attempt.campaignLeadId)!;
+        return {
+          campaignLeadId: lead.id,
+          leadId: lead.leadId,
+          name: lead.name,
+          phone: lead.phone,
+          attempt: attempt.attempt,
+          callSid: attempt.callSid,
+          startedAt: attempt.startedAt,
+          endedAt: attempt.endedAt,
+          disposition: attempt.disposition,
+          detail: attempt.detail,
+        };
+      });
+      const skipped = [...byId.values()].filter((lead) => lead.state === "skipped").map((lead) => ({
+        campaignLeadId: lead.id,
+        leadId: lead.leadId,
+        name: lead.name,
+        phone: lead.phone,
+        attempt: 0,
+        callSid: null,
+        skipped: lead.skipReason,
+      }));
+      return jsonResponse(200, { calls: [...calls, ...skipped] });
+    },
+    async campaignResults(_request, { params }) {
+      const campaign = await campaignOf(params);
+      if (campaign === undefined) return notFound(params);
+      const attempts = await campaigns.attempts(campaign.id);
+      const lastCall = new Map<number, string>();
+      for (const attempt of attempts) {
+        if (attempt.callSid !== null) lastCall.set(attempt.campaignLeadId, attempt.callSid);
+      }
+      const lines = [[
+        "lead_id",
+        "name",
+        "phone",
+        "attempts",
+        "state",
+        "disposition",
+        "skipped",
+        "last_call_sid",
+      ]];
+      for (const lead of await campaigns.leads(campaign.id)) {
+        lines.push([
+          lead.leadId === null ? "" : String(lead.leadId),
+          lead.name,
+          lead.phone,
+          String(lead.attempts),
+          lead.state,
+          lead.disposition ?? "",
+          lead.skipReason ?? "",
+          lastCall.get(lead.id) ?? "",
+        ]);
+      }
+      return new Response(lines.map((cells) => cells.map(csvCell).join(",")).join("\r\n") + "\r\n", {
+        headers: {
+          "content-type": "text/csv; charset=utf-8",
+          "content-disposition": `attachment; filename="campaign-${campaign.id}-results.csv"`,
+        },
+      });
+    },
+    async listDnc() {
+      return jsonResponse(200, { numbers: await doNotCall.list() });
+    },
+    async addDnc(request) {
+      const body = await readBodyJson(request, MAX_DNC_BODY_BYTES, '{"phone": "+14155550100"}');
+      if (!body.ok) return jsonError(body.status, body.error);
+      const value = body.value as Record<string, unknown> | null;
+      const phone = typeof value?.phone === "string" ? normalisePhone(value.phone) : undefined;
+      if (phone === undefined || !isE164(phone)) {
+        return jsonError(400, 'Field "phone": send an E.164 number like {"phone": "+14155550100"}');
+      }
+      const added = await doNotCall.add([phone], "api", now());
+      return jsonResponse(added > 0 ? 201 : 200, { phone, added: added > 0 });
+    },
+    async importDnc(request) {
+      const body = await readBodyText(request, MAX_DNC_IMPORT_BYTES);
+      if (!body.ok) return jsonError(body.status, body.error);
+      const records = parseCsv(body.text);
+      const header = records.shift();
+      const column = header?.cells.findIndex((cell) => cell.trim().toLowerCase() === "phone") ?? -1;
+      if (header === undefined || column < 0) {
+        return jsonError(400, 'CSV has no "phone" column in its header row');
+      }
+      const phones: string[] = [];
+      const errors: { line: number; message: string }[] = [];
+      for (const record of records) {
+        const phone = normalisePhone(record.cells[column] ?? "");
+        if (isE164(phone)) phones.push(phone);
+        else if (errors.length < 100) {
+          errors.push({ line: record.line, message: `"${phone.slice(0, 40)}" is not an E.164 number` });
+        }
+      }
+      const added = await doNotCall.add(phones, "csv", now());
+      return jsonResponse(errors.length > 0 ? 207 : 201, {
+        added,
+        alreadyListed: phones.length - added,
+        errors,
+      });
+    },
+    async removeDnc(request, { params }) {
+      await request.body?.cancel().catch(() => {});
+      const phone = normalisePhone(decodeURIComponent(params.phone ?? ""));
+      if (!isE164(phone)) return jsonError(400, `Path: "${phone.slice(0, 40)}" is not an E.164 number`);
+      return (await doNotCall.remove(phone))
+        ? jsonResponse(200, { phone, removed: true })
+        : jsonError(404, `${phone} is not on the do-not-call list`);
+    },
+  };
+
+  async function view(campaign: Campaign) {
+    const rows = await campaigns.leads(campaign.id);
+    const attempts = await campaigns.attempts(campaign.id);
+    const byState: Record<string, number> = { pending: 0, dialing: 0, done: 0, skipped: 0 };
+    const byDisposition: Record<string, number> = Object.fromEntries(DISPOSITIONS.map((d) => [d, 0]));
+    const skipped: Record<SkipReason, number> = { bad_number: 0, do_not_call: 0, duplicate: 0, stopped: 0 };
+    for (const lead of rows) {
+      byState[lead.state] = (byState[lead.state] ?? 0) + 1;
+      if (lead.state === "done" && lead.disposition !== null) byDisposition[lead.disposition]!++;
+      if (lead.skipReason !== null) skipped[lead.skipReason]++;
+    }
+    return {
+      ...campaign,
+      leads: rows.length,
+      counts: { byState, byDisposition, skipped, attempts: attempts.length },
+      nextTryAt: await campaigns.nextTryAt(campaign.id) ?? null,
+      inProgress: attempts.filter((a) => a.endedAt === null).map((a) => ({
+        callSid: a.callSid,
+        phone: rows.find((lead: CampaignLead) => lead.id === a.campaignLeadId)?.phone ?? null,
+        attempt: a.attempt,
+      })),
+    };
+  }
+}
+
+function fromLead(lead: Lead): CampaignLeadInput {
+  const { timezone, tags: _tags, ...fields } = lead.fields;
+  return {
+    leadId: lead.id,
+    name: lead.name,
+    phone: lead.phone,
+    timezone: timezone ?? null,
+    fields: lead.company === "" ? fields : { company: lead.company, ...fields },
+  };
+}
+
+/** A lead's tags: its free field `tags` (or `tag`), split at commas and semicolons, lower case. */
+function tagsOf(lead: Lead): string[] {
+  const text = `${lead.fields.tags ?? ""},${lead.fields.tag ?? ""}`;
+  return text.split(/[,;]/).map((tag) => tag.trim().toLowerCase()).filter((tag) => tag !== "");
+}
+
+/** Leads of a campaign's CSV, as the leads import reads them; a bad row is a lead skipped as `bad_number`. */
+function leadsFromCsv(text: string): CampaignLeadInput[] | string {
+  const records = parseCsv(text);
+  const header = records.shift();
+  if (header === undefined) return "is empty: send a header row (name,phone,…) and one row per lead";
+  const columns = header.cells.map((cell) => cell.trim());
+  const known = columns.map((c) => c.toLowerCase());
+  if (!known.includes("name") || !known.includes("phone")) {
+    return 'the header row needs "name" and "phone" columns';
+  }
+  if (records.length > 5000) return `${records.length} rows: at most 5000`;
+  return records.map((record): CampaignLeadInput => {
+    const row: Record<string, unknown> = { fields: {} };
+    record.cells.forEach((cell, i) => {
+      const name = known[i];
+      if (name === undefined) return;
+      if (["name", "phone", "company", "notes"].includes(name)) row[name] = cell.trim();
+      else if (cell.trim() !== "") (row.fields as Record<string, string>)[columns[i]!] = cell.trim();
+    });
+    const checked = checkLead(row, false);
+    if ("problem" in checked) {
+      const phone = normalisePhone(String(row.phone ?? ""));
+      return {
+        leadId: null,
+        name: String(row.name ?? ""),
+        phone,
+        timezone: null,
+        fields: {},
+        skipReason: "bad_number",
+      };
+    }
+    const lead = checked.lead as Lead;
+    return { ...fromLead({ ...lead, id: 0, createdAt: 0, updatedAt: 0 }), leadId: null };
+  });
+}
+
+function csvCell(text: string): string {
+  // A cell starting with = + - @ would be a formula in a spreadsheet: quote it with a leading '.
+  const safe = /^[=+\-@]/.test(text) && !/^\+\d+$/.test(text) ? `'${text}` : text;
+  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+}

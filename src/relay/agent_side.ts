@@ -1,0 +1,102 @@
+/**
+ * Upstream → Twilio: the engine's events routed to the call's parts. Agent audio goes to Twilio with
+ * its marks ({@linkcode BargeIn}), the caller's speech feeds barge-in, the stall watch and the turn
+ * timer, answers and transcripts are reported, and a cut stops the agent where the caller stopped
+ * hearing it.
+ *
+ * @module
+ */
+
+import type { EngineEvent } from "../engines/engine.ts";
+import type { Cut } from "./barge_in.ts";
+import type { CallParts } from "./call_parts.ts";
+import { TONES_ITEM_PREFIX } from "./keypad_tones.ts";
+
+/** The agent's side of one call. */
+export class AgentSide {
+  readonly #p: CallParts;
+  readonly #lost: (detail: string) => void;
+  /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
+  greetingFrom: number | undefined;
+
+  /** `lost` is told when a session-level event ends the session. */
+  constructor(parts: CallParts, lost: (detail: string) => void) {
+    this.#p = parts;
+    this.#lost = lost;
+  }
+
+  /** One event of the engine. Hot path for `agent.audio`. */
+  onEvent(event: EngineEvent): void {
+    const p = this.#p;
+    switch (event.type) {
+      case "agent.audio":
+        p.bargeIn.agentAudio(event.responseId, event.itemId, event.delta);
+        if (this.greetingFrom !== undefined) this.#firstWord();
+        return;
+      case "agent.audio.done":
+        return p.bargeIn.audioDone(event.responseId, event.itemId);
+      case "caller.started":
+        p.keeper.callerStarted();
+        p.actions?.callerSpoke();
+        return p.bargeIn.callerStarted();
+      case "caller.stopped":
+        p.keeper.callerStopped(p.session.engine.capabilities.serverVad);
+        if (p.bargeIn.callerStopped()) {
+          p.log.info("Caller sound shorter than interruptions.minSpeechMs: agent keeps talking");
+        }
+        return p.turns.callerStopped(event.at ?? p.now());
+      case "response.started":
+        p.bargeIn.responseStarted(event.responseId);
+        p.actions?.responseStarted(event.responseId);
+        return p.turns.responseStarted(event.responseId);
+      case "response.done":
+        p.keeper.answered();
+        p.bargeIn.responseDone(event.responseId);
+        p.report.responseDone(event, p.session.model);
+        return p.actions?.responseDone(event.responseId);
+      case "tool.call":
+        return p.actions?.toolCall(event);
+      case "transcript":
+        p.keeper.remember({ speaker: event.speaker, text: event.text });
+        return p.report.transcript(
+          event.speaker,
+          event.text,
+          event.itemId === undefined ? undefined : p.bargeIn.heardOf(event.itemId),
+        );
+      default: {
+        // Session-level news: log lines and call events only, unless it ends the call.
+        const ending = p.report.sessionEvent(event, p.session.model);
+        if (ending !== undefined) this.#lost(ending);
+      }
+    }
+  }
+
+  /** The caller cut in (Twilio was cleared): stop the agent where the caller stopped hearing it. */
+  onCut(cut: Cut): void {
+    const p = this.#p;
+    // Keypad tones are agent audio to the caller but no item the engine knows.
+    const items = cut.items.filter((item) => !item.itemId.startsWith(TONES_ITEM_PREFIX));
+    for (const message of p.session.engine.interruption(items, cut.activeResponse)) {
+      p.session.send(message);
+    }
+
+    // Bookkeeping after the sends.
+    const first = cut.items[0];
+    if (first !== undefined) {
+      if (!cut.staleOnly) p.options.counters.truncations += cut.items.length;
+      p.report.interruption(first, p.now() - cut.at, cut.staleOnly);
+    }
+    p.turns.abandon();
+  }
+
+  /** The greeting's first audio went to Twilio: how long after `start` (the README's "First word"). */
+  #firstWord(): void {
+    const p = this.#p;
+    const ms = p.now() - this.greetingFrom!;
+    this.greetingFrom = undefined;
+    const how = p.session === p.options.prewarm?.session
+      ? "pre-warmed session"
+      : "session opened on the socket";
+    p.log.info(`First word: greeting audio sent ${Math.round(ms)} ms after start (${how})`);
+  }
+}

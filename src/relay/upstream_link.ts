@@ -1,0 +1,193 @@
+/**
+ * The call's link to the upstream: the session opened on the socket or pre-warmed on the webhook,
+ * configured at `start` (or the pre-warm handed over), announced once connected, and replaced by the
+ * {@linkcode SessionKeeper} when it is lost (this is the {@linkcode KeptCall} the keeper keeps).
+ *
+ * @module
+ */
+
+import type { EndReason, ReconnectCause } from "../calls/call_events.ts";
+import type { HistoryTurn, SessionPlan } from "../engines/engine.ts";
+import type { AgentSide } from "./agent_side.ts";
+import type { CallParts } from "./call_parts.ts";
+import type { StreamStart } from "../twilio/media_stream.ts";
+import { type CallSetup, carriedPlanServes, expectedModel, planCall, samePlan } from "./call_setup.ts";
+import type { Prewarm } from "./prewarm.ts";
+import { type KeptCall, SessionKeeper } from "./session_keeper.ts";
+import { type UpstreamEndReason, UpstreamSession, type UpstreamSessionHandlers } from "./upstream_session.ts";
+
+/** What the link asks of the relay. */
+export interface UpstreamLinkHooks {
+  /** Where the engine's events go. */
+  agent: AgentSide;
+  /** True once the call has ended. */
+  ended(): boolean;
+  /** Ends the call. */
+  end(reason: EndReason, detail: string): void;
+}
+
+/** One call's upstream session, from the socket's accept to the end. */
+export class UpstreamLink implements KeptCall {
+  readonly #p: CallParts;
+  readonly #hooks: UpstreamLinkHooks;
+  #connectMs: number | undefined;
+  #announcedConnected = false;
+  #callStarted = false;
+  #plan: SessionPlan | undefined;
+  #prewarm: Prewarm | undefined;
+  /** `start` asked for the call the pre-warm was planned for. */
+  #planned = false;
+
+  /**
+   * Takes the session pre-warmed for the call (it keeps its own handlers, holding what it hears,
+   * until `start` hands it over), or opens one for the default persona's model at once.
+   */
+  constructor(parts: CallParts, hooks: UpstreamLinkHooks) {
+    this.#p = parts;
+    this.#hooks = hooks;
+    const { options } = parts;
+    parts.keeper = new SessionKeeper(this, {
+      now: parts.now,
+      log: parts.log,
+      counters: options.counters,
+      ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
+      ...(options.sessionRolloverMs === undefined ? {} : { rolloverMs: options.sessionRolloverMs }),
+    });
+    this.#prewarm = options.prewarm;
+    parts.session = this.#prewarm?.session ?? this.#open(expectedModel(options));
+  }
+
+  /**
+   * How `start` is served: the plan made on the webhook when `start` asks for the call the TwiML
+   * described (planned once), else a plan made now ({@linkcode planCall}; the pre-warm still serves
+   * if it plans the same session), or why the call cannot be served.
+   */
+  plan(start: StreamStart): CallSetup | { ok: false; problem: string } {
+    const carried = this.#prewarm?.plan;
+    this.#planned = carried !== undefined && carriedPlanServes(carried, start, this.#p.options);
+    if (this.#planned) return carried!.setup;
+    const setup = planCall(start, this.#p.options);
+    this.#planned = carried !== undefined && setup.ok && samePlan(carried.setup, setup);
+    return setup;
+  }
+
+  /**
+   * Configures the call's session for `setup` ahead of any caller audio, without waiting for the
+   * server (no dead air). Returns the pre-warm to hand over when its session already is.
+   */
+  configure(setup: CallSetup): Prewarm | undefined {
+    const { engine, plan } = setup;
+    // A reconnect, even of a pre-warmed session, reconfigures from this plan.
+    this.#plan = plan;
+    const prewarm = this.#prewarm;
+    this.#prewarm = undefined;
+    if (prewarm?.fits(this.#planned)) return prewarm;
+    const opening = engine.opening(plan);
+    const session = this.#p.session;
+    if (prewarm !== undefined || plan.model !== session.model || engine !== session.engine) {
+      // The model is fixed per session: replace the socket opened ahead of `start`.
+      session.close();
+      this.#connectMs = undefined;
+      this.#p.session = this.#open(plan.model);
+    }
+    this.#p.session.configure(opening);
+    return undefined;
+  }
+
+  /** The call started (reported): a held greeting replays now, and the connection is announced. */
+  started(claimed: Prewarm | undefined): void {
+    this.#callStarted = true;
+    claimed?.handOver(this.#handlers());
+    this.#announce();
+  }
+
+  /** The call ended: an unclaimed pre-warm and the session are closed. */
+  close(): void {
+    this.#prewarm?.close();
+    this.#p.session.close();
+  }
+
+  // ── KeptCall ────────────────────────────────────────────────────────────────────────────────
+
+  get session(): UpstreamSession {
+    return this.#p.session;
+  }
+
+  get label(): string {
+    return this.#p.report.label;
+  }
+
+  /** A session for the call in progress: same persona and voice, the conversation so far, no greeting. */
+  openTakeover(handlers: UpstreamSessionHandlers, history: HistoryTurn[]): UpstreamSession {
+    const plan = this.#plan!;
+    const session = this.#open(plan.model, handlers);
+    session.configure(session.engine.opening({ ...plan, greeting: undefined, history }));
+    return session;
+  }
+
+  sessionLost(): number {
+    const cleared = this.#p.bargeIn.sessionLost();
+    this.#p.turns.abandon();
+    return cleared;
+  }
+
+  replaced(session: UpstreamSession, event: { cause: ReconnectCause; gapMs: number; tries: number }): void {
+    this.#p.session = session;
+    session.attach(this.#handlers());
+    this.#p.report.emit({ type: "reconnected", ...event });
+  }
+
+  quiet(): boolean {
+    return this.#p.bargeIn.quiet();
+  }
+
+  failed(detail: string): void {
+    this.#hooks.end("upstream_dropped", detail);
+  }
+
+  /** The session is gone: a refusal before the call started ends it; anything else is replaced. */
+  lost(reason: UpstreamEndReason, detail: string): void {
+    if (this.#hooks.ended() || this.#p.keeper.replacing) return;
+    if (this.#plan === undefined || (reason !== "upstream_dropped" && !this.#announcedConnected)) {
+      return this.#hooks.end(reason, detail);
+    }
+    this.#p.keeper.replace(detail);
+  }
+
+  // ── Sessions ────────────────────────────────────────────────────────────────────────────────
+
+  #handlers(): UpstreamSessionHandlers {
+    return {
+      onOpen: (connectMs) => {
+        this.#connectMs = connectMs;
+        this.#p.keeper.opened();
+        this.#announce();
+      },
+      onEvent: (event) => {
+        this.#p.keeper.heard();
+        // A transcript turn still open when the session closes is flushed after the end.
+        if (!this.#hooks.ended() || event.type === "transcript") this.#hooks.agent.onEvent(event);
+      },
+      onEnd: (reason, detail) => this.lost(reason, detail),
+    };
+  }
+
+  #open(model: string, handlers = this.#handlers()): UpstreamSession {
+    const { options } = this.#p;
+    return new UpstreamSession({
+      engine: options.engineFor(model),
+      model,
+      apiKey: options.apiKey,
+      connect: options.connectUpstream,
+      handlers,
+      now: this.#p.now,
+    });
+  }
+
+  #announce(): void {
+    if (this.#announcedConnected || this.#connectMs === undefined || !this.#callStarted) return;
+    this.#announcedConnected = true;
+    this.#p.log.info(`Connected to OpenAI for CallSid=${this.#p.start!.callSid}`);
+    this.#p.report.emit({ type: "upstream.connected", connectMs: Math.round(this.#connectMs) });
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * A call record built from its events in TypeScript: the Postgres adapter keeps every event
+ * (`call_events`, the source of truth) and the record folded from them (`calls.record`, JSON), with
+ * the same merge rules as the SQLite adapter's SQL: first end wins, the instance that runs the
+ * stream takes the call, parameters merge, tokens add up, minutes are cumulative.
+ *
+ * @module
+ */
+
+import type { CallEvent, CallStatus } from "../../calls/call_events.ts";
+import { ENGINE_REGISTRY, engineForModel } from "../../engines/registry.ts";
+import type { PriceTable } from "../../engines/prices.ts";
+import { type CallRecord, summarizeLatency } from "../call_record.ts";
+
+/** A record as kept: the record plus what derived fields are computed from. */
+export interface StoredRecord extends CallRecord {
+  /** Running cost of the priced responses (or the minutes' cost). */
+  pricedUsd: number;
+  /** Responses (or minute reports) with no price: the cost reads unknown while any. */
+  unpriced: number;
+}
+
+/** An empty record for `callSid`, first seen at `at` by `instance`. */
+export function emptyRecord(callSid: string, at: number, instance: string): StoredRecord {
+  return {
+    callSid,
+    streamSid: null,
+    persona: null,
+    model: null,
+    engine: null,
+    direction: null,
+    from: null,
+    to: null,
+    parameters: {},
+    status: null,
+    createdAt: at,
+    startedAt: null,
+    upstreamConnectMs: null,
+    sessionConfiguredAt: null,
+    endedAt: null,
+    durationMs: null,
+    endReason: null,
+    endDetail: null,
+    usage: {
+      inputTextTokens: 0,
+      inputAudioTokens: 0,
+      inputCachedTokens: 0,
+      outputTextTokens: 0,
+      outputAudioTokens: 0,
+      responses: 0,
+    },
+    minutes: 0,
+    maxUnplayedMs: null,
+    reconnects: 0,
+    maxReconnectGapMs: null,
+    callerFramesDropped: null,
+    costUsd: 0,
+    afterStream: null,
+    transferTarget: null,
+    instance,
+    statuses: [],
+    transcript: [],
+    turns: [],
+    latency: null,
+    interruptions: [],
+    responses: [],
+    toolCalls: [],
+    eventSeq: 0,
+    pricedUsd: 0,
+    unpriced: 0,
+  };
+}
+
+/**
+ * Applies `event` (published by `instance`, at position `seq`) to `record` in place.
+ * `onError` hears about impossible token counts (stored as 0, left unpriced, as SQLite does).
+ */
+export function applyEvent(
+  record: StoredRecord,
+  event: CallEvent,
+  seq: number,
+  instance: string,
+  prices: PriceTable,
+  onError: (message: string) => void,
+): void {
+  const at = Math.round(event.at);
+  record.createdAt = Math.min(record.createdAt, at);
+  record.eventSeq = Math.max(record.eventSeq, seq);
+  switch (event.type) {
+    case "call.placed":
+      Object.assign(record.parameters, event.parameters);
+      record.persona ??= event.persona;
+      record.direction ??= "outbound-api";
+      record.from ??= event.from;
+      record.to ??= event.to;
+      break;
+    case "call.webhook":
+      Object.assign(record.parameters, event.parameters);
+      record.persona ??= event.persona;
+      record.direction = event.direction;
+      record.from ??= event.from;
+      record.to ??= event.to;
+      break;
+    case "call.status":
+      record.statuses.push({ at, status: event.status as CallStatus, detail: event.detail });
+      record.status = event.status as CallStatus;
+      break;
+    case "call.started":
+      Object.assign(record.parameters, event.parameters);
+      record.streamSid = event.streamSid;
+      record.persona = event.persona;
+      record.model = event.model;
+      record.engine = event.engine ?? engineForModel(event.model);
+      record.startedAt ??= at;
+      record.instance = instance;
+      break;
+    case "upstream.connected":
+      record.upstreamConnectMs = event.connectMs;
+      break;
+    case "session.configured":
+      record.sessionConfiguredAt ??= at;
+      break;
+    case "transcript":
+      record.transcript.push({
+        at,
+        speaker: event.speaker,
+        text: event.text,
+        interruptedAtMs: event.interruptedAtMs ?? null,
+      });
+      break;
+    case "turn.latency":
+      record.turns.push({
+        at,
+        firstAudioSentMs: event.firstAudioSentMs,
+        firstAudioHeardMs: event.firstAudioHeardMs ?? null,
+      });
+      break;
+    case "interruption":
+      record.interruptions.push({
+        at,
+        itemId: event.itemId,
+        audioEndMs: event.audioEndMs,
+        clearLatencyMs: event.clearLatencyMs,
+      });
+      break;
+    case "usage": {
+      // The engine's own rules read its report: what the record keeps, and the price (as SQLite does).
+      const summary = ENGINE_REGISTRY.describeUsage(event.engine, event.usage);
+      const cost = ENGINE_REGISTRY.priceUsage(event.engine, event.model, event.usage, prices);
+      if (summary.problem !== undefined) {
+        const subject = summary.response === undefined
+          ? `a ${event.engine} usage report`
+          : `response ${summary.response.id}`;
+        onError(`[Realtime] Call store: ${subject} of CallSid=${event.callSid} ${summary.problem}`);
+      }
+      record.model ??= event.model;
+      if (summary.response !== undefined) {
+        const tokens = summary.response.tokens;
+        record.responses.push({
+          at,
+          model: event.model,
+          responseId: summary.response.id,
+          usage: tokens,
+          costUsd: cost,
+        });
+        record.usage.inputTextTokens += tokens.inputTextTokens;
+        record.usage.inputAudioTokens += tokens.inputAudioTokens;
+        record.usage.inputCachedTokens += tokens.inputCachedTokens;
+        record.usage.outputTextTokens += tokens.outputTextTokens;
+        record.usage.outputAudioTokens += tokens.outputAudioTokens;
+        record.usage.responses += 1;
+      }
+      // Cumulative: the latest report is the call's time so far.
+      if (summary.minutes !== undefined) record.minutes = Math.max(record.minutes, summary.minutes);
+      if (summary.cost === "increment") {
+        record.pricedUsd += cost ?? 0;
+        if (cost === null) record.unpriced += 1;
+      } else {
+        record.pricedUsd = cost ?? 0;
+        record.unpriced = cost === null ? 1 : 0;
+      }
+      break;
+    }
+    case "agent.stopped":
+      record.maxUnplayedMs = Math.max(record.maxUnplayedMs ?? 0, event.unplayedMs);
+      break;
+    case "reconnected":
+      record.reconnects += 1;
+      record.maxReconnectGapMs = Math.max(record.maxReconnectGapMs ?? 0, event.gapMs);
+      break;
+    case "caller_audio.dropped":
+      record.callerFramesDropped = event.drops;
+      break;
+    case "tool.called":
+      record.toolCalls.push({
+        at,
+        callId: event.callId,
+        name: event.name,
+        arguments: event.arguments,
+        status: event.status,
+        resultBytes: event.resultBytes,
+        durationMs: event.durationMs,
+      });
+      break;
+    case "call.after_stream":
+      record.afterStream = event.action;
+      record.transferTarget = event.target ?? null;
+      break;
+    case "call.ended":
+      // The first end wins: a later one is the teardown echoing it.
+      if (record.endedAt === null) {
+        record.endedAt = at;
+        record.endReason = event.reason;
+        record.endDetail = event.detail;
+      }
+      break;
+  }
+  record.costUsd = record.unpriced > 0 ? null : record.pricedUsd;
+  record.durationMs = record.startedAt !== null && record.endedAt !== null
+    ? record.endedAt - record.startedAt
+    : null;
+  record.latency = summarizeLatency(record.turns);
+}
+
+/** The time of the record's last event (what a crash clean-up ends it at). */
+export function lastEventAt(record: CallRecord): number {
+  const times = [
+    record.createdAt,
+    record.startedAt ?? 0,
+    record.sessionConfiguredAt ?? 0,
+    ...record.statuses.map((s) => s.at),
+    ...record.transcript.map((l) => l.at),
+    ...record.turns.map((t) => t.at),
+    ...record.interruptions.map((i) => i.at),
+    ...record.responses.map((r) => r.at),
+  ];
+  return Math.max(...times);
+}
+
+/** The record as the port returns it (without the fold's bookkeeping). */
+export function publicRecord(stored: StoredRecord): CallRecord {
+  const { pricedUsd: _priced, unpriced: _unpriced, ...record } = stored;
+  return record;
+}

@@ -1,0 +1,116 @@
+/**
+ * The Postgres schema as an ordered list of migrations, and {@linkcode migrate}, which runs the
+ * missing ones at startup in one transaction holding an advisory lock: several instances starting at
+ * once take turns, and all but the first find nothing left to do. `schema_version` holds how many
+ * have run. Append new migrations at the end; never edit one that has shipped.
+ *
+ * Times are epoch milliseconds (bigint). A call's events are the source of truth (`call_events`,
+ * one row per event at its per-call position `seq`); `calls` holds the record folded from them
+ * (`record`, JSON) and the columns lists filter on.
+ *
+ * @module
+ */
+
+import type { Sql } from "postgres";
+
+/** Migration `i` brings the schema from version `i` to `i + 1`. */
+export const PG_MIGRATIONS: readonly string[] = [
+  // 1: records, events, leads, sign-in sessions, used stream tokens.
+  `
+  CREATE TABLE calls (
+    call_sid text PRIMARY KEY,
+    created_at bigint NOT NULL,
+    persona text,
+    from_number text,
+    to_number text,
+    instance text,
+    ended_at bigint,
+    event_seq bigint NOT NULL DEFAULT 0,
+    record jsonb NOT NULL
+  );
+  CREATE INDEX calls_created_at ON calls (created_at DESC);
+  CREATE INDEX calls_persona_created_at ON calls (persona, created_at DESC);
+  CREATE INDEX calls_to_number ON calls (to_number);
+  CREATE INDEX calls_from_number ON calls (from_number);
+  CREATE INDEX calls_open_instance ON calls (instance) WHERE ended_at IS NULL;
+
+  CREATE TABLE call_events (
+    call_sid text NOT NULL,
+    seq bigint NOT NULL,
+    instance text NOT NULL,
+    event jsonb NOT NULL,
+    PRIMARY KEY (call_sid, seq)
+  );
+
+  CREATE TABLE leads (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL,
+    phone text NOT NULL,
+    company text NOT NULL DEFAULT '',
+    notes text NOT NULL DEFAULT '',
+    fields jsonb NOT NULL DEFAULT '{}',
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL
+  );
+  CREATE INDEX leads_phone ON leads (phone);
+  CREATE INDEX leads_name_id ON leads (lower(name), id);
+
+  CREATE TABLE sign_in_sessions (
+    id text PRIMARY KEY,
+    expires_at bigint NOT NULL
+  );
+
+  CREATE TABLE used_stream_tokens (
+    token text PRIMARY KEY,
+    expires_at bigint NOT NULL
+  );
+  CREATE INDEX used_stream_tokens_expiry ON used_stream_tokens (expires_at);
+  `,
+  // 2: the per-call heartbeat (`../heartbeat.ts`): when a running call was last known alive, so a
+  // record a crash left open ends near the crash.
+  `
+  ALTER TABLE calls ADD COLUMN alive_at bigint;
+  `,
+  // 3: one heartbeat row per instance (`instance_heartbeat.ts`): a peer closes the open records of
+  // an instance that stopped beating.
+  `
+  CREATE TABLE instances (
+    instance text PRIMARY KEY,
+    started_at bigint NOT NULL,
+    beat_at bigint NOT NULL,
+    stopped_at bigint
+  );
+  `,
+];
+
+/** The schema version this build writes. */
+export const PG_SCHEMA_VERSION: number = PG_MIGRATIONS.length;
+
+/** The advisory lock key migrations hold (any constant; "parley" in ASCII). */
+export const MIGRATION_LOCK_KEY = 0x7061726c6579;
+
+/**
+ * Brings the database up to {@linkcode PG_SCHEMA_VERSION} and returns the version it found.
+ *
+ * @throws {Error} when the database is newer than this build, naming both versions.
+ */
+export async function migrate(sql: Sql): Promise<number> {
+  return await sql.begin(async (tx) => {
+    // Held until the transaction ends: a second instance waits here, then sees the new version.
+    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
+    await tx`CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)`;
+    const rows = await tx<{ version: number }[]>`SELECT version FROM schema_version`;
+    const found = rows[0]?.version ?? 0;
+    if (found > PG_SCHEMA_VERSION) {
+      throw new Error(
+        `schema version ${found} is newer than this Parley knows (${PG_SCHEMA_VERSION}): upgrade Parley or use another database`,
+      );
+    }
+    for (let version = found; version < PG_SCHEMA_VERSION; version++) {
+      await tx.unsafe(PG_MIGRATIONS[version]!);
+    }
+    if (rows.length === 0) await tx`INSERT INTO schema_version (version) VALUES (${PG_SCHEMA_VERSION})`;
+    else if (found < PG_SCHEMA_VERSION) await tx`UPDATE schema_version SET version = ${PG_SCHEMA_VERSION}`;
+    return found;
+  }) as number;
+}

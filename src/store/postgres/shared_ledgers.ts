@@ -1,0 +1,46 @@
+/**
+ * Sign-in sessions and used stream tokens on Postgres, shared by every instance: a browser signed in
+ * on one instance is signed in on all, and a stream token claimed on one is refused on the others
+ * (the claim is one `INSERT … ON CONFLICT DO NOTHING`: of concurrent claims exactly one inserts).
+ *
+ * @module
+ */
+
+import type { Sql } from "postgres";
+import type { SignInSessions, UsedStreamTokens } from "../ports.ts";
+
+/** Sign-in sessions in the `sign_in_sessions` table. */
+export function postgresSignInSessions(sql: Sql): SignInSessions {
+  return {
+    async create(id, expiresAt, now) {
+      await sql`DELETE FROM sign_in_sessions WHERE expires_at <= ${now}`;
+      await sql`INSERT INTO sign_in_sessions (id, expires_at) VALUES (${id}, ${expiresAt})
+        ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`;
+    },
+    async isLive(id, now) {
+      const rows = await sql<
+        { expires_at: string }[]
+      >`SELECT expires_at FROM sign_in_sessions WHERE id = ${id}`;
+      if (rows[0] === undefined) return false;
+      if (Number(rows[0].expires_at) > now) return true;
+      await sql`DELETE FROM sign_in_sessions WHERE id = ${id}`;
+      return false;
+    },
+    async end(id) {
+      await sql`DELETE FROM sign_in_sessions WHERE id = ${id}`;
+    },
+  };
+}
+
+/** The used-token ledger in the `used_stream_tokens` table, pruned at expiry. */
+export function postgresUsedStreamTokens(sql: Sql): UsedStreamTokens {
+  return {
+    async claim(token, expiresAt, now) {
+      await sql`DELETE FROM used_stream_tokens WHERE expires_at < ${now}`;
+      const rows =
+        await sql`INSERT INTO used_stream_tokens (token, expires_at) VALUES (${token}, ${expiresAt})
+        ON CONFLICT (token) DO NOTHING RETURNING token`;
+      return rows.length === 1;
+    },
+  };
+}

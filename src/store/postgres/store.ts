@@ -1,0 +1,221 @@
+/**
+ * The Postgres adapter: every port of `../ports.ts` over the database at `DATABASE_URL`, shared by
+ * every instance, plus the {@linkcode PostgresEventBus} that carries call events between them.
+ * Opening it connects, runs the missing migrations (under an advisory lock) and starts listening.
+ *
+ * @module
+ */
+
+import postgres, { type Sql } from "postgres";
+import type { PriceTable } from "../../engines/prices.ts";
+import type { Store } from "../ports.ts";
+import { PostgresCallRecords } from "./call_records.ts";
+import { PostgresEventBus } from "./event_bus.ts";
+import { PostgresCallControl } from "./call_control.ts";
+import { InstanceHeartbeat } from "./instance_heartbeat.ts";
+import { postgresLeads } from "./leads.ts";
+import { migrate } from "./schema.ts";
+import { postgresSignInSessions, postgresUsedStreamTokens } from "./shared_ledgers.ts";
+
+/**
+ * Every setting the driver would otherwise read from a `PG<NAME>` variable, at the driver's own
+ * defaults, so its behaviour does not depend on stray variables and `--allow-env` stays short (see
+ * `DRIVER_ENV_VARIABLES` in `src/config.ts` for the few it still reads). A setting in the URL's
+ * query (`?sslmode=require`, `?connect_timeout=5`) wins over these.
+ */
+function driverSettings(url: string): Record<string, unknown> {
+  const settings: Record<string, unknown> = {
+    ssl: false,
+    sslnegotiation: null,
+    idle_timeout: null,
+    connect_timeout: 10,
+    max_lifetime: () => 60 * (30 + Math.random() * 30),
+    max_pipeline: 100,
+    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(3 ** retries / 100, 20),
+    keep_alive: 60,
+    prepare: true,
+    debug: false,
+    fetch_types: true,
+    publications: "alltables",
+    target_session_attrs: null,
+  };
+  let query: URLSearchParams;
+  try {
+    query = new URL(url).searchParams;
+  } catch {
+    return settings;
+  }
+  for (const key of [...query.keys()]) delete settings[key === "sslmode" ? "ssl" : key];
+  return settings;
+}
+
+/** Options for {@linkcode openPostgresStore}. */
+export interface PostgresStoreOptions {
+  /** This process's `INSTANCE_ID`. */
+  instance: string;
+  /** Prices for the records' `costUsd`. @default DEFAULT_PRICES */
+  prices?: PriceTable;
+  /** Where write and feed failures are reported. @default console.error */
+  onError?: (message: string) => void;
+  /** Connections in the pool. @default 10 */
+  maxConnections?: number;
+  /** A peer without a heartbeat this long has its open calls closed by this instance (or another), ms. @default 30000 */
+  instanceTimeoutMs?: number;
+  /** How often a running call's record is stamped alive, ms. @default HEARTBEAT_MS */
+  heartbeatMs?: number;
+  /** Wall clock of the per-call heartbeat, epoch ms. @default Date.now */
+  wallClock?: () => number;
+}
+
+/** The Postgres store: the ports, the bus, and a `closed` promise that settles once the pool has ended. */
+export interface PostgresStore extends Store {
+  readonly calls: PostgresCallRecords;
+  readonly bus: PostgresEventBus;
+  readonly control: PostgresCallControl;
+  /** This instance's heartbeat row and the sweep for dead peers. */
+  readonly heartbeat: InstanceHeartbeat;
+  /** Settles when `close()` has written what was queued and ended every connection. */
+  readonly closed: Promise<void>;
+}
+
+/**
+ * `url` as safe to print: its host, port and database, never the user's password.
+ *
+ * @example
+ * ```ts
+ * describeDatabaseUrl("postgres://parley:secret@db.internal:5432/parley"); // "db.internal:5432/parley"
+ * ```
+ */
+export function describeDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const host = parsed.hostname === "" ? "(local socket)" : parsed.hostname;
+    return `${host}${parsed.port === "" ? "" : `:${parsed.port}`}${
+      parsed.pathname.replace(/[^\x20-\x7e]/g, "?")
+    }`;
+  } catch {
+    return "(an unreadable URL)";
+  }
+}
+
+/**
+ * Connects to `url`, migrates and starts the bus.
+ *
+ * @example
+ * ```ts
+ * const store = await openPostgresStore(config.databaseUrl, { instance: config.instanceId });
+ * // … on shutdown:
+ * store.close();
+ * await store.closed;
+ * ```
+ * @throws {Error} naming DATABASE_URL's host (never its password) when it cannot connect or migrate.
+ */
+export async function openPostgresStore(url: string, options: PostgresStoreOptions): Promise<PostgresStore> {
+  const onError = options.onError ?? ((message: string) => console.error(message));
+  let sql: Sql;
+  try {
+    sql = postgres(url, {
+      ...driverSettings(url),
+      max: options.maxConnections ?? 10,
+      onnotice: () => {},
+      // JSON columns come back parsed; bigints come back as strings and are converted where read.
+    });
+  } catch (error) {
+    throw new Error(`DATABASE_URL: cannot use ${describeDatabaseUrl(url)}: ${errorText(error, url)}`);
+  }
+  try {
+    await migrate(sql);
+  } catch (error) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw new Error(
+      `DATABASE_URL: cannot open the Postgres database at ${describeDatabaseUrl(url)}: ${
+        errorText(error, url)
+      }`,
+    );
+  }
+  const bus = new PostgresEventBus(sql, onError);
+  try {
+    await bus.start();
+  } catch (error) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw new Error(`DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorText(error, url)}`);
+  }
+  const control = new PostgresCallControl(sql, options.instance, onError);
+  try {
+    await control.start();
+  } catch (error) {
+    await bus.close().catch(() => {});
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw new Error(`DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorText(error, url)}`);
+  }
+  const calls = new PostgresCallRecords(sql, {
+    instance: options.instance,
+    onError,
+    ...(options.prices === undefined ? {} : { prices: options.prices }),
+    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+    ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
+  });
+  const heartbeat = new InstanceHeartbeat(sql, calls, {
+    instance: options.instance,
+    report: onError,
+    ...(options.instanceTimeoutMs === undefined ? {} : { timeoutMs: options.instanceTimeoutMs }),
+  });
+  try {
+    await heartbeat.start();
+  } catch (error) {
+    calls.close();
+    await Promise.all([bus.close(), control.close()]).catch(() => {});
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw new Error(
+      `DATABASE_URL: cannot write the instance heartbeat at ${describeDatabaseUrl(url)}: ${
+        errorText(error, url)
+      }`,
+    );
+  }
+  let resolveClosed: () => void;
+  const closed = new Promise<void>((resolve) => resolveClosed = resolve);
+  let closing = false;
+  return {
+    instance: options.instance,
+    calls,
+    bus,
+    control,
+    heartbeat,
+    cluster: heartbeat,
+    leads: postgresLeads(sql),
+    sessions: postgresSignInSessions(sql),
+    usedStreamTokens: postgresUsedStreamTokens(sql),
+    afterStream: calls,
+    closed,
+    close() {
+      if (closing) return;
+      closing = true;
+      const pending = calls.settled();
+      calls.close();
+      void (async () => {
+        await pending.catch(() => {});
+        // Every event written: a clean stop, no peer needs to close this instance's calls.
+        await heartbeat.close(calls.health().pendingEvents === 0);
+        const unwritten = calls.health().pendingEvents;
+        if (unwritten > 0) {
+          onError(`[Realtime] Call store is closing: ${unwritten} call event(s) not recorded`);
+        }
+        await bus.close().catch(() => {});
+        await control.close().catch(() => {});
+        await sql.end({ timeout: 5 }).catch(() => {});
+        resolveClosed();
+      })();
+    },
+  };
+}
+
+/** The error's message, with the URL's password (if it appears) blotted out. */
+function errorText(error: unknown, url: string): string {
+  let text = error instanceof Error ? error.message : String(error);
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    if (password !== "") text = text.replaceAll(password, "***");
+  } catch { /* nothing to hide */ }
+  // deno-lint-ignore no-control-regex -- raw control characters never reach the logs
+  return text.replace(/[\x00-\x1f\x7f]/g, " ");
+}

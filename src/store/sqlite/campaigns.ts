@@ -1,0 +1,312 @@
+/**
+ * Campaigns and the do-not-call list in the call database, over their own SQLite connection. A claim
+ * is one `BEGIN IMMEDIATE` transaction (SQLite's write lock), so two processes on one `DATA_DIR`
+ * never claim one lead, and the campaign's cap counts every instance's `dialing` leads.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { dirname } from "node:path";
+import { migrate } from "./schema.ts";
+import type {
+  Campaign,
+  CampaignAttempt,
+  CampaignInput,
+  CampaignLead,
+  CampaignLeadInput,
+  CampaignState,
+  DoNotCallEntry,
+  LeadSettlement,
+} from "../campaign.ts";
+import type { Campaigns, DoNotCallList } from "../ports.ts";
+
+/** A campaign write may wait this long for another process's lock, ms (the dialer is off the audio path). */
+const CAMPAIGN_BUSY_TIMEOUT_MS = 500;
+
+/** Both tables' ports, over one connection. */
+export interface SqliteCampaigns extends Campaigns {
+  readonly doNotCall: DoNotCallList;
+}
+
+/**
+ * Opens the campaign tables of the call database at `path` (creating and migrating it if needed).
+ *
+ * @example
+ * ```ts
+ * const campaigns = openCampaignStore(callDatabasePath(config.dataDir), { now: Date.now });
+ * const claimed = await campaigns.claim(id, Date.now(), 5, "host-a");
+ * ```
+ */
+export function openCampaignStore(path: string, options: { now?: () => number } = {}): SqliteCampaigns {
+  if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
+  const db = new DatabaseSync(path);
+  try {
+    db.exec(`PRAGMA busy_timeout = ${CAMPAIGN_BUSY_TIMEOUT_MS}`);
+    migrate(db, `call database "${path}"`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const now = options.now ?? Date.now;
+  const statements = new Map<string, StatementSync>();
+  const sql = (text: string) => {
+    let statement = statements.get(text);
+    if (statement === undefined) statements.set(text, statement = db.prepare(text));
+    return statement;
+  };
+  const transaction = <T>(body: () => T): T => {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = body();
+      db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+  };
+  const getCampaign = (id: number) => {
+    const row = sql("SELECT * FROM campaigns WHERE id = ?").get(id);
+    return row === undefined ? undefined : toCampaign(row);
+  };
+  const settleSync = (id: number, settlement: LeadSettlement) => {
+    if (settlement.state === "pending") {
+      sql(
+        `UPDATE campaign_leads SET state = 'pending', next_try_at = ?, claimed_by = NULL,
+           disposition = COALESCE(?, disposition) WHERE id = ?`,
+      ).run(settlement.nextTryAt, settlement.disposition, id);
+    } else if (settlement.state === "done") {
+      sql("UPDATE campaign_leads SET state = 'done', disposition = ?, claimed_by = NULL WHERE id = ?")
+        .run(settlement.disposition, id);
+    } else {
+      sql("UPDATE campaign_leads SET state = 'skipped', skip_reason = ?, claimed_by = NULL WHERE id = ?")
+        .run(settlement.skipReason, id);
+    }
+  };
+
+  const doNotCall: DoNotCallList = {
+    list: () =>
+      Promise.resolve(
+        sql("SELECT * FROM do_not_call ORDER BY added_at DESC, phone").all().map((row) => ({
+          phone: String(row.phone),
+          source: String(row.source),
+          addedAt: Number(row.added_at),
+        } satisfies DoNotCallEntry)),
+      ),
+    has: (phone) =>
+      Promise.resolve(sql("SELECT 1 FROM do_not_call WHERE phone = ?").get(phone) !== undefined),
+    add: (phones, source, at) =>
+      Promise.resolve(transaction(() => {
+        let added = 0;
+        for (const phone of phones) {
+          added += Number(
+            sql("INSERT OR IGNORE INTO do_not_call (phone, source, added_at) VALUES (?, ?, ?)")
+              .run(phone, source, at).changes,
+          );
+        }
+        return added;
+      })),
+    remove: (phone) =>
+      Promise.resolve(Number(sql("DELETE FROM do_not_call WHERE phone = ?").run(phone).changes) > 0),
+  };
+
+  return {
+    doNotCall,
+    create(input: CampaignInput, leads: readonly CampaignLeadInput[], state: CampaignState) {
+      return Promise.resolve(transaction(() => {
+        const at = now();
+        const id = Number(
+          sql(
+            `INSERT INTO campaigns (name, persona, voice, parameters, window, max_concurrent, calls_per_second,
+               retry, machine_detection, state, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(
+            input.name,
+            input.persona,
+            input.voice ?? null,
+            JSON.stringify(input.parameters),
+            JSON.stringify(input.window),
+            input.maxConcurrent,
+            input.callsPerSecond,
+            JSON.stringify(input.retry),
+            input.machineDetection ? 1 : 0,
+            state,
+            at,
+            at,
+          ).lastInsertRowid,
+        );
+        for (const lead of leads) {
+          sql(
+            `INSERT INTO campaign_leads (campaign_id, lead_id, name, phone, timezone, fields, state, skip_reason)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(
+            id,
+            lead.leadId,
+            lead.name,
+            lead.phone,
+            lead.timezone,
+            JSON.stringify(lead.fields),
+            lead.skipReason === undefined ? "pending" : "skipped",
+            lead.skipReason ?? null,
+          );
+        }
+        return getCampaign(id)!;
+      }));
+    },
+    get: (id) => Promise.resolve(getCampaign(id)),
+    list: () => Promise.resolve(sql("SELECT * FROM campaigns ORDER BY id DESC").all().map(toCampaign)),
+    setState(id, state, from) {
+      return Promise.resolve(transaction(() => {
+        const campaign = getCampaign(id);
+        if (campaign === undefined) return undefined;
+        if (from !== undefined && !from.includes(campaign.state)) return campaign;
+        sql("UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?").run(state, now(), id);
+        return getCampaign(id);
+      }));
+    },
+    leads: (id) =>
+      Promise.resolve(
+        sql("SELECT * FROM campaign_leads WHERE campaign_id = ? ORDER BY id").all(id).map(toLead),
+      ),
+    attempts: (id) =>
+      Promise.resolve(
+        sql("SELECT * FROM campaign_attempts WHERE campaign_id = ? ORDER BY id").all(id).map(toAttempt),
+      ),
+    claim(campaignId, at, limit, instance) {
+      return Promise.resolve(transaction(() => {
+        const campaign = getCampaign(campaignId);
+        if (campaign === undefined) return [];
+        const dialing = Number(
+          sql("SELECT COUNT(*) AS n FROM campaign_leads WHERE campaign_id = ? AND state = 'dialing'")
+            .get(campaignId)!.n,
+        );
+        const room = Math.min(limit, campaign.maxConcurrent - dialing);
+        if (room <= 0) return [];
+        const rows = sql(
+          `SELECT id FROM campaign_leads WHERE campaign_id = ? AND state = 'pending' AND next_try_at <= ?
+           ORDER BY next_try_at, id LIMIT ?`,
+        ).all(campaignId, at, room);
+        const claimed: CampaignLead[] = [];
+        for (const row of rows) {
+          sql("UPDATE campaign_leads SET state = 'dialing', claimed_by = ? WHERE id = ?").run(
+            instance,
+            row.id as number,
+          );
+          claimed.push(toLead(sql("SELECT * FROM campaign_leads WHERE id = ?").get(row.id as number)!));
+        }
+        return claimed;
+      }));
+    },
+    startAttempt(campaignLeadId, at) {
+      return Promise.resolve(transaction(() => {
+        const lead = sql("SELECT * FROM campaign_leads WHERE id = ?").get(campaignLeadId);
+        if (lead === undefined) throw new Error(`No campaign lead ${campaignLeadId}`);
+        const attempt = Number(lead.attempts) + 1;
+        sql("UPDATE campaign_leads SET attempts = ? WHERE id = ?").run(attempt, campaignLeadId);
+        const id = Number(
+          sql(
+            `INSERT INTO campaign_attempts (campaign_id, campaign_lead_id, attempt, started_at)
+             VALUES (?, ?, ?, ?)`,
+          ).run(Number(lead.campaign_id), campaignLeadId, attempt, at).lastInsertRowid,
+        );
+        return toAttempt(sql("SELECT * FROM campaign_attempts WHERE id = ?").get(id)!);
+      }));
+    },
+    setAttemptCall(attemptId, callSid) {
+      sql("UPDATE campaign_attempts SET call_sid = ? WHERE id = ?").run(callSid, attemptId);
+      return Promise.resolve();
+    },
+    attemptByCallSid(callSid) {
+      const row = sql("SELECT * FROM campaign_attempts WHERE call_sid = ?").get(callSid);
+      return Promise.resolve(row === undefined ? undefined : toAttempt(row));
+    },
+    openAttempts(instance) {
+      return Promise.resolve(
+        sql(
+          `SELECT a.* FROM campaign_attempts a JOIN campaign_leads l ON l.id = a.campaign_lead_id
+           WHERE a.ended_at IS NULL AND l.state = 'dialing' AND l.claimed_by = ? ORDER BY a.id`,
+        ).all(instance).map(toAttempt),
+      );
+    },
+    finishAttempt(attemptId, end, settlement) {
+      return Promise.resolve(transaction(() => {
+        const row = sql("SELECT * FROM campaign_attempts WHERE id = ? AND ended_at IS NULL").get(attemptId);
+        if (row === undefined) return false;
+        sql("UPDATE campaign_attempts SET ended_at = ?, disposition = ?, detail = ? WHERE id = ?")
+          .run(end.at, end.disposition, end.detail, attemptId);
+        settleSync(Number(row.campaign_lead_id), settlement);
+        return true;
+      }));
+    },
+    settle(campaignLeadId, settlement) {
+      settleSync(campaignLeadId, settlement);
+      return Promise.resolve();
+    },
+    nextTryAt(campaignId) {
+      const row = sql(
+        "SELECT MIN(next_try_at) AS at FROM campaign_leads WHERE campaign_id = ? AND state = 'pending'",
+      ).get(campaignId);
+      return Promise.resolve(row?.at === null || row?.at === undefined ? undefined : Number(row.at));
+    },
+    close: () => db.close(),
+  };
+}
+
+function json<T>(text: unknown, fallback: T): T {
+  try {
+    return JSON.parse(String(text)) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+function toCampaign(row: Record<string, unknown>): Campaign {
+  return {
+    id: Number(row.id),
+    name: String(row.name),
+    persona: String(row.persona),
+    voice: row.voice === null ? undefined : String(row.voice),
+    parameters: json(row.parameters, {}),
+    window: json(row.window, { timezone: "UTC", days: [], start: "00:00", end: "00:00" }),
+    maxConcurrent: Number(row.max_concurrent),
+    callsPerSecond: Number(row.calls_per_second),
+    retry: json(row.retry, {} as Campaign["retry"]),
+    machineDetection: Number(row.machine_detection) === 1,
+    state: String(row.state) as CampaignState,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+function toLead(row: Record<string, unknown>): CampaignLead {
+  return {
+    id: Number(row.id),
+    campaignId: Number(row.campaign_id),
+    leadId: row.lead_id === null ? null : Number(row.lead_id),
+    name: String(row.name),
+    phone: String(row.phone),
+    timezone: row.timezone === null ? null : String(row.timezone),
+    fields: json(row.fields, {}),
+    state: String(row.state) as CampaignLead["state"],
+    attempts: Number(row.attempts),
+    nextTryAt: Number(row.next_try_at),
+    disposition: row.disposition === null ? null : String(row.disposition) as CampaignLead["disposition"],
+    skipReason: row.skip_reason === null ? null : String(row.skip_reason) as CampaignLead["skipReason"],
+    claimedBy: row.claimed_by === null ? null : String(row.claimed_by),
+  };
+}
+
+function toAttempt(row: Record<string, unknown>): CampaignAttempt {
+  return {
+    id: Number(row.id),
+    campaignId: Number(row.campaign_id),
+    campaignLeadId: Number(row.campaign_lead_id),
+    attempt: Number(row.attempt),
+    callSid: row.call_sid === null ? null : String(row.call_sid),
+    startedAt: Number(row.started_at),
+    endedAt: row.ended_at === null ? null : Number(row.ended_at),
+    disposition: row.disposition === null ? null : String(row.disposition) as CampaignAttempt["disposition"],
+    detail: String(row.detail),
+  };
+}

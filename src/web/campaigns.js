@@ -1,0 +1,286 @@
+/** `/campaigns`: create a campaign, watch it live, pause, resume or stop it, read and export its results; the do-not-call list. */
+import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
+
+/** @typedef {import("../api/types.ts").CampaignView} CampaignView */
+/** @typedef {import("../api/types.ts").CampaignCall} CampaignCall */
+
+markNav();
+/** Refresh of the live view, ms. */
+const REFRESH_MS = 2000;
+/** The campaign shown in detail. @type {number | undefined} */
+let shown;
+
+/** Words for states and outcomes. */
+const WORDS = /** @type {Record<string, string>} */ ({
+  draft: "Draft",
+  running: "Running",
+  paused: "Paused",
+  waiting: "Waiting for calling hours",
+  finished: "Finished",
+  stopped: "Stopped",
+  completed: "Completed",
+  "no-answer": "No answer",
+  busy: "Busy",
+  failed: "Failed",
+  voicemail_left: "Voicemail left",
+  do_not_call: "Asked not to be called",
+  bad_number: "Skipped: bad number",
+  duplicate: "Skipped: duplicate",
+  stopped_lead: "Skipped: campaign stopped",
+});
+/** @param {string | null | undefined} key */
+const word = (key) => key === null || key === undefined ? "—" : WORDS[key] ?? key;
+
+/** @param {string} id */
+const input = (id) => /** @type {HTMLInputElement} */ ($(id));
+
+function source() {
+  return /** @type {HTMLInputElement} */ (document.querySelector('input[name="source"]:checked')).value;
+}
+
+function showSource() {
+  const chosen = source();
+  $("lead-ids").hidden = chosen !== "ids";
+  input("tag").hidden = chosen !== "tag";
+  input("csv-file").hidden = chosen !== "csv";
+}
+
+async function loadChoices() {
+  const personas = /** @type {import("../api/types.ts").PersonaList} */ (await api("/api/personas"));
+  $("persona").replaceChildren(
+    ...personas.personas.map((p) =>
+      h("option", { value: p.id }, p.description ? `${p.id} — ${p.description}` : p.id)
+    ),
+  );
+  const leads = /** @type {import("../api/types.ts").LeadList} */ (await api("/api/leads?limit=1000"));
+  $("lead-ids").replaceChildren(
+    ...leads.leads.map((l) => h("option", { value: l.id }, `${l.name} (${l.phone})`)),
+  );
+}
+
+/** @param {SubmitEvent} event */
+async function create(event) {
+  event.preventDefault();
+  for (
+    const id of [
+      "name",
+      "persona",
+      "leads",
+      "window.timezone",
+      "window.start",
+      "window.end",
+      "window.days",
+      "maxConcurrent",
+      "callsPerSecond",
+      "campaign-form",
+    ]
+  ) {
+    fieldError(id, "");
+  }
+  /** @type {Record<string, unknown>} */
+  let leads;
+  const chosen = source();
+  if (chosen === "ids") {
+    const ids = [.../** @type {HTMLSelectElement} */ ($("lead-ids")).selectedOptions].map((o) =>
+      Number(o.value)
+    );
+    if (ids.length === 0) return fieldError("leads", "Select at least one lead");
+    leads = { ids };
+  } else if (chosen === "tag") {
+    leads = { tag: input("tag").value };
+  } else {
+    const file = input("csv-file").files?.[0];
+    if (file === undefined) return fieldError("leads", "Choose a CSV file");
+    leads = { csv: await file.text() };
+  }
+  const days = [
+    .../** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('input[name="day"]:checked')),
+  ]
+    .map((box) => box.value);
+  try {
+    const campaign = /** @type {CampaignView} */ (await api("/api/campaigns", {
+      method: "POST",
+      body: {
+        name: input("name").value,
+        persona: /** @type {HTMLSelectElement} */ ($("persona")).value,
+        leads,
+        window: {
+          timezone: input("timezone").value,
+          days,
+          start: input("start").value,
+          end: input("end").value,
+        },
+        maxConcurrent: Number(input("maxConcurrent").value),
+        callsPerSecond: Number(input("callsPerSecond").value),
+        start: input("start-now").checked,
+      },
+    }));
+    shown = campaign.id;
+    await refresh();
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const field = error.field?.startsWith("leads") ? "leads" : error.field;
+    if (field !== undefined && document.getElementById(`${field}-error`) !== null) {
+      fieldError(field, error.message);
+    } else fieldError("campaign-form", error.message);
+  }
+}
+
+/** @param {CampaignView} c */
+function progress(c) {
+  const done = c.counts.byState.done ?? 0;
+  const skipped = c.counts.byState.skipped ?? 0;
+  const dialing = c.counts.byState.dialing ?? 0;
+  return `${done + skipped} of ${c.leads} settled, ${dialing} calling, ${c.counts.attempts} calls made`;
+}
+
+/** @param {CampaignView} c @param {string} action */
+async function act(c, action) {
+  await api(`/api/campaigns/${c.id}/${action}`, { method: "POST" });
+  await refresh();
+}
+
+/** @param {CampaignView} c */
+function actions(c) {
+  /** @param {string} action @param {string} label @param {string} [kind] */
+  const button = (action, label, kind = "secondary") =>
+    h("button", {
+      type: "button",
+      class: kind,
+      "aria-label": `${label} ${c.name}`,
+      onclick: () => act(c, action),
+    }, label);
+  return [
+    c.state === "draft" ? button("start", "Start", "") : null,
+    c.state === "running" || c.state === "waiting" ? button("pause", "Pause") : null,
+    c.state === "paused" ? button("resume", "Resume", "") : null,
+    ["finished", "stopped"].includes(c.state) ? null : button("stop", "Stop", "danger"),
+    h("button", {
+      type: "button",
+      class: "secondary",
+      "aria-label": `Results of ${c.name}`,
+      onclick: async () => {
+        shown = c.id;
+        await refresh();
+        $("detail-title").focus();
+      },
+    }, "Results"),
+  ].flatMap((node) => node === null ? [] : [node, " "]);
+}
+
+/** @param {CampaignView} c */
+async function showDetail(c) {
+  $("detail").hidden = false;
+  $("detail-title").textContent = `${c.name}: ${word(c.state)}`;
+  const outcomes = Object.entries(c.counts.byDisposition).filter(([, n]) => n > 0).map(([d, n]) =>
+    `${word(d)} ${n}`
+  );
+  const skips = Object.entries(c.counts.skipped).filter(([, n]) => n > 0).map(([r, n]) =>
+    `${word(r === "stopped" ? "stopped_lead" : r)} ${n}`
+  );
+  $("detail-counts").textContent = [progress(c), ...outcomes, ...skips].join(" · ");
+  $("in-progress").replaceChildren(
+    ...(c.inProgress.length === 0 ? [h("li", {}, "No call in progress.")] : c.inProgress.map((call) =>
+      h(
+        "li",
+        {},
+        call.callSid === null
+          ? "Dialling…"
+          : h("a", { href: `/calls/${encodeURIComponent(call.callSid)}` }, call.phone ?? call.callSid),
+        ` (attempt ${call.attempt})`,
+      )
+    )),
+  );
+  $("export").setAttribute("href", `/api/campaigns/${c.id}/results.csv`);
+  const rows = /** @type {{ calls: CampaignCall[] }} */ (await api(`/api/campaigns/${c.id}/calls`)).calls;
+  $("results").replaceChildren(
+    ...(rows.length === 0 ? [h("tr", {}, h("td", { colspan: 4 }, "No calls yet."))] : rows.map((row) =>
+      h(
+        "tr",
+        {},
+        h("td", {}, row.name),
+        h(
+          "td",
+          {},
+          row.callSid === null
+            ? row.phone
+            : h("a", { href: `/calls/${encodeURIComponent(row.callSid)}` }, row.phone),
+        ),
+        h("td", {}, row.attempt === 0 ? "—" : String(row.attempt)),
+        h(
+          "td",
+          {},
+          row.skipped
+            ? word(row.skipped === "stopped" ? "stopped_lead" : row.skipped)
+            : row.disposition
+            ? word(row.disposition)
+            : "In progress",
+        ),
+      )
+    )),
+  );
+}
+
+async function refresh() {
+  const list = /** @type {import("../api/types.ts").CampaignList} */ (await api("/api/campaigns"));
+  $("campaigns").replaceChildren(
+    ...(list.campaigns.length === 0
+      ? [h("tr", {}, h("td", { colspan: 5 }, "No campaigns yet: create one above."))]
+      : list.campaigns.map((c) =>
+        h(
+          "tr",
+          { "data-campaign": c.id },
+          h("td", {}, c.name),
+          h("td", { class: "state" }, word(c.state)),
+          h("td", {}, progress(c)),
+          h("td", {}, c.state === "waiting" ? time(c.nextTryAt) : "—"),
+          h("td", {}, ...actions(c)),
+        )
+      )),
+  );
+  const detail = list.campaigns.find((c) => c.id === shown);
+  if (detail !== undefined) await showDetail(detail);
+}
+
+async function refreshDnc() {
+  const list = /** @type {import("../api/types.ts").DoNotCallList} */ (await api("/api/dnc"));
+  $("dnc-list").replaceChildren(...list.numbers.map((n) =>
+    h(
+      "li",
+      {},
+      `${n.phone} (${n.source === "tool" ? "asked on a call" : n.source === "csv" ? "imported" : "added"}, ${
+        time(n.addedAt)
+      }) `,
+      h("button", {
+        type: "button",
+        class: "secondary",
+        "aria-label": `Remove ${n.phone}`,
+        onclick: async () => {
+          await api(`/api/dnc/${encodeURIComponent(n.phone)}`, { method: "DELETE" });
+          await refreshDnc();
+        },
+      }, "Remove"),
+    )
+  ));
+}
+
+for (const radio of document.querySelectorAll('input[name="source"]')) {
+  radio.addEventListener("change", showSource);
+}
+$("campaign-form").addEventListener("submit", (/** @type {SubmitEvent} */ event) => void create(event));
+$("dnc-form").addEventListener("submit", async (/** @type {SubmitEvent} */ event) => {
+  event.preventDefault();
+  fieldError("phone", "");
+  try {
+    await api("/api/dnc", { method: "POST", body: { phone: input("dnc-phone").value } });
+    input("dnc-phone").value = "";
+    await refreshDnc();
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    fieldError("phone", error.message);
+  }
+});
+showSource();
+await Promise.all([loadChoices(), refresh(), refreshDnc()]);
+setInterval(() => void refresh().catch(() => {}), REFRESH_MS);
+document.body.dataset.ready = "true";

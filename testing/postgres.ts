@@ -1,0 +1,186 @@
+/**
+ * A throwaway Postgres for tests: {@linkcode startThrowawayPostgres} runs Debian's `initdb` and
+ * `postgres` (found under `/usr/lib/postgresql/<version>/bin`) in a temporary folder, listening on
+ * 127.0.0.1 at a free port with its socket in that folder, and its `stop()` ends the server and
+ * removes the folder. `initdb` refuses to run as root: as root, the folder is handed to the
+ * `postgres` OS user and both programs run as that user (`runuser`).
+ *
+ * With `PARLEY_TEST_DATABASE_URL` set, that server is used instead (nothing is started); each
+ * {@linkcode ThrowawayPostgres.createDatabase} makes a fresh database on it all the same.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+
+/** A running test server. */
+export interface ThrowawayPostgres {
+  /** The maintenance database's URL (`postgres://postgres@127.0.0.1:<port>/postgres`). */
+  readonly url: string;
+  /** Creates a fresh, empty database and returns its URL. */
+  createDatabase(prefix?: string): Promise<string>;
+  /** Drops the databases made here, stops the server (if started here) and removes its folder. */
+  stop(): Promise<void>;
+}
+
+/** The folder holding Debian's Postgres programs (the newest version), or undefined when none is installed. */
+export function findPostgresBin(): string | undefined {
+  let versions: string[];
+  try {
+    versions = [...Deno.readDirSync("/usr/lib/postgresql")].map((entry) => entry.name);
+  } catch {
+    return undefined;
+  }
+  versions.sort((a, b) => Number(b) - Number(a));
+  for (const version of versions) {
+    const bin = `/usr/lib/postgresql/${version}/bin`;
+    try {
+      Deno.statSync(`${bin}/initdb`);
+      return bin;
+    } catch { /* try the next */ }
+  }
+  return undefined;
+}
+
+/** True when a test can have a Postgres: a URL in PARLEY_TEST_DATABASE_URL, or Debian's programs. */
+export function postgresAvailable(): boolean {
+  return (Deno.env.get("PARLEY_TEST_DATABASE_URL") ?? "") !== "" || findPostgresBin() !== undefined;
+}
+
+/**
+ * Starts a server (or adopts PARLEY_TEST_DATABASE_URL's).
+ *
+ * @example
+ * ```ts
+ * const pg = await startThrowawayPostgres();
+ * const url = await pg.createDatabase();
+ * // … tests against url …
+ * await pg.stop();
+ * ```
+ * @throws {Error} when no Postgres is installed, or it does not start (its log is in the message).
+ */
+export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+  const given = Deno.env.get("PARLEY_TEST_DATABASE_URL");
+  if (given !== undefined && given !== "") return adopt(given, () => Promise.resolve());
+  const bin = findPostgresBin();
+  if (bin === undefined) {
+    throw new Error(
+      "No Postgres under /usr/lib/postgresql: apt-get install -y postgresql (or set PARLEY_TEST_DATABASE_URL)",
+    );
+  }
+  const asRoot = Deno.uid() === 0;
+  // As root, under /tmp: the postgres user must reach the folder (TMPDIR may be root's own).
+  const dir = await Deno.makeTempDir({ prefix: "parley_pg_", ...(asRoot ? { dir: "/tmp" } : {}) });
+  const data = `${dir}/data`;
+  const log = `${dir}/server.log`;
+  // As root, initdb and postgres run as the postgres OS user, owning the folder.
+  const run = (program: string, args: string[]) =>
+    (asRoot
+      ? new Deno.Command("runuser", { args: ["-u", "postgres", "--", `${bin}/${program}`, ...args] })
+      : new Deno.Command(`${bin}/${program}`, { args })).output();
+  const stopServer = async () => {
+    await run("pg_ctl", ["stop", "-D", data, "-m", "immediate", "-s"]);
+  };
+  try {
+    if (asRoot) {
+      const chown = await new Deno.Command("chown", { args: ["postgres:", dir] }).output();
+      if (!chown.success) throw new Error(`chown postgres ${dir} failed: ${decode(chown.stderr)}`);
+    }
+    const init = await run("initdb", [
+      "-D",
+      data,
+      "-U",
+      "postgres",
+      "--auth=trust",
+      "--no-sync",
+      "--encoding=UTF8",
+      "--no-locale",
+    ]);
+    if (!init.success) throw new Error(`initdb failed: ${decode(init.stderr)}`);
+    const port = freePort();
+    // Durability off: a test database is thrown away. The socket lives in the temp folder.
+    const options = [
+      `-p ${port}`,
+      "-h 127.0.0.1",
+      `-k ${dir}`,
+      "-c fsync=off",
+      "-c synchronous_commit=off",
+      "-c full_page_writes=off",
+      "-c max_connections=200",
+    ].join(" ");
+    const started = await run("pg_ctl", [
+      "start",
+      "-D",
+      data,
+      "-l",
+      log,
+      "-w",
+      "-t",
+      "60",
+      "-s",
+      "-o",
+      options,
+    ]);
+    if (!started.success) {
+      const text = await Deno.readTextFile(log).catch(() => "");
+      throw new Error(`postgres did not start: ${decode(started.stderr)} ${text.trim().slice(-2000)}`);
+    }
+    const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    return adopt(url, async () => {
+      await stopServer();
+      await Deno.remove(dir, { recursive: true });
+    });
+  } catch (error) {
+    await stopServer().catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+}
+
+function adopt(url: string, shutdown: () => Promise<void>): ThrowawayPostgres {
+  const made: string[] = [];
+  let counter = 0;
+  const admin = () => postgres(url, { max: 1, onnotice: () => {} });
+  return {
+    url,
+    async createDatabase(prefix = "parley_test") {
+      const name = `${prefix}_${Deno.pid}_${++counter}_${crypto.randomUUID().slice(0, 8)}`.replace(
+        /[^a-z0-9_]/g,
+        "_",
+      );
+      const sql = admin();
+      try {
+        await sql.unsafe(`CREATE DATABASE "${name}"`);
+      } finally {
+        await sql.end();
+      }
+      made.push(name);
+      const target = new URL(url);
+      target.pathname = `/${name}`;
+      return target.toString();
+    },
+    async stop() {
+      if (made.length > 0) {
+        const sql = admin();
+        try {
+          for (const name of made) await sql.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        } finally {
+          await sql.end();
+        }
+      }
+      await shutdown();
+    },
+  };
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+function decode(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes).trim();
+}

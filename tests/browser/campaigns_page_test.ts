@@ -1,0 +1,101 @@
+/**
+ * The campaigns page in headless Chromium, at desktop width and at 390 px: create a campaign from a
+ * tag, watch it dial, pause and resume it, read its results with words for outcomes, export them,
+ * keep the do-not-call list; no sideways scrolling and no Content-Security-Policy violation.
+ */
+
+import assert from "node:assert/strict";
+import { launchChromium, screenshot } from "./_chromium.ts";
+import { signIn } from "./_signed_in.ts";
+import { API_TOKEN, startCampaignParley } from "../dialer/_campaign_parley.ts";
+
+const MONDAY_10_NY = Date.parse("2026-12-07T15:00:00Z");
+
+for (
+  const [label, viewport] of [["desktop", { width: 1100, height: 900 }], ["390 px", {
+    width: 390,
+    height: 844,
+  }]] as const
+) {
+  Deno.test(`campaigns page (${label}): create from a tag, dial, pause, resume, results, export, do-not-call`, async () => {
+    await using c = await startCampaignParley(MONDAY_10_NY);
+    await using browser = await launchChromium();
+    const imported = await c.api(
+      "POST",
+      "/api/leads/import",
+      "name,phone,tags\nAda Lovelace,+14155550100,december\nBob Babbage,+14155550101,december\nCy Other,+14155550102,\n",
+    );
+    await imported.body?.cancel();
+    const page = await browser.context.newPage();
+    await page.setViewportSize(viewport);
+    page.setDefaultTimeout(10_000);
+    const violations: string[] = [];
+    page.on("console", (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    page.on("pageerror", (e) => violations.push(e.message));
+
+    await signIn(page, c.t.origin, "/campaigns", API_TOKEN);
+    assert.equal(await page.locator("#campaigns").innerText(), "No campaigns yet: create one above.");
+
+    // A bad time zone is refused next to its field.
+    await page.getByLabel("Name", { exact: true }).fill("December");
+    await page.getByLabel("Persona").selectOption("alex");
+    await page.getByLabel("Leads with a tag").check();
+    await page.getByLabel("Tag", { exact: true }).fill("december");
+    await page.getByLabel("Time zone").fill("Mars/Olympus");
+    await page.getByRole("button", { name: "Create campaign" }).click();
+    await page.locator("[id='window.timezone-error']", { hasText: "not an IANA time zone" }).waitFor();
+    await page.getByLabel("Time zone").fill("America/New_York");
+    await page.getByLabel("Calls at once").fill("1");
+    await page.getByRole("button", { name: "Create campaign" }).click();
+    const row = page.locator("#campaigns tr", { hasText: "December" });
+    await row.locator(".state", { hasText: "Running" }).waitFor();
+
+    // The dialer places the first call: it shows in progress, with a link to its live view.
+    await c.t.parley.dialer!.tick();
+    const placed = await c.t.waitForEvent("call.placed");
+    await page.locator("#in-progress a", { hasText: placed.to }).waitFor();
+    assert.equal(
+      await page.locator("#in-progress a").getAttribute("href"),
+      `/calls/${placed.callSid}`,
+    );
+
+    await page.getByRole("button", { name: "Pause December" }).click();
+    await row.locator(".state", { hasText: "Paused" }).waitFor();
+    await c.status(placed.callSid, { CallStatus: "busy" });
+    await c.t.parley.dialer!.settled();
+    await page.getByRole("button", { name: "Resume December" }).click();
+    await row.locator(".state", { hasText: /Running|Waiting/ }).waitFor();
+    await page.locator("#results td", { hasText: "Busy" }).waitFor();
+
+    await page.getByRole("button", { name: "Stop December" }).click();
+    await row.locator(".state", { hasText: "Stopped" }).waitFor();
+    assert.equal(
+      await page.getByRole("link", { name: "Export results (CSV)" }).getAttribute("href"),
+      "/api/campaigns/1/results.csv",
+    );
+    const csv = await page.evaluate(async () => await (await fetch("/api/campaigns/1/results.csv")).text());
+    assert.match(csv, /^lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid\r\n/);
+
+    await page.getByLabel("Number").fill("+1 415 555 0199");
+    await page.getByRole("button", { name: "Add to the list" }).click();
+    await page.locator("#dnc-list li", { hasText: "+14155550199 (added" }).waitFor();
+    await page.getByRole("button", { name: "Remove +14155550199" }).click();
+    await page.locator("#dnc-list li").waitFor({ state: "detached" });
+
+    const { scrollWidth, innerWidth } = await page.evaluate(() => {
+      const g = globalThis as unknown as {
+        document: { scrollingElement: { scrollWidth: number } };
+        innerWidth: number;
+      };
+      return { scrollWidth: g.document.scrollingElement.scrollWidth, innerWidth: g.innerWidth };
+    });
+    assert.ok(scrollWidth <= innerWidth, `the page scrolls sideways: ${scrollWidth} px on ${innerWidth} px`);
+    const text = await page.locator("main").innerText();
+    assert.doesNotMatch(text, /no-answer|voicemail_left|do_not_call/, "outcomes are in words");
+    await screenshot(page, `campaigns-${label.replace(" ", "")}`);
+    assert.deepEqual(violations, []);
+    await page.close();
+  });
+}

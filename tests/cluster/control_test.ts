@@ -1,0 +1,186 @@
+/**
+ * Control by CallSid across instances (issue 19 §2, §4): two Parleys on one Postgres, each with its
+ * own store; the request reaches B while the call runs on A, and A acts on it over the database's
+ * control channel.
+ */
+
+import assert from "node:assert/strict";
+import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/store.ts";
+import { startTestParley, TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
+import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } from "../../testing/postgres.ts";
+import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
+import { within } from "../../testing/within.ts";
+
+const ignore = !postgresAvailable();
+const API_TOKEN = "cluster-api-token-0123456789";
+const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
+
+interface Pair {
+  a: TestParley;
+  b: TestParley;
+  storeA: PostgresStore;
+}
+
+/** Two Parleys (A, B) on a fresh database of `server`, closed after `body`. */
+async function withPair(
+  server: ThrowawayPostgres,
+  env: Record<string, string>,
+  body: (pair: Pair) => Promise<void>,
+): Promise<void> {
+  const url = await server.createDatabase();
+  const storeA = await openPostgresStore(url, { instance: "alpha", maxConnections: 4 });
+  const storeB = await openPostgresStore(url, { instance: "beta", maxConnections: 4 });
+  // A pre-warm lives a minute: closing one within the test's seconds is the control channel's doing.
+  const options = { env: { API_TOKEN, ...env }, prewarmTtlMs: 60_000 };
+  const a = await startTestParley({ ...options, shared: storeA });
+  const b = await startTestParley({ ...options, shared: storeB });
+  try {
+    await body({ a, b, storeA });
+  } finally {
+    await a.close();
+    await b.close();
+    storeA.close();
+    storeB.close();
+    await Promise.all([storeA.closed, storeB.closed]);
+  }
+}
+
+function hangUpOn(t: TestParley, callSid: string): Promise<{ status: number; body: unknown }> {
+  return fetch(`${t.origin}/api/calls/${callSid}/hangup`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${API_TOKEN}` },
+  }).then(async (response) => ({ status: response.status, body: await response.json() }));
+}
+
+Deno.test({
+  name: "several instances on Postgres: control by CallSid reaches the instance that runs the call",
+  ignore,
+  async fn(t) {
+    const server = await startThrowawayPostgres();
+    try {
+      await t.step("a hang-up on B (no Twilio credentials) ends the call's stream on A", async () => {
+        await withPair(server, {}, async ({ a, b, storeA }) => {
+          const call = await a.startCall();
+          await within(a.waitForEvent("call.started"), "the call to start on A");
+          await storeA.calls.flush(); // B reads the open record from the database
+          const answer = await hangUpOn(b, call.callSid);
+          assert.deepEqual(answer, { status: 200, body: { callSid: call.callSid, via: "stream" } });
+          const ended = await within(a.waitForEvent("call.ended"), "the call to end on A");
+          assert.equal(ended.reason, "hung_up_by_user");
+          await within(call.closed, "A to close the media socket");
+          await storeA.calls.flush();
+          assert.equal((await storeA.calls.getCall(call.callSid))?.endReason, "hung_up_by_user");
+        });
+      });
+
+      await t.step("a hang-up through Twilio on B: the stop A then gets is the user's", async () => {
+        const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+        try {
+          const env = {
+            TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+            TWILIO_PHONE_NUMBER: "+14155550199",
+            TWILIO_API_BASE_URL: rest.baseUrl,
+          };
+          await withPair(server, env, async ({ a, b, storeA }) => {
+            const call = await a.startCall();
+            await within(a.waitForEvent("call.started"), "the call to start on A");
+            await storeA.calls.flush();
+            const answer = await hangUpOn(b, call.callSid);
+            assert.deepEqual(answer, { status: 200, body: { callSid: call.callSid, via: "twilio" } });
+            assert.equal(
+              rest.requests.filter((r) => r.path.endsWith(`/Calls/${call.callSid}.json`)).length,
+              1,
+            );
+            await within(
+              a.waitForLog(/being hung up through Twilio \(asked by another instance\)/),
+              "A told",
+            );
+            call.stop(); // Twilio ends the call: A's media stream gets its stop
+            const ended = await within(a.waitForEvent("call.ended"), "the call to end on A");
+            assert.equal(ended.reason, "hung_up_by_user");
+          });
+        } finally {
+          await rest.shutdown();
+        }
+      });
+
+      await t.step("Twilio's answering-machine callback reaching B acts on the call on A", async () => {
+        await withPair(server, {}, async ({ a, b }) => {
+          const call = await a.startCall();
+          await within(a.waitForEvent("call.started"), "the call to start on A");
+          const status = await b.postTwilio("/api/twilio/status", {
+            CallSid: call.callSid,
+            AnsweredBy: "machine_end_beep",
+          });
+          assert.equal(status.status, 204);
+          // `tester` has no voicemail message: A hangs up on the machine.
+          await within(
+            a.waitForLog(new RegExp(`Answering machine on CallSid=${call.callSid} \\(machine_end_beep\\)`)),
+            "A to hear the machine",
+          );
+          const ended = await within(a.waitForEvent("call.ended"), "the call to end on A");
+          assert.equal(ended.reason, "agent_hung_up");
+          assert.match(ended.detail, /answering machine \(machine_end_beep\)/);
+          assert.equal(b.logs.some((l) => /Answering machine on/.test(l.line)), false, "B runs no such call");
+        });
+      });
+
+      await t.step(
+        "/metrics on B: its own figures, plus the cluster's live calls and instances",
+        async () => {
+          await withPair(server, {}, async ({ a, b, storeA }) => {
+            const call = await a.startCall();
+            await within(a.waitForEvent("call.started"), "the call to start on A");
+            await storeA.calls.flush();
+            const scrape = async (t: TestParley) =>
+              await (await fetch(`${t.origin}/metrics`, {
+                headers: { authorization: `Bearer ${API_TOKEN}` },
+              }))
+                .text();
+            const text = await scrape(b);
+            assert.match(text, /^parley_active_calls 0$/m, "B relays none");
+            assert.match(text, /^parley_cluster_live_calls 1$/m, "A's call counts for the cluster");
+            assert.match(text, /^parley_cluster_instances 2$/m);
+            assert.match(text, /^parley_instance_info\{instance="beta"\} 1$/m);
+            assert.match(await scrape(a), /^parley_active_calls 1$/m);
+            call.stop();
+            await within(a.waitForEvent("call.ended"), "the call to end on A");
+            await storeA.calls.flush();
+            assert.match(await scrape(b), /^parley_cluster_live_calls 0$/m);
+          });
+        },
+      );
+
+      await t.step(
+        "a stream landing on B: B opens its own session, A closes its unused pre-warm at once",
+        async () => {
+          await withPair(server, {}, async ({ a, b }) => {
+            const callSid = `CA${crypto.randomUUID().replaceAll("-", "")}`;
+            const streamUrl = await a.answerWebhook(callSid);
+            const prewarm = await within(a.upstream.session(0), "A's pre-warm to connect");
+            const call = await b.connectStream(streamUrl, callSid);
+            call.start();
+            await within(b.waitForEvent("call.started"), "the call to start on B");
+            await within(
+              a.waitForLog(
+                new RegExp(
+                  `Pre-warmed session for CallSid=${callSid} closed: its stream started on another instance`,
+                ),
+              ),
+              "A to close its pre-warm",
+            );
+            await within(prewarm.closed, "the pre-warm's upstream socket to close");
+            assert.equal(a.upstream.sessions.length, 1, "A opened no other session");
+            assert.equal(b.upstream.sessions.length, 1, "B opened its own");
+            // A answered the call but does not run it: draining A waits for nothing (not the 60 s window).
+            await within(a.parley.drain(), "A's drain to end: the call it answered runs on B", 5_000);
+            call.stop();
+            await within(b.waitForEvent("call.ended"), "the call to end on B");
+          });
+        },
+      );
+    } finally {
+      await server.stop();
+    }
+  },
+});
