@@ -19,7 +19,6 @@ import {
   parsePort,
   parsePublicBaseUrl,
   parseSwitch,
-  parseWebSocketUrl,
   tryUrl,
 } from "./config_values.ts";
 import { parseWebhookSettings, type WebhookSettings } from "./webhook_settings.ts";

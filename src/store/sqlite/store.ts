@@ -62,6 +62,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     outbox.close();
     throw error;
   }
+  let closed = false;
   return {
     instance: options.instance,
     calls,
@@ -73,6 +74,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     campaigns,
     doNotCall: campaigns.doNotCall,
     close() {
+      // Closing twice is a no-op (a caller may close early; its owner closes again).
+      if (closed) return;
+      closed = true;
       calls.close();
       leads.close();
       outbox.close();
