@@ -16,6 +16,9 @@ import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
 import { endUnderWatcher } from "./src/dev_watch.ts";
 import { createParley } from "./src/app/server.ts";
 import type { FrameTap } from "./src/relay/frame_tap.ts";
+import { RecordingsDir } from "./src/recordings/recordings_dir.ts";
+import { keepRecordingsFor } from "./src/recordings/retention.ts";
+import { S3Recordings } from "./src/recordings/s3_recordings.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
@@ -54,7 +57,14 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   }
   const { config, personas, store, databasePath, prices } = prepared!;
   const log = createLogger({
-    secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken, config.webhook?.secret],
+    secrets: [
+      config.openaiApiKey,
+      config.twilioAuthToken,
+      config.apiToken,
+      config.webhook?.secret,
+      config.recordingsS3?.secretAccessKey,
+      config.recordingsS3?.sessionToken,
+    ],
   });
   storeReports.log = log;
 
@@ -69,6 +79,24 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
         `${abandoned.slice(0, 5).join(", ")}${abandoned.length > 5 ? ", …" : ""}`,
     );
   }
+  const recordings = new RecordingsDir(config.recordingsDir);
+  const repaired = await recordings.repair();
+  if (repaired.length > 0) {
+    log.warn(
+      `Repaired ${repaired.length} recording(s) the previous run left unfinished (crash or kill), ` +
+        `marked "repaired": ${repaired.slice(0, 5).join(", ")}${repaired.length > 5 ? ", …" : ""}`,
+    );
+  }
+  const bucket = config.recordingsS3 === undefined
+    ? undefined
+    : new S3Recordings(config.recordingsS3, recordings, log);
+  if (bucket !== undefined) {
+    recordings.onFinished = (info) => void bucket.upload(info);
+    await bucket.uploadPending();
+  }
+  const stopRetention = config.recordingRetentionDays === undefined
+    ? undefined
+    : keepRecordingsFor(recordings, config.recordingRetentionDays, log);
   let server: ResilientServer | undefined;
   const hub = new CallHub();
   // Only with OTEL_DENO: otherwise no span is built.
@@ -95,6 +123,8 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     prices,
     listenerHealth: () => server?.health(),
     ...(extras.tap === undefined ? {} : { tap: extras.tap }),
+    recordings,
+    ...(bucket === undefined ? {} : { recordingSource: bucket }),
   });
   // The calls the clean-up closed ended without an event: their call.ended webhooks go out now.
   for (const callSid of abandoned) {
@@ -170,11 +200,13 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   } catch (error) {
     // Taken between the check and now: the same one line as the check gives.
     watcher?.close();
+    stopRetention?.();
     store.close();
     return fail(portProblem(config.port, error, config.host));
   }
 
   const report = await stopped;
+  stopRetention?.();
   watcher?.close();
   await server!.shutdown();
   offTraces?.();

@@ -104,6 +104,16 @@ export async function runLoad(options: BenchOptions): Promise<{ runs: RunFigures
         rssPerCallTap: ratio(tapped.rssPerCallMb, parley.rssPerCallMb),
       };
     }
+    const recording = run.relays["parley-record"];
+    if (parley !== undefined && recording !== undefined) {
+      run.ratios = {
+        ...run.ratios,
+        cpuPerCallRecord: ratio(recording.cpuMsPerCallMinute, parley.cpuMsPerCallMinute),
+        rssPerCallRecord: ratio(recording.rssPerCallMb, parley.rssPerCallMb),
+        upP99Record: ratio(recording.upMs.p99, parley.upMs.p99),
+        downP99Record: ratio(recording.downMs.p99, parley.downMs.p99),
+      };
+    }
     if (parley !== undefined) run.targets = checkTargets(parley, run.ratios);
     for (const figures of Object.values(run.relays)) {
       if (failedRun(figures)) failed = true;

@@ -7,13 +7,14 @@
 
 /**
  * Which relay a figure belongs to: Parley (`parley-tap`: with a no-op frame tap listening to every
- * call, `--tap`), the floor, or one of the floor's diagnostic variants
+ * call, `--tap`; `parley-record`: recording every call, `--record`), the floor, or one of the floor's diagnostic variants
  * (`bare-marks`: plus Parley's mark traffic; `bare-native`: Deno's native upstream client;
  * `bare-raw`: a client on Deno's TCP ops with Nagle off, see `bare_relay.ts`).
  */
 export type RelayKind =
   | "parley"
   | "parley-tap"
+  | "parley-record"
   | "parley-live"
   | "bare"
   | "bare-marks"
@@ -24,6 +25,7 @@ export type RelayKind =
 export const RELAY_KINDS: readonly RelayKind[] = [
   "parley",
   "parley-tap",
+  "parley-record",
   "parley-live",
   "bare",
   "bare-marks",
@@ -35,6 +37,7 @@ export const RELAY_KINDS: readonly RelayKind[] = [
 export const RELAY_TITLES: Record<RelayKind, string> = {
   parley: "Parley",
   "parley-tap": "Parley, tap listening",
+  "parley-record": "Parley, recording",
   "parley-live": "Parley, GPT-Live",
   bare: "bare relay",
   "bare-marks": "bare + marks",
@@ -98,7 +101,9 @@ export function parseOptions(args: string[]): BenchOptions {
   ];
   for (const arg of args) {
     const name = arg.replace(/^--/, "").replace(/=.*$/, "");
-    if (!known.includes(name) && !["smoke", "soak", "flood", "profile", "help", "tap"].includes(name)) {
+    if (
+      !known.includes(name) && !["smoke", "soak", "flood", "profile", "help", "tap", "record"].includes(name)
+    ) {
       throw new Error(`Unknown flag "${arg}": see deno task bench --help`);
     }
   }
@@ -148,9 +153,14 @@ export function parseOptions(args: string[]): BenchOptions {
       return [r as RelayKind];
     });
   // --tap: Parley again with a no-op tap listening, right after Parley (the tap's cost, same run).
-  const relays = has("tap") && !asked.includes("parley-tap")
-    ? asked.flatMap((r) => r === "parley" ? ["parley", "parley-tap"] as RelayKind[] : [r])
-    : asked;
+  // --record: Parley again recording every call (persona `tester` with record: true), likewise.
+  const extra: RelayKind[] = [
+    ...(has("tap") && !asked.includes("parley-tap") ? ["parley-tap"] as const : []),
+    ...(has("record") && !asked.includes("parley-record") ? ["parley-record"] as const : []),
+  ];
+  const relays = extra.length === 0
+    ? asked
+    : asked.flatMap((r): RelayKind[] => r === "parley" ? ["parley", ...extra] : [r]);
   return {
     mode,
     calls,

@@ -71,7 +71,7 @@ export async function taskFlags(task: string): Promise<string[]> {
 
 /** True for Parley itself (main.ts), false for the floor and its variants. */
 function isParley(kind: RelayKind): boolean {
-  return kind === "parley" || kind === "parley-tap" || kind === "parley-live";
+  return kind === "parley" || kind === "parley-tap" || kind === "parley-record" || kind === "parley-live";
 }
 
 /** Starts one relay as a subprocess on a free port, its data and profile in the given folders. */
@@ -111,7 +111,10 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
         ...(kind !== "parley-live"
           ? {
             OPENAI_REALTIME_URL: upstreamUrl,
-            PERSONAS_DIR: `${ROOT}tests/testdata/personas`,
+            // parley-record: the same `tester`, with record: true (to DATA_DIR/recordings).
+            PERSONAS_DIR: `${ROOT}tests/testdata/${
+              kind === "parley-record" ? "recording_personas" : "personas"
+            }`,
             DEFAULT_PERSONA: "tester",
             // The bench's webhooks are calls Parley did not place: the inbound persona answers them.
             INBOUND_PERSONA: "tester",
@@ -140,6 +143,7 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
       ...({
         parley: [],
         "parley-tap": [],
+        "parley-record": [],
         "parley-live": [],
         bare: [],
         "bare-marks": ["--marks"],

@@ -139,6 +139,16 @@ function rows(run: RunFigures, mode: BenchOptions["mode"]): Row[] {
       target: "",
     },
     {
+      label: "  recording ÷ not: CPU / RSS / p99 up / p99 down",
+      values: {},
+      ratio: r?.cpuPerCallRecord === undefined
+        ? ""
+        : `${f2(r.cpuPerCallRecord)} / ${f2(r.rssPerCallRecord!)} / ${f2(r.upP99Record!)} / ${
+          f2(r.downP99Record!)
+        }`,
+      target: r?.cpuPerCallRecord === undefined ? "" : "CPU ≤ 1.10, RSS ≈ 1, p99 ≈ 1",
+    },
+    {
       label: "RSS MB per active call",
       values: each((x) => `${f2(x.rssPerCallMb)} (${f1(x.rssIdleMb)}→${f1(x.rssActiveMb)})`),
       ratio: ratioCell("rssPerCall"),

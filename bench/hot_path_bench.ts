@@ -17,6 +17,7 @@ import { CallTap, type CallTapListener } from "../src/relay/frame_tap.ts";
 import { TurnTimer } from "../src/relay/turn_timer.ts";
 import { TwilioLeg } from "../src/relay/twilio_leg.ts";
 import { framePayload } from "../testing/frames.ts";
+import { CallRecorder } from "../src/recordings/call_recorder.ts";
 
 const PAYLOAD = framePayload(123456, 7);
 const MEDIA =
@@ -118,4 +119,17 @@ Deno.bench("agent audio ×1000, a no-op tap listening", { group: "tap" }, agentA
 
 addEventListener("unload", () => {
   if (sink === Symbol() || tapped < 0) console.log(sink, tapped);
+});
+
+// The recorder (src/recordings/call_recorder.ts): one call-second (50 caller frames and 50 agent chunks of
+// 20 ms, each decoded into its channel) and the writes it makes, to a sink that keeps nothing.
+const discard = { write() {}, finish() {} };
+let recorderAt = 0;
+const recorder = new CallRecorder(discard);
+Deno.bench("recorder: one call-second (50 caller frames + 50 agent chunks)", { group: "recorder" }, () => {
+  for (let i = 0; i < 50; i++) {
+    recorder.callerFrame(recorderAt, PAYLOAD);
+    recorder.agentAudio(recorderAt + 100, "item", 0, PAYLOAD);
+    recorderAt += 20;
+  }
 });

@@ -42,7 +42,7 @@ import { markdown, RESULTS, targetSummary } from "./_report.ts";
 import { type FirstWordRow, firstWordTable, runFirstWord } from "./first_word.ts";
 
 const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=SECONDS] [--ramp=SECONDS]
-                 [--relay=LIST] [--out=NAME] [--tap] [--smoke | --soak | --profile]
+                 [--relay=LIST] [--out=NAME] [--tap] [--record] [--smoke | --soak | --profile]
 
   --smoke     5 calls for a few seconds (CI): exits 1 only if a frame is lost or a call fails
   --soak      50 calls × 10 minutes, Parley only, an upstream drop every ~2 min per call
@@ -50,6 +50,8 @@ const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=
   --profile   200 calls under deno --cpu-prof; summary in bench/results/profile.md
   --tap       also run Parley with a no-op frame tap listening to every call (parley-tap), right
               after Parley: the tap's cost in the same run
+  --record    also run Parley recording every call (parley-record: persona tester with record: true,
+              WAVs to its DATA_DIR), right after Parley: recording's cost in the same run
   --relay     comma-separated: parley (Realtime), parley-live (GPT-Live), bare (default: all three), and the floor's diagnostic variants
               bare-marks (+ Parley's mark traffic), bare-native (Deno's native upstream client),
               bare-raw (a client on Deno.connect with Nagle off)

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { join } from "node:path";
+import { parseRecordingsS3, type S3Settings } from "./recordings_config.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
 import { ENGINE_REGISTRY, type EngineEndpoints, modelProblem } from "./engines/registry.ts";
 import {
@@ -18,6 +20,7 @@ import {
   parsePersonaId,
   parsePort,
   parsePublicBaseUrl,
+  parseRetentionDays,
   parseSwitch,
   tryUrl,
 } from "./config_values.ts";
@@ -58,6 +61,13 @@ export const ENV_VARIABLES = [
   "DATABASE_URL",
   "INSTANCE_TIMEOUT_S",
   "OTEL_DENO",
+  "RECORDINGS_DIR",
+  "RECORDING_RETENTION_DAYS",
+  "RECORDINGS_S3_URL",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_REGION",
 ] as const;
 
 /**
@@ -165,6 +175,12 @@ export interface ParleyConfig {
   sessionRolloverMinutes: number;
   /** Where signed call events go (`WEBHOOK_URL`, `WEBHOOK_SECRET`), or undefined: webhooks off. */
   webhook: WebhookSettings | undefined;
+  /** Folder of call recordings (personas with `record: true`). @default DATA_DIR/recordings */
+  recordingsDir: string;
+  /** Recordings older than this many days are deleted (at startup, then daily); undefined keeps them. */
+  recordingRetentionDays: number | undefined;
+  /** The bucket recordings are kept in (`RECORDINGS_S3_URL` and `AWS_*`), or undefined: the folder only. */
+  recordingsS3: S3Settings | undefined;
 }
 
 /** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
@@ -313,6 +329,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
       `INBOUND_RESERVE: ${inboundReserve} is more than MAX_CONCURRENT_CALLS (${maxConcurrentCalls}): campaigns could never dial`,
     );
   }
+  const recordingRetentionDays = parseRetentionDays(text("RECORDING_RETENTION_DAYS"), problems);
+  const recordingsS3 = parseRecordingsS3(text, problems);
   const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
   let instanceTimeoutS = parseCount("INSTANCE_TIMEOUT_S", text("INSTANCE_TIMEOUT_S"), 30, problems);
   if (instanceTimeoutS === 0) {
@@ -368,6 +386,9 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     inboundPersona,
     dataDir: text("DATA_DIR") ?? "./data",
     databaseUrl,
+    recordingsDir: text("RECORDINGS_DIR") ?? join(text("DATA_DIR") ?? "./data", "recordings"),
+    recordingRetentionDays,
+    recordingsS3,
     instanceId,
     metricsPublic,
     pricesJson,

@@ -133,3 +133,16 @@ export function tryUrl(value: string): URL | undefined {
     return undefined;
   }
 }
+
+/** RECORDING_RETENTION_DAYS: a number of days above 0, or unset (keep recordings). */
+export function parseRetentionDays(value: string | undefined, problems: string[]): number | undefined {
+  if (value === undefined) return undefined;
+  const days = Number(value);
+  if (!Number.isFinite(days) || days <= 0) {
+    problems.push(
+      `RECORDING_RETENTION_DAYS: "${value}" is not a number of days above 0: set how long recordings are kept, or remove it to keep them`,
+    );
+    return undefined;
+  }
+  return days;
+}

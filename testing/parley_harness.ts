@@ -25,6 +25,8 @@ import type { WebhookOutbox } from "../src/store/webhook_outbox.ts";
 import type { WebhookTiming } from "../src/outcomes/webhooks/webhooks.ts";
 import type { FrameTap } from "../src/relay/frame_tap.ts";
 import type { Store } from "../src/store/ports.ts";
+import type { RecordingsDir } from "../src/recordings/recordings_dir.ts";
+import type { RecordingSource } from "../src/recordings/serve_wav.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
 import type { FakeTwilioCall } from "./fake_twilio.ts";
 import {
@@ -82,6 +84,10 @@ export interface TestParleyOptions {
   campaigns?: DialerParts;
   /** A shared store (Postgres) to wire in whole: records, leads, sessions, tokens, feeds, control. */
   shared?: Store;
+  /** Where personas with `record: true` record their calls. */
+  recordings?: RecordingsDir;
+  /** Where recordings are served from (a bucket). @default the `recordings` folder */
+  recordingSource?: RecordingSource;
 }
 
 /** A running test server. */
@@ -196,6 +202,8 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     }),
     ...(options.outbox === undefined ? {} : { outbox: options.outbox }),
     ...(options.webhookTiming === undefined ? {} : { webhookTiming: options.webhookTiming }),
+    ...(options.recordings === undefined ? {} : { recordings: options.recordings }),
+    ...(options.recordingSource === undefined ? {} : { recordingSource: options.recordingSource }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;

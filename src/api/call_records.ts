@@ -15,7 +15,7 @@ import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { CallEvent } from "../calls/call_events.ts";
 import { type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_record.ts";
 import type { CallRecords, EventBus } from "../store/ports.ts";
-import type { CallFeedEvents, CallList, CallRecord } from "./types.ts";
+import type { CallFeedEvents, CallList, CallRecord, RecordingSummary } from "./types.ts";
 
 /** Options for {@linkcode createCallRecordsHandlers}. */
 export interface CallRecordsOptions {
@@ -27,6 +27,8 @@ export interface CallRecordsOptions {
   heartbeatMs?: number;
   /** Aborting ends every live stream (pass the server's shutdown signal so it can finish). */
   signal?: AbortSignal;
+  /** The call's recording, for `GET /api/calls/:callSid` (none when omitted). */
+  recordingOf?: (callSid: string) => Promise<RecordingSummary | undefined>;
 }
 
 /** Heartbeat interval of live event streams, ms. */
@@ -107,7 +109,9 @@ async function listCalls(url: URL, options: CallRecordsOptions): Promise<Respons
 async function getCall(callSid: string, options: CallRecordsOptions): Promise<Response> {
   const record = await options.store.getCall(callSid);
   if (record === undefined) return jsonError(404, `Call "${callSid}" not found`);
-  return jsonResponse(200, record satisfies CallRecord);
+  if (options.recordingOf === undefined) return jsonResponse(200, record satisfies CallRecord);
+  const recording = (await options.recordingOf(callSid)) ?? null;
+  return jsonResponse(200, { ...record, recording } satisfies CallRecord);
 }
 
 async function liveEvents(callSid: string, options: CallRecordsOptions): Promise<Response> {

@@ -98,6 +98,21 @@ export interface CallRecord extends CallSummary {
   turns: TurnLatency[];
   latency: LatencySummary | null;
   toolCalls: ToolCallRecord[];
+  /**
+   * The call's recording (personas with `record: true`), in `GET /api/calls/:callSid` only: null when
+   * there is none.
+   */
+  recording?: RecordingSummary | null;
+}
+
+/** A call's recording, as `GET /api/calls/:callSid` describes it. */
+export interface RecordingSummary {
+  /** `recording` while the call goes on; `repaired` when a crash left it and startup fixed it. */
+  state: "recording" | "complete" | "repaired";
+  /** Its length, ms (null while recording). */
+  durationMs: number | null;
+  /** Where to fetch it (`audio/wav`, byte ranges). */
+  url: string;
 }
 
 /**

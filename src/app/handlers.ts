@@ -61,6 +61,8 @@ import type { Webhooks } from "../outcomes/webhooks/webhooks.ts";
 import { createWebhookDeliveriesHandlers } from "../api/webhook_deliveries.ts";
 import type { CallControl } from "../calls/call_control.ts";
 import { tellOtherInstances } from "./cluster_control.ts";
+import type { RecordingSource } from "../recordings/serve_wav.ts";
+import { createRecordingHandler, recordingSummaryOf } from "../api/recording_route.ts";
 import type { RouteHandler } from "./router.ts";
 
 /** What the handlers are built from. */
@@ -92,6 +94,8 @@ export interface HandlerParts {
   control?: CallControl;
   /** The cluster's figures for `/metrics` (several instances on Postgres). */
   cluster?: ClusterView;
+  /** Where the call recordings are read. */
+  recordings?: RecordingSource;
   /** Used for Twilio's REST API. @default globalThis.fetch */
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
@@ -139,6 +143,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     store: parts.store,
     hub: parts.feeds ?? hub,
     signal: parts.shutdownSignal,
+    ...(parts.recordings === undefined ? {} : { recordingOf: recordingSummaryOf(parts.recordings) }),
   });
   const noRecords = () => jsonError(503, "Call records are not kept by this server");
   const leads = parts.leads === undefined ? undefined : createLeadsHandlers(parts.leads);
@@ -275,6 +280,9 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     listCalls: records?.listCalls ?? noRecords,
     getCall: records?.getCall ?? noRecords,
     callEvents: records?.callEvents ?? noRecords,
+    callRecording: parts.recordings === undefined
+      ? () => jsonError(404, "This server keeps no recordings")
+      : createRecordingHandler(parts.recordings),
     hangUp: createHangUpHandler({
       config,
       log,

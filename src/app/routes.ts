@@ -98,6 +98,7 @@ export const ROUTES = [
   { method: "GET",    path: "/api/calls",                 guard: "bearerOrSession",    bodyLimit: "none",       handler: "listCalls" },
   { method: "GET",    path: "/api/calls/:callSid",        guard: "bearerOrSession",    bodyLimit: "none",       handler: "getCall" },
   { method: "GET",    path: "/api/calls/:callSid/events", guard: "bearerOrSession",    bodyLimit: "none",       handler: "callEvents" },
+  { method: "GET",    path: "/api/calls/:callSid/recording", guard: "bearerOrSession", bodyLimit: "none",    handler: "callRecording" },
   { method: "POST",   path: "/api/calls/:callSid/hangup", guard: "bearerOrSession",    bodyLimit: EMPTY_BODY,   handler: "hangUp" },
   { method: "GET",    path: "/api/leads",                 guard: "bearerOrSession",    bodyLimit: "none",       handler: "listLeads" },
   { method: "POST",   path: "/api/leads",                 guard: "bearerOrSession",    bodyLimit: LEAD_JSON,    handler: "createLead" },

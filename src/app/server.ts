@@ -11,6 +11,9 @@ import { Admission } from "../calls/admission.ts";
 import type { CallHub, RelayCounters } from "../calls/call_events.ts";
 import { LiveRelays } from "../relay/live_relays.ts";
 import type { FrameTap } from "../relay/frame_tap.ts";
+import type { RecordingsDir } from "../recordings/recordings_dir.ts";
+import { folderSource, type RecordingSource } from "../recordings/serve_wav.ts";
+import { bothTaps, recordingTap } from "../recordings/recording_tap.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -99,6 +102,10 @@ export interface ParleyOptions {
   webhookTiming?: WebhookTiming;
   /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
   tap?: FrameTap;
+  /** Where calls of personas with `record: true` are recorded (and served from, by default). */
+  recordings?: RecordingsDir;
+  /** Where recordings are served from (the folder and a bucket). @default the `recordings` folder */
+  recordingSource?: RecordingSource;
 }
 
 /** A built server: its handler, and what `main.ts` needs to run and stop it. */
@@ -187,6 +194,8 @@ export function createParley(options: ParleyOptions): Parley {
     }),
   });
   const offAdmission = hub.subscribe(admission.listener);
+  const recordings = options.recordings;
+  const tap = bothTaps(options.tap, recordings && recordingTap(recordings, personas, log));
   const relays = new LiveRelays(
     {
       engineFor,
@@ -200,7 +209,7 @@ export function createParley(options: ParleyOptions): Parley {
       sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
       ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
-      ...(options.tap === undefined ? {} : { tap: options.tap }),
+      ...(tap === undefined ? {} : { tap }),
     },
     hub,
     admission,
@@ -231,6 +240,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
     ...(options.control === undefined ? {} : { control: options.control }),
     ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
+    ...(recordings === undefined ? {} : { recordings: options.recordingSource ?? folderSource(recordings) }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
     ...(webhooks === undefined ? {} : { webhooks }),

@@ -45,6 +45,17 @@ export interface Persona extends EnginePersonaSettings {
   instructions: string | ((context: CallContext) => string);
   /** If set, the agent speaks first, following this instruction for its first response. */
   greeting?: string;
+  /**
+   * Record the call (two channels: the caller, and the agent as the caller heard it) in
+   * RECORDINGS_DIR. Recording law differs by place (some require every party's consent): off unless
+   * set. See the README's "Recordings". @default false
+   */
+  record?: boolean;
+  /**
+   * With `record: true`, a line the agent says word for word at the start of its greeting (e.g. "This
+   * call is recorded."). Needs a `greeting`.
+   */
+  recordingDisclosure?: string;
   /** What Twilio says when the agent cannot be reached. @default a short apology */
   fallbackMessage?: string;
   /** The model, and so the engine (`gpt-realtime…` or `gpt-live…`). @default OPENAI_REALTIME_MODEL */

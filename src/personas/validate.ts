@@ -49,6 +49,8 @@ const COMMON_FIELDS: { [K in Exclude<keyof Persona, keyof EnginePersonaSettings>
   dtmf: true,
   keypad: true,
   voicemail: true,
+  record: true,
+  recordingDisclosure: true,
 };
 
 /** Every field a persona may set with `registry`'s engines: the common ones, then each engine's. */
@@ -137,6 +139,7 @@ export function validatePersona(
     "write the instruction for the first response, or remove the field",
     report,
   );
+  checkRecording(value, report);
   checkText(value.fallbackMessage, "fallbackMessage", "write what Twilio says, or remove the field", report);
   checkText(value.model, "model", modelFix(registry), report);
   const unserved = named === undefined ? undefined : registry.modelProblem(named);
@@ -206,6 +209,22 @@ function checkInstructions(
   } else {
     const problem = engine.personaRules.instructionsProblem(instructions);
     if (problem !== undefined) report("instructions", problem);
+  }
+}
+
+/** `record` is a boolean; `recordingDisclosure` a line said in a greeting of a recorded call. */
+function checkRecording(value: Record<string, unknown>, report: Report): void {
+  if (value.record !== undefined && typeof value.record !== "boolean") {
+    report("record", `${describe(value.record)} is not true or false; use record: true to record calls`);
+  }
+  const disclosure = value.recordingDisclosure;
+  if (disclosure === undefined) return;
+  if (typeof disclosure !== "string" || disclosure.trim() === "") {
+    report("recordingDisclosure", `${describe(disclosure)} is not a line of text; write what the agent says`);
+  } else if (value.record !== true) {
+    report("recordingDisclosure", "is set but record is not true; add record: true, or remove the line");
+  } else if (value.greeting === undefined) {
+    report("recordingDisclosure", "needs a greeting (the agent says it first); add a greeting");
   }
 }
 

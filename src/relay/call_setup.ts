@@ -9,7 +9,7 @@
 import type { Engine, SessionPlan } from "../engines/engine.ts";
 import type { EngineChooser, EngineId } from "../engines/registry.ts";
 import { renderInstructions } from "../personas/loader.ts";
-import type { LoadedPersona, PersonaRegistry } from "../personas/types.ts";
+import type { LoadedPersona, Persona, PersonaRegistry } from "../personas/types.ts";
 import type { StreamStart } from "../twilio/media_stream.ts";
 import { offeredTools } from "./built_in_tools.ts";
 
@@ -82,7 +82,7 @@ export function planCall(
       model,
       instructions,
       voice,
-      greeting: persona.persona.greeting,
+      greeting: greetingWithDisclosure(persona.persona),
       history: [],
       tools: offeredTools(persona.persona),
     },
@@ -150,4 +150,14 @@ export function samePlan(a: CallSetup, b: CallSetup): boolean {
  */
 export function expectedModel(options: CallSetupOptions): string {
   return options.personas.get(options.defaultPersona)?.persona.model ?? options.defaultModel;
+}
+
+/**
+ * The persona's greeting; for a recorded call with a `recordingDisclosure`, preceded by the
+ * instruction to say that line first, word for word.
+ */
+export function greetingWithDisclosure(persona: Persona): string | undefined {
+  const { greeting, record, recordingDisclosure } = persona;
+  if (greeting === undefined || record !== true || recordingDisclosure === undefined) return greeting;
+  return `Begin by saying, word for word: ${JSON.stringify(recordingDisclosure)}. Then: ${greeting}`;
 }

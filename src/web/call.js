@@ -2,6 +2,7 @@
 import { $, api, ApiError, fieldError, h, markNav, money, pathId, time } from "./app.js";
 import { transcriptItem } from "./transcript.js";
 import { showWebhookDeliveries } from "./webhook_deliveries.js";
+import { placeLines, showRecording } from "./recording_player.js";
 import { callStateWords, durationWords, isOver, statusDetailWords, statusWords } from "./words.js";
 
 /** @typedef {import("../api/types.ts").CallRecord} CallRecord */
@@ -79,7 +80,9 @@ function render() {
   $("transcript-empty").textContent = ended()
     ? "Nothing was said on this call."
     : "Nothing has been said yet.";
-  $("transcript").replaceChildren(...transcript.map((line) => transcriptItem(line)));
+  const items = transcript.map((line) => transcriptItem(line));
+  placeLines(items, transcript, record.startedAt ?? null);
+  $("transcript").replaceChildren(...items);
   const turns = record.turns ?? [];
   $("turns-empty").hidden = turns.length > 0;
   $("turns-empty").textContent = ended()
@@ -98,6 +101,12 @@ function render() {
       return h("li", {}, `${time(s.at)}: ${statusWords(s.status)}${detail === "" ? "" : ` (${detail})`}`);
     }),
   );
+  showRecording(record.recording, {
+    section: $("recording"),
+    player: /** @type {HTMLAudioElement} */ ($("player")),
+    state: $("recording-state"),
+    list: $("transcript"),
+  });
   $("hangup").hidden = ended();
   if (ended()) clearInterval(clock);
   else if (clock === undefined && record.startedAt !== null) {

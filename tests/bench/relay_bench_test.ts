@@ -71,3 +71,17 @@ Deno.test("bench --tap runs Parley with a tap listening right after Parley, in t
     "no tap unless asked",
   );
 });
+
+Deno.test("bench --record runs Parley recording every call right after Parley, in the same run", () => {
+  assert.deepEqual(parseOptions(["--record", "--relay=bare,parley"]).relays, [
+    "bare",
+    "parley",
+    "parley-record",
+  ]);
+  assert.deepEqual(parseOptions(["--tap", "--record", "--relay=parley"]).relays, [
+    "parley",
+    "parley-tap",
+    "parley-record",
+  ]);
+  assert.deepEqual(parseOptions(["--relay=parley"]).relays, ["parley"], "no recording unless asked");
+});

@@ -186,7 +186,7 @@ Deno.test("validatePersona rejects unknown fields, suggesting the closest known 
     assert.deepEqual(problemsOf({ colour: "blue" }), [
       // The common fields, then each engine's own (from its definition).
       `${FILE}: colour: unknown field; known fields are voice, instructions, greeting, fallbackMessage, model, ` +
-      "maxCallMinutes, description, prewarm, tools, endCall, doNotCall, transfer, transferFailedMessage, dtmf, keypad, voicemail, " +
+      "maxCallMinutes, description, prewarm, tools, endCall, doNotCall, transfer, transferFailedMessage, dtmf, keypad, voicemail, record, recordingDisclosure, " +
       "vad, interruptions, reasoning, maxOutputTokens, transcriptionModel, noiseReduction",
     ]);
   });

@@ -1,0 +1,178 @@
+/**
+ * Recordings on disk, in `RECORDINGS_DIR`: `<CallSid>.wav` (written as the call goes, see
+ * `call_recorder.ts`) beside `<CallSid>.json`, the recording's state:
+ *
+ * - `recording`: the call is (or was, when a crash stopped it) being recorded; the WAV's header sizes
+ *   are not written yet;
+ * - `complete`: the call ended and the header was patched;
+ * - `repaired`: a crash left the file; startup fixed its header ({@linkcode RecordingsDir.repair}).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { RecordingSink } from "./call_recorder.ts";
+import { repairWavHeader, wavHeader, writeAllSync } from "./wav.ts";
+
+/** What a recording is now. */
+export type RecordingState = "recording" | "complete" | "repaired";
+
+/** A recording's sidecar (`<CallSid>.json`). */
+export interface RecordingInfo {
+  callSid: string;
+  state: RecordingState;
+  /** When the recording started, epoch ms. */
+  startedAt: number;
+  /** Its length once complete or repaired, ms. */
+  durationMs: number | null;
+}
+
+/** CallSids as file names: Twilio's `CA…` and the softphone's ids, nothing that could leave the folder. */
+const SAFE_CALL_SID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** True when `callSid` can name a recording file. */
+export function isRecordableCallSid(callSid: string): boolean {
+  return SAFE_CALL_SID.test(callSid);
+}
+
+/** The recordings folder. */
+export class RecordingsDir {
+  /** The folder (created on the first recording). */
+  readonly dir: string;
+  readonly #now: () => number;
+
+  /** Hears each recording finished (complete, or repaired at startup): the S3 upload. */
+  onFinished: ((info: RecordingInfo) => void) | undefined;
+
+  /** Recordings kept in `dir`; `now` gives epoch ms (tests). */
+  constructor(dir: string, now: () => number = Date.now) {
+    this.dir = dir;
+    this.#now = now;
+  }
+
+  /** The WAV's path for `callSid`. */
+  wavPath(callSid: string): string {
+    return join(this.dir, `${callSid}.wav`);
+  }
+
+  #infoPath(callSid: string): string {
+    return join(this.dir, `${callSid}.json`);
+  }
+
+  /**
+   * Starts the recording of `callSid`: the WAV with an empty header, and its state `recording`.
+   * @throws {Error} for a CallSid that cannot name a file, or a folder that cannot be written.
+   */
+  open(callSid: string): RecordingSink {
+    if (!isRecordableCallSid(callSid)) throw new Error(`CallSid "${callSid}" cannot name a recording file`);
+    Deno.mkdirSync(this.dir, { recursive: true });
+    const info: RecordingInfo = { callSid, state: "recording", startedAt: this.#now(), durationMs: null };
+    this.#writeInfo(info);
+    const file = Deno.openSync(this.wavPath(callSid), { write: true, create: true, truncate: true });
+    writeAllSync(file, wavHeader(0));
+    return {
+      write: (frames) => writeAllSync(file, frames),
+      finish: (dataBytes, durationMs) => {
+        try {
+          file.seekSync(0, Deno.SeekMode.Start);
+          writeAllSync(file, wavHeader(dataBytes));
+        } finally {
+          file.close();
+        }
+        const done: RecordingInfo = { ...info, state: "complete", durationMs: Math.round(durationMs) };
+        this.#writeInfo(done);
+        this.onFinished?.(done);
+      },
+    };
+  }
+
+  /** The recording's state, or undefined when `callSid` has none. */
+  async info(callSid: string): Promise<RecordingInfo | undefined> {
+    if (!isRecordableCallSid(callSid)) return undefined;
+    try {
+      return JSON.parse(await Deno.readTextFile(this.#infoPath(callSid))) as RecordingInfo;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Fixes the header of every recording a crash left in state `recording` and marks it `repaired`.
+   * Call once at startup, before calls are taken. Returns the CallSids repaired.
+   */
+  async repair(): Promise<string[]> {
+    const repaired: string[] = [];
+    for (const callSid of await this.#callSids()) {
+      const info = await this.info(callSid);
+      if (info?.state !== "recording") continue;
+      let durationMs = 0;
+      try {
+        durationMs = await repairWavHeader(this.wavPath(callSid));
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        await Deno.writeFile(this.wavPath(callSid), wavHeader(0)); // the crash came before the header
+      }
+      this.#writeInfo({ ...info, state: "repaired", durationMs: Math.round(durationMs) });
+      repaired.push(callSid);
+    }
+    return repaired;
+  }
+
+  /** Every recording that is complete or repaired, oldest CallSid first. */
+  async finished(): Promise<RecordingInfo[]> {
+    const found: RecordingInfo[] = [];
+    for (const callSid of await this.#callSids()) {
+      const info = await this.info(callSid);
+      if (info !== undefined && info.state !== "recording") found.push(info);
+    }
+    return found;
+  }
+
+  /** Removes a recording's files (after it was stored elsewhere). */
+  async remove(callSid: string): Promise<void> {
+    await Deno.remove(this.wavPath(callSid)).catch(ignoreNotFound);
+    await Deno.remove(this.#infoPath(callSid)).catch(ignoreNotFound);
+  }
+
+  /**
+   * Deletes the recordings started more than `days` days ago (not one still recording). Returns the
+   * CallSids deleted.
+   */
+  async deleteOlderThan(days: number): Promise<string[]> {
+    const cutoff = this.#now() - days * 86_400_000;
+    const deleted: string[] = [];
+    for (const callSid of await this.#callSids()) {
+      const info = await this.info(callSid);
+      if (info === undefined || info.state === "recording" || info.startedAt >= cutoff) continue;
+      await this.remove(callSid);
+      deleted.push(callSid);
+    }
+    return deleted;
+  }
+
+  async #callSids(): Promise<string[]> {
+    const sids: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(this.dir)) {
+        const match = /^(.+)\.json$/.exec(entry.name);
+        if (entry.isFile && match !== null && isRecordableCallSid(match[1]!)) sids.push(match[1]!);
+      }
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
+    return sids.sort();
+  }
+
+  #writeInfo(info: RecordingInfo): void {
+    // Written whole then renamed: a crash never leaves half a state.
+    const path = this.#infoPath(info.callSid);
+    Deno.writeTextFileSync(`${path}.tmp`, JSON.stringify(info));
+    Deno.renameSync(`${path}.tmp`, path);
+  }
+}
+
+function ignoreNotFound(error: unknown): void {
+  if (!(error instanceof Deno.errors.NotFound)) throw error;
+}

@@ -1,0 +1,137 @@
+/**
+ * Recordings in an S3-compatible bucket (`RECORDINGS_S3_URL`), for several instances behind one load
+ * balancer: any instance serves any call's recording. A call is still recorded to `RECORDINGS_DIR` as it
+ * goes (the crash-safe spool); when it ends (or startup repairs it) the WAV is uploaded with its state in
+ * the object's metadata, and the local copy is removed. Requests are signed (SigV4) by `npm:aws4fetch`
+ * with the standard `AWS_*` credentials.
+ *
+ * @module
+ */
+
+import { AwsClient } from "aws4fetch";
+import type { Logger } from "../log.ts";
+import type { S3Settings } from "../recordings_config.ts";
+import { parseRange, recordingHeaders, type RecordingSource, serveWavFile } from "./serve_wav.ts";
+import type { RecordingInfo, RecordingsDir, RecordingState } from "./recordings_dir.ts";
+
+/** Recordings spooled in `local` and kept in the bucket. */
+export class S3Recordings implements RecordingSource {
+  readonly #base: string;
+  readonly #client: AwsClient;
+  readonly #local: RecordingsDir;
+  readonly #log: Logger;
+
+  /** A bucket at `settings.url`, spooling in `local`, reporting to `log`. */
+  constructor(settings: S3Settings, local: RecordingsDir, log: Logger) {
+    this.#base = settings.url;
+    this.#client = new AwsClient({
+      accessKeyId: settings.accessKeyId,
+      secretAccessKey: settings.secretAccessKey,
+      ...(settings.sessionToken === undefined ? {} : { sessionToken: settings.sessionToken }),
+      region: settings.region,
+      service: "s3",
+    });
+    this.#local = local;
+    this.#log = log;
+  }
+
+  #url(callSid: string): string {
+    return `${this.#base}/${encodeURIComponent(callSid)}.wav`;
+  }
+
+  /**
+   * Uploads a finished recording from the spool, then removes the local copy. A failure is logged and
+   * leaves the local copy (served from there, uploaded again at the next start). Never rejects.
+   */
+  async upload(info: RecordingInfo): Promise<void> {
+    const { callSid } = info;
+    try {
+      const body = await Deno.readFile(this.#local.wavPath(callSid));
+      const response = await this.#client.fetch(this.#url(callSid), {
+        method: "PUT",
+        body,
+        headers: {
+          "Content-Type": "audio/wav",
+          "x-amz-meta-state": info.state,
+          "x-amz-meta-started-at": String(info.startedAt),
+          "x-amz-meta-duration-ms": String(info.durationMs ?? 0),
+        },
+      });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`HTTP ${response.status} ${text.slice(0, 200).replace(/\s+/g, " ")}`);
+      await this.#local.remove(callSid);
+      this.#log.info(`Recording ${callSid} stored in ${this.#base} (${body.length} bytes, ${info.state})`);
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      this.#log.error(
+        `Cannot store recording ${callSid} in RECORDINGS_S3_URL ${this.#base}: ${detail}; ` +
+          `kept in ${this.#local.dir}, uploaded again at the next start`,
+      );
+    }
+  }
+
+  /** Uploads every finished recording still in the spool (startup). Resolves with their CallSids. */
+  async uploadPending(): Promise<string[]> {
+    const pending = await this.#local.finished();
+    for (const info of pending) await this.upload(info);
+    return pending.map((info) => info.callSid);
+  }
+
+  /** The object's size, bytes. */
+  async #size(callSid: string): Promise<number> {
+    const head = await this.#client.fetch(this.#url(callSid), { method: "HEAD" });
+    await head.body?.cancel();
+    if (!head.ok) throw new Error(`RECORDINGS_S3_URL: HEAD ${callSid}.wav answered ${head.status}`);
+    return Number(head.headers.get("Content-Length") ?? 0);
+  }
+
+  /** The spool's state first (recording, or not uploaded yet), else the object's metadata. */
+  async info(callSid: string): Promise<RecordingInfo | undefined> {
+    const local = await this.#local.info(callSid);
+    if (local !== undefined) return local;
+    const head = await this.#client.fetch(this.#url(callSid), { method: "HEAD" });
+    await head.body?.cancel();
+    if (head.status === 404) return undefined;
+    if (!head.ok) throw new Error(`RECORDINGS_S3_URL: HEAD ${callSid}.wav answered ${head.status}`);
+    const state = head.headers.get("x-amz-meta-state");
+    return {
+      callSid,
+      state: state === "repaired" ? "repaired" : "complete",
+      startedAt: Number(head.headers.get("x-amz-meta-started-at") ?? 0),
+      durationMs: Number(head.headers.get("x-amz-meta-duration-ms") ?? 0),
+    };
+  }
+
+  /** From the spool if it is still there, else the bucket's answer to the same `Range`. */
+  async serve(callSid: string, info: RecordingInfo, range: string | null): Promise<Response> {
+    if ((await this.#local.info(callSid)) !== undefined) {
+      return await serveWavFile(this.#local.wavPath(callSid), info.state, range);
+    }
+    const headers = recordingHeaders(info.state as RecordingState);
+    // The range is resolved here against the object's size (one HEAD), so that every store answers a
+    // suffix range or one past the end alike (some S3-compatible servers do not).
+    let asked: string | undefined;
+    if (range !== null) {
+      const size = await this.#size(callSid);
+      const wanted = parseRange(range, size);
+      if (wanted === "unsatisfiable") {
+        headers.set("Content-Range", `bytes */${size}`);
+        return new Response(null, { status: 416, headers });
+      }
+      if (wanted !== undefined) asked = `bytes=${wanted.start}-${wanted.end}`;
+    }
+    const answer = await this.#client.fetch(
+      this.#url(callSid),
+      asked === undefined ? {} : { headers: { Range: asked } },
+    );
+    for (const name of ["Content-Length", "Content-Range"]) {
+      const value = answer.headers.get(name);
+      if (value !== null) headers.set(name, value);
+    }
+    if (answer.status === 200 || answer.status === 206) {
+      return new Response(answer.body, { status: answer.status, headers });
+    }
+    await answer.body?.cancel();
+    throw new Error(`RECORDINGS_S3_URL: GET ${callSid}.wav answered ${answer.status}`);
+  }
+}

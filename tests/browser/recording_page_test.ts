@@ -1,0 +1,123 @@
+/**
+ * The call page of a recorded call in Chromium: a player for the recording, transcript lines that seek
+ * it when clicked (the browser fetching the WAV by byte ranges), the line being played highlighted.
+ */
+
+import assert from "node:assert/strict";
+import { launchChromium, screenshot } from "./_chromium.ts";
+import { signIn, TEST_API_TOKEN } from "./_signed_in.ts";
+import { callDatabasePath, openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { RecordingsDir } from "../../src/recordings/recordings_dir.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { sendFrames } from "../../testing/send_frames.ts";
+import { within } from "../../testing/within.ts";
+
+/** The page's globals these checks read (the test runs without the DOM's types). */
+interface PageGlobals {
+  document: { querySelector(selector: string): (AudioLike & { textContent: string | null }) | null };
+}
+/** What the checks read of the `<audio>`. */
+interface AudioLike {
+  currentTime: number;
+  duration: number;
+  readyState: number;
+  pause(): void;
+}
+
+const PERSONAS_DIR = new URL("../testdata/recording_personas", import.meta.url).pathname;
+
+Deno.test("the call page plays the recording, and a clicked transcript line seeks it (by byte ranges) and is highlighted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_recording_page_" });
+  const store = openCallStore(callDatabasePath(dir));
+  const t = await startTestParley({
+    personasDir: PERSONAS_DIR,
+    store,
+    recordings: new RecordingsDir(`${dir}/recordings`),
+    env: { API_TOKEN: TEST_API_TOKEN, DEFAULT_PERSONA: "recorder" },
+  });
+  try {
+    // A 3 s call: the agent answers at once, the caller speaks 1 s in and again 2 s in.
+    const call = await t.startCall({ persona: "recorder" });
+    await within(t.waitForEvent("call.started", (e) => e.callSid === call.callSid), "the start");
+    const session = await t.upstream.session(0);
+    await session.waitFor("response.create");
+    await session.streamResponse({
+      responseId: "resp_1",
+      itemId: "item_1",
+      audio: toneBytes(500, 0x11),
+      transcript: "Hello, this call is recorded.",
+    });
+    const say = (ms: number, text: string) =>
+      sendFrames(call, { frame: new Uint8Array(160).fill(0x20), forMs: ms }).then(() =>
+        session.send({
+          type: "conversation.item.input_audio_transcription.completed",
+          item_id: `u_${text.length}`,
+          content_index: 0,
+          transcript: text,
+        })
+      );
+    await say(1_000, "Hi there.");
+    await say(1_000, "Tell me more.");
+    await within(t.waitForEvent("transcript", (e) => e.text === "Tell me more."), "the last line");
+    await sendFrames(call, { frame: new Uint8Array(160).fill(0xff), forMs: 500 });
+    call.close();
+    await within(t.waitForEvent("call.ended", (e) => e.callSid === call.callSid), "the end");
+    const record = await store.getCall(call.callSid);
+    assert.equal(record?.transcript.length, 3);
+
+    await using browser = await launchChromium(["--autoplay-policy=no-user-gesture-required"]);
+    const page = await browser.context.newPage();
+    const ranges: number[] = [];
+    page.on("response", (response) => {
+      if (response.url().endsWith("/recording") && response.request().headers().range !== undefined) {
+        ranges.push(response.status());
+      }
+    });
+    await signIn(page, t.origin, `/calls/${call.callSid}`);
+    const player = page.locator("#player");
+    await player.waitFor({ state: "visible" });
+    await page.waitForFunction(() => {
+      const audio = (globalThis as unknown as PageGlobals).document.querySelector("#player");
+      return audio !== null && audio.readyState >= 1 && Number.isFinite(audio.duration) && audio.duration > 0;
+    });
+    const duration = await player.evaluate((audio) => (audio as unknown as AudioLike).duration);
+    const callMs = record!.endedAt! - record!.startedAt!;
+    assert.ok(Math.abs(duration * 1000 - callMs) < 100, `recording ${duration} s, call ${callMs} ms`);
+
+    const third = page.locator("#transcript li").nth(2);
+    assert.match(await third.innerText(), /Tell me more/);
+    const offset = Number(await third.getAttribute("data-offset"));
+    const expected = (record!.transcript[2]!.at - record!.startedAt!) / 1000;
+    assert.ok(Math.abs(offset - expected) < 0.001, `line placed at ${offset} s, said at ${expected} s`);
+    await third.click();
+    await page.waitForFunction(
+      (target) =>
+        Math.abs(
+          (globalThis as unknown as PageGlobals).document.querySelector("#player")!.currentTime - target,
+        ) <
+          0.3,
+      offset,
+    );
+    await page.waitForSelector("#transcript li.playing");
+    assert.match(await page.locator("#transcript li.playing").innerText(), /Tell me more/);
+    await player.evaluate((audio) => (audio as unknown as AudioLike).pause());
+    assert.ok(ranges.includes(206), `the browser fetched by range: ${ranges}`);
+
+    const first = page.locator("#transcript li").nth(0);
+    await first.click();
+    await page.waitForFunction(() =>
+      (globalThis as unknown as PageGlobals).document.querySelector("#player")!.currentTime < 1
+    );
+    await page.waitForFunction(() =>
+      (globalThis as unknown as PageGlobals).document.querySelector("#transcript li.playing")?.textContent
+        ?.includes("Hello") === true
+    );
+    await player.evaluate((audio) => (audio as unknown as AudioLike).pause());
+    await screenshot(page, "call-recording");
+  } finally {
+    await t.close();
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,184 @@
+/**
+ * One recorded call through the harness, shared by the recording tests: the caller is silent, speaks
+ * for 400 ms, then is silent again; the agent's 3 s greeting is cut by a barge-in 1 s in. A test tap
+ * beside the recorder notes the call times of each part, to find them in the WAV.
+ */
+
+import assert from "node:assert/strict";
+import { decodeMulawSample } from "../../src/audio/mulaw.ts";
+import { readWav, SAMPLE_RATE } from "../../src/recordings/wav.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import type { TestParley } from "../../testing/parley_harness.ts";
+import { sendFrames } from "../../testing/send_frames.ts";
+import type { CallTapListener, FrameTap } from "../../src/relay/frame_tap.ts";
+
+/** μ-law silence (decodes to 0). */
+export const SILENCE = 0xff;
+/** The caller's speech byte (a loud constant level). */
+export const CALLER_BYTE = 0x20;
+/** The agent's greeting byte (another loud level). */
+export const AGENT_BYTE = 0x11;
+
+/** What the test tap saw, in call time (ms). */
+export interface CallTimes {
+  callSid: string;
+  /** When the caller's first and last speech frames arrived. */
+  speechFrom: number;
+  speechTo: number;
+  /** Where the greeting's first chunk played. */
+  agentFrom: number;
+  /** Where Twilio was cleared (barge-in). */
+  cutAt: number;
+  /** When the call ended. */
+  endedAt: number;
+}
+
+/** A tap noting the times of {@linkcode CallTimes}; `times()` reads them once the call ended. */
+export function timesTap(): { tap: FrameTap; times: () => CallTimes } {
+  const seen: Partial<CallTimes> = {};
+  const tap: FrameTap = (call) => {
+    seen.callSid = call.callSid;
+    const listener: CallTapListener = {
+      callerFrame(at, payload) {
+        if (atob(payload).charCodeAt(0) !== CALLER_BYTE) return;
+        seen.speechFrom ??= at;
+        seen.speechTo = at + 20;
+      },
+      agentAudio(playAt) {
+        seen.agentFrom ??= playAt;
+      },
+      agentCut(at) {
+        seen.cutAt ??= at;
+      },
+      ended(at) {
+        seen.endedAt = at;
+      },
+    };
+    return listener;
+  };
+  return {
+    tap,
+    times: () => {
+      for (const key of ["callSid", "speechFrom", "speechTo", "agentFrom", "cutAt", "endedAt"] as const) {
+        if (seen[key] === undefined) throw new Error(`the test tap saw no ${key}`);
+      }
+      return seen as CallTimes;
+    },
+  };
+}
+
+/** Runs the call on `t` (persona `recorder`) and hangs up; resolves with its CallSid. */
+export async function recordedCall(t: TestParley): Promise<string> {
+  const call = await t.startCall({ persona: "recorder" });
+  const session = await t.upstream.session(0);
+  await session.waitFor("response.create");
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => stop = resolve);
+  // Like Twilio, the caller's frames keep coming all call long.
+  const caller = sendFrames(call, {
+    frame: (ms) => new Uint8Array(160).fill(ms >= 300 && ms < 700 ? CALLER_BYTE : SILENCE),
+    until: stopped,
+  });
+  await session.waitFor(
+    "input_audio_buffer.append",
+    () => session.eventsOf("input_audio_buffer.append").length >= 40,
+  );
+  const greeting = session.streamResponse({
+    responseId: "resp_greet",
+    itemId: "item_greet",
+    audio: toneBytes(3000, AGENT_BYTE),
+    intervalMs: 60,
+    inFlightAfterCancel: 3,
+  });
+  await call.waitForEcho("item_greet:1000");
+  session.speechStarted();
+  await session.waitFor("conversation.item.truncate");
+  await greeting;
+  // Half a second of the caller after the cut, then hang up.
+  const frames = session.eventsOf("input_audio_buffer.append").length;
+  await session.waitFor(
+    "input_audio_buffer.append",
+    () => session.eventsOf("input_audio_buffer.append").length >= frames + 25,
+  );
+  stop();
+  await caller;
+  call.close();
+  return call.callSid;
+}
+
+/** How far an edge may sit from the tap's time (jitter joined, scheduling on a loaded machine), ms. */
+const EDGE_MS = 80;
+
+/** Mean absolute sample of `samples` between `fromMs` and `toMs`. */
+function level(samples: Int16Array, fromMs: number, toMs: number): number {
+  const from = Math.max(0, Math.round((fromMs * SAMPLE_RATE) / 1000));
+  const to = Math.min(samples.length, Math.round((toMs * SAMPLE_RATE) / 1000));
+  assert.ok(to > from, `window ${fromMs}–${toMs} ms is inside the recording (${samples.length} samples)`);
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += Math.abs(samples[i]!);
+  return sum / (to - from);
+}
+
+/**
+ * Reads the WAV of {@linkcode recordedCall} channel by channel: the caller's energy where they spoke,
+ * the agent's where its audio was heard and silence after the clear, the call's length within 40 ms.
+ */
+export function assertRecordedCall(bytes: Uint8Array, at: CallTimes): void {
+  const wav = readWav(bytes);
+  assert.equal(wav.sampleRate, 8000);
+  assert.equal(wav.channels.length, 2);
+  const [caller, agent] = wav.channels as [Int16Array, Int16Array];
+  const durationMs = (caller.length / SAMPLE_RATE) * 1000;
+  assert.ok(Math.abs(durationMs - at.endedAt) <= 40, `recording ${durationMs} ms, call ${at.endedAt} ms`);
+
+  const callerLoud = Math.abs(decodeMulawSample(CALLER_BYTE));
+  const agentLoud = Math.abs(decodeMulawSample(AGENT_BYTE));
+  // Left: the caller's speech, and silence before and after it. A frame that arrives late (a loaded
+  // machine's event loop, like a real network's jitter) is written at its arrival and leaves a 20 ms
+  // gap of silence behind, so "spoke" is most of the window loud, not all of it.
+  assert.ok(
+    level(caller, at.speechFrom + EDGE_MS, at.speechTo - EDGE_MS) > callerLoud * 0.8,
+    "caller spoke",
+  );
+  assert.equal(level(caller, 0, at.speechFrom - EDGE_MS), 0, "caller silent before speaking");
+  assert.equal(level(caller, at.speechTo + EDGE_MS, durationMs), 0, "caller silent after speaking");
+  // Right: the greeting from where it played to the clear, silence before and after.
+  assert.equal(level(agent, 0, at.agentFrom - EDGE_MS), 0, "agent silent before the greeting played");
+  assert.ok(level(agent, at.agentFrom + EDGE_MS, at.cutAt - EDGE_MS) > agentLoud * 0.8, "agent heard");
+  assert.equal(level(agent, at.cutAt + EDGE_MS, durationMs), 0, "agent silent after the clear");
+  // Heard: about 1 s of a 3 s greeting.
+  const heardMs = at.cutAt - at.agentFrom;
+  assert.ok(heardMs > 900 && heardMs < 1600, `greeting heard ${heardMs} ms`);
+}
+
+/** The route serves `bytes` for `callSid`: authenticated, `audio/wav`, whole and by byte ranges. */
+export async function assertServedByRange(
+  origin: string,
+  callSid: string,
+  apiToken: string,
+  bytes: Uint8Array,
+  state: string,
+): Promise<void> {
+  const url = `${origin}/api/calls/${callSid}/recording`;
+  const denied = await fetch(url);
+  await denied.body?.cancel();
+  assert.equal(denied.status, 401);
+  const auth = { Authorization: `Bearer ${apiToken}` };
+  const whole = await fetch(url, { headers: auth });
+  assert.equal(whole.status, 200);
+  assert.equal(whole.headers.get("content-type"), "audio/wav");
+  assert.equal(whole.headers.get("accept-ranges"), "bytes");
+  assert.equal(whole.headers.get("x-recording-state"), state);
+  assert.deepEqual(new Uint8Array(await whole.arrayBuffer()), bytes);
+  const part = await fetch(url, { headers: { ...auth, Range: "bytes=100-199" } });
+  assert.equal(part.status, 206);
+  assert.equal(part.headers.get("content-range"), `bytes 100-199/${bytes.length}`);
+  assert.deepEqual(new Uint8Array(await part.arrayBuffer()), bytes.subarray(100, 200));
+  const tail = await fetch(url, { headers: { ...auth, Range: "bytes=-10" } });
+  assert.equal(tail.status, 206);
+  assert.deepEqual(new Uint8Array(await tail.arrayBuffer()), bytes.subarray(bytes.length - 10));
+  const past = await fetch(url, { headers: { ...auth, Range: `bytes=${bytes.length}-` } });
+  await past.body?.cancel();
+  assert.equal(past.status, 416);
+  assert.equal(past.headers.get("content-range"), `bytes */${bytes.length}`);
+}
