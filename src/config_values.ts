@@ -104,14 +104,6 @@ export function parsePublicBaseUrl(
   return origin;
 }
 
-/** A ws:// or wss:// URL, parsed; undefined (and a problem) when it is not one. */
-export function parseWebSocketUrl(name: string, value: string, problems: string[]): URL | undefined {
-  const url = tryUrl(value);
-  if (url !== undefined && ["wss:", "ws:"].includes(url.protocol)) return url;
-  problems.push(`${name}: "${value}" is not a ws:// or wss:// URL`);
-  return undefined;
-}
-
 /** A persona id (a file name without `.ts`), or the fallback. */
 export function parsePersonaId(
   name: string,

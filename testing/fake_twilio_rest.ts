@@ -1,5 +1,6 @@
 /**
- * A working stand-in for Twilio's REST API (2010-04-01) on 127.0.0.1, port 0: Calls.json, Calls/{Sid}.json,
+ * A working stand-in for Twilio's REST API (2010-04-01) on 127.0.0.1, port 0: Calls.json (place, and list
+ * by `To` and `StartTime>` in Twilio's list shape), Calls/{Sid}.json,
  * IncomingPhoneNumbers.json and IncomingPhoneNumbers/{Sid}.json. It checks HTTP Basic auth like
  * Twilio (401, code 20003), records every request, and can be told to refuse the next request
  * with a Twilio error body.
@@ -28,6 +29,17 @@ export interface FakeNumber {
   voiceMethod: string;
 }
 
+/** A call the fake accepted, as its Calls list reports it. */
+export interface FakeCall {
+  sid: string;
+  to: string;
+  from: string;
+  /** `queued` when accepted; a test moves it on with {@linkcode FakeTwilioRest.setCallStatus}. */
+  status: string;
+  /** Epoch ms; the fake starts every call when it accepts it. */
+  startTime: number;
+}
+
 /** Options for {@linkcode startFakeTwilioRest}. */
 export interface FakeTwilioRestOptions {
   accountSid: string;
@@ -43,6 +55,15 @@ export interface FakeTwilioRest extends AsyncDisposable {
   numbers: FakeNumber[];
   /** The next request is answered with `status` and this body instead: JSON, or a string sent as HTML. */
   failNext(status: number, body: unknown): void;
+  /** Every call accepted, in order. */
+  calls: FakeCall[];
+  /** Sets what the Calls list says of call `sid` (e.g. `completed`). */
+  setCallStatus(sid: string, status: string): void;
+  /**
+   * The next call placed is accepted (it is in {@linkcode calls}) but its answer is held until
+   * `release()`, as when the process placing it dies before Twilio's answer reaches it.
+   */
+  stallNextCall(): { accepted: Promise<FakeCall>; release(): void };
   shutdown(): Promise<void>;
 }
 
@@ -51,6 +72,9 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
   const requests: RecordedRequest[] = [];
   const numbers = options.numbers ?? [];
   const failures: { status: number; body: unknown }[] = [];
+  const placedCalls: FakeCall[] = [];
+  const stalls: { accept(call: FakeCall): void; released: Promise<void> }[] = [];
+  const held = new Set<() => void>();
   const expectedAuth = `Basic ${btoa(`${options.accountSid}:${options.authToken}`)}`;
   const account = `/2010-04-01/Accounts/${options.accountSid}`;
   let calls = 0;
@@ -85,11 +109,43 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
     }
     if (req.method === "POST" && url.pathname === `${account}/Calls.json`) {
       calls++;
-      return json(201, {
+      const call: FakeCall = {
         sid: `CA${calls.toString(16).padStart(32, "0")}`,
+        to: form.get("To") ?? "",
+        from: form.get("From") ?? "",
         status: "queued",
-        to: form.get("To"),
-        from: form.get("From"),
+        startTime: Date.now(),
+      };
+      placedCalls.push(call);
+      const stall = stalls.shift();
+      if (stall !== undefined) {
+        stall.accept(call);
+        await stall.released;
+      }
+      return json(201, { ...toCallWire(call, options.accountSid), start_time: null });
+    }
+    if (req.method === "GET" && url.pathname === `${account}/Calls.json`) {
+      // Twilio's `StartTime>` filter (the query reads `StartTime>=…`), to the second.
+      const to = url.searchParams.get("To");
+      const after = url.searchParams.get("StartTime>");
+      const since = after === null ? 0 : Date.parse(after);
+      const list = placedCalls
+        .filter((call) =>
+          (to === null || call.to === to) && Math.floor(call.startTime / 1000) * 1000 >= since
+        )
+        .reverse()
+        .map((call) => toCallWire(call, options.accountSid));
+      const uri = `${url.pathname}${url.search}`;
+      return json(200, {
+        calls: list,
+        end: Math.max(0, list.length - 1),
+        first_page_uri: uri,
+        next_page_uri: null,
+        page: 0,
+        page_size: Number(url.searchParams.get("PageSize") ?? 50),
+        previous_page_uri: null,
+        start: 0,
+        uri,
       });
     }
     const callUpdate = new RegExp(`^${account}/Calls/(CA[0-9a-f]{32})\\.json$`).exec(url.pathname);
@@ -122,6 +178,12 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
     });
   });
 
+  function shutdown(): Promise<void> {
+    for (const release of held) release();
+    held.clear();
+    return server.shutdown();
+  }
+
   return {
     baseUrl: `http://127.0.0.1:${server.addr.port}`,
     requests,
@@ -129,8 +191,29 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
     failNext(status, body) {
       failures.push({ status, body });
     },
-    shutdown: () => server.shutdown(),
-    [Symbol.asyncDispose]: () => server.shutdown(),
+    calls: placedCalls,
+    setCallStatus(sid, status) {
+      const call = placedCalls.find((c) => c.sid === sid);
+      if (call === undefined) throw new Error(`The fake Twilio placed no call ${sid}`);
+      call.status = status;
+    },
+    stallNextCall() {
+      let accept!: (call: FakeCall) => void;
+      let release!: () => void;
+      const accepted = new Promise<FakeCall>((resolve) => accept = resolve);
+      const released = new Promise<void>((resolve) => release = resolve);
+      held.add(release);
+      stalls.push({ accept, released });
+      return {
+        accepted,
+        release: () => {
+          held.delete(release);
+          release();
+        },
+      };
+    },
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
   };
 }
 
@@ -140,5 +223,25 @@ function toWire(number: FakeNumber) {
     phone_number: number.phoneNumber,
     voice_url: number.voiceUrl,
     voice_method: number.voiceMethod,
+  };
+}
+
+/** A call as Twilio's Calls resource spells it (times in RFC 2822, as Twilio sends them). */
+function toCallWire(call: FakeCall, accountSid: string) {
+  const started = new Date(call.startTime).toUTCString().replace("GMT", "+0000");
+  return {
+    sid: call.sid,
+    account_sid: accountSid,
+    to: call.to,
+    from: call.from,
+    status: call.status,
+    direction: "outbound-api",
+    date_created: started,
+    date_updated: started,
+    start_time: started,
+    end_time: null,
+    duration: null,
+    price: null,
+    uri: `/2010-04-01/Accounts/${accountSid}/Calls/${call.sid}.json`,
   };
 }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { CallHub, CallStatus } from "../calls/call_events.ts";
+import { type CallHub, type CallStatus, campaignAttemptOf } from "../calls/call_events.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { excerpt } from "../log.ts";
@@ -89,7 +89,7 @@ export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioS
   const maxTracked = options.maxTrackedCalls ?? DEFAULT_MAX_TRACKED_CALLS;
   const latest = new Map<string, CallProgress>();
 
-  const handler = (_req: Request, { form: params }: { form: Record<string, string> }): Response => {
+  const handler = (req: Request, { form: params }: { form: Record<string, string> }): Response => {
     const callSid = params.CallSid;
     if (!isCallSid(callSid)) {
       log.warnRateLimited("twilio-status-callsid", "Refused status callback: no CallSid (CA…) in the form");
@@ -113,12 +113,15 @@ export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioS
     const extra = progress.detail.replace(/^CallStatus=\S+ ?/, "");
     log.info(`Call status: CallSid=${callSid} ${progress.status}${extra === "" ? "" : ` (${extra})`}`);
     remember(callSid, progress);
+    // The campaign dialer's calls name their attempt in the callback URL (signed with it).
+    const campaignAttempt = campaignAttemptOf(new URL(req.url).searchParams);
     hub.emit({
       type: "call.status",
       at: progress.at,
       callSid,
       status: progress.status,
       detail: progress.detail,
+      ...(campaignAttempt === undefined ? {} : { campaignAttempt }),
     });
     return new Response(null, { status: 204 });
   };

@@ -41,7 +41,7 @@ import type {
   Leads,
 } from "../store/ports.ts";
 import { createCampaignsHandlers } from "../api/campaigns.ts";
-import { createOutboundCalls } from "../calls/place_call.ts";
+import { createCallFinder, createOutboundCalls } from "../calls/place_call.ts";
 import { Dialer } from "../dialer/dialer.ts";
 
 /** What the campaign dialer runs over. */
@@ -174,6 +174,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     doNotCall: kept.doNotCall,
     instance: kept.instance,
     placeCall: placeOutbound,
+    findCalls: createCallFinder({ config, ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }) }),
     hub,
     log,
     ...(kept.tickMs === undefined ? {} : { tickMs: kept.tickMs }),

@@ -8,6 +8,29 @@ import type { EngineId } from "../engines/voices.ts";
  * @module
  */
 
+/** A campaign attempt as a status callback's URL names it: `?campaign=…&lead=…&attempt=…`. */
+export interface CampaignAttemptRef {
+  campaignId: number;
+  campaignLeadId: number;
+  /** The attempt's number for its lead: 1, 2, 3… */
+  attempt: number;
+}
+
+/** The query a campaign call's status callback URL carries, as `campaignAttemptQuery` wrote it. */
+export function campaignAttemptOf(query: URLSearchParams): CampaignAttemptRef | undefined {
+  const [campaignId, campaignLeadId, attempt] = ["campaign", "lead", "attempt"].map((name) => {
+    const value = query.get(name);
+    return value !== null && /^[1-9]\d{0,15}$/.test(value) ? Number(value) : undefined;
+  });
+  if (campaignId === undefined || campaignLeadId === undefined || attempt === undefined) return undefined;
+  return { campaignId, campaignLeadId, attempt };
+}
+
+/** The status callback URL's query naming a campaign attempt: `campaign=…&lead=…&attempt=…`. */
+export function campaignAttemptQuery(ref: CampaignAttemptRef): Record<string, string> {
+  return { campaign: String(ref.campaignId), lead: String(ref.campaignLeadId), attempt: String(ref.attempt) };
+}
+
 /**
  * Why a call ended: the one list the type, the records, the metrics, the logs and the README follow.
  * `never_connected`: the webhook was answered (or the call placed) but no media stream started.
@@ -97,7 +120,19 @@ export type CallEvent =
     to: string;
     parameters: Record<string, string>;
   }
-  | { type: "call.status"; at: number; callSid: string; status: CallStatus; detail: string }
+  | {
+    type: "call.status";
+    at: number;
+    callSid: string;
+    status: CallStatus;
+    detail: string;
+    /**
+     * The campaign attempt that placed the call, from the status callback's URL (the dialer puts it
+     * there): it finds the attempt even when its CallSid was never noted (a process killed between
+     * Twilio taking the call and the store hearing of it).
+     */
+    campaignAttempt?: CampaignAttemptRef;
+  }
   | {
     type: "call.started";
     at: number;

@@ -10,7 +10,7 @@ import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
 import type { CallHub } from "./call_events.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
-import { createTwilioRestClient, type MachineDetection } from "../twilio/rest_client.ts";
+import { createTwilioRestClient, type ListedCall, type MachineDetection } from "../twilio/rest_client.ts";
 
 /** The settings placing a call reads; read on every call. */
 export type OutboundCallConfig = Pick<
@@ -26,6 +26,11 @@ export interface OutboundCall {
   voice: string | undefined;
   parameters: Record<string, string>;
   machineDetection: MachineDetection | undefined;
+  /**
+   * Added to the status callback URL's query (Twilio signs the URL with it and posts every status
+   * there), e.g. the campaign attempt the call belongs to.
+   */
+  statusCallbackQuery?: Record<string, string>;
 }
 
 /** Places a call; resolves to its CallSid. Rejects with a `TwilioRestError` when Twilio refuses or cannot be reached. */
@@ -64,7 +69,7 @@ export function missingOutboundSettings(config: OutboundCallConfig): string[] {
 export function createOutboundCalls(options: OutboundCallsOptions): PlaceOutboundCall {
   const { config, hub, log } = options;
   const now = options.now ?? Date.now;
-  return async ({ to, persona, voice, parameters, machineDetection }) => {
+  return async ({ to, persona, voice, parameters, machineDetection, statusCallbackQuery }) => {
     const missing = missingOutboundSettings(config);
     if (missing.length > 0) {
       throw new Error(`Outbound calls are not configured: set ${missing.join(", ")} in .env`);
@@ -73,7 +78,10 @@ export function createOutboundCalls(options: OutboundCallsOptions): PlaceOutboun
     const from = config.twilioPhoneNumber!;
     const query = new URLSearchParams({ persona, ...(voice === undefined ? {} : { voice }) });
     for (const [name, value] of Object.entries(parameters)) query.append(name, value);
-    const statusCallback = `${publicBaseUrl}${STATUS_CALLBACK_PATH}`;
+    const callbackQuery = new URLSearchParams(statusCallbackQuery ?? {}).toString();
+    const statusCallback = `${publicBaseUrl}${STATUS_CALLBACK_PATH}${
+      callbackQuery === "" ? "" : `?${callbackQuery}`
+    }`;
     const client = createTwilioRestClient({
       accountSid: config.twilioAccountSid!,
       authToken: config.twilioAuthToken!,
@@ -101,6 +109,29 @@ export function createOutboundCalls(options: OutboundCallsOptions): PlaceOutboun
       parameters: voice === undefined ? parameters : { ...parameters, voice },
     });
     return call.sid;
+  };
+}
+
+/** The calls Twilio has to `to` that started at or after `startedAfter` (epoch ms). */
+export type FindCalls = (to: string, startedAfter: number) => Promise<ListedCall[]>;
+
+/**
+ * Builds the look-up the dialer uses after a restart to learn whether a call it may have placed was
+ * placed. Rejects (a `TwilioRestError`, or an `Error` when TWILIO_* are unset) when Twilio cannot say.
+ */
+export function createCallFinder(options: Pick<OutboundCallsOptions, "config" | "fetch">): FindCalls {
+  const { config } = options;
+  return (to, startedAfter) => {
+    if (config.twilioAccountSid === undefined || config.twilioAuthToken === undefined) {
+      return Promise.reject(new Error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set"));
+    }
+    const client = createTwilioRestClient({
+      accountSid: config.twilioAccountSid,
+      authToken: config.twilioAuthToken,
+      baseUrl: config.twilioApiBaseUrl,
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    });
+    return client.listCalls({ to, startedAfter });
   };
 }
 

@@ -6,14 +6,27 @@
  * call's final Twilio status and Parley's end reason under the retry policy.
  *
  * A Twilio REST `429`, `5xx` or no answer puts the lead back after a backoff without counting an
- * attempt. A restart picks up this instance's open attempts (their final status still comes to the
- * status callback) and puts back leads it had claimed but not yet dialled.
+ * attempt. Each call's status callback URL names its attempt (`?campaign=…&lead=…&attempt=…`), so its
+ * final status finds the attempt even when the CallSid was never noted.
+ *
+ * A restart picks up this instance's open attempts (their final status still comes to the status
+ * callback). A lead it had claimed with no CallSid noted may have been placed all the same (the process
+ * died between Twilio taking the call and the store hearing of it): the restart asks Twilio for calls to
+ * the number since the lead came due. A call found is noted (and finished if its status is final); none
+ * found puts the lead back; when Twilio cannot be asked, the attempt stays open and each pass asks
+ * again until the stale sweep ends it.
  *
  * @module
  */
 
-import type { CallEvent, CallHub, EndReason } from "../calls/call_events.ts";
-import type { PlaceOutboundCall } from "../calls/place_call.ts";
+import {
+  type CallEvent,
+  type CallHub,
+  type CallStatus,
+  campaignAttemptQuery,
+  type EndReason,
+} from "../calls/call_events.ts";
+import type { FindCalls, PlaceOutboundCall } from "../calls/place_call.ts";
 import type { Logger } from "../log.ts";
 import type { Campaign, CampaignAttempt, CampaignLead } from "../store/campaign.ts";
 import type { Campaigns, DoNotCallList } from "../store/ports.ts";
@@ -28,6 +41,11 @@ export interface DialerOptions {
   /** This instance (INSTANCE_ID): its claims carry it. */
   instance: string;
   placeCall: PlaceOutboundCall;
+  /**
+   * Asks Twilio for the calls to a number since a time: after a restart, whether a call this instance
+   * may have placed was placed. Without it Twilio cannot be asked (such attempts wait for the stale sweep).
+   */
+  findCalls?: FindCalls;
   /** Why the server takes no campaign call now (admission, less the inbound reserve), or undefined. */
   refuseOutbound: () => string | undefined;
   hub: CallHub;
@@ -77,6 +95,8 @@ export class Dialer {
   #closed = false;
   #off: (() => void) | undefined;
   #settling = new Set<Promise<void>>();
+  /** When Twilio was last asked about an open attempt with no CallSid, by attempt id. */
+  readonly #asked = new Map<number, number>();
 
   /** Nothing runs until {@linkcode start}. */
   constructor(options: DialerOptions) {
@@ -143,16 +163,85 @@ export class Dialer {
     for (const campaign of await campaigns.list()) {
       for (const lead of await campaigns.leads(campaign.id)) {
         if (lead.state === "dialing" && lead.claimedBy === instance && !openLeads.has(lead.id)) {
-          await campaigns.settle(lead.id, {
-            state: "pending",
-            nextTryAt: this.#now(),
-            disposition: lead.disposition,
-          });
+          // Claimed, then killed before its attempt was noted: maybe dialled, maybe not.
+          await this.#resolveUnnoted(lead, undefined);
         }
       }
     }
-    if (open.length > 0) {
-      this.#o.log.info(`Dialer: waiting for the outcome of ${open.length} call(s) from before a restart`);
+    let unnoted = 0;
+    for (const attempt of open) {
+      if (attempt.callSid !== null) continue;
+      unnoted++;
+      const lead = (await campaigns.leads(attempt.campaignId)).find((l) => l.id === attempt.campaignLeadId);
+      if (lead !== undefined) await this.#resolveUnnoted(lead, attempt);
+    }
+    if (open.length > unnoted) {
+      this.#o.log.info(
+        `Dialer: waiting for the outcome of ${open.length - unnoted} call(s) from before a restart`,
+      );
+    }
+  }
+
+  /**
+   * A lead this instance claimed whose call, if placed, has no CallSid in the store: asks Twilio for
+   * calls to its number since it came due (or since the attempt began). A call no attempt knows is
+   * this one's: noted, and finished if Twilio says it is over. None: the lead goes back (no second call
+   * can overlap a first). Twilio cannot say: an attempt stays open, asked about again on later passes.
+   */
+  async #resolveUnnoted(lead: CampaignLead, attempt: CampaignAttempt | undefined): Promise<void> {
+    const { campaigns, log } = this.#o;
+    const now = this.#now();
+    if (attempt !== undefined) this.#asked.set(attempt.id, now);
+    // A little before: Twilio's clock and ours may differ, and the filter is to the second.
+    const since = (attempt?.startedAt ?? lead.nextTryAt) - 5 * 60_000;
+    let calls;
+    try {
+      if (this.#o.findCalls === undefined) throw new Error("no Twilio look-up configured");
+      calls = await this.#o.findCalls(lead.phone, since);
+    } catch (error) {
+      log.warn(
+        `Dialer: lead ${lead.id}: cannot ask Twilio whether its call was placed (${
+          describeError(error)
+        }): its attempt stays open; asked again on a later pass`,
+      );
+      if (attempt === undefined) this.#asked.set((await campaigns.startAttempt(lead.id, now)).id, now);
+      return;
+    }
+    const known = new Set(
+      (await campaigns.attempts(lead.campaignId)).flatMap((a) => a.callSid === null ? [] : [a.callSid]),
+    );
+    const call = calls.find((c) => !known.has(c.sid));
+    if (call === undefined) {
+      log.info(`Dialer: lead ${lead.id}: Twilio placed no call to it: put back`);
+      const back = { state: "pending" as const, nextTryAt: now, disposition: lead.disposition };
+      if (attempt === undefined) {
+        await campaigns.settle(lead.id, back);
+      } else {
+        this.#asked.delete(attempt.id);
+        await campaigns.finishAttempt(
+          attempt.id,
+          { at: now, disposition: "failed", detail: "Not placed: Twilio has no call for this attempt" },
+          back,
+        );
+      }
+      return;
+    }
+    const noted = attempt ?? await campaigns.startAttempt(lead.id, call.startTime ?? now);
+    await campaigns.setAttemptCall(noted.id, call.sid);
+    this.#asked.delete(noted.id);
+    log.info(`Dialer: lead ${lead.id}: Twilio had placed CallSid=${call.sid} (${call.status}): noted`);
+    const early = this.#early.get(call.sid);
+    if (early !== undefined) {
+      this.#early.delete(call.sid);
+      await this.#finish(early);
+    } else if (FINAL_TWILIO_STATUSES.has(call.status as CallStatus)) {
+      await this.#finish({
+        type: "call.status",
+        at: now,
+        callSid: call.sid,
+        status: call.status as CallStatus,
+        detail: `CallStatus=${call.status}`,
+      });
     }
   }
 
@@ -234,6 +323,12 @@ export class Dialer {
         voice: campaign.voice,
         parameters,
         machineDetection: campaign.machineDetection ? "DetectMessageEnd" : undefined,
+        // The attempt this call will be (the lead is ours: no other attempt opens meanwhile).
+        statusCallbackQuery: campaignAttemptQuery({
+          campaignId: campaign.id,
+          campaignLeadId: lead.id,
+          attempt: lead.attempts + 1,
+        }),
       });
     } catch (error) {
       const retryable = !(error instanceof TwilioRestError) || error.status === undefined ||
@@ -366,7 +461,18 @@ export class Dialer {
 
   async #finish(event: CallEvent & { type: "call.status" }): Promise<void> {
     const { campaigns } = this.#o;
-    const attempt = await campaigns.attemptByCallSid(event.callSid);
+    let attempt = await campaigns.attemptByCallSid(event.callSid);
+    const ref = event.campaignAttempt;
+    if (attempt === undefined && ref !== undefined) {
+      // The callback URL names the attempt: its CallSid was not noted (yet, or ever: a restart).
+      const named = (await campaigns.attempts(ref.campaignId)).find((a) =>
+        a.campaignLeadId === ref.campaignLeadId && a.attempt === ref.attempt
+      );
+      if (named !== undefined && named.callSid === null) {
+        await campaigns.setAttemptCall(named.id, event.callSid);
+        attempt = { ...named, callSid: event.callSid };
+      }
+    }
     if (attempt === undefined) {
       // Maybe ours, its CallSid not noted yet: kept until it is (a few, briefly).
       if (this.#early.size < 1000) this.#early.set(event.callSid, event);
@@ -397,6 +503,15 @@ export class Dialer {
     const stale = this.#o.staleAttemptMs ?? 2 * 3_600_000;
     const now = this.#now();
     for (const attempt of await this.#o.campaigns.openAttempts(this.#o.instance)) {
+      if (attempt.callSid === null && now - attempt.startedAt < stale) {
+        // Left open because Twilio could not be asked whether it was placed: ask again, twice a minute.
+        if (now - (this.#asked.get(attempt.id) ?? now) < 30_000) continue;
+        const lead = (await this.#o.campaigns.leads(attempt.campaignId)).find((l) =>
+          l.id === attempt.campaignLeadId
+        );
+        if (lead !== undefined) await this.#resolveUnnoted(lead, attempt);
+        continue;
+      }
       if (now - attempt.startedAt < stale) continue;
       const campaign = await this.#o.campaigns.get(attempt.campaignId);
       if (campaign === undefined) continue;

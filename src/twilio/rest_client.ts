@@ -1,6 +1,6 @@
 /**
- * The few Twilio REST calls Parley makes (2010-04-01 API), over `fetch`: place a call, find a
- * number, point a number's voice webhook at Parley.
+ * The few Twilio REST calls Parley makes (2010-04-01 API), over `fetch`: place a call, list the calls
+ * to a number since a time, find a number, point a number's voice webhook at Parley.
  *
  * `npm:twilio`'s own client is not used: importing it pulls in `debug`, which reads every
  * environment variable and so fails under Parley's scoped `--allow-env`.
@@ -66,6 +66,20 @@ export interface TwilioCall {
   from: string;
 }
 
+/** A call as the Calls list returns it (the fields Parley uses). */
+export interface ListedCall extends TwilioCall {
+  /** When the call started (epoch ms), or undefined while it is queued (Twilio's `start_time` is null). */
+  startTime: number | undefined;
+}
+
+/** Filters of {@linkcode TwilioRestClient.listCalls}. */
+export interface ListCallsParams {
+  /** Calls to this number, E.164 (`To`). */
+  to: string;
+  /** Calls that started at or after this time, epoch ms (`StartTime>`, sent to the second in UTC). */
+  startedAfter: number;
+}
+
 /** A phone number owned by the account (the fields Parley uses). */
 export interface IncomingNumber {
   /** IncomingPhoneNumber SID (`PN…`). */
@@ -82,6 +96,11 @@ export interface IncomingNumber {
 export interface TwilioRestClient {
   /** Places an outbound call. */
   createCall(params: CreateCallParams): Promise<TwilioCall>;
+  /**
+   * The calls to `to` that started at or after `startedAfter` (the first page, up to 50, newest
+   * first): `GET Calls.json?To=…&StartTime>=…`.
+   */
+  listCalls(params: ListCallsParams): Promise<ListedCall[]>;
   /** Hangs up call `sid` (`Status=completed`). */
   hangUpCall(sid: string): Promise<void>;
   /** Finds the account's number `phoneNumber` (E.164), or undefined when the account lacks it. */
@@ -200,6 +219,25 @@ export function createTwilioRestClient(options: TwilioRestClientOptions): Twilio
         to: optionalString(body, "to"),
         from: optionalString(body, "from"),
       };
+    },
+
+    async listCalls({ to, startedAfter }) {
+      // Twilio's filter parameter is named `StartTime>`, so the query reads `StartTime>=2026-12-06T07:00:00Z`.
+      const startTime = new Date(Math.floor(startedAfter / 1000) * 1000).toISOString().replace(".000Z", "Z");
+      const query = new URLSearchParams({ To: to, "StartTime>": startTime, PageSize: "50" });
+      const body = await request("GET", `/Calls.json?${query}`);
+      const list = body.calls;
+      if (!Array.isArray(list)) throw new TwilioRestError("Twilio answered Calls.json without calls");
+      return list.filter(isRecord).map((record) => {
+        const started = typeof record.start_time === "string" ? Date.parse(record.start_time) : NaN;
+        return {
+          sid: requireString(record, "sid", "Calls.json"),
+          status: optionalString(record, "status"),
+          to: optionalString(record, "to"),
+          from: optionalString(record, "from"),
+          startTime: Number.isNaN(started) ? undefined : started,
+        };
+      });
     },
 
     async hangUpCall(sid) {
