@@ -111,9 +111,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     store: store.calls,
     afterStream: store.afterStream,
     leads: store.leads,
-    ...(store.campaigns === undefined || store.doNotCall === undefined
-      ? {}
-      : { campaigns: { campaigns: store.campaigns, doNotCall: store.doNotCall, instance: store.instance } }),
+    campaigns: { campaigns: store.campaigns, doNotCall: store.doNotCall, instance: store.instance },
     signInSessions: store.sessions,
     usedStreamTokens: store.usedStreamTokens,
     outbox: store.outbox,

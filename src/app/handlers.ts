@@ -86,7 +86,7 @@ export interface HandlerParts {
   afterStream?: AfterStreamDecisions;
   /** The leads, if leads are kept. */
   leads?: Leads;
-  /** Campaigns and the do-not-call list, if kept (with the leads): the dialer runs over them. */
+  /** Campaigns and the do-not-call list (every store keeps them; absent only without a store): the dialer runs over them. */
   campaigns?: DialerParts;
   /** Where a call's live feed (SSE) hears its events: the store's bus across instances. @default hub */
   feeds?: Pick<EventBus, "subscribe">;
@@ -147,10 +147,13 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
   });
   const noRecords = () => jsonError(503, "Call records are not kept by this server");
   const leads = parts.leads === undefined ? undefined : createLeadsHandlers(parts.leads);
-  const noLeads = async (request: Request) => {
+  // Every store keeps leads, campaigns and the do-not-call list; only a server built without a
+  // store (a test harness) answers their routes 503.
+  const notKept = (what: string) => async (request: Request) => {
     await request.body?.cancel();
-    return jsonError(503, "Leads are not kept by this server");
+    return jsonError(503, `${what} are not kept by this server`);
   };
+  const noLeads = notKept("Leads");
   const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
   const pages = createPagesHandlers();
   const deliveries = parts.webhooks === undefined
@@ -198,12 +201,9 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       personaIds: () => personas.ids(),
       engineOf,
       wake: () => void dialer?.tick(),
-      ...(kept?.now === undefined ? {} : { now: kept.now }),
+      ...(kept.now === undefined ? {} : { now: kept.now }),
     });
-  const noCampaigns = async (request: Request) => {
-    await request.body?.cancel();
-    return jsonError(503, "Campaigns are not kept by this server");
-  };
+  const noCampaigns = notKept("Campaigns");
 
   const handlers: Record<HandlerName, RouteHandler> = {
     mediaStream: createMediaUpgradeHandler({

@@ -94,12 +94,13 @@ export interface Leads {
 /**
  * Campaigns (`src/dialer/`): the campaign, one row per lead it calls (state, attempts, next try) and
  * one per attempt. Leads are **claimed** in the store, so several instances on one database never dial
- * one lead at once and a campaign's `maxConcurrent` holds across all of them. On Postgres the claim is
- * one statement: `UPDATE campaign_leads SET state = 'dialing', claimed_by = $instance WHERE id IN
- * (SELECT id FROM campaign_leads WHERE campaign_id = $id AND state = 'pending' AND next_try_at <= $now
- * ORDER BY next_try_at, id LIMIT $room FOR UPDATE SKIP LOCKED) RETURNING *`, where `$room` is
- * `maxConcurrent` less the campaign's `dialing` rows counted in the same transaction (after `SELECT …
- * FROM campaigns WHERE id = $id FOR UPDATE`, which serialises claims of one campaign).
+ * one lead at once and a campaign's `maxConcurrent` holds across all of them. On Postgres
+ * (`postgres/campaigns.ts`) the claim is one statement: `UPDATE campaign_leads SET state = 'dialing',
+ * claimed_by = $instance WHERE id IN (SELECT id FROM campaign_leads WHERE campaign_id = $id AND state =
+ * 'pending' AND next_try_at <= $now ORDER BY next_try_at, id LIMIT $room FOR UPDATE SKIP LOCKED)
+ * RETURNING *`, where `$room` is `maxConcurrent` less the campaign's `dialing` rows counted in the same
+ * transaction (after `SELECT … FROM campaigns WHERE id = $id FOR UPDATE`, which serialises claims of one
+ * campaign).
  */
 export interface Campaigns {
   /** Adds a campaign in `state` with its leads (skipped ones settled as such) in one transaction. */
@@ -211,10 +212,10 @@ export interface Store {
   readonly afterStream: AfterStreamDecisions;
   /** The durable webhook outbox (`webhook_outbox.ts`), shared by the instances on one store. */
   readonly outbox: WebhookOutbox;
-  /** Campaigns, where the adapter keeps them (SQLite does; a new adapter may come without). */
-  readonly campaigns?: Campaigns;
+  /** Campaigns: claimed in the store, so the dialers of every instance on one database share them. */
+  readonly campaigns: Campaigns;
   /** The do-not-call list, beside the campaigns. */
-  readonly doNotCall?: DoNotCallList;
+  readonly doNotCall: DoNotCallList;
   /**
    * The bus that carries call events between instances (Postgres: a call's feed on any instance hears
    * it from the database); undefined when one process's in-memory hub is the whole story (SQLite).

@@ -38,8 +38,8 @@ export async function startCampaignParley(
     ...(personasDir === undefined ? {} : { personasDir }),
     leads: store.leads,
     campaigns: {
-      campaigns: store.campaigns!,
-      doNotCall: store.doNotCall!,
+      campaigns: store.campaigns,
+      doNotCall: store.doNotCall,
       instance: store.instance,
       tickMs: 0,
       now: () => clock.now,

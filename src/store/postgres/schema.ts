@@ -81,7 +81,63 @@ export const PG_MIGRATIONS: readonly string[] = [
     stopped_at bigint
   );
   `,
-  // 4: the webhook outbox (`webhook_outbox.ts`): one row per message (its id is the `webhook-id`
+  // 4: campaigns (src/dialer/, `campaigns.ts`): the campaign; one row per lead it calls (state pending,
+  // dialing, done or skipped; attempts; next try; the instance that claimed it); one row per attempt;
+  // and the do-not-call list. `calling_window` because WINDOW is a reserved word here.
+  `
+  CREATE TABLE campaigns (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL,
+    persona text NOT NULL,
+    voice text,
+    parameters jsonb NOT NULL DEFAULT '{}',
+    calling_window jsonb NOT NULL,
+    max_concurrent integer NOT NULL,
+    calls_per_second double precision NOT NULL,
+    retry jsonb NOT NULL,
+    machine_detection boolean NOT NULL,
+    state text NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL
+  );
+  CREATE TABLE campaign_leads (
+    id bigserial PRIMARY KEY,
+    campaign_id bigint NOT NULL REFERENCES campaigns (id),
+    lead_id bigint,
+    name text NOT NULL,
+    phone text NOT NULL,
+    timezone text,
+    fields jsonb NOT NULL DEFAULT '{}',
+    state text NOT NULL,
+    attempts integer NOT NULL DEFAULT 0,
+    next_try_at bigint NOT NULL DEFAULT 0,
+    disposition text,
+    skip_reason text,
+    claimed_by text
+  );
+  CREATE INDEX campaign_leads_due ON campaign_leads (campaign_id, state, next_try_at, id);
+  CREATE INDEX campaign_leads_claimed ON campaign_leads (claimed_by) WHERE state = 'dialing';
+  CREATE TABLE campaign_attempts (
+    id bigserial PRIMARY KEY,
+    campaign_id bigint NOT NULL REFERENCES campaigns (id),
+    campaign_lead_id bigint NOT NULL REFERENCES campaign_leads (id),
+    attempt integer NOT NULL,
+    call_sid text,
+    started_at bigint NOT NULL,
+    ended_at bigint,
+    disposition text,
+    detail text NOT NULL DEFAULT ''
+  );
+  CREATE INDEX campaign_attempts_campaign ON campaign_attempts (campaign_id, id);
+  CREATE INDEX campaign_attempts_call ON campaign_attempts (call_sid);
+  CREATE INDEX campaign_attempts_open ON campaign_attempts (campaign_lead_id) WHERE ended_at IS NULL;
+  CREATE TABLE do_not_call (
+    phone text PRIMARY KEY,
+    source text NOT NULL,
+    added_at bigint NOT NULL
+  );
+  `,
+  // 5: the webhook outbox (`webhook_outbox.ts`): one row per message (its id is the `webhook-id`
   // header), its delivery state and the lease an instance holds while it sends (`claimed_by` until
   // `lease_until`); one row per attempt.
   `

@@ -14,6 +14,7 @@ import { PostgresEventBus } from "./event_bus.ts";
 import { PostgresCallControl } from "./call_control.ts";
 import { InstanceHeartbeat } from "./instance_heartbeat.ts";
 import { postgresLeads } from "./leads.ts";
+import { postgresCampaigns, postgresDoNotCall } from "./campaigns.ts";
 import { migrate } from "./schema.ts";
 import { postgresSignInSessions, postgresUsedStreamTokens } from "./shared_ledgers.ts";
 import { postgresWebhookOutbox } from "./webhook_outbox.ts";
@@ -184,6 +185,8 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     heartbeat,
     cluster: heartbeat,
     leads: postgresLeads(sql),
+    campaigns: postgresCampaigns(sql),
+    doNotCall: postgresDoNotCall(sql),
     sessions: postgresSignInSessions(sql),
     usedStreamTokens: postgresUsedStreamTokens(sql),
     afterStream: calls,

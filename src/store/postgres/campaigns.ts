@@ -1,0 +1,264 @@
+/**
+ * Campaigns and the do-not-call list on Postgres (the {@linkcode Campaigns} and
+ * {@linkcode DoNotCallList} ports), shared by every instance. A claim is one transaction: `SELECT …
+ * FROM campaigns WHERE id = $id FOR UPDATE` serialises the claims of one campaign, its `dialing` rows
+ * are counted, and one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING *` takes at
+ * most the room left under `maxConcurrent`. So two instances never claim one lead, and the cap holds
+ * for the campaign as a whole.
+ *
+ * @module
+ */
+
+import type { Sql, TransactionSql } from "postgres";
+import type {
+  Campaign,
+  CampaignAttempt,
+  CampaignLead,
+  CampaignState,
+  DoNotCallEntry,
+  LeadSettlement,
+} from "../campaign.ts";
+import type { Campaigns, DoNotCallList } from "../ports.ts";
+
+type Row = Record<string, unknown>;
+type Tx = TransactionSql;
+
+/** The campaigns of the database `sql` is connected to. `close` does nothing: the store ends the pool. */
+export function postgresCampaigns(sql: Sql, now: () => number = Date.now): Campaigns {
+  const getCampaign = async (q: Sql | Tx, id: number) => {
+    const rows = await q<Row[]>`SELECT * FROM campaigns WHERE id = ${id}`;
+    return rows[0] === undefined ? undefined : toCampaign(rows[0]);
+  };
+  const settleIn = async (q: Sql | Tx, id: number, settlement: LeadSettlement) => {
+    if (settlement.state === "pending") {
+      await q`UPDATE campaign_leads SET state = 'pending', next_try_at = ${settlement.nextTryAt},
+          claimed_by = NULL, disposition = COALESCE(${settlement.disposition}::text, disposition)
+        WHERE id = ${id}`;
+    } else if (settlement.state === "done") {
+      await q`UPDATE campaign_leads SET state = 'done', disposition = ${settlement.disposition},
+          claimed_by = NULL WHERE id = ${id}`;
+    } else {
+      await q`UPDATE campaign_leads SET state = 'skipped', skip_reason = ${settlement.skipReason},
+          claimed_by = NULL WHERE id = ${id}`;
+    }
+  };
+  return {
+    async create(input, leads, state) {
+      return await sql.begin(async (tx) => {
+        const at = now();
+        const rows = await tx<Row[]>`
+          INSERT INTO campaigns (name, persona, voice, parameters, calling_window, max_concurrent,
+            calls_per_second, retry, machine_detection, state, created_at, updated_at)
+          VALUES (${input.name}, ${input.persona}, ${input.voice ?? null}, ${tx.json(input.parameters)},
+            ${tx.json(input.window as unknown as Record<string, string>)}, ${input.maxConcurrent},
+            ${input.callsPerSecond}, ${tx.json(input.retry as unknown as Record<string, string>)},
+            ${input.machineDetection}, ${state}, ${at}, ${at})
+          RETURNING *`;
+        const campaign = toCampaign(rows[0]!);
+        if (leads.length > 0) {
+          // One parameter for every lead (no limit on how many a CSV brings), inserted in order.
+          const batch = leads.map((lead, n) => ({
+            n,
+            lead_id: lead.leadId,
+            name: lead.name,
+            phone: lead.phone,
+            timezone: lead.timezone,
+            fields: lead.fields,
+            state: lead.skipReason === undefined ? "pending" : "skipped",
+            skip_reason: lead.skipReason ?? null,
+          }));
+          await tx`
+            INSERT INTO campaign_leads (campaign_id, lead_id, name, phone, timezone, fields, state, skip_reason)
+            SELECT ${campaign.id}, x.lead_id, x.name, x.phone, x.timezone, COALESCE(x.fields, '{}'), x.state,
+              x.skip_reason
+            FROM jsonb_to_recordset(${tx.json(batch)}) AS x(n integer, lead_id bigint, name text,
+              phone text, timezone text, fields jsonb, state text, skip_reason text)
+            ORDER BY x.n`;
+        }
+        return campaign;
+      }) as Campaign;
+    },
+    get: (id) => getCampaign(sql, id),
+    async list() {
+      return (await sql<Row[]>`SELECT * FROM campaigns ORDER BY id DESC`).map(toCampaign);
+    },
+    async setState(id, state, from) {
+      return await sql.begin(async (tx) => {
+        const rows = await tx<Row[]>`SELECT * FROM campaigns WHERE id = ${id} FOR UPDATE`;
+        if (rows[0] === undefined) return undefined;
+        const campaign = toCampaign(rows[0]);
+        if (from !== undefined && !from.includes(campaign.state)) return campaign;
+        const written = await tx<Row[]>`
+          UPDATE campaigns SET state = ${state}, updated_at = ${now()} WHERE id = ${id} RETURNING *`;
+        return toCampaign(written[0]!);
+      }) as Campaign | undefined;
+    },
+    async leads(id) {
+      return (await sql<Row[]>`SELECT * FROM campaign_leads WHERE campaign_id = ${id} ORDER BY id`).map(
+        toLead,
+      );
+    },
+    async attempts(id) {
+      return (await sql<Row[]>`SELECT * FROM campaign_attempts WHERE campaign_id = ${id} ORDER BY id`)
+        .map(toAttempt);
+    },
+    async claim(campaignId, at, limit, instance) {
+      return await sql.begin(async (tx) => {
+        // Serialises the claims of this campaign: the count below sees every committed claim.
+        const rows = await tx<{ max_concurrent: number }[]>`
+          SELECT max_concurrent FROM campaigns WHERE id = ${campaignId} FOR UPDATE`;
+        if (rows[0] === undefined) return [];
+        const counted = await tx<{ n: string }[]>`
+          SELECT COUNT(*) AS n FROM campaign_leads WHERE campaign_id = ${campaignId} AND state = 'dialing'`;
+        const room = Math.min(limit, Number(rows[0].max_concurrent) - Number(counted[0]!.n));
+        if (room <= 0) return [];
+        const claimed = await tx<Row[]>`
+          UPDATE campaign_leads SET state = 'dialing', claimed_by = ${instance}
+          WHERE id IN (
+            SELECT id FROM campaign_leads
+            WHERE campaign_id = ${campaignId} AND state = 'pending' AND next_try_at <= ${at}
+            ORDER BY next_try_at, id LIMIT ${room}
+            FOR UPDATE SKIP LOCKED
+          )
+          RETURNING *`;
+        // RETURNING keeps no order: earliest first, as they were chosen.
+        return claimed.map(toLead).sort((a, b) => a.nextTryAt - b.nextTryAt || a.id - b.id);
+      }) as CampaignLead[];
+    },
+    async startAttempt(campaignLeadId, at) {
+      return await sql.begin(async (tx) => {
+        const leads = await tx<{ campaign_id: string; attempts: number }[]>`
+          UPDATE campaign_leads SET attempts = attempts + 1 WHERE id = ${campaignLeadId}
+          RETURNING campaign_id, attempts`;
+        const lead = leads[0];
+        if (lead === undefined) throw new Error(`No campaign lead ${campaignLeadId}`);
+        const rows = await tx<Row[]>`
+          INSERT INTO campaign_attempts (campaign_id, campaign_lead_id, attempt, started_at)
+          VALUES (${lead.campaign_id}, ${campaignLeadId}, ${lead.attempts}, ${at})
+          RETURNING *`;
+        return toAttempt(rows[0]!);
+      }) as CampaignAttempt;
+    },
+    async setAttemptCall(attemptId, callSid) {
+      await sql`UPDATE campaign_attempts SET call_sid = ${callSid} WHERE id = ${attemptId}`;
+    },
+    async attemptByCallSid(callSid) {
+      const rows = await sql<Row[]>`SELECT * FROM campaign_attempts WHERE call_sid = ${callSid} LIMIT 1`;
+      return rows[0] === undefined ? undefined : toAttempt(rows[0]);
+    },
+    async openAttempts(instance) {
+      const rows = await sql<Row[]>`
+        SELECT a.* FROM campaign_attempts a JOIN campaign_leads l ON l.id = a.campaign_lead_id
+        WHERE a.ended_at IS NULL AND l.state = 'dialing' AND l.claimed_by = ${instance} ORDER BY a.id`;
+      return rows.map(toAttempt);
+    },
+    async finishAttempt(attemptId, end, settlement) {
+      return await sql.begin(async (tx) => {
+        // A second end waits on the row lock, then finds it ended: exactly one wins.
+        const rows = await tx<{ campaign_lead_id: string }[]>`
+          UPDATE campaign_attempts SET ended_at = ${end.at}, disposition = ${end.disposition},
+            detail = ${end.detail}
+          WHERE id = ${attemptId} AND ended_at IS NULL
+          RETURNING campaign_lead_id`;
+        if (rows[0] === undefined) return false;
+        await settleIn(tx, Number(rows[0].campaign_lead_id), settlement);
+        return true;
+      }) as boolean;
+    },
+    async settle(campaignLeadId, settlement) {
+      await settleIn(sql, campaignLeadId, settlement);
+    },
+    async nextTryAt(campaignId) {
+      const rows = await sql<{ at: string | null }[]>`
+        SELECT MIN(next_try_at) AS at FROM campaign_leads WHERE campaign_id = ${campaignId} AND state = 'pending'`;
+      const at = rows[0]?.at;
+      return at === null || at === undefined ? undefined : Number(at);
+    },
+    close() {},
+  };
+}
+
+/** The do-not-call list of the database `sql` is connected to. */
+export function postgresDoNotCall(sql: Sql): DoNotCallList {
+  return {
+    async list() {
+      const rows = await sql<{ phone: string; source: string; added_at: string }[]>`
+        SELECT * FROM do_not_call ORDER BY added_at DESC, phone`;
+      return rows.map((row) => ({
+        phone: row.phone,
+        source: row.source,
+        addedAt: Number(row.added_at),
+      } satisfies DoNotCallEntry));
+    },
+    async has(phone) {
+      return (await sql`SELECT 1 FROM do_not_call WHERE phone = ${phone}`).length > 0;
+    },
+    async add(phones, source, at) {
+      if (phones.length === 0) return 0;
+      // One parameter for the whole list (a CSV import may bring thousands).
+      const rows = await sql`
+        INSERT INTO do_not_call (phone, source, added_at)
+        SELECT DISTINCT phone, ${source}, ${at}::bigint FROM jsonb_array_elements_text(${
+        sql.json([...phones])
+      }) AS phone
+        ON CONFLICT (phone) DO NOTHING
+        RETURNING phone`;
+      return rows.length;
+    },
+    async remove(phone) {
+      return (await sql`DELETE FROM do_not_call WHERE phone = ${phone} RETURNING phone`).length > 0;
+    },
+  };
+}
+
+function toCampaign(row: Row): Campaign {
+  return {
+    id: Number(row.id),
+    name: String(row.name),
+    persona: String(row.persona),
+    voice: row.voice === null ? undefined : String(row.voice),
+    parameters: (row.parameters ?? {}) as Campaign["parameters"],
+    window: (row.calling_window ?? { timezone: "UTC", days: [], start: "00:00", end: "00:00" }) as Campaign[
+      "window"
+    ],
+    maxConcurrent: Number(row.max_concurrent),
+    callsPerSecond: Number(row.calls_per_second),
+    retry: (row.retry ?? {}) as Campaign["retry"],
+    machineDetection: row.machine_detection === true,
+    state: String(row.state) as CampaignState,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+function toLead(row: Row): CampaignLead {
+  return {
+    id: Number(row.id),
+    campaignId: Number(row.campaign_id),
+    leadId: row.lead_id === null ? null : Number(row.lead_id),
+    name: String(row.name),
+    phone: String(row.phone),
+    timezone: row.timezone === null ? null : String(row.timezone),
+    fields: (row.fields ?? {}) as CampaignLead["fields"],
+    state: String(row.state) as CampaignLead["state"],
+    attempts: Number(row.attempts),
+    nextTryAt: Number(row.next_try_at),
+    disposition: row.disposition === null ? null : String(row.disposition) as CampaignLead["disposition"],
+    skipReason: row.skip_reason === null ? null : String(row.skip_reason) as CampaignLead["skipReason"],
+    claimedBy: row.claimed_by === null ? null : String(row.claimed_by),
+  };
+}
+
+function toAttempt(row: Row): CampaignAttempt {
+  return {
+    id: Number(row.id),
+    campaignId: Number(row.campaign_id),
+    campaignLeadId: Number(row.campaign_lead_id),
+    attempt: Number(row.attempt),
+    callSid: row.call_sid === null ? null : String(row.call_sid),
+    startedAt: Number(row.started_at),
+    endedAt: row.ended_at === null ? null : Number(row.ended_at),
+    disposition: row.disposition === null ? null : String(row.disposition) as CampaignAttempt["disposition"],
+    detail: String(row.detail),
+  };
+}
