@@ -55,6 +55,8 @@ export const ENV_VARIABLES = [
   "INBOUND_RESERVE",
   "DRAIN_TIMEOUT_S",
   "SESSION_ROLLOVER_MINUTES",
+  "OPENAI_BASE_URL",
+  "OPENAI_JUDGE_MODEL",
   "INSTANCE_ID",
   "WEBHOOK_URL",
   "WEBHOOK_SECRET",
@@ -181,6 +183,10 @@ export interface ParleyConfig {
   recordingRetentionDays: number | undefined;
   /** The bucket recordings are kept in (`RECORDINGS_S3_URL` and `AWS_*`), or undefined: the folder only. */
   recordingsS3: S3Settings | undefined;
+  /** OpenAI's REST API (the rehearsal judge's Responses API). @default "https://api.openai.com/v1" */
+  openaiBaseUrl: string;
+  /** The model judging rehearsal criteria. @default "gpt-5-mini" */
+  judgeModel: string;
 }
 
 /** Raised by {@linkcode loadConfig}; `problems` holds one line per bad variable. */
@@ -345,6 +351,12 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     problems,
   );
 
+  const openaiBaseUrl = (text("OPENAI_BASE_URL") ?? "https://api.openai.com/v1").replace(/\/+$/, "");
+  const parsedBase = tryUrl(openaiBaseUrl);
+  if (parsedBase === undefined || !["https:", "http:"].includes(parsedBase.protocol)) {
+    problems.push(`OPENAI_BASE_URL: "${openaiBaseUrl}" is not an http:// or https:// URL`);
+  }
+
   const databaseUrl = text("DATABASE_URL");
   // The user must be in the URL: the driver's fallback (the OS user name) needs a permission Parley lacks.
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[\x21-\x7e]+@[\x21-\x7e]+$/.test(databaseUrl)) {
@@ -400,6 +412,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     tracing: ["true", "1"].includes(text("OTEL_DENO")?.toLowerCase() ?? ""),
     sessionRolloverMinutes,
     webhook,
+    openaiBaseUrl,
+    judgeModel: text("OPENAI_JUDGE_MODEL") ?? "gpt-5-mini",
   };
   return { config, problems };
 }

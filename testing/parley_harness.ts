@@ -78,6 +78,8 @@ export interface TestParleyOptions {
   outbox?: WebhookOutbox;
   /** The webhook worker's clock and delays. */
   webhookTiming?: WebhookTiming;
+  /** The folder of scenario files (the Rehearse button). */
+  scenariosDir?: string;
   /** Observers of every call's audio. */
   tap?: FrameTap;
   /** Campaigns and the do-not-call list to wire in (with `leads`): the dialer runs over them. */
@@ -172,6 +174,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     }
   });
   const counters = createRelayCounters();
+  let selfOrigin = "";
   const parley = createParley({
     config: serverConfig,
     personas,
@@ -187,6 +190,8 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
+    selfOrigin: () => selfOrigin,
     ...(options.tap === undefined ? {} : { tap: options.tap }),
     ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
     ...(options.shared === undefined ? {} : {
@@ -207,6 +212,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   const origin = `http://127.0.0.1:${server.addr.port}`;
+  selfOrigin = origin;
 
   const twilioHeaders = (publicUrl: string, params: Record<string, string> = {}) => ({
     "X-Twilio-Signature": getExpectedTwilioSignature(TEST_AUTH_TOKEN, publicUrl, params),

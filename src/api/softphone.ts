@@ -82,6 +82,7 @@ export function createSoftphoneHandler(options: SoftphoneOptions): (request: Req
         callSid,
         persona: loaded.id,
         direction: "browser",
+        source: "softphone",
         from: "browser",
         to: "",
         parameters: { persona: loaded.id, ...(voice === "" ? {} : { voice }) },

@@ -8,6 +8,9 @@
  * TwiML, with the same single-use token, so the call still connects, once; the webhook of a call whose
  * stream started or that ended gets `<Hangup/>` and opens nothing.
  *
+ * A webhook whose URL has `?parley_source=rehearsal` (a rehearsal's virtual phone, `src/rehearsal/`)
+ * is recorded with `source: "rehearsal"`, and that parameter does not reach the call.
+ *
  * The persona: the one `POST /api/calls` placed the call with, else `?persona=` (written by
  * `setup-number --persona`, or by another instance's `POST /api/calls`), else INBOUND_PERSONA: a call
  * Parley did not place is an inbound call. The form's `Direction` is never read for it: Twilio's
@@ -35,6 +38,12 @@ import {
   hangupTwiml,
   MAX_PARAMETER_CHARS,
 } from "../twilio/twiml.ts";
+
+/**
+ * The query parameter a rehearsal's virtual phone sets (`?parley_source=rehearsal`) so its call is
+ * recorded with `source: "rehearsal"`; the only value accepted.
+ */
+export const SOURCE_PARAMETER = "parley_source";
 
 /** Twilio's values of `Direction`, recorded as sent (display only). */
 const DIRECTIONS = new Set(["inbound", "outbound-api", "outbound-dial", "trunking-originating"]);
@@ -112,7 +121,15 @@ export function createVoiceWebhookHandler(
       const problem = voiceProblem(query.voice, options.engineOf(personaId) ?? "realtime");
       if (problem !== undefined) return jsonError(400, `Parameter "voice": ${problem}`);
     }
-    const { kept, dropped } = fitParameters({ ...query, persona: personaId });
+    // A rehearsal's virtual phone marks its call (signed like every webhook); it is no call parameter.
+    const { [SOURCE_PARAMETER]: sourceName, ...callQuery } = query;
+    if (sourceName !== undefined && sourceName !== "rehearsal") {
+      return jsonError(
+        400,
+        `Parameter "${SOURCE_PARAMETER}": "${sourceName.slice(0, 40)}" is not "rehearsal"`,
+      );
+    }
+    const { kept, dropped } = fitParameters({ ...callQuery, persona: personaId });
     if (dropped.length > 0) {
       log.warn(
         `Dropped webhook parameters longer than Twilio allows (${MAX_PARAMETER_CHARS} characters): ${
@@ -141,6 +158,7 @@ export function createVoiceWebhookHandler(
         : DIRECTIONS.has(form.Direction ?? "")
         ? form.Direction!
         : "",
+      ...(sourceName === undefined ? {} : { source: "rehearsal" as const }),
       from: form.From ?? "",
       to: form.To ?? "",
       parameters: kept,

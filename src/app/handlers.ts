@@ -30,6 +30,9 @@ import { createLeadsHandlers } from "../api/leads.ts";
 import { createPersonasHandlers } from "../api/personas_route.ts";
 import { createHangUpHandler } from "../api/hang_up.ts";
 import { createSoftphoneHandler } from "../api/softphone.ts";
+import { createRehearseHandler } from "../api/rehearse_route.ts";
+import type { PriceTable } from "../engines/prices.ts";
+import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import { engineForModel } from "../engines/voices.ts";
 import type {
   AfterStreamDecisions,
@@ -102,6 +105,14 @@ export interface HandlerParts {
   listenerHealth?: () => ListenerHealth | undefined;
   /** The webhook outbox and worker, if the store keeps an outbox. */
   webhooks?: Webhooks;
+  /** Prices for a rehearsal's cost. */
+  prices: PriceTable;
+  /** Opens upstream sockets (a rehearsal's caller sessions). */
+  connectUpstream: UpstreamConnector;
+  /** Where this server is reached on this machine, for the Rehearse button's virtual phone. */
+  selfOrigin: () => string;
+  /** The folder of scenario files. @default "scenarios" */
+  scenariosDir?: string;
 }
 
 /** The handlers, and what to end on shutdown. */
@@ -323,6 +334,16 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     listVoices: personasRoutes.listVoices,
     listDeliveries: deliveries?.listDeliveries ?? noDeliveries,
     redeliver: deliveries?.redeliver ?? noDeliveries,
+    rehearse: createRehearseHandler({
+      config,
+      personas,
+      prices: parts.prices,
+      log,
+      selfOrigin: parts.selfOrigin,
+      ...(parts.scenariosDir === undefined ? {} : { scenariosDir: parts.scenariosDir }),
+      connect: parts.connectUpstream,
+      signal: parts.shutdownSignal,
+    }),
     softphone: createSoftphoneHandler({
       personas,
       defaultModel: config.realtimeModel,

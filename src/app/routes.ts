@@ -30,6 +30,7 @@ import { MAX_CAMPAIGN_BODY_BYTES, MAX_DNC_BODY_BYTES, MAX_DNC_IMPORT_BYTES } fro
 import { MAX_LEAD_BODY_BYTES } from "../api/leads.ts";
 import { MAX_LEAD_IMPORT_BYTES } from "../api/lead_import.ts";
 import { MAX_PLACE_CALL_BODY_BYTES } from "../api/place_call.ts";
+import { MAX_REHEARSE_BODY_BYTES } from "../api/rehearse_route.ts";
 import { MAX_SIGN_IN_BODY_BYTES } from "../api/sign_in.ts";
 import {
   AFTER_STREAM_PATH,
@@ -76,6 +77,7 @@ const PLACE_CALL = MAX_PLACE_CALL_BODY_BYTES; // 16 KiB of JSON
 const LEAD_JSON = MAX_LEAD_BODY_BYTES; // 16 KiB of JSON
 const LEAD_CSV = MAX_LEAD_IMPORT_BYTES; // 1 MiB of CSV
 const EMPTY_BODY = EMPTY_BODY_BYTES; // 1 KiB: the route reads no body
+const REHEARSAL = MAX_REHEARSE_BODY_BYTES; // 1 KiB of JSON: `{"runs": N}`
 const CAMPAIGN_JSON = MAX_CAMPAIGN_BODY_BYTES; // 1 MiB of JSON: a CSV of leads fits
 const DNC_JSON = MAX_DNC_BODY_BYTES; // 4 KiB: one number
 const DNC_CSV = MAX_DNC_IMPORT_BYTES; // 1 MiB of CSV
@@ -119,6 +121,7 @@ export const ROUTES = [
   { method: "GET",    path: "/api/personas",              guard: "bearerOrSession",    bodyLimit: "none",       handler: "listPersonas" },
   { method: "GET",    path: "/api/personas/:id",          guard: "bearerOrSession",    bodyLimit: "none",       handler: "getPersona" },
   { method: "GET",    path: "/api/personas/:id/preview",  guard: "bearerOrSession",    bodyLimit: "none",       handler: "previewPersona" },
+  { method: "POST",   path: "/api/personas/:id/rehearse", guard: "bearerOrSession",    bodyLimit: REHEARSAL,    handler: "rehearse" },
   { method: "GET",    path: "/api/voices",                guard: "bearerOrSession",    bodyLimit: "none",       handler: "listVoices" },
   { method: "GET",    path: "/api/webhooks/deliveries",   guard: "bearerOrSession",    bodyLimit: "none",       handler: "listDeliveries" },
   { method: "POST",   path: "/api/webhooks/deliveries/:id/redeliver", guard: "bearerOrSession", bodyLimit: EMPTY_BODY, handler: "redeliver" },

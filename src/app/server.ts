@@ -23,7 +23,7 @@ import { createEngineChooser } from "../engines/registry.ts";
 import { connectOpenAI, type UpstreamConnector } from "../engines/upstream_socket.ts";
 import { createStreamTokens, STREAM_TOKEN_TTL_MS, type StreamTokens } from "../twilio/stream_token.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
-import type { PriceTable } from "../engines/prices.ts";
+import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
 import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
 import { createSessions } from "../http/session.ts";
 import { guardRequests, type ServeHandler } from "./middleware/front_door.ts";
@@ -100,6 +100,10 @@ export interface ParleyOptions {
   outbox?: WebhookOutbox;
   /** The webhook worker's clock, fetch and delays. @default the real ones */
   webhookTiming?: WebhookTiming;
+  /** Where this server is reached on this machine, for the Rehearse button's virtual phone. @default http://127.0.0.1:PORT */
+  selfOrigin?: () => string;
+  /** The folder of scenario files. @default "scenarios" */
+  scenariosDir?: string;
   /** Observers of every call's audio (a recorder): see `src/relay/frame_tap.ts`. */
   tap?: FrameTap;
   /** Where calls of personas with `record: true` are recorded (and served from, by default). */
@@ -233,6 +237,10 @@ export function createParley(options: ParleyOptions): Parley {
     tokens,
     sessions,
     shutdownSignal: shutdownSignal.signal,
+    prices: options.prices ?? DEFAULT_PRICES,
+    connectUpstream,
+    selfOrigin: options.selfOrigin ?? (() => `http://127.0.0.1:${config.port}`),
+    ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),

@@ -58,6 +58,15 @@ export const END_REASONS = [
   "error",
 ] as const;
 
+/**
+ * What a call came through: `phone` (Twilio), `softphone` (the browser's Talk button) or `rehearsal`
+ * (a virtual phone of `deno task rehearse`, see `src/rehearsal/`).
+ */
+export const CALL_SOURCES = ["phone", "softphone", "rehearsal"] as const;
+
+/** What a call came through. */
+export type CallSource = typeof CALL_SOURCES[number];
+
 /** Why a call ended. */
 export type EndReason = typeof END_REASONS[number];
 
@@ -116,6 +125,8 @@ export type CallEvent =
     callSid: string;
     persona: string;
     direction: string;
+    /** What placed the call: a phone (Twilio), the browser's softphone, or a rehearsal. @default "phone" */
+    source?: CallSource;
     from: string;
     to: string;
     parameters: Record<string, string>;

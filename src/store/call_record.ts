@@ -8,6 +8,7 @@
 import type {
   AfterStreamAction,
   CallerAudioDrops,
+  CallSource,
   CallStatus,
   EndReason,
   ToolCallSummary,
@@ -72,6 +73,8 @@ export interface CallSummary {
   /** The engine that served the call (`realtime` or `live`). */
   engine: EngineId | null;
   direction: string | null;
+  /** What the call came through: `phone`, `softphone` or `rehearsal`. */
+  source: CallSource;
   from: string | null;
   to: string | null;
   parameters: Record<string, string>;

@@ -1,6 +1,7 @@
 /** `/personas/:id`: what a call would send, and a softphone to talk to the persona. */
 import { $, api, ApiError, fieldError, h, markNav, pathId } from "./app.js";
 import { parseParams } from "./params.js";
+import { wireRehearse } from "./rehearse.js";
 import { startSoftphone } from "./softphone.js";
 import { followTranscript } from "./transcript.js";
 import { fillVoices } from "./voices.js";
@@ -103,6 +104,13 @@ $("talk").addEventListener("click", async () => {
   }
 });
 $("stop").addEventListener("click", () => phone?.hangUp());
+wireRehearse(id, {
+  button: $("rehearse"),
+  status: $("rehearse-status"),
+  error: $("rehearse-error"),
+  runs: $("rehearse-runs"),
+  summary: $("rehearse-summary"),
+});
 
 async function load() {
   let persona;

@@ -25,7 +25,9 @@ export interface BrowserRig extends AsyncDisposable {
 }
 
 /** Starts Parley with a fake Twilio REST API and a call database on disk (personas: the tests' own). */
-export async function startRig(options: { personasDir?: string } = {}): Promise<BrowserRig> {
+export async function startRig(
+  options: { personasDir?: string; scenariosDir?: string; env?: Record<string, string> } = {},
+): Promise<BrowserRig> {
   const dir = await Deno.makeTempDir({ prefix: "parley_browser_" });
   const path = callDatabasePath(dir);
   const store = openCallStore(path);
@@ -33,6 +35,7 @@ export async function startRig(options: { personasDir?: string } = {}): Promise<
   const twilioRest = startFakeTwilioRest({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
   const parley = await startTestParley({
     ...(options.personasDir === undefined ? {} : { personasDir: options.personasDir }),
+    ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
     store,
     leads,
     env: {
@@ -41,6 +44,7 @@ export async function startRig(options: { personasDir?: string } = {}): Promise<
       TWILIO_PHONE_NUMBER: "+14155550199",
       TWILIO_API_BASE_URL: twilioRest.baseUrl,
       DEFAULT_PERSONA: "alex",
+      ...options.env,
     },
   });
   return {

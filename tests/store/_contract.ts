@@ -128,6 +128,38 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     });
   });
 
+  await t.step(
+    "records: what a call came through is phone unless its webhook says softphone or rehearsal",
+    async () => {
+      await withStores(async (open) => {
+        const store = await open("alpha");
+        const webhook = (callSid: string, source?: "softphone" | "rehearsal"): CallEvent => ({
+          type: "call.webhook",
+          at: 1_000,
+          callSid,
+          persona: "sam",
+          direction: "inbound",
+          ...(source === undefined ? {} : { source }),
+          from: "+14155550100",
+          to: "+14155550111",
+          parameters: {},
+        });
+        await store.calls.record(webhook("CA_phone"));
+        await store.calls.record(webhook("CA_soft", "softphone"));
+        await store.calls.record(webhook("CA_rehearsal", "rehearsal"));
+        await store.calls.record(started("CA_placed", 2_000));
+        const sids = ["CA_phone", "CA_soft", "CA_rehearsal", "CA_placed"];
+        const expected = ["phone", "softphone", "rehearsal", "phone"];
+        assert.deepEqual(
+          await Promise.all(sids.map(async (sid) => (await store.calls.getCall(sid))?.source)),
+          expected,
+        );
+        const listed = new Map((await store.calls.listCalls()).map((c) => [c.callSid, c.source]));
+        assert.deepEqual(sids.map((sid) => listed.get(sid)), expected);
+      });
+    },
+  );
+
   await t.step("records: the listener queues without waiting; reads see every queued event", async () => {
     await withStores(async (open) => {
       const store = await open("alpha");

@@ -136,6 +136,7 @@ const EXPECTED: CallRecord = {
   model: "gpt-realtime-2.1",
   engine: "realtime",
   direction: "outbound-api",
+  source: "phone",
   from: "+14155550100",
   to: "+14155550111",
   parameters: { campaign: "spring", lang: "en", persona: "sam" },
@@ -307,6 +308,47 @@ Deno.test("call store writes listened events to the file within the flush delay,
     second.close();
     reader.close();
     writer.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("call store keeps what a call came through: phone unless its webhook says softphone or rehearsal", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_store_" });
+  const store = openCallStore(`${dir}/parley.db`);
+  try {
+    const webhook = (callSid: string, source?: "softphone" | "rehearsal"): CallEvent => ({
+      type: "call.webhook",
+      at: 1_000,
+      callSid,
+      persona: "sam",
+      direction: "inbound",
+      ...(source === undefined ? {} : { source }),
+      from: "+14155550100",
+      to: "+14155550111",
+      parameters: {},
+    });
+    store.record(webhook("CA_phone"));
+    store.record(webhook("CA_soft", "softphone"));
+    store.record(webhook("CA_rehearsal", "rehearsal"));
+    store.record({
+      type: "call.started",
+      at: 2_000,
+      callSid: "CA_placed",
+      streamSid: "MZ1",
+      persona: "sam",
+      model: "gpt-realtime-2.1",
+      parameters: {},
+    });
+    assert.deepEqual(
+      await Promise.all(
+        ["CA_phone", "CA_soft", "CA_rehearsal", "CA_placed"].map(async (sid) =>
+          (await store.getCall(sid))?.source
+        ),
+      ),
+      ["phone", "softphone", "rehearsal", "phone"],
+    );
+  } finally {
+    store.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -29,6 +29,7 @@ export function emptyRecord(callSid: string, at: number, instance: string): Stor
     model: null,
     engine: null,
     direction: null,
+    source: "phone",
     from: null,
     to: null,
     parameters: {},
@@ -98,6 +99,7 @@ export function applyEvent(
       Object.assign(record.parameters, event.parameters);
       record.persona ??= event.persona;
       record.direction = event.direction;
+      record.source = event.source ?? "phone";
       record.from ??= event.from;
       record.to ??= event.to;
       break;

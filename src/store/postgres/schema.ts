@@ -137,7 +137,12 @@ export const PG_MIGRATIONS: readonly string[] = [
     added_at bigint NOT NULL
   );
   `,
-  // 5: the webhook outbox (`webhook_outbox.ts`): one row per message (its id is the `webhook-id`
+  // 5: what the call came through (the record's `source`: 'phone', 'softphone' or 'rehearsal'); records
+  // folded before it came through the phone or the softphone, and read as 'phone', as on SQLite.
+  `
+  UPDATE calls SET record = record || '{"source": "phone"}'::jsonb WHERE record->'source' IS NULL;
+  `,
+  // 6: the webhook outbox (`webhook_outbox.ts`): one row per message (its id is the `webhook-id`
   // header), its delivery state and the lease an instance holds while it sends (`claimed_by` until
   // `lease_until`); one row per attempt.
   `

@@ -297,10 +297,11 @@ class SqliteCallStore implements CallStore {
           this.#mergeParameters(event.callSid, event.parameters);
           // Twilio's webhook knows the direction best; the persona chosen at start wins over both.
           this.#run(
-            `UPDATE calls SET persona = COALESCE(persona, ?), direction = ?,
+            `UPDATE calls SET persona = COALESCE(persona, ?), direction = ?, source = ?,
              from_number = COALESCE(from_number, ?), to_number = COALESCE(to_number, ?) WHERE call_sid = ?`,
             event.persona,
             event.direction,
+            event.source ?? "phone",
             event.from,
             event.to,
             event.callSid,
@@ -626,6 +627,7 @@ function toSummary(row: Row): CallSummary {
     model: strOrNull(row.model),
     engine: strOrNull(row.engine) as EngineId | null,
     direction: strOrNull(row.direction),
+    source: row.source === "softphone" || row.source === "rehearsal" ? row.source : "phone",
     from: strOrNull(row.from_number),
     to: strOrNull(row.to_number),
     parameters: parseParameters(row.parameters),

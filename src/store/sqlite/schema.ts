@@ -156,9 +156,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE calls ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX calls_open_instance ON calls (instance) WHERE ended_at IS NULL;
   `,
-  // 8: reserved for the rehearsal `calls.source` column (issue 22), which replaces this placeholder.
+  // 8: what the call came through: 'phone', 'softphone' or 'rehearsal'.
   `
-  SELECT 1;
+  ALTER TABLE calls ADD COLUMN source TEXT NOT NULL DEFAULT 'phone';
   `,
   // 9: the webhook outbox: one row per message (its stable id is the `webhook-id` header), the
   // delivery state, and the lease an instance holds while it sends (`claimed_by` until

@@ -1,0 +1,320 @@
+/**
+ * The virtual phone: does what Twilio does for a call, against a running Parley, so a rehearsal
+ * goes through the real call path (the same webhook, media socket, relay, barge-in and records).
+ *
+ * - posts the signed voice webhook (`?persona=…`, the scenario's parameters, `parley_source=rehearsal`);
+ * - opens the signed media socket at the stream URL the TwiML names, sends `connected` and `start`
+ *   with the TwiML's `<Parameter>`s;
+ * - every 20 ms of wall clock sends one 160-byte μ-law frame of the caller (silence when the caller
+ *   is quiet, as a phone line does) and plays 20 ms of the agent's audio (or silence), handing it
+ *   to {@linkcode VirtualPhoneHandlers.onHeard}: the caller hears it paced in real time, whatever
+ *   speed Parley sends it at;
+ * - echoes each `mark` when playback reaches it; `clear` drops the unplayed audio and echoes every
+ *   pending mark at once, as Twilio documents;
+ * - sends `dtmf` for key presses, `stop` when the caller hangs up, and posts the signed
+ *   `<Connect action>` request once the stream has ended.
+ *
+ * @module
+ */
+
+import { askConnectAction, openMediaSocket, type ParleyTarget, postVoiceWebhook } from "./phone_requests.ts";
+import { PlaybackQueue } from "./playback_queue.ts";
+
+export type { ParleyTarget } from "./phone_requests.ts";
+
+/** One frame of the phone line: 20 ms of 8 kHz μ-law. */
+export const FRAME_MS = 20;
+const FRAME_BYTES = 160;
+/** μ-law silence. */
+const SILENCE = 0xff;
+/** One frame of silence, base64. */
+const SILENT_FRAME = btoa(String.fromCharCode(...new Uint8Array(FRAME_BYTES).fill(SILENCE)));
+/** Frames sent at once at most when the event loop fell behind (Twilio's own bursts are short). */
+const MAX_CATCH_UP_FRAMES = 5;
+
+/** What the phone tells its caller. */
+export interface VirtualPhoneHandlers {
+  /**
+   * Every 20 ms: what the line carries from the agent, base64 μ-law, as it is played (silence while
+   * the agent is quiet; less than 20 ms at the end of an answer).
+   */
+  onHeard(payload: string): void;
+  /** The agent's unplayed audio was cleared (the caller cut in). */
+  onCleared?(): void;
+  /** Every 20 ms frame, after it was sent and played. */
+  onFrame?(): void;
+}
+
+/** How the call went, as the phone saw it. */
+export interface PhoneCallResult {
+  callSid: string;
+  /** Who ended the stream: the caller (`stop`) or Parley (it closed the socket). */
+  endedBy: "caller" | "parley";
+  /** The longest time with neither the agent's audio playing nor the caller speaking, ms. */
+  maxDeadAirMs: number;
+  /** Agent audio played to the caller, ms. */
+  heardMs: number;
+  /** `clear` messages received. */
+  clears: number;
+  /** Marks echoed (played, or flushed by `clear`). */
+  marksEchoed: number;
+  /** The `<Connect action>` answer (TwiML), once the stream ended. */
+  afterStream: string | undefined;
+}
+
+/** What to dial. */
+export interface DialOptions {
+  persona: string;
+  parameters?: Record<string, string>;
+  /** The agent's voice (the `voice` call parameter). */
+  voice?: string;
+  /** @default a random CallSid */
+  callSid?: string;
+  /** Caller id shown on the record. @default "+15005550006" (a Twilio test number) */
+  from?: string;
+}
+
+/** One call placed by the virtual phone. */
+export class VirtualPhone {
+  readonly callSid: string;
+  readonly streamSid: string;
+  /** Resolves once the stream ended (either side) and the `<Connect action>` was asked. */
+  readonly ended: Promise<PhoneCallResult>;
+  #socket: WebSocket;
+  #target: ParleyTarget;
+  #handlers: VirtualPhoneHandlers;
+  #actionUrl: string | undefined;
+  #playback = new PlaybackQueue();
+  #outgoing: Uint8Array[] = [];
+  #keys: string[] = [];
+  #sequence = 0;
+  #chunk = 0;
+  #framesDone = 0;
+  #startedAt = 0;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  #silentFrames = 0;
+  #result: Omit<PhoneCallResult, "afterStream">;
+
+  private constructor(
+    socket: WebSocket,
+    target: ParleyTarget,
+    callSid: string,
+    actionUrl: string | undefined,
+    handlers: VirtualPhoneHandlers,
+  ) {
+    this.#socket = socket;
+    this.#target = target;
+    this.callSid = callSid;
+    this.streamSid = `MZ${crypto.randomUUID().replaceAll("-", "")}`;
+    this.#actionUrl = actionUrl;
+    this.#handlers = handlers;
+    this.#result = { callSid, endedBy: "parley", maxDeadAirMs: 0, heardMs: 0, clears: 0, marksEchoed: 0 };
+    this.ended = new Promise((resolve) => {
+      socket.onclose = () => {
+        clearInterval(this.#ticker);
+        this.#noteSilence(true);
+        void this.#askAction().then((afterStream) => resolve({ ...this.#result, afterStream }));
+      };
+    });
+    socket.onmessage = (event) => {
+      if (typeof event.data === "string") this.#onMessage(event.data);
+    };
+  }
+
+  /**
+   * Calls `options.persona` at `target`: the webhook, then the media socket and `start`.
+   *
+   * @throws {Error} when the webhook answers no stream or the socket cannot open, saying what came back.
+   */
+  static async dial(
+    target: ParleyTarget,
+    options: DialOptions,
+    handlers: VirtualPhoneHandlers,
+  ): Promise<VirtualPhone> {
+    const callSid = options.callSid ?? `CA${crypto.randomUUID().replaceAll("-", "")}`;
+    const query = new URLSearchParams({
+      ...options.parameters,
+      ...(options.voice === undefined ? {} : { voice: options.voice }),
+      persona: options.persona,
+      parley_source: "rehearsal",
+    });
+    const connect = await postVoiceWebhook(target, callSid, query, options.from ?? "+15005550006");
+    const socket = await openMediaSocket(target, connect.streamUrl);
+    const phone = new VirtualPhone(socket, target, callSid, connect.actionUrl, handlers);
+    phone.#begin(connect.parameters);
+    return phone;
+  }
+
+  /** Queues the caller's speech (base64 μ-law, any length): it goes out in 20 ms frames. */
+  say(payload: string): void {
+    const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
+    if (bytes.length > 0) this.#outgoing.push(bytes);
+  }
+
+  /** Drops the caller's speech not yet sent (the caller stopped talking); returns the bytes dropped. */
+  stopTalking(): number {
+    const dropped = this.#outgoing.reduce((n, bytes) => n + bytes.length, 0);
+    this.#outgoing = [];
+    return dropped;
+  }
+
+  /** True when none of the caller's speech waits to be sent. */
+  quiet(): boolean {
+    return this.#outgoing.length === 0;
+  }
+
+  /** Presses `digits` (0-9, *, #), one `dtmf` message each, one per frame. */
+  pressKeys(digits: string): void {
+    for (const digit of digits) if (/^[0-9*#]$/.test(digit)) this.#keys.push(digit);
+  }
+
+  /** Hangs up: `stop`, then the socket closes. Idempotent. */
+  hangUp(): void {
+    if (this.#socket.readyState !== WebSocket.OPEN) return;
+    this.#result.endedBy = "caller";
+    this.#send({
+      event: "stop",
+      sequenceNumber: String(++this.#sequence),
+      streamSid: this.streamSid,
+      stop: { accountSid: "AC00000000000000000000000000000000", callSid: this.callSid },
+    });
+    this.#socket.close(1000);
+  }
+
+  #begin(customParameters: Record<string, string>): void {
+    this.#send({ event: "connected", protocol: "Call", version: "1.0.0" });
+    this.#send({
+      event: "start",
+      sequenceNumber: String(++this.#sequence),
+      streamSid: this.streamSid,
+      start: {
+        streamSid: this.streamSid,
+        accountSid: "AC00000000000000000000000000000000",
+        callSid: this.callSid,
+        tracks: ["inbound"],
+        customParameters,
+        mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
+      },
+    });
+    this.#startedAt = performance.now();
+    this.#ticker = setInterval(() => this.#tick(), FRAME_MS / 2);
+  }
+
+  /** Sends and plays the frames due by the wall clock. */
+  #tick(): void {
+    const due = Math.floor((performance.now() - this.#startedAt) / FRAME_MS);
+    // Behind by more than a short burst: the missed time is skipped, as a phone line would drop it.
+    if (due - this.#framesDone > MAX_CATCH_UP_FRAMES) this.#framesDone = due - MAX_CATCH_UP_FRAMES;
+    while (this.#framesDone < due && this.#socket.readyState === WebSocket.OPEN) {
+      this.#framesDone++;
+      this.#frame();
+    }
+  }
+
+  #frame(): void {
+    const spoke = this.#sendCallerFrame();
+    const key = this.#keys.shift();
+    if (key !== undefined) {
+      this.#send({
+        event: "dtmf",
+        streamSid: this.streamSid,
+        sequenceNumber: String(++this.#sequence),
+        dtmf: { track: "inbound_track", digit: key },
+      });
+    }
+    const played = this.#playFrame();
+    if (spoke || played) this.#noteSilence(false);
+    else this.#silentFrames++;
+    this.#handlers.onFrame?.();
+  }
+
+  #sendCallerFrame(): boolean {
+    const frame = new Uint8Array(FRAME_BYTES).fill(SILENCE);
+    let filled = 0;
+    while (filled < FRAME_BYTES && this.#outgoing.length > 0) {
+      const head = this.#outgoing[0]!;
+      const take = Math.min(head.length, FRAME_BYTES - filled);
+      frame.set(head.subarray(0, take), filled);
+      filled += take;
+      if (take === head.length) this.#outgoing.shift();
+      else this.#outgoing[0] = head.subarray(take);
+    }
+    this.#chunk++;
+    this.#send({
+      event: "media",
+      sequenceNumber: String(++this.#sequence),
+      streamSid: this.streamSid,
+      media: {
+        track: "inbound",
+        chunk: String(this.#chunk),
+        timestamp: String(this.#chunk * FRAME_MS),
+        payload: toBase64(frame),
+      },
+    });
+    return filled > 0;
+  }
+
+  /** Plays up to 20 ms of the agent's audio (silence when none); echoes the marks playback reaches. */
+  #playFrame(): boolean {
+    const { audio, marks } = this.#playback.play(FRAME_BYTES);
+    for (const name of marks) this.#echo(name);
+    if (audio === undefined) {
+      // A phone line carries silence too: the caller's voice activity detection needs it to hear
+      // that the agent stopped talking.
+      this.#handlers.onHeard(SILENT_FRAME);
+      return false;
+    }
+    this.#result.heardMs += audio.length / 8;
+    this.#handlers.onHeard(toBase64(audio));
+    return true;
+  }
+
+  #echo(name: string): void {
+    this.#result.marksEchoed++;
+    this.#send({
+      event: "mark",
+      sequenceNumber: String(++this.#sequence),
+      streamSid: this.streamSid,
+      mark: { name },
+    });
+  }
+
+  #onMessage(text: string): void {
+    let message: { event?: string; media?: { payload?: string }; mark?: { name?: string } };
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return; // Twilio ignores what it cannot read
+    }
+    if (message.event === "media" && typeof message.media?.payload === "string") {
+      const bytes = Uint8Array.from(atob(message.media.payload), (c) => c.charCodeAt(0));
+      this.#playback.pushAudio(bytes);
+    } else if (message.event === "mark" && typeof message.mark?.name === "string") {
+      this.#playback.pushMark(message.mark.name);
+    } else if (message.event === "clear") {
+      this.#result.clears++;
+      for (const name of this.#playback.clear()) this.#echo(name);
+      this.#handlers.onCleared?.();
+    }
+  }
+
+  #noteSilence(final: boolean): void {
+    this.#result.maxDeadAirMs = Math.max(this.#result.maxDeadAirMs, this.#silentFrames * FRAME_MS);
+    if (!final) this.#silentFrames = 0;
+  }
+
+  #askAction(): Promise<string | undefined> {
+    if (this.#actionUrl === undefined) return Promise.resolve(undefined);
+    return askConnectAction(this.#target, this.#actionUrl, this.callSid);
+  }
+
+  #send(message: unknown): void {
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
+  }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}

@@ -1,0 +1,209 @@
+/**
+ * `deno task rehearse` as a user runs it (the task's own flags, an env file the test writes): it
+ * starts Parley itself, calls it through the virtual phone, and exits 1 when a scenario is below its
+ * pass rate, 2 for a broken scenario file (named with the field).
+ */
+
+import assert from "node:assert/strict";
+import { FakeResponsesServer } from "../../testing/fake_responses.ts";
+import { bothSessions } from "../../testing/rehearsal_script.ts";
+import { FakeRealtimeServer, toneBytes } from "../../testing/fake_realtime.ts";
+import {
+  startTestParley,
+  TEST_AUTH_TOKEN,
+  TEST_OPENAI_KEY,
+  TEST_PUBLIC_BASE_URL,
+} from "../../testing/parley_harness.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
+
+const REPO = new URL("../../", import.meta.url).pathname;
+const KEY = "sk-test-rehearse-0123456789";
+
+/** `deno run <the rehearse task's flags, .env replaced> src/rehearse_cli.ts …args`. */
+async function rehearseCommand(envFile: string, args: string[]): Promise<Deno.Command> {
+  const task: string = JSON.parse(await Deno.readTextFile(`${REPO}deno.json`)).tasks.rehearse;
+  const words = task.split(/\s+/);
+  assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
+  assert.ok(!/(^|\s)(-A|--allow-all|--allow-run|--allow-ffi)(\s|=|$)/.test(task), "least privilege");
+  const flags = words.slice(2, words.indexOf("src/rehearse_cli.ts"))
+    .map((flag) => flag === "--env-file=.env" ? `--env-file=${envFile}` : flag);
+  return new Deno.Command(Deno.execPath(), {
+    args: [...flags, "src/rehearse_cli.ts", ...args],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", NO_COLOR: "1" },
+  });
+}
+
+async function withTask(
+  fn: (
+    t: { dir: string; envFile: string; realtime: FakeRealtimeServer; judged: { count: number } },
+  ) => Promise<void>,
+) {
+  const dir = await Deno.makeTempDir({ prefix: "parley_rehearse_task_" });
+  const realtime = FakeRealtimeServer.start();
+  const judged = { count: 0 };
+  // The first run's criterion holds, the second's does not.
+  const responses = FakeResponsesServer.start(KEY, () => {
+    judged.count++;
+    const pass = judged.count === 1;
+    return { verdicts: [{ criterion: 1, pass, reason: pass ? "it said hello" : "it never said hello" }] };
+  });
+  const envFile = `${dir}/.env`;
+  await Deno.mkdir(`${dir}/scenarios`);
+  await Deno.writeTextFile(
+    envFile,
+    [
+      `OPENAI_API_KEY=${KEY}`,
+      `OPENAI_REALTIME_URL=${realtime.url}`,
+      `OPENAI_BASE_URL=${responses.baseUrl}`,
+      `PERSONAS_DIR=${REPO}tests/testdata/personas`,
+      "DEFAULT_PERSONA=tester",
+      "INBOUND_PERSONA=tester",
+      `DATA_DIR=${dir}/data`,
+      "INSTANCE_ID=box-1",
+    ].join("\n"),
+  );
+  try {
+    await fn({ dir, envFile, realtime, judged });
+  } finally {
+    await responses.close();
+    await realtime.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("deno task rehearse exits 1 when a scenario is below its pass rate, naming the failed check and its call", async () => {
+  await withTask(async ({ dir, envFile, realtime, judged }) => {
+    await Deno.writeTextFile(
+      `${dir}/scenarios/greeting.ts`,
+      `export default {
+        persona: "tester",
+        caller: { instructions: "You are Sam. Say hi, then hang up." },
+        expect: [
+          { name: "caller hangs up", endReason: "caller_hung_up" },
+          { name: "greets", judge: "the agent said hello" },
+        ],
+        runs: 2,
+        maxMinutes: 1,
+      };`,
+    );
+    const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`, "--concurrency=1"])).spawn();
+    for (let run = 0; run < 2; run++) {
+      const { caller, agent } = await bothSessions(realtime, realtime.sessions.length);
+      await agent.waitFor("response.create");
+      await agent.streamResponse({
+        responseId: `r${run}`,
+        itemId: `i${run}`,
+        audio: toneBytes(200, 0x11),
+        transcript: "Hello!",
+      });
+      await caller.streamResponse({
+        responseId: `c${run}`,
+        itemId: `ci${run}`,
+        audio: toneBytes(100, 0x22),
+        functionCalls: [{ callId: `h${run}`, name: "hang_up", arguments: "{}" }],
+      });
+    }
+    const { code, stdout, stderr } = await child.output();
+    const out = new TextDecoder().decode(stdout);
+    assert.equal(code, 1, `${out}\n${new TextDecoder().decode(stderr)}`);
+    assert.equal(judged.count, 2);
+    assert.match(out, /✘ greeting \(tester\): 1\/2 passed \(needs 2\/2\)/);
+    assert.match(out, /run 2: http:\/\/localhost:4000\/calls\/CA[0-9a-f]{32}/);
+    assert.match(out, /✘ greets: it never said hello/);
+    assert.match(out, /rehearsal cost \$\d+\.\d{4}/);
+    // The calls are in DATA_DIR under an instance name of their own, which a server's startup
+    // clean-up (INSTANCE_ID=box-1) leaves alone.
+    const store = openCallStore(`${dir}/data/parley.db`);
+    try {
+      const calls = await store.listCalls();
+      assert.deepEqual(calls.map((c) => [c.source, c.instance, c.endReason]), [
+        ["rehearsal", "box-1.rehearse", "caller_hung_up"],
+        ["rehearsal", "box-1.rehearse", "caller_hung_up"],
+      ]);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("deno task rehearse exits 2 for a broken scenario file, naming the file and the field", async () => {
+  await withTask(async ({ dir, envFile }) => {
+    await Deno.writeTextFile(
+      `${dir}/scenarios/broken.ts`,
+      `export default { persona: "tester", caller: { instructions: "x" }, expect: [{ name: "n", maxTurns: "three" }] };`,
+    );
+    const { code, stderr } = await (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`])).output();
+    const err = new TextDecoder().decode(stderr);
+    assert.equal(code, 2, err);
+    assert.match(
+      err,
+      new RegExp(`${dir}/scenarios/broken\\.ts: expect\\[0\\]\\.maxTurns: "three" is not a number`),
+    );
+  });
+});
+
+Deno.test("deno task rehearse --url rehearses a running Parley, signing with its token and reading records with API_TOKEN", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_rehearse_url_" });
+  const store = openCallStore(`${dir}/parley.db`);
+  const apiToken = "test-api-token-0123456789";
+  const parley = await startTestParley({ store, env: { API_TOKEN: apiToken } });
+  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, () => ({
+    verdicts: [{ criterion: 1, pass: true, reason: "it said hello" }],
+  }));
+  try {
+    await Deno.mkdir(`${dir}/scenarios`);
+    await Deno.writeTextFile(
+      `${dir}/scenarios/hello.ts`,
+      `export default {
+        persona: "tester",
+        caller: { instructions: "Say hi, then hang up." },
+        expect: [{ name: "greets", judge: "the agent said hello" }],
+        runs: 1,
+      };`,
+    );
+    const envFile = `${dir}/.env`;
+    await Deno.writeTextFile(
+      envFile,
+      [
+        `OPENAI_API_KEY=${TEST_OPENAI_KEY}`,
+        `OPENAI_REALTIME_URL=${parley.upstream.url}`,
+        `OPENAI_BASE_URL=${responses.baseUrl}`,
+        `PUBLIC_BASE_URL=${TEST_PUBLIC_BASE_URL}`,
+        `TWILIO_AUTH_TOKEN=${TEST_AUTH_TOKEN}`,
+        `API_TOKEN=${apiToken}`,
+      ].join("\n"),
+    );
+    const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`, `--url=${parley.origin}`]))
+      .spawn();
+    const { caller, agent } = await bothSessions(parley.upstream);
+    await agent.waitFor("response.create");
+    await agent.streamResponse({
+      responseId: "r",
+      itemId: "i",
+      audio: toneBytes(200, 0x11),
+      transcript: "Hello!",
+    });
+    await caller.streamResponse({
+      responseId: "c",
+      itemId: "ci",
+      audio: toneBytes(100, 0x22),
+      functionCalls: [{ callId: "h", name: "hang_up", arguments: "{}" }],
+    });
+    const { code, stdout, stderr } = await child.output();
+    const out = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
+    assert.match(out, new RegExp(`✔ hello \\(tester\\): 1/1 passed`));
+    const calls = await store.listCalls();
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]!.source, "rehearsal");
+  } finally {
+    await responses.close();
+    await parley.close();
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
