@@ -61,6 +61,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
       config.openaiApiKey,
       config.twilioAuthToken,
       config.apiToken,
+      config.webhook?.secret,
       config.recordingsS3?.secretAccessKey,
       config.recordingsS3?.sessionToken,
     ],
@@ -113,6 +114,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     campaigns: { campaigns: store.campaigns, doNotCall: store.doNotCall, instance: store.instance },
     signInSessions: store.sessions,
     usedStreamTokens: store.usedStreamTokens,
+    outbox: store.outbox,
     ...(store.bus === undefined ? {} : { feeds: store.bus }),
     ...(store.control === undefined ? {} : { control: store.control }),
     ...(store.cluster === undefined ? {} : { cluster: store.cluster }),
@@ -123,6 +125,16 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     recordings,
     ...(bucket === undefined ? {} : { recordingSource: bucket }),
   });
+  // The calls the clean-up closed ended without an event: their call.ended webhooks go out now.
+  for (const callSid of abandoned) {
+    parley.webhooks?.announceEnded(callSid).catch((error) =>
+      log.error(
+        `Webhooks: could not enqueue call.ended of ${callSid}: ${
+          error instanceof Error ? error.message : error
+        }`,
+      )
+    );
+  }
 
   // A crashed run's calls never said call.ended: their analyses are queued now.
   parley.analyzeEnded(abandoned);

@@ -24,6 +24,7 @@ import {
   parseSwitch,
   tryUrl,
 } from "./config_values.ts";
+import { parseWebhookSettings, type WebhookSettings } from "./webhook_settings.ts";
 
 export { DEFAULT_HOST, isE164 };
 
@@ -58,6 +59,8 @@ export const ENV_VARIABLES = [
   "OPENAI_ANALYSIS_MODEL",
   "OPENAI_JUDGE_MODEL",
   "INSTANCE_ID",
+  "WEBHOOK_URL",
+  "WEBHOOK_SECRET",
   "DATABASE_URL",
   "INSTANCE_TIMEOUT_S",
   "OTEL_DENO",
@@ -173,6 +176,8 @@ export interface ParleyConfig {
    * moment (before OpenAI's 60-minute session cap), minutes. @default 55
    */
   sessionRolloverMinutes: number;
+  /** Where signed call events go (`WEBHOOK_URL`, `WEBHOOK_SECRET`), or undefined: webhooks off. */
+  webhook: WebhookSettings | undefined;
   /** Folder of call recordings (personas with `record: true`). @default DATA_DIR/recordings */
   recordingsDir: string;
   /** Recordings older than this many days are deleted (at startup, then daily); undefined keeps them. */
@@ -376,6 +381,8 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     );
   }
 
+  const webhook = parseWebhookSettings(text("WEBHOOK_URL"), text("WEBHOOK_SECRET"), problems);
+
   const config: ParleyConfig = {
     port,
     host,
@@ -410,6 +417,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     instanceTimeoutS,
     tracing: ["true", "1"].includes(text("OTEL_DENO")?.toLowerCase() ?? ""),
     sessionRolloverMinutes,
+    webhook,
     openaiBaseUrl,
     judgeModel: text("OPENAI_JUDGE_MODEL") ?? "gpt-5-mini",
     analysisModel: text("OPENAI_ANALYSIS_MODEL") ?? DEFAULT_ANALYSIS_MODEL,

@@ -21,6 +21,8 @@ import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from
 import type { CallStore } from "../src/store/sqlite/call_store.ts";
 import { type FakeLiveOptions, FakeLiveServer } from "./fake_live.ts";
 import type { LeadStore } from "../src/store/sqlite/leads.ts";
+import type { WebhookOutbox } from "../src/store/webhook_outbox.ts";
+import type { WebhookTiming } from "../src/outcomes/webhooks/webhooks.ts";
 import type { FrameTap } from "../src/relay/frame_tap.ts";
 import type { Store } from "../src/store/ports.ts";
 import type { RecordingsDir } from "../src/recordings/recordings_dir.ts";
@@ -72,6 +74,10 @@ export interface TestParleyOptions {
   prewarmTtlMs?: number;
   /** A leads table to wire in. */
   leads?: LeadStore;
+  /** A webhook outbox to wire in (webhooks are sent when `env` sets WEBHOOK_URL and WEBHOOK_SECRET). */
+  outbox?: WebhookOutbox;
+  /** The webhook worker's clock and delays. */
+  webhookTiming?: WebhookTiming;
   /** The folder of scenario files (the Rehearse button). */
   scenariosDir?: string;
   /** Observers of every call's audio. */
@@ -194,11 +200,14 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       leads: options.shared.leads,
       signInSessions: options.shared.sessions,
       usedStreamTokens: options.shared.usedStreamTokens,
+      outbox: options.shared.outbox,
       ...(options.shared.bus === undefined ? {} : { feeds: options.shared.bus }),
       ...(options.shared.control === undefined ? {} : { control: options.shared.control }),
       ...(options.shared.cluster === undefined ? {} : { cluster: options.shared.cluster }),
       ...(options.shared.analyses === undefined ? {} : { analyses: options.shared.analyses }),
     }),
+    ...(options.outbox === undefined ? {} : { outbox: options.outbox }),
+    ...(options.webhookTiming === undefined ? {} : { webhookTiming: options.webhookTiming }),
     ...(options.recordings === undefined ? {} : { recordings: options.recordings }),
     ...(options.recordingSource === undefined ? {} : { recordingSource: options.recordingSource }),
   });

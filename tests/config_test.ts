@@ -245,6 +245,60 @@ Deno.test("HOST: an address to listen on, checked by name", () => {
   }
 });
 
+Deno.test("WEBHOOK_URL and WEBHOOK_SECRET: both or neither, https (or http on this machine), a whsec_ secret", () => {
+  const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwC8ZbS0Ua4nA=";
+  assert.equal(loadConfig(minimal).webhook, undefined, "off by default");
+  assert.deepEqual(
+    loadConfig({ ...minimal, WEBHOOK_URL: "https://crm.example/hooks", WEBHOOK_SECRET: secret }).webhook,
+    {
+      url: "https://crm.example/hooks",
+      secret,
+    },
+  );
+  assert.equal(
+    loadConfig({ ...minimal, WEBHOOK_URL: "http://127.0.0.1:9000/h", WEBHOOK_SECRET: secret }).webhook?.url,
+    "http://127.0.0.1:9000/h",
+  );
+  const cases: [Env, string][] = [
+    [{ WEBHOOK_URL: "https://crm.example/hooks" }, "WEBHOOK_SECRET: not set, but WEBHOOK_URL is"],
+    [{ WEBHOOK_SECRET: secret }, "WEBHOOK_URL: not set, but WEBHOOK_SECRET is"],
+    [
+      { WEBHOOK_URL: "http://crm.example/hooks", WEBHOOK_SECRET: secret },
+      'WEBHOOK_URL: "http://crm.example/hooks" is not https',
+    ],
+    [{ WEBHOOK_URL: "not a url", WEBHOOK_SECRET: secret }, 'WEBHOOK_URL: "not a url" is not a URL'],
+    [
+      { WEBHOOK_URL: "https://u:p@crm.example/", WEBHOOK_SECRET: secret },
+      "WEBHOOK_URL: has a user name or password",
+    ],
+    [
+      { WEBHOOK_URL: "https://crm.example/", WEBHOOK_SECRET: "hunter2hunter2" },
+      "WEBHOOK_SECRET: does not start with whsec_",
+    ],
+    [
+      { WEBHOOK_URL: "https://crm.example/", WEBHOOK_SECRET: "whsec_not*base64" },
+      "WEBHOOK_SECRET: is not whsec_ followed by base64",
+    ],
+    [
+      { WEBHOOK_URL: "https://crm.example/", WEBHOOK_SECRET: "whsec_c2hvcnQ=" },
+      "WEBHOOK_SECRET: holds 5 bytes",
+    ],
+  ];
+  for (const [env, expected] of cases) {
+    assert.throws(
+      () => loadConfig({ ...minimal, ...env }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.ok(error.message.includes(expected), error.message);
+        for (const value of ["hunter2hunter2", "not*base64", "c2hvcnQ=", secret]) {
+          assert.ok(!error.message.includes(value), "the secret is never echoed");
+        }
+        return true;
+      },
+    );
+  }
+});
+
 Deno.test("config reads each engine's endpoint from the variable its definition names", () => {
   assert.deepEqual(loadConfig(minimal).engineEndpoints, {
     realtime: "wss://api.openai.com/v1/realtime",

@@ -61,6 +61,8 @@ export interface DialerParts {
 }
 import type { ListenerHealth } from "../http/listener.ts";
 import type { HandlerName } from "./routes.ts";
+import type { Webhooks } from "../outcomes/webhooks/webhooks.ts";
+import { createWebhookDeliveriesHandlers } from "../api/webhook_deliveries.ts";
 import type { CallControl } from "../calls/call_control.ts";
 import { tellOtherInstances } from "./cluster_control.ts";
 import type { RecordingSource } from "../recordings/serve_wav.ts";
@@ -104,6 +106,8 @@ export interface HandlerParts {
   fetch?: typeof fetch;
   /** The listener's figures (descriptor exhaustion), for `/metrics`. */
   listenerHealth?: () => ListenerHealth | undefined;
+  /** The webhook outbox and worker, if the store keeps an outbox. */
+  webhooks?: Webhooks;
   /** Prices for a rehearsal's cost. */
   prices: PriceTable;
   /** Opens upstream sockets (a rehearsal's caller sessions). */
@@ -167,6 +171,13 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
   const noLeads = notKept("Leads");
   const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
   const pages = createPagesHandlers();
+  const deliveries = parts.webhooks === undefined
+    ? undefined
+    : createWebhookDeliveriesHandlers(parts.webhooks);
+  const noDeliveries = async (request: Request) => {
+    await request.body?.cancel();
+    return jsonError(503, "Webhook deliveries are not kept by this server");
+  };
   const personasRoutes = createPersonasHandlers({ personas, defaultModel: config.realtimeModel });
   // One call-placing service for POST /api/calls and the dialer.
   const placeOutbound = createOutboundCalls({
@@ -326,6 +337,8 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     getPersona: personasRoutes.getPersona,
     previewPersona: personasRoutes.previewPersona,
     listVoices: personasRoutes.listVoices,
+    listDeliveries: deliveries?.listDeliveries ?? noDeliveries,
+    redeliver: deliveries?.redeliver ?? noDeliveries,
     rehearse: createRehearseHandler({
       config,
       personas,

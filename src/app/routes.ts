@@ -124,6 +124,8 @@ export const ROUTES = [
   { method: "GET",    path: "/api/personas/:id/preview",  guard: "bearerOrSession",    bodyLimit: "none",       handler: "previewPersona" },
   { method: "POST",   path: "/api/personas/:id/rehearse", guard: "bearerOrSession",    bodyLimit: REHEARSAL,    handler: "rehearse" },
   { method: "GET",    path: "/api/voices",                guard: "bearerOrSession",    bodyLimit: "none",       handler: "listVoices" },
+  { method: "GET",    path: "/api/webhooks/deliveries",   guard: "bearerOrSession",    bodyLimit: "none",       handler: "listDeliveries" },
+  { method: "POST",   path: "/api/webhooks/deliveries/:id/redeliver", guard: "bearerOrSession", bodyLimit: EMPTY_BODY, handler: "redeliver" },
   { method: "GET",    path: "/api/softphone",             guard: "sessionSameOrigin",  bodyLimit: "websocket",  handler: "softphone" },
   { method: "GET",    path: "/",                          guard: "none",               bodyLimit: "none",       handler: "home" },
   { method: "GET",    path: "/favicon.ico",               guard: "none",               bodyLimit: "none",       handler: "webFile" },

@@ -43,6 +43,8 @@ import { catchUnhandled } from "./middleware/unhandled.ts";
 import { notFoundResponse } from "../api/pages.ts";
 import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
+import { startWebhooks, type Webhooks, type WebhookTiming } from "../outcomes/webhooks/webhooks.ts";
+import type { WebhookOutbox } from "../store/webhook_outbox.ts";
 import { createRouteHandlers, type DialerParts } from "./handlers.ts";
 import type { Dialer } from "../dialer/dialer.ts";
 import type { CallControl } from "../calls/call_control.ts";
@@ -96,6 +98,10 @@ export interface ParleyOptions {
   cluster?: ClusterView;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
+  /** The webhook outbox (sent to `WEBHOOK_URL` when set). @default none: no webhooks, no delivery log */
+  outbox?: WebhookOutbox;
+  /** The webhook worker's clock, fetch and delays. @default the real ones */
+  webhookTiming?: WebhookTiming;
   /** Where this server is reached on this machine, for the Rehearse button's virtual phone. @default http://127.0.0.1:PORT */
   selfOrigin?: () => string;
   /** The folder of scenario files. @default "scenarios" */
@@ -130,6 +136,8 @@ export interface Parley {
   shutdown(): Promise<void>;
   /** Queues the post-call analyses of calls closed without a `call.ended` (a crashed run's, at startup). */
   analyzeEnded(callSids: readonly string[]): void;
+  /** The webhooks (with an outbox): `main.ts` announces the ends of calls a crash left open. */
+  webhooks: Webhooks | undefined;
 }
 
 /**
@@ -150,6 +158,16 @@ export function createParley(options: ParleyOptions): Parley {
   const shutdownSignal = new AbortController();
   const offMetrics = hub.subscribe(metrics.listener);
   const offStore = options.store === undefined ? undefined : hub.subscribe(options.store.listener);
+  // After the store's listener: the record a payload is built from holds the event.
+  const webhooks = options.outbox === undefined ? undefined : startWebhooks({
+    outbox: options.outbox,
+    settings: config.webhook,
+    calls: options.store,
+    instance: config.instanceId,
+    log,
+    ...(options.webhookTiming === undefined ? {} : { timing: options.webhookTiming }),
+  });
+  const offWebhooks = webhooks === undefined ? undefined : hub.subscribe(webhooks.listener);
   const neverConnected = watchNeverConnected(
     hub,
     options.streamConnectTimeoutMs === undefined ? {} : { timeoutMs: options.streamConnectTimeoutMs },
@@ -240,6 +258,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(recordings === undefined ? {} : { recordings: options.recordingSource ?? folderSource(recordings) }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
+    ...(webhooks === undefined ? {} : { webhooks }),
   });
 
   const offControl = options.control === undefined
@@ -277,6 +296,7 @@ export function createParley(options: ParleyOptions): Parley {
   });
   return {
     metrics,
+    webhooks,
     dialer: routes.dialer,
     activeCalls: () => relays.size,
     handler: guardRequests(catchUnhandled(route, log), { log }),
@@ -292,6 +312,8 @@ export function createParley(options: ParleyOptions): Parley {
       offAdmission();
       offMetrics();
       offStore?.();
+      offWebhooks?.();
+      await webhooks?.close();
       offControl?.();
       routes.close();
     },

@@ -1,12 +1,13 @@
 /**
  * The virtual phone's HTTP side, signed as Twilio signs (`X-Twilio-Signature` over the public URL and
- * the form): the voice webhook, the media socket's upgrade, and the `<Connect action>` request.
+ * the form): the voice webhook, the media socket's upgrade, the answering-machine detection callback and
+ * the `<Connect action>` request.
  *
  * @module
  */
 
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-import { VOICE_WEBHOOK_PATH } from "../paths.ts";
+import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
 import { type ConnectInstructions, readConnectTwiml } from "./twiml_reader.ts";
 
 /** A Parley to call, and how Twilio would sign for it. */
@@ -70,6 +71,38 @@ export async function openMediaSocket(target: ParleyTarget, streamUrl: string): 
   });
   socket.onerror = () => {};
   return socket;
+}
+
+/**
+ * Posts the asynchronous answering-machine detection result for `callSid`, as Twilio posts it to
+ * `asyncAmdStatusCallback` (Parley's status callback URL): `CallSid`, `AccountSid`, `AnsweredBy` and
+ * `MachineDetectionDuration` (ms), signed. Resolves with "sent", or why Parley did not take it.
+ */
+export async function postAmdCallback(
+  target: ParleyTarget,
+  callSid: string,
+  answeredBy: string,
+  detectionMs: number,
+): Promise<string> {
+  const form = {
+    CallSid: callSid,
+    AccountSid: ACCOUNT_SID,
+    AnsweredBy: answeredBy,
+    MachineDetectionDuration: String(Math.max(0, Math.round(detectionMs))),
+  };
+  try {
+    const response = await signedPost(target, `${target.publicBaseUrl}${STATUS_CALLBACK_PATH}`, form);
+    const body = await response.text();
+    return response.ok
+      ? "sent"
+      : `Parley answered the AnsweredBy=${answeredBy} callback with ${response.status}: ${
+        body.slice(0, 200)
+      }`;
+  } catch (error) {
+    return `cannot post the AnsweredBy=${answeredBy} callback: ${
+      error instanceof Error ? error.message : String(error)
+    }`;
+  }
 }
 
 /** Asks the `<Connect action>` URL once the stream ended, as Twilio does; its TwiML, or undefined. */

@@ -129,6 +129,7 @@ export async function runOnce(
       persona: scenario.persona,
       ...(scenario.parameters === undefined ? {} : { parameters: scenario.parameters }),
       ...(scenario.voice === undefined ? {} : { voice: scenario.voice }),
+      ...(scenario.caller.answeredBy === undefined ? {} : { answeredBy: scenario.caller.answeredBy }),
     }, { onHeard: (payload) => bridge.hear(payload), onFrame: () => bridge.tick() });
   } catch (error) {
     await bridge.close();
@@ -150,6 +151,13 @@ export async function runOnce(
   const judged = await judge(record.transcript, criteria, setup.judge);
   const byName = new Map([...checks, ...judged.results].map((c) => [c.name, c]));
   const ordered = scenario.expect.map((check) => byName.get(check.name)!);
+  const amd = phoneResult.amdCallback;
+  if (amd !== undefined && amd.outcome !== "sent") {
+    const reason = amd.outcome === "not sent"
+      ? `AnsweredBy=${amd.answeredBy} was never posted: the call ended before the caller's greeting did`
+      : amd.outcome;
+    ordered.unshift({ name: "answering machine", status: "failed", reason });
+  }
   if (caller.failure !== undefined) {
     ordered.unshift({ name: "caller session", status: "failed", reason: caller.failure });
   }

@@ -7,6 +7,23 @@
 
 import type { EndReason } from "../calls/call_events.ts";
 
+/**
+ * What Twilio's answering-machine detection posts as `AnsweredBy` (the asynchronous AMD callback):
+ * `machine_end_*` come once the machine's greeting has ended (`DetectMessageEnd`), the others early.
+ */
+export const ANSWERED_BY = [
+  "human",
+  "machine_start",
+  "machine_end_beep",
+  "machine_end_silence",
+  "machine_end_other",
+  "fax",
+  "unknown",
+] as const;
+
+/** One of {@linkcode ANSWERED_BY}. */
+export type AnsweredBy = typeof ANSWERED_BY[number];
+
 /** The simulated person on the phone: a second OpenAI session (Realtime or GPT-Live). */
 export interface ScenarioCaller {
   /** Who they are and what they want, in plain words (the caller session's instructions). */
@@ -15,6 +32,12 @@ export interface ScenarioCaller {
   voice?: string;
   /** The caller's model, either engine's. @default OPENAI_REALTIME_MODEL */
   model?: string;
+  /**
+   * What Twilio's answering-machine detection says about this caller: the virtual phone posts the
+   * signed AMD callback (`AnsweredBy`) as Twilio would, right after the stream starts, or once the
+   * caller's greeting has ended for `machine_end_*`. @default none (no detection, as a call without it)
+   */
+  answeredBy?: AnsweredBy;
 }
 
 /** A check on facts Parley records: exactly one of the kind fields besides `name`. */

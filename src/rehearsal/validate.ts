@@ -9,7 +9,7 @@ import { END_REASONS } from "../calls/call_events.ts";
 import { engineForModel, modelProblem } from "../engines/registry.ts";
 import { checkNumber, checkText, describe, isRecord, unknownField } from "../engines/settings_checks.ts";
 import { voiceProblem } from "../engines/voices.ts";
-import type { Scenario } from "./types.ts";
+import { ANSWERED_BY, type Scenario } from "./types.ts";
 
 /** A scenario and no problems, or no scenario and the problems that stop it loading. */
 export type ScenarioValidation =
@@ -27,7 +27,7 @@ const SCENARIO_FIELDS: { [K in keyof Scenario]-?: true } = {
   minPassRate: true,
   maxMinutes: true,
 };
-const CALLER_FIELDS = ["instructions", "voice", "model"] as const;
+const CALLER_FIELDS = ["instructions", "voice", "model", "answeredBy"] as const;
 
 /** The kinds of check, each the one field (besides `name`) that says what a check looks at. */
 export const CHECK_KINDS = [
@@ -152,6 +152,14 @@ function checkCaller(
       ? voiceProblem(caller.voice, engineForModel(model))
       : `${describe(caller.voice)} is not a string`;
     if (problem !== undefined) report("caller.voice", problem);
+  }
+  if (caller.answeredBy !== undefined && !(ANSWERED_BY as readonly unknown[]).includes(caller.answeredBy)) {
+    report(
+      "caller.answeredBy",
+      `${describe(caller.answeredBy)} is not what Twilio's answering-machine detection says; use one of ${
+        ANSWERED_BY.join(", ")
+      }`,
+    );
   }
 }
 

@@ -11,14 +11,25 @@
  *   speed Parley sends it at;
  * - echoes each `mark` when playback reaches it; `clear` drops the unplayed audio and echoes every
  *   pending mark at once, as Twilio documents;
+ * - with the scenario's `caller.answeredBy`, posts the signed answering-machine detection callback
+ *   (`AnsweredBy`) to Parley's status callback URL as Twilio's asynchronous AMD does: right after
+ *   `start`, or for `machine_end_*` once the caller's greeting has ended (it spoke, then stayed quiet
+ *   {@linkcode GREETING_END_MS}), as `DetectMessageEnd` waits for the beep;
  * - sends `dtmf` for key presses, `stop` when the caller hangs up, and posts the signed
  *   `<Connect action>` request once the stream has ended.
  *
  * @module
  */
 
-import { askConnectAction, openMediaSocket, type ParleyTarget, postVoiceWebhook } from "./phone_requests.ts";
+import {
+  askConnectAction,
+  openMediaSocket,
+  type ParleyTarget,
+  postAmdCallback,
+  postVoiceWebhook,
+} from "./phone_requests.ts";
 import { PlaybackQueue } from "./playback_queue.ts";
+import type { AnsweredBy } from "./types.ts";
 
 export type { ParleyTarget } from "./phone_requests.ts";
 
@@ -29,6 +40,8 @@ const FRAME_BYTES = 160;
 const SILENCE = 0xff;
 /** One frame of silence, base64. */
 const SILENT_FRAME = btoa(String.fromCharCode(...new Uint8Array(FRAME_BYTES).fill(SILENCE)));
+/** Quiet after the caller spoke that ends a machine's greeting, ms (when `machine_end_*` is posted). */
+export const GREETING_END_MS = 500;
 /** Frames sent at once at most when the event loop fell behind (Twilio's own bursts are short). */
 const MAX_CATCH_UP_FRAMES = 5;
 
@@ -60,6 +73,11 @@ export interface PhoneCallResult {
   marksEchoed: number;
   /** The `<Connect action>` answer (TwiML), once the stream ended. */
   afterStream: string | undefined;
+  /**
+   * The answering-machine detection callback, when the call had `answeredBy`: "sent", "not sent"
+   * (the stream ended first), or why Parley did not take it.
+   */
+  amdCallback?: { answeredBy: AnsweredBy; outcome: string };
 }
 
 /** What to dial. */
@@ -72,6 +90,8 @@ export interface DialOptions {
   callSid?: string;
   /** Caller id shown on the record. @default "+15005550006" (a Twilio test number) */
   from?: string;
+  /** What answering-machine detection posts for this call (`AnsweredBy`). @default none */
+  answeredBy?: AnsweredBy;
 }
 
 /** One call placed by the virtual phone. */
@@ -93,6 +113,12 @@ export class VirtualPhone {
   #startedAt = 0;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #silentFrames = 0;
+  #answeredBy: AnsweredBy | undefined;
+  /** The caller has spoken (a machine's greeting has begun). */
+  #callerSpoke = false;
+  /** Frames the caller has been quiet since it last spoke. */
+  #callerQuietFrames = 0;
+  #amdPost: Promise<void> | undefined;
   #result: Omit<PhoneCallResult, "afterStream">;
 
   private constructor(
@@ -101,6 +127,7 @@ export class VirtualPhone {
     callSid: string,
     actionUrl: string | undefined,
     handlers: VirtualPhoneHandlers,
+    answeredBy: AnsweredBy | undefined,
   ) {
     this.#socket = socket;
     this.#target = target;
@@ -108,12 +135,23 @@ export class VirtualPhone {
     this.streamSid = `MZ${crypto.randomUUID().replaceAll("-", "")}`;
     this.#actionUrl = actionUrl;
     this.#handlers = handlers;
-    this.#result = { callSid, endedBy: "parley", maxDeadAirMs: 0, heardMs: 0, clears: 0, marksEchoed: 0 };
+    this.#answeredBy = answeredBy;
+    this.#result = {
+      callSid,
+      endedBy: "parley",
+      maxDeadAirMs: 0,
+      heardMs: 0,
+      clears: 0,
+      marksEchoed: 0,
+      ...(answeredBy === undefined ? {} : { amdCallback: { answeredBy, outcome: "not sent" } }),
+    };
     this.ended = new Promise((resolve) => {
       socket.onclose = () => {
         clearInterval(this.#ticker);
         this.#noteSilence(true);
-        void this.#askAction().then((afterStream) => resolve({ ...this.#result, afterStream }));
+        void Promise.resolve(this.#amdPost).then(() => this.#askAction()).then((afterStream) =>
+          resolve({ ...this.#result, afterStream })
+        );
       };
     });
     socket.onmessage = (event) => {
@@ -140,8 +178,10 @@ export class VirtualPhone {
     });
     const connect = await postVoiceWebhook(target, callSid, query, options.from ?? "+15005550006");
     const socket = await openMediaSocket(target, connect.streamUrl);
-    const phone = new VirtualPhone(socket, target, callSid, connect.actionUrl, handlers);
+    const phone = new VirtualPhone(socket, target, callSid, connect.actionUrl, handlers, options.answeredBy);
     phone.#begin(connect.parameters);
+    // Without waiting for the message's end, Twilio's detection answers early (human, machine_start, …).
+    if (options.answeredBy !== undefined && !options.answeredBy.startsWith("machine_end_")) phone.#postAmd();
     return phone;
   }
 
@@ -213,6 +253,7 @@ export class VirtualPhone {
 
   #frame(): void {
     const spoke = this.#sendCallerFrame();
+    this.#listenForGreetingEnd(spoke);
     const key = this.#keys.shift();
     if (key !== undefined) {
       this.#send({
@@ -267,6 +308,27 @@ export class VirtualPhone {
     this.#result.heardMs += audio.length / 8;
     this.#handlers.onHeard(toBase64(audio));
     return true;
+  }
+
+  /** For `machine_end_*`: the greeting ended once the caller spoke and then stayed quiet a while. */
+  #listenForGreetingEnd(spoke: boolean): void {
+    if (this.#answeredBy?.startsWith("machine_end_") !== true || this.#amdPost !== undefined) return;
+    if (spoke) {
+      this.#callerSpoke = true;
+      this.#callerQuietFrames = 0;
+    } else if (this.#callerSpoke && ++this.#callerQuietFrames * FRAME_MS >= GREETING_END_MS) {
+      this.#postAmd();
+    }
+  }
+
+  /** Posts the answering-machine detection result, once. */
+  #postAmd(): void {
+    const answeredBy = this.#answeredBy;
+    if (answeredBy === undefined || this.#amdPost !== undefined) return;
+    const detectionMs = performance.now() - this.#startedAt;
+    this.#amdPost = postAmdCallback(this.#target, this.callSid, answeredBy, detectionMs).then((outcome) => {
+      this.#result.amdCallback = { answeredBy, outcome };
+    });
   }
 
   #echo(name: string): void {

@@ -25,10 +25,11 @@ import type { AnalysisJob, AnalysisSpec, AnalysisSuccess } from "./analysis_job.
 import type { SignInSessions } from "../http/session.ts";
 import type { UsedStreamTokens } from "../twilio/stream_token.ts";
 import type { CallControl } from "../calls/call_control.ts";
+import type { WebhookOutbox } from "./webhook_outbox.ts";
 
 // Declared beside the code that uses them (so http/ and twilio/ need nothing from store/), and part
 // of the storage ports all the same.
-export type { SignInSessions, UsedStreamTokens };
+export type { SignInSessions, UsedStreamTokens, WebhookOutbox };
 
 /**
  * Call records. A record is built from the call's events, merged by CallSid whatever order they come
@@ -242,6 +243,8 @@ export interface Store {
   readonly sessions: SignInSessions;
   readonly usedStreamTokens: UsedStreamTokens;
   readonly afterStream: AfterStreamDecisions;
+  /** The durable webhook outbox (`webhook_outbox.ts`), shared by the instances on one store. */
+  readonly outbox: WebhookOutbox;
   /** Campaigns: claimed in the store, so the dialers of every instance on one database share them. */
   readonly campaigns: Campaigns;
   /** Post-call analyses (issue 20 §2), where the adapter keeps them. */

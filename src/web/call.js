@@ -2,6 +2,7 @@
 import { $, api, ApiError, fieldError, h, markNav, money, pathId, time } from "./app.js";
 import { transcriptItem } from "./transcript.js";
 import { outcomeList, outcomeStateWords } from "./outcome.js";
+import { showWebhookDeliveries } from "./webhook_deliveries.js";
 import { placeLines, showRecording } from "./recording_player.js";
 import { callStateWords, durationWords, isOver, statusDetailWords, statusWords } from "./words.js";
 
@@ -170,6 +171,7 @@ function follow() {
     feed?.close();
     $("feed").textContent = "";
     refreshSoon();
+    showWebhookDeliveries(callSid);
   });
 }
 
@@ -218,6 +220,7 @@ async function load() {
     return;
   }
   render();
+  await showWebhookDeliveries(callSid);
   if (!ended()) follow();
   if (record.parameters.voice === undefined && record.persona !== null) {
     const persona = /** @type {PersonaSummary | undefined} */ (

@@ -453,6 +453,126 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     });
   });
 
+  const message = (id: string, at: number, callSid: string | null = SID) => ({
+    id,
+    type: "call.ended",
+    callSid,
+    payload: JSON.stringify({ type: "call.ended", id }),
+    at,
+    expiresAt: at + 86_400_000,
+  });
+
+  await t.step("webhook outbox: one message per id; listed newest first, by call", async () => {
+    await withStores(async (open) => {
+      const { outbox } = await open("alpha");
+      assert.equal(await outbox.enqueue(message("msg_a", 1_000)), true);
+      assert.equal(await outbox.enqueue({ ...message("msg_a", 5_000), payload: "{}" }), false, "same id");
+      assert.equal(await outbox.enqueue(message("msg_b", 2_000, OTHER)), true);
+      const all = await outbox.list();
+      assert.deepEqual(all.map((d) => d.id), ["msg_b", "msg_a"]);
+      const a = await outbox.get("msg_a");
+      assert.equal(a?.state, "pending");
+      assert.equal(a?.nextTryAt, 1_000, "due when enqueued");
+      assert.equal(a?.attempts, 0);
+      assert.deepEqual(a?.attemptLog, []);
+      assert.deepEqual((await outbox.list({ callSid: OTHER })).map((d) => d.id), ["msg_b"]);
+      assert.equal(await outbox.get("nope"), undefined);
+      assert.equal(await outbox.nextDueAt(), 1_000);
+    });
+  });
+
+  await t.step("webhook outbox: a claim takes due messages under a lease, for one instance", async () => {
+    await withStores(async (open) => {
+      const alpha = await open("alpha");
+      const beta = await open("beta");
+      await alpha.outbox.enqueue(message("msg_due", 1_000));
+      await alpha.outbox.enqueue(message("msg_later", 9_000));
+      const claimed = await alpha.outbox.claimDue("alpha", 2_000, 10, 60_000);
+      assert.deepEqual(claimed.map((m) => m.id), ["msg_due"], "only what is due");
+      assert.equal(claimed[0]!.payload, message("msg_due", 1_000).payload);
+      assert.deepEqual(await beta.outbox.claimDue("beta", 2_000, 10, 60_000), [], "leased to alpha");
+      assert.deepEqual(
+        (await beta.outbox.claimDue("beta", 62_000, 10, 60_000)).map((m) => m.id).sort(),
+        ["msg_due", "msg_later"],
+        "alpha's lease ran out: beta takes it over",
+      );
+      // alpha comes back after its lease passed: its attempt is not recorded, beta's is.
+      const late = { at: 63_000, instance: "alpha", status: 200, error: null, durationMs: 5 };
+      assert.equal(await alpha.outbox.finishAttempt("msg_due", late, { state: "delivered" }), false);
+      const fresh = { ...late, instance: "beta" };
+      assert.equal(await beta.outbox.finishAttempt("msg_due", fresh, { state: "delivered" }), true);
+      const due = await alpha.outbox.get("msg_due");
+      assert.equal(due?.state, "delivered");
+      assert.equal(due?.deliveredAt, 63_000);
+      assert.deepEqual(due?.attemptLog.map((a) => a.instance), ["beta"]);
+    });
+  });
+
+  await t.step("webhook outbox: concurrent claims by two instances never share a message", async () => {
+    await withStores(async (open) => {
+      const alpha = await open("alpha");
+      const beta = await open("beta");
+      for (let i = 0; i < 20; i++) await alpha.outbox.enqueue(message(`msg_${i}`, 1_000 + i));
+      const rounds = await Promise.all(
+        Array.from(
+          { length: 6 },
+          (_, i) => (i % 2 === 0 ? alpha : beta).outbox.claimDue(`i${i % 2}`, 5_000, 4, 60_000),
+        ),
+      );
+      const ids = rounds.flat().map((m) => m.id);
+      assert.equal(new Set(ids).size, ids.length, "no message claimed twice");
+      assert.equal(ids.length, 20, "6 claims of 4 take all 20");
+    });
+  });
+
+  await t.step(
+    "webhook outbox: failures back off, then fail; redeliver sends again with the same id",
+    async () => {
+      await withStores(async (open) => {
+        const { outbox } = await open("alpha");
+        await outbox.enqueue(message("msg_f", 1_000));
+        await outbox.claimDue("alpha", 1_000, 10, 60_000);
+        const refused = {
+          at: 1_000,
+          instance: "alpha",
+          status: null,
+          error: "connection refused",
+          durationMs: 2,
+        };
+        await outbox.finishAttempt("msg_f", refused, { state: "pending", nextTryAt: 6_000 });
+        let d = await outbox.get("msg_f");
+        assert.equal(d?.state, "pending");
+        assert.equal(d?.nextTryAt, 6_000);
+        assert.equal(d?.attempts, 1);
+        assert.equal(d?.lastError, "connection refused");
+        assert.deepEqual(
+          await outbox.claimDue("alpha", 5_999, 10, 60_000),
+          [],
+          "not due before its next try",
+        );
+        assert.equal(await outbox.nextDueAt(), 6_000);
+        const [again] = await outbox.claimDue("alpha", 6_000, 10, 60_000);
+        assert.equal(again?.attempts, 1);
+        const error500 = { at: 6_000, instance: "alpha", status: 500, error: "HTTP 500", durationMs: 3 };
+        await outbox.finishAttempt("msg_f", error500, { state: "failed" });
+        d = await outbox.get("msg_f");
+        assert.equal(d?.state, "failed");
+        assert.equal(d?.nextTryAt, null);
+        assert.equal(d?.lastStatus, 500);
+        assert.deepEqual(d?.attemptLog.map((a) => a.status), [null, 500]);
+        assert.equal(await outbox.nextDueAt(), undefined);
+
+        const redelivered = await outbox.redeliver("msg_f", 10_000, 20_000);
+        assert.equal(redelivered?.state, "pending");
+        assert.equal(redelivered?.nextTryAt, 10_000);
+        assert.equal(redelivered?.expiresAt, 20_000);
+        assert.equal(redelivered?.attempts, 2, "the log is kept");
+        assert.deepEqual((await outbox.claimDue("alpha", 10_000, 10, 60_000)).map((m) => m.id), ["msg_f"]);
+        assert.equal(await outbox.redeliver("nope", 10_000, 20_000), undefined);
+      });
+    },
+  );
+
   await t.step(
     "campaigns: two instances claim within the cap, never one lead twice; an attempt ends once",
     async () => {
@@ -522,6 +642,18 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
       });
     },
   );
+
+  await t.step("webhook outbox: messages outlive the store that enqueued them", async () => {
+    await withStores(async (open) => {
+      const first = await open("alpha");
+      await first.outbox.enqueue(message("msg_kept", 1_000));
+      first.close();
+      const second = await open("alpha");
+      assert.deepEqual((await second.outbox.claimDue("alpha", 1_000, 10, 60_000)).map((m) => m.id), [
+        "msg_kept",
+      ]);
+    });
+  });
 
   await t.step("do-not-call: added once, seen by every instance, removed", async () => {
     await withStores(async (open) => {

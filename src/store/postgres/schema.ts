@@ -142,7 +142,41 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   UPDATE calls SET record = record || '{"source": "phone"}'::jsonb WHERE record->'source' IS NULL;
   `,
-  // 6: post-call analyses (src/analysis/), as SQLite's migration 12: one row per call, claimed with
+  // 6: the webhook outbox (`webhook_outbox.ts`): one row per message (its id is the `webhook-id`
+  // header), its delivery state and the lease an instance holds while it sends (`claimed_by` until
+  // `lease_until`); one row per attempt.
+  `
+  CREATE TABLE webhook_outbox (
+    id text PRIMARY KEY,
+    type text NOT NULL,
+    call_sid text,
+    payload text NOT NULL,
+    created_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    state text NOT NULL DEFAULT 'pending',
+    attempts integer NOT NULL DEFAULT 0,
+    next_try_at bigint,
+    last_status integer,
+    last_error text,
+    delivered_at bigint,
+    claimed_by text,
+    lease_until bigint
+  );
+  CREATE INDEX webhook_outbox_due ON webhook_outbox (next_try_at) WHERE state = 'pending';
+  CREATE INDEX webhook_outbox_call ON webhook_outbox (call_sid, created_at);
+  CREATE INDEX webhook_outbox_created ON webhook_outbox (created_at);
+  CREATE TABLE webhook_attempts (
+    id bigserial PRIMARY KEY,
+    message_id text NOT NULL REFERENCES webhook_outbox (id),
+    at bigint NOT NULL,
+    instance text NOT NULL,
+    status integer,
+    error text,
+    duration_ms double precision NOT NULL
+  );
+  CREATE INDEX webhook_attempts_message ON webhook_attempts (message_id, id);
+  `,
+  // 7: post-call analyses (src/analysis/), as SQLite's migration 12: one row per call, claimed with
   // FOR UPDATE SKIP LOCKED.
   `
   CREATE TABLE analyses (

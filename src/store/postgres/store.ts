@@ -18,6 +18,7 @@ import { postgresCampaigns, postgresDoNotCall } from "./campaigns.ts";
 import { postgresAnalyses } from "./analyses.ts";
 import { migrate } from "./schema.ts";
 import { postgresSignInSessions, postgresUsedStreamTokens } from "./shared_ledgers.ts";
+import { postgresWebhookOutbox } from "./webhook_outbox.ts";
 
 /**
  * Every setting the driver would otherwise read from a `PG<NAME>` variable, at the driver's own
@@ -191,6 +192,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
     sessions: postgresSignInSessions(sql),
     usedStreamTokens: postgresUsedStreamTokens(sql),
     afterStream: calls,
+    outbox: postgresWebhookOutbox(sql),
     closed,
     close() {
       if (closing) return;

@@ -160,8 +160,40 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE calls ADD COLUMN source TEXT NOT NULL DEFAULT 'phone';
   `,
-  // 9: taken by work merged beside this (issue 20); the merge puts theirs here.
-  ``,
+  // 9: the webhook outbox: one row per message (its stable id is the `webhook-id` header), the
+  // delivery state, and the lease an instance holds while it sends (`claimed_by` until
+  // `lease_until`); one row per attempt.
+  `
+  CREATE TABLE webhook_outbox (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    call_sid TEXT,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_at INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    delivered_at INTEGER,
+    claimed_by TEXT,
+    lease_until INTEGER
+  ) STRICT;
+  CREATE INDEX webhook_outbox_due ON webhook_outbox (next_try_at) WHERE state = 'pending';
+  CREATE INDEX webhook_outbox_call ON webhook_outbox (call_sid, created_at);
+  CREATE INDEX webhook_outbox_created ON webhook_outbox (created_at);
+  CREATE TABLE webhook_attempts (
+    id INTEGER PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES webhook_outbox (id),
+    at INTEGER NOT NULL,
+    instance TEXT NOT NULL,
+    status INTEGER,
+    error TEXT,
+    duration_ms REAL NOT NULL
+  ) STRICT;
+  CREATE INDEX webhook_attempts_message ON webhook_attempts (message_id, id);
+  `,
   // 10: campaigns (src/dialer/): the campaign; one row per lead it calls (state pending, dialing, done
   // or skipped; attempts; next try; the instance that claimed it); one row per attempt; and the
   // do-not-call list. JSON columns: `parameters`, `window`, `retry`, `fields`.

@@ -14,6 +14,7 @@ import { openCallStore } from "./call_store.ts";
 import { openLeadStore } from "./leads.ts";
 import { openCampaignStore } from "./campaigns.ts";
 import { openAnalysisStore } from "./analyses.ts";
+import { openSqliteWebhookOutbox } from "./webhook_outbox.ts";
 
 /** Options for {@linkcode openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -44,10 +45,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     ...(options.onError === undefined ? {} : { onError: options.onError }),
   });
   let leads;
+  let outbox;
   try {
     leads = openLeadStore(path);
+    outbox = openSqliteWebhookOutbox(path);
   } catch (error) {
     calls.close();
+    leads?.close();
     throw error;
   }
   let campaigns;
@@ -56,6 +60,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
   } catch (error) {
     calls.close();
     leads.close();
+    outbox.close();
     throw error;
   }
   let analyses;
@@ -64,9 +69,11 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
   } catch (error) {
     calls.close();
     leads.close();
+    outbox.close();
     campaigns.close();
     throw error;
   }
+  let closed = false;
   return {
     instance: options.instance,
     calls,
@@ -74,12 +81,17 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions): Stor
     sessions: createMemorySignInSessions(),
     usedStreamTokens: createMemoryUsedStreamTokens(),
     afterStream: calls,
+    outbox,
     campaigns,
     doNotCall: campaigns.doNotCall,
     analyses,
     close() {
+      // Closing twice is a no-op (a caller may close early; its owner closes again).
+      if (closed) return;
+      closed = true;
       calls.close();
       leads.close();
+      outbox.close();
       campaigns.close();
       analyses.close();
     },

@@ -1,0 +1,76 @@
+/**
+ * What each webhook event carries. Every body is `{ type, timestamp, data }` (the Standard Webhooks
+ * envelope); the message id is stable per event and call (`msg_<type>_<CallSid>`), so a receiver
+ * de-duplicates retries and redeliveries on `webhook-id`.
+ *
+ * @module
+ */
+
+import type { CallRecord } from "../../store/call_record.ts";
+
+/** The events Parley sends (`call.analyzed` and `recording.ready` come from their own modules). */
+export type WebhookEventType = "call.started" | "call.ended" | "call.analyzed" | "recording.ready";
+
+/** The body of every webhook. */
+export interface WebhookEnvelope<D = Record<string, unknown>> {
+  type: WebhookEventType;
+  /** When the event happened, ISO 8601. */
+  timestamp: string;
+  data: D;
+}
+
+/** The stable id of `type` for `callSid`: the same event is always the same message. */
+export function webhookMessageId(type: WebhookEventType, callSid: string): string {
+  return `msg_${type.replace(".", "_")}_${callSid}`;
+}
+
+/** `call.started`: who is calling whom, with which persona and parameters. */
+export function callStartedData(record: CallRecord): Record<string, unknown> {
+  return {
+    callSid: record.callSid,
+    persona: record.persona,
+    model: record.model,
+    engine: record.engine,
+    direction: record.direction,
+    from: record.from,
+    to: record.to,
+    parameters: record.parameters,
+    startedAt: iso(record.startedAt ?? record.createdAt),
+  };
+}
+
+/**
+ * `call.ended`: persona, numbers, times, duration, end reason, transcript, cost, latency and
+ * parameters, from the stored record.
+ */
+export function callEndedData(record: CallRecord): Record<string, unknown> {
+  return {
+    callSid: record.callSid,
+    persona: record.persona,
+    model: record.model,
+    engine: record.engine,
+    direction: record.direction,
+    from: record.from,
+    to: record.to,
+    parameters: record.parameters,
+    startedAt: record.startedAt === null ? null : iso(record.startedAt),
+    endedAt: record.endedAt === null ? null : iso(record.endedAt),
+    durationMs: record.durationMs,
+    endReason: record.endReason,
+    endDetail: record.endDetail,
+    transcript: record.transcript.map((line) => ({
+      at: iso(line.at),
+      speaker: line.speaker,
+      text: line.text,
+      interruptedAtMs: line.interruptedAtMs,
+    })),
+    costUsd: record.costUsd,
+    usage: record.usage,
+    minutes: record.minutes,
+    latency: record.latency,
+  };
+}
+
+function iso(at: number): string {
+  return new Date(at).toISOString();
+}

@@ -1,0 +1,183 @@
+/**
+ * The webhook outbox over SQLite (tables `webhook_outbox` and `webhook_attempts` of the call
+ * database), on its own connection. A claim is one `UPDATE … RETURNING` inside `BEGIN IMMEDIATE`,
+ * which takes SQLite's write lock: two processes on one `parley.db` never claim the same message.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { dirname } from "node:path";
+import { BUSY_TIMEOUT_MS } from "./call_store.ts";
+import { migrate } from "./schema.ts";
+import {
+  type ClaimedWebhook,
+  DEFAULT_DELIVERIES_LIMIT,
+  MAX_DELIVERIES_LIMIT,
+  type WebhookAttempt,
+  type WebhookDelivery,
+  type WebhookOutbox,
+  type WebhookState,
+} from "../webhook_outbox.ts";
+
+/**
+ * Opens the outbox of the call database at `path` (creating and migrating it if needed).
+ *
+ * @example
+ * ```ts
+ * const outbox = openSqliteWebhookOutbox(callDatabasePath(config.dataDir));
+ * ```
+ */
+export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
+  if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
+  const db = new DatabaseSync(path);
+  try {
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    migrate(db, `call database "${path}"`);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const statements = new Map<string, StatementSync>();
+  const sql = (text: string) => {
+    let statement = statements.get(text);
+    if (statement === undefined) statements.set(text, statement = db.prepare(text));
+    return statement;
+  };
+  const transaction = <T>(body: () => T): T => {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = body();
+      db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw error;
+    }
+  };
+  const attemptsOf = (id: string): WebhookAttempt[] =>
+    sql("SELECT * FROM webhook_attempts WHERE message_id = ? ORDER BY id").all(id).map((row) => ({
+      at: Number(row.at),
+      instance: String(row.instance),
+      status: row.status === null ? null : Number(row.status),
+      error: row.error === null ? null : String(row.error),
+      durationMs: Number(row.duration_ms),
+    }));
+  const toDelivery = (row: Record<string, unknown>): WebhookDelivery => ({
+    id: String(row.id),
+    type: String(row.type),
+    callSid: row.call_sid === null ? null : String(row.call_sid),
+    createdAt: Number(row.created_at),
+    state: String(row.state) as WebhookState,
+    attempts: Number(row.attempts),
+    nextTryAt: row.state === "pending" && row.next_try_at !== null ? Number(row.next_try_at) : null,
+    lastStatus: row.last_status === null ? null : Number(row.last_status),
+    lastError: row.last_error === null ? null : String(row.last_error),
+    deliveredAt: row.delivered_at === null ? null : Number(row.delivered_at),
+    expiresAt: Number(row.expires_at),
+    attemptLog: attemptsOf(String(row.id)),
+  });
+  const get = (id: string) => {
+    const row = sql("SELECT * FROM webhook_outbox WHERE id = ?").get(id);
+    return row === undefined ? undefined : toDelivery(row);
+  };
+
+  const sync = {
+    enqueue: (m: Parameters<WebhookOutbox["enqueue"]>[0]): boolean =>
+      Number(
+        sql(
+          `INSERT INTO webhook_outbox (id, type, call_sid, payload, created_at, expires_at, next_try_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+        ).run(m.id, m.type, m.callSid, m.payload, m.at, m.expiresAt, m.at).changes,
+      ) > 0,
+    claimDue: (instance: string, now: number, limit: number, leaseMs: number): ClaimedWebhook[] =>
+      transaction(() =>
+        sql(
+          `UPDATE webhook_outbox SET claimed_by = ?, lease_until = ?
+           WHERE id IN (
+             SELECT id FROM webhook_outbox
+             WHERE state = 'pending' AND next_try_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+             ORDER BY next_try_at, created_at LIMIT ?)
+           RETURNING id, type, call_sid, payload, attempts, created_at, expires_at`,
+        ).all(instance, now + leaseMs, now, now, limit).map((row) => ({
+          id: String(row.id),
+          type: String(row.type),
+          callSid: row.call_sid === null ? null : String(row.call_sid),
+          payload: String(row.payload),
+          attempts: Number(row.attempts),
+          createdAt: Number(row.created_at),
+          expiresAt: Number(row.expires_at),
+        }))
+      ),
+    finishAttempt: (
+      id: string,
+      attempt: WebhookAttempt,
+      outcome: Parameters<WebhookOutbox["finishAttempt"]>[2],
+    ): boolean =>
+      transaction(() => {
+        const updated = sql(
+          `UPDATE webhook_outbox SET attempts = attempts + 1, state = ?, next_try_at = ?,
+             last_status = ?, last_error = ?, delivered_at = COALESCE(?, delivered_at),
+             claimed_by = NULL, lease_until = NULL
+           WHERE id = ? AND claimed_by = ?`,
+        ).run(
+          outcome.state,
+          outcome.state === "pending" ? outcome.nextTryAt : null,
+          attempt.status,
+          attempt.error,
+          outcome.state === "delivered" ? attempt.at : null,
+          id,
+          attempt.instance,
+        );
+        if (Number(updated.changes) === 0) return false;
+        sql(
+          `INSERT INTO webhook_attempts (message_id, at, instance, status, error, duration_ms)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+        ).run(id, attempt.at, attempt.instance, attempt.status, attempt.error, attempt.durationMs);
+        return true;
+      }),
+    nextDueAt: (): number | undefined => {
+      const row = sql(
+        "SELECT MIN(COALESCE(MAX(next_try_at, lease_until), next_try_at)) AS at FROM webhook_outbox WHERE state = 'pending'",
+      ).get();
+      return row?.at === null || row?.at === undefined ? undefined : Number(row.at);
+    },
+    list: (options: Parameters<WebhookOutbox["list"]>[0] = {}): WebhookDelivery[] => {
+      const limit = Math.min(Math.max(1, options.limit ?? DEFAULT_DELIVERIES_LIMIT), MAX_DELIVERIES_LIMIT);
+      const rows = options.callSid === undefined
+        ? sql("SELECT * FROM webhook_outbox ORDER BY created_at DESC, id DESC LIMIT ?").all(limit)
+        : sql("SELECT * FROM webhook_outbox WHERE call_sid = ? ORDER BY created_at DESC, id DESC LIMIT ?")
+          .all(options.callSid, limit);
+      return rows.map(toDelivery);
+    },
+    redeliver: (id: string, now: number, expiresAt: number): WebhookDelivery | undefined => {
+      const changed = sql(
+        `UPDATE webhook_outbox SET state = 'pending', next_try_at = ?, expires_at = ?,
+           claimed_by = NULL, lease_until = NULL WHERE id = ?`,
+      ).run(now, expiresAt, id);
+      return Number(changed.changes) === 0 ? undefined : get(id);
+    },
+  };
+  return {
+    enqueue: (message) => attempt(() => sync.enqueue(message)),
+    claimDue: (instance, now, limit, leaseMs) => attempt(() => sync.claimDue(instance, now, limit, leaseMs)),
+    finishAttempt: (id, a, outcome) => attempt(() => sync.finishAttempt(id, a, outcome)),
+    nextDueAt: () => attempt(() => sync.nextDueAt()),
+    list: (options) => attempt(() => sync.list(options)),
+    get: (id) => attempt(() => get(id)),
+    redeliver: (id, now, expiresAt) => attempt(() => sync.redeliver(id, now, expiresAt)),
+    close() {
+      statements.clear();
+      if (db.isOpen) db.close();
+    },
+  };
+}
+
+/** Runs `body` now; its throw becomes the promise's rejection. */
+function attempt<T>(body: () => T): Promise<T> {
+  try {
+    return Promise.resolve(body());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
