@@ -117,7 +117,9 @@ Deno.test("a call Twilio reports finished before any stream ends at once, with T
 });
 
 Deno.test("a call whose stream starts is ended by its relay, not by the watch", async () => {
-  await using p = await parleyWithStore(200);
+  // 1 s: the first call's stream must start inside it even on a loaded machine (at 200 ms a slow
+  // `start` was itself, rightly, ended as never_connected).
+  await using p = await parleyWithStore(1000);
   const call = await p.t.startCall({ persona: "tester" });
   await postSigned(p.t, VOICE_WEBHOOK_PATH, webhookForm(call.callSid));
   await p.t.waitForEvent("call.started");

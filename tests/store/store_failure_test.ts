@@ -71,6 +71,9 @@ async function talkingCall(t: Awaited<ReturnType<typeof startTestParley>>, index
     transcript: "Hello",
   });
   await call.waitFor("media");
+  // Both lines of the transcript are events before the caller hangs up (on a loaded machine the
+  // stop could otherwise overtake the agent's transcript).
+  await t.waitForEvent("transcript", (e) => e.callSid === call.callSid && e.speaker === "agent");
   call.stop();
   await call.closed;
   await t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
