@@ -6,9 +6,7 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { dirname } from "node:path";
-import { migrate } from "./schema.ts";
+import { openSqliteConnection } from "./connection.ts";
 import type { AnalysisJob, AnalysisState } from "../analysis_job.ts";
 import type { AnalysisJobs } from "../ports.ts";
 
@@ -25,32 +23,7 @@ const ANALYSIS_BUSY_TIMEOUT_MS = 1_000;
  * ```
  */
 export function openAnalysisStore(path: string): AnalysisJobs {
-  if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
-  const db = new DatabaseSync(path);
-  try {
-    db.exec(`PRAGMA busy_timeout = ${ANALYSIS_BUSY_TIMEOUT_MS}`);
-    migrate(db, `call database "${path}"`);
-  } catch (error) {
-    db.close();
-    throw error;
-  }
-  const statements = new Map<string, StatementSync>();
-  const sql = (text: string) => {
-    let statement = statements.get(text);
-    if (statement === undefined) statements.set(text, statement = db.prepare(text));
-    return statement;
-  };
-  const transaction = <T>(body: () => T): T => {
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = body();
-      db.exec("COMMIT");
-      return result;
-    } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
-    }
-  };
+  const { db, sql, transaction } = openSqliteConnection(path, ANALYSIS_BUSY_TIMEOUT_MS);
   const get = (callSid: string) => {
     const row = sql("SELECT * FROM analyses WHERE call_sid = ?").get(callSid);
     return row === undefined ? undefined : toJob(row);

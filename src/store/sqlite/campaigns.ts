@@ -6,9 +6,7 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { dirname } from "node:path";
-import { migrate } from "./schema.ts";
+import { openSqliteConnection } from "./connection.ts";
 import type {
   Campaign,
   CampaignAttempt,
@@ -39,33 +37,8 @@ export interface SqliteCampaigns extends Campaigns {
  * ```
  */
 export function openCampaignStore(path: string, options: { now?: () => number } = {}): SqliteCampaigns {
-  if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
-  const db = new DatabaseSync(path);
-  try {
-    db.exec(`PRAGMA busy_timeout = ${CAMPAIGN_BUSY_TIMEOUT_MS}`);
-    migrate(db, `call database "${path}"`);
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  const { db, sql, transaction } = openSqliteConnection(path, CAMPAIGN_BUSY_TIMEOUT_MS);
   const now = options.now ?? Date.now;
-  const statements = new Map<string, StatementSync>();
-  const sql = (text: string) => {
-    let statement = statements.get(text);
-    if (statement === undefined) statements.set(text, statement = db.prepare(text));
-    return statement;
-  };
-  const transaction = <T>(body: () => T): T => {
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = body();
-      db.exec("COMMIT");
-      return result;
-    } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
-    }
-  };
   const getCampaign = (id: number) => {
     const row = sql("SELECT * FROM campaigns WHERE id = ?").get(id);
     return row === undefined ? undefined : toCampaign(row);

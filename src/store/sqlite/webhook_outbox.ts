@@ -6,10 +6,8 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { dirname } from "node:path";
 import { BUSY_TIMEOUT_MS } from "./call_store.ts";
-import { migrate } from "./schema.ts";
+import { openSqliteConnection } from "./connection.ts";
 import {
   type ClaimedWebhook,
   DEFAULT_DELIVERIES_LIMIT,
@@ -29,32 +27,8 @@ import {
  * ```
  */
 export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
-  if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
-  const db = new DatabaseSync(path);
-  try {
-    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    migrate(db, `call database "${path}"`);
-  } catch (error) {
-    db.close();
-    throw error;
-  }
-  const statements = new Map<string, StatementSync>();
-  const sql = (text: string) => {
-    let statement = statements.get(text);
-    if (statement === undefined) statements.set(text, statement = db.prepare(text));
-    return statement;
-  };
-  const transaction = <T>(body: () => T): T => {
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = body();
-      db.exec("COMMIT");
-      return result;
-    } catch (error) {
-      if (db.isTransaction) db.exec("ROLLBACK");
-      throw error;
-    }
-  };
+  const connection = openSqliteConnection(path, BUSY_TIMEOUT_MS);
+  const { sql, transaction } = connection;
   const attemptsOf = (id: string): WebhookAttempt[] =>
     sql("SELECT * FROM webhook_attempts WHERE message_id = ? ORDER BY id").all(id).map((row) => ({
       at: Number(row.at),
@@ -166,10 +140,7 @@ export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
     list: (options) => attempt(() => sync.list(options)),
     get: (id) => attempt(() => get(id)),
     redeliver: (id, now, expiresAt) => attempt(() => sync.redeliver(id, now, expiresAt)),
-    close() {
-      statements.clear();
-      if (db.isOpen) db.close();
-    },
+    close: () => connection.close(),
   };
 }
 
