@@ -1,23 +1,18 @@
 /**
- * Parley's `main.ts` for the soak, with one bench-only hook: SIGUSR2 runs a full garbage
+ * Parley's `main.ts` with one bench-only hook (`_gc_hook.ts`): SIGUSR2 runs a full garbage
  * collection (the process runs with `--v8-flags=--expose-gc`) and prints
- * `Bench GC #n: heapUsed=… rss=…` on stdout. Sampling memory right after a full GC measures what is
- * retained, not where the collector happens to be in its cycle.
+ * `Bench GC #n: heapUsed=… rss=…` on stdout. The bench samples memory right after such a GC, in
+ * Parley and in the floor alike.
  *
- * Usage (what `relay_bench.ts --soak` runs): `deno run <start task flags> --v8-flags=--expose-gc
- * bench/_gc_main.ts`.
+ * Usage (what `relay_bench.ts` runs for `parley`, `parley-live` and `parley-record`):
+ * `deno run <start task flags> --v8-flags=--expose-gc bench/_gc_main.ts`.
  *
  * @module
  */
 
 import { main } from "../main.ts";
+import { installGcHook } from "./_gc_hook.ts";
 
-const gc = (globalThis as { gc?: () => void }).gc;
-let collections = 0;
-Deno.addSignalListener("SIGUSR2", () => {
-  gc?.();
-  const { heapUsed, rss } = Deno.memoryUsage();
-  console.log(`Bench GC #${++collections}: heapUsed=${heapUsed} rss=${rss} collected=${gc !== undefined}`);
-});
+installGcHook();
 await main(Deno.args);
 Deno.exit(0);

@@ -80,6 +80,8 @@ export interface LoadPlan {
 
 /** What the caller measures around the window, in the relay's process. */
 export interface LoadHooks {
+  /** After the priming call has hung up, before the ramp (the relay idle but warm). */
+  primed?(): Promise<void>;
   /** Right before the window opens. */
   windowStart(): Promise<void>;
   /** Right after the window closes (calls still active). */
@@ -241,6 +243,7 @@ export class LoadRun {
       say("one priming call (not in the figures)");
       const cold = await this.#probe(target, signature);
       if (cold === undefined) this.#fail("priming call: no greeting frame within 10 s");
+      await hooks.primed?.();
       say(`ramp ${plan.calls} calls over ${plan.rampMs} ms`);
       const spacing = plan.calls > 1 ? plan.rampMs / (plan.calls - 1) : 0;
       const rampStart = performance.now();

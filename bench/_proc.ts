@@ -145,7 +145,7 @@ export interface ServerProcess {
   readonly stderr: LineReader;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
   stop(graceMs?: number): Promise<number>;
-  /** Sends the process a signal (the soak's SIGUSR2: a full GC, see `_gc_main.ts`). */
+  /** Sends the process a signal (SIGUSR2: a full GC, see `_gc_hook.ts`). */
   signal(signal: Deno.Signal): void;
 }
 

@@ -78,24 +78,16 @@ function isParley(kind: RelayKind): boolean {
 async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
   dataDir: string;
   profileDir: string | undefined;
-  /** Run Parley under `bench/_gc_main.ts`: SIGUSR2 → a full GC and a memory line (the soak). */
-  gcHook?: boolean;
   /** Extra V8 flags (`--v8-flags=`), given to Parley and the floor alike. */
   v8Flags?: string;
 }): Promise<ServerProcess> {
+  // Every relay answers SIGUSR2 with a full GC (`_gc_hook.ts`): RSS is read after one, in each alike.
   const profile = [
     ...options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`],
-    ...options.v8Flags === undefined ? [] : [`--v8-flags=${options.v8Flags}`],
+    `--v8-flags=--expose-gc${options.v8Flags === undefined ? "" : `,${options.v8Flags}`}`,
   ];
   if (isParley(kind)) {
-    const entry = options.gcHook
-      ? [
-        `--v8-flags=--expose-gc${options.v8Flags === undefined ? "" : `,${options.v8Flags}`}`,
-        "bench/_gc_main.ts",
-      ]
-      : kind === "parley-tap"
-      ? ["bench/_tap_main.ts"]
-      : ["main.ts"];
+    const entry = kind === "parley-tap" ? ["bench/_tap_main.ts"] : ["bench/_gc_main.ts"];
     return await spawnServer({
       name: RELAY_TITLES[kind],
       args: ["run", ...await taskFlags("start"), ...profile, ...entry],
@@ -189,17 +181,17 @@ export async function measure(
   let server: ServerProcess | undefined;
   const extraFailures: string[] = [];
   try {
-    const gcHook = options.mode === "soak" && isParley(kind);
+    const collectBeforeSamples = options.mode === "soak";
     server = await startRelay(kind, load.fake.url, {
       dataDir,
       profileDir,
-      gcHook,
       ...(options.v8Flags === undefined ? {} : { v8Flags: options.v8Flags }),
     });
     await sleep(500);
-    const idle = await readProc(server.pid);
+    let idle: ProcSnapshot | undefined;
     let before: ProcSnapshot | undefined;
     let after: ProcSnapshot | undefined;
+    let active: ProcSnapshot | undefined;
     const rssSamples: MemorySample[] = [];
     let collections = 0;
     const pid = server.pid;
@@ -211,6 +203,11 @@ export async function measure(
       publicBaseUrl: PUBLIC_BASE_URL,
       ...(isParley(kind) ? { webhookPath: VOICE_WEBHOOK_PATH } : {}),
     }, {
+      // Idle: after the priming call (every code path has run once) and a full GC.
+      primed: async () => {
+        await collectGarbage(server!, ++collections);
+        idle = await readProc(pid);
+      },
       windowStart: async () => {
         if (floodSockets > 0) {
           const target = { port: server!.port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL };
@@ -220,10 +217,13 @@ export async function measure(
       },
       windowEnd: async () => {
         after = await readProc(pid);
+        // With the N calls still open: RSS after a full GC (its CPU falls outside the window).
+        await collectGarbage(server!, ++collections);
+        active = await readProc(pid);
         await flood?.stop();
       },
       sample: async (ms) => {
-        const heapMb = gcHook ? await collectGarbage(server!, ++collections) : undefined;
+        const heapMb = collectBeforeSamples ? await collectGarbage(server!, ++collections) : undefined;
         const snapshot = await readProc(pid);
         const atS = Math.round(ms / 1000);
         rssSamples.push({ atS, rssMb: snapshot.rssKb / 1024, ...(heapMb === undefined ? {} : { heapMb }) });
@@ -263,9 +263,9 @@ export async function measure(
       speechToClearMs: result.speechToClearMs,
       cpuMsPerCallMinute: windowCpuMs / (calls * (windowMs / 60_000)),
       cpuPercent: (100 * windowCpuMs) / windowMs,
-      rssIdleMb: idle.rssKb / 1024,
-      rssActiveMb: after!.rssKb / 1024,
-      rssPerCallMb: (after!.rssKb - idle.rssKb) / 1024 / calls,
+      rssIdleMb: idle!.rssKb / 1024,
+      rssActiveMb: active!.rssKb / 1024,
+      rssPerCallMb: (active!.rssKb - idle!.rssKb) / 1024 / calls,
       // Caller frames spoken in a reconnect gap are dropped on purpose: not lost.
       framesLost: {
         up: Math.max(0, result.up.frames.lost - (result.reconnects?.gapFrames ?? 0)),
@@ -337,7 +337,7 @@ export interface MemorySample {
   heapMb?: number;
 }
 
-/** Asks the relay (under `_gc_main.ts`) for full GC number `n`; resolves with the heap after it, MB. */
+/** Asks the relay (`_gc_hook.ts`, in Parley and the floor) for full GC number `n`; resolves with the heap after it, MB. */
 async function collectGarbage(server: ServerProcess, n: number): Promise<number> {
   const line = server.stdout.waitFor(
     new RegExp(`^Bench GC #${n}: heapUsed=(\\d+) rss=\\d+ collected=(\\w+)`),

@@ -18,7 +18,7 @@
  *   what a client on Deno's own TCP ops would cost, keeping `TCP_NODELAY=1`.
  *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE
- * bench/bare_relay.ts --upstream=ws://127.0.0.1:PORT/v1/realtime [--port=0] [--marks] [--client=native|raw]`
+ * [--v8-flags=--expose-gc] bench/bare_relay.ts --upstream=ws://127.0.0.1:PORT/v1/realtime [--port=0] [--marks] [--client=native|raw]`
  *
  * @module
  */
@@ -26,6 +26,7 @@
 // @ts-types="@types/ws"
 import WebSocket from "ws";
 import { RawWebSocket } from "../testing/ws_client.ts";
+import { installGcHook } from "./_gc_hook.ts";
 
 /** Options of {@linkcode serveBareRelay}. */
 export interface BareRelayOptions {
@@ -202,6 +203,8 @@ if (import.meta.main) {
   // Exit at once (open calls included): the bench stops the floor only after its calls ended.
   const stop = () => Deno.exit(0);
   Deno.addSignalListener("SIGTERM", stop);
+  // SIGUSR2: a full GC and a memory line, as in Parley (`_gc_hook.ts`; the bench runs it under --expose-gc).
+  installGcHook();
   Deno.addSignalListener("SIGINT", stop);
   await server.finished;
 }
