@@ -23,10 +23,24 @@ export const CLOSE_ON_FRAME_CHARS = 4 * 1024 * 1024;
 /** WebSocket close code for a message too big to process (RFC 6455). */
 export const MESSAGE_TOO_BIG = 1009;
 
+/** The guard {@linkcode closeOnHugeFrames} put on a socket, for the listener that reads it. */
+export interface HugeFrameGuard {
+  /**
+   * True when a frame (the message event's `data`) may be read. False when it must be ignored: it is
+   * huge (the socket is closed now, 1009, and the size reported), or the socket was closed for one.
+   */
+  admits(data: unknown): boolean;
+}
+
+const hugeFrameGuards = new WeakMap<object, HugeFrameGuard>();
+
 /**
- * Closes `socket` (1009) on its first frame over {@linkcode CLOSE_ON_FRAME_CHARS}, before any
- * other listener sees the frame, and reports its size once. Call it right after the upgrade, before
- * the relay listens. Binary frames arrive as an `ArrayBuffer` (no Blob copy).
+ * Closes `socket` (1009) on its first frame over {@linkcode CLOSE_ON_FRAME_CHARS}, before the relay
+ * reads the frame, and reports its size once; no frame after it is read. Call it right after the
+ * upgrade, before the relay listens. Binary frames arrive as an `ArrayBuffer` (no Blob copy).
+ *
+ * The check runs in the message listener of the relay's Twilio leg, which takes the guard with
+ * {@linkcode hugeFrameGuardOf}: each frame is dispatched to one listener, not two.
  *
  * @example
  * ```ts
@@ -37,18 +51,24 @@ export const MESSAGE_TOO_BIG = 1009;
 export function closeOnHugeFrames(socket: WebSocket, onClosed: (size: number) => void): void {
   socket.binaryType = "arraybuffer";
   let closed = false;
-  socket.addEventListener("message", (event) => {
-    const data: unknown = event.data;
-    const size = typeof data === "string" ? data.length : data instanceof ArrayBuffer ? data.byteLength : 0;
-    if (size <= CLOSE_ON_FRAME_CHARS && !closed) return;
-    event.stopImmediatePropagation();
-    if (closed) return;
-    closed = true;
-    onClosed(size);
-    try {
-      socket.close(MESSAGE_TOO_BIG, "frame too large");
-    } catch { /* already closing */ }
+  hugeFrameGuards.set(socket, {
+    admits(data) {
+      if (closed) return false;
+      const size = typeof data === "string" ? data.length : data instanceof ArrayBuffer ? data.byteLength : 0;
+      if (size <= CLOSE_ON_FRAME_CHARS) return true;
+      closed = true;
+      onClosed(size);
+      try {
+        socket.close(MESSAGE_TOO_BIG, "frame too large");
+      } catch { /* already closing */ }
+      return false;
+    },
   });
+}
+
+/** The guard {@linkcode closeOnHugeFrames} put on `socket`, if any (read once, by its listener). */
+export function hugeFrameGuardOf(socket: object): HugeFrameGuard | undefined {
+  return hugeFrameGuards.get(socket);
 }
 
 /** The `start` message's useful part. */
@@ -71,6 +91,15 @@ export type TwilioInbound =
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/**
+ * A caller frame exactly as Twilio sends it (keys in Twilio's order, no spaces, no escapes), matched
+ * whole: what `JSON.parse` would make of it is certain, so the hot path skips the parse and the
+ * objects it builds. Group 1 is the streamSid, group 2 the payload (base64 characters; the caller
+ * checks its length). Any other text takes the full parse, which judges it as before.
+ */
+const MEDIA_FRAME =
+  /^\{"event":"media","sequenceNumber":"\d{1,12}","streamSid":"([A-Za-z0-9]{1,64})","media":\{"track":"inbound","chunk":"\d{1,12}","timestamp":"\d{1,15}","payload":"([A-Za-z0-9+/]*={0,2})"\}\}$/;
+
 /** True when `text` is well-formed base64 (length a multiple of 4). */
 export function isBase64(text: string): boolean {
   return text.length % 4 === 0 && BASE64.test(text);
@@ -89,6 +118,10 @@ export function parseTwilioMessage(text: string): TwilioInbound {
     return invalid(
       `frame of ${text.length} characters is larger than the ${MAX_TWILIO_FRAME_CHARS} Twilio ever sends`,
     );
+  }
+  const fast = MEDIA_FRAME.exec(text);
+  if (fast !== null && fast[2]!.length % 4 === 0) {
+    return { event: "media", payload: fast[2]!, streamSid: fast[1] };
   }
   let value: unknown;
   try {

@@ -1,0 +1,58 @@
+/**
+ * Reading Twilio's frames: a caller frame exactly as Twilio sends it takes a fast path (no
+ * `JSON.parse`, no object tree), and reads the same as the full parse; anything else, however close
+ * to Twilio's shape, takes the full parse and is judged as before.
+ */
+
+import assert from "node:assert/strict";
+import { parseTwilioMessage } from "../../src/twilio/media_stream.ts";
+import { framePayload } from "../../testing/frames.ts";
+
+const SID = "MZ0123456789abcdef0123456789abcdef";
+const PAYLOAD = framePayload(4242, 7);
+
+/** A caller frame in Twilio's own shape and key order (see the reference's protocol notes). */
+function twilioFrame(payload = PAYLOAD, streamSid = SID): string {
+  return `{"event":"media","sequenceNumber":"12","streamSid":"${streamSid}","media":{"track":"inbound",` +
+    `"chunk":"11","timestamp":"220","payload":"${payload}"}}`;
+}
+
+Deno.test("a caller frame as Twilio sends it is read without JSON.parse", () => {
+  const parse = JSON.parse;
+  let parses = 0;
+  JSON.parse = (...args: Parameters<typeof JSON.parse>) => {
+    parses++;
+    return parse(...args);
+  };
+  try {
+    assert.deepEqual(parseTwilioMessage(twilioFrame()), { event: "media", payload: PAYLOAD, streamSid: SID });
+  } finally {
+    JSON.parse = parse;
+  }
+  assert.equal(parses, 0);
+});
+
+Deno.test("frames near Twilio's shape read exactly as the full parse reads them", () => {
+  const frame = twilioFrame();
+  const cases = [
+    frame,
+    twilioFrame(PAYLOAD.slice(0, -1)), // not a multiple of 4: not base64
+    twilioFrame(PAYLOAD.slice(0, -4) + "AA=="),
+    twilioFrame(""),
+    twilioFrame(PAYLOAD.slice(0, -4) + "A-B_"), // base64url is not Twilio's alphabet
+    twilioFrame(PAYLOAD, "MZ\\u0041bc"), // an escape in the streamSid
+    frame.replace('"track":"inbound"', '"track":"outbound"'),
+    frame.replace('"media":{', '"media":{"extra":1,'),
+    frame.slice(0, -1) + ',"event":"stop"}', // a later duplicate key wins in JSON
+    frame.slice(0, -2) + ',"payload":"AAAA"}}',
+    frame.replace('"12"', "12"),
+    frame + " ",
+    frame.slice(0, -1),
+  ];
+  for (const text of cases) {
+    // A leading space is still JSON, but never Twilio's exact shape: the full parse reads it.
+    assert.deepEqual(parseTwilioMessage(text), parseTwilioMessage(` ${text}`), text);
+  }
+  assert.equal(parseTwilioMessage(cases[1]!).event, "invalid");
+  assert.equal(parseTwilioMessage(cases[8]!).event, "stop");
+});
