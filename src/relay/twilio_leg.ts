@@ -6,7 +6,12 @@
  * @module
  */
 
-import { parseTwilioMessage, TwilioFrames, type TwilioInbound } from "../twilio/media_stream.ts";
+import {
+  hugeFrameGuardOf,
+  parseTwilioMessage,
+  TwilioFrames,
+  type TwilioInbound,
+} from "../twilio/media_stream.ts";
 
 /** What the leg needs of a socket: the WebSocket API's server side (`Deno.upgradeWebSocket`). */
 export interface MediaSocket {
@@ -46,8 +51,11 @@ export class TwilioLeg {
   /** Listens on `socket` at once. */
   constructor(socket: MediaSocket, handlers: TwilioLegHandlers) {
     this.#socket = socket;
+    // The huge-frame guard of the media upgrade, if any, checks each frame here: one listener a frame.
+    const guard = hugeFrameGuardOf(socket);
     socket.onmessage = (event) => {
       const data: unknown = event.data;
+      if (guard !== undefined && !guard.admits(data)) return;
       handlers.onMessage(
         typeof data === "string"
           ? parseTwilioMessage(data)

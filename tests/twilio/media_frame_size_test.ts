@@ -6,7 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { CLOSE_ON_FRAME_CHARS } from "../../src/twilio/media_stream.ts";
+import { TwilioLeg } from "../../src/relay/twilio_leg.ts";
+import {
+  CLOSE_ON_FRAME_CHARS,
+  closeOnHugeFrames,
+  type TwilioInbound,
+} from "../../src/twilio/media_stream.ts";
 import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
@@ -51,5 +56,39 @@ Deno.test("media socket: a frame over 4 MiB closes that socket; other calls go o
     await healthy.closed;
   } finally {
     await t.close();
+  }
+});
+
+Deno.test("the huge-frame guard adds no listener of its own: the leg's one listener closes on a huge frame", async () => {
+  const read: TwilioInbound[] = [];
+  const reported: number[] = [];
+  const listenersAdded: string[] = [];
+  const legClosed = Promise.withResolvers<void>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    const add = socket.addEventListener.bind(socket);
+    socket.addEventListener = ((type: string, ...rest: [EventListener, AddEventListenerOptions?]) => {
+      listenersAdded.push(type);
+      add(type, ...rest);
+    }) as typeof socket.addEventListener;
+    closeOnHugeFrames(socket, (size) => reported.push(size));
+    new TwilioLeg(socket, { onMessage: (m) => read.push(m), onClose: () => legClosed.resolve() });
+    return response;
+  });
+  const client = new WebSocket(`ws://127.0.0.1:${server.addr.port}/`);
+  const clientClosed = new Promise<CloseEvent>((resolve) => client.onclose = resolve);
+  await new Promise((resolve) => client.onopen = resolve);
+  try {
+    // The leg's `onmessage` is itself a listener (an event handler attribute): the only one.
+    assert.equal(listenersAdded.filter((type) => type === "message").length, 1, "one message listener");
+    client.send('{"event":"connected"}');
+    client.send("x".repeat(CLOSE_ON_FRAME_CHARS + 1));
+    client.send('{"event":"stop"}'); // after the huge frame: never read
+    assert.equal((await within(clientClosed, "the socket to close")).code, 1009);
+    await legClosed.promise;
+    assert.deepEqual(read, [{ event: "connected" }]);
+    assert.deepEqual(reported, [CLOSE_ON_FRAME_CHARS + 1]);
+  } finally {
+    await server.shutdown();
   }
 });
