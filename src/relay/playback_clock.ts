@@ -169,7 +169,8 @@ export class PlaybackClock {
 
   /** True when Twilio has played everything sent (its buffer is empty). */
   #drained(): boolean {
-    return this.#items.every((item) => item.ackedMs >= item.sentMs);
+    for (const item of this.#items) if (item.ackedMs < item.sentMs) return false;
+    return true;
   }
 
   /** Distributes the time since the last known position over the queued items, in order. */

@@ -210,13 +210,16 @@ export class UpstreamSession {
       });
       return;
     }
-    this.#reader.read(text, (event) => {
-      if (this.#ended) return;
-      if (event.type === "session.ready" && !this.#ready && this.#opening !== undefined) this.#becomeReady();
-      if (event.type === "session.closed") this.#ready = false; // no goodbye to a session already over
-      this.#handlers.onEvent(event);
-    });
+    this.#reader.read(text, this.#onEvent);
   }
+
+  /** One event the reader read (made once per session: no closure per message). */
+  readonly #onEvent = (event: EngineEvent): void => {
+    if (this.#ended) return;
+    if (event.type === "session.ready" && !this.#ready && this.#opening !== undefined) this.#becomeReady();
+    if (event.type === "session.closed") this.#ready = false; // no goodbye to a session already over
+    this.#handlers.onEvent(event);
+  };
 
   #sendOpening(): void {
     const opening = this.#opening;

@@ -179,3 +179,36 @@ Deno.test("upstream session opened ahead of its call can be handed over: the new
   await upstream.closed;
   await fake.close();
 });
+
+Deno.test("upstream session hands its reader one emit function for every message (no closure per message)", async () => {
+  const fake = FakeRealtimeServer.start();
+  const realtime = createRealtimeEngine(fake.url);
+  const emits = new Set<unknown>();
+  let reads = 0;
+  const engine: Engine = {
+    ...realtime,
+    reader: (now) => {
+      const inner = realtime.reader(now);
+      return {
+        ...inner,
+        read(text, emit) {
+          reads++;
+          emits.add(emit);
+          inner.read(text, emit);
+        },
+      };
+    },
+  };
+  const { session, events, nextEvent } = open(fake, engine);
+  session.configure(engine.opening({ ...PLAN, greeting: undefined }));
+  const upstream = await fake.session(0);
+  await upstream.waitFor("session.update");
+  upstream.send({ type: "response.created", response: { id: "r1" } });
+  upstream.send({ type: "response.output_audio.delta", response_id: "r1", item_id: "i1", delta: "AAAA" });
+  while (!events.some((e) => e.type === "agent.audio")) await nextEvent();
+  assert.ok(reads >= 3, `the reader read ${reads} messages`);
+  assert.equal(emits.size, 1, "every message was read with the same emit function");
+  session.close();
+  await upstream.closed;
+  await fake.close();
+});

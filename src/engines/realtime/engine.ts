@@ -13,7 +13,9 @@ import {
   appendAudioEvent,
   functionCallOutputEvent,
   historyItemEvent,
-  parseRealtimeEvent,
+  parseRealtimeJson,
+  realtimeEventOf,
+  type RealtimeServerEvent,
   responseCancelEvent,
   responseCreateEvent,
   truncateEvent,
@@ -73,7 +75,20 @@ export function createRealtimeEngine(baseUrl: string): Engine<"realtime"> {
 
 /** Realtime events need no per-session state: one reader serves every session. */
 const REALTIME_READER: EngineReader = {
-  read: (text, emit) => emit(toEngineEvent(parseRealtimeEvent(text))),
+  read(text, emit) {
+    const value = parseRealtimeJson(text);
+    if (typeof value === "string") return emit({ type: "invalid", problem: value });
+    // Hot path: an audio delta becomes the engine's event at once, with no event in between.
+    if (value.type === "response.output_audio.delta") {
+      return emit({
+        type: "agent.audio",
+        responseId: str(value.response_id),
+        itemId: str(value.item_id),
+        delta: str(value.delta),
+      });
+    }
+    emit(toEngineEvent(realtimeEventOf(value)));
+  },
   openingSent() {},
   idle() {},
   flush() {},
@@ -101,7 +116,11 @@ function realtimeInterruption(cut: readonly CutItem[], activeResponse: string | 
   return messages;
 }
 
-function toEngineEvent(event: ReturnType<typeof parseRealtimeEvent>): EngineEvent {
+function str(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+function toEngineEvent(event: RealtimeServerEvent): EngineEvent {
   switch (event.type) {
     case "response.output_audio.delta":
       return { type: "agent.audio", responseId: event.responseId, itemId: event.itemId, delta: event.delta };

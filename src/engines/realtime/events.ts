@@ -36,16 +36,25 @@ export type RealtimeServerEvent =
  * Parses one text message from the Realtime API. Never throws.
  */
 export function parseRealtimeEvent(text: string): RealtimeServerEvent {
-  let value: Record<string, unknown>;
+  const value = parseRealtimeJson(text);
+  return typeof value === "string" ? { type: "invalid", problem: value } : realtimeEventOf(value);
+}
+
+/** One message's JSON object, or (a string) why it is not one. Never throws. */
+export function parseRealtimeJson(text: string): Record<string, unknown> | string {
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== "object" || parsed === null) {
-      return { type: "invalid", problem: "not a JSON object" };
-    }
-    value = parsed as Record<string, unknown>;
+    parsed = JSON.parse(text);
   } catch {
-    return { type: "invalid", problem: "not JSON" };
+    return "not JSON";
   }
+  return typeof parsed === "object" && parsed !== null
+    ? parsed as Record<string, unknown>
+    : "not a JSON object";
+}
+
+/** The server event a parsed message's object carries (see {@linkcode parseRealtimeEvent}). */
+export function realtimeEventOf(value: Record<string, unknown>): RealtimeServerEvent {
   const type = value.type;
   switch (type) {
     case "response.output_audio.delta":
