@@ -13,7 +13,7 @@ import { Flood } from "./_flood.ts";
 import { type LoadPlan, type LoadResult, LoadRun, sleep } from "./_load.ts";
 import type { BenchOptions, RelayKind } from "./_options.ts";
 import { RELAY_TITLES } from "./_options.ts";
-import { type ProcSnapshot, readProc, type ServerProcess, spawnServer } from "./_proc.ts";
+import { type ProcSnapshot, readProc, type ServerProcess, type ServerSpec, spawnServer } from "./_proc.ts";
 import { type CpuProfile, type ProfileSummary, summariseProfile } from "./_profile.ts";
 
 /** The repository's root folder (with a trailing slash). */
@@ -75,12 +75,31 @@ function isParley(kind: RelayKind): boolean {
 }
 
 /** Starts one relay as a subprocess on a free port, its data and profile in the given folders. */
-async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
+async function startRelay(
+  kind: RelayKind,
+  upstreamUrl: string,
+  options: RelayLaunch,
+): Promise<ServerProcess> {
+  return await spawnServer(await relaySpec(kind, upstreamUrl, options));
+}
+
+/** Where a relay keeps its data and profile, and the V8 flags it runs under. */
+export interface RelayLaunch {
   dataDir: string;
   profileDir: string | undefined;
   /** Extra V8 flags (`--v8-flags=`), given to Parley and the floor alike. */
   v8Flags?: string;
-}): Promise<ServerProcess> {
+}
+
+/**
+ * How the bench starts one relay: Parley under the `start` task's flags, the floor with its own; each
+ * under `--expose-gc` with the bench's GC hook (`_gc_hook.ts`), so RSS is read after a full GC in both.
+ */
+export async function relaySpec(
+  kind: RelayKind,
+  upstreamUrl: string,
+  options: RelayLaunch,
+): Promise<ServerSpec> {
   // Every relay answers SIGUSR2 with a full GC (`_gc_hook.ts`): RSS is read after one, in each alike.
   const profile = [
     ...options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`],
@@ -88,7 +107,7 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
   ];
   if (isParley(kind)) {
     const entry = kind === "parley-tap" ? ["bench/_tap_main.ts"] : ["bench/_gc_main.ts"];
-    return await spawnServer({
+    return {
       name: RELAY_TITLES[kind],
       args: ["run", ...await taskFlags("start"), ...profile, ...entry],
       cwd: ROOT,
@@ -121,9 +140,9 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
         MAX_CONCURRENT_CALLS: "100000",
       },
       listening: /Parley listening on http:\/\/localhost:(\d+)/,
-    });
+    };
   }
-  return await spawnServer({
+  return {
     name: RELAY_TITLES[kind],
     args: [
       "run",
@@ -146,7 +165,7 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
     cwd: ROOT,
     env: {},
     listening: /Bare relay listening on http:\/\/localhost:(\d+)/,
-  });
+  };
 }
 
 /** Runs one relay at one N and gathers its figures. */
@@ -338,7 +357,7 @@ export interface MemorySample {
 }
 
 /** Asks the relay (`_gc_hook.ts`, in Parley and the floor) for full GC number `n`; resolves with the heap after it, MB. */
-async function collectGarbage(server: ServerProcess, n: number): Promise<number> {
+export async function collectGarbage(server: ServerProcess, n: number): Promise<number> {
   const line = server.stdout.waitFor(
     new RegExp(`^Bench GC #${n}: heapUsed=(\\d+) rss=\\d+ collected=(\\w+)`),
   );

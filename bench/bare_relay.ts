@@ -10,8 +10,9 @@
  * `speech_started` into `clear`, so both relays are measured on the same script.
  *
  * Two variants take Parley's relay apart, for diagnosis only:
- * - `--marks`: also sends a `mark` after every `media` (and parses the echoes), as Parley does: the
- *   floor plus the mark traffic.
+ * - `--marks`: also sends Parley's marks (one as an agent item starts, one per
+ *   {@linkcode MARK_INTERVAL_MS} of its audio) and parses their echoes: the floor plus Parley's mark
+ *   traffic, nothing else.
  * - `--client=native`: Deno's native WebSocket client upstream instead of `npm:ws` (Nagle on): what
  *   the node-compat transport costs.
  * - `--client=raw`: the bench's own client over `Deno.connect` with Nagle off (`testing/ws_client.ts`):
@@ -26,6 +27,7 @@
 // @ts-types="@types/ws"
 import WebSocket from "ws";
 import { RawWebSocket } from "../testing/ws_client.ts";
+import { MARK_INTERVAL_MS } from "../src/relay/playback_clock.ts";
 import { installGcHook } from "./_gc_hook.ts";
 
 /** Options of {@linkcode serveBareRelay}. */
@@ -36,7 +38,7 @@ export interface BareRelayOptions {
   port?: number;
   /** Called with the bound port. */
   onListen?: (port: number) => void;
-  /** Send a mark after every media message, as Parley does. @default false */
+  /** Send marks as Parley does (an item's start, every 100 ms of its audio). @default false */
   marks?: boolean;
   /** Upstream client: `npm:ws` (as Parley), Deno's native WebSocket, or the bench's raw one. @default "ws" */
   client?: "ws" | "native" | "raw";
@@ -75,6 +77,8 @@ function bridge(twilio: globalThis.WebSocket, url: string, options: BareRelayOpt
   let mediaPrefix = "";
   let markPrefix = "";
   let marks = 0;
+  let markedItem: string | undefined;
+  let unmarkedMs = 0;
   let clear = "";
   const onOpen = () => {
     for (const text of pending ?? []) upstream.send(text);
@@ -84,8 +88,19 @@ function bridge(twilio: globalThis.WebSocket, url: string, options: BareRelayOpt
     const event = JSON.parse(text);
     if (twilio.readyState !== globalThis.WebSocket.OPEN) return;
     if (event.type === "response.output_audio.delta") {
+      if (!options.marks) return twilio.send(mediaPrefix + event.delta + `"}}`);
+      // Parley's marks (`src/relay/playback_clock.ts`): one as an item starts, one per 100 ms of audio.
+      if (event.item_id !== markedItem) {
+        markedItem = event.item_id;
+        unmarkedMs = 0;
+        twilio.send(`${markPrefix}"m${++marks}"}}`);
+      }
       twilio.send(mediaPrefix + event.delta + `"}}`);
-      if (options.marks) twilio.send(`${markPrefix}"m${++marks}"}}`);
+      unmarkedMs += (event.delta.length * 3) / 4 / 8;
+      if (unmarkedMs >= MARK_INTERVAL_MS) {
+        unmarkedMs = 0;
+        twilio.send(`${markPrefix}"m${++marks}"}}`);
+      }
     } else if (event.type === "input_audio_buffer.speech_started") {
       twilio.send(clear);
     }

@@ -4,7 +4,9 @@
 
 import assert from "node:assert/strict";
 import type { TargetChecks } from "../../bench/_mode_load.ts";
-import { parseOptions } from "../../bench/_options.ts";
+import { parseOptions, RELAY_KINDS } from "../../bench/_options.ts";
+import { spawnServer } from "../../bench/_proc.ts";
+import { collectGarbage, relaySpec } from "../../bench/_relays.ts";
 import { targetSummary } from "../../bench/_report.ts";
 
 // A loaded CI machine: latency, CPU and greeting targets missed, no frame lost.
@@ -84,4 +86,28 @@ Deno.test("bench --record runs Parley recording every call right after Parley, i
     "parley-record",
   ]);
   assert.deepEqual(parseOptions(["--relay=parley"]).relays, ["parley"], "no recording unless asked");
+});
+
+Deno.test("every relay the bench measures runs under --expose-gc with its GC hook: RSS is read after a full GC in each", async () => {
+  const launch = {
+    dataDir: "bench/results/.data-test",
+    profileDir: undefined,
+    v8Flags: "--max-semi-space-size=1",
+  };
+  for (const kind of RELAY_KINDS) {
+    const { args } = await relaySpec(kind, "ws://127.0.0.1:9/v1/realtime", launch);
+    assert.ok(args.includes("--v8-flags=--expose-gc,--max-semi-space-size=1"), `${kind}: ${args.join(" ")}`);
+    const entry = args.find((arg) => arg.startsWith("bench/") || arg === "main.ts");
+    assert.ok(
+      ["bench/_gc_main.ts", "bench/_tap_main.ts", "bench/bare_relay.ts"].includes(entry!),
+      `${kind}: ${entry}`,
+    );
+  }
+  // The floor answers SIGUSR2 with a full GC, as Parley does.
+  const floor = await spawnServer(await relaySpec("bare", "ws://127.0.0.1:9/v1/realtime", launch));
+  try {
+    assert.ok(await collectGarbage(floor, 1) > 0, "the heap after the GC is reported");
+  } finally {
+    await floor.stop(2_000);
+  }
 });
