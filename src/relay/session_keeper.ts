@@ -72,6 +72,8 @@ export class SessionKeeper {
   #cause: ReconnectCause = "dropped";
   #lostDetail = "";
   #disposed = false;
+  /** The session said something since the last tick (the tick reads the clock, not every event). */
+  #heardSinceTick = false;
 
   /** Idle until {@linkcode start}. */
   constructor(call: KeptCall, options: SessionKeeperOptions) {
@@ -109,9 +111,14 @@ export class SessionKeeper {
     this.#openedAt = this.#o.now();
   }
 
-  /** The session said something. */
+  /**
+   * The session said something. Hot path (every upstream event): only a flag; the next tick records
+   * it at the tick's time. Stalls are only judged on the once-a-second tick, so for a stall time in
+   * whole seconds (the default 15 s) a stall is noticed at the same tick as with each event's own
+   * time; otherwise at most one tick later.
+   */
   heard(): void {
-    this.#stall.heard(this.#o.now());
+    this.#heardSinceTick = true;
   }
 
   /** The caller started speaking: a session is never replaced for a stall mid-speech. */
@@ -168,6 +175,7 @@ export class SessionKeeper {
     const now = this.#o.now();
     this.#openedAt = now;
     this.#stall = new StallWatch(now, this.#o.stallMs);
+    this.#heardSinceTick = false;
     const cause = this.#cause;
     this.#o.counters.reconnects[cause]++;
     this.#o.log.info(
@@ -181,6 +189,10 @@ export class SessionKeeper {
   #onTick(): void {
     if (this.#disposed || this.#reconnect.active || !this.#call.session.open) return;
     const now = this.#o.now();
+    if (this.#heardSinceTick) {
+      this.#heardSinceTick = false;
+      this.#stall.heard(now);
+    }
     if (this.#stall.stalled(now)) {
       const stallMs = this.#o.stallMs ?? STALL_MS;
       const seconds = (stallMs / 1000).toFixed(stallMs % 1000 === 0 ? 0 : 1);
