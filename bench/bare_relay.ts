@@ -208,6 +208,9 @@ if (import.meta.main) {
     console.error("❌ Missing --upstream=ws://host:port/v1/realtime");
     Deno.exit(1);
   }
+  // SIGUSR2: a full GC and a memory line, as in Parley (`_gc_hook.ts`; the bench runs it under --expose-gc).
+  // Installed before it listens: the bench may signal as soon as it reads the listening line.
+  installGcHook();
   const server = serveBareRelay({
     upstreamUrl,
     port: Number(arg("port") ?? "0"),
@@ -218,8 +221,6 @@ if (import.meta.main) {
   // Exit at once (open calls included): the bench stops the floor only after its calls ended.
   const stop = () => Deno.exit(0);
   Deno.addSignalListener("SIGTERM", stop);
-  // SIGUSR2: a full GC and a memory line, as in Parley (`_gc_hook.ts`; the bench runs it under --expose-gc).
-  installGcHook();
   Deno.addSignalListener("SIGINT", stop);
   await server.finished;
 }
