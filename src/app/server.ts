@@ -263,7 +263,7 @@ export function createParley(options: ParleyOptions): Parley {
 
   const offControl = options.control === undefined
     ? undefined
-    : obeyCallCommands(options.control, relays, prewarms, admission, log);
+    : obeyCallCommands(options.control, relays, prewarms, admission, neverConnected, log);
 
   const route = createRouter({
     rows: ROUTES,

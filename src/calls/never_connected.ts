@@ -45,6 +45,12 @@ export interface NeverConnectedWatch {
    * records close too; call it before the store stops listening.
    */
   close(): void;
+  /**
+   * The stream of `callSid`, whose webhook was answered here, started on another instance (told
+   * over the cluster's channel): that instance follows the call now, so it is no longer watched
+   * here (neither its timeout nor a shutdown ends it).
+   */
+  elsewhere(callSid: string): void;
 }
 
 /**
@@ -123,6 +129,11 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
   const unsubscribe = hub.subscribe(onEvent);
 
   return {
+    elsewhere(callSid: string) {
+      clearTimeout(waiting.get(callSid));
+      waiting.delete(callSid);
+      settle(callSid);
+    },
     close() {
       unsubscribe();
       for (const callSid of [...waiting.keys()]) {
