@@ -13,7 +13,15 @@ import { Flood } from "./_flood.ts";
 import { type LoadPlan, type LoadResult, LoadRun, sleep } from "./_load.ts";
 import type { BenchOptions, RelayKind } from "./_options.ts";
 import { RELAY_TITLES } from "./_options.ts";
-import { type ProcSnapshot, readProc, type ServerProcess, spawnServer } from "./_proc.ts";
+import { type ProcSnapshot, readProcs, type ServerProcess, spawnServer } from "./_proc.ts";
+import {
+  BesideReadings,
+  type RelayStarter,
+  type RelayUnderTest,
+  singleProcess,
+} from "./_relay_under_test.ts";
+
+export type { RelayStarter, RelayUnderTest };
 import { type CpuProfile, type ProfileSummary, summariseProfile } from "./_profile.ts";
 
 /** The repository's root folder (with a trailing slash). */
@@ -39,7 +47,12 @@ export interface RelayFigures {
   startToResponseCreateMs: Summary;
   /** The N calls themselves, started within the ramp. */
   rampStartToGreetingMs: Summary;
+  /** The probe calls' signed voice webhooks under the steady load: POST → TwiML read, ms. */
+  webhookMs: Summary;
+  /** The N calls' webhooks, all posted within the ramp. */
+  rampWebhookMs: Summary;
   speechToClearMs: Summary;
+  /** CPU time of every process of the relay (all instances of a cluster), per call-minute, ms. */
   cpuMsPerCallMinute: number;
   /** Share of one core used by the relay process during the window, %. */
   cpuPercent: number;
@@ -55,6 +68,8 @@ export interface RelayFigures {
   dropsNoticed?: { byClose: number; byAbnormalClose: number; byStallWatch: number };
   stderr: string[];
   profile?: ProfileSummary;
+  /** Processes beside the relay (a cluster's Postgres, the proxy): their share of one core, %. */
+  beside?: Record<string, { cpuPercent: number }>;
 }
 
 /**
@@ -75,9 +90,13 @@ function isParley(kind: RelayKind): boolean {
 }
 
 /** Starts one relay as a subprocess on a free port, its data and profile in the given folders. */
-async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
+export async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
   dataDir: string;
   profileDir: string | undefined;
+  /** Name for messages. @default the relay's title */
+  name?: string;
+  /** More environment for Parley (a cluster's DATABASE_URL and INSTANCE_ID). */
+  env?: Record<string, string>;
   /** Run Parley under `bench/_gc_main.ts`: SIGUSR2 → a full GC and a memory line (the soak). */
   gcHook?: boolean;
   /** Extra V8 flags (`--v8-flags=`), given to Parley and the floor alike. */
@@ -97,7 +116,7 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
       ? ["bench/_tap_main.ts"]
       : ["main.ts"];
     return await spawnServer({
-      name: RELAY_TITLES[kind],
+      name: options.name ?? RELAY_TITLES[kind],
       args: ["run", ...await taskFlags("start"), ...profile, ...entry],
       cwd: ROOT,
       env: {
@@ -127,6 +146,7 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
           }),
         // The bench runs more calls at once than the default cap of 100.
         MAX_CONCURRENT_CALLS: "100000",
+        ...options.env,
       },
       listening: /Parley listening on http:\/\/localhost:(\d+)/,
     });
@@ -157,12 +177,16 @@ async function startRelay(kind: RelayKind, upstreamUrl: string, options: {
   });
 }
 
-/** Runs one relay at one N and gathers its figures. */
+/**
+ * Runs one relay at one N and gathers its figures. `start` replaces the one process of `kind` (a
+ * cluster behind a proxy); `label` names the run in progress lines.
+ */
 export async function measure(
   kind: RelayKind,
   calls: number,
   options: BenchOptions,
   floodSockets = 0,
+  start?: { label: string; start: RelayStarter },
 ): Promise<RelayFigures> {
   const plan: LoadPlan = {
     calls,
@@ -183,48 +207,58 @@ export async function measure(
     await Deno.mkdir(`${ROOT}${profileDir}`, { recursive: true });
   }
   const load = new LoadRun(plan);
-  const label = `${RELAY_TITLES[kind]}, ${calls} call${calls === 1 ? "" : "s"}` +
+  const label = `${start?.label ?? RELAY_TITLES[kind]}, ${calls} call${calls === 1 ? "" : "s"}` +
     (floodSockets > 0 ? ` + ${floodSockets} flooding` : "");
   let flood: Flood | undefined;
-  let server: ServerProcess | undefined;
+  let relay: RelayUnderTest | undefined;
   const extraFailures: string[] = [];
   try {
     const gcHook = options.mode === "soak" && isParley(kind);
-    server = await startRelay(kind, load.fake.url, {
-      dataDir,
-      profileDir,
-      gcHook,
-      ...(options.v8Flags === undefined ? {} : { v8Flags: options.v8Flags }),
-    });
+    relay = start !== undefined ? await start.start(load.fake.url, dataDir) : singleProcess(
+      await startRelay(kind, load.fake.url, {
+        dataDir,
+        profileDir,
+        gcHook,
+        ...(options.v8Flags === undefined ? {} : { v8Flags: options.v8Flags }),
+      }),
+      isParley(kind),
+    );
+    const server = relay.server;
     await sleep(500);
-    const idle = await readProc(server.pid);
+    const pids = relay.pids;
+    const idle = await readProcs(pids);
     let before: ProcSnapshot | undefined;
     let after: ProcSnapshot | undefined;
+    const beside = new BesideReadings(relay.beside ?? {});
     const rssSamples: MemorySample[] = [];
     let collections = 0;
-    const pid = server.pid;
     const result = await load.run({
       hostname: "127.0.0.1",
-      port: server.port,
+      port: relay.port,
       path: MEDIA_STREAM_PATH,
       authToken: AUTH_TOKEN,
       publicBaseUrl: PUBLIC_BASE_URL,
       ...(isParley(kind) ? { webhookPath: VOICE_WEBHOOK_PATH } : {}),
+      ...(relay.freshConnections === true ? { freshConnections: true } : {}),
     }, {
       windowStart: async () => {
         if (floodSockets > 0) {
-          const target = { port: server!.port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL };
+          const target = { port: relay!.port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL };
           flood = await Flood.start(target, load.fake, floodSockets);
         }
-        before = await readProc(pid);
+        await beside.read("before");
+        before = await readProcs(pids);
       },
       windowEnd: async () => {
-        after = await readProc(pid);
+        after = await readProcs(pids);
+        await beside.read("after");
         await flood?.stop();
       },
       sample: async (ms) => {
-        const heapMb = gcHook ? await collectGarbage(server!, ++collections) : undefined;
-        const snapshot = await readProc(pid);
+        const heapMb = gcHook && server !== undefined
+          ? await collectGarbage(server, ++collections)
+          : undefined;
+        const snapshot = await readProcs(pids);
         const atS = Math.round(ms / 1000);
         rssSamples.push({ atS, rssMb: snapshot.rssKb / 1024, ...(heapMb === undefined ? {} : { heapMb }) });
         console.log(
@@ -234,18 +268,19 @@ export async function measure(
       },
       progress: (line) => console.log(`   ${label}: ${line}`),
     });
-    if (isParley(kind)) {
-      const active = await activeCallsAfterHangUp(server.port);
+    for (const port of relay.parleyPorts) {
+      const active = await activeCallsAfterHangUp(port);
       if (active !== 0) {
-        extraFailures.push(`Parley still reports ${active} active call(s) after every hang-up`);
+        extraFailures.push(
+          `Parley on port ${port} still reports ${active} active call(s) after every hang-up`,
+        );
       }
     }
-    const code = await server.stop();
-    if (code !== 0) extraFailures.push(`${server.name} exited with code ${code} on SIGTERM`);
-    const stderr = server.stderr.lines.filter((line) => line.trim() !== "");
+    extraFailures.push(...await relay.stop());
+    const stderr = relay.stderr().filter((line) => line.trim() !== "");
     if (stderr.some((line) => /NotCapable|Requires .* access/.test(line))) {
       extraFailures.push(
-        `${server.name} lacked a permission: ${stderr.find((l) => /NotCapable|Requires/.test(l))}`,
+        `${relay.name} lacked a permission: ${stderr.find((l) => /NotCapable|Requires/.test(l))}`,
       );
     }
     const windowCpuMs = after!.cpuMs - before!.cpuMs;
@@ -260,6 +295,8 @@ export async function measure(
       startToGreetingMs: result.startToGreetingMs,
       startToResponseCreateMs: result.startToResponseCreateMs,
       rampStartToGreetingMs: result.rampStartToGreetingMs,
+      webhookMs: result.webhookMs,
+      rampWebhookMs: result.rampWebhookMs,
       speechToClearMs: result.speechToClearMs,
       cpuMsPerCallMinute: windowCpuMs / (calls * (windowMs / 60_000)),
       cpuPercent: (100 * windowCpuMs) / windowMs,
@@ -269,7 +306,12 @@ export async function measure(
       // Caller frames spoken in a reconnect gap are dropped on purpose: not lost.
       framesLost: {
         up: Math.max(0, result.up.frames.lost - (result.reconnects?.gapFrames ?? 0)),
-        down: result.down.frames.lost,
+        // A pre-warmed session no call used (the media socket reached another instance) spoke to no one.
+        down: Math.max(
+          0,
+          result.down.frames.lost -
+            (relay.unusedPrewarmsAreNotLost === true ? result.upstream.unusedPrewarmDeltas : 0),
+        ),
       },
       ...(result.reconnects === undefined ? {} : { reconnects: result.reconnects }),
       frames: { up: result.up.frames, down: result.down.frames },
@@ -281,9 +323,10 @@ export async function measure(
         generator: result.generator,
       },
       rssSamples,
-      ...(result.reconnects === undefined ? {} : { dropsNoticed: dropsNoticed(server.stderr.lines) }),
+      ...(result.reconnects === undefined ? {} : { dropsNoticed: dropsNoticed(relay.stderr()) }),
       ...(flood === undefined ? {} : { flood: { sockets: floodSockets, framesSent: flood.framesSent } }),
       stderr: stderr.slice(0, 10),
+      ...(relay.beside === undefined ? {} : { beside: beside.cpuPercent() }),
     };
     if (profileDir !== undefined) {
       const profile = await readProfile(`${ROOT}${profileDir}`);
@@ -291,7 +334,7 @@ export async function measure(
     }
     return figures;
   } finally {
-    await server?.stop(2_000);
+    await relay?.stop(2_000);
     await Deno.remove(`${ROOT}${dataDir}`, { recursive: true }).catch(() => {});
   }
 }
