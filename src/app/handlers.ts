@@ -216,6 +216,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       personaIds: () => personas.ids(),
       engineOf,
       wake: () => void dialer?.tick(),
+      ...(parts.analyses === undefined ? {} : { analyses: parts.analyses }),
       ...(kept.now === undefined ? {} : { now: kept.now }),
     });
   const noCampaigns = notKept("Campaigns");
