@@ -193,6 +193,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     instance: kept.instance,
     placeCall: placeOutbound,
     findCalls: createCallFinder({ config, ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }) }),
+    ...(parts.store === undefined ? {} : { records: parts.store }),
     hub,
     log,
     ...(kept.tickMs === undefined ? {} : { tickMs: kept.tickMs }),
