@@ -18,6 +18,8 @@ export interface CampaignParley extends AsyncDisposable {
   rest: FakeTwilioRest;
   store: Store;
   clock: { now: number };
+  /** Its DATA_DIR. */
+  dir: string;
   /** An API request with the bearer token. */
   api(method: string, path: string, body?: unknown): Promise<Response>;
   /** Posts Twilio's signed status callback for `callSid`. */
@@ -78,6 +80,7 @@ export async function startCampaignParley(
     rest,
     store,
     clock,
+    dir,
     api: (method, path, body) =>
       fetch(`${t.origin}${path}`, {
         method,
