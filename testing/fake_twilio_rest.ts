@@ -138,7 +138,8 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
       const list = placedCalls
         .filter((call) =>
           (to === null || call.to === to) && (status === null || call.status === status) &&
-          (since === undefined || (call.startTime !== null && Math.floor(call.startTime / 1000) * 1000 >= since))
+          (since === undefined ||
+            (call.startTime !== null && Math.floor(call.startTime / 1000) * 1000 >= since))
         )
         .reverse()
         .map((call) => toCallWire(call, options.accountSid));

@@ -13,7 +13,7 @@
 import type { CallEvent, CallStatus, EndReason } from "../calls/call_events.ts";
 import type { Logger } from "../log.ts";
 import type { CallRecord } from "../store/call_record.ts";
-import type { Campaigns, CallRecords, DoNotCallList } from "../store/ports.ts";
+import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
 import type { CallOutcome } from "./outcomes.ts";
 
 /** How long a final status waits for the record of a call still live in the store (its end is being written), ms. */
@@ -48,7 +48,9 @@ export class CallEnds {
     if (event.type === "call.webhook") {
       remember(this.#callerOf, event.callSid, event.direction.startsWith("outbound") ? event.to : event.from);
     }
-    if (event.type === "call.status" && event.status === "machine-detected") this.#machines.add(event.callSid);
+    if (event.type === "call.status" && event.status === "machine-detected") {
+      this.#machines.add(event.callSid);
+    }
     if (event.type === "call.ended" && this.#endReasons.get(event.callSid) !== "do_not_call") {
       this.#endReasons.set(event.callSid, event.reason);
     }

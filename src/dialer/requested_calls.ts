@@ -34,7 +34,9 @@ export async function findRequestedCall(
     calls = await findCalls(lead.phone, (lead.requestedAt ?? lead.nextTryAt) - LOOKUP_MARGIN_MS);
   } catch (error) {
     if (error instanceof TwilioRestError) {
-      return { error: `${error.status === undefined ? "no answer" : `HTTP ${error.status}`}: ${error.message}` };
+      return {
+        error: `${error.status === undefined ? "no answer" : `HTTP ${error.status}`}: ${error.message}`,
+      };
     }
     return { error: error instanceof Error ? error.message : String(error) };
   }

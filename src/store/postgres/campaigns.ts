@@ -283,7 +283,9 @@ function toLead(row: Row): CampaignLead {
     disposition: row.disposition === null ? null : String(row.disposition) as CampaignLead["disposition"],
     skipReason: row.skip_reason === null ? null : String(row.skip_reason) as CampaignLead["skipReason"],
     claimedBy: row.claimed_by === null ? null : String(row.claimed_by),
-    requestedAt: row.requested_at === null || row.requested_at === undefined ? null : Number(row.requested_at),
+    requestedAt: row.requested_at === null || row.requested_at === undefined
+      ? null
+      : Number(row.requested_at),
   };
 }
 
