@@ -20,15 +20,14 @@
  * @module
  */
 
-import { type CallEvent, type CallHub, type CallStatus, campaignAttemptQuery } from "../calls/call_events.ts";
+import { type CallHub, campaignAttemptQuery } from "../calls/call_events.ts";
 import type { FindCalls, PlaceOutboundCall } from "../calls/place_call.ts";
 import type { Logger } from "../log.ts";
-import type { Campaign, CampaignAttempt, CampaignLead } from "../store/campaign.ts";
+import type { Campaign, CampaignLead } from "../store/campaign.ts";
 import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
 import { TwilioRestError } from "../twilio/rest_client.ts";
-import { dispositionOf, FINAL_TWILIO_STATUSES, settlementAfter } from "./outcomes.ts";
 import { inWindow, nextWindowOpen } from "./window.ts";
-import { CallEnds } from "./call_ends.ts";
+import { AttemptEnds, settlementFor } from "./attempt_ends.ts";
 import { findRequestedCall } from "./requested_calls.ts";
 
 /** Options of {@linkcode Dialer}. */
@@ -77,32 +76,32 @@ export class Dialer {
   readonly #o: DialerOptions;
   readonly #now: () => number;
   readonly #backoff = new Map<number, number>();
-  readonly #ends: CallEnds;
-  /** Final statuses that came before their attempt had its CallSid noted. */
-  readonly #early = new Map<string, CallEvent & { type: "call.status" }>();
+  readonly #attempts: AttemptEnds;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #ticking: Promise<void> | undefined;
   #again = false;
   #closed = false;
   #off: (() => void) | undefined;
-  #settling = new Set<Promise<void>>();
 
   /** Nothing runs until {@linkcode start}. */
   constructor(options: DialerOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
-    this.#ends = new CallEnds({
+    this.#attempts = new AttemptEnds({
       campaigns: options.campaigns,
       doNotCall: options.doNotCall,
       ...(options.records === undefined ? {} : { records: options.records }),
       log: options.log,
       now: this.#now,
+      onEnded: () => {
+        if (!this.#closed) void this.tick();
+      },
     });
   }
 
   /** Listens to the hub, picks up what a previous run left, and starts the loop. */
   async start(): Promise<void> {
-    this.#off = this.#o.hub.subscribe((event) => this.#hear(event));
+    this.#off = this.#o.hub.subscribe((event) => this.#attempts.hear(event));
     await this.#recover();
     this.#schedule();
   }
@@ -128,8 +127,8 @@ export class Dialer {
   }
 
   /** Resolves once the calls' outcomes heard so far are settled in the store. */
-  async settled(): Promise<void> {
-    while (this.#settling.size > 0) await Promise.all([...this.#settling]);
+  settled(): Promise<void> {
+    return this.#attempts.settled();
   }
 
   /** Stops the loop and the subscription (calls in progress go on; a restart settles them). */
@@ -176,7 +175,7 @@ export class Dialer {
       if (campaign.state !== "running" && campaign.state !== "waiting") continue;
       await this.#dialCampaign(campaign);
     }
-    await this.#sweepStale();
+    await this.#attempts.sweepStale(this.#o.instance, this.#o.staleAttemptMs ?? 2 * 3_600_000);
   }
 
   async #dialCampaign(campaign: Campaign): Promise<void> {
@@ -260,19 +259,7 @@ export class Dialer {
     log.info(
       `Dialer: lead ${lead.id}: Twilio had placed CallSid=${call.sid} (${call.status}) for its unanswered request: adopted, not dialled again`,
     );
-    const early = this.#early.get(call.sid);
-    if (early !== undefined) {
-      this.#early.delete(call.sid);
-      await this.#finish(early);
-    } else if (FINAL_TWILIO_STATUSES.has(call.status as CallStatus)) {
-      await this.#finish({
-        type: "call.status",
-        at: now,
-        callSid: call.sid,
-        status: call.status as CallStatus,
-        detail: `CallStatus=${call.status}`,
-      });
-    }
+    await this.#attempts.noted(call.sid, call.status);
     return true;
   }
 
@@ -317,27 +304,13 @@ export class Dialer {
       await campaigns.finishAttempt(
         attempt.id,
         { at: now, disposition: "failed", detail },
-        this.#settlementFor(campaign, "failed", attempt.attempt, now),
+        settlementFor(campaign, "failed", attempt.attempt, now),
       );
       return;
     }
     this.#backoff.delete(campaign.id);
     await campaigns.startAttempt(lead.id, now, callSid);
-    const early = this.#early.get(callSid);
-    if (early !== undefined) {
-      this.#early.delete(callSid);
-      this.#track(this.#finish(early));
-    }
-  }
-
-  #settlementFor(
-    campaign: Campaign,
-    disposition: CampaignAttempt["disposition"] & string,
-    attempts: number,
-    at: number,
-  ) {
-    if (campaign.state === "stopped") return { state: "done" as const, disposition };
-    return settlementAfter(disposition, attempts, campaign.retry, at);
+    this.#attempts.notedLater(callSid);
   }
 
   async #updateState(campaign: Campaign): Promise<void> {
@@ -352,70 +325,6 @@ export class Dialer {
     const due = active.some((lead) => lead.state === "dialing" || lead.nextTryAt <= now + 60_000);
     const want = due ? "running" : "waiting";
     if (want !== campaign.state) await campaigns.setState(campaign.id, want, ["running", "waiting"]);
-  }
-
-  #hear(event: CallEvent): void {
-    const blocking = this.#ends.hear(event);
-    if (blocking !== undefined) this.#track(blocking);
-    if (event.type === "call.status" && FINAL_TWILIO_STATUSES.has(event.status)) {
-      this.#track(this.#finish(event));
-    }
-  }
-
-  #track(work: Promise<void>): void {
-    const tracked = work.catch((error) => {
-      this.#o.log.error(
-        `Dialer: settling a call failed: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }).finally(() => this.#settling.delete(tracked));
-    this.#settling.add(tracked);
-  }
-
-  async #finish(event: CallEvent & { type: "call.status" }): Promise<void> {
-    const { campaigns } = this.#o;
-    let attempt = await campaigns.attemptByCallSid(event.callSid);
-    const ref = event.campaignAttempt;
-    if (attempt === undefined && ref !== undefined) {
-      // The callback URL names the attempt: its CallSid was not noted (yet, or ever: a restart).
-      const named = (await campaigns.attempts(ref.campaignId)).find((a) =>
-        a.campaignLeadId === ref.campaignLeadId && a.attempt === ref.attempt
-      );
-      if (named !== undefined && named.callSid === null) {
-        await campaigns.setAttemptCall(named.id, event.callSid);
-        attempt = { ...named, callSid: event.callSid };
-      }
-    }
-    if (attempt === undefined) {
-      // Maybe ours, its CallSid not noted yet: kept until it is (a few, briefly).
-      if (this.#early.size < 1000) this.#early.set(event.callSid, event);
-      return;
-    }
-    if (attempt.endedAt !== null) return;
-    const campaign = await campaigns.get(attempt.campaignId);
-    if (campaign === undefined) return;
-    const disposition = dispositionOf(await this.#ends.outcome(event.callSid, event.status, event.detail));
-    const at = this.#now();
-    await campaigns.finishAttempt(
-      attempt.id,
-      { at, disposition, detail: event.detail },
-      this.#settlementFor(campaign, disposition, attempt.attempt, at),
-    );
-    if (!this.#closed) void this.tick();
-  }
-
-  async #sweepStale(): Promise<void> {
-    const stale = this.#o.staleAttemptMs ?? 2 * 3_600_000;
-    const now = this.#now();
-    for (const attempt of await this.#o.campaigns.openAttempts(this.#o.instance)) {
-      if (now - attempt.startedAt < stale) continue;
-      const campaign = await this.#o.campaigns.get(attempt.campaignId);
-      if (campaign === undefined) continue;
-      await this.#o.campaigns.finishAttempt(
-        attempt.id,
-        { at: now, disposition: "failed", detail: "No final status from Twilio" },
-        this.#settlementFor(campaign, "failed", attempt.attempt, now),
-      );
-    }
   }
 }
 
