@@ -286,8 +286,11 @@ export class Dialer {
         }),
       });
     } catch (error) {
-      const unanswered = !(error instanceof TwilioRestError) || error.status === undefined;
-      if (unanswered || error.status === 429 || error.status >= 500) {
+      // No answer: the request went out and Twilio may have placed the call. Another error (settings
+      // missing) was thrown before anything was sent.
+      const rest = error instanceof TwilioRestError;
+      const unanswered = rest && error.status === undefined;
+      if (!rest || unanswered || error.status! === 429 || error.status! >= 500) {
         const wait = this.#backoff.get(campaign.id) ?? (this.#o.backoffMs ?? 2000);
         this.#backoff.set(campaign.id, Math.min(60_000, wait * 2));
         log.warn(
