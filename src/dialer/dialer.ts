@@ -59,7 +59,7 @@ export interface DialerOptions {
 }
 
 /** What became of one claimed lead in a pass. */
-type Dialled = "placed" | "put_back" | "no_slot";
+type Dialled = "placed" | "put_back" | "stop_pass";
 
 /**
  * The dialer of one instance.
@@ -190,7 +190,7 @@ export class Dialer {
       const claimed = await campaigns.claim(campaign.id, now, batch, instance);
       if (claimed.length === 0) break;
       for (const [i, lead] of claimed.entries()) {
-        if (await this.#dialLead(campaign, lead) !== "no_slot") continue;
+        if (await this.#dialLead(campaign, lead) !== "stop_pass") continue;
         // Those not reached go back untouched (their place in line kept).
         for (const rest of claimed.slice(i + 1)) await this.#putBack(rest, rest.nextTryAt);
         break outer;
@@ -223,15 +223,14 @@ export class Dialer {
     }
     if (this.#o.refuseOutbound() !== undefined) {
       await this.#putBack(lead, lead.nextTryAt);
-      return "no_slot";
+      return "stop_pass";
     }
     if (lead.requestedAt !== null && await this.#adoptRequested(lead)) return "put_back";
     if (!await campaigns.beginDial(lead.id, now)) {
       await this.#putBack(lead, lead.nextTryAt);
-      return "no_slot";
+      return "stop_pass";
     }
-    await this.#place(campaign, lead, now);
-    return "placed";
+    return await this.#place(campaign, lead, now);
   }
 
   /**
@@ -263,8 +262,11 @@ export class Dialer {
     return true;
   }
 
-  /** Sends the request to Twilio (the slot taken and the request noted) and notes what came of it. */
-  async #place(campaign: Campaign, lead: CampaignLead, now: number): Promise<void> {
+  /**
+   * Sends the request to Twilio (the slot taken and the request noted) and notes what came of it;
+   * `stop_pass` when Twilio asked for less (the rest of the pass waits too).
+   */
+  async #place(campaign: Campaign, lead: CampaignLead, now: number): Promise<Dialled> {
     const { campaigns, log } = this.#o;
     // As the calling page sends them: the lead's name as `lead`, its company and free fields.
     const parameters: Record<string, string> = { lead: lead.name, ...lead.fields, ...campaign.parameters };
@@ -300,7 +302,7 @@ export class Dialer {
         );
         // An answer (429, 5xx) says no call was made; no answer keeps the request noted.
         await this.#putBack(lead, now + wait, !unanswered);
-        return;
+        return "stop_pass";
       }
       const attempt = await campaigns.startAttempt(lead.id, now);
       const detail = `Twilio refused the call: ${describeError(error)}`;
@@ -309,11 +311,12 @@ export class Dialer {
         { at: now, disposition: "failed", detail },
         settlementFor(campaign, "failed", attempt.attempt, now),
       );
-      return;
+      return "placed";
     }
     this.#backoff.delete(campaign.id);
     await campaigns.startAttempt(lead.id, now, callSid);
     this.#attempts.notedLater(callSid);
+    return "placed";
   }
 
   async #updateState(campaign: Campaign): Promise<void> {
