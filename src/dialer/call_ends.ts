@@ -69,7 +69,8 @@ export class CallEnds {
     this.#machines.delete(callSid);
     // Twilio's answering-machine result and the call's end may each have reached another instance.
     if (endReason !== "do_not_call") {
-      const record = await this.#record(callSid);
+      // Heard here: the record is read once. Else the end may still be on its way to the store.
+      const record = await this.#record(callSid, endReason === undefined);
       if (record !== undefined) {
         const blocked = record.toolCalls.some((tool) => tool.name === "do_not_call" && tool.status === "ok");
         endReason = blocked ? "do_not_call" : endReason ?? record.endReason ?? undefined;
@@ -80,10 +81,11 @@ export class CallEnds {
   }
 
   /**
-   * The call's record, once its end is written: a record of a call that started and has not ended is
-   * read again for a moment (the instance that ran it writes its end a few ms after the call stops).
+   * The call's record, once its end is written: with `wait`, a record of a call that started and has
+   * not ended is read again for a moment (the instance that ran it writes its end a few ms after the
+   * call stops).
    */
-  async #record(callSid: string): Promise<CallRecord | undefined> {
+  async #record(callSid: string, wait: boolean): Promise<CallRecord | undefined> {
     const { records, log } = this.#o;
     if (records === undefined) return undefined;
     const until = Date.now() + RECORD_SETTLE_MS;
@@ -100,7 +102,7 @@ export class CallEnds {
         return undefined;
       }
       const live = record !== undefined && record.startedAt !== null && record.endedAt === null;
-      if (!live || Date.now() >= until) return record;
+      if (!wait || !live || Date.now() >= until) return record;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
