@@ -32,7 +32,8 @@ import type { Lead } from "../store/lead.ts";
 import type { AnalysisJobs, Campaigns, DoNotCallList, Leads } from "../store/ports.ts";
 import { parseCsv } from "./csv.ts";
 import { campaignResultsCsv } from "./campaign_results.ts";
-import { checkLead, normalisePhone } from "./lead_checks.ts";
+import { fromLead, leadsFromCsv, tagsOf } from "./campaign_leads.ts";
+import { normalisePhone } from "./lead_checks.ts";
 
 /** Largest `POST /api/campaigns` body (a CSV of leads fits), bytes. */
 export const MAX_CAMPAIGN_BODY_BYTES = 1024 * 1024;
@@ -303,57 +304,4 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
       })),
     };
   }
-}
-
-function fromLead(lead: Lead): CampaignLeadInput {
-  const { timezone, tags: _tags, ...fields } = lead.fields;
-  return {
-    leadId: lead.id,
-    name: lead.name,
-    phone: lead.phone,
-    timezone: timezone ?? null,
-    fields: lead.company === "" ? fields : { company: lead.company, ...fields },
-  };
-}
-
-/** A lead's tags: its free field `tags` (or `tag`), split at commas and semicolons, lower case. */
-function tagsOf(lead: Lead): string[] {
-  const text = `${lead.fields.tags ?? ""},${lead.fields.tag ?? ""}`;
-  return text.split(/[,;]/).map((tag) => tag.trim().toLowerCase()).filter((tag) => tag !== "");
-}
-
-/** Leads of a campaign's CSV, as the leads import reads them; a bad row is a lead skipped as `bad_number`. */
-function leadsFromCsv(text: string): CampaignLeadInput[] | string {
-  const records = parseCsv(text);
-  const header = records.shift();
-  if (header === undefined) return "is empty: send a header row (name,phone,…) and one row per lead";
-  const columns = header.cells.map((cell) => cell.trim());
-  const known = columns.map((c) => c.toLowerCase());
-  if (!known.includes("name") || !known.includes("phone")) {
-    return 'the header row needs "name" and "phone" columns';
-  }
-  if (records.length > 5000) return `${records.length} rows: at most 5000`;
-  return records.map((record): CampaignLeadInput => {
-    const row: Record<string, unknown> = { fields: {} };
-    record.cells.forEach((cell, i) => {
-      const name = known[i];
-      if (name === undefined) return;
-      if (["name", "phone", "company", "notes"].includes(name)) row[name] = cell.trim();
-      else if (cell.trim() !== "") (row.fields as Record<string, string>)[columns[i]!] = cell.trim();
-    });
-    const checked = checkLead(row, false);
-    if ("problem" in checked) {
-      const phone = normalisePhone(String(row.phone ?? ""));
-      return {
-        leadId: null,
-        name: String(row.name ?? ""),
-        phone,
-        timezone: null,
-        fields: {},
-        skipReason: "bad_number",
-      };
-    }
-    const lead = checked.lead as Lead;
-    return { ...fromLead({ ...lead, id: 0, createdAt: 0, updatedAt: 0 }), leadId: null };
-  });
 }
