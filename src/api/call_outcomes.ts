@@ -92,14 +92,14 @@ export function callsCsv(calls: readonly (StoredSummary & { outcome: CallOutcome
       call.costUsd === null ? "" : call.costUsd.toFixed(6),
       call.outcome?.state ?? "",
       call.outcome?.state === "failed" ? call.outcome.error ?? "" : "",
-      ...fields.map((field) => cellOf(call.outcome?.result?.[field])),
+      ...fields.map((field) => outcomeCell(call.outcome?.result?.[field])),
     ]);
   }
   return rows.map((cells) => cells.map(csvCell).join(",")).join("\r\n") + "\r\n";
 }
 
-/** A value as one cell: text as is, null or missing empty, anything else as JSON. */
-function cellOf(value: unknown): string {
+/** An outcome field's value as one CSV cell: text as is, null or missing empty, anything else as JSON. */
+export function outcomeCell(value: unknown): string {
   if (value === undefined || value === null) return "";
   if (typeof value === "string") return value;
   return JSON.stringify(value);

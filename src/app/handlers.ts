@@ -193,6 +193,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     instance: kept.instance,
     placeCall: placeOutbound,
     findCalls: createCallFinder({ config, ...(parts.fetch === undefined ? {} : { fetch: parts.fetch }) }),
+    ...(parts.store === undefined ? {} : { records: parts.store }),
     hub,
     log,
     ...(kept.tickMs === undefined ? {} : { tickMs: kept.tickMs }),
@@ -216,6 +217,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
       personaIds: () => personas.ids(),
       engineOf,
       wake: () => void dialer?.tick(),
+      ...(parts.analyses === undefined ? {} : { analyses: parts.analyses }),
       ...(kept.now === undefined ? {} : { now: kept.now }),
     });
   const noCampaigns = notKept("Campaigns");

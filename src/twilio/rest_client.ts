@@ -77,7 +77,12 @@ export interface ListCallsParams {
   /** Calls to this number, E.164 (`To`). */
   to: string;
   /** Calls that started at or after this time, epoch ms (`StartTime>`, sent to the second in UTC). */
-  startedAfter: number;
+  startedAfter?: number;
+  /**
+   * Calls in this status (`Status`), e.g. `queued`: a queued call has no start time yet, so no
+   * `StartTime>` filter finds it.
+   */
+  status?: string;
 }
 
 /** A phone number owned by the account (the fields Parley uses). */
@@ -97,8 +102,8 @@ export interface TwilioRestClient {
   /** Places an outbound call. */
   createCall(params: CreateCallParams): Promise<TwilioCall>;
   /**
-   * The calls to `to` that started at or after `startedAfter` (the first page, up to 50, newest
-   * first): `GET Calls.json?To=…&StartTime>=…`.
+   * The calls to `to` that started at or after `startedAfter`, or are in `status` (the first page, up
+   * to 50, newest first): `GET Calls.json?To=…&StartTime>=…` or `…&Status=queued`.
    */
   listCalls(params: ListCallsParams): Promise<ListedCall[]>;
   /** Hangs up call `sid` (`Status=completed`). */
@@ -221,10 +226,15 @@ export function createTwilioRestClient(options: TwilioRestClientOptions): Twilio
       };
     },
 
-    async listCalls({ to, startedAfter }) {
-      // Twilio's filter parameter is named `StartTime>`, so the query reads `StartTime>=2026-12-06T07:00:00Z`.
-      const startTime = new Date(Math.floor(startedAfter / 1000) * 1000).toISOString().replace(".000Z", "Z");
-      const query = new URLSearchParams({ To: to, "StartTime>": startTime, PageSize: "50" });
+    async listCalls({ to, startedAfter, status }) {
+      const query = new URLSearchParams({ To: to });
+      if (startedAfter !== undefined) {
+        // Twilio's filter parameter is named `StartTime>`, so the query reads `StartTime>=2026-12-06T07:00:00Z`.
+        const time = new Date(Math.floor(startedAfter / 1000) * 1000).toISOString().replace(".000Z", "Z");
+        query.set("StartTime>", time);
+      }
+      if (status !== undefined) query.set("Status", status);
+      query.set("PageSize", "50");
       const body = await request("GET", `/Calls.json?${query}`);
       const list = body.calls;
       if (!Array.isArray(list)) throw new TwilioRestError("Twilio answered Calls.json without calls");

@@ -76,7 +76,10 @@ for (
       "/api/campaigns/1/results.csv",
     );
     const csv = await page.evaluate(async () => await (await fetch("/api/campaigns/1/results.csv")).text());
-    assert.match(csv, /^lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid\r\n/);
+    assert.match(
+      csv,
+      /^lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid,outcome_state,outcome_error\r\n/,
+    );
 
     await page.getByLabel("Number").fill("+1 415 555 0199");
     await page.getByRole("button", { name: "Add to the list" }).click();

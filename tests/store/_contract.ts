@@ -643,6 +643,54 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     },
   );
 
+  await t.step(
+    "campaigns: callsPerSecond holds across instances; a dead claim goes back, a request stays noted",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = (await open("alpha")).campaigns;
+        const beta = (await open("beta")).campaigns;
+        const leads = Array.from({ length: 4 }, (_, i) => ({
+          leadId: null,
+          name: `Lead ${i}`,
+          phone: `+1415555020${i}`,
+          timezone: null,
+          fields: {},
+        }));
+        const campaign = await alpha.create({ ...CAMPAIGN, callsPerSecond: 2 }, leads, "running");
+        const claimed = await alpha.claim(campaign.id, 10_000, 4, "alpha");
+        assert.equal(claimed.length, 4);
+        const [a, b, c, d] = claimed.map((lead) => lead.id) as [number, number, number, number];
+        // 2 a second: a burst of two, shared by both instances, then one every 500 ms.
+        assert.equal(await alpha.beginDial(a, 10_000), true);
+        assert.equal(await beta.beginDial(b, 10_000), true);
+        assert.equal(await beta.beginDial(c, 10_000), false, "no third slot in the same instant");
+        assert.equal(await alpha.beginDial(c, 10_400), false);
+        assert.equal(await beta.beginDial(c, 10_500), true);
+        assert.equal(await alpha.beginDial(d, 10_600), false);
+        assert.equal(await alpha.beginDial(d, 11_000), true);
+
+        // alpha dies: a never placed, b answered (an attempt open), c and d requested with no answer.
+        await alpha.startAttempt(b, 10_000, "CA0000000000000000000000000000000b");
+        await alpha.settle(d, { state: "pending", nextTryAt: 13_000, disposition: null, requestedAt: null });
+        const byId = async () => new Map((await beta.leads(campaign.id)).map((lead) => [lead.id, lead]));
+        assert.equal((await byId()).get(a)?.requestedAt, 10_000);
+        assert.equal((await byId()).get(d)?.requestedAt, null, "a refused request is cleared");
+        await alpha.claim(campaign.id, 13_000, 4, "alpha");
+        assert.equal(await beta.releaseClaims("alpha", "beta"), 3);
+        const after = await byId();
+        assert.deepEqual(
+          [a, b, c, d].map((id) => [after.get(id)?.state, after.get(id)?.claimedBy, after.get(id)?.attempts]),
+          [["pending", null, 0], ["dialing", "beta", 1], ["pending", null, 0], ["pending", null, 0]],
+        );
+        assert.equal(after.get(c)?.requestedAt, 10_500, "asked about before it is dialled again");
+        assert.equal(after.get(b)?.requestedAt, null, "an attempt with its CallSid clears it");
+        assert.deepEqual((await beta.openAttempts("beta")).map((x) => x.callSid), [
+          "CA0000000000000000000000000000000b",
+        ]);
+      });
+    },
+  );
+
   await t.step("webhook outbox: messages outlive the store that enqueued them", async () => {
     await withStores(async (open) => {
       const first = await open("alpha");

@@ -196,6 +196,14 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX analyses_due ON analyses (state, next_try_at);
   `,
+  // 8: campaigns across instances (src/dialer/): `campaigns.next_dial_at`, the campaign's next dial
+  // slot (its callsPerSecond pace, claimed in the store so it holds for every instance at once), and
+  // `campaign_leads.requested_at`, when a call request for the lead went to Twilio with its answer never
+  // noted (a timeout, a crash): Twilio is asked about that call before the lead is dialled again.
+  `
+  ALTER TABLE campaigns ADD COLUMN next_dial_at bigint NOT NULL DEFAULT 0;
+  ALTER TABLE campaign_leads ADD COLUMN requested_at bigint;
+  `,
 ];
 
 /** The schema version this build writes. */
