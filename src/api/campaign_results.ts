@@ -1,8 +1,11 @@
 /**
- * A campaign's results as CSV (`GET /api/campaigns/:id/results.csv`): one line per lead with its
- * attempts, state, final disposition, skip reason and last CallSid, then the outcome of that last
- * call's post-call analysis as `GET /api/calls.csv` spells it: `outcome_state`, `outcome_error` and one
- * `outcome.<field>` column per field of the outcomes in the file (empty where a call has none).
+ * A campaign's results:
+ * - `GET /api/campaigns/:id/calls` (the page's results table): one row per attempt with its call's
+ *   outcome (as `GET /api/calls/:sid` gives it), then the leads that were skipped, with the reason;
+ * - `GET /api/campaigns/:id/results.csv`: one line per lead with its attempts, state, final
+ *   disposition, skip reason and last CallSid, then the outcome of that last call's post-call
+ *   analysis as `GET /api/calls.csv` spells it: `outcome_state`, `outcome_error` and one
+ *   `outcome.<field>` column per field of the outcomes in the file (empty where a call has none).
  *
  * @module
  */
@@ -10,7 +13,8 @@
 import type { AnalysisJob } from "../store/analysis_job.ts";
 import type { CampaignAttempt, CampaignLead } from "../store/campaign.ts";
 import type { AnalysisJobs } from "../store/ports.ts";
-import { outcomeCell } from "./call_outcomes.ts";
+import { outcomeCell, outcomeOf } from "./call_outcomes.ts";
+import type { CampaignCall } from "./types.ts";
 import { csvCell } from "./csv.ts";
 
 /** The columns before the outcome's own fields. */
@@ -68,4 +72,46 @@ export async function campaignResultsCsv(
     ]);
   }
   return lines.map((cells) => cells.map(csvCell).join(",")).join("\r\n") + "\r\n";
+}
+
+/**
+ * The rows of `GET /api/campaigns/:id/calls`: every attempt with its call's outcome (null while the
+ * call has none, or when the store keeps no analyses), then each skipped lead with its reason.
+ */
+export async function campaignCallRows(
+  leads: readonly CampaignLead[],
+  attempts: readonly CampaignAttempt[],
+  analyses: Pick<AnalysisJobs, "getMany"> | undefined,
+): Promise<CampaignCall[]> {
+  const byId = new Map(leads.map((lead) => [lead.id, lead]));
+  const callSids = attempts.flatMap((attempt) => attempt.callSid === null ? [] : [attempt.callSid]);
+  const jobs = analyses === undefined || callSids.length === 0
+    ? new Map<string, AnalysisJob>()
+    : await analyses.getMany(callSids);
+  const calls: CampaignCall[] = attempts.map((attempt) => {
+    const lead = byId.get(attempt.campaignLeadId)!;
+    return {
+      campaignLeadId: lead.id,
+      leadId: lead.leadId,
+      name: lead.name,
+      phone: lead.phone,
+      attempt: attempt.attempt,
+      callSid: attempt.callSid,
+      startedAt: attempt.startedAt,
+      endedAt: attempt.endedAt,
+      disposition: attempt.disposition,
+      detail: attempt.detail,
+      outcome: attempt.callSid === null ? null : outcomeOf(jobs.get(attempt.callSid)),
+    };
+  });
+  const skipped: CampaignCall[] = leads.filter((lead) => lead.state === "skipped").map((lead) => ({
+    campaignLeadId: lead.id,
+    leadId: lead.leadId,
+    name: lead.name,
+    phone: lead.phone,
+    attempt: 0,
+    callSid: null,
+    skipped: lead.skipReason,
+  }));
+  return [...calls, ...skipped];
 }

@@ -31,7 +31,7 @@ import { DISPOSITIONS } from "../store/campaign.ts";
 import type { Lead } from "../store/lead.ts";
 import type { AnalysisJobs, Campaigns, DoNotCallList, Leads } from "../store/ports.ts";
 import { parseCsv } from "./csv.ts";
-import { campaignResultsCsv } from "./campaign_results.ts";
+import { campaignCallRows, campaignResultsCsv } from "./campaign_results.ts";
 import { fromLead, leadsFromCsv, tagsOf } from "./campaign_leads.ts";
 import { normalisePhone } from "./lead_checks.ts";
 
@@ -49,7 +49,7 @@ export interface CampaignsApiOptions {
   leads: Leads;
   personaIds: () => string[];
   engineOf: (persona: string) => EngineId | undefined;
-  /** Post-call analyses: the results CSV gives each lead's last call its outcome. */
+  /** Post-call analyses: the results (page and CSV) give each call its outcome. */
   analyses?: Pick<AnalysisJobs, "getMany">;
   /** Told when a campaign may have work (created, started, resumed). */
   wake: () => void;
@@ -190,32 +190,12 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
     async campaignCalls(_request, { params }) {
       const campaign = await campaignOf(params);
       if (campaign === undefined) return notFound(params);
-      const byId = new Map((await campaigns.leads(campaign.id)).map((lead) => [lead.id, lead]));
-      const calls = (await campaigns.attempts(campaign.id)).map((attempt) => {
-        const lead = byId.get(attempt.campaignLeadId)!;
-        return {
-          campaignLeadId: lead.id,
-          leadId: lead.leadId,
-          name: lead.name,
-          phone: lead.phone,
-          attempt: attempt.attempt,
-          callSid: attempt.callSid,
-          startedAt: attempt.startedAt,
-          endedAt: attempt.endedAt,
-          disposition: attempt.disposition,
-          detail: attempt.detail,
-        };
-      });
-      const skipped = [...byId.values()].filter((lead) => lead.state === "skipped").map((lead) => ({
-        campaignLeadId: lead.id,
-        leadId: lead.leadId,
-        name: lead.name,
-        phone: lead.phone,
-        attempt: 0,
-        callSid: null,
-        skipped: lead.skipReason,
-      }));
-      return jsonResponse(200, { calls: [...calls, ...skipped] });
+      const calls = await campaignCallRows(
+        await campaigns.leads(campaign.id),
+        await campaigns.attempts(campaign.id),
+        options.analyses,
+      );
+      return jsonResponse(200, { calls });
     },
     async campaignResults(_request, { params }) {
       const campaign = await campaignOf(params);

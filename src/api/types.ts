@@ -451,6 +451,8 @@ export interface CampaignCall {
   endedAt?: number | null;
   disposition?: string | null;
   detail?: string;
+  /** The call's post-call analysis (attempts only): null while it has none. */
+  outcome?: CallOutcome | null;
   skipped?: string | null;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The results CSV (`GET /api/campaigns/:id/results.csv`) gives each lead its last call's outcome from
- * post-call analysis, in the columns `GET /api/calls.csv` uses, and escapes cells as every CSV does.
+ * post-call analysis, in the columns `GET /api/calls.csv` uses, and escapes cells as every CSV does;
+ * the results the page shows (`GET /api/campaigns/:id/calls`) give each attempt its outcome.
  */
 import assert from "node:assert/strict";
 import { startCampaignParley } from "./_campaign_parley.ts";
@@ -93,4 +94,19 @@ Deno.test("results CSV: the lead, attempts, final disposition and the last call'
       "",
     ],
   ]);
+
+  const { calls } = await (await c.api("GET", `/api/campaigns/${campaign.id}/calls`)).json();
+  const outcomes = Object.fromEntries(
+    calls.map((
+      row: { callSid: string; outcome: Record<string, unknown> | null },
+    ) => [row.callSid, row.outcome]),
+  );
+  assert.equal(outcomes[ada!.sid].state, "done");
+  assert.deepEqual(outcomes[ada!.sid].result, {
+    interested: true,
+    demo_at: "Tuesday, 10:00",
+    objections: ["price"],
+  });
+  assert.equal(outcomes[babbage!.sid].state, "failed");
+  assert.equal(outcomes[babbage!.sid].error, "the model refused");
 });
