@@ -7,7 +7,8 @@
  */
 
 import { dirname, resolve } from "node:path";
-import { checkConfig, type Env, type ParleyConfig } from "./config.ts";
+import { checkConfig, type ParleyConfig } from "./config.ts";
+import type { Env } from "./config_env.ts";
 import {
   createPersonaRegistry,
   loadPersonas,

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { ConfigError, type Env, loadConfig, type ParleyConfig, readEnv } from "../config.ts";
+import { ConfigError, loadConfig, type ParleyConfig } from "../config.ts";
+import { type Env, readEnv } from "../config_env.ts";
 import { VOICE_WEBHOOK_PATH } from "../paths.ts";
 import { loadPersonas, PersonaLoadError } from "../personas/loader.ts";
 import { discoverNgrokUrl } from "./ngrok.ts";
