@@ -13,7 +13,8 @@
  * @module
  */
 
-import { CallHub, createRelayCounters } from "./calls/call_events.ts";
+import { createRelayCounters } from "./calls/relay_counters.ts";
+import { CallHub } from "./calls/call_hub.ts";
 import { ConfigError, loadConfig, type ParleyConfig } from "./config.ts";
 import { type Env, readEnv } from "./config_env.ts";
 import { resolvePrices } from "./engines/prices.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RelayCounters } from "../calls/call_events.ts";
+import type { RelayCounters } from "../calls/relay_counters.ts";
 import {
   type ClusterFigures,
   type Metrics,

@@ -18,7 +18,7 @@ import {
   type PlaceOutboundCall,
 } from "../calls/place_call.ts";
 import { callParameterProblem, MAX_CALL_PARAMETERS } from "../calls/call_parameters.ts";
-import type { CallHub } from "../calls/call_events.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import { isE164, type ParleyConfig } from "../config.ts";
 import { type EngineId, voiceProblem } from "../engines/voices.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";

@@ -21,7 +21,7 @@
  */
 
 import type { Admission } from "../calls/admission.ts";
-import type { CallHub } from "../calls/call_events.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
 import { type EngineId, voiceProblem } from "../engines/voices.ts";
 import { jsonError } from "../http/responses.ts";

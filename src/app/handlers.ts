@@ -7,7 +7,8 @@
  */
 
 import type { Admission } from "../calls/admission.ts";
-import type { CallHub, RelayCounters } from "../calls/call_events.ts";
+import type { RelayCounters } from "../calls/relay_counters.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";

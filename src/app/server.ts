@@ -8,7 +8,8 @@
  */
 
 import { Admission } from "../calls/admission.ts";
-import type { CallHub, RelayCounters } from "../calls/call_events.ts";
+import type { RelayCounters } from "../calls/relay_counters.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import { LiveRelays } from "../relay/live_relays.ts";
 import type { FrameTap } from "../relay/frame_tap.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";

@@ -9,12 +9,8 @@
  * @module
  */
 
-import {
-  type CallEvent,
-  type CallEventListener,
-  END_REASONS,
-  type RelayCounters,
-} from "../calls/call_events.ts";
+import { type CallEvent, type CallEventListener, END_REASONS } from "../calls/call_events.ts";
+import { type RelayCounters } from "../calls/relay_counters.ts";
 import { engineForModel, type EngineId, ENGINES } from "../engines/voices.ts";
 import type { StoreHealth } from "../store/call_record.ts";
 import type { ListenerHealth } from "../http/listener.ts";

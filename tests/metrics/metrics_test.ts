@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type CallEvent, createRelayCounters } from "../../src/calls/call_events.ts";
+import { type CallEvent } from "../../src/calls/call_events.ts";
+import { createRelayCounters } from "../../src/calls/relay_counters.ts";
 import { createMetrics, escapeLabelValue, PROMETHEUS_CONTENT_TYPE } from "../../src/metrics/metrics.ts";
 import { createMetricsHandler } from "../../src/api/metrics_route.ts";
 import { routeSubset } from "../../testing/route_subset.ts";
