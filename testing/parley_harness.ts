@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DialerParts } from "../src/app/handlers.ts";
+import type { DialerParts } from "../src/app/handler_parts.ts";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import { type CallEvent } from "../src/calls/call_events.ts";
 import { createRelayCounters, type RelayCounters } from "../src/calls/relay_counters.ts";
