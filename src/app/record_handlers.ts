@@ -60,10 +60,7 @@ export function createRecordHandlers(
   const deliveries = parts.webhooks === undefined
     ? undefined
     : createWebhookDeliveriesHandlers(parts.webhooks);
-  const noDeliveries = async (request: Request) => {
-    await request.body?.cancel();
-    return jsonError(503, "Webhook deliveries are not kept by this server");
-  };
+  const noDeliveries = notKept("Webhook deliveries");
   return {
     listCalls: records?.listCalls ?? noRecords,
     getCall: records?.getCall ?? noRecords,
