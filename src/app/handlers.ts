@@ -48,7 +48,7 @@ export interface RouteHandlers {
  * ```
  */
 export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
-  const { config, personas, hub, log, sessions } = parts;
+  const { config, personas, hub, log } = parts;
   const shared: CallPathShared = {
     /** The engine a persona's calls run on (its voices are the ones a call may pick). */
     engineOf: (id: string) => {
@@ -71,9 +71,6 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     log,
     ...(parts.afterStream === undefined ? {} : { store: parts.afterStream }),
   });
-  const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
-  const pages = createPagesHandlers();
-  const personasRoutes = createPersonasHandlers({ personas, defaultModel: config.realtimeModel });
   const dialer = createDialer(parts, shared.placeOutbound);
 
   const handlers: Record<HandlerName, RouteHandler> = {
@@ -81,12 +78,47 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     afterStream: afterStreamRoutes.afterStream,
     dialAction: afterStreamRoutes.dialAction,
     ...createOperatorHandlers(parts, shared.refusals),
-    signInPage: signIn.page,
-    signIn: signIn.signIn,
-    signOut: signIn.signOut,
     ...createCallControlHandlers(parts, shared),
     ...createRecordHandlers(parts),
     ...createCampaignHandlers(parts, { dialer, engineOf: shared.engineOf }),
+    ...createPersonaAndPageHandlers(parts),
+  };
+
+  return {
+    handlers,
+    dialer,
+    close() {
+      dialer?.close();
+      afterStreamRoutes.close();
+    },
+  };
+}
+
+/** Signing in, the personas (list, preview, voices, rehearse) and the pages. */
+function createPersonaAndPageHandlers(
+  parts: HandlerParts,
+): Pick<
+  Record<HandlerName, RouteHandler>,
+  | "signInPage"
+  | "signIn"
+  | "signOut"
+  | "listPersonas"
+  | "getPersona"
+  | "previewPersona"
+  | "listVoices"
+  | "rehearse"
+  | "home"
+  | "webFile"
+  | "page"
+> {
+  const { config, personas, log, sessions } = parts;
+  const signIn = createSignInHandlers({ sessions, apiToken: () => config.apiToken });
+  const pages = createPagesHandlers();
+  const personasRoutes = createPersonasHandlers({ personas, defaultModel: config.realtimeModel });
+  return {
+    signInPage: signIn.page,
+    signIn: signIn.signIn,
+    signOut: signIn.signOut,
     listPersonas: personasRoutes.listPersonas,
     getPersona: personasRoutes.getPersona,
     previewPersona: personasRoutes.previewPersona,
@@ -104,14 +136,5 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     home: pages.home,
     webFile: pages.webFile,
     page: pages.page,
-  };
-
-  return {
-    handlers,
-    dialer,
-    close() {
-      dialer?.close();
-      afterStreamRoutes.close();
-    },
   };
 }
