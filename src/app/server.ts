@@ -8,7 +8,8 @@
  */
 
 import { Admission } from "../calls/admission.ts";
-import type { CallHub, RelayCounters } from "../calls/call_events.ts";
+import type { RelayCounters } from "../calls/relay_counters.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import { LiveRelays } from "../relay/live_relays.ts";
 import type { FrameTap } from "../relay/frame_tap.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
@@ -45,7 +46,8 @@ import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
 import { startWebhooks, type Webhooks, type WebhookTiming } from "../outcomes/webhooks/webhooks.ts";
 import type { WebhookOutbox } from "../store/webhook_outbox.ts";
-import { createRouteHandlers, type DialerParts } from "./handlers.ts";
+import { createRouteHandlers } from "./handlers.ts";
+import type { DialerParts } from "./handler_parts.ts";
 import type { Dialer } from "../dialer/dialer.ts";
 import type { CallControl } from "../calls/call_control.ts";
 import { obeyCallCommands } from "./cluster_control.ts";

@@ -10,7 +10,8 @@
  * @module
  */
 
-import type { CallEvent, CallHub, CallStatus } from "./call_events.ts";
+import type { CallEvent, CallStatus } from "./call_events.ts";
+import type { CallHub } from "./call_hub.ts";
 
 /** How long after the voice webhook a media stream must start, ms. */
 export const STREAM_CONNECT_TIMEOUT_MS = 60_000;

@@ -7,7 +7,7 @@
  */
 
 import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
-import type { CallHub } from "./call_events.ts";
+import type { CallHub } from "./call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { createTwilioRestClient, type ListedCall, type MachineDetection } from "../twilio/rest_client.ts";

@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
+import { type CallEvent } from "../../src/calls/call_events.ts";
+import { CallHub } from "../../src/calls/call_hub.ts";
 import type { EventBus, Store } from "../../src/store/ports.ts";
 import type { CampaignInput } from "../../src/store/campaign.ts";
 
