@@ -14,6 +14,8 @@ import type { FrameTap } from "../relay/frame_tap.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
 import { folderSource, type RecordingSource } from "../recordings/serve_wav.ts";
 import { bothTaps, recordingTap } from "../recordings/recording_tap.ts";
+import { createRecordingLinks } from "../recordings/recording_link.ts";
+import { RecordingAnnouncer } from "../outcomes/webhooks/recording_ready.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -138,6 +140,8 @@ export interface Parley {
   analyzeEnded(callSids: readonly string[]): void;
   /** The webhooks (with an outbox): `main.ts` announces the ends of calls a crash left open. */
   webhooks: Webhooks | undefined;
+  /** Sends `recording.ready` for recordings startup repaired (webhooks on); resolves once enqueued. */
+  announceRecordings(callSids: readonly string[]): Promise<void>;
 }
 
 /**
@@ -206,6 +210,18 @@ export function createParley(options: ParleyOptions): Parley {
   const offAdmission = hub.subscribe(admission.listener);
   const recordings = options.recordings;
   const tap = bothTaps(options.tap, recordings && recordingTap(recordings, personas, log));
+  const recordingSource = recordings && (options.recordingSource ?? folderSource(recordings));
+  // recording.ready: a signed link (keyed by WEBHOOK_SECRET) the recording route's guard honours.
+  const recordingLinks = createRecordingLinks(config.webhook?.secret);
+  const announcer = recordings === undefined || webhooks?.enabled !== true
+    ? undefined
+    : new RecordingAnnouncer({
+      webhooks,
+      links: recordingLinks,
+      publicBaseUrl: config.publicBaseUrl,
+      log,
+    });
+  const offRecordings = announcer && recordings?.subscribe((info) => announcer.announce(info));
   const relays = new LiveRelays(
     {
       engineFor,
@@ -255,7 +271,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
     ...(options.control === undefined ? {} : { control: options.control }),
     ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
-    ...(recordings === undefined ? {} : { recordings: options.recordingSource ?? folderSource(recordings) }),
+    ...(recordingSource === undefined ? {} : { recordings: recordingSource }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
     ...(webhooks === undefined ? {} : { webhooks }),
@@ -274,6 +290,7 @@ export function createParley(options: ParleyOptions): Parley {
       metricsPublic: config.metricsPublic,
       twilio: signature,
       log,
+      recordingLinks,
     },
     notFound: notFoundResponse,
   });
@@ -302,6 +319,14 @@ export function createParley(options: ParleyOptions): Parley {
     handler: guardRequests(catchUnhandled(route, log), { log }),
     drain: () => admission.drain(),
     analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),
+    async announceRecordings(callSids) {
+      if (announcer === undefined || recordingSource === undefined) return;
+      for (const callSid of callSids) {
+        const info = await recordingSource.info(callSid);
+        if (info !== undefined && info.state !== "recording") announcer.announce(info);
+      }
+      await announcer.settle();
+    },
     async shutdown() {
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);
@@ -313,6 +338,8 @@ export function createParley(options: ParleyOptions): Parley {
       offMetrics();
       offStore?.();
       offWebhooks?.();
+      offRecordings?.();
+      await announcer?.settle();
       await webhooks?.close();
       offControl?.();
       routes.close();

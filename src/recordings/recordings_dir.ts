@@ -43,11 +43,21 @@ export class RecordingsDir {
 
   /** Hears each recording finished (complete, or repaired at startup): the S3 upload. */
   onFinished: ((info: RecordingInfo) => void) | undefined;
+  readonly #finishListeners = new Set<(info: RecordingInfo) => void>();
 
   /** Recordings kept in `dir`; `now` gives epoch ms (tests). */
   constructor(dir: string, now: () => number = Date.now) {
     this.dir = dir;
     this.#now = now;
+  }
+
+  /**
+   * Calls `listener` with each recording this process completes (after `onFinished`), e.g. the
+   * `recording.ready` webhook. Returns the function that stops it.
+   */
+  subscribe(listener: (info: RecordingInfo) => void): () => void {
+    this.#finishListeners.add(listener);
+    return () => this.#finishListeners.delete(listener);
   }
 
   /** The WAV's path for `callSid`. */
@@ -82,6 +92,7 @@ export class RecordingsDir {
         const done: RecordingInfo = { ...info, state: "complete", durationMs: Math.round(durationMs) };
         this.#writeInfo(done);
         this.onFinished?.(done);
+        for (const listener of this.#finishListeners) listener(done);
       },
     };
   }
