@@ -141,6 +141,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       case "interruption":
         interruptions++;
         break;
+      case "call.analyzed":
+        // The post-call analysis's own tokens are part of the cost (not of an engine's).
+        if (event.state === "done" && event.costUsd !== null) costUsd += event.costUsd;
+        break;
       case "usage": {
         // The engine's own rules read its report (`src/engines/<engine>/usage.ts`).
         const summary = ENGINE_REGISTRY.describeUsage(event.engine, event.usage);
@@ -317,7 +321,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     family(
       "parley_estimated_cost_usd_total",
       "counter",
-      "Estimated OpenAI cost of all priced responses and session minutes, USD.",
+      "Estimated OpenAI cost of all priced responses, session minutes and post-call analyses, USD.",
     );
     sample("parley_estimated_cost_usd_total", costUsd);
 

@@ -11,7 +11,8 @@
  *   (`firstAudioHeardMs`), using the *sent* latency (`firstAudioSentMs`) for a turn whose playback
  *   Twilio never confirmed — the sent figure is a lower bound, the closest we have.
  * - `costUsd`: each response is priced when it is recorded (see `prices.ts`); the call's cost is the
- *   sum, or null when any response used a model without a price (unknown is not free).
+ *   sum, plus the post-call analysis's own cost once it is done (`call.analyzed`), or null when any
+ *   of them used a model without a price (unknown is not free).
  *
  * @module
  */
@@ -479,6 +480,17 @@ class SqliteCallStore implements CallStore {
             event.callSid,
           );
           break;
+        case "call.analyzed":
+          // The analysis's own cost joins the call's (set, not added: the same event twice counts once).
+          if (event.state === "done") {
+            this.#run(
+              "UPDATE calls SET analysis_cost_usd = ?, analysis_unpriced = ? WHERE call_sid = ?",
+              event.costUsd ?? 0,
+              event.costUsd === null ? 1 : 0,
+              event.callSid,
+            );
+          }
+          break;
         case "call.ended":
           // The first end wins: a later one is the teardown echoing it.
           this.#run(
@@ -648,7 +660,9 @@ function toSummary(row: Row): CallSummary {
     callerFramesDropped: row.caller_frames_dropped == null
       ? null
       : JSON.parse(String(row.caller_frames_dropped)) as CallerAudioDrops,
-    costUsd: num(row.unpriced_responses) > 0 ? null : num(row.cost_usd),
+    costUsd: num(row.unpriced_responses) > 0 || num(row.analysis_unpriced) > 0
+      ? null
+      : num(row.cost_usd) + num(row.analysis_cost_usd),
     afterStream: strOrNull(row.after_stream) as AfterStreamAction | null,
     transferTarget: strOrNull(row.transfer_target),
     instance: strOrNull(row.instance),

@@ -271,6 +271,12 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX analyses_due ON analyses (state, next_try_at);
   `,
+  // 13: the post-call analysis's own cost, kept on the call (its \`costUsd\` adds it): USD, and 1 when
+  // the analysis's model has no price (the call's cost then reads unknown).
+  `
+  ALTER TABLE calls ADD COLUMN analysis_cost_usd REAL NOT NULL DEFAULT 0;
+  ALTER TABLE calls ADD COLUMN analysis_unpriced INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** The schema version this build writes. */
