@@ -114,12 +114,22 @@ class PendingChannel {
     this.end = Math.min(this.end, Math.max(from, written));
   }
 
-  /** Drops the first `count` bytes (written at `written`), moving only what holds audio. */
+  /**
+   * Drops the first `count` bytes (written at `written`), moving only what holds audio; a buffer a long
+   * queued answer grew goes back to its first size once that answer is written.
+   */
   shift(written: number, count: number): void {
     const live = Math.min(this.bytes.length, this.end - written);
+    const left = Math.max(0, live - count);
+    if (this.bytes.length > INITIAL_PENDING && left <= INITIAL_PENDING / 2) {
+      const small = new Uint8Array(INITIAL_PENDING).fill(SILENT, left);
+      small.set(this.bytes.subarray(count, count + left));
+      this.bytes = small;
+      return;
+    }
     if (live <= 0) return;
     if (live > count) this.bytes.copyWithin(0, count, live);
-    this.bytes.fill(SILENT, Math.max(0, live - count), live);
+    this.bytes.fill(SILENT, left, live);
   }
 }
 

@@ -70,6 +70,21 @@ Deno.test("two recorders at once write each call's own audio: caller as it came,
   assert.ok(other.right.every((s) => s === 0));
 });
 
+Deno.test("a long answer queued ahead is written whole while the recorder's buffer grows and shrinks back", () => {
+  const { sink, channels } = copyingSink();
+  const recorder = new CallRecorder(sink);
+  // 4 s of agent audio queued at once (32 KB ahead), playing from 100 ms; the caller for 5 s.
+  for (let j = 0; j < 200; j++) recorder.agentAudio(100 + 20 * j, "item", 20 * j, payload(AGENT, 20));
+  for (let at = 0; at < 5000; at += 20) recorder.callerFrame(at, payload(CALLER, 20));
+  recorder.ended(5000);
+  const { left, right } = channels();
+  assert.equal(left.length, 40000);
+  assert.ok(left.every((s) => s === decodeMulawSample(CALLER)));
+  assert.ok(right.subarray(0, 800).every((s) => s === 0));
+  assert.ok(right.subarray(800, 32800).every((s) => s === decodeMulawSample(AGENT)), "all 4 s of the answer");
+  assert.ok(right.subarray(32800).every((s) => s === 0));
+});
+
 Deno.test("a payload that is not base64 is silence: the recorder goes on and finishes", () => {
   const { sink, channels, finished } = copyingSink();
   const recorder = new CallRecorder(sink);
