@@ -15,7 +15,7 @@ import type { RecordingsDir } from "../recordings/recordings_dir.ts";
 import { folderSource, type RecordingSource } from "../recordings/serve_wav.ts";
 import { bothTaps, recordingTap } from "../recordings/recording_tap.ts";
 import { createRecordingLinks } from "../recordings/recording_link.ts";
-import { RecordingAnnouncer } from "../outcomes/webhooks/recording_ready.ts";
+import { announceRecordings } from "../outcomes/webhooks/recording_ready.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -213,15 +213,14 @@ export function createParley(options: ParleyOptions): Parley {
   const recordingSource = recordings && (options.recordingSource ?? folderSource(recordings));
   // recording.ready: a signed link (keyed by WEBHOOK_SECRET) the recording route's guard honours.
   const recordingLinks = createRecordingLinks(config.webhook?.secret);
-  const announcer = recordings === undefined || webhooks?.enabled !== true
-    ? undefined
-    : new RecordingAnnouncer({
-      webhooks,
-      links: recordingLinks,
-      publicBaseUrl: config.publicBaseUrl,
-      log,
-    });
-  const offRecordings = announcer && recordings?.subscribe((info) => announcer.announce(info));
+  const recordingsReady = announceRecordings({
+    recordings,
+    source: recordingSource,
+    webhooks,
+    links: recordingLinks,
+    publicBaseUrl: config.publicBaseUrl,
+    log,
+  });
   const relays = new LiveRelays(
     {
       engineFor,
@@ -319,14 +318,7 @@ export function createParley(options: ParleyOptions): Parley {
     handler: guardRequests(catchUnhandled(route, log), { log }),
     drain: () => admission.drain(),
     analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),
-    async announceRecordings(callSids) {
-      if (announcer === undefined || recordingSource === undefined) return;
-      for (const callSid of callSids) {
-        const info = await recordingSource.info(callSid);
-        if (info !== undefined && info.state !== "recording") announcer.announce(info);
-      }
-      await announcer.settle();
-    },
+    announceRecordings: (callSids) => recordingsReady.announceRepaired(callSids),
     async shutdown() {
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);
@@ -338,8 +330,7 @@ export function createParley(options: ParleyOptions): Parley {
       offMetrics();
       offStore?.();
       offWebhooks?.();
-      offRecordings?.();
-      await announcer?.settle();
+      await recordingsReady.close();
       await webhooks?.close();
       offControl?.();
       routes.close();

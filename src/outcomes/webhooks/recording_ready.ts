@@ -9,7 +9,8 @@
 
 import { escapeLogText, type Logger } from "../../log.ts";
 import type { RecordingLinks } from "../../recordings/recording_link.ts";
-import type { RecordingInfo } from "../../recordings/recordings_dir.ts";
+import type { RecordingInfo, RecordingsDir } from "../../recordings/recordings_dir.ts";
+import type { RecordingSource } from "../../recordings/serve_wav.ts";
 import type { Webhooks } from "./webhooks.ts";
 
 /** The `data` of `recording.ready`: the recording's state and length, and where to fetch it until when. */
@@ -70,4 +71,50 @@ export class RecordingAnnouncer {
   async settle(): Promise<void> {
     await Promise.allSettled([...this.#pending]);
   }
+}
+
+/** The `recording.ready` announcements of a running server. */
+export interface RecordingAnnouncements {
+  /** Announces recordings startup repaired (read from the source); resolves once in the outbox. */
+  announceRepaired(callSids: readonly string[]): Promise<void>;
+  /** Stops hearing finished recordings and waits for the announcements under way. */
+  close(): Promise<void>;
+}
+
+/**
+ * Announces each recording `recordings` finishes, and those `announceRepaired` is given; nothing when
+ * webhooks are off or nothing is recorded.
+ *
+ * @example
+ * ```ts
+ * const ready = announceRecordings({ recordings, source, webhooks, links, publicBaseUrl, log });
+ * await ready.announceRepaired(await recordings.repair());
+ * ```
+ */
+export function announceRecordings(
+  options: Omit<RecordingAnnouncerOptions, "webhooks"> & {
+    webhooks: (Pick<Webhooks, "enqueue" | "enabled">) | undefined;
+    recordings: Pick<RecordingsDir, "subscribe"> | undefined;
+    source: Pick<RecordingSource, "info"> | undefined;
+  },
+): RecordingAnnouncements {
+  const { recordings, source, webhooks } = options;
+  if (recordings === undefined || source === undefined || webhooks?.enabled !== true) {
+    return { announceRepaired: () => Promise.resolve(), close: () => Promise.resolve() };
+  }
+  const announcer = new RecordingAnnouncer({ ...options, webhooks });
+  const off = recordings.subscribe((info) => announcer.announce(info));
+  return {
+    async announceRepaired(callSids) {
+      for (const callSid of callSids) {
+        const info = await source.info(callSid);
+        if (info !== undefined && info.state !== "recording") announcer.announce(info);
+      }
+      await announcer.settle();
+    },
+    async close() {
+      off();
+      await announcer.settle();
+    },
+  };
 }
