@@ -196,6 +196,18 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX analyses_due ON analyses (state, next_try_at);
   `,
+  // 8: the post-call analysis's own cost, kept in the record (`analysisUsd`, `analysisUnpriced`, and
+  // in `costUsd`), as SQLite's migration 13: analyses done before are copied in.
+  `
+  UPDATE calls c SET record = c.record || jsonb_build_object(
+    'analysisUsd', COALESCE(a.cost_usd, 0),
+    'analysisUnpriced', a.cost_usd IS NULL,
+    'costUsd', CASE
+      WHEN a.cost_usd IS NULL OR jsonb_typeof(c.record->'costUsd') <> 'number' THEN 'null'::jsonb
+      ELSE to_jsonb((c.record->>'costUsd')::double precision + a.cost_usd)
+    END)
+  FROM analyses a WHERE a.call_sid = c.call_sid AND a.state = 'done';
+  `,
 ];
 
 /** The schema version this build writes. */
