@@ -330,6 +330,7 @@ export function createParley(options: ParleyOptions): Parley {
       offMetrics();
       offStore?.();
       offWebhooks?.();
+      await recordings?.settle(); // the recordings' last writes, headers and states
       await recordingsReady.close();
       await webhooks?.close();
       offControl?.();
