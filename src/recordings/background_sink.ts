@@ -1,23 +1,24 @@
 /**
- * A recording sink whose file work runs off the event loop: opening the file, each write and the
- * final header go through Deno's asynchronous file API (a thread of its own), one after the other in
- * the order the recorder gave them. A disk that stalls (another process's fsyncs, a full journal) then
- * delays the file, never the calls' audio.
+ * A recording sink whose slow file work runs off the event loop: creating the folder, writing the
+ * state and opening the file (metadata operations, the ones a busy disk's journal stalls) go through
+ * Deno's asynchronous file API, a thread of its own; a call's audio never waits for them. The writes
+ * themselves, 16 KB every half second into the page cache, stay synchronous (cheaper than a thread
+ * hand-off each), in the order the recorder gave them.
  *
- * The recorder hands over a view of its shared buffer (`call_recorder.ts`): each write is copied into a
- * buffer from a pool every recording shares, given back once the disk has taken it, so a call holds no
- * write buffer of its own and a write allocates nothing once the pool is warm.
+ * Until the file is open, writes wait in buffers from a pool every recording shares (the recorder hands
+ * over a view of a buffer it reuses at once), given back once written: a call holds no write buffer of
+ * its own.
  *
  * @module
  */
 
 import type { RecordingSink } from "./call_recorder.ts";
-import { writeAll } from "./wav.ts";
+import { writeAllSync } from "./wav.ts";
 
-/** A write's buffer: 0.5 s of two 16-bit channels at 8 kHz. */
+/** A waiting write's buffer: 0.5 s of two 16-bit channels at 8 kHz. */
 const BUFFER_BYTES = 16_000;
-/** Buffers kept for reuse (more only while disks are slow). */
-const POOL_SIZE = 32;
+/** Buffers kept for reuse. */
+const POOL_SIZE = 16;
 const pool: Uint8Array[] = [];
 
 function take(size: number): Uint8Array {
@@ -31,7 +32,7 @@ function giveBack(buffer: Uint8Array): void {
   if (pool.length < POOL_SIZE && buffer.length === BUFFER_BYTES) pool.push(buffer);
 }
 
-/** What a background sink does with its file, each step awaited in order. */
+/** What a background sink does with its file. */
 export interface BackgroundFileSteps {
   /** Creates what the recording needs and opens its file, positioned for the first write. */
   begin(): Promise<Deno.FsFile>;
@@ -39,12 +40,13 @@ export interface BackgroundFileSteps {
   end(file: Deno.FsFile, dataBytes: number, durationMs: number): Promise<void>;
   /** The first failure (the rest of the recording is dropped); the call goes on. */
   onError(error: unknown): void;
-  /** Hears each piece of work, to wait for it on shutdown. */
+  /** Hears each piece of background work, to wait for it on shutdown. */
   track(work: Promise<unknown>): void;
 }
 
 /**
- * A sink running `steps` in the background, in order.
+ * A sink over `steps`: writes go straight to the file once `begin` has opened it, and wait in order
+ * until then.
  *
  * @example
  * ```ts
@@ -52,47 +54,60 @@ export interface BackgroundFileSteps {
  * ```
  */
 export function backgroundSink(steps: BackgroundFileSteps): RecordingSink {
+  let file: Deno.FsFile | undefined;
   let failed = false;
+  /** Writes handed over before the file was open: buffer and length, in order. */
+  let waiting: [Uint8Array, number][] | undefined = [];
+  let ending: (() => void) | undefined;
+
   const fail = (error: unknown) => {
     if (failed) return;
     failed = true;
     steps.onError(error);
   };
-  const opened = steps.begin();
-  let chain: Promise<Deno.FsFile | undefined> = opened.catch((error) => {
-    fail(error);
-    return undefined;
-  });
-  steps.track(chain);
+  const write = (bytes: Uint8Array) => {
+    try {
+      writeAllSync(file!, bytes);
+    } catch (error) {
+      fail(error);
+    }
+  };
+
+  steps.track(
+    steps.begin().then((opened) => {
+      file = opened;
+      for (const [buffer, length] of waiting!) {
+        if (!failed) write(buffer.subarray(0, length));
+        giveBack(buffer);
+      }
+      waiting = undefined;
+      ending?.();
+    }, (error) => {
+      fail(error);
+      waiting = undefined;
+      ending?.();
+    }),
+  );
+
   return {
     write(frames) {
       if (failed) return;
+      if (waiting === undefined) {
+        write(frames);
+        return;
+      }
       const buffer = take(frames.length);
       buffer.set(frames);
-      const length = frames.length;
-      chain = chain.then(async (file) => {
-        if (file === undefined || failed) return file;
-        try {
-          await writeAll(file, buffer.subarray(0, length));
-          giveBack(buffer);
-        } catch (error) {
-          fail(error);
-        }
-        return file;
-      });
-      steps.track(chain);
+      waiting.push([buffer, frames.length]);
     },
     finish(dataBytes, durationMs) {
-      const done = chain.then(async (file) => {
+      const end = () => {
         if (file === undefined) return;
-        if (failed) {
-          file.close();
-          return;
-        }
-        await steps.end(file, dataBytes, durationMs).catch(fail);
-      });
-      chain = done.then(() => undefined);
-      steps.track(done);
+        if (failed) file.close();
+        else steps.track(steps.end(file, dataBytes, durationMs).catch(fail));
+      };
+      if (waiting === undefined) end();
+      else ending = end;
     },
   };
 }

@@ -23,7 +23,7 @@ export function recordingTap(recordings: RecordingsDir, personas: PersonaRegistr
       );
     };
     try {
-      // The file work runs off the event loop: a slow disk never holds up a call's audio.
+      // Opening the file runs off the event loop: a busy disk never holds up a call's audio.
       const recorder = new CallRecorder(recordings.start(call.callSid, refuse));
       log.info(`Recording call ${call.callSid} (persona ${call.persona}) to ${recordings.dir}`);
       return recorder;

@@ -100,10 +100,11 @@ export class RecordingsDir {
   }
 
   /**
-   * Starts the recording of `callSid` as {@linkcode open} does, but with every file operation off the
-   * event loop (`background_sink.ts`): the folder, the state `recording`, the WAV's empty header, each
-   * write and the end, in that order. `onError` hears the first failure (the rest of this recording is
-   * dropped; the call goes on). {@linkcode settle} waits for the work under way.
+   * Starts the recording of `callSid` as {@linkcode open} does, but with the slow file operations off
+   * the event loop (`background_sink.ts`): the folder, the state `recording`, opening the WAV (with its
+   * empty header) and, at the end, the state `complete`; the writes and the final header stay
+   * synchronous, in order. `onError` hears the first failure (the rest of this recording is dropped;
+   * the call goes on). {@linkcode settle} waits for the work under way.
    * @throws {Error} for a CallSid that cannot name a file.
    */
   start(callSid: string, onError: (error: unknown) => void): RecordingSink {
@@ -124,8 +125,8 @@ export class RecordingsDir {
       },
       end: async (file, dataBytes, durationMs) => {
         try {
-          await file.seek(0, Deno.SeekMode.Start);
-          await writeAll(file, wavHeader(dataBytes));
+          file.seekSync(0, Deno.SeekMode.Start);
+          writeAllSync(file, wavHeader(dataBytes));
         } finally {
           file.close();
         }
