@@ -53,6 +53,11 @@ const MULAW_TABLE = Int16Array.from({ length: 256 }, (_, byte) => decodeMulawSam
 const SILENT = 0xff;
 /** Pending bytes a channel starts with: the 0.7 s the caller's channel holds before a write, rounded up. */
 const INITIAL_PENDING = 8192;
+/**
+ * A channel buffer this large (grown by an answer queued 2 s or more ahead) shrinks back once written;
+ * smaller ones stay (an agent a few hundred ms ahead would otherwise grow and shrink it every write).
+ */
+const SHRINK_FROM = 4 * INITIAL_PENDING;
 
 /**
  * Where every recorder interleaves the samples it writes: one buffer for the process, since a sink's
@@ -116,12 +121,12 @@ class PendingChannel {
 
   /**
    * Drops the first `count` bytes (written at `written`), moving only what holds audio; a buffer a long
-   * queued answer grew goes back to its first size once that answer is written.
+   * queued answer grew ({@linkcode SHRINK_FROM}) goes back to its first size once that answer is written.
    */
   shift(written: number, count: number): void {
     const live = Math.min(this.bytes.length, this.end - written);
     const left = Math.max(0, live - count);
-    if (this.bytes.length > INITIAL_PENDING && left <= INITIAL_PENDING / 2) {
+    if (this.bytes.length >= SHRINK_FROM && left <= INITIAL_PENDING / 2) {
       const small = new Uint8Array(INITIAL_PENDING).fill(SILENT, left);
       small.set(this.bytes.subarray(count, count + left));
       this.bytes = small;

@@ -45,6 +45,8 @@ export class RecordingsDir {
   /** Hears each recording finished (complete, or repaired at startup): the S3 upload. */
   onFinished: ((info: RecordingInfo) => void) | undefined;
   readonly #finishListeners = new Set<(info: RecordingInfo) => void>();
+  /** True once {@linkcode start} made the folder (made once, not per call). */
+  #dirMade = false;
   /** File work of recordings started with {@linkcode start}, still under way. */
   readonly #pending = new Set<Promise<unknown>>();
 
@@ -112,8 +114,14 @@ export class RecordingsDir {
     const info: RecordingInfo = { callSid, state: "recording", startedAt: this.#now(), durationMs: null };
     return backgroundSink({
       begin: async () => {
-        await Deno.mkdir(this.dir, { recursive: true });
-        await this.#writeInfoAsync(info);
+        if (!this.#dirMade) {
+          await Deno.mkdir(this.dir, { recursive: true });
+          this.#dirMade = true;
+        }
+        await this.#writeInfoAsync(info).catch((error) => {
+          this.#dirMade = false; // removed since? made again by the next recording
+          throw error;
+        });
         const file = await Deno.open(this.wavPath(callSid), { write: true, create: true, truncate: true });
         try {
           await writeAll(file, wavHeader(0));
