@@ -139,6 +139,14 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
 
   // A crashed run's calls never said call.ended: their analyses are queued now.
   parley.analyzeEnded(abandoned);
+  // Recordings a crashed run left, repaired above: their recording.ready webhooks go out now.
+  parley.announceRecordings(repaired).catch((error) =>
+    log.error(
+      `Webhooks: could not enqueue recording.ready of the repaired recordings: ${
+        error instanceof Error ? error.message : error
+      }`,
+    )
+  );
 
   const watchingPersonas = args.includes("--watch-personas");
   const watcher = watchingPersonas

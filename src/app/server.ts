@@ -15,6 +15,8 @@ import type { FrameTap } from "../relay/frame_tap.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
 import { folderSource, type RecordingSource } from "../recordings/serve_wav.ts";
 import { bothTaps, recordingTap } from "../recordings/recording_tap.ts";
+import { createRecordingLinks } from "../recordings/recording_link.ts";
+import { announceRecordings } from "../outcomes/webhooks/recording_ready.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -140,6 +142,8 @@ export interface Parley {
   analyzeEnded(callSids: readonly string[]): void;
   /** The webhooks (with an outbox): `main.ts` announces the ends of calls a crash left open. */
   webhooks: Webhooks | undefined;
+  /** Sends `recording.ready` for recordings startup repaired (webhooks on); resolves once enqueued. */
+  announceRecordings(callSids: readonly string[]): Promise<void>;
 }
 
 /**
@@ -208,6 +212,17 @@ export function createParley(options: ParleyOptions): Parley {
   const offAdmission = hub.subscribe(admission.listener);
   const recordings = options.recordings;
   const tap = bothTaps(options.tap, recordings && recordingTap(recordings, personas, log));
+  const recordingSource = recordings && (options.recordingSource ?? folderSource(recordings));
+  // recording.ready: a signed link (keyed by WEBHOOK_SECRET) the recording route's guard honours.
+  const recordingLinks = createRecordingLinks(config.webhook?.secret);
+  const recordingsReady = announceRecordings({
+    recordings,
+    source: recordingSource,
+    webhooks,
+    links: recordingLinks,
+    publicBaseUrl: config.publicBaseUrl,
+    log,
+  });
   const relays = new LiveRelays(
     {
       engineFor,
@@ -257,7 +272,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
     ...(options.control === undefined ? {} : { control: options.control }),
     ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
-    ...(recordings === undefined ? {} : { recordings: options.recordingSource ?? folderSource(recordings) }),
+    ...(recordingSource === undefined ? {} : { recordings: recordingSource }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
     ...(webhooks === undefined ? {} : { webhooks }),
@@ -276,6 +291,7 @@ export function createParley(options: ParleyOptions): Parley {
       metricsPublic: config.metricsPublic,
       twilio: signature,
       log,
+      recordingLinks,
     },
     notFound: notFoundResponse,
   });
@@ -304,6 +320,7 @@ export function createParley(options: ParleyOptions): Parley {
     handler: guardRequests(catchUnhandled(route, log), { log }),
     drain: () => admission.drain(),
     analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),
+    announceRecordings: (callSids) => recordingsReady.announceRepaired(callSids),
     async shutdown() {
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);
@@ -315,6 +332,8 @@ export function createParley(options: ParleyOptions): Parley {
       offMetrics();
       offStore?.();
       offWebhooks?.();
+      await recordings?.settle(); // the recordings' last writes, headers and states
+      await recordingsReady.close();
       await webhooks?.close();
       offControl?.();
       routes.close();

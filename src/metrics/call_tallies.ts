@@ -65,6 +65,10 @@ export class CallTallies {
       case "interruption":
         this.#interruptions++;
         break;
+      case "call.analyzed":
+        // The post-call analysis's own tokens are part of the cost (not of an engine's).
+        if (event.state === "done" && event.costUsd !== null) this.#costUsd += event.costUsd;
+        break;
       case "usage": {
         // The engine's own rules read its report (`src/engines/<engine>/usage.ts`).
         const summary = ENGINE_REGISTRY.describeUsage(event.engine, event.usage);
@@ -121,7 +125,7 @@ export class CallTallies {
     x.family(
       "parley_estimated_cost_usd_total",
       "counter",
-      "Estimated OpenAI cost of all priced responses and session minutes, USD.",
+      "Estimated OpenAI cost of all priced responses, session minutes and post-call analyses, USD.",
     );
     x.sample("parley_estimated_cost_usd_total", this.#costUsd);
 

@@ -130,6 +130,60 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
   });
 
   await t.step(
+    "records: a done analysis's cost joins the call's cost, once; an unpriced one makes it unknown",
+    async () => {
+      await withStores(async (open) => {
+        const store = await open("alpha");
+        const usage = (callSid: string, at: number): CallEvent => ({
+          type: "usage",
+          at,
+          callSid,
+          engine: "realtime",
+          model: "gpt-realtime-2.1",
+          usage: {
+            responseId: `resp_${at}`,
+            inputTextTokens: 1_000,
+            inputAudioTokens: 300,
+            inputCachedTokens: 0,
+            outputTextTokens: 40,
+            outputAudioTokens: 200,
+          },
+        });
+        const analyzed = (callSid: string, costUsd: number | null): CallEvent => ({
+          type: "call.analyzed",
+          at: 5_000,
+          callSid,
+          state: "done",
+          outcome: { interested: true },
+          error: null,
+          costUsd,
+        });
+        for (const callSid of [SID, OTHER]) {
+          await store.calls.record(started(callSid, 1_000));
+          await store.calls.record(usage(callSid, 1_500));
+          await store.calls.record({
+            type: "call.ended",
+            at: 2_000,
+            callSid,
+            reason: "caller_hung_up",
+            detail: "",
+          });
+        }
+        const own = (await store.calls.getCall(SID))!.costUsd!;
+        assert.ok(own > 0, `the call's own cost: ${own}`);
+        await store.calls.record(analyzed(SID, 0.0065));
+        await store.calls.record(analyzed(SID, 0.0065)); // the same event again counts once
+        await store.calls.record(analyzed(OTHER, null));
+        assert.ok(Math.abs((await store.calls.getCall(SID))!.costUsd! - (own + 0.0065)) < 1e-12);
+        const listed = new Map((await store.calls.listCalls()).map((c) => [c.callSid, c.costUsd]));
+        assert.ok(Math.abs(listed.get(SID)! - (own + 0.0065)) < 1e-12);
+        assert.equal((await store.calls.getCall(OTHER))!.costUsd, null, "an unpriced analysis: unknown");
+        assert.equal(listed.get(OTHER), null);
+      });
+    },
+  );
+
+  await t.step(
     "records: what a call came through is phone unless its webhook says softphone or rehearsal",
     async () => {
       await withStores(async (open) => {

@@ -64,6 +64,17 @@ export function applyCallEvent(w: CallEventWriter, event: CallEvent, seq: number
     case "call.after_stream":
     case "call.ended":
       return applyCallEnd(w, event, at);
+    case "call.analyzed":
+      // The analysis's own cost joins the call's (set, not added: the same event twice counts once).
+      if (event.state === "done") {
+        w.run(
+          "UPDATE calls SET analysis_cost_usd = ?, analysis_unpriced = ? WHERE call_sid = ?",
+          event.costUsd ?? 0,
+          event.costUsd === null ? 1 : 0,
+          event.callSid,
+        );
+      }
+      return;
   }
 }
 

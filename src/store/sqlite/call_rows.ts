@@ -102,7 +102,9 @@ export function toSummary(row: Row): CallSummary {
     callerFramesDropped: row.caller_frames_dropped == null
       ? null
       : JSON.parse(String(row.caller_frames_dropped)) as CallerAudioDrops,
-    costUsd: num(row.unpriced_responses) > 0 ? null : num(row.cost_usd),
+    costUsd: num(row.unpriced_responses) > 0 || num(row.analysis_unpriced) > 0
+      ? null
+      : num(row.cost_usd) + num(row.analysis_cost_usd),
     afterStream: strOrNull(row.after_stream) as AfterStreamAction | null,
     transferTarget: strOrNull(row.transfer_target),
     instance: strOrNull(row.instance),

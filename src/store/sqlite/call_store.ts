@@ -12,7 +12,8 @@
  *   (`firstAudioHeardMs`), using the *sent* latency (`firstAudioSentMs`) for a turn whose playback
  *   Twilio never confirmed — the sent figure is a lower bound, the closest we have.
  * - `costUsd`: each response is priced when it is recorded (see `prices.ts`); the call's cost is the
- *   sum, or null when any response used a model without a price (unknown is not free).
+ *   sum, plus the post-call analysis's own cost once it is done (`call.analyzed`), or null when any
+ *   of them used a model without a price (unknown is not free).
  *
  * @module
  */

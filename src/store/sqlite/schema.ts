@@ -279,6 +279,17 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE campaigns ADD COLUMN next_dial_at INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE campaign_leads ADD COLUMN requested_at INTEGER;
   `,
+  // 14: the post-call analysis's own cost, kept on the call (its `costUsd` adds it): USD, and 1 when
+  // the analysis's model has no price (the call's cost then reads unknown). Analyses done before are
+  // copied in, so their calls' costs read as they did.
+  `
+  ALTER TABLE calls ADD COLUMN analysis_cost_usd REAL NOT NULL DEFAULT 0;
+  ALTER TABLE calls ADD COLUMN analysis_unpriced INTEGER NOT NULL DEFAULT 0;
+  UPDATE calls SET
+    analysis_cost_usd = COALESCE((SELECT a.cost_usd FROM analyses a WHERE a.call_sid = calls.call_sid), 0),
+    analysis_unpriced = (SELECT a.cost_usd IS NULL FROM analyses a WHERE a.call_sid = calls.call_sid)
+  WHERE call_sid IN (SELECT call_sid FROM analyses WHERE state = 'done');
+  `,
 ];
 
 /** The schema version this build writes. */
