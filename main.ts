@@ -8,8 +8,9 @@
 
 import { join } from "node:path";
 import { startupBanner } from "./src/banner.ts";
-import { CallHub, createRelayCounters } from "./src/calls/call_events.ts";
-import { readEnv } from "./src/config.ts";
+import { createRelayCounters } from "./src/calls/relay_counters.ts";
+import { CallHub } from "./src/calls/call_hub.ts";
+import { readEnv } from "./src/config_env.ts";
 import { traceCalls } from "./src/telemetry/call_traces.ts";
 import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
 import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
@@ -138,6 +139,14 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
 
   // A crashed run's calls never said call.ended: their analyses are queued now.
   parley.analyzeEnded(abandoned);
+  // Recordings a crashed run left, repaired above: their recording.ready webhooks go out now.
+  parley.announceRecordings(repaired).catch((error) =>
+    log.error(
+      `Webhooks: could not enqueue recording.ready of the repaired recordings: ${
+        error instanceof Error ? error.message : error
+      }`,
+    )
+  );
 
   const watchingPersonas = args.includes("--watch-personas");
   const watcher = watchingPersonas

@@ -53,6 +53,11 @@ export interface LoadTarget {
    * and opens the per-call stream URL it answers. Without it, every call uses `path`.
    */
   webhookPath?: string;
+  /**
+   * Post every webhook on a new connection, as a balancer sees Twilio's requests (a round-robin
+   * proxy then spreads them); by default they share keep-alive connections.
+   */
+  freshConnections?: boolean;
 }
 
 /** Shape and length of one run. */
@@ -106,6 +111,10 @@ export interface LoadResult {
   startToResponseCreateMs: Summary;
   /** The load's own calls, all started within the ramp. */
   rampStartToGreetingMs: Summary;
+  /** The probes' signed voice webhooks under the steady load: POST sent → TwiML read, ms. */
+  webhookMs: Summary;
+  /** The load's own calls' webhooks, posted within the ramp. */
+  rampWebhookMs: Summary;
   speechToClearMs: Summary;
   /** `speech_started` events sent, and `clear`s that answered them. */
   interruptions: { sent: number; cleared: number; unexpectedClears: number };
@@ -197,6 +206,9 @@ export class LoadRun {
   readonly #down = new FrameLedger();
   readonly #calls: SimCall[] = [];
   readonly #rampGreeting = new Samples();
+  readonly #rampWebhook = new Samples();
+  readonly #probeWebhook = new Samples();
+  #client: Deno.HttpClient | undefined;
   readonly #probeGreeting = new Samples();
   readonly #probeStartToCreate = new Samples();
   readonly #clearLatency = new Samples();
@@ -239,6 +251,7 @@ export class LoadRun {
       {},
     );
     this.#startTicking();
+    if (target.freshConnections === true) this.#client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
     try {
       say("one priming call (not in the figures)");
       const cold = await this.#probe(target, signature);
@@ -315,6 +328,8 @@ export class LoadRun {
         startToGreetingMs: this.#probeGreeting.summary(),
         startToResponseCreateMs: this.#probeStartToCreate.summary(),
         rampStartToGreetingMs: this.#rampGreeting.summary(),
+        webhookMs: this.#probeWebhook.summary(),
+        rampWebhookMs: this.#rampWebhook.summary(),
         speechToClearMs: this.#clearLatency.summary(),
         interruptions: {
           sent: this.#interruptionsSent,
@@ -349,17 +364,29 @@ export class LoadRun {
       for (const call of this.#calls) call.twilio?.close();
       await Promise.all(this.#calls.map((call) => call.twilio?.closed));
       await this.fake.close();
+      this.#client?.close();
     }
   }
 
-  /** The stream path and signature of `call`: from the voice webhook when the target has one. */
+  /**
+   * The stream path and signature of `call`: from the voice webhook when the target has one (its
+   * time goes to `timed`).
+   */
   async #streamFor(
     target: LoadTarget,
     call: SimCall,
     signature: string,
+    timed: Samples,
   ): Promise<{ path: string; signature: string }> {
     if (target.webhookPath === undefined) return { path: target.path, signature };
-    const { status, streamUrl } = await postVoiceWebhook(target, call.callSid, target.webhookPath);
+    const posted = performance.now();
+    const { status, streamUrl } = await postVoiceWebhook(
+      target,
+      call.callSid,
+      target.webhookPath,
+      this.#client,
+    );
+    timed.add(performance.now() - posted);
     if (streamUrl === undefined) throw new Error(`the voice webhook answered no stream (${status})`);
     return { path: new URL(streamUrl).pathname, signature: streamSignature(target, streamUrl) };
   }
@@ -376,13 +403,14 @@ export class LoadRun {
   async #probe(
     target: LoadTarget,
     signature: string,
+    webhookTimes: Samples = new Samples(),
   ): Promise<{ greetingMs: number; startToCreateMs: number } | undefined> {
     const call = new SimCall(UNKNOWN_CALL, this.#persona);
     let greeted!: (frame: { at: number; id: number }) => void;
     const greeting = new Promise<{ at: number; id: number }>((resolve) => greeted = resolve);
-    this.fake.expectProbe();
+    this.fake.expectProbe(call.callSid);
     try {
-      ({ path: call.path, signature } = await this.#streamFor(target, call, signature));
+      ({ path: call.path, signature } = await this.#streamFor(target, call, signature, webhookTimes));
       call.twilio = await FakeTwilioCall.connectRaw({
         hostname: target.hostname,
         port: target.port,
@@ -416,7 +444,7 @@ export class LoadRun {
     const every = this.#plan.probeEveryMs ?? 250;
     for (let at = every / 2; at < this.#plan.durationMs; at += every) {
       await sleep(windowStart + at - performance.now());
-      const probe = await this.#probe(target, signature);
+      const probe = await this.#probe(target, signature, this.#probeWebhook);
       if (probe === undefined) {
         this.#fail("probe call: no greeting frame within 10 s");
         continue;
@@ -430,7 +458,7 @@ export class LoadRun {
     const call = new SimCall(index, this.#persona);
     this.#calls[index] = call;
     try {
-      ({ path: call.path, signature } = await this.#streamFor(target, call, signature));
+      ({ path: call.path, signature } = await this.#streamFor(target, call, signature, this.#rampWebhook));
       call.twilio = await FakeTwilioCall.connectRaw({
         hostname: target.hostname,
         port: target.port,

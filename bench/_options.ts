@@ -47,7 +47,9 @@ export const RELAY_TITLES: Record<RelayKind, string> = {
 
 /** What the command line asked for. */
 export interface BenchOptions {
-  mode: "default" | "smoke" | "soak" | "flood" | "profile";
+  mode: "default" | "smoke" | "soak" | "flood" | "profile" | "cluster";
+  /** `--cluster=N`: Parley instances on one Postgres, behind a round-robin proxy. */
+  clusterSize: number | undefined;
   calls: number[];
   durationS: number;
   warmupS: number;
@@ -98,6 +100,7 @@ export function parseOptions(args: string[]): BenchOptions {
     "drop-every",
     "probe-every",
     "v8-flags",
+    "cluster",
   ];
   for (const arg of args) {
     const name = arg.replace(/^--/, "").replace(/=.*$/, "");
@@ -107,7 +110,22 @@ export function parseOptions(args: string[]): BenchOptions {
       throw new Error(`Unknown flag "${arg}": see deno task bench --help`);
     }
   }
-  const mode = has("smoke")
+  const clusterText = value("cluster");
+  let clusterSize: number | undefined;
+  if (clusterText !== undefined || has("cluster")) {
+    clusterSize = Number(clusterText);
+    if (!Number.isInteger(clusterSize) || clusterSize < 2 || clusterSize > 9) {
+      throw new Error(
+        `--cluster: "${(clusterText ?? "").slice(0, 20)}" is not a number of instances from 2 to 9`,
+      );
+    }
+    const other = ["smoke", "soak", "flood", "profile", "tap", "record"].find(has) ??
+      (value("relay") && "relay");
+    if (other) throw new Error(`--cluster runs its own relays: it does not go with --${other}`);
+  }
+  const mode = clusterSize !== undefined
+    ? "cluster"
+    : has("smoke")
     ? "smoke"
     : has("soak")
     ? "soak"
@@ -128,6 +146,8 @@ export function parseOptions(args: string[]): BenchOptions {
     soak: { calls: [50], durationS: 600, warmupS: 30, rampS: 1, relays: ["parley"] },
     flood: { calls: [50], durationS: 30, warmupS: 3, rampS: 1, relays: ["parley"] },
     profile: { calls: [200], durationS: 10, warmupS: 3, rampS: 1, relays: ["parley", "bare"] },
+    // The floor, then Parley alone on SQLite, the cluster, and Parley alone again (the run's noise).
+    cluster: { calls: [50], durationS: 10, warmupS: 3, rampS: 1, relays: ["bare", "parley"] },
   }[mode];
   const number = (name: string, fallback: number) => {
     const text = value(name);
@@ -169,7 +189,17 @@ export function parseOptions(args: string[]): BenchOptions {
     rampS: number("ramp", defaults.rampS),
     relays,
     out: value("out") ??
-      { default: "latest", smoke: "smoke", soak: "soak", flood: "flood", profile: "profile" }[mode],
+      {
+        default: "latest",
+        smoke: "smoke",
+        soak: "soak",
+        flood: "flood",
+        profile: "profile",
+        cluster: "cluster",
+      }[
+        mode
+      ],
+    clusterSize,
     dropEveryMs: mode === "soak" ? number("drop-every", 120) * 1000 : undefined,
     interruptEveryMs: mode === "soak" ? 20_000 : undefined,
     sampleEveryMs: mode === "soak" ? 10_000 : mode === "flood" ? 2_000 : undefined,

@@ -75,6 +75,39 @@ export async function readProc(pid: number): Promise<ProcSnapshot> {
   return { at, cpuMs: (ticks * 1000) / hz, rssKb: Number(rss[1]) };
 }
 
+/**
+ * CPU time and RSS of several processes, summed (a cluster's instances, Postgres's processes). A
+ * process that is gone by the time it is read counts for nothing.
+ */
+export async function readProcs(pids: number[]): Promise<ProcSnapshot> {
+  if (pids.length === 1) return await readProc(pids[0]!);
+  const started = performance.now();
+  const snapshots = await Promise.all(pids.map((pid) => readProc(pid).catch(() => undefined)));
+  const at = (started + performance.now()) / 2;
+  let cpuMs = 0;
+  let rssKb = 0;
+  for (const snapshot of snapshots) {
+    cpuMs += snapshot?.cpuMs ?? 0;
+    rssKb += snapshot?.rssKb ?? 0;
+  }
+  return { at, cpuMs, rssKb };
+}
+
+/** The children of process `pid` (Postgres's postmaster: its backends and workers), from /proc. */
+export async function childPids(pid: number): Promise<number[]> {
+  const text = await catFiles([`/proc/${pid}/task/${pid}/children`]).catch(() => "");
+  return text.trim().split(/\s+/).filter((word) => word !== "").map(Number);
+}
+
+/** The parent of process `pid`, from /proc/<pid>/stat. */
+export async function parentPid(pid: number): Promise<number> {
+  const line = await catFiles([`/proc/${pid}/stat`]);
+  // Fields after "pid (comm) ": state, then ppid.
+  const ppid = Number(line.slice(line.lastIndexOf(")") + 2).split(" ")[1]);
+  if (!Number.isInteger(ppid) || ppid <= 0) throw new Error(`Cannot read the parent of process ${pid}`);
+  return ppid;
+}
+
 /** The machine a run was measured on. */
 export interface MachineInfo {
   cpus: number;

@@ -69,6 +69,12 @@ export interface FakeUpstreamCounts {
   truncates: number;
   otherEvents: number;
   unparsable: number;
+  /**
+   * Measured sessions that closed before any caller frame: pre-warmed for a call whose media socket
+   * reached another instance (a cluster), which closed them unused; and the agent frames they sent.
+   */
+  unusedPrewarms: number;
+  unusedPrewarmDeltas: number;
 }
 
 /** Tallies at zero, for a new bench upstream of either engine. */
@@ -81,6 +87,8 @@ export function emptyUpstreamCounts(): FakeUpstreamCounts {
     truncates: 0,
     otherEvents: 0,
     unparsable: 0,
+    unusedPrewarms: 0,
+    unusedPrewarmDeltas: 0,
   };
 }
 
@@ -100,8 +108,8 @@ export interface BenchUpstream {
   readonly probeGreetingRequests: Map<number, number>;
   /** Plans the caller cutting in: call `c` first at `firstAt(c)`, then every `everyMs` if given. */
   planSpeech(firstAt: (call: number) => number, everyMs?: number): void;
-  /** The next session accepted belongs to a probe call. */
-  expectProbe(): void;
+  /** The next session accepted belongs to a probe call (and any session whose instructions name `callSid`). */
+  expectProbe(callSid?: string): void;
   /** Sends what is due at `now`. */
   tick(now: number): void;
   /** Closes every session and the listener. */
@@ -173,6 +181,8 @@ export class RealtimeBenchUpstream implements BenchUpstream {
   #speechEveryMs: number | undefined;
   #pendingGreeting: number | undefined;
   #unmeasured = 0;
+  /** Probe calls' CallSids: a session configured for one is the probe's (a cluster opens two per call). */
+  readonly #probeCalls = new Set<string>();
   readonly #live = new Set<FakeSession>();
   #measured = 0;
   /** Call → when its session was dropped. */
@@ -225,8 +235,9 @@ export class RealtimeBenchUpstream implements BenchUpstream {
    * The next session accepted belongs to a probe call: its deltas go to {@linkcode probeLedger},
    * it takes no phase of the grid and is never cut in on.
    */
-  expectProbe(): void {
+  expectProbe(callSid?: string): void {
     this.#unmeasured++;
+    if (callSid !== undefined) this.#probeCalls.add(callSid);
   }
 
   /** Sends what is due at `now`: deltas on each session's grid, and planned speech. */
@@ -268,6 +279,10 @@ export class RealtimeBenchUpstream implements BenchUpstream {
     void upstream.closed.then(() => {
       session.closed = true;
       this.#live.delete(session);
+      if (session.order >= 0 && session.call < 0) {
+        this.counts.unusedPrewarms++;
+        this.counts.unusedPrewarmDeltas += session.deltas;
+      }
     });
     return (data, at) => this.#onMessage(session, data, at);
   }
@@ -287,18 +302,25 @@ export class RealtimeBenchUpstream implements BenchUpstream {
       }
       return;
     }
-    let type: unknown;
+    let message: { type?: unknown; session?: { instructions?: unknown } };
     try {
-      type = (JSON.parse(data) as { type?: unknown }).type;
+      message = JSON.parse(data);
     } catch {
       this.counts.unparsable++;
       return;
     }
-    switch (type) {
-      case "session.update":
+    switch (message.type) {
+      case "session.update": {
         this.counts.sessionUpdates++;
+        // The tests' persona names the call in its instructions: a probe's session, whichever instance opened it.
+        const instructions = message.session?.instructions;
+        if (session.order === UNDECIDED && this.#probeCalls.size > 0 && typeof instructions === "string") {
+          const callSid = /Call: (CA[0-9a-f]{32})/.exec(instructions)?.[1];
+          if (callSid !== undefined && this.#probeCalls.has(callSid)) this.#decide(session, true);
+        }
         this.#send(session, `{"type":"session.updated","session":{"type":"realtime"}}`);
         return;
+      }
       case "response.create":
         this.counts.responseCreates++;
         // A greeting: a probe's session while a probe is expected (load calls all start in the
@@ -322,7 +344,8 @@ export class RealtimeBenchUpstream implements BenchUpstream {
 
   #decide(session: FakeSession, probe: boolean): void {
     if (probe) {
-      this.#unmeasured--;
+      // A probe answered on two instances (pre-warm on one, the socket on another) was expected once.
+      if (this.#unmeasured > 0) this.#unmeasured--;
       session.order = -1;
       session.ledger = this.probeLedger;
     } else {

@@ -1,8 +1,9 @@
 /**
- * One relay measured at one call count: starts Parley (`main.ts` with the `start` task's flags, or
- * `bench/_gc_main.ts` in the soak) or the bare relay as a subprocess, runs the load against it and
- * gathers its figures (latency, CPU, RSS, frames, failures, and its CPU profile under `--profile`).
- * Every mode is made of these runs.
+ * One relay measured at one call count: starts Parley (`bench/_gc_main.ts`, `main.ts` with the bench's
+ * GC hook, under the `start` task's flags) or the bare relay as a subprocess, or a cluster of Parley
+ * instances behind a proxy (`_cluster.ts`), runs the load against it and gathers its figures (latency,
+ * CPU, RSS, frames, failures, and its CPU profile under `--profile`). RSS is read right after a full
+ * GC in every relay process (each instance of a cluster alike). Every mode is made of these runs.
  *
  * @module
  */
@@ -13,7 +14,15 @@ import { Flood } from "./_flood.ts";
 import { type LoadPlan, type LoadResult, LoadRun, sleep } from "./_load.ts";
 import type { BenchOptions, RelayKind } from "./_options.ts";
 import { RELAY_TITLES } from "./_options.ts";
-import { type ProcSnapshot, readProc, type ServerProcess, type ServerSpec, spawnServer } from "./_proc.ts";
+import { type ProcSnapshot, readProcs, type ServerProcess, type ServerSpec, spawnServer } from "./_proc.ts";
+import {
+  BesideReadings,
+  type RelayStarter,
+  type RelayUnderTest,
+  singleProcess,
+} from "./_relay_under_test.ts";
+
+export type { RelayStarter, RelayUnderTest };
 import { type CpuProfile, type ProfileSummary, summariseProfile } from "./_profile.ts";
 
 /** The repository's root folder (with a trailing slash). */
@@ -39,12 +48,20 @@ export interface RelayFigures {
   startToResponseCreateMs: Summary;
   /** The N calls themselves, started within the ramp. */
   rampStartToGreetingMs: Summary;
+  /** The probe calls' signed voice webhooks under the steady load: POST → TwiML read, ms. */
+  webhookMs: Summary;
+  /** The N calls' webhooks, all posted within the ramp. */
+  rampWebhookMs: Summary;
   speechToClearMs: Summary;
+  /** CPU time of every process of the relay (all instances of a cluster), per call-minute, ms. */
   cpuMsPerCallMinute: number;
   /** Share of one core used by the relay process during the window, %. */
   cpuPercent: number;
+  /** RSS after the priming call and a full GC, MB (every instance of a cluster summed). */
   rssIdleMb: number;
+  /** RSS with the N calls still open, after a full GC, MB (summed likewise). */
   rssActiveMb: number;
+  /** (active − idle) ÷ N, MB. */
   rssPerCallMb: number;
   framesLost: { up: number; down: number };
   frames: { up: FrameCounts; down: FrameCounts };
@@ -55,6 +72,8 @@ export interface RelayFigures {
   dropsNoticed?: { byClose: number; byAbnormalClose: number; byStallWatch: number };
   stderr: string[];
   profile?: ProfileSummary;
+  /** Processes beside the relay (a cluster's Postgres, the proxy): their share of one core, %. */
+  beside?: Record<string, { cpuPercent: number }>;
 }
 
 /**
@@ -75,7 +94,7 @@ function isParley(kind: RelayKind): boolean {
 }
 
 /** Starts one relay as a subprocess on a free port, its data and profile in the given folders. */
-async function startRelay(
+export async function startRelay(
   kind: RelayKind,
   upstreamUrl: string,
   options: RelayLaunch,
@@ -83,10 +102,14 @@ async function startRelay(
   return await spawnServer(await relaySpec(kind, upstreamUrl, options));
 }
 
-/** Where a relay keeps its data and profile, and the V8 flags it runs under. */
+/** Where a relay keeps its data and profile, its name and extra environment, and its V8 flags. */
 export interface RelayLaunch {
   dataDir: string;
   profileDir: string | undefined;
+  /** Name for messages. @default the relay's title */
+  name?: string;
+  /** More environment for Parley (a cluster's DATABASE_URL and INSTANCE_ID). */
+  env?: Record<string, string>;
   /** Extra V8 flags (`--v8-flags=`), given to Parley and the floor alike. */
   v8Flags?: string;
 }
@@ -108,7 +131,7 @@ export async function relaySpec(
   if (isParley(kind)) {
     const entry = kind === "parley-tap" ? ["bench/_tap_main.ts"] : ["bench/_gc_main.ts"];
     return {
-      name: RELAY_TITLES[kind],
+      name: options.name ?? RELAY_TITLES[kind],
       args: ["run", ...await taskFlags("start"), ...profile, ...entry],
       cwd: ROOT,
       env: {
@@ -138,12 +161,13 @@ export async function relaySpec(
           }),
         // The bench runs more calls at once than the default cap of 100.
         MAX_CONCURRENT_CALLS: "100000",
+        ...options.env,
       },
       listening: /Parley listening on http:\/\/localhost:(\d+)/,
     };
   }
   return {
-    name: RELAY_TITLES[kind],
+    name: options.name ?? RELAY_TITLES[kind],
     args: [
       "run",
       "--allow-net=127.0.0.1",
@@ -168,12 +192,16 @@ export async function relaySpec(
   };
 }
 
-/** Runs one relay at one N and gathers its figures. */
+/**
+ * Runs one relay at one N and gathers its figures. `start` replaces the one process of `kind` (a
+ * cluster behind a proxy); `label` names the run in progress lines.
+ */
 export async function measure(
   kind: RelayKind,
   calls: number,
   options: BenchOptions,
   floodSockets = 0,
+  start?: { label: string; start: RelayStarter },
 ): Promise<RelayFigures> {
   const plan: LoadPlan = {
     calls,
@@ -194,56 +222,65 @@ export async function measure(
     await Deno.mkdir(`${ROOT}${profileDir}`, { recursive: true });
   }
   const load = new LoadRun(plan);
-  const label = `${RELAY_TITLES[kind]}, ${calls} call${calls === 1 ? "" : "s"}` +
+  const label = `${start?.label ?? RELAY_TITLES[kind]}, ${calls} call${calls === 1 ? "" : "s"}` +
     (floodSockets > 0 ? ` + ${floodSockets} flooding` : "");
   let flood: Flood | undefined;
-  let server: ServerProcess | undefined;
+  let relay: RelayUnderTest | undefined;
   const extraFailures: string[] = [];
   try {
     const collectBeforeSamples = options.mode === "soak";
-    server = await startRelay(kind, load.fake.url, {
-      dataDir,
-      profileDir,
-      ...(options.v8Flags === undefined ? {} : { v8Flags: options.v8Flags }),
-    });
+    relay = start !== undefined ? await start.start(load.fake.url, dataDir) : singleProcess(
+      await startRelay(kind, load.fake.url, {
+        dataDir,
+        profileDir,
+        ...(options.v8Flags === undefined ? {} : { v8Flags: options.v8Flags }),
+      }),
+      isParley(kind),
+    );
+    // Every relay process (each instance of a cluster) answers SIGUSR2 with a full GC (`_gc_hook.ts`).
+    const servers = relay.servers;
     await sleep(500);
+    const pids = relay.pids;
     let idle: ProcSnapshot | undefined;
     let before: ProcSnapshot | undefined;
     let after: ProcSnapshot | undefined;
     let active: ProcSnapshot | undefined;
+    const beside = new BesideReadings(relay.beside ?? {});
     const rssSamples: MemorySample[] = [];
     let collections = 0;
-    const pid = server.pid;
     const result = await load.run({
       hostname: "127.0.0.1",
-      port: server.port,
+      port: relay.port,
       path: MEDIA_STREAM_PATH,
       authToken: AUTH_TOKEN,
       publicBaseUrl: PUBLIC_BASE_URL,
       ...(isParley(kind) ? { webhookPath: VOICE_WEBHOOK_PATH } : {}),
+      ...(relay.freshConnections === true ? { freshConnections: true } : {}),
     }, {
       // Idle: after the priming call (every code path has run once) and a full GC.
       primed: async () => {
-        await collectGarbage(server!, ++collections);
-        idle = await readProc(pid);
+        await collectGarbageIn(servers, ++collections);
+        idle = await readProcs(pids);
       },
       windowStart: async () => {
         if (floodSockets > 0) {
-          const target = { port: server!.port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL };
+          const target = { port: relay!.port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL };
           flood = await Flood.start(target, load.fake, floodSockets);
         }
-        before = await readProc(pid);
+        await beside.read("before");
+        before = await readProcs(pids);
       },
       windowEnd: async () => {
-        after = await readProc(pid);
-        // With the N calls still open: RSS after a full GC (its CPU falls outside the window).
-        await collectGarbage(server!, ++collections);
-        active = await readProc(pid);
+        after = await readProcs(pids);
+        await beside.read("after");
+        // With the N calls still open: RSS after a full GC in every process (its CPU falls outside the window).
+        await collectGarbageIn(servers, ++collections);
+        active = await readProcs(pids);
         await flood?.stop();
       },
       sample: async (ms) => {
-        const heapMb = collectBeforeSamples ? await collectGarbage(server!, ++collections) : undefined;
-        const snapshot = await readProc(pid);
+        const heapMb = collectBeforeSamples ? await collectGarbageIn(servers, ++collections) : undefined;
+        const snapshot = await readProcs(pids);
         const atS = Math.round(ms / 1000);
         rssSamples.push({ atS, rssMb: snapshot.rssKb / 1024, ...(heapMb === undefined ? {} : { heapMb }) });
         console.log(
@@ -253,18 +290,19 @@ export async function measure(
       },
       progress: (line) => console.log(`   ${label}: ${line}`),
     });
-    if (isParley(kind)) {
-      const active = await activeCallsAfterHangUp(server.port);
+    for (const port of relay.parleyPorts) {
+      const active = await activeCallsAfterHangUp(port);
       if (active !== 0) {
-        extraFailures.push(`Parley still reports ${active} active call(s) after every hang-up`);
+        extraFailures.push(
+          `Parley on port ${port} still reports ${active} active call(s) after every hang-up`,
+        );
       }
     }
-    const code = await server.stop();
-    if (code !== 0) extraFailures.push(`${server.name} exited with code ${code} on SIGTERM`);
-    const stderr = server.stderr.lines.filter((line) => line.trim() !== "");
+    extraFailures.push(...await relay.stop());
+    const stderr = relay.stderr().filter((line) => line.trim() !== "");
     if (stderr.some((line) => /NotCapable|Requires .* access/.test(line))) {
       extraFailures.push(
-        `${server.name} lacked a permission: ${stderr.find((l) => /NotCapable|Requires/.test(l))}`,
+        `${relay.name} lacked a permission: ${stderr.find((l) => /NotCapable|Requires/.test(l))}`,
       );
     }
     const windowCpuMs = after!.cpuMs - before!.cpuMs;
@@ -279,6 +317,8 @@ export async function measure(
       startToGreetingMs: result.startToGreetingMs,
       startToResponseCreateMs: result.startToResponseCreateMs,
       rampStartToGreetingMs: result.rampStartToGreetingMs,
+      webhookMs: result.webhookMs,
+      rampWebhookMs: result.rampWebhookMs,
       speechToClearMs: result.speechToClearMs,
       cpuMsPerCallMinute: windowCpuMs / (calls * (windowMs / 60_000)),
       cpuPercent: (100 * windowCpuMs) / windowMs,
@@ -288,7 +328,12 @@ export async function measure(
       // Caller frames spoken in a reconnect gap are dropped on purpose: not lost.
       framesLost: {
         up: Math.max(0, result.up.frames.lost - (result.reconnects?.gapFrames ?? 0)),
-        down: result.down.frames.lost,
+        // A pre-warmed session no call used (the media socket reached another instance) spoke to no one.
+        down: Math.max(
+          0,
+          result.down.frames.lost -
+            (relay.unusedPrewarmsAreNotLost === true ? result.upstream.unusedPrewarmDeltas : 0),
+        ),
       },
       ...(result.reconnects === undefined ? {} : { reconnects: result.reconnects }),
       frames: { up: result.up.frames, down: result.down.frames },
@@ -300,9 +345,10 @@ export async function measure(
         generator: result.generator,
       },
       rssSamples,
-      ...(result.reconnects === undefined ? {} : { dropsNoticed: dropsNoticed(server.stderr.lines) }),
+      ...(result.reconnects === undefined ? {} : { dropsNoticed: dropsNoticed(relay.stderr()) }),
       ...(flood === undefined ? {} : { flood: { sockets: floodSockets, framesSent: flood.framesSent } }),
       stderr: stderr.slice(0, 10),
+      ...(relay.beside === undefined ? {} : { beside: beside.cpuPercent() }),
     };
     if (profileDir !== undefined) {
       const profile = await readProfile(`${ROOT}${profileDir}`);
@@ -310,7 +356,7 @@ export async function measure(
     }
     return figures;
   } finally {
-    await server?.stop(2_000);
+    await relay?.stop(2_000);
     await Deno.remove(`${ROOT}${dataDir}`, { recursive: true }).catch(() => {});
   }
 }
@@ -354,6 +400,15 @@ export interface MemorySample {
   rssMb: number;
   /** V8 heap in use after a full GC, MB (soak only). */
   heapMb?: number;
+}
+
+/**
+ * Asks every relay process (each instance of a cluster) for full GC number `n`, all at once; resolves
+ * with their heaps after it, summed, MB.
+ */
+async function collectGarbageIn(servers: readonly ServerProcess[], n: number): Promise<number> {
+  const heaps = await Promise.all(servers.map((server) => collectGarbage(server, n)));
+  return heaps.reduce((sum, heap) => sum + heap, 0);
 }
 
 /** Asks the relay (`_gc_hook.ts`, in Parley and the floor) for full GC number `n`; resolves with the heap after it, MB. */

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { CallHub } from "../src/calls/call_events.ts";
+import { CallHub } from "../src/calls/call_hub.ts";
 import { createOutboundCalls } from "../src/calls/place_call.ts";
 import { Dialer } from "../src/dialer/dialer.ts";
 import { createLogger } from "../src/log.ts";

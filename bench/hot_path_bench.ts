@@ -11,7 +11,7 @@
 import { isBase64, parseTwilioMessage, TwilioFrames } from "../src/twilio/media_stream.ts";
 import { appendAudioEvent, parseRealtimeEvent } from "../src/engines/realtime/events.ts";
 import { PlaybackClock } from "../src/relay/playback_clock.ts";
-import { createRelayCounters } from "../src/calls/call_events.ts";
+import { createRelayCounters } from "../src/calls/relay_counters.ts";
 import { BargeIn } from "../src/relay/barge_in.ts";
 import { CallTap, type CallTapListener } from "../src/relay/frame_tap.ts";
 import { TurnTimer } from "../src/relay/turn_timer.ts";

@@ -17,6 +17,8 @@
  *                                        # 0 calls lost, reconnects < 2 s, RSS flat, sockets closed
  * deno task bench --flood                # 50 healthy calls, then the same beside 10 flooding sockets
  * deno task bench --profile              # 200 calls under --cpu-prof → results/profile.md
+ * deno task bench --cluster=3            # 50 calls: the floor, Parley alone (SQLite), 3 instances on
+ *                                        # Postgres behind a round-robin proxy, Parley alone again
  * ```
  *
  * After the load runs (default and `--smoke`), the "first word" scenario (`first_word.ts`): `start` →
@@ -27,12 +29,13 @@
  * more than 5 % after warm-up), 0 otherwise. Latency, CPU and RSS targets are printed, never fatal.
  * *
  * This file is the command line; the modes are `_mode_load.ts` (every mode's load runs),
- * `_mode_soak.ts`, `_mode_flood.ts` and `first_word.ts`, one relay's run is `_relays.ts`, and the
+ * `_mode_soak.ts`, `_mode_flood.ts`, `_mode_cluster.ts` (with `_cluster.ts`) and `first_word.ts`, one relay's run is `_relays.ts`, and the
  * tables and result files are `_report.ts`.
  *
  * @module
  */
 
+import { clusterMarkdown, runCluster } from "./_mode_cluster.ts";
 import { runFlood } from "./_mode_flood.ts";
 import { runLoad } from "./_mode_load.ts";
 import { runSoak, soakMarkdown, type SoakVerdict } from "./_mode_soak.ts";
@@ -42,12 +45,17 @@ import { markdown, RESULTS, targetSummary } from "./_report.ts";
 import { type FirstWordRow, firstWordTable, runFirstWord } from "./first_word.ts";
 
 const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=SECONDS] [--ramp=SECONDS]
-                 [--relay=LIST] [--out=NAME] [--tap] [--record] [--smoke | --soak | --profile]
+                 [--relay=LIST] [--out=NAME] [--tap] [--record] [--smoke | --soak | --profile | --cluster=N]
 
   --smoke     5 calls for a few seconds (CI): exits 1 only if a frame is lost or a call fails
   --soak      50 calls × 10 minutes, Parley only, an upstream drop every ~2 min per call
               (--drop-every=SECONDS): 0 calls lost, reconnects under 2 s, RSS flat, sockets closed
   --profile   200 calls under deno --cpu-prof; summary in bench/results/profile.md
+  --cluster=N N Parley instances (2-9) on a throwaway Postgres behind a round-robin proxy, beside the
+              floor and one Parley on SQLite (run before and after the cluster: the run's noise);
+              50 calls by default. Prints CPU per call-minute (instances summed), relay p50/p99,
+              webhook p50/p99, and whether the relay p99 stays within noise of a single instance.
+              Skipped, saying so, when Postgres is not installed
   --tap       also run Parley with a no-op frame tap listening to every call (parley-tap), right
               after Parley: the tap's cost in the same run
   --record    also run Parley recording every call (parley-record: persona tester with record: true,
@@ -77,7 +85,11 @@ export async function main(args: string[]): Promise<number> {
     `Parley relay bench (${options.mode}): calls ${
       options.calls.join(", ")
     }; ${options.durationS} s window ` +
-      `after ${options.warmupS} s warm-up; relays: ${options.relays.join(", ")}`,
+      `after ${options.warmupS} s warm-up; relays: ${
+        options.mode === "cluster"
+          ? `bare, Parley alone (SQLite), Parley ×${options.clusterSize} (Postgres), Parley alone again`
+          : options.relays.join(", ")
+      }`,
   );
   console.log(
     `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Deno ${machine.deno}; ` +
@@ -86,6 +98,8 @@ export async function main(args: string[]): Promise<number> {
   if ((machine.loadAverage[0] ?? 0) > 0.5) {
     console.log("⚠️  Other work is running on this machine: latency and CPU figures will be noisier.");
   }
+
+  if (options.mode === "cluster") return await cluster(options, machine);
 
   const { runs, failed: loadFailed } = await runLoad(options);
   let failed = loadFailed;
@@ -134,6 +148,28 @@ export async function main(args: string[]): Promise<number> {
     `${RESULTS}${options.out}.md`,
     markdown(runs, machine, options, soak === undefined ? [] : soakMarkdown(soak)) + firstWordMd +
       (floodLines.length > 0 ? `\n${floodLines.join("\n")}\n` : ""),
+  );
+  console.log(`\nWrote bench/results/${options.out}.json and bench/results/${options.out}.md`);
+  if (failed) console.log("❌ Frames were lost or a call failed (see above)");
+  return failed ? 1 : 0;
+}
+
+/** `--cluster=N`: its runs, then bench/results/cluster.json and .md. */
+async function cluster(
+  options: BenchOptions,
+  machine: Awaited<ReturnType<typeof machineInfo>>,
+): Promise<number> {
+  const { runs, failed, skipped } = await runCluster(options);
+  if (skipped !== undefined) return 0;
+  await Deno.mkdir(RESULTS, { recursive: true });
+  await Deno.writeTextFile(
+    `${RESULTS}${options.out}.json`,
+    JSON.stringify({ machine, options, cluster: runs }, null, 2) + "\n",
+  );
+  const header = markdown([], machine, options, []);
+  await Deno.writeTextFile(
+    `${RESULTS}${options.out}.md`,
+    `${header}\n${clusterMarkdown(runs, options).join("\n")}`,
   );
   console.log(`\nWrote bench/results/${options.out}.json and bench/results/${options.out}.md`);
   if (failed) console.log("❌ Frames were lost or a call failed (see above)");

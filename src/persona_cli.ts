@@ -10,7 +10,7 @@
  */
 
 import { callParameterProblem, MAX_CALL_PARAMETERS } from "./calls/call_parameters.ts";
-import { DEFAULT_REALTIME_MODEL } from "./config.ts";
+import { DEFAULT_REALTIME_MODEL } from "./config_sections.ts";
 import { loadPersonas, PersonaLoadError } from "./personas/loader.ts";
 import { type PersonaPreview, previewPersona } from "./relay/preview.ts";
 

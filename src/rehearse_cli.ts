@@ -13,8 +13,10 @@
  * @module
  */
 
-import { CallHub, createRelayCounters } from "./calls/call_events.ts";
-import { ConfigError, type Env, loadConfig, type ParleyConfig, readEnv } from "./config.ts";
+import { createRelayCounters } from "./calls/relay_counters.ts";
+import { CallHub } from "./calls/call_hub.ts";
+import { ConfigError, loadConfig, type ParleyConfig } from "./config.ts";
+import { type Env, readEnv } from "./config_env.ts";
 import { resolvePrices } from "./engines/prices.ts";
 import { createLogger } from "./log.ts";
 import { createPersonaRegistry, loadPersonas, PersonaLoadError } from "./personas/loader.ts";

@@ -7,7 +7,8 @@
  */
 
 import { dirname, resolve } from "node:path";
-import { checkConfig, type Env, type ParleyConfig } from "./config.ts";
+import { checkConfig, type ParleyConfig } from "./config.ts";
+import type { Env } from "./config_env.ts";
 import {
   createPersonaRegistry,
   loadPersonas,
@@ -105,7 +106,51 @@ export async function prepareStartup(
   options: PrepareStartupOptions = {},
 ): Promise<PreparedStartup> {
   const { config, problems } = checkConfig(env);
+  const { personas, inboundPersonaSource, required } = await checkPersonas(config, env, problems);
+  const { publicBaseUrl, publicUrlSource } = await resolvePublicUrl(config, env, options, problems);
 
+  // A bad PORT was replaced by the default: probing that would report a port the user never chose.
+  const portProblem = problems.some((p) => p.startsWith("PORT:") || p.startsWith("HOST:"))
+    ? undefined
+    : checkPortFree(config.port, config.host);
+  if (portProblem !== undefined) problems.push(portProblem);
+
+  let prices: PriceTable | undefined;
+  try {
+    prices = resolvePrices(config.pricesJson);
+  } catch {
+    prices = undefined; // checkConfig has reported it
+  }
+  const databasePath = config.databaseUrl === undefined
+    ? callDatabasePath(config.dataDir)
+    : `Postgres at ${describeDatabaseUrl(config.databaseUrl)}`;
+  const store = await openStore(config, { databasePath, prices, options }, problems);
+
+  if (problems.length > 0) {
+    store?.close();
+    throw new StartupError(problems);
+  }
+  return {
+    config: { ...config, publicBaseUrl: publicBaseUrl! },
+    publicUrlSource,
+    inboundPersonaSource,
+    personas: personas!,
+    requiredPersonas: required,
+    store: store!,
+    databasePath,
+    prices: prices!,
+  };
+}
+
+/**
+ * Loads the personas and checks that the ones the configuration names exist; decides who answers
+ * inbound calls (and sets `config.inboundPersona` to it).
+ */
+async function checkPersonas(config: ParleyConfig, env: Env, problems: string[]): Promise<{
+  personas: ReloadablePersonaRegistry | undefined;
+  inboundPersonaSource: InboundPersonaSource;
+  required: ReturnType<typeof requiredPersonas>;
+}> {
   let personas: ReloadablePersonaRegistry | undefined;
   let personaIds: string[] = [];
   try {
@@ -127,7 +172,16 @@ export async function prepareStartup(
   if (personas !== undefined || personaIds.length > 0) {
     problems.push(...missingPersonas(personaIds, required, config.personasDir));
   }
+  return { personas, inboundPersonaSource, required };
+}
 
+/** PUBLIC_BASE_URL, else the ngrok tunnel's, else (with no Twilio variable) browser-only mode. */
+async function resolvePublicUrl(
+  config: ParleyConfig,
+  env: Env,
+  options: PrepareStartupOptions,
+  problems: string[],
+): Promise<{ publicBaseUrl: string | undefined; publicUrlSource: PublicUrlSource }> {
   let publicBaseUrl = config.publicBaseUrl;
   let publicUrlSource: PublicUrlSource = publicBaseUrl === undefined ? "ngrok" : "PUBLIC_BASE_URL";
   publicBaseUrl ??= await discoverNgrokUrl(config.ngrokApiUrl, {
@@ -146,23 +200,19 @@ export async function prepareStartup(
         `(with no TWILIO_* variable set either, Parley starts in browser-only mode: the softphone only)`,
     );
   }
+  return { publicBaseUrl, publicUrlSource };
+}
 
-  // A bad PORT was replaced by the default: probing that would report a port the user never chose.
-  const portProblem = problems.some((p) => p.startsWith("PORT:") || p.startsWith("HOST:"))
-    ? undefined
-    : checkPortFree(config.port, config.host);
-  if (portProblem !== undefined) problems.push(portProblem);
-
-  let prices: PriceTable | undefined;
-  try {
-    prices = resolvePrices(config.pricesJson);
-  } catch {
-    prices = undefined; // checkConfig has reported it
-  }
-  const databasePath = config.databaseUrl === undefined
-    ? callDatabasePath(config.dataDir)
-    : `Postgres at ${describeDatabaseUrl(config.databaseUrl)}`;
-  let store: Store | undefined;
+/**
+ * Opens the store (Postgres with DATABASE_URL, else SQLite in DATA_DIR) when nothing is wrong so far;
+ * otherwise creates nothing, but reports a DATA_DIR that cannot be a folder too.
+ */
+async function openStore(
+  config: ParleyConfig,
+  where: { databasePath: string; prices: PriceTable | undefined; options: PrepareStartupOptions },
+  problems: string[],
+): Promise<Store | undefined> {
+  const { databasePath, prices, options } = where;
   const storeOptions = {
     instance: config.instanceId,
     ...(prices === undefined ? {} : { prices }),
@@ -174,42 +224,30 @@ export async function prepareStartup(
       ? checkDataDir(config.dataDir, databasePath)
       : undefined;
     if (dataDirProblem !== undefined) problems.push(dataDirProblem);
-  } else if (config.databaseUrl !== undefined) {
+    return undefined;
+  }
+  if (config.databaseUrl !== undefined) {
     try {
-      store = await openPostgresStore(config.databaseUrl, {
+      return await openPostgresStore(config.databaseUrl, {
         ...storeOptions,
         instanceTimeoutMs: config.instanceTimeoutS * 1000,
       });
     } catch (error) {
       // The message names DATABASE_URL and the host, never the password.
       problems.push(error instanceof Error ? error.message : String(error));
-    }
-  } else {
-    try {
-      store = openSqliteStore(databasePath, storeOptions);
-    } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
-      problems.push(
-        `DATA_DIR: cannot open the call database "${databasePath}": ${detail}: set DATA_DIR to a folder ` +
-          "Parley can write (it is created if missing)",
-      );
+      return undefined;
     }
   }
-
-  if (problems.length > 0) {
-    store?.close();
-    throw new StartupError(problems);
+  try {
+    return openSqliteStore(databasePath, storeOptions);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    problems.push(
+      `DATA_DIR: cannot open the call database "${databasePath}": ${detail}: set DATA_DIR to a folder ` +
+        "Parley can write (it is created if missing)",
+    );
+    return undefined;
   }
-  return {
-    config: { ...config, publicBaseUrl: publicBaseUrl! },
-    publicUrlSource,
-    inboundPersonaSource,
-    personas: personas!,
-    requiredPersonas: required,
-    store: store!,
-    databasePath,
-    prices: prices!,
-  };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * A working stand-in for Twilio's REST API (2010-04-01) on 127.0.0.1, port 0: Calls.json (place, and list
- * by `To` and `StartTime>` in Twilio's list shape), Calls/{Sid}.json,
+ * by `To`, `Status` and `StartTime>` in Twilio's list shape; as at Twilio, a `queued` call has no start
+ * time, so `StartTime>` never lists it), Calls/{Sid}.json,
  * IncomingPhoneNumbers.json and IncomingPhoneNumbers/{Sid}.json. It checks HTTP Basic auth like
  * Twilio (401, code 20003), records every request, and can be told to refuse the next request
  * with a Twilio error body.
@@ -36,8 +37,10 @@ export interface FakeCall {
   from: string;
   /** `queued` when accepted; a test moves it on with {@linkcode FakeTwilioRest.setCallStatus}. */
   status: string;
-  /** Epoch ms; the fake starts every call when it accepts it. */
-  startTime: number;
+  /** Epoch ms, or null while it is `queued` (Twilio's `start_time`); set when it moves on. */
+  startTime: number | null;
+  /** Epoch ms: when the fake accepted it (`date_created`). */
+  createdAt: number;
 }
 
 /** Options for {@linkcode startFakeTwilioRest}. */
@@ -114,7 +117,8 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
         to: form.get("To") ?? "",
         from: form.get("From") ?? "",
         status: "queued",
-        startTime: Date.now(),
+        startTime: null,
+        createdAt: Date.now(),
       };
       placedCalls.push(call);
       const stall = stalls.shift();
@@ -122,16 +126,20 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
         stall.accept(call);
         await stall.released;
       }
-      return json(201, { ...toCallWire(call, options.accountSid), start_time: null });
+      return json(201, toCallWire(call, options.accountSid));
     }
     if (req.method === "GET" && url.pathname === `${account}/Calls.json`) {
-      // Twilio's `StartTime>` filter (the query reads `StartTime>=…`), to the second.
+      // Twilio's `StartTime>` filter (the query reads `StartTime>=…`), to the second: a call with no
+      // start time (queued) never matches it.
       const to = url.searchParams.get("To");
+      const status = url.searchParams.get("Status");
       const after = url.searchParams.get("StartTime>");
-      const since = after === null ? 0 : Date.parse(after);
+      const since = after === null ? undefined : Date.parse(after);
       const list = placedCalls
         .filter((call) =>
-          (to === null || call.to === to) && Math.floor(call.startTime / 1000) * 1000 >= since
+          (to === null || call.to === to) && (status === null || call.status === status) &&
+          (since === undefined ||
+            (call.startTime !== null && Math.floor(call.startTime / 1000) * 1000 >= since))
         )
         .reverse()
         .map((call) => toCallWire(call, options.accountSid));
@@ -196,6 +204,7 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
       const call = placedCalls.find((c) => c.sid === sid);
       if (call === undefined) throw new Error(`The fake Twilio placed no call ${sid}`);
       call.status = status;
+      if (status !== "queued") call.startTime ??= Date.now();
     },
     stallNextCall() {
       let accept!: (call: FakeCall) => void;
@@ -228,7 +237,7 @@ function toWire(number: FakeNumber) {
 
 /** A call as Twilio's Calls resource spells it (times in RFC 2822, as Twilio sends them). */
 function toCallWire(call: FakeCall, accountSid: string) {
-  const started = new Date(call.startTime).toUTCString().replace("GMT", "+0000");
+  const started = call.startTime === null ? null : rfc2822(call.startTime);
   return {
     sid: call.sid,
     account_sid: accountSid,
@@ -236,12 +245,16 @@ function toCallWire(call: FakeCall, accountSid: string) {
     from: call.from,
     status: call.status,
     direction: "outbound-api",
-    date_created: started,
-    date_updated: started,
+    date_created: rfc2822(call.createdAt),
+    date_updated: rfc2822(call.createdAt),
     start_time: started,
     end_time: null,
     duration: null,
     price: null,
     uri: `/2010-04-01/Accounts/${accountSid}/Calls/${call.sid}.json`,
   };
+}
+
+function rfc2822(at: number): string {
+  return new Date(at).toUTCString().replace("GMT", "+0000");
 }

@@ -6,14 +6,11 @@
  * @module
  */
 
-import type { DialerParts } from "../src/app/handlers.ts";
+import type { DialerParts } from "../src/app/handler_parts.ts";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-import {
-  type CallEvent,
-  CallHub,
-  createRelayCounters,
-  type RelayCounters,
-} from "../src/calls/call_events.ts";
+import { type CallEvent } from "../src/calls/call_events.ts";
+import { createRelayCounters, type RelayCounters } from "../src/calls/relay_counters.ts";
+import { CallHub } from "../src/calls/call_hub.ts";
 import { loadConfig, type ParleyConfig } from "../src/config.ts";
 import { createLogger, type LogLevel } from "../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../src/personas/loader.ts";

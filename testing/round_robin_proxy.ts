@@ -97,6 +97,12 @@ export function startRoundRobinProxy(
         upstream?.conn.close();
         continue;
       }
+      // As load balancers do (nginx, Caddy): no Nagle delay on either leg, or small frames wait for ACKs.
+      for (const conn of [client, upstream.conn] as Deno.TcpConn[]) {
+        try {
+          conn.setNoDelay(true);
+        } catch { /* already closed */ }
+      }
       assignments.push(upstream.index);
       open.add(client);
       open.add(upstream.conn);

@@ -32,14 +32,19 @@ export interface WebhookAnswer {
   streamUrl: string | undefined;
 }
 
-/** Posts the signed voice webhook (at `path`) for `callSid`, as Twilio does when the call connects. */
+/**
+ * Posts the signed voice webhook (at `path`) for `callSid`, as Twilio does when the call connects;
+ * through `client` when given (e.g. one that keeps no connection, so a balancer sees every request).
+ */
 export async function postVoiceWebhook(
   target: TwilioTarget,
   callSid: string,
   path: string = VOICE_WEBHOOK_PATH,
+  client?: Deno.HttpClient,
 ): Promise<WebhookAnswer> {
   const form = { CallSid: callSid, AccountSid: "AC00000000000000000000000000000000" };
   const response = await fetch(`http://${target.hostname ?? "127.0.0.1"}:${target.port}${path}`, {
+    ...(client === undefined ? {} : { client }),
     method: "POST",
     headers: {
       "content-type": "application/x-www-form-urlencoded",

@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ConfigError, DRIVER_ENV_VARIABLES, type Env, ENV_VARIABLES, loadConfig } from "../src/config.ts";
+import { ConfigError, loadConfig } from "../src/config.ts";
+import { DRIVER_ENV_VARIABLES, type Env, ENV_VARIABLES } from "../src/config_env.ts";
 import { ENGINE_DEFINITIONS } from "../src/engines/registry.ts";
 
 const minimal = { OPENAI_API_KEY: "sk-test-0123456789" };

@@ -61,6 +61,11 @@ export async function tryAnalysis(
   if (!response.ok) {
     return { kind: "failed", reason: `${response.status} ${apiMessage(text) ?? response.statusText}` };
   }
+  return readAnswer(text, request);
+}
+
+/** A completed answer's outcome, checked against the request's schema; or why it is no outcome. */
+function readAnswer(text: string, request: AnalysisRequest): AnalysisTry {
   let body: Record<string, unknown>;
   try {
     body = JSON.parse(text);

@@ -12,7 +12,8 @@
  * @module
  */
 
-import type { AfterStreamAction, CallHub } from "../calls/call_events.ts";
+import type { AfterStreamAction } from "../calls/call_events.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { DIAL_ACTION_PATH } from "../paths.ts";

@@ -1,7 +1,8 @@
 /**
- * Joins each call record with its post-call analysis (`outcome`, and its cost in the call's
- * `costUsd`), and the CSV export of calls with their outcomes: `GET /api/calls.csv` (same filters
- * as `GET /api/calls`), one column per top-level field of the outcomes listed.
+ * Joins each call record with its post-call analysis (`outcome`; the store added the analysis's cost
+ * to the call's `costUsd` when it settled), and the CSV export of calls with their outcomes:
+ * `GET /api/calls.csv` (same filters as `GET /api/calls`), one column per top-level field of the
+ * outcomes listed.
  *
  * @module
  */
@@ -29,18 +30,12 @@ export function outcomeOf(job: AnalysisJob | undefined): CallOutcome | null {
   };
 }
 
-/** `record` with its `outcome`, and the analysis's cost added to `costUsd`. */
+/** `record` with its `outcome` (the analysis's cost is in the stored `costUsd` already). */
 export function withOutcome<T extends StoredSummary>(
   record: T,
   job: AnalysisJob | undefined,
 ): T & { outcome: CallOutcome | null } {
-  const outcome = outcomeOf(job);
-  const costUsd = record.costUsd === null || outcome === null || outcome.state !== "done"
-    ? record.costUsd
-    : outcome.costUsd === null
-    ? null
-    : record.costUsd + outcome.costUsd;
-  return { ...record, costUsd, outcome };
+  return { ...record, outcome: outcomeOf(job) };
 }
 
 /** Adds the outcomes of `records` (read in one go). */
@@ -92,14 +87,14 @@ export function callsCsv(calls: readonly (StoredSummary & { outcome: CallOutcome
       call.costUsd === null ? "" : call.costUsd.toFixed(6),
       call.outcome?.state ?? "",
       call.outcome?.state === "failed" ? call.outcome.error ?? "" : "",
-      ...fields.map((field) => cellOf(call.outcome?.result?.[field])),
+      ...fields.map((field) => outcomeCell(call.outcome?.result?.[field])),
     ]);
   }
   return rows.map((cells) => cells.map(csvCell).join(",")).join("\r\n") + "\r\n";
 }
 
-/** A value as one cell: text as is, null or missing empty, anything else as JSON. */
-function cellOf(value: unknown): string {
+/** An outcome field's value as one CSV cell: text as is, null or missing empty, anything else as JSON. */
+export function outcomeCell(value: unknown): string {
   if (value === undefined || value === null) return "";
   if (typeof value === "string") return value;
   return JSON.stringify(value);

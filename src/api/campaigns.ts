@@ -6,7 +6,8 @@
  * - `POST /api/campaigns/:id/start|pause|resume|stop`; `GET /api/campaigns`, `GET /api/campaigns/:id`
  *   (state, counts by lead state and by disposition, the next try, calls in progress);
  *   `GET /api/campaigns/:id/calls` (one row per attempt, and one per skipped lead with its reason);
- *   `GET /api/campaigns/:id/results.csv` (each lead: attempts, final disposition, last CallSid).
+ *   `GET /api/campaigns/:id/results.csv` (each lead: attempts, final disposition, last CallSid and
+ *   that call's outcome: `campaign_results.ts`).
  * - `GET /api/dnc`, `POST /api/dnc` (`{"phone": "+1…"}`), `POST /api/dnc/import` (CSV with a `phone`
  *   column), `DELETE /api/dnc/:phone`.
  *
@@ -28,9 +29,11 @@ import type {
 } from "../store/campaign.ts";
 import { DISPOSITIONS } from "../store/campaign.ts";
 import type { Lead } from "../store/lead.ts";
-import type { Campaigns, DoNotCallList, Leads } from "../store/ports.ts";
+import type { AnalysisJobs, Campaigns, DoNotCallList, Leads } from "../store/ports.ts";
 import { parseCsv } from "./csv.ts";
-import { checkLead, normalisePhone } from "./lead_checks.ts";
+import { campaignCallRows, campaignResultsCsv } from "./campaign_results.ts";
+import { fromLead, leadsFromCsv, tagsOf } from "./campaign_leads.ts";
+import { normalisePhone } from "./lead_checks.ts";
 
 /** Largest `POST /api/campaigns` body (a CSV of leads fits), bytes. */
 export const MAX_CAMPAIGN_BODY_BYTES = 1024 * 1024;
@@ -46,6 +49,8 @@ export interface CampaignsApiOptions {
   leads: Leads;
   personaIds: () => string[];
   engineOf: (persona: string) => EngineId | undefined;
+  /** Post-call analyses: the results (page and CSV) give each call its outcome. */
+  analyses?: Pick<AnalysisJobs, "getMany">;
   /** Told when a campaign may have work (created, started, resumed). */
   wake: () => void;
   /** Epoch ms. @default Date.now */
@@ -185,64 +190,22 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
     async campaignCalls(_request, { params }) {
       const campaign = await campaignOf(params);
       if (campaign === undefined) return notFound(params);
-      const byId = new Map((await campaigns.leads(campaign.id)).map((lead) => [lead.id, lead]));
-      const calls = (await campaigns.attempts(campaign.id)).map((attempt) => {
-        const lead = byId.get(attempt.campaignLeadId)!;
-        return {
-          campaignLeadId: lead.id,
-          leadId: lead.leadId,
-          name: lead.name,
-          phone: lead.phone,
-          attempt: attempt.attempt,
-          callSid: attempt.callSid,
-          startedAt: attempt.startedAt,
-          endedAt: attempt.endedAt,
-          disposition: attempt.disposition,
-          detail: attempt.detail,
-        };
-      });
-      const skipped = [...byId.values()].filter((lead) => lead.state === "skipped").map((lead) => ({
-        campaignLeadId: lead.id,
-        leadId: lead.leadId,
-        name: lead.name,
-        phone: lead.phone,
-        attempt: 0,
-        callSid: null,
-        skipped: lead.skipReason,
-      }));
-      return jsonResponse(200, { calls: [...calls, ...skipped] });
+      const calls = await campaignCallRows(
+        await campaigns.leads(campaign.id),
+        await campaigns.attempts(campaign.id),
+        options.analyses,
+      );
+      return jsonResponse(200, { calls });
     },
     async campaignResults(_request, { params }) {
       const campaign = await campaignOf(params);
       if (campaign === undefined) return notFound(params);
-      const attempts = await campaigns.attempts(campaign.id);
-      const lastCall = new Map<number, string>();
-      for (const attempt of attempts) {
-        if (attempt.callSid !== null) lastCall.set(attempt.campaignLeadId, attempt.callSid);
-      }
-      const lines = [[
-        "lead_id",
-        "name",
-        "phone",
-        "attempts",
-        "state",
-        "disposition",
-        "skipped",
-        "last_call_sid",
-      ]];
-      for (const lead of await campaigns.leads(campaign.id)) {
-        lines.push([
-          lead.leadId === null ? "" : String(lead.leadId),
-          lead.name,
-          lead.phone,
-          String(lead.attempts),
-          lead.state,
-          lead.disposition ?? "",
-          lead.skipReason ?? "",
-          lastCall.get(lead.id) ?? "",
-        ]);
-      }
-      return new Response(lines.map((cells) => cells.map(csvCell).join(",")).join("\r\n") + "\r\n", {
+      const csv = await campaignResultsCsv(
+        await campaigns.leads(campaign.id),
+        await campaigns.attempts(campaign.id),
+        options.analyses,
+      );
+      return new Response(csv, {
         headers: {
           "content-type": "text/csv; charset=utf-8",
           "content-disposition": `attachment; filename="campaign-${campaign.id}-results.csv"`,
@@ -321,63 +284,4 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
       })),
     };
   }
-}
-
-function fromLead(lead: Lead): CampaignLeadInput {
-  const { timezone, tags: _tags, ...fields } = lead.fields;
-  return {
-    leadId: lead.id,
-    name: lead.name,
-    phone: lead.phone,
-    timezone: timezone ?? null,
-    fields: lead.company === "" ? fields : { company: lead.company, ...fields },
-  };
-}
-
-/** A lead's tags: its free field `tags` (or `tag`), split at commas and semicolons, lower case. */
-function tagsOf(lead: Lead): string[] {
-  const text = `${lead.fields.tags ?? ""},${lead.fields.tag ?? ""}`;
-  return text.split(/[,;]/).map((tag) => tag.trim().toLowerCase()).filter((tag) => tag !== "");
-}
-
-/** Leads of a campaign's CSV, as the leads import reads them; a bad row is a lead skipped as `bad_number`. */
-function leadsFromCsv(text: string): CampaignLeadInput[] | string {
-  const records = parseCsv(text);
-  const header = records.shift();
-  if (header === undefined) return "is empty: send a header row (name,phone,…) and one row per lead";
-  const columns = header.cells.map((cell) => cell.trim());
-  const known = columns.map((c) => c.toLowerCase());
-  if (!known.includes("name") || !known.includes("phone")) {
-    return 'the header row needs "name" and "phone" columns';
-  }
-  if (records.length > 5000) return `${records.length} rows: at most 5000`;
-  return records.map((record): CampaignLeadInput => {
-    const row: Record<string, unknown> = { fields: {} };
-    record.cells.forEach((cell, i) => {
-      const name = known[i];
-      if (name === undefined) return;
-      if (["name", "phone", "company", "notes"].includes(name)) row[name] = cell.trim();
-      else if (cell.trim() !== "") (row.fields as Record<string, string>)[columns[i]!] = cell.trim();
-    });
-    const checked = checkLead(row, false);
-    if ("problem" in checked) {
-      const phone = normalisePhone(String(row.phone ?? ""));
-      return {
-        leadId: null,
-        name: String(row.name ?? ""),
-        phone,
-        timezone: null,
-        fields: {},
-        skipReason: "bad_number",
-      };
-    }
-    const lead = checked.lead as Lead;
-    return { ...fromLead({ ...lead, id: 0, createdAt: 0, updatedAt: 0 }), leadId: null };
-  });
-}
-
-function csvCell(text: string): string {
-  // A cell starting with = + - @ would be a formula in a spreadsheet: quote it with a leading '.
-  const safe = /^[=+\-@]/.test(text) && !/^\+\d+$/.test(text) ? `'${text}` : text;
-  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }

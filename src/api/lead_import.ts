@@ -20,7 +20,7 @@ import { readBodyText } from "../http/body.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import type { Lead, LeadInput, LeadUpdate } from "../store/lead.ts";
 import type { Leads as LeadStore } from "../store/ports.ts";
-import { parseCsv } from "./csv.ts";
+import { type CsvRecord, parseCsv } from "./csv.ts";
 import type { LeadImport } from "./types.ts";
 import { checkLead, type LeadProblem, MAX_LEAD_FIELDS, TEXT_FIELDS } from "./lead_checks.ts";
 
@@ -65,6 +65,50 @@ export async function importLeads(
   const body = await readBodyText(request, MAX_LEAD_IMPORT_BYTES);
   if (!body.ok) return jsonError(body.status, body.error);
   const records = parseCsv(body.text);
+  const header = readHeader(records);
+  if (header instanceof Response) return header;
+
+  const plan = await planImport(records, header, { store, onDuplicate });
+  const { errors, duplicates, creates, updates } = plan;
+  const { created, updated } = creates.length + updates.length === 0
+    ? { created: [], updated: [] }
+    : await store.importBatch(creates, updates);
+  return jsonResponse(
+    errors.length === 0 ? 201 : 207,
+    {
+      imported: created,
+      updated,
+      duplicates: duplicates.slice(0, MAX_REPORTED_PROBLEMS),
+      errors: errors.slice(0, MAX_REPORTED_PROBLEMS),
+      counts: {
+        rows: records.length,
+        imported: created.length,
+        updated: updated.length,
+        skipped: duplicates.filter((d) => d.action === "skipped").length,
+        duplicates: duplicates.length,
+        errors: errors.length,
+      },
+      limits: {
+        maxRows: MAX_IMPORT_ROWS,
+        maxReported: MAX_REPORTED_PROBLEMS,
+        maxBytes: MAX_LEAD_IMPORT_BYTES,
+      },
+      onDuplicate,
+    } satisfies LeadImport,
+  );
+}
+
+/** The header's columns as written and lower-cased. */
+interface ImportHeader {
+  columns: string[];
+  known: string[];
+}
+
+/**
+ * Takes the header row off `records` and checks the file: not empty, not too long, with `name` and
+ * `phone` columns; or the 400 (413) that says what is wrong.
+ */
+function readHeader(records: CsvRecord[]): ImportHeader | Response {
   const header = records.shift();
   if (header === undefined) {
     return jsonError(
@@ -90,11 +134,27 @@ export async function importLeads(
       );
     }
   }
+  return { columns, known };
+}
 
-  const errors: LeadProblem[] = [];
-  const duplicates: LeadDuplicate[] = [];
-  const creates: LeadInput[] = [];
-  const updates: LeadUpdate[] = [];
+/** What an import will do: the leads to create and update, and each duplicate and error by line. */
+interface ImportPlan {
+  errors: LeadProblem[];
+  duplicates: LeadDuplicate[];
+  creates: LeadInput[];
+  updates: LeadUpdate[];
+}
+
+/** Checks every row and sorts it into the plan (nothing is written yet). */
+async function planImport(
+  records: CsvRecord[],
+  header: ImportHeader,
+  options: { store: LeadStore; onDuplicate: OnDuplicate },
+): Promise<ImportPlan> {
+  const { columns, known } = header;
+  const { store, onDuplicate } = options;
+  const plan: ImportPlan = { errors: [], duplicates: [], creates: [], updates: [] };
+  const { errors, duplicates, creates, updates } = plan;
   const lineOfPhone = new Map<string, number>();
   for (const record of records) {
     if (record.cells.length !== columns.length) {
@@ -105,17 +165,7 @@ export async function importLeads(
       });
       continue;
     }
-    const row: Record<string, unknown> = { fields: {} };
-    /** Free fields named in this row, empty ones included (an update removes those). */
-    const cellsOfFields: Record<string, string> = {};
-    record.cells.forEach((cell, i) => {
-      const name = known[i]!;
-      if ((TEXT_FIELDS as readonly string[]).includes(name)) row[name] = cell.trim();
-      else {
-        cellsOfFields[columns[i]!] = cell.trim();
-        if (cell.trim() !== "") (row.fields as Record<string, string>)[columns[i]!] = cell.trim();
-      }
-    });
+    const { row, cellsOfFields } = rowOf(record, header);
     const checked = checkLead(row, false);
     if ("problem" in checked) {
       errors.push({ line: record.line, ...checked.problem });
@@ -145,33 +195,26 @@ export async function importLeads(
     updates.push({ id: existing.id, changes });
     duplicates.push({ line: record.line, phone: lead.phone, action: "updated", existingLead: existing.id });
   }
+  return plan;
+}
 
-  const { created, updated } = creates.length + updates.length === 0
-    ? { created: [], updated: [] }
-    : await store.importBatch(creates, updates);
-  return jsonResponse(
-    errors.length === 0 ? 201 : 207,
-    {
-      imported: created,
-      updated,
-      duplicates: duplicates.slice(0, MAX_REPORTED_PROBLEMS),
-      errors: errors.slice(0, MAX_REPORTED_PROBLEMS),
-      counts: {
-        rows: records.length,
-        imported: created.length,
-        updated: updated.length,
-        skipped: duplicates.filter((d) => d.action === "skipped").length,
-        duplicates: duplicates.length,
-        errors: errors.length,
-      },
-      limits: {
-        maxRows: MAX_IMPORT_ROWS,
-        maxReported: MAX_REPORTED_PROBLEMS,
-        maxBytes: MAX_LEAD_IMPORT_BYTES,
-      },
-      onDuplicate,
-    } satisfies LeadImport,
-  );
+/** A CSV row as a lead to check, and the free fields it names (empty ones included: an update removes those). */
+function rowOf(
+  record: CsvRecord,
+  header: ImportHeader,
+): { row: Record<string, unknown>; cellsOfFields: Record<string, string> } {
+  const { columns, known } = header;
+  const row: Record<string, unknown> = { fields: {} };
+  const cellsOfFields: Record<string, string> = {};
+  record.cells.forEach((cell, i) => {
+    const name = known[i]!;
+    if ((TEXT_FIELDS as readonly string[]).includes(name)) row[name] = cell.trim();
+    else {
+      cellsOfFields[columns[i]!] = cell.trim();
+      if (cell.trim() !== "") (row.fields as Record<string, string>)[columns[i]!] = cell.trim();
+    }
+  });
+  return { row, cellsOfFields };
 }
 
 /**

@@ -5,13 +5,10 @@
  * @module
  */
 
-import type { RelayCounters } from "../calls/call_events.ts";
-import {
-  type ClusterFigures,
-  type Metrics,
-  PROMETHEUS_CONTENT_TYPE,
-  type ServerFigures,
-} from "../metrics/metrics.ts";
+import type { RelayCounters } from "../calls/relay_counters.ts";
+import { type Metrics } from "../metrics/metrics.ts";
+import { type ClusterFigures, type ServerFigures } from "../metrics/server_figures.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../metrics/exposition.ts";
 
 /** Options for {@linkcode createMetricsHandler}. */
 export interface MetricsRouteOptions {

@@ -18,7 +18,7 @@ import {
   type PlaceOutboundCall,
 } from "../calls/place_call.ts";
 import { callParameterProblem, MAX_CALL_PARAMETERS } from "../calls/call_parameters.ts";
-import type { CallHub } from "../calls/call_events.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import { isE164, type ParleyConfig } from "../config.ts";
 import { type EngineId, voiceProblem } from "../engines/voices.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
@@ -107,23 +107,8 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
   });
 
   return async (req) => {
-    const full = options.refuseNewCall?.();
-    if (full !== undefined) {
-      await req.body?.cancel();
-      return jsonError(503, `No call placed: ${full}`);
-    }
-
-    const missing = missingOutboundSettings(config);
-    if (missing.length > 0) {
-      await req.body?.cancel();
-      return jsonError(503, `Outbound calls are not configured: set ${missing.join(", ")} in .env`);
-    }
-
-    const contentType = req.headers.get("content-type");
-    if (contentType !== null && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
-      await req.body?.cancel();
-      return jsonError(415, `Content-Type "${contentType}" is not JSON: send Content-Type: application/json`);
-    }
+    const refused = await refuseBeforeReading(req, options);
+    if (refused !== undefined) return refused;
 
     const body = await readBodyJson(req, MAX_PLACE_CALL_BODY_BYTES, '{"to": "+14155550100"}');
     if (!body.ok) return jsonError(body.status, body.error);
@@ -151,23 +136,48 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       callSid = await placeOutbound({ to, persona, voice, parameters, machineDetection });
     } catch (error) {
       if (!(error instanceof TwilioRestError)) throw error;
-      const what = error.status === undefined
-        ? error.message
-        : `Twilio refused the call: ${error.message}${
-          error.code === undefined ? "" : ` (code ${error.code})`
-        }`;
-      log.warn(`Outbound call to ${maskNumber(to)} failed: ${what}`);
-      return jsonResponse(502, {
-        error: what,
-        ...(error.code === undefined ? {} : { twilioCode: error.code }),
-        ...(error.moreInfo === undefined ? {} : { moreInfo: error.moreInfo }),
-      });
+      return twilioRefused(error, to, log);
     }
     return jsonResponse(
       201,
       { callSid, persona, ...(voice === undefined ? {} : { voice }) } satisfies PlacedCall,
     );
   };
+}
+
+/** A 503 (at capacity, draining, outbound not configured) or 415 (not JSON) before the body is read; the body is dropped. */
+async function refuseBeforeReading(req: Request, options: PlaceCallOptions): Promise<Response | undefined> {
+  const full = options.refuseNewCall?.();
+  if (full !== undefined) {
+    await req.body?.cancel();
+    return jsonError(503, `No call placed: ${full}`);
+  }
+
+  const missing = missingOutboundSettings(options.config);
+  if (missing.length > 0) {
+    await req.body?.cancel();
+    return jsonError(503, `Outbound calls are not configured: set ${missing.join(", ")} in .env`);
+  }
+
+  const contentType = req.headers.get("content-type");
+  if (contentType !== null && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
+    await req.body?.cancel();
+    return jsonError(415, `Content-Type "${contentType}" is not JSON: send Content-Type: application/json`);
+  }
+  return undefined;
+}
+
+/** Twilio could not be reached or refused the call: a 502 with its message and code, logged with the number masked. */
+function twilioRefused(error: TwilioRestError, to: string, log: Logger): Response {
+  const what = error.status === undefined
+    ? error.message
+    : `Twilio refused the call: ${error.message}${error.code === undefined ? "" : ` (code ${error.code})`}`;
+  log.warn(`Outbound call to ${maskNumber(to)} failed: ${what}`);
+  return jsonResponse(502, {
+    error: what,
+    ...(error.code === undefined ? {} : { twilioCode: error.code }),
+    ...(error.moreInfo === undefined ? {} : { moreInfo: error.moreInfo }),
+  });
 }
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -205,8 +215,31 @@ function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequ
     return fail(`Field "voice": ${describe(body.voice)} is not a string`);
   }
 
+  const parameters = parseParameters(body.parameters);
+  if (!parameters.ok) return parameters;
+
+  const md = body.machineDetection;
+  if (
+    md !== undefined && !(typeof md === "string" && (MACHINE_DETECTION as readonly string[]).includes(md))
+  ) {
+    return fail(`Field "machineDetection": ${describe(md)} is not one of ${MACHINE_DETECTION.join(", ")}`);
+  }
+
+  return {
+    ok: true,
+    value: {
+      to,
+      persona,
+      voice: body.voice as string | undefined,
+      parameters: parameters.value,
+      machineDetection: md as MachineDetection | undefined,
+    },
+  };
+}
+
+/** The body's `parameters`: an object of at most {@linkcode MAX_CALL_PARAMETERS} strings (none when absent). */
+function parseParameters(raw: unknown): Parsed<Record<string, string>> {
   const parameters: Record<string, string> = {};
-  const raw = body.parameters;
   if (raw !== undefined) {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
       return fail(
@@ -225,24 +258,7 @@ function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequ
       parameters[name] = item as string;
     }
   }
-
-  const md = body.machineDetection;
-  if (
-    md !== undefined && !(typeof md === "string" && (MACHINE_DETECTION as readonly string[]).includes(md))
-  ) {
-    return fail(`Field "machineDetection": ${describe(md)} is not one of ${MACHINE_DETECTION.join(", ")}`);
-  }
-
-  return {
-    ok: true,
-    value: {
-      to,
-      persona,
-      voice: body.voice as string | undefined,
-      parameters,
-      machineDetection: md as MachineDetection | undefined,
-    },
-  };
+  return { ok: true, value: parameters };
 }
 
 function knownPersonas(ids: string[]): string {

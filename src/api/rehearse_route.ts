@@ -55,36 +55,9 @@ export function createRehearseHandler(
 ): (request: Request, context: { params: Record<string, string> }) => Promise<Response> {
   const { config, personas } = options;
   return async (request, { params }) => {
-    let id: string;
-    try {
-      id = decodeURIComponent(params.id ?? "");
-    } catch {
-      await request.body?.cancel();
-      return jsonError(400, "The persona id in the path is not valid percent-encoding");
-    }
-    let runs: number | undefined;
-    const read = await readBodyText(request, MAX_REHEARSE_BODY_BYTES);
-    if (!read.ok) return jsonError(read.status, read.error);
-    const text = read.text;
-    if (text.trim() !== "") {
-      let body: { runs?: unknown };
-      try {
-        body = JSON.parse(text);
-      } catch {
-        return jsonError(400, 'Body: not JSON; send {} or {"runs": 1}');
-      }
-      if (body.runs !== undefined) {
-        if (
-          typeof body.runs !== "number" || !Number.isInteger(body.runs) || body.runs < 1 || body.runs > 20
-        ) {
-          return jsonError(
-            400,
-            `Field "runs": ${JSON.stringify(body.runs)} is not a whole number from 1 to 20`,
-          );
-        }
-        runs = body.runs;
-      }
-    }
+    const asked = await readRehearseRequest(request, params);
+    if (asked instanceof Response) return asked;
+    const { id, runs } = asked;
     if (personas.get(id) === undefined) return jsonError(404, `No persona "${id.slice(0, 60)}"`);
     if (config.twilioAuthToken === undefined || config.apiToken === undefined) {
       return jsonError(
@@ -100,7 +73,7 @@ export function createRehearseHandler(
     const body = new ReadableStream<Uint8Array>({
       start: async (controller) => {
         // Typed by `types.ts`: the page reads exactly these shapes.
-        const send = <K extends keyof RehearseEvents>(event: K, data: RehearseEvents[K]) => {
+        const send: SendEvent = (event, data) => {
           if (stop.signal.aborted && event !== "done") return;
           try {
             controller.enqueue(encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
@@ -109,45 +82,7 @@ export function createRehearseHandler(
           }
         };
         try {
-          const dir = options.scenariosDir ?? "scenarios";
-          const all = await loadScenarios(
-            await scenarioFiles(dir),
-            scenarioContext(personas, config.realtimeModel),
-            { reload: true },
-          );
-          const mine = all.filter((s) => s.scenario.persona === id);
-          if (mine.length === 0) {
-            send("problem", {
-              message: `No scenario in ${dir}/ rehearses "${id}": add one (see the README, Rehearsals)`,
-            });
-            return;
-          }
-          send("start", {
-            scenarios: mine.map((s) => ({
-              id: s.id,
-              description: s.scenario.description ?? "",
-              runs: runs ?? s.scenario.runs ?? 3,
-            })),
-          });
-          const setup = rehearsalSetup(config, {
-            target: {
-              origin: options.selfOrigin(),
-              publicBaseUrl: config.publicBaseUrl,
-              authToken: config.twilioAuthToken!,
-              apiToken: config.apiToken,
-            },
-            linkBaseUrl: config.publicBaseUrl,
-            prices: options.prices,
-            connect: options.connect,
-          });
-          options.log.info(`Rehearsing persona ${id}: ${mine.map((s) => s.id).join(", ")}`);
-          const results = await runRehearsals(mine, {
-            ...setup,
-            ...(runs === undefined ? {} : { runs }),
-            signal: stop.signal,
-            onRun: (result) => send("run", result),
-          });
-          send("done", summarize(mine, results));
+          await rehearse(options, { id, runs, send, signal: stop.signal });
         } catch (error) {
           const message = error instanceof ScenarioLoadError
             ? error.message
@@ -173,4 +108,93 @@ export function createRehearseHandler(
       },
     });
   };
+}
+
+/** Sends one server-sent event of the stream. */
+type SendEvent = <K extends keyof RehearseEvents>(event: K, data: RehearseEvents[K]) => void;
+
+/** The persona id of the path and the body's `runs`, or the 400 (or 413) that says what is wrong. */
+async function readRehearseRequest(
+  request: Request,
+  params: Record<string, string>,
+): Promise<{ id: string; runs: number | undefined } | Response> {
+  let id: string;
+  try {
+    id = decodeURIComponent(params.id ?? "");
+  } catch {
+    await request.body?.cancel();
+    return jsonError(400, "The persona id in the path is not valid percent-encoding");
+  }
+  let runs: number | undefined;
+  const read = await readBodyText(request, MAX_REHEARSE_BODY_BYTES);
+  if (!read.ok) return jsonError(read.status, read.error);
+  const text = read.text;
+  if (text.trim() !== "") {
+    let body: { runs?: unknown };
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return jsonError(400, 'Body: not JSON; send {} or {"runs": 1}');
+    }
+    if (body.runs !== undefined) {
+      if (
+        typeof body.runs !== "number" || !Number.isInteger(body.runs) || body.runs < 1 || body.runs > 20
+      ) {
+        return jsonError(
+          400,
+          `Field "runs": ${JSON.stringify(body.runs)} is not a whole number from 1 to 20`,
+        );
+      }
+      runs = body.runs;
+    }
+  }
+  return { id, runs };
+}
+
+/** Loads persona `id`'s scenarios, runs them against this server and sends `start`, each `run`, then `done`. */
+async function rehearse(
+  options: RehearseRouteOptions,
+  rehearsal: { id: string; runs: number | undefined; send: SendEvent; signal: AbortSignal },
+): Promise<void> {
+  const { config, personas } = options;
+  const { id, runs, send } = rehearsal;
+  const dir = options.scenariosDir ?? "scenarios";
+  const all = await loadScenarios(
+    await scenarioFiles(dir),
+    scenarioContext(personas, config.realtimeModel),
+    { reload: true },
+  );
+  const mine = all.filter((s) => s.scenario.persona === id);
+  if (mine.length === 0) {
+    send("problem", {
+      message: `No scenario in ${dir}/ rehearses "${id}": add one (see the README, Rehearsals)`,
+    });
+    return;
+  }
+  send("start", {
+    scenarios: mine.map((s) => ({
+      id: s.id,
+      description: s.scenario.description ?? "",
+      runs: runs ?? s.scenario.runs ?? 3,
+    })),
+  });
+  const setup = rehearsalSetup(config, {
+    target: {
+      origin: options.selfOrigin(),
+      publicBaseUrl: config.publicBaseUrl,
+      authToken: config.twilioAuthToken!,
+      apiToken: config.apiToken!,
+    },
+    linkBaseUrl: config.publicBaseUrl,
+    prices: options.prices,
+    connect: options.connect,
+  });
+  options.log.info(`Rehearsing persona ${id}: ${mine.map((s) => s.id).join(", ")}`);
+  const results = await runRehearsals(mine, {
+    ...setup,
+    ...(runs === undefined ? {} : { runs }),
+    signal: rehearsal.signal,
+    onRun: (result) => send("run", result),
+  });
+  send("done", summarize(mine, results));
 }

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { CallHub } from "../calls/call_events.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import { engineForModel, voiceProblem } from "../engines/voices.ts";
 import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";

@@ -9,7 +9,9 @@
  * @module
  */
 
-import { type CallHub, type CallStatus, campaignAttemptOf } from "../calls/call_events.ts";
+import { type CallStatus } from "../calls/call_events.ts";
+import { campaignAttemptOf } from "../calls/campaign_attempt.ts";
+import { type CallHub } from "../calls/call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { excerpt } from "../log.ts";

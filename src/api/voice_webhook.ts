@@ -20,8 +20,8 @@
  * @module
  */
 
-import type { Admission } from "../calls/admission.ts";
-import type { CallHub } from "../calls/call_events.ts";
+import type { Admission, WebhookVerdict } from "../calls/admission.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
 import { type EngineId, voiceProblem } from "../engines/voices.ts";
 import { jsonError } from "../http/responses.ts";
@@ -70,11 +70,9 @@ export interface VoiceWebhookOptions {
 export function createVoiceWebhookHandler(
   options: VoiceWebhookOptions,
 ): (request: Request, context: { form: Record<string, string> }) => Promise<Response> {
-  const { config, personas, hub, log, admission, tokens } = options;
+  const { config, log, admission, tokens } = options;
   // PUBLIC_INSTANCE_URL: the media socket comes back to this instance, which pre-warmed the call.
   const publicHost = new URL(config.publicInstanceUrl ?? config.publicBaseUrl!).host;
-  const xml = (body: string) =>
-    new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
 
   return async (request, { form }) => {
     const query = Object.fromEntries(new URL(request.url).searchParams);
@@ -92,63 +90,16 @@ export function createVoiceWebhookHandler(
 
     // Nothing is awaited from here to `admission.answered`: a racing retry finds this call answered.
     const verdict = await admission.webhook(callSid);
-    if (verdict.kind === "repeat") {
-      // Rate-limited: a replayed capture must not flood the log either.
-      log.warnRateLimited(
-        "voice-webhook-repeat",
-        `Repeated voice webhook for CallSid=${callSid} (a Twilio retry, or a replay): answered as before (no new token or session)`,
-      );
-      return xml(verdict.answer);
-    }
-    if (verdict.kind === "over") {
-      log.warnRateLimited(
-        "voice-webhook-over",
-        `Voice webhook for CallSid=${callSid}, whose call already ${verdict.why}: answered <Hangup/>, opened nothing`,
-      );
-      return xml(hangupTwiml());
-    }
+    if (verdict.kind !== "new") return answerAgain(verdict, callSid, log);
 
     const placed = verdict.placed;
-    const fallbackPersona = placed?.persona ?? config.inboundPersona;
-    let personaId = placed?.persona ?? query.persona ?? fallbackPersona;
-    if (personas.get(personaId) === undefined) {
-      log.warn(
-        `Voice webhook asked for unknown persona "${personaId.slice(0, 40)}": using "${fallbackPersona}"`,
-      );
-      personaId = fallbackPersona;
-    }
-    if (query.voice !== undefined) {
-      const problem = voiceProblem(query.voice, options.engineOf(personaId) ?? "realtime");
-      if (problem !== undefined) return jsonError(400, `Parameter "voice": ${problem}`);
-    }
-    // A rehearsal's virtual phone marks its call (signed like every webhook); it is no call parameter.
-    const { [SOURCE_PARAMETER]: sourceName, ...callQuery } = query;
-    if (sourceName !== undefined && sourceName !== "rehearsal") {
-      return jsonError(
-        400,
-        `Parameter "${SOURCE_PARAMETER}": "${sourceName.slice(0, 40)}" is not "rehearsal"`,
-      );
-    }
-    const { kept, dropped } = fitParameters({ ...callQuery, persona: personaId });
-    if (dropped.length > 0) {
-      log.warn(
-        `Dropped webhook parameters longer than Twilio allows (${MAX_PARAMETER_CHARS} characters): ${
-          dropped.join(", ")
-        }`,
-      );
-    }
+    const personaId = choosePersona(options, placed?.persona, query.persona);
+    const call = readCallQuery(options, query, personaId);
+    if (call instanceof Response) return call;
     // A call placed here already holds its slot: only a drain refuses it.
     const refusal = admission.refusal(placed !== undefined);
-    if (refusal !== undefined) {
-      options.onRefused(refusal.reason);
-      log.warnRateLimited(
-        `voice-webhook-${refusal.reason}`,
-        `Refused call CallSid=${callSid} (${refusal.message}): answered with the fallback message, no stream`,
-      );
-      const fallbackMessage = personas.get(personaId)?.persona.fallbackMessage ?? DEFAULT_FALLBACK_MESSAGE;
-      return xml(fallbackTwiml(fallbackMessage));
-    }
-    hub.emit({
+    if (refusal !== undefined) return refuse(options, { callSid, personaId, refusal });
+    options.hub.emit({
       type: "call.webhook",
       at: Date.now(),
       callSid,
@@ -158,21 +109,113 @@ export function createVoiceWebhookHandler(
         : DIRECTIONS.has(form.Direction ?? "")
         ? form.Direction!
         : "",
-      ...(sourceName === undefined ? {} : { source: "rehearsal" as const }),
+      ...(call.sourceName === undefined ? {} : { source: "rehearsal" as const }),
       from: form.From ?? "",
       to: form.To ?? "",
-      parameters: kept,
+      parameters: call.kept,
     });
     const actionUrl = new URL(AFTER_STREAM_PATH, config.publicBaseUrl);
     actionUrl.searchParams.set("persona", personaId);
     const twiml = connectStreamTwiml({
       streamUrl: `wss://${publicHost}${MEDIA_STREAM_PATH}/${tokens.issue(callSid)}`,
-      parameters: kept,
+      parameters: call.kept,
       actionUrl: actionUrl.toString(),
     });
     admission.answered(callSid, twiml);
     // The session opens while Twilio fetches this TwiML and connects: the greeting is ready at `start`.
-    options.prewarms.openForWebhook(callSid, kept);
+    options.prewarms.openForWebhook(callSid, call.kept);
     return xml(twiml);
   };
+}
+
+function xml(body: string): Response {
+  return new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
+}
+
+/** A webhook of a call already answered: the same TwiML again, or `<Hangup/>` once its stream started or it ended. */
+function answerAgain(
+  verdict: Exclude<WebhookVerdict, { kind: "new" }>,
+  callSid: string,
+  log: Logger,
+): Response {
+  if (verdict.kind === "repeat") {
+    // Rate-limited: a replayed capture must not flood the log either.
+    log.warnRateLimited(
+      "voice-webhook-repeat",
+      `Repeated voice webhook for CallSid=${callSid} (a Twilio retry, or a replay): answered as before (no new token or session)`,
+    );
+    return xml(verdict.answer);
+  }
+  log.warnRateLimited(
+    "voice-webhook-over",
+    `Voice webhook for CallSid=${callSid}, whose call already ${verdict.why}: answered <Hangup/>, opened nothing`,
+  );
+  return xml(hangupTwiml());
+}
+
+/** The persona the call was placed with, else `?persona=`, else INBOUND_PERSONA; an unknown one falls back. */
+function choosePersona(
+  options: VoiceWebhookOptions,
+  placedPersona: string | undefined,
+  queryPersona: string | undefined,
+): string {
+  const fallbackPersona = placedPersona ?? options.config.inboundPersona;
+  const personaId = placedPersona ?? queryPersona ?? fallbackPersona;
+  if (options.personas.get(personaId) !== undefined) return personaId;
+  options.log.warn(
+    `Voice webhook asked for unknown persona "${personaId.slice(0, 40)}": using "${fallbackPersona}"`,
+  );
+  return fallbackPersona;
+}
+
+/**
+ * The call's parameters from the webhook's query (those Twilio can carry), and whether a rehearsal's
+ * virtual phone marked it; a 400 for a bad `?voice=` or `?parley_source=`.
+ */
+function readCallQuery(
+  options: VoiceWebhookOptions,
+  query: Record<string, string>,
+  personaId: string,
+): { kept: Record<string, string>; sourceName: string | undefined } | Response {
+  if (query.voice !== undefined) {
+    const problem = voiceProblem(query.voice, options.engineOf(personaId) ?? "realtime");
+    if (problem !== undefined) return jsonError(400, `Parameter "voice": ${problem}`);
+  }
+  // A rehearsal's virtual phone marks its call (signed like every webhook); it is no call parameter.
+  const { [SOURCE_PARAMETER]: sourceName, ...callQuery } = query;
+  if (sourceName !== undefined && sourceName !== "rehearsal") {
+    return jsonError(
+      400,
+      `Parameter "${SOURCE_PARAMETER}": "${sourceName.slice(0, 40)}" is not "rehearsal"`,
+    );
+  }
+  const { kept, dropped } = fitParameters({ ...callQuery, persona: personaId });
+  if (dropped.length > 0) {
+    options.log.warn(
+      `Dropped webhook parameters longer than Twilio allows (${MAX_PARAMETER_CHARS} characters): ${
+        dropped.join(", ")
+      }`,
+    );
+  }
+  return { kept, sourceName };
+}
+
+/** A refused call: counted, logged, and answered with the persona's fallback message and no stream. */
+function refuse(
+  options: VoiceWebhookOptions,
+  refused: {
+    callSid: string;
+    personaId: string;
+    refusal: { reason: "capacity" | "draining"; message: string };
+  },
+): Response {
+  const { callSid, personaId, refusal } = refused;
+  options.onRefused(refusal.reason);
+  options.log.warnRateLimited(
+    `voice-webhook-${refusal.reason}`,
+    `Refused call CallSid=${callSid} (${refusal.message}): answered with the fallback message, no stream`,
+  );
+  const fallbackMessage = options.personas.get(personaId)?.persona.fallbackMessage ??
+    DEFAULT_FALLBACK_MESSAGE;
+  return xml(fallbackTwiml(fallbackMessage));
 }

@@ -1,7 +1,9 @@
 /**
  * Acting on the {@linkcode CallCommand}s other instances send (several instances on Postgres): a
  * command for a call relayed here reaches its relay; one for a call answered here whose stream went
- * elsewhere closes its pre-warm and frees its slot (a drain stops waiting for it); any other is not for this instance and is ignored.
+ * elsewhere closes its pre-warm, frees its slot (a drain stops waiting for it) and stops the
+ * never-connected watch (the relaying instance ends the call; a shutdown here must not); any other
+ * is not for this instance and is ignored.
  *
  * @module
  */
@@ -11,13 +13,14 @@ import type { Logger } from "../log.ts";
 import type { LiveRelays } from "../relay/live_relays.ts";
 import type { Prewarms } from "../relay/prewarm.ts";
 import type { Admission } from "../calls/admission.ts";
+import type { NeverConnectedWatch } from "../calls/never_connected.ts";
 
 /**
  * Listens on `control` and acts on commands for this instance's calls. Returns the unsubscribe function.
  *
  * @example
  * ```ts
- * const off = obeyCallCommands(store.control, relays, prewarms, admission, log);
+ * const off = obeyCallCommands(store.control, relays, prewarms, admission, neverConnected, log);
  * // on shutdown:
  * off();
  * ```
@@ -27,12 +30,14 @@ export function obeyCallCommands(
   relays: Pick<LiveRelays, "get">,
   prewarms: Pick<Prewarms, "closeUnused">,
   admission: Pick<Admission, "elsewhere">,
+  neverConnected: Pick<NeverConnectedWatch, "elsewhere">,
   log: Logger,
 ): () => void {
   return control.listen((command: CallCommand) => {
     if (command.type === "stream_elsewhere") {
       prewarms.closeUnused(command.callSid);
       admission.elsewhere(command.callSid);
+      neverConnected.elsewhere(command.callSid);
       return;
     }
     const relay = relays.get(command.callSid);

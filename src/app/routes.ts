@@ -10,6 +10,7 @@
  * | `none` | anyone (the route decides alone: health, sign-in, static files) |
  * | `twilio` | a request signed by Twilio (`X-Twilio-Signature`, over the form read within the limit) |
  * | `bearerOrSession` | `Authorization: Bearer $API_TOKEN`, or a session cookie (a state change: from this origin) |
+ * | `signedLinkOrBearer` | a signed, unexpired link (`?expires=…&signature=…`, from `recording.ready`); without one, as `bearerOrSession` |
  * | `sessionSameOrigin` | a session cookie on a request whose `Origin` is this server's |
  * | `sameOrigin` | a request whose `Origin` (or `Referer`) is this server's (sign-out) |
  * | `signedInPage` | a session cookie; else a redirect to `/login?next=…` |
@@ -46,6 +47,7 @@ export type Guard =
   | "none"
   | "twilio"
   | "bearerOrSession"
+  | "signedLinkOrBearer"
   | "sessionSameOrigin"
   | "sameOrigin"
   | "signedInPage"
@@ -101,7 +103,7 @@ export const ROUTES = [
   { method: "GET",    path: "/api/calls.csv",             guard: "bearerOrSession",    bodyLimit: "none",       handler: "exportCalls" },
   { method: "GET",    path: "/api/calls/:callSid",        guard: "bearerOrSession",    bodyLimit: "none",       handler: "getCall" },
   { method: "GET",    path: "/api/calls/:callSid/events", guard: "bearerOrSession",    bodyLimit: "none",       handler: "callEvents" },
-  { method: "GET",    path: "/api/calls/:callSid/recording", guard: "bearerOrSession", bodyLimit: "none",    handler: "callRecording" },
+  { method: "GET",    path: "/api/calls/:callSid/recording", guard: "signedLinkOrBearer", bodyLimit: "none", handler: "callRecording" },
   { method: "POST",   path: "/api/calls/:callSid/hangup", guard: "bearerOrSession",    bodyLimit: EMPTY_BODY,   handler: "hangUp" },
   { method: "GET",    path: "/api/leads",                 guard: "bearerOrSession",    bodyLimit: "none",       handler: "listLeads" },
   { method: "POST",   path: "/api/leads",                 guard: "bearerOrSession",    bodyLimit: LEAD_JSON,    handler: "createLead" },

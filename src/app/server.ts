@@ -8,12 +8,15 @@
  */
 
 import { Admission } from "../calls/admission.ts";
-import type { CallHub, RelayCounters } from "../calls/call_events.ts";
+import type { RelayCounters } from "../calls/relay_counters.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import { LiveRelays } from "../relay/live_relays.ts";
 import type { FrameTap } from "../relay/frame_tap.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
 import { folderSource, type RecordingSource } from "../recordings/serve_wav.ts";
 import { bothTaps, recordingTap } from "../recordings/recording_tap.ts";
+import { createRecordingLinks } from "../recordings/recording_link.ts";
+import { announceRecordings } from "../outcomes/webhooks/recording_ready.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -45,7 +48,8 @@ import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
 import { startWebhooks, type Webhooks, type WebhookTiming } from "../outcomes/webhooks/webhooks.ts";
 import type { WebhookOutbox } from "../store/webhook_outbox.ts";
-import { createRouteHandlers, type DialerParts } from "./handlers.ts";
+import { createRouteHandlers } from "./handlers.ts";
+import type { DialerParts } from "./handler_parts.ts";
 import type { Dialer } from "../dialer/dialer.ts";
 import type { CallControl } from "../calls/call_control.ts";
 import { obeyCallCommands } from "./cluster_control.ts";
@@ -138,6 +142,8 @@ export interface Parley {
   analyzeEnded(callSids: readonly string[]): void;
   /** The webhooks (with an outbox): `main.ts` announces the ends of calls a crash left open. */
   webhooks: Webhooks | undefined;
+  /** Sends `recording.ready` for recordings startup repaired (webhooks on); resolves once enqueued. */
+  announceRecordings(callSids: readonly string[]): Promise<void>;
 }
 
 /**
@@ -206,6 +212,17 @@ export function createParley(options: ParleyOptions): Parley {
   const offAdmission = hub.subscribe(admission.listener);
   const recordings = options.recordings;
   const tap = bothTaps(options.tap, recordings && recordingTap(recordings, personas, log));
+  const recordingSource = recordings && (options.recordingSource ?? folderSource(recordings));
+  // recording.ready: a signed link (keyed by WEBHOOK_SECRET) the recording route's guard honours.
+  const recordingLinks = createRecordingLinks(config.webhook?.secret);
+  const recordingsReady = announceRecordings({
+    recordings,
+    source: recordingSource,
+    webhooks,
+    links: recordingLinks,
+    publicBaseUrl: config.publicBaseUrl,
+    log,
+  });
   const relays = new LiveRelays(
     {
       engineFor,
@@ -255,7 +272,7 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
     ...(options.control === undefined ? {} : { control: options.control }),
     ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
-    ...(recordings === undefined ? {} : { recordings: options.recordingSource ?? folderSource(recordings) }),
+    ...(recordingSource === undefined ? {} : { recordings: recordingSource }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
     ...(webhooks === undefined ? {} : { webhooks }),
@@ -263,7 +280,7 @@ export function createParley(options: ParleyOptions): Parley {
 
   const offControl = options.control === undefined
     ? undefined
-    : obeyCallCommands(options.control, relays, prewarms, admission, log);
+    : obeyCallCommands(options.control, relays, prewarms, admission, neverConnected, log);
 
   const route = createRouter({
     rows: ROUTES,
@@ -274,6 +291,7 @@ export function createParley(options: ParleyOptions): Parley {
       metricsPublic: config.metricsPublic,
       twilio: signature,
       log,
+      recordingLinks,
     },
     notFound: notFoundResponse,
   });
@@ -302,6 +320,7 @@ export function createParley(options: ParleyOptions): Parley {
     handler: guardRequests(catchUnhandled(route, log), { log }),
     drain: () => admission.drain(),
     analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),
+    announceRecordings: (callSids) => recordingsReady.announceRepaired(callSids),
     async shutdown() {
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);
@@ -313,6 +332,8 @@ export function createParley(options: ParleyOptions): Parley {
       offMetrics();
       offStore?.();
       offWebhooks?.();
+      await recordings?.settle(); // the recordings' last writes, headers and states
+      await recordingsReady.close();
       await webhooks?.close();
       offControl?.();
       routes.close();

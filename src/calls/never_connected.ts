@@ -10,7 +10,8 @@
  * @module
  */
 
-import type { CallEvent, CallHub, CallStatus } from "./call_events.ts";
+import type { CallEvent, CallStatus } from "./call_events.ts";
+import type { CallHub } from "./call_hub.ts";
 
 /** How long after the voice webhook a media stream must start, ms. */
 export const STREAM_CONNECT_TIMEOUT_MS = 60_000;
@@ -45,6 +46,12 @@ export interface NeverConnectedWatch {
    * records close too; call it before the store stops listening.
    */
   close(): void;
+  /**
+   * The stream of `callSid`, whose webhook was answered here, started on another instance (told
+   * over the cluster's channel): that instance follows the call now, so it is no longer watched
+   * here (neither its timeout nor a shutdown ends it).
+   */
+  elsewhere(callSid: string): void;
 }
 
 /**
@@ -123,6 +130,11 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
   const unsubscribe = hub.subscribe(onEvent);
 
   return {
+    elsewhere(callSid: string) {
+      clearTimeout(waiting.get(callSid));
+      waiting.delete(callSid);
+      settle(callSid);
+    },
     close() {
       unsubscribe();
       for (const callSid of [...waiting.keys()]) {

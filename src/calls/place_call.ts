@@ -7,7 +7,7 @@
  */
 
 import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
-import type { CallHub } from "./call_events.ts";
+import type { CallHub } from "./call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { createTwilioRestClient, type ListedCall, type MachineDetection } from "../twilio/rest_client.ts";
@@ -112,18 +112,23 @@ export function createOutboundCalls(options: OutboundCallsOptions): PlaceOutboun
   };
 }
 
-/** The calls Twilio has to `to` that started at or after `startedAfter` (epoch ms). */
+/**
+ * The calls Twilio has to `to` that started at or after `startedAfter` (epoch ms), and those still
+ * `queued` or `ringing` (a queued call has no start time, so the time filter alone misses it).
+ */
 export type FindCalls = (to: string, startedAfter: number) => Promise<ListedCall[]>;
 
 /**
- * Builds the look-up the dialer uses after a restart to learn whether a call it may have placed was
- * placed. Rejects (a `TwilioRestError`, or an `Error` when TWILIO_* are unset) when Twilio cannot say.
+ * Builds the look-up the dialer uses before dialling a lead whose last request's answer it never got
+ * (a timeout, a crash) to learn whether that call was placed: three list requests (`StartTime>`,
+ * `Status=queued`, `Status=ringing`), merged by CallSid. Rejects (a `TwilioRestError`, or an `Error`
+ * when TWILIO_* are unset) when Twilio cannot say.
  */
 export function createCallFinder(options: Pick<OutboundCallsOptions, "config" | "fetch">): FindCalls {
   const { config } = options;
-  return (to, startedAfter) => {
+  return async (to, startedAfter) => {
     if (config.twilioAccountSid === undefined || config.twilioAuthToken === undefined) {
-      return Promise.reject(new Error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set"));
+      throw new Error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set");
     }
     const client = createTwilioRestClient({
       accountSid: config.twilioAccountSid,
@@ -131,7 +136,13 @@ export function createCallFinder(options: Pick<OutboundCallsOptions, "config" | 
       baseUrl: config.twilioApiBaseUrl,
       ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     });
-    return client.listCalls({ to, startedAfter });
+    const lists = await Promise.all([
+      client.listCalls({ to, startedAfter }),
+      client.listCalls({ to, status: "queued" }),
+      client.listCalls({ to, status: "ringing" }),
+    ]);
+    const bySid = new Map(lists.flat().map((call) => [call.sid, call]));
+    return [...bySid.values()];
   };
 }
 

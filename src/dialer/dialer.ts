@@ -1,38 +1,34 @@
 /**
  * The campaign dialer: claims due leads in the store (so instances share the work and a campaign's
  * `maxConcurrent` holds across them), checks the do-not-call list and the lead's calling window at
- * dial time, paces calls at the campaign's `callsPerSecond`, places them through the same service and
- * admission as every outbound call (leaving INBOUND_RESERVE free), and settles each lead from its
- * call's final Twilio status and Parley's end reason under the retry policy.
+ * dial time, takes a dial slot of the campaign's `callsPerSecond` pace from the store (so the pace too
+ * holds across instances), places calls through the same service and admission as every outbound call
+ * (leaving INBOUND_RESERVE free), and settles each lead from its call's final Twilio status and how the
+ * call ended (`call_ends.ts`) under the retry policy.
  *
- * A Twilio REST `429`, `5xx` or no answer puts the lead back after a backoff without counting an
- * attempt. Each call's status callback URL names its attempt (`?campaign=…&lead=…&attempt=…`), so its
+ * A Twilio REST `429` or `5xx` puts the lead back after a backoff without counting an attempt. No
+ * answer at all (a timeout, a dropped connection) may hide a call Twilio did create: the lead goes back
+ * with its request noted (`requestedAt`), and before anyone dials it again Twilio is asked for calls to
+ * the number since then (`requested_calls.ts`); a call found is adopted as the attempt, not dialled
+ * again. Each call's status callback URL names its attempt (`?campaign=…&lead=…&attempt=…`), so its
  * final status finds the attempt even when the CallSid was never noted.
  *
- * A restart picks up this instance's open attempts (their final status still comes to the status
- * callback). A lead it had claimed with no CallSid noted may have been placed all the same (the process
- * died between Twilio taking the call and the store hearing of it): the restart asks Twilio for calls to
- * the number since the lead came due. A call found is noted (and finished if its status is final); none
- * found puts the lead back; when Twilio cannot be asked, the attempt stays open and each pass asks
- * again until the stale sweep ends it.
+ * A restart puts back the leads this instance had claimed with no attempt open (the same look-up
+ * guards those whose request went out), and settles its open attempts when their final status comes;
+ * on Postgres the peer that finds an instance dead does the same for it.
  *
  * @module
  */
 
-import {
-  type CallEvent,
-  type CallHub,
-  type CallStatus,
-  campaignAttemptQuery,
-  type EndReason,
-} from "../calls/call_events.ts";
+import { type CallHub, campaignAttemptQuery } from "../calls/call_events.ts";
 import type { FindCalls, PlaceOutboundCall } from "../calls/place_call.ts";
 import type { Logger } from "../log.ts";
-import type { Campaign, CampaignAttempt, CampaignLead } from "../store/campaign.ts";
-import type { Campaigns, DoNotCallList } from "../store/ports.ts";
+import type { Campaign, CampaignLead } from "../store/campaign.ts";
+import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
 import { TwilioRestError } from "../twilio/rest_client.ts";
-import { dispositionOf, FINAL_TWILIO_STATUSES, settlementAfter } from "./outcomes.ts";
 import { inWindow, nextWindowOpen } from "./window.ts";
+import { AttemptEnds, settlementFor } from "./attempt_ends.ts";
+import { findRequestedCall } from "./requested_calls.ts";
 
 /** Options of {@linkcode Dialer}. */
 export interface DialerOptions {
@@ -42,10 +38,12 @@ export interface DialerOptions {
   instance: string;
   placeCall: PlaceOutboundCall;
   /**
-   * Asks Twilio for the calls to a number since a time: after a restart, whether a call this instance
-   * may have placed was placed. Without it Twilio cannot be asked (such attempts wait for the stale sweep).
+   * Asks Twilio for the calls to a number since a time: whether a request whose answer never came
+   * placed a call. Without it Twilio cannot be asked, and such a lead waits (it is never dialled blind).
    */
   findCalls?: FindCalls;
+  /** The shared call records: how a call another instance ran ended. */
+  records?: Pick<CallRecords, "getCall">;
   /** Why the server takes no campaign call now (admission, less the inbound reserve), or undefined. */
   refuseOutbound: () => string | undefined;
   hub: CallHub;
@@ -54,16 +52,14 @@ export interface DialerOptions {
   now?: () => number;
   /** How often the dialer looks for due leads, ms (0: only when {@linkcode Dialer.tick} is called). @default 250 */
   tickMs?: number;
-  /** The first backoff after a 429 or 5xx, ms; it doubles up to a minute. @default 2000 */
+  /** The first backoff after a 429, a 5xx or no answer, ms; it doubles up to a minute. @default 2000 */
   backoffMs?: number;
   /** An attempt with no final status after this long is ended as `failed`, ms. @default 2 h */
   staleAttemptMs?: number;
 }
 
-interface Pace {
-  tokens: number;
-  at: number;
-}
+/** What became of one claimed lead in a pass. */
+type Dialled = "placed" | "put_back" | "stop_pass";
 
 /**
  * The dialer of one instance.
@@ -79,34 +75,33 @@ interface Pace {
 export class Dialer {
   readonly #o: DialerOptions;
   readonly #now: () => number;
-  readonly #paces = new Map<number, Pace>();
   readonly #backoff = new Map<number, number>();
-  /** What the hub told of calls of open attempts: machine answers and end reasons, by CallSid. */
-  readonly #machines = new Set<string>();
-  readonly #endReasons = new Map<string, EndReason | "do_not_call">();
-  /** Numbers of calls placed here and of calls that came in, by CallSid (for `do_not_call`). */
-  readonly #placedTo = new Map<string, string>();
-  readonly #callerOf = new Map<string, string>();
-  /** Final statuses that came before their attempt had its CallSid noted. */
-  readonly #early = new Map<string, CallEvent & { type: "call.status" }>();
+  readonly #attempts: AttemptEnds;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #ticking: Promise<void> | undefined;
   #again = false;
   #closed = false;
   #off: (() => void) | undefined;
-  #settling = new Set<Promise<void>>();
-  /** When Twilio was last asked about an open attempt with no CallSid, by attempt id. */
-  readonly #asked = new Map<number, number>();
 
   /** Nothing runs until {@linkcode start}. */
   constructor(options: DialerOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#attempts = new AttemptEnds({
+      campaigns: options.campaigns,
+      doNotCall: options.doNotCall,
+      ...(options.records === undefined ? {} : { records: options.records }),
+      log: options.log,
+      now: this.#now,
+      onEnded: () => {
+        if (!this.#closed) void this.tick();
+      },
+    });
   }
 
   /** Listens to the hub, picks up what a previous run left, and starts the loop. */
   async start(): Promise<void> {
-    this.#off = this.#o.hub.subscribe((event) => this.#hear(event));
+    this.#off = this.#o.hub.subscribe((event) => this.#attempts.hear(event));
     await this.#recover();
     this.#schedule();
   }
@@ -132,8 +127,8 @@ export class Dialer {
   }
 
   /** Resolves once the calls' outcomes heard so far are settled in the store. */
-  async settled(): Promise<void> {
-    while (this.#settling.size > 0) await Promise.all([...this.#settling]);
+  settled(): Promise<void> {
+    return this.#attempts.settled();
   }
 
   /** Stops the loop and the subscription (calls in progress go on; a restart settles them). */
@@ -157,91 +152,12 @@ export class Dialer {
   }
 
   async #recover(): Promise<void> {
-    const { campaigns, instance } = this.#o;
+    const { campaigns, instance, log } = this.#o;
+    const back = await campaigns.releaseClaims(instance);
+    if (back > 0) log.info(`Dialer: put back ${back} lead(s) claimed before a restart and not dialled`);
     const open = await campaigns.openAttempts(instance);
-    const openLeads = new Set(open.map((attempt) => attempt.campaignLeadId));
-    for (const campaign of await campaigns.list()) {
-      for (const lead of await campaigns.leads(campaign.id)) {
-        if (lead.state === "dialing" && lead.claimedBy === instance && !openLeads.has(lead.id)) {
-          // Claimed, then killed before its attempt was noted: maybe dialled, maybe not.
-          await this.#resolveUnnoted(lead, undefined);
-        }
-      }
-    }
-    let unnoted = 0;
-    for (const attempt of open) {
-      if (attempt.callSid !== null) continue;
-      unnoted++;
-      const lead = (await campaigns.leads(attempt.campaignId)).find((l) => l.id === attempt.campaignLeadId);
-      if (lead !== undefined) await this.#resolveUnnoted(lead, attempt);
-    }
-    if (open.length > unnoted) {
-      this.#o.log.info(
-        `Dialer: waiting for the outcome of ${open.length - unnoted} call(s) from before a restart`,
-      );
-    }
-  }
-
-  /**
-   * A lead this instance claimed whose call, if placed, has no CallSid in the store: asks Twilio for
-   * calls to its number since it came due (or since the attempt began). A call no attempt knows is
-   * this one's: noted, and finished if Twilio says it is over. None: the lead goes back (no second call
-   * can overlap a first). Twilio cannot say: an attempt stays open, asked about again on later passes.
-   */
-  async #resolveUnnoted(lead: CampaignLead, attempt: CampaignAttempt | undefined): Promise<void> {
-    const { campaigns, log } = this.#o;
-    const now = this.#now();
-    if (attempt !== undefined) this.#asked.set(attempt.id, now);
-    // A little before: Twilio's clock and ours may differ, and the filter is to the second.
-    const since = (attempt?.startedAt ?? lead.nextTryAt) - 5 * 60_000;
-    let calls;
-    try {
-      if (this.#o.findCalls === undefined) throw new Error("no Twilio look-up configured");
-      calls = await this.#o.findCalls(lead.phone, since);
-    } catch (error) {
-      log.warn(
-        `Dialer: lead ${lead.id}: cannot ask Twilio whether its call was placed (${
-          describeError(error)
-        }): its attempt stays open; asked again on a later pass`,
-      );
-      if (attempt === undefined) this.#asked.set((await campaigns.startAttempt(lead.id, now)).id, now);
-      return;
-    }
-    const known = new Set(
-      (await campaigns.attempts(lead.campaignId)).flatMap((a) => a.callSid === null ? [] : [a.callSid]),
-    );
-    const call = calls.find((c) => !known.has(c.sid));
-    if (call === undefined) {
-      log.info(`Dialer: lead ${lead.id}: Twilio placed no call to it: put back`);
-      const back = { state: "pending" as const, nextTryAt: now, disposition: lead.disposition };
-      if (attempt === undefined) {
-        await campaigns.settle(lead.id, back);
-      } else {
-        this.#asked.delete(attempt.id);
-        await campaigns.finishAttempt(
-          attempt.id,
-          { at: now, disposition: "failed", detail: "Not placed: Twilio has no call for this attempt" },
-          back,
-        );
-      }
-      return;
-    }
-    const noted = attempt ?? await campaigns.startAttempt(lead.id, call.startTime ?? now);
-    await campaigns.setAttemptCall(noted.id, call.sid);
-    this.#asked.delete(noted.id);
-    log.info(`Dialer: lead ${lead.id}: Twilio had placed CallSid=${call.sid} (${call.status}): noted`);
-    const early = this.#early.get(call.sid);
-    if (early !== undefined) {
-      this.#early.delete(call.sid);
-      await this.#finish(early);
-    } else if (FINAL_TWILIO_STATUSES.has(call.status as CallStatus)) {
-      await this.#finish({
-        type: "call.status",
-        at: now,
-        callSid: call.sid,
-        status: call.status as CallStatus,
-        detail: `CallStatus=${call.status}`,
-      });
+    if (open.length > 0) {
+      log.info(`Dialer: waiting for the outcome of ${open.length} call(s) from before a restart`);
     }
   }
 
@@ -259,58 +175,99 @@ export class Dialer {
       if (campaign.state !== "running" && campaign.state !== "waiting") continue;
       await this.#dialCampaign(campaign);
     }
-    await this.#sweepStale();
+    await this.#attempts.sweepStale(this.#o.instance, this.#o.staleAttemptMs ?? 2 * 3_600_000);
   }
 
   async #dialCampaign(campaign: Campaign): Promise<void> {
     const { campaigns, instance } = this.#o;
     const now = this.#now();
-    const pace = this.#paces.get(campaign.id) ?? { tokens: 1, at: now };
-    const burst = Math.max(1, campaign.callsPerSecond);
-    pace.tokens = Math.min(burst, pace.tokens + ((now - pace.at) / 1000) * campaign.callsPerSecond);
-    pace.at = now;
-    this.#paces.set(campaign.id, pace);
-    // Leads put back (outside their window) or skipped (do not call) use no call: claim on until the
-    // pass has placed what the pace allows, or nothing is due.
-    for (let rounds = 0; rounds < 100 && pace.tokens >= 1; rounds++) {
+    // Batches of at most a second's calls: the store's pace decides how many of them go out.
+    const batch = Math.max(1, Math.min(campaign.maxConcurrent, Math.ceil(campaign.callsPerSecond)));
+    // Leads put back (outside their window) or skipped (do not call) use no slot: claim on until the
+    // pace has no slot left, or nothing is due.
+    outer: for (let rounds = 0; rounds < 100; rounds++) {
       if (this.#o.refuseOutbound() !== undefined) break;
-      // A batch up to the cap: leads outside their window are put back in the same pass; those in it
-      // beyond the pace go back untouched (their place in line kept).
-      const claimed = await campaigns.claim(campaign.id, now, campaign.maxConcurrent, instance);
+      const claimed = await campaigns.claim(campaign.id, now, batch, instance);
       if (claimed.length === 0) break;
-      for (const lead of claimed) {
-        if (await this.#dialLead(campaign, lead, pace)) pace.tokens -= 1;
+      for (const [i, lead] of claimed.entries()) {
+        if (await this.#dialLead(campaign, lead) !== "stop_pass") continue;
+        // Those not reached go back untouched (their place in line kept).
+        for (const rest of claimed.slice(i + 1)) await this.#putBack(rest, rest.nextTryAt);
+        break outer;
       }
     }
     await this.#updateState(campaign);
   }
 
-  /** Checks and dials one claimed lead; true when a request went to Twilio. */
-  async #dialLead(campaign: Campaign, lead: CampaignLead, pace: Pace): Promise<boolean> {
-    const { campaigns, doNotCall, log } = this.#o;
+  #putBack(lead: CampaignLead, nextTryAt: number, requestRefused = false): Promise<void> {
+    return this.#o.campaigns.settle(lead.id, {
+      state: "pending",
+      nextTryAt,
+      disposition: lead.disposition,
+      ...(requestRefused ? { requestedAt: null } : {}),
+    });
+  }
+
+  /** Checks and dials one claimed lead. */
+  async #dialLead(campaign: Campaign, lead: CampaignLead): Promise<Dialled> {
+    const { campaigns, doNotCall } = this.#o;
     const now = this.#now();
     if (await doNotCall.has(lead.phone)) {
       await campaigns.settle(lead.id, { state: "skipped", skipReason: "do_not_call" });
-      return false;
+      return "put_back";
     }
     const zone = lead.timezone ?? campaign.window.timezone;
     if (!inWindow(campaign.window, zone, now)) {
-      const opens = nextWindowOpen(campaign.window, zone, now);
-      await campaigns.settle(lead.id, {
-        state: "pending",
-        nextTryAt: opens ?? now + 86_400_000,
-        disposition: lead.disposition,
-      });
-      return false;
+      await this.#putBack(lead, nextWindowOpen(campaign.window, zone, now) ?? now + 86_400_000);
+      return "put_back";
     }
-    if (pace.tokens < 1 || this.#o.refuseOutbound() !== undefined) {
-      await campaigns.settle(lead.id, {
-        state: "pending",
-        nextTryAt: lead.nextTryAt,
-        disposition: lead.disposition,
-      });
-      return false;
+    if (this.#o.refuseOutbound() !== undefined) {
+      await this.#putBack(lead, lead.nextTryAt);
+      return "stop_pass";
     }
+    if (lead.requestedAt !== null && await this.#adoptRequested(lead)) return "put_back";
+    if (!await campaigns.beginDial(lead.id, now)) {
+      await this.#putBack(lead, lead.nextTryAt);
+      return "stop_pass";
+    }
+    return await this.#place(campaign, lead, now);
+  }
+
+  /**
+   * A lead whose last request's answer never came: asks Twilio whether that call exists. True when the
+   * lead is taken care of (the call adopted as its attempt, or the lead put back because Twilio cannot
+   * say); false when Twilio has no such call (dial it).
+   */
+  async #adoptRequested(lead: CampaignLead): Promise<boolean> {
+    const { campaigns, log } = this.#o;
+    const now = this.#now();
+    const known = new Set(
+      (await campaigns.attempts(lead.campaignId)).flatMap((a) => a.callSid === null ? [] : [a.callSid]),
+    );
+    const found = await findRequestedCall(this.#o.findCalls, lead, known);
+    if ("error" in found) {
+      log.warn(
+        `Dialer: lead ${lead.id}: its last call request had no answer and Twilio cannot say whether it placed the call (${found.error}): not dialled; asked again in 30 s`,
+      );
+      await this.#putBack(lead, now + 30_000);
+      return true;
+    }
+    if (found.call === undefined) return false;
+    const { call } = found;
+    await campaigns.startAttempt(lead.id, call.startTime ?? now, call.sid);
+    log.info(
+      `Dialer: lead ${lead.id}: Twilio had placed CallSid=${call.sid} (${call.status}) for its unanswered request: adopted, not dialled again`,
+    );
+    await this.#attempts.noted(call.sid, call.status);
+    return true;
+  }
+
+  /**
+   * Sends the request to Twilio (the slot taken and the request noted) and notes what came of it;
+   * `stop_pass` when Twilio asked for less (the rest of the pass waits too).
+   */
+  async #place(campaign: Campaign, lead: CampaignLead, now: number): Promise<Dialled> {
+    const { campaigns, log } = this.#o;
     // As the calling page sends them: the lead's name as `lead`, its company and free fields.
     const parameters: Record<string, string> = { lead: lead.name, ...lead.fields, ...campaign.parameters };
     delete parameters.timezone;
@@ -331,54 +288,35 @@ export class Dialer {
         }),
       });
     } catch (error) {
-      const retryable = !(error instanceof TwilioRestError) || error.status === undefined ||
-        error.status === 429 || error.status >= 500;
-      if (retryable) {
+      // No answer: the request went out and Twilio may have placed the call. Another error (settings
+      // missing) was thrown before anything was sent.
+      const rest = error instanceof TwilioRestError;
+      const unanswered = rest && error.status === undefined;
+      if (!rest || unanswered || error.status! === 429 || error.status! >= 500) {
         const wait = this.#backoff.get(campaign.id) ?? (this.#o.backoffMs ?? 2000);
         this.#backoff.set(campaign.id, Math.min(60_000, wait * 2));
         log.warn(
-          `Dialer: campaign ${campaign.id}: Twilio did not take the call (${
-            describeError(error)
-          }): trying lead ${lead.id} again in ${wait} ms`,
+          `Dialer: campaign ${campaign.id}: Twilio did not take the call (${describeError(error)}): ${
+            unanswered ? "Twilio is asked whether it placed it before " : ""
+          }trying lead ${lead.id} again in ${wait} ms`,
         );
-        await campaigns.settle(lead.id, {
-          state: "pending",
-          nextTryAt: now + wait,
-          disposition: lead.disposition,
-        });
-        // The rest of this pass waits too: Twilio asked for less.
-        const pace = this.#paces.get(campaign.id);
-        if (pace !== undefined) pace.tokens = Math.min(pace.tokens, 1);
-        return true;
+        // An answer (429, 5xx) says no call was made; no answer keeps the request noted.
+        await this.#putBack(lead, now + wait, !unanswered);
+        return "stop_pass";
       }
       const attempt = await campaigns.startAttempt(lead.id, now);
       const detail = `Twilio refused the call: ${describeError(error)}`;
       await campaigns.finishAttempt(
         attempt.id,
         { at: now, disposition: "failed", detail },
-        this.#settlementFor(campaign, "failed", attempt.attempt, now),
+        settlementFor(campaign, "failed", attempt.attempt, now),
       );
-      return true;
+      return "placed";
     }
     this.#backoff.delete(campaign.id);
-    const attempt = await campaigns.startAttempt(lead.id, now);
-    await campaigns.setAttemptCall(attempt.id, callSid);
-    const early = this.#early.get(callSid);
-    if (early !== undefined) {
-      this.#early.delete(callSid);
-      this.#track(this.#finish(early));
-    }
-    return true;
-  }
-
-  #settlementFor(
-    campaign: Campaign,
-    disposition: CampaignAttempt["disposition"] & string,
-    attempts: number,
-    at: number,
-  ) {
-    if (campaign.state === "stopped") return { state: "done" as const, disposition };
-    return settlementAfter(disposition, attempts, campaign.retry, at);
+    await campaigns.startAttempt(lead.id, now, callSid);
+    this.#attempts.notedLater(callSid);
+    return "placed";
   }
 
   async #updateState(campaign: Campaign): Promise<void> {
@@ -393,134 +331,6 @@ export class Dialer {
     const due = active.some((lead) => lead.state === "dialing" || lead.nextTryAt <= now + 60_000);
     const want = due ? "running" : "waiting";
     if (want !== campaign.state) await campaigns.setState(campaign.id, want, ["running", "waiting"]);
-  }
-
-  #hear(event: CallEvent): void {
-    if (event.type === "call.placed") this.#remember(this.#placedTo, event.callSid, event.to);
-    if (event.type === "call.webhook") {
-      this.#remember(
-        this.#callerOf,
-        event.callSid,
-        event.direction.startsWith("outbound") ? event.to : event.from,
-      );
-    }
-    if (event.type === "tool.called" && event.name === "do_not_call" && event.status === "ok") {
-      this.#endReasons.set(event.callSid, "do_not_call");
-      this.#track(this.#block(event.callSid));
-    }
-    if (event.type === "call.status" && event.status === "machine-detected") {
-      this.#machines.add(event.callSid);
-    }
-    if (event.type === "call.ended" && this.#endReasons.get(event.callSid) !== "do_not_call") {
-      this.#endReasons.set(event.callSid, event.reason);
-    }
-    if (event.type === "call.status" && FINAL_TWILIO_STATUSES.has(event.status)) {
-      this.#track(this.#finish(event));
-    }
-  }
-
-  /** Keeps at most 10,000 CallSids → numbers, oldest out first. */
-  #remember(map: Map<string, string>, callSid: string, number: string): void {
-    map.set(callSid, number);
-    for (const oldest of map.keys()) {
-      if (map.size <= 10_000) break;
-      map.delete(oldest);
-    }
-  }
-
-  /** The person on `callSid` asked not to be called: their number joins the do-not-call list. */
-  async #block(callSid: string): Promise<void> {
-    let phone = this.#placedTo.get(callSid) ?? this.#callerOf.get(callSid);
-    if (phone === undefined) {
-      const attempt = await this.#o.campaigns.attemptByCallSid(callSid);
-      if (attempt !== undefined) {
-        phone = (await this.#o.campaigns.leads(attempt.campaignId)).find((lead) =>
-          lead.id === attempt.campaignLeadId
-        )
-          ?.phone;
-      }
-    }
-    if (phone === undefined) {
-      this.#o.log.warn(
-        `do_not_call on CallSid=${callSid}: its number is unknown here; add it with POST /api/dnc`,
-      );
-      return;
-    }
-    await this.#o.doNotCall.add([phone], "tool", this.#now());
-    this.#o.log.info(`do_not_call: CallSid=${callSid}: the number is on the do-not-call list now`);
-  }
-
-  #track(work: Promise<void>): void {
-    const tracked = work.catch((error) => {
-      this.#o.log.error(
-        `Dialer: settling a call failed: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }).finally(() => this.#settling.delete(tracked));
-    this.#settling.add(tracked);
-  }
-
-  async #finish(event: CallEvent & { type: "call.status" }): Promise<void> {
-    const { campaigns } = this.#o;
-    let attempt = await campaigns.attemptByCallSid(event.callSid);
-    const ref = event.campaignAttempt;
-    if (attempt === undefined && ref !== undefined) {
-      // The callback URL names the attempt: its CallSid was not noted (yet, or ever: a restart).
-      const named = (await campaigns.attempts(ref.campaignId)).find((a) =>
-        a.campaignLeadId === ref.campaignLeadId && a.attempt === ref.attempt
-      );
-      if (named !== undefined && named.callSid === null) {
-        await campaigns.setAttemptCall(named.id, event.callSid);
-        attempt = { ...named, callSid: event.callSid };
-      }
-    }
-    if (attempt === undefined) {
-      // Maybe ours, its CallSid not noted yet: kept until it is (a few, briefly).
-      if (this.#early.size < 1000) this.#early.set(event.callSid, event);
-      return;
-    }
-    if (attempt.endedAt !== null) return;
-    const campaign = await campaigns.get(attempt.campaignId);
-    if (campaign === undefined) return;
-    const endReason = this.#endReasons.get(event.callSid);
-    const disposition = dispositionOf({
-      status: event.status,
-      detail: event.detail,
-      endReason,
-      machine: this.#machines.has(event.callSid),
-    });
-    this.#machines.delete(event.callSid);
-    this.#endReasons.delete(event.callSid);
-    const at = this.#now();
-    await campaigns.finishAttempt(
-      attempt.id,
-      { at, disposition, detail: event.detail },
-      this.#settlementFor(campaign, disposition, attempt.attempt, at),
-    );
-    if (!this.#closed) void this.tick();
-  }
-
-  async #sweepStale(): Promise<void> {
-    const stale = this.#o.staleAttemptMs ?? 2 * 3_600_000;
-    const now = this.#now();
-    for (const attempt of await this.#o.campaigns.openAttempts(this.#o.instance)) {
-      if (attempt.callSid === null && now - attempt.startedAt < stale) {
-        // Left open because Twilio could not be asked whether it was placed: ask again, twice a minute.
-        if (now - (this.#asked.get(attempt.id) ?? now) < 30_000) continue;
-        const lead = (await this.#o.campaigns.leads(attempt.campaignId)).find((l) =>
-          l.id === attempt.campaignLeadId
-        );
-        if (lead !== undefined) await this.#resolveUnnoted(lead, attempt);
-        continue;
-      }
-      if (now - attempt.startedAt < stale) continue;
-      const campaign = await this.#o.campaigns.get(attempt.campaignId);
-      if (campaign === undefined) continue;
-      await this.#o.campaigns.finishAttempt(
-        attempt.id,
-        { at: now, disposition: "failed", detail: "No final status from Twilio" },
-        this.#settlementFor(campaign, "failed", attempt.attempt, now),
-      );
-    }
   }
 }
 

@@ -5,9 +5,11 @@
  * not in the recording.
  *
  * It holds only the stretch that is not final yet (from the last write up to the end of the audio
- * Twilio has queued) and hands whole frames to its sink about every half second, so memory per call
- * stays flat whatever the call's length. Times that arrive a little early or late (network jitter)
- * are joined to what came before; a longer gap is silence.
+ * Twilio has queued), as the μ-law bytes it came in (base64 decoded natively, in place), and hands
+ * whole frames to its sink about every half second, interleaved into one buffer all recorders share:
+ * memory per call stays flat (8 KB a channel, whatever the call's length) and a write allocates
+ * nothing. Times that arrive a little early or late (network jitter) are joined to what came before; a
+ * longer gap is silence.
  *
  * @module
  */
@@ -18,7 +20,10 @@ import { FRAME_BYTES, SAMPLE_RATE } from "./wav.ts";
 
 /** Where a recorder's interleaved PCM goes (the file, as the call goes). */
 export interface RecordingSink {
-  /** Appends interleaved 16-bit little-endian sample frames. */
+  /**
+   * Appends interleaved 16-bit little-endian sample frames. `frames` is a view of a buffer every
+   * recorder reuses: write or copy it before returning, never keep it.
+   */
   write(frames: Uint8Array): void;
   /** The call ended: `dataBytes` were written, lasting `durationMs`. */
   finish(dataBytes: number, durationMs: number): void;
@@ -37,72 +42,71 @@ const AGENT_JOIN_SAMPLES = 60 * SAMPLES_PER_MS;
 const CALLER_JOIN_SAMPLES = 500 * SAMPLES_PER_MS;
 /** What stays unwritten behind the newest time heard, for caller frames that arrive late, samples. */
 const SETTLE_SAMPLES = 200 * SAMPLES_PER_MS;
-/** Written once this much is final, samples (0.5 s: 8 KB a write). */
+/** Written once this much is final, samples (0.5 s: 16 KB a write). */
 const WRITE_SAMPLES = 500 * SAMPLES_PER_MS;
 /** Agent audio scheduled further ahead than this is dropped (never happens with Twilio's buffer), samples. */
 const MAX_AHEAD_SAMPLES = 10 * 60 * SAMPLE_RATE;
 
 /** μ-law byte → linear sample, as a table (the recorder decodes every byte of the call). */
 const MULAW_TABLE = Int16Array.from({ length: 256 }, (_, byte) => decodeMulawSample(byte));
-/** Base64 character code → its 6 bits (the payloads are decoded straight into samples, no string). */
-const BASE64 = (() => {
-  const table = new Uint8Array(128);
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i;
-  return table;
-})();
+/** The μ-law byte of silence (decodes to 0): what a channel holds where nothing was heard. */
+const SILENT = 0xff;
+/** Pending bytes a channel starts with: the 0.7 s the caller's channel holds before a write, rounded up. */
+const INITIAL_PENDING = 8192;
+/**
+ * A channel buffer this large (grown by an answer queued 2 s or more ahead) shrinks back once written;
+ * smaller ones stay (an agent a few hundred ms ahead would otherwise grow and shrink it every write).
+ */
+const SHRINK_FROM = 4 * INITIAL_PENDING;
 
-/** Bytes a base64 string of `length` characters ending in `padding` "=" holds. */
-function base64Bytes(payload: string): number {
-  const n = payload.length;
-  const padding = n === 0
-    ? 0
-    : payload.charCodeAt(n - 1) !== 61
-    ? 0
-    : payload.charCodeAt(n - 2) === 61
-    ? 2
-    : 1;
-  return (n >> 2) * 3 - padding;
-}
+/**
+ * Where every recorder interleaves the samples it writes: one buffer for the process, since a sink's
+ * `write` is synchronous and keeps nothing (no allocation per write, nothing held per call).
+ */
+const INTERLEAVED = new Int16Array(2 * WRITE_SAMPLES);
+const INTERLEAVED_BYTES = new Uint8Array(INTERLEAVED.buffer);
 
 /** WAV is little-endian: on a big-endian machine the samples' bytes are swapped before writing. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function swapBytes(samples: Int16Array): void {
+function swapBytes(samples: Int16Array, count: number): void {
   const view = new DataView(samples.buffer);
-  for (let i = 0; i < samples.length; i++) view.setInt16(i * 2, samples[i]!, true);
+  for (let i = 0; i < count; i++) view.setInt16(i * 2, samples[i]!, true);
 }
 
-/** One channel's not-yet-written samples: index 0 is the recorder's `written` position. */
+/** `Uint8Array.prototype.setFromBase64` (TC39, in V8): decodes base64 natively, in place. */
+type Base64Target = Uint8Array & { setFromBase64(text: string): { read: number; written: number } };
+
+/**
+ * One channel's not-yet-written audio, kept as the μ-law bytes it came in (half the memory of
+ * samples; decoded once, when written): index 0 is the recorder's `written` position. Everything past
+ * `end` is silence.
+ */
 class PendingChannel {
-  samples = new Int16Array(2 * WRITE_SAMPLES);
+  bytes = new Uint8Array(INITIAL_PENDING).fill(SILENT);
   /** Absolute sample where this channel's audio ends so far. */
   end = 0;
 
   /** Makes room up to absolute sample `upTo` (from `written`). */
   reserve(written: number, upTo: number): void {
     const need = upTo - written;
-    if (need <= this.samples.length) return;
-    let size = this.samples.length;
+    if (need <= this.bytes.length) return;
+    let size = this.bytes.length;
     while (size < need) size *= 2;
-    const grown = new Int16Array(size);
-    grown.set(this.samples);
-    this.samples = grown;
+    const grown = new Uint8Array(size).fill(SILENT, this.bytes.length);
+    grown.set(this.bytes);
+    this.bytes = grown;
   }
 
   /** Writes base64 μ-law `payload` at absolute sample `at`. */
   put(written: number, at: number, payload: string): void {
-    const count = base64Bytes(payload);
-    this.reserve(written, at + count);
-    const samples = this.samples;
-    let o = at - written;
-    const end = o + count;
-    for (let i = 0; i + 3 < payload.length && o < end; i += 4) {
-      const bits = (BASE64[payload.charCodeAt(i)]! << 18) | (BASE64[payload.charCodeAt(i + 1)]! << 12) |
-        (BASE64[payload.charCodeAt(i + 2)]! << 6) | BASE64[payload.charCodeAt(i + 3)]!;
-      samples[o++] = MULAW_TABLE[bits >> 16]!;
-      if (o < end) samples[o++] = MULAW_TABLE[(bits >> 8) & 255]!;
-      if (o < end) samples[o++] = MULAW_TABLE[bits & 255]!;
+    const from = at - written;
+    this.reserve(written, at + Math.ceil((payload.length * 3) / 4));
+    let count: number;
+    try {
+      count = (this.bytes.subarray(from) as Base64Target).setFromBase64(payload).written;
+    } catch {
+      return; // not base64 (Twilio and OpenAI send nothing else): heard as silence
     }
     this.end = Math.max(this.end, at + count);
   }
@@ -110,14 +114,27 @@ class PendingChannel {
   /** Silence from absolute sample `from` on. */
   clearFrom(written: number, from: number): void {
     const start = Math.max(0, from - written);
-    if (start < this.samples.length) this.samples.fill(0, start);
+    const live = Math.min(this.bytes.length, this.end - written);
+    if (start < live) this.bytes.fill(SILENT, start, live);
     this.end = Math.min(this.end, Math.max(from, written));
   }
 
-  /** Drops the first `count` samples (written), shifting the rest down. */
-  shift(count: number): void {
-    this.samples.copyWithin(0, count);
-    this.samples.fill(0, this.samples.length - count);
+  /**
+   * Drops the first `count` bytes (written at `written`), moving only what holds audio; a buffer a long
+   * queued answer grew ({@linkcode SHRINK_FROM}) goes back to its first size once that answer is written.
+   */
+  shift(written: number, count: number): void {
+    const live = Math.min(this.bytes.length, this.end - written);
+    const left = Math.max(0, live - count);
+    if (this.bytes.length >= SHRINK_FROM && left <= INITIAL_PENDING / 2) {
+      const small = new Uint8Array(INITIAL_PENDING).fill(SILENT, left);
+      small.set(this.bytes.subarray(count, count + left));
+      this.bytes = small;
+      return;
+    }
+    if (live <= 0) return;
+    if (live > count) this.bytes.copyWithin(0, count, live);
+    this.bytes.fill(SILENT, left, live);
   }
 }
 
@@ -189,23 +206,23 @@ export class CallRecorder implements CallTapListener {
     if (final - this.#written >= WRITE_SAMPLES) this.#flush(final);
   }
 
-  /** Hands samples from `written` up to `upTo` to the sink, interleaved. */
+  /** Hands samples from `written` up to `upTo` to the sink, interleaved, at most 0.5 s a write. */
   #flush(upTo: number): void {
     while (this.#written < upTo) {
-      const count = Math.min(upTo - this.#written, this.#caller.samples.length, this.#agent.samples.length);
+      const count = Math.min(upTo - this.#written, WRITE_SAMPLES);
       this.#caller.reserve(this.#written, this.#written + count);
       this.#agent.reserve(this.#written, this.#written + count);
-      const out = new Int16Array(count * 2);
-      const left = this.#caller.samples;
-      const right = this.#agent.samples;
-      for (let i = 0; i < count; i++) {
-        out[2 * i] = left[i]!;
-        out[2 * i + 1] = right[i]!;
+      const left = this.#caller.bytes;
+      const right = this.#agent.bytes;
+      const out = INTERLEAVED;
+      for (let i = 0, o = 0; i < count; i++, o += 2) {
+        out[o] = MULAW_TABLE[left[i]!]!;
+        out[o + 1] = MULAW_TABLE[right[i]!]!;
       }
-      if (!LITTLE_ENDIAN) swapBytes(out);
-      this.#sink.write(new Uint8Array(out.buffer));
-      this.#caller.shift(count);
-      this.#agent.shift(count);
+      if (!LITTLE_ENDIAN) swapBytes(out, 2 * count);
+      this.#sink.write(INTERLEAVED_BYTES.subarray(0, count * FRAME_BYTES));
+      this.#caller.shift(this.#written, count);
+      this.#agent.shift(this.#written, count);
       this.#written += count;
     }
   }

@@ -1,6 +1,7 @@
 /**
  * The frame tap that records: a call whose persona says `record: true` gets a
- * {@linkcode CallRecorder} writing to `RECORDINGS_DIR`; other calls are not tapped (and cost nothing).
+ * {@linkcode CallRecorder} writing to `RECORDINGS_DIR` in the background (`RecordingsDir.start`); other
+ * calls are not tapped (and cost nothing).
  *
  * @module
  */
@@ -15,15 +16,19 @@ import type { RecordingsDir } from "./recordings_dir.ts";
 export function recordingTap(recordings: RecordingsDir, personas: PersonaRegistry, log: Logger): FrameTap {
   return (call) => {
     if (personas.get(call.persona)?.persona.record !== true) return undefined;
-    try {
-      const recorder = new CallRecorder(recordings.open(call.callSid));
-      log.info(`Recording call ${call.callSid} (persona ${call.persona}) to ${recordings.dir}`);
-      return recorder;
-    } catch (error) {
+    const refuse = (error: unknown) => {
       const detail = error instanceof Error ? error.message : String(error);
       log.error(
         `Cannot record call ${call.callSid}: ${detail} (RECORDINGS_DIR=${recordings.dir}); the call goes on`,
       );
+    };
+    try {
+      // Opening the file runs off the event loop: a busy disk never holds up a call's audio.
+      const recorder = new CallRecorder(recordings.start(call.callSid, refuse));
+      log.info(`Recording call ${call.callSid} (persona ${call.persona}) to ${recordings.dir}`);
+      return recorder;
+    } catch (error) {
+      refuse(error);
       return undefined;
     }
   };

@@ -12,7 +12,8 @@
 
 import { join } from "node:path";
 import type { RecordingSink } from "./call_recorder.ts";
-import { repairWavHeader, wavHeader, writeAllSync } from "./wav.ts";
+import { backgroundSink } from "./background_sink.ts";
+import { repairWavHeader, wavHeader, writeAll, writeAllSync } from "./wav.ts";
 
 /** What a recording is now. */
 export type RecordingState = "recording" | "complete" | "repaired";
@@ -43,11 +44,25 @@ export class RecordingsDir {
 
   /** Hears each recording finished (complete, or repaired at startup): the S3 upload. */
   onFinished: ((info: RecordingInfo) => void) | undefined;
+  readonly #finishListeners = new Set<(info: RecordingInfo) => void>();
+  /** True once {@linkcode start} made the folder (made once, not per call). */
+  #dirMade = false;
+  /** File work of recordings started with {@linkcode start}, still under way. */
+  readonly #pending = new Set<Promise<unknown>>();
 
   /** Recordings kept in `dir`; `now` gives epoch ms (tests). */
   constructor(dir: string, now: () => number = Date.now) {
     this.dir = dir;
     this.#now = now;
+  }
+
+  /**
+   * Calls `listener` with each recording this process completes (after `onFinished`), e.g. the
+   * `recording.ready` webhook. Returns the function that stops it.
+   */
+  subscribe(listener: (info: RecordingInfo) => void): () => void {
+    this.#finishListeners.add(listener);
+    return () => this.#finishListeners.delete(listener);
   }
 
   /** The WAV's path for `callSid`. */
@@ -81,9 +96,63 @@ export class RecordingsDir {
         }
         const done: RecordingInfo = { ...info, state: "complete", durationMs: Math.round(durationMs) };
         this.#writeInfo(done);
-        this.onFinished?.(done);
+        this.#finished(done);
       },
     };
+  }
+
+  /**
+   * Starts the recording of `callSid` as {@linkcode open} does, but with the slow file operations off
+   * the event loop (`background_sink.ts`): the folder, the state `recording`, opening the WAV (with its
+   * empty header) and, at the end, the state `complete`; the writes and the final header stay
+   * synchronous, in order. `onError` hears the first failure (the rest of this recording is dropped;
+   * the call goes on). {@linkcode settle} waits for the work under way.
+   * @throws {Error} for a CallSid that cannot name a file.
+   */
+  start(callSid: string, onError: (error: unknown) => void): RecordingSink {
+    if (!isRecordableCallSid(callSid)) throw new Error(`CallSid "${callSid}" cannot name a recording file`);
+    const info: RecordingInfo = { callSid, state: "recording", startedAt: this.#now(), durationMs: null };
+    return backgroundSink({
+      begin: async () => {
+        if (!this.#dirMade) {
+          await Deno.mkdir(this.dir, { recursive: true });
+          this.#dirMade = true;
+        }
+        await this.#writeInfoAsync(info).catch((error) => {
+          this.#dirMade = false; // removed since? made again by the next recording
+          throw error;
+        });
+        const file = await Deno.open(this.wavPath(callSid), { write: true, create: true, truncate: true });
+        try {
+          await writeAll(file, wavHeader(0));
+        } catch (error) {
+          file.close();
+          throw error;
+        }
+        return file;
+      },
+      end: async (file, dataBytes, durationMs) => {
+        try {
+          file.seekSync(0, Deno.SeekMode.Start);
+          writeAllSync(file, wavHeader(dataBytes));
+        } finally {
+          file.close();
+        }
+        const done: RecordingInfo = { ...info, state: "complete", durationMs: Math.round(durationMs) };
+        await this.#writeInfoAsync(done);
+        this.#finished(done);
+      },
+      onError,
+      track: (work) => {
+        this.#pending.add(work);
+        work.finally(() => this.#pending.delete(work));
+      },
+    });
+  }
+
+  /** Resolves once the file work of every recording {@linkcode start}ed so far is done. */
+  async settle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
 
   /** The recording's state, or undefined when `callSid` has none. */
@@ -163,6 +232,17 @@ export class RecordingsDir {
       throw error;
     }
     return sids.sort();
+  }
+
+  #finished(info: RecordingInfo): void {
+    this.onFinished?.(info);
+    for (const listener of this.#finishListeners) listener(info);
+  }
+
+  async #writeInfoAsync(info: RecordingInfo): Promise<void> {
+    const path = this.#infoPath(info.callSid);
+    await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(info));
+    await Deno.rename(`${path}.tmp`, path);
   }
 
   #writeInfo(info: RecordingInfo): void {

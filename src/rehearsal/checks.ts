@@ -48,39 +48,8 @@ function evaluate(
     status: ok ? "passed" : "failed",
     reason,
   });
-  if ("endReason" in check) {
-    const wanted = Array.isArray(check.endReason) ? check.endReason : [check.endReason];
-    const got = record.endReason;
-    return verdict(
-      got !== null && wanted.includes(got),
-      got === null
-        ? "the call has no end reason"
-        : `the call ended: ${got}${wanted.includes(got) ? "" : ` (expected ${wanted.join(" or ")})`}`,
-    );
-  }
-  if ("toolCalled" in check) {
-    const calls = record.toolCalls.filter((call) => call.name === check.toolCalled);
-    if (calls.length === 0) {
-      const names = [...new Set(record.toolCalls.map((call) => call.name))];
-      return verdict(
-        false,
-        `${check.toolCalled} was not called (${
-          names.length === 0 ? "no tool was called" : `called: ${names.join(", ")}`
-        })`,
-      );
-    }
-    const wanted = check.withArguments;
-    if (wanted === undefined) return verdict(true, `${check.toolCalled} was called ${calls.length}×`);
-    const match = calls.find((call) => argumentsMatch(call.arguments, wanted));
-    return verdict(
-      match !== undefined,
-      match !== undefined
-        ? `${check.toolCalled} was called with ${match.arguments}`
-        : `${check.toolCalled} was called, but never with ${JSON.stringify(wanted)}: ${
-          calls.map((call) => call.arguments).join("; ")
-        }`,
-    );
-  }
+  if ("endReason" in check) return verdict(...endReasonVerdict(check.endReason, record));
+  if ("toolCalled" in check) return verdict(...toolCalledVerdict(check, record));
   if ("toolNotCalled" in check) {
     const count = record.toolCalls.filter((call) => call.name === check.toolNotCalled).length;
     return verdict(
@@ -113,6 +82,49 @@ function evaluate(
   }
   if ("outcome" in check) return { name: check.name, status: "skipped", reason: NO_ANALYSIS };
   return { name: check.name, status: "skipped", reason: "judged separately" };
+}
+
+/** Whether the call ended for one of the `endReason`s, and the reason said so. */
+function endReasonVerdict(
+  endReason: Extract<ScenarioCheck, { endReason: unknown }>["endReason"],
+  record: CallRecord,
+): [boolean, string] {
+  const wanted = Array.isArray(endReason) ? endReason : [endReason];
+  const got = record.endReason;
+  return [
+    got !== null && wanted.includes(got),
+    got === null
+      ? "the call has no end reason"
+      : `the call ended: ${got}${wanted.includes(got) ? "" : ` (expected ${wanted.join(" or ")})`}`,
+  ];
+}
+
+/** Whether the tool was called (with the wanted arguments, if any), and the reason said so. */
+function toolCalledVerdict(
+  check: Extract<ScenarioCheck, { toolCalled: unknown }>,
+  record: CallRecord,
+): [boolean, string] {
+  const calls = record.toolCalls.filter((call) => call.name === check.toolCalled);
+  if (calls.length === 0) {
+    const names = [...new Set(record.toolCalls.map((call) => call.name))];
+    return [
+      false,
+      `${check.toolCalled} was not called (${
+        names.length === 0 ? "no tool was called" : `called: ${names.join(", ")}`
+      })`,
+    ];
+  }
+  const wanted = check.withArguments;
+  if (wanted === undefined) return [true, `${check.toolCalled} was called ${calls.length}×`];
+  const match = calls.find((call) => argumentsMatch(call.arguments, wanted));
+  return [
+    match !== undefined,
+    match !== undefined
+      ? `${check.toolCalled} was called with ${match.arguments}`
+      : `${check.toolCalled} was called, but never with ${JSON.stringify(wanted)}: ${
+        calls.map((call) => call.arguments).join("; ")
+      }`,
+  ];
 }
 
 /**

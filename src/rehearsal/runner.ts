@@ -16,7 +16,7 @@ import { CallerBridge } from "./caller_bridge.ts";
 import { type CheckResult, evaluateChecks } from "./checks.ts";
 import { judge, type JudgeOptions } from "./judge.ts";
 import { type LoadedScenario, SCENARIO_DEFAULTS } from "./types.ts";
-import { type ParleyTarget, VirtualPhone } from "./virtual_phone.ts";
+import { type ParleyTarget, type PhoneCallResult, VirtualPhone } from "./virtual_phone.ts";
 
 /** Runs at once at most, by default: each is two live sessions. */
 export const DEFAULT_CONCURRENCY = 2;
@@ -108,21 +108,7 @@ export async function runOnce(
     checks: [{ name, status: "failed", reason }],
     costUsd: null,
   });
-  const model = scenario.caller.model ?? setup.defaultCallerModel;
-  const engine = engineForModel(model);
-  const voice = scenario.caller.voice ??
-    (engine === "realtime"
-      ? REALTIME_VOICES.find((v) => v === "cedar") ?? REALTIME_VOICES[0]
-      : voicesFor(engine)[0]!);
-  const bridge = new CallerBridge({
-    engineFor: setup.engineFor,
-    model,
-    voice,
-    who: scenario.caller.instructions,
-    apiKey: setup.apiKey,
-    connect: setup.connect,
-    prices: setup.prices,
-  });
+  const bridge = callerBridgeFor(scenario, setup);
   let phone: VirtualPhone;
   try {
     phone = await VirtualPhone.dial(setup.target, {
@@ -149,18 +135,7 @@ export async function runOnce(
     "judge" in check ? [{ name: check.name, text: check.judge }] : []
   );
   const judged = await judge(record.transcript, criteria, setup.judge);
-  const byName = new Map([...checks, ...judged.results].map((c) => [c.name, c]));
-  const ordered = scenario.expect.map((check) => byName.get(check.name)!);
-  const amd = phoneResult.amdCallback;
-  if (amd !== undefined && amd.outcome !== "sent") {
-    const reason = amd.outcome === "not sent"
-      ? `AnsweredBy=${amd.answeredBy} was never posted: the call ended before the caller's greeting did`
-      : amd.outcome;
-    ordered.unshift({ name: "answering machine", status: "failed", reason });
-  }
-  if (caller.failure !== undefined) {
-    ordered.unshift({ name: "caller session", status: "failed", reason: caller.failure });
-  }
+  const ordered = orderedChecks(scenario, [...checks, ...judged.results], { phoneResult, caller });
   const costs = [record.costUsd, caller.costUsd, judged.costUsd];
   return {
     ...base,
@@ -171,6 +146,49 @@ export async function runOnce(
     latenciesMs: record.turns.map((t) => t.firstAudioHeardMs ?? t.firstAudioSentMs),
     costUsd: costs.some((c) => c === null) ? null : costs.reduce((a, b) => a! + b!, 0),
   };
+}
+
+/** The simulated caller's session: the scenario's model and voice (cedar, or the engine's first, by default). */
+function callerBridgeFor(scenario: LoadedScenario["scenario"], setup: RehearsalSetup): CallerBridge {
+  const model = scenario.caller.model ?? setup.defaultCallerModel;
+  const engine = engineForModel(model);
+  const voice = scenario.caller.voice ??
+    (engine === "realtime"
+      ? REALTIME_VOICES.find((v) => v === "cedar") ?? REALTIME_VOICES[0]
+      : voicesFor(engine)[0]!);
+  return new CallerBridge({
+    engineFor: setup.engineFor,
+    model,
+    voice,
+    who: scenario.caller.instructions,
+    apiKey: setup.apiKey,
+    connect: setup.connect,
+    prices: setup.prices,
+  });
+}
+
+/**
+ * The run's checks in the scenario's order, after a failed answering-machine callback and a failed
+ * caller session (each a check of its own, first).
+ */
+function orderedChecks(
+  scenario: LoadedScenario["scenario"],
+  results: CheckResult[],
+  call: { phoneResult: PhoneCallResult; caller: { failure?: string | undefined } },
+): CheckResult[] {
+  const byName = new Map(results.map((c) => [c.name, c]));
+  const ordered = scenario.expect.map((check) => byName.get(check.name)!);
+  const amd = call.phoneResult.amdCallback;
+  if (amd !== undefined && amd.outcome !== "sent") {
+    const reason = amd.outcome === "not sent"
+      ? `AnsweredBy=${amd.answeredBy} was never posted: the call ended before the caller's greeting did`
+      : amd.outcome;
+    ordered.unshift({ name: "answering machine", status: "failed", reason });
+  }
+  if (call.caller.failure !== undefined) {
+    ordered.unshift({ name: "caller session", status: "failed", reason: call.caller.failure });
+  }
+  return ordered;
 }
 
 function callUrl(setup: RehearsalSetup, callSid: string): string {

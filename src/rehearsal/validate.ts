@@ -170,79 +170,95 @@ function checkExpect(expect: unknown, report: (f: string, d: string) => void): v
   }
   if (expect.length === 0) report("expect", "empty; give at least one check");
   const names = new Set<string>();
-  expect.forEach((check, index) => {
-    const at = `expect[${index}]`;
-    if (!isRecord(check)) {
-      report(at, `${describe(check)} is not a check; give { name, <one of ${CHECK_KINDS.join(", ")}> }`);
-      return;
-    }
-    if (typeof check.name !== "string" || check.name.trim() === "") {
-      report(`${at}.name`, `${describe(check.name)} is not a name; name the check in a few words`);
-    } else if (names.has(check.name)) report(`${at}.name`, `"${check.name}" names another check too`);
-    else names.add(check.name);
-    const kinds = CHECK_KINDS.filter((kind) => kind in check);
-    const allowed = ["name", ...CHECK_KINDS, ...(kinds[0] === "toolCalled" ? ["withArguments"] : [])];
-    for (const key of Object.keys(check)) {
-      if (!allowed.includes(key)) report(`${at}.${key}`, unknownField(key, allowed));
-    }
-    if (kinds.length !== 1) {
-      report(
-        at,
-        kinds.length === 0
-          ? `says nothing to check; give one of ${CHECK_KINDS.join(", ")}`
-          : `has ${kinds.join(" and ")}; give one kind of check each`,
-      );
-      return;
-    }
-    const kind = kinds[0]!;
-    const field = `${at}.${kind}`;
-    const value = check[kind];
-    switch (kind) {
-      case "endReason": {
-        const reasons = Array.isArray(value) ? value : [value];
-        for (const reason of reasons) {
-          if (typeof reason !== "string" || !(END_REASONS as readonly string[]).includes(reason)) {
-            report(field, `${describe(reason)} is not an end reason; use one of ${END_REASONS.join(", ")}`);
-          }
+  expect.forEach((check, index) => checkOneCheck(check, `expect[${index}]`, names, report));
+}
+
+/** One check of `expect` at `at`: a unique name, one kind, no unknown field, and a good value. */
+function checkOneCheck(
+  check: unknown,
+  at: string,
+  names: Set<string>,
+  report: (f: string, d: string) => void,
+): void {
+  if (!isRecord(check)) {
+    report(at, `${describe(check)} is not a check; give { name, <one of ${CHECK_KINDS.join(", ")}> }`);
+    return;
+  }
+  if (typeof check.name !== "string" || check.name.trim() === "") {
+    report(`${at}.name`, `${describe(check.name)} is not a name; name the check in a few words`);
+  } else if (names.has(check.name)) report(`${at}.name`, `"${check.name}" names another check too`);
+  else names.add(check.name);
+  const kinds = CHECK_KINDS.filter((kind) => kind in check);
+  const allowed = ["name", ...CHECK_KINDS, ...(kinds[0] === "toolCalled" ? ["withArguments"] : [])];
+  for (const key of Object.keys(check)) {
+    if (!allowed.includes(key)) report(`${at}.${key}`, unknownField(key, allowed));
+  }
+  if (kinds.length !== 1) {
+    report(
+      at,
+      kinds.length === 0
+        ? `says nothing to check; give one of ${CHECK_KINDS.join(", ")}`
+        : `has ${kinds.join(" and ")}; give one kind of check each`,
+    );
+    return;
+  }
+  checkCheckValue(check, { at, kind: kinds[0]! }, report);
+}
+
+/** The value of a check's one kind (`expect[i].<kind>`). */
+function checkCheckValue(
+  check: Record<string, unknown>,
+  where: { at: string; kind: typeof CHECK_KINDS[number] },
+  report: (f: string, d: string) => void,
+): void {
+  const { at, kind } = where;
+  const field = `${at}.${kind}`;
+  const value = check[kind];
+  switch (kind) {
+    case "endReason": {
+      const reasons = Array.isArray(value) ? value : [value];
+      for (const reason of reasons) {
+        if (typeof reason !== "string" || !(END_REASONS as readonly string[]).includes(reason)) {
+          report(field, `${describe(reason)} is not an end reason; use one of ${END_REASONS.join(", ")}`);
         }
-        break;
       }
-      case "toolCalled":
-      case "toolNotCalled":
-        checkText(value, field, "name the tool", report);
-        if (check.withArguments !== undefined) {
-          checkValues(check.withArguments, `${at}.withArguments`, report);
-        }
-        break;
-      case "maxTurns":
-        checkNumber(
-          value,
-          field,
-          { min: 1, max: 1000, integer: true },
-          (f, d) => report(f, d.replace(" of milliseconds", "")),
-        );
-        break;
-      case "p95LatencyMs":
-        checkNumber(value, field, { min: 1, max: 60_000, integer: true }, report);
-        break;
-      case "maxDeadAirSeconds":
-        checkNumber(value, field, { min: 0.1, max: 600, integer: false }, report);
-        break;
-      case "outcome":
-        checkValues(value, field, report);
-        break;
-      case "judge":
-        checkText(
-          value,
-          field,
-          'say in plain words what must hold, e.g. "the agent never named a price"',
-          report,
-        );
-        if (typeof value !== "string") break;
-        if (value.length > 500) report(field, `${value.length} characters; keep a criterion under 500`);
-        break;
+      break;
     }
-  });
+    case "toolCalled":
+    case "toolNotCalled":
+      checkText(value, field, "name the tool", report);
+      if (check.withArguments !== undefined) {
+        checkValues(check.withArguments, `${at}.withArguments`, report);
+      }
+      break;
+    case "maxTurns":
+      checkNumber(
+        value,
+        field,
+        { min: 1, max: 1000, integer: true },
+        (f, d) => report(f, d.replace(" of milliseconds", "")),
+      );
+      break;
+    case "p95LatencyMs":
+      checkNumber(value, field, { min: 1, max: 60_000, integer: true }, report);
+      break;
+    case "maxDeadAirSeconds":
+      checkNumber(value, field, { min: 0.1, max: 600, integer: false }, report);
+      break;
+    case "outcome":
+      checkValues(value, field, report);
+      break;
+    case "judge":
+      checkText(
+        value,
+        field,
+        'say in plain words what must hold, e.g. "the agent never named a price"',
+        report,
+      );
+      if (typeof value !== "string") break;
+      if (value.length > 500) report(field, `${value.length} characters; keep a criterion under 500`);
+      break;
+  }
 }
 
 function checkValues(value: unknown, field: string, report: (f: string, d: string) => void): void {

@@ -29,15 +29,22 @@ import {
   postVoiceWebhook,
 } from "./phone_requests.ts";
 import { PlaybackQueue } from "./playback_queue.ts";
+import { CallerSpeech, FRAME_BYTES, SILENCE } from "./caller_speech.ts";
+import {
+  connectedMessage,
+  dtmfMessage,
+  markMessage,
+  mediaMessage,
+  startMessage,
+  stopMessage,
+  toBase64,
+} from "./stream_messages.ts";
 import type { AnsweredBy } from "./types.ts";
 
 export type { ParleyTarget } from "./phone_requests.ts";
 
 /** One frame of the phone line: 20 ms of 8 kHz μ-law. */
 export const FRAME_MS = 20;
-const FRAME_BYTES = 160;
-/** μ-law silence. */
-const SILENCE = 0xff;
 /** One frame of silence, base64. */
 const SILENT_FRAME = btoa(String.fromCharCode(...new Uint8Array(FRAME_BYTES).fill(SILENCE)));
 /** Quiet after the caller spoke that ends a machine's greeting, ms (when `machine_end_*` is posted). */
@@ -105,7 +112,7 @@ export class VirtualPhone {
   #handlers: VirtualPhoneHandlers;
   #actionUrl: string | undefined;
   #playback = new PlaybackQueue();
-  #outgoing: Uint8Array[] = [];
+  #speech = new CallerSpeech();
   #keys: string[] = [];
   #sequence = 0;
   #chunk = 0;
@@ -187,20 +194,17 @@ export class VirtualPhone {
 
   /** Queues the caller's speech (base64 μ-law, any length): it goes out in 20 ms frames. */
   say(payload: string): void {
-    const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
-    if (bytes.length > 0) this.#outgoing.push(bytes);
+    this.#speech.say(payload);
   }
 
   /** Drops the caller's speech not yet sent (the caller stopped talking); returns the bytes dropped. */
   stopTalking(): number {
-    const dropped = this.#outgoing.reduce((n, bytes) => n + bytes.length, 0);
-    this.#outgoing = [];
-    return dropped;
+    return this.#speech.stopTalking();
   }
 
   /** True when none of the caller's speech waits to be sent. */
   quiet(): boolean {
-    return this.#outgoing.length === 0;
+    return this.#speech.quiet();
   }
 
   /** Presses `digits` (0-9, *, #), one `dtmf` message each, one per frame. */
@@ -212,30 +216,13 @@ export class VirtualPhone {
   hangUp(): void {
     if (this.#socket.readyState !== WebSocket.OPEN) return;
     this.#result.endedBy = "caller";
-    this.#send({
-      event: "stop",
-      sequenceNumber: String(++this.#sequence),
-      streamSid: this.streamSid,
-      stop: { accountSid: "AC00000000000000000000000000000000", callSid: this.callSid },
-    });
+    this.#send(stopMessage(++this.#sequence, this));
     this.#socket.close(1000);
   }
 
   #begin(customParameters: Record<string, string>): void {
-    this.#send({ event: "connected", protocol: "Call", version: "1.0.0" });
-    this.#send({
-      event: "start",
-      sequenceNumber: String(++this.#sequence),
-      streamSid: this.streamSid,
-      start: {
-        streamSid: this.streamSid,
-        accountSid: "AC00000000000000000000000000000000",
-        callSid: this.callSid,
-        tracks: ["inbound"],
-        customParameters,
-        mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
-      },
-    });
+    this.#send(connectedMessage());
+    this.#send(startMessage(++this.#sequence, this, customParameters));
     this.#startedAt = performance.now();
     this.#ticker = setInterval(() => this.#tick(), FRAME_MS / 2);
   }
@@ -255,14 +242,7 @@ export class VirtualPhone {
     const spoke = this.#sendCallerFrame();
     this.#listenForGreetingEnd(spoke);
     const key = this.#keys.shift();
-    if (key !== undefined) {
-      this.#send({
-        event: "dtmf",
-        streamSid: this.streamSid,
-        sequenceNumber: String(++this.#sequence),
-        dtmf: { track: "inbound_track", digit: key },
-      });
-    }
+    if (key !== undefined) this.#send(dtmfMessage(++this.#sequence, this.streamSid, key));
     const played = this.#playFrame();
     if (spoke || played) this.#noteSilence(false);
     else this.#silentFrames++;
@@ -270,28 +250,14 @@ export class VirtualPhone {
   }
 
   #sendCallerFrame(): boolean {
-    const frame = new Uint8Array(FRAME_BYTES).fill(SILENCE);
-    let filled = 0;
-    while (filled < FRAME_BYTES && this.#outgoing.length > 0) {
-      const head = this.#outgoing[0]!;
-      const take = Math.min(head.length, FRAME_BYTES - filled);
-      frame.set(head.subarray(0, take), filled);
-      filled += take;
-      if (take === head.length) this.#outgoing.shift();
-      else this.#outgoing[0] = head.subarray(take);
-    }
+    const { frame, filled } = this.#speech.nextFrame();
     this.#chunk++;
-    this.#send({
-      event: "media",
-      sequenceNumber: String(++this.#sequence),
-      streamSid: this.streamSid,
-      media: {
-        track: "inbound",
-        chunk: String(this.#chunk),
-        timestamp: String(this.#chunk * FRAME_MS),
+    this.#send(
+      mediaMessage(++this.#sequence, this.streamSid, this.#chunk, {
         payload: toBase64(frame),
-      },
-    });
+        frameMs: FRAME_MS,
+      }),
+    );
     return filled > 0;
   }
 
@@ -333,12 +299,7 @@ export class VirtualPhone {
 
   #echo(name: string): void {
     this.#result.marksEchoed++;
-    this.#send({
-      event: "mark",
-      sequenceNumber: String(++this.#sequence),
-      streamSid: this.streamSid,
-      mark: { name },
-    });
+    this.#send(markMessage(++this.#sequence, this.streamSid, name));
   }
 
   #onMessage(text: string): void {
@@ -373,10 +334,4 @@ export class VirtualPhone {
   #send(message: unknown): void {
     if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
   }
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }

@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { RelayCounters } from "../calls/call_events.ts";
+import type { RelayCounters } from "../calls/relay_counters.ts";
 import { mulawDurationMs } from "../twilio/media_stream.ts";
 import type { CallTap } from "./frame_tap.ts";
 import { type InterruptedItem, PlaybackClock } from "./playback_clock.ts";

@@ -7,7 +7,7 @@
  */
 
 import type { Admission } from "../calls/admission.ts";
-import type { CallHub } from "../calls/call_events.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import { type CallRelay, type CallRelayOptions, startCallRelay } from "./call_relay.ts";
 import type { Prewarm } from "./prewarm.ts";
 

@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { CallEventListener, RelayCounters } from "../calls/call_events.ts";
+import type { CallEventListener } from "../calls/call_events.ts";
+import type { RelayCounters } from "../calls/relay_counters.ts";
 import type { EngineChooser } from "../engines/registry.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import type { Logger } from "../log.ts";

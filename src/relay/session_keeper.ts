@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { ReconnectCause, RelayCounters } from "../calls/call_events.ts";
+import type { ReconnectCause } from "../calls/call_events.ts";
+import type { RelayCounters } from "../calls/relay_counters.ts";
 import type { HistoryTurn } from "../engines/engine.ts";
 import type { Logger } from "../log.ts";
 import { Reconnect, STALL_MS, StallWatch } from "./reconnect.ts";

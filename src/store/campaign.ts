@@ -100,6 +100,11 @@ export interface CampaignLead extends Omit<CampaignLeadInput, "skipReason"> {
   skipReason: SkipReason | null;
   /** The instance that claimed it (while `dialing`). */
   claimedBy: string | null;
+  /**
+   * Epoch ms: a call request for it went to Twilio then and its answer was never noted (a timeout, a
+   * crash). Before it is dialled again Twilio is asked whether that call exists; null otherwise.
+   */
+  requestedAt: number | null;
 }
 
 /** One call of a campaign lead. */
@@ -119,7 +124,13 @@ export interface CampaignAttempt {
 
 /** What becomes of a lead after an attempt or a skip. */
 export type LeadSettlement =
-  | { state: "pending"; nextTryAt: number; disposition: Disposition | null }
+  | {
+    state: "pending";
+    nextTryAt: number;
+    disposition: Disposition | null;
+    /** `null`: Twilio surely has no call of the last request (it refused it); else `requestedAt` is kept. */
+    requestedAt?: null;
+  }
   | { state: "done"; disposition: Disposition }
   | { state: "skipped"; skipReason: SkipReason };
 

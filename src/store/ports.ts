@@ -121,14 +121,32 @@ export interface Campaigns {
    * earliest first, never more than the campaign's `maxConcurrent` less the leads already dialing.
    */
   claim(campaignId: number, now: number, limit: number, instance: string): Promise<CampaignLead[]>;
-  /** Opens the next attempt of a claimed lead (its attempt count goes up). */
-  startAttempt(campaignLeadId: number, at: number): Promise<CampaignAttempt>;
+  /**
+   * Before a call request goes to Twilio: takes the campaign's next dial slot and notes the request on
+   * the lead (`requestedAt` = `at`), in one transaction. The slots are the campaign's `callsPerSecond`
+   * pace kept in the store (`next_dial_at`, a burst of at most `callsPerSecond`), so it holds for every
+   * instance at once. False (nothing changed) when no slot is free at `at`.
+   */
+  beginDial(campaignLeadId: number, at: number): Promise<boolean>;
+  /**
+   * Opens the next attempt of a claimed lead (its attempt count goes up) with the CallSid Twilio gave,
+   * if known, and clears the lead's `requestedAt`, in one transaction.
+   */
+  startAttempt(campaignLeadId: number, at: number, callSid?: string): Promise<CampaignAttempt>;
   /** Notes the CallSid Twilio returned for an attempt. */
   setAttemptCall(attemptId: number, callSid: string): Promise<void>;
   /** The attempt that placed `callSid`, if any. */
   attemptByCallSid(callSid: string): Promise<CampaignAttempt | undefined>;
   /** Attempts not ended whose lead `instance` claimed (what a restart picks up). */
   openAttempts(instance: string): Promise<CampaignAttempt[]>;
+  /**
+   * What a restart of `instance` (or, on Postgres, the peer that found it dead) does with its claims:
+   * leads it claimed with no open attempt go back to pending as they were (no attempt counted; one whose
+   * request's answer was never noted keeps `requestedAt`, so Twilio is asked before it is dialled again).
+   * Leads with an open attempt stay `dialing` (their final status settles them), handed to `heir` when
+   * given. Resolves to how many went back.
+   */
+  releaseClaims(instance: string, heir?: string): Promise<number>;
   /**
    * Ends an open attempt with its disposition and settles its lead, in one transaction; false (and
    * nothing changed) when the attempt had already ended.

@@ -129,7 +129,11 @@ export function traceCalls(instance: string): { listener: (event: CallEvent) => 
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": event.name,
             "gen_ai.tool.call.id": event.callId,
+            // Every persona tool and built-in action is a function tool to the model.
+            "gen_ai.tool.type": "function",
             "parley.tool.status": event.status,
+            // The GenAI conventions' error attribute: the failure's class (failed, timed_out, …).
+            ...(event.status === "ok" ? {} : { "error.type": event.status }),
           },
           event.status === "ok" ? undefined : event.status,
         );

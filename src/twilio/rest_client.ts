@@ -77,7 +77,12 @@ export interface ListCallsParams {
   /** Calls to this number, E.164 (`To`). */
   to: string;
   /** Calls that started at or after this time, epoch ms (`StartTime>`, sent to the second in UTC). */
-  startedAfter: number;
+  startedAfter?: number;
+  /**
+   * Calls in this status (`Status`), e.g. `queued`: a queued call has no start time yet, so no
+   * `StartTime>` filter finds it.
+   */
+  status?: string;
 }
 
 /** A phone number owned by the account (the fields Parley uses). */
@@ -97,8 +102,8 @@ export interface TwilioRestClient {
   /** Places an outbound call. */
   createCall(params: CreateCallParams): Promise<TwilioCall>;
   /**
-   * The calls to `to` that started at or after `startedAfter` (the first page, up to 50, newest
-   * first): `GET Calls.json?To=…&StartTime>=…`.
+   * The calls to `to` that started at or after `startedAfter`, or are in `status` (the first page, up
+   * to 50, newest first): `GET Calls.json?To=…&StartTime>=…` or `…&Status=queued`.
    */
   listCalls(params: ListCallsParams): Promise<ListedCall[]>;
   /** Hangs up call `sid` (`Status=completed`). */
@@ -151,17 +156,77 @@ export class TwilioRestError extends Error {
  * ```
  */
 export function createTwilioRestClient(options: TwilioRestClientOptions): TwilioRestClient {
+  const request = createRestRequester(options);
+
+  return {
+    async createCall(params) {
+      const body = await request("POST", "/Calls.json", createCallForm(params));
+      return {
+        sid: requireString(body, "sid", "Calls.json"),
+        status: optionalString(body, "status"),
+        to: optionalString(body, "to"),
+        from: optionalString(body, "from"),
+      };
+    },
+
+    async listCalls({ to, startedAfter, status }) {
+      const query = new URLSearchParams({ To: to });
+      if (startedAfter !== undefined) {
+        // Twilio's filter parameter is named `StartTime>`, so the query reads `StartTime>=2026-12-06T07:00:00Z`.
+        const time = new Date(Math.floor(startedAfter / 1000) * 1000).toISOString().replace(".000Z", "Z");
+        query.set("StartTime>", time);
+      }
+      if (status !== undefined) query.set("Status", status);
+      query.set("PageSize", "50");
+      const body = await request("GET", `/Calls.json?${query}`);
+      const list = body.calls;
+      if (!Array.isArray(list)) throw new TwilioRestError("Twilio answered Calls.json without calls");
+      return list.filter(isRecord).map(toListedCall);
+    },
+
+    async hangUpCall(sid) {
+      await request(
+        "POST",
+        `/Calls/${encodeURIComponent(sid)}.json`,
+        new URLSearchParams({ Status: "completed" }),
+      );
+    },
+
+    async findIncomingNumber(phoneNumber) {
+      const query = new URLSearchParams({ PhoneNumber: phoneNumber });
+      const body = await request("GET", `/IncomingPhoneNumbers.json?${query}`);
+      const list = body.incoming_phone_numbers;
+      if (!Array.isArray(list)) {
+        throw new TwilioRestError("Twilio answered IncomingPhoneNumbers.json without incoming_phone_numbers");
+      }
+      const numbers = list.filter(isRecord).map(toIncomingNumber);
+      return numbers.find((n) => n.phoneNumber === phoneNumber);
+    },
+
+    async updateIncomingNumberVoiceUrl(sid, url) {
+      const form = new URLSearchParams({ VoiceUrl: url, VoiceMethod: "POST" });
+      const body = await request("POST", `/IncomingPhoneNumbers/${encodeURIComponent(sid)}.json`, form);
+      return toIncomingNumber(body);
+    },
+  };
+}
+
+/** One request to Twilio's REST API under the account: JSON back, or a {@linkcode TwilioRestError}. */
+type RestRequest = (
+  method: "GET" | "POST",
+  path: string,
+  form?: URLSearchParams,
+) => Promise<Record<string, unknown>>;
+
+/** Requests with HTTP Basic auth, a timeout, no redirects, and Twilio's errors read from its JSON. */
+function createRestRequester(options: TwilioRestClientOptions): RestRequest {
   const baseUrl = (options.baseUrl ?? "https://api.twilio.com").replace(/\/+$/, "");
   const fetchFn = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? TWILIO_REST_TIMEOUT_MS;
   const authorization = `Basic ${btoa(`${options.accountSid}:${options.authToken}`)}`;
   const accountPath = `/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}`;
 
-  async function request(
-    method: "GET" | "POST",
-    path: string,
-    form?: URLSearchParams,
-  ): Promise<Record<string, unknown>> {
+  return async function request(method, path, form) {
     const url = `${baseUrl}${accountPath}${path}`;
     const headers = new Headers({ authorization, accept: "application/json" });
     if (form !== undefined) headers.set("content-type", "application/x-www-form-urlencoded");
@@ -196,74 +261,35 @@ export function createTwilioRestClient(options: TwilioRestClientOptions): Twilio
     }
     if (response.ok && isRecord(body)) return body;
     throw restError(response.status, body, `${method} ${path}`);
+  };
+}
+
+/** The form of `POST Calls.json`. */
+function createCallForm(params: CreateCallParams): URLSearchParams {
+  const form = new URLSearchParams({ To: params.to, From: params.from, Url: params.url, Method: "POST" });
+  if (params.statusCallback !== undefined) {
+    form.set("StatusCallback", params.statusCallback);
+    form.set("StatusCallbackMethod", "POST");
   }
+  for (const event of params.statusCallbackEvent ?? []) form.append("StatusCallbackEvent", event);
+  if (params.machineDetection !== undefined) form.set("MachineDetection", params.machineDetection);
+  if (params.asyncAmd !== undefined) form.set("AsyncAmd", String(params.asyncAmd));
+  if (params.asyncAmdStatusCallback !== undefined) {
+    form.set("AsyncAmdStatusCallback", params.asyncAmdStatusCallback);
+    form.set("AsyncAmdStatusCallbackMethod", "POST");
+  }
+  return form;
+}
 
+/** One call of `GET Calls.json`. */
+function toListedCall(record: Record<string, unknown>): ListedCall {
+  const started = typeof record.start_time === "string" ? Date.parse(record.start_time) : NaN;
   return {
-    async createCall(params) {
-      const form = new URLSearchParams({ To: params.to, From: params.from, Url: params.url, Method: "POST" });
-      if (params.statusCallback !== undefined) {
-        form.set("StatusCallback", params.statusCallback);
-        form.set("StatusCallbackMethod", "POST");
-      }
-      for (const event of params.statusCallbackEvent ?? []) form.append("StatusCallbackEvent", event);
-      if (params.machineDetection !== undefined) form.set("MachineDetection", params.machineDetection);
-      if (params.asyncAmd !== undefined) form.set("AsyncAmd", String(params.asyncAmd));
-      if (params.asyncAmdStatusCallback !== undefined) {
-        form.set("AsyncAmdStatusCallback", params.asyncAmdStatusCallback);
-        form.set("AsyncAmdStatusCallbackMethod", "POST");
-      }
-      const body = await request("POST", "/Calls.json", form);
-      return {
-        sid: requireString(body, "sid", "Calls.json"),
-        status: optionalString(body, "status"),
-        to: optionalString(body, "to"),
-        from: optionalString(body, "from"),
-      };
-    },
-
-    async listCalls({ to, startedAfter }) {
-      // Twilio's filter parameter is named `StartTime>`, so the query reads `StartTime>=2026-12-06T07:00:00Z`.
-      const startTime = new Date(Math.floor(startedAfter / 1000) * 1000).toISOString().replace(".000Z", "Z");
-      const query = new URLSearchParams({ To: to, "StartTime>": startTime, PageSize: "50" });
-      const body = await request("GET", `/Calls.json?${query}`);
-      const list = body.calls;
-      if (!Array.isArray(list)) throw new TwilioRestError("Twilio answered Calls.json without calls");
-      return list.filter(isRecord).map((record) => {
-        const started = typeof record.start_time === "string" ? Date.parse(record.start_time) : NaN;
-        return {
-          sid: requireString(record, "sid", "Calls.json"),
-          status: optionalString(record, "status"),
-          to: optionalString(record, "to"),
-          from: optionalString(record, "from"),
-          startTime: Number.isNaN(started) ? undefined : started,
-        };
-      });
-    },
-
-    async hangUpCall(sid) {
-      await request(
-        "POST",
-        `/Calls/${encodeURIComponent(sid)}.json`,
-        new URLSearchParams({ Status: "completed" }),
-      );
-    },
-
-    async findIncomingNumber(phoneNumber) {
-      const query = new URLSearchParams({ PhoneNumber: phoneNumber });
-      const body = await request("GET", `/IncomingPhoneNumbers.json?${query}`);
-      const list = body.incoming_phone_numbers;
-      if (!Array.isArray(list)) {
-        throw new TwilioRestError("Twilio answered IncomingPhoneNumbers.json without incoming_phone_numbers");
-      }
-      const numbers = list.filter(isRecord).map(toIncomingNumber);
-      return numbers.find((n) => n.phoneNumber === phoneNumber);
-    },
-
-    async updateIncomingNumberVoiceUrl(sid, url) {
-      const form = new URLSearchParams({ VoiceUrl: url, VoiceMethod: "POST" });
-      const body = await request("POST", `/IncomingPhoneNumbers/${encodeURIComponent(sid)}.json`, form);
-      return toIncomingNumber(body);
-    },
+    sid: requireString(record, "sid", "Calls.json"),
+    status: optionalString(record, "status"),
+    to: optionalString(record, "to"),
+    from: optionalString(record, "from"),
+    startTime: Number.isNaN(started) ? undefined : started,
   };
 }
 

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { ConfigError, type Env, loadConfig, type ParleyConfig, readEnv } from "../config.ts";
+import { ConfigError, loadConfig, type ParleyConfig } from "../config.ts";
+import { type Env, readEnv } from "../config_env.ts";
 import { VOICE_WEBHOOK_PATH } from "../paths.ts";
 import { loadPersonas, PersonaLoadError } from "../personas/loader.ts";
 import { discoverNgrokUrl } from "./ngrok.ts";
@@ -124,32 +125,11 @@ export async function setupNumber(options: SetupNumberOptions): Promise<SetupNum
   const { config, print } = options;
   const fetchOption = options.fetch === undefined ? {} : { fetch: options.fetch };
 
-  const missing: string[] = [];
-  if (config.twilioAccountSid === undefined) missing.push("TWILIO_ACCOUNT_SID");
-  if (config.twilioAuthToken === undefined) missing.push("TWILIO_AUTH_TOKEN");
-  if (config.twilioPhoneNumber === undefined) missing.push("TWILIO_PHONE_NUMBER");
-  if (missing.length > 0) {
-    throw new SetupNumberError(
-      `Cannot set up the number: ${
-        missing.join(", ")
-      } not set: put them in .env (Twilio console → Account info, ` +
-        "Phone Numbers → Active numbers)",
-    );
-  }
+  requireTwilioSettings(config);
   const accountSid = config.twilioAccountSid!;
   const phoneNumber = config.twilioPhoneNumber!;
 
-  let publicBaseUrl = config.publicBaseUrl;
-  if (publicBaseUrl === undefined) {
-    publicBaseUrl = await discoverNgrokUrl(config.ngrokApiUrl, { port: config.port, ...fetchOption });
-    if (publicBaseUrl === undefined) {
-      throw new SetupNumberError(
-        `Cannot set up the number: PUBLIC_BASE_URL is not set and no ngrok agent answers at ${config.ngrokApiUrl}: ` +
-          `start ngrok (ngrok http ${config.port}) or set PUBLIC_BASE_URL to the https URL Twilio can reach`,
-      );
-    }
-    print(`Using the ngrok tunnel ${publicBaseUrl} (PUBLIC_BASE_URL is not set)`);
-  }
+  const publicBaseUrl = await publicBaseUrlOf(options);
   const query = options.persona === undefined ? "" : `?${new URLSearchParams({ persona: options.persona })}`;
   const newUrl = `${publicBaseUrl}${VOICE_WEBHOOK_PATH}${query}`;
   const answeredBy = options.persona === undefined
@@ -194,6 +174,42 @@ export async function setupNumber(options: SetupNumberOptions): Promise<SetupNum
     if (!(error instanceof TwilioRestError)) throw error;
     throw new SetupNumberError(describeRestError(error), { cause: error });
   }
+}
+
+/** @throws {SetupNumberError} naming the Twilio settings that are not set. */
+function requireTwilioSettings(config: SetupNumberOptions["config"]): void {
+  const missing: string[] = [];
+  if (config.twilioAccountSid === undefined) missing.push("TWILIO_ACCOUNT_SID");
+  if (config.twilioAuthToken === undefined) missing.push("TWILIO_AUTH_TOKEN");
+  if (config.twilioPhoneNumber === undefined) missing.push("TWILIO_PHONE_NUMBER");
+  if (missing.length > 0) {
+    throw new SetupNumberError(
+      `Cannot set up the number: ${
+        missing.join(", ")
+      } not set: put them in .env (Twilio console → Account info, ` +
+        "Phone Numbers → Active numbers)",
+    );
+  }
+}
+
+/**
+ * PUBLIC_BASE_URL, else the local ngrok tunnel's (said so).
+ *
+ * @throws {SetupNumberError} when there is neither.
+ */
+async function publicBaseUrlOf(options: SetupNumberOptions): Promise<string> {
+  const { config, print } = options;
+  if (config.publicBaseUrl !== undefined) return config.publicBaseUrl;
+  const fetchOption = options.fetch === undefined ? {} : { fetch: options.fetch };
+  const publicBaseUrl = await discoverNgrokUrl(config.ngrokApiUrl, { port: config.port, ...fetchOption });
+  if (publicBaseUrl === undefined) {
+    throw new SetupNumberError(
+      `Cannot set up the number: PUBLIC_BASE_URL is not set and no ngrok agent answers at ${config.ngrokApiUrl}: ` +
+        `start ngrok (ngrok http ${config.port}) or set PUBLIC_BASE_URL to the https URL Twilio can reach`,
+    );
+  }
+  print(`Using the ngrok tunnel ${publicBaseUrl} (PUBLIC_BASE_URL is not set)`);
+  return publicBaseUrl;
 }
 
 function describeRestError(error: TwilioRestError): string {

@@ -109,6 +109,8 @@ function render() {
     state: $("recording-state"),
     list: $("transcript"),
   });
+  // The recording's file is finished just after the call ends (off the event loop): look again.
+  if (ended() && record.recording?.state === "recording") refreshSoon();
   $("hangup").hidden = ended();
   if (ended()) clearInterval(clock);
   else if (clock === undefined && record.startedAt !== null) {

@@ -1,5 +1,6 @@
 /** `/campaigns`: create a campaign, watch it live, pause, resume or stop it, read and export its results; the do-not-call list. */
 import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
+import { outcomeStateWords, outcomeValueWords } from "./outcome.js";
 
 /** @typedef {import("../api/types.ts").CampaignView} CampaignView */
 /** @typedef {import("../api/types.ts").CampaignCall} CampaignCall */
@@ -168,6 +169,19 @@ function actions(c) {
   ].flatMap((node) => node === null ? [] : [node, " "]);
 }
 
+/**
+ * A results row's outcome from post-call analysis, in words: its fields once analysed, else where
+ * the analysis is; empty when the call has none.
+ * @param {CampaignCall} row @returns {string}
+ */
+function outcomeWords(row) {
+  const outcome = row.outcome;
+  if (outcome === null || outcome === undefined) return "";
+  return outcome.state === "done" && outcome.result !== null
+    ? outcomeValueWords(outcome.result)
+    : outcomeStateWords(outcome);
+}
+
 /** @param {CampaignView} c */
 async function showDetail(c) {
   $("detail").hidden = false;
@@ -194,7 +208,7 @@ async function showDetail(c) {
   $("export").setAttribute("href", `/api/campaigns/${c.id}/results.csv`);
   const rows = /** @type {{ calls: CampaignCall[] }} */ (await api(`/api/campaigns/${c.id}/calls`)).calls;
   $("results").replaceChildren(
-    ...(rows.length === 0 ? [h("tr", {}, h("td", { colspan: 4 }, "No calls yet."))] : rows.map((row) =>
+    ...(rows.length === 0 ? [h("tr", {}, h("td", { colspan: 5 }, "No calls yet."))] : rows.map((row) =>
       h(
         "tr",
         {},
@@ -216,6 +230,7 @@ async function showDetail(c) {
             ? word(row.disposition)
             : "In progress",
         ),
+        h("td", { class: "outcome" }, outcomeWords(row)),
       )
     )),
   );

@@ -88,27 +88,6 @@ Deno.test("two 429s, then the outcome: stored, priced, in the record, the list a
   });
 });
 
-Deno.test("the analysis's cost is added to the call's cost", async () => {
-  await withRig(
-    [],
-    { interested: false, meetingDay: null, objections: ["price"] },
-    async (fake, dir, dataDir) => {
-      const rig = await startParley(dir, dataDir, fake);
-      try {
-        const callSid = await runCall(rig.t);
-        await rig.t.waitForEvent("call.analyzed");
-        // The call's own cost, as the store folds it from the call's usage (the analysis apart).
-        const own = (await rig.store.calls.getCall(callSid))?.costUsd;
-        assert.equal(typeof own, "number");
-        const after = await getJson(`${rig.t.origin}/api/calls/${callSid}`);
-        assert.ok(Math.abs(after.costUsd - (own! + ANALYSIS_COST)) < 1e-12, `${own} → ${after.costUsd}`);
-      } finally {
-        await rig.close();
-      }
-    },
-  );
-});
-
 Deno.test("an answer that does not fit the schema is a final failure, recorded with its reason", async () => {
   await withRig([], { interested: "yes", meetingDay: null, objections: [] }, async (fake, dir, dataDir) => {
     const rig = await startParley(dir, dataDir, fake);

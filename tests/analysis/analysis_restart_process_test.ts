@@ -16,6 +16,7 @@ import {
   reap,
   spawnParley,
 } from "../../testing/parley_process.ts";
+import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
 import { PERSONAS, SCHEMA } from "./_analysis_rig.ts";
 
@@ -24,16 +25,30 @@ const API_TOKEN = "analysis-api-token-0123456789";
 const OPENAI_KEY = "sk-analysis-key-0123456789";
 const PUBLIC_BASE_URL = "https://parley.test";
 
-Deno.test("a SIGKILL between tries loses nothing: the next start stores the outcome", async () => {
+/** Two runs of `main.ts` on one DATA_DIR, their Realtime upstream and their Responses API. */
+interface RestartRig {
+  upstream: FakeRealtimeServer;
+  fake: FakeResponsesServer;
+  /** Starts `main.ts` on the rig's DATA_DIR (reaped at the end) and waits for its port. */
+  start(): Promise<{ parley: ParleyProcess; port: number }>;
+}
+
+/**
+ * Runs `fn` with a {@linkcode RestartRig} whose analyses answer `outcome` (after `failures`), then
+ * reaps every process it started and removes the data folder.
+ */
+async function withRestartRig(
+  options: { prefix: string; outcome: unknown; failures?: { status: number; retryAfterMs?: number }[] },
+  fn: (rig: RestartRig) => Promise<void>,
+): Promise<void> {
   const upstream = FakeRealtimeServer.start();
-  const outcome = { interested: true, meetingDay: "Friday", objections: [] };
-  // The first try meets a 429 asking for 2 s; the process dies inside them.
-  const fake = FakeResponsesServer.start(OPENAI_KEY, () => outcome, {
-    failures: [{ status: 429, retryAfterMs: 2_000 }],
-  });
-  const dataDir = await Deno.makeTempDir({ prefix: "parley_analysis_kill_" });
-  let first: ParleyProcess | undefined;
-  let second: ParleyProcess | undefined;
+  const fake = FakeResponsesServer.start(
+    OPENAI_KEY,
+    () => options.outcome,
+    options.failures === undefined ? {} : { failures: options.failures },
+  );
+  const dataDir = await Deno.makeTempDir({ prefix: options.prefix });
+  const started: ParleyProcess[] = [];
   try {
     await withPersonaDir(PERSONAS, async (personasDir) => {
       const env = {
@@ -50,12 +65,49 @@ Deno.test("a SIGKILL between tries loses nothing: the next start stores the outc
         INBOUND_PERSONA: "lead",
         INSTANCE_ID: "analysis-1",
       };
-      first = await spawnParley("start", env);
-      const port = await listeningPort(first);
-      const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
-        persona: "lead",
+      await fn({
+        upstream,
+        fake,
+        start: async () => {
+          const parley = await spawnParley("start", env);
+          started.push(parley);
+          return { parley, port: await listeningPort(parley) };
+        },
       });
-      call.start({ persona: "lead" });
+    });
+  } finally {
+    for (const parley of started) await reap(parley);
+    await fake.close();
+    await upstream.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+/** A Twilio call to the persona "lead" on `port`, its stream started. */
+async function callLead(port: number): Promise<FakeTwilioCall> {
+  const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
+    persona: "lead",
+  });
+  call.start({ persona: "lead" });
+  return call;
+}
+
+/** The call's record as `GET /api/calls/:callSid` answers it. */
+async function callRecord(port: number, callSid: string) {
+  const response = await fetch(`http://127.0.0.1:${port}/api/calls/${callSid}`, {
+    headers: { authorization: `Bearer ${API_TOKEN}` },
+  });
+  return await response.json();
+}
+
+Deno.test("a SIGKILL between tries loses nothing: the next start stores the outcome", async () => {
+  const outcome = { interested: true, meetingDay: "Friday", objections: [] };
+  // The first try meets a 429 asking for 2 s; the process dies inside them.
+  await withRestartRig(
+    { prefix: "parley_analysis_kill_", outcome, failures: [{ status: 429, retryAfterMs: 2_000 }] },
+    async ({ upstream, fake, start }) => {
+      const { parley: first, port } = await start();
+      const call = await callLead(port);
       const session = await upstream.session(0);
       await session.waitFor("response.create");
       await session.streamResponse({
@@ -71,17 +123,13 @@ Deno.test("a SIGKILL between tries loses nothing: the next start stores the outc
       await first.child.status;
       assert.deepEqual(fake.requests.map((r) => r.status), [429]);
 
-      second = await spawnParley("start", env);
-      const port2 = await listeningPort(second);
+      const { parley: second, port: port2 } = await start();
       await within(
         second.stdout.waitFor(/Analysis done: CallSid=CA\w+/),
         "the outcome after the restart",
         10_000,
       );
-      const response = await fetch(`http://127.0.0.1:${port2}/api/calls/${call.callSid}`, {
-        headers: { authorization: `Bearer ${API_TOKEN}` },
-      });
-      const record = await response.json();
+      const record = await callRecord(port2, call.callSid);
       assert.equal(record.outcome.state, "done");
       assert.deepEqual(record.outcome.result, outcome);
       assert.equal(record.outcome.attempts, 2);
@@ -92,75 +140,32 @@ Deno.test("a SIGKILL between tries loses nothing: the next start stores the outc
       );
       second.child.kill("SIGTERM");
       assert.equal((await second.child.status).code, 0);
-    });
-  } finally {
-    if (first !== undefined) await reap(first);
-    if (second !== undefined) await reap(second);
-    await fake.close();
-    await upstream.close();
-    await Deno.remove(dataDir, { recursive: true });
-  }
+    },
+  );
 });
 
 Deno.test("a call a SIGKILL cut is analysed at the next start, once its record is closed", async () => {
-  const upstream = FakeRealtimeServer.start();
   const outcome = { interested: false, meetingDay: null, objections: ["cut off"] };
-  const fake = FakeResponsesServer.start(OPENAI_KEY, () => outcome);
-  const dataDir = await Deno.makeTempDir({ prefix: "parley_analysis_cut_" });
-  let first: ParleyProcess | undefined;
-  let second: ParleyProcess | undefined;
-  try {
-    await withPersonaDir(PERSONAS, async (personasDir) => {
-      const env = {
-        PORT: "0",
-        PUBLIC_BASE_URL,
-        OPENAI_API_KEY: OPENAI_KEY,
-        OPENAI_REALTIME_URL: upstream.url,
-        OPENAI_BASE_URL: fake.baseUrl,
-        TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-        API_TOKEN,
-        DATA_DIR: dataDir,
-        PERSONAS_DIR: personasDir,
-        DEFAULT_PERSONA: "lead",
-        INBOUND_PERSONA: "lead",
-        INSTANCE_ID: "analysis-1",
-      };
-      first = await spawnParley("start", env);
-      const port = await listeningPort(first);
-      const call = await placeTwilioCall({ port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL }, {
-        persona: "lead",
-      });
-      call.start({ persona: "lead" });
-      const session = await upstream.session(0);
-      await session.waitFor("response.create");
-      // Reading the record writes what is queued: once it answers, the call is on disk.
-      const live = await fetch(`http://127.0.0.1:${port}/api/calls/${call.callSid}`, {
-        headers: { authorization: `Bearer ${API_TOKEN}` },
-      });
-      assert.equal((await live.json()).persona, "lead");
-      first.child.kill("SIGKILL");
-      await first.child.status;
-      await call.closed;
-      assert.equal(fake.requests.length, 0, "no analysis of a call still running");
+  await withRestartRig({ prefix: "parley_analysis_cut_", outcome }, async ({ upstream, fake, start }) => {
+    const { parley: first, port } = await start();
+    const call = await callLead(port);
+    const session = await upstream.session(0);
+    await session.waitFor("response.create");
+    // Reading the record writes what is queued: once it answers, the call is on disk.
+    assert.equal((await callRecord(port, call.callSid)).persona, "lead");
+    first.child.kill("SIGKILL");
+    await first.child.status;
+    await call.closed;
+    assert.equal(fake.requests.length, 0, "no analysis of a call still running");
 
-      second = await spawnParley("start", env);
-      const port2 = await listeningPort(second);
-      await within(second.stdout.waitFor(/Analysis done: CallSid=CA\w+/), "the cut call's outcome", 10_000);
-      const record = await (await fetch(`http://127.0.0.1:${port2}/api/calls/${call.callSid}`, {
-        headers: { authorization: `Bearer ${API_TOKEN}` },
-      })).json();
-      assert.equal(record.endReason, "server_crashed");
-      assert.equal(record.outcome.state, "done");
-      assert.deepEqual(record.outcome.result, outcome);
-      assert.match(JSON.stringify(fake.requests[0]!.body!.input), /Ended: server_crashed/);
-      second.child.kill("SIGTERM");
-      assert.equal((await second.child.status).code, 0);
-    });
-  } finally {
-    if (first !== undefined) await reap(first);
-    if (second !== undefined) await reap(second);
-    await fake.close();
-    await upstream.close();
-    await Deno.remove(dataDir, { recursive: true });
-  }
+    const { parley: second, port: port2 } = await start();
+    await within(second.stdout.waitFor(/Analysis done: CallSid=CA\w+/), "the cut call's outcome", 10_000);
+    const record = await callRecord(port2, call.callSid);
+    assert.equal(record.endReason, "server_crashed");
+    assert.equal(record.outcome.state, "done");
+    assert.deepEqual(record.outcome.result, outcome);
+    assert.match(JSON.stringify(fake.requests[0]!.body!.input), /Ended: server_crashed/);
+    second.child.kill("SIGTERM");
+    assert.equal((await second.child.status).code, 0);
+  });
 });

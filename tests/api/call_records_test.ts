@@ -7,7 +7,8 @@
 
 import { within } from "../../testing/within.ts";
 import assert from "node:assert/strict";
-import { type CallEvent, type CallEventListener, CallHub } from "../../src/calls/call_events.ts";
+import { type CallEvent, type CallEventListener } from "../../src/calls/call_events.ts";
+import { CallHub } from "../../src/calls/call_hub.ts";
 import { type CallRecordsOptions, createCallRecordsHandlers } from "../../src/api/call_records.ts";
 import { routeSubset } from "../../testing/route_subset.ts";
 import { type CallStore, openCallStore } from "../../src/store/sqlite/call_store.ts";

@@ -124,7 +124,10 @@ Deno.test("campaigns API: leads by tag or CSV, skipped by reason; start, pause, 
   const results = await c.api("GET", `/api/campaigns/${fromCsv.id}/results.csv`);
   assert.equal(results.headers.get("content-type"), "text/csv; charset=utf-8");
   const lines = (await results.text()).trim().split("\r\n");
-  assert.equal(lines[0], "lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid");
+  assert.equal(
+    lines[0],
+    "lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid,outcome_state,outcome_error",
+  );
   assert.equal(lines.length, 5);
 
   const list = await (await c.api("GET", "/api/campaigns")).json();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
+import { type CallEvent } from "../../src/calls/call_events.ts";
+import { CallHub } from "../../src/calls/call_hub.ts";
 import { createPlaceCallHandler, type PlaceCallConfig } from "../../src/api/place_call.ts";
 import { createLogger } from "../../src/log.ts";
 import { type FakeTwilioRest, startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";

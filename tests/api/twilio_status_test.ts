@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
+import { type CallEvent } from "../../src/calls/call_events.ts";
+import { CallHub } from "../../src/calls/call_hub.ts";
 import { createTwilioStatusHandler, type TwilioStatusConfig } from "../../src/api/twilio_status.ts";
 import { createLogger, type LogLevel } from "../../src/log.ts";
 import { routeSubset } from "../../testing/route_subset.ts";

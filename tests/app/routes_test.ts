@@ -16,6 +16,7 @@ const GUARDS = new Set([
   "none",
   "twilio",
   "bearerOrSession",
+  "signedLinkOrBearer",
   "sessionSameOrigin",
   "sameOrigin",
   "signedInPage",
@@ -145,6 +146,7 @@ Deno.test("a streamed body is cut off at the route's limit: the handler never re
 const REFUSED: Record<string, number> = {
   twilio: 403,
   bearerOrSession: 401,
+  signedLinkOrBearer: 401,
   sessionSameOrigin: 401,
   sameOrigin: 403,
   signedInPage: 303,

@@ -18,7 +18,7 @@ for (
   }]] as const
 ) {
   Deno.test(`campaigns page (${label}): create from a tag, dial, pause, resume, results, export, do-not-call`, async () => {
-    await using c = await startCampaignParley(MONDAY_10_NY);
+    await using c = await startCampaignParley(MONDAY_10_NY, {}, undefined, { shared: true });
     await using browser = await launchChromium();
     const imported = await c.api(
       "POST",
@@ -68,6 +68,19 @@ for (
     await page.getByRole("button", { name: "Resume December" }).click();
     await row.locator(".state", { hasText: /Running|Waiting/ }).waitFor();
     await page.locator("#results td", { hasText: "Busy" }).waitFor();
+    // The call's outcome from post-call analysis shows in words beside its result.
+    const analyses = c.store.analyses!;
+    const spec = { persona: "alex", model: "gpt-5-mini", schema: {}, instructions: null };
+    await analyses.enqueue(placed.callSid, spec, c.clock.now);
+    await analyses.claim(c.store.instance, c.clock.now, 1, 60_000);
+    await analyses.succeed(placed.callSid, {
+      at: c.clock.now,
+      outcome: { interested: false, nextStep: "call in January" },
+      usage: { inputTokens: 1, cachedInputTokens: 0, outputTokens: 1 },
+      costUsd: 0.0001,
+    });
+    await page.locator("#results td.outcome", { hasText: "interested: no, next step: call in January" })
+      .waitFor();
 
     await page.getByRole("button", { name: "Stop December" }).click();
     await row.locator(".state", { hasText: "Stopped" }).waitFor();
@@ -76,7 +89,10 @@ for (
       "/api/campaigns/1/results.csv",
     );
     const csv = await page.evaluate(async () => await (await fetch("/api/campaigns/1/results.csv")).text());
-    assert.match(csv, /^lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid\r\n/);
+    assert.match(
+      csv,
+      /^lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid,outcome_state,outcome_error,outcome\.interested,outcome\.nextStep\r\n/,
+    );
 
     await page.getByLabel("Number").fill("+1 415 555 0199");
     await page.getByRole("button", { name: "Add to the list" }).click();

@@ -6,13 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type CallEvent,
-  CallHub,
-  KEPT_CALLS,
-  KEPT_ENDED_CALLS,
-  KEPT_EVENTS_PER_CALL,
-} from "../../src/calls/call_events.ts";
+import { type CallEvent } from "../../src/calls/call_events.ts";
+import { CallHub, KEPT_CALLS, KEPT_ENDED_CALLS, KEPT_EVENTS_PER_CALL } from "../../src/calls/call_hub.ts";
 
 const line = (callSid: string, text: string): CallEvent => ({
   type: "transcript",

@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
+import { type CallEvent } from "../../src/calls/call_events.ts";
+import { CallHub } from "../../src/calls/call_hub.ts";
 import { watchNeverConnected } from "../../src/calls/never_connected.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../../src/paths.ts";

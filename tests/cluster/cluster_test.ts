@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
-import { AFTER_STREAM_PATH, STATUS_CALLBACK_PATH } from "../../src/paths.ts";
+import { AFTER_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
 import { FakeRealtimeServer } from "../../testing/fake_realtime.ts";
 import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import {
@@ -30,12 +30,7 @@ import {
   type RoundRobinProxy,
   startRoundRobinProxy,
 } from "../../testing/round_robin_proxy.ts";
-import {
-  connectStream,
-  newCallSid,
-  postVoiceWebhook,
-  type TwilioTarget,
-} from "../../testing/twilio_webhook.ts";
+import { connectStream, newCallSid, type TwilioTarget } from "../../testing/twilio_webhook.ts";
 import { within } from "../../testing/within.ts";
 
 const ignore = !postgresAvailable();
@@ -87,14 +82,27 @@ interface PlacedCall {
   streamUrl: string;
   /** Index of the instance its media socket reached. */
   runsOn: number;
+  /** Index of the instance that answered its voice webhook. */
+  webhookOn: number;
   feed: Promise<string[]> | undefined;
 }
 
-/** Does what Twilio does through the balancer: webhook, media socket, `start`, answered callback. */
+/**
+ * Does what Twilio does through the balancer: webhook, media socket, `start`, answered callback.
+ * Every request is a new connection (as Twilio's are), so the balancer sends each to the next
+ * instance; the webhook must not ride a kept-alive connection, or every call's socket would land
+ * on the same instance.
+ */
 async function placeCall(proxy: RoundRobinProxy): Promise<PlacedCall> {
   const target: TwilioTarget = { port: proxy.port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC };
   const callSid = newCallSid();
-  const { streamUrl, twiml } = await postVoiceWebhook(target, callSid);
+  const webhook = await postTwilio(proxy, VOICE_WEBHOOK_PATH, {
+    CallSid: callSid,
+    AccountSid: "AC00000000000000000000000000000000",
+  });
+  const webhookOn = proxy.assignments.at(-1)!;
+  const twiml = new TextDecoder().decode(await webhook.arrayBuffer());
+  const streamUrl = twiml.match(/<Stream url="([^"]+)"/)?.[1];
   assert.ok(streamUrl !== undefined, `the webhook answered a stream: ${twiml}`);
   const call = await connectStream(target, streamUrl, callSid);
   const runsOn = proxy.assignments.at(-1)!;
@@ -104,7 +112,27 @@ async function placeCall(proxy: RoundRobinProxy): Promise<PlacedCall> {
     CallStatus: "in-progress",
   });
   assert.equal(answered.status, 204);
-  return { call, streamUrl, runsOn, feed: undefined };
+  return { call, streamUrl, runsOn, webhookOn, feed: undefined };
+}
+
+/**
+ * Places calls until one runs on an instance `wanted` accepts; the others are kept (still live).
+ * A call takes three connections, so with three instances in the rotation every socket would land
+ * on the same one, and with two they alternate: every other miss is followed by one request through
+ * the balancer, so that the sockets walk through every instance whether two or three are in it.
+ */
+async function placeCallOn(
+  proxy: RoundRobinProxy,
+  wanted: (call: PlacedCall) => boolean,
+  others: PlacedCall[],
+): Promise<PlacedCall> {
+  for (let tries = 0; tries < 12; tries++) {
+    const call = await placeCall(proxy);
+    if (wanted(call)) return call;
+    others.push(call);
+    if (tries % 2 === 0) await freshConnectionFetch(`http://127.0.0.1:${proxy.port}/healthz`);
+  }
+  throw new Error(`12 calls placed, none on the wanted instance: ${others.map((c) => c.runsOn)}`);
 }
 
 /** Polls `read` (a request through the balancer or to one instance) until `done`; bounded by `within`. */
@@ -319,9 +347,11 @@ Deno.test({
         const victim = 2;
         const onVictim: PlacedCall[] = [];
         const elsewhere: PlacedCall[] = [];
-        while (onVictim.length < 2 || elsewhere.length < 2) {
-          const call = await placeCall(balancer);
-          (call.runsOn === victim ? onVictim : elsewhere).push(call);
+        while (onVictim.length < 2) {
+          onVictim.push(await placeCallOn(balancer, (c) => c.runsOn === victim, elsewhere));
+        }
+        while (elsewhere.length < 2) {
+          elsewhere.push(await placeCallOn(balancer, (c) => c.runsOn !== victim, onVictim));
         }
         for (const { call } of [...onVictim, ...elsewhere]) {
           await until(
@@ -364,16 +394,25 @@ Deno.test({
         "SIGTERM of one instance: /healthz draining, new calls go elsewhere, its call finishes",
         async () => {
           const draining = 1;
-          let live: PlacedCall | undefined;
           const others: PlacedCall[] = [];
-          while (live === undefined) {
-            const call = await placeCall(balancer);
-            if (call.runsOn === draining) live = call;
-            else others.push(call);
+          const spare: PlacedCall[] = [];
+          const live = await placeCallOn(balancer, (c) => c.runsOn === draining, others);
+          // A call the draining instance answered the webhook of, relayed by another: the drain
+          // neither waits for it nor ends it.
+          others.push(
+            await placeCallOn(balancer, (c) => c.webhookOn === draining && c.runsOn !== draining, spare),
+          );
+          for (const { call } of spare) {
+            call.stop();
+            await until(
+              `${call.callSid} to end`,
+              () => recordOf(balancer, call.callSid),
+              (r) => r?.endedAt != null,
+            );
           }
           await until(
             "the call to start",
-            () => recordOf(balancer, live!.call.callSid),
+            () => recordOf(balancer, live.call.callSid),
             (r) => r?.startedAt != null,
           );
           processes[draining]!.child.kill("SIGTERM");
@@ -393,7 +432,7 @@ Deno.test({
           live.call.stop();
           const record = await until(
             "its call to end",
-            () => recordOf(balancer, live!.call.callSid),
+            () => recordOf(balancer, live.call.callSid),
             (r) => r?.endedAt != null,
           );
           assert.equal(record!.endReason, "caller_hung_up", "the live call finished, not cut");

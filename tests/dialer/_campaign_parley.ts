@@ -18,10 +18,30 @@ export interface CampaignParley extends AsyncDisposable {
   rest: FakeTwilioRest;
   store: Store;
   clock: { now: number };
+  /** Its DATA_DIR. */
+  dir: string;
   /** An API request with the bearer token. */
   api(method: string, path: string, body?: unknown): Promise<Response>;
   /** Posts Twilio's signed status callback for `callSid`. */
   status(callSid: string, params: Record<string, string>): Promise<void>;
+}
+
+/** More of {@linkcode startCampaignParley}. */
+export interface CampaignParleyOptions {
+  /** Wire the whole store in (call records and analyses too), not only leads and campaigns. */
+  shared?: boolean;
+  /** Runs on the open store before the server (and its dialer) starts: what a previous run left. */
+  before?: (store: Store) => Promise<void>;
+  /** The Twilio REST fetch. */
+  fetch?: typeof fetch;
+  /** Use this DATA_DIR (another instance's, or a previous run's), left in place at the end. */
+  dir?: string;
+  /** This instance's name. @default "test-host" */
+  instance?: string;
+  /** The fake Twilio REST API to use (another instance's), left running at the end. */
+  rest?: FakeTwilioRest;
+  /** The clock to read (another instance's). */
+  clock?: { now: number };
 }
 
 /** Starts it; `await using` ends everything. */
@@ -29,14 +49,17 @@ export async function startCampaignParley(
   startAt: number,
   env: Record<string, string> = {},
   personasDir?: string,
+  options: CampaignParleyOptions = {},
 ): Promise<CampaignParley> {
-  const dir = await Deno.makeTempDir({ prefix: "parley_campaigns_" });
-  const store = openSqliteStore(callDatabasePath(dir), { instance: "test-host" });
-  const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  const clock = { now: startAt };
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "parley_campaigns_" });
+  const store = openSqliteStore(callDatabasePath(dir), { instance: options.instance ?? "test-host" });
+  await options.before?.(store);
+  const rest = options.rest ?? startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+  const clock = options.clock ?? { now: startAt };
   const t = await startTestParley({
     ...(personasDir === undefined ? {} : { personasDir }),
-    leads: store.leads,
+    ...(options.shared === true ? { shared: store } : { leads: store.leads }),
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     campaigns: {
       campaigns: store.campaigns,
       doNotCall: store.doNotCall,
@@ -57,6 +80,7 @@ export async function startCampaignParley(
     rest,
     store,
     clock,
+    dir,
     api: (method, path, body) =>
       fetch(`${t.origin}${path}`, {
         method,
@@ -75,9 +99,10 @@ export async function startCampaignParley(
     },
     async [Symbol.asyncDispose]() {
       await t.close();
-      await rest.shutdown();
+      if (options.rest === undefined) await rest.shutdown();
       store.close();
-      await Deno.remove(dir, { recursive: true });
+      await store.closed;
+      if (options.dir === undefined) await Deno.remove(dir, { recursive: true });
     },
   };
 }

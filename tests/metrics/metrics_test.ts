@@ -6,8 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { type CallEvent, createRelayCounters } from "../../src/calls/call_events.ts";
-import { createMetrics, escapeLabelValue, PROMETHEUS_CONTENT_TYPE } from "../../src/metrics/metrics.ts";
+import { type CallEvent } from "../../src/calls/call_events.ts";
+import { createRelayCounters } from "../../src/calls/relay_counters.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
+import { escapeLabelValue, PROMETHEUS_CONTENT_TYPE } from "../../src/metrics/exposition.ts";
 import { createMetricsHandler } from "../../src/api/metrics_route.ts";
 import { routeSubset } from "../../testing/route_subset.ts";
 

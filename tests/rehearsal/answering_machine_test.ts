@@ -5,25 +5,17 @@
  */
 
 import assert from "node:assert/strict";
-import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
+import { REHEARSAL_API_TOKEN, withRehearsal } from "../../testing/rehearsal_rig.ts";
 import { createPersonaRegistry, loadPersonas } from "../../src/personas/loader.ts";
 import { loadScenarios, ScenarioLoadError } from "../../src/rehearsal/loader.ts";
 import { runOnce } from "../../src/rehearsal/runner.ts";
-import { rehearsalSetup, scenarioContext } from "../../src/rehearsal/setup.ts";
-import { openCallStore } from "../../src/store/sqlite/call_store.ts";
-import { FakeResponsesServer } from "../../testing/fake_responses.ts";
+import { scenarioContext } from "../../src/rehearsal/setup.ts";
 import { toneBytes } from "../../testing/fake_realtime.ts";
-import {
-  startTestParley,
-  TEST_AUTH_TOKEN,
-  TEST_OPENAI_KEY,
-  TEST_PUBLIC_BASE_URL,
-} from "../../testing/parley_harness.ts";
 import { bothSessions, waitForHeard } from "../../testing/rehearsal_script.ts";
 import { within } from "../../testing/within.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
-const API_TOKEN = "test-api-token-0123456789";
+const API_TOKEN = REHEARSAL_API_TOKEN;
 
 /** Passes every criterion, once the transcript holds the voicemail. */
 function scriptedJudge(request: Record<string, unknown>) {
@@ -46,24 +38,12 @@ Deno.test("a machine caller (answeredBy machine_end_beep) gets the persona's voi
     scenarioContext(createPersonaRegistry(await loadPersonas(personasDir)), "gpt-realtime-2.1"),
   );
   assert.equal(loaded!.scenario.caller.answeredBy, "machine_end_beep");
-  const dataDir = await Deno.makeTempDir({ prefix: "parley_amd_" });
-  const store = openCallStore(`${dataDir}/parley.db`);
-  const parley = await startTestParley({ store, personasDir, env: { API_TOKEN } });
-  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, scriptedJudge);
-  try {
-    const setup = rehearsalSetup(
-      { ...parley.config, openaiBaseUrl: responses.baseUrl, judgeModel: "gpt-5-mini" },
-      {
-        target: {
-          origin: parley.origin,
-          publicBaseUrl: TEST_PUBLIC_BASE_URL,
-          authToken: TEST_AUTH_TOKEN,
-          apiToken: API_TOKEN,
-        },
-        linkBaseUrl: "https://parley.example",
-        prices: DEFAULT_PRICES,
-      },
-    );
+  await withRehearsal({
+    prefix: "parley_amd_",
+    personasDir,
+    judge: scriptedJudge,
+    linkBaseUrl: "https://parley.example",
+  }, async ({ parley, setup }) => {
     const running = runOnce(loaded!, 1, setup);
     const { caller, agent } = await bothSessions(parley.upstream);
     await agent.waitFor("response.create"); // Alex's greeting
@@ -113,12 +93,7 @@ Deno.test("a machine caller (answeredBy machine_end_beep) gets the persona's voi
     })).json();
     assert.equal(record.endReason, "voicemail_left");
     assert.equal(record.source, "rehearsal");
-  } finally {
-    await responses.close();
-    await parley.close();
-    store.close();
-    await Deno.remove(dataDir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a scenario whose caller.answeredBy is not one of Twilio's values is named with the file and field", async () => {

@@ -5,50 +5,20 @@
  */
 
 import assert from "node:assert/strict";
-import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
 import { runOnce } from "../../src/rehearsal/runner.ts";
-import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
-import { openCallStore } from "../../src/store/sqlite/call_store.ts";
-import { FakeResponsesServer } from "../../testing/fake_responses.ts";
+import { withRehearsal } from "../../testing/rehearsal_rig.ts";
 import { bothSessions } from "../../testing/rehearsal_script.ts";
 import { toneBytes } from "../../testing/fake_realtime.ts";
-import {
-  startTestParley,
-  TEST_AUTH_TOKEN,
-  TEST_OPENAI_KEY,
-  TEST_PUBLIC_BASE_URL,
-} from "../../testing/parley_harness.ts";
-
-const API_TOKEN = "test-api-token-0123456789";
 
 Deno.test("the simulated caller's key presses reach the persona's model as a phone's would", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_keys_" });
-  await Deno.mkdir(`${dir}/personas`);
-  await Deno.writeTextFile(
-    `${dir}/personas/keys.ts`,
-    `export default { voice: "marin", instructions: "Answer.", greeting: "Say hello.", dtmf: true };`,
-  );
-  const store = openCallStore(`${dir}/parley.db`);
-  const parley = await startTestParley({
-    store,
-    personasDir: `${dir}/personas`,
-    env: { API_TOKEN, DEFAULT_PERSONA: "keys", INBOUND_PERSONA: "keys" },
-  });
-  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, () => ({ verdicts: [] }));
-  try {
-    const setup = rehearsalSetup(
-      { ...parley.config, openaiBaseUrl: responses.baseUrl, judgeModel: "gpt-5-mini" },
-      {
-        target: {
-          origin: parley.origin,
-          publicBaseUrl: TEST_PUBLIC_BASE_URL,
-          authToken: TEST_AUTH_TOKEN,
-          apiToken: API_TOKEN,
-        },
-        linkBaseUrl: TEST_PUBLIC_BASE_URL,
-        prices: DEFAULT_PRICES,
-      },
-    );
+  await withRehearsal({
+    prefix: "parley_keys_",
+    personas: {
+      "keys.ts":
+        `export default { voice: "marin", instructions: "Answer.", greeting: "Say hello.", dtmf: true };`,
+    },
+    env: { DEFAULT_PERSONA: "keys", INBOUND_PERSONA: "keys" },
+  }, async ({ parley, setup }) => {
     const running = runOnce(
       {
         id: "keys",
@@ -97,10 +67,5 @@ Deno.test("the simulated caller's key presses reach the persona's model as a pho
     });
     const result = await running;
     assert.equal(result.passed, true, JSON.stringify(result.checks));
-  } finally {
-    await responses.close();
-    await parley.close();
-    store.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

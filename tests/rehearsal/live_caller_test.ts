@@ -5,50 +5,20 @@
  */
 
 import assert from "node:assert/strict";
-import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
 import { runOnce } from "../../src/rehearsal/runner.ts";
-import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
-import { openCallStore } from "../../src/store/sqlite/call_store.ts";
-import { FakeResponsesServer } from "../../testing/fake_responses.ts";
+import { withRehearsal } from "../../testing/rehearsal_rig.ts";
 import { sessionOf, waitForHeard } from "../../testing/rehearsal_script.ts";
 import { fromBase64, toBase64, toneBytes } from "../../testing/fake_realtime.ts";
-import {
-  startTestParley,
-  TEST_AUTH_TOKEN,
-  TEST_OPENAI_KEY,
-  TEST_PUBLIC_BASE_URL,
-} from "../../testing/parley_harness.ts";
-
-const API_TOKEN = "test-api-token-0123456789";
 
 Deno.test("a GPT-Live caller hears the agent through the virtual phone and is heard by it", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_live_caller_" });
-  await Deno.mkdir(`${dir}/personas`);
-  await Deno.writeTextFile(
-    `${dir}/personas/ender.ts`,
-    `export default { voice: "marin", instructions: "Answer.", greeting: "Say hello.", endCall: true };`,
-  );
-  const store = openCallStore(`${dir}/parley.db`);
-  const parley = await startTestParley({
-    store,
-    personasDir: `${dir}/personas`,
-    env: { API_TOKEN, DEFAULT_PERSONA: "ender", INBOUND_PERSONA: "ender" },
-  });
-  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, () => ({ verdicts: [] }));
-  try {
-    const setup = rehearsalSetup(
-      { ...parley.config, openaiBaseUrl: responses.baseUrl, judgeModel: "gpt-5-mini" },
-      {
-        target: {
-          origin: parley.origin,
-          publicBaseUrl: TEST_PUBLIC_BASE_URL,
-          authToken: TEST_AUTH_TOKEN,
-          apiToken: API_TOKEN,
-        },
-        linkBaseUrl: TEST_PUBLIC_BASE_URL,
-        prices: DEFAULT_PRICES,
-      },
-    );
+  await withRehearsal({
+    prefix: "parley_live_caller_",
+    personas: {
+      "ender.ts":
+        `export default { voice: "marin", instructions: "Answer.", greeting: "Say hello.", endCall: true };`,
+    },
+    env: { DEFAULT_PERSONA: "ender", INBOUND_PERSONA: "ender" },
+  }, async ({ parley, setup }) => {
     const running = runOnce(
       {
         id: "live",
@@ -96,10 +66,5 @@ Deno.test("a GPT-Live caller hears the agent through the virtual phone and is he
     const result = await running;
     assert.equal(result.passed, true, JSON.stringify(result.checks));
     assert.ok(caller.eventsOf("session.close").length >= 1, "the caller session was closed politely");
-  } finally {
-    await responses.close();
-    await parley.close();
-    store.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -5,24 +5,15 @@
  */
 
 import assert from "node:assert/strict";
-import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
+import { REHEARSAL_API_TOKEN, withRehearsal } from "../../testing/rehearsal_rig.ts";
 import { VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
 import { runOnce } from "../../src/rehearsal/runner.ts";
-import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
 import { readConnectTwiml } from "../../src/rehearsal/twiml_reader.ts";
-import { openCallStore } from "../../src/store/sqlite/call_store.ts";
-import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { bothSessions, callerSaid, sessionOf, waitForHeard } from "../../testing/rehearsal_script.ts";
 import { type FakeRealtimeSession, toneBytes } from "../../testing/fake_realtime.ts";
-import {
-  newCallSid,
-  startTestParley,
-  TEST_AUTH_TOKEN,
-  TEST_OPENAI_KEY,
-  TEST_PUBLIC_BASE_URL,
-} from "../../testing/parley_harness.ts";
+import { newCallSid } from "../../testing/parley_harness.ts";
 
-const API_TOKEN = "test-api-token-0123456789";
+const API_TOKEN = REHEARSAL_API_TOKEN;
 /** What differs between any two calls: ids and times. */
 const VOLATILE = new Set([
   "callSid",
@@ -59,17 +50,13 @@ async function agentTurn(agent: FakeRealtimeSession, heard: () => Promise<unknow
 }
 
 Deno.test("a rehearsal's record equals a phone call's but for its source", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "parley_parity_" });
-  const store = openCallStore(`${dataDir}/parley.db`);
-  const parley = await startTestParley({ store, env: { API_TOKEN } });
-  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, () => ({ verdicts: [] }));
-  const record = async (callSid: string) =>
-    shape(
-      await (await fetch(`${parley.origin}/api/calls/${callSid}`, {
-        headers: { authorization: `Bearer ${API_TOKEN}` },
-      })).json(),
-    );
-  try {
+  await withRehearsal({ prefix: "parley_parity_" }, async ({ parley, setup }) => {
+    const record = async (callSid: string) =>
+      shape(
+        await (await fetch(`${parley.origin}/api/calls/${callSid}`, {
+          headers: { authorization: `Bearer ${API_TOKEN}` },
+        })).json(),
+      );
     // A phone call: Twilio's webhook form, the media socket, the caller hangs up, the action URL.
     const callSid = newCallSid();
     const form = {
@@ -103,19 +90,6 @@ Deno.test("a rehearsal's record equals a phone call's but for its source", async
     await parley.waitForEvent("call.ended", (e) => e.callSid === callSid);
 
     // The same through the virtual phone.
-    const setup = rehearsalSetup(
-      { ...parley.config, openaiBaseUrl: responses.baseUrl, judgeModel: "gpt-5-mini" },
-      {
-        target: {
-          origin: parley.origin,
-          publicBaseUrl: TEST_PUBLIC_BASE_URL,
-          authToken: TEST_AUTH_TOKEN,
-          apiToken: API_TOKEN,
-        },
-        linkBaseUrl: TEST_PUBLIC_BASE_URL,
-        prices: DEFAULT_PRICES,
-      },
-    );
     const from = parley.upstream.sessions.length;
     const running = runOnce(
       {
@@ -149,10 +123,5 @@ Deno.test("a rehearsal's record equals a phone call's but for its source", async
     assert.equal(phoneRecord.source, "phone");
     assert.equal(rehearsalRecord.source, "rehearsal");
     assert.deepEqual(rehearsalRecord, { ...phoneRecord, source: "rehearsal" });
-  } finally {
-    await responses.close();
-    await parley.close();
-    store.close();
-    await Deno.remove(dataDir, { recursive: true });
-  }
+  });
 });

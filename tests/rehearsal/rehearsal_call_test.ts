@@ -6,25 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
 import { runOnce } from "../../src/rehearsal/runner.ts";
 import { formatReport, summarize } from "../../src/rehearsal/report.ts";
-import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
 import type { LoadedScenario, Scenario } from "../../src/rehearsal/types.ts";
-import { openCallStore } from "../../src/store/sqlite/call_store.ts";
-import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { bothSessions, callerSaid, heardBytes, waitForHeard } from "../../testing/rehearsal_script.ts";
-import {
-  startTestParley,
-  TEST_AUTH_TOKEN,
-  TEST_OPENAI_KEY,
-  TEST_PUBLIC_BASE_URL,
-  type TestParley,
-} from "../../testing/parley_harness.ts";
+import { REHEARSAL_API_TOKEN as API_TOKEN, withRehearsal } from "../../testing/rehearsal_rig.ts";
 import { toneBytes } from "../../testing/fake_realtime.ts";
 import { within } from "../../testing/within.ts";
-
-const API_TOKEN = "test-api-token-0123456789";
 
 /** Judges by the transcript it is sent: "greeted" holds when the agent said hello; the rest fail. */
 function scriptedJudge(request: Record<string, unknown>) {
@@ -43,37 +31,8 @@ function scriptedJudge(request: Record<string, unknown>) {
   };
 }
 
-async function withRehearsal(
-  fn: (
-    t: { parley: TestParley; responses: FakeResponsesServer; setup: ReturnType<typeof rehearsalSetup> },
-  ) => Promise<void>,
-) {
-  const dataDir = await Deno.makeTempDir({ prefix: "parley_rehearsal_" });
-  const store = openCallStore(`${dataDir}/parley.db`);
-  const parley = await startTestParley({ store, env: { API_TOKEN } });
-  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, scriptedJudge);
-  const setup = rehearsalSetup(
-    { ...parley.config, openaiBaseUrl: responses.baseUrl, judgeModel: "gpt-5-mini" },
-    {
-      target: {
-        origin: parley.origin,
-        publicBaseUrl: TEST_PUBLIC_BASE_URL,
-        authToken: TEST_AUTH_TOKEN,
-        apiToken: API_TOKEN,
-      },
-      linkBaseUrl: "https://parley.example",
-      prices: DEFAULT_PRICES,
-    },
-  );
-  try {
-    await fn({ parley, responses, setup });
-  } finally {
-    await responses.close();
-    await parley.close();
-    store.close();
-    await Deno.remove(dataDir, { recursive: true });
-  }
-}
+/** The rig of these tests: the scripted judge, links to a made-up public URL. */
+const RIG = { judge: scriptedJudge, linkBaseUrl: "https://parley.example" };
 
 const scenario = (expect: Scenario["expect"]): LoadedScenario => ({
   id: "greeting",
@@ -86,7 +45,7 @@ const scenario = (expect: Scenario["expect"]): LoadedScenario => ({
 });
 
 Deno.test("a rehearsal run is a real call: agent audio reaches the caller in real time, the record says rehearsal, a failed criterion fails the run", async () => {
-  await withRehearsal(async ({ parley, responses, setup }) => {
+  await withRehearsal(RIG, async ({ parley, responses, setup }) => {
     const loaded = scenario([
       { name: "caller hangs up", endReason: "caller_hung_up" },
       { name: "no transfer", toolNotCalled: "transfer_call" },
@@ -162,7 +121,7 @@ Deno.test("a rehearsal run is a real call: agent audio reaches the caller in rea
 });
 
 Deno.test("a barge-in by the simulated caller clears the phone and truncates the agent where the caller stopped hearing it", async () => {
-  await withRehearsal(async ({ parley, setup }) => {
+  await withRehearsal(RIG, async ({ parley, setup }) => {
     const running = runOnce(scenario([{ name: "caller hangs up", endReason: "caller_hung_up" }]), 1, setup);
     const { caller, agent } = await bothSessions(parley.upstream);
     await agent.waitFor("response.create");

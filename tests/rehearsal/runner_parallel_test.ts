@@ -4,42 +4,14 @@
  */
 
 import assert from "node:assert/strict";
-import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
+import { withRehearsal } from "../../testing/rehearsal_rig.ts";
 import { runRehearsals, type RunResult } from "../../src/rehearsal/runner.ts";
-import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
-import { openCallStore } from "../../src/store/sqlite/call_store.ts";
-import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { toneBytes } from "../../testing/fake_realtime.ts";
 import { within } from "../../testing/within.ts";
-import {
-  startTestParley,
-  TEST_AUTH_TOKEN,
-  TEST_OPENAI_KEY,
-  TEST_PUBLIC_BASE_URL,
-} from "../../testing/parley_harness.ts";
-
-const API_TOKEN = "test-api-token-0123456789";
 
 Deno.test("runs go in parallel up to the limit, each reported as it ends", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_parallel_" });
-  const store = openCallStore(`${dir}/parley.db`);
-  const parley = await startTestParley({ store, env: { API_TOKEN } });
-  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, () => ({ verdicts: [] }));
-  try {
+  await withRehearsal({ prefix: "parley_parallel_" }, async ({ parley, setup }) => {
     const reported: RunResult[] = [];
-    const setup = rehearsalSetup(
-      { ...parley.config, openaiBaseUrl: responses.baseUrl, judgeModel: "gpt-5-mini" },
-      {
-        target: {
-          origin: parley.origin,
-          publicBaseUrl: TEST_PUBLIC_BASE_URL,
-          authToken: TEST_AUTH_TOKEN,
-          apiToken: API_TOKEN,
-        },
-        linkBaseUrl: TEST_PUBLIC_BASE_URL,
-        prices: DEFAULT_PRICES,
-      },
-    );
     const running = runRehearsals([{
       id: "twice",
       file: "twice.ts",
@@ -72,10 +44,5 @@ Deno.test("runs go in parallel up to the limit, each reported as it ends", async
     assert.deepEqual(results.map((r) => [r.run, r.passed]), [[1, true], [2, true]]);
     assert.equal(reported.length, 2);
     assert.notEqual(results[0]!.callSid, results[1]!.callSid);
-  } finally {
-    await responses.close();
-    await parley.close();
-    store.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

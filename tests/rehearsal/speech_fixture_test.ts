@@ -5,21 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
+import { withRehearsal } from "../../testing/rehearsal_rig.ts";
 import { runOnce } from "../../src/rehearsal/runner.ts";
-import { rehearsalSetup } from "../../src/rehearsal/setup.ts";
-import { openCallStore } from "../../src/store/sqlite/call_store.ts";
-import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { bothSessions } from "../../testing/rehearsal_script.ts";
 import { fromBase64 } from "../../testing/fake_realtime.ts";
-import {
-  startTestParley,
-  TEST_AUTH_TOKEN,
-  TEST_OPENAI_KEY,
-  TEST_PUBLIC_BASE_URL,
-} from "../../testing/parley_harness.ts";
-
-const API_TOKEN = "test-api-token-0123456789";
 
 /** "I would like to leave a message." as raw μ-law 8 kHz, made with espeak-ng and sox. */
 async function speech(dir: string): Promise<Uint8Array> {
@@ -53,26 +42,9 @@ function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
 }
 
 Deno.test("the caller's speech reaches the agent's session byte for byte, in 20 ms frames", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_speech_" });
-  const store = openCallStore(`${dir}/parley.db`);
-  const parley = await startTestParley({ store, env: { API_TOKEN } });
-  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, () => ({ verdicts: [] }));
-  try {
+  await withRehearsal({ prefix: "parley_speech_" }, async ({ dir, parley, setup }) => {
     const words = await speech(dir);
     assert.ok(words.length > 8000, "at least a second of speech");
-    const setup = rehearsalSetup(
-      { ...parley.config, openaiBaseUrl: responses.baseUrl, judgeModel: "gpt-5-mini" },
-      {
-        target: {
-          origin: parley.origin,
-          publicBaseUrl: TEST_PUBLIC_BASE_URL,
-          authToken: TEST_AUTH_TOKEN,
-          apiToken: API_TOKEN,
-        },
-        linkBaseUrl: TEST_PUBLIC_BASE_URL,
-        prices: DEFAULT_PRICES,
-      },
-    );
     const running = runOnce(
       {
         id: "speech",
@@ -108,10 +80,5 @@ Deno.test("the caller's speech reaches the agent's session byte for byte, in 20 
       elapsed >= (words.length / 8) * 0.9,
       `${words.length / 8} ms of speech went out in ${Math.round(elapsed)} ms`,
     );
-  } finally {
-    await responses.close();
-    await parley.close();
-    store.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

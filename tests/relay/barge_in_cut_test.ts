@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { createRelayCounters } from "../../src/calls/call_events.ts";
+import { createRelayCounters } from "../../src/calls/relay_counters.ts";
 import { BargeIn, type Cut } from "../../src/relay/barge_in.ts";
 import { type TurnLatency, TurnTimer } from "../../src/relay/turn_timer.ts";
 import { type MediaSocket, TwilioLeg } from "../../src/relay/twilio_leg.ts";

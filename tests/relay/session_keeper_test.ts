@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { createRelayCounters } from "../../src/calls/call_events.ts";
+import { createRelayCounters } from "../../src/calls/relay_counters.ts";
 import { createLogger } from "../../src/log.ts";
 import { type KeptCall, SessionKeeper } from "../../src/relay/session_keeper.ts";
 import type { UpstreamSession } from "../../src/relay/upstream_session.ts";

@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type CallEvent, CallHub } from "../../src/calls/call_events.ts";
+import { type CallEvent } from "../../src/calls/call_events.ts";
+import { CallHub } from "../../src/calls/call_hub.ts";
 import type { EventBus, Store } from "../../src/store/ports.ts";
 import type { CampaignInput } from "../../src/store/campaign.ts";
 
@@ -127,6 +128,60 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
       assert.deepEqual((await store.calls.listCalls()).map((c) => [c.callSid, c.instance]), [[SID, "alpha"]]);
     });
   });
+
+  await t.step(
+    "records: a done analysis's cost joins the call's cost, once; an unpriced one makes it unknown",
+    async () => {
+      await withStores(async (open) => {
+        const store = await open("alpha");
+        const usage = (callSid: string, at: number): CallEvent => ({
+          type: "usage",
+          at,
+          callSid,
+          engine: "realtime",
+          model: "gpt-realtime-2.1",
+          usage: {
+            responseId: `resp_${at}`,
+            inputTextTokens: 1_000,
+            inputAudioTokens: 300,
+            inputCachedTokens: 0,
+            outputTextTokens: 40,
+            outputAudioTokens: 200,
+          },
+        });
+        const analyzed = (callSid: string, costUsd: number | null): CallEvent => ({
+          type: "call.analyzed",
+          at: 5_000,
+          callSid,
+          state: "done",
+          outcome: { interested: true },
+          error: null,
+          costUsd,
+        });
+        for (const callSid of [SID, OTHER]) {
+          await store.calls.record(started(callSid, 1_000));
+          await store.calls.record(usage(callSid, 1_500));
+          await store.calls.record({
+            type: "call.ended",
+            at: 2_000,
+            callSid,
+            reason: "caller_hung_up",
+            detail: "",
+          });
+        }
+        const own = (await store.calls.getCall(SID))!.costUsd!;
+        assert.ok(own > 0, `the call's own cost: ${own}`);
+        await store.calls.record(analyzed(SID, 0.0065));
+        await store.calls.record(analyzed(SID, 0.0065)); // the same event again counts once
+        await store.calls.record(analyzed(OTHER, null));
+        assert.ok(Math.abs((await store.calls.getCall(SID))!.costUsd! - (own + 0.0065)) < 1e-12);
+        const listed = new Map((await store.calls.listCalls()).map((c) => [c.callSid, c.costUsd]));
+        assert.ok(Math.abs(listed.get(SID)! - (own + 0.0065)) < 1e-12);
+        assert.equal((await store.calls.getCall(OTHER))!.costUsd, null, "an unpriced analysis: unknown");
+        assert.equal(listed.get(OTHER), null);
+      });
+    },
+  );
 
   await t.step(
     "records: what a call came through is phone unless its webhook says softphone or rehearsal",
@@ -639,6 +694,54 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         assert.deepEqual((await beta.openAttempts("beta")).map((a) => a.id), [second.id]);
         assert.equal((await alpha.setState(campaign.id, "paused", ["draft"]))?.state, "running", "guarded");
         assert.equal((await alpha.setState(campaign.id, "paused", ["running"]))?.state, "paused");
+      });
+    },
+  );
+
+  await t.step(
+    "campaigns: callsPerSecond holds across instances; a dead claim goes back, a request stays noted",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = (await open("alpha")).campaigns;
+        const beta = (await open("beta")).campaigns;
+        const leads = Array.from({ length: 4 }, (_, i) => ({
+          leadId: null,
+          name: `Lead ${i}`,
+          phone: `+1415555020${i}`,
+          timezone: null,
+          fields: {},
+        }));
+        const campaign = await alpha.create({ ...CAMPAIGN, callsPerSecond: 2 }, leads, "running");
+        const claimed = await alpha.claim(campaign.id, 10_000, 4, "alpha");
+        assert.equal(claimed.length, 4);
+        const [a, b, c, d] = claimed.map((lead) => lead.id) as [number, number, number, number];
+        // 2 a second: a burst of two, shared by both instances, then one every 500 ms.
+        assert.equal(await alpha.beginDial(a, 10_000), true);
+        assert.equal(await beta.beginDial(b, 10_000), true);
+        assert.equal(await beta.beginDial(c, 10_000), false, "no third slot in the same instant");
+        assert.equal(await alpha.beginDial(c, 10_400), false);
+        assert.equal(await beta.beginDial(c, 10_500), true);
+        assert.equal(await alpha.beginDial(d, 10_600), false);
+        assert.equal(await alpha.beginDial(d, 11_000), true);
+
+        // alpha dies: a never placed, b answered (an attempt open), c and d requested with no answer.
+        await alpha.startAttempt(b, 10_000, "CA0000000000000000000000000000000b");
+        await alpha.settle(d, { state: "pending", nextTryAt: 13_000, disposition: null, requestedAt: null });
+        const byId = async () => new Map((await beta.leads(campaign.id)).map((lead) => [lead.id, lead]));
+        assert.equal((await byId()).get(a)?.requestedAt, 10_000);
+        assert.equal((await byId()).get(d)?.requestedAt, null, "a refused request is cleared");
+        await alpha.claim(campaign.id, 13_000, 4, "alpha");
+        assert.equal(await beta.releaseClaims("alpha", "beta"), 3);
+        const after = await byId();
+        assert.deepEqual(
+          [a, b, c, d].map((id) => [after.get(id)?.state, after.get(id)?.claimedBy, after.get(id)?.attempts]),
+          [["pending", null, 0], ["dialing", "beta", 1], ["pending", null, 0], ["pending", null, 0]],
+        );
+        assert.equal(after.get(c)?.requestedAt, 10_500, "asked about before it is dialled again");
+        assert.equal(after.get(b)?.requestedAt, null, "an attempt with its CallSid clears it");
+        assert.deepEqual((await beta.openAttempts("beta")).map((x) => x.callSid), [
+          "CA0000000000000000000000000000000b",
+        ]);
       });
     },
   );

@@ -244,7 +244,7 @@ Deno.test("call store records a scripted call exactly", async (t) => {
           (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
           SCHEMA_VERSION,
         );
-        assert.equal(SCHEMA_VERSION, 12);
+        assert.equal(SCHEMA_VERSION, 14);
         assert.equal(
           (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
           "wal",

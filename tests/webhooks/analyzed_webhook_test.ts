@@ -54,6 +54,7 @@ Deno.test("a settled analysis on the bus is sent as a signed call.analyzed webho
       outcome: { interested: true },
       error: null,
       costUsd: 0.0012,
+      callCostUsd: null, // no record of this call in the store
     });
     const failed = byCall.get("CA000000000000000000000000000fail")!;
     assert.equal(failed.body.data.state, "failed");

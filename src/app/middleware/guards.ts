@@ -11,6 +11,7 @@ import { jsonError } from "../../http/responses.ts";
 import type { Sessions } from "../../http/session.ts";
 import type { Logger } from "../../log.ts";
 import { checkTwilio, type TwilioSignatureSettings } from "./twilio_guard.ts";
+import { createRecordingLinks, type RecordingLinks } from "../../recordings/recording_link.ts";
 import type { BodyLimit, Guard } from "../routes.ts";
 
 /** What the guards check against. */
@@ -23,7 +24,11 @@ export interface GuardOptions {
   /** TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL and TWILIO_SIGNATURE_CHECK. */
   twilio: TwilioSignatureSettings;
   log: Logger;
+  /** Checks the signed links of `recording.ready` (keyed by WEBHOOK_SECRET). @default none honoured */
+  recordingLinks?: Pick<RecordingLinks, "check">;
 }
+
+const NO_LINKS = createRecordingLinks(undefined);
 
 /** A guard's verdict: the answer that refuses, or the Twilio form (empty unless read) to go on with. */
 export type GuardVerdict = Response | { form: Record<string, string> };
@@ -52,6 +57,13 @@ export async function applyGuard(
       return await checkTwilio(request, bodyLimit, options.twilio, options.log);
     case "bearerOrSession":
       return (await options.sessions.authorize(request)) ?? NO_FORM;
+    case "signedLinkOrBearer": {
+      // A link from a recording.ready webhook stands for the token; without one, as bearerOrSession.
+      const verdict = (options.recordingLinks ?? NO_LINKS).check(new URL(request.url));
+      if (verdict.kind === "valid") return NO_FORM;
+      if (verdict.kind === "refused") return jsonError(403, verdict.reason);
+      return (await options.sessions.authorize(request)) ?? NO_FORM;
+    }
     case "sessionSameOrigin": {
       // A WebSocket handshake is never blocked by the browser's same-origin policy: Origin is checked here.
       const { pathname } = new URL(request.url);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { TokenUsage } from "./usage.ts";
+import type { TokenUsage } from "./token_usage.ts";
 
 /** A server event the relay acts on; anything else is `{ type: "other" }`. */
 export type RealtimeServerEvent =

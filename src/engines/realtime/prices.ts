@@ -11,7 +11,7 @@
  */
 
 import { listedPrice, type ModelPrices, type PriceTable, tokenPrices } from "../price_table.ts";
-import type { TokenUsage } from "./usage.ts";
+import type { TokenUsage } from "./token_usage.ts";
 
 const full: ModelPrices = {
   audioIn: 32,

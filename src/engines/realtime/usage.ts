@@ -7,19 +7,9 @@
 
 import type { UsageRules } from "../usage.ts";
 import { estimateCost, impossibleTokenCounts, MAX_PLAUSIBLE_TOKENS } from "./prices.ts";
+import type { TokenUsage } from "./token_usage.ts";
 
-/** Token usage of one response, as `response.done` reports it. */
-export interface TokenUsage {
-  inputTextTokens: number;
-  inputAudioTokens: number;
-  inputCachedTokens: number;
-  /** How many of the cached tokens were audio, when OpenAI says (`cached_tokens_details`). */
-  inputCachedAudioTokens?: number;
-  /** How many of the cached tokens were text, when OpenAI says. */
-  inputCachedTextTokens?: number;
-  outputTextTokens: number;
-  outputAudioTokens: number;
-}
+export type { TokenUsage } from "./token_usage.ts";
 
 /** The Realtime engine's usage report: one response's tokens. */
 export interface RealtimeUsage extends TokenUsage {

@@ -124,10 +124,21 @@ export function startWebhooks(options: WebhooksOptions): Webhooks {
   const listener: CallEventListener = (event) => {
     if (worker === undefined) return;
     if (event.type === "call.analyzed") {
-      // The post-call analysis settled (src/analysis/worker.ts publishes it on the bus).
+      // The post-call analysis settled (src/analysis/worker.ts publishes it on the bus). The record,
+      // read after the store's listener took this event, holds the call's cost with the analysis's.
       const { callSid, state, outcome, error, costUsd } = event;
+      const send = async () => {
+        const record = await options.calls?.getCall(callSid);
+        const callCostUsd = record === undefined ? null : record.costUsd;
+        await enqueue(
+          "call.analyzed",
+          callSid,
+          { callSid, state, outcome, error, costUsd, callCostUsd },
+          event.at,
+        );
+      };
       track(
-        enqueue("call.analyzed", callSid, { callSid, state, outcome, error, costUsd }, event.at).catch((e) =>
+        send().catch((e) =>
           log.error(
             `Webhooks: could not enqueue call.analyzed of ${callSid}: ${
               e instanceof Error ? e.message : String(e)

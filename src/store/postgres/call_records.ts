@@ -220,7 +220,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
     const since = options.since === undefined ? sql`` : sql`AND created_at >= ${options.since}`;
     const rows = await sql<{ record: StoredRecord }[]>`
       SELECT record - 'statuses' - 'transcript' - 'turns' - 'latency' - 'interruptions' - 'responses'
-        - 'toolCalls' - 'eventSeq' - 'pricedUsd' - 'unpriced' AS record
+        - 'toolCalls' - 'eventSeq' - 'pricedUsd' - 'unpriced' - 'analysisUsd' - 'analysisUnpriced' AS record
       FROM calls WHERE true ${persona} ${since} ORDER BY created_at DESC, call_sid DESC LIMIT ${limit}`;
     return rows.map((row) => row.record as CallSummary);
   }

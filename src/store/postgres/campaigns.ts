@@ -19,6 +19,7 @@ import type {
   LeadSettlement,
 } from "../campaign.ts";
 import type { Campaigns, DoNotCallList } from "../ports.ts";
+import { nextDialSlot } from "../campaign_pace.ts";
 
 type Row = Record<string, unknown>;
 type Tx = TransactionSql;
@@ -32,7 +33,8 @@ export function postgresCampaigns(sql: Sql, now: () => number = Date.now): Campa
   const settleIn = async (q: Sql | Tx, id: number, settlement: LeadSettlement) => {
     if (settlement.state === "pending") {
       await q`UPDATE campaign_leads SET state = 'pending', next_try_at = ${settlement.nextTryAt},
-          claimed_by = NULL, disposition = COALESCE(${settlement.disposition}::text, disposition)
+          claimed_by = NULL, disposition = COALESCE(${settlement.disposition}::text, disposition),
+          requested_at = CASE WHEN ${settlement.requestedAt === null}::boolean THEN NULL ELSE requested_at END
         WHERE id = ${id}`;
     } else if (settlement.state === "done") {
       await q`UPDATE campaign_leads SET state = 'done', disposition = ${settlement.disposition},
@@ -125,16 +127,32 @@ export function postgresCampaigns(sql: Sql, now: () => number = Date.now): Campa
         return claimed.map(toLead).sort((a, b) => a.nextTryAt - b.nextTryAt || a.id - b.id);
       }) as CampaignLead[];
     },
-    async startAttempt(campaignLeadId, at) {
+    async beginDial(campaignLeadId, at) {
+      return await sql.begin(async (tx) => {
+        // The campaign's row lock: instances take its slots in turn.
+        const rows = await tx<{ id: string; calls_per_second: number; next_dial_at: string }[]>`
+          SELECT c.id, c.calls_per_second, c.next_dial_at FROM campaigns c
+          WHERE c.id = (SELECT campaign_id FROM campaign_leads WHERE id = ${campaignLeadId})
+          FOR UPDATE`;
+        const row = rows[0];
+        if (row === undefined) return false;
+        const next = nextDialSlot(Number(row.calls_per_second), Number(row.next_dial_at), at);
+        if (next === undefined) return false;
+        await tx`UPDATE campaigns SET next_dial_at = ${next} WHERE id = ${row.id}`;
+        await tx`UPDATE campaign_leads SET requested_at = ${at} WHERE id = ${campaignLeadId}`;
+        return true;
+      }) as boolean;
+    },
+    async startAttempt(campaignLeadId, at, callSid) {
       return await sql.begin(async (tx) => {
         const leads = await tx<{ campaign_id: string; attempts: number }[]>`
-          UPDATE campaign_leads SET attempts = attempts + 1 WHERE id = ${campaignLeadId}
+          UPDATE campaign_leads SET attempts = attempts + 1, requested_at = NULL WHERE id = ${campaignLeadId}
           RETURNING campaign_id, attempts`;
         const lead = leads[0];
         if (lead === undefined) throw new Error(`No campaign lead ${campaignLeadId}`);
         const rows = await tx<Row[]>`
-          INSERT INTO campaign_attempts (campaign_id, campaign_lead_id, attempt, started_at)
-          VALUES (${lead.campaign_id}, ${campaignLeadId}, ${lead.attempts}, ${at})
+          INSERT INTO campaign_attempts (campaign_id, campaign_lead_id, attempt, started_at, call_sid)
+          VALUES (${lead.campaign_id}, ${campaignLeadId}, ${lead.attempts}, ${at}, ${callSid ?? null})
           RETURNING *`;
         return toAttempt(rows[0]!);
       }) as CampaignAttempt;
@@ -151,6 +169,9 @@ export function postgresCampaigns(sql: Sql, now: () => number = Date.now): Campa
         SELECT a.* FROM campaign_attempts a JOIN campaign_leads l ON l.id = a.campaign_lead_id
         WHERE a.ended_at IS NULL AND l.state = 'dialing' AND l.claimed_by = ${instance} ORDER BY a.id`;
       return rows.map(toAttempt);
+    },
+    async releaseClaims(instance, heir) {
+      return await sql.begin((tx) => releaseClaimsIn(tx, instance, heir)) as number;
     },
     async finishAttempt(attemptId, end, settlement) {
       return await sql.begin(async (tx) => {
@@ -176,6 +197,22 @@ export function postgresCampaigns(sql: Sql, now: () => number = Date.now): Campa
     },
     close() {},
   };
+}
+
+/**
+ * The claims of `instance` released in the transaction `tx` (see `Campaigns.releaseClaims`): its
+ * dead-peer sweep calls it in the transaction that claims the dead instance.
+ */
+export async function releaseClaimsIn(tx: Tx, instance: string, heir?: string): Promise<number> {
+  const released = await tx`
+    UPDATE campaign_leads l SET state = 'pending', claimed_by = NULL
+    WHERE l.state = 'dialing' AND l.claimed_by = ${instance} AND NOT EXISTS (
+      SELECT 1 FROM campaign_attempts a WHERE a.campaign_lead_id = l.id AND a.ended_at IS NULL)
+    RETURNING l.id`;
+  if (heir !== undefined) {
+    await tx`UPDATE campaign_leads SET claimed_by = ${heir} WHERE state = 'dialing' AND claimed_by = ${instance}`;
+  }
+  return released.length;
 }
 
 /** The do-not-call list of the database `sql` is connected to. */
@@ -246,6 +283,9 @@ function toLead(row: Row): CampaignLead {
     disposition: row.disposition === null ? null : String(row.disposition) as CampaignLead["disposition"],
     skipReason: row.skip_reason === null ? null : String(row.skip_reason) as CampaignLead["skipReason"],
     claimedBy: row.claimed_by === null ? null : String(row.claimed_by),
+    requestedAt: row.requested_at === null || row.requested_at === undefined
+      ? null
+      : Number(row.requested_at),
   };
 }
 

@@ -18,6 +18,10 @@ export interface StoredRecord extends CallRecord {
   pricedUsd: number;
   /** Responses (or minute reports) with no price: the cost reads unknown while any. */
   unpriced: number;
+  /** The post-call analysis's own cost, once done (absent in records folded before it was kept). */
+  analysisUsd?: number;
+  /** True when the analysis's model has no price: the cost reads unknown. */
+  analysisUnpriced?: boolean;
 }
 
 /** An empty record for `callSid`, first seen at `at` by `instance`. */
@@ -208,6 +212,13 @@ export function applyEvent(
       record.afterStream = event.action;
       record.transferTarget = event.target ?? null;
       break;
+    case "call.analyzed":
+      // The analysis's own cost joins the call's (set, not added: the same event twice counts once).
+      if (event.state === "done") {
+        record.analysisUsd = event.costUsd ?? 0;
+        record.analysisUnpriced = event.costUsd === null;
+      }
+      break;
     case "call.ended":
       // The first end wins: a later one is the teardown echoing it.
       if (record.endedAt === null) {
@@ -217,7 +228,9 @@ export function applyEvent(
       }
       break;
   }
-  record.costUsd = record.unpriced > 0 ? null : record.pricedUsd;
+  record.costUsd = record.unpriced > 0 || record.analysisUnpriced === true
+    ? null
+    : record.pricedUsd + (record.analysisUsd ?? 0);
   record.durationMs = record.startedAt !== null && record.endedAt !== null
     ? record.endedAt - record.startedAt
     : null;
@@ -241,6 +254,12 @@ export function lastEventAt(record: CallRecord): number {
 
 /** The record as the port returns it (without the fold's bookkeeping). */
 export function publicRecord(stored: StoredRecord): CallRecord {
-  const { pricedUsd: _priced, unpriced: _unpriced, ...record } = stored;
+  const {
+    pricedUsd: _priced,
+    unpriced: _unpriced,
+    analysisUsd: _analysis,
+    analysisUnpriced: _analysisUnpriced,
+    ...record
+  } = stored;
   return record;
 }

@@ -3,7 +3,8 @@
  * Every {@linkcode InstanceHeartbeat.beatMs} each instance stamps its row with the database's clock
  * (`clock_timestamp()`: one clock for every machine) and looks for peers whose row is older than the timeout; it claims
  * such a peer with one `UPDATE … WHERE stopped_at IS NULL AND beat_at < …` and, in the same
- * transaction, closes the peer's open records as `server_crashed`. Postgres re-checks the `WHERE`
+ * transaction, closes the peer's open records as `server_crashed` and releases its campaign claims (leads
+ * it claimed but never dialled go back to pending; leads with a call in progress pass to the sweeper). Postgres re-checks the `WHERE`
  * of a row another transaction just updated, so exactly one live peer claims each dead instance;
  * a failed clean-up rolls the claim back and the next sweep tries again. An instance that shuts down
  * cleanly marks its row stopped; one that restarts under the same `INSTANCE_ID` beats again.
@@ -13,6 +14,7 @@
 
 import type { Sql } from "postgres";
 import type { PostgresCallRecords } from "./call_records.ts";
+import { releaseClaimsIn } from "./campaigns.ts";
 
 /** How long an instance may go without a heartbeat before a peer closes its calls, ms. */
 export const INSTANCE_TIMEOUT_MS = 30_000;
@@ -80,6 +82,7 @@ export class InstanceHeartbeat {
       SELECT instance FROM instances WHERE instance <> ${this.#o.instance} AND stopped_at IS NULL
         AND beat_at < (extract(epoch from clock_timestamp()) * 1000)::bigint - ${this.#timeoutMs}`;
     for (const { instance } of dead) {
+      let released = 0;
       const callSids = await this.#sql.begin(async (tx) => {
         const claimed = await tx`
           UPDATE instances SET stopped_at = (extract(epoch from clock_timestamp()) * 1000)::bigint
@@ -88,6 +91,8 @@ export class InstanceHeartbeat {
           RETURNING instance`;
         if (claimed.length === 0) return undefined; // another peer claimed it, or it beat again
         const seconds = Math.round(this.#timeoutMs / 100) / 10;
+        // Its campaign leads claimed but not dialled go back; those with a call in progress are ours now.
+        released = await releaseClaimsIn(tx, instance, this.#o.instance);
         return await this.#calls.closeOpenRecordsOf(
           tx,
           instance,
@@ -98,7 +103,9 @@ export class InstanceHeartbeat {
       if (callSids === undefined) continue;
       closed.push({ instance, callSids });
       this.#o.report(
-        `[Cluster] Instance ${instance} stopped beating: closed its ${callSids.length} open call(s) as server_crashed`,
+        `[Cluster] Instance ${instance} stopped beating: closed its ${callSids.length} open call(s) as server_crashed${
+          released > 0 ? `; put back ${released} campaign lead(s) it had claimed` : ""
+        }`,
       );
     }
     return closed;

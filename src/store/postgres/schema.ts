@@ -196,6 +196,26 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX analyses_due ON analyses (state, next_try_at);
   `,
+  // 8: campaigns across instances (src/dialer/): `campaigns.next_dial_at`, the campaign's next dial
+  // slot (its callsPerSecond pace, claimed in the store so it holds for every instance at once), and
+  // `campaign_leads.requested_at`, when a call request for the lead went to Twilio with its answer never
+  // noted (a timeout, a crash): Twilio is asked about that call before the lead is dialled again.
+  `
+  ALTER TABLE campaigns ADD COLUMN next_dial_at bigint NOT NULL DEFAULT 0;
+  ALTER TABLE campaign_leads ADD COLUMN requested_at bigint;
+  `,
+  // 9: the post-call analysis's own cost, kept in the record (`analysisUsd`, `analysisUnpriced`, and
+  // in `costUsd`), as SQLite's migration 14: analyses done before are copied in.
+  `
+  UPDATE calls c SET record = c.record || jsonb_build_object(
+    'analysisUsd', COALESCE(a.cost_usd, 0),
+    'analysisUnpriced', a.cost_usd IS NULL,
+    'costUsd', CASE
+      WHEN a.cost_usd IS NULL OR jsonb_typeof(c.record->'costUsd') <> 'number' THEN 'null'::jsonb
+      ELSE to_jsonb((c.record->>'costUsd')::double precision + a.cost_usd)
+    END)
+  FROM analyses a WHERE a.call_sid = c.call_sid AND a.state = 'done';
+  `,
 ];
 
 /** The schema version this build writes. */

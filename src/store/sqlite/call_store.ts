@@ -3,7 +3,8 @@
  * and writes them in batches a moment later (see `write_queue.ts`): a locked or full database
  * never blocks the event loop for more than {@linkcode BUSY_TIMEOUT_MS} nor throws into it, and
  * the events wait in a bounded queue until the disk takes them again. Events for one call are merged by CallSid, whatever order they come in (a `call.placed` or
- * `call.webhook` usually precedes `call.started`).
+ * `call.webhook` usually precedes `call.started`). What each event writes is `call_event_writer.ts`;
+ * reading rows back into records is `call_rows.ts`.
  *
  * Derived figures:
  * - `durationMs` = `endedAt − startedAt` (stream start to end), null unless both are known.
@@ -11,31 +12,23 @@
  *   (`firstAudioHeardMs`), using the *sent* latency (`firstAudioSentMs`) for a turn whose playback
  *   Twilio never confirmed — the sent figure is a lower bound, the closest we have.
  * - `costUsd`: each response is priced when it is recorded (see `prices.ts`); the call's cost is the
- *   sum, or null when any response used a model without a price (unknown is not free).
+ *   sum, plus the post-call analysis's own cost once it is done (`call.analyzed`), or null when any
+ *   of them used a model without a price (unknown is not free).
  *
  * @module
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
-import type {
-  AfterStreamAction,
-  CallerAudioDrops,
-  CallEvent,
-  CallEventListener,
-  CallStatus,
-  EndReason,
-  ToolCallStatus,
-} from "../../calls/call_events.ts";
-import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth, TurnLatency } from "../call_record.ts";
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, summarizeLatency } from "../call_record.ts";
+import type { AfterStreamAction, CallEvent, CallEventListener, EndReason } from "../../calls/call_events.ts";
+import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth } from "../call_record.ts";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../call_record.ts";
 import type { AfterStreamDecision, AfterStreamDecisions, CallRecords } from "../ports.ts";
 import { migrate } from "./schema.ts";
-import { engineForModel, type EngineId } from "../../engines/voices.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../../engines/prices.ts";
-import { ENGINE_REGISTRY } from "../../engines/registry.ts";
-import type { TokenCounts } from "../../engines/usage.ts";
 import { WriteQueue } from "./write_queue.ts";
+import { applyCallEvent, type CallEventWriter } from "./call_event_writer.ts";
+import { type Row, strOrNull, toCallRecord, toSummary } from "./call_rows.ts";
 import { CallHeartbeat } from "../heartbeat.ts";
 
 export type * from "../call_record.ts";
@@ -104,8 +97,6 @@ export function openCallStore(path: string, options: CallStoreOptions = {}): Cal
   }
 }
 
-type Row = Record<string, unknown>;
-
 /** An event waiting to be written, with its position on the bus (undefined when it has none). */
 interface QueuedEvent {
   event: CallEvent;
@@ -143,12 +134,20 @@ class SqliteCallStore implements CallStore {
   #queue: WriteQueue<QueuedEvent | Heartbeat>;
   #heartbeat: CallHeartbeat;
   #instance: string;
+  #writer: CallEventWriter;
 
   constructor(db: DatabaseSync, path: string, options: CallStoreOptions) {
     this.#db = db;
     this.#prices = options.prices ?? DEFAULT_PRICES;
     this.#onError = options.onError ?? ((message: string) => console.error(message));
     this.#instance = options.instance ?? "local";
+    this.#writer = {
+      run: (sql, ...values) => this.#run(sql, ...values),
+      statement: (sql) => this.#statement(sql),
+      instance: this.#instance,
+      prices: this.#prices,
+      onError: (message) => this.#onError(message),
+    };
     const where = `DATA_DIR "${dirname(path)}" (${path})`;
     this.#queue = new WriteQueue<QueuedEvent | Heartbeat>({
       write: (batch) => this.#writeBatch(batch),
@@ -208,7 +207,7 @@ class SqliteCallStore implements CallStore {
         }
         const { event, seq } = queued;
         try {
-          this.#apply(event, seq);
+          applyCallEvent(this.#writer, event, seq);
         } catch (error) {
           if (isPassingFailure(error)) throw error;
           this.#onError(
@@ -253,7 +252,7 @@ class SqliteCallStore implements CallStore {
   async record(event: CallEvent, seq?: number): Promise<void> {
     this.#flush();
     this.#heartbeat.saw(event);
-    this.#transaction(() => this.#apply(event, seq));
+    this.#transaction(() => applyCallEvent(this.#writer, event, seq));
   }
 
   // deno-lint-ignore require-await
@@ -266,231 +265,6 @@ class SqliteCallStore implements CallStore {
       action: String(row.after_stream) as AfterStreamAction,
       target: strOrNull(row.transfer_target) ?? undefined,
     };
-  }
-
-  #apply(event: CallEvent, seq: number | undefined): void {
-    const at = Math.round(event.at);
-    {
-      // The first instance to see a call names it; the one that runs its stream takes it (call.started).
-      this.#run(
-        `INSERT INTO calls (call_sid, created_at, instance, event_seq) VALUES (?, ?, ?, ?)
-         ON CONFLICT (call_sid) DO UPDATE SET created_at = MIN(created_at, excluded.created_at),
-         event_seq = MAX(event_seq, excluded.event_seq)`,
-        event.callSid,
-        at,
-        this.#instance,
-        seq ?? 0,
-      );
-      switch (event.type) {
-        case "call.placed":
-          this.#mergeParameters(event.callSid, event.parameters);
-          this.#run(
-            `UPDATE calls SET persona = COALESCE(persona, ?), direction = COALESCE(direction, 'outbound-api'),
-             from_number = COALESCE(from_number, ?), to_number = COALESCE(to_number, ?) WHERE call_sid = ?`,
-            event.persona,
-            event.from,
-            event.to,
-            event.callSid,
-          );
-          break;
-        case "call.webhook":
-          this.#mergeParameters(event.callSid, event.parameters);
-          // Twilio's webhook knows the direction best; the persona chosen at start wins over both.
-          this.#run(
-            `UPDATE calls SET persona = COALESCE(persona, ?), direction = ?, source = ?,
-             from_number = COALESCE(from_number, ?), to_number = COALESCE(to_number, ?) WHERE call_sid = ?`,
-            event.persona,
-            event.direction,
-            event.source ?? "phone",
-            event.from,
-            event.to,
-            event.callSid,
-          );
-          break;
-        case "call.status":
-          this.#run(
-            "INSERT INTO call_statuses (call_sid, at, status, detail) VALUES (?, ?, ?, ?)",
-            event.callSid,
-            at,
-            event.status,
-            event.detail,
-          );
-          this.#run("UPDATE calls SET status = ? WHERE call_sid = ?", event.status, event.callSid);
-          break;
-        case "call.started":
-          this.#mergeParameters(event.callSid, event.parameters);
-          this.#run(
-            `UPDATE calls SET stream_sid = ?, persona = ?, model = ?, engine = ?,
-             started_at = COALESCE(started_at, ?), instance = ? WHERE call_sid = ?`,
-            event.streamSid,
-            event.persona,
-            event.model,
-            event.engine ?? engineForModel(event.model),
-            at,
-            this.#instance,
-            event.callSid,
-          );
-          break;
-        case "upstream.connected":
-          this.#run(
-            "UPDATE calls SET upstream_connect_ms = ? WHERE call_sid = ?",
-            event.connectMs,
-            event.callSid,
-          );
-          break;
-        case "session.configured":
-          this.#run(
-            "UPDATE calls SET session_configured_at = COALESCE(session_configured_at, ?) WHERE call_sid = ?",
-            at,
-            event.callSid,
-          );
-          break;
-        case "transcript":
-          this.#run(
-            "INSERT INTO transcript (call_sid, at, speaker, text, interrupted_at_ms) VALUES (?, ?, ?, ?, ?)",
-            event.callSid,
-            at,
-            event.speaker,
-            event.text,
-            event.interruptedAtMs ?? null,
-          );
-          break;
-        case "turn.latency":
-          this.#run(
-            `INSERT INTO turn_latencies (call_sid, at, first_audio_sent_ms, first_audio_heard_ms)
-             VALUES (?, ?, ?, ?)`,
-            event.callSid,
-            at,
-            event.firstAudioSentMs,
-            event.firstAudioHeardMs ?? null,
-          );
-          break;
-        case "interruption":
-          this.#run(
-            `INSERT INTO interruptions (call_sid, at, item_id, audio_end_ms, clear_latency_ms)
-             VALUES (?, ?, ?, ?, ?)`,
-            event.callSid,
-            at,
-            event.itemId,
-            event.audioEndMs,
-            event.clearLatencyMs,
-          );
-          break;
-        case "usage": {
-          // The engine's own rules read its report: what the record keeps, and the price.
-          const summary = ENGINE_REGISTRY.describeUsage(event.engine, event.usage);
-          const cost = ENGINE_REGISTRY.priceUsage(event.engine, event.model, event.usage, this.#prices);
-          if (summary.problem !== undefined) {
-            // Kept with an unknown cost (so the call's cost reads "unknown", not a number).
-            const subject = summary.response === undefined
-              ? `a ${event.engine} usage report`
-              : `response ${summary.response.id}`;
-            this.#onError(`[Realtime] Call store: ${subject} of CallSid=${event.callSid} ${summary.problem}`);
-          }
-          if (summary.response !== undefined) {
-            const t = summary.response.tokens;
-            const tokens = [
-              t.inputTextTokens,
-              t.inputAudioTokens,
-              t.inputCachedTokens,
-              t.outputTextTokens,
-              t.outputAudioTokens,
-            ];
-            this.#run(
-              `INSERT INTO usage (call_sid, at, model, response_id, input_text_tokens, input_audio_tokens,
-               input_cached_tokens, output_text_tokens, output_audio_tokens, cost_usd)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-              event.callSid,
-              at,
-              event.model,
-              summary.response.id,
-              ...tokens,
-              cost,
-            );
-            this.#run(
-              `UPDATE calls SET input_text_tokens = input_text_tokens + ?, input_audio_tokens = input_audio_tokens + ?,
-               input_cached_tokens = input_cached_tokens + ?, output_text_tokens = output_text_tokens + ?,
-               output_audio_tokens = output_audio_tokens + ?, responses = responses + 1 WHERE call_sid = ?`,
-              ...tokens,
-              event.callSid,
-            );
-          }
-          if (summary.minutes !== undefined) {
-            // Cumulative: the latest report is the call's time so far.
-            this.#run(
-              "UPDATE calls SET minutes = MAX(minutes, ?) WHERE call_sid = ?",
-              summary.minutes,
-              event.callSid,
-            );
-          }
-          this.#run(
-            summary.cost === "increment"
-              ? `UPDATE calls SET model = COALESCE(model, ?), cost_usd = cost_usd + ?,
-                 unpriced_responses = unpriced_responses + ? WHERE call_sid = ?`
-              : "UPDATE calls SET model = COALESCE(model, ?), cost_usd = ?, unpriced_responses = ? WHERE call_sid = ?",
-            event.model,
-            cost ?? 0,
-            cost === null ? 1 : 0,
-            event.callSid,
-          );
-          break;
-        }
-        case "agent.stopped":
-          this.#run(
-            "UPDATE calls SET max_unplayed_ms = MAX(COALESCE(max_unplayed_ms, 0), ?) WHERE call_sid = ?",
-            event.unplayedMs,
-            event.callSid,
-          );
-          break;
-        case "reconnected":
-          this.#run(
-            `UPDATE calls SET reconnects = reconnects + 1,
-             max_reconnect_gap_ms = MAX(COALESCE(max_reconnect_gap_ms, 0), ?) WHERE call_sid = ?`,
-            event.gapMs,
-            event.callSid,
-          );
-          break;
-        case "caller_audio.dropped":
-          this.#run(
-            "UPDATE calls SET caller_frames_dropped = ? WHERE call_sid = ?",
-            JSON.stringify(event.drops),
-            event.callSid,
-          );
-          break;
-        case "tool.called":
-          this.#run(
-            `INSERT INTO tool_calls (call_sid, at, call_id, name, arguments, status, result_bytes, duration_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-            event.callSid,
-            at,
-            event.callId,
-            event.name,
-            event.arguments,
-            event.status,
-            event.resultBytes,
-            event.durationMs,
-          );
-          break;
-        case "call.after_stream":
-          this.#run(
-            "UPDATE calls SET after_stream = ?, transfer_target = ? WHERE call_sid = ?",
-            event.action,
-            event.target ?? null,
-            event.callSid,
-          );
-          break;
-        case "call.ended":
-          // The first end wins: a later one is the teardown echoing it.
-          this.#run(
-            `UPDATE calls SET ended_at = ?, end_reason = ?, end_detail = ? WHERE call_sid = ? AND ended_at IS NULL`,
-            at,
-            event.reason,
-            event.detail,
-            event.callSid,
-          );
-          break;
-      }
-    }
   }
 
   // deno-lint-ignore require-await
@@ -526,52 +300,11 @@ class SqliteCallStore implements CallStore {
     this.#flush();
     const row = this.#statement("SELECT * FROM calls WHERE call_sid = ?").get(callSid) as Row | undefined;
     if (row === undefined) return undefined;
-    const rows = (table: string) =>
-      this.#statement(`SELECT * FROM ${table} WHERE call_sid = ? ORDER BY id`).all(callSid) as Row[];
-    const turns = rows("turn_latencies").map((r): TurnLatency => ({
-      at: num(r.at),
-      firstAudioSentMs: num(r.first_audio_sent_ms),
-      firstAudioHeardMs: numOrNull(r.first_audio_heard_ms),
-    }));
-    return {
-      ...toSummary(row),
-      statuses: rows("call_statuses").map((r) => ({
-        at: num(r.at),
-        status: String(r.status) as CallStatus,
-        detail: String(r.detail),
-      })),
-      transcript: rows("transcript").map((r) => ({
-        at: num(r.at),
-        speaker: r.speaker === "agent" ? "agent" : "caller",
-        text: String(r.text),
-        interruptedAtMs: numOrNull(r.interrupted_at_ms),
-      })),
-      turns,
-      latency: summarizeLatency(turns),
-      interruptions: rows("interruptions").map((r) => ({
-        at: num(r.at),
-        itemId: String(r.item_id),
-        audioEndMs: num(r.audio_end_ms),
-        clearLatencyMs: num(r.clear_latency_ms),
-      })),
-      responses: rows("usage").map((r) => ({
-        at: num(r.at),
-        model: String(r.model),
-        responseId: String(r.response_id),
-        usage: toUsage(r),
-        costUsd: numOrNull(r.cost_usd),
-      })),
-      toolCalls: rows("tool_calls").map((r) => ({
-        at: num(r.at),
-        callId: String(r.call_id),
-        name: String(r.name),
-        arguments: String(r.arguments),
-        status: String(r.status) as ToolCallStatus,
-        resultBytes: num(r.result_bytes),
-        durationMs: num(r.duration_ms),
-      })),
-      eventSeq: num(row.event_seq),
-    };
+    return toCallRecord(
+      row,
+      (table) =>
+        this.#statement(`SELECT * FROM ${table} WHERE call_sid = ? ORDER BY id`).all(callSid) as Row[],
+    );
   }
 
   close(): void {
@@ -584,13 +317,6 @@ class SqliteCallStore implements CallStore {
     }
     this.#statements.clear();
     this.#db.close();
-  }
-
-  #mergeParameters(callSid: string, parameters: Record<string, string>): void {
-    if (Object.keys(parameters).length === 0) return;
-    const row = this.#statement("SELECT parameters FROM calls WHERE call_sid = ?").get(callSid) as Row;
-    const merged = { ...parseParameters(row.parameters), ...parameters };
-    this.#run("UPDATE calls SET parameters = ? WHERE call_sid = ?", JSON.stringify(merged), callSid);
   }
 
   #transaction(body: () => void): void {
@@ -617,78 +343,6 @@ class SqliteCallStore implements CallStore {
   }
 }
 
-function toSummary(row: Row): CallSummary {
-  const startedAt = numOrNull(row.started_at);
-  const endedAt = numOrNull(row.ended_at);
-  return {
-    callSid: String(row.call_sid),
-    streamSid: strOrNull(row.stream_sid),
-    persona: strOrNull(row.persona),
-    model: strOrNull(row.model),
-    engine: strOrNull(row.engine) as EngineId | null,
-    direction: strOrNull(row.direction),
-    source: row.source === "softphone" || row.source === "rehearsal" ? row.source : "phone",
-    from: strOrNull(row.from_number),
-    to: strOrNull(row.to_number),
-    parameters: parseParameters(row.parameters),
-    status: strOrNull(row.status) as CallStatus | null,
-    createdAt: num(row.created_at),
-    startedAt,
-    upstreamConnectMs: numOrNull(row.upstream_connect_ms),
-    sessionConfiguredAt: numOrNull(row.session_configured_at),
-    endedAt,
-    durationMs: startedAt !== null && endedAt !== null ? endedAt - startedAt : null,
-    endReason: strOrNull(row.end_reason) as EndReason | null,
-    endDetail: strOrNull(row.end_detail),
-    usage: { ...toUsage(row), responses: num(row.responses) },
-    minutes: num(row.minutes),
-    maxUnplayedMs: numOrNull(row.max_unplayed_ms),
-    reconnects: num(row.reconnects),
-    maxReconnectGapMs: numOrNull(row.max_reconnect_gap_ms),
-    callerFramesDropped: row.caller_frames_dropped == null
-      ? null
-      : JSON.parse(String(row.caller_frames_dropped)) as CallerAudioDrops,
-    costUsd: num(row.unpriced_responses) > 0 ? null : num(row.cost_usd),
-    afterStream: strOrNull(row.after_stream) as AfterStreamAction | null,
-    transferTarget: strOrNull(row.transfer_target),
-    instance: strOrNull(row.instance),
-  };
-}
-
-function toUsage(row: Row): TokenCounts {
-  return {
-    inputTextTokens: num(row.input_text_tokens),
-    inputAudioTokens: num(row.input_audio_tokens),
-    inputCachedTokens: num(row.input_cached_tokens),
-    outputTextTokens: num(row.output_text_tokens),
-    outputAudioTokens: num(row.output_audio_tokens),
-  };
-}
-
-function parseParameters(value: unknown): Record<string, string> {
-  try {
-    const parsed: unknown = JSON.parse(String(value ?? "{}"));
-    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
-      return parsed as Record<string, string>;
-    }
-  } catch (error) {
-    if (!(error instanceof SyntaxError)) throw error;
-  }
-  return {};
-}
-
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function num(value: unknown): number {
-  return Number(value);
-}
-
-function numOrNull(value: unknown): number | null {
-  return value === null || value === undefined ? null : Number(value);
-}
-
-function strOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : String(value);
 }

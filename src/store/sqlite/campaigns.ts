@@ -7,6 +7,7 @@
  */
 
 import { openSqliteConnection } from "./connection.ts";
+import { nextDialSlot } from "../campaign_pace.ts";
 import type {
   Campaign,
   CampaignAttempt,
@@ -47,8 +48,9 @@ export function openCampaignStore(path: string, options: { now?: () => number } 
     if (settlement.state === "pending") {
       sql(
         `UPDATE campaign_leads SET state = 'pending', next_try_at = ?, claimed_by = NULL,
-           disposition = COALESCE(?, disposition) WHERE id = ?`,
-      ).run(settlement.nextTryAt, settlement.disposition, id);
+           disposition = COALESCE(?, disposition),
+           requested_at = CASE WHEN ? THEN NULL ELSE requested_at END WHERE id = ?`,
+      ).run(settlement.nextTryAt, settlement.disposition, settlement.requestedAt === null ? 1 : 0, id);
     } else if (settlement.state === "done") {
       sql("UPDATE campaign_leads SET state = 'done', disposition = ?, claimed_by = NULL WHERE id = ?")
         .run(settlement.disposition, id);
@@ -171,17 +173,34 @@ export function openCampaignStore(path: string, options: { now?: () => number } 
         return claimed;
       }));
     },
-    startAttempt(campaignLeadId, at) {
+    beginDial(campaignLeadId, at) {
+      return Promise.resolve(transaction(() => {
+        const row = sql(
+          `SELECT c.id, c.calls_per_second, c.next_dial_at FROM campaigns c
+           JOIN campaign_leads l ON l.campaign_id = c.id WHERE l.id = ?`,
+        ).get(campaignLeadId);
+        if (row === undefined) return false;
+        const next = nextDialSlot(Number(row.calls_per_second), Number(row.next_dial_at), at);
+        if (next === undefined) return false;
+        sql("UPDATE campaigns SET next_dial_at = ? WHERE id = ?").run(next, Number(row.id));
+        sql("UPDATE campaign_leads SET requested_at = ? WHERE id = ?").run(at, campaignLeadId);
+        return true;
+      }));
+    },
+    startAttempt(campaignLeadId, at, callSid) {
       return Promise.resolve(transaction(() => {
         const lead = sql("SELECT * FROM campaign_leads WHERE id = ?").get(campaignLeadId);
         if (lead === undefined) throw new Error(`No campaign lead ${campaignLeadId}`);
         const attempt = Number(lead.attempts) + 1;
-        sql("UPDATE campaign_leads SET attempts = ? WHERE id = ?").run(attempt, campaignLeadId);
+        sql("UPDATE campaign_leads SET attempts = ?, requested_at = NULL WHERE id = ?").run(
+          attempt,
+          campaignLeadId,
+        );
         const id = Number(
           sql(
-            `INSERT INTO campaign_attempts (campaign_id, campaign_lead_id, attempt, started_at)
-             VALUES (?, ?, ?, ?)`,
-          ).run(Number(lead.campaign_id), campaignLeadId, attempt, at).lastInsertRowid,
+            `INSERT INTO campaign_attempts (campaign_id, campaign_lead_id, attempt, started_at, call_sid)
+             VALUES (?, ?, ?, ?, ?)`,
+          ).run(Number(lead.campaign_id), campaignLeadId, attempt, at, callSid ?? null).lastInsertRowid,
         );
         return toAttempt(sql("SELECT * FROM campaign_attempts WHERE id = ?").get(id)!);
       }));
@@ -201,6 +220,25 @@ export function openCampaignStore(path: string, options: { now?: () => number } 
            WHERE a.ended_at IS NULL AND l.state = 'dialing' AND l.claimed_by = ? ORDER BY a.id`,
         ).all(instance).map(toAttempt),
       );
+    },
+    releaseClaims(instance, heir) {
+      return Promise.resolve(transaction(() => {
+        const released = Number(
+          sql(
+            `UPDATE campaign_leads SET state = 'pending', claimed_by = NULL
+             WHERE state = 'dialing' AND claimed_by = ? AND NOT EXISTS (
+               SELECT 1 FROM campaign_attempts a WHERE a.campaign_lead_id = campaign_leads.id
+                 AND a.ended_at IS NULL)`,
+          ).run(instance).changes,
+        );
+        if (heir !== undefined) {
+          sql("UPDATE campaign_leads SET claimed_by = ? WHERE state = 'dialing' AND claimed_by = ?").run(
+            heir,
+            instance,
+          );
+        }
+        return released;
+      }));
     },
     finishAttempt(attemptId, end, settlement) {
       return Promise.resolve(transaction(() => {
@@ -267,6 +305,7 @@ function toLead(row: Record<string, unknown>): CampaignLead {
     disposition: row.disposition === null ? null : String(row.disposition) as CampaignLead["disposition"],
     skipReason: row.skip_reason === null ? null : String(row.skip_reason) as CampaignLead["skipReason"],
     claimedBy: row.claimed_by === null ? null : String(row.claimed_by),
+    requestedAt: row.requested_at === null ? null : Number(row.requested_at),
   };
 }
 

@@ -271,6 +271,25 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX analyses_due ON analyses (state, next_try_at);
   `,
+  // 13: campaigns across instances (src/dialer/): `campaigns.next_dial_at`, the campaign's next dial
+  // slot (its callsPerSecond pace, claimed in the store so it holds for every instance at once), and
+  // `campaign_leads.requested_at`, when a call request for the lead went to Twilio with its answer never
+  // noted (a timeout, a crash): Twilio is asked about that call before the lead is dialled again.
+  `
+  ALTER TABLE campaigns ADD COLUMN next_dial_at INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE campaign_leads ADD COLUMN requested_at INTEGER;
+  `,
+  // 14: the post-call analysis's own cost, kept on the call (its `costUsd` adds it): USD, and 1 when
+  // the analysis's model has no price (the call's cost then reads unknown). Analyses done before are
+  // copied in, so their calls' costs read as they did.
+  `
+  ALTER TABLE calls ADD COLUMN analysis_cost_usd REAL NOT NULL DEFAULT 0;
+  ALTER TABLE calls ADD COLUMN analysis_unpriced INTEGER NOT NULL DEFAULT 0;
+  UPDATE calls SET
+    analysis_cost_usd = COALESCE((SELECT a.cost_usd FROM analyses a WHERE a.call_sid = calls.call_sid), 0),
+    analysis_unpriced = (SELECT a.cost_usd IS NULL FROM analyses a WHERE a.call_sid = calls.call_sid)
+  WHERE call_sid IN (SELECT call_sid FROM analyses WHERE state = 'done');
+  `,
 ];
 
 /** The schema version this build writes. */

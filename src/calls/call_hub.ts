@@ -1,0 +1,122 @@
+/**
+ * The in-process event bus of call events ({@linkcode CallHub}): numbers each call's events, keeps the
+ * last of them for late subscribers, and fans them out.
+ *
+ * @module
+ */
+
+import type { CallEvent, CallEventListener } from "./call_events.ts";
+
+/** What a hub subscription listens to (see `EventBus` in `src/store/ports.ts`). */
+export interface CallHubSubscription {
+  /** Only this call's events. */
+  callSid?: string;
+  /** With `callSid`: first the call's kept events after this position, then the live ones. */
+  after?: number;
+}
+
+/** Events kept per call for late subscribers (a feed that read the record a moment ago). */
+export const KEPT_EVENTS_PER_CALL = 256;
+/** Ended calls whose last events are still kept (the newest). */
+export const KEPT_ENDED_CALLS = 200;
+/** Calls known to the hub at most (live or ended); beyond, the oldest are forgotten. */
+export const KEPT_CALLS = 10_000;
+
+/**
+ * The in-process event bus: fans events out to listeners (the store and metrics for every call, SSE
+ * clients for one call) and numbers each call's events 1, 2, 3…. It keeps the last
+ * {@linkcode KEPT_EVENTS_PER_CALL} events of each live call (and of the last {@linkcode KEPT_ENDED_CALLS}
+ * ended ones), so a subscriber that read a record at position `n` catches up from `n` with no gap.
+ *
+ * @example
+ * ```ts
+ * const hub = new CallHub();
+ * const off = hub.subscribe((e) => console.log(e.type), "CA123");
+ * const record = await store.getCall("CA123");
+ * const feed = hub.subscribe((e, seq) => send(e, seq), { callSid: "CA123", after: record.eventSeq });
+ * ```
+ */
+export class CallHub {
+  #all = new Set<CallEventListener>();
+  #byCall = new Map<string, Set<CallEventListener>>();
+  /** Per call: its last position and its kept events (oldest first). */
+  #calls = new Map<string, { seq: number; kept: { event: CallEvent; seq: number }[]; ended: boolean }>();
+  #endedCalls = 0;
+
+  /** Delivers `event` to every listener; a throwing listener is logged and skipped. */
+  emit(event: CallEvent): void {
+    const seq = this.#keep(event);
+    for (const listener of this.#all) deliver(listener, event, seq);
+    const forCall = this.#byCall.get(event.callSid);
+    if (forCall !== undefined) { for (const listener of forCall) deliver(listener, event, seq); }
+  }
+
+  /** Same as {@linkcode emit}: the `EventBus` name. */
+  publish(event: CallEvent): void {
+    this.emit(event);
+  }
+
+  /**
+   * Listens to every call, or to one when a CallSid is given (`{ callSid, after }` also replays the
+   * call's kept events after position `after` first). Returns the unsubscribe function.
+   */
+  subscribe(listener: CallEventListener, options?: string | CallHubSubscription): () => void {
+    const { callSid, after } = typeof options === "string"
+      ? { callSid: options, after: undefined }
+      : options ?? {};
+    if (callSid === undefined) {
+      this.#all.add(listener);
+      return () => this.#all.delete(listener);
+    }
+    if (after !== undefined) {
+      for (const kept of this.#calls.get(callSid)?.kept ?? []) {
+        if (kept.seq > after) deliver(listener, kept.event, kept.seq);
+      }
+    }
+    let set = this.#byCall.get(callSid);
+    if (set === undefined) this.#byCall.set(callSid, set = new Set());
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.#byCall.delete(callSid);
+    };
+  }
+
+  /** Numbers `event` in its call and keeps it; returns its position. */
+  #keep(event: CallEvent): number {
+    let call = this.#calls.get(event.callSid);
+    if (call === undefined) {
+      this.#calls.set(event.callSid, call = { seq: 0, kept: [], ended: false });
+      // A bound for calls that never end here (events of a call already forgotten): the oldest go.
+      if (this.#calls.size > KEPT_CALLS) this.#forgetOldest(() => true);
+    }
+    const seq = ++call.seq;
+    call.kept.push({ event, seq });
+    if (call.kept.length > KEPT_EVENTS_PER_CALL) call.kept.shift();
+    if (event.type === "call.ended" && !call.ended) {
+      call.ended = true;
+      // Ended calls move to the back of the map's order; the oldest ended beyond the bound go.
+      this.#calls.delete(event.callSid);
+      this.#calls.set(event.callSid, call);
+      if (++this.#endedCalls > KEPT_ENDED_CALLS) this.#forgetOldest((other) => other.ended);
+    }
+    return seq;
+  }
+
+  #forgetOldest(which: (call: { ended: boolean }) => boolean): void {
+    for (const [callSid, call] of this.#calls) {
+      if (!which(call)) continue;
+      this.#calls.delete(callSid);
+      if (call.ended) this.#endedCalls--;
+      return;
+    }
+  }
+}
+
+function deliver(listener: CallEventListener, event: CallEvent, seq: number): void {
+  try {
+    listener(event, seq);
+  } catch (error) {
+    console.error(`[Realtime] Call event listener failed on ${event.type}:`, error);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The end of a campaign's attempts: each call's final Twilio status finds its attempt (by CallSid, or
+ * by the attempt its status callback URL names), takes its disposition from how the call ended
+ * (`call_ends.ts`), and settles the lead under the retry policy in one store transaction. A final
+ * status that comes before its attempt has its CallSid noted is kept a moment, until it is. Attempts
+ * with no final status for too long are ended as `failed`.
+ *
+ * @module
+ */
+
+import type { CallEvent, CallStatus } from "../calls/call_events.ts";
+import type { Logger } from "../log.ts";
+import type { Campaign, Disposition, LeadSettlement } from "../store/campaign.ts";
+import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
+import { CallEnds } from "./call_ends.ts";
+import { dispositionOf, FINAL_TWILIO_STATUSES, settlementAfter } from "./outcomes.ts";
+
+/** A final status from Twilio. */
+export type FinalStatus = CallEvent & { type: "call.status" };
+
+/** Options of {@linkcode AttemptEnds}. */
+export interface AttemptEndsOptions {
+  campaigns: Campaigns;
+  doNotCall: DoNotCallList;
+  records?: Pick<CallRecords, "getCall">;
+  log: Logger;
+  now: () => number;
+  /** Told after an attempt ended (a slot is free). */
+  onEnded: () => void;
+}
+
+/** What becomes of a lead whose attempt number `attempts` ended with `disposition` at `at`. */
+export function settlementFor(
+  campaign: Campaign,
+  disposition: Disposition,
+  attempts: number,
+  at: number,
+): LeadSettlement {
+  if (campaign.state === "stopped") return { state: "done", disposition };
+  return settlementAfter(disposition, attempts, campaign.retry, at);
+}
+
+/** Ends attempts as their calls' final statuses come. */
+export class AttemptEnds {
+  readonly #o: AttemptEndsOptions;
+  readonly #ends: CallEnds;
+  /** Final statuses that came before their attempt had its CallSid noted. */
+  readonly #early = new Map<string, FinalStatus>();
+  readonly #settling = new Set<Promise<void>>();
+
+  constructor(options: AttemptEndsOptions) {
+    this.#o = options;
+    this.#ends = new CallEnds({
+      campaigns: options.campaigns,
+      doNotCall: options.doNotCall,
+      ...(options.records === undefined ? {} : { records: options.records }),
+      log: options.log,
+      now: options.now,
+    });
+  }
+
+  /** Hears a call event (the hub's): notes how calls end; a final status ends its attempt. */
+  hear(event: CallEvent): void {
+    const blocking = this.#ends.hear(event);
+    if (blocking !== undefined) this.#track(blocking);
+    if (event.type === "call.status" && FINAL_TWILIO_STATUSES.has(event.status)) {
+      this.#track(this.finish(event));
+    }
+  }
+
+  /** An attempt's CallSid was just noted: a final status that came before it ends it now. */
+  async noted(callSid: string, twilioStatus?: string): Promise<void> {
+    const early = this.#early.get(callSid);
+    if (early !== undefined) {
+      this.#early.delete(callSid);
+      await this.finish(early);
+    } else if (twilioStatus !== undefined && FINAL_TWILIO_STATUSES.has(twilioStatus as CallStatus)) {
+      await this.finish({
+        type: "call.status",
+        at: this.#o.now(),
+        callSid,
+        status: twilioStatus as CallStatus,
+        detail: `CallStatus=${twilioStatus}`,
+      });
+    }
+  }
+
+  /** Resolves once the calls' outcomes heard so far are settled in the store. */
+  async settled(): Promise<void> {
+    while (this.#settling.size > 0) await Promise.all([...this.#settling]);
+  }
+
+  /** Ends the attempt of `event`'s call with its disposition, and settles its lead. */
+  async finish(event: FinalStatus): Promise<void> {
+    const { campaigns } = this.#o;
+    let attempt = await campaigns.attemptByCallSid(event.callSid);
+    const ref = event.campaignAttempt;
+    if (attempt === undefined && ref !== undefined) {
+      // The callback URL names the attempt: its CallSid was not noted (yet, or ever: a restart).
+      const named = (await campaigns.attempts(ref.campaignId)).find((a) =>
+        a.campaignLeadId === ref.campaignLeadId && a.attempt === ref.attempt
+      );
+      if (named !== undefined && named.callSid === null) {
+        await campaigns.setAttemptCall(named.id, event.callSid);
+        attempt = { ...named, callSid: event.callSid };
+      }
+    }
+    if (attempt === undefined) {
+      // Maybe ours, its CallSid not noted yet: kept until it is (a few, briefly).
+      if (this.#early.size < 1000) this.#early.set(event.callSid, event);
+      return;
+    }
+    if (attempt.endedAt !== null) return;
+    const campaign = await campaigns.get(attempt.campaignId);
+    if (campaign === undefined) return;
+    const disposition = dispositionOf(await this.#ends.outcome(event.callSid, event.status, event.detail));
+    const at = this.#o.now();
+    await campaigns.finishAttempt(
+      attempt.id,
+      { at, disposition, detail: event.detail },
+      settlementFor(campaign, disposition, attempt.attempt, at),
+    );
+    this.#o.onEnded();
+  }
+
+  /** Ends `instance`'s attempts open for `staleMs` or more as `failed` (no final status came). */
+  async sweepStale(instance: string, staleMs: number): Promise<void> {
+    const { campaigns } = this.#o;
+    const now = this.#o.now();
+    for (const attempt of await campaigns.openAttempts(instance)) {
+      if (now - attempt.startedAt < staleMs) continue;
+      const campaign = await campaigns.get(attempt.campaignId);
+      if (campaign === undefined) continue;
+      await campaigns.finishAttempt(
+        attempt.id,
+        { at: now, disposition: "failed", detail: "No final status from Twilio" },
+        settlementFor(campaign, "failed", attempt.attempt, now),
+      );
+    }
+  }
+
+  /** Runs `work` in the background, its failure logged; {@linkcode settled} waits for it. */
+  #track(work: Promise<void>): void {
+    const tracked = work.catch((error) => {
+      this.#o.log.error(
+        `Dialer: settling a call failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }).finally(() => this.#settling.delete(tracked));
+    this.#settling.add(tracked);
+  }
+
+  /** Tracks `noted` for a call placed now (the pass does not wait on it). */
+  notedLater(callSid: string): void {
+    if (this.#early.has(callSid)) this.#track(this.noted(callSid));
+  }
+}

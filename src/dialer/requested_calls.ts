@@ -1,0 +1,44 @@
+/**
+ * Did a call request whose answer never came (a REST timeout, a crash between Twilio taking the call
+ * and the store hearing of it) place a call? The dialer asks Twilio before it dials such a lead again:
+ * the calls to its number since a little before the request, queued and ringing ones included (a queued
+ * call has no start time, so Twilio's `StartTime>` filter alone misses it), less those an attempt of the
+ * campaign already holds.
+ *
+ * @module
+ */
+
+import type { FindCalls } from "../calls/place_call.ts";
+import type { CampaignLead } from "../store/campaign.ts";
+import type { ListedCall } from "../twilio/rest_client.ts";
+import { TwilioRestError } from "../twilio/rest_client.ts";
+
+/** How far before the request the look-up reaches: Twilio's clock and ours may differ, and it filters to the second. */
+export const LOOKUP_MARGIN_MS = 5 * 60_000;
+
+/** Twilio's answer: the call the request placed (undefined: none), or why Twilio could not say. */
+export type RequestedCall = { call: ListedCall | undefined } | { error: string };
+
+/**
+ * Asks Twilio (through `findCalls`) for the call `lead`'s last request placed, if any: the newest call
+ * to its number since `lead.requestedAt` (less {@linkcode LOOKUP_MARGIN_MS}) whose CallSid is not in `known`.
+ */
+export async function findRequestedCall(
+  findCalls: FindCalls | undefined,
+  lead: CampaignLead,
+  known: ReadonlySet<string>,
+): Promise<RequestedCall> {
+  if (findCalls === undefined) return { error: "no Twilio look-up configured" };
+  let calls: ListedCall[];
+  try {
+    calls = await findCalls(lead.phone, (lead.requestedAt ?? lead.nextTryAt) - LOOKUP_MARGIN_MS);
+  } catch (error) {
+    if (error instanceof TwilioRestError) {
+      return {
+        error: `${error.status === undefined ? "no answer" : `HTTP ${error.status}`}: ${error.message}`,
+      };
+    }
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+  return { call: calls.find((call) => !known.has(call.sid)) };
+}

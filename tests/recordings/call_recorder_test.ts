@@ -1,0 +1,100 @@
+/**
+ * The recorder's own output, sample by sample: the caller where its frames came, the agent where its
+ * audio played (audio queued seconds ahead kept, past the recorder's first buffer), silence after a
+ * cut, exactly the call's length; what it hands its sink is final when handed (the sink copies it);
+ * a payload that is not base64 is heard as silence and the recording still finishes.
+ */
+
+import assert from "node:assert/strict";
+import { decodeMulawSample } from "../../src/audio/mulaw.ts";
+import { CallRecorder, type RecordingSink } from "../../src/recordings/call_recorder.ts";
+
+const CALLER = 0x20;
+const AGENT = 0x11;
+
+/** A sink that copies what it is handed, as the file sink writes it at once. */
+function copyingSink() {
+  const chunks: Uint8Array[] = [];
+  let finished: { dataBytes: number; durationMs: number } | undefined;
+  const sink: RecordingSink = {
+    write: (frames) => void chunks.push(frames.slice()),
+    finish: (dataBytes, durationMs) => void (finished = { dataBytes, durationMs }),
+  };
+  const channels = () => {
+    const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const chunk of chunks) bytes.set(chunk, (at += chunk.length) - chunk.length);
+    const view = new DataView(bytes.buffer);
+    const frames = bytes.length / 4;
+    const left = new Int16Array(frames);
+    const right = new Int16Array(frames);
+    for (let i = 0; i < frames; i++) {
+      left[i] = view.getInt16(i * 4, true);
+      right[i] = view.getInt16(i * 4 + 2, true);
+    }
+    return { left, right, writes: chunks.length };
+  };
+  return { sink, channels, finished: () => finished };
+}
+
+const payload = (byte: number, ms: number) => btoa(String.fromCharCode(...new Uint8Array(ms * 8).fill(byte)));
+
+Deno.test("two recorders at once write each call's own audio: caller as it came, agent as played, cut, to the end", () => {
+  const a = copyingSink();
+  const b = copyingSink();
+  const first = new CallRecorder(a.sink);
+  const second = new CallRecorder(b.sink);
+  // 3 s of agent audio queued at once, playing from 100 ms (24 KB ahead: past the first buffer).
+  for (let j = 0; j < 150; j++) first.agentAudio(100 + 20 * j, "item", 20 * j, payload(AGENT, 20));
+  for (let at = 0; at < 2000; at += 20) {
+    if (at === 1500) first.agentCut(1500);
+    first.callerFrame(at, payload(CALLER, 20));
+    second.callerFrame(at, payload(AGENT, 20)); // the other call's caller, interleaved with the first
+  }
+  first.ended(2000);
+  second.ended(2000);
+
+  const { left, right, writes } = a.channels();
+  assert.ok(writes >= 4, `written as the call went: ${writes} writes`);
+  assert.deepEqual(a.finished(), { dataBytes: 16000 * 4, durationMs: 2000 });
+  assert.equal(left.length, 16000);
+  const loud = (byte: number) => decodeMulawSample(byte);
+  const at = (ms: number) => ms * 8;
+  assert.ok(left.every((s) => s === loud(CALLER)), "the caller all along");
+  assert.ok(right.subarray(0, at(100)).every((s) => s === 0), "the agent silent before it played");
+  assert.ok(right.subarray(at(100), at(1500)).every((s) => s === loud(AGENT)), "the agent as played");
+  assert.ok(right.subarray(at(1500)).every((s) => s === 0), "nothing of the agent after the cut");
+
+  const other = b.channels();
+  assert.ok(other.left.every((s) => s === loud(AGENT)), "the second call's caller, untouched by the first");
+  assert.ok(other.right.every((s) => s === 0));
+});
+
+Deno.test("a long answer queued ahead is written whole while the recorder's buffer grows and shrinks back", () => {
+  const { sink, channels } = copyingSink();
+  const recorder = new CallRecorder(sink);
+  // 4 s of agent audio queued at once (32 KB ahead), playing from 100 ms; the caller for 5 s.
+  for (let j = 0; j < 200; j++) recorder.agentAudio(100 + 20 * j, "item", 20 * j, payload(AGENT, 20));
+  for (let at = 0; at < 5000; at += 20) recorder.callerFrame(at, payload(CALLER, 20));
+  recorder.ended(5000);
+  const { left, right } = channels();
+  assert.equal(left.length, 40000);
+  assert.ok(left.every((s) => s === decodeMulawSample(CALLER)));
+  assert.ok(right.subarray(0, 800).every((s) => s === 0));
+  assert.ok(right.subarray(800, 32800).every((s) => s === decodeMulawSample(AGENT)), "all 4 s of the answer");
+  assert.ok(right.subarray(32800).every((s) => s === 0));
+});
+
+Deno.test("a payload that is not base64 is silence: the recorder goes on and finishes", () => {
+  const { sink, channels, finished } = copyingSink();
+  const recorder = new CallRecorder(sink);
+  recorder.callerFrame(0, payload(CALLER, 20));
+  recorder.callerFrame(20, "%%%% not base64 %%%%");
+  recorder.agentAudio(40, "item", 0, "@@@@");
+  recorder.ended(1000);
+  assert.deepEqual(finished(), { dataBytes: 8000 * 4, durationMs: 1000 });
+  const { left, right } = channels();
+  assert.ok(left.subarray(0, 160).every((s) => s === decodeMulawSample(CALLER)));
+  assert.ok(left.subarray(160).every((s) => s === 0));
+  assert.ok(right.every((s) => s === 0));
+});

@@ -1,0 +1,75 @@
+/**
+ * The checks a scenario's `expect` holds, read off a call record: each says passed or failed and why,
+ * in words that name what was wanted and what happened.
+ */
+
+import assert from "node:assert/strict";
+import { evaluateChecks } from "../../src/rehearsal/checks.ts";
+import type { CallRecord } from "../../src/store/call_record.ts";
+
+/** A record with only what the checks read. */
+function recordOf(parts: Partial<CallRecord>): CallRecord {
+  return { endReason: null, toolCalls: [], transcript: [], latency: null, ...parts } as CallRecord;
+}
+
+const toolCall = (name: string, args: string) => ({
+  at: 0,
+  callId: `call_${name}`,
+  name,
+  arguments: args,
+  status: "ok" as const,
+  resultBytes: 2,
+  durationMs: 1,
+});
+
+Deno.test("an endReason check passes on a wanted end and names the expected ones otherwise", () => {
+  const phone = { maxDeadAirMs: 0 };
+  assert.deepEqual(
+    evaluateChecks(
+      [{ name: "ends", endReason: ["agent_hung_up", "caller_hung_up"] }],
+      recordOf({ endReason: "agent_hung_up" }),
+      phone,
+    ),
+    [{ name: "ends", status: "passed", reason: "the call ended: agent_hung_up" }],
+  );
+  assert.deepEqual(
+    evaluateChecks(
+      [{ name: "ends", endReason: "agent_hung_up" }],
+      recordOf({ endReason: "upstream_dropped" }),
+      phone,
+    ),
+    [{ name: "ends", status: "failed", reason: "the call ended: upstream_dropped (expected agent_hung_up)" }],
+  );
+  assert.deepEqual(
+    evaluateChecks([{ name: "ends", endReason: "agent_hung_up" }], recordOf({}), phone),
+    [{ name: "ends", status: "failed", reason: "the call has no end reason" }],
+  );
+});
+
+Deno.test("a toolCalled check names the tools called instead, and the arguments it never saw", () => {
+  const phone = { maxDeadAirMs: 0 };
+  const record = recordOf({
+    toolCalls: [toolCall("book", '{"day":"Friday"}'), toolCall("transfer", "{}")],
+  });
+  assert.deepEqual(evaluateChecks([{ name: "ends", toolCalled: "end_call" }], record, phone), [
+    { name: "ends", status: "failed", reason: "end_call was not called (called: book, transfer)" },
+  ]);
+  assert.deepEqual(evaluateChecks([{ name: "ends", toolCalled: "end_call" }], recordOf({}), phone), [
+    { name: "ends", status: "failed", reason: "end_call was not called (no tool was called)" },
+  ]);
+  assert.deepEqual(evaluateChecks([{ name: "books", toolCalled: "book" }], record, phone), [
+    { name: "books", status: "passed", reason: "book was called 1×" },
+  ]);
+  assert.deepEqual(
+    evaluateChecks([{ name: "friday", toolCalled: "book", withArguments: { day: "friday" } }], record, phone),
+    [{ name: "friday", status: "passed", reason: 'book was called with {"day":"Friday"}' }],
+  );
+  assert.deepEqual(
+    evaluateChecks([{ name: "monday", toolCalled: "book", withArguments: { day: "Monday" } }], record, phone),
+    [{
+      name: "monday",
+      status: "failed",
+      reason: 'book was called, but never with {"day":"Monday"}: {"day":"Friday"}',
+    }],
+  );
+});
