@@ -406,7 +406,7 @@ export interface MemorySample {
  * Asks every relay process (each instance of a cluster) for full GC number `n`, all at once; resolves
  * with their heaps after it, summed, MB.
  */
-async function collectGarbageIn(servers: readonly ServerProcess[], n: number): Promise<number> {
+export async function collectGarbageIn(servers: readonly ServerProcess[], n: number): Promise<number> {
   const heaps = await Promise.all(servers.map((server) => collectGarbage(server, n)));
   return heaps.reduce((sum, heap) => sum + heap, 0);
 }

@@ -1,13 +1,16 @@
 /**
  * `deno task bench --cluster=N` (issue 19): its flags, its verdict on the relay p99, and the fake
  * upstream telling a cluster's sessions apart (a probe answered on two instances is still the probe's;
- * a pre-warm the call never used is counted, not taken for lost frames).
+ * a pre-warm the call never used is counted, not taken for lost frames), and every instance measured
+ * like a single relay (under --expose-gc with the GC hook, each collected before RSS is read).
  */
 
 import assert from "node:assert/strict";
 import { judgeP99, NOISE_FLOOR_MS, verdictLine } from "../../bench/_mode_cluster.ts";
 import { parseOptions } from "../../bench/_options.ts";
 import { RealtimeBenchUpstream } from "../../bench/_realtime_upstream.ts";
+import { singleProcess } from "../../bench/_relay_under_test.ts";
+import { collectGarbage, collectGarbageIn, relaySpec, startRelay } from "../../bench/_relays.ts";
 import { FrameLedger } from "../../testing/frames.ts";
 import { newCallSid } from "../../testing/twilio_webhook.ts";
 import { within } from "../../testing/within.ts";
@@ -96,4 +99,38 @@ Deno.test("bench fake: a probe answered on two instances is the probe's; an unus
     down.counts().sent,
     "every load delta was the unused pre-warm's",
   );
+});
+
+Deno.test("a cluster instance runs like a single Parley under the bench: --expose-gc, the GC hook, its name and environment", async () => {
+  const spec = await relaySpec("parley", "ws://127.0.0.1:9/v1/realtime", {
+    dataDir: "bench/results/.data-test/instance-1",
+    profileDir: undefined,
+    name: "Parley #1 (Postgres)",
+    env: { DATABASE_URL: "postgres://bench@127.0.0.1:9/bench", INSTANCE_ID: "bench-1" },
+  });
+  assert.equal(spec.name, "Parley #1 (Postgres)");
+  assert.equal(spec.env.DATABASE_URL, "postgres://bench@127.0.0.1:9/bench");
+  assert.equal(spec.env.INSTANCE_ID, "bench-1");
+  assert.ok(spec.args.includes("--v8-flags=--expose-gc"), spec.args.join(" "));
+  assert.ok(spec.args.includes("bench/_gc_main.ts"), spec.args.join(" "));
+});
+
+Deno.test("every relay process of a run is collected before RSS is read: one GC in each, heaps summed", async () => {
+  const launch = { dataDir: "bench/results/.data-test", profileDir: undefined };
+  const relays = await Promise.all(
+    [1, 2].map((i) => startRelay("bare", "ws://127.0.0.1:9/v1/realtime", { ...launch, name: `floor #${i}` })),
+  );
+  try {
+    assert.deepEqual(
+      singleProcess(relays[0]!, false).servers,
+      [relays[0]],
+      "a single relay is its own GC target",
+    );
+    const heaps = await collectGarbageIn(relays, 1);
+    assert.ok(heaps > 0, "the heaps after the GC are reported");
+    // Each process answered GC #1 (and only its own): the next one is #2 in both.
+    for (const relay of relays) assert.ok(await collectGarbage(relay, 2) > 0, relay.name);
+  } finally {
+    await Promise.all(relays.map((relay) => relay.stop(2_000)));
+  }
 });
