@@ -80,7 +80,7 @@ async function startInstances(
 }
 
 /** One Parley on SQLite behind the proxy: the single-instance run the cluster is compared with. */
-export function singleBehindProxy(options: { v8Flags?: string }): RelayStarter {
+export function singleBehindProxy(options: { v8Flags?: string; primingCalls?: number }): RelayStarter {
   return async (upstreamUrl, dataDir) => {
     const [parley] = await startInstances(1, () =>
       startRelay("parley", upstreamUrl, {
@@ -104,11 +104,19 @@ export function singleBehindProxy(options: { v8Flags?: string }): RelayStarter {
       parleyPorts: [parley!.port],
       beside: { proxy: () => Promise.resolve([proxy.pid]) },
       freshConnections: true,
+      // As many as the cluster's, so that both are measured equally warm.
+      ...(options.primingCalls === undefined ? {} : { primingCalls: options.primingCalls }),
       stop: stopper(proxy, [parley!]),
       stderr: () => parley!.stderr.lines,
     } satisfies RelayUnderTest;
   };
 }
+
+/**
+ * Priming calls per instance before a cluster's figures (the single instance beside it gets as many
+ * in all, so that both are measured equally warm).
+ */
+export const CLUSTER_PRIMING_CALLS_PER_INSTANCE = 2;
 
 /** `size` Parley instances on a fresh throwaway Postgres, behind the proxy. */
 export function clusterOnPostgres(size: number, options: { v8Flags?: string }): RelayStarter {
@@ -145,6 +153,8 @@ export function clusterOnPostgres(size: number, options: { v8Flags?: string }): 
         parleyPorts: instances.map((server) => server.port),
         beside: { postgres: () => postgresPids(postgres), proxy: () => Promise.resolve([proxy.pid]) },
         freshConnections: true,
+        // A webhook and its socket land on different instances: two calls per instance warm both paths.
+        primingCalls: CLUSTER_PRIMING_CALLS_PER_INSTANCE * size,
         unusedPrewarmsAreNotLost: true,
         stop: stopper(proxy, instances, postgres),
         stderr: () => instances.flatMap((server) => server.stderr.lines),

@@ -58,6 +58,11 @@ export interface LoadTarget {
    * proxy then spreads them); by default they share keep-alive connections.
    */
   freshConnections?: boolean;
+  /**
+   * Priming calls before the figures: 1 (the cold relay) by default; a cluster needs one or two per
+   * instance, or its other instances compile their code paths under load. The first is the cold figure.
+   */
+  primingCalls?: number;
 }
 
 /** Shape and length of one run. */
@@ -253,9 +258,17 @@ export class LoadRun {
     this.#startTicking();
     if (target.freshConnections === true) this.#client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
     try {
-      say("one priming call (not in the figures)");
+      const primingCalls = Math.max(1, target.primingCalls ?? 1);
+      say(
+        `${primingCalls === 1 ? "one priming call" : `${primingCalls} priming calls`} (not in the figures)`,
+      );
       const cold = await this.#probe(target, signature);
       if (cold === undefined) this.#fail("priming call: no greeting frame within 10 s");
+      for (let i = 1; i < primingCalls; i++) {
+        if (await this.#probe(target, signature) === undefined) {
+          this.#fail(`priming call ${i + 1}: no greeting frame within 10 s`);
+        }
+      }
       await hooks.primed?.();
       say(`ramp ${plan.calls} calls over ${plan.rampMs} ms`);
       const spacing = plan.calls > 1 ? plan.rampMs / (plan.calls - 1) : 0;

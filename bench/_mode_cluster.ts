@@ -13,7 +13,12 @@
  */
 
 import type { Summary } from "../testing/frames.ts";
-import { clusterOnPostgres, postgresMissing, singleBehindProxy } from "./_cluster.ts";
+import {
+  CLUSTER_PRIMING_CALLS_PER_INSTANCE,
+  clusterOnPostgres,
+  postgresMissing,
+  singleBehindProxy,
+} from "./_cluster.ts";
 import { failedRun, ratio } from "./_mode_load.ts";
 import type { BenchOptions } from "./_options.ts";
 import { measure, type RelayFigures } from "./_relays.ts";
@@ -117,11 +122,12 @@ export async function runCluster(
     return { runs: [], failed: false, skipped: missing };
   }
   const v8 = options.v8Flags === undefined ? {} : { v8Flags: options.v8Flags };
+  const warm = { ...v8, primingCalls: CLUSTER_PRIMING_CALLS_PER_INSTANCE * size };
   const plan = [
     { title: "bare relay (floor)", start: undefined },
-    { title: "Parley alone (SQLite)", start: singleBehindProxy(v8) },
+    { title: "Parley alone (SQLite)", start: singleBehindProxy(warm) },
     { title: `Parley ×${size} (Postgres)`, start: clusterOnPostgres(size, v8) },
-    { title: "Parley alone, again", start: singleBehindProxy(v8) },
+    { title: "Parley alone, again", start: singleBehindProxy(warm) },
   ];
   const runs: ClusterRun[] = [];
   let failed = false;

@@ -27,6 +27,8 @@ export interface RelayUnderTest {
   beside?: Record<string, () => Promise<number[]>>;
   /** Connect every webhook afresh (a balancer sees each request as new). */
   freshConnections?: boolean;
+  /** Priming calls before the figures (every instance of a cluster warm). @default 1 */
+  primingCalls?: number;
   /** Subtract agent frames of pre-warmed sessions no call used (another instance took the call) from the lost. */
   unusedPrewarmsAreNotLost?: boolean;
   /** Stops everything; resolves with one problem per process that did not exit cleanly. */

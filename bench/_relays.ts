@@ -256,6 +256,7 @@ export async function measure(
       publicBaseUrl: PUBLIC_BASE_URL,
       ...(isParley(kind) ? { webhookPath: VOICE_WEBHOOK_PATH } : {}),
       ...(relay.freshConnections === true ? { freshConnections: true } : {}),
+      ...(relay.primingCalls === undefined ? {} : { primingCalls: relay.primingCalls }),
     }, {
       // Idle: after the priming call (every code path has run once) and a full GC.
       primed: async () => {
