@@ -8,8 +8,16 @@
  * Twilio has queued), as the μ-law bytes it came in (base64 decoded natively, in place), and hands
  * whole frames to its sink about every half second, interleaved into one buffer all recorders share:
  * memory per call stays flat (8 KB a channel, whatever the call's length) and a write allocates
- * nothing. Times that arrive a little early or late (network jitter) are joined to what came before; a
- * longer gap is silence.
+ * nothing.
+ *
+ * The caller's frames are placed by Twilio's own clock (`streamAt`, the frame's `media.timestamp` in
+ * call time), exactly, so a stalled network or event loop does not move the caller's speech: frames
+ * that arrive in a burst after a stall land where they were spoken. A frame without a usable
+ * timestamp (missing, going backwards, or more than {@linkcode MAX_STREAM_SKEW_MS} from its arrival)
+ * is placed as before, by arrival, joined to the caller audio before it. Agent audio that plays a
+ * little early or late (the play-out estimate's jitter) is joined to what came before; a longer gap is
+ * silence. A frame whose place was already written (later than the settle window) is dropped and
+ * counted ({@linkcode CallRecorder.lateCallerFrames}).
  *
  * @module
  */
@@ -40,6 +48,12 @@ const AGENT_JOIN_SAMPLES = 60 * SAMPLES_PER_MS;
  * a stall still follows the one before, unless it is this far behind its time (the stream stopped).
  */
 const CALLER_JOIN_SAMPLES = 500 * SAMPLES_PER_MS;
+/**
+ * A caller frame's stream time further than this from its arrival, ms, is not believed: the frame is
+ * placed by arrival instead (Twilio's timestamps are then wrong, or the offset taken from the first
+ * frame was).
+ */
+export const MAX_STREAM_SKEW_MS = 1000;
 /** What stays unwritten behind the newest time heard, for caller frames that arrive late, samples. */
 const SETTLE_SAMPLES = 200 * SAMPLES_PER_MS;
 /** Written once this much is final, samples (0.5 s: 16 KB a write). */
@@ -151,15 +165,38 @@ export class CallRecorder implements CallTapListener {
   /** The newest call time heard from any event, samples. */
   #now = 0;
   #ended = false;
+  /** Where the caller's last frame placed by stream time went, samples (-1: none yet). */
+  #lastStreamPos = -1;
+  #lateCallerFrames = 0;
 
   /** A recorder writing to `sink`. */
   constructor(sink: RecordingSink) {
     this.#sink = sink;
   }
 
-  /** A caller frame that arrived `at` ms into the call. */
-  callerFrame(at: number, payload: string): void {
+  /** Caller frames dropped because their place (by stream time) was already written. */
+  get lateCallerFrames(): number {
+    return this.#lateCallerFrames;
+  }
+
+  /**
+   * A caller frame that arrived `at` ms into the call, spoken `streamAt` ms into it by Twilio's clock:
+   * placed at `streamAt` exactly when that is plausible, else by arrival.
+   */
+  callerFrame(at: number, payload: string, streamAt?: number): void {
     if (this.#ended) return;
+    if (streamAt !== undefined && Math.abs(streamAt - at) <= MAX_STREAM_SKEW_MS) {
+      const pos = Math.round(streamAt * SAMPLES_PER_MS);
+      if (pos > this.#lastStreamPos) {
+        this.#lastStreamPos = pos;
+        if (pos < this.#written) this.#lateCallerFrames++;
+        else this.#caller.put(this.#written, pos, payload);
+        // A frame that comes late after a stall moves time on only as far as when it was spoken, so
+        // the frames of the burst behind it still find their places unwritten.
+        this.#advance(Math.min(at, streamAt));
+        return;
+      }
+    }
     const pos = this.#place(this.#caller, at, CALLER_JOIN_SAMPLES);
     this.#caller.put(this.#written, pos, payload);
     this.#advance(at);

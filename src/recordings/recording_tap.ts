@@ -47,9 +47,9 @@ export function bothTaps(a: FrameTap | undefined, b: FrameTap | undefined): Fram
 
 function pairedListener(a: CallTapListener, b: CallTapListener): CallTapListener {
   return {
-    callerFrame(at, payload) {
-      a.callerFrame?.(at, payload);
-      b.callerFrame?.(at, payload);
+    callerFrame(at, payload, streamAt) {
+      a.callerFrame?.(at, payload, streamAt);
+      b.callerFrame?.(at, payload, streamAt);
     },
     agentAudio(playAt, itemId, itemMs, payload) {
       a.agentAudio?.(playAt, itemId, itemMs, payload);

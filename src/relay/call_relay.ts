@@ -173,7 +173,7 @@ class Relay implements CallRelay {
     if (this.#ended) return;
     switch (message.event) {
       case "media":
-        return forwardCallerFrame(this.#p, message.payload, message.streamSid);
+        return forwardCallerFrame(this.#p, message.payload, message.streamSid, message.timestamp);
       case "mark":
         this.#p.bargeIn.markEcho(message.name);
         return this.#p.actions?.heard();

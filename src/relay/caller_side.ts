@@ -7,8 +7,16 @@
 
 import type { CallParts } from "./call_parts.ts";
 
-/** A caller frame (base64 μ-law) for the call's stream `streamSid` (Twilio may omit it). Hot path. */
-export function forwardCallerFrame(p: CallParts, payload: string, streamSid: string | undefined): void {
+/**
+ * A caller frame (base64 μ-law) for the call's stream `streamSid` (Twilio may omit it), stamped
+ * `timestamp` ms of stream time (undefined when Twilio's was missing or bad). Hot path.
+ */
+export function forwardCallerFrame(
+  p: CallParts,
+  payload: string,
+  streamSid: string | undefined,
+  timestamp: number | undefined,
+): void {
   const start = p.start;
   if (start === undefined) return reportMalformed(p, "media before start");
   if (streamSid !== undefined && streamSid !== start.streamSid) return dropForeignFrame(p, streamSid);
@@ -17,7 +25,7 @@ export function forwardCallerFrame(p: CallParts, payload: string, streamSid: str
   const dropped = p.session.sendAudio(payload);
   if (dropped !== undefined) return p.gate.drop(dropped);
   p.options.counters.framesToOpenai++;
-  if (p.tap !== undefined) p.tap.callerFrame(p.now(), payload);
+  if (p.tap !== undefined) p.tap.callerFrame(p.now(), payload, timestamp);
 }
 
 /** A frame Twilio should not have sent: counted, and logged at most now and then. */

@@ -4,7 +4,8 @@
  *
  * Every time is call time: ms since the stream's `start` reached the relay (monotonic clock).
  * - {@linkcode CallTapListener.callerFrame}: each caller frame forwarded upstream, in order, when it
- *   arrived.
+ *   arrived, and when it was spoken (`streamAt`: Twilio's `media.timestamp` in call time, see
+ *   {@linkcode CallTap}).
  * - {@linkcode CallTapListener.agentAudio}: each chunk of agent audio sent to Twilio, with where it
  *   plays out (`playAt`: the end of what Twilio had queued, or now if its buffer was empty) and its
  *   position in its item (`itemMs`: the number the playback clock's marks carry, `<itemId>:<ms>`).
@@ -12,7 +13,7 @@
  *   at `at`: nothing scheduled after `at` was heard, and each cut item was heard up to `heardMs`
  *   (the `audio_end_ms` of the engine's truncate).
  *
- * A recorder writes caller frames at `at`, agent chunks at `playAt`, and on a cut overwrites the
+ * A recorder writes caller frames at `streamAt` (or `at` when Twilio's timestamps are missing or bad), agent chunks at `playAt`, and on a cut overwrites the
  * agent channel from `at` on with silence. What it must hold is only what Twilio has queued but not
  * yet played, never the whole call.
  *
@@ -46,8 +47,11 @@ export interface TapCutItem {
 
 /** Observes one call's frames. Every method is optional; each is called on the relay's hot path. */
 export interface CallTapListener {
-  /** A caller frame (base64 μ-law, 8 kHz) that arrived `at` ms into the call. */
-  callerFrame?(at: number, payload: string): void;
+  /**
+   * A caller frame (base64 μ-law, 8 kHz) that arrived `at` ms into the call, spoken `streamAt` ms into
+   * the call by Twilio's clock (undefined when the frame had no usable `media.timestamp`).
+   */
+  callerFrame?(at: number, payload: string, streamAt?: number): void;
   /**
    * A chunk of agent audio (base64 μ-law) that plays out `playAt` ms into the call, at `itemMs` ms
    * into item `itemId`.
@@ -73,12 +77,21 @@ export function tapPayloadBytes(payload: string): Uint8Array {
 /**
  * One call's tap, converting the relay's monotonic times to call time. A listener that throws is
  * detached (it hears nothing more of the call) and reported once: the call goes on.
+ *
+ * Twilio's `media.timestamp` (ms since the stream started, on Twilio's clock) becomes call time by
+ * one offset, taken from the first frame that carries one: its arrival (call time) minus its
+ * timestamp. Not from the `start` message: Twilio's timestamps need not start where `start` reached
+ * the relay (a fake, or a stream whose first frames were dropped upstream of us), and the first
+ * frame's arrival is the one time known to be on both clocks. The offset never changes after, so the
+ * caller's frames keep Twilio's spacing exactly, however late any of them arrives.
  */
 export class CallTap {
   readonly #listener: CallTapListener;
   readonly #startedAt: number;
   readonly #onError: (error: unknown) => void;
   #failed = false;
+  /** Call time minus Twilio's stream time, ms; NaN until a frame with a timestamp arrived. */
+  #streamOffset = NaN;
 
   /** A tap for a stream that started at `startedAt` (monotonic ms); `onError` hears a listener's throw. */
   constructor(listener: CallTapListener, startedAt: number, onError: (error: unknown) => void = () => {}) {
@@ -87,11 +100,17 @@ export class CallTap {
     this.#onError = onError;
   }
 
-  /** A caller frame went upstream at `now`. */
-  callerFrame(now: number, payload: string): void {
+  /** A caller frame went upstream at `now`, stamped `timestamp` by Twilio (ms of stream time), if at all. */
+  callerFrame(now: number, payload: string, timestamp: number | undefined): void {
     if (this.#failed) return;
+    const at = now - this.#startedAt;
+    let streamAt: number | undefined;
+    if (timestamp !== undefined) {
+      if (Number.isNaN(this.#streamOffset)) this.#streamOffset = at - timestamp;
+      streamAt = timestamp + this.#streamOffset;
+    }
     try {
-      this.#listener.callerFrame?.(now - this.#startedAt, payload);
+      this.#listener.callerFrame?.(at, payload, streamAt);
     } catch (error) {
       this.#fail(error);
     }

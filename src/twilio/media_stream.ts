@@ -83,7 +83,16 @@ export interface StreamStart {
 export type TwilioInbound =
   | { event: "connected" }
   | { event: "start"; start: StreamStart }
-  | { event: "media"; payload: string; streamSid: string | undefined }
+  | {
+    event: "media";
+    payload: string;
+    streamSid: string | undefined;
+    /**
+     * `media.timestamp`: ms since the stream started, on Twilio's clock. Undefined when absent or not
+     * a non-negative integer string (a bad timestamp never rejects the frame).
+     */
+    timestamp: number | undefined;
+  }
   | { event: "mark"; name: string }
   | { event: "dtmf"; digit: string }
   | { event: "stop" }
@@ -94,11 +103,11 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /**
  * A caller frame exactly as Twilio sends it (keys in Twilio's order, no spaces, no escapes), matched
  * whole: what `JSON.parse` would make of it is certain, so the hot path skips the parse and the
- * objects it builds. Group 1 is the streamSid, group 2 the payload (base64 characters; the caller
- * checks its length). Any other text takes the full parse, which judges it as before.
+ * objects it builds. Group 1 is the streamSid, group 2 the timestamp's digits, group 3 the payload
+ * (base64 characters; the caller checks its length). Any other text takes the full parse, which judges it as before.
  */
 const MEDIA_FRAME =
-  /^\{"event":"media","sequenceNumber":"\d{1,12}","streamSid":"([A-Za-z0-9]{1,64})","media":\{"track":"inbound","chunk":"\d{1,12}","timestamp":"\d{1,15}","payload":"([A-Za-z0-9+/]*={0,2})"\}\}$/;
+  /^\{"event":"media","sequenceNumber":"\d{1,12}","streamSid":"([A-Za-z0-9]{1,64})","media":\{"track":"inbound","chunk":"\d{1,12}","timestamp":"(\d{1,15})","payload":"([A-Za-z0-9+/]*={0,2})"\}\}$/;
 
 /** True when `text` is well-formed base64 (length a multiple of 4). */
 export function isBase64(text: string): boolean {
@@ -120,8 +129,8 @@ export function parseTwilioMessage(text: string): TwilioInbound {
     );
   }
   const fast = MEDIA_FRAME.exec(text);
-  if (fast !== null && fast[2]!.length % 4 === 0) {
-    return { event: "media", payload: fast[2]!, streamSid: fast[1] };
+  if (fast !== null && fast[3]!.length % 4 === 0) {
+    return { event: "media", payload: fast[3]!, streamSid: fast[1], timestamp: Number(fast[2]) };
   }
   let value: unknown;
   try {
@@ -142,7 +151,12 @@ export function parseTwilioMessage(text: string): TwilioInbound {
       }
       if (!isBase64(media.payload)) return invalid("media.payload is not base64");
       const streamSid = typeof value.streamSid === "string" ? value.streamSid : undefined;
-      return { event: "media", payload: media.payload, streamSid };
+      return {
+        event: "media",
+        payload: media.payload,
+        streamSid,
+        timestamp: mediaTimestamp(media.timestamp),
+      };
     }
     case "mark": {
       const mark = value.mark;
@@ -185,6 +199,14 @@ function parseStart(start: unknown): TwilioInbound {
       customParameters: parameters,
     },
   };
+}
+
+/** Digits of a timestamp Parley reads (15: exact as a number, and 31 000 years of ms). */
+const TIMESTAMP = /^\d{1,15}$/;
+
+/** `media.timestamp` as a number: a string of at most 15 digits, else undefined. */
+function mediaTimestamp(value: unknown): number | undefined {
+  return typeof value === "string" && TIMESTAMP.test(value) ? Number(value) : undefined;
 }
 
 function invalid(problem: string): TwilioInbound {

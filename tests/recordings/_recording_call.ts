@@ -22,7 +22,7 @@ export const AGENT_BYTE = 0x11;
 /** What the test tap saw, in call time (ms). */
 export interface CallTimes {
   callSid: string;
-  /** When the caller's first and last speech frames arrived. */
+  /** When the caller's first speech frame was spoken and its last ended, by Twilio's clock (stream time). */
   speechFrom: number;
   speechTo: number;
   /** Where the greeting's first chunk played. */
@@ -39,10 +39,12 @@ export function timesTap(): { tap: FrameTap; times: () => CallTimes } {
   const tap: FrameTap = (call) => {
     seen.callSid = call.callSid;
     const listener: CallTapListener = {
-      callerFrame(at, payload) {
+      callerFrame(_at, payload, streamAt) {
         if (atob(payload).charCodeAt(0) !== CALLER_BYTE) return;
-        seen.speechFrom ??= at;
-        seen.speechTo = at + 20;
+        // What the caller said when, as the recorder places it: not when a loaded machine read it.
+        if (streamAt === undefined) throw new Error("a caller frame of the fake Twilio without stream time");
+        seen.speechFrom ??= streamAt;
+        seen.speechTo = streamAt + 20;
       },
       agentAudio(playAt) {
         seen.agentFrom ??= playAt;
@@ -133,9 +135,7 @@ export function assertRecordedCall(bytes: Uint8Array, at: CallTimes): void {
 
   const callerLoud = Math.abs(decodeMulawSample(CALLER_BYTE));
   const agentLoud = Math.abs(decodeMulawSample(AGENT_BYTE));
-  // Left: the caller's speech, and silence before and after it. A frame that arrives late (a loaded
-  // machine's event loop, like a real network's jitter) is written at its arrival and leaves a 20 ms
-  // gap of silence behind, so "spoke" is most of the window loud, not all of it.
+  // Left: the caller's speech where Twilio's timestamps put it, and silence before and after it.
   assert.ok(
     level(caller, at.speechFrom + EDGE_MS, at.speechTo - EDGE_MS) > callerLoud * 0.8,
     "caller spoke",

@@ -98,3 +98,59 @@ Deno.test("a payload that is not base64 is silence: the recorder goes on and fin
   assert.ok(left.subarray(160).every((s) => s === 0));
   assert.ok(right.every((s) => s === 0));
 });
+
+/** The samples of `channel` that are loud, as runs `[fromMs, toMs)`. */
+function loudRuns(channel: Int16Array): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let i = 0; i < channel.length; i++) {
+    if (channel[i] === 0) continue;
+    const from = i;
+    while (i < channel.length && channel[i] !== 0) i++;
+    runs.push([from / 8, i / 8]);
+  }
+  return runs;
+}
+
+Deno.test("caller frames land at their stream time, exactly: a burst after an 800 ms stall leaves no gap", () => {
+  const { sink, channels, finished } = copyingSink();
+  const recorder = new CallRecorder(sink);
+  // Spoken from 100 ms, 20 ms a frame; the first 10 arrive in time, the next 15 at once after a stall.
+  for (let i = 0; i < 10; i++) recorder.callerFrame(100 + 20 * i, payload(CALLER, 20), 100 + 20 * i);
+  for (let i = 10; i < 25; i++) recorder.callerFrame(1100, payload(CALLER, 20), 100 + 20 * i);
+  for (let i = 25; i < 60; i++) recorder.callerFrame(1100 + 20 * (i - 24), payload(0xff, 20), 100 + 20 * i);
+  recorder.ended(2000);
+  assert.deepEqual(finished(), { dataBytes: 16000 * 4, durationMs: 2000 });
+  assert.deepEqual(loudRuns(channels().left), [[100, 600]]);
+  assert.equal(recorder.lateCallerFrames, 0);
+});
+
+Deno.test("a caller frame whose place was already written is dropped and counted, not written elsewhere", () => {
+  const { sink, channels } = copyingSink();
+  const recorder = new CallRecorder(sink);
+  for (let i = 0; i < 50; i++) recorder.callerFrame(20 * i, payload(0xff, 20), 20 * i); // 1 s of silence
+  recorder.agentCut(2000); // the agent's side moved time on while the caller's frames were held up
+  recorder.callerFrame(2000, payload(CALLER, 20), 1000); // spoken at 1000 ms: written by now
+  recorder.ended(2020);
+  assert.deepEqual(loudRuns(channels().left), []);
+  assert.equal(recorder.lateCallerFrames, 1);
+});
+
+Deno.test("caller frames with no, backward or implausible stream times are placed by arrival, continuously", () => {
+  const streamTimes: Record<string, (i: number, at: number) => number | undefined> = {
+    missing: () => undefined,
+    "stuck at one value": () => 1000,
+    "going backwards": (i) => 5000 - 20 * i,
+    "2 s from arrival": (_i, at) => at + 2000,
+  };
+  for (const [name, streamAt] of Object.entries(streamTimes)) {
+    const { sink, channels } = copyingSink();
+    const recorder = new CallRecorder(sink);
+    // As before the timestamps: each frame where it arrived, a jittered one joined to the one before.
+    for (let i = 0; i < 25; i++) {
+      const at = 1000 + 20 * i + (i % 3) * 7;
+      recorder.callerFrame(at, payload(CALLER, 20), streamAt(i, at));
+    }
+    recorder.ended(2500);
+    assert.deepEqual(loudRuns(channels().left), [[1000, 1500]], name);
+  }
+});

@@ -9,6 +9,7 @@ import { toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { sendFrames } from "../../testing/send_frames.ts";
 import {
+  CallTap,
   type CallTapListener,
   type TapCutItem,
   tapPayloadBytes,
@@ -182,4 +183,14 @@ Deno.test("a tap listener that throws is detached and logged; the call goes on",
   } finally {
     await t.close();
   }
+});
+
+Deno.test("a caller frame's Twilio timestamp reaches the listener in call time, offset by the first frame's arrival", () => {
+  const heard: [number, number | undefined][] = [];
+  const tap = new CallTap({ callerFrame: (at, _payload, streamAt) => void heard.push([at, streamAt]) }, 1000);
+  tap.callerFrame(1300, "AAAA", undefined); // no timestamp: no stream time, and no offset taken from it
+  tap.callerFrame(1500, "AAAA", 40); // the first timestamp: call time 500 is stream time 40
+  tap.callerFrame(2400, "AAAA", 60); // 880 ms late by arrival, spoken 20 ms after the one before
+  tap.callerFrame(2410, "AAAA", undefined);
+  assert.deepEqual(heard, [[300, undefined], [500, 500], [1400, 520], [1410, undefined]]);
 });

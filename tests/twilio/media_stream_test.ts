@@ -25,7 +25,12 @@ Deno.test("a caller frame as Twilio sends it is read without JSON.parse", () => 
     return parse(...args);
   };
   try {
-    assert.deepEqual(parseTwilioMessage(twilioFrame()), { event: "media", payload: PAYLOAD, streamSid: SID });
+    assert.deepEqual(parseTwilioMessage(twilioFrame()), {
+      event: "media",
+      payload: PAYLOAD,
+      streamSid: SID,
+      timestamp: 220,
+    });
   } finally {
     JSON.parse = parse;
   }
@@ -46,6 +51,11 @@ Deno.test("frames near Twilio's shape read exactly as the full parse reads them"
     frame.slice(0, -1) + ',"event":"stop"}', // a later duplicate key wins in JSON
     frame.slice(0, -2) + ',"payload":"AAAA"}}',
     frame.replace('"12"', "12"),
+    frame.replace('"220"', '"-20"'),
+    frame.replace('"220"', '"2.5"'),
+    frame.replace('"220"', '"1234567890123456"'),
+    frame.replace('"220"', "220"),
+    frame.replace('"timestamp":"220",', ""),
     frame + " ",
     frame.slice(0, -1),
   ];
@@ -55,4 +65,21 @@ Deno.test("frames near Twilio's shape read exactly as the full parse reads them"
   }
   assert.equal(parseTwilioMessage(cases[1]!).event, "invalid");
   assert.equal(parseTwilioMessage(cases[8]!).event, "stop");
+});
+
+Deno.test("the media timestamp is read as a number, and a bad one is undefined, never a rejected frame", () => {
+  const frame = twilioFrame();
+  const timestampOf = (text: string) => {
+    const message = parseTwilioMessage(text);
+    assert.equal(message.event, "media", text);
+    return message.event === "media" ? message.timestamp : "not media";
+  };
+  assert.equal(timestampOf(frame), 220);
+  assert.equal(timestampOf(` ${frame}`), 220); // the full parse reads it too
+  assert.equal(timestampOf(frame.replace('"220"', '"0"')), 0);
+  assert.equal(timestampOf(frame.replace('"220"', '"999999999999999"')), 999999999999999);
+  for (const bad of ['"-20"', '"2.5"', '"1e3"', '""', '"abc"', "220", "null", '"1234567890123456"']) {
+    assert.equal(timestampOf(frame.replace('"220"', bad)), undefined, bad);
+  }
+  assert.equal(timestampOf(frame.replace('"timestamp":"220",', "")), undefined);
 });
