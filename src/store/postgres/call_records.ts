@@ -85,10 +85,12 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
       }
       this.#timer ??= setTimeout(() => void this.flush(), PG_FLUSH_DELAY_MS);
     };
-    // After the writes queued so far (serial), so a beat never lands before its call's first event.
+    // After the events seen so far are written (serial): the pending ones are flushed first, so a beat
+    // never lands before its call's row exists (it would stamp nothing).
     this.#heartbeat = new CallHeartbeat({
       beat: (callSids, at) => {
         if (this.#closed) return;
+        void this.flush();
         this.#writing = this.#writing.then(() =>
           this.#sql`UPDATE calls SET alive_at = ${at}
             WHERE call_sid = ANY(${callSids as string[]}) AND ended_at IS NULL`.then(() => {}, () => {
