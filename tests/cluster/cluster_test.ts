@@ -32,6 +32,7 @@ import {
 } from "../../testing/round_robin_proxy.ts";
 import { connectStream, newCallSid, type TwilioTarget } from "../../testing/twilio_webhook.ts";
 import { within } from "../../testing/within.ts";
+import { readFrames } from "../../testing/sse_frames.ts";
 
 const ignore = !postgresAvailable();
 const API_TOKEN = "cluster-api-token-0123456789";
@@ -201,24 +202,6 @@ async function openFeed(
     return names;
   })();
   return { eventSeq, heard };
-}
-
-/** The frames of a `text/event-stream` body, until the server ends it. */
-async function* readFrames(
-  body: ReadableStream<Uint8Array>,
-): AsyncGenerator<{ event: string; data: string }> {
-  let buffer = "";
-  for await (const chunk of body.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const lines = buffer.slice(0, end).split("\n");
-      buffer = buffer.slice(end + 2);
-      const event = lines.find((l) => l.startsWith("event: "))?.slice(7);
-      const data = lines.find((l) => l.startsWith("data: "))?.slice(6);
-      if (event !== undefined && data !== undefined) yield { event, data };
-    }
-  }
 }
 
 Deno.test({

@@ -16,6 +16,7 @@ import {
 } from "../../testing/parley_process.ts";
 import { openPostgresStore } from "../../src/store/postgres/store.ts";
 import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } from "../../testing/postgres.ts";
+import { readFrames } from "../../testing/sse_frames.ts";
 
 const ignore = !postgresAvailable();
 const API_TOKEN = "pg-api-token-0123456789";
@@ -186,24 +187,6 @@ async function feedAcrossInstances(server: ThrowawayPostgres): Promise<void> {
   } finally {
     await upstream.close();
     await Deno.remove(dataDir, { recursive: true });
-  }
-}
-
-/** The frames of a `text/event-stream` body, until the server ends it. */
-async function* readFrames(
-  body: ReadableStream<Uint8Array>,
-): AsyncGenerator<{ event: string; data: string }> {
-  let buffer = "";
-  for await (const chunk of body.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const lines = buffer.slice(0, end).split("\n");
-      buffer = buffer.slice(end + 2);
-      const event = lines.find((l) => l.startsWith("event: "))?.slice(7);
-      const data = lines.find((l) => l.startsWith("data: "))?.slice(6);
-      if (event !== undefined && data !== undefined) yield { event, data };
-    }
   }
 }
 
