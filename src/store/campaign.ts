@@ -141,3 +141,21 @@ export interface DoNotCallEntry {
   source: string;
   addedAt: number;
 }
+
+/**
+ * A `campaign_attempts` row as both stores read it (SQLite and Postgres share its column names and
+ * types once read).
+ */
+export function campaignAttemptFromRow(row: Record<string, unknown>): CampaignAttempt {
+  return {
+    id: Number(row.id),
+    campaignId: Number(row.campaign_id),
+    campaignLeadId: Number(row.campaign_lead_id),
+    attempt: Number(row.attempt),
+    callSid: row.call_sid === null ? null : String(row.call_sid),
+    startedAt: Number(row.started_at),
+    endedAt: row.ended_at === null ? null : Number(row.ended_at),
+    disposition: row.disposition === null ? null : String(row.disposition) as CampaignAttempt["disposition"],
+    detail: String(row.detail),
+  };
+}

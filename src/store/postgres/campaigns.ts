@@ -18,6 +18,7 @@ import type {
   DoNotCallEntry,
   LeadSettlement,
 } from "../campaign.ts";
+import { campaignAttemptFromRow } from "../campaign.ts";
 import type { Campaigns, DoNotCallList } from "../ports.ts";
 import { nextDialSlot } from "../campaign_pace.ts";
 
@@ -102,7 +103,7 @@ export function postgresCampaigns(sql: Sql, now: () => number = Date.now): Campa
     },
     async attempts(id) {
       return (await sql<Row[]>`SELECT * FROM campaign_attempts WHERE campaign_id = ${id} ORDER BY id`)
-        .map(toAttempt);
+        .map(campaignAttemptFromRow);
     },
     async claim(campaignId, at, limit, instance) {
       return await sql.begin(async (tx) => {
@@ -154,7 +155,7 @@ export function postgresCampaigns(sql: Sql, now: () => number = Date.now): Campa
           INSERT INTO campaign_attempts (campaign_id, campaign_lead_id, attempt, started_at, call_sid)
           VALUES (${lead.campaign_id}, ${campaignLeadId}, ${lead.attempts}, ${at}, ${callSid ?? null})
           RETURNING *`;
-        return toAttempt(rows[0]!);
+        return campaignAttemptFromRow(rows[0]!);
       }) as CampaignAttempt;
     },
     async setAttemptCall(attemptId, callSid) {
@@ -162,13 +163,13 @@ export function postgresCampaigns(sql: Sql, now: () => number = Date.now): Campa
     },
     async attemptByCallSid(callSid) {
       const rows = await sql<Row[]>`SELECT * FROM campaign_attempts WHERE call_sid = ${callSid} LIMIT 1`;
-      return rows[0] === undefined ? undefined : toAttempt(rows[0]);
+      return rows[0] === undefined ? undefined : campaignAttemptFromRow(rows[0]);
     },
     async openAttempts(instance) {
       const rows = await sql<Row[]>`
         SELECT a.* FROM campaign_attempts a JOIN campaign_leads l ON l.id = a.campaign_lead_id
         WHERE a.ended_at IS NULL AND l.state = 'dialing' AND l.claimed_by = ${instance} ORDER BY a.id`;
-      return rows.map(toAttempt);
+      return rows.map(campaignAttemptFromRow);
     },
     async releaseClaims(instance, heir) {
       return await sql.begin((tx) => releaseClaimsIn(tx, instance, heir)) as number;
@@ -286,19 +287,5 @@ function toLead(row: Row): CampaignLead {
     requestedAt: row.requested_at === null || row.requested_at === undefined
       ? null
       : Number(row.requested_at),
-  };
-}
-
-function toAttempt(row: Row): CampaignAttempt {
-  return {
-    id: Number(row.id),
-    campaignId: Number(row.campaign_id),
-    campaignLeadId: Number(row.campaign_lead_id),
-    attempt: Number(row.attempt),
-    callSid: row.call_sid === null ? null : String(row.call_sid),
-    startedAt: Number(row.started_at),
-    endedAt: row.ended_at === null ? null : Number(row.ended_at),
-    disposition: row.disposition === null ? null : String(row.disposition) as CampaignAttempt["disposition"],
-    detail: String(row.detail),
   };
 }

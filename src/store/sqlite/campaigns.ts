@@ -18,6 +18,7 @@ import type {
   DoNotCallEntry,
   LeadSettlement,
 } from "../campaign.ts";
+import { campaignAttemptFromRow } from "../campaign.ts";
 import type { Campaigns, DoNotCallList } from "../ports.ts";
 
 /** A campaign write may wait this long for another process's lock, ms (the dialer is off the audio path). */
@@ -146,7 +147,9 @@ export function openCampaignStore(path: string, options: { now?: () => number } 
       ),
     attempts: (id) =>
       Promise.resolve(
-        sql("SELECT * FROM campaign_attempts WHERE campaign_id = ? ORDER BY id").all(id).map(toAttempt),
+        sql("SELECT * FROM campaign_attempts WHERE campaign_id = ? ORDER BY id").all(id).map(
+          campaignAttemptFromRow,
+        ),
       ),
     claim(campaignId, at, limit, instance) {
       return Promise.resolve(transaction(() => {
@@ -202,7 +205,7 @@ export function openCampaignStore(path: string, options: { now?: () => number } 
              VALUES (?, ?, ?, ?, ?)`,
           ).run(Number(lead.campaign_id), campaignLeadId, attempt, at, callSid ?? null).lastInsertRowid,
         );
-        return toAttempt(sql("SELECT * FROM campaign_attempts WHERE id = ?").get(id)!);
+        return campaignAttemptFromRow(sql("SELECT * FROM campaign_attempts WHERE id = ?").get(id)!);
       }));
     },
     setAttemptCall(attemptId, callSid) {
@@ -211,14 +214,14 @@ export function openCampaignStore(path: string, options: { now?: () => number } 
     },
     attemptByCallSid(callSid) {
       const row = sql("SELECT * FROM campaign_attempts WHERE call_sid = ?").get(callSid);
-      return Promise.resolve(row === undefined ? undefined : toAttempt(row));
+      return Promise.resolve(row === undefined ? undefined : campaignAttemptFromRow(row));
     },
     openAttempts(instance) {
       return Promise.resolve(
         sql(
           `SELECT a.* FROM campaign_attempts a JOIN campaign_leads l ON l.id = a.campaign_lead_id
            WHERE a.ended_at IS NULL AND l.state = 'dialing' AND l.claimed_by = ? ORDER BY a.id`,
-        ).all(instance).map(toAttempt),
+        ).all(instance).map(campaignAttemptFromRow),
       );
     },
     releaseClaims(instance, heir) {
@@ -306,19 +309,5 @@ function toLead(row: Record<string, unknown>): CampaignLead {
     skipReason: row.skip_reason === null ? null : String(row.skip_reason) as CampaignLead["skipReason"],
     claimedBy: row.claimed_by === null ? null : String(row.claimed_by),
     requestedAt: row.requested_at === null ? null : Number(row.requested_at),
-  };
-}
-
-function toAttempt(row: Record<string, unknown>): CampaignAttempt {
-  return {
-    id: Number(row.id),
-    campaignId: Number(row.campaign_id),
-    campaignLeadId: Number(row.campaign_lead_id),
-    attempt: Number(row.attempt),
-    callSid: row.call_sid === null ? null : String(row.call_sid),
-    startedAt: Number(row.started_at),
-    endedAt: row.ended_at === null ? null : Number(row.ended_at),
-    disposition: row.disposition === null ? null : String(row.disposition) as CampaignAttempt["disposition"],
-    detail: String(row.detail),
   };
 }
