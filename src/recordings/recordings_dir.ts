@@ -88,13 +88,7 @@ export class RecordingsDir {
     return {
       write: (frames) => writeAllSync(file, frames),
       finish: (dataBytes, durationMs) => {
-        try {
-          file.seekSync(0, Deno.SeekMode.Start);
-          writeAllSync(file, wavHeader(dataBytes));
-        } finally {
-          file.close();
-        }
-        const done: RecordingInfo = { ...info, state: "complete", durationMs: Math.round(durationMs) };
+        const done = finishWav(file, info, dataBytes, durationMs);
         this.#writeInfo(done);
         this.#finished(done);
       },
@@ -132,13 +126,7 @@ export class RecordingsDir {
         return file;
       },
       end: async (file, dataBytes, durationMs) => {
-        try {
-          file.seekSync(0, Deno.SeekMode.Start);
-          writeAllSync(file, wavHeader(dataBytes));
-        } finally {
-          file.close();
-        }
-        const done: RecordingInfo = { ...info, state: "complete", durationMs: Math.round(durationMs) };
+        const done = finishWav(file, info, dataBytes, durationMs);
         await this.#writeInfoAsync(done);
         this.#finished(done);
       },
@@ -255,4 +243,23 @@ export class RecordingsDir {
 
 function ignoreNotFound(error: unknown): void {
   if (!(error instanceof Deno.errors.NotFound)) throw error;
+}
+
+/**
+ * Writes the final header of a recording's WAV (`dataBytes` of audio) and closes it; returns the
+ * recording's state `complete`, lasting `durationMs`.
+ */
+function finishWav(
+  file: Deno.FsFile,
+  info: RecordingInfo,
+  dataBytes: number,
+  durationMs: number,
+): RecordingInfo {
+  try {
+    file.seekSync(0, Deno.SeekMode.Start);
+    writeAllSync(file, wavHeader(dataBytes));
+  } finally {
+    file.close();
+  }
+  return { ...info, state: "complete", durationMs: Math.round(durationMs) };
 }
