@@ -24,8 +24,8 @@ export function webhookMessageId(type: WebhookEventType, callSid: string): strin
   return `msg_${type.replace(".", "_")}_${callSid}`;
 }
 
-/** `call.started`: who is calling whom, with which persona and parameters. */
-export function callStartedData(record: CallRecord): Record<string, unknown> {
+/** Which call, who is calling whom, with which persona, engine and parameters: both events open with it. */
+function callIdentity(record: CallRecord): Record<string, unknown> {
   return {
     callSid: record.callSid,
     persona: record.persona,
@@ -35,6 +35,13 @@ export function callStartedData(record: CallRecord): Record<string, unknown> {
     from: record.from,
     to: record.to,
     parameters: record.parameters,
+  };
+}
+
+/** `call.started`: who is calling whom, with which persona and parameters. */
+export function callStartedData(record: CallRecord): Record<string, unknown> {
+  return {
+    ...callIdentity(record),
     startedAt: iso(record.startedAt ?? record.createdAt),
   };
 }
@@ -45,14 +52,7 @@ export function callStartedData(record: CallRecord): Record<string, unknown> {
  */
 export function callEndedData(record: CallRecord): Record<string, unknown> {
   return {
-    callSid: record.callSid,
-    persona: record.persona,
-    model: record.model,
-    engine: record.engine,
-    direction: record.direction,
-    from: record.from,
-    to: record.to,
-    parameters: record.parameters,
+    ...callIdentity(record),
     startedAt: record.startedAt === null ? null : iso(record.startedAt),
     endedAt: record.endedAt === null ? null : iso(record.endedAt),
     durationMs: record.durationMs,
