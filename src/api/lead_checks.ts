@@ -10,6 +10,7 @@ import { isE164 } from "../config.ts";
 import type { LeadInput } from "../store/lead.ts";
 import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
 import { MAX_CALL_PARAMETERS } from "./place_call.ts";
+import { clip } from "../http/input_text.ts";
 
 /** Free fields a lead may have (the rest of a call's parameters are Parley's own). */
 export const MAX_LEAD_FIELDS = MAX_CALL_PARAMETERS - 3;
@@ -106,8 +107,4 @@ export function checkLead(value: unknown, partial: boolean): Checked {
 export function normalisePhone(text: string): string {
   const trimmed = text.trim();
   return /^\+[\d\s().-]+$/.test(trimmed) ? trimmed.replace(/[\s().-]/g, "") : trimmed;
-}
-
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }

@@ -21,6 +21,7 @@ import type { Leads as LeadStore } from "../store/ports.ts";
 import { checkLead, type LeadProblem } from "./lead_checks.ts";
 import { importLeads } from "./lead_import.ts";
 import type { LeadList } from "./types.ts";
+import { clip } from "../http/input_text.ts";
 
 /** Largest JSON body, bytes. */
 export const MAX_LEAD_BODY_BYTES = 16 * 1024;
@@ -164,8 +165,4 @@ function problemResponse(problem: LeadProblem): Response {
 
 function unknownLead(id: number): Response {
   return jsonError(404, `Lead ${id} not found`);
-}
-
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }

@@ -26,6 +26,7 @@ import { readBodyJson } from "../http/body.ts";
 import type { Logger } from "../log.ts";
 import { type MachineDetection, TwilioRestError } from "../twilio/rest_client.ts";
 import type { PlacedCall } from "./types.ts";
+import { clip, describeValue } from "../http/input_text.ts";
 
 /** Largest request body accepted, in bytes. */
 export const MAX_PLACE_CALL_BODY_BYTES = 16 * 1024;
@@ -184,7 +185,9 @@ type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequest> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return fail(`Request body must be a JSON object like {"to": "+14155550100"}, not ${describe(value)}`);
+    return fail(
+      `Request body must be a JSON object like {"to": "+14155550100"}, not ${describeValue(value)}`,
+    );
   }
   const body = value as Record<string, unknown>;
   for (const key of Object.keys(body)) {
@@ -198,13 +201,13 @@ function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequ
     return fail('Field "to" is required: the number to call, in E.164 form like +14155550100');
   }
   if (typeof to !== "string" || !isE164(to)) {
-    return fail(`Field "to": ${describe(to)} is not an E.164 number like +14155550100`);
+    return fail(`Field "to": ${describeValue(to)} is not an E.164 number like +14155550100`);
   }
 
   let persona: string | undefined;
   if (body.persona !== undefined) {
     if (typeof body.persona !== "string") {
-      return fail(`Field "persona": ${describe(body.persona)} is not a string`);
+      return fail(`Field "persona": ${describeValue(body.persona)} is not a string`);
     }
     if (!personaIds.includes(body.persona)) {
       return fail(`Field "persona": unknown persona "${clip(body.persona)}": ${knownPersonas(personaIds)}`);
@@ -212,7 +215,7 @@ function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequ
     persona = body.persona;
   }
   if (body.voice !== undefined && typeof body.voice !== "string") {
-    return fail(`Field "voice": ${describe(body.voice)} is not a string`);
+    return fail(`Field "voice": ${describeValue(body.voice)} is not a string`);
   }
 
   const parameters = parseParameters(body.parameters);
@@ -222,7 +225,9 @@ function parseCallRequest(value: unknown, personaIds: string[]): Parsed<CallRequ
   if (
     md !== undefined && !(typeof md === "string" && (MACHINE_DETECTION as readonly string[]).includes(md))
   ) {
-    return fail(`Field "machineDetection": ${describe(md)} is not one of ${MACHINE_DETECTION.join(", ")}`);
+    return fail(
+      `Field "machineDetection": ${describeValue(md)} is not one of ${MACHINE_DETECTION.join(", ")}`,
+    );
   }
 
   return {
@@ -243,7 +248,9 @@ function parseParameters(raw: unknown): Parsed<Record<string, string>> {
   if (raw !== undefined) {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
       return fail(
-        `Field "parameters": must be an object of strings like {"leadName": "Ada"}, not ${describe(raw)}`,
+        `Field "parameters": must be an object of strings like {"leadName": "Ada"}, not ${
+          describeValue(raw)
+        }`,
       );
     }
     const entries = Object.entries(raw as Record<string, unknown>);
@@ -265,18 +272,6 @@ function knownPersonas(ids: string[]): string {
   return ids.length === 0
     ? "no personas are loaded (check PERSONAS_DIR)"
     : `known personas are ${ids.join(", ")}`;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return `"${clip(value)}"`;
-  if (typeof value === "object") return "an object";
-  return `${typeof value} ${String(value)}`;
-}
-
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 function fail(error: string): { ok: false; error: string } {

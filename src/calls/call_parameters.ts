@@ -6,6 +6,7 @@
  */
 
 import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
+import { clip } from "../http/input_text.ts";
 
 /** Most parameters one call may carry. */
 export const MAX_CALL_PARAMETERS = 20;
@@ -48,8 +49,4 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
   return `${typeof value} ${String(value)}`;
-}
-
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }

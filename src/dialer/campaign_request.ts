@@ -11,6 +11,7 @@ import type { CampaignInput, Disposition, RetryRule, Weekday } from "../store/ca
 import { DISPOSITIONS } from "../store/campaign.ts";
 import { DEFAULT_RETRY } from "./outcomes.ts";
 import { isTimeZone, parseClock, WEEKDAYS } from "./window.ts";
+import { clip, describeValue } from "../http/input_text.ts";
 
 /** Where a campaign's leads come from. */
 export type LeadSource = { ids: number[] } | { tag: string } | { csv: string };
@@ -68,7 +69,7 @@ export function parseCampaignRequest(value: unknown, context: CampaignRequestCon
   if (!isObject(value)) {
     return {
       ok: false,
-      error: `Request body must be a JSON object like {"name": …, "persona": …}, not ${describe(value)}`,
+      error: `Request body must be a JSON object like {"name": …, "persona": …}, not ${describeValue(value)}`,
     };
   }
   for (const key of Object.keys(value)) {
@@ -90,7 +91,7 @@ export function parseCampaignRequest(value: unknown, context: CampaignRequestCon
     );
   }
   if (voice !== undefined) {
-    if (typeof voice !== "string") return fail("voice", `${describe(voice)} is not a string`);
+    if (typeof voice !== "string") return fail("voice", `${describeValue(voice)} is not a string`);
     const problem = voiceProblem(voice, context.engineOf(persona) ?? "realtime");
     if (problem !== undefined) return fail("voice", problem);
   }
@@ -127,7 +128,7 @@ export function parseCampaignRequest(value: unknown, context: CampaignRequestCon
   if (typeof window.timezone !== "string" || !isTimeZone(window.timezone)) {
     return fail(
       "window.timezone",
-      `${describe(window.timezone)} is not an IANA time zone like America/New_York`,
+      `${describeValue(window.timezone)} is not an IANA time zone like America/New_York`,
     );
   }
   const days = window.days;
@@ -136,12 +137,15 @@ export function parseCampaignRequest(value: unknown, context: CampaignRequestCon
   }
   for (const day of days) {
     if (typeof day !== "string" || !(WEEKDAYS as readonly string[]).includes(day)) {
-      return fail("window.days", `${describe(day)} is not one of ${WEEKDAYS.join(", ")}`);
+      return fail("window.days", `${describeValue(day)} is not one of ${WEEKDAYS.join(", ")}`);
     }
   }
   for (const key of ["start", "end"] as const) {
     if (typeof window[key] !== "string" || parseClock(window[key] as string) === undefined) {
-      return fail(`window.${key}`, `${describe(window[key])} is not a time like "09:00" (24-hour, HH:MM)`);
+      return fail(
+        `window.${key}`,
+        `${describeValue(window[key])} is not a time like "09:00" (24-hour, HH:MM)`,
+      );
     }
   }
   if (parseClock(window.end as string)! <= parseClock(window.start as string)!) {
@@ -155,14 +159,14 @@ export function parseCampaignRequest(value: unknown, context: CampaignRequestCon
   ) {
     return fail(
       "maxConcurrent",
-      `${describe(maxConcurrent)} is not a whole number from 1 to ${MAX_CAMPAIGN_CONCURRENT}`,
+      `${describeValue(maxConcurrent)} is not a whole number from 1 to ${MAX_CAMPAIGN_CONCURRENT}`,
     );
   }
   const callsPerSecond = value.callsPerSecond ?? 1;
   if (typeof callsPerSecond !== "number" || !(callsPerSecond > 0) || callsPerSecond > MAX_CALLS_PER_SECOND) {
     return fail(
       "callsPerSecond",
-      `${describe(callsPerSecond)} is not a number above 0 and at most ${MAX_CALLS_PER_SECOND}`,
+      `${describeValue(callsPerSecond)} is not a number above 0 and at most ${MAX_CALLS_PER_SECOND}`,
     );
   }
 
@@ -186,21 +190,24 @@ export function parseCampaignRequest(value: unknown, context: CampaignRequestCon
       if (typeof after !== "number" || !(after >= 0) || after > 60 * 24 * 30) {
         return fail(
           `retry.${outcome}.after`,
-          `${describe(after)} is not a number of minutes from 0 to 43200`,
+          `${describeValue(after)} is not a number of minutes from 0 to 43200`,
         );
       }
       if (!Number.isInteger(max) || (max as number) < 0 || (max as number) > 20) {
-        return fail(`retry.${outcome}.max`, `${describe(max)} is not a whole number of retries from 0 to 20`);
+        return fail(
+          `retry.${outcome}.max`,
+          `${describeValue(max)} is not a whole number of retries from 0 to 20`,
+        );
       }
       retry[outcome as Disposition] = { after, max: max as number };
     }
   }
   const machineDetection = value.machineDetection ?? true;
   if (typeof machineDetection !== "boolean") {
-    return fail("machineDetection", `${describe(machineDetection)} is not true or false`);
+    return fail("machineDetection", `${describeValue(machineDetection)} is not true or false`);
   }
   const start = value.start ?? false;
-  if (typeof start !== "boolean") return fail("start", `${describe(start)} is not true or false`);
+  if (typeof start !== "boolean") return fail("start", `${describeValue(start)} is not true or false`);
 
   return {
     ok: true,
@@ -254,19 +261,4 @@ function parseLeadSource(value: unknown): LeadSource | string {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return `"${clip(value)}"`;
-  if (typeof value === "object") return "an object";
-  return `${typeof value} ${String(value)}`;
-}
-
-function clip(text: string): string {
-  // deno-lint-ignore no-control-regex
-  const clean = text.replace(/[\u0000-\u001f\u007f]/g, "?");
-  return clean.length > 40 ? `${clean.slice(0, 40)}…` : clean;
 }

@@ -202,6 +202,11 @@ Deno.test("POST /api/calls refuses bad requests with 400 naming the field", asyn
       { to: "+14155550100", from: "+1999" },
       /^Unknown field "from": allowed fields are to, persona, voice, parameters, machineDetection/,
     ],
+    [
+      "unknown field whose name has control characters and runs long",
+      { to: "+14155550100", ["x\u001b[2J\ny" + "z".repeat(60)]: 1 },
+      /^Unknown field "x\?\[2J\?yz{33}…": allowed fields/,
+    ],
   ];
   for (const [name, body, message] of cases) {
     await t.step(name, async () => {

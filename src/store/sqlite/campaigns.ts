@@ -10,7 +10,6 @@ import { openSqliteConnection } from "./connection.ts";
 import { nextDialSlot } from "../campaign_pace.ts";
 import type {
   Campaign,
-  CampaignAttempt,
   CampaignInput,
   CampaignLead,
   CampaignLeadInput,
