@@ -75,31 +75,10 @@ export class RecordingsDir {
   }
 
   /**
-   * Starts the recording of `callSid`: the WAV with an empty header, and its state `recording`.
-   * @throws {Error} for a CallSid that cannot name a file, or a folder that cannot be written.
-   */
-  open(callSid: string): RecordingSink {
-    if (!isRecordableCallSid(callSid)) throw new Error(`CallSid "${callSid}" cannot name a recording file`);
-    Deno.mkdirSync(this.dir, { recursive: true });
-    const info: RecordingInfo = { callSid, state: "recording", startedAt: this.#now(), durationMs: null };
-    this.#writeInfo(info);
-    const file = Deno.openSync(this.wavPath(callSid), { write: true, create: true, truncate: true });
-    writeAllSync(file, wavHeader(0));
-    return {
-      write: (frames) => writeAllSync(file, frames),
-      finish: (dataBytes, durationMs) => {
-        const done = finishWav(file, info, dataBytes, durationMs);
-        this.#writeInfo(done);
-        this.#finished(done);
-      },
-    };
-  }
-
-  /**
-   * Starts the recording of `callSid` as {@linkcode open} does, but with the slow file operations off
-   * the event loop (`background_sink.ts`): the folder, the state `recording`, opening the WAV (with its
-   * empty header) and, at the end, the state `complete`; the writes and the final header stay
-   * synchronous, in order. `onError` hears the first failure (the rest of this recording is dropped;
+   * Starts the recording of `callSid`: the WAV with an empty header, and its state `recording`, with
+   * the slow file operations off the event loop (`background_sink.ts`): the folder, the state
+   * `recording`, opening the WAV (with its empty header) and, at the end, the state `complete`; the
+   * writes and the final header stay synchronous, in order. `onError` hears the first failure (the rest of this recording is dropped;
    * the call goes on). {@linkcode settle} waits for the work under way.
    * @throws {Error} for a CallSid that cannot name a file.
    */

@@ -87,8 +87,9 @@ Deno.test("a recording repaired at startup is uploaded with its state; an unreac
   };
   try {
     // What a crash leaves: a header without sizes, 0.25 s of audio, the state still "recording".
-    const sink = spool.open("CAcrashed");
+    const sink = spool.start("CAcrashed", (error) => assert.fail(`recording failed: ${error}`));
     sink.write(new Uint8Array(2000 * 4).fill(1));
+    await spool.settle();
     assert.deepEqual(await spool.repair(), ["CAcrashed"]);
 
     // The bucket is down: the recording stays in the folder, and the log says why.

@@ -64,12 +64,16 @@ Deno.test("the retention sweep deletes recordings older than the days given, nev
   const dir = await Deno.makeTempDir();
   let now = Date.UTC(2026, 0, 1);
   const recordings = new RecordingsDir(dir, () => now);
-  const finished = (callSid: string) => recordings.open(callSid).finish(0, 0);
+  const refuse = (error: unknown) => assert.fail(`recording failed: ${error}`);
+  const finished = async (callSid: string) => {
+    recordings.start(callSid, refuse).finish(0, 0);
+    await recordings.settle();
+  };
   try {
-    finished("CAold");
-    const live = recordings.open("CAlive"); // still recording
+    await finished("CAold");
+    const live = recordings.start("CAlive", refuse); // still recording
     now += 10 * 86_400_000;
-    finished("CAnew");
+    await finished("CAnew");
     now += 1 * 86_400_000;
     const lines: string[] = [];
     const log = createLogger({ sink: (_level, line) => lines.push(line) });
@@ -84,6 +88,7 @@ Deno.test("the retention sweep deletes recordings older than the days given, nev
     assert.deepEqual(await sweepRecordings(recordings, 7, log), [], "nothing more to delete");
     assert.equal(lines.length, 1, "a sweep that deletes nothing is silent");
     live.finish(0, 0);
+    await recordings.settle();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -124,11 +129,13 @@ Deno.test("the recording route answers 409 while the call is recorded, 400 for a
   const recordings = new RecordingsDir(dir);
   const handler = createRecordingHandler(folderSource(recordings));
   try {
-    const sink = recordings.open("CAlive");
+    const sink = recordings.start("CAlive", (error) => assert.fail(`recording failed: ${error}`));
+    await recordings.settle();
     const live = await handler(new Request("http://x/"), { params: { callSid: "CAlive" } });
     assert.equal(live.status, 409);
     assert.match((await live.json()).error, /"CAlive" is still being recorded/);
     sink.finish(0, 0);
+    await recordings.settle();
     const done = await handler(new Request("http://x/"), { params: { callSid: "CAlive" } });
     assert.equal(done.status, 200);
     assert.equal((await done.arrayBuffer()).byteLength, 44);
