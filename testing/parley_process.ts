@@ -19,6 +19,61 @@ export const REPO: string = new URL("../", import.meta.url).pathname;
  */
 export const TEST_PERSONAS_DIR = `${REPO}tests/testdata/personas`;
 
+/** The Twilio auth token the subprocess tests give Parley: Twilio's requests are signed with it. */
+export const PROCESS_AUTH_TOKEN = "process-auth-token-0123456789";
+/** The API token the subprocess tests give Parley. */
+export const PROCESS_API_TOKEN = "process-api-token-0123456789";
+/** The public URL the subprocess tests give Parley: what Twilio's signatures are computed over. */
+export const PROCESS_PUBLIC_BASE_URL = "https://parley.test";
+
+/** What {@linkcode processEnv} needs: the fakes' and the folders' places. */
+export interface ProcessEnvOptions {
+  /** The fake Realtime server's URL. */
+  upstreamUrl: string;
+  dataDir: string;
+  /** @default TEST_PERSONAS_DIR */
+  personasDir?: string;
+  /** @default "tester" */
+  defaultPersona?: string;
+  /** @default "quiet" */
+  inboundPersona?: string;
+}
+
+/**
+ * The env of a Parley subprocess on the fakes: any port, the process tokens, the fake upstream, its
+ * own DATA_DIR and the tests' personas; `extra` adds or replaces variables.
+ *
+ * @example
+ * ```ts
+ * const parley = await spawnParley("start", processEnv({ upstreamUrl: upstream.url, dataDir }));
+ * const target = { port: await listeningPort(parley), ...PROCESS_TARGET };
+ * ```
+ */
+export function processEnv(
+  options: ProcessEnvOptions,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    PORT: "0",
+    PUBLIC_BASE_URL: PROCESS_PUBLIC_BASE_URL,
+    OPENAI_API_KEY: "sk-process-key-0123456789",
+    OPENAI_REALTIME_URL: options.upstreamUrl,
+    TWILIO_AUTH_TOKEN: PROCESS_AUTH_TOKEN,
+    API_TOKEN: PROCESS_API_TOKEN,
+    DATA_DIR: options.dataDir,
+    PERSONAS_DIR: options.personasDir ?? TEST_PERSONAS_DIR,
+    DEFAULT_PERSONA: options.defaultPersona ?? "tester",
+    INBOUND_PERSONA: options.inboundPersona ?? "quiet",
+    ...extra,
+  };
+}
+
+/** What Twilio needs besides the port to sign requests for a {@linkcode processEnv} process. */
+export const PROCESS_TARGET = {
+  authToken: PROCESS_AUTH_TOKEN,
+  publicBaseUrl: PROCESS_PUBLIC_BASE_URL,
+} as const;
+
 /** Options for {@linkcode taskFlags}. */
 export interface TaskFlagsOptions {
   /** Replaces the task's `--env-file=.env`: the user's own `.env` must never change what the tests see. */

@@ -13,30 +13,22 @@ import {
   type ParleyProcess,
   placeTwilioCall,
   postVoiceWebhook,
+  PROCESS_API_TOKEN,
+  PROCESS_AUTH_TOKEN,
+  PROCESS_PUBLIC_BASE_URL,
+  processEnv,
   reap,
   spawnParley,
-  TEST_PERSONAS_DIR,
 } from "../testing/parley_process.ts";
 import { callDatabasePath } from "../src/store/sqlite/call_store.ts";
 import { openSqliteStore } from "../src/store/sqlite/store.ts";
 
-const AUTH_TOKEN = "lifecycle-auth-token-0123456789";
-const API_TOKEN = "lifecycle-api-token-0123456789";
-const PUBLIC_BASE_URL = "https://parley.test";
+const AUTH_TOKEN = PROCESS_AUTH_TOKEN;
+const API_TOKEN = PROCESS_API_TOKEN;
+const PUBLIC_BASE_URL = PROCESS_PUBLIC_BASE_URL;
 
 function parleyEnv(upstream: FakeRealtimeServer, dataDir: string): Record<string, string> {
-  return {
-    PORT: "0",
-    PUBLIC_BASE_URL,
-    OPENAI_API_KEY: "sk-lifecycle-key-0123456789",
-    OPENAI_REALTIME_URL: upstream.url,
-    TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-    API_TOKEN,
-    DATA_DIR: dataDir,
-    PERSONAS_DIR: TEST_PERSONAS_DIR,
-    DEFAULT_PERSONA: "tester",
-    INBOUND_PERSONA: "quiet",
-  };
+  return processEnv({ upstreamUrl: upstream.url, dataDir });
 }
 
 Deno.test("SIGTERM drains: new calls get the fallback, the live call goes on, the process exits after it", async () => {

@@ -13,6 +13,10 @@ import {
   listeningPort,
   type ParleyProcess,
   placeTwilioCall,
+  PROCESS_API_TOKEN,
+  PROCESS_AUTH_TOKEN,
+  PROCESS_PUBLIC_BASE_URL,
+  processEnv,
   reap,
   spawnParley,
 } from "../../testing/parley_process.ts";
@@ -20,10 +24,10 @@ import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
 import { PERSONAS, SCHEMA } from "./_analysis_rig.ts";
 
-const AUTH_TOKEN = "analysis-auth-token-0123456789";
-const API_TOKEN = "analysis-api-token-0123456789";
+const AUTH_TOKEN = PROCESS_AUTH_TOKEN;
+const API_TOKEN = PROCESS_API_TOKEN;
 const OPENAI_KEY = "sk-analysis-key-0123456789";
-const PUBLIC_BASE_URL = "https://parley.test";
+const PUBLIC_BASE_URL = PROCESS_PUBLIC_BASE_URL;
 
 /** Two runs of `main.ts` on one DATA_DIR, their Realtime upstream and their Responses API. */
 interface RestartRig {
@@ -51,20 +55,10 @@ async function withRestartRig(
   const started: ParleyProcess[] = [];
   try {
     await withPersonaDir(PERSONAS, async (personasDir) => {
-      const env = {
-        PORT: "0",
-        PUBLIC_BASE_URL,
-        OPENAI_API_KEY: OPENAI_KEY,
-        OPENAI_REALTIME_URL: upstream.url,
-        OPENAI_BASE_URL: fake.baseUrl,
-        TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-        API_TOKEN,
-        DATA_DIR: dataDir,
-        PERSONAS_DIR: personasDir,
-        DEFAULT_PERSONA: "lead",
-        INBOUND_PERSONA: "lead",
-        INSTANCE_ID: "analysis-1",
-      };
+      const env = processEnv(
+        { upstreamUrl: upstream.url, dataDir, personasDir, defaultPersona: "lead", inboundPersona: "lead" },
+        { OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: fake.baseUrl, INSTANCE_ID: "analysis-1" },
+      );
       await fn({
         upstream,
         fake,

@@ -11,6 +11,10 @@ import {
   listeningPort,
   type ParleyProcess,
   placeTwilioCall,
+  PROCESS_API_TOKEN,
+  PROCESS_AUTH_TOKEN,
+  PROCESS_PUBLIC_BASE_URL,
+  processEnv,
   reap,
   REPO,
   spawnParley,
@@ -20,23 +24,18 @@ import { readWav, SAMPLE_RATE, WAV_HEADER_BYTES } from "../../src/recordings/wav
 import { decodeMulawSample } from "../../src/audio/mulaw.ts";
 import { CALLER_BYTE } from "./_recording_call.ts";
 
-const AUTH_TOKEN = "recording-crash-auth-token-0123456789";
-const API_TOKEN = "recording-crash-api-token-0123456789";
-const PUBLIC_BASE_URL = "https://parley.test";
+const AUTH_TOKEN = PROCESS_AUTH_TOKEN;
+const API_TOKEN = PROCESS_API_TOKEN;
+const PUBLIC_BASE_URL = PROCESS_PUBLIC_BASE_URL;
 
 function parleyEnv(upstream: FakeRealtimeServer, dataDir: string): Record<string, string> {
-  return {
-    PORT: "0",
-    PUBLIC_BASE_URL,
-    OPENAI_API_KEY: "sk-recording-crash-key-0123456789",
-    OPENAI_REALTIME_URL: upstream.url,
-    TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-    API_TOKEN,
-    DATA_DIR: dataDir,
-    PERSONAS_DIR: `${REPO}tests/testdata/recording_personas`,
-    DEFAULT_PERSONA: "recorder",
-    INBOUND_PERSONA: "plain",
-  };
+  return processEnv({
+    upstreamUrl: upstream.url,
+    dataDir,
+    personasDir: `${REPO}tests/testdata/recording_personas`,
+    defaultPersona: "recorder",
+    inboundPersona: "plain",
+  });
 }
 
 Deno.test("a SIGKILL mid-call leaves a recording that the next start repairs and marks as repaired", async () => {

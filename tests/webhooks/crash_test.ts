@@ -10,34 +10,27 @@ import {
   listeningPort,
   type ParleyProcess,
   placeTwilioCall,
+  PROCESS_AUTH_TOKEN,
+  PROCESS_PUBLIC_BASE_URL,
+  processEnv,
   reap,
   spawnParley,
-  TEST_PERSONAS_DIR,
 } from "../../testing/parley_process.ts";
 import { startWebhookReceiver } from "../../testing/webhook_receiver.ts";
 import { SECRET } from "./_call.ts";
 
-const PUBLIC_BASE_URL = "https://parley.test";
-const AUTH_TOKEN = "webhook-crash-auth-token-0123";
+const PUBLIC_BASE_URL = PROCESS_PUBLIC_BASE_URL;
+const AUTH_TOKEN = PROCESS_AUTH_TOKEN;
 
 Deno.test("after a SIGKILL mid-call, the next start sends the call's call.ended (server_crashed)", async () => {
   const upstream = FakeRealtimeServer.start();
   const receiver = await startWebhookReceiver(SECRET);
   const dataDir = await Deno.makeTempDir({ prefix: "parley_webhooks_crash_" });
-  const env = {
-    PORT: "0",
-    PUBLIC_BASE_URL,
-    OPENAI_API_KEY: "sk-webhook-crash-key-0123456789",
-    OPENAI_REALTIME_URL: upstream.url,
-    TWILIO_AUTH_TOKEN: AUTH_TOKEN,
-    DATA_DIR: dataDir,
-    PERSONAS_DIR: TEST_PERSONAS_DIR,
-    DEFAULT_PERSONA: "tester",
-    INBOUND_PERSONA: "tester",
+  const env = processEnv({ upstreamUrl: upstream.url, dataDir, inboundPersona: "tester" }, {
     INSTANCE_ID: "crashy",
     WEBHOOK_URL: receiver.url,
     WEBHOOK_SECRET: SECRET,
-  };
+  });
   const first = await spawnParley("start", env);
   let second: ParleyProcess | undefined;
   try {

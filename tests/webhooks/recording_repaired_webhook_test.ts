@@ -6,7 +6,14 @@
 
 import assert from "node:assert/strict";
 import { FakeRealtimeServer } from "../../testing/fake_realtime.ts";
-import { listeningPort, type ParleyProcess, reap, REPO, spawnParley } from "../../testing/parley_process.ts";
+import {
+  listeningPort,
+  type ParleyProcess,
+  processEnv,
+  reap,
+  REPO,
+  spawnParley,
+} from "../../testing/parley_process.ts";
 import { startWebhookReceiver } from "../../testing/webhook_receiver.ts";
 import { within } from "../../testing/within.ts";
 import { FRAME_BYTES, SAMPLE_RATE, WAV_HEADER_BYTES, wavHeader } from "../../src/recordings/wav.ts";
@@ -37,19 +44,16 @@ Deno.test("a recording repaired at startup is announced by a signed recording.re
       new Uint8Array([...wavHeader(0), ...samples]),
     );
 
-    parley = await spawnParley("start", {
-      PORT: "0",
-      PUBLIC_BASE_URL: "https://parley.test",
-      OPENAI_API_KEY: "sk-repaired-ready-key-0123456789",
-      OPENAI_REALTIME_URL: upstream.url,
-      TWILIO_AUTH_TOKEN: "repaired-ready-auth-token-0123456789",
-      API_TOKEN: "repaired-ready-api-token-0123456789",
-      DATA_DIR: dataDir,
-      PERSONAS_DIR: `${REPO}tests/testdata/recording_personas`,
-      DEFAULT_PERSONA: "recorder",
-      WEBHOOK_URL: receiver.url,
-      WEBHOOK_SECRET: SECRET,
-    });
+    parley = await spawnParley(
+      "start",
+      processEnv({
+        upstreamUrl: upstream.url,
+        dataDir,
+        personasDir: `${REPO}tests/testdata/recording_personas`,
+        defaultPersona: "recorder",
+        inboundPersona: "plain",
+      }, { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: SECRET }),
+    );
     const port = await listeningPort(parley);
     await within(
       receiver.waitFor((r) => r.some((w) => w.body.type === "recording.ready")),
