@@ -211,8 +211,9 @@ export function printRun(run: RunFigures, options: BenchOptions): void {
 }
 
 /**
- * Memory per added call: with two call counts of 50 or more (`--calls=50,200`), each relay's RSS after a
- * full GC at the larger count minus that at the smaller, per call added. Unlike RSS per active call
+ * Memory per added call: with two call counts of 50 or more (`--calls=50,200`), each relay's growth in
+ * RSS from idle to the calls active (after a full GC) at the larger count minus that at the smaller, per
+ * call added. Unlike RSS per active call
  * ((active − idle) ÷ N), it leaves out what a process adds once under load whatever the number of calls
  * (compiled code, the young generation grown to its cap, buffers shared by all calls), which at 50 calls
  * reads as tens of KB per call. Empty with fewer than two such counts.
@@ -226,7 +227,10 @@ export function addedCallMemory(runs: RunFigures[]): string[] {
   const kb = (kind: RelayKind): number | undefined => {
     const a = small.relays[kind];
     const b = large.relays[kind];
-    return a === undefined || b === undefined ? undefined : ((b.rssActiveMb - a.rssActiveMb) * 1024) / added;
+    // Each count ran in a process of its own: growth from each one's idle RSS, not its idle RSS itself.
+    return a === undefined || b === undefined
+      ? undefined
+      : (((b.rssActiveMb - b.rssIdleMb) - (a.rssActiveMb - a.rssIdleMb)) * 1024) / added;
   };
   const cells = (Object.keys(large.relays) as RelayKind[]).flatMap((kind) => {
     const value = kb(kind);

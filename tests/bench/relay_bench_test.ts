@@ -113,20 +113,22 @@ Deno.test("every relay the bench measures runs under --expose-gc with its GC hoo
 });
 
 Deno.test("with 50 and 200 calls the bench reports RSS per added call, and what recording adds", () => {
-  // Only the figures the line reads; RSS after a full GC with the calls active, MB.
-  const run = (calls: number, parley: number, recording: number) =>
+  // Only the figures the line reads: RSS after a full GC idle and with the calls active, MB (each count
+  // runs in a process of its own, whose idle RSS differs).
+  const run = (calls: number, parley: [number, number], recording: [number, number]) =>
     ({
       calls,
       relays: {
-        parley: { rssActiveMb: parley },
-        "parley-record": { rssActiveMb: recording },
+        parley: { rssIdleMb: parley[0], rssActiveMb: parley[1] },
+        "parley-record": { rssIdleMb: recording[0], rssActiveMb: recording[1] },
       },
     }) as unknown as RunFigures;
-  const lines = addedCallMemory([run(50, 85, 88), run(200, 85 + 37.5, 88 + 39)]);
+  const lines = addedCallMemory([run(50, [73, 85], [75, 88]), run(200, [74, 86 + 37.5], [73, 86 + 39])]);
   assert.deepEqual(lines, [
     "RSS per added call, 50 → 200 calls (after a full GC): Parley 256.0 KB, Parley, recording 266.2 KB",
     "  recording adds 10.2 KB per call",
   ]);
-  assert.deepEqual(addedCallMemory([run(200, 100, 100)]), [], "one call count: nothing to compare");
-  assert.deepEqual(addedCallMemory([run(5, 70, 70), run(200, 100, 100)]), [], "5 calls is no base");
+  const same = run(200, [70, 100], [70, 100]);
+  assert.deepEqual(addedCallMemory([same]), [], "one call count: nothing to compare");
+  assert.deepEqual(addedCallMemory([run(5, [70, 71], [70, 71]), same]), [], "5 calls is no base");
 });
