@@ -5,9 +5,8 @@
  * not in the recording.
  *
  * It holds only the stretch that is not final yet (from the last write up to the end of the audio
- * Twilio has queued), as the μ-law bytes it came in (base64 decoded natively into one scratch buffer
- * all recorders share, then copied: no object per frame), and hands whole frames to its sink about
- * every 160 ms, interleaved into one buffer all recorders share: memory per call stays flat (4 KB a
+ * Twilio has queued), as the μ-law bytes it came in (base64 decoded natively, in place), and hands
+ * whole frames to its sink about every 160 ms, interleaved into one buffer all recorders share: memory per call stays flat (4 KB a
  * channel, whatever the call's length, from a pool that calls pass on to the next) and a write
  * allocates nothing.
  *
@@ -80,10 +79,6 @@ const SPARE_BUFFERS: Uint8Array[] = [];
 const MAX_SPARE_BUFFERS = 64;
 /** What a channel holds once its call ended and its buffer went back to the spares. */
 const RELEASED = new Uint8Array(0);
-/** The largest payload decoded at once, bytes (Twilio sends 160, OpenAI a few KB; more is split). */
-const SCRATCH_BYTES = 32 * 1024;
-/** Where payloads are decoded before they are copied into a channel: one for the process. */
-const SCRATCH = new Uint8Array(SCRATCH_BYTES);
 /**
  * A channel buffer this large (grown by an answer queued 2 s or more ahead) shrinks back once written;
  * smaller ones stay (an agent a few hundred ms ahead would otherwise grow and shrink it every write).
@@ -131,28 +126,14 @@ class PendingChannel {
 
   /** Writes base64 μ-law `payload` at absolute sample `at`. */
   put(written: number, at: number, payload: string): void {
-    if (payload.length > (SCRATCH_BYTES / 3) * 4) {
-      // Longer than the scratch buffer (never from Twilio or OpenAI): decoded in a buffer of its own.
-      let bytes: Uint8Array;
-      try {
-        bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
-      } catch {
-        return;
-      }
-      this.reserve(written, at + bytes.length);
-      this.bytes.set(bytes, at - written);
-      this.end = Math.max(this.end, at + bytes.length);
-      return;
-    }
+    const from = at - written;
+    this.reserve(written, at + Math.ceil((payload.length * 3) / 4));
     let count: number;
     try {
-      count = (SCRATCH as Base64Target).setFromBase64(payload).written;
+      count = (this.bytes.subarray(from) as Base64Target).setFromBase64(payload).written;
     } catch {
       return; // not base64 (Twilio and OpenAI send nothing else): heard as silence
     }
-    this.reserve(written, at + count);
-    const bytes = this.bytes;
-    for (let i = 0, o = at - written; i < count; i++, o++) bytes[o] = SCRATCH[i]!;
     this.end = Math.max(this.end, at + count);
   }
 

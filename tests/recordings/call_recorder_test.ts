@@ -118,7 +118,7 @@ Deno.test("a call that ends passes its buffers to the next call silent: the next
   assert.ok(right.every((s) => s === 0), "no agent audio of an earlier call");
 });
 
-Deno.test("one payload larger than the decoding buffer (40 KB of agent audio at once) is recorded whole", () => {
+Deno.test("one payload of 5 s of agent audio (40 KB, past a channel's first buffer) is recorded whole", () => {
   const { sink, channels } = copyingSink();
   const recorder = new CallRecorder(sink);
   recorder.agentAudio(100, "item", 0, payload(AGENT, 5000));
