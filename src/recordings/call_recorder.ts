@@ -6,9 +6,9 @@
  *
  * It holds only the stretch that is not final yet (from the last write up to the end of the audio
  * Twilio has queued), as the μ-law bytes it came in (base64 decoded natively, in place), and hands
- * whole frames to its sink about every 160 ms, interleaved into one buffer all recorders share: memory per call stays flat (4 KB a
- * channel, whatever the call's length, from a pool that calls pass on to the next) and a write
- * allocates nothing.
+ * whole frames to its sink about every 160 ms, interleaved into one buffer all recorders share: memory
+ * per call stays flat (4 KB a channel, whatever the call's length, from a pool that calls pass on to
+ * the next) and a write allocates nothing.
  *
  * The caller's frames are placed by Twilio's own clock (`streamAt`, the frame's `media.timestamp` in
  * call time), exactly, so a stalled network or event loop does not move the caller's speech: frames
