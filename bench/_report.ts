@@ -210,6 +210,44 @@ export function printRun(run: RunFigures, options: BenchOptions): void {
   }
 }
 
+/**
+ * Memory per added call: with two call counts of 50 or more (`--calls=50,200`), each relay's growth in
+ * RSS from idle to the calls active (after a full GC) at the larger count minus that at the smaller, per
+ * call added. Unlike RSS per active call
+ * ((active − idle) ÷ N), it leaves out what a process adds once under load whatever the number of calls
+ * (compiled code, the young generation grown to its cap, buffers shared by all calls), which at 50 calls
+ * reads as tens of KB per call. Empty with fewer than two such counts.
+ */
+export function addedCallMemory(runs: RunFigures[]): string[] {
+  const counted = runs.filter((run) => run.calls >= 50).sort((a, b) => a.calls - b.calls);
+  const small = counted[0];
+  const large = counted.at(-1);
+  if (small === undefined || large === undefined || small.calls === large.calls) return [];
+  const added = large.calls - small.calls;
+  const kb = (kind: RelayKind): number | undefined => {
+    const a = small.relays[kind];
+    const b = large.relays[kind];
+    // Each count ran in a process of its own: growth from each one's idle RSS, not its idle RSS itself.
+    return a === undefined || b === undefined
+      ? undefined
+      : (((b.rssActiveMb - b.rssIdleMb) - (a.rssActiveMb - a.rssIdleMb)) * 1024) / added;
+  };
+  const cells = (Object.keys(large.relays) as RelayKind[]).flatMap((kind) => {
+    const value = kb(kind);
+    return value === undefined ? [] : [`${RELAY_TITLES[kind]} ${value.toFixed(1)} KB`];
+  });
+  if (cells.length === 0) return [];
+  const lines = [
+    `RSS per added call, ${small.calls} → ${large.calls} calls (after a full GC): ${cells.join(", ")}`,
+  ];
+  const parley = kb("parley");
+  const recording = kb("parley-record");
+  if (parley !== undefined && recording !== undefined) {
+    lines.push(`  recording adds ${(recording - parley).toFixed(1)} KB per call`);
+  }
+  return lines;
+}
+
 /** The results as Markdown: header, a table per call count, the mode's own lines, CPU profiles. */
 export function markdown(
   runs: RunFigures[],

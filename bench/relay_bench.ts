@@ -41,7 +41,7 @@ import { runLoad } from "./_mode_load.ts";
 import { runSoak, soakMarkdown, type SoakVerdict } from "./_mode_soak.ts";
 import { type BenchOptions, parseOptions } from "./_options.ts";
 import { machineInfo } from "./_proc.ts";
-import { markdown, RESULTS, targetSummary } from "./_report.ts";
+import { addedCallMemory, markdown, RESULTS, targetSummary } from "./_report.ts";
 import { type FirstWordRow, firstWordTable, runFirstWord } from "./first_word.ts";
 
 const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=SECONDS] [--ramp=SECONDS]
@@ -118,6 +118,9 @@ export async function main(args: string[]): Promise<number> {
     if (soaked.failed) failed = true;
   }
 
+  const memoryLines = addedCallMemory(runs);
+  if (memoryLines.length > 0) console.log(["", ...memoryLines].join("\n"));
+
   const largest = [...runs].reverse().find((run) => run.targets !== undefined);
   if (largest?.targets !== undefined) {
     console.log("");
@@ -146,7 +149,8 @@ export async function main(args: string[]): Promise<number> {
     : `\n\`\`\`\n${firstWordTable(firstWord).join("\n")}\n\`\`\`\n`;
   await Deno.writeTextFile(
     `${RESULTS}${options.out}.md`,
-    markdown(runs, machine, options, soak === undefined ? [] : soakMarkdown(soak)) + firstWordMd +
+    markdown(runs, machine, options, [...memoryLines, ...(soak === undefined ? [] : soakMarkdown(soak))]) +
+      firstWordMd +
       (floodLines.length > 0 ? `\n${floodLines.join("\n")}\n` : ""),
   );
   console.log(`\nWrote bench/results/${options.out}.json and bench/results/${options.out}.md`);

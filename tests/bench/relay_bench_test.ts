@@ -3,11 +3,11 @@
  */
 
 import assert from "node:assert/strict";
-import type { TargetChecks } from "../../bench/_mode_load.ts";
+import type { RunFigures, TargetChecks } from "../../bench/_mode_load.ts";
 import { parseOptions, RELAY_KINDS } from "../../bench/_options.ts";
 import { spawnServer } from "../../bench/_proc.ts";
 import { collectGarbage, relaySpec } from "../../bench/_relays.ts";
-import { targetSummary } from "../../bench/_report.ts";
+import { addedCallMemory, targetSummary } from "../../bench/_report.ts";
 
 // A loaded CI machine: latency, CPU and greeting targets missed, no frame lost.
 const missed: TargetChecks = {
@@ -110,4 +110,25 @@ Deno.test("every relay the bench measures runs under --expose-gc with its GC hoo
   } finally {
     await floor.stop(2_000);
   }
+});
+
+Deno.test("with 50 and 200 calls the bench reports RSS per added call, and what recording adds", () => {
+  // Only the figures the line reads: RSS after a full GC idle and with the calls active, MB (each count
+  // runs in a process of its own, whose idle RSS differs).
+  const run = (calls: number, parley: [number, number], recording: [number, number]) =>
+    ({
+      calls,
+      relays: {
+        parley: { rssIdleMb: parley[0], rssActiveMb: parley[1] },
+        "parley-record": { rssIdleMb: recording[0], rssActiveMb: recording[1] },
+      },
+    }) as unknown as RunFigures;
+  const lines = addedCallMemory([run(50, [73, 85], [75, 88]), run(200, [74, 86 + 37.5], [73, 86 + 39])]);
+  assert.deepEqual(lines, [
+    "RSS per added call, 50 → 200 calls (after a full GC): Parley 256.0 KB, Parley, recording 266.2 KB",
+    "  recording adds 10.2 KB per call",
+  ]);
+  const same = run(200, [70, 100], [70, 100]);
+  assert.deepEqual(addedCallMemory([same]), [], "one call count: nothing to compare");
+  assert.deepEqual(addedCallMemory([run(5, [70, 71], [70, 71]), same]), [], "5 calls is no base");
 });

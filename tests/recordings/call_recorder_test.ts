@@ -99,6 +99,35 @@ Deno.test("a payload that is not base64 is silence: the recorder goes on and fin
   assert.ok(right.every((s) => s === 0));
 });
 
+Deno.test("a call that ends passes its buffers to the next call silent: the next recording holds none of it", () => {
+  // Many calls end with audio still pending on both channels (agent queued past the end, caller in
+  // the settle window); the calls after them must start from silence.
+  for (let call = 0; call < 80; call++) {
+    const recorder = new CallRecorder(copyingSink().sink);
+    for (let at = 0; at < 300; at += 20) recorder.callerFrame(at, payload(CALLER, 20));
+    for (let j = 0; j < 20; j++) recorder.agentAudio(300 + 20 * j, "item", 20 * j, payload(AGENT, 20));
+    recorder.ended(310);
+  }
+  const { sink, channels } = copyingSink();
+  const next = new CallRecorder(sink);
+  next.callerFrame(300, payload(CALLER, 20), 300);
+  next.ended(1000);
+  const { left, right } = channels();
+  assert.equal(left.length, 8000);
+  assert.deepEqual(loudRuns(left), [[300, 320]], "only its own caller frame");
+  assert.ok(right.every((s) => s === 0), "no agent audio of an earlier call");
+});
+
+Deno.test("one payload of 5 s of agent audio (40 KB, past a channel's first buffer) is recorded whole", () => {
+  const { sink, channels } = copyingSink();
+  const recorder = new CallRecorder(sink);
+  recorder.agentAudio(100, "item", 0, payload(AGENT, 5000));
+  for (let at = 0; at < 6000; at += 20) recorder.callerFrame(at, payload(CALLER, 20));
+  recorder.ended(6000);
+  const { right } = channels();
+  assert.deepEqual(loudRuns(right), [[100, 5100]]);
+});
+
 /** The samples of `channel` that are loud, as runs `[fromMs, toMs)`. */
 function loudRuns(channel: Int16Array): [number, number][] {
   const runs: [number, number][] = [];
