@@ -121,9 +121,9 @@ export interface KeepaliveOptions {
  * The real connector, over `npm:ws` with Nagle off and no compression.
  *
  * A keepalive notices a half-open socket (a peer or a NAT gone without a FIN or a close frame): a
- * WebSocket ping every `pingEveryMs`, which every standard server answers with a pong (RFC 6455
- * §5.5.2; `ws` and Deno answer on their own), and a socket that has received nothing for
- * `deadAfterMs` is terminated, so it closes (1006) and the call reconnects within seconds instead
+ * WebSocket ping every `pingEveryMs` while the socket is quiet (nothing received for half that), which
+ * every standard server answers with a pong (RFC 6455 §5.5.2; `ws` and Deno answer on their own), and
+ * a socket that has received nothing for `deadAfterMs` is terminated, so it closes (1006) and the call reconnects within seconds instead
  * of waiting for the relay's 15 s stall watch, which only fires while the caller is talking.
  */
 export function openAIConnector(keepalive: KeepaliveOptions = {}): UpstreamConnector {
@@ -169,8 +169,11 @@ function connect(
     settled = true;
     heard();
     keepalive = setInterval(() => {
-      if (performance.now() - heardAt >= deadAfterMs) socket.terminate();
-      else socket.ping();
+      const quietMs = performance.now() - heardAt;
+      if (quietMs >= deadAfterMs) socket.terminate();
+      // A socket that delivered something in the last half interval is alive: no ping (and no pong to
+      // read) while the agent talks.
+      else if (quietMs >= pingEveryMs / 2) socket.ping();
     }, pingEveryMs);
     handlers.onOpen();
   });
