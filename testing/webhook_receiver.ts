@@ -1,6 +1,6 @@
 /**
  * A webhook receiver for tests: a `Deno.serve` on 127.0.0.1 (on a port no `port: 0` listener can be
- * given, see `unsharedPort`) that verifies every request with `npm:standardwebhooks`' own
+ * given: `unsharedPort`) that verifies every request with `npm:standardwebhooks`' own
  * `Webhook.verify` (as a user's receiver would), and that can be `down` (its port refuses
  * connections), `failing` (it reads and verifies the request, then answers 500) or `up` (200).
  *
@@ -8,6 +8,7 @@
  */
 
 import { Webhook } from "standardwebhooks";
+import { unsharedPort } from "./unshared_port.ts";
 
 /** What the receiver does with the next requests. */
 export type ReceiverMode = "up" | "failing" | "down";
@@ -38,15 +39,6 @@ export interface WebhookReceiver {
   /** Resolves once `predicate` holds for what was received (checked on each request). */
   waitFor(predicate: (received: readonly ReceivedWebhook[]) => boolean): Promise<void>;
   close(): Promise<void>;
-}
-
-/**
- * A random port below Linux's ephemeral range (32768–60999), which is where `port: 0` listeners get
- * theirs: while this receiver is `down`, no other test's server running beside it can be handed its
- * port and answer in its place (a 404 where a refused connection was meant).
- */
-function unsharedPort(): number {
-  return 20_000 + Math.floor(Math.random() * 12_000);
 }
 
 /**
@@ -103,14 +95,7 @@ export async function startWebhookReceiver(
   };
   const listen = () => {
     // The port is fixed on the first listen, then listened on again after each `down`.
-    while (true) {
-      try {
-        server = Deno.serve({ hostname: "127.0.0.1", port: port || unsharedPort(), onListen() {} }, handler);
-        break;
-      } catch (error) {
-        if (port !== 0 || !(error instanceof Deno.errors.AddrInUse)) throw error;
-      }
-    }
+    server = Deno.serve({ hostname: "127.0.0.1", port: port || unsharedPort(), onListen() {} }, handler);
     port = server.addr.port;
   };
   const stop = async () => {
