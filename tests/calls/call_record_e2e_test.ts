@@ -118,7 +118,7 @@ Deno.test("a scripted call is recorded with its transcript, turn latency, tokens
     // Parley's "sent" interval lies inside the fakes' (it hears speech_stopped after the fake sent it,
     // and sends the first frame before the fake Twilio gets it), so it can never be longer. Both
     // figures agree within a few ms on an idle machine; the bound leaves room for the event-loop
-    // delays of a loaded one (the suite runs three files at a time on two cores).
+    // delays of a loaded one (the suite runs twelve files at a time on two cores).
     assert.ok(
       turn.firstAudioSentMs <= Math.ceil(sentByFakes),
       `sent ${turn.firstAudioSentMs} vs ${sentByFakes}`,
