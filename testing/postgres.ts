@@ -12,6 +12,7 @@
  */
 
 import postgres from "postgres";
+import { unsharedPort } from "./unshared_port.ts";
 
 /** A running test server. */
 export interface ThrowawayPostgres {
@@ -97,7 +98,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       "--no-locale",
     ]);
     if (!init.success) throw new Error(`initdb failed: ${decode(init.stderr)}`);
-    const port = freePort();
+    const port = unsharedPort();
     // Durability off: a test database is thrown away. The socket lives in the temp folder.
     const options = [
       `-p ${port}`,
@@ -171,14 +172,6 @@ function adopt(url: string, shutdown: () => Promise<void>): ThrowawayPostgres {
       await shutdown();
     },
   };
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 function decode(bytes: Uint8Array): string {

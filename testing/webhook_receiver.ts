@@ -1,13 +1,14 @@
 /**
- * A webhook receiver for tests: a `Deno.serve` on 127.0.0.1, port 0, that verifies every request
- * with `npm:standardwebhooks`' own `Webhook.verify` (as a user's receiver would), and that can be
- * `down` (its port refuses connections), `failing` (it reads and verifies the request, then answers
- * 500) or `up` (200).
+ * A webhook receiver for tests: a `Deno.serve` on 127.0.0.1 (on a port no `port: 0` listener can be
+ * given: `unsharedPort`) that verifies every request with `npm:standardwebhooks`' own
+ * `Webhook.verify` (as a user's receiver would), and that can be `down` (its port refuses
+ * connections), `failing` (it reads and verifies the request, then answers 500) or `up` (200).
  *
  * @module
  */
 
 import { Webhook } from "standardwebhooks";
+import { unsharedPort } from "./unshared_port.ts";
 
 /** What the receiver does with the next requests. */
 export type ReceiverMode = "up" | "failing" | "down";
@@ -93,7 +94,8 @@ export async function startWebhookReceiver(
     return new Response(answered === 200 ? "ok" : "try later", { status: answered });
   };
   const listen = () => {
-    server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, handler);
+    // The port is fixed on the first listen, then listened on again after each `down`.
+    server = Deno.serve({ hostname: "127.0.0.1", port: port || unsharedPort(), onListen() {} }, handler);
     port = server.addr.port;
   };
   const stop = async () => {

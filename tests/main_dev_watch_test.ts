@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { FakeRealtimeServer } from "../testing/fake_realtime.ts";
+import { unsharedPort } from "../testing/unshared_port.ts";
 import { within } from "../testing/within.ts";
 import {
   listeningPort,
@@ -43,18 +44,11 @@ async function copyCheckout(): Promise<string> {
   return dir;
 }
 
-/** A port free right now, so both runs of the server listen on the same one. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
 Deno.test("deno task dev: a code change restarts the server, persona edits and moves reload in place", async () => {
   const checkout = await copyCheckout();
   const upstream = FakeRealtimeServer.start();
-  const port = freePort();
+  // Both runs of the server listen on it; no other test's server can be given it in between.
+  const port = unsharedPort();
   const parley = await spawnParley("dev", {
     PORT: String(port),
     PUBLIC_BASE_URL: "https://parley.test",

@@ -121,7 +121,9 @@ Deno.test("the webhook of a call that started, or that ended, gets <Hangup/> and
 });
 
 Deno.test("a duplicate webhook for a live call does not end it as never_connected later", async () => {
-  const t = await startTestParley({ env: { API_TOKEN }, streamConnectTimeoutMs: 200 });
+  // 2 s: the call's own stream (startCall posts its webhook first) must start inside it even while
+  // other test files load the machine; at 200 ms a slow `start` was, rightly, ended as never_connected.
+  const t = await startTestParley({ env: { API_TOKEN }, streamConnectTimeoutMs: 2000 });
   try {
     const call = await t.startCall({ persona: "tester" });
     await t.waitForEvent("call.started");

@@ -159,20 +159,36 @@ async function literals(builders: Builders, type: string, prefix: string): Promi
   return lines;
 }
 
+/**
+ * Where `denoCheck` writes a module: a folder kept between runs, each module named by a hash of its
+ * text. Deno keeps a module that passed its type check in its cache by path and content, so the same
+ * events checked again from the same path cost no second run of the type checker; any change to the
+ * text is a new path, and a change to the SDK or deno.json misses the cache too.
+ */
+const CHECKED_DIR = `${Deno.env.get("TMPDIR") ?? "/tmp"}/parley_sdk_types`;
+
+/** The path `source` is checked from: `CHECKED_DIR/<sha-256 of source>.ts`, written once. */
+async function checkedModule(source: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(source));
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const file = `${CHECKED_DIR}/${hex}.ts`;
+  await Deno.mkdir(CHECKED_DIR, { recursive: true });
+  // Written beside it, then renamed: a run beside this one never reads a half-written module.
+  const partial = await Deno.makeTempFile({ dir: CHECKED_DIR, prefix: "partial_", suffix: ".ts" });
+  await Deno.writeTextFile(partial, source);
+  await Deno.rename(partial, file);
+  return file;
+}
+
 async function denoCheck(source: string): Promise<{ ok: boolean; output: string }> {
-  const file = await Deno.makeTempFile({ prefix: "parley_sdk_types_", suffix: ".ts" });
-  try {
-    await Deno.writeTextFile(file, source);
-    const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["check", "--quiet", "--frozen", "--config", CONFIG, file],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    return { ok: success, output: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr) };
-  } finally {
-    await Deno.remove(file);
-  }
+  const file = await checkedModule(source);
+  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--quiet", "--frozen", "--config", CONFIG, file],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return { ok: success, output: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr) };
 }
 
 function exportedBuilders(...modules: Record<string, unknown>[]): string[] {

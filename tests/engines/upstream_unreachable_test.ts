@@ -6,16 +6,9 @@
 
 import assert from "node:assert/strict";
 import { startTestParley } from "../../testing/parley_harness.ts";
+import { unsharedPort } from "../../testing/unshared_port.ts";
 import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
-
-/** A port on 127.0.0.1 where nothing listens: bound by the OS, then released. */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 const CASES = [
   { name: "Realtime", model: "gpt-realtime-2.1", variable: "OPENAI_REALTIME_URL", path: "/v1/realtime" },
@@ -26,7 +19,8 @@ for (const engine of CASES) {
   Deno.test(`${engine.name}: an unreachable OpenAI ends the call as upstream_unreachable, saying where to look`, async () => {
     const persona = personaSource({ model: engine.model, voice: "marin", instructions: "Be brief." });
     await withPersonaDir({ "sam.ts": persona }, async (dir) => {
-      const port = closedPort();
+      // Nothing listens there, and no other test's server can be given it meanwhile.
+      const port = unsharedPort();
       const t = await startTestParley({
         personasDir: dir,
         env: {

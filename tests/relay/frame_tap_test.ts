@@ -18,7 +18,7 @@ import {
 
 /**
  * Allowed gap between the tap's play positions and the fake Twilio's echo times, ms: the fake plays in
- * real time on timers, which run late on a loaded machine (the suite runs three files at a time on two
+ * real time on timers, which run late on a loaded machine (the suite runs twelve files at a time on two
  * cores); a wrong position (send time instead of play-out time) is off by the whole 1.5 s.
  */
 const TOLERANCE_MS = 150;

@@ -32,7 +32,7 @@ import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
  * The held greeting's first frame reaches Twilio this soon after `start`: no upstream round trip in
  * between. The issue's 20 ms target is measured by the bench's first-word scenario (`deno task bench`);
  * here the bound only has to tell "sent from what was held" from "asked for again" on a loaded machine
- * (the suite runs three files at a time on two cores), with nothing upstream left to wait for.
+ * (the suite runs twelve files at a time on two cores), with nothing upstream left to wait for.
  */
 const FIRST_WORD_MS = 150;
 /** Allowed gap between what was truncated/cleared at and what the fake caller heard. */

@@ -2,8 +2,9 @@
  * Upstream drops mid-call, on both engines: the Twilio socket stays open, a new session gets the same
  * persona and the conversation so far, caller audio flows again within 2 s, and the reconnect shows
  * in the log, the call events and the metrics. Also the 60-minute cap (Realtime `session_expired` +
- * 1001, GPT-Live `session.closed` `expired`), a stall, the rollover before the cap, and every try
- * failing (the stream ends so the fallback is heard).
+ * 1001, GPT-Live `session.closed` `expired`), the rollover before the cap, and every try failing (the
+ * stream ends so the fallback is heard). A stall: reconnect_stall_realtime_test.ts and
+ * reconnect_stall_live_test.ts.
  */
 
 import assert from "node:assert/strict";
@@ -11,16 +12,8 @@ import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { sendFrames } from "../../testing/send_frames.ts";
 import { within } from "../../testing/within.ts";
-import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
-import { withActionParley } from "./_action_persona.ts";
-
-const SPEECH = toneBytes(20, 0x10);
-const SILENCE = toneBytes(20, 0xff);
-const LIVE_PERSONA = personaSource({
-  model: "gpt-live-1.1",
-  voice: "marin",
-  instructions: "You are Sam. Keep answers short.",
-});
+import { withPersonaDir } from "../personas/_persona_dir.ts";
+import { LIVE_PERSONA, SILENCE, SPEECH } from "./_reconnect.ts";
 
 Deno.test("Realtime: a drop mid-call reconnects with the history; audio flows again within 2 s", async () => {
   const t = await startTestParley({ env: { METRICS_PUBLIC: "on" } });
@@ -96,110 +89,6 @@ Deno.test("Realtime: session_expired and its 1001 close roll the call over to a 
   } finally {
     await t.close();
   }
-});
-
-/** Sends frames of `bytes` in real time for `ms`: long enough for the stall check to run twice. */
-function talkFor(call: { sendMedia(b: Uint8Array): void }, ms: number, bytes = SPEECH): Promise<void> {
-  return sendFrames(call, { frame: bytes, forMs: ms });
-}
-
-/** Long enough for the once-a-second stall check to run at least twice with `stallMs: 300`. */
-const QUIET_SPELL_MS = 2200;
-
-Deno.test("Realtime: a caller talking on and on, or silent, keeps a healthy session (no stall reconnect)", async () => {
-  const t = await startTestParley({ stallMs: 300 });
-  try {
-    const call = await t.startCall({ persona: "tester" });
-    const first = await within(t.upstream.session(0), "first session");
-    await within(t.waitForEvent("call.started"), "the stream started");
-    // Server VAD says speech_started, then nothing while the caller goes on talking.
-    first.speechStarted();
-    await talkFor(call, QUIET_SPELL_MS);
-    // Then a caller who says nothing: silence frames, and nothing from the server.
-    first.speechStopped();
-    await first.streamResponse({ responseId: "r1", itemId: "item_a1", audio: toneBytes(100, 0x22) });
-    await talkFor(call, QUIET_SPELL_MS, SILENCE);
-    assert.equal(t.events.filter((e) => e.type === "reconnected").length, 0, "never replaced");
-    assert.equal(t.upstream.sessions.length, 1);
-    assert.ok(!t.logs.some((l) => /Upstream lost/.test(l.line)), "no stall in the log");
-    call.close();
-    await call.closed;
-  } finally {
-    await t.close();
-  }
-});
-
-Deno.test("Realtime: a session owing an answer that stays silent is replaced, never while the caller speaks", async () => {
-  const t = await startTestParley({ stallMs: 300 });
-  try {
-    const call = await t.startCall({ persona: "tester" });
-    const first = await within(t.upstream.session(0), "first session");
-    await within(t.waitForEvent("call.started"), "the stream started");
-    // The caller's turn is committed (an answer is owed), but the caller goes straight on talking.
-    first.speechStarted();
-    first.speechStopped();
-    first.speechStarted("item_caller2");
-    await talkFor(call, QUIET_SPELL_MS);
-    assert.equal(t.events.filter((e) => e.type === "reconnected").length, 0, "not replaced mid-speech");
-    // The caller stops; the answer owed never comes.
-    const reconnected = t.waitForEvent("reconnected");
-    first.speechStopped("item_caller2");
-    await sendFrames(call, { frame: SILENCE, until: within(reconnected, "the stall noticed", 3000) });
-    assert.equal((await reconnected).cause, "stalled");
-    assert.equal(t.upstream.sessions.length, 2);
-    await within(
-      t.waitForLog(/Upstream lost for CallSid=CA\w+: OpenAI owed an answer and sent nothing for 0\.3 s/),
-      "the stall in the log",
-    );
-    call.close();
-    await call.closed;
-  } finally {
-    await t.close();
-  }
-});
-
-Deno.test("GPT-Live: a caller talking on and on, then silent, keeps a healthy session (no stall reconnect)", async () => {
-  await withPersonaDir({ "sam.ts": LIVE_PERSONA }, async (dir) => {
-    // No usage reports either: the session says nothing at all while the caller talks or is quiet.
-    const t = await startTestParley({
-      personasDir: dir,
-      env: { DEFAULT_PERSONA: "sam" },
-      stallMs: 300,
-      // A caller turn the model lets pass without an answer (the model owns turn-taking).
-      live: { usageIntervalMs: 0, callerTurns: [{ transcript: "Mm-hm." }], silenceMs: 200 },
-    });
-    try {
-      const call = await t.startCall({ persona: "sam" });
-      await within(t.waitForEvent("call.started"), "the stream started");
-      await talkFor(call, QUIET_SPELL_MS);
-      await talkFor(call, QUIET_SPELL_MS, SILENCE);
-      assert.equal(t.live.sessions[0]!.voice.callerTurnsHeard.length, 1, "the caller's turn was heard");
-      assert.equal(t.events.filter((e) => e.type === "reconnected").length, 0, "never replaced");
-      assert.equal(t.live.sessions.length, 1);
-      call.close();
-      await call.closed;
-    } finally {
-      await t.close();
-    }
-  });
-});
-
-Deno.test("GPT-Live: a session asked to go on after a tool's output that stays silent is replaced", async () => {
-  await withActionParley("live", async (t) => {
-    const call = await t.startCall({ persona: "tess" });
-    const session = await within(t.live.session(0), "the GPT-Live session");
-    await within(t.waitForEvent("call.started"), "the stream started");
-    await talkFor(call, QUIET_SPELL_MS, SILENCE);
-    assert.equal(t.events.filter((e) => e.type === "reconnected").length, 0, "nothing owed: kept");
-    const reconnected = t.waitForEvent("reconnected");
-    session.voice.callFunction("lookup_order", { order: "42" });
-    await within(session.waitFor("response.create"), "asked to go on");
-    await sendFrames(call, { frame: SILENCE, until: within(reconnected, "the stall noticed", 3000) });
-    assert.equal((await reconnected).cause, "stalled");
-    assert.equal(t.live.sessions.length, 2);
-    call.close();
-    await call.closed;
-  }, { stallMs: 300, live: { usageIntervalMs: 0 } });
 });
 
 Deno.test("every reconnect try refused fast: tries go on for the whole 2 s budget, then the fallback", async () => {

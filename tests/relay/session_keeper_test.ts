@@ -1,6 +1,7 @@
 /**
  * The session keeper on the hot path: an upstream event only sets a flag (no clock read per event);
- * the once-a-second tick stamps it. Stall detection itself is proven end to end in reconnect_test.ts.
+ * the once-a-second tick stamps it. Stall detection itself is proven end to end in
+ * reconnect_stall_realtime_test.ts and reconnect_stall_live_test.ts.
  */
 
 import assert from "node:assert/strict";

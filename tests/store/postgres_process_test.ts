@@ -17,6 +17,7 @@ import {
 import { openPostgresStore } from "../../src/store/postgres/store.ts";
 import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } from "../../testing/postgres.ts";
 import { readFrames } from "../../testing/sse_frames.ts";
+import { unsharedPort } from "../../testing/unshared_port.ts";
 
 const ignore = !postgresAvailable();
 const API_TOKEN = "pg-api-token-0123456789";
@@ -191,9 +192,7 @@ async function feedAcrossInstances(server: ThrowawayPostgres): Promise<void> {
 }
 
 Deno.test("main.ts names DATABASE_URL and its host, never the password, when Postgres cannot be reached", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close(); // nothing listens there now
+  const port = unsharedPort(); // nothing listens there, and no other test's server can be given it
   const upstream = FakeRealtimeServer.start();
   const dataDir = await Deno.makeTempDir();
   try {
