@@ -131,10 +131,22 @@ export class PlaybackClock {
     return { itemId, ms };
   }
 
-  /** Audio sent but not yet played at `now`, ms (0 when the caller has heard everything). */
+  /**
+   * Audio sent but not yet played at `now`, ms (0 when the caller has heard everything). Called for
+   * every chunk of agent audio while a frame tap listens: the walk of {@linkcode #walk}, written out
+   * with no callback.
+   */
   unplayedMs(now: number): number {
+    let elapsed = Math.max(0, now - this.#playRef);
     let unplayed = 0;
-    this.#walk(now, (item, heard) => unplayed += item.sentMs - heard);
+    for (const item of this.#items) {
+      const remaining = item.sentMs - item.ackedMs;
+      if (elapsed >= remaining) elapsed -= remaining;
+      else {
+        unplayed += remaining - elapsed;
+        elapsed = 0;
+      }
+    }
     return unplayed;
   }
 

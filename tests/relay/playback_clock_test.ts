@@ -29,6 +29,20 @@ Deno.test("playback clock", async (t) => {
     assert.equal(clock.playing(5000), undefined);
   });
 
+  await t.step("what is still unplayed spans the queued items, from the last echo on", () => {
+    const clock = new PlaybackClock();
+    clock.sent("item_a", "r1", 300, 0);
+    clock.sent("item_b", "r2", 200, 0);
+    assert.equal(clock.unplayedMs(0), 500);
+    assert.equal(clock.unplayedMs(100), 400, "100 ms of item_a played");
+    assert.equal(clock.unplayedMs(350), 150, "item_a played out, 50 ms of item_b");
+    clock.echo("item_a:300", 400); // Twilio was 100 ms behind the clock's guess: the echo is the truth
+    assert.equal(clock.unplayedMs(400), 200);
+    assert.equal(clock.unplayedMs(450), 150);
+    assert.deepEqual(clock.playing(450), { itemId: "item_b", heardMs: 50 });
+    assert.equal(clock.unplayedMs(700), 0, "capped at what was sent");
+  });
+
   await t.step("interrupt returns the playing item with what was heard and later items at 0", () => {
     const clock = new PlaybackClock();
     clock.sent("item_a", "r1", 300, 0);
