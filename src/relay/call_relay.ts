@@ -202,7 +202,8 @@ class Relay implements CallRelay {
     clearTimeout(this.#startTimer);
     const startedAt = p.now();
     p.start = start;
-    p.report.started(start.callSid);
+    // The call starts now, for its record as for its recording (which counts from `startedAt`).
+    const startedAtWall = p.report.started(start.callSid);
     p.leg.begin(start.streamSid);
     const setup = this.#link.plan(start);
     if (!setup.ok) {
@@ -243,7 +244,7 @@ class Relay implements CallRelay {
       model: plan.model,
       engine: setup.engine.id,
       parameters: { ...start.customParameters },
-    });
+    }, startedAtWall);
     if (plan.greeting !== undefined) this.#agent.greetingFrom = p.now();
     this.#link.started(claimed);
   }

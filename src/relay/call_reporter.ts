@@ -66,15 +66,19 @@ export class CallReporter {
     return this.#callSid === undefined ? `connection ${this.#connectionId}` : `CallSid=${this.#callSid}`;
   }
 
-  /** The call's CallSid is known (Twilio's `start`): events can be emitted from now on. */
-  started(callSid: string): void {
+  /**
+   * The call's CallSid is known (Twilio's `start`): events can be emitted from now on. Returns the
+   * wall-clock time of this moment, the call's start (`call.started` is stamped with it).
+   */
+  started(callSid: string): number {
     this.#callSid = callSid;
+    return this.#wall();
   }
 
-  /** Emits a call event (dropped before `start`). */
-  emit(event: EventBody): void {
+  /** Emits a call event (dropped before `start`), stamped now or at `at` (wall-clock ms). */
+  emit(event: EventBody, at: number = this.#wall()): void {
     if (this.#callSid === undefined) return;
-    this.#onEvent({ ...event, at: this.#wall(), callSid: this.#callSid } as CallEvent);
+    this.#onEvent({ ...event, at, callSid: this.#callSid } as CallEvent);
   }
 
   /**
