@@ -63,6 +63,7 @@ Deno.test("the huge-frame guard adds no listener of its own: the leg's one liste
   const read: TwilioInbound[] = [];
   const reported: number[] = [];
   const listenersAdded: string[] = [];
+  const closedWith: (number | undefined)[] = [];
   const legClosed = Promise.withResolvers<void>();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
     const { socket, response } = Deno.upgradeWebSocket(request);
@@ -71,6 +72,11 @@ Deno.test("the huge-frame guard adds no listener of its own: the leg's one liste
       listenersAdded.push(type);
       add(type, ...rest);
     }) as typeof socket.addEventListener;
+    const close = socket.close.bind(socket);
+    socket.close = (code?: number, reason?: string) => {
+      closedWith.push(code);
+      close(code, reason);
+    };
     closeOnHugeFrames(socket, (size) => reported.push(size));
     new TwilioLeg(socket, { onMessage: (m) => read.push(m), onClose: () => legClosed.resolve() });
     return response;
@@ -84,8 +90,11 @@ Deno.test("the huge-frame guard adds no listener of its own: the leg's one liste
     client.send('{"event":"connected"}');
     client.send("x".repeat(CLOSE_ON_FRAME_CHARS + 1));
     client.send('{"event":"stop"}'); // after the huge frame: never read
-    assert.equal((await within(clientClosed, "the socket to close")).code, 1009);
+    await within(clientClosed, "the socket to close");
     await legClosed.promise;
+    // Closed with 1009. (What the client reports depends on what it was still sending when the close
+    // came: its "stop" may meet a socket already gone, and a loaded machine makes that likely.)
+    assert.deepEqual(closedWith, [1009]);
     assert.deepEqual(read, [{ event: "connected" }]);
     assert.deepEqual(reported, [CLOSE_ON_FRAME_CHARS + 1]);
   } finally {
