@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import type { Locator, Page } from "playwright-core";
 import { launchChromium, screenshot } from "./_chromium.ts";
 import { signIn, TEST_API_TOKEN } from "./_signed_in.ts";
 import { callDatabasePath, openCallStore } from "../../src/store/sqlite/call_store.ts";
@@ -23,6 +24,37 @@ interface AudioLike {
   duration: number;
   readyState: number;
   pause(): void;
+  addEventListener(type: "seeked", listener: () => void, options: { once: true }): void;
+}
+/** Where a click on a transcript line moved the player, and the line highlighted then. */
+interface Seek {
+  at: number;
+  playing: string;
+}
+/** The page's globals while a seek is awaited. */
+interface SeekGlobals extends PageGlobals {
+  seeked?: Promise<Seek>;
+}
+
+/**
+ * Clicks `line` and resolves with where the player seeked to and the line highlighted at that moment,
+ * read in the `seeked` event itself and paused there: a loaded machine can be late to look, but the
+ * audio cannot have played on.
+ */
+async function seekByClicking(page: Page, line: Locator): Promise<Seek> {
+  await page.evaluate(() => {
+    const page = globalThis as unknown as SeekGlobals;
+    const audio = page.document.querySelector("#player")!;
+    page.seeked = new Promise((resolve) =>
+      audio.addEventListener("seeked", () => {
+        audio.pause();
+        const playing = page.document.querySelector("#transcript li.playing")?.textContent ?? "";
+        resolve({ at: audio.currentTime, playing });
+      }, { once: true })
+    );
+  });
+  await line.click();
+  return await page.evaluate(() => (globalThis as unknown as SeekGlobals).seeked!);
 }
 
 const PERSONAS_DIR = new URL("../testdata/recording_personas", import.meta.url).pathname;
@@ -90,30 +122,15 @@ Deno.test("the call page plays the recording, and a clicked transcript line seek
     const offset = Number(await third.getAttribute("data-offset"));
     const expected = (record!.transcript[2]!.at - record!.startedAt!) / 1000;
     assert.ok(Math.abs(offset - expected) < 0.001, `line placed at ${offset} s, said at ${expected} s`);
-    await third.click();
-    await page.waitForFunction(
-      (target) =>
-        Math.abs(
-          (globalThis as unknown as PageGlobals).document.querySelector("#player")!.currentTime - target,
-        ) <
-          0.3,
-      offset,
-    );
-    await page.waitForSelector("#transcript li.playing");
+    const toThird = await seekByClicking(page, third);
+    assert.ok(Math.abs(toThird.at - offset) < 0.05, `seeked to ${toThird.at} s for a line at ${offset} s`);
+    assert.match(toThird.playing, /Tell me more/);
     assert.match(await page.locator("#transcript li.playing").innerText(), /Tell me more/);
-    await player.evaluate((audio) => (audio as unknown as AudioLike).pause());
     assert.ok(ranges.includes(206), `the browser fetched by range: ${ranges}`);
 
-    const first = page.locator("#transcript li").nth(0);
-    await first.click();
-    await page.waitForFunction(() =>
-      (globalThis as unknown as PageGlobals).document.querySelector("#player")!.currentTime < 1
-    );
-    await page.waitForFunction(() =>
-      (globalThis as unknown as PageGlobals).document.querySelector("#transcript li.playing")?.textContent
-        ?.includes("Hello") === true
-    );
-    await player.evaluate((audio) => (audio as unknown as AudioLike).pause());
+    const toFirst = await seekByClicking(page, page.locator("#transcript li").nth(0));
+    assert.ok(toFirst.at < 1, `seeked to ${toFirst.at} s for the first line`);
+    assert.match(toFirst.playing, /Hello/);
     await screenshot(page, "call-recording");
   } finally {
     await t.close();
