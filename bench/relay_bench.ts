@@ -47,6 +47,8 @@ import { type FirstWordRow, firstWordTable, runFirstWord } from "./first_word.ts
 const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=SECONDS] [--ramp=SECONDS]
                  [--relay=LIST] [--out=NAME] [--tap] [--record] [--smoke | --soak | --profile | --cluster=N]
 
+  --calls     call counts, each measured on its own; with two of 50 or more (--calls=50,200) it also
+              prints each relay's RSS per added call (growth from the smaller count to the larger)
   --smoke     5 calls for a few seconds (CI): exits 1 only if a frame is lost or a call fails
   --soak      50 calls × 10 minutes, Parley only, an upstream drop every ~2 min per call
               (--drop-every=SECONDS): 0 calls lost, reconnects under 2 s, RSS flat, sockets closed
