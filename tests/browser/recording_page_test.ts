@@ -128,8 +128,15 @@ Deno.test("the call page plays the recording, and a clicked transcript line seek
     assert.match(await page.locator("#transcript li.playing").innerText(), /Tell me more/);
     assert.ok(ranges.includes(206), `the browser fetched by range: ${ranges}`);
 
-    const toFirst = await seekByClicking(page, page.locator("#transcript li").nth(0));
-    assert.ok(toFirst.at < 1, `seeked to ${toFirst.at} s for the first line`);
+    // The agent's greeting: placed where its transcript came (after its 0.5 s of audio; later under load).
+    const first = page.locator("#transcript li").nth(0);
+    const firstOffset = Number(await first.getAttribute("data-offset"));
+    assert.ok(firstOffset < offset, `the first line (${firstOffset} s) before the third (${offset} s)`);
+    const toFirst = await seekByClicking(page, first);
+    assert.ok(
+      Math.abs(toFirst.at - firstOffset) < 0.05,
+      `seeked to ${toFirst.at} s for a line at ${firstOffset} s`,
+    );
     assert.match(toFirst.playing, /Hello/);
     await screenshot(page, "call-recording");
   } finally {
