@@ -143,6 +143,11 @@ export type CallEvent =
     text: string;
     /** Agent turns only: the caller cut the agent off after this many ms of the answer. */
     interruptedAtMs?: number;
+    /**
+     * When the line began to be heard, epoch ms (the caller's speech starting; the agent's first audio
+     * playing to the caller), when known; `at` is when its text came, after the words.
+     */
+    spokenAt?: number;
   }
   | {
     type: "turn.latency";

@@ -96,15 +96,25 @@ export type EngineEvent =
     /** The answer's usage report, in the engine's own shape (its `UsageRules` read it), if any. */
     usage: EngineUsage | undefined;
   }
-  /** The caller started speaking. */
-  | { type: "caller.started" }
+  /** The caller started speaking (`itemId`: the item the engine will transcribe it as, if it says). */
+  | { type: "caller.started"; itemId?: string }
   /**
    * The caller stopped speaking; `at` (monotonic ms) when the engine knows when it happened, which
    * may be earlier than now (GPT-Live: the end of the caller's last transcript fragment).
    */
   | { type: "caller.stopped"; at: number | undefined }
   /** A finished turn's words. */
-  | { type: "transcript"; speaker: "caller" | "agent"; text: string; itemId: string | undefined }
+  /**
+   * A finished turn's text; `startedAt` (monotonic ms) when the engine knows when the turn began (GPT-Live:
+   * its timeline's `start_ms`).
+   */
+  | {
+    type: "transcript";
+    speaker: "caller" | "agent";
+    text: string;
+    itemId: string | undefined;
+    startedAt?: number;
+  }
   /** A usage report apart from an answer (e.g. session time so far), in the engine's own shape. */
   | { type: "usage"; usage: EngineUsage }
   /** A notice from the server, worth a log line. */

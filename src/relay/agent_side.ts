@@ -12,10 +12,20 @@ import type { Cut } from "./barge_in.ts";
 import type { CallParts } from "./call_parts.ts";
 import { TONES_ITEM_PREFIX } from "./keypad_tones.ts";
 
+/** Items whose start is remembered at most, awaiting their transcript (the oldest go first). */
+const MAX_REMEMBERED_ITEMS = 64;
+
 /** The agent's side of one call. */
 export class AgentSide {
   readonly #p: CallParts;
   readonly #lost: (detail: string) => void;
+  /**
+   * When each item began to be heard (monotonic ms), until its transcript comes: a caller item when its
+   * speech started, an agent item when its first audio plays out (after what Twilio had queued).
+   */
+  readonly #heardFrom = new Map<string, number>();
+  /** The agent item of the latest audio: a new one is remembered in {@linkcode #heardFrom}. */
+  #lastAgentItem: string | undefined;
   /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
   greetingFrom: number | undefined;
 
@@ -30,12 +40,19 @@ export class AgentSide {
     const p = this.#p;
     switch (event.type) {
       case "agent.audio":
+        if (event.itemId !== this.#lastAgentItem) {
+          this.#lastAgentItem = event.itemId;
+          if (!this.#heardFrom.has(event.itemId)) {
+            this.#remember(event.itemId, p.now() + p.bargeIn.queuedMs());
+          }
+        }
         p.bargeIn.agentAudio(event.responseId, event.itemId, event.delta);
         if (this.greetingFrom !== undefined) this.#firstWord();
         return;
       case "agent.audio.done":
         return p.bargeIn.audioDone(event.responseId, event.itemId);
       case "caller.started":
+        if (event.itemId) this.#remember(event.itemId, p.now());
         p.keeper.callerStarted();
         p.actions?.callerSpoke();
         return p.bargeIn.callerStarted();
@@ -56,13 +73,20 @@ export class AgentSide {
         return p.actions?.responseDone(event.responseId);
       case "tool.call":
         return p.actions?.toolCall(event);
-      case "transcript":
+      case "transcript": {
         p.keeper.remember({ speaker: event.speaker, text: event.text });
+        let from = event.startedAt;
+        if (event.itemId !== undefined) {
+          from = this.#heardFrom.get(event.itemId) ?? from;
+          this.#heardFrom.delete(event.itemId);
+        }
         return p.report.transcript(
           event.speaker,
           event.text,
           event.itemId === undefined ? undefined : p.bargeIn.heardOf(event.itemId),
+          from === undefined ? undefined : p.now() - from,
         );
+      }
       default: {
         // Session-level news: log lines and call events only, unless it ends the call.
         const ending = p.report.sessionEvent(event, p.session.model);
@@ -87,6 +111,13 @@ export class AgentSide {
       p.report.interruption(first, p.now() - cut.at, cut.staleOnly);
     }
     p.turns.abandon();
+  }
+
+  #remember(itemId: string, at: number): void {
+    if (this.#heardFrom.size >= MAX_REMEMBERED_ITEMS) {
+      this.#heardFrom.delete(this.#heardFrom.keys().next().value!);
+    }
+    this.#heardFrom.set(itemId, at);
   }
 
   /** The greeting's first audio went to Twilio: how long after `start` (the README's "First word"). */

@@ -130,6 +130,11 @@ export class BargeIn {
     this.#turns.audioSent(responseId, itemId, now);
   }
 
+  /** Agent audio sent to Twilio and not yet played, ms: how long audio sent now waits to be heard. */
+  queuedMs(): number {
+    return this.#clock.unplayedMs(this.#now());
+  }
+
   /** An item's audio is complete (`itemId` undefined: the latest): its tail is marked. */
   audioDone(responseId: string, itemId: string | undefined): void {
     const item = itemId ?? this.#lastItem;

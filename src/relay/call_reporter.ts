@@ -135,12 +135,22 @@ export class CallReporter {
     }
   }
 
-  /** A finished turn: the seed's `User said` / `AI said` line and a transcript event. */
-  transcript(speaker: "caller" | "agent", text: string, heardMs: number | undefined): void {
+  /**
+   * A finished turn: the seed's `User said` / `AI said` line and a transcript event; `spokenAgoMs`, when
+   * known, is how long ago the line began to be heard (negative: it has yet to play).
+   */
+  transcript(
+    speaker: "caller" | "agent",
+    text: string,
+    heardMs: number | undefined,
+    spokenAgoMs?: number,
+  ): void {
+    const at = this.#wall();
+    const spoken = spokenAgoMs === undefined ? {} : { spokenAt: Math.round(at - spokenAgoMs) };
     if (speaker === "caller") {
       if (text.trim() === "") return;
       this.#log.info(`User said: "${text}"`);
-      this.emit({ type: "transcript", speaker: "caller", text });
+      this.emit({ type: "transcript", speaker: "caller", text, ...spoken }, at);
       return;
     }
     const cut = heardMs === undefined ? "" : ` (cut off after ${Math.round(heardMs)} ms)`;
@@ -150,7 +160,8 @@ export class CallReporter {
       speaker: "agent",
       text,
       ...(heardMs === undefined ? {} : { interruptedAtMs: Math.round(heardMs) }),
-    });
+      ...spoken,
+    }, at);
   }
 
   /** One turn's latency. */

@@ -23,6 +23,8 @@ export interface TranscriptLine {
   text: string;
   /** Agent lines only: the caller cut in after this many ms of the answer. */
   interruptedAtMs: number | null;
+  /** When the line began to be heard, epoch ms (null when not known: then `at`, when its text came). */
+  spokenAt: number | null;
 }
 
 /** Latency of one agent turn, measured from the end of the caller's speech. */

@@ -159,7 +159,15 @@ function follow() {
   on("snapshot", (snapshot) => record = snapshot);
   on("call.status", (e) => record.status = e.status);
   on("call.started", (e) => record.startedAt = e.at);
-  on("transcript", (e) => record.transcript.push({ ...e, interruptedAtMs: e.interruptedAtMs ?? null }));
+  on(
+    "transcript",
+    (e) =>
+      record.transcript.push({
+        ...e,
+        interruptedAtMs: e.interruptedAtMs ?? null,
+        spokenAt: e.spokenAt ?? null,
+      }),
+  );
   on("turn.latency", (e) => {
     record.turns.push({ ...e, firstAudioHeardMs: e.firstAudioHeardMs ?? null });
     refreshSoon();

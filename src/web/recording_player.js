@@ -51,14 +51,18 @@ export function highlightAt(list, seconds) {
 }
 
 /**
- * Gives each transcript item its place in the recording: seconds from `startedAt` (epoch ms) to the
- * line's time.
- * @param {HTMLElement[]} items @param {{ at: number }[]} lines @param {number | null} startedAt
+ * Gives each transcript item its place in the recording: seconds from `startedAt` (epoch ms) to when
+ * the line began to be heard (`spokenAt`), or to when its text came (`at`) when that is not known.
+ * @param {HTMLElement[]} items
+ * @param {{ at: number, spokenAt?: number | null }[]} lines
+ * @param {number | null} startedAt
  */
 export function placeLines(items, lines, startedAt) {
   if (startedAt === null) return;
   items.forEach((item, i) => {
     const line = lines[i];
-    if (line !== undefined) item.dataset.offset = String(Math.max(0, (line.at - startedAt) / 1000));
+    if (line === undefined) return;
+    const from = line.spokenAt ?? line.at;
+    item.dataset.offset = String(Math.max(0, (from - startedAt) / 1000));
   });
 }

@@ -25,8 +25,20 @@ const CALL = {
   durationMs: 60_000,
   endReason: "caller_hung_up" as const,
   transcript: [
-    { at: 2_000, speaker: "agent" as const, text: "Hi Dana, it's Alex.", interruptedAtMs: null },
-    { at: 5_000, speaker: "caller" as const, text: "Please don't call me again.", interruptedAtMs: null },
+    {
+      at: 2_000,
+      speaker: "agent" as const,
+      text: "Hi Dana, it's Alex.",
+      interruptedAtMs: null,
+      spokenAt: null,
+    },
+    {
+      at: 5_000,
+      speaker: "caller" as const,
+      text: "Please don't call me again.",
+      interruptedAtMs: null,
+      spokenAt: null,
+    },
   ],
   toolCalls: [],
 };

@@ -80,15 +80,17 @@ Deno.test("the call page plays the recording, and a clicked transcript line seek
       audio: toneBytes(500, 0x11),
       transcript: "Hello, this call is recorded.",
     });
-    const say = (ms: number, text: string) =>
-      sendFrames(call, { frame: new Uint8Array(160).fill(0x20), forMs: ms }).then(() =>
-        session.send({
-          type: "conversation.item.input_audio_transcription.completed",
-          item_id: `u_${text.length}`,
-          content_index: 0,
-          transcript: text,
-        })
-      );
+    const say = async (ms: number, text: string) => {
+      session.speechStarted(`u_${text.length}`);
+      await sendFrames(call, { frame: new Uint8Array(160).fill(0x20), forMs: ms });
+      session.speechStopped(`u_${text.length}`);
+      session.send({
+        type: "conversation.item.input_audio_transcription.completed",
+        item_id: `u_${text.length}`,
+        content_index: 0,
+        transcript: text,
+      });
+    };
     await say(1_000, "Hi there.");
     await say(1_000, "Tell me more.");
     await within(t.waitForEvent("transcript", (e) => e.text === "Tell me more."), "the last line");
@@ -120,7 +122,13 @@ Deno.test("the call page plays the recording, and a clicked transcript line seek
     const third = page.locator("#transcript li").nth(2);
     assert.match(await third.innerText(), /Tell me more/);
     const offset = Number(await third.getAttribute("data-offset"));
-    const expected = (record!.transcript[2]!.at - record!.startedAt!) / 1000;
+    // Placed where the caller began to say it (the speech start), a second before its text came.
+    const said = record!.transcript[2]!;
+    assert.ok(
+      said.spokenAt !== null && said.at - said.spokenAt >= 900,
+      `spoken ${said.spokenAt}, text ${said.at}`,
+    );
+    const expected = (said.spokenAt! - record!.startedAt!) / 1000;
     assert.ok(Math.abs(offset - expected) < 0.001, `line placed at ${offset} s, said at ${expected} s`);
     const toThird = await seekByClicking(page, third);
     assert.ok(Math.abs(toThird.at - offset) < 0.05, `seeked to ${toThird.at} s for a line at ${offset} s`);
@@ -128,10 +136,10 @@ Deno.test("the call page plays the recording, and a clicked transcript line seek
     assert.match(await page.locator("#transcript li.playing").innerText(), /Tell me more/);
     assert.ok(ranges.includes(206), `the browser fetched by range: ${ranges}`);
 
-    // The agent's greeting: placed where its transcript came (after its 0.5 s of audio; later under load).
+    // The agent's greeting: placed where its first audio played, the start of the call.
     const first = page.locator("#transcript li").nth(0);
     const firstOffset = Number(await first.getAttribute("data-offset"));
-    assert.ok(firstOffset < offset, `the first line (${firstOffset} s) before the third (${offset} s)`);
+    assert.ok(firstOffset < 1, `the greeting placed at ${firstOffset} s`);
     const toFirst = await seekByClicking(page, first);
     assert.ok(
       Math.abs(toFirst.at - firstOffset) < 0.05,

@@ -331,7 +331,13 @@ Deno.test("the post-call analysis request type-checks against npm openai's Respo
     endedAt: 9_000,
     durationMs: 8_000,
     endReason: "caller_hung_up" as const,
-    transcript: [{ at: 2_000, speaker: "caller" as const, text: "Hi", interruptedAtMs: null }],
+    transcript: [{
+      at: 2_000,
+      speaker: "caller" as const,
+      text: "Hi",
+      interruptedAtMs: null,
+      spokenAt: null,
+    }],
     toolCalls: [],
   };
   const requests = [

@@ -20,6 +20,7 @@ const VOLATILE = new Set([
   "streamSid",
   "createdAt",
   "startedAt",
+  "spokenAt",
   "upstreamConnectMs",
   "sessionConfiguredAt",
   "endedAt",

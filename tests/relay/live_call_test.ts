@@ -113,6 +113,13 @@ Deno.test("a GPT-Live call greets, relays untouched, logs and records turns, cos
         ["caller", "I need a quote."],
         ["agent", "Sure, for what?"],
       ]);
+      // Each line says when it began (its timeline's start_ms), before its text came.
+      for (const line of record.transcript) {
+        assert.ok(
+          line.spokenAt !== null && line.spokenAt >= record.startedAt! - 1_000 && line.spokenAt <= line.at,
+          `${line.text}: spoken ${line.spokenAt}, text ${line.at}, call from ${record.startedAt}`,
+        );
+      }
       assert.ok(record.minutes > 0);
       assert.equal(record.costUsd, Math.round(record.minutes * 0.05 * 1e6) / 1e6);
       assert.equal(t.upstream.sessions.length, 0, "no Realtime session was opened for a GPT-Live persona");

@@ -103,6 +103,7 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
       const store = await open("alpha");
       await store.calls.record(started(SID, 1_000));
       await store.calls.record(line(SID, 1_100, "Hello?"));
+      await store.calls.record({ ...line(SID, 1_900, "Bye."), spokenAt: 1_500 } as CallEvent);
       await store.calls.record({
         type: "call.ended",
         at: 2_000,
@@ -120,7 +121,10 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
       const record = await store.calls.getCall(SID);
       assert.equal(record?.instance, "alpha");
       assert.equal(record?.persona, "alex");
-      assert.deepEqual(record?.transcript.map((l) => l.text), ["Hello?"]);
+      assert.deepEqual(record?.transcript.map((l) => [l.text, l.at, l.spokenAt]), [
+        ["Hello?", 1_100, null],
+        ["Bye.", 1_900, 1_500],
+      ]);
       assert.equal(record?.endReason, "caller_hung_up");
       assert.equal(record?.endedAt, 2_000);
       assert.equal(record?.durationMs, 1_000);

@@ -81,6 +81,7 @@ function scriptedCall(): CallEvent[] {
       speaker: "agent",
       text: "Sure, for what time",
       interruptedAtMs: 1_200,
+      spokenAt: 5_900,
     },
     { type: "turn.latency", at: 7_000, callSid: SID, firstAudioSentMs: 250, firstAudioHeardMs: 900 },
     { type: "turn.latency", at: 9_000, callSid: SID, firstAudioSentMs: 200, firstAudioHeardMs: 610 },
@@ -171,10 +172,16 @@ const EXPECTED: CallRecord = {
     { at: 2_000, status: "in-progress", detail: "answered by human" },
   ],
   transcript: [
-    { at: 3_000, speaker: "agent", text: "Hello, this is Sam.", interruptedAtMs: null },
-    { at: 5_000, speaker: "caller", text: "Hi, I need a table for two.", interruptedAtMs: null },
-    { at: 6_600, speaker: "agent", text: "Sure, for what time", interruptedAtMs: 1_200 },
-    { at: 60_000, speaker: "caller", text: "Bye.", interruptedAtMs: null },
+    { at: 3_000, speaker: "agent", text: "Hello, this is Sam.", interruptedAtMs: null, spokenAt: null },
+    {
+      at: 5_000,
+      speaker: "caller",
+      text: "Hi, I need a table for two.",
+      interruptedAtMs: null,
+      spokenAt: null,
+    },
+    { at: 6_600, speaker: "agent", text: "Sure, for what time", interruptedAtMs: 1_200, spokenAt: 5_900 },
+    { at: 60_000, speaker: "caller", text: "Bye.", interruptedAtMs: null, spokenAt: null },
   ],
   turns: [
     { at: 3_000, firstAudioSentMs: 400, firstAudioHeardMs: 520 },
@@ -244,7 +251,7 @@ Deno.test("call store records a scripted call exactly", async (t) => {
           (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
           SCHEMA_VERSION,
         );
-        assert.equal(SCHEMA_VERSION, 14);
+        assert.equal(SCHEMA_VERSION, 15);
         assert.equal(
           (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
           "wal",

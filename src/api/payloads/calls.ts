@@ -12,6 +12,8 @@ export interface TranscriptLine {
   text: string;
   /** Agent lines only: the caller cut in after this many ms of the answer. */
   interruptedAtMs: number | null;
+  /** When the line began to be heard, epoch ms (null when not known: then `at`, when its text came). */
+  spokenAt: number | null;
 }
 
 /** Latency of one agent turn, from the end of the caller's speech. */
@@ -137,6 +139,8 @@ export interface CallFeedEvents {
     text: string;
     /** Agent lines the caller cut off only. */
     interruptedAtMs?: number;
+    /** When the line began to be heard, epoch ms, when known. */
+    spokenAt?: number;
   };
   "turn.latency": {
     at: number;

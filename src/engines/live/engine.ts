@@ -212,7 +212,14 @@ class LiveReader implements EngineReader {
         if (this.#callerTurnStart === turn.startMs) this.#callerTurnStart = undefined;
         emit({ type: "caller.stopped", at: this.#clock?.toLocal(turn.endMs) });
       }
-      emit({ type: "transcript", speaker: turn.speaker, text: turn.text, itemId: undefined });
+      const startedAt = this.#clock?.toLocal(turn.startMs);
+      emit({
+        type: "transcript",
+        speaker: turn.speaker,
+        text: turn.text,
+        itemId: undefined,
+        ...(startedAt === undefined ? {} : { startedAt }),
+      });
     }
   }
 }

@@ -127,7 +127,7 @@ function toEngineEvent(event: RealtimeServerEvent): EngineEvent {
     case "response.output_audio.done":
       return { type: "agent.audio.done", responseId: event.responseId, itemId: event.itemId };
     case "input_audio_buffer.speech_started":
-      return { type: "caller.started" };
+      return { type: "caller.started", itemId: event.itemId };
     case "input_audio_buffer.speech_stopped":
       return { type: "caller.stopped", at: undefined };
     case "response.created":

@@ -63,6 +63,7 @@ export function callEndedData(record: CallRecord): Record<string, unknown> {
       speaker: line.speaker,
       text: line.text,
       interruptedAtMs: line.interruptedAtMs,
+      spokenAt: line.spokenAt === null ? null : iso(line.spokenAt),
     })),
     costUsd: record.costUsd,
     usage: record.usage,

@@ -132,6 +132,7 @@ export function applyEvent(
         speaker: event.speaker,
         text: event.text,
         interruptedAtMs: event.interruptedAtMs ?? null,
+        spokenAt: event.spokenAt ?? null,
       });
       break;
     case "turn.latency":

@@ -146,12 +146,14 @@ function applyConversation(
   switch (event.type) {
     case "transcript":
       w.run(
-        "INSERT INTO transcript (call_sid, at, speaker, text, interrupted_at_ms) VALUES (?, ?, ?, ?, ?)",
+        `INSERT INTO transcript (call_sid, at, speaker, text, interrupted_at_ms, spoken_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
         event.callSid,
         at,
         event.speaker,
         event.text,
         event.interruptedAtMs ?? null,
+        event.spokenAt ?? null,
       );
       break;
     case "turn.latency":

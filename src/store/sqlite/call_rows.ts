@@ -41,6 +41,7 @@ export function toCallRecord(row: Row, rows: (table: string) => Row[]): CallReco
       speaker: r.speaker === "agent" ? "agent" : "caller",
       text: String(r.text),
       interruptedAtMs: numOrNull(r.interrupted_at_ms),
+      spokenAt: numOrNull(r.spoken_at),
     })),
     turns,
     latency: summarizeLatency(turns),

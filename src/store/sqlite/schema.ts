@@ -290,6 +290,11 @@ export const MIGRATIONS: readonly string[] = [
     analysis_unpriced = (SELECT a.cost_usd IS NULL FROM analyses a WHERE a.call_sid = calls.call_sid)
   WHERE call_sid IN (SELECT call_sid FROM analyses WHERE state = 'done');
   `,
+  // 15: when each transcript line began to be heard (epoch ms; null for lines written before, and
+  // when unknown): the recording player seeks a clicked line there.
+  `
+  ALTER TABLE transcript ADD COLUMN spoken_at REAL;
+  `,
 ];
 
 /** The schema version this build writes. */

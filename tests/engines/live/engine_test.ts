@@ -89,7 +89,14 @@ Deno.test("GPT-Live engine: transcript fragments become turns; the caller's stop
   read({ type: "session.output_transcript.delta", delta: " What for?", start_ms: 2700, end_ms: 3100 });
   assert.deepEqual(events.splice(0), [
     { type: "caller.stopped", at: 1050 + 1900 },
-    { type: "transcript", speaker: "caller", text: "I need a quote.", itemId: undefined },
+    // The turn began at its first fragment's start_ms, on Parley's clock.
+    {
+      type: "transcript",
+      speaker: "caller",
+      text: "I need a quote.",
+      itemId: undefined,
+      startedAt: 1050 + 1000,
+    },
   ]);
   live.flush((e) => events.push(e));
   assert.deepEqual(events, [{
@@ -97,6 +104,7 @@ Deno.test("GPT-Live engine: transcript fragments become turns; the caller's stop
     speaker: "agent",
     text: "Sure. What for?",
     itemId: undefined,
+    startedAt: 1050 + 2300,
   }]);
 });
 

@@ -81,7 +81,7 @@ Deno.test("realtime engine maps server events to relay events", async (t) => {
       responseId: "r",
       itemId: "i",
     }],
-    [`{"type":"input_audio_buffer.speech_started","item_id":"c"}`, { type: "caller.started" }],
+    [`{"type":"input_audio_buffer.speech_started","item_id":"c"}`, { type: "caller.started", itemId: "c" }],
     [`{"type":"input_audio_buffer.speech_stopped","item_id":"c"}`, { type: "caller.stopped", at: undefined }],
     [`{"type":"response.created","response":{"id":"r"}}`, { type: "response.started", responseId: "r" }],
     [
