@@ -60,8 +60,13 @@ Deno.test("a GPT-Live call greets, relays untouched, logs and records turns, cos
         "session id log",
       );
 
-      // The greeting reaches the caller byte-exact and is heard.
+      // The greeting reaches the caller byte-exact and is heard (to its end: the echo of its last mark).
       await within(t.waitForLog(/AI said: "Hello, this is Sam\."/), "the greeting's transcript", 8000);
+      const greetingEnd = await within(
+        call.waitFor("mark", (m) => m.mark.name.endsWith(":400")),
+        "its end mark",
+      );
+      await within(call.waitForEcho(greetingEnd.mark.name), "the greeting played to its end");
       assert.equal(call.heardMsOf(0x21), 400);
 
       // The caller speaks; the frames reach GPT-Live untouched, in order.
@@ -69,6 +74,15 @@ Deno.test("a GPT-Live call greets, relays untouched, logs and records turns, cos
       await sendFrames(call, { frame: SILENCE, forMs: 400 });
       await within(t.waitForLog(/User said: "I need a quote\."/), "the caller's turn", 8000);
       await within(t.waitForLog(/AI said: "Sure, for what\?"/), "the answer's transcript", 8000);
+      const greetingItem = greetingEnd.mark.name.slice(0, -":400".length);
+      const answerEnd = await within(
+        call.waitFor(
+          "mark",
+          (m) => m.mark.name.endsWith(":300") && !m.mark.name.startsWith(`${greetingItem}:`),
+        ),
+        "the answer's end mark",
+      );
+      await within(call.waitForEcho(answerEnd.mark.name), "the answer played to its end");
       assert.equal(call.heardMsOf(0x22), 300);
       assert.equal(
         call.messagesOf("clear").length,
