@@ -198,12 +198,6 @@ async function liveEvents(callSid: string, options: CallRecordsOptions): Promise
   });
 }
 
-/** The events the pages read, as the feed sends them. */
-type SentFeed = { [K in Exclude<keyof CallFeedEvents, "snapshot">]: Extract<CallEvent, { type: K }> };
-/** Compiles only while each of them carries the data the pages expect (`src/api/types.ts`). */
-type _FeedMatchesPages = Assignable<SentFeed, Omit<CallFeedEvents, "snapshot">>;
-type Assignable<T extends U, U> = T;
-
 function sseFrame(event: string, data: unknown): string {
   // JSON.stringify never emits a raw line break, so one `data:` line carries it all.
   return `event: ${event.replace(/[\r\n]/g, "")}\ndata: ${JSON.stringify(data)}\n\n`;
