@@ -182,3 +182,15 @@ export async function assertServedByRange(
   assert.equal(past.status, 416);
   assert.equal(past.headers.get("content-range"), `bytes */${bytes.length}`);
 }
+
+/** The loud (non-zero) stretches of a decoded channel at 8 kHz, as `[fromMs, toMs)`. */
+export function loudRuns(channel: Int16Array): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let i = 0; i < channel.length; i++) {
+    if (channel[i] === 0) continue;
+    const from = i;
+    while (i < channel.length && channel[i] !== 0) i++;
+    runs.push([from / 8, i / 8]);
+  }
+  return runs;
+}

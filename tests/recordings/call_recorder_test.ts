@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { decodeMulawSample } from "../../src/audio/mulaw.ts";
 import { CallRecorder, type RecordingSink } from "../../src/recordings/call_recorder.ts";
+import { loudRuns } from "./_recording_call.ts";
 
 const CALLER = 0x20;
 const AGENT = 0x11;
@@ -127,18 +128,6 @@ Deno.test("one payload of 5 s of agent audio (40 KB, past a channel's first buff
   const { right } = channels();
   assert.deepEqual(loudRuns(right), [[100, 5100]]);
 });
-
-/** The samples of `channel` that are loud, as runs `[fromMs, toMs)`. */
-function loudRuns(channel: Int16Array): [number, number][] {
-  const runs: [number, number][] = [];
-  for (let i = 0; i < channel.length; i++) {
-    if (channel[i] === 0) continue;
-    const from = i;
-    while (i < channel.length && channel[i] !== 0) i++;
-    runs.push([from / 8, i / 8]);
-  }
-  return runs;
-}
 
 Deno.test("caller frames land at their stream time, exactly: a burst after an 800 ms stall leaves no gap", () => {
   const { sink, channels, finished } = copyingSink();

@@ -13,7 +13,7 @@ import type { FrameTap } from "../../src/relay/frame_tap.ts";
 import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { sendFrames } from "../../testing/send_frames.ts";
-import { CALLER_BYTE, SILENCE } from "./_recording_call.ts";
+import { CALLER_BYTE, loudRuns, SILENCE } from "./_recording_call.ts";
 
 const PERSONAS_DIR = new URL("../testdata/recording_personas", import.meta.url).pathname;
 /**
@@ -24,18 +24,6 @@ const STALL_MS = 800;
 
 const speech = () => new Uint8Array(160).fill(CALLER_BYTE);
 const silence = () => new Uint8Array(160).fill(SILENCE);
-
-/** The loud stretches of `channel`, as `[fromMs, toMs)`. */
-function loudRuns(channel: Int16Array): [number, number][] {
-  const runs: [number, number][] = [];
-  for (let i = 0; i < channel.length; i++) {
-    if (channel[i] === 0) continue;
-    const from = i;
-    while (i < channel.length && channel[i] !== 0) i++;
-    runs.push([from / 8, i / 8]);
-  }
-  return runs;
-}
 
 /** A tap noting the stream time (ms) of the caller's first speech frame. */
 function firstSpeechTap(): { tap: FrameTap; firstSpeech: () => number | undefined } {
