@@ -123,8 +123,9 @@ export interface KeepaliveOptions {
  * A keepalive notices a half-open socket (a peer or a NAT gone without a FIN or a close frame): a
  * WebSocket ping every `pingEveryMs` while the socket is quiet (nothing received for half that), which
  * every standard server answers with a pong (RFC 6455 §5.5.2; `ws` and Deno answer on their own), and
- * a socket that has received nothing for `deadAfterMs` is terminated, so it closes (1006) and the call reconnects within seconds instead
- * of waiting for the relay's 15 s stall watch, which only fires while the caller is talking.
+ * a socket that has received nothing for `deadAfterMs` is terminated, so it closes (1006) and the call
+ * reconnects within seconds instead of waiting for the relay's 15 s stall watch, which only fires while
+ * the caller is talking.
  */
 export function openAIConnector(keepalive: KeepaliveOptions = {}): UpstreamConnector {
   const pingEveryMs = keepalive.pingEveryMs ?? KEEPALIVE_PING_MS;

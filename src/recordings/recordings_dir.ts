@@ -78,8 +78,8 @@ export class RecordingsDir {
    * Starts the recording of `callSid`: the WAV with an empty header, and its state `recording`, with
    * the slow file operations off the event loop (`background_sink.ts`): the folder, the state
    * `recording`, opening the WAV (with its empty header) and, at the end, the state `complete`; the
-   * writes and the final header stay synchronous, in order. `onError` hears the first failure (the rest of this recording is dropped;
-   * the call goes on). {@linkcode settle} waits for the work under way.
+   * writes and the final header stay synchronous, in order. `onError` hears the first failure (the rest
+   * of this recording is dropped; the call goes on). {@linkcode settle} waits for the work under way.
    * @throws {Error} for a CallSid that cannot name a file.
    */
   start(callSid: string, onError: (error: unknown) => void): RecordingSink {
