@@ -120,6 +120,9 @@ Deno.test("a scripted call is recorded with its transcript, turn latency, tokens
     const startEcho = await call.waitForEcho("item_2:0");
     const latency = await t.waitForEvent("turn.latency");
     const stalledMs = lag.lateMs;
+    // The answer's transcript was sent on the upstream socket: hang up once Parley has read it (on a
+    // loaded machine Twilio's stop could otherwise be read first, and the call end before its last line).
+    await t.waitForEvent("transcript", (e) => e.text === "It's the tester, calling about your account.");
     call.stop();
     await t.waitForEvent("call.ended");
     const sse = await feedText;
