@@ -109,12 +109,14 @@ export const KEEPALIVE_PING_MS = 2_000;
 /** An open socket that has received nothing, not even a pong, for this long is dead, ms. */
 export const KEEPALIVE_DEAD_MS = 5_000;
 
-/** How {@linkcode openAIConnector} watches an open socket. */
-export interface KeepaliveOptions {
+/** How {@linkcode openAIConnector} waits for the handshake and watches an open socket. */
+export interface ConnectorOptions {
   /** @default KEEPALIVE_PING_MS */
   pingEveryMs?: number;
   /** @default KEEPALIVE_DEAD_MS */
   deadAfterMs?: number;
+  /** @default HANDSHAKE_TIMEOUT_MS */
+  handshakeTimeoutMs?: number;
 }
 
 /**
@@ -126,11 +128,19 @@ export interface KeepaliveOptions {
  * a socket that has received nothing for `deadAfterMs` is terminated, so it closes (1006) and the call
  * reconnects within seconds instead of waiting for the relay's 15 s stall watch, which only fires while
  * the caller is talking.
+ *
+ * The handshake's time limit is a timer of its own, not `ws`'s `handshakeTimeout`: that option sets
+ * an idle timeout on the TCP socket, which `ws` clears once open, but Deno's `node:net` re-arms a
+ * cleared socket timer on every read and write (`Timeout.refresh` re-creates it), so each message
+ * of the call would cancel and create a timer.
  */
-export function openAIConnector(keepalive: KeepaliveOptions = {}): UpstreamConnector {
-  const pingEveryMs = keepalive.pingEveryMs ?? KEEPALIVE_PING_MS;
-  const deadAfterMs = keepalive.deadAfterMs ?? KEEPALIVE_DEAD_MS;
-  return (request, handlers) => connect(request, handlers, pingEveryMs, deadAfterMs);
+export function openAIConnector(options: ConnectorOptions = {}): UpstreamConnector {
+  const timing = {
+    pingEveryMs: options.pingEveryMs ?? KEEPALIVE_PING_MS,
+    deadAfterMs: options.deadAfterMs ?? KEEPALIVE_DEAD_MS,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+  };
+  return (request, handlers) => connect(request, handlers, timing);
 }
 
 /** The real connector with the default keepalive. */
@@ -139,8 +149,7 @@ export const connectOpenAI: UpstreamConnector = openAIConnector();
 function connect(
   request: UpstreamRequest,
   handlers: UpstreamHandlers,
-  pingEveryMs: number,
-  deadAfterMs: number,
+  { pingEveryMs, deadAfterMs, handshakeTimeoutMs }: Required<ConnectorOptions>,
 ): Upstream {
   const host = new URL(request.url).host;
   let heardAt = 0;
@@ -149,11 +158,19 @@ function connect(
   let settled = false;
   const socket = new WebSocket(request.url, {
     headers: { Authorization: `Bearer ${request.apiKey}` },
-    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     // Compression costs CPU and delay on every 20 ms frame of already-compact audio.
     perMessageDeflate: false,
   });
+  // The words `ws` itself used for a handshake past its limit.
+  const handshake = setTimeout(() => {
+    fail({
+      status: undefined,
+      message: describeUnreachable("Opening handshake has timed out", host, request.engine),
+    });
+    socket.terminate();
+  }, handshakeTimeoutMs);
   const fail = (failure: UpstreamFailure) => {
+    clearTimeout(handshake);
     if (settled) return;
     settled = true;
     handlers.onFailure(failure);
@@ -167,6 +184,7 @@ function connect(
     socket.terminate();
   });
   socket.on("open", () => {
+    clearTimeout(handshake);
     settled = true;
     heard();
     keepalive = setInterval(() => {
@@ -204,6 +222,7 @@ function connect(
     },
     close: () => {
       if (socket.readyState === WebSocket.CONNECTING) {
+        clearTimeout(handshake);
         settled = true;
         socket.terminate();
       } else if (socket.readyState === WebSocket.OPEN) {
