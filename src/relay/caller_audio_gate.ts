@@ -38,6 +38,8 @@ export class CallerAudioGate {
   readonly #now: () => number;
   readonly #onDrop: (reason: DropReason) => void;
   #firstAt: number | undefined;
+  /** When the clock was last read (monotonic ms). */
+  #readAt = 0;
   #forwardedMs = 0;
 
   /** `onDrop` hears every drop (process-wide counters). */
@@ -51,15 +53,18 @@ export class CallerAudioGate {
    * within {@linkcode MAX_LEAD_MS} of the time since the first frame.
    */
   admit(payload: string): boolean {
-    const now = this.#now();
-    this.#firstAt ??= now;
     const padding = payload.endsWith("==") ? 2 : payload.endsWith("=") ? 1 : 0;
     const ms = ((payload.length / 4) * 3 - padding) / 8;
-    if (this.#forwardedMs + ms > now - this.#firstAt + MAX_LEAD_MS) {
+    const forwardedMs = this.#forwardedMs + ms;
+    // The clock is read only when the bound may be reached by the time last read: time only moves on,
+    // so a frame within the bound then is within it now (most frames, at 20 ms each in real time).
+    if (this.#firstAt === undefined) this.#firstAt = this.#readAt = this.#now();
+    else if (forwardedMs > this.#readAt - this.#firstAt + MAX_LEAD_MS) this.#readAt = this.#now();
+    if (forwardedMs > this.#readAt - this.#firstAt + MAX_LEAD_MS) {
       this.drop("ahead");
       return false;
     }
-    this.#forwardedMs += ms;
+    this.#forwardedMs = forwardedMs;
     return true;
   }
 
