@@ -109,6 +109,10 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const MEDIA_FRAME =
   /^\{"event":"media","sequenceNumber":"\d{1,12}","streamSid":"([A-Za-z0-9]{1,64})","media":\{"track":"inbound","chunk":"\d{1,12}","timestamp":"(\d{1,15})","payload":"([A-Za-z0-9+/]*={0,2})"\}\}$/;
 
+/** A mark echo exactly as Twilio sends it, matched whole likewise; group 1 is the mark's name. */
+const MARK_ECHO =
+  /^\{"event":"mark","sequenceNumber":"\d{1,12}","streamSid":"[A-Za-z0-9]{1,64}","mark":\{"name":"([\w.:-]{1,200})"\}\}$/;
+
 /** True when `text` is well-formed base64 (length a multiple of 4). */
 export function isBase64(text: string): boolean {
   return text.length % 4 === 0 && BASE64.test(text);
@@ -132,6 +136,8 @@ export function parseTwilioMessage(text: string): TwilioInbound {
   if (fast !== null && fast[3]!.length % 4 === 0) {
     return { event: "media", payload: fast[3]!, streamSid: fast[1], timestamp: Number(fast[2]) };
   }
+  const echo = MARK_ECHO.exec(text);
+  if (echo !== null) return { event: "mark", name: echo[1]! };
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -67,6 +67,35 @@ Deno.test("frames near Twilio's shape read exactly as the full parse reads them"
   assert.equal(parseTwilioMessage(cases[8]!).event, "stop");
 });
 
+Deno.test("a mark echo as Twilio sends it is read without JSON.parse, and near shapes as the full parse reads them", () => {
+  const echo = `{"event":"mark","sequenceNumber":"9","streamSid":"${SID}","mark":{"name":"item_C9a:1840"}}`;
+  const parse = JSON.parse;
+  let parses = 0;
+  JSON.parse = (...args: Parameters<typeof JSON.parse>) => {
+    parses++;
+    return parse(...args);
+  };
+  try {
+    assert.deepEqual(parseTwilioMessage(echo), { event: "mark", name: "item_C9a:1840" });
+  } finally {
+    JSON.parse = parse;
+  }
+  assert.equal(parses, 0);
+  const cases = [
+    echo,
+    echo.replace("item_C9a:1840", "item\\u0041:0"), // an escape in the name
+    echo.replace("item_C9a:1840", "item 1:0"),
+    echo.replace("item_C9a:1840", ""),
+    echo.slice(0, -1) + ',"event":"stop"}', // a later duplicate key wins in JSON
+    echo.slice(0, -2) + ',"name":"other:0"}}',
+    echo.replace('"9"', "9"),
+    echo + " ",
+  ];
+  for (const text of cases) assert.deepEqual(parseTwilioMessage(text), parseTwilioMessage(` ${text}`), text);
+  assert.equal(parseTwilioMessage(cases[4]!).event, "stop");
+  assert.deepEqual(parseTwilioMessage(cases[5]!), { event: "mark", name: "other:0" });
+});
+
 Deno.test("the media timestamp is read as a number, and a bad one is undefined, never a rejected frame", () => {
   const frame = twilioFrame();
   const timestampOf = (text: string) => {
