@@ -57,6 +57,8 @@ export interface TestParleyOptions {
   stallMs?: number;
   /** Close sockets without `start` after this long. */
   startTimeoutMs?: number;
+  /** Close a media socket that sends no frame for this long, ms. */
+  mediaSilenceMs?: number;
   /** A call store to wire in. */
   store?: CallStore;
   /** Twilio REST fetch. */
@@ -179,6 +181,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     hub,
     counters,
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+    ...(options.mediaSilenceMs === undefined ? {} : { mediaSilenceMs: options.mediaSilenceMs }),
     ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
     ...(options.store === undefined ? {} : { store: options.store, afterStream: options.store }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),

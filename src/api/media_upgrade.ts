@@ -10,7 +10,7 @@ import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { MEDIA_STREAM_PATH } from "../paths.ts";
 import type { Prewarm, Prewarms } from "../relay/prewarm.ts";
-import { closeOnHugeFrames } from "../twilio/media_stream.ts";
+import { closeOnHugeFrames, closeWhenSilent, MEDIA_SILENCE_MS } from "../twilio/media_stream.ts";
 import type { StreamTokenRefusal, StreamTokens } from "../twilio/stream_token.ts";
 
 /** What each stream-token refusal means, for the log line. */
@@ -32,6 +32,8 @@ export interface MediaUpgradeOptions {
   onRefused: () => void;
   /** Relays the accepted socket for `callSid`, on its pre-warmed session if any. */
   startRelay: (socket: WebSocket, callSid: string, prewarm?: Prewarm) => void;
+  /** Close a media socket that sends no frame for this long, ms. @default MEDIA_SILENCE_MS */
+  silentMs?: number;
 }
 
 /**
@@ -54,11 +56,20 @@ export function createMediaUpgradeHandler(
       );
       return jsonError(403, `Stream token ${claim.reason}`);
     }
-    const { socket, response } = Deno.upgradeWebSocket(request);
+    // No idle timeout of Deno's (a timer re-armed on every frame): closeWhenSilent watches instead.
+    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
     closeOnHugeFrames(socket, (size) =>
       log.warnRateLimited(
         "media-frame-too-large",
         `Closed the media socket of CallSid=${claim.callSid}: a frame of ${size} characters (Twilio's are under 64 KiB)`,
+      ));
+    const silentMs = options.silentMs ?? MEDIA_SILENCE_MS;
+    closeWhenSilent(socket, silentMs, () =>
+      log.warn(
+        `Closed the media socket of CallSid=${claim.callSid}: no frame from Twilio for ${
+          silentMs / 1000
+        } s ` +
+          "(it sends one every 20 ms while the stream lives): the connection is dead",
       ));
     // This instance's pre-warm for the call, if it answered the webhook (else a fresh session opens).
     options.startRelay(socket, claim.callSid, options.prewarms.claim(claim.callSid));

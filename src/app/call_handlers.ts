@@ -49,6 +49,7 @@ export function createTwilioHandlers(
       tokens,
       prewarms,
       onRefused: () => shared.refusals.streams++,
+      ...(parts.mediaSilenceMs === undefined ? {} : { silentMs: parts.mediaSilenceMs }),
       startRelay: (socket, callSid, prewarm) => {
         // No pre-warm here: the webhook may have reached another instance, which closes its own now.
         if (prewarm === undefined) {

@@ -92,4 +92,6 @@ export interface HandlerParts {
   selfOrigin: () => string;
   /** The folder of scenario files. @default "scenarios" */
   scenariosDir?: string;
+  /** Close a media socket that sends no frame for this long, ms. @default MEDIA_SILENCE_MS (30 s) */
+  mediaSilenceMs?: number;
 }

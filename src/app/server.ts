@@ -84,6 +84,8 @@ export interface ParleyOptions {
   stallMs?: number;
   /** Close media sockets that send no `start` within this many ms. @default 10000 */
   startTimeoutMs?: number;
+  /** Close a media socket that sends no frame for this long, ms. @default 30000 */
+  mediaSilenceMs?: number;
   /** Prices for the cost metric. @default the built-in table */
   prices?: PriceTable;
   /** End records whose media stream has not started this long after the webhook. @default 60000 */
@@ -264,6 +266,7 @@ export function createParley(options: ParleyOptions): Parley {
     connectUpstream,
     selfOrigin: options.selfOrigin ?? (() => `http://127.0.0.1:${config.port}`),
     ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
+    ...(options.mediaSilenceMs === undefined ? {} : { mediaSilenceMs: options.mediaSilenceMs }),
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),

@@ -66,7 +66,60 @@ export function closeOnHugeFrames(socket: WebSocket, onClosed: (size: number) =>
   });
 }
 
-/** The guard {@linkcode closeOnHugeFrames} put on `socket`, if any (read once, by its listener). */
+/** WebSocket close code for an endpoint going away (RFC 6455): a media socket that went silent. */
+export const GOING_AWAY = 1001;
+
+/** A media socket that has sent no frame for this long is closed, ms (Twilio sends one every 20 ms). */
+export const MEDIA_SILENCE_MS = 30_000;
+
+/**
+ * Closes `socket` (1001) once it has sent no frame for `silentMs` (checked every third of it, so
+ * within 4/3 of it), and reports it once. Twilio sends a frame every 20 ms for as long as a stream
+ * lives, silence included, so a quiet media socket is a dead one: a half-open connection after a
+ * network fault. Call it after {@linkcode closeOnHugeFrames}, with the upgrade's `idleTimeout: 0`.
+ *
+ * It stands in for Deno's own idle timeout (ping after half the timeout, close without a pong), which
+ * cancels and creates a timer on every frame received: here the frames are counted in the guard the
+ * leg already calls, and one interval a call reads the count.
+ *
+ * @example
+ * ```ts
+ * const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
+ * closeOnHugeFrames(socket, (size) => log.warn(`a frame of ${size} characters`));
+ * closeWhenSilent(socket, MEDIA_SILENCE_MS, () => log.warn("Twilio sent nothing for 30 s"));
+ * ```
+ */
+export function closeWhenSilent(socket: WebSocket, silentMs: number, onClosed: () => void): void {
+  const CHECKS = 3;
+  const inner = hugeFrameGuards.get(socket);
+  let frames = 0;
+  let framesChecked = 0;
+  let quietChecks = 0;
+  const timer = setInterval(() => {
+    if (frames !== framesChecked) {
+      framesChecked = frames;
+      quietChecks = 0;
+    } else if (++quietChecks >= CHECKS) {
+      clearInterval(timer);
+      onClosed();
+      try {
+        socket.close(GOING_AWAY, "no frame");
+      } catch { /* already closing */ }
+    }
+  }, silentMs / CHECKS);
+  socket.addEventListener("close", () => clearInterval(timer));
+  hugeFrameGuards.set(socket, {
+    admits(data) {
+      frames++;
+      return inner === undefined || inner.admits(data);
+    },
+  });
+}
+
+/**
+ * The guard {@linkcode closeOnHugeFrames} (and {@linkcode closeWhenSilent}) put on `socket`, if any
+ * (read once, by its listener).
+ */
 export function hugeFrameGuardOf(socket: object): HugeFrameGuard | undefined {
   return hugeFrameGuards.get(socket);
 }
