@@ -260,11 +260,16 @@ export class CallRecorder implements CallTapListener {
     return Math.abs(at - end) <= join || at < this.#written ? end : at;
   }
 
-  /** Time moved on to `atMs`: writes what is final. */
+  /**
+   * Time moved on to `atMs`: writes what is final, in whole writes of {@linkcode WRITE_SAMPLES} (the
+   * rest waits for the next): each write costs a system call whatever its size, so a half second
+   * followed by the few frames past it would be two.
+   */
   #advance(atMs: number): void {
     this.#now = Math.max(this.#now, Math.round(atMs * SAMPLES_PER_MS));
     const final = this.#now - SETTLE_SAMPLES;
-    if (final - this.#written >= WRITE_SAMPLES) this.#flush(final);
+    const whole = final - this.#written - ((final - this.#written) % WRITE_SAMPLES);
+    if (whole > 0) this.#flush(this.#written + whole);
   }
 
   /** Hands samples from `written` up to `upTo` to the sink, interleaved, at most 0.5 s a write. */
