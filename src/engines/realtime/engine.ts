@@ -11,7 +11,6 @@
 import type { CutItem, Engine, EngineEvent, EngineReader, SessionOpening, SessionPlan } from "../engine.ts";
 import {
   appendAudioEvent,
-  fastAudioDelta,
   functionCallOutputEvent,
   historyItemEvent,
   parseRealtimeJson,
@@ -77,12 +76,9 @@ export function createRealtimeEngine(baseUrl: string): Engine<"realtime"> {
 /** Realtime events need no per-session state: one reader serves every session. */
 const REALTIME_READER: EngineReader = {
   read(text, emit) {
-    // Hot path: an audio delta in the API's own shape becomes the engine's event with no parse.
-    const audio = fastAudioDelta(text, agentAudio);
-    if (audio !== undefined) return emit(audio);
     const value = parseRealtimeJson(text);
     if (typeof value === "string") return emit({ type: "invalid", problem: value });
-    // An audio delta in another shape becomes the engine's event at once, with no event in between.
+    // Hot path: an audio delta becomes the engine's event at once, with no event in between.
     if (value.type === "response.output_audio.delta") {
       return emit({
         type: "agent.audio",
@@ -97,10 +93,6 @@ const REALTIME_READER: EngineReader = {
   idle() {},
   flush() {},
 };
-
-function agentAudio(responseId: string, itemId: string, delta: string): EngineEvent {
-  return { type: "agent.audio", responseId, itemId, delta };
-}
 
 function realtimeOpening(plan: SessionPlan): SessionOpening {
   const options = {

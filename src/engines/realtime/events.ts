@@ -40,27 +40,6 @@ export function parseRealtimeEvent(text: string): RealtimeServerEvent {
   return typeof value === "string" ? { type: "invalid", problem: value } : realtimeEventOf(value);
 }
 
-/**
- * An audio delta exactly as the Realtime API sends it (keys in its order, no spaces, ids of plain
- * characters, no escapes), matched whole: what `JSON.parse` would make of it is certain, so the hot
- * path skips the parse and the seven-key object it builds. Group 1 is the response id, group 2 the
- * item id, group 3 the delta (base64). Any other text takes the full parse, which judges it as before.
- */
-const AUDIO_DELTA =
-  /^\{"type":"response\.output_audio\.delta","event_id":"[\w.-]{0,128}","response_id":"([\w.-]{0,128})","item_id":"([\w.-]{0,128})","output_index":\d{1,9},"content_index":\d{1,9},"delta":"([A-Za-z0-9+/]*={0,2})"\}$/;
-
-/**
- * An audio delta in the API's own shape, made into the caller's event by `make` (ids and base64
- * audio); undefined for any other text.
- */
-export function fastAudioDelta<T>(
-  text: string,
-  make: (responseId: string, itemId: string, delta: string) => T,
-): T | undefined {
-  const match = AUDIO_DELTA.exec(text);
-  return match === null ? undefined : make(match[1]!, match[2]!, match[3]!);
-}
-
 /** One message's JSON object, or (a string) why it is not one. Never throws. */
 export function parseRealtimeJson(text: string): Record<string, unknown> | string {
   let parsed: unknown;
