@@ -2,14 +2,16 @@
  * Micro-benchmarks of Parley's per-frame code, to put a price on each step the relay bench's
  * profile shows: `deno bench bench/hot_path_bench.ts`.
  *
- * A caller frame in Twilio's exact shape takes the parser's fast path (one anchored regex, no
- * `JSON.parse`); the same frame with a leading space shows what the full parse costs.
+ * A caller frame or a mark echo in Twilio's exact shape takes the parser's fast path (one anchored
+ * regex, no `JSON.parse`); the same text with a leading space shows what the full parse costs. An
+ * audio delta has no fast path: a pattern that checks its base64 was slower than `JSON.parse`.
  *
  * @module
  */
 
 import { isBase64, parseTwilioMessage, TwilioFrames } from "../src/twilio/media_stream.ts";
 import { appendAudioEvent, parseRealtimeEvent } from "../src/engines/realtime/events.ts";
+import { createRealtimeEngine } from "../src/engines/realtime/engine.ts";
 import { PlaybackClock } from "../src/relay/playback_clock.ts";
 import { createRelayCounters } from "../src/calls/relay_counters.ts";
 import { BargeIn } from "../src/relay/barge_in.ts";
@@ -39,13 +41,22 @@ Deno.bench("parseTwilioMessage(media), any other shape: full parse", { group: "t
 Deno.bench("isBase64(payload)", { group: "twilio in" }, () => {
   sink = isBase64(PAYLOAD);
 });
-Deno.bench("parseTwilioMessage(mark echo)", { group: "twilio in" }, () => {
+Deno.bench("parseTwilioMessage(mark echo), Twilio's exact shape: fast path", { group: "twilio in" }, () => {
   sink = parseTwilioMessage(MARK);
+});
+const MARK_SPACED = ` ${MARK}`;
+Deno.bench("parseTwilioMessage(mark echo), any other shape: full parse", { group: "twilio in" }, () => {
+  sink = parseTwilioMessage(MARK_SPACED);
 });
 Deno.bench("appendAudioEvent", { group: "twilio in" }, () => {
   sink = appendAudioEvent(PAYLOAD);
 });
 
+const reader = createRealtimeEngine("wss://api.openai.com/v1/realtime").reader(() => 0);
+const keep = (event: unknown) => sink = event;
+Deno.bench("Realtime reader (delta)", { group: "openai in" }, () => {
+  reader.read(DELTA, keep);
+});
 Deno.bench("parseRealtimeEvent(delta)", { group: "openai in" }, () => {
   sink = parseRealtimeEvent(DELTA);
 });
