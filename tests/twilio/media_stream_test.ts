@@ -17,7 +17,8 @@ function twilioFrame(payload = PAYLOAD, streamSid = SID): string {
     `"chunk":"11","timestamp":"220","payload":"${payload}"}}`;
 }
 
-Deno.test("a caller frame as Twilio sends it is read without JSON.parse", () => {
+/** What `read` returns, and how many times it called `JSON.parse`. */
+function countingParses<T>(read: () => T): { value: T; parses: number } {
   const parse = JSON.parse;
   let parses = 0;
   JSON.parse = (...args: Parameters<typeof JSON.parse>) => {
@@ -25,16 +26,17 @@ Deno.test("a caller frame as Twilio sends it is read without JSON.parse", () => 
     return parse(...args);
   };
   try {
-    assert.deepEqual(parseTwilioMessage(twilioFrame()), {
-      event: "media",
-      payload: PAYLOAD,
-      streamSid: SID,
-      timestamp: 220,
-    });
+    return { value: read(), parses };
   } finally {
     JSON.parse = parse;
   }
-  assert.equal(parses, 0);
+}
+
+Deno.test("a caller frame as Twilio sends it is read without JSON.parse", () => {
+  assert.deepEqual(countingParses(() => parseTwilioMessage(twilioFrame())), {
+    value: { event: "media", payload: PAYLOAD, streamSid: SID, timestamp: 220 },
+    parses: 0,
+  });
 });
 
 Deno.test("frames near Twilio's shape read exactly as the full parse reads them", () => {
@@ -69,18 +71,10 @@ Deno.test("frames near Twilio's shape read exactly as the full parse reads them"
 
 Deno.test("a mark echo as Twilio sends it is read without JSON.parse, and near shapes as the full parse reads them", () => {
   const echo = `{"event":"mark","sequenceNumber":"9","streamSid":"${SID}","mark":{"name":"item_C9a:1840"}}`;
-  const parse = JSON.parse;
-  let parses = 0;
-  JSON.parse = (...args: Parameters<typeof JSON.parse>) => {
-    parses++;
-    return parse(...args);
-  };
-  try {
-    assert.deepEqual(parseTwilioMessage(echo), { event: "mark", name: "item_C9a:1840" });
-  } finally {
-    JSON.parse = parse;
-  }
-  assert.equal(parses, 0);
+  assert.deepEqual(countingParses(() => parseTwilioMessage(echo)), {
+    value: { event: "mark", name: "item_C9a:1840" },
+    parses: 0,
+  });
   const cases = [
     echo,
     echo.replace("item_C9a:1840", "item\\u0041:0"), // an escape in the name
