@@ -24,6 +24,11 @@ export class AgentSide {
    * speech started, an agent item when its first audio plays out (after what Twilio had queued).
    */
   readonly #heardFrom = new Map<string, number>();
+  /**
+   * Lines whose transcript is still due, by item: a caller item from its speech start, an agent item
+   * from its first audio until its answer is done (the transcript comes before `response.done`).
+   */
+  readonly #due = new Map<string, { at: number; responseId: string | undefined }>();
   /** The agent item of the latest audio: a new one is remembered in {@linkcode #heardFrom}. */
   #lastAgentItem: string | undefined;
   /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
@@ -44,6 +49,7 @@ export class AgentSide {
           this.#lastAgentItem = event.itemId;
           if (!this.#heardFrom.has(event.itemId)) {
             this.#remember(event.itemId, p.now() + p.bargeIn.queuedMs());
+            this.#expect(event.itemId, event.responseId);
           }
         }
         p.bargeIn.agentAudio(event.responseId, event.itemId, event.delta);
@@ -52,7 +58,10 @@ export class AgentSide {
       case "agent.audio.done":
         return p.bargeIn.audioDone(event.responseId, event.itemId);
       case "caller.started":
-        if (event.itemId) this.#remember(event.itemId, p.now());
+        if (event.itemId) {
+          this.#remember(event.itemId, p.now());
+          this.#expect(event.itemId, undefined);
+        }
         p.keeper.callerStarted();
         p.actions?.callerSpoke();
         return p.bargeIn.callerStarted();
@@ -67,6 +76,9 @@ export class AgentSide {
         p.actions?.responseStarted(event.responseId);
         return p.turns.responseStarted(event.responseId);
       case "response.done":
+        for (const [itemId, due] of this.#due) {
+          if (due.responseId === event.responseId) this.#due.delete(itemId);
+        }
         p.keeper.answered();
         p.bargeIn.responseDone(event.responseId);
         p.report.responseDone(event, p.session.model);
@@ -79,6 +91,7 @@ export class AgentSide {
         if (event.itemId !== undefined) {
           from = this.#heardFrom.get(event.itemId) ?? from;
           this.#heardFrom.delete(event.itemId);
+          this.#due.delete(event.itemId);
         }
         return p.report.transcript(
           event.speaker,
@@ -111,6 +124,20 @@ export class AgentSide {
       p.report.interruption(first, p.now() - cut.at, cut.staleOnly);
     }
     p.turns.abandon();
+  }
+
+  /**
+   * True when a line began to be heard within the last `withinMs` (monotonic ms) and its transcript
+   * has not come yet: the caller's last words, or the agent's answer, still being transcribed.
+   */
+  awaitingTranscript(now: number, withinMs: number): boolean {
+    for (const due of this.#due.values()) if (now - due.at <= withinMs) return true;
+    return false;
+  }
+
+  #expect(itemId: string, responseId: string | undefined): void {
+    if (this.#due.size >= MAX_REMEMBERED_ITEMS) this.#due.delete(this.#due.keys().next().value!);
+    this.#due.set(itemId, { at: this.#p.now(), responseId });
   }
 
   #remember(itemId: string, at: number): void {

@@ -50,6 +50,15 @@ const BROWSER_CALL_SID = /^BR[0-9a-f]{32}$/;
 
 let connectionCounter = 0;
 
+/** Ends after which the caller's last words (or the agent's answer) may still be transcribed. */
+const LINGERING_ENDS: ReadonlySet<EndReason> = new Set(["caller_hung_up", "hung_up_by_user"]);
+/** How long an ended call waits for a transcript still due, ms. */
+export const TRANSCRIPT_GRACE_MS = 1_500;
+/** A line whose hearing began this recently, with no transcript yet, is still due, ms. */
+const RECENT_LINE_MS = 60_000;
+/** How often the wait checks whether the lines came, ms. */
+const TRANSCRIPT_POLL_MS = 25;
+
 /**
  * Bridges `twilio` (an accepted Media Stream socket) to a new upstream session.
  *
@@ -79,6 +88,8 @@ class Relay implements CallRelay {
   #deadline: CallDeadline | undefined;
   /** A user asked Twilio to hang up: the stop that follows is theirs. */
   #userHangUp = false;
+  /** Set while an ended call waits for its last transcript: ends the wait. */
+  #finishEnd: (() => void) | undefined;
 
   constructor(twilio: MediaSocket, options: CallRelayOptions) {
     this.connectionId = `c${++connectionCounter}`;
@@ -140,6 +151,7 @@ class Relay implements CallRelay {
   }
 
   shutdown(): void {
+    this.#finishEnd?.(); // a call waiting for its last transcript ends now
     this.#end("server_shutdown", "the server is shutting down");
   }
 
@@ -257,16 +269,36 @@ class Relay implements CallRelay {
     this.#deadline?.dispose();
     p.keeper.dispose();
     p.bargeIn.dispose();
-    this.#link.close();
     p.leg.close(); // hands the call back to Twilio, which plays the fallback verb after <Connect>
     p.turns.abandon();
     if (p.gate.total > 0) p.report.emit({ type: "caller_audio.dropped", drops: { ...p.gate.drops } });
     p.actions?.close();
     p.tap?.ended(p.now());
-    p.report.ended(p.report.label, reason, detail);
-    const after = p.actions?.afterStream(reason) ?? { action: "fallback" };
-    if (p.start !== undefined) p.report.emit({ type: "call.after_stream", ...after });
-    // GPT-Live is told goodbye and answers; the call is done when its socket is closed too.
-    p.session.closed.then(() => this.#resolveDone());
+    const endedAt = p.report.wallNow();
+    let lingering: ReturnType<typeof setInterval> | undefined;
+    const finish = () => {
+      this.#finishEnd = undefined;
+      clearInterval(lingering);
+      this.#link.close();
+      p.report.ended(p.report.label, reason, detail, endedAt);
+      const after = p.actions?.afterStream(reason) ?? { action: "fallback" };
+      if (p.start !== undefined) p.report.emit({ type: "call.after_stream", ...after });
+      // GPT-Live is told goodbye and answers; the call is done when its socket is closed too.
+      p.session.closed.then(() => this.#resolveDone());
+    };
+    // The caller hung up while their last words (or the agent's answer) were still being transcribed:
+    // the session stays open, sending nothing, until those lines come or TRANSCRIPT_GRACE_MS passed.
+    // The call still ends when it ended (the record's end time), and nothing more is played.
+    const since = p.now();
+    let sessionGone = false;
+    p.session.closed.then(() => sessionGone = true);
+    const awaiting = () =>
+      !sessionGone && p.session.open && this.#agent.awaitingTranscript(p.now(), RECENT_LINE_MS) &&
+      p.now() - since < TRANSCRIPT_GRACE_MS;
+    if (!LINGERING_ENDS.has(reason) || p.start === undefined || !awaiting()) return finish();
+    lingering = setInterval(() => {
+      if (!awaiting()) finish();
+    }, TRANSCRIPT_POLL_MS);
+    this.#finishEnd = finish;
   }
 }

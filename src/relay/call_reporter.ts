@@ -193,12 +193,20 @@ export class CallReporter {
     });
   }
 
-  /** The call ended: one line with the reason (an error unless the caller or the server ended it). */
-  ended(label: string, reason: EndReason, detail: string): void {
+  /** The wall clock (epoch ms), as events are stamped. */
+  wallNow(): number {
+    return this.#wall();
+  }
+
+  /**
+   * The call ended (at `at`, wall-clock ms; now by default): one line with the reason (an error unless
+   * the caller or the server ended it).
+   */
+  ended(label: string, reason: EndReason, detail: string, at: number = this.#wall()): void {
     const line = `Call ended: ${label} reason=${reason} (${detail})`;
     if (NORMAL_ENDS.has(reason)) this.#log.info(line);
     else this.#log.error(line);
-    this.emit({ type: "call.ended", reason, detail });
+    this.emit({ type: "call.ended", reason, detail }, at);
   }
 
   /** A tool call finished: one log line (arguments already truncated) and a `tool.called` event. */

@@ -1,0 +1,95 @@
+/**
+ * The caller's last words before hanging up stay in the record: when the caller hangs up while a line
+ * is still being transcribed, the upstream stays open (sending nothing) until its transcript comes, at
+ * most TRANSCRIPT_GRACE_MS; the call still ends when it ended. With nothing left to transcribe the
+ * call ends at once.
+ */
+
+import assert from "node:assert/strict";
+import { TRANSCRIPT_GRACE_MS } from "../../src/relay/call_relay.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { sendFrames } from "../../testing/send_frames.ts";
+import { within } from "../../testing/within.ts";
+
+const API_TOKEN = "last-words-token-0123456789abcdef";
+const TRANSCRIBED_AFTER_MS = 300;
+
+async function withParley(run: (t: Awaited<ReturnType<typeof startTestParley>>) => Promise<void>) {
+  const dataDir = await Deno.makeTempDir({ prefix: "parley_last_words_" });
+  const store = openCallStore(`${dataDir}/parley.db`);
+  const t = await startTestParley({ env: { DEFAULT_PERSONA: "tester", API_TOKEN }, store });
+  try {
+    await run(t);
+  } finally {
+    await t.close();
+    store.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+async function recordOf(origin: string, callSid: string) {
+  const headers = { authorization: `Bearer ${API_TOKEN}` };
+  return await (await fetch(`${origin}/api/calls/${callSid}`, { headers })).json();
+}
+
+Deno.test("a caller who hangs up while their last words are transcribed: the line is kept, the end time is the hang-up", async () => {
+  await withParley(async (t) => {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await within(t.upstream.session(0), "the session");
+    await session.waitFor("response.create");
+    session.speechStarted("item_last");
+    await sendFrames(call, { frame: toneBytes(20, 0x20), forMs: 400 });
+    session.speechStopped("item_last");
+    const ended = t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
+    const stoppedAt = Date.now();
+    call.stop();
+    await new Promise((resolve) => setTimeout(resolve, TRANSCRIBED_AFTER_MS));
+    session.send({
+      type: "conversation.item.input_audio_transcription.completed",
+      item_id: "item_last",
+      content_index: 0,
+      transcript: "Tuesday at ten works, bye.",
+    });
+    const end = await within(ended, "the call's end");
+    assert.equal(end.reason, "caller_hung_up");
+    assert.ok(Math.abs(end.at - stoppedAt) < 100, `ended ${end.at - stoppedAt} ms after the stop`);
+    const line = t.events.find((e) => e.type === "transcript" && e.callSid === call.callSid);
+    assert.ok(line !== undefined && line.type === "transcript", "the last words were reported");
+    assert.equal(line.text, "Tuesday at ten works, bye.");
+    assert.ok(t.events.indexOf(line) < t.events.indexOf(end), "before the call's end");
+    const record = await recordOf(t.origin, call.callSid);
+    assert.deepEqual(record.transcript.map((l: { text: string }) => l.text), ["Tuesday at ten works, bye."]);
+    assert.equal(record.endedAt, end.at);
+  });
+});
+
+Deno.test("a hang-up whose last line never gets a transcript ends after the grace; with none due it ends at once", async () => {
+  await withParley(async (t) => {
+    // Speech with no transcript ever: the wait is bounded.
+    const call = await t.startCall({ persona: "tester" });
+    const session = await within(t.upstream.session(0), "the session");
+    await session.waitFor("response.create");
+    session.speechStarted("item_mumble");
+    session.speechStopped("item_mumble");
+    const ended = t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
+    const stoppedAt = performance.now();
+    call.stop();
+    const end = await within(ended, "the call's end", 5_000);
+    const waitedMs = performance.now() - stoppedAt;
+    assert.ok(waitedMs >= TRANSCRIPT_GRACE_MS - 50, `ended ${waitedMs.toFixed(0)} ms after the stop`);
+    assert.equal(end.reason, "caller_hung_up");
+
+    // Nothing being transcribed: the end is not delayed.
+    const quiet = await t.startCall({ persona: "tester" });
+    const quietSession = await within(t.upstream.session(1), "the second session");
+    await quietSession.waitFor("response.create");
+    const quietEnded = t.waitForEvent("call.ended", (e) => e.callSid === quiet.callSid);
+    const quietStoppedAt = performance.now();
+    quiet.stop();
+    await within(quietEnded, "the second call's end");
+    const quietMs = performance.now() - quietStoppedAt;
+    assert.ok(quietMs < TRANSCRIPT_GRACE_MS / 2, `ended ${quietMs.toFixed(0)} ms after the stop`);
+  });
+});
