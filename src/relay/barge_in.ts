@@ -248,6 +248,11 @@ export class BargeIn {
   }
 
   /** Stops the gate timer (the call ended). */
+  /** The answer being generated now (started, not done, not cut), if any. */
+  get activeResponse(): string | undefined {
+    return this.#activeResponse;
+  }
+
   dispose(): void {
     clearTimeout(this.#gateTimer);
     this.#gateTimer = undefined;

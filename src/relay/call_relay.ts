@@ -296,6 +296,11 @@ class Relay implements CallRelay {
       !sessionGone && p.session.open && this.#agent.awaitingTranscript(p.now(), RECENT_LINE_MS) &&
       p.now() - since < TRANSCRIPT_GRACE_MS;
     if (!LINGERING_ENDS.has(reason) || p.start === undefined || !awaiting()) return finish();
+    // No one will hear an answer still being generated: stop it (Realtime cancels; its transcript and
+    // `response.done` still come), so the wait costs no output tokens.
+    for (const message of p.session.engine.interruption([], p.bargeIn.activeResponse)) {
+      p.session.send(message);
+    }
     lingering = setInterval(() => {
       if (!awaiting()) finish();
     }, TRANSCRIPT_POLL_MS);

@@ -93,3 +93,30 @@ Deno.test("a hang-up whose last line never gets a transcript ends after the grac
     assert.ok(quietMs < TRANSCRIPT_GRACE_MS / 2, `ended ${quietMs.toFixed(0)} ms after the stop`);
   });
 });
+
+Deno.test("a hang-up during an answer cancels it (no tokens for the wait) and keeps the answer's transcript", async () => {
+  await withParley(async (t) => {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await within(t.upstream.session(0), "the session");
+    await session.waitFor("response.create");
+    // Ten seconds of answer in real time: still being generated when the caller hangs up.
+    const answer = session.streamResponse({
+      responseId: "r_long",
+      itemId: "item_long",
+      audio: toneBytes(10_000, 0x33),
+      chunkBytes: 160,
+      intervalMs: 20,
+      transcript: "Let me tell you all about our plans.",
+    });
+    await within(call.waitFor("media"), "the answer's first audio at Twilio");
+    const ended = t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
+    call.stop();
+    await within(session.waitFor("response.cancel"), "the answer cancelled");
+    assert.equal((await within(answer, "the answer's end")).cancelled, true);
+    const end = await within(ended, "the call's end");
+    const line = t.events.find((e) => e.type === "transcript" && e.callSid === call.callSid);
+    assert.ok(line !== undefined && line.type === "transcript", "the answer's line was reported");
+    assert.equal(line.text, "Let me tell you all about our plans.");
+    assert.ok(t.events.indexOf(line) < t.events.indexOf(end), "before the call's end");
+  });
+});
