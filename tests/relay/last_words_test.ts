@@ -29,6 +29,14 @@ async function withParley(run: (t: Awaited<ReturnType<typeof startTestParley>>) 
   }
 }
 
+/** A call on the `tester` persona, its upstream session (the `index`th) once it asked for the greeting. */
+async function startedCall(t: Awaited<ReturnType<typeof startTestParley>>, index: number) {
+  const call = await t.startCall({ persona: "tester" });
+  const session = await within(t.upstream.session(index), "the session");
+  await session.waitFor("response.create");
+  return { call, session };
+}
+
 async function recordOf(origin: string, callSid: string) {
   const headers = { authorization: `Bearer ${API_TOKEN}` };
   return await (await fetch(`${origin}/api/calls/${callSid}`, { headers })).json();
@@ -36,9 +44,7 @@ async function recordOf(origin: string, callSid: string) {
 
 Deno.test("a caller who hangs up while their last words are transcribed: the line is kept, the end time is the hang-up", async () => {
   await withParley(async (t) => {
-    const call = await t.startCall({ persona: "tester" });
-    const session = await within(t.upstream.session(0), "the session");
-    await session.waitFor("response.create");
+    const { call, session } = await startedCall(t, 0);
     session.speechStarted("item_last");
     await sendFrames(call, { frame: toneBytes(20, 0x20), forMs: 400 });
     session.speechStopped("item_last");
@@ -68,9 +74,7 @@ Deno.test("a caller who hangs up while their last words are transcribed: the lin
 Deno.test("a hang-up whose last line never gets a transcript ends after the grace; with none due it ends at once", async () => {
   await withParley(async (t) => {
     // Speech with no transcript ever: the wait is bounded.
-    const call = await t.startCall({ persona: "tester" });
-    const session = await within(t.upstream.session(0), "the session");
-    await session.waitFor("response.create");
+    const { call, session } = await startedCall(t, 0);
     session.speechStarted("item_mumble");
     session.speechStopped("item_mumble");
     const ended = t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
@@ -82,9 +86,7 @@ Deno.test("a hang-up whose last line never gets a transcript ends after the grac
     assert.equal(end.reason, "caller_hung_up");
 
     // Nothing being transcribed: the end is not delayed.
-    const quiet = await t.startCall({ persona: "tester" });
-    const quietSession = await within(t.upstream.session(1), "the second session");
-    await quietSession.waitFor("response.create");
+    const { call: quiet } = await startedCall(t, 1);
     const quietEnded = t.waitForEvent("call.ended", (e) => e.callSid === quiet.callSid);
     const quietStoppedAt = performance.now();
     quiet.stop();
@@ -96,9 +98,7 @@ Deno.test("a hang-up whose last line never gets a transcript ends after the grac
 
 Deno.test("a hang-up during an answer cancels it (no tokens for the wait) and keeps the answer's transcript", async () => {
   await withParley(async (t) => {
-    const call = await t.startCall({ persona: "tester" });
-    const session = await within(t.upstream.session(0), "the session");
-    await session.waitFor("response.create");
+    const { call, session } = await startedCall(t, 0);
     // Ten seconds of answer in real time: still being generated when the caller hangs up.
     const answer = session.streamResponse({
       responseId: "r_long",
