@@ -275,10 +275,8 @@ class Relay implements CallRelay {
     p.actions?.close();
     p.tap?.ended(p.now());
     const endedAt = p.report.wallNow();
-    let lingering: ReturnType<typeof setInterval> | undefined;
     const finish = () => {
       this.#finishEnd = undefined;
-      clearInterval(lingering);
       this.#link.close();
       p.report.ended(p.report.label, reason, detail, endedAt);
       const after = p.actions?.afterStream(reason) ?? { action: "fallback" };
@@ -301,9 +299,14 @@ class Relay implements CallRelay {
     for (const message of p.session.engine.interruption([], p.bargeIn.activeResponse)) {
       p.session.send(message);
     }
-    lingering = setInterval(() => {
-      if (!awaiting()) finish();
+    const lingering = setInterval(() => {
+      if (awaiting()) return;
+      clearInterval(lingering);
+      finish();
     }, TRANSCRIPT_POLL_MS);
-    this.#finishEnd = finish;
+    this.#finishEnd = () => {
+      clearInterval(lingering);
+      finish();
+    };
   }
 }
