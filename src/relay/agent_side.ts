@@ -20,16 +20,13 @@ export class AgentSide {
   readonly #p: CallParts;
   readonly #lost: (detail: string) => void;
   /**
-   * When each item began to be heard (monotonic ms), until its transcript comes: a caller item when its
-   * speech started, an agent item when its first audio plays out (after what Twilio had queued).
+   * The lines whose transcript has not come yet, by item: when each began to be heard (monotonic ms; a
+   * caller item when its speech started, an agent item when its first audio plays out, after what
+   * Twilio had queued), and whether its transcript is still due (an agent item's stops being due when
+   * its answer is done: the transcript comes before `response.done`).
    */
-  readonly #heardFrom = new Map<string, number>();
-  /**
-   * Lines whose transcript is still due, by item: a caller item from its speech start, an agent item
-   * from its first audio until its answer is done (the transcript comes before `response.done`).
-   */
-  readonly #due = new Map<string, { at: number; responseId: string | undefined }>();
-  /** The agent item of the latest audio: a new one is remembered in {@linkcode #heardFrom}. */
+  readonly #lines = new Map<string, { from: number; responseId: string | undefined; due: boolean }>();
+  /** The agent item of the latest audio: a new one is remembered in {@linkcode #lines}. */
   #lastAgentItem: string | undefined;
   /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
   greetingFrom: number | undefined;
@@ -47,9 +44,8 @@ export class AgentSide {
       case "agent.audio":
         if (event.itemId !== this.#lastAgentItem) {
           this.#lastAgentItem = event.itemId;
-          if (!this.#heardFrom.has(event.itemId)) {
-            this.#remember(event.itemId, p.now() + p.bargeIn.queuedMs());
-            this.#expect(event.itemId, event.responseId);
+          if (!this.#lines.has(event.itemId)) {
+            this.#remember(event.itemId, p.now() + p.bargeIn.queuedMs(), event.responseId);
           }
         }
         p.bargeIn.agentAudio(event.responseId, event.itemId, event.delta);
@@ -58,10 +54,7 @@ export class AgentSide {
       case "agent.audio.done":
         return p.bargeIn.audioDone(event.responseId, event.itemId);
       case "caller.started":
-        if (event.itemId) {
-          this.#remember(event.itemId, p.now());
-          this.#expect(event.itemId, undefined);
-        }
+        if (event.itemId) this.#remember(event.itemId, p.now(), undefined);
         p.keeper.callerStarted();
         p.actions?.callerSpoke();
         return p.bargeIn.callerStarted();
@@ -76,9 +69,7 @@ export class AgentSide {
         p.actions?.responseStarted(event.responseId);
         return p.turns.responseStarted(event.responseId);
       case "response.done":
-        for (const [itemId, due] of this.#due) {
-          if (due.responseId === event.responseId) this.#due.delete(itemId);
-        }
+        for (const line of this.#lines.values()) if (line.responseId === event.responseId) line.due = false;
         p.keeper.answered();
         p.bargeIn.responseDone(event.responseId);
         p.report.responseDone(event, p.session.model);
@@ -89,9 +80,8 @@ export class AgentSide {
         p.keeper.remember({ speaker: event.speaker, text: event.text });
         let from = event.startedAt;
         if (event.itemId !== undefined) {
-          from = this.#heardFrom.get(event.itemId) ?? from;
-          this.#heardFrom.delete(event.itemId);
-          this.#due.delete(event.itemId);
+          from = this.#lines.get(event.itemId)?.from ?? from;
+          this.#lines.delete(event.itemId);
         }
         return p.report.transcript(
           event.speaker,
@@ -131,20 +121,13 @@ export class AgentSide {
    * has not come yet: the caller's last words, or the agent's answer, still being transcribed.
    */
   awaitingTranscript(now: number, withinMs: number): boolean {
-    for (const due of this.#due.values()) if (now - due.at <= withinMs) return true;
+    for (const line of this.#lines.values()) if (line.due && now - line.from <= withinMs) return true;
     return false;
   }
 
-  #expect(itemId: string, responseId: string | undefined): void {
-    if (this.#due.size >= MAX_REMEMBERED_ITEMS) this.#due.delete(this.#due.keys().next().value!);
-    this.#due.set(itemId, { at: this.#p.now(), responseId });
-  }
-
-  #remember(itemId: string, at: number): void {
-    if (this.#heardFrom.size >= MAX_REMEMBERED_ITEMS) {
-      this.#heardFrom.delete(this.#heardFrom.keys().next().value!);
-    }
-    this.#heardFrom.set(itemId, at);
+  #remember(itemId: string, from: number, responseId: string | undefined): void {
+    if (this.#lines.size >= MAX_REMEMBERED_ITEMS) this.#lines.delete(this.#lines.keys().next().value!);
+    this.#lines.set(itemId, { from, responseId, due: true });
   }
 
   /** The greeting's first audio went to Twilio: how long after `start` (the README's "First word"). */

@@ -247,12 +247,12 @@ export class BargeIn {
       !this.#callerSpeaking && this.#gateTimer === undefined;
   }
 
-  /** Stops the gate timer (the call ended). */
   /** The answer being generated now (started, not done, not cut), if any. */
   get activeResponse(): string | undefined {
     return this.#activeResponse;
   }
 
+  /** Stops the gate timer (the call ended). */
   dispose(): void {
     clearTimeout(this.#gateTimer);
     this.#gateTimer = undefined;
