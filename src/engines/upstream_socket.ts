@@ -161,7 +161,8 @@ function connect(
     // Compression costs CPU and delay on every 20 ms frame of already-compact audio.
     perMessageDeflate: false,
   });
-  // The words `ws` itself used for a handshake past its limit.
+  // The words `ws` itself used for a handshake past its limit. Cleared once the socket is open or closed
+  // (a failed or abandoned handshake closes it too).
   const handshake = setTimeout(() => {
     fail({
       status: undefined,
@@ -170,7 +171,6 @@ function connect(
     socket.terminate();
   }, handshakeTimeoutMs);
   const fail = (failure: UpstreamFailure) => {
-    clearTimeout(handshake);
     if (settled) return;
     settled = true;
     handlers.onFailure(failure);
@@ -205,6 +205,7 @@ function connect(
     fail({ status: undefined, message: describeUnreachable(error.message, host, request.engine) });
   });
   socket.on("close", (code: number, reason: Buffer) => {
+    clearTimeout(handshake);
     clearInterval(keepalive);
     if (!settled) {
       fail({
@@ -222,7 +223,6 @@ function connect(
     },
     close: () => {
       if (socket.readyState === WebSocket.CONNECTING) {
-        clearTimeout(handshake);
         settled = true;
         socket.terminate();
       } else if (socket.readyState === WebSocket.OPEN) {
