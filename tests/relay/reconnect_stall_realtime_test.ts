@@ -11,12 +11,18 @@ import { sendFrames } from "../../testing/send_frames.ts";
 import { within } from "../../testing/within.ts";
 import { QUIET_SPELL_MS, SILENCE, talkFor } from "./_reconnect.ts";
 
+/** A call on `tester` and its first session, once the stream started. */
+async function startedCall(t: Awaited<ReturnType<typeof startTestParley>>) {
+  const call = await t.startCall({ persona: "tester" });
+  const first = await within(t.upstream.session(0), "first session");
+  await within(t.waitForEvent("call.started"), "the stream started");
+  return { call, first };
+}
+
 Deno.test("Realtime: a caller talking on and on, or silent, keeps a healthy session (no stall reconnect)", async () => {
   const t = await startTestParley({ stallMs: 300 });
   try {
-    const call = await t.startCall({ persona: "tester" });
-    const first = await within(t.upstream.session(0), "first session");
-    await within(t.waitForEvent("call.started"), "the stream started");
+    const { call, first } = await startedCall(t);
     // Server VAD says speech_started, then nothing while the caller goes on talking.
     first.speechStarted();
     await talkFor(call, QUIET_SPELL_MS);
@@ -37,9 +43,7 @@ Deno.test("Realtime: a caller talking on and on, or silent, keeps a healthy sess
 Deno.test("Realtime: a session owing an answer that stays silent is replaced, never while the caller speaks", async () => {
   const t = await startTestParley({ stallMs: 300 });
   try {
-    const call = await t.startCall({ persona: "tester" });
-    const first = await within(t.upstream.session(0), "first session");
-    await within(t.waitForEvent("call.started"), "the stream started");
+    const { call, first } = await startedCall(t);
     // The caller's turn is committed (an answer is owed), but the caller goes straight on talking.
     first.speechStarted();
     first.speechStopped();
