@@ -103,11 +103,14 @@ function refusalWords(engine: string): RefusalWords {
   return (ENGINE_DEFINITIONS.find((e) => e.id === engine) ?? ENGINE_DEFINITIONS[0]).refusal;
 }
 
-/** A WebSocket ping goes upstream this often while the socket is open, ms. */
+/** The keepalive looks this often whether anything came, and pings a socket that stayed quiet, ms. */
 export const KEEPALIVE_PING_MS = 2_000;
 
-/** An open socket that has received nothing, not even a pong, for this long is dead, ms. */
-export const KEEPALIVE_DEAD_MS = 5_000;
+/**
+ * An open socket that has received nothing, not even a pong, for keepalive intervals adding up to this
+ * is dead, ms (rounded up to whole intervals: three of 2 s).
+ */
+export const KEEPALIVE_DEAD_MS = 6_000;
 
 /** How {@linkcode openAIConnector} waits for the handshake and watches an open socket. */
 export interface ConnectorOptions {
@@ -122,12 +125,13 @@ export interface ConnectorOptions {
 /**
  * The real connector, over `npm:ws` with Nagle off and no compression.
  *
- * A keepalive notices a half-open socket (a peer or a NAT gone without a FIN or a close frame): a
- * WebSocket ping every `pingEveryMs` while the socket is quiet (nothing received for half that), which
- * every standard server answers with a pong (RFC 6455 §5.5.2; `ws` and Deno answer on their own), and
- * a socket that has received nothing for `deadAfterMs` is terminated, so it closes (1006) and the call
- * reconnects within seconds instead of waiting for the relay's 15 s stall watch, which only fires while
- * the caller is talking.
+ * A keepalive notices a half-open socket (a peer or a NAT gone without a FIN or a close frame): every
+ * `pingEveryMs` it looks whether anything came since it last looked. A socket that was quiet for the
+ * whole interval gets a WebSocket ping, which every standard server answers with a pong (RFC 6455
+ * §5.5.2; `ws` and Deno answer on their own); one quiet for whole intervals adding up to `deadAfterMs`
+ * is terminated, so it closes (1006) and the call reconnects within seconds instead of waiting for the
+ * relay's 15 s stall watch, which only fires while the caller is talking. What a message costs the
+ * watch is one counter (no clock read: the agent's audio arrives as fifty or more messages a second).
  *
  * The handshake's time limit is a timer of its own, not `ws`'s `handshakeTimeout`: that option sets
  * an idle timeout on the TCP socket, which `ws` clears once open, but Deno's `node:net` re-arms a
@@ -152,9 +156,13 @@ function connect(
   { pingEveryMs, deadAfterMs, handshakeTimeoutMs }: Required<ConnectorOptions>,
 ): Upstream {
   const host = new URL(request.url).host;
-  let heardAt = 0;
+  /** Messages and pongs received, and that count when the keepalive last looked. */
+  let heard = 0;
+  let heardBefore = 0;
+  /** Keepalive intervals in a row with nothing received. */
+  let quietIntervals = 0;
+  const deadAfterIntervals = Math.max(1, Math.ceil(deadAfterMs / pingEveryMs));
   let keepalive: ReturnType<typeof setInterval> | undefined;
-  const heard = () => heardAt = performance.now();
   let settled = false;
   const socket = new WebSocket(request.url, {
     headers: { Authorization: `Bearer ${request.apiKey}` },
@@ -186,19 +194,20 @@ function connect(
   socket.on("open", () => {
     clearTimeout(handshake);
     settled = true;
-    heard();
     keepalive = setInterval(() => {
-      const quietMs = performance.now() - heardAt;
-      if (quietMs >= deadAfterMs) socket.terminate();
-      // A socket that delivered something in the last half interval is alive: no ping (and no pong to
-      // read) while the agent talks.
-      else if (quietMs >= pingEveryMs / 2) socket.ping();
+      // A socket that delivered something since the last look is alive: no ping (and no pong to read)
+      // while the agent talks.
+      if (heard !== heardBefore) {
+        heardBefore = heard;
+        quietIntervals = 0;
+      } else if (++quietIntervals >= deadAfterIntervals) socket.terminate();
+      else socket.ping();
     }, pingEveryMs);
     handlers.onOpen();
   });
-  socket.on("pong", heard);
+  socket.on("pong", () => heard++);
   socket.on("message", (data, isBinary) => {
-    heard();
+    heard++;
     if (!isBinary) handlers.onMessage(data.toString());
   });
   socket.on("error", (error: Error) => {
