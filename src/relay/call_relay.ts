@@ -121,7 +121,12 @@ class Relay implements CallRelay {
     const turns = new TurnTimer((latency) => report.turnLatency(latency));
     const leg = new TwilioLeg(twilio, {
       onMessage: (message) => this.#onTwilioMessage(message),
-      onClose: () => this.#hungUp("Twilio closed the media socket"),
+      onClose: (closedBecause) =>
+        this.#hungUp(
+          closedBecause === undefined
+            ? "Twilio closed the media socket"
+            : `Parley closed the media socket: ${closedBecause}`,
+        ),
     });
     const bargeIn = new BargeIn({
       leg,

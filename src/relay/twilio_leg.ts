@@ -27,8 +27,11 @@ export interface MediaSocket {
 export interface TwilioLegHandlers {
   /** One frame from Twilio, parsed. */
   onMessage(message: TwilioInbound): void;
-  /** Twilio closed the socket (or it failed). */
-  onClose(): void;
+  /**
+   * The socket closed: Twilio closed it (or it failed), or, with `closedBecause`, Parley's guard of the
+   * media upgrade did (a huge frame, or silence).
+   */
+  onClose(closedBecause?: string): void;
 }
 
 const OPEN = 1;
@@ -62,7 +65,7 @@ export class TwilioLeg {
           : { event: "invalid", problem: "binary frame (Twilio only sends text)" },
       );
     };
-    socket.onclose = () => handlers.onClose();
+    socket.onclose = () => handlers.onClose(guard?.closedBecause);
     socket.onerror = () => {}; // a close always follows
   }
 

@@ -30,6 +30,8 @@ export interface HugeFrameGuard {
    * huge (the socket is closed now, 1009, and the size reported), or the socket was closed for one.
    */
   admits(data: unknown): boolean;
+  /** Why Parley closed the socket (a huge frame, or silence), once it has; undefined before. */
+  readonly closedBecause: string | undefined;
 }
 
 const hugeFrameGuards = new WeakMap<object, HugeFrameGuard>();
@@ -50,13 +52,16 @@ const hugeFrameGuards = new WeakMap<object, HugeFrameGuard>();
  */
 export function closeOnHugeFrames(socket: WebSocket, onClosed: (size: number) => void): void {
   socket.binaryType = "arraybuffer";
-  let closed = false;
+  let closedBecause: string | undefined;
   hugeFrameGuards.set(socket, {
+    get closedBecause() {
+      return closedBecause;
+    },
     admits(data) {
-      if (closed) return false;
+      if (closedBecause !== undefined) return false;
       const size = typeof data === "string" ? data.length : data instanceof ArrayBuffer ? data.byteLength : 0;
       if (size <= CLOSE_ON_FRAME_CHARS) return true;
-      closed = true;
+      closedBecause = `a frame of ${size} characters`;
       onClosed(size);
       try {
         socket.close(MESSAGE_TOO_BIG, "frame too large");
@@ -95,12 +100,14 @@ export function closeWhenSilent(socket: WebSocket, silentMs: number, onClosed: (
   let frames = 0;
   let framesChecked = 0;
   let quietChecks = 0;
+  let silent = false;
   const timer = setInterval(() => {
     if (frames !== framesChecked) {
       framesChecked = frames;
       quietChecks = 0;
     } else if (++quietChecks >= CHECKS) {
       clearInterval(timer);
+      silent = true;
       onClosed();
       try {
         socket.close(GOING_AWAY, "no frame");
@@ -109,6 +116,9 @@ export function closeWhenSilent(socket: WebSocket, silentMs: number, onClosed: (
   }, silentMs / CHECKS);
   socket.addEventListener("close", () => clearInterval(timer));
   hugeFrameGuards.set(socket, {
+    get closedBecause() {
+      return inner?.closedBecause ?? (silent ? `no frame from Twilio for ${silentMs / 1000} s` : undefined);
+    },
     admits(data) {
       frames++;
       return inner === undefined || inner.admits(data);

@@ -25,6 +25,7 @@ Deno.test("media socket: a frame over 4 MiB closes that socket; other calls go o
     const hostile = await t.startCall({ persona: "tester" });
     const hostileSession = await t.upstream.session(1);
     await hostileSession.waitFor("session.update");
+    const hostileEnded = t.waitForEvent("call.ended", (e) => e.callSid === hostile.callSid);
 
     // Over 64 KiB: ignored, the call goes on (a good frame after it still arrives).
     hostile.sendRaw(JSON.stringify({ event: "media", media: { payload: "A".repeat(2_000_000) } }));
@@ -45,6 +46,11 @@ Deno.test("media socket: a frame over 4 MiB closes that socket; other calls go o
       hostileSession.eventsOf("input_audio_buffer.append").length,
       1,
       "nothing after the huge frame was relayed",
+    );
+    // The record says who closed the socket and why.
+    assert.equal(
+      (await within(hostileEnded, "the hostile call's end")).detail,
+      `Parley closed the media socket: a frame of ${CLOSE_ON_FRAME_CHARS + 1} characters`,
     );
 
     // The healthy call still relays both ways.

@@ -38,7 +38,10 @@ Deno.test("a media socket that sends nothing for the limit is closed, saying so,
       line,
       new RegExp(`CallSid=${call.callSid}: no frame from Twilio for 0\\.6 s \\(it sends one every 20 ms`),
     );
-    assert.equal((await within(ended, "the call's end")).reason, "caller_hung_up");
+    const end = await within(ended, "the call's end");
+    assert.equal(end.reason, "caller_hung_up");
+    // The record says who closed the socket and why.
+    assert.equal(end.detail, "Parley closed the media socket: no frame from Twilio for 0.6 s");
   } finally {
     await t.close();
   }
