@@ -115,6 +115,8 @@ export type EngineEvent =
     itemId: string | undefined;
     startedAt?: number;
   }
+  /** A turn's words could not be transcribed (`reason` in the server's words): no transcript will come. */
+  | { type: "transcript.failed"; speaker: "caller" | "agent"; itemId: string | undefined; reason: string }
   /** A usage report apart from an answer (e.g. session time so far), in the engine's own shape. */
   | { type: "usage"; usage: EngineUsage }
   /** A notice from the server, worth a log line. */

@@ -30,6 +30,8 @@ export class AgentSide {
   #lastAgentItem: string | undefined;
   /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
   greetingFrom: number | undefined;
+  /** The call ended and waits for its last lines, its record still open (see {@linkcode afterEnd}). */
+  #lingering = false;
 
   /** `lost` is told when a session-level event ends the session. */
   constructor(parts: CallParts, lost: (detail: string) => void) {
@@ -90,12 +92,43 @@ export class AgentSide {
           from === undefined ? undefined : p.now() - from,
         );
       }
+      case "transcript.failed":
+        // No transcript will come for it: the line is no longer awaited (a hang-up does not wait for it).
+        if (event.itemId !== undefined) this.#lines.delete(event.itemId);
+        p.report.sessionEvent(event, p.session.model);
+        return;
       default: {
         // Session-level news: log lines and call events only, unless it ends the call.
         const ending = p.report.sessionEvent(event, p.session.model);
         if (ending !== undefined) this.#lost(ending);
       }
     }
+  }
+
+  /**
+   * One event of the engine after the call ended: its last lines still go to the record. While the
+   * call waits for them ({@linkcode lingering}), so does the end of the answer the hang-up cancelled:
+   * its line is no longer due, and its usage is billed, so it counts in the call's cost.
+   */
+  afterEnd(event: EngineEvent): void {
+    const p = this.#p;
+    switch (event.type) {
+      case "transcript":
+      case "transcript.failed":
+        return this.onEvent(event);
+      case "response.done":
+        if (!this.#lingering) return;
+        for (const line of this.#lines.values()) if (line.responseId === event.responseId) line.due = false;
+        return p.report.responseDone(event, p.session.model);
+      case "usage":
+        if (this.#lingering) p.report.sessionEvent(event, p.session.model);
+        return;
+    }
+  }
+
+  /** The ended call waits for its last lines (`on`), or is done waiting. */
+  lingering(on: boolean): void {
+    this.#lingering = on;
   }
 
   /** The caller cut in (Twilio was cleared): stop the agent where the caller stopped hearing it. */

@@ -282,6 +282,7 @@ class Relay implements CallRelay {
     const endedAt = p.report.wallNow();
     const finish = () => {
       this.#finishEnd = undefined;
+      this.#agent.lingering(false);
       this.#link.close();
       p.report.ended(p.report.label, reason, detail, endedAt);
       const after = p.actions?.afterStream(reason) ?? { action: "fallback" };
@@ -299,6 +300,7 @@ class Relay implements CallRelay {
       !sessionGone && p.session.open && this.#agent.awaitingTranscript(p.now(), RECENT_LINE_MS) &&
       p.now() - since < TRANSCRIPT_GRACE_MS;
     if (!LINGERING_ENDS.has(reason) || p.start === undefined || !awaiting()) return finish();
+    this.#agent.lingering(true);
     // No one will hear an answer still being generated: stop it (Realtime cancels; its transcript and
     // `response.done` still come), so the wait costs no output tokens.
     for (const message of p.session.engine.interruption([], p.bargeIn.activeResponse)) {

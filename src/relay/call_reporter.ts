@@ -104,6 +104,13 @@ export class CallReporter {
       case "notice":
         this.#log.info(`OpenAI notice for ${this.label}: ${event.code}: ${excerpt(event.message, 300)}`);
         return undefined;
+      case "transcript.failed":
+        this.#log.warn(
+          `${event.speaker === "caller" ? "User" : "AI"} words not transcribed on ${this.label}: ${
+            excerpt(event.reason, 300)
+          }`,
+        );
+        return undefined;
       case "tool.call":
         this.#log.warn(
           `Ignored a tool call "${excerpt(event.name, 64)}" on ${this.label}: the persona has no tools`,

@@ -165,8 +165,9 @@ export class UpstreamLink implements KeptCall {
       },
       onEvent: (event) => {
         this.#p.keeper.heard();
-        // A transcript turn still open when the session closes is flushed after the end.
-        if (!this.#hooks.ended() || event.type === "transcript") this.#hooks.agent.onEvent(event);
+        // After the end, only what the record still takes (the last lines, a cancelled answer's usage).
+        if (this.#hooks.ended()) this.#hooks.agent.afterEnd(event);
+        else this.#hooks.agent.onEvent(event);
       },
       onEnd: (reason, detail) => this.lost(reason, detail),
     };

@@ -96,7 +96,7 @@ Deno.test("a hang-up whose last line never gets a transcript ends after the grac
   });
 });
 
-Deno.test("a hang-up during an answer cancels it (no tokens for the wait) and keeps the answer's transcript", async () => {
+Deno.test("a hang-up during an answer cancels it (no tokens for the wait) and keeps the answer's transcript and cost", async () => {
   await withParley(async (t) => {
     const { call, session } = await startedCall(t, 0);
     // Ten seconds of answer in real time: still being generated when the caller hangs up.
@@ -107,6 +107,13 @@ Deno.test("a hang-up during an answer cancels it (no tokens for the wait) and ke
       chunkBytes: 160,
       intervalMs: 20,
       transcript: "Let me tell you all about our plans.",
+      // What the cut answer cost: billed, so in the call's cost.
+      usage: {
+        input_tokens: 100,
+        output_tokens: 50,
+        input_token_details: { audio_tokens: 60, text_tokens: 40, cached_tokens: 0 },
+        output_token_details: { audio_tokens: 40, text_tokens: 10 },
+      },
     });
     await within(call.waitFor("media"), "the answer's first audio at Twilio");
     const ended = t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
@@ -118,5 +125,42 @@ Deno.test("a hang-up during an answer cancels it (no tokens for the wait) and ke
     assert.ok(line !== undefined && line.type === "transcript", "the answer's line was reported");
     assert.equal(line.text, "Let me tell you all about our plans.");
     assert.ok(t.events.indexOf(line) < t.events.indexOf(end), "before the call's end");
+    const usage = t.events.find((e) => e.type === "usage" && e.callSid === call.callSid);
+    assert.ok(usage !== undefined, "the cancelled answer's usage was reported");
+    assert.ok(t.events.indexOf(usage) < t.events.indexOf(end), "before the call's end");
+    assert.ok((await recordOf(t.origin, call.callSid)).costUsd > 0, "and counted in the call's cost");
+  });
+});
+
+Deno.test("a hang-up whose last words fail to be transcribed ends at the failure, saying why", async () => {
+  await withParley(async (t) => {
+    const { call, session } = await startedCall(t, 0);
+    session.speechStarted("item_garbled");
+    session.speechStopped("item_garbled");
+    const ended = t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
+    call.stop();
+    await new Promise((resolve) => setTimeout(resolve, TRANSCRIBED_AFTER_MS));
+    const failedAt = performance.now();
+    session.send({
+      type: "conversation.item.input_audio_transcription.failed",
+      item_id: "item_garbled",
+      content_index: 0,
+      error: {
+        type: "transcription_error",
+        code: "audio_unintelligible",
+        message: "Audio could not be transcribed",
+      },
+    });
+    const end = await within(ended, "the call's end");
+    const afterFailureMs = performance.now() - failedAt;
+    assert.ok(
+      afterFailureMs < TRANSCRIPT_GRACE_MS / 2,
+      `ended ${afterFailureMs.toFixed(0)} ms after the failure`,
+    );
+    assert.equal(end.reason, "caller_hung_up");
+    assert.match(
+      await within(t.waitForLog(/User words not transcribed on /), "the log line"),
+      new RegExp(`CallSid=${call.callSid}.*: Audio could not be transcribed$`),
+    );
   });
 });

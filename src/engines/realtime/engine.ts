@@ -145,6 +145,8 @@ function toEngineEvent(event: RealtimeServerEvent): EngineEvent {
       return { type: "tool.call", callId: event.callId, name: event.name, arguments: event.arguments };
     case "caller.transcript":
       return { type: "transcript", speaker: "caller", text: event.transcript, itemId: event.itemId };
+    case "caller.transcript_failed":
+      return { type: "transcript.failed", speaker: "caller", itemId: event.itemId, reason: event.reason };
     case "agent.transcript":
       return { type: "transcript", speaker: "agent", text: event.transcript, itemId: event.itemId };
     case "session.updated":

@@ -16,6 +16,8 @@ export type RealtimeServerEvent =
   | { type: "input_audio_buffer.speech_started"; itemId: string }
   | { type: "input_audio_buffer.speech_stopped"; itemId: string }
   | { type: "caller.transcript"; itemId: string; transcript: string }
+  /** The caller's words of `itemId` could not be transcribed; `reason` in the server's words. */
+  | { type: "caller.transcript_failed"; itemId: string; reason: string }
   | { type: "response.created"; responseId: string }
   | { type: "response.output_audio.delta"; responseId: string; itemId: string; delta: string }
   | { type: "response.output_audio.done"; responseId: string; itemId: string }
@@ -71,6 +73,14 @@ export function realtimeEventOf(value: Record<string, unknown>): RealtimeServerE
       return { type, itemId: str(value.item_id) };
     case "conversation.item.input_audio_transcription.completed":
       return { type: "caller.transcript", itemId: str(value.item_id), transcript: str(value.transcript) };
+    case "conversation.item.input_audio_transcription.failed": {
+      const error = record(value.error);
+      return {
+        type: "caller.transcript_failed",
+        itemId: str(value.item_id),
+        reason: str(error.message) || str(error.code) || str(error.type) || "no reason given",
+      };
+    }
     case "response.output_audio_transcript.done":
       return {
         type: "agent.transcript",
