@@ -163,9 +163,23 @@ async function literals(builders: Builders, type: string, prefix: string): Promi
  * Where `denoCheck` writes a module: a folder kept between runs, each module named by a hash of its
  * text. Deno keeps a module that passed its type check in its cache by path and content, so the same
  * events checked again from the same path cost no second run of the type checker; any change to the
- * text is a new path, and a change to the SDK or deno.json misses the cache too.
+ * text is a new path, and a change to the SDK or deno.json misses the cache too. Modules not written
+ * for {@linkcode CHECKED_KEPT_MS} are removed, so the folder does not grow with every edit.
  */
 const CHECKED_DIR = `${Deno.env.get("TMPDIR") ?? "/tmp"}/parley_sdk_types`;
+/** A checked module not written again for this long is removed, ms (a week). */
+const CHECKED_KEPT_MS = 7 * 24 * 3600_000;
+
+/** Removes the modules of `CHECKED_DIR` not written for {@linkcode CHECKED_KEPT_MS}. */
+async function pruneChecked(): Promise<void> {
+  for await (const entry of Deno.readDir(CHECKED_DIR)) {
+    const path = `${CHECKED_DIR}/${entry.name}`;
+    const written = (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime();
+    if (written !== undefined && Date.now() - written > CHECKED_KEPT_MS) {
+      await Deno.remove(path).catch(() => {}); // a run beside this one may have removed it
+    }
+  }
+}
 
 /** The path `source` is checked from: `CHECKED_DIR/<sha-256 of source>.ts`, written once. */
 async function checkedModule(source: string): Promise<string> {
@@ -177,6 +191,7 @@ async function checkedModule(source: string): Promise<string> {
   const partial = await Deno.makeTempFile({ dir: CHECKED_DIR, prefix: "partial_", suffix: ".ts" });
   await Deno.writeTextFile(partial, source);
   await Deno.rename(partial, file);
+  await pruneChecked();
   return file;
 }
 
