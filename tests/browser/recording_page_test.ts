@@ -69,7 +69,7 @@ Deno.test("the call page plays the recording, and a clicked transcript line seek
     env: { API_TOKEN: TEST_API_TOKEN, DEFAULT_PERSONA: "recorder" },
   });
   try {
-    // A 3 s call: the agent answers at once, the caller speaks 1 s in and again 2 s in.
+    // A 3 s call: the agent answers at once (0.5 s), the caller speaks once it was heard, twice for 1 s.
     const call = await t.startCall({ persona: "recorder" });
     await within(t.waitForEvent("call.started", (e) => e.callSid === call.callSid), "the start");
     const session = await t.upstream.session(0);
@@ -91,6 +91,9 @@ Deno.test("the call page plays the recording, and a clicked transcript line seek
         transcript: text,
       });
     };
+    // The greeting plays out first: the lines stay further apart than the page's 50 ms highlight slack
+    // (the caller starting at once, 56 ms after the greeting, made a seek to it highlight the caller).
+    await sendFrames(call, { frame: new Uint8Array(160).fill(0xff), forMs: 600 });
     await say(1_000, "Hi there.");
     await say(1_000, "Tell me more.");
     await within(t.waitForEvent("transcript", (e) => e.text === "Tell me more."), "the last line");
