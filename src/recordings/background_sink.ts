@@ -2,7 +2,7 @@
  * A recording sink whose slow file work runs off the event loop: creating the folder, writing the
  * state and opening the file (metadata operations, the ones a busy disk's journal stalls) go through
  * Deno's asynchronous file API, a thread of its own; a call's audio never waits for them. The writes
- * themselves, 16 KB every half second into the page cache, stay synchronous (cheaper than a thread
+ * themselves, 8 KB every half second into the page cache, stay synchronous (cheaper than a thread
  * hand-off each), in the order the recorder gave them.
  *
  * Until the file is open, writes wait in buffers from a pool every recording shares (the recorder hands
@@ -15,8 +15,8 @@
 import type { RecordingSink } from "./call_recorder.ts";
 import { writeAllSync } from "./wav.ts";
 
-/** A waiting write's buffer: 0.5 s of two 16-bit channels at 8 kHz (the recorder's largest write). */
-const BUFFER_BYTES = 16_000;
+/** A waiting write's buffer: 0.5 s of two μ-law channels at 8 kHz (the recorder's largest write). */
+const BUFFER_BYTES = 8_000;
 /** Buffers kept for reuse. */
 const POOL_SIZE = 16;
 const pool: Uint8Array[] = [];

@@ -6,9 +6,10 @@
  *
  * It holds only the stretch that is not final yet (from the last write up to the end of the audio
  * Twilio has queued), as the μ-law bytes it came in (base64 decoded natively, in place), and hands
- * whole frames to its sink about every half second, interleaved into one buffer all recorders share:
- * memory per call stays flat (8 KB a channel, whatever the call's length, from a pool that calls pass
- * on to the next) and a write allocates nothing.
+ * whole frames to its sink about every half second, the two channels' bytes interleaved into one
+ * buffer all recorders share (the file is μ-law too: nothing is decoded): memory per call stays flat
+ * (8 KB a channel, whatever the call's length, from a pool that calls pass on to the next) and a write
+ * allocates nothing.
  *
  * The caller's frames are placed by Twilio's own clock (`streamAt`, the frame's `media.timestamp` in
  * call time), exactly, so a stalled network or event loop does not move the caller's speech: frames
@@ -22,14 +23,13 @@
  * @module
  */
 
-import { decodeMulawSample } from "../audio/mulaw.ts";
 import type { CallTapListener } from "../relay/frame_tap.ts";
 import { FRAME_BYTES, SAMPLE_RATE } from "./wav.ts";
 
-/** Where a recorder's interleaved PCM goes (the file, as the call goes). */
+/** Where a recorder's interleaved μ-law goes (the file, as the call goes). */
 export interface RecordingSink {
   /**
-   * Appends interleaved 16-bit little-endian sample frames. `frames` is a view of a buffer every
+   * Appends interleaved sample frames, a μ-law byte a channel. `frames` is a view of a buffer every
    * recorder reuses: write or copy it before returning, never keep it.
    */
   write(frames: Uint8Array): void;
@@ -57,7 +57,7 @@ export const MAX_STREAM_SKEW_MS = 1000;
 /** What stays unwritten behind the newest time heard, for caller frames that arrive late, samples. */
 const SETTLE_SAMPLES = 200 * SAMPLES_PER_MS;
 /**
- * Written once this much is final, samples (0.5 s: 16 KB a write). Writes every 160 ms would let a
+ * Written once this much is final, samples (0.5 s: 8 KB a write). Writes every 160 ms would let a
  * channel start at 4 KB instead of 8, but cost about 3 % more CPU in the load bench (three times the
  * write syscalls): 8 KB a call was the cheaper price.
  */
@@ -65,8 +65,6 @@ const WRITE_SAMPLES = 500 * SAMPLES_PER_MS;
 /** Agent audio scheduled further ahead than this is dropped (never happens with Twilio's buffer), samples. */
 const MAX_AHEAD_SAMPLES = 10 * 60 * SAMPLE_RATE;
 
-/** μ-law byte → linear sample, as a table (the recorder decodes every byte of the call). */
-const MULAW_TABLE = Int16Array.from({ length: 256 }, (_, byte) => decodeMulawSample(byte));
 /** The μ-law byte of silence (decodes to 0): what a channel holds where nothing was heard. */
 const SILENT = 0xff;
 /**
@@ -87,19 +85,10 @@ const RELEASED = new Uint8Array(0);
 const SHRINK_FROM = 4 * INITIAL_PENDING;
 
 /**
- * Where every recorder interleaves the samples it writes: one buffer for the process, since a sink's
+ * Where every recorder interleaves the bytes it writes: one buffer for the process, since a sink's
  * `write` is synchronous and keeps nothing (no allocation per write, nothing held per call).
  */
-const INTERLEAVED = new Int16Array(2 * WRITE_SAMPLES);
-const INTERLEAVED_BYTES = new Uint8Array(INTERLEAVED.buffer);
-
-/** WAV is little-endian: on a big-endian machine the samples' bytes are swapped before writing. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function swapBytes(samples: Int16Array, count: number): void {
-  const view = new DataView(samples.buffer);
-  for (let i = 0; i < count; i++) view.setInt16(i * 2, samples[i]!, true);
-}
+const INTERLEAVED = new Uint8Array(FRAME_BYTES * WRITE_SAMPLES);
 
 /** `Uint8Array.prototype.setFromBase64` (TC39, in V8): decodes base64 natively, in place. */
 type Base64Target = Uint8Array & { setFromBase64(text: string): { read: number; written: number } };
@@ -282,11 +271,10 @@ export class CallRecorder implements CallTapListener {
       const right = this.#agent.bytes;
       const out = INTERLEAVED;
       for (let i = 0, o = 0; i < count; i++, o += 2) {
-        out[o] = MULAW_TABLE[left[i]!]!;
-        out[o + 1] = MULAW_TABLE[right[i]!]!;
+        out[o] = left[i]!;
+        out[o + 1] = right[i]!;
       }
-      if (!LITTLE_ENDIAN) swapBytes(out, 2 * count);
-      this.#sink.write(INTERLEAVED_BYTES.subarray(0, count * FRAME_BYTES));
+      this.#sink.write(out.subarray(0, count * FRAME_BYTES));
       this.#caller.shift(this.#written, count);
       this.#agent.shift(this.#written, count);
       this.#written += count;

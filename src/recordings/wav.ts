@@ -1,41 +1,117 @@
 /**
- * The recording's file format: a 16-bit PCM WAV, two channels interleaved (left the caller, right the
- * agent), 8 kHz. The header is written first with empty sizes and patched when the call ends; a file a
- * crash left unpatched is repaired by {@linkcode repairWavHeader} from its length.
+ * The recording's file format: a μ-law WAV (G.711, `WAVE_FORMAT_MULAW`), 8 kHz, two channels
+ * interleaved (left the caller, right the agent), one byte a sample: the bytes exactly as Twilio and
+ * OpenAI sent them, half the size of 16-bit PCM and nothing lost. Chromium plays and seeks it in
+ * `<audio>` (the recording page test), and Firefox's WAV decoder takes μ-law too. The header is written first with empty sizes and patched when the call ends; a
+ * file a crash left unpatched is repaired by {@linkcode repairWavHeader} from its length (recordings
+ * of earlier versions, 16-bit PCM, keep their format).
  *
  * @module
  */
+
+import { decodeMulawSample } from "../audio/mulaw.ts";
 
 /** Samples per second of both channels. */
 export const SAMPLE_RATE = 8000;
 /** Channels: 0 the caller, 1 the agent as the caller heard it. */
 export const CHANNELS = 2;
-/** Bytes of one sample frame (both channels, 16 bits each). */
-export const FRAME_BYTES = CHANNELS * 2;
-/** Bytes of the canonical header this module writes (RIFF, `fmt `, `data`). */
-export const WAV_HEADER_BYTES = 44;
+/** Bytes of one sample frame (both channels, one μ-law byte each). */
+export const FRAME_BYTES = CHANNELS;
+/** Bytes of the header this module writes: RIFF, `fmt ` (18 bytes), `fact` and `data`. */
+export const WAV_HEADER_BYTES = 58;
 
-/** The 44-byte header of a PCM WAV whose data holds `dataBytes` bytes. */
+/** `WAVE_FORMAT_MULAW` (RFC 2361), what this module writes. */
+const FORMAT_MULAW = 7;
+/** `WAVE_FORMAT_PCM`: recordings of earlier versions, 16-bit. */
+const FORMAT_PCM = 1;
+/** The header of those earlier recordings: RIFF, `fmt ` (16 bytes) and `data`. */
+const PCM_HEADER_BYTES = 44;
+
+function ascii(header: Uint8Array, offset: number, text: string): void {
+  for (let i = 0; i < text.length; i++) header[offset + i] = text.charCodeAt(i);
+}
+
+/** The 58-byte header of a μ-law WAV whose data holds `dataBytes` bytes. */
 export function wavHeader(dataBytes: number): Uint8Array {
   const header = new Uint8Array(WAV_HEADER_BYTES);
   const view = new DataView(header.buffer);
-  const ascii = (offset: number, text: string) => {
-    for (let i = 0; i < text.length; i++) header[offset + i] = text.charCodeAt(i);
-  };
-  ascii(0, "RIFF");
-  view.setUint32(4, 36 + dataBytes, true);
-  ascii(8, "WAVE");
-  ascii(12, "fmt ");
-  view.setUint32(16, 16, true); // fmt chunk size
-  view.setUint16(20, 1, true); // PCM
+  ascii(header, 0, "RIFF");
+  view.setUint32(4, WAV_HEADER_BYTES - 8 + dataBytes, true);
+  ascii(header, 8, "WAVE");
+  ascii(header, 12, "fmt ");
+  view.setUint32(16, 18, true); // fmt chunk size: a non-PCM format carries cbSize
+  view.setUint16(20, FORMAT_MULAW, true);
   view.setUint16(22, CHANNELS, true);
   view.setUint32(24, SAMPLE_RATE, true);
   view.setUint32(28, SAMPLE_RATE * FRAME_BYTES, true); // byte rate
   view.setUint16(32, FRAME_BYTES, true); // block align
-  view.setUint16(34, 16, true); // bits per sample
-  ascii(36, "data");
+  view.setUint16(34, 8, true); // bits per sample
+  view.setUint16(36, 0, true); // cbSize: no extension
+  ascii(header, 38, "fact"); // a non-PCM format's sample count
+  view.setUint32(42, 4, true);
+  view.setUint32(46, Math.floor(dataBytes / FRAME_BYTES), true);
+  ascii(header, 50, "data");
+  view.setUint32(54, dataBytes, true);
+  return header;
+}
+
+/** The 44-byte header of an earlier version's 16-bit PCM WAV whose data holds `dataBytes` bytes. */
+function pcmHeader(dataBytes: number): Uint8Array {
+  const header = new Uint8Array(PCM_HEADER_BYTES);
+  const view = new DataView(header.buffer);
+  ascii(header, 0, "RIFF");
+  view.setUint32(4, 36 + dataBytes, true);
+  ascii(header, 8, "WAVE");
+  ascii(header, 12, "fmt ");
+  view.setUint32(16, 16, true);
+  view.setUint16(20, FORMAT_PCM, true);
+  view.setUint16(22, CHANNELS, true);
+  view.setUint32(24, SAMPLE_RATE, true);
+  view.setUint32(28, SAMPLE_RATE * CHANNELS * 2, true);
+  view.setUint16(32, CHANNELS * 2, true);
+  view.setUint16(34, 16, true);
+  ascii(header, 36, "data");
   view.setUint32(40, dataBytes, true);
   return header;
+}
+
+/** How a WAV file Parley wrote is laid out: where its data starts and how it is encoded. */
+interface WavLayout {
+  format: typeof FORMAT_MULAW | typeof FORMAT_PCM;
+  channels: number;
+  sampleRate: number;
+  /** Offset of the data. */
+  dataAt: number;
+  /** The data's size as the header says (0 in a header a crash left unpatched). */
+  dataBytes: number;
+}
+
+/** The layout of the WAV that starts with `bytes`, or why it is not one Parley wrote. */
+function layoutOf(bytes: Uint8Array): WavLayout | string {
+  const text = (offset: number) => String.fromCharCode(...bytes.subarray(offset, offset + 4));
+  if (bytes.length < 12 || text(0) !== "RIFF" || text(8) !== "WAVE") {
+    return `not a WAV file (${bytes.length} bytes, starts "${text(0)}")`;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let fmt: Omit<WavLayout, "dataAt" | "dataBytes"> | undefined;
+  for (let at = 12; at + 8 <= bytes.length;) {
+    const id = text(at);
+    const size = view.getUint32(at + 4, true);
+    if (id === "fmt " && at + 24 <= bytes.length) {
+      const format = view.getUint16(at + 8, true);
+      const bits = view.getUint16(at + 22, true);
+      if (!((format === FORMAT_MULAW && bits === 8) || (format === FORMAT_PCM && bits === 16))) {
+        return `a WAV of format ${format} with ${bits}-bit samples, not one Parley wrote`;
+      }
+      fmt = { format, channels: view.getUint16(at + 10, true), sampleRate: view.getUint32(at + 12, true) };
+    }
+    if (id === "data") {
+      if (fmt === undefined) return "a WAV file with no fmt chunk before its data";
+      return { ...fmt, dataAt: at + 8, dataBytes: size };
+    }
+    at += 8 + size + (size % 2);
+  }
+  return "a WAV file with no data chunk";
 }
 
 /** A parsed recording: its channels as linear samples. */
@@ -46,42 +122,54 @@ export interface WavChannels {
 }
 
 /**
- * Reads a WAV this module wrote (PCM 16-bit, header of 44 bytes) into its channels.
+ * Reads a WAV Parley wrote (μ-law, or an earlier version's 16-bit PCM) into its channels, as linear
+ * samples.
  * @throws {Error} naming what is not as expected.
  */
 export function readWav(bytes: Uint8Array): WavChannels {
-  const text = (offset: number) => String.fromCharCode(...bytes.subarray(offset, offset + 4));
-  if (bytes.length < WAV_HEADER_BYTES || text(0) !== "RIFF" || text(8) !== "WAVE" || text(36) !== "data") {
-    throw new Error(`not a WAV file written by Parley (${bytes.length} bytes, starts "${text(0)}")`);
-  }
+  const layout = layoutOf(bytes);
+  if (typeof layout === "string") throw new Error(layout);
+  const { channels, sampleRate, dataAt, format } = layout;
+  const sampleBytes = format === FORMAT_MULAW ? 1 : 2;
+  const dataBytes = Math.min(layout.dataBytes, bytes.length - dataAt);
+  const frames = Math.floor(dataBytes / (channels * sampleBytes));
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const channels = view.getUint16(22, true);
-  const sampleRate = view.getUint32(24, true);
-  const dataBytes = Math.min(view.getUint32(40, true), bytes.length - WAV_HEADER_BYTES);
-  const frames = Math.floor(dataBytes / (channels * 2));
   const out = Array.from({ length: channels }, () => new Int16Array(frames));
   for (let i = 0; i < frames; i++) {
     for (let c = 0; c < channels; c++) {
-      out[c]![i] = view.getInt16(WAV_HEADER_BYTES + (i * channels + c) * 2, true);
+      const at = dataAt + (i * channels + c) * sampleBytes;
+      out[c]![i] = format === FORMAT_MULAW ? decodeMulawSample(bytes[at]!) : view.getInt16(at, true);
     }
   }
   return { sampleRate, channels: out };
 }
 
 /**
- * Rewrites the RIFF and data sizes of the WAV at `path` from its length (whole sample frames only; a
- * torn last frame is cut off). Returns the data's duration in ms.
+ * Rewrites the sizes in the header of the WAV at `path` from its length (whole sample frames only; a
+ * torn last frame is cut off). A file whose header never made it to disk gets a μ-law one; an earlier
+ * version's PCM recording keeps its format. Returns the data's duration in ms.
  */
 export async function repairWavHeader(path: string): Promise<number> {
   const file = await Deno.open(path, { read: true, write: true });
   try {
     const size = (await file.stat()).size;
-    const dataBytes = Math.max(0, size - WAV_HEADER_BYTES);
-    const whole = dataBytes - (dataBytes % FRAME_BYTES);
-    if (whole !== dataBytes) await file.truncate(WAV_HEADER_BYTES + whole);
+    const start = new Uint8Array(Math.min(size, 256));
+    let read = 0;
+    while (read < start.length) {
+      const n = await file.read(start.subarray(read));
+      if (n === null) break;
+      read += n;
+    }
+    const layout = layoutOf(start.subarray(0, read));
+    const pcm = typeof layout !== "string" && layout.format === FORMAT_PCM;
+    const headerBytes = pcm ? PCM_HEADER_BYTES : WAV_HEADER_BYTES;
+    const frameBytes = pcm ? CHANNELS * 2 : FRAME_BYTES;
+    const dataBytes = Math.max(0, size - headerBytes);
+    const whole = dataBytes - (dataBytes % frameBytes);
+    if (whole !== dataBytes) await file.truncate(headerBytes + whole);
     await file.seek(0, Deno.SeekMode.Start);
-    await writeAll(file, wavHeader(whole));
-    return (whole / FRAME_BYTES / SAMPLE_RATE) * 1000;
+    await writeAll(file, pcm ? pcmHeader(whole) : wavHeader(whole));
+    return (whole / frameBytes / SAMPLE_RATE) * 1000;
   } finally {
     file.close();
   }

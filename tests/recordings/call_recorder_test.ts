@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { decodeMulawSample } from "../../src/audio/mulaw.ts";
 import { CallRecorder, type RecordingSink } from "../../src/recordings/call_recorder.ts";
+import { FRAME_BYTES } from "../../src/recordings/wav.ts";
 import { loudRuns } from "./_recording_call.ts";
 
 const CALLER = 0x20;
@@ -25,13 +26,13 @@ function copyingSink() {
     const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     let at = 0;
     for (const chunk of chunks) bytes.set(chunk, (at += chunk.length) - chunk.length);
-    const view = new DataView(bytes.buffer);
-    const frames = bytes.length / 4;
+    // A μ-law byte a channel, interleaved: the file's data.
+    const frames = bytes.length / FRAME_BYTES;
     const left = new Int16Array(frames);
     const right = new Int16Array(frames);
     for (let i = 0; i < frames; i++) {
-      left[i] = view.getInt16(i * 4, true);
-      right[i] = view.getInt16(i * 4 + 2, true);
+      left[i] = decodeMulawSample(bytes[i * 2]!);
+      right[i] = decodeMulawSample(bytes[i * 2 + 1]!);
     }
     return { left, right, writes: chunks.length };
   };
@@ -57,7 +58,7 @@ Deno.test("two recorders at once write each call's own audio: caller as it came,
 
   const { left, right, writes } = a.channels();
   assert.ok(writes >= 4, `written as the call went: ${writes} writes`);
-  assert.deepEqual(a.finished(), { dataBytes: 16000 * 4, durationMs: 2000 });
+  assert.deepEqual(a.finished(), { dataBytes: 16000 * FRAME_BYTES, durationMs: 2000 });
   assert.equal(left.length, 16000);
   const loud = (byte: number) => decodeMulawSample(byte);
   const at = (ms: number) => ms * 8;
@@ -93,7 +94,7 @@ Deno.test("a payload that is not base64 is silence: the recorder goes on and fin
   recorder.callerFrame(20, "%%%% not base64 %%%%");
   recorder.agentAudio(40, "item", 0, "@@@@");
   recorder.ended(1000);
-  assert.deepEqual(finished(), { dataBytes: 8000 * 4, durationMs: 1000 });
+  assert.deepEqual(finished(), { dataBytes: 8000 * FRAME_BYTES, durationMs: 1000 });
   const { left, right } = channels();
   assert.ok(left.subarray(0, 160).every((s) => s === decodeMulawSample(CALLER)));
   assert.ok(left.subarray(160).every((s) => s === 0));
@@ -137,7 +138,7 @@ Deno.test("caller frames land at their stream time, exactly: a burst after an 80
   for (let i = 10; i < 25; i++) recorder.callerFrame(1100, payload(CALLER, 20), 100 + 20 * i);
   for (let i = 25; i < 60; i++) recorder.callerFrame(1100 + 20 * (i - 24), payload(0xff, 20), 100 + 20 * i);
   recorder.ended(2000);
-  assert.deepEqual(finished(), { dataBytes: 16000 * 4, durationMs: 2000 });
+  assert.deepEqual(finished(), { dataBytes: 16000 * FRAME_BYTES, durationMs: 2000 });
   assert.deepEqual(loudRuns(channels().left), [[100, 600]]);
   assert.equal(recorder.lateCallerFrames, 0);
 });

@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { RecordingsDir } from "../../src/recordings/recordings_dir.ts";
-import { readWav, WAV_HEADER_BYTES } from "../../src/recordings/wav.ts";
+import { decodeMulawSample } from "../../src/audio/mulaw.ts";
+import { FRAME_BYTES, readWav, WAV_HEADER_BYTES } from "../../src/recordings/wav.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
 
@@ -21,14 +22,14 @@ Deno.test("a background recording touches no file until the caller yields, write
   const errors: unknown[] = [];
   try {
     const sink = recordings.start("CAbackground", (error) => errors.push(error));
-    const shared = new Uint8Array(4 * 100);
+    // 100 sample frames a write, a μ-law byte a channel; silence (0xff) but for the first.
+    const shared = new Uint8Array(FRAME_BYTES * 100).fill(0xff);
     for (let i = 0; i < 3; i++) {
-      new DataView(shared.buffer).setInt16(0, 1000 * (i + 1), true);
+      shared[0] = 0x10 + i;
       sink.write(shared);
       shared.fill(0x55); // the recorder reuses its buffer at once
-      shared.fill(0, 0, 4);
     }
-    sink.finish(3 * 400, 37.5);
+    sink.finish(3 * 200, 37.5);
     assert.equal(existsSync(recordings.wavPath("CAbackground")), false, "no file work on the event loop");
     await recordings.settle();
     assert.deepEqual(errors, []);
@@ -39,12 +40,16 @@ Deno.test("a background recording touches no file until the caller yields, write
       durationMs: 38,
     });
     const bytes = await Deno.readFile(recordings.wavPath("CAbackground"));
-    assert.equal(bytes.length, WAV_HEADER_BYTES + 1200);
+    assert.equal(bytes.length, WAV_HEADER_BYTES + 600);
     const [left] = readWav(bytes).channels as [Int16Array];
-    assert.deepEqual([left[0], left[100], left[200]], [1000, 2000, 3000], "each write as it was handed");
+    assert.deepEqual(
+      [left[0], left[100], left[200]],
+      [0x10, 0x11, 0x12].map(decodeMulawSample),
+      "each write as it was handed",
+    );
     assert.deepEqual(
       [left[1], left[101], left[201]],
-      [0, 0x5555, 0x5555],
+      [0, decodeMulawSample(0x55), decodeMulawSample(0x55)],
       "the rest of each write as handed",
     );
   } finally {

@@ -20,7 +20,7 @@ import {
   spawnParley,
 } from "../../testing/parley_process.ts";
 import { sendFrames } from "../../testing/send_frames.ts";
-import { readWav, SAMPLE_RATE, WAV_HEADER_BYTES } from "../../src/recordings/wav.ts";
+import { FRAME_BYTES, readWav, SAMPLE_RATE, WAV_HEADER_BYTES } from "../../src/recordings/wav.ts";
 import { decodeMulawSample } from "../../src/audio/mulaw.ts";
 import { CALLER_BYTE } from "./_recording_call.ts";
 
@@ -60,10 +60,15 @@ Deno.test("a SIGKILL mid-call leaves a recording that the next start repairs and
     const wavPath = `${dataDir}/recordings/${call.callSid}.wav`;
     const before = await Deno.readFile(wavPath);
     assert.ok(
-      before.length > WAV_HEADER_BYTES + SAMPLE_RATE * 4 * 0.5,
+      before.length > WAV_HEADER_BYTES + SAMPLE_RATE * FRAME_BYTES * 0.5,
       `written as it goes: ${before.length} B`,
     );
-    assert.equal(new DataView(before.buffer).getUint32(40, true), 0, "no data size before the end");
+    // The data chunk's size is the header's last field.
+    assert.equal(
+      new DataView(before.buffer).getUint32(WAV_HEADER_BYTES - 4, true),
+      0,
+      "no data size before the end",
+    );
 
     first.child.kill("SIGKILL");
     await first.child.status;
@@ -85,7 +90,8 @@ Deno.test("a SIGKILL mid-call leaves a recording that the next start repairs and
     const bytes = new Uint8Array(await response.arrayBuffer());
     const view = new DataView(bytes.buffer);
     assert.equal(view.getUint32(4, true), bytes.length - 8, "RIFF size");
-    assert.equal(view.getUint32(40, true), bytes.length - WAV_HEADER_BYTES, "data size");
+    assert.equal(view.getUint32(WAV_HEADER_BYTES - 4, true), bytes.length - WAV_HEADER_BYTES, "data size");
+    assert.equal(view.getUint32(46, true), (bytes.length - WAV_HEADER_BYTES) / FRAME_BYTES, "fact: samples");
     const [caller, agent] = readWav(bytes).channels as [Int16Array, Int16Array];
     assert.ok(caller.length >= SAMPLE_RATE / 2, `at least half a second kept: ${caller.length} samples`);
     const loud = Math.abs(decodeMulawSample(CALLER_BYTE));

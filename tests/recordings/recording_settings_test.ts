@@ -12,6 +12,7 @@ import { RecordingsDir } from "../../src/recordings/recordings_dir.ts";
 import { sweepRecordings } from "../../src/recordings/retention.ts";
 import { createRecordingHandler } from "../../src/api/recording_route.ts";
 import { folderSource } from "../../src/recordings/serve_wav.ts";
+import { WAV_HEADER_BYTES } from "../../src/recordings/wav.ts";
 
 const FILE = "personas/test.ts";
 
@@ -138,7 +139,7 @@ Deno.test("the recording route answers 409 while the call is recorded, 400 for a
     await recordings.settle();
     const done = await handler(new Request("http://x/"), { params: { callSid: "CAlive" } });
     assert.equal(done.status, 200);
-    assert.equal((await done.arrayBuffer()).byteLength, 44);
+    assert.equal((await done.arrayBuffer()).byteLength, WAV_HEADER_BYTES, "a header and no data");
     const bad = await handler(new Request("http://x/"), { params: { callSid: "%E0%A4%A" } });
     assert.equal(bad.status, 400);
     await bad.body?.cancel();
