@@ -11,6 +11,12 @@
  * (cancelled) for the answer, and a new answer. No delta of a cut answer is sent after
  * `speech_started`, so every delta it sends must reach the caller.
  *
+ * A `response.cancel` stops the answer in progress, as OpenAI's does: no more deltas, and
+ * `response.done` (cancelled); with none in progress it is refused with OpenAI's
+ * `response_cancel_not_active` error. The relay's cancel in answer to a cut-in is one such: on the
+ * real API the new answer starts only after the caller's turn, long after that cancel, so the new
+ * answer the fake starts at once is not the one it cancels.
+ *
  * With `dropEveryMs` it drops each measured session (a 1011 close, as a lost connection) about that
  * long after it opened (spread ±25 % by call), and times the reconnect: drop → the first caller frame
  * of the same call on a new session. A new session of a dropped call starts answering on its first
@@ -148,6 +154,8 @@ export class FakeSession {
   nextDue = Infinity;
   nextSpeechAt: number | undefined;
   response = 0;
+  /** Cancels still to come for an answer the cut-in already ended (see the module's notes). */
+  staleCancels = 0;
   prefix = "";
   openedAt = performance.now();
   dropAt = Infinity;
@@ -333,7 +341,7 @@ export class RealtimeBenchUpstream implements BenchUpstream {
         return;
       case "response.cancel":
         this.counts.responseCancels++;
-        return;
+        return this.#cancel(session);
       case "conversation.item.truncate":
         this.counts.truncates++;
         return;
@@ -400,9 +408,29 @@ export class RealtimeBenchUpstream implements BenchUpstream {
     for (let i = 0; i < this.#burst; i++) this.#sendDelta(session);
   }
 
+  /** `response.cancel`: the answer in progress stops and ends cancelled; with none, OpenAI's error. */
+  #cancel(session: FakeSession): void {
+    if (!session.streaming || session.staleCancels > 0) {
+      if (session.staleCancels > 0) session.staleCancels--;
+      this.#send(
+        session,
+        `{"type":"error","error":{"type":"invalid_request_error","code":"response_cancel_not_active","message":"Cancellation failed: no active response found"}}`,
+      );
+      return;
+    }
+    session.streaming = false;
+    session.nextDue = Infinity;
+    this.#send(
+      session,
+      `{"type":"response.done","response":{"id":"resp_${session.order}_${session.response}","status":"cancelled","status_details":{"type":"cancelled","reason":"client_cancelled"},"usage":null}}`,
+    );
+  }
+
   #cutIn(session: FakeSession): void {
     const id = `${session.order}_${session.response}`;
     const at = performance.now();
+    // The relay's cancel for the answer this cut ends reaches a server that has already ended it.
+    session.staleCancels++;
     this.#send(
       session,
       `{"type":"input_audio_buffer.speech_started","audio_start_ms":0,"item_id":"item_caller_${id}"}`,
