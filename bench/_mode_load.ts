@@ -32,6 +32,14 @@ export interface RunFigures {
   /** Parley ÷ bare for each comparable figure. */
   ratios?: Record<string, number>;
   targets?: TargetChecks;
+  /** With `--rounds=N` over 1: each relay's CPU per call-minute in every round, in order. */
+  cpuRounds?: Partial<Record<RelayKind, number[]>>;
+}
+
+/** The round whose CPU per call-minute is the median (the lower middle of an even count). */
+export function medianRound(rounds: readonly RelayFigures[]): RelayFigures {
+  const sorted = [...rounds].sort((a, b) => a.cpuMsPerCallMinute - b.cpuMsPerCallMinute);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
 /** a ÷ b (1 for 0 ÷ 0, ∞ for a ÷ 0). */
@@ -82,13 +90,25 @@ export async function runLoad(options: BenchOptions): Promise<{ runs: RunFigures
   let failed = false;
   for (const calls of options.calls) {
     const run: RunFigures = { calls, relays: {} };
-    for (const kind of options.relays) {
-      try {
-        run.relays[kind] = await measure(kind, calls, options);
-      } catch (error) {
-        console.error(`❌ ${RELAY_TITLES[kind]} with ${calls} calls: ${(error as Error).message}`);
-        failed = true;
+    const rounds: Partial<Record<RelayKind, RelayFigures[]>> = {};
+    const broken = new Set<RelayKind>();
+    for (let round = 0; round < options.rounds; round++) {
+      for (const kind of options.relays) {
+        if (broken.has(kind)) continue;
+        try {
+          const figures = await measure(kind, calls, options);
+          (rounds[kind] ??= []).push(figures);
+          if (failedRun(figures)) failed = true;
+        } catch (error) {
+          console.error(`❌ ${RELAY_TITLES[kind]} with ${calls} calls: ${(error as Error).message}`);
+          broken.add(kind);
+          failed = true;
+        }
       }
+    }
+    for (const [kind, figures] of Object.entries(rounds) as [RelayKind, RelayFigures[]][]) {
+      run.relays[kind] = medianRound(figures);
+      if (options.rounds > 1) (run.cpuRounds ??= {})[kind] = figures.map((f) => f.cpuMsPerCallMinute);
     }
     const { parley, bare } = run.relays;
     const live = run.relays["parley-live"];

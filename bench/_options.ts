@@ -67,6 +67,11 @@ export interface BenchOptions {
   probeEveryMs: number;
   /** V8 flags for every relay measured (`--v8-flags=`), e.g. a young-generation cap; none by default. */
   v8Flags: string | undefined;
+  /**
+   * `--rounds=N`: every relay measured N times, in turn (A, B, C, A, B, C…), and the round with the
+   * median CPU kept for each: the machine's drift between windows weighs less on the ratios. 1 by default.
+   */
+  rounds: number;
 }
 
 /** Parley's CPU per call-minute may be at most this many times the floor's, same run (issue 18 §8). */
@@ -101,6 +106,7 @@ export function parseOptions(args: string[]): BenchOptions {
     "probe-every",
     "v8-flags",
     "cluster",
+    "rounds",
   ];
   for (const arg of args) {
     const name = arg.replace(/^--/, "").replace(/=.*$/, "");
@@ -162,6 +168,11 @@ export function parseOptions(args: string[]): BenchOptions {
     if (!Number.isInteger(n) || n < 1 || n > 65534) throw new Error(`--calls: "${c}" is not a call count`);
     return n;
   });
+  const roundsText = value("rounds");
+  const rounds = roundsText === undefined ? 1 : Number(roundsText);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 9) {
+    throw new Error(`--rounds: "${(roundsText ?? "").slice(0, 20)}" is not a number of rounds from 1 to 9`);
+  }
   const relayText = value("relay");
   const asked = relayText === undefined
     ? defaults.relays as RelayKind[]
@@ -205,5 +216,6 @@ export function parseOptions(args: string[]): BenchOptions {
     sampleEveryMs: mode === "soak" ? 10_000 : mode === "flood" ? 2_000 : undefined,
     probeEveryMs: number("probe-every", mode === "soak" ? 1 : 0.25) * 1000,
     v8Flags: v8Flags(value("v8-flags")),
+    rounds,
   };
 }

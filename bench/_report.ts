@@ -126,6 +126,7 @@ function rows(run: RunFigures, mode: BenchOptions["mode"]): Row[] {
       ratio: ratioCell("cpuPerCall"),
       target: judged(`≤ ${CPU_RATIO_TARGET}× bare`, t?.cpuRatio),
     },
+    ...run.cpuRounds === undefined ? [] : [roundsRow(run.cpuRounds)],
     {
       label: "  GPT-Live CPU ÷ bare",
       values: {},
@@ -173,6 +174,23 @@ function rows(run: RunFigures, mode: BenchOptions["mode"]): Row[] {
       target: "",
     },
   ];
+}
+
+/** With `--rounds`: each relay's CPU in every round, and Parley ÷ bare round by round. */
+function roundsRow(cpu: Partial<Record<RelayKind, number[]>>): Row {
+  const values: Partial<Record<RelayKind, string>> = {};
+  for (const [kind, rounds] of Object.entries(cpu) as [RelayKind, number[]][]) {
+    values[kind] = rounds.map(f1).join(" / ");
+  }
+  const { parley, bare } = cpu;
+  return {
+    label: "  each round (the median is above)",
+    values,
+    ratio: parley === undefined || bare === undefined
+      ? ""
+      : parley.map((p, i) => bare[i] === undefined ? "—" : f2(p / bare[i]!)).join(" / "),
+    target: "",
+  };
 }
 
 /** The table's columns: label, each relay measured, × bare, target. */

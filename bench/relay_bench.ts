@@ -45,7 +45,8 @@ import { addedCallMemory, markdown, RESULTS, targetSummary } from "./_report.ts"
 import { type FirstWordRow, firstWordTable, runFirstWord } from "./first_word.ts";
 
 const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=SECONDS] [--ramp=SECONDS]
-                 [--relay=LIST] [--out=NAME] [--tap] [--record] [--smoke | --soak | --profile | --cluster=N]
+                 [--relay=LIST] [--out=NAME] [--tap] [--record] [--rounds=N]
+                 [--smoke | --soak | --profile | --cluster=N]
 
   --calls     call counts, each measured on its own; with two of 50 or more (--calls=50,200) it also
               prints each relay's RSS per added call (growth from the smaller count to the larger)
@@ -67,7 +68,9 @@ const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=
               bare-raw (a client on Deno.connect with Nagle off)
   --probe-every=SECONDS  a probe call (webhook, start, greeting, hang-up) starts this often during
               the window (default 0.25; 1 in the soak): a large value leaves steady calls alone
-  --v8-flags=LIST  V8 flags for Parley and the floor alike (e.g. --max-semi-space-size=1)`;
+  --v8-flags=LIST  V8 flags for Parley and the floor alike (e.g. --max-semi-space-size=1)
+  --rounds=N  measure every relay N times (1-9), in turn, and keep each relay's round of median CPU;
+              the table shows every round and Parley ÷ bare round by round (default 1)`;
 
 /** Runs the bench; resolves with the process exit code. */
 export async function main(args: string[]): Promise<number> {

@@ -3,10 +3,10 @@
  */
 
 import assert from "node:assert/strict";
-import type { RunFigures, TargetChecks } from "../../bench/_mode_load.ts";
+import { medianRound, type RunFigures, type TargetChecks } from "../../bench/_mode_load.ts";
 import { parseOptions, RELAY_KINDS } from "../../bench/_options.ts";
 import { spawnServer } from "../../bench/_proc.ts";
-import { collectGarbage, relaySpec } from "../../bench/_relays.ts";
+import { collectGarbage, type RelayFigures, relaySpec } from "../../bench/_relays.ts";
 import { addedCallMemory, targetSummary } from "../../bench/_report.ts";
 
 // A loaded CI machine: latency, CPU and greeting targets missed, no frame lost.
@@ -131,4 +131,20 @@ Deno.test("with 50 and 200 calls the bench reports RSS per added call, and what 
   const same = run(200, [70, 100], [70, 100]);
   assert.deepEqual(addedCallMemory([same]), [], "one call count: nothing to compare");
   assert.deepEqual(addedCallMemory([run(5, [70, 71], [70, 71]), same]), [], "5 calls is no base");
+});
+
+Deno.test("--rounds=N measures each relay N times and keeps its round of median CPU; a bad count is named", () => {
+  assert.equal(parseOptions([]).rounds, 1);
+  assert.equal(parseOptions(["--rounds=3"]).rounds, 3);
+  assert.throws(
+    () => parseOptions(["--rounds=many"]),
+    /--rounds: "many" is not a number of rounds from 1 to 9/,
+  );
+  assert.throws(() => parseOptions(["--rounds=0"]), /--rounds: "0"/);
+  const round = (cpu: number, rss: number) =>
+    ({ cpuMsPerCallMinute: cpu, rssPerCallMb: rss }) as RelayFigures;
+  // The median round whole (its RSS with its CPU), whatever the order the rounds ran in.
+  assert.deepEqual(medianRound([round(160, 0.31), round(150, 0.29), round(155, 0.30)]), round(155, 0.30));
+  assert.deepEqual(medianRound([round(160, 0.31), round(150, 0.29)]), round(150, 0.29), "even: the lower");
+  assert.deepEqual(medianRound([round(150, 0.29)]), round(150, 0.29));
 });
