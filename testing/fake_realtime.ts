@@ -7,7 +7,10 @@
  * (status `cancelled`). It can refuse the handshake (401) or open slowly. A response may end with
  * function calls, streamed as the real server does (`output_item.added`, argument deltas,
  * `…arguments.done`, `output_item.done`, all before `response.done`); a `response.create` while a
- * response is in progress is refused with `conversation_already_has_active_response`.
+ * response is in progress is refused with `conversation_already_has_active_response`. Its VAD's
+ * `speech_stopped` is followed by `input_audio_buffer.committed`, as OpenAI's is; a client's
+ * `input_audio_buffer.commit` becomes the item the caller's speech was to become, and one of under
+ * 100 ms of appended audio is refused with `input_audio_buffer_commit_empty`.
  * It can also drop a session mid-call (`drop()`: 1011, no error) or end it at the 60-minute cap
  * (`expire()`: `session_expired`, then 1001).
  *
@@ -166,8 +169,18 @@ export class FakeRealtimeSession {
   #waiters: { match: (e: ReceivedEvent) => boolean; resolve: (e: ReceivedEvent) => void }[] = [];
   #cancelRequested = false;
   #eventCounter = 0;
+  /** Caller audio appended since the buffer was last committed, ms (8 μ-law bytes a ms). */
+  #uncommittedMs = 0;
+  /** The item the caller's speech will become, from `speechStarted` to `speechStopped`. */
+  #speakingItem: string | undefined;
+  #commits = 0;
   /** The response being streamed, if any. */
   activeResponse: string | undefined;
+  /**
+   * The item a client's commit becomes. Unset, the one the caller's speech was to become (as its
+   * `speech_started` said); set, a new one, for a relay that must follow the server's naming.
+   */
+  commitAs: string | undefined;
 
   constructor(
     socket: WebSocket,
@@ -199,6 +212,11 @@ export class FakeRealtimeSession {
         this.send({ type: "session.updated", session: event.session });
       }
       if (event.type === "response.cancel") this.#cancelRequested = true;
+      if (event.type === "input_audio_buffer.append" && typeof event.audio === "string") {
+        const padding = event.audio.endsWith("==") ? 2 : event.audio.endsWith("=") ? 1 : 0;
+        this.#uncommittedMs += ((event.audio.length / 4) * 3 - padding) / 8;
+      }
+      if (event.type === "input_audio_buffer.commit") this.#commit(event);
       if (event.type === "response.create" && this.activeResponse !== undefined) {
         this.send({
           type: "error",
@@ -263,12 +281,43 @@ export class FakeRealtimeSession {
 
   /** The server's VAD heard the caller start speaking. */
   speechStarted(itemId = "item_caller"): void {
+    this.#speakingItem = itemId;
     this.send({ type: "input_audio_buffer.speech_started", audio_start_ms: 0, item_id: itemId });
   }
 
-  /** The server's VAD heard the caller stop. */
+  /** The server's VAD heard the caller stop, and commits their audio as `itemId`, as OpenAI's does. */
   speechStopped(itemId = "item_caller"): void {
+    this.#speakingItem = undefined;
+    this.#uncommittedMs = 0;
     this.send({ type: "input_audio_buffer.speech_stopped", audio_end_ms: 0, item_id: itemId });
+    this.send({ type: "input_audio_buffer.committed", previous_item_id: null, item_id: itemId });
+  }
+
+  /**
+   * The client's `input_audio_buffer.commit`: the audio so far becomes an item (the one the caller's
+   * speech was to become, if they are speaking), or, under 100 ms of it, OpenAI's refusal.
+   */
+  #commit(event: ReceivedEvent): void {
+    if (this.#uncommittedMs < 100) {
+      this.send({
+        type: "error",
+        error: {
+          type: "invalid_request_error",
+          code: "input_audio_buffer_commit_empty",
+          message:
+            `Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, but buffer only has ${
+              this.#uncommittedMs.toFixed(2)
+            }ms of audio.`,
+          param: null,
+          event_id: event.event_id ?? null,
+        },
+      });
+      return;
+    }
+    const itemId = this.commitAs ?? this.#speakingItem ?? `item_commit_${++this.#commits}`;
+    this.#speakingItem = undefined;
+    this.#uncommittedMs = 0;
+    this.send({ type: "input_audio_buffer.committed", previous_item_id: null, item_id: itemId });
   }
 
   /**

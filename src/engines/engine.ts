@@ -98,6 +98,8 @@ export type EngineEvent =
   }
   /** The caller started speaking (`itemId`: the item the engine will transcribe it as, if it says). */
   | { type: "caller.started"; itemId?: string }
+  /** The caller's audio so far became item `itemId`, whose transcript is to come. */
+  | { type: "caller.committed"; itemId: string }
   /**
    * The caller stopped speaking; `at` (monotonic ms) when the engine knows when it happened, which
    * may be earlier than now (GPT-Live: the end of the caller's last transcript fragment).
@@ -183,6 +185,11 @@ export interface Engine<Id extends string = string> {
   prompt(plan: SessionPlan, instruction: string): string[];
   /** The message that ends a session politely, if the engine has one. */
   closeMessage(): string | undefined;
+  /**
+   * The message that has the caller's words so far transcribed now, without waiting for them to stop
+   * speaking (the call ended mid-sentence), if the engine has one. It must not start an answer.
+   */
+  commitMessage(): string | undefined;
   /** The result of the tool call `callId` (JSON text) as a message; follow with {@linkcode continueMessage}. */
   toolOutput(callId: string, output: string): string;
   /** Asks the model to go on (after tool outputs or a note); some engines refuse it during an answer. */

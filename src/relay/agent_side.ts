@@ -32,6 +32,8 @@ export class AgentSide {
   greetingFrom: number | undefined;
   /** The call ended and waits for its last lines, its record still open (see {@linkcode afterEnd}). */
   #lingering = false;
+  /** The caller's item while they speak (from speech start to stop), whose transcript is to come. */
+  #speakingItem: string | undefined;
 
   /** `lost` is told when a session-level event ends the session. */
   constructor(parts: CallParts, lost: (detail: string) => void) {
@@ -57,10 +59,12 @@ export class AgentSide {
         return p.bargeIn.audioDone(event.responseId, event.itemId);
       case "caller.started":
         if (event.itemId) this.#remember(event.itemId, p.now(), undefined);
+        this.#speakingItem = event.itemId || undefined;
         p.keeper.callerStarted();
         p.actions?.callerSpoke();
         return p.bargeIn.callerStarted();
       case "caller.stopped":
+        this.#speakingItem = undefined;
         p.keeper.callerStopped(p.session.engine.capabilities.serverVad);
         if (p.bargeIn.callerStopped()) {
           p.log.info("Caller sound shorter than interruptions.minSpeechMs: agent keeps talking");
@@ -92,6 +96,8 @@ export class AgentSide {
           from === undefined ? undefined : p.now() - from,
         );
       }
+      case "caller.committed":
+        return this.#committed(event.itemId);
       case "transcript.failed":
         // No transcript will come for it: the line is no longer awaited (a hang-up does not wait for it).
         if (event.itemId !== undefined) this.#lines.delete(event.itemId);
@@ -115,6 +121,7 @@ export class AgentSide {
     switch (event.type) {
       case "transcript":
       case "transcript.failed":
+      case "caller.committed":
         return this.onEvent(event);
       case "response.done":
         if (!this.#lingering) return;
@@ -124,6 +131,28 @@ export class AgentSide {
         if (this.#lingering) p.report.sessionEvent(event, p.session.model);
         return;
     }
+  }
+
+  /**
+   * True while the caller is speaking, their words not yet transcribed: a call that ends now has them
+   * transcribed by the engine's `commitMessage` rather than lose them.
+   */
+  get callerMidSentence(): boolean {
+    return this.#speakingItem !== undefined && this.#lines.get(this.#speakingItem)?.due === true;
+  }
+
+  /**
+   * The caller's audio became item `itemId`: the line begun at speech start now awaits that item's
+   * transcript (the same item, unless a commit of the client's named another).
+   */
+  #committed(itemId: string): void {
+    const speaking = this.#speakingItem;
+    this.#speakingItem = undefined;
+    if (speaking === undefined || speaking === itemId || itemId === "") return;
+    const line = this.#lines.get(speaking);
+    if (line === undefined) return;
+    this.#lines.delete(speaking);
+    this.#lines.set(itemId, line);
   }
 
   /** The ended call waits for its last lines (`on`), or is done waiting. */

@@ -306,6 +306,10 @@ class Relay implements CallRelay {
     for (const message of p.session.engine.interruption([], p.bargeIn.activeResponse)) {
       p.session.send(message);
     }
+    // A caller who hung up mid-sentence ("Tuesday works, b—"): no silence will follow for the server to
+    // end their turn, so their words so far are committed and transcribed now (this starts no answer).
+    const commit = this.#agent.callerMidSentence ? p.session.engine.commitMessage() : undefined;
+    if (commit !== undefined) p.session.send(commit);
     const lingering = setInterval(() => {
       if (awaiting()) return;
       clearInterval(lingering);

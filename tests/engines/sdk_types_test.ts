@@ -96,6 +96,7 @@ const REALTIME: Builders = {
   responseCreateEvent:
     () => [realtimeEvents.responseCreateEvent(), realtimeEvents.responseCreateEvent("Greet.")],
   responseCancelEvent: () => [realtimeEvents.responseCancelEvent()],
+  commitAudioEvent: () => [realtimeEvents.commitAudioEvent()],
   truncateEvent: () => [realtimeEvents.truncateEvent("item_1", 1234.6)],
   historyItemEvent: () => [
     realtimeEvents.historyItemEvent("caller", "I'd like a quote."),

@@ -68,6 +68,59 @@ Deno.test("a caller who hangs up while their last words are transcribed: the lin
     const record = await recordOf(t.origin, call.callSid);
     assert.deepEqual(record.transcript.map((l: { text: string }) => l.text), ["Tuesday at ten works, bye."]);
     assert.equal(record.endedAt, end.at);
+    assert.equal(session.eventsOf("input_audio_buffer.commit").length, 0, "the server ended the turn itself");
+  });
+});
+
+Deno.test("a caller who hangs up mid-sentence: their words so far are committed, transcribed and kept", async () => {
+  await withParley(async (t) => {
+    const { call, session } = await startedCall(t, 0);
+    // Still speaking when the line goes dead: no silence follows for the server's VAD to end the turn.
+    session.speechStarted("item_cut_off");
+    await sendFrames(call, { frame: toneBytes(20, 0x20), forMs: 400 });
+    const ended = t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
+    call.stop();
+    await within(session.waitFor("input_audio_buffer.commit"), "the caller's words committed");
+    // The fake commits them as the item the speech was to become, and refuses a commit of nothing.
+    assert.deepEqual(session.eventsOf("error"), []);
+    session.send({
+      type: "conversation.item.input_audio_transcription.completed",
+      item_id: "item_cut_off",
+      content_index: 0,
+      transcript: "Tuesday at ten works, b",
+    });
+    const end = await within(ended, "the call's end");
+    assert.equal(end.reason, "caller_hung_up");
+    const record = await recordOf(t.origin, call.callSid);
+    assert.deepEqual(record.transcript.map((l: { text: string }) => l.text), ["Tuesday at ten works, b"]);
+    assert.equal(session.eventsOf("response.create").length, 1, "no answer asked for after the greeting");
+  });
+});
+
+Deno.test("a commit the server turns into another item: the cut-off words are still awaited under its name", async () => {
+  await withParley(async (t) => {
+    const { call, session } = await startedCall(t, 0);
+    session.commitAs = "item_renamed";
+    session.speechStarted("item_announced");
+    await sendFrames(call, { frame: toneBytes(20, 0x20), forMs: 400 });
+    const ended = t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
+    call.stop();
+    await within(session.waitFor("input_audio_buffer.commit"), "the caller's words committed");
+    await new Promise((resolve) => setTimeout(resolve, TRANSCRIBED_AFTER_MS));
+    const sentAt = performance.now();
+    session.send({
+      type: "conversation.item.input_audio_transcription.completed",
+      item_id: "item_renamed",
+      content_index: 0,
+      transcript: "Call me back on Monday",
+    });
+    await within(ended, "the call's end");
+    const afterMs = performance.now() - sentAt;
+    assert.ok(afterMs < TRANSCRIPT_GRACE_MS / 2, `ended ${afterMs.toFixed(0)} ms after the transcript`);
+    const record = await recordOf(t.origin, call.callSid);
+    assert.deepEqual(record.transcript.map((l: { text: string }) => l.text), ["Call me back on Monday"]);
+    // Placed where the caller began to say it, before the hang-up, not when its text came.
+    assert.ok(record.transcript[0].spokenAt < record.endedAt, "placed at the speech's start");
   });
 });
 
@@ -86,13 +139,14 @@ Deno.test("a hang-up whose last line never gets a transcript ends after the grac
     assert.equal(end.reason, "caller_hung_up");
 
     // Nothing being transcribed: the end is not delayed.
-    const { call: quiet } = await startedCall(t, 1);
+    const { call: quiet, session: quietSession } = await startedCall(t, 1);
     const quietEnded = t.waitForEvent("call.ended", (e) => e.callSid === quiet.callSid);
     const quietStoppedAt = performance.now();
     quiet.stop();
     await within(quietEnded, "the second call's end");
     const quietMs = performance.now() - quietStoppedAt;
     assert.ok(quietMs < TRANSCRIPT_GRACE_MS / 2, `ended ${quietMs.toFixed(0)} ms after the stop`);
+    assert.equal(quietSession.eventsOf("input_audio_buffer.commit").length, 0, "nothing to commit");
   });
 });
 

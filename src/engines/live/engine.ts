@@ -75,6 +75,8 @@ export function createLiveEngine(url: string): Engine<"live"> {
     // Commentary, as the greeting: the model says it in its own words.
     prompt: (_plan, instruction) => [commentaryAppendEvent(instruction)],
     closeMessage: () => sessionCloseEvent(),
+    // GPT-Live transcribes as the caller speaks: nothing waits on a commit.
+    commitMessage: () => undefined,
     toolOutput: (callId, output) => functionCallOutputEvent(callId, output),
     continueMessage: () => responseCreateEvent(),
     // No user-text event reaches the Live model itself: speakable context is the way to tell it.

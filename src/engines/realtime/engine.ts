@@ -11,6 +11,7 @@
 import type { CutItem, Engine, EngineEvent, EngineReader, SessionOpening, SessionPlan } from "../engine.ts";
 import {
   appendAudioEvent,
+  commitAudioEvent,
   functionCallOutputEvent,
   historyItemEvent,
   parseRealtimeJson,
@@ -66,6 +67,7 @@ export function createRealtimeEngine(baseUrl: string): Engine<"realtime"> {
     // A response whose instructions end with the request (refused harmlessly while one is active).
     prompt: (plan, instruction) => [responseCreateEvent(`${plan.instructions}\n\n${instruction}`)],
     closeMessage: () => undefined,
+    commitMessage: commitAudioEvent,
     toolOutput: functionCallOutputEvent,
     continueMessage: () => responseCreateEvent(),
     note: (text) => ({ messages: [historyItemEvent("caller", text)], thenContinue: true }),
@@ -130,6 +132,8 @@ function toEngineEvent(event: RealtimeServerEvent): EngineEvent {
       return { type: "caller.started", itemId: event.itemId };
     case "input_audio_buffer.speech_stopped":
       return { type: "caller.stopped", at: undefined };
+    case "input_audio_buffer.committed":
+      return { type: "caller.committed", itemId: event.itemId };
     case "response.created":
       return { type: "response.started", responseId: event.responseId };
     case "response.done":

@@ -15,6 +15,8 @@ export type RealtimeServerEvent =
   | { type: "error"; code: string; message: string }
   | { type: "input_audio_buffer.speech_started"; itemId: string }
   | { type: "input_audio_buffer.speech_stopped"; itemId: string }
+  /** The caller's audio became item `itemId` (server VAD, or a client's commit). */
+  | { type: "input_audio_buffer.committed"; itemId: string }
   | { type: "caller.transcript"; itemId: string; transcript: string }
   /** The caller's words of `itemId` could not be transcribed; `reason` in the server's words. */
   | { type: "caller.transcript_failed"; itemId: string; reason: string }
@@ -70,6 +72,7 @@ export function realtimeEventOf(value: Record<string, unknown>): RealtimeServerE
       return { type, responseId: str(value.response_id), itemId: str(value.item_id) };
     case "input_audio_buffer.speech_started":
     case "input_audio_buffer.speech_stopped":
+    case "input_audio_buffer.committed":
       return { type, itemId: str(value.item_id) };
     case "conversation.item.input_audio_transcription.completed":
       return { type: "caller.transcript", itemId: str(value.item_id), transcript: str(value.transcript) };
@@ -169,6 +172,14 @@ export function responseCreateEvent(instructions?: string): string {
       ? { type: "response.create" }
       : { type: "response.create", response: { instructions } },
   );
+}
+
+/**
+ * `input_audio_buffer.commit`: the caller's audio so far becomes their message and is transcribed; it
+ * starts no answer. Refused (`input_audio_buffer_commit_empty`) when nothing was appended since.
+ */
+export function commitAudioEvent(): string {
+  return `{"type":"input_audio_buffer.commit"}`;
 }
 
 /** `response.cancel` for the response in progress. */
