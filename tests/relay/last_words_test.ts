@@ -218,3 +218,27 @@ Deno.test("a hang-up whose last words fail to be transcribed ends at the failure
     );
   });
 });
+
+Deno.test("a commit of last words the server finds empty (refused) ends the wait at its bound, logging no error", async () => {
+  await withParley(async (t) => {
+    const { call, session } = await startedCall(t, 0);
+    // Speech announced, but no audio reached the buffer since: OpenAI refuses the commit.
+    session.speechStarted("item_nothing");
+    const ended = t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
+    call.stop();
+    await within(session.waitFor("input_audio_buffer.commit"), "the commit");
+    const stoppedAt = performance.now();
+    const end = await within(ended, "the call's end", 5_000);
+    assert.equal(end.reason, "caller_hung_up");
+    const waitedMs = performance.now() - stoppedAt;
+    assert.ok(
+      waitedMs >= TRANSCRIPT_GRACE_MS - 100,
+      `no transcript came: ended after ${waitedMs.toFixed(0)} ms`,
+    );
+    assert.deepEqual(
+      t.logs.filter((l) => /OpenAI error|input_audio_buffer_commit_empty/.test(l.line)),
+      [],
+      "the refusal (after the end, like every error then) is not logged as an error",
+    );
+  });
+});
