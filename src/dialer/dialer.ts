@@ -52,11 +52,22 @@ export interface DialerOptions {
   now?: () => number;
   /** How often the dialer looks for due leads, ms (0: only when {@linkcode Dialer.tick} is called). @default 250 */
   tickMs?: number;
+  /**
+   * How often it looks while no campaign is running or waiting, ms: a start or resume through the API
+   * wakes it at once, so only a campaign started on another instance waits for this. @default IDLE_TICK_MS
+   */
+  idleTickMs?: number;
   /** The first backoff after a 429, a 5xx or no answer, ms; it doubles up to a minute. @default 2000 */
   backoffMs?: number;
   /** An attempt with no final status after this long is ended as `failed`, ms. @default 2 h */
   staleAttemptMs?: number;
 }
+
+/**
+ * The dialer's cadence while no campaign is running or waiting, ms: an idle server does not read the
+ * store four times a second.
+ */
+export const IDLE_TICK_MS = 2_000;
 
 /** What became of one claimed lead in a pass. */
 type Dialled = "placed" | "put_back" | "stop_pass";
@@ -81,6 +92,8 @@ export class Dialer {
   #ticking: Promise<void> | undefined;
   #again = false;
   #closed = false;
+  /** The last pass found no campaign running or waiting: the loop looks every `idleTickMs`. */
+  #idle = false;
   #off: (() => void) | undefined;
 
   /** Nothing runs until {@linkcode start}. */
@@ -120,10 +133,13 @@ export class Dialer {
   }
 
   async #passes(): Promise<void> {
+    const wasIdle = this.#idle;
     do {
       this.#again = false;
       await this.#pass();
     } while (this.#again && !this.#closed);
+    // Woken with work (a campaign started): back to the busy cadence now, not after the idle wait.
+    if (wasIdle && !this.#idle && this.#timer !== undefined) this.#schedule();
   }
 
   /** Resolves once the calls' outcomes heard so far are settled in the store. */
@@ -139,8 +155,11 @@ export class Dialer {
   }
 
   #schedule(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     const tickMs = this.#o.tickMs ?? 250;
     if (this.#closed || tickMs <= 0) return;
+    const waitMs = this.#idle ? Math.max(tickMs, this.#o.idleTickMs ?? IDLE_TICK_MS) : tickMs;
     this.#timer = setTimeout(async () => {
       try {
         await this.tick();
@@ -148,7 +167,7 @@ export class Dialer {
         this.#o.log.error(`Dialer: ${error instanceof Error ? error.message : String(error)}`);
       }
       this.#schedule();
-    }, tickMs);
+    }, waitMs);
   }
 
   async #recover(): Promise<void> {
@@ -163,6 +182,7 @@ export class Dialer {
 
   async #pass(): Promise<void> {
     const { campaigns } = this.#o;
+    let active = false;
     for (const campaign of await campaigns.list()) {
       if (campaign.state === "stopped" && await campaigns.nextTryAt(campaign.id) !== undefined) {
         // Leads a pass put back while the campaign was being stopped.
@@ -173,8 +193,10 @@ export class Dialer {
         }
       }
       if (campaign.state !== "running" && campaign.state !== "waiting") continue;
+      active = true;
       await this.#dialCampaign(campaign);
     }
+    this.#idle = !active;
     await this.#attempts.sweepStale(this.#o.instance, this.#o.staleAttemptMs ?? 2 * 3_600_000);
   }
 
