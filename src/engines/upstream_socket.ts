@@ -12,6 +12,7 @@
 import WebSocket from "ws";
 import type { RefusalWords } from "./engine.ts";
 import { ENGINE_DEFINITIONS, type EngineId } from "./registry.ts";
+import { QuietWatch } from "../http/quiet_watch.ts";
 
 /**
  * Why the upstream could not be opened: OpenAI refused the handshake (an HTTP `status`: a bad key,
@@ -156,13 +157,9 @@ function connect(
   { pingEveryMs, deadAfterMs, handshakeTimeoutMs }: Required<ConnectorOptions>,
 ): Upstream {
   const host = new URL(request.url).host;
-  /** Messages and pongs received, and that count when the keepalive last looked. */
-  let heard = 0;
-  let heardBefore = 0;
-  /** Keepalive intervals in a row with nothing received. */
-  let quietIntervals = 0;
   const deadAfterIntervals = Math.max(1, Math.ceil(deadAfterMs / pingEveryMs));
-  let keepalive: ReturnType<typeof setInterval> | undefined;
+  /** Counts messages and pongs once the socket is open. */
+  let keepalive: QuietWatch | undefined;
   let settled = false;
   const socket = new WebSocket(request.url, {
     headers: { Authorization: `Bearer ${request.apiKey}` },
@@ -194,20 +191,17 @@ function connect(
   socket.on("open", () => {
     clearTimeout(handshake);
     settled = true;
-    keepalive = setInterval(() => {
-      // A socket that delivered something since the last look is alive: no ping (and no pong to read)
-      // while the agent talks.
-      if (heard !== heardBefore) {
-        heardBefore = heard;
-        quietIntervals = 0;
-      } else if (++quietIntervals >= deadAfterIntervals) socket.terminate();
+    // A socket that delivered something since the last look is alive: no ping (and no pong to read)
+    // while the agent talks.
+    keepalive = new QuietWatch(pingEveryMs, (quiet) => {
+      if (quiet >= deadAfterIntervals) socket.terminate();
       else socket.ping();
-    }, pingEveryMs);
+    });
     handlers.onOpen();
   });
-  socket.on("pong", () => heard++);
+  socket.on("pong", () => keepalive?.heard());
   socket.on("message", (data, isBinary) => {
-    heard++;
+    keepalive?.heard();
     if (!isBinary) handlers.onMessage(data.toString());
   });
   socket.on("error", (error: Error) => {
@@ -215,7 +209,7 @@ function connect(
   });
   socket.on("close", (code: number, reason: Buffer) => {
     clearTimeout(handshake);
-    clearInterval(keepalive);
+    keepalive?.stop();
     if (!settled) {
       fail({
         status: undefined,

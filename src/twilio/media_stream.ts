@@ -8,6 +8,8 @@
  * @module
  */
 
+import { QuietWatch } from "../http/quiet_watch.ts";
+
 /** Largest text frame Parley accepts from Twilio. Real frames are ~400 bytes; `start` a few KiB. */
 export const MAX_TWILIO_FRAME_CHARS = 64 * 1024;
 
@@ -97,30 +99,23 @@ export const MEDIA_SILENCE_MS = 30_000;
 export function closeWhenSilent(socket: WebSocket, silentMs: number, onClosed: () => void): void {
   const CHECKS = 3;
   const inner = hugeFrameGuards.get(socket);
-  let frames = 0;
-  let framesChecked = 0;
-  let quietChecks = 0;
   let silent = false;
-  const timer = setInterval(() => {
-    if (frames !== framesChecked) {
-      framesChecked = frames;
-      quietChecks = 0;
-    } else if (++quietChecks >= CHECKS) {
-      clearInterval(timer);
-      silent = true;
-      onClosed();
-      try {
-        socket.close(GOING_AWAY, "no frame");
-      } catch { /* already closing */ }
-    }
-  }, silentMs / CHECKS);
-  socket.addEventListener("close", () => clearInterval(timer));
+  const watch = new QuietWatch(silentMs / CHECKS, (quiet) => {
+    if (quiet < CHECKS) return;
+    watch.stop();
+    silent = true;
+    onClosed();
+    try {
+      socket.close(GOING_AWAY, "no frame");
+    } catch { /* already closing */ }
+  });
+  socket.addEventListener("close", () => watch.stop());
   hugeFrameGuards.set(socket, {
     get closedBecause() {
       return inner?.closedBecause ?? (silent ? `no frame from Twilio for ${silentMs / 1000} s` : undefined);
     },
     admits(data) {
-      frames++;
+      watch.heard();
       return inner === undefined || inner.admits(data);
     },
   });
