@@ -75,7 +75,7 @@ export class AgentSide {
         p.actions?.responseStarted(event.responseId);
         return p.turns.responseStarted(event.responseId);
       case "response.done":
-        for (const line of this.#lines.values()) if (line.responseId === event.responseId) line.due = false;
+        this.#answerDone(event.responseId);
         p.keeper.answered();
         p.bargeIn.responseDone(event.responseId);
         p.report.responseDone(event, p.session.model);
@@ -125,7 +125,7 @@ export class AgentSide {
         return this.onEvent(event);
       case "response.done":
         if (!this.#lingering) return;
-        for (const line of this.#lines.values()) if (line.responseId === event.responseId) line.due = false;
+        this.#answerDone(event.responseId);
         return p.report.responseDone(event, p.session.model);
       case "usage":
         if (this.#lingering) p.report.sessionEvent(event, p.session.model);
@@ -185,6 +185,11 @@ export class AgentSide {
   awaitingTranscript(now: number, withinMs: number): boolean {
     for (const line of this.#lines.values()) if (line.due && now - line.from <= withinMs) return true;
     return false;
+  }
+
+  /** An answer is done: its lines are no longer due (their transcripts come before `response.done`). */
+  #answerDone(responseId: string): void {
+    for (const line of this.#lines.values()) if (line.responseId === responseId) line.due = false;
   }
 
   #remember(itemId: string, from: number, responseId: string | undefined): void {

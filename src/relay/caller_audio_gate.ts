@@ -11,6 +11,7 @@
  */
 
 import type { CallerAudioDrops } from "../calls/call_events.ts";
+import { mulawDurationMs } from "../twilio/media_stream.ts";
 
 /** Caller audio may run ahead of the wall clock by at most this much, ms. */
 export const MAX_LEAD_MS = 1000;
@@ -53,8 +54,7 @@ export class CallerAudioGate {
    * within {@linkcode MAX_LEAD_MS} of the time since the first frame.
    */
   admit(payload: string): boolean {
-    const padding = payload.endsWith("==") ? 2 : payload.endsWith("=") ? 1 : 0;
-    const ms = ((payload.length / 4) * 3 - padding) / 8;
+    const ms = mulawDurationMs(payload);
     const forwardedMs = this.#forwardedMs + ms;
     // The clock is read only when the bound may be reached by the time last read: time only moves on,
     // so a frame within the bound then is within it now (most frames, at 20 ms each in real time).
