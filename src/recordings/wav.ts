@@ -24,8 +24,16 @@ export const WAV_HEADER_BYTES = 58;
 const FORMAT_MULAW = 7;
 /** `WAVE_FORMAT_PCM`: recordings of earlier versions, 16-bit. */
 const FORMAT_PCM = 1;
-/** The header of those earlier recordings: RIFF, `fmt ` (16 bytes) and `data`. */
-const PCM_HEADER_BYTES = 44;
+type Format = typeof FORMAT_MULAW | typeof FORMAT_PCM;
+
+/**
+ * The two encodings a Parley recording may have: the header's size, a sample's bytes and the `fmt `
+ * chunk's size (a non-PCM format carries cbSize, and a `fact` chunk follows).
+ */
+const ENCODINGS: Record<Format, { headerBytes: number; sampleBytes: number; fmtBytes: number }> = {
+  [FORMAT_MULAW]: { headerBytes: WAV_HEADER_BYTES, sampleBytes: 1, fmtBytes: 18 },
+  [FORMAT_PCM]: { headerBytes: 44, sampleBytes: 2, fmtBytes: 16 },
+};
 
 function ascii(header: Uint8Array, offset: number, text: string): void {
   for (let i = 0; i < text.length; i++) header[offset + i] = text.charCodeAt(i);
@@ -33,51 +41,41 @@ function ascii(header: Uint8Array, offset: number, text: string): void {
 
 /** The 58-byte header of a μ-law WAV whose data holds `dataBytes` bytes. */
 export function wavHeader(dataBytes: number): Uint8Array {
-  const header = new Uint8Array(WAV_HEADER_BYTES);
-  const view = new DataView(header.buffer);
-  ascii(header, 0, "RIFF");
-  view.setUint32(4, WAV_HEADER_BYTES - 8 + dataBytes, true);
-  ascii(header, 8, "WAVE");
-  ascii(header, 12, "fmt ");
-  view.setUint32(16, 18, true); // fmt chunk size: a non-PCM format carries cbSize
-  view.setUint16(20, FORMAT_MULAW, true);
-  view.setUint16(22, CHANNELS, true);
-  view.setUint32(24, SAMPLE_RATE, true);
-  view.setUint32(28, SAMPLE_RATE * FRAME_BYTES, true); // byte rate
-  view.setUint16(32, FRAME_BYTES, true); // block align
-  view.setUint16(34, 8, true); // bits per sample
-  view.setUint16(36, 0, true); // cbSize: no extension
-  ascii(header, 38, "fact"); // a non-PCM format's sample count
-  view.setUint32(42, 4, true);
-  view.setUint32(46, Math.floor(dataBytes / FRAME_BYTES), true);
-  ascii(header, 50, "data");
-  view.setUint32(54, dataBytes, true);
-  return header;
+  return headerOf(FORMAT_MULAW, dataBytes);
 }
 
-/** The 44-byte header of an earlier version's 16-bit PCM WAV whose data holds `dataBytes` bytes. */
-function pcmHeader(dataBytes: number): Uint8Array {
-  const header = new Uint8Array(PCM_HEADER_BYTES);
+/** The header of a WAV in `format` whose data holds `dataBytes` bytes. */
+function headerOf(format: Format, dataBytes: number): Uint8Array {
+  const { headerBytes, sampleBytes, fmtBytes } = ENCODINGS[format];
+  const frameBytes = CHANNELS * sampleBytes;
+  const header = new Uint8Array(headerBytes);
   const view = new DataView(header.buffer);
   ascii(header, 0, "RIFF");
-  view.setUint32(4, 36 + dataBytes, true);
+  view.setUint32(4, headerBytes - 8 + dataBytes, true);
   ascii(header, 8, "WAVE");
   ascii(header, 12, "fmt ");
-  view.setUint32(16, 16, true);
-  view.setUint16(20, FORMAT_PCM, true);
+  view.setUint32(16, fmtBytes, true);
+  view.setUint16(20, format, true);
   view.setUint16(22, CHANNELS, true);
   view.setUint32(24, SAMPLE_RATE, true);
-  view.setUint32(28, SAMPLE_RATE * CHANNELS * 2, true);
-  view.setUint16(32, CHANNELS * 2, true);
-  view.setUint16(34, 16, true);
-  ascii(header, 36, "data");
-  view.setUint32(40, dataBytes, true);
+  view.setUint32(28, SAMPLE_RATE * frameBytes, true); // byte rate
+  view.setUint16(32, frameBytes, true); // block align
+  view.setUint16(34, 8 * sampleBytes, true); // bits per sample
+  let at = 20 + fmtBytes; // cbSize, when there, is 0: no extension
+  if (format !== FORMAT_PCM) {
+    ascii(header, at, "fact"); // a non-PCM format's sample count
+    view.setUint32(at + 4, 4, true);
+    view.setUint32(at + 8, Math.floor(dataBytes / frameBytes), true);
+    at += 12;
+  }
+  ascii(header, at, "data");
+  view.setUint32(at + 4, dataBytes, true);
   return header;
 }
 
 /** How a WAV file Parley wrote is laid out: where its data starts and how it is encoded. */
 interface WavLayout {
-  format: typeof FORMAT_MULAW | typeof FORMAT_PCM;
+  format: Format;
   channels: number;
   sampleRate: number;
   /** Offset of the data. */
@@ -98,9 +96,9 @@ function layoutOf(bytes: Uint8Array): WavLayout | string {
     const id = text(at);
     const size = view.getUint32(at + 4, true);
     if (id === "fmt " && at + 24 <= bytes.length) {
-      const format = view.getUint16(at + 8, true);
+      const format = view.getUint16(at + 8, true) as Format;
       const bits = view.getUint16(at + 22, true);
-      if (!((format === FORMAT_MULAW && bits === 8) || (format === FORMAT_PCM && bits === 16))) {
+      if (bits !== 8 * (ENCODINGS[format]?.sampleBytes ?? 0)) {
         return `a WAV of format ${format} with ${bits}-bit samples, not one Parley wrote`;
       }
       fmt = { format, channels: view.getUint16(at + 10, true), sampleRate: view.getUint32(at + 12, true) };
@@ -130,7 +128,7 @@ export function readWav(bytes: Uint8Array): WavChannels {
   const layout = layoutOf(bytes);
   if (typeof layout === "string") throw new Error(layout);
   const { channels, sampleRate, dataAt, format } = layout;
-  const sampleBytes = format === FORMAT_MULAW ? 1 : 2;
+  const { sampleBytes } = ENCODINGS[format];
   const dataBytes = Math.min(layout.dataBytes, bytes.length - dataAt);
   const frames = Math.floor(dataBytes / (channels * sampleBytes));
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -161,14 +159,14 @@ export async function repairWavHeader(path: string): Promise<number> {
       read += n;
     }
     const layout = layoutOf(start.subarray(0, read));
-    const pcm = typeof layout !== "string" && layout.format === FORMAT_PCM;
-    const headerBytes = pcm ? PCM_HEADER_BYTES : WAV_HEADER_BYTES;
-    const frameBytes = pcm ? CHANNELS * 2 : FRAME_BYTES;
+    const format = typeof layout === "string" ? FORMAT_MULAW : layout.format;
+    const { headerBytes, sampleBytes } = ENCODINGS[format];
+    const frameBytes = CHANNELS * sampleBytes;
     const dataBytes = Math.max(0, size - headerBytes);
     const whole = dataBytes - (dataBytes % frameBytes);
     if (whole !== dataBytes) await file.truncate(headerBytes + whole);
     await file.seek(0, Deno.SeekMode.Start);
-    await writeAll(file, pcm ? pcmHeader(whole) : wavHeader(whole));
+    await writeAll(file, headerOf(format, whole));
     return (whole / frameBytes / SAMPLE_RATE) * 1000;
   } finally {
     file.close();
