@@ -474,6 +474,14 @@ export function fromBase64(text: string): Uint8Array {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }
 
+/** The usage report of a short answer, in the Realtime API's shape (a `response.done`'s `usage`). */
+export const SHORT_ANSWER_USAGE = {
+  input_tokens: 100,
+  output_tokens: 50,
+  input_token_details: { audio_tokens: 60, text_tokens: 40, cached_tokens: 0 },
+  output_token_details: { audio_tokens: 40, text_tokens: 10 },
+};
+
 /** `ms` of μ-law audio filled with `value`, so a listener can tell whose audio it heard. */
 export function toneBytes(ms: number, value: number): Uint8Array {
   return new Uint8Array(ms * 8).fill(value);

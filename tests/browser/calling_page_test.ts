@@ -9,7 +9,7 @@ import { launchChromium, screenshot } from "./_chromium.ts";
 import { signIn, startRig, TEST_ACCOUNT_SID } from "./_signed_in.ts";
 import { TEST_PUBLIC_BASE_URL } from "../../testing/parley_harness.ts";
 import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
-import { toneBytes } from "../../testing/fake_realtime.ts";
+import { SHORT_ANSWER_USAGE, toneBytes } from "../../testing/fake_realtime.ts";
 import { within } from "../../testing/within.ts";
 import { startTcpProxy } from "./_tcp_proxy.ts";
 
@@ -167,12 +167,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
       itemId: "item_agent_1",
       audio: toneBytes(400, 0x55),
       transcript: "Hi Dana, this is Alex from Acme.",
-      usage: {
-        input_tokens: 100,
-        output_tokens: 50,
-        input_token_details: { audio_tokens: 60, text_tokens: 40, cached_tokens: 0 },
-        output_token_details: { audio_tokens: 40, text_tokens: 10 },
-      },
+      usage: SHORT_ANSWER_USAGE,
     });
     await page.locator("#transcript li.agent", { hasText: "Hi Dana, this is Alex from Acme." }).waitFor();
     await page.locator("#turns li").first().waitFor();

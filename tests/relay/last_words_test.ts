@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { TRANSCRIPT_GRACE_MS } from "../../src/relay/call_relay.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
-import { type FakeRealtimeSession, toneBytes } from "../../testing/fake_realtime.ts";
+import { type FakeRealtimeSession, SHORT_ANSWER_USAGE, toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { sendFrames } from "../../testing/send_frames.ts";
 import { within } from "../../testing/within.ts";
@@ -156,12 +156,7 @@ Deno.test("a hang-up during an answer cancels it (no tokens for the wait) and ke
       intervalMs: 20,
       transcript: "Let me tell you all about our plans.",
       // What the cut answer cost: billed, so in the call's cost.
-      usage: {
-        input_tokens: 100,
-        output_tokens: 50,
-        input_token_details: { audio_tokens: 60, text_tokens: 40, cached_tokens: 0 },
-        output_token_details: { audio_tokens: 40, text_tokens: 10 },
-      },
+      usage: SHORT_ANSWER_USAGE,
     });
     await within(call.waitFor("media"), "the answer's first audio at Twilio");
     const ended = t.waitForEvent("call.ended", (e) => e.callSid === call.callSid);
