@@ -7,7 +7,8 @@
  * sends `{"event":"parley.assigned","callSid":"BR…","streamSid":"MZ…"}`, and a `start` naming any
  * other call is refused (close 1008; the relay is also bound to the assigned CallSid). The call is
  * recorded with direction `browser`. Like a phone call it counts toward MAX_CONCURRENT_CALLS and is
- * refused (503) at that limit or while the server drains.
+ * refused (503) at that limit or while the server drains, and like Twilio's media socket it is closed
+ * (1009) by its first frame over 4 MiB, which nothing reads.
  *
  * @module
  */
@@ -17,6 +18,7 @@ import { engineForModel, voiceProblem } from "../engines/voices.ts";
 import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
+import { closeOnHugeFrames, MAX_TWILIO_FRAME_CHARS } from "../twilio/media_stream.ts";
 
 /** Options for {@linkcode createSoftphoneHandler}. */
 export interface SoftphoneOptions {
@@ -58,12 +60,21 @@ export function createSoftphoneHandler(options: SoftphoneOptions): (request: Req
     const callSid = `BR${id}`;
     const streamSid = `MZ${id}`;
     const { socket, response } = Deno.upgradeWebSocket(request);
+    // As on Twilio's media socket: the first frame over 4 MiB closes the socket (1009) before anything reads it.
+    closeOnHugeFrames(socket, (size) =>
+      log.warnRateLimited(
+        "softphone-frame-too-large",
+        `Closed the softphone socket of CallSid=${callSid}: a frame of ${size} characters (the page's are under 1 KiB)`,
+      ));
     // Registered before the relay's handler: a start for another call never reaches the relay.
     socket.addEventListener("message", (event) => {
-      if (typeof event.data !== "string" || !event.data.includes('"start"')) return;
+      const data: unknown = event.data;
+      if (typeof data !== "string" || data.length > MAX_TWILIO_FRAME_CHARS || !data.includes('"start"')) {
+        return;
+      }
       let start: { event?: unknown; start?: { callSid?: unknown; streamSid?: unknown } };
       try {
-        start = JSON.parse(event.data);
+        start = JSON.parse(data);
       } catch {
         return;
       }

@@ -122,11 +122,9 @@ class Relay implements CallRelay {
     const leg = new TwilioLeg(twilio, {
       onMessage: (message) => this.#onTwilioMessage(message),
       onClose: (closedBecause) =>
-        this.#hungUp(
-          closedBecause === undefined
-            ? "Twilio closed the media socket"
-            : `Parley closed the media socket: ${closedBecause}`,
-        ),
+        closedBecause === undefined
+          ? this.#hungUp("Twilio closed the media socket")
+          : this.#hungUp(`Parley closed the media socket: ${closedBecause}`, true),
     });
     const bargeIn = new BargeIn({
       leg,
@@ -172,12 +170,15 @@ class Relay implements CallRelay {
     this.#userHangUp = true;
   }
 
-  /** The other end hung up: the caller, unless a user did (a browser call, or a hang-up through Twilio). */
-  #hungUp(how: string): void {
+  /**
+   * The other end hung up: the caller, unless a user did (a browser call, or a hang-up through Twilio).
+   * `byParley`: Parley closed the socket (a huge frame, silence), which no browser user asked for.
+   */
+  #hungUp(how: string, byParley = false): void {
     if (this.#userHangUp) {
       return this.#end("hung_up_by_user", `hung up from the calling page or the API (${how})`);
     }
-    if (BROWSER_CALL_SID.test(this.#o.expectedCallSid ?? "")) {
+    if (!byParley && BROWSER_CALL_SID.test(this.#o.expectedCallSid ?? "")) {
       return this.#end(
         "hung_up_by_user",
         `hung up in the browser (${how.replace("Twilio", "the softphone")})`,

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { callDatabasePath, type CallStore, openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { openLeadStore } from "../../src/store/sqlite/leads.ts";
+import { CLOSE_ON_FRAME_CHARS } from "../../src/twilio/media_stream.ts";
 import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import {
   startTestParley,
@@ -490,6 +491,41 @@ Deno.test("softphone: hanging up in the browser (stop, then close) is recorded h
     assert.equal(ended.callSid, callSid);
     assert.equal(ended.reason, "hung_up_by_user");
     await within(closed, "the socket closed");
+  });
+});
+
+Deno.test("softphone socket: a frame over 4 MiB closes it, as on the media socket, and the record says why", async () => {
+  await withParley(async (t) => {
+    const cookie = await signIn(t);
+    const url = `${t.origin}/api/softphone?persona=alex`;
+    const socket = new WebSocket(url.replace("http", "ws"), { headers: { cookie, origin: t.origin } });
+    const { callSid, streamSid } = await within(
+      new Promise<{ callSid: string; streamSid: string }>((resolve) =>
+        socket.onmessage = (e) => resolve(JSON.parse(e.data))
+      ),
+      "the assigned call",
+    );
+    socket.onmessage = null;
+    const closed = new Promise<void>((resolve) => socket.onclose = () => resolve());
+    socket.send(JSON.stringify({
+      event: "start",
+      streamSid,
+      start: { streamSid, callSid, accountSid: "", customParameters: { persona: "alex" } },
+    }));
+    await within(t.waitForEvent("call.started"), "the browser call started");
+    const ended = t.waitForEvent("call.ended", (e) => e.callSid === callSid);
+    // Over the cap, and naming "start": neither the softphone's own start check nor the relay reads it.
+    const size = CLOSE_ON_FRAME_CHARS + 1;
+    socket.send(`{"event":"start",${" ".repeat(size - 18)}}`);
+    await within(closed, "the softphone socket to close");
+    // Parley closed it, as on a phone call: not recorded as the user hanging up in the browser.
+    const end = await within(ended, "the call's end");
+    assert.equal(end.reason, "caller_hung_up");
+    assert.equal(end.detail, `Parley closed the media socket: a frame of ${size} characters`);
+    assert.match(
+      await t.waitForLog(/Closed the softphone socket of CallSid=BR[0-9a-f]{32}: a frame of \d+ characters/),
+      new RegExp(`CallSid=${callSid}: a frame of ${size} characters`),
+    );
   });
 });
 
