@@ -8,9 +8,10 @@ import assert from "node:assert/strict";
 import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
 import { estimateCost } from "../../src/engines/realtime/prices.ts";
 import { createEngineChooser } from "../../src/engines/registry.ts";
-import { connectOpenAI } from "../../src/engines/upstream_socket.ts";
+import { connectOpenAI, type UpstreamConnector } from "../../src/engines/upstream_socket.ts";
 import { CallerBridge } from "../../src/rehearsal/caller_bridge.ts";
 import { FakeRealtimeServer } from "../../testing/fake_realtime.ts";
+import { within } from "../../testing/within.ts";
 
 const MODEL = "gpt-realtime-2.1";
 
@@ -26,6 +27,17 @@ function usage(audioIn: number, textIn: number, audioOut: number, textOut: numbe
 
 async function callerCost(reports: Record<string, unknown>[]): Promise<number | null> {
   const fake = FakeRealtimeServer.start();
+  // The bridge's socket, with a look at each message once the bridge has read it.
+  const lastDone = Promise.withResolvers<void>();
+  const lastId = `"resp_${reports.length - 1}"`;
+  const connect: UpstreamConnector = (request, handlers) =>
+    connectOpenAI(request, {
+      ...handlers,
+      onMessage(text) {
+        handlers.onMessage(text);
+        if (text.includes('"response.done"') && text.includes(lastId)) lastDone.resolve();
+      },
+    });
   try {
     const bridge = new CallerBridge({
       engineFor: createEngineChooser({ realtime: fake.url }),
@@ -33,7 +45,7 @@ async function callerCost(reports: Record<string, unknown>[]): Promise<number | 
       voice: "cedar",
       who: "You are Sam.",
       apiKey: "sk-test",
-      connect: connectOpenAI,
+      connect,
       prices: DEFAULT_PRICES,
     });
     const session = await fake.session(0);
@@ -46,8 +58,8 @@ async function callerCost(reports: Record<string, unknown>[]): Promise<number | 
         usage: report,
       });
     }
-    // The last `response.done` reaches the bridge before it closes.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The last `response.done` has been read by the bridge before it closes.
+    await within(lastDone.promise, "the last response.done to reach the bridge");
     return (await bridge.close()).costUsd;
   } finally {
     await fake.close();
