@@ -233,8 +233,3 @@ export interface CallerAudioDrops {
  * throw and must return quickly: it runs on the audio path.
  */
 export type CallEventListener = (event: CallEvent, seq?: number) => void;
-
-// For src/dialer/dialer.ts, which still imports these from here (its owner is changing it now): the
-// hub as a type only, so this module needs nothing of call_hub.ts at run time.
-export type { CallHub } from "./call_hub.ts";
-export { campaignAttemptOf, campaignAttemptQuery, type CampaignAttemptRef } from "./campaign_attempt.ts";

@@ -20,14 +20,14 @@
  * @module
  */
 
-import { type CallHub, campaignAttemptQuery } from "../calls/call_events.ts";
+import type { CallHub } from "../calls/call_hub.ts";
 import type { FindCalls, PlaceOutboundCall } from "../calls/place_call.ts";
 import type { Logger } from "../log.ts";
 import type { Campaign, CampaignLead } from "../store/campaign.ts";
 import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
-import { TwilioRestError } from "../twilio/rest_client.ts";
 import { inWindow, nextWindowOpen } from "./window.ts";
-import { AttemptEnds, settlementFor } from "./attempt_ends.ts";
+import { AttemptEnds } from "./attempt_ends.ts";
+import { CampaignBackoff, type Dialled, placeRequest, type PlaceRequestContext } from "./place_request.ts";
 import { findRequestedCall } from "./requested_calls.ts";
 
 /** Options of {@linkcode Dialer}. */
@@ -69,9 +69,6 @@ export interface DialerOptions {
  */
 export const IDLE_TICK_MS = 2_000;
 
-/** What became of one claimed lead in a pass. */
-type Dialled = "placed" | "put_back" | "stop_pass";
-
 /**
  * The dialer of one instance.
  *
@@ -86,8 +83,9 @@ type Dialled = "placed" | "put_back" | "stop_pass";
 export class Dialer {
   readonly #o: DialerOptions;
   readonly #now: () => number;
-  readonly #backoff = new Map<number, number>();
   readonly #attempts: AttemptEnds;
+  /** What placing a request needs (`place_request.ts`). */
+  readonly #requests: PlaceRequestContext;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #ticking: Promise<void> | undefined;
   #again = false;
@@ -110,6 +108,14 @@ export class Dialer {
         if (!this.#closed) void this.tick();
       },
     });
+    this.#requests = {
+      campaigns: options.campaigns,
+      placeCall: options.placeCall,
+      log: options.log,
+      attempts: this.#attempts,
+      backoff: new CampaignBackoff(options.backoffMs ?? 2000),
+      putBack: (lead, nextTryAt, requestRefused) => this.#putBack(lead, nextTryAt, requestRefused),
+    };
   }
 
   /** Listens to the hub, picks up what a previous run left, and starts the loop. */
@@ -252,7 +258,7 @@ export class Dialer {
       await this.#putBack(lead, lead.nextTryAt);
       return "stop_pass";
     }
-    return await this.#place(campaign, lead, now);
+    return await placeRequest(this.#requests, campaign, lead, now);
   }
 
   /**
@@ -284,63 +290,6 @@ export class Dialer {
     return true;
   }
 
-  /**
-   * Sends the request to Twilio (the slot taken and the request noted) and notes what came of it;
-   * `stop_pass` when Twilio asked for less (the rest of the pass waits too).
-   */
-  async #place(campaign: Campaign, lead: CampaignLead, now: number): Promise<Dialled> {
-    const { campaigns, log } = this.#o;
-    // As the calling page sends them: the lead's name as `lead`, its company and free fields.
-    const parameters: Record<string, string> = { lead: lead.name, ...lead.fields, ...campaign.parameters };
-    delete parameters.timezone;
-    delete parameters.tags;
-    let callSid: string;
-    try {
-      callSid = await this.#o.placeCall({
-        to: lead.phone,
-        persona: campaign.persona,
-        voice: campaign.voice,
-        parameters,
-        machineDetection: campaign.machineDetection ? "DetectMessageEnd" : undefined,
-        // The attempt this call will be (the lead is ours: no other attempt opens meanwhile).
-        statusCallbackQuery: campaignAttemptQuery({
-          campaignId: campaign.id,
-          campaignLeadId: lead.id,
-          attempt: lead.attempts + 1,
-        }),
-      });
-    } catch (error) {
-      // No answer: the request went out and Twilio may have placed the call. Another error (settings
-      // missing) was thrown before anything was sent.
-      const rest = error instanceof TwilioRestError;
-      const unanswered = rest && error.status === undefined;
-      if (!rest || unanswered || error.status! === 429 || error.status! >= 500) {
-        const wait = this.#backoff.get(campaign.id) ?? (this.#o.backoffMs ?? 2000);
-        this.#backoff.set(campaign.id, Math.min(60_000, wait * 2));
-        log.warn(
-          `Dialer: campaign ${campaign.id}: Twilio did not take the call (${describeError(error)}): ${
-            unanswered ? "Twilio is asked whether it placed it before " : ""
-          }trying lead ${lead.id} again in ${wait} ms`,
-        );
-        // An answer (429, 5xx) says no call was made; no answer keeps the request noted.
-        await this.#putBack(lead, now + wait, !unanswered);
-        return "stop_pass";
-      }
-      const attempt = await campaigns.startAttempt(lead.id, now);
-      const detail = `Twilio refused the call: ${describeError(error)}`;
-      await campaigns.finishAttempt(
-        attempt.id,
-        { at: now, disposition: "failed", detail },
-        settlementFor(campaign, "failed", attempt.attempt, now),
-      );
-      return "placed";
-    }
-    this.#backoff.delete(campaign.id);
-    await campaigns.startAttempt(lead.id, now, callSid);
-    this.#attempts.notedLater(callSid);
-    return "placed";
-  }
-
   async #updateState(campaign: Campaign): Promise<void> {
     const { campaigns } = this.#o;
     const leads = await campaigns.leads(campaign.id);
@@ -354,13 +303,4 @@ export class Dialer {
     const want = due ? "running" : "waiting";
     if (want !== campaign.state) await campaigns.setState(campaign.id, want, ["running", "waiting"]);
   }
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof TwilioRestError) {
-    return `${error.status === undefined ? "no answer" : `HTTP ${error.status}`}: ${error.message}${
-      error.code === undefined ? "" : ` (code ${error.code})`
-    }`;
-  }
-  return error instanceof Error ? error.message : String(error);
 }
