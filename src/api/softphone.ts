@@ -67,25 +67,7 @@ export function createSoftphoneHandler(options: SoftphoneOptions): (request: Req
         `Closed the softphone socket of CallSid=${callSid}: a frame of ${size} characters (the page's are under 1 KiB)`,
       ));
     // Registered before the relay's handler: a start for another call never reaches the relay.
-    socket.addEventListener("message", (event) => {
-      const data: unknown = event.data;
-      if (typeof data !== "string" || data.length > MAX_TWILIO_FRAME_CHARS || !data.includes('"start"')) {
-        return;
-      }
-      let start: { event?: unknown; start?: { callSid?: unknown; streamSid?: unknown } };
-      try {
-        start = JSON.parse(data);
-      } catch {
-        return;
-      }
-      if (
-        start.event === "start" && (start.start?.callSid !== callSid || start.start?.streamSid !== streamSid)
-      ) {
-        event.stopImmediatePropagation();
-        log.warn(`Softphone sent a start for another call: closing ${callSid}`);
-        socket.close(1008, "start must name the assigned callSid and streamSid");
-      }
-    });
+    refuseForeignStart(socket, callSid, streamSid, log);
     socket.addEventListener("open", () => {
       hub.emit({
         type: "call.webhook",
@@ -104,4 +86,25 @@ export function createSoftphoneHandler(options: SoftphoneOptions): (request: Req
     log.info(`Softphone connected: CallSid=${callSid} persona=${loaded.id}`);
     return response;
   };
+}
+
+/** Closes `socket` (1008) on a `start` that names another call than the one assigned, before the relay reads it. */
+function refuseForeignStart(socket: WebSocket, callSid: string, streamSid: string, log: Logger): void {
+  socket.addEventListener("message", (event) => {
+    const data: unknown = event.data;
+    if (typeof data !== "string" || data.length > MAX_TWILIO_FRAME_CHARS || !data.includes('"start"')) return;
+    let start: { event?: unknown; start?: { callSid?: unknown; streamSid?: unknown } };
+    try {
+      start = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (
+      start.event === "start" && (start.start?.callSid !== callSid || start.start?.streamSid !== streamSid)
+    ) {
+      event.stopImmediatePropagation();
+      log.warn(`Softphone sent a start for another call: closing ${callSid}`);
+      socket.close(1008, "start must name the assigned callSid and streamSid");
+    }
+  });
 }
