@@ -52,6 +52,11 @@ export interface CampaignRequestContext {
 
 type Parsed = { ok: true; value: CampaignRequest } | { ok: false; error: string };
 
+/** What is wrong, and where: the field's path (`window.timezone`) and the problem in words. */
+class Refusal {
+  constructor(readonly field: string, readonly message: string) {}
+}
+
 /**
  * Validates a `POST /api/campaigns` body.
  *
@@ -62,176 +67,212 @@ type Parsed = { ok: true; value: CampaignRequest } | { ok: false; error: string 
  * ```
  */
 export function parseCampaignRequest(value: unknown, context: CampaignRequestContext): Parsed {
-  const fail = (field: string, message: string): Parsed => ({
-    ok: false,
-    error: `Field "${field}": ${message}`,
-  });
   if (!isObject(value)) {
     return {
       ok: false,
       error: `Request body must be a JSON object like {"name": …, "persona": …}, not ${describeValue(value)}`,
     };
   }
+  const parsed = parseFields(value, context);
+  return parsed instanceof Refusal
+    ? { ok: false, error: `Field "${parsed.field}": ${parsed.message}` }
+    : { ok: true, value: parsed };
+}
+
+/** The body's fields, in the order a refusal names the first wrong one. */
+function parseFields(
+  value: Record<string, unknown>,
+  context: CampaignRequestContext,
+): CampaignRequest | Refusal {
   for (const key of Object.keys(value)) {
     if (!(FIELDS as readonly string[]).includes(key)) {
-      return fail(clip(key), `unknown field: allowed fields are ${FIELDS.join(", ")}`);
+      return new Refusal(clip(key), `unknown field: allowed fields are ${FIELDS.join(", ")}`);
     }
   }
+  const who = parseWho(value, context);
+  if (who instanceof Refusal) return who;
+  const parameters = parseParameters(value.parameters);
+  if (parameters instanceof Refusal) return parameters;
+  const leads = parseLeadSource(value.leads);
+  if (typeof leads === "string") return new Refusal("leads", leads);
+  const window = parseWindow(value.window);
+  if (window instanceof Refusal) return window;
+  const pace = parsePace(value);
+  if (pace instanceof Refusal) return pace;
+  const retry = parseRetry(value.retry);
+  if (retry instanceof Refusal) return retry;
+  const machineDetection = value.machineDetection ?? true;
+  if (typeof machineDetection !== "boolean") {
+    return new Refusal("machineDetection", `${describeValue(machineDetection)} is not true or false`);
+  }
+  const start = value.start ?? false;
+  if (typeof start !== "boolean") return new Refusal("start", `${describeValue(start)} is not true or false`);
+  return {
+    input: { ...who, parameters, window, ...pace, retry, machineDetection },
+    leads,
+    start,
+  };
+}
+
+/** `name`, `persona` and `voice`: who calls. */
+function parseWho(
+  value: Record<string, unknown>,
+  context: CampaignRequestContext,
+): Pick<CampaignInput, "name" | "persona" | "voice"> | Refusal {
   const { name, persona, voice } = value;
   if (typeof name !== "string" || name.trim() === "" || name.length > 200) {
-    return fail("name", "is required: a string of 1 to 200 characters");
+    return new Refusal("name", "is required: a string of 1 to 200 characters");
   }
   // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) return fail("name", "contains control characters");
-  if (typeof persona !== "string") return fail("persona", "is required: the id of a loaded persona");
+  if (/[\u0000-\u001f\u007f]/.test(name)) return new Refusal("name", "contains control characters");
+  if (typeof persona !== "string") return new Refusal("persona", "is required: the id of a loaded persona");
   if (!context.personaIds.includes(persona)) {
-    return fail(
+    return new Refusal(
       "persona",
       `unknown persona "${clip(persona)}": known personas are ${context.personaIds.join(", ") || "none"}`,
     );
   }
   if (voice !== undefined) {
-    if (typeof voice !== "string") return fail("voice", `${describeValue(voice)} is not a string`);
+    if (typeof voice !== "string") return new Refusal("voice", `${describeValue(voice)} is not a string`);
     const problem = voiceProblem(voice, context.engineOf(persona) ?? "realtime");
-    if (problem !== undefined) return fail("voice", problem);
+    if (problem !== undefined) return new Refusal("voice", problem);
   }
+  return { name: name.trim(), persona, voice: voice as string | undefined };
+}
 
+/** `parameters`: the calls' own parameters, checked as the calling page's are. */
+function parseParameters(value: unknown): Record<string, string> | Refusal {
   const parameters: Record<string, string> = {};
-  if (value.parameters !== undefined) {
-    if (!isObject(value.parameters)) return fail("parameters", "must be an object of strings");
-    const entries = Object.entries(value.parameters);
-    if (entries.length > MAX_CALL_PARAMETERS) {
-      return fail("parameters", `at most ${MAX_CALL_PARAMETERS} are allowed`);
-    }
-    for (const [key, item] of entries) {
-      const problem = callParameterProblem(key, item);
-      if (problem !== undefined) return fail("parameters", problem);
-      parameters[key] = item as string;
-    }
+  if (value === undefined) return parameters;
+  if (!isObject(value)) return new Refusal("parameters", "must be an object of strings");
+  const entries = Object.entries(value);
+  if (entries.length > MAX_CALL_PARAMETERS) {
+    return new Refusal("parameters", `at most ${MAX_CALL_PARAMETERS} are allowed`);
   }
+  for (const [key, item] of entries) {
+    const problem = callParameterProblem(key, item);
+    if (problem !== undefined) return new Refusal("parameters", problem);
+    parameters[key] = item as string;
+  }
+  return parameters;
+}
 
-  const leads = parseLeadSource(value.leads);
-  if (typeof leads === "string") return fail("leads", leads);
-
-  const window = value.window;
+/** `window`: the days and hours, in a time zone, when leads may be called. */
+function parseWindow(window: unknown): CampaignInput["window"] | Refusal {
   if (!isObject(window)) {
-    return fail(
+    return new Refusal(
       "window",
       'is required: {"timezone": "America/New_York", "days": ["mon", …], "start": "09:00", "end": "17:00"}',
     );
   }
   for (const key of Object.keys(window)) {
     if (!["timezone", "days", "start", "end"].includes(key)) {
-      return fail(`window.${clip(key)}`, "unknown field: allowed fields are timezone, days, start, end");
+      return new Refusal(
+        `window.${clip(key)}`,
+        "unknown field: allowed fields are timezone, days, start, end",
+      );
     }
   }
   if (typeof window.timezone !== "string" || !isTimeZone(window.timezone)) {
-    return fail(
+    return new Refusal(
       "window.timezone",
       `${describeValue(window.timezone)} is not an IANA time zone like America/New_York`,
     );
   }
   const days = window.days;
   if (!Array.isArray(days) || days.length === 0) {
-    return fail("window.days", `must list days, some of ${WEEKDAYS.join(", ")}`);
+    return new Refusal("window.days", `must list days, some of ${WEEKDAYS.join(", ")}`);
   }
   for (const day of days) {
     if (typeof day !== "string" || !(WEEKDAYS as readonly string[]).includes(day)) {
-      return fail("window.days", `${describeValue(day)} is not one of ${WEEKDAYS.join(", ")}`);
+      return new Refusal("window.days", `${describeValue(day)} is not one of ${WEEKDAYS.join(", ")}`);
     }
   }
   for (const key of ["start", "end"] as const) {
     if (typeof window[key] !== "string" || parseClock(window[key] as string) === undefined) {
-      return fail(
+      return new Refusal(
         `window.${key}`,
         `${describeValue(window[key])} is not a time like "09:00" (24-hour, HH:MM)`,
       );
     }
   }
   if (parseClock(window.end as string)! <= parseClock(window.start as string)!) {
-    return fail("window", `has no hours: "end" (${window.end}) must be after "start" (${window.start})`);
+    return new Refusal(
+      "window",
+      `has no hours: "end" (${window.end}) must be after "start" (${window.start})`,
+    );
   }
+  return {
+    timezone: window.timezone,
+    days: days as Weekday[],
+    start: window.start as string,
+    end: window.end as string,
+  };
+}
 
+/** `maxConcurrent` and `callsPerSecond`: how many calls at once, and how fast they start. */
+function parsePace(
+  value: Record<string, unknown>,
+): Pick<CampaignInput, "maxConcurrent" | "callsPerSecond"> | Refusal {
   const maxConcurrent = value.maxConcurrent ?? 1;
   if (
     !Number.isInteger(maxConcurrent) || (maxConcurrent as number) < 1 ||
     (maxConcurrent as number) > MAX_CAMPAIGN_CONCURRENT
   ) {
-    return fail(
+    return new Refusal(
       "maxConcurrent",
       `${describeValue(maxConcurrent)} is not a whole number from 1 to ${MAX_CAMPAIGN_CONCURRENT}`,
     );
   }
   const callsPerSecond = value.callsPerSecond ?? 1;
   if (typeof callsPerSecond !== "number" || !(callsPerSecond > 0) || callsPerSecond > MAX_CALLS_PER_SECOND) {
-    return fail(
+    return new Refusal(
       "callsPerSecond",
       `${describeValue(callsPerSecond)} is not a number above 0 and at most ${MAX_CALLS_PER_SECOND}`,
     );
   }
+  return { maxConcurrent: maxConcurrent as number, callsPerSecond };
+}
 
+/** `retry`: per outcome, after how many minutes and how many times a lead is called again. */
+function parseRetry(value: unknown): Record<Disposition, RetryRule> | Refusal {
   const retry: Record<Disposition, RetryRule> = { ...DEFAULT_RETRY };
-  if (value.retry !== undefined) {
-    if (!isObject(value.retry)) {
-      return fail("retry", 'must be an object like {"busy": {"after": 15, "max": 3}}');
-    }
-    for (const [outcome, rule] of Object.entries(value.retry)) {
-      if (!(DISPOSITIONS as readonly string[]).includes(outcome)) {
-        return fail(`retry.${clip(outcome)}`, `is not an outcome: outcomes are ${DISPOSITIONS.join(", ")}`);
-      }
-      if (!isObject(rule)) return fail(`retry.${outcome}`, 'must be an object like {"after": 15, "max": 3}');
-      const base = DEFAULT_RETRY[outcome as Disposition];
-      const after = rule.after ?? base.after, max = rule.max ?? base.max;
-      for (const key of Object.keys(rule)) {
-        if (key !== "after" && key !== "max") {
-          return fail(`retry.${outcome}.${clip(key)}`, "unknown field: allowed are after, max");
-        }
-      }
-      if (typeof after !== "number" || !(after >= 0) || after > 60 * 24 * 30) {
-        return fail(
-          `retry.${outcome}.after`,
-          `${describeValue(after)} is not a number of minutes from 0 to 43200`,
-        );
-      }
-      if (!Number.isInteger(max) || (max as number) < 0 || (max as number) > 20) {
-        return fail(
-          `retry.${outcome}.max`,
-          `${describeValue(max)} is not a whole number of retries from 0 to 20`,
-        );
-      }
-      retry[outcome as Disposition] = { after, max: max as number };
-    }
+  if (value === undefined) return retry;
+  if (!isObject(value)) {
+    return new Refusal("retry", 'must be an object like {"busy": {"after": 15, "max": 3}}');
   }
-  const machineDetection = value.machineDetection ?? true;
-  if (typeof machineDetection !== "boolean") {
-    return fail("machineDetection", `${describeValue(machineDetection)} is not true or false`);
+  for (const [outcome, rule] of Object.entries(value)) {
+    if (!(DISPOSITIONS as readonly string[]).includes(outcome)) {
+      return new Refusal(
+        `retry.${clip(outcome)}`,
+        `is not an outcome: outcomes are ${DISPOSITIONS.join(", ")}`,
+      );
+    }
+    if (!isObject(rule)) {
+      return new Refusal(`retry.${outcome}`, 'must be an object like {"after": 15, "max": 3}');
+    }
+    const base = DEFAULT_RETRY[outcome as Disposition];
+    const after = rule.after ?? base.after, max = rule.max ?? base.max;
+    for (const key of Object.keys(rule)) {
+      if (key !== "after" && key !== "max") {
+        return new Refusal(`retry.${outcome}.${clip(key)}`, "unknown field: allowed are after, max");
+      }
+    }
+    if (typeof after !== "number" || !(after >= 0) || after > 60 * 24 * 30) {
+      return new Refusal(
+        `retry.${outcome}.after`,
+        `${describeValue(after)} is not a number of minutes from 0 to 43200`,
+      );
+    }
+    if (!Number.isInteger(max) || (max as number) < 0 || (max as number) > 20) {
+      return new Refusal(
+        `retry.${outcome}.max`,
+        `${describeValue(max)} is not a whole number of retries from 0 to 20`,
+      );
+    }
+    retry[outcome as Disposition] = { after, max: max as number };
   }
-  const start = value.start ?? false;
-  if (typeof start !== "boolean") return fail("start", `${describeValue(start)} is not true or false`);
-
-  return {
-    ok: true,
-    value: {
-      input: {
-        name: name.trim(),
-        persona,
-        voice: voice as string | undefined,
-        parameters,
-        window: {
-          timezone: window.timezone,
-          days: days as Weekday[],
-          start: window.start as string,
-          end: window.end as string,
-        },
-        maxConcurrent: maxConcurrent as number,
-        callsPerSecond,
-        retry,
-        machineDetection,
-      },
-      leads,
-      start,
-    },
-  };
+  return retry;
 }
 
 function parseLeadSource(value: unknown): LeadSource | string {
