@@ -2,9 +2,10 @@
  * The recording's file format: a μ-law WAV (G.711, `WAVE_FORMAT_MULAW`), 8 kHz, two channels
  * interleaved (left the caller, right the agent), one byte a sample: the bytes exactly as Twilio and
  * OpenAI sent them, half the size of 16-bit PCM and nothing lost. Chromium plays and seeks it in
- * `<audio>` (the recording page test), and Firefox's WAV decoder takes μ-law too. The header is written first with empty sizes and patched when the call ends; a
- * file a crash left unpatched is repaired by {@linkcode repairWavHeader} from its length (recordings
- * of earlier versions, 16-bit PCM, keep their format).
+ * `<audio>` (the recording page test), and Firefox's WAV decoder takes μ-law too. The header is
+ * written first with empty sizes and patched when the call ends; a file a crash left unpatched is
+ * repaired by {@linkcode repairWavHeader} from its length (recordings of earlier versions, 16-bit PCM,
+ * keep their format).
  *
  * @module
  */
