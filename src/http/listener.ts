@@ -76,109 +76,143 @@ export function serveResilient(
   options: ResilientServeOptions,
   handler: Deno.ServeHandler<Deno.NetAddr>,
 ): ResilientServer {
-  const { log } = options;
-  const firstRetryMs = options.retryMs ?? 100;
-  const maxRetryMs = options.maxRetryMs ?? 1_000;
-  const calmMs = options.calmMs ?? 5_000;
-  const figures = { exhaustionEpisodes: 0, acceptFailures: 0, accepting: true };
-  let stopped = false;
-  let retryMs = firstRetryMs;
-  let retryTimer: ReturnType<typeof setTimeout> | undefined;
-  let calmTimer: ReturnType<typeof setTimeout> | undefined;
-  let episode: { startedAt: number; failures: number; otherError: boolean } | undefined;
-  let current: Deno.HttpServer<Deno.NetAddr> | undefined;
-  const closing = new Set<Promise<void>>();
-  let addr: Deno.NetAddr = { transport: "tcp", hostname: options.hostname, port: options.port };
+  return new ResilientListener(options, handler);
+}
 
-  const listen = (onListen: (addr: Deno.NetAddr) => void) => {
-    const server = Deno.serve({ hostname: options.hostname, port: addr.port, onListen }, handler);
-    current = server;
+/** One failing stretch: when it began, how many times the listener stopped, and whether it was told. */
+interface Episode {
+  startedAt: number;
+  failures: number;
+  /** An error other than running out of descriptors was logged in it. */
+  otherError: boolean;
+}
+
+/**
+ * The listener behind {@linkcode serveResilient}: `#listen` opens one `Deno.serve`, `#failed` notes
+ * an episode when it dies, `#retry` listens again with backoff, and `#calm` ends the episode once
+ * accepting has held for `calmMs`.
+ */
+class ResilientListener implements ResilientServer {
+  #options: ResilientServeOptions;
+  #handler: Deno.ServeHandler<Deno.NetAddr>;
+  #firstRetryMs: number;
+  #retryMs: number;
+  #figures: ListenerHealth = { exhaustionEpisodes: 0, acceptFailures: 0, accepting: true };
+  #stopped = false;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #calmTimer: ReturnType<typeof setTimeout> | undefined;
+  #episode: Episode | undefined;
+  #current: Deno.HttpServer<Deno.NetAddr> | undefined;
+  /** Servers whose connections have not all ended (a dead listener's accepted connections go on). */
+  #closing = new Set<Promise<void>>();
+  #addr: Deno.NetAddr;
+
+  constructor(options: ResilientServeOptions, handler: Deno.ServeHandler<Deno.NetAddr>) {
+    this.#options = options;
+    this.#handler = handler;
+    this.#firstRetryMs = options.retryMs ?? 100;
+    this.#retryMs = this.#firstRetryMs;
+    this.#addr = { transport: "tcp", hostname: options.hostname, port: options.port };
+    const first = this.#listen((bound) => {
+      this.#addr = bound;
+      options.onListen?.(bound);
+    });
+    this.#addr = first.addr;
+  }
+
+  get addr(): Deno.NetAddr {
+    return this.#addr;
+  }
+
+  health(): ListenerHealth {
+    return { ...this.#figures };
+  }
+
+  async shutdown(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#calmTimer);
+    await this.#current?.shutdown();
+    await Promise.all([...this.#closing]);
+  }
+
+  #listen(onListen: (addr: Deno.NetAddr) => void): Deno.HttpServer<Deno.NetAddr> {
+    const { hostname } = this.#options;
+    const server = Deno.serve({ hostname, port: this.#addr.port, onListen }, this.#handler);
+    this.#current = server;
     // Connections a dead listener accepted still end through this promise.
     const done: Promise<void> = server.finished.then(() => {}, () => {}).then(() =>
-      void closing.delete(done)
+      void this.#closing.delete(done)
     );
-    closing.add(done);
+    this.#closing.add(done);
     server.finished.then(() => {}, (error: unknown) => {
-      if (stopped || current !== server) return;
-      current = undefined;
-      failed(error);
+      if (this.#stopped || this.#current !== server) return;
+      this.#current = undefined;
+      this.#failed(error);
     });
     return server;
-  };
+  }
 
-  const failed = (error: unknown) => {
-    figures.acceptFailures++;
-    figures.accepting = false;
-    clearTimeout(calmTimer);
-    calmTimer = undefined;
+  #failed(error: unknown): void {
+    this.#figures.acceptFailures++;
+    this.#figures.accepting = false;
+    clearTimeout(this.#calmTimer);
+    this.#calmTimer = undefined;
     const short = isOutOfDescriptors(error);
-    if (episode === undefined) {
-      episode = { startedAt: performance.now(), failures: 0, otherError: !short };
+    if (this.#episode === undefined) {
+      this.#episode = { startedAt: performance.now(), failures: 0, otherError: !short };
       if (short) {
-        figures.exhaustionEpisodes++;
-        log.warn(
+        this.#figures.exhaustionEpisodes++;
+        this.#options.log.warn(
           "Out of file descriptors: new connections are refused until some close; calls in progress go on. " +
             "If this is real traffic, raise the open files limit (ulimit -Hn, LimitNOFILE; see the README)",
         );
       } else {
         const text = error instanceof Error ? error.message : String(error);
-        log.error(`The listener stopped (${text}): listening again; calls in progress go on`);
+        this.#options.log.error(`The listener stopped (${text}): listening again; calls in progress go on`);
       }
     }
-    episode.failures++;
-    scheduleRetry();
-  };
+    this.#episode.failures++;
+    this.#scheduleRetry();
+  }
 
-  const scheduleRetry = () => {
-    retryTimer = setTimeout(() => {
-      retryTimer = undefined;
-      if (stopped) return;
-      try {
-        listen(() => {});
-      } catch (error) {
-        // Opening the socket needs a descriptor too: wait longer.
-        retryMs = Math.min(retryMs * 2, maxRetryMs);
-        if (!isOutOfDescriptors(error) && episode !== undefined && !episode.otherError) {
-          episode.otherError = true;
-          log.error(`Cannot listen again on port ${addr.port}: ${(error as Error).message}: retrying`);
-        }
-        scheduleRetry();
-        return;
-      }
-      figures.accepting = true;
-      retryMs = firstRetryMs;
-      calmTimer = setTimeout(() => {
-        calmTimer = undefined;
-        if (episode === undefined) return;
-        const seconds = ((performance.now() - episode.startedAt - calmMs) / 1000).toFixed(1);
-        log.info(
-          `Accepting connections again (refused new ones for ${seconds} s; the listener stopped ` +
-            `${episode.failures} time(s))`,
+  #scheduleRetry(): void {
+    this.#retryTimer = setTimeout(() => this.#retry(), this.#retryMs);
+  }
+
+  #retry(): void {
+    this.#retryTimer = undefined;
+    if (this.#stopped) return;
+    try {
+      this.#listen(() => {});
+    } catch (error) {
+      // Opening the socket needs a descriptor too: wait longer.
+      this.#retryMs = Math.min(this.#retryMs * 2, this.#options.maxRetryMs ?? 1_000);
+      const episode = this.#episode;
+      if (!isOutOfDescriptors(error) && episode !== undefined && !episode.otherError) {
+        episode.otherError = true;
+        this.#options.log.error(
+          `Cannot listen again on port ${this.#addr.port}: ${(error as Error).message}: retrying`,
         );
-        episode = undefined;
-      }, calmMs);
-    }, retryMs);
-  };
+      }
+      this.#scheduleRetry();
+      return;
+    }
+    this.#figures.accepting = true;
+    this.#retryMs = this.#firstRetryMs;
+    this.#calmTimer = setTimeout(() => this.#calm(), this.#options.calmMs ?? 5_000);
+  }
 
-  const first = listen((bound) => {
-    addr = bound;
-    options.onListen?.(bound);
-  });
-  addr = first.addr;
-
-  return {
-    get addr() {
-      return addr;
-    },
-    health() {
-      return { ...figures };
-    },
-    async shutdown() {
-      stopped = true;
-      clearTimeout(retryTimer);
-      clearTimeout(calmTimer);
-      await current?.shutdown();
-      await Promise.all([...closing]);
-    },
-  };
+  /** Accepting has held for `calmMs`: the episode is over. */
+  #calm(): void {
+    this.#calmTimer = undefined;
+    if (this.#episode === undefined) return;
+    const calmMs = this.#options.calmMs ?? 5_000;
+    const seconds = ((performance.now() - this.#episode.startedAt - calmMs) / 1000).toFixed(1);
+    this.#options.log.info(
+      `Accepting connections again (refused new ones for ${seconds} s; the listener stopped ` +
+        `${this.#episode.failures} time(s))`,
+    );
+    this.#episode = undefined;
+  }
 }
