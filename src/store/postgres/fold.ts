@@ -127,6 +127,55 @@ export function applyEvent(
       record.sessionConfiguredAt ??= at;
       break;
     case "transcript":
+    case "turn.latency":
+    case "interruption":
+    case "tool.called":
+      appendEntry(record, event, at);
+      break;
+    case "usage":
+      applyUsage(record, event, at, prices, onError);
+      break;
+    case "agent.stopped":
+      record.maxUnplayedMs = Math.max(record.maxUnplayedMs ?? 0, event.unplayedMs);
+      break;
+    case "reconnected":
+      record.reconnects += 1;
+      record.maxReconnectGapMs = Math.max(record.maxReconnectGapMs ?? 0, event.gapMs);
+      break;
+    case "caller_audio.dropped":
+      record.callerFramesDropped = event.drops;
+      break;
+    case "call.after_stream":
+      record.afterStream = event.action;
+      record.transferTarget = event.target ?? null;
+      break;
+    case "call.analyzed":
+      // The analysis's own cost joins the call's (set, not added: the same event twice counts once).
+      if (event.state === "done") {
+        record.analysisUsd = event.costUsd ?? 0;
+        record.analysisUnpriced = event.costUsd === null;
+      }
+      break;
+    case "call.ended":
+      // The first end wins: a later one is the teardown echoing it.
+      if (record.endedAt === null) {
+        record.endedAt = at;
+        record.endReason = event.reason;
+        record.endDetail = event.detail;
+      }
+      break;
+  }
+  deriveTotals(record);
+}
+
+/** An event that adds one entry to one of the record's lists (transcript, turns, interruptions, tools). */
+function appendEntry(
+  record: StoredRecord,
+  event: Extract<CallEvent, { type: "transcript" | "turn.latency" | "interruption" | "tool.called" }>,
+  at: number,
+): void {
+  switch (event.type) {
+    case "transcript":
       record.transcript.push({
         at,
         speaker: event.speaker,
@@ -150,54 +199,6 @@ export function applyEvent(
         clearLatencyMs: event.clearLatencyMs,
       });
       break;
-    case "usage": {
-      // The engine's own rules read its report: what the record keeps, and the price (as SQLite does).
-      const summary = ENGINE_REGISTRY.describeUsage(event.engine, event.usage);
-      const cost = ENGINE_REGISTRY.priceUsage(event.engine, event.model, event.usage, prices);
-      if (summary.problem !== undefined) {
-        const subject = summary.response === undefined
-          ? `a ${event.engine} usage report`
-          : `response ${summary.response.id}`;
-        onError(`[Realtime] Call store: ${subject} of CallSid=${event.callSid} ${summary.problem}`);
-      }
-      record.model ??= event.model;
-      if (summary.response !== undefined) {
-        const tokens = summary.response.tokens;
-        record.responses.push({
-          at,
-          model: event.model,
-          responseId: summary.response.id,
-          usage: tokens,
-          costUsd: cost,
-        });
-        record.usage.inputTextTokens += tokens.inputTextTokens;
-        record.usage.inputAudioTokens += tokens.inputAudioTokens;
-        record.usage.inputCachedTokens += tokens.inputCachedTokens;
-        record.usage.outputTextTokens += tokens.outputTextTokens;
-        record.usage.outputAudioTokens += tokens.outputAudioTokens;
-        record.usage.responses += 1;
-      }
-      // Cumulative: the latest report is the call's time so far.
-      if (summary.minutes !== undefined) record.minutes = Math.max(record.minutes, summary.minutes);
-      if (summary.cost === "increment") {
-        record.pricedUsd += cost ?? 0;
-        if (cost === null) record.unpriced += 1;
-      } else {
-        record.pricedUsd = cost ?? 0;
-        record.unpriced = cost === null ? 1 : 0;
-      }
-      break;
-    }
-    case "agent.stopped":
-      record.maxUnplayedMs = Math.max(record.maxUnplayedMs ?? 0, event.unplayedMs);
-      break;
-    case "reconnected":
-      record.reconnects += 1;
-      record.maxReconnectGapMs = Math.max(record.maxReconnectGapMs ?? 0, event.gapMs);
-      break;
-    case "caller_audio.dropped":
-      record.callerFramesDropped = event.drops;
-      break;
     case "tool.called":
       record.toolCalls.push({
         at,
@@ -209,26 +210,55 @@ export function applyEvent(
         durationMs: event.durationMs,
       });
       break;
-    case "call.after_stream":
-      record.afterStream = event.action;
-      record.transferTarget = event.target ?? null;
-      break;
-    case "call.analyzed":
-      // The analysis's own cost joins the call's (set, not added: the same event twice counts once).
-      if (event.state === "done") {
-        record.analysisUsd = event.costUsd ?? 0;
-        record.analysisUnpriced = event.costUsd === null;
-      }
-      break;
-    case "call.ended":
-      // The first end wins: a later one is the teardown echoing it.
-      if (record.endedAt === null) {
-        record.endedAt = at;
-        record.endReason = event.reason;
-        record.endDetail = event.detail;
-      }
-      break;
   }
+}
+
+/** A usage report: the engine's own rules say what the record keeps and what it costs (as SQLite does). */
+function applyUsage(
+  record: StoredRecord,
+  event: Extract<CallEvent, { type: "usage" }>,
+  at: number,
+  prices: PriceTable,
+  onError: (message: string) => void,
+): void {
+  const summary = ENGINE_REGISTRY.describeUsage(event.engine, event.usage);
+  const cost = ENGINE_REGISTRY.priceUsage(event.engine, event.model, event.usage, prices);
+  if (summary.problem !== undefined) {
+    const subject = summary.response === undefined
+      ? `a ${event.engine} usage report`
+      : `response ${summary.response.id}`;
+    onError(`[Realtime] Call store: ${subject} of CallSid=${event.callSid} ${summary.problem}`);
+  }
+  record.model ??= event.model;
+  if (summary.response !== undefined) {
+    const tokens = summary.response.tokens;
+    record.responses.push({
+      at,
+      model: event.model,
+      responseId: summary.response.id,
+      usage: tokens,
+      costUsd: cost,
+    });
+    record.usage.inputTextTokens += tokens.inputTextTokens;
+    record.usage.inputAudioTokens += tokens.inputAudioTokens;
+    record.usage.inputCachedTokens += tokens.inputCachedTokens;
+    record.usage.outputTextTokens += tokens.outputTextTokens;
+    record.usage.outputAudioTokens += tokens.outputAudioTokens;
+    record.usage.responses += 1;
+  }
+  // Cumulative: the latest report is the call's time so far.
+  if (summary.minutes !== undefined) record.minutes = Math.max(record.minutes, summary.minutes);
+  if (summary.cost === "increment") {
+    record.pricedUsd += cost ?? 0;
+    if (cost === null) record.unpriced += 1;
+  } else {
+    record.pricedUsd = cost ?? 0;
+    record.unpriced = cost === null ? 1 : 0;
+  }
+}
+
+/** The fields computed from the others: cost (unknown while anything is unpriced), duration, latency. */
+function deriveTotals(record: StoredRecord): void {
   record.costUsd = record.unpriced > 0 || record.analysisUnpriced === true
     ? null
     : record.pricedUsd + (record.analysisUsd ?? 0);
