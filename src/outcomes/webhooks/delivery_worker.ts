@@ -144,54 +144,9 @@ export class DeliveryWorker {
   async #deliver(message: ClaimedWebhook): Promise<void> {
     const started = performance.now();
     const sentAt = this.#now();
-    let status: number | null = null;
-    let error: string | null = null;
-    try {
-      const response = await this.#fetch(this.#o.url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "user-agent": "Parley-Webhooks/1",
-          ...this.#o.signer.sign(message.id, message.payload, new Date()),
-        },
-        body: message.payload,
-        redirect: "manual",
-        signal: AbortSignal.any([
-          this.#stop.signal,
-          AbortSignal.timeout(this.#o.timeoutMs ?? DELIVERY_DEFAULTS.timeoutMs),
-        ]),
-      });
-      status = response.status;
-      await response.body?.cancel();
-      if (status < 200 || status > 299) error = `HTTP ${status}`;
-    } catch (caught) {
-      error = this.#stop.signal.aborted
-        ? "aborted: Parley was shutting down"
-        : caught instanceof DOMException && caught.name === "TimeoutError"
-        ? `timeout after ${this.#o.timeoutMs ?? DELIVERY_DEFAULTS.timeoutMs} ms`
-        : describe(caught).replaceAll(new URL(this.#o.url).href, "WEBHOOK_URL").replaceAll(
-          this.#o.url,
-          "WEBHOOK_URL",
-        );
-    }
-    const now = this.#now();
+    const { status, error } = await this.#post(message);
     const attempts = message.attempts + 1;
-    let outcome: WebhookOutcome;
-    if (error === null) {
-      outcome = { state: "delivered" };
-    } else if (this.#stop.signal.aborted) {
-      outcome = { state: "pending", nextTryAt: now };
-    } else {
-      const delay = retryDelayMs(
-        attempts,
-        (this.#o.random ?? Math.random)(),
-        this.#o.firstRetryMs ?? DELIVERY_DEFAULTS.firstRetryMs,
-        this.#o.maxRetryMs ?? DELIVERY_DEFAULTS.maxRetryMs,
-      );
-      outcome = now + delay > message.expiresAt
-        ? { state: "failed" }
-        : { state: "pending", nextTryAt: now + delay };
-    }
+    const outcome = this.#outcomeOf(message, attempts, error);
     try {
       const kept = await this.#o.outbox.finishAttempt(message.id, {
         at: sentAt,
@@ -206,6 +161,63 @@ export class DeliveryWorker {
       this.#o.log.warn(`Webhooks: could not record an attempt of ${message.id}: ${describe(caught)}`);
       return;
     }
+    this.#logAttempt(message, attempts, status, error, outcome);
+  }
+
+  /** One POST of `message`: the receiver's status, and what went wrong (null when it took it). */
+  async #post(message: ClaimedWebhook): Promise<{ status: number | null; error: string | null }> {
+    const timeoutMs = this.#o.timeoutMs ?? DELIVERY_DEFAULTS.timeoutMs;
+    try {
+      const response = await this.#fetch(this.#o.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "user-agent": "Parley-Webhooks/1",
+          ...this.#o.signer.sign(message.id, message.payload, new Date()),
+        },
+        body: message.payload,
+        redirect: "manual",
+        signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(timeoutMs)]),
+      });
+      const status = response.status;
+      await response.body?.cancel();
+      return { status, error: status < 200 || status > 299 ? `HTTP ${status}` : null };
+    } catch (caught) {
+      const error = this.#stop.signal.aborted
+        ? "aborted: Parley was shutting down"
+        : caught instanceof DOMException && caught.name === "TimeoutError"
+        ? `timeout after ${timeoutMs} ms`
+        : describe(caught).replaceAll(new URL(this.#o.url).href, "WEBHOOK_URL").replaceAll(
+          this.#o.url,
+          "WEBHOOK_URL",
+        );
+      return { status: null, error };
+    }
+  }
+
+  /** Delivered; or due again after a backoff; or failed once the next try would pass its expiry. */
+  #outcomeOf(message: ClaimedWebhook, attempts: number, error: string | null): WebhookOutcome {
+    const now = this.#now();
+    if (error === null) return { state: "delivered" };
+    if (this.#stop.signal.aborted) return { state: "pending", nextTryAt: now };
+    const delay = retryDelayMs(
+      attempts,
+      (this.#o.random ?? Math.random)(),
+      this.#o.firstRetryMs ?? DELIVERY_DEFAULTS.firstRetryMs,
+      this.#o.maxRetryMs ?? DELIVERY_DEFAULTS.maxRetryMs,
+    );
+    return now + delay > message.expiresAt
+      ? { state: "failed" }
+      : { state: "pending", nextTryAt: now + delay };
+  }
+
+  #logAttempt(
+    message: ClaimedWebhook,
+    attempts: number,
+    status: number | null,
+    error: string | null,
+    outcome: WebhookOutcome,
+  ): void {
     if (outcome.state === "delivered") {
       this.#o.log.debug(
         `Webhook ${message.type} ${message.id} delivered (HTTP ${status}, attempt ${attempts})`,
