@@ -68,6 +68,8 @@ export interface NeverConnectedWatch {
 export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions = {}): NeverConnectedWatch {
   const timeoutMs = options.timeoutMs ?? STREAM_CONNECT_TIMEOUT_MS;
   const now = options.now ?? Date.now;
+  const noStream = `no media stream started within ${timeoutMs / 1000} s of the voice webhook ` +
+    "(check PUBLIC_BASE_URL, the tunnel, and the log for a refused socket or an OpenAI refusal)";
   /** Calls waiting for their stream, with the timer that ends them. */
   const waiting = new Map<string, ReturnType<typeof setTimeout>>();
   /** Calls whose stream started or that ended, oldest first: a duplicate webhook must not watch them. */
@@ -81,10 +83,14 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
     }
   };
 
-  const end = (callSid: string, reason: "never_connected" | "server_shutdown", detail: string) => {
+  /** The call is no longer watched here: its stream started, it ended, or another instance has it. */
+  const forget = (callSid: string) => {
     clearTimeout(waiting.get(callSid));
     waiting.delete(callSid);
     settle(callSid);
+  };
+  const end = (callSid: string, reason: "never_connected" | "server_shutdown", detail: string) => {
+    forget(callSid);
     hub.emit({ type: "call.ended", at: now(), callSid, reason, detail });
   };
   const wait = (callSid: string, ms: number, detail: string) => {
@@ -98,14 +104,7 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
       case "call.placed":
         return wait(event.callSid, MAX_RING_MS + timeoutMs, "Twilio never fetched the voice webhook");
       case "call.webhook":
-        return wait(
-          event.callSid,
-          timeoutMs,
-          `no media stream started within ${
-            timeoutMs / 1000
-          } s of the voice webhook (check PUBLIC_BASE_URL, ` +
-            "the tunnel, and the log for a refused socket or an OpenAI refusal)",
-        );
+        return wait(event.callSid, timeoutMs, noStream);
       case "call.status":
         if (!waiting.has(event.callSid) || !FINAL_STATUSES.has(event.status)) return;
         // After this event has reached every listener, so the record and feed see the status first.
@@ -121,20 +120,13 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
         return;
       case "call.started":
       case "call.ended":
-        clearTimeout(waiting.get(event.callSid));
-        waiting.delete(event.callSid);
-        settle(event.callSid);
-        return;
+        return forget(event.callSid);
     }
   };
   const unsubscribe = hub.subscribe(onEvent);
 
   return {
-    elsewhere(callSid: string) {
-      clearTimeout(waiting.get(callSid));
-      waiting.delete(callSid);
-      settle(callSid);
-    },
+    elsewhere: forget,
     close() {
       unsubscribe();
       for (const callSid of [...waiting.keys()]) {
