@@ -127,29 +127,12 @@ export function watchPersonas(dir: string, options: WatchPersonasOptions): Perso
         return;
       }
       lastFingerprint = fingerprint;
-      const root = await roots.next();
-      if (closed) return;
-      if (typeof root !== "string") onWarning(root.warning);
-      const personas = await loadPersonas(dir, {
-        version: nextVersion++,
-        ...(typeof root === "string" ? { importRoot: root } : {}),
-      });
-      if (closed) return;
-      const missing = missingPersonas([...personas.keys()], options.required ?? [], dir);
-      if (missing.length > 0) {
-        throw new PersonaLoadError(missing.map((line) => `${line} (the reload was refused)`));
-      }
+      const personas = await loadFreshSet(dir, roots, options.required ?? [], onWarning, () => closed);
+      if (personas === undefined) return;
       options.registry.replace(personas);
       options.onReload?.([...personas.keys()].sort());
     } catch (error) {
-      if (closed) return;
-      onError(
-        error instanceof PersonaLoadError ? error : new PersonaLoadError([
-          `${dir}: reload failed: ${error instanceof Error ? error.message : String(error)}`,
-        ], {
-          cause: error,
-        }),
-      );
+      if (!closed) onError(asLoadError(dir, error));
     } finally {
       reloading = false;
       if (changedWhileReloading && !closed) {
@@ -181,6 +164,39 @@ export function watchPersonas(dir: string, options: WatchPersonasOptions): Perso
       roots.close();
     },
   };
+}
+
+/**
+ * Loads the folder afresh, under a new import root so changed helper modules are imported again, and
+ * refuses a set without a required persona (throws). Undefined when the watcher closed meanwhile.
+ */
+async function loadFreshSet(
+  dir: string,
+  roots: ReturnType<typeof createImportRoots>,
+  required: readonly RequiredPersona[],
+  onWarning: (message: string) => void,
+  isClosed: () => boolean,
+): Promise<Awaited<ReturnType<typeof loadPersonas>> | undefined> {
+  const root = await roots.next();
+  if (isClosed()) return undefined;
+  if (typeof root !== "string") onWarning(root.warning);
+  const personas = await loadPersonas(dir, {
+    version: nextVersion++,
+    ...(typeof root === "string" ? { importRoot: root } : {}),
+  });
+  if (isClosed()) return undefined;
+  const missing = missingPersonas([...personas.keys()], required, dir);
+  if (missing.length > 0) {
+    throw new PersonaLoadError(missing.map((line) => `${line} (the reload was refused)`));
+  }
+  return personas;
+}
+
+/** A failed reload as a {@linkcode PersonaLoadError} naming the folder (one already is one). */
+function asLoadError(dir: string, error: unknown): PersonaLoadError {
+  if (error instanceof PersonaLoadError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  return new PersonaLoadError([`${dir}: reload failed: ${text}`], { cause: error });
 }
 
 /** Hands out a new symbolic link to `/` per reload (see the module doc); removes them on close. */
