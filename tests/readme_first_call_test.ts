@@ -31,7 +31,7 @@ Deno.test("README's first-call section shows the banner `deno task dev` prints w
     config: { ...config, publicBaseUrl: NGROK_URL },
     port: config.port,
     publicUrlSource: "ngrok",
-    personaIds: ["alex", "receptionist"],
+    personaIds: ["alex", "alex_live", "receptionist"],
     databasePath: "./data/parley.db",
     watchingPersonas: true,
   });
