@@ -42,7 +42,7 @@ export interface PersonaTool {
 }
 
 /** Tools Parley itself offers, which a persona's own tools may not shadow. */
-export const BUILT_IN_TOOL_NAMES = ["end_call", "transfer_call", "press_keys"] as const;
+export const BUILT_IN_TOOL_NAMES = ["end_call", "do_not_call", "transfer_call", "press_keys"] as const;
 
 /** The pattern OpenAI accepts for function names. */
 export const TOOL_NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;

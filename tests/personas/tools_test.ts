@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { checkTools } from "../../src/personas/tools.ts";
+import { BUILT_IN_TOOL_NAMES, checkTools } from "../../src/personas/tools.ts";
+import { offeredTools } from "../../src/relay/built_in_tools.ts";
 
 function problemsOf(tools: unknown): string[] {
   const problems: string[] = [];
@@ -32,7 +33,7 @@ Deno.test("tool problems name the tool and the field, all at once", () => {
       { name: "dup", description: "b", run, timeoutMs: 0, retries: 3 },
     ]),
     [
-      'tools[0] (end_call).name: "end_call" is built in; choose another name (built-ins: end_call, transfer_call, press_keys)',
+      'tools[0] (end_call).name: "end_call" is built in; choose another name (built-ins: end_call, do_not_call, transfer_call, press_keys)',
       'tools[1] (book slot).name: "book slot" must be 1 to 64 letters, digits, _ or -',
       "tools[1] (book slot).description: missing; say what the tool does and when the agent should use it",
       'tools[1] (book slot).parameters: must be a JSON schema of type "object", e.g. { type: "object", properties: { … } }',
@@ -57,4 +58,27 @@ Deno.test("tools must be a list of objects with a valid name of at most 64 chara
     problemsOf([{ name: "t", description: "d", run, parameters: { type: "object", required: "id" } }]),
     ["tools[0] (t).parameters.required: must be a list of argument names"],
   );
+});
+
+Deno.test("every tool Parley can offer on its own is a built-in name a persona's tool may not take", () => {
+  // A persona with every flag on is offered every built-in; none of them may be shadowed.
+  const offered = offeredTools({
+    voice: "marin",
+    instructions: "…",
+    endCall: true,
+    doNotCall: true,
+    transfer: { to: "+14155550100" },
+    keypad: true,
+  }).map((tool) => tool.name);
+  assert.deepEqual([...offered].sort(), [...BUILT_IN_TOOL_NAMES].sort());
+  for (const name of offered) {
+    assert.deepEqual(
+      problemsOf([{ name, description: "mine", run }]),
+      [
+        `tools[0] (${name}).name: "${name}" is built in; choose another name (built-ins: ${
+          BUILT_IN_TOOL_NAMES.join(", ")
+        })`,
+      ],
+    );
+  }
 });

@@ -350,7 +350,7 @@ Deno.test("validatePersona checks the action fields, naming the file, the tool a
     assert.deepEqual(
       problemsOf({ tools: [{ name: "end_call", parameters: { type: "string" } }] }),
       [
-        'personas/test.ts: tools[0] (end_call).name: "end_call" is built in; choose another name (built-ins: end_call, transfer_call, press_keys)',
+        'personas/test.ts: tools[0] (end_call).name: "end_call" is built in; choose another name (built-ins: end_call, do_not_call, transfer_call, press_keys)',
         "personas/test.ts: tools[0] (end_call).description: missing; say what the tool does and when the agent should use it",
         'personas/test.ts: tools[0] (end_call).parameters: must be a JSON schema of type "object", e.g. { type: "object", properties: { … } }',
         "personas/test.ts: tools[0] (end_call).run: missing or not a function; write run(args, call) { … } returning the result",
