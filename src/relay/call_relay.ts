@@ -27,7 +27,7 @@
  */
 
 import type { EndReason } from "../calls/call_events.ts";
-import type { Logger } from "../log.ts";
+import { excerpt, type Logger } from "../log.ts";
 import type { StreamStart, TwilioInbound } from "../twilio/media_stream.ts";
 import { AgentSide } from "./agent_side.ts";
 import { BargeIn } from "./barge_in.ts";
@@ -198,6 +198,16 @@ class Relay implements CallRelay {
       case "start":
         return this.#onStart(message.start);
       case "stop":
+        // A stop naming another stream is not this call's hang-up: the call goes on.
+        if (
+          message.streamSid !== undefined && this.#p.start !== undefined &&
+          message.streamSid !== this.#p.start.streamSid
+        ) {
+          return reportMalformed(
+            this.#p,
+            `stop for streamSid=${excerpt(message.streamSid, 64)}, not this stream`,
+          );
+        }
         return this.#hungUp("Twilio sent stop");
       case "dtmf":
         this.#log.info(`DTMF ${message.digit} on ${this.#p.report.label}`);

@@ -153,7 +153,8 @@ export type TwilioInbound =
   }
   | { event: "mark"; name: string }
   | { event: "dtmf"; digit: string }
-  | { event: "stop" }
+  /** `streamSid`: the stream Twilio says stopped (undefined when the frame names none). */
+  | { event: "stop"; streamSid: string | undefined }
   | { event: "invalid"; problem: string };
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -181,7 +182,7 @@ export function isBase64(text: string): boolean {
  *
  * @example
  * ```ts
- * const msg = parseTwilioMessage('{"event":"stop"}'); // { event: "stop" }
+ * const msg = parseTwilioMessage('{"event":"stop"}'); // { event: "stop", streamSid: undefined }
  * ```
  */
 export function parseTwilioMessage(text: string): TwilioInbound {
@@ -232,7 +233,7 @@ export function parseTwilioMessage(text: string): TwilioInbound {
     case "connected":
       return { event: "connected" };
     case "stop":
-      return { event: "stop" };
+      return { event: "stop", streamSid: typeof value.streamSid === "string" ? value.streamSid : undefined };
     case "dtmf": {
       const dtmf = value.dtmf;
       if (!isRecord(dtmf) || typeof dtmf.digit !== "string") return invalid("dtmf frame without dtmf.digit");

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 
@@ -103,6 +104,48 @@ Deno.test("text from the peer cannot forge or recolour log lines (DTMF digits, c
     );
     call.stop();
     await call.closed;
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a stop naming another stream is ignored: the call goes on both ways", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("session.update");
+
+    call.sendJson({
+      event: "stop",
+      sequenceNumber: "5",
+      streamSid: "MZ0000000000000000000000000000other",
+      stop: {
+        accountSid: "AC00000000000000000000000000000000",
+        callSid: "CA0000000000000000000000000000other",
+      },
+    });
+    const after = new Uint8Array(160).fill(9);
+    call.sendMedia(after);
+    const ended = call.closed.then(() => {
+      throw new Error("Parley closed the call on another stream's stop");
+    });
+    await within(
+      Promise.race([session.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(after)), ended]),
+      "the caller frame sent after the foreign stop",
+    );
+    ended.catch(() => {}); // the call's own stop closes it below
+    await t.waitForLog(/Ignored a malformed frame from Twilio on .*: stop for streamSid=MZ0+other/);
+    assert.equal(t.parley.activeCalls(), 1, "the call did not end");
+    assert.equal(t.events.filter((e) => e.type === "call.ended").length, 0);
+
+    await session.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(100, 3) });
+    await call.waitFor("media");
+
+    // Its own stop still ends it.
+    call.stop();
+    await call.closed;
+    assert.equal((await t.waitForEvent("call.ended")).reason, "caller_hung_up");
   } finally {
     await t.close();
   }
