@@ -17,6 +17,7 @@
 import { isE164 } from "../config.ts";
 import type { EngineId } from "../engines/voices.ts";
 import { readBodyJson, readBodyText } from "../http/body.ts";
+import { clip } from "../http/input_text.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import { parseCampaignRequest } from "../dialer/campaign_request.ts";
 import { isTimeZone } from "../dialer/window.ts";
@@ -253,8 +254,14 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
     },
     async removeDnc(request, { params }) {
       await request.body?.cancel().catch(() => {});
-      const phone = normalisePhone(decodeURIComponent(params.phone ?? ""));
-      if (!isE164(phone)) return jsonError(400, `Path: "${phone.slice(0, 40)}" is not an E.164 number`);
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(params.phone ?? "");
+      } catch {
+        return jsonError(400, `Path: "${clip(params.phone ?? "")}" is not valid percent-encoding`);
+      }
+      const phone = normalisePhone(decoded);
+      if (!isE164(phone)) return jsonError(400, `Path: "${clip(phone)}" is not an E.164 number`);
       return (await doNotCall.remove(phone))
         ? jsonResponse(200, { phone, removed: true })
         : jsonError(404, `${phone} is not on the do-not-call list`);

@@ -142,3 +142,19 @@ Deno.test("campaigns API: leads by tag or CSV, skipped by reason; start, pause, 
   assert.equal((await c.api("DELETE", "/api/dnc/%2B14155550110")).status, 200);
   assert.equal((await c.api("DELETE", "/api/dnc/%2B14155550110")).status, 404);
 });
+
+Deno.test("do-not-call API: a DELETE path that is not a number is a 400 naming the path, never a 500", async () => {
+  await using c = await startCampaignParley(MONDAY_10_NY);
+  for (
+    const [path, pattern] of [
+      ["/api/dnc/%ZZ", /^Path: "%ZZ" is not valid percent-encoding/],
+      ["/api/dnc/%2B1415%E0%A4%A", /^Path: "%2B1415%E0%A4%A" is not valid percent-encoding/],
+      ["/api/dnc/%00", /^Path: "\?" is not an E\.164 number/],
+    ] as const
+  ) {
+    const response = await c.api("DELETE", path);
+    assert.equal(response.status, 400, path);
+    assert.match((await response.json()).error, pattern, path);
+  }
+  assert.ok(!c.t.logs.some((l) => l.line.includes("Unhandled error")), "nothing reached the 500 handler");
+});
