@@ -21,6 +21,7 @@ import type { ParleyConfig } from "../config.ts";
 import type { PriceTable } from "../engines/prices.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import { readBodyText } from "../http/body.ts";
+import { clip, describeValue } from "../http/input_text.ts";
 import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
@@ -130,11 +131,19 @@ async function readRehearseRequest(
   if (!read.ok) return jsonError(read.status, read.error);
   const text = read.text;
   if (text.trim() !== "") {
-    let body: { runs?: unknown };
+    let value: unknown;
     try {
-      body = JSON.parse(text);
+      value = JSON.parse(text);
     } catch {
       return jsonError(400, 'Body: not JSON; send {} or {"runs": 1}');
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      return jsonError(400, `Body: ${describeValue(value)} is not a JSON object; send {} or {"runs": 1}`);
+    }
+    const body = value as { runs?: unknown };
+    const unknown = Object.keys(body).find((key) => key !== "runs");
+    if (unknown !== undefined) {
+      return jsonError(400, `Field "${clip(unknown)}": unknown field; the body takes only "runs"`);
     }
     if (body.runs !== undefined) {
       if (

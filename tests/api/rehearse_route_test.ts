@@ -33,6 +33,24 @@ Deno.test("the rehearse route refuses plainly what it cannot run", async () => {
     assert.equal(badRuns.status, 400);
     assert.match((await badRuns.json()).error, /^Field "runs": 0 is not a whole number from 1 to 20$/);
 
+    // A body that parses but is not `{runs}` is a 400 naming what is wrong, never a 500 or ignored.
+    for (
+      const [body, pattern] of [
+        ["null", /^Body: null is not a JSON object; send \{\} or \{"runs": 1\}$/],
+        ["[3]", /^Body: an array is not a JSON object/],
+        ['"three"', /^Body: "three" is not a JSON object/],
+        ['{"run": 3}', /^Field "run": unknown field; the body takes only "runs"$/],
+      ] as const
+    ) {
+      const refused = await post(parley, "tester", body);
+      assert.equal(refused.status, 400, body);
+      assert.match((await refused.json()).error, pattern, body);
+    }
+    assert.ok(
+      !parley.logs.some((l) => l.line.includes("Unhandled error")),
+      "nothing reached the 500 handler",
+    );
+
     const none = await post(parley, "tester");
     assert.equal(none.status, 200);
     assert.equal(none.headers.get("content-type"), "text/event-stream; charset=utf-8");
