@@ -7,7 +7,7 @@
  * @module
  */
 
-import { checkBearer } from "../http/auth.ts";
+import { tokenMatches } from "../http/auth.ts";
 import { readBodyText } from "../http/body.ts";
 import type { Sessions } from "../http/session.ts";
 
@@ -71,8 +71,8 @@ export function createSignInHandlers(options: SignInOptions): SignInHandlers {
       const form = new URLSearchParams(body.text);
       const next = safeNext(form.get("next"));
       const offered = (form.get("token") ?? "").trim();
-      const probe = new Request(request.url, { headers: { authorization: `Bearer ${offered}` } });
-      if (offered === "" || !checkBearer(probe, token!)) {
+      // Compared as text: any character may be typed, even one no HTTP header could carry.
+      if (offered === "" || !tokenMatches(offered, token!)) {
         const error = offered === "" ? "Enter the API token" : "That is not the API_TOKEN this server uses";
         return html(401, loginPage({ configured: true, next, error }));
       }

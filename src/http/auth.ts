@@ -25,7 +25,21 @@ export function checkBearer(req: Request, token: string): boolean {
   if (header === null || token === "") return false;
   const match = /^bearer[ \t]+(.+)$/i.exec(header.trim());
   if (match === null) return false;
-  return constantTimeEqual(encoder.encode(match[1]!.trim()), encoder.encode(token));
+  return tokenMatches(match[1]!.trim(), token);
+}
+
+/**
+ * True when `offered` (a token typed in the sign-in form: any text) is exactly `token`, compared in
+ * constant time.
+ *
+ * @example
+ * ```ts
+ * if (!tokenMatches(form.get("token") ?? "", config.apiToken)) return html(401, page);
+ * ```
+ */
+export function tokenMatches(offered: string, token: string): boolean {
+  if (token === "") return false;
+  return constantTimeEqual(encoder.encode(offered), encoder.encode(token));
 }
 
 /**

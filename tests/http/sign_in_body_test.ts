@@ -98,3 +98,33 @@ Deno.test("POST /login: a declared Content-Length over the limit is refused with
     }
   });
 });
+
+Deno.test("POST /login: a token no HTTP header could carry is a wrong token (401), not a 500", async () => {
+  await withParley(async (t) => {
+    const encoder = new TextEncoder();
+    const forms: [string, Uint8Array<ArrayBuffer>][] = [
+      ["a euro sign", encoder.encode("next=%2Fcalling&token=%E2%82%AC")],
+      ["a line break", encoder.encode(`next=%2Fcalling&token=${API_TOKEN}%0Ax`)],
+      ["bytes that are not UTF-8", new Uint8Array([...encoder.encode("token="), 0xff, 0xfe])],
+    ];
+    for (const [what, body] of forms) {
+      const response = await fetch(`${t.origin}/login`, {
+        method: "POST",
+        headers: { origin: t.origin, "content-type": "application/x-www-form-urlencoded" },
+        body,
+      });
+      assert.equal(response.status, 401, what);
+      assert.match(await response.text(), /That is not the API_TOKEN this server uses/, what);
+    }
+    assert.ok(!t.logs.some((l) => l.line.includes("Unhandled error")), "nothing reached the 500 handler");
+
+    const right = await fetch(`${t.origin}/login`, {
+      method: "POST",
+      headers: { origin: t.origin, "content-type": "application/x-www-form-urlencoded" },
+      body: `next=%2Fcalling&token=${API_TOKEN}`,
+      redirect: "manual",
+    });
+    await right.body?.cancel();
+    assert.equal(right.status, 303, "the right token still signs in");
+  });
+});
