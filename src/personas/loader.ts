@@ -12,7 +12,7 @@
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { CallContext, LoadedPersona, PersonaRegistry } from "./types.ts";
-import { validatePersona } from "./validate.ts";
+import { type PersonaValidation, validatePersona } from "./validate.ts";
 
 /** Options of a {@linkcode PersonaLoadError}. */
 export interface PersonaLoadErrorOptions extends ErrorOptions {
@@ -144,7 +144,15 @@ export async function loadPersonas(
       problems.push(`${shown}: ${importFailure(error, pathToFileURL(file).href, options.importRoot)}`);
       continue;
     }
-    const result = validatePersona(module.default, shown);
+    let result: PersonaValidation;
+    try {
+      result = validatePersona(module.default, shown);
+    } catch (error) {
+      // A getter of the persona object may throw: still that file's problem, not the whole load's.
+      const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      problems.push(`${shown}: default export: reading it threw ${why.split("\n")[0]}`);
+      continue;
+    }
     if (result.persona === undefined) problems.push(...result.problems);
     else personas.set(id, { id, file, persona: result.persona });
   }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { describe } from "../engines/settings_checks.ts";
+
 /** What a tool's `run` is given besides its arguments. */
 export interface ToolCallContext {
   /** Twilio's CallSid (`CA…`). */
@@ -94,14 +96,17 @@ export function checkTools(value: unknown, report: ToolProblemReport): void {
       timeout !== undefined &&
       !(Number.isInteger(timeout) && Number(timeout) >= 1 && Number(timeout) <= 120_000)
     ) {
-      report(at("timeoutMs"), `${JSON.stringify(timeout)} is not a whole number of ms from 1 to 120000`);
+      report(at("timeoutMs"), `${describe(timeout)} is not a whole number of ms from 1 to 120000`);
     }
   });
 }
 
 function checkName(name: unknown, field: string, seen: Set<string>, report: ToolProblemReport): void {
   if (typeof name !== "string" || !TOOL_NAME_PATTERN.test(name)) {
-    report(field, `${JSON.stringify(name) ?? "missing"} must be 1 to 64 letters, digits, _ or -`);
+    report(
+      field,
+      `${name === undefined ? "missing" : describe(name)} must be 1 to 64 letters, digits, _ or -`,
+    );
     return;
   }
   if ((BUILT_IN_TOOL_NAMES as readonly string[]).includes(name)) {

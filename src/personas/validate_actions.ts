@@ -5,6 +5,7 @@
  * @module
  */
 
+import { describe } from "../engines/settings_checks.ts";
 import { checkTools } from "./tools.ts";
 
 /** An E.164 phone number: `+`, then 8 to 15 digits, the first not 0. */
@@ -26,7 +27,7 @@ export function checkActions(value: Record<string, unknown>, report: Report): vo
   checkTools(value.tools, report);
   for (const flag of ["endCall", "doNotCall", "dtmf", "keypad"] as const) {
     if (value[flag] !== undefined && typeof value[flag] !== "boolean") {
-      report(flag, `${JSON.stringify(value[flag])} is not true or false`);
+      report(flag, `${describe(value[flag])} is not true or false`);
     }
   }
   checkTransfer(value.transfer, report);

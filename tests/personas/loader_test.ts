@@ -216,6 +216,26 @@ Deno.test("loadPersonas reports several problems in several files in one error",
   });
 });
 
+Deno.test("loadPersonas names the file and field of a value no message can print, and of a getter that throws", async () => {
+  const files = {
+    "big.ts": 'export default { voice: "marin", instructions: "Hi", endCall: 1n, tools: [\n' +
+      '  { name: 2n, description: "d", parameters: { type: "object", properties: {} }, run() {}, timeoutMs: 5n },\n] };\n',
+    "getter.ts":
+      'export default { voice: "marin", get instructions() { throw new Error("no CRM key"); } };\n',
+    "good.ts": personaSource({ voice: "marin", instructions: "Hi" }),
+  };
+  await withPersonaDir(files, async (dir) => {
+    const error = await loadError(loadPersonas(dir));
+    const at = (name: string) => `${join(dir, name)}: `;
+    assert.deepEqual(error.problems, [
+      `${at("big.ts")}tools[0].name: 2n must be 1 to 64 letters, digits, _ or -`,
+      `${at("big.ts")}tools[0].timeoutMs: 5n is not a whole number of ms from 1 to 120000`,
+      `${at("big.ts")}endCall: 1n is not true or false`,
+      `${at("getter.ts")}default export: reading it threw Error: no CRM key`,
+    ]);
+  });
+});
+
 Deno.test("loadPersonas says which folder is missing or empty and what to do", async (t) => {
   await withPersonaDir({ "README.md": "personas go here" }, async (dir) => {
     await t.step("an empty folder", async () => {
