@@ -210,7 +210,8 @@ class Relay implements CallRelay {
         }
         return this.#hungUp("Twilio sent stop");
       case "dtmf":
-        this.#log.info(`DTMF ${message.digit} on ${this.#p.report.label}`);
+        // Twilio sends one key; anything longer is cut, so a frame cannot write a 64 KiB line.
+        this.#log.info(`DTMF ${shorten(message.digit, 40)} on ${this.#p.report.label}`);
         return this.#p.actions?.dtmf(message.digit);
       case "connected":
         return;
@@ -331,4 +332,9 @@ class Relay implements CallRelay {
       finish();
     };
   }
+}
+
+/** `text` cut to `max` characters, saying how long it was (the logger escapes control characters). */
+function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} chars)` : text;
 }

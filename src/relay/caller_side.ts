@@ -5,6 +5,7 @@
  * @module
  */
 
+import { excerpt } from "../log.ts";
 import type { CallParts } from "./call_parts.ts";
 
 /**
@@ -41,6 +42,8 @@ function dropForeignFrame(p: CallParts, streamSid: string): void {
   p.gate.drop("foreignStream");
   p.log.warnRateLimited(
     `foreign-stream-${p.connectionId}`,
-    `Dropped a media frame for streamSid=${streamSid} on ${p.report.label} (stream ${p.start?.streamSid})`,
+    `Dropped a media frame for streamSid=${
+      excerpt(streamSid, 64)
+    } on ${p.report.label} (stream ${p.start?.streamSid})`,
   );
 }

@@ -150,3 +150,29 @@ Deno.test("a stop naming another stream is ignored: the call goes on both ways",
     await t.close();
   }
 });
+
+Deno.test("a huge DTMF digit or foreign streamSid is cut in its log line, and the call goes on", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("session.update");
+
+    call.sendJson({ event: "dtmf", streamSid: call.streamSid, dtmf: { digit: "7".repeat(60_000) } });
+    call.sendJson({ event: "media", streamSid: `MZ${"f".repeat(30_000)}`, media: { payload: "AAAA" } });
+    const good = new Uint8Array(160).fill(11);
+    call.sendMedia(good);
+    await session.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(good));
+
+    const dtmf = await t.waitForLog(/DTMF 7/);
+    assert.ok(dtmf.length < 200, `DTMF line of ${dtmf.length} characters`);
+    assert.match(dtmf, /DTMF 7{40}… \(60000 chars\) on CallSid=/);
+    const dropped = await t.waitForLog(/Dropped a media frame for streamSid=MZf/);
+    assert.ok(dropped.length < 300, `foreign-stream line of ${dropped.length} characters`);
+    assert.equal(t.parley.activeCalls(), 1);
+    call.stop();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});
