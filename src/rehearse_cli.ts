@@ -187,6 +187,8 @@ async function startLocalParley(
     store: store.calls,
     afterStream: store.afterStream,
     usedStreamTokens: store.usedStreamTokens,
+    // Personas with `analysis` get their outcome, which the scenarios' `outcome` checks read.
+    ...(store.analyses === undefined ? {} : { analyses: store.analyses }),
     prices,
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);

@@ -21,7 +21,7 @@ import type { LeadStore } from "../src/store/sqlite/leads.ts";
 import type { WebhookOutbox } from "../src/store/webhook_outbox.ts";
 import type { WebhookTiming } from "../src/outcomes/webhooks/webhooks.ts";
 import type { FrameTap } from "../src/relay/frame_tap.ts";
-import type { Store } from "../src/store/ports.ts";
+import type { AnalysisJobs, Store } from "../src/store/ports.ts";
 import type { RecordingsDir } from "../src/recordings/recordings_dir.ts";
 import type { RecordingSource } from "../src/recordings/serve_wav.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
@@ -73,6 +73,8 @@ export interface TestParleyOptions {
   prewarmTtlMs?: number;
   /** A leads table to wire in. */
   leads?: LeadStore;
+  /** Post-call analyses to wire in (with `store`): personas with `analysis` get their outcome. */
+  analyses?: AnalysisJobs;
   /** A webhook outbox to wire in (webhooks are sent when `env` sets WEBHOOK_URL and WEBHOOK_SECRET). */
   outbox?: WebhookOutbox;
   /** The webhook worker's clock and delays. */
@@ -190,6 +192,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
       : { streamConnectTimeoutMs: options.streamConnectTimeoutMs }),
     ...(options.prewarmTtlMs === undefined ? {} : { prewarmTtlMs: options.prewarmTtlMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
+    ...(options.analyses === undefined ? {} : { analyses: options.analyses }),
     ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
     selfOrigin: () => selfOrigin,
     ...(options.tap === undefined ? {} : { tap: options.tap }),

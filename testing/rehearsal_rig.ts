@@ -10,6 +10,7 @@
 import { DEFAULT_PRICES } from "../src/engines/prices.ts";
 import type { RehearsalSetup } from "../src/rehearsal/runner.ts";
 import { rehearsalSetup } from "../src/rehearsal/setup.ts";
+import { openAnalysisStore } from "../src/store/sqlite/analyses.ts";
 import { type CallStore, openCallStore } from "../src/store/sqlite/call_store.ts";
 import { FakeResponsesServer, type JudgementScript } from "./fake_responses.ts";
 import {
@@ -37,6 +38,11 @@ export interface RehearsalRigOptions {
   judge?: JudgementScript;
   /** The base URL of the report's links. @default TEST_PUBLIC_BASE_URL */
   linkBaseUrl?: string;
+  /**
+   * Run post-call analyses (the judge's fake answers them too: tell them apart by
+   * `text.format.name`, `call_outcome`). @default false
+   */
+  analyses?: boolean;
 }
 
 /** What a rehearsal test's body gets. */
@@ -75,12 +81,15 @@ export async function withRehearsal(
     }
   }
   const store = openCallStore(`${dir}/parley.db`);
+  const analyses = options.analyses === true ? openAnalysisStore(`${dir}/parley.db`) : undefined;
+  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, options.judge ?? (() => ({ verdicts: [] })));
   const parley = await startTestParley({
     store,
+    ...(analyses === undefined ? {} : { analyses }),
     ...(personasDir === undefined ? {} : { personasDir }),
-    env: { API_TOKEN: REHEARSAL_API_TOKEN, ...options.env },
+    // The analyses ask the same fake as the judge.
+    env: { API_TOKEN: REHEARSAL_API_TOKEN, OPENAI_BASE_URL: responses.baseUrl, ...options.env },
   });
-  const responses = FakeResponsesServer.start(TEST_OPENAI_KEY, options.judge ?? (() => ({ verdicts: [] })));
   try {
     const setup = rehearsalSetup(
       { ...parley.config, openaiBaseUrl: responses.baseUrl, judgeModel: "gpt-5-mini" },
@@ -99,6 +108,7 @@ export async function withRehearsal(
   } finally {
     await responses.close();
     await parley.close();
+    analyses?.close();
     store.close();
     await Deno.remove(dir, { recursive: true });
   }

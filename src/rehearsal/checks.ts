@@ -1,12 +1,13 @@
 /**
  * The checks on facts Parley already knows: they read the call record (`GET /api/calls/:callSid`)
- * and what the virtual phone measured. Judged criteria are the judge's (`judge.ts`); `outcome`
- * checks are skipped until post-call analysis exists.
+ * and what the virtual phone measured, and the `outcome` checks the call's post-call analysis
+ * (`outcome_reading.ts`). Judged criteria are the judge's (`judge.ts`).
  *
  * @module
  */
 
 import type { CallRecord } from "../store/call_record.ts";
+import type { OutcomeReading } from "./outcome_reading.ts";
 import type { ScenarioCheck } from "./types.ts";
 import type { PhoneCallResult } from "./virtual_phone.ts";
 
@@ -18,7 +19,7 @@ export interface CheckResult {
   reason: string;
 }
 
-/** Why `outcome` checks are skipped for now. */
+/** Why `outcome` checks are skipped for a persona without `analysis`. */
 export const NO_ANALYSIS = "skipped: the persona has no analysis";
 
 /**
@@ -34,14 +35,18 @@ export function evaluateChecks(
   checks: readonly ScenarioCheck[],
   record: CallRecord,
   phone: Pick<PhoneCallResult, "maxDeadAirMs">,
+  outcome?: OutcomeReading,
 ): CheckResult[] {
-  return checks.filter((check) => !("judge" in check)).map((check) => evaluate(check, record, phone));
+  return checks.filter((check) => !("judge" in check)).map((check) =>
+    evaluate(check, record, phone, outcome)
+  );
 }
 
 function evaluate(
   check: ScenarioCheck,
   record: CallRecord,
   phone: Pick<PhoneCallResult, "maxDeadAirMs">,
+  outcome: OutcomeReading | undefined,
 ): CheckResult {
   const verdict = (ok: boolean, reason: string): CheckResult => ({
     name: check.name,
@@ -80,8 +85,35 @@ function evaluate(
       `the longest silence was ${seconds.toFixed(1)} s (at most ${check.maxDeadAirSeconds} s)`,
     );
   }
-  if ("outcome" in check) return { name: check.name, status: "skipped", reason: NO_ANALYSIS };
+  if ("outcome" in check) {
+    if (outcome === undefined || outcome.kind === "no_analysis") {
+      return { name: check.name, status: "skipped", reason: NO_ANALYSIS };
+    }
+    return verdict(...outcomeVerdict(check.outcome, outcome));
+  }
   return { name: check.name, status: "skipped", reason: "judged separately" };
+}
+
+/** Whether the settled analysis says every wanted value (compared exactly), and the reason said so. */
+function outcomeVerdict(
+  wanted: Record<string, string | number | boolean>,
+  reading: Exclude<OutcomeReading, { kind: "no_analysis" }>,
+): [boolean, string] {
+  if (reading.kind === "unsettled") return [false, `no outcome: ${reading.reason}`];
+  const { outcome } = reading;
+  if (outcome.state === "failed" || outcome.result === null) {
+    return [false, `the analysis failed: ${outcome.error ?? "no result"}`];
+  }
+  const result = outcome.result;
+  const parts = Object.entries(wanted).map(([field, want]) => {
+    const got = result[field];
+    const said = got === undefined ? "absent" : JSON.stringify(got);
+    return {
+      ok: got === want,
+      text: `${field} ${said}${got === want ? "" : ` (expected ${JSON.stringify(want)})`}`,
+    };
+  });
+  return [parts.every((p) => p.ok), `the outcome says ${parts.map((p) => p.text).join(", ")}`];
 }
 
 /** Whether the call ended for one of the `endReason`s, and the reason said so. */

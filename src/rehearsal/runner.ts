@@ -15,6 +15,7 @@ import type { CallRecord } from "../store/call_record.ts";
 import { CallerBridge } from "./caller_bridge.ts";
 import { type CheckResult, evaluateChecks } from "./checks.ts";
 import { judge, type JudgeOptions } from "./judge.ts";
+import { readOutcome } from "./outcome_reading.ts";
 import { type LoadedScenario, SCENARIO_DEFAULTS } from "./types.ts";
 import { type ParleyTarget, type PhoneCallResult, VirtualPhone } from "./virtual_phone.ts";
 
@@ -47,6 +48,8 @@ export interface RehearsalSetup {
   onRun?: (result: RunResult) => void;
   /** Stops starting runs (those under way finish). */
   signal?: AbortSignal;
+  /** How long `outcome` checks wait for the call's analysis to settle, ms. @default OUTCOME_WAIT_MS */
+  outcomeWaitMs?: number;
 }
 
 /** One run's result. */
@@ -127,10 +130,15 @@ export async function runOnce(
   const phoneResult = await phone.ended;
   clearTimeout(limit);
   const caller = await bridge.close();
-  const record = await fetchRecord(setup.target, phone.callSid);
+  let record: CallRecord | string = await fetchRecord(setup.target, phone.callSid);
   if (typeof record === "string") return failed("call record", record, phone.callSid);
+  // The outcome checks wait for the post-call analysis; its record has the analysis's cost too.
+  const outcome = scenario.expect.some((check) => "outcome" in check)
+    ? await readOutcome(setup.target, phone.callSid, scenario.persona, setup.outcomeWaitMs)
+    : undefined;
+  record = outcome?.record ?? record;
 
-  const checks = evaluateChecks(scenario.expect, record, phoneResult);
+  const checks = evaluateChecks(scenario.expect, record, phoneResult, outcome?.reading);
   const criteria = scenario.expect.flatMap((check) =>
     "judge" in check ? [{ name: check.name, text: check.judge }] : []
   );

@@ -21,6 +21,8 @@ export interface PersonaSummary {
   model: string;
   voice: string;
   greeting: string | null;
+  /** True when the persona declares `analysis`: its calls get a post-call outcome. */
+  analysis: boolean;
   /** Problems found now (a loaded persona passed validation; the engine may still refuse its voice). */
   problems: string[];
   valid: boolean;
@@ -52,6 +54,7 @@ export function summarizePersona(loaded: LoadedPersona, defaultModel: string): P
     model,
     voice: persona.voice,
     greeting: persona.greeting ?? null,
+    analysis: persona.analysis !== undefined,
     problems,
     valid: problems.length === 0,
   };

@@ -73,3 +73,45 @@ Deno.test("a toolCalled check names the tools called instead, and the arguments 
     }],
   );
 });
+
+Deno.test("an outcome check compares each wanted value exactly, and says why when there is no outcome", () => {
+  const phone = { maxDeadAirMs: 0 };
+  const check = [{ name: "books", outcome: { interested: true, meetingDay: "Tuesday", seats: 3 } }];
+  const settled = (
+    state: "done" | "failed",
+    result: Record<string, unknown> | null,
+    error: string | null,
+  ) => ({
+    kind: "settled" as const,
+    outcome: { state, result, error, attempts: 1, model: "gpt-5-mini", costUsd: 0, updatedAt: 0 },
+  });
+  const run = (reading: Parameters<typeof evaluateChecks>[3]) =>
+    evaluateChecks(check, recordOf({}), phone, reading)[0];
+  assert.deepEqual(run(settled("done", { interested: true, meetingDay: "Tuesday", seats: 3 }, null)), {
+    name: "books",
+    status: "passed",
+    reason: 'the outcome says interested true, meetingDay "Tuesday", seats 3',
+  });
+  // "3" is not 3, and a missing field is said to be absent.
+  assert.deepEqual(run(settled("done", { interested: true, seats: "3" }, null)), {
+    name: "books",
+    status: "failed",
+    reason:
+      'the outcome says interested true, meetingDay absent (expected "Tuesday"), seats "3" (expected 3)',
+  });
+  assert.deepEqual(run(settled("failed", null, "HTTP 400: bad schema")), {
+    name: "books",
+    status: "failed",
+    reason: "the analysis failed: HTTP 400: bad schema",
+  });
+  assert.deepEqual(
+    run({ kind: "unsettled", reason: "the analysis is pending after 3 attempt(s) 120 s after the call" }),
+    {
+      name: "books",
+      status: "failed",
+      reason: "no outcome: the analysis is pending after 3 attempt(s) 120 s after the call",
+    },
+  );
+  assert.equal(run({ kind: "no_analysis" })!.status, "skipped");
+  assert.equal(run(undefined)!.status, "skipped");
+});

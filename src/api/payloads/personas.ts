@@ -13,6 +13,8 @@ export interface PersonaSummary {
   model: string;
   voice: string;
   greeting: string | null;
+  /** True when the persona declares `analysis`: its calls get a post-call outcome. */
+  analysis: boolean;
   problems: string[];
   valid: boolean;
 }

@@ -1,0 +1,91 @@
+/**
+ * What a rehearsal's `outcome` checks read: the call's post-call analysis, through the same routes a
+ * user has (`GET /api/personas/:id` says whether the persona has an analysis, `GET /api/calls/:sid`
+ * carries its `outcome`). The analysis starts when the call ends and may retry (429, 5xx), so the
+ * reading waits for it to settle, `done` or `failed`, up to {@linkcode OUTCOME_WAIT_MS}.
+ *
+ * @module
+ */
+
+import type { CallOutcome } from "../api/types.ts";
+import type { CallRecord } from "../store/call_record.ts";
+import type { ParleyTarget } from "./phone_requests.ts";
+
+/** How long a finished call's analysis may take to settle (its retries included), ms. */
+export const OUTCOME_WAIT_MS = 120_000;
+
+/** How often the record is read again while the analysis is under way, ms. */
+const POLL_MS = 250;
+
+/** What the runner learnt of the call's analysis. */
+export type OutcomeReading =
+  /** The persona declares no `analysis`: its `outcome` checks are skipped. */
+  | { kind: "no_analysis" }
+  /** It did not settle in time, or could not be read: the checks fail with `reason`. */
+  | { kind: "unsettled"; reason: string }
+  /** `done` (with its result) or `failed` (with its error). */
+  | { kind: "settled"; outcome: CallOutcome };
+
+/** A call record as `GET /api/calls/:sid` gives it, with its analysis. */
+export type RecordWithOutcome = CallRecord & { outcome: CallOutcome | null };
+
+/**
+ * Waits for the analysis of `callSid` (persona `persona`) to settle. Returns the reading and, once
+ * settled, the record as it stands then (its `costUsd` includes the analysis's own).
+ *
+ * @example
+ * ```ts
+ * const { reading } = await readOutcome(target, "CA…", "alex");
+ * if (reading.kind === "settled") console.log(reading.outcome.result);
+ * ```
+ */
+export async function readOutcome(
+  target: ParleyTarget,
+  callSid: string,
+  persona: string,
+  waitMs = OUTCOME_WAIT_MS,
+): Promise<{ reading: OutcomeReading; record?: RecordWithOutcome }> {
+  const headers: Record<string, string> = target.apiToken === undefined
+    ? {}
+    : { authorization: `Bearer ${target.apiToken}` };
+  const get = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const response = await fetch(`${target.origin}${path}`, { headers });
+    return { status: response.status, body: await response.json().catch(() => ({})) };
+  };
+  try {
+    const summary = await get(`/api/personas/${encodeURIComponent(persona)}`);
+    if (summary.status !== 200) {
+      return unsettled(
+        `GET /api/personas/${persona} answered ${summary.status}: ${summary.body.error ?? ""}`,
+      );
+    }
+    if (summary.body.analysis !== true) return { reading: { kind: "no_analysis" } };
+    const deadline = performance.now() + waitMs;
+    let last = "no analysis was queued for the call";
+    while (true) {
+      const { status, body } = await get(`/api/calls/${callSid}`);
+      if (status !== 200) {
+        return unsettled(`GET /api/calls/${callSid} answered ${status}: ${body.error ?? ""}`);
+      }
+      const record = body as unknown as RecordWithOutcome;
+      const outcome = record.outcome;
+      if (outcome?.state === "done" || outcome?.state === "failed") {
+        return { reading: { kind: "settled", outcome }, record };
+      }
+      if (outcome !== null && outcome !== undefined) {
+        last = `the analysis is ${outcome.state} after ${outcome.attempts} attempt(s)` +
+          (outcome.error === null ? "" : ` (last error: ${outcome.error})`);
+      }
+      if (performance.now() >= deadline) {
+        return unsettled(`${last} ${Math.round(waitMs / 1000)} s after the call`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  } catch (error) {
+    return unsettled(`cannot read the outcome: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function unsettled(reason: string): { reading: OutcomeReading } {
+  return { reading: { kind: "unsettled", reason } };
+}
