@@ -65,7 +65,7 @@ $("call-form").addEventListener("submit", async (/** @type {SubmitEvent} */ even
     persona: personaSelect.value,
     ...(voiceSelect.value === "" ? {} : { voice: voiceSelect.value }),
     ...(Object.keys(params.value).length === 0 ? {} : { parameters: params.value }),
-    ...(/** @type {HTMLInputElement} */ ($("amd")).checked ? { machineDetection: "Enable" } : {}),
+    ...(/** @type {HTMLInputElement} */ ($("amd")).checked ? { machineDetection: "DetectMessageEnd" } : {}),
   };
   const button = /** @type {HTMLButtonElement} */ ($("start"));
   button.disabled = true;

@@ -104,7 +104,8 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
     const created = rig.twilioRest.requests.find((r) => r.path.endsWith("/Calls.json"));
     assert.ok(created !== undefined);
     assert.equal(created.form.get("To"), "+14155550100");
-    assert.equal(created.form.get("MachineDetection"), "Enable");
+    // The box asks for the end of a machine's greeting, so the persona's voicemail can follow the beep.
+    assert.equal(created.form.get("MachineDetection"), "DetectMessageEnd");
     const webhook = new URL(created.form.get("Url")!);
     assert.equal(webhook.searchParams.get("voice"), "alloy");
     assert.equal(webhook.searchParams.get("lead"), "Dana Scully");
