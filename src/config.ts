@@ -130,11 +130,28 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     ngrokApiUrl,
     ...capacity,
     ...lifetimes,
-    tracing: ["true", "1"].includes(text("OTEL_DENO")?.toLowerCase() ?? ""),
+    tracing: parseOtelDeno(text("OTEL_DENO"), problems),
     webhook,
     ...openaiBaseUrl,
     judgeModel: text("OPENAI_JUDGE_MODEL") ?? "gpt-5-mini",
     analysisModel: text("OPENAI_ANALYSIS_MODEL") ?? DEFAULT_ANALYSIS_MODEL,
   };
   return { config, problems };
+}
+
+/**
+ * `OTEL_DENO`, read as Deno reads it: only `true` or `false` (any case). Deno ignores any other value
+ * (`1`, `on`), with a warning, and exports nothing, so Parley would build spans that go nowhere: it
+ * is a problem instead.
+ */
+function parseOtelDeno(value: string | undefined, problems: string[]): boolean {
+  const lower = value?.toLowerCase();
+  if (lower === undefined || lower === "false") return false;
+  if (lower === "true") return true;
+  problems.push(
+    `OTEL_DENO: "${
+      value!.slice(0, 40)
+    }" is not true or false (Deno reads only those, and leaves OpenTelemetry off for any other value)`,
+  );
+  return false;
 }

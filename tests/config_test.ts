@@ -319,3 +319,17 @@ Deno.test("config reads each engine's endpoint from the variable its definition 
     assert.ok((ENV_VARIABLES as readonly string[]).includes(endpoint.variable), endpoint.variable);
   }
 });
+
+Deno.test("OTEL_DENO is read as Deno reads it: true or false, any case; another value is a problem", () => {
+  assert.equal(loadConfig({ ...minimal }).tracing, false);
+  assert.equal(loadConfig({ ...minimal, OTEL_DENO: "TRUE" }).tracing, true);
+  assert.equal(loadConfig({ ...minimal, OTEL_DENO: "false" }).tracing, false);
+  // Deno leaves its OpenTelemetry off for "1": Parley's spans would go nowhere.
+  assert.throws(
+    () => loadConfig({ ...minimal, OTEL_DENO: "1" }),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      error.problems.join("\n") ===
+        'OTEL_DENO: "1" is not true or false (Deno reads only those, and leaves OpenTelemetry off for any other value)',
+  );
+});
