@@ -219,8 +219,16 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
     async addDnc(request) {
       const body = await readBodyJson(request, MAX_DNC_BODY_BYTES, '{"phone": "+14155550100"}');
       if (!body.ok) return jsonError(body.status, body.error);
-      const value = body.value as Record<string, unknown> | null;
-      const phone = typeof value?.phone === "string" ? normalisePhone(value.phone) : undefined;
+      const value = body.value;
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        return jsonError(400, 'Body: send a JSON object like {"phone": "+14155550100"}');
+      }
+      const unknown = Object.keys(value).find((key) => key !== "phone");
+      if (unknown !== undefined) {
+        return jsonError(400, `Unknown field "${unknown.slice(0, 40)}": the only field is phone`);
+      }
+      const given = (value as Record<string, unknown>).phone;
+      const phone = typeof given === "string" ? normalisePhone(given) : undefined;
       if (phone === undefined || !isE164(phone)) {
         return jsonError(400, 'Field "phone": send an E.164 number like {"phone": "+14155550100"}');
       }

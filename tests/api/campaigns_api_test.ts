@@ -62,6 +62,18 @@ Deno.test("campaigns API: leads by tag or CSV, skipped by reason; start, pause, 
   assert.equal((await c.api("POST", "/api/dnc", { phone: "+1 415 555 0103" })).status, 201);
   assert.equal((await c.api("POST", "/api/dnc", { phone: "+14155550103" })).status, 200, "already listed");
   assert.match((await (await c.api("POST", "/api/dnc", { phone: "555" })).json()).error, /^Field "phone"/);
+  // Anything but {phone} is refused, naming what is wrong; nothing is listed.
+  const refused = async (body: unknown) => {
+    const response = await c.api("POST", "/api/dnc", body);
+    assert.equal(response.status, 400);
+    return (await response.json()).error as string;
+  };
+  assert.equal(
+    await refused({ phone: "+14155550104", reason: "asked" }),
+    'Unknown field "reason": the only field is phone',
+  );
+  assert.match(await refused(["+14155550104"]), /^Body: send a JSON object/);
+  assert.match(await refused(null), /^Body: send a JSON object/);
 
   const byTag = await (await c.api("POST", "/api/campaigns", {
     name: "Tagged",
