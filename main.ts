@@ -65,6 +65,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
       config.webhook?.secret,
       config.recordingsS3?.secretAccessKey,
       config.recordingsS3?.sessionToken,
+      ...databasePasswords(config.databaseUrl),
     ],
   });
   storeReports.log = log;
@@ -232,4 +233,15 @@ if (import.meta.main) {
   // Under `deno task dev` a code change is a SIGTERM too: see src/dev_watch.ts.
   if (Deno.args.includes("--watch-personas")) await endUnderWatcher(signal, signalAt);
   Deno.exit(0);
+}
+
+/** The password of `DATABASE_URL`, as written and decoded, for the logger to mask (none without one). */
+function databasePasswords(databaseUrl: string | undefined): string[] {
+  if (databaseUrl === undefined) return [];
+  try {
+    const raw = new URL(databaseUrl).password;
+    return raw === "" ? [] : [raw, decodeURIComponent(raw)];
+  } catch {
+    return [];
+  }
 }
