@@ -180,13 +180,15 @@ function checkVoice(
       `"${voice}" is a text-to-speech voice ${engine.apiName} does not have; use one of ${list}`,
     );
   } else if (!voices.includes(voice)) {
+    // Quoted and escaped, at most 40 characters: the file's own text reaches the terminal.
+    const shown = describe(voice.length > 40 ? `${voice.slice(0, 40)}…` : voice);
     const guess = closest(voice, voices);
     const hint = guess === undefined ? "" : ` (did you mean "${guess}"?)`;
     const other = registry.definitions.find((e) => e.id !== engine.id && e.voices.includes(voice));
     const elsewhere = other !== undefined
       ? ` (it is a ${other.name} voice; the persona's model decides the engine)`
       : hint;
-    report("voice", `"${voice}" is not a ${engine.name} voice${elsewhere}; use one of ${list}`);
+    report("voice", `${shown} is not a ${engine.name} voice${elsewhere}; use one of ${list}`);
   }
 }
 

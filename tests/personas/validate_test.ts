@@ -76,6 +76,11 @@ Deno.test("validatePersona rejects voices", async (t) => {
       `${FILE}: voice: "robot" is not a Realtime voice; use one of ${VOICES}`,
     ]);
   });
+  await t.step("a voice with control characters, escaped and cut at 40 characters", () => {
+    assert.deepEqual(problemsOf({ voice: "\u001b[31mred\n" + "x".repeat(500) }), [
+      `${FILE}: voice: "\\u001b[31mred\\n${"x".repeat(31)}…" is not a Realtime voice; use one of ${VOICES}`,
+    ]);
+  });
   await t.step("a missing voice", () => {
     assert.deepEqual(validatePersona({ instructions: "Hi" }, FILE).problems, [
       `${FILE}: voice: missing; use one of ${VOICES}`,
