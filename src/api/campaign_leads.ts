@@ -47,7 +47,7 @@ export function leadsFromCsv(text: string): CampaignLeadInput[] | string {
       if (["name", "phone", "company", "notes"].includes(name)) row[name] = cell.trim();
       else if (cell.trim() !== "") (row.fields as Record<string, string>)[columns[i]!] = cell.trim();
     });
-    const checked = checkLead(row, false);
+    const checked = checkLead(row, false, "");
     if ("problem" in checked) {
       const phone = normalisePhone(String(row.phone ?? ""));
       return {

@@ -35,9 +35,10 @@ export type Checked = { lead: Partial<LeadInput> } | { problem: LeadProblem };
 
 /**
  * Validates a lead (all of it, or only the fields present when `partial`); the phone number is
- * normalised to E.164 (spaces, dots, dashes and brackets dropped).
+ * normalised to E.164 (spaces, dots, dashes and brackets dropped). A problem with a free field is named
+ * `freeFieldPrefix` + its name: `fields.plan` in a JSON body, the column `plan` in a CSV file (`""`).
  */
-export function checkLead(value: unknown, partial: boolean): Checked {
+export function checkLead(value: unknown, partial: boolean, freeFieldPrefix = "fields."): Checked {
   const problem = (field: string, message: string): Checked => ({ problem: { field, message } });
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return problem("body", 'must be a JSON object like {"name": "Ada", "phone": "+14155550100"}');
@@ -78,21 +79,22 @@ export function checkLead(value: unknown, partial: boolean): Checked {
       return problem("fields", `has ${entries.length} fields: at most ${MAX_LEAD_FIELDS} are allowed`);
     }
     for (const [name, item] of entries) {
+      const where = freeFieldPrefix + name;
       if (!FIELD_NAME.test(name)) {
         return problem(
-          name,
+          where,
           "is not a usable field name: use letters, digits, _ and -, starting with a letter",
         );
       }
       if (RESERVED_FIELDS.has(name.toLowerCase())) {
-        return problem(name, "is reserved: pick it on the calling page");
+        return problem(where, "is reserved: pick it on the calling page");
       }
-      if (typeof item !== "string") return problem(name, "must be a string");
+      if (typeof item !== "string") return problem(where, "must be a string");
       if (name === "timezone" && item !== "" && !isTimeZone(item)) {
-        return problem(name, `"${clip(item)}" is not an IANA time zone like America/New_York`);
+        return problem(where, `"${clip(item)}" is not an IANA time zone like America/New_York`);
       }
       if (item.length >= MAX_PARAMETER_CHARS) {
-        return problem(name, `must be under ${MAX_PARAMETER_CHARS} characters`);
+        return problem(where, `must be under ${MAX_PARAMETER_CHARS} characters`);
       }
     }
     lead.fields = fields as Record<string, string>;

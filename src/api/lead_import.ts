@@ -166,7 +166,7 @@ async function planImport(
       continue;
     }
     const { row, cellsOfFields } = rowOf(record, header);
-    const checked = checkLead(row, false);
+    const checked = checkLead(row, false, "");
     if ("problem" in checked) {
       errors.push({ line: record.line, ...checked.problem });
       continue;

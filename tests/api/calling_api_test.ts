@@ -201,7 +201,7 @@ Deno.test("leads API: add, edit, delete, import with line-numbered errors", asyn
           JSON.stringify({ name: "A", phone: "+14155550100", fields: { voice: "x" } }),
         )).body.error,
       ),
-      /Field "voice": is reserved/,
+      /Field "fields\.voice": is reserved/,
     );
     const created = await api(
       "/api/leads",
