@@ -58,5 +58,9 @@ export function scenarioContext(personas: PersonaRegistry, defaultModel: string)
     personaIds: personas.ids(),
     defaultModel,
     personaModel: (id) => personas.get(id)?.persona.model,
+    personaOutcomeFields: (id) => {
+      const schema = personas.get(id)?.persona.analysis?.schema as { properties?: object } | undefined;
+      return schema === undefined ? undefined : Object.keys(schema.properties ?? {});
+    },
   };
 }

@@ -49,6 +49,11 @@ export interface ScenarioContext {
   defaultModel: string;
   /** The model of persona `id` (its own, or undefined for the default). */
   personaModel?: (id: string) => string | undefined;
+  /**
+   * The top-level fields of persona `id`'s analysis schema, which `outcome` checks may name; undefined
+   * when it has no analysis or they are not known (a running Parley's personas, `--url`).
+   */
+  personaOutcomeFields?: (id: string) => readonly string[] | undefined;
 }
 
 /**
@@ -100,7 +105,10 @@ export function validateScenario(value: unknown, file: string, context: Scenario
     if (problem !== undefined) report("voice", problem);
   }
   checkCaller(value.caller, context, report);
-  checkExpect(value.expect, report);
+  const outcomeFields = typeof value.persona === "string"
+    ? context.personaOutcomeFields?.(value.persona)
+    : undefined;
+  checkExpect(value.expect, outcomeFields, report);
   checkNumber(
     value.runs,
     "runs",
@@ -163,23 +171,30 @@ function checkCaller(
   }
 }
 
-function checkExpect(expect: unknown, report: (f: string, d: string) => void): void {
+function checkExpect(
+  expect: unknown,
+  outcomeFields: readonly string[] | undefined,
+  report: (f: string, d: string) => void,
+): void {
   if (!Array.isArray(expect)) {
     report("expect", `${describe(expect)} is not a list; give a list of checks, e.g. [{ name, judge: "…" }]`);
     return;
   }
   if (expect.length === 0) report("expect", "empty; give at least one check");
   const names = new Set<string>();
-  expect.forEach((check, index) => checkOneCheck(check, `expect[${index}]`, names, report));
+  expect.forEach((check, index) =>
+    checkOneCheck(check, { at: `expect[${index}]`, outcomeFields }, names, report)
+  );
 }
 
 /** One check of `expect` at `at`: a unique name, one kind, no unknown field, and a good value. */
 function checkOneCheck(
   check: unknown,
-  at: string,
+  place: { at: string; outcomeFields: readonly string[] | undefined },
   names: Set<string>,
   report: (f: string, d: string) => void,
 ): void {
+  const { at } = place;
   if (!isRecord(check)) {
     report(at, `${describe(check)} is not a check; give { name, <one of ${CHECK_KINDS.join(", ")}> }`);
     return;
@@ -202,13 +217,13 @@ function checkOneCheck(
     );
     return;
   }
-  checkCheckValue(check, { at, kind: kinds[0]! }, report);
+  checkCheckValue(check, { ...place, kind: kinds[0]! }, report);
 }
 
 /** The value of a check's one kind (`expect[i].<kind>`). */
 function checkCheckValue(
   check: Record<string, unknown>,
-  where: { at: string; kind: typeof CHECK_KINDS[number] },
+  where: { at: string; kind: typeof CHECK_KINDS[number]; outcomeFields: readonly string[] | undefined },
   report: (f: string, d: string) => void,
 ): void {
   const { at, kind } = where;
@@ -245,9 +260,20 @@ function checkCheckValue(
     case "maxDeadAirSeconds":
       checkNumber(value, field, { min: 0.1, max: 600, integer: false }, report);
       break;
-    case "outcome":
+    case "outcome": {
       checkValues(value, field, report);
+      const fields = where.outcomeFields;
+      if (fields === undefined || !isRecord(value)) break;
+      for (const name of Object.keys(value)) {
+        if (!fields.includes(name)) {
+          report(
+            `${field}.${name}`,
+            `not a field of the persona's analysis schema; its fields are ${fields.join(", ")}`,
+          );
+        }
+      }
       break;
+    }
     case "judge":
       checkText(
         value,

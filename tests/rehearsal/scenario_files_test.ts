@@ -77,3 +77,55 @@ Deno.test("a scenario named on the command line that does not exist is named", a
   assert.ok(error instanceof ScenarioLoadError);
   assert.match(error.problems[0]!, /scenarios\/alex_nope\.ts: file: not found/);
 });
+
+Deno.test("an outcome check naming a field the persona's analysis schema lacks is refused, naming both", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_scenarios_" });
+  try {
+    const file = `${dir}/outcome.ts`;
+    await Deno.writeTextFile(
+      file,
+      `export default {
+        persona: "lead",
+        caller: { instructions: "You are Dana." },
+        expect: [{ name: "books", outcome: { interested: true, meetingDay: "Tuesday" } }],
+      };`,
+    );
+    const context = {
+      personaIds: ["lead", "plain"],
+      defaultModel: "gpt-realtime-2.1",
+      personaOutcomeFields: (id: string) => id === "lead" ? ["interested", "meeting"] : undefined,
+    };
+    const error = await loadScenarios([file], context).then(() => undefined, (e) => e);
+    assert.ok(error instanceof ScenarioLoadError);
+    assert.deepEqual(error.problems, [
+      `${file}: expect[0].outcome.meetingDay: not a field of the persona's analysis schema; its fields are interested, meeting`,
+    ]);
+    // With the persona's fields unknown (a running Parley's), the check loads as it is.
+    const loaded = await loadScenarios([file], { ...context, personaOutcomeFields: () => undefined });
+    assert.equal(loaded.length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a persona's analysis fields reach scenario checks through scenarioContext", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_personas_" });
+  try {
+    const schema = {
+      type: "object",
+      properties: { interested: { type: "boolean" }, nextStep: { type: "string" } },
+      required: ["interested", "nextStep"],
+      additionalProperties: false,
+    };
+    const persona = (extra: object) =>
+      `export default ${JSON.stringify({ voice: "marin", instructions: "Hi.", ...extra })};`;
+    await Deno.writeTextFile(`${dir}/lead.ts`, persona({ analysis: { schema } }));
+    await Deno.writeTextFile(`${dir}/plain.ts`, persona({}));
+    const personas = createPersonaRegistry(await loadPersonas(dir));
+    const fields = scenarioContext(personas, "gpt-realtime-2.1").personaOutcomeFields!;
+    assert.deepEqual(fields("lead"), ["interested", "nextStep"]);
+    assert.equal(fields("plain"), undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
