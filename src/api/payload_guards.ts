@@ -13,6 +13,7 @@ import type * as Calls from "../store/call_record.ts";
 import type * as Leads from "../store/lead.ts";
 import type * as Webhooks from "../store/webhook_outbox.ts";
 import type * as Rehearsals from "../rehearsal/report.ts";
+import type * as OutcomeReading from "../rehearsal/outcome_reading.ts";
 
 /** Compiles only when `T` can stand where `U` is expected. */
 type Assignable<T extends U, U> = T;
@@ -29,3 +30,5 @@ type _Lead = Assignable<Leads.Lead, Pages.Lead>;
 type _LeadCall = Assignable<Leads.LeadCall, Pages.LeadCall>;
 type _WebhookDelivery = Assignable<Webhooks.WebhookDelivery, Pages.WebhookDelivery>;
 type _RehearsalScenario = Assignable<Rehearsals.ScenarioSummary, Pages.RehearsalScenarioSummary>;
+// The rehearsal's outcome checks read a call's outcome as the API sends it.
+type _RehearsalOutcome = Assignable<Pages.CallOutcome, OutcomeReading.CallOutcome>;

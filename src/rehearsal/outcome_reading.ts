@@ -7,9 +7,25 @@
  * @module
  */
 
-import type { CallOutcome } from "../api/types.ts";
 import type { CallRecord } from "../store/call_record.ts";
 import type { ParleyTarget } from "./phone_requests.ts";
+
+/**
+ * A call's `outcome` as `GET /api/calls/:sid` gives it (the API's `CallOutcome`, which
+ * `src/api/payload_guards.ts` keeps in step with this): written here because the rehearsal reads the
+ * API as a client does, and `api/` imports the rehearsal's report, not the other way round.
+ */
+export interface CallOutcome {
+  /** `pending` (waiting for a try), `running`, `done` or `failed`. */
+  state: "pending" | "running" | "done" | "failed";
+  /** The outcome, fitting the persona's schema, once `done`. */
+  result: Record<string, unknown> | null;
+  /** Why the last try failed (a retry's reason, or the final one when `failed`). */
+  error: string | null;
+  attempts: number;
+  /** The analysis's own cost, USD (also in the call's `costUsd`). */
+  costUsd: number | null;
+}
 
 /** How long a finished call's analysis may take to settle (its retries included), ms. */
 export const OUTCOME_WAIT_MS = 120_000;
