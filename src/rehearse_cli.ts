@@ -34,6 +34,8 @@ import type { ParleyTarget } from "./rehearsal/virtual_phone.ts";
 import { createParley } from "./app/server.ts";
 import { callDatabasePath } from "./store/sqlite/call_store.ts";
 import { openSqliteStore } from "./store/sqlite/store.ts";
+import { RecordingsDir } from "./recordings/recordings_dir.ts";
+import { S3Recordings } from "./recordings/s3_recordings.ts";
 
 /** The public URL the in-process Parley pretends to have: the virtual phone signs for it. */
 export const LOCAL_PUBLIC_URL = "https://rehearsal.localhost";
@@ -173,11 +175,25 @@ async function startLocalParley(
     prices,
   });
   const log = createLogger({
-    secrets: [config.openaiApiKey, config.twilioAuthToken, config.apiToken],
+    secrets: [
+      config.openaiApiKey,
+      config.twilioAuthToken,
+      config.apiToken,
+      config.recordingsS3?.secretAccessKey,
+      config.recordingsS3?.sessionToken,
+    ],
     sink: (level, line) => {
       if (verbose || level === "warn" || level === "error") console.error(line);
     },
   });
+  // Personas with `record: true` are recorded as the server records them: RECORDINGS_DIR, then the
+  // bucket of RECORDINGS_S3_URL when set (uploads finish before the rehearsal exits).
+  const recordings = new RecordingsDir(config.recordingsDir);
+  const bucket = config.recordingsS3 === undefined
+    ? undefined
+    : new S3Recordings(config.recordingsS3, recordings, log);
+  const uploads: Promise<void>[] = [];
+  if (bucket !== undefined) recordings.onFinished = (info) => uploads.push(bucket.upload(info));
   const parley = createParley({
     config: { ...config, publicBaseUrl: LOCAL_PUBLIC_URL },
     personas,
@@ -190,6 +206,8 @@ async function startLocalParley(
     // Personas with `analysis` get their outcome, which the scenarios' `outcome` checks read.
     ...(store.analyses === undefined ? {} : { analyses: store.analyses }),
     prices,
+    recordings,
+    ...(bucket === undefined ? {} : { recordingSource: bucket }),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
   return {
@@ -201,7 +219,8 @@ async function startLocalParley(
     } satisfies ParleyTarget,
     context: scenarioContext(personas, config.realtimeModel),
     async close() {
-      await parley.shutdown();
+      await parley.shutdown(); // the recordings' last writes included
+      await Promise.all(uploads);
       await server.shutdown();
       store.close();
     },

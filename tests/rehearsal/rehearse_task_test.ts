@@ -15,6 +15,7 @@ import {
   TEST_PUBLIC_BASE_URL,
 } from "../../testing/parley_harness.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { readWav } from "../../src/recordings/wav.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const KEY = "sk-test-rehearse-0123456789";
@@ -41,6 +42,7 @@ async function withTask(
   fn: (
     t: { dir: string; envFile: string; realtime: FakeRealtimeServer; judged: { count: number } },
   ) => Promise<void>,
+  personas = { dir: `${REPO}tests/testdata/personas`, default: "tester" },
 ) {
   const dir = await Deno.makeTempDir({ prefix: "parley_rehearse_task_" });
   const realtime = FakeRealtimeServer.start();
@@ -59,9 +61,9 @@ async function withTask(
       `OPENAI_API_KEY=${KEY}`,
       `OPENAI_REALTIME_URL=${realtime.url}`,
       `OPENAI_BASE_URL=${responses.baseUrl}`,
-      `PERSONAS_DIR=${REPO}tests/testdata/personas`,
-      "DEFAULT_PERSONA=tester",
-      "INBOUND_PERSONA=tester",
+      `PERSONAS_DIR=${personas.dir}`,
+      `DEFAULT_PERSONA=${personas.default}`,
+      `INBOUND_PERSONA=${personas.default}`,
       `DATA_DIR=${dir}/data`,
       "INSTANCE_ID=box-1",
     ].join("\n"),
@@ -128,6 +130,47 @@ Deno.test("deno task rehearse exits 1 when a scenario is below its pass rate, na
       store.close();
     }
   });
+});
+
+Deno.test("deno task rehearse records the calls of a persona with record: true, in RECORDINGS_DIR", async () => {
+  await withTask(async ({ dir, envFile, realtime }) => {
+    await Deno.writeTextFile(
+      `${dir}/scenarios/recorded.ts`,
+      `export default {
+        persona: "recorder",
+        caller: { instructions: "You are Sam. Say hi, then hang up." },
+        expect: [{ name: "caller hangs up", endReason: "caller_hung_up" }],
+        runs: 1,
+        maxMinutes: 1,
+      };`,
+    );
+    const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`])).spawn();
+    const { caller, agent } = await bothSessions(realtime);
+    await agent.waitFor("response.create");
+    await agent.streamResponse({
+      responseId: "r",
+      itemId: "i",
+      audio: toneBytes(200, 0x11),
+      transcript: "Hello!",
+    });
+    await caller.streamResponse({
+      responseId: "c",
+      itemId: "ci",
+      audio: toneBytes(100, 0x22),
+      functionCalls: [{ callId: "h", name: "hang_up", arguments: "{}" }],
+    });
+    const { code, stdout, stderr } = await child.output();
+    const out = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
+    const callSid = out.match(/recorded run 1 \((CA[0-9a-f]{32})\)/)?.[1];
+    assert.ok(callSid !== undefined, out);
+    // The server's own layout: DATA_DIR/recordings, the WAV and its state, finished.
+    const info = JSON.parse(await Deno.readTextFile(`${dir}/data/recordings/${callSid}.json`));
+    assert.equal(info.state, "complete");
+    const wav = readWav(await Deno.readFile(`${dir}/data/recordings/${callSid}.wav`));
+    assert.equal(wav.channels.length, 2);
+    assert.ok(wav.channels[1]!.some((sample) => sample !== 0), "the agent's hello was heard and recorded");
+  }, { dir: `${REPO}tests/testdata/recording_personas`, default: "recorder" });
 });
 
 Deno.test("deno task rehearse exits 2 for a broken scenario file, naming the file and the field", async () => {
