@@ -115,3 +115,49 @@ Deno.test("an outcome check compares each wanted value exactly, and says why whe
   assert.equal(run({ kind: "no_analysis" })!.status, "skipped");
   assert.equal(run(undefined)!.status, "skipped");
 });
+
+Deno.test("maxTurns counts the agent's lines, p95LatencyMs reads the record's p95 and fails without a turn", () => {
+  const phone = { maxDeadAirMs: 0 };
+  const line = (speaker: "agent" | "caller") => ({
+    at: 0,
+    speaker,
+    text: "…",
+    interruptedAtMs: null,
+    spokenAt: null,
+  });
+  const record = recordOf({
+    transcript: [line("agent"), line("caller"), line("agent"), line("agent")],
+    latency: { turns: 3, p50Ms: 400, p95Ms: 1200.4 },
+  });
+  assert.deepEqual(
+    evaluateChecks(
+      [
+        { name: "short", maxTurns: 2 },
+        { name: "three", maxTurns: 3 },
+        { name: "fast", p95LatencyMs: 1000 },
+        { name: "fair", p95LatencyMs: 1500 },
+      ],
+      record,
+      phone,
+    ),
+    [
+      { name: "short", status: "failed", reason: "the agent spoke 3 turn(s) (at most 2)" },
+      { name: "three", status: "passed", reason: "the agent spoke 3 turn(s) (at most 3)" },
+      { name: "fast", status: "failed", reason: "turn latency p95 1200 ms over 3 turn(s) (at most 1000 ms)" },
+      { name: "fair", status: "passed", reason: "turn latency p95 1200 ms over 3 turn(s) (at most 1500 ms)" },
+    ],
+  );
+  assert.deepEqual(evaluateChecks([{ name: "fast", p95LatencyMs: 1000 }], recordOf({}), phone), [
+    {
+      name: "fast",
+      status: "failed",
+      reason: "no agent turn latency was measured (the agent never answered)",
+    },
+  ]);
+  assert.deepEqual(
+    evaluateChecks([{ name: "quiet", maxDeadAirSeconds: 2 }], recordOf({}), { maxDeadAirMs: 2500 }),
+    [
+      { name: "quiet", status: "failed", reason: "the longest silence was 2.5 s (at most 2 s)" },
+    ],
+  );
+});

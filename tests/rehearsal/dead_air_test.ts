@@ -1,0 +1,58 @@
+/**
+ * The `maxDeadAirSeconds` check through the real call path: the virtual phone measures the longest
+ * stretch with neither the agent's audio playing nor the caller speaking, and the check compares it.
+ * The silence here is the test's own stimulus (the caller waits 1.5 s before answering), so it is timed.
+ */
+
+import assert from "node:assert/strict";
+import { runOnce } from "../../src/rehearsal/runner.ts";
+import type { LoadedScenario } from "../../src/rehearsal/types.ts";
+import { bothSessions, waitForHeard } from "../../testing/rehearsal_script.ts";
+import { withRehearsal } from "../../testing/rehearsal_rig.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+
+const SILENCE_MS = 1500;
+
+const loaded: LoadedScenario = {
+  id: "pause",
+  file: "scenarios/pause.ts",
+  scenario: {
+    persona: "tester",
+    caller: { instructions: "You are Sam; you think a while before you answer." },
+    expect: [
+      { name: "no long silence", maxDeadAirSeconds: 1 },
+      { name: "silence under 3 s", maxDeadAirSeconds: 3 },
+    ],
+  },
+};
+
+Deno.test("the virtual phone measures dead air: a 1.5 s pause fails maxDeadAirSeconds 1 and passes 3", async () => {
+  await withRehearsal({}, async ({ parley, setup }) => {
+    const running = runOnce(loaded, 1, setup);
+    const { caller, agent } = await bothSessions(parley.upstream);
+    await agent.waitFor("response.create");
+    await agent.streamResponse({
+      responseId: "resp_1",
+      itemId: "item_1",
+      audio: toneBytes(1000, 0x11),
+      transcript: "Hello?",
+    });
+    await waitForHeard(caller, 0x11, 1000);
+    // Nobody speaks for a while, then the caller answers and hangs up.
+    await new Promise((resolve) => setTimeout(resolve, SILENCE_MS));
+    await caller.streamResponse({
+      responseId: "resp_c1",
+      itemId: "item_c1",
+      audio: toneBytes(200, 0x22),
+      functionCalls: [{ callId: "call_hang", name: "hang_up", arguments: "{}" }],
+    });
+    const result = await running;
+    assert.deepEqual(result.checks.map((c) => [c.name, c.status]), [
+      ["no long silence", "failed"],
+      ["silence under 3 s", "passed"],
+    ]);
+    const seconds = Number(result.checks[0]!.reason.match(/the longest silence was ([\d.]+) s/)?.[1]);
+    assert.ok(seconds >= 1.4 && seconds <= 2.2, result.checks[0]!.reason);
+    assert.equal(result.passed, false);
+  });
+});
