@@ -40,6 +40,7 @@ Deno.test("a call's call.started and call.ended reach the receiver signed, and v
     assert.equal(started?.id, `msg_call_started_${callSid}`);
     assert.equal(started?.body.data.callSid, callSid);
     assert.equal(started?.body.data.persona, "tester");
+    assert.equal(started?.body.data.source, "phone");
     assert.match(started!.signature, /^v1,[A-Za-z0-9+/]+=*$/);
     assert.ok(Math.abs(Number(started!.timestamp) * 1000 - Date.now()) < 60_000, "signed at the real time");
 
@@ -47,6 +48,7 @@ Deno.test("a call's call.started and call.ended reach the receiver signed, and v
     const data = ended!.body.data;
     assert.equal(data.persona, "tester");
     assert.equal(data.endReason, "caller_hung_up");
+    assert.equal(data.source, "phone");
     assert.deepEqual(data.parameters, { persona: "tester", lead: "Dana" });
     assert.deepEqual(
       (data.transcript as { speaker: string; text: string }[]).map((l) => [l.speaker, l.text]),
@@ -66,6 +68,25 @@ Deno.test("a call's call.started and call.ended reach the receiver signed, and v
     assert.equal(log.deliveries[0]!.attemptLog[0]!.instance, "alpha");
     // The secret never reaches the log.
     assert.ok(!app.t.logs.some((l) => l.line.includes(SECRET.slice(6, 30))));
+  } finally {
+    await app.close();
+    await receiver.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a rehearsal's webhooks say source rehearsal, a phone call's say phone, so a receiver can tell them apart", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "parley_webhooks_source_" });
+  const receiver = await startWebhookReceiver(SECRET);
+  const app = await startInstance(dataDir, receiver.url, {});
+  try {
+    const rehearsal = await shortCall(app.t, { parley_source: "rehearsal" });
+    await receiver.waitFor((r) => r.some((w) => w.body.type === "call.ended"));
+    const ofCall = (type: string) => receiver.received.find((w) => w.body.type === type)?.body.data;
+    assert.equal(ofCall("call.started")?.callSid, rehearsal);
+    assert.equal(ofCall("call.started")?.source, "rehearsal");
+    assert.equal(ofCall("call.ended")?.source, "rehearsal");
+    assert.deepEqual(receiver.rejected, []);
   } finally {
     await app.close();
     await receiver.close();

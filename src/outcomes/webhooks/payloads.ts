@@ -24,10 +24,15 @@ export function webhookMessageId(type: WebhookEventType, callSid: string): strin
   return `msg_${type.replace(".", "_")}_${callSid}`;
 }
 
-/** Which call, who is calling whom, with which persona, engine and parameters: both events open with it. */
+/**
+ * Which call, who is calling whom, with which persona, engine and parameters, and what it came through
+ * (`source`: a rehearsal's calls reach the receiver too, and must be told from a customer's): both
+ * events open with it.
+ */
 function callIdentity(record: CallRecord): Record<string, unknown> {
   return {
     callSid: record.callSid,
+    source: record.source,
     persona: record.persona,
     model: record.model,
     engine: record.engine,
