@@ -17,5 +17,6 @@ export default defineScenario({
       judge: "the agent apologised and confirmed the caller will not be called again",
     },
     { name: "no pitch after", judge: "the agent did not pitch or ask questions after the request" },
+    { name: "outcome says do not call", outcome: { doNotCall: true } },
   ],
 });
