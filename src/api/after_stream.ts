@@ -35,6 +35,14 @@ export const DIAL_TIMEOUT_SECONDS = 30;
 const MAX_REMEMBERED = 1_000;
 /** `DialCallStatus` values after which the caller hears `transferFailedMessage`. */
 const DIAL_FAILURES = new Set(["busy", "no-answer", "failed"]);
+/**
+ * How long a pending decision is waited for: another instance ran the call, handed it back to
+ * Twilio, and is storing its end and decision (a batch flushed every few ms). After this (an instance
+ * that crashed before storing it), the fallback.
+ */
+export const PENDING_DECISION_WAIT_MS = 3_000;
+/** How often a pending decision is read again. */
+const PENDING_DECISION_POLL_MS = 25;
 
 /** Options of {@linkcode createAfterStreamRoutes}. */
 export interface AfterStreamOptions {
@@ -44,6 +52,8 @@ export interface AfterStreamOptions {
   log: Logger;
   /** Where decisions of other instances, or of this one before a restart, are read. */
   store?: AfterStreamDecisions;
+  /** How long a pending decision is waited for. @default PENDING_DECISION_WAIT_MS */
+  pendingWaitMs?: number;
 }
 
 /** A Twilio route's input: its form, read and signature-checked by the route table's `twilio` guard. */
@@ -80,7 +90,21 @@ export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStrea
   const decisionFor = async (callSid: string) => {
     const known = decisions.get(callSid);
     if (known !== undefined) return known;
-    return await options.store?.afterStreamDecision(callSid);
+    if (options.store === undefined) return undefined;
+    // Twilio asks as soon as the stream is closed, possibly of an instance that did not run the call,
+    // before the one that did has stored its decision: a started call with neither an end nor a
+    // decision yet is waited for, or its caller would hear the fallback instead of the hang-up or
+    // the transfer.
+    const giveUpAt = Date.now() + (options.pendingWaitMs ?? PENDING_DECISION_WAIT_MS);
+    for (;;) {
+      const stored = decisions.get(callSid) ?? await options.store.afterStreamDecision(callSid);
+      if (stored !== "pending") return stored;
+      if (Date.now() >= giveUpAt) {
+        log.warn(`[Twilio] No after-stream decision stored for CallSid=${callSid} in time: fallback`);
+        return undefined;
+      }
+      await new Promise((resolve) => setTimeout(resolve, PENDING_DECISION_POLL_MS));
+    }
   };
 
   /** The signed form and the persona named in the query. */

@@ -217,8 +217,13 @@ export interface AfterStreamDecision {
 
 /** The after-stream decisions, kept in the call record (`call.after_stream` events). */
 export interface AfterStreamDecisions {
-  /** The decision recorded for `callSid`, or undefined when none was made (or the call is unknown). */
-  afterStreamDecision(callSid: string): Promise<AfterStreamDecision | undefined>;
+  /**
+   * The decision recorded for `callSid`; `"pending"` while its stream has started and the record has
+   * neither ended nor a decision (the instance running it stores its end and decision together, just
+   * after handing the call back to Twilio); undefined when none was or will be made (or the call is
+   * unknown).
+   */
+  afterStreamDecision(callSid: string): Promise<AfterStreamDecision | "pending" | undefined>;
 }
 
 /** What a subscription listens to. */

@@ -10,6 +10,7 @@ import { startTestParley, TEST_AUTH_TOKEN, type TestParley } from "../../testing
 import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } from "../../testing/postgres.ts";
 import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import { within } from "../../testing/within.ts";
+import { AFTER_STREAM_PATH } from "../../src/paths.ts";
 
 const ignore = !postgresAvailable();
 const API_TOKEN = "cluster-api-token-0123456789";
@@ -72,6 +73,25 @@ Deno.test({
           assert.equal((await storeA.calls.getCall(call.callSid))?.endReason, "hung_up_by_user");
         });
       });
+
+      await t.step(
+        "Twilio's <Connect action> reaching B as soon as A hands the call back reads A's decision",
+        async () => {
+          await withPair(server, {}, async ({ a, b, storeA }) => {
+            const call = await a.startCall();
+            await within(a.waitForEvent("call.started"), "the call to start on A");
+            await storeA.calls.flush();
+            assert.equal((await hangUpOn(b, call.callSid)).status, 200);
+            // Twilio asks for what comes after <Connect> the moment its stream is closed: A may not
+            // have stored its decision yet.
+            await within(call.closed, "A to close the media socket");
+            const after = await b.postTwilio(`${AFTER_STREAM_PATH}?persona=tester`, {
+              CallSid: call.callSid,
+            });
+            assert.match(await after.text(), /<Hangup\s*\/>/, "the user's hang-up, not the fallback");
+          });
+        },
+      );
 
       await t.step("a hang-up through Twilio on B: the stop A then gets is the user's", async () => {
         const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });

@@ -421,7 +421,11 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
       const beta = await open("beta");
       assert.equal(await beta.afterStream.afterStreamDecision(SID), undefined);
       await alpha.calls.record(started(SID, 1_000));
-      assert.equal(await beta.afterStream.afterStreamDecision(SID), undefined, "not decided yet");
+      assert.equal(
+        await beta.afterStream.afterStreamDecision(SID),
+        "pending",
+        "started, neither ended nor decided: its decision is on its way",
+      );
       await alpha.calls.record({
         type: "call.after_stream",
         at: 2_000,
@@ -433,6 +437,19 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         action: "dial",
         target: "+14155550123",
       });
+      await alpha.calls.record(started(OTHER, 1_000));
+      await alpha.calls.record({
+        type: "call.ended",
+        at: 1_500,
+        callSid: OTHER,
+        reason: "error",
+        detail: "",
+      });
+      assert.equal(
+        await beta.afterStream.afterStreamDecision(OTHER),
+        undefined,
+        "ended without a decision: none will come",
+      );
       await alpha.calls.record({ type: "call.after_stream", at: 2_000, callSid: OTHER, action: "hangup" });
       assert.deepEqual(await beta.afterStream.afterStreamDecision(OTHER), {
         action: "hangup",

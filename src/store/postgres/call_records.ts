@@ -243,9 +243,12 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
     return rows.length > 0;
   }
 
-  async afterStreamDecision(callSid: string): Promise<AfterStreamDecision | undefined> {
+  async afterStreamDecision(callSid: string): Promise<AfterStreamDecision | "pending" | undefined> {
     const record = await this.getCall(callSid);
-    if (record?.afterStream == null) return undefined;
+    if (record === undefined) return undefined;
+    if (record.afterStream == null) {
+      return record.startedAt !== null && record.endedAt === null ? "pending" : undefined;
+    }
     return { action: record.afterStream, target: record.transferTarget ?? undefined };
   }
 

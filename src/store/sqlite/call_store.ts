@@ -256,11 +256,15 @@ class SqliteCallStore implements CallStore {
   }
 
   // deno-lint-ignore require-await
-  async afterStreamDecision(callSid: string): Promise<AfterStreamDecision | undefined> {
+  async afterStreamDecision(callSid: string): Promise<AfterStreamDecision | "pending" | undefined> {
     this.#flush();
-    const row = this.#statement("SELECT after_stream, transfer_target FROM calls WHERE call_sid = ?")
-      .get(callSid) as Row | undefined;
-    if (row?.after_stream == null) return undefined;
+    const row = this.#statement(
+      "SELECT after_stream, transfer_target, started_at, ended_at FROM calls WHERE call_sid = ?",
+    ).get(callSid) as Row | undefined;
+    if (row === undefined) return undefined;
+    if (row.after_stream == null) {
+      return row.started_at != null && row.ended_at == null ? "pending" : undefined;
+    }
     return {
       action: String(row.after_stream) as AfterStreamAction,
       target: strOrNull(row.transfer_target) ?? undefined,
