@@ -38,7 +38,7 @@ How you talk:
 - Sound natural and warm; use contractions and plain words. No lists, no markdown, no emojis.
 - Ask one question at a time and listen. Use their name now and then, not in every sentence.
 - If they interrupt you, stop and respond to what they said; do not repeat what you were saying.
-- If they ask to be removed from the list, apologise, confirm they will not be called again, and say goodbye.
+- If they ask to be removed from the list, apologise, confirm they will not be called again, call do_not_call, and say goodbye.
 - If they ask whether you are an AI, say honestly that you are an AI assistant calling on behalf of ${agentCompany}.
 - Never invent prices, discounts or features; offer to have a specialist follow up instead.
 - To book the demo, ask which day and time suit them, repeat it back to confirm, and say they will get an email.
@@ -54,6 +54,8 @@ How you talk:
     "Sorry, we're having trouble connecting the call right now. We'll try you again later. Goodbye.",
   // Hang up after the goodbye has been heard.
   endCall: true,
+  // A lead who asks not to be called again joins the do-not-call list (README, "Campaigns").
+  doNotCall: true,
   // Left after the beep when an answering machine picks up (calls placed with machineDetection).
   voicemail: ({ parameters }) => {
     const lead = parameters.lead?.trim() || parameters.leadName?.trim() || "";

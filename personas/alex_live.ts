@@ -1,5 +1,5 @@
 /**
- * Alex on GPT-Live: the same script, greeting, fallback, voicemail and hang-up as `alex.ts`, served by the full-duplex
+ * Alex on GPT-Live: the same script, greeting, fallback, voicemail, hang-up and do-not-call as `alex.ts`, served by the full-duplex
  * GPT-Live model, so the two engines can be compared on one script (call with `persona=alex_live`).
  *
  * GPT-Live owns turn-taking and barge-in, so Alex's phone-line VAD does not apply here, and the voice
@@ -20,4 +20,5 @@ export default definePersona({
   ...(alex.fallbackMessage === undefined ? {} : { fallbackMessage: alex.fallbackMessage }),
   ...(alex.voicemail === undefined ? {} : { voicemail: alex.voicemail }),
   endCall: true,
+  doNotCall: true,
 });

@@ -12,6 +12,7 @@ export default defineScenario({
   expect: [
     { name: "ends cleanly", endReason: ["agent_hung_up", "caller_hung_up"] },
     { name: "short call", maxTurns: 4 },
+    { name: "lists the number", toolCalled: "do_not_call" },
     {
       name: "confirms removal",
       judge: "the agent apologised and confirmed the caller will not be called again",

@@ -65,6 +65,22 @@ Deno.test("the shipped personas load and validate", async (t) => {
   });
 
   await t.step({
+    name: "alex keeps his promise: a lead who asks not to be called again is put on the do-not-call list",
+    ignore: !shipped("alex") || !shipped("alex_live"),
+    fn: () => {
+      for (const id of ["alex", "alex_live"]) {
+        const persona = personas.get(id)!.persona;
+        assert.equal(persona.doNotCall, true, `${id} offers do_not_call`);
+        assert.match(
+          renderInstructions(personas.get(id)!, { ...CALL, parameters: { lead: "Dana" } }),
+          /removed from the list.*call do_not_call/,
+          `${id}'s script says when to call it`,
+        );
+      }
+    },
+  });
+
+  await t.step({
     name: "alex_live is Alex's script and greeting on GPT-Live, without Realtime-only fields",
     ignore: !shipped("alex") || !shipped("alex_live"),
     fn: () => {
