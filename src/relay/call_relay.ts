@@ -296,9 +296,11 @@ class Relay implements CallRelay {
       this.#finishEnd = undefined;
       this.#agent.lingering(false);
       this.#link.close();
-      p.report.ended(p.report.label, reason, detail, endedAt);
+      // The decision before the end: a store may write them in separate batches, and another instance
+      // answering Twilio's <Connect action> takes an ended record without a decision for one that has none.
       const after = p.actions?.afterStream(reason) ?? { action: "fallback" };
       if (p.start !== undefined) p.report.emit({ type: "call.after_stream", ...after });
+      p.report.ended(p.report.label, reason, detail, endedAt);
       // GPT-Live is told goodbye and answers; the call is done when its socket is closed too.
       p.session.closed.then(() => this.#resolveDone());
     };
