@@ -1,5 +1,6 @@
 /**
- * Two Parleys on one store (one DATA_DIR; as two instances on Postgres) run one campaign, on one fake
+ * Two Parleys on one SQLite store (one DATA_DIR, standing in for a shared database; the same on real
+ * Postgres, as separate processes: tests/cluster/campaign_cluster_test.ts) run one campaign, on one fake
  * clock and one fake Twilio REST API: the campaign's `callsPerSecond` holds for both together, and a
  * final status that reaches the instance that did not run the call still gets the disposition the
  * call's end gave it (read from the shared call record).
