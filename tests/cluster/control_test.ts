@@ -199,6 +199,41 @@ Deno.test({
           });
         },
       );
+
+      await t.step(
+        "a page sign-in on A works on B, and signing out on B ends it on A (issue 19 §5)",
+        async () => {
+          await withPair(server, {}, async ({ a, b }) => {
+            const login = await fetch(`${a.origin}/login`, {
+              method: "POST",
+              headers: { origin: a.origin, "content-type": "application/x-www-form-urlencoded" },
+              body: `next=%2Fcalling&token=${API_TOKEN}`,
+              redirect: "manual",
+            });
+            await login.body?.cancel();
+            assert.equal(login.status, 303);
+            const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+            const calls = (t: TestParley) => fetch(`${t.origin}/api/calls`, { headers: { cookie } });
+            for (const instance of [a, b]) {
+              const response = await calls(instance);
+              await response.body?.cancel();
+              assert.equal(response.status, 200, `the session from A holds on ${instance === a ? "A" : "B"}`);
+            }
+            const logout = await fetch(`${b.origin}/logout`, {
+              method: "POST",
+              headers: { cookie, origin: b.origin },
+              redirect: "manual",
+            });
+            await logout.body?.cancel();
+            assert.equal(logout.status, 303);
+            for (const instance of [a, b]) {
+              const response = await calls(instance);
+              await response.body?.cancel();
+              assert.equal(response.status, 401, `signed out on ${instance === a ? "A" : "B"} too`);
+            }
+          });
+        },
+      );
     } finally {
       await server.stop();
     }
