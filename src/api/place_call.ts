@@ -69,6 +69,12 @@ export interface PlaceCallOptions {
    * or undefined; a refusal answers 503 before Twilio is asked. @default always allowed
    */
   refuseNewCall?: () => string | undefined;
+  /**
+   * Holds a slot for the call about to be placed (the same rule, checked and held in one step, so a
+   * burst of requests cannot all pass the check while Twilio is asked): the refusal's message (503),
+   * or the release, called once the call is placed or refused. @default always allowed
+   */
+  holdNewCall?: () => string | { release(): void };
   /** The call-placing service (shared with the campaign dialer). @default one built from the options */
   placeOutbound?: PlaceOutboundCall;
 }
@@ -132,12 +138,16 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
       const problem = voiceProblem(voice, options.engineOf?.(persona) ?? "realtime");
       if (problem !== undefined) return jsonError(400, `Field "voice": ${problem}`);
     }
+    const slot = options.holdNewCall?.();
+    if (typeof slot === "string") return jsonError(503, `No call placed: ${slot}`);
     let callSid: string;
     try {
       callSid = await placeOutbound({ to, persona, voice, parameters, machineDetection });
     } catch (error) {
       if (!(error instanceof TwilioRestError)) throw error;
       return twilioRefused(error, to, log);
+    } finally {
+      slot?.release(); // placed: its `call.placed` holds the slot now
     }
     return jsonResponse(
       201,

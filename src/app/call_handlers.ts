@@ -130,6 +130,10 @@ export function createCallControlHandlers(
       defaultPersona: config.defaultPersona,
       engineOf: shared.engineOf,
       refuseNewCall: () => admission.refusal()?.message,
+      holdNewCall: () => {
+        const held = admission.hold();
+        return "message" in held ? held.message : held;
+      },
       placeOutbound: shared.placeOutbound,
     }),
     hangUp: createHangUpHandler({

@@ -102,6 +102,8 @@ export class Admission {
   readonly #live = new Set<string>();
   /** CallSids whose stream started or whose call ended, oldest first. */
   readonly #over = new Set<string>();
+  /** Slots held by calls being placed here (Twilio asked, `call.placed` not yet heard). */
+  #placing = 0;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -117,11 +119,11 @@ export class Admission {
     return this.#draining;
   }
 
-  /** Distinct CallSids in flight: relayed, answered within the connect window, or placed and ringing. */
+  /** Distinct CallSids in flight: relayed, answered within the connect window, placed and ringing, or being placed. */
   inFlight(): number {
     this.#prune();
     const t = this.#now();
-    let count = this.#live.size;
+    let count = this.#live.size + this.#placing;
     for (const [callSid, entry] of this.#answered) {
       if (entry.holdsUntil > t && !this.#live.has(callSid)) count++;
     }
@@ -146,6 +148,26 @@ export class Admission {
       };
     }
     return undefined;
+  }
+
+  /**
+   * Holds a slot for a call about to be placed here (`POST /api/calls`), decided by the same rule as
+   * {@linkcode refusal}: the refusal, or the release to call once the call is placed (its
+   * `call.placed` holds the slot from then) or was not. Checking and holding in one step keeps a
+   * burst of requests, all waiting on Twilio at once, within MAX_CONCURRENT_CALLS.
+   */
+  hold(): AdmissionRefusal | { release(): void } {
+    const refused = this.refusal();
+    if (refused !== undefined) return refused;
+    this.#placing++;
+    let held = true;
+    return {
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.#placing--;
+      },
+    };
   }
 
   /**

@@ -214,3 +214,36 @@ Deno.test("POST /api/calls obeys admission: a placed call holds a slot, capacity
     await t.close();
   }
 });
+
+Deno.test("POST /api/calls: a burst at capacity places one call, not one per request", async () => {
+  await using twilio = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+  const t = await startTestParley({
+    env: {
+      API_TOKEN,
+      MAX_CONCURRENT_CALLS: "1",
+      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+      TWILIO_PHONE_NUMBER: "+14155550199",
+      TWILIO_API_BASE_URL: twilio.baseUrl,
+    },
+  });
+  try {
+    const place = async () => {
+      const response = await fetch(`${t.origin}/api/calls`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ to: "+14155550100", persona: "tester" }),
+      });
+      await response.body?.cancel();
+      return response.status;
+    };
+    // A refusal by Twilio gives the slot back: the next request places its call.
+    twilio.failNext(400, { code: 21211, message: "Invalid 'To' Phone Number" });
+    assert.equal(await place(), 502);
+    // Every request of the burst is read and checked before any of them reaches Twilio.
+    const statuses = await Promise.all(Array.from({ length: 5 }, place));
+    assert.deepEqual(statuses.toSorted(), [201, 503, 503, 503, 503]);
+    assert.equal(twilio.calls.length, 1, "Twilio was asked to place one call");
+  } finally {
+    await t.close();
+  }
+});
