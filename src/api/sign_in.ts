@@ -40,23 +40,13 @@ export function createSignInHandlers(options: SignInOptions): SignInHandlers {
       if (await sessions.has(request)) return redirect(next);
       return html(200, loginPage({ configured: isSet(options.apiToken()), next, error: undefined }));
     },
+    /** Behind the route table's `sameOrigin` guard, which refused a form from another site unread. */
     async signIn(request) {
       // Everything that needs no body is decided before reading it; a refused body is cancelled.
       const token = options.apiToken();
       if (!isSet(token)) {
         await cancelBody(request);
         return html(503, loginPage({ configured: false, next: safeNext(null), error: undefined }));
-      }
-      if (!sessions.sameOrigin(request)) {
-        await cancelBody(request);
-        return html(
-          403,
-          loginPage({
-            configured: true,
-            next: safeNext(null),
-            error: "This form was sent from another site",
-          }),
-        );
       }
       const body = await readBodyText(request, MAX_SIGN_IN_BODY_BYTES).catch(() => undefined);
       if (body === undefined || !body.ok) {
@@ -83,6 +73,17 @@ export function createSignInHandlers(options: SignInOptions): SignInHandlers {
       return redirect("/login", await sessions.end(request));
     },
   };
+}
+
+/**
+ * The `sameOrigin` guard's answer to a sign-in or sign-out form sent from another site: the sign-in
+ * page saying so (403). `configured`: API_TOKEN is set.
+ */
+export function crossSiteFormPage(configured: boolean): Response {
+  return html(
+    403,
+    loginPage({ configured, next: safeNext(null), error: "This form was sent from another site" }),
+  );
 }
 
 /** Cancels an unread body, so the client's upload stops instead of being read. */

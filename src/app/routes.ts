@@ -7,12 +7,12 @@
  *
  * | guard | who passes |
  * | --- | --- |
- * | `none` | anyone (the route decides alone: health, sign-in, static files) |
+ * | `none` | anyone (health, the sign-in page, static files); no route that changes state |
  * | `twilio` | a request signed by Twilio (`X-Twilio-Signature`, over the form read within the limit) |
  * | `bearerOrSession` | `Authorization: Bearer $API_TOKEN`, or a session cookie (a state change: from this origin) |
  * | `signedLinkOrBearer` | a signed, unexpired link (`?expires=…&signature=…`, from `recording.ready`); without one, as `bearerOrSession` |
  * | `sessionSameOrigin` | a session cookie on a request whose `Origin` is this server's |
- * | `sameOrigin` | a request whose `Origin` (or `Referer`) is this server's (sign-out) |
+ * | `sameOrigin` | a form whose `Origin` (or `Referer`) is this server's (sign-in, sign-out); else the sign-in page, 403 |
  * | `signedInPage` | a session cookie; else a redirect to `/login?next=…` |
  * | `bearerUnlessPublic` | the bearer token, unless METRICS_PUBLIC=on |
  *
@@ -96,7 +96,7 @@ export const ROUTES = [
   { method: "GET",    path: "/healthz",                   guard: "none",               bodyLimit: "none",       handler: "health" },
   { method: "GET",    path: "/metrics",                   guard: "bearerUnlessPublic", bodyLimit: "none",       handler: "metrics" },
   { method: "GET",    path: "/login",                     guard: "none",               bodyLimit: "none",       handler: "signInPage" },
-  { method: "POST",   path: "/login",                     guard: "none",               bodyLimit: SIGN_IN_FORM, handler: "signIn" },
+  { method: "POST",   path: "/login",                     guard: "sameOrigin",         bodyLimit: SIGN_IN_FORM, handler: "signIn" },
   { method: "POST",   path: "/logout",                    guard: "sameOrigin",         bodyLimit: EMPTY_BODY,   handler: "signOut" },
   { method: "POST",   path: "/api/calls",                 guard: "bearerOrSession",    bodyLimit: PLACE_CALL,   handler: "placeCall" },
   { method: "GET",    path: "/api/calls",                 guard: "bearerOrSession",    bodyLimit: "none",       handler: "listCalls" },

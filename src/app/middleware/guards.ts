@@ -6,6 +6,7 @@
  * @module
  */
 
+import { crossSiteFormPage } from "../../api/sign_in.ts";
 import { checkBearer } from "../../http/auth.ts";
 import { jsonError } from "../../http/responses.ts";
 import type { Sessions } from "../../http/session.ts";
@@ -75,11 +76,12 @@ export async function applyGuard(
       }
       return NO_FORM;
     }
-    case "sameOrigin":
-      if (!options.sessions.sameOrigin(request)) {
-        return new Response(`Cross-origin ${new URL(request.url).pathname} refused\n`, { status: 403 });
-      }
-      return NO_FORM;
+    case "sameOrigin": {
+      // Sign-in and sign-out forms: a browser shows the answer, so it is the sign-in page saying why.
+      if (options.sessions.sameOrigin(request)) return NO_FORM;
+      const token = options.apiToken();
+      return crossSiteFormPage(token !== undefined && token !== "");
+    }
     case "signedInPage": {
       if (await options.sessions.has(request)) return NO_FORM;
       const { pathname, search } = new URL(request.url);
