@@ -65,7 +65,11 @@ export function h(tag, attributes = {}, ...children) {
   return element;
 }
 
-/** @param {string} id @returns {any} */
+/**
+ * The element `#id` (a page's own markup: it must be there). Typed as an `HTMLElement`: cast it to
+ * use an input's or a form's own members, so the checker sees each use.
+ * @param {string} id @returns {HTMLElement}
+ */
 export function $(id) {
   const element = document.getElementById(id);
   if (element === null) throw new Error(`No element #${id}`);

@@ -27,14 +27,16 @@ async function load() {
     (value("f-reason") === "" || c.endReason === value("f-reason"))
   );
   const reasons = new Set(calls.map((c) => c.endReason).filter(Boolean));
-  const reasonSelect = $("f-reason");
+  const reasonSelect = /** @type {HTMLSelectElement} */ ($("f-reason"));
   const keep = value("f-reason");
   reasonSelect.replaceChildren(
     h("option", { value: "" }, "Any"),
     ...[...reasons].map((r) => h("option", { value: r }, endWords(r))),
   );
   reasonSelect.value = keep;
-  const filtered = [...$("filters").elements].some((e) => /** @type {HTMLInputElement} */ (e).value !== "");
+  const filtered = [.../** @type {HTMLFormElement} */ ($("filters")).elements].some((e) =>
+    /** @type {HTMLInputElement} */ (e).value !== ""
+  );
   const none = calls.length === 0 && !filtered;
   $("calls-empty").hidden = !none;
   $("calls-table").hidden = shown.length === 0;

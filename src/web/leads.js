@@ -138,7 +138,7 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
     if (!(error instanceof ApiError)) throw error;
     return fieldError("csv-file", error.message);
   }
-  $("import-result").replaceChildren(...importSummary(result));
+  $("import-result").replaceChildren(...importSummary(result).filter((part) => part !== null));
   await load();
 });
 
@@ -173,7 +173,7 @@ function importSummary(result) {
       h(
         "ul",
         { class: "import-duplicates" },
-        ...result.duplicates.map((/** @type {any} */ d) =>
+        ...result.duplicates.map((d) =>
           h(
             "li",
             {},
@@ -231,8 +231,8 @@ async function load() {
   $("page-info").textContent = page.total === 0
     ? "No leads yet: add one above or import a CSV file."
     : `Leads ${first + 1}–${first + leads.length} of ${page.total}`;
-  $("prev-page").disabled = cursors.length === 1;
-  $("next-page").disabled = nextCursor === null;
+  /** @type {HTMLButtonElement} */ ($("prev-page")).disabled = cursors.length === 1;
+  /** @type {HTMLButtonElement} */ ($("next-page")).disabled = nextCursor === null;
   document.body.dataset.ready = "true";
 }
 load();

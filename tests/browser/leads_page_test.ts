@@ -56,6 +56,8 @@ Deno.test("leads page: pages of 100, and an import that skips or updates known n
     await page.locator(".import-duplicates").innerText(),
     /Line 2, \+14155551129: already lead #130 — skipped/,
   );
+  // No row had an error: the summary has no error list, and no stray text where it would be.
+  assert.doesNotMatch(await page.locator("#import-result").innerText(), /\bnull\b|undefined/);
   await importCsv("Update the lead from the row");
   await page.locator("#import-result .ok", { hasText: "Imported 0 leads. Updated 2 leads." }).waitFor();
   assert.match(
