@@ -7,6 +7,8 @@
  * @module
  */
 
+import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
+import { responsesCost } from "../engines/responses_prices.ts";
 import type { TranscriptLine } from "../store/call_record.ts";
 import type { CheckResult } from "./checks.ts";
 
@@ -14,11 +16,6 @@ import type { CheckResult } from "./checks.ts";
 export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1";
 /** OPENAI_JUDGE_MODEL's default: small, cheap, good at reading a transcript. */
 export const DEFAULT_JUDGE_MODEL = "gpt-5-mini";
-/** USD per million tokens of the judge models priced here; another model's cost shows as unknown. */
-export const JUDGE_PRICES: Readonly<Record<string, { input: number; output: number }>> = {
-  "gpt-5-mini": { input: 0.25, output: 2 },
-  "gpt-5-nano": { input: 0.05, output: 0.4 },
-};
 /** How long the judge may take, ms. */
 export const JUDGE_TIMEOUT_MS = 60_000;
 
@@ -37,6 +34,8 @@ export interface JudgeOptions {
   model?: string;
   /** @default globalThis.fetch */
   fetch?: typeof fetch;
+  /** What the judge's tokens cost (the engines' Responses prices, with PRICES_JSON). @default DEFAULT_PRICES */
+  prices?: PriceTable;
 }
 
 /** The judge's verdicts, one per criterion, in order, and what judging cost. */
@@ -147,7 +146,7 @@ export async function judge(
       `cannot reach the judge at ${url}: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-  const costUsd = judgeCost(model, body.usage);
+  const costUsd = judgeCost(model, body.usage, options.prices ?? DEFAULT_PRICES);
   const answer = outputText(body);
   if (answer.refusal !== undefined) return { ...failAll(`the judge refused: ${answer.refusal}`), costUsd };
   let verdicts: { criterion: number; pass: boolean; reason: string }[];
@@ -187,11 +186,18 @@ function outputText(body: Record<string, unknown>): { text?: string; refusal?: s
   return {};
 }
 
-function judgeCost(model: string, usage: unknown): number | null {
-  const price = JUDGE_PRICES[model];
-  const u = usage as { input_tokens?: unknown; output_tokens?: unknown } | undefined;
-  if (price === undefined || typeof u?.input_tokens !== "number" || typeof u.output_tokens !== "number") {
-    return null;
-  }
-  return (u.input_tokens * price.input + u.output_tokens * price.output) / 1_000_000;
+/** The judge's tokens priced as the post-call analysis's are (cached input at its own price); null when unpriced. */
+function judgeCost(model: string, usage: unknown, prices: PriceTable): number | null {
+  const u = usage as {
+    input_tokens?: unknown;
+    output_tokens?: unknown;
+    input_tokens_details?: { cached_tokens?: unknown };
+  } | undefined;
+  if (typeof u?.input_tokens !== "number" || typeof u.output_tokens !== "number") return null;
+  const cached = u.input_tokens_details?.cached_tokens;
+  return responsesCost(model, {
+    inputTokens: u.input_tokens,
+    cachedInputTokens: typeof cached === "number" ? cached : 0,
+    outputTokens: u.output_tokens,
+  }, prices);
 }

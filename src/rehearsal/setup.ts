@@ -47,6 +47,7 @@ export function rehearsalSetup(
       apiKey: config.openaiApiKey,
       baseUrl: config.openaiBaseUrl,
       model: config.judgeModel,
+      prices: options.prices,
       ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     },
   };

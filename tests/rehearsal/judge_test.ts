@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { judge, JUDGEMENT_SCHEMA, judgeRequest } from "../../src/rehearsal/judge.ts";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
+import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
 
 const KEY = "sk-test-judge-0123456789";
 const TRANSCRIPT = [
@@ -114,4 +115,41 @@ Deno.test("the judge's request type-checks against npm openai@7.57.0's Responses
   const wrong = await check(request.replace('"text":{"format"', '"text":{"fromat"'));
   assert.equal(wrong.success, false);
   assert.match(wrong.output, /fromat/);
+});
+
+Deno.test("the judge's tokens are priced from the engines' price table: any Responses model in it, PRICES_JSON's too", async () => {
+  const fake = FakeResponsesServer.start(
+    KEY,
+    () => ({ verdicts: [{ criterion: 1, pass: true, reason: "ok" }] }),
+  );
+  try {
+    const one = [CRITERIA[0]!];
+    // gpt-4.1-mini is in the built-in table: 1000 tokens in at $0.40/M, 200 out at $1.60/M.
+    const builtIn = await judge(TRANSCRIPT, one, {
+      apiKey: KEY,
+      baseUrl: fake.baseUrl,
+      model: "gpt-4.1-mini",
+    });
+    assert.equal(builtIn.costUsd, (1000 * 0.4 + 200 * 1.6) / 1e6);
+    // A model PRICES_JSON adds is priced by it; one in no table reads unknown.
+    const prices = {
+      ...DEFAULT_PRICES,
+      "my-judge": { audioIn: 0, audioCached: 0, audioOut: 0, textIn: 1, textCached: 0.5, textOut: 4 },
+    };
+    const added = await judge(TRANSCRIPT, one, {
+      apiKey: KEY,
+      baseUrl: fake.baseUrl,
+      model: "my-judge",
+      prices,
+    });
+    assert.equal(added.costUsd, (1000 * 1 + 200 * 4) / 1e6);
+    const unknown = await judge(TRANSCRIPT, one, {
+      apiKey: KEY,
+      baseUrl: fake.baseUrl,
+      model: "no-such-model",
+    });
+    assert.equal(unknown.costUsd, null);
+  } finally {
+    await fake.close();
+  }
 });
