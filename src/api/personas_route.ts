@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type EngineId, ENGINES, VOICE_LABELS, voicesFor } from "../engines/voices.ts";
+import { DEFAULT_ENGINE, type EngineId, ENGINES, VOICE_LABELS, voicesFor } from "../engines/voices.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import { previewPersona, summarizePersona } from "../relay/preview.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
@@ -70,7 +70,7 @@ export function createPersonasHandlers(options: PersonasRouteOptions): PersonasH
 }
 
 function listVoices(url: URL): Response {
-  const engine = url.searchParams.get("engine") ?? "realtime";
+  const engine = url.searchParams.get("engine") ?? DEFAULT_ENGINE;
   if (!(ENGINES as readonly string[]).includes(engine)) {
     return jsonError(
       400,

@@ -20,7 +20,7 @@ import {
 import { callParameterProblem, MAX_CALL_PARAMETERS } from "../calls/call_parameters.ts";
 import type { CallHub } from "../calls/call_hub.ts";
 import { isE164, type ParleyConfig } from "../config.ts";
-import { type EngineId, voiceProblem } from "../engines/voices.ts";
+import { DEFAULT_ENGINE, type EngineId, voiceProblem } from "../engines/voices.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
 import { readBodyJson } from "../http/body.ts";
 import type { Logger } from "../log.ts";
@@ -135,7 +135,7 @@ export function createPlaceCallHandler(options: PlaceCallOptions): (req: Request
 
     const voice = parsed.value.voice;
     if (voice !== undefined) {
-      const problem = voiceProblem(voice, options.engineOf?.(persona) ?? "realtime");
+      const problem = voiceProblem(voice, options.engineOf?.(persona) ?? DEFAULT_ENGINE);
       if (problem !== undefined) return jsonError(400, `Field "voice": ${problem}`);
     }
     const slot = options.holdNewCall?.();

@@ -23,7 +23,7 @@
 import type { Admission, WebhookVerdict } from "../calls/admission.ts";
 import type { CallHub } from "../calls/call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
-import { type EngineId, voiceProblem } from "../engines/voices.ts";
+import { DEFAULT_ENGINE, type EngineId, voiceProblem } from "../engines/voices.ts";
 import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { AFTER_STREAM_PATH, MEDIA_STREAM_PATH } from "../paths.ts";
@@ -178,7 +178,7 @@ function readCallQuery(
   personaId: string,
 ): { kept: Record<string, string>; sourceName: string | undefined } | Response {
   if (query.voice !== undefined) {
-    const problem = voiceProblem(query.voice, options.engineOf(personaId) ?? "realtime");
+    const problem = voiceProblem(query.voice, options.engineOf(personaId) ?? DEFAULT_ENGINE);
     if (problem !== undefined) return jsonError(400, `Parameter "voice": ${problem}`);
   }
   // A rehearsal's virtual phone marks its call (signed like every webhook); it is no call parameter.

@@ -6,7 +6,7 @@
  */
 
 import { callParameterProblem, MAX_CALL_PARAMETERS } from "../calls/call_parameters.ts";
-import { type EngineId, voiceProblem } from "../engines/voices.ts";
+import { DEFAULT_ENGINE, type EngineId, voiceProblem } from "../engines/voices.ts";
 import type { CampaignInput, Disposition, RetryRule, Weekday } from "../store/campaign.ts";
 import { DISPOSITIONS } from "../store/campaign.ts";
 import { DEFAULT_RETRY } from "./outcomes.ts";
@@ -134,7 +134,7 @@ function parseWho(
   }
   if (voice !== undefined) {
     if (typeof voice !== "string") return new Refusal("voice", `${describeValue(voice)} is not a string`);
-    const problem = voiceProblem(voice, context.engineOf(persona) ?? "realtime");
+    const problem = voiceProblem(voice, context.engineOf(persona) ?? DEFAULT_ENGINE);
     if (problem !== undefined) return new Refusal("voice", problem);
   }
   return { name: name.trim(), persona, voice: voice as string | undefined };

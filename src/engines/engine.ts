@@ -256,6 +256,8 @@ export interface EngineDefinition<
   readonly exampleModel: string;
   /** The voices it speaks with. */
   readonly voices: readonly string[];
+  /** The voice a rehearsal's simulated caller speaks with when its scenario names none (one of `voices`). */
+  readonly callerVoice: string;
   /** Built-in prices of its models. */
   readonly prices: PriceTable;
   /** How it prices and describes its own usage reports (the `usage` call event's payload). */

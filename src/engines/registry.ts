@@ -25,6 +25,9 @@ export const ENGINE_DEFINITIONS = [
 /** One engine id: `realtime` (turn-based, per token) or `live` (GPT-Live, full-duplex, per minute). */
 export type EngineId = typeof ENGINE_DEFINITIONS[number]["id"];
 
+/** The default engine's id (the first registered): the engine a voice is checked against when none is known. */
+export const DEFAULT_ENGINE: EngineId = ENGINE_DEFINITIONS[0].id;
+
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I
   : never;
 

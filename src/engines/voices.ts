@@ -10,7 +10,7 @@ import { engineDefinition, type EngineId } from "./registry.ts";
 
 export { LIVE_VOICES, type LiveVoice } from "./live/voices.ts";
 export { REALTIME_VOICES, type RealtimeVoice } from "./realtime/voices.ts";
-export { engineForModel, type EngineId, ENGINES } from "./registry.ts";
+export { DEFAULT_ENGINE, engineForModel, type EngineId, ENGINES } from "./registry.ts";
 
 /** Voices of OpenAI's text-to-speech API that neither speech-to-speech engine has. */
 export const TTS_ONLY_VOICES = ["nova", "fable", "onyx"] as const;

@@ -7,9 +7,8 @@
  */
 
 import type { PriceTable } from "../engines/prices.ts";
-import type { EngineChooser } from "../engines/registry.ts";
-import { REALTIME_VOICES } from "../engines/realtime/voices.ts";
-import { engineForModel, voicesFor } from "../engines/voices.ts";
+import { type EngineChooser, engineDefinition } from "../engines/registry.ts";
+import { engineForModel } from "../engines/voices.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import type { CallRecord } from "../store/call_record.ts";
 import { CallerBridge } from "./caller_bridge.ts";
@@ -156,14 +155,11 @@ export async function runOnce(
   };
 }
 
-/** The simulated caller's session: the scenario's model and voice (cedar, or the engine's first, by default). */
+/** The simulated caller's session: the scenario's model and voice (by default its engine's `callerVoice`). */
 function callerBridgeFor(scenario: LoadedScenario["scenario"], setup: RehearsalSetup): CallerBridge {
   const model = scenario.caller.model ?? setup.defaultCallerModel;
   const engine = engineForModel(model);
-  const voice = scenario.caller.voice ??
-    (engine === "realtime"
-      ? REALTIME_VOICES.find((v) => v === "cedar") ?? REALTIME_VOICES[0]
-      : voicesFor(engine)[0]!);
+  const voice = scenario.caller.voice ?? engineDefinition(engine).callerVoice;
   return new CallerBridge({
     engineFor: setup.engineFor,
     model,

@@ -28,7 +28,7 @@ export type AnsweredBy = typeof ANSWERED_BY[number];
 export interface ScenarioCaller {
   /** Who they are and what they want, in plain words (the caller session's instructions). */
   instructions: string;
-  /** The caller's voice. @default "cedar" (Realtime) or the engine's first voice */
+  /** The caller's voice. @default the caller model's engine's `callerVoice` (cedar on Realtime, alloy on GPT-Live) */
   voice?: string;
   /** The caller's model, either engine's. @default OPENAI_REALTIME_MODEL */
   model?: string;

@@ -44,6 +44,7 @@ const TOY_ENGINE: EngineDefinition<"toy", ToySettings, ToyUsage> = {
   modelPrefixes: ["toy-"],
   exampleModel: "toy-1",
   voices: ["squeaky", "booming"],
+  callerVoice: "booming",
   prices: { "toy-1": { perMinute: 2 } },
   usage: TOY_USAGE,
   settingFields: { mood: true },

@@ -20,6 +20,7 @@ export const LIVE_ENGINE: EngineDefinition<"live", Record<never, never>, LiveUsa
   modelPrefixes: ["gpt-live"],
   exampleModel: "gpt-live-1.1",
   voices: LIVE_VOICES,
+  callerVoice: LIVE_VOICES[0],
   prices: LIVE_PRICES,
   usage: LIVE_USAGE,
   settingFields: {},

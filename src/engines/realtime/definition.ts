@@ -23,6 +23,8 @@ export const REALTIME_ENGINE: EngineDefinition<"realtime", RealtimePersonaSettin
   modelPrefixes: ["gpt-realtime"],
   exampleModel: "gpt-realtime",
   voices: REALTIME_VOICES,
+  // A natural male voice: the shipped personas mostly speak with female ones, so the two sides differ.
+  callerVoice: "cedar",
   prices: REALTIME_PRICES,
   usage: REALTIME_USAGE,
   settingFields: REALTIME_SETTING_FIELDS,
