@@ -92,8 +92,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
 }
 
-// deno-lint-ignore no-control-regex
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
 /** C0 and C1 control characters (line feed included) and Unicode line/paragraph separators. */
 // deno-lint-ignore no-control-regex
 const UNSAFE_IN_LOG = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
@@ -119,6 +117,6 @@ export function escapeLogText(text: string): string {
 
 /** Shortens untrusted text for a log line: at most `max` characters, control characters escaped. */
 export function excerpt(text: string, max = 80): string {
-  const clean = text.slice(0, max).replace(CONTROL_CHARACTERS, (c) => `\\x${c.charCodeAt(0).toString(16)}`);
+  const clean = escapeLogText(text.slice(0, max));
   return text.length > max ? `${clean}… (${text.length} chars)` : clean;
 }

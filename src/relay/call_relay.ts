@@ -37,6 +37,7 @@ import type { CallParts } from "./call_parts.ts";
 import { CallReporter } from "./call_reporter.ts";
 import { CallerAudioGate } from "./caller_audio_gate.ts";
 import { forwardCallerFrame, reportMalformed } from "./caller_side.ts";
+import { awaitLastWords } from "./last_words.ts";
 import { CallTap } from "./frame_tap.ts";
 import type { CallRelay, CallRelayOptions } from "./relay_options.ts";
 import { type MediaSocket, TwilioLeg } from "./twilio_leg.ts";
@@ -49,15 +50,6 @@ export type { CallRelay, CallRelayOptions } from "./relay_options.ts";
 const BROWSER_CALL_SID = /^BR[0-9a-f]{32}$/;
 
 let connectionCounter = 0;
-
-/** Ends after which the caller's last words (or the agent's answer) may still be transcribed. */
-const LINGERING_ENDS: ReadonlySet<EndReason> = new Set(["caller_hung_up", "hung_up_by_user"]);
-/** How long an ended call waits for a transcript still due, ms. */
-export const TRANSCRIPT_GRACE_MS = 1_500;
-/** A line whose hearing began this recently, with no transcript yet, is still due, ms. */
-const RECENT_LINE_MS = 60_000;
-/** How often the wait checks whether the lines came, ms. */
-const TRANSCRIPT_POLL_MS = 25;
 
 /**
  * Bridges `twilio` (an accepted Media Stream socket) to a new upstream session.
@@ -211,7 +203,7 @@ class Relay implements CallRelay {
         return this.#hungUp("Twilio sent stop");
       case "dtmf":
         // Twilio sends one key; anything longer is cut, so a frame cannot write a 64 KiB line.
-        this.#log.info(`DTMF ${shorten(message.digit, 40)} on ${this.#p.report.label}`);
+        this.#log.info(`DTMF ${excerpt(message.digit, 40)} on ${this.#p.report.label}`);
         return this.#p.actions?.dtmf(message.digit);
       case "connected":
         return;
@@ -304,39 +296,8 @@ class Relay implements CallRelay {
       // GPT-Live is told goodbye and answers; the call is done when its socket is closed too.
       p.session.closed.then(() => this.#resolveDone());
     };
-    // The caller hung up while their last words (or the agent's answer) were still being transcribed:
-    // the session stays open, sending nothing, until those lines come or TRANSCRIPT_GRACE_MS passed.
-    // The call still ends when it ended (the record's end time), and nothing more is played.
-    const since = p.now();
-    let sessionGone = false;
-    p.session.closed.then(() => sessionGone = true);
-    const awaiting = () =>
-      !sessionGone && p.session.open && this.#agent.awaitingTranscript(p.now(), RECENT_LINE_MS) &&
-      p.now() - since < TRANSCRIPT_GRACE_MS;
-    if (!LINGERING_ENDS.has(reason) || p.start === undefined || !awaiting()) return finish();
-    this.#agent.lingering(true);
-    // No one will hear an answer still being generated: stop it (Realtime cancels; its transcript and
-    // `response.done` still come), so the wait costs no output tokens.
-    for (const message of p.session.engine.interruption([], p.bargeIn.activeResponse)) {
-      p.session.send(message);
-    }
-    // A caller who hung up mid-sentence ("Tuesday works, b—"): no silence will follow for the server to
-    // end their turn, so their words so far are committed and transcribed now (this starts no answer).
-    const commit = this.#agent.callerMidSentence ? p.session.engine.commitMessage() : undefined;
-    if (commit !== undefined) p.session.send(commit);
-    const lingering = setInterval(() => {
-      if (awaiting()) return;
-      clearInterval(lingering);
-      finish();
-    }, TRANSCRIPT_POLL_MS);
-    this.#finishEnd = () => {
-      clearInterval(lingering);
-      finish();
-    };
+    // The caller's last words may still be on their way: the call waits for them (`last_words.ts`).
+    this.#finishEnd = p.start === undefined ? undefined : awaitLastWords(p, this.#agent, reason, finish);
+    if (this.#finishEnd === undefined) finish();
   }
-}
-
-/** `text` cut to `max` characters, saying how long it was (the logger escapes control characters). */
-function shorten(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}… (${text.length} chars)` : text;
 }

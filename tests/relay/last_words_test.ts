@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { TRANSCRIPT_GRACE_MS } from "../../src/relay/call_relay.ts";
+import { TRANSCRIPT_GRACE_MS } from "../../src/relay/last_words.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { type FakeRealtimeSession, SHORT_ANSWER_USAGE, toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
