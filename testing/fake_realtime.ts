@@ -166,7 +166,12 @@ export class FakeRealtimeSession {
   /** Resolves when the socket has closed. */
   readonly closed: Promise<void>;
   readonly #socket: WebSocket;
-  #waiters: { match: (e: ReceivedEvent) => boolean; resolve: (e: ReceivedEvent) => void }[] = [];
+  #waiters: {
+    match: (e: ReceivedEvent) => boolean;
+    resolve: (e: ReceivedEvent) => void;
+    reject: (error: Error) => void;
+    type: string;
+  }[] = [];
   #cancelRequested = false;
   #eventCounter = 0;
   /** Caller audio appended since the buffer was last committed, ms (8 μ-law bytes a ms). */
@@ -197,6 +202,11 @@ export class FakeRealtimeSession {
     socket.onclose = () => {
       clearTimeout(greetingTimer);
       closed();
+      // Nothing more can arrive: a test waiting for it fails now, saying what it waited for, not hangs.
+      for (const w of this.#waiters) {
+        w.reject(new Error(`the fake Realtime session closed before ${w.type} came`));
+      }
+      this.#waiters = [];
     };
     socket.onopen = () => this.send({ type: "session.created", session: { type: "realtime" } });
     if (benchDriver !== undefined) {
@@ -260,7 +270,7 @@ export class FakeRealtimeSession {
     const full = (e: ReceivedEvent) => e.type === type && match(e);
     const found = this.received.find(full);
     if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve) => this.#waiters.push({ match: full, resolve }));
+    return settledLater((resolve, reject) => this.#waiters.push({ match: full, resolve, reject, type }));
   }
 
   /** True while the socket is open. */
@@ -485,4 +495,16 @@ export const SHORT_ANSWER_USAGE = {
 /** `ms` of μ-law audio filled with `value`, so a listener can tell whose audio it heard. */
 export function toneBytes(ms: number, value: number): Uint8Array {
   return new Uint8Array(ms * 8).fill(value);
+}
+
+/**
+ * A promise for a waiter that a close may reject: its rejection counts as handled here, so a test that
+ * no longer awaits it (a lost race) does not fail on an unhandled rejection; one that awaits it gets it.
+ */
+export function settledLater<T>(
+  executor: (resolve: (value: T) => void, reject: (error: Error) => void) => void,
+): Promise<T> {
+  const promise = new Promise<T>(executor);
+  promise.catch(() => {});
+  return promise;
 }

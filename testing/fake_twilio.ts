@@ -13,7 +13,7 @@
  * @module
  */
 
-import { fromBase64, toBase64 } from "./fake_realtime.ts";
+import { fromBase64, settledLater, toBase64 } from "./fake_realtime.ts";
 import { RawWebSocket } from "./ws_client.ts";
 
 /** A message Parley sent, parsed, with its arrival time (performance.now). */
@@ -83,8 +83,17 @@ export class FakeTwilioCall {
   #heard: Uint8Array[] = [];
   #playheadEnd = 0;
   #pendingMarks: PendingMark[] = [];
-  #waiters: { match: (m: TwilioOutbound) => boolean; resolve: (m: TwilioOutbound) => void }[] = [];
-  #echoWaiters: { name: string; resolve: (m: { name: string; at: number; flushed: boolean }) => void }[] = [];
+  #waiters: {
+    match: (m: TwilioOutbound) => boolean;
+    resolve: (m: TwilioOutbound) => void;
+    reject: (error: Error) => void;
+    event: string;
+  }[] = [];
+  #echoWaiters: {
+    name: string;
+    resolve: (m: { name: string; at: number; flushed: boolean }) => void;
+    reject: (error: Error) => void;
+  }[] = [];
   #sequence = 0;
   #connectedSent = false;
   #chunk = 0;
@@ -94,6 +103,18 @@ export class FakeTwilioCall {
     this.callSid = callSid;
     this.streamSid = streamSid;
     this.closed = new Promise((resolve) => this.#closedWith = resolve);
+    // Nothing more can arrive once the socket closed: a test waiting for it fails, saying what it waited
+    // for, instead of hanging.
+    void this.closed.then(() => {
+      for (const w of this.#waiters) {
+        w.reject(new Error(`the media socket closed before a ${w.event} message came`));
+      }
+      for (const w of this.#echoWaiters) {
+        w.reject(new Error(`the media socket closed before mark ${w.name} was echoed`));
+      }
+      this.#waiters = [];
+      this.#echoWaiters = [];
+    });
   }
 
   /** Wraps Deno's WebSocket: every message parsed, recorded and played. */
@@ -250,14 +271,14 @@ export class FakeTwilioCall {
     const full = (m: TwilioOutbound) => m.event === event && match(m);
     const found = this.received.find(full);
     if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve) => this.#waiters.push({ match: full, resolve }));
+    return settledLater((resolve, reject) => this.#waiters.push({ match: full, resolve, reject, event }));
   }
 
   /** Resolves when the mark `name` has been echoed, i.e. playback reached it (or `clear` flushed it). */
   waitForEcho(name: string): Promise<{ name: string; at: number; flushed: boolean }> {
     const found = this.echoedMarks.find((m) => m.name === name);
     if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve) => this.#echoWaiters.push({ name, resolve }));
+    return settledLater((resolve, reject) => this.#echoWaiters.push({ name, resolve, reject }));
   }
 
   /** The audio the caller has heard up to now, in order. */
