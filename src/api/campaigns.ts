@@ -35,6 +35,7 @@ import { parseCsv } from "./csv.ts";
 import { campaignCallRows, campaignResultsCsv } from "./campaign_results.ts";
 import { fromLead, leadsFromCsv, tagsOf } from "./campaign_leads.ts";
 import { normalisePhone } from "./lead_checks.ts";
+import type { DoNotCallImport } from "./types.ts";
 
 /** Largest `POST /api/campaigns` body (a CSV of leads fits), bytes. */
 export const MAX_CAMPAIGN_BODY_BYTES = 1024 * 1024;
@@ -254,11 +255,14 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
         }
       }
       const added = await doNotCall.add(phones, "csv", now());
-      return jsonResponse(errors.length > 0 ? 207 : 201, {
-        added,
-        alreadyListed: phones.length - added,
-        errors,
-      });
+      return jsonResponse(
+        errors.length > 0 ? 207 : 201,
+        {
+          added,
+          alreadyListed: phones.length - added,
+          errors,
+        } satisfies DoNotCallImport,
+      );
     },
     async removeDnc(request, { params }) {
       await request.body?.cancel().catch(() => {});

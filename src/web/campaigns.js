@@ -1,4 +1,7 @@
-/** `/campaigns`: create a campaign, watch it live, pause, resume or stop it, read and export its results; the do-not-call list. */
+/**
+ * `/campaigns`: create a campaign, watch it live, pause, resume or stop it, read and export its
+ * results; the do-not-call list (add, remove, import a CSV).
+ */
 import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
 import { outcomeStateWords, outcomeValueWords } from "./outcome.js";
 
@@ -10,6 +13,9 @@ markNav();
 const REFRESH_MS = 2000;
 /** The campaign shown in detail. @type {number | undefined} */
 let shown;
+
+/** Most refused lines a do-not-call import lists (`importDnc` in src/api/campaigns.ts). */
+const MAX_DNC_ERRORS = 100;
 
 /** Words for states and outcomes. */
 const WORDS = /** @type {Record<string, string>} */ ({
@@ -295,6 +301,58 @@ $("dnc-form").addEventListener("submit", async (/** @type {SubmitEvent} */ event
     fieldError("phone", error.message);
   }
 });
+$("dnc-import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ event) => {
+  event.preventDefault();
+  fieldError("dnc-csv", "");
+  $("dnc-import-result").replaceChildren();
+  const file = input("dnc-csv").files?.[0];
+  if (file === undefined) return fieldError("dnc-csv", "Choose a CSV file first");
+  let result;
+  try {
+    result = /** @type {import("../api/types.ts").DoNotCallImport} */ (await api("/api/dnc/import", {
+      method: "POST",
+      text: await file.text(),
+      contentType: "text/csv",
+    }));
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    return fieldError("dnc-csv", error.message);
+  }
+  $("dnc-import-result").replaceChildren(...dncImportSummary(result));
+  await refreshDnc();
+});
+
+/**
+ * What a do-not-call import did: numbers added, numbers listed already, lines refused (the API lists
+ * at most `MAX_DNC_ERRORS`).
+ * @param {import("../api/types.ts").DoNotCallImport} result @returns {HTMLElement[]}
+ */
+function dncImportSummary(result) {
+  const plural = (/** @type {number} */ n, /** @type {string} */ noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+  const summary = h(
+    "p",
+    { class: "ok" },
+    `✔ Added ${plural(result.added, "number")} to the list.` +
+      (result.alreadyListed > 0 ? ` ${plural(result.alreadyListed, "number")} listed already.` : ""),
+  );
+  if (result.errors.length === 0) return [summary];
+  return [
+    summary,
+    h(
+      "p",
+      { class: "error" },
+      result.errors.length < MAX_DNC_ERRORS
+        ? `⚠ ${plural(result.errors.length, "line")} not imported:`
+        : `⚠ At least ${MAX_DNC_ERRORS} lines not imported; the first ${MAX_DNC_ERRORS}:`,
+    ),
+    h(
+      "ul",
+      { class: "import-errors" },
+      ...result.errors.map((e) => h("li", {}, `Line ${e.line}: ${e.message}`)),
+    ),
+  ];
+}
+
 showSource();
 await Promise.all([loadChoices(), refresh(), refreshDnc()]);
 setInterval(() => void refresh().catch(() => {}), REFRESH_MS);

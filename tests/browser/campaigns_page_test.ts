@@ -1,10 +1,11 @@
 /**
  * The campaigns page in headless Chromium, at desktop width and at 390 px: create a campaign from a
  * tag, watch it dial, pause and resume it, read its results with words for outcomes, export them,
- * keep the do-not-call list; no sideways scrolling and no Content-Security-Policy violation.
+ * keep the do-not-call list (one number, then a CSV import with a bad line); no sideways scrolling and no Content-Security-Policy violation.
  */
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { launchChromium, screenshot } from "./_chromium.ts";
 import { signIn } from "./_signed_in.ts";
 import { API_TOKEN, startCampaignParley } from "../dialer/_campaign_parley.ts";
@@ -17,7 +18,7 @@ for (
     height: 844,
   }]] as const
 ) {
-  Deno.test(`campaigns page (${label}): create from a tag, dial, pause, resume, results, export, do-not-call`, async () => {
+  Deno.test(`campaigns page (${label}): create from a tag, dial, pause, resume, results, export, do-not-call (add, remove, CSV import)`, async () => {
     await using c = await startCampaignParley(MONDAY_10_NY, {}, undefined, { shared: true });
     await using browser = await launchChromium();
     const imported = await c.api(
@@ -99,6 +100,34 @@ for (
     await page.locator("#dnc-list li", { hasText: "+14155550199 (added" }).waitFor();
     await page.getByRole("button", { name: "Remove +14155550199" }).click();
     await page.locator("#dnc-list li").waitFor({ state: "detached" });
+
+    // A CSV of numbers: its good lines join the list, its bad line is named by its line number.
+    await page.getByLabel("CSV file with a phone column").setInputFiles({
+      name: "dnc.csv",
+      mimeType: "text/csv",
+      buffer: Buffer.from("name,phone\nDee,+14155550188\nEve,555-0101\nFay,+1 415 555 0189\n"),
+    });
+    await page.getByRole("button", { name: "Import numbers" }).click();
+    await page.locator("#dnc-import-result .ok").waitFor();
+    assert.equal(
+      await page.locator("#dnc-import-result .ok").innerText(),
+      "✔ Added 2 numbers to the list.",
+    );
+    assert.equal(
+      await page.locator("#dnc-import-result .import-errors").innerText(),
+      'Line 3: "555-0101" is not an E.164 number',
+    );
+    await page.locator("#dnc-list li", { hasText: "+14155550189 (imported" }).waitFor();
+    assert.deepEqual(
+      (await page.locator("#dnc-list li").allInnerTexts()).map((li) => li.split(" ")[0]).sort(),
+      ["+14155550188", "+14155550189"],
+    );
+    const listed = await c.api("GET", "/api/dnc");
+    const { numbers } = await listed.json() as { numbers: { phone: string; source: string }[] };
+    assert.deepEqual(numbers.map((n) => [n.phone, n.source]).sort(), [
+      ["+14155550188", "csv"],
+      ["+14155550189", "csv"],
+    ]);
 
     const { scrollWidth, innerWidth } = await page.evaluate(() => {
       const g = globalThis as unknown as {

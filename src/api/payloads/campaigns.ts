@@ -60,3 +60,13 @@ export interface CampaignCall {
 export interface DoNotCallList {
   numbers: { phone: string; source: string; addedAt: number }[];
 }
+
+/** `POST /api/dnc/import` → 201, or 207 when some lines were refused. */
+export interface DoNotCallImport {
+  /** Numbers the file added to the list. */
+  added: number;
+  /** The file's good numbers that were listed already. */
+  alreadyListed: number;
+  /** The lines refused, by their line in the file (at most 100). */
+  errors: { line: number; message: string }[];
+}
