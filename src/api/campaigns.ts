@@ -247,10 +247,11 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
       }
       const phones: string[] = [];
       const errors: { line: number; message: string }[] = [];
+      let refused = 0;
       for (const record of records) {
         const phone = normalisePhone(record.cells[column] ?? "");
         if (isE164(phone)) phones.push(phone);
-        else if (errors.length < 100) {
+        else if (refused++ < 100) {
           errors.push({ line: record.line, message: `"${phone.slice(0, 40)}" is not an E.164 number` });
         }
       }
@@ -260,6 +261,7 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
         {
           added,
           alreadyListed: phones.length - added,
+          refused,
           errors,
         } satisfies DoNotCallImport,
       );

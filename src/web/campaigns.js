@@ -14,9 +14,6 @@ const REFRESH_MS = 2000;
 /** The campaign shown in detail. @type {number | undefined} */
 let shown;
 
-/** Most refused lines a do-not-call import lists (`importDnc` in src/api/campaigns.ts). */
-const MAX_DNC_ERRORS = 100;
-
 /** Words for states and outcomes. */
 const WORDS = /** @type {Record<string, string>} */ ({
   draft: "Draft",
@@ -324,7 +321,7 @@ $("dnc-import-form").addEventListener("submit", async (/** @type {SubmitEvent} *
 
 /**
  * What a do-not-call import did: numbers added, numbers listed already, lines refused (the API lists
- * at most `MAX_DNC_ERRORS`).
+ * the first 100 and counts them all).
  * @param {import("../api/types.ts").DoNotCallImport} result @returns {HTMLElement[]}
  */
 function dncImportSummary(result) {
@@ -341,9 +338,9 @@ function dncImportSummary(result) {
     h(
       "p",
       { class: "error" },
-      result.errors.length < MAX_DNC_ERRORS
-        ? `⚠ ${plural(result.errors.length, "line")} not imported:`
-        : `⚠ At least ${MAX_DNC_ERRORS} lines not imported; the first ${MAX_DNC_ERRORS}:`,
+      result.refused === result.errors.length
+        ? `⚠ ${plural(result.refused, "line")} not imported:`
+        : `⚠ ${plural(result.refused, "line")} not imported; the first ${result.errors.length}:`,
     ),
     h(
       "ul",

@@ -151,6 +151,9 @@ Deno.test("campaigns API: leads by tag or CSV, skipped by reason; start, pause, 
   const imports = await c.api("POST", "/api/dnc/import", "phone\n+14155550110\nnope\n");
   assert.equal(imports.status, 207);
   assert.equal((await imports.json()).added, 1);
+  // 150 bad lines: all counted, the first 100 listed by line.
+  const many = await (await c.api("POST", "/api/dnc/import", "phone\n" + "nope\n".repeat(150))).json();
+  assert.deepEqual([many.added, many.refused, many.errors.length, many.errors[0].line], [0, 150, 100, 2]);
   assert.equal((await c.api("DELETE", "/api/dnc/%2B14155550110")).status, 200);
   assert.equal((await c.api("DELETE", "/api/dnc/%2B14155550110")).status, 404);
 });

@@ -67,6 +67,8 @@ export interface DoNotCallImport {
   added: number;
   /** The file's good numbers that were listed already. */
   alreadyListed: number;
-  /** The lines refused, by their line in the file (at most 100). */
+  /** How many lines were refused, all of them. */
+  refused: number;
+  /** The lines refused, by their line in the file (the first 100). */
   errors: { line: number; message: string }[];
 }
