@@ -11,6 +11,8 @@ import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } fro
 import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import { within } from "../../testing/within.ts";
 import { AFTER_STREAM_PATH } from "../../src/paths.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { withPersonaDir } from "../personas/_persona_dir.ts";
 
 const ignore = !postgresAvailable();
 const API_TOKEN = "cluster-api-token-0123456789";
@@ -27,12 +29,17 @@ async function withPair(
   server: ThrowawayPostgres,
   env: Record<string, string>,
   body: (pair: Pair) => Promise<void>,
+  personasDir?: string,
 ): Promise<void> {
   const url = await server.createDatabase();
   const storeA = await openPostgresStore(url, { instance: "alpha", maxConnections: 4 });
   const storeB = await openPostgresStore(url, { instance: "beta", maxConnections: 4 });
   // A pre-warm lives a minute: closing one within the test's seconds is the control channel's doing.
-  const options = { env: { API_TOKEN, ...env }, prewarmTtlMs: 60_000 };
+  const options = {
+    env: { API_TOKEN, ...env },
+    prewarmTtlMs: 60_000,
+    ...(personasDir === undefined ? {} : { personasDir }),
+  };
   const a = await startTestParley({ ...options, shared: storeA });
   const b = await startTestParley({ ...options, shared: storeB });
   try {
@@ -144,6 +151,58 @@ Deno.test({
           assert.equal(b.logs.some((l) => /Answering machine on/.test(l.line)), false, "B runs no such call");
         });
       });
+
+      await t.step(
+        "Twilio's answering-machine callback reaching B starts the voicemail on A; B's <Connect action> hangs up",
+        async () => {
+          const vic = 'export default { voice: "coral", instructions: "You are Vic.", ' +
+            'voicemail: (call) => "Tell " + (call.parameters.lead ?? "them") + " that Vic called." };\n';
+          await withPersonaDir({ "vic.ts": vic }, async (dir) => {
+            const env = { DEFAULT_PERSONA: "vic", INBOUND_PERSONA: "vic" };
+            await withPair(server, env, async ({ a, b, storeA }) => {
+              const call = await a.startCall({ persona: "vic", lead: "Dana" });
+              const session = await within(a.upstream.session(0), "A's upstream session");
+              await within(a.waitForEvent("call.started"), "the call to start on A");
+              const status = await b.postTwilio("/api/twilio/status", {
+                CallSid: call.callSid,
+                AnsweredBy: "machine_end_beep",
+              });
+              assert.equal(status.status, 204);
+              // A, told over the control channel, asks its model for the persona's voicemail.
+              const note = await within(
+                session.waitFor("conversation.item.create", (e) => e.item?.role === "user"),
+                "the voicemail instruction on A's session",
+              );
+              assert.match(
+                note.item.content[0].text,
+                /Leave this voicemail now.*Tell Dana that Vic called\./,
+              );
+              await within(session.waitFor("response.create"), "the voicemail asked for on A");
+              await session.streamResponse({
+                responseId: "resp_vm",
+                itemId: "item_vm",
+                audio: toneBytes(500, 0x55),
+              });
+              await within(call.closed, "A to hang up once the voicemail was heard", 5_000);
+              assert.ok(call.heardMsOf(0x55) >= 499, "Twilio played the whole voicemail");
+              const ended = await within(a.waitForEvent("call.ended"), "the call to end on A");
+              assert.equal(ended.reason, "voicemail_left");
+              assert.match(ended.detail, /voicemail left \(machine_end_beep\)/);
+              // Twilio asks B what comes after <Connect>: the decision A stored, not the fallback.
+              const after = await b.postTwilio(`${AFTER_STREAM_PATH}?persona=vic`, { CallSid: call.callSid });
+              assert.match(await after.text(), /<Hangup\s*\/>/, "B hangs up after the voicemail");
+              await storeA.calls.flush();
+              assert.equal((await storeA.calls.getCall(call.callSid))?.endReason, "voicemail_left");
+              assert.equal(b.upstream.sessions.length, 0, "B opened no session: the call runs on A");
+              assert.equal(
+                b.logs.some((l) => /Answering machine on/.test(l.line)),
+                false,
+                "B runs no such call",
+              );
+            }, dir);
+          });
+        },
+      );
 
       await t.step(
         "/metrics on B: its own figures, plus the cluster's live calls and instances",
