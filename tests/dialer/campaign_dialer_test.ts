@@ -1,6 +1,7 @@
 /**
  * The dialer end to end through the fake Twilio REST API and Twilio's signed status callbacks, on a
- * fake clock: 200 leads at maxConcurrent 10 with a known mix of outcomes.
+ * fake clock: 200 leads at maxConcurrent 10 with a known mix of outcomes, and a 5xx outage of Twilio's
+ * REST API (backed off, no attempt counted, the lead dialled once it recovers).
  */
 import assert from "node:assert/strict";
 import { startCampaignParley } from "./_campaign_parley.ts";
@@ -288,4 +289,83 @@ Deno.test("INBOUND_RESERVE: 10% of MAX_CONCURRENT_CALLS by default; more than it
     () => loadConfig({ ...base, INBOUND_RESERVE: "lots" }),
     /INBOUND_RESERVE: "lots" is not a whole number/,
   );
+});
+
+Deno.test("dialer: a 5xx from Twilio's REST API is backed off (doubling) with no attempt counted; the lead is dialled once it recovers", async () => {
+  await using c = await startCampaignParley(MONDAY_10_NY);
+  const dialer = c.t.parley.dialer!;
+  const start = c.clock.now;
+  const campaign = await (await c.api("POST", "/api/campaigns", {
+    name: "Outage",
+    persona: "alex",
+    leads: { csv: `name,phone\nSolo,${phoneOf(0)}` },
+    window: WINDOW,
+    maxConcurrent: 1,
+    callsPerSecond: 10,
+    retry: { "failed": { after: 30, max: 1 } },
+    start: true,
+  })).json();
+  const posts = () => c.rest.requests.filter((r) => r.method === "POST" && r.path.endsWith("/Calls.json"));
+  const PENDING = { pending: 1, dialing: 0, done: 0, skipped: 0 };
+  const view = async () => await (await c.api("GET", `/api/campaigns/${campaign.id}`)).json();
+  const calls = async () => (await (await c.api("GET", `/api/campaigns/${campaign.id}/calls`)).json()).calls;
+
+  // Twilio's edge answers an HTML 503, then its API a JSON 500; the third request goes through.
+  c.rest.failNext(503, "<html><body><h1>503 Service Unavailable</h1></body></html>");
+  c.rest.failNext(500, { code: 20500, message: "Internal Server Error", status: 500 });
+
+  await dialer.tick();
+  assert.equal(posts().length, 1, "the first request went out");
+  let now = await view();
+  assert.equal(now.counts.attempts, 0, "a 503 is no attempt");
+  assert.deepEqual(now.counts.byState, PENDING, "the lead is back, pending");
+  assert.equal(now.nextTryAt, start + 2_000, "after the first backoff");
+  assert.deepEqual(await calls(), [], "no attempt listed");
+  assert.equal(c.t.events.some((e) => e.type === "call.placed"), false);
+
+  // Not before its time: the same second, and a millisecond short of it.
+  await dialer.tick();
+  c.clock.now = start + 1_999;
+  await dialer.tick();
+  assert.equal(posts().length, 1, "backed off: no request before the backoff ends");
+
+  c.clock.now = start + 2_000;
+  await dialer.tick();
+  assert.equal(posts().length, 2, "tried again when the backoff ended");
+  now = await view();
+  assert.equal(now.counts.attempts, 0, "a 500 is no attempt either");
+  assert.deepEqual(now.counts.byState, PENDING);
+  assert.equal(now.nextTryAt, start + 2_000 + 4_000, "the second backoff doubled");
+
+  c.clock.now = start + 5_999;
+  await dialer.tick();
+  assert.equal(posts().length, 2, "backed off again");
+
+  // Twilio has recovered: the lead is dialled, once, as its first attempt.
+  c.clock.now = start + 6_000;
+  await dialer.tick();
+  assert.equal(posts().length, 3);
+  assert.equal(posts().every((r) => r.form.get("To") === phoneOf(0)), true);
+  const placed = c.t.events.filter((e) => e.type === "call.placed");
+  assert.equal(placed.length, 1, "one call placed");
+  const [attempt] = await calls();
+  assert.equal(attempt.attempt, 1, "the call Twilio took is the lead's first attempt");
+  assert.equal(attempt.callSid, placed[0]!.callSid);
+  assert.match(posts()[2]!.form.get("StatusCallback") ?? "", /attempt=1/, "its callback names attempt 1");
+
+  await c.status(placed[0]!.callSid, { CallStatus: "completed" });
+  await dialer.settled();
+  await dialer.tick();
+  now = await view();
+  assert.equal(now.state, "finished");
+  assert.equal(now.counts.attempts, 1);
+  assert.deepEqual(now.counts.byDisposition, {
+    completed: 1,
+    "no-answer": 0,
+    busy: 0,
+    failed: 0,
+    voicemail_left: 0,
+    do_not_call: 0,
+  });
+  assert.equal(posts().length, 3, "dialled once after it recovered, never again");
 });
