@@ -23,6 +23,8 @@ export interface CampaignView {
   id: number;
   state: string;
   counts: { byDisposition: Record<string, number>; attempts: number };
+  /** When the earliest waiting lead is due, epoch ms, or null. */
+  nextTryAt: number | null;
 }
 
 /** One running `main.ts`. */
@@ -48,10 +50,19 @@ export interface CampaignProcesses extends AsyncDisposable {
   createCampaign(
     port: number,
     ids: readonly number[],
-    settings: { name: string; maxConcurrent: number; callsPerSecond?: number },
+    settings: {
+      name: string;
+      maxConcurrent: number;
+      callsPerSecond?: number;
+      /** By outcome: `after` minutes, `max` more attempts. */
+      retry?: Record<string, { after: number; max: number }>;
+    },
   ): Promise<CampaignView>;
-  /** Posts Twilio's signed final status of `callSid` (to `callbackUrl`, the one it was placed with, if given). */
-  complete(port: number, callSid: string, callbackUrl?: string): Promise<void>;
+  /**
+   * Posts Twilio's signed final status of `callSid` (to `callbackUrl`, the one it was placed with, if
+   * given): `completed` unless `status` says otherwise (e.g. `no-answer`).
+   */
+  complete(port: number, callSid: string, callbackUrl?: string, status?: string): Promise<void>;
   /** The call requests Twilio received (`POST Calls.json`), in order. */
   placed(): RecordedRequest[];
   /** The CallSid the fake gives its `n`th call (1-based). */
@@ -62,7 +73,10 @@ export interface CampaignProcesses extends AsyncDisposable {
   finished(port: number, id: number): Promise<CampaignView>;
 }
 
-/** Resolves once `check` holds, looking every 20 ms (the fake REST API has no event to await); fails after `ms`. */
+/**
+ * Resolves once `check` holds, looking every 20 ms (for what only Parley's API shows; a request to the
+ * fake REST API is awaited with its `waitForRequest`); fails after `ms`.
+ */
 export async function until(
   check: () => boolean | Promise<boolean>,
   what: string,
@@ -149,8 +163,13 @@ export async function startCampaignProcesses(name: string): Promise<CampaignProc
       assert.equal(created.state, "running", JSON.stringify(created));
       return created;
     },
-    async complete(port, callSid, callbackUrl = `${CAMPAIGN_PUBLIC_BASE_URL}${STATUS_CALLBACK_PATH}`) {
-      const params = { CallSid: callSid, CallStatus: "completed" };
+    async complete(
+      port,
+      callSid,
+      callbackUrl = `${CAMPAIGN_PUBLIC_BASE_URL}${STATUS_CALLBACK_PATH}`,
+      status = "completed",
+    ) {
+      const params = { CallSid: callSid, CallStatus: status };
       const path = callbackUrl.slice(CAMPAIGN_PUBLIC_BASE_URL.length);
       const response = await fetch(`http://127.0.0.1:${port}${path}`, {
         method: "POST",

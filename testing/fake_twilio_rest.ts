@@ -3,8 +3,8 @@
  * by `To`, `Status` and `StartTime>` in Twilio's list shape; as at Twilio, a `queued` call has no start
  * time, so `StartTime>` never lists it), Calls/{Sid}.json,
  * IncomingPhoneNumbers.json and IncomingPhoneNumbers/{Sid}.json. It checks HTTP Basic auth like
- * Twilio (401, code 20003), records every request, and can be told to refuse the next request
- * with a Twilio error body.
+ * Twilio (401, code 20003), records every request (with its arrival time, and a wait for one to
+ * come), and can be told to refuse the next request with a Twilio error body.
  *
  * @module
  */
@@ -20,6 +20,8 @@ export interface RecordedRequest {
   /** The `Authorization` header, or null. */
   authorization: string | null;
   contentType: string | null;
+  /** When it arrived, epoch ms. */
+  at: number;
 }
 
 /** A number the fake account owns. */
@@ -55,6 +57,8 @@ export interface FakeTwilioRest extends AsyncDisposable {
   /** `http://127.0.0.1:<port>`, for TWILIO_API_BASE_URL. */
   baseUrl: string;
   requests: RecordedRequest[];
+  /** Resolves with the first request (past or future) matching `match`, as soon as it arrives. */
+  waitForRequest(match: (request: RecordedRequest) => boolean): Promise<RecordedRequest>;
   numbers: FakeNumber[];
   /** The next request is answered with `status` and this body instead: JSON, or a string sent as HTML. */
   failNext(status: number, body: unknown): void;
@@ -73,6 +77,11 @@ export interface FakeTwilioRest extends AsyncDisposable {
 /** Starts the fake on a free port. */
 export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioRest {
   const requests: RecordedRequest[] = [];
+  const requestWaiters: {
+    match: (request: RecordedRequest) => boolean;
+    resolve(request: RecordedRequest): void;
+    reject(error: Error): void;
+  }[] = [];
   const numbers = options.numbers ?? [];
   const failures: { status: number; body: unknown }[] = [];
   const placedCalls: FakeCall[] = [];
@@ -88,14 +97,20 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const url = new URL(req.url);
     const form = new URLSearchParams(req.method === "POST" ? await req.text() : "");
-    requests.push({
+    const recorded: RecordedRequest = {
       method: req.method,
       path: url.pathname,
       query: url.searchParams,
       form,
       authorization: req.headers.get("authorization"),
       contentType: req.headers.get("content-type"),
-    });
+      at: Date.now(),
+    };
+    requests.push(recorded);
+    for (const waiter of requestWaiters.filter((w) => w.match(recorded))) {
+      requestWaiters.splice(requestWaiters.indexOf(waiter), 1);
+      waiter.resolve(recorded);
+    }
     const failure = failures.shift();
     if (failure !== undefined) {
       return typeof failure.body === "string"
@@ -187,6 +202,10 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
   });
 
   function shutdown(): Promise<void> {
+    // Nothing more can arrive: a wait still open fails instead of holding its test.
+    for (const waiter of requestWaiters.splice(0)) {
+      waiter.reject(new Error("The fake Twilio REST API shut down before the awaited request came"));
+    }
     for (const release of held) release();
     held.clear();
     return server.shutdown();
@@ -195,6 +214,15 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
   return {
     baseUrl: `http://127.0.0.1:${server.addr.port}`,
     requests,
+    waitForRequest(match) {
+      const found = requests.find(match);
+      if (found !== undefined) return Promise.resolve(found);
+      const waiting = new Promise<RecordedRequest>((resolve, reject) =>
+        requestWaiters.push({ match, resolve, reject })
+      );
+      waiting.catch(() => {}); // a wait no test awaits any more counts as handled
+      return waiting;
+    },
     numbers,
     failNext(status, body) {
       failures.push({ status, body });
