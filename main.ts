@@ -98,7 +98,11 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   }
   const stopRetention = config.recordingRetentionDays === undefined
     ? undefined
-    : keepRecordingsFor(recordings, config.recordingRetentionDays, log);
+    : keepRecordingsFor(recordings, {
+      days: config.recordingRetentionDays,
+      log,
+      ...(bucket === undefined ? {} : { bucket }),
+    });
   let server: ResilientServer | undefined;
   const hub = new CallHub();
   // Only with OTEL_DENO: otherwise no span is built.

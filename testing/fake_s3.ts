@@ -1,12 +1,70 @@
 /**
  * A local S3-compatible server for the recording tests: `npm:s3rver` on 127.0.0.1, port 0, storing in
- * a temporary folder, with one bucket. It speaks S3's REST API (PUT, HEAD, GET with Range) as the
- * recordings' client uses it.
+ * a temporary folder, with one bucket. It speaks S3's REST API (PUT, HEAD, GET with Range, DELETE,
+ * ListObjectsV2) as the recordings' client uses it. An object's `LastModified` is its file's mtime, so
+ * {@linkcode FakeS3.backdate} ages it for the retention tests.
  *
  * @module
  */
 
 import S3rver from "s3rver";
+
+/** What the listing middleware uses of Koa's context. */
+interface KoaContext {
+  method: string;
+  path: string;
+  query: Record<string, string | undefined>;
+  get(header: string): string;
+  status: number;
+  type: string;
+  body: string;
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/**
+ * ListObjectsV2 from s3rver's store: prefix, delimiter, max-keys, start-after and continuation tokens
+ * (the last key listed, base64), under s3rver's own access-key check.
+ */
+// deno-lint-ignore no-explicit-any
+async function listObjectsV2(ctx: KoaContext, store: any, bucket: string): Promise<void> {
+  ctx.type = "application/xml";
+  const accessKey = /Credential=([^/]+)\//.exec(ctx.get("Authorization"))?.[1];
+  if (accessKey !== "S3RVER") {
+    ctx.status = 403;
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidAccessKeyId</Code>' +
+      "<Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>";
+    return;
+  }
+  const token = ctx.query["continuation-token"];
+  const prefix = ctx.query["prefix"] ?? "";
+  const delimiter = ctx.query["delimiter"] ?? "";
+  const maxKeys = Math.min(1000, Number(ctx.query["max-keys"] ?? 1000));
+  const startAfter = token === undefined ? ctx.query["start-after"] ?? "" : atob(token);
+  const result = await store.listObjects(bucket, { prefix, delimiter, startAfter, maxKeys });
+  const objects: { key: string; lastModifiedDate: Date; size: number }[] = result.objects;
+  const last = objects.at(-1)?.key;
+  ctx.status = 200;
+  ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${bucket}</Name>` +
+    `<Prefix>${xmlEscape(prefix)}</Prefix><KeyCount>${objects.length}</KeyCount>` +
+    `<MaxKeys>${maxKeys}</MaxKeys><IsTruncated>${result.isTruncated === true}</IsTruncated>` +
+    (result.isTruncated === true && last !== undefined
+      ? `<NextContinuationToken>${btoa(last)}</NextContinuationToken>`
+      : "") +
+    objects.map((object) =>
+      `<Contents><Key>${xmlEscape(object.key)}</Key>` +
+      `<LastModified>${object.lastModifiedDate.toISOString()}</LastModified>` +
+      `<Size>${object.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`
+    ).join("") +
+    (result.commonPrefixes as string[]).map((p) =>
+      `<CommonPrefixes><Prefix>${xmlEscape(p)}</Prefix></CommonPrefixes>`
+    )
+      .join("") +
+    "</ListBucketResult>";
+}
 
 /** A running fake S3 with one bucket. */
 export interface FakeS3 extends AsyncDisposable {
@@ -15,6 +73,10 @@ export interface FakeS3 extends AsyncDisposable {
   /** The credentials s3rver accepts. */
   accessKeyId: string;
   secretAccessKey: string;
+  /** Makes `key`'s `LastModified` `date` (as if stored then). */
+  backdate(key: string, date: Date): Promise<void>;
+  /** The bucket's keys, sorted, as the server's own store holds them. */
+  keys(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -28,12 +90,25 @@ export async function startFakeS3(bucket = "recordings"): Promise<FakeS3> {
     directory,
     configureBuckets: [{ name: bucket }],
   });
+  // Listing pages: s3rver's continuation tokens are DES-encrypted, and Deno's node:crypto has no DES
+  // (a truncated listing answers 500), so ListObjectsV2 is answered here, from s3rver's own store.
+  server.middleware.unshift(async (ctx: KoaContext, next: () => Promise<void>) => {
+    if (ctx.method !== "GET" || ctx.path !== `/${bucket}` || ctx.query["list-type"] !== "2") return next();
+    await listObjectsV2(ctx, server.store, bucket);
+  });
   const { port } = await server.run();
   const close = async () => {
     await server.close();
     await Deno.remove(directory, { recursive: true });
   };
   return {
+    backdate: async (key, date) => {
+      await Deno.utime(server.store.getResourcePath(bucket, key, "object"), date, date);
+    },
+    keys: async () => {
+      const { objects } = await server.store.listObjects(bucket, {});
+      return objects.map((object: { key: string }) => object.key).sort();
+    },
     bucketUrl: `http://127.0.0.1:${port}/${bucket}`,
     accessKeyId: "S3RVER",
     secretAccessKey: "S3RVER",

@@ -12,7 +12,31 @@ import { AwsClient } from "aws4fetch";
 import type { Logger } from "../log.ts";
 import type { S3Settings } from "../recordings_config.ts";
 import { parseRange, recordingHeaders, type RecordingSource, serveWavFile } from "./serve_wav.ts";
-import type { RecordingInfo, RecordingsDir, RecordingState } from "./recordings_dir.ts";
+import {
+  isRecordableCallSid,
+  type RecordingInfo,
+  type RecordingsDir,
+  type RecordingState,
+} from "./recordings_dir.ts";
+import { parseListing } from "./s3_listing.ts";
+
+/** Options for {@linkcode S3Recordings.deleteOlderThan}. */
+export interface BucketSweepOptions {
+  /** Epoch ms the ages are measured from. @default Date.now() */
+  now?: number;
+  /** Keys per listing page (S3 answers at most 1000). @default 1000 */
+  pageSize?: number;
+}
+
+/** What a bucket sweep did: the CallSids it deleted, and why it stopped early if it did. */
+export interface BucketSweep {
+  deleted: string[];
+  /** The failure that ended the sweep (the bucket down, a refused request); the rest waits. */
+  failure?: string;
+}
+
+/** DELETE requests a sweep keeps in flight at once. */
+const DELETES_IN_FLIGHT = 8;
 
 /** Recordings spooled in `local` and kept in the bucket. */
 export class S3Recordings implements RecordingSource {
@@ -75,6 +99,72 @@ export class S3Recordings implements RecordingSource {
     const pending = await this.#local.finished();
     for (const info of pending) await this.upload(info);
     return pending.map((info) => info.callSid);
+  }
+
+  /**
+   * Deletes the recordings (`<prefix>/<CallSid>.wav`, nothing else in the bucket) stored more than
+   * `days` days ago, by the objects' `LastModified` (the upload, when the call ended), paging through
+   * ListObjectsV2. Another instance sweeping the same bucket at once is harmless: deleting an object
+   * already gone succeeds (S3 answers 204; a 404 counts as gone too). Never rejects: a failure ends the
+   * sweep and is returned with what was deleted before it.
+   */
+  async deleteOlderThan(days: number, options: BucketSweepOptions = {}): Promise<BucketSweep> {
+    const cutoff = (options.now ?? Date.now()) - days * 86_400_000;
+    const pageSize = options.pageSize ?? 1000;
+    const base = new URL(this.#base);
+    const [bucket, ...rest] = base.pathname.split("/").filter((part) => part !== "");
+    const prefix = rest.map((part) => `${decodeURIComponent(part)}/`).join("");
+    const deleted: string[] = [];
+    try {
+      let token: string | undefined;
+      do {
+        const list = new URL(`${base.origin}/${bucket}`);
+        list.searchParams.set("list-type", "2");
+        list.searchParams.set("prefix", prefix);
+        list.searchParams.set("delimiter", "/");
+        list.searchParams.set("max-keys", String(pageSize));
+        if (token !== undefined) list.searchParams.set("continuation-token", token);
+        const answer = await this.#client.fetch(list.href);
+        const text = await answer.text();
+        if (!answer.ok) {
+          throw new Error(
+            `listing answered HTTP ${answer.status} ${text.slice(0, 200).replace(/\s+/g, " ")}`,
+          );
+        }
+        const page = parseListing(text);
+        const old = page.objects.flatMap(({ key, lastModified }) => {
+          const callSid = /^(.+)\.wav$/.exec(key.slice(prefix.length))?.[1];
+          return key.startsWith(prefix) && callSid !== undefined && isRecordableCallSid(callSid) &&
+              lastModified < cutoff
+            ? [callSid]
+            : [];
+        });
+        for (let i = 0; i < old.length; i += DELETES_IN_FLIGHT) {
+          await Promise.all(
+            old.slice(i, i + DELETES_IN_FLIGHT).map(async (callSid) => {
+              const answer = await this.#client.fetch(this.#url(callSid), { method: "DELETE" });
+              await answer.body?.cancel();
+              if (!answer.ok && answer.status !== 404) {
+                throw new Error(`DELETE ${callSid}.wav answered HTTP ${answer.status}`);
+              }
+              deleted.push(callSid);
+            }),
+          );
+        }
+        if (page.truncated && page.next === undefined) {
+          throw new Error("listing is truncated but gave no NextContinuationToken");
+        }
+        token = page.truncated ? page.next : undefined;
+      } while (token !== undefined);
+      return { deleted: deleted.sort() };
+    } catch (error) {
+      return { deleted: deleted.sort(), failure: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  /** The bucket's URL, as RECORDINGS_S3_URL resolved it (for the log). */
+  get url(): string {
+    return this.#base;
   }
 
   /** The object's size, bytes. */

@@ -78,7 +78,7 @@ Deno.test("the retention sweep deletes recordings older than the days given, nev
     now += 1 * 86_400_000;
     const lines: string[] = [];
     const log = createLogger({ sink: (_level, line) => lines.push(line) });
-    assert.deepEqual(await sweepRecordings(recordings, 7, log), ["CAold"]);
+    assert.deepEqual(await sweepRecordings(recordings, { days: 7, log }), ["CAold"]);
     assert.match(
       lines.join("\n"),
       /Deleted 1 recording\(s\) older than 7 day\(s\) \(RECORDING_RETENTION_DAYS\): CAold/,
@@ -86,7 +86,7 @@ Deno.test("the retention sweep deletes recordings older than the days given, nev
     const left = [];
     for await (const entry of Deno.readDir(dir)) left.push(entry.name);
     assert.deepEqual(left.sort(), ["CAlive.json", "CAlive.wav", "CAnew.json", "CAnew.wav"]);
-    assert.deepEqual(await sweepRecordings(recordings, 7, log), [], "nothing more to delete");
+    assert.deepEqual(await sweepRecordings(recordings, { days: 7, log }), [], "nothing more to delete");
     assert.equal(lines.length, 1, "a sweep that deletes nothing is silent");
     live.finish(0, 0);
     await recordings.settle();
