@@ -1,7 +1,8 @@
 /**
  * One recorded call through the harness, shared by the recording tests: the caller is silent, speaks
  * for 400 ms, then is silent again; the agent's 3 s greeting is cut by a barge-in 1 s in. A test tap
- * beside the recorder notes the call times of each part, to find them in the WAV.
+ * beside the recorder notes the call times of each part, to find them in the WAV; the WAV's length is
+ * checked against the call's record (`durationMs` of `GET /api/calls/:sid`), not against the tap.
  */
 
 import assert from "node:assert/strict";
@@ -29,8 +30,6 @@ export interface CallTimes {
   agentFrom: number;
   /** Where Twilio was cleared (barge-in). */
   cutAt: number;
-  /** When the call ended. */
-  endedAt: number;
 }
 
 /** A tap noting the times of {@linkcode CallTimes}; `times()` reads them once the call ended. */
@@ -52,16 +51,13 @@ export function timesTap(): { tap: FrameTap; times: () => CallTimes } {
       agentCut(at) {
         seen.cutAt ??= at;
       },
-      ended(at) {
-        seen.endedAt = at;
-      },
     };
     return listener;
   };
   return {
     tap,
     times: () => {
-      for (const key of ["callSid", "speechFrom", "speechTo", "agentFrom", "cutAt", "endedAt"] as const) {
+      for (const key of ["callSid", "speechFrom", "speechTo", "agentFrom", "cutAt"] as const) {
         if (seen[key] === undefined) throw new Error(`the test tap saw no ${key}`);
       }
       return seen as CallTimes;
@@ -108,6 +104,30 @@ export async function recordedCall(t: TestParley): Promise<string> {
   return call.callSid;
 }
 
+/**
+ * The call's `durationMs` as its record says (`GET /api/calls/:callSid`), once the call has ended: what
+ * the recording's length is checked against. Read before the server shuts down.
+ */
+export async function recordedDuration(t: TestParley, callSid: string, apiToken: string): Promise<number> {
+  await t.waitForEvent("call.ended", (e) => e.callSid === callSid);
+  const response = await fetch(`${t.origin}/api/calls/${callSid}`, {
+    headers: { Authorization: `Bearer ${apiToken}` },
+  });
+  assert.equal(response.status, 200, `GET /api/calls/${callSid}`);
+  const record: { endedAt: number | null; durationMs: number | null } = await response.json();
+  assert.notEqual(record.endedAt, null, "the record says the call ended");
+  assert.equal(typeof record.durationMs, "number", "the record has the call's duration");
+  return record.durationMs!;
+}
+
+/** What {@linkcode assertRecordedCall} checks a WAV against. */
+export interface RecordedCallFacts {
+  /** What the test tap saw. */
+  times: CallTimes;
+  /** The call record's `durationMs` ({@linkcode recordedDuration}). */
+  durationMs: number;
+}
+
 /** How far an edge may sit from the tap's time (jitter joined, scheduling on a loaded machine), ms. */
 const EDGE_MS = 80;
 
@@ -123,15 +143,20 @@ function level(samples: Int16Array, fromMs: number, toMs: number): number {
 
 /**
  * Reads the WAV of {@linkcode recordedCall} channel by channel: the caller's energy where they spoke,
- * the agent's where its audio was heard and silence after the clear, the call's length within 40 ms.
+ * the agent's where its audio was heard and silence after the clear, and the length within 40 ms of the
+ * call's as its record says.
  */
-export function assertRecordedCall(bytes: Uint8Array, at: CallTimes): void {
+export function assertRecordedCall(bytes: Uint8Array, call: RecordedCallFacts): void {
+  const at = call.times;
   const wav = readWav(bytes);
   assert.equal(wav.sampleRate, 8000);
   assert.equal(wav.channels.length, 2);
   const [caller, agent] = wav.channels as [Int16Array, Int16Array];
   const durationMs = (caller.length / SAMPLE_RATE) * 1000;
-  assert.ok(Math.abs(durationMs - at.endedAt) <= 40, `recording ${durationMs} ms, call ${at.endedAt} ms`);
+  assert.ok(
+    Math.abs(durationMs - call.durationMs) <= 40,
+    `recording ${durationMs} ms, call record ${call.durationMs} ms`,
+  );
 
   const callerLoud = Math.abs(decodeMulawSample(CALLER_BYTE));
   const agentLoud = Math.abs(decodeMulawSample(AGENT_BYTE));

@@ -13,7 +13,14 @@ import { RecordingsDir } from "../../src/recordings/recordings_dir.ts";
 import { S3Recordings } from "../../src/recordings/s3_recordings.ts";
 import { s3BaseUrl } from "../../src/recordings_config.ts";
 import { FRAME_BYTES, WAV_HEADER_BYTES, wavHeader } from "../../src/recordings/wav.ts";
-import { assertRecordedCall, assertServedByRange, recordedCall, timesTap } from "./_recording_call.ts";
+import { callDatabasePath, openCallStore } from "../../src/store/sqlite/call_store.ts";
+import {
+  assertRecordedCall,
+  assertServedByRange,
+  recordedCall,
+  recordedDuration,
+  timesTap,
+} from "./_recording_call.ts";
 
 const PERSONAS_DIR = new URL("../testdata/recording_personas", import.meta.url).pathname;
 const API_TOKEN = "recording-s3-test-token-0123456789abcdef";
@@ -43,15 +50,19 @@ Deno.test("with RECORDINGS_S3_URL, a recorded call is stored in the bucket when 
   const uploads: Promise<void>[] = [];
   spool.onFinished = (info) => uploads.push(bucket.upload(info));
   const { tap, times } = timesTap();
+  const dataDir = await Deno.makeTempDir();
+  const store = openCallStore(callDatabasePath(dataDir));
   const t = await startTestParley({
     personasDir: PERSONAS_DIR,
     env: { DEFAULT_PERSONA: "recorder", API_TOKEN },
     tap,
     recordings: spool,
     recordingSource: bucket,
+    store,
   });
   try {
     const callSid = await recordedCall(t);
+    const durationMs = await recordedDuration(t, callSid, API_TOKEN);
     await t.parley.shutdown();
     assert.equal(uploads.length, 1, "the finished recording went to the bucket");
     await Promise.all(uploads);
@@ -65,11 +76,13 @@ Deno.test("with RECORDINGS_S3_URL, a recorded call is stored in the bucket when 
       headers: { Authorization: `Bearer ${API_TOKEN}` },
     });
     const bytes = new Uint8Array(await stored.arrayBuffer());
-    assertRecordedCall(bytes, times());
+    assertRecordedCall(bytes, { times: times(), durationMs });
     await assertServedByRange(t.origin, callSid, API_TOKEN, bytes, "complete");
   } finally {
     await t.close();
+    store.close();
     await Deno.remove(dir, { recursive: true });
+    await Deno.remove(dataDir, { recursive: true });
   }
 });
 

@@ -9,29 +9,39 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { RecordingsDir } from "../../src/recordings/recordings_dir.ts";
-import { assertRecordedCall, assertServedByRange, recordedCall, timesTap } from "./_recording_call.ts";
+import { callDatabasePath, openCallStore } from "../../src/store/sqlite/call_store.ts";
+import {
+  assertRecordedCall,
+  assertServedByRange,
+  recordedCall,
+  recordedDuration,
+  timesTap,
+} from "./_recording_call.ts";
 
 const PERSONAS_DIR = new URL("../testdata/recording_personas", import.meta.url).pathname;
 const API_TOKEN = "recording-test-token-0123456789abcdef";
 Deno.test("a recorded call leaves a two-channel WAV: the caller where they spoke, the agent as heard, cut at the clear", async () => {
   const dir = await Deno.makeTempDir();
-  const recordings = new RecordingsDir(dir);
+  const recordings = new RecordingsDir(join(dir, "recordings"));
+  const store = openCallStore(callDatabasePath(dir));
   const { tap, times } = timesTap();
   const t = await startTestParley({
     personasDir: PERSONAS_DIR,
     env: { DEFAULT_PERSONA: "recorder", API_TOKEN },
     tap,
     recordings,
+    store,
   });
   try {
     const callSid = await recordedCall(t);
+    const durationMs = await recordedDuration(t, callSid, API_TOKEN);
     await t.parley.shutdown(); // the relay has ended: the recorder has finished the file
     const at = times();
     assert.equal(at.callSid, callSid);
     assert.equal((await recordings.info(callSid))?.state, "complete");
 
-    const bytes = await Deno.readFile(join(dir, `${callSid}.wav`));
-    assertRecordedCall(bytes, at);
+    const bytes = await Deno.readFile(join(dir, "recordings", `${callSid}.wav`));
+    assertRecordedCall(bytes, { times: at, durationMs });
     await assertServedByRange(t.origin, callSid, API_TOKEN, bytes, "complete");
     const auth = { Authorization: `Bearer ${API_TOKEN}` };
     const none = await fetch(`${t.origin}/api/calls/CAnothing/recording`, { headers: auth });
@@ -39,6 +49,7 @@ Deno.test("a recorded call leaves a two-channel WAV: the caller where they spoke
     assert.match((await none.json()).error, /CAnothing.*has no recording/);
   } finally {
     await t.close();
+    store.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
