@@ -43,7 +43,18 @@ async function listObjectsV2(ctx: KoaContext, store: any, bucket: string): Promi
   const delimiter = ctx.query["delimiter"] ?? "";
   const maxKeys = Math.min(1000, Number(ctx.query["max-keys"] ?? 1000));
   const startAfter = token === undefined ? ctx.query["start-after"] ?? "" : atob(token);
-  const result = await store.listObjects(bucket, { prefix, delimiter, startAfter, maxKeys });
+  // s3rver walks the folder and stats each file: a DELETE between the two fails the walk (ENOENT), where
+  // S3 would list without it. Walked again, up to 10 times (a 500 would be retried by the client with
+  // back-off, for seconds).
+  let result;
+  for (let walks = 1;; walks++) {
+    try {
+      result = await store.listObjects(bucket, { prefix, delimiter, startAfter, maxKeys });
+      break;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ENOENT" || walks === 10) throw error;
+    }
+  }
   const objects: { key: string; lastModifiedDate: Date; size: number }[] = result.objects;
   const last = objects.at(-1)?.key;
   ctx.status = 200;
@@ -98,7 +109,11 @@ export async function startFakeS3(bucket = "recordings"): Promise<FakeS3> {
   });
   const { port } = await server.run();
   const close = async () => {
-    await server.close();
+    // Closing waits for every connection to end: the clients' idle keep-alive ones too, which they may
+    // keep for minutes. They are closed here (as S3 may close an idle connection at any time).
+    const closed = server.close();
+    server.httpServer.closeAllConnections();
+    await closed;
     await Deno.remove(directory, { recursive: true });
   };
   return {
