@@ -11,6 +11,7 @@ import {
   type FakeRealtimeSession,
   fromBase64,
   type ReceivedEvent,
+  toneBytes,
 } from "./fake_realtime.ts";
 
 /** The caller bridge's instructions begin so (see `src/rehearsal/caller_bridge.ts`). */
@@ -66,5 +67,26 @@ export function callerSaid(agent: FakeRealtimeSession, text: string, itemId = "i
     item_id: itemId,
     content_index: 0,
     transcript: text,
+  });
+}
+
+/**
+ * The shortest rehearsal call, on the sessions from number `from` on: the agent greets ("Hello!", 200 ms
+ * of audio), and the caller answers with 100 ms of its own and hangs up.
+ */
+export async function greetThenHangUp(server: FakeRealtimeServer, from = 0): Promise<void> {
+  const { caller, agent } = await bothSessions(server, from);
+  await agent.waitFor("response.create");
+  await agent.streamResponse({
+    responseId: "r1",
+    itemId: "i1",
+    audio: toneBytes(200, 0x11),
+    transcript: "Hello!",
+  });
+  await caller.streamResponse({
+    responseId: "c1",
+    itemId: "ci1",
+    audio: toneBytes(100, 0x22),
+    functionCalls: [{ callId: "h1", name: "hang_up", arguments: "{}" }],
   });
 }

@@ -6,8 +6,7 @@
 
 import assert from "node:assert/strict";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
-import { bothSessions } from "../../testing/rehearsal_script.ts";
-import { toneBytes } from "../../testing/fake_realtime.ts";
+import { greetThenHangUp } from "../../testing/rehearsal_script.ts";
 import { TEST_OPENAI_KEY } from "../../testing/parley_harness.ts";
 import { launchChromium, screenshot } from "./_chromium.ts";
 import { signIn, startRig } from "./_signed_in.ts";
@@ -45,20 +44,7 @@ Deno.test("the Rehearse button shows each run and the pass rate as they come in"
 
     const from = upstream.sessions.length;
     await page.getByRole("button", { name: "Rehearse" }).click();
-    const { caller, agent } = await bothSessions(upstream, from);
-    await agent.waitFor("response.create");
-    await agent.streamResponse({
-      responseId: "r1",
-      itemId: "i1",
-      audio: toneBytes(200, 0x11),
-      transcript: "Hello!",
-    });
-    await caller.streamResponse({
-      responseId: "c1",
-      itemId: "ci1",
-      audio: toneBytes(100, 0x22),
-      functionCalls: [{ callId: "h1", name: "hang_up", arguments: "{}" }],
-    });
+    await greetThenHangUp(upstream, from);
 
     const run = page.locator("#rehearse-runs > li");
     await run.waitFor();

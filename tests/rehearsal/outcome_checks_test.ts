@@ -9,9 +9,7 @@ import assert from "node:assert/strict";
 import { runOnce } from "../../src/rehearsal/runner.ts";
 import type { LoadedScenario } from "../../src/rehearsal/types.ts";
 import { withRehearsal } from "../../testing/rehearsal_rig.ts";
-import { bothSessions } from "../../testing/rehearsal_script.ts";
-import { toneBytes } from "../../testing/fake_realtime.ts";
-import type { TestParley } from "../../testing/parley_harness.ts";
+import { greetThenHangUp } from "../../testing/rehearsal_script.ts";
 
 const SCHEMA = {
   type: "object",
@@ -49,24 +47,6 @@ const scenario = (personaId: string): LoadedScenario => ({
   },
 });
 
-/** One short call (its two sessions from the `from`th on): the greeting, then the caller says a word and hangs up. */
-async function playCall(parley: TestParley, from = 0): Promise<void> {
-  const { caller, agent } = await bothSessions(parley.upstream, from);
-  await agent.waitFor("response.create");
-  await agent.streamResponse({
-    responseId: "r1",
-    itemId: "i1",
-    audio: toneBytes(200, 0x11),
-    transcript: "Hello!",
-  });
-  await caller.streamResponse({
-    responseId: "c1",
-    itemId: "ci1",
-    audio: toneBytes(60, 0x22),
-    functionCalls: [{ callId: "bye", name: "hang_up", arguments: "{}" }],
-  });
-}
-
 Deno.test("outcome checks wait for the analysis, compare each value, and count its cost", async () => {
   await withRehearsal({
     prefix: "parley_outcome_",
@@ -76,7 +56,7 @@ Deno.test("outcome checks wait for the analysis, compare each value, and count i
     judge: answers({ interested: true, meetingDay: "Tuesday" }),
   }, async ({ parley, setup, responses }) => {
     const running = runOnce(scenario("lead"), 1, setup);
-    await playCall(parley);
+    await greetThenHangUp(parley.upstream);
     const result = await running;
     assert.deepEqual(result.checks.map((c) => [c.name, c.status, c.reason]), [
       ["ends", "passed", "the call ended: caller_hung_up"],
@@ -116,7 +96,7 @@ Deno.test("outcome checks are skipped for a persona without analysis, and fail w
     })).json();
     assert.equal(persona.analysis, false);
     const plain = runOnce(scenario("plain"), 1, setup);
-    await playCall(parley);
+    await greetThenHangUp(parley.upstream);
     assert.deepEqual((await plain).checks.map((c) => [c.name, c.status, c.reason]), [
       ["ends", "passed", "the call ended: caller_hung_up"],
       ["interested", "skipped", "skipped: the persona has no analysis"],
@@ -124,7 +104,7 @@ Deno.test("outcome checks are skipped for a persona without analysis, and fail w
     ]);
 
     const lead = runOnce(scenario("lead"), 1, setup);
-    await playCall(parley, 2);
+    await greetThenHangUp(parley.upstream, 2);
     const checks = (await lead).checks;
     assert.deepEqual(checks.map((c) => [c.name, c.status]), [
       ["ends", "passed"],

@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
-import { bothSessions } from "../../testing/rehearsal_script.ts";
-import { FakeRealtimeServer, toneBytes } from "../../testing/fake_realtime.ts";
+import { greetThenHangUp } from "../../testing/rehearsal_script.ts";
+import { FakeRealtimeServer } from "../../testing/fake_realtime.ts";
 import {
   startTestParley,
   TEST_AUTH_TOKEN,
@@ -94,20 +94,7 @@ Deno.test("deno task rehearse exits 1 when a scenario is below its pass rate, na
     );
     const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`, "--concurrency=1"])).spawn();
     for (let run = 0; run < 2; run++) {
-      const { caller, agent } = await bothSessions(realtime, realtime.sessions.length);
-      await agent.waitFor("response.create");
-      await agent.streamResponse({
-        responseId: `r${run}`,
-        itemId: `i${run}`,
-        audio: toneBytes(200, 0x11),
-        transcript: "Hello!",
-      });
-      await caller.streamResponse({
-        responseId: `c${run}`,
-        itemId: `ci${run}`,
-        audio: toneBytes(100, 0x22),
-        functionCalls: [{ callId: `h${run}`, name: "hang_up", arguments: "{}" }],
-      });
+      await greetThenHangUp(realtime, realtime.sessions.length);
     }
     const { code, stdout, stderr } = await child.output();
     const out = new TextDecoder().decode(stdout);
@@ -145,20 +132,7 @@ Deno.test("deno task rehearse records the calls of a persona with record: true, 
       };`,
     );
     const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`])).spawn();
-    const { caller, agent } = await bothSessions(realtime);
-    await agent.waitFor("response.create");
-    await agent.streamResponse({
-      responseId: "r",
-      itemId: "i",
-      audio: toneBytes(200, 0x11),
-      transcript: "Hello!",
-    });
-    await caller.streamResponse({
-      responseId: "c",
-      itemId: "ci",
-      audio: toneBytes(100, 0x22),
-      functionCalls: [{ callId: "h", name: "hang_up", arguments: "{}" }],
-    });
+    await greetThenHangUp(realtime);
     const { code, stdout, stderr } = await child.output();
     const out = new TextDecoder().decode(stdout);
     assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
@@ -222,20 +196,7 @@ Deno.test("deno task rehearse --url rehearses a running Parley, signing with its
     );
     const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`, `--url=${parley.origin}`]))
       .spawn();
-    const { caller, agent } = await bothSessions(parley.upstream);
-    await agent.waitFor("response.create");
-    await agent.streamResponse({
-      responseId: "r",
-      itemId: "i",
-      audio: toneBytes(200, 0x11),
-      transcript: "Hello!",
-    });
-    await caller.streamResponse({
-      responseId: "c",
-      itemId: "ci",
-      audio: toneBytes(100, 0x22),
-      functionCalls: [{ callId: "h", name: "hang_up", arguments: "{}" }],
-    });
+    await greetThenHangUp(parley.upstream);
     const { code, stdout, stderr } = await child.output();
     const out = new TextDecoder().decode(stdout);
     assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
