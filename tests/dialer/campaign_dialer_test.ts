@@ -1,6 +1,7 @@
 /**
  * The dialer end to end through the fake Twilio REST API and Twilio's signed status callbacks, on a
- * fake clock: 200 leads at maxConcurrent 10 with a known mix of outcomes, and a 5xx outage of Twilio's
+ * fake clock: 200 leads at maxConcurrent 10 with a known mix of outcomes (a failed call's Twilio reason,
+ * ErrorCode and SipResponseCode, kept on its attempt), and a 5xx outage of Twilio's
  * REST API (backed off, no attempt counted, the lead dialled once it recovers).
  */
 import assert from "node:assert/strict";
@@ -125,9 +126,10 @@ Deno.test("dialer: 200 leads at maxConcurrent 10: the cap, retries per policy, d
         });
       }
       const status = what === "machine" || what === "answer" ? "completed" : what;
+      // A failed call's final callback carries Twilio's reason: here a carrier's block (SIP 603).
       await c.status(call.callSid, {
         CallStatus: status,
-        ...(what === "failed" ? { ErrorCode: "32009" } : {}),
+        ...(what === "failed" ? { ErrorCode: "32009", SipResponseCode: "603" } : {}),
       });
     }
     await dialer.settled();
@@ -177,7 +179,23 @@ Deno.test("dialer: 200 leads at maxConcurrent 10: the cap, retries per policy, d
     attempt: number;
     startedAt: number;
     disposition: string;
+    detail: string;
   }[];
+  // A failed call keeps Twilio's reason on its attempt, as the status callback gave it.
+  const failed = rows.filter((row) => row.disposition === "failed");
+  assert.equal(failed.length, 20 * 2, "each i%10 = 8 lead failed twice (max 1 retry)");
+  for (const row of failed) {
+    assert.match(
+      row.detail,
+      /\bErrorCode=32009\b/,
+      `${row.phone} attempt ${row.attempt} keeps the ErrorCode`,
+    );
+    assert.match(
+      row.detail,
+      /\bSipResponseCode=603\b/,
+      `${row.phone} attempt ${row.attempt} keeps the SIP code`,
+    );
+  }
   for (const [i, minutes] of [[5, 15], [6, 60], [8, 30]] as const) {
     const mine = rows.filter((row) => row.phone === phoneOf(i)).sort((a, b) => a.attempt - b.attempt);
     for (let n = 1; n < mine.length; n++) {
