@@ -1,7 +1,10 @@
 /**
  * The campaigns page in headless Chromium, at desktop width and at 390 px: create a campaign from a
  * tag, watch it dial, pause and resume it, read its results with words for outcomes, export them,
- * keep the do-not-call list (one number, then a CSV import with a bad line); no sideways scrolling and no Content-Security-Policy violation.
+ * keep the do-not-call list (one number, then a CSV import with a bad line); create a draft from
+ * selected leads and one from an uploaded CSV outside its calling hours, check what the API then
+ * holds, and the next window the page shows (the dialer's clock is fake, the browser's zone is set to
+ * New York); no sideways scrolling and no Content-Security-Policy violation.
  */
 
 import assert from "node:assert/strict";
@@ -18,7 +21,7 @@ for (
     height: 844,
   }]] as const
 ) {
-  Deno.test(`campaigns page (${label}): create from a tag, dial, pause, resume, results, export, do-not-call (add, remove, CSV import)`, async () => {
+  Deno.test(`campaigns page (${label}): create from a tag, dial, pause, resume, results, export, do-not-call (add, remove, CSV import), create from selected leads and from a CSV, next window`, async () => {
     await using c = await startCampaignParley(MONDAY_10_NY, {}, undefined, { shared: true });
     await using browser = await launchChromium();
     const imported = await c.api(
@@ -29,6 +32,14 @@ for (
     await imported.body?.cancel();
     const page = await browser.context.newPage();
     await page.setViewportSize(viewport);
+    // The browser's clock reads New York, in English: the page's times are then known strings.
+    const cdp = await browser.context.newCDPSession(page);
+    await cdp.send("Emulation.setTimezoneOverride", { timezoneId: "America/New_York" });
+    await cdp.send("Emulation.setLocaleOverride", { locale: "en-US" });
+    /** The lines of a campaign's results CSV, up to its skip reason, without the header. */
+    const resultLines = async (id: number) =>
+      (await (await c.api("GET", `/api/campaigns/${id}/results.csv`)).text()).trim().split("\r\n").slice(1)
+        .map((line) => line.split(",").slice(0, 7).join(","));
     page.setDefaultTimeout(10_000);
     const violations: string[] = [];
     page.on("console", (m) => {
@@ -128,6 +139,87 @@ for (
       ["+14155550188", "csv"],
       ["+14155550189", "csv"],
     ]);
+
+    // From selected leads, as a draft: the API holds those two leads, waiting to be dialled.
+    const { leads } = await (await c.api("GET", "/api/leads")).json() as {
+      leads: { id: number; name: string; phone: string }[];
+    };
+    const idOf = (name: string) => leads.find((lead) => lead.name === name)!.id;
+    await page.getByLabel("Name", { exact: true }).fill("Picked");
+    await page.getByLabel("Selected leads").check();
+    await page.getByLabel("Leads to call").selectOption([
+      { label: "Ada Lovelace (+14155550100)" },
+      { label: "Cy Other (+14155550102)" },
+    ]);
+    await page.getByLabel("Start now").uncheck();
+    await page.getByRole("button", { name: "Create campaign" }).click();
+    const pickedRow = page.locator("#campaigns tr", { hasText: "Picked" });
+    await pickedRow.locator(".state", { hasText: "Draft" }).waitFor();
+    const picked =
+      await (await c.api("GET", `/api/campaigns/${await pickedRow.getAttribute("data-campaign")}`))
+        .json();
+    assert.equal(picked.name, "Picked");
+    assert.equal(picked.state, "draft");
+    assert.equal(picked.persona, "alex");
+    assert.equal(picked.leads, 2);
+    assert.equal(picked.counts.byState.pending, 2);
+    assert.equal(picked.counts.attempts, 0);
+    assert.deepEqual(await resultLines(picked.id), [
+      `${idOf("Ada Lovelace")},Ada Lovelace,+14155550100,0,pending,,`,
+      `${idOf("Cy Other")},Cy Other,+14155550102,0,pending,,`,
+    ]);
+
+    // From a CSV file, started, with calling hours from 13:00: at 10:00 in New York it waits for them.
+    // Its bad number, its duplicate and its number on the do-not-call list are skipped with the reason.
+    await page.getByLabel("Name", { exact: true }).fill("Upload");
+    await page.getByLabel("A CSV file").check();
+    await page.getByLabel("CSV file of leads").setInputFiles({
+      name: "leads.csv",
+      mimeType: "text/csv",
+      buffer: Buffer.from(
+        "name,phone,timezone\nGus,+14155550120,\nHal,+1 415 555 0121,America/Los_Angeles\n" +
+          "Ivy,555-0122,\nJo,+14155550120,\nKim,+14155550188,\n",
+      ),
+    });
+    await page.getByLabel("From").fill("13:00");
+    await page.getByLabel("Start now").check();
+    await page.getByRole("button", { name: "Create campaign" }).click();
+    const uploadRow = page.locator("#campaigns tr", { hasText: "Upload" });
+    await uploadRow.waitFor();
+    const uploadId = Number(await uploadRow.getAttribute("data-campaign"));
+    await c.t.parley.dialer!.tick();
+    await uploadRow.locator(".state", { hasText: "Waiting for calling hours" }).waitFor();
+    const upload = await (await c.api("GET", `/api/campaigns/${uploadId}`)).json();
+    assert.equal(upload.state, "waiting");
+    assert.deepEqual(upload.window, { ...upload.window, start: "13:00", end: "17:00" });
+    assert.equal(upload.leads, 5);
+    assert.deepEqual(upload.counts.byState, { pending: 2, dialing: 0, done: 0, skipped: 3 });
+    assert.deepEqual(upload.counts.skipped, { bad_number: 1, do_not_call: 1, duplicate: 1, stopped: 0 });
+    assert.equal(upload.counts.attempts, 0, "nothing is dialled outside the calling hours");
+    // The next window is 13:00 in New York (Hal's own zone opens at 13:00 in Los Angeles, later).
+    assert.equal(new Date(upload.nextTryAt).toISOString(), "2026-12-07T18:00:00.000Z");
+    assert.deepEqual(await resultLines(uploadId), [
+      ",Gus,+14155550120,0,pending,,",
+      ",Hal,+14155550121,0,pending,,",
+      ",Ivy,555-0122,0,skipped,,bad_number",
+      ",Jo,+14155550120,0,skipped,,duplicate",
+      ",Kim,+14155550188,0,skipped,,do_not_call",
+    ]);
+    const skippedRows = (await (await c.api("GET", `/api/campaigns/${uploadId}/calls`)).json()).calls as {
+      name: string;
+      skipped: string;
+    }[];
+    assert.deepEqual(skippedRows.map((row) => [row.name, row.skipped]), [
+      ["Ivy", "bad_number"],
+      ["Jo", "duplicate"],
+      ["Kim", "do_not_call"],
+    ]);
+    // The page shows that next window, in the browser's zone (New York, set above), and none for the draft.
+    assert.equal(
+      (await uploadRow.locator("td").nth(3).innerText()).replace(/\s/g, " "),
+      "12/7/2026, 1:00:00 PM",
+    );
+    assert.equal(await pickedRow.locator("td").nth(3).innerText(), "—");
 
     const { scrollWidth, innerWidth } = await page.evaluate(() => {
       const g = globalThis as unknown as {
