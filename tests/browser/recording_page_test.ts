@@ -1,6 +1,7 @@
 /**
  * The call page of a recorded call in Chromium: a player for the recording, transcript lines that seek
- * it when clicked (the browser fetching the WAV by byte ranges), the line being played highlighted.
+ * it when clicked (the browser fetching the WAV by byte ranges), the line being played highlighted. The
+ * same with RECORDINGS_S3_URL: the recording stored in a local `npm:s3rver` bucket and served from there.
  */
 
 import assert from "node:assert/strict";
@@ -9,6 +10,10 @@ import { launchChromium, screenshot } from "./_chromium.ts";
 import { signIn, TEST_API_TOKEN } from "./_signed_in.ts";
 import { callDatabasePath, openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { RecordingsDir } from "../../src/recordings/recordings_dir.ts";
+import type { RecordingSource } from "../../src/recordings/serve_wav.ts";
+import { S3Recordings } from "../../src/recordings/s3_recordings.ts";
+import { createLogger } from "../../src/log.ts";
+import { startFakeS3 } from "../../testing/fake_s3.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { toneBytes } from "../../testing/fake_realtime.ts";
 import { sendFrames } from "../../testing/send_frames.ts";
@@ -59,13 +64,27 @@ async function seekByClicking(page: Page, line: Locator): Promise<Seek> {
 
 const PERSONAS_DIR = new URL("../testdata/recording_personas", import.meta.url).pathname;
 
-Deno.test("the call page plays the recording, and a clicked transcript line seeks it (by byte ranges) and is highlighted", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_recording_page_" });
+/** Where the checked call is recorded, and served from. */
+interface Storage {
+  recordings: RecordingsDir;
+  /** @default the `recordings` folder */
+  recordingSource?: RecordingSource;
+  /** Resolves once the ended call's recording is where it is served from (the bucket). */
+  stored?: (callSid: string) => Promise<void>;
+}
+
+/**
+ * Records a 3 s call in a Parley on `dir`, stored per `storage`, then opens its call page in Chromium:
+ * the player's duration is the call's, a clicked transcript line seeks the player (fetched by byte
+ * ranges) to where the line was said and highlights it.
+ */
+async function assertCallPageSeeks(dir: string, storage: Storage): Promise<void> {
   const store = openCallStore(callDatabasePath(dir));
   const t = await startTestParley({
     personasDir: PERSONAS_DIR,
     store,
-    recordings: new RecordingsDir(`${dir}/recordings`),
+    recordings: storage.recordings,
+    ...(storage.recordingSource === undefined ? {} : { recordingSource: storage.recordingSource }),
     env: { API_TOKEN: TEST_API_TOKEN, DEFAULT_PERSONA: "recorder" },
   });
   try {
@@ -102,6 +121,7 @@ Deno.test("the call page plays the recording, and a clicked transcript line seek
     await within(t.waitForEvent("call.ended", (e) => e.callSid === call.callSid), "the end");
     const record = await store.getCall(call.callSid);
     assert.equal(record?.transcript.length, 3);
+    await storage.stored?.(call.callSid);
 
     await using browser = await launchChromium(["--autoplay-policy=no-user-gesture-required"]);
     const page = await browser.context.newPage();
@@ -153,6 +173,46 @@ Deno.test("the call page plays the recording, and a clicked transcript line seek
   } finally {
     await t.close();
     store.close();
+  }
+}
+
+Deno.test("the call page plays the recording, and a clicked transcript line seeks it (by byte ranges) and is highlighted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_recording_page_" });
+  try {
+    await assertCallPageSeeks(dir, { recordings: new RecordingsDir(`${dir}/recordings`) });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("with RECORDINGS_S3_URL, the call page plays the recording from the bucket, and a clicked transcript line seeks it (by byte ranges)", async () => {
+  await using s3 = await startFakeS3();
+  const dir = await Deno.makeTempDir({ prefix: "parley_recording_page_s3_" });
+  const spool = new RecordingsDir(`${dir}/recordings`);
+  const bucket = new S3Recordings(
+    {
+      url: s3.bucketUrl,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+      region: "us-east-1",
+    },
+    spool,
+    createLogger({ sink: () => {}, secrets: [s3.secretAccessKey] }),
+  );
+  // As main.ts wires it: a finished recording is uploaded, then the local copy removed.
+  const uploaded = Promise.withResolvers<string>();
+  spool.onFinished = (info) => void bucket.upload(info).then(() => uploaded.resolve(info.callSid));
+  try {
+    await assertCallPageSeeks(dir, {
+      recordings: spool,
+      recordingSource: bucket,
+      stored: async (callSid) => {
+        assert.equal(await within(uploaded.promise, "the upload"), callSid);
+        assert.deepEqual(await s3.keys(), [`${callSid}.wav`]);
+        assert.equal(await spool.info(callSid), undefined, "only the bucket has it");
+      },
+    });
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
