@@ -30,9 +30,11 @@ Deno.test("a media socket that sends nothing for the limit is closed, saying so,
     assert.equal(closedAt, 0, "closed while the caller's frames kept coming");
     const code = await within(closed, "the silent socket to be closed", 5_000);
     assert.equal(code, 1001);
-    // The watch checks every third of the limit: closed once three checks in a row saw no frame.
+    // The watch checks every third of the limit: closed once three checks in a row saw no frame. A
+    // check that runs late (a busy event loop) still saw the last frame, and setInterval keeps its
+    // cadence, so the close may come that lateness early: measured 592 ms under a parallel CI run.
     const quietMs = closedAt - lastFrameAt;
-    assert.ok(quietMs >= SILENCE_MS - 1, `closed after ${quietMs.toFixed(0)} ms of silence`);
+    assert.ok(quietMs >= SILENCE_MS - 25, `closed after ${quietMs.toFixed(0)} ms of silence`);
     const line = await within(t.waitForLog(/Closed the media socket of CallSid=/), "the log line");
     assert.match(
       line,
