@@ -3,7 +3,8 @@
  * - `GET /api/campaigns/:id/calls` (the page's results table): one row per attempt with its call's
  *   outcome (as `GET /api/calls/:sid` gives it), then the leads that were skipped, with the reason;
  * - `GET /api/campaigns/:id/results.csv`: one line per lead with its attempts, state, final
- *   disposition, skip reason and last CallSid, then the outcome of that last call's post-call
+ *   disposition, skip reason, last CallSid and what ended that attempt (`last_detail`: Twilio's
+ *   status and, for a failed call, its `ErrorCode` and `SipResponseCode`), then the outcome of that last call's post-call
  *   analysis as `GET /api/calls.csv` spells it: `outcome_state`, `outcome_error` and one
  *   `outcome.<field>` column per field of the outcomes in the file (empty where a call has none).
  *
@@ -27,6 +28,7 @@ export const RESULTS_COLUMNS: readonly string[] = [
   "disposition",
   "skipped",
   "last_call_sid",
+  "last_detail",
   "outcome_state",
   "outcome_error",
 ];
@@ -41,8 +43,10 @@ export async function campaignResultsCsv(
   analyses: Pick<AnalysisJobs, "getMany"> | undefined,
 ): Promise<string> {
   const lastCall = new Map<number, string>();
+  const lastDetail = new Map<number, string>();
   for (const attempt of attempts) {
     if (attempt.callSid !== null) lastCall.set(attempt.campaignLeadId, attempt.callSid);
+    lastDetail.set(attempt.campaignLeadId, attempt.detail);
   }
   const jobs = analyses === undefined
     ? new Map<string, AnalysisJob>()
@@ -66,6 +70,7 @@ export async function campaignResultsCsv(
       lead.disposition ?? "",
       lead.skipReason ?? "",
       callSid ?? "",
+      lastDetail.get(lead.id) ?? "",
       job?.state ?? "",
       job?.state === "failed" ? job.error ?? "" : "",
       ...fields.map((field) => outcomeCell(job?.outcome?.[field])),

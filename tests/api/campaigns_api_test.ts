@@ -138,7 +138,7 @@ Deno.test("campaigns API: leads by tag or CSV, skipped by reason; start, pause, 
   const lines = (await results.text()).trim().split("\r\n");
   assert.equal(
     lines[0],
-    "lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid,outcome_state,outcome_error",
+    "lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid,last_detail,outcome_state,outcome_error",
   );
   assert.equal(lines.length, 5);
 

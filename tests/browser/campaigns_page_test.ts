@@ -103,7 +103,7 @@ for (
     const csv = await page.evaluate(async () => await (await fetch("/api/campaigns/1/results.csv")).text());
     assert.match(
       csv,
-      /^lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid,outcome_state,outcome_error,outcome\.interested,outcome\.nextStep\r\n/,
+      /^lead_id,name,phone,attempts,state,disposition,skipped,last_call_sid,last_detail,outcome_state,outcome_error,outcome\.interested,outcome\.nextStep\r\n/,
     );
 
     await page.getByLabel("Number").fill("+1 415 555 0199");

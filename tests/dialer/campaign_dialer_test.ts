@@ -208,6 +208,10 @@ Deno.test("dialer: 200 leads at maxConcurrent 10: the cap, retries per policy, d
   const results = (await (await c.api("GET", `/api/campaigns/${campaign.id}/results.csv`)).text()).trim()
     .split("\r\n");
   assert.equal(results.length, 201);
+  // The export says why a lead's last call failed (its last_detail column), as the attempt keeps it.
+  const failedLine = results.find((line) => line.includes(`,${phoneOf(8)},`) && line.includes(",failed,"));
+  assert.match(failedLine ?? "", /,CallStatus=failed [^,]*\bErrorCode=32009\b[^,]*,/, String(failedLine));
+  assert.match(failedLine ?? "", /,CallStatus=failed [^,]*\bSipResponseCode=603\b[^,]*,/, String(failedLine));
 });
 
 Deno.test("dialer: started at 16:59 with a 17:00 end, it places what fits, then waits for the next day; a lead in another zone goes on", async () => {
