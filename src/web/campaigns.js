@@ -230,13 +230,26 @@ async function showDetail(c) {
           row.skipped
             ? word(row.skipped === "stopped" ? "stopped_lead" : row.skipped)
             : row.disposition
-            ? word(row.disposition)
+            ? word(row.disposition) + twilioCodes(row.detail)
             : "In progress",
         ),
         h("td", { class: "outcome" }, outcomeWords(row)),
       )
     )),
   );
+}
+
+/**
+ * Twilio's codes in an attempt's detail, to show beside its result: ` (Twilio error 32009, SIP 603)`,
+ * or "" when it has none.
+ * @param {string | undefined} detail @returns {string}
+ */
+function twilioCodes(detail) {
+  const error = /\bErrorCode=(\d+)/.exec(detail ?? "")?.[1];
+  const sip = /\bSipResponseCode=(\d+)/.exec(detail ?? "")?.[1];
+  const codes = [error === undefined ? "" : `Twilio error ${error}`, sip === undefined ? "" : `SIP ${sip}`]
+    .filter((part) => part !== "");
+  return codes.length === 0 ? "" : ` (${codes.join(", ")})`;
 }
 
 async function refresh() {
