@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { startupBanner } from "./src/banner.ts";
 import { createRelayCounters } from "./src/calls/relay_counters.ts";
 import { CallHub } from "./src/calls/call_hub.ts";
+import { configSecrets } from "./src/config.ts";
 import { readEnv } from "./src/config_env.ts";
 import { traceCalls } from "./src/telemetry/call_traces.ts";
 import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
@@ -58,15 +59,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   }
   const { config, personas, store, databasePath, prices } = prepared!;
   const log = createLogger({
-    secrets: [
-      config.openaiApiKey,
-      config.twilioAuthToken,
-      config.apiToken,
-      config.webhook?.secret,
-      config.recordingsS3?.secretAccessKey,
-      config.recordingsS3?.sessionToken,
-      ...databasePasswords(config.databaseUrl),
-    ],
+    secrets: configSecrets(config),
   });
   storeReports.log = log;
 
@@ -237,15 +230,4 @@ if (import.meta.main) {
   // Under `deno task dev` a code change is a SIGTERM too: see src/dev_watch.ts.
   if (Deno.args.includes("--watch-personas")) await endUnderWatcher(signal, signalAt);
   Deno.exit(0);
-}
-
-/** The password of `DATABASE_URL`, as written and decoded, for the logger to mask (none without one). */
-function databasePasswords(databaseUrl: string | undefined): string[] {
-  if (databaseUrl === undefined) return [];
-  try {
-    const raw = new URL(databaseUrl).password;
-    return raw === "" ? [] : [raw, decodeURIComponent(raw)];
-  } catch {
-    return [];
-  }
 }

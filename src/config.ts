@@ -140,6 +140,39 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
 }
 
 /**
+ * The configuration's secrets, for the logger to mask: the OpenAI key, the Twilio token, API_TOKEN,
+ * WEBHOOK_SECRET, the S3 credentials and DATABASE_URL's password (as written and decoded). Every
+ * process that logs with a configuration masks the same list.
+ *
+ * @example
+ * ```ts
+ * const log = createLogger({ secrets: configSecrets(config) });
+ * ```
+ */
+export function configSecrets(config: ParleyConfig): (string | undefined)[] {
+  return [
+    config.openaiApiKey,
+    config.twilioAuthToken,
+    config.apiToken,
+    config.webhook?.secret,
+    config.recordingsS3?.secretAccessKey,
+    config.recordingsS3?.sessionToken,
+    ...databasePasswords(config.databaseUrl),
+  ];
+}
+
+/** The password of `DATABASE_URL`, as written and decoded (none without one). */
+function databasePasswords(databaseUrl: string | undefined): string[] {
+  if (databaseUrl === undefined) return [];
+  try {
+    const raw = new URL(databaseUrl).password;
+    return raw === "" ? [] : [raw, decodeURIComponent(raw)];
+  } catch {
+    return [];
+  }
+}
+
+/**
  * `OTEL_DENO`, read as Deno reads it: only `true` or `false` (any case). Deno ignores any other value
  * (`1`, `on`), with a warning, and exports nothing, so Parley would build spans that go nowhere: it
  * is a problem instead.

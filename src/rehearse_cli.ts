@@ -15,7 +15,7 @@
 
 import { createRelayCounters } from "./calls/relay_counters.ts";
 import { CallHub } from "./calls/call_hub.ts";
-import { ConfigError, loadConfig, type ParleyConfig } from "./config.ts";
+import { ConfigError, configSecrets, loadConfig, type ParleyConfig } from "./config.ts";
 import { type Env, readEnv } from "./config_env.ts";
 import { resolvePrices } from "./engines/prices.ts";
 import { createLogger } from "./log.ts";
@@ -175,13 +175,7 @@ async function startLocalParley(
     prices,
   });
   const log = createLogger({
-    secrets: [
-      config.openaiApiKey,
-      config.twilioAuthToken,
-      config.apiToken,
-      config.recordingsS3?.secretAccessKey,
-      config.recordingsS3?.sessionToken,
-    ],
+    secrets: configSecrets(config),
     sink: (level, line) => {
       if (verbose || level === "warn" || level === "error") console.error(line);
     },

@@ -11,7 +11,7 @@ import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import { type CallEvent } from "../src/calls/call_events.ts";
 import { createRelayCounters, type RelayCounters } from "../src/calls/relay_counters.ts";
 import { CallHub } from "../src/calls/call_hub.ts";
-import { loadConfig, type ParleyConfig } from "../src/config.ts";
+import { configSecrets, loadConfig, type ParleyConfig } from "../src/config.ts";
 import { createLogger, type LogLevel } from "../src/log.ts";
 import { createPersonaRegistry, loadPersonas } from "../src/personas/loader.ts";
 import { createParley, type Parley, type ServerConfig, VOICE_WEBHOOK_PATH } from "../src/app/server.ts";
@@ -155,7 +155,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
   const logWaiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const log = createLogger({
     debug: true,
-    secrets: [config.openaiApiKey, config.twilioAuthToken],
+    secrets: configSecrets(config),
     sink: (level, line) => {
       logs.push({ level, line });
       for (const waiter of logWaiters.filter((w) => w.pattern.test(line))) {

@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { ConfigError, configSecrets, loadConfig } from "../src/config.ts";
+import { createLogger } from "../src/log.ts";
 import { DRIVER_ENV_VARIABLES, type Env, ENV_VARIABLES } from "../src/config_env.ts";
 import { ENGINE_DEFINITIONS } from "../src/engines/registry.ts";
 
@@ -332,4 +333,27 @@ Deno.test("OTEL_DENO is read as Deno reads it: true or false, any case; another 
       error.problems.join("\n") ===
         'OTEL_DENO: "1" is not true or false (Deno reads only those, and leaves OpenTelemetry off for any other value)',
   );
+});
+
+Deno.test("configSecrets: every secret the configuration holds is masked in the log, DATABASE_URL's password as written and decoded", () => {
+  const webhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwC8ZbS0Ua4nA=";
+  const config = loadConfig({
+    ...minimal,
+    TWILIO_AUTH_TOKEN: "twilio-auth-token-0123",
+    API_TOKEN: "api-token-0123456789abcdef",
+    WEBHOOK_URL: "https://hooks.example.com/parley",
+    WEBHOOK_SECRET: webhookSecret,
+    DATABASE_URL: "postgres://parley:p%40ss-w0rd-123@db.example.com:5432/parley",
+  });
+  const lines: string[] = [];
+  const log = createLogger({ secrets: configSecrets(config), sink: (_level, line) => lines.push(line) });
+  log.error(
+    `${config.openaiApiKey} twilio-auth-token-0123 api-token-0123456789abcdef ${webhookSecret} ` +
+      "p%40ss-w0rd-123 p@ss-w0rd-123",
+  );
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0]!.match(/\[redacted\]/g)?.length, 6, lines[0]!);
+  for (const secret of ["sk-test", "twilio-auth", "api-token", "whsec_", "w0rd"]) {
+    assert.ok(!lines[0]!.includes(secret), `${secret} reached the log: ${lines[0]}`);
+  }
 });
