@@ -4,6 +4,7 @@
  */
 import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
 import { outcomeStateWords, outcomeValueWords } from "./outcome.js";
+import { statusDetailWords } from "./words.js";
 
 /** @typedef {import("../api/types.ts").CampaignView} CampaignView */
 /** @typedef {import("../api/types.ts").CampaignCall} CampaignCall */
@@ -230,7 +231,7 @@ async function showDetail(c) {
           row.skipped
             ? word(row.skipped === "stopped" ? "stopped_lead" : row.skipped)
             : row.disposition
-            ? word(row.disposition) + twilioCodes(row.detail)
+            ? word(row.disposition) + inBrackets(statusDetailWords(row.detail ?? ""))
             : "In progress",
         ),
         h("td", { class: "outcome" }, outcomeWords(row)),
@@ -240,16 +241,11 @@ async function showDetail(c) {
 }
 
 /**
- * Twilio's codes in an attempt's detail, to show beside its result: ` (Twilio error 32009, SIP 603)`,
- * or "" when it has none.
- * @param {string | undefined} detail @returns {string}
+ * ` (words)` to follow an attempt's result, or "" when there are none.
+ * @param {string} words @returns {string}
  */
-function twilioCodes(detail) {
-  const error = /\bErrorCode=(\d+)/.exec(detail ?? "")?.[1];
-  const sip = /\bSipResponseCode=(\d+)/.exec(detail ?? "")?.[1];
-  const codes = [error === undefined ? "" : `Twilio error ${error}`, sip === undefined ? "" : `SIP ${sip}`]
-    .filter((part) => part !== "");
-  return codes.length === 0 ? "" : ` (${codes.join(", ")})`;
+function inBrackets(words) {
+  return words === "" ? "" : ` (${words})`;
 }
 
 async function refresh() {

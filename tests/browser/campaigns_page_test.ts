@@ -79,8 +79,8 @@ for (
     await c.t.parley.dialer!.settled();
     await page.getByRole("button", { name: "Resume December" }).click();
     await row.locator(".state", { hasText: /Running|Waiting/ }).waitFor();
-    // The result says what Twilio said of the call: its SIP code beside "Busy".
-    await page.locator("#results td", { hasText: "Busy (SIP 486)" }).waitFor();
+    // The result says what Twilio said of the call, in the call page's words: its SIP code beside "Busy".
+    await page.locator("#results td", { hasText: "Busy (SIP code 486)" }).waitFor();
     // The call's outcome from post-call analysis shows in words beside its result.
     const analyses = c.store.analyses!;
     const spec = { persona: "alex", model: "gpt-5-mini", schema: {}, instructions: null };
