@@ -4,7 +4,7 @@
  */
 import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
 import { outcomeStateWords, outcomeValueWords } from "./outcome.js";
-import { statusDetailWords } from "./words.js";
+import { plural, statusDetailWords } from "./words.js";
 
 /** @typedef {import("../api/types.ts").CampaignView} CampaignView */
 /** @typedef {import("../api/types.ts").CampaignCall} CampaignCall */
@@ -334,7 +334,6 @@ $("dnc-import-form").addEventListener("submit", async (/** @type {SubmitEvent} *
  * @param {import("../api/types.ts").DoNotCallImport} result @returns {HTMLElement[]}
  */
 function dncImportSummary(result) {
-  const plural = (/** @type {number} */ n, /** @type {string} */ noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;
   const summary = h(
     "p",
     { class: "ok" },

@@ -1,6 +1,7 @@
 /** `/leads`: add, edit, delete and import leads, a page at a time; each lead shows its calls. */
 import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
 import { formatParams, parseParams } from "./params.js";
+import { plural } from "./words.js";
 
 /** @typedef {import("../api/types.ts").Lead} Lead */
 
@@ -149,7 +150,6 @@ $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ ev
  */
 function importSummary(result) {
   const { counts, limits } = result;
-  const plural = (/** @type {number} */ n, /** @type {string} */ word) => `${n} ${word}${n === 1 ? "" : "s"}`;
   const shown = (/** @type {unknown[]} */ list, /** @type {number} */ total) =>
     list.length < total ? ` (the first ${list.length} of ${total} are listed)` : "";
   return [

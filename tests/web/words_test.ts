@@ -6,6 +6,7 @@ import {
   END_WORDS,
   endWords,
   isOver,
+  plural,
   statusDetailWords,
   statusWords,
 } from "../../src/web/words.js";
@@ -76,4 +77,12 @@ Deno.test("words: durations read in seconds, minutes and hours", () => {
   assert.equal(durationWords(59_499), "59 s");
   assert.equal(durationWords(83_000), "1 min 23 s");
   assert.equal(durationWords(3_600_000 + 5 * 60_000 + 1_000), "1 h 5 min");
+});
+
+Deno.test("words: a count and its noun, plural unless one", () => {
+  assert.deepEqual([plural(0, "lead"), plural(1, "lead"), plural(2, "number")], [
+    "0 leads",
+    "1 lead",
+    "2 numbers",
+  ]);
 });
