@@ -30,6 +30,7 @@ import { formatReport, summarize } from "./rehearsal/report.ts";
 import { runRehearsals, type RunResult } from "./rehearsal/runner.ts";
 import { rehearsalSetup, scenarioContext } from "./rehearsal/setup.ts";
 import type { ScenarioContext } from "./rehearsal/validate.ts";
+import { apiHeaders } from "./rehearsal/phone_requests.ts";
 import type { ParleyTarget } from "./rehearsal/virtual_phone.ts";
 import { createParley } from "./app/server.ts";
 import { callDatabasePath } from "./store/sqlite/call_store.ts";
@@ -223,9 +224,7 @@ async function startLocalParley(
 
 /** The personas of a running Parley (`GET /api/personas`). */
 async function remoteContext(target: ParleyTarget, defaultModel: string): Promise<ScenarioContext> {
-  const headers: Record<string, string> = target.apiToken === undefined
-    ? {}
-    : { authorization: `Bearer ${target.apiToken}` };
+  const headers = apiHeaders(target);
   let response: Response;
   try {
     response = await fetch(`${target.origin}/api/personas`, { headers });

@@ -8,7 +8,7 @@
  */
 
 import type { CallRecord } from "../store/call_record.ts";
-import type { ParleyTarget } from "./phone_requests.ts";
+import { apiHeaders, type ParleyTarget } from "./phone_requests.ts";
 
 /**
  * A call's `outcome` as `GET /api/calls/:sid` gives it (the API's `CallOutcome`, which
@@ -61,9 +61,7 @@ export async function readOutcome(
   persona: string,
   waitMs = OUTCOME_WAIT_MS,
 ): Promise<{ reading: OutcomeReading; record?: RecordWithOutcome }> {
-  const headers: Record<string, string> = target.apiToken === undefined
-    ? {}
-    : { authorization: `Bearer ${target.apiToken}` };
+  const headers = apiHeaders(target);
   const get = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
     const response = await fetch(`${target.origin}${path}`, { headers });
     return { status: response.status, body: await response.json().catch(() => ({})) };

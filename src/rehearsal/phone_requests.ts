@@ -22,6 +22,11 @@ export interface ParleyTarget {
   apiToken?: string | undefined;
 }
 
+/** The headers that read the target's API with its API_TOKEN (none when it has none). */
+export function apiHeaders(target: ParleyTarget): Record<string, string> {
+  return target.apiToken === undefined ? {} : { authorization: `Bearer ${target.apiToken}` };
+}
+
 /** The account every virtual call is placed from (Twilio's test credentials' shape). */
 const ACCOUNT_SID = "AC00000000000000000000000000000000";
 

@@ -16,6 +16,7 @@ import { type CheckResult, evaluateChecks } from "./checks.ts";
 import { judge, type JudgeOptions } from "./judge.ts";
 import { readOutcome } from "./outcome_reading.ts";
 import { type LoadedScenario, SCENARIO_DEFAULTS } from "./types.ts";
+import { apiHeaders } from "./phone_requests.ts";
 import { type ParleyTarget, type PhoneCallResult, VirtualPhone } from "./virtual_phone.ts";
 
 /** Runs at once at most, by default: each is two live sessions. */
@@ -202,9 +203,7 @@ function callUrl(setup: RehearsalSetup, callSid: string): string {
 /** The call's record once it shows the call ended, or why it cannot be had. */
 async function fetchRecord(target: ParleyTarget, callSid: string): Promise<CallRecord | string> {
   const deadline = performance.now() + RECORD_WAIT_MS;
-  const headers: Record<string, string> = target.apiToken === undefined
-    ? {}
-    : { authorization: `Bearer ${target.apiToken}` };
+  const headers = apiHeaders(target);
   let last = "";
   while (performance.now() < deadline) {
     try {
