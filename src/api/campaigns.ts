@@ -226,7 +226,7 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
       }
       const unknown = Object.keys(value).find((key) => key !== "phone");
       if (unknown !== undefined) {
-        return jsonError(400, `Unknown field "${unknown.slice(0, 40)}": the only field is phone`);
+        return jsonError(400, `Unknown field "${clip(unknown)}": the only field is phone`);
       }
       const given = (value as Record<string, unknown>).phone;
       const phone = typeof given === "string" ? normalisePhone(given) : undefined;
