@@ -170,24 +170,33 @@ Deno.test("a drain ends once an answered call's pre-warm expired, not after the 
   }
 });
 
-Deno.test("POST /api/calls obeys admission: a placed call holds a slot, capacity and draining answer 503", async () => {
-  await using twilio = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  const t = await startTestParley({
+/** Parley placing calls through the fake Twilio REST API at `twilioBaseUrl`, one call at a time. */
+function startPlacingParley(twilioBaseUrl: string): Promise<TestParley> {
+  return startTestParley({
     env: {
       API_TOKEN,
       MAX_CONCURRENT_CALLS: "1",
       TWILIO_ACCOUNT_SID: ACCOUNT_SID,
       TWILIO_PHONE_NUMBER: "+14155550199",
-      TWILIO_API_BASE_URL: twilio.baseUrl,
+      TWILIO_API_BASE_URL: twilioBaseUrl,
     },
   });
+}
+
+/** `POST /api/calls` for the tester persona. */
+function placeCall(t: TestParley): Promise<Response> {
+  return fetch(`${t.origin}/api/calls`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ to: "+14155550100", persona: "tester" }),
+  });
+}
+
+Deno.test("POST /api/calls obeys admission: a placed call holds a slot, capacity and draining answer 503", async () => {
+  await using twilio = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+  const t = await startPlacingParley(twilio.baseUrl);
   try {
-    const place = () =>
-      fetch(`${t.origin}/api/calls`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
-        body: JSON.stringify({ to: "+14155550100", persona: "tester" }),
-      });
+    const place = () => placeCall(t);
     const placed = await place();
     assert.equal(placed.status, 201);
     const { callSid } = await placed.json();
@@ -217,22 +226,10 @@ Deno.test("POST /api/calls obeys admission: a placed call holds a slot, capacity
 
 Deno.test("POST /api/calls: a burst at capacity places one call, not one per request", async () => {
   await using twilio = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  const t = await startTestParley({
-    env: {
-      API_TOKEN,
-      MAX_CONCURRENT_CALLS: "1",
-      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
-      TWILIO_PHONE_NUMBER: "+14155550199",
-      TWILIO_API_BASE_URL: twilio.baseUrl,
-    },
-  });
+  const t = await startPlacingParley(twilio.baseUrl);
   try {
     const place = async () => {
-      const response = await fetch(`${t.origin}/api/calls`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
-        body: JSON.stringify({ to: "+14155550100", persona: "tester" }),
-      });
+      const response = await placeCall(t);
       await response.body?.cancel();
       return response.status;
     };
