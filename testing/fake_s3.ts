@@ -8,6 +8,7 @@
  */
 
 import S3rver from "s3rver";
+import type { S3Settings } from "../src/recordings_config.ts";
 
 /** What the listing middleware uses of Koa's context. */
 interface KoaContext {
@@ -84,6 +85,11 @@ export interface FakeS3 extends AsyncDisposable {
   /** The credentials s3rver accepts. */
   accessKeyId: string;
   secretAccessKey: string;
+  /**
+   * What RECORDINGS_S3_URL and the AWS_* variables would give Parley for this fake: its bucket (or
+   * `url`, e.g. the bucket with a prefix) and its credentials.
+   */
+  settings(url?: string): S3Settings;
   /** Makes `key`'s `LastModified` `date` (as if stored then). */
   backdate(key: string, date: Date): Promise<void>;
   /** The bucket's keys, sorted, as the server's own store holds them. */
@@ -116,7 +122,14 @@ export async function startFakeS3(bucket = "recordings"): Promise<FakeS3> {
     await closed;
     await Deno.remove(directory, { recursive: true });
   };
+  const bucketUrl = `http://127.0.0.1:${port}/${bucket}`;
   return {
+    settings: (url = bucketUrl) => ({
+      url,
+      accessKeyId: "S3RVER",
+      secretAccessKey: "S3RVER",
+      region: "us-east-1",
+    }),
     backdate: async (key, date) => {
       await Deno.utime(server.store.getResourcePath(bucket, key, "object"), date, date);
     },
@@ -124,7 +137,7 @@ export async function startFakeS3(bucket = "recordings"): Promise<FakeS3> {
       const { objects } = await server.store.listObjects(bucket, {});
       return objects.map((object: { key: string }) => object.key).sort();
     },
-    bucketUrl: `http://127.0.0.1:${port}/${bucket}`,
+    bucketUrl,
     accessKeyId: "S3RVER",
     secretAccessKey: "S3RVER",
     close,

@@ -190,12 +190,7 @@ Deno.test("with RECORDINGS_S3_URL, the call page plays the recording from the bu
   const dir = await Deno.makeTempDir({ prefix: "parley_recording_page_s3_" });
   const spool = new RecordingsDir(`${dir}/recordings`);
   const bucket = new S3Recordings(
-    {
-      url: s3.bucketUrl,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-      region: "us-east-1",
-    },
+    s3.settings(),
     spool,
     createLogger({ sink: () => {}, secrets: [s3.secretAccessKey] }),
   );

@@ -36,11 +36,7 @@ async function storeObject(s3: FakeS3, key: string, days: number): Promise<void>
 }
 
 function bucketOf(s3: FakeS3, url: string, spool: RecordingsDir, log = createLogger({ sink: () => {} })) {
-  return new S3Recordings(
-    { url, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: "us-east-1" },
-    spool,
-    log,
-  );
+  return new S3Recordings(s3.settings(url), spool, log);
 }
 
 Deno.test("main.ts with RECORDING_RETENTION_DAYS and RECORDINGS_S3_URL deletes the bucket's old recordings at startup and logs them", async () => {

@@ -37,16 +37,7 @@ Deno.test("with RECORDINGS_S3_URL, a recorded call is stored in the bucket when 
   const lines: string[] = [];
   const log = createLogger({ sink: (_level, line) => lines.push(line), secrets: [s3.secretAccessKey] });
   const spool = new RecordingsDir(dir);
-  const bucket = new S3Recordings(
-    {
-      url: s3.bucketUrl,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-      region: "us-east-1",
-    },
-    spool,
-    log,
-  );
+  const bucket = new S3Recordings(s3.settings(), spool, log);
   const uploads: Promise<void>[] = [];
   spool.onFinished = (info) => uploads.push(bucket.upload(info));
   const { tap, times } = timesTap();
@@ -92,12 +83,7 @@ Deno.test("a recording repaired at startup is uploaded with its state; an unreac
   const lines: string[] = [];
   const log = createLogger({ sink: (_level, line) => lines.push(line) });
   const spool = new RecordingsDir(dir);
-  const settings = {
-    url: s3.bucketUrl,
-    accessKeyId: s3.accessKeyId,
-    secretAccessKey: s3.secretAccessKey,
-    region: "us-east-1",
-  };
+  const settings = s3.settings();
   try {
     // What a crash leaves: a header without sizes, 0.25 s of audio, the state still "recording".
     const sink = spool.start("CAcrashed", (error) => assert.fail(`recording failed: ${error}`));
