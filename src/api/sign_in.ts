@@ -52,7 +52,9 @@ export function createSignInHandlers(options: SignInOptions): SignInHandlers {
       if (body === undefined || !body.ok) {
         const error = body === undefined
           ? "The sign-in form could not be read: send it again"
-          : `The sign-in form is larger than ${MAX_SIGN_IN_BODY_BYTES} bytes: send only the token`;
+          : body.status === 413
+          ? `The sign-in form is larger than ${MAX_SIGN_IN_BODY_BYTES} bytes: send only the token`
+          : `The sign-in form ${body.error.replace(/^Request body /, "")}`;
         return html(
           body === undefined ? 400 : body.status,
           loginPage({ configured: true, next: "/calling", error }),

@@ -1,6 +1,6 @@
 /**
  * Size-limited request bodies for Parley's own API: a body over the limit is refused with 413 and
- * never read whole into memory.
+ * never read whole into memory; one that is not UTF-8 is refused with 400 naming the first bad byte.
  *
  * @module
  */
@@ -18,7 +18,9 @@ export class BodyTooLargeError extends Error {
 export type BodyText = { ok: true; text: string } | { ok: false; status: number; error: string };
 
 /**
- * Reads `request`'s body as UTF-8 text, refusing more than `maxBytes`.
+ * Reads `request`'s body as UTF-8 text, refusing more than `maxBytes` (413) and bytes that are not
+ * UTF-8 (400 naming the offset of the first one): JSON must be UTF-8 (RFC 8259), Twilio's forms are
+ * ASCII, and a CSV saved in another encoding would otherwise have its names silently turned into U+FFFD.
  *
  * @example
  * ```ts
@@ -57,7 +59,33 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return { ok: true, text: new TextDecoder().decode(bytes) };
+  try {
+    return { ok: true, text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    const byte = (bytes[at] ?? 0).toString(16).toUpperCase().padStart(2, "0");
+    return {
+      ok: false,
+      status: 400,
+      error:
+        `Request body is not valid UTF-8: byte 0x${byte} at offset ${at} (counting from 0); send UTF-8 text`,
+    };
+  }
+}
+
+/**
+ * The offset of the first byte of `bytes` that the UTF-8 decoder refuses. Found with the decoder
+ * itself: the text before its first U+FFFD decoded losslessly, so that text re-encoded is as many
+ * bytes as it came from; a U+FFFD that the bytes really spell (EF BF BD) is skipped.
+ */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+  const encoder = new TextEncoder();
+  for (let index = text.indexOf("\uFFFD"); index !== -1; index = text.indexOf("\uFFFD", index + 1)) {
+    const offset = encoder.encode(text.slice(0, index)).byteLength;
+    if (bytes[offset] !== 0xef || bytes[offset + 1] !== 0xbf || bytes[offset + 2] !== 0xbd) return offset;
+  }
+  return 0; // not reached: the fatal decoder refused these bytes, so one U+FFFD is a replacement
 }
 
 /** A JSON body as read: its value, or the status and message to answer with. */

@@ -179,10 +179,12 @@ export class TwilioFormTooLargeError extends Error {
  * const params = await readTwilioForm(req); // { CallSid: "CA…", CallStatus: "ringing", … }
  * ```
  * @throws {TwilioFormTooLargeError} when the body exceeds {@linkcode MAX_TWILIO_FORM_BYTES}.
+ * @throws {Error} when the body is not UTF-8, naming the offset of the first bad byte.
  */
 export async function readTwilioForm(req: Request): Promise<Record<string, string>> {
   const body = await readBodyText(req, MAX_TWILIO_FORM_BYTES);
-  if (!body.ok) throw new TwilioFormTooLargeError(); // its only refusal: too large
+  if (!body.ok && body.status === 413) throw new TwilioFormTooLargeError();
+  if (!body.ok) throw new Error(body.error); // not UTF-8
   const text = body.text;
   const params: Record<string, string> = {};
   for (const [name, value] of new URLSearchParams(text)) params[name] = value;

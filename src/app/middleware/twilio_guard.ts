@@ -24,7 +24,8 @@ export interface TwilioSignatureSettings {
 
 /**
  * Reads the form of a POST (within `bodyLimit`) and checks Twilio's signature over it and the URL
- * (`wss://` for a socket handshake): the 403 or 413 to answer, or the form for the handler.
+ * (`wss://` for a socket handshake): the 403, 413 or 400 (not UTF-8) to answer, or the form for the
+ * handler.
  *
  * @example
  * ```ts
@@ -42,9 +43,9 @@ export async function checkTwilio(
   if (typeof bodyLimit === "number") {
     const body = await readBodyText(request, bodyLimit);
     if (!body.ok) {
-      const error = `Twilio form body is larger than ${bodyLimit} bytes`;
+      const error = body.status === 413 ? `Twilio form body is larger than ${bodyLimit} bytes` : body.error;
       log.warnRateLimited(
-        "twilio-form-size",
+        body.status === 413 ? "twilio-form-size" : "twilio-form-encoding",
         `Refused ${redactStreamPath(new URL(request.url).pathname)}: ${error}`,
       );
       return jsonError(body.status, error);
