@@ -106,6 +106,8 @@ export interface SpawnParleyOptions {
   keepWatch?: boolean;
   /** Folder to run in (a copy of the checkout holding `deno.json` and `main.ts`). @default REPO */
   cwd?: string;
+  /** Flags added after the task's, before `main.ts` (e.g. `--preload` of a test's module). @default [] */
+  extraFlags?: string[];
 }
 
 /** A running `main.ts`. */
@@ -141,7 +143,7 @@ export async function spawnParley(
   });
   const denoDir = Deno.env.get("DENO_DIR");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "main.ts", ...options.args ?? []],
+    args: ["run", ...flags, ...options.extraFlags ?? [], "main.ts", ...options.args ?? []],
     cwd: options.cwd ?? REPO,
     clearEnv: true,
     env: {
