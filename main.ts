@@ -87,7 +87,12 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     : new S3Recordings(config.recordingsS3, recordings, log);
   if (bucket !== undefined) {
     recordings.onFinished = (info) => void bucket.upload(info);
-    await bucket.uploadPending();
+    // In the background: a bucket that answers 5xx (aws4fetch retries each request for up to ~50 s) or
+    // not at all must not keep Parley from listening; a recording still in the spool is served from there.
+    bucket.uploadPending().catch((error) => {
+      const detail = error instanceof Error ? error.message : String(error);
+      log.error(`Cannot upload the recordings left in ${recordings.dir}: ${detail}`);
+    });
   }
   const stopRetention = config.recordingRetentionDays === undefined
     ? undefined

@@ -94,7 +94,7 @@ export class S3Recordings implements RecordingSource {
     }
   }
 
-  /** Uploads every finished recording still in the spool (startup). Resolves with their CallSids. */
+  /** Uploads every finished recording still in the spool (at startup, not awaited). Resolves with their CallSids. */
   async uploadPending(): Promise<string[]> {
     const pending = await this.#local.finished();
     for (const info of pending) await this.upload(info);
