@@ -30,6 +30,11 @@ export class PlaybackQueue {
     this.#queue.push({ kind: "mark", name });
   }
 
+  /** True when audio waits to be played (marks alone do not count). */
+  hasAudio(): boolean {
+    return this.#queue.some((item) => item.kind === "audio");
+  }
+
   /** Plays up to `bytes` of audio; returns it and the marks reached before and right after it. */
   play(bytes: number): PlayedFrame {
     const marks = this.#marksAtHead();

@@ -70,7 +70,10 @@ export interface PhoneCallResult {
   callSid: string;
   /** Who ended the stream: the caller (`stop`) or Parley (it closed the socket). */
   endedBy: "caller" | "parley";
-  /** The longest time with neither the agent's audio playing nor the caller speaking, ms. */
+  /**
+   * The longest time with neither the agent's audio playing nor the caller speaking, ms, by the wall
+   * clock: frames skipped when the phone fell behind count, unless audio waited to fill them.
+   */
   maxDeadAirMs: number;
   /** Agent audio played to the caller, ms. */
   heardMs: number;
@@ -230,12 +233,22 @@ export class VirtualPhone {
   /** Sends and plays the frames due by the wall clock. */
   #tick(): void {
     const due = Math.floor((performance.now() - this.#startedAt) / FRAME_MS);
-    // Behind by more than a short burst: the missed time is skipped, as a phone line would drop it.
-    if (due - this.#framesDone > MAX_CATCH_UP_FRAMES) this.#framesDone = due - MAX_CATCH_UP_FRAMES;
+    const behind = due - this.#framesDone;
+    if (behind > MAX_CATCH_UP_FRAMES) this.#skipFrames(behind - MAX_CATCH_UP_FRAMES);
     while (this.#framesDone < due && this.#socket.readyState === WebSocket.OPEN) {
       this.#framesDone++;
       this.#frame();
     }
+  }
+
+  /**
+   * Behind by more than a short burst: the missed frames are skipped, as a phone line would drop them.
+   * Nothing was sent or played then, so that time was silence, unless the agent's audio or the caller's
+   * speech waited to fill it (it plays right after, late): a gap inside a sound is no dead air.
+   */
+  #skipFrames(frames: number): void {
+    this.#framesDone += frames;
+    if (!this.#playback.hasAudio() && this.#speech.quiet()) this.#silentFrames += frames;
   }
 
   #frame(): void {
