@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { CallEvent } from "../calls/call_events.ts";
 import type { AnalysisJob } from "../store/analysis_job.ts";
 import type { CallSummary as StoredSummary } from "../store/call_record.ts";
 import type { AnalysisJobs } from "../store/ports.ts";
@@ -27,6 +28,21 @@ export function outcomeOf(job: AnalysisJob | undefined): CallOutcome | null {
     model: job.spec.model,
     costUsd: job.costUsd,
     updatedAt: job.updatedAt,
+  };
+}
+
+/** The `call.analyzed` event of a settled analysis, as the worker published it; else undefined. */
+export function analyzedEventOf(job: AnalysisJob | undefined): CallEvent | undefined {
+  if (job === undefined || (job.state !== "done" && job.state !== "failed")) return undefined;
+  const done = job.state === "done";
+  return {
+    type: "call.analyzed",
+    at: job.updatedAt,
+    callSid: job.callSid,
+    state: job.state,
+    outcome: done ? job.outcome : null,
+    error: done ? null : job.error,
+    costUsd: done ? job.costUsd : null,
   };
 }
 

@@ -6,7 +6,8 @@
  * - `GET /api/calls/:callSid/events`: server-sent events of a live call: a `snapshot` event (the
  *   record so far), then each {@linkcode CallEvent} as it happens (event name = its `type`, data =
  *   the event as JSON), a `: heartbeat` comment every 15 s; the stream ends after `call.ended`, when
- *   the client goes away, or on server shutdown. For a call that has already ended, only the snapshot.
+ *   the client goes away, or on server shutdown. For a call that has already ended, only the snapshot,
+ *   or, while its post-call analysis is pending or running, the snapshot and then `call.analyzed`.
  *
  * @module
  */
@@ -16,7 +17,7 @@ import type { CallEvent } from "../calls/call_events.ts";
 import { type ListCallsOptions, MAX_LIST_LIMIT } from "../store/call_record.ts";
 import type { CallRecords, EventBus } from "../store/ports.ts";
 import type { CallFeedEvents, CallList, CallRecord, RecordingSummary } from "./types.ts";
-import { callsCsv, type OutcomeSource, withOutcome, withOutcomes } from "./call_outcomes.ts";
+import { analyzedEventOf, callsCsv, type OutcomeSource, withOutcome, withOutcomes } from "./call_outcomes.ts";
 
 /** Options for {@linkcode createCallRecordsHandlers}. */
 export interface CallRecordsOptions {
@@ -141,6 +142,10 @@ async function liveEvents(callSid: string, options: CallRecordsOptions): Promise
   const stored = await options.store.getCall(callSid);
   if (stored === undefined) return jsonError(404, `Call "${callSid}" not found`);
   const snapshot = withOutcome(stored, await options.analyses?.get(callSid));
+  // An ended call whose analysis is under way: the stream goes on until its `call.analyzed`.
+  const awaitsAnalysis = snapshot.endedAt !== null &&
+    (snapshot.outcome?.state === "pending" || snapshot.outcome?.state === "running");
+  const lastEvent = awaitsAnalysis ? "call.analyzed" : "call.ended";
   const encoder = new TextEncoder();
   let stop: (closeStream: boolean) => void = () => {};
 
@@ -170,16 +175,28 @@ async function liveEvents(callSid: string, options: CallRecordsOptions): Promise
       };
 
       send(sseFrame("snapshot", snapshot satisfies CallFeedEvents["snapshot"]));
-      if (snapshot.endedAt !== null || options.signal?.aborted === true) {
+      if ((snapshot.endedAt !== null && !awaitsAnalysis) || options.signal?.aborted === true) {
         stop(true);
         return;
       }
-      unsubscribe = options.hub.subscribe((event: CallEvent) => {
+      const deliver = (event: CallEvent) => {
         send(sseFrame(event.type, event));
-        if (event.type === "call.ended" || (controller.desiredSize ?? 0) < -MAX_QUEUED_EVENTS) stop(true);
-      }, { callSid, after: snapshot.eventSeq });
+        if (event.type === lastEvent || (controller.desiredSize ?? 0) < -MAX_QUEUED_EVENTS) stop(true);
+      };
       timer = setInterval(() => send(": heartbeat\n\n"), options.heartbeatMs ?? SSE_HEARTBEAT_MS);
       options.signal?.addEventListener("abort", onAbort);
+      // The bus may replay the last event at once: the stream has stopped before `subscribe` returns.
+      const off = options.hub.subscribe(deliver, { callSid, after: snapshot.eventSeq });
+      if (open) unsubscribe = off;
+      else off();
+      // Settled between the snapshot and the subscription, on a bus that numbers the call's events
+      // afresh (after a restart) and so does not replay it: the stored analysis says it.
+      if (open && awaitsAnalysis) {
+        options.analyses?.get(callSid).then((job) => {
+          const analyzed = analyzedEventOf(job);
+          if (analyzed !== undefined) deliver(analyzed);
+        }, () => {}); // unread now, the bus still brings the event
+      }
     },
     cancel() {
       // The client went away (Deno cancels the body when the connection closes). Not `req.signal`:

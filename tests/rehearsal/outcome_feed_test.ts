@@ -1,0 +1,77 @@
+/**
+ * A rehearsal's `outcome` checks learn that the post-call analysis settled from the call's live feed,
+ * not by reading the record over and over: the feed of an ended call whose analysis is under way
+ * sends `call.analyzed` once the analysis is stored, then ends. The analysis here is held back by the
+ * Responses API's 429 with `retry-after-ms` (1.5 s), as a busy API does.
+ */
+
+import assert from "node:assert/strict";
+import { runOnce } from "../../src/rehearsal/runner.ts";
+import type { LoadedScenario } from "../../src/rehearsal/types.ts";
+import { REHEARSAL_API_TOKEN, type RehearsalRig, withRehearsal } from "../../testing/rehearsal_rig.ts";
+import { greetThenHangUp } from "../../testing/rehearsal_script.ts";
+import { within } from "../../testing/within.ts";
+
+const SCHEMA = {
+  type: "object",
+  properties: { interested: { type: "boolean" } },
+  required: ["interested"],
+  additionalProperties: false,
+};
+const PERSONA = `export default ${
+  JSON.stringify({
+    voice: "marin",
+    instructions: "You are Alex. Book a demo.",
+    greeting: "Say hello.",
+    analysis: { schema: SCHEMA },
+  })
+};\n`;
+const RETRY_AFTER_MS = 1500;
+
+/** A call of persona `lead` with no outcome check: the run ends with the analysis still pending. */
+const CALL_ONLY: LoadedScenario = {
+  id: "call",
+  file: "scenarios/call.ts",
+  scenario: {
+    persona: "lead",
+    caller: { instructions: "You are Dana." },
+    expect: [{ name: "ends", endReason: "caller_hung_up" }],
+  },
+};
+
+/** Runs `fn` after one call of `lead` whose analysis waits for the fake's 429 to pass. */
+function afterCallWithSlowAnalysis(fn: (rig: RehearsalRig, callSid: string) => Promise<void>): Promise<void> {
+  return withRehearsal({
+    prefix: "parley_outcome_feed_",
+    personas: { "lead.ts": PERSONA },
+    env: { DEFAULT_PERSONA: "lead", INBOUND_PERSONA: "lead" },
+    analyses: true,
+    judge: () => ({ interested: true }),
+  }, async (rig) => {
+    rig.responses.failures.push({ status: 429, retryAfterMs: RETRY_AFTER_MS });
+    const running = runOnce(CALL_ONLY, 1, rig.setup);
+    await greetThenHangUp(rig.parley.upstream);
+    const result = await running;
+    assert.equal(result.passed, true, JSON.stringify(result.checks));
+    await fn(rig, result.callSid!);
+  });
+}
+
+Deno.test("the live feed of an ended call whose analysis is pending sends call.analyzed once it is stored, then ends", async () => {
+  await afterCallWithSlowAnalysis(async ({ parley }, callSid) => {
+    const response = await fetch(`${parley.origin}/api/calls/${callSid}/events`, {
+      headers: { authorization: `Bearer ${REHEARSAL_API_TOKEN}` },
+    });
+    assert.equal(response.status, 200);
+    const text = await within(response.text(), "the end of the feed", 10_000);
+    const events = [...text.matchAll(/^event: (.+)\ndata: (.+)$/gm)].map((m) => ({
+      event: m[1],
+      data: JSON.parse(m[2]!),
+    }));
+    assert.deepEqual(events.map((e) => e.event), ["snapshot", "call.analyzed"]);
+    assert.ok(["pending", "running"].includes(events[0]!.data.outcome.state), text);
+    assert.equal(events[0]!.data.endReason, "caller_hung_up");
+    assert.equal(events[1]!.data.state, "done");
+    assert.deepEqual(events[1]!.data.outcome, { interested: true });
+  });
+});
