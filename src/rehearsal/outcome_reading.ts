@@ -2,12 +2,15 @@
  * What a rehearsal's `outcome` checks read: the call's post-call analysis, through the same routes a
  * user has (`GET /api/personas/:id` says whether the persona has an analysis, `GET /api/calls/:sid`
  * carries its `outcome`). The analysis starts when the call ends and may retry (429, 5xx), so the
- * reading waits for it to settle, `done` or `failed`, up to {@linkcode OUTCOME_WAIT_MS}.
+ * reading waits for it to settle, `done` or `failed`, up to {@linkcode OUTCOME_WAIT_MS}: on the call's
+ * live feed, which sends `call.analyzed` once it is stored, then reads the record again. When the feed
+ * ends without it (the analysis was not queued yet), it looks again after {@linkcode RETRY_MS}.
  *
  * @module
  */
 
 import type { CallRecord } from "../store/call_record.ts";
+import { feedSaysAnalyzed } from "./analysis_feed.ts";
 import { apiHeaders, type ParleyTarget } from "./phone_requests.ts";
 
 /**
@@ -30,8 +33,8 @@ export interface CallOutcome {
 /** How long a finished call's analysis may take to settle (its retries included), ms. */
 export const OUTCOME_WAIT_MS = 120_000;
 
-/** How often the record is read again while the analysis is under way, ms. */
-const POLL_MS = 250;
+/** The pause before the record is read again when the feed ended without `call.analyzed`, ms. */
+const RETRY_MS = 250;
 
 /** What the runner learnt of the call's analysis. */
 export type OutcomeReading =
@@ -93,7 +96,9 @@ export async function readOutcome(
       if (performance.now() >= deadline) {
         return unsettled(`${last} ${Math.round(waitMs / 1000)} s after the call`);
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      if (await feedSaysAnalyzed(target, callSid, deadline - performance.now())) continue;
+      const pause = Math.min(RETRY_MS, deadline - performance.now());
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, pause)));
     }
   } catch (error) {
     return unsettled(`cannot read the outcome: ${error instanceof Error ? error.message : String(error)}`);

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { readOutcome } from "../../src/rehearsal/outcome_reading.ts";
 import { runOnce } from "../../src/rehearsal/runner.ts";
 import type { LoadedScenario } from "../../src/rehearsal/types.ts";
 import { REHEARSAL_API_TOKEN, type RehearsalRig, withRehearsal } from "../../testing/rehearsal_rig.ts";
@@ -73,5 +74,35 @@ Deno.test("the live feed of an ended call whose analysis is pending sends call.a
     assert.equal(events[0]!.data.endReason, "caller_hung_up");
     assert.equal(events[1]!.data.state, "done");
     assert.deepEqual(events[1]!.data.outcome, { interested: true });
+  });
+});
+
+Deno.test("the rehearsal reads the outcome as soon as the analysis is stored, from the feed, not by polling the record", async () => {
+  await afterCallWithSlowAnalysis(async ({ parley, setup }, callSid) => {
+    // The rehearsal reads Parley through this proxy, which counts the record's reads.
+    let recordReads = 0;
+    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+      const url = new URL(request.url);
+      if (url.pathname === `/api/calls/${callSid}`) recordReads++;
+      return fetch(`${parley.origin}${url.pathname}${url.search}`, { headers: request.headers });
+    });
+    try {
+      const analyzed = parley.waitForEvent("call.analyzed", (e) => e.callSid === callSid)
+        .then(() => performance.now());
+      const target = { ...setup.target, origin: `http://127.0.0.1:${proxy.addr.port}` };
+      const { reading, record } = await readOutcome(target, callSid, "lead", 30_000);
+      const readAt = performance.now();
+      assert.equal(reading.kind, "settled");
+      assert.deepEqual(reading.kind === "settled" ? reading.outcome.result : undefined, { interested: true });
+      // The record read last is the one after the analysis: its cost has the analysis's.
+      assert.equal(record?.outcome?.state, "done");
+      assert.ok((record?.outcome?.costUsd ?? 0) > 0 && record!.costUsd! >= record!.outcome!.costUsd!);
+      const lag = readAt - await analyzed;
+      assert.ok(lag < 500, `read ${lag.toFixed(0)} ms after the analysis was stored`);
+      // Once before the analysis settled, once after (a poll every 250 ms reads it ~6 times in 1.5 s).
+      assert.ok(recordReads <= 3, `the record was read ${recordReads} times`);
+    } finally {
+      await proxy.shutdown();
+    }
   });
 });
