@@ -2,7 +2,7 @@
  * A rehearsal's `outcome` checks learn that the post-call analysis settled from the call's live feed,
  * not by reading the record over and over: the feed of an ended call whose analysis is under way
  * sends `call.analyzed` once the analysis is stored, then ends. The analysis here is held back by the
- * Responses API's 429 with `retry-after-ms` (1.5 s), as a busy API does.
+ * Responses API's 429 with `retry-after-ms` (2.5 s), as a busy API does.
  */
 
 import assert from "node:assert/strict";
@@ -11,6 +11,7 @@ import { runOnce } from "../../src/rehearsal/runner.ts";
 import type { LoadedScenario } from "../../src/rehearsal/types.ts";
 import { REHEARSAL_API_TOKEN, type RehearsalRig, withRehearsal } from "../../testing/rehearsal_rig.ts";
 import { greetThenHangUp } from "../../testing/rehearsal_script.ts";
+import { readFrames } from "../../testing/sse_frames.ts";
 import { within } from "../../testing/within.ts";
 
 const SCHEMA = {
@@ -27,7 +28,7 @@ const PERSONA = `export default ${
     analysis: { schema: SCHEMA },
   })
 };\n`;
-const RETRY_AFTER_MS = 1500;
+const RETRY_AFTER_MS = 2500;
 
 /** A call of persona `lead` with no outcome check: the run ends with the analysis still pending. */
 const CALL_ONLY: LoadedScenario = {
@@ -64,13 +65,10 @@ Deno.test("the live feed of an ended call whose analysis is pending sends call.a
       headers: { authorization: `Bearer ${REHEARSAL_API_TOKEN}` },
     });
     assert.equal(response.status, 200);
-    const text = await within(response.text(), "the end of the feed", 10_000);
-    const events = [...text.matchAll(/^event: (.+)\ndata: (.+)$/gm)].map((m) => ({
-      event: m[1],
-      data: JSON.parse(m[2]!),
-    }));
+    const frames = await within(Array.fromAsync(readFrames(response.body!)), "the end of the feed", 10_000);
+    const events = frames.map((f) => ({ event: f.event, data: JSON.parse(f.data) }));
     assert.deepEqual(events.map((e) => e.event), ["snapshot", "call.analyzed"]);
-    assert.ok(["pending", "running"].includes(events[0]!.data.outcome.state), text);
+    assert.ok(["pending", "running"].includes(events[0]!.data.outcome.state), frames[0]!.data);
     assert.equal(events[0]!.data.endReason, "caller_hung_up");
     assert.equal(events[1]!.data.state, "done");
     assert.deepEqual(events[1]!.data.outcome, { interested: true });
@@ -99,7 +97,7 @@ Deno.test("the rehearsal reads the outcome as soon as the analysis is stored, fr
       assert.ok((record?.outcome?.costUsd ?? 0) > 0 && record!.costUsd! >= record!.outcome!.costUsd!);
       const lag = readAt - await analyzed;
       assert.ok(lag < 500, `read ${lag.toFixed(0)} ms after the analysis was stored`);
-      // Once before the analysis settled, once after (a poll every 250 ms reads it ~6 times in 1.5 s).
+      // Once before the analysis settled, once after (a poll every 250 ms reads it ~10 times in 2.5 s).
       assert.ok(recordReads <= 3, `the record was read ${recordReads} times`);
     } finally {
       await proxy.shutdown();
