@@ -77,6 +77,13 @@ Deno.test("the live feed of an ended call whose analysis is pending sends call.a
 
 Deno.test("the rehearsal reads the outcome as soon as the analysis is stored, from the feed, not by polling the record", async () => {
   await afterCallWithSlowAnalysis(async ({ parley, setup }, callSid) => {
+    // A wait shorter than the analysis gives up on the feed at its deadline, saying where it stands.
+    const early = await readOutcome(setup.target, callSid, "lead", 300);
+    assert.equal(early.reading.kind, "unsettled");
+    assert.match(
+      early.reading.kind === "unsettled" ? early.reading.reason : "",
+      /^the analysis is (pending|running) after \d+ attempt\(s\)/,
+    );
     // The rehearsal reads Parley through this proxy, which counts the record's reads.
     let recordReads = 0;
     const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
