@@ -232,8 +232,14 @@ export function parseTwilioMessage(text: string): TwilioInbound {
       return parseStart(value.start);
     case "connected":
       return { event: "connected" };
-    case "stop":
-      return { event: "stop", streamSid: typeof value.streamSid === "string" ? value.streamSid : undefined };
+    case "stop": {
+      // A streamSid that is not a string names no stream Parley can match: not this call's hang-up.
+      const { streamSid } = value;
+      if (streamSid !== undefined && typeof streamSid !== "string") {
+        return invalid("stop frame whose streamSid is not a string");
+      }
+      return { event: "stop", streamSid };
+    }
     case "dtmf": {
       const dtmf = value.dtmf;
       if (!isRecord(dtmf) || typeof dtmf.digit !== "string") return invalid("dtmf frame without dtmf.digit");
