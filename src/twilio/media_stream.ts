@@ -8,7 +8,10 @@
  * @module
  */
 
+import { isBase64 } from "../audio/base64.ts";
 import { QuietWatch } from "../http/quiet_watch.ts";
+
+export { isBase64 };
 
 /** Largest text frame Parley accepts from Twilio. Real frames are ~400 bytes; `start` a few KiB. */
 export const MAX_TWILIO_FRAME_CHARS = 64 * 1024;
@@ -157,8 +160,6 @@ export type TwilioInbound =
   | { event: "stop"; streamSid: string | undefined }
   | { event: "invalid"; problem: string };
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
 /**
  * A caller frame exactly as Twilio sends it (keys in Twilio's order, no spaces, no escapes), matched
  * whole: what `JSON.parse` would make of it is certain, so the hot path skips the parse and the
@@ -171,11 +172,6 @@ const MEDIA_FRAME =
 /** A mark echo exactly as Twilio sends it, matched whole likewise; group 1 is the mark's name. */
 const MARK_ECHO =
   /^\{"event":"mark","sequenceNumber":"\d{1,12}","streamSid":"[A-Za-z0-9]{1,64}","mark":\{"name":"([\w.:-]{1,200})"\}\}$/;
-
-/** True when `text` is well-formed base64 (length a multiple of 4). */
-export function isBase64(text: string): boolean {
-  return text.length % 4 === 0 && BASE64.test(text);
-}
 
 /**
  * Parses one text frame from Twilio.

@@ -1,14 +1,27 @@
 /**
- * What the frame fuzz found, each pinned by a test of its own: a `stop` naming no stream Parley can
- * match ended the call.
+ * What the frame fuzz (frame_fuzz_test.ts) found, each pinned by a test of its own: a `stop` naming no
+ * stream Parley can match ended the call, and an agent audio delta that was no base64 audio went to
+ * Twilio as is, where a quote or a control character in it broke the frame.
  */
 
 import assert from "node:assert/strict";
 import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
+import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
+
+/** Deltas no engine may hand Twilio: a quote that would end the payload, control characters, not base64. */
+const NOT_AUDIO = ['AAAA"},"event":"clear', "\u0000\u001b[2J\n", "@@not base64@@", "AAA", "NaN"];
+
+/** The media payloads Parley sent the fake Twilio, each of them base64 Twilio can play. */
+function assertOnlyAudio(call: FakeTwilioCall): void {
+  for (const { media } of call.messagesOf("media")) {
+    assert.match(media.payload, /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/);
+  }
+}
 
 Deno.test("a stop whose streamSid is not a string is ignored as malformed: the call goes on", async () => {
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
@@ -37,4 +50,54 @@ Deno.test("a stop whose streamSid is not a string is ignored as malformed: the c
   } finally {
     await t.close();
   }
+});
+
+Deno.test("a Realtime audio delta that is not base64 audio never reaches Twilio; the answer's audio does", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("session.update");
+    session.send({ type: "response.created", response: { id: "r1", status: "in_progress" } });
+    for (const delta of [...NOT_AUDIO, 42, null, { a: 1 }]) {
+      session.send({ type: "response.output_audio.delta", response_id: "r1", item_id: "i1", delta });
+    }
+    await session.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(40, 0x33) });
+    await within(call.waitForEcho("i1:40"), "the answer's end mark echoed (only its 40 ms were sent)");
+    assertOnlyAudio(call);
+    await t.waitForLog(
+      /Unreadable event from OpenAI: response\.output_audio\.delta: "delta" is not base64 audio/,
+    );
+    assert.equal(t.parley.activeCalls(), 1);
+    call.stop();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a GPT-Live audio delta that is not base64 audio never reaches Twilio; the next audio does", async () => {
+  const persona = personaSource({ model: "gpt-live-1.1", voice: "marin", instructions: "You are Sam." });
+  await withPersonaDir({ "sam.ts": persona }, async (dir) => {
+    const t = await startTestParley({ personasDir: dir, env: { DEFAULT_PERSONA: "sam" } });
+    try {
+      const call = await t.startCall({ persona: "sam" });
+      const session = await within(t.live.session(0), "the GPT-Live session");
+      await session.waitFor("session.start");
+      for (const delta of NOT_AUDIO) session.send({ type: "session.output_audio.delta", delta });
+      const good = toneBytes(20, 0x44);
+      session.send({ type: "session.output_audio.delta", delta: toBase64(good) });
+      await within(call.waitFor("media", (m) => m.media.payload === toBase64(good)), "the good delta");
+      assertOnlyAudio(call);
+      assert.equal(call.messagesOf("media").length, 1, "only the good delta was sent");
+      await t.waitForLog(
+        /Unreadable event from OpenAI: session\.output_audio\.delta: "delta" is not base64 audio/,
+      );
+      assert.equal(t.parley.activeCalls(), 1);
+      call.stop();
+      await call.closed;
+    } finally {
+      await t.close();
+    }
+  });
 });

@@ -30,6 +30,8 @@
  * @module
  */
 
+import { isBase64 } from "../../audio/base64.ts";
+
 /** Why a GPT-Live session ended, as `session.closed` reports it. */
 export const LIVE_CLOSE_REASONS = [
   "close_requested",
@@ -96,9 +98,10 @@ export function parseLiveEvent(text: string): LiveServerEvent {
   if (typeof type !== "string") return { type: "invalid", problem: 'no string "type"' };
   switch (type) {
     case "session.output_audio.delta":
-      return typeof value.delta === "string"
+      // Twilio gets the payload as is: anything but base64 audio would break its frame.
+      return typeof value.delta === "string" && isBase64(value.delta)
         ? { type, delta: value.delta }
-        : invalid(type, "delta", "is not a string");
+        : invalid(type, "delta", "is not base64 audio");
     case "session.input_transcript.delta":
     case "session.output_transcript.delta":
       return parseTranscriptDelta(type, value);

@@ -21,6 +21,7 @@ import {
   responseCreateEvent,
   truncateEvent,
 } from "./events.ts";
+import { isBase64 } from "../../audio/base64.ts";
 import { sessionUpdateEvent } from "./session.ts";
 import { REALTIME_VOICES } from "./voices.ts";
 
@@ -75,6 +76,9 @@ export function createRealtimeEngine(baseUrl: string): Engine<"realtime"> {
   };
 }
 
+/** Why an audio delta is dropped: its `delta` is no base64 audio (a non-string, or text). */
+const NOT_AUDIO = 'response.output_audio.delta: "delta" is not base64 audio';
+
 /** Realtime events need no per-session state: one reader serves every session. */
 const REALTIME_READER: EngineReader = {
   read(text, emit) {
@@ -82,11 +86,14 @@ const REALTIME_READER: EngineReader = {
     if (typeof value === "string") return emit({ type: "invalid", problem: value });
     // Hot path: an audio delta becomes the engine's event at once, with no event in between.
     if (value.type === "response.output_audio.delta") {
+      const delta = value.delta;
+      // Twilio gets the payload as is: anything but base64 audio would break its frame.
+      if (typeof delta !== "string" || !isBase64(delta)) return emit({ type: "invalid", problem: NOT_AUDIO });
       return emit({
         type: "agent.audio",
         responseId: str(value.response_id),
         itemId: str(value.item_id),
-        delta: str(value.delta),
+        delta,
       });
     }
     emit(toEngineEvent(realtimeEventOf(value)));

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { isBase64 } from "../../audio/base64.ts";
 import type { TokenUsage } from "./token_usage.ts";
 
 /** A server event the relay acts on; anything else is `{ type: "other" }`. */
@@ -61,13 +62,13 @@ export function parseRealtimeJson(text: string): Record<string, unknown> | strin
 export function realtimeEventOf(value: Record<string, unknown>): RealtimeServerEvent {
   const type = value.type;
   switch (type) {
-    case "response.output_audio.delta":
-      return {
-        type,
-        responseId: str(value.response_id),
-        itemId: str(value.item_id),
-        delta: str(value.delta),
-      };
+    case "response.output_audio.delta": {
+      const delta = value.delta;
+      if (typeof delta !== "string" || !isBase64(delta)) {
+        return { type: "invalid", problem: `${type}: "delta" is not base64 audio` };
+      }
+      return { type, responseId: str(value.response_id), itemId: str(value.item_id), delta };
+    }
     case "response.output_audio.done":
       return { type, responseId: str(value.response_id), itemId: str(value.item_id) };
     case "input_audio_buffer.speech_started":

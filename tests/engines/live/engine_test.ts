@@ -130,7 +130,7 @@ Deno.test("GPT-Live engine: usage, the server's close, errors and notices", () =
     { type: "session.closed", expected: true, detail: "the session was closed as asked" },
     { type: "error", code: "unknown_parameter", message: "No.", endsCall: undefined },
     { type: "notice", code: "slow", message: "Catching up." },
-    { type: "invalid", problem: 'session.output_audio.delta: "delta" is not a string' },
+    { type: "invalid", problem: 'session.output_audio.delta: "delta" is not base64 audio' },
   ]);
   assert.equal(describeClose("new_reason"), 'GPT-Live ended the session (reason "new_reason")');
 });
