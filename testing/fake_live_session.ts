@@ -110,6 +110,13 @@ export class FakeLiveSession {
     return true;
   }
 
+  /** Sends a binary frame (hostile-input tests); false when the socket is gone. */
+  sendBinary(bytes: Uint8Array): boolean {
+    if (this.#socket.readyState !== WebSocket.OPEN) return false;
+    this.#socket.send(bytes);
+    return true;
+  }
+
   /**
    * Sends one `session.output_audio.delta` carrying `payload` (base64, the session's format) as is:
    * the bench's way to send frames that carry their own identity.

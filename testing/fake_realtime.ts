@@ -283,6 +283,11 @@ export class FakeRealtimeSession {
     if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(text);
   }
 
+  /** Sends a binary frame (hostile-input tests), if the socket is open. */
+  sendBinary(bytes: Uint8Array): void {
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(bytes);
+  }
+
   /** Sends one server event. */
   send(event: Record<string, unknown>): void {
     if (this.#socket.readyState !== WebSocket.OPEN) return;
