@@ -88,11 +88,20 @@ export function createSoftphoneHandler(options: SoftphoneOptions): (request: Req
   };
 }
 
-/** Closes `socket` (1008) on a `start` that names another call than the one assigned, before the relay reads it. */
+/**
+ * Closes `socket` (1008) on a `start` that names another call than the one assigned, before the relay
+ * reads it. Once the assigned call's own `start` went through, the relay is bound to it and ignores any
+ * later `start` as malformed: a stray one mid-call does not end the call.
+ */
 function refuseForeignStart(socket: WebSocket, callSid: string, streamSid: string, log: Logger): void {
+  let started = false;
   socket.addEventListener("message", (event) => {
     const data: unknown = event.data;
-    if (typeof data !== "string" || data.length > MAX_TWILIO_FRAME_CHARS || !data.includes('"start"')) return;
+    if (
+      started || typeof data !== "string" || data.length > MAX_TWILIO_FRAME_CHARS || !data.includes('"start"')
+    ) {
+      return;
+    }
     let start: { event?: unknown; start?: { callSid?: unknown; streamSid?: unknown } };
     try {
       start = JSON.parse(data);
@@ -105,6 +114,8 @@ function refuseForeignStart(socket: WebSocket, callSid: string, streamSid: strin
       event.stopImmediatePropagation();
       log.warn(`Softphone sent a start for another call: closing ${callSid}`);
       socket.close(1008, "start must name the assigned callSid and streamSid");
+    } else if (start.event === "start") {
+      started = true;
     }
   });
 }

@@ -101,3 +101,69 @@ Deno.test("a GPT-Live audio delta that is not base64 audio never reaches Twilio;
     }
   });
 });
+
+const API_TOKEN = "frame-fuzz-regressions-token-0123456789";
+
+/** Signs in with the API token: the session cookie the softphone socket needs. */
+async function signIn(origin: string): Promise<string> {
+  const response = await fetch(`${origin}/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { origin, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token: API_TOKEN, next: "/" }),
+  });
+  await response.body?.cancel();
+  assert.equal(response.status, 303);
+  return response.headers.get("set-cookie")!.split(";")[0]!;
+}
+
+Deno.test("softphone: a second start mid-call, naming another call or malformed, is ignored: the call goes on", async () => {
+  const t = await startTestParley({ env: { API_TOKEN } });
+  try {
+    const cookie = await signIn(t.origin);
+    const url = `${t.origin.replace("http", "ws")}/api/softphone?persona=alex`;
+    const socket = new WebSocket(url, { headers: { cookie, origin: t.origin } });
+    const { callSid, streamSid } = await within(
+      new Promise<{ callSid: string; streamSid: string }>((resolve) =>
+        socket.onmessage = (e) => resolve(JSON.parse(e.data))
+      ),
+      "the assigned call",
+    );
+    socket.onmessage = null;
+    let closedWith: number | undefined;
+    const closed = new Promise<void>((resolve) =>
+      socket.onclose = (e) => {
+        closedWith = e.code;
+        resolve();
+      }
+    );
+    const start = (inner: unknown) =>
+      socket.send(JSON.stringify({ event: "start", streamSid, start: inner }));
+    start({ streamSid, callSid, accountSid: "", customParameters: { persona: "alex" } });
+    await within(t.waitForEvent("call.started"), "the browser call started");
+    const session = await within(t.upstream.session(0), "the Realtime session");
+
+    // Mid-call: starts the relay would ignore as a second start.
+    start({ streamSid: "MZother", callSid: "BRother" });
+    start(null);
+    start({ streamSid, callSid: 42 });
+    const frame = toneBytes(20, 0x66);
+    socket.send(JSON.stringify({ event: "media", streamSid, media: { payload: toBase64(frame) } }));
+    await within(
+      Promise.race([
+        session.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(frame)),
+        closed.then(() => {
+          throw new Error(`Parley closed the softphone socket (${closedWith}) on a second start`);
+        }),
+      ]),
+      "the caller's frame after the starts",
+    );
+    await t.waitForLog(/Ignored a malformed frame from Twilio on .*: second start message/);
+    assert.equal(t.parley.activeCalls(), 1, "the call did not end");
+    assert.equal(t.events.filter((e) => e.type === "call.ended").length, 0);
+    socket.close();
+    await closed;
+  } finally {
+    await t.close();
+  }
+});
