@@ -1,6 +1,7 @@
 /**
  * A malformed frame never ends a call: a seeded fuzz. A real call runs through Parley (fake Twilio and
- * fake Realtime, then fake GPT-Live); in the middle of it, batches of malformed frames go in on both
+ * fake Realtime, then fake GPT-Live, then the softphone page's socket instead of Twilio's); in the middle
+ * of it, batches of malformed frames go in on both
  * sides at once (`_frame_fuzz.ts`: every field of each real event wrong, truncated JSON, non-objects,
  * empty and binary frames, unknown and foreign events). After each batch the call still works both
  * ways, its record stays sane, and the log says so in a few lines, not one per frame.
@@ -11,7 +12,6 @@
 
 import assert from "node:assert/strict";
 import { fromBase64, SHORT_ANSWER_USAGE, toBase64, toneBytes } from "../../testing/fake_realtime.ts";
-import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { startTestParley, type TestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
@@ -32,7 +32,7 @@ const LIVE_PERSONA = personaSource({
 
 /** Sends both batches interleaved, as they would arrive on a live call. */
 function inject(
-  call: FakeTwilioCall,
+  call: { sendRaw(frame: Frame): void },
   twilio: Frame[],
   upstream: Frame[],
   send: (frame: Frame) => void,
@@ -85,10 +85,15 @@ async function assertSaneRecord(t: TestParley, callSid: string): Promise<void> {
   assert.equal(record.endedAt, null, "the call has not ended");
 }
 
+/** What Parley sent to the caller's side (the fake Twilio, or the softphone page). */
+interface CallerSide {
+  messagesOf(event: string): { event: string; media?: { payload: string } }[];
+}
+
 /** Every frame Parley sent Twilio is one Twilio plays: base64 μ-law audio, whole bytes. */
-function assertPlayableAudio(call: FakeTwilioCall): void {
-  for (const { media } of call.messagesOf("media")) {
-    const payload: string = media.payload;
+function assertPlayableAudio(call: CallerSide): void {
+  for (const message of call.messagesOf("media")) {
+    const payload = message.media!.payload;
     assert.ok(
       payload.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(payload),
       `Parley sent Twilio a media payload that is not base64: ${JSON.stringify(payload.slice(0, 80))}`,
@@ -97,10 +102,11 @@ function assertPlayableAudio(call: FakeTwilioCall): void {
 }
 
 /** Ms of audio of bytes `value` Parley sent the caller (each answer has its own value). */
-function sentMsOf(call: FakeTwilioCall, value: number): number {
+function sentMsOf(call: CallerSide, value: number): number {
   let bytes = 0;
-  for (const { media } of call.messagesOf("media")) {
-    for (const byte of fromBase64(media.payload)) if (byte === value) bytes++;
+  for (const message of call.messagesOf("media")) {
+    const { payload } = message.media!;
+    for (const byte of fromBase64(payload)) if (byte === value) bytes++;
   }
   return bytes / 8;
 }
@@ -242,4 +248,141 @@ Deno.test("fuzz: malformed frames from Twilio and GPT-Live never end a call", as
       await Deno.remove(dataDir, { recursive: true });
     }
   });
+});
+
+/** The page's side of a softphone call, as softphone.js speaks it: Media Stream frames, marks echoed. */
+class SoftphonePage {
+  readonly received: { event: string; media?: { payload: string }; mark?: { name: string } }[] = [];
+  readonly closed: Promise<void>;
+  #waiters: { event: string; name: string; resolve: () => void }[] = [];
+
+  private constructor(readonly socket: WebSocket, readonly callSid: string, readonly streamSid: string) {
+    this.closed = new Promise((resolve) => socket.onclose = () => resolve());
+    socket.onmessage = (e) => {
+      const message = JSON.parse(e.data);
+      this.received.push(message);
+      if (message.event === "mark") {
+        // The page echoes a mark once its audio has played; here at once.
+        this.sendRaw(JSON.stringify({ event: "mark", streamSid, mark: { name: message.mark.name } }));
+      }
+      this.#waiters = this.#waiters.filter((w) => {
+        if (w.event !== message.event || (w.name !== "" && w.name !== message.mark?.name)) return true;
+        w.resolve();
+        return false;
+      });
+    };
+  }
+
+  /** Opens the softphone socket for `persona`, signed in with `cookie`, and starts the assigned call. */
+  static async open(t: TestParley, cookie: string, persona: string): Promise<SoftphonePage> {
+    const url = `${t.origin.replace("http", "ws")}/api/softphone?persona=${persona}`;
+    const socket = new WebSocket(url, { headers: { cookie, origin: t.origin } });
+    const { callSid, streamSid } = await within(
+      new Promise<{ callSid: string; streamSid: string }>((resolve) =>
+        socket.onmessage = (e) => resolve(JSON.parse(e.data))
+      ),
+      "the assigned call",
+    );
+    const page = new SoftphonePage(socket, callSid, streamSid);
+    page.sendRaw(JSON.stringify({
+      event: "start",
+      streamSid,
+      start: { streamSid, callSid, accountSid: "", customParameters: { persona } },
+    }));
+    return page;
+  }
+
+  get open(): boolean {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+
+  sendRaw(frame: Frame): void {
+    if (this.open) this.socket.send(frame);
+  }
+
+  sendMedia(bytes: Uint8Array): void {
+    this.sendRaw(
+      JSON.stringify({ event: "media", streamSid: this.streamSid, media: { payload: toBase64(bytes) } }),
+    );
+  }
+
+  messagesOf(event: string): { event: string; media?: { payload: string } }[] {
+    return this.received.filter((m) => m.event === event);
+  }
+
+  /** Resolves once Parley sent the mark `name`. */
+  markSent(name: string): Promise<void> {
+    if (this.received.some((m) => m.event === "mark" && m.mark?.name === name)) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ event: "mark", name, resolve }));
+  }
+}
+
+/** Signs in with the API token: the session cookie the softphone socket needs. */
+async function signIn(origin: string): Promise<string> {
+  const response = await fetch(`${origin}/login`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { origin, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token: API_TOKEN, next: "/" }),
+  });
+  await response.body?.cancel();
+  assert.equal(response.status, 303);
+  return response.headers.get("set-cookie")!.split(";")[0]!;
+}
+
+Deno.test("fuzz: malformed frames from the softphone page and the Realtime API never end a browser call", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "parley_frame_fuzz_softphone_" });
+  const store = openCallStore(`${dataDir}/parley.db`);
+  const t = await startTestParley({ env: { API_TOKEN }, store });
+  try {
+    const page = await SoftphonePage.open(t, await signIn(t.origin), "alex");
+    await within(t.waitForEvent("call.started"), "the browser call started");
+    const session = await within(t.upstream.session(0), "the Realtime session");
+    await session.waitFor("session.update");
+    let dropped = 0;
+    for (const [round, seed] of SEEDS.entries()) {
+      await forSeed(t, seed, async () => {
+        const random = seededRandom(seed);
+        const browser = twilioGarbage(random, page.streamSid, page.callSid);
+        const upstream = realtimeGarbage(random);
+        dropped += browser.length + upstream.length;
+        inject(page, browser, upstream, (frame) => {
+          if (typeof frame === "string") session.sendText(frame);
+          else session.sendBinary(frame);
+        });
+
+        const frame = toneBytes(20, 0x40 + round);
+        page.sendMedia(frame);
+        await within(
+          session.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(frame)),
+          "the caller's frame after the batch",
+        );
+        const itemId = `item_ok_${round}`;
+        await session.streamResponse({
+          responseId: `resp_ok_${round}`,
+          itemId,
+          audio: toneBytes(100, 0x50 + round),
+          chunkBytes: 400,
+          intervalMs: 1,
+          usage: SHORT_ANSWER_USAGE,
+        });
+        await within(page.markSent(`${itemId}:100`), "the answer's end mark");
+        assertPlayableAudio(page);
+        assert.equal(sentMsOf(page, 0x50 + round), 100, "the whole answer went to the page");
+        assert.ok(page.open, "the softphone socket is open");
+        assert.equal(t.parley.activeCalls(), 1);
+        assert.deepEqual(t.events.filter((e) => e.type === "call.ended"), []);
+        assert.equal(t.upstream.sessions.length, 1, "the session was never replaced");
+        await assertSaneRecord(t, page.callSid);
+      });
+    }
+    assertQuietLog(t, dropped);
+    page.socket.close();
+    await page.closed;
+    await within(t.waitForEvent("call.ended"), "the end");
+  } finally {
+    await t.close();
+    store.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });
