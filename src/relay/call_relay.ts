@@ -36,7 +36,7 @@ import { createCallActions, createDeadline } from "./call_features.ts";
 import type { CallParts } from "./call_parts.ts";
 import { CallReporter } from "./call_reporter.ts";
 import { CallerAudioGate } from "./caller_audio_gate.ts";
-import { forwardCallerFrame, reportMalformed } from "./caller_side.ts";
+import { forwardCallerFrame, forwardKeyPress, reportMalformed } from "./caller_side.ts";
 import { awaitLastWords } from "./last_words.ts";
 import { CallTap } from "./frame_tap.ts";
 import type { CallRelay, CallRelayOptions } from "./relay_options.ts";
@@ -202,9 +202,7 @@ class Relay implements CallRelay {
         }
         return this.#hungUp("Twilio sent stop");
       case "dtmf":
-        // Twilio sends one key; anything longer is cut, so a frame cannot write a 64 KiB line.
-        this.#log.info(`DTMF ${excerpt(message.digit, 40)} on ${this.#p.report.label}`);
-        return this.#p.actions?.dtmf(message.digit);
+        return forwardKeyPress(this.#p, message.digit);
       case "connected":
         return;
       case "invalid":

@@ -1,12 +1,14 @@
 /**
  * Twilio → upstream: the caller's frames to the engine, payload untouched, paced and bounded
- * ({@linkcode CallerAudioGate}), and Twilio frames that are wrong counted and logged (rate-limited).
+ * ({@linkcode CallerAudioGate}), the keys they press, and Twilio frames that are wrong counted and
+ * logged (rate-limited).
  *
  * @module
  */
 
 import { excerpt } from "../log.ts";
 import type { CallParts } from "./call_parts.ts";
+import { isKeypadKey } from "./keypad_batcher.ts";
 
 /**
  * A caller frame (base64 μ-law) for the call's stream `streamSid` (Twilio may omit it), stamped
@@ -27,6 +29,21 @@ export function forwardCallerFrame(
   if (dropped !== undefined) return p.gate.drop(dropped);
   p.options.counters.framesToOpenai++;
   if (p.tap !== undefined) p.tap.callerFrame(p.now(), payload, timestamp);
+}
+
+/**
+ * A key the caller pressed (Twilio `dtmf`): logged, and to the call's actions. A digit that is no
+ * keypad key is a malformed frame: counted, and logged now and then, so a stream of them is no flood.
+ */
+export function forwardKeyPress(p: CallParts, digit: string): void {
+  // Twilio sends one key; anything longer is cut, so a frame cannot write a 64 KiB line.
+  const line = `DTMF ${excerpt(digit, 40)} on ${p.report.label}`;
+  if (!isKeypadKey(digit)) {
+    p.options.counters.malformedFrames++;
+    return p.log.warnRateLimited(`dtmf-${p.connectionId}`, `${line}: not a keypad key, ignored`);
+  }
+  p.log.info(line);
+  p.actions?.dtmf(digit);
 }
 
 /** A frame Twilio should not have sent: counted, and logged at most now and then. */

@@ -16,6 +16,11 @@ export interface KeypadBatcherOptions {
 /** The keys a caller can press on a phone keypad. */
 const KEYS = /^[0-9*#A-D]$/;
 
+/** True when `digit` is one key of a phone keypad (what a Twilio `dtmf` frame carries). */
+export function isKeypadKey(digit: string): boolean {
+  return KEYS.test(digit);
+}
+
 /**
  * Collects key presses and hands each batch to `onBatch` once the caller pauses.
  *
@@ -36,7 +41,7 @@ export class KeypadBatcher {
 
   /** Adds one press; returns false (and ignores it) when `digit` is not a keypad key. */
   press(digit: string): boolean {
-    if (!KEYS.test(digit)) return false;
+    if (!isKeypadKey(digit)) return false;
     this.#digits.push(digit);
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.flush(), this.#options.windowMs ?? 1_500);

@@ -102,6 +102,41 @@ Deno.test("a GPT-Live audio delta that is not base64 audio never reaches Twilio;
   });
 });
 
+Deno.test("a stream of DTMF frames whose digit is no keypad key writes a line now and then, not one a frame", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("session.update");
+    const digits = ["9".repeat(10_000), "", "12", "x", "\u0000", "#*"];
+    for (let i = 0; i < 100; i++) {
+      call.sendJson({ event: "dtmf", streamSid: call.streamSid, dtmf: { digit: digits[i % digits.length] } });
+    }
+    call.sendJson({ event: "dtmf", streamSid: call.streamSid, dtmf: { track: "inbound_track", digit: "5" } });
+    const after = toneBytes(20, 7);
+    call.sendMedia(after);
+    await session.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(after));
+
+    const lines = t.logs.filter((l) => l.line.includes("DTMF"));
+    assert.equal(
+      lines.filter((l) => /not a keypad key/.test(l.line)).length,
+      1,
+      "one line for 100 bad frames",
+    );
+    assert.ok(
+      lines.some((l) => l.level === "info" && /DTMF 5 on CallSid=/.test(l.line)),
+      "a real key is logged",
+    );
+    assert.equal(lines.length, 2);
+    assert.equal(t.counters.malformedFrames, 100, "each bad frame counted");
+    assert.equal(t.parley.activeCalls(), 1);
+    call.stop();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});
+
 const API_TOKEN = "frame-fuzz-regressions-token-0123456789";
 
 /** Signs in with the API token: the session cookie the softphone socket needs. */
