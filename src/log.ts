@@ -27,6 +27,8 @@ export interface Logger {
    * For events a hostile peer can repeat thousands of times a second.
    */
   warnRateLimited(key: string, message: string, intervalMs?: number): void;
+  /** Logs an error line at most once per `intervalMs` for `key`, as {@linkcode warnRateLimited} does. */
+  errorRateLimited(key: string, message: string, intervalMs?: number): void;
 }
 
 /** Options for {@linkcode createLogger}. */
@@ -75,21 +77,24 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: (message) => emit("info", message),
     warn: (message) => emit("warn", message),
     error: (message) => emit("error", message),
-    warnRateLimited(key, message, intervalMs = 5_000) {
-      const t = now();
-      const state = limited.get(key);
-      if (state !== undefined && t < state.until) {
-        state.suppressed++;
-        return;
-      }
-      const suffix = state !== undefined && state.suppressed > 0
-        ? ` (${state.suppressed} more like this suppressed)`
-        : "";
-      limited.set(key, { until: t + intervalMs, suppressed: 0 });
-      if (limited.size > 1_000) limited.clear();
-      emit("warn", message + suffix);
-    },
+    warnRateLimited: (key, message, intervalMs) => emitLimited("warn", key, message, intervalMs),
+    errorRateLimited: (key, message, intervalMs) => emitLimited("error", key, message, intervalMs),
   };
+
+  function emitLimited(level: LogLevel, key: string, message: string, intervalMs = 5_000): void {
+    const t = now();
+    const state = limited.get(key);
+    if (state !== undefined && t < state.until) {
+      state.suppressed++;
+      return;
+    }
+    const suffix = state !== undefined && state.suppressed > 0
+      ? ` (${state.suppressed} more like this suppressed)`
+      : "";
+    limited.set(key, { until: t + intervalMs, suppressed: 0 });
+    if (limited.size > 1_000) limited.clear();
+    emit(level, message + suffix);
+  }
 }
 
 /** C0 and C1 control characters (line feed included) and Unicode line/paragraph separators. */

@@ -116,11 +116,18 @@ export class CallReporter {
           `Ignored a tool call "${excerpt(event.name, 64)}" on ${this.label}: the persona has no tools`,
         );
         return undefined;
-      case "error":
-        this.#log.error(
-          `OpenAI error for ${this.label}: ${event.code || "error"}: ${excerpt(event.message, 300)}`,
-        );
+      case "error": {
+        const line = `OpenAI error for ${this.label}: ${event.code || "error"}: ${
+          excerpt(event.message, 300)
+        }`;
+        if (event.endsCall !== undefined) this.#log.error(line);
+        // The same error over and over (a stuck exchange, a misbehaving proxy): a line now and then, counted.
+        else {this.#log.errorRateLimited(
+            `upstream-error-${this.#connectionId}-${excerpt(event.code, 64)}`,
+            line,
+          );}
         return event.endsCall;
+      }
       case "invalid":
         this.#log.warnRateLimited(
           `upstream-invalid-${this.#connectionId}`,

@@ -137,6 +137,35 @@ Deno.test("a stream of DTMF frames whose digit is no keypad key writes a line no
   }
 });
 
+Deno.test("the same OpenAI error over and over writes a line now and then, not one an event; another still shows", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("session.update");
+    const error = (code: unknown) =>
+      session.send({
+        type: "error",
+        error: { type: "invalid_request_error", code, message: "again", param: null },
+      });
+    for (let i = 0; i < 200; i++) error("stuck_exchange");
+    error("other_problem");
+    const after = toneBytes(20, 8);
+    call.sendMedia(after);
+    await session.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(after));
+    await within(t.waitForLog(/OpenAI error for CallSid=.*: other_problem: again/), "the other error's line");
+
+    const stuck = t.logs.filter((l) => l.line.includes("stuck_exchange"));
+    assert.equal(stuck.length, 1, `${stuck.length} lines for 200 identical errors`);
+    assert.equal(stuck[0]!.level, "error");
+    assert.equal(t.parley.activeCalls(), 1);
+    call.stop();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});
+
 const API_TOKEN = "frame-fuzz-regressions-token-0123456789";
 
 /** Signs in with the API token: the session cookie the softphone socket needs. */
