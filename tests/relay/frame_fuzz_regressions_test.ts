@@ -10,6 +10,7 @@ import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
+import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 
@@ -230,4 +231,47 @@ Deno.test("softphone: a second start mid-call, naming another call or malformed,
   } finally {
     await t.close();
   }
+});
+
+Deno.test("GPT-Live: a usage report of impossible seconds leaves the call's minutes and cost, and the metrics, sane", async () => {
+  const persona = personaSource({ model: "gpt-live-1.1", voice: "marin", instructions: "You are Sam." });
+  await withPersonaDir({ "sam.ts": persona }, async (dir) => {
+    const dataDir = await Deno.makeTempDir({ prefix: "parley_live_usage_" });
+    const store = openCallStore(`${dataDir}/parley.db`, { onError: () => {} });
+    const t = await startTestParley({
+      personasDir: dir,
+      env: { DEFAULT_PERSONA: "sam", API_TOKEN },
+      store,
+      live: { usageIntervalMs: 0 },
+    });
+    try {
+      const headers = { authorization: `Bearer ${API_TOKEN}` };
+      const call = await t.startCall({ persona: "sam" });
+      const session = await within(t.live.session(0), "the GPT-Live session");
+      await session.waitFor("session.start");
+      for (const seconds of [30, 1e308, 9e18, 5e9]) {
+        session.send({ type: "session.usage.updated", usage: { seconds } });
+        await t.waitForEvent("usage", (e) => (e.usage as { seconds: number }).seconds === seconds);
+      }
+      const record = await (await fetch(`${t.origin}/api/calls/${call.callSid}`, { headers })).json();
+      assert.equal(record.minutes, 0.5, "the last plausible report's minutes");
+      assert.equal(record.costUsd, null, "unknown after an impossible report, not a wrong number");
+      const metrics = await (await fetch(`${t.origin}/metrics`, { headers })).text();
+      assert.match(metrics, /^parley_session_minutes_total\{engine="live"\} 0\.5$/m);
+      assert.match(metrics, /^parley_estimated_cost_usd_total 0\.025$/m);
+
+      // The next true report is the call's total again.
+      session.send({ type: "session.usage.updated", usage: { seconds: 60 } });
+      await t.waitForEvent("usage", (e) => (e.usage as { seconds: number }).seconds === 60);
+      const later = await (await fetch(`${t.origin}/api/calls/${call.callSid}`, { headers })).json();
+      assert.equal(later.minutes, 1);
+      assert.equal(later.costUsd, 0.05);
+      call.stop();
+      await call.closed;
+    } finally {
+      await t.close();
+      store.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  });
 });

@@ -13,8 +13,28 @@ export interface LiveUsage {
   seconds: number;
 }
 
-/** Each report is the session's total so far, priced per minute. */
+/**
+ * Most session seconds a report can claim: a day, longer than any call (a persona's `maxCallMinutes`
+ * is at most 1440). A report of more (1e308, say) cannot be true, and is left out and unpriced.
+ */
+export const MAX_PLAUSIBLE_SECONDS = 24 * 60 * 60;
+
+function plausible(seconds: number): boolean {
+  return Number.isFinite(seconds) && seconds >= 0 && seconds <= MAX_PLAUSIBLE_SECONDS;
+}
+
+/**
+ * Each report is the session's total so far, priced per minute. An impossible one leaves the call's
+ * minutes as they were and its cost unknown until the next report.
+ */
 export const LIVE_USAGE: UsageRules<LiveUsage> = {
-  summarize: (usage) => ({ minutes: usage.seconds / 60, cost: "total" }),
-  price: (model, usage, prices) => estimateMinuteCost(model, usage.seconds / 60, prices),
+  summarize: (usage) =>
+    plausible(usage.seconds) ? { minutes: usage.seconds / 60, cost: "total" } : {
+      cost: "total",
+      problem: `reported an impossible session time (seconds=${
+        String(usage.seconds)
+      }): left out and unpriced`,
+    },
+  price: (model, usage, prices) =>
+    plausible(usage.seconds) ? estimateMinuteCost(model, usage.seconds / 60, prices) : null,
 };
