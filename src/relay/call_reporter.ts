@@ -102,7 +102,9 @@ export class CallReporter {
       case "session.closed":
         return event.expected ? undefined : event.detail;
       case "notice":
-        this.#log.info(`OpenAI notice for ${this.label}: ${event.code}: ${excerpt(event.message, 300)}`);
+        this.#log.info(
+          `OpenAI notice for ${this.label}: ${excerpt(event.code, 64)}: ${excerpt(event.message, 300)}`,
+        );
         return undefined;
       case "transcript.failed":
         this.#log.warn(
@@ -117,15 +119,15 @@ export class CallReporter {
         );
         return undefined;
       case "error": {
-        const line = `OpenAI error for ${this.label}: ${event.code || "error"}: ${
-          excerpt(event.message, 300)
-        }`;
-        if (event.endsCall !== undefined) this.#log.error(line);
-        // The same error over and over (a stuck exchange, a misbehaving proxy): a line now and then, counted.
-        else {this.#log.errorRateLimited(
-            `upstream-error-${this.#connectionId}-${excerpt(event.code, 64)}`,
-            line,
-          );}
+        // The code is the server's to choose: cut, as the message is, so one event cannot write a huge line.
+        const code = excerpt(event.code, 64) || "error";
+        const line = `OpenAI error for ${this.label}: ${code}: ${excerpt(event.message, 300)}`;
+        if (event.endsCall !== undefined) {
+          this.#log.error(line);
+        } else {
+          // The same error over and over (a stuck exchange, a misbehaving proxy): a line now and then, counted.
+          this.#log.errorRateLimited(`upstream-error-${this.#connectionId}-${code}`, line);
+        }
         return event.endsCall;
       }
       case "invalid":

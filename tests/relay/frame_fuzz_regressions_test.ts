@@ -167,6 +167,31 @@ Deno.test("the same OpenAI error over and over writes a line now and then, not o
   }
 });
 
+Deno.test("an OpenAI error or notice with a 10 KB code writes a short line", async () => {
+  const persona = personaSource({ model: "gpt-live-1.1", voice: "marin", instructions: "You are Sam." });
+  await withPersonaDir({ "sam.ts": persona }, async (dir) => {
+    const t = await startTestParley({ personasDir: dir, env: { DEFAULT_PERSONA: "sam" } });
+    try {
+      const call = await t.startCall({ persona: "sam" });
+      const session = await within(t.live.session(0), "the GPT-Live session");
+      await session.waitFor("session.start");
+      const code = "c".repeat(10_000);
+      session.send({ type: "error", error: { type: "invalid_request_error", code, message: "m" } });
+      session.send({ type: "info", code, message: "m" });
+      const error = await within(t.waitForLog(/OpenAI error for CallSid=/), "the error's line");
+      const notice = await within(t.waitForLog(/OpenAI notice for CallSid=/), "the notice's line");
+      for (const line of [error, notice]) {
+        assert.ok(line.length < 200, `a line of ${line.length} characters`);
+        assert.match(line, /: c{64}… \(10000 chars\): m$/);
+      }
+      call.stop();
+      await call.closed;
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 const API_TOKEN = "frame-fuzz-regressions-token-0123456789";
 
 /** Signs in with the API token: the session cookie the softphone socket needs. */
