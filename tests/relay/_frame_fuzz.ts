@@ -56,6 +56,16 @@ const BAD_VALUES: readonly unknown[] = [
   nested(200),
 ];
 
+/** Numbers no count, time or position can be. */
+const HUGE: readonly number[] = [1e308, Number.MAX_SAFE_INTEGER * 1024, 1e12, Number.MIN_VALUE];
+
+/** The value at `path` in `value`. */
+function valueAt(value: Record<string, unknown>, path: string[]): unknown {
+  let at: unknown = value;
+  for (const key of path) at = (at as Record<string, unknown>)[key];
+  return at;
+}
+
 /** Every path to a value of `value` (objects walked; arrays as leaves), the object itself excluded. */
 function paths(value: Record<string, unknown>, prefix: string[] = []): string[][] {
   const out: string[][] = [];
@@ -96,9 +106,15 @@ function mutations(
   const out: string[] = [];
   for (const template of templates) {
     for (const path of paths(template)) {
-      const replacement = random() < 0.1 ? undefined : pick(random, BAD_VALUES);
-      const frame = withField(template, path, replacement);
-      if (keep(frame)) out.push(JSON.stringify(frame));
+      const replacements = [random() < 0.1 ? undefined : pick(random, BAD_VALUES)];
+      // Every number is also tried huge and negative: counts, times and positions that cannot be true.
+      if (typeof valueAt(template, path) === "number") {
+        replacements.push(pick(random, HUGE), -pick(random, HUGE));
+      }
+      for (const replacement of replacements) {
+        const frame = withField(template, path, replacement);
+        if (keep(frame)) out.push(JSON.stringify(frame));
+      }
     }
   }
   return out;
