@@ -192,6 +192,37 @@ Deno.test("an OpenAI error or notice with a 10 KB code writes a short line", asy
   });
 });
 
+Deno.test("GPT-Live: a transcript fragment at an impossible time neither glues the caller's turns nor splits the agent's", async () => {
+  const persona = personaSource({ model: "gpt-live-1.1", voice: "marin", instructions: "You are Sam." });
+  await withPersonaDir({ "sam.ts": persona }, async (dir) => {
+    const t = await startTestParley({
+      personasDir: dir,
+      env: { DEFAULT_PERSONA: "sam" },
+      live: { usageIntervalMs: 0 },
+    });
+    try {
+      const call = await t.startCall({ persona: "sam" });
+      const session = await within(t.live.session(0), "the GPT-Live session");
+      await session.waitFor("session.start");
+      const fragment = (speaker: "input" | "output", delta: string, start: number, end: number) =>
+        session.send({ type: `session.${speaker}_transcript.delta`, delta, start_ms: start, end_ms: end });
+      fragment("input", "bogus ", 10, 1e308);
+      fragment("input", "I need a quote", 200, 900);
+      fragment("output", "Sure", 1300, 1600);
+      fragment("output", " thing", 1600, 1800);
+      // The caller's turn ends when the agent takes the floor; the agent's two fragments are one turn.
+      await within(t.waitForLog(/User said: "I need a quote"$/), "the caller's turn, on its own");
+      await within(t.waitForLog(/AI said: "Sure thing"$/), "the agent's turn, whole");
+      await t.waitForLog(/Unreadable event from OpenAI: session\.input_transcript\.delta: "end_ms"/);
+      assert.ok(!t.logs.some((l) => /said: "(bogus|thing)/.test(l.line)), "no glued or split turn");
+      call.stop();
+      await call.closed;
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 const API_TOKEN = "frame-fuzz-regressions-token-0123456789";
 
 /** Signs in with the API token: the session cookie the softphone socket needs. */

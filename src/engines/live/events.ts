@@ -146,14 +146,22 @@ export function parseLiveEvent(text: string): LiveServerEvent {
   }
 }
 
+/**
+ * Latest position on a session timeline a fragment can carry, ms: a day, longer than any call. A later
+ * one (1e308, say) would end every turn at once and hold one open to the end of the session.
+ */
+export const MAX_TIMELINE_MS = 24 * 60 * 60 * 1000;
+
 function parseTranscriptDelta(
   type: "session.input_transcript.delta" | "session.output_transcript.delta",
   value: Record<string, unknown>,
 ): LiveServerEvent {
   if (typeof value.delta !== "string") return invalid(type, "delta", "is not a string");
   const { start_ms: startMs, end_ms: endMs } = value;
-  if (!isCount(startMs)) return invalid(type, "start_ms", "is not a timeline position");
-  if (!isCount(endMs) || endMs < startMs) {
+  if (!isCount(startMs) || startMs > MAX_TIMELINE_MS) {
+    return invalid(type, "start_ms", "is not a timeline position");
+  }
+  if (!isCount(endMs) || endMs < startMs || endMs > MAX_TIMELINE_MS) {
     return invalid(type, "end_ms", "is not a position at or after start_ms");
   }
   return { type, delta: value.delta, startMs, endMs };
