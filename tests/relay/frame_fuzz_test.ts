@@ -226,7 +226,10 @@ Deno.test("fuzz: malformed frames from Twilio and GPT-Live never end a call", as
             "the caller's frame after the batch",
           );
           const value = 0x50 + round;
-          const { stopped } = await session.voice.speak({ audio: toneBytes(100, value) });
+          const { stopped } = await session.voice.speak({
+            audio: toneBytes(100, value),
+            transcript: "Fine thank you",
+          });
           assert.equal(stopped, false);
           const spokenAt = performance.now();
           // A mark sent after the answer's last delta: its echo means the whole answer was played.
@@ -247,6 +250,9 @@ Deno.test("fuzz: malformed frames from Twilio and GPT-Live never end a call", as
       assertQuietLog(t, dropped);
       call.stop();
       await within(t.waitForEvent("call.ended"), "the end");
+      // Each answer's words stayed in one turn: no fragment of one became a line of its own.
+      const split = t.logs.filter((l) => /AI said: "(Fine|thank|you)"/.test(l.line)).map((l) => l.line);
+      assert.deepEqual(split, [], "an answer split into lines");
     } finally {
       await t.close();
       store.close();
