@@ -16,6 +16,9 @@
 import { fromBase64, settledLater, toBase64 } from "./fake_realtime.ts";
 import { RawWebSocket } from "./ws_client.ts";
 
+/** Base64 as Twilio decodes it: whole groups of four, padding only at the end. */
+const TWILIO_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 /** A message Parley sent, parsed, with its arrival time (performance.now). */
 export interface TwilioOutbound {
   event: string;
@@ -74,6 +77,11 @@ export class FakeTwilioCall {
   readonly closed: Promise<number>;
   /** Marks echoed, with when and whether `clear` flushed them. */
   readonly echoedMarks: { name: string; at: number; flushed: boolean }[] = [];
+  /**
+   * What Twilio would warn about on the account, as it does, ignoring the frame and playing on: 31950 a
+   * binary frame, 31951 a message that is no JSON or no `media`, `mark` or `clear`.
+   */
+  readonly warnings: { code: 31950 | 31951; data: string }[] = [];
   readonly streamSid: string;
   readonly callSid: string;
 
@@ -134,7 +142,10 @@ export class FakeTwilioCall {
       call.#stopPlayback();
       call.#closedWith(event.code);
     };
-    socket.onmessage = (event) => call.#onMessage(event.data as string);
+    socket.onmessage = (event) => {
+      if (typeof event.data === "string") call.#onMessage(event.data);
+      else call.warnings.push({ code: 31950, data: "(binary frame)" });
+    };
     return call;
   }
 
@@ -298,7 +309,19 @@ export class FakeTwilioCall {
   }
 
   #onMessage(data: string): void {
-    const message = { ...JSON.parse(data), at: performance.now() } as TwilioOutbound;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      this.warnings.push({ code: 31951, data });
+      return;
+    }
+    const message = { ...(parsed as object), at: performance.now() } as TwilioOutbound;
+    if (!["media", "mark", "clear"].includes(message.event)) this.warnings.push({ code: 31951, data });
+    if (message.event === "media" && !TWILIO_BASE64.test(String(message.media?.payload))) {
+      this.warnings.push({ code: 31951, data });
+      return;
+    }
     this.received.push(message);
     if (message.event === "media") this.#play(fromBase64(message.media.payload), message.at);
     else if (message.event === "mark") this.#queueMark(message.mark.name, message.at);

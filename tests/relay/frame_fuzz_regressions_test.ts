@@ -1,7 +1,7 @@
 /**
  * What the frame fuzz (frame_fuzz_test.ts) found, each pinned by a test of its own: a `stop` naming no
- * stream Parley can match ended the call, and an agent audio delta that was no base64 audio went to
- * Twilio as is, where a quote or a control character in it broke the frame.
+ * stream Parley can match ended the call, and an agent audio delta went to Twilio as is, where a quote
+ * in it could end the payload and add keys to the frame.
  */
 
 import assert from "node:assert/strict";
@@ -14,8 +14,18 @@ import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 
-/** Deltas no engine may hand Twilio: a quote that would end the payload, control characters, not base64. */
-const NOT_AUDIO = ['AAAA"},"event":"clear', "\u0000\u001b[2J\n", "@@not base64@@", "AAA", "NaN"];
+/**
+ * Deltas no engine hands Twilio: a quote or backslash that would end the payload (and add keys to the
+ * frame), and lengths base64 cannot have.
+ */
+const NOT_AUDIO = [
+  'AAAAAA"}},"event":"clear","a":{"b":"', // 36 characters: only the quote refuses it
+  "AAA\\", // 4 characters: only the backslash refuses it
+  "\u0000\u001b[2J\n",
+  "@@not base64@@",
+  "AAA",
+  "NaN",
+];
 
 /** The media payloads Parley sent the fake Twilio, each of them base64 Twilio can play. */
 function assertOnlyAudio(call: FakeTwilioCall): void {
@@ -70,6 +80,31 @@ Deno.test("a Realtime audio delta that is not base64 audio never reaches Twilio;
       /Unreadable event from OpenAI: response\.output_audio\.delta: "delta" is not base64 audio/,
     );
     assert.equal(t.parley.activeCalls(), 1);
+    call.stop();
+    await call.closed;
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a delta of base64's length with no quote or backslash goes to Twilio as is: a control character or a stray letter costs that frame (warning 31951), not the call", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("session.update");
+    session.send({ type: "response.created", response: { id: "r1", status: "in_progress" } });
+    for (const delta of ["\n\u0000\u001b\t", "@@@@"]) {
+      session.send({ type: "response.output_audio.delta", response_id: "r1", item_id: "i1", delta });
+    }
+    await session.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(40, 0x33) });
+    const tone = toBase64(toneBytes(20, 0x33));
+    await within(
+      call.waitFor("media", (m) => m.media.payload.startsWith(tone.slice(0, 20))),
+      "the answer's audio after the two odd deltas",
+    );
+    assert.deepEqual(call.warnings.map((w) => w.code), [31951, 31951], "Twilio warns once a frame");
+    assert.equal(t.parley.activeCalls(), 1, "the call goes on");
     call.stop();
     await call.closed;
   } finally {

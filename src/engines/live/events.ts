@@ -30,7 +30,7 @@
  * @module
  */
 
-import { isBase64 } from "../../audio/base64.ts";
+import { fitsTwilioPayload } from "../../audio/base64.ts";
 
 /** Why a GPT-Live session ended, as `session.closed` reports it. */
 export const LIVE_CLOSE_REASONS = [
@@ -98,8 +98,8 @@ export function parseLiveEvent(text: string): LiveServerEvent {
   if (typeof type !== "string") return { type: "invalid", problem: 'no string "type"' };
   switch (type) {
     case "session.output_audio.delta":
-      // Twilio gets the payload as is: anything but base64 audio would break its frame.
-      return typeof value.delta === "string" && isBase64(value.delta)
+      // Twilio gets the payload as is: a quote or backslash in it would break out of its frame.
+      return typeof value.delta === "string" && fitsTwilioPayload(value.delta)
         ? { type, delta: value.delta }
         : invalid(type, "delta", "is not base64 audio");
     case "session.input_transcript.delta":

@@ -21,7 +21,7 @@ import {
   responseCreateEvent,
   truncateEvent,
 } from "./events.ts";
-import { isBase64 } from "../../audio/base64.ts";
+import { fitsTwilioPayload } from "../../audio/base64.ts";
 import { sessionUpdateEvent } from "./session.ts";
 import { REALTIME_VOICES } from "./voices.ts";
 
@@ -87,8 +87,10 @@ const REALTIME_READER: EngineReader = {
     // Hot path: an audio delta becomes the engine's event at once, with no event in between.
     if (value.type === "response.output_audio.delta") {
       const delta = value.delta;
-      // Twilio gets the payload as is: anything but base64 audio would break its frame.
-      if (typeof delta !== "string" || !isBase64(delta)) return emit({ type: "invalid", problem: NOT_AUDIO });
+      // Twilio gets the payload as is: a quote or backslash in it would break out of its frame.
+      if (typeof delta !== "string" || !fitsTwilioPayload(delta)) {
+        return emit({ type: "invalid", problem: NOT_AUDIO });
+      }
       return emit({
         type: "agent.audio",
         responseId: str(value.response_id),

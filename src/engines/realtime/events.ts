@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isBase64 } from "../../audio/base64.ts";
+import { fitsTwilioPayload } from "../../audio/base64.ts";
 import type { TokenUsage } from "./token_usage.ts";
 
 /** A server event the relay acts on; anything else is `{ type: "other" }`. */
@@ -64,7 +64,7 @@ export function realtimeEventOf(value: Record<string, unknown>): RealtimeServerE
   switch (type) {
     case "response.output_audio.delta": {
       const delta = value.delta;
-      if (typeof delta !== "string" || !isBase64(delta)) {
+      if (typeof delta !== "string" || !fitsTwilioPayload(delta)) {
         return { type: "invalid", problem: `${type}: "delta" is not base64 audio` };
       }
       return { type, responseId: str(value.response_id), itemId: str(value.item_id), delta };
