@@ -3,13 +3,14 @@
  *
  * A declared `Content-Length` over the limit is refused with 413 at once and the body cancelled,
  * unread. A body without one (chunked) is passed on through a counter that errors with
- * {@linkcode BodyTooLargeError} once the limit is passed, so no reader ever holds more than the limit.
+ * {@linkcode BodyTooLargeError} once the limit is passed, so no reader ever holds more than the limit;
+ * it is read 4 KiB at a time (`bodyChunks`), so a slow one holds little while it comes.
  *
  * @module
  */
 
 import { jsonError } from "../../http/responses.ts";
-import { BodyTooLargeError } from "../../http/body.ts";
+import { bodyChunks, BodyTooLargeError } from "../../http/body.ts";
 
 export { BodyTooLargeError };
 
@@ -32,15 +33,25 @@ export async function limitBody(request: Request, maxBytes: number): Promise<Req
     await request.body.cancel().catch(() => {});
     return jsonError(413, new BodyTooLargeError(maxBytes).message);
   }
+  // Read in small pieces (`bodyChunks`): a chunked body that is slow to come holds little meanwhile.
+  const source = request.body;
+  const chunks = bodyChunks(source);
   let size = 0;
-  const capped = request.body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        size += chunk.byteLength;
-        if (size > maxBytes) throw new BodyTooLargeError(maxBytes);
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+  const capped = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await chunks.next();
+      if (next.done) return controller.close();
+      size += next.value.byteLength;
+      if (size <= maxBytes) return controller.enqueue(next.value);
+      await chunks.return();
+      controller.error(new BodyTooLargeError(maxBytes));
+    },
+    async cancel() {
+      await chunks.return();
+      // Never read (a guard refused the request): cancel the source itself. Once read, `return`
+      // cancelled it and this finds it done.
+      await source.cancel().catch(() => {});
+    },
+  }, { highWaterMark: 0 });
   return new Request(request, { body: capped });
 }
