@@ -280,8 +280,11 @@ class Relay implements CallRelay {
     p.turns.abandon();
     if (p.gate.total > 0) p.report.emit({ type: "caller_audio.dropped", drops: { ...p.gate.drops } });
     p.actions?.close();
-    p.tap?.ended(p.now());
+    // The call ends now, for its record as for its recording: both clocks read together, before the
+    // recorder finishes its file (a write a busy disk holds would otherwise lengthen the record only).
+    const endedNow = p.now();
     const endedAt = p.report.wallNow();
+    p.tap?.ended(endedNow);
     const finish = () => {
       this.#finishEnd = undefined;
       this.#agent.lingering(false);
