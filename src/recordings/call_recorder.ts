@@ -13,9 +13,10 @@
  *
  * The caller's frames are placed by Twilio's own clock (`streamAt`, the frame's `media.timestamp` in
  * call time), exactly, so a stalled network or event loop does not move the caller's speech: frames
- * that arrive in a burst after a stall land where they were spoken. A frame without a usable
- * timestamp (missing, going backwards, or more than {@linkcode MAX_STREAM_SKEW_MS} from its arrival)
- * is placed as before, by arrival, joined to the caller audio before it. Agent audio that plays a
+ * that arrive in a burst after a stall land where they were spoken, however long the stall (each
+ * follows the one before). A frame without a usable timestamp (missing, going backwards, or more than
+ * {@linkcode MAX_STREAM_SKEW_MS} from its arrival without following the frame before it) is placed as
+ * before, by arrival, joined to the caller audio before it. Agent audio that plays a
  * little early or late (the play-out estimate's jitter) is joined to what came before; a longer gap is
  * silence. A frame whose place was already written (later than the settle window) is dropped and
  * counted ({@linkcode CallRecorder.lateCallerFrames}).
@@ -51,9 +52,14 @@ const CALLER_JOIN_SAMPLES = 500 * SAMPLES_PER_MS;
 /**
  * A caller frame's stream time further than this from its arrival, ms, is not believed: the frame is
  * placed by arrival instead (Twilio's timestamps are then wrong, or the offset taken from the first
- * frame was).
+ * frame was), unless it is late and follows the frame before it with no gap (a stall held it up).
  */
 export const MAX_STREAM_SKEW_MS = 1000;
+/**
+ * A caller frame whose stream time is this close to where the frame before it ended continues the
+ * stream, samples (rounding: the offset to call time is fractional).
+ */
+const CONTIGUOUS_SAMPLES = 1;
 /** What stays unwritten behind the newest time heard, for caller frames that arrive late, samples. */
 const SETTLE_SAMPLES = 200 * SAMPLES_PER_MS;
 /**
@@ -114,17 +120,18 @@ class PendingChannel {
     this.bytes = grown;
   }
 
-  /** Writes base64 μ-law `payload` at absolute sample `at`. */
-  put(written: number, at: number, payload: string): void {
+  /** Writes base64 μ-law `payload` at absolute sample `at`; returns the samples written. */
+  put(written: number, at: number, payload: string): number {
     const from = at - written;
     this.reserve(written, at + Math.ceil((payload.length * 3) / 4));
     let count: number;
     try {
       count = (this.bytes.subarray(from) as Base64Target).setFromBase64(payload).written;
     } catch {
-      return; // not base64 (Twilio and OpenAI send nothing else): heard as silence
+      return 0; // not base64 (Twilio and OpenAI send nothing else): heard as silence
     }
     this.end = Math.max(this.end, at + count);
+    return count;
   }
 
   /** Silence from absolute sample `from` on. */
@@ -178,6 +185,8 @@ export class CallRecorder implements CallTapListener {
   #ended = false;
   /** Where the caller's last frame placed by stream time went, samples (-1: none yet). */
   #lastStreamPos = -1;
+  /** Where the caller's last frame placed by stream time ended, samples (-1: none yet). */
+  #lastStreamEnd = -1;
   #lateCallerFrames = 0;
 
   /** A recorder writing to `sink`. */
@@ -196,12 +205,12 @@ export class CallRecorder implements CallTapListener {
    */
   callerFrame(at: number, payload: string, streamAt?: number): void {
     if (this.#ended) return;
-    if (streamAt !== undefined && Math.abs(streamAt - at) <= MAX_STREAM_SKEW_MS) {
+    if (streamAt !== undefined) {
       const pos = Math.round(streamAt * SAMPLES_PER_MS);
-      if (pos > this.#lastStreamPos) {
+      if (pos > this.#lastStreamPos && this.#believable(pos, streamAt, at)) {
         this.#lastStreamPos = pos;
         if (pos < this.#written) this.#lateCallerFrames++;
-        else this.#caller.put(this.#written, pos, payload);
+        else this.#lastStreamEnd = pos + this.#caller.put(this.#written, pos, payload);
         // A frame that comes late after a stall moves time on only as far as when it was spoken, so
         // the frames of the burst behind it still find their places unwritten.
         this.#advance(Math.min(at, streamAt));
@@ -211,6 +220,18 @@ export class CallRecorder implements CallTapListener {
     const pos = this.#place(this.#caller, at, CALLER_JOIN_SAMPLES);
     this.#caller.put(this.#written, pos, payload);
     this.#advance(at);
+  }
+
+  /**
+   * True when a caller frame's stream time (`streamAt`, at sample `pos`) is to be believed: within
+   * {@linkcode MAX_STREAM_SKEW_MS} of its arrival `at`, or late by more but following the frame placed
+   * before it by stream time with no gap: the stream goes on, held up (a stall longer than the bound),
+   * and a burst of held frames must not go half by arrival, moving time on past the places of the rest.
+   */
+  #believable(pos: number, streamAt: number, at: number): boolean {
+    const late = at - streamAt;
+    if (Math.abs(late) <= MAX_STREAM_SKEW_MS) return true;
+    return late > 0 && Math.abs(pos - this.#lastStreamEnd) <= CONTIGUOUS_SAMPLES;
   }
 
   /** Agent audio that plays out `playAt` ms into the call. */

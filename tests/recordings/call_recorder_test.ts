@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { decodeMulawSample } from "../../src/audio/mulaw.ts";
-import { CallRecorder, type RecordingSink } from "../../src/recordings/call_recorder.ts";
+import { CallRecorder, MAX_STREAM_SKEW_MS, type RecordingSink } from "../../src/recordings/call_recorder.ts";
 import { FRAME_BYTES } from "../../src/recordings/wav.ts";
 import { loudRuns } from "./_recording_call.ts";
 
@@ -141,6 +141,35 @@ Deno.test("caller frames land at their stream time, exactly: a burst after an 80
   assert.deepEqual(finished(), { dataBytes: 16000 * FRAME_BYTES, durationMs: 2000 });
   assert.deepEqual(loudRuns(channels().left), [[100, 600]]);
   assert.equal(recorder.lateCallerFrames, 0);
+});
+
+Deno.test("a burst held up longer than MAX_STREAM_SKEW_MS lands at its stream time too: none goes by arrival or is dropped", () => {
+  const { sink, channels } = copyingSink();
+  const recorder = new CallRecorder(sink);
+  // 10 frames in time from 100 ms, then 30 held 1.3 s: the first of them arrive more than
+  // MAX_STREAM_SKEW_MS after they were spoken, the last less. Each follows the one before.
+  const arrival = 300 + MAX_STREAM_SKEW_MS + 300;
+  for (let i = 0; i < 10; i++) recorder.callerFrame(100 + 20 * i, payload(CALLER, 20), 100 + 20 * i);
+  for (let i = 10; i < 40; i++) recorder.callerFrame(arrival, payload(CALLER, 20), 100 + 20 * i);
+  for (let i = 40; i < 80; i++) {
+    recorder.callerFrame(arrival + 20 * (i - 39), payload(0xff, 20), 100 + 20 * i);
+  }
+  recorder.ended(arrival + 1000);
+  assert.deepEqual(loudRuns(channels().left), [[100, 900]]);
+  assert.equal(recorder.lateCallerFrames, 0);
+});
+
+Deno.test("caller frames more than MAX_STREAM_SKEW_MS late that do not follow one another are placed by arrival", () => {
+  const { sink, channels } = copyingSink();
+  const recorder = new CallRecorder(sink);
+  // In time from 100 ms, then frames stamped 1.5 s before they arrive, 40 ms apart: no stream to follow.
+  for (let i = 0; i < 10; i++) recorder.callerFrame(100 + 20 * i, payload(0xff, 20), 100 + 20 * i);
+  for (let i = 0; i < 10; i++) {
+    const at = 2000 + 20 * i;
+    recorder.callerFrame(at, payload(CALLER, 20), 500 + 40 * i);
+  }
+  recorder.ended(2500);
+  assert.deepEqual(loudRuns(channels().left), [[2000, 2200]]);
 });
 
 Deno.test("a caller frame whose place was already written is dropped and counted, not written elsewhere", () => {

@@ -1,12 +1,14 @@
 /**
  * The caller's channel is placed by Twilio's timestamps, through the harness: frames held up by a
  * stall (the network, or a busy event loop) and then read at once land in the WAV where the caller
- * spoke them, with no gap where the stall was; frames whose timestamps are missing or garbage are
- * placed by arrival, as before, and the caller's channel is still recorded without a gap.
+ * spoke them, with no gap where the stall was, even a stall longer than MAX_STREAM_SKEW_MS; frames
+ * whose timestamps are missing or garbage are placed by arrival, as before, and the caller's channel
+ * is still recorded without a gap.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { MAX_STREAM_SKEW_MS } from "../../src/recordings/call_recorder.ts";
 import { readWav } from "../../src/recordings/wav.ts";
 import { RecordingsDir } from "../../src/recordings/recordings_dir.ts";
 import type { FrameTap } from "../../src/relay/frame_tap.ts";
@@ -36,13 +38,22 @@ function firstSpeechTap(): { tap: FrameTap; firstSpeech: () => number | undefine
   return { tap, firstSpeech: () => first };
 }
 
+/** A stall and the speech frames held up by it. */
+interface Stall {
+  /** How long the frames are held, ms. */
+  ms: number;
+  /** How many speech frames come at once after it. */
+  frames: number;
+}
+
 /**
- * Runs one recorded call: 200 ms of silence, 10 speech frames in real time, a stall, 15 speech frames
+ * Runs one recorded call: 200 ms of silence, 10 speech frames in real time, a stall, its speech frames
  * at once, 400 ms of silence; `send` sends each frame. Returns the caller's channel of the WAV.
  */
 async function recordStalledSpeech(
   send: (call: FakeTwilioCall, bytes: Uint8Array) => void,
   tap: FrameTap,
+  stall: Stall = { ms: STALL_MS, frames: 15 },
 ): Promise<Int16Array> {
   const dir = await Deno.makeTempDir();
   const recordings = new RecordingsDir(dir);
@@ -66,11 +77,11 @@ async function recordStalledSpeech(
     await sendFrames(sink, { frame: speech, forMs: 200 });
     await appended(20);
     // The stall: the deliberate stimulus of this test (frames held up), not a wait for an event.
-    await new Promise((resolve) => setTimeout(resolve, STALL_MS));
-    for (let i = 0; i < 15; i++) sink.sendMedia(speech());
-    await appended(35);
+    await new Promise((resolve) => setTimeout(resolve, stall.ms));
+    for (let i = 0; i < stall.frames; i++) sink.sendMedia(speech());
+    await appended(20 + stall.frames);
     await sendFrames(sink, { frame: silence, forMs: 400 });
-    await appended(55);
+    await appended(40 + stall.frames);
     call.close();
     await t.parley.shutdown(); // the relay has ended: the recorder has finished the file
     const callSid = call.callSid;
@@ -90,6 +101,18 @@ Deno.test("caller frames held up by a stall land in the WAV at their timestamps,
   assert.ok(from !== undefined, "the tap saw the first speech frame with its stream time");
   // 25 frames of 20 ms, one after the other from where the first was spoken, to the sample.
   assert.deepEqual(loudRuns(caller), [[Math.round(from * 8) / 8, Math.round(from * 8) / 8 + 500]]);
+});
+
+Deno.test("caller frames held up longer than MAX_STREAM_SKEW_MS land at their timestamps too: none is dropped", async () => {
+  // Held 1.2 s: the burst's first frames arrive more than MAX_STREAM_SKEW_MS after they were spoken,
+  // its last ones (600 ms of speech later) less. Each continues the stream: all land where spoken.
+  const stall = { ms: MAX_STREAM_SKEW_MS + 200, frames: 30 };
+  const { tap, firstSpeech } = firstSpeechTap();
+  const caller = await recordStalledSpeech((call, bytes) => call.sendMedia(bytes), tap, stall);
+  const from = firstSpeech();
+  assert.ok(from !== undefined, "the tap saw the first speech frame with its stream time");
+  const start = Math.round(from * 8) / 8;
+  assert.deepEqual(loudRuns(caller), [[start, start + (10 + stall.frames) * 20]]);
 });
 
 Deno.test("caller frames with a missing or garbage timestamp are placed by arrival and still recorded", async () => {
