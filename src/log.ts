@@ -67,7 +67,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const emit = (level: LogLevel, message: string) => {
     let line = `[Realtime] ${escapeLogText(message)}`;
     for (const secret of secrets) line = line.replaceAll(secret, "[redacted]");
-    sink(level, line);
+    // Cut after the secrets are masked, so a cut never leaves part of one.
+    sink(level, capLogLine(line));
   };
 
   return {
@@ -97,15 +98,23 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   }
 }
 
-/** C0 and C1 control characters (line feed included) and Unicode line/paragraph separators. */
+/** The longest line the logger writes, characters (`[Realtime] ` and any `… (N chars)` included). */
+export const MAX_LOG_LINE_CHARS = 4_000;
+
+/**
+ * C0 and C1 control characters (line feed included), Unicode line/paragraph separators and the
+ * bidirectional controls (U+061C, U+200E-F, U+202A-E, U+2066-9), which reorder what a terminal or an
+ * editor shows ("Trojan Source").
+ */
 // deno-lint-ignore no-control-regex
-const UNSAFE_IN_LOG = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const UNSAFE_IN_LOG = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Makes text safe for one log line: every control character (line feed, carriage return, escape
- * sequences, C1 controls, Unicode line separators) is written as `\xNN` or `\uNNNN`. The logger
- * applies it to every message, so text from a peer (a DTMF digit, a CallSid, a custom parameter, an
- * upstream error code) can never start a line of its own, move the cursor or recolour the terminal.
+ * sequences, C1 controls, Unicode line separators, bidirectional overrides and isolates) is written
+ * as `\xNN` or `\uNNNN`. The logger applies it to every message, so text from a peer (a DTMF digit,
+ * a CallSid, a custom parameter, an upstream error code, a transcript) can never start a line of its
+ * own, move the cursor, recolour the terminal or reorder what it shows.
  * Log a multi-line text one line at a time.
  *
  * @example
@@ -116,7 +125,9 @@ const UNSAFE_IN_LOG = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 export function escapeLogText(text: string): string {
   return text.replace(UNSAFE_IN_LOG, (c) => {
     const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
   });
 }
 
@@ -124,4 +135,19 @@ export function escapeLogText(text: string): string {
 export function excerpt(text: string, max = 80): string {
   const clean = escapeLogText(text.slice(0, max));
   return text.length > max ? `${clean}… (${text.length} chars)` : clean;
+}
+
+/**
+ * Cuts an escaped line to {@linkcode MAX_LOG_LINE_CHARS}, saying how long it was: never inside an
+ * escape (`\x1b`, `\u202e`) nor between the two halves of a surrogate pair.
+ */
+function capLogLine(line: string): string {
+  if (line.length <= MAX_LOG_LINE_CHARS) return line;
+  const suffix = `… (${line.length} chars)`;
+  let end = MAX_LOG_LINE_CHARS - suffix.length;
+  const escape = /\\(x[0-9a-f]{0,1}|u[0-9a-f]{0,3})$/.exec(line.slice(end - 5, end));
+  if (escape !== null) end -= escape[0].length;
+  const last = line.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return line.slice(0, end) + suffix;
 }

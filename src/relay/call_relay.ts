@@ -253,7 +253,9 @@ class Relay implements CallRelay {
     this.#log.info(`Stream started: CallSid=${start.callSid}`);
     if (persona.id !== setup.requested) {
       this.#log.warn(
-        `Unknown persona "${setup.requested}" for CallSid=${start.callSid}: using "${persona.id}"`,
+        `Unknown persona "${
+          excerpt(setup.requested, 64)
+        }" for CallSid=${start.callSid}: using "${persona.id}"`,
       );
     }
     p.report.emit({

@@ -144,7 +144,11 @@ export class CallReporter {
   /** An answer ended: a warning when it failed, and its usage report (engines reporting per answer). */
   responseDone(event: Extract<EngineEvent, { type: "response.done" }>, model: string): void {
     if (event.failure !== undefined) {
-      this.#log.warn(`Response ${event.failure.status} for ${this.label}: ${event.failure.reason}`);
+      this.#log.warn(
+        `Response ${excerpt(event.failure.status, 40)} for ${this.label}: ${
+          excerpt(event.failure.reason, 300)
+        }`,
+      );
     }
     if (event.usage !== undefined) {
       this.emit({ type: "usage", model, engine: engineForModel(model), usage: event.usage });
@@ -228,7 +232,9 @@ export class CallReporter {
   /** A tool call finished: one log line (arguments already truncated) and a `tool.called` event. */
   toolCalled(report: ToolCallReport): void {
     this.#log.info(
-      `Tool call: ${this.label} ${report.name}(${escapeLogText(report.arguments)}) → ${report.status}, ` +
+      `Tool call: ${this.label} ${excerpt(report.name, 64)}(${
+        escapeLogText(report.arguments)
+      }) → ${report.status}, ` +
         `${report.resultBytes} B in ${report.durationMs} ms`,
     );
     this.emit({ type: "tool.called", ...report });
