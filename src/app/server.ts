@@ -176,10 +176,10 @@ export function createParley(options: ParleyOptions): Parley {
     ...(options.webhookTiming === undefined ? {} : { timing: options.webhookTiming }),
   });
   const offWebhooks = webhooks === undefined ? undefined : hub.subscribe(webhooks.listener);
-  const neverConnected = watchNeverConnected(
-    hub,
-    options.streamConnectTimeoutMs === undefined ? {} : { timeoutMs: options.streamConnectTimeoutMs },
-  );
+  const neverConnected = watchNeverConnected(hub, {
+    log,
+    ...(options.streamConnectTimeoutMs === undefined ? {} : { timeoutMs: options.streamConnectTimeoutMs }),
+  });
   const signature = {
     authToken: config.twilioAuthToken,
     publicBaseUrl: config.publicBaseUrl,

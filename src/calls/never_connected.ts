@@ -3,8 +3,8 @@
  * webhook but never opened the socket (a wrong PUBLIC_BASE_URL, a tunnel gone), OpenAI refused the
  * session before `start` (the relay then closes the socket without knowing the CallSid), or a
  * placed call was never answered. It listens to the call events hub and, when a call has no
- * `call.started` in time, emits `call.ended` with reason `never_connected`: the store closes the
- * record and the live feed ends, both only listening. A call whose stream started, or that ended, is
+ * `call.started` in time, emits `call.ended` with reason `never_connected` and logs it: the store
+ * closes the record and the live feed ends, both only listening. A call whose stream started, or that ended, is
  * never watched again: a duplicate webhook for it restarts no timer.
  *
  * @module
@@ -12,6 +12,7 @@
 
 import type { CallEvent, CallStatus } from "./call_events.ts";
 import type { CallHub } from "./call_hub.ts";
+import type { Logger } from "../log.ts";
 
 /** How long after the voice webhook a media stream must start, ms. */
 export const STREAM_CONNECT_TIMEOUT_MS = 60_000;
@@ -37,6 +38,8 @@ export interface NeverConnectedOptions {
   timeoutMs?: number;
   /** Wall clock for the events it emits. @default Date.now */
   now?: () => number;
+  /** Where each end is logged, as the relay logs its calls' (`Call ended: CallSid=… reason=…`). */
+  log?: Logger;
 }
 
 /** A running watch; see {@linkcode watchNeverConnected}. */
@@ -91,6 +94,10 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
   };
   const end = (callSid: string, reason: "never_connected" | "server_shutdown", detail: string) => {
     forget(callSid);
+    const line = `Call ended: CallSid=${callSid} reason=${reason} (${detail})`;
+    // A warning: often the callee's doing (busy, no answer), not a fault of Parley's.
+    if (reason === "never_connected") options.log?.warn(line);
+    else options.log?.info(line);
     hub.emit({ type: "call.ended", at: now(), callSid, reason, detail });
   };
   const wait = (callSid: string, ms: number, detail: string) => {

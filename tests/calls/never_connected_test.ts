@@ -86,6 +86,12 @@ Deno.test("a webhook whose media stream never connects ends with never_connected
   assert.equal(record?.endReason, "never_connected");
   assert.match(record?.endDetail ?? "", /no media stream started within 2 s of the voice webhook/);
   assert.equal(record?.persona, "quiet", "the inbound persona");
+  const line = p.t.logs.find((l) => l.line.includes(`Call ended: CallSid=${callSid} reason=never_connected`));
+  assert.equal(line?.level, "warn", "the end is logged, with its reason, as a warning");
+  assert.match(
+    line.line,
+    /\(no media stream started within 2 s of the voice webhook \(check PUBLIC_BASE_URL/,
+  );
 });
 
 Deno.test("an OpenAI refusal before `start` still gives the record an end", async () => {
@@ -104,6 +110,29 @@ Deno.test("an OpenAI refusal before `start` still gives the record an end", asyn
   const ended = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === callSid), "the end");
   assert.equal(ended.reason, "never_connected");
   assert.equal((await p.store.getCall(callSid))?.endReason, "never_connected");
+  await within(
+    p.t.waitForLog(new RegExp(`Call ended: CallSid=${callSid} reason=never_connected`)),
+    "its CallSid",
+  );
+});
+
+Deno.test("a call still waiting for its stream when the server stops ends server_shutdown, in the log too", async () => {
+  const t = await startTestParley({ env: { INBOUND_PERSONA: "quiet" } });
+  const callSid = "CA" + "4".repeat(32);
+  try {
+    await postSigned(t, VOICE_WEBHOOK_PATH, webhookForm(callSid));
+  } finally {
+    await t.close();
+  }
+  const ended = t.events.find((e) => e.type === "call.ended" && e.callSid === callSid);
+  assert.equal(ended?.type === "call.ended" && ended.reason, "server_shutdown");
+  assert.ok(
+    t.logs.some((l) =>
+      l.line ===
+        `[Realtime] Call ended: CallSid=${callSid} reason=server_shutdown (the server stopped before the media stream started)`
+    ),
+    "the end is logged with its reason",
+  );
 });
 
 Deno.test("a call Twilio reports finished before any stream ends at once, with Twilio's status", async () => {
@@ -115,6 +144,14 @@ Deno.test("a call Twilio reports finished before any stream ends at once, with T
   const ended = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === callSid), "the end");
   assert.equal(ended.reason, "never_connected");
   assert.equal(ended.detail, "Twilio reports the call completed before any media stream");
+  await within(
+    p.t.waitForLog(
+      new RegExp(
+        `Call ended: CallSid=${callSid} reason=never_connected \\(Twilio reports the call completed`,
+      ),
+    ),
+    "the end in the log",
+  );
   const types = p.t.events.filter((e) => e.callSid === callSid).map((e) => e.type);
   assert.deepEqual(types, ["call.webhook", "call.status", "call.ended"], "the status is recorded first");
 });
