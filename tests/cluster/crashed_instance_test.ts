@@ -86,6 +86,10 @@ Deno.test({
         /Instance crashed stopped beating/.test(m)
       );
       assert.equal(claims.length, 1, claims.join("\n"));
+      assert.match(
+        claims[0]!,
+        new RegExp(`closed its 1 open call\\(s\\) as server_crashed \\(${CRASHED_CALL}\\)`),
+      );
       assert.ok(extra.flat().length <= 1, "at most one of the racing sweeps claimed it");
       assert.equal((await beta.calls.getCall(LIVE_CALL))?.endedAt, null, "a live peer's call is untouched");
       const rows = await sql`SELECT instance, stopped_at FROM instances ORDER BY instance`;

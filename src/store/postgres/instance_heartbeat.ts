@@ -104,8 +104,10 @@ export class InstanceHeartbeat {
       closed.push({ instance, callSids });
       this.#o.report(
         `[Cluster] Instance ${instance} stopped beating: closed its ${callSids.length} open call(s) as server_crashed${
-          released > 0 ? `; put back ${released} campaign lead(s) it had claimed` : ""
-        }`,
+          callSids.length === 0
+            ? ""
+            : ` (${callSids.slice(0, 5).join(", ")}${callSids.length > 5 ? ", …" : ""})`
+        }${released > 0 ? `; put back ${released} campaign lead(s) it had claimed` : ""}`,
       );
     }
     return closed;
