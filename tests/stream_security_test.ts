@@ -91,7 +91,9 @@ Deno.test("a socket cannot start or stop another call: a start for a foreign Cal
     intruder.start({ persona: "tester" });
     intruder.stop();
     await intruder.closed;
-    await t.waitForLog(/Call ended: connection \S+ reason=error \(start for CallSid=/);
+    await t.waitForLog(
+      /Call ended: connection \S+ \(stream of CallSid=CA\w+\) reason=error \(start for CallSid=/,
+    );
 
     assert.equal(t.parley.activeCalls(), 1, "the victim's call goes on");
     const victimEvents = t.events.filter((e) => e.callSid === victim.callSid).map((e) => e.type);

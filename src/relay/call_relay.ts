@@ -295,7 +295,12 @@ class Relay implements CallRelay {
       // answering Twilio's <Connect action> takes an ended record without a decision for one that has none.
       const after = p.actions?.afterStream(reason) ?? { action: "fallback" };
       if (p.start !== undefined) p.report.emit({ type: "call.after_stream", ...after });
-      p.report.ended(p.report.label, reason, detail, endedAt);
+      // Before `start` the call is known only by the CallSid its stream token names (none on a bare socket).
+      const expected = this.#o.expectedCallSid;
+      const label = p.start === undefined && expected !== undefined
+        ? `${p.report.label} (stream of CallSid=${expected})`
+        : p.report.label;
+      p.report.ended(label, reason, detail, endedAt);
       // GPT-Live is told goodbye and answers; the call is done when its socket is closed too.
       p.session.closed.then(() => this.#resolveDone());
     };

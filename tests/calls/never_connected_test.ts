@@ -105,7 +105,13 @@ Deno.test("an OpenAI refusal before `start` still gives the record an end", asyn
   // call under its CallSid), which never comes: the socket is closed when start is overdue.
   const call = await p.t.connectStream(streamUrl, callSid);
   await within(call.closed, "the relay to close the socket");
-  await within(p.t.waitForLog(/reason=no_start/), "the overdue start in the log");
+  // The socket's token names the call: its end line says which, though `start` never came.
+  await within(
+    p.t.waitForLog(
+      new RegExp(`Call ended: connection \\S+ \\(stream of CallSid=${callSid}\\) reason=no_start`),
+    ),
+    "the overdue start in the log, with the CallSid",
+  );
 
   const ended = await within(p.t.waitForEvent("call.ended", (e) => e.callSid === callSid), "the end");
   assert.equal(ended.reason, "never_connected");

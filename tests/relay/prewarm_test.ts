@@ -217,7 +217,7 @@ for (const engine of ENGINES) {
       intruder.start({ persona: "sam" });
       await intruder.closed;
       assert.match(
-        await t.waitForLog(/Call ended: connection \S+ reason=error/),
+        await t.waitForLog(/Call ended: connection \S+ \(stream of CallSid=CA\w+\) reason=error/),
         new RegExp(`start for CallSid=${victim} on the stream of CallSid=${intruderSid}`),
       );
       assert.equal(intruder.messagesOf("media").length, 0, "none of the victim's greeting reached it");
