@@ -176,8 +176,11 @@ export function checkInstance(
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[\x21-\x7e]+@[\x21-\x7e]+$/.test(databaseUrl)) {
     problems.push(
       `DATABASE_URL: "${
-        databaseUrl.replace(/\/\/[^@/]*@/, "//***@").replace(/[^\x20-\x7e]/g, "?").slice(0, 100)
-      }" is not a Postgres URL: use postgres://user:password@host:5432/database, or leave it unset for SQLite in DATA_DIR`,
+        // Everything before the last @ but the scheme: a password may hold "/" or "@", or the "//" be missing.
+        databaseUrl.replace(/^([a-z][a-z0-9+.-]*:\/*)?.*@/is, "$1***@").replace(/[^\x20-\x7e]/g, "?").slice(
+          0,
+          100,
+        )}" is not a Postgres URL: use postgres://user:password@host:5432/database, or leave it unset for SQLite in DATA_DIR`,
     );
   }
 

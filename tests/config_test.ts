@@ -209,6 +209,22 @@ Deno.test("DATABASE_URL selects Postgres; INSTANCE_ID then defaults to the host 
       return true;
     },
   );
+  // A generated password with "/" or "@", or a URL missing its "//", still never shows its password.
+  for (
+    const [url, shown] of [
+      ["postgres://parley:Xy/9+ab@db.intérnal/parley", '"postgres://***@db.int?rnal/parley"'],
+      ["postgres://parley:Xy@9 ab@db.internal/parley", '"postgres://***@db.internal/parley"'],
+      ["postgres:/parley:Xy9ab-secret@db.internal/parley", '"postgres:/***@db.internal/parley"'],
+    ] as [string, string][]
+  ) {
+    assert.throws(() => loadConfig({ ...minimal, DATABASE_URL: url }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      const problem = error.problems.find((p) => p.startsWith("DATABASE_URL:"))!;
+      assert.ok(!/Xy|9ab/.test(error.message), error.message);
+      assert.ok(problem.includes(shown), problem);
+      return true;
+    });
+  }
 });
 
 Deno.test("INSTANCE_ID defaults to the host name and must be a plain name", () => {
