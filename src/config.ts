@@ -21,7 +21,7 @@ import {
   parseSwitch,
 } from "./config_values.ts";
 import { parseWebhookSettings } from "./webhook_settings.ts";
-import { type Env, envText, examplePlaceholderProblems } from "./config_env.ts";
+import { type Env, envText, EXAMPLE_PLACEHOLDERS, examplePlaceholderProblems } from "./config_env.ts";
 import type { ParleyConfig } from "./config_shape.ts";
 import {
   checkCapacity,
@@ -136,7 +136,31 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     judgeModel: text("OPENAI_JUDGE_MODEL") ?? "gpt-5-mini",
     analysisModel: text("OPENAI_ANALYSIS_MODEL") ?? DEFAULT_ANALYSIS_MODEL,
   };
-  return { config, problems };
+  return { config, problems: problems.map((problem) => withoutSecretValues(problem, env)) };
+}
+
+/** Variables whose values are secrets: a problem that quotes another variable never prints one. */
+const SECRET_VARIABLES = [
+  "OPENAI_API_KEY",
+  "TWILIO_AUTH_TOKEN",
+  "API_TOKEN",
+  "WEBHOOK_SECRET",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+] as const;
+
+/**
+ * `problem` with the value of every secret variable replaced by the variable's name: startup problems
+ * are printed before any logger masks them, and a value pasted into the wrong line (an auth token in
+ * `TWILIO_ACCOUNT_SID`) is quoted by that line's problem. `.env.example`'s placeholders are no secret.
+ */
+function withoutSecretValues(problem: string, env: Env): string {
+  for (const name of SECRET_VARIABLES) {
+    const value = env[name]?.trim();
+    if (value === undefined || value.length < 6 || value === EXAMPLE_PLACEHOLDERS[name]) continue;
+    problem = problem.replaceAll(value, `[the value of ${name}]`);
+  }
+  return problem;
 }
 
 /**

@@ -373,3 +373,30 @@ Deno.test("configSecrets: every secret the configuration holds is masked in the 
     assert.ok(!lines[0]!.includes(secret), `${secret} reached the log: ${lines[0]}`);
   }
 });
+
+Deno.test("a secret pasted into the wrong variable is never printed by the problem that quotes it", () => {
+  const token = "0123456789abcdef0123456789abcdef";
+  const key = "sk-proj-abcdefghijklmnopqrstuvwxyz";
+  let error: unknown;
+  try {
+    loadConfig({
+      ...minimal,
+      OPENAI_API_KEY: key,
+      TWILIO_AUTH_TOKEN: token,
+      TWILIO_ACCOUNT_SID: token, // the two Twilio values swapped
+      TWILIO_PHONE_NUMBER: key, // a key pasted on the wrong line
+    });
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof ConfigError);
+  assert.doesNotMatch(error.message, new RegExp(`${token}|${key}`));
+  assert.match(
+    error.message,
+    /TWILIO_ACCOUNT_SID: "\[the value of TWILIO_AUTH_TOKEN\]" is not an account SID/,
+  );
+  assert.match(
+    error.message,
+    /TWILIO_PHONE_NUMBER: "\[the value of OPENAI_API_KEY\]" is not an E\.164 number/,
+  );
+});
