@@ -80,9 +80,12 @@ export class FakeLiveSession {
     return this.started ? Math.round(performance.now() - this.#startedAt) : 0;
   }
 
+  /** The seconds usage reports claim from now on, when a test sets them; the session's time otherwise. */
+  billedSeconds: number | undefined;
+
   /** Cumulative session seconds, as usage reports them. */
   usageSeconds(): number {
-    return Math.round(this.timelineMs() / 100) / 10;
+    return this.billedSeconds ?? Math.round(this.timelineMs() / 100) / 10;
   }
 
   /** Events of `type` received so far. */

@@ -73,6 +73,12 @@ export interface EngineRegistry<Id extends string = string> {
   describeUsage(id: Id, usage: EngineUsage): UsageSummary;
   /** The cost in USD of a usage report of engine `id` on `model` (its own `price`), or null when unknown. */
   priceUsage(id: Id, model: string, usage: EngineUsage, prices: PriceTable): number | null;
+  /**
+   * The call's usage report from the latest report of each of its sessions of engine `id`, oldest
+   * first (its own `acrossSessions`): their sum where reports are a session's total so far, else the
+   * newest report as it is.
+   */
+  usageAcrossSessions(id: Id, latest: readonly EngineUsage[]): EngineUsage;
   /** Each engine's endpoint: its variable read through `read`, else its default; problems name the variable. */
   readEndpoints(read: (variable: string) => string | undefined): EndpointsReading;
   /** Builds the engines once (each at its endpoint, else its default) and returns the chooser. */
@@ -125,6 +131,10 @@ export function createEngineRegistry<const Definitions extends readonly EngineDe
     prices: () => Object.freeze(Object.assign({}, ...list.map((engine) => engine.prices))),
     describeUsage: (id, usage) => definition(id).usage.summarize(usage),
     priceUsage: (id, model, usage, prices) => definition(id).usage.price(model, usage, prices),
+    usageAcrossSessions(id, latest) {
+      const rules = definition(id).usage;
+      return rules.acrossSessions === undefined ? latest.at(-1) : rules.acrossSessions(latest);
+    },
     readEndpoints(read) {
       const endpoints: Record<string, string> = {};
       const problems: string[] = [];

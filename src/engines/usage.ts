@@ -45,4 +45,11 @@ export interface UsageRules<Usage = EngineUsage> {
   summarize(usage: Usage): UsageSummary;
   /** The cost of `usage` on `model` in USD, or null when unknown (no price, or an impossible report). */
   price(model: string, usage: Usage, prices: PriceTable): number | null;
+  /**
+   * For engines whose reports are a session's total so far (`cost: "total"`): the call's total, from
+   * the latest report of each of its sessions, oldest first. A session that replaces another (a
+   * reconnect, the session cap, a rollover) counts from 0 again, so the call's usage is their sum.
+   * Unset when each report stands on its own (one answer's tokens): nothing to add up.
+   */
+  acrossSessions?(latest: readonly Usage[]): Usage;
 }

@@ -10,6 +10,8 @@ import type { EndReason, ReconnectCause } from "../calls/call_events.ts";
 import type { HistoryTurn, SessionPlan } from "../engines/engine.ts";
 import type { AgentSide } from "./agent_side.ts";
 import type { CallParts } from "./call_parts.ts";
+import { CallUsage } from "./call_usage.ts";
+import { engineForModel } from "../engines/registry.ts";
 import type { StreamStart } from "../twilio/media_stream.ts";
 import { type CallSetup, carriedPlanServes, expectedModel, planCall, samePlan } from "./call_setup.ts";
 import type { Prewarm } from "./prewarm.ts";
@@ -37,6 +39,8 @@ export class UpstreamLink implements KeptCall {
   #prewarm: Prewarm | undefined;
   /** `start` asked for the call the pre-warm was planned for. */
   #planned = false;
+  /** The usage of each session that served the call, added up into the call's. */
+  readonly #usage = new CallUsage();
 
   /**
    * Takes the session pre-warmed for the call (it keeps its own handlers, holding what it hears,
@@ -97,7 +101,7 @@ export class UpstreamLink implements KeptCall {
   /** The call started (reported): a held greeting replays now, and the connection is announced. */
   started(claimed: Prewarm | undefined): void {
     this.#callStarted = true;
-    claimed?.handOver(this.#handlers());
+    claimed?.handOver(this.#handlers(claimed.session.model));
     this.#announce();
   }
 
@@ -133,7 +137,7 @@ export class UpstreamLink implements KeptCall {
 
   replaced(session: UpstreamSession, event: { cause: ReconnectCause; gapMs: number; tries: number }): void {
     this.#p.session = session;
-    session.attach(this.#handlers());
+    session.attach(this.#handlers(session.model));
     this.#p.report.emit({ type: "reconnected", ...event });
   }
 
@@ -156,7 +160,9 @@ export class UpstreamLink implements KeptCall {
 
   // ── Sessions ────────────────────────────────────────────────────────────────────────────────
 
-  #handlers(): UpstreamSessionHandlers {
+  /** The call's handlers for one session of `model` (its usage reports count on top of the earlier sessions'). */
+  #handlers(model: string): UpstreamSessionHandlers {
+    const callUsage = this.#usage.session(engineForModel(model));
     return {
       onOpen: (connectMs) => {
         this.#connectMs = connectMs;
@@ -165,6 +171,7 @@ export class UpstreamLink implements KeptCall {
       },
       onEvent: (event) => {
         this.#p.keeper.heard();
+        if (event.type === "usage") event = { type: "usage", usage: callUsage(event.usage) };
         // After the end, only what the record still takes (the last lines, a cancelled answer's usage).
         if (this.#hooks.ended()) this.#hooks.agent.afterEnd(event);
         else this.#hooks.agent.onEvent(event);
@@ -173,7 +180,7 @@ export class UpstreamLink implements KeptCall {
     };
   }
 
-  #open(model: string, handlers = this.#handlers()): UpstreamSession {
+  #open(model: string, handlers = this.#handlers(model)): UpstreamSession {
     const { options } = this.#p;
     return new UpstreamSession({
       engine: options.engineFor(model),

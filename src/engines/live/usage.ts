@@ -24,8 +24,9 @@ function plausible(seconds: number): boolean {
 }
 
 /**
- * Each report is the session's total so far, priced per minute. An impossible one leaves the call's
- * minutes as they were and its cost unknown until the next report.
+ * Each report is the session's total so far, priced per minute; a call's sessions add up
+ * (`acrossSessions`). An impossible one leaves the call's minutes as they were and its cost unknown
+ * until the next report.
  */
 export const LIVE_USAGE: UsageRules<LiveUsage> = {
   summarize: (usage) =>
@@ -37,4 +38,9 @@ export const LIVE_USAGE: UsageRules<LiveUsage> = {
     },
   price: (model, usage, prices) =>
     plausible(usage.seconds) ? estimateMinuteCost(model, usage.seconds / 60, prices) : null,
+  // Each session is billed from its own start: the call's time is the sum of its sessions'. An
+  // impossible report stands for the call's until its session reports again (its total is unknown).
+  acrossSessions: (latest) =>
+    latest.find((usage) => !plausible(usage.seconds)) ??
+      { seconds: latest.reduce((sum, usage) => sum + usage.seconds, 0) },
 };
