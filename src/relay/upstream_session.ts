@@ -40,7 +40,10 @@ export type UpstreamEndReason = "upstream_refused" | "upstream_unreachable" | "u
 export interface UpstreamSessionHandlers {
   /** The socket opened after `connectMs`. */
   onOpen(connectMs: number): void;
-  /** One event read by the engine. */
+  /**
+   * One event read by the engine; after {@linkcode UpstreamSession.close}, only usage reports (the
+   * server's answer to a polite goodbye carries the session's final one, and it is billed).
+   */
   onEvent(event: EngineEvent): void;
   /** The session is over: refused at the handshake, or closed by the server. */
   onEnd(reason: UpstreamEndReason, detail: string): void;
@@ -181,7 +184,8 @@ export class UpstreamSession {
   /**
    * Ends the session: politely where the engine has a goodbye (then the socket closes when the
    * server answers, or after {@linkcode CLOSE_GRACE_MS}), at once otherwise. Reports nothing more,
-   * except what the reader still held (an unfinished transcript turn). Idempotent.
+   * except what the reader still held (an unfinished transcript turn) and the usage the server still
+   * reports (GPT-Live's `session.closed` carries the session's final billed seconds). Idempotent.
    */
   close(): void {
     if (this.#ended) return;
@@ -204,9 +208,11 @@ export class UpstreamSession {
 
   #onMessage(text: string): void {
     if (this.#ended) {
-      // Closing politely: the server's `session.closed` is the cue to close the socket.
+      // Closing politely: the server's `session.closed` is the cue to close the socket; the final
+      // usage it carries is billed, so it still goes to the call (the call's cost adds it up).
       this.#reader.read(text, (event) => {
-        if (event.type === "session.closed") this.#upstream.close();
+        if (event.type === "usage") this.#handlers.onEvent(event);
+        else if (event.type === "session.closed") this.#upstream.close();
       });
       return;
     }

@@ -121,3 +121,27 @@ for (
     });
   });
 }
+
+Deno.test("GPT-Live cost: a session Parley replaces (rollover) counts its final report, the one its session.closed carries", async () => {
+  // A rollover 3 s into each session: Parley closes the old session politely; its final usage comes back
+  // in `session.closed` after the new session took over.
+  await withLiveParley({ SESSION_ROLLOVER_MINUTES: "0.05" }, async (t) => {
+    const call = await t.startCall({ persona: "sam" });
+    const first = await within(t.live.session(0), "the first session");
+    await within(t.waitForEvent("call.started"), "the stream started");
+    await within(first.waitFor("session.start"), "the first session started");
+    // No report on a timer: only its answer to `session.close` says it billed 60 s.
+    first.billedSeconds = 60;
+    const finalReport = t.waitForEvent("usage");
+    const second = await within(t.live.session(1), "the new session", 6000);
+    await within(first.waitFor("session.close"), "the old session told goodbye");
+    await within(first.closed, "the old session closed");
+    await within(finalReport, "the old session's final report");
+    await within(second.waitFor("session.start"), "the new session started");
+    await reportSeconds(t, second, 30);
+
+    const record = await hangUpAndRead(t, call);
+    assert.equal(record.reconnects, 1);
+    assertSummed(record, await metricFigures(t));
+  });
+});
