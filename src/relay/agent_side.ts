@@ -114,7 +114,8 @@ export class AgentSide {
   /**
    * One event of the engine after the call ended: its last lines still go to the record. While the
    * call waits for them ({@linkcode lingering}), so does the end of the answer the hang-up cancelled:
-   * its line is no longer due, and its usage is billed, so it counts in the call's cost.
+   * its line is no longer due, and its usage is billed, so it counts in the call's cost. So does the
+   * usage the session still reports until the call's end is told (GPT-Live's answer to the goodbye).
    */
   afterEnd(event: EngineEvent): void {
     const p = this.#p;
@@ -128,7 +129,7 @@ export class AgentSide {
         this.#answerDone(event.responseId);
         return p.report.responseDone(event, p.session.model);
       case "usage":
-        if (this.#lingering) p.report.sessionEvent(event, p.session.model);
+        p.report.sessionEvent(event, p.session.model);
         return;
     }
   }

@@ -300,9 +300,15 @@ class Relay implements CallRelay {
       const label = p.start === undefined && expected !== undefined
         ? `${p.report.label} (stream of CallSid=${expected})`
         : p.report.label;
-      p.report.ended(label, reason, detail, endedAt);
-      // GPT-Live is told goodbye and answers; the call is done when its socket is closed too.
-      p.session.closed.then(() => this.#resolveDone());
+      // GPT-Live is told goodbye and answers with the session's final usage: the end (`call.ended`, which
+      // tells the call's cost) waits for that answer, at most CLOSE_GRACE_MS. The call is done when the
+      // socket is closed too.
+      const waitsForGoodbye = p.session.closing;
+      if (!waitsForGoodbye) p.report.ended(label, reason, detail, endedAt);
+      p.session.closed.then(() => {
+        if (waitsForGoodbye) p.report.ended(label, reason, detail, endedAt);
+        this.#resolveDone();
+      });
     };
     // The caller's last words may still be on their way: the call waits for them (`last_words.ts`).
     this.#finishEnd = p.start === undefined ? undefined : awaitLastWords(p, this.#agent, reason, finish);

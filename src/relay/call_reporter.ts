@@ -49,6 +49,8 @@ export class CallReporter {
   readonly #connectionId: string;
   #callSid: string | undefined;
   #configured = false;
+  /** `call.ended` went out, with the call's cost: usage reported later is not the record's. */
+  #ended = false;
 
   /** Reports through `log` and `onEvent`, stamping events with `wallClock`. */
   constructor(
@@ -97,7 +99,9 @@ export class CallReporter {
         }
         return undefined;
       case "usage":
-        this.emit({ type: "usage", model, engine: engineForModel(model), usage: event.usage });
+        if (!this.#ended) {
+          this.emit({ type: "usage", model, engine: engineForModel(model), usage: event.usage });
+        }
         return undefined;
       case "session.closed":
         return event.expected ? undefined : event.detail;
@@ -226,6 +230,7 @@ export class CallReporter {
     const line = `Call ended: ${label} reason=${reason} (${detail})`;
     if (NORMAL_ENDS.has(reason)) this.#log.info(line);
     else this.#log.error(line);
+    this.#ended = true;
     this.emit({ type: "call.ended", reason, detail }, at);
   }
 

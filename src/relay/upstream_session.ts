@@ -143,6 +143,14 @@ export class UpstreamSession {
     return this.#open;
   }
 
+  /**
+   * True while a polite close waits for the server's answer (GPT-Live's `session.closed`, which
+   * carries the session's final usage): at most {@linkcode CLOSE_GRACE_MS}, then {@linkcode closed}.
+   */
+  get closing(): boolean {
+    return this.#graceTimer !== undefined;
+  }
+
   /** Gives the session its opening; sent at once if the socket is open. Once per session. */
   configure(opening: SessionOpening): void {
     if (this.#opening !== undefined) throw new Error("The upstream session is already configured");

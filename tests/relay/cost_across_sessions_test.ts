@@ -1,0 +1,248 @@
+/**
+ * A call served by several upstream sessions in turn costs the sum of them. GPT-Live: each new session
+ * (after the session cap, a drop, a rollover) reports its billed seconds from 0 again, and the call's
+ * record, `GET /api/calls/:sid` and `/metrics` add them up rather than keep the last session's alone.
+ * Realtime: each answer is priced once, a pre-warmed greeting's included, across a reconnect.
+ */
+
+import assert from "node:assert/strict";
+import type { FakeLiveSession } from "../../testing/fake_live.ts";
+import { SHORT_ANSWER_USAGE, toneBytes } from "../../testing/fake_realtime.ts";
+import { newCallSid, startTestParley, type TestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
+import { startWebhookReceiver, type WebhookReceiver } from "../../testing/webhook_receiver.ts";
+import { callDatabasePath, openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { openSqliteWebhookOutbox } from "../../src/store/sqlite/webhook_outbox.ts";
+import { withPersonaDir } from "../personas/_persona_dir.ts";
+import { LIVE_PERSONA } from "./_reconnect.ts";
+
+const API_TOKEN = "live-cost-test-token-0123456789abcdef";
+/** A Standard Webhooks secret (32 bytes, base64). */
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwC8ZbS0Ua4nA=";
+
+/** The body of a test: the server, and the receiver of its webhooks. */
+type Body = (t: TestParley, hooks: WebhookReceiver) => Promise<void>;
+
+/** Runs `body` against a Parley with a GPT-Live persona `sam`, a call store, an API token and public metrics. */
+async function withLiveParley(
+  env: Record<string, string>,
+  body: Body,
+): Promise<void> {
+  await withPersonaDir({ "sam.ts": LIVE_PERSONA }, async (dir) => {
+    // No reports on a timer: each session reports exactly the seconds the test gives it.
+    await withParley({ personasDir: dir, env: { DEFAULT_PERSONA: "sam", ...env } }, body);
+  });
+}
+
+/** Runs `body` against a Parley with a call store, an API token, public metrics and webhooks. */
+async function withParley(
+  options: { personasDir?: string; env?: Record<string, string> },
+  body: Body,
+): Promise<void> {
+  const dataDir = await Deno.makeTempDir();
+  const store = openCallStore(callDatabasePath(dataDir));
+  const outbox = openSqliteWebhookOutbox(callDatabasePath(dataDir));
+  const hooks = await startWebhookReceiver(SECRET);
+  const t = await startTestParley({
+    ...options,
+    env: { METRICS_PUBLIC: "on", API_TOKEN, WEBHOOK_URL: hooks.url, WEBHOOK_SECRET: SECRET, ...options.env },
+    store,
+    outbox,
+    webhookTiming: { pollMs: 25 },
+    live: { usageIntervalMs: 0 },
+  });
+  try {
+    await body(t, hooks);
+  } finally {
+    await t.close();
+    store.close();
+    outbox.close();
+    await hooks.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+/** Has `session` report `seconds` billed so far and waits for the call's usage event it becomes. */
+async function reportSeconds(t: TestParley, session: FakeLiveSession, seconds: number): Promise<void> {
+  const before = new Set(t.events);
+  session.billedSeconds = seconds;
+  session.sendUsage();
+  await within(t.waitForEvent("usage", (e) => !before.has(e)), `the usage report of ${seconds} s`);
+}
+
+/** What the tests read of `GET /api/calls/:sid`. */
+interface CallRecordJson {
+  minutes: number;
+  costUsd: number | null;
+  reconnects: number;
+  responses: { responseId: string; costUsd: number | null }[];
+  /** What the `call.ended` webhook said of the call. */
+  webhook: { minutes: number; costUsd: number | null };
+}
+
+/**
+ * The caller hangs up; returns the call's record as `GET /api/calls/:sid` serves it, with what the
+ * `call.ended` webhook said.
+ */
+async function hangUpAndRead(
+  t: TestParley,
+  hooks: WebhookReceiver,
+  call: { callSid: string; stop(): void; closed: Promise<unknown> },
+): Promise<CallRecordJson> {
+  call.stop();
+  await within(t.waitForEvent("call.ended", (e) => e.callSid === call.callSid), "the end");
+  await within(call.closed, "the Twilio socket closing");
+  const response = await fetch(`${t.origin}/api/calls/${call.callSid}`, {
+    headers: { Authorization: `Bearer ${API_TOKEN}` },
+  });
+  assert.equal(response.status, 200);
+  const record = await response.json();
+  await within(
+    hooks.waitFor((r) => r.some((w) => w.body.type === "call.ended" && w.body.data.callSid === call.callSid)),
+    "the call.ended webhook",
+  );
+  const ended = hooks.received.find((w) => w.body.type === "call.ended")!.body.data;
+  return {
+    ...record,
+    webhook: { minutes: ended.minutes as number, costUsd: ended.costUsd as number | null },
+  };
+}
+
+/** The call's minutes and cost on `/metrics` (one call: the totals are its). */
+async function metricFigures(t: TestParley): Promise<{ minutes: number; engineCost: number; cost: number }> {
+  const text = await (await fetch(`${t.origin}/metrics`)).text();
+  const read = (pattern: RegExp) => Number(pattern.exec(text)?.[1]);
+  return {
+    minutes: read(/^parley_session_minutes_total\{engine="live"\} (\S+)$/m),
+    engineCost: read(/^parley_engine_estimated_cost_usd_total\{engine="live"\} (\S+)$/m),
+    cost: read(/^parley_estimated_cost_usd_total (\S+)$/m),
+  };
+}
+
+/** The record, the `call.ended` webhook and `/metrics` all say `minutes` and what they cost at $0.05 a minute. */
+async function assertBilled(t: TestParley, record: CallRecordJson, minutes: number): Promise<void> {
+  const costUsd = Math.round(minutes * 0.05 * 1e6) / 1e6;
+  assert.deepEqual({ minutes: record.minutes, costUsd: record.costUsd }, { minutes, costUsd }, "the record");
+  assert.deepEqual(record.webhook, { minutes, costUsd }, "the call.ended webhook agrees with the record");
+  assert.deepEqual(
+    await metricFigures(t),
+    { minutes, engineCost: costUsd, cost: costUsd },
+    "/metrics agrees with the record",
+  );
+}
+
+for (
+  const [name, end] of [
+    [
+      "the server ends the first session at its cap (session.closed expired)",
+      (s: FakeLiveSession) => s.closeSession("expired"),
+    ],
+    ["the first session drops mid-call (1011, no session.closed)", (s: FakeLiveSession) => s.drop()],
+  ] as const
+) {
+  Deno.test(`GPT-Live cost: ${name}: the call costs 60 s + 30 s, not the second session's 30 s`, async () => {
+    await withLiveParley({}, async (t, hooks) => {
+      const call = await t.startCall({ persona: "sam" });
+      const first = await within(t.live.session(0), "the first session");
+      // Pre-warmed on the webhook: its reports count once the stream has started.
+      await within(t.waitForEvent("call.started"), "the stream started");
+      await within(first.waitFor("session.start"), "the first session started");
+      await reportSeconds(t, first, 60);
+      end(first);
+      const second = await within(t.live.session(1), "the new session", 3000);
+      await within(t.waitForEvent("reconnected"), "the reconnect");
+      await within(second.waitFor("session.start"), "the new session started");
+      await reportSeconds(t, second, 30);
+
+      const record = await hangUpAndRead(t, hooks, call);
+      assert.equal(record.reconnects, 1);
+      await assertBilled(t, record, 1.5);
+    });
+  });
+}
+
+Deno.test("GPT-Live cost: a session Parley replaces (rollover) counts its final report, the one its session.closed carries", async () => {
+  // A rollover 3 s into each session: Parley closes the old session politely; its final usage comes back
+  // in `session.closed` after the new session took over.
+  await withLiveParley({ SESSION_ROLLOVER_MINUTES: "0.05" }, async (t, hooks) => {
+    const call = await t.startCall({ persona: "sam" });
+    const first = await within(t.live.session(0), "the first session");
+    await within(t.waitForEvent("call.started"), "the stream started");
+    await within(first.waitFor("session.start"), "the first session started");
+    // No report on a timer: only its answer to `session.close` says it billed 60 s.
+    first.billedSeconds = 60;
+    const finalReport = t.waitForEvent("usage");
+    const second = await within(t.live.session(1), "the new session", 6000);
+    await within(first.waitFor("session.close"), "the old session told goodbye");
+    await within(first.closed, "the old session closed");
+    await within(finalReport, "the old session's final report");
+    await within(second.waitFor("session.start"), "the new session started");
+    await reportSeconds(t, second, 30);
+
+    const record = await hangUpAndRead(t, hooks, call);
+    assert.equal(record.reconnects, 1);
+    await assertBilled(t, record, 1.5);
+  });
+});
+
+Deno.test("GPT-Live cost: the call's last session counts what it billed up to the goodbye, in the record and call.ended", async () => {
+  await withLiveParley({}, async (t, hooks) => {
+    const call = await t.startCall({ persona: "sam" });
+    const session = await within(t.live.session(0), "the session");
+    await within(t.waitForEvent("call.started"), "the stream started");
+    await within(session.waitFor("session.start"), "the session started");
+    await reportSeconds(t, session, 60);
+    // 15 s more since that report: only the answer to Parley's goodbye (`session.closed`) says so.
+    session.billedSeconds = 75;
+    const record = await hangUpAndRead(t, hooks, call);
+    assert.equal((await session.waitFor("session.close")).type, "session.close");
+    await assertBilled(t, record, 1.25);
+  });
+});
+
+Deno.test("Realtime cost: a pre-warmed greeting's answer counts once, and an answer after a reconnect adds to it", async () => {
+  await withParley({}, async (t, hooks) => {
+    const callSid = newCallSid();
+    const streamUrl = await t.answerWebhook(callSid);
+    const first = await within(t.upstream.session(0), "the pre-warmed session");
+    await within(first.waitFor("response.create"), "the greeting asked for on the webhook");
+    // The greeting is answered, its usage reported, before Twilio even connects: held, then replayed.
+    await first.streamResponse({
+      responseId: "resp_greeting",
+      itemId: "item_greeting",
+      audio: toneBytes(200, 0x11),
+      usage: SHORT_ANSWER_USAGE,
+    });
+    const call = await t.connectStream(streamUrl, callSid);
+    call.connected();
+    call.start({ persona: "tester" });
+    await within(t.waitForEvent("usage", (e) => e.callSid === callSid), "the greeting's usage");
+    first.drop();
+    const second = await within(t.upstream.session(1), "the new session", 3000);
+    await within(t.waitForEvent("reconnected"), "the reconnect");
+    await within(second.waitFor("session.update"), "the new session configured");
+    const before = new Set(t.events);
+    await second.streamResponse({
+      responseId: "resp_after",
+      itemId: "item_after",
+      audio: toneBytes(100, 0x12),
+      usage: SHORT_ANSWER_USAGE,
+    });
+    await within(t.waitForEvent("usage", (e) => !before.has(e)), "the second answer's usage");
+
+    const record = await hangUpAndRead(t, hooks, call);
+    assert.equal(record.reconnects, 1);
+    assert.deepEqual(record.responses.map((r) => r.responseId), ["resp_greeting", "resp_after"]);
+    const each = record.responses[0]!.costUsd!;
+    assert.ok(each > 0, `an answer costs ${each}`);
+    assert.equal(record.responses[1]!.costUsd, each, "the same usage, the same price");
+    assert.ok(Math.abs(record.costUsd! - 2 * each) < 1e-9, `the call costs two answers: ${record.costUsd}`);
+    assert.equal(record.webhook.costUsd, record.costUsd, "the call.ended webhook agrees with the record");
+    const text = await (await fetch(`${t.origin}/metrics`)).text();
+    const metricCost = Number(/^parley_estimated_cost_usd_total (\S+)$/m.exec(text)?.[1]);
+    assert.ok(
+      Math.abs(metricCost - record.costUsd!) < 1e-9,
+      `/metrics ${metricCost} = record ${record.costUsd}`,
+    );
+  });
+});
