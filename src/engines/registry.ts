@@ -75,10 +75,10 @@ export interface EngineRegistry<Id extends string = string> {
   priceUsage(id: Id, model: string, usage: EngineUsage, prices: PriceTable): number | null;
   /**
    * The call's usage report from the latest report of each of its sessions of engine `id`, oldest
-   * first (its own `acrossSessions`): their sum where reports are a session's total so far, else the
-   * newest report as it is.
+   * first (its own `acrossSessions`): their sum where reports are a session's total so far; undefined
+   * where each report stands on its own (nothing to add up).
    */
-  usageAcrossSessions(id: Id, latest: readonly EngineUsage[]): EngineUsage;
+  usageAcrossSessions(id: Id, latest: readonly EngineUsage[]): EngineUsage | undefined;
   /** Each engine's endpoint: its variable read through `read`, else its default; problems name the variable. */
   readEndpoints(read: (variable: string) => string | undefined): EndpointsReading;
   /** Builds the engines once (each at its endpoint, else its default) and returns the chooser. */
@@ -131,10 +131,7 @@ export function createEngineRegistry<const Definitions extends readonly EngineDe
     prices: () => Object.freeze(Object.assign({}, ...list.map((engine) => engine.prices))),
     describeUsage: (id, usage) => definition(id).usage.summarize(usage),
     priceUsage: (id, model, usage, prices) => definition(id).usage.price(model, usage, prices),
-    usageAcrossSessions(id, latest) {
-      const rules = definition(id).usage;
-      return rules.acrossSessions === undefined ? latest.at(-1) : rules.acrossSessions(latest);
-    },
+    usageAcrossSessions: (id, latest) => definition(id).usage.acrossSessions?.(latest),
     readEndpoints(read) {
       const endpoints: Record<string, string> = {};
       const problems: string[] = [];

@@ -29,7 +29,8 @@ export interface UsageSummary {
   minutes?: number;
   /**
    * `increment`: the report's cost comes on top of the call's earlier ones (one answer); `total`: it is
-   * the call's whole cost so far (a cumulative report replaces the previous).
+   * the call's whole cost so far (a cumulative report replaces the previous; the relay adds a call's
+   * sessions up first with `acrossSessions`, `src/relay/call_usage.ts`).
    */
   cost: "increment" | "total";
   /**

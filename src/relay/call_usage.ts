@@ -37,7 +37,7 @@ export class CallUsage {
     return (usage) => {
       mine.latest = usage;
       const latest = this.#sessions.filter((s) => s.engine === engine && s.latest !== undefined);
-      return ENGINE_REGISTRY.usageAcrossSessions(engine, latest.map((s) => s.latest));
+      return ENGINE_REGISTRY.usageAcrossSessions(engine, latest.map((s) => s.latest)) ?? usage;
     };
   }
 }

@@ -20,8 +20,8 @@ const API_TOKEN = "live-cost-test-token-0123456789abcdef";
 /** A Standard Webhooks secret (32 bytes, base64). */
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwC8ZbS0Ua4nA=";
 
-/** The body of a test: the server, and the receiver of its webhooks. */
-type Body = (t: TestParley, hooks: WebhookReceiver) => Promise<void>;
+/** The body of a test: the server, the receiver of its webhooks, and what its call store complained of. */
+type Body = (t: TestParley, hooks: WebhookReceiver, storeErrors: string[]) => Promise<void>;
 
 /** Runs `body` against a Parley with a GPT-Live persona `sam`, a call store, an API token and public metrics. */
 async function withLiveParley(
@@ -40,7 +40,8 @@ async function withParley(
   body: Body,
 ): Promise<void> {
   const dataDir = await Deno.makeTempDir();
-  const store = openCallStore(callDatabasePath(dataDir));
+  const storeErrors: string[] = [];
+  const store = openCallStore(callDatabasePath(dataDir), { onError: (message) => storeErrors.push(message) });
   const outbox = openSqliteWebhookOutbox(callDatabasePath(dataDir));
   const hooks = await startWebhookReceiver(SECRET);
   const t = await startTestParley({
@@ -52,7 +53,8 @@ async function withParley(
     live: { usageIntervalMs: 0 },
   });
   try {
-    await body(t, hooks);
+    await body(t, hooks, storeErrors);
+    assert.deepEqual(storeErrors, [], "the store took every event (a test clears what it expected)");
   } finally {
     await t.close();
     store.close();
@@ -160,6 +162,29 @@ for (
     });
   });
 }
+
+Deno.test("GPT-Live cost: a replaced session whose last report was impossible leaves the call's cost unknown, not the new session's alone", async () => {
+  await withLiveParley({}, async (t, hooks, storeErrors) => {
+    const call = await t.startCall({ persona: "sam" });
+    const first = await within(t.live.session(0), "the first session");
+    await within(t.waitForEvent("call.started"), "the stream started");
+    await within(first.waitFor("session.start"), "the first session started");
+    await reportSeconds(t, first, 60);
+    await reportSeconds(t, first, 1e308);
+    first.drop();
+    const second = await within(t.live.session(1), "the new session", 3000);
+    await within(second.waitFor("session.start"), "the new session started");
+    await reportSeconds(t, second, 30);
+
+    const record = await hangUpAndRead(t, hooks, call);
+    assert.equal(record.costUsd, null, "what the first session billed is not known");
+    assert.equal(record.minutes, 1, "the minutes known for sure stay");
+    assert.deepEqual(record.webhook, { minutes: 1, costUsd: null });
+    assert.ok(storeErrors.length > 0, "the impossible report is logged");
+    for (const error of storeErrors) assert.match(error, /impossible session time \(seconds=1e\+308\)/);
+    storeErrors.length = 0;
+  });
+});
 
 Deno.test("GPT-Live cost: a session Parley replaces (rollover) counts its final report, the one its session.closed carries", async () => {
   // A rollover 3 s into each session: Parley closes the old session politely; its final usage comes back
