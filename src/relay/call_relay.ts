@@ -38,7 +38,7 @@ import { CallReporter } from "./call_reporter.ts";
 import { CallerAudioGate } from "./caller_audio_gate.ts";
 import { forwardCallerFrame, forwardKeyPress, reportMalformed } from "./caller_side.ts";
 import { awaitLastWords } from "./last_words.ts";
-import { CallTap } from "./frame_tap.ts";
+import { tapCall } from "./frame_tap.ts";
 import type { CallRelay, CallRelayOptions } from "./relay_options.ts";
 import { type MediaSocket, TwilioLeg } from "./twilio_leg.ts";
 import { TurnTimer } from "./turn_timer.ts";
@@ -230,17 +230,7 @@ class Relay implements CallRelay {
       return this.#end("error", setup.problem);
     }
     const { persona, plan } = setup;
-    const listener = this.#o.tap?.({
-      callSid: start.callSid,
-      streamSid: start.streamSid,
-      persona: persona.id,
-    });
-    if (listener !== undefined) {
-      p.bargeIn.tap = p.tap = new CallTap(listener, startedAt, (error) => {
-        const why = error instanceof Error ? error.message : String(error);
-        this.#log.warn(`The frame tap failed on ${p.report.label}: ${why}; it hears no more of this call`);
-      });
-    }
+    p.bargeIn.tap = p.tap = tapCall(this.#o.tap, start, persona.id, startedAt, this.#log);
     const claimed = this.#link.configure(setup);
     p.keeper.start();
     const end = (reason: EndReason, detail: string) => this.#end(reason, detail);
@@ -295,11 +285,7 @@ class Relay implements CallRelay {
       // answering Twilio's <Connect action> takes an ended record without a decision for one that has none.
       const after = p.actions?.afterStream(reason) ?? { action: "fallback" };
       if (p.start !== undefined) p.report.emit({ type: "call.after_stream", ...after });
-      // Before `start` the call is known only by the CallSid its stream token names (none on a bare socket).
-      const expected = this.#o.expectedCallSid;
-      const label = p.start === undefined && expected !== undefined
-        ? `${p.report.label} (stream of CallSid=${expected})`
-        : p.report.label;
+      const label = p.report.endLabel(this.#o.expectedCallSid);
       // GPT-Live is told goodbye and answers with the session's final usage: the end (`call.ended`, which
       // tells the call's cost) waits for that answer, at most CLOSE_GRACE_MS. The call is done when the
       // socket is closed too.

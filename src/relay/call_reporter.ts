@@ -68,6 +68,13 @@ export class CallReporter {
     return this.#callSid === undefined ? `connection ${this.#connectionId}` : `CallSid=${this.#callSid}`;
   }
 
+  /** How the end line names the call: before `start`, also by the CallSid its stream token named, if any. */
+  endLabel(expectedCallSid: string | undefined): string {
+    return this.#callSid === undefined && expectedCallSid !== undefined
+      ? `${this.label} (stream of CallSid=${expectedCallSid})`
+      : this.label;
+  }
+
   /**
    * The call's CallSid is known (Twilio's `start`): events can be emitted from now on. Returns the
    * wall-clock time of this moment, the call's start (`call.started` is stamped with it).

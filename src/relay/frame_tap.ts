@@ -26,6 +26,7 @@
  * @module
  */
 
+import type { Logger } from "../log.ts";
 import type { InterruptedItem } from "./playback_clock.ts";
 
 /** What a tap learns about a call when its stream starts. */
@@ -151,4 +152,23 @@ export class CallTap {
     this.#failed = true;
     this.#onError(error);
   }
+}
+
+/**
+ * The tap of a call whose stream started at `startedAt` (monotonic ms), or undefined when `tap` is unset
+ * or does not listen to this call. A listener that throws is reported once on `log`.
+ */
+export function tapCall(
+  tap: FrameTap | undefined,
+  start: { callSid: string; streamSid: string },
+  persona: string,
+  startedAt: number,
+  log: Logger,
+): CallTap | undefined {
+  const listener = tap?.({ callSid: start.callSid, streamSid: start.streamSid, persona });
+  if (listener === undefined) return undefined;
+  return new CallTap(listener, startedAt, (error) => {
+    const why = error instanceof Error ? error.message : String(error);
+    log.warn(`The frame tap failed on CallSid=${start.callSid}: ${why}; it hears no more of this call`);
+  });
 }
