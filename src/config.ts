@@ -21,6 +21,7 @@ import {
   parseSwitch,
 } from "./config_values.ts";
 import { parseWebhookSettings } from "./webhook_settings.ts";
+import { parseTrustedProxies } from "./http/trusted_proxies.ts";
 import { type Env, envText, EXAMPLE_PLACEHOLDERS, examplePlaceholderProblems } from "./config_env.ts";
 import type { ParleyConfig } from "./config_shape.ts";
 import {
@@ -91,6 +92,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
   const { openaiApiKey, ...engines } = checkOpenAiAccess(text, problems);
   const twilio = checkTwilio(text, problems);
   const metricsPublic = parseSwitch("METRICS_PUBLIC", text("METRICS_PUBLIC"), false, problems);
+  const trustedProxies = parseTrustedProxies(text("TRUSTED_PROXIES"), problems);
 
   const apiToken = text("API_TOKEN");
   if (apiToken !== undefined && apiToken.length < 16) {
@@ -127,6 +129,7 @@ export function checkConfig(env: Env): { config: ParleyConfig; problems: string[
     recordingRetentionDays,
     recordingsS3,
     metricsPublic,
+    trustedProxies,
     ngrokApiUrl,
     ...capacity,
     ...lifetimes,

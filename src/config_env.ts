@@ -48,6 +48,7 @@ export const ENV_VARIABLES = [
   "AWS_SECRET_ACCESS_KEY",
   "AWS_SESSION_TOKEN",
   "AWS_REGION",
+  "TRUSTED_PROXIES",
 ] as const;
 
 /**

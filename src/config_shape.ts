@@ -6,6 +6,7 @@
  */
 
 import type { S3Settings } from "./recordings_config.ts";
+import type { IpRange } from "./http/ip_address.ts";
 import type { EngineEndpoints } from "./engines/registry.ts";
 import type { WebhookSettings } from "./webhook_settings.ts";
 
@@ -66,6 +67,11 @@ export interface ParleyConfig {
    * host name plus a random suffix (two instances on one host never share a name)
    */
   instanceId: string;
+  /**
+   * `TRUSTED_PROXIES`: proxies besides loopback (always trusted) whose `X-Forwarded-For` names the
+   * client, for the guess throttle and log lines. @default none
+   */
+  trustedProxies: IpRange[];
   /** Serve `/metrics` without a token. @default false */
   metricsPublic: boolean;
   /** Price overrides per model, JSON (see README), or undefined for the built-in table. */

@@ -320,7 +320,7 @@ export function createParley(options: ParleyOptions): Parley {
     webhooks,
     dialer: routes.dialer,
     activeCalls: () => relays.size,
-    handler: guardRequests(catchUnhandled(route, log), { log }),
+    handler: guardRequests(catchUnhandled(route, log), { log, trustedProxies: config.trustedProxies }),
     drain: () => admission.drain(),
     analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),
     announceRecordings: (callSids) => recordingsReady.announceRepaired(callSids),

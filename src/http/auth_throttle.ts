@@ -1,9 +1,9 @@
 /**
- * Slows token guessing: per client address, failed sign-ins (`POST /login`) and requests with a
- * wrong bearer token are counted; after {@linkcode MAX_AUTH_FAILURES} in
- * {@linkcode AUTH_FAILURE_WINDOW_MS}, that address's next attempts get 429 with `Retry-After` until
- * the window ends, before anything is checked or read. Failures are logged, rate-limited, with the
- * address and never the token offered.
+ * Slows token guessing: per client (an IPv4 address, or an IPv6 address's /64, see
+ * {@linkcode clientBlock}), failed sign-ins (`POST /login`) and requests with a wrong bearer token
+ * are counted; after {@linkcode MAX_AUTH_FAILURES} in {@linkcode AUTH_FAILURE_WINDOW_MS}, that
+ * client's next attempts get 429 with `Retry-After` until the window ends, before anything is
+ * checked or read. Failures are logged, rate-limited, with the address and never the token offered.
  *
  * @module
  */
@@ -11,8 +11,9 @@
 import type { Logger } from "../log.ts";
 import { jsonError } from "./responses.ts";
 import { FailureLimiter } from "./rate_limit.ts";
+import { clientBlock } from "./ip_address.ts";
 
-/** Failed attempts allowed per client address in one window. */
+/** Failed attempts allowed per client (address, or IPv6 /64) in one window. */
 export const MAX_AUTH_FAILURES = 10;
 /** The window, ms, from a client's first failure. */
 export const AUTH_FAILURE_WINDOW_MS = 60_000;
@@ -59,11 +60,13 @@ export function createAuthThrottle(options: AuthThrottleOptions): AuthThrottle {
     refuse(request, client) {
       const kind = attemptKind(request);
       if (kind === undefined) return undefined;
-      const retryAfterS = limiter.retryAfterS(client);
+      const block = clientBlock(client);
+      const retryAfterS = limiter.retryAfterS(block);
       if (retryAfterS === 0) return undefined;
+      const from = block === client ? client : `${client} (network ${block})`;
       log.warnRateLimited(
         "auth-blocked",
-        `Refused ${kind} from ${client} for ${retryAfterS} s: ${maxFailures} failed attempts in ${windowS} s`,
+        `Refused ${kind} from ${from} for ${retryAfterS} s: ${maxFailures} failed attempts in ${windowS} s`,
       );
       return tooMany(request, retryAfterS);
     },
@@ -71,7 +74,7 @@ export function createAuthThrottle(options: AuthThrottleOptions): AuthThrottle {
       if (response.status !== 401) return;
       const kind = attemptKind(request);
       if (kind === undefined) return;
-      const failures = limiter.fail(client);
+      const failures = limiter.fail(clientBlock(client));
       const path = new URL(request.url).pathname.slice(0, 80);
       log.warnRateLimited(
         `auth-failed-${kind}`,

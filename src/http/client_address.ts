@@ -1,30 +1,47 @@
 /**
  * The address a request came from, for per-client limits and log lines.
  *
- * `Deno.serve` gives the TCP peer. Behind ngrok (or another proxy on this machine) that peer is the
- * loopback address, and the client is the last hop the proxy appended to `X-Forwarded-For`; a
- * header from any other peer is not trusted.
+ * `Deno.serve` gives the TCP peer. Behind a proxy that peer is the proxy, and the client is in
+ * `X-Forwarded-For`, which each proxy appends its own peer to. Only a trusted proxy's header is
+ * believed (loopback, such as ngrok on this machine, and `TRUSTED_PROXIES`): the client is the
+ * right-most hop that is not itself a trusted proxy, so whatever a client writes to the left of
+ * that is ignored. A header from any other peer is not read at all.
  *
  * @module
  */
 
+import { formatIp, type IpAddress, type IpRange, parseHop, parseIp } from "./ip_address.ts";
+import { isTrustedProxy } from "./trusted_proxies.ts";
+
 /**
- * The client address of a request served with `info`.
+ * The client address of a request served with `info`, in canonical form (`2001:db8::7`; an
+ * IPv4-mapped peer as its IPv4), believing `X-Forwarded-For` only from loopback and `trusted`.
  *
  * @example
  * ```ts
- * Deno.serve((request, info) => new Response(clientAddress(request, info)));
+ * Deno.serve((request, info) => new Response(clientAddress(request, info, trustedProxies)));
  * ```
  */
-export function clientAddress(request: Request, info: Deno.ServeHandlerInfo | undefined): string {
-  const peer = info?.remoteAddr;
-  const hostname = peer !== undefined && "hostname" in peer ? peer.hostname : "unknown";
-  if (!isLoopback(hostname)) return hostname;
-  const forwarded = request.headers.get("x-forwarded-for");
-  const last = forwarded?.split(",").map((hop) => hop.trim()).filter((hop) => hop !== "").pop();
-  return last !== undefined && /^[0-9A-Fa-f:.]{2,45}$/.test(last) ? last : hostname;
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === "::1" || hostname.startsWith("127.") || hostname.startsWith("::ffff:127.");
+export function clientAddress(
+  request: Request,
+  info: Deno.ServeHandlerInfo | undefined,
+  trusted: readonly IpRange[] = [],
+): string {
+  const remote = info?.remoteAddr;
+  const hostname = remote !== undefined && "hostname" in remote ? remote.hostname : "unknown";
+  const peer = parseIp(hostname);
+  if (peer === undefined) return hostname.replace(/[^\x21-\x7e]/g, "?").slice(0, 64);
+  let nearest: IpAddress = peer;
+  if (!isTrustedProxy(nearest, trusted)) return formatIp(nearest);
+  const hops = request.headers.get("x-forwarded-for")?.split(",") ?? [];
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const text = hops[i]!.trim();
+    if (text === "") continue;
+    const hop = parseHop(text);
+    // Not an address: the proxy that wrote it is the last one known.
+    if (hop === undefined) break;
+    nearest = hop;
+    if (!isTrustedProxy(hop, trusted)) break;
+  }
+  return formatIp(nearest);
 }

@@ -9,6 +9,7 @@
 import type { Logger } from "../../log.ts";
 import { createAuthThrottle } from "../../http/auth_throttle.ts";
 import { clientAddress } from "../../http/client_address.ts";
+import type { IpRange } from "../../http/ip_address.ts";
 import { withSecurityHeaders } from "../../http/security_headers.ts";
 
 /** A request handler as `Deno.serve` calls it. */
@@ -17,6 +18,8 @@ export type ServeHandler = (request: Request, info?: Deno.ServeHandlerInfo) => P
 /** Options for {@linkcode guardRequests}. */
 export interface FrontDoorOptions {
   log: Logger;
+  /** `TRUSTED_PROXIES`: peers besides loopback whose `X-Forwarded-For` names the client. @default none */
+  trustedProxies?: readonly IpRange[];
 }
 
 /**
@@ -33,8 +36,9 @@ export function guardRequests(
   options: FrontDoorOptions,
 ): ServeHandler {
   const throttle = createAuthThrottle({ log: options.log });
+  const trustedProxies = options.trustedProxies ?? [];
   return async (request, info) => {
-    const client = clientAddress(request, info);
+    const client = clientAddress(request, info, trustedProxies);
     const refused = throttle.refuse(request, client);
     if (refused !== undefined) {
       await request.body?.cancel().catch(() => {});
