@@ -45,3 +45,18 @@ export function clientAddress(
   }
   return formatIp(nearest);
 }
+
+/**
+ * The peer's address when it sent `X-Forwarded-For` but is no trusted proxy (so the header was
+ * ignored); undefined otherwise. A proxy on another host missing from `TRUSTED_PROXIES` shows here.
+ */
+export function untrustedForwarder(
+  request: Request,
+  info: Deno.ServeHandlerInfo | undefined,
+  trusted: readonly IpRange[] = [],
+): string | undefined {
+  if (!request.headers.has("x-forwarded-for")) return undefined;
+  const remote = info?.remoteAddr;
+  const peer = parseIp(remote !== undefined && "hostname" in remote ? remote.hostname : "");
+  return peer === undefined || isTrustedProxy(peer, trusted) ? undefined : formatIp(peer);
+}

@@ -103,6 +103,14 @@ Deno.test({
       // Documented: the proxy is every client's address, so the good client waits too.
       assert.equal((await via(GOOD, "/api/personas", bearer(API_TOKEN))).status, 429);
       await t.waitForLog(new RegExp(`Failed bearer token from ${LAN_V4!.replaceAll(".", "\\.")} `));
+      assert.ok(
+        t.logs.some((l) =>
+          l.line.includes(
+            `Ignored X-Forwarded-For from ${LAN_V4}, which is not in TRUSTED_PROXIES: if it is your proxy`,
+          )
+        ),
+        "the log says which proxy to list",
+      );
     });
   },
 });
@@ -117,6 +125,10 @@ Deno.test({
       }
       assert.equal((await via(GUESSER, "/api/personas", bearer(API_TOKEN))).status, 429, "the guesser waits");
       assert.equal((await via(GOOD, "/api/personas", bearer(API_TOKEN))).status, 200, "others go on");
+      assert.ok(
+        t.logs.every((l) => !l.line.includes("Ignored X-Forwarded-For")),
+        "no hint for a listed proxy",
+      );
       await t.waitForLog(new RegExp(`Failed bearer token from ${GUESSER} on GET /api/personas \\(1 of 10`));
       await t.waitForLog(
         new RegExp(`Refused bearer token from ${GUESSER} \\(network ${clientBlock(GUESSER)}\\) for \\d+ s`),
