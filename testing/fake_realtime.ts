@@ -353,6 +353,7 @@ export class FakeRealtimeSession {
     });
     let deltas = 0;
     let cancelled = false;
+    const startedAt = performance.now();
     for (let offset = 0; offset < script.audio.length; offset += chunk) {
       if (this.#socket.readyState !== WebSocket.OPEN) break;
       if (this.#cancelRequested) {
@@ -368,7 +369,10 @@ export class FakeRealtimeSession {
         delta: toBase64(script.audio.subarray(offset, offset + chunk)),
       });
       deltas++;
-      await new Promise((resolve) => setTimeout(resolve, interval));
+      // Paced by a schedule, not by one sleep a delta: a timer that fires late (a loaded machine) is
+      // caught up at once, so the answer stays ahead of real time, as OpenAI's does.
+      const wait = startedAt + deltas * interval - performance.now();
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
     }
     this.send({
       type: "response.output_audio.done",

@@ -65,7 +65,8 @@ Deno.test("slow bodies on the Twilio webhook and the sign-in form cost Parley li
       await conn.write(starts[i % starts.length]!);
       conn.close();
     }
-    await pollUntil(() => descriptors(pid), (n) => n <= idleFds, 5_000);
+    // What the process holds besides the slow connections, once the warm-up's have closed.
+    const base = await pollUntil(() => descriptors(pid), (n) => n <= idleFds, 5_000);
     const before = rssKb(pid);
 
     for (let i = 0; i < CONNECTIONS; i++) {
@@ -73,8 +74,12 @@ Deno.test("slow bodies on the Twilio webhook and the sign-in form cost Parley li
       slow.push(conn);
       await conn.write(starts[i % starts.length]!);
     }
-    const held = await pollUntil(() => descriptors(pid), (n) => n >= idleFds + CONNECTIONS, 10_000);
-    assert.ok(held >= idleFds + CONNECTIONS, `Parley holds every slow connection (${held} descriptors)`);
+    // A loaded machine can leave connections in the accept queue for a while: give it time.
+    const held = await pollUntil(() => descriptors(pid), (n) => n >= base + CONNECTIONS, 30_000);
+    assert.ok(
+      held >= base + CONNECTIONS,
+      `Parley holds every slow connection (${held} descriptors, ${base} before them)`,
+    );
     // Each read starts right after its request is routed: wait until RSS stops growing.
     let after = rssKb(pid);
     await pollUntil(
