@@ -24,6 +24,7 @@ import { S3Recordings } from "./src/recordings/s3_recordings.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
 import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
+import { surviveFileSizeLimit } from "./src/file_size_limit.ts";
 
 /** What an embedding entry point adds to {@linkcode main} (the bench's tap). */
 export interface MainExtras {
@@ -50,6 +51,8 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     if (storeReports.log === undefined) console.error(`[Realtime] ${escapeLogText(text)}`);
     else storeReports.log.error(text);
   };
+  // From the first write on: a write past the file size limit fails (EFBIG) instead of ending the process.
+  const stopFileSizeLimit = surviveFileSizeLimit({ report: onStoreError });
   let prepared;
   try {
     prepared = await prepareStartup(readEnv(), { onStoreError });
@@ -227,6 +230,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   traces?.close();
   store.close();
   await store.closed;
+  stopFileSizeLimit();
   return report;
 }
 
