@@ -22,6 +22,11 @@ export interface ThrowawayPostgres {
   createDatabase(prefix?: string): Promise<string>;
   /** Drops the databases made here, stops the server (if started here) and removes its folder. */
   stop(): Promise<void>;
+  /**
+   * Stops the server (`pg_ctl stop -m fast`: sessions are cut), runs `whileDown`, and starts it again
+   * on the same port and data. Only on a server started here (not PARLEY_TEST_DATABASE_URL's).
+   */
+  restart?(whileDown: () => Promise<void>): Promise<void>;
 }
 
 /** The folder holding Debian's Postgres programs (the newest version), or undefined when none is installed. */
@@ -109,19 +114,9 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       "-c full_page_writes=off",
       "-c max_connections=200",
     ].join(" ");
-    const started = await run("pg_ctl", [
-      "start",
-      "-D",
-      data,
-      "-l",
-      log,
-      "-w",
-      "-t",
-      "60",
-      "-s",
-      "-o",
-      options,
-    ]);
+    const startServer = () =>
+      run("pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60", "-s", "-o", options]);
+    const started = await startServer();
     if (!started.success) {
       const text = await Deno.readTextFile(log).catch(() => "");
       throw new Error(`postgres did not start: ${decode(started.stderr)} ${text.trim().slice(-2000)}`);
@@ -130,6 +125,15 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     return adopt(url, async () => {
       await stopServer();
       await Deno.remove(dir, { recursive: true });
+    }, async (whileDown) => {
+      const stopped = await run("pg_ctl", ["stop", "-D", data, "-m", "fast", "-w", "-s"]);
+      if (!stopped.success) throw new Error(`pg_ctl stop failed: ${decode(stopped.stderr)}`);
+      try {
+        await whileDown();
+      } finally {
+        const again = await startServer();
+        if (!again.success) throw new Error(`postgres did not start again: ${decode(again.stderr)}`);
+      }
     });
   } catch (error) {
     await stopServer().catch(() => {});
@@ -138,7 +142,11 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   }
 }
 
-function adopt(url: string, shutdown: () => Promise<void>): ThrowawayPostgres {
+function adopt(
+  url: string,
+  shutdown: () => Promise<void>,
+  restart?: (whileDown: () => Promise<void>) => Promise<void>,
+): ThrowawayPostgres {
   const made: string[] = [];
   let counter = 0;
   const admin = () => postgres(url, { max: 1, onnotice: () => {} });
@@ -160,6 +168,7 @@ function adopt(url: string, shutdown: () => Promise<void>): ThrowawayPostgres {
       target.pathname = `/${name}`;
       return target.toString();
     },
+    ...(restart === undefined ? {} : { restart }),
     async stop() {
       if (made.length > 0) {
         const sql = admin();

@@ -1,0 +1,152 @@
+/**
+ * Postgres restarted mid-call under the real process (`pg_ctl stop -m fast`, which cuts every
+ * session, then start on the same port): the call goes on both ways while the database is down, the
+ * events of the outage land once it is back, each stored once, and the webhook outbox goes on sending.
+ */
+
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { FakeRealtimeServer, toneBytes } from "../../testing/fake_realtime.ts";
+import {
+  listeningPort,
+  type ParleyProcess,
+  placeTwilioCall,
+  PROCESS_API_TOKEN,
+  PROCESS_TARGET,
+  processEnv,
+  reap,
+  spawnParley,
+} from "../../testing/parley_process.ts";
+import { postgresAvailable, startThrowawayPostgres } from "../../testing/postgres.ts";
+import { startWebhookReceiver } from "../../testing/webhook_receiver.ts";
+import { within } from "../../testing/within.ts";
+
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwC8ZbS0Ua4nA=";
+
+/** `waiting`, or a failure naming how the process ended if it ends first. */
+function whileAlive<T>(parley: ParleyProcess, waiting: Promise<T>): Promise<T> {
+  return Promise.race([
+    waiting,
+    parley.child.status.then((status) => {
+      throw new Error(`Parley exited (${status.signal ?? status.code}):\n${parley.stderr.lines.join("\n")}`);
+    }),
+  ]);
+}
+
+Deno.test({
+  name: "Postgres restarted mid-call: the call goes on, its events land once each, the outbox sends on",
+  ignore: !postgresAvailable() || (Deno.env.get("PARLEY_TEST_DATABASE_URL") ?? "") !== "",
+  async fn() {
+    const server = await startThrowawayPostgres();
+    const upstream = FakeRealtimeServer.start();
+    const receiver = await startWebhookReceiver(SECRET);
+    const dataDir = await Deno.makeTempDir({ prefix: "parley_pg_restart_" });
+    let parley: ParleyProcess | undefined;
+    try {
+      const url = await server.createDatabase();
+      parley = await spawnParley(
+        "start",
+        processEnv({ upstreamUrl: upstream.url, dataDir }, {
+          DATABASE_URL: url,
+          WEBHOOK_URL: receiver.url,
+          WEBHOOK_SECRET: SECRET,
+        }),
+      );
+      const p = parley;
+      const port = await listeningPort(p);
+      const call = await placeTwilioCall({ port, ...PROCESS_TARGET }, { persona: "tester" });
+      call.start({ persona: "tester" });
+      const session = await upstream.session(0);
+      await session.waitFor("response.create");
+      await session.streamResponse({
+        responseId: "r1",
+        itemId: "i1",
+        audio: toneBytes(100, 3),
+        transcript: "Hello",
+      });
+      await within(call.waitFor("media"), "the greeting");
+      await within(
+        receiver.waitFor((r) => r.some((w) => w.body.type === "call.started")),
+        "call.started sent",
+      );
+
+      await server.restart!(async () => {
+        session.send({
+          type: "conversation.item.input_audio_transcription.completed",
+          item_id: "u1",
+          transcript: "Hi",
+        });
+        await within(
+          whileAlive(p, p.stderr.waitFor(/Call store cannot write to Postgres/)),
+          "the store's report",
+        );
+        // The call goes on both ways while the database is down.
+        const heard = call.received.length;
+        await session.streamResponse({
+          responseId: "r2",
+          itemId: "i2",
+          audio: toneBytes(100, 5),
+          transcript: "Still here",
+        });
+        await within(
+          call.waitFor("media", (m) => call.received.indexOf(m) >= heard),
+          "agent audio while down",
+        );
+        const sent = session.eventsOf("input_audio_buffer.append").length;
+        call.sendMedia(new Uint8Array(160).fill(9));
+        await within(
+          session.waitFor(
+            "input_audio_buffer.append",
+            () => session.eventsOf("input_audio_buffer.append").length > sent,
+          ),
+          "caller audio while down",
+        );
+      });
+      await within(
+        whileAlive(p, p.stderr.waitFor(/Call store writes again to Postgres/)),
+        "writes again",
+        15_000,
+      );
+      call.stop();
+      await within(whileAlive(p, p.stdout.waitFor(/Call ended: .*reason=caller_hung_up/)), "the end");
+
+      const response = await fetch(`http://127.0.0.1:${port}/api/calls/${call.callSid}`, {
+        headers: { authorization: `Bearer ${PROCESS_API_TOKEN}` },
+      });
+      assert.equal(response.status, 200);
+      const record = await response.json();
+      assert.deepEqual(record.transcript.map((l: { text: string }) => l.text), ["Hello", "Hi", "Still here"]);
+      assert.equal(record.endReason, "caller_hung_up");
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        const rows = await sql<{ type: string; n: number }[]>`
+          SELECT event->>'type' AS type, COUNT(*)::int AS n FROM call_events
+          WHERE call_sid = ${call.callSid} AND event->>'type' IN ('transcript', 'call.started', 'call.ended')
+          GROUP BY 1 ORDER BY 1`;
+        assert.deepEqual(rows.map((r) => [r.type, r.n]), [["call.ended", 1], ["call.started", 1], [
+          "transcript",
+          3,
+        ]]);
+        const seqs = await sql<{ seq: string }[]>`
+          SELECT seq FROM call_events WHERE call_sid = ${call.callSid} ORDER BY seq`;
+        assert.deepEqual(seqs.map((r) => Number(r.seq)), seqs.map((_, i) => i + 1), "numbered without gaps");
+      } finally {
+        await sql.end();
+      }
+      await within(
+        receiver.waitFor((r) => r.some((w) => w.body.type === "call.ended")),
+        "call.ended sent after the restart",
+        20_000,
+      );
+      assert.deepEqual(receiver.rejected, []);
+      p.child.kill("SIGTERM");
+      assert.equal((await within(p.child.status, "the exit", 15_000)).code, 0);
+    } finally {
+      if (parley !== undefined) await reap(parley);
+      await receiver.close();
+      await upstream.close();
+      await server.stop();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
