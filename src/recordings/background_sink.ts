@@ -38,7 +38,12 @@ export interface BackgroundFileSteps {
   begin(): Promise<Deno.FsFile>;
   /** The call ended: finishes and closes `file` (`dataBytes` written, lasting `durationMs`). */
   end(file: Deno.FsFile, dataBytes: number, durationMs: number): Promise<void>;
-  /** The first failure (the rest of the recording is dropped); the call goes on. */
+  /**
+   * The call ended after a write failed: closes `file` and keeps what it holds (the next start would
+   * repair it otherwise).
+   */
+  salvage(file: Deno.FsFile): Promise<void>;
+  /** The first failure (the rest of the recording is dropped), then a failed salvage; the call goes on. */
   onError(error: unknown): void;
   /** Hears each piece of background work, to wait for it on shutdown. */
   track(work: Promise<unknown>): void;
@@ -103,7 +108,7 @@ export function backgroundSink(steps: BackgroundFileSteps): RecordingSink {
     finish(dataBytes, durationMs) {
       const end = () => {
         if (file === undefined) return;
-        if (failed) file.close();
+        if (failed) steps.track(steps.salvage(file).catch((error) => steps.onError(error)));
         else steps.track(steps.end(file, dataBytes, durationMs).catch(fail));
       };
       if (waiting === undefined) end();

@@ -5,7 +5,8 @@
  * - `recording`: the call is (or was, when a crash stopped it) being recorded; the WAV's header sizes
  *   are not written yet;
  * - `complete`: the call ended and the header was patched;
- * - `repaired`: a crash left the file; startup fixed its header ({@linkcode RecordingsDir.repair}).
+ * - `repaired`: a crash left the file and startup fixed its header ({@linkcode RecordingsDir.repair}),
+ *   or a write failed mid-call (a full disk) and the call's end did, keeping what was written.
  *
  * @module
  */
@@ -79,7 +80,8 @@ export class RecordingsDir {
    * the slow file operations off the event loop (`background_sink.ts`): the folder, the state
    * `recording`, opening the WAV (with its empty header) and, at the end, the state `complete`; the
    * writes and the final header stay synchronous, in order. `onError` hears the first failure (the rest
-   * of this recording is dropped; the call goes on). {@linkcode settle} waits for the work under way.
+   * of this recording is dropped; the call goes on); at the call's end what was written is kept, its
+   * header fixed, as `repaired`. {@linkcode settle} waits for the work under way.
    * @throws {Error} for a CallSid that cannot name a file.
    */
   start(callSid: string, onError: (error: unknown) => void): RecordingSink {
@@ -108,6 +110,13 @@ export class RecordingsDir {
         const done = finishWav(file, info, dataBytes, durationMs);
         await this.#writeInfoAsync(done);
         this.#finished(done);
+      },
+      salvage: async (file) => {
+        file.close();
+        const durationMs = await repairWavHeader(this.wavPath(callSid));
+        const kept: RecordingInfo = { ...info, state: "repaired", durationMs: Math.round(durationMs) };
+        await this.#writeInfoAsync(kept);
+        this.#finished(kept);
       },
       onError,
       track: (work) => {

@@ -1,0 +1,145 @@
+/**
+ * RECORDINGS_DIR fills up mid-call (a tmpfs filled to the last byte): the call goes on, the failure is
+ * reported once, and what was written before it is kept. When the call ends the recording is closed
+ * like one a crash left (its header rewritten from its length, marked `repaired`), so it is served
+ * and announced at once rather than sitting in state `recording` until the next start.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type RecordingInfo, RecordingsDir } from "../../src/recordings/recordings_dir.ts";
+import { readWav, WAV_HEADER_BYTES } from "../../src/recordings/wav.ts";
+import { toneBytes } from "../../testing/fake_realtime.ts";
+import { startTestParley } from "../../testing/parley_harness.ts";
+import { sendFrames } from "../../testing/send_frames.ts";
+import { within } from "../../testing/within.ts";
+
+const PERSONAS_DIR = new URL("../testdata/recording_personas", import.meta.url).pathname;
+const API_TOKEN = "recording-full-token-0123456789abcdef";
+
+/** Mounts a tmpfs of `kb` KiB at a new folder, or returns undefined where mounting is not allowed. */
+async function tinyDisk(kb: number): Promise<string | undefined> {
+  const dir = await Deno.makeTempDir({ prefix: "parley_rec_full_" });
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${kb}k`, "tmpfs", dir],
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => ({ success: false }));
+  if (mount.success) return dir;
+  await Deno.remove(dir);
+  return undefined;
+}
+
+const canMount = await (async () => {
+  const dir = await tinyDisk(64);
+  if (dir === undefined) return false;
+  await new Deno.Command("umount", { args: [dir] }).output();
+  await Deno.remove(dir);
+  return true;
+})();
+
+/** Writes `path` until the disk is full. */
+async function fillDisk(path: string): Promise<void> {
+  const filler = await Deno.open(path, { write: true, create: true });
+  const chunk = new Uint8Array(4096);
+  try {
+    while (true) await filler.write(chunk);
+  } catch (error) {
+    if (!/No space/i.test(String(error))) throw error;
+  } finally {
+    filler.close();
+  }
+}
+
+/** The size of `path` once it is larger than `bytes`, looking each time `tick` resolves. */
+async function grownPast(path: string, bytes: number, tick: () => Promise<unknown>): Promise<number> {
+  for (;;) {
+    const size = await Deno.stat(path).then((s) => s.size, () => 0);
+    if (size > bytes) return size;
+    await tick();
+  }
+}
+
+Deno.test({
+  name:
+    "RECORDINGS_DIR full mid-call: the call goes on, and at its end what was recorded is kept, served and marked repaired",
+  ignore: !canMount, // needs root to mount a tmpfs
+  async fn() {
+    const disk = (await tinyDisk(256))!;
+    const recordings = new RecordingsDir(join(disk, "recordings"));
+    const announced: RecordingInfo[] = [];
+    recordings.subscribe((info) => announced.push(info)); // what recording.ready and the bucket hear
+    const t = await startTestParley({
+      personasDir: PERSONAS_DIR,
+      env: { DEFAULT_PERSONA: "recorder", API_TOKEN },
+      recordings,
+    });
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => stop = resolve);
+    try {
+      const call = await t.startCall({ persona: "recorder" });
+      const session = await t.upstream.session(0);
+      await session.waitFor("response.create");
+      const caller = sendFrames(call, { frame: new Uint8Array(160).fill(0x20), until: stopped });
+      await session.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(300, 0x11) });
+      await within(call.waitFor("media"), "the greeting");
+      const wav = recordings.wavPath(call.callSid);
+      // Half a second of audio is on disk; then the disk fills to the last byte.
+      const kept = await within(
+        grownPast(wav, WAV_HEADER_BYTES, () => session.waitFor("input_audio_buffer.append")),
+        "the first write",
+      );
+      await fillDisk(join(disk, "filler"));
+      const report = await within(t.waitForLog(/Cannot record call/), "the report", 10_000);
+      assert.match(report, new RegExp(`Cannot record call ${call.callSid}: .*No space.*the call goes on`));
+
+      // The call goes on both ways.
+      const heard = call.received.length;
+      await session.streamResponse({ responseId: "r2", itemId: "i2", audio: toneBytes(100, 0x11) });
+      await within(call.waitFor("media", (m) => call.received.indexOf(m) >= heard), "agent audio after");
+      const sent = session.eventsOf("input_audio_buffer.append").length;
+      await within(
+        session.waitFor(
+          "input_audio_buffer.append",
+          () => session.eventsOf("input_audio_buffer.append").length > sent,
+        ),
+        "caller audio after",
+      );
+
+      await Deno.remove(join(disk, "filler")); // space again: the call's end may write the state
+      stop();
+      await caller;
+      call.stop();
+      await within(t.waitForEvent("call.ended", (e) => e.callSid === call.callSid), "the end");
+      await within(recordings.settle(), "the recording's file work");
+
+      const info = (await recordings.info(call.callSid))!;
+      assert.equal(info.state, "repaired", "closed at the call's end, not left recording");
+      assert.deepEqual(announced, [info], "announced as finished");
+      const bytes = await Deno.readFile(wav);
+      assert.ok(
+        bytes.length >= kept,
+        `what was written before the disk filled is kept (${bytes.length} bytes)`,
+      );
+      const parsed = readWav(bytes);
+      assert.equal(
+        info.durationMs,
+        Math.round(parsed.channels[0]!.length / parsed.sampleRate * 1000),
+        "the header's length",
+      );
+      assert.ok(info.durationMs! >= 100, `${info.durationMs} ms kept`);
+      const served = await fetch(`${t.origin}/api/calls/${call.callSid}/recording`, {
+        headers: { Authorization: `Bearer ${API_TOKEN}` },
+      });
+      assert.equal(served.status, 200);
+      assert.equal(served.headers.get("x-recording-state"), "repaired");
+      assert.deepEqual(new Uint8Array(await served.arrayBuffer()), bytes);
+      assert.equal(t.logs.filter((l) => /Cannot record call/.test(l.line)).length, 1, "reported once");
+    } finally {
+      stop();
+      await t.close();
+      await new Deno.Command("umount", { args: [disk] }).output();
+      await Deno.remove(disk, { recursive: true });
+    }
+  },
+});
