@@ -19,6 +19,7 @@ import {
   webhookMessageId,
 } from "./payloads.ts";
 import { createWebhookSigner } from "./signer.ts";
+import { EnqueueRetry } from "./enqueue_retry.ts";
 import type { WebhookSettings } from "../../webhook_settings.ts";
 
 /** Timing and transport a test (or the benchmark) may replace. */
@@ -114,8 +115,15 @@ export function startWebhooks(options: WebhooksOptions): Webhooks {
     return added;
   };
 
+  // An enqueue the store cannot take now (a locked or full disk, Postgres down) waits and is retried.
+  const retry = new EnqueueRetry({ log });
+
   const fromRecord = async (event: { type: "call.started" | "call.ended"; callSid: string; at?: number }) => {
     const record = await options.calls?.getCall(event.callSid);
+    // The read flushed the store's queue: still failing, the record is behind the call.
+    if (options.calls?.health().failing) {
+      throw new Error("the call store cannot write (the call's events wait in its memory)");
+    }
     if (record === undefined) return;
     const data = event.type === "call.started" ? callStartedData(record) : callEndedData(record);
     await enqueue(event.type, event.callSid, data, event.at ?? record.endedAt ?? now());
@@ -137,28 +145,12 @@ export function startWebhooks(options: WebhooksOptions): Webhooks {
           event.at,
         );
       };
-      track(
-        send().catch((e) =>
-          log.error(
-            `Webhooks: could not enqueue call.analyzed of ${callSid}: ${
-              e instanceof Error ? e.message : String(e)
-            }`,
-          )
-        ),
-      );
+      track(retry.submit({ what: `call.analyzed of ${callSid}`, run: send }));
       return;
     }
     if (options.calls === undefined) return;
     if (event.type !== "call.started" && event.type !== "call.ended") return;
-    track(
-      fromRecord(event).catch((error) =>
-        log.error(
-          `Webhooks: could not enqueue ${event.type} of ${event.callSid}: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
-        )
-      ),
-    );
+    track(retry.submit({ what: `${event.type} of ${event.callSid}`, run: () => fromRecord(event) }));
   };
 
   return {
@@ -176,6 +168,7 @@ export function startWebhooks(options: WebhooksOptions): Webhooks {
     },
     async close() {
       await Promise.allSettled([...pending]);
+      await retry.close();
       await worker?.close();
     },
   };

@@ -1,0 +1,46 @@
+/**
+ * A call that starts and ends while the store cannot be written (another process holds the write lock
+ * on `parley.db`, as a full disk or a Postgres restart would refuse writes too): its `call.started`
+ * and `call.ended` webhooks are not lost. They wait in memory, the wait is logged once, and they are
+ * sent, built from the complete record, once the store takes writes again.
+ */
+
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
+import { startWebhookReceiver } from "../../testing/webhook_receiver.ts";
+import { within } from "../../testing/within.ts";
+import { SECRET, shortCall, startInstance } from "./_call.ts";
+
+Deno.test("a call while parley.db is locked still gets its call.started and call.ended webhooks once the lock is released", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "parley_webhooks_outage_" });
+  const receiver = await startWebhookReceiver(SECRET);
+  const app = await startInstance(dataDir, receiver.url, { firstRetryMs: 50 });
+  const locker = new DatabaseSync(callDatabasePath(dataDir));
+  try {
+    locker.exec("BEGIN EXCLUSIVE");
+    const callSid = await shortCall(app.t);
+    assert.ok(app.calls.health().failing, "the store could not write the call");
+    await within(app.t.waitForLog(/Webhooks: cannot enqueue/), "the wait is logged");
+
+    locker.exec("COMMIT");
+    await within(
+      receiver.waitFor((r) => r.filter((w) => w.answered === 200).length === 2),
+      "both webhooks once the lock is released",
+      15_000,
+    );
+    const ended = receiver.received.find((w) => w.body.type === "call.ended")!;
+    assert.equal(ended.id, `msg_call_ended_${callSid}`);
+    assert.equal(ended.body.data.endReason, "caller_hung_up", "built from the complete record");
+    assert.equal(receiver.received.find((w) => w.body.type === "call.started")!.body.data.callSid, callSid);
+    await within(app.t.waitForLog(/Webhooks: enqueued again/), "the recovery is logged");
+    assert.equal(app.t.logs.filter((l) => /Webhooks: cannot enqueue/.test(l.line)).length, 1, "logged once");
+    assert.deepEqual(receiver.rejected, []);
+  } finally {
+    if (locker.isTransaction) locker.exec("ROLLBACK");
+    locker.close();
+    await app.close();
+    await receiver.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
