@@ -1,7 +1,8 @@
 /**
  * Postgres restarted mid-call under the real process (`pg_ctl stop -m fast`, which cuts every
- * session, then start on the same port): the call goes on both ways while the database is down, the
- * events of the outage land once it is back, each stored once, and the webhook outbox goes on sending.
+ * session, then start on the same port): the call goes on both ways while the database is down and
+ * ends there; the events of the outage land once it is back, each stored once, and the call.ended
+ * webhook of the call that ended meanwhile is sent, built from the complete record.
  */
 
 import assert from "node:assert/strict";
@@ -34,7 +35,8 @@ function whileAlive<T>(parley: ParleyProcess, waiting: Promise<T>): Promise<T> {
 }
 
 Deno.test({
-  name: "Postgres restarted mid-call: the call goes on, its events land once each, the outbox sends on",
+  name:
+    "Postgres restarted mid-call: the call goes on, its events land once each, its call.ended webhook is sent",
   ignore: !postgresAvailable() || (Deno.env.get("PARLEY_TEST_DATABASE_URL") ?? "") !== "",
   async fn() {
     const server = await startThrowawayPostgres();
@@ -101,14 +103,16 @@ Deno.test({
           ),
           "caller audio while down",
         );
+        // It ends while the database is down: its call.ended webhook waits for the store.
+        call.stop();
+        await within(whileAlive(p, p.stdout.waitFor(/Call ended: .*reason=caller_hung_up/)), "the end");
+        await within(whileAlive(p, p.stderr.waitFor(/Webhooks: cannot enqueue call\.ended/)), "the wait");
       });
       await within(
         whileAlive(p, p.stderr.waitFor(/Call store writes again to Postgres/)),
         "writes again",
         15_000,
       );
-      call.stop();
-      await within(whileAlive(p, p.stdout.waitFor(/Call ended: .*reason=caller_hung_up/)), "the end");
 
       const response = await fetch(`http://127.0.0.1:${port}/api/calls/${call.callSid}`, {
         headers: { authorization: `Bearer ${PROCESS_API_TOKEN}` },
@@ -134,10 +138,13 @@ Deno.test({
         await sql.end();
       }
       await within(
-        receiver.waitFor((r) => r.some((w) => w.body.type === "call.ended")),
+        receiver.waitFor((r) => r.some((w) => w.body.type === "call.ended" && w.answered === 200)),
         "call.ended sent after the restart",
         20_000,
       );
+      const ended = receiver.received.find((w) => w.body.type === "call.ended")!;
+      assert.equal(ended.body.data.endReason, "caller_hung_up");
+      assert.equal(ended.id, `msg_call_ended_${call.callSid}`);
       assert.deepEqual(receiver.rejected, []);
       p.child.kill("SIGTERM");
       assert.equal((await within(p.child.status, "the exit", 15_000)).code, 0);
