@@ -21,7 +21,7 @@ export const DELIVERY_DEFAULTS = {
   timeoutMs: 10_000,
   /** A claim holds a message this long; past it another instance may retry it, ms. */
   leaseMs: 60_000,
-  /** Messages taken per claim. */
+  /** Messages in flight at once (a claim takes what room is left). */
   batch: 10,
   /** First retry delay, ms (doubles per attempt). */
   firstRetryMs: 5_000,
@@ -79,6 +79,8 @@ export class DeliveryWorker {
   #fetch: typeof fetch;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> | undefined;
+  /** Deliveries under way: each frees its room when it settles, so a hung one holds up only itself. */
+  #inFlight = new Set<Promise<void>>();
   #again = false;
   #closed = false;
   #stop = new AbortController();
@@ -121,15 +123,22 @@ export class DeliveryWorker {
     clearTimeout(this.#timer);
     this.#stop.abort();
     await this.#running;
+    await Promise.allSettled([...this.#inFlight]);
   }
 
+  /**
+   * Claims due messages for the room left and starts their deliveries without waiting for them: a
+   * receiver that is slow to answer one message (up to the timeout) never holds up the next.
+   */
   async #pass(): Promise<void> {
+    const room = DELIVERY_DEFAULTS.batch - this.#inFlight.size;
+    if (room <= 0) return; // the next delivery to settle runs a pass
     let claimed: ClaimedWebhook[];
     try {
       claimed = await this.#o.outbox.claimDue(
         this.#o.instance,
         this.#now(),
-        DELIVERY_DEFAULTS.batch,
+        room,
         this.#o.leaseMs ?? DELIVERY_DEFAULTS.leaseMs,
       );
     } catch (error) {
@@ -137,8 +146,13 @@ export class DeliveryWorker {
       this.#o.log.warn(`Webhooks: could not read the outbox: ${describe(error)}`);
       return;
     }
-    await Promise.all(claimed.map((message) => this.#deliver(message)));
-    if (claimed.length === DELIVERY_DEFAULTS.batch) this.#again = true;
+    for (const message of claimed) {
+      const delivery: Promise<void> = this.#deliver(message).finally(() => {
+        this.#inFlight.delete(delivery);
+        this.kick(); // room again: what is due goes out now
+      });
+      this.#inFlight.add(delivery);
+    }
   }
 
   async #deliver(message: ClaimedWebhook): Promise<void> {
