@@ -22,6 +22,7 @@ import type { AnalysisJob, AnalysisSpec } from "../store/analysis_job.ts";
 import type { AnalysisJobs, CallRecords, EventBus } from "../store/ports.ts";
 import { type ResponsesEndpoint, tryAnalysis } from "./client.ts";
 import { buildAnalysisRequest } from "./request.ts";
+import { assertStoreWriting, StoreRetry } from "../store/store_retry.ts";
 
 /** Tries before an analysis that keeps meeting 429, 5xx or no answer is failed for good. */
 export const MAX_ANALYSIS_ATTEMPTS = 8;
@@ -29,7 +30,7 @@ export const MAX_ANALYSIS_ATTEMPTS = 8;
 /** Collaborators of {@linkcode AnalysisWorker}. */
 export interface AnalysisWorkerOptions {
   jobs: AnalysisJobs;
-  calls: Pick<CallRecords, "getCall">;
+  calls: Pick<CallRecords, "getCall" | "health">;
   personas: PersonaRegistry;
   /** Where call events come from (call.ended) and where `call.analyzed` goes. */
   bus: Pick<EventBus, "subscribe" | "publish">;
@@ -67,17 +68,23 @@ export class AnalysisWorker {
   #again = false;
   /** Settles once this instance's old claims are back to pending: nothing is claimed before. */
   #ready: Promise<unknown> = Promise.resolve();
+  /** Queuing an analysis the store cannot take now (a locked or full disk, Postgres down) waits here. */
+  readonly #retry: StoreRetry;
 
   /** Builds the worker; {@linkcode start} starts it. */
   constructor(options: AnalysisWorkerOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#retry = new StoreRetry({
+      log: options.log,
+      words: { subject: "Analysis", verb: "queue", done: "queued" },
+    });
   }
 
   /** Listens for ended calls, puts back this instance's claims from a previous run, and runs what is due. */
   async start(): Promise<void> {
     this.#off = this.#options.bus.subscribe((event) => {
-      if (event.type === "call.ended") this.#track(this.#enqueue(event.callSid));
+      if (event.type === "call.ended") this.#queue(event.callSid);
     });
     const release = this.#options.jobs.release(this.#options.instance, this.#now());
     this.#ready = release.catch(() => 0);
@@ -93,7 +100,7 @@ export class AnalysisWorker {
    * run left open, closed at startup.
    */
   enqueueEnded(callSids: readonly string[]): void {
-    for (const callSid of callSids) this.#track(this.#enqueue(callSid));
+    for (const callSid of callSids) this.#queue(callSid);
   }
 
   /** Stops claiming and waits for the analyses under way. */
@@ -102,13 +109,22 @@ export class AnalysisWorker {
     this.#abort.abort();
     clearTimeout(this.#timer);
     this.#off?.();
+    await this.#retry.close();
     await this.#ticking;
     await Promise.all(this.#running);
   }
 
-  /** Enqueues the analysis of `callSid` if its persona declares one. */
+  /** Queues the analysis of `callSid`, now or, while the store cannot take it, once it can. */
+  #queue(callSid: string): void {
+    this.#track(
+      this.#retry.submit({ what: `the analysis of ${callSid}`, run: () => this.#enqueue(callSid) }),
+    );
+  }
+
+  /** Enqueues the analysis of `callSid` if its persona declares one; throws while the store fails. */
   async #enqueue(callSid: string): Promise<void> {
     const record = await this.#options.calls.getCall(callSid);
+    assertStoreWriting(this.#options.calls); // the read flushed the store's queue: failing, it is behind
     const persona = record?.persona === null || record?.persona === undefined
       ? undefined
       : this.#options.personas.get(record.persona);

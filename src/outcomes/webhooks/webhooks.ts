@@ -19,7 +19,7 @@ import {
   webhookMessageId,
 } from "./payloads.ts";
 import { createWebhookSigner } from "./signer.ts";
-import { EnqueueRetry } from "./enqueue_retry.ts";
+import { assertStoreWriting, StoreRetry } from "../../store/store_retry.ts";
 import type { WebhookSettings } from "../../webhook_settings.ts";
 
 /** Timing and transport a test (or the benchmark) may replace. */
@@ -116,14 +116,11 @@ export function startWebhooks(options: WebhooksOptions): Webhooks {
   };
 
   // An enqueue the store cannot take now (a locked or full disk, Postgres down) waits and is retried.
-  const retry = new EnqueueRetry({ log });
+  const retry = new StoreRetry({ log, words: { subject: "Webhooks", verb: "enqueue", done: "enqueued" } });
 
   const fromRecord = async (event: { type: "call.started" | "call.ended"; callSid: string; at?: number }) => {
     const record = await options.calls?.getCall(event.callSid);
-    // The read flushed the store's queue: still failing, the record is behind the call.
-    if (options.calls?.health().failing) {
-      throw new Error("the call store cannot write (the call's events wait in its memory)");
-    }
+    assertStoreWriting(options.calls); // the read flushed the store's queue: failing, the record is behind
     if (record === undefined) return;
     const data = event.type === "call.started" ? callStartedData(record) : callEndedData(record);
     await enqueue(event.type, event.callSid, data, event.at ?? record.endedAt ?? now());

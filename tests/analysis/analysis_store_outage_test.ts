@@ -1,0 +1,37 @@
+/**
+ * A call that ends while the store cannot be written (another process holds the write lock on
+ * `parley.db`, as a full disk or a Postgres restart would refuse writes too) is still analysed: the
+ * analysis waits in memory, the wait is logged once, and it is queued once the store writes again.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { runCall, startParley, withRig } from "./_analysis_rig.ts";
+import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
+import { within } from "../../testing/within.ts";
+
+Deno.test("a call that ends while parley.db is locked is analysed once the lock is released", async () => {
+  const outcome = { interested: true, meetingDay: "Tuesday", objections: [] };
+  await withRig([], outcome, async (fake, dir, dataDir) => {
+    const rig = await startParley(dir, dataDir, fake);
+    const locker = new DatabaseSync(callDatabasePath(dataDir));
+    try {
+      locker.exec("BEGIN EXCLUSIVE");
+      const callSid = await runCall(rig.t);
+      await within(rig.t.waitForLog(/Analysis: cannot queue the analysis of/), "the wait is logged");
+      locker.exec("COMMIT");
+      const analyzed = await within(rig.t.waitForEvent("call.analyzed"), "the analysis", 15_000);
+      assert.equal(analyzed.callSid, callSid);
+      assert.equal(analyzed.state, "done");
+      assert.deepEqual(analyzed.outcome, outcome);
+      await within(rig.t.waitForLog(/Analysis: queued again after/), "the recovery is logged");
+      assert.equal(rig.t.logs.filter((l) => /Analysis: cannot queue/.test(l.line)).length, 1, "logged once");
+    } finally {
+      if (locker.isTransaction) locker.exec("ROLLBACK");
+      locker.close();
+      await rig.close();
+    }
+  });
+});
