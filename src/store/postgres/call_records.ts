@@ -23,6 +23,7 @@ import {
 import type { AfterStreamDecision, AfterStreamDecisions, CallRecords } from "../ports.ts";
 import { applyEvent, emptyRecord, lastEventAt, publicRecord, type StoredRecord } from "./fold.ts";
 import { CallHeartbeat } from "../heartbeat.ts";
+import { groupByCall, isDataError, notStored, type QueuedEvent, withoutNul } from "./event_batch.ts";
 
 /** The channel events are announced on: the payload is `<seq> <CallSid>`. */
 export const EVENT_CHANNEL = "parley_call_events";
@@ -54,7 +55,10 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
   #prices: PriceTable;
   #onError: (message: string) => void;
   #max: number;
-  #pending: CallEvent[] = [];
+  #pending: QueuedEvent[] = [];
+  /** Keys of this process's events: `<random>:<counter>`. */
+  readonly #keyPrefix = crypto.randomUUID();
+  #keyCounter = 0;
   #dropped = 0;
   #failingSince: number | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -78,7 +82,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
         return;
       }
       this.#heartbeat.saw(event);
-      this.#pending.push(event);
+      this.#pending.push({ event, key: `${this.#keyPrefix}:${++this.#keyCounter}`, retried: false });
       if (this.#pending.length > this.#max) {
         this.#pending.shift();
         this.#dropped++;
@@ -129,6 +133,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
               `event(s) in memory (at most ${this.#max}, oldest dropped beyond) and retrying; calls go on`,
           );
         }
+        for (const queued of batch) queued.retried = true;
         this.#pending = batch.concat(this.#pending);
         while (this.#pending.length > this.#max) {
           this.#pending.shift();
@@ -145,7 +150,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
    * failure), each call's events are tried in their own transaction and a call whose events are
    * refused is reported and skipped, so one bad event never holds the queue.
    */
-  async #writeBatch(batch: readonly CallEvent[]): Promise<void> {
+  async #writeBatch(batch: readonly QueuedEvent[]): Promise<void> {
     const calls = groupByCall(batch);
     try {
       await this.#sql.begin(async (tx) => {
@@ -169,26 +174,35 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
   }
 
   /**
-   * Numbers one call's `events` after its record's last position (under the record's row lock),
-   * folds them into the record, stores both and announces the last position.
+   * Numbers one call's events after its record's last position (under the record's row lock), folds
+   * them into the record, stores both and announces the last position. Events a failed write may have
+   * stored after all (its COMMIT went through, the answer was lost) are skipped by their key.
    */
-  async #append(tx: TransactionSql, callSid: string, events: readonly CallEvent[]): Promise<void> {
+  async #append(tx: TransactionSql, callSid: string, queued: readonly QueuedEvent[]): Promise<void> {
     const instance = this.#instance;
     const rows = await tx<{ record: StoredRecord }[]>`
       SELECT record FROM calls WHERE call_sid = ${callSid} FOR UPDATE`;
     const exists = rows.length > 0;
-    const record = rows[0]?.record ?? emptyRecord(callSid, Math.round(events[0]!.at), instance);
-    const stored: { call_sid: string; seq: number; instance: string; event: CallEvent }[] = [];
-    for (const event of events) {
+    const events = exists ? await notStored(tx, callSid, queued) : queued;
+    if (events.length === 0) return;
+    const record = rows[0]?.record ?? emptyRecord(callSid, Math.round(events[0]!.event.at), instance);
+    const stored: {
+      call_sid: string;
+      seq: number;
+      instance: string;
+      event: CallEvent;
+      event_key: string | null;
+    }[] = [];
+    for (const { event, key } of events) {
       const seq = record.eventSeq + 1;
       applyEvent(record, event, seq, instance, this.#prices, this.#onError);
-      stored.push({ call_sid: callSid, seq, instance, event: withoutNul(event) });
+      stored.push({ call_sid: callSid, seq, instance, event: withoutNul(event), event_key: key });
     }
-    await tx`INSERT INTO call_events (call_sid, seq, instance, event)
-      SELECT call_sid, seq, instance, event
+    await tx`INSERT INTO call_events (call_sid, seq, instance, event, event_key)
+      SELECT call_sid, seq, instance, event, event_key
       FROM jsonb_to_recordset(${
       tx.json(stored as never)
-    }) AS r(call_sid text, seq bigint, instance text, event jsonb)`;
+    }) AS r(call_sid text, seq bigint, instance text, event jsonb, event_key text)`;
     const columns = {
       call_sid: record.callSid,
       created_at: record.createdAt,
@@ -211,7 +225,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
   async record(event: CallEvent): Promise<void> {
     await this.flush();
     this.#heartbeat.saw(event);
-    await this.#sql.begin((tx) => this.#append(tx, event.callSid, [event]));
+    await this.#sql.begin((tx) => this.#append(tx, event.callSid, [{ event, key: null, retried: false }]));
   }
 
   async listCalls(options: ListCallsOptions = {}): Promise<CallSummary[]> {
@@ -294,7 +308,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
         reason,
         detail,
       };
-      await this.#append(tx, record.callSid, [ended]);
+      await this.#append(tx, record.callSid, [{ event: ended, key: null, retried: false }]);
     }
     return rows.map((row) => row.record.callSid);
   }
@@ -312,30 +326,6 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
   settled(): Promise<void> {
     return this.#pending.length > 0 ? this.flush() : this.#writing;
   }
-}
-
-/** The batch's events by call, calls in CallSid order (so two instances lock rows in one order: no deadlock). */
-function groupByCall(batch: readonly CallEvent[]): [string, CallEvent[]][] {
-  const calls = new Map<string, CallEvent[]>();
-  for (const event of batch) {
-    const events = calls.get(event.callSid);
-    if (events === undefined) calls.set(event.callSid, [event]);
-    else events.push(event);
-  }
-  return [...calls].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
-}
-
-/** True for Postgres refusing the data itself (SQLSTATE class 22 or 23), which no retry fixes. */
-function isDataError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && /^2[23]/.test(code);
-}
-
-/** `value` with every NUL character replaced (Postgres text and JSON cannot hold one). */
-function withoutNul<T>(value: T): T {
-  return JSON.parse(
-    JSON.stringify(value, (_key, v) => typeof v === "string" ? v.replaceAll("\0", "\uFFFD") : v),
-  ) as T;
 }
 
 function errorText(error: unknown): string {

@@ -216,6 +216,12 @@ export const PG_MIGRATIONS: readonly string[] = [
     END)
   FROM analyses a WHERE a.call_sid = c.call_sid AND a.state = 'done';
   `,
+  // 10: each event's key (unique to the process that wrote it), so a batch written again after its
+  // COMMIT's answer was lost (the commit went through) skips what is stored instead of storing it twice.
+  `
+  ALTER TABLE call_events ADD COLUMN event_key text;
+  CREATE UNIQUE INDEX call_events_event_key ON call_events (call_sid, event_key) WHERE event_key IS NOT NULL;
+  `,
 ];
 
 /** The schema version this build writes. */
