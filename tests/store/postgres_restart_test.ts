@@ -12,12 +12,12 @@ import {
   listeningPort,
   type ParleyProcess,
   placeTwilioCall,
-  PROCESS_API_TOKEN,
   PROCESS_TARGET,
   processEnv,
   reap,
   spawnParley,
 } from "../../testing/parley_process.ts";
+import { openPostgresStore } from "../../src/store/postgres/store.ts";
 import { postgresAvailable, startThrowawayPostgres } from "../../testing/postgres.ts";
 import { startWebhookReceiver } from "../../testing/webhook_receiver.ts";
 import { within } from "../../testing/within.ts";
@@ -114,13 +114,16 @@ Deno.test({
         15_000,
       );
 
-      const response = await fetch(`http://127.0.0.1:${port}/api/calls/${call.callSid}`, {
-        headers: { authorization: `Bearer ${PROCESS_API_TOKEN}` },
-      });
-      assert.equal(response.status, 200);
-      const record = await response.json();
-      assert.deepEqual(record.transcript.map((l: { text: string }) => l.text), ["Hello", "Hi", "Still here"]);
-      assert.equal(record.endReason, "caller_hung_up");
+      // Read by another instance's store: the record in Postgres, as every instance sees it.
+      const peer = await openPostgresStore(url, { instance: "peer" });
+      try {
+        const record = await peer.calls.getCall(call.callSid);
+        assert.deepEqual(record?.transcript.map((l) => l.text), ["Hello", "Hi", "Still here"]);
+        assert.equal(record?.endReason, "caller_hung_up");
+      } finally {
+        peer.close();
+        await peer.closed;
+      }
       const sql = postgres(url, { max: 1, onnotice: () => {} });
       try {
         const rows = await sql<{ type: string; n: number }[]>`

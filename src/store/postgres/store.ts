@@ -10,6 +10,7 @@ import postgres, { type Sql } from "postgres";
 import type { PriceTable } from "../../engines/prices.ts";
 import type { Store } from "../ports.ts";
 import { PostgresCallRecords } from "./call_records.ts";
+import { survivePostgresDriverFaults } from "./driver_faults.ts";
 import { PostgresEventBus } from "./event_bus.ts";
 import { PostgresCallControl } from "./call_control.ts";
 import { InstanceHeartbeat } from "./instance_heartbeat.ts";
@@ -115,6 +116,24 @@ export function describeDatabaseUrl(url: string): string {
  */
 export async function openPostgresStore(url: string, options: PostgresStoreOptions): Promise<PostgresStore> {
   const onError = options.onError ?? ((message: string) => console.error(message));
+  // From the first connection to the last: the driver's own failures when connections drop (a restart,
+  // a failover) never end the process.
+  const stopGuard = survivePostgresDriverFaults(onError);
+  try {
+    const store = await openStore(url, options, onError);
+    void store.closed.then(stopGuard);
+    return store;
+  } catch (error) {
+    stopGuard();
+    throw error;
+  }
+}
+
+async function openStore(
+  url: string,
+  options: PostgresStoreOptions,
+  onError: (message: string) => void,
+): Promise<PostgresStore> {
   let sql: Sql;
   try {
     sql = postgres(url, {
