@@ -12,6 +12,7 @@ import type { RecordingLinks } from "../../recordings/recording_link.ts";
 import type { RecordingInfo, RecordingsDir } from "../../recordings/recordings_dir.ts";
 import type { RecordingSource } from "../../recordings/serve_wav.ts";
 import type { Webhooks } from "./webhooks.ts";
+import { StoreRetry } from "../../store/store_retry.ts";
 
 /** The `data` of `recording.ready`: the recording's state and length, and where to fetch it until when. */
 export interface RecordingReadyData {
@@ -38,16 +39,25 @@ export interface RecordingAnnouncerOptions {
 export class RecordingAnnouncer {
   readonly #options: RecordingAnnouncerOptions;
   readonly #pending = new Set<Promise<void>>();
+  /** An announcement the outbox cannot take now (a locked or full disk, Postgres down) waits here. */
+  readonly #retry: StoreRetry;
 
   /** An announcer sending through `options.webhooks`. */
   constructor(options: RecordingAnnouncerOptions) {
     this.#options = options;
+    this.#retry = new StoreRetry({
+      log: options.log,
+      words: { subject: "Webhooks", verb: "enqueue", done: "enqueued" },
+    });
   }
 
-  /** Enqueues `recording.ready` for `info` (once per call: the message id is stable). Never throws. */
+  /**
+   * Enqueues `recording.ready` for `info` (once per call: the message id is stable); while the outbox
+   * cannot take it, it waits and is retried. Never throws.
+   */
   announce(info: RecordingInfo): void {
-    const { webhooks, links, publicBaseUrl, log } = this.#options;
-    const work = (async () => {
+    const { webhooks, links, publicBaseUrl } = this.#options;
+    const enqueue = async () => {
       const link = links.sign(info.callSid);
       const data: RecordingReadyData = {
         callSid: info.callSid,
@@ -57,19 +67,24 @@ export class RecordingAnnouncer {
         expiresAt: new Date(link.expiresAt).toISOString(),
       };
       await webhooks.enqueue("recording.ready", info.callSid, { ...data });
-    })().catch((error) =>
-      log.error(
-        `Webhooks: could not enqueue recording.ready of ${info.callSid}: ${
-          escapeLogText(error instanceof Error ? error.message : String(error))
-        }`,
-      )
-    ).finally(() => this.#pending.delete(work));
+    };
+    const work = this.#retry.submit({
+      what: `recording.ready of ${escapeLogText(info.callSid)}`,
+      run: enqueue,
+    })
+      .finally(() => this.#pending.delete(work));
     this.#pending.add(work);
   }
 
-  /** Resolves once every announcement so far is in the outbox (or has failed and been logged). */
+  /** Resolves once every announcement so far is in the outbox, or waits for it (logged). */
   async settle(): Promise<void> {
     await Promise.allSettled([...this.#pending]);
+  }
+
+  /** Stops retrying what waits (it is logged by name). */
+  async close(): Promise<void> {
+    await this.settle();
+    await this.#retry.close();
   }
 }
 
@@ -114,7 +129,7 @@ export function announceRecordings(
     },
     async close() {
       off();
-      await announcer.settle();
+      await announcer.close();
     },
   };
 }
