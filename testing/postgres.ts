@@ -128,12 +128,11 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     }, async (whileDown) => {
       const stopped = await run("pg_ctl", ["stop", "-D", data, "-m", "fast", "-w", "-s"]);
       if (!stopped.success) throw new Error(`pg_ctl stop failed: ${decode(stopped.stderr)}`);
-      try {
-        await whileDown();
-      } finally {
-        const again = await startServer();
-        if (!again.success) throw new Error(`postgres did not start again: ${decode(again.stderr)}`);
-      }
+      // Started again whatever `whileDown` did: its failure is the one reported.
+      const outcome = await whileDown().then(() => undefined, (error: unknown) => ({ error }));
+      const again = await startServer();
+      if (outcome !== undefined) throw outcome.error;
+      if (!again.success) throw new Error(`postgres did not start again: ${decode(again.stderr)}`);
     });
   } catch (error) {
     await stopServer().catch(() => {});
