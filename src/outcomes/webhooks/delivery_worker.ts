@@ -142,8 +142,11 @@ export class DeliveryWorker {
         this.#o.leaseMs ?? DELIVERY_DEFAULTS.leaseMs,
       );
     } catch (error) {
-      // A busy or failing store: the next poll tries again.
-      this.#o.log.warn(`Webhooks: could not read the outbox: ${describe(error)}`);
+      // A busy or failing store: the next poll tries again, and a long outage is one line now and then.
+      this.#o.log.warnRateLimited(
+        "webhooks-outbox-read",
+        `Webhooks: could not read the outbox: ${describe(error)}`,
+      );
       return;
     }
     for (const message of claimed) {
