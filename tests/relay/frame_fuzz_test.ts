@@ -11,7 +11,13 @@
  */
 
 import assert from "node:assert/strict";
-import { fromBase64, SHORT_ANSWER_USAGE, toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import {
+  type FakeRealtimeSession,
+  fromBase64,
+  SHORT_ANSWER_USAGE,
+  toBase64,
+  toneBytes,
+} from "../../testing/fake_realtime.ts";
 import { startTestParley, type TestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
@@ -133,6 +139,68 @@ function assertQuietLog(t: TestParley, dropped: number): void {
   );
 }
 
+/** The caller's leg of a fuzzed Realtime call: the fake Twilio, or the softphone page. */
+interface FuzzedLeg extends CallerSide {
+  streamSid: string;
+  callSid: string;
+  sendRaw(frame: Frame): void;
+  sendMedia(bytes: Uint8Array): void;
+}
+
+/**
+ * One batch of garbage a seed on both sides of a Realtime call, each followed by proof that the call
+ * still works both ways: the caller's next frame reaches OpenAI, the agent's next answer reaches the
+ * caller whole (its end mark read back through `endMark`), nothing ended, nothing replaced, and the
+ * record's figures sane. Returns how many bad frames went in.
+ */
+async function realtimeRounds(
+  t: TestParley,
+  session: FakeRealtimeSession,
+  side: { leg: FuzzedLeg; endMark: (name: string) => Promise<unknown>; open: () => boolean },
+): Promise<number> {
+  const { leg } = side;
+  let dropped = 0;
+  for (const [round, seed] of SEEDS.entries()) {
+    await forSeed(t, seed, async () => {
+      const random = seededRandom(seed);
+      const caller = twilioGarbage(random, leg.streamSid, leg.callSid);
+      const upstream = realtimeGarbage(random);
+      dropped += caller.length + upstream.length;
+      inject(leg, caller, upstream, (frame) => {
+        if (typeof frame === "string") session.sendText(frame);
+        else session.sendBinary(frame);
+      });
+
+      // The caller's next frame reaches OpenAI.
+      const frame = toneBytes(20, 0x40 + round);
+      leg.sendMedia(frame);
+      await within(
+        session.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(frame)),
+        "the caller's frame after the batch",
+      );
+      // The agent's next answer reaches the caller, and its end mark is read back.
+      const itemId = `item_ok_${round}`;
+      await session.streamResponse({
+        responseId: `resp_ok_${round}`,
+        itemId,
+        audio: toneBytes(100, 0x50 + round),
+        chunkBytes: 400,
+        intervalMs: 1,
+        usage: SHORT_ANSWER_USAGE,
+      });
+      await within(side.endMark(`${itemId}:100`), "the answer's end mark");
+      assertPlayableAudio(leg);
+      assert.equal(sentMsOf(leg, 0x50 + round), 100, "the whole answer went to the caller");
+      assert.ok(side.open(), "the caller's socket is open");
+      assert.equal(t.parley.activeCalls(), 1);
+      assert.deepEqual(t.events.filter((e) => e.type === "call.ended"), []);
+      assert.equal(t.upstream.sessions.length, 1, "the session was never replaced");
+      await assertSaneRecord(t, leg.callSid);
+    });
+  }
+  return dropped;
+}
+
 Deno.test("fuzz: malformed frames from Twilio and the Realtime API never end a call", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "parley_frame_fuzz_" });
   const store = openCallStore(`${dataDir}/parley.db`);
@@ -145,45 +213,11 @@ Deno.test("fuzz: malformed frames from Twilio and the Realtime API never end a c
     const call = await t.startCall({ persona: "tester" });
     const session = await within(t.upstream.session(0), "the Realtime session");
     await session.waitFor("session.update");
-    let dropped = 0;
-    for (const [round, seed] of SEEDS.entries()) {
-      await forSeed(t, seed, async () => {
-        const random = seededRandom(seed);
-        const twilio = twilioGarbage(random, call.streamSid, call.callSid);
-        const upstream = realtimeGarbage(random);
-        dropped += twilio.length + upstream.length;
-        inject(call, twilio, upstream, (frame) => {
-          if (typeof frame === "string") session.sendText(frame);
-          else session.sendBinary(frame);
-        });
-
-        // The caller's next frame reaches OpenAI.
-        const frame = toneBytes(20, 0x40 + round);
-        call.sendMedia(frame);
-        await within(
-          session.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(frame)),
-          "the caller's frame after the batch",
-        );
-        // The agent's next answer reaches the caller, and Twilio's echo of its end mark is read.
-        const itemId = `item_ok_${round}`;
-        await session.streamResponse({
-          responseId: `resp_ok_${round}`,
-          itemId,
-          audio: toneBytes(100, 0x50 + round),
-          chunkBytes: 400,
-          intervalMs: 1,
-          usage: SHORT_ANSWER_USAGE,
-        });
-        await within(call.waitForEcho(`${itemId}:100`), "the answer's end mark echoed");
-        assertPlayableAudio(call);
-        assert.equal(sentMsOf(call, 0x50 + round), 100, "the whole answer went to the caller");
-        assert.ok(call.open, "the media socket is open");
-        assert.equal(t.parley.activeCalls(), 1);
-        assert.deepEqual(t.events.filter((e) => e.type === "call.ended"), []);
-        assert.equal(t.upstream.sessions.length, 1, "the session was never replaced");
-        await assertSaneRecord(t, call.callSid);
-      });
-    }
+    const dropped = await realtimeRounds(t, session, {
+      leg: call,
+      endMark: (name) => call.waitForEcho(name),
+      open: () => call.open,
+    });
     assertQuietLog(t, dropped);
     call.stop();
     await within(t.waitForEvent("call.ended"), "the end");
@@ -351,43 +385,11 @@ Deno.test("fuzz: malformed frames from the softphone page and the Realtime API n
     await within(t.waitForEvent("call.started"), "the browser call started");
     const session = await within(t.upstream.session(0), "the Realtime session");
     await session.waitFor("session.update");
-    let dropped = 0;
-    for (const [round, seed] of SEEDS.entries()) {
-      await forSeed(t, seed, async () => {
-        const random = seededRandom(seed);
-        const browser = twilioGarbage(random, page.streamSid, page.callSid);
-        const upstream = realtimeGarbage(random);
-        dropped += browser.length + upstream.length;
-        inject(page, browser, upstream, (frame) => {
-          if (typeof frame === "string") session.sendText(frame);
-          else session.sendBinary(frame);
-        });
-
-        const frame = toneBytes(20, 0x40 + round);
-        page.sendMedia(frame);
-        await within(
-          session.waitFor("input_audio_buffer.append", (e) => e.audio === toBase64(frame)),
-          "the caller's frame after the batch",
-        );
-        const itemId = `item_ok_${round}`;
-        await session.streamResponse({
-          responseId: `resp_ok_${round}`,
-          itemId,
-          audio: toneBytes(100, 0x50 + round),
-          chunkBytes: 400,
-          intervalMs: 1,
-          usage: SHORT_ANSWER_USAGE,
-        });
-        await within(page.markSent(`${itemId}:100`), "the answer's end mark");
-        assertPlayableAudio(page);
-        assert.equal(sentMsOf(page, 0x50 + round), 100, "the whole answer went to the page");
-        assert.ok(page.open, "the softphone socket is open");
-        assert.equal(t.parley.activeCalls(), 1);
-        assert.deepEqual(t.events.filter((e) => e.type === "call.ended"), []);
-        assert.equal(t.upstream.sessions.length, 1, "the session was never replaced");
-        await assertSaneRecord(t, page.callSid);
-      });
-    }
+    const dropped = await realtimeRounds(t, session, {
+      leg: page,
+      endMark: (name) => page.markSent(name),
+      open: () => page.open,
+    });
     assertQuietLog(t, dropped);
     page.socket.close();
     await page.closed;
