@@ -6,6 +6,7 @@
  * while the limit held land once it is raised.
  */
 
+import { callGoesOnBothWays } from "../testing/both_ways.ts";
 import assert from "node:assert/strict";
 import { FakeRealtimeServer, toneBytes } from "../testing/fake_realtime.ts";
 import { within } from "../testing/within.ts";
@@ -75,26 +76,7 @@ Deno.test("a file size limit reached mid-call ends no call; the events written m
     );
 
     // The call goes on both ways while the disk refuses.
-    const heard = call.received.length;
-    await session.streamResponse({
-      responseId: "r2",
-      itemId: "i2",
-      audio: toneBytes(100, 5),
-      transcript: "Still here",
-    });
-    await within(
-      call.waitFor("media", (m) => call.received.indexOf(m) >= heard),
-      "agent audio past the limit",
-    );
-    const sent = session.eventsOf("input_audio_buffer.append").length;
-    call.sendMedia(new Uint8Array(160).fill(9));
-    await within(
-      session.waitFor(
-        "input_audio_buffer.append",
-        () => session.eventsOf("input_audio_buffer.append").length > sent,
-      ),
-      "caller audio past the limit",
-    );
+    await callGoesOnBothWays(call, session, { transcript: "Still here", when: "past the limit" });
 
     await limitFileSize(parley.child.pid, "unlimited");
     await within(parley.stderr.waitFor(/Call store writes again/), "writes again once the limit is raised");

@@ -5,6 +5,7 @@
  * and announced at once rather than sitting in state `recording` until the next start.
  */
 
+import { callGoesOnBothWays } from "../../testing/both_ways.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type RecordingInfo, RecordingsDir } from "../../src/recordings/recordings_dir.ts";
@@ -94,17 +95,7 @@ Deno.test({
       assert.match(report, new RegExp(`Cannot record call ${call.callSid}: .*No space.*the call goes on`));
 
       // The call goes on both ways.
-      const heard = call.received.length;
-      await session.streamResponse({ responseId: "r2", itemId: "i2", audio: toneBytes(100, 0x11) });
-      await within(call.waitFor("media", (m) => call.received.indexOf(m) >= heard), "agent audio after");
-      const sent = session.eventsOf("input_audio_buffer.append").length;
-      await within(
-        session.waitFor(
-          "input_audio_buffer.append",
-          () => session.eventsOf("input_audio_buffer.append").length > sent,
-        ),
-        "caller audio after",
-      );
+      await callGoesOnBothWays(call, session, { callerFrame: false, when: "after the disk filled" });
 
       await Deno.remove(join(disk, "filler")); // space again: the call's end may write the state
       stop();

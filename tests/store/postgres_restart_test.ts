@@ -5,6 +5,7 @@
  * webhook of the call that ended meanwhile is sent, built from the complete record.
  */
 
+import { callGoesOnBothWays } from "../../testing/both_ways.ts";
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { FakeRealtimeServer, toneBytes } from "../../testing/fake_realtime.ts";
@@ -83,26 +84,7 @@ Deno.test({
           "the store's report",
         );
         // The call goes on both ways while the database is down.
-        const heard = call.received.length;
-        await session.streamResponse({
-          responseId: "r2",
-          itemId: "i2",
-          audio: toneBytes(100, 5),
-          transcript: "Still here",
-        });
-        await within(
-          call.waitFor("media", (m) => call.received.indexOf(m) >= heard),
-          "agent audio while down",
-        );
-        const sent = session.eventsOf("input_audio_buffer.append").length;
-        call.sendMedia(new Uint8Array(160).fill(9));
-        await within(
-          session.waitFor(
-            "input_audio_buffer.append",
-            () => session.eventsOf("input_audio_buffer.append").length > sent,
-          ),
-          "caller audio while down",
-        );
+        await callGoesOnBothWays(call, session, { transcript: "Still here", when: "while down" });
         // It ends while the database is down: its call.ended webhook waits for the store.
         call.stop();
         await within(whileAlive(p, p.stdout.waitFor(/Call ended: .*reason=caller_hung_up/)), "the end");
