@@ -5,6 +5,7 @@
  * and announced at once rather than sitting in state `recording` until the next start.
  */
 
+import { canMountTinyDisk, tinyDisk, unmountTinyDisk } from "../../testing/tiny_disk.ts";
 import { callGoesOnBothWays } from "../../testing/both_ways.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -17,27 +18,6 @@ import { within } from "../../testing/within.ts";
 
 const PERSONAS_DIR = new URL("../testdata/recording_personas", import.meta.url).pathname;
 const API_TOKEN = "recording-full-token-0123456789abcdef";
-
-/** Mounts a tmpfs of `kb` KiB at a new folder, or returns undefined where mounting is not allowed. */
-async function tinyDisk(kb: number): Promise<string | undefined> {
-  const dir = await Deno.makeTempDir({ prefix: "parley_rec_full_" });
-  const mount = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", `size=${kb}k`, "tmpfs", dir],
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => ({ success: false }));
-  if (mount.success) return dir;
-  await Deno.remove(dir);
-  return undefined;
-}
-
-const canMount = await (async () => {
-  const dir = await tinyDisk(64);
-  if (dir === undefined) return false;
-  await new Deno.Command("umount", { args: [dir] }).output();
-  await Deno.remove(dir);
-  return true;
-})();
 
 /** Writes `path` until the disk is full. */
 async function fillDisk(path: string): Promise<void> {
@@ -64,7 +44,7 @@ async function grownPast(path: string, bytes: number, tick: () => Promise<unknow
 Deno.test({
   name:
     "RECORDINGS_DIR full mid-call: the call goes on, and at its end what was recorded is kept, served and marked repaired",
-  ignore: !canMount, // needs root to mount a tmpfs
+  ignore: !canMountTinyDisk, // needs root to mount a tmpfs
   async fn() {
     const disk = (await tinyDisk(256))!;
     const recordings = new RecordingsDir(join(disk, "recordings"));
@@ -129,8 +109,7 @@ Deno.test({
     } finally {
       stop();
       await t.close();
-      await new Deno.Command("umount", { args: [disk] }).output();
-      await Deno.remove(disk, { recursive: true });
+      await unmountTinyDisk(disk);
     }
   },
 });

@@ -5,6 +5,7 @@
  * error, and records a crashed run left open are closed on the next start.
  */
 
+import { canMountTinyDisk, tinyDisk, unmountTinyDisk } from "../../testing/tiny_disk.ts";
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { toneBytes } from "../../testing/fake_realtime.ts";
@@ -121,31 +122,10 @@ Deno.test("a write lock held on parley.db by another process neither stalls nor 
   }
 });
 
-/** Mounts a tmpfs of `kb` KiB at a new folder, or returns undefined where mounting is not allowed. */
-async function tinyDisk(kb: number): Promise<string | undefined> {
-  const dir = await Deno.makeTempDir({ prefix: "parley_full_" });
-  const mount = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", `size=${kb}k`, "tmpfs", dir],
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => ({ success: false }));
-  if (mount.success) return dir;
-  await Deno.remove(dir);
-  return undefined;
-}
-
-const canMount = await (async () => {
-  const dir = await tinyDisk(64);
-  if (dir === undefined) return false;
-  await new Deno.Command("umount", { args: [dir] }).output();
-  await Deno.remove(dir);
-  return true;
-})();
-
 Deno.test({
   name:
     "a full disk under DATA_DIR neither crashes the server nor ends a call; events land once space is freed",
-  ignore: !canMount, // needs root to mount a tmpfs; runs in CI and on this machine
+  ignore: !canMountTinyDisk, // needs root to mount a tmpfs; runs in CI and on this machine
   async fn() {
     const dataDir = (await tinyDisk(512))!;
     const report = reports();
@@ -190,8 +170,7 @@ Deno.test({
     } finally {
       await t.close();
       store.close();
-      await new Deno.Command("umount", { args: [dataDir] }).output();
-      await Deno.remove(dataDir, { recursive: true });
+      await unmountTinyDisk(dataDir);
     }
   },
 });
