@@ -18,6 +18,7 @@
  */
 
 import type { EngineEvent } from "../engines/engine.ts";
+import type { EngineUsage } from "../engines/usage.ts";
 import type { Logger } from "../log.ts";
 import { type CallSetupOptions, type CarriedPlan, planOnWebhook } from "./call_setup.ts";
 import { mulawDurationMs } from "../twilio/media_stream.ts";
@@ -138,12 +139,34 @@ export class Prewarm {
 
   /**
    * At the stream's `start`: true when the session can serve it ({@linkcode unfitFor}); otherwise it
-   * is discarded (logged, closed, counted) and false returned, and the relay opens a fresh one.
+   * is discarded (logged, closed, counted) and false returned, and the relay opens a fresh one. What
+   * the discarded session was billed for was spent on this call: it goes to `billed`
+   * ({@linkcode billTo}).
    */
-  fits(planned: boolean): boolean {
+  fits(planned: boolean, billed: (usage: EngineUsage) => void): boolean {
     const unfit = this.unfitFor(planned);
-    if (unfit !== undefined) this.discard(unfit);
-    return unfit === undefined;
+    if (unfit === undefined) return true;
+    this.billTo(billed);
+    this.discard(unfit);
+    return false;
+  }
+
+  /**
+   * What the session was billed for goes to `billed` from now on, for a session that will serve no
+   * call: the usage it held (a greeting answered ahead on Realtime, GPT-Live's seconds so far) at
+   * once, in order, and the usage it still reports (GPT-Live's answer to the goodbye carries the
+   * session's final billed seconds). Everything else it held or reports is dropped.
+   */
+  billTo(billed: (usage: EngineUsage) => void): void {
+    const held = this.#held;
+    this.#held = [];
+    const onEvent = (event: EngineEvent) => {
+      if (event.type === "usage" || (event.type === "response.done" && event.usage !== undefined)) {
+        billed(event.usage!);
+      }
+    };
+    this.session.attach({ onOpen: () => {}, onEvent, onEnd: () => {} });
+    for (const item of held) if (item.kind === "event") onEvent(item.event);
   }
 
   /**

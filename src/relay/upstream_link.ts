@@ -10,7 +10,8 @@ import type { EndReason, ReconnectCause } from "../calls/call_events.ts";
 import type { HistoryTurn, SessionPlan } from "../engines/engine.ts";
 import type { AgentSide } from "./agent_side.ts";
 import type { CallParts } from "./call_parts.ts";
-import { CallUsage } from "./call_usage.ts";
+import { CallUsage, type SessionUsage } from "./call_usage.ts";
+import type { EngineUsage } from "../engines/usage.ts";
 import { engineForModel } from "../engines/registry.ts";
 import type { StreamStart } from "../twilio/media_stream.ts";
 import { type CallSetup, carriedPlanServes, expectedModel, planCall, samePlan } from "./call_setup.ts";
@@ -41,6 +42,8 @@ export class UpstreamLink implements KeptCall {
   #planned = false;
   /** The usage of each session that served the call, added up into the call's. */
   readonly #usage = new CallUsage();
+  /** What a discarded pre-warm billed before the call started: reported once it has. */
+  #billedBeforeStart: { usage: EngineUsage; model: string }[] = [];
 
   /**
    * Takes the session pre-warmed for the call (it keeps its own handlers, holding what it hears,
@@ -85,7 +88,7 @@ export class UpstreamLink implements KeptCall {
     this.#plan = plan;
     const prewarm = this.#prewarm;
     this.#prewarm = undefined;
-    if (prewarm?.fits(this.#planned)) return prewarm;
+    if (prewarm?.fits(this.#planned, this.#billed(prewarm.session.model))) return prewarm;
     const opening = engine.opening(plan);
     const session = this.#p.session;
     if (prewarm !== undefined || plan.model !== session.model || engine !== session.engine) {
@@ -101,6 +104,10 @@ export class UpstreamLink implements KeptCall {
   /** The call started (reported): a held greeting replays now, and the connection is announced. */
   started(claimed: Prewarm | undefined): void {
     this.#callStarted = true;
+    for (const { usage, model } of this.#billedBeforeStart) {
+      this.#p.report.sessionEvent({ type: "usage", usage }, model);
+    }
+    this.#billedBeforeStart = [];
     claimed?.handOver(this.#handlers(claimed.session.model));
     this.#announce();
   }
@@ -177,6 +184,20 @@ export class UpstreamLink implements KeptCall {
         else this.#hooks.agent.onEvent(event);
       },
       onEnd: (reason, detail) => this.lost(reason, detail),
+    };
+  }
+
+  /**
+   * Where the usage of a pre-warm of `model` discarded at `start` goes: it was spent on this call, so
+   * it counts as one more of its sessions (GPT-Live's seconds add up, Realtime's answers add).
+   */
+  #billed(model: string): (usage: EngineUsage) => void {
+    let callUsage: SessionUsage | undefined;
+    return (usage) => {
+      callUsage ??= this.#usage.session(engineForModel(model));
+      const call = callUsage(usage);
+      if (this.#callStarted) this.#p.report.sessionEvent({ type: "usage", usage: call }, model);
+      else this.#billedBeforeStart.push({ usage: call, model });
     };
   }
 

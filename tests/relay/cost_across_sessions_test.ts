@@ -2,7 +2,8 @@
  * A call served by several upstream sessions in turn costs the sum of them. GPT-Live: each new session
  * (after the session cap, a drop, a rollover) reports its billed seconds from 0 again, and the call's
  * record, `GET /api/calls/:sid` and `/metrics` add them up rather than keep the last session's alone.
- * Realtime: each answer is priced once, a pre-warmed greeting's included, across a reconnect.
+ * Realtime: each answer is priced once, a pre-warmed greeting's included, across a reconnect. A pre-warm
+ * discarded at `start` (planned again, or closed by OpenAI first) was spent on the call: it is one more session.
  */
 
 import assert from "node:assert/strict";
@@ -269,5 +270,129 @@ Deno.test("Realtime cost: a pre-warmed greeting's answer counts once, and an ans
       Math.abs(metricCost - record.costUsd!) < 1e-9,
       `/metrics ${metricCost} = record ${record.costUsd}`,
     );
+  });
+});
+
+/**
+ * A persona of `model` whose instructions name the StreamSid: its pre-warm, planned before the stream
+ * existed, is discarded at `start`, and the call is served by a fresh session.
+ */
+function personaNamingTheStream(model: string, greeting?: string): string {
+  return `export default {
+  model: ${JSON.stringify(model)},
+  voice: "marin",
+  ${greeting === undefined ? "" : `greeting: ${JSON.stringify(greeting)},`}
+  instructions: (context: { streamSid: string }) => \`Be brief. Stream: \${context.streamSid}.\`,
+};
+`;
+}
+
+Deno.test("GPT-Live cost: a pre-warm discarded at start counts in the call: its 60 s + the fresh session's 30 s", async () => {
+  await withPersonaDir({ "bystream.ts": personaNamingTheStream("gpt-live-1.1") }, async (dir) => {
+    await withParley({ personasDir: dir, env: { DEFAULT_PERSONA: "bystream" } }, async (t, hooks) => {
+      const callSid = newCallSid();
+      const streamUrl = await t.answerWebhook(callSid);
+      const prewarm = await within(t.live.session(0), "the pre-warmed session");
+      await within(prewarm.waitFor("session.start"), "the pre-warm started");
+      // A report held for the stream, then the final 60 s its answer to the goodbye carries.
+      prewarm.billedSeconds = 20;
+      prewarm.sendUsage();
+      prewarm.billedSeconds = 60;
+      const call = await t.connectStream(streamUrl, callSid);
+      call.connected();
+      call.start({ persona: "bystream" });
+      const fresh = await within(t.live.session(1), "the fresh session planned at start");
+      await within(prewarm.waitFor("session.close"), "the discarded pre-warm told goodbye");
+      await within(
+        t.waitForEvent(
+          "usage",
+          (e) => e.callSid === callSid && (e.usage as { seconds: number }).seconds === 60,
+        ),
+        "the discarded pre-warm's 60 s in the call's usage",
+      );
+      await within(fresh.waitFor("session.start"), "the fresh session started");
+      await reportSeconds(t, fresh, 30);
+
+      const record = await hangUpAndRead(t, hooks, call);
+      assert.equal(record.reconnects, 0, "a discarded pre-warm is no reconnect");
+      await assertBilled(t, record, 1.5);
+    });
+  });
+});
+
+Deno.test("Realtime cost: a greeting a discarded pre-warm answered ahead counts in the call, with the fresh session's", async () => {
+  const persona = personaNamingTheStream("gpt-realtime-2.1", "Greet the caller.");
+  await withPersonaDir({ "bystream.ts": persona }, async (dir) => {
+    await withParley({ personasDir: dir, env: { DEFAULT_PERSONA: "bystream" } }, async (t, hooks) => {
+      const callSid = newCallSid();
+      const streamUrl = await t.answerWebhook(callSid);
+      const prewarm = await within(t.upstream.session(0), "the pre-warmed session");
+      await within(prewarm.waitFor("response.create"), "the greeting asked for on the webhook");
+      await prewarm.streamResponse({
+        responseId: "resp_prewarm",
+        itemId: "item_prewarm",
+        audio: toneBytes(200, 0x11),
+        usage: SHORT_ANSWER_USAGE,
+      });
+      const call = await t.connectStream(streamUrl, callSid);
+      call.connected();
+      call.start({ persona: "bystream" });
+      const fresh = await within(t.upstream.session(1), "the fresh session planned at start");
+      await within(fresh.waitFor("response.create"), "the greeting asked for again");
+      await fresh.streamResponse({
+        responseId: "resp_greeting",
+        itemId: "item_greeting",
+        audio: toneBytes(200, 0x12),
+        usage: SHORT_ANSWER_USAGE,
+      });
+      await within(
+        t.waitForEvent("usage", (e) => (e.usage as { responseId: string }).responseId === "resp_greeting"),
+        "the fresh greeting's usage",
+      );
+
+      const record = await hangUpAndRead(t, hooks, call);
+      assert.deepEqual(record.responses.map((r) => r.responseId).sort(), ["resp_greeting", "resp_prewarm"]);
+      const each = record.responses[0]!.costUsd!;
+      assert.ok(each > 0, `an answer costs ${each}`);
+      assert.ok(
+        Math.abs(record.costUsd! - 2 * each) < 1e-9,
+        `the call costs both greetings: ${record.costUsd}`,
+      );
+      assert.equal(record.webhook.costUsd, record.costUsd, "the call.ended webhook agrees with the record");
+      const text = await (await fetch(`${t.origin}/metrics`)).text();
+      const metricCost = Number(/^parley_estimated_cost_usd_total (\S+)$/m.exec(text)?.[1]);
+      assert.ok(
+        Math.abs(metricCost - record.costUsd!) < 1e-9,
+        `/metrics ${metricCost} = record ${record.costUsd}`,
+      );
+    });
+  });
+});
+
+Deno.test("GPT-Live cost: a pre-warm OpenAI closed before start counts its 45 s in the call, with the fresh session's 30 s", async () => {
+  await withLiveParley({}, async (t, hooks) => {
+    const callSid = newCallSid();
+    const streamUrl = await t.answerWebhook(callSid);
+    const prewarm = await within(t.live.session(0), "the pre-warmed session");
+    await within(prewarm.waitFor("session.start"), "the pre-warm started");
+    prewarm.billedSeconds = 45;
+    prewarm.closeSession("expired");
+    await within(prewarm.closed, "the pre-warm closed by OpenAI");
+    const call = await t.connectStream(streamUrl, callSid);
+    call.connected();
+    call.start({ persona: "sam" });
+    const fresh = await within(t.live.session(1), "the fresh session opened at start");
+    await within(
+      t.waitForEvent(
+        "usage",
+        (e) => e.callSid === callSid && (e.usage as { seconds: number }).seconds === 45,
+      ),
+      "the closed pre-warm's 45 s in the call's usage",
+    );
+    await within(fresh.waitFor("session.start"), "the fresh session started");
+    await reportSeconds(t, fresh, 30);
+
+    const record = await hangUpAndRead(t, hooks, call);
+    await assertBilled(t, record, 1.25);
   });
 });
