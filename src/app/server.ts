@@ -197,6 +197,7 @@ export function createParley(options: ParleyOptions): Parley {
     apiKey: config.openaiApiKey,
     connect: connectUpstream,
     ttlMs: prewarmTtlMs,
+    onExpiredUsage: (event) => hub.emit(event),
   });
   const store = options.store;
   const admission = new Admission({

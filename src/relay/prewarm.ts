@@ -12,13 +12,17 @@
  *
  * Every pre-warm is claimed or closed: one not claimed within {@linkcode PREWARM_TTL_MS} (the caller
  * hung up while it rang, Twilio failed, the socket reached another instance) is closed and logged.
- * A pre-warm emits no call events: until its stream starts it is not a call.
+ * A pre-warm emits no call events (until its stream starts it is not a call) but one: what an expired
+ * one was billed goes out as its CallSid's `usage` ({@linkcode PrewarmsOptions.onExpiredUsage}). One
+ * discarded at `start` is billed to that call by the relay ({@linkcode Prewarm.fits}).
  *
  * @module
  */
 
 import type { EngineEvent } from "../engines/engine.ts";
 import type { EngineUsage } from "../engines/usage.ts";
+import { engineForModel } from "../engines/registry.ts";
+import type { CallEvent } from "../calls/call_events.ts";
 import type { Logger } from "../log.ts";
 import { type CallSetupOptions, type CarriedPlan, planOnWebhook } from "./call_setup.ts";
 import { mulawDurationMs } from "../twilio/media_stream.ts";
@@ -61,6 +65,12 @@ export interface PrewarmsOptions {
   maxHeldMs?: number;
   /** Monotonic clock, ms. @default performance.now */
   now?: () => number;
+  /**
+   * Where the usage of a pre-warm that expired unclaimed goes, as the `usage` call event of its
+   * CallSid: OpenAI billed it for that call (its greeting's tokens, GPT-Live's seconds up to the
+   * goodbye). Left out, it is counted nowhere.
+   */
+  onExpiredUsage?: (event: Extract<CallEvent, { type: "usage" }>) => void;
 }
 
 /** How a {@linkcode Prewarm} opens its session. */
@@ -344,6 +354,7 @@ export class Prewarms {
     if (entry === undefined) return;
     this.#waiting.delete(callSid);
     this.outcomes.expired++;
+    this.#billExpired(entry.prewarm);
     const held = entry.prewarm.heldMs > 0
       ? ` (${Math.round(entry.prewarm.heldMs)} ms of greeting dropped)`
       : "";
@@ -351,6 +362,16 @@ export class Prewarms {
       `Pre-warmed session for CallSid=${callSid} not claimed within ${ttlMs / 1000} s: closed${held}`,
     );
     this.#close(entry.prewarm);
+  }
+
+  /** What an expired pre-warm was billed goes out as its CallSid's usage, if anyone listens. */
+  #billExpired(prewarm: Prewarm): void {
+    const report = this.#options.onExpiredUsage;
+    if (report === undefined) return;
+    const { callSid, session: { model } } = prewarm;
+    prewarm.billTo((usage) =>
+      report({ type: "usage", at: Date.now(), callSid, model, engine: engineForModel(model), usage })
+    );
   }
 
   #close(prewarm: Prewarm): void {

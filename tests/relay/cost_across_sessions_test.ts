@@ -9,7 +9,13 @@
 import assert from "node:assert/strict";
 import type { FakeLiveSession } from "../../testing/fake_live.ts";
 import { SHORT_ANSWER_USAGE, toneBytes } from "../../testing/fake_realtime.ts";
-import { newCallSid, startTestParley, type TestParley } from "../../testing/parley_harness.ts";
+import {
+  newCallSid,
+  startTestParley,
+  TEST_PUBLIC_BASE_URL,
+  type TestParley,
+} from "../../testing/parley_harness.ts";
+import { STATUS_CALLBACK_PATH } from "../../src/paths.ts";
 import { within } from "../../testing/within.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "../../testing/webhook_receiver.ts";
 import { callDatabasePath, openCallStore } from "../../src/store/sqlite/call_store.ts";
@@ -37,7 +43,7 @@ async function withLiveParley(
 
 /** Runs `body` against a Parley with a call store, an API token, public metrics and webhooks. */
 async function withParley(
-  options: { personasDir?: string; env?: Record<string, string> },
+  options: { personasDir?: string; env?: Record<string, string>; prewarmTtlMs?: number },
   body: Body,
 ): Promise<void> {
   const dataDir = await Deno.makeTempDir();
@@ -95,13 +101,18 @@ async function hangUpAndRead(
   call.stop();
   await within(t.waitForEvent("call.ended", (e) => e.callSid === call.callSid), "the end");
   await within(call.closed, "the Twilio socket closing");
-  const response = await fetch(`${t.origin}/api/calls/${call.callSid}`, {
+  return await readRecord(t, hooks, call.callSid);
+}
+
+/** The ended call's record as `GET /api/calls/:sid` serves it, with what the `call.ended` webhook said. */
+async function readRecord(t: TestParley, hooks: WebhookReceiver, callSid: string): Promise<CallRecordJson> {
+  const response = await fetch(`${t.origin}/api/calls/${callSid}`, {
     headers: { Authorization: `Bearer ${API_TOKEN}` },
   });
   assert.equal(response.status, 200);
   const record = await response.json();
   await within(
-    hooks.waitFor((r) => r.some((w) => w.body.type === "call.ended" && w.body.data.callSid === call.callSid)),
+    hooks.waitFor((r) => r.some((w) => w.body.type === "call.ended" && w.body.data.callSid === callSid)),
     "the call.ended webhook",
   );
   const ended = hooks.received.find((w) => w.body.type === "call.ended")!.body.data;
@@ -394,5 +405,77 @@ Deno.test("GPT-Live cost: a pre-warm OpenAI closed before start counts its 45 s 
 
     const record = await hangUpAndRead(t, hooks, call);
     await assertBilled(t, record, 1.25);
+  });
+});
+
+Deno.test("GPT-Live cost: a pre-warm that expired unclaimed counts its 45 s in the never-connected call's record, call.ended and /metrics", async () => {
+  await withPersonaDir({ "sam.ts": LIVE_PERSONA }, async (dir) => {
+    const options = { personasDir: dir, env: { DEFAULT_PERSONA: "sam" }, prewarmTtlMs: 1000 };
+    await withParley(options, async (t, hooks) => {
+      const callSid = newCallSid();
+      await t.answerWebhook(callSid);
+      const prewarm = await within(t.live.session(0), "the pre-warmed session");
+      await within(prewarm.waitFor("session.start"), "the pre-warm started");
+      // A report held for the stream, then the final 45 s its answer to the goodbye carries.
+      prewarm.billedSeconds = 30;
+      prewarm.sendUsage();
+      prewarm.billedSeconds = 45;
+      // Twilio never opens the stream: the pre-warm expires and is told goodbye.
+      await within(prewarm.waitFor("session.close"), "the expired pre-warm told goodbye");
+      await within(
+        t.waitForEvent(
+          "usage",
+          (e) => e.callSid === callSid && (e.usage as { seconds: number }).seconds === 45,
+        ),
+        "the expired pre-warm's 45 s as the call's usage",
+      );
+      await twilioGaveUp(t, callSid);
+      await assertBilled(t, await readRecord(t, hooks, callSid), 0.75);
+    });
+  });
+});
+
+/** Twilio reports the call over before any stream: it ends never_connected at once (else after 60 s). */
+async function twilioGaveUp(t: TestParley, callSid: string): Promise<void> {
+  const form = { CallSid: callSid, CallStatus: "completed" };
+  const response = await fetch(`${t.origin}${STATUS_CALLBACK_PATH}`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      ...t.twilioHeaders(`${TEST_PUBLIC_BASE_URL}${STATUS_CALLBACK_PATH}`, form),
+    },
+    body: new URLSearchParams(form),
+  });
+  assert.ok(response.ok, `the status callback: ${response.status} ${await response.text()}`);
+  const ended = await within(t.waitForEvent("call.ended", (e) => e.callSid === callSid), "the end");
+  assert.equal(ended.reason, "never_connected");
+}
+
+Deno.test("Realtime cost: the greeting a pre-warm that expired unclaimed answered ahead counts in the never-connected call", async () => {
+  await withParley({ prewarmTtlMs: 1000 }, async (t, hooks) => {
+    const callSid = newCallSid();
+    await t.answerWebhook(callSid);
+    const prewarm = await within(t.upstream.session(0), "the pre-warmed session");
+    await within(prewarm.waitFor("response.create"), "the greeting asked for on the webhook");
+    await prewarm.streamResponse({
+      responseId: "resp_prewarm",
+      itemId: "item_prewarm",
+      audio: toneBytes(200, 0x11),
+      usage: SHORT_ANSWER_USAGE,
+    });
+    await within(
+      t.waitForEvent("usage", (e) => e.callSid === callSid),
+      "the expired pre-warm's greeting as the call's usage",
+    );
+    await twilioGaveUp(t, callSid);
+
+    const record = await readRecord(t, hooks, callSid);
+    assert.deepEqual(record.responses.map((r) => r.responseId), ["resp_prewarm"]);
+    const each = record.responses[0]!.costUsd!;
+    assert.ok(each > 0, `an answer costs ${each}`);
+    assert.equal(record.costUsd, each);
+    assert.equal(record.webhook.costUsd, each, "the call.ended webhook agrees with the record");
+    const text = await (await fetch(`${t.origin}/metrics`)).text();
+    assert.equal(Number(/^parley_estimated_cost_usd_total (\S+)$/m.exec(text)?.[1]), each, "/metrics");
   });
 });
