@@ -9,7 +9,8 @@
 import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { MEDIA_STREAM_PATH } from "../paths.ts";
-import type { Prewarm, Prewarms } from "../relay/prewarm.ts";
+import type { Prewarms } from "../relay/prewarm.ts";
+import type { Prewarm } from "../relay/prewarmed_session.ts";
 import { closeOnHugeFrames, closeWhenSilent, MEDIA_SILENCE_MS } from "../twilio/media_stream.ts";
 import type { StreamTokenRefusal, StreamTokens } from "../twilio/stream_token.ts";
 

@@ -9,7 +9,7 @@
 import type { Admission } from "../calls/admission.ts";
 import type { CallHub } from "../calls/call_hub.ts";
 import { type CallRelay, type CallRelayOptions, startCallRelay } from "./call_relay.ts";
-import type { Prewarm } from "./prewarm.ts";
+import type { Prewarm } from "./prewarmed_session.ts";
 
 /** What every relay is started with; the socket's CallSid, events and pre-warm are added per call. */
 export type RelayBase = Omit<CallRelayOptions, "onEvent" | "expectedCallSid" | "prewarm">;

@@ -12,7 +12,7 @@ import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { FrameTap } from "./frame_tap.ts";
-import type { Prewarm } from "./prewarm.ts";
+import type { Prewarm } from "./prewarmed_session.ts";
 
 /** What a relay needs from the server. */
 export interface CallRelayOptions {

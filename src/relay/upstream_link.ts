@@ -15,7 +15,7 @@ import type { EngineUsage } from "../engines/usage.ts";
 import { engineForModel } from "../engines/registry.ts";
 import type { StreamStart } from "../twilio/media_stream.ts";
 import { type CallSetup, carriedPlanServes, expectedModel, planCall, samePlan } from "./call_setup.ts";
-import type { Prewarm } from "./prewarm.ts";
+import type { Prewarm } from "./prewarmed_session.ts";
 import { type KeptCall, SessionKeeper } from "./session_keeper.ts";
 import { type UpstreamEndReason, UpstreamSession, type UpstreamSessionHandlers } from "./upstream_session.ts";
 
