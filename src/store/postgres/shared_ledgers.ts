@@ -8,6 +8,7 @@
 
 import type { Sql } from "postgres";
 import type { SignInSessions, UsedStreamTokens } from "../ports.ts";
+import { repeatable } from "./dead_connection_retry.ts";
 
 /** Sign-in sessions in the `sign_in_sessions` table. */
 export function postgresSignInSessions(sql: Sql): SignInSessions {
@@ -36,9 +37,12 @@ export function postgresSignInSessions(sql: Sql): SignInSessions {
 export function postgresUsedStreamTokens(sql: Sql): UsedStreamTokens {
   return {
     async claim(token, expiresAt, now) {
-      await sql`DELETE FROM used_stream_tokens WHERE expires_at < ${now}`;
-      const rows =
-        await sql`INSERT INTO used_stream_tokens (token, expires_at) VALUES (${token}, ${expiresAt})
+      // Both run once more on a fresh connection when the pooled one is dead (a restart a moment
+      // ago): the DELETE is idempotent, and an INSERT whose answer was lost after it committed makes
+      // the retry answer "used" — the socket refused, as a failed claim would be anyway.
+      await repeatable(sql)`DELETE FROM used_stream_tokens WHERE expires_at < ${now}`;
+      const rows = await repeatable(sql)<{ token: string }[]>`
+        INSERT INTO used_stream_tokens (token, expires_at) VALUES (${token}, ${expiresAt})
         ON CONFLICT (token) DO NOTHING RETURNING token`;
       return rows.length === 1;
     },

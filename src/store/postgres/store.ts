@@ -10,6 +10,7 @@ import postgres, { type Sql } from "postgres";
 import type { PriceTable } from "../../engines/prices.ts";
 import type { Store } from "../ports.ts";
 import { PostgresCallRecords } from "./call_records.ts";
+import { retryReadsOnFreshConnection } from "./dead_connection_retry.ts";
 import { survivePostgresDriverFaults } from "./driver_faults.ts";
 import { PostgresEventBus } from "./event_bus.ts";
 import { PostgresCallControl } from "./call_control.ts";
@@ -134,9 +135,9 @@ async function openStore(
   options: PostgresStoreOptions,
   onError: (message: string) => void,
 ): Promise<PostgresStore> {
-  let sql: Sql;
+  let pool: Sql;
   try {
-    sql = postgres(url, {
+    pool = postgres(url, {
       ...driverSettings(url),
       max: options.maxConnections ?? 10,
       onnotice: () => {},
@@ -145,8 +146,14 @@ async function openStore(
   } catch (error) {
     throw new Error(`DATABASE_URL: cannot use ${describeDatabaseUrl(url)}: ${errorText(error, url)}`);
   }
+  // The ports' reads are run once more on a connection of their own when a pooled one turns out dead
+  // (just after a restart or failover); the migrations and the LISTENing bus and control use the pool.
+  const sql = retryReadsOnFreshConnection(
+    pool,
+    () => postgres(url, { ...driverSettings(url), max: 1, onnotice: () => {} }),
+  );
   try {
-    await migrate(sql);
+    await migrate(pool);
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
     throw new Error(
@@ -155,14 +162,14 @@ async function openStore(
       }`,
     );
   }
-  const bus = new PostgresEventBus(sql, onError);
+  const bus = new PostgresEventBus(pool, onError);
   try {
     await bus.start();
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
     throw new Error(`DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorText(error, url)}`);
   }
-  const control = new PostgresCallControl(sql, options.instance, onError);
+  const control = new PostgresCallControl(pool, options.instance, onError);
   try {
     await control.start();
   } catch (error) {

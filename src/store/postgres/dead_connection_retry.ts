@@ -1,0 +1,118 @@
+/**
+ * Reads that survive the pool's dead connections. Just after Postgres restarts or fails over, each
+ * pooled connection the restart ended fails its first query (`CONNECTION_CLOSED`, `ECONNRESET`,
+ * `57P01 terminating connection due to administrator command`…) when the end did not reach the
+ * driver before it used the connection (a load balancer, a NAT, a failover to the same address): the
+ * voice webhook would answer 500 and the caller hear Twilio's "application error".
+ *
+ * {@linkcode retryReadsOnFreshConnection} wraps the pool: a statement that only reads (a `SELECT`
+ * that locks nothing and calls no `pg_…` function) failing with a connection-level error is run once
+ * more at once, on a connection opened for it (the pool's other idle connections may be dead too).
+ * Writes go to the pool as before and are not repeated: one that may have committed has its own
+ * dedupe (event keys); {@linkcode repeatable} marks the few statements safe to run twice.
+ *
+ * @module
+ */
+
+import type { Sql } from "postgres";
+
+/** Opens a one-connection pool on the same database, for one retry. */
+export type FreshConnection = () => Sql;
+
+const freshOf = new WeakMap<object, FreshConnection>();
+
+/** Connection-level failures of the driver and the server: the connection, not the statement, failed. */
+const CONNECTION_CODES = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECT_TIMEOUT",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+]);
+
+/**
+ * True when `error` says the connection failed (it closed, was reset or refused, the server is shutting
+ * down or starting up: SQLSTATE class 08 and 57P01–57P03), not the statement.
+ */
+export function isConnectionLevelError(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string") return false;
+  return CONNECTION_CODES.has(code) || /^08/.test(code) || /^57P0[123]$/.test(code);
+}
+
+/** True for a statement that only reads, so running it twice is safe. */
+export function isReadOnlyStatement(text: string): boolean {
+  return /^\s*SELECT\b/i.test(text) && !/\bpg_\w+\s*\(/i.test(text) &&
+    !/\bFOR\s+(UPDATE|SHARE|NO\s+KEY|KEY)\b/i.test(text);
+}
+
+function isTemplate(value: unknown): value is TemplateStringsArray {
+  return Array.isArray(value) && "raw" in value;
+}
+
+/** Runs `strings`/`args` on `sql`; on a connection-level error, once more on a fresh connection. */
+async function withRetry<T>(
+  sql: Sql,
+  fresh: FreshConnection,
+  strings: TemplateStringsArray,
+  args: unknown[],
+): Promise<T> {
+  try {
+    return await (sql(strings, ...args as never[]) as unknown as Promise<T>);
+  } catch (error) {
+    if (!isConnectionLevelError(error)) throw error;
+    const once = fresh();
+    try {
+      return await (once(strings, ...args as never[]) as unknown as Promise<T>);
+    } finally {
+      await once.end({ timeout: 1 }).catch(() => {});
+    }
+  }
+}
+
+/**
+ * `sql`, whose read-only statements are run once more on a fresh connection when the pool's
+ * connection fails. Everything else (writes, fragments, `begin`, `listen`, helpers) is `sql`'s own.
+ *
+ * @example
+ * ```ts
+ * const sql = retryReadsOnFreshConnection(pool, () => postgres(url, { max: 1 }));
+ * await sql`SELECT record FROM calls WHERE call_sid = ${callSid}`; // survives a dead pooled connection
+ * ```
+ */
+export function retryReadsOnFreshConnection(sql: Sql, fresh: FreshConnection): Sql {
+  const wrapped = new Proxy(sql, {
+    apply(target, thisArg, args: unknown[]) {
+      const [first, ...rest] = args;
+      if (isTemplate(first) && isReadOnlyStatement(first.join("?"))) {
+        return withRetry(target, fresh, first, rest);
+      }
+      return Reflect.apply(target, thisArg, args);
+    },
+  });
+  freshOf.set(wrapped, fresh);
+  return wrapped;
+}
+
+/**
+ * A tag for a write that is safe to run twice (it deletes what has expired, or inserts what is
+ * already there at most once): on a connection-level error it runs once more on a fresh connection.
+ * On a `sql` not made by {@linkcode retryReadsOnFreshConnection} it runs once, as `sql` would.
+ *
+ * @example
+ * ```ts
+ * await repeatable(sql)`DELETE FROM used_stream_tokens WHERE expires_at < ${now}`;
+ * ```
+ */
+export function repeatable(
+  sql: Sql,
+): <T = Record<string, unknown>[]>(strings: TemplateStringsArray, ...args: unknown[]) => Promise<T> {
+  const fresh = freshOf.get(sql);
+  return <T>(strings: TemplateStringsArray, ...args: unknown[]) =>
+    fresh === undefined
+      ? sql(strings, ...args as never[]) as unknown as Promise<T>
+      : withRetry<T>(sql, fresh, strings, args);
+}

@@ -1,0 +1,96 @@
+/**
+ * A TCP proxy in front of a Postgres server that hides a connection's end from the client until the
+ * client next uses it: when the server ends a session (a restart, a failover, `pg_terminate_backend`),
+ * the client's socket stays open and idle, as it does when the end does not reach it (a load balancer
+ * or NAT in between, a failover to a standby at the same address, a host that went away); the next
+ * bytes the client sends on it are answered by a cut (no reply), so its first query there fails on
+ * the connection, as in production just after Postgres is back. Everything else passes through as is.
+ *
+ * @module
+ */
+
+/** The proxy. */
+export interface SilentDropProxy {
+  /** The port clients connect to, on 127.0.0.1. */
+  readonly port: number;
+  /** Client connections cut so far because their session had ended (a query was lost on each). */
+  readonly cut: number;
+  close(): Promise<void>;
+}
+
+/** Starts a proxy to the Postgres server at 127.0.0.1:`serverPort`. */
+export function startSilentDropProxy(serverPort: number): SilentDropProxy {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const pumps = new Set<Promise<void>>();
+  let cut = 0;
+
+  const close = (c: Deno.Conn) => {
+    conns.delete(c);
+    try {
+      c.close();
+    } catch { /* closed */ }
+  };
+
+  const pair = async (client: Deno.Conn, server: Deno.Conn) => {
+    let serverGone = false;
+    const fromServer = (async () => {
+      try {
+        await server.readable.pipeTo(client.writable, { preventClose: true });
+      } catch { /* one side closed */ }
+      // The session ended: the client is not told (its socket stays open) until it writes again.
+      serverGone = true;
+      close(server);
+    })();
+    const buffer = new Uint8Array(65_536);
+    try {
+      for (;;) {
+        const n = await client.read(buffer);
+        if (n === null) break;
+        if (serverGone) {
+          cut++;
+          break;
+        }
+        await writeAll(server, buffer.subarray(0, n));
+      }
+    } catch { /* one side closed */ }
+    close(client);
+    close(server);
+    await fromServer;
+  };
+
+  const accepting = (async () => {
+    for await (const client of listener) {
+      let server: Deno.Conn;
+      try {
+        server = await Deno.connect({ hostname: "127.0.0.1", port: serverPort });
+      } catch {
+        client.close();
+        continue;
+      }
+      conns.add(client);
+      conns.add(server);
+      const pump = pair(client, server);
+      pumps.add(pump);
+      pump.finally(() => pumps.delete(pump));
+    }
+  })().catch(() => {});
+
+  return {
+    port: listener.addr.port,
+    get cut() {
+      return cut;
+    },
+    async close() {
+      listener.close();
+      for (const c of [...conns]) close(c);
+      await accepting;
+      await Promise.allSettled([...pumps]);
+    },
+  };
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}

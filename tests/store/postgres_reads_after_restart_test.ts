@@ -1,0 +1,86 @@
+/**
+ * The first reads after Postgres restarts, under the real process: Postgres is restarted (the
+ * restart option) behind a proxy that hides each session's end from Parley until it next uses the
+ * connection (as a load balancer, a NAT or a failover to the same address does), so Parley's pool is
+ * full of connections that died a moment ago. A call placed right after still starts (the voice
+ * webhook answers TwiML, the media stream is accepted and the greeting plays) and an API read
+ * answers 200: a read that fails on a dead connection is run again on a fresh one.
+ */
+
+import assert from "node:assert/strict";
+import { FakeRealtimeServer, toneBytes } from "../../testing/fake_realtime.ts";
+import {
+  listeningPort,
+  type ParleyProcess,
+  PROCESS_API_TOKEN,
+  PROCESS_TARGET,
+  processEnv,
+  reap,
+  spawnParley,
+} from "../../testing/parley_process.ts";
+import { VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
+import { connectStream, newCallSid, postVoiceWebhook } from "../../testing/twilio_webhook.ts";
+import { postgresAvailable, startThrowawayPostgres } from "../../testing/postgres.ts";
+import { startSilentDropProxy } from "../../testing/silent_drop_proxy.ts";
+import { within } from "../../testing/within.ts";
+
+Deno.test({
+  name: "just after a Postgres restart, a call starts normally and an API read answers 200",
+  ignore: !postgresAvailable() || (Deno.env.get("PARLEY_TEST_DATABASE_URL") ?? "") !== "",
+  async fn() {
+    const server = await startThrowawayPostgres();
+    const proxy = startSilentDropProxy(Number(new URL(server.url).port));
+    const upstream = FakeRealtimeServer.start();
+    const dataDir = await Deno.makeTempDir({ prefix: "parley_pg_reads_" });
+    let parley: ParleyProcess | undefined;
+    try {
+      const url = new URL(await server.createDatabase());
+      url.port = String(proxy.port);
+      parley = await spawnParley(
+        "start",
+        processEnv({ upstreamUrl: upstream.url, dataDir }, {
+          DATABASE_URL: url.toString(),
+        }),
+      );
+      const port = await listeningPort(parley);
+      const auth = { authorization: `Bearer ${PROCESS_API_TOKEN}` };
+      const apiRead = async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/api/calls?limit=5`, { headers: auth });
+        await response.body?.cancel();
+        return response.status;
+      };
+      // Reads side by side: the pool opens its connections (10 by default).
+      assert.deepEqual(await Promise.all(Array.from({ length: 20 }, apiRead)), Array(20).fill(200));
+
+      await server.restart!(() => Promise.resolve());
+
+      // Right after: the voice webhook, its media stream, an API read.
+      const target = { port, ...PROCESS_TARGET };
+      const callSid = newCallSid();
+      const answer = await postVoiceWebhook(target, callSid, `${VOICE_WEBHOOK_PATH}?persona=tester`);
+      assert.equal(answer.status, 200, answer.twiml);
+      assert.ok(answer.streamUrl !== undefined, `TwiML with a stream: ${answer.twiml}`);
+      const call = await connectStream(target, answer.streamUrl, callSid);
+      try {
+        call.start({ persona: "tester" });
+        const session = await within(upstream.session(0), "the upstream session");
+        await within(session.waitFor("response.create"), "the greeting asked for");
+        await session.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(100, 3) });
+        await within(call.waitFor("media"), "the greeting heard");
+      } finally {
+        call.stop();
+      }
+      assert.equal(await apiRead(), 200);
+      // The pool's connections were dead indeed: the proxy cut the ones used after the restart.
+      assert.ok(proxy.cut > 0, "a dead connection was used");
+      parley.child.kill("SIGTERM");
+      assert.equal((await within(parley.child.status, "the exit", 15_000)).code, 0);
+    } finally {
+      if (parley !== undefined) await reap(parley);
+      await upstream.close();
+      await proxy.close();
+      await server.stop();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
