@@ -21,20 +21,21 @@ export type FreshConnection = () => Sql;
 
 const freshOf = new WeakMap<object, FreshConnection>();
 
-/** Connection-level failures of the driver and the server: the connection, not the statement, failed. */
+/**
+ * Failures of an established connection: the connection, not the statement, failed. A refused or
+ * timed-out connect is not among them: the server is unreachable, and trying again at once would only
+ * double the wait (up to `connect_timeout`) before the same error.
+ */
 const CONNECTION_CODES = new Set([
   "CONNECTION_CLOSED",
-  "CONNECT_TIMEOUT",
   "ECONNRESET",
-  "ECONNREFUSED",
   "ECONNABORTED",
   "EPIPE",
-  "ETIMEDOUT",
 ]);
 
 /**
- * True when `error` says the connection failed (it closed, was reset or refused, the server is shutting
- * down or starting up: SQLSTATE class 08 and 57P01–57P03), not the statement.
+ * True when `error` says an established connection failed (it closed or was reset, the server ended
+ * the session: SQLSTATE class 08 and 57P01–57P03), not the statement.
  */
 export function isConnectionLevelError(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
