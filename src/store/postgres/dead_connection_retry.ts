@@ -19,6 +19,39 @@ import type { Sql } from "postgres";
 /** Opens a one-connection pool on the same database, for one retry. */
 export type FreshConnection = () => Sql;
 
+/** The settings {@linkcode freshConnectionOf} opens its connections with. */
+export interface FreshConnectionSettings {
+  max: 1;
+  fetch_types: false;
+}
+
+/**
+ * A {@linkcode FreshConnection} for `pool`: `open` makes a one-connection pool that fetches no types
+ * (a type fetch is a query no one awaits: failing on a connection dropped in a storm of restarts, it
+ * would end the process) and is given the array types `pool` learnt instead.
+ *
+ * @example
+ * ```ts
+ * const fresh = freshConnectionOf(pool, (settings) => postgres(url, { ...settings, onnotice: () => {} }));
+ * ```
+ */
+export function freshConnectionOf(
+  pool: Sql,
+  open: (settings: FreshConnectionSettings) => Sql,
+): FreshConnection {
+  return () => {
+    const once = open({ max: 1, fetch_types: false });
+    Object.assign(once.options.parsers, pool.options.parsers);
+    Object.assign(once.options.serializers, pool.options.serializers);
+    // Where the driver (3.4.10) keeps the array type of each element type, used to send arrays.
+    const shared = (sql: Sql) => (sql.options as unknown as { shared?: { typeArrayMap?: object } }).shared;
+    const arrays = shared(pool)?.typeArrayMap;
+    const target = shared(once)?.typeArrayMap;
+    if (arrays !== undefined && target !== undefined) Object.assign(target, arrays);
+    return once;
+  };
+}
+
 const freshOf = new WeakMap<object, FreshConnection>();
 
 /**
@@ -69,7 +102,7 @@ async function withRetry<T>(
     try {
       return await (once(strings, ...args as never[]) as unknown as Promise<T>);
     } finally {
-      await once.end({ timeout: 1 }).catch(() => {});
+      await once.end({ timeout: 0 }).catch(() => {});
     }
   }
 }

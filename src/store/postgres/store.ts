@@ -10,7 +10,7 @@ import postgres, { type Sql } from "postgres";
 import type { PriceTable } from "../../engines/prices.ts";
 import type { Store } from "../ports.ts";
 import { PostgresCallRecords } from "./call_records.ts";
-import { retryReadsOnFreshConnection } from "./dead_connection_retry.ts";
+import { freshConnectionOf, retryReadsOnFreshConnection } from "./dead_connection_retry.ts";
 import { survivePostgresDriverFaults } from "./driver_faults.ts";
 import { PostgresEventBus } from "./event_bus.ts";
 import { PostgresCallControl } from "./call_control.ts";
@@ -150,7 +150,10 @@ async function openStore(
   // (just after a restart or failover); the migrations and the LISTENing bus and control use the pool.
   const sql = retryReadsOnFreshConnection(
     pool,
-    () => postgres(url, { ...driverSettings(url), max: 1, onnotice: () => {} }),
+    freshConnectionOf(
+      pool,
+      (settings) => postgres(url, { ...driverSettings(url), ...settings, onnotice: () => {} }),
+    ),
   );
   try {
     await migrate(pool);
