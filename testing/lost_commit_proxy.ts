@@ -8,6 +8,8 @@
  * @module
  */
 
+import { startTcpProxy, writeAll } from "./tcp_proxy.ts";
+
 /** The proxy. */
 export interface LostCommitProxy {
   /** The port clients connect to, on 127.0.0.1. */
@@ -19,19 +21,7 @@ export interface LostCommitProxy {
 
 /** Starts a proxy to the Postgres server at 127.0.0.1:`serverPort`. */
 export function startLostCommitProxy(serverPort: number): LostCommitProxy {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const pumps = new Set<Promise<void>>();
   let armed: (() => void) | undefined;
-
-  const closeBoth = (a: Deno.Conn, b: Deno.Conn) => {
-    for (const c of [a, b]) {
-      conns.delete(c);
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
-  };
 
   const pipeClientToServer = async (client: Deno.Conn, server: Deno.Conn) => {
     try {
@@ -40,7 +30,7 @@ export function startLostCommitProxy(serverPort: number): LostCommitProxy {
   };
 
   /** Passes the server's messages on one by one, watching for COMMIT's CommandComplete. */
-  const pipeServerToClient = async (server: Deno.Conn, client: Deno.Conn) => {
+  const pipeServerToClient = async (server: Deno.Conn, client: Deno.Conn, closeBoth: () => void) => {
     let buffer = new Uint8Array(0);
     const chunk = new Uint8Array(65_536);
     try {
@@ -61,7 +51,7 @@ export function startLostCommitProxy(serverPort: number): LostCommitProxy {
             if (tag === "COMMIT") {
               const done = armed;
               armed = undefined;
-              closeBoth(client, server);
+              closeBoth();
               done();
               return;
             }
@@ -74,48 +64,23 @@ export function startLostCommitProxy(serverPort: number): LostCommitProxy {
     } catch {
       /* one side closed */
     } finally {
-      closeBoth(client, server);
+      closeBoth();
     }
   };
 
-  const accepting = (async () => {
-    for await (const client of listener) {
-      let server: Deno.Conn;
-      try {
-        server = await Deno.connect({ hostname: "127.0.0.1", port: serverPort });
-      } catch {
-        client.close();
-        continue;
-      }
-      conns.add(client);
-      conns.add(server);
-      const pump = Promise.all([pipeClientToServer(client, server), pipeServerToClient(server, client)])
-        .then(() => {});
-      pumps.add(pump);
-      pump.finally(() => pumps.delete(pump));
-    }
-  })().catch(() => {});
+  const proxy = startTcpProxy(serverPort, async (client, server, close) => {
+    const closeBoth = () => {
+      close(client);
+      close(server);
+    };
+    await Promise.all([pipeClientToServer(client, server), pipeServerToClient(server, client, closeBoth)]);
+  });
 
   return {
-    port: listener.addr.port,
+    port: proxy.port,
     arm() {
       return new Promise<void>((resolve) => armed = resolve);
     },
-    async close() {
-      listener.close();
-      for (const c of [...conns]) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-      conns.clear();
-      await accepting;
-      await Promise.allSettled([...pumps]);
-    },
+    close: () => proxy.close(),
   };
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }

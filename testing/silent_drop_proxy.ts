@@ -9,6 +9,8 @@
  * @module
  */
 
+import { startTcpProxy, writeAll } from "./tcp_proxy.ts";
+
 /** The proxy. */
 export interface SilentDropProxy {
   /** The port clients connect to, on 127.0.0.1. */
@@ -20,19 +22,8 @@ export interface SilentDropProxy {
 
 /** Starts a proxy to the Postgres server at 127.0.0.1:`serverPort`. */
 export function startSilentDropProxy(serverPort: number): SilentDropProxy {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const pumps = new Set<Promise<void>>();
   let cut = 0;
-
-  const close = (c: Deno.Conn) => {
-    conns.delete(c);
-    try {
-      c.close();
-    } catch { /* closed */ }
-  };
-
-  const pair = async (client: Deno.Conn, server: Deno.Conn) => {
+  const proxy = startTcpProxy(serverPort, async (client, server, close) => {
     let serverGone = false;
     const fromServer = (async () => {
       try {
@@ -57,40 +48,12 @@ export function startSilentDropProxy(serverPort: number): SilentDropProxy {
     close(client);
     close(server);
     await fromServer;
-  };
-
-  const accepting = (async () => {
-    for await (const client of listener) {
-      let server: Deno.Conn;
-      try {
-        server = await Deno.connect({ hostname: "127.0.0.1", port: serverPort });
-      } catch {
-        client.close();
-        continue;
-      }
-      conns.add(client);
-      conns.add(server);
-      const pump = pair(client, server);
-      pumps.add(pump);
-      pump.finally(() => pumps.delete(pump));
-    }
-  })().catch(() => {});
-
+  });
   return {
-    port: listener.addr.port,
+    port: proxy.port,
     get cut() {
       return cut;
     },
-    async close() {
-      listener.close();
-      for (const c of [...conns]) close(c);
-      await accepting;
-      await Promise.allSettled([...pumps]);
-    },
+    close: () => proxy.close(),
   };
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }

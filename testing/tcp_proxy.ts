@@ -1,0 +1,74 @@
+/**
+ * The TCP proxy the Postgres fault proxies share: it listens on 127.0.0.1, port 0, opens a connection
+ * to the server for each client, and hands the pair to the proxy's own `pump`, which decides what
+ * passes. It keeps every connection and pump, so `close` ends them all.
+ *
+ * @module
+ */
+
+/** A running proxy. */
+export interface TcpProxy {
+  /** The port clients connect to, on 127.0.0.1. */
+  readonly port: number;
+  /** Stops listening, closes every connection and waits for the pumps. */
+  close(): Promise<void>;
+}
+
+/** What a pump gets: the two connections, and how to close one (a closed one is forgotten). */
+export type Pump = (client: Deno.Conn, server: Deno.Conn, close: (conn: Deno.Conn) => void) => Promise<void>;
+
+/**
+ * Starts a proxy to 127.0.0.1:`serverPort` whose every client pair runs through `pump`.
+ *
+ * @example
+ * ```ts
+ * const proxy = startTcpProxy(5432, async (client, server, close) => {
+ *   await Promise.all([client.readable.pipeTo(server.writable), server.readable.pipeTo(client.writable)]);
+ *   close(client);
+ *   close(server);
+ * });
+ * await proxy.close();
+ * ```
+ */
+export function startTcpProxy(serverPort: number, pump: Pump): TcpProxy {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const pumps = new Set<Promise<void>>();
+  const close = (conn: Deno.Conn) => {
+    conns.delete(conn);
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  };
+  const accepting = (async () => {
+    for await (const client of listener) {
+      let server: Deno.Conn;
+      try {
+        server = await Deno.connect({ hostname: "127.0.0.1", port: serverPort });
+      } catch {
+        client.close();
+        continue;
+      }
+      conns.add(client);
+      conns.add(server);
+      const pumping = pump(client, server, close).catch(() => {});
+      pumps.add(pumping);
+      pumping.finally(() => pumps.delete(pumping));
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    async close() {
+      listener.close();
+      for (const conn of [...conns]) close(conn);
+      await accepting;
+      await Promise.allSettled([...pumps]);
+    },
+  };
+}
+
+/** Writes all of `bytes` to `conn` (a write may take only part of them). */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
