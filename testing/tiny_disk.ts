@@ -26,6 +26,19 @@ export async function tinyDisk(kb: number): Promise<string | undefined> {
   return undefined;
 }
 
+/** Writes `path` until its disk is full (the last write fails with ENOSPC). */
+export async function fillDisk(path: string): Promise<void> {
+  const filler = await Deno.open(path, { write: true, create: true });
+  const chunk = new Uint8Array(4096);
+  try {
+    while (true) await filler.write(chunk);
+  } catch (error) {
+    if (!/No space/i.test(String(error))) throw error;
+  } finally {
+    filler.close();
+  }
+}
+
 /** Unmounts a {@linkcode tinyDisk} and removes its folder. */
 export async function unmountTinyDisk(dir: string): Promise<void> {
   await new Deno.Command("umount", { args: [dir] }).output();

@@ -5,7 +5,7 @@
  * and announced at once rather than sitting in state `recording` until the next start.
  */
 
-import { canMountTinyDisk, tinyDisk, unmountTinyDisk } from "../../testing/tiny_disk.ts";
+import { canMountTinyDisk, fillDisk, tinyDisk, unmountTinyDisk } from "../../testing/tiny_disk.ts";
 import { callGoesOnBothWays } from "../../testing/both_ways.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -18,19 +18,6 @@ import { within } from "../../testing/within.ts";
 
 const PERSONAS_DIR = new URL("../testdata/recording_personas", import.meta.url).pathname;
 const API_TOKEN = "recording-full-token-0123456789abcdef";
-
-/** Writes `path` until the disk is full. */
-async function fillDisk(path: string): Promise<void> {
-  const filler = await Deno.open(path, { write: true, create: true });
-  const chunk = new Uint8Array(4096);
-  try {
-    while (true) await filler.write(chunk);
-  } catch (error) {
-    if (!/No space/i.test(String(error))) throw error;
-  } finally {
-    filler.close();
-  }
-}
 
 /** The size of `path` once it is larger than `bytes`, looking each time `tick` resolves. */
 async function grownPast(path: string, bytes: number, tick: () => Promise<unknown>): Promise<number> {

@@ -5,7 +5,7 @@
  * error, and records a crashed run left open are closed on the next start.
  */
 
-import { canMountTinyDisk, tinyDisk, unmountTinyDisk } from "../../testing/tiny_disk.ts";
+import { canMountTinyDisk, fillDisk, tinyDisk, unmountTinyDisk } from "../../testing/tiny_disk.ts";
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { toneBytes } from "../../testing/fake_realtime.ts";
@@ -137,15 +137,7 @@ Deno.test({
     });
     try {
       // Fill the disk to the last byte.
-      const filler = await Deno.open(`${dataDir}/filler`, { write: true, create: true });
-      const chunk = new Uint8Array(4096);
-      try {
-        while (true) await filler.write(chunk);
-      } catch (error) {
-        if (!/No space/i.test(String(error))) throw error;
-      } finally {
-        filler.close();
-      }
+      await fillDisk(`${dataDir}/filler`);
       // Enough events that the WAL must grow.
       const callSid = await talkingCall(t, 0);
       for (let i = 0; i < 200; i++) {
