@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import type { FakeLiveSession } from "../../testing/fake_live.ts";
+import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { SHORT_ANSWER_USAGE, toneBytes } from "../../testing/fake_realtime.ts";
 import {
   newCallSid,
@@ -72,6 +73,19 @@ async function withParley(
 }
 
 /** Has `session` report `seconds` billed so far and waits for the call's usage event it becomes. */
+/** Twilio opens the media stream the webhook answered and starts it for `persona` (the pre-warm's call). */
+async function startStream(
+  t: TestParley,
+  streamUrl: string,
+  callSid: string,
+  persona: string,
+): Promise<FakeTwilioCall> {
+  const call = await t.connectStream(streamUrl, callSid);
+  call.connected();
+  call.start({ persona });
+  return call;
+}
+
 async function reportSeconds(t: TestParley, session: FakeLiveSession, seconds: number): Promise<void> {
   const before = new Set(t.events);
   session.billedSeconds = seconds;
@@ -250,9 +264,7 @@ Deno.test("Realtime cost: a pre-warmed greeting's answer counts once, and an ans
       audio: toneBytes(200, 0x11),
       usage: SHORT_ANSWER_USAGE,
     });
-    const call = await t.connectStream(streamUrl, callSid);
-    call.connected();
-    call.start({ persona: "tester" });
+    const call = await startStream(t, streamUrl, callSid, "tester");
     await within(t.waitForEvent("usage", (e) => e.callSid === callSid), "the greeting's usage");
     first.drop();
     const second = await within(t.upstream.session(1), "the new session", 3000);
@@ -309,9 +321,7 @@ Deno.test("GPT-Live cost: a pre-warm discarded at start counts in the call: its 
       prewarm.billedSeconds = 20;
       prewarm.sendUsage();
       prewarm.billedSeconds = 60;
-      const call = await t.connectStream(streamUrl, callSid);
-      call.connected();
-      call.start({ persona: "bystream" });
+      const call = await startStream(t, streamUrl, callSid, "bystream");
       const fresh = await within(t.live.session(1), "the fresh session planned at start");
       await within(prewarm.waitFor("session.close"), "the discarded pre-warm told goodbye");
       await within(
@@ -345,9 +355,7 @@ Deno.test("Realtime cost: a greeting a discarded pre-warm answered ahead counts 
         audio: toneBytes(200, 0x11),
         usage: SHORT_ANSWER_USAGE,
       });
-      const call = await t.connectStream(streamUrl, callSid);
-      call.connected();
-      call.start({ persona: "bystream" });
+      const call = await startStream(t, streamUrl, callSid, "bystream");
       const fresh = await within(t.upstream.session(1), "the fresh session planned at start");
       await within(fresh.waitFor("response.create"), "the greeting asked for again");
       await fresh.streamResponse({
@@ -389,9 +397,7 @@ Deno.test("GPT-Live cost: a pre-warm OpenAI closed before start counts its 45 s 
     prewarm.billedSeconds = 45;
     prewarm.closeSession("expired");
     await within(prewarm.closed, "the pre-warm closed by OpenAI");
-    const call = await t.connectStream(streamUrl, callSid);
-    call.connected();
-    call.start({ persona: "sam" });
+    const call = await startStream(t, streamUrl, callSid, "sam");
     const fresh = await within(t.live.session(1), "the fresh session opened at start");
     await within(
       t.waitForEvent(
