@@ -7,6 +7,10 @@
 
 import assert from "node:assert/strict";
 import { LineReader } from "./line_reader.ts";
+import { type FakeRealtimeServer, type FakeRealtimeSession, toneBytes } from "./fake_realtime.ts";
+import type { FakeTwilioCall } from "./fake_twilio.ts";
+import { placeTwilioCall } from "./twilio_webhook.ts";
+import { within } from "./within.ts";
 
 export { placeTwilioCall, postVoiceWebhook, type TwilioTarget } from "./twilio_webhook.ts";
 
@@ -73,6 +77,29 @@ export const PROCESS_TARGET = {
   authToken: PROCESS_AUTH_TOKEN,
   publicBaseUrl: PROCESS_PUBLIC_BASE_URL,
 } as const;
+
+/**
+ * A call on the {@linkcode processEnv} process at `port`, started as the `tester` persona and greeted:
+ * resolves once the caller heard the greeting (`upstream`'s first session answered "Hello"). What a
+ * fault test has running before it breaks something.
+ */
+export async function greetedProcessCall(
+  port: number,
+  upstream: FakeRealtimeServer,
+): Promise<{ call: FakeTwilioCall; session: FakeRealtimeSession }> {
+  const call = await placeTwilioCall({ port, ...PROCESS_TARGET }, { persona: "tester" });
+  call.start({ persona: "tester" });
+  const session = await upstream.session(0);
+  await session.waitFor("response.create");
+  await session.streamResponse({
+    responseId: "r1",
+    itemId: "i1",
+    audio: toneBytes(100, 3),
+    transcript: "Hello",
+  });
+  await within(call.waitFor("media"), "the greeting");
+  return { call, session };
+}
 
 /** Options for {@linkcode taskFlags}. */
 export interface TaskFlagsOptions {

@@ -8,14 +8,13 @@
 
 import { callGoesOnBothWays } from "../testing/both_ways.ts";
 import assert from "node:assert/strict";
-import { FakeRealtimeServer, toneBytes } from "../testing/fake_realtime.ts";
+import { FakeRealtimeServer } from "../testing/fake_realtime.ts";
 import { within } from "../testing/within.ts";
 import {
+  greetedProcessCall,
   listeningPort,
   type ParleyProcess,
-  placeTwilioCall,
   PROCESS_API_TOKEN,
-  PROCESS_TARGET,
   processEnv,
   reap,
   spawnParley,
@@ -46,17 +45,7 @@ Deno.test("a file size limit reached mid-call ends no call; the events written m
   const parley = await spawnParley("start", processEnv({ upstreamUrl: upstream.url, dataDir }));
   try {
     const port = await listeningPort(parley);
-    const call = await placeTwilioCall({ port, ...PROCESS_TARGET }, { persona: "tester" });
-    call.start({ persona: "tester" });
-    const session = await upstream.session(0);
-    await session.waitFor("response.create");
-    await session.streamResponse({
-      responseId: "r1",
-      itemId: "i1",
-      audio: toneBytes(100, 3),
-      transcript: "Hello",
-    });
-    await within(call.waitFor("media"), "the greeting");
+    const { call, session } = await greetedProcessCall(port, upstream);
 
     // From here no file of the process may grow past 4 KiB: parley.db and its WAL are larger.
     await limitFileSize(parley.child.pid, 4096);

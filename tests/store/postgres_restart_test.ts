@@ -8,12 +8,11 @@
 import { callGoesOnBothWays } from "../../testing/both_ways.ts";
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { FakeRealtimeServer, toneBytes } from "../../testing/fake_realtime.ts";
+import { FakeRealtimeServer } from "../../testing/fake_realtime.ts";
 import {
+  greetedProcessCall,
   listeningPort,
   type ParleyProcess,
-  placeTwilioCall,
-  PROCESS_TARGET,
   processEnv,
   reap,
   spawnParley,
@@ -57,17 +56,7 @@ Deno.test({
       );
       const p = parley;
       const port = await listeningPort(p);
-      const call = await placeTwilioCall({ port, ...PROCESS_TARGET }, { persona: "tester" });
-      call.start({ persona: "tester" });
-      const session = await upstream.session(0);
-      await session.waitFor("response.create");
-      await session.streamResponse({
-        responseId: "r1",
-        itemId: "i1",
-        audio: toneBytes(100, 3),
-        transcript: "Hello",
-      });
-      await within(call.waitFor("media"), "the greeting");
+      const { call, session } = await greetedProcessCall(port, upstream);
       await within(
         receiver.waitFor((r) => r.some((w) => w.body.type === "call.started")),
         "call.started sent",
