@@ -9,7 +9,8 @@
  * @module
  */
 
-import { isBase64, parseTwilioMessage, TwilioFrames } from "../src/twilio/media_stream.ts";
+import { isBase64 } from "../src/audio/base64.ts";
+import { parseTwilioMessage, TwilioFrames } from "../src/twilio/media_stream.ts";
 import { appendAudioEvent, parseRealtimeEvent } from "../src/engines/realtime/events.ts";
 import { createRealtimeEngine } from "../src/engines/realtime/engine.ts";
 import { PlaybackClock } from "../src/relay/playback_clock.ts";

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { isBase64 } from "./audio/base64.ts";
+
 /** Where events go and how they are signed; undefined fields mean webhooks are off. */
 export interface WebhookSettings {
   /** The receiver: https, or http on this machine (127.0.0.1, localhost, [::1]) for local work. */
@@ -65,7 +67,7 @@ function secretProblem(secret: string): string | undefined {
     return "does not start with whsec_: make one with `openssl rand -base64 32` and prefix it with whsec_";
   }
   const base64 = secret.slice("whsec_".length);
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || base64.length % 4 !== 0) {
+  if (base64 === "" || !isBase64(base64)) {
     return "is not whsec_ followed by base64 (A-Z, a-z, 0-9, +, /, = padding)";
   }
   const bytes = (base64.length / 4) * 3 - (base64.match(/=+$/)?.[0].length ?? 0);

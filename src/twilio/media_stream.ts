@@ -11,8 +11,6 @@
 import { isBase64 } from "../audio/base64.ts";
 import { QuietWatch } from "../http/quiet_watch.ts";
 
-export { isBase64 };
-
 /** Largest text frame Parley accepts from Twilio. Real frames are ~400 bytes; `start` a few KiB. */
 export const MAX_TWILIO_FRAME_CHARS = 64 * 1024;
 
