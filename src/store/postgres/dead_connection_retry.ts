@@ -87,6 +87,21 @@ function isTemplate(value: unknown): value is TemplateStringsArray {
   return Array.isArray(value) && "raw" in value;
 }
 
+/**
+ * Whether each statement only reads, by its template: a tagged template's strings are one object per
+ * place in the code, so each statement is classified once, not at every query.
+ */
+const readOnlyTemplates = new WeakMap<TemplateStringsArray, boolean>();
+
+function readsOnly(strings: TemplateStringsArray): boolean {
+  let readOnly = readOnlyTemplates.get(strings);
+  if (readOnly === undefined) {
+    readOnly = isReadOnlyStatement(strings.join("?"));
+    readOnlyTemplates.set(strings, readOnly);
+  }
+  return readOnly;
+}
+
 /** Runs `strings`/`args` on `sql`; on a connection-level error, once more on a fresh connection. */
 async function withRetry<T>(
   sql: Sql,
@@ -121,7 +136,7 @@ export function retryReadsOnFreshConnection(sql: Sql, fresh: FreshConnection): S
   const wrapped = new Proxy(sql, {
     apply(target, thisArg, args: unknown[]) {
       const [first, ...rest] = args;
-      if (isTemplate(first) && isReadOnlyStatement(first.join("?"))) {
+      if (isTemplate(first) && readsOnly(first)) {
         return withRetry(target, fresh, first, rest);
       }
       return Reflect.apply(target, thisArg, args);
