@@ -8,11 +8,14 @@
  *   here in about one Postgres restart in five under load);
  * - a query of its own (the type fetch of a new connection) fails with no one awaiting it: an
  *   unhandled rejection of a `PostgresError` (`57P01 terminating connection due to administrator
- *   command`).
+ *   command`);
+ * - the read of a connection the server reset rejects inside Deno's Node-compat sockets, where no one
+ *   awaits it: an unhandled `Error: read ECONNRESET` whose stack is all `ext:deno_node` (about one run
+ *   in six of 100 `pg_terminate_backend` under load, `tests/store/postgres_driver_faults_test.ts`).
  *
  * Every query Parley runs is awaited, so an error of the driver that reaches the top comes from the
  * driver's own work: the connection is gone, the driver reconnects, and Parley's writes are retried by
- * their owners. {@linkcode survivePostgresDriverFaults} stops those two from ending the process and
+ * their owners. {@linkcode survivePostgresDriverFaults} stops those three from ending the process and
  * reports each; any other uncaught error keeps its default effect.
  *
  * @module
@@ -23,6 +26,17 @@ export function isDriverNullSocketWrite(error: unknown): boolean {
   const stack = error instanceof Error ? error.stack ?? "" : "";
   return error instanceof TypeError && /reading 'write'/.test(error.message) &&
     /nextWrite[^\n]*[/\\]postgres[/\\@][^\n]*connection\.js/.test(stack);
+}
+
+/**
+ * True for a socket read that failed because the peer reset the connection, raised inside Deno's
+ * Node-compat sockets with nothing of Parley's or the driver's on its stack (so no one could await it).
+ */
+export function isDroppedSocketRead(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return (code === "ECONNRESET" || code === "EPIPE") &&
+    /ext:deno_node[/\\]internal[/\\]stream_base_commons/.test(error.stack ?? "");
 }
 
 /** True for an error of the driver (a `PostgresError`, or raised inside its code). */
@@ -66,6 +80,11 @@ export function survivePostgresDriverFaults(
     heard("a write to a closed connection was dropped", event.error);
   };
   const onRejection = (event: PromiseRejectionEvent) => {
+    if (isDroppedSocketRead(event.reason)) {
+      event.preventDefault();
+      heard("a read of a reset connection failed with no one waiting", event.reason);
+      return;
+    }
     if (!isDriverError(event.reason)) return;
     event.preventDefault();
     heard("a query of its own failed with no one waiting", event.reason);
