@@ -118,8 +118,11 @@ export class BargeIn {
       return;
     }
     if (!this.#leg.started || delta === "") return;
-    const now = this.#now();
     const tap = this.tap;
+    // The clock is read only when the time is used (a read costs about as much as parsing the delta):
+    // playback was idle (this audio restarts it), an answer's first audio (turn latency), or a tap.
+    const firstAudio = this.#turns.awaitsAudio(responseId);
+    const now = firstAudio || tap !== undefined || this.#clock.heardAll() ? this.#now() : NaN;
     const queuedMs = tap === undefined ? 0 : this.#clock.unplayedMs(now);
     const itemMs = tap === undefined ? 0 : this.#clock.sentOf(itemId);
     const { startMark, endMark } = this.#clock.sent(itemId, responseId, mulawDurationMs(delta), now);
@@ -127,7 +130,7 @@ export class BargeIn {
     tap?.agentAudio(now, queuedMs, itemId, itemMs, delta);
     this.#counters.framesToTwilio++;
     this.#lastItem = itemId;
-    this.#turns.audioSent(responseId, itemId, now);
+    if (firstAudio) this.#turns.audioSent(responseId, itemId, now);
   }
 
   /** Agent audio sent to Twilio and not yet played, ms: how long audio sent now waits to be heard. */

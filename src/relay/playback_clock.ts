@@ -72,7 +72,10 @@ export class PlaybackClock {
   /** When playback last had a known position (an echo, or a send into an empty buffer). */
   #playRef = 0;
 
-  /** Records `durationMs` of `itemId` sent at `now`; returns the marks to send with it. */
+  /**
+   * Records `durationMs` of `itemId` sent at `now`; returns the marks to send with it. `now` is read
+   * only when the caller has heard everything sent ({@linkcode heardAll}): this audio restarts playback.
+   */
   sent(itemId: string, responseId: string, durationMs: number, now: number): SentAudio {
     if (this.#drained()) this.#playRef = now;
     let item = this.#items.at(-1);

@@ -80,6 +80,17 @@ export class TurnTimer {
     if (this.#turn !== undefined && this.#turn.responseId === undefined) this.#turn.responseId = responseId;
   }
 
+  /**
+   * True when audio of `responseId` sent now would be noted: the answer's first audio, or the first
+   * since a turn claimed it. Later audio of the same answer changes nothing (the caller need not read
+   * the clock for it). Hot path.
+   */
+  awaitsAudio(responseId: string): boolean {
+    if (this.#lastAnswer?.responseId !== responseId) return true;
+    const turn = this.#turn;
+    return turn !== undefined && turn.sentAt === undefined && turn.responseId === responseId;
+  }
+
   /** Agent audio of `itemId` went to Twilio at `at`. */
   audioSent(responseId: string, itemId: string, at: number): void {
     if (this.#lastAnswer?.responseId !== responseId) {

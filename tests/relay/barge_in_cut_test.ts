@@ -14,7 +14,7 @@ import { type MediaSocket, TwilioLeg } from "../../src/relay/twilio_leg.ts";
 const AUDIO_100MS = btoa(String.fromCharCode(...new Uint8Array(800).fill(0xff)));
 
 function setup(gateMs = 0) {
-  const now = { t: 0 };
+  const now = { t: 0, reads: 0 };
   const toTwilio: Record<string, unknown>[] = [];
   const socket: MediaSocket = {
     readyState: 1,
@@ -35,7 +35,10 @@ function setup(gateMs = 0) {
     leg,
     turns,
     counters,
-    now: () => now.t,
+    now: () => {
+      now.reads++;
+      return now.t;
+    },
     onCut: (cut) => {
       cuts.push(cut);
       waiters.splice(0).forEach((w) => w());
@@ -147,4 +150,27 @@ Deno.test("barge-in gating does not wait when the agent is silent", () => {
   state.callerStarted();
   assert.equal(state.callerStopped(), false, "no gate timer was started");
   assert.deepEqual(cuts, []);
+});
+
+Deno.test("agent audio reads the clock only when its time is used: an answer's first audio, or playback idle", () => {
+  const { now, state, turns, latencies } = setup();
+  turns.callerStopped(0);
+  turns.responseStarted("resp_1");
+  state.responseStarted("resp_1");
+  now.t = 250;
+  state.agentAudio("resp_1", "item_1", AUDIO_100MS); // the answer's first audio: its time is the turn's
+  assert.equal(now.reads, 1);
+  for (let i = 0; i < 9; i++) state.agentAudio("resp_1", "item_1", AUDIO_100MS);
+  assert.equal(now.reads, 1, "later audio of the answer, with Twilio still playing, needs no time");
+  now.t = 1300;
+  state.markEcho("item_1:1000"); // Twilio played it all: playback is idle
+  assert.equal(now.reads, 2);
+  state.agentAudio("resp_1", "item_1", AUDIO_100MS); // restarts playback: its time is the new reference
+  assert.equal(now.reads, 3);
+  assert.equal(state.unplayedMs(1350), 50, "playback restarted when that audio went out");
+  assert.deepEqual(
+    latencies,
+    [{ firstAudioSentMs: 250, firstAudioHeardMs: 1300 }],
+    "the turn kept its times",
+  );
 });
