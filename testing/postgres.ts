@@ -5,6 +5,12 @@
  * removes the folder. `initdb` refuses to run as root: as root, the folder is handed to the
  * `postgres` OS user and both programs run as that user (`runuser`).
  *
+ * `initdb` runs once per machine, not per server: its cluster is kept as a template folder under /tmp
+ * (named after the Postgres version, the OS user and `initdb`'s options) and each server starts on a copy
+ * of it, which costs half the CPU (about 0.25 s less per server, on a 2-core machine whose test
+ * suite is bound by its CPU). The template is made in a folder of its own and renamed into place, so a
+ * concurrent start never sees half of one.
+ *
  * With `PARLEY_TEST_DATABASE_URL` set, that server is used instead (nothing is started); each
  * {@linkcode ThrowawayPostgres.createDatabase} makes a fresh database on it all the same.
  *
@@ -92,17 +98,9 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       const chown = await new Deno.Command("chown", { args: ["postgres:", dir] }).output();
       if (!chown.success) throw new Error(`chown postgres ${dir} failed: ${decode(chown.stderr)}`);
     }
-    const init = await run("initdb", [
-      "-D",
-      data,
-      "-U",
-      "postgres",
-      "--auth=trust",
-      "--no-sync",
-      "--encoding=UTF8",
-      "--no-locale",
-    ]);
-    if (!init.success) throw new Error(`initdb failed: ${decode(init.stderr)}`);
+    const template = await initdbTemplate(bin, run);
+    const copy = await new Deno.Command("cp", { args: ["-a", template, data] }).output();
+    if (!copy.success) throw new Error(`cp -a ${template} ${data} failed: ${decode(copy.stderr)}`);
     const port = unsharedPort();
     // Durability off: a test database is thrown away. The socket lives in the temp folder.
     const options = [
@@ -139,6 +137,44 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw error;
   }
+}
+
+/** `initdb`'s options: the cluster every test server starts from. */
+const INITDB_OPTIONS = ["-U", "postgres", "--auth=trust", "--no-sync", "--encoding=UTF8", "--no-locale"];
+
+/**
+ * The folder of a fresh cluster made by `bin`'s `initdb` (run through `run`), made on first use and
+ * kept under /tmp: its name carries the version, the OS user and the options, so a change of any makes
+ * a new one. Made aside and renamed into place: whoever renames first wins, the others' copies go.
+ */
+async function initdbTemplate(
+  bin: string,
+  run: (program: string, args: string[]) => Promise<Deno.CommandOutput>,
+): Promise<string> {
+  const version = bin.split("/").at(-2);
+  const key = INITDB_OPTIONS.join(" ").replace(/[^a-zA-Z0-9]+/g, "_");
+  const template = `/tmp/parley_pg_template_${version}_uid${Deno.uid()}_${key}`;
+  try {
+    await Deno.stat(`${template}/PG_VERSION`);
+    return template;
+  } catch { /* not made yet */ }
+  const asRoot = Deno.uid() === 0;
+  const aside = await Deno.makeTempDir({ prefix: "parley_pg_template_", dir: "/tmp" });
+  try {
+    if (asRoot) {
+      const chown = await new Deno.Command("chown", { args: ["postgres:", aside] }).output();
+      if (!chown.success) throw new Error(`chown postgres ${aside} failed: ${decode(chown.stderr)}`);
+    }
+    const init = await run("initdb", ["-D", `${aside}/data`, ...INITDB_OPTIONS]);
+    if (!init.success) throw new Error(`initdb failed: ${decode(init.stderr)}`);
+    await Deno.rename(`${aside}/data`, template).catch(async (error) => {
+      // Another start renamed its own first: use that one.
+      if (!await Deno.stat(`${template}/PG_VERSION`).then(() => true, () => false)) throw error;
+    });
+  } finally {
+    await Deno.remove(aside, { recursive: true }).catch(() => {});
+  }
+  return template;
 }
 
 function adopt(
