@@ -127,9 +127,13 @@ export class ToolRunner {
 
   /** The call ended: tools still running see their signal abort. */
   close(): void {
-    this.#calls.abort();
+    // A reason of our own: the default one is a DOMException, whose stack is captured at every call's end.
+    this.#calls.abort(CALL_ENDED);
   }
 }
+
+/** Why the call's tools were stopped (never shown: each tool's own signal carries its reason). */
+const CALL_ENDED = new Error("the call ended");
 
 /** The arguments as an object, or why they cannot be used. */
 function parseArguments(text: string, tool: PersonaTool): Record<string, unknown> | string {
