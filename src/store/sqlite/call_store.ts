@@ -111,7 +111,7 @@ interface Heartbeat {
 }
 
 /** How long events from `listener` wait to be written together, ms. */
-export const FLUSH_DELAY_MS = 20;
+export const FLUSH_DELAY_MS = 100;
 
 /**
  * True for a failure of the database as a whole, which passes (a lock held elsewhere, a full disk,
