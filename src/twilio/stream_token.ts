@@ -117,9 +117,7 @@ export function createStreamTokens(options: StreamTokenOptions): StreamTokens {
   const issued = new Map<string, number>();
 
   const mac = (body: string) => createHmac("sha256", key).update(body).digest("base64url");
-  const prune = (t: number) => {
-    for (const [token, expiry] of issued) if (expiry < t) issued.delete(token);
-  };
+  const prune = (t: number) => pruneExpired(issued, t);
 
   return {
     issue(callSid) {
@@ -172,10 +170,23 @@ export function createMemoryUsedStreamTokens(): UsedStreamTokens {
   const used = new Map<string, number>();
   return {
     claim(token, expiresAt, now) {
-      for (const [other, expiry] of used) if (expiry < now) used.delete(other);
+      pruneExpired(used, now);
       if (used.has(token)) return Promise.resolve(false);
       used.set(token, expiresAt);
       return Promise.resolve(true);
     },
   };
+}
+
+/**
+ * Deletes the expired entries of `expiries` (token → expiry, epoch ms) from its oldest on, and stops at
+ * the first one still valid: entries go in about in expiry order (a token lives a fixed time), so a
+ * call costs what expired since the last one, not a walk over every token of the last minute. One put
+ * in out of order stays at most until the valid one before it expires.
+ */
+function pruneExpired(expiries: Map<string, number>, now: number): void {
+  for (const [token, expiry] of expiries) {
+    if (expiry >= now) return;
+    expiries.delete(token);
+  }
 }

@@ -45,6 +45,25 @@ Deno.test("a stream token expires, and its used entry is pruned after expiry", a
   assert.equal(tokens.outstanding(), 0, "unclaimed tokens stop counting once expired");
 });
 
+Deno.test("tokens claimed out of order: each is refused as replayed until it expires, then as expired", async () => {
+  let now = 1_000_000;
+  const tokens = createStreamTokens({ secret: "auth-token-0123456789", now: () => now });
+  const early = tokens.issue(SID);
+  now += STREAM_TOKEN_TTL_MS / 2;
+  const late = tokens.issue(SID);
+  assert.equal((await tokens.claim(late)).ok, true); // the later token's entry goes in first
+  assert.equal((await tokens.claim(early)).ok, true);
+  now += STREAM_TOKEN_TTL_MS / 2 - 1; // the early one's last valid moment
+  assert.deepEqual(await tokens.claim(early), { ok: false, reason: "replayed" });
+  assert.deepEqual(await tokens.claim(late), { ok: false, reason: "replayed" });
+  now += 2; // the early one expired; the late one, ahead of it in the ledger, has not
+  assert.deepEqual(await tokens.claim(early), { ok: false, reason: "expired" });
+  assert.deepEqual(await tokens.claim(late), { ok: false, reason: "replayed" });
+  now += STREAM_TOKEN_TTL_MS / 2;
+  assert.deepEqual(await tokens.claim(late), { ok: false, reason: "expired" });
+  assert.equal(tokens.outstanding(), 0);
+});
+
 Deno.test("tampered stream tokens are refused with the reason", async () => {
   const tokens = createStreamTokens({ secret: "auth-token-0123456789" });
   const token = tokens.issue(SID);
