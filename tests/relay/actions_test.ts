@@ -11,6 +11,8 @@ import { toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { TONES_ITEM_PREFIX } from "../../src/relay/keypad_tones.ts";
+import { dtmfTones } from "../../src/twilio/dtmf_tones.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
 import {
   actionPersonaSource,
@@ -276,7 +278,12 @@ Deno.test("Realtime: press_keys plays DTMF tones after the agent's audio, decode
     assert.ok(create);
     const outputs = outputsByCallId(session.eventsOf("conversation.item.create"));
     assert.deepEqual(outputs.call_keys, { ok: true, pressed: "2*9#" });
-    const tail = call.messagesOf("mark").at(-1)!.mark.name;
+    // The tones go to Twilio as the model's answer ends, on another socket than response.create: their
+    // last mark (at their full length) is awaited by name, not taken as whatever mark came in last.
+    const tones = dtmfTones("2*9#");
+    assert.ok(tones.ok);
+    const tail = `${TONES_ITEM_PREFIX}1:${Math.round(tones.audio.length / 8)}`;
+    await within(call.waitFor("mark", (m) => m.event === "mark" && m.mark.name === tail), "the tones sent");
     await within(call.waitForEcho(tail), "the tones played", 5000);
     assert.equal(decodeDtmf(call.heardAudio()), "2*9#");
     // The tones came after the agent's words.
