@@ -105,7 +105,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
       ...(bucket === undefined ? {} : { bucket }),
     });
   let server: ResilientServer | undefined;
-  const hub = new CallHub();
+  const hub = new CallHub((message) => log.error(message));
   // Only with OTEL_DENO: otherwise no span is built.
   const traces = config.tracing ? traceCalls(config.instanceId) : undefined;
   const offTraces = traces === undefined ? undefined : hub.subscribe(traces.listener);

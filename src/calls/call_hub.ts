@@ -5,6 +5,7 @@
  * @module
  */
 
+import { excerpt } from "../log.ts";
 import type { CallEvent, CallEventListener } from "./call_events.ts";
 
 /** What a hub subscription listens to (see `EventBus` in `src/store/ports.ts`). */
@@ -37,18 +38,29 @@ export const KEPT_CALLS = 10_000;
  * ```
  */
 export class CallHub {
+  readonly #onListenerError: (message: string) => void;
   #all = new Set<CallEventListener>();
   #byCall = new Map<string, Set<CallEventListener>>();
   /** Per call: its last position and its kept events (oldest first). */
   #calls = new Map<string, { seq: number; kept: { event: CallEvent; seq: number }[]; ended: boolean }>();
   #endedCalls = 0;
 
-  /** Delivers `event` to every listener; a throwing listener is logged and skipped. */
+  /**
+   * `onListenerError` hears why a listener threw (the server passes its logger, which masks secrets and
+   * escapes control characters). @default `console.error`
+   */
+  constructor(
+    onListenerError: (message: string) => void = (message) => console.error(`[Realtime] ${message}`),
+  ) {
+    this.#onListenerError = onListenerError;
+  }
+
+  /** Delivers `event` to every listener; a throwing listener is reported and skipped. */
   emit(event: CallEvent): void {
     const seq = this.#keep(event);
-    for (const listener of this.#all) deliver(listener, event, seq);
+    for (const listener of this.#all) this.#deliver(listener, event, seq);
     const forCall = this.#byCall.get(event.callSid);
-    if (forCall !== undefined) { for (const listener of forCall) deliver(listener, event, seq); }
+    if (forCall !== undefined) { for (const listener of forCall) this.#deliver(listener, event, seq); }
   }
 
   /** Same as {@linkcode emit}: the `EventBus` name. */
@@ -70,7 +82,7 @@ export class CallHub {
     }
     if (after !== undefined) {
       for (const kept of this.#calls.get(callSid)?.kept ?? []) {
-        if (kept.seq > after) deliver(listener, kept.event, kept.seq);
+        if (kept.seq > after) this.#deliver(listener, kept.event, kept.seq);
       }
     }
     let set = this.#byCall.get(callSid);
@@ -103,6 +115,17 @@ export class CallHub {
     return seq;
   }
 
+  #deliver(listener: CallEventListener, event: CallEvent, seq: number): void {
+    try {
+      listener(event, seq);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      this.#onListenerError(
+        `Call event listener failed on ${event.type} for CallSid=${event.callSid}: ${excerpt(why, 300)}`,
+      );
+    }
+  }
+
   #forgetOldest(which: (call: { ended: boolean }) => boolean): void {
     for (const [callSid, call] of this.#calls) {
       if (!which(call)) continue;
@@ -110,13 +133,5 @@ export class CallHub {
       if (call.ended) this.#endedCalls--;
       return;
     }
-  }
-}
-
-function deliver(listener: CallEventListener, event: CallEvent, seq: number): void {
-  try {
-    listener(event, seq);
-  } catch (error) {
-    console.error(`[Realtime] Call event listener failed on ${event.type}:`, error);
   }
 }

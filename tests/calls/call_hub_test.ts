@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { type CallEvent } from "../../src/calls/call_events.ts";
+import { createLogger } from "../../src/log.ts";
 import { CallHub, KEPT_CALLS, KEPT_ENDED_CALLS, KEPT_EVENTS_PER_CALL } from "../../src/calls/call_hub.ts";
 
 const line = (callSid: string, text: string): CallEvent => ({
@@ -66,4 +67,24 @@ Deno.test("the hub forgets the oldest calls beyond its bound, even calls that ne
   assert.deepEqual(replay(hub, "CA0", 0), []);
   assert.deepEqual(replay(hub, "CA1", 0), [1]);
   assert.deepEqual(replay(hub, `CA${KEPT_CALLS}`, 0), [1]);
+});
+
+Deno.test("a listener that throws is reported through the logger, its text escaped and cut, and the others still hear the event", () => {
+  const lines: string[] = [];
+  const log = createLogger({ sink: (_level, text) => lines.push(text), secrets: ["sk-secret-abcdef"] });
+  const hub = new CallHub((message) => log.error(message));
+  const heard: string[] = [];
+  hub.subscribe(() => {
+    throw new Error(`bad \x1b[31mred\u202e text with sk-secret-abcdef ${"x".repeat(1000)}`);
+  });
+  hub.subscribe((event) => heard.push(event.type));
+  hub.emit(line("CA1", "hello"));
+  assert.deepEqual(heard, ["transcript"]);
+  assert.equal(lines.length, 1);
+  const [reported] = lines;
+  assert.match(
+    reported!,
+    /^\[Realtime\] Call event listener failed on transcript for CallSid=CA1: bad \\x1b\[31mred\\u202e text with \[redacted\] x+… \(\d+ chars\)$/,
+  );
+  assert.ok(reported!.length < 500, `one short line, not ${reported!.length} characters`);
 });
