@@ -67,6 +67,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const emit = (level: LogLevel, message: string) => {
     let line = `[Realtime] ${escapeLogText(message)}`;
     for (const secret of secrets) line = line.replaceAll(secret, "[redacted]");
+    // An excerpt cut before the logger saw it may end inside a secret: what is left of it goes too.
+    if (line.includes(EXCERPT_CUT)) line = maskCutSecrets(line, secrets);
     // Cut after the secrets are masked, so a cut never leaves part of one.
     sink(level, capLogLine(line));
   };
@@ -131,10 +133,34 @@ export function escapeLogText(text: string): string {
   });
 }
 
+/** What {@linkcode excerpt} puts where it cut. */
+const EXCERPT_CUT = "… (";
+
 /** Shortens untrusted text for a log line: at most `max` characters, control characters escaped. */
 export function excerpt(text: string, max = 80): string {
   const clean = escapeLogText(text.slice(0, max));
-  return text.length > max ? `${clean}… (${text.length} chars)` : clean;
+  return text.length > max ? `${clean}${EXCERPT_CUT}${text.length} chars)` : clean;
+}
+
+/**
+ * Masks the start of a secret (6 characters or more) that a cut left right before an excerpt's `… (`:
+ * `excerpt()` cuts text before the logger masks it, so a key cut in half would not match whole.
+ */
+function maskCutSecrets(line: string, secrets: readonly string[]): string {
+  let cut = line.indexOf(EXCERPT_CUT);
+  while (cut >= 0) {
+    for (const secret of secrets) {
+      for (let kept = Math.min(secret.length - 1, cut); kept >= 6; kept--) {
+        if (line.startsWith(secret.slice(0, kept), cut - kept)) {
+          line = `${line.slice(0, cut - kept)}[redacted]${line.slice(cut)}`;
+          cut += "[redacted]".length - kept;
+          break;
+        }
+      }
+    }
+    cut = line.indexOf(EXCERPT_CUT, cut + EXCERPT_CUT.length);
+  }
+  return line;
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MAX_LOG_LINE_CHARS } from "../../src/log.ts";
+import { createLogger, excerpt, MAX_LOG_LINE_CHARS } from "../../src/log.ts";
 import { toneBytes } from "../../testing/fake_realtime.ts";
 import { TEST_OPENAI_KEY } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
@@ -95,4 +95,23 @@ Deno.test("hostile text from OpenAI and Twilio is logged escaped, one line each,
     }
     assert.ok(!lines.some((l) => l.startsWith("[Realtime] forged")), "no forged line");
   });
+});
+
+Deno.test("a secret that an excerpt cut in two is masked all the same: what is left of it never shows", () => {
+  const key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789";
+  const lines: string[] = [];
+  const log = createLogger({ sink: (_level, line) => lines.push(line), secrets: [key] });
+  const said = `Incorrect API key provided: ${key}. You can find your API key at https://platform.openai.com`;
+  // Cut inside the key, at each of its characters from the 6th on, and once after it.
+  for (let at = 29 + 6; at <= 29 + key.length + 1; at++) log.error(`OpenAI error: ${excerpt(said, at)}`);
+  for (const line of lines) {
+    for (let kept = 6; kept <= key.length; kept++) {
+      assert.ok(!line.includes(key.slice(0, kept)), `${kept} characters of the key in: ${line}`);
+    }
+    assert.match(line, /^\[Realtime\] OpenAI error: Incorrect API key provided: \[redacted\]/, line);
+  }
+  // Text that only looks like the start of nothing is left alone.
+  lines.length = 0;
+  log.info(`Caller said: ${excerpt("sk-pro is a word here and this goes on for a while", 20)}`);
+  assert.deepEqual(lines, ["[Realtime] Caller said: sk-pro is a word her… (50 chars)"]);
 });
