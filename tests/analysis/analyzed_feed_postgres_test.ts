@@ -5,9 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { openPostgresStore } from "../../src/store/postgres/store.ts";
-import { startTestParley } from "../../testing/parley_harness.ts";
 import { postgresAvailable, startThrowawayPostgres } from "../../testing/postgres.ts";
+import { withPostgresPair } from "../../testing/postgres_pair.ts";
 import { readFrames } from "../../testing/sse_frames.ts";
 import { within } from "../../testing/within.ts";
 import { API_TOKEN, AUTH, runCall, withRig } from "./_analysis_rig.ts";
@@ -21,13 +20,8 @@ Deno.test({
     try {
       const answer = { interested: true, meetingDay: "Tuesday", objections: [] };
       await withRig([{ status: 429, retryAfterMs: 2500 }], answer, async (fake, dir) => {
-        const url = await server.createDatabase();
-        const storeA = await openPostgresStore(url, { instance: "alpha", maxConnections: 4 });
-        const storeB = await openPostgresStore(url, { instance: "beta", maxConnections: 4 });
         const env = { DEFAULT_PERSONA: "lead", API_TOKEN, OPENAI_BASE_URL: fake.baseUrl };
-        const a = await startTestParley({ personasDir: dir, env, shared: storeA });
-        const b = await startTestParley({ personasDir: dir, env, shared: storeB });
-        try {
+        await withPostgresPair(server, { personasDir: dir, env }, async ({ a, b }) => {
           const callSid = await runCall(a);
           // A's read waits for its queued writes: from here the ended record is in Postgres.
           assert.equal((await fetch(`${a.origin}/api/calls/${callSid}`, { headers: AUTH })).status, 200);
@@ -42,13 +36,7 @@ Deno.test({
           assert.equal(analyzed.state, "done");
           assert.deepEqual(analyzed.outcome, answer);
           assert.ok(analyzed.costUsd > 0);
-        } finally {
-          await a.close();
-          await b.close();
-          storeA.close();
-          storeB.close();
-          await Promise.all([storeA.closed, storeB.closed]);
-        }
+        });
       });
     } finally {
       await server.stop();

@@ -5,8 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/store.ts";
-import { startTestParley, TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
+import { TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
+import { type PostgresPair, withPostgresPair } from "../../testing/postgres_pair.ts";
 import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } from "../../testing/postgres.ts";
 import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import { within } from "../../testing/within.ts";
@@ -18,39 +18,19 @@ const ignore = !postgresAvailable();
 const API_TOKEN = "cluster-api-token-0123456789";
 const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
 
-interface Pair {
-  a: TestParley;
-  b: TestParley;
-  storeA: PostgresStore;
-}
-
 /** Two Parleys (A, B) on a fresh database of `server`, closed after `body`. */
-async function withPair(
+function withPair(
   server: ThrowawayPostgres,
   env: Record<string, string>,
-  body: (pair: Pair) => Promise<void>,
+  body: (pair: PostgresPair) => Promise<void>,
   personasDir?: string,
 ): Promise<void> {
-  const url = await server.createDatabase();
-  const storeA = await openPostgresStore(url, { instance: "alpha", maxConnections: 4 });
-  const storeB = await openPostgresStore(url, { instance: "beta", maxConnections: 4 });
   // A pre-warm lives a minute: closing one within the test's seconds is the control channel's doing.
-  const options = {
+  return withPostgresPair(server, {
     env: { API_TOKEN, ...env },
     prewarmTtlMs: 60_000,
     ...(personasDir === undefined ? {} : { personasDir }),
-  };
-  const a = await startTestParley({ ...options, shared: storeA });
-  const b = await startTestParley({ ...options, shared: storeB });
-  try {
-    await body({ a, b, storeA });
-  } finally {
-    await a.close();
-    await b.close();
-    storeA.close();
-    storeB.close();
-    await Promise.all([storeA.closed, storeB.closed]);
-  }
+  }, body);
 }
 
 function hangUpOn(t: TestParley, callSid: string): Promise<{ status: number; body: unknown }> {
