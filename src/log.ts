@@ -133,6 +133,11 @@ export function escapeLogText(text: string): string {
   });
 }
 
+/** What a caught value says: an Error's message, anything else as a string. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** What {@linkcode excerpt} puts where it cut. */
 const EXCERPT_CUT = "… (";
 

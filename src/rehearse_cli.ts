@@ -193,7 +193,7 @@ async function startLocalParley(
     config: { ...config, publicBaseUrl: LOCAL_PUBLIC_URL },
     personas,
     log,
-    hub: new CallHub(),
+    hub: new CallHub((message) => log.error(message)),
     counters: createRelayCounters(),
     store: store.calls,
     afterStream: store.afterStream,

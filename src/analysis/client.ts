@@ -9,6 +9,7 @@
 import type { AnalysisUsage } from "../store/analysis_job.ts";
 import type { AnalysisRequest } from "./request.ts";
 import { type JsonSchema, valueProblems } from "../personas/analysis_schema.ts";
+import { errorText } from "../log.ts";
 
 /** What one try came to. */
 export type AnalysisTry =
@@ -148,10 +149,6 @@ function hostOf(url: string): string {
   } catch {
     return "OPENAI_BASE_URL";
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** No raw control characters reach logs or the record. */

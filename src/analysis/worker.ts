@@ -16,7 +16,7 @@
 import type { CallEvent } from "../calls/call_events.ts";
 import type { PriceTable } from "../engines/price_table.ts";
 import { responsesCost } from "../engines/responses_prices.ts";
-import { escapeLogText, type Logger } from "../log.ts";
+import { errorText, escapeLogText, type Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { AnalysisJob, AnalysisSpec } from "../store/analysis_job.ts";
 import type { AnalysisJobs, CallRecords, EventBus } from "../store/ports.ts";
@@ -267,8 +267,4 @@ export class AnalysisWorker {
   #publish(event: CallEvent): void {
     this.#options.bus.publish(event);
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { excerpt } from "../log.ts";
+import { errorText, excerpt } from "../log.ts";
 import type { CallEvent, CallEventListener } from "./call_events.ts";
 
 /** What a hub subscription listens to (see `EventBus` in `src/store/ports.ts`). */
@@ -119,9 +119,10 @@ export class CallHub {
     try {
       listener(event, seq);
     } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
       this.#onListenerError(
-        `Call event listener failed on ${event.type} for CallSid=${event.callSid}: ${excerpt(why, 300)}`,
+        `Call event listener failed on ${event.type} for CallSid=${event.callSid}: ${
+          excerpt(errorText(error), 300)
+        }`,
       );
     }
   }

@@ -23,6 +23,7 @@ import {
 import type { AfterStreamDecision, AfterStreamDecisions, CallRecords } from "../ports.ts";
 import { applyEvent, emptyRecord, lastEventAt, publicRecord, type StoredRecord } from "./fold.ts";
 import { CallHeartbeat } from "../heartbeat.ts";
+import { errorText } from "../../log.ts";
 import { groupByCall, isDataError, notStored, type QueuedEvent, withoutNul } from "./event_batch.ts";
 
 /** The channel events are announced on: the payload is `<seq> <CallSid>`. */
@@ -326,8 +327,4 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
   settled(): Promise<void> {
     return this.#pending.length > 0 ? this.flush() : this.#writing;
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

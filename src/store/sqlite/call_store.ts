@@ -30,6 +30,7 @@ import { WriteQueue } from "./write_queue.ts";
 import { applyCallEvent, type CallEventWriter } from "./call_event_writer.ts";
 import { type Row, strOrNull, toCallRecord, toSummary } from "./call_rows.ts";
 import { CallHeartbeat } from "../heartbeat.ts";
+import { errorText } from "../../log.ts";
 
 export type * from "../call_record.ts";
 export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, summarizeLatency } from "../call_record.ts";
@@ -345,8 +346,4 @@ class SqliteCallStore implements CallStore {
     if (statement === undefined) this.#statements.set(sql, statement = this.#db.prepare(sql));
     return statement;
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
