@@ -5,9 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { type FakeRealtimeSession, toBase64, toneBytes } from "../../testing/fake_realtime.ts";
 import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
-import { startTestParley } from "../../testing/parley_harness.ts";
+import { startTestParley, type TestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
@@ -34,12 +34,23 @@ function assertOnlyAudio(call: FakeTwilioCall): void {
   }
 }
 
-Deno.test("a stop whose streamSid is not a string is ignored as malformed: the call goes on", async () => {
+/** A call to the tester persona with its Realtime session configured; the Parley is closed after `body`. */
+async function withTesterCall(
+  body: (t: TestParley, call: FakeTwilioCall, session: FakeRealtimeSession) => Promise<void>,
+): Promise<void> {
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
   try {
     const call = await t.startCall({ persona: "tester" });
     const session = await t.upstream.session(0);
     await session.waitFor("session.update");
+    await body(t, call, session);
+  } finally {
+    await t.close();
+  }
+}
+
+Deno.test("a stop whose streamSid is not a string is ignored as malformed: the call goes on", async () => {
+  await withTesterCall(async (t, call, session) => {
     for (const streamSid of [42, null, { sid: call.streamSid }, [call.streamSid]]) {
       call.sendJson({ event: "stop", sequenceNumber: "9", streamSid, stop: { callSid: call.callSid } });
     }
@@ -58,17 +69,11 @@ Deno.test("a stop whose streamSid is not a string is ignored as malformed: the c
     call.stop(); // its own stop still ends it
     await call.closed;
     assert.equal((await t.waitForEvent("call.ended")).reason, "caller_hung_up");
-  } finally {
-    await t.close();
-  }
+  });
 });
 
 Deno.test("a Realtime audio delta that is not base64 audio never reaches Twilio; the answer's audio does", async () => {
-  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
-  try {
-    const call = await t.startCall({ persona: "tester" });
-    const session = await t.upstream.session(0);
-    await session.waitFor("session.update");
+  await withTesterCall(async (t, call, session) => {
     session.send({ type: "response.created", response: { id: "r1", status: "in_progress" } });
     for (const delta of [...NOT_AUDIO, 42, null, { a: 1 }]) {
       session.send({ type: "response.output_audio.delta", response_id: "r1", item_id: "i1", delta });
@@ -82,17 +87,11 @@ Deno.test("a Realtime audio delta that is not base64 audio never reaches Twilio;
     assert.equal(t.parley.activeCalls(), 1);
     call.stop();
     await call.closed;
-  } finally {
-    await t.close();
-  }
+  });
 });
 
 Deno.test("a delta of base64's length with no quote or backslash goes to Twilio as is: a control character or a stray letter costs that frame (warning 31951), not the call", async () => {
-  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
-  try {
-    const call = await t.startCall({ persona: "tester" });
-    const session = await t.upstream.session(0);
-    await session.waitFor("session.update");
+  await withTesterCall(async (t, call, session) => {
     session.send({ type: "response.created", response: { id: "r1", status: "in_progress" } });
     for (const delta of ["\n\u0000\u001b\t", "@@@@"]) {
       session.send({ type: "response.output_audio.delta", response_id: "r1", item_id: "i1", delta });
@@ -107,9 +106,7 @@ Deno.test("a delta of base64's length with no quote or backslash goes to Twilio 
     assert.equal(t.parley.activeCalls(), 1, "the call goes on");
     call.stop();
     await call.closed;
-  } finally {
-    await t.close();
-  }
+  });
 });
 
 Deno.test("a GPT-Live audio delta that is not base64 audio never reaches Twilio; the next audio does", async () => {
@@ -139,11 +136,7 @@ Deno.test("a GPT-Live audio delta that is not base64 audio never reaches Twilio;
 });
 
 Deno.test("a stream of DTMF frames whose digit is no keypad key writes a line now and then, not one a frame", async () => {
-  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
-  try {
-    const call = await t.startCall({ persona: "tester" });
-    const session = await t.upstream.session(0);
-    await session.waitFor("session.update");
+  await withTesterCall(async (t, call, session) => {
     const digits = ["9".repeat(10_000), "", "12", "x", "\u0000", "#*"];
     for (let i = 0; i < 100; i++) {
       call.sendJson({ event: "dtmf", streamSid: call.streamSid, dtmf: { digit: digits[i % digits.length] } });
@@ -168,17 +161,11 @@ Deno.test("a stream of DTMF frames whose digit is no keypad key writes a line no
     assert.equal(t.parley.activeCalls(), 1);
     call.stop();
     await call.closed;
-  } finally {
-    await t.close();
-  }
+  });
 });
 
 Deno.test("the same OpenAI error over and over writes a line now and then, not one an event; another still shows", async () => {
-  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: { DEFAULT_PERSONA: "tester" } });
-  try {
-    const call = await t.startCall({ persona: "tester" });
-    const session = await t.upstream.session(0);
-    await session.waitFor("session.update");
+  await withTesterCall(async (t, call, session) => {
     const error = (code: unknown) =>
       session.send({
         type: "error",
@@ -197,9 +184,7 @@ Deno.test("the same OpenAI error over and over writes a line now and then, not o
     assert.equal(t.parley.activeCalls(), 1);
     call.stop();
     await call.closed;
-  } finally {
-    await t.close();
-  }
+  });
 });
 
 Deno.test("an OpenAI error or notice with a 10 KB code writes a short line", async () => {
