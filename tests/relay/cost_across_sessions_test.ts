@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { FakeLiveSession } from "../../testing/fake_live.ts";
 import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
-import { SHORT_ANSWER_USAGE, toneBytes } from "../../testing/fake_realtime.ts";
+import { type FakeRealtimeSession, SHORT_ANSWER_USAGE, toneBytes } from "../../testing/fake_realtime.ts";
 import {
   newCallSid,
   startTestParley,
@@ -251,19 +251,36 @@ Deno.test("GPT-Live cost: the call's last session counts what it billed up to th
   });
 });
 
+/**
+ * A webhook for a new call whose pre-warmed Realtime session answers the greeting (200 ms of audio and
+ * a short answer's usage) before Twilio connects.
+ */
+async function prewarmAnswersGreeting(
+  t: TestParley,
+  responseId: string,
+  itemId: string,
+): Promise<{ callSid: string; streamUrl: string; session: FakeRealtimeSession }> {
+  const callSid = newCallSid();
+  const streamUrl = await t.answerWebhook(callSid);
+  const session = await within(t.upstream.session(0), "the pre-warmed session");
+  await within(session.waitFor("response.create"), "the greeting asked for on the webhook");
+  await session.streamResponse({
+    responseId,
+    itemId,
+    audio: toneBytes(200, 0x11),
+    usage: SHORT_ANSWER_USAGE,
+  });
+  return { callSid, streamUrl, session };
+}
+
 Deno.test("Realtime cost: a pre-warmed greeting's answer counts once, and an answer after a reconnect adds to it", async () => {
   await withParley({}, async (t, hooks) => {
-    const callSid = newCallSid();
-    const streamUrl = await t.answerWebhook(callSid);
-    const first = await within(t.upstream.session(0), "the pre-warmed session");
-    await within(first.waitFor("response.create"), "the greeting asked for on the webhook");
     // The greeting is answered, its usage reported, before Twilio even connects: held, then replayed.
-    await first.streamResponse({
-      responseId: "resp_greeting",
-      itemId: "item_greeting",
-      audio: toneBytes(200, 0x11),
-      usage: SHORT_ANSWER_USAGE,
-    });
+    const { callSid, streamUrl, session: first } = await prewarmAnswersGreeting(
+      t,
+      "resp_greeting",
+      "item_greeting",
+    );
     const call = await startStream(t, streamUrl, callSid, "tester");
     await within(t.waitForEvent("usage", (e) => e.callSid === callSid), "the greeting's usage");
     first.drop();
@@ -345,16 +362,7 @@ Deno.test("Realtime cost: a greeting a discarded pre-warm answered ahead counts 
   const persona = personaNamingTheStream("gpt-realtime-2.1", "Greet the caller.");
   await withPersonaDir({ "bystream.ts": persona }, async (dir) => {
     await withParley({ personasDir: dir, env: { DEFAULT_PERSONA: "bystream" } }, async (t, hooks) => {
-      const callSid = newCallSid();
-      const streamUrl = await t.answerWebhook(callSid);
-      const prewarm = await within(t.upstream.session(0), "the pre-warmed session");
-      await within(prewarm.waitFor("response.create"), "the greeting asked for on the webhook");
-      await prewarm.streamResponse({
-        responseId: "resp_prewarm",
-        itemId: "item_prewarm",
-        audio: toneBytes(200, 0x11),
-        usage: SHORT_ANSWER_USAGE,
-      });
+      const { callSid, streamUrl } = await prewarmAnswersGreeting(t, "resp_prewarm", "item_prewarm");
       const call = await startStream(t, streamUrl, callSid, "bystream");
       const fresh = await within(t.upstream.session(1), "the fresh session planned at start");
       await within(fresh.waitFor("response.create"), "the greeting asked for again");
@@ -459,16 +467,7 @@ async function twilioGaveUp(t: TestParley, callSid: string): Promise<void> {
 
 Deno.test("Realtime cost: the greeting a pre-warm that expired unclaimed answered ahead counts in the never-connected call", async () => {
   await withParley({ prewarmTtlMs: 1000 }, async (t, hooks) => {
-    const callSid = newCallSid();
-    await t.answerWebhook(callSid);
-    const prewarm = await within(t.upstream.session(0), "the pre-warmed session");
-    await within(prewarm.waitFor("response.create"), "the greeting asked for on the webhook");
-    await prewarm.streamResponse({
-      responseId: "resp_prewarm",
-      itemId: "item_prewarm",
-      audio: toneBytes(200, 0x11),
-      usage: SHORT_ANSWER_USAGE,
-    });
+    const { callSid } = await prewarmAnswersGreeting(t, "resp_prewarm", "item_prewarm");
     await within(
       t.waitForEvent("usage", (e) => e.callSid === callSid),
       "the expired pre-warm's greeting as the call's usage",
