@@ -10,21 +10,9 @@ import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import { FakeRealtimeServer } from "../testing/fake_realtime.ts";
 import { within } from "../testing/within.ts";
 import { listeningPort, reap, spawnParley, TEST_PERSONAS_DIR } from "../testing/parley_process.ts";
+import { sessionCookie } from "../testing/sign_in.ts";
 
 const API_TOKEN = "modes-api-token-0123456789";
-
-/** Signs in to the pages; returns the session cookie. */
-async function signIn(origin: string): Promise<string> {
-  const response = await fetch(`${origin}/login`, {
-    method: "POST",
-    redirect: "manual",
-    headers: { origin, "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ token: API_TOKEN, next: "/calling" }),
-  });
-  await response.body?.cancel();
-  assert.equal(response.status, 303);
-  return response.headers.get("set-cookie")!.split(";")[0]!;
-}
 
 Deno.test("with only an OpenAI key Parley starts browser-only: the softphone works, Twilio is refused", async () => {
   const upstream = FakeRealtimeServer.start();
@@ -57,7 +45,7 @@ Deno.test("with only an OpenAI key Parley starts browser-only: the softphone wor
     assert.equal(webhook.status, 403, "Twilio's requests are refused");
     await webhook.body?.cancel();
 
-    const cookie = await signIn(origin);
+    const cookie = await sessionCookie(origin, API_TOKEN, "/calling");
     const socket = new WebSocket(`ws://127.0.0.1:${port}/api/softphone?persona=tester`, {
       headers: { cookie, origin },
     });

@@ -11,6 +11,7 @@ import { startTestParley, type TestParley } from "../../testing/parley_harness.t
 import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { sessionCookie } from "../../testing/sign_in.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 
@@ -245,23 +246,10 @@ Deno.test("GPT-Live: a transcript fragment at an impossible time neither glues t
 
 const API_TOKEN = "frame-fuzz-regressions-token-0123456789";
 
-/** Signs in with the API token: the session cookie the softphone socket needs. */
-async function signIn(origin: string): Promise<string> {
-  const response = await fetch(`${origin}/login`, {
-    method: "POST",
-    redirect: "manual",
-    headers: { origin, "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ token: API_TOKEN, next: "/" }),
-  });
-  await response.body?.cancel();
-  assert.equal(response.status, 303);
-  return response.headers.get("set-cookie")!.split(";")[0]!;
-}
-
 Deno.test("softphone: a second start mid-call, naming another call or malformed, is ignored: the call goes on", async () => {
   const t = await startTestParley({ env: { API_TOKEN } });
   try {
-    const cookie = await signIn(t.origin);
+    const cookie = await sessionCookie(t.origin, API_TOKEN);
     const url = `${t.origin.replace("http", "ws")}/api/softphone?persona=alex`;
     const socket = new WebSocket(url, { headers: { cookie, origin: t.origin } });
     const { callSid, streamSid } = await within(

@@ -23,6 +23,7 @@ import { within } from "../../testing/within.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 import { type Frame, liveGarbage, realtimeGarbage, seededRandom, twilioGarbage } from "./_frame_fuzz.ts";
+import { sessionCookie } from "../../testing/sign_in.ts";
 
 const API_TOKEN = "frame-fuzz-token-0123456789";
 const SEEDS: readonly number[] = Deno.env.get("FUZZ_SEED") === undefined
@@ -363,25 +364,12 @@ class SoftphonePage {
   }
 }
 
-/** Signs in with the API token: the session cookie the softphone socket needs. */
-async function signIn(origin: string): Promise<string> {
-  const response = await fetch(`${origin}/login`, {
-    method: "POST",
-    redirect: "manual",
-    headers: { origin, "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ token: API_TOKEN, next: "/" }),
-  });
-  await response.body?.cancel();
-  assert.equal(response.status, 303);
-  return response.headers.get("set-cookie")!.split(";")[0]!;
-}
-
 Deno.test("fuzz: malformed frames from the softphone page and the Realtime API never end a browser call", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "parley_frame_fuzz_softphone_" });
   const store = openCallStore(`${dataDir}/parley.db`);
   const t = await startTestParley({ env: { API_TOKEN }, store });
   try {
-    const page = await SoftphonePage.open(t, await signIn(t.origin), "alex");
+    const page = await SoftphonePage.open(t, await sessionCookie(t.origin, API_TOKEN), "alex");
     await within(t.waitForEvent("call.started"), "the browser call started");
     const session = await within(t.upstream.session(0), "the Realtime session");
     await session.waitFor("session.update");
