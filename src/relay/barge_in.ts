@@ -121,11 +121,12 @@ export class BargeIn {
     const tap = this.tap;
     // The clock is read only when the time is used (a read costs about as much as parsing the delta):
     // playback was idle (this audio restarts it), an answer's first audio (turn latency), or a tap.
+    const idle = this.#clock.heardAll();
     const firstAudio = this.#turns.awaitsAudio(responseId);
-    const now = firstAudio || tap !== undefined || this.#clock.heardAll() ? this.#now() : NaN;
+    const now = idle || firstAudio || tap !== undefined ? this.#now() : NaN;
     const queuedMs = tap === undefined ? 0 : this.#clock.unplayedMs(now);
     const itemMs = tap === undefined ? 0 : this.#clock.sentOf(itemId);
-    const { startMark, endMark } = this.#clock.sent(itemId, responseId, mulawDurationMs(delta), now);
+    const { startMark, endMark } = this.#clock.sent(itemId, responseId, mulawDurationMs(delta), now, idle);
     if (!this.#leg.sendAudio(delta, startMark, endMark)) return;
     tap?.agentAudio(now, queuedMs, itemId, itemMs, delta);
     this.#counters.framesToTwilio++;

@@ -74,10 +74,17 @@ export class PlaybackClock {
 
   /**
    * Records `durationMs` of `itemId` sent at `now`; returns the marks to send with it. `now` is read
-   * only when the caller has heard everything sent ({@linkcode heardAll}): this audio restarts playback.
+   * only when the caller had heard everything sent (`idle`, {@linkcode heardAll} unless the caller
+   * already asked): this audio restarts playback.
    */
-  sent(itemId: string, responseId: string, durationMs: number, now: number): SentAudio {
-    if (this.#drained()) this.#playRef = now;
+  sent(
+    itemId: string,
+    responseId: string,
+    durationMs: number,
+    now: number,
+    idle = this.#drained(),
+  ): SentAudio {
+    if (idle) this.#playRef = now;
     let item = this.#items.at(-1);
     let startMark: string | undefined;
     if (item === undefined || item.itemId !== itemId) {
