@@ -10,10 +10,20 @@
  * this VM; the mean over many rounds, with its 95 % interval (Student's t), says where the cost
  * actually sits. A target is judged on the mean, and the interval is printed beside it.
  *
+ * A round in which another program took the VM shows as one relay's CPU jumping far above its own
+ * other rounds of the same run (both relays of the round do not move alike, since they ran minutes
+ * apart). Such a round is **disturbed**: a relay's CPU at least {@linkcode DISTURBED_FACTOR}× the
+ * median of that relay's rounds in its run. Disturbed rounds stay in the estimate the target is judged
+ * on; the line after it says how many there were and what the mean would be without them, so a
+ * reader sees how much they move it.
+ *
  * Usage: `deno run --allow-read=bench/results bench/pooled_rounds.ts rounds-1 rounds-2 …`
  *
  * @module
  */
+
+/** A relay's CPU in a round at least this many times its median over the run's rounds: disturbed. */
+export const DISTURBED_FACTOR = 1.2;
 
 /** One call count's ratios, one per round, pooled over runs. */
 export interface PooledRatios {
@@ -22,6 +32,10 @@ export interface PooledRatios {
   parleyOverFloor: number[];
   /** Recording ÷ not, one per round that measured both. */
   recordingOverNot: number[];
+  /** For each of {@linkcode parleyOverFloor}: whether either relay's CPU was disturbed in that round. */
+  parleyOverFloorDisturbed: boolean[];
+  /** For each of {@linkcode recordingOverNot}: likewise. */
+  recordingOverNotDisturbed: boolean[];
 }
 
 /** What a pooled sample says: size, mean, median and the 95 % interval of the mean. */
@@ -47,11 +61,19 @@ export function poolRounds(runs: readonly SavedRun[]): PooledRatios[] {
     if (rounds === undefined) continue;
     let pooled = byCalls.get(run.calls);
     if (pooled === undefined) {
-      pooled = { calls: run.calls, parleyOverFloor: [], recordingOverNot: [] };
+      pooled = {
+        calls: run.calls,
+        parleyOverFloor: [],
+        recordingOverNot: [],
+        parleyOverFloorDisturbed: [],
+        recordingOverNotDisturbed: [],
+      };
       byCalls.set(run.calls, pooled);
     }
     pooled.parleyOverFloor.push(...pairwise(rounds["parley"], rounds["bare"]));
+    pooled.parleyOverFloorDisturbed.push(...eitherDisturbed(rounds["parley"], rounds["bare"]));
     pooled.recordingOverNot.push(...pairwise(rounds["parley-record"], rounds["parley"]));
+    pooled.recordingOverNotDisturbed.push(...eitherDisturbed(rounds["parley-record"], rounds["parley"]));
   }
   return [...byCalls.values()].sort((a, b) => a.calls - b.calls);
 }
@@ -60,6 +82,21 @@ function pairwise(top: number[] | undefined, bottom: number[] | undefined): numb
   if (top === undefined || bottom === undefined) return [];
   const count = Math.min(top.length, bottom.length);
   return Array.from({ length: count }, (_, i) => top[i]! / bottom[i]!);
+}
+
+/** Per round of {@linkcode pairwise}: whether `top` or `bottom` was disturbed in it. */
+function eitherDisturbed(top: number[] | undefined, bottom: number[] | undefined): boolean[] {
+  if (top === undefined || bottom === undefined) return [];
+  const [a, b] = [disturbedRounds(top), disturbedRounds(bottom)];
+  return Array.from({ length: Math.min(top.length, bottom.length) }, (_, i) => a[i]! || b[i]!);
+}
+
+/** Which of one relay's rounds in a run were disturbed (its CPU ≥ the factor × its median). */
+export function disturbedRounds(cpu: readonly number[]): boolean[] {
+  const sorted = [...cpu].sort((x, y) => x - y);
+  const n = sorted.length;
+  const median = n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+  return cpu.map((v) => n >= 3 && v >= DISTURBED_FACTOR * median);
 }
 
 /** Two-sided 95 % Student's t for 1–30 degrees of freedom; beyond, the normal 1.96. */
@@ -122,6 +159,20 @@ export function estimateLine(label: string, sample: readonly number[], target: n
     } ${verdict}`;
 }
 
+/**
+ * The line after {@linkcode estimateLine}: how many rounds were disturbed and the mean without them
+ * (for reading only: the target is judged on every round). Undefined when none was.
+ */
+export function disturbedLine(sample: readonly number[], disturbed: readonly boolean[]): string | undefined {
+  const count = disturbed.filter(Boolean).length;
+  if (count === 0) return undefined;
+  const kept = sample.filter((_, i) => !disturbed[i]);
+  const without = kept.length < 2 ? "fewer than two rounds left" : `mean ${estimate(kept).mean.toFixed(3)}`;
+  const values = sample.filter((_, i) => disturbed[i]).map((v) => v.toFixed(2)).join(", ");
+  return `  ${count} disturbed round(s) (a relay's CPU ≥ ${DISTURBED_FACTOR}× its run's median), ` +
+    `ratio ${values}, kept above; without them: ${without}`;
+}
+
 if (import.meta.main) {
   const names = Deno.args;
   if (names.length === 0) {
@@ -137,7 +188,12 @@ if (import.meta.main) {
   }
   console.log(`Pooled rounds of ${names.join(", ")}`);
   for (const pooled of poolRounds(runs)) {
-    console.log(estimateLine(`${pooled.calls} calls, Parley ÷ floor CPU`, pooled.parleyOverFloor, 1.15));
-    console.log(estimateLine(`${pooled.calls} calls, recording ÷ not CPU`, pooled.recordingOverNot, 1.10));
+    const lines = [
+      estimateLine(`${pooled.calls} calls, Parley ÷ floor CPU`, pooled.parleyOverFloor, 1.15),
+      disturbedLine(pooled.parleyOverFloor, pooled.parleyOverFloorDisturbed),
+      estimateLine(`${pooled.calls} calls, recording ÷ not CPU`, pooled.recordingOverNot, 1.10),
+      disturbedLine(pooled.recordingOverNot, pooled.recordingOverNotDisturbed),
+    ];
+    for (const line of lines) if (line !== undefined) console.log(line);
   }
 }

@@ -3,7 +3,13 @@
  */
 
 import assert from "node:assert/strict";
-import { estimate, estimateLine, poolRounds } from "../../bench/pooled_rounds.ts";
+import {
+  disturbedLine,
+  disturbedRounds,
+  estimate,
+  estimateLine,
+  poolRounds,
+} from "../../bench/pooled_rounds.ts";
 
 Deno.test("pooling pairs each round's relays within that round, by call count", () => {
   const pooled = poolRounds([
@@ -37,4 +43,29 @@ Deno.test("a target is judged on the mean, with the rounds over it counted", () 
   );
   assert.match(estimateLine("x", [1.14, 1.16, 1.17], 1.15), /✗ not met$/);
   assert.equal(estimateLine("x", [1.1], 1.15), "x: fewer than two rounds");
+});
+
+Deno.test("a round where one relay's CPU jumps to 1.2× its run's median is flagged, and stays in the verdict", () => {
+  // The floor's third round and Parley's fourth ran while something else took the machine.
+  assert.deepEqual(disturbedRounds([66, 68, 88, 67, 69]), [false, false, true, false, false]);
+  assert.deepEqual(disturbedRounds([100, 100, 120]), [false, false, true], "1.2× its median, just");
+  assert.deepEqual(disturbedRounds([100, 100, 119]), [false, false, false]);
+  assert.deepEqual(
+    disturbedRounds([100, 200]),
+    [false, false],
+    "two rounds have no median to stand out from",
+  );
+  const pooled = poolRounds([
+    { calls: 200, cpuRounds: { parley: [76, 78, 90, 98, 77], bare: [66, 68, 88, 67, 69] } },
+  ]);
+  assert.deepEqual(pooled[0]!.parleyOverFloorDisturbed, [false, false, true, true, false]);
+  const ratios = pooled[0]!.parleyOverFloor;
+  // Judged on all five rounds; the flagged two are only reported, with the mean the others give.
+  assert.match(estimateLine("x", ratios, 1.15), /5 rounds/);
+  const line = disturbedLine(ratios, pooled[0]!.parleyOverFloorDisturbed)!;
+  assert.match(
+    line,
+    /^ {2}2 disturbed round\(s\) .* ratio 1\.02, 1\.46, kept above; without them: mean 1\.138$/,
+  );
+  assert.equal(disturbedLine(ratios, ratios.map(() => false)), undefined);
 });
