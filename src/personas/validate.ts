@@ -55,8 +55,11 @@ const COMMON_FIELDS: { [K in Exclude<keyof Persona, keyof EnginePersonaSettings>
   analysis: true,
 };
 
-/** Every field a persona may set with `registry`'s engines: the common ones, then each engine's. */
-function personaFieldNames(registry: EngineRegistry): string[] {
+/**
+ * Every top-level field a persona may set with `registry`'s engines: the common ones, then each
+ * engine's. The validator refuses any other (`tests/readme_reference_test.ts` holds the README to it).
+ */
+export function personaFieldNames(registry: EngineRegistry): string[] {
   return [...Object.keys(COMMON_FIELDS), ...registry.settingFields()];
 }
 
