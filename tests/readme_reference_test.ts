@@ -183,6 +183,12 @@ Deno.test("README reference: every variable Parley reads is granted by dev and s
         `deno.json's ${task} task lacks --allow-env for ${name} (src/config_env.ts)`,
       );
     }
+    for (const name of list) {
+      assert.ok(
+        read.has(name) || name in LIBRARY_VARIABLES,
+        `deno.json's ${task} task grants --allow-env for ${name}, which nothing it runs reads`,
+      );
+    }
   }
   // `deno task persona` reads only what src/persona_cli.ts names.
   const personaReads = envReads(files.get("src/persona_cli.ts") ?? "").names;
