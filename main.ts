@@ -13,7 +13,7 @@ import { CallHub } from "./src/calls/call_hub.ts";
 import { configSecrets } from "./src/config.ts";
 import { readEnv } from "./src/config_env.ts";
 import { traceCalls } from "./src/telemetry/call_traces.ts";
-import { createLogger, escapeLogText, type Logger } from "./src/log.ts";
+import { createLogger, errorText, escapeLogText, type Logger } from "./src/log.ts";
 import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
 import { endUnderWatcher } from "./src/dev_watch.ts";
 import { createParley } from "./src/app/server.ts";
@@ -93,7 +93,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     // In the background: a bucket that answers 5xx (aws4fetch retries each request for up to ~50 s) or
     // not at all must not keep Parley from listening; a recording still in the spool is served from there.
     bucket.uploadPending().catch((error) => {
-      const detail = error instanceof Error ? error.message : String(error);
+      const detail = errorText(error);
       log.error(`Cannot upload the recordings left in ${recordings.dir}: ${detail}`);
     });
   }

@@ -24,6 +24,7 @@ import { openSqliteStore } from "./store/sqlite/store.ts";
 import { describeDatabaseUrl, openPostgresStore } from "./store/postgres/store.ts";
 import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";
+import { errorText } from "./log.ts";
 
 /** Raised by {@linkcode prepareStartup}: one line per problem, each naming what to fix. */
 export class StartupError extends Error {
@@ -234,14 +235,14 @@ async function openStore(
       });
     } catch (error) {
       // The message names DATABASE_URL and the host, never the password.
-      problems.push(error instanceof Error ? error.message : String(error));
+      problems.push(errorText(error));
       return undefined;
     }
   }
   try {
     return openSqliteStore(databasePath, storeOptions);
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = errorText(error);
     problems.push(
       `DATA_DIR: cannot open the call database "${databasePath}": ${detail}: set DATA_DIR to a folder ` +
         "Parley can write (it is created if missing)",
@@ -295,7 +296,7 @@ export function portProblem(port: number, error: unknown, host = "0.0.0.0"): str
   if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
     return `PORT: cannot listen on ${port}: ${error.message}: use a port above 1023`;
   }
-  const detail = error instanceof Error ? error.message : String(error);
+  const detail = errorText(error);
   return `HOST: cannot listen on ${host} (port ${port}): ${detail}: set HOST to one of this machine's ` +
     "addresses, 0.0.0.0 (every interface) or 127.0.0.1 (this machine only)";
 }

@@ -18,6 +18,7 @@ import { createTwilioRestClient, TwilioRestError } from "../twilio/rest_client.t
 import { isCallSid } from "../twilio/stream_token.ts";
 import type { HungUpCall } from "./types.ts";
 import type { CallControl } from "../calls/call_control.ts";
+import { errorText } from "../log.ts";
 
 /** Options for {@linkcode createHangUpHandler}. */
 export interface HangUpOptions {
@@ -83,9 +84,7 @@ export function createHangUpHandler(
         return true;
       } catch (error) {
         log.warn(
-          `Could not tell the other instances to end CallSid=${callSid}: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
+          `Could not tell the other instances to end CallSid=${callSid}: ${errorText(error)}`,
         );
         return false;
       }

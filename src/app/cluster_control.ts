@@ -14,6 +14,7 @@ import type { LiveRelays } from "../relay/live_relays.ts";
 import type { Prewarms } from "../relay/prewarm.ts";
 import type { Admission } from "../calls/admission.ts";
 import type { NeverConnectedWatch } from "../calls/never_connected.ts";
+import { errorText } from "../log.ts";
 
 /**
  * Listens on `control` and acts on commands for this instance's calls. Returns the unsubscribe function.
@@ -70,7 +71,7 @@ export function tellOtherInstances(
   control?.send(command).catch((error) =>
     log.warn(
       `Could not send ${command.type} for CallSid=${command.callSid} to the other instances: ${
-        error instanceof Error ? error.message : String(error)
+        errorText(error)
       }`,
     )
   );

@@ -53,6 +53,7 @@ import type { DialerParts } from "./handler_parts.ts";
 import type { Dialer } from "../dialer/dialer.ts";
 import type { CallControl } from "../calls/call_control.ts";
 import { obeyCallCommands } from "./cluster_control.ts";
+import { errorText } from "../log.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -311,10 +312,10 @@ export function createParley(options: ParleyOptions): Parley {
     log,
   });
   analysis?.start().catch((error) => {
-    log.error(`Analysis: could not start: ${error instanceof Error ? error.message : String(error)}`);
+    log.error(`Analysis: could not start: ${errorText(error)}`);
   });
   routes.dialer?.start().catch((error) => {
-    log.error(`Dialer: could not start: ${error instanceof Error ? error.message : String(error)}`);
+    log.error(`Dialer: could not start: ${errorText(error)}`);
   });
   return {
     metrics,

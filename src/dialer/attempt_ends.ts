@@ -14,6 +14,7 @@ import type { Campaign, Disposition, LeadSettlement } from "../store/campaign.ts
 import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
 import { CallEnds } from "./call_ends.ts";
 import { dispositionOf, FINAL_TWILIO_STATUSES, settlementAfter } from "./outcomes.ts";
+import { errorText } from "../log.ts";
 
 /** A final status from Twilio. */
 export type FinalStatus = CallEvent & { type: "call.status" };
@@ -143,7 +144,7 @@ export class AttemptEnds {
   #track(work: Promise<void>): void {
     const tracked = work.catch((error) => {
       this.#o.log.error(
-        `Dialer: settling a call failed: ${error instanceof Error ? error.message : String(error)}`,
+        `Dialer: settling a call failed: ${errorText(error)}`,
       );
     }).finally(() => this.#settling.delete(tracked));
     this.#settling.add(tracked);

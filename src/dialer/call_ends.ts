@@ -15,6 +15,7 @@ import type { Logger } from "../log.ts";
 import type { CallRecord } from "../store/call_record.ts";
 import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
 import type { CallOutcome } from "./outcomes.ts";
+import { errorText } from "../log.ts";
 
 /** How long a final status waits for the record of a call still live in the store (its end is being written), ms. */
 const RECORD_SETTLE_MS = 2_000;
@@ -96,7 +97,7 @@ export class CallEnds {
       } catch (error) {
         log.warn(
           `Dialer: cannot read the record of CallSid=${callSid} (${
-            error instanceof Error ? error.message : String(error)
+            errorText(error)
           }): its disposition goes by Twilio's status`,
         );
         return undefined;

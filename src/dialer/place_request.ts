@@ -15,6 +15,7 @@ import type { Campaign, CampaignLead } from "../store/campaign.ts";
 import type { Campaigns } from "../store/ports.ts";
 import { TwilioRestError } from "../twilio/rest_client.ts";
 import { type AttemptEnds, settlementFor } from "./attempt_ends.ts";
+import { errorText } from "../log.ts";
 
 /** What became of one claimed lead in a pass: `stop_pass` when the rest of the pass must wait too. */
 export type Dialled = "placed" | "put_back" | "stop_pass";
@@ -123,5 +124,5 @@ function describeError(error: unknown): string {
       error.code === undefined ? "" : ` (code ${error.code})`
     }`;
   }
-  return error instanceof Error ? error.message : String(error);
+  return errorText(error);
 }

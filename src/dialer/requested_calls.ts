@@ -12,6 +12,7 @@ import type { FindCalls } from "../calls/place_call.ts";
 import type { CampaignLead } from "../store/campaign.ts";
 import type { ListedCall } from "../twilio/rest_client.ts";
 import { TwilioRestError } from "../twilio/rest_client.ts";
+import { errorText } from "../log.ts";
 
 /** How far before the request the look-up reaches: Twilio's clock and ours may differ, and it filters to the second. */
 export const LOOKUP_MARGIN_MS = 5 * 60_000;
@@ -38,7 +39,7 @@ export async function findRequestedCall(
         error: `${error.status === undefined ? "no answer" : `HTTP ${error.status}`}: ${error.message}`,
       };
     }
-    return { error: error instanceof Error ? error.message : String(error) };
+    return { error: errorText(error) };
   }
   return { call: calls.find((call) => !known.has(call.sid)) };
 }

@@ -19,6 +19,7 @@
  */
 
 import type { Logger } from "../log.ts";
+import { errorText } from "../log.ts";
 
 /** The listener's figures for `/metrics`. */
 export interface ListenerHealth {
@@ -168,7 +169,7 @@ class ResilientListener implements ResilientServer {
             "If this is real traffic, raise the open files limit (ulimit -Hn, LimitNOFILE; see the README)",
         );
       } else {
-        const text = error instanceof Error ? error.message : String(error);
+        const text = errorText(error);
         this.#options.log.error(`The listener stopped (${text}): listening again; calls in progress go on`);
       }
     }

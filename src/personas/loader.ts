@@ -13,6 +13,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { CallContext, LoadedPersona, PersonaRegistry } from "./types.ts";
 import { type PersonaValidation, validatePersona } from "./validate.ts";
+import { errorText } from "../log.ts";
 
 /** Options of a {@linkcode PersonaLoadError}. */
 export interface PersonaLoadErrorOptions extends ErrorOptions {
@@ -266,7 +267,7 @@ export function renderInstructions(loaded: LoadedPersona, context: CallContext):
   try {
     rendered = instructions(context);
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = errorText(error);
     throw new Error(`${where}: the function threw: ${detail}`, { cause: error });
   }
   if (typeof rendered !== "string") {

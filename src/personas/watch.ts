@@ -25,6 +25,7 @@ import {
   type ReloadablePersonaRegistry,
   type RequiredPersona,
 } from "./loader.ts";
+import { errorText } from "../log.ts";
 
 /** Options for {@linkcode watchPersonas}. */
 export interface WatchPersonasOptions {
@@ -195,7 +196,7 @@ async function loadFreshSet(
 /** A failed reload as a {@linkcode PersonaLoadError} naming the folder (one already is one). */
 function asLoadError(dir: string, error: unknown): PersonaLoadError {
   if (error instanceof PersonaLoadError) return error;
-  const text = error instanceof Error ? error.message : String(error);
+  const text = errorText(error);
   return new PersonaLoadError([`${dir}: reload failed: ${text}`], { cause: error });
 }
 
@@ -217,7 +218,7 @@ function createImportRoots(linksDir: string | undefined) {
         links.push(link);
         return link;
       } catch (error) {
-        const why = error instanceof Error ? error.message : String(error);
+        const why = errorText(error);
         return {
           warning: `Personas: modules the persona files import (such as _*.ts helpers) keep their old code ` +
             `until you restart: cannot make the link that reloads them: ${why}`,

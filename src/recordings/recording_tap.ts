@@ -11,13 +11,14 @@ import type { PersonaRegistry } from "../personas/types.ts";
 import type { CallTapListener, FrameTap } from "../relay/frame_tap.ts";
 import { CallRecorder } from "./call_recorder.ts";
 import type { RecordingsDir } from "./recordings_dir.ts";
+import { errorText } from "../log.ts";
 
 /** A tap recording the calls of personas with `record: true` into `recordings`. */
 export function recordingTap(recordings: RecordingsDir, personas: PersonaRegistry, log: Logger): FrameTap {
   return (call) => {
     if (personas.get(call.persona)?.persona.record !== true) return undefined;
     const refuse = (error: unknown) => {
-      const detail = error instanceof Error ? error.message : String(error);
+      const detail = errorText(error);
       log.error(
         `Cannot record call ${call.callSid}: ${detail} (RECORDINGS_DIR=${recordings.dir}); the call goes on`,
       );

@@ -10,6 +10,7 @@
 import type { Logger } from "../log.ts";
 import type { RecordingsDir } from "./recordings_dir.ts";
 import type { S3Recordings } from "./s3_recordings.ts";
+import { errorText } from "../log.ts";
 
 /** How often the sweep runs after the first, ms. */
 export const RETENTION_SWEEP_MS = 24 * 60 * 60 * 1000;
@@ -80,7 +81,7 @@ export async function sweepRecordings(
 export function keepRecordingsFor(recordings: RecordingsDir, options: RetentionOptions): () => void {
   const sweep = () => {
     sweepRecordings(recordings, options).catch((error) => {
-      const detail = error instanceof Error ? error.message : String(error);
+      const detail = errorText(error);
       options.log.error(`Recording retention sweep failed in ${recordings.dir}: ${detail}`);
     });
   };

@@ -19,6 +19,7 @@ import {
   type RecordingState,
 } from "./recordings_dir.ts";
 import { parseListing } from "./s3_listing.ts";
+import { errorText } from "../log.ts";
 
 /** Options for {@linkcode S3Recordings.deleteOlderThan}. */
 export interface BucketSweepOptions {
@@ -86,7 +87,7 @@ export class S3Recordings implements RecordingSource {
       await this.#local.remove(callSid);
       this.#log.info(`Recording ${callSid} stored in ${this.#base} (${body.length} bytes, ${info.state})`);
     } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
+      const detail = errorText(error);
       this.#log.error(
         `Cannot store recording ${callSid} in RECORDINGS_S3_URL ${this.#base}: ${detail}; ` +
           `kept in ${this.#local.dir}, uploaded again at the next start`,
@@ -158,7 +159,7 @@ export class S3Recordings implements RecordingSource {
       } while (token !== undefined);
       return { deleted: deleted.sort() };
     } catch (error) {
-      return { deleted: deleted.sort(), failure: error instanceof Error ? error.message : String(error) };
+      return { deleted: deleted.sort(), failure: errorText(error) };
     }
   }
 

@@ -11,6 +11,7 @@ import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
 import { responsesCost } from "../engines/responses_prices.ts";
 import type { TranscriptLine } from "../store/call_record.ts";
 import type { CheckResult } from "./checks.ts";
+import { errorText } from "../log.ts";
 
 /** OPENAI_BASE_URL's default. */
 export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1";
@@ -143,7 +144,7 @@ export async function judge(
     }
   } catch (error) {
     return failAll(
-      `cannot reach the judge at ${url}: ${error instanceof Error ? error.message : String(error)}`,
+      `cannot reach the judge at ${url}: ${errorText(error)}`,
     );
   }
   const costUsd = judgeCost(model, body.usage, options.prices ?? DEFAULT_PRICES);

@@ -12,6 +12,7 @@
 import type { CallRecord } from "../store/call_record.ts";
 import { feedSaysAnalyzed } from "./analysis_feed.ts";
 import { apiHeaders, type ParleyTarget } from "./phone_requests.ts";
+import { errorText } from "../log.ts";
 
 /**
  * A call's `outcome` as `GET /api/calls/:sid` gives it (the API's `CallOutcome`, which
@@ -101,7 +102,7 @@ export async function readOutcome(
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, pause)));
     }
   } catch (error) {
-    return unsettled(`cannot read the outcome: ${error instanceof Error ? error.message : String(error)}`);
+    return unsettled(`cannot read the outcome: ${errorText(error)}`);
   }
 }
 

@@ -9,6 +9,7 @@
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
 import { type ConnectInstructions, readConnectTwiml } from "./twiml_reader.ts";
+import { errorText } from "../log.ts";
 
 /** A Parley to call, and how Twilio would sign for it. */
 export interface ParleyTarget {
@@ -104,9 +105,7 @@ export async function postAmdCallback(
         body.slice(0, 200)
       }`;
   } catch (error) {
-    return `cannot post the AnsweredBy=${answeredBy} callback: ${
-      error instanceof Error ? error.message : String(error)
-    }`;
+    return `cannot post the AnsweredBy=${answeredBy} callback: ${errorText(error)}`;
   }
 }
 

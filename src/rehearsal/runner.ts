@@ -18,6 +18,7 @@ import { readOutcome } from "./outcome_reading.ts";
 import { type LoadedScenario, SCENARIO_DEFAULTS } from "./types.ts";
 import { apiHeaders } from "./phone_requests.ts";
 import { type ParleyTarget, type PhoneCallResult, VirtualPhone } from "./virtual_phone.ts";
+import { errorText } from "../log.ts";
 
 /** Runs at once at most, by default: each is two live sessions. */
 export const DEFAULT_CONCURRENCY = 2;
@@ -122,7 +123,7 @@ export async function runOnce(
     }, { onHeard: (payload) => bridge.hear(payload), onFrame: () => bridge.tick() });
   } catch (error) {
     await bridge.close();
-    return failed("call", error instanceof Error ? error.message : String(error));
+    return failed("call", errorText(error));
   }
   bridge.attach(phone);
   const maxMs = (scenario.maxMinutes ?? SCENARIO_DEFAULTS.maxMinutes) * 60_000;
@@ -215,7 +216,7 @@ async function fetchRecord(target: ParleyTarget, callSid: string): Promise<CallR
         : `GET /api/calls/${callSid} answered ${response.status}: ${body.error ?? ""}`;
       if (response.status === 401 || response.status === 403 || response.status === 503) return last;
     } catch (error) {
-      last = `cannot read the call record: ${error instanceof Error ? error.message : String(error)}`;
+      last = `cannot read the call record: ${errorText(error)}`;
     }
     // The store writes a moment after the call ends (batched): ask again shortly.
     await new Promise((resolve) => setTimeout(resolve, 100));

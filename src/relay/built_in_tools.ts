@@ -8,6 +8,7 @@
 import type { ToolSpec } from "../engines/engine.ts";
 import type { CallContext, Persona } from "../personas/types.ts";
 import { E164_PATTERN } from "../personas/validate_actions.ts";
+import { errorText } from "../log.ts";
 
 /** The call parameter that may name the transfer target (E.164). */
 export const TRANSFER_PARAMETER = "transferTo";
@@ -91,7 +92,7 @@ export function transferTarget(
   try {
     target = typeof to === "function" ? to(context) : to;
   } catch (error) {
-    onProblem(error instanceof Error ? error.message : String(error));
+    onProblem(errorText(error));
   }
   return target !== undefined && E164_PATTERN.test(target) ? target : undefined;
 }

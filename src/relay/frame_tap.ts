@@ -28,6 +28,7 @@
 
 import type { Logger } from "../log.ts";
 import type { InterruptedItem } from "./playback_clock.ts";
+import { errorText } from "../log.ts";
 
 /** What a tap learns about a call when its stream starts. */
 export interface TappedCall {
@@ -168,7 +169,7 @@ export function tapCall(
   const listener = tap?.({ callSid: start.callSid, streamSid: start.streamSid, persona });
   if (listener === undefined) return undefined;
   return new CallTap(listener, startedAt, (error) => {
-    const why = error instanceof Error ? error.message : String(error);
+    const why = errorText(error);
     log.warn(`The frame tap failed on CallSid=${start.callSid}: ${why}; it hears no more of this call`);
   });
 }

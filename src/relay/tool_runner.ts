@@ -9,6 +9,7 @@
  */
 
 import type { PersonaTool, ToolCallContext } from "../personas/tools.ts";
+import { errorText } from "../log.ts";
 
 /** One call of a tool by the model. */
 export interface ToolCallRequest {
@@ -118,7 +119,7 @@ export class ToolRunner {
       }
       return outcome("ok", resultOutput(result));
     } catch (error) {
-      return outcome("failed", errorOutput(error instanceof Error ? error.message : String(error)));
+      return outcome("failed", errorOutput(errorText(error)));
     } finally {
       clearTimeout(timer);
       this.#calls.signal.removeEventListener("abort", onCallEnd!);

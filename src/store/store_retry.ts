@@ -12,6 +12,7 @@
 
 import type { Logger } from "../log.ts";
 import type { StoreHealth } from "./call_record.ts";
+import { errorText } from "../log.ts";
 
 /** Defaults of {@linkcode StoreRetry}. */
 export const STORE_RETRY_DEFAULTS = {
@@ -168,7 +169,7 @@ export class StoreRetry {
 }
 
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return errorText(error);
 }
 
 /**

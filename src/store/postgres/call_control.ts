@@ -14,6 +14,7 @@ import {
   type CallControl,
   parseCallCommand,
 } from "../../calls/call_control.ts";
+import { errorText } from "../../log.ts";
 
 /** The channel commands travel on. */
 export const CONTROL_CHANNEL = "parley_call_control";
@@ -74,9 +75,7 @@ export class PostgresCallControl implements CallControl {
         listener(command);
       } catch (error) {
         this.#onError(
-          `[Cluster] Acting on ${command.type} for CallSid=${command.callSid} failed: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
+          `[Cluster] Acting on ${command.type} for CallSid=${command.callSid} failed: ${errorText(error)}`,
         );
       }
     }

@@ -21,6 +21,8 @@
  * @module
  */
 
+import { errorText } from "../../log.ts";
+
 /** True for the driver's write to a connection it already closed (`nextWrite` on a null socket). */
 export function isDriverNullSocketWrite(error: unknown): boolean {
   const stack = error instanceof Error ? error.stack ?? "" : "";
@@ -66,7 +68,7 @@ export function survivePostgresDriverFaults(
     const at = now();
     if (reportedAt !== undefined && at - reportedAt < 60_000) return;
     reportedAt = at;
-    const text = (error instanceof Error ? error.message : String(error)).replace(/[^\x20-\x7e]/g, " ");
+    const text = errorText(error).replace(/[^\x20-\x7e]/g, " ");
     report(
       `[Realtime] Postgres driver: ${what} (${text.slice(0, 200)})${
         unreported > 1 ? ` (${unreported} since the last report)` : ""

@@ -15,6 +15,7 @@ import type { ListenMeta, Sql } from "postgres";
 import type { CallEvent, CallEventListener } from "../../calls/call_events.ts";
 import type { EventBus, SubscribeOptions } from "../ports.ts";
 import { EVENT_CHANNEL } from "./call_records.ts";
+import { errorText } from "../../log.ts";
 
 interface CallSubscription {
   callSid: string;
@@ -172,7 +173,7 @@ export class PostgresEventBus implements EventBus {
         if (subscription.active) {
           this.#onError(
             `[Realtime] Event bus could not read events of CallSid=${subscription.callSid} from Postgres: ${
-              error instanceof Error ? error.message : String(error)
+              errorText(error)
             }: the feed catches up on the next event or reconnect`,
           );
         }
@@ -195,9 +196,7 @@ function deliver(
     listener(event, seq);
   } catch (error) {
     onError(
-      `[Realtime] An event listener failed on ${event.type}: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `[Realtime] An event listener failed on ${event.type}: ${errorText(error)}`,
     );
   }
 }

@@ -15,6 +15,7 @@
 import type { Sql } from "postgres";
 import type { PostgresCallRecords } from "./call_records.ts";
 import { releaseClaimsIn } from "./campaigns.ts";
+import { errorText } from "../../log.ts";
 
 /** How long an instance may go without a heartbeat before a peer closes its calls, ms. */
 export const INSTANCE_TIMEOUT_MS = 30_000;
@@ -67,7 +68,7 @@ export class InstanceHeartbeat {
       if (!this.#failing) {
         this.#o.report(
           `[Cluster] Heartbeat of ${this.#o.instance} could not be written: ${
-            error instanceof Error ? error.message : String(error)
+            errorText(error)
           }: retrying every ${this.beatMs} ms`,
         );
       }

@@ -21,6 +21,7 @@ import { postgresAnalyses } from "./analyses.ts";
 import { migrate } from "./schema.ts";
 import { postgresSignInSessions, postgresUsedStreamTokens } from "./shared_ledgers.ts";
 import { postgresWebhookOutbox } from "./webhook_outbox.ts";
+import { errorText } from "../../log.ts";
 
 /**
  * Every setting the driver would otherwise read from a `PG<NAME>` variable, at the driver's own
@@ -144,7 +145,9 @@ async function openStore(
       // JSON columns come back parsed; bigints come back as strings and are converted where read.
     });
   } catch (error) {
-    throw new Error(`DATABASE_URL: cannot use ${describeDatabaseUrl(url)}: ${errorText(error, url)}`);
+    throw new Error(
+      `DATABASE_URL: cannot use ${describeDatabaseUrl(url)}: ${errorTextWithoutPassword(error, url)}`,
+    );
   }
   // The ports' reads are run once more on a connection of their own when a pooled one turns out dead
   // (just after a restart or failover); the migrations and the LISTENing bus and control use the pool.
@@ -161,7 +164,7 @@ async function openStore(
     await sql.end({ timeout: 1 }).catch(() => {});
     throw new Error(
       `DATABASE_URL: cannot open the Postgres database at ${describeDatabaseUrl(url)}: ${
-        errorText(error, url)
+        errorTextWithoutPassword(error, url)
       }`,
     );
   }
@@ -170,7 +173,9 @@ async function openStore(
     await bus.start();
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
-    throw new Error(`DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorText(error, url)}`);
+    throw new Error(
+      `DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorTextWithoutPassword(error, url)}`,
+    );
   }
   const control = new PostgresCallControl(pool, options.instance, onError);
   try {
@@ -178,7 +183,9 @@ async function openStore(
   } catch (error) {
     await bus.close().catch(() => {});
     await sql.end({ timeout: 1 }).catch(() => {});
-    throw new Error(`DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorText(error, url)}`);
+    throw new Error(
+      `DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorTextWithoutPassword(error, url)}`,
+    );
   }
   const calls = new PostgresCallRecords(sql, {
     instance: options.instance,
@@ -200,7 +207,7 @@ async function openStore(
     await sql.end({ timeout: 1 }).catch(() => {});
     throw new Error(
       `DATABASE_URL: cannot write the instance heartbeat at ${describeDatabaseUrl(url)}: ${
-        errorText(error, url)
+        errorTextWithoutPassword(error, url)
       }`,
     );
   }
@@ -246,8 +253,8 @@ async function openStore(
 }
 
 /** The error's message, with the URL's password (if it appears) blotted out. */
-function errorText(error: unknown, url: string): string {
-  let text = error instanceof Error ? error.message : String(error);
+function errorTextWithoutPassword(error: unknown, url: string): string {
+  let text = errorText(error);
   try {
     const password = decodeURIComponent(new URL(url).password);
     if (password !== "") text = text.replaceAll(password, "***");

@@ -122,7 +122,7 @@ function isPassingFailure(error: unknown): boolean {
   const code = (error as { errcode?: unknown }).errcode;
   // SQLITE_BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL (primary codes).
   if (typeof code === "number" && [5, 6, 7, 8, 10, 13, 14, 15].includes(code & 0xff)) return true;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorText(error);
   return /locked|busy|disk is full|disk I\/O|readonly|unable to open|not open/i.test(message);
 }
 
