@@ -15,6 +15,7 @@ import { createHangUpHandler } from "../api/hang_up.ts";
 import { createSoftphoneHandler } from "../api/softphone.ts";
 import type { EngineId } from "../engines/voices.ts";
 import type { PlaceOutboundCall } from "../calls/place_call.ts";
+import type { Dialer } from "../dialer/dialer.ts";
 import { tellOtherInstances } from "./cluster_control.ts";
 import type { HandlerName } from "./routes.ts";
 import type { RouteHandler } from "./router.ts";
@@ -82,10 +83,11 @@ export function createTwilioHandlers(
   };
 }
 
-/** What an operator or a load balancer reads: `/health` and `/metrics`. */
+/** What an operator or a load balancer reads: `/health` and `/metrics` (with `dialer`'s passes, if any). */
 export function createOperatorHandlers(
   parts: HandlerParts,
   refusals: Refusals,
+  dialer?: Pick<Dialer, "figures">,
 ): Handlers<"health" | "metrics"> {
   const { metrics, counters, admission, relays, prewarms } = parts;
   return {
@@ -106,6 +108,7 @@ export function createOperatorHandlers(
         draining: admission.draining,
         prewarms: { outcomes: prewarms.outcomes, waiting: prewarms.size },
         listener: parts.listenerHealth?.(),
+        dialer: dialer?.figures(),
       }),
       // A database that cannot answer now leaves the cluster's figures out; this instance's stay.
       ...(parts.cluster === undefined

@@ -77,7 +77,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     ...createTwilioHandlers(parts, shared),
     afterStream: afterStreamRoutes.afterStream,
     dialAction: afterStreamRoutes.dialAction,
-    ...createOperatorHandlers(parts, shared.refusals),
+    ...createOperatorHandlers(parts, shared.refusals, dialer),
     ...createCallControlHandlers(parts, shared),
     ...createRecordHandlers(parts),
     ...createCampaignHandlers(parts, { dialer, engineOf: shared.engineOf }),

@@ -69,6 +69,18 @@ export interface DialerOptions {
  */
 export const IDLE_TICK_MS = 2_000;
 
+/** What the dialer's loop has done on this instance since it started: `/metrics` shows it. */
+export interface DialerFigures {
+  /**
+   * Passes finished: each looked for due leads in every running or waiting campaign (whether or not it
+   * placed a call). A pass that ended on an error (the store failing, say) is counted too, and in
+   * `failedPasses`: the loop goes on and the next pass tries again.
+   */
+  passes: number;
+  /** Of `passes`, those that ended on an error. */
+  failedPasses: number;
+}
+
 /**
  * The dialer of one instance.
  *
@@ -93,6 +105,7 @@ export class Dialer {
   /** The last pass found no campaign running or waiting: the loop looks every `idleTickMs`. */
   #idle = false;
   #off: (() => void) | undefined;
+  readonly #figures: DialerFigures = { passes: 0, failedPasses: 0 };
 
   /** Nothing runs until {@linkcode start}. */
   constructor(options: DialerOptions) {
@@ -142,10 +155,22 @@ export class Dialer {
     const wasIdle = this.#idle;
     do {
       this.#again = false;
-      await this.#pass();
+      try {
+        await this.#pass();
+      } catch (error) {
+        this.#figures.failedPasses++;
+        throw error;
+      } finally {
+        this.#figures.passes++;
+      }
     } while (this.#again && !this.#closed);
     // Woken with work (a campaign started): back to the busy cadence now, not after the idle wait.
     if (wasIdle && !this.#idle && this.#timer !== undefined) this.#schedule();
+  }
+
+  /** The passes finished so far (a copy), for `/metrics`. */
+  figures(): DialerFigures {
+    return { ...this.#figures };
   }
 
   /** Resolves once the calls' outcomes heard so far are settled in the store. */

@@ -11,7 +11,12 @@ import type { RelayCounters } from "../calls/relay_counters.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
 import { Exposition } from "./exposition.ts";
 import { CallTallies } from "./call_tallies.ts";
-import { type ServerFigures, writeAdmissionFigures, writeStorageFigures } from "./server_figures.ts";
+import {
+  type ServerFigures,
+  writeAdmissionFigures,
+  writeDialerFigures,
+  writeStorageFigures,
+} from "./server_figures.ts";
 import { writeRelayCounters } from "./relay_figures.ts";
 
 export { escapeLabelValue, PROMETHEUS_CONTENT_TYPE } from "./exposition.ts";
@@ -48,6 +53,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     const x = new Exposition();
     writeAdmissionFigures(x, activeCalls, server);
     writeStorageFigures(x, server);
+    writeDialerFigures(x, server);
     tallies.writeEndsAndLatency(x);
     writeRelayCounters(x, counters);
     tallies.writeUsage(x);

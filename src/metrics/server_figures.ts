@@ -1,6 +1,7 @@
 /**
  * The server's own figures on `/metrics`, beyond the call events: admission (active calls, the
- * cluster, draining, refusals, pre-warms), the call store's write queue and the listener.
+ * cluster, draining, refusals, pre-warms), the call store's write queue, the listener and the campaign
+ * dialer's loop.
  *
  * @module
  */
@@ -24,6 +25,8 @@ export interface ServerFigures {
   prewarms?: { outcomes: Readonly<Record<PrewarmOutcome, number>>; waiting: number };
   /** The listener: descriptor exhaustion episodes, accept failures, descriptors open and allowed. */
   listener?: ListenerHealth | undefined;
+  /** The campaign dialer's passes, finished and failed (undefined without a store, so without a dialer). */
+  dialer?: { passes: number; failedPasses: number } | undefined;
   /** Several instances on one database: the whole cluster's figures (undefined on SQLite, or unreadable now). */
   cluster?: ClusterFigures | undefined;
 }
@@ -116,4 +119,21 @@ export function writeStorageFigures(x: Exposition, server: ServerFigures): void 
   x.sample("parley_listener_restarts_total", server.listener?.acceptFailures ?? 0);
   x.family("parley_accepting", "gauge", "1 while new connections are accepted, 0 while they are shed.");
   x.sample("parley_accepting", server.listener?.accepting === false ? 0 : 1);
+}
+
+/** The campaign dialer's loop: passes finished, and those that failed (left out without a dialer). */
+export function writeDialerFigures(x: Exposition, server: ServerFigures): void {
+  if (server.dialer === undefined) return;
+  x.family(
+    "parley_dialer_passes_total",
+    "counter",
+    "Passes of the campaign dialer finished on this instance (each looked for due leads in every running campaign, failed ones included).",
+  );
+  x.sample("parley_dialer_passes_total", server.dialer.passes);
+  x.family(
+    "parley_dialer_pass_failures_total",
+    "counter",
+    "Passes of the campaign dialer that ended on an error (logged; the next pass tries again).",
+  );
+  x.sample("parley_dialer_pass_failures_total", server.dialer.failedPasses);
 }
