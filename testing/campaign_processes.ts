@@ -71,6 +71,8 @@ export interface CampaignProcesses extends AsyncDisposable {
   campaign(port: number, id: number): Promise<CampaignView>;
   /** Waits (20 s at most) until the campaign is `finished`, and returns it as it is then. */
   finished(port: number, id: number): Promise<CampaignView>;
+  /** The passes this instance's dialer finished: `parley_dialer_passes_total` on its `/metrics`. */
+  dialerPasses(port: number): Promise<number>;
 }
 
 /**
@@ -192,6 +194,14 @@ export async function startCampaignProcesses(name: string): Promise<CampaignProc
       await until(async () => (view = await campaign(port, id)).state === "finished", "the campaign finished")
         .catch(() => {});
       return view;
+    },
+    async dialerPasses(port) {
+      const response = await api(port, "GET", "/metrics");
+      const text = await response.text();
+      assert.equal(response.status, 200, text);
+      const sample = /^parley_dialer_passes_total (\d+)$/m.exec(text);
+      if (sample === null) throw new Error(`no parley_dialer_passes_total on :${port}/metrics`);
+      return Number(sample[1]);
     },
     async [Symbol.asyncDispose]() {
       for (const process of processes) await reap(process);

@@ -42,8 +42,9 @@ Deno.test({
         callsPerSecond: 20,
       });
 
-      // Twilio ends the calls one by one, its status callback reaching either instance in turn. After
-      // each end, both dialers get time (more than a pass of each) to fill the freed slot or overfill.
+      // Twilio ends the calls one by one, its status callback reaching either instance in turn. Once the
+      // freed slot is filled, each dialer finishes two more passes (a pass running then may have read
+      // the state before; the next began after) before the count is read: time to overfill, if either would.
       let completed = 0;
       let maxInFlight = 0;
       const observe = () => {
@@ -57,7 +58,12 @@ Deno.test({
           observe();
           return placed().length >= want;
         }, `${want} calls placed (${placed().length} so far, ${completed} completed)`);
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        const passes = await Promise.all(ports.map((port) => rig.dialerPasses(port)));
+        await until(async () => {
+          observe();
+          const now = await Promise.all(ports.map((port) => rig.dialerPasses(port)));
+          return now.every((n, i) => n >= passes[i]! + 2);
+        }, `two more passes of each dialer (from ${passes.join(", ")})`);
         observe();
         await rig.complete(ports[completed % 2]!, sidOf(completed + 1));
         completed++;
