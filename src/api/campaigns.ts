@@ -88,7 +88,7 @@ const ACTIONS: Record<string, { from: readonly CampaignState[]; to: CampaignStat
  *
  * @example
  * ```ts
- * const api = createCampaignsHandlers({ campaigns, doNotCall, leads, personaIds, engineOf, wake: () => dialer.tick() });
+ * const api = createCampaignsHandlers({ campaigns, doNotCall, leads, personaIds, engineOf, wake: () => dialer.wake() });
  * ```
  */
 export function createCampaignsHandlers(options: CampaignsApiOptions): CampaignsHandlers {

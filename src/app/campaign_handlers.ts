@@ -69,7 +69,7 @@ export function createCampaignHandlers(
       leads: parts.leads,
       personaIds: () => personas.ids(),
       engineOf,
-      wake: () => void dialer?.tick(),
+      wake: () => dialer?.wake(),
       ...(parts.analyses === undefined ? {} : { analyses: parts.analyses }),
       ...(kept.now === undefined ? {} : { now: kept.now }),
     });

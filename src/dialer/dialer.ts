@@ -118,7 +118,7 @@ export class Dialer {
       log: options.log,
       now: this.#now,
       onEnded: () => {
-        if (!this.#closed) void this.tick();
+        if (!this.#closed) this.wake();
       },
     });
     this.#requests = {
@@ -140,7 +140,7 @@ export class Dialer {
 
   /**
    * Runs a pass now (or once more after the one running) and resolves when no pass is left to run:
-   * claims, checks and dials what is due.
+   * claims, checks and dials what is due. Rejects with a failed pass's error (logged too).
    */
   tick(): Promise<void> {
     if (this.#ticking !== undefined) {
@@ -151,6 +151,14 @@ export class Dialer {
     return this.#ticking;
   }
 
+  /**
+   * Runs a pass soon, as {@linkcode tick} does, for callers that do not wait for it (a campaign started
+   * through the API, a call's end): a failed pass is logged, never thrown at them.
+   */
+  wake(): void {
+    this.tick().catch(() => {});
+  }
+
   async #passes(): Promise<void> {
     const wasIdle = this.#idle;
     do {
@@ -159,6 +167,7 @@ export class Dialer {
         await this.#pass();
       } catch (error) {
         this.#figures.failedPasses++;
+        this.#o.log.error(`Dialer: ${error instanceof Error ? error.message : String(error)}`);
         throw error;
       } finally {
         this.#figures.passes++;
@@ -192,11 +201,8 @@ export class Dialer {
     if (this.#closed || tickMs <= 0) return;
     const waitMs = this.#idle ? Math.max(tickMs, this.#o.idleTickMs ?? IDLE_TICK_MS) : tickMs;
     this.#timer = setTimeout(async () => {
-      try {
-        await this.tick();
-      } catch (error) {
-        this.#o.log.error(`Dialer: ${error instanceof Error ? error.message : String(error)}`);
-      }
+      // A failed pass is logged where it failed; the next one tries again.
+      await this.tick().catch(() => {});
       this.#schedule();
     }, waitMs);
   }
