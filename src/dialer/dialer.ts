@@ -22,7 +22,7 @@
 
 import type { CallHub } from "../calls/call_hub.ts";
 import type { FindCalls, PlaceOutboundCall } from "../calls/place_call.ts";
-import type { Logger } from "../log.ts";
+import { errorText, type Logger } from "../log.ts";
 import type { Campaign, CampaignLead } from "../store/campaign.ts";
 import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
 import { inWindow, nextWindowOpen } from "./window.ts";
@@ -167,7 +167,7 @@ export class Dialer {
         await this.#pass();
       } catch (error) {
         this.#figures.failedPasses++;
-        this.#o.log.error(`Dialer: ${error instanceof Error ? error.message : String(error)}`);
+        this.#o.log.error(`Dialer: ${errorText(error)}`);
         throw error;
       } finally {
         this.#figures.passes++;
