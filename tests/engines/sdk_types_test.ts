@@ -15,6 +15,7 @@ import * as liveSession from "../../src/engines/live/session.ts";
 import { LIVE_VOICES } from "../../src/engines/voices.ts";
 import type { Persona } from "../../src/personas/types.ts";
 import { checkClientEvent } from "../../testing/live_schema.ts";
+import { typeCheck, typeCheckModule, type TypeCheckResult } from "../../testing/type_check.ts";
 import * as realtimeEvents from "../../src/engines/realtime/events.ts";
 import * as realtimeSession from "../../src/engines/realtime/session.ts";
 import { offeredTools } from "../../src/relay/built_in_tools.ts";
@@ -34,7 +35,6 @@ const ALL_TOOLS = offeredTools({
   }],
 });
 
-const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const PAYLOAD = "//////////8=";
 const CONTEXT = { parameters: { persona: "tester", lead: "Ada" }, callSid: "CA123", streamSid: "MZ123" };
 
@@ -160,53 +160,6 @@ async function literals(builders: Builders, type: string, prefix: string): Promi
   return lines;
 }
 
-/**
- * Where `denoCheck` writes a module: a folder kept between runs, each module named by a hash of its
- * text. Deno keeps a module that passed its type check in its cache by path and content, so the same
- * events checked again from the same path cost no second run of the type checker; any change to the
- * text is a new path, and a change to the SDK or deno.json misses the cache too. Modules not written
- * for {@linkcode CHECKED_KEPT_MS} are removed, so the folder does not grow with every edit.
- */
-const CHECKED_DIR = `${Deno.env.get("TMPDIR") ?? "/tmp"}/parley_sdk_types`;
-/** A checked module not written again for this long is removed, ms (a week). */
-const CHECKED_KEPT_MS = 7 * 24 * 3600_000;
-
-/** Removes the modules of `CHECKED_DIR` not written for {@linkcode CHECKED_KEPT_MS}. */
-async function pruneChecked(): Promise<void> {
-  for await (const entry of Deno.readDir(CHECKED_DIR)) {
-    const path = `${CHECKED_DIR}/${entry.name}`;
-    const written = (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime();
-    if (written !== undefined && Date.now() - written > CHECKED_KEPT_MS) {
-      await Deno.remove(path).catch(() => {}); // a run beside this one may have removed it
-    }
-  }
-}
-
-/** The path `source` is checked from: `CHECKED_DIR/<sha-256 of source>.ts`, written once. */
-async function checkedModule(source: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(source));
-  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  const file = `${CHECKED_DIR}/${hex}.ts`;
-  await Deno.mkdir(CHECKED_DIR, { recursive: true });
-  // Written beside it, then renamed: a run beside this one never reads a half-written module.
-  const partial = await Deno.makeTempFile({ dir: CHECKED_DIR, prefix: "partial_", suffix: ".ts" });
-  await Deno.writeTextFile(partial, source);
-  await Deno.rename(partial, file);
-  await pruneChecked();
-  return file;
-}
-
-async function denoCheck(source: string): Promise<{ ok: boolean; output: string }> {
-  const file = await checkedModule(source);
-  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["check", "--quiet", "--frozen", "--config", CONFIG, file],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return { ok: success, output: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr) };
-}
-
 function exportedBuilders(...modules: Record<string, unknown>[]): string[] {
   return modules.flatMap((m) =>
     Object.entries(m).filter(([name, value]) =>
@@ -234,12 +187,13 @@ Deno.test("every client event Parley sends type-checks against npm openai@7.57.0
     `const same: [Voice] extends [BuiltInVoice] ? ([BuiltInVoice] extends [Voice] ? true : false) : false = true;`,
     `export { same };`,
   ].join("\n");
-  const { ok, output } = await denoCheck(source);
+  const { ok, output } = await typeCheckModule(source);
   assert.ok(ok, `deno check failed:\n${output}\n--- checked module ---\n${source}`);
 });
 
-Deno.test("the SDK type check rejects events the types do not have", async () => {
-  const wrong = [
+/** Events the SDK types do not have: every line from the third on is a type error. */
+function wrongEventsModule(): string {
+  return [
     HEADER,
     // Realtime beta shape, switched off on 2026-05-12.
     `const a = {"type":"session.update","session":{"type":"realtime","input_audio_format":"g711_ulaw"}} satisfies RealtimeClientEvent;`,
@@ -253,7 +207,10 @@ Deno.test("the SDK type check rejects events the types do not have", async () =>
     `const e: BuiltInVoice = "nova";`,
     `export { a, b, c, d, e };`,
   ].join("\n");
-  const { ok, output } = await denoCheck(wrong);
+}
+
+Deno.test("the SDK type check rejects events the types do not have", async () => {
+  const { ok, output } = (await refusedModules()).events;
   assert.equal(ok, false, "deno check accepted events the SDK types do not have");
   for (const line of [3, 4, 5, 6, 7]) {
     assert.match(output, new RegExp(`\\.ts:${line}:`), `no type error reported on line ${line}:\n${output}`);
@@ -314,9 +271,14 @@ const FAKE_CORPUS: unknown[] = [
   { type: "input_audio_buffer.append", audio: "AAAA" },
 ];
 
-Deno.test("the GPT-Live fake accepts and refuses exactly what the SDK types do", async () => {
+/** The fake's corpus as a module: line `offset + i` holds event `i`. */
+function corpusModule(): string {
   const lines = FAKE_CORPUS.map((e, i) => `const c${i} = ${JSON.stringify(e)} satisfies LiveClientEvent;`);
-  const { output } = await denoCheck([HEADER, ...lines, `export {};`].join("\n"));
+  return [HEADER, ...lines, `export {};`].join("\n");
+}
+
+Deno.test("the GPT-Live fake accepts and refuses exactly what the SDK types do", async () => {
+  const { output } = (await refusedModules()).corpus;
   const offset = HEADER.split("\n").length + 1;
   const refusedByTypes = new Set([...output.matchAll(/\.ts:(\d+):/g)].map((m) => Number(m[1]) - offset));
   const verdicts = FAKE_CORPUS.map((event, i) => ({
@@ -329,7 +291,11 @@ Deno.test("the GPT-Live fake accepts and refuses exactly what the SDK types do",
   assert.ok(verdicts.some((v) => v.types === "refused") && verdicts.some((v) => v.types === "accepted"));
 });
 
-Deno.test("the post-call analysis request type-checks against npm openai's Responses types", async () => {
+const RESPONSES_HEADER =
+  `import type { ResponseCreateParamsNonStreaming } from "openai/resources/responses/responses";`;
+
+/** Two analysis requests Parley builds, for the Responses types. */
+function analysisRequests() {
   const schema = {
     type: "object",
     properties: { interested: { type: "boolean" } },
@@ -360,25 +326,44 @@ Deno.test("the post-call analysis request type-checks against npm openai's Respo
     buildAnalysisRequest({ persona: "alex", model: "gpt-5-mini", schema, instructions: "Judge." }, call),
     buildAnalysisRequest({ persona: "alex", model: "gpt-5", schema, instructions: null }, call),
   ];
-  const header =
-    `import type { ResponseCreateParamsNonStreaming } from "openai/resources/responses/responses";`;
-  const good = [
-    header,
-    ...requests.map((r, i) =>
-      `export const r${i} = ${JSON.stringify(r)} satisfies ResponseCreateParamsNonStreaming;`
-    ),
-  ].join("\n");
-  const checked = await denoCheck(good);
-  assert.ok(checked.ok, `deno check failed:\n${checked.output}\n--- checked module ---\n${good}`);
+  return requests;
+}
 
-  // The Chat Completions shape is not the Responses one: the check must catch it.
-  const wrong = [
-    header,
+/** The Chat Completions shape, not the Responses one: the check must catch it. */
+function chatCompletionsModule(): string {
+  const requests = analysisRequests();
+  return [
+    RESPONSES_HEADER,
     `export const w = ${
       JSON.stringify({ ...requests[0], text: undefined, response_format: requests[0]!.text.format })
     } satisfies ResponseCreateParamsNonStreaming;`,
   ].join("\n");
-  const refused = await denoCheck(wrong);
+}
+
+/**
+ * The modules that must fail the type check, checked in one run of the type checker (a failing check
+ * is never cached: each costs about a core-second on its own), started by the first test that needs it.
+ */
+let refused: Promise<Record<"events" | "corpus" | "chatCompletions", TypeCheckResult>> | undefined;
+function refusedModules(): Promise<Record<"events" | "corpus" | "chatCompletions", TypeCheckResult>> {
+  return refused ??= typeCheck([wrongEventsModule(), corpusModule(), chatCompletionsModule()]).then((
+    [events, corpus, chatCompletions],
+  ) => ({ events: events!, corpus: corpus!, chatCompletions: chatCompletions! }));
+}
+
+Deno.test("the post-call analysis request type-checks against npm openai's Responses types", async () => {
+  const requests = analysisRequests();
+  const good = [
+    RESPONSES_HEADER,
+    ...requests.map((r, i) =>
+      `export const r${i} = ${JSON.stringify(r)} satisfies ResponseCreateParamsNonStreaming;`
+    ),
+  ].join("\n");
+  const checked = await typeCheckModule(good);
+  assert.ok(checked.ok, `deno check failed:\n${checked.output}\n--- checked module ---\n${good}`);
+
+  // The Chat Completions shape is not the Responses one: the check must catch it.
+  const refused = (await refusedModules()).chatCompletions;
   assert.equal(refused.ok, false, "deno check accepted response_format");
   assert.match(refused.output, /response_format/);
 });

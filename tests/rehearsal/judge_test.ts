@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { judge, JUDGEMENT_SCHEMA, judgeRequest } from "../../src/rehearsal/judge.ts";
 import { FakeResponsesServer } from "../../testing/fake_responses.ts";
 import { DEFAULT_PRICES } from "../../src/engines/prices.ts";
+import { typeCheckModule } from "../../testing/type_check.ts";
 
 const KEY = "sk-test-judge-0123456789";
 const TRANSCRIPT = [
@@ -88,32 +89,18 @@ Deno.test("the judge's schema is strict-valid all the way down", () => {
 });
 
 Deno.test("the judge's request type-checks against npm openai@7.57.0's Responses types", async () => {
-  const config = new URL("../../deno.json", import.meta.url).pathname;
-  const check = async (literal: string) => {
-    const file = await Deno.makeTempFile({ prefix: "parley_judge_types_", suffix: ".ts" });
-    try {
-      await Deno.writeTextFile(
-        file,
-        `import type { ResponseCreateParamsNonStreaming } from "openai/resources/responses/responses";\n` +
-          `const request = ${literal} satisfies ResponseCreateParamsNonStreaming;\nexport { request };\n`,
-      );
-      const { success, stderr } = await new Deno.Command(Deno.execPath(), {
-        args: ["check", "--quiet", "--frozen", "--config", config, file],
-        stdout: "piped",
-        stderr: "piped",
-        env: { NO_COLOR: "1" },
-      }).output();
-      return { success, output: new TextDecoder().decode(stderr) };
-    } finally {
-      await Deno.remove(file);
-    }
-  };
+  // Written by content (testing/type_check.ts): a request that passed once is not checked again.
+  const check = (literal: string) =>
+    typeCheckModule(
+      `import type { ResponseCreateParamsNonStreaming } from "openai/resources/responses/responses";\n` +
+        `const request = ${literal} satisfies ResponseCreateParamsNonStreaming;\nexport { request };\n`,
+    );
   const request = JSON.stringify(judgeRequest("gpt-5-mini", TRANSCRIPT, CRITERIA));
   const ok = await check(request);
-  assert.ok(ok.success, ok.output);
+  assert.ok(ok.ok, ok.output);
   // The check can fail: a misspelt field is caught.
   const wrong = await check(request.replace('"text":{"format"', '"text":{"fromat"'));
-  assert.equal(wrong.success, false);
+  assert.equal(wrong.ok, false);
   assert.match(wrong.output, /fromat/);
 });
 
