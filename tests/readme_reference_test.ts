@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { ROUTES } from "../src/app/routes.ts";
-import { ENV_VARIABLES } from "../src/config_env.ts";
+import { DRIVER_ENV_VARIABLES, ENV_VARIABLES } from "../src/config_env.ts";
 import { ENGINE_REGISTRY } from "../src/engines/registry.ts";
 import { personaFieldNames } from "../src/personas/validate.ts";
 
@@ -16,24 +16,16 @@ const TASKS: Record<string, string> = JSON.parse(await Deno.readTextFile(new URL
 
 /**
  * Variables no code of Parley's reads, which a library it imports reads and so needs `--allow-env`
- * for (Deno refuses a read the flag does not grant, even through `process.env`), with the reason.
+ * for (Deno refuses a read the flag does not grant, even through `process.env`), by the package that
+ * reads them: a test below finds each name in that package's own source.
  */
-const LIBRARY_VARIABLES: Record<string, string> = {
-  WS_NO_BUFFER_UTIL: "npm:ws reads it when imported (the upstream sockets)",
-  WS_NO_UTF_8_VALIDATE: "npm:ws reads it when imported (the upstream sockets)",
-  ...Object.fromEntries(
-    [
-      "PGHOST",
-      "PGPORT",
-      "PGUSER",
-      "PGUSERNAME",
-      "PGPASSWORD",
-      "PGDATABASE",
-      "PGAPPNAME",
-      "PGTARGETSESSIONATTRS",
-    ]
-      .map((name) => [name, "npm:postgres reads it for what DATABASE_URL leaves out (src/store/postgres/)"]),
-  ),
+const LIBRARY_VARIABLES: Record<string, { pkg: string; why: string }> = {
+  WS_NO_BUFFER_UTIL: { pkg: "ws", why: "npm:ws reads it when imported (the upstream sockets)" },
+  WS_NO_UTF_8_VALIDATE: { pkg: "ws", why: "npm:ws reads it when imported (the upstream sockets)" },
+  ...Object.fromEntries(DRIVER_ENV_VARIABLES.map((name) => [name, {
+    pkg: "postgres",
+    why: "npm:postgres reads it for what DATABASE_URL leaves out (src/config_env.ts DRIVER_ENV_VARIABLES)",
+  }])),
 };
 
 /** The body of the README section headed `## title`, up to the next `## `. */
@@ -168,10 +160,15 @@ Deno.test("README reference: every variable Parley reads is granted by dev and s
   for (const name of Object.keys(LIBRARY_VARIABLES)) {
     assert.ok(
       dev.includes(name),
-      `deno.json's dev task lacks --allow-env for ${name} (${LIBRARY_VARIABLES[name]}); if nothing reads ` +
+      `deno.json's dev task lacks --allow-env for ${name} (${
+        LIBRARY_VARIABLES[name]!.why
+      }); if nothing reads ` +
         `it any more, drop it from LIBRARY_VARIABLES`,
     );
-    assert.ok(README.includes(`\`${name}\``), `README never names \`${name}\` (${LIBRARY_VARIABLES[name]})`);
+    assert.ok(
+      README.includes(`\`${name}\``),
+      `README never names \`${name}\` (${LIBRARY_VARIABLES[name]!.why})`,
+    );
   }
 
   // The other commands that read the configuration (readEnv) need every variable too, or they fail.
@@ -302,6 +299,42 @@ function documentedRoutes(): DocumentedRoute[] {
   }
   return documented;
 }
+
+async function exists(url: URL): Promise<boolean> {
+  return await Deno.stat(url).then(() => true, () => false);
+}
+
+/** The text of every `.js`, `.mjs` and `.cjs` file below `folder` (a package's own; none of its dependencies). */
+async function scriptsBelow(folder: URL): Promise<string[]> {
+  const texts: string[] = [];
+  for await (const entry of Deno.readDir(folder)) {
+    if (entry.isDirectory && entry.name !== "node_modules") {
+      texts.push(...await scriptsBelow(new URL(`${entry.name}/`, folder)));
+    } else if (entry.isFile && /\.[cm]?js$/.test(entry.name)) {
+      texts.push(await Deno.readTextFile(new URL(entry.name, folder)));
+    }
+  }
+  return texts;
+}
+
+Deno.test("README reference: every variable granted for a library is one that library's source reads", async () => {
+  const sources = new Map<string, string>();
+  for (const pkg of new Set(Object.values(LIBRARY_VARIABLES).map((v) => v.pkg))) {
+    // The package as Deno resolves it from deno.json (its npm cache): every script below its root.
+    let root = new URL("./", import.meta.resolve(pkg));
+    while (!(await exists(new URL("package.json", root)))) root = new URL("../", root);
+    const text = (await scriptsBelow(root)).join("\n");
+    sources.set(pkg, text);
+  }
+  for (const [name, { pkg }] of Object.entries(LIBRARY_VARIABLES)) {
+    assert.ok(
+      sources.get(pkg)!.includes(name),
+      `npm:${pkg} (${
+        import.meta.resolve(pkg)
+      }) never names ${name}: drop it from --allow-env and LIBRARY_VARIABLES`,
+    );
+  }
+});
 
 Deno.test("README reference: the Routes table has every route of src/app/routes.ts, its guard and body limit", () => {
   const documented = documentedRoutes();
