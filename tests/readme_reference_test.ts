@@ -5,6 +5,9 @@
  */
 
 import assert from "node:assert/strict";
+// Loaded, so Deno has installed them where import.meta.resolve points (their sources are read below).
+import "postgres";
+import "ws";
 import { ROUTES } from "../src/app/routes.ts";
 import { DRIVER_ENV_VARIABLES, ENV_VARIABLES } from "../src/config_env.ts";
 import { ENGINE_REGISTRY } from "../src/engines/registry.ts";
@@ -322,7 +325,14 @@ Deno.test("README reference: every variable granted for a library is one that li
   for (const pkg of new Set(Object.values(LIBRARY_VARIABLES).map((v) => v.pkg))) {
     // The package as Deno resolves it from deno.json (its npm cache): every script below its root.
     let root = new URL("./", import.meta.resolve(pkg));
-    while (!(await exists(new URL("package.json", root)))) root = new URL("../", root);
+    while (!(await exists(new URL("package.json", root)))) {
+      assert.notEqual(
+        root.pathname,
+        "/",
+        `npm:${pkg} is not installed where Deno resolves it (${import.meta.resolve(pkg)})`,
+      );
+      root = new URL("../", root);
+    }
     const text = (await scriptsBelow(root)).join("\n");
     sources.set(pkg, text);
   }
