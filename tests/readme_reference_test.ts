@@ -12,6 +12,7 @@ import { ROUTES } from "../src/app/routes.ts";
 import { DRIVER_ENV_VARIABLES, ENV_VARIABLES } from "../src/config_env.ts";
 import { ENGINE_REGISTRY } from "../src/engines/registry.ts";
 import { personaFieldNames } from "../src/personas/validate.ts";
+import { CALLER_FIELDS, CHECK_KINDS, SCENARIO_FIELDS } from "../src/rehearsal/validate.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const README = await Deno.readTextFile(new URL("README.md", ROOT));
@@ -450,6 +451,30 @@ Deno.test("README reference: every persona field the validator accepts is in the
     assert.ok(
       fields.includes(field),
       `README's Personas tables document \`${field}\`, which the validator refuses`,
+    );
+  }
+});
+
+Deno.test("README reference: the Rehearsals section has every scenario field and kind of check, and no other", () => {
+  const text = section("Rehearsals");
+  // The first cell of each table row: `persona`, `caller.voice`, `endReason: "agent_hung_up"`…
+  const named = new Set(
+    text.split("\n").flatMap((line) => /^\| `([\w.]+)[`:]/.exec(line)?.[1] ?? []),
+  );
+  const fields = [
+    ...Object.keys(SCENARIO_FIELDS).filter((field) => field !== "caller"),
+    ...CALLER_FIELDS.map((field) => `caller.${field}`),
+  ];
+  for (const name of [...fields, ...CHECK_KINDS]) {
+    assert.ok(
+      named.has(name),
+      `README's Rehearsals tables lack \`${name}\` (src/rehearsal/validate.ts accepts it)`,
+    );
+  }
+  for (const name of named) {
+    assert.ok(
+      fields.includes(name) || (CHECK_KINDS as readonly string[]).includes(name),
+      `README's Rehearsals tables describe \`${name}\`, which src/rehearsal/validate.ts does not accept`,
     );
   }
 });

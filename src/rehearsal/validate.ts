@@ -16,7 +16,8 @@ export type ScenarioValidation =
   | { scenario: Scenario; problems: string[] }
   | { scenario: undefined; problems: string[] };
 
-const SCENARIO_FIELDS: { [K in keyof Scenario]-?: true } = {
+/** Every field a scenario may set (the validator refuses any other; the README's Rehearsals table lists them). */
+export const SCENARIO_FIELDS: { [K in keyof Scenario]-?: true } = {
   persona: true,
   description: true,
   parameters: true,
@@ -27,7 +28,8 @@ const SCENARIO_FIELDS: { [K in keyof Scenario]-?: true } = {
   minPassRate: true,
   maxMinutes: true,
 };
-const CALLER_FIELDS = ["instructions", "voice", "model", "answeredBy"] as const;
+/** Every field of a scenario's `caller`. */
+export const CALLER_FIELDS = ["instructions", "voice", "model", "answeredBy"] as const;
 
 /** The kinds of check, each the one field (besides `name`) that says what a check looks at. */
 export const CHECK_KINDS = [
