@@ -79,6 +79,13 @@ Deno.test("a rehearsal's record equals a phone call's but for its source", async
     for (let i = 0; i < 10; i++) phone.sendMedia(toneBytes(20, 0x22));
     await waitForHeard(agent, 0x22, 100);
     callerSaid(agent, "Bye.");
+    // The transcript and the hang-up come on two sockets: the caller hangs up once Parley has the line.
+    const bye = (sid: string) =>
+      parley.waitForEvent(
+        "transcript",
+        (e) => e.callSid === sid && e.speaker === "caller" && e.text === "Bye.",
+      );
+    await bye(callSid);
     phone.stop();
     phone.close();
     await phone.closed;
@@ -107,15 +114,24 @@ Deno.test("a rehearsal's record equals a phone call's but for its source", async
     );
     const sessions = await bothSessions(parley.upstream, from);
     await agentTurn(sessions.agent, () => waitForHeard(sessions.caller, 0x11, 300));
-    const said = sessions.caller.streamResponse({
+    await sessions.caller.streamResponse({
       responseId: "resp_c",
       itemId: "item_c",
       audio: toneBytes(200, 0x22),
-      functionCalls: [{ callId: "call_hang", name: "hang_up", arguments: "{}" }],
     });
     await waitForHeard(sessions.agent, 0x22, 100);
     callerSaid(sessions.agent, "Bye.");
-    await said;
+    await parley.waitForEvent(
+      "transcript",
+      (e) => e.callSid !== callSid && e.speaker === "caller" && e.text === "Bye.",
+    );
+    // Then the simulated caller hangs up (its own answer's function call).
+    await sessions.caller.streamResponse({
+      responseId: "resp_c2",
+      itemId: "item_c2",
+      audio: new Uint8Array(0),
+      functionCalls: [{ callId: "call_hang", name: "hang_up", arguments: "{}" }],
+    });
     const result = await running;
     assert.equal(result.passed, true, JSON.stringify(result.checks));
 
