@@ -70,8 +70,26 @@ export function checkTwilioSignature(req: Request, options: TwilioSignatureOptio
   const target = requestTarget(req.url);
   // Logged: a stream URL's token is shortened (an unused one opens a call's socket).
   const path = redactStreamPath(target.replace(/\?.*$/, ""));
-  const { authToken, publicBaseUrl, params } = options;
 
+  const signed = signedRequest(req, path, options);
+  if (!signed.ok) return signed;
+  const origin = websocket ? `wss://${signed.publicUrl.host}` : signed.publicUrl.origin;
+  const urls = candidates(origin + target, websocket);
+  if (signedBy(signed.authToken, signed.signature, urls, options.params)) return { ok: true };
+  return diagnoseMismatch(req, { ...signed, path, target, websocket, params: options.params });
+}
+
+/** What a check holds once it can compare signatures: the token, the public URL, the signature sent. */
+interface SignedRequest {
+  ok: true;
+  authToken: string;
+  publicUrl: URL;
+  signature: string;
+}
+
+/** Refuses before any comparison when the token or public URL is not configured or the request is unsigned. */
+function signedRequest(req: Request, path: string, options: TwilioSignatureOptions): SignedRequest | Refusal {
+  const { authToken, publicBaseUrl } = options;
   if (authToken === undefined || authToken === "") {
     return refuse(
       "auth_token_unset",
@@ -95,11 +113,25 @@ export function checkTwilioSignature(req: Request, options: TwilioSignatureOptio
         "(or a proxy in front of Parley strips the header)",
     );
   }
+  return { ok: true, authToken, publicUrl, signature };
+}
 
-  const origin = websocket ? `wss://${publicUrl.host}` : publicUrl.origin;
-  if (signedBy(authToken, signature, candidates(origin + target, websocket), params)) return { ok: true };
+/** A signed request whose signature matched no URL, and what the diagnosis needs to know of it. */
+interface Mismatch extends SignedRequest {
+  /** The request's path, shortened for the log. */
+  path: string;
+  /** Path and query exactly as the request carried them. */
+  target: string;
+  websocket: boolean;
+  params: Record<string, string>;
+}
 
-  // Diagnose: did Twilio call another host or scheme than PUBLIC_BASE_URL says?
+/**
+ * Says why a signature did not match: Twilio called another host or scheme than PUBLIC_BASE_URL
+ * says (and whether the signature is valid for the URL it called), or the signing token differs.
+ */
+function diagnoseMismatch(req: Request, mismatch: Mismatch): Refusal {
+  const { path, target, websocket, publicUrl, authToken, signature, params } = mismatch;
   const calledHost = observedHost(req) ?? publicUrl.host;
   if (!req.headers.has("x-forwarded-host") && isLoopback(calledHost)) {
     // A tunnel that rewrites the Host header hides the public host: both causes stay possible.
@@ -191,7 +223,10 @@ export async function readTwilioForm(req: Request): Promise<Record<string, strin
   return params;
 }
 
-function refuse(code: SignatureRefusal, reason: string): TwilioSignatureResult {
+/** A refusal: the `ok: false` side of {@linkcode TwilioSignatureResult}. */
+type Refusal = Extract<TwilioSignatureResult, { ok: false }>;
+
+function refuse(code: SignatureRefusal, reason: string): Refusal {
   return { ok: false, code, reason };
 }
 
