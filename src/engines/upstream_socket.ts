@@ -151,13 +151,16 @@ export function openAIConnector(options: ConnectorOptions = {}): UpstreamConnect
 /** The real connector with the default keepalive. */
 export const connectOpenAI: UpstreamConnector = openAIConnector();
 
+/**
+ * Opens one socket and turns its events into `handlers`' calls: a failure while the handshake is
+ * pending (refused, unreachable, timed out, cut), then open, messages and close once it succeeded.
+ */
 function connect(
   request: UpstreamRequest,
   handlers: UpstreamHandlers,
-  { pingEveryMs, deadAfterMs, handshakeTimeoutMs }: Required<ConnectorOptions>,
+  timing: Required<ConnectorOptions>,
 ): Upstream {
   const host = new URL(request.url).host;
-  const deadAfterIntervals = Math.max(1, Math.ceil(deadAfterMs / pingEveryMs));
   /** Counts messages and pongs once the socket is open. */
   let keepalive: QuietWatch | undefined;
   let settled = false;
@@ -166,20 +169,20 @@ function connect(
     // Compression costs CPU and delay on every 20 ms frame of already-compact audio.
     perMessageDeflate: false,
   });
-  // The words `ws` itself used for a handshake past its limit. Cleared once the socket is open or closed
-  // (a failed or abandoned handshake closes it too).
-  const handshake = setTimeout(() => {
-    fail({
-      status: undefined,
-      message: describeUnreachable("Opening handshake has timed out", host, request.engine),
-    });
-    socket.terminate();
-  }, handshakeTimeoutMs);
   const fail = (failure: UpstreamFailure) => {
     if (settled) return;
     settled = true;
     handlers.onFailure(failure);
   };
+  /** A handshake that got no HTTP answer, for `problem`. */
+  const unreachable = (problem: string) =>
+    fail({ status: undefined, message: describeUnreachable(problem, host, request.engine) });
+  // The words `ws` itself used for a handshake past its limit. Cleared once the socket is open or closed
+  // (a failed or abandoned handshake closes it too).
+  const handshake = setTimeout(() => {
+    unreachable("Opening handshake has timed out");
+    socket.terminate();
+  }, timing.handshakeTimeoutMs);
   socket.on("unexpected-response", (_req, response) => {
     fail({
       status: response.statusCode,
@@ -191,12 +194,7 @@ function connect(
   socket.on("open", () => {
     clearTimeout(handshake);
     settled = true;
-    // A socket that delivered something since the last look is alive: no ping (and no pong to read)
-    // while the agent talks.
-    keepalive = new QuietWatch(pingEveryMs, (quiet) => {
-      if (quiet >= deadAfterIntervals) socket.terminate();
-      else socket.ping();
-    });
+    keepalive = startKeepalive(socket, timing);
     handlers.onOpen();
   });
   socket.on("pong", () => keepalive?.heard());
@@ -204,21 +202,37 @@ function connect(
     keepalive?.heard();
     if (!isBinary) handlers.onMessage(data.toString());
   });
-  socket.on("error", (error: Error) => {
-    fail({ status: undefined, message: describeUnreachable(error.message, host, request.engine) });
-  });
+  socket.on("error", (error: Error) => unreachable(error.message));
   socket.on("close", (code: number, reason: Buffer) => {
     clearTimeout(handshake);
     keepalive?.stop();
-    if (!settled) {
-      fail({
-        status: undefined,
-        message: describeUnreachable(`the handshake was closed, ${code}`, host, request.engine),
-      });
-      return;
-    }
-    handlers.onClose(code, reason.toString());
+    if (settled) handlers.onClose(code, reason.toString());
+    else unreachable(`the handshake was closed, ${code}`);
   });
+  return upstreamOf(socket, () => settled = true);
+}
+
+/**
+ * Watches an open socket: pings one that stayed quiet for a look, terminates one quiet for
+ * `deadAfterMs`. A socket that delivered something since the last look is alive: no ping (and no
+ * pong to read) while the agent talks.
+ */
+function startKeepalive(
+  socket: WebSocket,
+  { pingEveryMs, deadAfterMs }: Required<ConnectorOptions>,
+): QuietWatch {
+  const deadAfterIntervals = Math.max(1, Math.ceil(deadAfterMs / pingEveryMs));
+  return new QuietWatch(pingEveryMs, (quiet) => {
+    if (quiet >= deadAfterIntervals) socket.terminate();
+    else socket.ping();
+  });
+}
+
+/**
+ * The handle the caller holds. Closing during the handshake abandons it (`abandon` keeps the
+ * close that follows from being reported as a failure); closing an open socket closes it normally.
+ */
+function upstreamOf(socket: WebSocket, abandon: () => void): Upstream {
   return {
     send: (text) => socket.send(text),
     get bufferedAmount() {
@@ -226,7 +240,7 @@ function connect(
     },
     close: () => {
       if (socket.readyState === WebSocket.CONNECTING) {
-        settled = true;
+        abandon();
         socket.terminate();
       } else if (socket.readyState === WebSocket.OPEN) {
         socket.close(1000);
