@@ -49,15 +49,35 @@ export function traceCalls(instance: string): { listener: (event: CallEvent) => 
   const tracer = trace.getTracer(TRACER_NAME);
   const streams = new Map<string, Span>();
   const base = (callSid: string) => ({ "twilio.call_sid": callSid, "parley.instance": instance });
-  /** A finished span `[start, end]` (epoch ms) under `parent` (the stream's span, else the call's root). */
-  const done = (
-    callSid: string,
-    name: string,
-    start: number,
-    end: number,
-    attributes: Record<string, string | number>,
-    failed?: string,
-  ) => {
+
+  /** Opens the stream's span under the call's root; the call's other spans go under it until it ends. */
+  const startStream = (event: Extract<CallEvent, { type: "call.started" }>) => {
+    const { callSid, at } = event;
+    const root = callTraceContext(callSid);
+    if (root === undefined || streams.has(callSid)) return;
+    streams.set(
+      callSid,
+      tracer.startSpan("twilio.media_stream", {
+        startTime: at,
+        attributes: {
+          ...base(callSid),
+          "parley.persona": event.persona,
+          "gen_ai.provider.name": "openai",
+          "gen_ai.request.model": event.model,
+        },
+      }, root),
+    );
+  };
+  /** Ends the stream's span with the call's end reason. */
+  const endStream = (event: Extract<CallEvent, { type: "call.ended" }>) => {
+    const stream = streams.get(event.callSid);
+    if (stream === undefined) return;
+    streams.delete(event.callSid);
+    stream.setAttribute("parley.end_reason", event.reason);
+    stream.end(event.at);
+  };
+  /** Records a finished span under `parent` (the stream's span, else the call's root). */
+  const record = (callSid: string, { name, start, end, attributes, failed }: FinishedSpan) => {
     const root = callTraceContext(callSid);
     if (root === undefined) return;
     const stream = streams.get(callSid);
@@ -72,80 +92,10 @@ export function traceCalls(instance: string): { listener: (event: CallEvent) => 
   };
 
   const listener = (event: CallEvent) => {
-    const { callSid, at } = event;
-    switch (event.type) {
-      case "call.webhook":
-        return done(callSid, "twilio.voice_webhook", at, at, {
-          "parley.persona": event.persona,
-          "parley.direction": event.direction,
-        });
-      case "call.placed":
-        return done(callSid, "parley.place_call", at, at, { "parley.persona": event.persona });
-      case "call.status":
-        return done(callSid, "twilio.status_callback", at, at, { "twilio.call_status": event.status });
-      case "call.after_stream":
-        return done(callSid, "twilio.connect_action", at, at, { "parley.after_stream": event.action });
-      case "call.started": {
-        const root = callTraceContext(callSid);
-        if (root === undefined || streams.has(callSid)) return;
-        streams.set(
-          callSid,
-          tracer.startSpan("twilio.media_stream", {
-            startTime: at,
-            attributes: {
-              ...base(callSid),
-              "parley.persona": event.persona,
-              "gen_ai.provider.name": "openai",
-              "gen_ai.request.model": event.model,
-            },
-          }, root),
-        );
-        return;
-      }
-      case "upstream.connected":
-        return done(callSid, "gen_ai.connect", at - event.connectMs, at, {
-          "gen_ai.provider.name": "openai",
-        });
-      case "reconnected":
-        return done(callSid, "gen_ai.reconnect", at - event.gapMs, at, {
-          "gen_ai.provider.name": "openai",
-          "parley.reconnect.cause": event.cause,
-          "parley.reconnect.tries": event.tries,
-        });
-      case "turn.latency":
-        return done(callSid, "gen_ai.turn", at - event.firstAudioSentMs, at, {
-          "parley.turn.latency_sent_ms": event.firstAudioSentMs,
-          ...(event.firstAudioHeardMs === undefined
-            ? {}
-            : { "parley.turn.latency_heard_ms": event.firstAudioHeardMs }),
-        });
-      case "tool.called":
-        return done(
-          callSid,
-          `execute_tool ${event.name}`,
-          at - event.durationMs,
-          at,
-          {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": event.name,
-            "gen_ai.tool.call.id": event.callId,
-            // Every persona tool and built-in action is a function tool to the model.
-            "gen_ai.tool.type": "function",
-            "parley.tool.status": event.status,
-            // The GenAI conventions' error attribute: the failure's class (failed, timed_out, …).
-            ...(event.status === "ok" ? {} : { "error.type": event.status }),
-          },
-          event.status === "ok" ? undefined : event.status,
-        );
-      case "call.ended": {
-        const stream = streams.get(callSid);
-        if (stream === undefined) return;
-        streams.delete(callSid);
-        stream.setAttribute("parley.end_reason", event.reason);
-        stream.end(at);
-        return;
-      }
-    }
+    if (event.type === "call.started") return startStream(event);
+    if (event.type === "call.ended") return endStream(event);
+    const span = finishedSpanOf(event);
+    if (span !== undefined) record(event.callSid, span);
   };
   return {
     listener,
@@ -154,4 +104,69 @@ export function traceCalls(instance: string): { listener: (event: CallEvent) => 
       streams.clear();
     },
   };
+}
+
+/** A span whose start and end (epoch ms) one event gives: every span but the stream's. */
+interface FinishedSpan {
+  name: string;
+  start: number;
+  end: number;
+  attributes: Record<string, string | number>;
+  /** Marks the span failed, with this message. */
+  failed?: string;
+}
+
+/** The finished span an event stands for (OpenTelemetry GenAI names where they fit), if any. */
+function finishedSpanOf(event: CallEvent): FinishedSpan | undefined {
+  const { at } = event;
+  /** A span of `ms` that ended at the event (0 for a request answered then). */
+  const lasting = (name: string, ms: number, attributes: FinishedSpan["attributes"]): FinishedSpan => ({
+    name,
+    start: at - ms,
+    end: at,
+    attributes,
+  });
+  switch (event.type) {
+    case "call.webhook":
+      return lasting("twilio.voice_webhook", 0, {
+        "parley.persona": event.persona,
+        "parley.direction": event.direction,
+      });
+    case "call.placed":
+      return lasting("parley.place_call", 0, { "parley.persona": event.persona });
+    case "call.status":
+      return lasting("twilio.status_callback", 0, { "twilio.call_status": event.status });
+    case "call.after_stream":
+      return lasting("twilio.connect_action", 0, { "parley.after_stream": event.action });
+    case "upstream.connected":
+      return lasting("gen_ai.connect", event.connectMs, { "gen_ai.provider.name": "openai" });
+    case "reconnected":
+      return lasting("gen_ai.reconnect", event.gapMs, {
+        "gen_ai.provider.name": "openai",
+        "parley.reconnect.cause": event.cause,
+        "parley.reconnect.tries": event.tries,
+      });
+    case "turn.latency":
+      return lasting("gen_ai.turn", event.firstAudioSentMs, {
+        "parley.turn.latency_sent_ms": event.firstAudioSentMs,
+        ...(event.firstAudioHeardMs === undefined
+          ? {}
+          : { "parley.turn.latency_heard_ms": event.firstAudioHeardMs }),
+      });
+    case "tool.called": {
+      const span = lasting(`execute_tool ${event.name}`, event.durationMs, {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": event.name,
+        "gen_ai.tool.call.id": event.callId,
+        // Every persona tool and built-in action is a function tool to the model.
+        "gen_ai.tool.type": "function",
+        "parley.tool.status": event.status,
+        // The GenAI conventions' error attribute: the failure's class (failed, timed_out, …).
+        ...(event.status === "ok" ? {} : { "error.type": event.status }),
+      });
+      return event.status === "ok" ? span : { ...span, failed: event.status };
+    }
+    default:
+      return undefined;
+  }
 }
