@@ -79,33 +79,7 @@ export interface AfterStreamRoutes {
  */
 export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStreamRoutes {
   const { config, personas, log } = options;
-  const decisions = new Map<string, { action: AfterStreamAction; target: string | undefined }>();
-  const off = options.hub.subscribe((event) => {
-    if (event.type !== "call.after_stream") return;
-    decisions.delete(event.callSid);
-    decisions.set(event.callSid, { action: event.action, target: event.target });
-    if (decisions.size > MAX_REMEMBERED) decisions.delete(decisions.keys().next().value!);
-  });
-
-  const decisionFor = async (callSid: string) => {
-    const known = decisions.get(callSid);
-    if (known !== undefined) return known;
-    if (options.store === undefined) return undefined;
-    // Twilio asks as soon as the stream is closed, possibly of an instance that did not run the call,
-    // before the one that did has stored its decision: a started call with neither an end nor a
-    // decision yet is waited for, or its caller would hear the fallback instead of the hang-up or
-    // the transfer.
-    const giveUpAt = Date.now() + (options.pendingWaitMs ?? PENDING_DECISION_WAIT_MS);
-    for (;;) {
-      const stored = decisions.get(callSid) ?? await options.store.afterStreamDecision(callSid);
-      if (stored !== "pending") return stored;
-      if (Date.now() >= giveUpAt) {
-        log.warn(`[Twilio] No after-stream decision stored for CallSid=${callSid} in time: fallback`);
-        return undefined;
-      }
-      await new Promise((resolve) => setTimeout(resolve, PENDING_DECISION_POLL_MS));
-    }
-  };
+  const decisions = rememberDecisions(options);
 
   /** The signed form and the persona named in the query. */
   const read = (request: Request, { form }: TwilioForm) => {
@@ -118,7 +92,7 @@ export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStrea
     async afterStream(request, context) {
       const input = read(request, context);
       const callSid = input.form.CallSid;
-      const decision = isCallSid(callSid) ? await decisionFor(callSid) : undefined;
+      const decision = isCallSid(callSid) ? await decisions.decisionFor(callSid) : undefined;
       if (decision?.action === "hangup") return twiml(hangupTwiml(), log, callSid, "hang up");
       if (decision?.action === "dial" && decision.target !== undefined) {
         const actionUrl = new URL(DIAL_ACTION_PATH, config.publicBaseUrl);
@@ -153,8 +127,57 @@ export function createAfterStreamRoutes(options: AfterStreamOptions): AfterStrea
       );
     },
 
-    close: off,
+    close: () => decisions.close(),
   };
+}
+
+/** A call's after-stream decision: hang up, or dial `target` (the rest get the fallback). */
+interface Decision {
+  action: AfterStreamAction;
+  target: string | undefined;
+}
+
+/** Where {@linkcode createAfterStreamRoutes} finds a call's decision, and the subscription to end. */
+interface DecisionBook {
+  /** The call's decision, undefined when none was made or none came in time. */
+  decisionFor(callSid: string): Promise<Decision | undefined>;
+  close(): void;
+}
+
+/**
+ * Keeps the decisions made by calls of this process (the newest {@linkcode MAX_REMEMBERED}, heard on
+ * the hub), and reads the others from the store, waiting a while for one still pending.
+ */
+function rememberDecisions(options: AfterStreamOptions): DecisionBook {
+  const { store, log } = options;
+  const decisions = new Map<string, Decision>();
+  const off = options.hub.subscribe((event) => {
+    if (event.type !== "call.after_stream") return;
+    decisions.delete(event.callSid);
+    decisions.set(event.callSid, { action: event.action, target: event.target });
+    if (decisions.size > MAX_REMEMBERED) decisions.delete(decisions.keys().next().value!);
+  });
+
+  const decisionFor = async (callSid: string) => {
+    const known = decisions.get(callSid);
+    if (known !== undefined) return known;
+    if (store === undefined) return undefined;
+    // Twilio asks as soon as the stream is closed, possibly of an instance that did not run the call,
+    // before the one that did has stored its decision: a started call with neither an end nor a
+    // decision yet is waited for, or its caller would hear the fallback instead of the hang-up or
+    // the transfer.
+    const giveUpAt = Date.now() + (options.pendingWaitMs ?? PENDING_DECISION_WAIT_MS);
+    for (;;) {
+      const stored = decisions.get(callSid) ?? await store.afterStreamDecision(callSid);
+      if (stored !== "pending") return stored;
+      if (Date.now() >= giveUpAt) {
+        log.warn(`[Twilio] No after-stream decision stored for CallSid=${callSid} in time: fallback`);
+        return undefined;
+      }
+      await new Promise((resolve) => setTimeout(resolve, PENDING_DECISION_POLL_MS));
+    }
+  };
+  return { decisionFor, close: off };
 }
 
 function twiml(body: string, log: Logger, callSid: string | undefined, what: string): Response {
