@@ -146,63 +146,33 @@ async function liveEvents(callSid: string, options: CallRecordsOptions): Promise
   const awaitsAnalysis = snapshot.endedAt !== null &&
     (snapshot.outcome?.state === "pending" || snapshot.outcome?.state === "running");
   const lastEvent = awaitsAnalysis ? "call.analyzed" : "call.ended";
-  const encoder = new TextEncoder();
-  let stop: (closeStream: boolean) => void = () => {};
 
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      let open = true;
-      let unsubscribe = () => {};
-      let timer: ReturnType<typeof setInterval> | undefined = undefined;
-      const send = (text: string) => {
-        if (!open) return;
-        try {
-          controller.enqueue(encoder.encode(text));
-        } catch (error) {
-          // The stream errored under us (connection reset): treat it as the client leaving.
-          if (!(error instanceof TypeError)) throw error;
-          stop(false);
-        }
-      };
-      const onAbort = () => stop(true);
-      stop = (closeStream) => {
-        if (!open) return;
-        open = false;
-        unsubscribe();
-        clearInterval(timer);
-        options.signal?.removeEventListener("abort", onAbort);
-        if (closeStream) controller.close();
-      };
-
-      send(sseFrame("snapshot", snapshot satisfies CallFeedEvents["snapshot"]));
-      if ((snapshot.endedAt !== null && !awaitsAnalysis) || options.signal?.aborted === true) {
-        stop(true);
-        return;
-      }
-      const deliver = (event: CallEvent) => {
-        send(sseFrame(event.type, event));
-        if (event.type === lastEvent || (controller.desiredSize ?? 0) < -MAX_QUEUED_EVENTS) stop(true);
-      };
-      timer = setInterval(() => send(": heartbeat\n\n"), options.heartbeatMs ?? SSE_HEARTBEAT_MS);
-      options.signal?.addEventListener("abort", onAbort);
-      // The bus may replay the last event at once: the stream has stopped before `subscribe` returns.
-      const off = options.hub.subscribe(deliver, { callSid, after: snapshot.eventSeq });
-      if (open) unsubscribe = off;
-      else off();
-      // Settled between the snapshot and the subscription, on a bus that numbers the call's events
-      // afresh (after a restart) and so does not replay it: the stored analysis says it.
-      if (open && awaitsAnalysis) {
-        options.analyses?.get(callSid).then((job) => {
-          const analyzed = analyzedEventOf(job);
-          if (analyzed !== undefined) deliver(analyzed);
-        }, () => {}); // unread now, the bus still brings the event
-      }
-    },
-    cancel() {
-      // The client went away (Deno cancels the body when the connection closes). Not `req.signal`:
-      // Deno 2.9 warns on it, and it also fires after a response completes (legacy behaviour).
-      stop(false);
-    },
+  const body = sseBody((sse) => {
+    sse.send(sseFrame("snapshot", snapshot satisfies CallFeedEvents["snapshot"]));
+    if ((snapshot.endedAt !== null && !awaitsAnalysis) || options.signal?.aborted === true) return sse.stop();
+    const deliver = (event: CallEvent) => {
+      sse.send(sseFrame(event.type, event));
+      if (event.type === lastEvent || sse.backlog() > MAX_QUEUED_EVENTS) sse.stop();
+    };
+    const timer = setInterval(() => sse.send(": heartbeat\n\n"), options.heartbeatMs ?? SSE_HEARTBEAT_MS);
+    const onAbort = () => sse.stop();
+    options.signal?.addEventListener("abort", onAbort);
+    sse.onStop(() => {
+      clearInterval(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+    });
+    // The bus may replay the last event at once: the stream has stopped before `subscribe` returns.
+    const off = options.hub.subscribe(deliver, { callSid, after: snapshot.eventSeq });
+    if (sse.open) sse.onStop(off);
+    else off();
+    // Settled between the snapshot and the subscription, on a bus that numbers the call's events
+    // afresh (after a restart) and so does not replay it: the stored analysis says it.
+    if (sse.open && awaitsAnalysis) {
+      options.analyses?.get(callSid).then((job) => {
+        const analyzed = analyzedEventOf(job);
+        if (analyzed !== undefined) deliver(analyzed);
+      }, () => {}); // unread now, the bus still brings the event
+    }
   });
 
   return new Response(body, {
@@ -211,6 +181,66 @@ async function liveEvents(callSid: string, options: CallRecordsOptions): Promise
       "cache-control": "no-cache, no-store",
       // Proxies such as nginx would otherwise hold events back.
       "x-accel-buffering": "no",
+    },
+  });
+}
+
+/** What {@linkcode sseBody}'s writer holds: one client's stream while it stays. */
+interface SseSink {
+  /** False once stopped (by the writer, or by the client leaving). */
+  readonly open: boolean;
+  /** Writes `text` while open; a stream that errored under it (connection reset) stops. */
+  send(text: string): void;
+  /** Frames queued beyond what the client has read. */
+  backlog(): number;
+  /** Runs `cleanup` when the stream stops. */
+  onStop(cleanup: () => void): void;
+  /** Ends the stream and runs the cleanups, once. */
+  stop(): void;
+}
+
+/**
+ * A response body that `start` writes to. It stops once, whichever comes first: the writer's
+ * `stop()`, a failed write, or the client going away; each stop runs the writer's cleanups.
+ */
+function sseBody(start: (sse: SseSink) => void): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let open = true;
+  const cleanups: (() => void)[] = [];
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const end = (closeStream: boolean) => {
+    if (!open) return;
+    open = false;
+    for (const cleanup of cleanups) cleanup();
+    if (closeStream) controller.close();
+  };
+  const sink: SseSink = {
+    get open() {
+      return open;
+    },
+    send(text) {
+      if (!open) return;
+      try {
+        controller.enqueue(encoder.encode(text));
+      } catch (error) {
+        // The stream errored under us (connection reset): treat it as the client leaving.
+        if (!(error instanceof TypeError)) throw error;
+        end(false);
+      }
+    },
+    backlog: () => -(controller.desiredSize ?? 0),
+    onStop: (cleanup) => void cleanups.push(cleanup),
+    stop: () => end(true),
+  };
+  return new ReadableStream<Uint8Array>({
+    start(streamController) {
+      controller = streamController;
+      start(sink);
+    },
+    cancel() {
+      // The client went away (Deno cancels the body when the connection closes). Not `req.signal`:
+      // Deno 2.9 warns on it, and it also fires after a response completes (legacy behaviour).
+      end(false);
     },
   });
 }
