@@ -93,34 +93,16 @@ function mayAffectPersonas(name: string): boolean {
  * ```
  */
 export function watchPersonas(dir: string, options: WatchPersonasOptions): PersonaWatcher {
-  const debounceMs = options.debounceMs ?? 150;
   const onError = options.onError ?? ((error: PersonaLoadError) => console.error(error.message));
   const onWarning = options.onWarning ?? ((message: string) => console.warn(message));
   const fsWatcher = Deno.watchFs(dir, { recursive: false });
   const roots = createImportRoots(options.linksDir);
   let closed = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let reloading = false;
-  let changedWhileReloading = false;
   // What the folder held at the last reload: the same bytes again (an editor's second write, a
   // touch) do not reload or print anything.
   let lastFingerprint = folderFingerprint(dir);
 
-  const schedule = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = undefined;
-      void reload();
-    }, debounceMs);
-  };
-
   const reload = async () => {
-    if (reloading) {
-      // Reload again once the running one ends, so its snapshot of the files is not the last word.
-      changedWhileReloading = true;
-      return;
-    }
-    reloading = true;
     try {
       const fingerprint = folderFingerprint(dir);
       if (fingerprint !== undefined && fingerprint === lastFingerprint) {
@@ -134,19 +116,14 @@ export function watchPersonas(dir: string, options: WatchPersonasOptions): Perso
       options.onReload?.([...personas.keys()].sort());
     } catch (error) {
       if (!closed) onError(asLoadError(dir, error));
-    } finally {
-      reloading = false;
-      if (changedWhileReloading && !closed) {
-        changedWhileReloading = false;
-        schedule();
-      }
     }
   };
+  const reloads = debouncedOneAtATime(reload, options.debounceMs ?? 150);
 
   (async () => {
     for await (const event of fsWatcher) {
       if (event.kind === "access") continue;
-      if (event.paths.some((path) => mayAffectPersonas(basename(path)))) schedule();
+      if (event.paths.some((path) => mayAffectPersonas(basename(path)))) reloads.schedule();
     }
   })().catch((error: unknown) => {
     // The loop ends quietly on close(); anything else means changes will not be seen any more.
@@ -159,10 +136,56 @@ export function watchPersonas(dir: string, options: WatchPersonasOptions): Perso
     close() {
       if (closed) return;
       closed = true;
-      clearTimeout(timer);
-      timer = undefined;
+      reloads.close();
       fsWatcher.close();
       roots.close();
+    },
+  };
+}
+
+/**
+ * Runs `run` once `debounceMs` passed without another `schedule()`, never two at once: scheduled
+ * while one runs, it runs again once that one ends, so the running one's snapshot of the files is
+ * not the last word. `close()` cancels what is pending (a run under way finishes).
+ */
+function debouncedOneAtATime(
+  run: () => Promise<void>,
+  debounceMs: number,
+): { schedule(): void; close(): void } {
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running = false;
+  let changedWhileRunning = false;
+
+  const schedule = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = undefined;
+      void runOnce();
+    }, debounceMs);
+  };
+  const runOnce = async () => {
+    if (running) {
+      changedWhileRunning = true;
+      return;
+    }
+    running = true;
+    try {
+      await run();
+    } finally {
+      running = false;
+      if (changedWhileRunning && !closed) {
+        changedWhileRunning = false;
+        schedule();
+      }
+    }
+  };
+  return {
+    schedule,
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      timer = undefined;
     },
   };
 }
