@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { CallEvent } from "../../calls/call_events.ts";
 import type { CallRecord } from "../../store/call_record.ts";
 
 /** The events Parley sends (`call.analyzed` and `recording.ready` come from their own modules). */
@@ -74,6 +75,25 @@ export function callEndedData(record: CallRecord): Record<string, unknown> {
     usage: record.usage,
     minutes: record.minutes,
     latency: record.latency,
+  };
+}
+
+/**
+ * `call.analyzed`: the analysis's state, outcome, error and cost, and the call's cost from `record`
+ * (read after the store took the event, so it includes the analysis's; null without a record).
+ */
+export function callAnalyzedData(
+  event: Extract<CallEvent, { type: "call.analyzed" }>,
+  record: CallRecord | undefined,
+): Record<string, unknown> {
+  const { callSid, state, outcome, error, costUsd } = event;
+  return {
+    callSid,
+    state,
+    outcome,
+    error,
+    costUsd,
+    callCostUsd: record === undefined ? null : record.costUsd,
   };
 }
 

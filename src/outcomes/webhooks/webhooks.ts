@@ -6,12 +6,13 @@
  * @module
  */
 
-import type { CallEventListener } from "../../calls/call_events.ts";
+import type { CallEvent, CallEventListener } from "../../calls/call_events.ts";
 import type { Logger } from "../../log.ts";
 import type { CallRecords } from "../../store/ports.ts";
 import type { WebhookDelivery, WebhookOutbox } from "../../store/webhook_outbox.ts";
 import { DELIVERY_DEFAULTS, DeliveryWorker, type DeliveryWorkerOptions } from "./delivery_worker.ts";
 import {
+  callAnalyzedData,
   callEndedData,
   callStartedData,
   type WebhookEnvelope,
@@ -82,91 +83,124 @@ export interface Webhooks {
  * ```
  */
 export function startWebhooks(options: WebhooksOptions): Webhooks {
-  const { outbox, settings, log } = options;
-  const timing = options.timing ?? {};
-  const now = timing.now ?? Date.now;
-  const worker = settings === undefined ? undefined : new DeliveryWorker({
-    outbox,
-    signer: createWebhookSigner(settings.secret),
-    url: settings.url,
-    instance: options.instance,
-    log,
-    ...timing,
-  });
-  worker?.start();
-  const pending = new Set<Promise<unknown>>();
-  const track = (work: Promise<unknown>) => {
-    pending.add(work);
-    work.finally(() => pending.delete(work));
+  return new OutboxWebhooks(options);
+}
+
+/** {@linkcode Webhooks} over the durable outbox, with its delivery worker (when `settings` is given). */
+class OutboxWebhooks implements Webhooks {
+  readonly #options: WebhooksOptions;
+  readonly #now: () => number;
+  readonly #worker: DeliveryWorker | undefined;
+  /** Enqueues the listener started, awaited by close(). */
+  readonly #pending = new Set<Promise<unknown>>();
+  // An enqueue the store cannot take now (a locked or full disk, Postgres down) waits and is retried.
+  readonly #retry: StoreRetry;
+
+  constructor(options: WebhooksOptions) {
+    this.#options = options;
+    this.#now = options.timing?.now ?? Date.now;
+    this.#worker = options.settings === undefined ? undefined : startWorker(options.settings, options);
+    this.#retry = new StoreRetry({
+      log: options.log,
+      words: { subject: "Webhooks", verb: "enqueue", done: "enqueued" },
+    });
+  }
+
+  get enabled(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  readonly listener: CallEventListener = (event) => {
+    if (this.#worker === undefined) return;
+    if (event.type === "call.analyzed") {
+      this.#track(`call.analyzed of ${event.callSid}`, () => this.#fromAnalysis(event));
+    } else if (
+      this.#options.calls !== undefined && (event.type === "call.started" || event.type === "call.ended")
+    ) {
+      this.#track(`${event.type} of ${event.callSid}`, () => this.#fromRecord(event));
+    }
   };
 
-  const enqueue: Webhooks["enqueue"] = async (type, callSid, data, at = now()) => {
-    if (worker === undefined) return false;
+  async enqueue(
+    type: WebhookEventType,
+    callSid: string,
+    data: Record<string, unknown>,
+    at: number = this.#now(),
+  ): Promise<boolean> {
+    if (this.#worker === undefined) return false;
     const envelope: WebhookEnvelope = { type, timestamp: new Date(at).toISOString(), data };
-    const added = await outbox.enqueue({
+    const added = await this.#options.outbox.enqueue({
       id: webhookMessageId(type, callSid),
       type,
       callSid,
       payload: JSON.stringify(envelope),
-      at: now(),
-      expiresAt: now() + (DELIVERY_DEFAULTS.retryForMs),
+      at: this.#now(),
+      expiresAt: this.#now() + (DELIVERY_DEFAULTS.retryForMs),
     });
-    if (added) worker.kick();
+    if (added) this.#worker.kick();
     return added;
-  };
+  }
 
-  // An enqueue the store cannot take now (a locked or full disk, Postgres down) waits and is retried.
-  const retry = new StoreRetry({ log, words: { subject: "Webhooks", verb: "enqueue", done: "enqueued" } });
+  async announceEnded(callSid: string): Promise<void> {
+    if (this.#worker !== undefined) await this.#fromRecord({ type: "call.ended", callSid });
+  }
 
-  const fromRecord = async (event: { type: "call.started" | "call.ended"; callSid: string; at?: number }) => {
-    const record = await options.calls?.getCall(event.callSid);
-    assertStoreWriting(options.calls); // the read flushed the store's queue: failing, the record is behind
+  list(filter?: { callSid?: string; limit?: number }): Promise<WebhookDelivery[]> {
+    return this.#options.outbox.list(filter);
+  }
+
+  async redeliver(id: string): Promise<WebhookDelivery | undefined> {
+    const { outbox } = this.#options;
+    const delivery = await outbox.redeliver(id, this.#now(), this.#now() + DELIVERY_DEFAULTS.retryForMs);
+    if (delivery !== undefined) this.#worker?.kick();
+    return delivery;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#pending]);
+    await this.#retry.close();
+    await this.#worker?.close();
+  }
+
+  /** Runs `run` through the store retry, and keeps it for close() to await. */
+  #track(what: string, run: () => Promise<void>): void {
+    const work = this.#retry.submit({ what, run });
+    this.#pending.add(work);
+    work.finally(() => this.#pending.delete(work));
+  }
+
+  /** `call.started` or `call.ended`, built from the stored record. */
+  async #fromRecord(
+    event: { type: "call.started" | "call.ended"; callSid: string; at?: number },
+  ): Promise<void> {
+    const calls = this.#options.calls;
+    const record = await calls?.getCall(event.callSid);
+    assertStoreWriting(calls); // the read flushed the store's queue: failing, the record is behind
     if (record === undefined) return;
     const data = event.type === "call.started" ? callStartedData(record) : callEndedData(record);
-    await enqueue(event.type, event.callSid, data, event.at ?? record.endedAt ?? now());
-  };
+    await this.enqueue(event.type, event.callSid, data, event.at ?? record.endedAt ?? this.#now());
+  }
 
-  const listener: CallEventListener = (event) => {
-    if (worker === undefined) return;
-    if (event.type === "call.analyzed") {
-      // The post-call analysis settled (src/analysis/worker.ts publishes it on the bus). The record,
-      // read after the store's listener took this event, holds the call's cost with the analysis's.
-      const { callSid, state, outcome, error, costUsd } = event;
-      const send = async () => {
-        const record = await options.calls?.getCall(callSid);
-        const callCostUsd = record === undefined ? null : record.costUsd;
-        await enqueue(
-          "call.analyzed",
-          callSid,
-          { callSid, state, outcome, error, costUsd, callCostUsd },
-          event.at,
-        );
-      };
-      track(retry.submit({ what: `call.analyzed of ${callSid}`, run: send }));
-      return;
-    }
-    if (options.calls === undefined) return;
-    if (event.type !== "call.started" && event.type !== "call.ended") return;
-    track(retry.submit({ what: `${event.type} of ${event.callSid}`, run: () => fromRecord(event) }));
-  };
+  /**
+   * `call.analyzed`: the post-call analysis settled (src/analysis/worker.ts publishes it on the bus).
+   * The record, read after the store's listener took this event, holds the call's cost with the analysis's.
+   */
+  async #fromAnalysis(event: Extract<CallEvent, { type: "call.analyzed" }>): Promise<void> {
+    const record = await this.#options.calls?.getCall(event.callSid);
+    await this.enqueue("call.analyzed", event.callSid, callAnalyzedData(event, record), event.at);
+  }
+}
 
-  return {
-    enabled: worker !== undefined,
-    listener,
-    enqueue,
-    async announceEnded(callSid) {
-      if (worker !== undefined) await fromRecord({ type: "call.ended", callSid });
-    },
-    list: (filter) => outbox.list(filter),
-    async redeliver(id) {
-      const delivery = await outbox.redeliver(id, now(), now() + DELIVERY_DEFAULTS.retryForMs);
-      if (delivery !== undefined) worker?.kick();
-      return delivery;
-    },
-    async close() {
-      await Promise.allSettled([...pending]);
-      await retry.close();
-      await worker?.close();
-    },
-  };
+/** The worker that delivers the outbox to `settings.url`, signed with its secret, started. */
+function startWorker(settings: WebhookSettings, options: WebhooksOptions): DeliveryWorker {
+  const worker = new DeliveryWorker({
+    outbox: options.outbox,
+    signer: createWebhookSigner(settings.secret),
+    url: settings.url,
+    instance: options.instance,
+    log: options.log,
+    ...options.timing,
+  });
+  worker.start();
+  return worker;
 }
