@@ -131,11 +131,50 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
   }
 }
 
+/** Connects, migrates, then starts each part in turn; a part that fails undoes the ones before. */
 async function openStore(
   url: string,
   options: PostgresStoreOptions,
   onError: (message: string) => void,
 ): Promise<PostgresStore> {
+  const { pool, sql } = connectPool(url, options);
+  const endPool = async () => {
+    await sql.end({ timeout: 1 }).catch(() => {});
+  };
+  await startStep(url, "open the Postgres database at", () => migrate(pool), endPool);
+  const bus = new PostgresEventBus(pool, onError);
+  await startStep(url, "LISTEN on", () => bus.start(), endPool);
+  const control = new PostgresCallControl(pool, options.instance, onError);
+  await startStep(url, "LISTEN on", () => control.start(), async () => {
+    await bus.close().catch(() => {});
+    await endPool();
+  });
+  const calls = new PostgresCallRecords(sql, {
+    instance: options.instance,
+    onError,
+    ...(options.prices === undefined ? {} : { prices: options.prices }),
+    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+    ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
+  });
+  const heartbeat = new InstanceHeartbeat(sql, calls, {
+    instance: options.instance,
+    report: onError,
+    ...(options.instanceTimeoutMs === undefined ? {} : { timeoutMs: options.instanceTimeoutMs }),
+  });
+  await startStep(url, "write the instance heartbeat at", () => heartbeat.start(), async () => {
+    calls.close();
+    await Promise.all([bus.close(), control.close()]).catch(() => {});
+    await endPool();
+  });
+  return storeOf({ instance: options.instance, sql, calls, bus, control, heartbeat, onError });
+}
+
+/**
+ * The pool, and the handle the ports use: their reads are run once more on a connection of their
+ * own when a pooled one turns out dead (just after a restart or failover); the migrations and the
+ * LISTENing bus and control use the pool.
+ */
+function connectPool(url: string, options: PostgresStoreOptions): { pool: Sql; sql: Sql } {
   let pool: Sql;
   try {
     pool = postgres(url, {
@@ -149,8 +188,6 @@ async function openStore(
       `DATABASE_URL: cannot use ${describeDatabaseUrl(url)}: ${errorTextWithoutPassword(error, url)}`,
     );
   }
-  // The ports' reads are run once more on a connection of their own when a pooled one turns out dead
-  // (just after a restart or failover); the migrations and the LISTENing bus and control use the pool.
   const sql = retryReadsOnFreshConnection(
     pool,
     freshConnectionOf(
@@ -158,64 +195,50 @@ async function openStore(
       (settings) => postgres(url, { ...driverSettings(url), ...settings, onnotice: () => {} }),
     ),
   );
+  return { pool, sql };
+}
+
+/**
+ * Runs one step of opening; when it fails, runs `undo` (what the steps before started) and throws
+ * naming what could not be done (`doing`) and DATABASE_URL's host, never its password.
+ */
+async function startStep(
+  url: string,
+  doing: string,
+  start: () => Promise<unknown>,
+  undo: () => Promise<void>,
+): Promise<void> {
   try {
-    await migrate(pool);
+    await start();
   } catch (error) {
-    await sql.end({ timeout: 1 }).catch(() => {});
+    await undo();
     throw new Error(
-      `DATABASE_URL: cannot open the Postgres database at ${describeDatabaseUrl(url)}: ${
-        errorTextWithoutPassword(error, url)
-      }`,
+      `DATABASE_URL: cannot ${doing} ${describeDatabaseUrl(url)}: ${errorTextWithoutPassword(error, url)}`,
     );
   }
-  const bus = new PostgresEventBus(pool, onError);
-  try {
-    await bus.start();
-  } catch (error) {
-    await sql.end({ timeout: 1 }).catch(() => {});
-    throw new Error(
-      `DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorTextWithoutPassword(error, url)}`,
-    );
-  }
-  const control = new PostgresCallControl(pool, options.instance, onError);
-  try {
-    await control.start();
-  } catch (error) {
-    await bus.close().catch(() => {});
-    await sql.end({ timeout: 1 }).catch(() => {});
-    throw new Error(
-      `DATABASE_URL: cannot LISTEN on ${describeDatabaseUrl(url)}: ${errorTextWithoutPassword(error, url)}`,
-    );
-  }
-  const calls = new PostgresCallRecords(sql, {
-    instance: options.instance,
-    onError,
-    ...(options.prices === undefined ? {} : { prices: options.prices }),
-    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-    ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
-  });
-  const heartbeat = new InstanceHeartbeat(sql, calls, {
-    instance: options.instance,
-    report: onError,
-    ...(options.instanceTimeoutMs === undefined ? {} : { timeoutMs: options.instanceTimeoutMs }),
-  });
-  try {
-    await heartbeat.start();
-  } catch (error) {
-    calls.close();
-    await Promise.all([bus.close(), control.close()]).catch(() => {});
-    await sql.end({ timeout: 1 }).catch(() => {});
-    throw new Error(
-      `DATABASE_URL: cannot write the instance heartbeat at ${describeDatabaseUrl(url)}: ${
-        errorTextWithoutPassword(error, url)
-      }`,
-    );
-  }
+}
+
+/** The parts of an open store, for {@linkcode storeOf}. */
+interface OpenParts {
+  instance: string;
+  sql: Sql;
+  calls: PostgresCallRecords;
+  bus: PostgresEventBus;
+  control: PostgresCallControl;
+  heartbeat: InstanceHeartbeat;
+  onError: (message: string) => void;
+}
+
+/**
+ * The store over its started parts. `close()` writes what is queued, then stops the heartbeat
+ * (cleanly when every event was written), the bus and control, and ends the connections.
+ */
+function storeOf({ instance, sql, calls, bus, control, heartbeat, onError }: OpenParts): PostgresStore {
   let resolveClosed: () => void;
   const closed = new Promise<void>((resolve) => resolveClosed = resolve);
   let closing = false;
   return {
-    instance: options.instance,
+    instance,
     calls,
     bus,
     control,
