@@ -7,31 +7,20 @@
  * @module
  */
 
-import { Admission } from "../calls/admission.ts";
 import type { RelayCounters } from "../calls/relay_counters.ts";
 import type { CallHub } from "../calls/call_hub.ts";
-import { LiveRelays } from "../relay/live_relays.ts";
 import type { FrameTap } from "../relay/frame_tap.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
-import { folderSource, type RecordingSource } from "../recordings/serve_wav.ts";
-import { bothTaps, recordingTap } from "../recordings/recording_tap.ts";
-import { createRecordingLinks } from "../recordings/recording_link.ts";
-import { announceRecordings } from "../outcomes/webhooks/recording_ready.ts";
 import { watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
-import { PREWARM_TTL_MS, Prewarms } from "../relay/prewarm.ts";
-import { createEngineChooser } from "../engines/registry.ts";
-import { connectOpenAI, type UpstreamConnector } from "../engines/upstream_socket.ts";
-import { createStreamTokens, STREAM_TOKEN_TTL_MS, type StreamTokens } from "../twilio/stream_token.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
 import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
 import { createSessions } from "../http/session.ts";
 import { guardRequests, type ServeHandler } from "./middleware/front_door.ts";
 import type { ListenerHealth } from "../http/listener.ts";
-import { AnalysisWorker } from "../analysis/worker.ts";
 import type {
   AfterStreamDecisions,
   AnalysisJobs,
@@ -46,7 +35,6 @@ import { catchUnhandled } from "./middleware/unhandled.ts";
 import { notFoundResponse } from "../api/pages.ts";
 import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
-import { startWebhooks, type Webhooks, type WebhookTiming } from "../outcomes/webhooks/webhooks.ts";
 import type { WebhookOutbox } from "../store/webhook_outbox.ts";
 import { createRouteHandlers } from "./handlers.ts";
 import type { DialerParts } from "./handler_parts.ts";
@@ -54,6 +42,17 @@ import type { Dialer } from "../dialer/dialer.ts";
 import type { CallControl } from "../calls/call_control.ts";
 import { obeyCallCommands } from "./cluster_control.ts";
 import { errorText } from "../log.ts";
+import type { RecordingSource } from "../recordings/serve_wav.ts";
+import type { UpstreamConnector } from "../engines/upstream_socket.ts";
+import type { StreamTokens } from "../twilio/stream_token.ts";
+import type { Webhooks, WebhookTiming } from "../outcomes/webhooks/webhooks.ts";
+import {
+  createCallIntake,
+  optionalHandlerParts,
+  startAnalysis,
+  subscribeRecorders,
+  wireRecordings,
+} from "./server_parts.ts";
 
 export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
@@ -160,92 +159,18 @@ export interface Parley {
  */
 export function createParley(options: ParleyOptions): Parley {
   const { config, personas, log, hub, counters } = options;
-  const connectUpstream = options.connectUpstream ?? connectOpenAI;
-  const engineFor = createEngineChooser(config.engineEndpoints);
   const metrics = createMetrics(options.prices === undefined ? {} : { prices: options.prices });
   // Ends open live feeds (SSE) on shutdown, so the server can finish.
   const shutdownSignal = new AbortController();
-  const offMetrics = hub.subscribe(metrics.listener);
-  const offStore = options.store === undefined ? undefined : hub.subscribe(options.store.listener);
-  // After the store's listener: the record a payload is built from holds the event.
-  const webhooks = options.outbox === undefined ? undefined : startWebhooks({
-    outbox: options.outbox,
-    settings: config.webhook,
-    calls: options.store,
-    instance: config.instanceId,
-    log,
-    ...(options.webhookTiming === undefined ? {} : { timing: options.webhookTiming }),
-  });
-  const offWebhooks = webhooks === undefined ? undefined : hub.subscribe(webhooks.listener);
+  const recorders = subscribeRecorders(options, metrics);
+  const webhooks = recorders.webhooks;
   const neverConnected = watchNeverConnected(hub, {
     log,
     ...(options.streamConnectTimeoutMs === undefined ? {} : { timeoutMs: options.streamConnectTimeoutMs }),
   });
-  const signature = {
-    authToken: config.twilioAuthToken,
-    publicBaseUrl: config.publicBaseUrl,
-    publicInstanceUrl: config.publicInstanceUrl,
-    enabled: config.twilioSignatureCheck,
-  };
-  const tokens = options.streamTokens ?? createStreamTokens({
-    secret: config.twilioAuthToken,
-    ...(options.usedStreamTokens === undefined ? {} : { used: options.usedStreamTokens }),
-  });
-  const prewarmTtlMs = options.prewarmTtlMs ?? PREWARM_TTL_MS;
-  const prewarms = new Prewarms({
-    log,
-    setup: { personas, defaultPersona: config.defaultPersona, defaultModel: config.realtimeModel, engineFor },
-    apiKey: config.openaiApiKey,
-    connect: connectUpstream,
-    ttlMs: prewarmTtlMs,
-    onExpiredUsage: (event) => hub.emit(event),
-  });
-  const store = options.store;
-  const admission = new Admission({
-    maxConcurrentCalls: config.maxConcurrentCalls,
-    // A socket later than its pre-warm finds none and is rare: no slot or drain waits longer.
-    connectWindowMs: prewarmTtlMs,
-    answerTtlMs: STREAM_TOKEN_TTL_MS,
-    ...(store === undefined ? {} : {
-      seenBefore: async (callSid: string) => {
-        const record = await store.getCall(callSid);
-        return record !== undefined && (record.startedAt !== null || record.endedAt !== null);
-      },
-    }),
-  });
-  const offAdmission = hub.subscribe(admission.listener);
-  const recordings = options.recordings;
-  const tap = bothTaps(options.tap, recordings && recordingTap(recordings, personas, log));
-  const recordingSource = recordings && (options.recordingSource ?? folderSource(recordings));
-  // recording.ready: a signed link (keyed by WEBHOOK_SECRET) the recording route's guard honours.
-  const recordingLinks = createRecordingLinks(config.webhook?.secret);
-  const recordingsReady = announceRecordings({
-    recordings,
-    source: recordingSource,
-    webhooks,
-    links: recordingLinks,
-    publicBaseUrl: config.publicBaseUrl,
-    log,
-  });
-  const relays = new LiveRelays(
-    {
-      engineFor,
-      defaultModel: config.realtimeModel,
-      apiKey: config.openaiApiKey,
-      personas,
-      defaultPersona: config.defaultPersona,
-      connectUpstream,
-      log,
-      counters,
-      sessionRolloverMs: config.sessionRolloverMinutes * 60_000,
-      ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
-      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
-      ...(tap === undefined ? {} : { tap }),
-    },
-    hub,
-    admission,
-  );
-
+  const recordings = wireRecordings(options, webhooks);
+  const intake = createCallIntake(options, recordings.tap);
+  const { connectUpstream, tokens, prewarms, admission, relays } = intake;
   const sessions = createSessions({
     apiToken: () => config.apiToken,
     publicBaseUrl: config.publicBaseUrl,
@@ -267,26 +192,13 @@ export function createParley(options: ParleyOptions): Parley {
     prices: options.prices ?? DEFAULT_PRICES,
     connectUpstream,
     selfOrigin: options.selfOrigin ?? (() => `http://127.0.0.1:${config.port}`),
-    ...(options.scenariosDir === undefined ? {} : { scenariosDir: options.scenariosDir }),
-    ...(options.mediaSilenceMs === undefined ? {} : { mediaSilenceMs: options.mediaSilenceMs }),
-    ...(options.store === undefined ? {} : { store: options.store }),
-    ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
-    ...(options.leads === undefined ? {} : { leads: options.leads }),
-    ...(options.analyses === undefined ? {} : { analyses: options.analyses }),
-    ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),
-    ...(options.feeds === undefined ? {} : { feeds: options.feeds }),
-    ...(options.control === undefined ? {} : { control: options.control }),
-    ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
-    ...(recordingSource === undefined ? {} : { recordings: recordingSource }),
-    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
-    ...(options.listenerHealth === undefined ? {} : { listenerHealth: options.listenerHealth }),
+    ...optionalHandlerParts(options),
+    ...(recordings.source === undefined ? {} : { recordings: recordings.source }),
     ...(webhooks === undefined ? {} : { webhooks }),
   });
-
   const offControl = options.control === undefined
     ? undefined
     : obeyCallCommands(options.control, relays, prewarms, admission, neverConnected, log);
-
   const route = createRouter({
     rows: ROUTES,
     handlers: routes.handlers,
@@ -294,26 +206,18 @@ export function createParley(options: ParleyOptions): Parley {
       sessions,
       apiToken: () => config.apiToken,
       metricsPublic: config.metricsPublic,
-      twilio: signature,
+      twilio: {
+        authToken: config.twilioAuthToken,
+        publicBaseUrl: config.publicBaseUrl,
+        publicInstanceUrl: config.publicInstanceUrl,
+        enabled: config.twilioSignatureCheck,
+      },
       log,
-      recordingLinks,
+      recordingLinks: recordings.links,
     },
     notFound: notFoundResponse,
   });
-  const analysis = options.analyses === undefined || store === undefined ? undefined : new AnalysisWorker({
-    jobs: options.analyses,
-    calls: store,
-    personas,
-    bus: hub,
-    endpoint: { baseUrl: config.openaiBaseUrl, apiKey: config.openaiApiKey },
-    defaultModel: config.analysisModel,
-    instance: config.instanceId,
-    prices: options.prices ?? DEFAULT_PRICES,
-    log,
-  });
-  analysis?.start().catch((error) => {
-    log.error(`Analysis: could not start: ${errorText(error)}`);
-  });
+  const analysis = startAnalysis(options);
   routes.dialer?.start().catch((error) => {
     log.error(`Dialer: could not start: ${errorText(error)}`);
   });
@@ -325,7 +229,7 @@ export function createParley(options: ParleyOptions): Parley {
     handler: guardRequests(catchUnhandled(route, log), { log, trustedProxies: config.trustedProxies }),
     drain: () => admission.drain(),
     analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),
-    announceRecordings: (callSids) => recordingsReady.announceRepaired(callSids),
+    announceRecordings: (callSids) => recordings.ready.announceRepaired(callSids),
     async shutdown() {
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);
@@ -333,12 +237,10 @@ export function createParley(options: ParleyOptions): Parley {
       neverConnected.close();
       // Nothing is left to wait for: a drain in progress is over.
       admission.close();
-      offAdmission();
-      offMetrics();
-      offStore?.();
-      offWebhooks?.();
-      await recordings?.settle(); // the recordings' last writes, headers and states
-      await recordingsReady.close();
+      intake.off();
+      recorders.off();
+      await options.recordings?.settle(); // the recordings' last writes, headers and states
+      await recordings.ready.close();
       await webhooks?.close();
       offControl?.();
       routes.close();
