@@ -9,17 +9,16 @@
  *   `GET /api/campaigns/:id/results.csv` (each lead: attempts, final disposition, last CallSid and
  *   that call's outcome: `campaign_results.ts`).
  * - `GET /api/dnc`, `POST /api/dnc` (`{"phone": "+1…"}`), `POST /api/dnc/import` (CSV with a `phone`
- *   column), `DELETE /api/dnc/:phone`.
+ *   column), `DELETE /api/dnc/:phone`: `do_not_call.ts`.
  *
  * @module
  */
 
 import { isE164 } from "../config.ts";
 import type { EngineId } from "../engines/voices.ts";
-import { readBodyJson, readBodyText } from "../http/body.ts";
-import { clip } from "../http/input_text.ts";
+import { readBodyJson } from "../http/body.ts";
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import { parseCampaignRequest } from "../dialer/campaign_request.ts";
+import { type LeadSource, parseCampaignRequest } from "../dialer/campaign_request.ts";
 import { isTimeZone } from "../dialer/window.ts";
 import type {
   Campaign,
@@ -31,18 +30,13 @@ import type {
 import { DISPOSITIONS } from "../store/campaign.ts";
 import type { Lead } from "../store/lead.ts";
 import type { AnalysisJobs, Campaigns, DoNotCallList, Leads } from "../store/ports.ts";
-import { parseCsv } from "./csv.ts";
 import { campaignCallRows, campaignResultsCsv } from "./campaign_results.ts";
 import { fromLead, leadsFromCsv, tagsOf } from "./campaign_leads.ts";
-import { normalisePhone } from "./lead_checks.ts";
-import type { DoNotCallImport } from "./types.ts";
+import { createDoNotCallHandlers } from "./do_not_call.ts";
 
 /** Largest `POST /api/campaigns` body (a CSV of leads fits), bytes. */
 export const MAX_CAMPAIGN_BODY_BYTES = 1024 * 1024;
-/** Largest `POST /api/dnc` body, bytes. */
-export const MAX_DNC_BODY_BYTES = 4 * 1024;
-/** Largest `POST /api/dnc/import` body, bytes. */
-export const MAX_DNC_IMPORT_BYTES = 1024 * 1024;
+export { MAX_DNC_BODY_BYTES, MAX_DNC_IMPORT_BYTES } from "./do_not_call.ts";
 
 /** What the handlers work with. */
 export interface CampaignsApiOptions {
@@ -100,6 +94,7 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
   };
   const notFound = (params: Record<string, string>) =>
     jsonError(404, `No campaign with id "${String(params.id).slice(0, 20)}"`);
+  const view = (campaign: Campaign) => campaignView(campaigns, campaign);
 
   return {
     async createCampaign(request) {
@@ -114,37 +109,9 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
         engineOf: options.engineOf,
       });
       if (!parsed.ok) return jsonError(400, parsed.error);
-      const source = parsed.value.leads;
-      let chosen: CampaignLeadInput[];
-      if ("ids" in source) {
-        const found: Lead[] = [];
-        for (const id of source.ids) {
-          const lead = await leads.get(id);
-          if (lead === undefined) return jsonError(400, `Field "leads.ids": no lead with id ${id}`);
-          found.push(lead);
-        }
-        chosen = found.map(fromLead);
-      } else if ("tag" in source) {
-        chosen = (await leads.list()).filter((lead) => tagsOf(lead).includes(source.tag.toLowerCase())).map(
-          fromLead,
-        );
-        if (chosen.length === 0) {
-          return jsonError(400, `Field "leads.tag": no lead has the tag "${source.tag.slice(0, 40)}"`);
-        }
-      } else {
-        const rows = leadsFromCsv(source.csv);
-        if (typeof rows === "string") return jsonError(400, `Field "leads.csv": ${rows}`);
-        chosen = rows;
-      }
-      const seen = new Set<string>();
-      for (const lead of chosen) {
-        if (lead.skipReason !== undefined) continue;
-        if (!isE164(lead.phone)) lead.skipReason = "bad_number";
-        else if (seen.has(lead.phone)) lead.skipReason = "duplicate";
-        else if (await doNotCall.has(lead.phone)) lead.skipReason = "do_not_call";
-        seen.add(lead.phone);
-        if (lead.timezone !== null && !isTimeZone(lead.timezone)) lead.timezone = null;
-      }
+      const chosen = await chooseLeads(parsed.value.leads, leads);
+      if (chosen instanceof Response) return chosen;
+      await markSkipped(chosen, doNotCall);
       const campaign = await campaigns.create(
         parsed.value.input,
         chosen,
@@ -214,95 +181,74 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
         },
       });
     },
-    async listDnc() {
-      return jsonResponse(200, { numbers: await doNotCall.list() });
-    },
-    async addDnc(request) {
-      const body = await readBodyJson(request, MAX_DNC_BODY_BYTES, '{"phone": "+14155550100"}');
-      if (!body.ok) return jsonError(body.status, body.error);
-      const value = body.value;
-      if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        return jsonError(400, 'Body: send a JSON object like {"phone": "+14155550100"}');
-      }
-      const unknown = Object.keys(value).find((key) => key !== "phone");
-      if (unknown !== undefined) {
-        return jsonError(400, `Unknown field "${clip(unknown)}": the only field is phone`);
-      }
-      const given = (value as Record<string, unknown>).phone;
-      const phone = typeof given === "string" ? normalisePhone(given) : undefined;
-      if (phone === undefined || !isE164(phone)) {
-        return jsonError(400, 'Field "phone": send an E.164 number like {"phone": "+14155550100"}');
-      }
-      const added = await doNotCall.add([phone], "api", now());
-      return jsonResponse(added > 0 ? 201 : 200, { phone, added: added > 0 });
-    },
-    async importDnc(request) {
-      const body = await readBodyText(request, MAX_DNC_IMPORT_BYTES);
-      if (!body.ok) return jsonError(body.status, body.error);
-      const records = parseCsv(body.text);
-      const header = records.shift();
-      const column = header?.cells.findIndex((cell) => cell.trim().toLowerCase() === "phone") ?? -1;
-      if (header === undefined || column < 0) {
-        return jsonError(400, 'CSV has no "phone" column in its header row');
-      }
-      const phones: string[] = [];
-      const errors: { line: number; message: string }[] = [];
-      let refused = 0;
-      for (const record of records) {
-        const phone = normalisePhone(record.cells[column] ?? "");
-        if (isE164(phone)) phones.push(phone);
-        else if (refused++ < 100) {
-          errors.push({ line: record.line, message: `"${phone.slice(0, 40)}" is not an E.164 number` });
-        }
-      }
-      const added = await doNotCall.add(phones, "csv", now());
-      return jsonResponse(
-        errors.length > 0 ? 207 : 201,
-        {
-          added,
-          alreadyListed: phones.length - added,
-          refused,
-          errors,
-        } satisfies DoNotCallImport,
-      );
-    },
-    async removeDnc(request, { params }) {
-      await request.body?.cancel().catch(() => {});
-      let decoded: string;
-      try {
-        decoded = decodeURIComponent(params.phone ?? "");
-      } catch {
-        return jsonError(400, `Path: "${clip(params.phone ?? "")}" is not valid percent-encoding`);
-      }
-      const phone = normalisePhone(decoded);
-      if (!isE164(phone)) return jsonError(400, `Path: "${clip(phone)}" is not an E.164 number`);
-      return (await doNotCall.remove(phone))
-        ? jsonResponse(200, { phone, removed: true })
-        : jsonError(404, `${phone} is not on the do-not-call list`);
-    },
+    ...createDoNotCallHandlers({ doNotCall, now }),
   };
+}
 
-  async function view(campaign: Campaign) {
-    const rows = await campaigns.leads(campaign.id);
-    const attempts = await campaigns.attempts(campaign.id);
-    const byState: Record<string, number> = { pending: 0, dialing: 0, done: 0, skipped: 0 };
-    const byDisposition: Record<string, number> = Object.fromEntries(DISPOSITIONS.map((d) => [d, 0]));
-    const skipped: Record<SkipReason, number> = { bad_number: 0, do_not_call: 0, duplicate: 0, stopped: 0 };
-    for (const lead of rows) {
-      byState[lead.state] = (byState[lead.state] ?? 0) + 1;
-      if (lead.state === "done" && lead.disposition !== null) byDisposition[lead.disposition]!++;
-      if (lead.skipReason !== null) skipped[lead.skipReason]++;
+/** The leads a campaign request names (by ids, by tag, or as CSV), or the 400 naming what is wrong. */
+async function chooseLeads(
+  source: LeadSource,
+  leads: Leads,
+): Promise<CampaignLeadInput[] | Response> {
+  if ("ids" in source) {
+    const found: Lead[] = [];
+    for (const id of source.ids) {
+      const lead = await leads.get(id);
+      if (lead === undefined) return jsonError(400, `Field "leads.ids": no lead with id ${id}`);
+      found.push(lead);
     }
-    return {
-      ...campaign,
-      leads: rows.length,
-      counts: { byState, byDisposition, skipped, attempts: attempts.length },
-      nextTryAt: await campaigns.nextTryAt(campaign.id) ?? null,
-      inProgress: attempts.filter((a) => a.endedAt === null).map((a) => ({
-        callSid: a.callSid,
-        phone: rows.find((lead: CampaignLead) => lead.id === a.campaignLeadId)?.phone ?? null,
-        attempt: a.attempt,
-      })),
-    };
+    return found.map(fromLead);
   }
+  if ("tag" in source) {
+    const chosen = (await leads.list()).filter((lead) => tagsOf(lead).includes(source.tag.toLowerCase())).map(
+      fromLead,
+    );
+    if (chosen.length === 0) {
+      return jsonError(400, `Field "leads.tag": no lead has the tag "${source.tag.slice(0, 40)}"`);
+    }
+    return chosen;
+  }
+  const rows = leadsFromCsv(source.csv);
+  return typeof rows === "string" ? jsonError(400, `Field "leads.csv": ${rows}`) : rows;
+}
+
+/**
+ * Marks the leads a campaign must not dial, in place: a bad number, a number already chosen, one on
+ * the do-not-call list. An unknown time zone is dropped (the campaign's own applies).
+ */
+async function markSkipped(chosen: CampaignLeadInput[], doNotCall: DoNotCallList): Promise<void> {
+  const seen = new Set<string>();
+  for (const lead of chosen) {
+    if (lead.skipReason !== undefined) continue;
+    if (!isE164(lead.phone)) lead.skipReason = "bad_number";
+    else if (seen.has(lead.phone)) lead.skipReason = "duplicate";
+    else if (await doNotCall.has(lead.phone)) lead.skipReason = "do_not_call";
+    seen.add(lead.phone);
+    if (lead.timezone !== null && !isTimeZone(lead.timezone)) lead.timezone = null;
+  }
+}
+
+/** A campaign as the API shows it: with its counts by state, disposition and skip, the next try, the calls in progress. */
+async function campaignView(campaigns: Campaigns, campaign: Campaign) {
+  const rows = await campaigns.leads(campaign.id);
+  const attempts = await campaigns.attempts(campaign.id);
+  const byState: Record<string, number> = { pending: 0, dialing: 0, done: 0, skipped: 0 };
+  const byDisposition: Record<string, number> = Object.fromEntries(DISPOSITIONS.map((d) => [d, 0]));
+  const skipped: Record<SkipReason, number> = { bad_number: 0, do_not_call: 0, duplicate: 0, stopped: 0 };
+  for (const lead of rows) {
+    byState[lead.state] = (byState[lead.state] ?? 0) + 1;
+    if (lead.state === "done" && lead.disposition !== null) byDisposition[lead.disposition]!++;
+    if (lead.skipReason !== null) skipped[lead.skipReason]++;
+  }
+  return {
+    ...campaign,
+    leads: rows.length,
+    counts: { byState, byDisposition, skipped, attempts: attempts.length },
+    nextTryAt: await campaigns.nextTryAt(campaign.id) ?? null,
+    inProgress: attempts.filter((a) => a.endedAt === null).map((a) => ({
+      callSid: a.callSid,
+      phone: rows.find((lead: CampaignLead) => lead.id === a.campaignLeadId)?.phone ?? null,
+      attempt: a.attempt,
+    })),
+  };
 }
