@@ -6,7 +6,7 @@
  * @module
  */
 
-import { openSqliteConnection } from "./connection.ts";
+import { openSqliteConnection, type SqliteConnection } from "./connection.ts";
 import { nextDialSlot } from "../campaign_pace.ts";
 import type {
   Campaign,
@@ -38,7 +38,8 @@ export interface SqliteCampaigns extends Campaigns {
  * ```
  */
 export function openCampaignStore(path: string, options: { now?: () => number } = {}): SqliteCampaigns {
-  const { db, sql, transaction } = openSqliteConnection(path, CAMPAIGN_BUSY_TIMEOUT_MS);
+  const connection = openSqliteConnection(path, CAMPAIGN_BUSY_TIMEOUT_MS);
+  const { db, sql, transaction } = connection;
   const now = options.now ?? Date.now;
   const getCampaign = (id: number) => {
     const row = sql("SELECT * FROM campaigns WHERE id = ?").get(id);
@@ -60,74 +61,12 @@ export function openCampaignStore(path: string, options: { now?: () => number } 
     }
   };
 
-  const doNotCall: DoNotCallList = {
-    list: () =>
-      Promise.resolve(
-        sql("SELECT * FROM do_not_call ORDER BY added_at DESC, phone").all().map((row) => ({
-          phone: String(row.phone),
-          source: String(row.source),
-          addedAt: Number(row.added_at),
-        } satisfies DoNotCallEntry)),
-      ),
-    has: (phone) =>
-      Promise.resolve(sql("SELECT 1 FROM do_not_call WHERE phone = ?").get(phone) !== undefined),
-    add: (phones, source, at) =>
-      Promise.resolve(transaction(() => {
-        let added = 0;
-        for (const phone of phones) {
-          added += Number(
-            sql("INSERT OR IGNORE INTO do_not_call (phone, source, added_at) VALUES (?, ?, ?)")
-              .run(phone, source, at).changes,
-          );
-        }
-        return added;
-      })),
-    remove: (phone) =>
-      Promise.resolve(Number(sql("DELETE FROM do_not_call WHERE phone = ?").run(phone).changes) > 0),
-  };
-
   return {
-    doNotCall,
+    doNotCall: sqliteDoNotCall(connection),
     create(input: CampaignInput, leads: readonly CampaignLeadInput[], state: CampaignState) {
-      return Promise.resolve(transaction(() => {
-        const at = now();
-        const id = Number(
-          sql(
-            `INSERT INTO campaigns (name, persona, voice, parameters, window, max_concurrent, calls_per_second,
-               retry, machine_detection, state, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          ).run(
-            input.name,
-            input.persona,
-            input.voice ?? null,
-            JSON.stringify(input.parameters),
-            JSON.stringify(input.window),
-            input.maxConcurrent,
-            input.callsPerSecond,
-            JSON.stringify(input.retry),
-            input.machineDetection ? 1 : 0,
-            state,
-            at,
-            at,
-          ).lastInsertRowid,
-        );
-        for (const lead of leads) {
-          sql(
-            `INSERT INTO campaign_leads (campaign_id, lead_id, name, phone, timezone, fields, state, skip_reason)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-          ).run(
-            id,
-            lead.leadId,
-            lead.name,
-            lead.phone,
-            lead.timezone,
-            JSON.stringify(lead.fields),
-            lead.skipReason === undefined ? "pending" : "skipped",
-            lead.skipReason ?? null,
-          );
-        }
-        return getCampaign(id)!;
-      }));
+      return Promise.resolve(
+        transaction(() => getCampaign(insertCampaign(sql, { input, leads, state, at: now() }))!),
+      );
     },
     get: (id) => Promise.resolve(getCampaign(id)),
     list: () => Promise.resolve(sql("SELECT * FROM campaigns ORDER BY id DESC").all().map(toCampaign)),
@@ -264,6 +203,83 @@ export function openCampaignStore(path: string, options: { now?: () => number } 
     },
     close: () => db.close(),
   };
+}
+
+/** The do-not-call list, over the campaign store's connection. */
+function sqliteDoNotCall({ sql, transaction }: SqliteConnection): DoNotCallList {
+  return {
+    list: () =>
+      Promise.resolve(
+        sql("SELECT * FROM do_not_call ORDER BY added_at DESC, phone").all().map((row) => ({
+          phone: String(row.phone),
+          source: String(row.source),
+          addedAt: Number(row.added_at),
+        } satisfies DoNotCallEntry)),
+      ),
+    has: (phone) =>
+      Promise.resolve(sql("SELECT 1 FROM do_not_call WHERE phone = ?").get(phone) !== undefined),
+    add: (phones, source, at) =>
+      Promise.resolve(transaction(() => {
+        let added = 0;
+        for (const phone of phones) {
+          added += Number(
+            sql("INSERT OR IGNORE INTO do_not_call (phone, source, added_at) VALUES (?, ?, ?)")
+              .run(phone, source, at).changes,
+          );
+        }
+        return added;
+      })),
+    remove: (phone) =>
+      Promise.resolve(Number(sql("DELETE FROM do_not_call WHERE phone = ?").run(phone).changes) > 0),
+  };
+}
+
+/** Inserts a campaign and its leads (in the caller's transaction); returns the campaign's id. */
+function insertCampaign(
+  sql: SqliteConnection["sql"],
+  { input, leads, state, at }: {
+    input: CampaignInput;
+    leads: readonly CampaignLeadInput[];
+    state: CampaignState;
+    at: number;
+  },
+): number {
+  const id = Number(
+    sql(
+      `INSERT INTO campaigns (name, persona, voice, parameters, window, max_concurrent, calls_per_second,
+         retry, machine_detection, state, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      input.name,
+      input.persona,
+      input.voice ?? null,
+      JSON.stringify(input.parameters),
+      JSON.stringify(input.window),
+      input.maxConcurrent,
+      input.callsPerSecond,
+      JSON.stringify(input.retry),
+      input.machineDetection ? 1 : 0,
+      state,
+      at,
+      at,
+    ).lastInsertRowid,
+  );
+  for (const lead of leads) {
+    sql(
+      `INSERT INTO campaign_leads (campaign_id, lead_id, name, phone, timezone, fields, state, skip_reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      id,
+      lead.leadId,
+      lead.name,
+      lead.phone,
+      lead.timezone,
+      JSON.stringify(lead.fields),
+      lead.skipReason === undefined ? "pending" : "skipped",
+      lead.skipReason ?? null,
+    );
+  }
+  return id;
 }
 
 function json<T>(text: unknown, fallback: T): T {
