@@ -82,20 +82,8 @@ export class AgentSide {
         return p.actions?.responseDone(event.responseId);
       case "tool.call":
         return p.actions?.toolCall(event);
-      case "transcript": {
-        p.keeper.remember({ speaker: event.speaker, text: event.text });
-        let from = event.startedAt;
-        if (event.itemId !== undefined) {
-          from = this.#lines.get(event.itemId)?.from ?? from;
-          this.#lines.delete(event.itemId);
-        }
-        return p.report.transcript(
-          event.speaker,
-          event.text,
-          event.itemId === undefined ? undefined : p.bargeIn.heardOf(event.itemId),
-          from === undefined ? undefined : p.now() - from,
-        );
-      }
+      case "transcript":
+        return this.#transcript(event);
       case "caller.committed":
         return this.#committed(event.itemId);
       case "transcript.failed":
@@ -140,6 +128,26 @@ export class AgentSide {
    */
   get callerMidSentence(): boolean {
     return this.#speakingItem !== undefined && this.#lines.get(this.#speakingItem)?.due === true;
+  }
+
+  /**
+   * A finished line: remembered for a new session, and reported with how much of it was heard and
+   * how long ago it began to be heard (the line is no longer awaited).
+   */
+  #transcript(event: Extract<EngineEvent, { type: "transcript" }>): void {
+    const p = this.#p;
+    p.keeper.remember({ speaker: event.speaker, text: event.text });
+    let from = event.startedAt;
+    if (event.itemId !== undefined) {
+      from = this.#lines.get(event.itemId)?.from ?? from;
+      this.#lines.delete(event.itemId);
+    }
+    p.report.transcript(
+      event.speaker,
+      event.text,
+      event.itemId === undefined ? undefined : p.bargeIn.heardOf(event.itemId),
+      from === undefined ? undefined : p.now() - from,
+    );
   }
 
   /**
