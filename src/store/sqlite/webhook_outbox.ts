@@ -7,7 +7,7 @@
  */
 
 import { BUSY_TIMEOUT_MS } from "./call_store.ts";
-import { openSqliteConnection } from "./connection.ts";
+import { openSqliteConnection, type SqliteConnection } from "./connection.ts";
 import {
   type ClaimedWebhook,
   DEFAULT_DELIVERIES_LIMIT,
@@ -29,31 +29,9 @@ import {
 export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
   const connection = openSqliteConnection(path, BUSY_TIMEOUT_MS);
   const { sql, transaction } = connection;
-  const attemptsOf = (id: string): WebhookAttempt[] =>
-    sql("SELECT * FROM webhook_attempts WHERE message_id = ? ORDER BY id").all(id).map((row) => ({
-      at: Number(row.at),
-      instance: String(row.instance),
-      status: row.status === null ? null : Number(row.status),
-      error: row.error === null ? null : String(row.error),
-      durationMs: Number(row.duration_ms),
-    }));
-  const toDelivery = (row: Record<string, unknown>): WebhookDelivery => ({
-    id: String(row.id),
-    type: String(row.type),
-    callSid: row.call_sid === null ? null : String(row.call_sid),
-    createdAt: Number(row.created_at),
-    state: String(row.state) as WebhookState,
-    attempts: Number(row.attempts),
-    nextTryAt: row.state === "pending" && row.next_try_at !== null ? Number(row.next_try_at) : null,
-    lastStatus: row.last_status === null ? null : Number(row.last_status),
-    lastError: row.last_error === null ? null : String(row.last_error),
-    deliveredAt: row.delivered_at === null ? null : Number(row.delivered_at),
-    expiresAt: Number(row.expires_at),
-    attemptLog: attemptsOf(String(row.id)),
-  });
   const get = (id: string) => {
     const row = sql("SELECT * FROM webhook_outbox WHERE id = ?").get(id);
-    return row === undefined ? undefined : toDelivery(row);
+    return row === undefined ? undefined : toDelivery(row, attemptsOf(sql, id));
   };
 
   const sync = {
@@ -73,15 +51,7 @@ export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
              WHERE state = 'pending' AND next_try_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
              ORDER BY next_try_at, created_at LIMIT ?)
            RETURNING id, type, call_sid, payload, attempts, created_at, expires_at`,
-        ).all(instance, now + leaseMs, now, now, limit).map((row) => ({
-          id: String(row.id),
-          type: String(row.type),
-          callSid: row.call_sid === null ? null : String(row.call_sid),
-          payload: String(row.payload),
-          attempts: Number(row.attempts),
-          createdAt: Number(row.created_at),
-          expiresAt: Number(row.expires_at),
-        }))
+        ).all(instance, now + leaseMs, now, now, limit).map(toClaimed)
       ),
     finishAttempt: (
       id: string,
@@ -122,7 +92,7 @@ export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
         ? sql("SELECT * FROM webhook_outbox ORDER BY created_at DESC, id DESC LIMIT ?").all(limit)
         : sql("SELECT * FROM webhook_outbox WHERE call_sid = ? ORDER BY created_at DESC, id DESC LIMIT ?")
           .all(options.callSid, limit);
-      return rows.map(toDelivery);
+      return rows.map((row) => toDelivery(row, attemptsOf(sql, String(row.id))));
     },
     redeliver: (id: string, now: number, expiresAt: number): WebhookDelivery | undefined => {
       const changed = sql(
@@ -141,6 +111,50 @@ export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
     get: (id) => attempt(() => get(id)),
     redeliver: (id, now, expiresAt) => attempt(() => sync.redeliver(id, now, expiresAt)),
     close: () => connection.close(),
+  };
+}
+
+type Row = Record<string, unknown>;
+
+/** Message `id`'s attempts, oldest first. */
+function attemptsOf(sql: SqliteConnection["sql"], id: string): WebhookAttempt[] {
+  return sql("SELECT * FROM webhook_attempts WHERE message_id = ? ORDER BY id").all(id).map((row) => ({
+    at: Number(row.at),
+    instance: String(row.instance),
+    status: row.status === null ? null : Number(row.status),
+    error: row.error === null ? null : String(row.error),
+    durationMs: Number(row.duration_ms),
+  }));
+}
+
+/** A `webhook_outbox` row as a delivery, with its attempts. */
+function toDelivery(row: Row, attemptLog: WebhookAttempt[]): WebhookDelivery {
+  return {
+    id: String(row.id),
+    type: String(row.type),
+    callSid: row.call_sid === null ? null : String(row.call_sid),
+    createdAt: Number(row.created_at),
+    state: String(row.state) as WebhookState,
+    attempts: Number(row.attempts),
+    nextTryAt: row.state === "pending" && row.next_try_at !== null ? Number(row.next_try_at) : null,
+    lastStatus: row.last_status === null ? null : Number(row.last_status),
+    lastError: row.last_error === null ? null : String(row.last_error),
+    deliveredAt: row.delivered_at === null ? null : Number(row.delivered_at),
+    expiresAt: Number(row.expires_at),
+    attemptLog,
+  };
+}
+
+/** A claimed row as the worker takes it. */
+function toClaimed(row: Row): ClaimedWebhook {
+  return {
+    id: String(row.id),
+    type: String(row.type),
+    callSid: row.call_sid === null ? null : String(row.call_sid),
+    payload: String(row.payload),
+    attempts: Number(row.attempts),
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
   };
 }
 
