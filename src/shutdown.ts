@@ -77,26 +77,9 @@ export interface ShutdownReport {
  */
 export async function waitForShutdown(parley: Drainable, options: ShutdownOptions): Promise<ShutdownReport> {
   const { log } = options;
-  const signals = options.signals ?? ["SIGINT", "SIGTERM"];
-  let firstAt = -Infinity;
-  let first!: (signal: Deno.Signal) => void;
-  let again!: () => void;
-  const firstSignal = new Promise<Deno.Signal>((resolve) => first = resolve);
-  const secondSignal = new Promise<"signal">((resolve) => again = () => resolve("signal"));
-  const listeners = signals.map((signal) => {
-    const listener = () => {
-      const now = performance.now();
-      if (firstAt === -Infinity) {
-        firstAt = now;
-        first(signal);
-      } else if (now - firstAt > SIGNAL_DEBOUNCE_MS) again();
-    };
-    Deno.addSignalListener(signal, listener);
-    return [signal, listener] as const;
-  });
-
+  const signals = listenForSignals(options.signals ?? ["SIGINT", "SIGTERM"]);
   try {
-    const signal = await firstSignal;
+    const signal = await signals.first;
     const startedAt = performance.now();
     const drained = parley.activeCalls();
     // Ctrl-C under `deno task dev`: Deno ends the process 0.5 s from now, drain or not.
@@ -118,7 +101,7 @@ export async function waitForShutdown(parley: Drainable, options: ShutdownOption
     const outcome = await Promise.race([
       parley.drain().then(() => "drained" as const),
       timeout,
-      secondSignal,
+      signals.again,
     ]);
     clearTimeout(timer);
     const ended = parley.activeCalls();
@@ -136,6 +119,43 @@ export async function waitForShutdown(parley: Drainable, options: ShutdownOption
     );
     return { signal, drained, ended, tookMs, signalAt: startedAt };
   } finally {
-    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    signals.remove();
   }
+}
+
+/** The stop signals as {@linkcode listenForSignals} hears them. */
+interface StopSignals {
+  /** The first signal. */
+  first: Promise<Deno.Signal>;
+  /** A signal more than {@linkcode SIGNAL_DEBOUNCE_MS} after the first: end the calls now. */
+  again: Promise<"signal">;
+  /** Removes the listeners, so a later signal has its default effect. */
+  remove(): void;
+}
+
+/** Listens for `signals`: the first one, and a later one (closer ones are the same request to stop). */
+function listenForSignals(signals: readonly Deno.Signal[]): StopSignals {
+  let firstAt = -Infinity;
+  let first!: (signal: Deno.Signal) => void;
+  let again!: () => void;
+  const firstSignal = new Promise<Deno.Signal>((resolve) => first = resolve);
+  const secondSignal = new Promise<"signal">((resolve) => again = () => resolve("signal"));
+  const listeners = signals.map((signal) => {
+    const listener = () => {
+      const now = performance.now();
+      if (firstAt === -Infinity) {
+        firstAt = now;
+        first(signal);
+      } else if (now - firstAt > SIGNAL_DEBOUNCE_MS) again();
+    };
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
+  return {
+    first: firstSignal,
+    again: secondSignal,
+    remove() {
+      for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+    },
+  };
 }
