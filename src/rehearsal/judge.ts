@@ -120,33 +120,9 @@ export async function judge(
     results: criteria.map((c) => ({ name: c.name, status: "failed", reason: `not judged: ${why}` })),
     costUsd: 0,
   });
-  let body: Record<string, unknown>;
-  try {
-    const response = await (options.fetch ?? fetch)(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${options.apiKey}` },
-      body: JSON.stringify(judgeRequest(model, transcript, criteria)),
-      signal: AbortSignal.timeout(JUDGE_TIMEOUT_MS),
-    });
-    const text = await response.text();
-    try {
-      body = JSON.parse(text);
-    } catch {
-      return failAll(`the judge at ${url} answered ${response.status} with no JSON`);
-    }
-    if (!response.ok) {
-      const error = (body.error ?? {}) as { message?: unknown };
-      return failAll(
-        `the judge at ${url} answered ${response.status}: ${
-          String(error.message ?? "no message").slice(0, 300)
-        }`,
-      );
-    }
-  } catch (error) {
-    return failAll(
-      `cannot reach the judge at ${url}: ${errorText(error)}`,
-    );
-  }
+  const asked = await askJudge(url, judgeRequest(model, transcript, criteria), options);
+  if (!asked.ok) return failAll(asked.why);
+  const body = asked.body;
   const costUsd = judgeCost(model, body.usage, options.prices ?? DEFAULT_PRICES);
   const answer = outputText(body);
   if (answer.refusal !== undefined) return { ...failAll(`the judge refused: ${answer.refusal}`), costUsd };
@@ -172,6 +148,41 @@ export async function judge(
     };
   });
   return { results, costUsd };
+}
+
+/** Posts `request` to the judge at `url`: its JSON answer, or why there is none (unreachable, not JSON, an error status). */
+async function askJudge(
+  url: string,
+  request: unknown,
+  options: JudgeOptions,
+): Promise<{ ok: true; body: Record<string, unknown> } | { ok: false; why: string }> {
+  let body: Record<string, unknown>;
+  try {
+    const response = await (options.fetch ?? fetch)(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${options.apiKey}` },
+      body: JSON.stringify(request),
+      signal: AbortSignal.timeout(JUDGE_TIMEOUT_MS),
+    });
+    const text = await response.text();
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return { ok: false, why: `the judge at ${url} answered ${response.status} with no JSON` };
+    }
+    if (!response.ok) {
+      const error = (body.error ?? {}) as { message?: unknown };
+      return {
+        ok: false,
+        why: `the judge at ${url} answered ${response.status}: ${
+          String(error.message ?? "no message").slice(0, 300)
+        }`,
+      };
+    }
+  } catch (error) {
+    return { ok: false, why: `cannot reach the judge at ${url}: ${errorText(error)}` };
+  }
+  return { ok: true, body };
 }
 
 /** The text (or refusal) of the response's assistant message. */
