@@ -123,14 +123,7 @@ export function validatePersona(
     return { persona: undefined, problems };
   }
 
-  for (const key of Object.keys(value)) {
-    if (fieldNames.includes(key)) continue;
-    if (key === "temperature") {
-      report(key, "the GA Realtime API has no temperature; remove it");
-    } else {
-      report(key, unknownField(key, fieldNames));
-    }
-  }
+  checkFieldNames(value, fieldNames, report);
 
   // The model decides the engine; without one, the default model is the first engine's.
   const named = typeof value.model === "string" && value.model.trim() !== "" ? value.model : undefined;
@@ -154,15 +147,32 @@ export function validatePersona(
   for (const definition of registry.definitions) definition.personaRules.checkSettings(value, report);
   checkActions(value, report);
   checkAnalysis(value, report);
-  if (value.prewarm !== undefined && typeof value.prewarm !== "boolean") {
-    report(
-      "prewarm",
-      `${describe(value.prewarm)} is not true or false; write prewarm: false to turn pre-warm off`,
-    );
-  }
+  checkPrewarm(value.prewarm, report);
 
   if (problems.length > 0) return { persona: undefined, problems };
   return { persona: copyPersona(value, fieldNames), problems: [] };
+}
+
+/** Reports every field no engine knows (`temperature` with why it is gone), with the closest known name. */
+function checkFieldNames(
+  value: Record<string, unknown>,
+  fieldNames: readonly string[],
+  report: Report,
+): void {
+  for (const key of Object.keys(value)) {
+    if (fieldNames.includes(key)) continue;
+    if (key === "temperature") {
+      report(key, "the GA Realtime API has no temperature; remove it");
+    } else {
+      report(key, unknownField(key, fieldNames));
+    }
+  }
+}
+
+function checkPrewarm(prewarm: unknown, report: Report): void {
+  if (prewarm !== undefined && typeof prewarm !== "boolean") {
+    report("prewarm", `${describe(prewarm)} is not true or false; write prewarm: false to turn pre-warm off`);
+  }
 }
 
 function checkVoice(
