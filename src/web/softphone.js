@@ -25,21 +25,11 @@ function fromBase64(text) {
  * @returns {Promise<{ callSid: () => string, hangUp: () => void, stats: { framesSent: number, marksEchoed: number, queuedMs: number } }>}
  */
 export async function startSoftphone(call, hooks) {
-  const context = new AudioContext({ sampleRate: 8000 });
-  await context.audioWorklet.addModule("/web/mulaw_worklet.js");
-  const microphone = await navigator.mediaDevices.getUserMedia({
-    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-  });
-  const node = new AudioWorkletNode(context, "mulaw", { outputChannelCount: [1] });
-  context.createMediaStreamSource(microphone).connect(node);
-  node.connect(context.destination);
-
-  const query = new URLSearchParams({
-    persona: call.persona,
-    ...(call.voice === "" ? {} : { voice: call.voice }),
-  });
+  const { context, microphone, node } = await openAudio();
   const socket = new WebSocket(
-    `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/softphone?${query}`,
+    `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/softphone?${new URLSearchParams(
+      callParameters(call),
+    )}`,
   );
   const stats = { framesSent: 0, marksEchoed: 0, queuedMs: 0 };
   let streamSid = "";
@@ -64,17 +54,7 @@ export async function startSoftphone(call, hooks) {
     if (message.type === "frame" && streamSid !== "") {
       sequence++;
       stats.framesSent++;
-      send({
-        event: "media",
-        sequenceNumber: String(sequence),
-        streamSid,
-        media: {
-          track: "inbound",
-          chunk: String(stats.framesSent),
-          timestamp: String(stats.framesSent * 20),
-          payload: toBase64(message.bytes),
-        },
-      });
+      send(mediaMessage(sequence, streamSid, stats.framesSent, message.bytes));
     } else if (message.type === "mark") {
       stats.marksEchoed++;
       send({ event: "mark", sequenceNumber: String(++sequence), streamSid, mark: { name: message.name } });
@@ -89,19 +69,7 @@ export async function startSoftphone(call, hooks) {
     if (message.event === "parley.assigned") {
       ({ callSid, streamSid } = message);
       send({ event: "connected", protocol: "Call", version: "1.0.0" });
-      send({
-        event: "start",
-        sequenceNumber: String(++sequence),
-        streamSid,
-        start: {
-          streamSid,
-          callSid,
-          accountSid: "",
-          tracks: ["inbound"],
-          customParameters: { persona: call.persona, ...(call.voice === "" ? {} : { voice: call.voice }) },
-          mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
-        },
-      });
+      send(startMessage(++sequence, streamSid, callSid, call));
       hooks.onStatus("Connected: speak now");
       hooks.onAssigned?.(callSid);
     } else if (message.event === "media") {
@@ -129,6 +97,75 @@ export async function startSoftphone(call, hooks) {
       });
       socket.close(1000);
       finish("Call ended");
+    },
+  };
+}
+
+/**
+ * The microphone (with the browser's echo cancellation) through the μ-law worklet, which also plays
+ * the agent to the speaker: 8 kHz, one channel, as Twilio sends and takes it.
+ */
+async function openAudio() {
+  const context = new AudioContext({ sampleRate: 8000 });
+  await context.audioWorklet.addModule("/web/mulaw_worklet.js");
+  const microphone = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+  });
+  const node = new AudioWorkletNode(context, "mulaw", { outputChannelCount: [1] });
+  context.createMediaStreamSource(microphone).connect(node);
+  node.connect(context.destination);
+  return { context, microphone, node };
+}
+
+/**
+ * The call's persona and voice (none when empty), as the socket's query and the stream's parameters.
+ * @param {{ persona: string, voice: string }} call
+ * @returns {Record<string, string>}
+ */
+function callParameters(call) {
+  return { persona: call.persona, ...(call.voice === "" ? {} : { voice: call.voice }) };
+}
+
+/**
+ * A `media` message carrying one 20 ms frame of the microphone (`frame` counts from 1).
+ * @param {number} sequence
+ * @param {string} streamSid
+ * @param {number} frame
+ * @param {Uint8Array} bytes
+ */
+function mediaMessage(sequence, streamSid, frame, bytes) {
+  return {
+    event: "media",
+    sequenceNumber: String(sequence),
+    streamSid,
+    media: {
+      track: "inbound",
+      chunk: String(frame),
+      timestamp: String(frame * 20),
+      payload: toBase64(bytes),
+    },
+  };
+}
+
+/**
+ * The `start` message, as Twilio sends it once the stream is assigned.
+ * @param {number} sequence
+ * @param {string} streamSid
+ * @param {string} callSid
+ * @param {{ persona: string, voice: string }} call
+ */
+function startMessage(sequence, streamSid, callSid, call) {
+  return {
+    event: "start",
+    sequenceNumber: String(sequence),
+    streamSid,
+    start: {
+      streamSid,
+      callSid,
+      accountSid: "",
+      tracks: ["inbound"],
+      customParameters: callParameters(call),
+      mediaFormat: { encoding: "audio/x-mulaw", sampleRate: 8000, channels: 1 },
     },
   };
 }
