@@ -101,12 +101,7 @@ export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioS
     if (params.AnsweredBy !== undefined) options.onAnsweredBy?.(callSid, params.AnsweredBy);
     const progress = toProgress(params, now());
     if (progress === undefined) {
-      const what = params.CallStatus !== undefined
-        ? `unknown CallStatus "${excerpt(params.CallStatus, 40)}"`
-        : params.AnsweredBy !== undefined
-        ? `answered by ${excerpt(params.AnsweredBy, 40)}`
-        : "no CallStatus";
-      log.info(`Call status: CallSid=${callSid} ${what}`);
+      log.info(`Call status: CallSid=${callSid} ${untracked(params)}`);
       // 204 all the same: an error answer would only raise a warning on the user's Twilio account.
       return new Response(null, { status: 204 });
     }
@@ -114,7 +109,7 @@ export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioS
     // The status is already in the line; the rest of the detail (duration, AMD, errors) follows it.
     const extra = progress.detail.replace(/^CallStatus=\S+ ?/, "");
     log.info(`Call status: CallSid=${callSid} ${progress.status}${extra === "" ? "" : ` (${extra})`}`);
-    remember(callSid, progress);
+    rememberLatest(latest, callSid, progress, maxTracked);
     // The campaign dialer's calls name their attempt in the callback URL (signed with it).
     const campaignAttempt = campaignAttemptOf(new URL(req.url).searchParams);
     hub.emit({
@@ -128,26 +123,44 @@ export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioS
     return new Response(null, { status: 204 });
   };
 
-  function remember(callSid: string, progress: CallProgress): void {
-    const previous = latest.get(callSid);
-    if (
-      previous !== undefined && previous.sequence !== undefined && progress.sequence !== undefined &&
-      progress.sequence < previous.sequence
-    ) {
-      return; // a late callback: the map keeps the newer status
-    }
-    latest.delete(callSid); // re-insert at the end: the map's order is recency
-    latest.set(callSid, progress);
-    while (latest.size > maxTracked) {
-      const oldest = latest.keys().next().value;
-      if (oldest === undefined) break;
-      latest.delete(oldest);
-    }
-  }
-
   return Object.assign(handler, {
     latestStatus: (callSid: string) => latest.get(callSid),
   });
+}
+
+/** What a callback without a status Parley tracks says, for the log. */
+function untracked(params: Record<string, string>): string {
+  return params.CallStatus !== undefined
+    ? `unknown CallStatus "${excerpt(params.CallStatus, 40)}"`
+    : params.AnsweredBy !== undefined
+    ? `answered by ${excerpt(params.AnsweredBy, 40)}`
+    : "no CallStatus";
+}
+
+/**
+ * Records `progress` as the latest status of `callSid`, unless a newer one (by Twilio's sequence
+ * number) is already there; `latest` is kept in recency order, at most `maxTracked` calls.
+ */
+function rememberLatest(
+  latest: Map<string, CallProgress>,
+  callSid: string,
+  progress: CallProgress,
+  maxTracked: number,
+): void {
+  const previous = latest.get(callSid);
+  if (
+    previous !== undefined && previous.sequence !== undefined && progress.sequence !== undefined &&
+    progress.sequence < previous.sequence
+  ) {
+    return; // a late callback: the map keeps the newer status
+  }
+  latest.delete(callSid); // re-insert at the end: the map's order is recency
+  latest.set(callSid, progress);
+  while (latest.size > maxTracked) {
+    const oldest = latest.keys().next().value;
+    if (oldest === undefined) break;
+    latest.delete(oldest);
+  }
 }
 
 /** Maps one callback to a status, or undefined when it carries none Parley tracks. */
