@@ -77,39 +77,16 @@ export function createHangUpHandler(
     }
     // Open, and not relayed here: another instance may relay it, and hears the commands below.
     const peers = here ? undefined : options.control;
-    /** Tells the other instances; false (logged) when the channel refuses. */
-    const tell = async (type: "hang_up" | "user_hanging_up"): Promise<boolean> => {
-      try {
-        await peers!.send({ type, callSid });
-        return true;
-      } catch (error) {
-        log.warn(
-          `Could not tell the other instances to end CallSid=${callSid}: ${errorText(error)}`,
-        );
-        return false;
-      }
-    };
-    if (isCallSid(callSid) && config.twilioAccountSid !== undefined && config.twilioAuthToken !== undefined) {
+    const tell = (type: PeerCommand) => tellPeers(peers!, type, callSid, log);
+    const { twilioAccountSid: accountSid, twilioAuthToken: authToken } = config;
+    if (isCallSid(callSid) && accountSid !== undefined && authToken !== undefined) {
       // Before Twilio is asked, as above: the relaying instance marks its coming `stop` as the user's.
       if (peers !== undefined) await tell("user_hanging_up");
-      const client = createTwilioRestClient({
-        accountSid: config.twilioAccountSid,
-        authToken: config.twilioAuthToken,
-        baseUrl: config.twilioApiBaseUrl,
-        ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+      return await hangUpThroughTwilio(callSid, {
+        ...options,
+        credentials: { accountSid, authToken },
+        tell: peers === undefined ? undefined : tell,
       });
-      try {
-        await client.hangUpCall(callSid);
-      } catch (error) {
-        if (!(error instanceof TwilioRestError)) throw error;
-        log.warn(`Hang-up of CallSid=${callSid} through Twilio failed: ${error.message}`);
-        if (options.endStream(callSid) || (peers !== undefined && await tell("hang_up"))) {
-          return jsonResponse(200, { callSid, via: "stream" } satisfies HungUpCall);
-        }
-        return jsonError(502, `Twilio refused the hang-up: ${error.message}`);
-      }
-      log.info(`Hung up CallSid=${callSid} through Twilio`);
-      return jsonResponse(200, { callSid, via: "twilio" } satisfies HungUpCall);
     }
     if (options.endStream(callSid)) {
       log.info(`Hung up CallSid=${callSid} by ending its stream`);
@@ -124,4 +101,56 @@ export function createHangUpHandler(
       `Call ${callSid} is not in progress on this server (and no Twilio credentials are set)`,
     );
   };
+}
+
+/** What one instance tells the others about a call it does not relay. */
+type PeerCommand = "hang_up" | "user_hanging_up";
+
+/** Tells the other instances; false (logged) when the channel refuses. */
+async function tellPeers(
+  peers: Pick<CallControl, "send">,
+  type: PeerCommand,
+  callSid: string,
+  log: Logger,
+): Promise<boolean> {
+  try {
+    await peers.send({ type, callSid });
+    return true;
+  } catch (error) {
+    log.warn(
+      `Could not tell the other instances to end CallSid=${callSid}: ${errorText(error)}`,
+    );
+    return false;
+  }
+}
+
+/**
+ * Hangs `callSid` up through Twilio's REST API with `credentials`. When Twilio refuses, the stream
+ * is ended instead: here, or by the instance relaying it (`tell`, when another one may).
+ */
+async function hangUpThroughTwilio(
+  callSid: string,
+  options: HangUpOptions & {
+    credentials: { accountSid: string; authToken: string };
+    tell: ((type: PeerCommand) => Promise<boolean>) | undefined;
+  },
+): Promise<Response> {
+  const { config, log, tell } = options;
+  const client = createTwilioRestClient({
+    ...options.credentials,
+    baseUrl: config.twilioApiBaseUrl,
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+  });
+  try {
+    await client.hangUpCall(callSid);
+  } catch (error) {
+    if (!(error instanceof TwilioRestError)) throw error;
+    log.warn(`Hang-up of CallSid=${callSid} through Twilio failed: ${error.message}`);
+    if (options.endStream(callSid) || (tell !== undefined && await tell("hang_up"))) {
+      return jsonResponse(200, { callSid, via: "stream" } satisfies HungUpCall);
+    }
+    return jsonError(502, `Twilio refused the hang-up: ${error.message}`);
+  }
+  log.info(`Hung up CallSid=${callSid} through Twilio`);
+  return jsonResponse(200, { callSid, via: "twilio" } satisfies HungUpCall);
 }
