@@ -63,6 +63,23 @@ async function loadChoices() {
   );
 }
 
+/**
+ * The leads the form names (the selected ones, a tag, or a CSV file), or what is missing.
+ * @returns {Promise<Record<string, unknown> | string>}
+ */
+async function formLeads() {
+  const chosen = source();
+  if (chosen === "ids") {
+    const ids = [.../** @type {HTMLSelectElement} */ ($("lead-ids")).selectedOptions].map((o) =>
+      Number(o.value)
+    );
+    return ids.length === 0 ? "Select at least one lead" : { ids };
+  }
+  if (chosen === "tag") return { tag: input("tag").value };
+  const file = input("csv-file").files?.[0];
+  return file === undefined ? "Choose a CSV file" : { csv: await file.text() };
+}
+
 /** @param {SubmitEvent} event */
 async function create(event) {
   event.preventDefault();
@@ -82,22 +99,8 @@ async function create(event) {
   ) {
     fieldError(id, "");
   }
-  /** @type {Record<string, unknown>} */
-  let leads;
-  const chosen = source();
-  if (chosen === "ids") {
-    const ids = [.../** @type {HTMLSelectElement} */ ($("lead-ids")).selectedOptions].map((o) =>
-      Number(o.value)
-    );
-    if (ids.length === 0) return fieldError("leads", "Select at least one lead");
-    leads = { ids };
-  } else if (chosen === "tag") {
-    leads = { tag: input("tag").value };
-  } else {
-    const file = input("csv-file").files?.[0];
-    if (file === undefined) return fieldError("leads", "Choose a CSV file");
-    leads = { csv: await file.text() };
-  }
+  const leads = await formLeads();
+  if (typeof leads === "string") return fieldError("leads", leads);
   const days = [
     .../** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('input[name="day"]:checked')),
   ]
