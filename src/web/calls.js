@@ -45,7 +45,16 @@ async function load() {
     : shown.length === 0
     ? "No calls match these filters: choose “Any” to see more."
     : `${shown.length} call${shown.length === 1 ? "" : "s"}`;
-  // One column per outcome field of the calls shown (the scripts' analysis schemas).
+  showTable(shown);
+  document.body.dataset.ready = "true";
+}
+
+/**
+ * The calls' table: a row per call, and a column per outcome field of the calls shown (the scripts'
+ * analysis schemas).
+ * @param {import("../api/types.ts").CallList["calls"]} shown
+ */
+function showTable(shown) {
   /** @type {string[]} */
   const fields = [];
   for (const c of shown) {
@@ -75,7 +84,6 @@ async function load() {
       ),
     )
   ));
-  document.body.dataset.ready = "true";
 }
 
 async function start() {
