@@ -13,7 +13,9 @@ import type { Sql, TransactionSql } from "postgres";
 import type {
   Campaign,
   CampaignAttempt,
+  CampaignInput,
   CampaignLead,
+  CampaignLeadInput,
   CampaignState,
   DoNotCallEntry,
   LeadSettlement,
@@ -47,39 +49,7 @@ export function postgresCampaigns(sql: Sql, now: () => number = Date.now): Campa
   };
   return {
     async create(input, leads, state) {
-      return await sql.begin(async (tx) => {
-        const at = now();
-        const rows = await tx<Row[]>`
-          INSERT INTO campaigns (name, persona, voice, parameters, calling_window, max_concurrent,
-            calls_per_second, retry, machine_detection, state, created_at, updated_at)
-          VALUES (${input.name}, ${input.persona}, ${input.voice ?? null}, ${tx.json(input.parameters)},
-            ${tx.json(input.window as unknown as Record<string, string>)}, ${input.maxConcurrent},
-            ${input.callsPerSecond}, ${tx.json(input.retry as unknown as Record<string, string>)},
-            ${input.machineDetection}, ${state}, ${at}, ${at})
-          RETURNING *`;
-        const campaign = toCampaign(rows[0]!);
-        if (leads.length > 0) {
-          // One parameter for every lead (no limit on how many a CSV brings), inserted in order.
-          const batch = leads.map((lead, n) => ({
-            n,
-            lead_id: lead.leadId,
-            name: lead.name,
-            phone: lead.phone,
-            timezone: lead.timezone,
-            fields: lead.fields,
-            state: lead.skipReason === undefined ? "pending" : "skipped",
-            skip_reason: lead.skipReason ?? null,
-          }));
-          await tx`
-            INSERT INTO campaign_leads (campaign_id, lead_id, name, phone, timezone, fields, state, skip_reason)
-            SELECT ${campaign.id}, x.lead_id, x.name, x.phone, x.timezone, COALESCE(x.fields, '{}'), x.state,
-              x.skip_reason
-            FROM jsonb_to_recordset(${tx.json(batch)}) AS x(n integer, lead_id bigint, name text,
-              phone text, timezone text, fields jsonb, state text, skip_reason text)
-            ORDER BY x.n`;
-        }
-        return campaign;
-      }) as Campaign;
+      return await sql.begin((tx) => insertCampaign(tx, { input, leads, state, at: now() })) as Campaign;
     },
     get: (id) => getCampaign(sql, id),
     async list() {
@@ -247,6 +217,48 @@ export function postgresDoNotCall(sql: Sql): DoNotCallList {
       return (await sql`DELETE FROM do_not_call WHERE phone = ${phone} RETURNING phone`).length > 0;
     },
   };
+}
+
+/** Inserts a campaign and its leads, in order, in transaction `tx`; returns the campaign. */
+async function insertCampaign(
+  tx: Tx,
+  { input, leads, state, at }: {
+    input: CampaignInput;
+    leads: readonly CampaignLeadInput[];
+    state: CampaignState;
+    at: number;
+  },
+): Promise<Campaign> {
+  const rows = await tx<Row[]>`
+    INSERT INTO campaigns (name, persona, voice, parameters, calling_window, max_concurrent,
+      calls_per_second, retry, machine_detection, state, created_at, updated_at)
+    VALUES (${input.name}, ${input.persona}, ${input.voice ?? null}, ${tx.json(input.parameters)},
+      ${tx.json(input.window as unknown as Record<string, string>)}, ${input.maxConcurrent},
+      ${input.callsPerSecond}, ${tx.json(input.retry as unknown as Record<string, string>)},
+      ${input.machineDetection}, ${state}, ${at}, ${at})
+    RETURNING *`;
+  const campaign = toCampaign(rows[0]!);
+  if (leads.length > 0) {
+    // One parameter for every lead (no limit on how many a CSV brings), inserted in order.
+    const batch = leads.map((lead, n) => ({
+      n,
+      lead_id: lead.leadId,
+      name: lead.name,
+      phone: lead.phone,
+      timezone: lead.timezone,
+      fields: lead.fields,
+      state: lead.skipReason === undefined ? "pending" : "skipped",
+      skip_reason: lead.skipReason ?? null,
+    }));
+    await tx`
+      INSERT INTO campaign_leads (campaign_id, lead_id, name, phone, timezone, fields, state, skip_reason)
+      SELECT ${campaign.id}, x.lead_id, x.name, x.phone, x.timezone, COALESCE(x.fields, '{}'), x.state,
+        x.skip_reason
+      FROM jsonb_to_recordset(${tx.json(batch)}) AS x(n integer, lead_id bigint, name text,
+        phone text, timezone text, fields jsonb, state text, skip_reason text)
+      ORDER BY x.n`;
+  }
+  return campaign;
 }
 
 function toCampaign(row: Row): Campaign {
