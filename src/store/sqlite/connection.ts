@@ -1,5 +1,5 @@
 /**
- * One SQLite connection to the call database for a store beside the call records (campaigns, the
+ * One SQLite connection to the call database for a store beside the call records (leads, campaigns, the
  * webhook outbox, analyses): opened with its busy timeout and migrated, with cached prepared
  * statements and an immediate-mode transaction helper.
  *

@@ -6,10 +6,8 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { dirname } from "node:path";
 import { BUSY_TIMEOUT_MS } from "./call_store.ts";
-import { migrate } from "./schema.ts";
+import { openSqliteConnection } from "./connection.ts";
 import type { Lead, LeadInput } from "../lead.ts";
 import type { Leads } from "../ports.ts";
 
@@ -33,23 +31,10 @@ export interface LeadStoreOptions {
  * ```
  */
 export function openLeadStore(path: string, options: LeadStoreOptions = {}): LeadStore {
-  if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
-  const db = new DatabaseSync(path);
-  try {
-    // As short as the call store's: a locked database never stalls the calls on this event loop.
-    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    migrate(db, `call database "${path}"`);
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  // As short a busy timeout as the call store's: a locked database never stalls the calls on this event loop.
+  const connection = openSqliteConnection(path, BUSY_TIMEOUT_MS);
+  const { sql, transaction } = connection;
   const now = options.now ?? Date.now;
-  const statements = new Map<string, StatementSync>();
-  const sql = (text: string) => {
-    let statement = statements.get(text);
-    if (statement === undefined) statements.set(text, statement = db.prepare(text));
-    return statement;
-  };
   const get = (id: number) => {
     const row = sql("SELECT * FROM leads WHERE id = ?").get(id);
     return row === undefined ? undefined : toLead(row);
@@ -76,8 +61,7 @@ export function openLeadStore(path: string, options: LeadStoreOptions = {}): Lea
     importBatch(creates, updates) {
       const ids: number[] = [];
       const updatedIds: number[] = [];
-      db.exec("BEGIN IMMEDIATE");
-      try {
+      transaction(() => {
         for (const lead of creates) {
           const at = now();
           const result = sql(
@@ -87,11 +71,7 @@ export function openLeadStore(path: string, options: LeadStoreOptions = {}): Lea
           ids.push(Number(result.lastInsertRowid));
         }
         for (const { id, changes } of updates) if (write(id, changes)) updatedIds.push(id);
-        db.exec("COMMIT");
-      } catch (error) {
-        if (db.isTransaction) db.exec("ROLLBACK");
-        throw error;
-      }
+      });
       return { created: ids.map((id) => get(id)!), updated: updatedIds.map((id) => get(id)!) };
     },
     page(limit, after) {
@@ -125,10 +105,7 @@ export function openLeadStore(path: string, options: LeadStoreOptions = {}): Lea
         endReason: textOrNull(row.end_reason),
       }));
     },
-    close() {
-      statements.clear();
-      if (db.isOpen) db.close();
-    },
+    close: () => connection.close(),
   };
   // The port is async (a networked adapter needs it); SQLite answers at once.
   return {
