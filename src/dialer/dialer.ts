@@ -106,6 +106,8 @@ export class Dialer {
   #idle = false;
   #off: (() => void) | undefined;
   readonly #figures: DialerFigures = { passes: 0, failedPasses: 0 };
+  /** What a run before this one left claimed has been put back ({@linkcode start}, or the first pass that could). */
+  #recovered = false;
 
   /** Nothing runs until {@linkcode start}. */
   constructor(options: DialerOptions) {
@@ -134,7 +136,13 @@ export class Dialer {
   /** Listens to the hub, picks up what a previous run left, and starts the loop. */
   async start(): Promise<void> {
     this.#off = this.#o.hub.subscribe((event) => this.#attempts.hear(event));
-    await this.#recover();
+    try {
+      await this.#recover();
+    } catch (error) {
+      // The store could not answer (locked, or a failover): the first pass that can recovers first, so
+      // the campaigns do not wait for a restart.
+      this.#o.log.error(`Dialer: could not start: ${errorText(error)}; each pass tries again`);
+    }
     this.#schedule();
   }
 
@@ -207,7 +215,9 @@ export class Dialer {
     }, waitMs);
   }
 
+  /** Puts back what an earlier run of this instance left claimed, once, before any pass dials. */
   async #recover(): Promise<void> {
+    if (this.#recovered) return;
     const { campaigns, instance, log } = this.#o;
     const back = await campaigns.releaseClaims(instance);
     if (back > 0) log.info(`Dialer: put back ${back} lead(s) claimed before a restart and not dialled`);
@@ -215,9 +225,11 @@ export class Dialer {
     if (open.length > 0) {
       log.info(`Dialer: waiting for the outcome of ${open.length} call(s) from before a restart`);
     }
+    this.#recovered = true;
   }
 
   async #pass(): Promise<void> {
+    await this.#recover();
     const { campaigns } = this.#o;
     let active = false;
     for (const campaign of await campaigns.list()) {

@@ -100,3 +100,72 @@ Deno.test("a woken dialer pass that fails on the store is logged and counted; th
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a dialer whose start fails on the store puts back its claims on its next pass, then dials", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_dialer_start_" });
+  const store = openSqliteStore(callDatabasePath(dir), { instance: "test-host" });
+  /** Each call to releaseClaims, in order: whether it failed. */
+  const releases: boolean[] = [];
+  const campaigns = new Proxy(store.campaigns, {
+    get: (target, name) => {
+      if (name === "releaseClaims") {
+        return (instance: string) => {
+          // The first (at start) meets a locked database; the store answers after that.
+          if (releases.length === 0) {
+            releases.push(false);
+            return Promise.reject(new Error("database is locked"));
+          }
+          releases.push(true);
+          return target.releaseClaims(instance);
+        };
+      }
+      const value = Reflect.get(target, name);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  }) as Campaigns;
+  const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+  const t = await startTestParley({
+    env: {
+      API_TOKEN,
+      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+      TWILIO_PHONE_NUMBER: "+14155550199",
+      TWILIO_API_BASE_URL: rest.baseUrl,
+    },
+    leads: store.leads,
+    campaigns: { campaigns, doNotCall: store.doNotCall, instance: store.instance, tickMs: 0 },
+  });
+  try {
+    const line = await within(t.waitForLog(/Dialer: could not start/), "the failed start logged");
+    assert.match(line, /Dialer: could not start: database is locked; each pass tries again$/);
+    const created = await fetch(`${t.origin}/api/campaigns`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        name: "After a failed start",
+        persona: "alex",
+        leads: { csv: "name,phone\nAda,+14155551234" },
+        start: true,
+        window: {
+          timezone: "UTC",
+          days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+          start: "00:00",
+          end: "24:00",
+        },
+      }),
+    });
+    assert.equal(created.status, 201, await created.text());
+    await t.parley.dialer!.tick();
+    // The pass put back what a run before this one had claimed before it dialled, once.
+    assert.deepEqual(releases, [false, true]);
+    const placed = rest.requests.filter((r) => r.method === "POST" && r.path.endsWith("/Calls.json"));
+    assert.deepEqual(placed.map((r) => r.form.get("To")), ["+14155551234"]);
+    await t.parley.dialer!.tick();
+    assert.deepEqual(releases, [false, true], "put back once, not on every pass");
+  } finally {
+    await t.close();
+    await rest.shutdown();
+    store.close();
+    await store.closed;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
