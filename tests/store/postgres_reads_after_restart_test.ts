@@ -4,7 +4,8 @@
  * connection (as a load balancer, a NAT or a failover to the same address does), so Parley's pool is
  * full of connections that died a moment ago. A call placed right after still starts (the voice
  * webhook answers TwiML, the media stream is accepted and the greeting plays) and an API read
- * answers 200: a read that fails on a dead connection is run again on a fresh one.
+ * answers 200: a read that fails on a dead connection is run again on a fresh one. After a second
+ * restart, sign-ins side by side all succeed: a sign-in's writes are safe to repeat, and are.
  */
 
 import assert from "node:assert/strict";
@@ -23,9 +24,11 @@ import { connectStream, newCallSid, postVoiceWebhook } from "../../testing/twili
 import { postgresAvailable, startThrowawayPostgres } from "../../testing/postgres.ts";
 import { startSilentDropProxy } from "../../testing/silent_drop_proxy.ts";
 import { within } from "../../testing/within.ts";
+import { sessionCookie } from "../../testing/sign_in.ts";
 
 Deno.test({
-  name: "just after a Postgres restart, a call starts normally and an API read answers 200",
+  name:
+    "just after a Postgres restart, a call starts normally, an API read answers 200 and a sign-in succeeds",
   ignore: !postgresAvailable() || (Deno.env.get("PARLEY_TEST_DATABASE_URL") ?? "") !== "",
   async fn() {
     const server = await startThrowawayPostgres();
@@ -73,6 +76,23 @@ Deno.test({
       assert.equal(await apiRead(), 200);
       // The pool's connections were dead indeed: the proxy cut the ones used after the restart.
       assert.ok(proxy.cut > 0, "a dead connection was used");
+
+      // Restarted again: signing in writes the session (repeatable writes), side by side, so the
+      // pool's dead connections take some of them.
+      assert.deepEqual(await Promise.all(Array.from({ length: 20 }, apiRead)), Array(20).fill(200));
+      const cutBefore = proxy.cut;
+      await server.restart!(() => Promise.resolve());
+      const origin = `http://127.0.0.1:${port}`;
+      const cookies = await Promise.all(
+        Array.from({ length: 8 }, () => sessionCookie(origin, PROCESS_API_TOKEN)),
+      );
+      assert.ok(proxy.cut > cutBefore, "a sign-in met a dead connection");
+      // Each session was stored: it opens a page.
+      for (const cookie of cookies) {
+        const page = await fetch(`${origin}/calls`, { headers: { cookie }, redirect: "manual" });
+        await page.body?.cancel();
+        assert.equal(page.status, 200, "a page with the session from a sign-in just after the restart");
+      }
     } finally {
       if (parley !== undefined) await reap(parley);
       await upstream.close();

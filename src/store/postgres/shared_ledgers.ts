@@ -13,9 +13,12 @@ import { repeatable } from "./dead_connection_retry.ts";
 /** Sign-in sessions in the `sign_in_sessions` table. */
 export function postgresSignInSessions(sql: Sql): SignInSessions {
   return {
+    // Every write here is safe to run twice (a DELETE by key or by time, an upsert of the same row), so
+    // each runs once more on a fresh connection when the pooled one died (a restart a moment ago): a
+    // sign-in or sign-out right after a failover works instead of answering 500.
     async create(id, expiresAt, now) {
-      await sql`DELETE FROM sign_in_sessions WHERE expires_at <= ${now}`;
-      await sql`INSERT INTO sign_in_sessions (id, expires_at) VALUES (${id}, ${expiresAt})
+      await repeatable(sql)`DELETE FROM sign_in_sessions WHERE expires_at <= ${now}`;
+      await repeatable(sql)`INSERT INTO sign_in_sessions (id, expires_at) VALUES (${id}, ${expiresAt})
         ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`;
     },
     async isLive(id, now) {
@@ -24,11 +27,11 @@ export function postgresSignInSessions(sql: Sql): SignInSessions {
       >`SELECT expires_at FROM sign_in_sessions WHERE id = ${id}`;
       if (rows[0] === undefined) return false;
       if (Number(rows[0].expires_at) > now) return true;
-      await sql`DELETE FROM sign_in_sessions WHERE id = ${id}`;
+      await repeatable(sql)`DELETE FROM sign_in_sessions WHERE id = ${id}`;
       return false;
     },
     async end(id) {
-      await sql`DELETE FROM sign_in_sessions WHERE id = ${id}`;
+      await repeatable(sql)`DELETE FROM sign_in_sessions WHERE id = ${id}`;
     },
   };
 }
