@@ -85,7 +85,13 @@ Deno.test({
       const origin = `http://127.0.0.1:${port}`;
       const cookies = await Promise.all(
         Array.from({ length: 8 }, () => sessionCookie(origin, PROCESS_API_TOKEN)),
-      );
+      ).catch((error) => {
+        // What Parley logged says why (its 500s are logged with their error).
+        const logged = parley!.stderr.lines.slice(-20).join("\n");
+        throw new Error(
+          `${error instanceof Error ? error.message : error}; Parley's last errors:\n${logged}`,
+        );
+      });
       assert.ok(proxy.cut > cutBefore, "a sign-in met a dead connection");
       // Each session was stored: it opens a page.
       for (const cookie of cookies) {
