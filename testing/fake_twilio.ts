@@ -342,7 +342,9 @@ export class FakeTwilioCall {
   }
 
   #queueMark(name: string, now: number): void {
-    const delay = Math.max(0, this.#playheadEnd - now);
+    // Whole milliseconds, rounded up: a timer of 399.875 ms may fire at 399, before playback reaches
+    // the mark, and Twilio never echoes a mark early.
+    const delay = Math.max(0, Math.ceil(this.#playheadEnd - now));
     const mark: PendingMark = {
       name,
       timer: setTimeout(() => {
