@@ -4,7 +4,10 @@
  * the client's socket stays open and idle, as it does when the end does not reach it (a load balancer
  * or NAT in between, a failover to a standby at the same address, a host that went away); the next
  * bytes the client sends on it are answered by a cut (no reply), so its first query there fails on
- * the connection, as in production just after Postgres is back. Everything else passes through as is.
+ * the connection, as in production just after Postgres is back. A connection the server ends before
+ * it answered anything (one opened while Postgres was stopping or starting) is ended for the client
+ * at once, as a refused connect is: only established sessions die silently, which is what the tests
+ * behind this proxy are about. Everything else passes through as is.
  *
  * @module
  */
@@ -25,13 +28,23 @@ export function startSilentDropProxy(serverPort: number): SilentDropProxy {
   let cut = 0;
   const proxy = startTcpProxy(serverPort, async (client, server, close) => {
     let serverGone = false;
+    let answered = false;
     const fromServer = (async () => {
       try {
-        await server.readable.pipeTo(client.writable, { preventClose: true });
+        await server.readable.pipeThrough(
+          new TransformStream({
+            transform(chunk, controller) {
+              answered = true;
+              controller.enqueue(chunk);
+            },
+          }),
+        ).pipeTo(client.writable, { preventClose: true });
       } catch { /* one side closed */ }
-      // The session ended: the client is not told (its socket stays open) until it writes again.
       serverGone = true;
       close(server);
+      // A session that ended: the client is not told (its socket stays open) until it writes again.
+      // A connect the server never answered: ended now, as a refused one.
+      if (!answered) close(client);
     })();
     const buffer = new Uint8Array(65_536);
     try {
