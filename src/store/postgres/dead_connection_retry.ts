@@ -3,7 +3,9 @@
  * pooled connection the restart ended fails its first query (`CONNECTION_CLOSED`, `ECONNRESET`,
  * `57P01 terminating connection due to administrator command`…) when the end did not reach the
  * driver before it used the connection (a load balancer, a NAT, a failover to the same address): the
- * voice webhook would answer 500 and the caller hear Twilio's "application error".
+ * voice webhook would answer 500 and the caller hear Twilio's "application error". So does a pooled
+ * connection that began to connect while the server could not be reached and whose handshake was
+ * swallowed (`CONNECT_TIMEOUT`, after `connect_timeout`).
  *
  * {@linkcode retryReadsOnFreshConnection} wraps the pool: a statement that only reads (a `SELECT`
  * that locks nothing and calls no `pg_…` function) failing with a connection-level error is run once
@@ -55,20 +57,25 @@ export function freshConnectionOf(
 const freshOf = new WeakMap<object, FreshConnection>();
 
 /**
- * Failures of an established connection: the connection, not the statement, failed. A refused or
- * timed-out connect is not among them: the server is unreachable, and trying again at once would only
- * double the wait (up to `connect_timeout`) before the same error.
+ * Failures of the connection, not the statement: an established connection closed or was reset, or a
+ * connect timed out. The last is a pooled connection that began to connect while the server could not
+ * be reached: behind a proxy, a load balancer or a NAT that swallows the handshake during a failover,
+ * it hangs until `connect_timeout` even when the server is back by then, and every statement queued on
+ * it fails, never sent. A fresh connection reaches the server that is back (if it is still down, the
+ * statement fails after a second wait, as it would have). A refused connect is not among them: the
+ * server is down now, and trying again at once gets the same answer.
  */
 const CONNECTION_CODES = new Set([
   "CONNECTION_CLOSED",
   "ECONNRESET",
   "ECONNABORTED",
   "EPIPE",
+  "CONNECT_TIMEOUT",
 ]);
 
 /**
- * True when `error` says an established connection failed (it closed or was reset, the server ended
- * the session: SQLSTATE class 08 and 57P01–57P03), not the statement.
+ * True when `error` says the connection failed, not the statement: it closed or was reset, the
+ * server ended the session (SQLSTATE class 08 and 57P01–57P03), or its connect timed out.
  */
 export function isConnectionLevelError(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
