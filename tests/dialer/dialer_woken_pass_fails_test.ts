@@ -19,14 +19,29 @@ const ACCOUNT_SID = `AC${"d".repeat(32)}`;
 /** The CallSid the fake Twilio REST API gives its first call. */
 const FIRST_CALL_SID = `CA${"1".padStart(32, "0")}`;
 
-Deno.test("a woken dialer pass that fails on the store is logged and counted; the server goes on", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_woken_pass_" });
+/** What a test gets: Parley with a campaign dialer (ticked by hand) over a SQLite store, and Twilio's REST fake. */
+interface DialerRig {
+  t: Awaited<ReturnType<typeof startTestParley>>;
+  rest: ReturnType<typeof startFakeTwilioRest>;
+  /** An API request with the token. */
+  api(method: string, path: string, body?: unknown): Promise<Response>;
+}
+
+/**
+ * Runs `body` against Parley whose dialer reads the campaigns through `override`: a method it returns
+ * for a name replaces the store's own (`undefined`: the store's).
+ */
+async function withDialerRig(
+  prefix: string,
+  override: (name: string | symbol, store: Campaigns) => unknown,
+  body: (rig: DialerRig) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
   const store = openSqliteStore(callDatabasePath(dir), { instance: "test-host" });
-  /** The error the store's campaign listing fails with now, if any. */
-  let locked: string | undefined;
   const campaigns = new Proxy(store.campaigns, {
     get: (target, name) => {
-      if (name === "list" && locked !== undefined) return () => Promise.reject(new Error(locked));
+      const replaced = override(name, target);
+      if (replaced !== undefined) return replaced;
       const value = Reflect.get(target, name);
       return typeof value === "function" ? value.bind(target) : value;
     },
@@ -49,17 +64,39 @@ Deno.test("a woken dialer pass that fails on the store is logged and counted; th
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   try {
-    const created = await api("POST", "/api/campaigns", {
-      name: "Woken",
-      persona: "alex",
-      leads: { csv: "name,phone\nAda,+14155551234" },
-      window: {
-        timezone: "UTC",
-        days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-        start: "00:00",
-        end: "24:00",
-      },
-    });
+    await body({ t, rest, api });
+  } finally {
+    await t.close();
+    await rest.shutdown();
+    store.close();
+    await store.closed;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A campaign of one lead, open every hour of every day. */
+function oneLeadCampaign(name: string, start?: true) {
+  return {
+    name,
+    persona: "alex",
+    leads: { csv: "name,phone\nAda,+14155551234" },
+    ...(start === undefined ? {} : { start }),
+    window: {
+      timezone: "UTC",
+      days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+      start: "00:00",
+      end: "24:00",
+    },
+  };
+}
+
+Deno.test("a woken dialer pass that fails on the store is logged and counted; the server goes on", async () => {
+  /** The error the store's campaign listing fails with now, if any. */
+  let locked: string | undefined;
+  const failingList = (name: string | symbol) =>
+    name === "list" && locked !== undefined ? () => Promise.reject(new Error(locked)) : undefined;
+  await withDialerRig("parley_woken_pass_", failingList, async ({ t, rest, api }) => {
+    const created = await api("POST", "/api/campaigns", oneLeadCampaign("Woken"));
     assert.equal(created.status, 201);
     const { id } = await created.json();
 
@@ -92,67 +129,26 @@ Deno.test("a woken dialer pass that fails on the store is logged and counted; th
     await status.body?.cancel();
     await within(t.waitForLog(/Dialer: database is locked again$/), "the pass the call's end woke, logged");
     assert.match(await (await api("GET", "/metrics")).text(), /^parley_dialer_pass_failures_total 2$/m);
-  } finally {
-    await t.close();
-    await rest.shutdown();
-    store.close();
-    await store.closed;
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a dialer whose start fails on the store puts back its claims on its next pass, then dials", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_dialer_start_" });
-  const store = openSqliteStore(callDatabasePath(dir), { instance: "test-host" });
   /** Each call to releaseClaims, in order: whether it failed. */
   const releases: boolean[] = [];
-  const campaigns = new Proxy(store.campaigns, {
-    get: (target, name) => {
-      if (name === "releaseClaims") {
-        return (instance: string) => {
-          // The first (at start) meets a locked database; the store answers after that.
-          if (releases.length === 0) {
-            releases.push(false);
-            return Promise.reject(new Error("database is locked"));
-          }
-          releases.push(true);
-          return target.releaseClaims(instance);
-        };
+  // The first (at start) meets a locked database; the store answers after that.
+  const lockedOnce = (name: string | symbol, store: Campaigns) =>
+    name !== "releaseClaims" ? undefined : (instance: string) => {
+      if (releases.length === 0) {
+        releases.push(false);
+        return Promise.reject(new Error("database is locked"));
       }
-      const value = Reflect.get(target, name);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  }) as Campaigns;
-  const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  const t = await startTestParley({
-    env: {
-      API_TOKEN,
-      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
-      TWILIO_PHONE_NUMBER: "+14155550199",
-      TWILIO_API_BASE_URL: rest.baseUrl,
-    },
-    leads: store.leads,
-    campaigns: { campaigns, doNotCall: store.doNotCall, instance: store.instance, tickMs: 0 },
-  });
-  try {
+      releases.push(true);
+      return store.releaseClaims(instance);
+    };
+  await withDialerRig("parley_dialer_start_", lockedOnce, async ({ t, rest, api }) => {
     const line = await within(t.waitForLog(/Dialer: could not start/), "the failed start logged");
     assert.match(line, /Dialer: could not start: database is locked; each pass tries again$/);
-    const created = await fetch(`${t.origin}/api/campaigns`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({
-        name: "After a failed start",
-        persona: "alex",
-        leads: { csv: "name,phone\nAda,+14155551234" },
-        start: true,
-        window: {
-          timezone: "UTC",
-          days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-          start: "00:00",
-          end: "24:00",
-        },
-      }),
-    });
+    const created = await api("POST", "/api/campaigns", oneLeadCampaign("After a failed start", true));
     assert.equal(created.status, 201, await created.text());
     await t.parley.dialer!.tick();
     // The pass put back what a run before this one had claimed before it dialled, once.
@@ -161,11 +157,5 @@ Deno.test("a dialer whose start fails on the store puts back its claims on its n
     assert.deepEqual(placed.map((r) => r.form.get("To")), ["+14155551234"]);
     await t.parley.dialer!.tick();
     assert.deepEqual(releases, [false, true], "put back once, not on every pass");
-  } finally {
-    await t.close();
-    await rest.shutdown();
-    store.close();
-    await store.closed;
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
