@@ -93,10 +93,8 @@ function eitherDisturbed(top: number[] | undefined, bottom: number[] | undefined
 
 /** Which of one relay's rounds in a run were disturbed (its CPU ≥ the factor × its median). */
 export function disturbedRounds(cpu: readonly number[]): boolean[] {
-  const sorted = [...cpu].sort((x, y) => x - y);
-  const n = sorted.length;
-  const median = n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
-  return cpu.map((v) => n >= 3 && v >= DISTURBED_FACTOR * median);
+  const middle = median(cpu);
+  return cpu.map((v) => cpu.length >= 3 && v >= DISTURBED_FACTOR * middle);
 }
 
 /** Two-sided 95 % Student's t for 1–30 degrees of freedom; beyond, the normal 1.96. */
@@ -133,6 +131,13 @@ const T95 = [
   2.042,
 ];
 
+/** The middle value of `values` (the mean of the two middle ones for an even count). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  return n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+}
+
 /** Mean, median and the 95 % interval of the mean of `sample` (at least two values). */
 export function estimate(sample: readonly number[]): PooledEstimate {
   const n = sample.length;
@@ -140,9 +145,7 @@ export function estimate(sample: readonly number[]): PooledEstimate {
   const mean = sample.reduce((sum, v) => sum + v, 0) / n;
   const variance = sample.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (n - 1);
   const half = (T95[n - 2] ?? 1.96) * Math.sqrt(variance / n);
-  const sorted = [...sample].sort((a, b) => a - b);
-  const median = n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
-  return { n, mean, median, low: mean - half, high: mean + half };
+  return { n, mean, median: median(sample), low: mean - half, high: mean + half };
 }
 
 /** One line: the estimate against `target`, judged on the mean. */
