@@ -8,8 +8,8 @@ import { startupBanner } from "../src/banner.ts";
 import { loadConfig } from "../src/config.ts";
 import { setupNumber } from "../src/twilio/setup_number.ts";
 import { startFakeTwilioRest } from "../testing/fake_twilio_rest.ts";
+import { README } from "../testing/readme.ts";
 
-const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
 const NGROK_URL = "https://abc123.ngrok-free.app";
 
 /** The fenced blocks of the README's "First call in five minutes" section, without their indent. */

@@ -3,21 +3,13 @@ import { join } from "node:path";
 import { loadPersonas } from "../src/personas/loader.ts";
 import { ROLLOVER_MS } from "../src/relay/session_keeper.ts";
 import { withPersonaDir } from "./personas/_persona_dir.ts";
+import { readmeSection } from "../testing/readme.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const README = await Deno.readTextFile(join(ROOT, "README.md"));
-
-/** The body of the README section headed `## title`, up to the next `## `. */
-function section(title: string): string {
-  const start = README.indexOf(`\n## ${title}\n`);
-  assert.notEqual(start, -1, `README has a "## ${title}" section`);
-  const end = README.indexOf("\n## ", start + 1);
-  return README.slice(start, end === -1 ? undefined : end);
-}
 
 /** The ```ts blocks of the Personas and Actions sections that are persona files. */
 function personaExamples(): string[] {
-  const blocks = [section("Personas"), section("Actions")].flatMap((text) =>
+  const blocks = [readmeSection("Personas"), readmeSection("Actions")].flatMap((text) =>
     [...text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!)
   );
   return blocks.filter((block) => /^export default /m.test(block));
@@ -52,7 +44,7 @@ Deno.test("README persona examples pass deno check, deno fmt --check and the per
 });
 
 Deno.test("README troubleshooting: long calls roll over at SESSION_ROLLOVER_MINUTES, they do not end at 60", () => {
-  const rows = section("Troubleshooting").split("\n").filter((line) => line.startsWith("| "));
+  const rows = readmeSection("Troubleshooting").split("\n").filter((line) => line.startsWith("| "));
   assert.ok(
     !rows.some((row) => /Calls end after 60 minutes/.test(row)),
     "no row says calls end at 60 minutes",

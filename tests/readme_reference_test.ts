@@ -13,9 +13,9 @@ import { DRIVER_ENV_VARIABLES, ENV_VARIABLES } from "../src/config_env.ts";
 import { ENGINE_REGISTRY } from "../src/engines/registry.ts";
 import { personaFieldNames } from "../src/personas/validate.ts";
 import { CALLER_FIELDS, CHECK_KINDS, SCENARIO_FIELDS } from "../src/rehearsal/validate.ts";
+import { README, readmeSection } from "../testing/readme.ts";
 
 const ROOT = new URL("../", import.meta.url);
-const README = await Deno.readTextFile(new URL("README.md", ROOT));
 const TASKS: Record<string, string> = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks;
 
 /**
@@ -31,14 +31,6 @@ const LIBRARY_VARIABLES: Record<string, { pkg: string; why: string }> = {
     why: "npm:postgres reads it for what DATABASE_URL leaves out (src/config_env.ts DRIVER_ENV_VARIABLES)",
   }])),
 };
-
-/** The body of the README section headed `## title`, up to the next `## `. */
-function section(title: string): string {
-  const start = README.indexOf(`\n## ${title}\n`);
-  assert.notEqual(start, -1, `README has no "## ${title}" section`);
-  const end = README.indexOf("\n## ", start + 1);
-  return README.slice(start, end === -1 ? undefined : end);
-}
 
 /** A Markdown table: its header's first cell and its rows' cells (`\|` read as `|`). */
 interface Table {
@@ -200,7 +192,7 @@ Deno.test("README reference: every variable Parley reads is granted by dev and s
   );
 
   const documented = new Set(
-    tables(section("Configuration") + section("Running several instances"))
+    tables(readmeSection("Configuration") + readmeSection("Running several instances"))
       .filter((table) => table.header === "variable")
       .flatMap(firstColumnNames),
   );
@@ -252,7 +244,7 @@ function limitWords(limit: DocumentedRoute["bodyLimit"]): string {
 
 /** Every route the README's Routes table names, with the guard and body limit its row gives it. */
 function documentedRoutes(): DocumentedRoute[] {
-  const table = tables(section("Routes")).find((t) => t.header === "route");
+  const table = tables(readmeSection("Routes")).find((t) => t.header === "route");
   assert.ok(table !== undefined, "README's Routes section has a table whose first column is `route`");
   const guards = new Set<string>(ROUTES.map((route) => route.guard));
   const documented: DocumentedRoute[] = [];
@@ -389,7 +381,7 @@ Deno.test("README reference: the Routes table has every route of src/app/routes.
 Deno.test("README reference: every page is described outside the Routes table, and every described page exists", () => {
   const pages: string[] = ROUTES.filter((route) => route.handler === "page").map((route) => route.path);
   assert.ok(pages.includes("/calling"), "the route table's pages include /calling");
-  const prose = README.replace(section("Routes"), "");
+  const prose = README.replace(readmeSection("Routes"), "");
   for (const path of pages) {
     assert.ok(
       prose.includes(`\`${path}\``),
@@ -397,9 +389,9 @@ Deno.test("README reference: every page is described outside the Routes table, a
     );
   }
   // The calling page's list: "- **Calls** (`/calls`): …"
-  const described = [...section("The calling page").matchAll(/^- \*\*[^*]+\*\* \(`([^`]+)`\)/gm)].map((m) =>
-    m[1]!
-  );
+  const described = [...readmeSection("The calling page").matchAll(/^- \*\*[^*]+\*\* \(`([^`]+)`\)/gm)].map((
+    m,
+  ) => m[1]!);
   assert.ok(described.length > 0, "README's calling page section lists the pages");
   for (const path of described) {
     assert.ok(
@@ -413,7 +405,7 @@ Deno.test("README reference: every page is described outside the Routes table, a
 // 3. Tasks
 
 Deno.test("README reference: the Tasks table has every task of deno.json, and every task the README names exists", () => {
-  const table = tables(section("Tasks")).find((t) => t.header === "task");
+  const table = tables(readmeSection("Tasks")).find((t) => t.header === "task");
   assert.ok(table !== undefined, "README's Tasks section has a table whose first column is `task`");
   // `deno task check` / `lint` / `fmt`
   const listed = table.rows.flatMap((row) => {
@@ -437,7 +429,7 @@ Deno.test("README reference: every persona field the validator accepts is in the
   const fields = personaFieldNames(ENGINE_REGISTRY);
   assert.ok(fields.includes("voice") && fields.includes("vad"), "common and engine fields both read");
   const documented = new Set(
-    tables(section("Personas") + section("Actions")).filter((t) => t.header === "field").flatMap(
+    tables(readmeSection("Personas") + readmeSection("Actions")).filter((t) => t.header === "field").flatMap(
       firstColumnNames,
     ),
   );
@@ -456,7 +448,7 @@ Deno.test("README reference: every persona field the validator accepts is in the
 });
 
 Deno.test("README reference: the Rehearsals section has every scenario field and kind of check, and no other", () => {
-  const text = section("Rehearsals");
+  const text = readmeSection("Rehearsals");
   // The first cell of each table row: `persona`, `caller.voice`, `endReason: "agent_hung_up"`…
   const named = new Set(
     text.split("\n").flatMap((line) => /^\| `([\w.]+)[`:]/.exec(line)?.[1] ?? []),
