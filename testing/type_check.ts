@@ -16,7 +16,7 @@
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
 /** Where the checked modules are written: a folder kept between runs. */
-export const CHECKED_DIR = `${Deno.env.get("TMPDIR") ?? "/tmp"}/parley_sdk_types`;
+const CHECKED_DIR = `${Deno.env.get("TMPDIR") ?? "/tmp"}/parley_sdk_types`;
 /** A checked module not written again for this long is removed, ms (a week). */
 const CHECKED_KEPT_MS = 7 * 24 * 3600_000;
 

@@ -10,6 +10,7 @@ import type { StoreHealth } from "../store/call_record.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import { PREWARM_OUTCOMES, type PrewarmOutcome } from "../relay/prewarm.ts";
 import type { Exposition } from "./exposition.ts";
+import type { DialerFigures } from "../dialer/dialer.ts";
 
 /** What the server knows beyond the call events, read on each scrape (see the README's "Reliability"). */
 export interface ServerFigures {
@@ -26,7 +27,7 @@ export interface ServerFigures {
   /** The listener: descriptor exhaustion episodes, accept failures, descriptors open and allowed. */
   listener?: ListenerHealth | undefined;
   /** The campaign dialer's passes, finished and failed (undefined without a store, so without a dialer). */
-  dialer?: { passes: number; failedPasses: number } | undefined;
+  dialer?: DialerFigures | undefined;
   /** Several instances on one database: the whole cluster's figures (undefined on SQLite, or unreadable now). */
   cluster?: ClusterFigures | undefined;
 }
