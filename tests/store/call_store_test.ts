@@ -319,6 +319,36 @@ Deno.test("call store writes listened events to the file within the flush delay,
   }
 });
 
+Deno.test("a read of one call writes that call's waiting events first, and leaves other calls' to their batch", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_store_" });
+  const path = `${dir}/parley.db`;
+  const store = openCallStore(path);
+  const reader = new DatabaseSync(path, { readOnly: true });
+  const OTHER = "CA00000000000000000000000000000002";
+  const onFile = (callSid: string) =>
+    reader.prepare("SELECT COUNT(*) AS n FROM calls WHERE call_sid = ?").get(callSid)?.n;
+  try {
+    for (const event of scriptedCall().filter((e) => e.type !== "call.ended")) store.listener(event);
+    // A call the queue does not hold (a new CallSid at its webhook, say): read without writing the batch.
+    assert.equal(await store.getCall(OTHER), undefined);
+    assert.equal(await store.isOpenCall(OTHER), false);
+    assert.equal(await store.afterStreamDecision(OTHER), undefined);
+    assert.equal(onFile(SID), 0, "another call's read wrote the batch before its time");
+    // The call's own read sees its every event: the batch is written first.
+    const record = await store.getCall(SID);
+    assert.equal(record?.transcript.length, 4);
+    assert.equal(onFile(SID), 1);
+    // Once written, an event of a call read next is written first again.
+    store.listener({ type: "call.ended", at: 9_000, callSid: SID, reason: "caller_hung_up", detail: "" });
+    assert.equal(await store.isOpenCall(SID), false);
+    assert.notEqual(reader.prepare("SELECT ended_at FROM calls WHERE call_sid = ?").get(SID)?.ended_at, null);
+  } finally {
+    reader.close();
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("call store keeps what a call came through: phone unless its webhook says softphone or rehearsal", async () => {
   const dir = await Deno.makeTempDir({ prefix: "parley_store_" });
   const store = openCallStore(`${dir}/parley.db`);

@@ -133,6 +133,12 @@ class SqliteCallStore implements CallStore {
   #statements = new Map<string, StatementSync>();
   #onError: (message: string) => void;
   #queue: WriteQueue<QueuedEvent | Heartbeat>;
+  /**
+   * The CallSids with events in the queue (cleared when a batch is written): a read of one call
+   * writes the queue first only when that call's events wait there, so reading a call the queue does
+   * not hold (a new CallSid at its webhook) leaves the other calls' events to their batch.
+   */
+  readonly #queuedCalls = new Set<string>();
   #heartbeat: CallHeartbeat;
   #instance: string;
   #writer: CallEventWriter;
@@ -151,7 +157,11 @@ class SqliteCallStore implements CallStore {
     };
     const where = `DATA_DIR "${dirname(path)}" (${path})`;
     this.#queue = new WriteQueue<QueuedEvent | Heartbeat>({
-      write: (batch) => this.#writeBatch(batch),
+      write: (batch) => {
+        this.#writeBatch(batch);
+        // A batch is the whole queue: written, no call has events waiting.
+        this.#queuedCalls.clear();
+      },
       flushDelayMs: FLUSH_DELAY_MS,
       ...(options.maxPendingEvents === undefined ? {} : { maxPending: options.maxPendingEvents }),
       ...(options.firstRetryMs === undefined ? {} : { firstRetryMs: options.firstRetryMs }),
@@ -178,6 +188,7 @@ class SqliteCallStore implements CallStore {
         return;
       }
       this.#heartbeat.saw(event);
+      this.#queuedCalls.add(event.callSid);
       this.#queue.push({ event, seq });
     };
     // Through the queue like any event: a failing disk keeps it in memory with the rest.
@@ -226,6 +237,11 @@ class SqliteCallStore implements CallStore {
     if (this.#db.isOpen) this.#queue.flush();
   }
 
+  /** Writes what is queued when events of `callSid` wait there (its record is then whole); never throws. */
+  #flushFor(callSid: string): void {
+    if (this.#queuedCalls.has(callSid)) this.#flush();
+  }
+
   health(): StoreHealth {
     return {
       pendingEvents: this.#queue.pending,
@@ -258,7 +274,7 @@ class SqliteCallStore implements CallStore {
 
   // deno-lint-ignore require-await
   async afterStreamDecision(callSid: string): Promise<AfterStreamDecision | "pending" | undefined> {
-    this.#flush();
+    this.#flushFor(callSid);
     const row = this.#statement(
       "SELECT after_stream, transfer_target, started_at, ended_at FROM calls WHERE call_sid = ?",
     ).get(callSid) as Row | undefined;
@@ -293,7 +309,7 @@ class SqliteCallStore implements CallStore {
 
   // deno-lint-ignore require-await
   async isOpenCall(callSid: string): Promise<boolean> {
-    this.#flush();
+    this.#flushFor(callSid);
     // A direction is set only by Parley's own events: the placed call, or the voice webhook it answered.
     return this.#statement(
       "SELECT 1 FROM calls WHERE call_sid = ? AND ended_at IS NULL AND direction IS NOT NULL",
@@ -302,7 +318,7 @@ class SqliteCallStore implements CallStore {
 
   // deno-lint-ignore require-await
   async getCall(callSid: string): Promise<CallRecord | undefined> {
-    this.#flush();
+    this.#flushFor(callSid);
     const row = this.#statement("SELECT * FROM calls WHERE call_sid = ?").get(callSid) as Row | undefined;
     if (row === undefined) return undefined;
     return toCallRecord(
