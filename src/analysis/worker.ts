@@ -27,6 +27,9 @@ import { assertStoreWriting, StoreRetry } from "../store/store_retry.ts";
 /** Tries before an analysis that keeps meeting 429, 5xx or no answer is failed for good. */
 export const MAX_ANALYSIS_ATTEMPTS = 8;
 
+/** Calls under way whose persona the worker keeps in mind; beyond, an ended call's record says. */
+const MAX_CALLS_IN_MIND = 10_000;
+
 /** Collaborators of {@linkcode AnalysisWorker}. */
 export interface AnalysisWorkerOptions {
   jobs: AnalysisJobs;
@@ -70,6 +73,12 @@ export class AnalysisWorker {
   #ready: Promise<unknown> = Promise.resolve();
   /** Queuing an analysis the store cannot take now (a locked or full disk, Postgres down) waits here. */
   readonly #retry: StoreRetry;
+  /**
+   * The persona of each call under way, from its `call.started`: a call that ends with a persona
+   * declaring no analysis has nothing to queue, and its record is not read (a read writes the store's
+   * waiting events first).
+   */
+  readonly #personaOf = new Map<string, string>();
 
   /** Builds the worker; {@linkcode start} starts it. */
   constructor(options: AnalysisWorkerOptions) {
@@ -84,7 +93,9 @@ export class AnalysisWorker {
   /** Listens for ended calls, puts back this instance's claims from a previous run, and runs what is due. */
   async start(): Promise<void> {
     this.#off = this.#options.bus.subscribe((event) => {
-      if (event.type === "call.ended") this.#queue(event.callSid);
+      if (event.type === "call.started") {
+        if (this.#personaOf.size < MAX_CALLS_IN_MIND) this.#personaOf.set(event.callSid, event.persona);
+      } else if (event.type === "call.ended") this.#ended(event.callSid);
     });
     const release = this.#options.jobs.release(this.#options.instance, this.#now());
     this.#ready = release.catch(() => 0);
@@ -112,6 +123,15 @@ export class AnalysisWorker {
     await this.#retry.close();
     await this.#ticking;
     await Promise.all(this.#running);
+  }
+
+  /** A call ended: its analysis is queued unless the persona it started with declares none. */
+  #ended(callSid: string): void {
+    const persona = this.#personaOf.get(callSid);
+    this.#personaOf.delete(callSid);
+    // The record would name the same persona (the one chosen at start), and #enqueue would stop there.
+    if (persona !== undefined && this.#options.personas.get(persona)?.persona.analysis === undefined) return;
+    this.#queue(callSid);
   }
 
   /** Queues the analysis of `callSid`, now or, while the store cannot take it, once it can. */

@@ -29,8 +29,9 @@ export const SCHEMA = {
   required: ["interested", "meetingDay", "objections"],
   additionalProperties: false,
 };
-/** The personas folder: `lead`, with an analysis. */
+/** The personas folder: `lead`, with an analysis, and `plain`, without. */
 export const PERSONAS = {
+  "plain.ts": personaSource({ voice: "marin", instructions: "You are Sam.", greeting: "Say hello." }),
   "lead.ts": personaSource({
     voice: "marin",
     instructions: "You are Alex. Book a demo.",
@@ -59,10 +60,11 @@ export async function startParley(dir: string, dataDir: string, fake: FakeRespon
   };
 }
 
-/** A short call: the greeting, one caller line, one answer, the caller hangs up. */
-export async function runCall(t: TestParley): Promise<string> {
-  const call = await t.startCall({ persona: "lead", lead: "Dana" });
-  const session = await t.upstream.session(0);
+/** A short call (persona `lead` unless named): the greeting, one caller line, one answer, the caller hangs up. */
+export async function runCall(t: TestParley, persona = "lead"): Promise<string> {
+  const opened = t.upstream.sessions.length;
+  const call = await t.startCall({ persona, lead: "Dana" });
+  const session = await t.upstream.session(opened);
   await session.waitFor("response.create");
   await session.streamResponse({
     responseId: "resp_1",

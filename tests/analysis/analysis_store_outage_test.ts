@@ -35,3 +35,27 @@ Deno.test("a call that ends while parley.db is locked is analysed once the lock 
     }
   });
 });
+
+Deno.test("a call whose persona declares no analysis ends while parley.db is locked: the analysis waits for nothing", async () => {
+  const outcome = { interested: true, meetingDay: "Tuesday", objections: [] };
+  await withRig([], outcome, async (fake, dir, dataDir) => {
+    const rig = await startParley(dir, dataDir, fake);
+    const locker = new DatabaseSync(callDatabasePath(dataDir));
+    try {
+      locker.exec("BEGIN EXCLUSIVE");
+      const plain = await runCall(rig.t, "plain");
+      locker.exec("COMMIT");
+      // A call with an analysis afterwards: once it is analysed, the plain call's end was long handled.
+      const lead = await runCall(rig.t);
+      const analyzed = await within(rig.t.waitForEvent("call.analyzed"), "the analysis", 15_000);
+      assert.equal(analyzed.callSid, lead);
+      const waits = rig.t.logs.filter((l) => /Analysis: (cannot queue|queued again)/.test(l.line));
+      assert.deepEqual(waits.map((l) => l.line), [], `nothing waited for the analysis of ${plain}`);
+      assert.equal(rig.t.logs.filter((l) => l.line.includes(`Analysis queued: CallSid=${plain}`)).length, 0);
+    } finally {
+      if (locker.isTransaction) locker.exec("ROLLBACK");
+      locker.close();
+      await rig.close();
+    }
+  });
+});
