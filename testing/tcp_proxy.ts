@@ -1,7 +1,8 @@
 /**
- * The TCP proxy the Postgres fault proxies share: it listens on 127.0.0.1, port 0, opens a connection
- * to the server for each client, and hands the pair to the proxy's own `pump`, which decides what
- * passes. It keeps every connection and pump, so `close` ends them all.
+ * The TCP proxy the Postgres fault proxies and the pages' reconnect test share: it listens on
+ * 127.0.0.1, port 0, opens a connection to the server for each client, and hands the pair to the
+ * proxy's own `pump`, which decides what passes ({@linkcode passThrough}: everything). It keeps every
+ * connection and pump, so `cutAll` drops the connections open now and `close` ends them all.
  *
  * @module
  */
@@ -10,12 +11,24 @@
 export interface TcpProxy {
   /** The port clients connect to, on 127.0.0.1. */
   readonly port: number;
+  /** Closes every connection open now (a dropped network); new ones are served as before. */
+  cutAll(): void;
   /** Stops listening, closes every connection and waits for the pumps. */
   close(): Promise<void>;
 }
 
 /** What a pump gets: the two connections, and how to close one (a closed one is forgotten). */
 export type Pump = (client: Deno.Conn, server: Deno.Conn, close: (conn: Deno.Conn) => void) => Promise<void>;
+
+/** The pump that lets everything through, both ways, and closes both sides when either ends. */
+export const passThrough: Pump = async (client, server, close) => {
+  await Promise.allSettled([
+    client.readable.pipeTo(server.writable),
+    server.readable.pipeTo(client.writable),
+  ]);
+  close(client);
+  close(server);
+};
 
 /**
  * Starts a proxy to 127.0.0.1:`serverPort` whose every client pair runs through `pump`.
@@ -58,6 +71,9 @@ export function startTcpProxy(serverPort: number, pump: Pump): TcpProxy {
   })().catch(() => {});
   return {
     port: listener.addr.port,
+    cutAll() {
+      for (const conn of [...conns]) close(conn);
+    },
     async close() {
       listener.close();
       for (const conn of [...conns]) close(conn);

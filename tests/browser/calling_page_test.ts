@@ -11,7 +11,7 @@ import { TEST_PUBLIC_BASE_URL } from "../../testing/parley_harness.ts";
 import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { SHORT_ANSWER_USAGE, toneBytes } from "../../testing/fake_realtime.ts";
 import { within } from "../../testing/within.ts";
-import { startTcpProxy } from "./_tcp_proxy.ts";
+import { passThrough, startTcpProxy } from "../../testing/tcp_proxy.ts";
 
 const CSV = [
   "name,phone,company,notes,plan",
@@ -181,8 +181,9 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
   await step("the live view reconnects when its connection drops, and catches up", async () => {
     const session = await within(rig.parley.upstream.session(0), "the upstream session");
     // The page is served through a pass-through whose connections are cut while the call goes on.
-    await using proxy = startTcpProxy({ hostname: "127.0.0.1", port: Number(new URL(origin).port) });
-    await page.goto(`${proxy.origin}/calls/${callSid}`);
+    const proxy = startTcpProxy(Number(new URL(origin).port), passThrough);
+    await using _closed = { [Symbol.asyncDispose]: () => proxy.close() };
+    await page.goto(`http://127.0.0.1:${proxy.port}/calls/${callSid}`);
     await page.locator("#feed", { hasText: "live" }).waitFor();
     assert.equal(await page.locator("#transcript li").count(), 2);
     proxy.cutAll();
