@@ -5,7 +5,9 @@
  * full of connections that died a moment ago. A call placed right after still starts (the voice
  * webhook answers TwiML, the media stream is accepted and the greeting plays) and an API read
  * answers 200: a read that fails on a dead connection is run again on a fresh one. After a second
- * restart, sign-ins side by side all succeed: a sign-in's writes are safe to repeat, and are.
+ * restart, sign-ins side by side all succeed: a sign-in's writes are safe to repeat, and are. After a
+ * third, leads saved side by side are all saved once: a transaction whose connection was dead at its
+ * BEGIN is begun again on a fresh one.
  */
 
 import assert from "node:assert/strict";
@@ -28,7 +30,7 @@ import { sessionCookie } from "../../testing/sign_in.ts";
 
 Deno.test({
   name:
-    "just after a Postgres restart, a call starts normally, an API read answers 200 and a sign-in succeeds",
+    "just after a Postgres restart, a call starts normally, an API read answers 200, a sign-in and a lead's save succeed",
   ignore: !postgresAvailable() || (Deno.env.get("PARLEY_TEST_DATABASE_URL") ?? "") !== "",
   async fn() {
     const server = await startThrowawayPostgres();
@@ -99,6 +101,25 @@ Deno.test({
         await page.body?.cancel();
         assert.equal(page.status, 200, "a page with the session from a sign-in just after the restart");
       }
+
+      // Restarted a third time: leads saved side by side (each a transaction) are all saved; the ones
+      // whose pooled connection was dead at BEGIN are begun again on a fresh one.
+      assert.deepEqual(await Promise.all(Array.from({ length: 20 }, apiRead)), Array(20).fill(200));
+      const cutBeforeLeads = proxy.cut;
+      await server.restart!(() => Promise.resolve());
+      const saved = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+        const response = await fetch(`${origin}/api/leads`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json" },
+          body: JSON.stringify({ name: `Lead ${i}`, phone: `+1415555010${i}` }),
+        });
+        const text = await response.text();
+        return `${response.status} ${response.status === 201 ? "" : text}`.trim();
+      }));
+      assert.deepEqual(saved, Array(8).fill("201"));
+      assert.ok(proxy.cut > cutBeforeLeads, "a lead's transaction met a dead connection");
+      const listed = await fetch(`${origin}/api/leads`, { headers: auth });
+      assert.equal((await listed.json()).total, 8, "each lead saved once");
     } finally {
       if (parley !== undefined) await reap(parley);
       await upstream.close();

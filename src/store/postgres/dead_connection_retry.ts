@@ -11,7 +11,10 @@
  * that locks nothing and calls no `pg_…` function) failing with a connection-level error is run once
  * more at once, on a connection opened for it (the pool's other idle connections may be dead too).
  * Writes go to the pool as before and are not repeated: one that may have committed has its own
- * dedupe (event keys); {@linkcode repeatable} marks the few statements safe to run twice.
+ * dedupe (event keys); {@linkcode repeatable} marks the few statements safe to run twice. A
+ * transaction (`sql.begin`) whose connection fails before its body runs (only its `BEGIN` was sent,
+ * so nothing of it can have committed) is begun once more on a fresh connection: a lead or a campaign
+ * saved just after a failover is saved, not answered with 500.
  *
  * @module
  */
@@ -130,8 +133,37 @@ async function withRetry<T>(
 }
 
 /**
+ * `sql.begin` that begins once more on a fresh connection when the pool's connection fails before
+ * the transaction's body ran. The driver (3.4.10) calls the body only once its `BEGIN` is answered,
+ * so a body that never ran sent nothing but `BEGIN`; one that ran is never repeated.
+ */
+function beginWithRetry(sql: Sql, fresh: FreshConnection): Sql["begin"] {
+  const begin = sql.begin as unknown as (...args: unknown[]) => Promise<unknown>;
+  return (async (...args: unknown[]) => {
+    const body = args.at(-1) as (tx: unknown) => unknown;
+    const options = args.slice(0, -1);
+    let ran = false;
+    try {
+      return await begin(...options, (tx: unknown) => {
+        ran = true;
+        return body(tx);
+      });
+    } catch (error) {
+      if (ran || !isConnectionLevelError(error)) throw error;
+      const once = fresh();
+      try {
+        return await (once.begin as unknown as (...args: unknown[]) => Promise<unknown>)(...options, body);
+      } finally {
+        await once.end({ timeout: 0 }).catch(() => {});
+      }
+    }
+  }) as unknown as Sql["begin"];
+}
+
+/**
  * `sql`, whose read-only statements are run once more on a fresh connection when the pool's
- * connection fails. Everything else (writes, fragments, `begin`, `listen`, helpers) is `sql`'s own.
+ * connection fails, as are transactions whose connection failed at their `BEGIN`. Everything else
+ * (writes, fragments, `listen`, helpers) is `sql`'s own.
  *
  * @example
  * ```ts
@@ -140,7 +172,11 @@ async function withRetry<T>(
  * ```
  */
 export function retryReadsOnFreshConnection(sql: Sql, fresh: FreshConnection): Sql {
+  const begin = beginWithRetry(sql, fresh);
   const wrapped = new Proxy(sql, {
+    get(target, property, receiver) {
+      return property === "begin" ? begin : Reflect.get(target, property, receiver);
+    },
     apply(target, thisArg, args: unknown[]) {
       const [first, ...rest] = args;
       if (isTemplate(first) && readsOnly(first)) {
