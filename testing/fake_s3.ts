@@ -44,17 +44,21 @@ async function listObjectsV2(ctx: KoaContext, store: any, bucket: string): Promi
   const delimiter = ctx.query["delimiter"] ?? "";
   const maxKeys = Math.min(1000, Number(ctx.query["max-keys"] ?? 1000));
   const startAfter = token === undefined ? ctx.query["start-after"] ?? "" : atob(token);
-  // s3rver walks the folder and stats each file: a DELETE between the two fails the walk (ENOENT), where
-  // S3 would list without it. Walked again, up to 10 times (a 500 would be retried by the client with
-  // back-off, for seconds).
+  // s3rver walks the folder and stats each file: a DELETE between the two fails the walk (ENOENT), or
+  // leaves a page that says it is truncated with none of its keys left (so no position to go on from),
+  // where S3 would list without them and always give a truncated page its NextContinuationToken. Walked
+  // again, up to 10 times (a 500 would be retried by the client with back-off, for seconds).
   let result;
   for (let walks = 1;; walks++) {
     try {
       result = await store.listObjects(bucket, { prefix, delimiter, startAfter, maxKeys });
-      break;
     } catch (error) {
       if ((error as { code?: string }).code !== "ENOENT" || walks === 10) throw error;
+      continue;
     }
+    const emptyTruncated = result.isTruncated === true && result.objects.length === 0 &&
+      result.commonPrefixes.length === 0;
+    if (!emptyTruncated || walks === 10) break;
   }
   const objects: { key: string; lastModifiedDate: Date; size: number }[] = result.objects;
   const last = objects.at(-1)?.key;
