@@ -147,9 +147,8 @@ export class Dialer {
   }
 
   /**
-   * Runs a pass now (or once more after the one running) and resolves when no pass is left to run:
-   * claims, checks and dials what is due. Rejects with a failed pass's error (logged too). After
-   * {@linkcode close} it runs none: a closed dialer places no call.
+   * Runs a pass now (or once more after the one running; none once closed) and resolves when no pass
+   * is left to run: claims, checks and dials what is due. Rejects with a failed pass's error (logged).
    */
   tick(): Promise<void> {
     if (this.#closed) return this.#ticking ?? Promise.resolve();
