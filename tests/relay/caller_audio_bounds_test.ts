@@ -44,32 +44,40 @@ Deno.test("a flood while the handshake hangs keeps the newest ~2 s of audio, cou
     release();
     const session = await within(t.upstream.session(0), "the session");
     await session.waitFor("session.update");
-    call.sendMedia(marker);
-    await within(
-      session.waitFor("input_audio_buffer.append", (e) => frameNumber(e.audio) === 9999),
-      "marker",
-    );
-    const received = session.eventsOf("input_audio_buffer.append").map((e) => frameNumber(e.audio)).slice(
-      0,
-      -1,
-    );
+    // The flood left the call at its lead's limit: the marker goes in real time, as the caller's next
+    // frames would, until one gets through (one sent before the wall clock caught up is dropped as
+    // ahead, and counted, as the flood's tail was).
+    let markers = 0;
+    await sendFrames(call, {
+      frame: () => (markers++, marker),
+      until: within(
+        session.waitFor("input_audio_buffer.append", (e) => frameNumber(e.audio) === 9999),
+        "marker",
+      ),
+    });
+    const appended = session.eventsOf("input_audio_buffer.append").map((e) => frameNumber(e.audio));
+    const received = appended.slice(0, appended.indexOf(9999));
     assert.equal(received.length, MAX_QUEUED_FRAMES, "at most ~2 s queued");
     // In order, and the oldest were the ones dropped (frames beyond 1 s ahead were never queued).
     received.forEach((n, i) => i > 0 && assert.ok(n > received[i - 1]!));
     assert.ok(received[0]! > 0, "the oldest frame went first");
-    const drops = t.counters.callerFramesDropped;
-    assert.ok(drops.queue > 0, "queue drops counted");
-    assert.equal(drops.queue + drops.ahead + received.length + 1, 151);
+    const queueDrops = t.counters.callerFramesDropped.queue;
+    assert.ok(queueDrops > 0, "queue drops counted");
     const metrics = await (await fetch(`${t.origin}/metrics`)).text();
     assert.match(
       metrics,
-      new RegExp(`^parley_caller_frames_dropped_total\\{reason="queue"\\} ${drops.queue}$`, "m"),
+      new RegExp(`^parley_caller_frames_dropped_total\\{reason="queue"\\} ${queueDrops}$`, "m"),
     );
     // The held session was the one pre-warmed on the webhook: its queue keeps the same bound.
     assert.match(metrics, /^parley_prewarm_total\{outcome="claimed"\} 1$/m);
     call.close();
     const recorded = await within(t.waitForEvent("caller_audio.dropped"), "the drops in the record");
-    assert.equal(recorded.drops.queue, drops.queue);
+    assert.equal(recorded.drops.queue, queueDrops);
+    // Every frame the caller sent is accounted for, once the session has closed (all it was sent, read):
+    // sent upstream, or dropped from the queue, or dropped as ahead of the wall clock.
+    await within(session.closed, "the session to close");
+    const sentUpstream = session.eventsOf("input_audio_buffer.append").length;
+    assert.equal(recorded.drops.queue + recorded.drops.ahead + sentUpstream, 150 + markers);
   } finally {
     await t.close();
   }
