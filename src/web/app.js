@@ -97,6 +97,27 @@ export function fieldError(id, message) {
   }
 }
 
+/**
+ * Posts the CSV file chosen in the file input `id` to `path` and returns the API's answer; or shows
+ * under the input why not (no file chosen, or the API's refusal) and returns undefined.
+ * @param {string} id @param {string} path @returns {Promise<unknown>}
+ */
+export async function postChosenCsv(id, path) {
+  fieldError(id, "");
+  const file = /** @type {HTMLInputElement} */ ($(id)).files?.[0];
+  if (file === undefined) {
+    fieldError(id, "Choose a CSV file first");
+    return undefined;
+  }
+  try {
+    return await api(path, { method: "POST", text: await file.text(), contentType: "text/csv" });
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    fieldError(id, error.message);
+    return undefined;
+  }
+}
+
 /** @param {number | null | undefined} at @returns {string} */
 export function time(at) {
   return at === null || at === undefined ? "—" : new Date(at).toLocaleString();

@@ -2,7 +2,7 @@
  * The campaigns page's do-not-call panel: the list (each number with where it came from and a Remove
  * button), adding one number, and importing a CSV of numbers with a summary of what the import did.
  */
-import { $, api, ApiError, fieldError, h, time } from "./app.js";
+import { $, api, ApiError, fieldError, h, postChosenCsv, time } from "./app.js";
 import { plural } from "./words.js";
 
 /** @param {string} id */
@@ -47,21 +47,11 @@ export function startDoNotCall() {
   });
   $("dnc-import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ event) => {
     event.preventDefault();
-    fieldError("dnc-csv", "");
     $("dnc-import-result").replaceChildren();
-    const file = input("dnc-csv").files?.[0];
-    if (file === undefined) return fieldError("dnc-csv", "Choose a CSV file first");
-    let result;
-    try {
-      result = /** @type {import("../api/types.ts").DoNotCallImport} */ (await api("/api/dnc/import", {
-        method: "POST",
-        text: await file.text(),
-        contentType: "text/csv",
-      }));
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      return fieldError("dnc-csv", error.message);
-    }
+    const result = /** @type {import("../api/types.ts").DoNotCallImport | undefined} */ (
+      await postChosenCsv("dnc-csv", "/api/dnc/import")
+    );
+    if (result === undefined) return;
     $("dnc-import-result").replaceChildren(...dncImportSummary(result));
     await refreshDnc();
   });

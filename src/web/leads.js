@@ -1,5 +1,5 @@
 /** `/leads`: add, edit, delete and import leads, a page at a time; each lead shows its calls. */
-import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
+import { $, api, ApiError, fieldError, h, markNav, postChosenCsv, time } from "./app.js";
 import { formatParams, parseParams } from "./params.js";
 import { plural } from "./words.js";
 
@@ -121,24 +121,11 @@ $("cancel").addEventListener("click", resetForm);
 
 $("import-form").addEventListener("submit", async (/** @type {SubmitEvent} */ event) => {
   event.preventDefault();
-  fieldError("csv-file", "");
-  const file = input("csv-file").files?.[0];
-  if (file === undefined) return fieldError("csv-file", "Choose a CSV file first");
-  let result;
-  try {
-    const onDuplicate = /** @type {HTMLSelectElement} */ ($("on-duplicate")).value;
-    result = /** @type {import("../api/types.ts").LeadImport} */ (await api(
-      `/api/leads/import?onDuplicate=${encodeURIComponent(onDuplicate)}`,
-      {
-        method: "POST",
-        text: await file.text(),
-        contentType: "text/csv",
-      },
-    ));
-  } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
-    return fieldError("csv-file", error.message);
-  }
+  const onDuplicate = /** @type {HTMLSelectElement} */ ($("on-duplicate")).value;
+  const result = /** @type {import("../api/types.ts").LeadImport | undefined} */ (
+    await postChosenCsv("csv-file", `/api/leads/import?onDuplicate=${encodeURIComponent(onDuplicate)}`)
+  );
+  if (result === undefined) return;
   $("import-result").replaceChildren(...importSummary(result).filter((part) => part !== null));
   await load();
 });
