@@ -123,12 +123,20 @@ async function withRetry<T>(
     return await (sql(strings, ...args as never[]) as unknown as Promise<T>);
   } catch (error) {
     if (!isConnectionLevelError(error)) throw error;
-    const once = fresh();
-    try {
-      return await (once(strings, ...args as never[]) as unknown as Promise<T>);
-    } finally {
-      await once.end({ timeout: 0 }).catch(() => {});
-    }
+    return await onFreshConnection(
+      fresh,
+      (once) => once(strings, ...args as never[]) as unknown as Promise<T>,
+    );
+  }
+}
+
+/** Runs `run` on a connection opened for it, and closes that connection after. */
+async function onFreshConnection<T>(fresh: FreshConnection, run: (once: Sql) => Promise<T>): Promise<T> {
+  const once = fresh();
+  try {
+    return await run(once);
+  } finally {
+    await once.end({ timeout: 0 }).catch(() => {});
   }
 }
 
@@ -150,12 +158,10 @@ function beginWithRetry(sql: Sql, fresh: FreshConnection): Sql["begin"] {
       });
     } catch (error) {
       if (ran || !isConnectionLevelError(error)) throw error;
-      const once = fresh();
-      try {
-        return await (once.begin as unknown as (...args: unknown[]) => Promise<unknown>)(...options, body);
-      } finally {
-        await once.end({ timeout: 0 }).catch(() => {});
-      }
+      return await onFreshConnection(
+        fresh,
+        (once) => (once.begin as unknown as (...args: unknown[]) => Promise<unknown>)(...options, body),
+      );
     }
   }) as unknown as Sql["begin"];
 }
