@@ -7,8 +7,8 @@
  * @module
  */
 
-/** A running proxy. */
-export interface TcpProxy {
+/** A running proxy; `await using` closes it. */
+export interface TcpProxy extends AsyncDisposable {
   /** The port clients connect to, on 127.0.0.1. */
   readonly port: number;
   /** Closes every connection open now (a dropped network); new ones are served as before. */
@@ -79,6 +79,9 @@ export function startTcpProxy(serverPort: number, pump: Pump): TcpProxy {
       for (const conn of [...conns]) close(conn);
       await accepting;
       await Promise.allSettled([...pumps]);
+    },
+    [Symbol.asyncDispose]() {
+      return this.close();
     },
   };
 }

@@ -181,8 +181,7 @@ Deno.test("calling page: sign in, import leads, start a call with a voice, watch
   await step("the live view reconnects when its connection drops, and catches up", async () => {
     const session = await within(rig.parley.upstream.session(0), "the upstream session");
     // The page is served through a pass-through whose connections are cut while the call goes on.
-    const proxy = startTcpProxy(Number(new URL(origin).port), passThrough);
-    await using _closed = { [Symbol.asyncDispose]: () => proxy.close() };
+    await using proxy = startTcpProxy(Number(new URL(origin).port), passThrough);
     await page.goto(`http://127.0.0.1:${proxy.port}/calls/${callSid}`);
     await page.locator("#feed", { hasText: "live" }).waitFor();
     assert.equal(await page.locator("#transcript li").count(), 2);
