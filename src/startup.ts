@@ -21,7 +21,7 @@ import type { ServerConfig } from "./app/server.ts";
 import { callDatabasePath } from "./store/sqlite/call_store.ts";
 import type { Store } from "./store/ports.ts";
 import { openSqliteStore } from "./store/sqlite/store.ts";
-import { describeDatabaseUrl, openPostgresStore } from "./store/postgres/store.ts";
+import { describeDatabaseUrl } from "./store/postgres/database_url.ts";
 import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";
 import { errorText } from "./log.ts";
@@ -229,6 +229,8 @@ async function openStore(
   }
   if (config.databaseUrl !== undefined) {
     try {
+      // Loaded only with DATABASE_URL: on SQLite, a start (and each --watch restart) skips the driver.
+      const { openPostgresStore } = await import("./store/postgres/store.ts");
       return await openPostgresStore(config.databaseUrl, {
         ...storeOptions,
         instanceTimeoutMs: config.instanceTimeoutS * 1000,

@@ -22,6 +22,7 @@ import { migrate } from "./schema.ts";
 import { postgresSignInSessions, postgresUsedStreamTokens } from "./shared_ledgers.ts";
 import { postgresWebhookOutbox } from "./webhook_outbox.ts";
 import { errorText } from "../../log.ts";
+import { describeDatabaseUrl } from "./database_url.ts";
 
 /**
  * Every setting the driver would otherwise read from a `PG<NAME>` variable, at the driver's own
@@ -82,26 +83,6 @@ export interface PostgresStore extends Store {
   readonly heartbeat: InstanceHeartbeat;
   /** Settles when `close()` has written what was queued and ended every connection. */
   readonly closed: Promise<void>;
-}
-
-/**
- * `url` as safe to print: its host, port and database, never the user's password.
- *
- * @example
- * ```ts
- * describeDatabaseUrl("postgres://parley:secret@db.internal:5432/parley"); // "db.internal:5432/parley"
- * ```
- */
-export function describeDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    const host = parsed.hostname === "" ? "(local socket)" : parsed.hostname;
-    return `${host}${parsed.port === "" ? "" : `:${parsed.port}`}${
-      parsed.pathname.replace(/[^\x20-\x7e]/g, "?")
-    }`;
-  } catch {
-    return "(an unreadable URL)";
-  }
 }
 
 /**
