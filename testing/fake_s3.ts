@@ -8,6 +8,12 @@
  */
 
 import S3rver from "s3rver";
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { dirname } from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { S3Settings } from "../src/recordings_config.ts";
 
 /** What the listing middleware uses of Koa's context. */
@@ -82,6 +88,43 @@ async function listObjectsV2(ctx: KoaContext, store: any, bucket: string): Promi
     "</ListBucketResult>";
 }
 
+/** The part of s3rver's `FilesystemStore` that {@linkcode storeBeforeAnswering} replaces and uses. */
+interface S3rverObjectStore {
+  getResourcePath(bucket: string, key: string, kind: "object"): string;
+  putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+  putObject(
+    object: { bucket: string; key: string; content: Buffer | Readable; metadata: unknown },
+  ): Promise<{ size: number; md5: string }>;
+}
+
+/**
+ * S3 answers a PUT once the object is stored. s3rver's `putObject` resolves when its hashing stream has
+ * read the body, before the file stream has written it: an object backdated right after its PUT could
+ * get its mtime (its `LastModified`) bumped back to now by that late write, and a retention sweep then
+ * find nothing old (a flake under load). This one resolves after the file is written, with the same
+ * size, MD5 and metadata.
+ */
+function storeBeforeAnswering(store: S3rverObjectStore): void {
+  store.putObject = async (object) => {
+    const path = store.getResourcePath(object.bucket, object.key, "object");
+    await Deno.mkdir(dirname(path), { recursive: true });
+    const md5 = createHash("md5");
+    let size = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        md5.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    const content = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    await pipeline(content, counted, createWriteStream(path));
+    const digest = md5.digest("hex");
+    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
+  };
+}
+
 /** A running fake S3 with one bucket. */
 export interface FakeS3 extends AsyncDisposable {
   /** `http://127.0.0.1:<port>/<bucket>`: the bucket's URL, as RECORDINGS_S3_URL takes it. */
@@ -117,6 +160,7 @@ export async function startFakeS3(bucket = "recordings"): Promise<FakeS3> {
     if (ctx.method !== "GET" || ctx.path !== `/${bucket}` || ctx.query["list-type"] !== "2") return next();
     await listObjectsV2(ctx, server.store, bucket);
   });
+  storeBeforeAnswering(server.store);
   const { port } = await server.run();
   const close = async () => {
     // Closing waits for every connection to end: the clients' idle keep-alive ones too, which they may
