@@ -170,7 +170,14 @@ Deno.test({
               assert.match(ended.detail, /voicemail left \(machine_end_beep\)/);
               // Twilio asks B what comes after <Connect>: the decision A stored, not the fallback.
               const after = await b.postTwilio(`${AFTER_STREAM_PATH}?persona=vic`, { CallSid: call.callSid });
-              assert.match(await after.text(), /<Hangup\s*\/>/, "B hangs up after the voicemail");
+              const afterText = await after.text();
+              assert.match(
+                afterText,
+                /<Hangup\s*\/>/,
+                `B hangs up after the voicemail; B answered ${after.status} ${afterText}, and logged:\n` +
+                  b.logs.filter((l) => l.level !== "info" || /After stream/.test(l.line)).map((l) => l.line)
+                    .join("\n"),
+              );
               await storeA.calls.flush();
               assert.equal((await storeA.calls.getCall(call.callSid))?.endReason, "voicemail_left");
               assert.equal(b.upstream.sessions.length, 0, "B opened no session: the call runs on A");
