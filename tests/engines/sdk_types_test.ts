@@ -5,7 +5,8 @@
  * module (`const e0 = {…} satisfies RealtimeClientEvent;`) and checked by `deno check` in a
  * subprocess, so an extra, missing or misspelt field fails here before a server refuses it. A
  * deliberately wrong module proves the check can fail, and every exported `…Event` builder must be
- * exercised, so a new one cannot slip past.
+ * exercised, so a new one cannot slip past. The Responses requests (post-call analysis, the rehearsal
+ * judge) are checked the same way, and every module that must fail is checked in one run.
  */
 
 import assert from "node:assert/strict";
@@ -19,6 +20,7 @@ import { typeCheck, typeCheckModule, type TypeCheckResult } from "../../testing/
 import * as realtimeEvents from "../../src/engines/realtime/events.ts";
 import * as realtimeSession from "../../src/engines/realtime/session.ts";
 import { offeredTools } from "../../src/relay/built_in_tools.ts";
+import { judgeRequest } from "../../src/rehearsal/judge.ts";
 
 /** Every tool Parley offers: a persona tool and the three built-ins. */
 const ALL_TOOLS = offeredTools({
@@ -340,15 +342,49 @@ function chatCompletionsModule(): string {
   ].join("\n");
 }
 
+/** The rehearsal judge's request (`deno task rehearse`), for the Responses types. */
+function judgeRequestText(): string {
+  const transcript = [
+    { speaker: "agent" as const, text: "Hello, Harbor Law, how can I help?" },
+    { speaker: "caller" as const, text: "Can I leave a message for Priya?" },
+  ];
+  const criteria = [
+    { name: "greets", text: "the agent said the name of the business" },
+    { name: "price", text: "the agent never named a price" },
+  ];
+  return JSON.stringify(judgeRequest("gpt-5-mini", transcript, criteria));
+}
+
+/** `request` (a JSON literal) as a module that must satisfy the Responses request type. */
+function responsesRequestModule(request: string): string {
+  return `${RESPONSES_HEADER}\nexport const request = ${request} satisfies ResponseCreateParamsNonStreaming;\n`;
+}
+
+/** The judge's request with a misspelt field: the check must catch it. */
+function judgeTypoModule(): string {
+  return responsesRequestModule(judgeRequestText().replace('"text":{"format"', '"text":{"fromat"'));
+}
+
+type Refused = "events" | "corpus" | "chatCompletions" | "judgeTypo";
+
 /**
  * The modules that must fail the type check, checked in one run of the type checker (a failing check
  * is never cached: each costs about a core-second on its own), started by the first test that needs it.
  */
-let refused: Promise<Record<"events" | "corpus" | "chatCompletions", TypeCheckResult>> | undefined;
-function refusedModules(): Promise<Record<"events" | "corpus" | "chatCompletions", TypeCheckResult>> {
-  return refused ??= typeCheck([wrongEventsModule(), corpusModule(), chatCompletionsModule()]).then((
-    [events, corpus, chatCompletions],
-  ) => ({ events: events!, corpus: corpus!, chatCompletions: chatCompletions! }));
+let refused: Promise<Record<Refused, TypeCheckResult>> | undefined;
+function refusedModules(): Promise<Record<Refused, TypeCheckResult>> {
+  return refused ??= typeCheck([
+    wrongEventsModule(),
+    corpusModule(),
+    chatCompletionsModule(),
+    judgeTypoModule(),
+  ])
+    .then(([events, corpus, chatCompletions, judgeTypo]) => ({
+      events: events!,
+      corpus: corpus!,
+      chatCompletions: chatCompletions!,
+      judgeTypo: judgeTypo!,
+    }));
 }
 
 Deno.test("the post-call analysis request type-checks against npm openai's Responses types", async () => {
@@ -366,4 +402,15 @@ Deno.test("the post-call analysis request type-checks against npm openai's Respo
   const refused = (await refusedModules()).chatCompletions;
   assert.equal(refused.ok, false, "deno check accepted response_format");
   assert.match(refused.output, /response_format/);
+});
+
+Deno.test("the rehearsal judge's request type-checks against npm openai's Responses types", async () => {
+  const request = judgeRequestText();
+  assert.ok(request.includes('"text":{"format"'), "the misspelling below has a field to change");
+  const checked = await typeCheckModule(responsesRequestModule(request));
+  assert.ok(checked.ok, checked.output);
+  // The check can fail: a misspelt field is caught.
+  const wrong = (await refusedModules()).judgeTypo;
+  assert.equal(wrong.ok, false, "deno check accepted text.fromat");
+  assert.match(wrong.output, /fromat/);
 });
