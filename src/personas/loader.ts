@@ -190,8 +190,10 @@ async function personaFileNames(dir: string): Promise<string[]> {
         cause: error,
       });
     }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new PersonaLoadError([`${where}: cannot read it: ${error.message}`], { cause: error });
+    // PermissionDenied: the OS refuses. NotCapable: Deno does (a path under /dev, /proc or /sys needs
+    // --allow-all, whatever --allow-read says).
+    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
+      throw new PersonaLoadError([`${where}: cannot read it: ${error.message}; ${setDir}`], { cause: error });
     }
     throw error;
   }

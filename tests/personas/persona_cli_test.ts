@@ -5,11 +5,14 @@ import { TEST_PERSONAS_DIR } from "../../testing/parley_harness.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-async function runTask(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runTask(
+  args: string[],
+  personasDir = TEST_PERSONAS_DIR,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "persona", ...args],
     cwd: ROOT,
-    env: { PERSONAS_DIR: TEST_PERSONAS_DIR, OPENAI_REALTIME_MODEL: "gpt-realtime-2.1", NO_COLOR: "1" },
+    env: { PERSONAS_DIR: personasDir, OPENAI_REALTIME_MODEL: "gpt-realtime-2.1", NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -31,6 +34,18 @@ Deno.test("deno task persona names an unknown persona and what exists", async ()
   const { code, stderr } = await runTask(["nobody"]);
   assert.equal(code, 1);
   assert.match(stderr, /No persona "nobody" in .*: found .*\balex\b/);
+});
+
+Deno.test({
+  name:
+    "a PERSONAS_DIR the task may not read (Deno refuses /proc without --allow-all) is named, not a stack trace",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const { code, stderr } = await runTask(["alex"], "/proc/self/parley-personas");
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /\/proc\/self\/parley-personas: folder: cannot read it: .*; or set PERSONAS_DIR/);
+    assert.doesNotMatch(stderr, /Uncaught|NotCapable|at personaFileNames/);
+  },
 });
 
 Deno.test("persona arguments: bad --param and a missing id are explained", () => {
