@@ -18,7 +18,7 @@ import { CallHub } from "./calls/call_hub.ts";
 import { ConfigError, configSecrets, loadConfig, type ParleyConfig } from "./config.ts";
 import { type Env, readEnv } from "./config_env.ts";
 import { resolvePrices } from "./engines/prices.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, errorText } from "./log.ts";
 import { createPersonaRegistry, loadPersonas, PersonaLoadError } from "./personas/loader.ts";
 import {
   DEFAULT_SCENARIOS_DIR,
@@ -95,7 +95,14 @@ export async function rehearse(args: RehearseArgs, env: Env): Promise<number> {
     throw error;
   }
   const prices = resolvePrices(config.pricesJson);
-  const local = args.url === undefined ? await startLocalParley(config, prices, args.verbose) : undefined;
+  let local: Awaited<ReturnType<typeof startLocalParley>> | undefined;
+  try {
+    local = args.url === undefined ? await startLocalParley(config, prices, args.verbose) : undefined;
+  } catch (error) {
+    // The personas or DATA_DIR it cannot use: named, like the server's start does.
+    if (error instanceof PersonaLoadError || error instanceof DataDirError) return fail(error.message);
+    throw error;
+  }
   try {
     let target: ParleyTarget;
     let context: ScenarioContext;
@@ -171,10 +178,17 @@ async function startLocalParley(
   const personas = createPersonaRegistry(await loadPersonas(config.personasDir));
   // An instance name of its own: a server started on the same DATA_DIR closes only its own open
   // records at startup, never a rehearsal's still running.
-  const store = openSqliteStore(callDatabasePath(config.dataDir), {
-    instance: `${config.instanceId.slice(0, 90)}.rehearse`,
-    prices,
-  });
+  const databasePath = callDatabasePath(config.dataDir);
+  let store: ReturnType<typeof openSqliteStore>;
+  try {
+    store = openSqliteStore(databasePath, { instance: `${config.instanceId.slice(0, 90)}.rehearse`, prices });
+  } catch (error) {
+    throw new DataDirError(
+      `DATA_DIR: cannot open the call database "${databasePath}": ${errorText(error)}: set DATA_DIR to a ` +
+        "folder Parley can write (it is created if missing)",
+      { cause: error },
+    );
+  }
   const log = createLogger({
     secrets: configSecrets(config),
     sink: (level, line) => {
@@ -258,6 +272,11 @@ function runLine(result: RunResult): string {
   return `  ${result.passed ? "✔" : "✘"} ${result.scenario} run ${result.run}` +
     (result.callSid === undefined ? "" : ` (${result.callSid})`) +
     (failed.length === 0 ? "" : `: failed ${failed.join(", ")}`);
+}
+
+/** DATA_DIR cannot hold the rehearsal's call database: the message names it and what to do. */
+class DataDirError extends Error {
+  override name = "DataDirError";
 }
 
 function fail(message: string): number {

@@ -1,7 +1,8 @@
 /**
  * `deno task rehearse` as a user runs it (the task's own flags, an env file the test writes): it
  * starts Parley itself, calls it through the virtual phone, and exits 1 when a scenario is below its
- * pass rate, 2 for a broken scenario file (named with the field).
+ * pass rate, 2 for a broken scenario file (named with the field) or a PERSONAS_DIR or DATA_DIR it cannot
+ * use (named).
  */
 
 import assert from "node:assert/strict";
@@ -36,6 +37,22 @@ async function rehearseCommand(envFile: string, args: string[]): Promise<Deno.Co
     clearEnv: true,
     env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", NO_COLOR: "1" },
   });
+}
+
+/**
+ * Waits for `step` (the fake upstream playing the calls), and fails at once, with what the task
+ * printed, if `deno task rehearse` exits before it: a task that cannot start never hangs the test.
+ */
+async function whileTaskRuns(child: Deno.ChildProcess, step: Promise<void>): Promise<void> {
+  const exited = child.status.then(() => true);
+  if (await Promise.race([step.then(() => false), exited])) {
+    step.catch(() => {}); // its fake upstream closes with the test: that is not the failure
+    const { code, stdout, stderr } = await child.output();
+    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    throw new Error(
+      `deno task rehearse exited (${code}) before its calls:\n${text(stdout)}\n${text(stderr)}`,
+    );
+  }
 }
 
 async function withTask(
@@ -94,7 +111,7 @@ Deno.test("deno task rehearse exits 1 when a scenario is below its pass rate, na
     );
     const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`, "--concurrency=1"])).spawn();
     for (let run = 0; run < 2; run++) {
-      await greetThenHangUp(realtime, realtime.sessions.length);
+      await whileTaskRuns(child, greetThenHangUp(realtime, realtime.sessions.length));
     }
     const { code, stdout, stderr } = await child.output();
     const out = new TextDecoder().decode(stdout);
@@ -132,7 +149,7 @@ Deno.test("deno task rehearse records the calls of a persona with record: true, 
       };`,
     );
     const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`])).spawn();
-    await greetThenHangUp(realtime);
+    await whileTaskRuns(child, greetThenHangUp(realtime));
     const { code, stdout, stderr } = await child.output();
     const out = new TextDecoder().decode(stdout);
     assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
@@ -160,6 +177,32 @@ Deno.test("deno task rehearse exits 2 for a broken scenario file, naming the fil
       err,
       new RegExp(`${dir}/scenarios/broken\\.ts: expect\\[0\\]\\.maxTurns: "three" is not a number`),
     );
+  });
+});
+
+Deno.test("deno task rehearse exits 2 naming a PERSONAS_DIR or DATA_DIR it cannot use, with no stack trace", async () => {
+  await withTask(async ({ dir, envFile }) => {
+    await Deno.writeTextFile(
+      `${dir}/scenarios/hello.ts`,
+      `export default { persona: "tester", caller: { instructions: "x" }, expect: [{ name: "n", maxTurns: 3 }] };`,
+    );
+    const env = await Deno.readTextFile(envFile);
+    const attempt = async (name: string, value: string) => {
+      await Deno.writeTextFile(envFile, env.replace(new RegExp(`^${name}=.*$`, "m"), `${name}=${value}`));
+      const { code, stderr } = await (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`])).output();
+      const err = new TextDecoder().decode(stderr);
+      assert.equal(code, 2, err);
+      assert.doesNotMatch(err, /Uncaught|\n\s+at /, "a message, not a stack trace");
+      return err;
+    };
+    assert.match(await attempt("PERSONAS_DIR", `${dir}/no-such-folder`), /no-such-folder: folder: not found/);
+    if (Deno.build.os === "linux") {
+      // Deno lets only --allow-all open a path under /proc, whatever the task's --allow-write says.
+      assert.match(
+        await attempt("DATA_DIR", "/proc/self/parley-data"),
+        /DATA_DIR: cannot open the call database "\/proc\/self\/parley-data\/parley\.db": .*set DATA_DIR/,
+      );
+    }
   });
 });
 
@@ -196,7 +239,7 @@ Deno.test("deno task rehearse --url rehearses a running Parley, signing with its
     );
     const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`, `--url=${parley.origin}`]))
       .spawn();
-    await greetThenHangUp(parley.upstream);
+    await whileTaskRuns(child, greetThenHangUp(parley.upstream));
     const { code, stdout, stderr } = await child.output();
     const out = new TextDecoder().decode(stdout);
     assert.equal(code, 0, `${out}\n${new TextDecoder().decode(stderr)}`);
