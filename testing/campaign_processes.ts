@@ -8,6 +8,7 @@
  * @module
  */
 
+import "./temp_root.ts";
 import assert from "node:assert/strict";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import { FakeRealtimeServer } from "./fake_realtime.ts";

@@ -6,6 +6,7 @@
  * @module
  */
 
+import "./temp_root.ts";
 import type { DialerParts } from "../src/app/handler_parts.ts";
 import { getExpectedTwilioSignature } from "twilio/lib/webhooks/webhooks.js";
 import { type CallEvent } from "../src/calls/call_events.ts";

@@ -5,6 +5,7 @@
  * @module
  */
 
+import "./temp_root.ts";
 import assert from "node:assert/strict";
 import { LineReader } from "./line_reader.ts";
 import { type FakeRealtimeServer, type FakeRealtimeSession, toneBytes } from "./fake_realtime.ts";

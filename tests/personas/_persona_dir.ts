@@ -4,6 +4,8 @@
  * @module
  */
 
+import "../../testing/temp_root.ts";
+
 /** Writes `files` (name → source) into a fresh temp folder, runs `fn` with its path, then removes it. */
 export async function withPersonaDir(
   files: Record<string, string>,
