@@ -13,6 +13,8 @@
  * @module
  */
 
+import "./temp_root.ts"; // first: CHECKED_DIR below reads TMPDIR
+
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
 /** Where the checked modules are written: a folder kept between runs. */
