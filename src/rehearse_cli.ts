@@ -18,7 +18,8 @@ import { CallHub } from "./calls/call_hub.ts";
 import { ConfigError, configSecrets, loadConfig, type ParleyConfig } from "./config.ts";
 import { type Env, readEnv } from "./config_env.ts";
 import { resolvePrices } from "./engines/prices.ts";
-import { createLogger, errorText } from "./log.ts";
+import { createLogger } from "./log.ts";
+import { callDatabaseProblem } from "./startup.ts";
 import { createPersonaRegistry, loadPersonas, PersonaLoadError } from "./personas/loader.ts";
 import {
   DEFAULT_SCENARIOS_DIR,
@@ -183,11 +184,7 @@ async function startLocalParley(
   try {
     store = openSqliteStore(databasePath, { instance: `${config.instanceId.slice(0, 90)}.rehearse`, prices });
   } catch (error) {
-    throw new DataDirError(
-      `DATA_DIR: cannot open the call database "${databasePath}": ${errorText(error)}: set DATA_DIR to a ` +
-        "folder Parley can write (it is created if missing)",
-      { cause: error },
-    );
+    throw new DataDirError(callDatabaseProblem(databasePath, error), { cause: error });
   }
   const log = createLogger({
     secrets: configSecrets(config),

@@ -244,13 +244,20 @@ async function openStore(
   try {
     return openSqliteStore(databasePath, storeOptions);
   } catch (error) {
-    const detail = errorText(error);
-    problems.push(
-      `DATA_DIR: cannot open the call database "${databasePath}": ${detail}: set DATA_DIR to a folder ` +
-        "Parley can write (it is created if missing)",
-    );
+    problems.push(callDatabaseProblem(databasePath, error));
     return undefined;
   }
+}
+
+/**
+ * The problem line for a call database `openSqliteStore` could not open at `databasePath`, naming
+ * DATA_DIR and what to do (the server's start, and `deno task rehearse`'s in-process Parley).
+ */
+export function callDatabaseProblem(databasePath: string, error: unknown): string {
+  return `DATA_DIR: cannot open the call database "${databasePath}": ${
+    errorText(error)
+  }: set DATA_DIR to a ` +
+    "folder Parley can write (it is created if missing)";
 }
 
 /**
