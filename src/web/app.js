@@ -77,22 +77,30 @@ export function $(id) {
 }
 
 /**
+ * The `<input>` with id `id` (its value, files, checked state); throws as {@linkcode $} does.
+ * @param {string} id @returns {HTMLInputElement}
+ */
+export function input(id) {
+  return /** @type {HTMLInputElement} */ ($(id));
+}
+
+/**
  * Shows `message` next to the field `id` (its `#<id>-error` element) and marks the field invalid;
  * an empty message clears it.
  * @param {string} id @param {string} message
  */
 export function fieldError(id, message) {
-  const input = document.getElementById(id);
+  const field = document.getElementById(id);
   const slot = document.getElementById(`${id}-error`);
   if (slot !== null) {
     slot.textContent = message === "" ? "" : `⚠ ${message}`;
     slot.hidden = message === "";
   }
-  if (input !== null) {
-    if (message === "") input.removeAttribute("aria-invalid");
+  if (field !== null) {
+    if (message === "") field.removeAttribute("aria-invalid");
     else {
-      input.setAttribute("aria-invalid", "true");
-      input.setAttribute("aria-describedby", `${id}-error`);
+      field.setAttribute("aria-invalid", "true");
+      field.setAttribute("aria-describedby", `${id}-error`);
     }
   }
 }
@@ -104,7 +112,7 @@ export function fieldError(id, message) {
  */
 export async function postChosenCsv(id, path) {
   fieldError(id, "");
-  const file = /** @type {HTMLInputElement} */ ($(id)).files?.[0];
+  const file = input(id).files?.[0];
   if (file === undefined) {
     fieldError(id, "Choose a CSV file first");
     return undefined;

@@ -2,7 +2,7 @@
  * `/campaigns`: create a campaign, watch it live, pause, resume or stop it, read and export its
  * results; the do-not-call list (add, remove, import a CSV).
  */
-import { $, api, ApiError, fieldError, h, markNav, time } from "./app.js";
+import { $, api, ApiError, fieldError, h, input, markNav, time } from "./app.js";
 import { startDoNotCall } from "./do_not_call.js";
 import { outcomeStateWords, outcomeValueWords } from "./outcome.js";
 import { statusDetailWords } from "./words.js";
@@ -36,9 +36,6 @@ const WORDS = /** @type {Record<string, string>} */ ({
 });
 /** @param {string | null | undefined} key */
 const word = (key) => key === null || key === undefined ? "—" : WORDS[key] ?? key;
-
-/** @param {string} id */
-const input = (id) => /** @type {HTMLInputElement} */ ($(id));
 
 function source() {
   return /** @type {HTMLInputElement} */ (document.querySelector('input[name="source"]:checked')).value;

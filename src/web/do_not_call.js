@@ -2,11 +2,8 @@
  * The campaigns page's do-not-call panel: the list (each number with where it came from and a Remove
  * button), adding one number, and importing a CSV of numbers with a summary of what the import did.
  */
-import { $, api, ApiError, fieldError, h, postChosenCsv, time } from "./app.js";
+import { $, api, ApiError, fieldError, h, input, postChosenCsv, time } from "./app.js";
 import { plural } from "./words.js";
-
-/** @param {string} id */
-const input = (id) => /** @type {HTMLInputElement} */ ($(id));
 
 /** Shows the list as the API has it now. */
 async function refreshDnc() {

@@ -1,5 +1,5 @@
 /** `/leads`: add, edit, delete and import leads, a page at a time; each lead shows its calls. */
-import { $, api, ApiError, fieldError, h, markNav, postChosenCsv, time } from "./app.js";
+import { $, api, ApiError, fieldError, h, input, markNav, postChosenCsv, time } from "./app.js";
 import { formatParams, parseParams } from "./params.js";
 import { plural } from "./words.js";
 
@@ -15,9 +15,6 @@ let leads = [];
 const cursors = [""];
 /** The cursor of the page after the current one; null on the last page. @type {string | null} */
 let nextCursor = null;
-
-/** @param {string} id */
-const input = (id) => /** @type {HTMLInputElement} */ ($(id));
 
 function resetForm() {
   for (const id of [...FORM_FIELDS, "lead-id"]) input(id).value = "";
