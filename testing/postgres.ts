@@ -1,16 +1,16 @@
 /**
  * A throwaway Postgres for tests: {@linkcode startThrowawayPostgres} runs Debian's `initdb` and
  * `postgres` (found under `/usr/lib/postgresql/<version>/bin`) in a temporary folder (on /dev/shm when
- * there is one, see `serverFolder`), listening on
- * 127.0.0.1 at a free port with its socket in that folder, and its `stop()` ends the server and
- * removes the folder. `initdb` refuses to run as root: as root, the folder is handed to the
- * `postgres` OS user and both programs run as that user (`runuser`).
+ * there is one, see {@linkcode serverFolder}), listening on 127.0.0.1 at a free port with its socket
+ * in that folder, and its `stop()` ends the server and removes the folder. `initdb` refuses to run as
+ * root: as root, the folder is handed to the `postgres` OS user and both programs run as that user
+ * (`runuser`).
  *
  * `initdb` runs once per machine, not per server: its cluster is kept as a template folder there
  * (named after the Postgres version, the OS user and `initdb`'s options) and each server starts on a copy
- * of it: a start and stop then costs about 0.43 core-seconds instead of 0.70, which counts on a 2-core
- * machine whose test suite is bound by its CPU. The template is made in a folder of its own and renamed
- * into place, so a concurrent start never sees half of one.
+ * of it (about 0.43 core-seconds a start and stop instead of 0.70 when measured on ext4, less on tmpfs),
+ * which counts on a 2-core machine whose test suite is bound by its CPU. The template is made in a
+ * folder of its own and renamed into place, so a concurrent start never sees half of one.
  *
  * With `PARLEY_TEST_DATABASE_URL` set, that server is used instead (nothing is started); each
  * {@linkcode ThrowawayPostgres.createDatabase} makes a fresh database on it all the same.
