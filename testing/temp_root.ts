@@ -13,7 +13,7 @@
 import { resolve } from "node:path";
 
 /** True for a folder Deno keeps to `--allow-all`: /dev, /proc, /sys or below. */
-export function onlyAllowAllMayUse(path: string): boolean {
+function onlyAllowAllMayUse(path: string): boolean {
   return /^\/(dev|proc|sys)(\/|$)/.test(resolve(path));
 }
 
