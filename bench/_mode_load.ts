@@ -13,7 +13,7 @@ import {
   type RelayKind,
   RSS_PER_CALL_TARGET_MB,
 } from "./_options.ts";
-import { measure, type RelayFigures } from "./_relays.ts";
+import { measure, type RelayFigures, WindowGate } from "./_relays.ts";
 import { printRun } from "./_report.ts";
 
 /** Target verdicts for Parley at one N (undefined: not applicable at this N). */
@@ -92,18 +92,25 @@ export async function runLoad(options: BenchOptions): Promise<{ runs: RunFigures
     const run: RunFigures = { calls, relays: {} };
     const rounds: Partial<Record<RelayKind, RelayFigures[]>> = {};
     const broken = new Set<RelayKind>();
+    const measureOne = async (kind: RelayKind, gate?: WindowGate) => {
+      try {
+        const figures = await measure(kind, calls, options, 0, undefined, gate);
+        (rounds[kind] ??= []).push(figures);
+        if (failedRun(figures)) failed = true;
+      } catch (error) {
+        console.error(`❌ ${RELAY_TITLES[kind]} with ${calls} calls: ${(error as Error).message}`);
+        broken.add(kind);
+        failed = true;
+      }
+    };
     for (let round = 0; round < options.rounds; round++) {
-      for (const kind of options.relays) {
-        if (broken.has(kind)) continue;
-        try {
-          const figures = await measure(kind, calls, options);
-          (rounds[kind] ??= []).push(figures);
-          if (failedRun(figures)) failed = true;
-        } catch (error) {
-          console.error(`❌ ${RELAY_TITLES[kind]} with ${calls} calls: ${(error as Error).message}`);
-          broken.add(kind);
-          failed = true;
-        }
+      const kinds = options.relays.filter((kind) => !broken.has(kind));
+      if (options.together) {
+        // Side by side: every relay's window opens at one moment, so the machine's drift weighs alike.
+        const gate = new WindowGate(kinds.length);
+        await Promise.all(kinds.map((kind) => measureOne(kind, gate)));
+      } else {
+        for (const kind of kinds) await measureOne(kind);
       }
     }
     for (const [kind, figures] of Object.entries(rounds) as [RelayKind, RelayFigures[]][]) {

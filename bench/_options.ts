@@ -72,6 +72,12 @@ export interface BenchOptions {
    * median CPU kept for each: the machine's drift between windows weighs less on the ratios. 1 by default.
    */
   rounds: number;
+  /**
+   * `--together`: the relays of a round measured side by side, each with its own load generator and
+   * fake OpenAI, their windows opened together, so the machine's drift weighs on each alike. False by
+   * default (one relay at a time).
+   */
+  together: boolean;
 }
 
 /** Parley's CPU per call-minute may be at most this many times the floor's, same run (issue 18 §8). */
@@ -111,7 +117,8 @@ export function parseOptions(args: string[]): BenchOptions {
   for (const arg of args) {
     const name = arg.replace(/^--/, "").replace(/=.*$/, "");
     if (
-      !known.includes(name) && !["smoke", "soak", "flood", "profile", "help", "tap", "record"].includes(name)
+      !known.includes(name) &&
+      !["smoke", "soak", "flood", "profile", "help", "tap", "record", "together"].includes(name)
     ) {
       throw new Error(`Unknown flag "${arg}": see deno task bench --help`);
     }
@@ -173,6 +180,12 @@ export function parseOptions(args: string[]): BenchOptions {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 9) {
     throw new Error(`--rounds: "${(roundsText ?? "").slice(0, 20)}" is not a number of rounds from 1 to 9`);
   }
+  const together = has("together");
+  if (together && mode !== "default" && mode !== "smoke") {
+    throw new Error(
+      `--together measures the relays of a load run side by side: it does not go with --${mode}`,
+    );
+  }
   const relayText = value("relay");
   const asked = relayText === undefined
     ? defaults.relays as RelayKind[]
@@ -217,5 +230,6 @@ export function parseOptions(args: string[]): BenchOptions {
     probeEveryMs: number("probe-every", mode === "soak" ? 1 : 0.25) * 1000,
     v8Flags: v8Flags(value("v8-flags")),
     rounds,
+    together,
   };
 }

@@ -193,6 +193,45 @@ export async function relaySpec(
 }
 
 /**
+ * Opens the measured windows of relays run side by side (`--together`) at one moment: each relay's
+ * run waits in {@linkcode WindowGate.arrive} until every other has arrived or left ({@linkcode measure}
+ * leaves for a run that failed before its window, so the others do not wait for it).
+ *
+ * @example
+ * ```ts
+ * const gate = new WindowGate(2);
+ * await Promise.all([measure("parley", 50, options, 0, undefined, gate), measure("bare", 50, options, 0, undefined, gate)]);
+ * ```
+ */
+export class WindowGate {
+  #waiting: number;
+  readonly #open: Promise<void>;
+  #release!: () => void;
+
+  /** A gate for `relays` relays. */
+  constructor(relays: number) {
+    this.#waiting = relays;
+    this.#open = new Promise((resolve) => this.#release = resolve);
+    if (relays <= 0) this.#release();
+  }
+
+  /** This relay is ready to open its window: resolves once every relay is (or has left). */
+  arrive(): Promise<void> {
+    this.#leave();
+    return this.#open;
+  }
+
+  /** This relay will not arrive: its run failed before its window. */
+  leave(): void {
+    this.#leave();
+  }
+
+  #leave(): void {
+    if (--this.#waiting === 0) this.#release();
+  }
+}
+
+/**
  * Runs one relay at one N and gathers its figures. `start` replaces the one process of `kind` (a
  * cluster behind a proxy); `label` names the run in progress lines.
  */
@@ -202,6 +241,7 @@ export async function measure(
   options: BenchOptions,
   floodSockets = 0,
   start?: { label: string; start: RelayStarter },
+  windowsOpen?: WindowGate,
 ): Promise<RelayFigures> {
   const plan: LoadPlan = {
     calls,
@@ -227,6 +267,8 @@ export async function measure(
   let flood: Flood | undefined;
   let relay: RelayUnderTest | undefined;
   const extraFailures: string[] = [];
+  /** This run reached its window (with `windowsOpen`: the others no longer wait for it). */
+  let arrived = false;
   try {
     const collectBeforeSamples = options.mode === "soak";
     relay = start !== undefined ? await start.start(load.fake.url, dataDir) : singleProcess(
@@ -264,6 +306,8 @@ export async function measure(
         idle = await readProcs(pids);
       },
       windowStart: async () => {
+        arrived = true;
+        await windowsOpen?.arrive();
         if (floodSockets > 0) {
           const target = { port: relay!.port, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC_BASE_URL };
           flood = await Flood.start(target, load.fake, floodSockets);
@@ -357,6 +401,7 @@ export async function measure(
     }
     return figures;
   } finally {
+    if (!arrived) windowsOpen?.leave();
     await relay?.stop(2_000);
     await Deno.remove(`${ROOT}${dataDir}`, { recursive: true }).catch(() => {});
   }

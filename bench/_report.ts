@@ -283,7 +283,12 @@ export function markdown(
       Deno.args.join(" ")
     }\`: ${options.durationS} s window ` +
     `after ${options.warmupS} s warm-up. Latency is the relay's added time per 160-byte frame over loopback; ` +
-    "the load generator runs on the same machine (its CPU is shown).",
+    "the load generator runs on the same machine (its CPU is shown)." +
+    (options.together
+      ? " The relays ran side by side (`--together`), each with its own load generator and fake OpenAI, " +
+        "their windows opened together: CPU and RSS are each relay's own, and each relay's latency includes " +
+        "the others' load on the machine."
+      : ""),
     "",
   ];
   for (const run of runs) {

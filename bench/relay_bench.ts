@@ -45,7 +45,7 @@ import { addedCallMemory, markdown, RESULTS, targetSummary } from "./_report.ts"
 import { type FirstWordRow, firstWordTable, runFirstWord } from "./first_word.ts";
 
 const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=SECONDS] [--ramp=SECONDS]
-                 [--relay=LIST] [--out=NAME] [--tap] [--record] [--rounds=N]
+                 [--relay=LIST] [--out=NAME] [--tap] [--record] [--rounds=N] [--together]
                  [--smoke | --soak | --profile | --cluster=N]
 
   --calls     call counts, each measured on its own; with two of 50 or more (--calls=50,200) it also
@@ -70,7 +70,10 @@ const HELP = `deno task bench [--calls=1,50,200] [--duration=SECONDS] [--warmup=
               the window (default 0.25; 1 in the soak): a large value leaves steady calls alone
   --v8-flags=LIST  V8 flags for Parley and the floor alike (e.g. --max-semi-space-size=1)
   --rounds=N  measure every relay N times (1-9), in turn, and keep each relay's round of median CPU;
-              the table shows every round and Parley ÷ bare round by round (default 1)`;
+              the table shows every round and Parley ÷ bare round by round (default 1)
+  --together  measure the relays of each round side by side rather than in turn, each with its own
+              load generator and fake OpenAI, their windows opened at one moment: on a machine whose
+              speed drifts, the drift weighs on each alike (latency then includes the others' load)`;
 
 /** Runs the bench; resolves with the process exit code. */
 export async function main(args: string[]): Promise<number> {

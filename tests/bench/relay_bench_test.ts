@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { medianRound, type RunFigures, type TargetChecks } from "../../bench/_mode_load.ts";
 import { parseOptions, RELAY_KINDS } from "../../bench/_options.ts";
 import { spawnServer } from "../../bench/_proc.ts";
-import { collectGarbage, type RelayFigures, relaySpec } from "../../bench/_relays.ts";
+import { collectGarbage, type RelayFigures, relaySpec, WindowGate } from "../../bench/_relays.ts";
 import { addedCallMemory, targetSummary } from "../../bench/_report.ts";
 
 // A loaded CI machine: latency, CPU and greeting targets missed, no frame lost.
@@ -147,4 +147,50 @@ Deno.test("--rounds=N measures each relay N times and keeps its round of median 
   assert.deepEqual(medianRound([round(160, 0.31), round(150, 0.29), round(155, 0.30)]), round(155, 0.30));
   assert.deepEqual(medianRound([round(160, 0.31), round(150, 0.29)]), round(150, 0.29), "even: the lower");
   assert.deepEqual(medianRound([round(150, 0.29)]), round(150, 0.29));
+});
+
+Deno.test("--together measures a round's relays side by side, their windows opened at one moment", async (t) => {
+  await t.step(
+    "the flag: off by default, on with --smoke or a default run, refused elsewhere by name",
+    () => {
+      assert.equal(parseOptions([]).together, false);
+      assert.equal(parseOptions(["--together", "--rounds=7"]).together, true);
+      assert.equal(parseOptions(["--smoke", "--together"]).together, true);
+      assert.throws(() => parseOptions(["--soak", "--together"]), /--together .* does not go with --soak/);
+      assert.throws(() => parseOptions(["--profile", "--together"]), /does not go with --profile/);
+    },
+  );
+
+  // How far a gate is: the order in which the relays' windows opened, read after every step settles.
+  const opened: string[] = [];
+  const seen = () => [...opened];
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+  };
+
+  await t.step("no window opens before every relay has arrived", async () => {
+    const gate = new WindowGate(3);
+    const parley = gate.arrive().then(() => opened.push("parley"));
+    const bare = gate.arrive().then(() => opened.push("bare"));
+    await settle();
+    assert.deepEqual(seen(), [], "two of three arrived: both still wait");
+    gate.arrive().then(() => opened.push("live"));
+    await Promise.all([parley, bare]);
+    await settle();
+    assert.deepEqual(seen().toSorted(), ["bare", "live", "parley"]);
+  });
+
+  await t.step(
+    "a relay that failed before its window leaves, and the others do not wait for it",
+    async () => {
+      opened.length = 0;
+      const gate = new WindowGate(2);
+      const parley = gate.arrive().then(() => opened.push("parley"));
+      await settle();
+      assert.deepEqual(opened, []);
+      gate.leave();
+      await parley;
+      assert.deepEqual(opened, ["parley"]);
+    },
+  );
 });
