@@ -105,7 +105,6 @@ export type EngineEvent =
    * may be earlier than now (GPT-Live: the end of the caller's last transcript fragment).
    */
   | { type: "caller.stopped"; at: number | undefined }
-  /** A finished turn's words. */
   /**
    * A finished turn's text; `startedAt` (monotonic ms) when the engine knows when the turn began (GPT-Live:
    * its timeline's `start_ms`).
