@@ -286,8 +286,8 @@ export function markdown(
     "the load generator runs on the same machine (its CPU is shown)." +
     (options.together
       ? " The relays ran side by side (`--together`), each with its own load generator and fake OpenAI, " +
-        "their windows opened together: CPU and RSS are each relay's own, and each relay's latency includes " +
-        "the others' load on the machine."
+        "their windows opened together: CPU and RSS are each relay's own, the load generator's CPU is the " +
+        "bench process's (every load together), and each relay's latency includes the others' load on the machine."
       : ""),
     "",
   ];
