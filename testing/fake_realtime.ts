@@ -61,6 +61,11 @@ export interface ScriptedResponse {
   intervalMs?: number;
   /** Sent as `response.output_audio_transcript.done`. */
   transcript?: string;
+  /**
+   * The transcript waits, after the audio, until this settles: e.g. until the answer's playback has
+   * begun, as on a long answer of OpenAI's, whose transcript comes after the caller began hearing it.
+   */
+  transcriptAfter?: Promise<unknown>;
   /** Deltas still sent after a `response.cancel` arrives. @default 3 */
   inFlightAfterCancel?: number;
   /** Usage reported in `response.done`. */
@@ -382,6 +387,7 @@ export class FakeRealtimeSession {
       content_index: 0,
     });
     if (script.transcript !== undefined) {
+      await script.transcriptAfter;
       this.send({
         type: "response.output_audio_transcript.done",
         response_id: script.responseId,

@@ -109,11 +109,15 @@ Deno.test("a scripted call is recorded with its transcript, turn latency, tokens
       transcript: "Who is this?",
     });
     await new Promise((resolve) => setTimeout(resolve, 120)); // the model's thinking time, scripted
+    // Its transcript comes once the caller hears the answer (Twilio's echo of its start: turn.latency),
+    // as a long answer's does; a short one's could come first on a loaded machine, and the feed say so.
+    const playing = t.waitForEvent("turn.latency");
     await session.streamResponse({
       responseId: "resp_2",
       itemId: "item_2",
       audio: toneBytes(300, 0x62),
       transcript: "It's the tester, calling about your account.",
+      transcriptAfter: playing,
       usage: usage(20, 340, 256, 15, 12, { audio_tokens: 16, text_tokens: 240 }),
     });
     const firstMedia = await call.waitFor("media", (m) => m.at > stoppedAt);
