@@ -22,7 +22,7 @@ import type { LeadStore } from "../src/store/sqlite/leads.ts";
 import type { WebhookOutbox } from "../src/store/webhook_outbox.ts";
 import type { WebhookTiming } from "../src/outcomes/webhooks/webhooks.ts";
 import type { FrameTap } from "../src/relay/frame_tap.ts";
-import type { AnalysisJobs, Store } from "../src/store/ports.ts";
+import type { AfterStreamDecisions, AnalysisJobs, Store } from "../src/store/ports.ts";
 import type { RecordingsDir } from "../src/recordings/recordings_dir.ts";
 import type { RecordingSource } from "../src/recordings/serve_wav.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
@@ -72,6 +72,10 @@ export interface TestParleyOptions {
   realtime?: FakeRealtimeOptions;
   /** Close pre-warmed sessions no stream claims after this long. */
   prewarmTtlMs?: number;
+  /** The `<Connect action>`'s wait for a pending or unreadable decision, ms. @default 3000 */
+  afterStreamWaitMs?: number;
+  /** Where the `<Connect action>` reads decisions. @default `store` */
+  afterStream?: AfterStreamDecisions;
   /** A leads table to wire in. */
   leads?: LeadStore;
   /** Post-call analyses to wire in (with `store`): personas with `analysis` get their outcome. */
@@ -187,6 +191,8 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.mediaSilenceMs === undefined ? {} : { mediaSilenceMs: options.mediaSilenceMs }),
     ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
     ...(options.store === undefined ? {} : { store: options.store, afterStream: options.store }),
+    ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
+    ...(options.afterStreamWaitMs === undefined ? {} : { afterStreamWaitMs: options.afterStreamWaitMs }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.streamConnectTimeoutMs === undefined
       ? {}

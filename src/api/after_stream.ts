@@ -15,7 +15,7 @@
 import type { AfterStreamAction } from "../calls/call_events.ts";
 import type { CallHub } from "../calls/call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
-import type { Logger } from "../log.ts";
+import { errorText, excerpt, type Logger } from "../log.ts";
 import { DIAL_ACTION_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { AfterStreamDecisions } from "../store/ports.ts";
@@ -52,7 +52,10 @@ export interface AfterStreamOptions {
   log: Logger;
   /** Where decisions of other instances, or of this one before a restart, are read. */
   store?: AfterStreamDecisions;
-  /** How long a pending decision is waited for. @default PENDING_DECISION_WAIT_MS */
+  /**
+   * How long a pending decision is waited for, and a store that fails to answer is asked again.
+   * @default PENDING_DECISION_WAIT_MS
+   */
   pendingWaitMs?: number;
 }
 
@@ -166,18 +169,39 @@ function rememberDecisions(options: AfterStreamOptions): DecisionBook {
     // before the one that did has stored its decision: a started call with neither an end nor a
     // decision yet is waited for, or its caller would hear the fallback instead of the hang-up or
     // the transfer.
+    // A store that fails to answer (a database restarting, a locked file) is asked again within the
+    // same wait: the caller hears the fallback after it, never Twilio's application error for a 500.
     const giveUpAt = Date.now() + (options.pendingWaitMs ?? PENDING_DECISION_WAIT_MS);
+    let failure: string | undefined;
     for (;;) {
-      const stored = decisions.get(callSid) ?? await store.afterStreamDecision(callSid);
+      const stored = decisions.get(callSid) ??
+        await readWithin(store.afterStreamDecision(callSid), giveUpAt - Date.now()).catch((error) => {
+          failure = errorText(error);
+          return "pending" as const;
+        });
       if (stored !== "pending") return stored;
       if (Date.now() >= giveUpAt) {
-        log.warn(`[Twilio] No after-stream decision stored for CallSid=${callSid} in time: fallback`);
+        log.warn(
+          failure === undefined
+            ? `[Twilio] No after-stream decision stored for CallSid=${callSid} in time: fallback`
+            : `[Twilio] Cannot read the after-stream decision for CallSid=${callSid} from the call store ` +
+              `(${excerpt(failure)}): fallback`,
+        );
         return undefined;
       }
       await new Promise((resolve) => setTimeout(resolve, PENDING_DECISION_POLL_MS));
     }
   };
   return { decisionFor, close: off };
+}
+
+/** `read`, or a rejection once `ms` have passed without its answer (a store that hangs). */
+function readWithin<T>(read: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${Math.max(0, ms)} ms`)), Math.max(0, ms));
+  });
+  return Promise.race([read, late]).finally(() => clearTimeout(timer));
 }
 
 function twiml(body: string, log: Logger, callSid: string | undefined, what: string): Response {

@@ -64,6 +64,8 @@ export interface HandlerParts {
   store?: CallRecords;
   /** Where the `<Connect action>` reads decisions this process does not remember. */
   afterStream?: AfterStreamDecisions;
+  /** How long the `<Connect action>` waits for a pending or unreadable decision, ms. @default 3000 */
+  afterStreamWaitMs?: number;
   /** The leads, if leads are kept. */
   leads?: Leads;
   /** Post-call analyses, joined to the records as `outcome`. */

@@ -70,6 +70,7 @@ export function createRouteHandlers(parts: HandlerParts): RouteHandlers {
     hub,
     log,
     ...(parts.afterStream === undefined ? {} : { store: parts.afterStream }),
+    ...(parts.afterStreamWaitMs === undefined ? {} : { pendingWaitMs: parts.afterStreamWaitMs }),
   });
   const dialer = createDialer(parts, shared.placeOutbound);
 

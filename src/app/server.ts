@@ -104,6 +104,11 @@ export interface ParleyOptions {
   cluster?: ClusterView;
   /** Close a session pre-warmed on the webhook that no stream claims within this many ms. @default 15000 */
   prewarmTtlMs?: number;
+  /**
+   * How long the `<Connect action>` waits for a decision another instance is still storing, or for a
+   * call store that fails to answer, before the fallback, ms. @default PENDING_DECISION_WAIT_MS (3000)
+   */
+  afterStreamWaitMs?: number;
   /** The webhook outbox (sent to `WEBHOOK_URL` when set). @default none: no webhooks, no delivery log */
   outbox?: WebhookOutbox;
   /** The webhook worker's clock, fetch and delays. @default the real ones */

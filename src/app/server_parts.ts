@@ -195,6 +195,7 @@ export function optionalHandlerParts(options: ParleyOptions): Partial<HandlerPar
     ...(options.mediaSilenceMs === undefined ? {} : { mediaSilenceMs: options.mediaSilenceMs }),
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
+    ...(options.afterStreamWaitMs === undefined ? {} : { afterStreamWaitMs: options.afterStreamWaitMs }),
     ...(options.leads === undefined ? {} : { leads: options.leads }),
     ...(options.analyses === undefined ? {} : { analyses: options.analyses }),
     ...(options.campaigns === undefined ? {} : { campaigns: options.campaigns }),

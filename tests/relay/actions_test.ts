@@ -10,7 +10,8 @@ import { decodeDtmf } from "../../testing/dtmf_decoder.ts";
 import { toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
-import { openCallStore } from "../../src/store/sqlite/call_store.ts";
+import { type CallStore, openCallStore } from "../../src/store/sqlite/call_store.ts";
+import type { AfterStreamDecisions } from "../../src/store/ports.ts";
 import { TONES_ITEM_PREFIX } from "../../src/relay/keypad_tones.ts";
 import { dtmfTones } from "../../src/twilio/dtmf_tones.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
@@ -146,6 +147,42 @@ Deno.test("Realtime: end_call hangs up once the goodbye was heard; the action an
     } finally {
       await t2.close();
       store2.close();
+    }
+
+    // A call store that fails to answer (a database restarting) is asked again within the wait, and
+    // past it the caller hears the fallback: never Twilio's application error for a 500.
+    const store3 = openCallStore(`${dataDir}/parley.db`);
+    let failures = 3;
+    const recovering = failingDecisions(store3, () => failures-- > 0);
+    const t3 = await startTestParley({ ...options, store: store3, afterStream: recovering });
+    try {
+      const answer = await t3.postTwilio(AFTER_STREAM, { CallSid: callSid });
+      assert.equal(answer.status, 200);
+      assert.match(await answer.text(), /<Hangup\/>/, "the decision, once the store answers");
+      assert.equal(failures, -1, "asked four times: three failures, then the answer");
+    } finally {
+      await t3.close();
+    }
+    const down = failingDecisions(store3, () => true);
+    const t4 = await startTestParley({
+      ...options,
+      store: store3,
+      afterStream: down,
+      afterStreamWaitMs: 200,
+    });
+    try {
+      const answer = await t4.postTwilio(AFTER_STREAM, { CallSid: callSid });
+      assert.equal(answer.status, 200);
+      assert.match(await answer.text(), /<Say>Tess is away\.<\/Say>/);
+      await t4.waitForLog(
+        new RegExp(
+          `Cannot read the after-stream decision for CallSid=${callSid} from the call store ` +
+            `\\(database unavailable\\): fallback`,
+        ),
+      );
+    } finally {
+      await t4.close();
+      store3.close();
     }
   });
   await Deno.remove(dataDir, { recursive: true });
@@ -413,3 +450,11 @@ Deno.test("Realtime: keypad tones are agent audio for barge-in: the caller speak
     await call.closed;
   });
 });
+
+/** `store`'s after-stream decisions, each read failing while `fails()` says so, as a database that is down. */
+function failingDecisions(store: CallStore, fails: () => boolean): AfterStreamDecisions {
+  return {
+    afterStreamDecision: (callSid) =>
+      fails() ? Promise.reject(new Error("database unavailable")) : store.afterStreamDecision(callSid),
+  };
+}
