@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { startTestParley, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL } from "../testing/parley_harness.ts";
 import { startFakeTwilioRest } from "../testing/fake_twilio_rest.ts";
+import { within } from "../testing/within.ts";
+import { type CallStore, openCallStore } from "../src/store/sqlite/call_store.ts";
 
 const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
 const API_TOKEN = "voice-webhook-api-token-0123456789";
@@ -294,5 +296,51 @@ Deno.test("healthz reports active calls; unknown routes and methods say what is 
     assert.match((await plain.json()).error, /Upgrade: websocket/);
   } finally {
     await t.close();
+  }
+});
+
+Deno.test("a call store that cannot be read does not fail the call: the webhook answers it, and says why", async () => {
+  const dataDir = await Deno.makeTempDir();
+  const real = openCallStore(`${dataDir}/parley.db`);
+  // The store's reads of one call fail (a database restarting), then hang (a stuck connection).
+  let reads: "failing" | "hanging" = "failing";
+  const store = new Proxy(real, {
+    get(target, key) {
+      if (key === "getCall") {
+        return () =>
+          reads === "failing" ? Promise.reject(new Error("database unavailable")) : new Promise(() => {});
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  }) as CallStore;
+  const t = await startTestParley({ store });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const started = await within(t.waitForEvent("call.started"), "the call to start");
+    assert.equal(started.callSid, call.callSid);
+    await t.waitForLog(
+      new RegExp(
+        `Cannot read the call store for CallSid=${call.callSid} \\(database unavailable\\): answering it as a new call`,
+      ),
+    );
+    call.stop();
+    await within(t.waitForEvent("call.ended"), "the call to end");
+
+    reads = "hanging";
+    const callSid = "CA" + "7".repeat(32);
+    const askedAt = performance.now();
+    const answer = await postWebhook(t, "/api/twilio/voice-realtime", { ...twilioForm, CallSid: callSid });
+    assert.equal(answer.status, 200);
+    assert.match(await answer.text(), /<Connect action="[^"]+"[^>]*><Stream url="wss:/);
+    const tookMs = performance.now() - askedAt;
+    assert.ok(
+      tookMs < 5_000,
+      `answered ${Math.round(tookMs)} ms after a read that never ends, not at Twilio's 15 s`,
+    );
+  } finally {
+    await t.close();
+    real.close();
+    await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -19,6 +19,7 @@ import { errorText, excerpt, type Logger } from "../log.ts";
 import { DIAL_ACTION_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { AfterStreamDecisions } from "../store/ports.ts";
+import { readWithin } from "../store/read_within.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
 import {
   DEFAULT_FALLBACK_MESSAGE,
@@ -193,15 +194,6 @@ function rememberDecisions(options: AfterStreamOptions): DecisionBook {
     }
   };
   return { decisionFor, close: off };
-}
-
-/** `read`, or a rejection once `ms` have passed without its answer (a store that hangs). */
-function readWithin<T>(read: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${Math.max(0, ms)} ms`)), Math.max(0, ms));
-  });
-  return Promise.race([read, late]).finally(() => clearTimeout(timer));
 }
 
 function twiml(body: string, log: Logger, callSid: string | undefined, what: string): Response {

@@ -21,7 +21,8 @@ import type { Metrics } from "../metrics/metrics.ts";
 import { DEFAULT_PRICES } from "../engines/prices.ts";
 import { AnalysisWorker } from "../analysis/worker.ts";
 import { startWebhooks, type Webhooks } from "../outcomes/webhooks/webhooks.ts";
-import { errorText } from "../log.ts";
+import { errorText, excerpt } from "../log.ts";
+import { readWithin } from "../store/read_within.ts";
 import type { ParleyOptions } from "./server.ts";
 import type { HandlerParts } from "./handler_parts.ts";
 
@@ -148,11 +149,18 @@ export function createCallIntake(options: ParleyOptions, tap: FrameTap | undefin
 }
 
 /**
+ * How long the voice webhook waits for the store to say whether a CallSid it does not remember was
+ * started or ended, ms: the caller is ringing through it, and it is normally a few ms.
+ */
+export const SEEN_BEFORE_WAIT_MS = 1_000;
+
+/**
  * The admission of calls under MAX_CONCURRENT_CALLS. With a store, it asks the store whether a
- * CallSid this instance no longer remembers was started or ended.
+ * CallSid this instance no longer remembers was started or ended. A store that fails to answer (a
+ * database restarting) does not fail the call: the webhook answers it as a new one, and says so.
  */
 function createAdmission(options: ParleyOptions, prewarmTtlMs: number): Admission {
-  const store = options.store;
+  const { store, log } = options;
   return new Admission({
     maxConcurrentCalls: options.config.maxConcurrentCalls,
     // A socket later than its pre-warm finds none and is rare: no slot or drain waits longer.
@@ -160,8 +168,18 @@ function createAdmission(options: ParleyOptions, prewarmTtlMs: number): Admissio
     answerTtlMs: STREAM_TOKEN_TTL_MS,
     ...(store === undefined ? {} : {
       seenBefore: async (callSid: string) => {
-        const record = await store.getCall(callSid);
-        return record !== undefined && (record.startedAt !== null || record.endedAt !== null);
+        try {
+          const record = await readWithin(store.getCall(callSid), SEEN_BEFORE_WAIT_MS);
+          return record !== undefined && (record.startedAt !== null || record.endedAt !== null);
+        } catch (error) {
+          log.warnRateLimited(
+            "webhook-seen-before",
+            `[Twilio] Cannot read the call store for CallSid=${callSid} (${
+              excerpt(errorText(error))
+            }): answering it as a new call`,
+          );
+          return false;
+        }
       },
     }),
   });
