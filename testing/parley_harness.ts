@@ -74,6 +74,8 @@ export interface TestParleyOptions {
   prewarmTtlMs?: number;
   /** The `<Connect action>`'s wait for a pending or unreadable decision, ms. @default 3000 */
   afterStreamWaitMs?: number;
+  /** The voice webhook's wait for the store's word on a CallSid it does not remember, ms. @default 1000 */
+  seenBeforeWaitMs?: number;
   /** Where the `<Connect action>` reads decisions. @default `store` */
   afterStream?: AfterStreamDecisions;
   /** A leads table to wire in. */
@@ -193,6 +195,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.store === undefined ? {} : { store: options.store, afterStream: options.store }),
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.afterStreamWaitMs === undefined ? {} : { afterStreamWaitMs: options.afterStreamWaitMs }),
+    ...(options.seenBeforeWaitMs === undefined ? {} : { seenBeforeWaitMs: options.seenBeforeWaitMs }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.streamConnectTimeoutMs === undefined
       ? {}

@@ -109,6 +109,11 @@ export interface ParleyOptions {
    * call store that fails to answer, before the fallback, ms. @default PENDING_DECISION_WAIT_MS (3000)
    */
   afterStreamWaitMs?: number;
+  /**
+   * How long the voice webhook waits for the store to say whether a CallSid it does not remember was
+   * started or ended, ms. @default SEEN_BEFORE_WAIT_MS (1000)
+   */
+  seenBeforeWaitMs?: number;
   /** The webhook outbox (sent to `WEBHOOK_URL` when set). @default none: no webhooks, no delivery log */
   outbox?: WebhookOutbox;
   /** The webhook worker's clock, fetch and delays. @default the real ones */

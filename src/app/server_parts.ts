@@ -169,7 +169,10 @@ function createAdmission(options: ParleyOptions, prewarmTtlMs: number): Admissio
     ...(store === undefined ? {} : {
       seenBefore: async (callSid: string) => {
         try {
-          const record = await readWithin(store.getCall(callSid), SEEN_BEFORE_WAIT_MS);
+          const record = await readWithin(
+            store.getCall(callSid),
+            options.seenBeforeWaitMs ?? SEEN_BEFORE_WAIT_MS,
+          );
           return record !== undefined && (record.startedAt !== null || record.endedAt !== null);
         } catch (error) {
           log.warnRateLimited(
