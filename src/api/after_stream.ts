@@ -44,6 +44,11 @@ const DIAL_FAILURES = new Set(["busy", "no-answer", "failed"]);
 export const PENDING_DECISION_WAIT_MS = 3_000;
 /** How often a pending decision is read again. */
 const PENDING_DECISION_POLL_MS = 25;
+/**
+ * The least a read of the store is given, ms, even the last one of the wait: a healthy store answers in
+ * a few, so one that has not by then hangs.
+ */
+const MIN_READ_WAIT_MS = 250;
 
 /** Options of {@linkcode createAfterStreamRoutes}. */
 export interface AfterStreamOptions {
@@ -176,10 +181,19 @@ function rememberDecisions(options: AfterStreamOptions): DecisionBook {
     let failure: string | undefined;
     for (;;) {
       const stored = decisions.get(callSid) ??
-        await readWithin(store.afterStreamDecision(callSid), giveUpAt - Date.now()).catch((error) => {
-          failure = errorText(error);
-          return "pending" as const;
-        });
+        await readWithin(
+          store.afterStreamDecision(callSid),
+          Math.max(giveUpAt - Date.now(), MIN_READ_WAIT_MS),
+        ).then(
+          (answer) => {
+            failure = undefined; // the log names the last read's problem, if it had one
+            return answer;
+          },
+          (error) => {
+            failure = errorText(error);
+            return "pending" as const;
+          },
+        );
       if (stored !== "pending") return stored;
       if (Date.now() >= giveUpAt) {
         log.warn(
