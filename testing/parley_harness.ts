@@ -23,6 +23,7 @@ import type { WebhookOutbox } from "../src/store/webhook_outbox.ts";
 import type { WebhookTiming } from "../src/outcomes/webhooks/webhooks.ts";
 import type { FrameTap } from "../src/relay/frame_tap.ts";
 import type { AfterStreamDecisions, AnalysisJobs, Store } from "../src/store/ports.ts";
+import type { UsedStreamTokens } from "../src/twilio/stream_token.ts";
 import type { RecordingsDir } from "../src/recordings/recordings_dir.ts";
 import type { RecordingSource } from "../src/recordings/serve_wav.ts";
 import { type FakeRealtimeOptions, FakeRealtimeServer } from "./fake_realtime.ts";
@@ -76,6 +77,8 @@ export interface TestParleyOptions {
   afterStreamWaitMs?: number;
   /** The voice webhook's wait for the store's word on a CallSid it does not remember, ms. @default 1000 */
   seenBeforeWaitMs?: number;
+  /** The ledger of used stream tokens shared by instances (as a database keeps it). @default none */
+  usedStreamTokens?: UsedStreamTokens;
   /** Where the `<Connect action>` reads decisions. @default `store` */
   afterStream?: AfterStreamDecisions;
   /** A leads table to wire in. */
@@ -196,6 +199,7 @@ export async function startTestParley(options: TestParleyOptions = {}): Promise<
     ...(options.afterStream === undefined ? {} : { afterStream: options.afterStream }),
     ...(options.afterStreamWaitMs === undefined ? {} : { afterStreamWaitMs: options.afterStreamWaitMs }),
     ...(options.seenBeforeWaitMs === undefined ? {} : { seenBeforeWaitMs: options.seenBeforeWaitMs }),
+    ...(options.usedStreamTokens === undefined ? {} : { usedStreamTokens: options.usedStreamTokens }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     ...(options.streamConnectTimeoutMs === undefined
       ? {}

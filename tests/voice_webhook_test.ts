@@ -7,6 +7,7 @@ import { startTestParley, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL } from "../testi
 import { startFakeTwilioRest } from "../testing/fake_twilio_rest.ts";
 import { within } from "../testing/within.ts";
 import { type CallStore, openCallStore } from "../src/store/sqlite/call_store.ts";
+import type { UsedStreamTokens } from "../src/twilio/stream_token.ts";
 
 const ACCOUNT_SID = "AC" + "0123456789abcdef".repeat(2);
 const API_TOKEN = "voice-webhook-api-token-0123456789";
@@ -343,5 +344,36 @@ Deno.test("a call store that cannot be read does not fail the call: the webhook 
     await t.close();
     real.close();
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a shared token ledger that fails does not refuse a call's socket; a replay to this instance still is", async () => {
+  // Several instances share the ledger in the database; here the database is down.
+  let sharedClaims = 0;
+  const down: UsedStreamTokens = {
+    claim: () => {
+      sharedClaims++;
+      return Promise.reject(new Error("database unavailable"));
+    },
+  };
+  const t = await startTestParley({ usedStreamTokens: down });
+  try {
+    const callSid = "CA" + "8".repeat(32);
+    const streamUrl = await t.answerWebhook(callSid);
+    const call = await t.connectStream(streamUrl, callSid);
+    call.start({});
+    const started = await within(t.waitForEvent("call.started"), "the call to start");
+    assert.equal(started.callSid, callSid);
+    assert.equal(sharedClaims, 1, "the shared ledger was asked");
+    await t.waitForLog(
+      /Stream tokens: cannot record a token's use in the database \(database unavailable\): checked on this instance only/,
+    );
+    // The same stream URL again, to the same instance: this instance remembers it was used.
+    await assert.rejects(t.connectStream(streamUrl, callSid), "a replay of the token is refused here");
+    assert.equal(sharedClaims, 1, "this instance refused it without asking the database");
+    call.stop();
+    await within(t.waitForEvent("call.ended"), "the call to end");
+  } finally {
+    await t.close();
   }
 });

@@ -23,6 +23,7 @@ import { AnalysisWorker } from "../analysis/worker.ts";
 import { startWebhooks, type Webhooks } from "../outcomes/webhooks/webhooks.ts";
 import { errorText, excerpt } from "../log.ts";
 import { readWithin } from "../store/read_within.ts";
+import { withLocalFallback } from "../store/used_tokens_fallback.ts";
 import type { ParleyOptions } from "./server.ts";
 import type { HandlerParts } from "./handler_parts.ts";
 
@@ -112,9 +113,18 @@ export function createCallIntake(options: ParleyOptions, tap: FrameTap | undefin
   const { config, personas, log, hub } = options;
   const connectUpstream = options.connectUpstream ?? connectOpenAI;
   const engineFor = createEngineChooser(config.engineEndpoints);
+  const shared = options.usedStreamTokens;
   const tokens = options.streamTokens ?? createStreamTokens({
     secret: config.twilioAuthToken,
-    ...(options.usedStreamTokens === undefined ? {} : { used: options.usedStreamTokens }),
+    ...(shared === undefined ? {} : {
+      used: withLocalFallback(shared, (error) =>
+        log.warnRateLimited(
+          "stream-token-ledger",
+          `Stream tokens: cannot record a token's use in the database (${
+            excerpt(errorText(error))
+          }): checked on this instance only while it fails; calls go on`,
+        )),
+    }),
   });
   const prewarmTtlMs = options.prewarmTtlMs ?? PREWARM_TTL_MS;
   const prewarms = new Prewarms({
