@@ -141,6 +141,16 @@ function level(samples: Int16Array, fromMs: number, toMs: number): number {
   return sum / (to - from);
 }
 
+/** `samples` by 100 ms, a character each: `#` loud (over half of `loud`), `.` silent, `-` between. */
+function loudness(samples: Int16Array, durationMs: number, loud: number): string {
+  let map = "";
+  for (let from = 0; from + 100 <= durationMs; from += 100) {
+    const l = level(samples, from, from + 100);
+    map += l > loud / 2 ? "#" : l === 0 ? "." : "-";
+  }
+  return map;
+}
+
 /**
  * Reads the WAV of {@linkcode recordedCall} channel by channel: the caller's energy where they spoke,
  * the agent's where its audio was heard and silence after the clear, and the length within 40 ms of the
@@ -169,7 +179,14 @@ export function assertRecordedCall(bytes: Uint8Array, call: RecordedCallFacts): 
   assert.equal(level(caller, at.speechTo + EDGE_MS, durationMs), 0, "caller silent after speaking");
   // Right: the greeting from where it played to the clear, silence before and after.
   assert.equal(level(agent, 0, at.agentFrom - EDGE_MS), 0, "agent silent before the greeting played");
-  assert.ok(level(agent, at.agentFrom + EDGE_MS, at.cutAt - EDGE_MS) > agentLoud * 0.8, "agent heard");
+  const heardLevel = level(agent, at.agentFrom + EDGE_MS, at.cutAt - EDGE_MS);
+  assert.ok(
+    heardLevel > agentLoud * 0.8,
+    `agent heard: level ${Math.round(heardLevel)} of ${agentLoud} between ${Math.round(at.agentFrom)} and ` +
+      `${Math.round(at.cutAt)} ms (tap); by 100 ms from 0 (# loud, . silent): ${
+        loudness(agent, durationMs, agentLoud)
+      }`,
+  );
   assert.equal(level(agent, at.cutAt + EDGE_MS, durationMs), 0, "agent silent after the clear");
   // Heard: about 1 s of a 3 s greeting.
   const heardMs = at.cutAt - at.agentFrom;
