@@ -18,7 +18,7 @@ import { CallHub } from "./calls/call_hub.ts";
 import { ConfigError, configSecrets, loadConfig, type ParleyConfig } from "./config.ts";
 import { type Env, readEnv } from "./config_env.ts";
 import { resolvePrices } from "./engines/prices.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, errorText } from "./log.ts";
 import { callDatabaseProblem } from "./startup.ts";
 import { createPersonaRegistry, loadPersonas, PersonaLoadError } from "./personas/loader.ts";
 import {
@@ -184,7 +184,7 @@ async function startLocalParley(
   try {
     store = openSqliteStore(databasePath, { instance: `${config.instanceId.slice(0, 90)}.rehearse`, prices });
   } catch (error) {
-    throw new DataDirError(callDatabaseProblem(databasePath, error), { cause: error });
+    throw new DataDirError(callDatabaseProblem(databasePath, errorText(error)), { cause: error });
   }
   const log = createLogger({
     secrets: configSecrets(config),

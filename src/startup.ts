@@ -244,20 +244,19 @@ async function openStore(
   try {
     return openSqliteStore(databasePath, storeOptions);
   } catch (error) {
-    problems.push(callDatabaseProblem(databasePath, error));
+    problems.push(callDatabaseProblem(databasePath, errorText(error)));
     return undefined;
   }
 }
 
 /**
- * The problem line for a call database `openSqliteStore` could not open at `databasePath`, naming
- * DATA_DIR and what to do (the server's start, and `deno task rehearse`'s in-process Parley).
+ * The problem line for a call database that cannot be opened at `databasePath` (`why`: the error, or
+ * what is in the way), naming DATA_DIR and what to do: the server's start, its check before opening,
+ * and `deno task rehearse`'s in-process Parley.
  */
-export function callDatabaseProblem(databasePath: string, error: unknown): string {
-  return `DATA_DIR: cannot open the call database "${databasePath}": ${
-    errorText(error)
-  }: set DATA_DIR to a ` +
-    "folder Parley can write (it is created if missing)";
+export function callDatabaseProblem(databasePath: string, why: string): string {
+  return `DATA_DIR: cannot open the call database "${databasePath}": ${why}: ` +
+    "set DATA_DIR to a folder Parley can write (it is created if missing)";
 }
 
 /**
@@ -270,8 +269,7 @@ function checkDataDir(dataDir: string, databasePath: string): string | undefined
   for (;;) {
     try {
       if (Deno.statSync(path).isDirectory) return undefined;
-      return `DATA_DIR: cannot open the call database "${databasePath}": "${path}" is a file, not a folder: ` +
-        "set DATA_DIR to a folder Parley can write (it is created if missing)";
+      return callDatabaseProblem(databasePath, `"${path}" is a file, not a folder`);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound) && !(error instanceof Deno.errors.NotADirectory)) {
         return undefined; // permission problems show when the database opens
