@@ -25,6 +25,13 @@ import type { TwilioLeg } from "./twilio_leg.ts";
 /** Unplayed agent audio above this, left behind by a model that stopped for the caller, is cleared. */
 export const STALE_AUDIO_MS = 200;
 
+/**
+ * Cut answers (whose late deltas are dropped) and cut items (what was heard of them, for their
+ * transcript) remembered at most, each: the oldest go. Late deltas and transcripts come moments after
+ * a cut, and a call may last hours with a cut every few seconds.
+ */
+export const MAX_REMEMBERED_CUTS = 64;
+
 /** The caller cut the agent off. */
 export interface Cut {
   /** When the caller's speech counted as an interruption (monotonic ms). */
@@ -78,9 +85,9 @@ export class BargeIn {
   #callerSpeaking = false;
   readonly #onModelStopped: ((unplayedMs: number) => void) | undefined;
   #activeResponse: string | undefined;
-  /** Answers cut off by the caller: their late deltas are dropped. */
+  /** Answers cut off by the caller: their late deltas are dropped (the last {@linkcode MAX_REMEMBERED_CUTS}). */
   readonly #dropped = new Set<string>();
-  /** Items cut off, with what was heard: for the transcript. */
+  /** Items cut off, with what was heard: for the transcript (the last {@linkcode MAX_REMEMBERED_CUTS}). */
   readonly #heard = new Map<string, number>();
   #gateTimer: ReturnType<typeof setTimeout> | undefined;
   /** Item of the latest agent audio sent to Twilio. */
@@ -204,11 +211,11 @@ export class BargeIn {
     this.tap?.agentCut(at, items);
     const activeResponse = this.#activeResponse;
     for (const item of items) {
-      this.#dropped.add(item.responseId);
-      this.#heard.set(item.itemId, item.heardMs);
+      this.#drop(item.responseId);
+      this.#noteHeard(item.itemId, item.heardMs);
     }
     // Deltas of the answer in progress may still be in flight: none of them may reach the caller.
-    if (activeResponse !== undefined) this.#dropped.add(activeResponse);
+    if (activeResponse !== undefined) this.#drop(activeResponse);
     this.#activeResponse = undefined;
     this.#onCut({ at, items, activeResponse, staleOnly: false });
   }
@@ -221,7 +228,7 @@ export class BargeIn {
     const items = this.#clock.interrupt(now);
     this.#leg.clear();
     this.tap?.agentCut(now, items);
-    for (const item of items) this.#heard.set(item.itemId, item.heardMs);
+    for (const item of items) this.#noteHeard(item.itemId, item.heardMs);
     this.#onCut({ at: now, items, activeResponse: undefined, staleOnly: true });
   }
 
@@ -236,8 +243,8 @@ export class BargeIn {
     const items = this.#clock.interrupt(now);
     if (unplayed > 0) this.#leg.clear();
     this.tap?.agentCut(now, items);
-    for (const item of items) this.#dropped.add(item.responseId);
-    if (this.#activeResponse !== undefined) this.#dropped.add(this.#activeResponse);
+    for (const item of items) this.#drop(item.responseId);
+    if (this.#activeResponse !== undefined) this.#drop(this.#activeResponse);
     this.#activeResponse = undefined;
     clearTimeout(this.#gateTimer);
     this.#gateTimer = undefined;
@@ -249,6 +256,20 @@ export class BargeIn {
   quiet(): boolean {
     return this.#clock.unplayedMs(this.#now()) <= 0 && this.#activeResponse === undefined &&
       !this.#callerSpeaking && this.#gateTimer === undefined;
+  }
+
+  /** Drops the late deltas of `responseId` from now on (the oldest cut answer is forgotten beyond the bound). */
+  #drop(responseId: string): void {
+    if (this.#dropped.has(responseId)) return;
+    if (this.#dropped.size >= MAX_REMEMBERED_CUTS) this.#dropped.delete(this.#dropped.values().next().value!);
+    this.#dropped.add(responseId);
+  }
+
+  /** Remembers what was heard of a cut item (the oldest is forgotten beyond the bound). */
+  #noteHeard(itemId: string, heardMs: number): void {
+    this.#heard.delete(itemId);
+    if (this.#heard.size >= MAX_REMEMBERED_CUTS) this.#heard.delete(this.#heard.keys().next().value!);
+    this.#heard.set(itemId, heardMs);
   }
 
   /** The answer being generated now (started, not done, not cut), if any. */

@@ -50,6 +50,12 @@ export interface SessionKeeperOptions {
 }
 
 /**
+ * Turns of the conversation kept for a new session, at most (the oldest go): what a reconnect or a
+ * rollover replays, and a bound on what a call of hours holds. GPT-Live takes at most 128 messages too.
+ */
+export const MAX_HISTORY_TURNS = 128;
+
+/**
  * Keeps one call on a live upstream session from `start` to the end: feeds the stall watch, keeps
  * the conversation for a new session, checks every second for a stall or a session due for rollover,
  * and replaces a lost session ({@linkcode Reconnect}).
@@ -146,9 +152,11 @@ export class SessionKeeper {
     this.#stall.answered();
   }
 
-  /** A finished turn of the conversation, for a new session. */
+  /** A finished turn of the conversation, for a new session (the newest {@linkcode MAX_HISTORY_TURNS}). */
   remember(turn: HistoryTurn): void {
-    if (turn.text.trim() !== "") this.#history.push(turn);
+    if (turn.text.trim() === "") return;
+    this.#history.push(turn);
+    if (this.#history.length > MAX_HISTORY_TURNS) this.#history.shift();
   }
 
   /** Closes the session and opens a new one (ignored while already replacing or after the end). */

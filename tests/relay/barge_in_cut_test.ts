@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { createRelayCounters } from "../../src/calls/relay_counters.ts";
-import { BargeIn, type Cut } from "../../src/relay/barge_in.ts";
+import { BargeIn, type Cut, MAX_REMEMBERED_CUTS } from "../../src/relay/barge_in.ts";
 import { type TurnLatency, TurnTimer } from "../../src/relay/turn_timer.ts";
 import { type MediaSocket, TwilioLeg } from "../../src/relay/twilio_leg.ts";
 
@@ -100,6 +100,29 @@ Deno.test("barge-in clears Twilio, cuts at what was heard and drops the cut answ
   const marks = sent("mark").length;
   state.responseDone("resp_1");
   assert.equal(sent("mark").length, marks, "no tail mark for a cut answer");
+});
+
+Deno.test("a long call's cuts are remembered up to a bound: the newest still drop late deltas, the oldest are forgotten", () => {
+  const { now, state, sent, counters } = setup();
+  const cuts = MAX_REMEMBERED_CUTS + 10;
+  for (let i = 0; i < cuts; i++) {
+    state.responseStarted(`resp_${i}`);
+    state.agentAudio(`resp_${i}`, `item_${i}`, AUDIO_100MS);
+    now.t += 50;
+    state.callerStarted();
+    state.callerStopped();
+    now.t += 1000;
+  }
+  assert.equal(sent("clear").length, cuts, "every cut cleared Twilio");
+  assert.equal(state.heardOf(`item_${cuts - 1}`), 50);
+  assert.equal(state.heardOf(`item_${cuts - MAX_REMEMBERED_CUTS}`), 50, "the last cuts are all remembered");
+  assert.equal(state.heardOf("item_0"), undefined, "the oldest cut is forgotten");
+  const media = sent("media").length;
+  for (let i = cuts - MAX_REMEMBERED_CUTS; i < cuts; i++) {
+    state.agentAudio(`resp_${i}`, `item_${i}`, AUDIO_100MS);
+  }
+  assert.equal(sent("media").length, media, "late deltas of the remembered cut answers are dropped");
+  assert.equal(counters.staleDeltasDropped, MAX_REMEMBERED_CUTS);
 });
 
 Deno.test("barge-in with nothing playing and no answer in progress cuts nothing and sends no clear", () => {
