@@ -10,6 +10,7 @@
 import type { EngineEvent } from "../engines/engine.ts";
 import type { Cut } from "./barge_in.ts";
 import type { CallParts } from "./call_parts.ts";
+import type { UpstreamSession } from "./upstream_session.ts";
 import { TONES_ITEM_PREFIX } from "./keypad_tones.ts";
 
 /** Items whose start is remembered at most, awaiting their transcript (the oldest go first). */
@@ -29,7 +30,9 @@ export class AgentSide {
   /** The agent item of the latest audio: a new one is remembered in {@linkcode #lines}. */
   #lastAgentItem: string | undefined;
   /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
-  greetingFrom: number | undefined;
+  #greetingFrom: number | undefined;
+  /** The pre-warmed session `start` claimed, while the greeting's first audio is awaited. */
+  #greetingPrewarm: UpstreamSession | undefined;
   /** The call ended and waits for its last lines, its record still open (see {@linkcode afterEnd}). */
   #lingering = false;
   /** The caller's item while they speak (from speech start to stop), whose transcript is to come. */
@@ -53,7 +56,7 @@ export class AgentSide {
           }
         }
         p.bargeIn.agentAudio(event.responseId, event.itemId, event.delta);
-        if (this.greetingFrom !== undefined) this.#firstWord();
+        if (this.#greetingFrom !== undefined) this.#firstWord();
         return;
       case "agent.audio.done":
         return p.bargeIn.audioDone(event.responseId, event.itemId);
@@ -206,14 +209,24 @@ export class AgentSide {
     this.#lines.set(itemId, { from, responseId, due: true });
   }
 
+  /**
+   * `start` came at `now` and the greeting is due, on `prewarmed` when `start` claimed a pre-warmed
+   * session: its first audio is timed ({@linkcode #firstWord}).
+   */
+  awaitGreeting(now: number, prewarmed: UpstreamSession | undefined): void {
+    this.#greetingFrom = now;
+    this.#greetingPrewarm = prewarmed;
+  }
+
   /** The greeting's first audio went to Twilio: how long after `start` (the README's "First word"). */
   #firstWord(): void {
     const p = this.#p;
-    const ms = p.now() - this.greetingFrom!;
-    this.greetingFrom = undefined;
-    const how = p.session === p.options.prewarm?.session
+    const ms = p.now() - this.#greetingFrom!;
+    const how = this.#greetingPrewarm !== undefined && p.session === this.#greetingPrewarm
       ? "pre-warmed session"
       : "session opened on the socket";
+    this.#greetingFrom = undefined;
+    this.#greetingPrewarm = undefined;
     p.log.info(`First word: greeting audio sent ${Math.round(ms)} ms after start (${how})`);
   }
 }

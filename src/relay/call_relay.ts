@@ -85,17 +85,20 @@ class Relay implements CallRelay {
 
   constructor(twilio: MediaSocket, options: CallRelayOptions) {
     this.connectionId = `c${++connectionCounter}`;
-    this.#o = options;
+    // The pre-warm goes to the upstream link alone, which lets go of it once used: kept in the call's
+    // options, it would hold its session (socket and buffers) for the whole call, dropped or not.
+    const { prewarm, ...callOptions } = options;
+    this.#o = callOptions;
     this.#log = options.log;
     this.done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#log.info(`New Twilio connection: ${this.connectionId}`);
-    this.#p = this.#parts(twilio, options);
+    this.#p = this.#parts(twilio, callOptions);
     this.#agent = new AgentSide(this.#p, (detail) => this.#link.lost("upstream_dropped", detail));
     this.#link = new UpstreamLink(this.#p, {
       agent: this.#agent,
       ended: () => this.#ended,
       end: (reason, detail) => this.#end(reason, detail),
-    });
+    }, prewarm);
     const startTimeoutMs = options.startTimeoutMs ?? 10_000;
     this.#startTimer = setTimeout(() => {
       this.#end("no_start", `no start message within ${startTimeoutMs} ms`);
@@ -256,7 +259,7 @@ class Relay implements CallRelay {
       engine: setup.engine.id,
       parameters: { ...start.customParameters },
     }, startedAtWall);
-    if (plan.greeting !== undefined) this.#agent.greetingFrom = p.now();
+    if (plan.greeting !== undefined) this.#agent.awaitGreeting(p.now(), claimed?.session);
     this.#link.started(claimed);
   }
 

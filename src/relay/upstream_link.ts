@@ -49,7 +49,7 @@ export class UpstreamLink implements KeptCall {
    * Takes the session pre-warmed for the call (it keeps its own handlers, holding what it hears,
    * until `start` hands it over), or opens one for the default persona's model at once.
    */
-  constructor(parts: CallParts, hooks: UpstreamLinkHooks) {
+  constructor(parts: CallParts, hooks: UpstreamLinkHooks, prewarm: Prewarm | undefined) {
     this.#p = parts;
     this.#hooks = hooks;
     const { options } = parts;
@@ -60,7 +60,7 @@ export class UpstreamLink implements KeptCall {
       ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
       ...(options.sessionRolloverMs === undefined ? {} : { rolloverMs: options.sessionRolloverMs }),
     });
-    this.#prewarm = options.prewarm;
+    this.#prewarm = prewarm;
     parts.session = this.#prewarm?.session ?? this.#open(expectedModel(options));
   }
 
