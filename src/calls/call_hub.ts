@@ -16,8 +16,13 @@ export interface CallHubSubscription {
   after?: number;
 }
 
-/** Events kept per call for late subscribers (a feed that read the record a moment ago). */
+/** Events kept per call for late subscribers (a feed that read the record a moment ago), at most. */
 export const KEPT_EVENTS_PER_CALL = 256;
+/**
+ * How long a call's event is kept for late subscribers, ms: a record lags the bus by its store's
+ * write, milliseconds unless the store is failing. A long call holds its last minute, not its last 256.
+ */
+export const KEPT_EVENT_MS = 60_000;
 /** Ended calls whose last events are still kept (the newest). */
 export const KEPT_ENDED_CALLS = 200;
 /** Calls known to the hub at most (live or ended); beyond, the oldest are forgotten. */
@@ -25,9 +30,10 @@ export const KEPT_CALLS = 10_000;
 
 /**
  * The in-process event bus: fans events out to listeners (the store and metrics for every call, SSE
- * clients for one call) and numbers each call's events 1, 2, 3…. It keeps the last
- * {@linkcode KEPT_EVENTS_PER_CALL} events of each live call (and of the last {@linkcode KEPT_ENDED_CALLS}
- * ended ones), so a subscriber that read a record at position `n` catches up from `n` with no gap.
+ * clients for one call) and numbers each call's events 1, 2, 3…. It keeps each live call's events of the
+ * last {@linkcode KEPT_EVENT_MS} (at most {@linkcode KEPT_EVENTS_PER_CALL}), and those of the last
+ * {@linkcode KEPT_ENDED_CALLS} ended calls, so a subscriber that read a record at position `n` catches
+ * up from `n` with no gap.
  *
  * @example
  * ```ts
@@ -42,17 +48,24 @@ export class CallHub {
   #all = new Set<CallEventListener>();
   #byCall = new Map<string, Set<CallEventListener>>();
   /** Per call: its last position and its kept events (oldest first). */
-  #calls = new Map<string, { seq: number; kept: { event: CallEvent; seq: number }[]; ended: boolean }>();
+  #calls = new Map<
+    string,
+    { seq: number; kept: { event: CallEvent; seq: number; at: number }[]; ended: boolean }
+  >();
   #endedCalls = 0;
+  readonly #now: () => number;
 
   /**
    * `onListenerError` hears why a listener threw (the server passes its logger, which masks secrets and
-   * escapes control characters). @default `console.error`
+   * escapes control characters). @default `console.error`. `now` is the monotonic clock, ms, that
+   * ages kept events. @default `performance.now`
    */
   constructor(
     onListenerError: (message: string) => void = (message) => console.error(`[Realtime] ${message}`),
+    now: () => number = () => performance.now(),
   ) {
     this.#onListenerError = onListenerError;
+    this.#now = now;
   }
 
   /** Delivers `event` to every listener; a throwing listener is reported and skipped. */
@@ -103,8 +116,12 @@ export class CallHub {
       if (this.#calls.size > KEPT_CALLS) this.#forgetOldest(() => true);
     }
     const seq = ++call.seq;
-    call.kept.push({ event, seq });
-    if (call.kept.length > KEPT_EVENTS_PER_CALL) call.kept.shift();
+    const at = this.#now();
+    const kept = call.kept;
+    while (kept.length > 0 && (kept.length >= KEPT_EVENTS_PER_CALL || at - kept[0]!.at > KEPT_EVENT_MS)) {
+      kept.shift();
+    }
+    kept.push({ event, seq, at });
     if (event.type === "call.ended" && !call.ended) {
       call.ended = true;
       // Ended calls move to the back of the map's order; the oldest ended beyond the bound go.

@@ -61,6 +61,23 @@ Deno.test("the hub keeps the last events of a call, and of a bounded number of e
   assert.deepEqual(replay(hub, "CA_E0", 0), [1, 2], "younger ended calls are kept");
 });
 
+Deno.test("a long call keeps its last minute of events for late subscribers, not all it had", () => {
+  let now = 0;
+  const hub = new CallHub(undefined, () => now);
+  for (let i = 0; i < 30; i++) {
+    hub.publish(line("CA_LONG", `line ${i}`));
+    now += 10_000; // an event every 10 s
+  }
+  // The newest event was kept at 290 s; the next comes at 300 s: what is older than a minute goes.
+  hub.publish(line("CA_LONG", "line 30"));
+  const kept = replay(hub, "CA_LONG", 0);
+  assert.deepEqual(kept, [25, 26, 27, 28, 29, 30, 31], "the events of the last 60 s, the newest included");
+  assert.deepEqual(replay(hub, "CA_LONG", 29), [30, 31], "a subscriber from a recent position catches up");
+  // A burst within the minute is still bounded by count.
+  for (let i = 0; i < KEPT_EVENTS_PER_CALL + 5; i++) hub.publish(line("CA_BURST", `line ${i}`));
+  assert.equal(replay(hub, "CA_BURST", 0).length, KEPT_EVENTS_PER_CALL);
+});
+
 Deno.test("the hub forgets the oldest calls beyond its bound, even calls that never end", () => {
   const hub = new CallHub();
   for (let i = 0; i <= KEPT_CALLS; i++) hub.publish(line(`CA${i}`, "x"));
