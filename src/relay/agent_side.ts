@@ -222,9 +222,7 @@ export class AgentSide {
   #firstWord(): void {
     const p = this.#p;
     const ms = p.now() - this.#greetingFrom!;
-    const how = this.#greetingPrewarm !== undefined && p.session === this.#greetingPrewarm
-      ? "pre-warmed session"
-      : "session opened on the socket";
+    const how = p.session === this.#greetingPrewarm ? "pre-warmed session" : "session opened on the socket";
     this.#greetingFrom = undefined;
     this.#greetingPrewarm = undefined;
     p.log.info(`First word: greeting audio sent ${Math.round(ms)} ms after start (${how})`);
