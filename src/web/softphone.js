@@ -22,7 +22,7 @@ function fromBase64(text) {
  * Opens the microphone and the call socket.
  * @param {{ persona: string, voice: string }} call
  * @param {SoftphoneHooks} hooks
- * @returns {Promise<{ callSid: () => string, hangUp: () => void, stats: { framesSent: number, marksEchoed: number, queuedMs: number } }>}
+ * @returns {Promise<{ callSid: () => string, hangUp: () => void, stats: { framesSent: number, marksEchoed: number, lastMarkEchoed: string, queuedMs: number } }>}
  */
 export async function startSoftphone(call, hooks) {
   const { context, microphone, node } = await openAudio();
@@ -31,7 +31,7 @@ export async function startSoftphone(call, hooks) {
       callParameters(call),
     )}`,
   );
-  const stats = { framesSent: 0, marksEchoed: 0, queuedMs: 0 };
+  const stats = { framesSent: 0, marksEchoed: 0, lastMarkEchoed: "", queuedMs: 0 };
   let streamSid = "";
   let callSid = "";
   let sequence = 0;
@@ -57,6 +57,7 @@ export async function startSoftphone(call, hooks) {
       send(mediaMessage(sequence, streamSid, stats.framesSent, message.bytes));
     } else if (message.type === "mark") {
       stats.marksEchoed++;
+      stats.lastMarkEchoed = message.name;
       send({ event: "mark", sequenceNumber: String(++sequence), streamSid, mark: { name: message.name } });
     } else if (message.type === "queued") {
       stats.queuedMs = message.ms;
