@@ -19,6 +19,7 @@ import { errorText, excerpt, type Logger } from "../log.ts";
 import { DIAL_ACTION_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { AfterStreamDecisions } from "../store/ports.ts";
+import { RecentMap } from "../recent.ts";
 import { readWithin } from "../store/read_within.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
 import {
@@ -159,12 +160,10 @@ interface DecisionBook {
  */
 function rememberDecisions(options: AfterStreamOptions): DecisionBook {
   const { store, log } = options;
-  const decisions = new Map<string, Decision>();
+  const decisions = new RecentMap<string, Decision>(MAX_REMEMBERED);
   const off = options.hub.subscribe((event) => {
     if (event.type !== "call.after_stream") return;
-    decisions.delete(event.callSid);
     decisions.set(event.callSid, { action: event.action, target: event.target });
-    if (decisions.size > MAX_REMEMBERED) decisions.delete(decisions.keys().next().value!);
   });
 
   const decisionFor = async (callSid: string) => {

@@ -15,6 +15,7 @@ import { type CallHub } from "../calls/call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { excerpt } from "../log.ts";
+import { RecentMap } from "../recent.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
 
 /** Calls whose latest status is kept by default. */
@@ -89,7 +90,7 @@ export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioS
   const { hub, log } = options;
   const now = options.now ?? Date.now;
   const maxTracked = options.maxTrackedCalls ?? DEFAULT_MAX_TRACKED_CALLS;
-  const latest = new Map<string, CallProgress>();
+  const latest = new RecentMap<string, CallProgress>(maxTracked);
 
   const handler = (req: Request, { form: params }: { form: Record<string, string> }): Response => {
     const callSid = params.CallSid;
@@ -109,7 +110,7 @@ export function createTwilioStatusHandler(options: TwilioStatusOptions): TwilioS
     // The status is already in the line; the rest of the detail (duration, AMD, errors) follows it.
     const extra = progress.detail.replace(/^CallStatus=\S+ ?/, "");
     log.info(`Call status: CallSid=${callSid} ${progress.status}${extra === "" ? "" : ` (${extra})`}`);
-    rememberLatest(latest, callSid, progress, maxTracked);
+    rememberLatest(latest, callSid, progress);
     // The campaign dialer's calls name their attempt in the callback URL (signed with it).
     const campaignAttempt = campaignAttemptOf(new URL(req.url).searchParams);
     hub.emit({
@@ -139,13 +140,12 @@ function untracked(params: Record<string, string>): string {
 
 /**
  * Records `progress` as the latest status of `callSid`, unless a newer one (by Twilio's sequence
- * number) is already there; `latest` is kept in recency order, at most `maxTracked` calls.
+ * number) is already there; `latest` keeps the calls set most recently.
  */
 function rememberLatest(
-  latest: Map<string, CallProgress>,
+  latest: RecentMap<string, CallProgress>,
   callSid: string,
   progress: CallProgress,
-  maxTracked: number,
 ): void {
   const previous = latest.get(callSid);
   if (
@@ -154,13 +154,7 @@ function rememberLatest(
   ) {
     return; // a late callback: the map keeps the newer status
   }
-  latest.delete(callSid); // re-insert at the end: the map's order is recency
   latest.set(callSid, progress);
-  while (latest.size > maxTracked) {
-    const oldest = latest.keys().next().value;
-    if (oldest === undefined) break;
-    latest.delete(oldest);
-  }
 }
 
 /** Maps one callback to a status, or undefined when it carries none Parley tracks. */

@@ -9,6 +9,7 @@
 
 import type { EngineEvent } from "../engines/engine.ts";
 import type { Cut } from "./barge_in.ts";
+import { RecentMap } from "../recent.ts";
 import type { CallParts } from "./call_parts.ts";
 import type { UpstreamSession } from "./upstream_session.ts";
 import { TONES_ITEM_PREFIX } from "./keypad_tones.ts";
@@ -26,7 +27,9 @@ export class AgentSide {
    * Twilio had queued), and whether its transcript is still due (an agent item's stops being due when
    * its answer is done: the transcript comes before `response.done`).
    */
-  readonly #lines = new Map<string, { from: number; responseId: string | undefined; due: boolean }>();
+  readonly #lines = new RecentMap<string, { from: number; responseId: string | undefined; due: boolean }>(
+    MAX_REMEMBERED_ITEMS,
+  );
   /** The agent item of the latest audio: a new one is remembered in {@linkcode #lines}. */
   #lastAgentItem: string | undefined;
   /** When `start` came, while the greeting's first audio is awaited (monotonic ms). */
@@ -205,7 +208,6 @@ export class AgentSide {
   }
 
   #remember(itemId: string, from: number, responseId: string | undefined): void {
-    if (this.#lines.size >= MAX_REMEMBERED_ITEMS) this.#lines.delete(this.#lines.keys().next().value!);
     this.#lines.set(itemId, { from, responseId, due: true });
   }
 

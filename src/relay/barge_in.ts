@@ -18,6 +18,7 @@
 import type { RelayCounters } from "../calls/relay_counters.ts";
 import { mulawDurationMs } from "../twilio/media_stream.ts";
 import type { CallTap } from "./frame_tap.ts";
+import { RecentMap, RecentSet } from "../recent.ts";
 import { type InterruptedItem, PlaybackClock } from "./playback_clock.ts";
 import type { TurnTimer } from "./turn_timer.ts";
 import type { TwilioLeg } from "./twilio_leg.ts";
@@ -86,9 +87,9 @@ export class BargeIn {
   readonly #onModelStopped: ((unplayedMs: number) => void) | undefined;
   #activeResponse: string | undefined;
   /** Answers cut off by the caller: their late deltas are dropped (the last {@linkcode MAX_REMEMBERED_CUTS}). */
-  readonly #dropped = new Set<string>();
+  readonly #dropped = new RecentSet<string>(MAX_REMEMBERED_CUTS);
   /** Items cut off, with what was heard: for the transcript (the last {@linkcode MAX_REMEMBERED_CUTS}). */
-  readonly #heard = new Map<string, number>();
+  readonly #heard = new RecentMap<string, number>(MAX_REMEMBERED_CUTS);
   #gateTimer: ReturnType<typeof setTimeout> | undefined;
   /** Item of the latest agent audio sent to Twilio. */
   #lastItem: string | undefined;
@@ -211,11 +212,11 @@ export class BargeIn {
     this.tap?.agentCut(at, items);
     const activeResponse = this.#activeResponse;
     for (const item of items) {
-      this.#drop(item.responseId);
-      this.#noteHeard(item.itemId, item.heardMs);
+      this.#dropped.add(item.responseId);
+      this.#heard.set(item.itemId, item.heardMs);
     }
     // Deltas of the answer in progress may still be in flight: none of them may reach the caller.
-    if (activeResponse !== undefined) this.#drop(activeResponse);
+    if (activeResponse !== undefined) this.#dropped.add(activeResponse);
     this.#activeResponse = undefined;
     this.#onCut({ at, items, activeResponse, staleOnly: false });
   }
@@ -228,7 +229,7 @@ export class BargeIn {
     const items = this.#clock.interrupt(now);
     this.#leg.clear();
     this.tap?.agentCut(now, items);
-    for (const item of items) this.#noteHeard(item.itemId, item.heardMs);
+    for (const item of items) this.#heard.set(item.itemId, item.heardMs);
     this.#onCut({ at: now, items, activeResponse: undefined, staleOnly: true });
   }
 
@@ -243,8 +244,8 @@ export class BargeIn {
     const items = this.#clock.interrupt(now);
     if (unplayed > 0) this.#leg.clear();
     this.tap?.agentCut(now, items);
-    for (const item of items) this.#drop(item.responseId);
-    if (this.#activeResponse !== undefined) this.#drop(this.#activeResponse);
+    for (const item of items) this.#dropped.add(item.responseId);
+    if (this.#activeResponse !== undefined) this.#dropped.add(this.#activeResponse);
     this.#activeResponse = undefined;
     clearTimeout(this.#gateTimer);
     this.#gateTimer = undefined;
@@ -256,20 +257,6 @@ export class BargeIn {
   quiet(): boolean {
     return this.#clock.unplayedMs(this.#now()) <= 0 && this.#activeResponse === undefined &&
       !this.#callerSpeaking && this.#gateTimer === undefined;
-  }
-
-  /** Drops the late deltas of `responseId` from now on (the oldest cut answer is forgotten beyond the bound). */
-  #drop(responseId: string): void {
-    if (this.#dropped.has(responseId)) return;
-    if (this.#dropped.size >= MAX_REMEMBERED_CUTS) this.#dropped.delete(this.#dropped.values().next().value!);
-    this.#dropped.add(responseId);
-  }
-
-  /** Remembers what was heard of a cut item (the oldest is forgotten beyond the bound). */
-  #noteHeard(itemId: string, heardMs: number): void {
-    this.#heard.delete(itemId);
-    if (this.#heard.size >= MAX_REMEMBERED_CUTS) this.#heard.delete(this.#heard.keys().next().value!);
-    this.#heard.set(itemId, heardMs);
   }
 
   /** The answer being generated now (started, not done, not cut), if any. */
