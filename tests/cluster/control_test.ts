@@ -184,7 +184,12 @@ Deno.test({
                   `B hangs up after the voicemail; B answered ${after.status} ${afterText}; B now reads ${record}; ` +
                     `B logged:\n` +
                     b.logs.filter((l) => l.level !== "info" || /After stream/.test(l.line)).map((l) => l.line)
-                      .join("\n"),
+                      .join("\n") +
+                    // A's own warnings, and what each store still had to write (a write that failed or waited).
+                    `\nA warned:\n` + a.logs.filter((l) => l.level !== "info").map((l) => l.line).join("\n") +
+                    `\nstore A ${JSON.stringify(storeA.calls.health())}, store B ${
+                      JSON.stringify(storeB.calls.health())
+                    }`,
                 );
               }
               await storeA.calls.flush();
