@@ -25,8 +25,10 @@
  * the greeting's first frame at Twilio, pre-warm on and off, both engines (50 calls a row; 5 in
  * `--smoke`).
  *
- * Exit code: 1 when a frame was lost or a call failed (in any mode; and in `--soak` when RSS grew
- * more than 5 % after warm-up), 0 otherwise. Latency, CPU and RSS targets are printed, never fatal.
+ * Exit code: 1 when a frame was lost or a call failed (in any mode; and in `--soak` when a soak
+ * verdict is not met: RSS grew more than 5 % after warm-up, an upstream socket stayed open, a call was
+ * lost or a reconnect took 2 s or more), 0 otherwise; the last line says which. Latency, CPU and RSS
+ * targets are printed, never fatal.
  * *
  * This file is the command line; the modes are `_mode_load.ts` (every mode's load runs),
  * `_mode_soak.ts`, `_mode_flood.ts`, `_mode_cluster.ts` (with `_cluster.ts`) and `first_word.ts`, one relay's run is `_relays.ts`, and the
@@ -110,20 +112,21 @@ export async function main(args: string[]): Promise<number> {
   if (options.mode === "cluster") return await cluster(options, machine);
 
   const { runs, failed: loadFailed } = await runLoad(options);
-  let failed = loadFailed;
+  // What failed, said at the end: the exit status alone does not tell a lost frame from a soak verdict.
+  const failures: string[] = loadFailed ? ["frames were lost or a call failed"] : [];
 
   const floodLines: string[] = [];
   if (options.mode === "flood") {
     const flood = await runFlood(runs, options);
     floodLines.push(...flood.lines);
-    if (flood.failed) failed = true;
+    if (flood.failed) failures.push("beside the flood, frames were lost or a call failed");
   }
 
   let soak: SoakVerdict | undefined;
   if (options.mode === "soak") {
     const soaked = runSoak(runs);
     soak = soaked.soak;
-    if (soaked.failed) failed = true;
+    if (soaked.failed) failures.push("a soak verdict was not met (RSS flat, sockets closed, reconnects)");
   }
 
   const memoryLines = addedCallMemory(runs);
@@ -162,8 +165,13 @@ export async function main(args: string[]): Promise<number> {
       (floodLines.length > 0 ? `\n${floodLines.join("\n")}\n` : ""),
   );
   console.log(`\nWrote bench/results/${options.out}.json and bench/results/${options.out}.md`);
-  if (failed) console.log("❌ Frames were lost or a call failed (see above)");
-  return failed ? 1 : 0;
+  if (failures.length > 0) console.log(`❌ ${capitalised(failures.join("; "))} (see above)`);
+  return failures.length > 0 ? 1 : 0;
+}
+
+/** `text` with its first letter in capitals. */
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** `--cluster=N`: its runs, then bench/results/cluster.json and .md. */
