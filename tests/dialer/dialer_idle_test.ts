@@ -13,7 +13,7 @@ import type { Campaigns, DoNotCallList } from "../../src/store/ports.ts";
 import { within } from "../../testing/within.ts";
 
 const TICK_MS = 20;
-const IDLE_TICK_MS = 300;
+const IDLE_TICK_MS = 600;
 
 /** A store whose campaigns are `listed()`, every other read empty, and which counts `list()` calls. */
 function countingCampaigns(listed: () => Campaign[]) {
