@@ -1,6 +1,7 @@
 /**
  * Collections that keep only their newest entries: what a long-lived process remembers per call or per
- * CallSid (cut answers, transcript lines, decisions, statuses) without growing for as long as it runs.
+ * CallSid (cut answers, transcript lines, decisions, statuses, the calls admission and the
+ * never-connected watch know are over) without growing for as long as it runs.
  *
  * Each is a `Map` or `Set` (reads cost what theirs do) whose `set` or `add` makes the entry the newest
  * and forgets the oldest beyond the limit.

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { RecentSet } from "../recent.ts";
 import type { CallEvent, CallStatus } from "./call_events.ts";
 
 /** Why a new call is refused. */
@@ -100,8 +101,8 @@ export class Admission {
   readonly #answered = new Map<string, Answered>();
   /** CallSids being relayed (Twilio's and the softphone's). */
   readonly #live = new Set<string>();
-  /** CallSids whose stream started or whose call ended, oldest first. */
-  readonly #over = new Set<string>();
+  /** CallSids whose stream started or whose call ended, oldest first (the newest `maxRemembered`). */
+  readonly #over: RecentSet<string>;
   /** Slots held by calls being placed here (Twilio asked, `call.placed` not yet heard). */
   #placing = 0;
   #draining = false;
@@ -112,6 +113,7 @@ export class Admission {
   constructor(options: AdmissionOptions) {
     this.#options = options;
     this.#now = options.now ?? (() => performance.now());
+    this.#over = new RecentSet(options.maxRemembered ?? 10_000);
   }
 
   /** True once {@linkcode drain} was called. */
@@ -239,7 +241,7 @@ export class Admission {
         return;
       case "call.started":
         this.#answered.delete(event.callSid);
-        this.#remember(event.callSid);
+        this.#over.add(event.callSid);
         return;
       case "call.status":
         if (FINAL_STATUSES.has(event.status) && this.#placed.has(event.callSid)) this.#end(event.callSid);
@@ -273,17 +275,7 @@ export class Admission {
   #end(callSid: string): void {
     this.#placed.delete(callSid);
     this.#answered.delete(callSid);
-    this.#remember(callSid);
-  }
-
-  #remember(callSid: string): void {
-    this.#over.delete(callSid);
     this.#over.add(callSid);
-    const max = this.#options.maxRemembered ?? 10_000;
-    for (const oldest of this.#over) {
-      if (this.#over.size <= max) break;
-      this.#over.delete(oldest);
-    }
   }
 
   /** Answers past their lifetime are over (their token expired); placed calls past any ring, forgotten. */

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { RecentSet } from "../recent.ts";
 import type { CallEvent, CallStatus } from "./call_events.ts";
 import type { CallHub } from "./call_hub.ts";
 import type { Logger } from "../log.ts";
@@ -76,21 +77,13 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
   /** Calls waiting for their stream, with the timer that ends them. */
   const waiting = new Map<string, ReturnType<typeof setTimeout>>();
   /** Calls whose stream started or that ended, oldest first: a duplicate webhook must not watch them. */
-  const settled = new Set<string>();
-  const settle = (callSid: string) => {
-    settled.delete(callSid);
-    settled.add(callSid);
-    for (const oldest of settled) {
-      if (settled.size <= MAX_REMEMBERED) break;
-      settled.delete(oldest);
-    }
-  };
+  const settled = new RecentSet<string>(MAX_REMEMBERED);
 
   /** The call is no longer watched here: its stream started, it ended, or another instance has it. */
   const forget = (callSid: string) => {
     clearTimeout(waiting.get(callSid));
     waiting.delete(callSid);
-    settle(callSid);
+    settled.add(callSid);
   };
   const end = (callSid: string, reason: "never_connected" | "server_shutdown", detail: string) => {
     forget(callSid);
