@@ -95,8 +95,21 @@ export async function startWebhookReceiver(
   };
   const listen = () => {
     // The port is fixed on the first listen, then listened on again after each `down`.
-    server = Deno.serve({ hostname: "127.0.0.1", port: port || unsharedPort(), onListen() {} }, handler);
-    port = server.addr.port;
+    if (port !== 0) {
+      server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, handler);
+      return;
+    }
+    // The first listen takes any unshared port: one another test picked (free when it looked, not yet
+    // bound, as a Postgres starting up) is passed over for the next.
+    for (;;) {
+      try {
+        server = Deno.serve({ hostname: "127.0.0.1", port: unsharedPort(), onListen() {} }, handler);
+        port = server.addr.port;
+        return;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+      }
+    }
   };
   const stop = async () => {
     const s = server;
