@@ -21,6 +21,7 @@ import { postgresAnalyses } from "./analyses.ts";
 import { migrate } from "./schema.ts";
 import { postgresSignInSessions, postgresUsedStreamTokens } from "./shared_ledgers.ts";
 import { postgresWebhookOutbox } from "./webhook_outbox.ts";
+import { countQueriesInFlight, type QueriesInFlight } from "./queries_in_flight.ts";
 import { errorText } from "../../log.ts";
 import { describeDatabaseUrl } from "./database_url.ts";
 
@@ -118,7 +119,7 @@ async function openStore(
   options: PostgresStoreOptions,
   onError: (message: string) => void,
 ): Promise<PostgresStore> {
-  const { pool, sql } = connectPool(url, options);
+  const { pool, sql, queries } = connectPool(url, options);
   const endPool = async () => {
     await sql.end({ timeout: 1 }).catch(() => {});
   };
@@ -147,15 +148,19 @@ async function openStore(
     await Promise.all([bus.close(), control.close()]).catch(() => {});
     await endPool();
   });
-  return storeOf({ instance: options.instance, sql, calls, bus, control, heartbeat, onError });
+  return storeOf({ instance: options.instance, sql, queries, calls, bus, control, heartbeat, onError });
 }
 
 /**
  * The pool, and the handle the ports use: their reads are run once more on a connection of their
- * own when a pooled one turns out dead (just after a restart or failover); the migrations and the
- * LISTENing bus and control use the pool.
+ * own when a pooled one turns out dead (just after a restart or failover), and their statements are
+ * counted while they run (`queries`, for closing); the migrations and the LISTENing bus and control
+ * use the pool.
  */
-function connectPool(url: string, options: PostgresStoreOptions): { pool: Sql; sql: Sql } {
+function connectPool(
+  url: string,
+  options: PostgresStoreOptions,
+): { pool: Sql; sql: Sql; queries: QueriesInFlight } {
   let pool: Sql;
   try {
     pool = postgres(url, {
@@ -169,14 +174,15 @@ function connectPool(url: string, options: PostgresStoreOptions): { pool: Sql; s
       `DATABASE_URL: cannot use ${describeDatabaseUrl(url)}: ${errorTextWithoutPassword(error, url)}`,
     );
   }
+  const queries = countQueriesInFlight(pool);
   const sql = retryReadsOnFreshConnection(
-    pool,
+    queries.sql,
     freshConnectionOf(
       pool,
       (settings) => postgres(url, { ...driverSettings(url), ...settings, onnotice: () => {} }),
     ),
   );
-  return { pool, sql };
+  return { pool, sql, queries };
 }
 
 /**
@@ -199,10 +205,14 @@ async function startStep(
   }
 }
 
+/** How long closing waits for the ports' statements still running, ms. */
+const CLOSE_WAIT_MS = 5_000;
+
 /** The parts of an open store, for {@linkcode storeOf}. */
 interface OpenParts {
   instance: string;
   sql: Sql;
+  queries: QueriesInFlight;
   calls: PostgresCallRecords;
   bus: PostgresEventBus;
   control: PostgresCallControl;
@@ -214,7 +224,9 @@ interface OpenParts {
  * The store over its started parts. `close()` writes what is queued, then stops the heartbeat
  * (cleanly when every event was written), the bus and control, and ends the connections.
  */
-function storeOf({ instance, sql, calls, bus, control, heartbeat, onError }: OpenParts): PostgresStore {
+function storeOf(
+  { instance, sql, queries, calls, bus, control, heartbeat, onError }: OpenParts,
+): PostgresStore {
   let resolveClosed: () => void;
   const closed = new Promise<void>((resolve) => resolveClosed = resolve);
   let closing = false;
@@ -249,7 +261,11 @@ function storeOf({ instance, sql, calls, bus, control, heartbeat, onError }: Ope
         }
         await bus.close().catch(() => {});
         await control.close().catch(() => {});
-        await sql.end({ timeout: 5 }).catch(() => {});
+        // The ports' statements still running get up to 5 s; then the connections end at once. Not
+        // the driver's `end({ timeout: 5 })`: after a connection dropped mid-statement it waits out the
+        // whole 5 s (see ./queries_in_flight.ts).
+        await queries.settled(CLOSE_WAIT_MS);
+        await sql.end({ timeout: 0 }).catch(() => {});
         resolveClosed();
       })();
     },
