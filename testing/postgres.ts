@@ -101,22 +101,31 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     const template = await initdbTemplate(bin, run);
     const copy = await new Deno.Command("cp", { args: ["-a", template, data] }).output();
     if (!copy.success) throw new Error(`cp -a ${template} ${data} failed: ${decode(copy.stderr)}`);
-    const port = unsharedPort();
+    let port = 0;
     // Durability off: a test database is thrown away. The socket lives in the temp folder.
-    const options = [
-      `-p ${port}`,
-      "-h 127.0.0.1",
-      `-k ${dir}`,
-      "-c fsync=off",
-      "-c synchronous_commit=off",
-      "-c full_page_writes=off",
-      "-c max_connections=200",
-    ].join(" ");
+    const options = () =>
+      [
+        `-p ${port}`,
+        "-h 127.0.0.1",
+        `-k ${dir}`,
+        "-c fsync=off",
+        "-c synchronous_commit=off",
+        "-c full_page_writes=off",
+        "-c max_connections=200",
+      ].join(" ");
     const startServer = () =>
-      run("pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60", "-s", "-o", options]);
-    const started = await startServer();
-    if (!started.success) {
+      run("pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60", "-s", "-o", options()]);
+    // The port was free when picked, but another test running beside this one may pick and bind the
+    // same one first (unlikely, not impossible): then the server starts on another.
+    for (let attempt = 1;; attempt++) {
+      port = unsharedPort();
+      const started = await startServer();
+      if (started.success) break;
       const text = await Deno.readTextFile(log).catch(() => "");
+      if (attempt < 3 && /could not bind .*Address already in use/.test(text)) {
+        await Deno.writeTextFile(log, "");
+        continue;
+      }
       throw new Error(`postgres did not start: ${decode(started.stderr)} ${text.trim().slice(-2000)}`);
     }
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
