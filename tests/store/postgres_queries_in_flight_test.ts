@@ -63,7 +63,9 @@ Deno.test({
         const sleeping = sql`SELECT pg_sleep(30) AS killed_here`.then(() => "answered", (e) => e.code);
         assert.equal(queries.running(), 1);
         let killed = 0;
+        const giveUpAt = Date.now() + 5_000;
         while (killed === 0) {
+          assert.ok(Date.now() < giveUpAt, "the sleeping statement never showed in pg_stat_activity");
           const rows = await admin<{ pid: number }[]>`
             SELECT pg_terminate_backend(pid) AS pid FROM pg_stat_activity
             WHERE query LIKE '%killed_here%' AND pid <> pg_backend_pid()`;
