@@ -207,8 +207,11 @@ export class BargeIn {
 
   /** Cuts the agent off at `at`: clears Twilio, forgets unheard audio, drops the cut answers' deltas. */
   cut(at: number): void {
+    // Cleared whenever Twilio may still hold audio, even when the clock reckons it all played (Twilio
+    // ran dry and is behind the reckoning): none of it may play after the cut.
+    const mayBePlaying = this.#clock.mayBePlaying(at);
     const items = this.#clock.interrupt(at);
-    if (items.length > 0) this.#leg.clear();
+    if (mayBePlaying) this.#leg.clear();
     this.tap?.agentCut(at, items);
     const activeResponse = this.#activeResponse;
     for (const item of items) {
@@ -241,8 +244,9 @@ export class BargeIn {
   sessionLost(): number {
     const now = this.#now();
     const unplayed = this.#clock.unplayedMs(now);
+    const mayBePlaying = this.#clock.mayBePlaying(now);
     const items = this.#clock.interrupt(now);
-    if (unplayed > 0) this.#leg.clear();
+    if (mayBePlaying) this.#leg.clear();
     this.tap?.agentCut(now, items);
     for (const item of items) this.#dropped.add(item.responseId);
     if (this.#activeResponse !== undefined) this.#dropped.add(this.#activeResponse);

@@ -20,6 +20,15 @@
  */
 export const MARK_INTERVAL_MS = 100;
 
+/**
+ * How long after the clock's reckoned end of playback Twilio may still be playing audio whose mark it
+ * has not echoed, ms. The reckoning assumes playback never paused; when Twilio ran dry waiting for
+ * audio (an answer arriving no faster than real time, as GPT-Live's does, or a stall), playback is
+ * behind it until the next echo. A cut in that window still clears Twilio: a needless `clear` costs
+ * one message, a missing one lets the caller hear stale audio.
+ */
+export const UNDERRUN_GRACE_MS = 1_000;
+
 interface PlaybackItem {
   itemId: string;
   responseId: string;
@@ -182,6 +191,16 @@ export class PlaybackClock {
     });
     this.#items = [];
     return cut;
+  }
+
+  /**
+   * True while Twilio may still hold audio sent: some of it is not echoed and its reckoned end (see
+   * {@linkcode unplayedMs}) is less than {@linkcode UNDERRUN_GRACE_MS} ago.
+   */
+  mayBePlaying(now: number): boolean {
+    let unacked = 0;
+    for (const item of this.#items) unacked += item.sentMs - item.ackedMs;
+    return unacked > 0 && now - this.#playRef < unacked + UNDERRUN_GRACE_MS;
   }
 
   /** True when Twilio has echoed the marks of everything sent: the caller heard it all. */

@@ -136,6 +136,22 @@ Deno.test("barge-in with nothing playing and no answer in progress cuts nothing 
   assert.equal(sent("clear").length, 0);
 });
 
+Deno.test("a cut just after Twilio ran dry still clears: playback is behind the clock's reckoning", () => {
+  const { now, state, cuts, sent } = setup();
+  state.responseStarted("resp_1");
+  state.agentAudio("resp_1", "item_1", AUDIO_100MS);
+  state.markEcho("item_1:0");
+  // The answer's next audio comes 300 ms late: Twilio played the first 100 ms, ran dry, and now holds
+  // this one. The clock, counting from the start echo, reckons both played by 200 ms.
+  now.t = 400;
+  state.agentAudio("resp_1", "item_1", AUDIO_100MS);
+  now.t = 410;
+  state.callerStarted();
+  assert.equal(cuts.length, 1);
+  assert.deepEqual(cuts[0]!.items, [], "by the reckoning, nothing was left unheard");
+  assert.equal(sent("clear").length, 1, "Twilio is cleared all the same: it may still be playing");
+});
+
 Deno.test("turn latency: the answer's first frame sent and its start mark echoed", () => {
   const { now, state, turns, latencies } = setup();
   now.t = 1000;

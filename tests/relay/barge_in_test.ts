@@ -4,9 +4,10 @@
  */
 
 import assert from "node:assert/strict";
-import { fromBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { fromBase64, toBase64, toneBytes } from "../../testing/fake_realtime.ts";
 import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
+import { within } from "../../testing/within.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 const testEnv = { DEFAULT_PERSONA: "tester" };
@@ -88,6 +89,46 @@ Deno.test("speech after playback finished truncates nothing", async () => {
     assert.equal(session.eventsOf("conversation.item.truncate").length, 0);
     assert.equal(session.eventsOf("response.cancel").length, 0);
     call.close();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a cut just after Twilio ran dry waiting for the answer still clears it: nothing stale plays", async () => {
+  const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const session = await t.upstream.session(0);
+    await session.waitFor("response.create");
+    const delta = (audio: Uint8Array) =>
+      session.send({
+        type: "response.output_audio.delta",
+        response_id: "resp_slow",
+        item_id: "item_slow",
+        output_index: 0,
+        content_index: 0,
+        delta: toBase64(audio),
+      });
+    session.send({ type: "response.created", response: { id: "resp_slow", status: "in_progress" } });
+    session.send({
+      type: "response.output_item.added",
+      response_id: "resp_slow",
+      item: { id: "item_slow", type: "message", role: "assistant" },
+    });
+    delta(toneBytes(40, 0x61));
+    await call.waitForEcho("item_slow:0");
+    // The answer's next audio is 300 ms late (the scenario is the pause): Twilio plays the 40 ms, runs
+    // dry, then gets 200 ms more, which Parley's clock, counting on from the start, reckons played.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    delta(toneBytes(200, 0x62));
+    await call.waitFor("media", (m) => fromBase64(m.media.payload)[0] === 0x62);
+    session.speechStarted();
+
+    const clear = await within(call.waitFor("clear"), "Twilio cleared after speech_started");
+    const heardByClear = call.heardMsOf(0x62, clear.at);
+    // What the caller will ever hear of it, with no more audio coming: what played before the clear.
+    assert.equal(call.heardMsOf(0x62, performance.now() + 60_000), heardByClear);
+    assert.ok(heardByClear < 100, `the caller heard ${heardByClear} ms of the late audio before the clear`);
   } finally {
     await t.close();
   }
