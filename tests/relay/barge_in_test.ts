@@ -240,12 +240,16 @@ Deno.test("interruptions at random points: every truncate matches what was heard
         const at = 100 * (1 + Math.floor(rand() * (lengthMs / 100 - 2)));
         await call.waitForEcho(`${itemId}:${at}`);
         await new Promise((resolve) => setTimeout(resolve, Math.floor(rand() * 90))); // the caller's timing
+        const spokeAt = performance.now();
         session.speechStarted();
         const clear = await call.waitFor(
           "clear",
           (m) => call.messagesOf("clear").indexOf(m) === clearsBefore,
         );
         const heardMs = call.heardMsOf(value, clear.at);
+        // Parley cut somewhere between speech_started leaving and the clear arriving, while Twilio played
+        // on: at most this much less had been heard when it did (a few ms, unless the machine stalled).
+        const inFlightMs = clear.at - spokeAt;
         expectedTruncates++;
         const truncate = await session.waitFor(
           "conversation.item.truncate",
@@ -253,8 +257,10 @@ Deno.test("interruptions at random points: every truncate matches what was heard
         );
         assert.equal(truncate.item_id, itemId, `seed ${seed}`);
         assert.ok(
-          Math.abs(truncate.audio_end_ms - heardMs) <= TRUNCATE_TOLERANCE_MS,
-          `seed ${seed}, answer ${answer}: audio_end_ms ${truncate.audio_end_ms} vs heard ${heardMs}`,
+          truncate.audio_end_ms >= heardMs - inFlightMs - TRUNCATE_TOLERANCE_MS &&
+            truncate.audio_end_ms <= heardMs + TRUNCATE_TOLERANCE_MS,
+          `seed ${seed}, answer ${answer}: audio_end_ms ${truncate.audio_end_ms} vs heard ${heardMs} ` +
+            `(the clear came ${inFlightMs.toFixed(1)} ms after speech_started)`,
         );
         await streaming;
       } else {
