@@ -200,7 +200,17 @@ class LiveReader implements EngineReader {
     fragment: { delta: string; startMs: number; endMs: number },
     emit: (event: EngineEvent) => void,
   ): void {
-    this.#emitTurns(this.#turns.add(speaker, fragment.delta, fragment.startMs, fragment.endMs), emit);
+    const ended = this.#turns.add(speaker, fragment.delta, fragment.startMs, fragment.endMs);
+    for (const turn of ended) {
+      // A caller turn that began and ended with this fragment (it came after the turn's own gap, as a
+      // transcript lagging the audio can) still starts before it stops: barge-in, the keeper and a
+      // pending hang-up hear of the caller either way.
+      if (turn.speaker === "caller" && turn.startMs !== this.#callerTurnStart) {
+        this.#callerTurnStart = turn.startMs;
+        emit({ type: "caller.started" });
+      }
+    }
+    this.#emitTurns(ended, emit);
     const open = this.#turns.current("caller");
     if (open !== undefined && open.startMs !== this.#callerTurnStart) {
       this.#callerTurnStart = open.startMs;

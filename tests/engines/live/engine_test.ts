@@ -108,6 +108,25 @@ Deno.test("GPT-Live engine: transcript fragments become turns; the caller's stop
   }]);
 });
 
+Deno.test("GPT-Live engine: a caller turn whose transcript comes after its own gap still starts before it stops", () => {
+  const { live, events, read } = reader();
+  live.openingSent(1000);
+  read({ type: "session.started", session: { id: "sess_1", model: "gpt-live-1.1" } });
+  events.splice(0);
+  // The model's transcript runs seconds ahead of playback; the caller's words, spoken over it, come
+  // late (transcription lags the audio): their turn is over by the time they arrive.
+  read({ type: "session.output_transcript.delta", delta: "A long greeting", start_ms: 1000, end_ms: 6000 });
+  read({ type: "session.input_transcript.delta", delta: "Wait, stop.", start_ms: 1200, end_ms: 1500 });
+  assert.deepEqual(events.map((e) => e.type), ["caller.started", "caller.stopped", "transcript"]);
+  assert.deepEqual(events.at(-1), {
+    type: "transcript",
+    speaker: "caller",
+    text: "Wait, stop.",
+    itemId: undefined,
+    startedAt: 1000 + 1200,
+  });
+});
+
 Deno.test("GPT-Live engine: usage, the server's close, errors and notices", () => {
   const { events, read } = reader();
   read({ type: "session.usage.updated", usage: { seconds: 90 } });
