@@ -10,7 +10,9 @@
  * On an engine whose model owns barge-in (GPT-Live) nothing is cut: the model decides whether to
  * stop. Parley only keeps the caller from hearing stale audio: when the model has stopped while
  * Twilio still holds more than {@linkcode STALE_AUDIO_MS} unplayed and the caller is speaking, the
- * model gave way mid-answer, and the rest of that answer is cleared.
+ * model gave way mid-answer, and the rest of that answer is cleared. Parley hears of the caller's
+ * speech from GPT-Live's transcript, which lags the audio: when it comes after the stop, what the stop
+ * left decides, and whatever of it Twilio may still hold is cleared.
  *
  * @module
  */
@@ -86,6 +88,8 @@ export class BargeIn {
   #callerSpeaking = false;
   readonly #onModelStopped: ((unplayedMs: number) => void) | undefined;
   #activeResponse: string | undefined;
+  /** Unplayed audio when the model last stopped (engines whose model owns barge-in), ms. */
+  #leftAtStopMs = 0;
   /** Answers cut off by the caller: their late deltas are dropped (the last {@linkcode MAX_REMEMBERED_CUTS}). */
   readonly #dropped = new RecentSet<string>(MAX_REMEMBERED_CUTS);
   /** Items cut off, with what was heard: for the transcript (the last {@linkcode MAX_REMEMBERED_CUTS}). */
@@ -107,6 +111,7 @@ export class BargeIn {
   /** An answer started upstream. */
   responseStarted(responseId: string): void {
     this.#activeResponse = responseId;
+    this.#leftAtStopMs = 0;
   }
 
   /** An answer ended upstream: the tail of its audio is marked. */
@@ -114,7 +119,8 @@ export class BargeIn {
     if (this.#activeResponse === responseId) this.#activeResponse = undefined;
     this.audioDone(responseId, undefined);
     if (this.modelOwnsBargeIn) {
-      this.#onModelStopped?.(this.#clock.unplayedMs(this.#now()));
+      this.#leftAtStopMs = this.#clock.unplayedMs(this.#now());
+      this.#onModelStopped?.(this.#leftAtStopMs);
       this.#clearIfStale();
     }
   }
@@ -228,7 +234,10 @@ export class BargeIn {
   #clearIfStale(): void {
     if (!this.#callerSpeaking || this.#activeResponse !== undefined) return;
     const now = this.#now();
-    if (this.#clock.unplayedMs(now) <= STALE_AUDIO_MS) return;
+    const stale = this.#clock.unplayedMs(now) > STALE_AUDIO_MS ||
+      (this.#leftAtStopMs > STALE_AUDIO_MS && this.#clock.mayBePlaying(now));
+    if (!stale) return;
+    this.#leftAtStopMs = 0;
     const items = this.#clock.interrupt(now);
     this.#leg.clear();
     this.tap?.agentCut(now, items);

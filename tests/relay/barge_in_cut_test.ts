@@ -152,6 +152,22 @@ Deno.test("a cut just after Twilio ran dry still clears: playback is behind the 
   assert.equal(sent("clear").length, 1, "Twilio is cleared all the same: it may still be playing");
 });
 
+Deno.test("a model that owns barge-in stopped leaving 400 ms: the caller heard of late still clears the rest", () => {
+  const { now, state, cuts, sent } = setup();
+  state.modelOwnsBargeIn = true;
+  state.responseStarted("live_1");
+  for (let i = 0; i < 5; i++) state.agentAudio("live_1", "live_1", AUDIO_100MS);
+  state.markEcho("live_1:0");
+  now.t = 100;
+  state.responseDone("live_1"); // the model gave way, leaving 400 ms at Twilio
+  assert.equal(sent("clear").length, 0, "no caller yet: it may have finished its answer");
+  // The caller's speech is known only from the transcript, which lags: 150 ms are left by then.
+  now.t = 350;
+  state.callerStarted();
+  assert.equal(sent("clear").length, 1);
+  assert.equal(cuts.at(-1)?.staleOnly, true);
+});
+
 Deno.test("turn latency: the answer's first frame sent and its start mark echoed", () => {
   const { now, state, turns, latencies } = setup();
   now.t = 1000;
