@@ -11,6 +11,7 @@ import { FakeRealtimeServer } from "../testing/fake_realtime.ts";
 import { within } from "../testing/within.ts";
 import { listeningPort, reap, spawnParley, TEST_PERSONAS_DIR } from "../testing/parley_process.ts";
 import { sessionCookie } from "../testing/sign_in.ts";
+import { unsharedPort } from "../testing/unshared_port.ts";
 
 const API_TOKEN = "modes-api-token-0123456789";
 
@@ -120,8 +121,11 @@ Deno.test("a folder with one persona: DEFAULT_PERSONA alone starts, and it answe
 
 Deno.test("HOST: Parley listens on that address only, and the banner says so", async () => {
   const dataDir = await Deno.makeTempDir();
+  // Not port 0: the port Linux picks on 127.0.0.2 may be one another test's server holds on 127.0.0.1,
+  // which would answer where this test expects a refusal. unsharedPort() is below the ephemeral range.
+  const chosen = unsharedPort();
   const parley = await spawnParley("start", {
-    PORT: "0",
+    PORT: String(chosen),
     HOST: "127.0.0.2", // a loopback address of its own: 127.0.0.1 is another interface address
     PUBLIC_BASE_URL: "https://parley.test",
     OPENAI_API_KEY: "sk-modes-key-0123456789",
@@ -132,6 +136,7 @@ Deno.test("HOST: Parley listens on that address only, and the banner says so", a
   });
   try {
     const port = await listeningPort(parley);
+    assert.equal(port, chosen);
     const line = await parley.stdout.waitFor(/Parley listening on/);
     assert.equal(line, `✅ Parley listening on http://127.0.0.2:${port} (HOST=127.0.0.2: this machine only)`);
     const health = await fetch(`http://127.0.0.2:${port}/healthz`);
