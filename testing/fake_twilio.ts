@@ -35,7 +35,7 @@ interface QueuedAudio {
 
 interface PendingMark {
   name: string;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Options of {@linkcode FakeTwilioCall.connect}. */
@@ -342,16 +342,20 @@ export class FakeTwilioCall {
   }
 
   #queueMark(name: string, now: number): void {
-    // Whole milliseconds, rounded up: a timer of 399.875 ms may fire at 399, before playback reaches
-    // the mark, and Twilio never echoes a mark early.
-    const delay = Math.max(0, Math.ceil(this.#playheadEnd - now));
-    const mark: PendingMark = {
-      name,
-      timer: setTimeout(() => {
+    const due = this.#playheadEnd;
+    const mark: PendingMark = { name, timer: undefined };
+    // Whole milliseconds, rounded up, and checked when the timer fires: a timer of 399.875 ms may fire
+    // at 399, and one of 400 a fraction of a millisecond before performance.now() reaches it, before
+    // playback reaches the mark; Twilio never echoes a mark early.
+    const arm = (from: number) => {
+      mark.timer = setTimeout(() => {
+        const at = performance.now();
+        if (at < due) return arm(at);
         this.#pendingMarks = this.#pendingMarks.filter((m) => m !== mark);
         this.#echo(name, false);
-      }, delay),
+      }, Math.max(0, Math.ceil(due - from)));
     };
+    arm(now);
     this.#pendingMarks.push(mark);
   }
 
