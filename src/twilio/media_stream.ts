@@ -82,7 +82,7 @@ export const MEDIA_SILENCE_MS = 30_000;
 
 /**
  * Closes `socket` (1001) once it has sent no frame for `silentMs` (checked every third of it, so
- * within 4/3 of it), and reports it once. Twilio sends a frame every 20 ms for as long as a stream
+ * within 4/3 of it, never before it), and reports it once. Twilio sends a frame every 20 ms for as long as a stream
  * lives, silence included, so a quiet media socket is a dead one: a half-open connection after a
  * network fault. Call it after {@linkcode closeOnHugeFrames}, with the upgrade's `idleTimeout: 0`.
  *
@@ -101,8 +101,10 @@ export function closeWhenSilent(socket: WebSocket, silentMs: number, onClosed: (
   const CHECKS = 3;
   const inner = hugeFrameGuards.get(socket);
   let silent = false;
-  const watch = new QuietWatch(silentMs / CHECKS, (quiet) => {
-    if (quiet < CHECKS) return;
+  const watch = new QuietWatch(silentMs / CHECKS, (quiet, quietMs) => {
+    // Both: a look that ran late saw frames that came after its time, so three quiet looks alone may
+    // come up to that lateness early; the span since that look never does.
+    if (quiet < CHECKS || quietMs < silentMs) return;
     watch.stop();
     silent = true;
     onClosed();
