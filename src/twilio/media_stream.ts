@@ -82,9 +82,10 @@ export const MEDIA_SILENCE_MS = 30_000;
 
 /**
  * Closes `socket` (1001) once it has sent no frame for `silentMs` (checked every third of it, so
- * within 4/3 of it, never before it), and reports it once. Twilio sends a frame every 20 ms for as long as a stream
- * lives, silence included, so a quiet media socket is a dead one: a half-open connection after a
- * network fault. Call it after {@linkcode closeOnHugeFrames}, with the upgrade's `idleTimeout: 0`.
+ * within 4/3 of it, never before it), and reports it once. Twilio sends a frame every 20 ms for as
+ * long as a stream lives, silence included, so a quiet media socket is a dead one: a half-open
+ * connection after a network fault. Call it after {@linkcode closeOnHugeFrames}, with the upgrade's
+ * `idleTimeout: 0`.
  *
  * It stands in for Deno's own idle timeout (ping after half the timeout, close without a pong), which
  * cancels and creates a timer on every frame received: here the frames are counted in the guard the
