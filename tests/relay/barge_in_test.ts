@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { fromBase64, toBase64, toneBytes } from "../../testing/fake_realtime.ts";
 import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
+import { watchLoopLag } from "../../testing/loop_lag.ts";
 import { within } from "../../testing/within.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
@@ -14,24 +15,36 @@ const testEnv = { DEFAULT_PERSONA: "tester" };
 /** Allowed gap between `audio_end_ms` and what the fake caller heard. */
 const TRUNCATE_TOLERANCE_MS = 60;
 
+/** When a cut could happen, for {@linkcode assertTruncatedAtHeard}. */
+interface CutWindow {
+  /** When the clear reached the fake caller (performance.now). */
+  clearAt: number;
+  /** When the cut could begin: `speech_started` sent, or the gate's end. */
+  notBefore: number;
+  /** The worst stall of this process while the answer played ({@linkcode watchLoopLag}), ms. */
+  stalledMs: number;
+}
+
 /**
- * The truncate says what the caller heard: Parley cut somewhere between `notBefore` (speech_started
- * sent, or the gate's end) and the clear's arrival, while Twilio played on, so `audio_end_ms` may fall
- * short of what was heard at the clear by that span (a few ms, unless the machine stalled), never over.
+ * The truncate says what the caller heard: Parley cut somewhere between `notBefore` and the clear's
+ * arrival, while Twilio played on, so `audio_end_ms` may fall short of what was heard at the clear by
+ * that span (a few ms, unless the machine stalled), never over. Parley reckons from the last mark echo
+ * it has read; a stall of this process (Parley's and the fakes') leaves echoes unread until it ends,
+ * so the reckoning may also fall short by the stall measured, and by no more.
  */
 function assertTruncatedAtHeard(
   audioEndMs: number,
   heardMs: number,
-  clearAt: number,
-  notBefore: number,
+  { clearAt, notBefore, stalledMs }: CutWindow,
   context = "",
 ): void {
   const inFlightMs = Math.max(0, clearAt - notBefore);
   assert.ok(
-    audioEndMs >= heardMs - inFlightMs - TRUNCATE_TOLERANCE_MS &&
+    audioEndMs >= heardMs - inFlightMs - stalledMs - TRUNCATE_TOLERANCE_MS &&
       audioEndMs <= heardMs + TRUNCATE_TOLERANCE_MS,
     `${context}audio_end_ms ${audioEndMs} vs heard ${heardMs} ` +
-      `(the clear came ${inFlightMs.toFixed(1)} ms after the cut could begin)`,
+      `(the clear came ${inFlightMs.toFixed(1)} ms after the cut could begin; ` +
+      `the process stalled up to ${stalledMs.toFixed(1)} ms)`,
   );
 }
 
@@ -45,6 +58,7 @@ function framesWith(call: FakeTwilioCall, value: number, from: number): number {
 
 Deno.test("interrupting a long greeting truncates at what the caller heard and plays nothing stale", async () => {
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  const lag = watchLoopLag();
   try {
     const call = await t.startCall({ persona: "tester" });
     const session = await t.upstream.session(0);
@@ -62,11 +76,16 @@ Deno.test("interrupting a long greeting truncates at what the caller heard and p
     session.speechStarted();
 
     const clear = await call.waitFor("clear");
+    const stalledMs = lag.take();
     const heardMs = call.heardMsOf(0x11, clear.at);
     const truncate = await session.waitFor("conversation.item.truncate");
     assert.equal(truncate.item_id, "item_greet");
     assert.equal(truncate.content_index, 0);
-    assertTruncatedAtHeard(truncate.audio_end_ms, heardMs, clear.at, cutAt);
+    assertTruncatedAtHeard(truncate.audio_end_ms, heardMs, {
+      clearAt: clear.at,
+      notBefore: cutAt,
+      stalledMs,
+    });
     assert.ok(heardMs >= 1500 && heardMs < 1700, `caller heard ${heardMs} ms`);
     assert.ok(clear.at - cutAt < 100, `clear ${clear.at - cutAt} ms after speech_started`);
     await session.waitFor("response.cancel");
@@ -87,6 +106,7 @@ Deno.test("interrupting a long greeting truncates at what the caller heard and p
     );
     call.close();
   } finally {
+    lag.stop();
     await t.close();
   }
 });
@@ -154,6 +174,7 @@ Deno.test("a cut just after Twilio ran dry waiting for the answer still clears i
 
 Deno.test("interrupting the second answer truncates the second item on its own clock", async () => {
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  const lag = watchLoopLag();
   try {
     const call = await t.startCall({ persona: "tester" });
     const session = await t.upstream.session(0);
@@ -162,6 +183,7 @@ Deno.test("interrupting the second answer truncates the second item on its own c
     await call.waitForEcho("item_1:700");
     session.speechStarted();
     session.speechStopped();
+    lag.take();
     const second = session.streamResponse({
       responseId: "resp_2",
       itemId: "item_2",
@@ -172,20 +194,27 @@ Deno.test("interrupting the second answer truncates the second item on its own c
     const spokeAt = performance.now();
     session.speechStarted();
     const clear = await call.waitFor("clear");
+    const stalledMs = lag.take();
     const heardMs = call.heardMsOf(0x42, clear.at);
     const truncate = await session.waitFor("conversation.item.truncate");
     assert.equal(truncate.item_id, "item_2");
-    assertTruncatedAtHeard(truncate.audio_end_ms, heardMs, clear.at, spokeAt);
+    assertTruncatedAtHeard(truncate.audio_end_ms, heardMs, {
+      clearAt: clear.at,
+      notBefore: spokeAt,
+      stalledMs,
+    });
     assert.ok(truncate.audio_end_ms < 1200, "not measured from the first answer's start");
     await second;
     call.close();
   } finally {
+    lag.stop();
     await t.close();
   }
 });
 
 Deno.test("barge-in gating ignores a short sound and honours speech that lasts", async () => {
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  const lag = watchLoopLag();
   try {
     const call = await t.startCall({ persona: "quiet" }); // interruptions.minSpeechMs = 400
     const session = await t.upstream.session(0); // pre-warmed on the webhook for its persona
@@ -204,20 +233,27 @@ Deno.test("barge-in gating ignores a short sound and honours speech that lasts",
     assert.equal(call.messagesOf("clear").length, 0, "a cough does not cut the agent off");
     assert.equal(session.eventsOf("response.cancel").length, 0);
 
+    lag.take();
     await call.waitForEcho("item_1:1000");
     const startedAt = performance.now();
     session.speechStarted(); // real speech: never stops within the gate
     const clear = await call.waitFor("clear");
     const waited = clear.at - startedAt;
     assert.ok(waited >= 400 && waited < 400 + 100, `clear after ${waited} ms of speech`);
+    const stalledMs = lag.take();
     const heardMs = call.heardMsOf(0x51, clear.at);
     const truncate = await session.waitFor("conversation.item.truncate");
     // The gate (minSpeechMs) held the cut for 400 ms after speech_started.
-    assertTruncatedAtHeard(truncate.audio_end_ms, heardMs, clear.at, startedAt + 400);
+    assertTruncatedAtHeard(truncate.audio_end_ms, heardMs, {
+      clearAt: clear.at,
+      notBefore: startedAt + 400,
+      stalledMs,
+    });
     await session.waitFor("response.cancel");
     await answer;
     call.close();
   } finally {
+    lag.stop();
     await t.close();
   }
 });
@@ -236,6 +272,7 @@ Deno.test("interruptions at random points: every truncate matches what was heard
   const seed = Date.now() % 100_000;
   const rand = random(seed);
   const t = await startTestParley({ personasDir: TESTDATA_PERSONAS, env: testEnv });
+  const lag = watchLoopLag();
   try {
     const call = await t.startCall({ persona: "tester" });
     const session = await t.upstream.session(0);
@@ -253,6 +290,7 @@ Deno.test("interruptions at random points: every truncate matches what was heard
         intervalMs: 20 + Math.floor(rand() * 40), // 1.7x … 5x real time
       });
       const clearsBefore = call.messagesOf("clear").length;
+      lag.take();
       if (interrupt) {
         const at = 100 * (1 + Math.floor(rand() * (lengthMs / 100 - 2)));
         await call.waitForEcho(`${itemId}:${at}`);
@@ -263,6 +301,7 @@ Deno.test("interruptions at random points: every truncate matches what was heard
           "clear",
           (m) => call.messagesOf("clear").indexOf(m) === clearsBefore,
         );
+        const stalledMs = lag.take();
         const heardMs = call.heardMsOf(value, clear.at);
         expectedTruncates++;
         const truncate = await session.waitFor(
@@ -273,8 +312,7 @@ Deno.test("interruptions at random points: every truncate matches what was heard
         assertTruncatedAtHeard(
           truncate.audio_end_ms,
           heardMs,
-          clear.at,
-          spokeAt,
+          { clearAt: clear.at, notBefore: spokeAt, stalledMs },
           `seed ${seed}, answer ${answer}: `,
         );
         await streaming;
@@ -306,6 +344,7 @@ Deno.test("interruptions at random points: every truncate matches what was heard
     }
     call.close();
   } finally {
+    lag.stop();
     await t.close();
   }
 });
