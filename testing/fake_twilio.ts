@@ -297,8 +297,9 @@ export class FakeTwilioCall {
     const parts = [...this.#heard];
     for (const audio of this.#queue) {
       if (audio.start >= now) break;
-      const playedMs = Math.min(now, audio.end) - audio.start;
-      parts.push(audio.bytes.subarray(0, Math.min(audio.bytes.length, Math.floor(playedMs * 8))));
+      // Played to its end: all of it (end - start can come out a hair under its length in floating point).
+      const playedBytes = now >= audio.end ? audio.bytes.length : Math.floor((now - audio.start) * 8);
+      parts.push(audio.bytes.subarray(0, Math.min(audio.bytes.length, playedBytes)));
     }
     return concat(parts);
   }
