@@ -19,7 +19,7 @@
  */
 
 import postgres from "postgres";
-import { unsharedPort } from "./unshared_port.ts";
+import { reservePort, unsharedPort } from "./unshared_port.ts";
 
 /** A running test server. */
 export interface ThrowawayPostgres {
@@ -27,7 +27,10 @@ export interface ThrowawayPostgres {
   readonly url: string;
   /** Creates a fresh, empty database and returns its URL. */
   createDatabase(prefix?: string): Promise<string>;
-  /** Drops the databases made here, stops the server (if started here) and removes its folder. */
+  /**
+   * Stops the server and removes its folder, if started here; on PARLEY_TEST_DATABASE_URL's server,
+   * drops the databases made here instead.
+   */
   stop(): Promise<void>;
   /**
    * Stops the server (`pg_ctl stop -m fast`: sessions are cut), runs `whileDown`, and starts it again
@@ -74,7 +77,7 @@ export function postgresAvailable(): boolean {
  */
 export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   const given = Deno.env.get("PARLEY_TEST_DATABASE_URL");
-  if (given !== undefined && given !== "") return adopt(given, () => Promise.resolve());
+  if (given !== undefined && given !== "") return adopt(given, undefined);
   const bin = findPostgresBin();
   if (bin === undefined) {
     throw new Error(
@@ -128,9 +131,12 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       }
       throw new Error(`postgres did not start: ${decode(started.stderr)} ${text.trim().slice(-2000)}`);
     }
+    // Kept from the other tests' picks while this server lives: a restart listens on it again.
+    const reservation = reservePort(port);
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     return adopt(url, async () => {
       await stopServer();
+      reservation.release();
       await Deno.remove(dir, { recursive: true });
     }, async (whileDown) => {
       const stopped = await run("pg_ctl", ["stop", "-D", data, "-m", "fast", "-w", "-s"]);
@@ -139,7 +145,10 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       const outcome = await whileDown().then(() => undefined, (error: unknown) => ({ error }));
       const again = await startServer();
       if (outcome !== undefined) throw outcome.error;
-      if (!again.success) throw new Error(`postgres did not start again: ${decode(again.stderr)}`);
+      if (!again.success) {
+        const text = await Deno.readTextFile(log).catch(() => "");
+        throw new Error(`postgres did not start again: ${decode(again.stderr)} ${text.trim().slice(-2000)}`);
+      }
     });
   } catch (error) {
     await stopServer().catch(() => {});
@@ -201,9 +210,15 @@ async function initdbTemplate(
   return template;
 }
 
+/**
+ * The handle of a server at `url`: one started here has a `shutdown` (which throws its data away, so
+ * its databases need no dropping: a server that did not come back from a restart is still stopped
+ * and removed, and the test's own failure is the one reported); one adopted has none, and its
+ * databases made here are dropped.
+ */
 function adopt(
   url: string,
-  shutdown: () => Promise<void>,
+  shutdown: (() => Promise<void>) | undefined,
   restart?: (whileDown: () => Promise<void>) => Promise<void>,
 ): ThrowawayPostgres {
   const made: string[] = [];
@@ -231,6 +246,7 @@ function adopt(
     },
     ...(restart === undefined ? {} : { restart }),
     async stop() {
+      if (shutdown !== undefined) return await shutdown();
       if (made.length > 0) {
         const sql = admin();
         try {
@@ -239,7 +255,6 @@ function adopt(
           await sql.end();
         }
       }
-      await shutdown();
     },
   };
 }
