@@ -278,6 +278,8 @@ Deno.test("interruptions at random points: every truncate matches what was heard
     const session = await t.upstream.session(0);
     await session.waitFor("response.create");
     let expectedTruncates = 0;
+    /** Speech after a finished answer that a stall may have let Parley read before that answer's end. */
+    let clearsAllowed = 0;
     for (let answer = 1; answer <= 6; answer++) {
       const value = 0x70 + answer;
       const itemId = `item_${answer}`;
@@ -319,6 +321,13 @@ Deno.test("interruptions at random points: every truncate matches what was heard
       } else {
         await streaming;
         await call.waitForEcho(`${itemId}:${lengthMs}`);
+        // The caller answers a moment after hearing the end. Parley reads that echo and OpenAI's
+        // speech_started on two sockets: had the process stalled past the pause, the echo may still be
+        // unread, and Parley clears what Twilio may still hold (see Barge-in): no needless clear then.
+        lag.take();
+        const pauseMs = 20 + Math.floor(rand() * 90);
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        if (lag.take() >= pauseMs - 10) clearsAllowed++;
         session.speechStarted();
       }
       session.speechStopped();
@@ -327,7 +336,11 @@ Deno.test("interruptions at random points: every truncate matches what was heard
     await session.streamResponse({ responseId: "resp_end", itemId: "item_end", audio: toneBytes(100, 0x7f) });
     await call.waitFor("media", (m) => fromBase64(m.media.payload)[0] === 0x7f);
     assert.equal(session.eventsOf("conversation.item.truncate").length, expectedTruncates, `seed ${seed}`);
-    assert.equal(call.messagesOf("clear").length, expectedTruncates, `seed ${seed}: no needless clear`);
+    const clears = call.messagesOf("clear").length;
+    assert.ok(
+      clears >= expectedTruncates && clears <= expectedTruncates + clearsAllowed,
+      `seed ${seed}: no needless clear (${clears} clears, ${expectedTruncates} cuts, ${clearsAllowed} after a stall)`,
+    );
     // No stale audio: after each clear, no frame of an earlier answer.
     const order = call.received;
     for (const clear of call.messagesOf("clear")) {
