@@ -19,7 +19,7 @@
  */
 
 import postgres from "postgres";
-import { reservePort, unsharedPort } from "./unshared_port.ts";
+import { releasePort, unsharedPort } from "./unshared_port.ts";
 
 /** A running test server. */
 export interface ThrowawayPostgres {
@@ -121,9 +121,11 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     // The port was free when picked, but another test running beside this one may pick and bind the
     // same one first (unlikely, not impossible): then the server starts on another.
     for (let attempt = 1;; attempt++) {
+      // Reserved until the server is stopped for good: a restart listens on it again.
       port = unsharedPort();
       const started = await startServer();
       if (started.success) break;
+      releasePort(port);
       const text = await Deno.readTextFile(log).catch(() => "");
       if (attempt < 3 && /could not bind .*Address already in use/.test(text)) {
         await Deno.writeTextFile(log, "");
@@ -131,12 +133,10 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       }
       throw new Error(`postgres did not start: ${decode(started.stderr)} ${text.trim().slice(-2000)}`);
     }
-    // Kept from the other tests' picks while this server lives: a restart listens on it again.
-    const reservation = reservePort(port);
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     return adopt(url, async () => {
       await stopServer();
-      reservation.release();
+      releasePort(port);
       await Deno.remove(dir, { recursive: true });
     }, async (whileDown) => {
       const stopped = await run("pg_ctl", ["stop", "-D", data, "-m", "fast", "-w", "-s"]);

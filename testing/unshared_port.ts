@@ -9,69 +9,49 @@
 const FIRST = 20_000;
 const COUNT = 12_000;
 
-/**
- * Where reservations are kept ({@linkcode reservePort}): one file per port, naming the process that
- * holds it. A folder on disk, since the suite's test files run in workers and processes of their own;
- * one per OS user, who can write to it.
- */
-function reservations(): string {
-  return `/tmp/parley_test_ports_uid${Deno.uid() ?? 0}`;
-}
-
 /** A reservation left by a process that ended without releasing it is void after this long, ms. */
 const ORPHAN_AFTER_MS = 3_600_000;
 
+/** Whether this worker swept the void reservations yet (once is enough). */
+let swept = false;
+
 /**
- * A port on 127.0.0.1 that is free right now and reserved by no test, picked at random below Linux's
- * ephemeral range (32768–60999 by default; macOS: 49152–65535), which is where every `port: 0`
- * listener gets its port. A port taken from `port: 0` and released can be handed at once to another
- * test's server running beside this one (answering where a refused connection was meant, or keeping a
- * restarted server off its own port); one from here cannot, nor one that is reserved.
+ * A port on 127.0.0.1, picked at random below Linux's ephemeral range (32768–60999 by default; macOS:
+ * 49152–65535), which is where every `port: 0` listener gets its port; free when picked, and reserved
+ * for this process until {@linkcode releasePort} (or until the process ends): no other call of
+ * `unsharedPort`, in any test process, picks it meanwhile.
+ *
+ * So a server can stop and listen on it again (a restarted Postgres once found its port taken by a
+ * server another test started during the outage), and an address meant to refuse connections keeps
+ * refusing them. A port taken from `port: 0` and released could be handed at once to another test's
+ * server; one from here cannot.
  */
 export function unsharedPort(): number {
+  sweepOnce();
   while (true) {
     const port = FIRST + Math.floor(Math.random() * COUNT);
-    if (isReservedPort(port)) continue;
+    if (!claim(port)) continue;
     try {
       Deno.listen({ hostname: "127.0.0.1", port }).close();
       return port;
     } catch (error) {
+      releasePort(port);
       if (!(error instanceof Deno.errors.AddrInUse)) throw error;
     }
   }
 }
 
-/** A port kept from {@linkcode unsharedPort}'s picks until released. */
-export interface PortReservation {
-  /** Lets the port be picked again (again is harmless). */
-  release(): void;
+/** Lets `port`, from {@linkcode unsharedPort}, be picked again (again is harmless). */
+export function releasePort(port: number): void {
+  const file = reservationFile(port);
+  try {
+    if (Deno.readTextFileSync(file) === String(Deno.pid)) Deno.removeSync(file);
+  } catch { /* already gone */ }
 }
 
-/**
- * Keeps `port` from {@linkcode unsharedPort}'s picks, in every test process, until released: for a
- * server that stops and must listen on the same port again, while other tests pick ports beside it.
- * (A restarted Postgres once found its port taken by a server another test started during the
- * outage.)
- */
-export function reservePort(port: number): PortReservation {
-  Deno.mkdirSync(reservations(), { recursive: true });
-  const file = `${reservations()}/${port}`;
-  Deno.writeTextFileSync(file, String(Deno.pid));
-  let released = false;
-  return {
-    release() {
-      if (released) return;
-      released = true;
-      try {
-        if (Deno.readTextFileSync(file) === String(Deno.pid)) Deno.removeSync(file);
-      } catch { /* already gone */ }
-    },
-  };
-}
-
-/** True when a live process holds a reservation of `port` ({@linkcode reservePort}). */
+/** True when a live process holds `port` from {@linkcode unsharedPort}. */
 export function isReservedPort(port: number): boolean {
-  const file = `${reservations()}/${port}`;
+  const file = reservationFile(port);
   let holder: string;
   let mtime: Date | null;
   try {
@@ -89,4 +69,45 @@ export function isReservedPort(port: number): boolean {
     }
   }
   return mtime === null || Date.now() - mtime.getTime() < ORPHAN_AFTER_MS;
+}
+
+/**
+ * Where reservations are kept: one file per port, naming the process that holds it. A folder on disk,
+ * since the suite's test files run in workers and processes of their own; one per OS user, who can
+ * write to it.
+ */
+function reservations(): string {
+  return `/tmp/parley_test_ports_uid${Deno.uid() ?? 0}`;
+}
+
+function reservationFile(port: number): string {
+  return `${reservations()}/${port}`;
+}
+
+/** Reserves `port` for this process unless a live one holds it; true when it is this process's now. */
+function claim(port: number): boolean {
+  const file = reservationFile(port);
+  try {
+    Deno.writeTextFileSync(file, String(Deno.pid), { createNew: true });
+    return true;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  if (isReservedPort(port)) return false;
+  Deno.writeTextFileSync(file, String(Deno.pid)); // a void one: its holder is gone
+  return true;
+}
+
+/** Makes the folder, and removes the reservations of processes that ended without releasing them. */
+function sweepOnce(): void {
+  if (swept) return;
+  swept = true;
+  Deno.mkdirSync(reservations(), { recursive: true });
+  for (const entry of Deno.readDirSync(reservations())) {
+    const port = Number(entry.name);
+    if (!Number.isInteger(port) || isReservedPort(port)) continue;
+    try {
+      Deno.removeSync(reservationFile(port));
+    } catch { /* another sweep took it */ }
+  }
 }

@@ -8,7 +8,7 @@
  */
 
 import { Webhook } from "standardwebhooks";
-import { unsharedPort } from "./unshared_port.ts";
+import { releasePort, unsharedPort } from "./unshared_port.ts";
 
 /** What the receiver does with the next requests. */
 export type ReceiverMode = "up" | "failing" | "down";
@@ -99,14 +99,17 @@ export async function startWebhookReceiver(
       server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, handler);
       return;
     }
-    // The first listen takes any unshared port: one another test picked (free when it looked, not yet
-    // bound, as a Postgres starting up) is passed over for the next.
+    // The first listen takes an unshared port, reserved until `close`: no other test picks it while
+    // this receiver is down. One bound meanwhile all the same (by a test not picking through
+    // `unsharedPort`) is passed over for the next.
     for (;;) {
+      const picked = unsharedPort();
       try {
-        server = Deno.serve({ hostname: "127.0.0.1", port: unsharedPort(), onListen() {} }, handler);
-        port = server.addr.port;
+        server = Deno.serve({ hostname: "127.0.0.1", port: picked, onListen() {} }, handler);
+        port = picked;
         return;
       } catch (error) {
+        releasePort(picked);
         if (!(error instanceof Deno.errors.AddrInUse)) throw error;
       }
     }
@@ -142,6 +145,9 @@ export async function startWebhookReceiver(
       if (predicate(received)) return Promise.resolve();
       return new Promise((resolve) => waiters.push({ predicate, resolve }));
     },
-    close: stop,
+    async close() {
+      await stop();
+      releasePort(port);
+    },
   };
 }

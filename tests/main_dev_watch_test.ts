@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { FakeRealtimeServer } from "../testing/fake_realtime.ts";
-import { unsharedPort } from "../testing/unshared_port.ts";
+import { releasePort, unsharedPort } from "../testing/unshared_port.ts";
 import { within } from "../testing/within.ts";
 import {
   listeningPort,
@@ -127,6 +127,7 @@ Deno.test("deno task dev: a code change restarts the server, persona edits and m
     assert.deepEqual(links, [], "the reload links are removed on the way out");
   } finally {
     await reap(parley);
+    releasePort(port);
     await upstream.close();
     await Deno.remove(checkout, { recursive: true });
   }

@@ -11,7 +11,7 @@ import { FakeRealtimeServer } from "../testing/fake_realtime.ts";
 import { within } from "../testing/within.ts";
 import { listeningPort, reap, spawnParley, TEST_PERSONAS_DIR } from "../testing/parley_process.ts";
 import { sessionCookie } from "../testing/sign_in.ts";
-import { unsharedPort } from "../testing/unshared_port.ts";
+import { releasePort, unsharedPort } from "../testing/unshared_port.ts";
 
 const API_TOKEN = "modes-api-token-0123456789";
 
@@ -151,6 +151,7 @@ Deno.test("HOST: Parley listens on that address only, and the banner says so", a
     assert.equal((await parley.child.status).code, 0);
   } finally {
     await reap(parley);
+    releasePort(chosen);
     await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { startTestParley } from "../../testing/parley_harness.ts";
-import { unsharedPort } from "../../testing/unshared_port.ts";
+import { releasePort, unsharedPort } from "../../testing/unshared_port.ts";
 import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
 
@@ -47,6 +47,7 @@ for (const engine of CASES) {
         assert.match(metrics, /parley_calls_ended_total\{reason="upstream_unreachable"\} 1/);
       } finally {
         await t.close();
+        releasePort(port);
       }
     });
   });

@@ -17,7 +17,7 @@ import {
 import { openPostgresStore } from "../../src/store/postgres/store.ts";
 import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } from "../../testing/postgres.ts";
 import { readFrames } from "../../testing/sse_frames.ts";
-import { unsharedPort } from "../../testing/unshared_port.ts";
+import { releasePort, unsharedPort } from "../../testing/unshared_port.ts";
 
 const ignore = !postgresAvailable();
 const API_TOKEN = "pg-api-token-0123456789";
@@ -209,6 +209,7 @@ Deno.test("main.ts names DATABASE_URL and its host, never the password, when Pos
     assert.ok(!stderr.includes("hunter2-secret"), stderr);
     assert.ok(!/NotCapable|Requires .* access|\n {4}at /.test(stderr), stderr);
   } finally {
+    releasePort(port);
     await upstream.close();
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -1,10 +1,11 @@
 /**
- * Reserved ports: a port reserved for a server that will listen on it again (a restarted Postgres) is
- * kept from every test process's picks until released, and a reservation whose process died is void.
+ * Unshared ports: a port `unsharedPort()` picked is reserved, kept from every test process's picks
+ * until released (a restarted Postgres listens on it again), and a reservation whose process died is
+ * void.
  */
 
 import assert from "node:assert/strict";
-import { isReservedPort, reservePort, unsharedPort } from "../../testing/unshared_port.ts";
+import { isReservedPort, releasePort, unsharedPort } from "../../testing/unshared_port.ts";
 import { postgresAvailable, startThrowawayPostgres } from "../../testing/postgres.ts";
 
 const MODULE = new URL("../../testing/unshared_port.ts", import.meta.url).href;
@@ -20,27 +21,22 @@ async function inAnotherProcess(code: string): Promise<string> {
   return new TextDecoder().decode(output.stdout).trim();
 }
 
-Deno.test("a reserved port is reserved for every process until released; one whose holder died is not", async () => {
+Deno.test("a port unsharedPort() picked is reserved for every process until released; one whose holder died is not", async () => {
   const port = unsharedPort();
-  assert.equal(isReservedPort(port), false);
-  const reservation = reservePort(port);
   try {
     assert.equal(isReservedPort(port), true);
     assert.equal(await inAnotherProcess(`console.log(mod.isReservedPort(${port}))`), "true");
   } finally {
-    reservation.release();
+    releasePort(port);
   }
   assert.equal(isReservedPort(port), false);
   assert.equal(await inAnotherProcess(`console.log(mod.isReservedPort(${port}))`), "false");
-  reservation.release(); // again: harmless
+  releasePort(port); // again: harmless
 
-  // A process that reserves a port and ends without releasing it leaves a void reservation.
-  const orphan = Number(
-    await inAnotherProcess(`const p = mod.unsharedPort(); mod.reservePort(p); console.log(p)`),
-  );
+  // A process that picks a port and ends without releasing it leaves a void reservation.
+  const orphan = Number(await inAnotherProcess(`console.log(mod.unsharedPort())`));
   assert.ok(orphan > 0);
   assert.equal(isReservedPort(orphan), false, "its holder is gone");
-  reservePort(orphan).release(); // and its file with it
 });
 
 Deno.test({
