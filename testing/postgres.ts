@@ -118,8 +118,9 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       ].join(" ");
     const startServer = () =>
       run("pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60", "-s", "-o", options()]);
-    // The port was free when picked, but another test running beside this one may pick and bind the
-    // same one first (unlikely, not impossible): then the server starts on another.
+    // The port was free when picked and is reserved from other tests' picks, but a test binding a port
+    // of its own choosing may still take it first (unlikely, not impossible): then the server starts on
+    // another.
     for (let attempt = 1;; attempt++) {
       // Reserved until the server is stopped for good: a restart listens on it again.
       port = unsharedPort();
