@@ -200,17 +200,7 @@ class LiveReader implements EngineReader {
     fragment: { delta: string; startMs: number; endMs: number },
     emit: (event: EngineEvent) => void,
   ): void {
-    const ended = this.#turns.add(speaker, fragment.delta, fragment.startMs, fragment.endMs);
-    for (const turn of ended) {
-      // A caller turn that began and ended with this fragment (it came after the turn's own gap, as a
-      // transcript lagging the audio can) still starts before it stops: barge-in, the keeper and a
-      // pending hang-up hear of the caller either way.
-      if (turn.speaker === "caller" && turn.startMs !== this.#callerTurnStart) {
-        this.#callerTurnStart = turn.startMs;
-        emit({ type: "caller.started" });
-      }
-    }
-    this.#emitTurns(ended, emit);
+    this.#emitTurns(this.#turns.add(speaker, fragment.delta, fragment.startMs, fragment.endMs), emit);
     const open = this.#turns.current("caller");
     if (open !== undefined && open.startMs !== this.#callerTurnStart) {
       this.#callerTurnStart = open.startMs;
@@ -221,7 +211,11 @@ class LiveReader implements EngineReader {
   #emitTurns(turns: readonly TranscriptTurn[], emit: (event: EngineEvent) => void): void {
     for (const turn of turns) {
       if (turn.speaker === "caller") {
-        if (this.#callerTurnStart === turn.startMs) this.#callerTurnStart = undefined;
+        // A caller turn that began and ended with one fragment (it came after the turn's own gap, as a
+        // transcript lagging the audio can) still starts before it stops: barge-in, the keeper and a
+        // pending hang-up hear of the caller either way.
+        if (this.#callerTurnStart !== turn.startMs) emit({ type: "caller.started" });
+        this.#callerTurnStart = undefined;
         emit({ type: "caller.stopped", at: this.#clock?.toLocal(turn.endMs) });
       }
       const startedAt = this.#clock?.toLocal(turn.startMs);
