@@ -341,6 +341,33 @@ export class FakeRealtimeSession {
   }
 
   /**
+   * Opens a response with one assistant item, as {@linkcode streamResponse} does: `response.created`
+   * and `response.output_item.added`. For a test that sends the item's audio on its own schedule
+   * ({@linkcode sendAudio}).
+   */
+  beginResponse(responseId: string, itemId: string): void {
+    this.activeResponse = responseId;
+    this.send({ type: "response.created", response: { id: responseId, status: "in_progress" } });
+    this.send({
+      type: "response.output_item.added",
+      response_id: responseId,
+      item: { id: itemId, type: "message", role: "assistant" },
+    });
+  }
+
+  /** One `response.output_audio.delta` of `audio` for the item. */
+  sendAudio(responseId: string, itemId: string, audio: Uint8Array): void {
+    this.send({
+      type: "response.output_audio.delta",
+      response_id: responseId,
+      item_id: itemId,
+      output_index: 0,
+      content_index: 0,
+      delta: toBase64(audio),
+    });
+  }
+
+  /**
    * Streams one response faster than real time. Resolves with the number of deltas sent once
    * `response.done` went out.
    */
@@ -349,13 +376,7 @@ export class FakeRealtimeSession {
     const interval = script.intervalMs ?? 10;
     let inFlight = script.inFlightAfterCancel ?? 3;
     this.#cancelRequested = false;
-    this.activeResponse = script.responseId;
-    this.send({ type: "response.created", response: { id: script.responseId, status: "in_progress" } });
-    this.send({
-      type: "response.output_item.added",
-      response_id: script.responseId,
-      item: { id: script.itemId, type: "message", role: "assistant" },
-    });
+    this.beginResponse(script.responseId, script.itemId);
     let deltas = 0;
     let cancelled = false;
     const startedAt = performance.now();
@@ -365,14 +386,7 @@ export class FakeRealtimeSession {
         cancelled = true;
         if (inFlight-- <= 0) break;
       }
-      this.send({
-        type: "response.output_audio.delta",
-        response_id: script.responseId,
-        item_id: script.itemId,
-        output_index: 0,
-        content_index: 0,
-        delta: toBase64(script.audio.subarray(offset, offset + chunk)),
-      });
+      this.sendAudio(script.responseId, script.itemId, script.audio.subarray(offset, offset + chunk));
       deltas++;
       // Paced by a schedule, not by one sleep a delta: a timer that fires late (a loaded machine) is
       // caught up at once, so the answer stays ahead of real time, as OpenAI's does.

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { fromBase64, toBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { fromBase64, toneBytes } from "../../testing/fake_realtime.ts";
 import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { watchLoopLag } from "../../testing/loop_lag.ts";
@@ -138,27 +138,13 @@ Deno.test("a cut just after Twilio ran dry waiting for the answer still clears i
     const call = await t.startCall({ persona: "tester" });
     const session = await t.upstream.session(0);
     await session.waitFor("response.create");
-    const delta = (audio: Uint8Array) =>
-      session.send({
-        type: "response.output_audio.delta",
-        response_id: "resp_slow",
-        item_id: "item_slow",
-        output_index: 0,
-        content_index: 0,
-        delta: toBase64(audio),
-      });
-    session.send({ type: "response.created", response: { id: "resp_slow", status: "in_progress" } });
-    session.send({
-      type: "response.output_item.added",
-      response_id: "resp_slow",
-      item: { id: "item_slow", type: "message", role: "assistant" },
-    });
-    delta(toneBytes(40, 0x61));
+    session.beginResponse("resp_slow", "item_slow");
+    session.sendAudio("resp_slow", "item_slow", toneBytes(40, 0x61));
     await call.waitForEcho("item_slow:0");
     // The answer's next audio is 300 ms late (the scenario is the pause): Twilio plays the 40 ms, runs
     // dry, then gets 200 ms more, which Parley's clock, counting on from the start, reckons played.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    delta(toneBytes(200, 0x62));
+    session.sendAudio("resp_slow", "item_slow", toneBytes(200, 0x62));
     await call.waitFor("media", (m) => fromBase64(m.media.payload)[0] === 0x62);
     session.speechStarted();
 
