@@ -7,46 +7,12 @@ import assert from "node:assert/strict";
 import { fromBase64, toneBytes } from "../../testing/fake_realtime.ts";
 import type { FakeTwilioCall } from "../../testing/fake_twilio.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
+import { assertCutAtHeard } from "../../testing/cut_checks.ts";
 import { watchLoopLag } from "../../testing/loop_lag.ts";
 import { within } from "../../testing/within.ts";
 
 const TESTDATA_PERSONAS = new URL("../testdata/personas/", import.meta.url).pathname;
 const testEnv = { DEFAULT_PERSONA: "tester" };
-/** Allowed gap between `audio_end_ms` and what the fake caller heard. */
-const TRUNCATE_TOLERANCE_MS = 60;
-
-/** When a cut could happen, for {@linkcode assertTruncatedAtHeard}. */
-interface CutWindow {
-  /** When the clear reached the fake caller (performance.now). */
-  clearAt: number;
-  /** When the cut could begin: `speech_started` sent, or the gate's end. */
-  notBefore: number;
-  /** The worst stall of this process while the answer played ({@linkcode watchLoopLag}), ms. */
-  stalledMs: number;
-}
-
-/**
- * The truncate says what the caller heard: Parley cut somewhere between `notBefore` and the clear's
- * arrival, while Twilio played on, so `audio_end_ms` may fall short of what was heard at the clear by
- * that span (a few ms, unless the machine stalled), never over. Parley reckons from the last mark echo
- * it has read; a stall of this process (Parley's and the fakes') leaves echoes unread until it ends,
- * so the reckoning may also fall short by the stall measured, and by no more.
- */
-function assertTruncatedAtHeard(
-  audioEndMs: number,
-  heardMs: number,
-  { clearAt, notBefore, stalledMs }: CutWindow,
-  context = "",
-): void {
-  const inFlightMs = Math.max(0, clearAt - notBefore);
-  assert.ok(
-    audioEndMs >= heardMs - inFlightMs - stalledMs - TRUNCATE_TOLERANCE_MS &&
-      audioEndMs <= heardMs + TRUNCATE_TOLERANCE_MS,
-    `${context}audio_end_ms ${audioEndMs} vs heard ${heardMs} ` +
-      `(the clear came ${inFlightMs.toFixed(1)} ms after the cut could begin; ` +
-      `the process stalled up to ${stalledMs.toFixed(1)} ms)`,
-  );
-}
 
 /** Media frames after index `from` whose audio contains `value`. */
 function framesWith(call: FakeTwilioCall, value: number, from: number): number {
@@ -81,7 +47,7 @@ Deno.test("interrupting a long greeting truncates at what the caller heard and p
     const truncate = await session.waitFor("conversation.item.truncate");
     assert.equal(truncate.item_id, "item_greet");
     assert.equal(truncate.content_index, 0);
-    assertTruncatedAtHeard(truncate.audio_end_ms, heardMs, {
+    assertCutAtHeard(truncate.audio_end_ms, heardMs, {
       clearAt: clear.at,
       notBefore: cutAt,
       stalledMs,
@@ -184,7 +150,7 @@ Deno.test("interrupting the second answer truncates the second item on its own c
     const heardMs = call.heardMsOf(0x42, clear.at);
     const truncate = await session.waitFor("conversation.item.truncate");
     assert.equal(truncate.item_id, "item_2");
-    assertTruncatedAtHeard(truncate.audio_end_ms, heardMs, {
+    assertCutAtHeard(truncate.audio_end_ms, heardMs, {
       clearAt: clear.at,
       notBefore: spokeAt,
       stalledMs,
@@ -230,7 +196,7 @@ Deno.test("barge-in gating ignores a short sound and honours speech that lasts",
     const heardMs = call.heardMsOf(0x51, clear.at);
     const truncate = await session.waitFor("conversation.item.truncate");
     // The gate (minSpeechMs) held the cut for 400 ms after speech_started.
-    assertTruncatedAtHeard(truncate.audio_end_ms, heardMs, {
+    assertCutAtHeard(truncate.audio_end_ms, heardMs, {
       clearAt: clear.at,
       notBefore: startedAt + 400,
       stalledMs,
@@ -297,7 +263,7 @@ Deno.test("interruptions at random points: every truncate matches what was heard
           (e) => session.eventsOf("conversation.item.truncate").indexOf(e) === expectedTruncates - 1,
         );
         assert.equal(truncate.item_id, itemId, `seed ${seed}`);
-        assertTruncatedAtHeard(
+        assertCutAtHeard(
           truncate.audio_end_ms,
           heardMs,
           { clearAt: clear.at, notBefore: spokeAt, stalledMs },
