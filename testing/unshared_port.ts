@@ -52,23 +52,17 @@ export function releasePort(port: number): void {
 /** True when a live process holds `port` from {@linkcode unsharedPort}. */
 export function isReservedPort(port: number): boolean {
   const file = reservationFile(port);
-  let holder: string;
-  let mtime: Date | null;
   try {
-    holder = Deno.readTextFileSync(file);
-    mtime = Deno.statSync(file).mtime;
+    const holder = Deno.readTextFileSync(file);
+    if (Deno.build.os !== "linux") {
+      const mtime = Deno.statSync(file).mtime;
+      return mtime === null || Date.now() - mtime.getTime() < ORPHAN_AFTER_MS;
+    }
+    Deno.statSync(`/proc/${Number(holder)}`); // throws when its process ended without releasing it
+    return true;
   } catch {
     return false;
   }
-  if (Deno.build.os === "linux") {
-    try {
-      Deno.statSync(`/proc/${Number(holder)}`);
-      return true;
-    } catch {
-      return false; // its process ended without releasing it
-    }
-  }
-  return mtime === null || Date.now() - mtime.getTime() < ORPHAN_AFTER_MS;
 }
 
 /**
