@@ -7,8 +7,8 @@
  */
 
 import { BUSY_TIMEOUT_MS } from "./call_store.ts";
-import { openSqliteConnection } from "./connection.ts";
-import type { Lead, LeadInput } from "../lead.ts";
+import { openSqliteConnection, type SqliteConnection } from "./connection.ts";
+import type { Lead, LeadCall, LeadCursor, LeadInput, LeadUpdate } from "../lead.ts";
 import type { Leads } from "../ports.ts";
 
 export type { Lead, LeadCall, LeadCursor, LeadInput, LeadUpdate } from "../lead.ts";
@@ -32,68 +32,75 @@ export interface LeadStoreOptions {
  */
 export function openLeadStore(path: string, options: LeadStoreOptions = {}): LeadStore {
   // As short a busy timeout as the call store's: a locked database never stalls the calls on this event loop.
-  const connection = openSqliteConnection(path, BUSY_TIMEOUT_MS);
-  const { sql, transaction } = connection;
-  const now = options.now ?? Date.now;
-  const get = (id: number) => {
-    const row = sql("SELECT * FROM leads WHERE id = ?").get(id);
-    return row === undefined ? undefined : toLead(row);
-  };
+  return new SqliteLeadStore(openSqliteConnection(path, BUSY_TIMEOUT_MS), options.now ?? Date.now);
+}
 
-  /** Replaces the given fields of lead `id`; false for an unknown id. */
-  const write = (id: number, changes: Partial<LeadInput>): boolean => {
-    const lead = get(id);
-    if (lead === undefined) return false;
-    const next = { ...lead, ...changes };
-    sql(
-      `UPDATE leads SET name = ?, phone = ?, company = ?, notes = ?, fields = ?, updated_at = ?
-       WHERE id = ?`,
-    ).run(next.name, next.phone, next.company, next.notes, JSON.stringify(next.fields), now(), id);
-    return true;
-  };
+/** The leads table over its own SQLite connection. */
+class SqliteLeadStore implements LeadStore {
+  readonly #connection: SqliteConnection;
+  readonly #sql: SqliteConnection["sql"];
+  readonly #now: () => number;
 
-  const sync: Synchronous<Leads> = {
-    list: () => sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id").all().map(toLead),
-    get,
-    create(leads) {
-      return sync.importBatch(leads, []).created;
-    },
-    importBatch(creates, updates) {
-      const ids: number[] = [];
-      const updatedIds: number[] = [];
-      transaction(() => {
-        for (const lead of creates) {
-          const at = now();
-          const result = sql(
-            `INSERT INTO leads (name, phone, company, notes, fields, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)`,
-          ).run(lead.name, lead.phone, lead.company, lead.notes, JSON.stringify(lead.fields), at, at);
-          ids.push(Number(result.lastInsertRowid));
-        }
-        for (const { id, changes } of updates) if (write(id, changes)) updatedIds.push(id);
-      });
-      return { created: ids.map((id) => get(id)!), updated: updatedIds.map((id) => get(id)!) };
-    },
-    page(limit, after) {
+  constructor(connection: SqliteConnection, now: () => number) {
+    this.#connection = connection;
+    this.#sql = connection.sql;
+    this.#now = now;
+  }
+
+  // The port is async (a networked adapter needs it); SQLite answers at once: each method runs via `attempt`.
+  list(): Promise<Lead[]> {
+    return attempt(() => this.#sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id").all().map(toLead));
+  }
+
+  page(limit: number, after?: LeadCursor): Promise<Lead[]> {
+    return attempt(() => {
       const rows = after === undefined
-        ? sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id LIMIT ?").all(limit)
-        : sql(
+        ? this.#sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id LIMIT ?").all(limit)
+        : this.#sql(
           `SELECT * FROM leads WHERE (name COLLATE NOCASE, id) > (?, ?)
            ORDER BY name COLLATE NOCASE, id LIMIT ?`,
         ).all(after.name, after.id, limit);
       return rows.map(toLead);
-    },
-    count: () => Number(sql("SELECT COUNT(*) AS n FROM leads").get()!.n),
-    findByPhone(phone) {
-      const row = sql("SELECT * FROM leads WHERE phone = ? ORDER BY id LIMIT 1").get(phone);
+    });
+  }
+
+  count(): Promise<number> {
+    return attempt(() => Number(this.#sql("SELECT COUNT(*) AS n FROM leads").get()!.n));
+  }
+
+  findByPhone(phone: string): Promise<Lead | undefined> {
+    return attempt(() => {
+      const row = this.#sql("SELECT * FROM leads WHERE phone = ? ORDER BY id LIMIT 1").get(phone);
       return row === undefined ? undefined : toLead(row);
-    },
-    update(id, changes) {
-      return write(id, changes) ? get(id) : undefined;
-    },
-    delete: (id) => Number(sql("DELETE FROM leads WHERE id = ?").run(id).changes) > 0,
-    callsOf(phone) {
-      return sql(
+    });
+  }
+
+  importBatch(
+    creates: readonly LeadInput[],
+    updates: readonly LeadUpdate[],
+  ): Promise<{ created: Lead[]; updated: Lead[] }> {
+    return attempt(() => this.#importBatch(creates, updates));
+  }
+
+  get(id: number): Promise<Lead | undefined> {
+    return attempt(() => this.#get(id));
+  }
+
+  create(leads: readonly LeadInput[]): Promise<Lead[]> {
+    return attempt(() => this.#importBatch(leads, []).created);
+  }
+
+  update(id: number, changes: Partial<LeadInput>): Promise<Lead | undefined> {
+    return attempt(() => this.#write(id, changes) ? this.#get(id) : undefined);
+  }
+
+  delete(id: number): Promise<boolean> {
+    return attempt(() => Number(this.#sql("DELETE FROM leads WHERE id = ?").run(id).changes) > 0);
+  }
+
+  callsOf(phone: string): Promise<LeadCall[]> {
+    return attempt(() =>
+      this.#sql(
         `SELECT call_sid, created_at, persona, direction, status, end_reason FROM calls
          WHERE to_number = ? OR from_number = ? ORDER BY created_at DESC LIMIT 100`,
       ).all(phone, phone).map((row) => ({
@@ -103,30 +110,51 @@ export function openLeadStore(path: string, options: LeadStoreOptions = {}): Lea
         direction: textOrNull(row.direction),
         status: textOrNull(row.status),
         endReason: textOrNull(row.end_reason),
-      }));
-    },
-    close: () => connection.close(),
-  };
-  // The port is async (a networked adapter needs it); SQLite answers at once.
-  return {
-    list: () => attempt(() => sync.list()),
-    page: (limit, after) => attempt(() => sync.page(limit, after)),
-    count: () => attempt(() => sync.count()),
-    findByPhone: (phone) => attempt(() => sync.findByPhone(phone)),
-    importBatch: (creates, updates) => attempt(() => sync.importBatch(creates, updates)),
-    get: (id) => attempt(() => sync.get(id)),
-    create: (leads) => attempt(() => sync.create(leads)),
-    update: (id, changes) => attempt(() => sync.update(id, changes)),
-    delete: (id) => attempt(() => sync.delete(id)),
-    callsOf: (phone) => attempt(() => sync.callsOf(phone)),
-    close: () => sync.close(),
-  };
-}
+      }))
+    );
+  }
 
-/** The same methods, answering at once instead of with a promise. */
-type Synchronous<T> = {
-  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : T[K];
-};
+  close(): void {
+    this.#connection.close();
+  }
+
+  #get(id: number): Lead | undefined {
+    const row = this.#sql("SELECT * FROM leads WHERE id = ?").get(id);
+    return row === undefined ? undefined : toLead(row);
+  }
+
+  #importBatch(
+    creates: readonly LeadInput[],
+    updates: readonly LeadUpdate[],
+  ): { created: Lead[]; updated: Lead[] } {
+    const ids: number[] = [];
+    const updatedIds: number[] = [];
+    this.#connection.transaction(() => {
+      for (const lead of creates) {
+        const at = this.#now();
+        const result = this.#sql(
+          `INSERT INTO leads (name, phone, company, notes, fields, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        ).run(lead.name, lead.phone, lead.company, lead.notes, JSON.stringify(lead.fields), at, at);
+        ids.push(Number(result.lastInsertRowid));
+      }
+      for (const { id, changes } of updates) if (this.#write(id, changes)) updatedIds.push(id);
+    });
+    return { created: ids.map((id) => this.#get(id)!), updated: updatedIds.map((id) => this.#get(id)!) };
+  }
+
+  /** Replaces the given fields of lead `id`; false for an unknown id. */
+  #write(id: number, changes: Partial<LeadInput>): boolean {
+    const lead = this.#get(id);
+    if (lead === undefined) return false;
+    const next = { ...lead, ...changes };
+    this.#sql(
+      `UPDATE leads SET name = ?, phone = ?, company = ?, notes = ?, fields = ?, updated_at = ?
+       WHERE id = ?`,
+    ).run(next.name, next.phone, next.company, next.notes, JSON.stringify(next.fields), this.#now(), id);
+    return true;
+  }
+}
 
 /** Runs `body` now; its throw becomes the promise's rejection. */
 function attempt<T>(body: () => T): Promise<T> {
