@@ -93,6 +93,45 @@ export function applyEvent(
   record.eventSeq = Math.max(record.eventSeq, seq);
   switch (event.type) {
     case "call.placed":
+    case "call.webhook":
+      applyOrigin(record, event);
+      break;
+    case "call.started":
+    case "upstream.connected":
+    case "session.configured":
+      applyStreamStart(record, event, at, instance);
+      break;
+    case "transcript":
+    case "turn.latency":
+    case "interruption":
+    case "tool.called":
+      appendEntry(record, event, at);
+      break;
+    case "usage":
+      applyUsage(record, event, at, prices, onError);
+      break;
+    case "agent.stopped":
+    case "reconnected":
+    case "caller_audio.dropped":
+      applyStreamHealth(record, event);
+      break;
+    case "call.status":
+    case "call.after_stream":
+    case "call.analyzed":
+    case "call.ended":
+      applyCallState(record, event, at);
+      break;
+  }
+  deriveTotals(record);
+}
+
+/** Where the call comes from (placed by Parley, or its webhook): parameters, persona, direction, numbers. */
+function applyOrigin(
+  record: StoredRecord,
+  event: Extract<CallEvent, { type: "call.placed" | "call.webhook" }>,
+): void {
+  switch (event.type) {
+    case "call.placed":
       Object.assign(record.parameters, event.parameters);
       record.persona ??= event.persona;
       record.direction ??= "outbound-api";
@@ -107,10 +146,17 @@ export function applyEvent(
       record.from ??= event.from;
       record.to ??= event.to;
       break;
-    case "call.status":
-      record.statuses.push({ at, status: event.status as CallStatus, detail: event.detail });
-      record.status = event.status as CallStatus;
-      break;
+  }
+}
+
+/** The stream coming up: the instance that runs it takes the call; then the upstream and session. */
+function applyStreamStart(
+  record: StoredRecord,
+  event: Extract<CallEvent, { type: "call.started" | "upstream.connected" | "session.configured" }>,
+  at: number,
+  instance: string,
+): void {
+  switch (event.type) {
     case "call.started":
       Object.assign(record.parameters, event.parameters);
       record.streamSid = event.streamSid;
@@ -126,15 +172,15 @@ export function applyEvent(
     case "session.configured":
       record.sessionConfiguredAt ??= at;
       break;
-    case "transcript":
-    case "turn.latency":
-    case "interruption":
-    case "tool.called":
-      appendEntry(record, event, at);
-      break;
-    case "usage":
-      applyUsage(record, event, at, prices, onError);
-      break;
+  }
+}
+
+/** How the stream held up: unplayed audio at a stop, reconnects, caller frames dropped. */
+function applyStreamHealth(
+  record: StoredRecord,
+  event: Extract<CallEvent, { type: "agent.stopped" | "reconnected" | "caller_audio.dropped" }>,
+): void {
+  switch (event.type) {
     case "agent.stopped":
       record.maxUnplayedMs = Math.max(record.maxUnplayedMs ?? 0, event.unplayedMs);
       break;
@@ -144,6 +190,20 @@ export function applyEvent(
       break;
     case "caller_audio.dropped":
       record.callerFramesDropped = event.drops;
+      break;
+  }
+}
+
+/** The call's state: its statuses, what follows the stream, its analysis's cost, its end. */
+function applyCallState(
+  record: StoredRecord,
+  event: Extract<CallEvent, { type: "call.status" | "call.after_stream" | "call.analyzed" | "call.ended" }>,
+  at: number,
+): void {
+  switch (event.type) {
+    case "call.status":
+      record.statuses.push({ at, status: event.status as CallStatus, detail: event.detail });
+      record.status = event.status as CallStatus;
       break;
     case "call.after_stream":
       record.afterStream = event.action;
@@ -165,7 +225,6 @@ export function applyEvent(
       }
       break;
   }
-  deriveTotals(record);
 }
 
 /** An event that adds one entry to one of the record's lists (transcript, turns, interruptions, tools). */

@@ -15,10 +15,13 @@ import type { Sql } from "postgres";
 import {
   type ClaimedWebhook,
   DEFAULT_DELIVERIES_LIMIT,
+  type ListDeliveriesOptions,
   MAX_DELIVERIES_LIMIT,
   type WebhookAttempt,
   type WebhookDelivery,
+  type WebhookMessageInput,
   type WebhookOutbox,
+  type WebhookOutcome,
   type WebhookState,
 } from "../webhook_outbox.ts";
 
@@ -82,12 +85,112 @@ const toDelivery = (row: OutboxRow, attemptLog: WebhookAttempt[]): WebhookDelive
  * ```
  */
 export function postgresWebhookOutbox(sql: Sql): WebhookOutbox {
+  return new PostgresWebhookOutbox(sql);
+}
+
+/** The outbox over a Postgres pool it does not own. */
+class PostgresWebhookOutbox implements WebhookOutbox {
+  readonly #sql: Sql;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  async enqueue(m: WebhookMessageInput): Promise<boolean> {
+    const rows = await this.#sql`
+      INSERT INTO webhook_outbox (id, type, call_sid, payload, created_at, expires_at, next_try_at)
+      VALUES (${m.id}, ${m.type}, ${m.callSid}, ${m.payload}, ${m.at}, ${m.expiresAt}, ${m.at})
+      ON CONFLICT (id) DO NOTHING RETURNING id`;
+    return rows.length === 1;
+  }
+
+  async claimDue(instance: string, now: number, limit: number, leaseMs: number): Promise<ClaimedWebhook[]> {
+    const rows = await this.#sql<OutboxRow[]>`
+      UPDATE webhook_outbox SET claimed_by = ${instance}, lease_until = ${now + leaseMs}
+      WHERE id IN (
+        SELECT id FROM webhook_outbox
+        WHERE state = 'pending' AND next_try_at <= ${now}
+          AND (lease_until IS NULL OR lease_until <= ${now})
+        ORDER BY next_try_at, created_at LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)
+      RETURNING id, type, call_sid, payload, attempts, created_at, expires_at, next_try_at`;
+    return [...rows]
+      .sort((a, b) =>
+        Number(a.next_try_at) - Number(b.next_try_at) || Number(a.created_at) - Number(b.created_at)
+      )
+      .map((row) => ({
+        id: row.id,
+        type: row.type,
+        callSid: row.call_sid,
+        payload: row.payload,
+        attempts: Number(row.attempts),
+        createdAt: Number(row.created_at),
+        expiresAt: Number(row.expires_at),
+      }));
+  }
+
+  async finishAttempt(id: string, attempt: WebhookAttempt, outcome: WebhookOutcome): Promise<boolean> {
+    const endedAt = attempt.at + attempt.durationMs;
+    return await this.#sql.begin(async (tx) => {
+      // Fenced: only the instance whose lease lasted to the attempt's end writes its result.
+      const updated = await tx`
+        UPDATE webhook_outbox SET attempts = attempts + 1, state = ${outcome.state},
+          next_try_at = ${outcome.state === "pending" ? outcome.nextTryAt : null},
+          last_status = ${attempt.status}, last_error = ${attempt.error},
+          delivered_at = COALESCE(${outcome.state === "delivered" ? attempt.at : null}::bigint, delivered_at),
+          claimed_by = NULL, lease_until = NULL
+        WHERE id = ${id} AND claimed_by = ${attempt.instance} AND lease_until >= ${endedAt}
+        RETURNING id`;
+      if (updated.length === 0) return false;
+      await tx`
+        INSERT INTO webhook_attempts (message_id, at, instance, status, error, duration_ms)
+        VALUES (${id}, ${attempt.at}, ${attempt.instance}, ${attempt.status}, ${attempt.error},
+          ${attempt.durationMs})`;
+      return true;
+    }) as boolean;
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    const rows = await this.#sql<{ at: string | null }[]>`
+      SELECT MIN(GREATEST(next_try_at, lease_until)) AS at FROM webhook_outbox WHERE state = 'pending'`;
+    const at = rows[0]?.at ?? null;
+    return at === null ? undefined : Number(at);
+  }
+
+  async list(options: ListDeliveriesOptions = {}): Promise<WebhookDelivery[]> {
+    const limit = Math.min(Math.max(1, options.limit ?? DEFAULT_DELIVERIES_LIMIT), MAX_DELIVERIES_LIMIT);
+    const rows = options.callSid === undefined
+      ? await this.#sql<OutboxRow[]>`
+        SELECT * FROM webhook_outbox ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT ${limit}`
+      : await this.#sql<OutboxRow[]>`
+        SELECT * FROM webhook_outbox WHERE call_sid = ${options.callSid}
+        ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT ${limit}`;
+    return await this.#withAttempts(rows);
+  }
+
+  async get(id: string): Promise<WebhookDelivery | undefined> {
+    const rows = await this.#sql<OutboxRow[]>`SELECT * FROM webhook_outbox WHERE id = ${id}`;
+    return (await this.#withAttempts(rows))[0];
+  }
+
+  async redeliver(id: string, now: number, expiresAt: number): Promise<WebhookDelivery | undefined> {
+    const changed = await this.#sql`
+      UPDATE webhook_outbox SET state = 'pending', next_try_at = ${now}, expires_at = ${expiresAt},
+        claimed_by = NULL, lease_until = NULL
+      WHERE id = ${id} RETURNING id`;
+    return changed.length === 0 ? undefined : await this.get(id);
+  }
+
+  close(): void {
+    // The pool is the store's: it ends it.
+  }
+
   /** The deliveries of `rows`, in their order, each with its attempts (one query for all). */
-  const withAttempts = async (rows: readonly OutboxRow[]): Promise<WebhookDelivery[]> => {
+  async #withAttempts(rows: readonly OutboxRow[]): Promise<WebhookDelivery[]> {
     if (rows.length === 0) return [];
-    const attempts = await sql<AttemptRow[]>`
+    const attempts = await this.#sql<AttemptRow[]>`
       SELECT message_id, at, instance, status, error, duration_ms FROM webhook_attempts
-      WHERE message_id IN ${sql(rows.map((row) => row.id))} ORDER BY id`;
+      WHERE message_id IN ${this.#sql(rows.map((row) => row.id))} ORDER BY id`;
     const byMessage = new Map<string, WebhookAttempt[]>();
     for (const attempt of attempts) {
       let list = byMessage.get(attempt.message_id);
@@ -95,92 +198,5 @@ export function postgresWebhookOutbox(sql: Sql): WebhookOutbox {
       list.push(toAttempt(attempt));
     }
     return rows.map((row) => toDelivery(row, byMessage.get(row.id) ?? []));
-  };
-  const get = async (id: string): Promise<WebhookDelivery | undefined> => {
-    const rows = await sql<OutboxRow[]>`SELECT * FROM webhook_outbox WHERE id = ${id}`;
-    return (await withAttempts(rows))[0];
-  };
-
-  return {
-    async enqueue(m) {
-      const rows = await sql`
-        INSERT INTO webhook_outbox (id, type, call_sid, payload, created_at, expires_at, next_try_at)
-        VALUES (${m.id}, ${m.type}, ${m.callSid}, ${m.payload}, ${m.at}, ${m.expiresAt}, ${m.at})
-        ON CONFLICT (id) DO NOTHING RETURNING id`;
-      return rows.length === 1;
-    },
-    async claimDue(instance, now, limit, leaseMs): Promise<ClaimedWebhook[]> {
-      const rows = await sql<OutboxRow[]>`
-        UPDATE webhook_outbox SET claimed_by = ${instance}, lease_until = ${now + leaseMs}
-        WHERE id IN (
-          SELECT id FROM webhook_outbox
-          WHERE state = 'pending' AND next_try_at <= ${now}
-            AND (lease_until IS NULL OR lease_until <= ${now})
-          ORDER BY next_try_at, created_at LIMIT ${limit}
-          FOR UPDATE SKIP LOCKED)
-        RETURNING id, type, call_sid, payload, attempts, created_at, expires_at, next_try_at`;
-      return [...rows]
-        .sort((a, b) =>
-          Number(a.next_try_at) - Number(b.next_try_at) || Number(a.created_at) - Number(b.created_at)
-        )
-        .map((row) => ({
-          id: row.id,
-          type: row.type,
-          callSid: row.call_sid,
-          payload: row.payload,
-          attempts: Number(row.attempts),
-          createdAt: Number(row.created_at),
-          expiresAt: Number(row.expires_at),
-        }));
-    },
-    async finishAttempt(id, attempt, outcome) {
-      const endedAt = attempt.at + attempt.durationMs;
-      return await sql.begin(async (tx) => {
-        // Fenced: only the instance whose lease lasted to the attempt's end writes its result.
-        const updated = await tx`
-          UPDATE webhook_outbox SET attempts = attempts + 1, state = ${outcome.state},
-            next_try_at = ${outcome.state === "pending" ? outcome.nextTryAt : null},
-            last_status = ${attempt.status}, last_error = ${attempt.error},
-            delivered_at = COALESCE(${
-          outcome.state === "delivered" ? attempt.at : null
-        }::bigint, delivered_at),
-            claimed_by = NULL, lease_until = NULL
-          WHERE id = ${id} AND claimed_by = ${attempt.instance} AND lease_until >= ${endedAt}
-          RETURNING id`;
-        if (updated.length === 0) return false;
-        await tx`
-          INSERT INTO webhook_attempts (message_id, at, instance, status, error, duration_ms)
-          VALUES (${id}, ${attempt.at}, ${attempt.instance}, ${attempt.status}, ${attempt.error},
-            ${attempt.durationMs})`;
-        return true;
-      }) as boolean;
-    },
-    async nextDueAt() {
-      const rows = await sql<{ at: string | null }[]>`
-        SELECT MIN(GREATEST(next_try_at, lease_until)) AS at FROM webhook_outbox WHERE state = 'pending'`;
-      const at = rows[0]?.at ?? null;
-      return at === null ? undefined : Number(at);
-    },
-    async list(options = {}) {
-      const limit = Math.min(Math.max(1, options.limit ?? DEFAULT_DELIVERIES_LIMIT), MAX_DELIVERIES_LIMIT);
-      const rows = options.callSid === undefined
-        ? await sql<OutboxRow[]>`
-          SELECT * FROM webhook_outbox ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT ${limit}`
-        : await sql<OutboxRow[]>`
-          SELECT * FROM webhook_outbox WHERE call_sid = ${options.callSid}
-          ORDER BY created_at DESC, id COLLATE "C" DESC LIMIT ${limit}`;
-      return await withAttempts(rows);
-    },
-    get,
-    async redeliver(id, now, expiresAt) {
-      const changed = await sql`
-        UPDATE webhook_outbox SET state = 'pending', next_try_at = ${now}, expires_at = ${expiresAt},
-          claimed_by = NULL, lease_until = NULL
-        WHERE id = ${id} RETURNING id`;
-      return changed.length === 0 ? undefined : await get(id);
-    },
-    close() {
-      // The pool is the store's: it ends it.
-    },
-  };
+  }
 }

@@ -11,10 +11,13 @@ import { openSqliteConnection, type SqliteConnection } from "./connection.ts";
 import {
   type ClaimedWebhook,
   DEFAULT_DELIVERIES_LIMIT,
+  type ListDeliveriesOptions,
   MAX_DELIVERIES_LIMIT,
   type WebhookAttempt,
   type WebhookDelivery,
+  type WebhookMessageInput,
   type WebhookOutbox,
+  type WebhookOutcome,
   type WebhookState,
 } from "../webhook_outbox.ts";
 
@@ -27,24 +30,36 @@ import {
  * ```
  */
 export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
-  const connection = openSqliteConnection(path, BUSY_TIMEOUT_MS);
-  const { sql, transaction } = connection;
-  const get = (id: string) => {
-    const row = sql("SELECT * FROM webhook_outbox WHERE id = ?").get(id);
-    return row === undefined ? undefined : toDelivery(row, attemptsOf(sql, id));
-  };
+  return new SqliteWebhookOutbox(openSqliteConnection(path, BUSY_TIMEOUT_MS));
+}
 
-  const sync = {
-    enqueue: (m: Parameters<WebhookOutbox["enqueue"]>[0]): boolean =>
+/** The outbox over one SQLite connection: each method runs synchronously, its throw a rejection. */
+class SqliteWebhookOutbox implements WebhookOutbox {
+  readonly #connection: SqliteConnection;
+  readonly #sql: SqliteConnection["sql"];
+  readonly #transaction: SqliteConnection["transaction"];
+
+  constructor(connection: SqliteConnection) {
+    this.#connection = connection;
+    this.#sql = connection.sql;
+    this.#transaction = connection.transaction;
+  }
+
+  enqueue(m: WebhookMessageInput): Promise<boolean> {
+    return asPromise(() =>
       Number(
-        sql(
+        this.#sql(
           `INSERT INTO webhook_outbox (id, type, call_sid, payload, created_at, expires_at, next_try_at)
            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
         ).run(m.id, m.type, m.callSid, m.payload, m.at, m.expiresAt, m.at).changes,
-      ) > 0,
-    claimDue: (instance: string, now: number, limit: number, leaseMs: number): ClaimedWebhook[] =>
-      transaction(() =>
-        sql(
+      ) > 0
+    );
+  }
+
+  claimDue(instance: string, now: number, limit: number, leaseMs: number): Promise<ClaimedWebhook[]> {
+    return asPromise(() =>
+      this.#transaction(() =>
+        this.#sql(
           `UPDATE webhook_outbox SET claimed_by = ?, lease_until = ?
            WHERE id IN (
              SELECT id FROM webhook_outbox
@@ -52,14 +67,14 @@ export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
              ORDER BY next_try_at, created_at LIMIT ?)
            RETURNING id, type, call_sid, payload, attempts, created_at, expires_at`,
         ).all(instance, now + leaseMs, now, now, limit).map(toClaimed)
-      ),
-    finishAttempt: (
-      id: string,
-      attempt: WebhookAttempt,
-      outcome: Parameters<WebhookOutbox["finishAttempt"]>[2],
-    ): boolean =>
-      transaction(() => {
-        const updated = sql(
+      )
+    );
+  }
+
+  finishAttempt(id: string, attempt: WebhookAttempt, outcome: WebhookOutcome): Promise<boolean> {
+    return asPromise(() =>
+      this.#transaction(() => {
+        const updated = this.#sql(
           `UPDATE webhook_outbox SET attempts = attempts + 1, state = ?, next_try_at = ?,
              last_status = ?, last_error = ?, delivered_at = COALESCE(?, delivered_at),
              claimed_by = NULL, lease_until = NULL
@@ -74,44 +89,59 @@ export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
           attempt.instance,
         );
         if (Number(updated.changes) === 0) return false;
-        sql(
+        this.#sql(
           `INSERT INTO webhook_attempts (message_id, at, instance, status, error, duration_ms)
            VALUES (?, ?, ?, ?, ?, ?)`,
         ).run(id, attempt.at, attempt.instance, attempt.status, attempt.error, attempt.durationMs);
         return true;
-      }),
-    nextDueAt: (): number | undefined => {
-      const row = sql(
+      })
+    );
+  }
+
+  nextDueAt(): Promise<number | undefined> {
+    return asPromise(() => {
+      const row = this.#sql(
         "SELECT MIN(COALESCE(MAX(next_try_at, lease_until), next_try_at)) AS at FROM webhook_outbox WHERE state = 'pending'",
       ).get();
       return row?.at === null || row?.at === undefined ? undefined : Number(row.at);
-    },
-    list: (options: Parameters<WebhookOutbox["list"]>[0] = {}): WebhookDelivery[] => {
+    });
+  }
+
+  list(options: ListDeliveriesOptions = {}): Promise<WebhookDelivery[]> {
+    return asPromise(() => {
       const limit = Math.min(Math.max(1, options.limit ?? DEFAULT_DELIVERIES_LIMIT), MAX_DELIVERIES_LIMIT);
       const rows = options.callSid === undefined
-        ? sql("SELECT * FROM webhook_outbox ORDER BY created_at DESC, id DESC LIMIT ?").all(limit)
-        : sql("SELECT * FROM webhook_outbox WHERE call_sid = ? ORDER BY created_at DESC, id DESC LIMIT ?")
-          .all(options.callSid, limit);
-      return rows.map((row) => toDelivery(row, attemptsOf(sql, String(row.id))));
-    },
-    redeliver: (id: string, now: number, expiresAt: number): WebhookDelivery | undefined => {
-      const changed = sql(
+        ? this.#sql("SELECT * FROM webhook_outbox ORDER BY created_at DESC, id DESC LIMIT ?").all(limit)
+        : this.#sql(
+          "SELECT * FROM webhook_outbox WHERE call_sid = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+        ).all(options.callSid, limit);
+      return rows.map((row) => toDelivery(row, attemptsOf(this.#sql, String(row.id))));
+    });
+  }
+
+  get(id: string): Promise<WebhookDelivery | undefined> {
+    return asPromise(() => this.#find(id));
+  }
+
+  redeliver(id: string, now: number, expiresAt: number): Promise<WebhookDelivery | undefined> {
+    return asPromise(() => {
+      const changed = this.#sql(
         `UPDATE webhook_outbox SET state = 'pending', next_try_at = ?, expires_at = ?,
            claimed_by = NULL, lease_until = NULL WHERE id = ?`,
       ).run(now, expiresAt, id);
-      return Number(changed.changes) === 0 ? undefined : get(id);
-    },
-  };
-  return {
-    enqueue: (message) => attempt(() => sync.enqueue(message)),
-    claimDue: (instance, now, limit, leaseMs) => attempt(() => sync.claimDue(instance, now, limit, leaseMs)),
-    finishAttempt: (id, a, outcome) => attempt(() => sync.finishAttempt(id, a, outcome)),
-    nextDueAt: () => attempt(() => sync.nextDueAt()),
-    list: (options) => attempt(() => sync.list(options)),
-    get: (id) => attempt(() => get(id)),
-    redeliver: (id, now, expiresAt) => attempt(() => sync.redeliver(id, now, expiresAt)),
-    close: () => connection.close(),
-  };
+      return Number(changed.changes) === 0 ? undefined : this.#find(id);
+    });
+  }
+
+  close(): void {
+    this.#connection.close();
+  }
+
+  /** Message `id` with its attempts, or undefined for an unknown id (synchronously). */
+  #find(id: string): WebhookDelivery | undefined {
+    const row = this.#sql("SELECT * FROM webhook_outbox WHERE id = ?").get(id);
+    return row === undefined ? undefined : toDelivery(row, attemptsOf(this.#sql, id));
+  }
 }
 
 type Row = Record<string, unknown>;
@@ -159,7 +189,7 @@ function toClaimed(row: Row): ClaimedWebhook {
 }
 
 /** Runs `body` now; its throw becomes the promise's rejection. */
-function attempt<T>(body: () => T): Promise<T> {
+function asPromise<T>(body: () => T): Promise<T> {
   try {
     return Promise.resolve(body());
   } catch (error) {
