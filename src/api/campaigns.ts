@@ -86,47 +86,26 @@ const ACTIONS: Record<string, { from: readonly CampaignState[]; to: CampaignStat
  * ```
  */
 export function createCampaignsHandlers(options: CampaignsApiOptions): CampaignsHandlers {
-  const { campaigns, doNotCall, leads } = options;
+  const { campaigns, doNotCall } = options;
   const now = options.now ?? Date.now;
-  const campaignOf = async (params: Record<string, string>) => {
+  /** The campaign a route's `:id` names, or the 404 naming the id. */
+  const campaignOrNotFound = async (params: Record<string, string>): Promise<Campaign | Response> => {
     const id = Number(params.id);
-    return Number.isSafeInteger(id) && id > 0 ? await campaigns.get(id) : undefined;
+    const campaign = Number.isSafeInteger(id) && id > 0 ? await campaigns.get(id) : undefined;
+    return campaign ?? jsonError(404, `No campaign with id "${String(params.id).slice(0, 20)}"`);
   };
-  const notFound = (params: Record<string, string>) =>
-    jsonError(404, `No campaign with id "${String(params.id).slice(0, 20)}"`);
-  const view = (campaign: Campaign) => campaignView(campaigns, campaign);
 
   return {
-    async createCampaign(request) {
-      const body = await readBodyJson(
-        request,
-        MAX_CAMPAIGN_BODY_BYTES,
-        '{"name": "December", "persona": "alex", …}',
-      );
-      if (!body.ok) return jsonError(body.status, body.error);
-      const parsed = parseCampaignRequest(body.value, {
-        personaIds: options.personaIds(),
-        engineOf: options.engineOf,
-      });
-      if (!parsed.ok) return jsonError(400, parsed.error);
-      const chosen = await chooseLeads(parsed.value.leads, leads);
-      if (chosen instanceof Response) return chosen;
-      await markSkipped(chosen, doNotCall);
-      const campaign = await campaigns.create(
-        parsed.value.input,
-        chosen,
-        parsed.value.start ? "running" : "draft",
-      );
-      if (parsed.value.start) options.wake();
-      return jsonResponse(201, await view(campaign));
-    },
+    createCampaign: (request) => createCampaign(request, options),
     async listCampaigns() {
       const all = await campaigns.list();
-      return jsonResponse(200, { campaigns: await Promise.all(all.map(view)) });
+      return jsonResponse(200, { campaigns: await Promise.all(all.map((c) => campaignView(campaigns, c))) });
     },
     async getCampaign(_request, { params }) {
-      const campaign = await campaignOf(params);
-      return campaign === undefined ? notFound(params) : jsonResponse(200, await view(campaign));
+      const campaign = await campaignOrNotFound(params);
+      return campaign instanceof Response
+        ? campaign
+        : jsonResponse(200, await campaignView(campaigns, campaign));
     },
     async campaignAction(request, { params }) {
       await request.body?.cancel().catch(() => {});
@@ -137,28 +116,13 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
           `Unknown campaign action "${String(params.action).slice(0, 20)}": use start, pause, resume or stop`,
         );
       }
-      const campaign = await campaignOf(params);
-      if (campaign === undefined) return notFound(params);
-      if (!action.from.includes(campaign.state)) {
-        return jsonError(
-          409,
-          `Campaign ${campaign.id} is ${campaign.state}: ${params.action} needs ${action.from.join(" or ")}`,
-        );
-      }
-      const changed = await campaigns.setState(campaign.id, action.to, action.from);
-      if (action.to === "stopped") {
-        for (const lead of await campaigns.leads(campaign.id)) {
-          if (lead.state === "pending") {
-            await campaigns.settle(lead.id, { state: "skipped", skipReason: "stopped" });
-          }
-        }
-      }
-      if (action.to === "running") options.wake();
-      return jsonResponse(200, await view(changed ?? campaign));
+      const campaign = await campaignOrNotFound(params);
+      if (campaign instanceof Response) return campaign;
+      return await applyAction(campaign, params.action!, action, options);
     },
     async campaignCalls(_request, { params }) {
-      const campaign = await campaignOf(params);
-      if (campaign === undefined) return notFound(params);
+      const campaign = await campaignOrNotFound(params);
+      if (campaign instanceof Response) return campaign;
       const calls = await campaignCallRows(
         await campaigns.leads(campaign.id),
         await campaigns.attempts(campaign.id),
@@ -167,8 +131,8 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
       return jsonResponse(200, { calls });
     },
     async campaignResults(_request, { params }) {
-      const campaign = await campaignOf(params);
-      if (campaign === undefined) return notFound(params);
+      const campaign = await campaignOrNotFound(params);
+      if (campaign instanceof Response) return campaign;
       const csv = await campaignResultsCsv(
         await campaigns.leads(campaign.id),
         await campaigns.attempts(campaign.id),
@@ -183,6 +147,60 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
     },
     ...createDoNotCallHandlers({ doNotCall, now }),
   };
+}
+
+/** `POST /api/campaigns`: the request checked, its leads chosen and marked, the campaign created (201). */
+async function createCampaign(request: Request, options: CampaignsApiOptions): Promise<Response> {
+  const body = await readBodyJson(
+    request,
+    MAX_CAMPAIGN_BODY_BYTES,
+    '{"name": "December", "persona": "alex", …}',
+  );
+  if (!body.ok) return jsonError(body.status, body.error);
+  const parsed = parseCampaignRequest(body.value, {
+    personaIds: options.personaIds(),
+    engineOf: options.engineOf,
+  });
+  if (!parsed.ok) return jsonError(400, parsed.error);
+  const chosen = await chooseLeads(parsed.value.leads, options.leads);
+  if (chosen instanceof Response) return chosen;
+  await markSkipped(chosen, options.doNotCall);
+  const campaign = await options.campaigns.create(
+    parsed.value.input,
+    chosen,
+    parsed.value.start ? "running" : "draft",
+  );
+  if (parsed.value.start) options.wake();
+  return jsonResponse(201, await campaignView(options.campaigns, campaign));
+}
+
+/**
+ * `POST /api/campaigns/:id/:action` once the action and campaign are known: 409 when the campaign's
+ * state does not allow it; a stop skips the leads still pending; a start or resume wakes the dialer.
+ */
+async function applyAction(
+  campaign: Campaign,
+  name: string,
+  action: { from: readonly CampaignState[]; to: CampaignState },
+  options: CampaignsApiOptions,
+): Promise<Response> {
+  const { campaigns } = options;
+  if (!action.from.includes(campaign.state)) {
+    return jsonError(
+      409,
+      `Campaign ${campaign.id} is ${campaign.state}: ${name} needs ${action.from.join(" or ")}`,
+    );
+  }
+  const changed = await campaigns.setState(campaign.id, action.to, action.from);
+  if (action.to === "stopped") {
+    for (const lead of await campaigns.leads(campaign.id)) {
+      if (lead.state === "pending") {
+        await campaigns.settle(lead.id, { state: "skipped", skipReason: "stopped" });
+      }
+    }
+  }
+  if (action.to === "running") options.wake();
+  return jsonResponse(200, await campaignView(campaigns, changed ?? campaign));
 }
 
 /** The leads a campaign request names (by ids, by tag, or as CSV), or the 400 naming what is wrong. */

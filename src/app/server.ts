@@ -18,7 +18,7 @@ import type { PersonaRegistry } from "../personas/types.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../engines/prices.ts";
 import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
-import { createSessions } from "../http/session.ts";
+import { createSessions, type Sessions } from "../http/session.ts";
 import { guardRequests, type ServeHandler } from "./middleware/front_door.ts";
 import type { ListenerHealth } from "../http/listener.ts";
 import type {
@@ -35,6 +35,8 @@ import { catchUnhandled } from "./middleware/unhandled.ts";
 import { notFoundResponse } from "../api/pages.ts";
 import { ROUTES } from "./routes.ts";
 import { createRouter } from "./router.ts";
+import type { GuardOptions } from "./middleware/guards.ts";
+import type { RecordingLinks } from "../recordings/recording_link.ts";
 import type { WebhookOutbox } from "../store/webhook_outbox.ts";
 import { createRouteHandlers } from "./handlers.ts";
 import type { DialerParts } from "./handler_parts.ts";
@@ -212,19 +214,7 @@ export function createParley(options: ParleyOptions): Parley {
   const route = createRouter({
     rows: ROUTES,
     handlers: routes.handlers,
-    guards: {
-      sessions,
-      apiToken: () => config.apiToken,
-      metricsPublic: config.metricsPublic,
-      twilio: {
-        authToken: config.twilioAuthToken,
-        publicBaseUrl: config.publicBaseUrl,
-        publicInstanceUrl: config.publicInstanceUrl,
-        enabled: config.twilioSignatureCheck,
-      },
-      log,
-      recordingLinks: recordings.links,
-    },
+    guards: routeGuards(config, sessions, log, recordings.links),
     notFound: notFoundResponse,
   });
   const analysis = startAnalysis(options);
@@ -255,5 +245,27 @@ export function createParley(options: ParleyOptions): Parley {
       offControl?.();
       routes.close();
     },
+  };
+}
+
+/** What the route table's guards check against: sessions, the API token, Twilio's signature, signed recording links. */
+function routeGuards(
+  config: ServerConfig,
+  sessions: Sessions,
+  log: Logger,
+  recordingLinks: RecordingLinks,
+): GuardOptions {
+  return {
+    sessions,
+    apiToken: () => config.apiToken,
+    metricsPublic: config.metricsPublic,
+    twilio: {
+      authToken: config.twilioAuthToken,
+      publicBaseUrl: config.publicBaseUrl,
+      publicInstanceUrl: config.publicInstanceUrl,
+      enabled: config.twilioSignatureCheck,
+    },
+    log,
+    recordingLinks,
   };
 }

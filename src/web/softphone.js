@@ -26,11 +26,7 @@ function fromBase64(text) {
  */
 export async function startSoftphone(call, hooks) {
   const { context, microphone, node } = await openAudio();
-  const socket = new WebSocket(
-    `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/softphone?${new URLSearchParams(
-      callParameters(call),
-    )}`,
-  );
+  const socket = new WebSocket(softphoneUrl(call));
   const stats = { framesSent: 0, marksEchoed: 0, lastMarkEchoed: "", queuedMs: 0 };
   let streamSid = "";
   let callSid = "";
@@ -73,12 +69,8 @@ export async function startSoftphone(call, hooks) {
       send(startMessage(++sequence, streamSid, callSid, call));
       hooks.onStatus("Connected: speak now");
       hooks.onAssigned?.(callSid);
-    } else if (message.event === "media") {
-      node.port.postMessage({ type: "play", bytes: fromBase64(message.media.payload) });
-    } else if (message.event === "mark") {
-      node.port.postMessage({ type: "mark", name: message.mark.name });
-    } else if (message.event === "clear") {
-      node.port.postMessage({ type: "clear" });
+    } else {
+      playbackCommand(message, node.port);
     }
   };
   socket.onclose = (event) =>
@@ -100,6 +92,31 @@ export async function startSoftphone(call, hooks) {
       finish("Call ended");
     },
   };
+}
+
+/**
+ * The call socket's URL: `/api/softphone` on this page's host, with the call's parameters.
+ * @param {{ persona: string, voice: string }} call
+ */
+function softphoneUrl(call) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}/api/softphone?${new URLSearchParams(callParameters(call))}`;
+}
+
+/**
+ * Hands Twilio's playback messages to the worklet: `media` to play, `mark` to echo once played up to
+ * it, `clear` to drop what is unplayed. Any other message is ignored.
+ * @param {{ event?: unknown, media?: { payload: string }, mark?: { name: string } }} message
+ * @param {MessagePort} port
+ */
+function playbackCommand(message, port) {
+  if (message.event === "media" && message.media !== undefined) {
+    port.postMessage({ type: "play", bytes: fromBase64(message.media.payload) });
+  } else if (message.event === "mark" && message.mark !== undefined) {
+    port.postMessage({ type: "mark", name: message.mark.name });
+  } else if (message.event === "clear") {
+    port.postMessage({ type: "clear" });
+  }
 }
 
 /**

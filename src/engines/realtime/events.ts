@@ -94,30 +94,10 @@ export function realtimeEventOf(value: Record<string, unknown>): RealtimeServerE
       };
     case "response.created":
       return { type, responseId: str(record(value.response).id) };
-    case "response.output_item.done": {
-      // The whole call in one event; argument deltas and `…arguments.done` before it are not needed.
-      const item = record(value.item);
-      if (item.type !== "function_call") return { type: "other", name: type };
-      return {
-        type: "function_call",
-        responseId: str(value.response_id),
-        callId: str(item.call_id),
-        name: str(item.name),
-        arguments: str(item.arguments),
-      };
-    }
-    case "response.done": {
-      const response = record(value.response);
-      const details = record(response.status_details);
-      const errorDetail = record(details.error);
-      return {
-        type,
-        responseId: str(response.id),
-        status: str(response.status),
-        reason: str(details.reason) || str(errorDetail.message) || str(errorDetail.code),
-        usage: parseUsage(response.usage),
-      };
-    }
+    case "response.output_item.done":
+      return outputItemDoneOf(value);
+    case "response.done":
+      return responseDoneOf(value);
     case "error": {
       const error = record(value.error);
       return { type, code: str(error.code) || str(error.type), message: str(error.message) };
@@ -128,6 +108,34 @@ export function realtimeEventOf(value: Record<string, unknown>): RealtimeServerE
     default:
       return { type: "other", name: typeof type === "string" ? type : "(no type)" };
   }
+}
+
+/** A `response.output_item.done`: a function call, or (any other item) an event nobody reads. */
+function outputItemDoneOf(value: Record<string, unknown>): RealtimeServerEvent {
+  // The whole call in one event; argument deltas and `…arguments.done` before it are not needed.
+  const item = record(value.item);
+  if (item.type !== "function_call") return { type: "other", name: "response.output_item.done" };
+  return {
+    type: "function_call",
+    responseId: str(value.response_id),
+    callId: str(item.call_id),
+    name: str(item.name),
+    arguments: str(item.arguments),
+  };
+}
+
+/** A `response.done`: how the answer ended (and why, if it did not complete) and its token usage. */
+function responseDoneOf(value: Record<string, unknown>): RealtimeServerEvent {
+  const response = record(value.response);
+  const details = record(response.status_details);
+  const errorDetail = record(details.error);
+  return {
+    type: "response.done",
+    responseId: str(response.id),
+    status: str(response.status),
+    reason: str(details.reason) || str(errorDetail.message) || str(errorDetail.code),
+    usage: parseUsage(response.usage),
+  };
 }
 
 function parseUsage(value: unknown): TokenUsage | undefined {
