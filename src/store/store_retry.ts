@@ -139,7 +139,17 @@ export class StoreRetry {
         this.#o.maxRetryMs ?? STORE_RETRY_DEFAULTS.maxRetryMs,
       );
     }
-    if (!this.#closed) this.#timer = setTimeout(() => this.#drain(), this.#episode.retryMs);
+    this.#planRetry();
+  }
+
+  /**
+   * Plans the next retry, unless one is planned or running: work that failed together (two writes in
+   * flight when the store stopped answering) is retried by one loop, each piece once, in order.
+   */
+  #planRetry(): void {
+    if (this.#closed || this.#timer !== undefined || this.#draining !== undefined) return;
+    if (this.#episode === undefined) return;
+    this.#timer = setTimeout(() => this.#drain(), this.#episode.retryMs);
   }
 
   #drain(): void {
@@ -151,20 +161,24 @@ export class StoreRetry {
         try {
           await job.run();
         } catch (error) {
-          this.#fail(job, error);
+          this.#fail(job, error); // backs off; the retry is planned once this loop has ended
           return;
         }
         this.#jobs.shift();
         enqueued++;
       }
-      const episode = this.#episode!;
+      const episode = this.#episode;
       this.#episode = undefined;
+      if (episode === undefined) return;
       const { subject, done } = this.#o.words;
       this.#o.log.info(
         `${subject}: ${done} again after ${((performance.now() - episode.since) / 1000).toFixed(1)} s: ` +
           `${enqueued} ${done}, ${episode.dropped} dropped`,
       );
-    })().finally(() => this.#draining = undefined);
+    })().finally(() => {
+      this.#draining = undefined;
+      this.#planRetry();
+    });
   }
 }
 
