@@ -57,6 +57,11 @@ export const ANSWER_GAP_MS = 250;
  * ```
  */
 export function createLiveEngine(url: string): Engine<"live"> {
+  // GPT-Live has no answer ids: the readers name runs of audio. One count for all of this engine's
+  // sessions, so a new session's answers are never taken for answers of the one it replaced (whose
+  // names the relay keeps as cut, dropping their late audio).
+  let answers = 0;
+  const nextAnswerId = () => `live_answer_${++answers}`;
   return {
     id: "live",
     capabilities: {
@@ -70,7 +75,7 @@ export function createLiveEngine(url: string): Engine<"live"> {
     sessionUrl: () => url,
     opening: liveOpening,
     audioMessage: inputAudioAppendEvent,
-    reader: (now) => new LiveReader(now),
+    reader: (now) => new LiveReader(now, nextAnswerId),
     interruption: () => [],
     // Commentary, as the greeting: the model says it in its own words.
     prompt: (_plan, instruction) => [commentaryAppendEvent(instruction)],
@@ -104,16 +109,18 @@ function liveOpening(plan: SessionPlan): SessionOpening {
 /** One GPT-Live session's reader: answers from runs of audio, turns from transcript fragments. */
 class LiveReader implements EngineReader {
   readonly #now: () => number;
+  readonly #nextAnswerId: () => string;
   readonly #turns = new TurnAssembler();
   #clock: SessionClock | undefined;
   #openingSentAt: number | undefined;
-  #answers = 0;
   #answer: string | undefined;
   #lastDeltaAt = 0;
   #callerTurnStart: number | undefined;
 
-  constructor(now: () => number) {
+  /** `nextAnswerId` names each run of audio: unique across the engine's sessions. */
+  constructor(now: () => number, nextAnswerId: () => string) {
     this.#now = now;
+    this.#nextAnswerId = nextAnswerId;
   }
 
   openingSent(at: number): void {
@@ -182,7 +189,7 @@ class LiveReader implements EngineReader {
     let answer = this.#answer;
     if (answer === undefined || now - this.#lastDeltaAt >= ANSWER_GAP_MS) {
       if (answer !== undefined) this.#endAnswer(emit);
-      answer = this.#answer = `live_answer_${++this.#answers}`;
+      answer = this.#answer = this.#nextAnswerId();
       emit({ type: "response.started", responseId: answer });
     }
     this.#lastDeltaAt = now;
