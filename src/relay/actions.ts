@@ -25,6 +25,12 @@ import { PendingHangUp } from "./pending_hang_up.ts";
 import { ToolRunner } from "./tool_runner.ts";
 
 /** AMD results that mean a machine has finished its greeting (the beep, or silence). */
+/** Ends after which Twilio's `<Connect action>` hangs up rather than playing the fallback. */
+const HANG_UP_AFTER: ReadonlySet<EndReason> = new Set([
+  "caller_hung_up",
+  "hung_up_by_user",
+  "max_call_minutes",
+]);
 const MACHINE_END = new Set(["machine_end_beep", "machine_end_silence", "machine_end_other"]);
 
 /** A tool call as the engine reported it. */
@@ -194,9 +200,10 @@ export class CallActions {
   /** What Twilio should do after the stream, given why the call ended. */
   afterStream(reason: EndReason): AfterStream {
     if (this.#after !== undefined) return this.#after;
-    // A call someone hung up (the caller, or a user from the page or the API) just ends; any other
+    // A call someone hung up (the caller, or a user from the page or the API) just ends, as does one
+    // that reached the persona's maxCallMinutes (the agent was asked to say goodbye first); any other
     // end means the agent could not go on, and the caller hears the fallback message.
-    return { action: reason === "caller_hung_up" || reason === "hung_up_by_user" ? "hangup" : "fallback" };
+    return { action: HANG_UP_AFTER.has(reason) ? "hangup" : "fallback" };
   }
 
   /** The call ended: timers stop, running tools see their signal abort. */

@@ -1,6 +1,7 @@
 /**
  * A persona's `maxCallMinutes`, on both engines: shortly before the limit the agent is asked to wrap
- * up and say goodbye; at the limit the call ends cleanly with reason `max_call_minutes`.
+ * up and say goodbye; at the limit the call ends cleanly with reason `max_call_minutes`, and Twilio's
+ * `<Connect action>` hangs up (the goodbye was said: no fallback apology after it).
  */
 
 import assert from "node:assert/strict";
@@ -54,6 +55,11 @@ for (const engine of ["realtime", "live"] as const) {
         assert.ok(endedAt - startedAt >= LIMIT_MS - 100, "not before the limit");
         await within(call.closed, "the Twilio socket closed");
         await t.waitForLog(/Call ended: CallSid=CA\w+ reason=max_call_minutes/);
+        // The goodbye was said: Twilio's <Connect action> hangs up, no apology after it.
+        const after = await within(t.waitForEvent("call.after_stream"), "the after-stream decision");
+        assert.equal(after.action, "hangup");
+        const answer = await t.postTwilio("/api/twilio/after-stream?persona=sam", { CallSid: ended.callSid });
+        assert.match(await answer.text(), /<Response><Hangup\/><\/Response>/);
       } finally {
         await t.close();
       }
