@@ -58,6 +58,8 @@ export interface CallActionsOptions {
   send(message: string): void;
   /** True when Twilio has echoed every mark: the caller heard all agent audio sent. */
   heardAll(): boolean;
+  /** True while the caller is speaking (from the engine's speech start to its stop). @default never */
+  callerSpeaking?(): boolean;
   /** Stops the agent at once (clear, truncate and cancel where the engine allows). */
   stopAgent(): void;
   /** Plays μ-law audio (base64) as agent audio of `itemId`, then marks its end. */
@@ -142,6 +144,16 @@ export class CallActions {
     this.#o.log.info(
       `Caller spoke before the agent's last words were heard: ${pending.reason} cancelled on CallSid=${this.#o.context.callSid}`,
     );
+  }
+
+  /**
+   * The caller stopped speaking. On an engine whose server answers each caller turn itself (Realtime's
+   * VAD, `create_response`), that answer carries on where a due continuation would have: the tool
+   * outputs are in the conversation before the caller's words. So it is not asked for a second one.
+   */
+  callerStopped(): void {
+    if (this.#continueDue && this.#o.engine.capabilities.serverVad) this.#continueDue = false;
+    this.#maybeContinue();
   }
 
   /** A key the caller pressed (Twilio `dtmf`): to the model when the persona has `dtmf: true`. */
@@ -324,8 +336,11 @@ export class CallActions {
     }
   }
 
+  /** Asks the model to go on, once nothing is running, no answer is under way and the caller is not talking. */
   #maybeContinue(): void {
     if (!this.#continueDue || this.#running > 0 || this.#activeResponse !== undefined || this.#closed) return;
+    // An answer asked for now would start over the caller.
+    if (this.#o.callerSpeaking?.() === true) return;
     this.#continueDue = false;
     this.#o.send(this.#o.engine.continueMessage());
     this.#o.answerAsked?.();

@@ -75,6 +75,7 @@ export class AgentSide {
         if (p.bargeIn.callerStopped()) {
           p.log.info("Caller sound shorter than interruptions.minSpeechMs: agent keeps talking");
         }
+        p.actions?.callerStopped();
         return p.turns.callerStopped(event.at ?? p.now());
       case "response.started":
         p.bargeIn.responseStarted(event.responseId);

@@ -266,6 +266,11 @@ export class BargeIn {
     return unplayed;
   }
 
+  /** True between the caller's speech starting and stopping (as the engine reports it). */
+  get callerSpeaking(): boolean {
+    return this.#callerSpeaking;
+  }
+
   /** True when no agent audio is unplayed, no answer is under way and the caller is not speaking. */
   quiet(): boolean {
     return this.#clock.unplayedMs(this.#now()) <= 0 && this.#activeResponse === undefined &&

@@ -24,6 +24,7 @@ export function createCallActions(p: CallParts, setup: CallSetup, end: EndCall):
     engine: setup.engine,
     send: (message) => p.session.send(message),
     heardAll: () => p.bargeIn.heardAll(),
+    callerSpeaking: () => p.bargeIn.callerSpeaking,
     stopAgent: () => p.bargeIn.cut(p.now()),
     playAgentAudio: (itemId, payload) => {
       p.bargeIn.agentAudio(itemId, itemId, payload);

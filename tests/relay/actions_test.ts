@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { decodeDtmf } from "../../testing/dtmf_decoder.ts";
-import { toneBytes } from "../../testing/fake_realtime.ts";
+import { fromBase64, toneBytes } from "../../testing/fake_realtime.ts";
+import { sendFrames } from "../../testing/send_frames.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
 import { type CallStore, openCallStore } from "../../src/store/sqlite/call_store.ts";
@@ -23,6 +24,8 @@ import {
 } from "./_action_persona.ts";
 
 const AFTER_STREAM = "/api/twilio/after-stream?persona=tess";
+/** A caller frame of speech, 20 ms. */
+const SPEECH = toneBytes(20, 0x10);
 
 Deno.test("Realtime: persona tools answer, throw or time out as outputs; one response.create after response.done", async () => {
   await withActionParley("realtime", async (t) => {
@@ -458,3 +461,52 @@ function failingDecisions(store: CallStore, fails: () => boolean): AfterStreamDe
       fails() ? Promise.reject(new Error("database unavailable")) : store.afterStreamDecision(callSid),
   };
 }
+
+Deno.test("Realtime: a tool that finishes while the caller speaks does not start an answer over them; the server's answer to the caller carries on", async () => {
+  await withActionParley("realtime", async (t) => {
+    const call = await t.startCall({ persona: "tess" });
+    const session = await within(t.upstream.session(0), "the upstream session");
+    await session.waitFor("session.update");
+    const creates = () => session.eventsOf("response.create").length;
+    const before = creates();
+    /** A round trip: once the fake holds a caller frame sent now, it holds all Parley sent before it. */
+    const roundTrip = async () => {
+      const sentAt = performance.now();
+      await sendFrames(call, {
+        frame: SPEECH,
+        until: session.waitFor("input_audio_buffer.append", (e) => e.at > sentAt),
+      });
+    };
+    // The agent calls the slow tool (its output comes at its 200 ms timeout), and the caller starts
+    // talking before it comes.
+    await session.streamResponse({
+      responseId: "resp_tool",
+      itemId: "item_tool",
+      audio: toneBytes(100, 0x21),
+      functionCalls: [{ callId: "call_slow", name: "slow", arguments: "{}" }],
+    });
+    session.speechStarted("item_caller");
+    await within(
+      session.waitFor("conversation.item.create", (e) => e.item?.call_id === "call_slow"),
+      "the tool's output",
+    );
+    await roundTrip();
+    assert.equal(creates(), before, "no response.create while the caller speaks");
+    // The caller stops: the server answers their turn on its own (create_response), with the tool's
+    // output already in the conversation. Parley asks for no second answer after it.
+    session.speechStopped("item_caller");
+    await session.streamResponse({
+      responseId: "resp_caller",
+      itemId: "item_answer",
+      audio: toneBytes(200, 0x44),
+    });
+    await within(
+      call.waitFor("media", (m) => fromBase64(m.media.payload)[0] === 0x44),
+      "the answer at Twilio",
+    );
+    await roundTrip();
+    assert.equal(creates(), before, "no response.create after the server's own answer");
+    call.stop();
+    await call.closed;
+  });
+});
