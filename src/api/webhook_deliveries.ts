@@ -4,13 +4,14 @@
  * - `GET /api/webhooks/deliveries?callSid=&limit=`: messages newest first, each with its attempts
  *   (time, instance, status code, error), state and next try.
  * - `POST /api/webhooks/deliveries/:id/redeliver`: sends the message again, same `webhook-id`, now
- *   (202 with the delivery; 404 for an unknown id; 409 while `WEBHOOK_URL` is unset).
+ *   (202 with the delivery; 404 for an unknown id; 409 while `WEBHOOK_URL` is unset, and while an
+ *   attempt at it is in flight: it is not queued a second time, so one POST of an id goes out at once).
  *
  * @module
  */
 
 import { jsonError, jsonResponse } from "../http/responses.ts";
-import { MAX_DELIVERIES_LIMIT } from "../store/webhook_outbox.ts";
+import { MAX_DELIVERIES_LIMIT, WebhookBeingSentError } from "../store/webhook_outbox.ts";
 import type { Webhooks } from "../outcomes/webhooks/webhooks.ts";
 import type { WebhookDeliveryList, WebhookRedelivery } from "./types.ts";
 
@@ -73,7 +74,12 @@ export function createWebhookDeliveriesHandlers(
       } catch {
         return jsonError(400, `Invalid delivery id "${params.id}": bad percent-encoding`);
       }
-      const delivery = await webhooks.redeliver(id);
+      const delivery = await webhooks.redeliver(id).catch((error: unknown) => {
+        if (error instanceof WebhookBeingSentError) return error;
+        throw error;
+      });
+      // An attempt is in flight: queued again now, the same webhook-id would be POSTed twice at once.
+      if (delivery instanceof WebhookBeingSentError) return jsonError(409, delivery.message);
       if (delivery === undefined) {
         return jsonError(404, `No webhook message "${id.replace(/[^\x20-\x7e]/g, "?").slice(0, 100)}"`);
       }

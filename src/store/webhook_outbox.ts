@@ -108,11 +108,25 @@ export interface WebhookOutbox {
   get(id: string): Promise<WebhookDelivery | undefined>;
   /**
    * Sends the message again, same id: `pending`, due at `now`, giving up after `expiresAt`.
-   * Resolves to the delivery, or undefined for an unknown id.
+   * Resolves to the delivery, or undefined for an unknown id. A message an instance is sending now
+   * (its lease runs past `now`) is left as it is: rejects with {@linkcode WebhookBeingSentError}, so
+   * one attempt at a time goes out and its result is recorded (redeliver it once that attempt ends).
    */
   redeliver(id: string, now: number, expiresAt: number): Promise<WebhookDelivery | undefined>;
   /** Closes the outbox. */
   close(): void;
+}
+
+/**
+ * {@linkcode WebhookOutbox.redeliver} of a message an instance is sending now: it holds the lease
+ * until `leaseUntil` (epoch ms), and the message is left as it is.
+ */
+export class WebhookBeingSentError extends Error {
+  /** Builds the error for message `id`, leased until `leaseUntil`. */
+  constructor(readonly id: string, readonly leaseUntil: number) {
+    super(`Webhook "${id}" is being sent now: try again when its attempt ends`);
+    this.name = "WebhookBeingSentError";
+  }
 }
 
 /** Default page size of {@linkcode WebhookOutbox.list}. */

@@ -11,6 +11,7 @@ import { type CallEvent } from "../../src/calls/call_events.ts";
 import { CallHub } from "../../src/calls/call_hub.ts";
 import type { EventBus, Store } from "../../src/store/ports.ts";
 import type { CampaignInput } from "../../src/store/campaign.ts";
+import { WebhookBeingSentError } from "../../src/store/webhook_outbox.ts";
 
 /** Opens a fresh store for `instance`; every store a factory opens shares one database. */
 export interface StoreFactory {
@@ -645,6 +646,60 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         assert.equal(redelivered?.attempts, 2, "the log is kept");
         assert.deepEqual((await outbox.claimDue("alpha", 10_000, 10, 60_000)).map((m) => m.id), ["msg_f"]);
         assert.equal(await outbox.redeliver("nope", 10_000, 20_000), undefined);
+      });
+    },
+  );
+
+  await t.step(
+    "webhook outbox: a redeliver while an instance sends the message leaves it leased, not due twice",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = await open("alpha");
+        const beta = await open("beta");
+        await alpha.outbox.enqueue(message("msg_l", 1_000));
+        assert.deepEqual((await alpha.outbox.claimDue("alpha", 1_000, 10, 60_000)).map((m) => m.id), [
+          "msg_l",
+        ]);
+
+        // alpha is sending it (its lease runs to 61 s): a redeliver now is refused and changes nothing.
+        await assert.rejects(
+          beta.outbox.redeliver("msg_l", 2_000, 90_000),
+          (error) =>
+            error instanceof WebhookBeingSentError && error.id === "msg_l" && error.leaseUntil === 61_000 &&
+            error.message === 'Webhook "msg_l" is being sent now: try again when its attempt ends',
+          "a redeliver mid-attempt is refused",
+        );
+        assert.deepEqual(await beta.outbox.claimDue("beta", 2_000, 10, 60_000), [], "not handed out again");
+        assert.deepEqual(
+          await alpha.outbox.claimDue("alpha", 60_999, 10, 60_000),
+          [],
+          "nor before its lease ends",
+        );
+        const leased = await alpha.outbox.get("msg_l");
+        assert.equal(leased?.nextTryAt, 1_000, "unchanged");
+        assert.equal(leased?.expiresAt, message("msg_l", 1_000).expiresAt, "unchanged");
+
+        // alpha's attempt ends: it is recorded (its lease was kept), and a redeliver works again.
+        const ok = { at: 1_000, instance: "alpha", status: 200, error: null, durationMs: 4_000 };
+        assert.equal(await alpha.outbox.finishAttempt("msg_l", ok, { state: "delivered" }), true);
+        const redelivered = await beta.outbox.redeliver("msg_l", 6_000, 90_000);
+        assert.equal(redelivered?.state, "pending");
+        assert.equal(redelivered?.nextTryAt, 6_000);
+        assert.equal(redelivered?.expiresAt, 90_000);
+        assert.deepEqual(redelivered?.attemptLog.map((a) => [a.instance, a.status]), [["alpha", 200]]);
+        assert.deepEqual((await beta.outbox.claimDue("beta", 6_000, 10, 60_000)).map((m) => m.id), ["msg_l"]);
+
+        // beta dies mid-attempt: once its lease has run out (66 s), a redeliver sends it again at once.
+        await assert.rejects(alpha.outbox.redeliver("msg_l", 65_999, 90_000), WebhookBeingSentError);
+        const afterLease = await alpha.outbox.redeliver("msg_l", 66_000, 150_000);
+        assert.equal(afterLease?.nextTryAt, 66_000);
+        assert.deepEqual((await alpha.outbox.claimDue("alpha", 66_000, 10, 60_000)).map((m) => m.id), [
+          "msg_l",
+        ]);
+        const failed = { at: 66_000, instance: "alpha", status: 500, error: "HTTP 500", durationMs: 3 };
+        assert.equal(await alpha.outbox.finishAttempt("msg_l", failed, { state: "failed" }), true);
+        assert.equal((await beta.outbox.redeliver("msg_l", 70_000, 150_000))?.state, "pending", "failed");
+        assert.equal(await beta.outbox.nextDueAt(), 70_000);
       });
     },
   );

@@ -18,6 +18,7 @@ import {
   type ListDeliveriesOptions,
   MAX_DELIVERIES_LIMIT,
   type WebhookAttempt,
+  WebhookBeingSentError,
   type WebhookDelivery,
   type WebhookMessageInput,
   type WebhookOutbox,
@@ -174,11 +175,22 @@ class PostgresWebhookOutbox implements WebhookOutbox {
   }
 
   async redeliver(id: string, now: number, expiresAt: number): Promise<WebhookDelivery | undefined> {
-    const changed = await this.#sql`
-      UPDATE webhook_outbox SET state = 'pending', next_try_at = ${now}, expires_at = ${expiresAt},
-        claimed_by = NULL, lease_until = NULL
-      WHERE id = ${id} RETURNING id`;
-    return changed.length === 0 ? undefined : await this.get(id);
+    const changed = await this.#sql.begin(async (tx) => {
+      // The row stays locked to the end: a claim skips it, so none comes between the check and the update.
+      const [row] = await tx<{ lease_until: string | null }[]>`
+        SELECT lease_until FROM webhook_outbox WHERE id = ${id} FOR UPDATE`;
+      if (row === undefined) return false;
+      // An instance is sending it now: due again at once, it would go out twice in parallel.
+      if (row.lease_until !== null && Number(row.lease_until) > now) {
+        throw new WebhookBeingSentError(id, Number(row.lease_until));
+      }
+      await tx`
+        UPDATE webhook_outbox SET state = 'pending', next_try_at = ${now}, expires_at = ${expiresAt},
+          claimed_by = NULL, lease_until = NULL
+        WHERE id = ${id}`;
+      return true;
+    }) as boolean;
+    return changed ? await this.get(id) : undefined;
   }
 
   close(): void {

@@ -14,6 +14,7 @@ import {
   type ListDeliveriesOptions,
   MAX_DELIVERIES_LIMIT,
   type WebhookAttempt,
+  WebhookBeingSentError,
   type WebhookDelivery,
   type WebhookMessageInput,
   type WebhookOutbox,
@@ -124,13 +125,22 @@ class SqliteWebhookOutbox implements WebhookOutbox {
   }
 
   redeliver(id: string, now: number, expiresAt: number): Promise<WebhookDelivery | undefined> {
-    return asPromise(() => {
-      const changed = this.#sql(
-        `UPDATE webhook_outbox SET state = 'pending', next_try_at = ?, expires_at = ?,
-           claimed_by = NULL, lease_until = NULL WHERE id = ?`,
-      ).run(now, expiresAt, id);
-      return Number(changed.changes) === 0 ? undefined : this.#find(id);
-    });
+    return asPromise(() =>
+      // One write transaction: no claim comes between the lease check and the update.
+      this.#transaction(() => {
+        const row = this.#sql("SELECT lease_until FROM webhook_outbox WHERE id = ?").get(id);
+        if (row === undefined) return undefined;
+        // An instance is sending it now: due again at once, it would go out twice in parallel.
+        if (row.lease_until !== null && Number(row.lease_until) > now) {
+          throw new WebhookBeingSentError(id, Number(row.lease_until));
+        }
+        this.#sql(
+          `UPDATE webhook_outbox SET state = 'pending', next_try_at = ?, expires_at = ?,
+             claimed_by = NULL, lease_until = NULL WHERE id = ?`,
+        ).run(now, expiresAt, id);
+        return this.#find(id);
+      })
+    );
   }
 
   close(): void {
