@@ -15,9 +15,16 @@ import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
 import { CallEnds } from "./call_ends.ts";
 import { dispositionOf, FINAL_TWILIO_STATUSES, settlementAfter } from "./outcomes.ts";
 import { errorText } from "../log.ts";
+import { RecentMap } from "../recent.ts";
 
 /** A final status from Twilio. */
 export type FinalStatus = CallEvent & { type: "call.status" };
+
+/**
+ * The most final statuses kept for an attempt not stored yet (its CallSid about to be noted, or its call
+ * about to be adopted): the newest are kept, the oldest go.
+ */
+export const MAX_EARLY_STATUSES = 1_000;
 
 /** Options of {@linkcode AttemptEnds}. */
 export interface AttemptEndsOptions {
@@ -45,8 +52,11 @@ export function settlementFor(
 export class AttemptEnds {
   readonly #o: AttemptEndsOptions;
   readonly #ends: CallEnds;
-  /** Final statuses that came before their attempt had its CallSid noted. */
-  readonly #early = new Map<string, FinalStatus>();
+  /**
+   * Final statuses of campaign calls (their callback URL names the attempt) that came before the
+   * attempt was stored with its CallSid.
+   */
+  readonly #early = new RecentMap<string, FinalStatus>(MAX_EARLY_STATUSES);
   readonly #settling = new Set<Promise<void>>();
 
   constructor(options: AttemptEndsOptions) {
@@ -107,13 +117,22 @@ export class AttemptEnds {
       }
     }
     if (attempt === undefined) {
-      // Maybe ours, its CallSid not noted yet: kept until it is (a few, briefly).
-      if (this.#early.size < 1000) this.#early.set(event.callSid, event);
+      if (ref === undefined) {
+        // No campaign call (an inbound call, one placed through the API): every call the dialer places
+        // names its attempt in its callback URL. Nothing more is asked of it.
+        this.#ends.forget(event.callSid);
+        return;
+      }
+      // Its attempt is not stored yet (being stored, or to be adopted on a later pass): kept until it is.
+      this.#early.set(event.callSid, event);
       return;
     }
-    if (attempt.endedAt !== null) return;
-    const campaign = await campaigns.get(attempt.campaignId);
-    if (campaign === undefined) return;
+    // Ended already (a repeated callback), or its campaign is gone: nothing more is asked of the call.
+    const campaign = attempt.endedAt === null ? await campaigns.get(attempt.campaignId) : undefined;
+    if (campaign === undefined) {
+      this.#ends.forget(event.callSid);
+      return;
+    }
     const disposition = dispositionOf(await this.#ends.outcome(event.callSid, event.status, event.detail));
     const at = this.#o.now();
     await campaigns.finishAttempt(

@@ -16,9 +16,18 @@ import type { CallRecord } from "../store/call_record.ts";
 import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
 import type { CallOutcome } from "./outcomes.ts";
 import { errorText } from "../log.ts";
+import { RecentMap, RecentSet } from "../recent.ts";
 
 /** How long a final status waits for the record of a call still live in the store (its end is being written), ms. */
 const RECORD_SETTLE_MS = 2_000;
+
+/**
+ * The most calls whose end (or answering machine) is kept for their final status. The hub carries
+ * every call (inbound, placed through the API, ended here with the final status going to another
+ * instance), and an entry is wanted only until its call's final status comes, seconds after the end:
+ * the oldest go first.
+ */
+export const MAX_CALLS_HEARD = 10_000;
 
 /** Options of {@linkcode CallEnds}. */
 export interface CallEndsOptions {
@@ -33,8 +42,8 @@ export interface CallEndsOptions {
 /** What one instance heard of calls, and the store's word for the rest. */
 export class CallEnds {
   readonly #o: CallEndsOptions;
-  readonly #machines = new Set<string>();
-  readonly #endReasons = new Map<string, EndReason | "do_not_call">();
+  readonly #machines = new RecentSet<string>(MAX_CALLS_HEARD);
+  readonly #endReasons = new RecentMap<string, EndReason | "do_not_call">(MAX_CALLS_HEARD);
   /** Numbers of calls placed here and of calls that came in, by CallSid (for `do_not_call`). */
   readonly #placedTo = new Map<string, string>();
   readonly #callerOf = new Map<string, string>();
@@ -62,12 +71,17 @@ export class CallEnds {
     return undefined;
   }
 
+  /** Forgets what was heard of `callSid` (its final status came, and no outcome will be asked of it). */
+  forget(callSid: string): void {
+    this.#endReasons.delete(callSid);
+    this.#machines.delete(callSid);
+  }
+
   /** The outcome of `callSid`, which Twilio says ended with `status`; forgets what was heard of it. */
   async outcome(callSid: string, status: CallStatus, detail: string): Promise<CallOutcome> {
     let endReason = this.#endReasons.get(callSid);
     let machine = this.#machines.has(callSid);
-    this.#endReasons.delete(callSid);
-    this.#machines.delete(callSid);
+    this.forget(callSid);
     // Twilio's answering-machine result and the call's end may each have reached another instance.
     if (endReason !== "do_not_call") {
       // Heard here: the record is read once. Else the end may still be on its way to the store.

@@ -108,6 +108,8 @@ export class Dialer {
   readonly #figures: DialerFigures = { passes: 0, failedPasses: 0 };
   /** What a run before this one left claimed has been put back ({@linkcode start}, or the first pass that could). */
   #recovered = false;
+  /** A failed pass could not put back the leads it had claimed and not dialled: the next pass does, first. */
+  #claimsLeft = false;
 
   /** Nothing runs until {@linkcode start}. */
   constructor(options: DialerOptions) {
@@ -231,7 +233,12 @@ export class Dialer {
 
   async #pass(): Promise<void> {
     await this.#recover();
-    const { campaigns } = this.#o;
+    const { campaigns, instance, log } = this.#o;
+    if (this.#claimsLeft) {
+      const back = await campaigns.releaseClaims(instance);
+      this.#claimsLeft = false;
+      if (back > 0) log.info(`Dialer: put back ${back} lead(s) a failed pass had claimed and not dialled`);
+    }
     let active = false;
     for (const campaign of await campaigns.list()) {
       if (campaign.state === "stopped" && await campaigns.nextTryAt(campaign.id) !== undefined) {
@@ -255,20 +262,46 @@ export class Dialer {
     const now = this.#now();
     // Batches of at most a second's calls: the store's pace decides how many of them go out.
     const batch = Math.max(1, Math.min(campaign.maxConcurrent, Math.ceil(campaign.callsPerSecond)));
-    // Leads put back (outside their window) or skipped (do not call) use no slot: claim on until the
-    // pace has no slot left, or nothing is due.
-    outer: for (let rounds = 0; rounds < 100; rounds++) {
-      if (this.#o.refuseOutbound() !== undefined) break;
-      const claimed = await campaigns.claim(campaign.id, now, batch, instance);
-      if (claimed.length === 0) break;
-      for (const [i, lead] of claimed.entries()) {
-        if (await this.#dialLead(campaign, lead) !== "stop_pass") continue;
-        // Those not reached go back untouched (their place in line kept).
-        for (const rest of claimed.slice(i + 1)) await this.#putBack(rest, rest.nextTryAt);
-        break outer;
+    try {
+      // Leads put back (outside their window) or skipped (do not call) use no slot: claim on until the
+      // pace has no slot left, or nothing is due.
+      outer: for (let rounds = 0; rounds < 100; rounds++) {
+        if (this.#o.refuseOutbound() !== undefined) break;
+        const claimed = await campaigns.claim(campaign.id, now, batch, instance);
+        if (claimed.length === 0) break;
+        for (const [i, lead] of claimed.entries()) {
+          if (await this.#dialLead(campaign, lead) !== "stop_pass") continue;
+          // Those not reached go back untouched (their place in line kept).
+          for (const rest of claimed.slice(i + 1)) await this.#putBack(rest, rest.nextTryAt);
+          break outer;
+        }
       }
+    } catch (error) {
+      throw await this.#releaseAfter(campaign, error);
     }
     await this.#updateState(campaign);
+  }
+
+  /**
+   * A step of a pass failed (the store, say) with leads of the batch claimed and not dialled: they go
+   * back to pending as they were, so they neither stay `dialing` (counted against `maxConcurrent`) until
+   * a restart nor miss their turn. The store puts back only this instance's claims with no open attempt
+   * (passes run one at a time: those are this pass's), and keeps a lead's noted request, so a call
+   * Twilio placed before the failure is looked up and adopted, not dialled again. Resolves to the error
+   * the pass ends with (logged once, by {@linkcode tick}), saying what became of the claims.
+   */
+  async #releaseAfter(campaign: Campaign, error: unknown): Promise<Error> {
+    let claims: string;
+    try {
+      const back = await this.#o.campaigns.releaseClaims(this.#o.instance);
+      claims = `put back ${back} claimed lead(s) not dialled`;
+    } catch (releaseError) {
+      this.#claimsLeft = true;
+      claims = `the leads it claimed and did not dial could not be put back (${
+        errorText(releaseError)
+      }): the next pass does`;
+    }
+    return new Error(`campaign ${campaign.id}: ${errorText(error)}; ${claims}`, { cause: error });
   }
 
   #putBack(lead: CampaignLead, nextTryAt: number, requestRefused = false): Promise<void> {

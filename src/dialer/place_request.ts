@@ -112,7 +112,18 @@ export async function placeRequest(
     return "placed";
   }
   c.backoff.reset(campaign.id);
-  await c.campaigns.startAttempt(lead.id, now, callSid);
+  try {
+    await c.campaigns.startAttempt(lead.id, now, callSid);
+  } catch (error) {
+    // The lead's request stays noted: once it is put back, Twilio is asked for this call (adopted, not
+    // dialled again).
+    throw new Error(
+      `lead ${lead.id}: Twilio placed CallSid=${callSid} and its attempt could not be stored (${
+        errorText(error)
+      }): the call is looked up before the lead is dialled again`,
+      { cause: error },
+    );
+  }
   c.attempts.notedLater(callSid);
   return "placed";
 }
