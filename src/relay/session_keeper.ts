@@ -17,6 +17,16 @@ import type { UpstreamSession, UpstreamSessionHandlers } from "./upstream_sessio
 /** A session this old is replaced at the next quiet moment, ms (`SESSION_ROLLOVER_MINUTES`' default). */
 export const ROLLOVER_MS = 55 * 60_000;
 
+/** A new session lost within this long of opening was lost at once, ms. */
+export const QUICK_LOSS_MS = 10_000;
+
+/**
+ * New sessions lost at once, in a row, after which the call ends rather than opening another (each try
+ * opens when the server accepts it, so the tries' budget alone would go on forever): a server that
+ * accepts a session and closes it again, billing each, while the caller hears nothing.
+ */
+export const MAX_QUICK_LOSSES = 3;
+
 /**
  * The call a {@linkcode SessionKeeper} keeps on a live session: what the keeper asks of the relay.
  * The relay implements it; a test can hand in a plain object.
@@ -81,6 +91,10 @@ export class SessionKeeper {
   #disposed = false;
   /** The session said something since the last tick (the tick reads the clock, not every event). */
   #heardSinceTick = false;
+  /** When the last new session replaced a lost one. */
+  #replacedAt: number | undefined;
+  /** New sessions lost within {@linkcode QUICK_LOSS_MS} of opening, in a row. */
+  #quickLosses = 0;
 
   /** Idle until {@linkcode start}. */
   constructor(call: KeptCall, options: SessionKeeperOptions) {
@@ -162,6 +176,17 @@ export class SessionKeeper {
   /** Closes the session and opens a new one (ignored while already replacing or after the end). */
   replace(detail: string, cause: ReconnectCause = "dropped"): void {
     if (this.#disposed || this.#reconnect.active) return;
+    const lostAtOnce = cause !== "rollover" && this.#replacedAt !== undefined &&
+      this.#o.now() - this.#replacedAt < QUICK_LOSS_MS;
+    this.#quickLosses = lostAtOnce ? this.#quickLosses + 1 : 0;
+    if (this.#quickLosses >= MAX_QUICK_LOSSES) {
+      this.#o.counters.reconnectsFailed++;
+      return this.#call.failed(
+        `${detail}; ${MAX_QUICK_LOSSES} new sessions in a row were lost within ${
+          QUICK_LOSS_MS / 1000
+        } s of opening`,
+      );
+    }
     this.#call.session.close();
     const cleared = this.#call.sessionLost();
     this.#cause = cause;
@@ -183,6 +208,7 @@ export class SessionKeeper {
   #onReconnected(session: UpstreamSession, { tries, gapMs }: { tries: number; gapMs: number }): void {
     const now = this.#o.now();
     this.#openedAt = now;
+    this.#replacedAt = now;
     this.#stall = new StallWatch(now, this.#o.stallMs);
     this.#heardSinceTick = false;
     const cause = this.#cause;

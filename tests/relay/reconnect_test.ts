@@ -2,9 +2,9 @@
  * Upstream drops mid-call, on both engines: the Twilio socket stays open, a new session gets the same
  * persona and the conversation so far, caller audio flows again within 2 s, and the reconnect shows
  * in the log, the call events and the metrics. Also the 60-minute cap (Realtime `session_expired` +
- * 1001, GPT-Live `session.closed` `expired`), the rollover before the cap, and every try failing (the
- * stream ends so the fallback is heard). A stall: reconnect_stall_realtime_test.ts and
- * reconnect_stall_live_test.ts.
+ * 1001, GPT-Live `session.closed` `expired`), the rollover before the cap, every try failing (the
+ * stream ends so the fallback is heard), and new sessions lost as soon as they open (not replaced
+ * forever). A stall: reconnect_stall_realtime_test.ts and reconnect_stall_live_test.ts.
  */
 
 import assert from "node:assert/strict";
@@ -118,6 +118,41 @@ Deno.test("every reconnect try refused fast: tries go on for the whole 2 s budge
       `gave up ${Math.round(gaveUpAfter)} ms after the drop`,
     );
     await within(call.closed, "Twilio socket closed");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("new sessions that are accepted and then lost at once are not replaced forever: the call ends, the fallback follows", async () => {
+  const t = await startTestParley();
+  try {
+    const call = await t.startCall({ persona: "tester" });
+    const first = await within(t.upstream.session(0), "first session");
+    await first.waitFor("session.update");
+    await within(t.waitForLog(/Session configured/), "the stream started");
+    // From now on the server accepts each new session, takes its configuration and drops it.
+    let dropping = true;
+    const dropEach = (async () => {
+      for (let i = 1; dropping; i++) {
+        const session = await t.upstream.session(i);
+        if (!dropping) return;
+        await session.waitFor("session.update");
+        session.drop();
+      }
+    })();
+    first.drop();
+    const ended = await within(t.waitForEvent("call.ended"), "the end", 10_000);
+    dropping = false;
+    assert.equal(ended.reason, "upstream_dropped");
+    assert.match(
+      ended.detail,
+      /^OpenAI closed the connection \(\d+\); 3 new sessions in a row were lost within 10 s of opening$/,
+    );
+    assert.equal(t.upstream.sessions.length, 4, "the first session and three new ones");
+    assert.equal(t.events.filter((e) => e.type === "reconnected").length, 3);
+    assert.equal((await t.waitForEvent("call.after_stream")).action, "fallback");
+    await within(call.closed, "Twilio socket closed");
+    void dropEach; // waits for a fifth session that never comes
   } finally {
     await t.close();
   }
