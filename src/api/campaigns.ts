@@ -109,7 +109,8 @@ export function createCampaignsHandlers(options: CampaignsApiOptions): Campaigns
     },
     async campaignAction(request, { params }) {
       await request.body?.cancel().catch(() => {});
-      const action = ACTIONS[params.action ?? ""];
+      // Own keys only: `constructor`, `toString`, `__proto__` … are no actions.
+      const action = Object.hasOwn(ACTIONS, params.action ?? "") ? ACTIONS[params.action!] : undefined;
       if (action === undefined) {
         return jsonError(
           404,
