@@ -11,6 +11,7 @@ import type { LeadInput } from "../store/lead.ts";
 import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
 import { MAX_CALL_PARAMETERS } from "./place_call.ts";
 import { clip } from "../http/input_text.ts";
+import { reservedPrefixProblem } from "../calls/call_parameters.ts";
 
 /** Free fields a lead may have (the rest of a call's parameters are Parley's own). */
 export const MAX_LEAD_FIELDS = MAX_CALL_PARAMETERS - 3;
@@ -89,6 +90,8 @@ export function checkLead(value: unknown, partial: boolean, freeFieldPrefix = "f
       if (RESERVED_FIELDS.has(name.toLowerCase())) {
         return problem(where, "is reserved: pick it on the calling page");
       }
+      const reserved = reservedPrefixProblem(name);
+      if (reserved !== undefined) return problem(where, reserved);
       if (typeof item !== "string") return problem(where, "must be a string");
       if (name === "timezone" && item !== "" && !isTimeZone(item)) {
         return problem(where, `"${clip(item)}" is not an IANA time zone like America/New_York`);

@@ -16,6 +16,19 @@ export const MAX_PARAMETER_NAME_CHARS = 64;
 /** Parameter names Parley sets itself: a call names them in their own fields. */
 export const RESERVED_PARAMETERS: ReadonlySet<string> = new Set(["persona", "voice"]);
 
+/**
+ * The prefix of Parley's own names (any case): the voice webhook reads `?parley_source=` as a
+ * rehearsal's marker and refuses any other value, so no call, lead or campaign may carry such a name.
+ */
+export const RESERVED_PREFIX = "parley_";
+
+/** The problem with a parameter or lead field named `name` that Parley keeps for itself, if any. */
+export function reservedPrefixProblem(name: string): string | undefined {
+  return name.toLowerCase().startsWith(RESERVED_PREFIX)
+    ? `is reserved: names starting with "${RESERVED_PREFIX}" are Parley's own`
+    : undefined;
+}
+
 const PARAMETER_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 
 /**
@@ -35,6 +48,8 @@ export function callParameterProblem(name: string, value: unknown): string | und
     return `name "${clip(name)}" is not allowed: use letters, digits, _ and -, starting with a letter`;
   }
   if (RESERVED_PARAMETERS.has(name)) return `name "${name}" is reserved: use the top-level "${name}" field`;
+  const reserved = reservedPrefixProblem(name);
+  if (reserved !== undefined) return `name "${name}" ${reserved}`;
   if (typeof value !== "string") return `"${name}" is ${describe(value)}, not a string`;
   if (value.length >= MAX_PARAMETER_CHARS) {
     return `"${name}" is ${value.length} characters long: values must be under ${MAX_PARAMETER_CHARS}`;
