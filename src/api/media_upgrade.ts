@@ -6,6 +6,7 @@
  * @module
  */
 
+import { clip } from "../http/input_text.ts";
 import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import { MEDIA_STREAM_PATH } from "../paths.ts";
@@ -38,6 +39,41 @@ export interface MediaUpgradeOptions {
 }
 
 /**
+ * Answers 400 when an upgrade request lacks what `Deno.upgradeWebSocket` needs (it throws otherwise,
+ * a 500 with a logged stack): a `Connection` header listing `Upgrade`, and a `Sec-WebSocket-Key` (an
+ * empty one is refused too). Deno 2.9.6 requires nothing more (no `Sec-WebSocket-Version`), and every
+ * WebSocket client sends these. The router has already answered 426 to a request without
+ * `Upgrade: websocket` (`app/middleware/websocket.ts`); the media and softphone handlers call this
+ * first, after their guard. `path` is the route's, for the message.
+ *
+ * @example
+ * ```ts
+ * const refused = refuseBadHandshake(request, "/api/softphone");
+ * if (refused !== undefined) return refused;
+ * // no Connection header: 400 {"error": "Connection header is missing: a WebSocket handshake to
+ * // /api/softphone sends Connection: Upgrade"}
+ * ```
+ */
+export function refuseBadHandshake(request: Request, path: string): Response | undefined {
+  const handshake = `a WebSocket handshake to ${path}`;
+  const connection = request.headers.get("connection");
+  if (connection === null) {
+    return jsonError(400, `Connection header is missing: ${handshake} sends Connection: Upgrade`);
+  }
+  // As Deno reads it: a comma-separated list, one of whose tokens is `upgrade` in any case.
+  if (!connection.split(",").some((token) => token.trim().toLowerCase() === "upgrade")) {
+    return jsonError(
+      400,
+      `Connection "${clip(connection)}" does not include Upgrade: ${handshake} sends Connection: Upgrade`,
+    );
+  }
+  if ((request.headers.get("sec-websocket-key") ?? "").trim() === "") {
+    return jsonError(400, `Sec-WebSocket-Key header is missing: ${handshake} sends one`);
+  }
+  return undefined;
+}
+
+/**
  * Builds the media socket handler. It runs behind the route table's `twilio` guard (the handshake is
  * an `Upgrade: websocket`, signed over the full URL, token included); then the token is claimed.
  */
@@ -46,6 +82,10 @@ export function createMediaUpgradeHandler(
 ): (request: Request) => Promise<Response> {
   const { log, tokens } = options;
   return async (request) => {
+    // Past the guard: a handshake Deno could not upgrade is a 400 naming the header, before the
+    // token is claimed (Twilio may retry with it) and before `Deno.upgradeWebSocket` would throw.
+    const badHandshake = refuseBadHandshake(request, MEDIA_STREAM_PATH);
+    if (badHandshake !== undefined) return badHandshake;
     // The signature was checked over the full URL; now the token: before anything opens upstream.
     const pathToken = new URL(request.url).pathname.slice(MEDIA_STREAM_PATH.length + 1);
     const claim = await tokens.claim(pathToken === "" ? undefined : pathToken);

@@ -19,6 +19,7 @@ import { jsonError } from "../http/responses.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import { closeOnHugeFrames, MAX_TWILIO_FRAME_CHARS } from "../twilio/media_stream.ts";
+import { refuseBadHandshake } from "./media_upgrade.ts";
 
 /** Options for {@linkcode createSoftphoneHandler}. */
 export interface SoftphoneOptions {
@@ -37,6 +38,9 @@ export interface SoftphoneOptions {
 export function createSoftphoneHandler(options: SoftphoneOptions): (request: Request) => Response {
   const { personas, hub, log } = options;
   return (request) => {
+    // Past the guard: a handshake Deno could not upgrade is a 400 naming the header, not a throw.
+    const badHandshake = refuseBadHandshake(request, "/api/softphone");
+    if (badHandshake !== undefined) return badHandshake;
     const query = new URL(request.url).searchParams;
     const personaId = query.get("persona") ?? "";
     const loaded = personas.get(personaId);

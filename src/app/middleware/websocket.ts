@@ -1,6 +1,9 @@
 /**
  * The handshake check of a WebSocket route (`bodyLimit: "websocket"` in the route table): a request
- * without `Upgrade: websocket` gets 426 before its guard runs.
+ * without `Upgrade: websocket` gets 426 before its guard runs. The rest of the handshake (what
+ * `Deno.upgradeWebSocket` throws without) is checked after the guard, first thing in each socket's
+ * handler (`refuseBadHandshake` in `api/media_upgrade.ts`): a request without credentials still gets
+ * its guard's 401/403.
  *
  * @module
  */
