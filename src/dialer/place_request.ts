@@ -9,6 +9,7 @@
  */
 
 import { campaignAttemptQuery } from "../calls/campaign_attempt.ts";
+import { reservedPrefixProblem } from "../calls/call_parameters.ts";
 import type { PlaceOutboundCall } from "../calls/place_call.ts";
 import type { Logger } from "../log.ts";
 import type { Campaign, CampaignLead } from "../store/campaign.ts";
@@ -71,6 +72,10 @@ export async function placeRequest(
   const parameters: Record<string, string> = { lead: lead.name, ...lead.fields, ...campaign.parameters };
   delete parameters.timezone;
   delete parameters.tags;
+  // Parley's own names (a lead stored before they were refused): the voice webhook would refuse the call.
+  for (const name of Object.keys(parameters)) {
+    if (reservedPrefixProblem(name) !== undefined) delete parameters[name];
+  }
   let callSid: string;
   try {
     callSid = await c.placeCall({

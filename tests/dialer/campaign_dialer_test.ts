@@ -391,3 +391,39 @@ Deno.test("dialer: a 5xx from Twilio's REST API is backed off (doubling) with no
   });
   assert.equal(posts().length, 3, "dialled once after it recovered, never again");
 });
+
+Deno.test("dialer: a lead stored with a parley_ field (before such names were refused) is dialled without it", async () => {
+  let leadId = 0;
+  await using c = await startCampaignParley(MONDAY_10_NY, {}, undefined, {
+    before: async (store) => {
+      const [lead] = await store.leads.create([{
+        name: "Old Lead",
+        phone: phoneOf(0),
+        company: "Acme",
+        notes: "",
+        fields: { parley_source: "crm", Parley_Flag: "x", plan: "gold" },
+      }]);
+      leadId = lead!.id;
+    },
+  });
+  const created = await c.api("POST", "/api/campaigns", {
+    name: "Old leads",
+    persona: "alex",
+    leads: { ids: [leadId] },
+    window: WINDOW,
+    maxConcurrent: 1,
+    start: true,
+  });
+  assert.equal(created.status, 201, await created.clone().text());
+  await c.t.parley.dialer!.tick();
+  const post = c.rest.requests.find((r) => r.method === "POST" && r.path.endsWith("/Calls.json"));
+  assert.ok(post !== undefined, "the lead was dialled");
+  // The voice webhook Twilio will fetch: the lead's own fields, none of Parley's names.
+  const webhook = new URL(post.form.get("Url")!);
+  assert.equal(webhook.searchParams.get("plan"), "gold");
+  assert.equal(webhook.searchParams.get("lead"), "Old Lead");
+  assert.deepEqual(
+    [...webhook.searchParams.keys()].filter((name) => name.toLowerCase().startsWith("parley_")),
+    [],
+  );
+});
