@@ -52,10 +52,7 @@ export function settlementFor(
 export class AttemptEnds {
   readonly #o: AttemptEndsOptions;
   readonly #ends: CallEnds;
-  /**
-   * Final statuses of campaign calls (their callback URL names the attempt) that came before the
-   * attempt was stored with its CallSid.
-   */
+  /** Final statuses that came before their attempt was stored with its CallSid (the newest kept). */
   readonly #early = new RecentMap<string, FinalStatus>(MAX_EARLY_STATUSES);
   readonly #settling = new Set<Promise<void>>();
 
@@ -117,13 +114,9 @@ export class AttemptEnds {
       }
     }
     if (attempt === undefined) {
-      if (ref === undefined) {
-        // No campaign call (an inbound call, one placed through the API): every call the dialer places
-        // names its attempt in its callback URL. Nothing more is asked of it.
-        this.#ends.forget(event.callSid);
-        return;
-      }
-      // Its attempt is not stored yet (being stored, or to be adopted on a later pass): kept until it is.
+      // Maybe a campaign call whose attempt is not stored yet (being stored, or to be adopted on a later
+      // pass), even with no attempt named (a callback URL of an older version): kept until it is, among
+      // the newest. Most are no campaign's (inbound calls, calls placed through the API): they age out.
       this.#early.set(event.callSid, event);
       return;
     }

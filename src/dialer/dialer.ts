@@ -28,7 +28,7 @@ import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
 import { inWindow, nextWindowOpen } from "./window.ts";
 import { AttemptEnds } from "./attempt_ends.ts";
 import { CampaignBackoff, type Dialled, placeRequest, type PlaceRequestContext } from "./place_request.ts";
-import { findRequestedCall } from "./requested_calls.ts";
+import { adoptRequestedCall } from "./requested_calls.ts";
 
 /** Options of {@linkcode Dialer}. */
 export interface DialerOptions {
@@ -330,41 +330,14 @@ export class Dialer {
       await this.#putBack(lead, lead.nextTryAt);
       return "stop_pass";
     }
-    if (lead.requestedAt !== null && await this.#adoptRequested(lead)) return "put_back";
+    if (lead.requestedAt !== null && await adoptRequestedCall(this.#requests, this.#o.findCalls, lead, now)) {
+      return "put_back";
+    }
     if (!await campaigns.beginDial(lead.id, now)) {
       await this.#putBack(lead, lead.nextTryAt);
       return "stop_pass";
     }
     return await placeRequest(this.#requests, campaign, lead, now);
-  }
-
-  /**
-   * A lead whose last request's answer never came: asks Twilio whether that call exists. True when the
-   * lead is taken care of (the call adopted as its attempt, or the lead put back because Twilio cannot
-   * say); false when Twilio has no such call (dial it).
-   */
-  async #adoptRequested(lead: CampaignLead): Promise<boolean> {
-    const { campaigns, log } = this.#o;
-    const now = this.#now();
-    const known = new Set(
-      (await campaigns.attempts(lead.campaignId)).flatMap((a) => a.callSid === null ? [] : [a.callSid]),
-    );
-    const found = await findRequestedCall(this.#o.findCalls, lead, known);
-    if ("error" in found) {
-      log.warn(
-        `Dialer: lead ${lead.id}: its last call request had no answer and Twilio cannot say whether it placed the call (${found.error}): not dialled; asked again in 30 s`,
-      );
-      await this.#putBack(lead, now + 30_000);
-      return true;
-    }
-    if (found.call === undefined) return false;
-    const { call } = found;
-    await campaigns.startAttempt(lead.id, call.startTime ?? now, call.sid);
-    log.info(
-      `Dialer: lead ${lead.id}: Twilio had placed CallSid=${call.sid} (${call.status}) for its unanswered request: adopted, not dialled again`,
-    );
-    await this.#attempts.noted(call.sid, call.status);
-    return true;
   }
 
   async #updateState(campaign: Campaign): Promise<void> {

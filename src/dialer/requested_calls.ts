@@ -3,12 +3,13 @@
  * and the store hearing of it) place a call? The dialer asks Twilio before it dials such a lead again:
  * the calls to its number since a little before the request, queued and ringing ones included (a queued
  * call has no start time, so Twilio's `StartTime>` filter alone misses it), less those an attempt of the
- * campaign already holds.
+ * campaign already holds. A call found is adopted as the lead's attempt ({@linkcode adoptRequestedCall}).
  *
  * @module
  */
 
 import type { FindCalls } from "../calls/place_call.ts";
+import type { PlaceRequestContext } from "./place_request.ts";
 import type { CampaignLead } from "../store/campaign.ts";
 import type { ListedCall } from "../twilio/rest_client.ts";
 import { TwilioRestError } from "../twilio/rest_client.ts";
@@ -42,4 +43,37 @@ export async function findRequestedCall(
     return { error: errorText(error) };
   }
   return { call: calls.find((call) => !known.has(call.sid)) };
+}
+
+/**
+ * A lead whose last request's answer never came: asks Twilio whether that call exists. True when the
+ * lead is taken care of (the call adopted as its attempt, or the lead put back because Twilio cannot
+ * say); false when Twilio has no such call (dial it).
+ */
+export async function adoptRequestedCall(
+  c: PlaceRequestContext,
+  findCalls: FindCalls | undefined,
+  lead: CampaignLead,
+  now: number,
+): Promise<boolean> {
+  const { campaigns, log } = c;
+  const known = new Set(
+    (await campaigns.attempts(lead.campaignId)).flatMap((a) => a.callSid === null ? [] : [a.callSid]),
+  );
+  const found = await findRequestedCall(findCalls, lead, known);
+  if ("error" in found) {
+    log.warn(
+      `Dialer: lead ${lead.id}: its last call request had no answer and Twilio cannot say whether it placed the call (${found.error}): not dialled; asked again in 30 s`,
+    );
+    await c.putBack(lead, now + 30_000);
+    return true;
+  }
+  if (found.call === undefined) return false;
+  const { call } = found;
+  await campaigns.startAttempt(lead.id, call.startTime ?? now, call.sid);
+  log.info(
+    `Dialer: lead ${lead.id}: Twilio had placed CallSid=${call.sid} (${call.status}) for its unanswered request: adopted, not dialled again`,
+  );
+  await c.attempts.noted(call.sid, call.status);
+  return true;
 }
