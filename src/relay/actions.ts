@@ -23,14 +23,15 @@ import { KeypadBatcher } from "./keypad_batcher.ts";
 import { KeypadTones } from "./keypad_tones.ts";
 import { PendingHangUp } from "./pending_hang_up.ts";
 import { ToolRunner } from "./tool_runner.ts";
+import { Continuation } from "./continuation.ts";
 
-/** AMD results that mean a machine has finished its greeting (the beep, or silence). */
 /** Ends after which Twilio's `<Connect action>` hangs up rather than playing the fallback. */
 const HANG_UP_AFTER: ReadonlySet<EndReason> = new Set([
   "caller_hung_up",
   "hung_up_by_user",
   "max_call_minutes",
 ]);
+/** AMD results that mean a machine has finished its greeting (the beep, or silence). */
 const MACHINE_END = new Set(["machine_end_beep", "machine_end_silence", "machine_end_other"]);
 
 /** A tool call as the engine reported it. */
@@ -90,8 +91,7 @@ export class CallActions {
   readonly #keypad: KeypadBatcher | undefined;
   readonly #seen = new Set<string>();
   #activeResponse: string | undefined;
-  #running = 0;
-  #continueDue = false;
+  readonly #continuation: Continuation;
   readonly #tones: KeypadTones;
   #hangUp: PendingHangUp | undefined;
   #after: AfterStream | undefined;
@@ -111,6 +111,13 @@ export class CallActions {
       },
     });
     this.#tones = new KeypadTones(options.playAgentAudio);
+    this.#continuation = new Continuation({
+      engine: options.engine,
+      send: options.send,
+      blocked: () => this.#activeResponse !== undefined || this.#closed,
+      ...(options.callerSpeaking === undefined ? {} : { callerSpeaking: options.callerSpeaking }),
+      ...(options.answerAsked === undefined ? {} : { answerAsked: options.answerAsked }),
+    });
     if (options.persona.persona.dtmf === true) {
       this.#keypad = new KeypadBatcher({ onBatch: (text) => this.#tell(text) });
     }
@@ -126,7 +133,7 @@ export class CallActions {
   responseDone(responseId: string): void {
     if (this.#activeResponse === responseId) this.#activeResponse = undefined;
     this.#flushTones();
-    this.#maybeContinue();
+    this.#continuation.check();
     this.#hangUp?.check();
   }
 
@@ -146,14 +153,9 @@ export class CallActions {
     );
   }
 
-  /**
-   * The caller stopped speaking. On an engine whose server answers each caller turn itself (Realtime's
-   * VAD, `create_response`), that answer carries on where a due continuation would have: the tool
-   * outputs are in the conversation before the caller's words. So it is not asked for a second one.
-   */
+  /** The caller stopped speaking: a due "go on" may go now, or be left to the server (`continuation.ts`). */
   callerStopped(): void {
-    if (this.#continueDue && this.#o.engine.capabilities.serverVad) this.#continueDue = false;
-    this.#maybeContinue();
+    this.#continuation.callerStopped();
   }
 
   /** A key the caller pressed (Twilio `dtmf`): to the model when the persona has `dtmf: true`. */
@@ -302,9 +304,9 @@ export class CallActions {
   // ── Persona tools ─────────────────────────────────────────────────────────────────────────
 
   async #runTool(call: ToolCall): Promise<void> {
-    this.#running++;
+    this.#continuation.toolStarted();
     const outcome = await this.#runner.run(call);
-    this.#running--;
+    this.#continuation.toolFinished();
     if (outcome === undefined || this.#closed) return;
     this.#answer(call, outcome.status, outcome.output, outcome.durationMs, true);
   }
@@ -319,10 +321,7 @@ export class CallActions {
       resultBytes: new TextEncoder().encode(output).length,
       durationMs,
     });
-    if (goOn) {
-      this.#continueDue = true;
-      this.#maybeContinue();
-    }
+    if (goOn) this.#continuation.due();
   }
 
   /** Tells the model `text`, asking it to go on where the engine needs that. */
@@ -330,20 +329,7 @@ export class CallActions {
     if (this.#closed) return;
     const note = this.#o.engine.note(text);
     for (const message of note.messages) this.#o.send(message);
-    if (note.thenContinue) {
-      this.#continueDue = true;
-      this.#maybeContinue();
-    }
-  }
-
-  /** Asks the model to go on, once nothing is running, no answer is under way and the caller is not talking. */
-  #maybeContinue(): void {
-    if (!this.#continueDue || this.#running > 0 || this.#activeResponse !== undefined || this.#closed) return;
-    // An answer asked for now would start over the caller.
-    if (this.#o.callerSpeaking?.() === true) return;
-    this.#continueDue = false;
-    this.#o.send(this.#o.engine.continueMessage());
-    this.#o.answerAsked?.();
+    if (note.thenContinue) this.#continuation.due();
   }
 
   // ── Hang-ups ──────────────────────────────────────────────────────────────────────────────
