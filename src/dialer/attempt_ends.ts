@@ -16,6 +16,7 @@ import { CallEnds } from "./call_ends.ts";
 import { dispositionOf, FINAL_TWILIO_STATUSES, settlementAfter } from "./outcomes.ts";
 import { errorText } from "../log.ts";
 import { RecentMap } from "../recent.ts";
+import { StoreRetry } from "../store/store_retry.ts";
 
 /** A final status from Twilio. */
 export type FinalStatus = CallEvent & { type: "call.status" };
@@ -55,6 +56,8 @@ export class AttemptEnds {
   /** Final statuses that came before their attempt was stored with its CallSid (the newest kept). */
   readonly #early = new RecentMap<string, FinalStatus>(MAX_EARLY_STATUSES);
   readonly #settling = new Set<Promise<void>>();
+  // Twilio has its 204 and will not send the final status again: what the store refuses waits here.
+  readonly #retry: StoreRetry;
 
   constructor(options: AttemptEndsOptions) {
     this.#o = options;
@@ -65,14 +68,22 @@ export class AttemptEnds {
       log: options.log,
       now: options.now,
     });
+    this.#retry = new StoreRetry({
+      log: options.log,
+      words: { subject: "Dialer", verb: "settle", done: "settled" },
+    });
   }
 
   /** Hears a call event (the hub's): notes how calls end; a final status ends its attempt. */
   hear(event: CallEvent): void {
     const blocking = this.#ends.hear(event);
-    if (blocking !== undefined) this.#track(blocking);
+    if (blocking !== undefined) {
+      this.#track(this.#retry.submit({ what: `the do-not-call request of ${event.callSid}`, run: blocking }));
+    }
     if (event.type === "call.status" && FINAL_TWILIO_STATUSES.has(event.status)) {
-      this.#track(this.finish(event));
+      this.#track(
+        this.#retry.submit({ what: `the final status of ${event.callSid}`, run: () => this.finish(event) }),
+      );
     }
   }
 
@@ -133,6 +144,7 @@ export class AttemptEnds {
       { at, disposition, detail: event.detail },
       settlementFor(campaign, disposition, attempt.attempt, at),
     );
+    this.#ends.forget(event.callSid);
     this.#o.onEnded();
   }
 
@@ -160,6 +172,11 @@ export class AttemptEnds {
       );
     }).finally(() => this.#settling.delete(tracked));
     this.#settling.add(tracked);
+  }
+
+  /** Stops retrying what the store refused (logged by name: a restart's sweep ends those attempts). */
+  close(): Promise<void> {
+    return this.#retry.close();
   }
 
   /** Tracks `noted` for a call placed now (the pass does not wait on it). */

@@ -52,8 +52,11 @@ export class CallEnds {
     this.#o = options;
   }
 
-  /** Notes what `event` tells; resolves the `do_not_call` block it may start (undefined otherwise). */
-  hear(event: CallEvent): Promise<void> | undefined {
+  /**
+   * Notes what `event` tells; returns the work of the `do_not_call` block it asks for (undefined
+   * otherwise), for the caller to run (and run again while the store refuses it).
+   */
+  hear(event: CallEvent): (() => Promise<void>) | undefined {
     if (event.type === "call.placed") remember(this.#placedTo, event.callSid, event.to);
     if (event.type === "call.webhook") {
       remember(this.#callerOf, event.callSid, event.direction.startsWith("outbound") ? event.to : event.from);
@@ -66,7 +69,7 @@ export class CallEnds {
     }
     if (event.type === "tool.called" && event.name === "do_not_call" && event.status === "ok") {
       this.#endReasons.set(event.callSid, "do_not_call");
-      return this.#block(event.callSid);
+      return () => this.#block(event.callSid);
     }
     return undefined;
   }
@@ -77,11 +80,13 @@ export class CallEnds {
     this.#machines.delete(callSid);
   }
 
-  /** The outcome of `callSid`, which Twilio says ended with `status`; forgets what was heard of it. */
+  /**
+   * The outcome of `callSid`, which Twilio says ended with `status` (what was heard of it is kept until
+   * {@linkcode forget}: the outcome may be asked again if settling it fails).
+   */
   async outcome(callSid: string, status: CallStatus, detail: string): Promise<CallOutcome> {
     let endReason = this.#endReasons.get(callSid);
     let machine = this.#machines.has(callSid);
-    this.forget(callSid);
     // Twilio's answering-machine result and the call's end may each have reached another instance.
     if (endReason !== "do_not_call") {
       // Heard here: the record is read once. Else the end may still be on its way to the store.

@@ -203,6 +203,7 @@ export class Dialer {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#off?.();
+    void this.#attempts.close();
   }
 
   #schedule(): void {

@@ -16,6 +16,7 @@ import { DEFAULT_RETRY } from "../../src/dialer/outcomes.ts";
 import { startTestParley, TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
 import { type FakeTwilioRest, startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import { STATUS_CALLBACK_PATH } from "../../src/paths.ts";
+import { within } from "../../testing/within.ts";
 
 const API_TOKEN = "dialer-failed-step-api-token-0123456789";
 const ACCOUNT_SID = `AC${"f".repeat(32)}`;
@@ -271,5 +272,32 @@ Deno.test("dialer: claims a failed pass could not put back (the store still lock
     assert.equal(lines.length, 1, "the failure logged once");
     assert.equal(lines[0]!.level, "error");
     assert.match(lines[0]!.line, /could not be put back \(database is locked\): the next pass does/);
+  });
+});
+
+Deno.test("dialer: a final status the store cannot take at once is settled when it can, not lost", async () => {
+  await withRig(async ({ t, store, inject, campaign, status, rest }) => {
+    const dialer = t.parley.dialer!;
+    const id = await campaign(PHONES.slice(0, 1), 1, 1);
+    await dialer.tick();
+    const callSid = rest.calls[0]!.sid;
+    // Twilio's final status comes while the store refuses to end the attempt (twice): Twilio has its
+    // 204 and will not say it again.
+    inject(lockedFor("campaigns", "finishAttempt", 2));
+    await status(callSid, "completed");
+    await within(
+      t.waitForLog(/Dialer: cannot settle the final status of CA\w+: database is locked/),
+      "the failure logged",
+    );
+    await within(
+      t.waitForLog(/Dialer: settled again after [\d.]+ s: 1 settled, 0 dropped/),
+      "the retry",
+      10_000,
+    );
+    const [attempt] = await store.campaigns.attempts(id);
+    assert.equal(attempt!.callSid, callSid);
+    assert.equal(attempt!.disposition, "completed");
+    assert.deepEqual(await leadStates(store, id), ["done/1/null"]);
+    assert.equal(lockedLines(t).length, 1, "the outage is logged once");
   });
 });
