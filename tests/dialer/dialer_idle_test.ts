@@ -11,9 +11,10 @@ import { createLogger } from "../../src/log.ts";
 import type { Campaign } from "../../src/store/campaign.ts";
 import type { Campaigns, DoNotCallList } from "../../src/store/ports.ts";
 import { within } from "../../testing/within.ts";
+import { watchLoopLag } from "../../testing/loop_lag.ts";
 
 const TICK_MS = 20;
-const IDLE_TICK_MS = 600;
+const IDLE_TICK_MS = 1_000;
 
 /** A store whose campaigns are `listed()`, every other read empty, and which counts `list()` calls. */
 function countingCampaigns(listed: () => Campaign[]) {
@@ -65,12 +66,24 @@ Deno.test("the dialer looks rarely while no campaign runs, and at its busy caden
     // wakes the dialer: passes come every TICK_MS again at once, not after the idle wait.
     await new Promise((resolve) => setTimeout(resolve, IDLE_TICK_MS / 4));
     running = [{ id: 1, state: "running", maxConcurrent: 1, callsPerSecond: 1 } as Campaign];
-    const wokenAt = performance.now();
-    await dialer.tick();
-    const before = calls.length;
-    await within(listedTimes(before + 3), "three busy passes", 5_000);
-    const busyMs = performance.now() - wokenAt;
-    assert.ok(busyMs < IDLE_TICK_MS / 2, `three more passes ${busyMs.toFixed(0)} ms after the wake`);
+    const lag = watchLoopLag();
+    try {
+      const wokenAt = performance.now();
+      await dialer.tick();
+      const before = calls.length;
+      await within(listedTimes(before + 3), "three busy passes", 5_000);
+      const busyMs = performance.now() - wokenAt;
+      // On a loaded machine the process may stall meanwhile: that much is allowed for, no more.
+      const stalledMs = lag.take();
+      assert.ok(
+        busyMs - stalledMs < IDLE_TICK_MS / 2,
+        `three more passes ${busyMs.toFixed(0)} ms after the wake (the process stalled ${
+          stalledMs.toFixed(0)
+        } ms)`,
+      );
+    } finally {
+      lag.stop();
+    }
   } finally {
     dialer.close();
   }
