@@ -22,6 +22,8 @@ const ALL_FIELDS = [...TEXT_FIELDS, "fields"] as const;
 const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const RESERVED_FIELDS = new Set(["persona", "voice"]);
 const MAX_TEXT_CHARS = 2000;
+/** Line breaks and tabs in a free field, a run of them kept as one space. */
+const LINE_BREAKS = /[\r\n\t]+/g;
 
 /** One problem with one field of one lead. */
 export interface LeadProblem {
@@ -93,10 +95,16 @@ export function checkLead(value: unknown, partial: boolean, freeFieldPrefix = "f
       const reserved = reservedPrefixProblem(name);
       if (reserved !== undefined) return problem(where, reserved);
       if (typeof item !== "string") return problem(where, "must be a string");
-      if (name === "timezone" && item !== "" && !isTimeZone(item)) {
-        return problem(where, `"${clip(item)}" is not an IANA time zone like America/New_York`);
+      // A line break (a multi-line CSV cell, an address) is kept as a space: a field is a call parameter,
+      // one line. Any other control character is refused.
+      const value = item.replace(LINE_BREAKS, " ");
+      // deno-lint-ignore no-control-regex
+      if (/[\u0000-\u001f\u007f]/.test(value)) return problem(where, "contains control characters");
+      (fields as Record<string, string>)[name] = value;
+      if (name === "timezone" && value !== "" && !isTimeZone(value)) {
+        return problem(where, `"${clip(value)}" is not an IANA time zone like America/New_York`);
       }
-      if (item.length >= MAX_PARAMETER_CHARS) {
+      if (value.length >= MAX_PARAMETER_CHARS) {
         return problem(where, `must be under ${MAX_PARAMETER_CHARS} characters`);
       }
     }

@@ -72,9 +72,11 @@ export async function placeRequest(
   const parameters: Record<string, string> = { lead: lead.name, ...lead.fields, ...campaign.parameters };
   delete parameters.timezone;
   delete parameters.tags;
-  // Parley's own names (a lead stored before they were refused): the voice webhook would refuse the call.
-  for (const name of Object.keys(parameters)) {
+  // A lead stored before its fields were checked as they are now: Parley's own names (the voice webhook
+  // would refuse the call) are left out, and line breaks become spaces (a parameter is one line).
+  for (const [name, value] of Object.entries(parameters)) {
     if (reservedPrefixProblem(name) !== undefined) delete parameters[name];
+    else parameters[name] = value.replace(/[\r\n\t]+/g, " ");
   }
   let callSid: string;
   try {

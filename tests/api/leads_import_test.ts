@@ -8,6 +8,7 @@ import { MAX_IMPORT_ROWS, MAX_REPORTED_PROBLEMS } from "../../src/api/lead_impor
 import { DEFAULT_LEADS_PAGE, MAX_LEADS_PAGE } from "../../src/api/leads.ts";
 import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
 import { openLeadStore } from "../../src/store/sqlite/leads.ts";
+import { callParameterProblem } from "../../src/calls/call_parameters.ts";
 import { startTestParley, type TestParley } from "../../testing/parley_harness.ts";
 
 const API_TOKEN = "leads-import-token-0123456789abcdef";
@@ -176,5 +177,37 @@ Deno.test("GET /api/leads pages by name with a cursor, a default and a maximum l
     const badCursor = await api("/api/leads?after=nope");
     assert.equal(badCursor.status, 400);
     assert.match(String(badCursor.body.error), /^Query "after": "nope" is not a cursor/);
+  });
+});
+
+Deno.test("a line break in a lead field (a quoted multi-line CSV cell, or JSON) is kept as a space, so the lead can be called; other control characters are refused by field", async () => {
+  await withLeads(async (api, t) => {
+    const imported = await api(
+      "/api/leads/import",
+      "POST",
+      'name,phone,address\nDana,+14155550100,"1 Main St\r\nSpringfield\tIL"\n',
+    );
+    assert.equal(imported.status, 201, JSON.stringify(imported.body));
+    const [dana] = imported.body.imported as { id: number; fields: Record<string, string> }[];
+    assert.deepEqual(dana!.fields, { address: "1 Main St Springfield IL" });
+    // The lead's fields are call parameters: the call the calling page would start takes them.
+    assert.equal(callParameterProblem("address", dana!.fields.address), undefined);
+
+    const json = (body: unknown, path = "/api/leads", method = "POST") =>
+      fetch(`${t.origin}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    const created = await json({
+      name: "Eve",
+      phone: "+14155550111",
+      fields: { note: "line one\nline two" },
+    });
+    assert.equal(created.status, 201);
+    assert.deepEqual(created.body.fields, { note: "line one line two" });
+    const refused = await json({ name: "Fay", phone: "+14155550112", fields: { note: "bell\u0007" } });
+    assert.equal(refused.status, 400);
+    assert.match(refused.body.error, /^Field "fields\.note": contains control characters/);
   });
 });

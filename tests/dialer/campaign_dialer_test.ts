@@ -392,7 +392,7 @@ Deno.test("dialer: a 5xx from Twilio's REST API is backed off (doubling) with no
   assert.equal(posts().length, 3, "dialled once after it recovered, never again");
 });
 
-Deno.test("dialer: a lead stored with a parley_ field (before such names were refused) is dialled without it", async () => {
+Deno.test("dialer: a lead stored with a parley_ field or a line break (before they were refused) is dialled without them", async () => {
   let leadId = 0;
   await using c = await startCampaignParley(MONDAY_10_NY, {}, undefined, {
     before: async (store) => {
@@ -401,7 +401,7 @@ Deno.test("dialer: a lead stored with a parley_ field (before such names were re
         phone: phoneOf(0),
         company: "Acme",
         notes: "",
-        fields: { parley_source: "crm", Parley_Flag: "x", plan: "gold" },
+        fields: { parley_source: "crm", Parley_Flag: "x", plan: "gold", address: "1 Main St\nSpringfield" },
       }]);
       leadId = lead!.id;
     },
@@ -421,6 +421,7 @@ Deno.test("dialer: a lead stored with a parley_ field (before such names were re
   // The voice webhook Twilio will fetch: the lead's own fields, none of Parley's names.
   const webhook = new URL(post.form.get("Url")!);
   assert.equal(webhook.searchParams.get("plan"), "gold");
+  assert.equal(webhook.searchParams.get("address"), "1 Main St Springfield");
   assert.equal(webhook.searchParams.get("lead"), "Old Lead");
   assert.deepEqual(
     [...webhook.searchParams.keys()].filter((name) => name.toLowerCase().startsWith("parley_")),
