@@ -178,11 +178,13 @@ async function startLocalParley(
 ) {
   const personas = createPersonaRegistry(await loadPersonas(config.personasDir));
   // An instance name of its own: a server started on the same DATA_DIR closes only its own open
-  // records at startup, never a rehearsal's still running.
+  // records at startup, never a rehearsal's still running; and the rehearsal's workers (analyses,
+  // webhooks) claim and put back only their own work, never the server's in flight.
+  const instanceId = `${config.instanceId.slice(0, 90)}.rehearse`;
   const databasePath = callDatabasePath(config.dataDir);
   let store: ReturnType<typeof openSqliteStore>;
   try {
-    store = openSqliteStore(databasePath, { instance: `${config.instanceId.slice(0, 90)}.rehearse`, prices });
+    store = openSqliteStore(databasePath, { instance: instanceId, prices });
   } catch (error) {
     throw new DataDirError(callDatabaseProblem(databasePath, errorText(error)), { cause: error });
   }
@@ -201,7 +203,7 @@ async function startLocalParley(
   const uploads: Promise<void>[] = [];
   if (bucket !== undefined) recordings.onFinished = (info) => uploads.push(bucket.upload(info));
   const parley = createParley({
-    config: { ...config, publicBaseUrl: LOCAL_PUBLIC_URL },
+    config: { ...config, instanceId, publicBaseUrl: LOCAL_PUBLIC_URL },
     personas,
     log,
     hub: new CallHub((message) => log.error(message)),

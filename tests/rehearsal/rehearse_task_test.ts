@@ -17,6 +17,7 @@ import {
 } from "../../testing/parley_harness.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { readWav } from "../../src/recordings/wav.ts";
+import { openAnalysisStore } from "../../src/store/sqlite/analyses.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const KEY = "sk-test-rehearse-0123456789";
@@ -109,6 +110,19 @@ Deno.test("deno task rehearse exits 1 when a scenario is below its pass rate, na
         maxMinutes: 1,
       };`,
     );
+    // The server on this DATA_DIR (INSTANCE_ID=box-1) is analysing a call of its own right now.
+    await Deno.mkdir(`${dir}/data`);
+    const serverJobs = openAnalysisStore(`${dir}/data/parley.db`);
+    const SERVER_CALL = `CA${"5".repeat(32)}`;
+    await serverJobs.enqueue(SERVER_CALL, {
+      persona: "tester",
+      model: "gpt-5-mini",
+      schema: {},
+      instructions: null,
+    }, 0);
+    assert.equal((await serverJobs.claim("box-1", Date.now(), 1, 600_000)).length, 1);
+    serverJobs.close();
+
     const child = (await rehearseCommand(envFile, [`--dir=${dir}/scenarios`, "--concurrency=1"])).spawn();
     for (let run = 0; run < 2; run++) {
       await whileTaskRuns(child, greetThenHangUp(realtime, realtime.sessions.length));
@@ -116,6 +130,15 @@ Deno.test("deno task rehearse exits 1 when a scenario is below its pass rate, na
     const { code, stdout, stderr } = await child.output();
     const out = new TextDecoder().decode(stdout);
     assert.equal(code, 1, `${out}\n${new TextDecoder().decode(stderr)}`);
+    // The rehearsal's analysis worker has a name of its own: the server's analysis in flight was not
+    // put back and run a second time (billed twice).
+    const jobs = openAnalysisStore(`${dir}/data/parley.db`);
+    try {
+      const job = await jobs.get(SERVER_CALL);
+      assert.deepEqual([job?.state, job?.attempts], ["running", 1]);
+    } finally {
+      jobs.close();
+    }
     assert.equal(judged.count, 2);
     assert.match(out, /✘ greeting \(tester\): 1\/2 passed \(needs 2\/2\)/);
     assert.match(out, /run 2: http:\/\/localhost:4000\/calls\/CA[0-9a-f]{32}/);
