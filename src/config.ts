@@ -22,6 +22,7 @@ import {
 } from "./config_values.ts";
 import { parseWebhookSettings } from "./webhook_settings.ts";
 import { parseTrustedProxies } from "./http/trusted_proxies.ts";
+import { databaseUrlPasswords } from "./database_url.ts";
 import { type Env, envText, EXAMPLE_PLACEHOLDERS, examplePlaceholderProblems } from "./config_env.ts";
 import type { ParleyConfig } from "./config_shape.ts";
 import {
@@ -184,19 +185,8 @@ export function configSecrets(config: ParleyConfig): (string | undefined)[] {
     config.webhook?.secret,
     config.recordingsS3?.secretAccessKey,
     config.recordingsS3?.sessionToken,
-    ...databasePasswords(config.databaseUrl),
+    ...(config.databaseUrl === undefined ? [] : databaseUrlPasswords(config.databaseUrl)),
   ];
-}
-
-/** The password of `DATABASE_URL`, as written and decoded (none without one). */
-function databasePasswords(databaseUrl: string | undefined): string[] {
-  if (databaseUrl === undefined) return [];
-  try {
-    const raw = new URL(databaseUrl).password;
-    return raw === "" ? [] : [raw, decodeURIComponent(raw)];
-  } catch {
-    return [];
-  }
 }
 
 /**

@@ -21,7 +21,7 @@ import type { ServerConfig } from "./app/server.ts";
 import { callDatabasePath } from "./store/sqlite/call_store.ts";
 import type { Store } from "./store/ports.ts";
 import { openSqliteStore } from "./store/sqlite/store.ts";
-import { describeDatabaseUrl } from "./store/postgres/database_url.ts";
+import { describeDatabaseUrl } from "./database_url.ts";
 import { type PriceTable, resolvePrices } from "./engines/prices.ts";
 import { discoverNgrokUrl } from "./twilio/ngrok.ts";
 import { errorText } from "./log.ts";

@@ -227,6 +227,24 @@ Deno.test("DATABASE_URL selects Postgres; INSTANCE_ID then defaults to the host 
   }
 });
 
+Deno.test("a DATABASE_URL password no URL parser reads (an unencoded #, ? or /) is still never printed", async () => {
+  const PASSWORD = "Xy#9secretPW";
+  const url = `postgres://parley:${PASSWORD}@127.0.0.1:1/parley`;
+  const config = loadConfig({ ...minimal, DATABASE_URL: url });
+  // The logger masks it wherever it appears.
+  const lines: string[] = [];
+  const log = createLogger({ secrets: configSecrets(config), sink: (_level, line) => lines.push(line) });
+  log.error(`driver said: ${url}`);
+  assert.ok(!lines[0]!.includes("9secretPW"), lines[0]!);
+  // And the store's own error leaves it out (the driver cannot parse the URL, and quotes it).
+  const { openPostgresStore } = await import("../src/store/postgres/store.ts");
+  await assert.rejects(openPostgresStore(url, { instance: "test", onError: () => {} }), (error: Error) => {
+    assert.match(error.message, /^DATABASE_URL: cannot use /);
+    assert.ok(!error.message.includes("9secretPW"), error.message);
+    return true;
+  });
+});
+
 Deno.test("INSTANCE_ID defaults to the host name and must be a plain name", () => {
   assert.equal(loadConfig(minimal).instanceId, Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-"));
   assert.equal(loadConfig({ ...minimal, INSTANCE_ID: "parley-2.eu_west" }).instanceId, "parley-2.eu_west");

@@ -24,7 +24,7 @@ import { postgresSignInSessions, postgresUsedStreamTokens } from "./shared_ledge
 import { postgresWebhookOutbox } from "./webhook_outbox.ts";
 import { countQueriesInFlight, type QueriesInFlight } from "./queries_in_flight.ts";
 import { errorText } from "../../log.ts";
-import { describeDatabaseUrl } from "./database_url.ts";
+import { databaseUrlPasswords, describeDatabaseUrl } from "../../database_url.ts";
 
 /**
  * Every setting the driver would otherwise read from a `PG<NAME>` variable, at the driver's own
@@ -276,10 +276,7 @@ function storeOf(
 /** The error's message, with the URL's password (if it appears) blotted out. */
 function errorTextWithoutPassword(error: unknown, url: string): string {
   let text = errorText(error);
-  try {
-    const password = decodeURIComponent(new URL(url).password);
-    if (password !== "") text = text.replaceAll(password, "***");
-  } catch { /* nothing to hide */ }
+  for (const password of databaseUrlPasswords(url)) text = text.replaceAll(password, "***");
   // deno-lint-ignore no-control-regex -- raw control characters never reach the logs
   return text.replace(/[\x00-\x1f\x7f]/g, " ");
 }
