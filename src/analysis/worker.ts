@@ -74,6 +74,11 @@ export class AnalysisWorker {
   /** Queuing an analysis the store cannot take now (a locked or full disk, Postgres down) waits here. */
   readonly #retry: StoreRetry;
   /**
+   * So does an outcome OpenAI gave: dropped, the claim's lease would lapse and the analysis run (and be
+   * billed) again.
+   */
+  readonly #outcomes: StoreRetry;
+  /**
    * The persona of each call under way, from its `call.started`: a call that ends with a persona
    * declaring no analysis has nothing to queue, and its record is not read (a read writes the store's
    * waiting events first).
@@ -87,6 +92,10 @@ export class AnalysisWorker {
     this.#retry = new StoreRetry({
       log: options.log,
       words: { subject: "Analysis", verb: "queue", done: "queued" },
+    });
+    this.#outcomes = new StoreRetry({
+      log: options.log,
+      words: { subject: "Analysis", verb: "store", done: "stored" },
     });
   }
 
@@ -123,6 +132,7 @@ export class AnalysisWorker {
     await this.#retry.close();
     await this.#ticking;
     await Promise.all(this.#running);
+    await this.#outcomes.close();
   }
 
   /** A call ended: its analysis is queued unless the persona it started with declares none. */
@@ -231,20 +241,26 @@ export class AnalysisWorker {
     const at = this.#now();
     if (result.kind === "done") {
       const costUsd = responsesCost(result.model, result.usage, this.#options.prices);
-      await jobs.succeed(job.callSid, { at, outcome: result.outcome, usage: result.usage, costUsd });
-      log.info(
-        `Analysis done: CallSid=${job.callSid} model=${result.model} tokens=${result.usage.inputTokens}+${result.usage.outputTokens} cost=${
-          costUsd === null ? "unpriced" : `$${costUsd.toFixed(5)}`
-        }`,
-      );
-      this.#publish({
-        type: "call.analyzed",
-        at,
-        callSid: job.callSid,
-        state: "done",
-        outcome: result.outcome,
-        error: null,
-        costUsd,
+      const { outcome, usage, model } = result;
+      await this.#outcomes.submit({
+        what: `the outcome of ${job.callSid}`,
+        run: async () => {
+          await jobs.succeed(job.callSid, { at, outcome, usage, costUsd });
+          log.info(
+            `Analysis done: CallSid=${job.callSid} model=${model} tokens=${usage.inputTokens}+${usage.outputTokens} cost=${
+              costUsd === null ? "unpriced" : `$${costUsd.toFixed(5)}`
+            }`,
+          );
+          this.#publish({
+            type: "call.analyzed",
+            at,
+            callSid: job.callSid,
+            state: "done",
+            outcome,
+            error: null,
+            costUsd,
+          });
+        },
       });
     } else if (result.kind === "retry" && job.attempts < MAX_ANALYSIS_ATTEMPTS) {
       const backoff = Math.min(

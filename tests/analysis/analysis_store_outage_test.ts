@@ -11,18 +11,23 @@ import { DatabaseSync } from "node:sqlite";
 import { runCall, startParley, withRig } from "./_analysis_rig.ts";
 import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
 import { within } from "../../testing/within.ts";
+import type { FakeResponsesServer } from "../../testing/fake_responses.ts";
 
 const OUTCOME = { interested: true, meetingDay: "Tuesday", objections: [] };
 
 /** Parley over the rig's SQLite store and a second connection that can lock `parley.db`; both closed after `body`. */
 async function withLockableParley(
-  body: (rig: Awaited<ReturnType<typeof startParley>>, locker: DatabaseSync) => Promise<void>,
+  body: (
+    rig: Awaited<ReturnType<typeof startParley>>,
+    locker: DatabaseSync,
+    fake: FakeResponsesServer,
+  ) => Promise<void>,
 ): Promise<void> {
   await withRig([], OUTCOME, async (fake, dir, dataDir) => {
     const rig = await startParley(dir, dataDir, fake);
     const locker = new DatabaseSync(callDatabasePath(dataDir));
     try {
-      await body(rig, locker);
+      await body(rig, locker, fake);
     } finally {
       if (locker.isTransaction) locker.exec("ROLLBACK");
       locker.close();
@@ -58,5 +63,29 @@ Deno.test("a call whose persona declares no analysis ends while parley.db is loc
     const waits = rig.t.logs.filter((l) => /Analysis: (cannot queue|queued again)/.test(l.line));
     assert.deepEqual(waits.map((l) => l.line), [], `nothing waited for the analysis of ${plain}`);
     assert.equal(rig.t.logs.filter((l) => l.line.includes(`Analysis queued: CallSid=${plain}`)).length, 0);
+  });
+});
+
+Deno.test("an outcome the store cannot take when OpenAI answers is stored once it can: the analysis is asked for once", async () => {
+  await withLockableParley(async (rig, locker, fake) => {
+    // The answer comes while another process holds the write lock: the outcome cannot be written.
+    fake.script = () => {
+      locker.exec("BEGIN EXCLUSIVE");
+      return OUTCOME;
+    };
+    const callSid = await runCall(rig.t);
+    await within(
+      rig.t.waitForLog(/Analysis: cannot store the outcome of CA\w+: /),
+      "the wait is logged",
+      15_000,
+    );
+    locker.exec("COMMIT");
+    const analyzed = await within(rig.t.waitForEvent("call.analyzed"), "the outcome, stored", 15_000);
+    assert.equal(analyzed.callSid, callSid);
+    assert.equal(analyzed.state, "done");
+    assert.deepEqual(analyzed.outcome, OUTCOME);
+    const job = await rig.store.analyses!.get(callSid);
+    assert.deepEqual([job?.state, job?.attempts], ["done", 1]);
+    assert.equal(fake.requests.length, 1, "OpenAI was asked once (billed once)");
   });
 });
