@@ -45,6 +45,25 @@ export async function api(path, options = {}) {
 }
 
 /**
+ * Every lead, by name: the API's pages (at most 1000 leads each) followed to the last.
+ * @returns {Promise<import("../api/types.ts").Lead[]>}
+ */
+export async function allLeads() {
+  /** @type {import("../api/types.ts").Lead[]} */
+  const leads = [];
+  /** @type {string | null} */
+  let after = null;
+  do {
+    const page = /** @type {import("../api/types.ts").LeadList} */ (
+      await api(`/api/leads?limit=1000${after === null ? "" : `&after=${encodeURIComponent(after)}`}`)
+    );
+    leads.push(...page.leads);
+    after = page.next;
+  } while (after !== null);
+  return leads;
+}
+
+/**
  * Builds an element: `h("a", { href: "/" }, "Home")`.
  * @param {string} tag
  * @param {Record<string, unknown>} [attributes]

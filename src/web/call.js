@@ -129,13 +129,19 @@ function renderOutcome() {
   $("outcome").hidden = outcome?.result === null || outcome?.result === undefined;
   $("outcome").replaceChildren(...(outcome?.result ? outcomeList(outcome.result) : []));
   // The analysis runs after the call: look again until it settles.
-  if (ended() && outcome !== null && (outcome.state === "pending" || outcome.state === "running")) {
+  if (ended() && analysing(record)) {
     clearTimeout(outcomeTimer);
-    outcomeTimer = setTimeout(async () => {
-      record = /** @type {CallRecord} */ (await api(`/api/calls/${encodeURIComponent(callSid)}`));
-      render();
-    }, 2000);
+    outcomeTimer = setTimeout(() => void reload(), 2000);
   }
+}
+
+/**
+ * True while the call's post-call analysis is still to come (pending or running).
+ * @param {CallRecord} call
+ */
+function analysing(call) {
+  const state = call.outcome?.state;
+  return state === "pending" || state === "running";
 }
 
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -144,19 +150,84 @@ let outcomeTimer;
 /** Reloads the whole record (for figures the events do not carry, such as cost). */
 function refreshSoon() {
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(async () => {
+  refreshTimer = setTimeout(() => void reload(), 300);
+}
+
+/**
+ * Reloads the record and shows it. A failed load says why under the status and tries again 2 s later
+ * (render() schedules the next look itself once one succeeds); a 401 sends the browser to sign in.
+ */
+async function reload() {
+  try {
     record = /** @type {CallRecord} */ (await api(`/api/calls/${encodeURIComponent(callSid)}`));
-    render();
-  }, 300);
+  } catch (error) {
+    fieldError("refresh", `Could not refresh this call: ${error instanceof Error ? error.message : error}`);
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => void reload(), 2000);
+    return;
+  }
+  fieldError("refresh", "");
+  render();
+}
+
+/**
+ * The live feed has sent its last event (the server then ends the stream): close it before the
+ * browser reconnects, and show the record as stored (cost, recording) and the call's webhooks.
+ */
+function feedDone() {
+  feed?.close();
+  $("feed").textContent = "";
+  refreshSoon();
+  showWebhookDeliveries(callSid);
+}
+
+/**
+ * The browser gave up on the feed (an answer that is no event stream, e.g. 401 once the session is
+ * gone): the call's record says why, and the page says what to do.
+ */
+async function feedStopped() {
+  try {
+    record = /** @type {CallRecord} */ (await api(`/api/calls/${encodeURIComponent(callSid)}`));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      // api() is sending the browser to sign in, back to this page; in case that waits:
+      const next = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+      $("feed").replaceChildren(h("a", { href: next }, error.message));
+    } else {
+      $("feed").replaceChildren(
+        `live feed stopped: ${error instanceof Error ? error.message : error}. `,
+        h("a", { href: location.pathname }, "Reload"),
+      );
+    }
+    return;
+  }
+  render();
+  if (ended()) {
+    $("feed").textContent = "";
+    showWebhookDeliveries(callSid);
+  } else {
+    $("feed").replaceChildren(
+      "live feed stopped: ",
+      h("a", { href: location.pathname }, "reload"),
+      " to follow the call",
+    );
+  }
 }
 
 function follow() {
   feed = new EventSource(`/api/calls/${encodeURIComponent(callSid)}/events`);
   feed.addEventListener("open", () => $("feed").textContent = "live");
   feed.addEventListener("error", () => {
-    if (feed?.readyState !== EventSource.CLOSED) $("feed").textContent = "connection lost: reconnecting…";
+    if (feed?.readyState === EventSource.CLOSED) void feedStopped();
+    else $("feed").textContent = "connection lost: reconnecting…";
   });
-  on("snapshot", (snapshot) => record = snapshot);
+  on("snapshot", (snapshot) => {
+    record = snapshot;
+    // An ended call's stream ends after its snapshot, or after `call.analyzed` while the analysis runs.
+    if (snapshot.endedAt !== null && !analysing(snapshot)) feedDone();
+  });
+  // Sent (last) only to a feed that subscribed once the call had ended, while its analysis ran.
+  feed.addEventListener("call.analyzed", () => feedDone());
   on("call.status", (e) => record.status = e.status);
   on("call.started", (e) => record.startedAt = e.at);
   on(
@@ -178,10 +249,7 @@ function follow() {
   on("call.ended", (e) => {
     record.endedAt = e.at;
     record.endReason = e.reason;
-    feed?.close();
-    $("feed").textContent = "";
-    refreshSoon();
-    showWebhookDeliveries(callSid);
+    feedDone();
   });
 }
 

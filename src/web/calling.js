@@ -86,23 +86,56 @@ $("call-form").addEventListener("submit", async (/** @type {SubmitEvent} */ even
   }
 });
 
+/**
+ * `promise`'s answer; or, when the API refuses, `fallback` after showing the refusal next to the
+ * field `field`, prefixed with `what`.
+ * @template T
+ * @param {Promise<unknown>} promise @param {T} fallback @param {string} field @param {string} what
+ * @returns {Promise<T>}
+ */
+async function orShown(promise, fallback, field, what) {
+  try {
+    return /** @type {T} */ (await promise);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    fieldError(field, `${what}: ${error.message}`);
+    return fallback;
+  }
+}
+
 async function load() {
+  const wanted = new URLSearchParams(location.search);
+  /** @type {LeadList} */
+  const noLeads = { leads: [], next: null, total: 0 };
+  /** @type {PersonaList} */
+  const noPersonas = { personas: [] };
   const [leadList, personaList] = await Promise.all([
-    /** @type {Promise<LeadList>} */ (api("/api/leads?limit=1000")).catch(() => ({ leads: [] })),
-    /** @type {Promise<PersonaList>} */ (api("/api/personas")),
+    orShown(api("/api/leads?limit=1000"), noLeads, "lead", "Could not load the leads"),
+    orShown(api("/api/personas"), noPersonas, "persona", "Could not load the scripts"),
   ]);
   leads = leadList.leads;
   personas = personaList.personas;
+  // The lead a link names (the leads page's Call) may sort past the first 1000: asked for by its id.
+  const leadId = wanted.get("lead") ?? "";
+  if (leadId !== "" && !leads.some((l) => String(l.id) === leadId)) {
+    /** @type {LeadList["leads"][number] | undefined} */
+    const lead = await orShown(
+      api(`/api/leads/${encodeURIComponent(leadId)}`),
+      undefined,
+      "lead",
+      "Could not load the lead",
+    );
+    if (lead !== undefined) leads = [...leads, lead];
+  }
   leadSelect.append(
     ...leads.map((l) =>
       h("option", { value: l.id }, `${l.name} (${l.phone})${l.company ? ` — ${l.company}` : ""}`)
     ),
   );
   personaSelect.replaceChildren(...personas.map((p) => h("option", { value: p.id }, p.id)));
-  const wanted = new URLSearchParams(location.search);
   if (wanted.has("persona")) personaSelect.value = wanted.get("persona") ?? "";
-  if (wanted.has("lead")) {
-    leadSelect.value = wanted.get("lead") ?? "";
+  if (leadId !== "" && leads.some((l) => String(l.id) === leadId)) {
+    leadSelect.value = leadId;
     leadSelect.dispatchEvent(new Event("change"));
   }
   await showPersona();

@@ -1,5 +1,5 @@
 /** `/calls`: past calls, filtered by script, lead, date and how they ended. */
-import { $, api, h, markNav, money, time } from "./app.js";
+import { $, allLeads, api, h, markNav, money, time } from "./app.js";
 import { callStateWords, endWords } from "./words.js";
 import { fieldWords, outcomeStateWords, outcomeValueWords } from "./outcome.js";
 
@@ -87,11 +87,11 @@ function showTable(shown) {
 }
 
 async function start() {
-  const [personaList, leadList] = await Promise.all([
+  const [personaList, allOfThem] = await Promise.all([
     /** @type {Promise<import("../api/types.ts").PersonaList>} */ (api("/api/personas")),
-    /** @type {Promise<LeadList>} */ (api("/api/leads?limit=1000")).catch(() => ({ leads: [] })),
+    allLeads().catch(() => []),
   ]);
-  leads = leadList.leads;
+  leads = allOfThem;
   $("f-persona").append(
     ...personaList.personas.map((p) => h("option", { value: p.id }, p.id)),
   );

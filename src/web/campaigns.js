@@ -2,7 +2,7 @@
  * `/campaigns`: create a campaign, watch it live, pause, resume or stop it, read and export its
  * results; the do-not-call list (add, remove, import a CSV).
  */
-import { $, api, ApiError, fieldError, h, input, markNav, time } from "./app.js";
+import { $, allLeads, api, ApiError, fieldError, h, input, markNav, time } from "./app.js";
 import { startDoNotCall } from "./do_not_call.js";
 import { outcomeStateWords, outcomeValueWords } from "./outcome.js";
 import { statusDetailWords } from "./words.js";
@@ -55,9 +55,8 @@ async function loadChoices() {
       h("option", { value: p.id }, p.description ? `${p.id} — ${p.description}` : p.id)
     ),
   );
-  const leads = /** @type {import("../api/types.ts").LeadList} */ (await api("/api/leads?limit=1000"));
   $("lead-ids").replaceChildren(
-    ...leads.leads.map((l) => h("option", { value: l.id }, `${l.name} (${l.phone})`)),
+    ...(await allLeads()).map((l) => h("option", { value: l.id }, `${l.name} (${l.phone})`)),
   );
 }
 
@@ -140,9 +139,19 @@ function progress(c) {
   return `${done + skipped} of ${c.leads} settled, ${dialing} calling, ${c.counts.attempts} calls made`;
 }
 
-/** @param {CampaignView} c @param {string} action */
+/**
+ * Asks the API to `action` the campaign, then shows the campaigns as they are now; a refusal (e.g. a
+ * campaign another tab started already) is shown under the list.
+ * @param {CampaignView} c @param {string} action
+ */
 async function act(c, action) {
-  await api(`/api/campaigns/${c.id}/${action}`, { method: "POST" });
+  fieldError("campaign-actions", "");
+  try {
+    await api(`/api/campaigns/${c.id}/${action}`, { method: "POST" });
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    fieldError("campaign-actions", error.message);
+  }
   await refresh();
 }
 

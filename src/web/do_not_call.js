@@ -20,7 +20,13 @@ async function refreshDnc() {
         class: "secondary",
         "aria-label": `Remove ${n.phone}`,
         onclick: async () => {
-          await api(`/api/dnc/${encodeURIComponent(n.phone)}`, { method: "DELETE" });
+          fieldError("dnc-remove", "");
+          try {
+            await api(`/api/dnc/${encodeURIComponent(n.phone)}`, { method: "DELETE" });
+          } catch (error) {
+            if (!(error instanceof ApiError)) throw error;
+            fieldError("dnc-remove", error.message);
+          }
           await refreshDnc();
         },
       }, "Remove"),

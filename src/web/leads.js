@@ -36,7 +36,16 @@ function edit(lead) {
 
 /** @param {Lead} lead */
 async function showCalls(lead) {
-  const full = /** @type {import("../api/types.ts").LeadWithCalls} */ (await api(`/api/leads/${lead.id}`));
+  fieldError("lead-actions", "");
+  /** @type {import("../api/types.ts").LeadWithCalls} */
+  let full;
+  try {
+    full = /** @type {import("../api/types.ts").LeadWithCalls} */ (await api(`/api/leads/${lead.id}`));
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    fieldError("lead-actions", error.message);
+    return;
+  }
   $("lead-calls").hidden = false;
   $("lead-calls-title").textContent = `Calls with ${lead.name}`;
   $("lead-calls-list").replaceChildren(
@@ -76,7 +85,13 @@ function renderLeads() {
           "aria-label": `Delete ${lead.name}`,
           onclick: async () => {
             if (!confirm(`Delete ${lead.name}?`)) return;
-            await api(`/api/leads/${lead.id}`, { method: "DELETE" });
+            fieldError("lead-actions", "");
+            try {
+              await api(`/api/leads/${lead.id}`, { method: "DELETE" });
+            } catch (error) {
+              if (!(error instanceof ApiError)) throw error;
+              fieldError("lead-actions", error.message);
+            }
             await load();
           },
         }, "Delete"),

@@ -26,6 +26,8 @@ export function transcriptItem(line, caller = "Caller") {
 /**
  * Follows call `callSid`'s live feed and keeps `list` showing its transcript as it is spoken. The
  * record may not exist the instant the call is assigned: a refused feed is tried again, 20 times.
+ * The feed stops once the call has ended: on `call.ended`, or on a snapshot of the ended call (the
+ * server then ends the stream, which the browser would otherwise reopen every few seconds).
  * @param {string} callSid
  * @param {HTMLElement} list
  * @param {string} caller what to call the caller ("You" on the softphone)
@@ -45,18 +47,21 @@ export function followTranscript(callSid, list, caller) {
     tries++;
     const source = new EventSource(`/api/calls/${encodeURIComponent(callSid)}/events`);
     feed = source;
+    const stop = () => {
+      stopped = true;
+      source.close();
+    };
     source.addEventListener("snapshot", (event) => {
       /** @type {CallFeedEvents["snapshot"]} */
       const record = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
       list.replaceChildren(...(record.transcript ?? []).map((line) => item(line)));
+      // Ended already: that is the whole transcript.
+      if (record.endedAt !== null) stop();
     });
     source.addEventListener("transcript", (event) => {
       list.append(item(JSON.parse(/** @type {MessageEvent} */ (event).data)));
     });
-    source.addEventListener("call.ended", () => {
-      stopped = true;
-      source.close();
-    });
+    source.addEventListener("call.ended", stop);
     source.addEventListener("error", () => {
       if (source.readyState === EventSource.CLOSED && !stopped && tries < 20) {
         retry = setTimeout(open, 250);
