@@ -11,6 +11,7 @@ import type { EnvText, EnvVariable } from "./config_env.ts";
 import { parsePriceOverrides, PriceConfigError } from "./engines/prices.ts";
 import { ENGINE_REGISTRY, modelProblem } from "./engines/registry.ts";
 import { isE164, parseCount, parseMinutes, parsePersonaId, parseSwitch, tryUrl } from "./config_values.ts";
+import { MAX_TIMER_MS } from "./shutdown.ts";
 
 /** Default Realtime model. */
 export const DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1";
@@ -133,12 +134,29 @@ export function checkCapacity(
   return { maxConcurrentCalls, inboundReserve };
 }
 
-/** How long a drain waits, a silent peer lives, and an upstream session lasts. */
+/**
+ * The longest `DRAIN_TIMEOUT_S`, seconds (about 24.8 days): the drain waits on a timer, and a timer
+ * holds at most 2^31 − 1 ms; a longer one fires after 1 ms, ending every live call at once.
+ */
+export const MAX_DRAIN_TIMEOUT_S = Math.floor(MAX_TIMER_MS / 1000);
+
+/**
+ * How long a drain waits, a silent peer lives, and an upstream session lasts. Only `DRAIN_TIMEOUT_S`
+ * becomes a timer's delay: `INSTANCE_TIMEOUT_S` is compared in SQL (the heartbeat beats every 5 s at
+ * most) and `SESSION_ROLLOVER_MINUTES` stays below 60 minutes.
+ */
 export function checkLifetimes(
   text: EnvText,
   problems: string[],
 ): Pick<ParleyConfig, "drainTimeoutS" | "instanceTimeoutS" | "sessionRolloverMinutes"> {
-  const drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
+  let drainTimeoutS = parseCount("DRAIN_TIMEOUT_S", text("DRAIN_TIMEOUT_S"), 600, problems);
+  if (drainTimeoutS > MAX_DRAIN_TIMEOUT_S) {
+    problems.push(
+      `DRAIN_TIMEOUT_S: "${text("DRAIN_TIMEOUT_S")}" is longer than a timer can wait: use at most ` +
+        `${MAX_DRAIN_TIMEOUT_S} seconds (about 24 days; default 600)`,
+    );
+    drainTimeoutS = 600;
+  }
   let instanceTimeoutS = parseCount("INSTANCE_TIMEOUT_S", text("INSTANCE_TIMEOUT_S"), 30, problems);
   if (instanceTimeoutS === 0) {
     problems.push(

@@ -27,6 +27,9 @@ export const SIGNAL_DEBOUNCE_MS = 1_000;
  */
 export const WATCHER_GRACE_MS = 250;
 
+/** The longest delay a timer holds, ms (2^31 − 1, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What {@linkcode waitForShutdown} drains. */
 export interface Drainable {
   /** Calls being relayed now. */
@@ -84,7 +87,9 @@ export async function waitForShutdown(parley: Drainable, options: ShutdownOption
     const drained = parley.activeCalls();
     // Ctrl-C under `deno task dev`: Deno ends the process 0.5 s from now, drain or not.
     const watcherCtrlC = options.underWatcher === true && signal === "SIGINT";
-    const timeoutMs = watcherCtrlC ? WATCHER_GRACE_MS : options.drainTimeoutS * 1000;
+    // A timer holds at most MAX_TIMER_MS (a longer one fires after 1 ms): the config refuses a longer
+    // DRAIN_TIMEOUT_S; an embedder's is cut to the longest wait rather than ending every call at once.
+    const timeoutMs = watcherCtrlC ? WATCHER_GRACE_MS : Math.min(options.drainTimeoutS * 1000, MAX_TIMER_MS);
     log.info(
       watcherCtrlC
         ? `Shutting down (Ctrl-C under deno task dev): Deno stops the server in 0.5 s, so the ${drained} ` +

@@ -418,3 +418,22 @@ Deno.test("a secret pasted into the wrong variable is never printed by the probl
     /TWILIO_PHONE_NUMBER: "\[the value of OPENAI_API_KEY\]" is not an E\.164 number/,
   );
 });
+
+Deno.test("DRAIN_TIMEOUT_S above the longest timer (2147483 s) is refused, naming the maximum", () => {
+  assert.equal(loadConfig(minimal).drainTimeoutS, 600);
+  assert.equal(loadConfig({ ...minimal, DRAIN_TIMEOUT_S: "2147483" }).drainTimeoutS, 2147483);
+  // 30 days "to mean practically forever": a timer that long fires after 1 ms, ending every call at once.
+  for (const long of ["2147484", "2592000", "9007199254740991"]) {
+    let error: unknown;
+    try {
+      loadConfig({ ...minimal, DRAIN_TIMEOUT_S: long });
+    } catch (caught) {
+      error = caught;
+    }
+    assert.ok(error instanceof ConfigError, `DRAIN_TIMEOUT_S=${long} is refused`);
+    assert.deepEqual(error.problems, [
+      `DRAIN_TIMEOUT_S: "${long}" is longer than a timer can wait: use at most 2147483 seconds ` +
+      "(about 24 days; default 600)",
+    ]);
+  }
+});
