@@ -22,7 +22,7 @@ import { RecordingsDir } from "./src/recordings/recordings_dir.ts";
 import { keepRecordingsFor } from "./src/recordings/retention.ts";
 import { S3Recordings } from "./src/recordings/s3_recordings.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
-import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
+import { portProblem, prepareStartup, recordingsRepairProblem, StartupError } from "./src/startup.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
 import { surviveFileSizeLimit } from "./src/file_size_limit.ts";
 
@@ -66,6 +66,19 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   });
   storeReports.log = log;
 
+  const recordings = new RecordingsDir(config.recordingsDir);
+  let repaired: string[];
+  try {
+    repaired = await recordings.repair();
+  } catch (error) {
+    // RECORDINGS_DIR was checked before the store opened: only a sidecar the repair cannot read, or a
+    // folder changed since, gets here. Reported like the checks, before the store is written to, and
+    // the store closed: nothing left half-open.
+    store.close();
+    await store.closed;
+    stopFileSizeLimit();
+    return fail(new StartupError([recordingsRepairProblem(config.recordingsDir, error)]).message);
+  }
   const abandoned = await store.calls.closeAbandonedRecords(
     "server_crashed",
     "the server stopped during the call (crash or kill): closed at its last event on the next start",
@@ -77,8 +90,6 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
         `${abandoned.slice(0, 5).join(", ")}${abandoned.length > 5 ? ", …" : ""}`,
     );
   }
-  const recordings = new RecordingsDir(config.recordingsDir);
-  const repaired = await recordings.repair();
   if (repaired.length > 0) {
     log.warn(
       `Repaired ${repaired.length} recording(s) the previous run left unfinished (crash or kill), ` +
@@ -158,6 +169,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   const watcher = watchingPersonas
     ? watchPersonas(config.personasDir, {
       registry: personas,
+      defaultModel: config.realtimeModel,
       linksDir: join(Deno.cwd(), DEV_LINKS_DIR),
       required: prepared!.requiredPersonas,
       onReload: (ids) => log.info(`Personas reloaded: ${ids.join(", ")}`),

@@ -6,6 +6,7 @@
  */
 
 import type { ServerConfig } from "./app/server.ts";
+import { ENGINE_REGISTRY } from "./engines/registry.ts";
 import { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "./paths.ts";
 import type { InboundPersonaSource, PublicUrlSource } from "./startup.ts";
 
@@ -86,7 +87,7 @@ export function startupBanner(info: BannerInfo): string[] {
     );
   }
   lines.push(
-    `✅ OpenAI Realtime: ${config.realtimeUrl} (model ${config.realtimeModel})`,
+    defaultEngineLine(config),
     `✅ Personas from ${config.personasDir}: ${personaList(info.personaIds, config)}${
       info.watchingPersonas ? " (reloaded on change)" : ""
     }`,
@@ -114,6 +115,16 @@ export function startupBanner(info: BannerInfo): string[] {
     );
   }
   return lines;
+}
+
+/**
+ * The engine personas without a `model` run on: OPENAI_REALTIME_MODEL's (as a call chooses it), at
+ * its endpoint, e.g. `✅ OpenAI GPT-Live: wss://… (model gpt-live-1.1)`.
+ */
+function defaultEngineLine(config: ServerConfig): string {
+  const engine = ENGINE_REGISTRY.findForModel(config.realtimeModel) ?? ENGINE_REGISTRY.definitions[0]!;
+  const url = config.engineEndpoints[engine.id] ?? engine.endpoint.defaultUrl;
+  return `✅ OpenAI ${engine.name}: ${url} (model ${config.realtimeModel})`;
 }
 
 /** Who answers inbound calls, and which setting says so. */

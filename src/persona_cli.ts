@@ -109,7 +109,7 @@ async function main(args: string[]): Promise<number> {
   const model = Deno.env.get("OPENAI_REALTIME_MODEL") || DEFAULT_REALTIME_MODEL;
   let personas;
   try {
-    personas = await loadPersonas(dir);
+    personas = await loadPersonas(dir, { defaultModel: model });
   } catch (error) {
     if (!(error instanceof PersonaLoadError)) throw error;
     console.error(`❌ ${error.message}`);

@@ -176,7 +176,9 @@ async function startLocalParley(
   prices: ReturnType<typeof resolvePrices>,
   verbose: boolean,
 ) {
-  const personas = createPersonaRegistry(await loadPersonas(config.personasDir));
+  const personas = createPersonaRegistry(
+    await loadPersonas(config.personasDir, { defaultModel: config.realtimeModel }),
+  );
   // An instance name of its own: a server started on the same DATA_DIR closes only its own open
   // records at startup, never a rehearsal's still running; and the rehearsal's workers (analyses,
   // webhooks) claim and put back only their own work, never the server's in flight.

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { checkConfig, type ParleyConfig } from "./config.ts";
 import type { Env } from "./config_env.ts";
 import {
@@ -125,6 +125,13 @@ export async function prepareStartup(
   const databasePath = config.databaseUrl === undefined
     ? callDatabasePath(config.dataDir)
     : `Postgres at ${describeDatabaseUrl(config.databaseUrl)}`;
+  // Before the store opens: a recordings folder Parley cannot use refuses the start with nothing open.
+  const recordingsUnset = !env.RECORDINGS_DIR?.trim();
+  const recordingsProblem = checkRecordingsDir(config.recordingsDir, {
+    unset: recordingsUnset,
+    ...(recordingsUnset && config.databaseUrl === undefined ? { dataDir: config.dataDir } : {}),
+  });
+  if (recordingsProblem !== undefined) problems.push(recordingsProblem);
   const store = await openStore(config, { databasePath, prices, options }, problems);
 
   if (problems.length > 0) {
@@ -155,7 +162,10 @@ async function checkPersonas(config: ParleyConfig, env: Env, problems: string[])
   let personas: ReloadablePersonaRegistry | undefined;
   let personaIds: string[] = [];
   try {
-    personas = createPersonaRegistry(await loadPersonas(config.personasDir));
+    // Personas that name no model run on OPENAI_REALTIME_MODEL's engine: checked against it.
+    personas = createPersonaRegistry(
+      await loadPersonas(config.personasDir, { defaultModel: config.realtimeModel }),
+    );
     personaIds = personas.ids();
   } catch (error) {
     if (!(error instanceof PersonaLoadError)) throw error;
@@ -273,6 +283,63 @@ function checkDataDir(dataDir: string, databasePath: string): string | undefined
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound) && !(error instanceof Deno.errors.NotADirectory)) {
         return undefined; // permission problems show when the database opens
+      }
+      const parent = dirname(path);
+      if (parent === path) return undefined;
+      path = parent;
+    }
+  }
+}
+
+/**
+ * The `RECORDINGS_DIR` problem line for a recordings folder `dir` that cannot be used (`why`: the
+ * error, or what is in the way), naming the variable and what to do; `unset`: RECORDINGS_DIR is not
+ * set (the folder is DATA_DIR's).
+ */
+function recordingsDirProblem(dir: string, why: string, unset = false): string {
+  const where = unset ? "unset, it is DATA_DIR/recordings; " : "";
+  return `RECORDINGS_DIR: cannot keep recordings in "${dir}": ${why}: set RECORDINGS_DIR to a folder ` +
+    `Parley can write (${where}it is created on the first recording)`;
+}
+
+/**
+ * The `RECORDINGS_DIR` problem line when the startup repair of the recordings a crash left in `dir`
+ * failed (`error`: a sidecar that is not JSON names its file; the folder replaced since the check).
+ */
+export function recordingsRepairProblem(dir: string, error: unknown): string {
+  const why = errorText(error).replace(/\s+/g, " ").slice(0, 300);
+  return `RECORDINGS_DIR: cannot repair the recordings the last run left in "${dir}": ${why}: fix or remove ` +
+    "what it names, or set RECORDINGS_DIR to another folder";
+}
+
+/**
+ * The `RECORDINGS_DIR` problem line when the recordings folder `dir` cannot be read (the startup
+ * repair lists it) or made (it, or the nearest folder above it that exists, is a file), else
+ * undefined. Creates nothing. `unset`: RECORDINGS_DIR is not set (the folder is in DATA_DIR);
+ * `dataDir`: a file at or above it is left to DATA_DIR's own problem.
+ */
+function checkRecordingsDir(dir: string, where: { unset: boolean; dataDir?: string }): string | undefined {
+  const problem = (why: string) => recordingsDirProblem(dir, why, where.unset);
+  const folder = resolve(dir);
+  const dataDir = where.dataDir === undefined ? undefined : resolve(where.dataDir);
+  // What is wrong at DATA_DIR or above it is DATA_DIR's problem: the call database's check names it.
+  const dataDirs = (path: string) => {
+    const below = dataDir === undefined ? undefined : relative(path, dataDir);
+    return below !== undefined && below !== ".." && !below.startsWith(`..${sep}`) && !isAbsolute(below);
+  };
+  let path = folder;
+  for (;;) {
+    try {
+      if (!Deno.statSync(path).isDirectory) {
+        return dataDirs(path) ? undefined : problem(`"${path}" is a file, not a folder`);
+      }
+      // The folder itself is listed by the startup repair; a missing one is made on the first recording.
+      if (path === folder) Deno.readDirSync(path)[Symbol.iterator]().next();
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound) && !(error instanceof Deno.errors.NotADirectory)) {
+        // PermissionDenied: the OS refuses. NotCapable: Deno does (under /dev, /proc or /sys).
+        return dataDirs(path) ? undefined : problem(errorText(error));
       }
       const parent = dirname(path);
       if (parent === path) return undefined;

@@ -101,3 +101,18 @@ Deno.test("banner says inbound calls go to DEFAULT_PERSONA when INBOUND_PERSONA 
   ));
   assert.ok(lines.some((l) => l.endsWith(": sam (inbound, outbound) (reloaded on change)")));
 });
+
+Deno.test("banner names the engine OPENAI_REALTIME_MODEL runs on, at that engine's endpoint", () => {
+  assert.ok(
+    banner({}).includes("✅ OpenAI Realtime: wss://api.openai.com/v1/realtime (model gpt-realtime-2.1)"),
+  );
+  const live = banner({
+    OPENAI_REALTIME_MODEL: "gpt-live-1.1",
+    OPENAI_LIVE_URL: "wss://live.example/sessions",
+  });
+  assert.ok(
+    live.includes("✅ OpenAI GPT-Live: wss://live.example/sessions (model gpt-live-1.1)"),
+    live.join("\n"),
+  );
+  assert.ok(!live.some((l) => l.includes("OpenAI Realtime")), "personas without a model run on GPT-Live");
+});

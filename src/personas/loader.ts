@@ -9,10 +9,11 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { CallContext, LoadedPersona, PersonaRegistry } from "./types.ts";
 import { type PersonaValidation, validatePersona } from "./validate.ts";
+import { ENGINE_REGISTRY } from "../engines/registry.ts";
 import { errorText } from "../log.ts";
 
 /** Options of a {@linkcode PersonaLoadError}. */
@@ -52,6 +53,12 @@ export interface LoadPersonasOptions {
    * new URL too and is read afresh. Each reload needs a new link. @default import the files directly
    */
   importRoot?: string;
+  /**
+   * The model of a persona that names none (`OPENAI_REALTIME_MODEL`): its engine is the one such a
+   * persona runs on, so it is validated against that engine's voices and settings, as calls use it.
+   * @default the first engine's (Realtime)
+   */
+  defaultModel?: string;
 }
 
 /** A persona the configuration names (DEFAULT_PERSONA, INBOUND_PERSONA): a set without it is refused. */
@@ -121,12 +128,17 @@ export async function loadPersonas(
   dir: string,
   options: LoadPersonasOptions = {},
 ): Promise<Map<string, LoadedPersona>> {
-  const names = await personaFileNames(dir);
+  const { names, unreadable } = await personaFileNames(dir);
   const foundIds = names.map((name) => name.slice(0, -".ts".length));
   const problems: string[] = [];
   const personas = new Map<string, LoadedPersona>();
   for (const name of names) {
     const shown = join(dir, name);
+    const cannotRead = unreadable.get(name);
+    if (cannotRead !== undefined) {
+      problems.push(`${shown}: cannot read it: ${cannotRead}`);
+      continue;
+    }
     const id = name.slice(0, -".ts".length);
     if (!PERSONA_ID.test(id)) {
       problems.push(
@@ -147,7 +159,7 @@ export async function loadPersonas(
     }
     let result: PersonaValidation;
     try {
-      result = validatePersona(module.default, shown);
+      result = validatePersona(module.default, shown, ENGINE_REGISTRY, options.defaultModel);
     } catch (error) {
       // A getter of the persona object may throw: still that file's problem, not the whole load's.
       const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -161,41 +173,92 @@ export async function loadPersonas(
   return personas;
 }
 
-/** The persona file names in `dir`, sorted; folder problems become a {@linkcode PersonaLoadError}. */
-async function personaFileNames(dir: string): Promise<string[]> {
+/**
+ * The persona file names in `dir`, sorted, and why each of them that cannot be read cannot (a link
+ * to nothing, a link loop): such a file is still a persona file, so its problem names it. Folder
+ * problems become a {@linkcode PersonaLoadError}.
+ */
+async function personaFileNames(dir: string): Promise<{ names: string[]; unreadable: Map<string, string> }> {
   const where = `${dir}: folder`;
   const setDir = "or set PERSONAS_DIR to the folder that has them";
+  const names: string[] = [];
+  const unreadable = new Map<string, string>();
   try {
     const info = await Deno.stat(dir);
     if (!info.isDirectory) throw new PersonaLoadError([`${where}: not a folder; ${setDir}`]);
-    const names: string[] = [];
     for await (const entry of Deno.readDir(dir)) {
       if (!isPersonaFileName(entry.name)) continue;
-      if (entry.isFile || (entry.isSymlink && (await Deno.stat(join(dir, entry.name))).isFile)) {
+      if (entry.isFile) {
         names.push(entry.name);
+      } else if (entry.isSymlink) {
+        // Followed here, not in the folder's try: a link to nothing is this file's problem.
+        const target = await linkTarget(join(dir, entry.name));
+        if (target.isFile) names.push(entry.name);
+        else if (target.problem !== undefined) {
+          names.push(entry.name);
+          unreadable.set(entry.name, target.problem);
+        }
       }
     }
-    if (names.length === 0) {
-      throw new PersonaLoadError([
-        `${where}: no persona files (*.ts) in ${resolve(dir)}; add one, e.g. alex.ts exporting ` +
-        `{ voice: "marin", instructions: "…" }, ${setDir}`,
-      ]);
-    }
-    return names.sort();
+  } catch (error) {
+    throw folderProblem(dir, error);
+  }
+  if (names.length === 0) {
+    throw new PersonaLoadError([
+      `${where}: no persona files (*.ts) in ${resolve(dir)}; add one, e.g. alex.ts exporting ` +
+      `{ voice: "marin", instructions: "…" }, ${setDir}`,
+    ]);
+  }
+  return { names: names.sort(), unreadable };
+}
+
+/**
+ * Where the link at `path` leads: a file, something else (a folder: skipped like one), or why it
+ * cannot be followed, with the fix.
+ */
+async function linkTarget(path: string): Promise<{ isFile: boolean; problem?: string }> {
+  try {
+    return { isFile: (await Deno.stat(path)).isFile };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      throw new PersonaLoadError([
-        `${where}: not found at ${resolve(dir)}; create it with a persona file ${setDir}`,
-      ], {
-        cause: error,
-      });
+      const target = await Deno.readLink(path).catch(() => undefined);
+      const to = target === undefined ? "" : ` to "${target}"`;
+      return { isFile: false, problem: `it is a link${to}, which does not exist; fix the link or remove it` };
     }
-    // PermissionDenied: the OS refuses. NotCapable: Deno does (a path under /dev, /proc or /sys needs
-    // --allow-all, whatever --allow-read says).
-    if (error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable) {
-      throw new PersonaLoadError([`${where}: cannot read it: ${error.message}; ${setDir}`], { cause: error });
+    return { isFile: false, problem: `${errorText(error)}; fix the link or remove it` };
+  }
+}
+
+/** The {@linkcode PersonaLoadError} for a folder `dir` that cannot be read (`error` is why). */
+function folderProblem(dir: string, error: unknown): PersonaLoadError {
+  if (error instanceof PersonaLoadError) return error;
+  const where = `${dir}: folder`;
+  const setDir = "or set PERSONAS_DIR to the folder that has them";
+  const options = { cause: error };
+  if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+    const notFound = `${where}: not found at ${resolve(dir)}`;
+    const file = fileOnPath(dir);
+    const problem = file === undefined
+      ? `${notFound}; create it with a persona file ${setDir}`
+      : `${notFound}: "${file}" is a file, not a folder; set PERSONAS_DIR to the folder that has the persona files`;
+    return new PersonaLoadError([problem], options);
+  }
+  // PermissionDenied: the OS refuses. NotCapable: Deno does (a path under /dev, /proc or /sys needs
+  // --allow-all, whatever --allow-read says). Anything else (a link loop) is reported the same way.
+  return new PersonaLoadError([`${where}: cannot read it: ${errorText(error)}; ${setDir}`], options);
+}
+
+/** The file that stands where a folder of `dir`'s path should be (`README.md` of `README.md/personas`), if any. */
+function fileOnPath(dir: string): string | undefined {
+  let path = resolve(dir);
+  for (;;) {
+    try {
+      return Deno.statSync(path).isDirectory ? undefined : path;
+    } catch {
+      const parent = dirname(path);
+      if (parent === path) return undefined;
+      path = parent;
     }
-    throw error;
   }
 }
 

@@ -91,6 +91,8 @@ function modelFix(registry: EngineRegistry): string {
  * @param value The module's default export (`undefined` when the file has none).
  * @param file The file as the user should see it, e.g. `personas/alex.ts`.
  * @param registry The engines whose models, voices and settings are allowed. @default ENGINE_REGISTRY
+ * @param defaultModel The model a persona without `model` runs on (`OPENAI_REALTIME_MODEL`): such a
+ * persona is checked against that model's engine, the one its calls use. @default the first engine's
  *
  * @example
  * ```ts
@@ -103,6 +105,7 @@ export function validatePersona(
   value: unknown,
   file: string,
   registry: EngineRegistry = ENGINE_REGISTRY,
+  defaultModel?: string,
 ): PersonaValidation {
   const fieldNames = personaFieldNames(registry);
   const problems: string[] = [];
@@ -125,12 +128,20 @@ export function validatePersona(
 
   checkFieldNames(value, fieldNames, report);
 
-  // The model decides the engine; without one, the default model is the first engine's.
+  // The model decides the engine; without one, the default model's does (as `planCall` chooses), and
+  // without a default model, the first engine's.
   const named = typeof value.model === "string" && value.model.trim() !== "" ? value.model : undefined;
-  const engine = (named === undefined ? undefined : registry.findForModel(named)) ?? registry.definitions[0]!;
-  checkVoice(value.voice, engine, registry, report);
+  const model = named ?? defaultModel;
+  const engine = (model === undefined ? undefined : registry.findForModel(model)) ?? registry.definitions[0]!;
+  const decidedBy = named === undefined && model !== undefined
+    ? "the persona names no model, so OPENAI_REALTIME_MODEL decides the engine"
+    : "the persona's model decides the engine";
+  checkVoice(value.voice, engine, registry, decidedBy, report);
   checkInstructions(value.instructions, engine, report);
   if (named !== undefined) engine.personaRules.checkServed(value, named, report);
+  else if (model !== undefined && registry.findForModel(model) !== undefined) {
+    engine.personaRules.checkServed(value, `${model} from OPENAI_REALTIME_MODEL`, report);
+  }
   checkText(
     value.greeting,
     "greeting",
@@ -179,6 +190,7 @@ function checkVoice(
   voice: unknown,
   engine: EngineDefinition<string, object>,
   registry: EngineRegistry,
+  decidedBy: string,
   report: Report,
 ): void {
   const voices = engine.voices;
@@ -198,9 +210,7 @@ function checkVoice(
     const guess = closest(voice, voices);
     const hint = guess === undefined ? "" : ` (did you mean "${guess}"?)`;
     const other = registry.definitions.find((e) => e.id !== engine.id && e.voices.includes(voice));
-    const elsewhere = other !== undefined
-      ? ` (it is a ${other.name} voice; the persona's model decides the engine)`
-      : hint;
+    const elsewhere = other !== undefined ? ` (it is a ${other.name} voice; ${decidedBy})` : hint;
     report("voice", `${shown} is not a ${engine.name} voice${elsewhere}; use one of ${list}`);
   }
 }

@@ -31,6 +31,11 @@ import { errorText } from "../log.ts";
 export interface WatchPersonasOptions {
   /** The registry to update; only its `replace` is used. */
   registry: Pick<ReloadablePersonaRegistry, "replace">;
+  /**
+   * The model of personas that name none (`OPENAI_REALTIME_MODEL`), as at startup: see
+   * `LoadPersonasOptions.defaultModel`. @default the first engine's
+   */
+  defaultModel?: string;
   /** Personas a reload must keep; a reload without one of them is refused. @default [] */
   required?: readonly RequiredPersona[];
   /** Called after each reload that succeeded, with the new ids, sorted. */
@@ -110,7 +115,7 @@ export function watchPersonas(dir: string, options: WatchPersonasOptions): Perso
         return;
       }
       lastFingerprint = fingerprint;
-      const personas = await loadFreshSet(dir, roots, options.required ?? [], onWarning, () => closed);
+      const personas = await loadFreshSet(dir, roots, options, onWarning, () => closed);
       if (personas === undefined) return;
       options.registry.replace(personas);
       options.onReload?.([...personas.keys()].sort());
@@ -197,7 +202,7 @@ function debouncedOneAtATime(
 async function loadFreshSet(
   dir: string,
   roots: ReturnType<typeof createImportRoots>,
-  required: readonly RequiredPersona[],
+  options: Pick<WatchPersonasOptions, "required" | "defaultModel">,
   onWarning: (message: string) => void,
   isClosed: () => boolean,
 ): Promise<Awaited<ReturnType<typeof loadPersonas>> | undefined> {
@@ -207,9 +212,10 @@ async function loadFreshSet(
   const personas = await loadPersonas(dir, {
     version: nextVersion++,
     ...(typeof root === "string" ? { importRoot: root } : {}),
+    ...(options.defaultModel === undefined ? {} : { defaultModel: options.defaultModel }),
   });
   if (isClosed()) return undefined;
-  const missing = missingPersonas([...personas.keys()], required, dir);
+  const missing = missingPersonas([...personas.keys()], options.required ?? [], dir);
   if (missing.length > 0) {
     throw new PersonaLoadError(missing.map((line) => `${line} (the reload was refused)`));
   }

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import type { RecordingSink } from "./call_recorder.ts";
 import { backgroundSink } from "./background_sink.ts";
 import { repairWavHeader, wavHeader, writeAll, writeAllSync } from "./wav.ts";
+import { errorText } from "../log.ts";
 
 /** What a recording is now. */
 export type RecordingState = "recording" | "complete" | "repaired";
@@ -147,21 +148,25 @@ export class RecordingsDir {
    * Call once at startup, before calls are taken. Returns the CallSids repaired.
    */
   async repair(): Promise<string[]> {
-    const repaired: string[] = [];
+    // Every state read before any is changed: a sidecar that is not JSON stops the repair (naming
+    // its file) with nothing repaired yet, so the next start repairs (and announces) them all.
+    const crashed: RecordingInfo[] = [];
     for (const callSid of await this.#callSids()) {
-      const info = await this.info(callSid);
-      if (info?.state !== "recording") continue;
+      const info = await named(this.#infoPath(callSid), this.info(callSid));
+      if (info?.state === "recording") crashed.push(info);
+    }
+    for (const info of crashed) {
+      const wav = this.wavPath(info.callSid);
       let durationMs = 0;
       try {
-        durationMs = await repairWavHeader(this.wavPath(callSid));
+        durationMs = await repairWavHeader(wav);
       } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-        await Deno.writeFile(this.wavPath(callSid), wavHeader(0)); // the crash came before the header
+        if (!(error instanceof Deno.errors.NotFound)) throw namedError(wav, error);
+        await named(wav, Deno.writeFile(wav, wavHeader(0))); // the crash came before the header
       }
       this.#writeInfo({ ...info, state: "repaired", durationMs: Math.round(durationMs) });
-      repaired.push(callSid);
     }
-    return repaired;
+    return crashed.map((info) => info.callSid);
   }
 
   /** Every recording that is complete or repaired, oldest CallSid first. */
@@ -227,6 +232,18 @@ export class RecordingsDir {
     Deno.writeTextFileSync(`${path}.tmp`, JSON.stringify(info));
     Deno.renameSync(`${path}.tmp`, path);
   }
+}
+
+/** `error` as an Error whose message starts with `path`, the file it is about. */
+function namedError(path: string, error: unknown): Error {
+  return new Error(`${path}: ${errorText(error)}`, { cause: error });
+}
+
+/** `work`, failing with {@linkcode namedError} of `path`. */
+function named<T>(path: string, work: Promise<T>): Promise<T> {
+  return work.catch((error) => {
+    throw namedError(path, error);
+  });
 }
 
 function ignoreNotFound(error: unknown): void {

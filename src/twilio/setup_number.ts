@@ -227,10 +227,10 @@ function setupEnv(env: Env): Env {
 }
 
 /** The persona `--persona` names, checked against the personas in PERSONAS_DIR. */
-async function checkPersona(id: string, personasDir: string): Promise<string> {
+async function checkPersona(id: string, personasDir: string, defaultModel: string): Promise<string> {
   let ids: string[];
   try {
-    ids = [...(await loadPersonas(personasDir)).keys()].sort();
+    ids = [...(await loadPersonas(personasDir, { defaultModel })).keys()].sort();
   } catch (error) {
     if (!(error instanceof PersonaLoadError)) throw error;
     throw new SetupNumberError(`Cannot check --persona "${id}": nothing was changed: ${error.message}`);
@@ -255,7 +255,7 @@ if (import.meta.main) {
     const config = loadConfig(setupEnv(readEnv()));
     const persona = args.persona === undefined
       ? undefined
-      : await checkPersona(args.persona, config.personasDir);
+      : await checkPersona(args.persona, config.personasDir, config.realtimeModel);
     await setupNumber({
       config,
       print: (line) => console.log(line),

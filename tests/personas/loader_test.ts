@@ -352,3 +352,86 @@ Deno.test("renderInstructions renders a function persona for each call", async (
     },
   );
 });
+
+Deno.test("loadPersonas names the file in the way of a PERSONAS_DIR that goes through one", async () => {
+  await withPersonaDir({ "README.md": "not a folder" }, async (dir) => {
+    const through = join(dir, "README.md", "personas");
+    const error = await loadError(loadPersonas(through));
+    assert.deepEqual(error.problems, [
+      `${through}: folder: not found at ${through}: "${join(dir, "README.md")}" is a file, not a folder; ` +
+      "set PERSONAS_DIR to the folder that has the persona files",
+    ]);
+  });
+});
+
+Deno.test("loadPersonas names a dangling link as the file it cannot read, not the folder as missing", async () => {
+  const good = personaSource({ voice: "ash", instructions: "Hi" });
+  await withPersonaDir({ "a.ts": good }, async (dir) => {
+    const target = join(dir, "gone", "old.ts");
+    await Deno.symlink(target, join(dir, "old.ts"));
+    const error = await loadError(loadPersonas(dir));
+    assert.deepEqual(error.problems, [
+      `${join(dir, "old.ts")}: cannot read it: it is a link to "${target}", which does not exist; ` +
+      "fix the link or remove it",
+    ]);
+    assert.deepEqual(error.foundIds, ["a", "old"]);
+    // A link that leads to a persona file loads; one starting with _ is skipped like any helper.
+    await Deno.remove(join(dir, "old.ts"));
+    await Deno.symlink(join(dir, "a.ts"), join(dir, "b.ts"));
+    await Deno.symlink(target, join(dir, "_old.ts"));
+    assert.deepEqual([...(await loadPersonas(dir)).keys()], ["a", "b"]);
+  });
+});
+
+Deno.test("loadPersonas checks a persona without model against the engine of the default model", async (t) => {
+  const files = {
+    "beacon.ts": personaSource({ voice: "beacon", instructions: "Hi" }),
+    "tuned.ts": personaSource({
+      voice: "marin",
+      instructions: "Hi",
+      vad: { type: "server_vad" },
+      reasoning: { effort: "low" },
+    }),
+  };
+  await withPersonaDir(files, async (dir) => {
+    const file = (name: string) => join(dir, name);
+    await t.step(
+      "gpt-live default: GPT-Live's voice is fine, the Realtime-only settings are refused",
+      async () => {
+        const error = await loadError(loadPersonas(dir, { defaultModel: "gpt-live-1.1" }));
+        assert.deepEqual(error.problems, [
+          `${file("tuned.ts")}: vad: means nothing on GPT-Live (gpt-live-1.1 from OPENAI_REALTIME_MODEL): ` +
+          "the model owns turn-taking; remove it, or use a gpt-realtime model",
+          `${
+            file("tuned.ts")
+          }: reasoning: means nothing on GPT-Live (gpt-live-1.1 from OPENAI_REALTIME_MODEL): ` +
+          "GPT-Live has no reasoning setting; remove it, or use a gpt-realtime model",
+        ]);
+      },
+    );
+    await t.step(
+      "gpt-realtime default: GPT-Live's voice is refused, saying what decides the engine",
+      async () => {
+        const error = await loadError(loadPersonas(dir, { defaultModel: "gpt-realtime-2.1" }));
+        assert.equal(error.problems.length, 1);
+        assert.match(
+          error.problems[0]!,
+          /beacon\.ts: voice: "beacon" is not a Realtime voice \(it is a GPT-Live voice; the persona names no model, so OPENAI_REALTIME_MODEL decides the engine\)/,
+        );
+      },
+    );
+    await t.step("a persona naming its model keeps its own engine", async () => {
+      await Deno.writeTextFile(
+        file("tuned.ts"),
+        personaSource({
+          voice: "marin",
+          instructions: "Hi",
+          model: "gpt-realtime-2.1",
+          vad: { type: "server_vad" },
+        }),
+      );
+      const personas = await loadPersonas(dir, { defaultModel: "gpt-live-1.1", version: 2 });
+      assert.deepEqual([...personas.keys()], ["beacon", "tuned"]);
+    });
+  });
+});

@@ -8,11 +8,12 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 async function runTask(
   args: string[],
   personasDir = TEST_PERSONAS_DIR,
+  model = "gpt-realtime-2.1",
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "persona", ...args],
     cwd: ROOT,
-    env: { PERSONAS_DIR: personasDir, OPENAI_REALTIME_MODEL: "gpt-realtime-2.1", NO_COLOR: "1" },
+    env: { PERSONAS_DIR: personasDir, OPENAI_REALTIME_MODEL: model, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -98,4 +99,48 @@ Deno.test("POST /api/calls and deno task persona share one parameter rule", asyn
     stderr,
     /--param 9lives: name "9lives" is not allowed: use letters, digits, _ and -, starting with a letter/,
   );
+});
+
+Deno.test("deno task persona names a dangling link in the folder, and a PERSONAS_DIR through a file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.copyFile(`${TEST_PERSONAS_DIR}/tester.ts`, `${dir}/tester.ts`);
+    await Deno.symlink(`${dir}/missing.ts`, `${dir}/old.ts`);
+    const dangling = await runTask(["tester"], dir);
+    assert.equal(dangling.code, 1);
+    assert.match(
+      dangling.stderr,
+      /- .*\/old\.ts: cannot read it: it is a link to ".*\/missing\.ts", which does not exist; fix the link or remove it/,
+    );
+    assert.doesNotMatch(dangling.stderr, /folder: not found/);
+
+    const through = await runTask(["tester"], `${dir}/tester.ts/personas`);
+    assert.equal(through.code, 1);
+    assert.match(
+      through.stderr,
+      /folder: not found at .*: ".*\/tester\.ts" is a file, not a folder; set PERSONAS_DIR/,
+    );
+    assert.doesNotMatch(through.stderr, /Uncaught|NotADirectory/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task persona checks a persona without model against the engine OPENAI_REALTIME_MODEL runs on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_persona_cli_live_" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/sam.ts`,
+      'export default { voice: "beacon", instructions: "You are Sam." };',
+    );
+    const live = await runTask(["sam"], dir, "gpt-live-1.1");
+    assert.equal(live.code, 0, live.stderr);
+    assert.match(live.stdout, /Engine live, model gpt-live-1\.1, voice beacon/);
+    // The same file under a Realtime default: beacon is no Realtime voice.
+    const realtime = await runTask(["sam"], dir);
+    assert.equal(realtime.code, 1);
+    assert.match(realtime.stderr, /sam\.ts: voice: "beacon" is not a Realtime voice/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -210,3 +210,48 @@ Deno.test("watchPersonas does not reload when a save leaves the files as they we
     }
   });
 });
+
+Deno.test("watchPersonas reloads as startup loads: OPENAI_REALTIME_MODEL's engine, a dangling link named", async () => {
+  await withPersonaDir({ "rep.ts": personaSource({ voice: "beacon", instructions: "One" }) }, async (dir) => {
+    const registry = createPersonaRegistry(await loadPersonas(dir, { defaultModel: "gpt-live-1.1" }));
+    let reloaded = Promise.withResolvers<string[]>();
+    let failed = Promise.withResolvers<PersonaLoadError>();
+    const watcher = watchPersonas(dir, {
+      registry,
+      defaultModel: "gpt-live-1.1",
+      debounceMs: 50,
+      onReload: (ids) => reloaded.resolve(ids),
+      onError: (error) => failed.resolve(error),
+    });
+    try {
+      // GPT-Live's voice stays fine on reload; a Realtime-only setting is refused, as at startup.
+      await Deno.writeTextFile(join(dir, "rep.ts"), personaSource({ voice: "bossa", instructions: "Two" }));
+      assert.deepEqual(await within(reloaded.promise, "the reload", TIMEOUT_MS), ["rep"]);
+      await Deno.writeTextFile(
+        join(dir, "rep.ts"),
+        personaSource({ voice: "bossa", instructions: "Three", vad: { type: "server_vad" } }),
+      );
+      const refused = await within(failed.promise, "the refused reload", TIMEOUT_MS);
+      assert.deepEqual(refused.problems, [
+        `${join(dir, "rep.ts")}: vad: means nothing on GPT-Live (gpt-live-1.1 from OPENAI_REALTIME_MODEL): ` +
+        "the model owns turn-taking; remove it, or use a gpt-realtime model",
+      ]);
+
+      failed = Promise.withResolvers();
+      reloaded = Promise.withResolvers();
+      await Deno.writeTextFile(join(dir, "rep.ts"), personaSource({ voice: "bossa", instructions: "Four" }));
+      await within(reloaded.promise, "the reload after the fix", TIMEOUT_MS);
+      await Deno.symlink(join(dir, "missing.ts"), join(dir, "old.ts"));
+      const dangling = await within(failed.promise, "the reload with a dangling link", TIMEOUT_MS);
+      assert.deepEqual(dangling.problems, [
+        `${join(dir, "old.ts")}: cannot read it: it is a link to "${
+          join(dir, "missing.ts")
+        }", which does not ` +
+        "exist; fix the link or remove it",
+      ]);
+      assert.equal(registry.get("rep")?.persona.instructions, "Four", "the personas loaded before stay");
+    } finally {
+      watcher.close();
+    }
+  });
+});
