@@ -22,7 +22,8 @@ import { RecordingsDir } from "./src/recordings/recordings_dir.ts";
 import { keepRecordingsFor } from "./src/recordings/retention.ts";
 import { S3Recordings } from "./src/recordings/s3_recordings.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
-import { portProblem, prepareStartup, recordingsRepairProblem, StartupError } from "./src/startup.ts";
+import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
+import { recordingsRepairProblem } from "./src/startup_folders.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
 import { surviveFileSizeLimit } from "./src/file_size_limit.ts";
 

@@ -19,7 +19,7 @@ import { ConfigError, configSecrets, loadConfig, type ParleyConfig } from "./con
 import { type Env, readEnv } from "./config_env.ts";
 import { resolvePrices } from "./engines/prices.ts";
 import { createLogger, errorText } from "./log.ts";
-import { callDatabaseProblem } from "./startup.ts";
+import { callDatabaseProblem } from "./startup_folders.ts";
 import { createPersonaRegistry, loadPersonas, PersonaLoadError } from "./personas/loader.ts";
 import {
   DEFAULT_SCENARIOS_DIR,
