@@ -34,6 +34,8 @@ Deno.test("persona page: a softphone call that ended before its transcript feed 
   const callSid = new URL(held.request().url()).pathname.split("/")[3]!;
   const session = await within(rig.parley.upstream.session(0), "the upstream session");
   await within(rig.parley.waitForEvent("call.started", (e) => e.callSid === callSid), "the start");
+  // The session is ready before the server says anything of the caller (OpenAI's order too).
+  await within(rig.parley.waitForEvent("session.configured", (e) => e.callSid === callSid), "the session");
   session.send({
     type: "conversation.item.input_audio_transcription.completed",
     item_id: "item_caller_1",
