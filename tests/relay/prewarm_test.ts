@@ -155,12 +155,22 @@ for (const engine of ENGINES) {
       call.connected();
       // The whole greeting arrives (and is held) before Twilio sends `start`.
       await within(engine.greet(t, 0, 3000), "the greeting streamed before start");
+      const startLag = watchLoopLag();
       const startAt = performance.now();
       call.start({ persona: "sam" });
-      const first = await within(call.waitFor("media"), "the first greeting frame");
+      let first, stalledMs;
+      try {
+        first = await within(call.waitFor("media"), "the first greeting frame");
+        // A stall of the whole test process meanwhile (a loaded machine) is allowed for, no more.
+        stalledMs = startLag.take();
+      } finally {
+        startLag.stop();
+      }
       assert.ok(
-        first.at - startAt <= FIRST_WORD_MS,
-        `first greeting frame ${(first.at - startAt).toFixed(1)} ms after start`,
+        first.at - startAt - stalledMs <= FIRST_WORD_MS,
+        `first greeting frame ${(first.at - startAt).toFixed(1)} ms after start (the process stalled ${
+          stalledMs.toFixed(1)
+        } ms)`,
       );
       assert.match(
         await t.waitForLog(/First word:/),
