@@ -18,8 +18,11 @@ function flakyStore() {
   const written: string[] = [];
   let inFlight = 0;
   let mostInFlight = 0;
+  /** Tries of a piece of work that had been tried before, under way now. */
+  let retriesInFlight = 0;
   let mostRetriesInFlight = 0;
   let attempts = 0;
+  const tried = new Set<string>();
   const attemptWaiters: { n: number; resolve: () => void }[] = [];
   const job = (what: string): StoreJob => ({
     what,
@@ -27,8 +30,10 @@ function flakyStore() {
       inFlight++;
       mostInFlight = Math.max(mostInFlight, inFlight);
       attempts++;
-      // The first two writes are the submissions; every later one is a retry.
-      if (attempts > 2) mostRetriesInFlight = Math.max(mostRetriesInFlight, inFlight);
+      // A retry: this piece was tried before. (A first try of another may still be under way.)
+      const retry = tried.has(what);
+      tried.add(what);
+      if (retry) mostRetriesInFlight = Math.max(mostRetriesInFlight, ++retriesInFlight);
       for (const w of attemptWaiters) if (attempts >= w.n) w.resolve();
       try {
         // Postgres that stopped answering: a write fails only after a while (its connect timeout),
@@ -40,6 +45,7 @@ function flakyStore() {
         written.push(what);
       } finally {
         inFlight--;
+        if (retry) retriesInFlight--;
       }
     },
   });
