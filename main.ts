@@ -101,7 +101,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     ? undefined
     : new S3Recordings(config.recordingsS3, recordings, log);
   if (bucket !== undefined) {
-    recordings.onFinished = (info) => void bucket.upload(info);
+    recordings.onFinished = (info) => bucket.upload(info);
     // In the background: a bucket that answers 5xx (aws4fetch retries each request for up to ~50 s) or
     // not at all must not keep Parley from listening; a recording still in the spool is served from there.
     bucket.uploadPending().catch((error) => {

@@ -203,7 +203,13 @@ async function startLocalParley(
     ? undefined
     : new S3Recordings(config.recordingsS3, recordings, log);
   const uploads: Promise<void>[] = [];
-  if (bucket !== undefined) recordings.onFinished = (info) => uploads.push(bucket.upload(info));
+  if (bucket !== undefined) {
+    recordings.onFinished = (info) => {
+      const upload = bucket.upload(info);
+      uploads.push(upload);
+      return upload;
+    };
+  }
   const parley = createParley({
     config: { ...config, instanceId, publicBaseUrl: LOCAL_PUBLIC_URL },
     personas,

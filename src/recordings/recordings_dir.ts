@@ -38,14 +38,32 @@ export function isRecordableCallSid(callSid: string): boolean {
   return SAFE_CALL_SID.test(callSid);
 }
 
+/**
+ * How long a finished recording's announcement waits for its upload, ms: longer, and the instance that
+ * has the local copy serves it until the upload ends.
+ */
+export const ANNOUNCE_WAIT_MS = 10_000;
+
+/** Options of {@linkcode RecordingsDir}. */
+export interface RecordingsDirOptions {
+  /** @default ANNOUNCE_WAIT_MS */
+  announceWaitMs?: number;
+}
+
 /** The recordings folder. */
 export class RecordingsDir {
   /** The folder (created on the first recording). */
   readonly dir: string;
   readonly #now: () => number;
 
-  /** Hears each recording finished (complete, or repaired at startup): the S3 upload. */
-  onFinished: ((info: RecordingInfo) => void) | undefined;
+  /**
+   * Hears each recording finished (complete, or repaired at startup): the S3 upload. The listeners
+   * ({@linkcode subscribe}) hear of the recording once the promise it returns has settled, so the link
+   * `recording.ready` carries works on every instance, or after {@linkcode RecordingsDirOptions.announceWaitMs}
+   * if it takes longer (the local copy is served meanwhile).
+   */
+  onFinished: ((info: RecordingInfo) => void | Promise<void>) | undefined;
+  readonly #announceWaitMs: number;
   readonly #finishListeners = new Set<(info: RecordingInfo) => void>();
   /** True once {@linkcode start} made the folder (made once, not per call). */
   #dirMade = false;
@@ -53,9 +71,10 @@ export class RecordingsDir {
   readonly #pending = new Set<Promise<unknown>>();
 
   /** Recordings kept in `dir`; `now` gives epoch ms (tests). */
-  constructor(dir: string, now: () => number = Date.now) {
+  constructor(dir: string, now: () => number = Date.now, options: RecordingsDirOptions = {}) {
     this.dir = dir;
     this.#now = now;
+    this.#announceWaitMs = options.announceWaitMs ?? ANNOUNCE_WAIT_MS;
   }
 
   /**
@@ -110,14 +129,14 @@ export class RecordingsDir {
       end: async (file, dataBytes, durationMs) => {
         const done = finishWav(file, info, dataBytes, durationMs);
         await this.#writeInfoAsync(done);
-        this.#finished(done);
+        await this.#finished(done);
       },
       salvage: async (file) => {
         file.close();
         const durationMs = await repairWavHeader(this.wavPath(callSid));
         const kept: RecordingInfo = { ...info, state: "repaired", durationMs: Math.round(durationMs) };
         await this.#writeInfoAsync(kept);
-        this.#finished(kept);
+        await this.#finished(kept);
       },
       onError,
       track: (work) => {
@@ -215,8 +234,15 @@ export class RecordingsDir {
     return sids.sort();
   }
 
-  #finished(info: RecordingInfo): void {
-    this.onFinished?.(info);
+  async #finished(info: RecordingInfo): Promise<void> {
+    const upload = this.onFinished?.(info);
+    if (upload instanceof Promise) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const bound = new Promise<void>((resolve) => timer = setTimeout(resolve, this.#announceWaitMs));
+      // A failed upload is the uploader's to report (the local copy stays and is served).
+      await Promise.race([upload.catch(() => {}), bound]);
+      clearTimeout(timer);
+    }
     for (const listener of this.#finishListeners) listener(info);
   }
 

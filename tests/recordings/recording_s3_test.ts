@@ -39,7 +39,11 @@ Deno.test("with RECORDINGS_S3_URL, a recorded call is stored in the bucket when 
   const spool = new RecordingsDir(dir);
   const bucket = new S3Recordings(s3.settings(), spool, log);
   const uploads: Promise<void>[] = [];
-  spool.onFinished = (info) => uploads.push(bucket.upload(info));
+  spool.onFinished = (info) => {
+    const upload = bucket.upload(info);
+    uploads.push(upload);
+    return upload;
+  };
   const { tap, times } = timesTap();
   const dataDir = await Deno.makeTempDir();
   const store = openCallStore(callDatabasePath(dataDir));
