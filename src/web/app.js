@@ -45,6 +45,23 @@ export async function api(path, options = {}) {
 }
 
 /**
+ * `request`'s answer; when the API refuses it (an {@link ApiError}), undefined, with the refusal shown
+ * next to the field or control `id` (after `what: `, when given). Any other failure is thrown.
+ * @template T
+ * @param {string} id @param {Promise<T>} request @param {string} [what]
+ * @returns {Promise<T | undefined>}
+ */
+export async function refusalShown(id, request, what) {
+  try {
+    return await request;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    fieldError(id, what === undefined ? error.message : `${what}: ${error.message}`);
+    return undefined;
+  }
+}
+
+/**
  * Every lead, by name: the API's pages (at most 1000 leads each) followed to the last.
  * @returns {Promise<import("../api/types.ts").Lead[]>}
  */

@@ -1,5 +1,5 @@
 /** `/calls/:callSid`: a call's record, live while it runs (fed by the SSE feed, which reconnects). */
-import { $, api, ApiError, fieldError, h, markNav, money, pathId, time } from "./app.js";
+import { $, api, ApiError, fieldError, h, markNav, money, pathId, refusalShown, time } from "./app.js";
 import { transcriptItem } from "./transcript.js";
 import { outcomeList, outcomeStateWords } from "./outcome.js";
 import { showWebhookDeliveries } from "./webhook_deliveries.js";
@@ -267,13 +267,11 @@ function on(type, apply) {
 
 $("hangup").addEventListener("click", async () => {
   fieldError("hangup", "");
-  try {
-    await api(`/api/calls/${encodeURIComponent(callSid)}/hangup`, { method: "POST" });
-    $("status").textContent = "hanging up…";
-  } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
-    fieldError("hangup", error.message);
-  }
+  const asked = await refusalShown(
+    "hangup",
+    api(`/api/calls/${encodeURIComponent(callSid)}/hangup`, { method: "POST" }),
+  );
+  if (asked !== undefined) $("status").textContent = "hanging up…";
 });
 
 async function load() {

@@ -1,5 +1,5 @@
 /** `/calling`: pick a lead or a number, a script and a voice, and start the call. */
-import { $, api, ApiError, fieldError, h, markNav } from "./app.js";
+import { $, api, ApiError, fieldError, h, markNav, refusalShown } from "./app.js";
 import { formatParams, parseParams } from "./params.js";
 import { fillVoices, voiceForGender } from "./voices.js";
 
@@ -86,23 +86,6 @@ $("call-form").addEventListener("submit", async (/** @type {SubmitEvent} */ even
   }
 });
 
-/**
- * `promise`'s answer; or, when the API refuses, `fallback` after showing the refusal next to the
- * field `field`, prefixed with `what`.
- * @template T
- * @param {Promise<unknown>} promise @param {T} fallback @param {string} field @param {string} what
- * @returns {Promise<T>}
- */
-async function orShown(promise, fallback, field, what) {
-  try {
-    return /** @type {T} */ (await promise);
-  } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
-    fieldError(field, `${what}: ${error.message}`);
-    return fallback;
-  }
-}
-
 async function load() {
   const wanted = new URLSearchParams(location.search);
   /** @type {LeadList} */
@@ -110,20 +93,20 @@ async function load() {
   /** @type {PersonaList} */
   const noPersonas = { personas: [] };
   const [leadList, personaList] = await Promise.all([
-    orShown(api("/api/leads?limit=1000"), noLeads, "lead", "Could not load the leads"),
-    orShown(api("/api/personas"), noPersonas, "persona", "Could not load the scripts"),
+    refusalShown("lead", api("/api/leads?limit=1000"), "Could not load the leads").then((list) =>
+      /** @type {LeadList | undefined} */ (list) ?? noLeads
+    ),
+    refusalShown("persona", api("/api/personas"), "Could not load the scripts").then((list) =>
+      /** @type {PersonaList | undefined} */ (list) ?? noPersonas
+    ),
   ]);
   leads = leadList.leads;
   personas = personaList.personas;
   // The lead a link names (the leads page's Call) may sort past the first 1000: asked for by its id.
   const leadId = wanted.get("lead") ?? "";
   if (leadId !== "" && !leads.some((l) => String(l.id) === leadId)) {
-    /** @type {LeadList["leads"][number] | undefined} */
-    const lead = await orShown(
-      api(`/api/leads/${encodeURIComponent(leadId)}`),
-      undefined,
-      "lead",
-      "Could not load the lead",
+    const lead = /** @type {LeadList["leads"][number] | undefined} */ (
+      await refusalShown("lead", api(`/api/leads/${encodeURIComponent(leadId)}`), "Could not load the lead")
     );
     if (lead !== undefined) leads = [...leads, lead];
   }

@@ -2,7 +2,7 @@
  * `/campaigns`: create a campaign, watch it live, pause, resume or stop it, read and export its
  * results; the do-not-call list (add, remove, import a CSV).
  */
-import { $, allLeads, api, ApiError, fieldError, h, input, markNav, time } from "./app.js";
+import { $, allLeads, api, ApiError, fieldError, h, input, markNav, refusalShown, time } from "./app.js";
 import { startDoNotCall } from "./do_not_call.js";
 import { outcomeStateWords, outcomeValueWords } from "./outcome.js";
 import { statusDetailWords } from "./words.js";
@@ -146,12 +146,7 @@ function progress(c) {
  */
 async function act(c, action) {
   fieldError("campaign-actions", "");
-  try {
-    await api(`/api/campaigns/${c.id}/${action}`, { method: "POST" });
-  } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
-    fieldError("campaign-actions", error.message);
-  }
+  await refusalShown("campaign-actions", api(`/api/campaigns/${c.id}/${action}`, { method: "POST" }));
   await refresh();
 }
 

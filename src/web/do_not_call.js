@@ -2,7 +2,7 @@
  * The campaigns page's do-not-call panel: the list (each number with where it came from and a Remove
  * button), adding one number, and importing a CSV of numbers with a summary of what the import did.
  */
-import { $, api, ApiError, fieldError, h, input, postChosenCsv, time } from "./app.js";
+import { $, api, ApiError, fieldError, h, input, postChosenCsv, refusalShown, time } from "./app.js";
 import { plural } from "./words.js";
 
 /** Shows the list as the API has it now. */
@@ -21,12 +21,10 @@ async function refreshDnc() {
         "aria-label": `Remove ${n.phone}`,
         onclick: async () => {
           fieldError("dnc-remove", "");
-          try {
-            await api(`/api/dnc/${encodeURIComponent(n.phone)}`, { method: "DELETE" });
-          } catch (error) {
-            if (!(error instanceof ApiError)) throw error;
-            fieldError("dnc-remove", error.message);
-          }
+          await refusalShown(
+            "dnc-remove",
+            api(`/api/dnc/${encodeURIComponent(n.phone)}`, { method: "DELETE" }),
+          );
           await refreshDnc();
         },
       }, "Remove"),

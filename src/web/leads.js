@@ -1,5 +1,5 @@
 /** `/leads`: add, edit, delete and import leads, a page at a time; each lead shows its calls. */
-import { $, api, ApiError, fieldError, h, input, markNav, postChosenCsv, time } from "./app.js";
+import { $, api, ApiError, fieldError, h, input, markNav, postChosenCsv, refusalShown, time } from "./app.js";
 import { formatParams, parseParams } from "./params.js";
 import { plural } from "./words.js";
 
@@ -37,15 +37,10 @@ function edit(lead) {
 /** @param {Lead} lead */
 async function showCalls(lead) {
   fieldError("lead-actions", "");
-  /** @type {import("../api/types.ts").LeadWithCalls} */
-  let full;
-  try {
-    full = /** @type {import("../api/types.ts").LeadWithCalls} */ (await api(`/api/leads/${lead.id}`));
-  } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
-    fieldError("lead-actions", error.message);
-    return;
-  }
+  const full = /** @type {import("../api/types.ts").LeadWithCalls | undefined} */ (
+    await refusalShown("lead-actions", api(`/api/leads/${lead.id}`))
+  );
+  if (full === undefined) return;
   $("lead-calls").hidden = false;
   $("lead-calls-title").textContent = `Calls with ${lead.name}`;
   $("lead-calls-list").replaceChildren(
@@ -86,12 +81,7 @@ function renderLeads() {
           onclick: async () => {
             if (!confirm(`Delete ${lead.name}?`)) return;
             fieldError("lead-actions", "");
-            try {
-              await api(`/api/leads/${lead.id}`, { method: "DELETE" });
-            } catch (error) {
-              if (!(error instanceof ApiError)) throw error;
-              fieldError("lead-actions", error.message);
-            }
+            await refusalShown("lead-actions", api(`/api/leads/${lead.id}`, { method: "DELETE" }));
             await load();
           },
         }, "Delete"),
