@@ -11,7 +11,7 @@ import type { LeadInput } from "../store/lead.ts";
 import { MAX_PARAMETER_CHARS } from "../twilio/twiml.ts";
 import { MAX_CALL_PARAMETERS } from "./place_call.ts";
 import { clip } from "../http/input_text.ts";
-import { reservedPrefixProblem } from "../calls/call_parameters.ts";
+import { oneLine, reservedPrefixProblem } from "../calls/call_parameters.ts";
 
 /** Free fields a lead may have (the rest of a call's parameters are Parley's own). */
 export const MAX_LEAD_FIELDS = MAX_CALL_PARAMETERS - 3;
@@ -22,8 +22,6 @@ const ALL_FIELDS = [...TEXT_FIELDS, "fields"] as const;
 const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const RESERVED_FIELDS = new Set(["persona", "voice"]);
 const MAX_TEXT_CHARS = 2000;
-/** Line breaks and tabs in a free field, a run of them kept as one space. */
-const LINE_BREAKS = /[\r\n\t]+/g;
 
 /** One problem with one field of one lead. */
 export interface LeadProblem {
@@ -97,7 +95,7 @@ export function checkLead(value: unknown, partial: boolean, freeFieldPrefix = "f
       if (typeof item !== "string") return problem(where, "must be a string");
       // A line break (a multi-line CSV cell, an address) is kept as a space: a field is a call parameter,
       // one line. Any other control character is refused.
-      const value = item.replace(LINE_BREAKS, " ");
+      const value = oneLine(item);
       // deno-lint-ignore no-control-regex
       if (/[\u0000-\u001f\u007f]/.test(value)) return problem(where, "contains control characters");
       (fields as Record<string, string>)[name] = value;

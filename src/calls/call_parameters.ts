@@ -29,6 +29,14 @@ export function reservedPrefixProblem(name: string): string | undefined {
     : undefined;
 }
 
+/**
+ * `value` on one line: each run of line breaks and tabs (a multi-line CSV cell, an address) becomes one
+ * space. A call parameter is one line; a lead's free field becomes one.
+ */
+export function oneLine(value: string): string {
+  return value.replace(/[\r\n\t]+/g, " ");
+}
+
 const PARAMETER_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 
 /**

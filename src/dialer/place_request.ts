@@ -9,7 +9,7 @@
  */
 
 import { campaignAttemptQuery } from "../calls/campaign_attempt.ts";
-import { reservedPrefixProblem } from "../calls/call_parameters.ts";
+import { oneLine, reservedPrefixProblem } from "../calls/call_parameters.ts";
 import type { PlaceOutboundCall } from "../calls/place_call.ts";
 import type { Logger } from "../log.ts";
 import type { Campaign, CampaignLead } from "../store/campaign.ts";
@@ -76,7 +76,7 @@ export async function placeRequest(
   // would refuse the call) are left out, and line breaks become spaces (a parameter is one line).
   for (const [name, value] of Object.entries(parameters)) {
     if (reservedPrefixProblem(name) !== undefined) delete parameters[name];
-    else parameters[name] = value.replace(/[\r\n\t]+/g, " ");
+    else parameters[name] = oneLine(value);
   }
   let callSid: string;
   try {
