@@ -45,8 +45,8 @@ export class CallEnds {
   readonly #machines = new RecentSet<string>(MAX_CALLS_HEARD);
   readonly #endReasons = new RecentMap<string, EndReason | "do_not_call">(MAX_CALLS_HEARD);
   /** Numbers of calls placed here and of calls that came in, by CallSid (for `do_not_call`). */
-  readonly #placedTo = new Map<string, string>();
-  readonly #callerOf = new Map<string, string>();
+  readonly #placedTo = new RecentMap<string, string>(MAX_CALLS_HEARD);
+  readonly #callerOf = new RecentMap<string, string>(MAX_CALLS_HEARD);
 
   constructor(options: CallEndsOptions) {
     this.#o = options;
@@ -57,9 +57,9 @@ export class CallEnds {
    * otherwise), for the caller to run (and run again while the store refuses it).
    */
   hear(event: CallEvent): (() => Promise<void>) | undefined {
-    if (event.type === "call.placed") remember(this.#placedTo, event.callSid, event.to);
+    if (event.type === "call.placed") this.#placedTo.set(event.callSid, event.to);
     if (event.type === "call.webhook") {
-      remember(this.#callerOf, event.callSid, event.direction.startsWith("outbound") ? event.to : event.from);
+      this.#callerOf.set(event.callSid, event.direction.startsWith("outbound") ? event.to : event.from);
     }
     if (event.type === "call.status" && event.status === "machine-detected") {
       this.#machines.add(event.callSid);
@@ -144,14 +144,5 @@ export class CallEnds {
     }
     await doNotCall.add([phone], "tool", this.#o.now());
     log.info(`do_not_call: CallSid=${callSid}: the number is on the do-not-call list now`);
-  }
-}
-
-/** Keeps at most 10,000 CallSids → numbers, oldest out first. */
-function remember(map: Map<string, string>, callSid: string, number: string): void {
-  map.set(callSid, number);
-  for (const oldest of map.keys()) {
-    if (map.size <= 10_000) break;
-    map.delete(oldest);
   }
 }
