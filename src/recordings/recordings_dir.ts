@@ -16,6 +16,7 @@ import type { RecordingSink } from "./call_recorder.ts";
 import { backgroundSink } from "./background_sink.ts";
 import { repairWavHeader, wavHeader, writeAll, writeAllSync } from "./wav.ts";
 import { errorText } from "../log.ts";
+import { readWithin } from "../store/read_within.ts";
 
 /** What a recording is now. */
 export type RecordingState = "recording" | "complete" | "repaired";
@@ -236,13 +237,8 @@ export class RecordingsDir {
 
   async #finished(info: RecordingInfo): Promise<void> {
     const upload = this.onFinished?.(info);
-    if (upload instanceof Promise) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const bound = new Promise<void>((resolve) => timer = setTimeout(resolve, this.#announceWaitMs));
-      // A failed upload is the uploader's to report (the local copy stays and is served).
-      await Promise.race([upload.catch(() => {}), bound]);
-      clearTimeout(timer);
-    }
+    // A failed or slow upload is the uploader's to report (the local copy stays and is served).
+    if (upload instanceof Promise) await readWithin(upload, this.#announceWaitMs).catch(() => {});
     for (const listener of this.#finishListeners) listener(info);
   }
 
