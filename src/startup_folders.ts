@@ -25,14 +25,26 @@ export function callDatabaseProblem(databasePath: string, why: string): string {
  * made when a start passes every check.
  */
 export function checkDataDir(dataDir: string, databasePath: string): string | undefined {
-  let path = resolve(dataDir);
+  const found = nearestExisting(resolve(dataDir));
+  // Permission problems show when the database opens.
+  if (found === undefined || "error" in found || found.isDirectory) return undefined;
+  return callDatabaseProblem(databasePath, `"${found.path}" is a file, not a folder`);
+}
+
+/**
+ * `path`, or the nearest folder above it that exists (a missing folder is made later), with whether it
+ * is a folder; or the first error that is not "missing" (PermissionDenied: the OS refuses; NotCapable:
+ * Deno does, under /dev, /proc or /sys); undefined when nothing up to the root exists.
+ */
+function nearestExisting(
+  path: string,
+): { path: string; isDirectory: boolean } | { path: string; error: unknown } | undefined {
   for (;;) {
     try {
-      if (Deno.statSync(path).isDirectory) return undefined;
-      return callDatabaseProblem(databasePath, `"${path}" is a file, not a folder`);
+      return { path, isDirectory: Deno.statSync(path).isDirectory };
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound) && !(error instanceof Deno.errors.NotADirectory)) {
-        return undefined; // permission problems show when the database opens
+        return { path, error };
       }
       const parent = dirname(path);
       if (parent === path) return undefined;
@@ -80,23 +92,18 @@ export function checkRecordingsDir(
     const below = dataDir === undefined ? undefined : relative(path, dataDir);
     return below !== undefined && below !== ".." && !below.startsWith(`..${sep}`) && !isAbsolute(below);
   };
-  let path = folder;
-  for (;;) {
-    try {
-      if (!Deno.statSync(path).isDirectory) {
-        return dataDirs(path) ? undefined : problem(`"${path}" is a file, not a folder`);
-      }
-      // The folder itself is listed by the startup repair; a missing one is made on the first recording.
-      if (path === folder) Deno.readDirSync(path)[Symbol.iterator]().next();
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound) && !(error instanceof Deno.errors.NotADirectory)) {
-        // PermissionDenied: the OS refuses. NotCapable: Deno does (under /dev, /proc or /sys).
-        return dataDirs(path) ? undefined : problem(errorText(error));
-      }
-      const parent = dirname(path);
-      if (parent === path) return undefined;
-      path = parent;
-    }
+  const found = nearestExisting(folder);
+  if (found === undefined) return undefined;
+  if ("error" in found) return dataDirs(found.path) ? undefined : problem(errorText(found.error));
+  if (!found.isDirectory) {
+    return dataDirs(found.path) ? undefined : problem(`"${found.path}" is a file, not a folder`);
+  }
+  if (found.path !== folder) return undefined; // a missing folder is made on the first recording
+  // The folder itself is listed by the startup repair.
+  try {
+    Deno.readDirSync(folder)[Symbol.iterator]().next();
+    return undefined;
+  } catch (error) {
+    return dataDirs(folder) ? undefined : problem(errorText(error));
   }
 }
