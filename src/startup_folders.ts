@@ -36,7 +36,7 @@ export function checkDataDir(dataDir: string, databasePath: string): string | un
  * is a folder; or the first error that is not "missing" (PermissionDenied: the OS refuses; NotCapable:
  * Deno does, under /dev, /proc or /sys); undefined when nothing up to the root exists.
  */
-function nearestExisting(
+export function nearestExisting(
   path: string,
 ): { path: string; isDirectory: boolean } | { path: string; error: unknown } | undefined {
   for (;;) {

@@ -9,12 +9,13 @@
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { CallContext, LoadedPersona, PersonaRegistry } from "./types.ts";
 import { type PersonaValidation, validatePersona } from "./validate.ts";
 import { ENGINE_REGISTRY } from "../engines/registry.ts";
 import { errorText } from "../log.ts";
+import { nearestExisting } from "../startup_folders.ts";
 
 /** Options of a {@linkcode PersonaLoadError}. */
 export interface PersonaLoadErrorOptions extends ErrorOptions {
@@ -250,16 +251,8 @@ function folderProblem(dir: string, error: unknown): PersonaLoadError {
 
 /** The file that stands where a folder of `dir`'s path should be (`README.md` of `README.md/personas`), if any. */
 function fileOnPath(dir: string): string | undefined {
-  let path = resolve(dir);
-  for (;;) {
-    try {
-      return Deno.statSync(path).isDirectory ? undefined : path;
-    } catch {
-      const parent = dirname(path);
-      if (parent === path) return undefined;
-      path = parent;
-    }
-  }
+  const found = nearestExisting(resolve(dir));
+  return found === undefined || "error" in found || found.isDirectory ? undefined : found.path;
 }
 
 /** One line for an import failure: the error's first line, plus where in the file when known. */
