@@ -6,7 +6,7 @@ import { type FakeTwilioRest, startFakeTwilioRest } from "../../testing/fake_twi
 import { startTestParley, TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
 import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
 import { openSqliteStore } from "../../src/store/sqlite/store.ts";
-import type { Store } from "../../src/store/ports.ts";
+import type { Campaigns, DoNotCallList, Store } from "../../src/store/ports.ts";
 import { STATUS_CALLBACK_PATH } from "../../src/paths.ts";
 
 export const ACCOUNT_SID = `AC${"c".repeat(32)}`;
@@ -42,6 +42,8 @@ export interface CampaignParleyOptions {
   rest?: FakeTwilioRest;
   /** The clock to read (another instance's). */
   clock?: { now: number };
+  /** The campaign and do-not-call ports as the dialer sees them (a test's faults around the store's). */
+  ports?: (store: Store) => { campaigns: Campaigns; doNotCall: DoNotCallList };
 }
 
 /** Starts it; `await using` ends everything. */
@@ -61,8 +63,7 @@ export async function startCampaignParley(
     ...(options.shared === true ? { shared: store } : { leads: store.leads }),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     campaigns: {
-      campaigns: store.campaigns,
-      doNotCall: store.doNotCall,
+      ...(options.ports?.(store) ?? { campaigns: store.campaigns, doNotCall: store.doNotCall }),
       instance: store.instance,
       tickMs: 0,
       now: () => clock.now,

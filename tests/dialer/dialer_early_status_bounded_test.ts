@@ -12,20 +12,15 @@
 
 import assert from "node:assert/strict";
 import { MAX_EARLY_STATUSES } from "../../src/dialer/attempt_ends.ts";
-import { openSqliteStore } from "../../src/store/sqlite/store.ts";
-import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
 import type { CampaignAttempt, CampaignInput } from "../../src/store/campaign.ts";
 import type { Campaigns, DoNotCallList } from "../../src/store/ports.ts";
 import { DEFAULT_RETRY } from "../../src/dialer/outcomes.ts";
 import { CallEnds } from "../../src/dialer/call_ends.ts";
 import { createLogger } from "../../src/log.ts";
-import { startTestParley, TEST_AUTH_TOKEN } from "../../testing/parley_harness.ts";
-import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import { within } from "../../testing/within.ts";
 import { STATUS_CALLBACK_PATH } from "../../src/paths.ts";
+import { startCampaignParley } from "./_campaign_parley.ts";
 
-const API_TOKEN = "dialer-early-status-api-token-0123456789";
-const ACCOUNT_SID = `AC${"b".repeat(32)}`;
 const MONDAY_10_NY = Date.parse("2026-12-07T15:00:00Z");
 const CAMPAIGN: CampaignInput = {
   name: "Early status",
@@ -44,44 +39,30 @@ const OTHER_CALLS = 550;
 const sidOf = (prefix: string, i: number) => `CA${prefix}${i.toString(16).padStart(32 - prefix.length, "0")}`;
 
 Deno.test("dialer: after many calls that are no campaign attempt, a campaign call's final status that beats its attempt still settles it", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_early_status_" });
-  const store = openSqliteStore(callDatabasePath(dir), { instance: "test-host" });
   // The attempt of a call Twilio placed is stored only once the test lets it (its final status first).
   let holding: string | undefined;
   const held = Promise.withResolvers<string>();
   const letStore = Promise.withResolvers<void>();
-  const campaigns = new Proxy(store.campaigns, {
-    get: (target, name) => {
-      const value = Reflect.get(target, name);
-      if (typeof value !== "function") return value;
-      if (name !== "startAttempt") return value.bind(target);
-      return async (leadId: number, at: number, callSid?: string): Promise<CampaignAttempt> => {
-        if (callSid !== undefined && holding === undefined) {
-          holding = callSid;
-          held.resolve(callSid);
-          await letStore.promise;
-        }
-        return await target.startAttempt(leadId, at, callSid);
-      };
-    },
-  }) as Campaigns;
-  const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  const t = await startTestParley({
-    env: {
-      API_TOKEN,
-      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
-      TWILIO_PHONE_NUMBER: "+14155550199",
-      TWILIO_API_BASE_URL: rest.baseUrl,
-    },
-    leads: store.leads,
-    campaigns: {
-      campaigns,
-      doNotCall: store.doNotCall as DoNotCallList,
-      instance: store.instance,
-      tickMs: 0,
-      now: () => MONDAY_10_NY,
-    },
+  const holdingFirstAttempt = (campaigns: Campaigns) =>
+    new Proxy(campaigns, {
+      get: (target, name) => {
+        const value = Reflect.get(target, name);
+        if (typeof value !== "function") return value;
+        if (name !== "startAttempt") return value.bind(target);
+        return async (leadId: number, at: number, callSid?: string): Promise<CampaignAttempt> => {
+          if (callSid !== undefined && holding === undefined) {
+            holding = callSid;
+            held.resolve(callSid);
+            await letStore.promise;
+          }
+          return await target.startAttempt(leadId, at, callSid);
+        };
+      },
+    });
+  await using c = await startCampaignParley(MONDAY_10_NY, {}, undefined, {
+    ports: (store) => ({ campaigns: holdingFirstAttempt(store.campaigns), doNotCall: store.doNotCall }),
   });
+  const { t, rest, store } = c;
   const postStatus = async (pathAndQuery: string, callSid: string, status: string) => {
     const response = await t.postTwilio(pathAndQuery, { CallSid: callSid, CallStatus: status });
     await response.body?.cancel();
@@ -134,11 +115,6 @@ Deno.test("dialer: after many calls that are no campaign attempt, a campaign cal
     assert.equal((await store.campaigns.get(campaign.id))?.state, "finished");
   } finally {
     letStore.resolve();
-    await t.close();
-    await rest.shutdown();
-    store.close();
-    await store.closed;
-    await Deno.remove(dir, { recursive: true });
   }
 });
 

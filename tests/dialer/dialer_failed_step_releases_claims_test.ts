@@ -8,18 +8,14 @@
  */
 
 import assert from "node:assert/strict";
-import { openSqliteStore } from "../../src/store/sqlite/store.ts";
-import { callDatabasePath } from "../../src/store/sqlite/call_store.ts";
 import type { CampaignInput } from "../../src/store/campaign.ts";
 import type { Campaigns, DoNotCallList, Store } from "../../src/store/ports.ts";
 import { DEFAULT_RETRY } from "../../src/dialer/outcomes.ts";
-import { startTestParley, TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
-import { type FakeTwilioRest, startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
-import { STATUS_CALLBACK_PATH } from "../../src/paths.ts";
+import type { TestParley } from "../../testing/parley_harness.ts";
+import type { FakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import { within } from "../../testing/within.ts";
+import { API_TOKEN, startCampaignParley } from "./_campaign_parley.ts";
 
-const API_TOKEN = "dialer-failed-step-api-token-0123456789";
-const ACCOUNT_SID = `AC${"f".repeat(32)}`;
 const MONDAY_10_NY = Date.parse("2026-12-07T15:00:00Z");
 const PHONES = ["+14155556001", "+14155556002", "+14155556003"];
 
@@ -67,27 +63,14 @@ interface Rig {
 }
 
 async function withRig(body: (rig: Rig) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "parley_failed_step_" });
-  const store = openSqliteStore(callDatabasePath(dir), { instance: "test-host" });
   let faults: Faults = () => undefined;
-  const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  const clock = { now: MONDAY_10_NY };
-  const t = await startTestParley({
-    env: {
-      API_TOKEN,
-      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
-      TWILIO_PHONE_NUMBER: "+14155550199",
-      TWILIO_API_BASE_URL: rest.baseUrl,
-    },
-    leads: store.leads,
-    campaigns: {
+  await using c = await startCampaignParley(MONDAY_10_NY, {}, undefined, {
+    ports: (store) => ({
       campaigns: withFaults<Campaigns>(store.campaigns, "campaigns", () => faults),
       doNotCall: withFaults<DoNotCallList>(store.doNotCall, "doNotCall", () => faults),
-      instance: store.instance,
-      tickMs: 0,
-      now: () => clock.now,
-    },
+    }),
   });
+  const { t, rest, store, clock } = c;
   const input = (maxConcurrent: number, callsPerSecond: number): CampaignInput => ({
     name: "Failed step",
     persona: "alex",
@@ -99,39 +82,27 @@ async function withRig(body: (rig: Rig) => Promise<void>): Promise<void> {
     retry: { ...DEFAULT_RETRY },
     machineDetection: false,
   });
-  try {
-    await body({
-      t,
-      rest,
-      store,
-      clock,
-      inject: (f) => faults = f,
-      campaign: async (phones, maxConcurrent, callsPerSecond) => {
-        const leads = phones.map((phone, i) => ({
-          leadId: null,
-          name: `Lead ${i + 1}`,
-          phone,
-          timezone: null,
-          fields: {},
-        }));
-        return (await store.campaigns.create(input(maxConcurrent, callsPerSecond), leads, "running")).id;
-      },
-      status: async (callSid, status) => {
-        const response = await t.postTwilio(STATUS_CALLBACK_PATH, { CallSid: callSid, CallStatus: status });
-        await response.body?.cancel();
-        assert.equal(response.status, 204);
-      },
-      dialled: () =>
-        rest.requests.filter((r) => r.method === "POST" && r.path.endsWith("/Calls.json"))
-          .map((r) => r.form.get("To") ?? ""),
-    });
-  } finally {
-    await t.close();
-    await rest.shutdown();
-    store.close();
-    await store.closed;
-    await Deno.remove(dir, { recursive: true });
-  }
+  await body({
+    t,
+    rest,
+    store,
+    clock,
+    inject: (f) => faults = f,
+    campaign: async (phones, maxConcurrent, callsPerSecond) => {
+      const leads = phones.map((phone, i) => ({
+        leadId: null,
+        name: `Lead ${i + 1}`,
+        phone,
+        timezone: null,
+        fields: {},
+      }));
+      return (await store.campaigns.create(input(maxConcurrent, callsPerSecond), leads, "running")).id;
+    },
+    status: (callSid, status) => c.status(callSid, { CallStatus: status }),
+    dialled: () =>
+      rest.requests.filter((r) => r.method === "POST" && r.path.endsWith("/Calls.json"))
+        .map((r) => r.form.get("To") ?? ""),
+  });
 }
 
 /** Each lead's state, attempts and claim, in order. */
