@@ -144,19 +144,22 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     recordings,
     ...(bucket === undefined ? {} : { recordingSource: bucket }),
   });
-  // The calls the clean-up closed ended without an event: their call.ended webhooks go out now.
-  for (const callSid of abandoned) {
-    parley.webhooks?.announceEnded(callSid).catch((error) =>
-      log.error(
-        `Webhooks: could not enqueue call.ended of ${callSid}: ${
-          error instanceof Error ? error.message : error
-        }`,
-      )
-    );
-  }
-
-  // A crashed run's calls never said call.ended: their analyses are queued now.
-  parley.analyzeEnded(abandoned);
+  // The calls the clean-up closed, and those this instance closes for a crashed peer (Postgres), ended
+  // without a call.ended event: their call.ended webhooks go out and their analyses are queued now.
+  const closedWithoutEvent = (callSids: readonly string[]) => {
+    for (const callSid of callSids) {
+      parley.webhooks?.announceEnded(callSid).catch((error) =>
+        log.error(
+          `Webhooks: could not enqueue call.ended of ${callSid}: ${
+            error instanceof Error ? error.message : error
+          }`,
+        )
+      );
+    }
+    parley.analyzeEnded(callSids);
+  };
+  closedWithoutEvent(abandoned);
+  store.cluster?.onPeerCallsClosed(closedWithoutEvent);
   // Recordings a crashed run left, repaired above: their recording.ready webhooks go out now.
   parley.announceRecordings(repaired).catch((error) =>
     log.error(

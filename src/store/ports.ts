@@ -255,6 +255,12 @@ export interface EventBus {
 export interface ClusterView {
   /** This instance's name, the calls started and not ended anywhere, and the instances beating now. */
   figures(): Promise<{ instance: string; liveCalls: number; instances: number }>;
+  /**
+   * Hands `listener` the CallSids of the calls this instance closes for a crashed peer
+   * (`server_crashed`), those closed before it was set included: they ended without a `call.ended`
+   * event, so their webhooks and analyses are still owed.
+   */
+  onPeerCallsClosed(listener: (callSids: readonly string[]) => void): void;
 }
 
 /** One adapter's storage, opened at startup and closed at shutdown. */

@@ -1,6 +1,7 @@
 /**
  * Heartbeat rows per instance (issue 19 §6): when one instance stops beating, exactly one live peer
- * closes its open records as `server_crashed`; the peers' own calls are untouched.
+ * closes its open records as `server_crashed` and hands them over for their webhooks and analyses;
+ * the peers' own calls are untouched.
  */
 
 import assert from "node:assert/strict";
@@ -91,6 +92,10 @@ Deno.test({
         new RegExp(`closed its 1 open call\\(s\\) as server_crashed \\(${CRASHED_CALL}\\)`),
       );
       assert.ok(extra.flat().length <= 1, "at most one of the racing sweeps claimed it");
+      // Closed before anyone listened: the closing peer hands the call over once a listener is set.
+      const handed: string[] = [];
+      for (const peer of [beta, gamma]) peer.heartbeat.onPeerCallsClosed((sids) => handed.push(...sids));
+      assert.deepEqual(handed, [CRASHED_CALL], "its call.ended and analysis are owed, once");
       assert.equal((await beta.calls.getCall(LIVE_CALL))?.endedAt, null, "a live peer's call is untouched");
       const rows = await sql`SELECT instance, stopped_at FROM instances ORDER BY instance`;
       assert.deepEqual(rows.map((r) => [r.instance, r.stopped_at !== null]), [

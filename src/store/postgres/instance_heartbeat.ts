@@ -6,13 +6,16 @@
  * transaction, closes the peer's open records as `server_crashed` and releases its campaign claims (leads
  * it claimed but never dialled go back to pending; leads with a call in progress pass to the sweeper). Postgres re-checks the `WHERE`
  * of a row another transaction just updated, so exactly one live peer claims each dead instance;
- * a failed clean-up rolls the claim back and the next sweep tries again. An instance that shuts down
+ * a failed clean-up rolls the claim back and the next sweep tries again. The calls it closed ended with
+ * no `call.ended` event: their CallSids go to {@linkcode InstanceHeartbeat.onPeerCallsClosed}'s listener
+ * (`main.ts` sends their `call.ended` webhooks and queues their analyses). An instance that shuts down
  * cleanly marks its row stopped; one that restarts under the same `INSTANCE_ID` beats again.
  *
  * @module
  */
 
 import type { Sql } from "postgres";
+import type { ClusterView } from "../ports.ts";
 import type { PostgresCallRecords } from "./call_records.ts";
 import { releaseClaimsIn } from "./campaigns.ts";
 import { errorText } from "../../log.ts";
@@ -30,7 +33,7 @@ export interface InstanceHeartbeatOptions {
 }
 
 /** This instance's heartbeat row and the sweep for dead peers. */
-export class InstanceHeartbeat {
+export class InstanceHeartbeat implements ClusterView {
   /** How often the row is stamped and peers are checked, ms (a sixth of the timeout, at most 5 s). */
   readonly beatMs: number;
   readonly #sql: Sql;
@@ -40,6 +43,9 @@ export class InstanceHeartbeat {
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<void> = Promise.resolve();
   #failing = false;
+  #onPeerCallsClosed: ((callSids: readonly string[]) => void) | undefined;
+  /** Calls closed for a peer before anyone listened (a sweep right after start). */
+  #unannounced: string[] = [];
 
   constructor(sql: Sql, calls: PostgresCallRecords, options: InstanceHeartbeatOptions) {
     this.#sql = sql;
@@ -103,6 +109,7 @@ export class InstanceHeartbeat {
       }) as string[] | undefined;
       if (callSids === undefined) continue;
       closed.push({ instance, callSids });
+      this.#announce(callSids);
       this.#o.report(
         `[Cluster] Instance ${instance} stopped beating: closed its ${callSids.length} open call(s) as server_crashed${
           callSids.length === 0
@@ -112,6 +119,13 @@ export class InstanceHeartbeat {
       );
     }
     return closed;
+  }
+
+  /** See {@linkcode ClusterView.onPeerCallsClosed}. */
+  onPeerCallsClosed(listener: (callSids: readonly string[]) => void): void {
+    this.#onPeerCallsClosed = listener;
+    const held = this.#unannounced.splice(0);
+    if (held.length > 0) listener(held);
   }
 
   /** The cluster's figures: calls started and not ended anywhere, and the instances beating now. */
@@ -132,6 +146,16 @@ export class InstanceHeartbeat {
     if (stopped) {
       await this.#sql`UPDATE instances SET stopped_at = (extract(epoch from clock_timestamp()) * 1000)::bigint
         WHERE instance = ${this.#o.instance}`.catch(() => {});
+    }
+  }
+
+  #announce(callSids: string[]): void {
+    if (callSids.length === 0) return;
+    if (this.#onPeerCallsClosed === undefined) return void this.#unannounced.push(...callSids);
+    try {
+      this.#onPeerCallsClosed(callSids);
+    } catch (error) {
+      this.#o.report(`[Cluster] Could not announce the calls closed for a peer: ${errorText(error)}`);
     }
   }
 
