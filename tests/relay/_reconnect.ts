@@ -1,7 +1,7 @@
 /**
- * What the reconnect tests share (reconnect_test.ts, reconnect_stall_realtime_test.ts,
- * reconnect_stall_live_test.ts): caller audio frames, a GPT-Live persona, and real-time talking long
- * enough for the once-a-second stall check to run twice.
+ * What the reconnect tests share (reconnect_test.ts, reconnect_live_test.ts,
+ * reconnect_stall_realtime_test.ts, reconnect_stall_live_test.ts): caller audio frames, a GPT-Live
+ * persona, and real-time talking long enough for the once-a-second stall check to run twice.
  */
 
 import { toneBytes } from "../../testing/fake_realtime.ts";

@@ -1,7 +1,7 @@
 /**
  * What both engines share, in one table: the same calls through the fake Twilio against the fake
  * Realtime API and the fake GPT-Live, over real sockets. Where the engines differ (barge-in,
- * transcripts, cost) see barge_in_test.ts and live_call_test.ts.
+ * transcripts, cost) see barge_in_test.ts, live_barge_in_test.ts and live_call_test.ts.
  */
 
 import assert from "node:assert/strict";

@@ -1,7 +1,8 @@
 /**
  * End to end on GPT-Live, through the fake Twilio and the GPT-Live fake over real sockets: greeting,
- * audio both ways untouched, transcripts logged and recorded, minutes and cost, a clean close, a
- * refused key, and no stale audio when the model gives way to the caller.
+ * audio both ways untouched, transcripts logged and recorded, minutes and cost, a clean close. No stale
+ * audio when the model gives way to the caller: live_barge_in_test.ts; refusals and a session the
+ * server ends: live_refusals_test.ts.
  */
 
 import assert from "node:assert/strict";
@@ -9,20 +10,10 @@ import { toBase64, toneBytes } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { sendFrames } from "../../testing/send_frames.ts";
 import { within } from "../../testing/within.ts";
-import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
+import { withPersonaDir } from "../personas/_persona_dir.ts";
 import { openCallStore } from "../../src/store/sqlite/call_store.ts";
 import { ENGINE_REGISTRY } from "../../src/engines/registry.ts";
-
-const LIVE_PERSONA = personaSource({
-  model: "gpt-live-1.1",
-  voice: "marin",
-  instructions: "You are Sam. Keep answers short.",
-  greeting: "Greet the caller warmly and ask how you can help.",
-});
-
-/** A caller frame of speech (loud) or silence, 20 ms. */
-const SPEECH = toneBytes(20, 0x10);
-const SILENCE = toneBytes(20, 0xff);
+import { LIVE_PERSONA, SILENCE, SPEECH } from "./_live_call.ts";
 
 Deno.test("a GPT-Live call greets, relays untouched, logs and records turns, costs by the minute, closes cleanly", async () => {
   await withPersonaDir({ "sam.ts": LIVE_PERSONA }, async (dir) => {
@@ -154,125 +145,5 @@ Deno.test("a GPT-Live call greets, relays untouched, logs and records turns, cos
       store.close();
       await Deno.remove(dataDir, { recursive: true });
     }
-  });
-});
-
-Deno.test("GPT-Live: when the model gives way to the caller, the audio it left at Twilio is cleared", async () => {
-  await withPersonaDir({ "sam.ts": LIVE_PERSONA }, async (dir) => {
-    const t = await startTestParley({
-      personasDir: dir,
-      env: { DEFAULT_PERSONA: "sam" },
-      live: {
-        // A server that runs 0.8 s ahead of playback: Twilio holds that much when the model yields.
-        greeting: {
-          audio: toneBytes(4000, 0x31),
-          transcript:
-            "Hello there, this is a long greeting with many words in it, so the transcript keeps pace.",
-          leadMs: 800,
-        },
-        callerTurns: [{ transcript: "Wait, stop." }],
-        yieldToCallerAfterMs: 100,
-        silenceMs: 200,
-      },
-    });
-    try {
-      const call = await t.startCall({ persona: "sam" });
-      await within(call.waitForEcho("live_answer_1:0"), "the greeting playing");
-      await sendFrames(call, { frame: SILENCE, forMs: 1000 }); // listening
-      await sendFrames(call, { frame: SPEECH, forMs: 300 });
-      await sendFrames(call, { frame: SILENCE, forMs: 300 });
-      const stopped = await within(t.waitForEvent("agent.stopped"), "the model stopping");
-      assert.ok(stopped.unplayedMs > 200, `Twilio still held ${stopped.unplayedMs} ms`);
-      await within(call.waitFor("clear"), "clear");
-      const line = await t.waitForLog(
-        /Caller interrupted: the agent stopped; cleared the rest of live_answer_1/,
-      );
-      assert.match(line, /at \d+ of \d+ ms sent/);
-      assert.ok(call.heardMsOf(0x31) < 3000, "the rest of the greeting was not played");
-      await within(t.waitForLog(/User said: "Wait, stop\."/), "the caller's words");
-      const session = t.live.sessions[0]!;
-      assert.deepEqual(
-        session.received.filter((e) => !e.type.startsWith("session.input_audio")).map((e) => e.type),
-        [
-          "session.start",
-          "session.commentary.append",
-        ],
-        "no truncate or cancel: GPT-Live has none",
-      );
-      call.stop();
-      await within(t.waitForLog(/Call ended/), "the end");
-    } finally {
-      await t.close();
-    }
-  });
-});
-
-Deno.test("GPT-Live: refusals and a session the server ends are explained in plain words", async (t) => {
-  const cases: {
-    name: string;
-    setup: (live: import("../../testing/fake_live.ts").FakeLiveServer) => void;
-    line: RegExp;
-  }[] = [
-    {
-      name: "a refused key (401)",
-      setup: (live) => live.refuseWith = 401,
-      line: /reason=upstream_refused \(OpenAI refused the API key \(401\): check OPENAI_API_KEY\)/,
-    },
-    {
-      name: "no access (403)",
-      setup: (live) => live.refuseWith = 403,
-      line:
-        /reason=upstream_refused \(OpenAI refused access \(403\): the key's project may not have GPT-Live access\)/,
-    },
-    {
-      name: "a wrong URL (404)",
-      setup: (live) => live.refuseWith = 404,
-      line: /reason=upstream_refused \(OpenAI answered 404: check the persona's model and OPENAI_LIVE_URL\)/,
-    },
-    {
-      name: "out of quota (429)",
-      setup: (live) => live.refuseWith = 429,
-      line: /reason=upstream_refused \(OpenAI is rate limiting or the account is out of quota \(429\)/,
-    },
-  ];
-  for (const { name, setup, line } of cases) {
-    await t.step(name, async () => {
-      await withPersonaDir({ "sam.ts": LIVE_PERSONA }, async (dir) => {
-        const parley = await startTestParley({ personasDir: dir, env: { DEFAULT_PERSONA: "sam" } });
-        try {
-          setup(parley.live);
-          const call = await parley.startCall({ persona: "sam" });
-          await within(parley.waitForLog(line), name);
-          await within(call.closed, "the Twilio socket closing, so the fallback plays");
-          assert.equal(parley.live.handshakes.length, 1, "no retry");
-        } finally {
-          await parley.close();
-        }
-      });
-    });
-  }
-
-  await t.step("the server ending the session (expired) when no new one can be opened", async () => {
-    await withPersonaDir({ "sam.ts": LIVE_PERSONA }, async (dir) => {
-      const parley = await startTestParley({ personasDir: dir, env: { DEFAULT_PERSONA: "sam" } });
-      try {
-        const call = await parley.startCall({ persona: "sam" });
-        const session = await within(parley.live.session(0), "the session");
-        await within(session.waitFor("session.commentary.append"), "the session started");
-        // Pre-warmed on the webhook: end it once the stream has started (before, a fresh one opens).
-        await within(parley.waitForLog(/Session configured/), "the stream started");
-        parley.live.refuseWith = 429;
-        session.closeSession("expired");
-        await within(
-          parley.waitForLog(
-            /reason=upstream_dropped \(GPT-Live ended the session: it reached its time limit; no new session after \d+ tries/,
-          ),
-          "the end, in plain words",
-        );
-        await within(call.closed, "the Twilio socket closing");
-      } finally {
-        await parley.close();
-      }
-    });
   });
 });
