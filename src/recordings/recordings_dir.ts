@@ -45,10 +45,18 @@ export function isRecordableCallSid(callSid: string): boolean {
  */
 export const ANNOUNCE_WAIT_MS = 10_000;
 
+/**
+ * How often the final state of a recording that the disk refused (full) is tried again, ms: freeing
+ * space finishes it without a restart.
+ */
+export const FINAL_STATE_RETRY_MS = 5_000;
+
 /** Options of {@linkcode RecordingsDir}. */
 export interface RecordingsDirOptions {
   /** @default ANNOUNCE_WAIT_MS */
   announceWaitMs?: number;
+  /** @default FINAL_STATE_RETRY_MS */
+  finalStateRetryMs?: number;
 }
 
 /** The recordings folder. */
@@ -65,6 +73,7 @@ export class RecordingsDir {
    */
   onFinished: ((info: RecordingInfo) => void | Promise<void>) | undefined;
   readonly #announceWaitMs: number;
+  readonly #finalStateRetryMs: number;
   readonly #finishListeners = new Set<(info: RecordingInfo) => void>();
   /** True once {@linkcode start} made the folder (made once, not per call). */
   #dirMade = false;
@@ -76,6 +85,7 @@ export class RecordingsDir {
     this.dir = dir;
     this.#now = now;
     this.#announceWaitMs = options.announceWaitMs ?? ANNOUNCE_WAIT_MS;
+    this.#finalStateRetryMs = options.finalStateRetryMs ?? FINAL_STATE_RETRY_MS;
   }
 
   /**
@@ -128,16 +138,12 @@ export class RecordingsDir {
         return file;
       },
       end: async (file, dataBytes, durationMs) => {
-        const done = finishWav(file, info, dataBytes, durationMs);
-        await this.#writeInfoAsync(done);
-        await this.#finished(done);
+        await this.#conclude(finishWav(file, info, dataBytes, durationMs), onError);
       },
       salvage: async (file) => {
         file.close();
         const durationMs = await repairWavHeader(this.wavPath(callSid));
-        const kept: RecordingInfo = { ...info, state: "repaired", durationMs: Math.round(durationMs) };
-        await this.#writeInfoAsync(kept);
-        await this.#finished(kept);
+        await this.#conclude({ ...info, state: "repaired", durationMs: Math.round(durationMs) }, onError);
       },
       onError,
       track: (work) => {
@@ -233,6 +239,39 @@ export class RecordingsDir {
       throw error;
     }
     return sids.sort();
+  }
+
+  /**
+   * Writes a finished recording's state, then announces it. When the disk refuses the state (full: a
+   * new file cannot be made, while the WAV's header is patched in place), the recording stays
+   * `recording` on disk and the state is tried again every {@linkcode FINAL_STATE_RETRY_MS} in the
+   * background, announced once written; the first failure is thrown, for the call's report (`onError`
+   * hears a failed announcement after that). A process that stops first leaves it to the next start's
+   * repair.
+   */
+  async #conclude(info: RecordingInfo, onError: (error: unknown) => void): Promise<void> {
+    try {
+      await this.#writeInfoAsync(info);
+    } catch (error) {
+      this.#concludeLater(info, onError);
+      throw new Error(
+        `its final state (${info.state}) could not be written (${errorText(error)}): tried again every ${
+          this.#finalStateRetryMs / 1000
+        } s, so the recording is finished once the folder has room`,
+        { cause: error },
+      );
+    }
+    await this.#finished(info);
+  }
+
+  #concludeLater(info: RecordingInfo, onError: (error: unknown) => void): void {
+    const timer = setTimeout(() => {
+      this.#writeInfoAsync(info).then(
+        () => this.#finished(info).catch(onError),
+        () => this.#concludeLater(info, onError),
+      );
+    }, this.#finalStateRetryMs);
+    Deno.unrefTimer(timer); // never what keeps a stopping process alive
   }
 
   async #finished(info: RecordingInfo): Promise<void> {

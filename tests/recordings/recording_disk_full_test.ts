@@ -2,7 +2,9 @@
  * RECORDINGS_DIR fills up mid-call (a tmpfs filled to the last byte): the call goes on, the failure is
  * reported once, and what was written before it is kept. When the call ends the recording is closed
  * like one a crash left (its header rewritten from its length, marked `repaired`), so it is served
- * and announced at once rather than sitting in state `recording` until the next start.
+ * and announced at once rather than sitting in state `recording` until the next start. When the disk
+ * is still full at the call's end, the recording's final state is tried again until the folder has
+ * room, and then it is finished and announced, with no restart.
  */
 
 import { canMountTinyDisk, fillDisk, tinyDisk, unmountTinyDisk } from "../../testing/tiny_disk.ts";
@@ -95,6 +97,81 @@ Deno.test({
       assert.equal(t.logs.filter((l) => /Cannot record call/.test(l.line)).length, 1, "reported once");
     } finally {
       stop();
+      await t.close();
+      await unmountTinyDisk(disk);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "RECORDINGS_DIR still full at the call's end: the recording is finished (repaired) once the folder has room, with no restart",
+  ignore: !canMountTinyDisk,
+  async fn() {
+    const disk = (await tinyDisk(256))!;
+    const recordings = new RecordingsDir(join(disk, "recordings"), Date.now, { finalStateRetryMs: 50 });
+    const announced: RecordingInfo[] = [];
+    let heard!: () => void;
+    const announcedOnce = new Promise<void>((resolve) => heard = resolve);
+    recordings.subscribe((info) => {
+      announced.push(info);
+      heard();
+    });
+    const t = await startTestParley({
+      personasDir: PERSONAS_DIR,
+      env: { DEFAULT_PERSONA: "recorder", API_TOKEN },
+      recordings,
+    });
+    try {
+      const call = await t.startCall({ persona: "recorder" });
+      const session = await t.upstream.session(0);
+      await session.waitFor("response.create");
+      await session.streamResponse({ responseId: "r1", itemId: "i1", audio: toneBytes(300, 0x11) });
+      await within(call.waitFor("media"), "the greeting");
+      const wav = recordings.wavPath(call.callSid);
+      const kept = await within(
+        grownPast(wav, WAV_HEADER_BYTES, () => {
+          call.sendMedia(new Uint8Array(160).fill(0x20));
+          return session.waitFor("input_audio_buffer.append");
+        }),
+        "the first write",
+      );
+      await fillDisk(join(disk, "filler"));
+      call.stop(); // the call ends with the disk still full
+      await within(t.waitForEvent("call.ended", (e) => e.callSid === call.callSid), "the end");
+      const report = await within(
+        t.waitForLog(/final state \(\w+\) could not be written/),
+        "the report",
+        10_000,
+      );
+      assert.match(
+        report,
+        new RegExp(
+          `Cannot record call ${call.callSid}: its final state \\((repaired|complete)\\) could not be written \\(.*No space.*\\): tried again every 0\\.05 s`,
+        ),
+      );
+      assert.equal((await recordings.info(call.callSid))?.state, "recording", "not finished yet");
+      assert.deepEqual(announced, []);
+
+      await Deno.remove(join(disk, "filler")); // room again: no restart needed
+      await within(announcedOnce, "the recording finished once the folder had room");
+      const info = (await recordings.info(call.callSid))!;
+      assert.ok(info.state === "repaired" || info.state === "complete", info.state);
+      assert.deepEqual(announced, [info], "announced once");
+      const bytes = await Deno.readFile(wav);
+      assert.ok(bytes.length >= kept, `what was written is kept (${bytes.length} bytes)`);
+      assert.equal(
+        info.durationMs,
+        Math.round(readWav(bytes).channels[0]!.length / 8 /* samples a ms */),
+        "the header's length",
+      );
+      const served = await fetch(`${t.origin}/api/calls/${call.callSid}/recording`, {
+        headers: { Authorization: `Bearer ${API_TOKEN}` },
+      });
+      assert.equal(served.status, 200);
+      assert.equal(served.headers.get("x-recording-state"), info.state);
+      assert.deepEqual(new Uint8Array(await served.arrayBuffer()), bytes);
+    } finally {
       await t.close();
       await unmountTinyDisk(disk);
     }
