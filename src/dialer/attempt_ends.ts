@@ -27,6 +27,15 @@ export type FinalStatus = CallEvent & { type: "call.status" };
  */
 export const MAX_EARLY_STATUSES = 1_000;
 
+/**
+ * A final status whose callback URL names an attempt not stored yet is looked up again this often, ms,
+ * for {@linkcode EARLY_RECHECK_FOR_MS}: with several instances it may have reached one that did not
+ * place the call, before the one that did stored the attempt (which never hears it).
+ */
+export const EARLY_RECHECK_MS = 1_000;
+/** How long such a status is looked up again, ms (then only the instance that placed it can use it). */
+export const EARLY_RECHECK_FOR_MS = 60_000;
+
 /** Options of {@linkcode AttemptEnds}. */
 export interface AttemptEndsOptions {
   campaigns: Campaigns;
@@ -36,6 +45,8 @@ export interface AttemptEndsOptions {
   now: () => number;
   /** Told after an attempt ended (a slot is free). */
   onEnded: () => void;
+  /** @default EARLY_RECHECK_MS */
+  earlyRecheckMs?: number;
 }
 
 /** What becomes of a lead whose attempt number `attempts` ended with `disposition` at `at`. */
@@ -56,6 +67,9 @@ export class AttemptEnds {
   /** Final statuses that came before their attempt was stored with its CallSid (the newest kept). */
   readonly #early = new RecentMap<string, FinalStatus>(MAX_EARLY_STATUSES);
   readonly #settling = new Set<Promise<void>>();
+  /** Timers of the early statuses looked up again. */
+  readonly #rechecks = new Set<ReturnType<typeof setTimeout>>();
+  #closed = false;
   // Twilio has its 204 and will not send the final status again: what the store refuses waits here.
   readonly #retry: StoreRetry;
 
@@ -129,6 +143,7 @@ export class AttemptEnds {
       // pass), even with no attempt named (a callback URL of an older version): kept until it is, among
       // the newest. Most are no campaign's (inbound calls, calls placed through the API): they age out.
       this.#early.set(event.callSid, event);
+      if (ref !== undefined) this.#recheckLater(event);
       return;
     }
     // Ended already (a repeated callback), or its campaign is gone: nothing more is asked of the call.
@@ -174,8 +189,28 @@ export class AttemptEnds {
     this.#settling.add(tracked);
   }
 
+  /**
+   * Looks `event`'s attempt up again in a while (its callback URL names one: a campaign's call), as long
+   * as it is still kept early here and came less than {@linkcode EARLY_RECHECK_FOR_MS} ago.
+   */
+  #recheckLater(event: FinalStatus): void {
+    if (this.#closed || this.#o.now() - event.at >= EARLY_RECHECK_FOR_MS) return;
+    const timer = setTimeout(() => {
+      this.#rechecks.delete(timer);
+      if (this.#closed || this.#early.get(event.callSid) !== event) return; // used here, or pushed out
+      this.#early.delete(event.callSid);
+      this.#track(
+        this.#retry.submit({ what: `the final status of ${event.callSid}`, run: () => this.finish(event) }),
+      );
+    }, this.#o.earlyRecheckMs ?? EARLY_RECHECK_MS);
+    this.#rechecks.add(timer);
+  }
+
   /** Stops retrying what the store refused (logged by name: a restart's sweep ends those attempts). */
   close(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#rechecks) clearTimeout(timer);
+    this.#rechecks.clear();
     return this.#retry.close();
   }
 
