@@ -1,8 +1,8 @@
 /**
  * A local S3-compatible server for the recording tests: `npm:s3rver` on 127.0.0.1, port 0, storing in
  * a temporary folder, with one bucket. It speaks S3's REST API (PUT, HEAD, GET with Range, DELETE,
- * ListObjectsV2) as the recordings' client uses it. An object's `LastModified` is its file's mtime, so
- * {@linkcode FakeS3.backdate} ages it for the retention tests.
+ * ListObjectsV2, multipart uploads with their abort) as the recordings' client uses it. An object's
+ * `LastModified` is its file's mtime, so {@linkcode FakeS3.backdate} ages it for the retention tests.
  *
  * @module
  */
@@ -16,7 +16,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { S3Settings } from "../src/recordings_config.ts";
 
-/** What the listing middleware uses of Koa's context. */
+/** What the listing and abort middlewares use of Koa's context. */
 interface KoaContext {
   method: string;
   path: string;
@@ -25,6 +25,15 @@ interface KoaContext {
   status: number;
   type: string;
   body: string;
+}
+
+/** s3rver's answer to an unknown access key, as S3's. */
+const INVALID_ACCESS_KEY = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidAccessKeyId</Code>' +
+  "<Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>";
+
+/** True when the request is signed with s3rver's access key (it checks no more of a V4 signature). */
+function knownAccessKey(ctx: KoaContext): boolean {
+  return /Credential=([^/]+)\//.exec(ctx.get("Authorization"))?.[1] === "S3RVER";
 }
 
 function xmlEscape(text: string): string {
@@ -38,11 +47,9 @@ function xmlEscape(text: string): string {
 // deno-lint-ignore no-explicit-any
 async function listObjectsV2(ctx: KoaContext, store: any, bucket: string): Promise<void> {
   ctx.type = "application/xml";
-  const accessKey = /Credential=([^/]+)\//.exec(ctx.get("Authorization"))?.[1];
-  if (accessKey !== "S3RVER") {
+  if (!knownAccessKey(ctx)) {
     ctx.status = 403;
-    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidAccessKeyId</Code>' +
-      "<Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>";
+    ctx.body = INVALID_ACCESS_KEY;
     return;
   }
   const token = ctx.query["continuation-token"];
@@ -86,6 +93,33 @@ async function listObjectsV2(ctx: KoaContext, store: any, bucket: string): Promi
     )
       .join("") +
     "</ListBucketResult>";
+}
+
+/**
+ * AbortMultipartUpload (`DELETE /<bucket>/<key>?uploadId=…`), which s3rver lacks (it answers 405): the
+ * upload's parts (s3rver keeps them in `uploads`, a folder per upload) are removed; 204, or 404
+ * NoSuchUpload for an upload it does not hold.
+ */
+async function abortMultipartUpload(ctx: KoaContext, uploads: string, uploadId: string): Promise<void> {
+  ctx.type = "application/xml";
+  if (!knownAccessKey(ctx)) {
+    ctx.status = 403;
+    ctx.body = INVALID_ACCESS_KEY;
+    return;
+  }
+  try {
+    // s3rver's ids are hex: anything else names no upload (and no path outside the folder).
+    if (!/^[0-9a-f]+$/.test(uploadId)) throw new Deno.errors.NotFound(uploadId);
+    await Deno.remove(`${uploads}/${uploadId}`, { recursive: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    ctx.status = 404;
+    ctx.body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code>' +
+      "<Message>The specified upload does not exist.</Message></Error>";
+    return;
+  }
+  ctx.status = 204;
+  ctx.body = "";
 }
 
 /** The part of s3rver's `FilesystemStore` that {@linkcode storeBeforeAnswering} replaces and uses. */
@@ -141,6 +175,8 @@ export interface FakeS3 extends AsyncDisposable {
   backdate(key: string, date: Date): Promise<void>;
   /** The bucket's keys, sorted, as the server's own store holds them. */
   keys(): Promise<string[]>;
+  /** The ids of the multipart uploads begun and neither completed nor aborted, sorted. */
+  uploads(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -159,6 +195,14 @@ export async function startFakeS3(bucket = "recordings"): Promise<FakeS3> {
   server.middleware.unshift(async (ctx: KoaContext, next: () => Promise<void>) => {
     if (ctx.method !== "GET" || ctx.path !== `/${bucket}` || ctx.query["list-type"] !== "2") return next();
     await listObjectsV2(ctx, server.store, bucket);
+  });
+  const uploads = server.store.getResourcePath(bucket, undefined, "uploads");
+  server.middleware.unshift(async (ctx: KoaContext, next: () => Promise<void>) => {
+    const uploadId = ctx.query["uploadId"];
+    if (ctx.method !== "DELETE" || !ctx.path.startsWith(`/${bucket}/`) || uploadId === undefined) {
+      return next();
+    }
+    await abortMultipartUpload(ctx, uploads, uploadId);
   });
   storeBeforeAnswering(server.store);
   const { port } = await server.run();
@@ -184,6 +228,15 @@ export async function startFakeS3(bucket = "recordings"): Promise<FakeS3> {
     keys: async () => {
       const { objects } = await server.store.listObjects(bucket, {});
       return objects.map((object: { key: string }) => object.key).sort();
+    },
+    uploads: async () => {
+      const ids = [];
+      try {
+        for await (const entry of Deno.readDir(uploads)) ids.push(entry.name);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+      return ids.sort();
     },
     bucketUrl,
     accessKeyId: "S3RVER",

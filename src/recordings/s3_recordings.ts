@@ -2,8 +2,9 @@
  * Recordings in an S3-compatible bucket (`RECORDINGS_S3_URL`), for several instances behind one load
  * balancer: any instance serves any call's recording. A call is still recorded to `RECORDINGS_DIR` as it
  * goes (the crash-safe spool); when it ends (or startup repairs it) the WAV is uploaded with its state in
- * the object's metadata, and the local copy is removed. Requests are signed (SigV4) by `npm:aws4fetch`
- * with the standard `AWS_*` credentials.
+ * the object's metadata, and the local copy is removed: in one PUT up to a part's size, in parts
+ * (`s3_multipart.ts`) above it, so an upload holds one part in memory, never the whole file. Requests are
+ * signed (SigV4) by `npm:aws4fetch` with the standard `AWS_*` credentials.
  *
  * @module
  */
@@ -19,6 +20,7 @@ import {
   type RecordingState,
 } from "./recordings_dir.ts";
 import { parseListing } from "./s3_listing.ts";
+import { PART_SIZE, uploadInParts } from "./s3_multipart.ts";
 import { errorText } from "../log.ts";
 
 /** Options for {@linkcode S3Recordings.deleteOlderThan}. */
@@ -27,6 +29,15 @@ export interface BucketSweepOptions {
   now?: number;
   /** Keys per listing page (S3 answers at most 1000). @default 1000 */
   pageSize?: number;
+}
+
+/** Options of {@linkcode S3Recordings}. */
+export interface S3RecordingsOptions {
+  /**
+   * A recording larger than this is uploaded in parts of this size (S3 takes no part under 5 MiB but
+   * the last); up to it, in one PUT. @default PART_SIZE (8 MiB)
+   */
+  partSize?: number;
 }
 
 /** What a bucket sweep did: the CallSids it deleted, and why it stopped early if it did. */
@@ -45,9 +56,10 @@ export class S3Recordings implements RecordingSource {
   readonly #client: AwsClient;
   readonly #local: RecordingsDir;
   readonly #log: Logger;
+  readonly #partSize: number;
 
   /** A bucket at `settings.url`, spooling in `local`, reporting to `log`. */
-  constructor(settings: S3Settings, local: RecordingsDir, log: Logger) {
+  constructor(settings: S3Settings, local: RecordingsDir, log: Logger, options: S3RecordingsOptions = {}) {
     this.#base = settings.url;
     this.#client = new AwsClient({
       accessKeyId: settings.accessKeyId,
@@ -58,6 +70,7 @@ export class S3Recordings implements RecordingSource {
     });
     this.#local = local;
     this.#log = log;
+    this.#partSize = options.partSize ?? PART_SIZE;
   }
 
   #url(callSid: string): string {
@@ -65,27 +78,33 @@ export class S3Recordings implements RecordingSource {
   }
 
   /**
-   * Uploads a finished recording from the spool, then removes the local copy. A failure is logged and
-   * leaves the local copy (served from there, uploaded again at the next start). Never rejects.
+   * Uploads a finished recording from the spool, then removes the local copy: in one PUT up to the part
+   * size, in parts above it (one part in memory at a time). A failure is logged and leaves the local
+   * copy (served from there, uploaded again at the next start); a multipart upload that fails is aborted.
+   * Never rejects.
    */
   async upload(info: RecordingInfo): Promise<void> {
     const { callSid } = info;
+    const path = this.#local.wavPath(callSid);
+    const headers = {
+      "Content-Type": "audio/wav",
+      "x-amz-meta-state": info.state,
+      "x-amz-meta-started-at": String(info.startedAt),
+      "x-amz-meta-duration-ms": String(info.durationMs ?? 0),
+    };
     try {
-      const body = await Deno.readFile(this.#local.wavPath(callSid));
-      const response = await this.#client.fetch(this.#url(callSid), {
-        method: "PUT",
-        body,
-        headers: {
-          "Content-Type": "audio/wav",
-          "x-amz-meta-state": info.state,
-          "x-amz-meta-started-at": String(info.startedAt),
-          "x-amz-meta-duration-ms": String(info.durationMs ?? 0),
-        },
+      const { size } = await Deno.stat(path);
+      const bytes = size <= this.#partSize ? await this.#put(callSid, path, headers) : await uploadInParts({
+        client: this.#client,
+        url: this.#url(callSid),
+        path,
+        size,
+        headers,
+        partSize: this.#partSize,
+        log: this.#log,
       });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`HTTP ${response.status} ${text.slice(0, 200).replace(/\s+/g, " ")}`);
       await this.#local.remove(callSid);
-      this.#log.info(`Recording ${callSid} stored in ${this.#base} (${body.length} bytes, ${info.state})`);
+      this.#log.info(`Recording ${callSid} stored in ${this.#base} (${bytes} bytes, ${info.state})`);
     } catch (error) {
       const detail = errorText(error);
       this.#log.error(
@@ -93,6 +112,15 @@ export class S3Recordings implements RecordingSource {
           `kept in ${this.#local.dir}, uploaded again at the next start`,
       );
     }
+  }
+
+  /** Uploads a recording no larger than a part in one PUT; resolves with its bytes. */
+  async #put(callSid: string, path: string, headers: Record<string, string>): Promise<number> {
+    const body = await Deno.readFile(path);
+    const response = await this.#client.fetch(this.#url(callSid), { method: "PUT", body, headers });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`HTTP ${response.status} ${text.slice(0, 200).replace(/\s+/g, " ")}`);
+    return body.length;
   }
 
   /** Uploads every finished recording still in the spool (at startup, not awaited). Resolves with their CallSids. */
