@@ -119,9 +119,13 @@ export class CallerBridge {
     this.#session.configure(engine.opening(plan));
   }
 
-  /** Connects the phone: what it plays reaches the caller session. */
+  /**
+   * Connects the phone: what it plays reaches the caller session. When the caller session already
+   * failed (refused while the phone was dialling), hangs up at once: no one would ever speak.
+   */
   attach(phone: VirtualPhone): void {
     this.#phone = phone;
+    if (this.#failure !== undefined) phone.hangUp();
   }
 
   /** 20 ms of the agent's audio, as the phone plays it. */

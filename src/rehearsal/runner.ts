@@ -65,7 +65,11 @@ export interface RunResult {
   checks: CheckResult[];
   /** Turn latencies (heard, else sent), ms. */
   latenciesMs: number[];
-  /** USD of the agent's call, the caller session and the judge; null when any is unknown. */
+  /**
+   * USD of the agent's call, the caller session and the judge, as far as the run got: a call the
+   * webhook refused costs its caller session only (0 unless it spoke), a run whose record could not
+   * be read its caller session (the agent's call is on its own record). Null when a model has no price.
+   */
   costUsd: number | null;
 }
 
@@ -104,35 +108,27 @@ export async function runOnce(
 ): Promise<RunResult> {
   const { scenario } = loaded;
   const base = { scenario: loaded.id, run, latenciesMs: [] as number[] };
-  const failed = (name: string, reason: string, callSid?: string): RunResult => ({
+  const failed = (name: string, reason: string, costUsd: number | null, callSid?: string): RunResult => ({
     ...base,
     callSid,
     callUrl: callSid === undefined ? undefined : callUrl(setup, callSid),
     passed: false,
     checks: [{ name, status: "failed", reason }],
-    costUsd: null,
+    costUsd,
   });
   const bridge = callerBridgeFor(scenario, setup);
   let phone: VirtualPhone;
   try {
-    phone = await VirtualPhone.dial(setup.target, {
-      persona: scenario.persona,
-      ...(scenario.parameters === undefined ? {} : { parameters: scenario.parameters }),
-      ...(scenario.voice === undefined ? {} : { voice: scenario.voice }),
-      ...(scenario.caller.answeredBy === undefined ? {} : { answeredBy: scenario.caller.answeredBy }),
-    }, { onHeard: (payload) => bridge.hear(payload), onFrame: () => bridge.tick() });
+    phone = await dial(scenario, setup.target, bridge);
   } catch (error) {
-    await bridge.close();
-    return failed("call", errorText(error));
+    // No call: Parley billed nothing; the caller session costs what it reported (0 unless it spoke).
+    return failed("call", errorText(error), (await bridge.close()).costUsd);
   }
   bridge.attach(phone);
-  const maxMs = (scenario.maxMinutes ?? SCENARIO_DEFAULTS.maxMinutes) * 60_000;
-  const limit = setTimeout(() => phone.hangUp(), maxMs);
-  const phoneResult = await phone.ended;
-  clearTimeout(limit);
+  const { phoneResult, timedOut } = await untilEnded(phone, scenario);
   const caller = await bridge.close();
   let record: CallRecord | string = await fetchRecord(setup.target, phone.callSid);
-  if (typeof record === "string") return failed("call record", record, phone.callSid);
+  if (typeof record === "string") return failed("call record", record, caller.costUsd, phone.callSid);
   // The outcome checks wait for the post-call analysis; its record has the analysis's cost too.
   const outcome = scenario.expect.some((check) => "outcome" in check)
     ? await readOutcome(setup.target, phone.callSid, scenario.persona, setup.outcomeWaitMs)
@@ -144,7 +140,7 @@ export async function runOnce(
     "judge" in check ? [{ name: check.name, text: check.judge }] : []
   );
   const judged = await judge(record.transcript, criteria, setup.judge);
-  const ordered = orderedChecks(scenario, [...checks, ...judged.results], { phoneResult, caller });
+  const ordered = orderedChecks(scenario, [...checks, ...judged.results], { phoneResult, caller, timedOut });
   const costs = [record.costUsd, caller.costUsd, judged.costUsd];
   return {
     ...base,
@@ -155,6 +151,40 @@ export async function runOnce(
     latenciesMs: record.turns.map((t) => t.firstAudioHeardMs ?? t.firstAudioSentMs),
     costUsd: costs.some((c) => c === null) ? null : costs.reduce((a, b) => a! + b!, 0),
   };
+}
+
+/** Places the scenario's call, its audio going to and from `bridge`. */
+function dial(
+  scenario: LoadedScenario["scenario"],
+  target: ParleyTarget,
+  bridge: CallerBridge,
+): Promise<VirtualPhone> {
+  return VirtualPhone.dial(target, {
+    persona: scenario.persona,
+    ...(scenario.parameters === undefined ? {} : { parameters: scenario.parameters }),
+    ...(scenario.voice === undefined ? {} : { voice: scenario.voice }),
+    ...(scenario.caller.answeredBy === undefined ? {} : { answeredBy: scenario.caller.answeredBy }),
+  }, { onHeard: (payload) => bridge.hear(payload), onFrame: () => bridge.tick() });
+}
+
+/**
+ * Waits for the call to end, hanging it up once it has run `maxMinutes`; `timedOut` (the minutes)
+ * when that hang-up is what ended it.
+ */
+async function untilEnded(
+  phone: VirtualPhone,
+  scenario: LoadedScenario["scenario"],
+): Promise<{ phoneResult: PhoneCallResult; timedOut: number | undefined }> {
+  const minutes = scenario.maxMinutes ?? SCENARIO_DEFAULTS.maxMinutes;
+  let limitReached = false;
+  const limit = setTimeout(() => {
+    limitReached = true;
+    phone.hangUp();
+  }, minutes * 60_000);
+  const phoneResult = await phone.ended;
+  clearTimeout(limit);
+  // `endedBy: "parley"`: Parley had closed the line already, so the hang-up did nothing.
+  return { phoneResult, timedOut: limitReached && phoneResult.endedBy === "caller" ? minutes : undefined };
 }
 
 /** The simulated caller's session: the scenario's model and voice (by default its engine's `callerVoice`). */
@@ -174,16 +204,25 @@ function callerBridgeFor(scenario: LoadedScenario["scenario"], setup: RehearsalS
 }
 
 /**
- * The run's checks in the scenario's order, after a failed answering-machine callback and a failed
- * caller session (each a check of its own, first).
+ * The run's checks in the scenario's order, after a failed caller session, a failed answering-machine
+ * callback and a call the time limit ended (each a check of its own, first, in that order).
  */
 function orderedChecks(
   scenario: LoadedScenario["scenario"],
   results: CheckResult[],
-  call: { phoneResult: PhoneCallResult; caller: { failure?: string | undefined } },
+  call: {
+    phoneResult: PhoneCallResult;
+    caller: { failure?: string | undefined };
+    /** `maxMinutes`, when the rehearsal hung up because the call ran that long. */
+    timedOut: number | undefined;
+  },
 ): CheckResult[] {
   const byName = new Map(results.map((c) => [c.name, c]));
   const ordered = scenario.expect.map((check) => byName.get(check.name)!);
+  if (call.timedOut !== undefined) {
+    const reason = `still going after ${call.timedOut} min: hung up by the rehearsal`;
+    ordered.unshift({ name: "time limit", status: "failed", reason });
+  }
   const amd = call.phoneResult.amdCallback;
   if (amd !== undefined && amd.outcome !== "sent") {
     const reason = amd.outcome === "not sent"
