@@ -10,6 +10,7 @@ import type { PriceTable } from "../engines/prices.ts";
 import { createEngineChooser } from "../engines/registry.ts";
 import { connectOpenAI, type UpstreamConnector } from "../engines/upstream_socket.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
+import { offeredTools } from "../relay/built_in_tools.ts";
 import type { RehearsalSetup } from "./runner.ts";
 import type { ScenarioContext } from "./validate.ts";
 import type { ParleyTarget } from "./virtual_phone.ts";
@@ -62,6 +63,11 @@ export function scenarioContext(personas: PersonaRegistry, defaultModel: string)
     personaOutcomeFields: (id) => {
       const schema = personas.get(id)?.persona.analysis?.schema as { properties?: object } | undefined;
       return schema === undefined ? undefined : Object.keys(schema.properties ?? {});
+    },
+    // The very list a call's session is given (`call_setup.ts`): own tools, then the built-ins turned on.
+    personaTools: (id) => {
+      const loaded = personas.get(id);
+      return loaded === undefined ? undefined : offeredTools(loaded.persona).map((tool) => tool.name);
     },
   };
 }

@@ -10,6 +10,7 @@ import { engineForModel, modelProblem } from "../engines/registry.ts";
 import { checkNumber, checkText, describe, isRecord, unknownField } from "../engines/settings_checks.ts";
 import { voiceProblem } from "../engines/voices.ts";
 import { ANSWERED_BY, type Scenario } from "./types.ts";
+import { checkToolName } from "./validate_tools.ts";
 
 /** A scenario and no problems, or no scenario and the problems that stop it loading. */
 export type ScenarioValidation =
@@ -43,7 +44,10 @@ export const CHECK_KINDS = [
   "judge",
 ] as const;
 
-/** What the scenario needs from the personas: their ids and the engine each runs on. */
+/**
+ * What the scenario needs from the personas: their ids, the engine each runs on, and where known the
+ * fields of their outcomes and the tools their calls offer.
+ */
 export interface ScenarioContext {
   /** Persona ids loaded. */
   personaIds: readonly string[];
@@ -56,6 +60,19 @@ export interface ScenarioContext {
    * when it has no analysis or they are not known (a running Parley's personas, `--url`).
    */
   personaOutcomeFields?: (id: string) => readonly string[] | undefined;
+  /**
+   * The names of the tools persona `id`'s calls offer the model (its own `tools`, then the built-in
+   * actions it turns on: `offeredTools`), which `toolCalled` / `toolNotCalled` checks may name;
+   * undefined when they are not known (a running Parley's personas, `--url`).
+   */
+  personaTools?: (id: string) => readonly string[] | undefined;
+}
+
+/** What the checks of `expect` need to know about the scenario's persona (known when it is). */
+interface PersonaFacts {
+  id?: string;
+  outcomeFields?: readonly string[] | undefined;
+  tools?: readonly string[] | undefined;
 }
 
 /**
@@ -107,10 +124,7 @@ export function validateScenario(value: unknown, file: string, context: Scenario
     if (problem !== undefined) report("voice", problem);
   }
   checkCaller(value.caller, context, report);
-  const outcomeFields = typeof value.persona === "string"
-    ? context.personaOutcomeFields?.(value.persona)
-    : undefined;
-  checkExpect(value.expect, outcomeFields, report);
+  checkExpect(value.expect, personaFacts(value.persona, context), report);
   checkNumber(
     value.runs,
     "runs",
@@ -173,9 +187,19 @@ function checkCaller(
   }
 }
 
+/** What `context` knows of persona `persona` (nothing for an unknown one: `persona` is reported). */
+function personaFacts(persona: unknown, context: ScenarioContext): PersonaFacts {
+  if (typeof persona !== "string" || !context.personaIds.includes(persona)) return {};
+  return {
+    id: persona,
+    outcomeFields: context.personaOutcomeFields?.(persona),
+    tools: context.personaTools?.(persona),
+  };
+}
+
 function checkExpect(
   expect: unknown,
-  outcomeFields: readonly string[] | undefined,
+  persona: PersonaFacts,
   report: (f: string, d: string) => void,
 ): void {
   if (!Array.isArray(expect)) {
@@ -184,15 +208,13 @@ function checkExpect(
   }
   if (expect.length === 0) report("expect", "empty; give at least one check");
   const names = new Set<string>();
-  expect.forEach((check, index) =>
-    checkOneCheck(check, { at: `expect[${index}]`, outcomeFields }, names, report)
-  );
+  expect.forEach((check, index) => checkOneCheck(check, { at: `expect[${index}]`, persona }, names, report));
 }
 
 /** One check of `expect` at `at`: a unique name, one kind, no unknown field, and a good value. */
 function checkOneCheck(
   check: unknown,
-  place: { at: string; outcomeFields: readonly string[] | undefined },
+  place: { at: string; persona: PersonaFacts },
   names: Set<string>,
   report: (f: string, d: string) => void,
 ): void {
@@ -225,25 +247,20 @@ function checkOneCheck(
 /** The value of a check's one kind (`expect[i].<kind>`). */
 function checkCheckValue(
   check: Record<string, unknown>,
-  where: { at: string; kind: typeof CHECK_KINDS[number]; outcomeFields: readonly string[] | undefined },
+  where: { at: string; kind: typeof CHECK_KINDS[number]; persona: PersonaFacts },
   report: (f: string, d: string) => void,
 ): void {
   const { at, kind } = where;
   const field = `${at}.${kind}`;
   const value = check[kind];
   switch (kind) {
-    case "endReason": {
-      const reasons = Array.isArray(value) ? value : [value];
-      for (const reason of reasons) {
-        if (typeof reason !== "string" || !(END_REASONS as readonly string[]).includes(reason)) {
-          report(field, `${describe(reason)} is not an end reason; use one of ${END_REASONS.join(", ")}`);
-        }
-      }
+    case "endReason":
+      checkEndReason(value, field, report);
       break;
-    }
     case "toolCalled":
     case "toolNotCalled":
       checkText(value, field, "name the tool", report);
+      checkToolName(value, { field, kind, persona: where.persona.id, offered: where.persona.tools }, report);
       if (check.withArguments !== undefined) {
         checkValues(check.withArguments, `${at}.withArguments`, report);
       }
@@ -264,7 +281,7 @@ function checkCheckValue(
       break;
     case "outcome": {
       checkValues(value, field, report);
-      const fields = where.outcomeFields;
+      const fields = where.persona.outcomeFields;
       if (fields === undefined || !isRecord(value)) break;
       for (const name of Object.keys(value)) {
         if (!fields.includes(name)) {
@@ -286,6 +303,17 @@ function checkCheckValue(
       if (typeof value !== "string") break;
       if (value.length > 500) report(field, `${value.length} characters; keep a criterion under 500`);
       break;
+  }
+}
+
+/** An `endReason` check's value: an end reason, or a non-empty list of them. */
+function checkEndReason(value: unknown, field: string, report: (f: string, d: string) => void): void {
+  const reasons = Array.isArray(value) ? value : [value];
+  if (reasons.length === 0) report(field, `empty list; give one or more of ${END_REASONS.join(", ")}`);
+  for (const reason of reasons) {
+    if (typeof reason !== "string" || !(END_REASONS as readonly string[]).includes(reason)) {
+      report(field, `${describe(reason)} is not an end reason; use one of ${END_REASONS.join(", ")}`);
+    }
   }
 }
 
