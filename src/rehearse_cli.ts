@@ -2,7 +2,9 @@
  * `deno task rehearse [scenario…] [--runs=N] [--url=URL] [--concurrency=N] [--dir=scenarios]`: runs
  * scenario files through Parley's real call path and prints pass rates, failed checks with links to
  * their calls, latency and cost. Exits 0 when every scenario reached its `minPassRate`, 1 when one
- * did not, 2 when the rehearsal could not run (a broken scenario file, a bad setting).
+ * did not, 2 when the rehearsal could not run (a broken scenario file, a bad setting), 130 (SIGTERM:
+ * 143) when Ctrl-C stopped it: the calls in progress are hung up and their records closed first
+ * (`rehearsal/stop_signals.ts`).
  *
  * Without `--url` it starts Parley itself on 127.0.0.1 (a free port) with the personas of
  * PERSONAS_DIR and the call database of DATA_DIR, so the calls are on the call pages afterwards. It
@@ -13,14 +15,10 @@
  * @module
  */
 
-import { createRelayCounters } from "./calls/relay_counters.ts";
-import { CallHub } from "./calls/call_hub.ts";
-import { ConfigError, configSecrets, loadConfig, type ParleyConfig } from "./config.ts";
+import { ConfigError, loadConfig, type ParleyConfig } from "./config.ts";
 import { type Env, readEnv } from "./config_env.ts";
 import { resolvePrices } from "./engines/prices.ts";
-import { createLogger, errorText } from "./log.ts";
-import { callDatabaseProblem } from "./startup_folders.ts";
-import { createPersonaRegistry, loadPersonas, PersonaLoadError } from "./personas/loader.ts";
+import { PersonaLoadError } from "./personas/loader.ts";
 import {
   DEFAULT_SCENARIOS_DIR,
   loadScenarios,
@@ -29,18 +27,19 @@ import {
 } from "./rehearsal/loader.ts";
 import { formatReport, summarize } from "./rehearsal/report.ts";
 import { runRehearsals, type RunResult } from "./rehearsal/runner.ts";
-import { rehearsalSetup, scenarioContext } from "./rehearsal/setup.ts";
+import { rehearsalSetup } from "./rehearsal/setup.ts";
 import type { ScenarioContext } from "./rehearsal/validate.ts";
 import { apiHeaders } from "./rehearsal/phone_requests.ts";
 import type { ParleyTarget } from "./rehearsal/virtual_phone.ts";
-import { createParley } from "./app/server.ts";
-import { callDatabasePath } from "./store/sqlite/call_store.ts";
-import { openSqliteStore } from "./store/sqlite/store.ts";
-import { RecordingsDir } from "./recordings/recordings_dir.ts";
-import { S3Recordings } from "./recordings/s3_recordings.ts";
+import { DataDirError, localEnv, type LocalParley, startLocalParley } from "./rehearse_local_parley.ts";
+import {
+  listenForStop,
+  type RehearsalStop,
+  STOP_EXIT_CODES,
+  type StopSignal,
+} from "./rehearsal/stop_signals.ts";
 
-/** The public URL the in-process Parley pretends to have: the virtual phone signs for it. */
-export const LOCAL_PUBLIC_URL = "https://rehearsal.localhost";
+export { LOCAL_PUBLIC_URL } from "./rehearse_local_parley.ts";
 
 /** The command line, read. */
 export interface RehearseArgs {
@@ -86,8 +85,18 @@ export function parseRehearseArgs(args: readonly string[]): RehearseArgs {
   return parsed;
 }
 
-/** Runs the rehearsal; resolves with the exit code. */
+/** Runs the rehearsal; resolves with the exit code (130 or 143 when stopped by SIGINT or SIGTERM). */
 export async function rehearse(args: RehearseArgs, env: Env): Promise<number> {
+  const stop = listenForStop();
+  try {
+    return await rehearseUntilStopped(args, env, stop);
+  } finally {
+    stop.remove();
+  }
+}
+
+/** Runs the rehearsal until it ends or `stop` is requested; then closes the Parley it started. */
+async function rehearseUntilStopped(args: RehearseArgs, env: Env, stop: RehearsalStop): Promise<number> {
   let config: ParleyConfig;
   try {
     config = loadConfig(args.url === undefined ? localEnv(env) : env);
@@ -96,7 +105,7 @@ export async function rehearse(args: RehearseArgs, env: Env): Promise<number> {
     throw error;
   }
   const prices = resolvePrices(config.pricesJson);
-  let local: Awaited<ReturnType<typeof startLocalParley>> | undefined;
+  let local: LocalParley | undefined;
   try {
     local = args.url === undefined ? await startLocalParley(config, prices, args.verbose) : undefined;
   } catch (error) {
@@ -104,44 +113,12 @@ export async function rehearse(args: RehearseArgs, env: Env): Promise<number> {
     if (error instanceof PersonaLoadError || error instanceof DataDirError) return fail(error.message);
     throw error;
   }
+  const progress = { planned: 0, finished: 0 };
+  const run = runScenarios(args, env, { config, prices, local, signal: stop.signal, progress });
+  run.catch(() => {}); // once stopped, what the runs cut short do is not reported
   try {
-    let target: ParleyTarget;
-    let context: ScenarioContext;
-    if (local !== undefined) {
-      target = local.target;
-      context = local.context;
-    } else {
-      if (config.twilioAuthToken === undefined) {
-        return fail("TWILIO_AUTH_TOKEN: not set: --url needs the running Parley's token to sign its calls");
-      }
-      target = {
-        origin: args.url!,
-        publicBaseUrl: config.publicBaseUrl ?? args.url!,
-        authToken: config.twilioAuthToken,
-        apiToken: config.apiToken,
-      };
-      context = await remoteContext(target, config.realtimeModel);
-    }
-    const scenarios = await loadScenarios(await scenarioFiles(args.dir, args.scenarios), context);
-    // The calls are in DATA_DIR: the user's own Parley shows them at its URL.
-    const linkBaseUrl = args.url ?? env.PUBLIC_BASE_URL?.replace(/\/+$/, "") ??
-      `http://localhost:${config.port}`;
-    const setup = rehearsalSetup(config, { target, linkBaseUrl, prices });
-    const runs = scenarios.reduce((n, s) => n + (args.runs ?? s.scenario.runs ?? 3), 0);
-    console.log(
-      `Rehearsing ${scenarios.length} scenario(s), ${runs} call(s), against ${
-        args.url ?? "a Parley started here"
-      }…`,
-    );
-    const results = await runRehearsals(scenarios, {
-      ...setup,
-      ...(args.runs === undefined ? {} : { runs: args.runs }),
-      ...(args.concurrency === undefined ? {} : { concurrency: args.concurrency }),
-      onRun: (result) => console.log(runLine(result)),
-    });
-    const report = summarize(scenarios, results);
-    console.log(`\n${formatReport(report)}`);
-    return report.passed ? 0 : 1;
+    const outcome = await Promise.race([run, stop.requested]);
+    return typeof outcome === "number" ? outcome : await stopped(outcome, local, progress);
   } catch (error) {
     if (error instanceof ScenarioLoadError || error instanceof PersonaLoadError) return fail(error.message);
     if (error instanceof Error && error.name === "RemoteError") return fail(error.message);
@@ -151,96 +128,93 @@ export async function rehearse(args: RehearseArgs, env: Env): Promise<number> {
   }
 }
 
-/**
- * The environment of the in-process Parley: the user's, with its own signing and API tokens, and
- * without the Twilio account (it places no call, so `.env.example`'s placeholders there are harmless).
- */
-function localEnv(env: Env): Env {
-  const {
-    TWILIO_SIGNATURE_CHECK: _check,
-    NGROK_API_URL: _ngrok,
-    TWILIO_ACCOUNT_SID: _account,
-    TWILIO_PHONE_NUMBER: _number,
-    ...rest
-  } = env;
-  return {
-    ...rest,
-    PUBLIC_BASE_URL: LOCAL_PUBLIC_URL,
-    TWILIO_AUTH_TOKEN: crypto.randomUUID(),
-    API_TOKEN: env.API_TOKEN ?? crypto.randomUUID(),
-  };
+/** What {@linkcode runScenarios} runs with. */
+interface RunContext {
+  config: ParleyConfig;
+  prices: ReturnType<typeof resolvePrices>;
+  /** The Parley started here; undefined with `--url`. */
+  local: LocalParley | undefined;
+  /** Aborted by a stop signal: no further run starts and no report is printed. */
+  signal: AbortSignal;
+  /** Runs planned and finished so far, for the line a stop prints. */
+  progress: { planned: number; finished: number };
 }
 
-async function startLocalParley(
-  config: ParleyConfig,
-  prices: ReturnType<typeof resolvePrices>,
-  verbose: boolean,
-) {
-  const personas = createPersonaRegistry(
-    await loadPersonas(config.personasDir, { defaultModel: config.realtimeModel }),
-  );
-  // An instance name of its own: a server started on the same DATA_DIR closes only its own open
-  // records at startup, never a rehearsal's still running; and the rehearsal's workers (analyses,
-  // webhooks) claim and put back only their own work, never the server's in flight.
-  const instanceId = `${config.instanceId.slice(0, 90)}.rehearse`;
-  const databasePath = callDatabasePath(config.dataDir);
-  let store: ReturnType<typeof openSqliteStore>;
-  try {
-    store = openSqliteStore(databasePath, { instance: instanceId, prices });
-  } catch (error) {
-    throw new DataDirError(callDatabaseProblem(databasePath, errorText(error)), { cause: error });
-  }
-  const log = createLogger({
-    secrets: configSecrets(config),
-    sink: (level, line) => {
-      if (verbose || level === "warn" || level === "error") console.error(line);
-    },
-  });
-  // Personas with `record: true` are recorded as the server records them: RECORDINGS_DIR, then the
-  // bucket of RECORDINGS_S3_URL when set (uploads finish before the rehearsal exits).
-  const recordings = new RecordingsDir(config.recordingsDir);
-  const bucket = config.recordingsS3 === undefined
-    ? undefined
-    : new S3Recordings(config.recordingsS3, recordings, log);
-  const uploads: Promise<void>[] = [];
-  if (bucket !== undefined) {
-    recordings.onFinished = (info) => {
-      const upload = bucket.upload(info);
-      uploads.push(upload);
-      return upload;
-    };
-  }
-  const parley = createParley({
-    config: { ...config, instanceId, publicBaseUrl: LOCAL_PUBLIC_URL },
-    personas,
-    log,
-    hub: new CallHub((message) => log.error(message)),
-    counters: createRelayCounters(),
-    store: store.calls,
-    afterStream: store.afterStream,
-    usedStreamTokens: store.usedStreamTokens,
-    // Personas with `analysis` get their outcome, which the scenarios' `outcome` checks read.
-    ...(store.analyses === undefined ? {} : { analyses: store.analyses }),
-    prices,
-    recordings,
-    ...(bucket === undefined ? {} : { recordingSource: bucket }),
-  });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parley.handler);
-  return {
-    target: {
-      origin: `http://127.0.0.1:${server.addr.port}`,
-      publicBaseUrl: LOCAL_PUBLIC_URL,
-      authToken: config.twilioAuthToken!,
+/** Loads the scenarios, runs them, prints each run and the report; resolves with the exit code. */
+async function runScenarios(args: RehearseArgs, env: Env, run: RunContext): Promise<number> {
+  const { config, local, progress } = run;
+  let target: ParleyTarget;
+  let context: ScenarioContext;
+  if (local !== undefined) {
+    target = local.target;
+    context = local.context;
+  } else {
+    if (config.twilioAuthToken === undefined) {
+      return fail("TWILIO_AUTH_TOKEN: not set: --url needs the running Parley's token to sign its calls");
+    }
+    target = {
+      origin: args.url!,
+      publicBaseUrl: config.publicBaseUrl ?? args.url!,
+      authToken: config.twilioAuthToken,
       apiToken: config.apiToken,
-    } satisfies ParleyTarget,
-    context: scenarioContext(personas, config.realtimeModel),
-    async close() {
-      await parley.shutdown(); // the recordings' last writes included
-      await Promise.all(uploads);
-      await server.shutdown();
-      store.close();
+    };
+    context = await remoteContext(target, config.realtimeModel);
+  }
+  const scenarios = await loadScenarios(await scenarioFiles(args.dir, args.scenarios), context);
+  // The calls are in DATA_DIR: the user's own Parley shows them at its URL.
+  const linkBaseUrl = args.url ?? env.PUBLIC_BASE_URL?.replace(/\/+$/, "") ??
+    `http://localhost:${config.port}`;
+  const setup = rehearsalSetup(config, { target, linkBaseUrl, prices: run.prices });
+  progress.planned = scenarios.reduce((n, s) => n + (args.runs ?? s.scenario.runs ?? 3), 0);
+  console.log(
+    `Rehearsing ${scenarios.length} scenario(s), ${progress.planned} call(s), against ${
+      args.url ?? "a Parley started here"
+    }…`,
+  );
+  const results = await runRehearsals(scenarios, {
+    ...setup,
+    ...(args.runs === undefined ? {} : { runs: args.runs }),
+    ...(args.concurrency === undefined ? {} : { concurrency: args.concurrency }),
+    signal: run.signal,
+    onRun: (result) => {
+      if (run.signal.aborted) return; // a run cut short by the stop
+      progress.finished++;
+      console.log(runLine(result));
     },
-  };
+  });
+  if (run.signal.aborted) return STOP_EXIT_CODES.SIGINT; // never read: the stop has answered
+  const report = summarize(scenarios, results);
+  console.log(`\n${formatReport(report)}`);
+  return report.passed ? 0 : 1;
+}
+
+/**
+ * A stop signal came: says what is stopped, hangs up the calls in progress by closing the Parley
+ * started here (their records are closed with `server_shutdown`, the store's queued writes written),
+ * and resolves with the signal's exit code. With `--url`, the running Parley sees the calls hang up
+ * as this process exits.
+ */
+async function stopped(
+  signal: StopSignal,
+  local: LocalParley | undefined,
+  progress: RunContext["progress"],
+): Promise<number> {
+  const live = local?.activeCalls() ?? 0;
+  const again = signal === "SIGINT" ? "Ctrl-C" : "SIGTERM";
+  console.error(
+    `\n⏹ ${signal}: stopping the rehearsal after ${progress.finished} of ${progress.planned} run(s); ` +
+      (local === undefined
+        ? "the calls in progress hang up as it exits"
+        : `hanging up ${live} call(s) in progress and closing their records`) +
+      ` (${again} again quits at once)`,
+  );
+  if (local !== undefined) {
+    await local.close();
+    console.error(
+      `⏹ Rehearsal stopped (${signal}): ${live} call(s) hung up, their records closed with server_shutdown`,
+    );
+  }
+  return STOP_EXIT_CODES[signal];
 }
 
 /** The personas of a running Parley (`GET /api/personas`). */
@@ -279,11 +253,6 @@ function runLine(result: RunResult): string {
   return `  ${result.passed ? "✔" : "✘"} ${result.scenario} run ${result.run}` +
     (result.callSid === undefined ? "" : ` (${result.callSid})`) +
     (failed.length === 0 ? "" : `: failed ${failed.join(", ")}`);
-}
-
-/** DATA_DIR cannot hold the rehearsal's call database: the message names it and what to do. */
-class DataDirError extends Error {
-  override name = "DataDirError";
 }
 
 function fail(message: string): number {

@@ -144,14 +144,16 @@ Deno.test("deno task rehearse exits 1 when a scenario is below its pass rate, na
     assert.match(out, /run 2: http:\/\/localhost:4000\/calls\/CA[0-9a-f]{32}/);
     assert.match(out, /✘ greets: it never said hello/);
     assert.match(out, /rehearsal cost \$\d+\.\d{4}/);
-    // The calls are in DATA_DIR under an instance name of their own, which a server's startup
-    // clean-up (INSTANCE_ID=box-1) leaves alone.
+    // The calls are in DATA_DIR under the run's instance name, which a server's startup clean-up
+    // (INSTANCE_ID=box-1) leaves alone.
     const store = openCallStore(`${dir}/data/parley.db`);
     try {
       const calls = await store.listCalls();
+      const instance = calls[0]?.instance ?? "";
+      assert.match(instance, /^box-1\.rehearse-[0-9a-f]{8}$/);
       assert.deepEqual(calls.map((c) => [c.source, c.instance, c.endReason]), [
-        ["rehearsal", "box-1.rehearse", "caller_hung_up"],
-        ["rehearsal", "box-1.rehearse", "caller_hung_up"],
+        ["rehearsal", instance, "caller_hung_up"],
+        ["rehearsal", instance, "caller_hung_up"],
       ]);
     } finally {
       store.close();
