@@ -13,7 +13,16 @@
 /** A JSON schema as a persona writes it. */
 export type JsonSchema = { [keyword: string]: unknown };
 
-const TYPES = ["object", "array", "string", "number", "integer", "boolean", "null"] as const;
+/** The types a JSON schema's `type` may name (alone, or in a list). */
+export const JSON_SCHEMA_TYPES = [
+  "object",
+  "array",
+  "string",
+  "number",
+  "integer",
+  "boolean",
+  "null",
+] as const;
 
 /** Keywords strict mode takes, by the schema's type (plus those any schema may carry). */
 const ALLOWED_KEYWORDS: Readonly<Record<string, readonly string[]>> = {
@@ -79,13 +88,15 @@ function checkNode(
   }
   const types = Array.isArray(node.type) ? node.type : [node.type];
   if (node.type === undefined && node.enum === undefined && node.const === undefined) {
-    problems.push(`${path}.type: missing; strict mode needs a type (${TYPES.join(", ")})`);
+    problems.push(`${path}.type: missing; strict mode needs a type (${JSON_SCHEMA_TYPES.join(", ")})`);
     return;
   }
   for (const type of types) {
-    if (type !== undefined && !(TYPES as readonly unknown[]).includes(type)) {
+    if (type !== undefined && !(JSON_SCHEMA_TYPES as readonly unknown[]).includes(type)) {
       problems.push(
-        `${path}.type: ${describe(type)} is not a JSON schema type; use one of ${TYPES.join(", ")}`,
+        `${path}.type: ${describe(type)} is not a JSON schema type; use one of ${
+          JSON_SCHEMA_TYPES.join(", ")
+        }`,
       );
       return;
     }

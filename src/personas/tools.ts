@@ -6,6 +6,7 @@
  */
 
 import { describe } from "../engines/settings_checks.ts";
+import { JSON_SCHEMA_TYPES } from "./analysis_schema.ts";
 
 /** What a tool's `run` is given besides its arguments. */
 export interface ToolCallContext {
@@ -126,12 +127,64 @@ function checkParameters(parameters: unknown, field: string, report: ToolProblem
     report(field, 'must be a JSON schema of type "object", e.g. { type: "object", properties: { … } }');
     return;
   }
-  if (parameters.properties !== undefined && !isRecord(parameters.properties)) {
-    report(`${field}.properties`, "must be an object mapping argument names to schemas");
+  // The schema goes to the model as JSON in every call's session: one JSON cannot write (a cycle, a
+  // BigInt) would fail each call to this persona, so it is refused here, before the walk below.
+  const unwritable = jsonProblem(parameters);
+  if (unwritable !== undefined) {
+    report(field, `cannot be sent as JSON (${unwritable}); write a plain schema, without cycles or BigInts`);
+    return;
   }
+  checkProperties(parameters, field, report);
   const required = parameters.required;
   if (required !== undefined && !(Array.isArray(required) && required.every((r) => typeof r === "string"))) {
     report(`${field}.required`, "must be a list of argument names");
+  }
+}
+
+/**
+ * Checks the schemas under `schema`'s `properties` and `items`, down to the leaves: each is an object
+ * whose `type`, if any, is a JSON Schema type or a list of them. Not a full JSON Schema validation.
+ */
+function checkProperties(schema: Record<string, unknown>, field: string, report: ToolProblemReport): void {
+  const { properties, items } = schema;
+  if (properties !== undefined && !isRecord(properties)) {
+    report(`${field}.properties`, "must be an object mapping argument names to schemas");
+  } else if (properties !== undefined) {
+    for (const [name, property] of Object.entries(properties)) {
+      checkSchema(property, `${field}.properties.${name}`, report);
+    }
+  }
+  // `items` may also be a list of schemas (a tuple) or true/false; only what is clearly not a schema is refused.
+  if (Array.isArray(items)) items.forEach((item, i) => checkSchema(item, `${field}.items[${i}]`, report));
+  else if (items !== undefined && typeof items !== "boolean") checkSchema(items, `${field}.items`, report);
+}
+
+function checkSchema(schema: unknown, field: string, report: ToolProblemReport): void {
+  if (!isRecord(schema)) {
+    report(field, `${describe(schema)} is not a JSON schema; write one, e.g. { type: "string" }`);
+    return;
+  }
+  const type = schema.type;
+  const types: readonly unknown[] = Array.isArray(type) ? type : [type];
+  const wrong = types.find((t) => !(JSON_SCHEMA_TYPES as readonly unknown[]).includes(t));
+  if (type !== undefined && (wrong !== undefined || types.length === 0)) {
+    report(
+      `${field}.type`,
+      `${describe(types.length === 0 ? type : wrong)} is not a JSON Schema type; use one of ${
+        JSON_SCHEMA_TYPES.join(", ")
+      }, or a list of them`,
+    );
+  }
+  checkProperties(schema, field, report);
+}
+
+/** Why `JSON.stringify` refuses `value` (its first line), or undefined when it writes it. */
+function jsonProblem(value: unknown): string | undefined {
+  try {
+    JSON.stringify(value);
+    return undefined;
+  } catch (error) {
+    return (error instanceof Error ? error.message : String(error)).split("\n")[0];
   }
 }
 

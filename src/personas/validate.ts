@@ -20,7 +20,7 @@ import {
 } from "../engines/settings_checks.ts";
 import { TTS_ONLY_VOICES } from "../engines/voices.ts";
 import type { Persona } from "./types.ts";
-import { checkActions } from "./validate_actions.ts";
+import { checkActions, isAsyncFunction } from "./validate_actions.ts";
 import { checkAnalysis } from "./validate_analysis.ts";
 
 /**
@@ -227,7 +227,7 @@ function checkInstructions(
     );
   } else if (typeof instructions === "function") {
     // An async function would hand the session a Promise; the script must be ready when the call starts.
-    if (instructions.constructor.name === "AsyncFunction") {
+    if (isAsyncFunction(instructions)) {
       report("instructions", "an async function is not supported; return the string directly");
     }
   } else if (typeof instructions !== "string") {

@@ -39,12 +39,31 @@ export function checkActions(value: Record<string, unknown>, report: Report): vo
     );
   }
   const voicemail = value.voicemail;
-  if (
+  if (isAsyncFunction(voicemail)) {
+    report("voicemail", "an async function is not supported; return the message directly");
+  } else if (
     voicemail !== undefined && typeof voicemail !== "function" &&
     (typeof voicemail !== "string" || voicemail.trim() === "")
   ) {
     report("voicemail", "not a non-empty string or a function; write the message the agent leaves");
   }
+}
+
+/**
+ * True for an `async` function or async generator: a call gets a Promise (or an iterator), never
+ * the string itself, so a persona field that a call reads at once (`instructions`, `voicemail`,
+ * `transfer.to`) may not be one.
+ *
+ * @example
+ * ```ts
+ * isAsyncFunction(async () => "Hi"); // true
+ * isAsyncFunction(() => "Hi"); // false
+ * ```
+ */
+export function isAsyncFunction(value: unknown): boolean {
+  if (typeof value !== "function") return false;
+  const kind = Object.getPrototypeOf(value)?.constructor?.name;
+  return kind === "AsyncFunction" || kind === "AsyncGeneratorFunction";
 }
 
 function checkTransfer(transfer: unknown, report: Report): void {
@@ -58,6 +77,10 @@ function checkTransfer(transfer: unknown, report: Report): void {
     if (key !== "to") report(`transfer.${key}`, "unknown field; transfer has only to");
   }
   const to = fields.to;
+  if (isAsyncFunction(to)) {
+    report("transfer.to", "an async function is not supported; return the number directly");
+    return;
+  }
   if (typeof to === "function") return;
   if (typeof to !== "string") {
     report(

@@ -18,10 +18,10 @@ import type { Engine } from "../engines/engine.ts";
 import type { Logger } from "../log.ts";
 import { excerpt } from "../log.ts";
 import type { CallContext, LoadedPersona } from "../personas/types.ts";
-import { transferTarget } from "./built_in_tools.ts";
 import { KeypadBatcher } from "./keypad_batcher.ts";
 import { KeypadTones } from "./keypad_tones.ts";
 import { PendingHangUp } from "./pending_hang_up.ts";
+import { transferTargetFor, voicemailText } from "./persona_callbacks.ts";
 import { ToolRunner } from "./tool_runner.ts";
 import { Continuation } from "./continuation.ts";
 
@@ -167,22 +167,21 @@ export class CallActions {
   machineAnswered(answeredBy: string): void {
     if (!MACHINE_END.has(answeredBy) || this.#closed || this.#hangUp?.reason === "voicemail_left") return;
     const { persona, context } = this.#o;
-    const message = persona.persona.voicemail;
+    const text = voicemailText(persona, context, this.#o.log); // a failed function: logged, undefined
     this.#o.log.info(
       `Answering machine on CallSid=${context.callSid} (${answeredBy}): ${
-        message === undefined ? "hanging up" : "leaving the voicemail"
+        text === undefined ? "hanging up" : "leaving the voicemail"
       }`,
     );
     this.#o.stopAgent();
     this.#cancelHangUp();
-    if (message === undefined) {
+    if (text === undefined) {
       this.#after = { action: "hangup" };
-      return this.#o.end(
-        "agent_hung_up",
-        `answering machine (${answeredBy}); the persona has no voicemail message`,
-      );
+      const why = persona.persona.voicemail === undefined
+        ? "the persona has no voicemail message"
+        : "the persona's voicemail failed";
+      return this.#o.end("agent_hung_up", `answering machine (${answeredBy}); ${why}`);
     }
-    const text = typeof message === "function" ? message(context) : message;
     this.#tell(
       `An answering machine picked up and the beep has sounded. Leave this voicemail now, then stop: ${text}`,
     );
@@ -261,12 +260,7 @@ export class CallActions {
   }
 
   #transfer(call: ToolCall): void {
-    const { persona, context, log } = this.#o;
-    const target = transferTarget(
-      persona.persona,
-      context,
-      (problem) => log.warn(`${persona.file}: transfer.to failed on CallSid=${context.callSid}: ${problem}`),
-    );
+    const target = transferTargetFor(this.#o.persona, this.#o.context, this.#o.log);
     if (target === undefined) {
       const output = JSON.stringify({ error: "no valid transfer number is set for this call; carry on" });
       return this.#answer(call, "refused", output, 0, true);
