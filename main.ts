@@ -14,7 +14,8 @@ import { configSecrets } from "./src/config.ts";
 import { readEnv } from "./src/config_env.ts";
 import { traceCalls } from "./src/telemetry/call_traces.ts";
 import { createLogger, errorText, escapeLogText, type Logger } from "./src/log.ts";
-import { DEV_LINKS_DIR, watchPersonas } from "./src/personas/watch.ts";
+import { PersonaLoadError } from "./src/personas/loader.ts";
+import { DEV_LINKS_DIR, type PersonaWatcher, watchPersonas } from "./src/personas/watch.ts";
 import { endUnderWatcher } from "./src/dev_watch.ts";
 import { createParley } from "./src/app/server.ts";
 import type { FrameTap } from "./src/relay/frame_tap.ts";
@@ -22,7 +23,13 @@ import { RecordingsDir } from "./src/recordings/recordings_dir.ts";
 import { keepRecordingsFor } from "./src/recordings/retention.ts";
 import { S3Recordings } from "./src/recordings/s3_recordings.ts";
 import { type ResilientServer, serveResilient } from "./src/http/listener.ts";
-import { portProblem, prepareStartup, StartupError } from "./src/startup.ts";
+import {
+  inboundPersonaFollower,
+  portProblem,
+  type PreparedStartup,
+  prepareStartup,
+  StartupError,
+} from "./src/startup.ts";
 import { recordingsRepairProblem } from "./src/startup_folders.ts";
 import { type ShutdownReport, waitForShutdown } from "./src/shutdown.ts";
 import { surviveFileSizeLimit } from "./src/file_size_limit.ts";
@@ -39,8 +46,8 @@ export interface MainExtras {
  * reloads persona files in place and tells the drain it runs under Deno's `--watch`.
  */
 export async function main(args: string[], extras: MainExtras = {}): Promise<ShutdownReport> {
-  const fail = (message: string): never => {
-    console.error(`❌ ${message}`);
+  const fail = (problem: StartupError | string): never => {
+    console.error(`❌ ${failureText(problem)}`);
     Deno.exit(1);
   };
 
@@ -58,7 +65,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   try {
     prepared = await prepareStartup(readEnv(), { onStoreError });
   } catch (error) {
-    if (error instanceof StartupError) fail(error.message);
+    if (error instanceof StartupError) fail(error);
     throw error;
   }
   const { config, personas, store, databasePath, prices } = prepared!;
@@ -78,7 +85,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     store.close();
     await store.closed;
     stopFileSizeLimit();
-    return fail(new StartupError([recordingsRepairProblem(config.recordingsDir, error)]).message);
+    return fail(new StartupError([recordingsRepairProblem(config.recordingsDir, error)]));
   }
   const abandoned = await store.calls.closeAbandonedRecords(
     "server_crashed",
@@ -170,23 +177,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   );
 
   const watchingPersonas = args.includes("--watch-personas");
-  const watcher = watchingPersonas
-    ? watchPersonas(config.personasDir, {
-      registry: personas,
-      defaultModel: config.realtimeModel,
-      linksDir: join(Deno.cwd(), DEV_LINKS_DIR),
-      required: prepared!.requiredPersonas,
-      onReload: (ids) => log.info(`Personas reloaded: ${ids.join(", ")}`),
-      onError: (error) => {
-        for (const line of `${error.message}\n(keeping the personas loaded before)`.split("\n")) {
-          log.error(line); // the logger escapes line breaks: one line at a time
-        }
-      },
-      onWarning: (message) => {
-        for (const line of message.split("\n")) log.warn(line);
-      },
-    })
-    : undefined;
+  const watcher = watchingPersonas ? watchPersonaFiles(prepared!, log) : undefined;
 
   if (watchingPersonas) {
     // A code change under `deno task dev`: Deno stops this run 0.5 s after its SIGTERM, mid-drain, and
@@ -248,6 +239,46 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   await store.closed;
   stopFileSizeLimit();
   return report;
+}
+
+/**
+ * `deno task dev`'s persona reloads: each reported in the log, a failed one with every problem on a line
+ * of its own; with INBOUND_PERSONA unset, inbound calls follow `receptionist.ts` as at startup.
+ */
+function watchPersonaFiles(prepared: PreparedStartup, log: Logger): PersonaWatcher {
+  const { config, personas } = prepared;
+  const followInbound = inboundPersonaFollower(config, prepared.inboundPersonaSource);
+  return watchPersonas(config.personasDir, {
+    registry: personas,
+    defaultModel: config.realtimeModel,
+    linksDir: join(Deno.cwd(), DEV_LINKS_DIR),
+    required: prepared.requiredPersonas,
+    onReload: (ids) => {
+      log.info(`Personas reloaded: ${ids.join(", ")}`);
+      // A reload without receptionist.ts (INBOUND_PERSONA unset) was accepted: DEFAULT_PERSONA answers.
+      const inbound = followInbound(ids);
+      if (inbound !== undefined) log.info(inbound);
+    },
+    onError: (error) => {
+      // Each problem escaped whole, then one line at a time: a line break in a field name stays in its line.
+      const message = new PersonaLoadError(error.problems.map(escapeLogText)).message;
+      for (const line of `${message}\n(keeping the personas loaded before)`.split("\n")) log.error(line);
+    },
+    onWarning: (message) => {
+      for (const line of message.split("\n")) log.warn(line);
+    },
+  });
+}
+
+/**
+ * What `❌` introduces: a {@linkcode StartupError}'s lines, each problem escaped as the logger escapes a
+ * line (a field or file name from a persona file can hold a line break, an escape sequence or a bidi
+ * control), or one problem line, escaped.
+ */
+function failureText(problem: StartupError | string): string {
+  return typeof problem === "string"
+    ? escapeLogText(problem)
+    : new StartupError(problem.problems.map(escapeLogText)).message;
 }
 
 if (import.meta.main) {

@@ -4,13 +4,16 @@
  * the opening session messages, the tools and any problems. Exits 1 when the persona cannot be
  * loaded or has problems.
  *
- * Reads PERSONAS_DIR (default ./personas) and OPENAI_REALTIME_MODEL from the environment.
+ * Reads PERSONAS_DIR (default ./personas) and OPENAI_REALTIME_MODEL from the environment; a model
+ * startup refuses is refused here too. Everything printed is escaped as log lines are (`escapeLogText`).
  *
  * @module
  */
 
 import { callParameterProblem, MAX_CALL_PARAMETERS } from "./calls/call_parameters.ts";
 import { DEFAULT_REALTIME_MODEL } from "./config_sections.ts";
+import { modelProblem } from "./engines/registry.ts";
+import { escapeLogText } from "./log.ts";
 import { loadPersonas, PersonaLoadError } from "./personas/loader.ts";
 import { type PersonaPreview, previewPersona } from "./relay/preview.ts";
 
@@ -71,26 +74,40 @@ export function parsePersonaArgs(args: readonly string[]): PersonaCommand {
   return { id, parameters: voice === undefined ? parameters : { ...parameters, voice } };
 }
 
-/** The preview as terminal text. */
+/**
+ * The preview as terminal text, escaped as the logger escapes a line (`escapeLogText`): what the persona
+ * file says (a description, a field or tool name in a problem) never writes a control character. The
+ * instructions and the JSON keep their line breaks, each line escaped; a problem is escaped whole.
+ */
 export function formatPreview(preview: PersonaPreview): string {
   const section = (title: string, body: string) =>
     `── ${title} ${"─".repeat(Math.max(0, 60 - title.length))}\n${body}\n`;
+  const json = (value: unknown) => escapeLines(JSON.stringify(value, null, 2));
   return [
-    `Persona "${preview.id}": ${preview.description || "(no description)"}`,
-    `Engine ${preview.engine}, model ${preview.model}, voice ${preview.voice}`,
-    `Parameters: ${JSON.stringify(preview.parameters)}`,
+    escapeLogText(`Persona "${preview.id}": ${preview.description || "(no description)"}`),
+    escapeLogText(`Engine ${preview.engine}, model ${preview.model}, voice ${preview.voice}`),
+    escapeLogText(`Parameters: ${JSON.stringify(preview.parameters)}`),
     "",
     section(
       "Problems",
-      preview.problems.length === 0 ? "none" : preview.problems.map((p) => `- ${p}`).join("\n"),
+      preview.problems.length === 0
+        ? "none"
+        : preview.problems.map((p) => escapeLogText(`- ${p}`)).join("\n"),
     ),
-    section("Instructions", preview.instructions ?? "(not rendered)"),
-    section(
-      "Opening session messages",
-      preview.openingMessages.map((m) => JSON.stringify(m, null, 2)).join("\n"),
-    ),
-    section("Tools", preview.tools.length === 0 ? "none" : JSON.stringify(preview.tools, null, 2)),
+    section("Instructions", escapeLines(preview.instructions ?? "(not rendered)")),
+    section("Opening session messages", preview.openingMessages.map(json).join("\n")),
+    section("Tools", preview.tools.length === 0 ? "none" : json(preview.tools)),
   ].join("\n");
+}
+
+/** A text whose line breaks are meant (instructions, indented JSON): each line escaped, the breaks kept. */
+function escapeLines(text: string): string {
+  return text.split("\n").map(escapeLogText).join("\n");
+}
+
+/** A line for stderr, escaped: it may quote an argument, a persona id or a file name. */
+function printError(line: string): void {
+  console.error(`❌ ${escapeLogText(line)}`);
 }
 
 async function main(args: string[]): Promise<number> {
@@ -98,7 +115,7 @@ async function main(args: string[]): Promise<number> {
   try {
     command = parsePersonaArgs(args);
   } catch (error) {
-    console.error(`❌ ${(error as Error).message}`);
+    printError((error as Error).message);
     return 2;
   }
   if (command.help === true) {
@@ -106,18 +123,25 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   const dir = Deno.env.get("PERSONAS_DIR") || "./personas";
-  const model = Deno.env.get("OPENAI_REALTIME_MODEL") || DEFAULT_REALTIME_MODEL;
+  // Trimmed, as startup reads it; a model startup refuses is refused here too, with the same line.
+  const model = Deno.env.get("OPENAI_REALTIME_MODEL")?.trim() || DEFAULT_REALTIME_MODEL;
+  const unserved = modelProblem(model);
+  if (unserved !== undefined) {
+    printError(`OPENAI_REALTIME_MODEL: ${unserved}`);
+    return 1;
+  }
   let personas;
   try {
     personas = await loadPersonas(dir, { defaultModel: model });
   } catch (error) {
     if (!(error instanceof PersonaLoadError)) throw error;
-    console.error(`❌ ${error.message}`);
+    // Each problem escaped whole: a line break in a field name stays inside its problem's line.
+    console.error(`❌ ${new PersonaLoadError(error.problems.map(escapeLogText)).message}`);
     return 1;
   }
   const loaded = personas.get(command.id);
   if (loaded === undefined) {
-    console.error(`❌ No persona "${command.id}" in ${dir}: found ${[...personas.keys()].join(", ")}`);
+    printError(`No persona "${command.id}" in ${dir}: found ${[...personas.keys()].join(", ")}`);
     return 1;
   }
   const preview = previewPersona(loaded, { defaultModel: model, parameters: command.parameters });

@@ -7,6 +7,7 @@
  */
 
 import { checkConfig, type ParleyConfig } from "./config.ts";
+import { DEFAULT_INBOUND_PERSONA } from "./config_sections.ts";
 import type { Env } from "./config_env.ts";
 import {
   createPersonaRegistry,
@@ -81,16 +82,60 @@ export interface PrepareStartupOptions {
 }
 
 /**
- * The personas the configuration names: DEFAULT_PERSONA (outbound) and, when set or when it is
- * `receptionist` by default, INBOUND_PERSONA.
+ * The personas the configuration names: DEFAULT_PERSONA (outbound) and, when set, INBOUND_PERSONA. Its
+ * default, `receptionist`, is not required: without it DEFAULT_PERSONA answers inbound calls.
  */
 export function requiredPersonas(
   config: Pick<ParleyConfig, "defaultPersona" | "inboundPersona">,
   inboundFrom: InboundPersonaSource = "INBOUND_PERSONA",
 ): RequiredPersona[] {
   const outbound = { variable: "DEFAULT_PERSONA", id: config.defaultPersona };
-  if (inboundFrom === "DEFAULT_PERSONA") return [outbound];
+  if (inboundFrom !== "INBOUND_PERSONA") return [outbound];
   return [outbound, { variable: "INBOUND_PERSONA", id: config.inboundPersona }];
+}
+
+/**
+ * What chose the inbound persona, with these persona `ids`: INBOUND_PERSONA when `inboundSet`; unset,
+ * its default `receptionist` when there is one, else DEFAULT_PERSONA.
+ */
+export function inboundPersonaSourceOf(inboundSet: boolean, ids: readonly string[]): InboundPersonaSource {
+  return inboundSet
+    ? "INBOUND_PERSONA"
+    : ids.includes(DEFAULT_INBOUND_PERSONA)
+    ? "receptionist"
+    : "DEFAULT_PERSONA";
+}
+
+/**
+ * Keeps `config.inboundPersona` (read by the voice webhook on each call) as a start with the reloaded
+ * personas would choose it: with INBOUND_PERSONA unset, removing `receptionist.ts` hands inbound calls
+ * to DEFAULT_PERSONA, adding it (back) hands them to it. Call with each reload's ids; returns the log line
+ * when the inbound persona changed.
+ *
+ * @example
+ * ```ts
+ * const followInbound = inboundPersonaFollower(config, prepared.inboundPersonaSource);
+ * const line = followInbound(["alex"]); // receptionist.ts removed: DEFAULT_PERSONA answers
+ * ```
+ */
+export function inboundPersonaFollower(
+  config: Pick<ParleyConfig, "defaultPersona" | "inboundPersona">,
+  startedWith: InboundPersonaSource,
+): (ids: readonly string[]) => string | undefined {
+  let source = startedWith;
+  return (ids) => {
+    const next = inboundPersonaSourceOf(source === "INBOUND_PERSONA", ids);
+    if (next === source) return undefined;
+    source = next;
+    if (next === "receptionist") {
+      config.inboundPersona = DEFAULT_INBOUND_PERSONA;
+      return `Inbound calls: ${DEFAULT_INBOUND_PERSONA} (INBOUND_PERSONA is not set, and its default ` +
+        `${DEFAULT_INBOUND_PERSONA}.ts is there now)`;
+    }
+    config.inboundPersona = config.defaultPersona;
+    return `Inbound calls: ${config.defaultPersona} (DEFAULT_PERSONA: INBOUND_PERSONA is not set and there ` +
+      `is no ${DEFAULT_INBOUND_PERSONA} persona any more)`;
+  };
 }
 
 /**
@@ -173,11 +218,7 @@ async function checkPersonas(config: ParleyConfig, env: Env, problems: string[])
     personaIds = error.foundIds;
   }
   // INBOUND_PERSONA unset and no receptionist (a folder of one's own personas): DEFAULT_PERSONA answers.
-  const inboundPersonaSource: InboundPersonaSource = env.INBOUND_PERSONA?.trim()
-    ? "INBOUND_PERSONA"
-    : personaIds.includes(config.inboundPersona)
-    ? "receptionist"
-    : "DEFAULT_PERSONA";
+  const inboundPersonaSource = inboundPersonaSourceOf(Boolean(env.INBOUND_PERSONA?.trim()), personaIds);
   if (inboundPersonaSource === "DEFAULT_PERSONA") config.inboundPersona = config.defaultPersona;
   const required = requiredPersonas(config, inboundPersonaSource);
   if (personas !== undefined || personaIds.length > 0) {

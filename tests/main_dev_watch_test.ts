@@ -1,7 +1,9 @@
 /**
  * `deno task dev` on the real process, in a copy of the checkout (never the repository itself): a code
  * change restarts the server, a persona edit reloads in place, and moving a persona file another one
- * imports is a failed reload that keeps the server up, not a restart that cannot start again.
+ * imports is a failed reload that keeps the server up, not a restart that cannot start again. With
+ * INBOUND_PERSONA unset, removing receptionist.ts hands inbound calls to DEFAULT_PERSONA, as a start
+ * without it would; a failed reload's problems are escaped, each on its own line.
  */
 
 import assert from "node:assert/strict";
@@ -11,12 +13,15 @@ import { releasePort, unsharedPort } from "../testing/unshared_port.ts";
 import { within } from "../testing/within.ts";
 import {
   listeningPort,
+  type ParleyProcess,
   placeTwilioCall,
+  postVoiceWebhook,
   reap,
   REPO,
   spawnParley,
   TEST_PERSONAS_DIR,
 } from "../testing/parley_process.ts";
+import { connectStream, newCallSid } from "../testing/twilio_webhook.ts";
 
 const AUTH_TOKEN = "dev-watch-auth-token-0123456789";
 const API_TOKEN = "dev-watch-api-token-0123456789";
@@ -29,9 +34,9 @@ async function copyCheckout(): Promise<string> {
     assert.equal(code, 0, `copy ${name}`);
   }
   await Deno.mkdir(join(dir, "personas"));
-  for (const name of ["tester.ts", "quiet.ts"]) {
-    await Deno.copyFile(join(TEST_PERSONAS_DIR, name), join(dir, "personas", name));
-  }
+  await Deno.copyFile(join(TEST_PERSONAS_DIR, "tester.ts"), join(dir, "personas", "tester.ts"));
+  // INBOUND_PERSONA's default: the test leaves INBOUND_PERSONA unset.
+  await Deno.copyFile(join(TEST_PERSONAS_DIR, "quiet.ts"), join(dir, "personas", "receptionist.ts"));
   // A persona that another one imports, as alex_live.ts imports alex.ts.
   await Deno.writeTextFile(
     join(dir, "personas", "base.ts"),
@@ -58,7 +63,6 @@ Deno.test("deno task dev: a code change restarts the server, persona edits and m
     API_TOKEN,
     DATA_DIR: join(checkout, "data"),
     DEFAULT_PERSONA: "tester",
-    INBOUND_PERSONA: "quiet",
   }, { keepWatch: true, args: ["--watch-personas"], cwd: checkout });
   const { stdout, stderr } = parley;
   const banners = () => stdout.lines.filter((line) => /Parley listening on/.test(line)).length;
@@ -67,8 +71,11 @@ Deno.test("deno task dev: a code change restarts the server, persona edits and m
 
     // A persona edit reloads in place.
     let from = stdout.lines.length;
-    await Deno.writeTextFile(join(checkout, "personas", "quiet.ts"), "// edited\n", { append: true });
-    await within(stdout.waitFor(/Personas reloaded: base, derived, quiet, tester/, from), "the reload");
+    await Deno.writeTextFile(join(checkout, "personas", "receptionist.ts"), "// edited\n", { append: true });
+    await within(
+      stdout.waitFor(/Personas reloaded: base, derived, receptionist, tester/, from),
+      "the reload",
+    );
 
     // Moving a persona that another imports: the reload fails and keeps what was loaded; no restart.
     // Deno's watcher takes up the modules a reload imported a moment later, and nothing tells when; it
@@ -91,13 +98,17 @@ Deno.test("deno task dev: a code change restarts the server, persona edits and m
     await Deno.rename(join(checkout, "personas", "moved.ts"), join(checkout, "personas", "base.ts"));
     await within(stdout.waitFor(/Personas reloaded/, from), "the reload after the move back");
 
-    // A call in progress when the code changes.
+    await refusedReloadIsEscaped(checkout, parley);
+    await inboundFollowsTheReceptionist(checkout, parley, { port, upstream });
+
+    // A call in progress when the code changes (the inbound calls above had sessions of their own).
+    const callSession = upstream.session();
     const call = await placeTwilioCall(
       { port, authToken: AUTH_TOKEN, publicBaseUrl: "https://parley.test" },
       { persona: "tester" },
     );
     call.start({ persona: "tester" });
-    await (await upstream.session(0)).waitFor("response.create");
+    await (await callSession).waitFor("response.create");
 
     // A code change restarts the server: a new banner, and /healthz answers from the new run.
     from = stdout.lines.length;
@@ -132,3 +143,92 @@ Deno.test("deno task dev: a code change restarts the server, persona edits and m
     await Deno.remove(checkout, { recursive: true });
   }
 });
+
+/**
+ * A persona file whose field name holds an escape sequence and a line break: the refused reload's
+ * problem is one log line, escaped; no line of its own starts with what followed the line break.
+ */
+async function refusedReloadIsEscaped(checkout: string, parley: ParleyProcess): Promise<void> {
+  const bad = join(checkout, "personas", "bad.ts");
+  const errorsFrom = parley.stderr.lines.length;
+  await Deno.writeTextFile(
+    bad,
+    'export default { voice: "marin", instructions: "Hi.", ["colour\\u001b[31m\\nforged: ok"]: 1 };\n',
+  );
+  const line = await within(
+    parley.stderr.waitFor(/bad\.ts: colour/, errorsFrom),
+    "the refused reload",
+  );
+  assert.ok(
+    line.startsWith("[Realtime]   - personas/bad.ts: colour\\x1b[31m\\x0aforged: ok: unknown field; known"),
+    line,
+  );
+  await within(
+    parley.stderr.waitFor(/keeping the personas loaded before/, errorsFrom),
+    "the end of the report",
+  );
+  const report = parley.stderr.lines.slice(errorsFrom);
+  assert.deepEqual(report.filter((l) => l.includes("\u001b") || l.startsWith("[Realtime] forged")), []);
+  const from = parley.stdout.lines.length;
+  await Deno.remove(bad);
+  await within(
+    parley.stdout.waitFor(/Personas reloaded: base, derived, receptionist, tester/, from),
+    "the fix",
+  );
+}
+
+/**
+ * INBOUND_PERSONA unset: a reload without receptionist.ts is accepted and inbound calls go to
+ * DEFAULT_PERSONA (tester), with a log line, as a start without it would; with the file back, to it again.
+ */
+async function inboundFollowsTheReceptionist(
+  checkout: string,
+  parley: ParleyProcess,
+  to: { port: number; upstream: FakeRealtimeServer },
+): Promise<void> {
+  const file = join(checkout, "personas", "receptionist.ts");
+  const text = await Deno.readTextFile(file);
+  let from = parley.stdout.lines.length;
+  const errorsFrom = parley.stderr.lines.length;
+  await Deno.remove(file);
+  await within(
+    parley.stdout.waitFor(/Personas reloaded: base, derived, tester$/, from),
+    "the reload without it",
+  );
+  const fallback = await within(parley.stdout.waitFor(/Inbound calls: /, from), "the fallback line");
+  assert.equal(
+    fallback,
+    "[Realtime] Inbound calls: tester (DEFAULT_PERSONA: INBOUND_PERSONA is not set and there is no " +
+      "receptionist persona any more)",
+  );
+  const refused = parley.stderr.lines.slice(errorsFrom).filter((l) => /Cannot load|refused/.test(l));
+  assert.deepEqual(refused, [], "the reload was accepted");
+  assert.match(await inboundInstructions(to), /^You are testing\./);
+
+  from = parley.stdout.lines.length;
+  await Deno.writeTextFile(file, text);
+  await within(
+    parley.stdout.waitFor(
+      /Inbound calls: receptionist \(INBOUND_PERSONA is not set, and its default receptionist\.ts is there now\)$/,
+      from,
+    ),
+    "the receptionist back",
+  );
+  assert.equal(await inboundInstructions(to), "You answer questions briefly.");
+}
+
+/** An inbound call (its webhook URL names no persona), connected and hung up: the instructions its session got. */
+async function inboundInstructions(to: { port: number; upstream: FakeRealtimeServer }): Promise<string> {
+  const target = { port: to.port, authToken: AUTH_TOKEN, publicBaseUrl: "https://parley.test" };
+  const sessions = to.upstream.sessions.length;
+  const callSid = newCallSid();
+  const { twiml, streamUrl } = await postVoiceWebhook(target, callSid);
+  const persona = /<Parameter name="persona" value="([^"]+)"/.exec(twiml)?.[1];
+  assert.ok(streamUrl !== undefined && persona !== undefined, twiml);
+  const call = await connectStream(target, streamUrl, callSid);
+  call.start({ persona });
+  const update = await within((await to.upstream.session(sessions)).waitFor("session.update"), "the session");
+  call.stop();
+  await within(call.closed, "the inbound call's end");
+  return (update.session as { instructions: string }).instructions;
+}

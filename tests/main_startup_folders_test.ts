@@ -2,7 +2,7 @@
  * `main.ts` with a RECORDINGS_DIR or PERSONAS_DIR it cannot use: one `❌` message naming the variable
  * or file and what to do, no stack trace, nothing left open (DATA_DIR untouched when the check
  * refuses). And with OPENAI_REALTIME_MODEL on GPT-Live, personas that name no model are checked and
- * announced as GPT-Live ones.
+ * announced as GPT-Live ones. What a persona file says in a problem (a field or tool name) is escaped.
  */
 
 import assert from "node:assert/strict";
@@ -179,6 +179,39 @@ Deno.test("main.ts with OPENAI_REALTIME_MODEL=gpt-live-…: personas without a m
       refused.stderr,
       /- .*\/live\.ts: vad: means nothing on GPT-Live \(gpt-live-1\.1 from OPENAI_REALTIME_MODEL\): the model owns turn-taking; remove it, or use a gpt-realtime model\n/,
     );
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
+
+Deno.test("main.ts escapes the field and tool names a persona file puts in its problems, one line each", async () => {
+  const parent = await Deno.makeTempDir();
+  try {
+    const personasDir = join(parent, "personas");
+    await Deno.mkdir(personasDir);
+    for (const name of ["tester.ts", "quiet.ts"]) {
+      await Deno.copyFile(join(TEST_PERSONAS_DIR, name), join(personasDir, name));
+    }
+    await Deno.writeTextFile(
+      join(personasDir, "p.ts"),
+      'export default { voice: "marin", instructions: "hi", ["colour\\u001b[31m\\nforged: ok"]: 1,\n' +
+        '  tools: [{ name: "a\\u202eb", description: "d", run() {} }] };\n',
+    );
+    const { code, stderr } = await start(parent, { PERSONAS_DIR: personasDir });
+    assert.equal(code, 1);
+    assert.ok(!stderr.includes("\u001b") && !stderr.includes("\u202e"), "no raw ESC or U+202E");
+    const lines = stderr.split("\n");
+    assert.equal(lines.length, 4, stderr);
+    assert.equal(lines[0], "❌ Parley cannot start: 2 problems:");
+    assert.ok(
+      lines[1]!.startsWith(`   - ${personasDir}/p.ts: colour\\x1b[31m\\x0aforged: ok: unknown field; `),
+      stderr,
+    );
+    assert.ok(
+      lines[2]!.startsWith(`   - ${personasDir}/p.ts: tools[0] (a\\u202eb).name: "a\\u202eb" `),
+      stderr,
+    );
+    assert.equal(lines[3], "   Fix them in .env (or PERSONAS_DIR) and start again.");
   } finally {
     await Deno.remove(parent, { recursive: true });
   }

@@ -15,6 +15,7 @@ import type { CallContext, LoadedPersona, PersonaRegistry } from "./types.ts";
 import { type PersonaValidation, validatePersona } from "./validate.ts";
 import { ENGINE_REGISTRY } from "../engines/registry.ts";
 import { errorText } from "../log.ts";
+import { importFailure } from "./import_failure.ts";
 import { nearestExisting } from "../startup_folders.ts";
 
 /** Options of a {@linkcode PersonaLoadError}. */
@@ -155,7 +156,7 @@ export async function loadPersonas(
       module = await import(url.href);
     } catch (error) {
       // Anything can go wrong in user code at import time; each failure is that file's problem.
-      problems.push(`${shown}: ${importFailure(error, pathToFileURL(file).href, options.importRoot)}`);
+      problems.push(`${shown}: ${importFailure(error, { dir, name, importRoot: options.importRoot })}`);
       continue;
     }
     let result: PersonaValidation;
@@ -253,26 +254,6 @@ function folderProblem(dir: string, error: unknown): PersonaLoadError {
 function fileOnPath(dir: string): string | undefined {
   const found = nearestExisting(resolve(dir));
   return found === undefined || "error" in found || found.isDirectory ? undefined : found.path;
-}
-
-/** One line for an import failure: the error's first line, plus where in the file when known. */
-function importFailure(error: unknown, href: string, importRoot: string | undefined): string {
-  if (!(error instanceof Error)) return `import failed: ${String(error)} was thrown`;
-  // Deno names the file with our cache-busting query and import root; users never wrote them.
-  const rootUrl = importRoot === undefined ? undefined : pathToFileURL(importRoot).href;
-  const unrooted = (text: string) =>
-    rootUrl === undefined ? text : text.replaceAll(rootUrl, "file://").replaceAll(importRoot!, "");
-  const clean = (text: string) => unrooted(text).replaceAll(/\?v=\d+/g, "");
-  const firstLine = clean(error.message.split("\n")[0] ?? "");
-  const text = /^\w*Error\b/.test(firstLine) ? firstLine : `${error.name}: ${firstLine}`;
-  // Stack traces show the URL decoded (spaces as spaces), parse errors encoded.
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const urls = `(?:${escape(href)}|${escape(decodeURI(href))})`;
-  const at = new RegExp(`${urls}(?:\\?v=\\d+)?:(\\d+):(\\d+)`).exec(
-    unrooted(`${error.message}\n${error.stack ?? ""}`),
-  );
-  const where = at === null ? "" : ` (line ${at[1]}, column ${at[2]})`;
-  return `import failed: ${text.replace(/\.$/, "")}${where}`;
 }
 
 /** A {@linkcode PersonaRegistry} whose whole set of personas can be swapped. */

@@ -2,7 +2,7 @@
  * Reloads the personas when files in `PERSONAS_DIR` change, so `deno task dev` picks up persona
  * edits without a restart. A broken edit keeps the personas that were working: the server goes on
  * answering calls and the problems are reported. So does an edit that would leave a persona the
- * configuration names (DEFAULT_PERSONA, INBOUND_PERSONA) missing.
+ * configuration names (DEFAULT_PERSONA, INBOUND_PERSONA when set) missing.
  *
  * Helper modules the personas import (`_pitch.ts`) are reloaded too: each reload imports the
  * folder through a fresh symbolic link to `/`, so every relative import gets a new URL. Where the

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { callParameterProblem } from "../../src/calls/call_parameters.ts";
+import { checkConfig } from "../../src/config.ts";
+import { modelProblem } from "../../src/engines/registry.ts";
 import { parsePersonaArgs } from "../../src/persona_cli.ts";
 import { TEST_PERSONAS_DIR } from "../../testing/parley_harness.ts";
 
@@ -17,7 +19,9 @@ async function runTask(
     stdout: "piped",
     stderr: "piped",
   }).output();
-  return { code, stdout: new TextDecoder().decode(stdout), stderr: new TextDecoder().decode(stderr) };
+  // Without the warning Deno prints when the checkout has no .env: what the task itself printed.
+  const printed = new TextDecoder().decode(stderr).replace(/^Warning The `--env-file` flag .*\n/, "");
+  return { code, stdout: new TextDecoder().decode(stdout), stderr: printed };
 }
 
 Deno.test("deno task persona prints the rendered instructions, the opening messages and the tools", async () => {
@@ -140,6 +144,97 @@ Deno.test("deno task persona checks a persona without model against the engine O
     const realtime = await runTask(["sam"], dir);
     assert.equal(realtime.code, 1);
     assert.match(realtime.stderr, /sam\.ts: voice: "beacon" is not a Realtime voice/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Control characters `escapeLogText` writes as `\xNN` / `\uNNNN`; a line break is allowed between lines. */
+const RAW_CONTROL =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+Deno.test("deno task persona escapes what a persona file says: an escape, a line break, a bidi override", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_persona_cli_escape_" });
+  try {
+    await Deno.mkdir(`${dir}/broken`);
+    await Deno.writeTextFile(
+      `${dir}/broken/p.ts`,
+      'export default { voice: "marin", instructions: "hi", ["colour\\u001b[31m\\nforged: ok"]: 1,\n' +
+        '  tools: [{ name: "a\\u202eb", description: "d", run() {} }] };\n',
+    );
+    const broken = await runTask(["p"], `${dir}/broken`);
+    assert.equal(broken.code, 1);
+    assert.doesNotMatch(broken.stderr, RAW_CONTROL);
+    const lines = broken.stderr.split("\n");
+    assert.equal(lines.length, 4, broken.stderr); // three lines and the last line break
+    assert.equal(lines[0], "❌ Cannot load personas: 2 problems");
+    assert.ok(
+      lines[1]!.startsWith(`  - ${dir}/broken/p.ts: colour\\x1b[31m\\x0aforged: ok: unknown field; `),
+      broken.stderr,
+    );
+    assert.ok(
+      lines[2]!.startsWith(`  - ${dir}/broken/p.ts: tools[0] (a\\u202eb).name: "a\\u202eb" `),
+      broken.stderr,
+    );
+
+    // A persona that loads: its description, instructions and opening messages are escaped line by line.
+    await Deno.writeTextFile(
+      `${dir}/d.ts`,
+      'export default { voice: "marin", description: "Desk \\u202eevil\\u0085",\n' +
+        '  instructions: "Line one \\u001b[2J\\nLine two\\u2028three" };\n',
+    );
+    const preview = await runTask(["d"], dir);
+    assert.equal(preview.code, 0, preview.stderr);
+    assert.doesNotMatch(preview.stdout, RAW_CONTROL);
+    const shown = preview.stdout.split("\n");
+    assert.equal(shown[0], 'Persona "d": Desk \\u202eevil\\x85');
+    assert.deepEqual(shown.slice(shown.indexOf("Line one \\x1b[2J"), -1).slice(0, 2), [
+      "Line one \\x1b[2J",
+      "Line two\\u2028three",
+    ]);
+    assert.ok(
+      shown.includes('    "instructions": "Line one \\u001b[2J\\nLine two\\u2028three",'),
+      preview.stdout,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task persona refuses an OPENAI_REALTIME_MODEL startup refuses, with startup's line", async () => {
+  const { code, stdout, stderr } = await runTask(["alex"], TEST_PERSONAS_DIR, "gpt-4o-mini");
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  const line = `OPENAI_REALTIME_MODEL: ${modelProblem("gpt-4o-mini")}`;
+  assert.equal(stderr, `❌ ${line}\n`);
+  assert.ok(checkConfig({ OPENAI_REALTIME_MODEL: "gpt-4o-mini" }).problems.includes(line), "startup's line");
+});
+
+Deno.test("deno task persona names the helper module, and the line, where an import fails", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "parley_persona_cli_helper_" });
+  try {
+    await Deno.mkdir(`${dir}/lib`);
+    await Deno.writeTextFile(
+      `${dir}/_pitch.ts`,
+      'export const PRODUCT = "Acme";\nexport const PITCH = `${PRODUCT} helps ${CUSTOMER}`;\n',
+    );
+    await Deno.writeTextFile(
+      `${dir}/lib/tone.ts`,
+      'export const TONE = "warm";\nexport const LINE = TONE +;\n',
+    );
+    const persona = (from: string, name: string) =>
+      `import { ${name} } from "${from}";\nexport default { voice: "marin", instructions: ${name} };\n`;
+    await Deno.writeTextFile(`${dir}/alex.ts`, persona("./_pitch.ts", "PITCH"));
+    await Deno.writeTextFile(`${dir}/bob.ts`, persona("./lib/tone.ts", "LINE"));
+    const { code, stderr } = await runTask(["alex"], dir);
+    assert.equal(code, 1);
+    assert.equal(
+      stderr,
+      "❌ Cannot load personas: 2 problems\n" +
+        `  - ${dir}/alex.ts: import failed: ReferenceError: CUSTOMER is not defined (in _pitch.ts, line 2, column 42)\n` +
+        `  - ${dir}/bob.ts: import failed: SyntaxError: Expression expected (in lib/tone.ts, line 2, column 27)\n`,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
