@@ -28,7 +28,10 @@ export interface RehearsalRun {
   checks: RehearsalCheck[];
   /** Turn latencies (heard, else sent), ms. */
   latenciesMs: number[];
-  /** USD of the agent's call, the caller session and the judge; null when any is unknown. */
+  /**
+   * USD of the agent's call, the caller session and the judge, as far as the run got (a refused call
+   * costs its caller session only); null when a model has no price.
+   */
   costUsd: number | null;
 }
 
