@@ -85,7 +85,12 @@ export function parseSwitch(
   return fallback;
 }
 
-/** `PUBLIC_BASE_URL` (or `name`, e.g. `PUBLIC_INSTANCE_URL`): an https origin (a trailing `/` dropped), or undefined when unset. */
+/**
+ * `PUBLIC_BASE_URL` (or `name`, e.g. `PUBLIC_INSTANCE_URL`): an https origin, or undefined when unset.
+ * Normalised as a URL's `origin` (host in lower case, no default port, no trailing `/`): the URLs given to
+ * Twilio are built from it and Twilio signs them as given, while the signature check rebuilds them from
+ * the parsed origin; the two must be the same text.
+ */
 export function parsePublicBaseUrl(
   value: string | undefined,
   problems: string[],
@@ -100,6 +105,8 @@ export function parsePublicBaseUrl(
     );
   } else if (url.pathname !== "/" || url.search !== "") {
     problems.push(`${name}: "${origin}" has a path or query: give only the origin`);
+  } else {
+    return url.origin;
   }
   return origin;
 }
