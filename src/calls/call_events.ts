@@ -86,6 +86,18 @@ export type CallStatus =
   | "canceled"
   | "machine-detected";
 
+/**
+ * Twilio's final call statuses. Status callbacks may arrive out of order (each is its own request): a
+ * record's status, once final, is not replaced by one that arrives later.
+ */
+export const FINAL_CALL_STATUSES: ReadonlySet<CallStatus> = new Set([
+  "completed",
+  "busy",
+  "no-answer",
+  "failed",
+  "canceled",
+]);
+
 /** One thing that happened on a call. `at` is epoch milliseconds. */
 export type CallEvent =
   | {

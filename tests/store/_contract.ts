@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type CallEvent } from "../../src/calls/call_events.ts";
+import { type CallEvent, type CallStatus } from "../../src/calls/call_events.ts";
 import { CallHub } from "../../src/calls/call_hub.ts";
 import type { EventBus, Store } from "../../src/store/ports.ts";
 import type { CampaignInput } from "../../src/store/campaign.ts";
@@ -412,6 +412,37 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
           detail: "",
         });
         assert.equal(await beta.calls.isOpenCall(SID), false, "ended");
+      });
+    },
+  );
+
+  await t.step(
+    "records: a status callback that arrives late never replaces a final status (Twilio's may come out of order)",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = await open("alpha");
+        const beta = await open("beta");
+        const status = (at: number, value: CallStatus): CallEvent => ({
+          type: "call.status",
+          at,
+          callSid: SID,
+          status: value,
+          detail: `CallStatus=${value}`,
+        });
+        await alpha.calls.record(started(SID, 1_000));
+        await alpha.calls.record(status(1_100, "ringing"));
+        await alpha.calls.record(status(1_200, "completed"));
+        await beta.calls.record(status(1_300, "in-progress")); // sent before, delivered after
+        await alpha.calls.record(status(1_400, "machine-detected"));
+        const record = await beta.calls.getCall(SID);
+        assert.equal(record?.status, "completed");
+        assert.deepEqual(record?.statuses.map((s) => s.status), [
+          "ringing",
+          "completed",
+          "in-progress",
+          "machine-detected",
+        ], "every callback is kept in the history");
+        assert.equal((await alpha.calls.listCalls())[0]?.status, "completed");
       });
     },
   );

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { CallEvent, CallStatus } from "../../calls/call_events.ts";
+import { type CallEvent, type CallStatus, FINAL_CALL_STATUSES } from "../../calls/call_events.ts";
 import { ENGINE_REGISTRY, engineForModel } from "../../engines/registry.ts";
 import type { PriceTable } from "../../engines/prices.ts";
 import { type CallRecord, summarizeLatency } from "../call_record.ts";
@@ -203,7 +203,10 @@ function applyCallState(
   switch (event.type) {
     case "call.status":
       record.statuses.push({ at, status: event.status as CallStatus, detail: event.detail });
-      record.status = event.status as CallStatus;
+      // A callback that arrives late (out of order) never replaces a final status.
+      if (record.status === null || !FINAL_CALL_STATUSES.has(record.status)) {
+        record.status = event.status as CallStatus;
+      }
       break;
     case "call.after_stream":
       record.afterStream = event.action;

@@ -7,11 +7,14 @@
  */
 
 import type { StatementSync } from "node:sqlite";
-import type { CallEvent } from "../../calls/call_events.ts";
+import { type CallEvent, FINAL_CALL_STATUSES } from "../../calls/call_events.ts";
 import { engineForModel } from "../../engines/voices.ts";
 import type { PriceTable } from "../../engines/prices.ts";
 import { ENGINE_REGISTRY } from "../../engines/registry.ts";
 import { parseParameters, type Row } from "./call_rows.ts";
+
+/** The final statuses as an SQL list (fixed words, no input): `'completed', 'busy', …`. */
+const FINAL_STATUS_LIST = [...FINAL_CALL_STATUSES].map((status) => `'${status}'`).join(", ");
 
 /** What writing an event needs of the store. */
 export interface CallEventWriter {
@@ -118,7 +121,12 @@ function applyCallSetup(
         event.status,
         event.detail,
       );
-      w.run("UPDATE calls SET status = ? WHERE call_sid = ?", event.status, event.callSid);
+      // A callback that arrives late (out of order) never replaces a final status.
+      w.run(
+        `UPDATE calls SET status = ? WHERE call_sid = ? AND (status IS NULL OR status NOT IN (${FINAL_STATUS_LIST}))`,
+        event.status,
+        event.callSid,
+      );
       break;
     case "call.started":
       mergeParameters(w, event.callSid, event.parameters);
