@@ -6,7 +6,14 @@
  * at will): only the first webhook of a call gets a token, a capacity slot and a pre-warmed session;
  * a repeat while its stream is still to come (Twilio retrying a webhook that timed out) gets the same
  * TwiML, with the same single-use token, so the call still connects, once; the webhook of a call whose
- * stream started or that ended gets `<Hangup/>` and opens nothing.
+ * stream started or that ended gets `<Hangup/>` and opens nothing. A refused call (at
+ * MAX_CONCURRENT_CALLS, or while draining) is recorded, ended at once (`never_connected`, its detail
+ * saying why), and remembered: a repeat gets the same fallback message and opens nothing, and another
+ * instance, or the next run, finds its ended record.
+ *
+ * Twilio's parameters come in the form (POST) or in the query (GET); on a GET, Twilio's own request
+ * parameters (`TWILIO_REQUEST_PARAMETERS`, `webhook_parameters.ts`) are not the call's: they do not
+ * reach the stream.
  *
  * A webhook whose URL has `?parley_source=rehearsal` (a rehearsal's virtual phone, `src/rehearsal/`)
  * is recorded with `source: "rehearsal"`, and that parameter does not reach the call.
@@ -20,7 +27,8 @@
  * @module
  */
 
-import type { Admission, WebhookVerdict } from "../calls/admission.ts";
+import type { Admission, AdmissionRefusal, WebhookVerdict } from "../calls/admission.ts";
+import type { CallEvent } from "../calls/call_events.ts";
 import type { CallHub } from "../calls/call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
 import { DEFAULT_ENGINE, type EngineId, voiceProblem } from "../engines/voices.ts";
@@ -38,6 +46,7 @@ import {
   hangupTwiml,
   MAX_PARAMETER_CHARS,
 } from "../twilio/twiml.ts";
+import { splitWebhookParameters } from "./webhook_parameters.ts";
 
 /**
  * The query parameter a rehearsal's virtual phone sets (`?parley_source=rehearsal`) so its call is
@@ -77,7 +86,8 @@ export function createVoiceWebhookHandler(
   return async (request, { form }) => {
     const query = Object.fromEntries(new URL(request.url).searchParams);
     // Twilio sends its parameters in the form (POST) or the query (GET).
-    const callSid = request.method === "POST" ? form.CallSid : query.CallSid;
+    const { twilio, call: callQuery } = splitWebhookParameters(request.method, form, query);
+    const callSid = twilio.CallSid;
     if (!isCallSid(callSid)) {
       log.warnRateLimited(
         "voice-webhook-callsid",
@@ -88,32 +98,20 @@ export function createVoiceWebhookHandler(
       return jsonError(400, "Missing or malformed CallSid: expected CA followed by 32 hex digits");
     }
 
-    // Nothing is awaited from here to `admission.answered`: a racing retry finds this call answered.
+    // Nothing is awaited from here to `admission.answered` (or `.refused`): a racing retry finds this
+    // call answered (or refused).
     const verdict = await admission.webhook(callSid);
     if (verdict.kind !== "new") return answerAgain(verdict, callSid, log);
 
     const placed = verdict.placed;
-    const personaId = choosePersona(options, placed?.persona, query.persona);
-    const call = readCallQuery(options, query, personaId);
+    const personaId = choosePersona(options, placed?.persona, callQuery.persona);
+    const call = readCallQuery(options, callQuery, personaId);
     if (call instanceof Response) return call;
+    const webhook = webhookEvent(callSid, personaId, placed !== undefined, twilio, call);
     // A call placed here already holds its slot: only a drain refuses it.
     const refusal = admission.refusal(placed !== undefined);
-    if (refusal !== undefined) return refuse(options, { callSid, personaId, refusal });
-    options.hub.emit({
-      type: "call.webhook",
-      at: Date.now(),
-      callSid,
-      persona: personaId,
-      direction: placed !== undefined
-        ? "outbound-api"
-        : DIRECTIONS.has(form.Direction ?? "")
-        ? form.Direction!
-        : "",
-      ...(call.sourceName === undefined ? {} : { source: "rehearsal" as const }),
-      from: form.From ?? "",
-      to: form.To ?? "",
-      parameters: call.kept,
-    });
+    if (refusal !== undefined) return refuse(options, webhook, refusal);
+    options.hub.emit(webhook);
     const actionUrl = new URL(AFTER_STREAM_PATH, config.publicBaseUrl);
     actionUrl.searchParams.set("persona", personaId);
     const twiml = connectStreamTwiml({
@@ -128,11 +126,38 @@ export function createVoiceWebhookHandler(
   };
 }
 
+/** The `call.webhook` event a call's first webhook emits, answered or refused. */
+type WebhookEvent = Extract<CallEvent, { type: "call.webhook" }>;
+
+/** The `call.webhook` event of `callSid`: Twilio's numbers and direction, the call's own parameters. */
+function webhookEvent(
+  callSid: string,
+  personaId: string,
+  placedHere: boolean,
+  twilio: Record<string, string>,
+  call: { kept: Record<string, string>; sourceName: string | undefined },
+): WebhookEvent {
+  return {
+    type: "call.webhook",
+    at: Date.now(),
+    callSid,
+    persona: personaId,
+    direction: placedHere ? "outbound-api" : DIRECTIONS.has(twilio.Direction ?? "") ? twilio.Direction! : "",
+    ...(call.sourceName === undefined ? {} : { source: "rehearsal" as const }),
+    from: twilio.From ?? "",
+    to: twilio.To ?? "",
+    parameters: call.kept,
+  };
+}
+
 function xml(body: string): Response {
   return new Response(body, { headers: { "content-type": "text/xml; charset=utf-8" } });
 }
 
-/** A webhook of a call already answered: the same TwiML again, or `<Hangup/>` once its stream started or it ended. */
+/**
+ * A webhook of a call already answered: the same TwiML again (the same stream, or a refused call's
+ * fallback), or `<Hangup/>` once its stream started or it ended.
+ */
 function answerAgain(
   verdict: Exclude<WebhookVerdict, { kind: "new" }>,
   callSid: string,
@@ -169,8 +194,8 @@ function choosePersona(
 }
 
 /**
- * The call's parameters from the webhook's query (those Twilio can carry), and whether a rehearsal's
- * virtual phone marked it; a 400 for a bad `?voice=` or `?parley_source=`.
+ * The call's parameters from the webhook's query (those Twilio can carry; a GET's without Twilio's
+ * own), and whether a rehearsal's virtual phone marked it; a 400 for a bad `?voice=` or `?parley_source=`.
  */
 function readCallQuery(
   options: VoiceWebhookOptions,
@@ -200,22 +225,29 @@ function readCallQuery(
   return { kept, sourceName };
 }
 
-/** A refused call: counted, logged, and answered with the persona's fallback message and no stream. */
-function refuse(
-  options: VoiceWebhookOptions,
-  refused: {
-    callSid: string;
-    personaId: string;
-    refusal: { reason: "capacity" | "draining"; message: string };
-  },
-): Response {
-  const { callSid, personaId, refusal } = refused;
+/**
+ * A refused call: counted, logged, and answered with the persona's fallback message and no stream. It
+ * is remembered (a repeat gets the same answer, and opens nothing) and recorded, ended at once, so
+ * that another instance, or the next run, finds it ended and opens nothing for a replay either.
+ */
+function refuse(options: VoiceWebhookOptions, webhook: WebhookEvent, refusal: AdmissionRefusal): Response {
+  const { callSid } = webhook;
   options.onRefused(refusal.reason);
   options.log.warnRateLimited(
     `voice-webhook-${refusal.reason}`,
     `Refused call CallSid=${callSid} (${refusal.message}): answered with the fallback message, no stream`,
   );
-  const fallbackMessage = options.personas.get(personaId)?.persona.fallbackMessage ??
+  const fallbackMessage = options.personas.get(webhook.persona)?.persona.fallbackMessage ??
     DEFAULT_FALLBACK_MESSAGE;
-  return xml(fallbackTwiml(fallbackMessage));
+  const twiml = fallbackTwiml(fallbackMessage);
+  options.admission.refused(callSid, twiml);
+  options.hub.emit(webhook);
+  options.hub.emit({
+    type: "call.ended",
+    at: Date.now(),
+    callSid,
+    reason: "never_connected",
+    detail: `refused (${refusal.message}): answered with the fallback message, no stream`,
+  });
+  return xml(twiml);
 }

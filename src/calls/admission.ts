@@ -9,14 +9,15 @@
  *   here that have not reached their webhook yet.
  * - **Idempotent per CallSid**: the first webhook of a call is answered (and may pre-warm); a repeat
  *   while its stream is still to come gets the same answer, with the same single-use token, and opens
- *   nothing; a CallSid whose stream started, or whose call ended, is over: its webhook opens nothing.
+ *   nothing; a CallSid whose stream started, or whose call ended, is over: its webhook opens nothing;
+ *   a refused CallSid's webhook gets the same refusal again, and opens nothing either.
  * - **Drain** ends when no call is relayed and no answered call can still come: once the connect
  *   window has passed, a socket that never came is no longer waited for.
  *
  * @module
  */
 
-import { RecentSet } from "../recent.ts";
+import { RecentMap, RecentSet } from "../recent.ts";
 import type { CallEvent, CallStatus } from "./call_events.ts";
 
 /** Why a new call is refused. */
@@ -32,7 +33,7 @@ export interface AdmissionRefusal {
 export type WebhookVerdict =
   /** Never answered here: admit it (or refuse it) as a new call. */
   | { kind: "new"; placed: PlacedCall | undefined }
-  /** Answered, its stream not yet come: answer `answer` again (Twilio retried). */
+  /** Answered, its stream not yet come, or refused: answer `answer` again (Twilio retried, or a replay). */
   | { kind: "repeat"; answer: string }
   /** Its stream started, or the call ended: open nothing. */
   | { kind: "over"; why: "started" | "ended" };
@@ -56,7 +57,7 @@ export interface AdmissionOptions {
   answerTtlMs: number;
   /** Whether a CallSid this instance no longer remembers was started or ended (the call store). */
   seenBefore?: (callSid: string) => Promise<boolean>;
-  /** Ended CallSids remembered. @default 10000 */
+  /** Ended CallSids remembered, and refused ones (each). @default 10000 */
   maxRemembered?: number;
   /** Monotonic clock, ms. @default performance.now */
   now?: () => number;
@@ -103,6 +104,8 @@ export class Admission {
   readonly #live = new Set<string>();
   /** CallSids whose stream started or whose call ended, oldest first (the newest `maxRemembered`). */
   readonly #over: RecentSet<string>;
+  /** Refused CallSids → their answer (the fallback message), oldest first (the newest `maxRemembered`). */
+  readonly #refused: RecentMap<string, string>;
   /** Slots held by calls being placed here (Twilio asked, `call.placed` not yet heard). */
   #placing = 0;
   #draining = false;
@@ -114,6 +117,7 @@ export class Admission {
     this.#options = options;
     this.#now = options.now ?? (() => performance.now());
     this.#over = new RecentSet(options.maxRemembered ?? 10_000);
+    this.#refused = new RecentMap(options.maxRemembered ?? 10_000);
   }
 
   /** True once {@linkcode drain} was called. */
@@ -191,6 +195,9 @@ export class Admission {
     if (this.#live.has(callSid)) return { kind: "over", why: "started" };
     const answered = this.#answered.get(callSid);
     if (answered !== undefined) return { kind: "repeat", answer: answered.answer };
+    // Before `#over`: the refused call's end puts it there too.
+    const refused = this.#refused.get(callSid);
+    if (refused !== undefined) return { kind: "repeat", answer: refused };
     if (this.#over.has(callSid)) return { kind: "over", why: "ended" };
     return undefined;
   }
@@ -209,6 +216,14 @@ export class Admission {
       forgetAt: t + Math.max(this.#options.answerTtlMs, this.#options.connectWindowMs),
     });
     this.#placed.delete(callSid);
+  }
+
+  /**
+   * The webhook of `callSid` was refused with `answer` (a fallback message, no stream): it holds no
+   * slot, and its repeats get `answer` again.
+   */
+  refused(callSid: string, answer: string): void {
+    this.#refused.set(callSid, answer);
   }
 
   /**

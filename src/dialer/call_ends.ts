@@ -57,9 +57,11 @@ export class CallEnds {
    * otherwise), for the caller to run (and run again while the store refuses it).
    */
   hear(event: CallEvent): (() => Promise<void>) | undefined {
-    if (event.type === "call.placed") this.#placedTo.set(event.callSid, event.to);
+    // An empty number (a webhook that carried none) is an unknown one: never put on the list.
+    if (event.type === "call.placed" && event.to !== "") this.#placedTo.set(event.callSid, event.to);
     if (event.type === "call.webhook") {
-      this.#callerOf.set(event.callSid, event.direction.startsWith("outbound") ? event.to : event.from);
+      const phone = event.direction.startsWith("outbound") ? event.to : event.from;
+      if (phone !== "") this.#callerOf.set(event.callSid, phone);
     }
     if (event.type === "call.status" && event.status === "machine-detected") {
       this.#machines.add(event.callSid);
@@ -138,7 +140,7 @@ export class CallEnds {
           ?.phone;
       }
     }
-    if (phone === undefined) {
+    if (phone === undefined || phone === "") {
       log.warn(`do_not_call on CallSid=${callSid}: its number is unknown here; add it with POST /api/dnc`);
       return;
     }
