@@ -151,7 +151,10 @@ export class AnalysisWorker {
     );
   }
 
-  /** Enqueues the analysis of `callSid` if its persona declares one; throws while the store fails. */
+  /**
+   * Enqueues the analysis of `callSid` if its persona declares one and its stream started; throws while
+   * the store fails.
+   */
   async #enqueue(callSid: string): Promise<void> {
     const record = await this.#options.calls.getCall(callSid);
     assertStoreWriting(this.#options.calls); // the read flushed the store's queue: failing, it is behind
@@ -160,6 +163,9 @@ export class AnalysisWorker {
       : this.#options.personas.get(record.persona);
     const analysis = persona?.persona.analysis;
     if (persona === undefined || analysis === undefined) return;
+    // No stream ever started (refused, never answered, never connected): no conversation to read, and
+    // nothing worth a request.
+    if (record!.startedAt === null) return;
     await this.#ready;
     const spec: AnalysisSpec = {
       persona: persona.id,

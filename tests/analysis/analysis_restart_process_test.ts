@@ -145,8 +145,11 @@ Deno.test("a call a SIGKILL cut is analysed at the next start, once its record i
     const call = await callLead(port);
     const session = await upstream.session(0);
     await session.waitFor("response.create");
-    // Reading the record writes what is queued: once it answers, the call is on disk.
-    assert.equal((await callRecord(port, call.callSid)).persona, "lead");
+    // The greeting may be asked for by the pre-warm, before the stream starts: wait for the start (a
+    // call that never started has nothing to analyse). Reading the record then writes what is queued:
+    // once it answers, the started call is on disk.
+    await within(first.stdout.waitFor(new RegExp(`Stream started: CallSid=${call.callSid}`)), "the stream");
+    assert.notEqual((await callRecord(port, call.callSid)).startedAt, null);
     first.child.kill("SIGKILL");
     await first.child.status;
     await call.closed;
