@@ -129,6 +129,14 @@ export class CallEnds {
     }
   }
 
+  /** The other party's number in the call's record (the callee of an outbound call, else the caller). */
+  async #numberInRecord(callSid: string): Promise<string | undefined> {
+    const record = await this.#o.records?.getCall(callSid);
+    if (record === undefined) return undefined;
+    const phone = (record.direction ?? "").startsWith("outbound") ? record.to : record.from;
+    return phone === null || phone === "" ? undefined : phone;
+  }
+
   /** The person on `callSid` asked not to be called: their number joins the do-not-call list. */
   async #block(callSid: string): Promise<void> {
     const { campaigns, doNotCall, log } = this.#o;
@@ -140,6 +148,8 @@ export class CallEnds {
           ?.phone;
       }
     }
+    // Heard on another instance (its webhook there, its socket here): the shared record has the number.
+    if (phone === undefined) phone = await this.#numberInRecord(callSid);
     if (phone === undefined || phone === "") {
       log.warn(`do_not_call on CallSid=${callSid}: its number is unknown here; add it with POST /api/dnc`);
       return;
