@@ -20,7 +20,7 @@ import { DIAL_ACTION_PATH } from "../paths.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { AfterStreamDecisions } from "../store/ports.ts";
 import { RecentMap } from "../recent.ts";
-import { readWithin } from "../store/read_within.ts";
+import { readWithin } from "../read_within.ts";
 import { isCallSid } from "../twilio/stream_token.ts";
 import {
   DEFAULT_FALLBACK_MESSAGE,

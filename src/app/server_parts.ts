@@ -22,7 +22,7 @@ import { DEFAULT_PRICES } from "../engines/prices.ts";
 import { AnalysisWorker } from "../analysis/worker.ts";
 import { startWebhooks, type Webhooks } from "../outcomes/webhooks/webhooks.ts";
 import { errorText, excerpt } from "../log.ts";
-import { readWithin } from "../store/read_within.ts";
+import { readWithin } from "../read_within.ts";
 import { withLocalFallback } from "../store/used_tokens_fallback.ts";
 import type { ParleyOptions } from "./server.ts";
 import type { HandlerParts } from "./handler_parts.ts";

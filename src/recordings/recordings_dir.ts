@@ -16,7 +16,7 @@ import type { RecordingSink } from "./call_recorder.ts";
 import { backgroundSink } from "./background_sink.ts";
 import { repairWavHeader, wavHeader, writeAll, writeAllSync } from "./wav.ts";
 import { errorText } from "../log.ts";
-import { readWithin } from "../store/read_within.ts";
+import { readWithin } from "../read_within.ts";
 
 /** What a recording is now. */
 export type RecordingState = "recording" | "complete" | "repaired";

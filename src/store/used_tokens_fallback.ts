@@ -11,7 +11,7 @@
  */
 
 import { createMemoryUsedStreamTokens, type UsedStreamTokens } from "../twilio/stream_token.ts";
-import { readWithin } from "./read_within.ts";
+import { readWithin } from "../read_within.ts";
 
 /** How long a claim waits for the shared ledger before this instance's word stands, ms. */
 export const SHARED_CLAIM_WAIT_MS = 1_000;
