@@ -70,6 +70,11 @@ export interface VoiceWebhookOptions {
   engineOf: (personaId: string) => EngineId | undefined;
   /** Counts refusals by reason (the metrics). */
   onRefused: (reason: "capacity" | "draining") => void;
+  /**
+   * This webhook took an outbound call not placed here (another instance placed it): that instance
+   * is told, so it frees the call's slot and stops waiting for its stream.
+   */
+  onPlacedElsewhere?: (callSid: string) => void;
 }
 
 /**
@@ -108,6 +113,9 @@ export function createVoiceWebhookHandler(
     const call = readCallQuery(options, callQuery, personaId);
     if (call instanceof Response) return call;
     const webhook = webhookEvent(callSid, personaId, placed !== undefined, twilio, call);
+    if (placed === undefined && webhook.direction.startsWith("outbound")) {
+      options.onPlacedElsewhere?.(callSid);
+    }
     // A call placed here already holds its slot: only a drain refuses it.
     const refusal = admission.refusal(placed !== undefined);
     if (refusal !== undefined) return refuse(options, webhook, refusal);

@@ -69,6 +69,9 @@ export function createTwilioHandlers(
       prewarms,
       engineOf: shared.engineOf,
       onRefused: (reason) => shared.refusals.calls[reason]++,
+      // Whether or not this instance pre-warms it, the placing instance lets the call go.
+      onPlacedElsewhere: (callSid) =>
+        tellOtherInstances(parts.control, { type: "stream_elsewhere", callSid }, log),
     }),
     twilioStatus: createTwilioStatusHandler({
       hub,

@@ -1,8 +1,9 @@
 /**
  * Acting on the {@linkcode CallCommand}s other instances send (several instances on Postgres): a
- * command for a call relayed here reaches its relay; one for a call answered here whose stream went
- * elsewhere closes its pre-warm, frees its slot (a drain stops waiting for it) and stops the
- * never-connected watch (the relaying instance ends the call; a shutdown here must not); any other
+ * command for a call relayed here reaches its relay; one for a call answered or placed here that another
+ * instance took (its stream or its webhook) closes its pre-warm, frees its slot (a drain stops waiting
+ * for it) and stops the never-connected watch (the relaying instance ends the call; a shutdown here
+ * must not); any other
  * is not for this instance and is ignored.
  *
  * @module

@@ -178,6 +178,9 @@ export function createParley(options: ParleyOptions): Parley {
   const webhooks = recorders.webhooks;
   const neverConnected = watchNeverConnected(hub, {
     log,
+    // A call placed here may run on another instance: its shared record says so; its slot is freed.
+    ...(options.store === undefined ? {} : { records: options.store }),
+    onElsewhere: (callSid) => admission.elsewhere(callSid),
     ...(options.streamConnectTimeoutMs === undefined ? {} : { timeoutMs: options.streamConnectTimeoutMs }),
   });
   const recordings = wireRecordings(options, webhooks);
@@ -234,7 +237,7 @@ export function createParley(options: ParleyOptions): Parley {
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);
       await analysis?.stop();
-      neverConnected.close();
+      await neverConnected.close();
       // Nothing is left to wait for: a drain in progress is over.
       admission.close();
       intake.off();

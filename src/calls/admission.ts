@@ -227,11 +227,13 @@ export class Admission {
   }
 
   /**
-   * The stream of `callSid`, answered here, started on another instance (told over the cluster's
-   * channel): it holds no slot here, and a drain no longer waits for it.
+   * `callSid`, answered or placed here, is taken by another instance (its stream or its webhook, told
+   * over the cluster's channel, or its shared record): it holds no slot here, and a drain no longer
+   * waits for it.
    */
   elsewhere(callSid: string): void {
-    if (!this.#answered.delete(callSid)) return;
+    const placed = this.#placed.delete(callSid);
+    if (!this.#answered.delete(callSid) && !placed) return;
     this.#checkIdle();
   }
 

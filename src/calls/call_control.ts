@@ -15,7 +15,11 @@ export type CallCommand =
   | { type: "user_hanging_up"; callSid: string }
   /** Twilio's answering-machine result (`AnsweredBy`) for the call. */
   | { type: "machine_answered"; callSid: string; answeredBy: string }
-  /** The call's stream started on the sender without a pre-warm: close any pre-warm for it now. */
+  /**
+   * The sender took the call (its stream started there without a pre-warm, or its webhook, of a call
+   * placed elsewhere, was answered there): close any pre-warm for it, free its slot and stop waiting
+   * for its stream.
+   */
   | { type: "stream_elsewhere"; callSid: string };
 
 /** The kinds of {@linkcode CallCommand}. */

@@ -7,13 +7,19 @@
  * closes the record and the live feed ends, both only listening. A call whose stream started, or that ended, is
  * never watched again: a duplicate webhook for it restarts no timer.
  *
+ * Several instances: a call placed here may run on another instance. Before it ends a call (timeout,
+ * final status, shutdown) the watch reads the shared record: a call that started or ended there is
+ * left to that instance, and only forgotten here.
+ *
  * @module
  */
 
 import { RecentSet } from "../recent.ts";
+import { readWithin } from "../read_within.ts";
 import type { CallEvent, CallStatus } from "./call_events.ts";
 import type { CallHub } from "./call_hub.ts";
 import type { Logger } from "../log.ts";
+import { errorText } from "../log.ts";
 
 /** How long after the voice webhook a media stream must start, ms. */
 export const STREAM_CONNECT_TIMEOUT_MS = 60_000;
@@ -33,27 +39,43 @@ const FINAL_STATUSES: ReadonlySet<CallStatus> = new Set([
   "canceled",
 ]);
 
+/** What the watch reads of a shared call record (the store's `getCall` answers it). */
+export interface RecordState {
+  startedAt: number | null;
+  endedAt: number | null;
+}
+
 /** Options for {@linkcode watchNeverConnected}. */
 export interface NeverConnectedOptions {
   /** Webhook answered → stream must start within this, ms. @default STREAM_CONNECT_TIMEOUT_MS */
   timeoutMs?: number;
+  /** A placed call's webhook must come within this (Twilio's longest ring), ms. @default 600000 */
+  ringMs?: number;
   /** Wall clock for the events it emits. @default Date.now */
   now?: () => number;
   /** Where each end is logged, as the relay logs its calls' (`Call ended: CallSid=… reason=…`). */
   log?: Logger;
+  /**
+   * The shared call records: a call whose record started or ended (on another instance) is not
+   * ended here. Without them (or when the read fails) every call waited on is ended.
+   */
+  records?: { getCall(callSid: string): Promise<RecordState | undefined> };
+  /** A call waited on here was found running (or ended) on another instance: free what it holds here. */
+  onElsewhere?: (callSid: string) => void;
 }
 
 /** A running watch; see {@linkcode watchNeverConnected}. */
 export interface NeverConnectedWatch {
   /**
    * Stops watching. Calls still waiting for their stream end with `server_shutdown`, so their
-   * records close too; call it before the store stops listening.
+   * records close too (unless another instance runs them); call it, and await it, before the store
+   * stops listening. Without `records` the ends are emitted before it returns.
    */
-  close(): void;
+  close(): Promise<void>;
   /**
-   * The stream of `callSid`, whose webhook was answered here, started on another instance (told
-   * over the cluster's channel): that instance follows the call now, so it is no longer watched
-   * here (neither its timeout nor a shutdown ends it).
+   * `callSid`, placed or answered here, is taken by another instance (its webhook or its stream,
+   * told over the cluster's channel): that instance follows the call now, so it is no longer watched
+   * here (neither its timeout, its final status nor a shutdown ends it).
    */
   elsewhere(callSid: string): void;
 }
@@ -66,12 +88,11 @@ export interface NeverConnectedWatch {
  * ```ts
  * const watch = watchNeverConnected(hub);
  * // on shutdown, before the store unsubscribes:
- * watch.close();
+ * await watch.close();
  * ```
  */
 export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions = {}): NeverConnectedWatch {
   const timeoutMs = options.timeoutMs ?? STREAM_CONNECT_TIMEOUT_MS;
-  const now = options.now ?? Date.now;
   const noStream = `no media stream started within ${timeoutMs / 1000} s of the voice webhook ` +
     "(check PUBLIC_BASE_URL, the tunnel, and the log for a refused socket or an OpenAI refusal)";
   /** Calls waiting for their stream, with the timer that ends them. */
@@ -85,24 +106,21 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
     waiting.delete(callSid);
     settled.add(callSid);
   };
-  const end = (callSid: string, reason: "never_connected" | "server_shutdown", detail: string) => {
-    forget(callSid);
-    const line = `Call ended: CallSid=${callSid} reason=${reason} (${detail})`;
-    // A warning: often the callee's doing (busy, no answer), not a fault of Parley's.
-    if (reason === "never_connected") options.log?.warn(line);
-    else options.log?.info(line);
-    hub.emit({ type: "call.ended", at: now(), callSid, reason, detail });
-  };
+  const ending = endUnlessElsewhere(hub, waiting, forget, options);
   const wait = (callSid: string, ms: number, detail: string) => {
     if (settled.has(callSid)) return;
     clearTimeout(waiting.get(callSid));
-    waiting.set(callSid, setTimeout(() => end(callSid, "never_connected", detail), ms));
+    waiting.set(callSid, setTimeout(() => ending(callSid, "never_connected", detail), ms));
   };
 
   const onEvent = (event: CallEvent) => {
     switch (event.type) {
       case "call.placed":
-        return wait(event.callSid, MAX_RING_MS + timeoutMs, "Twilio never fetched the voice webhook");
+        return wait(
+          event.callSid,
+          (options.ringMs ?? MAX_RING_MS) + timeoutMs,
+          "Twilio never fetched the voice webhook",
+        );
       case "call.webhook":
         return wait(event.callSid, timeoutMs, noStream);
       case "call.status":
@@ -110,7 +128,7 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
         // After this event has reached every listener, so the record and feed see the status first.
         queueMicrotask(() => {
           if (waiting.has(event.callSid)) {
-            end(
+            ending(
               event.callSid,
               "never_connected",
               `Twilio reports the call ${event.status} before any media stream`,
@@ -127,11 +145,59 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
 
   return {
     elsewhere: forget,
-    close() {
+    async close() {
       unsubscribe();
-      for (const callSid of [...waiting.keys()]) {
-        end(callSid, "server_shutdown", "the server stopped before the media stream started");
-      }
+      await Promise.all(
+        [...waiting.keys()].map((callSid) =>
+          ending(callSid, "server_shutdown", "the server stopped before the media stream started")
+        ),
+      );
     },
+  };
+}
+
+type EndReasonHere = "never_connected" | "server_shutdown";
+
+/** How long the shared record is waited for before a call is ended here all the same, ms. */
+const RECORD_READ_MS = 2_000;
+
+/**
+ * The end of a call waited on, checked first against the shared record (with `records`): a call that
+ * started or ended elsewhere is forgotten (and `onElsewhere` told), not ended. Without `records` the
+ * end is immediate (one instance: its own hub says all).
+ */
+function endUnlessElsewhere(
+  hub: CallHub,
+  waiting: Map<string, ReturnType<typeof setTimeout>>,
+  forget: (callSid: string) => void,
+  options: NeverConnectedOptions,
+): (callSid: string, reason: EndReasonHere, detail: string) => Promise<void> {
+  const now = options.now ?? Date.now;
+  const end = (callSid: string, reason: EndReasonHere, detail: string) => {
+    forget(callSid);
+    const line = `Call ended: CallSid=${callSid} reason=${reason} (${detail})`;
+    // A warning: often the callee's doing (busy, no answer), not a fault of Parley's.
+    if (reason === "never_connected") options.log?.warn(line);
+    else options.log?.info(line);
+    hub.emit({ type: "call.ended", at: now(), callSid, reason, detail });
+  };
+  const { records, log } = options;
+  return async (callSid, reason, detail) => {
+    if (records === undefined) return end(callSid, reason, detail);
+    const timer = waiting.get(callSid);
+    let elsewhere = false;
+    try {
+      // Bounded: a stuck connection must not hold the call (or shutdown) for ever.
+      const record = await readWithin(records.getCall(callSid), RECORD_READ_MS);
+      elsewhere = record !== undefined && (record.startedAt !== null || record.endedAt !== null);
+    } catch (error) {
+      log?.warn(`Cannot read the record of CallSid=${callSid} (${errorText(error)}): ending it here`);
+    }
+    // Started, ended or watched anew here while the record was read: that event decides.
+    if (!waiting.has(callSid) || waiting.get(callSid) !== timer) return;
+    if (!elsewhere) return end(callSid, reason, detail);
+    forget(callSid);
+    log?.info(`CallSid=${callSid} runs (or ran) on another instance: not ended here (${reason} skipped)`);
+    options.onElsewhere?.(callSid);
   };
 }

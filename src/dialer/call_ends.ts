@@ -2,8 +2,8 @@
  * How a campaign call ended, for its disposition: Parley's end reason, whether an answering machine
  * picked up, and whether the person asked not to be called (the `do_not_call` tool). The instance
  * that ran the call heard it on its hub; any other instance (Twilio's final status may reach any of
- * them behind a load balancer) reads it from the shared call record. The hub's word comes first; the
- * record fills in what this instance did not hear.
+ * them behind a load balancer) reads it from the shared call record. An ended record's reason comes
+ * first (the instance that ran the call wrote it); the hub fills in what the record does not say yet.
  *
  * The tool also puts the caller's number on the do-not-call list, on the instance that ran the call.
  *
@@ -95,7 +95,9 @@ export class CallEnds {
       const record = await this.#record(callSid, endReason === undefined);
       if (record !== undefined) {
         const blocked = record.toolCalls.some((tool) => tool.name === "do_not_call" && tool.status === "ok");
-        endReason = blocked ? "do_not_call" : endReason ?? record.endReason ?? undefined;
+        // An ended record's reason wins: a local end may be this instance's guess (never_connected).
+        const recorded = record.endedAt === null ? undefined : record.endReason ?? undefined;
+        endReason = blocked ? "do_not_call" : recorded ?? endReason;
         machine ||= record.statuses.some((change) => change.status === "machine-detected");
       }
     }

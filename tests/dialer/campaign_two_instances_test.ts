@@ -120,3 +120,64 @@ Deno.test("two instances: a final status reaching the other instance still reads
     [[voicemail!.sid, "voicemail_left"], [blocked!.sid, "do_not_call"]],
   );
 });
+
+Deno.test("two instances: the final status reaching the placer of a call the other ran follows the record", async () => {
+  await using pair = await twoInstances();
+  const [alpha, beta] = pair;
+  const campaign = await campaignOf(alpha, ["+14155553100"], 2);
+  await alpha.t.parley.dialer!.tick();
+  assert.equal(alpha.rest.calls.length, 1);
+  const callSid = alpha.rest.calls[0]!.sid;
+  // Twilio's webhook and media stream went to beta: it ran the call, a machine took it, and the
+  // persona left a message. Its records say so in the shared store; alpha heard none of it.
+  const at = alpha.clock.now;
+  const calls = beta.store.calls;
+  await calls.record({
+    type: "call.webhook",
+    at,
+    callSid,
+    persona: "alex",
+    direction: "outbound-api",
+    from: "+14155550199",
+    to: "+14155553100",
+    parameters: {},
+  });
+  await calls.record({
+    type: "call.started",
+    at,
+    callSid,
+    streamSid: `MZ${"0".repeat(32)}`,
+    persona: "alex",
+    model: "gpt-realtime",
+    parameters: {},
+  });
+  await calls.record({
+    type: "call.status",
+    at,
+    callSid,
+    status: "machine-detected",
+    detail: "AnsweredBy=machine_end_beep",
+  });
+  await calls.record({ type: "call.ended", at, callSid, reason: "voicemail_left", detail: "" });
+
+  // Twilio's final status comes back to alpha, which placed the call.
+  await alpha.status(callSid, { CallStatus: "completed" });
+  await alpha.t.parley.dialer!.settled();
+
+  const attempts = (await (await alpha.api("GET", `/api/campaigns/${campaign.id}/calls`)).json()).calls as {
+    disposition: string;
+  }[];
+  assert.deepEqual(attempts.map((attempt) => attempt.disposition), ["voicemail_left"]);
+  const leads = await alpha.store.campaigns.leads(campaign.id);
+  assert.deepEqual(
+    leads.map((lead) => [lead.state, lead.disposition]),
+    [["done", "voicemail_left"]],
+    "not redialled",
+  );
+  assert.equal((await alpha.store.calls.getCall(callSid))?.endReason, "voicemail_left");
+  assert.deepEqual(
+    alpha.t.events.filter((event) => event.type === "call.ended"),
+    [],
+    "alpha does not end a call beta ran (no never_connected of its own)",
+  );
+});
