@@ -7,26 +7,15 @@
 
 import assert from "node:assert/strict";
 import { within } from "../../testing/within.ts";
-import { TEST_PERSONAS_DIR } from "../../testing/parley_harness.ts";
 import { VOICE_WEBHOOK_PATH } from "../../src/paths.ts";
 import { startCampaignParley } from "./_campaign_parley.ts";
+import { goodbyeWithDoNotCall, withDoraPersonas } from "./_dora.ts";
 
 const MONDAY_10_NY = Date.parse("2026-12-07T15:00:00Z");
 const CALLER = "+14155550777";
-const DORA = `export default {
-  voice: "marin",
-  instructions: "If they ask not to be called again, confirm, call do_not_call, say goodbye.",
-  doNotCall: true,
-};
-`;
 
 Deno.test("do_not_call on a call whose webhook another instance took: the number from the shared record is listed", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_dnc_elsewhere_" });
-  try {
-    for await (const entry of Deno.readDir(TEST_PERSONAS_DIR)) {
-      if (entry.isFile) await Deno.copyFile(`${TEST_PERSONAS_DIR}/${entry.name}`, `${dir}/${entry.name}`);
-    }
-    await Deno.writeTextFile(`${dir}/dora.ts`, DORA);
+  await withDoraPersonas("parley_dnc_elsewhere_", async (dir) => {
     await using alpha = await startCampaignParley(MONDAY_10_NY, {}, dir, { shared: true, instance: "alpha" });
     await using beta = await startCampaignParley(MONDAY_10_NY, {}, dir, {
       shared: true,
@@ -55,13 +44,7 @@ Deno.test("do_not_call on a call whose webhook another instance took: the number
     call.start(parameters);
     const session = await within(beta.t.upstream.session(0), "beta's upstream session");
     await session.waitFor("session.update");
-    await session.streamResponse({
-      responseId: "resp_bye",
-      itemId: "item_bye",
-      audio: new Uint8Array(800).fill(0x33),
-      transcript: "Understood, we won't call you again. Goodbye!",
-      functionCalls: [{ callId: "call_dnc", name: "do_not_call", arguments: "{}" }],
-    });
+    await goodbyeWithDoNotCall(session);
     await within(call.closed, "the call ended after the goodbye", 5_000);
     await beta.t.waitForEvent("tool.called", (e) => e.name === "do_not_call");
     await beta.t.parley.dialer!.settled();
@@ -73,7 +56,5 @@ Deno.test("do_not_call on a call whose webhook another instance took: the number
         l.line.includes(`do_not_call: CallSid=${callSid}: the number is on the do-not-call`)
       ),
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

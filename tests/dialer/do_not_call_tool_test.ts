@@ -4,19 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { within } from "../../testing/within.ts";
-import { TEST_PERSONAS_DIR } from "../../testing/parley_harness.ts";
 import { offeredTools } from "../../src/relay/built_in_tools.ts";
 import { startCampaignParley } from "./_campaign_parley.ts";
+import { goodbyeWithDoNotCall, withDoraPersonas } from "./_dora.ts";
 
 const MONDAY_10_NY = Date.parse("2026-12-07T15:00:00Z");
 const WINDOW = { timezone: "America/New_York", days: ["mon"], start: "09:00", end: "17:00" };
-
-const DORA = `export default {
-  voice: "marin",
-  instructions: "You call leads. If they ask not to be called again, confirm, call do_not_call, say goodbye.",
-  doNotCall: true,
-};
-`;
 
 Deno.test("do_not_call is offered only to personas with doNotCall: true", () => {
   assert.deepEqual(offeredTools({ voice: "marin", instructions: "x", doNotCall: true }).map((t) => t.name), [
@@ -26,12 +19,7 @@ Deno.test("do_not_call is offered only to personas with doNotCall: true", () => 
 });
 
 Deno.test("do_not_call: the call ends after the goodbye, the number is listed, the disposition is do_not_call", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_dnc_personas_" });
-  try {
-    for await (const entry of Deno.readDir(TEST_PERSONAS_DIR)) {
-      if (entry.isFile) await Deno.copyFile(`${TEST_PERSONAS_DIR}/${entry.name}`, `${dir}/${entry.name}`);
-    }
-    await Deno.writeTextFile(`${dir}/dora.ts`, DORA);
+  await withDoraPersonas("parley_dnc_personas_", async (dir) => {
     await using c = await startCampaignParley(MONDAY_10_NY, {}, dir);
     const imported = await c.api("POST", "/api/leads/import", "name,phone\nAda,+14155550100\n");
     await imported.body?.cancel();
@@ -52,13 +40,7 @@ Deno.test("do_not_call: the call ends after the goodbye, the number is listed, t
     const session = await within(c.t.upstream.session(0), "the upstream session");
     const update = await session.waitFor("session.update");
     assert.ok(JSON.stringify(update).includes('"do_not_call"'), "the tool is offered");
-    await session.streamResponse({
-      responseId: "resp_bye",
-      itemId: "item_bye",
-      audio: new Uint8Array(800).fill(0x33),
-      transcript: "Understood, we won't call you again. Goodbye!",
-      functionCalls: [{ callId: "call_dnc", name: "do_not_call", arguments: "{}" }],
-    });
+    await goodbyeWithDoNotCall(session);
     await within(call.closed, "the call ended after the goodbye", 5000);
     assert.equal((await c.t.waitForEvent("call.ended")).reason, "agent_hung_up");
     await c.status(placed.callSid, { CallStatus: "completed" });
@@ -81,7 +63,5 @@ Deno.test("do_not_call: the call ends after the goodbye, the number is listed, t
       window: WINDOW,
     })).json();
     assert.equal(next.counts.skipped.do_not_call, 1, "every campaign skips the number from then on");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -4,25 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { within } from "../../testing/within.ts";
-import { TEST_PERSONAS_DIR } from "../../testing/parley_harness.ts";
 import { startCampaignParley } from "./_campaign_parley.ts";
+import { goodbyeWithDoNotCall, withDoraPersonas } from "./_dora.ts";
 
 const MONDAY_10_NY = Date.parse("2026-12-07T15:00:00Z");
 
-const DORA = `export default {
-  voice: "marin",
-  instructions: "If they ask not to be called again, confirm, call do_not_call, say goodbye.",
-  doNotCall: true,
-};
-`;
-
 Deno.test("do_not_call on a call with no caller number lists nothing and says the number is unknown", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley_dnc_unknown_" });
-  try {
-    for await (const entry of Deno.readDir(TEST_PERSONAS_DIR)) {
-      if (entry.isFile) await Deno.copyFile(`${TEST_PERSONAS_DIR}/${entry.name}`, `${dir}/${entry.name}`);
-    }
-    await Deno.writeTextFile(`${dir}/dora.ts`, DORA);
+  await withDoraPersonas("parley_dnc_unknown_", async (dir) => {
     await using c = await startCampaignParley(MONDAY_10_NY, {}, dir);
     // An inbound call whose webhook form has no `From` (the harness's form: CallSid and AccountSid).
     const call = await c.t.startCall({ persona: "dora" });
@@ -30,13 +18,7 @@ Deno.test("do_not_call on a call with no caller number lists nothing and says th
     assert.equal(webhook.from, "");
     const session = await within(c.t.upstream.session(0), "the upstream session");
     await session.waitFor("session.update");
-    await session.streamResponse({
-      responseId: "resp_bye",
-      itemId: "item_bye",
-      audio: new Uint8Array(800).fill(0x33),
-      transcript: "Understood, we won't call you again. Goodbye!",
-      functionCalls: [{ callId: "call_dnc", name: "do_not_call", arguments: "{}" }],
-    });
+    await goodbyeWithDoNotCall(session);
     await within(call.closed, "the call ended after the goodbye", 5000);
     await c.t.waitForEvent("tool.called", (e) => e.name === "do_not_call");
     await c.t.parley.dialer!.settled(); // the do-not-call request ran
@@ -47,7 +29,5 @@ Deno.test("do_not_call on a call with no caller number lists nothing and says th
         l.line.includes(`do_not_call on CallSid=${call.callSid}: its number is unknown here`)
       ),
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
