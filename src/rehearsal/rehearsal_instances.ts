@@ -19,6 +19,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import type { EndReason } from "../calls/call_events.ts";
+import { LAST_SIGN_OF_LIFE_SQL } from "../store/sqlite/call_rows.ts";
 
 /** The longest call a scenario may ask for, minutes (`maxMinutes`, see `validate.ts`). */
 export const MAX_SCENARIO_MINUTES = 30;
@@ -65,15 +66,6 @@ function rehearsalPrefix(instanceId: string): string {
   return `${instanceId.slice(0, MAX_INSTANCE_ID - SUFFIX.length - RANDOM_HEX)}${SUFFIX}`;
 }
 
-/** The last sign of life of a call record: its latest event or heartbeat (as `closeAbandonedRecords`). */
-const LAST_SIGN_OF_LIFE = (() => {
-  const last = (table: string) =>
-    `COALESCE((SELECT MAX(at) FROM ${table} t WHERE t.call_sid = calls.call_sid), 0)`;
-  return `MAX(created_at, COALESCE(started_at, 0), COALESCE(session_configured_at, 0),
-    ${last("call_statuses")}, ${last("transcript")}, ${last("turn_latencies")}, ${last("interruptions")},
-    ${last("usage")}, COALESCE(alive_at, 0))`;
-})();
-
 /** What {@linkcode closeLeftoverRecords} needs. */
 export interface LeftoverOptions {
   /** The call database (already migrated: open the store first). */
@@ -100,11 +92,11 @@ export function closeLeftoverRecords(options: LeftoverOptions): string[] {
     db.exec("BEGIN IMMEDIATE");
     try {
       const open = db.prepare(
-        `SELECT call_sid, instance, ${LAST_SIGN_OF_LIFE} AS last_at FROM calls
+        `SELECT call_sid, instance, ${LAST_SIGN_OF_LIFE_SQL} AS last_at FROM calls
          WHERE ended_at IS NULL AND instance IS NOT NULL`,
       ).all() as { call_sid: string; instance: string; last_at: number }[];
       const close = db.prepare(
-        `UPDATE calls SET end_reason = ?, end_detail = ?, ended_at = ${LAST_SIGN_OF_LIFE}
+        `UPDATE calls SET end_reason = ?, end_detail = ?, ended_at = ${LAST_SIGN_OF_LIFE_SQL}
          WHERE call_sid = ? AND ended_at IS NULL`,
       );
       const closed = open.filter((row) =>

@@ -21,6 +21,19 @@ import type { TokenCounts } from "../../engines/usage.ts";
 export type Row = Record<string, unknown>;
 
 /**
+ * SQL for a `calls` row's last sign of life, epoch ms: its latest event (created, started, configured,
+ * a status, a transcript line, a turn, an interruption, a usage report) or per-call heartbeat. Where
+ * a record a crash (or a killed rehearsal) left open is closed.
+ */
+export const LAST_SIGN_OF_LIFE_SQL: string = (() => {
+  const last = (table: string) =>
+    `COALESCE((SELECT MAX(at) FROM ${table} t WHERE t.call_sid = calls.call_sid), 0)`;
+  return `MAX(created_at, COALESCE(started_at, 0), COALESCE(session_configured_at, 0),
+    ${last("call_statuses")}, ${last("transcript")}, ${last("turn_latencies")}, ${last("interruptions")},
+    ${last("usage")}, COALESCE(alive_at, 0))`;
+})();
+
+/**
  * The whole record from its `calls` row; `rows(table)` reads the call's rows of a child table in order.
  */
 export function toCallRecord(row: Row, rows: (table: string) => Row[]): CallRecord {

@@ -28,7 +28,7 @@ import { migrate } from "./schema.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../../engines/prices.ts";
 import { WriteQueue } from "./write_queue.ts";
 import { applyCallEvent, type CallEventWriter } from "./call_event_writer.ts";
-import { type Row, strOrNull, toCallRecord, toSummary } from "./call_rows.ts";
+import { LAST_SIGN_OF_LIFE_SQL, type Row, strOrNull, toCallRecord, toSummary } from "./call_rows.ts";
 import { CallHeartbeat } from "../heartbeat.ts";
 import { errorText } from "../../log.ts";
 
@@ -253,13 +253,8 @@ class SqliteCallStore implements CallStore {
   // deno-lint-ignore require-await
   async closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]> {
     this.#flush();
-    const lastEvent = (table: string) => `(SELECT MAX(at) FROM ${table} t WHERE t.call_sid = calls.call_sid)`;
     const rows = this.#db.prepare(
-      `UPDATE calls SET end_reason = ?, end_detail = ?, ended_at = MAX(created_at,
-         COALESCE(started_at, 0), COALESCE(session_configured_at, 0),
-         COALESCE(${lastEvent("call_statuses")}, 0), COALESCE(${lastEvent("transcript")}, 0),
-         COALESCE(${lastEvent("turn_latencies")}, 0), COALESCE(${lastEvent("interruptions")}, 0),
-         COALESCE(${lastEvent("usage")}, 0), COALESCE(alive_at, 0))
+      `UPDATE calls SET end_reason = ?, end_detail = ?, ended_at = ${LAST_SIGN_OF_LIFE_SQL}
        WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL) RETURNING call_sid`,
     ).all(reason, detail, this.#instance) as Row[];
     return rows.map((row) => String(row.call_sid));
