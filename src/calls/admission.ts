@@ -18,7 +18,7 @@
  */
 
 import { RecentMap, RecentSet } from "../recent.ts";
-import type { CallEvent, CallStatus } from "./call_events.ts";
+import { type CallEvent, FINAL_CALL_STATUSES } from "./call_events.ts";
 
 /** Why a new call is refused. */
 export type AdmissionRefusalReason = "capacity" | "draining";
@@ -62,15 +62,6 @@ export interface AdmissionOptions {
   /** Monotonic clock, ms. @default performance.now */
   now?: () => number;
 }
-
-/** Statuses after which Twilio will never fetch the webhook of a placed call. */
-const FINAL_STATUSES: ReadonlySet<CallStatus> = new Set([
-  "completed",
-  "busy",
-  "no-answer",
-  "failed",
-  "canceled",
-]);
 
 /** Twilio rings an outbound call for at most 600 s; its webhook comes within that. */
 const MAX_RING_MS = 600_000;
@@ -261,7 +252,9 @@ export class Admission {
         this.#over.add(event.callSid);
         return;
       case "call.status":
-        if (FINAL_STATUSES.has(event.status) && this.#placed.has(event.callSid)) this.#end(event.callSid);
+        if (FINAL_CALL_STATUSES.has(event.status) && this.#placed.has(event.callSid)) {
+          this.#end(event.callSid);
+        }
         return;
       case "call.ended":
         if (!this.#live.has(event.callSid)) this.#end(event.callSid);

@@ -16,7 +16,7 @@
 
 import { RecentSet } from "../recent.ts";
 import { readWithin } from "../read_within.ts";
-import type { CallEvent, CallStatus } from "./call_events.ts";
+import { type CallEvent, FINAL_CALL_STATUSES } from "./call_events.ts";
 import type { CallHub } from "./call_hub.ts";
 import type { Logger } from "../log.ts";
 import { errorText } from "../log.ts";
@@ -29,15 +29,6 @@ const MAX_REMEMBERED = 10_000;
 
 /** Twilio rings an outbound call for at most 600 s before giving up. */
 const MAX_RING_MS = 600_000;
-
-/** Statuses after which Twilio will never open the call's stream. */
-const FINAL_STATUSES: ReadonlySet<CallStatus> = new Set([
-  "completed",
-  "busy",
-  "no-answer",
-  "failed",
-  "canceled",
-]);
 
 /** What the watch reads of a shared call record (the store's `getCall` answers it). */
 export interface RecordState {
@@ -124,7 +115,7 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
       case "call.webhook":
         return wait(event.callSid, timeoutMs, noStream);
       case "call.status":
-        if (!waiting.has(event.callSid) || !FINAL_STATUSES.has(event.status)) return;
+        if (!waiting.has(event.callSid) || !FINAL_CALL_STATUSES.has(event.status)) return;
         // After this event has reached every listener, so the record and feed see the status first.
         queueMicrotask(() => {
           if (waiting.has(event.callSid)) {

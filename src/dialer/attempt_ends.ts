@@ -8,12 +8,12 @@
  * @module
  */
 
-import type { CallEvent, CallStatus } from "../calls/call_events.ts";
+import { type CallEvent, type CallStatus, FINAL_CALL_STATUSES } from "../calls/call_events.ts";
 import type { Logger } from "../log.ts";
 import type { Campaign, Disposition, LeadSettlement } from "../store/campaign.ts";
 import type { CallRecords, Campaigns, DoNotCallList } from "../store/ports.ts";
 import { CallEnds } from "./call_ends.ts";
-import { dispositionOf, FINAL_TWILIO_STATUSES, settlementAfter } from "./outcomes.ts";
+import { dispositionOf, settlementAfter } from "./outcomes.ts";
 import { errorText } from "../log.ts";
 import { RecentMap } from "../recent.ts";
 import { StoreRetry } from "../store/store_retry.ts";
@@ -94,7 +94,7 @@ export class AttemptEnds {
     if (blocking !== undefined) {
       this.#track(this.#retry.submit({ what: `the do-not-call request of ${event.callSid}`, run: blocking }));
     }
-    if (event.type === "call.status" && FINAL_TWILIO_STATUSES.has(event.status)) {
+    if (event.type === "call.status" && FINAL_CALL_STATUSES.has(event.status)) {
       this.#track(
         this.#retry.submit({ what: `the final status of ${event.callSid}`, run: () => this.finish(event) }),
       );
@@ -107,7 +107,7 @@ export class AttemptEnds {
     if (early !== undefined) {
       this.#early.delete(callSid);
       await this.finish(early);
-    } else if (twilioStatus !== undefined && FINAL_TWILIO_STATUSES.has(twilioStatus as CallStatus)) {
+    } else if (twilioStatus !== undefined && FINAL_CALL_STATUSES.has(twilioStatus as CallStatus)) {
       await this.finish({
         type: "call.status",
         at: this.#o.now(),

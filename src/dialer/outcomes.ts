@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type CallStatus, type EndReason, FINAL_CALL_STATUSES } from "../calls/call_events.ts";
+import type { CallStatus, EndReason } from "../calls/call_events.ts";
 import type { Disposition, LeadSettlement, RetryRule } from "../store/campaign.ts";
 
 /** The retry policy when a campaign names none for an outcome: `after` in minutes, `max` retries. */
@@ -17,9 +17,6 @@ export const DEFAULT_RETRY: Readonly<Record<Disposition, RetryRule>> = {
   "completed": { after: 0, max: 0 },
   "do_not_call": { after: 0, max: 0 },
 };
-
-/** Twilio's statuses after which a call is over (the calls' own list). */
-export const FINAL_TWILIO_STATUSES: ReadonlySet<CallStatus> = FINAL_CALL_STATUSES;
 
 /** What the dialer saw of one call before its final status. */
 export interface CallOutcome {
