@@ -6,9 +6,7 @@
  */
 
 import type { ToolSpec } from "../engines/engine.ts";
-import type { CallContext, Persona } from "../personas/types.ts";
-import { E164_PATTERN } from "../personas/validate_actions.ts";
-import { errorText } from "../log.ts";
+import type { Persona } from "../personas/types.ts";
 
 /** The call parameter that may name the transfer target (E.164). */
 export const TRANSFER_PARAMETER = "transferTo";
@@ -68,31 +66,4 @@ export function offeredTools(persona: Persona): ToolSpec[] {
   if (persona.transfer !== undefined) tools.push(TRANSFER_CALL_TOOL);
   if (persona.keypad === true) tools.push(PRESS_KEYS_TOOL);
   return tools;
-}
-
-/**
- * Where `transfer_call` dials: the call's `transferTo` parameter when it is E.164, else the persona's
- * `transfer.to` (a number, or a function of the call); undefined when neither gives an E.164 number.
- *
- * @example
- * ```ts
- * transferTarget({ voice: "marin", instructions: "…", transfer: { to: "+14155550100" } }, context, log);
- * // "+14155550100"
- * ```
- */
-export function transferTarget(
-  persona: Persona,
-  context: CallContext,
-  onProblem: (problem: string) => void,
-): string | undefined {
-  const asked = context.parameters[TRANSFER_PARAMETER];
-  if (asked !== undefined && E164_PATTERN.test(asked)) return asked;
-  const to = persona.transfer?.to;
-  let target: string | undefined;
-  try {
-    target = typeof to === "function" ? to(context) : to;
-  } catch (error) {
-    onProblem(errorText(error));
-  }
-  return target !== undefined && E164_PATTERN.test(target) ? target : undefined;
 }

@@ -11,7 +11,7 @@ import { describe } from "../engines/settings_checks.ts";
 import { errorText, excerpt, type Logger } from "../log.ts";
 import type { CallContext, LoadedPersona } from "../personas/types.ts";
 import { E164_PATTERN } from "../personas/validate_actions.ts";
-import { transferTarget } from "./built_in_tools.ts";
+import { TRANSFER_PARAMETER } from "./built_in_tools.ts";
 
 /**
  * The voicemail instruction for this call: the persona's string, or what its function returns.
@@ -26,21 +26,15 @@ import { transferTarget } from "./built_in_tools.ts";
 export function voicemailText(loaded: LoadedPersona, context: CallContext, log: Logger): string | undefined {
   const voicemail = loaded.persona.voicemail;
   if (typeof voicemail !== "function") return voicemail;
-  let text: unknown;
-  try {
-    text = voicemail(context);
-  } catch (error) {
-    return failed(loaded, "voicemail", `the function threw: ${excerpt(errorText(error), 200)}`, context, log);
-  }
-  const problem = resultProblem(text, "a non-empty string", (t) => t.trim() !== "");
-  if (problem === undefined) return text as string;
-  return failed(loaded, "voicemail", problem, context, log);
+  const ran = runGuarded(voicemail, context, "a non-empty string", (t) => t.trim() !== "");
+  return "value" in ran ? ran.value : failed(loaded, "voicemail", ran.problem, context, log);
 }
 
 /**
- * Where `transfer_call` dials (as {@linkcode transferTarget} decides), logging
- * `<file>: transfer.to: …` when the persona's `transfer.to` function throws or returns no E.164
- * number. Undefined when there is no valid target: the transfer is refused.
+ * Where `transfer_call` dials: the call's `transferTo` parameter when it is E.164, else the persona's
+ * `transfer.to` (a number, or a function of the call). Undefined when neither gives an E.164 number:
+ * the transfer is refused, and a `transfer.to` function that throws or returns no E.164 number is
+ * logged (`<file>: transfer.to: …`).
  *
  * @example
  * ```ts
@@ -52,25 +46,29 @@ export function transferTargetFor(
   context: CallContext,
   log: Logger,
 ): string | undefined {
-  const persona = loaded.persona;
-  const to = persona.transfer?.to;
-  const report = (problem: string) => failed(loaded, "transfer.to", problem, context, log);
-  if (typeof to !== "function") return transferTarget(persona, context, report);
-  // Called only when no `transferTo` parameter overrides it, as transferTarget decides.
-  const checked = (call: CallContext): string | undefined => {
-    let target: unknown;
-    try {
-      target = to(call);
-    } catch (error) {
-      report(`the function threw: ${excerpt(errorText(error), 200)}`);
-      return undefined;
-    }
-    const problem = resultProblem(target, "an E.164 number (+14155550100)", (t) => E164_PATTERN.test(t));
-    if (problem === undefined) return target as string;
-    report(problem);
-    return undefined;
-  };
-  return transferTarget({ ...persona, transfer: { to: checked } }, context, report);
+  const asked = context.parameters[TRANSFER_PARAMETER];
+  if (asked !== undefined && E164_PATTERN.test(asked)) return asked;
+  const to = loaded.persona.transfer?.to;
+  if (typeof to !== "function") return to !== undefined && E164_PATTERN.test(to) ? to : undefined;
+  const ran = runGuarded(to, context, "an E.164 number (+14155550100)", (t) => E164_PATTERN.test(t));
+  return "value" in ran ? ran.value : failed(loaded, "transfer.to", ran.problem, context, log);
+}
+
+/** Runs the persona's `fn` on the call: its text when `fits` accepts it, else what went wrong. */
+function runGuarded(
+  fn: (context: CallContext) => unknown,
+  context: CallContext,
+  wanted: string,
+  fits: (text: string) => boolean,
+): { value: string } | { problem: string } {
+  let result: unknown;
+  try {
+    result = fn(context);
+  } catch (error) {
+    return { problem: `the function threw: ${excerpt(errorText(error), 200)}` };
+  }
+  const problem = resultProblem(result, wanted, fits);
+  return problem === undefined ? { value: result as string } : { problem };
 }
 
 /** What is wrong with a function's `result`, or undefined when it is a string `fits` accepts. */
