@@ -156,11 +156,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   const closedWithoutEvent = (callSids: readonly string[]) => {
     for (const callSid of callSids) {
       parley.webhooks?.announceEnded(callSid).catch((error) =>
-        log.error(
-          `Webhooks: could not enqueue call.ended of ${callSid}: ${
-            error instanceof Error ? error.message : error
-          }`,
-        )
+        log.error(`Webhooks: could not enqueue call.ended of ${callSid}: ${errorText(error)}`)
       );
     }
     parley.analyzeEnded(callSids);
@@ -169,11 +165,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   store.cluster?.onPeerCallsClosed(closedWithoutEvent);
   // Recordings a crashed run left, repaired above: their recording.ready webhooks go out now.
   parley.announceRecordings(repaired).catch((error) =>
-    log.error(
-      `Webhooks: could not enqueue recording.ready of the repaired recordings: ${
-        error instanceof Error ? error.message : error
-      }`,
-    )
+    log.error(`Webhooks: could not enqueue recording.ready of the repaired recordings: ${errorText(error)}`)
   );
 
   const watchingPersonas = args.includes("--watch-personas");
