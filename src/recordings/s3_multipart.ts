@@ -35,8 +35,8 @@ export interface MultipartUpload {
   log: Logger;
 }
 
-/** An answer's text for an error message: whitespace folded, 200 characters at most. */
-function brief(text: string): string {
+/** A bucket answer's text for an error message: whitespace folded, 200 characters at most. */
+export function brief(text: string): string {
   return text.trim().replace(/\s+/g, " ").slice(0, 200);
 }
 

@@ -20,7 +20,7 @@ import {
   type RecordingState,
 } from "./recordings_dir.ts";
 import { parseListing } from "./s3_listing.ts";
-import { PART_SIZE, uploadInParts } from "./s3_multipart.ts";
+import { brief, PART_SIZE, uploadInParts } from "./s3_multipart.ts";
 import { errorText } from "../log.ts";
 
 /** Options for {@linkcode S3Recordings.deleteOlderThan}. */
@@ -119,7 +119,7 @@ export class S3Recordings implements RecordingSource {
     const body = await Deno.readFile(path);
     const response = await this.#client.fetch(this.#url(callSid), { method: "PUT", body, headers });
     const text = await response.text();
-    if (!response.ok) throw new Error(`HTTP ${response.status} ${text.slice(0, 200).replace(/\s+/g, " ")}`);
+    if (!response.ok) throw new Error(`HTTP ${response.status} ${brief(text)}`);
     return body.length;
   }
 
@@ -157,7 +157,7 @@ export class S3Recordings implements RecordingSource {
         const text = await answer.text();
         if (!answer.ok) {
           throw new Error(
-            `listing answered HTTP ${answer.status} ${text.slice(0, 200).replace(/\s+/g, " ")}`,
+            `listing answered HTTP ${answer.status} ${brief(text)}`,
           );
         }
         const page = parseListing(text);
