@@ -23,7 +23,13 @@ Deno.test({
         const env = { DEFAULT_PERSONA: "lead", API_TOKEN, OPENAI_BASE_URL: fake.baseUrl };
         await withPostgresPair(server, { personasDir: dir, env }, async ({ a, b }) => {
           const callSid = await runCall(a);
-          // A's read waits for its queued writes: from here the ended record is in Postgres.
+          // The analysis is queued after call.ended: from its log line the job is in Postgres (held
+          // back by the 429), and A's read waits for its queued writes, so the ended record is too.
+          await within(
+            a.waitForLog(new RegExp(`Analysis queued: CallSid=${callSid}`)),
+            "the queued analysis",
+            5_000,
+          );
           assert.equal((await fetch(`${a.origin}/api/calls/${callSid}`, { headers: AUTH })).status, 200);
           const feed = await fetch(`${b.origin}/api/calls/${callSid}/events`, { headers: AUTH });
           assert.equal(feed.status, 200);
