@@ -91,7 +91,11 @@ Deno.exit(status.signal === null ? status.code : 128 + (SIGNAL_NUMBERS[status.si
 /** The recorded seconds, or none (every file then runs alone) when the record is missing or unreadable. */
 async function readSeconds(): Promise<TestSeconds> {
   try {
-    return JSON.parse(await Deno.readTextFile(SECONDS_PATH));
+    const record = JSON.parse(await Deno.readTextFile(SECONDS_PATH));
+    if (typeof record !== "object" || record === null || Array.isArray(record)) {
+      throw new Error("not an object of seconds by file");
+    }
+    return record;
   } catch (error) {
     console.log(`${SECONDS_PATH} unreadable (${(error as Error).message}): each test file runs alone`);
     return {};

@@ -116,3 +116,26 @@ Deno.test("deno task test's runner runs every file in groups, names a failure's 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("deno task test's runner runs each file alone when the record of seconds is not an object", async () => {
+  const root = await Deno.makeTempDir({ prefix: "parley_test_runner_" });
+  try {
+    await Deno.mkdir(`${root}/tests`, { recursive: true });
+    await Deno.mkdir(`${root}/testing`);
+    await Deno.writeTextFile(`${root}/tests/a_test.ts`, `Deno.test("a passes", () => {});\n`);
+    await Deno.writeTextFile(`${root}/tests/b_test.ts`, `Deno.test("b passes", () => {});\n`);
+    await Deno.writeTextFile(`${root}/testing/test_seconds.json`, "null\n");
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", `${REPO}testing/run_tests.ts`],
+      cwd: root,
+      env: { NO_COLOR: "1" },
+    }).output();
+    const output = new TextDecoder().decode(run.stdout) + new TextDecoder().decode(run.stderr);
+    assert.equal(run.code, 0, output);
+    assert.match(output, /testing\/test_seconds\.json unreadable \(not an object of seconds by file\)/);
+    assert.match(output, /Test files: 2 in 2 groups, one worker each .*2 it does not list run alone/);
+    assert.match(output, /\| 2 passed \| 0 failed/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
