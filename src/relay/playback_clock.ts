@@ -3,9 +3,12 @@
  *
  * Twilio queues the audio we send and plays it in real time; it echoes a `mark` when playback
  * reaches it. Each mark is named `<itemId>:<ms>`: the echo says "the caller has now heard `ms` of
- * item `itemId`". Between echoes, playback advances with the clock, capped at what was sent. Each
- * assistant item has its own clock, so the tenth answer is measured from its own start (the
- * stale-start bug of relays that measure from one clock per call).
+ * item `itemId`". `ms` is whole, rounded: audio is 8 bytes a ms, so a mark may fall between two
+ * milliseconds; the echo of an item's latest mark counts as reaching its exact position, so an answer
+ * that ends between milliseconds is all heard when its last mark echoes. Between echoes, playback
+ * advances with the clock, capped at what was sent. Each assistant item has its own clock, so the
+ * tenth answer is measured from its own start (the stale-start bug of relays that measure from one
+ * clock per call).
  *
  * After `clear`, Twilio echoes every pending mark at once; those echoes do not mean the audio was
  * heard, so {@linkcode PlaybackClock.interrupt} forgets the items and their late echoes are ignored.
@@ -34,7 +37,7 @@ interface PlaybackItem {
   responseId: string;
   /** Audio of this item sent to Twilio, ms. */
   sentMs: number;
-  /** Position of the latest mark sent for this item, ms. */
+  /** Position of the latest mark sent for this item, ms (exact; its name carries it rounded). */
   markedMs: number;
   /** Position of the latest echoed mark of this item, ms. */
   ackedMs: number;
@@ -144,10 +147,13 @@ export class PlaybackClock {
     // Twilio plays in order: every item before this one has been played out.
     if (index > 0) this.#items.splice(0, index);
     const item = this.#items[0]!;
-    item.ackedMs = Math.min(Math.max(item.ackedMs, ms), item.sentMs);
+    // The name of the item's latest mark means its exact position: with a rounded-down name, an
+    // answer ending between milliseconds (bytes not a multiple of 8) would never be all heard.
+    const heard = ms === Math.round(item.markedMs) ? item.markedMs : ms;
+    item.ackedMs = Math.min(Math.max(item.ackedMs, heard), item.sentMs);
     this.#playRef = now;
     if (item.ackedMs >= item.sentMs && this.#items.length > 1) this.#items.shift();
-    return { itemId, ms };
+    return { itemId, ms: heard };
   }
 
   /**
