@@ -8,7 +8,8 @@
  *   API refuses a second one (`conversation_already_has_active_response`);
  * - a hang-up (end_call, do_not_call, transfer, voicemail) waits until the caller has heard the agent's last
  *   words, as Twilio's marks tell, capped at {@linkcode HANG_UP_CAP_MS}; the caller speaking first
- *   cancels it.
+ *   cancels it. With `interruptions.minSpeechMs`, only speech that lasts that long does (as it only
+ *   then cuts the agent off): a shorter sound leaves it, and it waits while a sound is being weighed.
  *
  * @module
  */
@@ -96,6 +97,8 @@ export class CallActions {
   #hangUp: PendingHangUp | undefined;
   #after: AfterStream | undefined;
   #closed = false;
+  /** The caller's sound is being weighed by the barge-in gate: whether it counts is not known yet. */
+  #weighing = false;
 
   constructor(options: CallActionsOptions) {
     this.#o = options;
@@ -142,8 +145,21 @@ export class CallActions {
     this.#hangUp?.check();
   }
 
-  /** The caller started speaking: a pending hang-up is cancelled (barge-in wins). */
+  /**
+   * The caller started speaking; `weighed` when the barge-in gate (`interruptions.minSpeechMs`) is yet
+   * to tell whether it counts: until {@linkcode callerSpoke} (it does) or {@linkcode callerStopped}
+   * (a short sound, which does not), a pending hang-up waits.
+   */
+  callerStarted(weighed: boolean): void {
+    this.#weighing = weighed;
+  }
+
+  /**
+   * The caller's speech counts (at once, or once it lasted the barge-in gate): a pending hang-up is
+   * cancelled (barge-in wins). A sound the gate ignores never gets here.
+   */
   callerSpoke(): void {
+    this.#weighing = false;
     const pending = this.#hangUp;
     if (pending === undefined || pending.reason === "voicemail_left") return;
     this.#cancelHangUp();
@@ -153,9 +169,15 @@ export class CallActions {
     );
   }
 
-  /** The caller stopped speaking: a due "go on" may go now, or be left to the server (`continuation.ts`). */
+  /**
+   * The caller stopped speaking: a due "go on" may go now, or be left to the server (`continuation.ts`),
+   * and a hang-up that waited for a short sound to be weighed may go ahead.
+   */
   callerStopped(): void {
     this.#continuation.callerStopped();
+    if (!this.#weighing) return;
+    this.#weighing = false;
+    this.#hangUp?.check();
   }
 
   /** A key the caller pressed (Twilio `dtmf`): to the model when the persona has `dtmf: true`. */
@@ -330,17 +352,29 @@ export class CallActions {
 
   #startHangUp(reason: EndReason, detail: string, awaitingAnswer: boolean): void {
     this.#cancelHangUp();
+    // The caller cannot cancel a voicemail's hang-up: a sound being weighed does not hold it.
+    const weighs = reason !== "voicemail_left";
     this.#hangUp = new PendingHangUp({
       reason,
       detail,
       awaitingAnswer,
-      ready: () => this.#activeResponse === undefined && !this.#tones.pending && this.#o.heardAll(),
+      ready: () =>
+        this.#activeResponse === undefined && !this.#tones.pending && this.#o.heardAll() &&
+        !(weighs && this.#weighingSound()),
       end: (reason, detail) => {
         this.#hangUp = undefined;
         this.#o.end(reason, detail);
       },
       ...(this.#o.hangUpCapMs === undefined ? {} : { capMs: this.#o.hangUpCapMs }),
     });
+  }
+
+  /**
+   * True while the barge-in gate weighs the caller's sound. A session lost mid-sound leaves no stop to
+   * come: the caller no longer speaking (as barge-in knows it) ends the wait too.
+   */
+  #weighingSound(): boolean {
+    return this.#weighing && this.#o.callerSpeaking?.() !== false;
   }
 
   #cancelHangUp(): void {

@@ -41,6 +41,9 @@ export class AgentSide {
   /** The caller's item while they speak (from speech start to stop), whose transcript is to come. */
   #speakingItem: string | undefined;
 
+  /** The caller's speech counts (barge-in's gate let it through): it cancels a pending hang-up. */
+  readonly #callerCounts = (): void => this.#p.actions?.callerSpoke();
+
   /** `lost` is told when a session-level event ends the session. */
   constructor(parts: CallParts, lost: (detail: string) => void) {
     this.#p = parts;
@@ -67,8 +70,10 @@ export class AgentSide {
         if (event.itemId) this.#remember(event.itemId, p.now(), undefined);
         this.#speakingItem = event.itemId || undefined;
         p.keeper.callerStarted();
-        p.actions?.callerSpoke();
-        return p.bargeIn.callerStarted();
+        // A pending hang-up is cancelled when the speech counts, as barge-in's gate decides: at once
+        // without `interruptions.minSpeechMs`, else once it lasted that long (a cough never counts).
+        p.bargeIn.callerStarted(this.#callerCounts);
+        return p.actions?.callerStarted(p.bargeIn.weighing);
       case "caller.stopped":
         this.#speakingItem = undefined;
         p.keeper.callerStopped(p.session.engine.capabilities.serverVad);

@@ -5,7 +5,10 @@
  * On an engine that truncates (Realtime), a cut names every item with unheard audio and what was
  * heard of it, plus the answer in progress; every later delta of those answers is stale and dropped.
  * Gating (`interruptions.minSpeechMs`) waits that long before cutting, and a short sound that ends
- * sooner cuts nothing. A cut sends Twilio `clear`; the relay adds the engine's messages.
+ * sooner cuts nothing. The caller's speech counts (a pending hang-up is cancelled, see `actions.ts`)
+ * when it would cut: at once without a gate, once it lasted the gate with one (whether or not the
+ * agent is talking), never for a shorter sound. A cut sends Twilio `clear`; the relay adds the
+ * engine's messages.
  *
  * On an engine whose model owns barge-in (GPT-Live) nothing is cut: the model decides whether to
  * stop. Parley only keeps the caller from hearing stale audio: when the model has stopped while
@@ -95,6 +98,8 @@ export class BargeIn {
   /** Items cut off, with what was heard: for the transcript (the last {@linkcode MAX_REMEMBERED_CUTS}). */
   readonly #heard = new RecentMap<string, number>(MAX_REMEMBERED_CUTS);
   #gateTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The gate timer holds a cut (the agent was talking when the caller started), not only the count. */
+  #gateHoldsCut = false;
   /** Item of the latest agent audio sent to Twilio. */
   #lastItem: string | undefined;
 
@@ -183,32 +188,49 @@ export class BargeIn {
     return this.#heard.get(itemId);
   }
 
-  /** The caller started speaking: cut at once, or after the gate if the agent is talking. */
-  callerStarted(): void {
+  /**
+   * The caller started speaking: cut at once, or after the gate if the agent is talking. `counts` is
+   * told when the speech counts, before any cut: at once without a gate (or when the model owns
+   * barge-in), else once it has lasted {@linkcode gateMs}, agent talking or not; a shorter sound
+   * never counts ({@linkcode weighing} until then).
+   */
+  callerStarted(counts?: () => void): void {
     this.#callerSpeaking = true;
     if (this.modelOwnsBargeIn) {
+      counts?.();
       this.#clearIfStale();
       return;
     }
     if (this.gateMs <= 0) {
+      counts?.();
       this.cut(this.#now());
       return;
     }
     if (this.#gateTimer !== undefined) return;
-    if (this.#clock.unplayedMs(this.#now()) <= 0 && this.#activeResponse === undefined) return;
+    const cuts = this.#clock.unplayedMs(this.#now()) > 0 || this.#activeResponse !== undefined;
+    this.#gateHoldsCut = cuts;
     this.#gateTimer = setTimeout(() => {
       this.#gateTimer = undefined;
-      this.cut(this.#now());
+      counts?.();
+      if (cuts) this.cut(this.#now());
     }, this.gateMs);
   }
 
-  /** The caller stopped speaking. True when the sound was shorter than the gate (nothing was cut). */
+  /**
+   * True while the gate weighs the caller's sound: it has lasted less than {@linkcode gateMs} and not
+   * stopped, so whether it counts is not known yet.
+   */
+  get weighing(): boolean {
+    return this.#gateTimer !== undefined;
+  }
+
+  /** The caller stopped speaking. True when the gate held a cut and the sound ended sooner: nothing was cut. */
   callerStopped(): boolean {
     this.#callerSpeaking = false;
     if (this.#gateTimer === undefined) return false;
     clearTimeout(this.#gateTimer);
     this.#gateTimer = undefined;
-    return true;
+    return this.#gateHoldsCut;
   }
 
   /** Cuts the agent off at `at`: clears Twilio, forgets unheard audio, drops the cut answers' deltas. */
