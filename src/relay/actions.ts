@@ -99,6 +99,8 @@ export class CallActions {
   #closed = false;
   /** The caller's sound is being weighed by the barge-in gate: whether it counts is not known yet. */
   #weighing = false;
+  /** An answer asked of the agent ({@linkcode prompt}) that waits for the one under way, or the caller. */
+  #prompt: string[] | undefined;
 
   constructor(options: CallActionsOptions) {
     this.#o = options;
@@ -136,6 +138,7 @@ export class CallActions {
   responseDone(responseId: string): void {
     if (this.#activeResponse === responseId) this.#activeResponse = undefined;
     this.#flushTones();
+    this.#sendPrompt();
     this.#continuation.check();
     this.#hangUp?.check();
   }
@@ -174,6 +177,8 @@ export class CallActions {
    * and a hang-up that waited for a short sound to be weighed may go ahead.
    */
   callerStopped(): void {
+    // An engine whose server answers each caller turn answers this one first; the prompt follows it.
+    if (!this.#o.engine.capabilities.serverVad) this.#sendPrompt();
     this.#continuation.callerStopped();
     if (!this.#weighing) return;
     this.#weighing = false;
@@ -338,6 +343,25 @@ export class CallActions {
       durationMs,
     });
     if (goOn) this.#continuation.due();
+  }
+
+  /**
+   * Has the agent answer `messages` (the engine's `prompt`: the wrap-up before `maxCallMinutes`) as soon
+   * as it may: no answer under way (Realtime refuses a second one, `conversation_already_has_active_response`)
+   * and the caller not speaking (it would start over them). A later prompt replaces one still waiting.
+   */
+  prompt(messages: string[]): void {
+    this.#prompt = messages;
+    this.#sendPrompt();
+  }
+
+  #sendPrompt(): void {
+    if (this.#prompt === undefined || this.#closed || this.#activeResponse !== undefined) return;
+    if (this.#o.callerSpeaking?.() === true) return;
+    const messages = this.#prompt;
+    this.#prompt = undefined;
+    for (const message of messages) this.#o.send(message);
+    this.#o.answerAsked?.();
   }
 
   /** Tells the model `text`, asking it to go on where the engine needs that. */

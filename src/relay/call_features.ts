@@ -48,8 +48,8 @@ export function createDeadline(
   return new CallDeadline(maxMinutes * 60_000, {
     wrapUp: () => {
       p.log.info(`Call nears maxCallMinutes (${maxMinutes}): asking the agent to wrap up`);
-      for (const m of p.session.engine.prompt(plan, WRAP_UP_INSTRUCTION)) p.session.send(m);
-      p.keeper.answerAsked();
+      // Through the actions: asked while an answer is under way or the caller speaks, it waits.
+      p.actions?.prompt(p.session.engine.prompt(plan, WRAP_UP_INSTRUCTION));
     },
     end: () => end("max_call_minutes", `the persona's maxCallMinutes (${maxMinutes}) was reached`),
   });

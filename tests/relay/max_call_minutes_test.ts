@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { WRAP_UP_INSTRUCTION } from "../../src/relay/call_deadline.ts";
+import type { ReceivedEvent } from "../../testing/fake_realtime.ts";
 import { startTestParley } from "../../testing/parley_harness.ts";
 import { within } from "../../testing/within.ts";
 import { personaSource, withPersonaDir } from "../personas/_persona_dir.ts";
@@ -66,3 +67,54 @@ for (const engine of ["realtime", "live"] as const) {
     });
   });
 }
+
+Deno.test("realtime: a wrap-up due while an answer is under way waits for it, then asks once, not refused", async () => {
+  const persona = personaSource({
+    model: "gpt-realtime-2.1",
+    voice: "marin",
+    instructions: "You are Sam.",
+    maxCallMinutes: LIMIT_MS / 60_000,
+  });
+  await withPersonaDir({ "sam.ts": persona }, async (dir) => {
+    const t = await startTestParley({ personasDir: dir, env: { DEFAULT_PERSONA: "sam" } });
+    try {
+      const call = await t.startCall({ persona: "sam" });
+      const session = await within(t.upstream.session(0), "the session");
+      // An answer under way when the wrap-up falls due (at 2.25 s): started, some audio, not done.
+      session.beginResponse("resp_long", "item_long");
+      session.sendAudio("resp_long", "item_long", new Uint8Array(1600).fill(0x61));
+      await within(t.waitForLog(/Call nears maxCallMinutes/), "the wrap-up falling due", 5000);
+      const isWrapUp = (e: ReceivedEvent) => e.response?.instructions?.endsWith(WRAP_UP_INSTRUCTION) === true;
+      // A caller frame after it fell due: once it reached the session, so has all the relay sent before.
+      const appends = () => session.eventsOf("input_audio_buffer.append").length;
+      const before = appends();
+      call.sendMedia(new Uint8Array(160).fill(0xff));
+      await within(
+        session.waitFor("input_audio_buffer.append", () => appends() > before),
+        "the caller's frame",
+      );
+      assert.equal(session.eventsOf("response.create").filter(isWrapUp).length, 0, "not asked mid-answer");
+      // The answer ends: the wrap-up is asked then, not before (Realtime would refuse it mid-answer).
+      const doneAt = performance.now();
+      session.activeResponse = undefined;
+      session.send({
+        type: "response.done",
+        response: { id: "resp_long", status: "completed", usage: null },
+      });
+      const ask = await within(session.waitFor("response.create", isWrapUp), "the wrap-up", 2000);
+      assert.ok(
+        ask.at >= doneAt,
+        `asked ${Math.round(doneAt - ask.at)} ms before the answer under way ended`,
+      );
+      const ended = await within(t.waitForEvent("call.ended"), "the end", 5000);
+      assert.equal(ended.reason, "max_call_minutes");
+      assert.equal(session.eventsOf("response.create").filter(isWrapUp).length, 1);
+      assert.ok(
+        !t.logs.some((l) => /conversation_already_has_active_response/.test(l.line)),
+        "no wrap-up refused",
+      );
+    } finally {
+      await t.close();
+    }
+  });
+});
