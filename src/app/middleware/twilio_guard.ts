@@ -1,7 +1,8 @@
 /**
  * The `twilio` guard of the route table: Twilio signs the URL it called plus the POST's form, so this
  * guard reads the form once (within the route's body limit), checks the signature, and hands the form
- * to the handler.
+ * to the handler. A request the check refuses whatever its form says (no `X-Twilio-Signature`, or no
+ * token or public URL to check it with) gets its 403 without its body being read.
  *
  * @module
  */
@@ -25,7 +26,8 @@ export interface TwilioSignatureSettings {
 /**
  * Reads the form of a POST (within `bodyLimit`) and checks Twilio's signature over it and the URL
  * (`wss://` for a socket handshake): the 403, 413 or 400 (not UTF-8) to answer, or the form for the
- * handler.
+ * handler. An unsigned request is refused (403) before its body is read: a flood of them costs no
+ * reading or decoding, and a slow one is not waited for.
  *
  * @example
  * ```ts
@@ -39,6 +41,25 @@ export async function checkTwilio(
   signature: TwilioSignatureSettings,
   log: Logger,
 ): Promise<Response | { form: Record<string, string> }> {
+  const websocket = bodyLimit === "websocket";
+  const check = {
+    authToken: signature.authToken,
+    enabled: signature.enabled,
+    publicBaseUrl: websocket
+      ? signature.publicInstanceUrl ?? signature.publicBaseUrl
+      : signature.publicBaseUrl,
+    websocket,
+    log,
+  };
+  if (typeof bodyLimit === "number" && refusedWhateverTheForm(request, check)) {
+    // The same refusal (and log line) as after reading: the signature check refuses these before it
+    // looks at the form.
+    const refused = refuseUnsignedTwilio(request, { ...check, params: {} });
+    if (refused !== undefined) {
+      await request.body?.cancel().catch(() => {});
+      return refused;
+    }
+  }
   const form: Record<string, string> = {};
   if (typeof bodyLimit === "number") {
     const body = await readBodyText(request, bodyLimit);
@@ -52,16 +73,21 @@ export async function checkTwilio(
     }
     for (const [name, value] of new URLSearchParams(body.text)) form[name] = value;
   }
-  const websocket = bodyLimit === "websocket";
-  const refused = refuseUnsignedTwilio(request, {
-    authToken: signature.authToken,
-    enabled: signature.enabled,
-    publicBaseUrl: websocket
-      ? signature.publicInstanceUrl ?? signature.publicBaseUrl
-      : signature.publicBaseUrl,
-    params: form,
-    websocket,
-    log,
-  });
-  return refused ?? { form };
+  return refuseUnsignedTwilio(request, { ...check, params: form }) ?? { form };
+}
+
+/**
+ * True when the signature check is on and refuses `request` whatever its form holds: no auth token or
+ * no usable public URL to check with, or no `X-Twilio-Signature` header (the refusals
+ * `checkTwilioSignature` makes before it compares any signature).
+ */
+function refusedWhateverTheForm(
+  request: Request,
+  check: { authToken: string | undefined; publicBaseUrl: string | undefined; enabled: boolean },
+): boolean {
+  if (!check.enabled) return false;
+  if (check.authToken === undefined || check.authToken === "") return true;
+  if (check.publicBaseUrl === undefined || !URL.canParse(check.publicBaseUrl)) return true;
+  const header = request.headers.get("x-twilio-signature");
+  return header === null || header === "";
 }
