@@ -8,7 +8,10 @@
  * webhook outbox listens for it).
  *
  * The wake-up is one timer, armed for the earliest due analysis (read from the store) or the next
- * poll, whichever is sooner; the state that matters is in the store, not in the timer.
+ * poll, whichever is sooner; the state that matters is in the store, not in the timer. A claim the
+ * store refuses (another process holds the write lock on `parley.db`, Postgres restarting) is logged
+ * once and tried again after 1 s, doubling to 5 s, until the store takes one; putting back a previous
+ * run's claims at start waits for the same.
  *
  * @module
  */
@@ -22,7 +25,7 @@ import type { AnalysisJob, AnalysisSpec } from "../store/analysis_job.ts";
 import type { AnalysisJobs, CallRecords, EventBus } from "../store/ports.ts";
 import { type ResponsesEndpoint, tryAnalysis } from "./client.ts";
 import { buildAnalysisRequest } from "./request.ts";
-import { assertStoreWriting, StoreRetry } from "../store/store_retry.ts";
+import { assertStoreWriting, STORE_RETRY_DEFAULTS, StoreRetry } from "../store/store_retry.ts";
 
 /** Tries before an analysis that keeps meeting 429, 5xx or no answer is failed for good. */
 export const MAX_ANALYSIS_ATTEMPTS = 8;
@@ -62,6 +65,8 @@ export class AnalysisWorker {
   readonly #options: AnalysisWorkerOptions;
   readonly #now: () => number;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The wake after an analysis settled, on the event loop's next turn ({@linkcode #wakeSoon}). */
+  #soon: ReturnType<typeof setTimeout> | undefined;
   #off: (() => void) | undefined;
   #running = new Set<Promise<void>>();
   #stopped = false;
@@ -71,6 +76,13 @@ export class AnalysisWorker {
   #again = false;
   /** Settles once this instance's old claims are back to pending: nothing is claimed before. */
   #ready: Promise<unknown> = Promise.resolve();
+  /**
+   * This instance's claims from a previous run are back to pending ({@linkcode start}, or the first
+   * tick that could): until then each tick tries that first, and claims nothing.
+   */
+  #released = false;
+  /** Claims the store refuses since `since` (performance.now()), tried again after `retryMs`. */
+  #claimsFailing: { since: number; retryMs: number } | undefined;
   /** Queuing an analysis the store cannot take now (a locked or full disk, Postgres down) waits here. */
   readonly #retry: StoreRetry;
   /**
@@ -106,13 +118,24 @@ export class AnalysisWorker {
         if (this.#personaOf.size < MAX_CALLS_IN_MIND) this.#personaOf.set(event.callSid, event.persona);
       } else if (event.type === "call.ended") this.#ended(event.callSid);
     });
-    const release = this.#options.jobs.release(this.#options.instance, this.#now());
+    const release = this.#release();
     this.#ready = release.catch(() => 0);
-    const released = await release;
+    try {
+      await release;
+    } catch {
+      // The store refused (locked, or a failover): the first tick puts them back before it claims, and
+      // its failure is logged as a claim's (once, then retried).
+    }
+    this.#wake();
+  }
+
+  /** Puts this instance's claims from a previous run back to pending, once. */
+  async #release(): Promise<void> {
+    const released = await this.#options.jobs.release(this.#options.instance, this.#now());
+    this.#released = true;
     if (released > 0) {
       this.#options.log.info(`Analysis: ${released} analysis(es) a previous run left unfinished go again`);
     }
-    this.#wake();
   }
 
   /**
@@ -128,6 +151,7 @@ export class AnalysisWorker {
     this.#stopped = true;
     this.#abort.abort();
     clearTimeout(this.#timer);
+    clearTimeout(this.#soon);
     this.#off?.();
     await this.#retry.close();
     await this.#ticking;
@@ -179,6 +203,18 @@ export class AnalysisWorker {
     }
   }
 
+  /**
+   * Runs a tick on the event loop's next turn: an analysis settles right after a write (its outcome),
+   * and a claim then would be a second write in the same turn, two busy timeouts' stall under a lock.
+   */
+  #wakeSoon(): void {
+    if (this.#stopped || this.#soon !== undefined) return;
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      this.#wake();
+    }, 0);
+  }
+
   /** Runs a tick now (or right after the one under way). */
   #wake(): void {
     if (this.#stopped) return;
@@ -188,9 +224,12 @@ export class AnalysisWorker {
     }
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#ticking = this.#tick().catch((error) => {
-      this.#options.log.error(`Analysis: cannot read the store: ${escapeLogText(errorText(error))}`);
-    }).finally(() => {
+    this.#ticking = this.#tick().then(
+      (asked) => {
+        if (asked) this.#claimsWork();
+      },
+      (error) => this.#claimFailed(error),
+    ).finally(() => {
       this.#ticking = undefined;
       if (this.#again) {
         this.#again = false;
@@ -199,21 +238,59 @@ export class AnalysisWorker {
     });
   }
 
-  async #tick(): Promise<void> {
+  /** Claims what is due, for the room left; resolves true when it asked the store (and it answered). */
+  async #tick(): Promise<boolean> {
     const room = (this.#options.concurrency ?? 2) - this.#running.size;
-    if (room <= 0 || this.#stopped) return;
+    if (room <= 0 || this.#stopped) return false;
+    if (!this.#released) await this.#release();
     const jobs = await this.#options.jobs.claim(
       this.#options.instance,
       this.#now(),
       room,
       this.#options.leaseMs ?? 300_000,
     );
-    for (const job of jobs) this.#track(this.#run(job).finally(() => this.#wake()));
+    for (const job of jobs) this.#track(this.#run(job).finally(() => this.#wakeSoon()));
+    return true;
   }
 
-  /** Arms the timer for the earliest due analysis, or the next poll. */
+  /**
+   * The store refused a claim: logged when a failing stretch starts, then tried again after 1 s,
+   * doubling to 5 s (not at once: a claim that meets a lock waits for it, on the event loop).
+   */
+  #claimFailed(error: unknown): void {
+    const first = STORE_RETRY_DEFAULTS.firstRetryMs;
+    if (this.#claimsFailing === undefined) {
+      this.#claimsFailing = { since: performance.now(), retryMs: first };
+      this.#options.log.error(
+        `Analysis: cannot claim analyses: ${escapeLogText(errorText(error))}; ` +
+          `trying again after ${first / 1000} s, doubling to ${STORE_RETRY_DEFAULTS.maxRetryMs / 1000} s`,
+      );
+    } else {
+      this.#claimsFailing.retryMs = Math.min(
+        this.#claimsFailing.retryMs * 2,
+        STORE_RETRY_DEFAULTS.maxRetryMs,
+      );
+    }
+  }
+
+  /** A claim went through: a failing stretch, if any, is over. */
+  #claimsWork(): void {
+    const failing = this.#claimsFailing;
+    if (failing === undefined) return;
+    this.#claimsFailing = undefined;
+    this.#options.log.info(
+      `Analysis: claims again after ${((performance.now() - failing.since) / 1000).toFixed(1)} s`,
+    );
+  }
+
+  /** Arms the timer for the earliest due analysis, or the next poll (or the retry of a refused claim). */
   async #arm(): Promise<void> {
     if (this.#stopped) return;
+    if (this.#claimsFailing !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => this.#wake(), this.#claimsFailing.retryMs);
+      return;
+    }
     let due: number | undefined;
     try {
       due = await this.#options.jobs.nextTryAt();
@@ -276,12 +353,18 @@ export class AnalysisWorker {
       const wait = result.retryAfterMs !== undefined && result.retryAfterMs <= 600_000
         ? result.retryAfterMs
         : backoff;
-      await jobs.retry(job.callSid, at + wait, result.reason, at);
-      log.warn(
-        `Analysis try ${job.attempts} of ${MAX_ANALYSIS_ATTEMPTS} failed for CallSid=${job.callSid}: ${
-          escapeLogText(result.reason)
-        }; next try in ${Math.round(wait)} ms`,
-      );
+      // Not written, the analysis would stay claimed until its lease lapses: it waits for the store.
+      await this.#outcomes.submit({
+        what: `the next try of ${job.callSid}`,
+        run: async () => {
+          await jobs.retry(job.callSid, at + wait, result.reason, at);
+          log.warn(
+            `Analysis try ${job.attempts} of ${MAX_ANALYSIS_ATTEMPTS} failed for CallSid=${job.callSid}: ${
+              escapeLogText(result.reason)
+            }; next try in ${Math.round(wait)} ms`,
+          );
+        },
+      });
     } else {
       const reason = result.kind === "retry"
         ? `${result.reason} (after ${job.attempts} tries)`
@@ -290,18 +373,24 @@ export class AnalysisWorker {
     }
   }
 
+  /** Records `job` as failed for good (once the store takes it) and publishes it. */
   async #settleFailed(job: AnalysisJob, reason: string): Promise<void> {
     const at = this.#now();
-    await this.#options.jobs.fail(job.callSid, reason, at);
-    this.#options.log.error(`Analysis failed: CallSid=${job.callSid}: ${escapeLogText(reason)}`);
-    this.#publish({
-      type: "call.analyzed",
-      at,
-      callSid: job.callSid,
-      state: "failed",
-      outcome: null,
-      error: reason,
-      costUsd: null,
+    await this.#outcomes.submit({
+      what: `the failure of ${job.callSid}`,
+      run: async () => {
+        await this.#options.jobs.fail(job.callSid, reason, at);
+        this.#options.log.error(`Analysis failed: CallSid=${job.callSid}: ${escapeLogText(reason)}`);
+        this.#publish({
+          type: "call.analyzed",
+          at,
+          callSid: job.callSid,
+          state: "failed",
+          outcome: null,
+          error: reason,
+          costUsd: null,
+        });
+      },
     });
   }
 

@@ -3,16 +3,17 @@
  * `BEGIN IMMEDIATE` transaction (SQLite's write lock), so two processes on one `DATA_DIR` never run
  * one analysis at once.
  *
+ * The connection is synchronous and on the server's event loop, like the call store's: a write that
+ * meets another process's lock waits at most the call store's `BUSY_TIMEOUT_MS` (20 ms), then
+ * rejects (`database is locked`); the worker tries it again later.
+ *
  * @module
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { openSqliteConnection, type SqliteConnection } from "./connection.ts";
+import { asPromise, openSqliteConnection, type SqliteConnection } from "./connection.ts";
 import type { AnalysisJob, AnalysisSpec, AnalysisState, AnalysisSuccess } from "../analysis_job.ts";
 import type { AnalysisJobs } from "../ports.ts";
-
-/** An analysis write may wait this long for another process's lock, ms (off the audio path). */
-const ANALYSIS_BUSY_TIMEOUT_MS = 1_000;
 
 /**
  * Opens the analyses table of the call database at `path` (creating and migrating it if needed).
@@ -24,10 +25,10 @@ const ANALYSIS_BUSY_TIMEOUT_MS = 1_000;
  * ```
  */
 export function openAnalysisStore(path: string): AnalysisJobs {
-  return new SqliteAnalysisStore(openSqliteConnection(path, ANALYSIS_BUSY_TIMEOUT_MS));
+  return new SqliteAnalysisStore(openSqliteConnection(path));
 }
 
-/** The analyses table over its own SQLite connection. */
+/** The analyses table over its own SQLite connection: each method runs synchronously, its throw a rejection. */
 class SqliteAnalysisStore implements AnalysisJobs {
   readonly #db: DatabaseSync;
   readonly #sql: SqliteConnection["sql"];
@@ -40,90 +41,99 @@ class SqliteAnalysisStore implements AnalysisJobs {
   }
 
   enqueue(callSid: string, spec: AnalysisSpec, at: number): Promise<boolean> {
-    return Promise.resolve(
+    return asPromise(() =>
       Number(
         this.#sql(
           `INSERT OR IGNORE INTO analyses (call_sid, state, next_try_at, spec, created_at, updated_at)
            VALUES (?, 'pending', ?, ?, ?, ?)`,
         ).run(callSid, at, JSON.stringify(spec), at, at).changes,
-      ) > 0,
+      ) > 0
     );
   }
 
   claim(instance: string, now: number, limit: number, leaseMs: number): Promise<AnalysisJob[]> {
-    return Promise.resolve(this.#transaction(() => {
-      const due = this.#sql(
-        `SELECT call_sid FROM analyses
-         WHERE (state = 'pending' AND next_try_at <= ?) OR (state = 'running' AND claimed_until <= ?)
-         ORDER BY next_try_at, call_sid LIMIT ?`,
-      ).all(now, now, limit).map((row) => String(row.call_sid));
-      for (const callSid of due) {
-        this.#sql(
-          `UPDATE analyses SET state = 'running', claimed_by = ?, claimed_until = ?,
-             attempts = attempts + 1, updated_at = ? WHERE call_sid = ?`,
-        ).run(instance, now + leaseMs, now, callSid);
-      }
-      return due.map((callSid) => this.#get(callSid)!);
-    }));
+    return asPromise(() =>
+      this.#transaction(() => {
+        const due = this.#sql(
+          `SELECT call_sid FROM analyses
+           WHERE (state = 'pending' AND next_try_at <= ?) OR (state = 'running' AND claimed_until <= ?)
+           ORDER BY next_try_at, call_sid LIMIT ?`,
+        ).all(now, now, limit).map((row) => String(row.call_sid));
+        for (const callSid of due) {
+          this.#sql(
+            `UPDATE analyses SET state = 'running', claimed_by = ?, claimed_until = ?,
+               attempts = attempts + 1, updated_at = ? WHERE call_sid = ?`,
+          ).run(instance, now + leaseMs, now, callSid);
+        }
+        return due.map((callSid) => this.#get(callSid)!);
+      })
+    );
   }
 
   release(instance: string, now: number): Promise<number> {
-    return Promise.resolve(
+    return asPromise(() =>
       Number(
         this.#sql(
           `UPDATE analyses SET state = 'pending', next_try_at = ?, claimed_by = NULL, claimed_until = NULL,
              updated_at = ? WHERE state = 'running' AND claimed_by = ?`,
         ).run(now, now, instance).changes,
-      ),
+      )
     );
   }
 
   retry(callSid: string, nextTryAt: number, error: string, at: number): Promise<void> {
-    this.#sql(
-      `UPDATE analyses SET state = 'pending', next_try_at = ?, error = ?, claimed_by = NULL,
-         claimed_until = NULL, updated_at = ? WHERE call_sid = ? AND state = 'running'`,
-    ).run(nextTryAt, error, at, callSid);
-    return Promise.resolve();
+    return asPromise(() => {
+      this.#sql(
+        `UPDATE analyses SET state = 'pending', next_try_at = ?, error = ?, claimed_by = NULL,
+           claimed_until = NULL, updated_at = ? WHERE call_sid = ? AND state = 'running'`,
+      ).run(nextTryAt, error, at, callSid);
+    });
   }
 
   succeed(callSid: string, success: AnalysisSuccess): Promise<void> {
-    this.#sql(
-      `UPDATE analyses SET state = 'done', outcome = ?, usage = ?, cost_usd = ?, error = NULL,
-         claimed_by = NULL, claimed_until = NULL, updated_at = ? WHERE call_sid = ?`,
-    ).run(
-      JSON.stringify(success.outcome),
-      JSON.stringify(success.usage),
-      success.costUsd,
-      success.at,
-      callSid,
-    );
-    return Promise.resolve();
+    return asPromise(() => {
+      this.#sql(
+        `UPDATE analyses SET state = 'done', outcome = ?, usage = ?, cost_usd = ?, error = NULL,
+           claimed_by = NULL, claimed_until = NULL, updated_at = ? WHERE call_sid = ?`,
+      ).run(
+        JSON.stringify(success.outcome),
+        JSON.stringify(success.usage),
+        success.costUsd,
+        success.at,
+        callSid,
+      );
+    });
   }
 
   fail(callSid: string, error: string, at: number): Promise<void> {
-    this.#sql(
-      `UPDATE analyses SET state = 'failed', error = ?, claimed_by = NULL, claimed_until = NULL,
-         updated_at = ? WHERE call_sid = ?`,
-    ).run(error, at, callSid);
-    return Promise.resolve();
+    return asPromise(() => {
+      this.#sql(
+        `UPDATE analyses SET state = 'failed', error = ?, claimed_by = NULL, claimed_until = NULL,
+           updated_at = ? WHERE call_sid = ?`,
+      ).run(error, at, callSid);
+    });
   }
 
   get(callSid: string): Promise<AnalysisJob | undefined> {
-    return Promise.resolve(this.#get(callSid));
+    return asPromise(() => this.#get(callSid));
   }
 
   getMany(callSids: readonly string[]): Promise<Map<string, AnalysisJob>> {
-    const jobs = new Map<string, AnalysisJob>();
-    for (const callSid of callSids) {
-      const job = this.#get(callSid);
-      if (job !== undefined) jobs.set(callSid, job);
-    }
-    return Promise.resolve(jobs);
+    return asPromise(() => {
+      const jobs = new Map<string, AnalysisJob>();
+      for (const callSid of callSids) {
+        const job = this.#get(callSid);
+        if (job !== undefined) jobs.set(callSid, job);
+      }
+      return jobs;
+    });
   }
 
   nextTryAt(): Promise<number | undefined> {
-    const row = this.#sql("SELECT MIN(next_try_at) AS at FROM analyses WHERE state = 'pending'").get();
-    return Promise.resolve(row?.at === null || row?.at === undefined ? undefined : Number(row.at));
+    return asPromise(() => {
+      const row = this.#sql("SELECT MIN(next_try_at) AS at FROM analyses WHERE state = 'pending'").get();
+      return row?.at === null || row?.at === undefined ? undefined : Number(row.at);
+    });
   }
 
   close(): void {

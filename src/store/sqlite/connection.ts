@@ -1,7 +1,13 @@
 /**
  * One SQLite connection to the call database for a store beside the call records (leads, campaigns, the
- * webhook outbox, analyses): opened with its busy timeout and migrated, with cached prepared
- * statements and an immediate-mode transaction helper.
+ * webhook outbox, analyses): opened with the call store's busy timeout and migrated, with cached
+ * prepared statements and an immediate-mode transaction helper.
+ *
+ * `node:sqlite` is synchronous and these connections run on the server's event loop, beside every
+ * call's audio: a write that meets another process's lock on `parley.db` (a rehearsal on the same
+ * `DATA_DIR`, an admin tool) waits at most {@linkcode BUSY_TIMEOUT_MS} (20 ms), then fails with
+ * `database is locked`. Each store's methods turn that throw into a rejection, and their callers retry
+ * later.
  *
  * @module
  */
@@ -9,6 +15,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
 import { migrate } from "./schema.ts";
+import { BUSY_TIMEOUT_MS } from "./call_store.ts";
 
 /** An open connection and its helpers. */
 export interface SqliteConnection {
@@ -22,14 +29,15 @@ export interface SqliteConnection {
 }
 
 /**
- * Opens (creating its folder) and migrates the database at `path`, waiting up to `busyTimeoutMs` for
- * another connection's lock. Throws, with the connection closed, when it cannot.
+ * Opens (creating its folder) and migrates the database at `path`, waiting up to
+ * {@linkcode BUSY_TIMEOUT_MS} for another connection's lock, as the call store does: every connection
+ * on the event loop has the same bound. Throws, with the connection closed, when it cannot.
  */
-export function openSqliteConnection(path: string, busyTimeoutMs: number): SqliteConnection {
+export function openSqliteConnection(path: string): SqliteConnection {
   if (path !== ":memory:") Deno.mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
   try {
-    db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     migrate(db, `call database "${path}"`);
   } catch (error) {
     db.close();
@@ -60,4 +68,16 @@ export function openSqliteConnection(path: string, busyTimeoutMs: number): Sqlit
       if (db.isOpen) db.close();
     },
   };
+}
+
+/**
+ * Runs `body` (synchronous SQLite work) now and answers as the async ports do: its value, or its throw
+ * (`database is locked` past the busy timeout, say) as a rejection, never a throw at the caller.
+ */
+export function asPromise<T>(body: () => T): Promise<T> {
+  try {
+    return Promise.resolve(body());
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { SqliteConnection } from "./connection.ts";
+import { asPromise, type SqliteConnection } from "./connection.ts";
 import type { DoNotCallEntry } from "../campaign.ts";
 import type { DoNotCallList } from "../ports.ts";
 
@@ -13,27 +13,29 @@ import type { DoNotCallList } from "../ports.ts";
 export function sqliteDoNotCall({ sql, transaction }: SqliteConnection): DoNotCallList {
   return {
     list: () =>
-      Promise.resolve(
+      asPromise(() =>
         sql("SELECT * FROM do_not_call ORDER BY added_at DESC, phone").all().map((row) => ({
           phone: String(row.phone),
           source: String(row.source),
           addedAt: Number(row.added_at),
-        } satisfies DoNotCallEntry)),
+        } satisfies DoNotCallEntry))
       ),
     has: (phone) =>
-      Promise.resolve(sql("SELECT 1 FROM do_not_call WHERE phone = ?").get(phone) !== undefined),
+      asPromise(() => sql("SELECT 1 FROM do_not_call WHERE phone = ?").get(phone) !== undefined),
     add: (phones, source, at) =>
-      Promise.resolve(transaction(() => {
-        let added = 0;
-        for (const phone of phones) {
-          added += Number(
-            sql("INSERT OR IGNORE INTO do_not_call (phone, source, added_at) VALUES (?, ?, ?)")
-              .run(phone, source, at).changes,
-          );
-        }
-        return added;
-      })),
+      asPromise(() =>
+        transaction(() => {
+          let added = 0;
+          for (const phone of phones) {
+            added += Number(
+              sql("INSERT OR IGNORE INTO do_not_call (phone, source, added_at) VALUES (?, ?, ?)")
+                .run(phone, source, at).changes,
+            );
+          }
+          return added;
+        })
+      ),
     remove: (phone) =>
-      Promise.resolve(Number(sql("DELETE FROM do_not_call WHERE phone = ?").run(phone).changes) > 0),
+      asPromise(() => Number(sql("DELETE FROM do_not_call WHERE phone = ?").run(phone).changes) > 0),
   };
 }

@@ -6,7 +6,6 @@
  * @module
  */
 
-import { BUSY_TIMEOUT_MS } from "./call_store.ts";
 import { openSqliteConnection, type SqliteConnection } from "./connection.ts";
 import type { Lead, LeadCall, LeadCursor, LeadInput, LeadUpdate } from "../lead.ts";
 import type { Leads } from "../ports.ts";
@@ -32,7 +31,7 @@ export interface LeadStoreOptions {
  */
 export function openLeadStore(path: string, options: LeadStoreOptions = {}): LeadStore {
   // As short a busy timeout as the call store's: a locked database never stalls the calls on this event loop.
-  return new SqliteLeadStore(openSqliteConnection(path, BUSY_TIMEOUT_MS), options.now ?? Date.now);
+  return new SqliteLeadStore(openSqliteConnection(path), options.now ?? Date.now);
 }
 
 /** The leads table over its own SQLite connection. */

@@ -6,7 +6,6 @@
  * @module
  */
 
-import { BUSY_TIMEOUT_MS } from "./call_store.ts";
 import { openSqliteConnection, type SqliteConnection } from "./connection.ts";
 import {
   type ClaimedWebhook,
@@ -31,7 +30,7 @@ import {
  * ```
  */
 export function openSqliteWebhookOutbox(path: string): WebhookOutbox {
-  return new SqliteWebhookOutbox(openSqliteConnection(path, BUSY_TIMEOUT_MS));
+  return new SqliteWebhookOutbox(openSqliteConnection(path));
 }
 
 /** The outbox over one SQLite connection: each method runs synchronously, its throw a rejection. */
