@@ -101,6 +101,8 @@ export class CallActions {
   #weighing = false;
   /** An answer asked of the agent ({@linkcode prompt}) that waits for the one under way, or the caller. */
   #prompt: string[] | undefined;
+  /** Counts the sessions lost: a tool called on an earlier session is unknown to the one serving now. */
+  #session = 0;
 
   constructor(options: CallActionsOptions) {
     this.#o = options;
@@ -137,6 +139,19 @@ export class CallActions {
   /** An answer ended upstream: deferred tones, continuations and hang-ups may go ahead. */
   responseDone(responseId: string): void {
     if (this.#activeResponse === responseId) this.#activeResponse = undefined;
+    this.#flushTones();
+    this.#sendPrompt();
+    this.#continuation.check();
+    this.#hangUp?.check();
+  }
+
+  /**
+   * The call's session was lost: the answer under way is gone with it, so held tones play, and a due
+   * "go on", a waiting prompt and a pending hang-up go ahead (what is sent waits for the new session).
+   */
+  sessionLost(): void {
+    this.#session++;
+    this.#activeResponse = undefined;
     this.#flushTones();
     this.#sendPrompt();
     this.#continuation.check();
@@ -325,15 +340,34 @@ export class CallActions {
   // ── Persona tools ─────────────────────────────────────────────────────────────────────────
 
   async #runTool(call: ToolCall): Promise<void> {
+    const session = this.#session;
     this.#continuation.toolStarted();
     const outcome = await this.#runner.run(call);
     this.#continuation.toolFinished();
     if (outcome === undefined || this.#closed) return;
-    this.#answer(call, outcome.status, outcome.output, outcome.durationMs, true);
+    this.#answer(call, outcome.status, outcome.output, outcome.durationMs, true, session);
   }
 
-  #answer(call: ToolCall, status: ToolCallStatus, output: string, durationMs: number, goOn: boolean): void {
-    this.#o.send(this.#o.engine.toolOutput(call.callId, output));
+  /**
+   * Sends a tool's output and reports the call. A tool called on a session since lost is unknown to
+   * the one serving now, which refuses an output for it (Realtime: `invalid_tool_call_id`): the new
+   * session is told the result as a note instead.
+   */
+  #answer(
+    call: ToolCall,
+    status: ToolCallStatus,
+    output: string,
+    durationMs: number,
+    goOn: boolean,
+    session = this.#session,
+  ): void {
+    if (session === this.#session) this.#o.send(this.#o.engine.toolOutput(call.callId, output));
+    else {
+      const note = this.#o.engine.note(
+        `(The line dropped while your tool ${call.name} ran; its result: ${output})`,
+      );
+      for (const message of note.messages) this.#o.send(message);
+    }
     this.#o.toolCalled({
       callId: call.callId,
       name: call.name,

@@ -57,6 +57,7 @@ export class AgentSide {
       case "agent.audio":
         if (event.itemId !== this.#lastAgentItem) {
           this.#lastAgentItem = event.itemId;
+          p.keeper.answerStarted();
           if (!this.#lines.has(event.itemId)) {
             this.#remember(event.itemId, p.now() + p.bargeIn.queuedMs(), event.responseId);
           }
@@ -83,12 +84,15 @@ export class AgentSide {
         p.actions?.callerStopped();
         return p.turns.callerStopped(event.at ?? p.now());
       case "response.started":
+        p.keeper.answerStarted();
         p.bargeIn.responseStarted(event.responseId);
         p.actions?.responseStarted(event.responseId);
         return p.turns.responseStarted(event.responseId);
       case "response.done":
         this.#answerDone(event.responseId);
-        p.keeper.answered();
+        // A failed answer is none: one is still owed (the stall watch replaces a session that stays silent).
+        if (event.failure?.status === "failed") p.keeper.answerFailed();
+        else p.keeper.answered();
         p.bargeIn.responseDone(event.responseId);
         p.report.responseDone(event, p.session.model);
         return p.actions?.responseDone(event.responseId);
@@ -149,6 +153,7 @@ export class AgentSide {
   #transcript(event: Extract<EngineEvent, { type: "transcript" }>): void {
     const p = this.#p;
     p.keeper.remember({ speaker: event.speaker, text: event.text });
+    if (event.speaker === "agent") p.keeper.answerStarted(); // the agent spoke: no answer is owed unbegun
     let from = event.startedAt;
     if (event.itemId !== undefined) {
       from = this.#lines.get(event.itemId)?.from ?? from;
@@ -186,8 +191,11 @@ export class AgentSide {
     const p = this.#p;
     // Keypad tones are agent audio to the caller but no item the engine knows.
     const items = cut.items.filter((item) => !item.itemId.startsWith(TONES_ITEM_PREFIX));
-    for (const message of p.session.engine.interruption(items, cut.activeResponse)) {
-      p.session.send(message);
+    // Between sessions there is nothing upstream to stop (the new one knows neither items nor answer).
+    if (!p.keeper.replacing) {
+      for (const message of p.session.engine.interruption(items, cut.activeResponse)) {
+        p.session.send(message);
+      }
     }
 
     // Bookkeeping after the sends.

@@ -259,7 +259,11 @@ class Relay implements CallRelay {
       engine: setup.engine.id,
       parameters: { ...start.customParameters },
     }, startedAtWall);
-    if (plan.greeting !== undefined) this.#agent.awaitGreeting(p.now(), claimed?.session);
+    if (plan.greeting !== undefined) {
+      this.#agent.awaitGreeting(p.now(), claimed?.session);
+      // Owed like an answer: a session that takes its configuration and never greets is stalled.
+      p.keeper.greetingAsked();
+    }
     this.#link.started(claimed);
   }
 

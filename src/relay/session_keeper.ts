@@ -28,6 +28,13 @@ export const QUICK_LOSS_MS = 10_000;
 export const MAX_QUICK_LOSSES = 3;
 
 /**
+ * An answer asked of the model that has not begun: the `greeting` asked for at `start`, or an
+ * `answer` (the caller's finished turn on an engine that answers each one, a "go on" after tool
+ * outputs or a note, a prompt). A session lost while one is owed leaves it to the new session.
+ */
+export type OwedAnswer = "greeting" | "answer";
+
+/**
  * The call a {@linkcode SessionKeeper} keeps on a live session: what the keeper asks of the relay.
  * The relay implements it; a test can hand in a plain object.
  */
@@ -40,8 +47,15 @@ export interface KeptCall {
   openTakeover(handlers: UpstreamSessionHandlers, history: HistoryTurn[]): UpstreamSession;
   /** The old session is gone: its audio at Twilio is cleared; returns how much was cleared, ms. */
   sessionLost(): number;
-  /** A new session serves the call (the relay attaches its handlers and reports `reconnected`). */
-  replaced(session: UpstreamSession, event: { cause: ReconnectCause; gapMs: number; tries: number }): void;
+  /**
+   * A new session serves the call (the relay attaches its handlers and reports `reconnected`), given
+   * what was sent for the call while it had none, then asked for `owed` when the lost session owed it.
+   */
+  replaced(
+    session: UpstreamSession,
+    event: { cause: ReconnectCause; gapMs: number; tries: number },
+    owed: OwedAnswer | undefined,
+  ): void;
   /** No agent audio unplayed, no answer under way, the caller not speaking: a rollover may happen. */
   quiet(): boolean;
   /** Every try failed: the call ends. */
@@ -95,6 +109,12 @@ export class SessionKeeper {
   #replacedAt: number | undefined;
   /** New sessions lost within {@linkcode QUICK_LOSS_MS} of opening, in a row. */
   #quickLosses = 0;
+  /** An answer asked of the model that has not begun (nor finished). */
+  #owed: OwedAnswer | undefined;
+  /** What the new session is to be asked for: what the lost one owed, unless asked again since. */
+  #askNew: OwedAnswer | undefined;
+  /** From the loss of a session until a new one serves the call. */
+  #gap = false;
 
   /** Idle until {@linkcode start}. */
   constructor(call: KeptCall, options: SessionKeeperOptions) {
@@ -153,17 +173,45 @@ export class SessionKeeper {
    */
   callerStopped(owesAnswer: boolean): void {
     this.#stall.callerSpeaking(false);
-    if (owesAnswer) this.#stall.owed(this.#o.now());
+    if (owesAnswer) this.#ask("answer");
   }
 
-  /** The model was asked to answer (a `response.create`, a prompt): an answer is owed. */
+  /**
+   * The model was asked to answer (a `response.create`, a prompt): an answer is owed. Asked while the
+   * call has no session, the ask itself waits for the new one: it is not asked a second time.
+   */
   answerAsked(): void {
-    this.#stall.owed(this.#o.now());
+    this.#ask("answer");
+    if (this.#gap) this.#askNew = undefined;
+  }
+
+  /** The greeting was asked for (at `start`): owed like an answer, so a session that never greets stalls. */
+  greetingAsked(): void {
+    this.#ask("greeting");
+  }
+
+  /** An answer began (its first audio, a transcript, the server's word): the answer owed is under way. */
+  answerStarted(): void {
+    this.#owed = undefined;
   }
 
   /** An answer finished (or was cancelled): nothing is owed. */
   answered(): void {
+    this.#owed = undefined;
     this.#stall.answered();
+  }
+
+  /**
+   * An answer failed (`response.done` with status `failed`): none came, so one is still owed. A
+   * session that then says nothing for the stall time is replaced, and the new one asked for it.
+   */
+  answerFailed(): void {
+    this.#ask("answer");
+  }
+
+  #ask(what: OwedAnswer): void {
+    this.#owed = what;
+    this.#stall.owed(this.#o.now());
   }
 
   /** A finished turn of the conversation, for a new session (the newest {@linkcode MAX_HISTORY_TURNS}). */
@@ -188,6 +236,9 @@ export class SessionKeeper {
       );
     }
     this.#call.session.close();
+    // What the lost session owed goes to the new one (the call's asks meanwhile wait for it too).
+    this.#askNew = this.#owed;
+    this.#gap = true;
     const cleared = this.#call.sessionLost();
     this.#cause = cause;
     this.#lostDetail = detail;
@@ -210,14 +261,20 @@ export class SessionKeeper {
     this.#openedAt = now;
     this.#replacedAt = now;
     this.#stall = new StallWatch(now, this.#o.stallMs);
+    // The new session owes what the lost one did (it is asked for it) and what was asked meanwhile.
+    if (this.#owed !== undefined) this.#stall.owed(now);
     this.#heardSinceTick = false;
+    this.#gap = false;
+    const ask = this.#askNew;
+    this.#askNew = undefined;
     const cause = this.#cause;
     this.#o.counters.reconnects[cause]++;
     this.#o.log.info(
       `Reconnected to OpenAI for ${this.#call.label} (${cause}) after a ${Math.round(gapMs)} ms gap, ` +
-        `try ${tries}; ${this.#history.length} turns of history`,
+        `try ${tries}; ${this.#history.length} turns of history` +
+        (ask === undefined ? "" : `; asking it for the ${ask} the lost session owed`),
     );
-    this.#call.replaced(session, { cause, gapMs: Math.round(gapMs), tries });
+    this.#call.replaced(session, { cause, gapMs: Math.round(gapMs), tries }, ask);
   }
 
   /** Every second: a stalled session is replaced; an old one is rolled over at a quiet moment. */

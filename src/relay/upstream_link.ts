@@ -16,8 +16,14 @@ import { engineForModel } from "../engines/registry.ts";
 import type { StreamStart } from "../twilio/media_stream.ts";
 import { type CallSetup, carriedPlanServes, expectedModel, planCall, samePlan } from "./call_setup.ts";
 import type { Prewarm } from "./prewarmed_session.ts";
-import { type KeptCall, SessionKeeper } from "./session_keeper.ts";
+import { type KeptCall, type OwedAnswer, SessionKeeper } from "./session_keeper.ts";
 import { type UpstreamEndReason, UpstreamSession, type UpstreamSessionHandlers } from "./upstream_session.ts";
+
+/**
+ * Commands for the model held while the call has no session (a tool's output, a note, a "go on"),
+ * at most: the oldest go first.
+ */
+export const MAX_HELD_MESSAGES = 64;
 
 /** What the link asks of the relay. */
 export interface UpstreamLinkHooks {
@@ -44,6 +50,8 @@ export class UpstreamLink implements KeptCall {
   readonly #usage = new CallUsage();
   /** What a discarded pre-warm billed before the call started: reported once it has. */
   #billedBeforeStart: { usage: EngineUsage; model: string }[] = [];
+  /** Commands sent for the call between the loss of a session and its replacement, for the new one. */
+  #held: string[] = [];
 
   /**
    * Takes the session pre-warmed for the call (it keeps its own handlers, holding what it hears,
@@ -136,16 +144,37 @@ export class UpstreamLink implements KeptCall {
     return session;
   }
 
+  /**
+   * The old session is gone: its audio is cleared, the answer under way is over for the call's actions,
+   * and what is sent for the call until a new session serves it is held for that one.
+   */
   sessionLost(): number {
     const cleared = this.#p.bargeIn.sessionLost();
     this.#p.turns.abandon();
+    this.#held = [];
+    this.#p.session.forwardTo((message) => this.#hold(message));
+    this.#p.actions?.sessionLost();
     return cleared;
   }
 
-  replaced(session: UpstreamSession, event: { cause: ReconnectCause; gapMs: number; tries: number }): void {
+  /** The new session gets what was held for it, then is asked for the answer the lost one owed. */
+  replaced(
+    session: UpstreamSession,
+    event: { cause: ReconnectCause; gapMs: number; tries: number },
+    owed: OwedAnswer | undefined,
+  ): void {
     this.#p.session = session;
     session.attach(this.#handlers(session.model));
     this.#p.report.emit({ type: "reconnected", ...event });
+    const held = this.#held;
+    this.#held = [];
+    for (const message of held) session.send(message);
+    if (owed === undefined) return;
+    const plan = this.#plan!;
+    const ask = owed === "greeting" && plan.greeting !== undefined
+      ? session.engine.prompt(plan, plan.greeting)
+      : [session.engine.continueMessage()];
+    for (const message of ask) session.send(message);
   }
 
   quiet(): boolean {
@@ -163,6 +192,16 @@ export class UpstreamLink implements KeptCall {
       return this.#hooks.end(reason, detail);
     }
     this.#p.keeper.replace(detail);
+  }
+
+  #hold(message: string): void {
+    this.#held.push(message);
+    if (this.#held.length <= MAX_HELD_MESSAGES) return;
+    this.#held.shift();
+    this.#p.log.warnRateLimited(
+      `held-${this.#p.connectionId}`,
+      `Dropped the oldest command held for the new session of ${this.label} (over ${MAX_HELD_MESSAGES})`,
+    );
   }
 
   // ── Sessions ────────────────────────────────────────────────────────────────────────────────

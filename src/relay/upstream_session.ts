@@ -91,6 +91,8 @@ export class UpstreamSession {
   /** Which of `#pending` are caller audio (droppable), by index. */
   #pendingAudio: boolean[] = [];
   #queuedFrames = 0;
+  /** Where messages sent after the end go ({@linkcode forwardTo}); dropped without one. */
+  #forward: ((message: string) => void) | undefined;
   #idleTimer: ReturnType<typeof setInterval> | undefined;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #resolveClosed!: () => void;
@@ -180,13 +182,24 @@ export class UpstreamSession {
     return "queue";
   }
 
-  /** Sends one command, or queues it until the session is ready. */
+  /**
+   * Sends one command, or queues it until the session is ready. After the end it goes where
+   * {@linkcode forwardTo} said (the call's next session), or nowhere.
+   */
   send(message: string): void {
     if (this.#ready) this.#upstream.send(message);
     else if (!this.#ended) {
       this.#pending.push(message);
       this.#pendingAudio.push(false);
-    }
+    } else this.#forward?.(message);
+  }
+
+  /**
+   * The session is over and the call waits for a new one: commands sent to this one from now on go
+   * to `sink` (which holds them for the new session) instead of being lost.
+   */
+  forwardTo(sink: (message: string) => void): void {
+    this.#forward = sink;
   }
 
   /**
@@ -198,10 +211,11 @@ export class UpstreamSession {
   close(): void {
     if (this.#ended) return;
     this.#ended = true;
+    const goodbye = this.#ready ? this.engine.closeMessage() : undefined;
+    this.#ready = false; // nothing more goes on the socket but the goodbye
     this.#stopIdle();
     this.#clearPending();
     if (this.#opening !== undefined) this.#reader.flush(this.#emit);
-    const goodbye = this.#ready ? this.engine.closeMessage() : undefined;
     if (goodbye === undefined) {
       this.#upstream.close();
       this.#finishClose();
@@ -255,6 +269,7 @@ export class UpstreamSession {
 
   #end(reason: UpstreamEndReason, detail: string): void {
     this.#ended = true;
+    this.#ready = false;
     this.#stopIdle();
     this.#clearPending();
     if (this.#opening !== undefined) this.#reader.flush(this.#emit);
