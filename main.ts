@@ -173,19 +173,23 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
 
   if (watchingPersonas) {
     // A code change under `deno task dev`: Deno stops this run 0.5 s after its SIGTERM, mid-drain, and
-    // dispatches `unload` just before. Calls still live are cut; their records are closed here, as
-    // server_shutdown, rather than as server_crashed by the next run. Nothing awaited runs after
-    // `unload`: the SQLite adapter writes before its promise settles, so the count logged is the live
-    // calls', and an adapter that cannot write in time leaves them to the next start (server_crashed).
+    // dispatches `unload` just before. Calls still live are cut, with no call.ended event (nothing
+    // awaited runs after `unload`): their records are marked here as ended by server_shutdown, and the
+    // next start closes them so, rather than as server_crashed, among the records it closes, whose
+    // call.ended webhooks and analyses it sends (once). The SQLite adapter writes before its promise
+    // settles; an adapter that cannot write in time leaves them to the next start (server_crashed).
     globalThis.addEventListener("unload", () => {
       watcher?.close(); // removes the reload links, even when the drain never finished
       const live = parley.activeCalls();
       if (live === 0) return;
-      store.calls.closeAbandonedRecords(
+      store.calls.noteCutRecords?.(
         "server_shutdown",
         "deno task dev restarted the server (a code change) during the call",
       ).catch(() => {/* the store is closed: nothing was left open */});
-      log.warn(`Restarting (a code change): ${live} call(s) in progress cut, closed with server_shutdown`);
+      log.warn(
+        `Restarting (a code change): ${live} call(s) in progress cut; the next start closes their records ` +
+          `with server_shutdown and sends their call.ended`,
+      );
     });
   }
 
@@ -224,6 +228,10 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
   const report = await stopped;
   stopRetention?.();
   watcher?.close();
+  // Twilio asks the <Connect action> of a call whose stream was just closed (one the shutdown cut) a
+  // moment after it sees the close: the server answers it (the fallback message) until each has come, or
+  // AFTER_STREAM_GRACE_MS. Not after a Ctrl-C under `deno task dev`: Deno stops the script 0.5 s after it.
+  if (!(watchingPersonas && report.signal === "SIGINT")) await parley.afterStreamsRequested();
   await server!.shutdown();
   offTraces?.();
   traces?.close();

@@ -48,6 +48,7 @@ import type { RecordingSource } from "../recordings/serve_wav.ts";
 import type { UpstreamConnector } from "../engines/upstream_socket.ts";
 import type { StreamTokens } from "../twilio/stream_token.ts";
 import type { Webhooks, WebhookTiming } from "../outcomes/webhooks/webhooks.ts";
+import { AFTER_STREAM_GRACE_MS, OwedAfterStreams } from "./owed_after_streams.ts";
 import {
   createCallIntake,
   optionalHandlerParts,
@@ -56,7 +57,7 @@ import {
   wireRecordings,
 } from "./server_parts.ts";
 
-export { MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
+export { AFTER_STREAM_GRACE_MS, MEDIA_STREAM_PATH, STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH };
 
 /** The configuration the server runs with: the public URL is known by now. */
 export type ServerConfig = ParleyConfig & { publicBaseUrl: string };
@@ -152,6 +153,12 @@ export interface Parley {
   drain(): Promise<void>;
   /** Ends every call and waits for the relays to finish. */
   shutdown(): Promise<void>;
+  /**
+   * After {@linkcode Parley.shutdown}, before the HTTP server stops: resolves once Twilio has requested
+   * the `<Connect action>` of every phone call whose stream this instance closed since the drain began,
+   * or `graceMs` has passed; resolves to how many were not requested in time.
+   */
+  afterStreamsRequested(graceMs?: number): Promise<number>;
   /** Queues the post-call analyses of calls closed without a `call.ended` (a crashed run's, at startup). */
   analyzeEnded(callSids: readonly string[]): void;
   /** The webhooks (with an outbox): `main.ts` announces the ends of calls a crash left open. */
@@ -214,9 +221,19 @@ export function createParley(options: ParleyOptions): Parley {
   const offControl = options.control === undefined
     ? undefined
     : obeyCallCommands(options.control, relays, prewarms, admission, neverConnected, log);
+  const owed = new OwedAfterStreams(hub, log);
+  const afterStream = routes.handlers.afterStream;
   const route = createRouter({
     rows: ROUTES,
-    handlers: routes.handlers,
+    handlers: {
+      ...routes.handlers,
+      // Counted once answered: the server stops only after the answer went out.
+      afterStream: async (request, context) => {
+        const response = await afterStream(request, context);
+        owed.requested(context.form.CallSid);
+        return response;
+      },
+    },
     guards: routeGuards(config, sessions, log, recordings.links),
     notFound: notFoundResponse,
   });
@@ -230,10 +247,15 @@ export function createParley(options: ParleyOptions): Parley {
     dialer: routes.dialer,
     activeCalls: () => relays.size,
     handler: guardRequests(catchUnhandled(route, log), { log, trustedProxies: config.trustedProxies }),
-    drain: () => admission.drain(),
+    drain: () => {
+      owed.watch();
+      return admission.drain();
+    },
     analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),
     announceRecordings: (callSids) => recordings.ready.announceRepaired(callSids),
+    afterStreamsRequested: (graceMs = AFTER_STREAM_GRACE_MS) => owed.wait(graceMs),
     async shutdown() {
+      owed.watch(); // the calls cut now: their <Connect action> request comes once Twilio sees the close
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);
       await analysis?.stop();

@@ -59,6 +59,15 @@ export interface CallRecords {
    * or heartbeat (whichever is later), and returns their CallSids. Calls of other instances are left alone. Call it once at startup.
    */
   closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]>;
+  /**
+   * For a process that stops with calls in progress it cannot end itself (Deno's `--watch` restarting
+   * the script): notes `reason` and `detail` on this instance's open records (and unnamed ones), leaving
+   * them open, and returns their CallSids. The next start's {@linkcode closeAbandonedRecords} closes them
+   * with the noted reason and detail instead of its own, and returns them with the others, so their
+   * `call.ended` webhooks go out and their analyses are queued then, once. Only an adapter that writes
+   * before its promise settles (SQLite) has it: nothing awaited runs in an `unload` listener.
+   */
+  noteCutRecords?(reason: EndReason, detail: string): Promise<string[]>;
   /** Closes the records; later events are dropped with a reported error. */
   close(): void;
 }

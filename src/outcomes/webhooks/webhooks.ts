@@ -61,7 +61,9 @@ export interface Webhooks {
   ): Promise<boolean>;
   /**
    * Enqueues `call.ended` for a call whose end no event announced: a record the startup clean-up
-   * closed (`server_crashed`) after the previous run died mid-call.
+   * closed (`server_crashed`) after the previous run died mid-call. While the store cannot be written,
+   * it waits in memory with the listener's events and is enqueued once the store takes writes again;
+   * resolves once enqueued or kept for that retry.
    */
   announceEnded(callSid: string): Promise<void>;
   /** The delivery log, newest first. */
@@ -142,7 +144,9 @@ class OutboxWebhooks implements Webhooks {
   }
 
   async announceEnded(callSid: string): Promise<void> {
-    if (this.#worker !== undefined) await this.#fromRecord({ type: "call.ended", callSid });
+    if (this.#worker === undefined) return;
+    // Through the store retry, as the listener's: a store that refuses now takes it once it writes again.
+    await this.#track(`call.ended of ${callSid}`, () => this.#fromRecord({ type: "call.ended", callSid }));
   }
 
   list(filter?: { callSid?: string; limit?: number }): Promise<WebhookDelivery[]> {
@@ -162,11 +166,15 @@ class OutboxWebhooks implements Webhooks {
     await this.#worker?.close();
   }
 
-  /** Runs `run` through the store retry, and keeps it for close() to await. */
-  #track(what: string, run: () => Promise<void>): void {
+  /**
+   * Runs `run` through the store retry, and keeps it for close() to await; resolves once it ran or was
+   * kept for a retry (never rejects).
+   */
+  #track(what: string, run: () => Promise<void>): Promise<void> {
     const work = this.#retry.submit({ what, run });
     this.#pending.add(work);
     work.finally(() => this.#pending.delete(work));
+    return work;
   }
 
   /** `call.started` or `call.ended`, built from the stored record. */

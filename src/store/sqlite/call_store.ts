@@ -253,8 +253,22 @@ class SqliteCallStore implements CallStore {
   // deno-lint-ignore require-await
   async closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]> {
     this.#flush();
+    // A reason noted by noteCutRecords (ended_at still NULL) is kept: that run knew why its calls ended.
     const rows = this.#db.prepare(
-      `UPDATE calls SET end_reason = ?, end_detail = ?, ended_at = ${LAST_SIGN_OF_LIFE_SQL}
+      `UPDATE calls SET end_reason = COALESCE(end_reason, ?),
+         end_detail = CASE WHEN end_reason IS NULL THEN ? ELSE end_detail END,
+         ended_at = ${LAST_SIGN_OF_LIFE_SQL}
+       WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL) RETURNING call_sid`,
+    ).all(reason, detail, this.#instance) as Row[];
+    return rows.map((row) => String(row.call_sid));
+  }
+
+  // deno-lint-ignore require-await
+  async noteCutRecords(reason: EndReason, detail: string): Promise<string[]> {
+    this.#flush();
+    // Written before the promise settles (node:sqlite is synchronous): enough in an `unload` listener.
+    const rows = this.#db.prepare(
+      `UPDATE calls SET end_reason = ?, end_detail = ?
        WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL) RETURNING call_sid`,
     ).all(reason, detail, this.#instance) as Row[];
     return rows.map((row) => String(row.call_sid));
