@@ -3,7 +3,10 @@
  * open and that Parley placed or answered. Anything else is 404: the route never asks Twilio to hang up
  * an arbitrary CallSid on the account. A phone call is hung up through Twilio's REST API when Twilio
  * credentials are set; otherwise (and for browser calls) Parley ends the stream itself, which ends a
- * `<Connect><Stream>` call too. Either way the record says `hung_up_by_user`. With several instances
+ * `<Connect><Stream>` call too. Either way the record says `hung_up_by_user`: a call whose stream has not
+ * started (ringing, or answered and Twilio's `start` still to come) is marked before Twilio is asked, and
+ * ends when Twilio takes the hang-up (or reports the call over first), so the never-connected watch
+ * does not call it `never_connected` ({@linkcode HangUpOptions.beforeStream}). With several instances
  * (Postgres), a call open in the records but relayed by another instance is reached over the
  * {@linkcode CallControl} channel: that instance marks or ends its stream. Behind the route table's
  * `bearerOrSession` guard.
@@ -30,6 +33,18 @@ export interface HangUpOptions {
    * `hung_up_by_user`); false when no such call is in progress here.
    */
   userHangingUp: (callSid: string) => boolean;
+  /**
+   * The calls placed or answered here whose stream has not started (ringing, or between the voice
+   * webhook and `start`): one a user hangs up through Twilio is marked first (`userHangingUp`, false
+   * when no such call waits here), so that the end Twilio's final status brings is `hung_up_by_user`;
+   * `hungUp` ends it once Twilio took the hang-up (a number may send no status callback), `failed`
+   * takes the mark back when Twilio refused.
+   */
+  beforeStream?: {
+    userHangingUp(callSid: string): boolean;
+    hungUp(callSid: string): Promise<void>;
+    failed(callSid: string): void;
+  };
   /** True when the call's record is open and Parley placed or answered it (another instance may relay it). */
   isOpenCall?: (callSid: string) => Promise<boolean>;
   /** Reaches the instance relaying an open call this one does not (several instances on Postgres). */
@@ -82,10 +97,14 @@ export function createHangUpHandler(
     if (isCallSid(callSid) && accountSid !== undefined && authToken !== undefined) {
       // Before Twilio is asked, as above: the relaying instance marks its coming `stop` as the user's.
       if (peers !== undefined) await tell("user_hanging_up");
+      // No stream yet (it rings, or `start` is still to come): Twilio's final status may come first.
+      const beforeStream = here ? undefined : options.beforeStream;
+      const marked = beforeStream?.userHangingUp(callSid) === true ? beforeStream : undefined;
       return await hangUpThroughTwilio(callSid, {
         ...options,
         credentials: { accountSid, authToken },
         tell: peers === undefined ? undefined : tell,
+        marked,
       });
     }
     if (options.endStream(callSid)) {
@@ -126,16 +145,18 @@ async function tellPeers(
 
 /**
  * Hangs `callSid` up through Twilio's REST API with `credentials`. When Twilio refuses, the stream
- * is ended instead: here, or by the instance relaying it (`tell`, when another one may).
+ * is ended instead: here, or by the instance relaying it (`tell`, when another one may). A call
+ * `marked` as hung up before its stream started ends once Twilio took the hang-up, or loses its mark.
  */
 async function hangUpThroughTwilio(
   callSid: string,
   options: HangUpOptions & {
     credentials: { accountSid: string; authToken: string };
     tell: ((type: PeerCommand) => Promise<boolean>) | undefined;
+    marked: HangUpOptions["beforeStream"];
   },
 ): Promise<Response> {
-  const { config, log, tell } = options;
+  const { config, log, tell, marked } = options;
   const client = createTwilioRestClient({
     ...options.credentials,
     baseUrl: config.twilioApiBaseUrl,
@@ -144,6 +165,8 @@ async function hangUpThroughTwilio(
   try {
     await client.hangUpCall(callSid);
   } catch (error) {
+    // Not hung up: an end Twilio reports later is the callee's, not the user's.
+    marked?.failed(callSid);
     if (!(error instanceof TwilioRestError)) throw error;
     log.warn(`Hang-up of CallSid=${callSid} through Twilio failed: ${error.message}`);
     if (options.endStream(callSid) || (tell !== undefined && await tell("hang_up"))) {
@@ -152,5 +175,6 @@ async function hangUpThroughTwilio(
     return jsonError(502, `Twilio refused the hang-up: ${error.message}`);
   }
   log.info(`Hung up CallSid=${callSid} through Twilio`);
+  await marked?.hungUp(callSid);
   return jsonResponse(200, { callSid, via: "twilio" } satisfies HungUpCall);
 }

@@ -14,6 +14,7 @@ import { createMetricsHandler } from "../api/metrics_route.ts";
 import { createHangUpHandler } from "../api/hang_up.ts";
 import { createSoftphoneHandler } from "../api/softphone.ts";
 import type { EngineId } from "../engines/voices.ts";
+import { type CallStatus, FINAL_CALL_STATUSES } from "../calls/call_events.ts";
 import type { PlaceOutboundCall } from "../calls/place_call.ts";
 import type { Dialer } from "../dialer/dialer.ts";
 import { tellOtherInstances } from "./cluster_control.ts";
@@ -73,16 +74,35 @@ export function createTwilioHandlers(
       onPlacedElsewhere: (callSid) =>
         tellOtherInstances(parts.control, { type: "stream_elsewhere", callSid }, log),
     }),
-    twilioStatus: createTwilioStatusHandler({
-      hub,
-      log,
-      // The answering-machine result reaches the instance running the call's relay (found by CallSid).
-      onAnsweredBy: (callSid, answeredBy) => {
-        const relay = relays.get(callSid);
-        if (relay !== undefined) relay.machineAnswered(answeredBy);
-        else tellOtherInstances(parts.control, { type: "machine_answered", callSid, answeredBy }, log);
-      },
-    }),
+    twilioStatus: closingPrewarms(
+      createTwilioStatusHandler({
+        hub,
+        log,
+        // The answering-machine result reaches the instance running the call's relay (found by CallSid).
+        onAnsweredBy: (callSid, answeredBy) => {
+          const relay = relays.get(callSid);
+          if (relay !== undefined) relay.machineAnswered(answeredBy);
+          else tellOtherInstances(parts.control, { type: "machine_answered", callSid, answeredBy }, log);
+        },
+      }),
+      prewarms,
+    ),
+  };
+}
+
+/**
+ * The status route, closing the pre-warm of a call Twilio reports over (its stream will never
+ * start) before the status is recorded: the session stops being billed now, not at its expiry, and
+ * what it was billed is the call's before the status ends the call (never-connected watch), so the
+ * record and `call.ended` count the same.
+ */
+function closingPrewarms(status: RouteHandler, prewarms: HandlerParts["prewarms"]): RouteHandler {
+  return async (request, context) => {
+    const { CallSid: callSid, CallStatus: callStatus } = context.form;
+    if (callSid !== undefined && FINAL_CALL_STATUSES.has(callStatus as CallStatus)) {
+      await prewarms.endBeforeStream(callSid, `Twilio reports the call ${callStatus}`);
+    }
+    return await status(request, context);
   };
 }
 
@@ -126,7 +146,7 @@ export function createCallControlHandlers(
   parts: HandlerParts,
   shared: CallPathShared,
 ): Handlers<"placeCall" | "hangUp" | "softphone"> {
-  const { config, personas, hub, log, admission, relays } = parts;
+  const { config, personas, hub, log, admission, relays, prewarms, neverConnected } = parts;
   return {
     placeCall: createPlaceCallHandler({
       config,
@@ -154,6 +174,16 @@ export function createCallControlHandlers(
         const relay = relays.get(callSid);
         relay?.userHangingUp();
         return relay !== undefined;
+      },
+      // Ringing, or answered with its stream to come: the never-connected watch ends it as the user's.
+      beforeStream: {
+        userHangingUp: (callSid) => neverConnected.userHangingUp(callSid),
+        hungUp: async (callSid) => {
+          // Its pre-warm is closed (and what it was billed counted) before the call ends.
+          await prewarms.endBeforeStream(callSid, "hung up by the user");
+          await neverConnected.userHungUp(callSid);
+        },
+        failed: (callSid) => neverConnected.userHangUpFailed(callSid),
       },
       ...(parts.store === undefined ? {} : { isOpenCall: parts.store.isOpenCall.bind(parts.store) }),
       ...(parts.control === undefined ? {} : { control: parts.control }),

@@ -32,7 +32,7 @@ export function obeyCallCommands(
   relays: Pick<LiveRelays, "get">,
   prewarms: Pick<Prewarms, "closeUnused">,
   admission: Pick<Admission, "elsewhere">,
-  neverConnected: Pick<NeverConnectedWatch, "elsewhere">,
+  neverConnected: Pick<NeverConnectedWatch, "elsewhere" | "userHangingUp">,
   log: Logger,
 ): () => void {
   return control.listen((command: CallCommand) => {
@@ -43,7 +43,16 @@ export function obeyCallCommands(
       return;
     }
     const relay = relays.get(command.callSid);
-    if (relay === undefined) return; // relayed by another instance, or over
+    if (relay === undefined) {
+      // Placed here, still ringing (or its stream still to come): the end its final status brings is
+      // the user's, not never_connected. Otherwise relayed by another instance, or over.
+      if (command.type === "user_hanging_up" && neverConnected.userHangingUp(command.callSid)) {
+        log.debug(
+          `CallSid=${command.callSid} is being hung up through Twilio before its stream started (asked by another instance)`,
+        );
+      }
+      return;
+    }
     switch (command.type) {
       case "hang_up":
         log.info(`Hung up CallSid=${command.callSid} by ending its stream (asked by another instance)`);

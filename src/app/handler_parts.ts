@@ -8,6 +8,7 @@
 import type { Admission } from "../calls/admission.ts";
 import type { RelayCounters } from "../calls/relay_counters.ts";
 import type { CallHub } from "../calls/call_hub.ts";
+import type { NeverConnectedWatch } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
@@ -56,6 +57,8 @@ export interface HandlerParts {
   admission: Admission;
   relays: LiveRelays;
   prewarms: Prewarms;
+  /** The watch of calls whose stream has not started: a user's hang-up of one is its to end. */
+  neverConnected: Pick<NeverConnectedWatch, "userHangingUp" | "userHungUp" | "userHangUpFailed">;
   tokens: StreamTokens;
   sessions: Sessions;
   /** Aborted on shutdown: ends the live feeds (SSE). */

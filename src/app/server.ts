@@ -208,6 +208,7 @@ export function createParley(options: ParleyOptions): Parley {
     admission,
     relays,
     prewarms,
+    neverConnected,
     tokens,
     sessions,
     shutdownSignal: shutdownSignal.signal,

@@ -101,13 +101,14 @@ export interface CallIntake {
   /** Who may start a call now (subscribed to the hub). */
   admission: Admission;
   relays: LiveRelays;
-  /** Unsubscribes the admission from the hub. */
+  /** Unsubscribes the admission and the pre-warms from the hub. */
   off(): void;
 }
 
 /**
- * The stream tokens, the sessions pre-warmed on the webhook, the admission (subscribed to the hub)
- * and the relays, with `tap` observing every call's audio.
+ * The stream tokens, the sessions pre-warmed on the webhook (subscribed to the hub: a call that ends
+ * closes its pre-warm), the admission (subscribed to the hub) and the relays, with `tap` observing
+ * every call's audio.
  */
 export function createCallIntake(options: ParleyOptions, tap: FrameTap | undefined): CallIntake {
   const { config, personas, log, hub } = options;
@@ -133,10 +134,11 @@ export function createCallIntake(options: ParleyOptions, tap: FrameTap | undefin
     apiKey: config.openaiApiKey,
     connect: connectUpstream,
     ttlMs: prewarmTtlMs,
-    onExpiredUsage: (event) => hub.emit(event),
+    onUnclaimedUsage: (event) => hub.emit(event),
   });
+  const offPrewarms = hub.subscribe(prewarms.listener);
   const admission = createAdmission(options, prewarmTtlMs);
-  const off = hub.subscribe(admission.listener);
+  const offAdmission = hub.subscribe(admission.listener);
   const relays = new LiveRelays(
     {
       engineFor,
@@ -155,6 +157,10 @@ export function createCallIntake(options: ParleyOptions, tap: FrameTap | undefin
     hub,
     admission,
   );
+  const off = () => {
+    offAdmission();
+    offPrewarms();
+  };
   return { connectUpstream, tokens, prewarms, admission, relays, off };
 }
 

@@ -7,9 +7,14 @@
  * closes the record and the live feed ends, both only listening. A call whose stream started, or that ended, is
  * never watched again: a duplicate webhook for it restarts no timer.
  *
+ * A call the user hangs up (the calling page, `POST /api/calls/:callSid/hangup`) before its stream
+ * started is the watch's to end too: the hang-up route marks it before asking Twilio, so the end that
+ * follows (Twilio's answer to the hang-up, or its final status if that comes first) is
+ * `hung_up_by_user`, detail `hung up before the call connected (…)`, not `never_connected`.
+ *
  * Several instances: a call placed here may run on another instance. Before it ends a call (timeout,
- * final status, shutdown) the watch reads the shared record: a call that started or ended there is
- * left to that instance, and only forgotten here.
+ * final status, hang-up, shutdown) the watch reads the shared record: a call that started or ended
+ * there is left to that instance, and only forgotten here.
  *
  * @module
  */
@@ -69,11 +74,30 @@ export interface NeverConnectedWatch {
    * here (neither its timeout, its final status nor a shutdown ends it).
    */
   elsewhere(callSid: string): void;
+  /**
+   * A user is hanging `callSid` up through Twilio before its stream started (ringing, or between the
+   * voice webhook and `start`): marked before Twilio is asked, so the end that follows is
+   * `hung_up_by_user`, whichever comes first, {@linkcode userHungUp} or Twilio's final status. False
+   * (nothing marked) when the call is not waiting for its stream here.
+   */
+  userHangingUp(callSid: string): boolean;
+  /**
+   * Twilio took the hang-up of a call marked by {@linkcode userHangingUp}: it ends now with
+   * `hung_up_by_user`, unless it started or ended meanwhile (here, or per the shared record on another
+   * instance). Resolves once ended (or left).
+   */
+  userHungUp(callSid: string): Promise<void>;
+  /** Twilio refused the hang-up of a call marked by {@linkcode userHangingUp}: the mark goes. */
+  userHangUpFailed(callSid: string): void;
 }
+
+/** The detail of an end a user's hang-up gave a call before its stream started, before what happened. */
+export const HUNG_UP_BEFORE_CONNECT = "hung up before the call connected";
 
 /**
  * Ends, with `never_connected`, every call whose media stream does not start: within `timeoutMs`
- * of its voice webhook, within Twilio's longest ring of being placed, or by a final Twilio status.
+ * of its voice webhook, within Twilio's longest ring of being placed, or by a final Twilio status;
+ * with `hung_up_by_user` a call a user hangs up meanwhile ({@linkcode NeverConnectedWatch.userHangingUp}).
  *
  * @example
  * ```ts
@@ -90,18 +114,26 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
   const waiting = new Map<string, ReturnType<typeof setTimeout>>();
   /** Calls whose stream started or that ended, oldest first: a duplicate webhook must not watch them. */
   const settled = new RecentSet<string>(MAX_REMEMBERED);
+  /** Calls waited on that a user is hanging up through Twilio: their end is `hung_up_by_user`. */
+  const hangingUp = new Set<string>();
 
   /** The call is no longer watched here: its stream started, it ended, or another instance has it. */
   const forget = (callSid: string) => {
     clearTimeout(waiting.get(callSid));
     waiting.delete(callSid);
+    hangingUp.delete(callSid);
     settled.add(callSid);
   };
   const ending = endUnlessElsewhere(hub, waiting, forget, options);
+  /** Ends a call that never connected: the user's hang-up, if they are hanging it up. */
+  const neverConnected = (callSid: string, detail: string) =>
+    hangingUp.has(callSid)
+      ? ending(callSid, "hung_up_by_user", `${HUNG_UP_BEFORE_CONNECT} (${detail})`)
+      : ending(callSid, "never_connected", detail);
   const wait = (callSid: string, ms: number, detail: string) => {
     if (settled.has(callSid)) return;
     clearTimeout(waiting.get(callSid));
-    waiting.set(callSid, setTimeout(() => ending(callSid, "never_connected", detail), ms));
+    waiting.set(callSid, setTimeout(() => neverConnected(callSid, detail), ms));
   };
 
   const onEvent = (event: CallEvent) => {
@@ -119,11 +151,7 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
         // After this event has reached every listener, so the record and feed see the status first.
         queueMicrotask(() => {
           if (waiting.has(event.callSid)) {
-            ending(
-              event.callSid,
-              "never_connected",
-              `Twilio reports the call ${event.status} before any media stream`,
-            );
+            neverConnected(event.callSid, `Twilio reports the call ${event.status} before any media stream`);
           }
         });
         return;
@@ -136,6 +164,18 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
 
   return {
     elsewhere: forget,
+    userHangingUp(callSid) {
+      if (!waiting.has(callSid)) return false;
+      hangingUp.add(callSid);
+      return true;
+    },
+    async userHungUp(callSid) {
+      if (!waiting.has(callSid) || !hangingUp.has(callSid)) return;
+      await ending(callSid, "hung_up_by_user", `${HUNG_UP_BEFORE_CONNECT} (Twilio took the hang-up)`);
+    },
+    userHangUpFailed(callSid) {
+      hangingUp.delete(callSid);
+    },
     async close() {
       unsubscribe();
       await Promise.all(
@@ -147,7 +187,7 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
   };
 }
 
-type EndReasonHere = "never_connected" | "server_shutdown";
+type EndReasonHere = "never_connected" | "hung_up_by_user" | "server_shutdown";
 
 /** How long the shared record is waited for before a call is ended here all the same, ms. */
 const RECORD_READ_MS = 2_000;

@@ -10,17 +10,23 @@
  * stream's token claims it by CallSid; the relay then takes the session over at `start` and the held
  * events replay through it, so the held greeting reaches Twilio at once with its marks.
  *
- * Every pre-warm is claimed or closed: one not claimed within {@linkcode PREWARM_TTL_MS} (the caller
- * hung up while it rang, Twilio failed, the socket reached another instance) is closed and logged.
- * A pre-warm emits no call events (until its stream starts it is not a call) but one: what an expired
- * one was billed goes out as its CallSid's `usage` ({@linkcode PrewarmsOptions.onExpiredUsage}). One
- * discarded at `start` is billed to that call by the relay ({@linkcode Prewarm.fits}).
+ * Every pre-warm is claimed or closed: one not claimed within {@linkcode PREWARM_TTL_MS} (Twilio
+ * failed, the socket reached another instance) is closed and logged. One whose call ends before its
+ * stream starts (the callee or the user hung up, so Twilio reports the call over; the never-connected
+ * watch gave up) is closed at once, so it stops being billed ({@linkcode Prewarms.endBeforeStream},
+ * and {@linkcode Prewarms.listener} for any other end).
+ * A pre-warm emits no call events (until its stream starts it is not a call) but one: what an
+ * unclaimed one was billed goes out as its CallSid's `usage` ({@linkcode PrewarmsOptions.onUnclaimedUsage})
+ * before the call's `call.ended`: an end that Twilio's status or a hang-up brings first waits for a
+ * closing pre-warm's last report (GPT-Live's goodbye), and a pre-warm closed by the end itself bills
+ * nothing more, so the record and `call.ended` say the same. One discarded at `start` is billed to
+ * that call by the relay ({@linkcode Prewarm.fits}).
  *
  * @module
  */
 
 import { engineForModel } from "../engines/registry.ts";
-import type { CallEvent } from "../calls/call_events.ts";
+import type { CallEvent, CallEventListener } from "../calls/call_events.ts";
 import type { Logger } from "../log.ts";
 import { type CallSetupOptions, planOnWebhook } from "./call_setup.ts";
 import type { UpstreamSessionOptions } from "./upstream_session.ts";
@@ -32,8 +38,19 @@ export const PREWARM_TTL_MS = 15_000;
 /** Agent audio held for a stream that has not started, at most, ms; later audio is dropped. */
 export const PREWARM_MAX_HELD_MS = 30_000;
 
-/** What happened to a pre-warm (the `parley_prewarm_total{outcome}` metric). */
-export const PREWARM_OUTCOMES = ["opened", "claimed", "missed", "expired", "discarded", "elsewhere"] as const;
+/**
+ * What happened to a pre-warm (the `parley_prewarm_total{outcome}` metric): `ended` is one closed
+ * because its call ended before its stream started.
+ */
+export const PREWARM_OUTCOMES = [
+  "opened",
+  "claimed",
+  "missed",
+  "expired",
+  "discarded",
+  "elsewhere",
+  "ended",
+] as const;
 
 /** One outcome of {@linkcode PREWARM_OUTCOMES}. */
 export type PrewarmOutcome = typeof PREWARM_OUTCOMES[number];
@@ -53,11 +70,11 @@ export interface PrewarmsOptions {
   /** Monotonic clock, ms. @default performance.now */
   now?: () => number;
   /**
-   * Where the usage of a pre-warm that expired unclaimed goes, as the `usage` call event of its
-   * CallSid: OpenAI billed it for that call (its greeting's tokens, GPT-Live's seconds up to the
-   * goodbye). Left out, it is counted nowhere.
+   * Where the usage of a pre-warm no stream claimed goes (one that expired, or whose call ended before
+   * its stream started), as the `usage` call event of its CallSid: OpenAI billed it for that call (its
+   * greeting's tokens, GPT-Live's seconds up to the goodbye). Left out, it is counted nowhere.
    */
-  onExpiredUsage?: (event: Extract<CallEvent, { type: "usage" }>) => void;
+  onUnclaimedUsage?: (event: Extract<CallEvent, { type: "usage" }>) => void;
 }
 
 /**
@@ -75,6 +92,11 @@ export class Prewarms {
   readonly #options: PrewarmsOptions;
   readonly #now: () => number;
   readonly #waiting = new Map<string, { prewarm: Prewarm; timer: ReturnType<typeof setTimeout> }>();
+  /**
+   * Unclaimed pre-warms (expired, or whose call ended) until their sockets have closed, by CallSid: an
+   * end of the call waits for them ({@linkcode endBeforeStream}), so their last usage comes first.
+   */
+  readonly #ending = new Map<string, Promise<void>>();
   /** Closed pre-warms whose sockets may still be closing (GPT-Live's polite goodbye). */
   readonly #closing = new Set<Promise<void>>();
   /** How many pre-warms ended each way. */
@@ -85,6 +107,7 @@ export class Prewarms {
     expired: 0,
     discarded: 0,
     elsewhere: 0,
+    ended: 0,
   };
 
   /** No pre-warm yet. */
@@ -167,6 +190,57 @@ export class Prewarms {
     return true;
   }
 
+  /**
+   * The call of `callSid` is over before its stream started (`why`: Twilio reports it over, a user
+   * hung it up): its pre-warm, if one waits, is closed at once, so it stops being billed, and what it
+   * was billed goes out as the call's usage — what it held, and what it still reports until its socket
+   * has closed (GPT-Live's answer to the goodbye, at most `CLOSE_GRACE_MS`), nothing after. Resolves
+   * once closed (true; one already closing, as when it expired, is waited for too): call it, and await
+   * it, before the call's end is emitted, so the record and `call.ended` count the same. False when no
+   * pre-warm waits for the call.
+   */
+  async endBeforeStream(callSid: string, why: string): Promise<boolean> {
+    // Already closing (expired, or Twilio's final status and its answer to a hang-up close together).
+    const closing = this.#ending.get(callSid);
+    if (closing !== undefined) {
+      await closing;
+      return true;
+    }
+    const entry = this.#waiting.get(callSid);
+    if (entry === undefined) return false;
+    clearTimeout(entry.timer);
+    this.#waiting.delete(callSid);
+    this.outcomes.ended++;
+    let billing = true;
+    this.#billUnclaimed(entry.prewarm, () => billing);
+    this.#log.info(
+      `Pre-warmed session for CallSid=${callSid} closed: its call ended before its stream started (${why})`,
+    );
+    this.#close(entry.prewarm);
+    await this.#closingFor(callSid, entry.prewarm);
+    billing = false;
+    return true;
+  }
+
+  /**
+   * For the hub: a call that ended while its pre-warm still waits (an end no one closed it before,
+   * e.g. the never-connected watch's timeout under a longer pre-warm lifetime) has it closed at once.
+   * Its usage is not counted: it would reach the record after `call.ended`, which did not count it.
+   */
+  readonly listener: CallEventListener = (event) => {
+    if (event.type !== "call.ended") return;
+    const entry = this.#waiting.get(event.callSid);
+    if (entry === undefined) return;
+    clearTimeout(entry.timer);
+    this.#waiting.delete(event.callSid);
+    this.outcomes.ended++;
+    this.#log.info(
+      `Pre-warmed session for CallSid=${event.callSid} closed: its call ended before its stream started ` +
+        `(${event.reason}; what it was billed is not in the call's cost)`,
+    );
+    this.#close(entry.prewarm);
+  };
+
   #discard(prewarm: Prewarm, why: string): void {
     this.outcomes.discarded++;
     this.#log.warn(
@@ -190,7 +264,7 @@ export class Prewarms {
     if (entry === undefined) return;
     this.#waiting.delete(callSid);
     this.outcomes.expired++;
-    this.#billExpired(entry.prewarm);
+    this.#billUnclaimed(entry.prewarm);
     const held = entry.prewarm.heldMs > 0
       ? ` (${Math.round(entry.prewarm.heldMs)} ms of greeting dropped)`
       : "";
@@ -198,16 +272,30 @@ export class Prewarms {
       `Pre-warmed session for CallSid=${callSid} not claimed within ${ttlMs / 1000} s: closed${held}`,
     );
     this.#close(entry.prewarm);
+    void this.#closingFor(callSid, entry.prewarm);
   }
 
-  /** What an expired pre-warm was billed goes out as its CallSid's usage, if anyone listens. */
-  #billExpired(prewarm: Prewarm): void {
-    const report = this.#options.onExpiredUsage;
+  /** Resolves once `prewarm`, unclaimed and closed, has closed its socket; meanwhile in `#ending`. */
+  #closingFor(callSid: string, prewarm: Prewarm): Promise<void> {
+    const closed = prewarm.session.closed.then(() => {
+      if (this.#ending.get(callSid) === closed) this.#ending.delete(callSid);
+    });
+    this.#ending.set(callSid, closed);
+    return closed;
+  }
+
+  /**
+   * What an unclaimed pre-warm was billed goes out as its CallSid's usage, if anyone listens: what it
+   * held at once, then what it reports while `billing()` says so.
+   */
+  #billUnclaimed(prewarm: Prewarm, billing: () => boolean = () => true): void {
+    const report = this.#options.onUnclaimedUsage;
     if (report === undefined) return;
     const { callSid, session: { model } } = prewarm;
-    prewarm.billTo((usage) =>
-      report({ type: "usage", at: Date.now(), callSid, model, engine: engineForModel(model), usage })
-    );
+    prewarm.billTo((usage) => {
+      if (!billing()) return;
+      report({ type: "usage", at: Date.now(), callSid, model, engine: engineForModel(model), usage });
+    });
   }
 
   #close(prewarm: Prewarm): void {

@@ -5,12 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
+import { newCallSid, TEST_AUTH_TOKEN, type TestParley } from "../../testing/parley_harness.ts";
 import { type PostgresPair, withPostgresPair } from "../../testing/postgres_pair.ts";
 import { postgresAvailable, startThrowawayPostgres, type ThrowawayPostgres } from "../../testing/postgres.ts";
 import { startFakeTwilioRest } from "../../testing/fake_twilio_rest.ts";
 import { within } from "../../testing/within.ts";
-import { AFTER_STREAM_PATH } from "../../src/paths.ts";
+import { AFTER_STREAM_PATH, STATUS_CALLBACK_PATH } from "../../src/paths.ts";
 import { toneBytes } from "../../testing/fake_realtime.ts";
 import { withPersonaDir } from "../personas/_persona_dir.ts";
 
@@ -110,6 +110,44 @@ Deno.test({
           await rest.shutdown();
         }
       });
+
+      await t.step(
+        "a hang-up through Twilio on B of a call A answered, its stream still to come: A ends it hung_up_by_user",
+        async () => {
+          const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+          try {
+            const env = {
+              TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+              TWILIO_PHONE_NUMBER: "+14155550199",
+              TWILIO_API_BASE_URL: rest.baseUrl,
+            };
+            await withPair(server, env, async ({ a, b, storeA }) => {
+              const callSid = newCallSid();
+              await a.answerWebhook(callSid); // A waits for its stream (the never-connected watch)
+              await storeA.calls.flush(); // B reads the open record from the database
+              const answer = await hangUpOn(b, callSid);
+              assert.deepEqual(answer, { status: 200, body: { callSid, via: "twilio" } });
+              await within(
+                a.waitForLog(
+                  /being hung up through Twilio before its stream started \(asked by another instance\)/,
+                ),
+                "A told",
+              );
+              // Twilio ends the call: its final status reaches A, which placed it.
+              const status = await a.postTwilio(STATUS_CALLBACK_PATH, {
+                CallSid: callSid,
+                CallStatus: "canceled",
+              });
+              assert.equal(status.status, 204);
+              const ended = await within(a.waitForEvent("call.ended"), "the call to end on A");
+              assert.equal(ended.reason, "hung_up_by_user");
+              assert.match(ended.detail, /hung up before the call connected/);
+            });
+          } finally {
+            await rest.shutdown();
+          }
+        },
+      );
 
       await t.step("Twilio's answering-machine callback reaching B acts on the call on A", async () => {
         await withPair(server, {}, async ({ a, b }) => {
