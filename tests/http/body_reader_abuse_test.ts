@@ -141,15 +141,15 @@ async function retainedBytes(gc: () => void): Promise<number> {
 }
 
 /** Bytes trickled to each connection, one per chunk, the body never finished. */
-const TRICKLED = 5_000;
+const TRICKLED = 20_000;
 const TRICKLE_CONNECTIONS = 8;
 /**
  * Memory a trickling connection may hold, bytes, in all (what any request waiting for its body holds,
  * about 80 kB in this process, and the bytes that came): about 4 MB before, an object per chunk.
  */
 const MAX_BYTES_PER_TRICKLE = 200 * 1024;
-/** Of that, what the trickled bytes may add to a request waiting for its body: twice the bytes, and some. */
-const MAX_TRICKLE_EXTRA_BYTES = 4 * TRICKLED;
+/** Of that, what the trickled bytes may add to a request waiting for its body: twice the bytes and some. */
+const MAX_TRICKLE_EXTRA_BYTES = 3 * TRICKLED;
 
 Deno.test("a body trickled a byte per chunk holds about the bytes that came, not an object per chunk", async () => {
   await withParley(async (t) => {
