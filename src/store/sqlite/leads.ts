@@ -6,7 +6,7 @@
  * @module
  */
 
-import { openSqliteConnection, type SqliteConnection } from "./connection.ts";
+import { asPromise, openSqliteConnection, type SqliteConnection } from "./connection.ts";
 import type { Lead, LeadCall, LeadCursor, LeadInput, LeadUpdate } from "../lead.ts";
 import type { Leads } from "../ports.ts";
 
@@ -48,11 +48,13 @@ class SqliteLeadStore implements LeadStore {
 
   // The port is async (a networked adapter needs it); SQLite answers at once: each method runs via `attempt`.
   list(): Promise<Lead[]> {
-    return attempt(() => this.#sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id").all().map(toLead));
+    return asPromise(() =>
+      this.#sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id").all().map(toLead)
+    );
   }
 
   page(limit: number, after?: LeadCursor): Promise<Lead[]> {
-    return attempt(() => {
+    return asPromise(() => {
       const rows = after === undefined
         ? this.#sql("SELECT * FROM leads ORDER BY name COLLATE NOCASE, id LIMIT ?").all(limit)
         : this.#sql(
@@ -64,11 +66,11 @@ class SqliteLeadStore implements LeadStore {
   }
 
   count(): Promise<number> {
-    return attempt(() => Number(this.#sql("SELECT COUNT(*) AS n FROM leads").get()!.n));
+    return asPromise(() => Number(this.#sql("SELECT COUNT(*) AS n FROM leads").get()!.n));
   }
 
   findByPhone(phone: string): Promise<Lead | undefined> {
-    return attempt(() => {
+    return asPromise(() => {
       const row = this.#sql("SELECT * FROM leads WHERE phone = ? ORDER BY id LIMIT 1").get(phone);
       return row === undefined ? undefined : toLead(row);
     });
@@ -78,27 +80,27 @@ class SqliteLeadStore implements LeadStore {
     creates: readonly LeadInput[],
     updates: readonly LeadUpdate[],
   ): Promise<{ created: Lead[]; updated: Lead[] }> {
-    return attempt(() => this.#importBatch(creates, updates));
+    return asPromise(() => this.#importBatch(creates, updates));
   }
 
   get(id: number): Promise<Lead | undefined> {
-    return attempt(() => this.#get(id));
+    return asPromise(() => this.#get(id));
   }
 
   create(leads: readonly LeadInput[]): Promise<Lead[]> {
-    return attempt(() => this.#importBatch(leads, []).created);
+    return asPromise(() => this.#importBatch(leads, []).created);
   }
 
   update(id: number, changes: Partial<LeadInput>): Promise<Lead | undefined> {
-    return attempt(() => this.#write(id, changes) ? this.#get(id) : undefined);
+    return asPromise(() => this.#write(id, changes) ? this.#get(id) : undefined);
   }
 
   delete(id: number): Promise<boolean> {
-    return attempt(() => Number(this.#sql("DELETE FROM leads WHERE id = ?").run(id).changes) > 0);
+    return asPromise(() => Number(this.#sql("DELETE FROM leads WHERE id = ?").run(id).changes) > 0);
   }
 
   callsOf(phone: string): Promise<LeadCall[]> {
-    return attempt(() =>
+    return asPromise(() =>
       this.#sql(
         `SELECT call_sid, created_at, persona, direction, status, end_reason FROM calls
          WHERE to_number = ? OR from_number = ? ORDER BY created_at DESC LIMIT 100`,
@@ -152,15 +154,6 @@ class SqliteLeadStore implements LeadStore {
        WHERE id = ?`,
     ).run(next.name, next.phone, next.company, next.notes, JSON.stringify(next.fields), this.#now(), id);
     return true;
-  }
-}
-
-/** Runs `body` now; its throw becomes the promise's rejection. */
-function attempt<T>(body: () => T): Promise<T> {
-  try {
-    return Promise.resolve(body());
-  } catch (error) {
-    return Promise.reject(error);
   }
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { openSqliteConnection, type SqliteConnection } from "./connection.ts";
+import { asPromise, openSqliteConnection, type SqliteConnection } from "./connection.ts";
 import {
   type ClaimedWebhook,
   DEFAULT_DELIVERIES_LIMIT,
@@ -195,13 +195,4 @@ function toClaimed(row: Row): ClaimedWebhook {
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
   };
-}
-
-/** Runs `body` now; its throw becomes the promise's rejection. */
-function asPromise<T>(body: () => T): Promise<T> {
-  try {
-    return Promise.resolve(body());
-  } catch (error) {
-    return Promise.reject(error);
-  }
 }
