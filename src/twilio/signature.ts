@@ -187,9 +187,33 @@ export interface RefuseUnsignedOptions extends TwilioSignatureOptions {
  * ```
  */
 export function refuseUnsignedTwilio(req: Request, options: RefuseUnsignedOptions): Response | undefined {
-  const verdict = checkTwilioSignature(req, options);
+  return refusal(checkTwilioSignature(req, options), options.log);
+}
+
+/**
+ * The refusals {@linkcode refuseUnsignedTwilio} makes whatever the form holds (no token or public URL
+ * to check with, no `X-Twilio-Signature` header): the same 403 and log line, before the body is read.
+ * Undefined when the request is to be read and checked with its form.
+ *
+ * @example
+ * ```ts
+ * const refused = refuseUnsignedBeforeForm(req, { authToken, publicBaseUrl, enabled: true, log });
+ * if (refused !== undefined) return refused; // its body never read
+ * ```
+ */
+export function refuseUnsignedBeforeForm(
+  req: Request,
+  options: Omit<RefuseUnsignedOptions, "params">,
+): Response | undefined {
+  if (!options.enabled) return undefined;
+  const path = redactStreamPath(requestTarget(req.url).replace(/\?.*$/, ""));
+  return refusal(signedRequest(req, path, { ...options, params: {} }), options.log);
+}
+
+/** The 403 of a refused check, its diagnosis logged (a rate-limit budget per kind); else undefined. */
+function refusal(verdict: TwilioSignatureResult | SignedRequest, log: Logger): Response | undefined {
   if (verdict.ok) return undefined;
-  options.log.warnRateLimited(`twilio-signature:${verdict.code}`, verdict.reason);
+  log.warnRateLimited(`twilio-signature:${verdict.code}`, verdict.reason);
   return jsonError(403, "Twilio signature check failed");
 }
 

@@ -9,7 +9,7 @@
 
 import { readBodyText } from "../../http/body.ts";
 import type { Logger } from "../../log.ts";
-import { refuseUnsignedTwilio } from "../../twilio/signature.ts";
+import { refuseUnsignedBeforeForm, refuseUnsignedTwilio } from "../../twilio/signature.ts";
 import { redactStreamPath } from "../../twilio/stream_token.ts";
 import { jsonError } from "../../http/responses.ts";
 import type { BodyLimit } from "../routes.ts";
@@ -51,10 +51,9 @@ export async function checkTwilio(
     websocket,
     log,
   };
-  if (typeof bodyLimit === "number" && refusedWhateverTheForm(request, check)) {
-    // The same refusal (and log line) as after reading: the signature check refuses these before it
-    // looks at the form.
-    const refused = refuseUnsignedTwilio(request, { ...check, params: {} });
+  if (typeof bodyLimit === "number") {
+    // Refused whatever the form holds (unsigned, or nothing to check with): the body is never read.
+    const refused = refuseUnsignedBeforeForm(request, check);
     if (refused !== undefined) {
       await request.body?.cancel().catch(() => {});
       return refused;
@@ -74,20 +73,4 @@ export async function checkTwilio(
     for (const [name, value] of new URLSearchParams(body.text)) form[name] = value;
   }
   return refuseUnsignedTwilio(request, { ...check, params: form }) ?? { form };
-}
-
-/**
- * True when the signature check is on and refuses `request` whatever its form holds: no auth token or
- * no usable public URL to check with, or no `X-Twilio-Signature` header (the refusals
- * `checkTwilioSignature` makes before it compares any signature).
- */
-function refusedWhateverTheForm(
-  request: Request,
-  check: { authToken: string | undefined; publicBaseUrl: string | undefined; enabled: boolean },
-): boolean {
-  if (!check.enabled) return false;
-  if (check.authToken === undefined || check.authToken === "") return true;
-  if (check.publicBaseUrl === undefined || !URL.canParse(check.publicBaseUrl)) return true;
-  const header = request.headers.get("x-twilio-signature");
-  return header === null || header === "";
 }
