@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { startupBanner } from "./src/banner.ts";
 import { createRelayCounters } from "./src/calls/relay_counters.ts";
+import { MAX_RING_MS } from "./src/calls/never_connected.ts";
 import { CallHub } from "./src/calls/call_hub.ts";
 import { configSecrets } from "./src/config.ts";
 import { readEnv } from "./src/config_env.ts";
@@ -87,10 +88,23 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     stopFileSizeLimit();
     return fail(new StartupError([recordingsRepairProblem(config.recordingsDir, error)]));
   }
+  // Calls this instance placed that were still ringing (or awaiting their stream) when the previous run
+  // stopped, placed within Twilio's longest ring: the callee may still answer, so their records stay
+  // open and this run follows them again (taken up below, once the server is built). The rest close.
+  const placedSince = Date.now() - MAX_RING_MS;
+  const ringing = await store.calls.takeUpRingingRecords(placedSince);
   const abandoned = await store.calls.closeAbandonedRecords(
     "server_crashed",
     "the server stopped during the call (crash or kill): closed at its last event on the next start",
+    { sparePlacedSince: placedSince },
   );
+  if (ringing.length > 0) {
+    const callSids = ringing.map((record) => record.callSid);
+    log.warn(
+      `Took up ${ringing.length} ringing call(s) the previous run placed (INSTANCE_ID=${config.instanceId}): ` +
+        `${callSids.slice(0, 5).join(", ")}${callSids.length > 5 ? ", …" : ""}`,
+    );
+  }
   if (abandoned.length > 0) {
     log.warn(
       `Closed ${abandoned.length} call record(s) the previous run left open ` +
@@ -162,7 +176,10 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     parley.analyzeEnded(callSids);
   };
   closedWithoutEvent(abandoned);
+  parley.takeUpRinging(ringing);
   store.cluster?.onPeerCallsClosed(closedWithoutEvent);
+  // A crashed peer's placed calls still ringing, taken over by this instance: followed here now.
+  store.cluster?.onPeerRingingTakenUp((records) => parley.takeUpRinging(records));
   // Recordings a crashed run left, repaired above: their recording.ready webhooks go out now.
   parley.announceRecordings(repaired).catch((error) =>
     log.error(`Webhooks: could not enqueue recording.ready of the repaired recordings: ${errorText(error)}`)

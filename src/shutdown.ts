@@ -36,8 +36,11 @@ export interface Drainable {
   activeCalls(): number;
   /** Stops taking calls; resolves when none is left. */
   drain(): Promise<void>;
-  /** Ends every call now. */
-  shutdown(): Promise<void>;
+  /**
+   * Ends every call now; with `leavePlaced`, placed calls still ringing are left for the next start
+   * (a code change under `deno task dev`, which starts the script again at once).
+   */
+  shutdown(options?: { leavePlaced?: boolean }): Promise<void>;
 }
 
 /** Options for {@linkcode waitForShutdown}. */
@@ -116,7 +119,9 @@ export async function waitForShutdown(parley: Drainable, options: ShutdownOption
           `ending ${ended} call(s) with server_shutdown`,
       );
     }
-    await parley.shutdown();
+    // SIGTERM under `deno task dev` is (most likely) a code change: the restarted script takes up the
+    // calls placed here that still ring, so their callee, who may answer any moment, is not hung up on.
+    await parley.shutdown(options.underWatcher === true && signal === "SIGTERM" ? { leavePlaced: true } : {});
     const tookMs = performance.now() - startedAt;
     log.info(
       `Drained ${Math.max(0, drained - ended)} of ${drained} call(s) in ${(tookMs / 1000).toFixed(1)} s` +

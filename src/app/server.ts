@@ -11,7 +11,7 @@ import type { RelayCounters } from "../calls/relay_counters.ts";
 import type { CallHub } from "../calls/call_hub.ts";
 import type { FrameTap } from "../relay/frame_tap.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
-import { watchNeverConnected } from "../calls/never_connected.ts";
+import { MAX_RING_MS, watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
@@ -28,6 +28,7 @@ import type {
   ClusterView,
   EventBus,
   Leads,
+  RingingRecord,
   SignInSessions,
   UsedStreamTokens,
 } from "../store/ports.ts";
@@ -151,8 +152,19 @@ export interface Parley {
    * and no answered call can still come (its pre-warm's lifetime, `prewarmTtlMs`, has passed).
    */
   drain(): Promise<void>;
-  /** Ends every call and waits for the relays to finish. */
-  shutdown(): Promise<void>;
+  /**
+   * Ends every call and waits for the relays to finish. With `leavePlaced` (a `deno task dev`
+   * restart), calls placed here whose stream has not started are left open for the next start to
+   * take up ({@linkcode Parley.takeUpRinging}).
+   */
+  shutdown(options?: { leavePlaced?: boolean }): Promise<void>;
+  /**
+   * At startup: follows again the calls the previous run placed that were still ringing (or awaiting
+   * their stream) when it stopped (`CallRecords.takeUpRingingRecords`): each holds an admission slot
+   * as a placed call does, its voice webhook is answered with the persona it was placed with, and the
+   * never-connected watch ends it as it would have (a final status, a hang-up, its old deadline).
+   */
+  takeUpRinging(records: readonly RingingRecord[]): void;
   /**
    * After {@linkcode Parley.shutdown}, before the HTTP server stops: resolves once Twilio has requested
    * the `<Connect action>` of every phone call whose stream this instance closed since the drain began,
@@ -255,12 +267,19 @@ export function createParley(options: ParleyOptions): Parley {
     analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),
     announceRecordings: (callSids) => recordings.ready.announceRepaired(callSids),
     afterStreamsRequested: (graceMs = AFTER_STREAM_GRACE_MS) => owed.wait(graceMs),
-    async shutdown() {
+    takeUpRinging(records) {
+      const wallNow = Date.now();
+      for (const record of records) {
+        admission.takeUp(record.callSid, record.persona, record.placedAt + MAX_RING_MS - wallNow);
+        neverConnected.takeUp(record);
+      }
+    },
+    async shutdown(shutdownOptions = {}) {
       owed.watch(); // the calls cut now: their <Connect action> request comes once Twilio sees the close
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);
       await analysis?.stop();
-      await neverConnected.close();
+      await neverConnected.close(shutdownOptions);
       // Nothing is left to wait for: a drain in progress is over.
       admission.close();
       intake.off();

@@ -241,6 +241,16 @@ export class Admission {
     this.#checkIdle();
   }
 
+  /**
+   * `callSid`, placed here by the previous run and still ringing (or awaiting its stream) when it
+   * stopped, is followed again (at startup): it holds a slot, as a placed call does, for `holdsForMs`
+   * (the rest of Twilio's longest ring) or until it ends, and its webhook is answered with `persona`.
+   */
+  takeUp(callSid: string, persona: string, holdsForMs: number): void {
+    if (this.#over.has(callSid) || this.#live.has(callSid)) return;
+    this.#placed.set(callSid, { persona, holdsUntil: this.#now() + Math.max(0, holdsForMs) });
+  }
+
   /** Hears the call events: placed calls, started and ended ones. Subscribe it to the hub. */
   readonly listener = (event: CallEvent): void => {
     switch (event.type) {

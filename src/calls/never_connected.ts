@@ -33,7 +33,7 @@ export const STREAM_CONNECT_TIMEOUT_MS = 60_000;
 const MAX_REMEMBERED = 10_000;
 
 /** Twilio rings an outbound call for at most 600 s before giving up. */
-const MAX_RING_MS = 600_000;
+export const MAX_RING_MS = 600_000;
 
 /** What the watch reads of a shared call record (the store's `getCall` answers it). */
 export interface RecordState {
@@ -65,9 +65,19 @@ export interface NeverConnectedWatch {
   /**
    * Stops watching. Calls still waiting for their stream end with `server_shutdown`, so their
    * records close too (unless another instance runs them); call it, and await it, before the store
-   * stops listening. Without `records` the ends are emitted before it returns.
+   * stops listening. Without `records` the ends are emitted before it returns. With `leavePlaced`
+   * (a `deno task dev` restart: the script starts again at once), the calls placed here (or taken up)
+   * are left open instead, for the next start to take up.
    */
-  close(): Promise<void>;
+  close(options?: { leavePlaced?: boolean }): Promise<void>;
+  /**
+   * A call the previous run placed, still ringing (or awaiting its stream) when it stopped (the
+   * store's `RingingRecord`), is watched again: it ends as it would have, by a final
+   * Twilio status, a user's hang-up, or `never_connected` at its old deadline (Twilio's longest ring
+   * after `placedAt`, plus the connect timeout; or the connect timeout after `webhookAt`), at once if
+   * that has passed.
+   */
+  takeUp(call: { callSid: string; placedAt: number; webhookAt: number | null }): void;
   /**
    * `callSid`, placed or answered here, is taken by another instance (its webhook or its stream,
    * told over the cluster's channel): that instance follows the call now, so it is no longer watched
@@ -90,6 +100,9 @@ export interface NeverConnectedWatch {
   /** Twilio refused the hang-up of a call marked by {@linkcode userHangingUp}: the mark goes. */
   userHangUpFailed(callSid: string): void;
 }
+
+/** The detail of a placed call's end when Twilio never asked for its TwiML. */
+const NO_WEBHOOK = "Twilio never fetched the voice webhook";
 
 /** The detail of an end a user's hang-up gave a call before its stream started, before what happened. */
 export const HUNG_UP_BEFORE_CONNECT = "hung up before the call connected";
@@ -116,12 +129,17 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
   const settled = new RecentSet<string>(MAX_REMEMBERED);
   /** Calls waited on that a user is hanging up through Twilio: their end is `hung_up_by_user`. */
   const hangingUp = new Set<string>();
+  /** Calls waited on that were placed here (or taken up): a dev restart leaves them open. */
+  const placedHere = new Set<string>();
+  const ringMs = options.ringMs ?? MAX_RING_MS;
+  const now = options.now ?? Date.now;
 
   /** The call is no longer watched here: its stream started, it ended, or another instance has it. */
   const forget = (callSid: string) => {
     clearTimeout(waiting.get(callSid));
     waiting.delete(callSid);
     hangingUp.delete(callSid);
+    placedHere.delete(callSid);
     settled.add(callSid);
   };
   const ending = endUnlessElsewhere(hub, waiting, forget, options);
@@ -139,11 +157,9 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
   const onEvent = (event: CallEvent) => {
     switch (event.type) {
       case "call.placed":
-        return wait(
-          event.callSid,
-          (options.ringMs ?? MAX_RING_MS) + timeoutMs,
-          "Twilio never fetched the voice webhook",
-        );
+        if (settled.has(event.callSid)) return;
+        placedHere.add(event.callSid);
+        return wait(event.callSid, ringMs + timeoutMs, NO_WEBHOOK);
       case "call.webhook":
         return wait(event.callSid, timeoutMs, noStream);
       case "call.status":
@@ -176,10 +192,23 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
     userHangUpFailed(callSid) {
       hangingUp.delete(callSid);
     },
-    async close() {
+    takeUp({ callSid, placedAt, webhookAt }) {
+      if (settled.has(callSid)) return;
+      placedHere.add(callSid);
+      const [deadline, detail] = webhookAt === null
+        ? [placedAt + ringMs + timeoutMs, NO_WEBHOOK]
+        : [webhookAt + timeoutMs, noStream];
+      wait(callSid, Math.max(0, deadline - now()), detail);
+    },
+    async close(closeOptions = {}) {
       unsubscribe();
+      const ended = [...waiting.keys()].filter((callSid) =>
+        !(closeOptions.leavePlaced && placedHere.has(callSid))
+      );
+      // Those left open are the next start's: no timer of this run ends them.
+      if (closeOptions.leavePlaced) { for (const callSid of placedHere) clearTimeout(waiting.get(callSid)); }
       await Promise.all(
-        [...waiting.keys()].map((callSid) =>
+        ended.map((callSid) =>
           ending(callSid, "server_shutdown", "the server stopped before the media stream started")
         ),
       );

@@ -57,8 +57,22 @@ export interface CallRecords {
    * Ends every open record of this store's instance (and records from before instances were named)
    * that a previous run left open (a crash or SIGKILL) with `reason`, at the time of its last event
    * or heartbeat (whichever is later), and returns their CallSids. Calls of other instances are left alone. Call it once at startup.
+   * With `sparePlacedSince` (epoch ms), the records {@linkcode takeUpRingingRecords} takes up for that
+   * time are left open.
    */
-  closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]>;
+  closeAbandonedRecords(
+    reason: EndReason,
+    detail: string,
+    options?: AbandonedRecordsOptions,
+  ): Promise<string[]>;
+  /**
+   * At startup, before {@linkcode closeAbandonedRecords}: the open records of calls this instance
+   * placed (a `call.placed`) at or after `placedSince` (epoch ms) whose media stream never started —
+   * still ringing, or answered by the voice webhook with Twilio's `start` still to come, when the
+   * previous run stopped. A reason {@linkcode noteCutRecords} noted on them is dropped; they stay open,
+   * for the new run to follow again. Oldest first.
+   */
+  takeUpRingingRecords(placedSince: number): Promise<RingingRecord[]>;
   /**
    * For a process that stops with calls in progress it cannot end itself (Deno's `--watch` restarting
    * the script): notes `reason` and `detail` on this instance's open records (and unnamed ones), leaving
@@ -70,6 +84,26 @@ export interface CallRecords {
   noteCutRecords?(reason: EndReason, detail: string): Promise<string[]>;
   /** Closes the records; later events are dropped with a reported error. */
   close(): void;
+}
+
+/** What {@linkcode CallRecords.closeAbandonedRecords} leaves open. */
+export interface AbandonedRecordsOptions {
+  /**
+   * Leave open the records of calls this instance placed at or after this time (epoch ms) whose
+   * stream never started: those {@linkcode CallRecords.takeUpRingingRecords} takes up.
+   */
+  sparePlacedSince?: number;
+}
+
+/** A call this instance placed whose record the previous run left open before its stream started. */
+export interface RingingRecord {
+  callSid: string;
+  /** The persona the call was placed with. */
+  persona: string;
+  /** When it was placed (its `call.placed`), epoch ms. */
+  placedAt: number;
+  /** When its voice webhook was answered (the latest `call.webhook`), epoch ms; null while it rang. */
+  webhookAt: number | null;
 }
 
 /** The leads the calling page calls. A lead's calls are the calls to or from its phone number. */
@@ -270,6 +304,13 @@ export interface ClusterView {
    * event, so their webhooks and analyses are still owed.
    */
   onPeerCallsClosed(listener: (callSids: readonly string[]) => void): void;
+  /**
+   * Hands `listener` the calls a crashed peer placed that were still ringing (or awaiting their
+   * stream), placed within Twilio's longest ring, which this instance took over instead of closing
+   * (their records now name it), those taken before it was set included: this instance follows them
+   * as {@linkcode CallRecords.takeUpRingingRecords}' at startup.
+   */
+  onPeerRingingTakenUp(listener: (records: readonly RingingRecord[]) => void): void;
 }
 
 /** One adapter's storage, opened at startup and closed at shutdown. */

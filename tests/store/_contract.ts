@@ -356,6 +356,142 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     },
   );
 
+  await t.step(
+    "crash clean-up: calls this instance placed that still ring are taken up, not closed, within Twilio's longest ring",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = await open("alpha");
+        const beta = await open("beta");
+        const RINGING = "CA00000000000000000000000000000c11";
+        const ANSWERED = "CA00000000000000000000000000000c12";
+        const OLD = "CA00000000000000000000000000000c13";
+        const RUNNING = "CA00000000000000000000000000000c14";
+        const INBOUND = "CA00000000000000000000000000000c15";
+        const placed = (callSid: string, at: number): CallEvent => ({
+          type: "call.placed",
+          at,
+          callSid,
+          persona: "alex",
+          from: "+14155550199",
+          to: "+14155550123",
+          parameters: { lead: "Dana" },
+        });
+        const webhook = (callSid: string, at: number, direction: string): CallEvent => ({
+          type: "call.webhook",
+          at,
+          callSid,
+          persona: "alex",
+          direction,
+          from: "+14155550199",
+          to: "+14155550123",
+          parameters: { persona: "alex", lead: "Dana" },
+        });
+        await alpha.calls.record(placed(RINGING, 10_000));
+        await alpha.calls.record({
+          type: "call.status",
+          at: 10_100,
+          callSid: RINGING,
+          status: "ringing",
+          detail: "",
+        });
+        await alpha.calls.record(placed(ANSWERED, 9_000));
+        await alpha.calls.record(webhook(ANSWERED, 9_500, "outbound-api"));
+        await alpha.calls.record(placed(OLD, 1_000));
+        await alpha.calls.record(placed(RUNNING, 9_000));
+        await alpha.calls.record(started(RUNNING, 9_600));
+        await alpha.calls.record(webhook(INBOUND, 9_700, "inbound"));
+        await beta.calls.record(placed(OTHER, 10_000));
+
+        // Placed here since 5 000 and never started: taken up (oldest first), left open.
+        assert.deepEqual(await alpha.calls.takeUpRingingRecords(5_000), [
+          { callSid: ANSWERED, persona: "alex", placedAt: 9_000, webhookAt: 9_500 },
+          { callSid: RINGING, persona: "alex", placedAt: 10_000, webhookAt: null },
+        ]);
+        const closed = await alpha.calls.closeAbandonedRecords("server_crashed", "restart", {
+          sparePlacedSince: 5_000,
+        });
+        assert.deepEqual(closed.toSorted(), [OLD, RUNNING, INBOUND].toSorted());
+        for (const callSid of [RINGING, ANSWERED]) {
+          const record = await alpha.calls.getCall(callSid);
+          assert.equal(record?.endedAt, null, `${callSid} left open`);
+          assert.equal(record?.endReason, null);
+          assert.equal(record?.persona, "alex");
+          assert.equal(record?.parameters.lead, "Dana");
+          assert.equal(await alpha.calls.isOpenCall(callSid), true);
+        }
+        assert.equal((await alpha.calls.getCall(OLD))?.endReason, "server_crashed", "placed before the ring");
+        assert.equal((await alpha.calls.getCall(RUNNING))?.endReason, "server_crashed", "its stream started");
+        assert.equal((await alpha.calls.getCall(INBOUND))?.endReason, "server_crashed", "not placed here");
+        assert.equal((await alpha.calls.getCall(OTHER))?.endedAt, null, "another instance's call");
+
+        // A call taken up ends as any call does.
+        await alpha.calls.record({
+          type: "call.ended",
+          at: 12_000,
+          callSid: RINGING,
+          reason: "never_connected",
+          detail: "Twilio reports the call no-answer before any media stream",
+        });
+        assert.equal((await alpha.calls.getCall(RINGING))?.endReason, "never_connected");
+        assert.deepEqual((await alpha.calls.takeUpRingingRecords(5_000)).map((r) => r.callSid), [ANSWERED]);
+        // Without sparing, the clean-up closes them as before; the other instance takes up its own.
+        assert.deepEqual(await alpha.calls.closeAbandonedRecords("server_crashed", "later"), [ANSWERED]);
+        assert.deepEqual(await alpha.calls.takeUpRingingRecords(0), []);
+        assert.deepEqual(
+          (await beta.calls.takeUpRingingRecords(10_001)).map((r) => r.callSid),
+          [],
+          "placed before the bound",
+        );
+        assert.deepEqual((await beta.calls.takeUpRingingRecords(10_000)).map((r) => r.callSid), [OTHER]);
+      });
+    },
+  );
+
+  await t.step(
+    "crash clean-up: a dev restart's noted reason stays on the calls that started, not on those taken up",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = await open("alpha");
+        if (alpha.calls.noteCutRecords === undefined) return; // only an adapter that writes at once has it
+        const RINGING = "CA00000000000000000000000000000c21";
+        await alpha.calls.record({
+          type: "call.placed",
+          at: 10_000,
+          callSid: RINGING,
+          persona: "alex",
+          from: "+14155550199",
+          to: "+14155550123",
+          parameters: {},
+        });
+        await alpha.calls.record(started(SID, 9_000));
+        assert.deepEqual(
+          (await alpha.calls.noteCutRecords("server_shutdown", "deno task dev restarted")).toSorted(),
+          [RINGING, SID].toSorted(),
+        );
+        assert.deepEqual((await alpha.calls.takeUpRingingRecords(5_000)).map((r) => r.callSid), [RINGING]);
+        assert.deepEqual(
+          await alpha.calls.closeAbandonedRecords("server_crashed", "restart", { sparePlacedSince: 5_000 }),
+          [SID],
+        );
+        const cut = await alpha.calls.getCall(SID);
+        assert.equal(cut?.endReason, "server_shutdown");
+        assert.equal(cut?.endDetail, "deno task dev restarted");
+        const ringing = await alpha.calls.getCall(RINGING);
+        assert.equal(ringing?.endedAt, null);
+        assert.equal(ringing?.endReason, null, "the noted reason is dropped");
+        // Its end, when it comes, is its own.
+        await alpha.calls.record({
+          type: "call.ended",
+          at: 11_000,
+          callSid: RINGING,
+          reason: "never_connected",
+          detail: "Twilio never fetched the voice webhook",
+        });
+        assert.equal((await alpha.calls.getCall(RINGING))?.endReason, "never_connected");
+      });
+    },
+  );
+
   await t.step("records: the instance that runs the stream takes the call", async () => {
     await withStores(async (open) => {
       const alpha = await open("alpha");

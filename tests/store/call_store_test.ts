@@ -251,7 +251,7 @@ Deno.test("call store records a scripted call exactly", async (t) => {
           (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
           SCHEMA_VERSION,
         );
-        assert.equal(SCHEMA_VERSION, 15);
+        assert.equal(SCHEMA_VERSION, 16);
         assert.equal(
           (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
           "wal",

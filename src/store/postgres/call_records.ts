@@ -20,7 +20,13 @@ import {
   MAX_LIST_LIMIT,
   type StoreHealth,
 } from "../call_record.ts";
-import type { AfterStreamDecision, AfterStreamDecisions, CallRecords } from "../ports.ts";
+import type {
+  AbandonedRecordsOptions,
+  AfterStreamDecision,
+  AfterStreamDecisions,
+  CallRecords,
+  RingingRecord,
+} from "../ports.ts";
 import { applyEvent, emptyRecord, lastEventAt, publicRecord, type StoredRecord } from "./fold.ts";
 import { CallHeartbeat } from "../heartbeat.ts";
 import { errorText } from "../../log.ts";
@@ -34,6 +40,37 @@ export const PG_FLUSH_DELAY_MS = 20;
 
 /** Wait before retrying a failed write, ms. */
 const RETRY_MS = 1_000;
+
+/**
+ * In `tx`: the open records of calls `instance` placed (a `call.placed` event) at or after
+ * `placedSince` whose stream never started, oldest first, locked for the transaction.
+ */
+async function ringingRecordsOf(
+  tx: TransactionSql,
+  instance: string,
+  placedSince: number,
+): Promise<RingingRecord[]> {
+  const rows = await tx<
+    { call_sid: string; persona: string; placed_at: string; webhook_at: string | null }[]
+  >`
+    SELECT c.call_sid, c.persona, p.placed_at, w.webhook_at
+    FROM calls c
+    CROSS JOIN LATERAL (
+      SELECT min(round((e.event->>'at')::float8))::bigint AS placed_at FROM call_events e
+      WHERE e.call_sid = c.call_sid AND e.event->>'type' = 'call.placed') p
+    CROSS JOIN LATERAL (
+      SELECT max(round((e.event->>'at')::float8))::bigint AS webhook_at FROM call_events e
+      WHERE e.call_sid = c.call_sid AND e.event->>'type' = 'call.webhook') w
+    WHERE c.ended_at IS NULL AND c.instance = ${instance} AND c.persona IS NOT NULL
+      AND c.record->>'startedAt' IS NULL AND p.placed_at >= ${placedSince}
+    ORDER BY p.placed_at, c.call_sid FOR UPDATE OF c`;
+  return rows.map((row) => ({
+    callSid: row.call_sid,
+    persona: row.persona,
+    placedAt: Number(row.placed_at),
+    webhookAt: row.webhook_at === null ? null : Number(row.webhook_at),
+  }));
+}
 
 /** Options for {@linkcode PostgresCallRecords}. */
 export interface PostgresCallRecordsOptions {
@@ -279,16 +316,45 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
    * Ends this instance's open records (and unnamed ones) with a `call.ended` event at the time of
    * their last event or heartbeat (whichever is later), appended like any other (so live feeds hear it).
    */
-  async closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]> {
+  async closeAbandonedRecords(
+    reason: EndReason,
+    detail: string,
+    options: AbandonedRecordsOptions = {},
+  ): Promise<string[]> {
     await this.flush();
     return await this.#sql.begin((tx) =>
-      this.closeOpenRecordsOf(tx, this.#instance, reason, detail, true)
+      this.closeOpenRecordsOf(tx, this.#instance, reason, detail, true, options.sparePlacedSince)
     ) as string[];
+  }
+
+  async takeUpRingingRecords(placedSince: number): Promise<RingingRecord[]> {
+    await this.flush();
+    return await this.#sql.begin((tx) =>
+      ringingRecordsOf(tx, this.#instance, placedSince)
+    ) as RingingRecord[];
+  }
+
+  /**
+   * In `tx`: the ringing records of `from` (see {@linkcode takeUpRingingRecords}) placed at or after
+   * `placedSince` pass to `to`, which follows them from now on; returns them.
+   */
+  async takeOverRingingRecords(
+    tx: TransactionSql,
+    from: string,
+    to: string,
+    placedSince: number,
+  ): Promise<RingingRecord[]> {
+    const ringing = await ringingRecordsOf(tx, from, placedSince);
+    if (ringing.length === 0) return ringing;
+    await tx`UPDATE calls SET instance = ${to}, record = jsonb_set(record, '{instance}', to_jsonb(${to}::text))
+      WHERE call_sid IN ${tx(ringing.map((r) => r.callSid))}`;
+    return ringing;
   }
 
   /**
    * In `tx`: ends the open records of `instance` (and unnamed ones with `unnamedToo`) with a
-   * `call.ended` event at their last event or heartbeat, and returns their CallSids.
+   * `call.ended` event at their last event or heartbeat, and returns their CallSids; with
+   * `sparePlacedSince`, not those of calls `instance` placed since then whose stream never started.
    */
   async closeOpenRecordsOf(
     tx: TransactionSql,
@@ -296,12 +362,19 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
     reason: EndReason,
     detail: string,
     unnamedToo = false,
+    sparePlacedSince?: number,
   ): Promise<string[]> {
     const unnamed = unnamedToo ? tx`OR instance IS NULL` : tx``;
     const rows = await tx<{ record: StoredRecord; alive_at: string | null }[]>`
       SELECT record, alive_at FROM calls WHERE ended_at IS NULL AND (instance = ${instance} ${unnamed})
       ORDER BY call_sid FOR UPDATE`;
-    for (const { record, alive_at } of rows) {
+    const spared = new Set(
+      sparePlacedSince === undefined
+        ? []
+        : (await ringingRecordsOf(tx, instance, sparePlacedSince)).map((ringing) => ringing.callSid),
+    );
+    const closing = rows.filter(({ record }) => !spared.has(record.callSid));
+    for (const { record, alive_at } of closing) {
       const ended: CallEvent = {
         type: "call.ended",
         at: Math.max(lastEventAt(record), Number(alive_at ?? 0)),
@@ -311,7 +384,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
       };
       await this.#append(tx, record.callSid, [{ event: ended, key: null, retried: false }]);
     }
-    return rows.map((row) => row.record.callSid);
+    return closing.map((row) => row.record.callSid);
   }
 
   close(): void {

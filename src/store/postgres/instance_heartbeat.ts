@@ -15,7 +15,8 @@
  */
 
 import type { Sql } from "postgres";
-import type { ClusterView } from "../ports.ts";
+import type { ClusterView, RingingRecord } from "../ports.ts";
+import { MAX_RING_MS } from "../../calls/never_connected.ts";
 import type { PostgresCallRecords } from "./call_records.ts";
 import { releaseClaimsIn } from "./campaigns.ts";
 import { errorText } from "../../log.ts";
@@ -46,6 +47,9 @@ export class InstanceHeartbeat implements ClusterView {
   #onPeerCallsClosed: ((callSids: readonly string[]) => void) | undefined;
   /** Calls closed for a peer before anyone listened (a sweep right after start). */
   #unannounced: string[] = [];
+  #onPeerRingingTakenUp: ((records: readonly RingingRecord[]) => void) | undefined;
+  /** Ringing calls taken up from a peer before anyone listened. */
+  #ringingUnannounced: RingingRecord[] = [];
 
   constructor(sql: Sql, calls: PostgresCallRecords, options: InstanceHeartbeatOptions) {
     this.#sql = sql;
@@ -90,6 +94,7 @@ export class InstanceHeartbeat implements ClusterView {
         AND beat_at < (extract(epoch from clock_timestamp()) * 1000)::bigint - ${this.#timeoutMs}`;
     for (const { instance } of dead) {
       let released = 0;
+      let ringing: RingingRecord[] = [];
       const callSids = await this.#sql.begin(async (tx) => {
         const claimed = await tx`
           UPDATE instances SET stopped_at = (extract(epoch from clock_timestamp()) * 1000)::bigint
@@ -100,6 +105,13 @@ export class InstanceHeartbeat implements ClusterView {
         const seconds = Math.round(this.#timeoutMs / 100) / 10;
         // Its campaign leads claimed but not dialled go back; those with a call in progress are ours now.
         released = await releaseClaimsIn(tx, instance, this.#o.instance);
+        // Its placed calls still ringing may yet be answered: this instance follows them instead.
+        ringing = await this.#calls.takeOverRingingRecords(
+          tx,
+          instance,
+          this.#o.instance,
+          Date.now() - MAX_RING_MS,
+        );
         return await this.#calls.closeOpenRecordsOf(
           tx,
           instance,
@@ -110,12 +122,19 @@ export class InstanceHeartbeat implements ClusterView {
       if (callSids === undefined) continue;
       closed.push({ instance, callSids });
       this.#announce(callSids);
+      this.#announceRinging(ringing);
       this.#o.report(
         `[Cluster] Instance ${instance} stopped beating: closed its ${callSids.length} open call(s) as server_crashed${
           callSids.length === 0
             ? ""
             : ` (${callSids.slice(0, 5).join(", ")}${callSids.length > 5 ? ", …" : ""})`
-        }${released > 0 ? `; put back ${released} campaign lead(s) it had claimed` : ""}`,
+        }${released > 0 ? `; put back ${released} campaign lead(s) it had claimed` : ""}${
+          ringing.length === 0
+            ? ""
+            : `; took up ${ringing.length} ringing call(s) it placed (${
+              ringing.slice(0, 5).map((r) => r.callSid).join(", ")
+            }${ringing.length > 5 ? ", …" : ""})`
+        }`,
       );
     }
     return closed;
@@ -125,6 +144,13 @@ export class InstanceHeartbeat implements ClusterView {
   onPeerCallsClosed(listener: (callSids: readonly string[]) => void): void {
     this.#onPeerCallsClosed = listener;
     const held = this.#unannounced.splice(0);
+    if (held.length > 0) listener(held);
+  }
+
+  /** See {@linkcode ClusterView.onPeerRingingTakenUp}. */
+  onPeerRingingTakenUp(listener: (records: readonly RingingRecord[]) => void): void {
+    this.#onPeerRingingTakenUp = listener;
+    const held = this.#ringingUnannounced.splice(0);
     if (held.length > 0) listener(held);
   }
 
@@ -146,6 +172,18 @@ export class InstanceHeartbeat implements ClusterView {
     if (stopped) {
       await this.#sql`UPDATE instances SET stopped_at = (extract(epoch from clock_timestamp()) * 1000)::bigint
         WHERE instance = ${this.#o.instance}`.catch(() => {});
+    }
+  }
+
+  #announceRinging(records: RingingRecord[]): void {
+    if (records.length === 0) return;
+    if (this.#onPeerRingingTakenUp === undefined) return void this.#ringingUnannounced.push(...records);
+    try {
+      this.#onPeerRingingTakenUp(records);
+    } catch (error) {
+      this.#o.report(
+        `[Cluster] Could not follow the ringing calls taken up from a peer: ${errorText(error)}`,
+      );
     }
   }
 

@@ -92,10 +92,12 @@ function applyCallSetup(
       mergeParameters(w, event.callSid, event.parameters);
       w.run(
         `UPDATE calls SET persona = COALESCE(persona, ?), direction = COALESCE(direction, 'outbound-api'),
-         from_number = COALESCE(from_number, ?), to_number = COALESCE(to_number, ?) WHERE call_sid = ?`,
+         from_number = COALESCE(from_number, ?), to_number = COALESCE(to_number, ?),
+         placed_at = COALESCE(placed_at, ?) WHERE call_sid = ?`,
         event.persona,
         event.from,
         event.to,
+        at,
         event.callSid,
       );
       break;
@@ -104,12 +106,14 @@ function applyCallSetup(
       // Twilio's webhook knows the direction best; the persona chosen at start wins over both.
       w.run(
         `UPDATE calls SET persona = COALESCE(persona, ?), direction = ?, source = ?,
-         from_number = COALESCE(from_number, ?), to_number = COALESCE(to_number, ?) WHERE call_sid = ?`,
+         from_number = COALESCE(from_number, ?), to_number = COALESCE(to_number, ?),
+         webhook_at = MAX(COALESCE(webhook_at, 0), ?) WHERE call_sid = ?`,
         event.persona,
         event.direction,
         event.source ?? "phone",
         event.from,
         event.to,
+        at,
         event.callSid,
       );
       break;

@@ -23,7 +23,13 @@ import { dirname } from "node:path";
 import type { AfterStreamAction, CallEvent, CallEventListener, EndReason } from "../../calls/call_events.ts";
 import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth } from "../call_record.ts";
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../call_record.ts";
-import type { AfterStreamDecision, AfterStreamDecisions, CallRecords } from "../ports.ts";
+import type {
+  AbandonedRecordsOptions,
+  AfterStreamDecision,
+  AfterStreamDecisions,
+  CallRecords,
+  RingingRecord,
+} from "../ports.ts";
 import { migrate } from "./schema.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../../engines/prices.ts";
 import { WriteQueue } from "./write_queue.ts";
@@ -110,6 +116,12 @@ interface Heartbeat {
   callSids: readonly string[];
   at: number;
 }
+
+/**
+ * A record of a call placed here (a `call.placed`) whose stream never started: what the next start
+ * takes up rather than closes (with `instance` and `placed_at` bounds).
+ */
+const RINGING_SQL = "(placed_at IS NOT NULL AND started_at IS NULL AND persona IS NOT NULL)";
 
 /** How long events from `listener` wait to be written together, ms. */
 export const FLUSH_DELAY_MS = 100;
@@ -251,16 +263,46 @@ class SqliteCallStore implements CallStore {
   }
 
   // deno-lint-ignore require-await
-  async closeAbandonedRecords(reason: EndReason, detail: string): Promise<string[]> {
+  async closeAbandonedRecords(
+    reason: EndReason,
+    detail: string,
+    options: AbandonedRecordsOptions = {},
+  ): Promise<string[]> {
     this.#flush();
     // A reason noted by noteCutRecords (ended_at still NULL) is kept: that run knew why its calls ended.
     const rows = this.#db.prepare(
       `UPDATE calls SET end_reason = COALESCE(end_reason, ?),
          end_detail = CASE WHEN end_reason IS NULL THEN ? ELSE end_detail END,
          ended_at = ${LAST_SIGN_OF_LIFE_SQL}
-       WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL) RETURNING call_sid`,
-    ).all(reason, detail, this.#instance) as Row[];
+       WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL)
+         AND NOT (${RINGING_SQL} AND instance IS ? AND placed_at >= ?)
+       RETURNING call_sid`,
+    ).all(
+      reason,
+      detail,
+      this.#instance,
+      this.#instance,
+      options.sparePlacedSince ?? Number.MAX_SAFE_INTEGER,
+    ) as Row[];
     return rows.map((row) => String(row.call_sid));
+  }
+
+  // deno-lint-ignore require-await
+  async takeUpRingingRecords(placedSince: number): Promise<RingingRecord[]> {
+    this.#flush();
+    const rows = this.#db.prepare(
+      `UPDATE calls SET end_reason = NULL, end_detail = NULL
+       WHERE ended_at IS NULL AND ${RINGING_SQL} AND instance = ? AND placed_at >= ?
+       RETURNING call_sid, persona, placed_at, webhook_at`,
+    ).all(this.#instance, placedSince) as Row[];
+    return rows
+      .map((row) => ({
+        callSid: String(row.call_sid),
+        persona: String(row.persona),
+        placedAt: Number(row.placed_at),
+        webhookAt: row.webhook_at == null ? null : Number(row.webhook_at),
+      }))
+      .sort((a, b) => a.placedAt - b.placedAt || (a.callSid < b.callSid ? -1 : 1));
   }
 
   // deno-lint-ignore require-await

@@ -295,6 +295,13 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE transcript ADD COLUMN spoken_at REAL;
   `,
+  // 16: when a call was placed (its `call.placed`) and when its voice webhook was answered (epoch ms,
+  // null when neither came): the next start takes up, instead of closing, a call this instance placed
+  // that was still ringing (or awaiting its stream) when the server stopped.
+  `
+  ALTER TABLE calls ADD COLUMN placed_at INTEGER;
+  ALTER TABLE calls ADD COLUMN webhook_at INTEGER;
+  `,
 ];
 
 /** The schema version this build writes. */

@@ -1,0 +1,101 @@
+/**
+ * A crashed instance's calls that were still ringing: the live peer that sweeps it takes them over
+ * (their records name it, still open) instead of closing them `server_crashed`, and hands them to its
+ * listener to follow; the crashed instance's running calls, and ringing ones placed longer ago than
+ * Twilio's longest ring, are closed as before.
+ */
+
+import assert from "node:assert/strict";
+import type { CallEvent } from "../../src/calls/call_events.ts";
+import type { RingingRecord } from "../../src/store/ports.ts";
+import { openPostgresStore, type PostgresStore } from "../../src/store/postgres/store.ts";
+import { postgresAvailable, startThrowawayPostgres } from "../../testing/postgres.ts";
+
+const ignore = !postgresAvailable();
+const RINGING = "CA000000000000000000000000000c0101";
+const RUNNING = "CA000000000000000000000000000c0102";
+const LONG_AGO = "CA000000000000000000000000000c0103";
+
+function placed(callSid: string, at: number): CallEvent {
+  return {
+    type: "call.placed",
+    at,
+    callSid,
+    persona: "tester",
+    from: "+14155550199",
+    to: "+14155550123",
+    parameters: { lead: "Dana" },
+  };
+}
+
+Deno.test({
+  name: "a peer takes over a crashed instance's ringing calls instead of closing them",
+  ignore,
+  async fn() {
+    const server = await startThrowawayPostgres();
+    const url = await server.createDatabase();
+    const reports: string[] = [];
+    const open = (instance: string) =>
+      openPostgresStore(url, {
+        instance,
+        maxConnections: 3,
+        instanceTimeoutMs: 300,
+        onError: (message) => reports.push(message),
+      });
+    const stores: PostgresStore[] = [];
+    try {
+      const crashed = await open("crashed");
+      const beta = await open("beta");
+      stores.push(crashed, beta);
+      const now = Date.now();
+      await crashed.calls.record(placed(RINGING, now - 1_000));
+      await crashed.calls.record(placed(RUNNING, now - 2_000));
+      await crashed.calls.record({
+        type: "call.started",
+        at: now - 1_500,
+        callSid: RUNNING,
+        streamSid: "MZ1",
+        persona: "tester",
+        model: "gpt-realtime-2.1",
+        parameters: {},
+      });
+      await crashed.calls.record(placed(LONG_AGO, now - 700_000));
+
+      // The process dies: no more beats, no clean stop; the peer sweeps once the timeout has passed.
+      await crashed.heartbeat.close(false);
+      await beta.heartbeat.close(false); // its own timer stops: the sweep below is the only one
+      let swept: { instance: string; callSids: string[] }[] = [];
+      while (swept.length === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        swept = await beta.heartbeat.sweep();
+      }
+      assert.deepEqual(swept, [{ instance: "crashed", callSids: [RUNNING, LONG_AGO].toSorted() }]);
+
+      const ringing = await beta.calls.getCall(RINGING);
+      assert.equal(ringing?.endedAt, null, "the ringing call stays open");
+      assert.equal(ringing?.instance, "beta", "now followed by the peer");
+      assert.equal((await beta.calls.getCall(RUNNING))?.endReason, "server_crashed");
+      assert.equal((await beta.calls.getCall(LONG_AGO))?.endReason, "server_crashed");
+      const line = reports.find((m) => /Instance crashed stopped beating/.test(m)) ?? "";
+      assert.match(line, new RegExp(`took up 1 ringing call\\(s\\) it placed \\(${RINGING}\\)`));
+
+      // Taken over before anyone listened: handed over once a listener is set.
+      const handed: RingingRecord[] = [];
+      beta.heartbeat.onPeerRingingTakenUp((records) => handed.push(...records));
+      assert.deepEqual(handed, [{
+        callSid: RINGING,
+        persona: "tester",
+        placedAt: now - 1_000,
+        webhookAt: null,
+      }]);
+      // The peer's own start-up take-up would find it too (it names the peer now).
+      assert.deepEqual((await beta.calls.takeUpRingingRecords(now - 600_000)).map((r) => r.callSid), [
+        RINGING,
+      ]);
+    } finally {
+      for (const store of stores) store.close();
+      await Promise.all(stores.map((store) => store.closed));
+      await server.stop();
+    }
+  },
+});
