@@ -215,6 +215,7 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     log,
     drainTimeoutS: config.drainTimeoutS,
     underWatcher: watchingPersonas,
+    leavePlacedOnRestart: config.instanceIdKept,
   });
   try {
     server = serveResilient({

@@ -188,7 +188,7 @@ const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/;
 export function checkInstance(
   text: EnvText,
   problems: string[],
-): Pick<ParleyConfig, "databaseUrl" | "instanceId"> {
+): Pick<ParleyConfig, "databaseUrl" | "instanceId" | "instanceIdKept"> {
   const databaseUrl = text("DATABASE_URL");
   // The user must be in the URL: the driver's fallback (the OS user name) needs a permission Parley lacks.
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[\x21-\x7e]+@[\x21-\x7e]+$/.test(databaseUrl)) {
@@ -202,7 +202,8 @@ export function checkInstance(
     );
   }
 
-  const instanceId = text("INSTANCE_ID") ?? defaultInstanceId(databaseUrl !== undefined);
+  const given = text("INSTANCE_ID");
+  const instanceId = given ?? defaultInstanceId(databaseUrl !== undefined);
   if (!INSTANCE_ID.test(instanceId)) {
     problems.push(
       `INSTANCE_ID: "${
@@ -210,7 +211,7 @@ export function checkInstance(
       }" is not a name: use 1 to 100 letters, digits, ".", "_" or "-"`,
     );
   }
-  return { databaseUrl, instanceId };
+  return { databaseUrl, instanceId, instanceIdKept: given !== undefined || databaseUrl === undefined };
 }
 
 /**

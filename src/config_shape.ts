@@ -68,6 +68,12 @@ export interface ParleyConfig {
    */
   instanceId: string;
   /**
+   * The next start has the same {@linkcode instanceId}: SQLite's host name, or `INSTANCE_ID` set. False
+   * for the random default with `databaseUrl`: a restart is a new instance, which cannot take up this
+   * one's ringing calls (a `deno task dev` restart then ends them rather than leaving them open).
+   */
+  instanceIdKept: boolean;
+  /**
    * `TRUSTED_PROXIES`: proxies besides loopback (always trusted) whose `X-Forwarded-For` names the
    * client, for the guess throttle and log lines. @default none
    */

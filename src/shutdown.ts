@@ -55,6 +55,16 @@ export interface ShutdownOptions {
    * end of the process 0.5 s later, so the drain lasts {@linkcode WATCHER_GRACE_MS}. @default false
    */
   underWatcher?: boolean;
+  /**
+   * With `underWatcher`, a SIGTERM (most likely a code change: the script starts again at once) leaves
+   * the calls placed here that still ring open for the next start to take up. Only when the next start
+   * has this instance's name (`ParleyConfig.instanceIdKept`). @default false
+   */
+  leavePlacedOnRestart?: boolean;
+  /** @default Deno.addSignalListener */
+  addSignalListener?: (signal: Deno.Signal, listener: () => void) => void;
+  /** @default Deno.removeSignalListener */
+  removeSignalListener?: (signal: Deno.Signal, listener: () => void) => void;
 }
 
 /** How the drain went. */
@@ -83,7 +93,7 @@ export interface ShutdownReport {
  */
 export async function waitForShutdown(parley: Drainable, options: ShutdownOptions): Promise<ShutdownReport> {
   const { log } = options;
-  const signals = listenForSignals(options.signals ?? ["SIGINT", "SIGTERM"]);
+  const signals = listenForSignals(options.signals ?? ["SIGINT", "SIGTERM"], options);
   try {
     const signal = await signals.first;
     const startedAt = performance.now();
@@ -121,7 +131,8 @@ export async function waitForShutdown(parley: Drainable, options: ShutdownOption
     }
     // SIGTERM under `deno task dev` is (most likely) a code change: the restarted script takes up the
     // calls placed here that still ring, so their callee, who may answer any moment, is not hung up on.
-    await parley.shutdown(options.underWatcher === true && signal === "SIGTERM" ? { leavePlaced: true } : {});
+    const restarting = options.underWatcher === true && signal === "SIGTERM";
+    await parley.shutdown(restarting && options.leavePlacedOnRestart === true ? { leavePlaced: true } : {});
     const tookMs = performance.now() - startedAt;
     log.info(
       `Drained ${Math.max(0, drained - ended)} of ${drained} call(s) in ${(tookMs / 1000).toFixed(1)} s` +
@@ -144,7 +155,13 @@ interface StopSignals {
 }
 
 /** Listens for `signals`: the first one, and a later one (closer ones are the same request to stop). */
-function listenForSignals(signals: readonly Deno.Signal[]): StopSignals {
+function listenForSignals(
+  signals: readonly Deno.Signal[],
+  options: Pick<ShutdownOptions, "addSignalListener" | "removeSignalListener">,
+): StopSignals {
+  const add = options.addSignalListener ?? ((signal, listener) => Deno.addSignalListener(signal, listener));
+  const remove = options.removeSignalListener ??
+    ((signal, listener) => Deno.removeSignalListener(signal, listener));
   let firstAt = -Infinity;
   let first!: (signal: Deno.Signal) => void;
   let again!: () => void;
@@ -158,14 +175,14 @@ function listenForSignals(signals: readonly Deno.Signal[]): StopSignals {
         first(signal);
       } else if (now - firstAt > SIGNAL_DEBOUNCE_MS) again();
     };
-    Deno.addSignalListener(signal, listener);
+    add(signal, listener);
     return [signal, listener] as const;
   });
   return {
     first: firstSignal,
     again: secondSignal,
     remove() {
-      for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+      for (const [signal, listener] of listeners) remove(signal, listener);
     },
   };
 }

@@ -262,6 +262,7 @@ export function createParley(options: ParleyOptions): Parley {
     handler: guardRequests(catchUnhandled(route, log), { log, trustedProxies: config.trustedProxies }),
     drain: () => {
       owed.watch();
+      options.cluster?.stopTakingOverRinging();
       return admission.drain();
     },
     analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),

@@ -67,10 +67,10 @@ export interface CallRecords {
   ): Promise<string[]>;
   /**
    * At startup, before {@linkcode closeAbandonedRecords}: the open records of calls this instance
-   * placed (a `call.placed`) at or after `placedSince` (epoch ms) whose media stream never started —
-   * still ringing, or answered by the voice webhook with Twilio's `start` still to come, when the
-   * previous run stopped. A reason {@linkcode noteCutRecords} noted on them is dropped; they stay open,
-   * for the new run to follow again. Oldest first.
+   * placed (a `call.placed`) at or after `placedSince` (epoch ms) whose media stream never started and
+   * whose final Twilio status has not come — still ringing, or answered by the voice webhook with
+   * Twilio's `start` still to come, when the previous run stopped. A reason {@linkcode noteCutRecords}
+   * noted on them is dropped; they stay open, for the new run to follow again. Oldest first.
    */
   takeUpRingingRecords(placedSince: number): Promise<RingingRecord[]>;
   /**
@@ -311,6 +311,12 @@ export interface ClusterView {
    * as {@linkcode CallRecords.takeUpRingingRecords}' at startup.
    */
   onPeerRingingTakenUp(listener: (records: readonly RingingRecord[]) => void): void;
+  /**
+   * This instance is draining: from now on a crashed peer's ringing calls are closed with its other
+   * calls (`server_crashed`), not taken over (a live peer takes them, or the caller's answer would meet
+   * an instance that is stopping).
+   */
+  stopTakingOverRinging(): void;
 }
 
 /** One adapter's storage, opened at startup and closed at shutdown. */

@@ -101,6 +101,8 @@ Deno.test("deno task dev: a code change while a placed call rings leaves it to t
       .json();
     assert.equal(record.endedAt, null, `still open: ${record.endReason} (${record.endDetail})`);
     assert.equal(record.endReason, null);
+    // Answered as the call placed here (admission took it up), not as one placed elsewhere.
+    assert.equal(record.direction, "outbound-api");
   } finally {
     if (parley !== undefined) await reap(parley);
     releasePort(port);

@@ -15,6 +15,7 @@ const ignore = !postgresAvailable();
 const RINGING = "CA000000000000000000000000000c0101";
 const RUNNING = "CA000000000000000000000000000c0102";
 const LONG_AGO = "CA000000000000000000000000000c0103";
+const RINGING_LATER = "CA000000000000000000000000000c0104";
 
 function placed(callSid: string, at: number): CallEvent {
   return {
@@ -65,7 +66,10 @@ Deno.test({
       await crashed.heartbeat.close(false);
       await beta.heartbeat.close(false); // its own timer stops: the sweep below is the only one
       let swept: { instance: string; callSids: string[] }[] = [];
+      // The timeout is counted by the database's clock: sweep until it has passed (at most 10 s).
+      const giveUpAt = Date.now() + 10_000;
       while (swept.length === 0) {
+        assert.ok(Date.now() < giveUpAt, "the peer never swept the crashed instance");
         await new Promise((resolve) => setTimeout(resolve, 100));
         swept = await beta.heartbeat.sweep();
       }
@@ -92,6 +96,23 @@ Deno.test({
       assert.deepEqual((await beta.calls.takeUpRingingRecords(now - 600_000)).map((r) => r.callSid), [
         RINGING,
       ]);
+
+      // A draining peer takes over nothing: another crashed instance's ringing call is closed.
+      const later = await open("crashed-later");
+      stores.push(later);
+      await later.calls.record(placed(RINGING_LATER, Date.now() - 1_000));
+      await later.heartbeat.close(false);
+      beta.heartbeat.stopTakingOverRinging();
+      let sweptLater: { instance: string; callSids: string[] }[] = [];
+      const laterGiveUpAt = Date.now() + 10_000;
+      while (sweptLater.length === 0) {
+        assert.ok(Date.now() < laterGiveUpAt, "the peer never swept the second crashed instance");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        sweptLater = await beta.heartbeat.sweep();
+      }
+      assert.deepEqual(sweptLater, [{ instance: "crashed-later", callSids: [RINGING_LATER] }]);
+      assert.equal((await beta.calls.getCall(RINGING_LATER))?.endReason, "server_crashed");
+      assert.equal(handed.length, 1, "nothing more handed over");
     } finally {
       for (const store of stores) store.close();
       await Promise.all(stores.map((store) => store.closed));

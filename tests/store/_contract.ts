@@ -367,6 +367,7 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         const OLD = "CA00000000000000000000000000000c13";
         const RUNNING = "CA00000000000000000000000000000c14";
         const INBOUND = "CA00000000000000000000000000000c15";
+        const DECLINED = "CA00000000000000000000000000000c16";
         const placed = (callSid: string, at: number): CallEvent => ({
           type: "call.placed",
           at,
@@ -400,6 +401,15 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         await alpha.calls.record(placed(RUNNING, 9_000));
         await alpha.calls.record(started(RUNNING, 9_600));
         await alpha.calls.record(webhook(INBOUND, 9_700, "inbound"));
+        // Its final status came, its end did not (the run stopped between the two): it is over.
+        await alpha.calls.record(placed(DECLINED, 9_800));
+        await alpha.calls.record({
+          type: "call.status",
+          at: 9_900,
+          callSid: DECLINED,
+          status: "busy",
+          detail: "",
+        });
         await beta.calls.record(placed(OTHER, 10_000));
 
         // Placed here since 5 000 and never started: taken up (oldest first), left open.
@@ -410,7 +420,7 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         const closed = await alpha.calls.closeAbandonedRecords("server_crashed", "restart", {
           sparePlacedSince: 5_000,
         });
-        assert.deepEqual(closed.toSorted(), [OLD, RUNNING, INBOUND].toSorted());
+        assert.deepEqual(closed.toSorted(), [OLD, RUNNING, INBOUND, DECLINED].toSorted());
         for (const callSid of [RINGING, ANSWERED]) {
           const record = await alpha.calls.getCall(callSid);
           assert.equal(record?.endedAt, null, `${callSid} left open`);
@@ -422,6 +432,11 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
         assert.equal((await alpha.calls.getCall(OLD))?.endReason, "server_crashed", "placed before the ring");
         assert.equal((await alpha.calls.getCall(RUNNING))?.endReason, "server_crashed", "its stream started");
         assert.equal((await alpha.calls.getCall(INBOUND))?.endReason, "server_crashed", "not placed here");
+        assert.equal(
+          (await alpha.calls.getCall(DECLINED))?.endReason,
+          "server_crashed",
+          "its final status came",
+        );
         assert.equal((await alpha.calls.getCall(OTHER))?.endedAt, null, "another instance's call");
 
         // A call taken up ends as any call does.

@@ -10,7 +10,7 @@
  */
 
 import type { Sql, TransactionSql } from "postgres";
-import type { CallEvent, EndReason } from "../../calls/call_events.ts";
+import { type CallEvent, type EndReason, FINAL_CALL_STATUSES } from "../../calls/call_events.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../../engines/prices.ts";
 import {
   type CallRecord,
@@ -43,7 +43,8 @@ const RETRY_MS = 1_000;
 
 /**
  * In `tx`: the open records of calls `instance` placed (a `call.placed` event) at or after
- * `placedSince` whose stream never started, oldest first, locked for the transaction.
+ * `placedSince` whose stream never started and whose final status has not come, oldest first,
+ * locked for the transaction.
  */
 async function ringingRecordsOf(
   tx: TransactionSql,
@@ -63,6 +64,7 @@ async function ringingRecordsOf(
       WHERE e.call_sid = c.call_sid AND e.event->>'type' = 'call.webhook') w
     WHERE c.ended_at IS NULL AND c.instance = ${instance} AND c.persona IS NOT NULL
       AND c.record->>'startedAt' IS NULL AND p.placed_at >= ${placedSince}
+      AND (c.record->>'status' IS NULL OR c.record->>'status' <> ALL(${[...FINAL_CALL_STATUSES]}::text[]))
     ORDER BY p.placed_at, c.call_sid FOR UPDATE OF c`;
   return rows.map((row) => ({
     callSid: row.call_sid,

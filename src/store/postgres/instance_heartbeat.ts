@@ -50,6 +50,8 @@ export class InstanceHeartbeat implements ClusterView {
   #onPeerRingingTakenUp: ((records: readonly RingingRecord[]) => void) | undefined;
   /** Ringing calls taken up from a peer before anyone listened. */
   #ringingUnannounced: RingingRecord[] = [];
+  /** Draining or stopped: a dead peer's ringing calls are closed, not taken over. */
+  #takingOver = true;
 
   constructor(sql: Sql, calls: PostgresCallRecords, options: InstanceHeartbeatOptions) {
     this.#sql = sql;
@@ -105,13 +107,16 @@ export class InstanceHeartbeat implements ClusterView {
         const seconds = Math.round(this.#timeoutMs / 100) / 10;
         // Its campaign leads claimed but not dialled go back; those with a call in progress are ours now.
         released = await releaseClaimsIn(tx, instance, this.#o.instance);
-        // Its placed calls still ringing may yet be answered: this instance follows them instead.
-        ringing = await this.#calls.takeOverRingingRecords(
-          tx,
-          instance,
-          this.#o.instance,
-          Date.now() - MAX_RING_MS,
-        );
+        // Its placed calls still ringing may yet be answered: this instance follows them instead, unless
+        // it is draining (it would end them with server_shutdown, or leave them open once stopped).
+        if (this.#takingOver) {
+          ringing = await this.#calls.takeOverRingingRecords(
+            tx,
+            instance,
+            this.#o.instance,
+            Date.now() - MAX_RING_MS,
+          );
+        }
         return await this.#calls.closeOpenRecordsOf(
           tx,
           instance,
@@ -145,6 +150,11 @@ export class InstanceHeartbeat implements ClusterView {
     this.#onPeerCallsClosed = listener;
     const held = this.#unannounced.splice(0);
     if (held.length > 0) listener(held);
+  }
+
+  /** See {@linkcode ClusterView.stopTakingOverRinging}. */
+  stopTakingOverRinging(): void {
+    this.#takingOver = false;
   }
 
   /** See {@linkcode ClusterView.onPeerRingingTakenUp}. */

@@ -20,7 +20,13 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
-import type { AfterStreamAction, CallEvent, CallEventListener, EndReason } from "../../calls/call_events.ts";
+import {
+  type AfterStreamAction,
+  type CallEvent,
+  type CallEventListener,
+  type EndReason,
+  FINAL_CALL_STATUSES,
+} from "../../calls/call_events.ts";
 import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth } from "../call_record.ts";
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../call_record.ts";
 import type {
@@ -117,11 +123,16 @@ interface Heartbeat {
   at: number;
 }
 
+/** Twilio's final statuses as an SQL list: `('completed', 'busy', …)`. */
+const FINAL_STATUSES_SQL = `(${[...FINAL_CALL_STATUSES].map((status) => `'${status}'`).join(", ")})`;
+
 /**
- * A record of a call placed here (a `call.placed`) whose stream never started: what the next start
- * takes up rather than closes (with `instance` and `placed_at` bounds).
+ * A record of a call placed here (a `call.placed`) whose stream never started and whose final status
+ * has not come: what the next start takes up rather than closes (with `instance` and `placed_at`
+ * bounds). One with a final status is over (the run stopped before it wrote the end): it closes.
  */
-const RINGING_SQL = "(placed_at IS NOT NULL AND started_at IS NULL AND persona IS NOT NULL)";
+const RINGING_SQL = `(placed_at IS NOT NULL AND started_at IS NULL AND persona IS NOT NULL
+  AND (status IS NULL OR status NOT IN ${FINAL_STATUSES_SQL}))`;
 
 /** How long events from `listener` wait to be written together, ms. */
 export const FLUSH_DELAY_MS = 100;
