@@ -158,6 +158,11 @@ export class CallActions {
     this.#hangUp?.check();
   }
 
+  /** True while a hang-up (end_call, do_not_call, a transfer, a voicemail) waits for the last words. */
+  get hangingUp(): boolean {
+    return this.#hangUp !== undefined;
+  }
+
   /** Twilio echoed a mark: the caller may now have heard everything. */
   heard(): void {
     this.#hangUp?.check();

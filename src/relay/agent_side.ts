@@ -57,15 +57,16 @@ export class AgentSide {
       case "agent.audio":
         if (event.itemId !== this.#lastAgentItem) {
           this.#lastAgentItem = event.itemId;
-          p.keeper.answerStarted();
-          if (!this.#lines.has(event.itemId)) {
-            this.#remember(event.itemId, p.now() + p.bargeIn.queuedMs(), event.responseId);
-          }
+          // When the caller begins to hear it: after what Twilio had queued.
+          const from = p.now() + p.bargeIn.queuedMs();
+          p.keeper.answerBegan(from);
+          if (!this.#lines.has(event.itemId)) this.#remember(event.itemId, from, event.responseId);
         }
         p.bargeIn.agentAudio(event.responseId, event.itemId, event.delta);
         if (this.#greetingFrom !== undefined) this.#firstWord();
         return;
       case "agent.audio.done":
+        p.keeper.answerAudioDone();
         return p.bargeIn.audioDone(event.responseId, event.itemId);
       case "caller.started":
         if (event.itemId) this.#remember(event.itemId, p.now(), undefined);
@@ -77,14 +78,15 @@ export class AgentSide {
         return p.actions?.callerStarted(p.bargeIn.weighing);
       case "caller.stopped":
         this.#speakingItem = undefined;
-        p.keeper.callerStopped(p.session.engine.capabilities.serverVad);
+        // Not from the reader's flush of a session that is over: the caller was speaking when it was lost.
+        if (!p.session.ended) p.keeper.callerStopped(p.session.engine.capabilities.serverVad);
         if (p.bargeIn.callerStopped()) {
           p.log.info("Caller sound shorter than interruptions.minSpeechMs: agent keeps talking");
         }
         p.actions?.callerStopped();
         return p.turns.callerStopped(event.at ?? p.now());
       case "response.started":
-        p.keeper.answerStarted();
+        p.keeper.answerBegan();
         p.bargeIn.responseStarted(event.responseId);
         p.actions?.responseStarted(event.responseId);
         return p.turns.responseStarted(event.responseId);
@@ -92,7 +94,9 @@ export class AgentSide {
         this.#answerDone(event.responseId);
         // A failed answer is none: one is still owed (the stall watch replaces a session that stays silent).
         if (event.failure?.status === "failed") p.keeper.answerFailed();
-        else p.keeper.answered();
+        // The reader's flush of a session that is over (GPT-Live ends its run of audio) finished no
+        // answer: the keeper asks the new session for it again if the caller did not hear all of it.
+        else if (!p.session.ended) p.keeper.answered();
         p.bargeIn.responseDone(event.responseId);
         p.report.responseDone(event, p.session.model);
         return p.actions?.responseDone(event.responseId);

@@ -21,6 +21,13 @@ export const ROLLOVER_MS = 55 * 60_000;
 export const QUICK_LOSS_MS = 10_000;
 
 /**
+ * Of an answer whose audio all came, at least this much cleared at Twilio by the loss, ms, for the new
+ * session to be asked for it again: with less, the caller heard nearly all of it, and saying it again
+ * would repeat it.
+ */
+export const MIN_CLEARED_TO_ASK_AGAIN_MS = 1_000;
+
+/**
  * New sessions lost at once, in a row, after which the call ends rather than opening another (each try
  * opens when the server accepts it, so the tries' budget alone would go on forever): a server that
  * accepts a session and closes it again, billing each, while the caller hears nothing.
@@ -28,11 +35,30 @@ export const QUICK_LOSS_MS = 10_000;
 export const MAX_QUICK_LOSSES = 3;
 
 /**
- * An answer asked of the model that has not begun: the `greeting` asked for at `start`, or an
- * `answer` (the caller's finished turn on an engine that answers each one, a "go on" after tool
- * outputs or a note, a prompt). A session lost while one is owed leaves it to the new session.
+ * An answer asked of the model that has not begun: the `greeting` asked for at `start`, an `answer`
+ * (the caller's finished turn on an engine that answers each one, a "go on" after tool outputs or a
+ * note, a prompt), or an `answer again`: the answer a lost session was giving, which the caller did
+ * not hear all of, asked of the new session. A session lost while one is owed leaves it to the new
+ * session.
  */
-export type OwedAnswer = "greeting" | "answer";
+export type OwedAnswer = "greeting" | "answer" | "answer again";
+
+/**
+ * The call's latest answer: begun, and not finished or finished with its audio maybe still playing at
+ * Twilio (Realtime writes faster than the caller hears).
+ */
+interface AnswerUnderWay {
+  /** It is the greeting. */
+  greeting: boolean;
+  /** When its first audio began to be heard (monotonic ms); undefined while none was sent. */
+  heardFrom: number | undefined;
+  /** All of its audio came (Realtime's `response.output_audio.done`, or the answer finished). */
+  audioDone: boolean;
+  /** It finished (`response.done`): a new answer begins afresh. */
+  finished: boolean;
+  /** The caller started speaking over it and has not stopped (a barge-in). */
+  callerCutIn: boolean;
+}
 
 /**
  * The call a {@linkcode SessionKeeper} keeps on a live session: what the keeper asks of the relay.
@@ -48,8 +74,14 @@ export interface KeptCall {
   /** The old session is gone: its audio at Twilio is cleared; returns how much was cleared, ms. */
   sessionLost(): number;
   /**
+   * True while a hang-up or transfer waits for the caller to hear the agent's last words: the answer
+   * a lost session was giving is then not asked again. @default never
+   */
+  hangingUp?(): boolean;
+  /**
    * A new session serves the call (the relay attaches its handlers and reports `reconnected`), given
-   * what was sent for the call while it had none, then asked for `owed` when the lost session owed it.
+   * what was sent for the call while it had none, then asked for `owed` when the lost session owed it
+   * (or was giving it, unheard: `answer again`, or the `greeting` when none of it was heard).
    */
   replaced(
     session: UpstreamSession,
@@ -111,8 +143,12 @@ export class SessionKeeper {
   #quickLosses = 0;
   /** An answer asked of the model that has not begun (nor finished). */
   #owed: OwedAnswer | undefined;
+  /** The answer under way (begun, not finished), if any. */
+  #underWay: AnswerUnderWay | undefined;
   /** What the new session is to be asked for: what the lost one owed, unless asked again since. */
   #askNew: OwedAnswer | undefined;
+  /** {@linkcode #askNew} is the answer the lost session was giving (not one it owed). */
+  #askNewWasGiving = false;
   /** From the loss of a session until a new one serves the call. */
   #gap = false;
 
@@ -162,9 +198,14 @@ export class SessionKeeper {
     this.#heardSinceTick = true;
   }
 
-  /** The caller started speaking: a session is never replaced for a stall mid-speech. */
+  /**
+   * The caller started speaking: a session is never replaced for a stall mid-speech, and one lost
+   * while the caller speaks over the answer under way does not have it asked again (their turn brings
+   * the next answer).
+   */
   callerStarted(): void {
     this.#stall.callerSpeaking(true);
+    if (this.#underWay !== undefined) this.#underWay.callerCutIn = true;
   }
 
   /**
@@ -173,6 +214,7 @@ export class SessionKeeper {
    */
   callerStopped(owesAnswer: boolean): void {
     this.#stall.callerSpeaking(false);
+    if (this.#underWay !== undefined) this.#underWay.callerCutIn = false;
     if (owesAnswer) this.#ask("answer");
   }
 
@@ -182,7 +224,9 @@ export class SessionKeeper {
    */
   answerAsked(): void {
     this.#ask("answer");
-    if (this.#gap) this.#askNew = undefined;
+    if (!this.#gap) return;
+    this.#askNew = undefined;
+    this.#askNewWasGiving = false;
   }
 
   /** The greeting was asked for (at `start`): owed like an answer, so a session that never greets stalls. */
@@ -190,14 +234,44 @@ export class SessionKeeper {
     this.#ask("greeting");
   }
 
-  /** An answer began (its first audio, a transcript, the server's word): the answer owed is under way. */
+  /** The agent spoke (its transcript): no answer is owed unbegun. */
   answerStarted(): void {
     this.#owed = undefined;
   }
 
-  /** An answer finished (or was cancelled): nothing is owed. */
+  /**
+   * An answer began (the server's word), or audio of a new item of it came, which begins to be heard at
+   * `heardFrom` (monotonic ms): the answer owed is under way. A session lost before it finishes has
+   * it asked again of the new one if the caller did not hear all of it.
+   */
+  answerBegan(heardFrom?: number): void {
+    const same = this.#underWay?.finished === false ? this.#underWay : undefined;
+    const greeting = this.#owed === "greeting" || same?.greeting === true;
+    this.#owed = undefined;
+    this.#underWay = {
+      greeting,
+      heardFrom: same?.heardFrom ?? heardFrom,
+      audioDone: false,
+      finished: false,
+      callerCutIn: this.#underWay?.callerCutIn ?? false,
+    };
+  }
+
+  /** All audio of the answer under way came (the caller may still be hearing it). */
+  answerAudioDone(): void {
+    if (this.#underWay !== undefined) this.#underWay.audioDone = true;
+  }
+
+  /**
+   * An answer finished (or was cancelled): nothing is owed. Its audio may still be playing at Twilio: a
+   * session lost now, whose loss clears some of it, has it asked again all the same.
+   */
   answered(): void {
     this.#owed = undefined;
+    if (this.#underWay !== undefined) {
+      this.#underWay.finished = true;
+      this.#underWay.audioDone = true;
+    }
     this.#stall.answered();
   }
 
@@ -206,6 +280,7 @@ export class SessionKeeper {
    * session that then says nothing for the stall time is replaced, and the new one asked for it.
    */
   answerFailed(): void {
+    this.#underWay = undefined;
     this.#ask("answer");
   }
 
@@ -236,10 +311,25 @@ export class SessionKeeper {
       );
     }
     this.#call.session.close();
+    const now = this.#o.now();
+    const underWay = cause === "rollover" ? undefined : this.#underWay;
+    this.#underWay = undefined;
     // What the lost session owed goes to the new one (the call's asks meanwhile wait for it too).
     this.#askNew = this.#owed;
+    this.#askNewWasGiving = false;
     this.#gap = true;
     const cleared = this.#call.sessionLost();
+    // The call ended with its session (a hang-up that waited for that answer went ahead): no new one.
+    if (this.#disposed) return;
+    // The answer the lost session was giving, unheard, is asked again, unless one is asked already.
+    const again = this.#owed === undefined && underWay !== undefined
+      ? this.#askAgain(underWay, cleared, now)
+      : undefined;
+    if (again !== undefined) {
+      this.#owed = again;
+      this.#askNew = again;
+      this.#askNewWasGiving = true;
+    }
     this.#cause = cause;
     this.#lostDetail = detail;
     this.#o.log.warn(
@@ -247,6 +337,21 @@ export class SessionKeeper {
         `${cleared > 0 ? `; cleared ${Math.round(cleared)} ms of the old session's audio at Twilio` : ""})`,
     );
     this.#reconnect.start();
+  }
+
+  /**
+   * What the new session is asked for in place of `lost`, the call's latest answer when its session
+   * was lost (`cleared` ms of audio were cleared at Twilio, at `now`): nothing when the caller was
+   * speaking over it (their turn brings the next answer), heard nearly all of it (all its audio came and
+   * less than {@linkcode MIN_CLEARED_TO_ASK_AGAIN_MS} was cleared), or a hang-up or transfer waits on
+   * it; the greeting again when none of it was heard; else the answer again.
+   */
+  #askAgain(lost: AnswerUnderWay, cleared: number, now: number): OwedAnswer | undefined {
+    if (lost.callerCutIn) return undefined;
+    if (lost.audioDone && cleared < MIN_CLEARED_TO_ASK_AGAIN_MS) return undefined;
+    if (this.#call.hangingUp?.() === true) return undefined;
+    const heardNone = lost.heardFrom === undefined || lost.heardFrom >= now;
+    return lost.greeting && heardNone ? "greeting" : "answer again";
   }
 
   /** The call ended: no more checks or tries. */
@@ -266,13 +371,18 @@ export class SessionKeeper {
     this.#heardSinceTick = false;
     this.#gap = false;
     const ask = this.#askNew;
+    const wasGiving = this.#askNewWasGiving;
     this.#askNew = undefined;
+    this.#askNewWasGiving = false;
     const cause = this.#cause;
     this.#o.counters.reconnects[cause]++;
+    const what = ask === "greeting" ? "greeting" : "answer";
     this.#o.log.info(
       `Reconnected to OpenAI for ${this.#call.label} (${cause}) after a ${Math.round(gapMs)} ms gap, ` +
         `try ${tries}; ${this.#history.length} turns of history` +
-        (ask === undefined ? "" : `; asking it for the ${ask} the lost session owed`),
+        (ask === undefined
+          ? ""
+          : `; asking it for the ${what} the lost session ${wasGiving ? "was giving" : "owed"}`),
     );
     this.#call.replaced(session, { cause, gapMs: Math.round(gapMs), tries }, ask);
   }

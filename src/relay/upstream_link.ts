@@ -25,6 +25,14 @@ import { type UpstreamEndReason, UpstreamSession, type UpstreamSessionHandlers }
  */
 export const MAX_HELD_MESSAGES = 64;
 
+/**
+ * What a new session is told when it is asked for the answer the lost session was giving, which the
+ * caller did not hear all of (an `answer again`): it has the conversation so far, not what was heard.
+ */
+export const ANSWER_AGAIN_INSTRUCTION =
+  "The phone line dropped while you were answering, and the caller did not hear all of your answer. " +
+  "Answer them again now, briefly and in your own words, without greeting them again.";
+
 /** What the link asks of the relay. */
 export interface UpstreamLinkHooks {
   /** Where the engine's events go. */
@@ -145,8 +153,9 @@ export class UpstreamLink implements KeptCall {
   }
 
   /**
-   * The old session is gone: its audio is cleared, the answer under way is over for the call's actions,
-   * and what is sent for the call until a new session serves it is held for that one.
+   * The old session is gone: its audio is cleared, the answer under way is over for the call's actions
+   * (the keeper may ask the new session for it again), and what is sent for the call until a new
+   * session serves it is held for that one.
    */
   sessionLost(): number {
     const cleared = this.#p.bargeIn.sessionLost();
@@ -157,7 +166,14 @@ export class UpstreamLink implements KeptCall {
     return cleared;
   }
 
-  /** The new session gets what was held for it, then is asked for the answer the lost one owed. */
+  hangingUp(): boolean {
+    return this.#p.actions?.hangingUp === true;
+  }
+
+  /**
+   * The new session gets what was held for it, then is asked for the answer the lost one owed (or was
+   * giving: `answer again`).
+   */
   replaced(
     session: UpstreamSession,
     event: { cause: ReconnectCause; gapMs: number; tries: number },
@@ -171,8 +187,12 @@ export class UpstreamLink implements KeptCall {
     for (const message of held) session.send(message);
     if (owed === undefined) return;
     const plan = this.#plan!;
+    // The answer again is prompted on every engine: a plain "go on" would follow the lost answer's
+    // text when the history has it, and GPT-Live takes one only with Responses delegation.
     const ask = owed === "greeting" && plan.greeting !== undefined
       ? session.engine.prompt(plan, plan.greeting)
+      : owed === "answer again"
+      ? session.engine.prompt(plan, ANSWER_AGAIN_INSTRUCTION)
       : [session.engine.continueMessage()];
     for (const message of ask) session.send(message);
   }

@@ -146,6 +146,14 @@ export class UpstreamSession {
   }
 
   /**
+   * True once the session is over (closed, or lost): what it still reports is its reader's flush of
+   * what was under way (e.g. GPT-Live's run of audio ended), not the server's word.
+   */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
    * True while a polite close waits for the server's answer (GPT-Live's `session.closed`, which
    * carries the session's final usage): at most {@linkcode CLOSE_GRACE_MS}, then {@linkcode closed}.
    */
