@@ -154,7 +154,7 @@ function diagnoseMismatch(req: Request, mismatch: Mismatch): Refusal {
     const calledUrl = `${plainScheme ? calledProto : websocket ? "wss" : "https"}://${calledHost}`;
     const evidence = matching === undefined
       ? ""
-      : ` (the signature is valid for ${matching.replace(/\?.*$/, "")}, so TWILIO_AUTH_TOKEN is right)`;
+      : ` (the signature is valid for ${shownUrl(matching)}, so TWILIO_AUTH_TOKEN is right)`;
     return refuse(
       "signature_mismatch_url",
       `Refused ${path}: Twilio signature mismatch, likely a URL mismatch: PUBLIC_BASE_URL is ` +
@@ -168,6 +168,12 @@ function diagnoseMismatch(req: Request, mismatch: Mismatch): Refusal {
       "says, so the signing token differs: check TWILIO_AUTH_TOKEN matches the account that owns the " +
       "number (or the request was not sent by Twilio)",
   );
+}
+
+/** `url` for a log line: no query, and a stream URL's token shortened (an unused one opens a call's socket). */
+function shownUrl(url: string): string {
+  const { protocol, host, pathname } = new URL(url);
+  return `${protocol}//${host}${redactStreamPath(pathname)}`;
 }
 
 /** Options for {@linkcode refuseUnsignedTwilio}: the check's, and where refusals are logged. */

@@ -72,6 +72,22 @@ Deno.test("checkTwilioSignature on the media socket", async (t) => {
     const signature = getExpectedTwilioSignature(TOKEN, `${PUBLIC}${path}`, {});
     refusal(checkTwilioSignature(upgrade(signature), options({ params: {}, websocket: true })));
   });
+
+  await t.step("a URL mismatch on a stream URL names the URL it is valid for without its token", () => {
+    // An unused stream token opens a call's socket: the log shows only its first characters.
+    const token = "v1.CA0123456789abcdef0123456789abcdef.1999999999.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg";
+    const streamPath = `${path}/${token}`;
+    const signature = getExpectedTwilioSignature(TOKEN, `wss://old-tunnel.ngrok.app${streamPath}`, {});
+    const req = new Request(`http://127.0.0.1:4000${streamPath}`, {
+      headers: { host: "old-tunnel.ngrok.app", upgrade: "websocket", "x-twilio-signature": signature },
+    });
+    const reason = refusal(checkTwilioSignature(req, options({ params: {}, websocket: true })));
+    assert.match(
+      reason,
+      /signature is valid for wss:\/\/old-tunnel\.ngrok\.app\/twilio-realtime-voice\/v1\.CA/,
+    );
+    assert.ok(!reason.includes(token.slice(12)), `the token is shortened: ${reason}`);
+  });
 });
 
 Deno.test("checkTwilioSignature refuses a forged signature", () => {
