@@ -106,6 +106,8 @@ export class Dialer {
   #idle = false;
   #off: (() => void) | undefined;
   readonly #figures: DialerFigures = { passes: 0, failedPasses: 0 };
+  /** Passes failed since the last that worked: only the first of a run of failures is logged. */
+  #failedInARow = 0;
   /** What a run before this one left claimed has been put back ({@linkcode start}, or the first pass that could). */
   #recovered = false;
   /** A failed pass could not put back the leads it had claimed and not dialled: the next pass does, first. */
@@ -176,9 +178,14 @@ export class Dialer {
       this.#again = false;
       try {
         await this.#pass();
+        if (this.#failedInARow > 1) {
+          this.#o.log.info(`Dialer: a pass worked again after ${this.#failedInARow} failed in a row`);
+        }
+        this.#failedInARow = 0;
       } catch (error) {
         this.#figures.failedPasses++;
-        this.#o.log.error(`Dialer: ${errorText(error)}`);
+        // A store locked or down fails every pass (each tickMs): logged once an episode, the rest counted.
+        if (this.#failedInARow++ === 0) this.#o.log.error(`Dialer: ${errorText(error)}`);
         throw error;
       } finally {
         this.#figures.passes++;

@@ -131,3 +131,41 @@ Deno.test("the dialer's passes move on /metrics while its loop runs, and stop on
     await t.close();
   }
 });
+
+Deno.test("a store that fails every pass is logged once an episode, not once a pass", async () => {
+  const store = fakeCampaigns(() => [RUNNING]);
+  store.state.failing = true;
+  const lines: string[] = [];
+  const dialer = new Dialer({
+    campaigns: store.campaigns,
+    doNotCall: NO_DNC,
+    instance: "failing",
+    placeCall: () => Promise.reject(new Error("no lead is due")),
+    refuseOutbound: () => undefined,
+    hub: new CallHub(),
+    log: createLogger({ sink: (_level, line) => lines.push(line) }),
+    tickMs: TICK_MS,
+  });
+  try {
+    await dialer.start();
+    await within(store.listedTimes(20), "twenty failed passes", 10_000);
+    const failures = lines.filter((line) => line.includes("Dialer: the store is down"));
+    assert.equal(failures.length, 1, lines.join("\n"));
+    assert.ok(dialer.figures().failedPasses >= 19, "every failed pass still counted");
+    // It works again: said once, with how many failed; the next failure is a new episode, logged.
+    const failed = dialer.figures().failedPasses;
+    store.state.failing = false;
+    const from = store.state.lists;
+    await within(store.listedTimes(from + 2), "passes that work", 10_000);
+    const again = lines.filter((line) =>
+      /Dialer: a pass worked again after (\d+) failed in a row/.test(line)
+    );
+    assert.equal(again.length, 1, lines.join("\n"));
+    assert.ok(Number(/after (\d+) failed/.exec(again[0]!)![1]) >= failed);
+    store.state.failing = true;
+    await within(store.listedTimes(store.state.lists + 2), "failing again", 10_000);
+    assert.equal(lines.filter((line) => line.includes("Dialer: the store is down")).length, 2);
+  } finally {
+    dialer.close();
+  }
+});
