@@ -68,8 +68,12 @@ export interface CallActionsOptions {
   playAgentAudio(itemId: string, payload: string): void;
   /** Ends the call: closes the stream and the session. */
   end(reason: EndReason, detail: string): void;
-  /** The model was asked to go on (tool outputs, a note): an answer is owed. */
-  answerAsked?(): void;
+  /**
+   * The model was asked to answer: an answer is owed. With the `prompt`'s messages when a prompt asked
+   * (a session lost before the answer begins has the new one prompted again); without, it was asked
+   * to go on (tool outputs, a note).
+   */
+  answerAsked?(prompt?: readonly string[]): void;
   /** One tool call finished: log line, record and live feed. */
   toolCalled(report: ToolCallReport): void;
   log: Logger;
@@ -400,7 +404,7 @@ export class CallActions {
     const messages = this.#prompt;
     this.#prompt = undefined;
     for (const message of messages) this.#o.send(message);
-    this.#o.answerAsked?.();
+    this.#o.answerAsked?.(messages);
   }
 
   /** Tells the model `text`, asking it to go on where the engine needs that. */

@@ -31,7 +31,7 @@ export function createCallActions(p: CallParts, setup: CallSetup, end: EndCall):
       p.bargeIn.audioDone(itemId, itemId);
     },
     end,
-    answerAsked: () => p.keeper.answerAsked(),
+    answerAsked: (prompt) => p.keeper.answerAsked(prompt),
     toolCalled: (report) => p.report.toolCalled(report),
     log: p.log,
   });

@@ -81,12 +81,14 @@ export interface KeptCall {
   /**
    * A new session serves the call (the relay attaches its handlers and reports `reconnected`), given
    * what was sent for the call while it had none, then asked for `owed` when the lost session owed it
-   * (or was giving it, unheard: `answer again`, or the `greeting` when none of it was heard).
+   * (or was giving it, unheard: `answer again`, or the `greeting` when none of it was heard): an owed
+   * `answer` that a prompt asked for is asked with that `prompt` again.
    */
   replaced(
     session: UpstreamSession,
     event: { cause: ReconnectCause; gapMs: number; tries: number },
     owed: OwedAnswer | undefined,
+    prompt?: readonly string[],
   ): void;
   /** No agent audio unplayed, no answer under way, the caller not speaking: a rollover may happen. */
   quiet(): boolean;
@@ -143,10 +145,14 @@ export class SessionKeeper {
   #quickLosses = 0;
   /** An answer asked of the model that has not begun (nor finished). */
   #owed: OwedAnswer | undefined;
+  /** The prompt's messages that asked for {@linkcode #owed}, when a prompt did. */
+  #owedPrompt: readonly string[] | undefined;
   /** The answer under way (begun, not finished), if any. */
   #underWay: AnswerUnderWay | undefined;
   /** What the new session is to be asked for: what the lost one owed, unless asked again since. */
   #askNew: OwedAnswer | undefined;
+  /** The prompt that asked for {@linkcode #askNew}, when a prompt did: the new session gets it again. */
+  #askNewPrompt: readonly string[] | undefined;
   /** {@linkcode #askNew} is the answer the lost session was giving (not one it owed). */
   #askNewWasGiving = false;
   /** From the loss of a session until a new one serves the call. */
@@ -219,13 +225,16 @@ export class SessionKeeper {
   }
 
   /**
-   * The model was asked to answer (a `response.create`, a prompt): an answer is owed. Asked while the
-   * call has no session, the ask itself waits for the new one: it is not asked a second time.
+   * The model was asked to answer (a "go on", or the messages of a `prompt`): an answer is owed. A
+   * session lost before it begins has the new one asked with the same prompt (a "go on" otherwise:
+   * an engine may take that only after tool outputs, as GPT-Live does). Asked while the call has no
+   * session, the ask itself waits for the new one: it is not asked a second time.
    */
-  answerAsked(): void {
-    this.#ask("answer");
+  answerAsked(prompt?: readonly string[]): void {
+    this.#ask("answer", prompt);
     if (!this.#gap) return;
     this.#askNew = undefined;
+    this.#askNewPrompt = undefined;
     this.#askNewWasGiving = false;
   }
 
@@ -237,6 +246,7 @@ export class SessionKeeper {
   /** The agent spoke (its transcript): no answer is owed unbegun. */
   answerStarted(): void {
     this.#owed = undefined;
+    this.#owedPrompt = undefined;
   }
 
   /**
@@ -248,6 +258,7 @@ export class SessionKeeper {
     const same = this.#underWay?.finished === false ? this.#underWay : undefined;
     const greeting = this.#owed === "greeting" || same?.greeting === true;
     this.#owed = undefined;
+    this.#owedPrompt = undefined;
     this.#underWay = {
       greeting,
       heardFrom: same?.heardFrom ?? heardFrom,
@@ -268,6 +279,7 @@ export class SessionKeeper {
    */
   answered(): void {
     this.#owed = undefined;
+    this.#owedPrompt = undefined;
     if (this.#underWay !== undefined) {
       this.#underWay.finished = true;
       this.#underWay.audioDone = true;
@@ -284,8 +296,9 @@ export class SessionKeeper {
     this.#ask("answer");
   }
 
-  #ask(what: OwedAnswer): void {
+  #ask(what: OwedAnswer, prompt?: readonly string[]): void {
     this.#owed = what;
+    this.#owedPrompt = prompt;
     this.#stall.owed(this.#o.now());
   }
 
@@ -316,6 +329,7 @@ export class SessionKeeper {
     this.#underWay = undefined;
     // What the lost session owed goes to the new one (the call's asks meanwhile wait for it too).
     this.#askNew = this.#owed;
+    this.#askNewPrompt = this.#owedPrompt;
     this.#askNewWasGiving = false;
     this.#gap = true;
     const cleared = this.#call.sessionLost();
@@ -327,6 +341,7 @@ export class SessionKeeper {
       : undefined;
     if (again !== undefined) {
       this.#owed = again;
+      this.#owedPrompt = undefined;
       this.#askNew = again;
       this.#askNewWasGiving = true;
     }
@@ -371,8 +386,10 @@ export class SessionKeeper {
     this.#heardSinceTick = false;
     this.#gap = false;
     const ask = this.#askNew;
+    const prompt = this.#askNewPrompt;
     const wasGiving = this.#askNewWasGiving;
     this.#askNew = undefined;
+    this.#askNewPrompt = undefined;
     this.#askNewWasGiving = false;
     const cause = this.#cause;
     this.#o.counters.reconnects[cause]++;
@@ -384,7 +401,7 @@ export class SessionKeeper {
           ? ""
           : `; asking it for the ${what} the lost session ${wasGiving ? "was giving" : "owed"}`),
     );
-    this.#call.replaced(session, { cause, gapMs: Math.round(gapMs), tries }, ask);
+    this.#call.replaced(session, { cause, gapMs: Math.round(gapMs), tries }, ask, prompt);
   }
 
   /** Every second: a stalled session is replaced; an old one is rolled over at a quiet moment. */

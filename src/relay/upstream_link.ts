@@ -171,13 +171,14 @@ export class UpstreamLink implements KeptCall {
   }
 
   /**
-   * The new session gets what was held for it, then is asked for the answer the lost one owed (or was
-   * giving: `answer again`).
+   * The new session gets what was held for it, then is asked for the answer the lost one owed (with
+   * the `prompt` that asked for it, when one did) or was giving (`answer again`).
    */
   replaced(
     session: UpstreamSession,
     event: { cause: ReconnectCause; gapMs: number; tries: number },
     owed: OwedAnswer | undefined,
+    prompt?: readonly string[],
   ): void {
     this.#p.session = session;
     session.attach(this.#handlers(session.model));
@@ -188,12 +189,14 @@ export class UpstreamLink implements KeptCall {
     if (owed === undefined) return;
     const plan = this.#plan!;
     // The answer again is prompted on every engine: a plain "go on" would follow the lost answer's
-    // text when the history has it, and GPT-Live takes one only with Responses delegation.
+    // text when the history has it, and GPT-Live takes one only with Responses delegation. An owed
+    // answer a prompt asked for (the wrap-up) is asked with that prompt again, for the same reason;
+    // the "go on" only for one owed without (after tool outputs, a caller's turn, a failed answer).
     const ask = owed === "greeting" && plan.greeting !== undefined
       ? session.engine.prompt(plan, plan.greeting)
       : owed === "answer again"
       ? session.engine.prompt(plan, ANSWER_AGAIN_INSTRUCTION)
-      : [session.engine.continueMessage()];
+      : prompt ?? [session.engine.continueMessage()];
     for (const message of ask) session.send(message);
   }
 
