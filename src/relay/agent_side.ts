@@ -57,10 +57,11 @@ export class AgentSide {
       case "agent.audio":
         if (event.itemId !== this.#lastAgentItem) {
           this.#lastAgentItem = event.itemId;
-          // When the caller begins to hear it: after what Twilio had queued.
-          const from = p.now() + p.bargeIn.queuedMs();
-          p.keeper.answerBegan(from);
-          if (!this.#lines.has(event.itemId)) this.#remember(event.itemId, from, event.responseId);
+          p.keeper.answerBegan();
+          if (!this.#lines.has(event.itemId)) {
+            // When the caller begins to hear it: after what Twilio had queued.
+            this.#remember(event.itemId, p.now() + p.bargeIn.queuedMs(), event.responseId);
+          }
         }
         p.bargeIn.agentAudio(event.responseId, event.itemId, event.delta);
         if (this.#greetingFrom !== undefined) this.#firstWord();
@@ -101,6 +102,8 @@ export class AgentSide {
         p.report.responseDone(event, p.session.model);
         return p.actions?.responseDone(event.responseId);
       case "tool.call":
+        // An answer that called a tool is not asked again if its session is lost: it would call it twice.
+        p.keeper.toolCalled();
         return p.actions?.toolCall(event);
       case "transcript":
         return this.#transcript(event);
@@ -157,7 +160,9 @@ export class AgentSide {
   #transcript(event: Extract<EngineEvent, { type: "transcript" }>): void {
     const p = this.#p;
     p.keeper.remember({ speaker: event.speaker, text: event.text });
-    if (event.speaker === "agent") p.keeper.answerStarted(); // the agent spoke: no answer is owed unbegun
+    // The agent spoke: no answer is owed unbegun. Not the reader's flush of a session that is over (its
+    // open line, e.g. GPT-Live's): what the call asked since is still owed, and goes to the new session.
+    if (event.speaker === "agent" && !p.session.ended) p.keeper.answerStarted();
     let from = event.startedAt;
     if (event.itemId !== undefined) {
       from = this.#lines.get(event.itemId)?.from ?? from;

@@ -50,14 +50,16 @@ export type OwedAnswer = "greeting" | "answer" | "answer again";
 interface AnswerUnderWay {
   /** It is the greeting. */
   greeting: boolean;
-  /** When its first audio began to be heard (monotonic ms); undefined while none was sent. */
-  heardFrom: number | undefined;
   /** All of its audio came (Realtime's `response.output_audio.done`, or the answer finished). */
   audioDone: boolean;
   /** It finished (`response.done`): a new answer begins afresh. */
   finished: boolean;
   /** The caller started speaking over it and has not stopped (a barge-in). */
   callerCutIn: boolean;
+  /** It called a tool: asked again, it would call it a second time (the tool's result brings the next answer). */
+  calledTool: boolean;
+  /** The prompt's messages that asked for it (the wrap-up), if a prompt did: asked again with them. */
+  prompt: readonly string[] | undefined;
 }
 
 /**
@@ -81,7 +83,7 @@ export interface KeptCall {
   /**
    * A new session serves the call (the relay attaches its handlers and reports `reconnected`), given
    * what was sent for the call while it had none, then asked for `owed` when the lost session owed it
-   * (or was giving it, unheard: `answer again`, or the `greeting` when none of it was heard): an owed
+   * (or was giving it, not all heard: `answer again`, the `greeting`, or a prompted `answer`): an owed
    * `answer` that a prompt asked for is asked with that `prompt` again.
    */
   replaced(
@@ -250,22 +252,29 @@ export class SessionKeeper {
   }
 
   /**
-   * An answer began (the server's word), or audio of a new item of it came, which begins to be heard at
-   * `heardFrom` (monotonic ms): the answer owed is under way. A session lost before it finishes has
-   * it asked again of the new one if the caller did not hear all of it.
+   * An answer began (the server's word), or audio of a new item of it came: the answer owed is under
+   * way. A session lost before the caller heard all of it has it asked again of the new one.
    */
-  answerBegan(heardFrom?: number): void {
+  answerBegan(): void {
     const same = this.#underWay?.finished === false ? this.#underWay : undefined;
     const greeting = this.#owed === "greeting" || same?.greeting === true;
+    const prompt = same === undefined ? this.#owedPrompt : same.prompt;
     this.#owed = undefined;
     this.#owedPrompt = undefined;
     this.#underWay = {
       greeting,
-      heardFrom: same?.heardFrom ?? heardFrom,
       audioDone: false,
       finished: false,
-      callerCutIn: this.#underWay?.callerCutIn ?? false,
+      // Only a caller speaking over this answer: their question before it is not a barge-in.
+      callerCutIn: same?.callerCutIn ?? false,
+      calledTool: same?.calledTool ?? false,
+      prompt,
     };
+  }
+
+  /** The answer under way called a tool. */
+  toolCalled(): void {
+    if (this.#underWay !== undefined) this.#underWay.calledTool = true;
   }
 
   /** All audio of the answer under way came (the caller may still be hearing it). */
@@ -324,7 +333,6 @@ export class SessionKeeper {
       );
     }
     this.#call.session.close();
-    const now = this.#o.now();
     const underWay = cause === "rollover" ? undefined : this.#underWay;
     this.#underWay = undefined;
     // What the lost session owed goes to the new one (the call's asks meanwhile wait for it too).
@@ -337,12 +345,15 @@ export class SessionKeeper {
     if (this.#disposed) return;
     // The answer the lost session was giving, unheard, is asked again, unless one is asked already.
     const again = this.#owed === undefined && underWay !== undefined
-      ? this.#askAgain(underWay, cleared, now)
+      ? this.#askAgain(underWay, cleared)
       : undefined;
     if (again !== undefined) {
+      // A prompted answer (the wrap-up) is asked with its prompt again; the greeting, as the greeting.
+      const prompt = again === "answer" ? underWay!.prompt : undefined;
       this.#owed = again;
-      this.#owedPrompt = undefined;
+      this.#owedPrompt = prompt;
       this.#askNew = again;
+      this.#askNewPrompt = prompt;
       this.#askNewWasGiving = true;
     }
     this.#cause = cause;
@@ -356,17 +367,19 @@ export class SessionKeeper {
 
   /**
    * What the new session is asked for in place of `lost`, the call's latest answer when its session
-   * was lost (`cleared` ms of audio were cleared at Twilio, at `now`): nothing when the caller was
-   * speaking over it (their turn brings the next answer), heard nearly all of it (all its audio came and
+   * was lost (`cleared` ms of audio were cleared at Twilio): nothing when the caller was speaking over
+   * it (their turn brings the next answer), it called a tool (asked again, it would call it twice; the
+   * tool's result brings the next answer), the caller heard nearly all of it (all its audio came and
    * less than {@linkcode MIN_CLEARED_TO_ASK_AGAIN_MS} was cleared), or a hang-up or transfer waits on
-   * it; the greeting again when none of it was heard; else the answer again.
+   * it; the greeting again for a greeting (the callee hears who is calling); a prompted answer (the
+   * wrap-up) with its prompt; else the answer again.
    */
-  #askAgain(lost: AnswerUnderWay, cleared: number, now: number): OwedAnswer | undefined {
-    if (lost.callerCutIn) return undefined;
+  #askAgain(lost: AnswerUnderWay, cleared: number): OwedAnswer | undefined {
+    if (lost.callerCutIn || lost.calledTool) return undefined;
     if (lost.audioDone && cleared < MIN_CLEARED_TO_ASK_AGAIN_MS) return undefined;
     if (this.#call.hangingUp?.() === true) return undefined;
-    const heardNone = lost.heardFrom === undefined || lost.heardFrom >= now;
-    return lost.greeting && heardNone ? "greeting" : "answer again";
+    if (lost.greeting) return "greeting";
+    return lost.prompt === undefined ? "answer again" : "answer";
   }
 
   /** The call ended: no more checks or tries. */

@@ -1,10 +1,11 @@
 /**
- * A session lost while its answer is under way (its first audio came, it has not finished) and the
+ * A session lost while the call's latest answer is under way (or written and still playing) and the
  * caller had not heard all of it: the new session is asked to answer again once it has the
  * conversation (no dead line until the caller speaks), and its stall watch owes that answer. Not when
- * the caller heard all of it, when a hang-up waits on it (the call still ends), or when the caller is
- * speaking over it (their turn brings the next answer). A greeting the caller heard none of is asked
- * for again as the greeting. Realtime and GPT-Live, over real sockets.
+ * the caller heard (nearly) all of it, when it called a tool (the tool would run twice), when a
+ * hang-up waits on it (the call still ends), or when the caller is speaking over it (their turn brings
+ * the next answer). A greeting is asked for again as the greeting. Realtime and GPT-Live, over real
+ * sockets.
  */
 
 import assert from "node:assert/strict";
@@ -222,6 +223,70 @@ Deno.test("Realtime: a drop while the caller speaks over the answer: the new ses
   }
 });
 
+/** A persona whose one tool runs until the call ends: a drop always comes while it runs. */
+const BOOKING_PERSONA = `export default {
+  voice: "coral",
+  instructions: "You book appointments.",
+  tools: [{
+    name: "book",
+    description: "Books an appointment.",
+    timeoutMs: 30000,
+    run: (_args, call) => {
+      call.log("booking");
+      return new Promise((resolve) => call.signal.addEventListener("abort", () => resolve("late")));
+    },
+  }],
+};
+`;
+
+Deno.test("Realtime: a drop while an answer that called a tool still plays: not asked again, so the tool runs once", async () => {
+  await withPersonaDir({ "bo.ts": BOOKING_PERSONA }, async (dir) => {
+    const t = await startTestParley({
+      personasDir: dir,
+      env: { DEFAULT_PERSONA: "bo", INBOUND_PERSONA: "bo" },
+    });
+    try {
+      const { call, first } = await startedCall(t, "bo");
+      // "Let me book that" (2 s, written at once) and the booking, still running when the session drops.
+      first.beginResponse("r1", "item_a1");
+      first.sendAudio("r1", "item_a1", toneBytes(2000, 0x22));
+      first.send({
+        type: "response.output_audio.done",
+        response_id: "r1",
+        item_id: "item_a1",
+        output_index: 0,
+        content_index: 0,
+      });
+      first.send({
+        type: "response.output_item.done",
+        response_id: "r1",
+        output_index: 1,
+        item: { id: "fc_book", type: "function_call", call_id: "call_book", name: "book", arguments: "{}" },
+      });
+      first.send({
+        type: "response.done",
+        response: { id: "r1", status: "completed", status_details: null, usage: SHORT_ANSWER_USAGE },
+      });
+      await within(t.waitForLog(/booking/), "the tool running");
+      await within(audioOf(call, 0x22), "the answer at Twilio");
+      first.drop();
+      const second = await within(t.upstream.session(1), "the new session", 2000);
+      await settled(call, second);
+      assert.equal(
+        second.eventsOf("response.create").length,
+        0,
+        "not asked again: it would book a second time",
+      );
+      assert.doesNotMatch(await t.waitForLog(/Reconnected to OpenAI/), /asking it/);
+      assert.ok(call.received.some((m) => m.event === "clear"), "the rest of its audio was cleared");
+      call.close();
+      await call.closed;
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 Deno.test("Realtime: a drop mid-answer while a hang-up waits on it: not asked again, and the call still hangs up", async () => {
   await withActionParley("realtime", async (t) => {
     const { call, first } = await startedCall(t, "tess");
@@ -302,7 +367,7 @@ Deno.test("Realtime: a greeting under way, none of it heard, is asked for again 
   }
 });
 
-Deno.test("Realtime: a greeting under way, part of it heard: the new session is asked to answer again, not to greet", async () => {
+Deno.test("Realtime: a greeting under way, part of it heard, is asked for again as the greeting: the callee hears who is calling", async () => {
   const t = await startTestParley();
   try {
     const { call, first } = await startedCall(t);
@@ -313,7 +378,8 @@ Deno.test("Realtime: a greeting under way, part of it heard: the new session is 
     first.drop();
     const second = await within(t.upstream.session(1), "the new session", 2000);
     const ask = await within(second.waitFor("response.create"), "the new session asked", 2000);
-    assert.ok(ask.response.instructions.includes(`\n\n${ANSWER_AGAIN}`), "an answer again, not the greeting");
+    assert.match(ask.response.instructions, /\n\nSay hello first\.$/, "the greeting again");
+    assert.ok(!ask.response.instructions.includes(ANSWER_AGAIN));
     call.close();
     await call.closed;
   } finally {
