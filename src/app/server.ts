@@ -262,7 +262,7 @@ export function createParley(options: ParleyOptions): Parley {
     handler: guardRequests(catchUnhandled(route, log), { log, trustedProxies: config.trustedProxies }),
     drain: () => {
       owed.watch();
-      options.cluster?.stopTakingOverRinging();
+      options.cluster?.stopSweeping();
       return admission.drain();
     },
     analyzeEnded: (callSids) => analysis?.enqueueEnded(callSids),

@@ -178,7 +178,7 @@ export class Dialer {
       this.#again = false;
       try {
         await this.#pass();
-        if (this.#failedInARow > 1) {
+        if (this.#failedInARow > 0) {
           this.#o.log.info(`Dialer: a pass worked again after ${this.#failedInARow} failed in a row`);
         }
         this.#failedInARow = 0;

@@ -312,11 +312,11 @@ export interface ClusterView {
    */
   onPeerRingingTakenUp(listener: (records: readonly RingingRecord[]) => void): void;
   /**
-   * This instance is draining: from now on a crashed peer's ringing calls are closed with its other
-   * calls (`server_crashed`), not taken over (a live peer takes them, or the caller's answer would meet
-   * an instance that is stopping).
+   * This instance is draining: from now on it sweeps no crashed peer, leaving it to a live instance,
+   * which takes over its ringing calls (the callee's answer would otherwise meet an instance that is
+   * stopping) and closes the rest.
    */
-  stopTakingOverRinging(): void;
+  stopSweeping(): void;
 }
 
 /** One adapter's storage, opened at startup and closed at shutdown. */

@@ -50,7 +50,7 @@ export class InstanceHeartbeat implements ClusterView {
   #onPeerRingingTakenUp: ((records: readonly RingingRecord[]) => void) | undefined;
   /** Ringing calls taken up from a peer before anyone listened. */
   #ringingUnannounced: RingingRecord[] = [];
-  /** Draining or stopped: a dead peer's ringing calls are closed, not taken over. */
+  /** Draining: dead peers are left to a live instance (it follows their ringing calls). */
   #takingOver = true;
 
   constructor(sql: Sql, calls: PostgresCallRecords, options: InstanceHeartbeatOptions) {
@@ -91,6 +91,8 @@ export class InstanceHeartbeat implements ClusterView {
   /** Claims every peer silent past the timeout and closes its open records; returns what it closed. */
   async sweep(): Promise<{ instance: string; callSids: string[] }[]> {
     const closed: { instance: string; callSids: string[] }[] = [];
+    // Draining: a dead peer is left to a live instance, which can follow its ringing calls.
+    if (!this.#takingOver) return closed;
     const dead = await this.#sql<{ instance: string }[]>`
       SELECT instance FROM instances WHERE instance <> ${this.#o.instance} AND stopped_at IS NULL
         AND beat_at < (extract(epoch from clock_timestamp()) * 1000)::bigint - ${this.#timeoutMs}`;
@@ -107,16 +109,13 @@ export class InstanceHeartbeat implements ClusterView {
         const seconds = Math.round(this.#timeoutMs / 100) / 10;
         // Its campaign leads claimed but not dialled go back; those with a call in progress are ours now.
         released = await releaseClaimsIn(tx, instance, this.#o.instance);
-        // Its placed calls still ringing may yet be answered: this instance follows them instead, unless
-        // it is draining (it would end them with server_shutdown, or leave them open once stopped).
-        if (this.#takingOver) {
-          ringing = await this.#calls.takeOverRingingRecords(
-            tx,
-            instance,
-            this.#o.instance,
-            Date.now() - MAX_RING_MS,
-          );
-        }
+        // Its placed calls still ringing may yet be answered: this instance follows them instead.
+        ringing = await this.#calls.takeOverRingingRecords(
+          tx,
+          instance,
+          this.#o.instance,
+          Date.now() - MAX_RING_MS,
+        );
         return await this.#calls.closeOpenRecordsOf(
           tx,
           instance,
@@ -152,8 +151,8 @@ export class InstanceHeartbeat implements ClusterView {
     if (held.length > 0) listener(held);
   }
 
-  /** See {@linkcode ClusterView.stopTakingOverRinging}. */
-  stopTakingOverRinging(): void {
+  /** See {@linkcode ClusterView.stopSweeping}. */
+  stopSweeping(): void {
     this.#takingOver = false;
   }
 
