@@ -2,7 +2,8 @@
  * One call's upstream kept alive from the stream's `start` to the end: the conversation kept for a
  * new session, the stall watch fed, a check every second for a stall or a session due for rollover,
  * and a lost session replaced ({@linkcode Reconnect}), logged and counted. A session pre-warmed on the
- * webhook (`prewarm.ts`) is kept the same way once the stream has claimed it.
+ * webhook (`prewarm.ts`) is kept the same way once the stream has claimed it. Which answer the new
+ * session is asked for (the one owed, or the one cut off) is `answer_tracker.ts`'s to decide.
  *
  * @module
  */
@@ -11,8 +12,11 @@ import type { ReconnectCause } from "../calls/call_events.ts";
 import type { RelayCounters } from "../calls/relay_counters.ts";
 import type { HistoryTurn } from "../engines/engine.ts";
 import type { Logger } from "../log.ts";
+import { AnswerTracker, type OwedAnswer } from "./answer_tracker.ts";
 import { Reconnect, STALL_MS, StallWatch } from "./reconnect.ts";
 import type { UpstreamSession, UpstreamSessionHandlers } from "./upstream_session.ts";
+
+export { MIN_CLEARED_TO_ASK_AGAIN_MS, type OwedAnswer } from "./answer_tracker.ts";
 
 /** A session this old is replaced at the next quiet moment, ms (`SESSION_ROLLOVER_MINUTES`' default). */
 export const ROLLOVER_MS = 55 * 60_000;
@@ -21,46 +25,11 @@ export const ROLLOVER_MS = 55 * 60_000;
 export const QUICK_LOSS_MS = 10_000;
 
 /**
- * Of an answer whose audio all came, at least this much cleared at Twilio by the loss, ms, for the new
- * session to be asked for it again: with less, the caller heard nearly all of it, and saying it again
- * would repeat it.
- */
-export const MIN_CLEARED_TO_ASK_AGAIN_MS = 1_000;
-
-/**
  * New sessions lost at once, in a row, after which the call ends rather than opening another (each try
  * opens when the server accepts it, so the tries' budget alone would go on forever): a server that
  * accepts a session and closes it again, billing each, while the caller hears nothing.
  */
 export const MAX_QUICK_LOSSES = 3;
-
-/**
- * An answer asked of the model that has not begun: the `greeting` asked for at `start`, an `answer`
- * (the caller's finished turn on an engine that answers each one, a "go on" after tool outputs or a
- * note, a prompt), or an `answer again`: the answer a lost session was giving, which the caller did
- * not hear all of, asked of the new session. A session lost while one is owed leaves it to the new
- * session.
- */
-export type OwedAnswer = "greeting" | "answer" | "answer again";
-
-/**
- * The call's latest answer: begun, and not finished or finished with its audio maybe still playing at
- * Twilio (Realtime writes faster than the caller hears).
- */
-interface AnswerUnderWay {
-  /** It is the greeting. */
-  greeting: boolean;
-  /** All of its audio came (Realtime's `response.output_audio.done`, or the answer finished). */
-  audioDone: boolean;
-  /** It finished (`response.done`): a new answer begins afresh. */
-  finished: boolean;
-  /** The caller started speaking over it and has not stopped (a barge-in). */
-  callerCutIn: boolean;
-  /** It called a tool: asked again, it would call it a second time (the tool's result brings the next answer). */
-  calledTool: boolean;
-  /** The prompt's messages that asked for it (the wrap-up), if a prompt did: asked again with them. */
-  prompt: readonly string[] | undefined;
-}
 
 /**
  * The call a {@linkcode SessionKeeper} keeps on a live session: what the keeper asks of the relay.
@@ -145,25 +114,14 @@ export class SessionKeeper {
   #replacedAt: number | undefined;
   /** New sessions lost within {@linkcode QUICK_LOSS_MS} of opening, in a row. */
   #quickLosses = 0;
-  /** An answer asked of the model that has not begun (nor finished). */
-  #owed: OwedAnswer | undefined;
-  /** The prompt's messages that asked for {@linkcode #owed}, when a prompt did. */
-  #owedPrompt: readonly string[] | undefined;
-  /** The answer under way (begun, not finished), if any. */
-  #underWay: AnswerUnderWay | undefined;
-  /** What the new session is to be asked for: what the lost one owed, unless asked again since. */
-  #askNew: OwedAnswer | undefined;
-  /** The prompt that asked for {@linkcode #askNew}, when a prompt did: the new session gets it again. */
-  #askNewPrompt: readonly string[] | undefined;
-  /** {@linkcode #askNew} is the answer the lost session was giving (not one it owed). */
-  #askNewWasGiving = false;
-  /** From the loss of a session until a new one serves the call. */
-  #gap = false;
+  /** The answer owed and the one under way: what a new session is asked for. */
+  readonly #answers: AnswerTracker;
 
   /** Idle until {@linkcode start}. */
   constructor(call: KeptCall, options: SessionKeeperOptions) {
     this.#call = call;
     this.#o = options;
+    this.#answers = new AnswerTracker(() => call.hangingUp?.() === true);
     this.#stall = new StallWatch(options.now(), options.stallMs);
     this.#reconnect = new Reconnect({
       now: options.now,
@@ -213,7 +171,7 @@ export class SessionKeeper {
    */
   callerStarted(): void {
     this.#stall.callerSpeaking(true);
-    if (this.#underWay !== undefined) this.#underWay.callerCutIn = true;
+    this.#answers.callerStarted();
   }
 
   /**
@@ -222,7 +180,7 @@ export class SessionKeeper {
    */
   callerStopped(owesAnswer: boolean): void {
     this.#stall.callerSpeaking(false);
-    if (this.#underWay !== undefined) this.#underWay.callerCutIn = false;
+    this.#answers.callerStopped();
     if (owesAnswer) this.#ask("answer");
   }
 
@@ -233,11 +191,8 @@ export class SessionKeeper {
    * session, the ask itself waits for the new one: it is not asked a second time.
    */
   answerAsked(prompt?: readonly string[]): void {
-    this.#ask("answer", prompt);
-    if (!this.#gap) return;
-    this.#askNew = undefined;
-    this.#askNewPrompt = undefined;
-    this.#askNewWasGiving = false;
+    this.#answers.answerAsked(prompt);
+    this.#stall.owed(this.#o.now());
   }
 
   /** The greeting was asked for (at `start`): owed like an answer, so a session that never greets stalls. */
@@ -247,8 +202,7 @@ export class SessionKeeper {
 
   /** The agent spoke (its transcript): no answer is owed unbegun. */
   answerStarted(): void {
-    this.#owed = undefined;
-    this.#owedPrompt = undefined;
+    this.#answers.answerStarted();
   }
 
   /**
@@ -256,30 +210,17 @@ export class SessionKeeper {
    * way. A session lost before the caller heard all of it has it asked again of the new one.
    */
   answerBegan(): void {
-    const same = this.#underWay?.finished === false ? this.#underWay : undefined;
-    const greeting = this.#owed === "greeting" || same?.greeting === true;
-    const prompt = same === undefined ? this.#owedPrompt : same.prompt;
-    this.#owed = undefined;
-    this.#owedPrompt = undefined;
-    this.#underWay = {
-      greeting,
-      audioDone: false,
-      finished: false,
-      // Only a caller speaking over this answer: their question before it is not a barge-in.
-      callerCutIn: same?.callerCutIn ?? false,
-      calledTool: same?.calledTool ?? false,
-      prompt,
-    };
+    this.#answers.answerBegan();
   }
 
   /** The answer under way called a tool. */
   toolCalled(): void {
-    if (this.#underWay !== undefined) this.#underWay.calledTool = true;
+    this.#answers.toolCalled();
   }
 
   /** All audio of the answer under way came (the caller may still be hearing it). */
   answerAudioDone(): void {
-    if (this.#underWay !== undefined) this.#underWay.audioDone = true;
+    this.#answers.answerAudioDone();
   }
 
   /**
@@ -287,12 +228,7 @@ export class SessionKeeper {
    * session lost now, whose loss clears some of it, has it asked again all the same.
    */
   answered(): void {
-    this.#owed = undefined;
-    this.#owedPrompt = undefined;
-    if (this.#underWay !== undefined) {
-      this.#underWay.finished = true;
-      this.#underWay.audioDone = true;
-    }
+    this.#answers.answered();
     this.#stall.answered();
   }
 
@@ -301,13 +237,12 @@ export class SessionKeeper {
    * session that then says nothing for the stall time is replaced, and the new one asked for it.
    */
   answerFailed(): void {
-    this.#underWay = undefined;
-    this.#ask("answer");
+    this.#answers.answerFailed();
+    this.#stall.owed(this.#o.now());
   }
 
-  #ask(what: OwedAnswer, prompt?: readonly string[]): void {
-    this.#owed = what;
-    this.#owedPrompt = prompt;
+  #ask(what: OwedAnswer): void {
+    this.#answers.ask(what);
     this.#stall.owed(this.#o.now());
   }
 
@@ -333,29 +268,13 @@ export class SessionKeeper {
       );
     }
     this.#call.session.close();
-    const underWay = cause === "rollover" ? undefined : this.#underWay;
-    this.#underWay = undefined;
     // What the lost session owed goes to the new one (the call's asks meanwhile wait for it too).
-    this.#askNew = this.#owed;
-    this.#askNewPrompt = this.#owedPrompt;
-    this.#askNewWasGiving = false;
-    this.#gap = true;
+    const giving = this.#answers.sessionLost(cause === "rollover");
     const cleared = this.#call.sessionLost();
     // The call ended with its session (a hang-up that waited for that answer went ahead): no new one.
     if (this.#disposed) return;
     // The answer the lost session was giving, unheard, is asked again, unless one is asked already.
-    const again = this.#owed === undefined && underWay !== undefined
-      ? this.#askAgain(underWay, cleared)
-      : undefined;
-    if (again !== undefined) {
-      // A prompted answer (the wrap-up) is asked with its prompt again; the greeting, as the greeting.
-      const prompt = again === "answer" ? underWay!.prompt : undefined;
-      this.#owed = again;
-      this.#owedPrompt = prompt;
-      this.#askNew = again;
-      this.#askNewPrompt = prompt;
-      this.#askNewWasGiving = true;
-    }
+    this.#answers.askAgain(giving, cleared);
     this.#cause = cause;
     this.#lostDetail = detail;
     this.#o.log.warn(
@@ -363,23 +282,6 @@ export class SessionKeeper {
         `${cleared > 0 ? `; cleared ${Math.round(cleared)} ms of the old session's audio at Twilio` : ""})`,
     );
     this.#reconnect.start();
-  }
-
-  /**
-   * What the new session is asked for in place of `lost`, the call's latest answer when its session
-   * was lost (`cleared` ms of audio were cleared at Twilio): nothing when the caller was speaking over
-   * it (their turn brings the next answer), it called a tool (asked again, it would call it twice; the
-   * tool's result brings the next answer), the caller heard nearly all of it (all its audio came and
-   * less than {@linkcode MIN_CLEARED_TO_ASK_AGAIN_MS} was cleared), or a hang-up or transfer waits on
-   * it; the greeting again for a greeting (the callee hears who is calling); a prompted answer (the
-   * wrap-up) with its prompt; else the answer again.
-   */
-  #askAgain(lost: AnswerUnderWay, cleared: number): OwedAnswer | undefined {
-    if (lost.callerCutIn || lost.calledTool) return undefined;
-    if (lost.audioDone && cleared < MIN_CLEARED_TO_ASK_AGAIN_MS) return undefined;
-    if (this.#call.hangingUp?.() === true) return undefined;
-    if (lost.greeting) return "greeting";
-    return lost.prompt === undefined ? "answer again" : "answer";
   }
 
   /** The call ended: no more checks or tries. */
@@ -395,15 +297,9 @@ export class SessionKeeper {
     this.#replacedAt = now;
     this.#stall = new StallWatch(now, this.#o.stallMs);
     // The new session owes what the lost one did (it is asked for it) and what was asked meanwhile.
-    if (this.#owed !== undefined) this.#stall.owed(now);
+    if (this.#answers.owes) this.#stall.owed(now);
     this.#heardSinceTick = false;
-    this.#gap = false;
-    const ask = this.#askNew;
-    const prompt = this.#askNewPrompt;
-    const wasGiving = this.#askNewWasGiving;
-    this.#askNew = undefined;
-    this.#askNewPrompt = undefined;
-    this.#askNewWasGiving = false;
+    const { ask, prompt, wasGiving } = this.#answers.newSession();
     const cause = this.#cause;
     this.#o.counters.reconnects[cause]++;
     const what = ask === "greeting" ? "greeting" : "answer";
