@@ -3,8 +3,9 @@
  * and writes them in batches a moment later (see `write_queue.ts`): a locked or full database
  * never blocks the event loop for more than {@linkcode BUSY_TIMEOUT_MS} nor throws into it, and
  * the events wait in a bounded queue until the disk takes them again. Events for one call are merged by CallSid, whatever order they come in (a `call.placed` or
- * `call.webhook` usually precedes `call.started`). What each event writes is `call_event_writer.ts`;
- * reading rows back into records is `call_rows.ts`.
+ * `call.webhook` usually precedes `call.started`). What each event writes is `call_event_writer.ts`,
+ * writing a queued batch `call_write_batch.ts`; reading rows back into records is `call_rows.ts`; the
+ * records a previous run left open are `left_open_records.ts`.
  *
  * Derived figures:
  * - `durationMs` = `endedAt − startedAt` (stream start to end), null unless both are known.
@@ -20,13 +21,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
-import {
-  type AfterStreamAction,
-  type CallEvent,
-  type CallEventListener,
-  type EndReason,
-  FINAL_CALL_STATUSES,
-} from "../../calls/call_events.ts";
+import type { AfterStreamAction, CallEvent, CallEventListener, EndReason } from "../../calls/call_events.ts";
 import type { CallRecord, CallSummary, ListCallsOptions, StoreHealth } from "../call_record.ts";
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from "../call_record.ts";
 import type {
@@ -40,7 +35,9 @@ import { migrate } from "./schema.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../../engines/prices.ts";
 import { WriteQueue } from "./write_queue.ts";
 import { applyCallEvent, type CallEventWriter } from "./call_event_writer.ts";
-import { LAST_SIGN_OF_LIFE_SQL, type Row, strOrNull, toCallRecord, toSummary } from "./call_rows.ts";
+import { type Row, strOrNull, toCallRecord, toSummary } from "./call_rows.ts";
+import { type QueuedWrite, writeCallBatch } from "./call_write_batch.ts";
+import { LeftOpenRecords } from "./left_open_records.ts";
 import { CallHeartbeat } from "../heartbeat.ts";
 import { errorText } from "../../log.ts";
 
@@ -110,44 +107,8 @@ export function openCallStore(path: string, options: CallStoreOptions = {}): Cal
   }
 }
 
-/** An event waiting to be written, with its position on the bus (undefined when it has none). */
-interface QueuedEvent {
-  event: CallEvent;
-  seq: number | undefined;
-}
-
-/** A heartbeat in the write queue: these running calls were alive at `at`. */
-interface Heartbeat {
-  type: "heartbeat";
-  callSids: readonly string[];
-  at: number;
-}
-
-/** Twilio's final statuses as an SQL list: `('completed', 'busy', …)`. */
-const FINAL_STATUSES_SQL = `(${[...FINAL_CALL_STATUSES].map((status) => `'${status}'`).join(", ")})`;
-
-/**
- * A record of a call placed here (a `call.placed`) whose stream never started and whose final status
- * has not come: what the next start takes up rather than closes (with `instance` and `placed_at`
- * bounds). One with a final status is over (the run stopped before it wrote the end): it closes.
- */
-const RINGING_SQL = `(placed_at IS NOT NULL AND started_at IS NULL AND persona IS NOT NULL
-  AND (status IS NULL OR status NOT IN ${FINAL_STATUSES_SQL}))`;
-
 /** How long events from `listener` wait to be written together, ms. */
 export const FLUSH_DELAY_MS = 100;
-
-/**
- * True for a failure of the database as a whole, which passes (a lock held elsewhere, a full disk,
- * an I/O error): the batch is retried. Anything else is a problem with one event, which is skipped.
- */
-function isPassingFailure(error: unknown): boolean {
-  const code = (error as { errcode?: unknown }).errcode;
-  // SQLITE_BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL (primary codes).
-  if (typeof code === "number" && [5, 6, 7, 8, 10, 13, 14, 15].includes(code & 0xff)) return true;
-  const message = errorText(error);
-  return /locked|busy|disk is full|disk I\/O|readonly|unable to open|not open/i.test(message);
-}
 
 class SqliteCallStore implements CallStore {
   readonly listener: CallEventListener;
@@ -155,7 +116,7 @@ class SqliteCallStore implements CallStore {
   #prices: PriceTable;
   #statements = new Map<string, StatementSync>();
   #onError: (message: string) => void;
-  #queue: WriteQueue<QueuedEvent | Heartbeat>;
+  #queue: WriteQueue<QueuedWrite>;
   /**
    * The CallSids with events in the queue (cleared when a batch is written): a read of one call
    * writes the queue first only when that call's events wait there, so reading a call the queue does
@@ -165,6 +126,7 @@ class SqliteCallStore implements CallStore {
   #heartbeat: CallHeartbeat;
   #instance: string;
   #writer: CallEventWriter;
+  #leftOpen: LeftOpenRecords;
 
   constructor(db: DatabaseSync, path: string, options: CallStoreOptions) {
     this.#db = db;
@@ -178,8 +140,9 @@ class SqliteCallStore implements CallStore {
       prices: this.#prices,
       onError: (message) => this.#onError(message),
     };
+    this.#leftOpen = new LeftOpenRecords(db, this.#instance);
     const where = `DATA_DIR "${dirname(path)}" (${path})`;
-    this.#queue = new WriteQueue<QueuedEvent | Heartbeat>({
+    this.#queue = new WriteQueue<QueuedWrite>({
       write: (batch) => {
         this.#writeBatch(batch);
         // A batch is the whole queue: written, no call has events waiting.
@@ -227,32 +190,8 @@ class SqliteCallStore implements CallStore {
   }
 
   /** Writes queued events in one transaction; a bad event is reported and skipped, a failing database throws. */
-  #writeBatch(events: readonly (QueuedEvent | Heartbeat)[]): void {
-    this.#transaction(() => {
-      for (const queued of events) {
-        if ("type" in queued) {
-          for (const callSid of queued.callSids) {
-            this.#run(
-              "UPDATE calls SET alive_at = ? WHERE call_sid = ? AND ended_at IS NULL",
-              queued.at,
-              callSid,
-            );
-          }
-          continue;
-        }
-        const { event, seq } = queued;
-        try {
-          applyCallEvent(this.#writer, event, seq);
-        } catch (error) {
-          if (isPassingFailure(error)) throw error;
-          this.#onError(
-            `[Realtime] Call store could not record ${event.type} for CallSid=${event.callSid}: ${
-              errorText(error)
-            }`,
-          );
-        }
-      }
-    });
+  #writeBatch(events: readonly QueuedWrite[]): void {
+    this.#transaction(() => writeCallBatch(this.#writer, events));
   }
 
   /** Writes what is queued, if the database takes it now; never throws. */
@@ -280,51 +219,20 @@ class SqliteCallStore implements CallStore {
     options: AbandonedRecordsOptions = {},
   ): Promise<string[]> {
     this.#flush();
-    // A reason noted by noteCutRecords (ended_at still NULL) is kept: that run knew why its calls ended.
-    const rows = this.#db.prepare(
-      `UPDATE calls SET end_reason = COALESCE(end_reason, ?),
-         end_detail = CASE WHEN end_reason IS NULL THEN ? ELSE end_detail END,
-         ended_at = ${LAST_SIGN_OF_LIFE_SQL}
-       WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL)
-         AND NOT (${RINGING_SQL} AND instance IS ? AND placed_at >= ?)
-       RETURNING call_sid`,
-    ).all(
-      reason,
-      detail,
-      this.#instance,
-      this.#instance,
-      options.sparePlacedSince ?? Number.MAX_SAFE_INTEGER,
-    ) as Row[];
-    return rows.map((row) => String(row.call_sid));
+    return this.#leftOpen.closeAbandonedRecords(reason, detail, options);
   }
 
   // deno-lint-ignore require-await
   async takeUpRingingRecords(placedSince: number): Promise<RingingRecord[]> {
     this.#flush();
-    const rows = this.#db.prepare(
-      `UPDATE calls SET end_reason = NULL, end_detail = NULL
-       WHERE ended_at IS NULL AND ${RINGING_SQL} AND instance = ? AND placed_at >= ?
-       RETURNING call_sid, persona, placed_at, webhook_at`,
-    ).all(this.#instance, placedSince) as Row[];
-    return rows
-      .map((row) => ({
-        callSid: String(row.call_sid),
-        persona: String(row.persona),
-        placedAt: Number(row.placed_at),
-        webhookAt: row.webhook_at == null ? null : Number(row.webhook_at),
-      }))
-      .sort((a, b) => a.placedAt - b.placedAt || (a.callSid < b.callSid ? -1 : 1));
+    return this.#leftOpen.takeUpRingingRecords(placedSince);
   }
 
   // deno-lint-ignore require-await
   async noteCutRecords(reason: EndReason, detail: string): Promise<string[]> {
     this.#flush();
     // Written before the promise settles (node:sqlite is synchronous): enough in an `unload` listener.
-    const rows = this.#db.prepare(
-      `UPDATE calls SET end_reason = ?, end_detail = ?
-       WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL) RETURNING call_sid`,
-    ).all(reason, detail, this.#instance) as Row[];
-    return rows.map((row) => String(row.call_sid));
+    return this.#leftOpen.noteCutRecords(reason, detail);
   }
 
   // deno-lint-ignore require-await
