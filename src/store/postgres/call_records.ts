@@ -4,13 +4,14 @@
  * audio path never waits on the database. Each event gets its call's next position (`seq`) in the
  * database, under the record's row lock, so events of one call written by several instances are
  * numbered once, in commit order; the event row, the folded record and a `NOTIFY` carrying
- * `<seq> <CallSid>` commit together (see `event_bus.ts`).
+ * `<seq> <CallSid>` commit together (see `event_bus.ts`). The crash clean-up (the records a stopped
+ * process left open) is in `abandoned_records.ts`; its `call.ended` events go through this file's write.
  *
  * @module
  */
 
 import type { Sql, TransactionSql } from "postgres";
-import { type CallEvent, type EndReason, FINAL_CALL_STATUSES } from "../../calls/call_events.ts";
+import type { CallEvent, EndReason } from "../../calls/call_events.ts";
 import { DEFAULT_PRICES, type PriceTable } from "../../engines/prices.ts";
 import {
   type CallRecord,
@@ -27,10 +28,11 @@ import type {
   CallRecords,
   RingingRecord,
 } from "../ports.ts";
-import { applyEvent, emptyRecord, lastEventAt, publicRecord, type StoredRecord } from "./fold.ts";
+import { applyEvent, emptyRecord, publicRecord, type StoredRecord } from "./fold.ts";
 import { CallHeartbeat } from "../heartbeat.ts";
 import { errorText } from "../../log.ts";
 import { groupByCall, isDataError, notStored, type QueuedEvent, withoutNul } from "./event_batch.ts";
+import { type AppendEvents, closeOpenRecordsOf, ringingRecordsOf } from "./abandoned_records.ts";
 
 /** The channel events are announced on: the payload is `<seq> <CallSid>`. */
 export const EVENT_CHANNEL = "parley_call_events";
@@ -40,39 +42,6 @@ export const PG_FLUSH_DELAY_MS = 20;
 
 /** Wait before retrying a failed write, ms. */
 const RETRY_MS = 1_000;
-
-/**
- * In `tx`: the open records of calls `instance` placed (a `call.placed` event) at or after
- * `placedSince` whose stream never started and whose final status has not come, oldest first,
- * locked for the transaction.
- */
-async function ringingRecordsOf(
-  tx: TransactionSql,
-  instance: string,
-  placedSince: number,
-): Promise<RingingRecord[]> {
-  const rows = await tx<
-    { call_sid: string; persona: string; placed_at: string; webhook_at: string | null }[]
-  >`
-    SELECT c.call_sid, c.persona, p.placed_at, w.webhook_at
-    FROM calls c
-    CROSS JOIN LATERAL (
-      SELECT min(round((e.event->>'at')::float8))::bigint AS placed_at FROM call_events e
-      WHERE e.call_sid = c.call_sid AND e.event->>'type' = 'call.placed') p
-    CROSS JOIN LATERAL (
-      SELECT max(round((e.event->>'at')::float8))::bigint AS webhook_at FROM call_events e
-      WHERE e.call_sid = c.call_sid AND e.event->>'type' = 'call.webhook') w
-    WHERE c.ended_at IS NULL AND c.instance = ${instance} AND c.persona IS NOT NULL
-      AND c.record->>'startedAt' IS NULL AND p.placed_at >= ${placedSince}
-      AND (c.record->>'status' IS NULL OR c.record->>'status' <> ALL(${[...FINAL_CALL_STATUSES]}::text[]))
-    ORDER BY p.placed_at, c.call_sid FOR UPDATE OF c`;
-  return rows.map((row) => ({
-    callSid: row.call_sid,
-    persona: row.persona,
-    placedAt: Number(row.placed_at),
-    webhookAt: row.webhook_at === null ? null : Number(row.webhook_at),
-  }));
-}
 
 /** Options for {@linkcode PostgresCallRecords}. */
 export interface PostgresCallRecordsOptions {
@@ -106,6 +75,8 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
   #heartbeat: CallHeartbeat;
+  /** {@linkcode #append}, bound: the crash clean-up's `call.ended` events go through it. */
+  readonly #appendIn: AppendEvents = (tx, callSid, events) => this.#append(tx, callSid, events);
 
   constructor(sql: Sql, options: PostgresCallRecordsOptions) {
     this.#sql = sql;
@@ -324,8 +295,9 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
     options: AbandonedRecordsOptions = {},
   ): Promise<string[]> {
     await this.flush();
+    const closing = { instance: this.#instance, reason, detail, unnamedToo: true, append: this.#appendIn };
     return await this.#sql.begin((tx) =>
-      this.closeOpenRecordsOf(tx, this.#instance, reason, detail, true, options.sparePlacedSince)
+      closeOpenRecordsOf(tx, { ...closing, sparePlacedSince: options.sparePlacedSince })
     ) as string[];
   }
 
@@ -337,56 +309,16 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
   }
 
   /**
-   * In `tx`: the ringing records of `from` (see {@linkcode takeUpRingingRecords}) placed at or after
-   * `placedSince` pass to `to`, which follows them from now on; returns them.
+   * In `tx`: ends the open records of `instance` as `reason` through this store's own write, and returns
+   * their CallSids (a dead peer's: see {@linkcode closeOpenRecordsOf} in `abandoned_records.ts`).
    */
-  async takeOverRingingRecords(
-    tx: TransactionSql,
-    from: string,
-    to: string,
-    placedSince: number,
-  ): Promise<RingingRecord[]> {
-    const ringing = await ringingRecordsOf(tx, from, placedSince);
-    if (ringing.length === 0) return ringing;
-    await tx`UPDATE calls SET instance = ${to}, record = jsonb_set(record, '{instance}', to_jsonb(${to}::text))
-      WHERE call_sid IN ${tx(ringing.map((r) => r.callSid))}`;
-    return ringing;
-  }
-
-  /**
-   * In `tx`: ends the open records of `instance` (and unnamed ones with `unnamedToo`) with a
-   * `call.ended` event at their last event or heartbeat, and returns their CallSids; with
-   * `sparePlacedSince`, not those of calls `instance` placed since then whose stream never started.
-   */
-  async closeOpenRecordsOf(
+  closeOpenRecordsOf(
     tx: TransactionSql,
     instance: string,
     reason: EndReason,
     detail: string,
-    unnamedToo = false,
-    sparePlacedSince?: number,
   ): Promise<string[]> {
-    const unnamed = unnamedToo ? tx`OR instance IS NULL` : tx``;
-    const rows = await tx<{ record: StoredRecord; alive_at: string | null }[]>`
-      SELECT record, alive_at FROM calls WHERE ended_at IS NULL AND (instance = ${instance} ${unnamed})
-      ORDER BY call_sid FOR UPDATE`;
-    const spared = new Set(
-      sparePlacedSince === undefined
-        ? []
-        : (await ringingRecordsOf(tx, instance, sparePlacedSince)).map((ringing) => ringing.callSid),
-    );
-    const closing = rows.filter(({ record }) => !spared.has(record.callSid));
-    for (const { record, alive_at } of closing) {
-      const ended: CallEvent = {
-        type: "call.ended",
-        at: Math.max(lastEventAt(record), Number(alive_at ?? 0)),
-        callSid: record.callSid,
-        reason,
-        detail,
-      };
-      await this.#append(tx, record.callSid, [{ event: ended, key: null, retried: false }]);
-    }
-    return closing.map((row) => row.record.callSid);
+    return closeOpenRecordsOf(tx, { instance, reason, detail, append: this.#appendIn });
   }
 
   close(): void {

@@ -18,6 +18,7 @@ import type { Sql } from "postgres";
 import type { ClusterView, RingingRecord } from "../ports.ts";
 import { MAX_RING_MS } from "../../calls/never_connected.ts";
 import type { PostgresCallRecords } from "./call_records.ts";
+import { takeOverRingingRecords } from "./abandoned_records.ts";
 import { releaseClaimsIn } from "./campaigns.ts";
 import { errorText } from "../../log.ts";
 
@@ -110,12 +111,11 @@ export class InstanceHeartbeat implements ClusterView {
         // Its campaign leads claimed but not dialled go back; those with a call in progress are ours now.
         released = await releaseClaimsIn(tx, instance, this.#o.instance);
         // Its placed calls still ringing may yet be answered: this instance follows them instead.
-        ringing = await this.#calls.takeOverRingingRecords(
-          tx,
-          instance,
-          this.#o.instance,
-          Date.now() - MAX_RING_MS,
-        );
+        ringing = await takeOverRingingRecords(tx, {
+          from: instance,
+          to: this.#o.instance,
+          placedSince: Date.now() - MAX_RING_MS,
+        });
         return await this.#calls.closeOpenRecordsOf(
           tx,
           instance,
