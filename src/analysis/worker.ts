@@ -13,22 +13,23 @@
  * once and tried again after 1 s, doubling to 5 s, until the store takes one; putting back a previous
  * run's claims at start waits for the same.
  *
+ * This file decides when to claim and how many; running and settling one claimed analysis is
+ * `run_job.ts`.
+ *
  * @module
  */
 
-import type { CallEvent } from "../calls/call_events.ts";
 import type { PriceTable } from "../engines/price_table.ts";
-import { responsesCost } from "../engines/responses_prices.ts";
 import { errorText, escapeLogText, type Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
 import type { AnalysisJob, AnalysisSpec } from "../store/analysis_job.ts";
 import type { AnalysisJobs, CallRecords, EventBus } from "../store/ports.ts";
-import { type ResponsesEndpoint, tryAnalysis } from "./client.ts";
-import { buildAnalysisRequest } from "./request.ts";
+import type { ResponsesEndpoint } from "./client.ts";
+import { MAX_ANALYSIS_ATTEMPTS, runAnalysisJob } from "./run_job.ts";
 import { assertStoreWriting, STORE_RETRY_DEFAULTS, StoreRetry } from "../store/store_retry.ts";
 
-/** Tries before an analysis that keeps meeting 429, 5xx or no answer is failed for good. */
-export const MAX_ANALYSIS_ATTEMPTS = 8;
+/** Re-exported: the limit lives with the running of one analysis (`run_job.ts`). */
+export { MAX_ANALYSIS_ATTEMPTS };
 
 /** Calls under way whose persona the worker keeps in mind; beyond, an ended call's record says. */
 const MAX_CALLS_IN_MIND = 10_000;
@@ -311,91 +312,13 @@ export class AnalysisWorker {
     this.#running.add(tracked);
   }
 
-  async #run(job: AnalysisJob): Promise<void> {
-    const { jobs, log } = this.#options;
-    const record = await this.#options.calls.getCall(job.callSid);
-    if (record === undefined) {
-      await this.#settleFailed(job, "the call's record is gone");
-      return;
-    }
-    const request = buildAnalysisRequest(job.spec, record);
-    const result = await tryAnalysis({ ...this.#options.endpoint, signal: this.#abort.signal }, request);
-    if (this.#stopped && result.kind === "retry") return; // put back at the next start
-    const at = this.#now();
-    if (result.kind === "done") {
-      const costUsd = responsesCost(result.model, result.usage, this.#options.prices);
-      const { outcome, usage, model } = result;
-      await this.#outcomes.submit({
-        what: `the outcome of ${job.callSid}`,
-        run: async () => {
-          await jobs.succeed(job.callSid, { at, outcome, usage, costUsd });
-          log.info(
-            `Analysis done: CallSid=${job.callSid} model=${model} tokens=${usage.inputTokens}+${usage.outputTokens} cost=${
-              costUsd === null ? "unpriced" : `$${costUsd.toFixed(5)}`
-            }`,
-          );
-          this.#publish({
-            type: "call.analyzed",
-            at,
-            callSid: job.callSid,
-            state: "done",
-            outcome,
-            error: null,
-            costUsd,
-          });
-        },
-      });
-    } else if (result.kind === "retry" && job.attempts < MAX_ANALYSIS_ATTEMPTS) {
-      const backoff = Math.min(
-        (this.#options.backoffMs ?? 2_000) * 2 ** (job.attempts - 1),
-        this.#options.maxBackoffMs ?? 600_000,
-      );
-      const wait = result.retryAfterMs !== undefined && result.retryAfterMs <= 600_000
-        ? result.retryAfterMs
-        : backoff;
-      // Not written, the analysis would stay claimed until its lease lapses: it waits for the store.
-      await this.#outcomes.submit({
-        what: `the next try of ${job.callSid}`,
-        run: async () => {
-          await jobs.retry(job.callSid, at + wait, result.reason, at);
-          log.warn(
-            `Analysis try ${job.attempts} of ${MAX_ANALYSIS_ATTEMPTS} failed for CallSid=${job.callSid}: ${
-              escapeLogText(result.reason)
-            }; next try in ${Math.round(wait)} ms`,
-          );
-        },
-      });
-    } else {
-      const reason = result.kind === "retry"
-        ? `${result.reason} (after ${job.attempts} tries)`
-        : result.reason;
-      await this.#settleFailed(job, reason);
-    }
-  }
-
-  /** Records `job` as failed for good (once the store takes it) and publishes it. */
-  async #settleFailed(job: AnalysisJob, reason: string): Promise<void> {
-    const at = this.#now();
-    await this.#outcomes.submit({
-      what: `the failure of ${job.callSid}`,
-      run: async () => {
-        await this.#options.jobs.fail(job.callSid, reason, at);
-        this.#options.log.error(`Analysis failed: CallSid=${job.callSid}: ${escapeLogText(reason)}`);
-        this.#publish({
-          type: "call.analyzed",
-          at,
-          callSid: job.callSid,
-          state: "failed",
-          outcome: null,
-          error: reason,
-          costUsd: null,
-        });
-      },
+  /** Runs the claimed `job` and records how it settled (`run_job.ts`). */
+  #run(job: AnalysisJob): Promise<void> {
+    return runAnalysisJob(job, {
+      ...this.#options,
+      now: this.#now,
+      signal: this.#abort.signal,
+      outcomes: this.#outcomes,
     });
-  }
-
-  /** The hook for the webhook outbox (issue 20 §3): `call.analyzed` on the bus. */
-  #publish(event: CallEvent): void {
-    this.#options.bus.publish(event);
   }
 }
