@@ -13,9 +13,9 @@
  * again. Each call's status callback URL names its attempt (`?campaign=…&lead=…&attempt=…`), so its
  * final status finds the attempt even when the CallSid was never noted.
  *
- * A restart puts back the leads this instance had claimed with no attempt open (the same look-up
- * guards those whose request went out), and settles its open attempts when their final status comes;
- * on Postgres the peer that finds an instance dead does the same for it.
+ * A restart puts back the leads this instance had claimed with no attempt open (`claim_recovery.ts`;
+ * the same look-up guards those whose request went out), and settles its open attempts when their final
+ * status comes; on Postgres the peer that finds an instance dead does the same for it.
  *
  * @module
  */
@@ -29,6 +29,7 @@ import { inWindow, nextWindowOpen } from "./window.ts";
 import { AttemptEnds } from "./attempt_ends.ts";
 import { CampaignBackoff, type Dialled, placeRequest, type PlaceRequestContext } from "./place_request.ts";
 import { adoptRequestedCall } from "./requested_calls.ts";
+import { ClaimRecovery } from "./claim_recovery.ts";
 
 /** Options of {@linkcode Dialer}. */
 export interface DialerOptions {
@@ -108,15 +109,18 @@ export class Dialer {
   readonly #figures: DialerFigures = { passes: 0, failedPasses: 0 };
   /** Passes failed since the last that worked: only the first of a run of failures is logged. */
   #failedInARow = 0;
-  /** What a run before this one left claimed has been put back ({@linkcode start}, or the first pass that could). */
-  #recovered = false;
-  /** A failed pass could not put back the leads it had claimed and not dialled: the next pass does, first. */
-  #claimsLeft = false;
+  /** Claims an earlier run or a failed pass left, put back (`claim_recovery.ts`). */
+  readonly #claims: ClaimRecovery;
 
   /** Nothing runs until {@linkcode start}. */
   constructor(options: DialerOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#claims = new ClaimRecovery({
+      campaigns: options.campaigns,
+      instance: options.instance,
+      log: options.log,
+    });
     this.#attempts = new AttemptEnds({
       campaigns: options.campaigns,
       doNotCall: options.doNotCall,
@@ -141,7 +145,7 @@ export class Dialer {
   async start(): Promise<void> {
     this.#off = this.#o.hub.subscribe((event) => this.#attempts.hear(event));
     try {
-      await this.#recover();
+      await this.#claims.recover();
     } catch (error) {
       // The store could not answer (locked, or a failover): the first pass that can recovers first, so
       // the campaigns do not wait for a restart.
@@ -226,27 +230,10 @@ export class Dialer {
     }, waitMs);
   }
 
-  /** Puts back what an earlier run of this instance left claimed, once, before any pass dials. */
-  async #recover(): Promise<void> {
-    if (this.#recovered) return;
-    const { campaigns, instance, log } = this.#o;
-    const back = await campaigns.releaseClaims(instance);
-    if (back > 0) log.info(`Dialer: put back ${back} lead(s) claimed before a restart and not dialled`);
-    const open = await campaigns.openAttempts(instance);
-    if (open.length > 0) {
-      log.info(`Dialer: waiting for the outcome of ${open.length} call(s) from before a restart`);
-    }
-    this.#recovered = true;
-  }
-
   async #pass(): Promise<void> {
-    await this.#recover();
-    const { campaigns, instance, log } = this.#o;
-    if (this.#claimsLeft) {
-      const back = await campaigns.releaseClaims(instance);
-      this.#claimsLeft = false;
-      if (back > 0) log.info(`Dialer: put back ${back} lead(s) a failed pass had claimed and not dialled`);
-    }
+    await this.#claims.recover();
+    await this.#claims.releaseLeftover();
+    const { campaigns } = this.#o;
     let active = false;
     for (const campaign of await campaigns.list()) {
       if (campaign.state === "stopped" && await campaigns.nextTryAt(campaign.id) !== undefined) {
@@ -285,31 +272,9 @@ export class Dialer {
         }
       }
     } catch (error) {
-      throw await this.#releaseAfter(campaign, error);
+      throw await this.#claims.releaseAfter(campaign, error);
     }
     await this.#updateState(campaign);
-  }
-
-  /**
-   * A step of a pass failed (the store, say) with leads of the batch claimed and not dialled: they go
-   * back to pending as they were, so they neither stay `dialing` (counted against `maxConcurrent`) until
-   * a restart nor miss their turn. The store puts back only this instance's claims with no open attempt
-   * (passes run one at a time: those are this pass's), and keeps a lead's noted request, so a call
-   * Twilio placed before the failure is looked up and adopted, not dialled again. Resolves to the error
-   * the pass ends with (logged once, by {@linkcode tick}), saying what became of the claims.
-   */
-  async #releaseAfter(campaign: Campaign, error: unknown): Promise<Error> {
-    let claims: string;
-    try {
-      const back = await this.#o.campaigns.releaseClaims(this.#o.instance);
-      claims = `put back ${back} claimed lead(s) not dialled`;
-    } catch (releaseError) {
-      this.#claimsLeft = true;
-      claims = `the leads it claimed and did not dial could not be put back (${
-        errorText(releaseError)
-      }): the next pass does`;
-    }
-    return new Error(`campaign ${campaign.id}: ${errorText(error)}; ${claims}`, { cause: error });
   }
 
   #putBack(lead: CampaignLead, nextTryAt: number, requestRefused = false): Promise<void> {
