@@ -1,6 +1,7 @@
 /**
  * Puts back the leads this instance holds claimed and never dialled: once, what a run before this one
- * left (a restart), and what a pass that failed part-way through a batch left (the store erring, say),
+ * left (a restart, also logging the attempts it left open), and what a pass that failed part-way through
+ * a batch left (the store erring, say),
  * so such leads neither stay `dialing` (counted against `maxConcurrent`) nor miss their turn. Kept apart
  * from `dialer.ts`, which claims and dials: this is only the bookkeeping of the claims a run or a pass
  * could not see through.

@@ -1,6 +1,6 @@
 /**
- * A call's agent actions: the model's tool calls (the persona's own, run by {@linkcode ToolRunner},
- * and the built-ins `end_call`, `do_not_call`, `transfer_call`, `press_keys`), caller key presses, and voicemail.
+ * A call's agent actions: the model's tool calls (the persona's own and the built-ins `end_call`,
+ * `do_not_call`, `transfer_call`, `press_keys`: `tool_calls.ts`), caller key presses, and voicemail.
  *
  * Engine-agnostic: the engine turns outputs and notes into its own messages. Two rules hold on
  * every engine:

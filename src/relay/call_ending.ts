@@ -91,7 +91,10 @@ export class CallEnding {
     this.#weighing = weighed;
   }
 
-  /** The caller's speech counts: a pending hang-up other than a voicemail's is cancelled (barge-in wins). */
+  /**
+   * The caller's speech counts: a pending hang-up other than a voicemail's is cancelled (barge-in wins),
+   * and with it what it would have had Twilio do after the stream.
+   */
   callerSpoke(): void {
     this.#weighing = false;
     const pending = this.#hangUp;
@@ -110,7 +113,7 @@ export class CallEnding {
     this.#hangUp?.check();
   }
 
-  /** Sets what Twilio does after the stream, whatever the end. */
+  /** Sets what Twilio does after the stream (a barge-in on the hang-up it came with clears it). */
   setAfterStream(after: AfterStream): void {
     this.#after = after;
   }
