@@ -216,6 +216,8 @@ export async function main(args: string[], extras: MainExtras = {}): Promise<Shu
     drainTimeoutS: config.drainTimeoutS,
     underWatcher: watchingPersonas,
     leavePlacedOnRestart: config.instanceIdKept,
+    // One machine (SQLite): the next start, whenever it comes, is this instance and takes them up.
+    leavePlacedOnStop: config.databaseUrl === undefined && config.instanceIdKept,
   });
   try {
     server = serveResilient({

@@ -13,6 +13,10 @@
  * calls with `server_shutdown` (their records are closed before Deno stops the script); SIGTERM
  * drains as usual (a restart cuts it short; a SIGTERM from outside gets the whole drain).
  *
+ * The calls placed here that still ring when the calls end are left open for the next start to take
+ * up (`leavePlacedOnStop`: a single machine, any stop; `leavePlacedOnRestart`: a code change under
+ * `deno task dev`), so a callee who answers meanwhile is connected, not hung up on.
+ *
  * @module
  */
 
@@ -38,7 +42,8 @@ export interface Drainable {
   drain(): Promise<void>;
   /**
    * Ends every call now; with `leavePlaced`, placed calls still ringing are left for the next start
-   * (a code change under `deno task dev`, which starts the script again at once).
+   * (a code change under `deno task dev`, which starts the script again at once; any stop of a single
+   * machine, whose next start has this instance's name).
    */
   shutdown(options?: { leavePlaced?: boolean }): Promise<void>;
 }
@@ -61,6 +66,12 @@ export interface ShutdownOptions {
    * has this instance's name (`ParleyConfig.instanceIdKept`). @default false
    */
   leavePlacedOnRestart?: boolean;
+  /**
+   * Any stop (SIGTERM or SIGINT, under the watcher or not) leaves the calls placed here that still ring
+   * open for the next start to take up: a single machine (SQLite), whose next start has this instance's
+   * name. Not with DATABASE_URL: a stopped instance may never come back, and no peer sweeps it. @default false
+   */
+  leavePlacedOnStop?: boolean;
   /** @default Deno.addSignalListener */
   addSignalListener?: (signal: Deno.Signal, listener: () => void) => void;
   /** @default Deno.removeSignalListener */
@@ -131,8 +142,11 @@ export async function waitForShutdown(parley: Drainable, options: ShutdownOption
     }
     // SIGTERM under `deno task dev` is (most likely) a code change: the restarted script takes up the
     // calls placed here that still ring, so their callee, who may answer any moment, is not hung up on.
+    // A single machine's next start (a deploy, a Ctrl-C and start again) takes them up as well.
     const restarting = options.underWatcher === true && signal === "SIGTERM";
-    await parley.shutdown(restarting && options.leavePlacedOnRestart === true ? { leavePlaced: true } : {});
+    const leavePlaced = options.leavePlacedOnStop === true ||
+      (restarting && options.leavePlacedOnRestart === true);
+    await parley.shutdown(leavePlaced ? { leavePlaced: true } : {});
     const tookMs = performance.now() - startedAt;
     log.info(
       `Drained ${Math.max(0, drained - ended)} of ${drained} call(s) in ${(tookMs / 1000).toFixed(1)} s` +

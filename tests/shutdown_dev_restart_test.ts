@@ -2,7 +2,8 @@
  * A SIGTERM under `deno task dev` (a code change: the script starts again at once) leaves the calls
  * Parley placed that still ring open for the restarted run to take up, but only when that run will
  * have this instance's name: with DATABASE_URL and no INSTANCE_ID each start is a new instance, which
- * could never take them up, so they end with `server_shutdown` as before.
+ * could never take them up, so they end with `server_shutdown` as before. A single machine (SQLite)
+ * leaves them open on any stop, Ctrl-C too (`tests/calls/ringing_stop_test.ts`).
  */
 
 import assert from "node:assert/strict";
@@ -35,6 +36,7 @@ async function shutdownAfter(signal: Deno.Signal, env: Record<string, string>): 
     drainTimeoutS: 1,
     underWatcher: true,
     leavePlacedOnRestart: config.instanceIdKept,
+    leavePlacedOnStop: config.databaseUrl === undefined && config.instanceIdKept, // as main.ts
     addSignalListener: (name, listener) => listeners.set(name, listener),
     removeSignalListener: (name) => listeners.delete(name),
   });
@@ -54,8 +56,9 @@ Deno.test("dev restart (SIGTERM): placed calls still ringing are left open only 
   );
   // Postgres with the random default: the next start is a new instance; the calls end now.
   assert.deepEqual(await shutdownAfter("SIGTERM", { DATABASE_URL }), [{}]);
-  // Ctrl-C ends them whatever the store.
-  assert.deepEqual(await shutdownAfter("SIGINT", {}), [{}]);
+  // Ctrl-C ends them with DATABASE_URL; a single machine (SQLite) leaves them for its next start.
+  assert.deepEqual(await shutdownAfter("SIGINT", { DATABASE_URL, INSTANCE_ID: "dev-1" }), [{}]);
+  assert.deepEqual(await shutdownAfter("SIGINT", {}), [{ leavePlaced: true }]);
 });
 
 Deno.test("instanceIdKept: false only for DATABASE_URL's random default name", () => {

@@ -11,7 +11,7 @@ import type { RelayCounters } from "../calls/relay_counters.ts";
 import type { CallHub } from "../calls/call_hub.ts";
 import type { FrameTap } from "../relay/frame_tap.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
-import { MAX_RING_MS, watchNeverConnected } from "../calls/never_connected.ts";
+import { MAX_RING_MS, SHUTDOWN_BEFORE_STREAM, watchNeverConnected } from "../calls/never_connected.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
@@ -153,9 +153,10 @@ export interface Parley {
    */
   drain(): Promise<void>;
   /**
-   * Ends every call and waits for the relays to finish. With `leavePlaced` (a `deno task dev`
-   * restart), calls placed here whose stream has not started are left open for the next start to
-   * take up ({@linkcode Parley.takeUpRinging}).
+   * Ends every call and waits for the relays to finish. With `leavePlaced` (the next start has this
+   * instance's name), calls placed here whose stream has not started are left open for the next start
+   * to take up ({@linkcode Parley.takeUpRinging}): logged once, and noted as ended by `server_shutdown`
+   * should the next start come too late (`CallRecords.noteCutRecords`).
    */
   shutdown(options?: { leavePlaced?: boolean }): Promise<void>;
   /**
@@ -280,7 +281,8 @@ export function createParley(options: ParleyOptions): Parley {
       shutdownSignal.abort();
       await Promise.all([relays.shutdown(), prewarms.close()]);
       await analysis?.stop();
-      await neverConnected.close(shutdownOptions);
+      const left = await neverConnected.close(shutdownOptions);
+      if (left.length > 0) await noteLeftRinging(left, options.store, log);
       // Nothing is left to wait for: a drain in progress is over.
       admission.close();
       intake.off();
@@ -292,6 +294,26 @@ export function createParley(options: ParleyOptions): Parley {
       routes.close();
     },
   };
+}
+
+/**
+ * The placed calls a shutdown left ringing, open for the next start: logged once, and noted (where the
+ * store can) as ended by `server_shutdown`, which a start too late to take them up closes them with.
+ */
+async function noteLeftRinging(
+  left: readonly string[],
+  store: CallRecords | undefined,
+  log: Logger,
+): Promise<void> {
+  try {
+    await store?.noteCutRecords?.("server_shutdown", SHUTDOWN_BEFORE_STREAM, { callSids: left });
+  } catch (error) {
+    log.error(`Cannot note why the ringing calls left open ended: ${errorText(error)}`);
+  }
+  log.info(
+    `Left ${left.length} ringing call(s) open for the next start to take up: ` +
+      `${left.slice(0, 5).join(", ")}${left.length > 5 ? ", …" : ""}`,
+  );
 }
 
 /** What the route table's guards check against: sessions, the API token, Twilio's signature, signed recording links. */

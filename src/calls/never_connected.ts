@@ -66,10 +66,11 @@ export interface NeverConnectedWatch {
    * Stops watching. Calls still waiting for their stream end with `server_shutdown`, so their
    * records close too (unless another instance runs them); call it, and await it, before the store
    * stops listening. Without `records` the ends are emitted before it returns. With `leavePlaced`
-   * (a `deno task dev` restart: the script starts again at once), the calls placed here (or taken up)
-   * are left open instead, for the next start to take up.
+   * (the next start has this instance's name: a `deno task dev` restart, a single machine's stop),
+   * the calls placed here (or taken up) are left open instead, for the next start to take up; it
+   * resolves to their CallSids.
    */
-  close(options?: { leavePlaced?: boolean }): Promise<void>;
+  close(options?: { leavePlaced?: boolean }): Promise<string[]>;
   /**
    * A call the previous run placed, still ringing (or awaiting its stream) when it stopped (the
    * store's `RingingRecord`), is watched again: it ends as it would have, by a final
@@ -103,6 +104,9 @@ export interface NeverConnectedWatch {
 
 /** The detail of a placed call's end when Twilio never asked for its TwiML. */
 const NO_WEBHOOK = "Twilio never fetched the voice webhook";
+
+/** The detail of a call's end when the server stops before its stream started. */
+export const SHUTDOWN_BEFORE_STREAM = "the server stopped before the media stream started";
 
 /** The detail of an end a user's hang-up gave a call before its stream started, before what happened. */
 export const HUNG_UP_BEFORE_CONNECT = "hung up before the call connected";
@@ -202,16 +206,16 @@ export function watchNeverConnected(hub: CallHub, options: NeverConnectedOptions
     },
     async close(closeOptions = {}) {
       unsubscribe();
-      const ended = [...waiting.keys()].filter((callSid) =>
-        !(closeOptions.leavePlaced && placedHere.has(callSid))
-      );
+      const left = closeOptions.leavePlaced
+        ? [...waiting.keys()].filter((callSid) => placedHere.has(callSid))
+        : [];
+      const ended = [...waiting.keys()].filter((callSid) => !left.includes(callSid));
       // Those left open are the next start's: no timer of this run ends them.
-      if (closeOptions.leavePlaced) { for (const callSid of placedHere) clearTimeout(waiting.get(callSid)); }
+      for (const callSid of left) clearTimeout(waiting.get(callSid));
       await Promise.all(
-        ended.map((callSid) =>
-          ending(callSid, "server_shutdown", "the server stopped before the media stream started")
-        ),
+        ended.map((callSid) => ending(callSid, "server_shutdown", SHUTDOWN_BEFORE_STREAM)),
       );
+      return left;
     },
   };
 }

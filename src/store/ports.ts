@@ -80,10 +80,18 @@ export interface CallRecords {
    * with the noted reason and detail instead of its own, and returns them with the others, so their
    * `call.ended` webhooks go out and their analyses are queued then, once. Only an adapter that writes
    * before its promise settles (SQLite) has it: nothing awaited runs in an `unload` listener.
+   * With `callSids`, only those of the open records (a shutdown's placed calls left ringing: the next
+   * start takes them up and drops the reason, or, too late for that, closes them with it).
    */
-  noteCutRecords?(reason: EndReason, detail: string): Promise<string[]>;
+  noteCutRecords?(reason: EndReason, detail: string, options?: NoteCutOptions): Promise<string[]>;
   /** Closes the records; later events are dropped with a reported error. */
   close(): void;
+}
+
+/** Which open records {@linkcode CallRecords.noteCutRecords} notes. */
+export interface NoteCutOptions {
+  /** Only these CallSids (of this instance's open records). @default every open record */
+  callSids?: readonly string[];
 }
 
 /** What {@linkcode CallRecords.closeAbandonedRecords} leaves open. */

@@ -507,6 +507,59 @@ export async function runStoreContract(t: Deno.TestContext, makeFactory: () => S
     },
   );
 
+  await t.step(
+    "crash clean-up: a stop's reason noted on the ringing calls it left open closes them when the next start is too late",
+    async () => {
+      await withStores(async (open) => {
+        const alpha = await open("alpha");
+        if (alpha.calls.noteCutRecords === undefined) return; // only an adapter that writes at once has it
+        const RINGING = "CA00000000000000000000000000000c31";
+        const LATER = "CA00000000000000000000000000000c32";
+        for (const [callSid, at] of [[RINGING, 10_000], [LATER, 20_000]] as const) {
+          await alpha.calls.record({
+            type: "call.placed",
+            at,
+            callSid,
+            persona: "alex",
+            from: "+14155550199",
+            to: "+14155550123",
+            parameters: {},
+          });
+        }
+        // Open, but not among those the stop left ringing: no reason noted on it.
+        await alpha.calls.record(started(SID, 9_000));
+        const detail = "the server stopped before the media stream started";
+        assert.deepEqual(
+          (await alpha.calls.noteCutRecords("server_shutdown", detail, { callSids: [RINGING, LATER] }))
+            .toSorted(),
+          [RINGING, LATER].toSorted(),
+        );
+        assert.equal((await alpha.calls.getCall(RINGING))?.endedAt, null, "noted, still open");
+        // The next start comes 605 s after RINGING was placed (Twilio's longest ring is 600 s): in time for LATER only.
+        const placedSince = 615_000 - 600_000;
+        assert.deepEqual((await alpha.calls.takeUpRingingRecords(placedSince)).map((r) => r.callSid), [
+          LATER,
+        ]);
+        assert.deepEqual(
+          (await alpha.calls.closeAbandonedRecords("server_crashed", "crash or kill", {
+            sparePlacedSince: placedSince,
+          }))
+            .toSorted(),
+          [RINGING, SID].toSorted(),
+        );
+        const late = await alpha.calls.getCall(RINGING);
+        assert.equal(late?.endReason, "server_shutdown", "not server_crashed: the stop was clean");
+        assert.equal(late?.endDetail, detail);
+        assert.equal(late?.endedAt, 10_000, "at its last sign of life");
+        const crashed = await alpha.calls.getCall(SID);
+        assert.equal(crashed?.endReason, "server_crashed", "a record not named keeps the start's reason");
+        const takenUp = await alpha.calls.getCall(LATER);
+        assert.equal(takenUp?.endedAt, null);
+        assert.equal(takenUp?.endReason, null, "the noted reason is dropped");
+      });
+    },
+  );
+
   await t.step("records: the instance that runs the stream takes the call", async () => {
     await withStores(async (open) => {
       const alpha = await open("alpha");

@@ -29,6 +29,7 @@ import type {
   AfterStreamDecision,
   AfterStreamDecisions,
   CallRecords,
+  NoteCutOptions,
   RingingRecord,
 } from "../ports.ts";
 import { migrate } from "./schema.ts";
@@ -229,10 +230,10 @@ class SqliteCallStore implements CallStore {
   }
 
   // deno-lint-ignore require-await
-  async noteCutRecords(reason: EndReason, detail: string): Promise<string[]> {
+  async noteCutRecords(reason: EndReason, detail: string, options: NoteCutOptions = {}): Promise<string[]> {
     this.#flush();
     // Written before the promise settles (node:sqlite is synchronous): enough in an `unload` listener.
-    return this.#leftOpen.noteCutRecords(reason, detail);
+    return this.#leftOpen.noteCutRecords(reason, detail, options);
   }
 
   // deno-lint-ignore require-await

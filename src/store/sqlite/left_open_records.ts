@@ -11,7 +11,7 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { type EndReason, FINAL_CALL_STATUSES } from "../../calls/call_events.ts";
-import type { AbandonedRecordsOptions, RingingRecord } from "../ports.ts";
+import type { AbandonedRecordsOptions, NoteCutOptions, RingingRecord } from "../ports.ts";
 import { LAST_SIGN_OF_LIFE_SQL, type Row } from "./call_rows.ts";
 
 /** Twilio's final statuses as an SQL list: `('completed', 'busy', …)`. */
@@ -83,13 +83,15 @@ export class LeftOpenRecords {
       .sort((a, b) => a.placedAt - b.placedAt || (a.callSid < b.callSid ? -1 : 1));
   }
 
-  /** Notes `reason` and `detail` on the open records, leaving them open; returns their CallSids. */
-  noteCutRecords(reason: EndReason, detail: string): string[] {
+  /** Notes `reason` and `detail` on the open records (with `callSids`, those only), leaving them open; returns their CallSids. */
+  noteCutRecords(reason: EndReason, detail: string, options: NoteCutOptions = {}): string[] {
     // Written before the caller's promise settles (node:sqlite is synchronous): enough in an `unload` listener.
+    const only = options.callSids === undefined ? null : JSON.stringify(options.callSids);
     const rows = this.#db.prepare(
       `UPDATE calls SET end_reason = ?, end_detail = ?
-       WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL) RETURNING call_sid`,
-    ).all(reason, detail, this.#instance) as Row[];
+       WHERE ended_at IS NULL AND (instance = ? OR instance IS NULL)
+         AND (? IS NULL OR call_sid IN (SELECT value FROM json_each(?))) RETURNING call_sid`,
+    ).all(reason, detail, this.#instance, only, only) as Row[];
     return rows.map((row) => String(row.call_sid));
   }
 }
