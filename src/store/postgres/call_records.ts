@@ -32,7 +32,11 @@ import { applyEvent, emptyRecord, publicRecord, type StoredRecord } from "./fold
 import { CallHeartbeat } from "../heartbeat.ts";
 import { errorText } from "../../log.ts";
 import { groupByCall, isDataError, notStored, type QueuedEvent, withoutNul } from "./event_batch.ts";
-import { type AppendEvents, closeOpenRecordsOf, ringingRecordsOf } from "./abandoned_records.ts";
+import {
+  type AppendEvents,
+  closeOpenRecordsOf as closeOpenRecordsIn,
+  ringingRecordsOf,
+} from "./abandoned_records.ts";
 
 /** The channel events are announced on: the payload is `<seq> <CallSid>`. */
 export const EVENT_CHANNEL = "parley_call_events";
@@ -297,7 +301,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
     await this.flush();
     const closing = { instance: this.#instance, reason, detail, unnamedToo: true, append: this.#appendIn };
     return await this.#sql.begin((tx) =>
-      closeOpenRecordsOf(tx, { ...closing, sparePlacedSince: options.sparePlacedSince })
+      closeOpenRecordsIn(tx, { ...closing, sparePlacedSince: options.sparePlacedSince })
     ) as string[];
   }
 
@@ -318,7 +322,7 @@ export class PostgresCallRecords implements CallRecords, AfterStreamDecisions {
     reason: EndReason,
     detail: string,
   ): Promise<string[]> {
-    return closeOpenRecordsOf(tx, { instance, reason, detail, append: this.#appendIn });
+    return closeOpenRecordsIn(tx, { instance, reason, detail, append: this.#appendIn });
   }
 
   close(): void {
