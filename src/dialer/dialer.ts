@@ -109,6 +109,8 @@ export class Dialer {
   readonly #figures: DialerFigures = { passes: 0, failedPasses: 0 };
   /** Passes failed since the last that worked: only the first of a run of failures is logged. */
   #failedInARow = 0;
+  /** The error of the last failed pass, as logged: a different one within a run of failures is logged. */
+  #lastFailure: string | undefined;
   /** Claims an earlier run or a failed pass left, put back (`claim_recovery.ts`). */
   readonly #claims: ClaimRecovery;
 
@@ -188,8 +190,11 @@ export class Dialer {
         this.#failedInARow = 0;
       } catch (error) {
         this.#figures.failedPasses++;
-        // A store locked or down fails every pass (each tickMs): logged once an episode, the rest counted.
-        if (this.#failedInARow++ === 0) this.#o.log.error(`Dialer: ${errorText(error)}`);
+        // A store locked or down fails every pass (each tickMs): logged once an episode, the rest counted;
+        // a pass that fails otherwise within it is logged too.
+        const text = errorText(error);
+        if (this.#failedInARow++ === 0 || text !== this.#lastFailure) this.#o.log.error(`Dialer: ${text}`);
+        this.#lastFailure = text;
         throw error;
       } finally {
         this.#figures.passes++;

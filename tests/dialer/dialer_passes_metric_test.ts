@@ -24,7 +24,7 @@ const NO_DNC = { has: () => Promise.resolve(false) } as unknown as DoNotCallList
  * resolves once `list()` was called that many times in all.
  */
 function fakeCampaigns(listed: () => Campaign[]) {
-  const state = { failing: false, lists: 0 };
+  const state = { failing: false, lists: 0, failure: "the store is down" };
   let waiter: { count: number; resolve: () => void } | undefined;
   const campaigns = new Proxy({}, {
     get: (_, name) => {
@@ -32,7 +32,7 @@ function fakeCampaigns(listed: () => Campaign[]) {
         return () => {
           state.lists++;
           if (waiter !== undefined && state.lists >= waiter.count) waiter.resolve();
-          return state.failing ? Promise.reject(new Error("the store is down")) : Promise.resolve(listed());
+          return state.failing ? Promise.reject(new Error(state.failure)) : Promise.resolve(listed());
         };
       }
       if (name === "leads" || name === "openAttempts" || name === "claim") return () => Promise.resolve([]);
@@ -152,9 +152,14 @@ Deno.test("a store that fails every pass is logged once an episode, not once a p
     const failures = lines.filter((line) => line.includes("Dialer: the store is down"));
     assert.equal(failures.length, 1, lines.join("\n"));
     assert.ok(dialer.figures().failedPasses >= 19, "every failed pass still counted");
+    // Another error within the run is logged, once.
+    store.state.failure = "disk I/O error";
+    await within(store.listedTimes(store.state.lists + 3), "failing otherwise", 10_000);
+    assert.equal(lines.filter((line) => line.includes("Dialer: disk I/O error")).length, 1, lines.join("\n"));
     // It works again: said once, with how many failed; the next failure is a new episode, logged.
     const failed = dialer.figures().failedPasses;
     store.state.failing = false;
+    store.state.failure = "the store is down";
     const from = store.state.lists;
     await within(store.listedTimes(from + 2), "passes that work", 10_000);
     const again = lines.filter((line) =>
