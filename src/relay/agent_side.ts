@@ -160,14 +160,14 @@ export class AgentSide {
   #transcript(event: Extract<EngineEvent, { type: "transcript" }>): void {
     const p = this.#p;
     p.keeper.remember({ speaker: event.speaker, text: event.text });
-    // The agent spoke: no answer is owed unbegun. Not the reader's flush of a session that is over (its
-    // open line, e.g. GPT-Live's): what the call asked since is still owed, and goes to the new session.
-    if (event.speaker === "agent" && !p.session.ended) p.keeper.answerStarted();
     let from = event.startedAt;
     if (event.itemId !== undefined) {
       from = this.#lines.get(event.itemId)?.from ?? from;
       this.#lines.delete(event.itemId);
     }
+    // The agent spoke: no answer is owed unbegun. Not the reader's flush of a session that is over (its
+    // open line, e.g. GPT-Live's): what the call asked since is still owed, and goes to the new session.
+    if (event.speaker === "agent" && !p.session.ended) p.keeper.answerStarted(from);
     p.report.transcript(
       event.speaker,
       event.text,

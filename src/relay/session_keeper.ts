@@ -116,6 +116,8 @@ export class SessionKeeper {
   #quickLosses = 0;
   /** The answer owed and the one under way: what a new session is asked for. */
   readonly #answers: AnswerTracker;
+  /** When an answer was last asked for (monotonic ms). */
+  #askedAt: number | undefined;
 
   /** Idle until {@linkcode start}. */
   constructor(call: KeptCall, options: SessionKeeperOptions) {
@@ -192,7 +194,8 @@ export class SessionKeeper {
    */
   answerAsked(prompt?: readonly string[]): void {
     this.#answers.answerAsked(prompt);
-    this.#stall.owed(this.#o.now());
+    this.#askedAt = this.#o.now();
+    this.#stall.owed(this.#askedAt);
   }
 
   /** The greeting was asked for (at `start`): owed like an answer, so a session that never greets stalls. */
@@ -200,8 +203,13 @@ export class SessionKeeper {
     this.#ask("greeting");
   }
 
-  /** The agent spoke (its transcript): no answer is owed unbegun. */
-  answerStarted(): void {
+  /**
+   * The agent spoke (its transcript, its line begun at `spokeFrom`, on this clock): no answer is owed
+   * unbegun. Not a line begun before the latest ask: GPT-Live's transcript of an answer comes when its
+   * turn closes, after the wrap-up or a "go on" may have been asked, which that line did not answer.
+   */
+  answerStarted(spokeFrom?: number): void {
+    if (spokeFrom !== undefined && this.#askedAt !== undefined && spokeFrom < this.#askedAt) return;
     this.#answers.answerStarted();
   }
 
@@ -243,7 +251,8 @@ export class SessionKeeper {
 
   #ask(what: OwedAnswer): void {
     this.#answers.ask(what);
-    this.#stall.owed(this.#o.now());
+    this.#askedAt = this.#o.now();
+    this.#stall.owed(this.#askedAt);
   }
 
   /** A finished turn of the conversation, for a new session (the newest {@linkcode MAX_HISTORY_TURNS}). */

@@ -86,3 +86,18 @@ Deno.test("a prompted answer cut short (the wrap-up) is asked with its prompt ag
     greeting.keeper.dispose();
   }
 });
+
+Deno.test("an agent line begun before the wrap-up was asked (GPT-Live's transcript comes late) leaves the wrap-up owed", async () => {
+  const { keeper, asked } = keeperFor();
+  try {
+    const spokeFrom = performance.now();
+    keeper.answerBegan();
+    keeper.answered(); // the run of audio ended
+    keeper.answerAsked(["wrap up now"]); // the wrap-up, asked at that answer's end
+    keeper.answerStarted(spokeFrom); // that answer's transcript, as its turn closes
+    keeper.replace("the test dropped the session");
+    assert.deepEqual(await asked, { owed: "answer", prompt: ["wrap up now"] });
+  } finally {
+    keeper.dispose();
+  }
+});
