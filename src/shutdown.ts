@@ -15,7 +15,9 @@
  *
  * The calls placed here that still ring when the calls end are left open for the next start to take
  * up (`leavePlacedOnStop`: a single machine, any stop; `leavePlacedOnRestart`: a code change under
- * `deno task dev`), so a callee who answers meanwhile is connected, not hung up on.
+ * `deno task dev`), so a callee who answers once the next start is up is connected, not hung up on
+ * (one who answers during the drain hears the persona's fallback message; while the server is down,
+ * Twilio's own error).
  *
  * @module
  */
