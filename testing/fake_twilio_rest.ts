@@ -172,6 +172,16 @@ export function startFakeTwilioRest(options: FakeTwilioRestOptions): FakeTwilioR
       });
     }
     const callUpdate = new RegExp(`^${account}/Calls/(CA[0-9a-f]{32})\\.json$`).exec(url.pathname);
+    if (req.method === "GET" && callUpdate !== null) {
+      const call = placedCalls.find((placed) => placed.sid === callUpdate[1]);
+      if (call !== undefined) return json(200, toCallWire(call, options.accountSid));
+      return json(404, {
+        code: 20404,
+        message: `The requested resource ${url.pathname} was not found`,
+        more_info: "https://www.twilio.com/docs/errors/20404",
+        status: 404,
+      });
+    }
     if (req.method === "POST" && callUpdate !== null) {
       return json(200, { sid: callUpdate[1], status: form.get("Status") ?? "in-progress" });
     }

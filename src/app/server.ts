@@ -12,6 +12,8 @@ import type { CallHub } from "../calls/call_hub.ts";
 import type { FrameTap } from "../relay/frame_tap.ts";
 import type { RecordingsDir } from "../recordings/recordings_dir.ts";
 import { MAX_RING_MS, SHUTDOWN_BEFORE_STREAM, watchNeverConnected } from "../calls/never_connected.ts";
+import { createCallStatusReader } from "../calls/place_call.ts";
+import { settleTakenUpCalls } from "../calls/taken_up_status.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { PersonaRegistry } from "../personas/types.ts";
@@ -275,6 +277,10 @@ export function createParley(options: ParleyOptions): Parley {
         admission.takeUp(record.callSid, record.persona, record.placedAt + MAX_RING_MS - wallNow);
         neverConnected.takeUp(record);
       }
+      // A final status sent while this instance was down is lost: Twilio is asked for it.
+      const readStatus = createCallStatusReader({ config, fetch: options.fetch ?? fetch });
+      const callSids = records.map((record) => record.callSid);
+      if (callSids.length > 0) void settleTakenUpCalls(callSids, { readStatus, hub: options.hub, log });
     },
     async shutdown(shutdownOptions = {}) {
       owed.watch(); // the calls cut now: their <Connect action> request comes once Twilio sees the close

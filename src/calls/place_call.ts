@@ -146,6 +146,28 @@ export function createCallFinder(options: Pick<OutboundCallsOptions, "config" | 
   };
 }
 
+/**
+ * Builds the status look-up of the calls a start took up (`taken_up_status.ts`): `GET Calls/{Sid}.json`,
+ * the status Twilio has now, undefined when it has no such call. Rejects when Twilio cannot say.
+ */
+export function createCallStatusReader(
+  options: Pick<OutboundCallsOptions, "config" | "fetch">,
+): (callSid: string) => Promise<string | undefined> {
+  const { config } = options;
+  return async (callSid) => {
+    if (config.twilioAccountSid === undefined || config.twilioAuthToken === undefined) {
+      throw new Error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set");
+    }
+    const client = createTwilioRestClient({
+      accountSid: config.twilioAccountSid,
+      authToken: config.twilioAuthToken,
+      baseUrl: config.twilioApiBaseUrl,
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    });
+    return (await client.getCall(callSid))?.status;
+  };
+}
+
 /** Keeps logs useful without printing whole phone numbers: `+1415•••0100`. */
 export function maskNumber(number: string): string {
   return number.length <= 8 ? number : `${number.slice(0, 5)}•••${number.slice(-4)}`;

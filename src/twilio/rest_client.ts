@@ -106,6 +106,8 @@ export interface TwilioRestClient {
    * to 50, newest first): `GET Calls.json?To=…&StartTime>=…` or `…&Status=queued`.
    */
   listCalls(params: ListCallsParams): Promise<ListedCall[]>;
+  /** Call `sid` as Twilio has it now (`GET Calls/{Sid}.json`), or undefined when Twilio has none (404). */
+  getCall(sid: string): Promise<ListedCall | undefined>;
   /** Hangs up call `sid` (`Status=completed`). */
   hangUpCall(sid: string): Promise<void>;
   /** Finds the account's number `phoneNumber` (E.164), or undefined when the account lacks it. */
@@ -182,6 +184,15 @@ export function createTwilioRestClient(options: TwilioRestClientOptions): Twilio
       const list = body.calls;
       if (!Array.isArray(list)) throw new TwilioRestError("Twilio answered Calls.json without calls");
       return list.filter(isRecord).map(toListedCall);
+    },
+
+    async getCall(sid) {
+      try {
+        return toListedCall(await request("GET", `/Calls/${encodeURIComponent(sid)}.json`));
+      } catch (error) {
+        if (error instanceof TwilioRestError && error.status === 404) return undefined;
+        throw error;
+      }
     },
 
     async hangUpCall(sid) {

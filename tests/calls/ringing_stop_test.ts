@@ -109,3 +109,58 @@ Deno.test("a single machine stopped (SIGTERM, then Ctrl-C) while a placed call r
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("a call left ringing at a stop that Twilio ended meanwhile is closed at the next start, its status asked of Twilio", async () => {
+  const upstream = FakeRealtimeServer.start();
+  const rest = startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: PROCESS_AUTH_TOKEN });
+  const dataDir = await Deno.makeTempDir();
+  const env = processEnv({ upstreamUrl: upstream.url, dataDir }, {
+    TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+    TWILIO_PHONE_NUMBER: "+14155550199",
+    TWILIO_API_BASE_URL: rest.baseUrl,
+  });
+  let parley: ParleyProcess | undefined;
+  try {
+    parley = await spawnParley("start", env);
+    let port = await listeningPort(parley);
+    const place = async (to: string) => {
+      const placed = await fetch(`http://127.0.0.1:${port}/api/calls`, {
+        method: "POST",
+        headers: { ...AUTH, "content-type": "application/json" },
+        body: JSON.stringify({ to, persona: "tester" }),
+      });
+      assert.equal(placed.status, 201);
+      return String((await placed.json()).callSid);
+    };
+    const declined = await place("+14155550123");
+    const ringing = await place("+14155550124");
+    await stop(parley, "SIGTERM");
+    // While Parley is down the first callee declines: Twilio's status callback finds no one.
+    rest.setCallStatus(declined, "no-answer");
+    rest.setCallStatus(ringing, "ringing");
+
+    parley = await spawnParley("start", env);
+    port = await listeningPort(parley);
+    await within(
+      parley.stderr.waitFor(new RegExp(`Call ended: CallSid=${declined} reason=never_connected`)),
+      "the declined call closed",
+    );
+    assert.ok(
+      parley.stdout.lines.some((line) => line.includes(`CallSid=${declined} is over at Twilio (no-answer)`)),
+      parley.stdout.lines.join("\n"),
+    );
+    const record = await getRecord(port, declined);
+    assert.notEqual(record.endedAt, null);
+    assert.match(String(record.endDetail), /no-answer/);
+    assert.equal((await getRecord(port, ringing)).endedAt, null, "the one still ringing stays taken up");
+    assert.ok(
+      rest.requests.some((r) => r.method === "GET" && r.path.endsWith(`/Calls/${declined}.json`)),
+      "asked of Twilio",
+    );
+  } finally {
+    if (parley !== undefined) await reap(parley);
+    await upstream.close();
+    await rest.shutdown();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

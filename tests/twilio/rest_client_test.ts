@@ -172,3 +172,18 @@ Deno.test("findIncomingNumber and updateIncomingNumberVoiceUrl use the number re
   assert.equal(update.form.get("VoiceUrl"), "https://new.example/api/twilio/voice-realtime");
   assert.equal(update.form.get("VoiceMethod"), "POST");
 });
+
+Deno.test("getCall reads a call's status now, and answers undefined for a call Twilio does not have (404)", async () => {
+  await using twilio = startFakeTwilioRest({ accountSid: SID, authToken: TOKEN });
+  const client = createTwilioRestClient({ accountSid: SID, authToken: TOKEN, baseUrl: twilio.baseUrl });
+  const { sid } = await client.createCall({ to: "+14155550100", from: "+14155550199", url: "https://x/" });
+  twilio.setCallStatus(sid, "busy");
+  const call = await client.getCall(sid);
+  assert.equal(call?.sid, sid);
+  assert.equal(call?.status, "busy");
+  assert.equal(call?.to, "+14155550100");
+  assert.equal(await client.getCall("CA" + "9".repeat(32)), undefined);
+  const get = twilio.requests.at(-1)!;
+  assert.equal(get.method, "GET");
+  assert.equal(get.path, `/2010-04-01/Accounts/${SID}/Calls/CA${"9".repeat(32)}.json`);
+});
