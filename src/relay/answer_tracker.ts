@@ -70,18 +70,12 @@ export interface AnswerUnderWay {
  */
 export class AnswerTracker {
   readonly #hangingUp: () => boolean;
-  /** An answer asked of the model that has not begun (nor finished). */
-  #owed: OwedAnswer | undefined;
-  /** The prompt's messages that asked for {@linkcode #owed}, when a prompt did. */
-  #owedPrompt: readonly string[] | undefined;
+  /** An answer asked of the model that has not begun (nor finished), with the prompt that asked, if one did. */
+  #owed: { what: OwedAnswer; prompt: readonly string[] | undefined } | undefined;
   /** The answer under way (begun, not finished), if any. */
   #underWay: AnswerUnderWay | undefined;
-  /** What the new session is to be asked for: what the lost one owed, unless asked again since. */
-  #askNew: OwedAnswer | undefined;
-  /** The prompt that asked for {@linkcode #askNew}, when a prompt did: the new session gets it again. */
-  #askNewPrompt: readonly string[] | undefined;
-  /** {@linkcode #askNew} is the answer the lost session was giving (not one it owed). */
-  #askNewWasGiving = false;
+  /** What the new session is to be asked for: what the lost one owed (or was giving), unless asked again since. */
+  #askNew: NewSessionAsk | undefined;
   /** From the loss of a session until a new one serves the call. */
   #gap = false;
 
@@ -97,8 +91,7 @@ export class AnswerTracker {
 
   /** An answer is owed (`prompt`: the messages that asked for it, when a prompt did). */
   ask(what: OwedAnswer, prompt?: readonly string[]): void {
-    this.#owed = what;
-    this.#owedPrompt = prompt;
+    this.#owed = { what, prompt };
   }
 
   /**
@@ -107,10 +100,7 @@ export class AnswerTracker {
    */
   answerAsked(prompt?: readonly string[]): void {
     this.ask("answer", prompt);
-    if (!this.#gap) return;
-    this.#askNew = undefined;
-    this.#askNewPrompt = undefined;
-    this.#askNewWasGiving = false;
+    if (this.#gap) this.#askNew = undefined;
   }
 
   /** The caller started speaking: over the answer under way, if any (a barge-in). */
@@ -126,16 +116,14 @@ export class AnswerTracker {
   /** The agent spoke (its transcript): no answer is owed unbegun. */
   answerStarted(): void {
     this.#owed = undefined;
-    this.#owedPrompt = undefined;
   }
 
   /** An answer began, or audio of a new item of it came: the answer owed is under way. */
   answerBegan(): void {
     const same = this.#underWay?.finished === false ? this.#underWay : undefined;
-    const greeting = this.#owed === "greeting" || same?.greeting === true;
-    const prompt = same === undefined ? this.#owedPrompt : same.prompt;
+    const greeting = this.#owed?.what === "greeting" || same?.greeting === true;
+    const prompt = same === undefined ? this.#owed?.prompt : same.prompt;
     this.#owed = undefined;
-    this.#owedPrompt = undefined;
     this.#underWay = {
       greeting,
       audioDone: false,
@@ -160,7 +148,6 @@ export class AnswerTracker {
   /** An answer finished (or was cancelled): nothing is owed; its audio may still be playing. */
   answered(): void {
     this.#owed = undefined;
-    this.#owedPrompt = undefined;
     if (this.#underWay !== undefined) {
       this.#underWay.finished = true;
       this.#underWay.audioDone = true;
@@ -181,9 +168,9 @@ export class AnswerTracker {
   sessionLost(rollover: boolean): AnswerUnderWay | undefined {
     const giving = rollover ? undefined : this.#underWay;
     this.#underWay = undefined;
-    this.#askNew = this.#owed;
-    this.#askNewPrompt = this.#owedPrompt;
-    this.#askNewWasGiving = false;
+    this.#askNew = this.#owed === undefined
+      ? undefined
+      : { ask: this.#owed.what, prompt: this.#owed.prompt, wasGiving: false };
     this.#gap = true;
     return giving;
   }
@@ -198,20 +185,15 @@ export class AnswerTracker {
     if (again === undefined) return;
     // A prompted answer (the wrap-up) is asked with its prompt again; the greeting, as the greeting.
     const prompt = again === "answer" ? lost.prompt : undefined;
-    this.#owed = again;
-    this.#owedPrompt = prompt;
-    this.#askNew = again;
-    this.#askNewPrompt = prompt;
-    this.#askNewWasGiving = true;
+    this.#owed = { what: again, prompt };
+    this.#askNew = { ask: again, prompt, wasGiving: true };
   }
 
   /** A new session serves the call: what it is to be asked for, handed over once. */
   newSession(): NewSessionAsk {
     this.#gap = false;
-    const handed = { ask: this.#askNew, prompt: this.#askNewPrompt, wasGiving: this.#askNewWasGiving };
+    const handed = this.#askNew ?? { ask: undefined, prompt: undefined, wasGiving: false };
     this.#askNew = undefined;
-    this.#askNewPrompt = undefined;
-    this.#askNewWasGiving = false;
     return handed;
   }
 
