@@ -10,7 +10,12 @@ import { STATUS_CALLBACK_PATH, VOICE_WEBHOOK_PATH } from "../paths.ts";
 import type { CallHub } from "./call_hub.ts";
 import type { ParleyConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
-import { createTwilioRestClient, type ListedCall, type MachineDetection } from "../twilio/rest_client.ts";
+import {
+  createTwilioRestClient,
+  type ListedCall,
+  type MachineDetection,
+  type TwilioRestClient,
+} from "../twilio/rest_client.ts";
 
 /** The settings placing a call reads; read on every call. */
 export type OutboundCallConfig = Pick<
@@ -125,17 +130,8 @@ export type FindCalls = (to: string, startedAfter: number) => Promise<ListedCall
  * when TWILIO_* are unset) when Twilio cannot say.
  */
 export function createCallFinder(options: Pick<OutboundCallsOptions, "config" | "fetch">): FindCalls {
-  const { config } = options;
   return async (to, startedAfter) => {
-    if (config.twilioAccountSid === undefined || config.twilioAuthToken === undefined) {
-      throw new Error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set");
-    }
-    const client = createTwilioRestClient({
-      accountSid: config.twilioAccountSid,
-      authToken: config.twilioAuthToken,
-      baseUrl: config.twilioApiBaseUrl,
-      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
-    });
+    const client = accountClient(options);
     const lists = await Promise.all([
       client.listCalls({ to, startedAfter }),
       client.listCalls({ to, status: "queued" }),
@@ -153,19 +149,21 @@ export function createCallFinder(options: Pick<OutboundCallsOptions, "config" | 
 export function createCallStatusReader(
   options: Pick<OutboundCallsOptions, "config" | "fetch">,
 ): (callSid: string) => Promise<string | undefined> {
+  return async (callSid) => (await accountClient(options).getCall(callSid))?.status;
+}
+
+/** The REST client of the account in TWILIO_*; throws when those are unset (the look-ups' callers log it). */
+function accountClient(options: Pick<OutboundCallsOptions, "config" | "fetch">): TwilioRestClient {
   const { config } = options;
-  return async (callSid) => {
-    if (config.twilioAccountSid === undefined || config.twilioAuthToken === undefined) {
-      throw new Error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set");
-    }
-    const client = createTwilioRestClient({
-      accountSid: config.twilioAccountSid,
-      authToken: config.twilioAuthToken,
-      baseUrl: config.twilioApiBaseUrl,
-      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
-    });
-    return (await client.getCall(callSid))?.status;
-  };
+  if (config.twilioAccountSid === undefined || config.twilioAuthToken === undefined) {
+    throw new Error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set");
+  }
+  return createTwilioRestClient({
+    accountSid: config.twilioAccountSid,
+    authToken: config.twilioAuthToken,
+    baseUrl: config.twilioApiBaseUrl,
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+  });
 }
 
 /** Keeps logs useful without printing whole phone numbers: `+1415•••0100`. */
