@@ -45,12 +45,10 @@ export class InstanceHeartbeat implements ClusterView {
   #timer: ReturnType<typeof setInterval> | undefined;
   #running: Promise<void> = Promise.resolve();
   #failing = false;
-  #onPeerCallsClosed: ((callSids: readonly string[]) => void) | undefined;
-  /** Calls closed for a peer before anyone listened (a sweep right after start). */
-  #unannounced: string[] = [];
-  #onPeerRingingTakenUp: ((records: readonly RingingRecord[]) => void) | undefined;
-  /** Ringing calls taken up from a peer before anyone listened. */
-  #ringingUnannounced: RingingRecord[] = [];
+  /** Calls closed for a peer, held until someone listens (a sweep right after start). */
+  readonly #closedForPeers: HandOff<string>;
+  /** Ringing calls taken up from a peer, held until someone listens. */
+  readonly #ringingFromPeers: HandOff<RingingRecord>;
   /** Draining: dead peers are left to a live instance (it follows their ringing calls). */
   #takingOver = true;
 
@@ -58,6 +56,11 @@ export class InstanceHeartbeat implements ClusterView {
     this.#sql = sql;
     this.#calls = calls;
     this.#o = options;
+    this.#closedForPeers = new HandOff(options.report, "Could not announce the calls closed for a peer");
+    this.#ringingFromPeers = new HandOff(
+      options.report,
+      "Could not follow the ringing calls taken up from a peer",
+    );
     this.#timeoutMs = options.timeoutMs ?? INSTANCE_TIMEOUT_MS;
     this.beatMs = Math.max(50, Math.min(5_000, Math.round(this.#timeoutMs / 6)));
   }
@@ -125,8 +128,8 @@ export class InstanceHeartbeat implements ClusterView {
       }) as string[] | undefined;
       if (callSids === undefined) continue;
       closed.push({ instance, callSids });
-      this.#announce(callSids);
-      this.#announceRinging(ringing);
+      this.#closedForPeers.hand(callSids);
+      this.#ringingFromPeers.hand(ringing);
       this.#o.report(
         `[Cluster] Instance ${instance} stopped beating: closed its ${callSids.length} open call(s) as server_crashed${
           callSids.length === 0
@@ -146,9 +149,7 @@ export class InstanceHeartbeat implements ClusterView {
 
   /** See {@linkcode ClusterView.onPeerCallsClosed}. */
   onPeerCallsClosed(listener: (callSids: readonly string[]) => void): void {
-    this.#onPeerCallsClosed = listener;
-    const held = this.#unannounced.splice(0);
-    if (held.length > 0) listener(held);
+    this.#closedForPeers.listen(listener);
   }
 
   /** See {@linkcode ClusterView.stopSweeping}. */
@@ -158,9 +159,7 @@ export class InstanceHeartbeat implements ClusterView {
 
   /** See {@linkcode ClusterView.onPeerRingingTakenUp}. */
   onPeerRingingTakenUp(listener: (records: readonly RingingRecord[]) => void): void {
-    this.#onPeerRingingTakenUp = listener;
-    const held = this.#ringingUnannounced.splice(0);
-    if (held.length > 0) listener(held);
+    this.#ringingFromPeers.listen(listener);
   }
 
   /** The cluster's figures: calls started and not ended anywhere, and the instances beating now. */
@@ -184,32 +183,45 @@ export class InstanceHeartbeat implements ClusterView {
     }
   }
 
-  #announceRinging(records: RingingRecord[]): void {
-    if (records.length === 0) return;
-    if (this.#onPeerRingingTakenUp === undefined) return void this.#ringingUnannounced.push(...records);
-    try {
-      this.#onPeerRingingTakenUp(records);
-    } catch (error) {
-      this.#o.report(
-        `[Cluster] Could not follow the ringing calls taken up from a peer: ${errorText(error)}`,
-      );
-    }
-  }
-
-  #announce(callSids: string[]): void {
-    if (callSids.length === 0) return;
-    if (this.#onPeerCallsClosed === undefined) return void this.#unannounced.push(...callSids);
-    try {
-      this.#onPeerCallsClosed(callSids);
-    } catch (error) {
-      this.#o.report(`[Cluster] Could not announce the calls closed for a peer: ${errorText(error)}`);
-    }
-  }
-
   async #beat(): Promise<void> {
     await this.#sql`
       INSERT INTO instances (instance, started_at, beat_at)
       VALUES (${this.#o.instance}, (extract(epoch from clock_timestamp()) * 1000)::bigint, (extract(epoch from clock_timestamp()) * 1000)::bigint)
       ON CONFLICT (instance) DO UPDATE SET beat_at = EXCLUDED.beat_at, stopped_at = NULL`;
+  }
+}
+
+/**
+ * What a sweep hands to a listener of this process (calls closed for a peer, ringing calls taken over),
+ * held until one is set: the first sweep may come before `main` listens. A listener that throws is
+ * reported, never thrown into the sweep.
+ */
+class HandOff<T> {
+  readonly #report: (message: string) => void;
+  readonly #failure: string;
+  #listener: ((items: readonly T[]) => void) | undefined;
+  #held: T[] = [];
+
+  constructor(report: (message: string) => void, failure: string) {
+    this.#report = report;
+    this.#failure = failure;
+  }
+
+  /** Sets the listener, and hands it what was held. */
+  listen(listener: (items: readonly T[]) => void): void {
+    this.#listener = listener;
+    const held = this.#held.splice(0);
+    if (held.length > 0) listener(held);
+  }
+
+  /** Hands `items` to the listener, or holds them until one is set. */
+  hand(items: T[]): void {
+    if (items.length === 0) return;
+    if (this.#listener === undefined) return void this.#held.push(...items);
+    try {
+      this.#listener(items);
+    } catch (error) {
+      this.#report(`[Cluster] ${this.#failure}: ${errorText(error)}`);
+    }
   }
 }
