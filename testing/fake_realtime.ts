@@ -367,6 +367,17 @@ export class FakeRealtimeSession {
     });
   }
 
+  /** `response.output_audio.done` for the item: all of its audio was sent. */
+  endAudio(responseId: string, itemId: string): void {
+    this.send({
+      type: "response.output_audio.done",
+      response_id: responseId,
+      item_id: itemId,
+      output_index: 0,
+      content_index: 0,
+    });
+  }
+
   /**
    * Streams one response faster than real time. Resolves with the number of deltas sent once
    * `response.done` went out.
@@ -393,13 +404,7 @@ export class FakeRealtimeSession {
       const wait = startedAt + deltas * interval - performance.now();
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
     }
-    this.send({
-      type: "response.output_audio.done",
-      response_id: script.responseId,
-      item_id: script.itemId,
-      output_index: 0,
-      content_index: 0,
-    });
+    this.endAudio(script.responseId, script.itemId);
     if (script.transcript !== undefined) {
       await script.transcriptAfter;
       this.send({

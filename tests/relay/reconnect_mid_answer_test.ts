@@ -126,13 +126,7 @@ Deno.test("Realtime: a drop once the answer's audio all came and was heard: the 
   try {
     const { call, first } = await startedCall(t);
     await answerUnderWay(t, call, first, 200);
-    first.send({
-      type: "response.output_audio.done",
-      response_id: "r1",
-      item_id: "item_a1",
-      output_index: 0,
-      content_index: 0,
-    });
+    first.endAudio("r1", "item_a1");
     // Twilio played it all (the end mark echoed); the answer has not finished (a tool call may follow).
     await within(call.waitForEcho("item_a1:200"), "the answer heard to its end");
     first.drop();
@@ -153,13 +147,7 @@ Deno.test("Realtime: a drop once the answer's audio all came, but not all of it 
   try {
     const { call, first } = await startedCall(t);
     await answerUnderWay(t, call, first, 2000);
-    first.send({
-      type: "response.output_audio.done",
-      response_id: "r1",
-      item_id: "item_a1",
-      output_index: 0,
-      content_index: 0,
-    });
+    first.endAudio("r1", "item_a1");
     first.drop();
     const second = await within(t.upstream.session(1), "the new session", 2000);
     const ask = await within(second.waitFor("response.create"), "the new session asked to answer", 2000);
@@ -179,13 +167,7 @@ Deno.test("Realtime: a drop after the answer finished while its audio still play
     await answerUnderWay(t, call, first, 100);
     // The rest of the answer comes at once and it finishes: OpenAI writes faster than Twilio plays.
     first.sendAudio("r1", "item_a1", toneBytes(1900, 0x22));
-    first.send({
-      type: "response.output_audio.done",
-      response_id: "r1",
-      item_id: "item_a1",
-      output_index: 0,
-      content_index: 0,
-    });
+    first.endAudio("r1", "item_a1");
     first.send({
       type: "response.done",
       response: { id: "r1", status: "completed", status_details: null, usage: SHORT_ANSWER_USAGE },
@@ -250,13 +232,7 @@ Deno.test("Realtime: a drop while an answer that called a tool still plays: not 
       // "Let me book that" (2 s, written at once) and the booking, still running when the session drops.
       first.beginResponse("r1", "item_a1");
       first.sendAudio("r1", "item_a1", toneBytes(2000, 0x22));
-      first.send({
-        type: "response.output_audio.done",
-        response_id: "r1",
-        item_id: "item_a1",
-        output_index: 0,
-        content_index: 0,
-      });
+      first.endAudio("r1", "item_a1");
       first.send({
         type: "response.output_item.done",
         response_id: "r1",
